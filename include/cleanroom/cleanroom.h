@@ -1,0 +1,9 @@
+/* cleanroom: the whole public API. */
+#ifndef CLEANROOM_H
+#define CLEANROOM_H
+#include "common.h"
+#include "repo.h"
+#include "tree.h"
+#include "snapshot.h"
+#include "ops.h"
+#endif

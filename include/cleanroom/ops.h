@@ -1,0 +1,143 @@
+/*
+ * cleanroom: the vault's operations — backup, restore, verify, diff.
+ */
+#ifndef CLEANROOM_OPS_H
+#define CLEANROOM_OPS_H
+
+#include "common.h"
+#include "repo.h"
+#include "snapshot.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Progress of a long operation, reported a few times per second. */
+typedef struct cr_progress {
+    uint64_t files_done, files_total; /**< total 0 when not known yet */
+    uint64_t bytes_done, bytes_total;
+    uint64_t errors;
+    double elapsed;                   /**< seconds since the start */
+    const char *current;              /**< path being worked on, or NULL (borrowed) */
+} cr_progress;
+
+typedef void (*cr_progress_cb)(const cr_progress *p, void *payload);
+
+/** A non-fatal problem with one item (unreadable file, lost blob, unsafe name...). */
+typedef void (*cr_warning_cb)(const char *path, const char *message, void *payload);
+
+/* ---------------------------------------------------------------- backup */
+
+#define CR_BACKUP_OPTIONS_VERSION 1
+typedef struct cr_backup_options {
+    unsigned int version;
+    const char *source;      /**< required: the system the snapshot protects */
+    int64_t time_ns;         /**< time of the restore point; 0 = now */
+    const char *const *tags; size_t ntags;
+    const char *const *excludes; size_t nexcludes; /**< fnmatch patterns on names or paths */
+    int force_read;          /**< 1: read every file even if unchanged */
+    int threads;             /**< worker threads; 0 = number of cores */
+    cr_progress_cb progress; cr_warning_cb warning; void *payload;
+} cr_backup_options;
+#define CR_BACKUP_OPTIONS_INIT {CR_BACKUP_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}
+
+/**
+ * Back up `paths` (absolute or relative to the working directory) as a new
+ * snapshot of opts->source. Items that vanish or cannot be read are reported
+ * through opts->warning and counted in the snapshot's `errors`.
+ * @param[out] out the new snapshot (may be NULL if not wanted).
+ * @return 0; CR_EPARTIAL if the snapshot was written but some items failed; an error.
+ */
+int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t npaths,
+              const cr_backup_options *opts);
+
+/* --------------------------------------------------------------- restore */
+
+#define CR_RESTORE_OPTIONS_VERSION 1
+typedef struct cr_restore_options {
+    unsigned int version;
+    const char *target;      /**< required: the folder to restore into (created) */
+    const char *const *includes; size_t nincludes; /**< snapshot paths to restore; none = all */
+    int no_owner;            /**< 1: do not chown (default: chown when running as root) */
+    int threads;             /**< 0 = number of cores */
+    cr_progress_cb progress; cr_warning_cb warning; void *payload;
+} cr_restore_options;
+#define CR_RESTORE_OPTIONS_INIT {CR_RESTORE_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, NULL, NULL, NULL}
+
+/** Summary of a restore. */
+typedef struct cr_restore_stats {
+    uint64_t files, dirs, others, bytes;
+    uint64_t failed;  /**< items that could not be restored (damaged data, unsafe names) */
+} cr_restore_stats;
+
+/**
+ * Restore a snapshot (or the included paths of it) under opts->target.
+ * Never writes outside the target: unsafe names are refused, symlinks in the
+ * target are never followed. Files whose data is damaged are reported through
+ * opts->warning and the rest is restored.
+ * @return 0; CR_EPARTIAL if some items failed; an error.
+ */
+int cr_restore(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
+               const cr_restore_options *opts);
+
+/* ---------------------------------------------------------------- verify */
+
+#define CR_VERIFY_OPTIONS_VERSION 1
+typedef struct cr_verify_options {
+    unsigned int version;
+    int read_data;               /**< 1: decrypt and hash every blob of the selected packs */
+    unsigned int subset_n, subset_m; /**< read only packs of subset N of M (1 <= N <= M); 0/0 = all */
+    int threads;
+    cr_progress_cb progress; void *payload;
+} cr_verify_options;
+#define CR_VERIFY_OPTIONS_INIT {CR_VERIFY_OPTIONS_VERSION, 0, 0, 0, 0, NULL, NULL}
+
+/** One problem found by verify. */
+typedef struct cr_verify_problem {
+    char *what;      /**< "pack", "index", "snapshot", "tree" or "blob" */
+    char *id;        /**< hex id of the damaged object */
+    char *message;   /**< what is wrong, in words */
+} cr_verify_problem;
+
+/** A file (in a snapshot) that can no longer be restored in full. */
+typedef struct cr_verify_affected {
+    char *snapshot;  /**< hex id */
+    char *source;
+    char *path;
+} cr_verify_affected;
+
+typedef struct cr_verify_report {
+    uint64_t packs, packs_read, blobs, blobs_read, snapshots, trees, bytes_read;
+    cr_verify_problem *problems; size_t nproblems;
+    cr_verify_affected *affected; size_t naffected;
+} cr_verify_report;
+
+void cr_verify_report_clear(cr_verify_report *r);
+
+/**
+ * Check the vault: every stored file named by its hash, every index entry in
+ * a pack, every tree and blob of every snapshot present. With read_data, every
+ * blob is decrypted, decompressed and its keyed hash checked.
+ * @return 0 if no problem; CR_ECORRUPT if problems were found (in the report); an error.
+ */
+int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *opts);
+
+/* ------------------------------------------------------------------ diff */
+
+typedef enum cr_diff_kind { CR_DIFF_ADDED = 1, CR_DIFF_REMOVED = 2, CR_DIFF_MODIFIED = 3 } cr_diff_kind;
+
+/** Called for each difference; old_node or new_node is NULL when absent. */
+typedef int (*cr_diff_cb)(cr_diff_kind kind, const char *path, const cr_node *old_node,
+                          const cr_node *new_node, void *payload);
+
+/**
+ * Compare two snapshots. A node is modified if its type, content, size, mode,
+ * owner, link target, xattrs or ACLs differ; directories are reported only when
+ * their own metadata changed. Unchanged subtrees (same tree id) are skipped.
+ */
+int cr_diff(cr_repo *repo, const cr_snapshot *a, const cr_snapshot *b, cr_diff_cb cb, void *payload);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,110 @@
+/*
+ * Private helpers shared by every module of the library: growable buffers,
+ * bounded readers for untrusted bytes, durable file writes, hex and time.
+ * Depends on nothing else of ours.
+ */
+#ifndef CR_UTIL_H
+#define CR_UTIL_H
+
+#include "cleanroom/common.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/** Like cr_error_set, appending strerror(errno); returns CR_ENOSPACE, CR_ENOTFOUND or CR_ERROR. */
+int cr_error_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Allocation that never returns NULL silently: NULL means out of memory and sets the message. */
+void *cr_malloc(size_t n);
+void *cr_calloc(size_t n, size_t size);
+void *cr_realloc(void *p, size_t n);
+char *cr_strdup(const char *s);
+char *cr_strndup(const char *s, size_t n);
+char *cr_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ------------------------------------------------------------ buffers */
+
+/** A growable byte buffer. `max` bounds growth (0 = no bound other than memory). */
+typedef struct cr_buf {
+    uint8_t *ptr;
+    size_t len, cap, max;
+} cr_buf;
+#define CR_BUF_INIT {NULL, 0, 0, 0}
+
+void cr_buf_free(cr_buf *b);
+void cr_buf_reset(cr_buf *b); /* len = 0, keeps memory */
+/** Ensure room for `extra` more bytes. @return 0, CR_ERROR (no memory) or CR_EINPUT (over max). */
+int cr_buf_grow(cr_buf *b, size_t extra);
+int cr_buf_put(cr_buf *b, const void *data, size_t len);
+int cr_buf_put_u8(cr_buf *b, uint8_t v);
+int cr_buf_put_u32(cr_buf *b, uint32_t v); /* little endian */
+int cr_buf_put_u64(cr_buf *b, uint64_t v); /* little endian */
+int cr_buf_put_varint(cr_buf *b, uint64_t v); /* LEB128 */
+int cr_buf_put_svarint(cr_buf *b, int64_t v); /* zigzag LEB128 */
+int cr_buf_put_bytes(cr_buf *b, const void *data, size_t len); /* varint length + bytes */
+int cr_buf_put_str(cr_buf *b, const char *s); /* varint length + bytes; NULL stored as length 0 */
+
+/**
+ * A bounded reader over untrusted bytes. Every get checks the remaining length;
+ * the first failure sets `err` and every later get fails too, so a decoder can
+ * run a sequence of gets and check once.
+ */
+typedef struct cr_rd {
+    const uint8_t *p;
+    size_t len, pos;
+    int err;
+} cr_rd;
+
+void cr_rd_init(cr_rd *r, const void *data, size_t len);
+int cr_rd_u8(cr_rd *r, uint8_t *out);
+int cr_rd_u32(cr_rd *r, uint32_t *out);
+int cr_rd_u64(cr_rd *r, uint64_t *out);
+int cr_rd_varint(cr_rd *r, uint64_t *out);
+int cr_rd_svarint(cr_rd *r, int64_t *out);
+/** Borrow `len` raw bytes. */
+int cr_rd_raw(cr_rd *r, const uint8_t **out, size_t len);
+/** Borrow a varint-length-prefixed byte string of at most `max` bytes. */
+int cr_rd_bytes(cr_rd *r, const uint8_t **out, size_t *outlen, size_t max);
+/** Copy a length-prefixed string of at most `max` bytes without NUL bytes into a new C string (NULL if empty). */
+int cr_rd_str(cr_rd *r, char **out, size_t max);
+size_t cr_rd_left(const cr_rd *r);
+
+/* ------------------------------------------------------------ files */
+
+/**
+ * Write a whole file durably: write to a temporary name in the same directory,
+ * fsync, rename over `name`, fsync the directory. A crash leaves the old file
+ * or the new one, never a mix.
+ * @param dirfd directory (AT_FDCWD for the working directory)
+ * @param exclusive 1: fail with CR_EEXISTS if `name` exists (link instead of rename)
+ */
+int cr_fs_write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                       int exclusive);
+/** Read a whole file of at most `max` bytes (CR_ECORRUPT if larger). */
+int cr_fs_read_all(cr_buf *out, int dirfd, const char *name, size_t max);
+/** mkdir -p of a path relative to dirfd. */
+int cr_fs_mkdir_p(int dirfd, const char *path, mode_t mode);
+int cr_fs_fsync_dir(int dirfd, const char *path);
+/** pread all `len` bytes or fail (CR_ECORRUPT on short file). */
+int cr_fs_pread_all(int fd, void *buf, size_t len, uint64_t off);
+/** write all bytes (handles EINTR and short writes). */
+int cr_fs_write_all(int fd, const void *buf, size_t len);
+int cr_fs_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+
+/* ------------------------------------------------------------ hex, time */
+
+void cr_hex_encode(char *out, const void *data, size_t len); /* out: 2*len+1 */
+int cr_hex_decode(void *out, size_t outlen, const char *hex); /* exactly 2*outlen digits */
+bool cr_is_hex(const char *s);
+
+/** Current time, ns since the epoch. */
+int64_t cr_time_now_ns(void);
+/** Monotonic seconds. */
+double cr_time_mono(void);
+
+/** Number of online CPUs (>= 1). */
+int cr_ncpu(void);
+
+#endif
