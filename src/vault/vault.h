@@ -224,6 +224,44 @@ typedef struct cr_lock cr_lock;
 int cr_lock_acquire(cr_lock **out, cr_repo *repo, int exclusive);
 void cr_lock_release(cr_lock *lock); /* accepts NULL */
 
+/* ================================================================= key.c */
+
+/* Limits on the Argon2id cost read from a key file, so that a hostile key file
+ * cannot make an open exhaust the machine's memory or time. */
+#define CR_KDF_MAX_MEMLIMIT (4ull * 1024 * 1024 * 1024)
+#define CR_KDF_MAX_OPSLIMIT 64
+#define CR_KDF_SALT_LEN 16
+#define CR_MAX_KEY_FILE (64u * 1024)
+
+/** A parsed key file (passphrase slot). See docs/format.md. */
+typedef struct cr_keyfile {
+    uint64_t opslimit, memlimit;
+    uint8_t salt[CR_KDF_SALT_LEN];
+    uint8_t sealed_master[32 + CR_SEAL_OVERHEAD];
+    int64_t created_ns;
+    char hostname[256];
+    char username[64];
+} cr_keyfile;
+
+/**
+ * Parse and validate the JSON of a key file (untrusted: exposed for fuzzing).
+ * @return 0, CR_ECORRUPT (malformed, or KDF cost over the limits) or CR_EVERSION.
+ */
+int cr_keyfile_parse(cr_keyfile *out, const void *data, size_t len);
+/**
+ * Wrap `master` with `passphrase` (Argon2id at the cost of `kdf`) and store the
+ * key file durably under keys/ of the vault open at `dirfd`.
+ * @param[out] out_id hex name of the new key file (may be NULL).
+ */
+int cr_keyfile_store(char out_id[CR_ID_HEX_LEN + 1], int dirfd, const uint8_t master[32],
+                     const char *vault_id, const char *passphrase, cr_kdf_profile kdf);
+/**
+ * Try every key file of the vault with `passphrase`; on success fill
+ * repo->master, repo->keys and repo->key_file. Needs repo->path, dirfd, id_hex.
+ * @return 0, CR_EAUTH (no key opens), CR_ECORRUPT (none opens and some are damaged).
+ */
+int cr_repo_unlock(cr_repo *repo, const char *passphrase);
+
 /* ================================================================ repo.c */
 
 struct cr_repo {

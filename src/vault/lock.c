@@ -1,0 +1,209 @@
+/*
+ * Vault locks: files under locks/, one per holder, so that the scheme works on
+ * any file system a vault may live on (no fcntl locks, which NFS and some
+ * USB file systems do not honour).
+ *
+ * locks/<32 random hex> = JSON {"pid":N,"hostname":"...","username":"...",
+ *                               "time":"RFC 3339","exclusive":true|false}
+ *
+ * Acquire = write our own lock file first, then look at the others. Two
+ * processes racing both see each other's file and both back off: a spurious
+ * "locked" at worst, never two writers that each think they are alone.
+ * A lock of this host whose process is dead (kill(pid, 0) gives ESRCH) is
+ * stale and removed silently. Locks of other hosts cannot be checked, so the
+ * message says how to remove one by hand. An unparseable lock file (a crash
+ * while writing it would leave a temp file, not this, but a damaged disk may)
+ * counts as a live lock while younger than an hour, then as stale.
+ */
+#include "vault/vault.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_LOCK_FILE (64u * 1024)
+#define UNPARSEABLE_LIVE_SECONDS 3600
+
+struct cr_lock {
+    cr_repo *repo;
+    char name[80]; /* "locks/<hex>" */
+};
+
+typedef struct lock_info {
+    long long pid;
+    char hostname[256];
+    char username[64];
+    char time[64];
+    int exclusive;
+} lock_info;
+
+static int parse_lock(lock_info *li, const uint8_t *data, size_t len)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb((const char *)data, len, 0, &jerr), *v;
+    int ok = 0;
+    memset(li, 0, sizeof(*li));
+    if (!root || !json_is_object(root))
+        goto done;
+    v = json_object_get(root, "pid");
+    if (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > INT32_MAX)
+        goto done;
+    li->pid = json_integer_value(v);
+    v = json_object_get(root, "hostname");
+    if (!json_is_string(v))
+        goto done;
+    snprintf(li->hostname, sizeof(li->hostname), "%s", json_string_value(v));
+    v = json_object_get(root, "username");
+    if (json_is_string(v))
+        snprintf(li->username, sizeof(li->username), "%s", json_string_value(v));
+    v = json_object_get(root, "time");
+    if (json_is_string(v))
+        snprintf(li->time, sizeof(li->time), "%s", json_string_value(v));
+    v = json_object_get(root, "exclusive");
+    if (!json_is_boolean(v))
+        goto done;
+    li->exclusive = json_is_true(v);
+    ok = 1;
+done:
+    json_decref(root);
+    return ok;
+}
+
+static void remove_stale(cr_repo *repo, const char *name)
+{
+    /* Best effort: another process may be removing it at the same moment. */
+    unlinkat(repo->dirfd, name, 0);
+}
+
+int cr_lock_acquire(cr_lock **out, cr_repo *repo, int exclusive)
+{
+    cr_lock *lock = NULL;
+    char host[256], user[64], when[48], hex[33], own[40];
+    uint8_t rnd[16];
+    json_t *obj = NULL;
+    char *text = NULL;
+    DIR *d = NULL;
+    struct dirent *e;
+    cr_buf b = CR_BUF_INIT;
+    int err, fd = -1;
+    struct passwd pw, *res = NULL;
+    char pwbuf[1024];
+
+    *out = NULL;
+    if (gethostname(host, sizeof(host)) < 0)
+        host[0] = '\0';
+    host[sizeof(host) - 1] = '\0';
+    user[0] = '\0';
+    if (getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
+        snprintf(user, sizeof(user), "%s", res->pw_name);
+    cr_time_format(when, sizeof(when), cr_time_now_ns() / 1000000000LL * 1000000000LL);
+
+    if (!(lock = cr_calloc(1, sizeof(*lock))))
+        return CR_ERROR;
+    lock->repo = repo;
+    randombytes_buf(rnd, sizeof(rnd));
+    cr_hex_encode(hex, rnd, sizeof(rnd));
+    snprintf(own, sizeof(own), "%s", hex);
+    snprintf(lock->name, sizeof(lock->name), "locks/%s", hex);
+
+    obj = json_pack("{s:I, s:s, s:s, s:s, s:b}", "pid", (json_int_t)getpid(), "hostname", host,
+                    "username", user, "time", when, "exclusive", exclusive ? 1 : 0);
+    if (!obj || !(text = json_dumps(obj, JSON_COMPACT))) {
+        cr_error_set("out of memory (lock)");
+        err = CR_ERROR;
+        goto fail_nofile;
+    }
+    if ((err = cr_fs_write_atomic(repo->dirfd, lock->name, text, strlen(text), 0644, 1)) < 0) {
+        if (err == CR_ENOTFOUND) {
+            cr_error_set("cannot lock the vault: folder %s/locks is missing (damaged vault)",
+                         repo->path);
+            err = CR_ECORRUPT;
+        }
+        goto fail_nofile;
+    }
+
+    fd = openat(repo->dirfd, "locks", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || !(d = fdopendir(fd))) {
+        err = cr_error_errno("cannot read %s/locks", repo->path);
+        if (fd >= 0)
+            close(fd);
+        goto fail;
+    }
+    while ((e = readdir(d))) {
+        char name[300];
+        lock_info li;
+        if (e->d_name[0] == '.' || !strcmp(e->d_name, own))
+            continue; /* ".", "..", and temp files of lock writes in progress */
+        snprintf(name, sizeof(name), "locks/%s", e->d_name);
+        int rerr = cr_fs_read_all(&b, repo->dirfd, name, MAX_LOCK_FILE);
+        if (rerr == CR_ENOTFOUND)
+            continue; /* released meanwhile */
+        if (rerr == 0 && parse_lock(&li, b.ptr, b.len)) {
+            if (!strcmp(li.hostname, host) && kill((pid_t)li.pid, 0) < 0 && errno == ESRCH) {
+                remove_stale(repo, name);
+                continue;
+            }
+        } else {
+            struct stat st;
+            if (fstatat(repo->dirfd, name, &st, 0) < 0)
+                continue;
+            if (time(NULL) - st.st_mtime >= UNPARSEABLE_LIVE_SECONDS) {
+                remove_stale(repo, name);
+                continue;
+            }
+            /* Unknown holder: assume the worst, an exclusive lock. */
+            cr_error_set("the vault at %s is locked: the lock file %s/%s cannot be read and is "
+                         "less than an hour old. If no other cleanroom is working on this vault, "
+                         "remove that file and try again",
+                         repo->path, repo->path, name);
+            err = CR_ELOCKED;
+            goto fail;
+        }
+        if (exclusive || li.exclusive) {
+            cr_error_set("the vault at %s is locked by another operation: process %lld on host "
+                         "%s%s%s (%s lock since %s). Wait for it to finish. If that process is "
+                         "truly gone, remove the file %s/%s and try again",
+                         repo->path, li.pid, li.hostname, li.username[0] ? ", user " : "",
+                         li.username, li.exclusive ? "exclusive" : "shared",
+                         li.time[0] ? li.time : "an unknown time", repo->path, name);
+            err = CR_ELOCKED;
+            goto fail;
+        }
+    }
+    closedir(d);
+    json_decref(obj);
+    free(text);
+    cr_buf_free(&b);
+    *out = lock;
+    return 0;
+
+fail:
+    unlinkat(repo->dirfd, lock->name, 0);
+fail_nofile:
+    if (d)
+        closedir(d);
+    json_decref(obj);
+    free(text);
+    cr_buf_free(&b);
+    free(lock);
+    return err;
+}
+
+void cr_lock_release(cr_lock *lock)
+{
+    if (!lock)
+        return;
+    if (unlinkat(lock->repo->dirfd, lock->name, 0) == 0)
+        cr_fs_fsync_dir(lock->repo->dirfd, "locks");
+    free(lock);
+}

@@ -1,0 +1,298 @@
+/* Unit tests of src/vault/snapshot.c: JSON encoding, validation, storing, listing, finding. */
+#include "test.h"
+#include "vault/vault.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <unistd.h>
+
+static char base[256];
+
+static char **strv(int n, ...)
+{
+    va_list ap;
+    char **v = calloc((size_t)n, sizeof(char *));
+    va_start(ap, n);
+    for (int i = 0; i < n; i++)
+        v[i] = strdup(va_arg(ap, const char *));
+    va_end(ap);
+    return v;
+}
+
+static cr_snapshot *make(const char *source, int64_t time_ns, uint8_t tree_byte)
+{
+    cr_snapshot *s = calloc(1, sizeof(*s));
+    s->source = strdup(source);
+    s->time_ns = time_ns;
+    s->hostname = strdup("dpi-server.hospital.local");
+    s->username = strdup("root");
+    s->paths = strv(2, "/srv/dpi", "/etc");
+    s->npaths = 2;
+    s->tags = strv(1, "nightly");
+    s->ntags = 1;
+    s->excludes = strv(1, "*.tmp");
+    s->nexcludes = 1;
+    memset(s->tree.b, tree_byte, CR_ID_LEN);
+    s->files = 1000;
+    s->dirs = 20;
+    s->others = 3;
+    s->bytes = 123456789012ull;
+    s->bytes_new = 4567;
+    s->files_new = 10;
+    s->files_changed = 5;
+    s->files_unchanged = 985;
+    s->errors = 1;
+    s->duration = 12.5;
+    s->program_version = strdup("0.1.0");
+    return s;
+}
+
+static void test_roundtrip(void)
+{
+    cr_buf b = CR_BUF_INIT;
+    cr_snapshot *s = make("dpi-server", 1795834800123456789LL, 0xab), *d = NULL;
+    s->has_parent = 1;
+    memset(s->parent.b, 0xcd, CR_ID_LEN);
+    CHECK_OK(cr_snapshot_encode(&b, s));
+    CHECK(memchr(b.ptr, '\0', b.len) == NULL);
+    CHECK_OK(cr_snapshot_decode(&d, b.ptr, b.len));
+    REQUIRE(d);
+    CHECK(strcmp(d->source, "dpi-server") == 0);
+    CHECK(d->time_ns == 1795834800123456789LL);
+    CHECK(strcmp(d->hostname, s->hostname) == 0 && strcmp(d->username, "root") == 0);
+    CHECK(d->npaths == 2 && strcmp(d->paths[1], "/etc") == 0);
+    CHECK(d->ntags == 1 && strcmp(d->tags[0], "nightly") == 0);
+    CHECK(d->nexcludes == 1 && strcmp(d->excludes[0], "*.tmp") == 0);
+    CHECK(memcmp(d->tree.b, s->tree.b, CR_ID_LEN) == 0);
+    CHECK(d->has_parent && memcmp(d->parent.b, s->parent.b, CR_ID_LEN) == 0);
+    CHECK(d->files == 1000 && d->dirs == 20 && d->others == 3 && d->bytes == 123456789012ull);
+    CHECK(d->bytes_new == 4567 && d->files_new == 10 && d->files_changed == 5);
+    CHECK(d->files_unchanged == 985 && d->errors == 1 && d->duration == 12.5);
+    CHECK(strcmp(d->program_version, "0.1.0") == 0);
+    /* RFC 3339 in UTC with nanoseconds. */
+    CHECK_OK(cr_buf_put_u8(&b, 0));
+    CHECK(strstr((char *)b.ptr, "\"time\":\"2026-11-28T") != NULL);
+    CHECK(strstr((char *)b.ptr, ".123456789Z\"") != NULL);
+    cr_snapshot_free(d);
+
+    /* No parent, no tags: null and empty arrays. */
+    s->has_parent = 0;
+    cr_buf_reset(&b);
+    CHECK_OK(cr_snapshot_encode(&b, s));
+    CHECK_OK(cr_buf_put_u8(&b, 0));
+    CHECK(strstr((char *)b.ptr, "\"parent\":null") != NULL);
+    CHECK_OK(cr_snapshot_decode(&d, b.ptr, b.len - 1));
+    CHECK(d && !d->has_parent);
+    cr_snapshot_free(d);
+
+    /* The encoder refuses what the decoder would refuse. */
+    free(s->source);
+    s->source = strdup("");
+    CHECK(cr_snapshot_encode(&b, s) == CR_EINPUT);
+    free(s->source);
+    s->source = strdup("bad\nname");
+    CHECK(cr_snapshot_encode(&b, s) == CR_EINPUT);
+    free(s->source);
+    s->source = strdup("ok");
+    s->time_ns = -5;
+    CHECK(cr_snapshot_encode(&b, s) == CR_EINPUT);
+    cr_snapshot_free(s);
+    cr_snapshot_free(NULL);
+    cr_snapshot_list_free(NULL, 0);
+    cr_buf_free(&b);
+}
+
+static int dec(const char *json)
+{
+    cr_snapshot *d = NULL;
+    int rc = cr_snapshot_decode(&d, json, strlen(json));
+    if ((rc == 0) != (d != NULL))
+        return 99;
+    cr_snapshot_free(d);
+    return rc;
+}
+
+#define T64 "\"tree\":\"abababababababababababababababababababababababababababababababab\""
+
+static void test_decode_errors(void)
+{
+    char buf[2048], longsrc[300];
+    CHECK(dec("{\"version\":1,\"source\":\"a\",\"time\":\"2026-01-01T00:00:00Z\"," T64 "}") == 0);
+    CHECK(dec("") == CR_ECORRUPT);
+    CHECK(dec("nope") == CR_ECORRUPT);
+    CHECK(dec("[1,2]") == CR_ECORRUPT);
+    CHECK(dec("{\"source\":\"a\"}") == CR_ECORRUPT);
+    CHECK(dec("{\"version\":2,\"source\":\"a\"}") == CR_EVERSION);
+    CHECK(dec("{\"version\":1,\"time\":\"2026-01-01T00:00:00Z\"," T64 "}") == CR_ECORRUPT);
+    CHECK(dec("{\"version\":1,\"source\":\"\",\"time\":\"2026-01-01T00:00:00Z\"," T64 "}") ==
+          CR_ECORRUPT);
+    CHECK(dec("{\"version\":1,\"source\":7,\"time\":\"2026-01-01T00:00:00Z\"," T64 "}") ==
+          CR_ECORRUPT);
+    memset(longsrc, 'x', 256);
+    longsrc[256] = '\0';
+    snprintf(buf, sizeof(buf),
+             "{\"version\":1,\"source\":\"%s\",\"time\":\"2026-01-01T00:00:00Z\"," T64 "}",
+             longsrc);
+    CHECK(dec(buf) == CR_ECORRUPT);
+    longsrc[255] = '\0';
+    snprintf(buf, sizeof(buf),
+             "{\"version\":1,\"source\":\"%s\",\"time\":\"2026-01-01T00:00:00Z\"," T64 "}",
+             longsrc);
+    CHECK(dec(buf) == 0);
+    CHECK(dec("{\"version\":1,\"source\":\"a\",\"time\":\"yesterday\"," T64 "}") == CR_ECORRUPT);
+    CHECK(
+        dec("{\"version\":1,\"source\":\"a\",\"time\":\"2026-01-01T00:00:00Z\",\"tree\":\"ab\"}") ==
+        CR_ECORRUPT);
+    CHECK(dec("{\"version\":1,\"source\":\"a\",\"time\":\"2026-01-01T00:00:00Z\"}") == CR_ECORRUPT);
+    CHECK(dec("{\"version\":1,\"source\":\"a\",\"time\":\"2026-01-01T00:00:00Z\"," T64
+              ",\"parent\":\"zz\"}") == CR_ECORRUPT);
+    CHECK(dec("{\"version\":1,\"source\":\"a\",\"time\":\"2026-01-01T00:00:00Z\"," T64
+              ",\"files\":-1}") == CR_ECORRUPT);
+    CHECK(dec("{\"version\":1,\"source\":\"a\",\"time\":\"2026-01-01T00:00:00Z\"," T64
+              ",\"files\":1.5}") == CR_ECORRUPT);
+    CHECK(dec("{\"version\":1,\"source\":\"a\",\"time\":\"2026-01-01T00:00:00Z\"," T64
+              ",\"paths\":\"/\"}") == CR_ECORRUPT);
+    CHECK(dec("{\"version\":1,\"source\":\"a\",\"time\":\"2026-01-01T00:00:00Z\"," T64
+              ",\"paths\":[\"/\",3]}") == CR_ECORRUPT);
+    CHECK(dec("{\"version\":1,\"source\":\"a\",\"time\":\"2026-01-01T00:00:00Z\"," T64
+              ",\"tags\":[\"\"]}") == CR_ECORRUPT);
+    CHECK(dec("{\"version\":1,\"source\":\"a\",\"time\":\"2026-01-01T00:00:00Z\"," T64
+              ",\"duration\":-3}") == CR_ECORRUPT);
+    CHECK(dec("{\"version\":1,\"source\":\"a\",\"source\":\"b\",\"time\":\"2026-01-01T00:00:"
+              "00Z\"," T64 "}") == CR_ECORRUPT); /* duplicate keys */
+    CHECK(dec("{\"version\":1,\"source\":\"a\\u0000b\",\"time\":\"2026-01-01T00:00:00Z\"," T64
+              "}") == CR_ECORRUPT);
+}
+
+static void test_repo(void)
+{
+    char v[PATH_MAX];
+    cr_repo *r = NULL;
+    cr_snapshot *s[4], *f = NULL, **list = NULL;
+    size_t n = 0;
+    char hex[4][CR_ID_HEX_LEN + 1];
+    cr_init_options o = CR_INIT_OPTIONS_INIT;
+    o.kdf = CR_KDF_INTERACTIVE;
+    snprintf(v, sizeof(v), "%s/vault", base);
+    REQUIRE(cr_repo_init(v, "pw", &o) == 0);
+    REQUIRE(cr_repo_open(&r, v, "pw") == 0);
+
+    CHECK(cr_snapshot_find(&f, r, "latest") == CR_ENOTFOUND);
+    CHECK(strstr(cr_error_last(), "no snapshots") != NULL);
+
+    /* Saved out of time order on purpose. */
+    const int64_t sec = 1000000000LL;
+    s[0] = make("pacs", 1800000300 * sec, 1);
+    s[1] = make("pacs", 1800000100 * sec + 5, 2);
+    s[2] = make("dpi-server", 1800000200 * sec, 3);
+    s[3] = make("pacs", 1800000200 * sec, 4);
+    for (int i = 0; i < 4; i++) {
+        CHECK_OK(cr_snapshot_save(r, s[i]));
+        cr_id_to_hex(hex[i], &s[i]->id);
+    }
+
+    CHECK_OK(cr_snapshot_list(&list, &n, r, NULL));
+    REQUIRE(n == 4);
+    CHECK(list[0]->time_ns == 1800000100 * sec + 5);
+    CHECK(list[3]->time_ns == 1800000300 * sec);
+    /* Equal times: ordered by id. */
+    CHECK(list[1]->time_ns == list[2]->time_ns &&
+          memcmp(list[1]->id.b, list[2]->id.b, CR_ID_LEN) < 0);
+    CHECK(memcmp(list[3]->id.b, s[0]->id.b, CR_ID_LEN) == 0);
+    cr_snapshot_list_free(list, n);
+    CHECK_OK(cr_snapshot_list(&list, &n, r, "pacs"));
+    CHECK(n == 3);
+    cr_snapshot_list_free(list, n);
+    CHECK_OK(cr_snapshot_list(&list, &n, r, "nobody"));
+    CHECK(n == 0);
+    cr_snapshot_list_free(list, n);
+
+    /* Load by id gives back what was saved. */
+    CHECK_OK(cr_snapshot_load(&f, r, &s[2]->id));
+    CHECK(f && strcmp(f->source, "dpi-server") == 0 && f->tree.b[0] == 3);
+    CHECK(f && memcmp(f->id.b, s[2]->id.b, CR_ID_LEN) == 0);
+    cr_snapshot_free(f);
+
+    /* Finding: full id, upper case, prefixes, latest, SOURCE:latest. */
+    CHECK_OK(cr_snapshot_find(&f, r, hex[1]));
+    CHECK(f && f->tree.b[0] == 2);
+    cr_snapshot_free(f);
+    char upper[CR_ID_HEX_LEN + 1];
+    for (int i = 0; i <= CR_ID_HEX_LEN; i++)
+        upper[i] = (char)(hex[1][i] >= 'a' && hex[1][i] <= 'f' ? hex[1][i] - 32 : hex[1][i]);
+    CHECK_OK(cr_snapshot_find(&f, r, upper));
+    cr_snapshot_free(f);
+    /* The shortest prefix that is unique among the 4 (at most 64 digits). */
+    for (size_t len = 4; len <= 64; len++) {
+        int unique = 1;
+        for (int j = 0; j < 4; j++)
+            if (j != 2 && strncmp(hex[j], hex[2], len) == 0)
+                unique = 0;
+        if (unique) {
+            char pre[65];
+            snprintf(pre, sizeof(pre), "%.*s", (int)len, hex[2]);
+            CHECK_OK(cr_snapshot_find(&f, r, pre));
+            CHECK(f && f->tree.b[0] == 3);
+            cr_snapshot_free(f);
+            break;
+        }
+    }
+    CHECK_OK(cr_snapshot_find(&f, r, "latest"));
+    CHECK(f && f->tree.b[0] == 1);
+    cr_snapshot_free(f);
+    CHECK_OK(cr_snapshot_find(&f, r, "dpi-server:latest"));
+    CHECK(f && f->tree.b[0] == 3);
+    cr_snapshot_free(f);
+    CHECK(cr_snapshot_find(&f, r, "ris:latest") == CR_ENOTFOUND);
+    CHECK(f == NULL);
+    CHECK(strstr(cr_error_last(), "dpi-server") != NULL); /* names the sources that exist */
+    CHECK(cr_snapshot_find(&f, r, "abc") == CR_EINPUT);   /* too short */
+    CHECK(cr_snapshot_find(&f, r, "pacs") == CR_EINPUT);
+    CHECK(strstr(cr_error_last(), "pacs:latest") != NULL);
+    CHECK(cr_snapshot_find(&f, r, "") == CR_EINPUT);
+    char missing[CR_ID_HEX_LEN + 1];
+    snprintf(missing, sizeof(missing), "%s", hex[0]);
+    missing[10] = missing[10] == '0' ? '1' : '0';
+    CHECK(cr_snapshot_find(&f, r, missing) == CR_ENOTFOUND);
+    missing[12] = '\0';
+    CHECK(cr_snapshot_find(&f, r, missing) == CR_ENOTFOUND);
+
+    /* Ambiguous prefix: a second file whose name shares the first 12 digits.
+     * Its content does not match its name, so listing skips it as damaged. */
+    char from[PATH_MAX + 100], to[PATH_MAX + 100], twin[CR_ID_HEX_LEN + 1];
+    snprintf(twin, sizeof(twin), "%s", hex[0]);
+    twin[63] = twin[63] == '0' ? '1' : '0';
+    snprintf(from, sizeof(from), "%s/snapshots/%s", v, hex[0]);
+    snprintf(to, sizeof(to), "%s/snapshots/%s", v, twin);
+    REQUIRE(link(from, to) == 0);
+    char pre[13];
+    snprintf(pre, sizeof(pre), "%.12s", hex[0]);
+    CHECK(cr_snapshot_find(&f, r, pre) == CR_EAMBIGUOUS);
+    CHECK(strstr(cr_error_last(), "ambiguous") != NULL);
+    CHECK(strstr(cr_error_last(), pre) != NULL);
+    CHECK(f == NULL);
+    CHECK(cr_snapshot_find(&f, r, twin) == CR_ECORRUPT);
+    CHECK_OK(cr_snapshot_list(&list, &n, r, NULL));
+    CHECK(n == 4);
+    cr_snapshot_list_free(list, n);
+
+    for (int i = 0; i < 4; i++)
+        cr_snapshot_free(s[i]);
+    cr_repo_free(r);
+}
+
+int main(void)
+{
+    char tmpl[] = "/tmp/cr-test-snap-XXXXXX";
+    REQUIRE(mkdtemp(tmpl));
+    snprintf(base, sizeof(base), "%s", tmpl);
+    REQUIRE(cr_init() == 0);
+    test_roundtrip();
+    test_decode_errors();
+    test_repo();
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", base);
+    return test_summary("test_snapshot");
+}
