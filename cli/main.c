@@ -1,3 +1,163 @@
-/* placeholder until the command lands */
-#include "cleanroom/cleanroom.h"
-int main(void) { return 0; }
+/*
+ * cleanroom command: global options, dispatch to the subcommands, --help and
+ * --version.
+ *
+ * Global options (--repo, --json, --quiet, --help) are accepted before the
+ * subcommand here and after it by every subcommand's option parser
+ * (cli_getopt), so "cleanroom --repo V snapshots" and "cleanroom snapshots
+ * --repo V" mean the same. Each subcommand returns the process exit code
+ * documented in docs/exit-codes.md.
+ */
+#include "common.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct cli_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} cli_cmd;
+
+static const cli_cmd commands[] = {
+    {"init", cmd_init, "create a new, empty vault"},
+    {"key", cmd_key, "add, list or remove the vault's passphrases"},
+    {"backup", cmd_backup, "save folders as a new snapshot (restore point)"},
+    {"snapshots", cmd_snapshots, "list the snapshots"},
+    {"ls", cmd_ls, "list the files of a snapshot"},
+    {"diff", cmd_diff, "show what changed between two snapshots"},
+    {"restore", cmd_restore, "restore a snapshot (or some of its files) into a folder"},
+    {"verify", cmd_verify, "check the vault for damage"},
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *f)
+{
+    fputs("usage: cleanroom [--repo DIR] [--json] [--quiet] COMMAND [ARGS...]\n"
+          "       cleanroom --version | --help | help COMMAND\n"
+          "\n"
+          "cleanroom keeps encrypted, deduplicated, immutable backups (snapshots) in a vault.\n"
+          "\n"
+          "Commands:\n",
+          f);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fputs("\n"
+          "Global options (before or after the command):\n"
+          "  --repo DIR   the vault (default: $CLEANROOM_REPO)\n"
+          "  --json       machine-readable output on stdout\n"
+          "  -q, --quiet  no progress line, only essential output\n"
+          "  -h, --help   help (of a command, when given after it)\n"
+          "  --version    print the version\n"
+          "\n"
+          "Environment:\n"
+          "  CLEANROOM_REPO           the vault when --repo is not given\n"
+          "  CLEANROOM_PASSWORD_FILE  file whose first line is the passphrase\n"
+          "  CLEANROOM_PASSWORD       the passphrase (when no file is given)\n"
+          "  Without either, the passphrase is asked on the terminal.\n"
+          "\n"
+          "Exit codes: 0 ok, 1 error, 2 usage, 3 wrong passphrase, 4 damaged vault data,\n"
+          "5 partly done, 6 vault locked, 7 not found (see docs/exit-codes.md).\n",
+          f);
+}
+
+static const cli_cmd *find_command(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static int run_help(const char *name)
+{
+    const cli_cmd *c = find_command(name);
+    if (!c) {
+        char *esc = cli_escape(name);
+        int rc = cli_usage_error(NULL, "unknown command '%s'", esc);
+        free(esc);
+        return rc;
+    }
+    char *args[] = {(char *)c->name, "--help", NULL};
+    optind = 0;
+    return c->fn(2, args);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"version", no_argument, NULL, CLI_OPT_VERSION},
+        CLI_GLOBAL_LONGOPTS,
+        {NULL, 0, NULL, 0},
+    };
+    int c, help = 0, version = 0;
+
+    /* Keep stdout and stderr in order when both go to the same log file. */
+    setvbuf(stderr, NULL, _IONBF, 0);
+
+    if (cr_init() < 0) {
+        cli_error("cannot initialise the crypto library: %s", cr_error_last());
+        return CLI_EXIT_ERROR;
+    }
+
+    /* '+': stop at the subcommand; its own parser handles what follows. */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:qhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case CLI_OPT_REPO: cli_g.repo = optarg; break;
+        case CLI_OPT_JSON: cli_g.json = 1; break;
+        case 'q': cli_g.quiet = 1; break;
+        case 'h': help = 1; break;
+        case 'V':
+        case CLI_OPT_VERSION: version = 1; break;
+        case ':': return cli_usage_error(NULL, "option '%s' needs a value", argv[optind - 1]);
+        default: {
+            char *esc = cli_escape(argv[optind - 1]);
+            int rc = cli_usage_error(NULL, "unknown option '%s'", esc);
+            free(esc);
+            return rc;
+        }
+        }
+    }
+    if (version) {
+        printf("cleanroom %s\n", CR_VERSION_STRING);
+        return CLI_EXIT_OK;
+    }
+    if (optind >= argc) {
+        if (help) {
+            usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+
+    const char *name = argv[optind];
+    if (strcmp(name, "help") == 0) {
+        if (optind + 1 < argc)
+            return run_help(argv[optind + 1]);
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (help)
+        return run_help(name);
+
+    const cli_cmd *cmd = find_command(name);
+    if (!cmd) {
+        char *esc = cli_escape(name);
+        int rc = cli_usage_error(NULL, "unknown command '%s'", esc);
+        free(esc);
+        return rc;
+    }
+    int sub_argc = argc - optind;
+    char **sub_argv = argv + optind;
+    optind = 0; /* glibc: re-initialise getopt for the subcommand's own options */
+    int rc = cmd->fn(sub_argc, sub_argv);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_error("could not write the output: %s", strerror(errno));
+        if (rc == 0)
+            rc = CLI_EXIT_ERROR;
+    }
+    return rc;
+}

@@ -1,0 +1,833 @@
+/*
+ * cleanroom command: shared helpers (see common.h).
+ *
+ * Two rules shape this file. First, everything printed to a terminal that
+ * came from a vault or a backed-up machine is escaped: a file name may hold a
+ * newline or an escape sequence, and a listing must not let it forge lines or
+ * drive the terminal. Second, every failure ends in one line that says what
+ * went wrong and, where it helps, one line that says what to do next.
+ */
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+cli_global cli_g;
+
+/* Serialises stderr between the progress line and warnings from worker threads. */
+static pthread_mutex_t out_lock = PTHREAD_MUTEX_INITIALIZER;
+static int progress_shown; /* a progress line is on the terminal now (under out_lock) */
+
+/* ------------------------------------------------------------- memory */
+
+static void oom(void)
+{
+    fputs("cleanroom: error: out of memory\n", stderr);
+    exit(CLI_EXIT_ERROR);
+}
+
+void *cli_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+void *cli_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q)
+        oom();
+    return q;
+}
+
+char *cli_xstrdup(const char *s)
+{
+    char *p = strdup(s ? s : "");
+    if (!p)
+        oom();
+    return p;
+}
+
+/* ------------------------------------------------------------- messages */
+
+static void clear_progress_locked(void)
+{
+    if (progress_shown) {
+        fputs("\r\033[K", stderr);
+        progress_shown = 0;
+    }
+}
+
+static void vmessage(const char *prefix, const char *fmt, va_list ap)
+{
+    char msg[4096];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    pthread_mutex_lock(&out_lock);
+    clear_progress_locked();
+    fputs(prefix, stderr);
+    fputs(msg, stderr);
+    fputc('\n', stderr);
+    fflush(stderr);
+    pthread_mutex_unlock(&out_lock);
+}
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage("cleanroom: error: ", fmt, ap);
+    va_end(ap);
+}
+
+void cli_hint(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage("hint: ", fmt, ap);
+    va_end(ap);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage("warning: ", fmt, ap);
+    va_end(ap);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cli_error("%s", msg);
+    if (cmd)
+        fprintf(stderr, "Try 'cleanroom %s --help'.\n", cmd);
+    else
+        fputs("Try 'cleanroom --help'.\n", stderr);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_exit_code(int err)
+{
+    switch (err) {
+    case 0: return CLI_EXIT_OK;
+    case CR_EAUTH: return CLI_EXIT_AUTH;
+    case CR_ECORRUPT:
+    case CR_EVERSION: return CLI_EXIT_INTEGRITY;
+    case CR_EPARTIAL: return CLI_EXIT_PARTIAL;
+    case CR_ELOCKED: return CLI_EXIT_LOCKED;
+    case CR_ENOTFOUND:
+    case CR_EAMBIGUOUS: return CLI_EXIT_NOTFOUND;
+    case CR_EINPUT: return CLI_EXIT_USAGE;
+    default: return CLI_EXIT_ERROR;
+    }
+}
+
+int cli_fail(int err, const char *context)
+{
+    const char *msg = cr_error_last();
+    if (!msg || !*msg)
+        msg = cr_strerror(err);
+    /* Library messages may quote names read from a vault or a disk. */
+    char *esc = cli_escape(msg);
+    if (context)
+        cli_error("%s: %s", context, esc);
+    else
+        cli_error("%s", esc);
+    free(esc);
+
+    switch (err) {
+    case CR_EAUTH:
+        cli_hint("no key of this vault opens with that passphrase; check CLEANROOM_PASSWORD_FILE / "
+                 "CLEANROOM_PASSWORD or the passphrase you typed (keyboard layout, Caps Lock)");
+        break;
+    case CR_ECORRUPT:
+        cli_hint("the vault holds damaged data; run 'cleanroom verify --read-data' to list the "
+                 "damaged packs and the files they affect");
+        break;
+    case CR_EVERSION:
+        cli_hint("this vault was written by a newer cleanroom (this is %s); use that version",
+                 CR_VERSION_STRING);
+        break;
+    case CR_ELOCKED:
+        cli_hint("another cleanroom command is using this vault; wait until it finishes and try "
+                 "again");
+        break;
+    case CR_EAMBIGUOUS:
+        cli_hint("give more hex digits of the snapshot id (see 'cleanroom snapshots')");
+        break;
+    case CR_ENOSPACE:
+        cli_hint("free space on that disk; what is already in the vault is safe");
+        break;
+    default: break;
+    }
+    return cli_exit_code(err);
+}
+
+/* ------------------------------------------------------------- options */
+
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
+               const char *cmd)
+{
+    /* ':' first: a missing value is reported as ':' rather than '?'. */
+    char opts[128];
+    snprintf(opts, sizeof(opts), ":%sqh", shortopts ? shortopts : "");
+    opterr = 0;
+    for (;;) {
+        int c = getopt_long(argc, argv, opts, longopts, NULL);
+        switch (c) {
+        case CLI_OPT_REPO:
+            cli_g.repo = optarg;
+            continue;
+        case CLI_OPT_JSON:
+            cli_g.json = 1;
+            continue;
+        case 'q':
+            cli_g.quiet = 1;
+            continue;
+        case ':': {
+            const char *arg = argv[optind - 1];
+            if (arg && arg[0] == '-' && arg[1] != '-' && optopt > 0 && optopt < 128) {
+                cli_usage_error(cmd, "option '-%c' needs a value", optopt);
+            } else {
+                char *esc = cli_escape(arg ? arg : "?");
+                cli_usage_error(cmd, "option '%s' needs a value", esc);
+                free(esc);
+            }
+            return CLI_OPT_USAGE;
+        }
+        case '?': {
+            if (optopt > 0 && optopt < 128)
+                cli_usage_error(cmd, "unknown option '-%c'", optopt);
+            else {
+                char *esc = cli_escape(argv[optind - 1]);
+                cli_usage_error(cmd, "unknown option '%s'", esc);
+                free(esc);
+            }
+            return CLI_OPT_USAGE;
+        }
+        default: return c;
+        }
+    }
+}
+
+int cli_parse_uint(unsigned long *out, const char *s, unsigned long min, unsigned long max)
+{
+    char *end;
+    if (!s || !*s || *s == '-' || *s == '+')
+        return -1;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+const char *cli_repo_path(void)
+{
+    const char *r = cli_g.repo;
+    if (!r || !*r)
+        r = getenv("CLEANROOM_REPO");
+    if (!r || !*r) {
+        cli_error("no vault given: use --repo DIR or set CLEANROOM_REPO");
+        return NULL;
+    }
+    return r;
+}
+
+/* ------------------------------------------------------------- passphrase */
+
+#define PASS_MAX 4096
+
+static struct termios saved_tio;
+static volatile sig_atomic_t tty_fd_for_restore = -1;
+
+static void restore_tty_and_die(int sig)
+{
+    if (tty_fd_for_restore >= 0) {
+        tcsetattr(tty_fd_for_restore, TCSAFLUSH, &saved_tio);
+        (void)!write(tty_fd_for_restore, "\n", 1);
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Read one line from the terminal with echo off. Returns 0, or -1 (errno kept). */
+static int tty_read(int fd, const char *prompt, char *buf, size_t len)
+{
+    struct termios tio;
+    struct sigaction sa, old[4];
+    const int sigs[4] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    int echo_off = 0, rc = -1;
+    size_t n = 0;
+
+    (void)!write(fd, prompt, strlen(prompt));
+    if (tcgetattr(fd, &tio) == 0) {
+        saved_tio = tio;
+        /* An interrupted prompt must not leave the technician's terminal without echo. */
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = restore_tty_and_die;
+        sigemptyset(&sa.sa_mask);
+        for (int i = 0; i < 4; i++)
+            sigaction(sigs[i], &sa, &old[i]);
+        tty_fd_for_restore = fd;
+        tio.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
+        tio.c_lflag |= ICANON;
+        if (tcsetattr(fd, TCSAFLUSH, &tio) == 0)
+            echo_off = 1;
+    }
+    for (;;) {
+        char c;
+        ssize_t r = read(fd, &c, 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r == 0 && n > 0)
+                break;
+            if (r == 0)
+                errno = ENODATA;
+            goto done;
+        }
+        if (c == '\n' || c == '\r')
+            break;
+        if (n + 1 >= len) {
+            errno = E2BIG;
+            goto done;
+        }
+        buf[n++] = c;
+    }
+    buf[n] = '\0';
+    rc = 0;
+done:
+    if (echo_off) {
+        tcsetattr(fd, TCSAFLUSH, &saved_tio);
+        (void)!write(fd, "\n", 1);
+    }
+    if (tty_fd_for_restore >= 0) {
+        tty_fd_for_restore = -1;
+        for (int i = 0; i < 4; i++)
+            sigaction(sigs[i], &old[i], NULL);
+    }
+    return rc;
+}
+
+static int read_pass_file(char **out, const char *env, const char *path)
+{
+    char *buf = NULL;
+    int rc = CLI_EXIT_USAGE;
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        cli_error("cannot read the passphrase file %s=%s: %s", env, path, strerror(errno));
+        return CLI_EXIT_USAGE;
+    }
+    buf = cli_xmalloc(PASS_MAX + 2);
+    if (!fgets(buf, PASS_MAX + 2, f)) {
+        if (ferror(f))
+            cli_error("cannot read the passphrase file %s=%s: %s", env, path, strerror(errno));
+        else
+            cli_error("the passphrase file %s=%s is empty", env, path);
+        goto done;
+    }
+    size_t n = strlen(buf);
+    if (n > PASS_MAX) {
+        cli_error("the first line of %s=%s is longer than %d bytes", env, path, PASS_MAX);
+        goto done;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    *out = buf;
+    buf = NULL;
+    rc = 0;
+done:
+    fclose(f);
+    cli_passphrase_free(buf);
+    return rc;
+}
+
+int cli_passphrase(char **out, const char *file_env, const char *env, const char *prompt,
+                   int confirm)
+{
+    const char *v;
+    char *a = NULL, *b = NULL;
+    int rc = CLI_EXIT_USAGE, fd = -1;
+    *out = NULL;
+
+    if ((v = getenv(file_env)) && *v)
+        return read_pass_file(out, file_env, v);
+    if ((v = getenv(env))) {
+        if (strlen(v) > PASS_MAX) {
+            cli_error("%s is longer than %d bytes", env, PASS_MAX);
+            return CLI_EXIT_USAGE;
+        }
+        *out = cli_xstrdup(v);
+        return 0;
+    }
+
+    fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        cli_error("no passphrase: set %s (a file whose first line is the passphrase) or %s, "
+                  "or run on a terminal to be asked",
+                  file_env, env);
+        return CLI_EXIT_USAGE;
+    }
+    a = cli_xmalloc(PASS_MAX + 1);
+    if (tty_read(fd, prompt, a, PASS_MAX + 1) < 0) {
+        cli_error("could not read the passphrase from the terminal: %s", strerror(errno));
+        goto done;
+    }
+    if (confirm) {
+        b = cli_xmalloc(PASS_MAX + 1);
+        if (tty_read(fd, "Repeat the passphrase: ", b, PASS_MAX + 1) < 0) {
+            cli_error("could not read the passphrase from the terminal: %s", strerror(errno));
+            goto done;
+        }
+        if (strcmp(a, b) != 0) {
+            cli_error("the two passphrases differ; nothing was changed");
+            goto done;
+        }
+        if (strlen(a) < 10)
+            cli_warn("the passphrase is short (%zu characters): anyone holding a copy of the "
+                     "vault can try to guess it offline",
+                     strlen(a));
+    }
+    *out = a;
+    a = NULL;
+    rc = 0;
+done:
+    close(fd);
+    cli_passphrase_free(a);
+    cli_passphrase_free(b);
+    return rc;
+}
+
+void cli_passphrase_free(char *pass)
+{
+    if (!pass)
+        return;
+    explicit_bzero(pass, strlen(pass));
+    free(pass);
+}
+
+int cli_open_repo(cr_repo **out)
+{
+    struct stat st;
+    char *pass = NULL, *cfg = NULL;
+    int rc, err;
+    const char *path = cli_repo_path();
+    *out = NULL;
+    if (!path)
+        return CLI_EXIT_USAGE;
+
+    /* Say "no vault here" before asking for a passphrase that cannot help. */
+    if (stat(path, &st) != 0) {
+        char *esc = cli_escape(path);
+        cli_error("no vault at %s (%s). Create one with 'cleanroom init --repo %s'.", esc,
+                  strerror(errno), esc);
+        free(esc);
+        return CLI_EXIT_NOTFOUND;
+    }
+    cfg = cli_xmalloc(strlen(path) + sizeof("/config"));
+    sprintf(cfg, "%s/config", path);
+    if (stat(cfg, &st) != 0 && errno == ENOENT) {
+        char *esc = cli_escape(path);
+        cli_error("no vault at %s (no config file). Create one with 'cleanroom init --repo %s'.",
+                  esc, esc);
+        free(esc);
+        free(cfg);
+        return CLI_EXIT_NOTFOUND;
+    }
+    free(cfg);
+
+    if ((rc = cli_passphrase(&pass, "CLEANROOM_PASSWORD_FILE", "CLEANROOM_PASSWORD",
+                             "Vault passphrase: ", 0)) != 0)
+        return rc;
+    cr_error_clear();
+    err = cr_repo_open(out, path, pass);
+    cli_passphrase_free(pass);
+    if (err < 0) {
+        *out = NULL;
+        if (err == CR_ENOTFOUND) {
+            char *esc = cli_escape(path);
+            const char *m = cr_error_last();
+            cli_error("no vault at %s%s%s. Create one with 'cleanroom init --repo %s'.", esc,
+                      *m ? ": " : "", m, esc);
+            free(esc);
+            return CLI_EXIT_NOTFOUND;
+        }
+        return cli_fail(err, NULL);
+    }
+    return 0;
+}
+
+int cli_find_snapshot(cr_snapshot **out, cr_repo *repo, const char *spec)
+{
+    int err;
+    cr_error_clear();
+    if ((err = cr_snapshot_find(out, repo, spec)) < 0) {
+        *out = NULL;
+        char *e = cli_escape(spec);
+        if (err == CR_ENOTFOUND) {
+            cli_error("no snapshot '%s' in this vault", e);
+            cli_hint("list the snapshots with 'cleanroom snapshots'; name one by its id, a "
+                     "prefix of at least 4 hex digits, 'latest' or 'SOURCE:latest'");
+            free(e);
+            return CLI_EXIT_NOTFOUND;
+        }
+        if (err == CR_EAMBIGUOUS) {
+            cli_error("'%s' matches several snapshots", e);
+            cli_hint("give more hex digits of the snapshot id (see 'cleanroom snapshots')");
+            free(e);
+            return CLI_EXIT_NOTFOUND;
+        }
+        free(e);
+        return cli_fail(err, err == CR_EINPUT ? NULL : "could not read the snapshot");
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------- escaping */
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid; *cp gets the code point. */
+static size_t utf8_seq(const unsigned char *p, uint32_t *cp)
+{
+    unsigned char c = p[0];
+    size_t n;
+    uint32_t v, min;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+        n = 2, v = c & 0x1f, min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3, v = c & 0x0f, min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4, v = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) /* also stops at the terminating NUL */
+            return 0;
+        v = (v << 6) | (p[i] & 0x3f);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return n;
+}
+
+/* Code points a terminal acts on or that reorder text on screen (C1 controls, bidi overrides). */
+static int dangerous_cp(uint32_t cp)
+{
+    return (cp >= 0x80 && cp <= 0x9f) || (cp >= 0x202a && cp <= 0x202e) ||
+           (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e || cp == 0x200f;
+}
+
+char *cli_escape(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t cap = strlen((const char *)p) * 6 + 1, o = 0;
+    char *out = cli_xmalloc(cap);
+    while (*p) {
+        uint32_t cp;
+        size_t n;
+        unsigned char c = *p;
+        if (c == '\\') {
+            out[o++] = '\\', out[o++] = '\\', p++;
+        } else if (c == '\n') {
+            out[o++] = '\\', out[o++] = 'n', p++;
+        } else if (c == '\t') {
+            out[o++] = '\\', out[o++] = 't', p++;
+        } else if (c == '\r') {
+            out[o++] = '\\', out[o++] = 'r', p++;
+        } else if (c < 0x20 || c == 0x7f) {
+            o += (size_t)sprintf(out + o, "\\x%02x", c), p++;
+        } else if (c < 0x80) {
+            out[o++] = (char)c, p++;
+        } else if ((n = utf8_seq(p, &cp)) == 0) {
+            o += (size_t)sprintf(out + o, "\\x%02x", c), p++;
+        } else if (dangerous_cp(cp)) {
+            o += (size_t)sprintf(out + o, "\\u%04x", (unsigned)cp), p += n;
+        } else {
+            memcpy(out + o, p, n), o += n, p += n;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+void cli_fputs_esc(const char *s, FILE *f)
+{
+    char *e = cli_escape(s);
+    fputs(e, f);
+    free(e);
+}
+
+json_t *cli_json_str(const char *s)
+{
+    if (!s)
+        return json_null();
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    /* Not valid UTF-8: keep valid sequences, write each bad byte as \xNN. */
+    const unsigned char *p = (const unsigned char *)s;
+    char *out = cli_xmalloc(strlen(s) * 4 + 1);
+    size_t o = 0;
+    while (*p) {
+        uint32_t cp;
+        size_t n = utf8_seq(p, &cp);
+        if (n == 0) {
+            o += (size_t)sprintf(out + o, "\\x%02x", *p);
+            p++;
+        } else {
+            memcpy(out + o, p, n);
+            o += n;
+            p += n;
+        }
+    }
+    out[o] = '\0';
+    j = json_string(out);
+    free(out);
+    return j ? j : json_null();
+}
+
+json_t *cli_json_u64(uint64_t v)
+{
+    return json_integer(v > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+int cli_json_print(json_t *j)
+{
+    int rc = 0;
+    if (!j)
+        oom();
+    if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0)
+        rc = -1;
+    fputc('\n', stdout);
+    json_decref(j);
+    return rc;
+}
+
+static json_t *json_strv(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, cli_json_str(v[i]));
+    return a;
+}
+
+json_t *cli_snapshot_json(const cr_snapshot *s)
+{
+    char hex[CR_ID_HEX_LEN + 1], t[64];
+    json_t *o = json_object();
+    if (!o)
+        oom();
+    json_object_set_new(o, "id", json_string(cr_id_to_hex(hex, &s->id)));
+    hex[8] = '\0';
+    json_object_set_new(o, "short_id", json_string(hex));
+    json_object_set_new(o, "source", cli_json_str(s->source));
+    cr_time_format(t, sizeof(t), s->time_ns);
+    json_object_set_new(o, "time", json_string(t));
+    json_object_set_new(o, "hostname", cli_json_str(s->hostname ? s->hostname : ""));
+    json_object_set_new(o, "username", cli_json_str(s->username ? s->username : ""));
+    json_object_set_new(o, "paths", json_strv(s->paths, s->npaths));
+    json_object_set_new(o, "tags", json_strv(s->tags, s->ntags));
+    json_object_set_new(o, "excludes", json_strv(s->excludes, s->nexcludes));
+    json_object_set_new(o, "files", cli_json_u64(s->files));
+    json_object_set_new(o, "dirs", cli_json_u64(s->dirs));
+    json_object_set_new(o, "others", cli_json_u64(s->others));
+    json_object_set_new(o, "bytes", cli_json_u64(s->bytes));
+    json_object_set_new(o, "bytes_new", cli_json_u64(s->bytes_new));
+    json_object_set_new(o, "files_new", cli_json_u64(s->files_new));
+    json_object_set_new(o, "files_changed", cli_json_u64(s->files_changed));
+    json_object_set_new(o, "files_unchanged", cli_json_u64(s->files_unchanged));
+    json_object_set_new(o, "errors", cli_json_u64(s->errors));
+    json_object_set_new(o, "duration", json_real(s->duration));
+    json_object_set_new(o, "tree", json_string(cr_id_to_hex(hex, &s->tree)));
+    json_object_set_new(o, "parent",
+                        s->has_parent ? json_string(cr_id_to_hex(hex, &s->parent)) : json_null());
+    json_object_set_new(o, "program_version", cli_json_str(s->program_version));
+    return o;
+}
+
+/* ------------------------------------------------------------- formatting */
+
+char *cli_human_size(char *buf, size_t len, uint64_t bytes)
+{
+    static const char *units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    if (bytes < 1024) {
+        snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+        return buf;
+    }
+    double v = (double)bytes / 1024.0;
+    int u = 0;
+    while (v >= 1024.0 && u < 5) {
+        v /= 1024.0;
+        u++;
+    }
+    /* One decimal below 10 units so that small differences stay visible. */
+    if (v < 10.0)
+        snprintf(buf, len, "%.1f %s", v, units[u]);
+    else
+        snprintf(buf, len, "%.0f %s", v, units[u]);
+    return buf;
+}
+
+char *cli_human_duration(char *buf, size_t len, double s)
+{
+    if (s < 0)
+        s = 0;
+    if (s < 60)
+        snprintf(buf, len, "%.1f s", s);
+    else if (s < 3600)
+        snprintf(buf, len, "%d min %02d s", (int)s / 60, (int)s % 60);
+    else
+        snprintf(buf, len, "%d h %02d min", (int)(s / 3600), ((int)s % 3600) / 60);
+    return buf;
+}
+
+char *cli_time_sec(char *buf, size_t len, int64_t ns)
+{
+    int64_t sec = ns / 1000000000LL;
+    if (ns % 1000000000LL < 0)
+        sec--;
+    time_t t = (time_t)sec;
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, len, "?");
+    return buf;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+char *cli_short_id(char *buf, const cr_id *id)
+{
+    char hex[CR_ID_HEX_LEN + 1];
+    cr_id_to_hex(hex, id);
+    memcpy(buf, hex, 8);
+    buf[8] = '\0';
+    return buf;
+}
+
+const char *cli_node_type_name(cr_node_type t)
+{
+    switch (t) {
+    case CR_NODE_FILE: return "file";
+    case CR_NODE_DIR: return "dir";
+    case CR_NODE_SYMLINK: return "symlink";
+    case CR_NODE_FIFO: return "fifo";
+    case CR_NODE_CHARDEV: return "chardev";
+    case CR_NODE_BLOCKDEV: return "blockdev";
+    case CR_NODE_SOCKET: return "socket";
+    default: return "unknown";
+    }
+}
+
+/* ------------------------------------------------------------- progress */
+
+struct cli_progress {
+    const char *verb;
+    double last_draw;
+};
+
+cli_progress *cli_progress_new(const char *verb)
+{
+    if (cli_g.quiet || !isatty(STDERR_FILENO))
+        return NULL;
+    cli_progress *pr = cli_xmalloc(sizeof(*pr));
+    pr->verb = verb;
+    pr->last_draw = 0;
+    return pr;
+}
+
+static int term_width(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20)
+        return ws.ws_col;
+    return 80;
+}
+
+void cli_progress_cb(const cr_progress *p, void *payload)
+{
+    cli_progress *pr = payload;
+    char line[1024], a[32], b[32], rate[32], eta[40] = "";
+    if (!pr || !p)
+        return;
+    double now = cli_now();
+    pthread_mutex_lock(&out_lock);
+    if (now - pr->last_draw < 0.2)
+        goto done;
+    pr->last_draw = now;
+
+    double r = p->elapsed > 0.5 ? (double)p->bytes_done / p->elapsed : 0;
+    cli_human_size(rate, sizeof(rate), (uint64_t)r);
+    if (p->bytes_total > p->bytes_done && r > 0) {
+        char d[32];
+        snprintf(eta, sizeof(eta), ", ETA %s",
+                 cli_human_duration(d, sizeof(d), (double)(p->bytes_total - p->bytes_done) / r));
+    }
+    int n;
+    if (p->files_total)
+        n = snprintf(line, sizeof(line), "%s: %llu/%llu files, %s/%s, %s/s%s", pr->verb,
+                     (unsigned long long)p->files_done, (unsigned long long)p->files_total,
+                     cli_human_size(a, sizeof(a), p->bytes_done),
+                     cli_human_size(b, sizeof(b), p->bytes_total), rate, eta);
+    else
+        n = snprintf(line, sizeof(line), "%s: %llu files, %s, %s/s", pr->verb,
+                     (unsigned long long)p->files_done,
+                     cli_human_size(a, sizeof(a), p->bytes_done), rate);
+    if (n > 0 && p->errors && (size_t)n < sizeof(line))
+        n += snprintf(line + n, sizeof(line) - (size_t)n, ", %llu errors",
+                      (unsigned long long)p->errors);
+    if (n > 0 && p->current && (size_t)n + 4 < sizeof(line)) {
+        char *e = cli_escape(p->current);
+        snprintf(line + n, sizeof(line) - (size_t)n, "  %s", e);
+        free(e);
+    }
+    /* Cut to the terminal width, never inside a UTF-8 sequence. */
+    size_t w = (size_t)term_width() - 1, len = strlen(line);
+    if (len > w) {
+        while (w > 0 && ((unsigned char)line[w] & 0xc0) == 0x80)
+            w--;
+        line[w] = '\0';
+    }
+    fprintf(stderr, "\r\033[K%s", line);
+    fflush(stderr);
+    progress_shown = 1;
+done:
+    pthread_mutex_unlock(&out_lock);
+}
+
+void cli_progress_free(cli_progress *pr)
+{
+    if (!pr)
+        return;
+    pthread_mutex_lock(&out_lock);
+    clear_progress_locked();
+    fflush(stderr);
+    pthread_mutex_unlock(&out_lock);
+    free(pr);
+}

@@ -1,0 +1,184 @@
+/*
+ * cleanroom command: helpers shared by the subcommands.
+ *
+ * The command sees only the public API (include/cleanroom/). Everything a
+ * subcommand needs besides the library lives here: option parsing that accepts
+ * the global options anywhere, getting the passphrase, opening the vault with
+ * messages a technician can act on, the mapping of library codes to exit
+ * codes, escaping of untrusted names, JSON output, human sizes and the
+ * progress line.
+ */
+#ifndef CLEANROOM_CLI_COMMON_H
+#define CLEANROOM_CLI_COMMON_H
+
+#include "cleanroom/cleanroom.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+
+/* Exit codes: docs/exit-codes.md. Only ever add. */
+enum {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_ERROR = 1,
+    CLI_EXIT_USAGE = 2,
+    CLI_EXIT_AUTH = 3,
+    CLI_EXIT_INTEGRITY = 4,
+    CLI_EXIT_PARTIAL = 5,
+    CLI_EXIT_LOCKED = 6,
+    CLI_EXIT_NOTFOUND = 7,
+};
+
+/** Global options, accepted before or after the subcommand. */
+typedef struct cli_global {
+    const char *repo; /**< --repo, else $CLEANROOM_REPO */
+    int json;         /**< --json */
+    int quiet;        /**< --quiet / -q */
+} cli_global;
+
+extern cli_global cli_g;
+
+/* Values returned by cli_getopt() besides the command's own options. */
+#define CLI_OPT_HELP 'h'
+#define CLI_OPT_USAGE (-2) /**< bad option: message printed, exit 2 */
+enum {
+    CLI_OPT_REPO = 0x1000,
+    CLI_OPT_JSON,
+    CLI_OPT_VERSION,
+    CLI_OPT_FIRST_CMD = 0x1100, /**< subcommands number their long-only options from here */
+};
+
+/** Long options every subcommand accepts; put at the end of its table, before the zero row. */
+#define CLI_GLOBAL_LONGOPTS                                                                        \
+    {"repo", required_argument, NULL, CLI_OPT_REPO}, {"json", no_argument, NULL, CLI_OPT_JSON},    \
+        {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'}
+
+/**
+ * getopt_long() for a subcommand: handles the global options itself (they
+ * never reach the caller), returns CLI_OPT_HELP for --help/-h, and prints a
+ * message and returns CLI_OPT_USAGE for an unknown option or a missing value.
+ * Returns -1 at the end; positional arguments are then argv[optind..argc-1].
+ */
+int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
+               const char *cmd);
+
+/** Print "cleanroom: error: <fmt>" on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** Print "hint: <fmt>" on stderr. */
+void cli_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** Print "warning: <fmt>" on stderr (clears the progress line first). */
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/** Report a usage error for `cmd` and return CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** The exit code of a library error code. */
+int cli_exit_code(int err);
+
+/**
+ * Print the library's message for `err` (or `context: message` when context is
+ * not NULL), a hint when one helps, and return the exit code.
+ */
+int cli_fail(int err, const char *context);
+
+/** Parse a decimal unsigned integer within [min, max]. @return 0 or -1. */
+int cli_parse_uint(unsigned long *out, const char *s, unsigned long min, unsigned long max);
+
+/** Parse a --kdf value (interactive, moderate, sensitive). @return 0 or -1. */
+int cli_parse_kdf(cr_kdf_profile *out, const char *s);
+
+/** The vault directory from --repo or $CLEANROOM_REPO, or NULL (message printed). */
+const char *cli_repo_path(void);
+
+/**
+ * Get a passphrase: $<file_env> (first line of that file), else $<env>, else a
+ * prompt on the terminal with echo off (asked twice when `confirm`).
+ * @param[out] out malloc'd, wipe and free with cli_passphrase_free().
+ * @return an exit code: 0, or CLI_EXIT_USAGE with the message printed.
+ */
+int cli_passphrase(char **out, const char *file_env, const char *env, const char *prompt,
+                   int confirm);
+
+/** Wipe and free a passphrase. Accepts NULL. */
+void cli_passphrase_free(char *pass);
+
+/**
+ * Open the vault named by --repo / $CLEANROOM_REPO with the passphrase from the
+ * environment or the terminal.
+ * @return an exit code: 0 with *out set, or the code of the printed error.
+ */
+int cli_open_repo(cr_repo **out);
+
+/**
+ * Resolve a snapshot spec (id, prefix, latest, SOURCE:latest), printing a
+ * message and a hint when it fails. @return an exit code (0: *out set).
+ */
+int cli_find_snapshot(cr_snapshot **out, cr_repo *repo, const char *spec);
+
+/** Escape a name for text output: control characters, invalid UTF-8, "\\". Never NULL. */
+char *cli_escape(const char *s);
+
+/** Print s escaped. */
+void cli_fputs_esc(const char *s, FILE *f);
+
+/**
+ * A JSON string for an untrusted name. Valid UTF-8 is kept as is (jansson
+ * escapes control characters); bytes that are not valid UTF-8 are written as
+ * the four characters \xNN so the output is always valid JSON.
+ */
+json_t *cli_json_str(const char *s);
+
+/** A JSON integer from an unsigned 64-bit value (clamped to the JSON integer range). */
+json_t *cli_json_u64(uint64_t v);
+
+/** Print a JSON value on stdout, indented, followed by a newline; steals the reference. */
+int cli_json_print(json_t *j);
+
+/** A snapshot as the JSON object documented in docs/commands/snapshots.md. */
+json_t *cli_snapshot_json(const cr_snapshot *s);
+
+/** "1.2 GiB", "512 B". buf: at least 32 bytes. Returns buf. */
+char *cli_human_size(char *buf, size_t len, uint64_t bytes);
+
+/** "3.2 s", "4 min 05 s", "2 h 03 min". buf: at least 32 bytes. Returns buf. */
+char *cli_human_duration(char *buf, size_t len, double seconds);
+
+/** RFC 3339 UTC to the second: "2026-11-22T10:00:00Z". buf: at least 32 bytes. */
+char *cli_time_sec(char *buf, size_t len, int64_t ns);
+
+/** Seconds on a monotonic clock. */
+double cli_now(void);
+
+/** The first 8 hex digits of an id. buf: at least 9 bytes. */
+char *cli_short_id(char *buf, const cr_id *id);
+
+/** The name of a node type: "file", "dir", "symlink", ... */
+const char *cli_node_type_name(cr_node_type t);
+
+/**
+ * The progress line on stderr: active only when stderr is a terminal and not
+ * --quiet. Thread-safe; `verb` is borrowed ("backup", "restore", "verify").
+ */
+typedef struct cli_progress cli_progress;
+cli_progress *cli_progress_new(const char *verb);
+/** A cr_progress_cb; payload is the cli_progress (or NULL: nothing shown). */
+void cli_progress_cb(const cr_progress *p, void *payload);
+/** Erase the progress line and free. Accepts NULL. */
+void cli_progress_free(cli_progress *pr);
+
+/* Memory: the command stops with exit 1 and a message when memory runs out. */
+void *cli_xmalloc(size_t n);
+void *cli_xrealloc(void *p, size_t n);
+char *cli_xstrdup(const char *s);
+
+/* Subcommands: each returns the process exit code. argv[0] is the subcommand name. */
+int cmd_init(int argc, char **argv);
+int cmd_key(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_snapshots(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+
+#endif

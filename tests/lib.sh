@@ -1,0 +1,95 @@
+# Shared helpers for the shell tests (tests/cli/*.sh, tests/e2e/*.sh).
+#
+# Source it first:   . "${CR_TESTLIB:?}"
+# ctest sets CLEANROOM (the built command), CR_SRC (source root), CR_TOOLS
+# (test programs) and CR_TESTLIB (this file).
+#
+# What it gives:
+#   $SCRATCH            a fresh folder under ${TMPDIR:-/tmp}, removed on exit;
+#                       the script runs with it as the working directory
+#   CLEANROOM_PASSWORD  set to a test passphrase; other CLEANROOM_* variables
+#                       are unset so the caller's environment cannot leak in
+#   cr ARGS...          run the cleanroom command
+#   expect_exit CODE CMD...
+#                       run CMD with stdout in $CR_OUT and stderr in $CR_ERR;
+#                       fail (showing both) unless it exits with CODE
+#   fail MSG            print "FAIL: MSG" and exit 1
+#   pass [MSG]          print "ok: MSG" and go on (the script passes when it ends)
+#   assert_eq GOT WANT MSG
+#   assert_grep PATTERN FILE MSG     (grep -E)
+#   on_exit CMD         run CMD (a string for eval) on exit, before $SCRATCH is removed;
+#                       do not replace the EXIT trap yourself
+#
+# This file sets no shell options (set -e, ...); each script chooses its own.
+
+: "${CLEANROOM:?set CLEANROOM to the built cleanroom command}"
+
+CR_TEST_NAME=$(basename "$0" .sh)
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/cleanroom-${CR_TEST_NAME}.XXXXXX") || {
+    echo "FAIL [$CR_TEST_NAME]: cannot create a scratch folder" >&2
+    exit 1
+}
+mkdir -p "$SCRATCH/.lib"
+CR_OUT=$SCRATCH/.lib/out
+CR_ERR=$SCRATCH/.lib/err
+_cr_on_exit=
+
+_cr_cleanup() {
+    local rc=$?
+    eval "$_cr_on_exit" 2>/dev/null
+    # Tests make files unreadable on purpose: give them back before removing.
+    chmod -R u+rwX "$SCRATCH" 2>/dev/null
+    rm -rf "$SCRATCH"
+    exit $rc
+}
+trap _cr_cleanup EXIT
+trap 'exit 130' INT TERM
+
+on_exit() {
+    _cr_on_exit="$_cr_on_exit
+$1"
+}
+
+unset CLEANROOM_REPO CLEANROOM_PASSWORD_FILE CLEANROOM_NEW_PASSWORD CLEANROOM_NEW_PASSWORD_FILE
+export CLEANROOM_PASSWORD='test passphrase: correct horse'
+cd "$SCRATCH" || exit 1
+
+cr() {
+    "$CLEANROOM" "$@"
+}
+
+fail() {
+    echo "FAIL [$CR_TEST_NAME]: $*" >&2
+    exit 1
+}
+
+pass() {
+    echo "ok [$CR_TEST_NAME]${1:+: $*}"
+}
+
+expect_exit() {
+    local want=$1 got=0
+    shift
+    "$@" >"$CR_OUT" 2>"$CR_ERR" || got=$?
+    if [ "$got" != "$want" ]; then
+        {
+            echo "--- stdout of: $*"
+            head -c 4000 "$CR_OUT"
+            echo "--- stderr:"
+            head -c 4000 "$CR_ERR"
+        } >&2
+        fail "expected exit $want, got $got: $*"
+    fi
+}
+
+assert_eq() {
+    [ "$1" = "$2" ] || fail "${3:-values differ}: got '$1', want '$2'"
+}
+
+assert_grep() {
+    grep -Eq -- "$1" "$2" || {
+        echo "--- $2:" >&2
+        head -c 4000 "$2" >&2
+        fail "${3:-no match for '$1' in $2}"
+    }
+}
