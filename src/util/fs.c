@@ -128,7 +128,24 @@ int cr_fs_write_atomic(int dirfd, const char *name, const void *data, size_t len
     fd = -1;
     if (exclusive) {
         /* link() fails if the name exists: never replace a stored file. */
-        if (linkat(dirfd, tmp, dirfd, name, 0) < 0) {
+        int rc = linkat(dirfd, tmp, dirfd, name, 0);
+        if (rc < 0 && (errno == EPERM || errno == EOPNOTSUPP || errno == EMLINK)) {
+            /* No hard links (FAT/exFAT USB disks): rename without replacing. */
+            rc = renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE);
+            if (rc < 0 && errno == EINVAL) {
+                /* Filesystem without RENAME_NOREPLACE: names are content
+                 * hashes, so a check-then-rename race can only put the
+                 * same bytes in place. */
+                if (faccessat(dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+                    errno = EEXIST;
+                } else {
+                    rc = renameat(dirfd, tmp, dirfd, name);
+                }
+            }
+            if (rc == 0)
+                return cr_fs_fsync_dir(dirfd, dir);
+        }
+        if (rc < 0) {
             if (errno == EEXIST) {
                 err = CR_EEXISTS;
                 cr_error_set("%s already exists", name);
