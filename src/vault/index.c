@@ -590,11 +590,6 @@ done:
     return err;
 }
 
-static int id_cmp(const void *a, const void *b)
-{
-    return memcmp(a, b, CR_ID_LEN);
-}
-
 int cr_index_load(cr_index **out, cr_repo *repo)
 {
     cr_index *idx = NULL;
@@ -606,7 +601,6 @@ int cr_index_load(cr_index **out, cr_repo *repo)
     *out = NULL;
     if ((err = cr_index_new(&idx)) < 0 || (err = cr_repo_list(&files, &nfiles, repo, "index")) < 0)
         goto done;
-    qsort(files, nfiles, sizeof(cr_id), id_cmp); /* deterministic order */
     for (size_t i = 0; i < nfiles; i++) {
         /* Index files are a cache: a damaged one is skipped, and the packs it
          * named are then indexed from their own headers below. */
@@ -618,7 +612,6 @@ int cr_index_load(cr_index **out, cr_repo *repo)
 
     if ((err = cr_repo_list(&packs, &npacks, repo, "data")) < 0)
         goto done;
-    qsort(packs, npacks, sizeof(cr_id), id_cmp);
     for (size_t i = 0; i < npacks; i++) {
         cr_pack_entry *e = NULL;
         size_t n = 0;

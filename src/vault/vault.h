@@ -285,7 +285,8 @@ int cr_repo_index(cr_index **out, cr_repo *repo);
 int cr_repo_save_file(cr_id *out, cr_repo *repo, const char *kind, const void *plain, size_t len);
 /** Load and open an encrypted file: check its hash equals its name, authenticate, decompress. */
 int cr_repo_load_file(cr_buf *out, cr_repo *repo, const char *kind, const cr_id *id);
-/** List the ids of the files under `kind`/ ("keys", "index", "snapshots", or "data" for packs). */
+/** List the ids of the files under `kind`/ ("keys", "index", "snapshots", or "data" for packs),
+ * sorted ascending (a deterministic order for every reader). */
 int cr_repo_list(cr_id **out, size_t *count, cr_repo *repo, const char *kind);
 
 #endif
