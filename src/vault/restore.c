@@ -1,0 +1,1413 @@
+/*
+ * cr_restore: put a snapshot (or some of its paths) back on disk.
+ *
+ * Two phases.
+ *
+ * 1. The walk (one thread) loads the snapshot's trees and creates folders,
+ *    symlinks, FIFOs, devices, hard links and the files without stored data
+ *    (empty or all holes, truncated to their size so holes stay holes).
+ *    Every name read from the vault is judged with cr_name_is_safe, and every
+ *    creation is relative to the fd of its parent folder, opened with
+ *    O_NOFOLLOW: whatever a damaged or hostile snapshot contains, and whatever
+ *    already sits in the target (a symlink pointing outside, say), nothing is
+ *    ever created or written outside the target. The walk also records every
+ *    extent to write as a "need" (blob location, file, offset).
+ *
+ * 2. The data phase sorts the needs by pack and offset and hands packs to
+ *    worker threads. A worker reads the ranges of its pack that are needed
+ *    (nearby ranges coalesced into one pread), decodes each blob once and
+ *    pwrites it into every place that uses it. This reads each pack once, in
+ *    order, whatever the order of files in the snapshot, and lets threads work
+ *    on different packs. Files are created and opened through openat2 with
+ *    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS relative to the target, so a path
+ *    can never leave it; each worker keeps a small cache of open files, so
+ *    descriptors stay bounded. The first worker to write to a file creates it
+ *    (and truncates it to its size when it ends in a hole); the worker that
+ *    writes its last extent sets its metadata while the file is open (the
+ *    common small file costs one openat2, one pwrite, a few f*() calls and a
+ *    close).
+ *
+ * Metadata of folders is set last, deepest first, because creating entries
+ * in a folder changes its mtime (and a read-only folder would stop us).
+ *
+ * Damaged data: a file that needs a blob that is missing or fails to
+ * authenticate is reported through opts->warning ("lost: ...") and counted in
+ * stats->failed; it is KEPT with everything that could be written, the lost
+ * ranges reading as zeros (as restic does), because a partly recovered
+ * database or log can still be salvaged by hand; the warning names it so that
+ * nobody mistakes it for a good copy. The restore then returns CR_EPARTIAL.
+ */
+#include "vault/vault.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <linux/openat2.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/acl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Coalesce needed ranges of a pack separated by at most this many bytes... */
+#define RS_GAP (256u * 1024)
+/* ...into reads of at most this many bytes. */
+#define RS_MAX_RUN (32u * 1024 * 1024)
+/* Open files kept per worker (bounded further by RLIMIT_NOFILE). */
+#define RS_FD_CACHE 32
+/* Deepest folder nesting restored (each level holds one descriptor). */
+#define RS_MAX_DEPTH 512
+
+typedef struct rs_file {
+    char *path;              /* relative to the target */
+    const cr_node *node;     /* borrowed from a tree kept in rs_ctx */
+    atomic_size_t remaining; /* extents still to write (or to give up) */
+    atomic_int failed;
+    atomic_int state; /* RS_TO_CREATE, RS_CREATING, RS_CREATED, RS_NOT_CREATED */
+    uint64_t end;     /* end of the last extent to write (ftruncate if < size) */
+} rs_file;
+
+/*
+ * A file with content is created by the first worker that writes to it (one
+ * openat2 instead of a create in the walk plus an open in the data phase: the
+ * common small file costs a single path lookup).
+ */
+enum { RS_TO_CREATE = 0, RS_CREATING, RS_CREATED, RS_NOT_CREATED };
+
+typedef struct rs_dir {
+    char *path; /* relative to the target ("" never: the target keeps its own metadata) */
+    const cr_node *node;
+} rs_dir;
+
+typedef struct rs_need {
+    cr_blob_loc loc;
+    size_t file;     /* index into rs_ctx.files */
+    uint64_t offset; /* in the file */
+} rs_need;
+
+typedef struct rs_link {
+    uint64_t dev, ino;
+    char *path; /* first restored path of this inode, relative to the target */
+} rs_link;
+
+typedef struct rs_ctx {
+    cr_repo *repo;
+    cr_index *idx;
+    const cr_restore_options *opts;
+    int rootfd;
+    int chown_ok, is_root;
+    int may_inherit; /* a folder we did not create may pass its default ACL on */
+
+    cr_tree **trees; /* kept until the end: nodes are borrowed from them */
+    size_t ntrees, captrees;
+    cr_node *incl_nodes; /* nodes of included paths (owned copies) */
+    size_t nincl_nodes;
+
+    rs_file *files;
+    size_t nfiles, capfiles;
+    rs_dir *dirs;
+    size_t ndirs, capdirs;
+    rs_need *needs;
+    size_t nneeds, capneeds;
+    rs_link *links; /* open addressing on (dev, ino) */
+    size_t nlinks, caplinks;
+
+    size_t *jobs; /* start index of each pack's needs; jobs[njobs] = nneeds */
+    size_t njobs;
+    atomic_size_t next_job;
+    int fd_cache_size;
+
+    atomic_uint_fast64_t files_done;
+    uint64_t dirs_done, others_done, bytes_files, sockets_skipped;
+    uint64_t bytes_total;
+    atomic_uint_fast64_t bytes_done, failed;
+    atomic_int abort_err; /* fatal error seen by a worker (no space left...) */
+
+    pthread_mutex_t mu; /* warnings, worker completion */
+    pthread_cond_t cond;
+    int workers_left;
+    double t0, last_progress;
+    uint64_t walked;
+} rs_ctx;
+
+/* ------------------------------------------------------------ warnings */
+
+static void rs_warn(rs_ctx *c, const char *rel, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void rs_warn(rs_ctx *c, const char *rel, const char *fmt, ...)
+{
+    char msg[1024], path[PATH_MAX + 2];
+    va_list ap;
+    if (!c->opts->warning)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    snprintf(path, sizeof(path), "/%s", rel);
+    /* Workers warn concurrently; the caller's callback need not be thread-safe. */
+    pthread_mutex_lock(&c->mu);
+    c->opts->warning(path, msg, c->opts->payload);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Count a file as failed once, with the first reason. */
+static void rs_fail_file(rs_ctx *c, rs_file *f, const char *msg)
+{
+    if (atomic_exchange(&f->failed, 1) == 0) {
+        atomic_fetch_add(&c->failed, 1);
+        rs_warn(c, f->path, "%s", msg);
+    }
+}
+
+/* Some data of the file is gone: say so; the file keeps what could be written. */
+static void rs_lost(rs_ctx *c, rs_file *f, const char *reason)
+{
+    char msg[768];
+    if (atomic_load(&f->failed))
+        return;
+    snprintf(msg, sizeof(msg), "lost: %s (the file is restored without that data)", reason);
+    rs_fail_file(c, f, msg);
+}
+
+/* ------------------------------------------------------------ safe open */
+
+/*
+ * Open `rel` (relative to the target) without ever following a symlink or
+ * leaving the target, whatever was put into the target meanwhile.
+ */
+static atomic_int no_openat2;
+
+static int open_beneath(int rootfd, const char *rel, int flags)
+{
+    if (!*rel)
+        rel = ".";
+    if (!atomic_load(&no_openat2)) {
+        struct open_how how;
+        memset(&how, 0, sizeof(how));
+        how.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW);
+        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+        long fd = syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+        if (fd >= 0)
+            return (int)fd;
+        if (errno != ENOSYS)
+            return -1;
+        atomic_store(&no_openat2, 1);
+    }
+    /* Old kernels: walk component by component, refusing symlinks at each step. */
+    char buf[PATH_MAX];
+    if (strlen(rel) >= sizeof(buf)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(buf, rel);
+    int dfd = dup(rootfd);
+    if (dfd < 0)
+        return -1;
+    char *p = buf;
+    for (;;) {
+        char *slash = strchr(p, '/');
+        if (!slash)
+            break;
+        *slash = '\0';
+        if (!cr_name_is_safe(p)) {
+            close(dfd);
+            errno = EINVAL;
+            return -1;
+        }
+        int nfd = openat(dfd, p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int e = errno;
+        close(dfd);
+        if (nfd < 0) {
+            errno = e;
+            return -1;
+        }
+        dfd = nfd;
+        p = slash + 1;
+    }
+    if (strcmp(p, ".") != 0 && !cr_name_is_safe(p)) {
+        close(dfd);
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = openat(dfd, p, flags | O_CLOEXEC | O_NOFOLLOW);
+    int e = errno;
+    close(dfd);
+    errno = e;
+    return fd;
+}
+
+/* ------------------------------------------------------------ metadata */
+
+static void ns_to_ts(struct timespec *ts, int64_t ns)
+{
+    int64_t s = ns / 1000000000, r = ns % 1000000000;
+    if (r < 0) {
+        r += 1000000000;
+        s--;
+    }
+    ts->tv_sec = (time_t)s;
+    ts->tv_nsec = (long)r;
+}
+
+static void node_times(struct timespec ts[2], const cr_node *n)
+{
+    ns_to_ts(&ts[0], n->atime_ns);
+    ns_to_ts(&ts[1], n->mtime_ns);
+}
+
+static int is_acl_xattr(const char *name)
+{
+    return strncmp(name, "system.posix_acl_", 17) == 0;
+}
+
+static void set_acl_path(rs_ctx *c, const char *path, const char *rel, acl_type_t type,
+                         const char *text)
+{
+    acl_t acl = acl_from_text(text);
+    if (!acl) {
+        rs_warn(c, rel, "cannot restore ACL: invalid ACL text in snapshot");
+        return;
+    }
+    if (acl_set_file(path, type, acl) < 0)
+        rs_warn(c, rel, "cannot restore %sACL: %s", type == ACL_TYPE_DEFAULT ? "default " : "",
+                strerror(errno));
+    acl_free(acl);
+}
+
+/*
+ * Metadata of a file or folder we hold open: xattrs, ACLs, owner, then mode
+ * (chown clears setuid bits), then times (every earlier call changes ctime
+ * only, but writing would change mtime: this runs after the content).
+ */
+static void apply_fd_meta(rs_ctx *c, int fd, const char *rel, const cr_node *n)
+{
+    char proc[64];
+    struct timespec ts[2];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    for (size_t i = 0; i < n->nxattrs; i++) {
+        const cr_xattr *x = &n->xattrs[i];
+        if (!x->name || is_acl_xattr(x->name))
+            continue;
+        if (fsetxattr(fd, x->name, x->value, x->len, 0) < 0)
+            rs_warn(c, rel, "cannot restore extended attribute %s: %s", x->name, strerror(errno));
+    }
+    if (n->acl_access) {
+        acl_t acl = acl_from_text(n->acl_access);
+        if (!acl)
+            rs_warn(c, rel, "cannot restore ACL: invalid ACL text in snapshot");
+        else {
+            if (acl_set_fd(fd, acl) < 0)
+                rs_warn(c, rel, "cannot restore ACL: %s", strerror(errno));
+            acl_free(acl);
+        }
+    } else if (c->may_inherit && fremovexattr(fd, "system.posix_acl_access") < 0 &&
+               errno != ENODATA && errno != ENOTSUP)
+        rs_warn(c, rel, "cannot remove inherited ACL: %s", strerror(errno));
+    if (n->type == CR_NODE_DIR) {
+        if (n->acl_default)
+            set_acl_path(c, proc, rel, ACL_TYPE_DEFAULT, n->acl_default); /* no fd variant */
+        else if (c->may_inherit && fremovexattr(fd, "system.posix_acl_default") < 0 &&
+                 errno != ENODATA && errno != ENOTSUP)
+            rs_warn(c, rel, "cannot remove inherited default ACL: %s", strerror(errno));
+    }
+    if (c->chown_ok && fchown(fd, (uid_t)n->uid, (gid_t)n->gid) < 0)
+        rs_warn(c, rel, "cannot restore owner %u:%u: %s", n->uid, n->gid, strerror(errno));
+    if (fchmod(fd, (mode_t)(n->mode & 07777)) < 0)
+        rs_warn(c, rel, "cannot restore permissions: %s", strerror(errno));
+    node_times(ts, n);
+    if (futimens(fd, ts) < 0)
+        rs_warn(c, rel, "cannot restore times: %s", strerror(errno));
+}
+
+/* Metadata of a symlink, FIFO or device just created as `name` in dirfd. */
+static void apply_at_meta(rs_ctx *c, int dirfd, const char *name, const char *rel, const cr_node *n)
+{
+    struct timespec ts[2];
+    int is_link = n->type == CR_NODE_SYMLINK;
+    if (n->nxattrs > 0 || n->acl_access) {
+        /*
+         * No *xattrat() exists: go through the node's own O_PATH descriptor,
+         * whose /proc link names exactly that inode (never a symlink's target).
+         */
+        int pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (pfd < 0) {
+            rs_warn(c, rel, "cannot restore extended attributes: %s", strerror(errno));
+        } else {
+            char proc[64];
+            snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
+            for (size_t i = 0; i < n->nxattrs; i++) {
+                const cr_xattr *x = &n->xattrs[i];
+                if (!x->name || is_acl_xattr(x->name))
+                    continue;
+                if (setxattr(proc, x->name, x->value, x->len, 0) < 0)
+                    rs_warn(c, rel, "cannot restore extended attribute %s: %s", x->name,
+                            strerror(errno));
+            }
+            if (n->acl_access && !is_link)
+                set_acl_path(c, proc, rel, ACL_TYPE_ACCESS, n->acl_access);
+            close(pfd);
+        }
+    }
+    if (c->chown_ok && fchownat(dirfd, name, (uid_t)n->uid, (gid_t)n->gid, AT_SYMLINK_NOFOLLOW) < 0)
+        rs_warn(c, rel, "cannot restore owner %u:%u: %s", n->uid, n->gid, strerror(errno));
+    if (!is_link && fchmodat(dirfd, name, (mode_t)(n->mode & 07777), AT_SYMLINK_NOFOLLOW) < 0)
+        rs_warn(c, rel, "cannot restore permissions: %s", strerror(errno));
+    node_times(ts, n);
+    if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+        rs_warn(c, rel, "cannot restore times: %s", strerror(errno));
+}
+
+/* ------------------------------------------------------------ growth helpers */
+
+static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t ncap = *cap ? *cap * 2 : 64;
+    while (ncap < need)
+        ncap *= 2;
+    void *p = cr_realloc(*arr, ncap * elem);
+    if (!p)
+        return CR_ERROR;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+/* ------------------------------------------------------------ hard links */
+
+static size_t link_slot(const rs_ctx *c, uint64_t dev, uint64_t ino)
+{
+    uint64_t h = (dev * 0x9E3779B97F4A7C15ull) ^ (ino * 0xC2B2AE3D27D4EB4Full);
+    h ^= h >> 31;
+    size_t mask = c->caplinks - 1, i = (size_t)h & mask;
+    while (c->links[i].path && !(c->links[i].dev == dev && c->links[i].ino == ino))
+        i = (i + 1) & mask;
+    return i;
+}
+
+static const char *link_find(const rs_ctx *c, uint64_t dev, uint64_t ino)
+{
+    if (!c->caplinks)
+        return NULL;
+    return c->links[link_slot(c, dev, ino)].path;
+}
+
+static int link_add(rs_ctx *c, uint64_t dev, uint64_t ino, const char *path)
+{
+    if ((c->nlinks + 1) * 2 > c->caplinks) {
+        size_t ncap = c->caplinks ? c->caplinks * 2 : 64;
+        rs_link *old = c->links;
+        size_t oldcap = c->caplinks;
+        rs_link *nl = cr_calloc(ncap, sizeof(*nl));
+        if (!nl)
+            return CR_ERROR;
+        c->links = nl;
+        c->caplinks = ncap;
+        for (size_t i = 0; i < oldcap; i++)
+            if (old[i].path)
+                c->links[link_slot(c, old[i].dev, old[i].ino)] = old[i];
+        free(old);
+    }
+    size_t s = link_slot(c, dev, ino);
+    if (c->links[s].path)
+        return 0;
+    if (!(c->links[s].path = cr_strdup(path)))
+        return CR_ERROR;
+    c->links[s].dev = dev;
+    c->links[s].ino = ino;
+    c->nlinks++;
+    return 0;
+}
+
+/* ------------------------------------------------------------ the walk */
+
+static int rs_walk_tree(rs_ctx *c, int dirfd, char *path, size_t plen, const cr_id *tree,
+                        int depth);
+static void rs_progress(rs_ctx *c);
+
+/* Remove a non-folder in the way of a new entry. @return 0 or -1 (errno set). */
+static int clear_way(int dirfd, const char *name)
+{
+    if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)
+        return -1;
+    return 0;
+}
+
+/* Hard link `name` to the first restored path of its inode. */
+static int rs_link_to(rs_ctx *c, int dirfd, const char *name, const char *rel, const char *first)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(first, '/');
+    const char *base = slash ? slash + 1 : first;
+    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - first) : 0, first);
+    int pfd = open_beneath(c->rootfd, dir, O_PATH | O_DIRECTORY);
+    int rc = -1;
+    if (pfd >= 0) {
+        rc = linkat(pfd, base, dirfd, name, 0);
+        if (rc < 0 && errno == EEXIST && clear_way(dirfd, name) == 0)
+            rc = linkat(pfd, base, dirfd, name, 0);
+        int e = errno;
+        close(pfd);
+        errno = e;
+    }
+    if (rc < 0) {
+        rs_warn(c, rel, "cannot restore hard link to /%s: %s", first, strerror(errno));
+        atomic_fetch_add(&c->failed, 1);
+        return -1;
+    }
+    return 0;
+}
+
+/* Plan the extents of a regular file; @return number of needs added or a negative error. */
+static int rs_plan_file(rs_ctx *c, rs_file *f, size_t fi)
+{
+    const cr_node *n = f->node;
+    size_t planned = 0;
+    char hex[CR_ID_HEX_LEN + 1], why[160];
+    for (size_t i = 0; i < n->ncontent; i++) {
+        const cr_extent *e = &n->content[i];
+        cr_blob_loc loc;
+        if (e->len == 0)
+            continue;
+        if (e->offset > n->size || e->len > n->size - e->offset) {
+            rs_lost(c, f, "an extent lies beyond the end of the file (damaged tree)");
+            continue;
+        }
+        if (!cr_index_lookup(c->idx, &e->id, &loc)) {
+            snprintf(why, sizeof(why), "blob %s is not in the vault", cr_id_to_hex(hex, &e->id));
+            rs_lost(c, f, why);
+            continue;
+        }
+        if (loc.entry.raw_len != e->len || loc.entry.type != CR_BLOB_DATA ||
+            loc.entry.stored_len > CR_MAX_BLOB + 65536 || loc.entry.stored_len < CR_SEAL_OVERHEAD) {
+            snprintf(why, sizeof(why), "blob %s does not match the file's extent",
+                     cr_id_to_hex(hex, &e->id));
+            rs_lost(c, f, why);
+            continue;
+        }
+        if (grow((void **)&c->needs, &c->capneeds, c->nneeds + 1, sizeof(rs_need)) < 0)
+            return CR_ERROR;
+        rs_need *nd = &c->needs[c->nneeds++];
+        nd->loc = loc;
+        nd->file = fi;
+        nd->offset = e->offset;
+        if (e->offset + e->len > f->end)
+            f->end = e->offset + e->len;
+        c->bytes_total += e->len;
+        planned++;
+    }
+    atomic_store(&f->remaining, planned);
+    return (int)(planned > 0);
+}
+
+/* Create a new regular file `name` in dirfd, replacing whatever non-folder is there. */
+static int create_file_at(int dirfd, const char *name)
+{
+    int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST) {
+        /*
+         * Never write through what is there: it may be a symlink or a hard
+         * link to a file outside the target. Replace it with a new file.
+         */
+        if (clear_way(dirfd, name) == 0)
+            fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    }
+    return fd;
+}
+
+/* Create `rel` beneath the target (never through a symlink); usually one openat2. */
+static int create_beneath(int rootfd, const char *rel)
+{
+    if (!atomic_load(&no_openat2)) {
+        struct open_how how;
+        memset(&how, 0, sizeof(how));
+        how.flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+        how.mode = 0600;
+        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+        long fd = syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+        if (fd >= 0)
+            return (int)fd;
+        if (errno != EEXIST && errno != ENOSYS)
+            return -1;
+    }
+    /* Something is in the way (or an old kernel): go through the parent folder. */
+    char dir[PATH_MAX];
+    const char *slash = strrchr(rel, '/');
+    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - rel) : 0, rel);
+    int pfd = open_beneath(rootfd, dir, O_PATH | O_DIRECTORY);
+    if (pfd < 0)
+        return -1;
+    int fd = create_file_at(pfd, slash ? slash + 1 : rel);
+    int e = errno;
+    close(pfd);
+    errno = e;
+    return fd;
+}
+
+static int rs_restore_file(rs_ctx *c, int dirfd, const char *name, const char *rel,
+                           const cr_node *n)
+{
+    int err = 0, planned = 0, fd;
+    size_t fi = 0;
+    if (n->nlink > 1) {
+        const char *first = link_find(c, n->dev, n->inode);
+        if (first) {
+            if (rs_link_to(c, dirfd, name, rel, first) == 0)
+                atomic_fetch_add(&c->files_done, 1);
+            return 0;
+        }
+    }
+    if (n->ncontent > 0) {
+        if ((err = grow((void **)&c->files, &c->capfiles, c->nfiles + 1, sizeof(rs_file))) < 0)
+            return err;
+        fi = c->nfiles;
+        rs_file *f = &c->files[fi];
+        memset(f, 0, sizeof(*f));
+        if (!(f->path = cr_strdup(rel)))
+            return CR_ERROR;
+        f->node = n;
+        c->nfiles++;
+        if ((planned = rs_plan_file(c, f, fi)) < 0)
+            return planned;
+    }
+    atomic_fetch_add(&c->files_done, 1);
+    c->bytes_files += n->size;
+    /* Hard links need their first name now; other files with data are created by a worker. */
+    if (planned > 0 && n->nlink <= 1)
+        return 0;
+    if ((fd = create_file_at(dirfd, name)) < 0 ||
+        (n->size > 0 && ftruncate(fd, (off_t)n->size) < 0)) {
+        int e = errno;
+        char msg[300];
+        snprintf(msg, sizeof(msg), "cannot create file: %s", strerror(e));
+        if (n->ncontent > 0) {
+            atomic_store(&c->files[fi].state, RS_NOT_CREATED);
+            rs_fail_file(c, &c->files[fi], msg);
+        } else {
+            rs_warn(c, rel, "%s", msg);
+            atomic_fetch_add(&c->failed, 1);
+        }
+        atomic_fetch_sub(&c->files_done, 1);
+        if (fd >= 0)
+            close(fd);
+        errno = e;
+        if (e == ENOSPC || e == EDQUOT)
+            return cr_error_errno("cannot restore /%s", rel);
+        return 0;
+    }
+    if (n->ncontent > 0)
+        atomic_store(&c->files[fi].state, RS_CREATED);
+    if (n->nlink > 1 && (err = link_add(c, n->dev, n->inode, rel)) < 0)
+        goto done;
+    if (planned == 0)
+        apply_fd_meta(c, fd, rel, n);
+done:
+    close(fd);
+    return err;
+}
+
+static void rs_restore_special(rs_ctx *c, int dirfd, const char *name, const char *rel,
+                               const cr_node *n)
+{
+    int rc;
+    const char *what;
+    if (n->type == CR_NODE_SOCKET) {
+        c->sockets_skipped++; /* a socket is re-created by its server, never restored */
+        return;
+    }
+    if ((n->type == CR_NODE_CHARDEV || n->type == CR_NODE_BLOCKDEV) && !c->is_root) {
+        rs_warn(c, rel, "device file not restored: only root can create device files");
+        return;
+    }
+    if (n->nlink > 1) {
+        const char *first = link_find(c, n->dev, n->inode);
+        if (first) {
+            if (rs_link_to(c, dirfd, name, rel, first) == 0)
+                c->others_done++;
+            return;
+        }
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        switch (n->type) {
+        case CR_NODE_SYMLINK:
+            what = "symlink";
+            rc = symlinkat(n->link_target ? n->link_target : "", dirfd, name);
+            break;
+        case CR_NODE_FIFO:
+            what = "FIFO";
+            rc = mkfifoat(dirfd, name, 0600);
+            break;
+        case CR_NODE_CHARDEV:
+            what = "device";
+            rc = mknodat(dirfd, name, S_IFCHR | 0600, (dev_t)n->rdev);
+            break;
+        case CR_NODE_BLOCKDEV:
+            what = "device";
+            rc = mknodat(dirfd, name, S_IFBLK | 0600, (dev_t)n->rdev);
+            break;
+        default:
+            rs_warn(c, rel, "unknown node type %d in snapshot: not restored", (int)n->type);
+            atomic_fetch_add(&c->failed, 1);
+            return;
+        }
+        if (rc == 0 || errno != EEXIST || attempt == 1 || clear_way(dirfd, name) < 0)
+            break;
+    }
+    if (rc < 0) {
+        rs_warn(c, rel, "cannot create %s: %s", what, strerror(errno));
+        atomic_fetch_add(&c->failed, 1);
+        return;
+    }
+    c->others_done++;
+    if (n->nlink > 1 && n->type != CR_NODE_SYMLINK)
+        link_add(c, n->dev, n->inode, rel); /* out of memory only loses the link */
+    apply_at_meta(c, dirfd, name, rel, n);
+}
+
+/* Restore one node named `name` inside dirfd; path[0..plen) is its parent's path. */
+static int rs_restore_node(rs_ctx *c, int dirfd, char *path, size_t plen, const cr_node *n,
+                           int depth)
+{
+    const char *name = n->name;
+    size_t nlen = strlen(name);
+    size_t len = plen + (plen ? 1 : 0) + nlen;
+    int err = 0;
+    if (atomic_load(&c->abort_err))
+        return atomic_load(&c->abort_err);
+    if (c->opts->progress && (++c->walked & 1023) == 0 &&
+        cr_time_mono() - c->last_progress > 0.25) {
+        c->last_progress = cr_time_mono();
+        rs_progress(c);
+    }
+    if (!cr_name_is_safe(name)) {
+        char shown[96];
+        snprintf(shown, sizeof(shown), "%.80s", name);
+        rs_warn(c, path, "refused unsafe name \"%s\" in /%s", shown, path);
+        atomic_fetch_add(&c->failed, 1);
+        return 0;
+    }
+    if (len >= PATH_MAX) {
+        rs_warn(c, path, "path too long, not restored: %.60s...", name);
+        atomic_fetch_add(&c->failed, 1);
+        return 0;
+    }
+    if (plen)
+        path[plen] = '/';
+    memcpy(path + plen + (plen ? 1 : 0), name, nlen + 1);
+
+    switch (n->type) {
+    case CR_NODE_DIR: {
+        if (depth >= RS_MAX_DEPTH) {
+            rs_warn(c, path, "folders nested too deep, not restored");
+            atomic_fetch_add(&c->failed, 1);
+            break;
+        }
+        if (mkdirat(dirfd, name, 0700) < 0) {
+            if (errno != EEXIST) {
+                rs_warn(c, path, "cannot create folder: %s", strerror(errno));
+                atomic_fetch_add(&c->failed, 1);
+                break;
+            }
+            /*
+             * Restoring into an existing folder: it may have a default ACL
+             * that new entries inherit. Folders we create get theirs only at
+             * the end, so in a fresh target nothing is inherited.
+             */
+            c->may_inherit = 1;
+        }
+        int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+            /* A symlink or a file sits where the folder goes: never follow it. */
+            rs_warn(c, path, "cannot restore folder: %s",
+                    (errno == ELOOP || errno == ENOTDIR)
+                        ? "something that is not a folder is in the way (not followed)"
+                        : strerror(errno));
+            atomic_fetch_add(&c->failed, 1);
+            break;
+        }
+        if ((err = grow((void **)&c->dirs, &c->capdirs, c->ndirs + 1, sizeof(rs_dir))) < 0 ||
+            !(c->dirs[c->ndirs].path = cr_strdup(path))) {
+            close(fd);
+            err = CR_ERROR;
+            break;
+        }
+        c->dirs[c->ndirs++].node = n;
+        c->dirs_done++;
+        if (n->has_subtree)
+            err = rs_walk_tree(c, fd, path, len, &n->subtree, depth + 1);
+        close(fd);
+        break;
+    }
+    case CR_NODE_FILE:
+        err = rs_restore_file(c, dirfd, name, path, n);
+        break;
+    default:
+        rs_restore_special(c, dirfd, name, path, n);
+        break;
+    }
+    path[plen] = '\0';
+    return err;
+}
+
+static int rs_walk_tree(rs_ctx *c, int dirfd, char *path, size_t plen, const cr_id *id, int depth)
+{
+    cr_tree *t = NULL;
+    int err = cr_tree_load(&t, c->repo, id);
+    if (err < 0) {
+        char hex[CR_ID_HEX_LEN + 1];
+        if (err == CR_ERROR && strstr(cr_error_last(), "memory"))
+            return err;
+        rs_warn(c, path, "lost: the contents of this folder (tree %s): %s", cr_id_to_hex(hex, id),
+                cr_error_last());
+        atomic_fetch_add(&c->failed, 1);
+        return 0;
+    }
+    if ((err = grow((void **)&c->trees, &c->captrees, c->ntrees + 1, sizeof(cr_tree *))) < 0) {
+        cr_tree_free(t);
+        return err;
+    }
+    c->trees[c->ntrees++] = t;
+    for (size_t i = 0; i < t->count && err == 0; i++)
+        err = rs_restore_node(c, dirfd, path, plen, &t->nodes[i], depth);
+    return err;
+}
+
+/* ------------------------------------------------------------ data phase */
+
+typedef struct rs_cached {
+    size_t file;
+    int fd;
+} rs_cached;
+
+typedef struct rs_worker {
+    rs_ctx *c;
+    ZSTD_DCtx *dctx;
+    cr_buf raw, blob;
+    rs_cached cache[RS_FD_CACHE];
+    int ncache, next_evict;
+} rs_worker;
+
+static int cache_find(rs_worker *w, size_t file)
+{
+    for (int i = 0; i < w->ncache; i++)
+        if (w->cache[i].file == file)
+            return i;
+    return -1;
+}
+
+static void cache_drop(rs_worker *w, int i)
+{
+    close(w->cache[i].fd);
+    w->cache[i] = w->cache[--w->ncache];
+}
+
+/* An fd for writing `file`, or -1 (file marked failed). */
+static int cache_get(rs_worker *w, size_t file)
+{
+    rs_ctx *c = w->c;
+    int i = cache_find(w, file);
+    if (i >= 0)
+        return w->cache[i].fd;
+    rs_file *f = &c->files[file];
+    int fd = -1, st = RS_TO_CREATE;
+    char why[160];
+    if (atomic_compare_exchange_strong(&f->state, &st, RS_CREATING)) {
+        fd = create_beneath(c->rootfd, f->path);
+        if (fd >= 0 && f->end < f->node->size && ftruncate(fd, (off_t)f->node->size) < 0) {
+            int e = errno;
+            close(fd);
+            fd = -1;
+            errno = e;
+        }
+        if (fd < 0) {
+            int e = errno;
+            snprintf(why, sizeof(why), "cannot create file: %s", strerror(e));
+            atomic_fetch_sub(&c->files_done, 1);
+            if (e == ENOSPC || e == EDQUOT) {
+                int zero = 0;
+                atomic_compare_exchange_strong(&c->abort_err, &zero, CR_ENOSPACE);
+            }
+        }
+        atomic_store(&f->state, fd >= 0 ? RS_CREATED : RS_NOT_CREATED);
+        if (fd < 0) {
+            rs_fail_file(c, f, why);
+            return -1;
+        }
+    } else {
+        /* Another worker is creating it (a file spread over several packs): wait. */
+        while ((st = atomic_load(&f->state)) == RS_CREATING)
+            sched_yield();
+        if (st == RS_NOT_CREATED)
+            return -1;
+        fd = open_beneath(c->rootfd, f->path, O_WRONLY);
+        if (fd < 0) {
+            snprintf(why, sizeof(why), "cannot open for writing: %s", strerror(errno));
+            rs_fail_file(c, f, why);
+            return -1;
+        }
+    }
+    if (w->ncache >= c->fd_cache_size) {
+        int v = w->next_evict++ % w->ncache;
+        cache_drop(w, v);
+    }
+    w->cache[w->ncache].file = file;
+    w->cache[w->ncache].fd = fd;
+    w->ncache++;
+    return fd;
+}
+
+/* One extent of `file` is written (or given up): the last one sets the metadata. */
+static void rs_done_one(rs_worker *w, size_t file)
+{
+    rs_ctx *c = w->c;
+    rs_file *f = &c->files[file];
+    if (atomic_fetch_sub(&f->remaining, 1) != 1)
+        return;
+    int fd = cache_get(w, file);
+    if (fd < 0)
+        return;
+    /* Lost data at the end would leave the file short: give it its size (a hole). */
+    if (atomic_load(&f->failed) && ftruncate(fd, (off_t)f->node->size) < 0)
+        rs_warn(c, f->path, "cannot set size: %s", strerror(errno));
+    apply_fd_meta(c, fd, f->path, f->node);
+    cache_drop(w, cache_find(w, file));
+}
+
+static void rs_fail_need(rs_worker *w, const rs_need *nd, const char *reason)
+{
+    rs_lost(w->c, &w->c->files[nd->file], reason);
+    rs_done_one(w, nd->file);
+}
+
+static void rs_write_need(rs_worker *w, const rs_need *nd)
+{
+    rs_ctx *c = w->c;
+    int fd = cache_get(w, nd->file);
+    if (fd >= 0) {
+        if (cr_fs_pwrite_all(fd, w->blob.ptr, w->blob.len, nd->offset) < 0) {
+            int e = errno;
+            char msg[600];
+            snprintf(msg, sizeof(msg), "cannot write: %s", cr_error_last());
+            rs_fail_file(c, &c->files[nd->file], msg);
+            if (e == ENOSPC || e == EDQUOT) {
+                int zero = 0;
+                atomic_compare_exchange_strong(&c->abort_err, &zero, CR_ENOSPACE);
+            }
+        } else {
+            atomic_fetch_add(&c->bytes_done, w->blob.len);
+        }
+    }
+    rs_done_one(w, nd->file);
+}
+
+/* Decode needs[i] from `stored` and write it to every need of the same blob; @return next i. */
+static size_t rs_decode_and_write(rs_worker *w, size_t i, size_t end, const uint8_t *stored,
+                                  const char *read_err)
+{
+    rs_ctx *c = w->c;
+    const rs_need *nd = &c->needs[i];
+    char why[300], hex[CR_ID_HEX_LEN + 1], phex[CR_ID_HEX_LEN + 1];
+    int ok = 0;
+    if (!stored) {
+        snprintf(why, sizeof(why), "pack %s is damaged: %s", cr_id_to_hex(phex, &nd->loc.pack),
+                 read_err);
+    } else if (cr_blob_decode(&w->blob, &c->repo->keys, w->dctx, &nd->loc.entry, stored) < 0) {
+        snprintf(why, sizeof(why), "pack %s is damaged: %s", cr_id_to_hex(phex, &nd->loc.pack),
+                 cr_error_last()); /* the decoder's message names the blob */
+    } else if (w->blob.len != nd->loc.entry.raw_len) {
+        snprintf(why, sizeof(why), "blob %s has the wrong length",
+                 cr_id_to_hex(hex, &nd->loc.entry.id));
+    } else {
+        ok = 1;
+    }
+    size_t j = i;
+    do {
+        if (ok)
+            rs_write_need(w, &c->needs[j]);
+        else
+            rs_fail_need(w, &c->needs[j], why);
+        j++;
+    } while (j < end && c->needs[j].loc.entry.offset == nd->loc.entry.offset &&
+             memcmp(&c->needs[j].loc.entry.id, &nd->loc.entry.id, sizeof(cr_id)) == 0);
+    return j;
+}
+
+static void rs_do_pack(rs_worker *w, size_t start, size_t end)
+{
+    rs_ctx *c = w->c;
+    char rel[128], why[256];
+    const cr_id *pack = &c->needs[start].loc.pack;
+    cr_pack_path(rel, sizeof(rel), pack);
+    int fd = openat(c->repo->dirfd, rel, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, sizeof(why), "%s", errno == ENOENT ? "the file is missing" : strerror(errno));
+        for (size_t i = start; i < end;)
+            i = rs_decode_and_write(w, i, end, NULL, why);
+        return;
+    }
+#ifdef POSIX_FADV_SEQUENTIAL
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+    size_t i = start;
+    while (i < end) {
+        if (atomic_load(&c->abort_err))
+            break; /* no space left: the restore fails as a whole */
+        uint64_t rs = c->needs[i].loc.entry.offset;
+        uint64_t re = rs + c->needs[i].loc.entry.stored_len;
+        size_t j = i + 1;
+        while (j < end) {
+            const cr_pack_entry *e = &c->needs[j].loc.entry;
+            uint64_t eend = (uint64_t)e->offset + e->stored_len;
+            if (e->offset > re + RS_GAP || (eend > re && eend - rs > RS_MAX_RUN))
+                break;
+            if (eend > re)
+                re = eend;
+            j++;
+        }
+        int rerr = cr_buf_grow(&w->raw, (size_t)(re - rs));
+        if (rerr == 0)
+            rerr = cr_fs_pread_all(fd, w->raw.ptr, (size_t)(re - rs), rs);
+        if (rerr == 0) {
+            while (i < j)
+                i = rs_decode_and_write(w, i, j, w->raw.ptr + (c->needs[i].loc.entry.offset - rs),
+                                        NULL);
+            continue;
+        }
+        /* The run could not be read (truncated pack...): save what can be, blob by blob. */
+        while (i < j) {
+            const cr_pack_entry *e = &c->needs[i].loc.entry;
+            int r = cr_buf_grow(&w->raw, e->stored_len);
+            if (r == 0)
+                r = cr_fs_pread_all(fd, w->raw.ptr, e->stored_len, e->offset);
+            snprintf(why, sizeof(why), "%s", cr_error_last());
+            i = rs_decode_and_write(w, i, j, r == 0 ? w->raw.ptr : NULL, why);
+        }
+    }
+    close(fd);
+}
+
+static void *rs_worker_main(void *arg)
+{
+    rs_worker *w = arg;
+    rs_ctx *c = w->c;
+    for (;;) {
+        size_t k = atomic_fetch_add(&c->next_job, 1);
+        if (k >= c->njobs)
+            break;
+        rs_do_pack(w, c->jobs[k], c->jobs[k + 1]);
+    }
+    while (w->ncache > 0)
+        cache_drop(w, 0);
+    pthread_mutex_lock(&c->mu);
+    c->workers_left--;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+static int need_cmp(const void *a, const void *b)
+{
+    const rs_need *x = a, *y = b;
+    int r = memcmp(&x->loc.pack, &y->loc.pack, sizeof(cr_id));
+    if (r)
+        return r;
+    if (x->loc.entry.offset != y->loc.entry.offset)
+        return x->loc.entry.offset < y->loc.entry.offset ? -1 : 1;
+    r = memcmp(&x->loc.entry.id, &y->loc.entry.id, sizeof(cr_id));
+    if (r)
+        return r;
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static void rs_progress(rs_ctx *c)
+{
+    if (!c->opts->progress)
+        return;
+    cr_progress p;
+    memset(&p, 0, sizeof(p));
+    p.files_done = atomic_load(&c->files_done);
+    p.files_total = p.files_done;
+    p.bytes_done = atomic_load(&c->bytes_done);
+    p.bytes_total = c->bytes_total;
+    p.errors = atomic_load(&c->failed);
+    p.elapsed = cr_time_mono() - c->t0;
+    c->opts->progress(&p, c->opts->payload);
+}
+
+static int rs_data_phase(rs_ctx *c)
+{
+    int err = 0, nthreads, started = 0;
+    rs_worker *ws = NULL;
+    pthread_t *tids = NULL;
+    struct rlimit rl;
+
+    if (c->nneeds == 0)
+        return 0;
+    qsort(c->needs, c->nneeds, sizeof(rs_need), need_cmp);
+    if (!(c->jobs = cr_malloc((c->nneeds + 1) * sizeof(size_t))))
+        return CR_ERROR;
+    for (size_t i = 0; i < c->nneeds; i++)
+        if (i == 0 || memcmp(&c->needs[i].loc.pack, &c->needs[i - 1].loc.pack, sizeof(cr_id)))
+            c->jobs[c->njobs++] = i;
+    c->jobs[c->njobs] = c->nneeds;
+
+    nthreads = c->opts->threads > 0 ? c->opts->threads : cr_ncpu();
+    if (nthreads > 64)
+        nthreads = 64;
+    if ((size_t)nthreads > c->njobs)
+        nthreads = (int)c->njobs;
+    /* Leave room for the walk's folders, packs and the caller's own files. */
+    c->fd_cache_size = RS_FD_CACHE;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        long room = ((long)rl.rlim_cur - 64) / nthreads - 1;
+        if (room < c->fd_cache_size)
+            c->fd_cache_size = room < 1 ? 1 : (int)room;
+    }
+    if (!(ws = cr_calloc((size_t)nthreads, sizeof(*ws))) ||
+        !(tids = cr_calloc((size_t)nthreads, sizeof(*tids)))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    for (int i = 0; i < nthreads; i++) {
+        ws[i].c = c;
+        if (!(ws[i].dctx = ZSTD_createDCtx())) {
+            cr_error_set("out of memory (zstd context)");
+            err = CR_ERROR;
+            goto done;
+        }
+        ws[i].raw.max = RS_MAX_RUN + CR_MAX_BLOB + 65536;
+    }
+    c->workers_left = nthreads;
+    for (; started < nthreads; started++) {
+        if (pthread_create(&tids[started], NULL, rs_worker_main, &ws[started]) != 0) {
+            pthread_mutex_lock(&c->mu);
+            c->workers_left -= nthreads - started;
+            pthread_mutex_unlock(&c->mu);
+            if (started == 0) {
+                cr_error_set("cannot start restore threads");
+                err = CR_ERROR;
+                goto done;
+            }
+            break; /* fewer threads do the same work */
+        }
+    }
+    /* The calling thread reports progress (about 4 times a second) while workers run. */
+    pthread_mutex_lock(&c->mu);
+    while (c->workers_left > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&c->cond, &c->mu, &ts);
+        if (c->workers_left > 0) {
+            pthread_mutex_unlock(&c->mu);
+            rs_progress(c);
+            pthread_mutex_lock(&c->mu);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    for (int i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+done:
+    if (ws) {
+        for (int i = 0; i < nthreads; i++) {
+            ZSTD_freeDCtx(ws[i].dctx);
+            cr_buf_free(&ws[i].raw);
+            cr_buf_free(&ws[i].blob);
+        }
+    }
+    free(ws);
+    free(tids);
+    return err;
+}
+
+/* Folders' metadata, deepest first: reverse order of creation (parents come first). */
+static void rs_dir_meta(rs_ctx *c)
+{
+    for (size_t i = c->ndirs; i-- > 0;) {
+        rs_dir *d = &c->dirs[i];
+        int fd = open_beneath(c->rootfd, d->path, O_RDONLY | O_DIRECTORY);
+        if (fd < 0) {
+            rs_warn(c, d->path, "cannot restore folder metadata: %s", strerror(errno));
+            continue;
+        }
+        apply_fd_meta(c, fd, d->path, d->node);
+        close(fd);
+    }
+}
+
+/* ------------------------------------------------------------ includes */
+
+/* Canonical form of an include: components joined by '/', no leading slash ("" = all). */
+static int norm_include(char **out, const char *in)
+{
+    size_t n = strlen(in);
+    char *o = cr_malloc(n + 1), *q = o;
+    if (!o)
+        return CR_ERROR;
+    const char *p = in;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        const char *s = p;
+        while (*p && *p != '/')
+            p++;
+        size_t l = (size_t)(p - s);
+        if (l == 0 || (l == 1 && s[0] == '.'))
+            continue;
+        if (l == 2 && s[0] == '.' && s[1] == '.') {
+            free(o);
+            cr_error_set("include path %s: \"..\" is not allowed", in);
+            return CR_EINPUT;
+        }
+        if (q != o)
+            *q++ = '/';
+        memcpy(q, s, l);
+        q += l;
+    }
+    *q = '\0';
+    *out = o;
+    return 0;
+}
+
+/* 1 if `a` is `b` or a folder above it. */
+static int path_covers(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    if (n == 0)
+        return 1;
+    return strncmp(a, b, n) == 0 && (b[n] == '\0' || b[n] == '/');
+}
+
+/* Create the folders above an included path (plain folders: their metadata is not restored). */
+static int open_parents(rs_ctx *c, const char *incl, int *out_fd)
+{
+    char buf[PATH_MAX];
+    int dfd = dup(c->rootfd);
+    if (dfd < 0)
+        return cr_error_errno("cannot open the target");
+    snprintf(buf, sizeof(buf), "%s", incl);
+    char *p = buf;
+    for (;;) {
+        char *slash = strchr(p, '/');
+        if (!slash)
+            break;
+        *slash = '\0';
+        if (mkdirat(dfd, p, 0700) < 0) {
+            if (errno != EEXIST) {
+                rs_warn(c, buf, "cannot create folder: %s", strerror(errno));
+                close(dfd);
+                return 1;
+            }
+            c->may_inherit = 1;
+        }
+        int nfd = openat(dfd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        close(dfd);
+        if (nfd < 0) {
+            rs_warn(c, buf, "cannot restore folder: something that is not a folder is in the way");
+            return 1;
+        }
+        dfd = nfd;
+        *slash = '/';
+        p = slash + 1;
+    }
+    *out_fd = dfd;
+    return 0;
+}
+
+static int rs_walk_includes(rs_ctx *c, const cr_snapshot *snap)
+{
+    const cr_restore_options *o = c->opts;
+    char **incl = NULL;
+    char *path = NULL;
+    int err = 0;
+    size_t n = o->nincludes;
+
+    if (!(path = cr_malloc(PATH_MAX + 1)) || !(incl = cr_calloc(n, sizeof(char *))) ||
+        !(c->incl_nodes = cr_calloc(n, sizeof(cr_node)))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    path[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if ((err = norm_include(&incl[i], o->includes[i] ? o->includes[i] : "")) < 0)
+            goto done;
+    /* Look every path up first: a typo is an error before anything is written. */
+    for (size_t i = 0; i < n; i++) {
+        char *sp = cr_sprintf("/%s", incl[i]);
+        if (!sp) {
+            err = CR_ERROR;
+            goto done;
+        }
+        err = cr_snapshot_lookup(&c->incl_nodes[i], c->repo, snap, sp);
+        free(sp);
+        if (err < 0) {
+            if (err == CR_ENOTFOUND)
+                cr_error_set("/%s is not in the snapshot", incl[i]);
+            goto done;
+        }
+        c->nincl_nodes = i + 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int skip = 0;
+        for (size_t j = 0; j < n && !skip; j++)
+            if (j != i && path_covers(incl[j], incl[i]) && (strcmp(incl[j], incl[i]) != 0 || j < i))
+                skip = 1; /* restored with a folder above it, or a duplicate */
+        if (skip)
+            continue;
+        cr_node *nd = &c->incl_nodes[i];
+        if (incl[i][0] == '\0') {
+            if (nd->has_subtree)
+                err = rs_walk_tree(c, c->rootfd, path, 0, &nd->subtree, 0);
+        } else {
+            int pfd = -1;
+            const char *slash = strrchr(incl[i], '/');
+            size_t plen = slash ? (size_t)(slash - incl[i]) : 0;
+            int r = open_parents(c, incl[i], &pfd);
+            if (r < 0) {
+                err = r;
+                goto done;
+            }
+            if (r > 0) {
+                atomic_fetch_add(&c->failed, 1);
+                continue;
+            }
+            /* The last component names the node, whatever the tree called it. */
+            char *saved = nd->name;
+            nd->name = (char *)(slash ? slash + 1 : incl[i]);
+            memcpy(path, incl[i], plen);
+            path[plen] = '\0';
+            err = rs_restore_node(c, pfd, path, plen, nd, 0);
+            nd->name = saved;
+            close(pfd);
+        }
+        if (err < 0)
+            goto done;
+    }
+done:
+    if (incl)
+        for (size_t i = 0; i < n; i++)
+            free(incl[i]);
+    free(incl);
+    free(path);
+    return err;
+}
+
+/* ------------------------------------------------------------ entry point */
+
+int cr_restore(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
+               const cr_restore_options *opts)
+{
+    rs_ctx ctx, *c = &ctx;
+    cr_lock *lock = NULL;
+    char *path = NULL;
+    int err = 0;
+
+    if (stats)
+        memset(stats, 0, sizeof(*stats));
+    if (!repo || !snap || !opts || !opts->target || !*opts->target) {
+        cr_error_set("restore: a target folder is required");
+        return CR_EINPUT;
+    }
+    memset(c, 0, sizeof(*c));
+    c->repo = repo;
+    c->opts = opts;
+    c->rootfd = -1;
+    c->t0 = cr_time_mono();
+    c->is_root = geteuid() == 0;
+    c->chown_ok = c->is_root && !opts->no_owner;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cond, NULL);
+
+    if ((err = cr_lock_acquire(&lock, repo, 0)) < 0 || (err = cr_repo_index(&c->idx, repo)) < 0)
+        goto done;
+    if ((err = cr_fs_mkdir_p(AT_FDCWD, opts->target, 0700)) < 0)
+        goto done;
+    c->rootfd = open(opts->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (c->rootfd < 0) {
+        err = cr_error_errno("cannot open the target folder %s", opts->target);
+        goto done;
+    }
+    {
+        char def[8];
+        if (fgetxattr(c->rootfd, "system.posix_acl_default", def, sizeof(def)) >= 0 ||
+            errno == ERANGE)
+            c->may_inherit = 1;
+    }
+
+    if (opts->nincludes > 0) {
+        err = rs_walk_includes(c, snap);
+    } else {
+        if (!(path = cr_malloc(PATH_MAX + 1))) {
+            err = CR_ERROR;
+            goto done;
+        }
+        path[0] = '\0';
+        err = rs_walk_tree(c, c->rootfd, path, 0, &snap->tree, 0);
+    }
+    if (err < 0)
+        goto done;
+    if ((err = atomic_load(&c->abort_err)) < 0)
+        goto done;
+    rs_progress(c);
+    if ((err = rs_data_phase(c)) < 0)
+        goto done;
+    if ((err = atomic_load(&c->abort_err)) < 0) {
+        cr_error_set("restore stopped: no space left on the target's device");
+        goto done;
+    }
+    rs_dir_meta(c);
+    rs_progress(c);
+    if (atomic_load(&c->failed) > 0) {
+        cr_error_set("%llu item(s) could not be restored",
+                     (unsigned long long)atomic_load(&c->failed));
+        err = CR_EPARTIAL;
+    }
+done:
+    if (stats) {
+        stats->files = atomic_load(&c->files_done);
+        stats->dirs = c->dirs_done;
+        stats->others = c->others_done;
+        stats->bytes = c->bytes_files;
+        stats->failed = atomic_load(&c->failed);
+    }
+    if (c->rootfd >= 0)
+        close(c->rootfd);
+    for (size_t i = 0; i < c->nfiles; i++)
+        free(c->files[i].path);
+    free(c->files);
+    for (size_t i = 0; i < c->ndirs; i++)
+        free(c->dirs[i].path);
+    free(c->dirs);
+    for (size_t i = 0; i < c->caplinks; i++)
+        free(c->links[i].path);
+    free(c->links);
+    free(c->needs);
+    free(c->jobs);
+    for (size_t i = 0; i < c->ntrees; i++)
+        cr_tree_free(c->trees[i]);
+    free(c->trees);
+    for (size_t i = 0; i < c->nincl_nodes; i++)
+        cr_node_clear(&c->incl_nodes[i]);
+    free(c->incl_nodes);
+    free(path);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cond);
+    cr_lock_release(lock);
+    return err;
+}
