@@ -63,7 +63,8 @@ int cmd_snapshots(int argc, char **argv)
     const char *source = NULL;
     cr_repo *repo = NULL;
     cr_snapshot **list = NULL;
-    size_t n = 0;
+    size_t n = 0, ndamaged = 0;
+    cr_id *damaged = NULL;
     row *rows = NULL;
     int c, rc, err;
 
@@ -79,7 +80,7 @@ int cmd_snapshots(int argc, char **argv)
     if ((rc = cli_open_repo(&repo)) != 0)
         return rc;
     cr_error_clear();
-    if ((err = cr_snapshot_list(&list, &n, repo, source)) < 0) {
+    if ((err = cr_snapshot_list_checked(&list, &n, &damaged, &ndamaged, repo, source)) < 0) {
         rc = cli_fail(err, "could not list the snapshots");
         goto done;
     }
@@ -137,6 +138,17 @@ int cmd_snapshots(int argc, char **argv)
     }
     rc = CLI_EXIT_OK;
 done:
+    /* A restore point that cannot be read must not vanish silently from the list. */
+    for (size_t i = 0; i < ndamaged; i++) {
+        char hex[CR_ID_HEX_LEN + 1];
+        fprintf(stderr,
+                "warning: snapshot file %s cannot be read (damaged); run 'cleanroom verify' "
+                "to see what it affects\n",
+                cr_id_to_hex(hex, &damaged[i]));
+    }
+    if (ndamaged && rc == CLI_EXIT_OK)
+        rc = CLI_EXIT_INTEGRITY;
+    free(damaged);
     if (rows) {
         for (size_t i = 0; i < n; i++) {
             free(rows[i].source);

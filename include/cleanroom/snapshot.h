@@ -47,6 +47,16 @@ void cr_snapshot_list_free(cr_snapshot **list, size_t count);
 int cr_snapshot_list(cr_snapshot ***out, size_t *count, cr_repo *repo, const char *source);
 
 /**
+ * Like cr_snapshot_list, and also name the snapshot files that could not be
+ * read (damaged, or of an unknown format version), so that a listing can warn
+ * that a restore point is missing instead of hiding it.
+ * @param[out] damaged ids of unreadable snapshot files, freed with free() (NULL if none)
+ * @param[out] ndamaged their number
+ */
+int cr_snapshot_list_checked(cr_snapshot ***out, size_t *count, cr_id **damaged,
+                             size_t *ndamaged, cr_repo *repo, const char *source);
+
+/**
  * Resolve a snapshot spec: a full id, a unique id prefix (>= 4 hex digits),
  * "latest" or "SOURCE:latest".
  * @return 0, CR_ENOTFOUND, CR_EAMBIGUOUS or an error.

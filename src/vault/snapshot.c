@@ -431,13 +431,23 @@ static int snap_cmp(const void *a, const void *b)
 
 int cr_snapshot_list(cr_snapshot ***out, size_t *count, cr_repo *repo, const char *source)
 {
-    cr_id *ids = NULL;
-    size_t n = 0, k = 0;
+    return cr_snapshot_list_checked(out, count, NULL, NULL, repo, source);
+}
+
+int cr_snapshot_list_checked(cr_snapshot ***out, size_t *count, cr_id **damaged,
+                             size_t *ndamaged, cr_repo *repo, const char *source)
+{
+    cr_id *ids = NULL, *bad = NULL;
+    size_t n = 0, k = 0, nbad = 0;
     cr_snapshot **list = NULL;
     int err;
 
     *out = NULL;
     *count = 0;
+    if (damaged) {
+        *damaged = NULL;
+        *ndamaged = 0;
+    }
     if ((err = cr_repo_list(&ids, &n, repo, "snapshots")) < 0)
         goto done;
     if (!(list = cr_calloc(n, sizeof(*list)))) {
@@ -447,9 +457,20 @@ int cr_snapshot_list(cr_snapshot ***out, size_t *count, cr_repo *repo, const cha
     for (size_t i = 0; i < n; i++) {
         cr_snapshot *s = NULL;
         err = cr_snapshot_load(&s, repo, &ids[i]);
-        /* Damaged or vanished files are skipped; cr_verify reports them. */
-        if (err == CR_ECORRUPT || err == CR_EVERSION || err == CR_ENOTFOUND)
+        /* Vanished files are skipped; damaged ones too, but named to the
+         * caller: one bad file must not hide the other restore points. */
+        if (err == CR_ENOTFOUND)
             continue;
+        if (err == CR_ECORRUPT || err == CR_EVERSION) {
+            if (damaged) {
+                if (!bad && !(bad = cr_calloc(n, sizeof(*bad)))) {
+                    err = CR_ERROR;
+                    goto done;
+                }
+                bad[nbad++] = ids[i];
+            }
+            continue;
+        }
         if (err < 0)
             goto done;
         if (source && strcmp(s->source, source) != 0) {
@@ -464,9 +485,15 @@ int cr_snapshot_list(cr_snapshot ***out, size_t *count, cr_repo *repo, const cha
     *out = list;
     *count = k;
     list = NULL;
+    if (damaged) {
+        *damaged = bad;
+        *ndamaged = nbad;
+        bad = NULL;
+    }
 done:
     cr_snapshot_list_free(list, k);
     free(ids);
+    free(bad);
     return err;
 }
 
