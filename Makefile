@@ -3,7 +3,8 @@
 #   make test     install missing packages, build, run every test, then the
 #                 unit, fuzz-replay and CLI tests again under ASan+UBSan (build-asan/)
 #   make demo     install missing packages, build, run the demo hospital end to end
-#   make bench    the benchmark against restic and borg (see bench/README.md)
+#   make bench    the benchmark against restic and borg (see bench/README.md;
+#                 BENCH_QUICK=1 make bench for a smaller corpus)
 #   make install  install the command, library and headers (PREFIX=/usr/local)
 
 BUILD ?= build

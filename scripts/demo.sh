@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# The cleanroom demo: a small "hospital" backed up into a vault, changed,
+# backed up again, checked, and restored — end to end with the real command.
+#
+#   make demo                      (builds first, then runs this script)
+#   CLEANROOM=build/cleanroom scripts/demo.sh
+#
+# Everything happens under ./demo/ (git-ignored), wiped at the start, so the
+# demo can be run again and again. It stops with a non-zero exit status and a
+# message at the first thing that goes wrong; "DEMO OK" is the last line when
+# everything worked.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CLEANROOM=${CLEANROOM:-$ROOT/build/cleanroom}
+case "$CLEANROOM" in /*) ;; *) CLEANROOM="$ROOT/$CLEANROOM" ;; esac
+DEMO="$ROOT/demo"
+SRC="$DEMO/sources"
+
+STEP=0
+STEP_NAME=""
+T0=$(date +%s.%N)
+section() {
+    STEP=$((STEP + 1))
+    STEP_NAME=$1
+    printf '\n== %d. %s  [%s]\n' "$STEP" "$1" \
+        "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f s", b - a }')"
+}
+note() { printf '   %s\n' "$*"; }
+REPORTED=0
+fail() {
+    printf '\nDEMO FAILED in step %d (%s): %s\n' "$STEP" "$STEP_NAME" "$*" >&2
+    REPORTED=1
+    exit 1
+}
+# Any other failing command (set -e) still gets a clear last line.
+trap 'rc=$?; [ $rc -eq 0 ] || [ $REPORTED -eq 1 ] ||
+      printf "\nDEMO FAILED in step %d (%s), exit status %d\n" "$STEP" "$STEP_NAME" "$rc" >&2' EXIT
+
+# Run the command, showing it as a person would type it.
+cr() {
+    printf '   $ cleanroom %s\n' "$*"
+    "$CLEANROOM" "$@" 2>&1 | sed 's/^/     /'
+    return "${PIPESTATUS[0]}"
+}
+
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+
+[ -x "$CLEANROOM" ] || fail "no cleanroom command at $CLEANROOM (run 'make' first)"
+command -v python3 >/dev/null || fail "python3 is needed (scripts/install-deps installs it)"
+
+# ------------------------------------------------------------------------
+section "Building the demo hospital in demo/sources (real files from this machine)"
+rm -rf "$DEMO"
+mkdir -p "$SRC/ad" "$SRC/dpi" "$SRC/pacs"
+
+# ad: the directory server. A copy of /etc: small text files, symlinks
+# (some dangling, like /etc/localtime here), many permissions. Files this user
+# cannot read are simply left out.
+cp -a /etc/. "$SRC/ad/" 2>/dev/null || true
+note "ad   (directory server):   copy of /etc"
+
+# dpi: the patient-record server. Documentation as "procedures", plus
+# generated patient records: CSV files and HL7-like messages.
+mkdir -p "$SRC/dpi/procedures" "$SRC/dpi/records" "$SRC/dpi/hl7"
+budget=$((40 * 1048576)) used=0 docs=()
+while IFS=$'\t' read -r sz d; do
+    [ $((used + sz)) -le $budget ] || continue
+    docs+=("$d")
+    used=$((used + sz))
+done < <(du -sb /usr/share/doc/*/ 2>/dev/null | LC_ALL=C sort -k2)
+[ ${#docs[@]} -gt 0 ] && cp -a "${docs[@]}" "$SRC/dpi/procedures/" 2>/dev/null || true
+python3 - "$SRC/dpi" <<'EOF'
+import os, random, sys
+root = sys.argv[1]
+rnd = random.Random(20261122)  # deterministic: the same hospital every run
+first = ["Marie", "Jean", "Camille", "Louis", "Chloe", "Hugo", "Lea", "Noah", "Emma", "Adam",
+         "Sofia", "Lucas", "Ines", "Gabriel", "Jade", "Arthur", "Alice", "Jules", "Lina", "Paul"]
+last = ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand",
+        "Leroy", "Moreau", "Simon", "Laurent", "Lefebvre", "Michel", "Garcia", "David"]
+wards = ["cardiology", "oncology", "emergency", "pediatrics", "radiology", "surgery", "icu"]
+codes = ["I10", "E11.9", "J45.909", "C50.911", "S72.001A", "N18.3", "F32.9", "K21.9", "M54.5"]
+for i in range(1, 1501):
+    pid = "P%06d" % i
+    ward = rnd.choice(wards)
+    d = os.path.join(root, "records", ward)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, pid + ".csv"), "w") as f:
+        f.write("patient_id,name,birth_date,visit_date,ward,diagnosis,note\n")
+        name = "%s %s" % (rnd.choice(first), rnd.choice(last))
+        birth = "%04d-%02d-%02d" % (rnd.randint(1930, 2024), rnd.randint(1, 12), rnd.randint(1, 28))
+        for v in range(rnd.randint(3, 40)):
+            f.write("%s,%s,%s,2026-%02d-%02d,%s,%s,%s\n" % (
+                pid, name, birth, rnd.randint(1, 12), rnd.randint(1, 28), ward,
+                rnd.choice(codes), "observation %d: %s" % (v, "stable " * rnd.randint(1, 20))))
+    with open(os.path.join(root, "hl7", pid + ".hl7"), "w") as f:
+        for m in range(rnd.randint(1, 10)):
+            f.write("MSH|^~\\&|DPI|HOSPITAL|LAB|HOSPITAL|2026%02d%02d%02d%02d||ORU^R01|%s-%d|P|2.5\r"
+                    % (rnd.randint(1, 12), rnd.randint(1, 28), rnd.randint(0, 23),
+                       rnd.randint(0, 59), pid, m))
+            f.write("PID|1||%s^^^HOSPITAL||%s^%s\r" % (pid, rnd.choice(last), rnd.choice(first)))
+            for o in range(rnd.randint(2, 12)):
+                f.write("OBX|%d|NM|%d^LAB||%.1f|mmol/L|||||F\r\n"
+                        % (o + 1, rnd.randint(1000, 9999), rnd.uniform(0.5, 12.0)))
+EOF
+note "dpi  (patient records):    /usr/share/doc subset + 1500 patient files (CSV and HL7)"
+
+# pacs: the imaging archive. Large binary files (shared libraries renamed
+# *.dcm stand in for images), the same study stored twice (deduplicated in
+# the vault), and a sparse volume file.
+mkdir -p "$SRC/pacs/studies" "$SRC/pacs/volumes"
+budget=$((120 * 1048576)) used=0 n=0
+while IFS= read -r f; do
+    sz=$(stat -c %s "$f")
+    [ $((used + sz)) -le $budget ] || continue
+    n=$((n + 1))
+    study="$SRC/pacs/studies/ST$(printf '%04d' $(((n - 1) / 8 + 1)))"
+    mkdir -p "$study"
+    cp -p "$f" "$study/IMG$(printf '%05d' "$n").dcm"
+    used=$((used + sz))
+done < <(find /usr/lib/x86_64-linux-gnu -maxdepth 1 -type f -name '*.so*' -size +512k -size -40M |
+         LC_ALL=C sort)
+[ "$n" -gt 0 ] || fail "found no shared libraries to stand in for images"
+cp -a "$SRC/pacs/studies/ST0001" "$SRC/pacs/studies/ST0001-resent"
+truncate -s 256M "$SRC/pacs/volumes/archive.img"
+printf 'PACS VOLUME HEADER\n' | dd of="$SRC/pacs/volumes/archive.img" conv=notrunc status=none
+printf 'PACS VOLUME INDEX\n' | dd of="$SRC/pacs/volumes/archive.img" bs=1M seek=128 conv=notrunc status=none
+ln -s studies/ST0001 "$SRC/pacs/latest-study"
+note "pacs (imaging):            $n images in $(ls "$SRC/pacs/studies" | wc -l) studies (one sent twice), a sparse 256 MiB volume"
+
+for s in ad dpi pacs; do
+    note "$(printf '%-5s %6d files  %10s' "$s" "$(find "$SRC/$s" -type f | wc -l)" \
+        "$(mib "$(du -sb "$SRC/$s" | cut -f1)")")"
+done
+SRC_BYTES=$(du -sb "$SRC" | cut -f1)
+SRC_ALLOC=$(du -sB1 "$SRC" | cut -f1)
+
+# ------------------------------------------------------------------------
+section "Creating the vault in demo/vault"
+umask 077
+printf 'correct horse battery staple hospital demo\n' >"$DEMO/passphrase"
+umask 022
+export CLEANROOM_REPO="$DEMO/vault"
+export CLEANROOM_PASSWORD_FILE="$DEMO/passphrase"
+unset CLEANROOM_PASSWORD
+note "CLEANROOM_REPO=demo/vault  CLEANROOM_PASSWORD_FILE=demo/passphrase"
+cr init --kdf interactive || fail "init failed"
+[ -f "$DEMO/vault/config" ] || fail "init did not create demo/vault/config"
+
+# ------------------------------------------------------------------------
+section "Last night's backup (yesterday 02:00) of every system"
+NIGHT=$(date -d 'yesterday 02:00' +%Y-%m-%dT%H:%M:%S%:z)
+t=$(date +%s.%N)
+for s in ad dpi pacs; do
+    cr backup --source "$s" --time "$NIGHT" --tag nightly "$SRC/$s" || fail "backup of $s failed"
+done
+note "$(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "took %.1f s", b - a }')"
+
+# ------------------------------------------------------------------------
+section "A day at the hospital: things change"
+NEWP="$SRC/dpi/records/emergency/P009999.csv"
+printf 'patient_id,name,birth_date,visit_date,ward,diagnosis,note\nP009999,Ada Lovelace,1985-12-10,2026-11-22,emergency,S72.001A,admitted at 14:02\n' >"$NEWP"
+note "new patient:      dpi/records/emergency/P009999.csv"
+MODP=$(find "$SRC/dpi/records" -name 'P000042.csv')
+printf 'P000042,,,2026-11-22,,,discharged home, follow-up in 6 weeks\n' >>"$MODP"
+note "modified record:  dpi/${MODP#"$SRC/dpi/"}"
+rm "$SRC/dpi/hl7/P000007.hl7"
+note "deleted file:     dpi/hl7/P000007.hl7"
+cp -p "$SRC/pacs/studies/ST0002/"IMG*.dcm "$SRC/pacs/volumes/" 2>/dev/null || true
+note "pacs: a study copied into volumes/ (no new data for the vault: deduplicated)"
+
+# ------------------------------------------------------------------------
+section "Tonight's backup (parent snapshots make it fast: unchanged files are not read)"
+t=$(date +%s.%N)
+for s in ad dpi pacs; do
+    cr backup --source "$s" --tag nightly "$SRC/$s" || fail "second backup of $s failed"
+done
+note "$(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "took %.1f s", b - a }')"
+
+# ------------------------------------------------------------------------
+section "The restore points in the vault"
+cr snapshots || fail "snapshots failed"
+"$CLEANROOM" snapshots --json >"$DEMO/snapshots.json" || fail "snapshots --json failed"
+read -r NSNAP DPI_OLD DPI_NEW PROTECTED < <(python3 - "$DEMO/snapshots.json" <<'EOF'
+import json, sys
+snaps = json.load(open(sys.argv[1]))
+dpi = sorted((s for s in snaps if s["source"] == "dpi"), key=lambda s: s["time"])
+print(len(snaps), dpi[0]["short_id"] if dpi else "-", dpi[-1]["short_id"] if dpi else "-",
+      sum(int(s.get("bytes", 0)) for s in snaps))
+EOF
+)
+[ "$NSNAP" -eq 6 ] || fail "expected 6 snapshots (3 systems x 2 nights), found $NSNAP"
+note "6 snapshots: 3 systems x 2 backups"
+echo
+cr ls -l dpi:latest "$SRC/dpi/records/emergency" | head -n 6 || true
+
+# ------------------------------------------------------------------------
+section "What changed on dpi between the two backups"
+DIFF_OUT=$("$CLEANROOM" diff "$DPI_OLD" "$DPI_NEW") || fail "diff failed"
+printf '   $ cleanroom diff %s %s\n' "$DPI_OLD" "$DPI_NEW"
+printf '%s\n' "$DIFF_OUT" | sed 's/^/     /'
+grep -q '^+ .*P009999\.csv' <<<"$DIFF_OUT" || fail "diff does not show the new patient file"
+grep -q '^- .*P000007\.hl7' <<<"$DIFF_OUT" || fail "diff does not show the deleted file"
+grep -q '^M .*P000042\.csv' <<<"$DIFF_OUT" || fail "diff does not show the modified record"
+note "the new, deleted and modified files are all there"
+
+# ------------------------------------------------------------------------
+section "Checking the vault: every byte decrypted and its hash checked"
+cr verify --read-data || fail "verify found a problem (see above)"
+note "a wrong passphrase is refused (exit code 3) and nothing is touched:"
+printf 'not the passphrase\n' >"$DEMO/wrong-passphrase"
+set +e
+CLEANROOM_PASSWORD_FILE="$DEMO/wrong-passphrase" "$CLEANROOM" snapshots >/dev/null 2>"$DEMO/wrongpass.err"
+rc=$?
+set -e
+sed 's/^/     /' "$DEMO/wrongpass.err"
+[ "$rc" -eq 3 ] || fail "wrong passphrase gave exit code $rc, expected 3"
+
+# ------------------------------------------------------------------------
+section "Restoring dpi:latest into demo/restore and proving it identical"
+t=$(date +%s.%N)
+cr restore dpi:latest --target "$DEMO/restore" || fail "restore failed"
+note "$(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "took %.1f s", b - a }')"
+# Where the snapshot's path lands under the target: the full path (like
+# restic) or just the last component.
+GOT=""
+for c in "$DEMO/restore$SRC/dpi" "$DEMO/restore/dpi" "$DEMO/restore"; do
+    if [ -d "$c/hl7" ] && [ -d "$c/records" ]; then GOT=$c; break; fi
+done
+[ -n "$GOT" ] || fail "cannot find the restored dpi folder under demo/restore"
+note "restored tree: ${GOT#"$ROOT/"} (snapshots keep the absolute paths backed up)"
+diff -r --no-dereference "$SRC/dpi" "$GOT" >"$DEMO/restore.diff" 2>&1 ||
+    { head -n 20 "$DEMO/restore.diff" >&2; fail "restored files differ from the originals"; }
+note "diff -r: every file has the same content"
+python3 - "$SRC/dpi" "$GOT" <<'EOF' || fail "restored metadata differs from the originals"
+import os, stat, sys
+a, b = sys.argv[1], sys.argv[2]
+bad = 0
+checked = {"files": 0, "dirs": 0, "symlinks": 0}
+for dirpath, dirs, files in os.walk(a):
+    for name in dirs + files + ([""] if dirpath == a else []):
+        pa = os.path.join(dirpath, name) if name else dirpath
+        pb = os.path.join(b, os.path.relpath(pa, a))
+        sa, sb = os.lstat(pa), os.lstat(pb)
+        why = []
+        if stat.S_IFMT(sa.st_mode) != stat.S_IFMT(sb.st_mode):
+            why.append("type")
+        elif stat.S_ISLNK(sa.st_mode):
+            checked["symlinks"] += 1
+            if os.readlink(pa) != os.readlink(pb):
+                why.append("link target")
+        else:
+            checked["dirs" if stat.S_ISDIR(sa.st_mode) else "files"] += 1
+            if stat.S_IMODE(sa.st_mode) != stat.S_IMODE(sb.st_mode):
+                why.append("mode %o != %o" % (stat.S_IMODE(sa.st_mode), stat.S_IMODE(sb.st_mode)))
+            if sa.st_mtime_ns != sb.st_mtime_ns:
+                why.append("mtime")
+            if os.geteuid() == 0 and (sa.st_uid, sa.st_gid) != (sb.st_uid, sb.st_gid):
+                why.append("owner")
+        if why:
+            bad += 1
+            if bad <= 10:
+                print("   differs: %s (%s)" % (os.path.relpath(pa, a) or ".", ", ".join(why)))
+print("   metadata: %(files)d files, %(dirs)d folders, %(symlinks)d symlinks checked: "
+      "modes, mtimes, link targets%(owner)s" % dict(checked, owner=", owners" if os.geteuid() == 0 else ""))
+sys.exit(1 if bad else 0)
+EOF
+
+# ------------------------------------------------------------------------
+section "What the vault costs on disk"
+VAULT_BYTES=$(du -sb "$DEMO/vault" | cut -f1)
+note "source data today:        $(mib "$SRC_BYTES") ($(mib "$SRC_ALLOC") on disk: the sparse volume is mostly holes)"
+note "protected by 6 snapshots: $(mib "$PROTECTED") (the sizes of all snapshots added up)"
+note "vault size:               $(mib "$VAULT_BYTES")"
+note "$(awk -v p="$PROTECTED" -v s="$SRC_ALLOC" -v v="$VAULT_BYTES" 'BEGIN {
+    printf "dedup + compression: the vault is %.1fx smaller than the data it protects,", p / v
+    printf " and %.1fx smaller than one copy of the sources on disk", s / v }')"
+printf '\n   total demo time: %s\n' "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f s", b - a }')"
+echo
+echo "DEMO OK"
