@@ -14,7 +14,8 @@ extern "C" {
 
 /** Progress of a long operation, reported a few times per second. */
 typedef struct cr_progress {
-    uint64_t files_done, files_total; /**< total 0 when not known yet */
+    uint64_t files_done, files_total; /**< total 0 when not known yet; for a backup,
+                                           an estimate from the source's previous snapshot */
     uint64_t bytes_done, bytes_total;
     uint64_t errors;
     double elapsed;                   /**< seconds since the start */

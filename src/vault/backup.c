@@ -122,6 +122,7 @@ typedef struct bk {
     const cr_backup_options *opts;
     cr_chunker chunker;
     int noatime; /* O_NOATIME worth trying */
+    uint64_t est_files, est_bytes; /* size of the previous snapshot, for progress */
 
     pthread_mutex_t qmu;
     pthread_cond_t qnotempty, qnotfull, qdone;
@@ -304,6 +305,11 @@ static void progress(bk *b, const char *current, int force)
     memset(&p, 0, sizeof(p));
     p.files_done = atomic_load(&b->files_done);
     p.bytes_done = atomic_load(&b->bytes_done);
+    /* Totals are estimated from the previous snapshot of the source (0 if none). */
+    p.files_total = b->est_files > p.files_done ? b->est_files : p.files_done;
+    p.bytes_total = b->est_bytes > p.bytes_done ? b->est_bytes : p.bytes_done;
+    if (!b->est_files)
+        p.files_total = p.bytes_total = 0;
     p.errors = atomic_load(&b->errors);
     p.elapsed = now - b->t0;
     p.current = current;
@@ -1687,6 +1693,8 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
                 p = list[i];
         have_parent = 1;
         parent_id = p->id;
+        b->est_files = p->files;
+        b->est_bytes = p->bytes;
         oldroot.type = CR_NODE_DIR;
         oldroot.has_subtree = 1;
         oldroot.subtree = p->tree;

@@ -73,6 +73,14 @@ typedef struct rs_file {
     atomic_int failed;
     atomic_int state; /* RS_TO_CREATE, RS_CREATING, RS_CREATED, RS_NOT_CREATED */
     uint64_t end;     /* end of the last extent to write (ftruncate if < size) */
+    /*
+     * The inode we created (set before state becomes RS_CREATED). A worker
+     * that reopens the file by path checks it got that inode: a path in the
+     * target can be swapped meanwhile for a hard link to a file outside it,
+     * which RESOLVE_NO_SYMLINKS does not catch.
+     */
+    dev_t st_dev;
+    ino_t st_ino;
 } rs_file;
 
 /*
@@ -85,6 +93,8 @@ enum { RS_TO_CREATE = 0, RS_CREATING, RS_CREATED, RS_NOT_CREATED };
 typedef struct rs_dir {
     char *path; /* relative to the target ("" never: the target keeps its own metadata) */
     const cr_node *node;
+    dev_t st_dev; /* the folder we created or entered: its metadata is set by path, at the */
+    ino_t st_ino; /* end, so check the path still names it */
 } rs_dir;
 
 typedef struct rs_need {
@@ -605,8 +615,14 @@ static int rs_restore_file(rs_ctx *c, int dirfd, const char *name, const char *r
             return cr_error_errno("cannot restore /%s", rel);
         return 0;
     }
-    if (n->ncontent > 0)
+    if (n->ncontent > 0) {
+        struct stat st;
+        if (fstat(fd, &st) == 0) {
+            c->files[fi].st_dev = st.st_dev;
+            c->files[fi].st_ino = st.st_ino;
+        }
         atomic_store(&c->files[fi].state, RS_CREATED);
+    }
     if (n->nlink > 1 && (err = link_add(c, n->dev, n->inode, rel)) < 0)
         goto done;
     if (planned == 0)
@@ -741,7 +757,17 @@ static int rs_restore_node(rs_ctx *c, int dirfd, char *path, size_t plen, const 
             err = CR_ERROR;
             break;
         }
-        c->dirs[c->ndirs++].node = n;
+        {
+            struct stat st;
+            rs_dir *d = &c->dirs[c->ndirs++];
+            d->node = n;
+            d->st_dev = 0;
+            d->st_ino = 0;
+            if (fstat(fd, &st) == 0) {
+                d->st_dev = st.st_dev;
+                d->st_ino = st.st_ino;
+            }
+        }
         c->dirs_done++;
         if (n->has_subtree)
             err = rs_walk_tree(c, fd, path, len, &n->subtree, depth + 1);
@@ -829,6 +855,13 @@ static int cache_get(rs_worker *w, size_t file)
             fd = -1;
             errno = e;
         }
+        if (fd >= 0) {
+            struct stat st;
+            if (fstat(fd, &st) == 0) {
+                f->st_dev = st.st_dev;
+                f->st_ino = st.st_ino;
+            }
+        }
         if (fd < 0) {
             int e = errno;
             snprintf(why, sizeof(why), "cannot create file: %s", strerror(e));
@@ -853,6 +886,15 @@ static int cache_get(rs_worker *w, size_t file)
         if (fd < 0) {
             snprintf(why, sizeof(why), "cannot open for writing: %s", strerror(errno));
             rs_fail_file(c, f, why);
+            return -1;
+        }
+        struct stat st;
+        if (fstat(fd, &st) < 0 || st.st_dev != f->st_dev || st.st_ino != f->st_ino) {
+            /* Never write into (or chmod/chown) an inode we did not create. */
+            close(fd);
+            rs_fail_file(c, f,
+                         "not written: the file was replaced by something else in the target "
+                         "during the restore");
             return -1;
         }
     }
@@ -1146,6 +1188,13 @@ static void rs_dir_meta(rs_ctx *c)
             rs_warn(c, d->path, "cannot restore folder metadata: %s", strerror(errno));
             continue;
         }
+        struct stat st;
+        if (d->st_ino && (fstat(fd, &st) < 0 || st.st_dev != d->st_dev || st.st_ino != d->st_ino)) {
+            rs_warn(c, d->path, "folder metadata not restored: the folder was replaced by "
+                                "something else in the target during the restore");
+            close(fd);
+            continue;
+        }
         apply_fd_meta(c, fd, d->path, d->node);
         close(fd);
     }
@@ -1244,9 +1293,17 @@ static int rs_walk_includes(rs_ctx *c, const cr_snapshot *snap)
         goto done;
     }
     path[0] = '\0';
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if ((err = norm_include(&incl[i], o->includes[i] ? o->includes[i] : "")) < 0)
             goto done;
+        /* Paths are built in buffers of PATH_MAX: a longer one could not be restored anyway. */
+        if (strlen(incl[i]) >= PATH_MAX) {
+            cr_error_set("include path /%.80s... is too long (%zu bytes; at most %d)", incl[i],
+                         strlen(incl[i]), PATH_MAX - 1);
+            err = CR_EINPUT;
+            goto done;
+        }
+    }
     /* Look every path up first: a typo is an error before anything is written. */
     for (size_t i = 0; i < n; i++) {
         char *sp = cr_sprintf("/%s", incl[i]);

@@ -757,8 +757,13 @@ int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *
     report->packs = n;
     for (size_t i = 0; i < n; i++) {
         c->packs[i].id = ids[i];
-        if (opts->subset_m > 0)
-            c->packs[i].selected = ids[i].b[0] % opts->subset_m == opts->subset_n - 1;
+        if (opts->subset_m > 0) {
+            /* 32 bits of the (uniformly random) name: one byte would leave every
+             * subset above 256 empty and skew the others when M does not divide 256. */
+            const uint8_t *b = ids[i].b;
+            uint32_t v = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+            c->packs[i].selected = v % opts->subset_m == opts->subset_n - 1;
+        }
         else
             c->packs[i].selected = opts->read_data != 0;
         if ((err = idset_put(&c->packset, &ids[i], 1)) < 0)
