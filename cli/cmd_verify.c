@@ -164,7 +164,9 @@ int cmd_verify(int argc, char **argv)
     cr_error_clear();
     err = cr_verify(&report, repo, &opts);
     cli_progress_free(progress);
-    if (err < 0 && err != CR_ECORRUPT) {
+    /* CR_ECORRUPT without a problem in the report: the check itself could not
+     * run (e.g. a folder of the vault is missing); say why instead of an empty list. */
+    if (err < 0 && (err != CR_ECORRUPT || report.nproblems == 0)) {
         rc = cli_fail(err, "verify could not run to the end");
         goto done;
     }

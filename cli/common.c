@@ -483,7 +483,10 @@ int cli_find_snapshot(cr_snapshot **out, cr_repo *repo, const char *spec)
         *out = NULL;
         char *e = cli_escape(spec);
         if (err == CR_ENOTFOUND) {
-            cli_error("no snapshot '%s' in this vault", e);
+            /* Keep the library's detail (e.g. the sources that do exist, for a typo). */
+            char *m = cli_escape(cr_error_last());
+            cli_error("no snapshot '%s' in this vault%s%s", e, *m ? ": " : "", m);
+            free(m);
             cli_hint("list the snapshots with 'cleanroom snapshots'; name one by its id, a "
                      "prefix of at least 4 hex digits, 'latest' or 'SOURCE:latest'");
             free(e);
@@ -497,6 +500,28 @@ int cli_find_snapshot(cr_snapshot **out, cr_repo *repo, const char *spec)
         }
         free(e);
         return cli_fail(err, err == CR_EINPUT ? NULL : "could not read the snapshot");
+    }
+    /*
+     * 'latest' is chosen among the snapshot files that can be read: if one
+     * cannot, it may have been the newest. Say so, or a technician restores an
+     * older state believing it is the last one.
+     */
+    size_t len = strlen(spec);
+    if (!strcmp(spec, "latest") || (len > 7 && !strcmp(spec + len - 7, ":latest"))) {
+        cr_snapshot **list = NULL;
+        cr_id *damaged = NULL;
+        size_t n = 0, ndamaged = 0;
+        if (cr_snapshot_list_checked(&list, &n, &damaged, &ndamaged, repo, NULL) == 0 &&
+            ndamaged > 0) {
+            char sid[9], *e = cli_escape(spec);
+            cli_warn("%zu snapshot file(s) of this vault cannot be read (damaged): '%s' is "
+                     "snapshot %s, the newest of the readable ones, and may not be the last one "
+                     "taken; run 'cleanroom verify' to see the damage",
+                     ndamaged, e, cli_short_id(sid, &(*out)->id));
+            free(e);
+        }
+        cr_snapshot_list_free(list, n);
+        free(damaged);
     }
     return 0;
 }

@@ -856,10 +856,10 @@ static int cache_get(rs_worker *w, size_t file)
             errno = e;
         }
         if (fd >= 0) {
-            struct stat st;
-            if (fstat(fd, &st) == 0) {
-                f->st_dev = st.st_dev;
-                f->st_ino = st.st_ino;
+            struct stat sb;
+            if (fstat(fd, &sb) == 0) {
+                f->st_dev = sb.st_dev;
+                f->st_ino = sb.st_ino;
             }
         }
         if (fd < 0) {
@@ -888,8 +888,8 @@ static int cache_get(rs_worker *w, size_t file)
             rs_fail_file(c, f, why);
             return -1;
         }
-        struct stat st;
-        if (fstat(fd, &st) < 0 || st.st_dev != f->st_dev || st.st_ino != f->st_ino) {
+        struct stat sb;
+        if (fstat(fd, &sb) < 0 || sb.st_dev != f->st_dev || sb.st_ino != f->st_ino) {
             /* Never write into (or chmod/chown) an inode we did not create. */
             close(fd);
             rs_fail_file(c, f,
