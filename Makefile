@@ -23,8 +23,9 @@ build:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-test: deps build test-asan
+test: deps build
 	cd $(BUILD) && ctest --output-on-failure -j 2
+	@$(MAKE) --no-print-directory test-asan
 
 test-fast: deps build
 	cd $(BUILD) && ctest --output-on-failure -j 2 -LE heavy

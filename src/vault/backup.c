@@ -1659,6 +1659,8 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
 
     if ((err = cr_lock_acquire(&lock, repo, 0)) < 0)
         goto done;
+    /* Leftovers of a backup killed mid-write: an hour is far beyond any write in progress. */
+    cr_repo_clean_temp(repo, 3600);
 
     if (!(b = cr_calloc(1, sizeof(*b)))) {
         err = CR_ERROR;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CONFIG_FORMAT "cleanroom-vault"
@@ -487,6 +488,46 @@ static int list_dir(id_list *l, cr_repo *repo, const char *sub, const char *pref
 done:
     closedir(d);
     return err;
+}
+
+/* Remove the ".tmp-*" files of one folder last changed before `cutoff`. */
+static size_t clean_temp_dir(cr_repo *repo, const char *sub, time_t cutoff)
+{
+    int fd = openat(repo->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d;
+    struct dirent *e;
+    size_t removed = 0;
+    if (fd < 0)
+        return 0;
+    if (!(d = fdopendir(fd))) {
+        close(fd);
+        return 0;
+    }
+    while ((e = readdir(d))) {
+        struct stat st;
+        if (strncmp(e->d_name, ".tmp-", 5) != 0)
+            continue;
+        if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+            st.st_mtime < cutoff && unlinkat(fd, e->d_name, 0) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
+}
+
+size_t cr_repo_clean_temp(cr_repo *repo, int64_t min_age_s)
+{
+    static const char *const kinds[] = {"keys", "index", "snapshots", "locks"};
+    time_t cutoff = time(NULL) - (time_t)min_age_s;
+    size_t removed = 0;
+    char sub[16];
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        removed += clean_temp_dir(repo, kinds[i], cutoff);
+    for (int i = 0; i < 256; i++) {
+        snprintf(sub, sizeof(sub), "data/%02x", i);
+        removed += clean_temp_dir(repo, sub, cutoff);
+    }
+    return removed;
 }
 
 int cr_repo_list(cr_id **out, size_t *count, cr_repo *repo, const char *kind)

@@ -289,4 +289,12 @@ int cr_repo_load_file(cr_buf *out, cr_repo *repo, const char *kind, const cr_id 
  * sorted ascending (a deterministic order for every reader). */
 int cr_repo_list(cr_id **out, size_t *count, cr_repo *repo, const char *kind);
 
+/**
+ * Remove temporary files (".tmp-*") older than `min_age_s` seconds: the
+ * leftovers of writes interrupted by a crash or a kill. Writes in progress are
+ * seconds old, so a generous age never touches them. Best effort; returns the
+ * number removed.
+ */
+size_t cr_repo_clean_temp(cr_repo *repo, int64_t min_age_s);
+
 #endif

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char base[256];
@@ -429,6 +430,32 @@ static void test_locks(void)
     cr_repo_free(r);
 }
 
+/* Leftover temporary files of killed writes are removed once old, never while fresh. */
+static void test_clean_temp(void)
+{
+    char v[PATH_MAX], old1[PATH_MAX * 2], old2[PATH_MAX * 2], fresh[PATH_MAX * 2];
+    cr_repo *r = NULL;
+    cr_init_options o = CR_INIT_OPTIONS_INIT;
+    struct timespec ts[2] = {{time(NULL) - 7200, 0}, {time(NULL) - 7200, 0}};
+    o.kdf = CR_KDF_INTERACTIVE;
+    path_of(v, sizeof(v), "clean");
+    REQUIRE(cr_repo_init(v, "pw", &o) == 0);
+    REQUIRE(cr_repo_open(&r, v, "pw") == 0);
+    snprintf(old1, sizeof(old1), "%s/data/ab/.tmp-0011223344556677-x", v);
+    snprintf(old2, sizeof(old2), "%s/index/.tmp-8899aabbccddeeff-y", v);
+    snprintf(fresh, sizeof(fresh), "%s/data/ab/.tmp-ffeeddccbbaa9988-z", v);
+    write_file(old1, "partial pack");
+    write_file(old2, "partial index");
+    write_file(fresh, "write in progress");
+    CHECK(utimensat(AT_FDCWD, old1, ts, 0) == 0);
+    CHECK(utimensat(AT_FDCWD, old2, ts, 0) == 0);
+    CHECK(cr_repo_clean_temp(r, 3600) == 2);
+    CHECK(access(old1, F_OK) != 0 && access(old2, F_OK) != 0);
+    CHECK(access(fresh, F_OK) == 0);
+    CHECK(exists(v, "config"));
+    cr_repo_free(r);
+}
+
 int main(void)
 {
     char tmpl[] = "/tmp/cr-test-repo-XXXXXX";
@@ -441,6 +468,7 @@ int main(void)
     test_keyfile_parse();
     test_files();
     test_locks();
+    test_clean_temp();
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
     if (system(cmd) != 0)
