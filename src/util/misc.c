@@ -236,6 +236,27 @@ bad:
     return CR_EINPUT;
 }
 
+void cr_wait_workers(pthread_mutex_t *mu, pthread_cond_t *cond, const int *left, long interval_ms,
+                     void (*tick)(void *payload), void *payload)
+{
+    while (*left > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += interval_ms / 1000;
+        ts.tv_nsec += (interval_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(cond, mu, &ts);
+        if (*left > 0 && tick) {
+            pthread_mutex_unlock(mu);
+            tick(payload);
+            pthread_mutex_lock(mu);
+        }
+    }
+}
+
 int cr_ncpu(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <sys/types.h>
 
 /** Like cr_error_set, appending strerror(errno); returns CR_ENOSPACE, CR_ENOTFOUND or CR_ERROR. */
@@ -103,6 +104,15 @@ bool cr_is_hex(const char *s);
 int64_t cr_time_now_ns(void);
 /** Monotonic seconds. */
 double cr_time_mono(void);
+
+/**
+ * Wait, holding `mu` on entry and on return, until *left drops to 0 (threads
+ * signal `cond` as they finish), calling tick(payload) about every
+ * `interval_ms` milliseconds with the mutex released: how the calling thread
+ * reports progress while worker threads run.
+ */
+void cr_wait_workers(pthread_mutex_t *mu, pthread_cond_t *cond, const int *left, long interval_ms,
+                     void (*tick)(void *payload), void *payload);
 
 /** Number of online CPUs (>= 1). */
 int cr_ncpu(void);

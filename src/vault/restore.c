@@ -1088,6 +1088,12 @@ static void rs_progress(rs_ctx *c)
     c->opts->progress(&p, c->opts->payload);
 }
 
+/* cr_wait_workers' tick: progress from the calling thread. */
+static void rs_progress_tick(void *payload)
+{
+    rs_progress(payload);
+}
+
 static int rs_data_phase(rs_ctx *c)
 {
     int err = 0, nthreads, started = 0;
@@ -1147,21 +1153,7 @@ static int rs_data_phase(rs_ctx *c)
     }
     /* The calling thread reports progress (about 4 times a second) while workers run. */
     pthread_mutex_lock(&c->mu);
-    while (c->workers_left > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 250 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&c->cond, &c->mu, &ts);
-        if (c->workers_left > 0) {
-            pthread_mutex_unlock(&c->mu);
-            rs_progress(c);
-            pthread_mutex_lock(&c->mu);
-        }
-    }
+    cr_wait_workers(&c->mu, &c->cond, &c->workers_left, 250, rs_progress_tick, c);
     pthread_mutex_unlock(&c->mu);
     for (int i = 0; i < started; i++)
         pthread_join(tids[i], NULL);

@@ -221,6 +221,12 @@ static void vf_progress(vf_ctx *c)
     c->opts->progress(&p, c->opts->payload);
 }
 
+/* cr_wait_workers' tick: progress from the calling thread. */
+static void vf_progress_tick(void *payload)
+{
+    vf_progress(payload);
+}
+
 /* ------------------------------------------------------------ 1. small files */
 
 static int check_small_files(vf_ctx *c, const char *kind, const char *what, cr_index *scratch)
@@ -403,21 +409,7 @@ static int vf_check_packs(vf_ctx *c)
         goto done;
     }
     pthread_mutex_lock(&c->mu);
-    while (c->workers_left > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 250 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&c->cond, &c->mu, &ts);
-        if (c->workers_left > 0) {
-            pthread_mutex_unlock(&c->mu);
-            vf_progress(c);
-            pthread_mutex_lock(&c->mu);
-        }
-    }
+    cr_wait_workers(&c->mu, &c->cond, &c->workers_left, 250, vf_progress_tick, c);
     pthread_mutex_unlock(&c->mu);
     for (int i = 0; i < started; i++)
         pthread_join(tids[i], NULL);

@@ -1,50 +1,12 @@
 /* Packs: packer round trip, header parsing and every kind of damage. */
 #include "vault/vault.h"
 #include "test.h"
+#include "fixture.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* A vault built by hand (no passphrase, fixed keys) in a temporary folder. */
-static cr_repo *repo_new(char dir[64])
-{
-    static const char *subs[] = {"data", "index", "snapshots", "keys", "locks"};
-    uint8_t master[32];
-    cr_repo *r = calloc(1, sizeof(*r));
-    REQUIRE(r);
-    snprintf(dir, 64, "/tmp/cr-test-pack-XXXXXX");
-    REQUIRE(mkdtemp(dir));
-    r->path = strdup(dir);
-    r->dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-    REQUIRE(r->dirfd >= 0);
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-        REQUIRE(mkdirat(r->dirfd, subs[i], 0700) == 0);
-    for (int i = 0; i < 32; i++)
-        master[i] = (uint8_t)(i * 7 + 1);
-    cr_keys_derive(&r->keys, master);
-    r->compression_level = 3;
-    pthread_mutex_init(&r->mu, NULL);
-    REQUIRE(cr_index_new(&r->index) == 0);
-    return r;
-}
-
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static void repo_free(cr_repo *r, const char *dir)
-{
-    cr_index_free(r->index);
-    close(r->dirfd);
-    pthread_mutex_destroy(&r->mu);
-    free(r->path);
-    free(r);
-    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static uint8_t *read_pack(cr_repo *r, const cr_id *pack, size_t *len)
 {
@@ -87,7 +49,7 @@ static int grab_pack(const cr_id *pack, const cr_pack_entry *e, size_t n, void *
 static void test_round_trip(void)
 {
     char dir[64];
-    cr_repo *r = repo_new(dir);
+    cr_repo *r = fx_repo_new(dir, "pack");
     cr_packer *p;
     static uint8_t blobs[NBLOBS][200000];
     size_t lens[NBLOBS] = {0, 10, 63, 64, 200000, 150000};
@@ -214,7 +176,7 @@ static void test_round_trip(void)
     free(e2);
     free(file);
     cr_packer_free(p);
-    repo_free(r, dir);
+    fx_repo_free(r, dir);
 }
 
 /* Build a pack by hand with a forged (but properly sealed) header. */
@@ -339,7 +301,7 @@ static void test_header_damage(void)
 static void test_autoflush(void)
 {
     char dir[64];
-    cr_repo *r = repo_new(dir);
+    cr_repo *r = fx_repo_new(dir, "pack");
     cr_packer *p;
     size_t sz = 1u << 20, count = CR_PACK_TARGET / sz + 2;
     uint8_t *buf = malloc(sz);
@@ -364,7 +326,7 @@ static void test_autoflush(void)
     cr_packer_free(p);
     CHECK(cr_index_claim(r->index, &id) == 1);
     free(buf);
-    repo_free(r, dir);
+    fx_repo_free(r, dir);
 }
 
 /* Concurrent loads through one index (restore workers). */
@@ -391,7 +353,7 @@ static void *load_thread(void *arg)
 static void test_threads(void)
 {
     char dir[64];
-    cr_repo *r = repo_new(dir);
+    cr_repo *r = fx_repo_new(dir, "pack");
     cr_packer *p;
     enum { N = 64 };
     static uint8_t data[N][4096];
@@ -417,7 +379,7 @@ static void test_threads(void)
         CHECK(jobs[t].bad == 0);
     }
     cr_packer_free(p);
-    repo_free(r, dir);
+    fx_repo_free(r, dir);
 }
 
 int main(void)

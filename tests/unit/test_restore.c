@@ -6,6 +6,7 @@
  * snapshot (unsafe names) never make restore write outside the target.
  */
 #include "test.h"
+#include "fixture.h"
 #include "vault/vault.h"
 
 #include <dirent.h>
@@ -25,22 +26,6 @@ static int is_root;
 
 /* ------------------------------------------------------------ helpers */
 
-/* snprintf into a PATH_MAX buffer; a test path never comes near the limit. */
-static void pathf(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void pathf(char *out, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out, PATH_MAX, fmt, ap);
-    va_end(ap);
-    REQUIRE(n >= 0 && n < PATH_MAX);
-}
-
-static void join(char *out, const char *a, const char *b)
-{
-    pathf(out, "%s/%s", a, b);
-}
-
 static void write_at(const char *dir, const char *rel, const void *data, size_t len)
 {
     char p[PATH_MAX];
@@ -57,17 +42,6 @@ static void set_mtime(const char *dir, const char *rel, time_t s, long ns)
     struct timespec ts[2] = {{s - 100, 5}, {s, ns}};
     join(p, dir, rel);
     REQUIRE(utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW) == 0);
-}
-
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static void fill_random(uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        p[i] = (uint8_t)rng;
-    }
 }
 
 static int read_whole(const char *p, uint8_t **out, size_t *len)
@@ -96,14 +70,6 @@ static char *acl_text(const char *p, acl_type_t type)
     acl_free(t);
     acl_free(a);
     return r;
-}
-
-static void rm_rf(const char *p)
-{
-    char cmd[PATH_MAX + 32];
-    pathf(cmd, "chmod -R u+rwx '%s' 2>/dev/null; rm -rf '%s'", p, p);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", p);
 }
 
 /* Inode pairs seen while comparing (hard links must map consistently). */

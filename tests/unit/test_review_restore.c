@@ -8,6 +8,7 @@
  *    (it used the first byte of the pack name only: N > 256 read nothing).
  */
 #include "test.h"
+#include "fixture.h"
 #include "vault/vault.h"
 
 #include <errno.h>
@@ -20,24 +21,6 @@
 #define PW "correct horse battery staple"
 
 static char base[PATH_MAX], vault[PATH_MAX];
-
-static void pathf(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void pathf(char *out, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out, PATH_MAX, fmt, ap);
-    va_end(ap);
-    REQUIRE(n >= 0 && n < PATH_MAX);
-}
-
-static void rm_rf(const char *p)
-{
-    char cmd[PATH_MAX + 32];
-    snprintf(cmd, sizeof(cmd), "chmod -R u+rwx '%s' 2>/dev/null; rm -rf '%s'", p, p);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", p);
-}
 
 static void fill_node(cr_node *n, cr_node_type type, const char *name)
 {

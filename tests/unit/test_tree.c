@@ -1,49 +1,11 @@
 /* Trees: codec round trip, every validation rule, save/load, lookup and walk. */
 #include "vault/vault.h"
 #include "test.h"
+#include "fixture.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* A vault built by hand (no passphrase, fixed keys) in a temporary folder. */
-static cr_repo *repo_new(char dir[64])
-{
-    static const char *subs[] = {"data", "index", "snapshots", "keys", "locks"};
-    uint8_t master[32];
-    cr_repo *r = calloc(1, sizeof(*r));
-    REQUIRE(r);
-    snprintf(dir, 64, "/tmp/cr-test-tree-XXXXXX");
-    REQUIRE(mkdtemp(dir));
-    r->path = strdup(dir);
-    r->dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-    REQUIRE(r->dirfd >= 0);
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-        REQUIRE(mkdirat(r->dirfd, subs[i], 0700) == 0);
-    for (int i = 0; i < 32; i++)
-        master[i] = (uint8_t)(i * 7 + 1);
-    cr_keys_derive(&r->keys, master);
-    r->compression_level = 3;
-    pthread_mutex_init(&r->mu, NULL);
-    REQUIRE(cr_index_new(&r->index) == 0);
-    return r;
-}
-
-static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path);
-}
-
-static void repo_free(cr_repo *r, const char *dir)
-{
-    cr_index_free(r->index);
-    close(r->dirfd);
-    pthread_mutex_destroy(&r->mu);
-    free(r->path);
-    free(r);
-    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* A tree with one node of each type and every field set. */
 static cr_tree *sample_tree(void)
@@ -388,7 +350,7 @@ static int log_cb(const char *path, const cr_node *node, void *payload)
 static void test_storage_and_paths(void)
 {
     char dir[64];
-    cr_repo *r = repo_new(dir);
+    cr_repo *r = fx_repo_new(dir, "tree");
     cr_packer *p;
     cr_id cid, aid, rid, again;
     REQUIRE(cr_packer_new(&p, r) == 0);
@@ -494,7 +456,7 @@ static void test_storage_and_paths(void)
     free(root.nodes);
     free(miss.nodes);
     cr_packer_free(p);
-    repo_free(r, dir);
+    fx_repo_free(r, dir);
 }
 
 int main(void)

@@ -8,6 +8,8 @@
  * added, one removed and one modified file.
  */
 #include "test.h"
+#define FX_SEED 88172645463325252ull
+#include "fixture.h"
 #include "vault/vault.h"
 
 #include <dirent.h>
@@ -22,33 +24,6 @@
 #define NFILES 24
 
 static char base[PATH_MAX], src[PATH_MAX], vault[PATH_MAX], orig[PATH_MAX];
-
-/* snprintf into a PATH_MAX buffer; a test path never comes near the limit. */
-static void pathf(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void pathf(char *out, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out, PATH_MAX, fmt, ap);
-    va_end(ap);
-    REQUIRE(n >= 0 && n < PATH_MAX);
-}
-
-static void join(char *out, const char *a, const char *b)
-{
-    pathf(out, "%s/%s", a, b);
-}
-
-static uint64_t rng = 88172645463325252ull;
-static void fill_random(uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        p[i] = (uint8_t)rng;
-    }
-}
 
 static void write_at(const char *dir, const char *rel, const void *data, size_t len)
 {
@@ -65,14 +40,6 @@ static int same_file(const char *a, const char *b)
     char cmd[PATH_MAX * 2 + 32];
     pathf(cmd, "cmp -s '%s' '%s'", a, b);
     return system(cmd) == 0;
-}
-
-static void rm_rf(const char *p)
-{
-    char cmd[PATH_MAX + 32];
-    pathf(cmd, "rm -rf '%s'", p);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", p);
 }
 
 static int backup(cr_snapshot **snap, cr_repo *repo)

@@ -1,0 +1,91 @@
+/*
+ * Helpers shared by the unit tests: bounded path formatting, deterministic
+ * pseudo-random data, folder removal, and a vault built by hand (fixed keys,
+ * no passphrase) for the tests of the storage layer. Include after test.h.
+ */
+#ifndef CR_TEST_FIXTURE_H
+#define CR_TEST_FIXTURE_H
+
+#include "vault/vault.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* snprintf into a PATH_MAX buffer; a test path never comes near the limit. */
+static inline void pathf(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline void pathf(char *out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, PATH_MAX, fmt, ap);
+    va_end(ap);
+    REQUIRE(n >= 0 && n < PATH_MAX);
+}
+
+static inline void join(char *out, const char *a, const char *b)
+{
+    pathf(out, "%s/%s", a, b);
+}
+
+/* xorshift64: the same bytes on every run of a test (seed with FX_SEED). */
+#ifndef FX_SEED
+#define FX_SEED 0x9E3779B97F4A7C15ull
+#endif
+static uint64_t fx_rng = FX_SEED;
+static inline void fill_random(uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        fx_rng ^= fx_rng << 13;
+        fx_rng ^= fx_rng >> 7;
+        fx_rng ^= fx_rng << 17;
+        p[i] = (uint8_t)fx_rng;
+    }
+}
+
+/* rm -rf, after giving back the permissions a test may have taken away. */
+static inline void rm_rf(const char *p)
+{
+    char cmd[2 * PATH_MAX + 64];
+    snprintf(cmd, sizeof(cmd), "chmod -R u+rwx '%s' 2>/dev/null; rm -rf '%s'", p, p);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", p);
+}
+
+/* A vault built by hand (no passphrase, fixed keys) in a new folder /tmp/cr-test-<tag>-XXXXXX. */
+static inline cr_repo *fx_repo_new(char dir[64], const char *tag)
+{
+    static const char *subs[] = {"data", "index", "snapshots", "keys", "locks"};
+    uint8_t master[32];
+    cr_repo *r = calloc(1, sizeof(*r));
+    REQUIRE(r);
+    snprintf(dir, 64, "/tmp/cr-test-%s-XXXXXX", tag);
+    REQUIRE(mkdtemp(dir));
+    r->path = strdup(dir);
+    r->dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+    REQUIRE(r->dirfd >= 0);
+    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+        REQUIRE(mkdirat(r->dirfd, subs[i], 0700) == 0);
+    for (int i = 0; i < 32; i++)
+        master[i] = (uint8_t)(i * 7 + 1);
+    cr_keys_derive(&r->keys, master);
+    r->compression_level = 3;
+    pthread_mutex_init(&r->mu, NULL);
+    REQUIRE(cr_index_new(&r->index) == 0);
+    return r;
+}
+
+static inline void fx_repo_free(cr_repo *r, const char *dir)
+{
+    cr_index_free(r->index);
+    close(r->dirfd);
+    pthread_mutex_destroy(&r->mu);
+    free(r->path);
+    free(r);
+    rm_rf(dir);
+}
+
+#endif
