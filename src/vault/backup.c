@@ -3,32 +3,44 @@
  *
  * Shape of the pipeline, and why:
  *
- *  - The calling thread is the *walker*. It lists one directory at a time
- *    (getdents64 on a directory descriptor, fstatat relative to it, so the
- *    kernel never walks long paths again), sorts the entries by name and
- *    merges them with the same directory of the parent snapshot. A regular
- *    file whose size, mtime, ctime and inode match the parent's node keeps the
- *    parent's content extents, xattrs and ACLs without being opened (ctime
- *    moves whenever data, xattrs, ACLs, mode or owner change): this is what
- *    makes an unchanged re-backup cost one fstatat per file.
- *  - Files that must be read become jobs in a small bounded queue, taken by N
- *    worker threads. A worker opens the file relative to its directory's
- *    descriptor, reads only the data regions (SEEK_DATA/SEEK_HOLE, so holes
- *    of sparse files are never stored), cuts content-defined chunks, names
- *    them with the keyed hash and stores the ones the index does not know yet
- *    in its own packer. Memory per worker: one 2 * CR_CHUNK_MAX read buffer
- *    and one pack being filled.
+ *  - Walking a directory means listing it (getdents64 on a directory
+ *    descriptor, fstatat relative to it, so the kernel never walks long paths
+ *    again), sorting the entries by name and merging them with the same
+ *    directory of the parent snapshot. A regular file whose size, mtime, ctime
+ *    and inode match the parent's node keeps the parent's content extents,
+ *    xattrs and ACLs without being opened (ctime moves whenever data, xattrs,
+ *    ACLs, mode or owner change): this is what makes an unchanged re-backup
+ *    cost one fstatat per file.
+ *  - The work is shared by the calling thread and N worker threads through two
+ *    small bounded queues: directories to walk and files to read. Every thread
+ *    walks and reads; the calling thread starts with the given paths. A
+ *    sub-directory is queued when the walk queue has room (and not too many
+ *    directories are open), otherwise the thread walks it on the spot, depth
+ *    first. So an unchanged re-backup, which is nothing but walking, keeps
+ *    every core busy and has several metadata reads in flight on a cold cache.
+ *    No thread ever waits for room in a queue (they would all end up waiting
+ *    on each other): a thread that finds the file queue full reads the oldest
+ *    queued file itself first.
+ *  - Reading a file: open it relative to its directory's descriptor, read only
+ *    the data regions (SEEK_DATA/SEEK_HOLE, so holes of sparse files are never
+ *    stored), cut content-defined chunks, name them with the keyed hash and
+ *    store the ones the index does not know yet in the thread's own packer.
+ *    Memory per thread: one 2 * CR_CHUNK_MAX read buffer and one pack being
+ *    filled. Small files are opened when queued, with read-ahead started.
  *  - A directory's tree can be encoded only when all of its entries are done,
  *    and those finish on several threads in any order. Each directory in
- *    progress carries a pending counter (one count for the walker while it
+ *    progress carries a pending counter (one count for its walk while it
  *    lists, one per queued file, one per sub-directory); whichever thread
- *    brings it to zero saves the tree (through the shared tree packer, under a
- *    mutex), hands the tree id to the parent's node and releases one count of
- *    the parent, so completion climbs towards the root without anyone
- *    waiting. Only the directories in progress are in memory. A directory
- *    the walker itself completes is handed to a worker when the queue has
- *    room: in an unchanged re-backup, encoding and hashing trees would
- *    otherwise keep one core busy while the other idles.
+ *    brings it to zero encodes and names the tree, stores it if the vault does
+ *    not have it yet (through the shared tree packer, under a mutex), hands
+ *    the tree id to the parent's node and releases one count of the parent,
+ *    so completion climbs towards the root without anyone waiting. Only the
+ *    directories in progress are in memory. Entries are sorted before the
+ *    tree is encoded, so the order in which threads finish changes nothing in
+ *    the snapshot.
+ *  - Per-thread state (struct bworker): getdents buffer, uid/gid name caches,
+ *    the parent snapshot's tree loader (decompression context, last pack
+ *    kept open), tree encoding buffer, packer.
  *  - The snapshot's root mirrors absolute paths, as tar and restic do:
  *    backing up /srv/dpi gives root -> "srv" -> "dpi". Several paths merge in
  *    one root; the intermediate directories carry their own metadata.
@@ -59,12 +71,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/acl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
-#define QUEUE_CAP 64 /* file jobs waiting for a worker */
+#define QUEUE_CAP 64      /* file jobs waiting for a thread */
+#define DIRQ_CAP 64       /* directory walks waiting for a thread */
+#define DIRS_OPEN_MAX 512 /* open descriptors above which walks are no longer handed out */
+#define FD_RESERVE 64     /* descriptors left for the vault, packs, xattr and ACL reads */
 #define READAHEAD_MAX (2u * 1024 * 1024) /* files opened ahead by the walker */
 #define MAX_THREADS 64
 #define PROGRESS_INTERVAL 0.25 /* seconds between progress callbacks */
@@ -85,12 +101,16 @@ typedef struct bdir {
 } bdir;
 
 enum { CLS_NEW = 1, CLS_CHANGED = 2 };
+enum { JOB_FILE = 1, JOB_WALK = 2 };
 
 /*
- * A regular file to read: node d->nodes[idx], opened as openat(dfd, rel).
- * idx == JOB_FINISH: a directory whose entries are all done, to save.
+ * JOB_FILE: a regular file to read: node d->nodes[idx], opened as openat(dfd, rel).
+ * JOB_WALK: the directory d->nodes[idx] to walk, opened as openat(dfd, rel);
+ * `old` is its node in the parent snapshot (moved here, as the parent
+ * snapshot's listing it came from is freed once d is listed).
  */
 typedef struct bjob {
+    int kind;
     bdir *d;
     size_t idx;
     int dfd;
@@ -98,8 +118,14 @@ typedef struct bjob {
     int cls;
     int sparse; /* lstat saw fewer blocks than the size */
     int fd;     /* opened by the walker (read-ahead started), or -1 */
+    int has_old;
+    cr_node old;
 } bjob;
-#define JOB_FINISH SIZE_MAX
+
+typedef struct bqueue {
+    bjob q[QUEUE_CAP > DIRQ_CAP ? QUEUE_CAP : DIRQ_CAP];
+    size_t head, len, cap;
+} bqueue;
 
 typedef struct idname {
     int set;
@@ -124,16 +150,31 @@ typedef struct bk {
     int noatime; /* O_NOATIME worth trying */
     uint64_t est_files, est_bytes; /* size of the previous snapshot, for progress */
 
+    /*
+     * Two bounded queues: files to read and directories to walk. Every thread
+     * (the calling one included) walks and reads: a directory is handed out
+     * when the walk queue has room, else walked on the spot; a thread that
+     * finds the file queue full reads the oldest queued file itself before
+     * queuing its own, so no thread ever waits for room.
+     */
     pthread_mutex_t qmu;
-    pthread_cond_t qnotempty, qnotfull, qdone;
-    bjob q[QUEUE_CAP];
-    size_t qhead, qlen;
-    int qclosed;
-    int workers_alive;
+    pthread_cond_t qwork; /* a job was queued, or everything is done */
+    bqueue fq, dq;
+    int idle;   /* threads waiting in qwork */
+    int active; /* threads running a job; the calling thread counts while it walks the roots */
+    int qdone;  /* no job queued nor running: the threads leave */
+    /*
+     * Descriptors held across jobs: directories in progress and files opened
+     * ahead. Bounded so that the walk stays under RLIMIT_NOFILE: walks are
+     * handed out below walk_fds_max (past it, threads walk depth first, which
+     * opens one directory per level), files opened ahead below ahead_fds_max.
+     */
+    atomic_int fds_open;
+    int walk_fds_max, ahead_fds_max;
 
-    pthread_mutex_t tmu; /* tree packer, node counts, root */
+    pthread_mutex_t tmu; /* tree packer, root */
     cr_packer *tpacker;
-    uint64_t files, dirs, others, bytes;
+    atomic_uint_fast64_t files, dirs, others, bytes;
     int root_done;
     cr_id root;
 
@@ -144,12 +185,24 @@ typedef struct bk {
     pthread_mutex_t emu; /* fatal message and warning callback */
     char fatal_msg[1024];
 
+    pthread_mutex_t pmu; /* progress callback */
+    atomic_llong last_progress_us;
+    double t0;
+
     int have_vault;
     dev_t vault_dev;
     ino_t vault_ino;
+} bk;
 
-    /* walker-only state */
-    double t0, last_progress;
+/* One thread of the backup: the calling thread or a worker. Everything here is its own. */
+typedef struct bworker {
+    bk *b;
+    pthread_t th;
+    int is_main; /* the calling thread */
+    cr_packer *packer;
+    uint8_t *buf;
+    size_t cap;
+    cr_buf tenc; /* tree encoding */
     idname users[NAME_CACHE], groups[NAME_CACHE];
     unsigned next_user, next_group;
     char *pwbuf;
@@ -161,14 +214,6 @@ typedef struct bk {
     int tpack_fd;
     cr_id tpack;
     cr_buf tstored, tplain;
-} bk;
-
-typedef struct bworker {
-    bk *b;
-    pthread_t th;
-    cr_packer *packer;
-    uint8_t *buf;
-    size_t cap;
 } bworker;
 
 typedef struct extv {
@@ -241,10 +286,6 @@ static int set_fatal(bk *b, int code)
         atomic_store(&b->fatal, code);
     }
     pthread_mutex_unlock(&b->emu);
-    pthread_mutex_lock(&b->qmu);
-    pthread_cond_broadcast(&b->qnotfull);
-    pthread_cond_broadcast(&b->qnotempty);
-    pthread_mutex_unlock(&b->qmu);
     return atomic_load(&b->fatal);
 }
 
@@ -292,16 +333,33 @@ static void warn_item_msg(bk *b, int count, const bdir *d, const char *rel, cons
     free(p);
 }
 
+/*
+ * Report progress, at most every PROGRESS_INTERVAL. Any thread may call it:
+ * the callbacks are serialized, and a thread that finds another one
+ * reporting skips its turn rather than wait.
+ */
 static void progress(bk *b, const char *current, int force)
 {
     cr_progress p;
     double now;
+    long long now_us;
     if (!b->opts->progress)
         return;
     now = cr_time_mono();
-    if (!force && now - b->last_progress < PROGRESS_INTERVAL)
+    now_us = (long long)(now * 1e6);
+    if (!force && now_us - atomic_load_explicit(&b->last_progress_us, memory_order_relaxed) <
+                      (long long)(PROGRESS_INTERVAL * 1e6))
         return;
-    b->last_progress = now;
+    if (force)
+        pthread_mutex_lock(&b->pmu);
+    else if (pthread_mutex_trylock(&b->pmu) != 0)
+        return;
+    if (!force &&
+        now_us - atomic_load(&b->last_progress_us) < (long long)(PROGRESS_INTERVAL * 1e6)) {
+        pthread_mutex_unlock(&b->pmu);
+        return;
+    }
+    atomic_store(&b->last_progress_us, now_us);
     memset(&p, 0, sizeof(p));
     p.files_done = atomic_load(&b->files_done);
     p.bytes_done = atomic_load(&b->bytes_done);
@@ -314,10 +372,11 @@ static void progress(bk *b, const char *current, int force)
     p.elapsed = now - b->t0;
     p.current = current;
     b->opts->progress(&p, b->opts->payload);
+    pthread_mutex_unlock(&b->pmu);
 }
 
-/* uid/gid -> account name, with a small cache (walker thread only). */
-static char *id_name(bk *b, int group, uint32_t id)
+/* uid/gid -> account name, with a small cache (per thread). */
+static char *id_name(bworker *b, int group, uint32_t id)
 {
     idname *cache = group ? b->groups : b->users;
     unsigned *next = group ? &b->next_group : &b->next_user;
@@ -347,15 +406,15 @@ static char *id_name(bk *b, int group, uint32_t id)
     return slot->name ? strdup(slot->name) : NULL;
 }
 
-static void node_names(bk *b, cr_node *n)
+static void node_names(bworker *b, cr_node *n)
 {
     n->user = id_name(b, 0, n->uid);
     n->group = id_name(b, 1, n->gid);
 }
 
-static int excluded(bk *b, const char *dirpath, const char *name)
+static int excluded(bworker *b, const char *dirpath, const char *name)
 {
-    const cr_backup_options *o = b->opts;
+    const cr_backup_options *o = b->b->opts;
     size_t i, dl = strlen(dirpath), nl = strlen(name);
     char *full;
 
@@ -598,8 +657,9 @@ static const cr_node *tree_find(const cr_tree *t, const char *name)
  * and the pack file open from one directory to the next: an unchanged
  * re-backup loads one tree per directory, and that is most of its work.
  */
-static cr_tree *load_old_tree(bk *b, const cr_node *old)
+static cr_tree *load_old_tree(bworker *w, const cr_node *old)
 {
+    bk *b = w->b;
     cr_tree *t = NULL;
     cr_blob_loc loc;
 
@@ -607,23 +667,23 @@ static cr_tree *load_old_tree(bk *b, const cr_node *old)
         return NULL;
     if (cr_index_lookup(b->idx, &old->subtree, &loc) != 1 || loc.entry.type != CR_BLOB_TREE)
         goto fail;
-    if (!b->dctx && !(b->dctx = ZSTD_createDCtx()))
+    if (!w->dctx && !(w->dctx = ZSTD_createDCtx()))
         goto fail;
-    if (b->tpack_fd < 0 || memcmp(&b->tpack, &loc.pack, sizeof(cr_id)) != 0) {
+    if (w->tpack_fd < 0 || memcmp(&w->tpack, &loc.pack, sizeof(cr_id)) != 0) {
         char rel[100];
-        if (b->tpack_fd >= 0)
-            close(b->tpack_fd);
+        if (w->tpack_fd >= 0)
+            close(w->tpack_fd);
         cr_pack_path(rel, sizeof(rel), &loc.pack);
-        b->tpack_fd = openat(b->repo->dirfd, rel, O_RDONLY | O_CLOEXEC);
-        if (b->tpack_fd < 0)
+        w->tpack_fd = openat(b->repo->dirfd, rel, O_RDONLY | O_CLOEXEC);
+        if (w->tpack_fd < 0)
             goto fail;
-        b->tpack = loc.pack;
+        w->tpack = loc.pack;
     }
-    cr_buf_reset(&b->tstored);
-    if (cr_buf_grow(&b->tstored, loc.entry.stored_len) < 0 ||
-        cr_fs_pread_all(b->tpack_fd, b->tstored.ptr, loc.entry.stored_len, loc.entry.offset) < 0 ||
-        cr_blob_decode(&b->tplain, &b->repo->keys, b->dctx, &loc.entry, b->tstored.ptr) < 0 ||
-        cr_tree_decode(&t, b->tplain.ptr, b->tplain.len) < 0)
+    cr_buf_reset(&w->tstored);
+    if (cr_buf_grow(&w->tstored, loc.entry.stored_len) < 0 ||
+        cr_fs_pread_all(w->tpack_fd, w->tstored.ptr, loc.entry.stored_len, loc.entry.offset) < 0 ||
+        cr_blob_decode(&w->tplain, &b->repo->keys, w->dctx, &loc.entry, w->tstored.ptr) < 0 ||
+        cr_tree_decode(&t, w->tplain.ptr, w->tplain.len) < 0)
         goto fail;
     return t;
 fail:
@@ -633,22 +693,58 @@ fail:
 
 /* -------------------------------------------------- directory completion */
 
-static void dir_free(bdir *d)
+static void dir_close(bk *b, bdir *d)
+{
+    if (d->fd >= 0) {
+        close(d->fd);
+        d->fd = -1;
+        atomic_fetch_sub_explicit(&b->fds_open, 1, memory_order_relaxed);
+    }
+}
+
+static void dir_free(bk *b, bdir *d)
 {
     size_t i;
     for (i = 0; i < d->count; i++)
         cr_node_clear(&d->nodes[i]);
     free(d->nodes);
-    if (d->fd >= 0)
-        close(d->fd);
+    dir_close(b, d);
     free(d->path);
     free(d);
 }
 
-/* All entries of d are done: save its tree and give the id to its parent. */
-static void dir_finish(bk *b, bdir *d)
+/*
+ * Store a tree, as cr_tree_save does, but encoding and naming it outside the
+ * tree packer's lock: in an unchanged re-backup every tree is already in the
+ * vault, so the threads finishing directories never wait for each other.
+ */
+static int save_tree(bworker *w, cr_id *id, const cr_tree *t)
 {
+    bk *b = w->b;
+    int err;
+
+    cr_buf_reset(&w->tenc);
+    if ((err = cr_tree_encode(&w->tenc, t)) < 0)
+        return err;
+    cr_blob_id(id, &b->repo->keys, w->tenc.ptr, w->tenc.len);
+    if (!cr_index_claim(b->idx, id))
+        return 0;
+    pthread_mutex_lock(&b->tmu);
+    err = cr_packer_add(b->tpacker, CR_BLOB_TREE, id, w->tenc.ptr, w->tenc.len, NULL);
+    if (err < 0)
+        cr_index_unclaim(b->idx, id);
+    else if (cr_packer_size(b->tpacker) >= CR_PACK_TARGET)
+        err = cr_packer_flush(b->tpacker);
+    pthread_mutex_unlock(&b->tmu);
+    return err;
+}
+
+/* All entries of d are done: save its tree and give the id to its parent. */
+static void dir_finish(bworker *w, bdir *d)
+{
+    bk *b = w->b;
     size_t i, k = 0;
+    uint64_t files = 0, dirs = 0, others = 0, bytes = 0;
     int err = 0;
     cr_id id;
 
@@ -662,76 +758,51 @@ static void dir_finish(bk *b, bdir *d)
         k++;
     }
     d->count = k;
-    if (d->fd >= 0) {
-        close(d->fd);
-        d->fd = -1;
-    }
+    dir_close(b, d);
     if (!atomic_load(&b->fatal)) {
         cr_tree t = {d->nodes, d->count};
-        pthread_mutex_lock(&b->tmu);
         for (i = 0; i < d->count; i++) {
             const cr_node *n = &d->nodes[i];
             if (n->type == CR_NODE_FILE) {
-                b->files++;
-                b->bytes += n->size;
+                files++;
+                bytes += n->size;
             } else if (n->type == CR_NODE_DIR) {
-                b->dirs++;
+                dirs++;
             } else {
-                b->others++;
+                others++;
             }
         }
-        err = cr_tree_save(&id, b->repo, b->tpacker, &t);
-        if (!err && cr_packer_size(b->tpacker) >= CR_PACK_TARGET)
-            err = cr_packer_flush(b->tpacker);
-        if (!err && !d->parent) {
-            b->root = id;
-            b->root_done = 1;
-        }
-        pthread_mutex_unlock(&b->tmu);
+        atomic_fetch_add_explicit(&b->files, files, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->bytes, bytes, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->dirs, dirs, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->others, others, memory_order_relaxed);
+        err = save_tree(w, &id, &t);
         if (err < 0) {
             set_fatal(b, err);
         } else if (d->parent) {
             d->parent->nodes[d->pidx].subtree = id;
             d->parent->nodes[d->pidx].has_subtree = 1;
+        } else {
+            pthread_mutex_lock(&b->tmu);
+            b->root = id;
+            b->root_done = 1;
+            pthread_mutex_unlock(&b->tmu);
         }
     }
-    dir_free(d);
-}
-
-/* Hand a finished directory to the workers, unless the queue is full. */
-static int queue_try_finish(bk *b, bdir *d)
-{
-    int ok = 0;
-    pthread_mutex_lock(&b->qmu);
-    if (b->qlen < QUEUE_CAP && !b->qclosed && b->workers_alive > 0) {
-        bjob *j = &b->q[(b->qhead + b->qlen) % QUEUE_CAP];
-        memset(j, 0, sizeof(*j));
-        j->d = d;
-        j->idx = JOB_FINISH;
-        j->fd = -1;
-        b->qlen++;
-        pthread_cond_signal(&b->qnotempty);
-        ok = 1;
-    }
-    pthread_mutex_unlock(&b->qmu);
-    return ok;
+    dir_free(b, d);
 }
 
 /*
  * Release one pending count of d; completes d (and maybe its ancestors) at
- * zero. The walker passes the completion to a worker when it can: when
- * nothing changed, encoding and hashing the trees is half of the work, and
- * the workers are idle.
+ * zero, on the calling thread.
  */
-static void dir_release(bk *b, bdir *d, int walker)
+static void dir_release(bworker *w, bdir *d)
 {
     while (d) {
         bdir *parent = d->parent;
         if (atomic_fetch_sub_explicit(&d->pending, 1, memory_order_acq_rel) != 1)
             return;
-        if (walker && queue_try_finish(b, d))
-            return;
-        dir_finish(b, d);
+        dir_finish(w, d);
         d = parent;
     }
 }
@@ -811,6 +882,7 @@ static int read_region(bworker *w, int fd, uint64_t start, uint64_t end, extv *e
 
     for (;;) {
         if (!eof && rd < end && fill - pos < CR_CHUNK_MAX) {
+            progress(b, NULL, 0); /* any thread may be reading a large file for a while */
             if (pos > 0) {
                 memmove(buf, buf + pos, fill - pos);
                 base += pos;
@@ -875,6 +947,8 @@ static void file_job(bworker *w, const bjob *j)
     uint64_t size, off, reached = 0;
     int fd = j->fd, rc = READ_OK, e;
 
+    if (fd >= 0) /* from now on, one of the few files being read */
+        atomic_fetch_sub_explicit(&b->fds_open, 1, memory_order_relaxed);
     if (atomic_load(&b->fatal))
         goto fail;
     if (fd < 0 && (fd = open_file(b, j->dfd, j->rel)) < 0) {
@@ -976,77 +1050,185 @@ fail:
     atomic_fetch_add(&b->files_done, 1);
 }
 
-static void *worker_main(void *arg)
+static int walk_dir(bworker *w, bdir *parent, size_t pidx, int dfd, const char *rel,
+                    const char *path, cr_node *old);
+
+static void bq_push(bqueue *q, const bjob *j)
 {
-    bworker *w = arg;
+    q->q[(q->head + q->len) % q->cap] = *j;
+    q->len++;
+}
+
+static void bq_pop(bqueue *q, bjob *j)
+{
+    *j = q->q[q->head];
+    q->head = (q->head + 1) % q->cap;
+    q->len--;
+}
+
+/* Move what src owns but its name into dst (src keeps its name for the merge by name). */
+static void node_move(cr_node *dst, cr_node *src)
+{
+    char *name = src->name;
+    *dst = *src;
+    dst->name = NULL;
+    memset(src, 0, sizeof(*src));
+    src->name = name;
+}
+
+static void run_job(bworker *w, bjob *j)
+{
+    bk *b = w->b;
+    if (j->kind == JOB_FILE) {
+        file_job(w, j);
+        dir_release(w, j->d);
+        return;
+    }
+    {
+        /* Same contract as walk_dir: the count the job holds in d is always released. */
+        char *path = join_path(j->d->path, j->rel);
+        if (!path) {
+            j->d->nodes[j->idx].type = (cr_node_type)0;
+            set_fatal(b, CR_ERROR);
+            dir_release(w, j->d);
+        } else {
+            walk_dir(w, j->d, j->idx, j->dfd, j->rel, path, j->has_old ? &j->old : NULL);
+            free(path);
+        }
+        cr_node_clear(&j->old);
+    }
+}
+
+/*
+ * Take jobs until there is none queued and none running (so none can be
+ * queued any more). The calling thread runs this too once it has walked the
+ * given paths, and wakes up a few times a second to report progress.
+ */
+static void run_jobs(bworker *w)
+{
     bk *b = w->b;
     bjob j;
     int err;
 
+    pthread_mutex_lock(&b->qmu);
     for (;;) {
-        pthread_mutex_lock(&b->qmu);
-        while (b->qlen == 0 && !b->qclosed)
-            pthread_cond_wait(&b->qnotempty, &b->qmu);
-        if (b->qlen == 0) {
-            pthread_mutex_unlock(&b->qmu);
-            break;
+        while (b->dq.len == 0 && b->fq.len == 0 && !b->qdone) {
+            b->idle++;
+            if (w->is_main && b->opts->progress) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += 250000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000L;
+                }
+                if (pthread_cond_timedwait(&b->qwork, &b->qmu, &ts) == ETIMEDOUT) {
+                    pthread_mutex_unlock(&b->qmu);
+                    progress(b, NULL, 0);
+                    pthread_mutex_lock(&b->qmu);
+                }
+            } else {
+                pthread_cond_wait(&b->qwork, &b->qmu);
+            }
+            b->idle--;
         }
-        j = b->q[b->qhead];
-        b->qhead = (b->qhead + 1) % QUEUE_CAP;
-        b->qlen--;
-        pthread_cond_signal(&b->qnotfull);
+        if (b->dq.len == 0 && b->fq.len == 0)
+            break;
+        /* Walks first: they make the work that keeps every thread busy. */
+        if (b->dq.len)
+            bq_pop(&b->dq, &j);
+        else
+            bq_pop(&b->fq, &j);
+        b->active++;
         pthread_mutex_unlock(&b->qmu);
-
-        if (j.idx == JOB_FINISH) {
-            bdir *parent = j.d->parent;
-            dir_finish(b, j.d);
-            dir_release(b, parent, 0);
-        } else {
-            file_job(w, &j);
-            dir_release(b, j.d, 0);
+        run_job(w, &j);
+        pthread_mutex_lock(&b->qmu);
+        if (--b->active == 0 && b->dq.len == 0 && b->fq.len == 0) {
+            b->qdone = 1;
+            pthread_cond_broadcast(&b->qwork);
         }
     }
+    pthread_mutex_unlock(&b->qmu);
     if (!atomic_load(&b->fatal) && (err = cr_packer_flush(w->packer)) < 0)
         set_fatal(b, err);
-    pthread_mutex_lock(&b->qmu);
-    b->workers_alive--;
-    pthread_cond_broadcast(&b->qdone);
-    pthread_mutex_unlock(&b->qmu);
+}
+
+static void *worker_main(void *arg)
+{
+    run_jobs(arg);
     return NULL;
 }
 
-static int queue_push(bk *b, const bjob *j, const char *current)
+/*
+ * Queue a file to read. When the queue is full, read the oldest queued file
+ * here first, instead of waiting for room: every thread walks, so waiting
+ * could leave all of them waiting on each other. A file job queues nothing,
+ * so this never nests.
+ * @return 0 or a fatal error (the job was not queued).
+ */
+static int queue_file(bworker *w, const bjob *j)
 {
+    bk *b = w->b;
+    bjob h;
+
     pthread_mutex_lock(&b->qmu);
-    while (b->qlen == QUEUE_CAP && !atomic_load(&b->fatal)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 250000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        if (pthread_cond_timedwait(&b->qnotfull, &b->qmu, &ts) == ETIMEDOUT) {
-            pthread_mutex_unlock(&b->qmu);
-            progress(b, current, 0);
-            pthread_mutex_lock(&b->qmu);
-        }
+    while (b->fq.len == b->fq.cap && !atomic_load(&b->fatal)) {
+        bq_pop(&b->fq, &h);
+        pthread_mutex_unlock(&b->qmu);
+        run_job(w, &h);
+        pthread_mutex_lock(&b->qmu);
     }
     if (atomic_load(&b->fatal)) {
         pthread_mutex_unlock(&b->qmu);
         return atomic_load(&b->fatal);
     }
-    b->q[(b->qhead + b->qlen) % QUEUE_CAP] = *j;
-    b->qlen++;
-    pthread_cond_signal(&b->qnotempty);
+    bq_push(&b->fq, j);
+    if (b->idle)
+        pthread_cond_signal(&b->qwork);
     pthread_mutex_unlock(&b->qmu);
     return 0;
 }
 
-/* ------------------------------------------------------------- walker */
+/*
+ * Hand the walk of directory d->nodes[idx] to another thread, if the walk
+ * queue has room and not too many directories are open (each directory in
+ * progress keeps its descriptor until its entries are done). The caller has
+ * counted it in d->pending. old (its node in the parent snapshot, or NULL)
+ * is moved into the job.
+ * @return 1 if queued, 0 if the caller must walk it.
+ */
+static int queue_walk(bworker *w, bdir *d, size_t idx, int dfd, const char *rel, cr_node *old)
+{
+    bk *b = w->b;
+    bjob *j;
 
-static int walk_dir(bk *b, bdir *parent, size_t pidx, int dfd, const char *rel, const char *path,
-                    cr_node *old);
+    if (atomic_load_explicit(&b->fds_open, memory_order_relaxed) >= b->walk_fds_max)
+        return 0;
+    pthread_mutex_lock(&b->qmu);
+    if (b->dq.len == b->dq.cap || atomic_load(&b->fatal)) {
+        pthread_mutex_unlock(&b->qmu);
+        return 0;
+    }
+    j = &b->dq.q[(b->dq.head + b->dq.len) % b->dq.cap];
+    memset(j, 0, sizeof(*j));
+    j->kind = JOB_WALK;
+    j->d = d;
+    j->idx = idx;
+    j->dfd = dfd;
+    j->rel = rel;
+    j->fd = -1;
+    if (old) {
+        j->has_old = 1;
+        node_move(&j->old, old);
+    }
+    b->dq.len++;
+    if (b->idle)
+        pthread_cond_signal(&b->qwork);
+    pthread_mutex_unlock(&b->qmu);
+    return 1;
+}
+
+/* ------------------------------------------------------------- walker */
 
 static int read_link(bk *b, cr_node *n, int dfd, const char *rel, const char *path)
 {
@@ -1082,9 +1264,10 @@ static int read_link(bk *b, cr_node *n, int dfd, const char *rel, const char *pa
  * dfd/rel open it; path is its absolute path or NULL (built when needed).
  * @return 0 or a fatal error.
  */
-static int process_entry(bk *b, bdir *d, size_t i, int dfd, const char *rel, const char *path,
+static int process_entry(bworker *w, bdir *d, size_t i, int dfd, const char *rel, const char *path,
                          cr_node *old, int sparse)
 {
+    bk *b = w->b;
     cr_node *n = &d->nodes[i];
     char *own = NULL;
     int err = 0, r;
@@ -1102,6 +1285,8 @@ static int process_entry(bk *b, bdir *d, size_t i, int dfd, const char *rel, con
             atomic_fetch_add(&b->bytes_done, n->size);
             return 0;
         }
+        memset(&j, 0, sizeof(j));
+        j.kind = JOB_FILE;
         j.d = d;
         j.idx = i;
         j.dfd = dfd;
@@ -1113,24 +1298,38 @@ static int process_entry(bk *b, bdir *d, size_t i, int dfd, const char *rel, con
          * up to QUEUE_CAP files in flight, a cold cache sees many reads queued
          * at once instead of one per worker. A failed open is left to the
          * worker, which reports it. */
-        if (n->size > 0 && n->size <= READAHEAD_MAX && (j.fd = open_file(b, dfd, rel)) >= 0)
+        if (n->size > 0 && n->size <= READAHEAD_MAX &&
+            atomic_load_explicit(&b->fds_open, memory_order_relaxed) < b->ahead_fds_max &&
+            (j.fd = open_file(b, dfd, rel)) >= 0) {
             posix_fadvise(j.fd, 0, (off_t)n->size, POSIX_FADV_WILLNEED);
+            atomic_fetch_add_explicit(&b->fds_open, 1, memory_order_relaxed);
+        }
         atomic_fetch_add(&d->pending, 1);
-        if ((err = queue_push(b, &j, d->path)) < 0) {
+        if ((err = queue_file(w, &j)) < 0) {
             n->type = (cr_node_type)0;
             atomic_fetch_sub(&d->pending, 1);
-            if (j.fd >= 0)
+            if (j.fd >= 0) {
                 close(j.fd);
+                atomic_fetch_sub_explicit(&b->fds_open, 1, memory_order_relaxed);
+            }
         }
         return err;
     }
 
-    if (!path && !(path = own = join_path(d->path, rel)))
-        return set_fatal(b, CR_ERROR);
-
     if (n->type == CR_NODE_DIR) {
         atomic_fetch_add(&d->pending, 1);
-        err = walk_dir(b, d, i, dfd, rel, path, old);
+        if (queue_walk(w, d, i, dfd, rel, old))
+            return 0;
+    }
+
+    if (!path && !(path = own = join_path(d->path, rel))) {
+        if (n->type == CR_NODE_DIR)
+            atomic_fetch_sub(&d->pending, 1);
+        return set_fatal(b, CR_ERROR);
+    }
+
+    if (n->type == CR_NODE_DIR) {
+        err = walk_dir(w, d, i, dfd, rel, path, old);
         free(own);
         return err;
     }
@@ -1155,12 +1354,13 @@ done:
 }
 
 /* List the names of a directory into nodes (type 0 until stat), skipping excluded items. */
-static int list_dir(bk *b, bdir *d)
+static int list_dir(bworker *w, bdir *d)
 {
+    bk *b = w->b;
     size_t cap = 0;
 
     for (;;) {
-        ssize_t nr = getdents64(d->fd, b->dents, DENTS_SIZE), pos;
+        ssize_t nr = getdents64(d->fd, w->dents, DENTS_SIZE), pos;
         if (nr < 0) {
             if (errno == EINTR)
                 continue;
@@ -1170,13 +1370,13 @@ static int list_dir(bk *b, bdir *d)
         if (nr == 0)
             return 0;
         for (pos = 0; pos < nr;) {
-            struct dirent64 *e = (struct dirent64 *)(void *)(b->dents + pos);
+            struct dirent64 *e = (struct dirent64 *)(void *)(w->dents + pos);
             const char *name = e->d_name;
             cr_node *n;
             pos += e->d_reclen;
             if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
                 continue;
-            if (b->opts->nexcludes && excluded(b, d->path, name))
+            if (b->opts->nexcludes && excluded(w, d->path, name))
                 continue;
             if (d->count == cap) {
                 size_t ncap = cap ? cap * 2 : 32;
@@ -1202,9 +1402,10 @@ static int list_dir(bk *b, bdir *d)
  * completion. old: the node of the same path in the parent snapshot.
  * @return 0 or a fatal error.
  */
-static int walk_dir(bk *b, bdir *parent, size_t pidx, int dfd, const char *rel, const char *path,
-                    cr_node *old)
+static int walk_dir(bworker *w, bdir *parent, size_t pidx, int dfd, const char *rel,
+                    const char *path, cr_node *old)
 {
+    bk *b = w->b;
     cr_node *self = parent ? &parent->nodes[pidx] : NULL;
     cr_tree *oldt = NULL;
     bdir *d;
@@ -1214,7 +1415,7 @@ static int walk_dir(bk *b, bdir *parent, size_t pidx, int dfd, const char *rel, 
     if (atomic_load(&b->fatal)) {
         if (self)
             self->type = (cr_node_type)0;
-        dir_release(b, parent, 1);
+        dir_release(w, parent);
         return atomic_load(&b->fatal);
     }
     progress(b, path, 0);
@@ -1242,18 +1443,19 @@ static int walk_dir(bk *b, bdir *parent, size_t pidx, int dfd, const char *rel, 
             close(fd);
         if (self)
             self->type = (cr_node_type)0;
-        dir_release(b, parent, 1);
+        dir_release(w, parent);
         return set_fatal(b, CR_ERROR);
     }
     if (fd < 0)
         goto release;
-    if ((err = list_dir(b, d)) < 0)
+    atomic_fetch_add_explicit(&b->fds_open, 1, memory_order_relaxed);
+    if ((err = list_dir(w, d)) < 0)
         goto release;
     {
         cr_tree t = {d->nodes, d->count};
         cr_tree_sort(&t);
     }
-    oldt = load_old_tree(b, old);
+    oldt = load_old_tree(w, old);
 
     /* Both listings are sorted by name: merge them. */
     for (i = 0, k = 0; i < d->count; i++) {
@@ -1281,8 +1483,8 @@ static int walk_dir(bk *b, bdir *parent, size_t pidx, int dfd, const char *rel, 
             warn_item_msg(b, 1, d, n->name, "unsupported kind of file");
             continue;
         }
-        node_names(b, n);
-        if ((err = process_entry(b, d, i, d->fd, n->name, NULL, o,
+        node_names(w, n);
+        if ((err = process_entry(w, d, i, d->fd, n->name, NULL, o,
                                  (uint64_t)st.st_blocks * 512 < n->size)) < 0)
             n->type = (cr_node_type)0;
     }
@@ -1290,7 +1492,7 @@ release:
     cr_tree_free(oldt);
     if (!err && atomic_load(&b->fatal))
         err = atomic_load(&b->fatal);
-    dir_release(b, d, 1);
+    dir_release(w, d);
     return err;
 }
 
@@ -1298,15 +1500,16 @@ release:
  * Walk a virtual directory of the root (a component of the given paths).
  * Same contract as walk_dir.
  */
-static int walk_virtual(bk *b, vnode *v, bdir *parent, size_t pidx, cr_node *old)
+static int walk_virtual(bworker *w, vnode *v, bdir *parent, size_t pidx, cr_node *old)
 {
+    bk *b = w->b;
     cr_tree *oldt = NULL;
     bdir *d;
     size_t i;
     int err = 0;
 
     if (!(d = dir_new(parent, pidx, v->path, -1))) {
-        dir_release(b, parent, 1);
+        dir_release(w, parent);
         return set_fatal(b, CR_ERROR);
     }
     if (v->nkids && !(d->nodes = cr_calloc(v->nkids, sizeof(cr_node)))) {
@@ -1319,7 +1522,7 @@ static int walk_virtual(bk *b, vnode *v, bdir *parent, size_t pidx, cr_node *old
             err = set_fatal(b, CR_ERROR);
             goto release;
         }
-    oldt = load_old_tree(b, old);
+    oldt = load_old_tree(w, old);
 
     for (i = 0; i < v->nkids && !err; i++) {
         vnode *kid = &v->kids[i];
@@ -1334,12 +1537,12 @@ static int walk_virtual(bk *b, vnode *v, bdir *parent, size_t pidx, cr_node *old
         }
         if (kid->leaf) {
             node_stat(n, &st);
-            node_names(b, n);
+            node_names(w, n);
             if (!n->type) {
                 warnf(b, 1, kid->path, "unsupported kind of file");
                 continue;
             }
-            err = process_entry(b, d, i, AT_FDCWD, kid->path, kid->path, o,
+            err = process_entry(w, d, i, AT_FDCWD, kid->path, kid->path, o,
                                 (uint64_t)st.st_blocks * 512 < n->size);
             continue;
         }
@@ -1355,19 +1558,19 @@ static int walk_virtual(bk *b, vnode *v, bdir *parent, size_t pidx, cr_node *old
             continue;
         }
         node_stat(n, &st);
-        node_names(b, n);
+        node_names(w, n);
         if (same_version(n, o))
             steal_meta(n, o);
         else
             read_meta(b, n, -1, kid->path, 1);
         atomic_fetch_add(&d->pending, 1);
-        err = walk_virtual(b, kid, d, i, o);
+        err = walk_virtual(w, kid, d, i, o);
     }
     for (; i < v->nkids; i++)
         d->nodes[i].type = (cr_node_type)0;
 release:
     cr_tree_free(oldt);
-    dir_release(b, d, 1);
+    dir_release(w, d);
     return err;
 }
 
@@ -1670,7 +1873,19 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
     b->opts = opts;
     b->t0 = cr_time_mono();
     b->noatime = 1;
-    b->tpack_fd = -1;
+    b->fq.cap = QUEUE_CAP;
+    b->dq.cap = DIRQ_CAP;
+    {
+        struct rlimit rl;
+        long budget = 4 * DIRS_OPEN_MAX;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            rl.rlim_cur < (rlim_t)budget + FD_RESERVE)
+            budget = (long)rl.rlim_cur - FD_RESERVE;
+        if (budget < 0)
+            budget = 0;
+        b->walk_fds_max = (int)(budget / 2 < DIRS_OPEN_MAX ? budget / 2 : DIRS_OPEN_MAX);
+        b->ahead_fds_max = (int)(budget * 3 / 4);
+    }
     if ((err = cr_repo_index(&b->idx, repo)) < 0)
         goto done;
     cr_chunker_init(&b->chunker, repo->keys.chunker, CR_CHUNK_MIN, CR_CHUNK_AVG, CR_CHUNK_MAX);
@@ -1678,11 +1893,6 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
         b->have_vault = 1;
         b->vault_dev = st.st_dev;
         b->vault_ino = st.st_ino;
-    }
-    b->pwbuflen = 16384;
-    if (!(b->pwbuf = cr_malloc(b->pwbuflen)) || !(b->dents = cr_malloc(DENTS_SIZE))) {
-        err = CR_ERROR;
-        goto done;
     }
 
     /* Parent: the latest snapshot of the same source. */
@@ -1708,9 +1918,8 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
     pthread_mutex_init(&b->qmu, NULL);
     pthread_mutex_init(&b->tmu, NULL);
     pthread_mutex_init(&b->emu, NULL);
-    pthread_cond_init(&b->qnotempty, NULL);
-    pthread_cond_init(&b->qnotfull, NULL);
-    pthread_cond_init(&b->qdone, NULL);
+    pthread_mutex_init(&b->pmu, NULL);
+    pthread_cond_init(&b->qwork, NULL);
     mutexes = 1;
 
     if ((err = cr_packer_new(&b->tpacker, repo)) < 0)
@@ -1718,52 +1927,48 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
     nw = opts->threads > 0 ? (size_t)opts->threads : (size_t)cr_ncpu();
     if (nw > MAX_THREADS)
         nw = MAX_THREADS;
-    if (!(workers = cr_calloc(nw, sizeof(*workers)))) {
+    /* workers[nw] is the calling thread's own state: it walks and reads too. */
+    if (!(workers = cr_calloc(nw + 1, sizeof(*workers)))) {
         err = CR_ERROR;
         goto done;
     }
-    for (i = 0; i < nw; i++) {
-        workers[i].b = b;
-        if ((err = cr_packer_new(&workers[i].packer, repo)) < 0)
+    for (i = 0; i <= nw; i++)
+        workers[i].tpack_fd = -1;
+    for (i = 0; i <= nw; i++) {
+        bworker *w = &workers[i];
+        w->b = b;
+        w->is_main = i == nw;
+        w->pwbuflen = 16384;
+        if ((err = cr_packer_new(&w->packer, repo)) < 0)
             goto done;
+        if (!(w->pwbuf = cr_malloc(w->pwbuflen)) || !(w->dents = cr_malloc(DENTS_SIZE))) {
+            err = CR_ERROR;
+            goto done;
+        }
     }
-    b->workers_alive = (int)nw;
+    b->active = 1; /* the calling thread, until it has walked the given paths */
     for (started = 0; started < nw; started++) {
         if (pthread_create(&workers[started].th, NULL, worker_main, &workers[started]) != 0) {
             cr_error_set("cannot start a backup thread: out of resources");
             set_fatal(b, CR_ERROR);
-            pthread_mutex_lock(&b->qmu);
-            b->workers_alive -= (int)(nw - started);
-            pthread_mutex_unlock(&b->qmu);
             break;
         }
     }
 
     /* Walk. Errors are recorded in b->fatal; the walk always unwinds. */
     if (root.leaf)
-        walk_dir(b, NULL, 0, AT_FDCWD, "/", "/", have_parent ? &oldroot : NULL);
+        walk_dir(&workers[nw], NULL, 0, AT_FDCWD, "/", "/", have_parent ? &oldroot : NULL);
     else
-        walk_virtual(b, &root, NULL, 0, have_parent ? &oldroot : NULL);
+        walk_virtual(&workers[nw], &root, NULL, 0, have_parent ? &oldroot : NULL);
 
-    /* Let the workers drain the queue and flush their packs. */
+    /* Help with the walks and files queued meanwhile, until none is left. */
     pthread_mutex_lock(&b->qmu);
-    b->qclosed = 1;
-    pthread_cond_broadcast(&b->qnotempty);
-    while (b->workers_alive > 0) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 250000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        if (pthread_cond_timedwait(&b->qdone, &b->qmu, &ts) == ETIMEDOUT) {
-            pthread_mutex_unlock(&b->qmu);
-            progress(b, NULL, 0);
-            pthread_mutex_lock(&b->qmu);
-        }
+    if (--b->active == 0 && b->dq.len == 0 && b->fq.len == 0) {
+        b->qdone = 1;
+        pthread_cond_broadcast(&b->qwork);
     }
     pthread_mutex_unlock(&b->qmu);
+    run_jobs(&workers[nw]);
     for (i = 0; i < started; i++)
         pthread_join(workers[i].th, NULL);
     started = 0;
@@ -1814,10 +2019,10 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
     snap->has_parent = have_parent;
     if (have_parent)
         snap->parent = parent_id;
-    snap->files = b->files;
-    snap->dirs = b->dirs;
-    snap->others = b->others;
-    snap->bytes = b->bytes;
+    snap->files = atomic_load(&b->files);
+    snap->dirs = atomic_load(&b->dirs);
+    snap->others = atomic_load(&b->others);
+    snap->bytes = atomic_load(&b->bytes);
     snap->bytes_new = atomic_load(&b->bytes_new);
     snap->files_new = atomic_load(&b->files_new);
     snap->files_changed = atomic_load(&b->files_changed);
@@ -1840,40 +2045,42 @@ done:
     if (b && started) {
         /* Only on a failure before the walk: stop and join the threads started. */
         pthread_mutex_lock(&b->qmu);
-        b->qclosed = 1;
-        pthread_cond_broadcast(&b->qnotempty);
+        b->qdone = 1;
+        pthread_cond_broadcast(&b->qwork);
         pthread_mutex_unlock(&b->qmu);
         for (i = 0; i < started; i++)
             pthread_join(workers[i].th, NULL);
     }
     if (workers) {
-        for (i = 0; i < nw; i++) {
-            cr_packer_free(workers[i].packer);
-            free(workers[i].buf);
+        for (i = 0; i <= nw; i++) {
+            bworker *w = &workers[i];
+            size_t k;
+            cr_packer_free(w->packer);
+            free(w->buf);
+            cr_buf_free(&w->tenc);
+            for (k = 0; k < NAME_CACHE; k++) {
+                free(w->users[k].name);
+                free(w->groups[k].name);
+            }
+            free(w->pwbuf);
+            free(w->dents);
+            cr_buf_free(&w->pathbuf);
+            cr_buf_free(&w->tstored);
+            cr_buf_free(&w->tplain);
+            ZSTD_freeDCtx(w->dctx);
+            if (w->tpack_fd >= 0)
+                close(w->tpack_fd);
         }
         free(workers);
     }
     if (b) {
         cr_packer_free(b->tpacker);
-        for (i = 0; i < NAME_CACHE; i++) {
-            free(b->users[i].name);
-            free(b->groups[i].name);
-        }
-        free(b->pwbuf);
-        free(b->dents);
-        cr_buf_free(&b->pathbuf);
-        cr_buf_free(&b->tstored);
-        cr_buf_free(&b->tplain);
-        ZSTD_freeDCtx(b->dctx);
-        if (b->tpack_fd >= 0)
-            close(b->tpack_fd);
         if (mutexes) {
             pthread_mutex_destroy(&b->qmu);
             pthread_mutex_destroy(&b->tmu);
             pthread_mutex_destroy(&b->emu);
-            pthread_cond_destroy(&b->qnotempty);
-            pthread_cond_destroy(&b->qnotfull);
-            pthread_cond_destroy(&b->qdone);
+            pthread_mutex_destroy(&b->pmu);
+            pthread_cond_destroy(&b->qwork);
         }
         free(b);
     }

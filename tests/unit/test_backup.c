@@ -402,6 +402,104 @@ static void test_backups(cr_repo *repo)
     cr_snapshot_free(s4);
 }
 
+static int count_walk_cb(const char *path, const cr_node *n, void *payload)
+{
+    size_t *c = payload;
+    (void)path;
+    c[n->type == CR_NODE_FILE ? 0 : n->type == CR_NODE_DIR ? 1 : 2]++;
+    return 0;
+}
+
+static int backup_many(cr_snapshot **snap, cr_repo *repo, const char *dir, int threads, int force)
+{
+    cr_backup_options o = CR_BACKUP_OPTIONS_INIT;
+    const char *paths[] = {dir};
+    o.source = "many-dirs";
+    o.threads = threads;
+    o.force_read = force;
+    o.warning = on_warning;
+    return cr_backup(snap, repo, paths, 1, &o);
+}
+
+/*
+ * Many directories, wide and deep, and folders with more files than the
+ * queues hold: the threads walk them in any order, yet the snapshot must be
+ * the same tree whatever the number of threads, and an unchanged re-backup
+ * must reproduce the parent's root tree without reading or storing anything.
+ */
+static void test_many_dirs(cr_repo *repo)
+{
+    char dir[512], p[PATH_MAX], content[64];
+    cr_snapshot *s1 = NULL, *s2 = NULL, *s3 = NULL;
+    size_t counts[3] = {0, 0, 0}, files = 0, dirs = 0, i, k, len;
+
+    snprintf(dir, sizeof(dir), "%s/many", top);
+    REQUIRE(mkdir(dir, 0755) == 0);
+    for (i = 0; i < 100; i++) { /* wider than the walk queue */
+        snprintf(p, sizeof(p), "%s/d%03zu", dir, i);
+        REQUIRE(mkdir(p, 0755) == 0);
+        dirs++;
+        for (k = 0; k < 3; k++) {
+            snprintf(p, sizeof(p), "%s/d%03zu/s%zu", dir, i, k);
+            REQUIRE(mkdir(p, 0755) == 0);
+            dirs++;
+            snprintf(p, sizeof(p), "%s/d%03zu/s%zu/f", dir, i, k);
+            len = (size_t)snprintf(content, sizeof(content), "file %zu.%zu", i, k);
+            REQUIRE(cr_fs_write_atomic(AT_FDCWD, p, content, len, 0644, 0) == 0);
+            files++;
+        }
+    }
+    snprintf(p, sizeof(p), "%s/chain", dir);
+    for (i = 0; i < 150; i++) { /* deeper than the walk queue */
+        size_t l = strlen(p);
+        REQUIRE(mkdir(p, 0755) == 0);
+        dirs++;
+        snprintf(p + l, sizeof(p) - l, "/x");
+        len = (size_t)snprintf(content, sizeof(content), "level %zu", i);
+        REQUIRE(cr_fs_write_atomic(AT_FDCWD, p, content, len, 0644, 0) == 0);
+        files++;
+        p[l] = '\0';
+        snprintf(p + l, sizeof(p) - l, "/c");
+    }
+    snprintf(p, sizeof(p), "%s/flat", dir);
+    REQUIRE(mkdir(p, 0755) == 0);
+    dirs++;
+    for (i = 0; i < 300; i++) { /* more files than the file queue holds */
+        snprintf(p, sizeof(p), "%s/flat/f%03zu", dir, i);
+        len = (size_t)snprintf(content, sizeof(content), "flat %zu", i);
+        REQUIRE(cr_fs_write_atomic(AT_FDCWD, p, content, len, 0644, 0) == 0);
+        files++;
+    }
+
+    warnings = 0;
+    CHECK_OK(backup_many(&s1, repo, dir, 1, 0));
+    REQUIRE(s1);
+    CHECK(warnings == 0);
+    CHECK(s1->files == files);
+    CHECK(s1->files_new == files);
+    CHECK(s1->dirs == dirs + 3); /* and the folders leading to it: tmp, cr-test-backup-*, many */
+    CHECK_OK(cr_snapshot_walk(repo, s1, dir, 1, count_walk_cb, counts));
+    CHECK(counts[0] == files && counts[1] == dirs && counts[2] == 0);
+
+    CHECK_OK(backup_many(&s2, repo, dir, 8, 0));
+    REQUIRE(s2);
+    CHECK(s2->files_unchanged == files);
+    CHECK(s2->bytes_new == 0);
+    CHECK(s2->dirs == s1->dirs && s2->files == s1->files);
+    CHECK(memcmp(&s2->tree, &s1->tree, sizeof(cr_id)) == 0);
+
+    CHECK_OK(backup_many(&s3, repo, dir, 3, 1));
+    REQUIRE(s3);
+    CHECK(s3->files_changed == files);
+    CHECK(s3->bytes_new == 0);
+    CHECK(memcmp(&s3->tree, &s1->tree, sizeof(cr_id)) == 0);
+    CHECK(warnings == 0);
+
+    cr_snapshot_free(s1);
+    cr_snapshot_free(s2);
+    cr_snapshot_free(s3);
+}
+
 /*
  * Unreadable items give warnings and CR_EPARTIAL with the snapshot saved.
  * As root nothing is unreadable, so a child process drops to "nobody".
@@ -481,6 +579,7 @@ int main(void)
 
     test_options(repo);
     test_backups(repo);
+    test_many_dirs(repo);
     test_unreadable();
 
     cr_repo_free(repo);
