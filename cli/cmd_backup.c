@@ -27,7 +27,8 @@ static const char help_text[] =
     "  --tag T            label the snapshot (repeatable)\n"
     "  --exclude PATTERN  skip names or paths matching this shell pattern (repeatable)\n"
     "  --force            read every file, even those unchanged since the last snapshot\n"
-    "  --threads N        worker threads (default: number of cores)\n"
+    "  --threads N        helper threads besides the main one, 1-64\n"
+    "                     (default: one per core beyond the first)\n"
     "  --json             print the new snapshot as JSON (fields as in 'snapshots --json')\n"
     "\n"
     "Unreadable or vanished items are reported on stderr as 'warning: PATH: MESSAGE'; the\n"
@@ -118,8 +119,8 @@ int cmd_backup(int argc, char **argv)
             break;
         case OPT_FORCE: opts.force_read = 1; break;
         case OPT_THREADS:
-            if (cli_parse_uint(&threads, optarg, 1, 1024) < 0) {
-                rc = cli_usage_error("backup", "--threads must be a number from 1 to 1024");
+            if (cli_parse_uint(&threads, optarg, 1, 64) < 0) {
+                rc = cli_usage_error("backup", "--threads must be a number from 1 to 64");
                 goto done;
             }
             opts.threads = (int)threads;

@@ -37,7 +37,8 @@ typedef struct cr_backup_options {
     const char *const *tags; size_t ntags;
     const char *const *excludes; size_t nexcludes; /**< fnmatch patterns on names or paths */
     int force_read;          /**< 1: read every file even if unchanged */
-    int threads;             /**< worker threads; 0 = number of cores */
+    int threads;             /**< threads besides the calling one (which works too), 1-64;
+                                  0 = one per core beyond the first, at least 1 */
     cr_progress_cb progress; cr_warning_cb warning; void *payload;
 } cr_backup_options;
 #define CR_BACKUP_OPTIONS_INIT {CR_BACKUP_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}

@@ -1924,7 +1924,10 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
 
     if ((err = cr_packer_new(&b->tpacker, repo)) < 0)
         goto done;
-    nw = opts->threads > 0 ? (size_t)opts->threads : (size_t)cr_ncpu();
+    /* The calling thread works too: one helper per core beyond the first keeps
+     * every core busy, and each extra thread would add a read buffer and a pack
+     * being filled (peak memory) for no measurable speed. */
+    nw = opts->threads > 0 ? (size_t)opts->threads : (size_t)(cr_ncpu() > 1 ? cr_ncpu() - 1 : 1);
     if (nw > MAX_THREADS)
         nw = MAX_THREADS;
     /* workers[nw] is the calling thread's own state: it walks and reads too. */
