@@ -23,7 +23,10 @@ static const char help_text[] =
     "\n"
     "Items that cannot be restored (damaged data, unsafe names) are reported as\n"
     "'warning: PATH: MESSAGE'; the rest is restored, the list of lost items is printed\n"
-    "at the end and the exit code is 5.\n"
+    "at the end and the exit code is 5. Items restored whose owner, permissions, times,\n"
+    "xattrs or ACLs could not all be set (not root, a filesystem without ACLs...) are\n"
+    "listed apart, as restored with incomplete metadata: their data is intact; the\n"
+    "exit code is 5 too, since the copy is not identical to the snapshot.\n"
     "\n"
     "Options:\n"
     "  --target DIR    required: where to restore\n"
@@ -31,7 +34,7 @@ static const char help_text[] =
     "  --threads N     worker threads (default: number of cores)\n"
     "  --no-owner      do not restore owners even when running as root\n"
     "  --json          print {snapshot, target, files, dirs, others, bytes, failed,\n"
-    "                  seconds, lost:[{path, message}]}\n"
+    "                  seconds, lost:[{path, message}], metadata:[{path, message}]}\n"
     "\n"
     "Exit codes: 0 restored, 2 usage, 3 wrong passphrase, 4 damaged vault data stopped\n"
     "the restore, 5 restored except the listed items, 6 locked, 7 no vault or no such\n"
@@ -41,31 +44,76 @@ typedef struct lost_item {
     char *path, *message;
 } lost_item;
 
+typedef struct item_list {
+    lost_item *v;
+    size_t n, cap;
+} item_list;
+
 typedef struct restore_ctx {
     cli_progress *progress;
-    lost_item *lost;
-    size_t nlost, cap;
+    item_list lost; /* items not restored */
+    item_list meta; /* items restored with incomplete metadata */
 } restore_ctx;
 
 /* Warnings may come from worker threads: cli_warn serialises the printing. */
 static pthread_mutex_t lost_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void on_warning(const char *path, const char *message, void *payload)
+static void add_item(item_list *l, const char *path, const char *message)
 {
-    restore_ctx *ctx = payload;
     char *p = cli_escape(path), *m = cli_escape(message);
     cli_warn("%s: %s", p, m);
     free(p);
     free(m);
     pthread_mutex_lock(&lost_lock);
-    if (ctx->nlost == ctx->cap) {
-        ctx->cap = ctx->cap ? ctx->cap * 2 : 16;
-        ctx->lost = cli_xrealloc(ctx->lost, ctx->cap * sizeof(*ctx->lost));
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->v = cli_xrealloc(l->v, l->cap * sizeof(*l->v));
     }
-    ctx->lost[ctx->nlost].path = cli_xstrdup(path);
-    ctx->lost[ctx->nlost].message = cli_xstrdup(message);
-    ctx->nlost++;
+    l->v[l->n].path = cli_xstrdup(path);
+    l->v[l->n].message = cli_xstrdup(message);
+    l->n++;
     pthread_mutex_unlock(&lost_lock);
+}
+
+static void on_warning(const char *path, const char *message, void *payload)
+{
+    add_item(&((restore_ctx *)payload)->lost, path, message);
+}
+
+static void on_notice(const char *path, const char *message, void *payload)
+{
+    add_item(&((restore_ctx *)payload)->meta, path, message);
+}
+
+static json_t *items_json(const item_list *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < l->n; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "path", cli_json_str(l->v[i].path));
+        json_object_set_new(o, "message", cli_json_str(l->v[i].message));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+static void items_print(const item_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        char *p = cli_escape(l->v[i].path), *m = cli_escape(l->v[i].message);
+        printf("  %s: %s\n", p, m);
+        free(p);
+        free(m);
+    }
+}
+
+static void items_free(item_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].path);
+        free(l->v[i].message);
+    }
+    free(l->v);
 }
 
 static void on_progress(const cr_progress *p, void *payload)
@@ -144,6 +192,7 @@ int cmd_restore(int argc, char **argv)
     ctx.progress = cli_progress_new("restore");
     opts.progress = on_progress;
     opts.warning = on_warning;
+    opts.notice = on_notice;
     opts.payload = &ctx;
     t0 = cli_now();
     cr_error_clear();
@@ -158,13 +207,14 @@ int cmd_restore(int argc, char **argv)
                     (unsigned long long)stats.files, (unsigned long long)stats.dirs);
         goto done;
     }
-    int partial = err == CR_EPARTIAL || stats.failed > 0 || ctx.nlost > 0;
+    int lost = stats.failed > 0 || ctx.lost.n > 0;
+    int partial = err == CR_EPARTIAL || lost || ctx.meta.n > 0;
     char sid[9];
     cli_short_id(sid, &snap->id);
 
     if (cli_g.json) {
         char hex[CR_ID_HEX_LEN + 1];
-        json_t *o = json_object(), *lost = json_array();
+        json_t *o = json_object();
         json_object_set_new(o, "snapshot", json_string(cr_id_to_hex(hex, &snap->id)));
         json_object_set_new(o, "target", cli_json_str(opts.target));
         json_object_set_new(o, "files", cli_json_u64(stats.files));
@@ -173,13 +223,8 @@ int cmd_restore(int argc, char **argv)
         json_object_set_new(o, "bytes", cli_json_u64(stats.bytes));
         json_object_set_new(o, "failed", cli_json_u64(stats.failed));
         json_object_set_new(o, "seconds", json_real(secs));
-        for (size_t i = 0; i < ctx.nlost; i++) {
-            json_t *l = json_object();
-            json_object_set_new(l, "path", cli_json_str(ctx.lost[i].path));
-            json_object_set_new(l, "message", cli_json_str(ctx.lost[i].message));
-            json_array_append_new(lost, l);
-        }
-        json_object_set_new(o, "lost", lost);
+        json_object_set_new(o, "lost", items_json(&ctx.lost));
+        json_object_set_new(o, "metadata", items_json(&ctx.meta));
         cli_json_print(o);
     } else {
         char size[32], d[32];
@@ -190,30 +235,30 @@ int cmd_restore(int argc, char **argv)
                (unsigned long long)stats.others, cli_human_size(size, sizeof(size), stats.bytes),
                cli_human_duration(d, sizeof(d), secs));
         free(t);
-        if (partial) {
-            uint64_t n = stats.failed > ctx.nlost ? stats.failed : ctx.nlost;
+        if (lost) {
+            uint64_t n = stats.failed > ctx.lost.n ? stats.failed : ctx.lost.n;
             printf("NOT RESTORED: %llu item(s):\n", (unsigned long long)n);
-            for (size_t i = 0; i < ctx.nlost; i++) {
-                char *p = cli_escape(ctx.lost[i].path), *m = cli_escape(ctx.lost[i].message);
-                printf("  %s: %s\n", p, m);
-                free(p);
-                free(m);
-            }
+            items_print(&ctx.lost);
+        }
+        if (ctx.meta.n > 0) {
+            printf("RESTORED WITH INCOMPLETE METADATA (data intact): %zu item(s):\n", ctx.meta.n);
+            items_print(&ctx.meta);
         }
     }
     if (partial) {
-        cli_hint("run 'cleanroom verify --read-data' to see the damage; an older snapshot may "
-                 "still hold the lost files");
+        if (lost)
+            cli_hint("run 'cleanroom verify --read-data' to see the damage; an older snapshot "
+                     "may still hold the lost files");
+        else
+            cli_hint("the data is restored; run as root, or onto a filesystem with xattrs and "
+                     "ACLs, to restore owners and attributes too");
         rc = CLI_EXIT_PARTIAL;
     } else {
         rc = CLI_EXIT_OK;
     }
 done:
-    for (size_t i = 0; i < ctx.nlost; i++) {
-        free(ctx.lost[i].path);
-        free(ctx.lost[i].message);
-    }
-    free(ctx.lost);
+    items_free(&ctx.lost);
+    items_free(&ctx.meta);
     cli_progress_free(ctx.progress);
     free(includes);
     cr_snapshot_free(snap);

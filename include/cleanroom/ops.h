@@ -63,17 +63,27 @@ typedef struct cr_restore_options {
     int no_owner;            /**< 1: do not chown (default: chown when running as root) */
     int threads;             /**< 0 = number of cores */
     cr_progress_cb progress; cr_warning_cb warning; void *payload;
+    /**
+     * Metadata that could not be set on an item whose data is restored (owner,
+     * permissions, times, xattrs, ACLs: e.g. not root, or a filesystem without
+     * ACLs). NULL: reported through `warning`.
+     */
+    cr_warning_cb notice;
 } cr_restore_options;
-#define CR_RESTORE_OPTIONS_INIT {CR_RESTORE_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, NULL, NULL, NULL}
+#define CR_RESTORE_OPTIONS_INIT {CR_RESTORE_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, NULL, NULL, NULL, NULL}
 
 /** Summary of a restore. */
 typedef struct cr_restore_stats {
     uint64_t files, dirs, others, bytes;
     uint64_t failed;  /**< items that could not be restored (damaged data, unsafe names) */
+    uint64_t meta_incomplete; /**< notices: items restored whose metadata could not all be set */
 } cr_restore_stats;
 
 /**
  * Restore a snapshot (or the included paths of it) under opts->target.
+ * Items whose metadata could not all be set are reported through opts->notice
+ * and counted in stats->meta_incomplete; they also make the result CR_EPARTIAL
+ * (the restore is not identical to the snapshot), but their data is intact.
  * Never writes outside the target: unsafe names are refused, symlinks in the
  * target are never followed. Files whose data is damaged are reported through
  * opts->warning and the rest is restored.

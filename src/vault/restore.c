@@ -138,7 +138,7 @@ typedef struct rs_ctx {
     atomic_uint_fast64_t files_done;
     uint64_t dirs_done, others_done, bytes_files, sockets_skipped;
     uint64_t bytes_total;
-    atomic_uint_fast64_t bytes_done, failed;
+    atomic_uint_fast64_t bytes_done, failed, meta_incomplete;
     atomic_int abort_err; /* fatal error seen by a worker (no space left...) */
 
     pthread_mutex_t mu; /* warnings, worker completion */
@@ -166,6 +166,27 @@ static void rs_warn(rs_ctx *c, const char *rel, const char *fmt, ...)
     /* Workers warn concurrently; the caller's callback need not be thread-safe. */
     pthread_mutex_lock(&c->mu);
     c->opts->warning(path, msg, c->opts->payload);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Metadata of an item whose data is restored could not be set: a notice. */
+static void rs_meta(rs_ctx *c, const char *rel, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void rs_meta(rs_ctx *c, const char *rel, const char *fmt, ...)
+{
+    char msg[1024], path[PATH_MAX + 2];
+    cr_warning_cb cb = c->opts->notice ? c->opts->notice : c->opts->warning;
+    va_list ap;
+    atomic_fetch_add(&c->meta_incomplete, 1);
+    if (!cb)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    snprintf(path, sizeof(path), "/%s", rel);
+    pthread_mutex_lock(&c->mu);
+    cb(path, msg, c->opts->payload);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -284,11 +305,11 @@ static void set_acl_path(rs_ctx *c, const char *path, const char *rel, acl_type_
 {
     acl_t acl = acl_from_text(text);
     if (!acl) {
-        rs_warn(c, rel, "cannot restore ACL: invalid ACL text in snapshot");
+        rs_meta(c, rel, "cannot restore ACL: invalid ACL text in snapshot");
         return;
     }
     if (acl_set_file(path, type, acl) < 0)
-        rs_warn(c, rel, "cannot restore %sACL: %s", type == ACL_TYPE_DEFAULT ? "default " : "",
+        rs_meta(c, rel, "cannot restore %sACL: %s", type == ACL_TYPE_DEFAULT ? "default " : "",
                 strerror(errno));
     acl_free(acl);
 }
@@ -308,34 +329,34 @@ static void apply_fd_meta(rs_ctx *c, int fd, const char *rel, const cr_node *n)
         if (!x->name || is_acl_xattr(x->name))
             continue;
         if (fsetxattr(fd, x->name, x->value, x->len, 0) < 0)
-            rs_warn(c, rel, "cannot restore extended attribute %s: %s", x->name, strerror(errno));
+            rs_meta(c, rel, "cannot restore extended attribute %s: %s", x->name, strerror(errno));
     }
     if (n->acl_access) {
         acl_t acl = acl_from_text(n->acl_access);
         if (!acl)
-            rs_warn(c, rel, "cannot restore ACL: invalid ACL text in snapshot");
+            rs_meta(c, rel, "cannot restore ACL: invalid ACL text in snapshot");
         else {
             if (acl_set_fd(fd, acl) < 0)
-                rs_warn(c, rel, "cannot restore ACL: %s", strerror(errno));
+                rs_meta(c, rel, "cannot restore ACL: %s", strerror(errno));
             acl_free(acl);
         }
     } else if (c->may_inherit && fremovexattr(fd, "system.posix_acl_access") < 0 &&
                errno != ENODATA && errno != ENOTSUP)
-        rs_warn(c, rel, "cannot remove inherited ACL: %s", strerror(errno));
+        rs_meta(c, rel, "cannot remove inherited ACL: %s", strerror(errno));
     if (n->type == CR_NODE_DIR) {
         if (n->acl_default)
             set_acl_path(c, proc, rel, ACL_TYPE_DEFAULT, n->acl_default); /* no fd variant */
         else if (c->may_inherit && fremovexattr(fd, "system.posix_acl_default") < 0 &&
                  errno != ENODATA && errno != ENOTSUP)
-            rs_warn(c, rel, "cannot remove inherited default ACL: %s", strerror(errno));
+            rs_meta(c, rel, "cannot remove inherited default ACL: %s", strerror(errno));
     }
     if (c->chown_ok && fchown(fd, (uid_t)n->uid, (gid_t)n->gid) < 0)
-        rs_warn(c, rel, "cannot restore owner %u:%u: %s", n->uid, n->gid, strerror(errno));
+        rs_meta(c, rel, "cannot restore owner %u:%u: %s", n->uid, n->gid, strerror(errno));
     if (fchmod(fd, (mode_t)(n->mode & 07777)) < 0)
-        rs_warn(c, rel, "cannot restore permissions: %s", strerror(errno));
+        rs_meta(c, rel, "cannot restore permissions: %s", strerror(errno));
     node_times(ts, n);
     if (futimens(fd, ts) < 0)
-        rs_warn(c, rel, "cannot restore times: %s", strerror(errno));
+        rs_meta(c, rel, "cannot restore times: %s", strerror(errno));
 }
 
 /* Metadata of a symlink, FIFO or device just created as `name` in dirfd. */
@@ -350,7 +371,7 @@ static void apply_at_meta(rs_ctx *c, int dirfd, const char *name, const char *re
          */
         int pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         if (pfd < 0) {
-            rs_warn(c, rel, "cannot restore extended attributes: %s", strerror(errno));
+            rs_meta(c, rel, "cannot restore extended attributes: %s", strerror(errno));
         } else {
             char proc[64];
             snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pfd);
@@ -359,7 +380,7 @@ static void apply_at_meta(rs_ctx *c, int dirfd, const char *name, const char *re
                 if (!x->name || is_acl_xattr(x->name))
                     continue;
                 if (setxattr(proc, x->name, x->value, x->len, 0) < 0)
-                    rs_warn(c, rel, "cannot restore extended attribute %s: %s", x->name,
+                    rs_meta(c, rel, "cannot restore extended attribute %s: %s", x->name,
                             strerror(errno));
             }
             if (n->acl_access && !is_link)
@@ -368,12 +389,12 @@ static void apply_at_meta(rs_ctx *c, int dirfd, const char *name, const char *re
         }
     }
     if (c->chown_ok && fchownat(dirfd, name, (uid_t)n->uid, (gid_t)n->gid, AT_SYMLINK_NOFOLLOW) < 0)
-        rs_warn(c, rel, "cannot restore owner %u:%u: %s", n->uid, n->gid, strerror(errno));
+        rs_meta(c, rel, "cannot restore owner %u:%u: %s", n->uid, n->gid, strerror(errno));
     if (!is_link && fchmodat(dirfd, name, (mode_t)(n->mode & 07777), AT_SYMLINK_NOFOLLOW) < 0)
-        rs_warn(c, rel, "cannot restore permissions: %s", strerror(errno));
+        rs_meta(c, rel, "cannot restore permissions: %s", strerror(errno));
     node_times(ts, n);
     if (utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
-        rs_warn(c, rel, "cannot restore times: %s", strerror(errno));
+        rs_meta(c, rel, "cannot restore times: %s", strerror(errno));
 }
 
 /* ------------------------------------------------------------ growth helpers */
@@ -642,6 +663,7 @@ static void rs_restore_special(rs_ctx *c, int dirfd, const char *name, const cha
         return;
     }
     if ((n->type == CR_NODE_CHARDEV || n->type == CR_NODE_BLOCKDEV) && !c->is_root) {
+        atomic_fetch_add(&c->failed, 1);
         rs_warn(c, rel, "device file not restored: only root can create device files");
         return;
     }
@@ -1177,12 +1199,12 @@ static void rs_dir_meta(rs_ctx *c)
         rs_dir *d = &c->dirs[i];
         int fd = open_beneath(c->rootfd, d->path, O_RDONLY | O_DIRECTORY);
         if (fd < 0) {
-            rs_warn(c, d->path, "cannot restore folder metadata: %s", strerror(errno));
+            rs_meta(c, d->path, "cannot restore folder metadata: %s", strerror(errno));
             continue;
         }
         struct stat st;
         if (d->st_ino && (fstat(fd, &st) < 0 || st.st_dev != d->st_dev || st.st_ino != d->st_ino)) {
-            rs_warn(c, d->path, "folder metadata not restored: the folder was replaced by "
+            rs_meta(c, d->path, "folder metadata not restored: the folder was replaced by "
                                 "something else in the target during the restore");
             close(fd);
             continue;
@@ -1426,6 +1448,10 @@ int cr_restore(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
         cr_error_set("%llu item(s) could not be restored",
                      (unsigned long long)atomic_load(&c->failed));
         err = CR_EPARTIAL;
+    } else if (atomic_load(&c->meta_incomplete) > 0) {
+        cr_error_set("%llu item(s) restored without all of their metadata",
+                     (unsigned long long)atomic_load(&c->meta_incomplete));
+        err = CR_EPARTIAL;
     }
 done:
     if (stats) {
@@ -1434,6 +1460,7 @@ done:
         stats->others = c->others_done;
         stats->bytes = c->bytes_files;
         stats->failed = atomic_load(&c->failed);
+        stats->meta_incomplete = atomic_load(&c->meta_incomplete);
     }
     if (c->rootfd >= 0)
         close(c->rootfd);
