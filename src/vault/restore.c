@@ -150,23 +150,30 @@ typedef struct rs_ctx {
 
 /* ------------------------------------------------------------ warnings */
 
+/* Format a message about `rel` and hand it to `cb` (if any). */
+static void rs_report(rs_ctx *c, cr_warning_cb cb, const char *rel, const char *fmt, va_list ap)
+{
+    char msg[1024], path[PATH_MAX + 2];
+    if (!cb)
+        return;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    snprintf(path, sizeof(path), "/%s", rel);
+    /* Workers report concurrently; the caller's callback need not be thread-safe. */
+    pthread_mutex_lock(&c->mu);
+    cb(path, msg, c->opts->payload);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* An item could not be (fully) restored: a warning. */
 static void rs_warn(rs_ctx *c, const char *rel, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void rs_warn(rs_ctx *c, const char *rel, const char *fmt, ...)
 {
-    char msg[1024], path[PATH_MAX + 2];
     va_list ap;
-    if (!c->opts->warning)
-        return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    rs_report(c, c->opts->warning, rel, fmt, ap);
     va_end(ap);
-    snprintf(path, sizeof(path), "/%s", rel);
-    /* Workers warn concurrently; the caller's callback need not be thread-safe. */
-    pthread_mutex_lock(&c->mu);
-    c->opts->warning(path, msg, c->opts->payload);
-    pthread_mutex_unlock(&c->mu);
 }
 
 /* Metadata of an item whose data is restored could not be set: a notice. */
@@ -175,19 +182,11 @@ static void rs_meta(rs_ctx *c, const char *rel, const char *fmt, ...)
 
 static void rs_meta(rs_ctx *c, const char *rel, const char *fmt, ...)
 {
-    char msg[1024], path[PATH_MAX + 2];
-    cr_warning_cb cb = c->opts->notice ? c->opts->notice : c->opts->warning;
     va_list ap;
     atomic_fetch_add(&c->meta_incomplete, 1);
-    if (!cb)
-        return;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    rs_report(c, c->opts->notice ? c->opts->notice : c->opts->warning, rel, fmt, ap);
     va_end(ap);
-    snprintf(path, sizeof(path), "/%s", rel);
-    pthread_mutex_lock(&c->mu);
-    cb(path, msg, c->opts->payload);
-    pthread_mutex_unlock(&c->mu);
 }
 
 /* Count a file as failed once, with the first reason. */
