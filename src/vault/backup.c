@@ -72,7 +72,9 @@
 #include <string.h>
 #include <sys/acl.h>
 #include <sys/resource.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -1402,6 +1404,42 @@ static int list_dir(bworker *w, bdir *d)
  * completion. old: the node of the same path in the parent snapshot.
  * @return 0 or a fatal error.
  */
+/*
+ * Kernel pseudo-filesystems (/proc, /sys, cgroups, ...): their "files" are
+ * views of the running kernel, not data, and some are endless or huge
+ * (/proc/kcore). Backing up "/" of a server must not read them: such a folder
+ * is kept, empty, as tar --one-file-system users expect of /proc and /sys.
+ */
+static int is_pseudo_fs(int fd)
+{
+    struct statfs sf;
+    if (fstatfs(fd, &sf) < 0)
+        return 0;
+    switch ((unsigned long)sf.f_type) {
+    case PROC_SUPER_MAGIC:
+    case SYSFS_MAGIC:
+    case DEVPTS_SUPER_MAGIC:
+    case CGROUP_SUPER_MAGIC:
+    case CGROUP2_SUPER_MAGIC:
+    case DEBUGFS_MAGIC:
+    case TRACEFS_MAGIC:
+    case SECURITYFS_MAGIC:
+    case PSTOREFS_MAGIC:
+    case BPF_FS_MAGIC:
+    case EFIVARFS_MAGIC:
+    case HUGETLBFS_MAGIC:
+    case SELINUX_MAGIC:
+    case NSFS_MAGIC:
+    case 0x65735543: /* fusectl */
+    case 0x62656570: /* configfs */
+    case 0x42494e4d: /* binfmt_misc */
+    case 0x19800202: /* mqueue */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static int walk_dir(bworker *w, bdir *parent, size_t pidx, int dfd, const char *rel,
                     const char *path, cr_node *old)
 {
@@ -1449,6 +1487,8 @@ static int walk_dir(bworker *w, bdir *parent, size_t pidx, int dfd, const char *
     if (fd < 0)
         goto release;
     atomic_fetch_add_explicit(&b->fds_open, 1, memory_order_relaxed);
+    if (is_pseudo_fs(fd))
+        goto release; /* kept, empty */
     if ((err = list_dir(w, d)) < 0)
         goto release;
     {
