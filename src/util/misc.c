@@ -236,9 +236,20 @@ bad:
     return CR_EINPUT;
 }
 
-void cr_wait_workers(pthread_mutex_t *mu, pthread_cond_t *cond, const int *left, long interval_ms,
-                     void (*tick)(void *payload), void *payload)
+int cr_run_workers(void *(*fn)(void *), void *args, size_t stride, int n, pthread_mutex_t *mu,
+                   pthread_cond_t *cond, int *left, long interval_ms, void (*tick)(void *payload),
+                   void *payload)
 {
+    pthread_t *tids = cr_calloc((size_t)n, sizeof(*tids));
+    int started = 0;
+    if (!tids)
+        return CR_ERROR;
+    *left = n;
+    for (; started < n; started++)
+        if (pthread_create(&tids[started], NULL, fn, (char *)args + (size_t)started * stride) != 0)
+            break;
+    pthread_mutex_lock(mu);
+    *left -= n - started;
     while (*left > 0) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -255,6 +266,15 @@ void cr_wait_workers(pthread_mutex_t *mu, pthread_cond_t *cond, const int *left,
             pthread_mutex_lock(mu);
         }
     }
+    pthread_mutex_unlock(mu);
+    for (int i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    free(tids);
+    if (started == 0) {
+        cr_error_set("cannot start worker threads: out of resources");
+        return CR_ERROR;
+    }
+    return started;
 }
 
 int cr_ncpu(void)

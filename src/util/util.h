@@ -106,13 +106,16 @@ int64_t cr_time_now_ns(void);
 double cr_time_mono(void);
 
 /**
- * Wait, holding `mu` on entry and on return, until *left drops to 0 (threads
- * signal `cond` as they finish), calling tick(payload) about every
- * `interval_ms` milliseconds with the mutex released: how the calling thread
- * reports progress while worker threads run.
+ * Run fn on n threads (thread i gets (char *)args + i * stride) and wait for
+ * them, calling tick(payload) about every `interval_ms` milliseconds from the
+ * calling thread (progress). Each thread, as it ends, decrements *left under
+ * `mu` and signals `cond`. If fewer threads can start, the ones that did share
+ * the work (*left is lowered to match).
+ * @return the number of threads that ran, or CR_ERROR if none could start.
  */
-void cr_wait_workers(pthread_mutex_t *mu, pthread_cond_t *cond, const int *left, long interval_ms,
-                     void (*tick)(void *payload), void *payload);
+int cr_run_workers(void *(*fn)(void *), void *args, size_t stride, int n, pthread_mutex_t *mu,
+                   pthread_cond_t *cond, int *left, long interval_ms, void (*tick)(void *payload),
+                   void *payload);
 
 /** Number of online CPUs (>= 1). */
 int cr_ncpu(void);

@@ -1109,7 +1109,7 @@ static void rs_progress(rs_ctx *c)
     c->opts->progress(&p, c->opts->payload);
 }
 
-/* cr_wait_workers' tick: progress from the calling thread. */
+/* cr_run_workers' tick: progress from the calling thread. */
 static void rs_progress_tick(void *payload)
 {
     rs_progress(payload);
@@ -1117,9 +1117,8 @@ static void rs_progress_tick(void *payload)
 
 static int rs_data_phase(rs_ctx *c)
 {
-    int err = 0, nthreads, started = 0;
+    int err = 0, nthreads;
     rs_worker *ws = NULL;
-    pthread_t *tids = NULL;
     struct rlimit rl;
 
     if (c->nneeds == 0)
@@ -1144,8 +1143,7 @@ static int rs_data_phase(rs_ctx *c)
         if (room < c->fd_cache_size)
             c->fd_cache_size = room < 1 ? 1 : (int)room;
     }
-    if (!(ws = cr_calloc((size_t)nthreads, sizeof(*ws))) ||
-        !(tids = cr_calloc((size_t)nthreads, sizeof(*tids)))) {
+    if (!(ws = cr_calloc((size_t)nthreads, sizeof(*ws)))) {
         err = CR_ERROR;
         goto done;
     }
@@ -1158,26 +1156,10 @@ static int rs_data_phase(rs_ctx *c)
         }
         ws[i].raw.max = RS_MAX_RUN + CR_MAX_BLOB + 65536;
     }
-    c->workers_left = nthreads;
-    for (; started < nthreads; started++) {
-        if (pthread_create(&tids[started], NULL, rs_worker_main, &ws[started]) != 0) {
-            pthread_mutex_lock(&c->mu);
-            c->workers_left -= nthreads - started;
-            pthread_mutex_unlock(&c->mu);
-            if (started == 0) {
-                cr_error_set("cannot start restore threads");
-                err = CR_ERROR;
-                goto done;
-            }
-            break; /* fewer threads do the same work */
-        }
-    }
     /* The calling thread reports progress (about 4 times a second) while workers run. */
-    pthread_mutex_lock(&c->mu);
-    cr_wait_workers(&c->mu, &c->cond, &c->workers_left, 250, rs_progress_tick, c);
-    pthread_mutex_unlock(&c->mu);
-    for (int i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
+    if ((err = cr_run_workers(rs_worker_main, ws, sizeof(*ws), nthreads, &c->mu, &c->cond,
+                              &c->workers_left, 250, rs_progress_tick, c)) > 0)
+        err = 0;
 done:
     if (ws) {
         for (int i = 0; i < nthreads; i++) {
@@ -1187,7 +1169,6 @@ done:
         }
     }
     free(ws);
-    free(tids);
     return err;
 }
 

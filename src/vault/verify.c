@@ -221,7 +221,7 @@ static void vf_progress(vf_ctx *c)
     c->opts->progress(&p, c->opts->payload);
 }
 
-/* cr_wait_workers' tick: progress from the calling thread. */
+/* cr_run_workers' tick: progress from the calling thread. */
 static void vf_progress_tick(void *payload)
 {
     vf_progress(payload);
@@ -373,17 +373,15 @@ static void *vf_worker_main(void *arg)
 
 static int vf_check_packs(vf_ctx *c)
 {
-    int nthreads = c->opts->threads > 0 ? c->opts->threads : cr_ncpu(), started = 0, err = 0;
+    int nthreads = c->opts->threads > 0 ? c->opts->threads : cr_ncpu(), err = 0;
     vf_worker *ws = NULL;
-    pthread_t *tids = NULL;
     if (nthreads > 64)
         nthreads = 64;
     if ((size_t)nthreads > c->npacks)
         nthreads = (int)c->npacks;
     if (nthreads == 0)
         return 0;
-    if (!(ws = cr_calloc((size_t)nthreads, sizeof(*ws))) ||
-        !(tids = cr_calloc((size_t)nthreads, sizeof(*tids)))) {
+    if (!(ws = cr_calloc((size_t)nthreads, sizeof(*ws)))) {
         err = CR_ERROR;
         goto done;
     }
@@ -396,23 +394,9 @@ static int vf_check_packs(vf_ctx *c)
             goto done;
         }
     }
-    c->workers_left = nthreads;
-    for (; started < nthreads; started++)
-        if (pthread_create(&tids[started], NULL, vf_worker_main, &ws[started]) != 0)
-            break;
-    pthread_mutex_lock(&c->mu);
-    c->workers_left -= nthreads - started;
-    pthread_mutex_unlock(&c->mu);
-    if (started == 0) {
-        cr_error_set("cannot start verify threads");
-        err = CR_ERROR;
-        goto done;
-    }
-    pthread_mutex_lock(&c->mu);
-    cr_wait_workers(&c->mu, &c->cond, &c->workers_left, 250, vf_progress_tick, c);
-    pthread_mutex_unlock(&c->mu);
-    for (int i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
+    if ((err = cr_run_workers(vf_worker_main, ws, sizeof(*ws), nthreads, &c->mu, &c->cond,
+                              &c->workers_left, 250, vf_progress_tick, c)) > 0)
+        err = 0;
 done:
     if (ws)
         for (int i = 0; i < nthreads; i++) {
@@ -421,7 +405,6 @@ done:
             cr_buf_free(&ws[i].blob);
         }
     free(ws);
-    free(tids);
     return err;
 }
 
