@@ -31,6 +31,16 @@ static inline void join(char *out, const char *a, const char *b)
     pathf(out, "%s/%s", a, b);
 }
 
+static inline void write_at(const char *dir, const char *rel, const void *data, size_t len)
+{
+    char p[PATH_MAX];
+    join(p, dir, rel);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(fd >= 0);
+    REQUIRE(write(fd, data, len) == (ssize_t)len);
+    close(fd);
+}
+
 /* xorshift64: the same bytes on every run of a test (seed with FX_SEED). */
 #ifndef FX_SEED
 #define FX_SEED 0x9E3779B97F4A7C15ull
@@ -53,6 +63,33 @@ static inline void rm_rf(const char *p)
     snprintf(cmd, sizeof(cmd), "chmod -R u+rwx '%s' 2>/dev/null; rm -rf '%s'", p, p);
     if (system(cmd) != 0)
         fprintf(stderr, "cannot remove %s\n", p);
+}
+
+/* A new scratch folder /tmp/cr-test-<tag>-XXXXXX into base (PATH_MAX bytes). */
+static inline void fx_scratch_new(char *base, const char *tag)
+{
+    pathf(base, "/tmp/cr-test-%s-XXXXXX", tag);
+    REQUIRE(mkdtemp(base));
+}
+
+/* Remove the scratch folder, or keep it for inspection when a check failed. */
+static inline void fx_scratch_done(const char *base)
+{
+    if (!test_failures)
+        rm_rf(base);
+    else
+        fprintf(stderr, "kept %s for inspection\n", base);
+}
+
+/* A real vault (cheap Argon2id profile) created at `vault` and opened. */
+static inline cr_repo *fx_vault_new(const char *vault, const char *pw)
+{
+    cr_repo *repo = NULL;
+    cr_init_options io = CR_INIT_OPTIONS_INIT;
+    io.kdf = CR_KDF_INTERACTIVE;
+    REQUIRE(cr_repo_init(vault, pw, &io) == 0);
+    REQUIRE(cr_repo_open(&repo, vault, pw) == 0);
+    return repo;
 }
 
 /* A vault built by hand (no passphrase, fixed keys) in a new folder /tmp/cr-test-<tag>-XXXXXX. */

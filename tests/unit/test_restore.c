@@ -26,16 +26,6 @@ static int is_root;
 
 /* ------------------------------------------------------------ helpers */
 
-static void write_at(const char *dir, const char *rel, const void *data, size_t len)
-{
-    char p[PATH_MAX];
-    join(p, dir, rel);
-    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    REQUIRE(fd >= 0);
-    REQUIRE(write(fd, data, len) == (ssize_t)len);
-    close(fd);
-}
-
 static void set_mtime(const char *dir, const char *rel, time_t s, long ns)
 {
     char p[PATH_MAX];
@@ -535,20 +525,16 @@ static void test_unsafe_names(cr_repo *repo)
 
 int main(void)
 {
-    cr_repo *repo = NULL;
+    cr_repo *repo;
     cr_snapshot *snap = NULL;
-    cr_init_options io = CR_INIT_OPTIONS_INIT;
-    io.kdf = CR_KDF_INTERACTIVE;
     is_root = geteuid() == 0;
 
     REQUIRE(cr_init() == 0);
-    pathf(base, "/tmp/cr-test-restore-XXXXXX");
-    REQUIRE(mkdtemp(base));
+    fx_scratch_new(base, "restore");
     join(src, base, "src");
     join(vault, base, "vault");
     make_source();
-    REQUIRE(cr_repo_init(vault, PW, &io) == 0);
-    REQUIRE(cr_repo_open(&repo, vault, PW) == 0);
+    repo = fx_vault_new(vault, PW);
     int rc = backup(&snap, repo);
     if (rc != 0)
         fprintf(stderr, "backup: %d %s\n", rc, cr_error_last());
@@ -562,9 +548,6 @@ int main(void)
 
     cr_snapshot_free(snap);
     cr_repo_free(repo);
-    if (!test_failures)
-        rm_rf(base);
-    else
-        fprintf(stderr, "kept %s for inspection\n", base);
+    fx_scratch_done(base);
     return test_summary("test_restore");
 }

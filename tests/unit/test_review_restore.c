@@ -303,25 +303,18 @@ static void test_verify_subset(cr_repo *repo)
 
 int main(void)
 {
-    cr_repo *repo = NULL;
-    cr_init_options io = CR_INIT_OPTIONS_INIT;
-    io.kdf = CR_KDF_INTERACTIVE;
+    cr_repo *repo;
 
     REQUIRE(cr_init() == 0);
-    pathf(base, "/tmp/cr-test-review-XXXXXX");
-    REQUIRE(mkdtemp(base));
+    fx_scratch_new(base, "review");
     pathf(vault, "%s/vault", base);
-    REQUIRE(cr_repo_init(vault, PW, &io) == 0);
-    REQUIRE(cr_repo_open(&repo, vault, PW) == 0);
+    repo = fx_vault_new(vault, PW);
 
     test_long_include(repo);
     test_hardlink_swap(repo);
     test_verify_subset(repo);
 
     cr_repo_free(repo);
-    if (!test_failures)
-        rm_rf(base);
-    else
-        fprintf(stderr, "kept %s for inspection\n", base);
+    fx_scratch_done(base);
     return test_summary("test_review_restore");
 }

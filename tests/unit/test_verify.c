@@ -25,16 +25,6 @@
 
 static char base[PATH_MAX], src[PATH_MAX], vault[PATH_MAX], orig[PATH_MAX];
 
-static void write_at(const char *dir, const char *rel, const void *data, size_t len)
-{
-    char p[PATH_MAX];
-    join(p, dir, rel);
-    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    REQUIRE(fd >= 0);
-    REQUIRE(write(fd, data, len) == (ssize_t)len);
-    close(fd);
-}
-
 static int same_file(const char *a, const char *b)
 {
     char cmd[PATH_MAX * 2 + 32];
@@ -370,15 +360,12 @@ static void test_diff(cr_repo *repo, const cr_snapshot *a)
 
 int main(void)
 {
-    cr_repo *repo = NULL;
+    cr_repo *repo;
     cr_snapshot *snap = NULL;
-    cr_init_options io = CR_INIT_OPTIONS_INIT;
-    io.kdf = CR_KDF_INTERACTIVE;
     static uint8_t buf[300000];
 
     REQUIRE(cr_init() == 0);
-    pathf(base, "/tmp/cr-test-verify-XXXXXX");
-    REQUIRE(mkdtemp(base));
+    fx_scratch_new(base, "verify");
     join(src, base, "src");
     join(vault, base, "vault");
     REQUIRE(mkdir(src, 0755) == 0);
@@ -395,8 +382,7 @@ int main(void)
         pathf(cmd, "cp -a '%s' '%s'", src, orig);
         REQUIRE(system(cmd) == 0);
     }
-    REQUIRE(cr_repo_init(vault, PW, &io) == 0);
-    REQUIRE(cr_repo_open(&repo, vault, PW) == 0);
+    repo = fx_vault_new(vault, PW);
     REQUIRE(backup(&snap, repo) == 0);
     REQUIRE(snap);
 
@@ -408,9 +394,6 @@ int main(void)
     cr_snapshot_free(snap);
     cr_repo_free(repo);
     CHECK(count_entries(base) >= 2);
-    if (!test_failures)
-        rm_rf(base);
-    else
-        fprintf(stderr, "kept %s for inspection\n", base);
+    fx_scratch_done(base);
     return test_summary("test_verify");
 }
