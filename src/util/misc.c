@@ -236,6 +236,17 @@ bad:
     return CR_EINPUT;
 }
 
+void cr_deadline(struct timespec *out, long ms)
+{
+    clock_gettime(CLOCK_REALTIME, out);
+    out->tv_sec += ms / 1000;
+    out->tv_nsec += (ms % 1000) * 1000000L;
+    if (out->tv_nsec >= 1000000000L) {
+        out->tv_sec++;
+        out->tv_nsec -= 1000000000L;
+    }
+}
+
 int cr_run_workers(void *(*fn)(void *), void *args, size_t stride, int n, pthread_mutex_t *mu,
                    pthread_cond_t *cond, int *left, long interval_ms, void (*tick)(void *payload),
                    void *payload)
@@ -252,13 +263,7 @@ int cr_run_workers(void *(*fn)(void *), void *args, size_t stride, int n, pthrea
     *left -= n - started;
     while (*left > 0) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += interval_ms / 1000;
-        ts.tv_nsec += (interval_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        cr_deadline(&ts, interval_ms);
         pthread_cond_timedwait(cond, mu, &ts);
         if (*left > 0 && tick) {
             pthread_mutex_unlock(mu);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <time.h>
 #include <sys/types.h>
 
 /** Like cr_error_set, appending strerror(errno); returns CR_ENOSPACE, CR_ENOTFOUND or CR_ERROR. */
@@ -104,6 +105,9 @@ bool cr_is_hex(const char *s);
 int64_t cr_time_now_ns(void);
 /** Monotonic seconds. */
 double cr_time_mono(void);
+
+/** The CLOCK_REALTIME time `ms` milliseconds from now (for pthread_cond_timedwait). */
+void cr_deadline(struct timespec *out, long ms);
 
 /**
  * Run fn on n threads (thread i gets (char *)args + i * stride) and wait for

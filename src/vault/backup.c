@@ -1118,12 +1118,7 @@ static void run_jobs(bworker *w)
             b->idle++;
             if (w->is_main && b->opts->progress) {
                 struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += 250000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000L;
-                }
+                cr_deadline(&ts, 250);
                 if (pthread_cond_timedwait(&b->qwork, &b->qmu, &ts) == ETIMEDOUT) {
                     pthread_mutex_unlock(&b->qmu);
                     progress(b, NULL, 0);
