@@ -6,4 +6,5 @@
 #include "tree.h"
 #include "snapshot.h"
 #include "ops.h"
+#include "hunt.h"
 #endif

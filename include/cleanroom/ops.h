@@ -55,7 +55,7 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
 
 /* --------------------------------------------------------------- restore */
 
-#define CR_RESTORE_OPTIONS_VERSION 1
+#define CR_RESTORE_OPTIONS_VERSION 2
 typedef struct cr_restore_options {
     unsigned int version;
     const char *target;      /**< required: the folder to restore into (created) */
@@ -69,8 +69,13 @@ typedef struct cr_restore_options {
      * ACLs). NULL: reported through `warning`.
      */
     cr_warning_cb notice;
+    /**
+     * Snapshot paths NOT to restore (version 2): each names a file, or a
+     * folder and everything below it. Used to set aside flagged files.
+     */
+    const char *const *skips; size_t nskips;
 } cr_restore_options;
-#define CR_RESTORE_OPTIONS_INIT {CR_RESTORE_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, NULL, NULL, NULL, NULL}
+#define CR_RESTORE_OPTIONS_INIT {CR_RESTORE_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0}
 
 /** Summary of a restore. */
 typedef struct cr_restore_stats {
@@ -106,7 +111,7 @@ typedef struct cr_verify_options {
 
 /** One problem found by verify. */
 typedef struct cr_verify_problem {
-    char *what;      /**< "pack", "index", "snapshot", "tree" or "blob" */
+    char *what;      /**< "pack", "index", "snapshot", "hunt", "tree" or "blob" */
     char *id;        /**< hex id of the damaged object */
     char *message;   /**< what is wrong, in words */
 } cr_verify_problem;
@@ -148,6 +153,14 @@ typedef int (*cr_diff_cb)(cr_diff_kind kind, const char *path, const cr_node *ol
  * their own metadata changed. Unchanged subtrees (same tree id) are skipped.
  */
 int cr_diff(cr_repo *repo, const cr_snapshot *a, const cr_snapshot *b, cr_diff_cb cb, void *payload);
+
+/**
+ * Like cr_diff, for the entries of two folders given by their tree ids
+ * (e.g. the same system below different paths of two snapshots). Either may
+ * be NULL: an empty folder (everything of the other is added or removed).
+ * Paths are relative to those folders ("/etc/passwd").
+ */
+int cr_diff_trees(cr_repo *repo, const cr_id *a, const cr_id *b, cr_diff_cb cb, void *payload);
 
 #ifdef __cplusplus
 }

@@ -202,11 +202,20 @@ done:
 
 int cr_diff(cr_repo *repo, const cr_snapshot *a, const cr_snapshot *b, cr_diff_cb cb, void *payload)
 {
+    if (!repo || !a || !b || !cb) {
+        cr_error_set("diff: two snapshots and a callback are required");
+        return CR_EINPUT;
+    }
+    return cr_diff_trees(repo, &a->tree, &b->tree, cb, payload);
+}
+
+int cr_diff_trees(cr_repo *repo, const cr_id *a, const cr_id *b, cr_diff_cb cb, void *payload)
+{
     df_ctx c;
     cr_node ra, rb;
     int err;
-    if (!repo || !a || !b || !cb) {
-        cr_error_set("diff: two snapshots and a callback are required");
+    if (!repo || !cb) {
+        cr_error_set("diff: a vault and a callback are required");
         return CR_EINPUT;
     }
     memset(&c, 0, sizeof(c));
@@ -221,9 +230,12 @@ int cr_diff(cr_repo *repo, const cr_snapshot *a, const cr_snapshot *b, cr_diff_c
     memset(&ra, 0, sizeof(ra));
     memset(&rb, 0, sizeof(rb));
     ra.type = rb.type = CR_NODE_DIR;
-    ra.has_subtree = rb.has_subtree = 1;
-    ra.subtree = a->tree;
-    rb.subtree = b->tree;
+    ra.has_subtree = a != NULL;
+    rb.has_subtree = b != NULL;
+    if (a)
+        ra.subtree = *a;
+    if (b)
+        rb.subtree = *b;
     err = diff_dirs(&c, &ra, &rb, 0);
     free(c.path);
     return err;

@@ -718,7 +718,8 @@ int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *
     if ((err = cr_index_new(&scratch)) < 0 || (err = cr_index_new(&c->pidx)) < 0 ||
         (err = check_small_files(c, "keys", "key", NULL)) < 0 ||
         (err = check_small_files(c, "index", "index", scratch)) < 0 ||
-        (err = check_small_files(c, "snapshots", "snapshot", NULL)) < 0)
+        (err = check_small_files(c, "snapshots", "snapshot", NULL)) < 0 ||
+        (err = check_small_files(c, "hunt", "hunt", NULL)) < 0)
         goto done;
 
     /* 2. packs. */

@@ -1,0 +1,182 @@
+/*
+ * cleanroom: hunting indicators of compromise in restore points, and finding
+ * the last clean restore point of every system.
+ *
+ * cr_hunt() scans every snapshot not yet hunted with the current rule set and
+ * stores one *hunt record* per snapshot in the vault (encrypted, write-once,
+ * under hunt/). A record holds every finding present in that snapshot: those
+ * that fired on content added or changed since the previous snapshot of the
+ * source, and those carried forward from the previous snapshot because the
+ * file they are about is still there, unchanged. What is known of each unique
+ * content (hashes, entropy, YARA matches) is cached in the vault by content id,
+ * so a content is read and scanned once, whatever the number of snapshots and
+ * systems that hold it.
+ */
+#ifndef CLEANROOM_HUNT_H
+#define CLEANROOM_HUNT_H
+
+#include "common.h"
+#include "ops.h"
+#include "repo.h"
+#include "snapshot.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum cr_severity {
+    CR_SEV_INFO = 0,
+    CR_SEV_LOW = 1,
+    CR_SEV_MEDIUM = 2,
+    CR_SEV_HIGH = 3,
+    CR_SEV_CRITICAL = 4,
+} cr_severity;
+
+typedef enum cr_category {
+    CR_CAT_MALWARE = 1,
+    CR_CAT_RANSOMWARE = 2,
+    CR_CAT_PERSISTENCE = 3,
+    CR_CAT_ANOMALY = 4,
+} cr_category;
+
+/** "info", "low", "medium", "high", "critical" (static string). */
+const char *cr_severity_name(cr_severity s);
+/** Parse a severity name (case-insensitive). @return 0 or CR_EINPUT. */
+int cr_severity_parse(cr_severity *out, const char *s);
+/** "malware", "ransomware", "persistence", "anomaly" (static string). */
+const char *cr_category_name(cr_category c);
+/** Parse a category name. @return 0 or CR_EINPUT. */
+int cr_category_parse(cr_category *out, const char *s);
+
+/** One indicator that fired on one path of one snapshot. Strings are owned. */
+typedef struct cr_finding {
+    cr_id snapshot;       /**< the snapshot it is in */
+    char *source;
+    int64_t time_ns;      /**< time of that snapshot */
+    char *path;           /**< full path in the snapshot ("/srv/www/x.php"); "/" for findings
+                               about the whole snapshot (e.g. its change rate). Untrusted bytes. */
+    cr_category category;
+    cr_severity severity;
+    char *indicator;      /**< what fired, stable across snapshots: "yara:<rule>",
+                               "ioc:sha256", "ransomware:extension", "persistence:cron", ... */
+    char *detail;         /**< in words, for a technician */
+    char *evidence;       /**< the exact item that fired when a file holds several (a line of
+                               crontab or authorized_keys, a registry value), or NULL */
+    int has_content;
+    cr_id content;        /**< content id of the file judged (files only) */
+    cr_id first_seen;     /**< the snapshot where this same finding (path + indicator) first appeared */
+    int64_t first_seen_ns;
+} cr_finding;
+
+/** Release what a finding owns. */
+void cr_finding_clear(cr_finding *f);
+/** Free an array of findings. Accepts NULL. */
+void cr_findings_free(cr_finding *f, size_t n);
+/** Deep copy. @return 0 or CR_ERROR. */
+int cr_finding_copy(cr_finding *out, const cr_finding *src);
+/** 1 if two findings are "the same finding": same path, category, indicator and evidence. */
+int cr_finding_same(const cr_finding *a, const cr_finding *b);
+
+#define CR_HUNT_OPTIONS_VERSION 1
+typedef struct cr_hunt_options {
+    unsigned int version;
+    const char *source;                 /**< NULL: every source */
+    const char *const *rules;           /**< YARA rule files or folders (*.yar, *.yara) */
+    size_t nrules;
+    const char *const *iocs;            /**< hash IOC lists: one hash per line, or MISP CSV */
+    size_t niocs;
+    const char *builtin_dir;            /**< the shipped rules/ folder (YARA starter pack and the
+                                             ransomware data files); NULL: none */
+    uint64_t max_scan_bytes;            /**< files larger are scanned chunk by chunk; 0 = 256 MiB */
+    int yara_timeout;                   /**< seconds per file; 0 = 60 */
+    int threads;                        /**< 0 = one per core */
+    int force;                          /**< 1: hunt every snapshot again, even if current */
+    cr_progress_cb progress;
+    cr_warning_cb warning;              /**< a content that could not be read or scanned */
+    void *payload;
+} cr_hunt_options;
+#define CR_HUNT_OPTIONS_INIT                                                                       \
+    {CR_HUNT_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL}
+
+typedef struct cr_hunt_stats {
+    uint64_t snapshots;          /**< snapshots considered */
+    uint64_t snapshots_hunted;   /**< hunted by this run */
+    uint64_t snapshots_current;  /**< already hunted with this rule set: skipped */
+    uint64_t files_judged;       /**< files added or changed since the previous snapshot */
+    uint64_t contents_scanned;   /**< unique contents read and scanned by this run */
+    uint64_t contents_cached;    /**< contents whose verdict came from the cache */
+    uint64_t bytes_scanned;
+    uint64_t findings;           /**< findings in the snapshots hunted by this run */
+    uint64_t errors;             /**< contents that could not be read or scanned (warned) */
+    size_t yara_rules;           /**< YARA rules in the rule set */
+    size_t ioc_hashes;           /**< hashes in the IOC lists */
+    char ruleset[CR_ID_HEX_LEN + 1]; /**< version of the rule set (hex) */
+    double seconds;
+} cr_hunt_stats;
+
+/**
+ * Hunt every snapshot (of opts->source, or of every source) not yet hunted
+ * with the current rule set, oldest first, and store the findings.
+ * @return 0; CR_EPARTIAL if some contents could not be scanned (findings are
+ *         still stored, and those contents will be scanned again next time);
+ *         CR_EINPUT for a rule file that does not compile (message names file
+ *         and line) or an unreadable IOC list; an error.
+ */
+int cr_hunt(cr_hunt_stats *stats, cr_repo *repo, const cr_hunt_options *opts);
+
+/**
+ * The findings stored for one snapshot (its newest hunt record).
+ * @param[out] hunted_ns when it was hunted (may be NULL)
+ * @return 0; CR_ENOTFOUND if the snapshot was never hunted; an error.
+ */
+int cr_findings_get(cr_finding **out, size_t *count, int64_t *hunted_ns, cr_repo *repo,
+                    const cr_snapshot *snap);
+
+/** Filters of cr_findings_list. */
+typedef struct cr_findings_query {
+    const char *source;          /**< NULL: every source */
+    const cr_id *snapshot;       /**< NULL: every snapshot */
+    cr_severity min_severity;
+} cr_findings_query;
+
+/**
+ * Findings of every hunted snapshot matching the query, ordered by snapshot
+ * time, then severity (highest first), then path.
+ * @param[out] unhunted number of matching snapshots that were never hunted (may be NULL)
+ */
+int cr_findings_list(cr_finding **out, size_t *count, size_t *unhunted, cr_repo *repo,
+                     const cr_findings_query *q);
+
+/** The last clean restore point of one source. */
+typedef struct cr_clean_point {
+    char *source;
+    size_t snapshots;            /**< snapshots of the source */
+    size_t unhunted;             /**< of which never hunted (they are not judged) */
+    int has_clean;
+    cr_id clean_snapshot;        /**< newest hunted snapshot strictly before the first
+                                      compromised one (or the newest, if none is) */
+    int64_t clean_time_ns;
+    int compromised;             /**< 1 if some snapshot holds a finding at or above the severity */
+    cr_id first_compromised;
+    int64_t first_compromised_ns;
+    cr_finding *reasons;         /**< findings at or above the severity in the first compromised
+                                      snapshot, highest severity first */
+    size_t nreasons;
+} cr_clean_point;
+
+void cr_clean_points_free(cr_clean_point *p, size_t n);
+
+/**
+ * For each source (or just `source`), the last clean restore point: the
+ * newest hunted snapshot strictly before the first snapshot holding a finding
+ * at or above `min` (CR_SEV_HIGH is the usual choice). When even the first
+ * snapshot is compromised, has_clean is 0: there is no clean point.
+ * @return 0, CR_ENOTFOUND if the source has no snapshot, or an error.
+ */
+int cr_clean_points(cr_clean_point **out, size_t *count, cr_repo *repo, const char *source,
+                    cr_severity min);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,331 @@
+/*
+ * Private interfaces of the hunt module (src/hunt). Every .c file of src/hunt
+ * includes this header; nothing outside src/ does.
+ *
+ *   rules.c    the rule set: YARA rules compiled once, the shipped data files
+ *              (ransomware extensions, ransom-note names), IOC lists; its version ids
+ *   ioc.c      hash IOC lists (one hash per line, or MISP CSV): parsing and lookup
+ *   scan.c     reading unique contents from the vault, in parallel, and learning
+ *              their facts: hashes, entropy and magic of the head, YARA matches
+ *   store.c    the facts cache and the hunt records, stored encrypted under hunt/
+ *   judge.c    content and name indicators: YARA, IOC, ransomware names, entropy
+ *              against the type a name or magic announces
+ *   persist.c  Linux persistence (cron, systemd, rc.local, ld.so.preload, SSH keys,
+ *              UID 0 accounts, sudoers, PAM, SUID/SGID, web roots) with dpkg context
+ *   dpkg.c     the dpkg database of a snapshot: owned files and their md5sums
+ *   windows.c  Windows persistence in file trees (Startup, Tasks, registry hives)
+ *   hive.c     Run/RunOnce keys and services read from registry hives (hivex)
+ *   hunt.c     cr_hunt: snapshots in order, diff, scan, judge, carry forward, store;
+ *              cr_findings_*, cr_clean_points
+ *
+ * Paths given to the judges are relative to the *system root* of a snapshot
+ * and start with "/" ("/etc/crontab"): the root is the single path a snapshot
+ * was taken of, or "/" when it has several (see hn_system_root). Findings carry
+ * full snapshot paths; hunt.c adds the root back.
+ */
+#ifndef CR_HUNT_PRIV_H
+#define CR_HUNT_PRIV_H
+
+#include "cleanroom/cleanroom.h"
+#include "cleanroom/hunt.h"
+#include "util/util.h"
+#include "vault/vault.h"
+
+#include <yara.h>
+
+/* Version of the judging logic: part of every rule-set id, so that a new
+ * release that judges differently re-hunts what it must. Bump on any change
+ * to what judge.c, persist.c, windows.c or the change-rate rules report. */
+#define HN_ENGINE_VERSION "cleanroom-hunt-1"
+
+/* Bytes at the start of a content used for entropy and magic. */
+#define HN_HEAD_BYTES (64u * 1024)
+#define HN_MAGIC_BYTES 136 /* enough for DICOM: 128-byte preamble + "DICM" */
+
+/* ================================================================ ioc.c */
+typedef enum hn_hash_type { HN_MD5 = 1, HN_SHA1 = 2, HN_SHA256 = 4 } hn_hash_type;
+
+typedef struct hn_ioc_set hn_ioc_set;
+
+int hn_ioc_new(hn_ioc_set **out);
+void hn_ioc_free(hn_ioc_set *set);
+/**
+ * Add the hashes of one IOC list. Accepts: one hash per line (hex MD5, SHA-1
+ * or SHA-256, told apart by length, optional "# comment" lines and trailing
+ * text after whitespace), or a MISP CSV export (header line with "type" and
+ * "value" columns; rows of type md5/sha1/sha256 or "filename|sha256" style
+ * composites are used, others ignored). Lines that are neither are counted in
+ * *bad (and reported through warn with the line number if not NULL).
+ * @param name the list's name as shown in findings (e.g. its file name)
+ * @return 0, CR_EINPUT (nothing usable and not empty), CR_ERROR (memory).
+ */
+int hn_ioc_add_list(hn_ioc_set *set, const char *name, const void *data, size_t len,
+                    size_t *bad, cr_warning_cb warn, void *payload);
+/** Bitmask of hn_hash_type present in the set. */
+unsigned hn_ioc_types(const hn_ioc_set *set);
+size_t hn_ioc_count(const hn_ioc_set *set);
+/**
+ * Look a digest up. @return 1 when listed, with *list (the list's name) and
+ * *comment (text that came with the hash, may be NULL) borrowed; 0 otherwise.
+ */
+int hn_ioc_lookup(const hn_ioc_set *set, hn_hash_type type, const uint8_t *digest,
+                  const char **list, const char **comment);
+/** Feed every list's bytes into a SHA-256 context for the rule-set id (deterministic order). */
+void hn_ioc_fingerprint(const hn_ioc_set *set, void *sha256_ctx /* EVP_MD_CTX* */);
+
+/* ============================================================== rules.c */
+typedef struct hn_ruleset {
+    YR_RULES *yara;              /**< NULL when there is no YARA rule */
+    size_t yara_count;
+    char yara_id[CR_ID_HEX_LEN + 1]; /**< SHA-256 of the rule sources (+ libyara version):
+                                          key of the cached YARA verdicts */
+    hn_ioc_set *iocs;            /**< never NULL (maybe empty) */
+    char **ransom_ext;           /**< lowercase extensions without the dot, sorted */
+    size_t nransom_ext;
+    char **ransom_notes;         /**< lowercase file names or fnmatch patterns, sorted */
+    size_t nransom_notes;
+    char id[CR_ID_HEX_LEN + 1];  /**< SHA-256 of everything above + HN_ENGINE_VERSION */
+} hn_ruleset;
+
+/**
+ * Build the rule set of a hunt: YARA rules of opts->builtin_dir/yara/ and of
+ * opts->rules (files, or folders searched for *.yar / *.yara, sorted),
+ * compiled once; the data files opts->builtin_dir/ransomware-extensions.txt
+ * and ransom-notes.txt; the IOC lists opts->iocs.
+ * @return 0; CR_EINPUT with a message naming file and line for a rule that
+ *         does not compile or a list that cannot be read; an error.
+ */
+int hn_ruleset_load(hn_ruleset **out, const cr_hunt_options *opts);
+void hn_ruleset_free(hn_ruleset *rs);
+/** The extension (borrowed, lowercase) if `name` ends with a known ransomware extension, else NULL. */
+const char *hn_ruleset_ransom_ext(const hn_ruleset *rs, const char *name);
+/** 1 if `name` is a known ransom-note file name. */
+int hn_ruleset_ransom_note(const hn_ruleset *rs, const char *name);
+/** libyara is process-wide: hn_yara_init before the first use, hn_yara_fini after the last (refcounted). */
+int hn_yara_init(void);
+void hn_yara_fini(void);
+
+/* ============================================================== scan.c */
+#define HN_HAVE_HEAD 1u    /* entropy + magic */
+#define HN_HAVE_MD5 2u
+#define HN_HAVE_SHA1 4u
+#define HN_HAVE_SHA256 8u
+#define HN_HAVE_YARA 16u   /* yara_id + matches */
+
+/** What is known of one content (a file's data, identified by its content id). */
+typedef struct hn_facts {
+    cr_id content;
+    uint64_t size;
+    unsigned have;                 /**< HN_HAVE_* */
+    uint8_t md5[16], sha1[20], sha256[32];
+    double entropy;                /**< Shannon entropy, bits per byte, of the first HN_HEAD_BYTES */
+    uint32_t head_len;             /**< bytes the entropy was computed on */
+    uint8_t magic[HN_MAGIC_BYTES]; /**< first bytes */
+    uint8_t magic_len;
+    char yara_id[CR_ID_HEX_LEN + 1]; /**< rule set the matches belong to */
+    char **yara;                   /**< names of the rules that matched ("rule" or "ns:rule"), sorted */
+    size_t nyara;
+    int partial;                   /**< 1: larger than max_scan_bytes, scanned chunk by chunk */
+} hn_facts;
+
+void hn_facts_clear(hn_facts *f);
+int hn_facts_copy(hn_facts *out, const hn_facts *src);
+
+/**
+ * The content id of a file node: SHA-256 over its size and its extents
+ * (offset, length, blob id). Equal for two files with the same bytes, since
+ * chunking is deterministic within a vault. Costs nothing to read.
+ */
+void hn_content_id(cr_id *out, const cr_node *file);
+
+/** One content to learn about. */
+typedef struct hn_scan_job {
+    const cr_node *node;           /**< a file node holding the content (borrowed) */
+    const char *path;              /**< a path of it, for messages (borrowed) */
+    unsigned need;                 /**< HN_HAVE_* wanted */
+    hn_facts *facts;               /**< in/out: content, size set; what is learnt is added */
+    int error;                     /**< out: 0, or the error that stopped this content */
+} hn_scan_job;
+
+typedef struct hn_scan_stats {
+    uint64_t contents, bytes, errors;
+} hn_scan_stats;
+
+/**
+ * Read the contents of `jobs` from the vault (holes read as zeros) with
+ * `threads` threads and learn what each job needs: HEAD (entropy + magic),
+ * MD5/SHA1/SHA256 of the whole content, YARA (matches of rs->yara, with a
+ * per-content timeout; a content larger than max_scan_bytes is scanned one
+ * stored extent at a time and marked partial). A content that cannot be read
+ * (damaged pack) or scanned gets job->error and a warning; the others go on.
+ * @return 0 or a fatal error (memory); per-content errors are not fatal.
+ */
+int hn_scan(hn_scan_stats *stats, cr_repo *repo, const hn_ruleset *rs, hn_scan_job *jobs,
+            size_t njobs, const cr_hunt_options *opts);
+
+/**
+ * Read a whole small file of a snapshot into out (at most `max` bytes:
+ * CR_EINPUT beyond). Used by the judges for passwd, sudoers, dpkg lists, hives.
+ */
+int hn_read_node(cr_buf *out, cr_repo *repo, const cr_node *file, size_t max);
+
+/* ============================================================== store.c */
+/** The facts cache: content id -> facts. Not thread-safe (hunt.c serialises). */
+typedef struct hn_cache hn_cache;
+
+/** Load every facts file under hunt/ (damaged ones are warned about and skipped). */
+int hn_cache_load(hn_cache **out, cr_repo *repo, cr_warning_cb warn, void *payload);
+void hn_cache_free(hn_cache *c);
+/** Borrowed; NULL if unknown. */
+hn_facts *hn_cache_get(hn_cache *c, const cr_id *content);
+/** Insert or merge what `f` knows (newer YARA verdicts replace older ones). */
+int hn_cache_put(hn_cache *c, const hn_facts *f);
+size_t hn_cache_count(const hn_cache *c);
+/** Write the facts added or changed since the last save as one file under hunt/. */
+int hn_cache_save(hn_cache *c, cr_repo *repo);
+
+/** The findings of one snapshot under one rule set. */
+typedef struct hn_record {
+    cr_id snapshot;
+    int has_pred;
+    cr_id pred;                    /**< previous snapshot of the source when hunted */
+    char ruleset[CR_ID_HEX_LEN + 1];
+    int64_t hunted_ns;
+    cr_finding *findings;
+    size_t nfindings;
+    uint64_t files_judged, contents_scanned, contents_cached, errors;
+} hn_record;
+
+void hn_record_clear(hn_record *r);
+/** JSON codec of a record file (exposed for tests and fuzzing; decode is hostile-input safe). */
+int hn_record_encode(cr_buf *out, const hn_record *r);
+int hn_record_decode(hn_record *out, const void *data, size_t len);
+/** Store a record as a new file under hunt/. */
+int hn_record_save(cr_repo *repo, const hn_record *r);
+
+/** Every record of the vault, the newest per snapshot (by hunted_ns, then file id). */
+typedef struct hn_records {
+    hn_record *r;
+    size_t n;
+} hn_records;
+int hn_records_load(hn_records *out, cr_repo *repo, cr_warning_cb warn, void *payload);
+void hn_records_clear(hn_records *rs);
+/** The newest record of a snapshot (borrowed), or NULL. */
+const hn_record *hn_records_find(const hn_records *rs, const cr_id *snapshot);
+
+/* ============================================================= judges */
+/** What the judges see of a snapshot being hunted. */
+typedef struct hn_ctx {
+    cr_repo *repo;
+    const hn_ruleset *rs;
+    const cr_snapshot *snap;
+    const cr_snapshot *pred;       /**< NULL for the first snapshot of a source */
+    int baseline;                  /**< 1: first snapshot (persistence reported as info inventory) */
+    const char *root;              /**< system root in the snapshot ("/" or "/srv/vm1") */
+    hn_cache *cache;               /**< facts of every judged content (filled by hunt.c before judging) */
+    struct hn_dpkg *dpkg;          /**< dpkg database of snap, loaded on first use (dpkg.c) */
+    int dpkg_loaded;
+    /* Findings of the previous snapshot on the node being judged (relative
+     * paths), so that a judge of items inside a file (lines, registry values)
+     * can re-emit those still present in a changed file: a key added on day 3
+     * stays flagged on day 5 after someone edited the file for other reasons. */
+    const cr_finding *prev;
+    size_t nprev;
+    /* Findings are appended here; path relative to the system root, hunt.c
+     * completes snapshot, source, time, full path and first_seen. */
+    cr_finding *out;
+    size_t nout, capout;
+    cr_warning_cb warning;
+    void *payload;
+} hn_ctx;
+
+/**
+ * Append a finding to ctx->out (strings copied). @return 0 or CR_ERROR.
+ * `content` and `evidence` may be NULL. Judges of items inside a file (lines,
+ * registry values) set evidence to the item, and on a changed file re-emit
+ * the ctx->prev findings whose evidence is still in the new content.
+ */
+int hn_emit(hn_ctx *ctx, const char *relpath, cr_category cat, cr_severity sev,
+            const char *indicator, const cr_id *content, const char *evidence,
+            const char *detail_fmt, ...) __attribute__((format(printf, 8, 9)));
+
+/**
+ * judge.c: indicators of one file added or changed (new_node, with its facts
+ * in ctx->cache when it has content; old_node NULL when added): YARA matches
+ * (severity from the rule's meta "severity", else high; category from meta
+ * "category", else malware), IOC hashes (critical malware), ransomware
+ * extension (high) and ransom-note names (high), near-random content under a
+ * name or magic that announces a compressible or structured type (high
+ * ransomware; medium anomaly when only the entropy is odd).
+ */
+int hn_judge_file(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
+                  const cr_node *new_node);
+
+/** judge.c: counts of the changes between two snapshots, for the change-rate rule. */
+typedef struct hn_change_stats {
+    uint64_t files_before, files_after;
+    uint64_t added, removed, modified;
+    uint64_t modified_high_entropy;  /**< modified or added files whose head became near-random */
+    uint64_t ransom_named;           /**< added files with a ransomware extension */
+} hn_change_stats;
+/** judge.c: the change-rate finding of a snapshot (path "/"), if any. */
+int hn_judge_change_rate(hn_ctx *ctx, const hn_change_stats *st);
+
+/**
+ * persist.c: Linux persistence of one node added, changed or (new_node NULL)
+ * removed. In a baseline, every persistence item found is reported at info
+ * level. dpkg context: a file owned by a package and matching its md5sums or
+ * conffile md5 is routine (info); unowned or modified is not.
+ */
+int hn_persist_linux(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
+                     const cr_node *new_node);
+
+/** windows.c: Windows persistence of one node added, changed or removed (Startup, Tasks, hives). */
+int hn_persist_windows(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
+                       const cr_node *new_node);
+
+/* =============================================================== dpkg.c */
+typedef struct hn_dpkg hn_dpkg;
+/**
+ * Load the dpkg database of a snapshot below ctx->root: /var/lib/dpkg/status
+ * (packages, conffiles with md5) and /var/lib/dpkg/info/<pkg>[:arch].md5sums.
+ * A snapshot without one gets an empty database (not an error).
+ */
+int hn_dpkg_load(hn_dpkg **out, hn_ctx *ctx);
+void hn_dpkg_free(hn_dpkg *d);
+typedef enum hn_owned {
+    HN_UNOWNED = 0,        /**< no package lists this path */
+    HN_OWNED_MATCH = 1,    /**< listed, and the md5 matches */
+    HN_OWNED_MODIFIED = 2, /**< listed, md5 differs */
+    HN_OWNED_NOSUM = 3,    /**< listed without md5 */
+} hn_owned;
+/**
+ * Whether a path ("/usr/bin/x", relative to the system root) belongs to a
+ * package, and whether `md5` (NULL: unknown) matches. *pkg borrowed, may be NULL.
+ */
+hn_owned hn_dpkg_owner(const hn_dpkg *d, const char *relpath, const uint8_t *md5,
+                       const char **pkg);
+
+/* =============================================================== hive.c */
+/** One autostart entry read from a registry hive. */
+typedef struct hn_autorun {
+    char *key;     /**< e.g. "Microsoft\\Windows\\CurrentVersion\\Run" or "ControlSet001\\Services\\X" */
+    char *name;    /**< value name (Run) or service name */
+    char *data;    /**< command line / ImagePath, UTF-8 */
+    int kind;      /**< HN_AUTORUN_RUN, _RUNONCE, _SERVICE, _WINLOGON */
+} hn_autorun;
+#define HN_AUTORUN_RUN 1
+#define HN_AUTORUN_RUNONCE 2
+#define HN_AUTORUN_SERVICE 3
+#define HN_AUTORUN_WINLOGON 4
+
+/**
+ * Read the autostart entries of a hive given as bytes (SOFTWARE, SYSTEM or
+ * NTUSER.DAT; others give none). Hostile input: a malformed hive is
+ * CR_ECORRUPT with a message, never a crash; at most a bounded number of
+ * entries and bytes are read.
+ */
+int hn_hive_autoruns(hn_autorun **out, size_t *count, const void *data, size_t len);
+void hn_autoruns_free(hn_autorun *a, size_t n);
+
+#endif
