@@ -1,46 +1,979 @@
 /*
- * cr_hunt and the readers of its results. (Being written: entry points only.)
+ * cr_hunt: find indicators of compromise in every restore point, and the
+ * readers of what it found (findings, clean points).
+ *
+ * The snapshots of each source are hunted oldest first. For a snapshot S with
+ * predecessor P (the previous snapshot of the same source):
+ *
+ *   1. diff      cr_diff_trees() between the system roots of P and S lists
+ *                what was added, changed or removed; subtrees with the same
+ *                id are skipped without being read, so a day of ordinary
+ *                life on a large server costs a walk of the changed folders.
+ *                The first snapshot is diffed against nothing (everything is
+ *                added): it is the *baseline*.
+ *   2. scan      the contents of the added and changed files that the facts
+ *                cache does not know yet (or knows for an older YARA rule
+ *                set) are read from the vault once each and scanned in
+ *                parallel (scan.c); their facts go to the cache.
+ *   3. judge     each changed node goes through the content and name judges
+ *                (judge.c), Linux persistence (persist.c) and Windows
+ *                persistence (windows.c); then the change rate of the day.
+ *   4. carry     findings of P (severity >= low) on nodes that did not change
+ *                are still true in S: they are carried forward unchanged.
+ *                Every finding keeps the snapshot where the same finding
+ *                (path, category, indicator, evidence) was first seen.
+ *   5. store     S's findings are written as one hunt record (store.c).
+ *
+ * A record is current when it was made with the same rule set, against the
+ * same predecessor, without unreadable contents; current snapshots are
+ * skipped (so hunting again is nearly free), and once a snapshot of a source
+ * is hunted again, every later snapshot of that source is too, since what it
+ * carries forward may have changed. Records are never modified: a new one
+ * supersedes the old (the newest per snapshot counts).
+ *
+ * Paths given to the judges are relative to the *system root* of a snapshot:
+ * the single folder it was taken of (a server's tree restored or mounted
+ * under /srv/web01 judges as "/etc/crontab"), or "/" when it has several.
  */
 #include "hunt/hunt.h"
 
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ------------------------------------------------------------------ emit */
+
+int hn_emit(hn_ctx *ctx, const char *relpath, cr_category cat, cr_severity sev,
+            const char *indicator, const cr_id *content, const char *evidence,
+            const char *detail_fmt, ...)
+{
+    cr_finding *f;
+    va_list ap;
+    char *detail = NULL;
+
+    if (ctx->nout == ctx->capout) {
+        size_t cap = ctx->capout ? ctx->capout * 2 : 64;
+        cr_finding *p = cr_realloc(ctx->out, cap * sizeof(*p));
+        if (!p)
+            return CR_ERROR;
+        ctx->out = p;
+        ctx->capout = cap;
+    }
+    if (detail_fmt) {
+        va_list ap2;
+        int n;
+        va_start(ap, detail_fmt);
+        va_copy(ap2, ap);
+        n = vsnprintf(NULL, 0, detail_fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (detail = cr_malloc((size_t)n + 1)))
+            vsnprintf(detail, (size_t)n + 1, detail_fmt, ap2);
+        va_end(ap2);
+        if (!detail)
+            return CR_ERROR;
+    }
+    f = &ctx->out[ctx->nout];
+    memset(f, 0, sizeof(*f));
+    f->category = cat;
+    f->severity = sev;
+    f->detail = detail;
+    if (!(f->path = cr_strdup(relpath ? relpath : "/")) || !(f->indicator = cr_strdup(indicator)) ||
+        (evidence && !(f->evidence = cr_strdup(evidence)))) {
+        cr_finding_clear(f);
+        return CR_ERROR;
+    }
+    if (content) {
+        f->has_content = 1;
+        f->content = *content;
+    }
+    ctx->nout++;
+    return 0;
+}
+
+/* ----------------------------------------------------------- system root */
+
+/* The system root of a snapshot: its single path, or "/" (borrowed). */
+static const char *system_root(const cr_snapshot *s)
+{
+    if (s->npaths == 1 && s->paths[0] && s->paths[0][0] == '/')
+        return s->paths[0];
+    return "/";
+}
+
+/* The tree id of the system root, or has = 0 when it is not a folder in the snapshot. */
+static int root_tree(cr_id *out, int *has, cr_repo *repo, const cr_snapshot *s)
+{
+    cr_node n;
+    const char *root = system_root(s);
+    int err;
+    *has = 0;
+    if (!strcmp(root, "/")) {
+        *out = s->tree;
+        *has = 1;
+        return 0;
+    }
+    err = cr_snapshot_lookup(&n, repo, s, root);
+    if (err == CR_ENOTFOUND)
+        return 0;
+    if (err < 0)
+        return err;
+    if (n.type == CR_NODE_DIR && n.has_subtree) {
+        *out = n.subtree;
+        *has = 1;
+    }
+    cr_node_clear(&n);
+    return 0;
+}
+
+/* Full snapshot path of a path relative to the system root ("/" stays "/"). */
+static char *full_path(const char *root, const char *rel)
+{
+    if (!strcmp(rel, "/") || !strcmp(root, "/"))
+        return cr_strdup(rel);
+    return cr_sprintf("%s%s", root, rel);
+}
+
+/* The path relative to `root` of a full path, or NULL if it is not below it (borrowed). */
+static const char *rel_path(const char *root, const char *full)
+{
+    size_t n = strlen(root);
+    if (!strcmp(root, "/") || !strcmp(full, "/"))
+        return full;
+    if (strncmp(full, root, n) == 0 && full[n] == '/')
+        return full + n;
+    return NULL;
+}
+
+/* ------------------------------------------------------------ the changes */
+
+typedef struct hn_change {
+    cr_diff_kind kind;
+    char *path; /* relative to the system root */
+    cr_node old_node, new_node;
+    int has_old, has_new;
+} hn_change;
+
+typedef struct change_list {
+    hn_change *c;
+    size_t n, cap;
+} change_list;
+
+static void changes_clear(change_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->c[i].path);
+        if (l->c[i].has_old)
+            cr_node_clear(&l->c[i].old_node);
+        if (l->c[i].has_new)
+            cr_node_clear(&l->c[i].new_node);
+    }
+    free(l->c);
+    memset(l, 0, sizeof(*l));
+}
+
+static int collect_change(cr_diff_kind kind, const char *path, const cr_node *o, const cr_node *n,
+                          void *payload)
+{
+    change_list *l = payload;
+    hn_change *c;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 1024;
+        hn_change *p = cr_realloc(l->c, cap * sizeof(*p));
+        if (!p)
+            return CR_ERROR;
+        l->c = p;
+        l->cap = cap;
+    }
+    c = &l->c[l->n];
+    memset(c, 0, sizeof(*c));
+    c->kind = kind;
+    if (!(c->path = cr_strdup(path)))
+        return CR_ERROR;
+    l->n++;
+    /* Folders are judged by their entries; their own node is kept for the
+     * persistence judges (new web roots, SUID folders...) but without a copy
+     * of anything large. */
+    if (o) {
+        if (cr_node_copy(&c->old_node, o) < 0)
+            return CR_ERROR;
+        c->has_old = 1;
+    }
+    if (n) {
+        if (cr_node_copy(&c->new_node, n) < 0)
+            return CR_ERROR;
+        c->has_new = 1;
+    }
+    return 0;
+}
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* ---------------------------------------------------- prev findings index */
+
+/* Findings of the predecessor, by path relative to its system root. */
+typedef struct prev_set {
+    cr_finding *f; /* owned copies, path rewritten relative */
+    size_t n;
+} prev_set;
+
+static void prev_clear(prev_set *p)
+{
+    cr_findings_free(p->f, p->n);
+    p->f = NULL;
+    p->n = 0;
+}
+
+static int cmp_finding_path(const void *a, const void *b)
+{
+    const cr_finding *x = a, *y = b;
+    return strcmp(x->path, y->path);
+}
+
+/* Build the predecessor's set from its findings (full paths) and its root. */
+static int prev_build(prev_set *p, const cr_finding *f, size_t n, const char *root)
+{
+    prev_clear(p);
+    if (n == 0)
+        return 0;
+    if (!(p->f = cr_calloc(n, sizeof(*p->f))))
+        return CR_ERROR;
+    for (size_t i = 0; i < n; i++) {
+        const char *rel = rel_path(root, f[i].path);
+        if (!rel)
+            continue; /* outside the system root: not carried */
+        if (cr_finding_copy(&p->f[p->n], &f[i]) < 0)
+            return CR_ERROR;
+        char *r = cr_strdup(rel);
+        if (!r) {
+            p->n++;
+            return CR_ERROR;
+        }
+        free(p->f[p->n].path);
+        p->f[p->n].path = r;
+        p->n++;
+    }
+    qsort(p->f, p->n, sizeof(*p->f), cmp_finding_path);
+    return 0;
+}
+
+/* The range of findings on `path`. */
+static const cr_finding *prev_on(const prev_set *p, const char *path, size_t *count)
+{
+    size_t lo = 0, hi = p->n;
+    *count = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(p->f[mid].path, path) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t end = lo;
+    while (end < p->n && !strcmp(p->f[end].path, path))
+        end++;
+    *count = end - lo;
+    return *count ? &p->f[lo] : NULL;
+}
+
+/* ------------------------------------------------------------ MD5 wanted */
+
+static int has_prefix(const char *s, const char *p)
+{
+    return strncmp(s, p, strlen(p)) == 0;
+}
+
+/* Files whose MD5 the persistence judges compare with dpkg's lists. */
+static int wants_md5(const char *rel, const cr_node *n)
+{
+    if (n->mode & (S_ISUID | S_ISGID))
+        return 1;
+    if (has_prefix(rel, "/etc/") || has_prefix(rel, "/var/spool/cron/") ||
+        has_prefix(rel, "/root/") || strstr(rel, "/systemd/") || strstr(rel, "/security/") ||
+        strstr(rel, "/.ssh/") || strstr(rel, "/init.d/"))
+        return 1;
+    if (has_prefix(rel, "/home/") && (strstr(rel, "/.ssh/") || strstr(rel, "/.config/systemd/")))
+        return 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------- the hunt */
+
+typedef struct hunt_run {
+    cr_repo *repo;
+    const cr_hunt_options *opts;
+    hn_ruleset *rs;
+    hn_cache *cache;
+    hn_records records;
+    cr_hunt_stats *stats;
+    unsigned ioc_need; /* HN_HAVE_* hashes the IOC lists need */
+} hunt_run;
+
+/* Open-addressing set of content ids -> job index, for one snapshot's scan. */
+typedef struct job_map {
+    cr_id *ids;
+    size_t *job;
+    size_t cap; /* power of two */
+} job_map;
+
+static int job_map_init(job_map *m, size_t n)
+{
+    m->cap = 16;
+    while (m->cap < n * 2)
+        m->cap <<= 1;
+    m->ids = cr_calloc(m->cap, sizeof(cr_id));
+    m->job = cr_malloc(m->cap * sizeof(size_t));
+    if (!m->ids || !m->job)
+        return CR_ERROR;
+    for (size_t i = 0; i < m->cap; i++)
+        m->job[i] = (size_t)-1;
+    return 0;
+}
+
+/* The slot of `id`: its job, or (size_t)-1 in *job when free. Content ids are hashes. */
+static size_t job_map_slot(const job_map *m, const cr_id *id)
+{
+    uint64_t h;
+    memcpy(&h, id->b, sizeof(h));
+    size_t i = (size_t)h & (m->cap - 1);
+    while (m->job[i] != (size_t)-1 && memcmp(&m->ids[i], id, sizeof(cr_id)) != 0)
+        i = (i + 1) & (m->cap - 1);
+    return i;
+}
+
+/* Learn the facts of every content added or changed in `ch` that the cache lacks. */
+static int scan_changes(hunt_run *h, change_list *ch, uint64_t *scanned, uint64_t *cached,
+                        uint64_t *errors)
+{
+    hn_scan_job *jobs = NULL;
+    hn_facts *facts = NULL;
+    job_map map = {NULL, NULL, 0};
+    size_t njobs = 0;
+    int err = 0;
+    unsigned base = HN_HAVE_HEAD | (h->rs->yara ? HN_HAVE_YARA : 0) | h->ioc_need;
+
+    if (ch->n == 0)
+        return 0;
+    if (!(jobs = cr_calloc(ch->n, sizeof(*jobs))) || !(facts = cr_calloc(ch->n, sizeof(*facts))) ||
+        job_map_init(&map, ch->n) < 0) {
+        err = CR_ERROR;
+        goto done;
+    }
+    for (size_t i = 0; i < ch->n; i++) {
+        hn_change *c = &ch->c[i];
+        if (!c->has_new || c->new_node.type != CR_NODE_FILE)
+            continue;
+        cr_id cid;
+        unsigned need = base | (wants_md5(c->path, &c->new_node) ? HN_HAVE_MD5 : 0);
+        hn_content_id(&cid, &c->new_node);
+        const hn_facts *known = hn_cache_get(h->cache, &cid);
+        unsigned have = known ? known->have : 0;
+        if (known && (have & HN_HAVE_YARA) && strcmp(known->yara_id, h->rs->yara_id) != 0)
+            have &= ~HN_HAVE_YARA;
+        unsigned missing = need & ~have;
+        if (!missing) {
+            (*cached)++;
+            continue;
+        }
+        /* One job per unique content. */
+        size_t slot = job_map_slot(&map, &cid);
+        if (map.job[slot] != (size_t)-1) {
+            jobs[map.job[slot]].need |= missing;
+            continue;
+        }
+        map.ids[slot] = cid;
+        map.job[slot] = njobs;
+        facts[njobs].content = cid;
+        facts[njobs].size = c->new_node.size;
+        jobs[njobs].node = &c->new_node;
+        jobs[njobs].path = c->path;
+        jobs[njobs].need = missing;
+        jobs[njobs].facts = &facts[njobs];
+        njobs++;
+    }
+    if (njobs) {
+        hn_scan_stats ss;
+        memset(&ss, 0, sizeof(ss));
+        if ((err = hn_scan(&ss, h->repo, h->rs, jobs, njobs, h->opts)) < 0)
+            goto done;
+        h->stats->bytes_scanned += ss.bytes;
+        for (size_t i = 0; i < njobs; i++) {
+            if (jobs[i].error) {
+                (*errors)++;
+                /* What was learnt before the error is still true: keep it, so only
+                 * the missing part is tried again next time. */
+            }
+            if (facts[i].have && (err = hn_cache_put(h->cache, &facts[i])) < 0)
+                goto done;
+            (*scanned)++;
+        }
+    }
+done:
+    if (facts)
+        for (size_t i = 0; i < njobs; i++)
+            hn_facts_clear(&facts[i]);
+    free(facts);
+    free(jobs);
+    free(map.ids);
+    free(map.job);
+    return err;
+}
+
+/* High-entropy test for the change rate: near-random head, not a known container. */
+static int is_high_entropy(const hn_facts *f)
+{
+    static const struct {
+        const char *m;
+        size_t len;
+    } containers[] = {
+        {"PK\x03\x04", 4}, {"\x1f\x8b", 2},  {"BZh", 3},        {"\xfd" "7zXZ", 5},
+        {"7z\xbc\xaf", 4}, {"Rar!", 4},      {"\x28\xb5\x2f\xfd", 4}, {"\xff\xd8\xff", 3},
+        {"\x89PNG", 4},    {"GIF8", 4},      {"%PDF", 4},       {"\x7f" "ELF", 4},
+        {"OggS", 4},       {"fLaC", 4},      {"ID3", 3},        {"RIFF", 4},
+    };
+    if (!f || !(f->have & HN_HAVE_HEAD) || f->head_len < 1024 || f->entropy < 7.5)
+        return 0;
+    for (size_t i = 0; i < sizeof(containers) / sizeof(containers[0]); i++)
+        if (f->magic_len >= containers[i].len && !memcmp(f->magic, containers[i].m, containers[i].len))
+            return 0;
+    if (f->magic_len >= 8 && !memcmp(f->magic + 4, "ftyp", 4))
+        return 0; /* MP4 / MOV / HEIC */
+    return 1;
+}
+
+static int cmp_finding_order(const void *a, const void *b)
+{
+    const cr_finding *x = a, *y = b;
+    if (x->severity != y->severity)
+        return x->severity > y->severity ? -1 : 1;
+    int c = strcmp(x->path, y->path);
+    if (c)
+        return c;
+    return strcmp(x->indicator, y->indicator);
+}
+
+/* Hunt one snapshot. prev: the predecessor's findings (relative paths), replaced by S's. */
+static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, prev_set *prev)
+{
+    hn_ctx ctx;
+    change_list ch = {NULL, 0, 0};
+    char **changed = NULL;
+    hn_record rec;
+    hn_change_stats cs;
+    cr_id ta, tb;
+    int hasa = 0, hasb = 0, err;
+    uint64_t scanned = 0, cached = 0, errors = 0, judged = 0;
+    const char *root = system_root(s);
+
+    memset(&ctx, 0, sizeof(ctx));
+    memset(&rec, 0, sizeof(rec));
+    memset(&cs, 0, sizeof(cs));
+
+    if (p && (err = root_tree(&ta, &hasa, h->repo, p)) < 0)
+        goto done;
+    if ((err = root_tree(&tb, &hasb, h->repo, s)) < 0)
+        goto done;
+    err = cr_diff_trees(h->repo, hasa ? &ta : NULL, hasb ? &tb : NULL, collect_change, &ch);
+    if (err < 0)
+        goto done;
+    if ((err = scan_changes(h, &ch, &scanned, &cached, &errors)) < 0)
+        goto done;
+
+    ctx.repo = h->repo;
+    ctx.rs = h->rs;
+    ctx.snap = s;
+    ctx.pred = p;
+    ctx.baseline = p == NULL;
+    ctx.root = root;
+    ctx.cache = h->cache;
+    ctx.warning = h->opts->warning;
+    ctx.payload = h->opts->payload;
+
+    if (ch.n && !(changed = cr_calloc(ch.n, sizeof(char *)))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    for (size_t i = 0; i < ch.n; i++) {
+        hn_change *c = &ch.c[i];
+        const cr_node *o = c->has_old ? &c->old_node : NULL;
+        const cr_node *n = c->has_new ? &c->new_node : NULL;
+        changed[i] = c->path;
+        ctx.prev = prev_on(prev, c->path, &ctx.nprev);
+        if (n && n->type == CR_NODE_FILE) {
+            judged++;
+            if (c->kind == CR_DIFF_ADDED)
+                cs.added++;
+            else
+                cs.modified++;
+            cr_id cid;
+            hn_content_id(&cid, n);
+            const hn_facts *nf = hn_cache_get(h->cache, &cid);
+            if (is_high_entropy(nf)) {
+                const hn_facts *of = NULL;
+                if (o && o->type == CR_NODE_FILE) {
+                    cr_id ocid;
+                    hn_content_id(&ocid, o);
+                    of = hn_cache_get(h->cache, &ocid);
+                }
+                if (!of || !(of->have & HN_HAVE_HEAD) || of->entropy < 7.0)
+                    cs.modified_high_entropy++;
+            }
+            if (c->kind == CR_DIFF_ADDED && hn_ruleset_ransom_ext(h->rs, c->path))
+                cs.ransom_named++;
+        } else if (!n && o && o->type == CR_NODE_FILE) {
+            cs.removed++;
+        }
+        if (n && (err = hn_judge_file(&ctx, c->path, o, n)) < 0)
+            goto done;
+        if ((err = hn_persist_linux(&ctx, c->path, o, n)) < 0 ||
+            (err = hn_persist_windows(&ctx, c->path, o, n)) < 0)
+            goto done;
+    }
+    if (p) {
+        cs.files_before = p->files;
+        cs.files_after = s->files;
+        if ((err = hn_judge_change_rate(&ctx, &cs)) < 0)
+            goto done;
+    }
+
+    /* first_seen of the new findings: the predecessor's, for the same finding. */
+    for (size_t i = 0; i < ctx.nout; i++) {
+        cr_finding *f = &ctx.out[i];
+        size_t np;
+        const cr_finding *pf = prev_on(prev, f->path, &np);
+        f->first_seen = s->id;
+        f->first_seen_ns = s->time_ns;
+        for (size_t k = 0; k < np; k++)
+            if (cr_finding_same(&pf[k], f)) {
+                f->first_seen = pf[k].first_seen;
+                f->first_seen_ns = pf[k].first_seen_ns;
+                break;
+            }
+    }
+    /* Carry forward what is still true: findings on nodes that did not change. */
+    if (ch.n)
+        qsort(changed, ch.n, sizeof(char *), cmp_str_ptr);
+    for (size_t i = 0; i < prev->n; i++) {
+        const cr_finding *pf = &prev->f[i];
+        if (pf->severity < CR_SEV_LOW || !strcmp(pf->path, "/"))
+            continue;
+        const char *key = pf->path;
+        if (ch.n && bsearch(&key, changed, ch.n, sizeof(char *), cmp_str_ptr))
+            continue;
+        if (ctx.nout == ctx.capout) {
+            size_t cap = ctx.capout ? ctx.capout * 2 : 64;
+            cr_finding *np = cr_realloc(ctx.out, cap * sizeof(*np));
+            if (!np) {
+                err = CR_ERROR;
+                goto done;
+            }
+            ctx.out = np;
+            ctx.capout = cap;
+        }
+        if ((err = cr_finding_copy(&ctx.out[ctx.nout], pf)) < 0)
+            goto done;
+        ctx.nout++;
+    }
+
+    /* Complete the findings and store the record. */
+    for (size_t i = 0; i < ctx.nout; i++) {
+        cr_finding *f = &ctx.out[i];
+        f->snapshot = s->id;
+        f->time_ns = s->time_ns;
+        free(f->source);
+        if (!(f->source = cr_strdup(s->source))) {
+            err = CR_ERROR;
+            goto done;
+        }
+    }
+    qsort(ctx.out, ctx.nout, sizeof(*ctx.out), cmp_finding_order);
+
+    rec.snapshot = s->id;
+    rec.has_pred = p != NULL;
+    if (p)
+        rec.pred = p->id;
+    memcpy(rec.ruleset, h->rs->id, sizeof(rec.ruleset));
+    rec.hunted_ns = cr_time_now_ns();
+    rec.files_judged = judged;
+    rec.contents_scanned = scanned;
+    rec.contents_cached = cached;
+    rec.errors = errors;
+    /* The record stores full paths; `prev` for the next snapshot keeps relative ones. */
+    {
+        cr_finding *full = ctx.nout ? cr_calloc(ctx.nout, sizeof(*full)) : NULL;
+        if (ctx.nout && !full) {
+            err = CR_ERROR;
+            goto done;
+        }
+        for (size_t i = 0; i < ctx.nout; i++) {
+            if ((err = cr_finding_copy(&full[i], &ctx.out[i])) < 0) {
+                cr_findings_free(full, i + 1);
+                goto done;
+            }
+            char *fp = full_path(root, ctx.out[i].path);
+            if (!fp) {
+                cr_findings_free(full, i + 1);
+                err = CR_ERROR;
+                goto done;
+            }
+            free(full[i].path);
+            full[i].path = fp;
+        }
+        rec.findings = full;
+        rec.nfindings = ctx.nout;
+        err = hn_record_save(h->repo, &rec);
+        cr_findings_free(full, ctx.nout);
+        rec.findings = NULL;
+        rec.nfindings = 0;
+        if (err < 0)
+            goto done;
+    }
+    if ((err = hn_cache_save(h->cache, h->repo)) < 0)
+        goto done;
+
+    h->stats->files_judged += judged;
+    h->stats->contents_scanned += scanned;
+    h->stats->contents_cached += cached;
+    h->stats->errors += errors;
+    h->stats->findings += ctx.nout;
+    h->stats->snapshots_hunted++;
+
+    /* S's findings become the predecessor's set of the next snapshot. */
+    prev_clear(prev);
+    prev->f = ctx.out;
+    prev->n = ctx.nout;
+    ctx.out = NULL;
+    ctx.nout = 0;
+    qsort(prev->f, prev->n, sizeof(*prev->f), cmp_finding_path);
+done:
+    cr_findings_free(ctx.out, ctx.nout);
+    if (ctx.dpkg)
+        hn_dpkg_free(ctx.dpkg);
+    free(changed);
+    changes_clear(&ch);
+    return err;
+}
+
+static int record_current(const hunt_run *h, const hn_record *r, const cr_snapshot *p)
+{
+    if (!r || h->opts->force || strcmp(r->ruleset, h->rs->id) != 0 || r->errors)
+        return 0;
+    if (r->has_pred != (p != NULL))
+        return 0;
+    return !p || memcmp(&r->pred, &p->id, sizeof(cr_id)) == 0;
+}
+
 int cr_hunt(cr_hunt_stats *stats, cr_repo *repo, const cr_hunt_options *opts)
 {
-    (void)stats; (void)repo; (void)opts;
-    cr_error_set("hunt: not implemented yet");
-    return CR_ERROR;
+    hunt_run h;
+    cr_hunt_stats local;
+    cr_snapshot **snaps = NULL;
+    size_t nsnaps = 0;
+    cr_lock *lock = NULL;
+    prev_set prev = {NULL, 0};
+    int err, yara = 0;
+    double t0 = cr_time_mono();
+
+    if (!stats)
+        stats = &local;
+    memset(stats, 0, sizeof(*stats));
+    memset(&h, 0, sizeof(h));
+    if (!repo || !opts || opts->version < 1) {
+        cr_error_set("hunt: a vault and options are required");
+        return CR_EINPUT;
+    }
+    h.repo = repo;
+    h.opts = opts;
+    h.stats = stats;
+    if ((err = hn_yara_init()) < 0)
+        return err;
+    yara = 1;
+    if ((err = hn_ruleset_load(&h.rs, opts)) < 0)
+        goto done;
+    memcpy(stats->ruleset, h.rs->id, sizeof(stats->ruleset));
+    stats->yara_rules = h.rs->yara_count;
+    stats->ioc_hashes = hn_ioc_count(h.rs->iocs);
+    {
+        unsigned t = hn_ioc_types(h.rs->iocs);
+        h.ioc_need = ((t & HN_MD5) ? HN_HAVE_MD5 : 0) | ((t & HN_SHA1) ? HN_HAVE_SHA1 : 0) |
+                     ((t & HN_SHA256) ? HN_HAVE_SHA256 : 0);
+    }
+    if ((err = cr_lock_acquire(&lock, repo, 0)) < 0)
+        goto done;
+    if ((err = cr_snapshot_list(&snaps, &nsnaps, repo, opts->source)) < 0)
+        goto done;
+    if (nsnaps == 0 && opts->source) {
+        cr_error_set("no snapshot of source '%s' in the vault", opts->source);
+        err = CR_ENOTFOUND;
+        goto done;
+    }
+    if ((err = hn_records_load(&h.records, repo, opts->warning, opts->payload)) < 0 ||
+        (err = hn_cache_load(&h.cache, repo, opts->warning, opts->payload)) < 0)
+        goto done;
+
+    /* Sources one at a time, each oldest first (the list is sorted by time). */
+    {
+        char *done_flags = cr_calloc(nsnaps ? nsnaps : 1, 1);
+        if (!done_flags) {
+            err = CR_ERROR;
+            goto done;
+        }
+        for (size_t i = 0; i < nsnaps && err == 0; i++) {
+            if (done_flags[i])
+                continue;
+            const char *src = snaps[i]->source;
+            const cr_snapshot *p = NULL;
+            int dirty = 0;
+            prev_clear(&prev);
+            for (size_t j = i; j < nsnaps; j++) {
+                const cr_snapshot *s = snaps[j];
+                if (strcmp(s->source, src) != 0)
+                    continue;
+                done_flags[j] = 1;
+                stats->snapshots++;
+                const hn_record *r = hn_records_find(&h.records, &s->id);
+                if (!dirty && record_current(&h, r, p)) {
+                    stats->snapshots_current++;
+                    if ((err = prev_build(&prev, r->findings, r->nfindings, system_root(s))) < 0)
+                        break;
+                } else {
+                    dirty = 1;
+                    if ((err = hunt_one(&h, s, p, &prev)) < 0)
+                        break;
+                }
+                p = s;
+            }
+        }
+        free(done_flags);
+    }
+    if (err == 0 && stats->errors) {
+        cr_error_set("%llu content(s) could not be read or scanned; they will be tried again by "
+                     "the next hunt",
+                     (unsigned long long)stats->errors);
+        err = CR_EPARTIAL;
+    }
+done:
+    stats->seconds = cr_time_mono() - t0;
+    prev_clear(&prev);
+    hn_records_clear(&h.records);
+    hn_cache_free(h.cache);
+    cr_snapshot_list_free(snaps, nsnaps);
+    cr_lock_release(lock);
+    hn_ruleset_free(h.rs);
+    if (yara)
+        hn_yara_fini();
+    return err;
 }
+
+/* ---------------------------------------------------------------- readers */
 
 int cr_findings_get(cr_finding **out, size_t *count, int64_t *hunted_ns, cr_repo *repo,
                     const cr_snapshot *snap)
 {
-    (void)repo; (void)snap; (void)hunted_ns;
+    hn_records recs;
+    const hn_record *r;
+    int err;
+
     *out = NULL;
     *count = 0;
-    cr_error_set("hunt: not implemented yet");
-    return CR_ENOTFOUND;
+    if (!repo || !snap) {
+        cr_error_set("findings: a vault and a snapshot are required");
+        return CR_EINPUT;
+    }
+    memset(&recs, 0, sizeof(recs));
+    if ((err = hn_records_load(&recs, repo, NULL, NULL)) < 0)
+        return err;
+    r = hn_records_find(&recs, &snap->id);
+    if (!r) {
+        char hex[CR_ID_HEX_LEN + 1];
+        cr_error_set("snapshot %.8s has not been hunted yet", cr_id_to_hex(hex, &snap->id));
+        err = CR_ENOTFOUND;
+        goto done;
+    }
+    if (hunted_ns)
+        *hunted_ns = r->hunted_ns;
+    if (r->nfindings) {
+        if (!(*out = cr_calloc(r->nfindings, sizeof(**out)))) {
+            err = CR_ERROR;
+            goto done;
+        }
+        for (size_t i = 0; i < r->nfindings; i++) {
+            if ((err = cr_finding_copy(&(*out)[i], &r->findings[i])) < 0) {
+                cr_findings_free(*out, i + 1);
+                *out = NULL;
+                goto done;
+            }
+        }
+        *count = r->nfindings;
+    }
+done:
+    hn_records_clear(&recs);
+    return err;
 }
 
 int cr_findings_list(cr_finding **out, size_t *count, size_t *unhunted, cr_repo *repo,
                      const cr_findings_query *q)
 {
-    (void)repo; (void)q; (void)unhunted;
+    hn_records recs;
+    cr_snapshot **snaps = NULL;
+    size_t nsnaps = 0, n = 0, cap = 0, un = 0;
+    cr_finding *list = NULL;
+    int err;
+
     *out = NULL;
     *count = 0;
-    cr_error_set("hunt: not implemented yet");
-    return CR_ERROR;
+    if (unhunted)
+        *unhunted = 0;
+    memset(&recs, 0, sizeof(recs));
+    if ((err = cr_snapshot_list(&snaps, &nsnaps, repo, q ? q->source : NULL)) < 0)
+        return err;
+    if ((err = hn_records_load(&recs, repo, NULL, NULL)) < 0)
+        goto done;
+    for (size_t i = 0; i < nsnaps; i++) {
+        const cr_snapshot *s = snaps[i];
+        if (q && q->snapshot && memcmp(q->snapshot, &s->id, sizeof(cr_id)) != 0)
+            continue;
+        const hn_record *r = hn_records_find(&recs, &s->id);
+        if (!r) {
+            un++;
+            continue;
+        }
+        size_t first = n;
+        for (size_t k = 0; k < r->nfindings; k++) {
+            if (q && r->findings[k].severity < q->min_severity)
+                continue;
+            if (n == cap) {
+                size_t ncap = cap ? cap * 2 : 64;
+                cr_finding *p = cr_realloc(list, ncap * sizeof(*p));
+                if (!p) {
+                    err = CR_ERROR;
+                    goto done;
+                }
+                list = p;
+                cap = ncap;
+            }
+            if ((err = cr_finding_copy(&list[n], &r->findings[k])) < 0)
+                goto done;
+            n++;
+        }
+        qsort(list + first, n - first, sizeof(*list), cmp_finding_order);
+    }
+    *out = list;
+    *count = n;
+    list = NULL;
+    n = 0;
+    if (unhunted)
+        *unhunted = un;
+done:
+    cr_findings_free(list, n);
+    hn_records_clear(&recs);
+    cr_snapshot_list_free(snaps, nsnaps);
+    return err;
 }
 
 void cr_clean_points_free(cr_clean_point *p, size_t n)
 {
-    (void)p; (void)n;
+    if (!p)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(p[i].source);
+        cr_findings_free(p[i].reasons, p[i].nreasons);
+    }
+    free(p);
 }
 
 int cr_clean_points(cr_clean_point **out, size_t *count, cr_repo *repo, const char *source,
                     cr_severity min)
 {
-    (void)repo; (void)source; (void)min;
+    hn_records recs;
+    cr_snapshot **snaps = NULL;
+    size_t nsnaps = 0, n = 0;
+    cr_clean_point *cp = NULL;
+    char *seen = NULL;
+    int err;
+
     *out = NULL;
     *count = 0;
-    cr_error_set("hunt: not implemented yet");
-    return CR_ERROR;
+    memset(&recs, 0, sizeof(recs));
+    if ((err = cr_snapshot_list(&snaps, &nsnaps, repo, source)) < 0)
+        return err;
+    if (nsnaps == 0) {
+        if (source)
+            cr_error_set("no snapshot of source '%s' in the vault", source);
+        else
+            cr_error_set("the vault holds no snapshot yet");
+        err = CR_ENOTFOUND;
+        goto done;
+    }
+    if ((err = hn_records_load(&recs, repo, NULL, NULL)) < 0)
+        goto done;
+    if (!(cp = cr_calloc(nsnaps, sizeof(*cp))) || !(seen = cr_calloc(nsnaps, 1))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    for (size_t i = 0; i < nsnaps; i++) {
+        if (seen[i])
+            continue;
+        cr_clean_point *c = &cp[n++];
+        const char *src = snaps[i]->source;
+        const cr_snapshot *last_clean = NULL;
+        if (!(c->source = cr_strdup(src))) {
+            err = CR_ERROR;
+            goto done;
+        }
+        for (size_t j = i; j < nsnaps; j++) {
+            const cr_snapshot *s = snaps[j];
+            if (strcmp(s->source, src) != 0)
+                continue;
+            seen[j] = 1;
+            c->snapshots++;
+            const hn_record *r = hn_records_find(&recs, &s->id);
+            if (!r) {
+                c->unhunted++;
+                continue;
+            }
+            if (c->compromised)
+                continue;
+            size_t bad = 0;
+            for (size_t k = 0; k < r->nfindings; k++)
+                if (r->findings[k].severity >= min)
+                    bad++;
+            if (!bad) {
+                last_clean = s;
+                continue;
+            }
+            c->compromised = 1;
+            c->first_compromised = s->id;
+            c->first_compromised_ns = s->time_ns;
+            if (!(c->reasons = cr_calloc(bad, sizeof(cr_finding)))) {
+                err = CR_ERROR;
+                goto done;
+            }
+            for (size_t k = 0; k < r->nfindings; k++) {
+                if (r->findings[k].severity < min)
+                    continue;
+                if ((err = cr_finding_copy(&c->reasons[c->nreasons], &r->findings[k])) < 0)
+                    goto done;
+                c->nreasons++;
+            }
+            qsort(c->reasons, c->nreasons, sizeof(cr_finding), cmp_finding_order);
+        }
+        if (last_clean) {
+            c->has_clean = 1;
+            c->clean_snapshot = last_clean->id;
+            c->clean_time_ns = last_clean->time_ns;
+        }
+    }
+    *out = cp;
+    *count = n;
+    cp = NULL;
+done:
+    cr_clean_points_free(cp, n);
+    free(seen);
+    hn_records_clear(&recs);
+    cr_snapshot_list_free(snaps, nsnaps);
+    return err;
 }
