@@ -5,16 +5,31 @@
  * data is damaged. This command's job is to make the outcome impossible to
  * misread: a summary of what was restored and, when something could not be,
  * the full list of those items and exit code 5.
+ *
+ * It is also the last gate before a compromised system is put back. Before
+ * writing anything it reads what the hunt found in the snapshot:
+ *   - never hunted: a warning, and the restore goes on (the hunt is a
+ *     separate step that a technician may not have been able to run);
+ *   - a finding at or above high: refused (exit 8) with the top findings and
+ *     the exact command to restore the source's clean point instead, unless
+ *     --accept-risk (restore anyway, loudly) or --quarantine DIR (restore
+ *     everything but the flagged files, which go into DIR with their paths).
+ * Findings about the whole snapshot (path "/", e.g. a ransomware change
+ * rate) cannot be set aside file by file: they need --accept-risk even with
+ * --quarantine. With --include, only findings on the included paths (and
+ * those about the whole snapshot) count: restoring a database folder is not
+ * restoring the cron job an attacker planted elsewhere.
  */
 #include "common.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char help_text[] =
     "usage: cleanroom restore SNAPSHOT --target DIR [--include PATH]... [--threads N]\n"
-    "                         [--no-owner]\n"
+    "                         [--no-owner] [--accept-risk] [--quarantine QDIR]\n"
     "\n"
     "Restore SNAPSHOT (an id, a unique prefix of at least 4 hex digits, 'latest' or\n"
     "'SOURCE:latest') into DIR (created if missing). Contents, modes, times, symlinks,\n"
@@ -28,17 +43,28 @@ static const char help_text[] =
     "listed apart, as restored with incomplete metadata: their data is intact; the\n"
     "exit code is 5 too, since the copy is not identical to the snapshot.\n"
     "\n"
+    "Hunt gate: a snapshot that 'cleanroom hunt' never looked at is restored with a\n"
+    "warning. A snapshot holding a finding at or above high (on the included paths, or\n"
+    "about the whole snapshot) is refused with exit 8, its top findings, and the command\n"
+    "to restore the source's last clean restore point instead.\n"
+    "\n"
     "Options:\n"
     "  --target DIR    required: where to restore\n"
     "  --include PATH  restore only this path of the snapshot (repeatable), e.g. /srv/db\n"
     "  --threads N     worker threads (default: number of cores)\n"
     "  --no-owner      do not restore owners even when running as root\n"
+    "  --accept-risk   restore a compromised snapshot anyway (with a loud warning)\n"
+    "  --quarantine QDIR\n"
+    "                  restore a compromised snapshot without its flagged files, and\n"
+    "                  put those into QDIR (with their paths) for examination; findings\n"
+    "                  about the whole snapshot (path /) still need --accept-risk\n"
     "  --json          print {snapshot, target, files, dirs, others, bytes, failed,\n"
-    "                  seconds, lost:[{path, message}], metadata:[{path, message}]}\n"
+    "                  seconds, lost:[{path, message}], metadata:[{path, message}],\n"
+    "                  hunted, flagged:[findings], accepted_risk, quarantine}\n"
     "\n"
     "Exit codes: 0 restored, 2 usage, 3 wrong passphrase, 4 damaged vault data stopped\n"
     "the restore, 5 restored except the listed items, 6 locked, 7 no vault or no such\n"
-    "snapshot.\n";
+    "snapshot, 8 refused: the snapshot is compromised (nothing was written).\n";
 
 typedef struct lost_item {
     char *path, *message;
@@ -122,30 +148,341 @@ static void on_progress(const cr_progress *p, void *payload)
     cli_progress_cb(p, ctx->progress);
 }
 
+/* ------------------------------------------------------------- hunt gate */
+
+/* Lines of findings shown when a restore is refused or the risk accepted. */
+#define GATE_SHOW 5
+
+/* "/a/b" form of a snapshot path (as typed, or from a finding): no "//", "." or trailing "/". */
+static char *norm_snap_path(const char *p)
+{
+    size_t n = strlen(p);
+    char *o = cli_xmalloc(n + 2), *q = o;
+    const char *s = p;
+    while (*s) {
+        while (*s == '/')
+            s++;
+        const char *b = s;
+        while (*s && *s != '/')
+            s++;
+        size_t l = (size_t)(s - b);
+        if (l == 0 || (l == 1 && b[0] == '.'))
+            continue;
+        *q++ = '/';
+        memcpy(q, b, l);
+        q += l;
+    }
+    if (q == o)
+        *q++ = '/';
+    *q = '\0';
+    return o;
+}
+
+/* 1 if normalised path a is b or a folder above it. */
+static int path_covers(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    if (!strcmp(a, "/"))
+        return 1;
+    return strncmp(a, b, n) == 0 && (b[n] == '\0' || b[n] == '/');
+}
+
+typedef struct gate {
+    int hunted;
+    cr_finding *all;           /* the snapshot's findings */
+    size_t nall;
+    const cr_finding **flag;   /* at or above high, on the restored paths or the whole snapshot */
+    size_t nflag;
+    size_t nwhole;             /* of which about the whole snapshot (path "/") */
+    size_t nelsewhere;         /* at or above high outside the included paths */
+    char **qpaths;             /* distinct paths of flagged files (normalised), to set aside */
+    size_t nq;
+} gate;
+
+static void gate_free(gate *g)
+{
+    cr_findings_free(g->all, g->nall);
+    free(g->flag);
+    for (size_t i = 0; i < g->nq; i++)
+        free(g->qpaths[i]);
+    free(g->qpaths);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Read what the hunt found in snap and sort out the findings that matter for
+ * a restore of `incl` (normalised; none = everything). @return 0, or an exit code.
+ */
+static int gate_check(gate *g, cr_repo *repo, const cr_snapshot *snap, char *const *incl,
+                      size_t nincl)
+{
+    char sid[9];
+    int64_t hunted_ns = 0;
+    memset(g, 0, sizeof(*g));
+    cli_short_id(sid, &snap->id);
+    cr_error_clear();
+    int err = cr_findings_get(&g->all, &g->nall, &hunted_ns, repo, snap);
+    if (err == CR_ENOTFOUND) {
+        cli_warn("restore point %s has not been hunted for indicators of compromise; run "
+                 "'cleanroom hunt' first to know whether it is clean",
+                 sid);
+        return 0;
+    }
+    if (err < 0) {
+        if (err == CR_EAUTH || err == CR_ELOCKED || err == CR_ENOSPACE)
+            return cli_fail(err, "could not read the hunt results");
+        char *m = cli_escape(cr_error_last());
+        cli_warn("the hunt results of restore point %s cannot be read (%s): it is treated as "
+                 "never hunted; run 'cleanroom verify' and 'cleanroom hunt'",
+                 sid, m);
+        free(m);
+        g->all = NULL;
+        g->nall = 0;
+        return 0;
+    }
+    g->hunted = 1;
+    g->flag = cli_xmalloc((g->nall + 1) * sizeof(*g->flag));
+    g->qpaths = cli_xmalloc((g->nall + 1) * sizeof(*g->qpaths));
+    for (size_t i = 0; i < g->nall; i++) {
+        const cr_finding *f = &g->all[i];
+        if (f->severity < CR_SEV_HIGH)
+            continue;
+        char *p = norm_snap_path(f->path ? f->path : "/");
+        int whole = !strcmp(p, "/"), in = whole || nincl == 0;
+        for (size_t k = 0; k < nincl && !in; k++)
+            if (path_covers(incl[k], p) || path_covers(p, incl[k]))
+                in = 1;
+        if (!in) {
+            g->nelsewhere++;
+            free(p);
+            continue;
+        }
+        g->flag[g->nflag++] = f;
+        if (whole) {
+            g->nwhole++;
+            free(p);
+        } else {
+            g->qpaths[g->nq++] = p;
+        }
+    }
+    /* One entry per path; a path below another flagged one goes with it. */
+    qsort(g->qpaths, g->nq, sizeof(char *), cmp_str);
+    char *drop = cli_xmalloc(g->nq + 1);
+    for (size_t i = 0; i < g->nq; i++) {
+        char *up = cli_xstrdup(g->qpaths[i]); /* its folders, in turn */
+        drop[i] = i > 0 && !strcmp(g->qpaths[i - 1], up);
+        for (char *sl = strchr(up + 1, '/'); sl && !drop[i]; sl = strchr(sl + 1, '/')) {
+            const char *key = up;
+            *sl = '\0';
+            drop[i] = bsearch(&key, g->qpaths, g->nq, sizeof(char *), cmp_str) != NULL;
+            *sl = '/';
+        }
+        free(up);
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < g->nq; i++) {
+        if (drop[i])
+            free(g->qpaths[i]);
+        else
+            g->qpaths[o++] = g->qpaths[i];
+    }
+    g->nq = o;
+    free(drop);
+    return 0;
+}
+
+static json_t *gate_flag_json(const gate *g)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < g->nflag; i++)
+        json_array_append_new(a, cli_finding_json(g->flag[i]));
+    return a;
+}
+
+static void gate_print_top(FILE *out, const gate *g)
+{
+    cli_findings_print_grouped(out, "  ", g->flag, g->nflag, GATE_SHOW, 1);
+}
+
+/* Refuse the restore: say why, and what to restore instead. @return CLI_EXIT_REFUSED. */
+static int gate_refuse(const gate *g, cr_repo *repo, const cr_snapshot *snap, const char *target,
+                       int quarantine)
+{
+    char sid[9], t[32], csid[9], ct[32];
+    cr_clean_point *cp = NULL;
+    size_t ncp = 0;
+    const cr_clean_point *mine = NULL;
+    char *src = cli_escape(snap->source), *tgt = cli_escape(target);
+
+    cli_short_id(sid, &snap->id);
+    cr_error_clear();
+    if (cr_clean_points(&cp, &ncp, repo, snap->source, CR_SEV_HIGH) == 0)
+        for (size_t i = 0; i < ncp && !mine; i++)
+            if (!strcmp(cp[i].source, snap->source))
+                mine = &cp[i];
+
+    if (quarantine)
+        cli_error("refused: restore point %s (%s, %s) holds %zu finding(s) at or above high "
+                  "about the whole snapshot, which --quarantine cannot set aside; nothing was "
+                  "restored",
+                  sid, src, cli_time_sec(t, sizeof(t), snap->time_ns), g->nwhole);
+    else
+        cli_error("refused: restore point %s (%s, %s) is compromised: %zu finding(s) at or above "
+                  "high; nothing was restored",
+                  sid, src, cli_time_sec(t, sizeof(t), snap->time_ns), g->nflag);
+    gate_print_top(stderr, g);
+    if (mine && mine->has_clean && memcmp(&mine->clean_snapshot, &snap->id, sizeof(cr_id))) {
+        fprintf(stderr, "The last clean restore point of %s is %s (%s). Restore it with:\n", src,
+                cli_short_id(csid, &mine->clean_snapshot),
+                cli_time_sec(ct, sizeof(ct), mine->clean_time_ns));
+        fprintf(stderr, "  cleanroom restore %s --target %s\n", csid, tgt);
+    } else if (mine && !mine->has_clean) {
+        fprintf(stderr, "%s has NO CLEAN RESTORE POINT: its first hunted snapshot is already "
+                        "compromised (see 'cleanroom clean-point --source %s').\n",
+                src, src);
+    }
+    cli_hint("see every finding with 'cleanroom findings --snapshot %s'; to restore this "
+             "snapshot anyway add --accept-risk%s",
+             sid, quarantine || g->nwhole ? "" : ", or --quarantine QDIR to set the flagged files "
+                                                 "aside in QDIR");
+    if (cli_g.json) {
+        char hex[CR_ID_HEX_LEN + 1];
+        json_t *o = json_object();
+        json_object_set_new(o, "refused", json_true());
+        json_object_set_new(o, "snapshot", json_string(cr_id_to_hex(hex, &snap->id)));
+        json_object_set_new(o, "source", cli_json_str(snap->source));
+        json_object_set_new(o, "flagged", gate_flag_json(g));
+        json_object_set_new(o, "clean_point",
+                            mine ? cli_clean_point_json(mine, CR_SEV_HIGH) : json_null());
+        cli_json_print(o);
+    }
+    cr_clean_points_free(cp, ncp);
+    free(src);
+    free(tgt);
+    return CLI_EXIT_REFUSED;
+}
+
+/* Quarantined paths listed in text (all are in --json and in QDIR). */
+#define GATE_LIST_MAX 100
+
+typedef struct flag_at {
+    char *path; /* normalised */
+    const cr_finding *f;
+} flag_at;
+
+static int cmp_flag_at(const void *pa, const void *pb)
+{
+    const flag_at *a = pa, *b = pb;
+    int c = strcmp(a->path, b->path);
+    if (c)
+        return c;
+    return a->f->severity > b->f->severity ? -1 : a->f->severity < b->f->severity;
+}
+
+/* List the quarantined paths, each with the strongest finding on it. */
+static void gate_print_quarantined(const gate *g, const char *qdir)
+{
+    flag_at *v = cli_xmalloc((g->nflag + 1) * sizeof(*v));
+    size_t n = 0;
+    for (size_t i = 0; i < g->nflag; i++) {
+        v[n].path = norm_snap_path(g->flag[i]->path ? g->flag[i]->path : "/");
+        v[n].f = g->flag[i];
+        n++;
+    }
+    qsort(v, n, sizeof(*v), cmp_flag_at);
+    for (size_t i = 0; i < g->nq && i < GATE_LIST_MAX; i++) {
+        char *p = cli_escape(g->qpaths[i]);
+        printf("  %s", p);
+        free(p);
+        flag_at key = {g->qpaths[i], NULL}, *hit = NULL;
+        /* The first entry of that path is its strongest finding. */
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (strcmp(v[mid].path, key.path) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < n && !strcmp(v[lo].path, key.path))
+            hit = &v[lo];
+        if (hit) {
+            char *ind = cli_escape(hit->f->indicator ? hit->f->indicator : "");
+            printf("  (%s %s)", cr_severity_name(hit->f->severity), ind);
+            free(ind);
+        }
+        printf("\n");
+    }
+    if (g->nq > GATE_LIST_MAX) {
+        char *q = cli_escape(qdir);
+        printf("  ... and %zu more: every one is in %s under its path\n", g->nq - GATE_LIST_MAX,
+               q);
+        free(q);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(v[i].path);
+    free(v);
+}
+
+/* An absolute, normalised form of a local folder path (for comparing two of them). */
+static char *abs_norm(const char *p)
+{
+    char *r, *cwd = NULL;
+    if (p[0] == '/')
+        return norm_snap_path(p);
+    cwd = getcwd(NULL, 0);
+    if (!cwd)
+        return norm_snap_path(p);
+    char *joined = cli_xmalloc(strlen(cwd) + strlen(p) + 2);
+    sprintf(joined, "%s/%s", cwd, p);
+    r = norm_snap_path(joined);
+    free(joined);
+    free(cwd);
+    return r;
+}
+
 int cmd_restore(int argc, char **argv)
 {
-    enum { OPT_TARGET = CLI_OPT_FIRST_CMD, OPT_INCLUDE, OPT_THREADS, OPT_NO_OWNER };
+    enum {
+        OPT_TARGET = CLI_OPT_FIRST_CMD,
+        OPT_INCLUDE,
+        OPT_THREADS,
+        OPT_NO_OWNER,
+        OPT_ACCEPT_RISK,
+        OPT_QUARANTINE,
+    };
     static const struct option longopts[] = {
         {"target", required_argument, NULL, OPT_TARGET},
         {"include", required_argument, NULL, OPT_INCLUDE},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"no-owner", no_argument, NULL, OPT_NO_OWNER},
+        {"accept-risk", no_argument, NULL, OPT_ACCEPT_RISK},
+        {"quarantine", required_argument, NULL, OPT_QUARANTINE},
         CLI_GLOBAL_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     cr_restore_options opts = CR_RESTORE_OPTIONS_INIT;
-    cr_restore_stats stats;
+    cr_restore_stats stats, qstats;
     restore_ctx ctx;
+    gate g;
     const char **includes = cli_xmalloc(sizeof(char *) * (size_t)argc);
+    char **nincl = NULL;
     size_t nincludes = 0;
     cr_repo *repo = NULL;
     cr_snapshot *snap = NULL;
+    const char *qdir = NULL;
     unsigned long threads;
-    int c, rc = CLI_EXIT_USAGE, err;
+    int c, rc = CLI_EXIT_USAGE, err, accept_risk = 0, quarantining = 0, qerr = 0;
     double t0, secs;
 
     memset(&ctx, 0, sizeof(ctx));
     memset(&stats, 0, sizeof(stats));
+    memset(&qstats, 0, sizeof(qstats));
+    memset(&g, 0, sizeof(g));
     while ((c = cli_getopt(argc, argv, "", longopts, "restore")) != -1) {
         switch (c) {
         case OPT_TARGET: opts.target = optarg; break;
@@ -164,6 +501,15 @@ int cmd_restore(int argc, char **argv)
             opts.threads = (int)threads;
             break;
         case OPT_NO_OWNER: opts.no_owner = 1; break;
+        case OPT_ACCEPT_RISK: accept_risk = 1; break;
+        case OPT_QUARANTINE:
+            if (!*optarg) {
+                rc = cli_usage_error("restore", "--quarantine needs a folder for the flagged "
+                                                "files");
+                goto done;
+            }
+            qdir = optarg;
+            break;
         case CLI_OPT_HELP:
             fputs(help_text, stdout);
             rc = CLI_EXIT_OK;
@@ -182,13 +528,60 @@ int cmd_restore(int argc, char **argv)
         rc = cli_usage_error("restore", "--target DIR is required (where to restore)");
         goto done;
     }
+    if (qdir) {
+        /* Flagged files must not land where the restored system would run them. */
+        char *a = abs_norm(opts.target), *b = abs_norm(qdir);
+        int clash = path_covers(a, b) || path_covers(b, a);
+        free(a);
+        free(b);
+        if (clash) {
+            rc = cli_usage_error("restore", "--quarantine QDIR must be a folder apart from the "
+                                            "target (neither inside the other)");
+            goto done;
+        }
+    }
     if ((rc = cli_open_repo(&repo)) != 0)
         goto done;
     if ((rc = cli_find_snapshot(&snap, repo, argv[optind])) != 0)
         goto done;
 
+    /* The hunt gate: nothing is written before it is passed. */
+    nincl = cli_xmalloc((nincludes + 1) * sizeof(*nincl));
+    for (size_t i = 0; i < nincludes; i++)
+        nincl[i] = norm_snap_path(includes[i]);
+    if ((rc = gate_check(&g, repo, snap, nincl, nincludes)) != 0)
+        goto done;
+    if (g.nflag > 0) {
+        char sid[9];
+        cli_short_id(sid, &snap->id);
+        if (!accept_risk && (!qdir || g.nwhole > 0)) {
+            rc = gate_refuse(&g, repo, snap, opts.target, qdir != NULL);
+            goto done;
+        }
+        if (accept_risk) {
+            cli_warn("RESTORING A COMPROMISED RESTORE POINT: snapshot %s holds %zu finding(s) at "
+                     "or above high, and --accept-risk was given:",
+                     sid, g.nflag);
+            gate_print_top(stderr, &g);
+            if (!qdir)
+                cli_warn("keep the restored system off the network until the findings above "
+                         "are dealt with");
+        }
+        quarantining = qdir != NULL && g.nq > 0;
+    }
+    if (g.nelsewhere > 0) {
+        char sid[9];
+        cli_warn("snapshot %s holds %zu more finding(s) at or above high outside the included "
+                 "paths (see 'cleanroom findings --snapshot %s')",
+                 cli_short_id(sid, &snap->id), g.nelsewhere, sid);
+    }
+
     opts.includes = includes;
     opts.nincludes = nincludes;
+    if (quarantining) {
+        opts.skips = (const char *const *)g.qpaths;
+        opts.nskips = g.nq;
+    }
     ctx.progress = cli_progress_new("restore");
     opts.progress = on_progress;
     opts.warning = on_warning;
@@ -197,7 +590,6 @@ int cmd_restore(int argc, char **argv)
     t0 = cli_now();
     cr_error_clear();
     err = cr_restore(&stats, repo, snap, &opts);
-    secs = cli_now() - t0;
     cli_progress_free(ctx.progress);
     ctx.progress = NULL;
     if (err < 0 && err != CR_EPARTIAL) {
@@ -207,8 +599,32 @@ int cmd_restore(int argc, char **argv)
                     (unsigned long long)stats.files, (unsigned long long)stats.dirs);
         goto done;
     }
-    int lost = stats.failed > 0 || ctx.lost.n > 0;
-    int partial = err == CR_EPARTIAL || lost || ctx.meta.n > 0;
+    if (quarantining) {
+        /* The flagged files, with their paths, into the quarantine folder. */
+        cr_restore_options qo = opts;
+        qo.target = qdir;
+        qo.includes = (const char *const *)g.qpaths;
+        qo.nincludes = g.nq;
+        qo.skips = NULL;
+        qo.nskips = 0;
+        ctx.progress = cli_progress_new("quarantine");
+        cr_error_clear();
+        qerr = cr_restore(&qstats, repo, snap, &qo);
+        cli_progress_free(ctx.progress);
+        ctx.progress = NULL;
+        if (qerr < 0 && qerr != CR_EPARTIAL) {
+            char *q = cli_escape(qdir);
+            rc = cli_fail(qerr, "the flagged files could not be put in quarantine");
+            fprintf(stderr, "The rest of the snapshot is restored; the flagged files are NOT in "
+                            "%s.\n",
+                    q);
+            free(q);
+            goto done;
+        }
+    }
+    secs = cli_now() - t0;
+    int lost = stats.failed > 0 || qstats.failed > 0 || ctx.lost.n > 0;
+    int partial = err == CR_EPARTIAL || qerr == CR_EPARTIAL || lost || ctx.meta.n > 0;
     char sid[9];
     cli_short_id(sid, &snap->id);
 
@@ -221,10 +637,25 @@ int cmd_restore(int argc, char **argv)
         json_object_set_new(o, "dirs", cli_json_u64(stats.dirs));
         json_object_set_new(o, "others", cli_json_u64(stats.others));
         json_object_set_new(o, "bytes", cli_json_u64(stats.bytes));
-        json_object_set_new(o, "failed", cli_json_u64(stats.failed));
+        json_object_set_new(o, "failed", cli_json_u64(stats.failed + qstats.failed));
         json_object_set_new(o, "seconds", json_real(secs));
         json_object_set_new(o, "lost", items_json(&ctx.lost));
         json_object_set_new(o, "metadata", items_json(&ctx.meta));
+        json_object_set_new(o, "hunted", json_boolean(g.hunted));
+        json_object_set_new(o, "flagged", gate_flag_json(&g));
+        json_object_set_new(o, "accepted_risk", json_boolean(accept_risk && g.nflag > 0));
+        if (quarantining) {
+            json_t *q = json_object(), *paths = json_array();
+            json_object_set_new(q, "dir", cli_json_str(qdir));
+            json_object_set_new(q, "files", cli_json_u64(qstats.files));
+            json_object_set_new(q, "bytes", cli_json_u64(qstats.bytes));
+            for (size_t i = 0; i < g.nq; i++)
+                json_array_append_new(paths, cli_json_str(g.qpaths[i]));
+            json_object_set_new(q, "paths", paths);
+            json_object_set_new(o, "quarantine", q);
+        } else {
+            json_object_set_new(o, "quarantine", json_null());
+        }
         cli_json_print(o);
     } else {
         char size[32], d[32];
@@ -235,8 +666,22 @@ int cmd_restore(int argc, char **argv)
                (unsigned long long)stats.others, cli_human_size(size, sizeof(size), stats.bytes),
                cli_human_duration(d, sizeof(d), secs));
         free(t);
+        if (quarantining) {
+            char *q = cli_escape(qdir);
+            printf("QUARANTINED: %zu flagged item(s) restored into %s instead (%llu files, %s), "
+                   "not into the target:\n",
+                   g.nq, q, (unsigned long long)qstats.files,
+                   cli_human_size(size, sizeof(size), qstats.bytes));
+            free(q);
+            gate_print_quarantined(&g, qdir);
+        } else if (qdir) {
+            printf("nothing quarantined: %s\n",
+                   !g.hunted ? "the snapshot was never hunted, so no file is flagged"
+                             : "no flagged file on the restored paths");
+        }
         if (lost) {
-            uint64_t n = stats.failed > ctx.lost.n ? stats.failed : ctx.lost.n;
+            uint64_t n = stats.failed + qstats.failed > ctx.lost.n ? stats.failed + qstats.failed
+                                                                   : ctx.lost.n;
             printf("NOT RESTORED: %llu item(s):\n", (unsigned long long)n);
             items_print(&ctx.lost);
         }
@@ -260,6 +705,11 @@ done:
     items_free(&ctx.lost);
     items_free(&ctx.meta);
     cli_progress_free(ctx.progress);
+    gate_free(&g);
+    if (nincl)
+        for (size_t i = 0; i < nincludes; i++)
+            free(nincl[i]);
+    free(nincl);
     free(includes);
     cr_snapshot_free(snap);
     cr_repo_free(repo);

@@ -856,3 +856,316 @@ void cli_progress_free(cli_progress *pr)
     pthread_mutex_unlock(&out_lock);
     free(pr);
 }
+
+/* ------------------------------------------------------------- hunt results */
+
+int cli_parse_severity(cr_severity *out, const char *s)
+{
+    if (!s || cr_severity_parse(out, s) < 0)
+        return -1;
+    return 0;
+}
+
+int cli_parse_size(uint64_t *out, const char *s)
+{
+    char *end;
+    uint64_t mult = 1;
+    if (!s || !*s || *s == '-' || *s == '+')
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': mult = 1ull << 10; end++; break;
+    case 'm': case 'M': mult = 1ull << 20; end++; break;
+    case 'g': case 'G': mult = 1ull << 30; end++; break;
+    case 't': case 'T': mult = 1ull << 40; end++; break;
+    case 'b': case 'B': break;
+    default: return -1;
+    }
+    /* "M", "MB", "MiB", "B" */
+    if (mult > 1 && (*end == 'i' || *end == 'I'))
+        end++;
+    if (*end == 'b' || *end == 'B')
+        end++;
+    if (*end)
+        return -1;
+    if (v > UINT64_MAX / mult)
+        return -1;
+    *out = (uint64_t)v * mult;
+    return 0;
+}
+
+char *cli_count(char *buf, size_t len, uint64_t n)
+{
+    char digits[32];
+    size_t nd = (size_t)snprintf(digits, sizeof(digits), "%llu", (unsigned long long)n), o = 0;
+    for (size_t i = 0; i < nd && o + 2 < len; i++) {
+        if (i > 0 && (nd - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+static json_t *json_time(int64_t ns)
+{
+    char t[64];
+    cr_time_format(t, sizeof(t), ns);
+    return json_string(t);
+}
+
+static json_t *json_id(const cr_id *id)
+{
+    char hex[CR_ID_HEX_LEN + 1];
+    return json_string(cr_id_to_hex(hex, id));
+}
+
+json_t *cli_finding_json(const cr_finding *f)
+{
+    json_t *o = json_object();
+    if (!o)
+        oom();
+    json_object_set_new(o, "snapshot", json_id(&f->snapshot));
+    json_object_set_new(o, "source", cli_json_str(f->source ? f->source : ""));
+    json_object_set_new(o, "time", json_time(f->time_ns));
+    json_object_set_new(o, "path", cli_json_str(f->path ? f->path : "/"));
+    json_object_set_new(o, "severity", json_string(cr_severity_name(f->severity)));
+    json_object_set_new(o, "category", json_string(cr_category_name(f->category)));
+    json_object_set_new(o, "indicator", cli_json_str(f->indicator ? f->indicator : ""));
+    json_object_set_new(o, "detail", cli_json_str(f->detail ? f->detail : ""));
+    json_object_set_new(o, "evidence", cli_json_str(f->evidence)); /* null when none */
+    json_object_set_new(o, "content", f->has_content ? json_id(&f->content) : json_null());
+    json_object_set_new(o, "first_seen", json_id(&f->first_seen));
+    json_object_set_new(o, "first_seen_time", json_time(f->first_seen_ns));
+    return o;
+}
+
+/* Longest part of a detail or evidence shown on a text line (JSON has it all). */
+#define CLI_TEXT_MAX 240
+
+/* Escape s cut to at most max bytes (never inside a UTF-8 sequence), "..." marking the cut. */
+static char *escape_cut(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max)
+        return cli_escape(s);
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    char *cut = cli_xmalloc(max + 1);
+    memcpy(cut, s, max);
+    cut[max] = '\0';
+    char *e = cli_escape(cut);
+    free(cut);
+    char *r = cli_xmalloc(strlen(e) + 4);
+    sprintf(r, "%s...", e);
+    free(e);
+    return r;
+}
+
+void cli_finding_print(FILE *out, const char *indent, const cr_finding *f, int first_seen)
+{
+    char *path = cli_escape(f->path ? f->path : "/");
+    char *ind = cli_escape(f->indicator ? f->indicator : "");
+    char *det = escape_cut(f->detail ? f->detail : "", CLI_TEXT_MAX);
+    fprintf(out, "%s%-8s  %-11s  %s  %s", indent ? indent : "", cr_severity_name(f->severity),
+            cr_category_name(f->category), path, ind);
+    if (*det)
+        fprintf(out, "  %s", det);
+    /* The exact line or value that fired, unless the detail already quotes it. */
+    if (f->evidence && *f->evidence && (!f->detail || !strstr(f->detail, f->evidence))) {
+        char *ev = escape_cut(f->evidence, CLI_TEXT_MAX);
+        fprintf(out, "  [%s]", ev);
+        free(ev);
+    }
+    if (first_seen && memcmp(&f->first_seen, &f->snapshot, sizeof(cr_id)) != 0) {
+        char sid[9], t[32];
+        fprintf(out, "  (first seen in %s, %s)", cli_short_id(sid, &f->first_seen),
+                cli_time_sec(t, sizeof(t), f->first_seen_ns));
+    }
+    fputc('\n', out);
+    free(path);
+    free(ind);
+    free(det);
+}
+
+static int strcmp_null(const char *a, const char *b)
+{
+    if (!a || !b)
+        return (a != NULL) - (b != NULL);
+    return strcmp(a, b);
+}
+
+/* Highest severity first, then indicator, then path: findings of one indicator are adjacent. */
+static int cmp_finding_tell(const void *pa, const void *pb)
+{
+    const cr_finding *a = *(const cr_finding *const *)pa, *b = *(const cr_finding *const *)pb;
+    if (a->severity != b->severity)
+        return a->severity > b->severity ? -1 : 1;
+    int c = strcmp_null(a->indicator, b->indicator);
+    if (c)
+        return c;
+    return strcmp_null(a->path, b->path);
+}
+
+/* More findings than this of one indicator and severity are told in one line... */
+#define CLI_GROUP_MIN 3
+/* ...with this many example paths. */
+#define CLI_GROUP_EXAMPLES 3
+
+void cli_findings_print_grouped(FILE *out, const char *indent, const cr_finding *const *v,
+                                size_t n, size_t max_lines, int first_seen)
+{
+    const cr_finding **s = cli_xmalloc((n + 1) * sizeof(*s));
+    size_t lines = 0, i = 0;
+    if (!indent)
+        indent = "";
+    memcpy(s, v, n * sizeof(*s));
+    qsort(s, n, sizeof(*s), cmp_finding_tell);
+    while (i < n && (max_lines == 0 || lines < max_lines)) {
+        size_t end = i + 1;
+        while (end < n && s[end]->severity == s[i]->severity &&
+               !strcmp_null(s[end]->indicator, s[i]->indicator))
+            end++;
+        if (end - i > CLI_GROUP_MIN) {
+            char cnt[32];
+            char *ind = cli_escape(s[i]->indicator ? s[i]->indicator : "");
+            fprintf(out, "%s%-8s  %-11s  %s on %s files, e.g. ", indent,
+                    cr_severity_name(s[i]->severity), cr_category_name(s[i]->category), ind,
+                    cli_count(cnt, sizeof(cnt), end - i));
+            free(ind);
+            for (size_t k = 0; k < CLI_GROUP_EXAMPLES; k++) {
+                char *p = cli_escape(s[i + k]->path ? s[i + k]->path : "/");
+                fprintf(out, "%s%s", k ? ", " : "", p);
+                free(p);
+            }
+            fputs(", ...\n", out);
+            lines++;
+            i = end;
+        } else {
+            cli_finding_print(out, indent, s[i], first_seen);
+            lines++;
+            i++;
+        }
+    }
+    if (i < n) {
+        char cnt[32];
+        fprintf(out, "%s... and %s more finding(s)\n", indent, cli_count(cnt, sizeof(cnt), n - i));
+    }
+    free(s);
+}
+
+void cli_findings_print_array(FILE *out, const char *indent, const cr_finding *f, size_t n,
+                              size_t max_lines, int first_seen)
+{
+    const cr_finding **v = cli_xmalloc((n + 1) * sizeof(*v));
+    for (size_t i = 0; i < n; i++)
+        v[i] = &f[i];
+    cli_findings_print_grouped(out, indent, v, n, max_lines, first_seen);
+    free(v);
+}
+
+int cli_check_source(cr_repo *repo, const char *source)
+{
+    cr_snapshot **list = NULL;
+    size_t n = 0, len = 0, shown = 0;
+    int err;
+    char *names = NULL, *e;
+    cr_error_clear();
+    if ((err = cr_snapshot_list(&list, &n, repo, NULL)) < 0)
+        return cli_fail(err, "could not list the snapshots");
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(list[i]->source, source)) {
+            cr_snapshot_list_free(list, n);
+            return 0;
+        }
+    /* The distinct sources, in order of first snapshot (at most 20 named). */
+    names = cli_xmalloc(1);
+    names[0] = '\0';
+    for (size_t i = 0; i < n && shown < 20; i++) {
+        size_t k;
+        for (k = 0; k < i; k++)
+            if (!strcmp(list[k]->source, list[i]->source))
+                break;
+        if (k < i)
+            continue;
+        e = cli_escape(list[i]->source);
+        names = cli_xrealloc(names, len + strlen(e) + 3);
+        len += (size_t)sprintf(names + len, "%s%s", shown ? ", " : "", e);
+        free(e);
+        shown++;
+    }
+    e = cli_escape(source);
+    if (n == 0)
+        cli_error("no snapshot of source '%s': the vault holds no snapshot yet", e);
+    else
+        cli_error("no snapshot of source '%s' in this vault (sources: %s)", e, names);
+    cli_hint("list the snapshots and their sources with 'cleanroom snapshots'");
+    free(e);
+    free(names);
+    cr_snapshot_list_free(list, n);
+    return CLI_EXIT_NOTFOUND;
+}
+
+json_t *cli_clean_point_json(const cr_clean_point *c, cr_severity min)
+{
+    json_t *o = json_object(), *r = json_array();
+    if (!o || !r)
+        oom();
+    json_object_set_new(o, "source", cli_json_str(c->source ? c->source : ""));
+    json_object_set_new(o, "min_severity", json_string(cr_severity_name(min)));
+    json_object_set_new(o, "clean_snapshot",
+                        c->has_clean ? json_id(&c->clean_snapshot) : json_null());
+    json_object_set_new(o, "clean_time", c->has_clean ? json_time(c->clean_time_ns) : json_null());
+    json_object_set_new(o, "compromised", json_boolean(c->compromised));
+    json_object_set_new(o, "first_compromised_snapshot",
+                        c->compromised ? json_id(&c->first_compromised) : json_null());
+    json_object_set_new(o, "first_compromised_time",
+                        c->compromised ? json_time(c->first_compromised_ns) : json_null());
+    for (size_t i = 0; i < c->nreasons; i++)
+        json_array_append_new(r, cli_finding_json(&c->reasons[i]));
+    json_object_set_new(o, "reasons", r);
+    json_object_set_new(o, "snapshots", cli_json_u64(c->snapshots));
+    json_object_set_new(o, "unhunted", cli_json_u64(c->unhunted));
+    return o;
+}
+
+void cli_clean_point_line(FILE *out, const cr_clean_point *c, cr_severity min)
+{
+    char sid[9], t[32], sid2[9], t2[32];
+    char *src = cli_escape(c->source ? c->source : "");
+    const char *sev = cr_severity_name(min);
+    size_t hunted = c->snapshots - (c->unhunted <= c->snapshots ? c->unhunted : c->snapshots);
+
+    if (hunted == 0) {
+        fprintf(out, "%s: not hunted yet (%zu snapshot(s)): no clean restore point is known\n", src,
+                c->snapshots);
+    } else if (c->compromised && c->has_clean) {
+        fprintf(out, "%s: clean restore point %s (%s); first compromised %s (%s)\n", src,
+                cli_short_id(sid, &c->clean_snapshot),
+                cli_time_sec(t, sizeof(t), c->clean_time_ns),
+                cli_short_id(sid2, &c->first_compromised),
+                cli_time_sec(t2, sizeof(t2), c->first_compromised_ns));
+    } else if (c->compromised) {
+        fprintf(out, "%s: NO CLEAN RESTORE POINT: the first %ssnapshot (%s, %s) is already "
+                     "compromised\n",
+                src, c->unhunted ? "hunted " : "", cli_short_id(sid, &c->first_compromised),
+                cli_time_sec(t, sizeof(t), c->first_compromised_ns));
+    } else if (c->has_clean) {
+        fprintf(out, "%s: clean restore point %s (%s), the newest; no finding at or above %s\n",
+                src, cli_short_id(sid, &c->clean_snapshot),
+                cli_time_sec(t, sizeof(t), c->clean_time_ns), sev);
+    } else {
+        fprintf(out, "%s: no clean restore point is known\n", src);
+    }
+    if (hunted > 0 && c->unhunted > 0) {
+        fflush(out); /* the warning (stderr) after the line it is about */
+        cli_warn("%zu of the %zu snapshots of %s were never hunted and are not judged; run "
+                 "'cleanroom hunt'",
+                 c->unhunted, c->snapshots, src);
+    }
+    free(src);
+}

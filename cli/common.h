@@ -27,6 +27,8 @@ enum {
     CLI_EXIT_PARTIAL = 5,
     CLI_EXIT_LOCKED = 6,
     CLI_EXIT_NOTFOUND = 7,
+    CLI_EXIT_REFUSED = 8,  /**< restore refused: the restore point is compromised */
+    CLI_EXIT_FINDINGS = 9, /**< hunt --fail-on: a finding at or above the severity */
 };
 
 /** Global options, accepted before or after the subcommand. */
@@ -166,6 +168,57 @@ void cli_progress_cb(const cr_progress *p, void *payload);
 /** Erase the progress line and free. Accepts NULL. */
 void cli_progress_free(cli_progress *pr);
 
+/* ------------------------------------------------------------- hunt results */
+
+/** Parse a severity name (info, low, medium, high, critical). @return 0 or -1. */
+int cli_parse_severity(cr_severity *out, const char *s);
+
+/** Parse a size: bytes, or a number with K, M, G, T (binary; "KiB", "MB"... accepted). @return 0 or -1. */
+int cli_parse_size(uint64_t *out, const char *s);
+
+/** A count with thousands separators: "2,931". buf: at least 32 bytes. Returns buf. */
+char *cli_count(char *buf, size_t len, uint64_t n);
+
+/** A finding as the JSON object documented in docs/commands/findings.md. */
+json_t *cli_finding_json(const cr_finding *f);
+
+/**
+ * Print one finding on one line: "<indent>SEVERITY CATEGORY PATH INDICATOR DETAIL",
+ * every untrusted part escaped; with `first_seen`, "(first seen in ID, TIME)"
+ * when the finding appeared in an earlier snapshot.
+ */
+void cli_finding_print(FILE *out, const char *indent, const cr_finding *f, int first_seen);
+
+/**
+ * Print findings highest severity first, one line each, except that more than
+ * three of one indicator and severity are told in one line ("SEVERITY
+ * CATEGORY INDICATOR on N files, e.g. PATH, PATH, PATH, ..."), as ransomware
+ * renames thousands of files. At most `max_lines` lines (0: no limit), then
+ * "... and N more finding(s)". `first_seen` as in cli_finding_print.
+ */
+void cli_findings_print_grouped(FILE *out, const char *indent, const cr_finding *const *v,
+                                size_t n, size_t max_lines, int first_seen);
+
+/** cli_findings_print_grouped for an array of findings. */
+void cli_findings_print_array(FILE *out, const char *indent, const cr_finding *f, size_t n,
+                              size_t max_lines, int first_seen);
+
+/**
+ * Check that `source` has snapshots in the vault; if not, print a message
+ * naming the sources that do exist. @return an exit code (0: it has).
+ */
+int cli_check_source(cr_repo *repo, const char *source);
+
+/** A clean point as the JSON object documented in docs/commands/clean-point.md. */
+json_t *cli_clean_point_json(const cr_clean_point *c, cr_severity min);
+
+/**
+ * Print the clean point of a source in one line ("SOURCE: clean restore point
+ * ID (TIME); first compromised ID (TIME)", or the plain "NO CLEAN RESTORE
+ * POINT" sentence), plus a warning line when snapshots were never hunted.
+ */
+void cli_clean_point_line(FILE *out, const cr_clean_point *c, cr_severity min);
+
 /* Memory: the command stops with exit 1 and a message when memory runs out. */
 void *cli_xmalloc(size_t n);
 void *cli_xrealloc(void *p, size_t n);
@@ -180,5 +233,9 @@ int cmd_ls(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_hunt(int argc, char **argv);
+int cmd_findings(int argc, char **argv);
+int cmd_clean_point(int argc, char **argv);
+int cmd_timeline(int argc, char **argv);
 
 #endif

@@ -27,6 +27,10 @@ static const cli_cmd commands[] = {
     {"snapshots", cmd_snapshots, "list the snapshots"},
     {"ls", cmd_ls, "list the files of a snapshot"},
     {"diff", cmd_diff, "show what changed between two snapshots"},
+    {"hunt", cmd_hunt, "scan the snapshots for indicators of compromise"},
+    {"findings", cmd_findings, "list what the hunt found, snapshot by snapshot"},
+    {"clean-point", cmd_clean_point, "show the last clean restore point of each source"},
+    {"timeline", cmd_timeline, "tell when each finding of a source appeared and went"},
     {"restore", cmd_restore, "restore a snapshot (or some of its files) into a folder"},
     {"verify", cmd_verify, "check the vault for damage"},
 };
@@ -37,12 +41,13 @@ static void usage(FILE *f)
     fputs("usage: cleanroom [--repo DIR] [--json] [--quiet] COMMAND [ARGS...]\n"
           "       cleanroom --version | --help | help COMMAND\n"
           "\n"
-          "cleanroom keeps encrypted, deduplicated, immutable backups (snapshots) in a vault.\n"
+          "cleanroom keeps encrypted, deduplicated, immutable backups (snapshots) in a vault\n"
+          "and hunts them for indicators of compromise.\n"
           "\n"
           "Commands:\n",
           f);
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fputs("\n"
           "Global options (before or after the command):\n"
           "  --repo DIR   the vault (default: $CLEANROOM_REPO)\n"
@@ -58,7 +63,8 @@ static void usage(FILE *f)
           "  Without either, the passphrase is asked on the terminal.\n"
           "\n"
           "Exit codes: 0 ok, 1 error, 2 usage, 3 wrong passphrase, 4 damaged vault data,\n"
-          "5 partly done, 6 vault locked, 7 not found (see docs/exit-codes.md).\n",
+          "5 partly done, 6 vault locked, 7 not found, 8 restore refused (compromised restore\n"
+          "point), 9 findings at or above 'hunt --fail-on' (see docs/exit-codes.md).\n",
           f);
 }
 

@@ -279,27 +279,6 @@ static const cr_finding *prev_on(const prev_set *p, const char *path, size_t *co
     return *count ? &p->f[lo] : NULL;
 }
 
-/* ------------------------------------------------------------ MD5 wanted */
-
-static int has_prefix(const char *s, const char *p)
-{
-    return strncmp(s, p, strlen(p)) == 0;
-}
-
-/* Files whose MD5 the persistence judges compare with dpkg's lists. */
-static int wants_md5(const char *rel, const cr_node *n)
-{
-    if (n->mode & (S_ISUID | S_ISGID))
-        return 1;
-    if (has_prefix(rel, "/etc/") || has_prefix(rel, "/var/spool/cron/") ||
-        has_prefix(rel, "/root/") || strstr(rel, "/systemd/") || strstr(rel, "/security/") ||
-        strstr(rel, "/.ssh/") || strstr(rel, "/init.d/"))
-        return 1;
-    if (has_prefix(rel, "/home/") && (strstr(rel, "/.ssh/") || strstr(rel, "/.config/systemd/")))
-        return 1;
-    return 0;
-}
-
 /* ------------------------------------------------------------- the hunt */
 
 typedef struct hunt_run {
@@ -367,7 +346,7 @@ static int scan_changes(hunt_run *h, change_list *ch, uint64_t *scanned, uint64_
         if (!c->has_new || c->new_node.type != CR_NODE_FILE)
             continue;
         cr_id cid;
-        unsigned need = base | (wants_md5(c->path, &c->new_node) ? HN_HAVE_MD5 : 0);
+        unsigned need = base | hn_persist_linux_need(c->path, &c->new_node);
         hn_content_id(&cid, &c->new_node);
         const hn_facts *known = hn_cache_get(h->cache, &cid);
         unsigned have = known ? known->have : 0;
@@ -597,6 +576,8 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
         rec.pred = p->id;
     memcpy(rec.ruleset, h->rs->id, sizeof(rec.ruleset));
     rec.hunted_ns = cr_time_now_ns();
+    rec.source = s->source; /* borrowed: rec is not cleared */
+    rec.time_ns = s->time_ns;
     rec.files_judged = judged;
     rec.contents_scanned = scanned;
     rec.contents_cached = cached;

@@ -72,8 +72,25 @@ int hn_ioc_lookup(const hn_ioc_set *set, hn_hash_type type, const uint8_t *diges
                   const char **list, const char **comment);
 /** Feed every list's bytes into a SHA-256 context for the rule-set id (deterministic order). */
 void hn_ioc_fingerprint(const hn_ioc_set *set, void *sha256_ctx /* EVP_MD_CTX* */);
+/**
+ * Copy at most outmax - 1 bytes of untrusted text s (n bytes) into out as
+ * valid UTF-8 without control characters (invalid bytes become '?', controls
+ * and runs of blanks one space, ends trimmed; never cuts a character).
+ * @return the length written (out is NUL-terminated).
+ */
+size_t hn_text_clean(char *out, size_t outmax, const char *s, size_t n);
 
 /* ============================================================== rules.c */
+/** What the rule set knows of one YARA rule. */
+typedef struct hn_rule_info {
+    const YR_RULE *rule;
+    const char *name;         /**< as in hn_facts.yara: the identifier, or "ns:identifier"
+                                   for a rule of a file compiled in its own namespace */
+    cr_category category;     /**< meta "category"; default malware */
+    cr_severity severity;     /**< meta "severity"; default high */
+    const char *description;  /**< meta "description" (clean UTF-8), or NULL */
+} hn_rule_info;
+
 typedef struct hn_ruleset {
     YR_RULES *yara;              /**< NULL when there is no YARA rule */
     size_t yara_count;
@@ -85,6 +102,11 @@ typedef struct hn_ruleset {
     char **ransom_notes;         /**< lowercase file names or fnmatch patterns, sorted */
     size_t nransom_notes;
     char id[CR_ID_HEX_LEN + 1];  /**< SHA-256 of everything above + HN_ENGINE_VERSION */
+    /* private to rules.c: */
+    hn_rule_info *rule_info;     /**< by rule index in yara->rules_table */
+    hn_rule_info **rule_by_name; /**< sorted by name */
+    size_t nrule_info;
+    int yara_ref;                /**< holds a hn_yara_init reference */
 } hn_ruleset;
 
 /**
@@ -101,7 +123,12 @@ void hn_ruleset_free(hn_ruleset *rs);
 const char *hn_ruleset_ransom_ext(const hn_ruleset *rs, const char *name);
 /** 1 if `name` is a known ransom-note file name. */
 int hn_ruleset_ransom_note(const hn_ruleset *rs, const char *name);
-/** libyara is process-wide: hn_yara_init before the first use, hn_yara_fini after the last (refcounted). */
+/** The info of a rule of rs->yara (as given to a scan callback), or NULL. O(1). */
+const hn_rule_info *hn_ruleset_rule(const hn_ruleset *rs, const YR_RULE *rule);
+/** The info of a rule by its name (as in hn_facts.yara), or NULL. O(log n). */
+const hn_rule_info *hn_ruleset_rule_by_name(const hn_ruleset *rs, const char *name);
+/** libyara is process-wide: hn_yara_init before the first use, hn_yara_fini after the last
+ *  (refcounted). hn_ruleset_load takes a reference of its own, released by hn_ruleset_free. */
 int hn_yara_init(void);
 void hn_yara_fini(void);
 
@@ -148,7 +175,8 @@ typedef struct hn_scan_job {
 } hn_scan_job;
 
 typedef struct hn_scan_stats {
-    uint64_t contents, bytes, errors;
+    uint64_t contents, bytes; /**< contents learnt without error, and their sizes */
+    uint64_t errors;          /**< contents with job->error set */
 } hn_scan_stats;
 
 /**
@@ -166,6 +194,8 @@ int hn_scan(hn_scan_stats *stats, cr_repo *repo, const hn_ruleset *rs, hn_scan_j
 /**
  * Read a whole small file of a snapshot into out (at most `max` bytes:
  * CR_EINPUT beyond). Used by the judges for passwd, sudoers, dpkg lists, hives.
+ * Holes read as zeros; a NUL byte follows the data (not counted in out->len).
+ * @return 0, CR_EINPUT, CR_ECORRUPT (damaged tree or blob), CR_ENOTFOUND (lost blob).
  */
 int hn_read_node(cr_buf *out, cr_repo *repo, const cr_node *file, size_t max);
 
@@ -176,13 +206,25 @@ typedef struct hn_cache hn_cache;
 /** Load every facts file under hunt/ (damaged ones are warned about and skipped). */
 int hn_cache_load(hn_cache **out, cr_repo *repo, cr_warning_cb warn, void *payload);
 void hn_cache_free(hn_cache *c);
-/** Borrowed; NULL if unknown. */
+/** Borrowed (stays valid as the cache grows, until hn_cache_free; change it only through
+ * hn_cache_put, which marks it for the next save); NULL if unknown. */
 hn_facts *hn_cache_get(hn_cache *c, const cr_id *content);
 /** Insert or merge what `f` knows (newer YARA verdicts replace older ones). */
 int hn_cache_put(hn_cache *c, const hn_facts *f);
 size_t hn_cache_count(const hn_cache *c);
 /** Write the facts added or changed since the last save as one file under hunt/. */
 int hn_cache_save(hn_cache *c, cr_repo *repo);
+/** An empty cache (tests, or a hunt that must not read the vault's). */
+int hn_cache_new(hn_cache **out);
+/**
+ * Codec of a facts file (exposed for tests and fuzzing). Encode writes every
+ * fact (only_dirty 0) or those changed since the last save (1), *count of them.
+ * Merge decodes a facts file's plaintext (hostile-input safe; all or nothing)
+ * into c; `file` (its name) orders the YARA verdicts of files saved at the same time.
+ */
+int hn_cache_encode(cr_buf *out, size_t *count, const hn_cache *c, int only_dirty,
+                    int64_t saved_ns);
+int hn_cache_merge_file(hn_cache *c, const void *data, size_t len, const cr_id *file);
 
 /** The findings of one snapshot under one rule set. */
 typedef struct hn_record {
@@ -194,6 +236,10 @@ typedef struct hn_record {
     cr_finding *findings;
     size_t nfindings;
     uint64_t files_judged, contents_scanned, contents_cached, errors;
+    /* Stored once per record: a finding whose snapshot, source or time_ns
+     * equals these costs nothing in the file (others are stored with it). */
+    char *source;                  /**< source of the snapshot (owned, may be NULL) */
+    int64_t time_ns;               /**< time of the snapshot */
 } hn_record;
 
 void hn_record_clear(hn_record *r);
@@ -254,9 +300,11 @@ int hn_emit(hn_ctx *ctx, const char *relpath, cr_category cat, cr_severity sev,
  * in ctx->cache when it has content; old_node NULL when added): YARA matches
  * (severity from the rule's meta "severity", else high; category from meta
  * "category", else malware), IOC hashes (critical malware), ransomware
- * extension (high) and ransom-note names (high), near-random content under a
- * name or magic that announces a compressible or structured type (high
- * ransomware; medium anomaly when only the entropy is odd).
+ * extension (high; medium when the content is plainly intact: empty, text or
+ * a known format) and ransom-note names (high; not on paths a dpkg package of
+ * the snapshot installed, which loads ctx->dpkg), near-random content under
+ * an extension that announces a text or structured type (high ransomware;
+ * medium anomaly when only the entropy is odd). Only regular files are judged.
  */
 int hn_judge_file(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
                   const cr_node *new_node);
@@ -268,8 +316,21 @@ typedef struct hn_change_stats {
     uint64_t modified_high_entropy;  /**< modified or added files whose head became near-random */
     uint64_t ransom_named;           /**< added files with a ransomware extension */
 } hn_change_stats;
-/** judge.c: the change-rate finding of a snapshot (path "/"), if any. */
+/**
+ * judge.c: the change-rate finding of a snapshot (path "/"), if any: with at
+ * least 50 files before, ransomware:change-rate (critical) when ransom_named
+ * >= 20, or when modified_high_entropy + ransom_named >= 20 and >= 10% of
+ * files_before; else anomaly:change-rate (medium) when modified + removed >=
+ * 100 and >= 50% of files_before.
+ */
 int hn_judge_change_rate(hn_ctx *ctx, const hn_change_stats *st);
+/**
+ * judge.c: 1 when facts show a near-random head (at least 256 bytes, entropy
+ * near that of random bytes of that length) that starts neither like text nor
+ * like any known compressed, media or encrypted-by-design format: what
+ * encryption by ransomware leaves. The per-file test of modified_high_entropy.
+ */
+int hn_judge_near_random(const hn_facts *f);
 
 /**
  * persist.c: Linux persistence of one node added, changed or (new_node NULL)
@@ -279,6 +340,13 @@ int hn_judge_change_rate(hn_ctx *ctx, const hn_change_stats *st);
  */
 int hn_persist_linux(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
                      const cr_node *new_node);
+/**
+ * persist.c: the facts hn_persist_linux wants in the cache before it judges
+ * `node` (added or changed) at `relpath`: HN_HAVE_MD5 for a file in a
+ * persistence location or with the setuid/setgid bit, else 0. (It computes
+ * a missing md5 itself, reading up to 64 MiB, but the scan does it better.)
+ */
+unsigned hn_persist_linux_need(const char *relpath, const cr_node *node);
 
 /** windows.c: Windows persistence of one node added, changed or removed (Startup, Tasks, hives). */
 int hn_persist_windows(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
@@ -305,6 +373,22 @@ typedef enum hn_owned {
  */
 hn_owned hn_dpkg_owner(const hn_dpkg *d, const char *relpath, const uint8_t *md5,
                        const char **pkg);
+/* A listed path looked up with md5 NULL gives HN_OWNED_NOSUM (owned, not verified).
+ * When the snapshot's /lib or /bin is a symlink (usrmerge), "/lib/x" and
+ * "/usr/lib/x" are the same path. Also read: diversions, statoverride, *.list. */
+/** 1 and the mode (permission bits) if dpkg-statoverride sets the mode of relpath. */
+int hn_dpkg_statoverride(const hn_dpkg *d, const char *relpath, uint32_t *mode);
+/** Number of paths known (0: no package database in the snapshot). */
+size_t hn_dpkg_count(const hn_dpkg *d);
+/** An empty database, and the parsers of its files (for tests and fuzzing; hostile-input
+ *  safe: malformed lines are skipped). hn_dpkg_load feeds them in this order: diversions,
+ *  statoverride, status, every info/<pkg>.md5sums, every info/<pkg>.list. */
+int hn_dpkg_new(hn_dpkg **out, int usrmerge);
+int hn_dpkg_parse_diversions(hn_dpkg *d, const void *data, size_t len);
+int hn_dpkg_parse_statoverride(hn_dpkg *d, const void *data, size_t len);
+int hn_dpkg_parse_status(hn_dpkg *d, const void *data, size_t len);
+/** name: "<pkg>[:arch].md5sums" or "<pkg>[:arch].list" (other names are ignored). */
+int hn_dpkg_parse_info(hn_dpkg *d, const char *name, const void *data, size_t len);
 
 /* =============================================================== hive.c */
 /** One autostart entry read from a registry hive. */
@@ -327,5 +411,13 @@ typedef struct hn_autorun {
  */
 int hn_hive_autoruns(hn_autorun **out, size_t *count, const void *data, size_t len);
 void hn_autoruns_free(hn_autorun *a, size_t n);
+/**
+ * UTF-16LE text (up to its first NUL; an odd last byte is dropped) as UTF-8:
+ * unpaired surrogates become U+FFFD, control characters (C0, DEL, C1) '?'.
+ * @return a new string, or NULL when out of memory.
+ */
+char *hn_utf16_to_utf8(const void *data, size_t len);
+/** A copy of bytes (up to a NUL) as valid UTF-8: bad sequences and control characters become '?'. */
+char *hn_utf8_clean(const void *data, size_t len);
 
 #endif

@@ -36,6 +36,13 @@
  * ranges reading as zeros (as restic does), because a partly recovered
  * database or log can still be salvaged by hand; the warning names it so that
  * nobody mistakes it for a good copy. The restore then returns CR_EPARTIAL.
+ *
+ * Skips (options of version 2) name snapshot paths not to restore, e.g. the
+ * files a hunt flagged, which the command puts into a quarantine folder with a
+ * second restore. They are kept sorted; the walk looks each node's path up
+ * before creating it (a skipped folder is never entered), and an included
+ * path at or below a skipped one is left out. A skipped item is not an error
+ * and is not counted.
  */
 #include "vault/vault.h"
 
@@ -120,6 +127,9 @@ typedef struct rs_ctx {
     size_t ntrees, captrees;
     cr_node *incl_nodes; /* nodes of included paths (owned copies) */
     size_t nincl_nodes;
+    char **skips; /* paths not to restore (canonical, sorted; version 2 options) */
+    size_t nskips;
+    int skip_all; /* one of them is the root */
 
     rs_file *files;
     size_t nfiles, capfiles;
@@ -711,6 +721,23 @@ static void rs_restore_special(rs_ctx *c, int dirfd, const char *name, const cha
     apply_at_meta(c, dirfd, name, rel, n);
 }
 
+/* 1 if `rel` (canonical, relative to the target) is one of the paths to skip. */
+static int rs_skipped(const rs_ctx *c, const char *rel)
+{
+    size_t lo = 0, hi = c->nskips;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int d = strcmp(c->skips[mid], rel);
+        if (d == 0)
+            return 1;
+        if (d < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
 /* Restore one node named `name` inside dirfd; path[0..plen) is its parent's path. */
 static int rs_restore_node(rs_ctx *c, int dirfd, char *path, size_t plen, const cr_node *n,
                            int depth)
@@ -741,6 +768,10 @@ static int rs_restore_node(rs_ctx *c, int dirfd, char *path, size_t plen, const 
     if (plen)
         path[plen] = '/';
     memcpy(path + plen + (plen ? 1 : 0), name, nlen + 1);
+    if (c->nskips && rs_skipped(c, path)) {
+        path[plen] = '\0';
+        return 0;
+    }
 
     switch (n->type) {
     case CR_NODE_DIR: {
@@ -1228,6 +1259,11 @@ static int norm_include(char **out, const char *in)
     return 0;
 }
 
+static int rs_cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 /* 1 if `a` is `b` or a folder above it. */
 static int path_covers(const char *a, const char *b)
 {
@@ -1235,6 +1271,60 @@ static int path_covers(const char *a, const char *b)
     if (n == 0)
         return 1;
     return strncmp(a, b, n) == 0 && (b[n] == '\0' || b[n] == '/');
+}
+
+/* 1 if `rel` (canonical) or a folder above it is one of the paths to skip. */
+static int rs_skipped_below(const rs_ctx *c, const char *rel)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(rel);
+    if (c->skip_all)
+        return 1;
+    if (!c->nskips || n >= sizeof(buf))
+        return 0;
+    memcpy(buf, rel, n + 1);
+    for (size_t i = 0; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        char saved = buf[i];
+        buf[i] = '\0';
+        int hit = rs_skipped(c, buf);
+        buf[i] = saved;
+        if (hit)
+            return 1;
+    }
+    return 0;
+}
+
+/* The paths not to restore (options of version 2), canonical and sorted. */
+static int rs_load_skips(rs_ctx *c)
+{
+    const cr_restore_options *o = c->opts;
+    int err;
+    if (o->version < 2 || o->nskips == 0)
+        return 0;
+    if (!o->skips) {
+        cr_error_set("restore: %zu paths to skip announced, but none given", o->nskips);
+        return CR_EINPUT;
+    }
+    if (!(c->skips = cr_calloc(o->nskips, sizeof(char *))))
+        return CR_ERROR;
+    for (size_t i = 0; i < o->nskips; i++) {
+        if (!o->skips[i]) {
+            cr_error_set("restore: a path to skip is missing");
+            return CR_EINPUT;
+        }
+        if ((err = norm_include(&c->skips[c->nskips], o->skips[i])) < 0) {
+            if (err == CR_EINPUT)
+                cr_error_set("path to skip %s: \"..\" is not allowed", o->skips[i]);
+            return err;
+        }
+        if (c->skips[c->nskips][0] == '\0')
+            c->skip_all = 1;
+        c->nskips++;
+    }
+    qsort(c->skips, c->nskips, sizeof(char *), rs_cmp_str);
+    return 0;
 }
 
 /* Create the folders above an included path (plain folders: their metadata is not restored). */
@@ -1319,8 +1409,8 @@ static int rs_walk_includes(rs_ctx *c, const cr_snapshot *snap)
         for (size_t j = 0; j < n && !skip; j++)
             if (j != i && path_covers(incl[j], incl[i]) && (strcmp(incl[j], incl[i]) != 0 || j < i))
                 skip = 1; /* restored with a folder above it, or a duplicate */
-        if (skip)
-            continue;
+        if (skip || rs_skipped_below(c, incl[i]))
+            continue; /* restored with a folder above it, a duplicate, or set aside */
         cr_node *nd = &c->incl_nodes[i];
         if (incl[i][0] == '\0') {
             if (nd->has_subtree)
@@ -1401,7 +1491,11 @@ int cr_restore(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
             c->may_inherit = 1;
     }
 
-    if (opts->nincludes > 0) {
+    if ((err = rs_load_skips(c)) < 0)
+        goto done;
+    if (c->skip_all) {
+        /* Everything is set aside: the target is created, nothing else. */
+    } else if (opts->nincludes > 0) {
         err = rs_walk_includes(c, snap);
     } else {
         if (!(path = cr_malloc(PATH_MAX + 1))) {
@@ -1461,6 +1555,9 @@ done:
     for (size_t i = 0; i < c->nincl_nodes; i++)
         cr_node_clear(&c->incl_nodes[i]);
     free(c->incl_nodes);
+    for (size_t i = 0; i < c->nskips; i++)
+        free(c->skips[i]);
+    free(c->skips);
     free(path);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cond);

@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# cleanroom hunt benchmark: how fast `cleanroom hunt` scans restore points.
+#
+#   bench/hunt.sh             build the corpus if needed (bench/bench.sh corpus), then measure
+#
+# Two measurements, printed as a markdown table (and written to
+# $CLEANROOM_BENCH_CACHE/results/hunt-latest.md):
+#
+#   (a) scan-1: one snapshot of the corpus hunted with the shipped rules
+#       (`hunt --threads 2`), against `yara -p 2 -w -N` with the same rule
+#       files on the same files on disk (every regular file, through
+#       --scan-list). Both run twice in a row and the second run counts, so
+#       both find their input in the page cache: cleanroom reads the vault
+#       (decrypt, decompress, hash, entropy, YARA), yara reads the plain
+#       files. Between the two hunts the vault's hunt/ files are removed,
+#       so the second hunt scans everything again.
+#   (b) days-30: 30 daily snapshots of a copy of the corpus where about 1% of
+#       the bytes change every day (half modified files, half new files),
+#       hunted from scratch, against hunting the first snapshot alone. The
+#       target is a ratio of at most 1.5: a content is scanned once, whatever
+#       the number of snapshots that hold it.
+#
+# Environment:
+#   CLEANROOM             the command to measure (default: build/cleanroom in this tree)
+#   CLEANROOM_BENCH_CACHE corpus, work folder and results (default /var/tmp/cleanroom-bench)
+#   BENCH_QUICK=1         small corpus: the Debian tree only (~170 MB)
+#   BENCH_DAYS            days of (b) (default 30)
+#   BENCH_THREADS         threads for both tools (default 2)
+#   CLEANROOM_RULES       the rules folder (default: rules/ of this tree)
+#
+# A benchmark is not a test: it prints numbers, it fails only when a step
+# could not run at all.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${CLEANROOM_BENCH_CACHE:-/var/tmp/cleanroom-bench}
+CLEANROOM=${CLEANROOM:-$ROOT/build/cleanroom}
+case "$CLEANROOM" in /*) ;; *) CLEANROOM="$ROOT/$CLEANROOM" ;; esac
+QUICK=${BENCH_QUICK:-0}
+DAYS=${BENCH_DAYS:-30}
+THREADS=${BENCH_THREADS:-2}
+RULES=${CLEANROOM_RULES:-$ROOT/rules}
+export CLEANROOM_RULES="$RULES"
+PASS="cleanroom-bench-passphrase"
+TIME=/usr/bin/time
+CORPUS="$CACHE/corpus"
+WORK="$CACHE/work-hunt"
+RESULTS="$CACHE/results"
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "bench-hunt: $*"; exit 1; }
+
+# ------------------------------------------------------------------ corpus
+
+corpus_paths() {
+    if [ "$QUICK" = 1 ]; then
+        # The bench's copy of the Debian tree, else the tests' (the same tree).
+        local t="${CLEANROOM_TEST_CACHE:-/var/tmp/cleanroom-test}/debian-minbase"
+        if [ ! -d "$CORPUS/debian" ] && [ -e "$t/.cleanroom-complete" ]; then
+            PATHS=("$t")
+        else
+            PATHS=("$CORPUS/debian")
+        fi
+    else
+        PATHS=("$CORPUS/debian" "$CORPUS/usr-share" "$CORPUS/lib")
+    fi
+}
+
+build_corpus() {
+    corpus_paths
+    local p missing=0
+    for p in "${PATHS[@]}"; do [ -d "$p" ] || missing=1; done
+    if [ "$missing" = 1 ]; then
+        say "bench-hunt: building the corpus with bench/bench.sh corpus"
+        BENCH_QUICK=0 "$ROOT/bench/bench.sh" corpus || die "could not build the corpus"
+    fi
+    # bench.sh changes 1% of the corpus during its run and puts it back at the
+    # end; an interrupted run is reverted by its next start. Refuse to measure
+    # a corpus in that state.
+    [ ! -f "$CACHE/state/changed.journal" ] ||
+        die "the corpus holds changes of an interrupted bench/bench.sh: run 'bench/bench.sh corpus' first"
+    CORPUS_BYTES=$(du -scb --apparent-size "${PATHS[@]}" | tail -n1 | cut -f1)
+    CORPUS_FILES=$(find "${PATHS[@]}" -type f | wc -l)
+    say "bench-hunt: corpus ${PATHS[*]}: $((CORPUS_BYTES / 1048576)) MiB in $CORPUS_FILES files"
+}
+
+# ------------------------------------------------------------------ measuring
+
+declare -A SECS RSS NOTE
+
+# measure STEP CMD...: wall seconds and peak RSS of CMD into SECS/RSS[STEP].
+measure() {
+    local step=$1 tf="$WORK/log/$1.time" log="$WORK/log/$1.log" rc secs rss usr sys
+    shift
+    "$TIME" -f "%e %M %U %S" -o "$tf" "$@" >"$log" 2>"$log.err"
+    rc=$?
+    read -r secs rss usr sys < <(tail -n1 "$tf")
+    SECS[$step]=$secs
+    RSS[$step]=$rss
+    say "bench-hunt: $(printf '%-22s %8ss %8s KiB  cpu %6.2fs user %6.2fs sys  exit %d' "$step" \
+        "$secs" "$rss" "$usr" "$sys" "$rc")"
+    return "$rc"
+}
+
+cr() { "$CLEANROOM" --repo "$1" --quiet "${@:2}"; }
+
+# forget REPO: remove what earlier hunts stored (facts cache and records), so
+# that the next hunt scans everything again. Only for benchmarks.
+forget() { find "$1/hunt" -mindepth 1 -delete 2>/dev/null || true; }
+
+# hunt_twice STEP REPO: hunt, forget, hunt again (measured).
+hunt_twice() {
+    local step=$1 repo=$2 rc
+    measure "$step-warmup" "$CLEANROOM" --repo "$repo" --json hunt --threads "$THREADS"
+    rc=$?
+    case $rc in 0 | 5) ;; *) tail -n 5 "$WORK/log/$step-warmup.log.err" >&2; die "hunt failed (exit $rc)" ;; esac
+    forget "$repo"
+    measure "$step" "$CLEANROOM" --repo "$repo" --json hunt --threads "$THREADS"
+    rc=$?
+    case $rc in 0 | 5) ;; *) tail -n 5 "$WORK/log/$step.log.err" >&2; die "hunt failed (exit $rc)" ;; esac
+    NOTE[$step]=$("$PY" -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+print("%d snapshots, %d contents scanned (%.0f MiB), %d cached, new findings %s" % (
+    j["snapshots_hunted"], j["contents_scanned"], j["bytes_scanned"] / 1048576,
+    j["contents_cached"], ", ".join("%s %d" % (k, v) for k, v in j["new_findings"].items() if v)))
+' "$WORK/log/$step.log" 2>/dev/null || echo "?")
+}
+
+# ------------------------------------------------------------------ (a)
+
+bench_scan() {
+    local repo="$WORK/repo-a" list="$WORK/files.list" rules=()
+    say "bench-hunt: == (a) one snapshot: cleanroom hunt vs yara"
+    cr "$repo" init --kdf interactive >/dev/null || die "init failed"
+    cr "$repo" backup --source bench "${PATHS[@]}" >/dev/null || die "backup failed"
+    hunt_twice scan-1-cleanroom "$repo"
+    # The findings on a clean corpus (they are false positives) go in the report.
+    "$CLEANROOM" --repo "$repo" --json findings --min-severity high >"$WORK/findings-a.json" 2>/dev/null
+
+    mapfile -t rules < <(find "$RULES/yara" -type f \( -name '*.yar' -o -name '*.yara' \) | LC_ALL=C sort)
+    [ "${#rules[@]}" -gt 0 ] || die "no YARA rules under $RULES/yara"
+    find "${PATHS[@]}" -type f >"$list"
+    measure scan-1-yara-warmup yara -w -N -p "$THREADS" --scan-list "${rules[@]}" "$list"
+    measure scan-1-yara yara -w -N -p "$THREADS" --scan-list "${rules[@]}" "$list"
+    NOTE[scan-1-yara]="$(wc -l <"$WORK/log/scan-1-yara.log") matches, ${#rules[@]} rule files"
+}
+
+# ------------------------------------------------------------------ (b)
+
+# change DIR DAY: about 1% of the bytes of DIR change: half in modified files
+# (a block overwritten, a line appended), half in new files. Files are
+# replaced (written beside and renamed), never written in place: DIR is a
+# hard-linked copy of the corpus.
+change() {
+    "$PY" - "$1" "$2" <<'EOF'
+import os, random, sys
+root, day = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(day)
+files = []
+for dp, dns, fns in os.walk(root):
+    dns.sort()
+    for f in sorted(fns):
+        p = os.path.join(dp, f)
+        if os.path.isfile(p) and not os.path.islink(p):
+            files.append((p, os.path.getsize(p)))
+total = sum(s for _, s in files)
+budget = total // 100
+mod, add = budget // 2, budget - budget // 2
+rnd.shuffle(files)
+done = 0
+for p, s in files:
+    if mod <= 0:
+        break
+    if s == 0 or s > mod + 65536:
+        continue
+    data = bytearray(open(p, "rb").read())
+    off = rnd.randrange(len(data))
+    data[off:off + 4096] = rnd.randbytes(min(4096, len(data) - off))
+    data += b"\nchanged on day %d\n" % day
+    tmp = p + ".bench-tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, p)
+    mod -= len(data)
+    done += 1
+os.makedirs(os.path.join(root, "new", "day%02d" % day), exist_ok=True)
+i = 0
+for p, s in files[::-1]:
+    if add <= 0:
+        break
+    if s == 0 or s > add + 65536:
+        continue
+    data = b"day %d new file %d\n" % (day, i) + open(p, "rb").read()
+    with open(os.path.join(root, "new", "day%02d" % day, "n%05d-%s" % (i, os.path.basename(p))), "wb") as fh:
+        fh.write(data)
+    add -= len(data)
+    i += 1
+print("%d modified, %d new" % (done, i))
+EOF
+}
+
+bench_days() {
+    local repo="$WORK/repo-b" days="$WORK/days" d p
+    say "bench-hunt: == (b) $DAYS daily snapshots with 1% change a day"
+    mkdir -p "$days"
+    for p in "${PATHS[@]}"; do cp -al "$p" "$days/" || die "cannot copy $p (hard links)"; done
+    cr "$repo" init --kdf interactive >/dev/null || die "init failed"
+    cr "$repo" backup --source days --time 2026-01-01T02:00:00Z "$days" >/dev/null || die "backup failed"
+    hunt_twice days-1 "$repo"
+    for d in $(seq 2 "$DAYS"); do
+        say "bench-hunt: day $d: $(change "$days" "$d")"
+        cr "$repo" backup --source days --time "$(date -u -d "2026-01-01 +$((d - 1)) days" +%Y-%m-%dT02:00:00Z)" \
+            "$days" >/dev/null || die "backup of day $d failed"
+    done
+    forget "$repo"
+    hunt_twice "days-$DAYS" "$repo"
+}
+
+# ------------------------------------------------------------------ report
+
+row() { # STEP LABEL TOOL BYTES BASE-STEP
+    local s=${SECS[$1]:-} base=${SECS[$5]:-}
+    [ -n "$s" ] || { printf '| %s | %s | - | - | - | - | |\n' "$2" "$3"; return; }
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$2" "$3" "$s" \
+        "$(awk -v b="$4" -v s="$s" 'BEGIN { if (s > 0) printf "%.0f", b / 1048576 / s; else print "-" }')" \
+        "$(awk -v k="${RSS[$1]:-0}" 'BEGIN { printf "%.0f", k / 1024 }')" \
+        "$(awk -v a="$s" -v b="$base" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')" \
+        "${NOTE[$1]:-}"
+}
+
+report() {
+    echo "# cleanroom hunt benchmark — $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo
+    echo "- corpus: ${PATHS[*]}: $((CORPUS_BYTES / 1048576)) MiB in $CORPUS_FILES files"
+    echo "- machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
+        "load average at start $LOAD0; page cache warm (second of two runs)"
+    echo "- $("$CLEANROOM" --version 2>/dev/null | head -n1), $(yara --version 2>/dev/null | sed 's/^/yara /'), $THREADS threads each;" \
+        "rules: $RULES"
+    echo "- MB/s = corpus MiB / seconds; ratio: (a) seconds / cleanroom's, (b) seconds / the first snapshot's"
+    echo
+    echo "| step | tool | seconds | MB/s | peak RSS MiB | ratio | notes |"
+    echo "|---|---|---|---|---|---|---|"
+    row scan-1-cleanroom "scan-1: one snapshot" "cleanroom hunt" "$CORPUS_BYTES" scan-1-cleanroom
+    row scan-1-yara "scan-1: same files on disk" "yara -p $THREADS" "$CORPUS_BYTES" scan-1-cleanroom
+    row days-1 "days-1: first snapshot alone" "cleanroom hunt" "$CORPUS_BYTES" days-1
+    row "days-$DAYS" "days-$DAYS: $DAYS snapshots, 1%/day" "cleanroom hunt" "$CORPUS_BYTES" days-1
+    echo
+    echo "Targets:"
+    local r
+    r=$(awk -v a="${SECS[days-$DAYS]:-0}" -v b="${SECS[days-1]:-0}" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "" }')
+    if [ -n "$r" ]; then
+        echo "- $DAYS snapshots from scratch <= 1.5x the first alone: $(awk -v r="$r" 'BEGIN { print (r <= 1.5) ? "PASS" : "MISS" }') (${r}x)"
+    else
+        echo "- $DAYS snapshots from scratch <= 1.5x the first alone: n/a"
+    fi
+    r=$(awk -v c="${SECS[scan-1-cleanroom]:-0}" -v y="${SECS[scan-1-yara]:-0}" 'BEGIN { if (c > 0 && y > 0) printf "%.2f", y / c; else print "" }')
+    if [ -n "$r" ]; then
+        echo "- one snapshot against yara on the plain files: yara takes ${r}x the time of cleanroom"
+    fi
+    echo
+    echo "Findings at or above high on the (clean) corpus of (a) — false positives unless the corpus holds malware:"
+    "$PY" - "$WORK/findings-a.json" <<'EOF'
+import json, sys
+try:
+    fs = json.load(open(sys.argv[1]))["findings"]
+except Exception as e:
+    print("- (could not read: %s)" % e)
+    sys.exit(0)
+if not fs:
+    print("- none")
+for f in fs[:30]:
+    print("- %s `%s` %s: %s" % (f.get("severity"), f.get("indicator"), f.get("path"), f.get("detail")))
+if len(fs) > 30:
+    print("- ... and %d more" % (len(fs) - 30))
+EOF
+}
+
+# ------------------------------------------------------------------ main
+
+main() {
+    [ -x "$CLEANROOM" ] || die "no cleanroom command at $CLEANROOM (run make first)"
+    command -v yara >/dev/null || die "yara is not installed (scripts/install-deps)"
+    [ -x "$TIME" ] || die "GNU time is not installed at $TIME (scripts/install-deps)"
+    [ -d "$RULES/yara" ] || die "no rules folder at $RULES"
+    mkdir -p "$CACHE" || die "cannot create $CACHE"
+    # Its own lock: bench/bench.sh may run this at its end while holding its own.
+    exec 8>"$CACHE/.lock-hunt"
+    flock -n 8 || die "another hunt bench is running on $CACHE"
+    build_corpus
+    rm -rf "$WORK"
+    mkdir -p "$WORK/log" "$RESULTS"
+    export CLEANROOM_PASSWORD=$PASS
+    unset CLEANROOM_PASSWORD_FILE CLEANROOM_REPO
+    LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+
+    bench_scan
+    bench_days
+
+    local out="$RESULTS/hunt-latest.md"
+    report >"$out"
+    cp "$out" "$RESULTS/hunt-$([ "$QUICK" = 1 ] && echo quick || echo full)-$(date -u +%Y%m%dT%H%M%SZ).md"
+    echo
+    cat "$out"
+    echo
+    echo "results written to $out (logs in $WORK/log)"
+    rm -rf "$WORK"/repo-* "$WORK/days"
+}
+
+main "$@"

@@ -1,0 +1,734 @@
+/*
+ * Autostart entries of Windows registry hives (SOFTWARE, SYSTEM, NTUSER.DAT),
+ * read with hivex.
+ *
+ * A hive here is bytes from a vault, so hostile. hivex checks the base
+ * block's signature, version and checksum, walks every hive bin and cell
+ * once, and afterwards follows an offset only to the start of a cell in use
+ * with the right signature. That is most of the work, but hivex also trusts a
+ * few counts inside cells (the entries of a subkey list reached through an
+ * "ri" index, the segment list of big data) and reads a fixed-size record at a
+ * cell start without comparing it to the cell's size. So, before hivex sees
+ * the bytes, hv_check walks the base block and the bins itself: every bin
+ * must be whole and in place, every cell inside its bin, the bins must reach
+ * exactly the size the base block announces (a hive cut short is damaged, not
+ * read in part), and the root must be a key. Then the bytes are handed to
+ * hivex (which only opens files) through a memfd, /proc/self/fd/N, or a
+ * private temporary file unlinked at once when there is no memfd or /proc,
+ * followed by HV_PAD zero bytes: whatever a count inside a cell claims, every
+ * read hivex makes from a cell start stays inside the mapping (the largest is
+ * 8 + 65535 * 8 bytes for an lf list under an ri index). hivex stops reading
+ * bins at the size in the base block, so the padding is never parsed.
+ *
+ * Only the keys that start programs are visited, each found by name
+ * (case-insensitive, as Windows does) among the subkeys of its parent:
+ *
+ *   SOFTWARE and NTUSER.DAT (the same keys under "Software\" in NTUSER.DAT)
+ *     Microsoft\Windows\CurrentVersion\Run, RunOnce, RunServices,
+ *     RunServicesOnce, Policies\Explorer\Run, the same under Wow6432Node:
+ *     every string value                                      HN_AUTORUN_RUN(ONCE)
+ *     Microsoft\Windows NT\CurrentVersion\Winlogon: Shell, Userinit   _WINLOGON
+ *   SYSTEM
+ *     ControlSetNNN\Services\<name>: ImagePath, with Parameters\ServiceDll
+ *     appended as " (ServiceDll: ...)" when there is one      _SERVICE
+ *
+ * Which hive it is does not matter: every path is tried, a missing key is not
+ * an error. The start type of a service is not part of its entry, so enabling
+ * or disabling a service does not make it a new one; its command is what
+ * matters. A key or value on those paths that hivex cannot read makes the
+ * whole hive CR_ECORRUPT (a damaged hive is reported, not half read).
+ *
+ * Strings: REG_SZ and REG_EXPAND_SZ data are UTF-16LE, decoded here rather
+ * than with hivex_value_string, which fails outright (EILSEQ from iconv) on an
+ * unpaired surrogate: data up to the first NUL character, an odd last byte
+ * dropped, unpaired surrogates become U+FFFD. Names come from hivex as UTF-8.
+ * Every string handed out is valid UTF-8 without control characters (those,
+ * C1 included, become '?'), since it ends up in findings, JSON and terminals.
+ * Values of other types, and values longer than HV_MAX_VALUE bytes (no command
+ * line is: Windows allows 32767 characters), are skipped.
+ *
+ * Bounds besides hivex's own: HV_MAX_KEYS subkeys examined, HV_MAX_ENTRIES
+ * entries and HV_MAX_BYTES bytes of strings handed out (many values may share
+ * one data cell, so the hive's size alone does not bound that). Crossing one
+ * is CR_ECORRUPT: no real hive comes near.
+ */
+#include "hunt/hunt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hivex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define HV_MIN_SIZE 0x2000u          /* base block + one bin, as hivex requires */
+#define HV_MAX_SIZE (1024u << 20)    /* beyond: not read at all */
+#define HV_BIN 0x1000u
+#define HV_PAD (1024u * 1024)        /* zero bytes after the hive for hivex's reads */
+#define HV_MAX_VALUE (64u * 1024)    /* bytes of one value's data */
+#define HV_MAX_KEYS 200000u          /* subkeys examined */
+#define HV_MAX_ENTRIES 100000u
+#define HV_MAX_BYTES (16u << 20)     /* bytes of strings handed out */
+
+#define HV_REG_SZ 1
+#define HV_REG_EXPAND_SZ 2
+
+typedef struct hv {
+    hive_h *h;
+    hn_autorun *a;
+    size_t n, cap;
+    size_t keys;  /* subkeys examined */
+    size_t bytes; /* bytes of strings in a */
+} hv;
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* ------------------------------------------------------------ structure */
+
+/* The base block and every bin and cell; 0 or CR_ECORRUPT with a message. */
+static int hv_check(const uint8_t *d, size_t len)
+{
+    uint32_t sum = 0;
+    size_t end, off, root;
+    int root_ok = 0;
+
+    if (len < HV_MIN_SIZE) {
+        cr_error_set("too small to be a registry hive (%zu bytes)", len);
+        return CR_ECORRUPT;
+    }
+    if (memcmp(d, "regf", 4) != 0) {
+        cr_error_set("not a registry hive (no \"regf\" signature)");
+        return CR_ECORRUPT;
+    }
+    if (le32(d + 0x14) != 1) {
+        cr_error_set("registry hive of an unknown format version %u", le32(d + 0x14));
+        return CR_ECORRUPT;
+    }
+    for (size_t i = 0; i < 0x1fc; i += 4)
+        sum ^= le32(d + i);
+    if (sum != le32(d + 0x1fc)) {
+        cr_error_set("the registry hive's header is damaged (checksum mismatch)");
+        return CR_ECORRUPT;
+    }
+    end = (size_t)HV_BIN + le32(d + 0x28);
+    if (end > len) {
+        cr_error_set("the registry hive is cut short: its header announces %zu bytes, "
+                     "the file has %zu", end, len);
+        return CR_ECORRUPT;
+    }
+    if (end <= HV_BIN) {
+        cr_error_set("the registry hive holds no data (empty hive bins area)");
+        return CR_ECORRUPT;
+    }
+    root = (size_t)HV_BIN + le32(d + 0x24);
+    for (off = HV_BIN; off < end;) {
+        const uint8_t *b = d + off;
+        size_t size;
+        if (end - off < 0x20 || memcmp(b, "hbin", 4) != 0 || le32(b + 4) != off - HV_BIN) {
+            cr_error_set("the registry hive is damaged: no valid hive bin at offset %zu", off);
+            return CR_ECORRUPT;
+        }
+        size = le32(b + 8);
+        if (size < HV_BIN || size % HV_BIN != 0 || size > end - off) {
+            cr_error_set("the registry hive is damaged: hive bin at offset %zu has an "
+                         "impossible size (%zu)", off, size);
+            return CR_ECORRUPT;
+        }
+        for (size_t c = off + 0x20; c < off + size;) {
+            int32_t raw = (int32_t)le32(d + c);
+            size_t csize = raw < 0 ? (size_t)(-(int64_t)raw) : (size_t)raw;
+            if (csize < 8 || csize % 4 != 0 || csize > off + size - c) {
+                cr_error_set("the registry hive is damaged: cell at offset %zu has an "
+                             "impossible size", c);
+                return CR_ECORRUPT;
+            }
+            if (c == root)
+                root_ok = raw < 0 && d[c + 4] == 'n' && d[c + 5] == 'k';
+            c += csize;
+        }
+        off += size;
+    }
+    if (!root_ok) {
+        cr_error_set("the registry hive is damaged: its root key is missing");
+        return CR_ECORRUPT;
+    }
+    return 0;
+}
+
+/* Open the bytes with hivex through a file holding them and HV_PAD zeros. */
+static int hv_open(hive_h **out, const void *data, size_t len)
+{
+    char path[64], *tmp = NULL;
+    int fd, err = 0, e;
+    hive_h *h;
+
+    *out = NULL;
+    fd = memfd_create("cleanroom-hive", MFD_CLOEXEC);
+    if (fd >= 0 && access("/proc/self/fd", X_OK) == 0) {
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    } else {
+        const char *dir = getenv("TMPDIR");
+        if (fd >= 0)
+            close(fd);
+        if (!(tmp = cr_sprintf("%s/cleanroom-hive-XXXXXX", dir && *dir ? dir : "/tmp")))
+            return CR_ERROR;
+        if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
+            err = cr_error_errno("cannot create a temporary file to read a registry hive");
+            free(tmp);
+            return err;
+        }
+    }
+    if ((err = cr_fs_write_all(fd, data, len)) < 0)
+        goto done;
+    if (ftruncate(fd, (off_t)(len + HV_PAD)) < 0) {
+        err = cr_error_errno("cannot prepare a registry hive for reading");
+        goto done;
+    }
+    h = hivex_open(tmp ? tmp : path, 0);
+    e = errno;
+    if (!h) {
+        if (e == ENOMEM) {
+            cr_error_set("out of memory while opening a registry hive");
+            err = CR_ERROR;
+        } else {
+            cr_error_set("the registry hive is damaged (hivex: %s)", strerror(e));
+            err = CR_ECORRUPT;
+        }
+        goto done;
+    }
+    *out = h;
+done:
+    if (tmp) {
+        unlink(tmp);
+        free(tmp);
+    }
+    close(fd);
+    return err;
+}
+
+/* ------------------------------------------------------------ strings */
+
+static void put_utf8(char **p, uint32_t cp)
+{
+    unsigned char *q = (unsigned char *)*p;
+    if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0))
+        cp = '?';
+    if (cp < 0x80) {
+        *q++ = (unsigned char)cp;
+    } else if (cp < 0x800) {
+        *q++ = (unsigned char)(0xc0 | cp >> 6);
+        *q++ = (unsigned char)(0x80 | (cp & 0x3f));
+    } else if (cp < 0x10000) {
+        *q++ = (unsigned char)(0xe0 | cp >> 12);
+        *q++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+        *q++ = (unsigned char)(0x80 | (cp & 0x3f));
+    } else {
+        *q++ = (unsigned char)(0xf0 | cp >> 18);
+        *q++ = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
+        *q++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+        *q++ = (unsigned char)(0x80 | (cp & 0x3f));
+    }
+    *p = (char *)q;
+}
+
+char *hn_utf16_to_utf8(const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    size_t units = len / 2;
+    char *out = cr_malloc(units * 3 + 1), *q = out;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < units; i++) {
+        uint32_t u = (uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8;
+        if (u == 0)
+            break;
+        if (u >= 0xd800 && u < 0xdc00 && i + 1 < units) {
+            uint32_t l = (uint32_t)p[2 * i + 2] | (uint32_t)p[2 * i + 3] << 8;
+            if (l >= 0xdc00 && l < 0xe000) {
+                put_utf8(&q, 0x10000 + ((u - 0xd800) << 10) + (l - 0xdc00));
+                i++;
+                continue;
+            }
+        }
+        put_utf8(&q, u >= 0xd800 && u < 0xe000 ? 0xfffd : u);
+    }
+    *q = '\0';
+    return out;
+}
+
+char *hn_utf8_clean(const void *data, size_t len)
+{
+    const unsigned char *p = data, *end = p + len;
+    char *out = cr_malloc(len + 1), *q = out;
+    if (!out)
+        return NULL;
+    while (p < end && *p) {
+        size_t left = (size_t)(end - p), k = 1;
+        uint32_t cp = '?';
+        if (p[0] < 0x80) {
+            cp = p[0];
+        } else if (p[0] >= 0xc2 && p[0] < 0xe0 && left >= 2 && (p[1] & 0xc0) == 0x80) {
+            cp = (uint32_t)(p[0] & 0x1f) << 6 | (p[1] & 0x3f);
+            k = 2;
+        } else if (p[0] >= 0xe0 && p[0] < 0xf0 && left >= 3 && (p[1] & 0xc0) == 0x80 &&
+                   (p[2] & 0xc0) == 0x80) {
+            cp = (uint32_t)(p[0] & 0x0f) << 12 | (uint32_t)(p[1] & 0x3f) << 6 | (p[2] & 0x3f);
+            k = 3;
+            if (cp < 0x800 || (cp >= 0xd800 && cp < 0xe000))
+                cp = '?';
+        } else if (p[0] >= 0xf0 && p[0] < 0xf5 && left >= 4 && (p[1] & 0xc0) == 0x80 &&
+                   (p[2] & 0xc0) == 0x80 && (p[3] & 0xc0) == 0x80) {
+            cp = (uint32_t)(p[0] & 0x07) << 18 | (uint32_t)(p[1] & 0x3f) << 12 |
+                 (uint32_t)(p[2] & 0x3f) << 6 | (p[3] & 0x3f);
+            k = 4;
+            if (cp < 0x10000 || cp > 0x10ffff)
+                cp = '?';
+        }
+        /* Every accepted sequence is as long as its encoding; '?' is one byte. */
+        put_utf8(&q, cp);
+        p += k;
+    }
+    *q = '\0';
+    return out;
+}
+
+static char *hv_clean(const char *s)
+{
+    return hn_utf8_clean(s, strlen(s));
+}
+
+/* ------------------------------------------------------------ hivex access */
+
+static int hv_fail(const char *what)
+{
+    int e = errno;
+    if (e == ENOMEM) {
+        cr_error_set("out of memory while reading a registry hive");
+        return CR_ERROR;
+    }
+    cr_error_set("the registry hive is damaged: %s cannot be read (%s)", what,
+                 e ? strerror(e) : "invalid");
+    return CR_ECORRUPT;
+}
+
+/* The subkey `name` of node (case-insensitive), or *out = 0 when there is none. */
+static int hv_child(hv *v, hive_node_h node, const char *name, hive_node_h *out)
+{
+    hive_node_h *kids;
+    int err = 0;
+
+    *out = 0;
+    errno = 0;
+    if (!(kids = hivex_node_children(v->h, node)))
+        return hv_fail("a key's list of subkeys");
+    for (size_t i = 0; kids[i]; i++) {
+        char *kn;
+        if (++v->keys > HV_MAX_KEYS) {
+            cr_error_set("the registry hive holds implausibly many keys on the paths read");
+            err = CR_ECORRUPT;
+            break;
+        }
+        errno = 0;
+        if (!(kn = hivex_node_name(v->h, kids[i]))) {
+            err = hv_fail("the name of a key");
+            break;
+        }
+        int eq = strcasecmp(kn, name) == 0;
+        free(kn);
+        if (eq) {
+            *out = kids[i];
+            break;
+        }
+    }
+    free(kids);
+    return err;
+}
+
+/* The key at a backslash-separated path below node, or *out = 0. */
+static int hv_path(hv *v, hive_node_h node, const char *path, hive_node_h *out)
+{
+    char part[64];
+    const char *p = path;
+    int err;
+
+    *out = node;
+    while (*p && *out) {
+        size_t k = strcspn(p, "\\");
+        if (k >= sizeof(part))
+            k = sizeof(part) - 1; /* the paths are ours: never */
+        memcpy(part, p, k);
+        part[k] = '\0';
+        if ((err = hv_child(v, *out, part, out)) < 0)
+            return err;
+        p += k;
+        if (*p == '\\')
+            p++;
+    }
+    return 0;
+}
+
+/*
+ * The string data of a value: 1 with *out (UTF-8, owned) for REG_SZ and
+ * REG_EXPAND_SZ of at most HV_MAX_VALUE bytes; 0 for other values; <0 error.
+ */
+static int hv_string(hv *v, hive_value_h val, char **out)
+{
+    hive_type t;
+    size_t len;
+    char *raw;
+
+    *out = NULL;
+    errno = 0;
+    if (hivex_value_type(v->h, val, &t, &len) < 0)
+        return hv_fail("a value's type");
+    if ((t != HV_REG_SZ && t != HV_REG_EXPAND_SZ) || len > HV_MAX_VALUE)
+        return 0;
+    errno = 0;
+    if (!(raw = hivex_value_value(v->h, val, &t, &len)))
+        return hv_fail("a value's data");
+    /* Big data may yield less than announced; never more than was allocated. */
+    *out = hn_utf16_to_utf8(raw, len > HV_MAX_VALUE ? HV_MAX_VALUE : len);
+    free(raw);
+    return *out ? 1 : CR_ERROR;
+}
+
+/* The name of a value (UTF-8, owned); "(Default)" for the unnamed one. */
+static int hv_value_name(hv *v, hive_value_h val, char **out)
+{
+    char *raw;
+
+    errno = 0;
+    *out = NULL;
+    if (!(raw = hivex_value_key(v->h, val))) {
+        if (errno == ENOMEM)
+            return hv_fail("a value's name");
+        /* A name hivex cannot convert (bad UTF-16): keep the value. */
+        *out = cr_strdup("(unreadable name)");
+        return *out ? 0 : CR_ERROR;
+    }
+    *out = hv_clean(*raw ? raw : "(Default)");
+    free(raw);
+    return *out ? 0 : CR_ERROR;
+}
+
+/* Take key/name/data (owned) into the list. */
+static int hv_add(hv *v, int kind, char *key, char *name, char *data)
+{
+    size_t bytes = strlen(key) + strlen(name) + strlen(data) + 3;
+    int err = 0;
+
+    if (v->n >= HV_MAX_ENTRIES || bytes > HV_MAX_BYTES - v->bytes) {
+        cr_error_set("the registry hive holds implausibly many or large autostart entries");
+        err = CR_ECORRUPT;
+        goto fail;
+    }
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 32;
+        hn_autorun *a = cr_realloc(v->a, cap * sizeof(*a));
+        if (!a) {
+            err = CR_ERROR;
+            goto fail;
+        }
+        v->a = a;
+        v->cap = cap;
+    }
+    v->a[v->n].key = key;
+    v->a[v->n].name = name;
+    v->a[v->n].data = data;
+    v->a[v->n].kind = kind;
+    v->n++;
+    v->bytes += bytes;
+    return 0;
+fail:
+    free(key);
+    free(name);
+    free(data);
+    return err;
+}
+
+/* ------------------------------------------------------------ the keys */
+
+static const struct {
+    const char *path;
+    int kind;
+} hv_run_keys[] = {
+    {"Microsoft\\Windows\\CurrentVersion\\Run", HN_AUTORUN_RUN},
+    {"Microsoft\\Windows\\CurrentVersion\\RunOnce", HN_AUTORUN_RUNONCE},
+    {"Microsoft\\Windows\\CurrentVersion\\RunServices", HN_AUTORUN_RUN},
+    {"Microsoft\\Windows\\CurrentVersion\\RunServicesOnce", HN_AUTORUN_RUNONCE},
+    {"Microsoft\\Windows\\CurrentVersion\\Policies\\Explorer\\Run", HN_AUTORUN_RUN},
+    {"Wow6432Node\\Microsoft\\Windows\\CurrentVersion\\Run", HN_AUTORUN_RUN},
+    {"Wow6432Node\\Microsoft\\Windows\\CurrentVersion\\RunOnce", HN_AUTORUN_RUNONCE},
+    {"Wow6432Node\\Microsoft\\Windows\\CurrentVersion\\Policies\\Explorer\\Run",
+     HN_AUTORUN_RUN},
+};
+
+#define HV_WINLOGON "Microsoft\\Windows NT\\CurrentVersion\\Winlogon"
+
+/* Every string value of the key at prefix+path. */
+static int hv_run_key(hv *v, hive_node_h root, const char *prefix, const char *path, int kind)
+{
+    char full[160];
+    hive_node_h node;
+    hive_value_h *vals = NULL;
+    int err;
+
+    snprintf(full, sizeof(full), "%s%s", prefix, path);
+    if ((err = hv_path(v, root, full, &node)) < 0 || !node)
+        return err;
+    errno = 0;
+    if (!(vals = hivex_node_values(v->h, node)))
+        return hv_fail("the list of values of a Run key");
+    for (size_t i = 0; vals[i]; i++) {
+        char *data = NULL, *name = NULL, *key = NULL;
+        if ((err = hv_string(v, vals[i], &data)) < 0)
+            break;
+        if (err == 0)
+            continue;
+        if ((err = hv_value_name(v, vals[i], &name)) < 0 || !(key = cr_strdup(full))) {
+            free(data);
+            free(name);
+            err = err < 0 ? err : CR_ERROR;
+            break;
+        }
+        if ((err = hv_add(v, kind, key, name, data)) < 0)
+            break;
+    }
+    free(vals);
+    return err < 0 ? err : 0;
+}
+
+/* The value `name` of node (case-insensitive), or *out = 0. */
+static int hv_value(hv *v, hive_node_h node, const char *name, hive_value_h *out)
+{
+    hive_value_h *vals;
+    int err = 0;
+
+    *out = 0;
+    errno = 0;
+    if (!(vals = hivex_node_values(v->h, node)))
+        return hv_fail("a key's list of values");
+    for (size_t i = 0; vals[i]; i++) {
+        char *vn;
+        errno = 0;
+        if (!(vn = hivex_value_key(v->h, vals[i]))) {
+            if (errno == ENOMEM) {
+                err = hv_fail("a value's name");
+                break;
+            }
+            continue; /* not the name we look for */
+        }
+        int eq = strcasecmp(vn, name) == 0;
+        free(vn);
+        if (eq) {
+            *out = vals[i];
+            break;
+        }
+    }
+    free(vals);
+    return err;
+}
+
+/* Winlogon's Shell and Userinit under prefix. */
+static int hv_winlogon(hv *v, hive_node_h root, const char *prefix)
+{
+    static const char *const names[] = {"Shell", "Userinit"};
+    char full[160];
+    hive_node_h node;
+    int err;
+
+    snprintf(full, sizeof(full), "%s%s", prefix, HV_WINLOGON);
+    if ((err = hv_path(v, root, full, &node)) < 0 || !node)
+        return err;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        hive_value_h val;
+        char *data = NULL, *key, *name;
+        if ((err = hv_value(v, node, names[i], &val)) < 0)
+            return err;
+        if (!val)
+            continue;
+        if ((err = hv_string(v, val, &data)) < 0)
+            return err;
+        if (err == 0)
+            continue;
+        key = cr_strdup(full);
+        name = cr_strdup(names[i]);
+        if (!key || !name) {
+            free(key);
+            free(name);
+            free(data);
+            return CR_ERROR;
+        }
+        if ((err = hv_add(v, HN_AUTORUN_WINLOGON, key, name, data)) < 0)
+            return err;
+    }
+    return 0;
+}
+
+/* One service: its ImagePath (and Parameters\ServiceDll). */
+static int hv_service(hv *v, hive_node_h svc, const char *set)
+{
+    hive_value_h val;
+    hive_node_h params;
+    char *image = NULL, *dll = NULL, *raw = NULL, *name = NULL, *key = NULL, *data = NULL;
+    int err;
+
+    if ((err = hv_value(v, svc, "ImagePath", &val)) < 0 || !val)
+        goto done;
+    if ((err = hv_string(v, val, &image)) <= 0)
+        goto done;
+    if ((err = hv_child(v, svc, "Parameters", &params)) < 0)
+        goto done;
+    if (params) {
+        if ((err = hv_value(v, params, "ServiceDll", &val)) < 0)
+            goto done;
+        if (val && (err = hv_string(v, val, &dll)) < 0)
+            goto done;
+    }
+    errno = 0;
+    if (!(raw = hivex_node_name(v->h, svc))) {
+        err = hv_fail("the name of a service");
+        goto done;
+    }
+    if (!(name = hv_clean(raw)) || !(key = cr_sprintf("%s\\Services\\%s", set, name)) ||
+        !(data = dll ? cr_sprintf("%s (ServiceDll: %s)", image, dll) : cr_strdup(image))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    err = hv_add(v, HN_AUTORUN_SERVICE, key, name, data);
+    key = name = data = NULL;
+done:
+    free(image);
+    free(dll);
+    free(raw);
+    free(name);
+    free(key);
+    free(data);
+    return err < 0 ? err : 0;
+}
+
+/* "ControlSet" followed by three digits. */
+static int is_control_set(const char *s)
+{
+    return strlen(s) == 13 && !strncasecmp(s, "ControlSet", 10) && s[10] >= '0' && s[10] <= '9' &&
+           s[11] >= '0' && s[11] <= '9' && s[12] >= '0' && s[12] <= '9';
+}
+
+/* Every service of every ControlSetNNN. */
+static int hv_services(hv *v, hive_node_h root)
+{
+    hive_node_h *sets = NULL, *svcs = NULL;
+    char *set = NULL;
+    int err = 0;
+
+    errno = 0;
+    if (!(sets = hivex_node_children(v->h, root)))
+        return hv_fail("the list of keys of the hive");
+    for (size_t i = 0; sets[i] && !err; i++) {
+        hive_node_h services;
+        if (++v->keys > HV_MAX_KEYS) {
+            cr_error_set("the registry hive holds implausibly many keys on the paths read");
+            err = CR_ECORRUPT;
+            break;
+        }
+        errno = 0;
+        if (!(set = hivex_node_name(v->h, sets[i]))) {
+            err = hv_fail("the name of a key");
+            break;
+        }
+        if (!is_control_set(set)) {
+            free(set);
+            set = NULL;
+            continue;
+        }
+        if ((err = hv_child(v, sets[i], "Services", &services)) < 0 || !services) {
+            free(set);
+            set = NULL;
+            continue;
+        }
+        errno = 0;
+        if (!(svcs = hivex_node_children(v->h, services))) {
+            err = hv_fail("the list of services");
+            break;
+        }
+        for (size_t k = 0; svcs[k]; k++) {
+            if (++v->keys > HV_MAX_KEYS) {
+                cr_error_set("the registry hive holds implausibly many services");
+                err = CR_ECORRUPT;
+                break;
+            }
+            if ((err = hv_service(v, svcs[k], set)) < 0)
+                break;
+        }
+        free(svcs);
+        svcs = NULL;
+        free(set);
+        set = NULL;
+    }
+    free(set);
+    free(sets);
+    return err;
+}
+
+/* ------------------------------------------------------------ entry points */
+
+void hn_autoruns_free(hn_autorun *a, size_t n)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(a[i].key);
+        free(a[i].name);
+        free(a[i].data);
+    }
+    free(a);
+}
+
+int hn_hive_autoruns(hn_autorun **out, size_t *count, const void *data, size_t len)
+{
+    static const char *const prefixes[] = {"", "Software\\"};
+    hv v;
+    hive_node_h root;
+    int err;
+
+    memset(&v, 0, sizeof(v));
+    *out = NULL;
+    *count = 0;
+    if (len > HV_MAX_SIZE) {
+        cr_error_set("registry hive too large to examine (%zu bytes, at most %u)", len,
+                     HV_MAX_SIZE);
+        return CR_EINPUT;
+    }
+    if ((err = hv_check(data, len)) < 0 || (err = hv_open(&v.h, data, len)) < 0)
+        goto done;
+    errno = 0;
+    if (!(root = hivex_root(v.h))) {
+        err = hv_fail("the root key");
+        goto done;
+    }
+    for (size_t p = 0; p < sizeof(prefixes) / sizeof(prefixes[0]); p++) {
+        for (size_t k = 0; k < sizeof(hv_run_keys) / sizeof(hv_run_keys[0]); k++)
+            if ((err = hv_run_key(&v, root, prefixes[p], hv_run_keys[k].path,
+                                  hv_run_keys[k].kind)) < 0)
+                goto done;
+        if ((err = hv_winlogon(&v, root, prefixes[p])) < 0)
+            goto done;
+    }
+    if ((err = hv_services(&v, root)) < 0)
+        goto done;
+    *out = v.a;
+    *count = v.n;
+    v.a = NULL;
+    v.n = 0;
+done:
+    if (v.h)
+        hivex_close(v.h);
+    hn_autoruns_free(v.a, v.n);
+    return err;
+}

@@ -1,0 +1,1021 @@
+/*
+ * Reading the unique contents of a hunt from the vault, in parallel, and
+ * learning their facts: entropy and magic of the head, MD5 / SHA-1 / SHA-256
+ * of the whole content, YARA matches.
+ *
+ * Content ids. A content is named by SHA-256 over "cleanroom-content-1", the
+ * size (u64 LE) and every extent (offset u64 LE, length u32 LE, blob id).
+ * Chunking is deterministic within a vault, so two files with the same bytes
+ * have the same id, and computing it reads nothing.
+ *
+ * hn_scan is the hot path of a hunt. Jobs are ordered before work starts:
+ * contents of SC_BIG_JOB bytes or more first, largest first (so that the last
+ * big file does not run alone on one core at the end), then the small ones in
+ * the order of their first blob in the packs (pack, offset), so that reading
+ * them walks each pack forward and the page cache's read-ahead works. Workers
+ * (opts->threads, cr_run_workers) take the next job through an atomic index.
+ *
+ * One pass per content computes everything asked: the extents are read in
+ * order, each blob with one pread of exactly its sealed range in a pack kept
+ * open in a small per-worker descriptor cache, and opened the way
+ * cr_blob_decode does (authenticated, decompressed, checked against its id)
+ * but with the worker's zstd context and buffers, straight to where its bytes
+ * are needed: no allocation and no copy per blob. The bytes, holes included
+ * as zeros, go to the head histogram, the magic and the hash contexts as they
+ * come. For YARA, a content of at most max_scan_bytes is scanned as one
+ * buffer: a content made of one extent without holes (most files) is scanned
+ * where it was decoded; the extents of others are decoded at their offsets in
+ * a per-worker buffer, holes zeroed. A larger content (or one whose buffer
+ * cannot be allocated) is scanned one stored extent at a time, holes skipped,
+ * and marked partial. Each chunk is given to libyara as a memory block at its
+ * real offset in the file with the real file size, so "filesize", "$a at 0"
+ * and "uint16(0)" keep their meaning, but a pattern that straddles two chunks
+ * is NOT seen, and a rule's string counts are per chunk.
+ *
+ * Each worker owns its YR_SCANNER (fast mode, per-content timeout), zstd
+ * context, digest contexts and buffers, reused from job to job; the assembled
+ * buffer is released when it is much larger than the next content, so memory
+ * stays bounded by about max_scan_bytes + three blobs per worker.
+ *
+ * Failures are per content: a blob that is missing or fails authentication,
+ * an extent list that does not hold together, a YARA timeout or error gives
+ * job->error and one warning (path + message); what was learnt before the
+ * failure is kept only when it is complete (a YARA timeout still yields the
+ * hashes), and a content whose YARA scan failed is not marked HN_HAVE_YARA, so
+ * the next hunt tries again. Only running out of memory stops the whole scan.
+ * Warnings are serialised (the caller's callback need not be thread-safe);
+ * progress is reported from the calling thread about four times a second.
+ *
+ * libyara may report CALLBACK_MSG_TOO_MANY_MATCHES for a string with more
+ * than a million hits in a content; the scan goes on with that string's
+ * matches capped (as the yara command does), and the verdict is kept.
+ */
+#include "hunt/hunt.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SC_DEFAULT_MAX_SCAN (256ull * 1024 * 1024)
+#define SC_DEFAULT_TIMEOUT 60
+#define SC_MAX_THREADS 64
+#define SC_FD_CACHE 8
+/* Contents at least this large are handed out first, largest first. */
+#define SC_BIG_JOB (4ull * 1024 * 1024)
+/* An assembled buffer larger than this is released before a content that
+ * needs less than half of it. */
+#define SC_KEEP_WHOLE (64ull * 1024 * 1024)
+#define SC_CONTENT_TAG "cleanroom-content-1"
+#define SC_ZERO_LEN 65536
+
+static const uint8_t sc_zeros[SC_ZERO_LEN];
+
+/* ------------------------------------------------------------ facts */
+
+void hn_facts_clear(hn_facts *f)
+{
+    if (!f)
+        return;
+    for (size_t i = 0; i < f->nyara; i++)
+        free(f->yara[i]);
+    free(f->yara);
+    memset(f, 0, sizeof(*f));
+}
+
+int hn_facts_copy(hn_facts *out, const hn_facts *src)
+{
+    *out = *src;
+    out->yara = NULL;
+    out->nyara = 0;
+    if (src->nyara == 0)
+        return 0;
+    if (!(out->yara = cr_calloc(src->nyara, sizeof(char *))))
+        goto fail;
+    for (size_t i = 0; i < src->nyara; i++) {
+        if (!(out->yara[i] = cr_strdup(src->yara[i] ? src->yara[i] : "")))
+            goto fail;
+        out->nyara = i + 1;
+    }
+    return 0;
+fail:
+    hn_facts_clear(out);
+    return CR_ERROR;
+}
+
+/* ------------------------------------------------------------ content id */
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+void hn_content_id(cr_id *out, const cr_node *file)
+{
+    crypto_hash_sha256_state st;
+    uint8_t b[8 + 4 + CR_ID_LEN];
+
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const uint8_t *)SC_CONTENT_TAG, strlen(SC_CONTENT_TAG));
+    put_u64(b, file->size);
+    crypto_hash_sha256_update(&st, b, 8);
+    for (size_t i = 0; i < file->ncontent; i++) {
+        const cr_extent *e = &file->content[i];
+        put_u64(b, e->offset);
+        put_u32(b + 8, e->len);
+        memcpy(b + 12, e->id.b, CR_ID_LEN);
+        crypto_hash_sha256_update(&st, b, sizeof(b));
+    }
+    crypto_hash_sha256_final(&st, out->b);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+/* Trees are untrusted: extents ascending, not overlapping, within the size. */
+static const char *check_extents(const cr_node *n)
+{
+    uint64_t end = 0;
+    for (size_t i = 0; i < n->ncontent; i++) {
+        const cr_extent *x = &n->content[i];
+        if (x->len == 0 || x->len > CR_MAX_BLOB)
+            return "an extent has an impossible length (damaged tree)";
+        if (x->offset < end)
+            return "the extents overlap or are out of order (damaged tree)";
+        if (x->offset > n->size || x->len > n->size - x->offset)
+            return "an extent lies beyond the end of the file (damaged tree)";
+        end = x->offset + x->len;
+    }
+    return NULL;
+}
+
+int hn_read_node(cr_buf *out, cr_repo *repo, const cr_node *file, size_t max)
+{
+    cr_buf blob = CR_BUF_INIT;
+    const char *bad;
+    int err;
+
+    cr_buf_reset(out);
+    if (file->type != CR_NODE_FILE) {
+        cr_error_set("not a regular file: it has no content to read");
+        return CR_EINPUT;
+    }
+    if (file->size > max || file->size >= SIZE_MAX) {
+        cr_error_set("file too large to examine: %llu bytes, at most %zu are read",
+                     (unsigned long long)file->size, max);
+        return CR_EINPUT;
+    }
+    if ((bad = check_extents(file))) {
+        cr_error_set("%s", bad);
+        return CR_ECORRUPT;
+    }
+    size_t size = (size_t)file->size;
+    /* One byte more, so that text parsers may rely on a NUL after the data. */
+    if ((err = cr_buf_grow(out, size + 1)) < 0)
+        return err;
+    memset(out->ptr, 0, size + 1);
+    for (size_t i = 0; i < file->ncontent; i++) {
+        const cr_extent *x = &file->content[i];
+        if ((err = cr_repo_load_blob(&blob, repo, &x->id, CR_BLOB_DATA)) < 0)
+            goto done;
+        if (blob.len != x->len) {
+            cr_error_set("a blob of the file does not have the length its extent says (damaged)");
+            err = CR_ECORRUPT;
+            goto done;
+        }
+        memcpy(out->ptr + x->offset, blob.ptr, blob.len);
+    }
+    out->len = size;
+    err = 0;
+done:
+    if (err < 0)
+        cr_buf_reset(out);
+    cr_buf_free(&blob);
+    return err;
+}
+
+/* log2 without libm (the library links none): exponent bits + atanh series. */
+static double sc_log2(double x)
+{
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof(bits));
+    int e = (int)((bits >> 52) & 0x7ff) - 1023;
+    bits = (bits & ((1ull << 52) - 1)) | (1023ull << 52);
+    double m; /* in [1, 2) */
+    memcpy(&m, &bits, sizeof(m));
+    if (m > 1.41421356237309504880) {
+        m /= 2;
+        e++;
+    }
+    /* ln m = 2 atanh(t), t = (m - 1) / (m + 1), |t| < 0.172 */
+    double t = (m - 1) / (m + 1), t2 = t * t, term = t, sum = 0;
+    for (int k = 1; k < 40; k += 2) {
+        sum += term / k;
+        term *= t2;
+    }
+    return e + 2 * sum / 0.69314718055994530942;
+}
+
+/* Shannon entropy in bits per byte of a histogram of n bytes. */
+static double sc_entropy(const uint64_t hist[256], uint64_t n)
+{
+    if (n == 0)
+        return 0;
+    double s = 0;
+    for (int i = 0; i < 256; i++)
+        if (hist[i])
+            s += (double)hist[i] * sc_log2((double)hist[i]);
+    double h = sc_log2((double)n) - s / (double)n;
+    return h < 0 ? 0 : h;
+}
+
+/* ------------------------------------------------------------ the scan */
+
+typedef struct sc_fd {
+    cr_id pack;
+    int fd;
+    uint64_t used;
+} sc_fd;
+
+typedef struct sc_ctx sc_ctx;
+
+typedef struct sc_worker {
+    sc_ctx *c;
+    YR_SCANNER *scanner;
+    ZSTD_DCtx *dctx;
+    EVP_MD_CTX *md[3];                 /* MD5, SHA-1, SHA-256 */
+    cr_buf stored, plain, blob, whole; /* sealed, unsealed, decoded blob; assembled content */
+    sc_fd fds[SC_FD_CACHE];
+    int nfds;
+    uint64_t clock;
+    /* the content being learnt */
+    unsigned hashes;    /* HN_HAVE_MD5 | SHA1 | SHA256 being computed */
+    int assemble;       /* the content is decoded into `whole`, holes zeroed */
+    uint64_t pos;       /* bytes fed so far */
+    uint64_t accounted; /* bytes of it counted in the progress */
+    uint64_t hist[256];
+    uint8_t magic[HN_MAGIC_BYTES];
+    char **names; /* matched rules, unique */
+    size_t nnames, capnames;
+    int nomem; /* a callback ran out of memory */
+} sc_worker;
+
+struct sc_ctx {
+    cr_repo *repo;
+    cr_index *idx;
+    const hn_ruleset *rs;
+    hn_scan_job *jobs;
+    size_t *order, norder;
+    const cr_hunt_options *opts;
+    uint64_t max_scan;
+    int timeout;
+    const EVP_MD *md[3];
+    atomic_size_t next;
+    atomic_uint_fast64_t files_done, bytes_done, errors, contents, bytes;
+    atomic_int fatal;
+    uint64_t bytes_total;
+    double t0;
+    pthread_mutex_t mu, warn_mu;
+    pthread_cond_t cond;
+    int left;
+    char fatal_msg[256];
+};
+
+static const unsigned sc_md_bit[3] = {HN_HAVE_MD5, HN_HAVE_SHA1, HN_HAVE_SHA256};
+static const char *const sc_md_pretty[3] = {"MD5", "SHA-1", "SHA-256"};
+
+static void sc_warn(sc_ctx *c, hn_scan_job *job, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void sc_warn(sc_ctx *c, hn_scan_job *job, int err, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    if (!job->error)
+        job->error = err;
+    if (!c->opts->warning)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&c->warn_mu);
+    c->opts->warning(job->path ? job->path : "(unknown path)", msg, c->opts->payload);
+    pthread_mutex_unlock(&c->warn_mu);
+}
+
+static void sc_fatal(sc_ctx *c)
+{
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&c->fatal, &expected, 1))
+        snprintf(c->fatal_msg, sizeof(c->fatal_msg), "%s",
+                 cr_error_last()[0] ? cr_error_last() : "out of memory while scanning");
+}
+
+/* An open descriptor of a pack, from the worker's small LRU cache. */
+static int sc_pack_fd(int *out, sc_worker *w, const cr_id *pack)
+{
+    char path[96];
+    int slot = -1;
+    for (int i = 0; i < w->nfds; i++)
+        if (!memcmp(w->fds[i].pack.b, pack->b, CR_ID_LEN)) {
+            w->fds[i].used = ++w->clock;
+            *out = w->fds[i].fd;
+            return 0;
+        }
+    cr_pack_path(path, sizeof(path), pack);
+    int fd = openat(w->c->repo->dirfd, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int err = cr_error_errno("cannot open pack %s", path);
+        return err == CR_ENOTFOUND ? CR_ECORRUPT : err;
+    }
+    if (w->nfds < SC_FD_CACHE) {
+        slot = w->nfds++;
+    } else {
+        slot = 0;
+        for (int i = 1; i < w->nfds; i++)
+            if (w->fds[i].used < w->fds[slot].used)
+                slot = i;
+        close(w->fds[slot].fd);
+    }
+    w->fds[slot].pack = *pack;
+    w->fds[slot].fd = fd;
+    w->fds[slot].used = ++w->clock;
+    *out = fd;
+    return 0;
+}
+
+/*
+ * Open a sealed blob into dst (e->raw_len bytes), as cr_blob_decode does
+ * (authenticate with AD = type || id, decompress, check the keyed hash against
+ * the id), but into a place the caller chooses (the assembled buffer at the
+ * extent's offset) and with the worker's buffers: no allocation per blob.
+ */
+static int sc_open_blob(sc_worker *w, const cr_pack_entry *e, const uint8_t *stored, uint8_t *dst)
+{
+    const cr_keys *keys = &w->c->repo->keys;
+    uint8_t ad[1 + CR_ID_LEN];
+    char hex[CR_ID_HEX_LEN + 1];
+    size_t plen = e->stored_len - CR_SEAL_OVERHEAD;
+    cr_id got;
+    int err;
+
+    ad[0] = e->type;
+    memcpy(ad + 1, e->id.b, CR_ID_LEN);
+    if (!(e->flags & CR_BLOB_FLAG_ZSTD)) {
+        if (plen != e->raw_len) {
+            cr_error_set("blob %s: stored size does not match its size (damaged)",
+                         cr_id_to_hex(hex, &e->id));
+            return CR_ECORRUPT;
+        }
+        if (cr_unseal(dst, keys->enc, ad, sizeof(ad), stored, e->stored_len) < 0)
+            goto auth;
+    } else {
+        cr_buf_reset(&w->plain);
+        if ((err = cr_buf_grow(&w->plain, plen + 1)) < 0)
+            return err;
+        if (cr_unseal(w->plain.ptr, keys->enc, ad, sizeof(ad), stored, e->stored_len) < 0)
+            goto auth;
+        size_t n = ZSTD_decompressDCtx(w->dctx, dst, e->raw_len, w->plain.ptr, plen);
+        if (ZSTD_isError(n) || n != e->raw_len) {
+            cr_error_set("blob %s: does not decompress (damaged)", cr_id_to_hex(hex, &e->id));
+            return CR_ECORRUPT;
+        }
+    }
+    cr_blob_id(&got, keys, dst, e->raw_len);
+    if (memcmp(got.b, e->id.b, CR_ID_LEN) != 0) {
+        cr_error_set("blob %s: content does not match its id (damaged or altered)",
+                     cr_id_to_hex(hex, &e->id));
+        return CR_ECORRUPT;
+    }
+    return 0;
+auth:
+    cr_error_set("blob %s failed authentication (damaged or altered)", cr_id_to_hex(hex, &e->id));
+    return CR_ECORRUPT;
+}
+
+/* Read the blob of one extent into dst (x->len bytes): one pread of its sealed range. */
+static int sc_load(sc_worker *w, const cr_extent *x, uint8_t *dst)
+{
+    cr_blob_loc loc;
+    char hex[CR_ID_HEX_LEN + 1];
+    int fd = -1, err;
+
+    if (!cr_index_lookup(w->c->idx, &x->id, &loc)) {
+        cr_error_set("blob %s is not in the vault (missing data)", cr_id_to_hex(hex, &x->id));
+        return CR_ENOTFOUND;
+    }
+    if (loc.entry.type != CR_BLOB_DATA || loc.entry.raw_len != x->len ||
+        loc.entry.stored_len < CR_SEAL_OVERHEAD || loc.entry.stored_len > CR_MAX_BLOB + 65536) {
+        cr_error_set("blob %s does not match the file's extent (damaged)",
+                     cr_id_to_hex(hex, &x->id));
+        return CR_ECORRUPT;
+    }
+    if ((err = sc_pack_fd(&fd, w, &loc.pack)) < 0)
+        return err;
+    cr_buf_reset(&w->stored);
+    if ((err = cr_buf_grow(&w->stored, loc.entry.stored_len)) < 0)
+        return err;
+    if ((err = cr_fs_pread_all(fd, w->stored.ptr, loc.entry.stored_len, loc.entry.offset)) < 0) {
+        if (err == CR_ECORRUPT)
+            cr_error_set("the pack of blob %s is shorter than the index says (damaged)",
+                         cr_id_to_hex(hex, &x->id));
+        return err;
+    }
+    return sc_open_blob(w, &loc.entry, w->stored.ptr, dst);
+}
+
+/* Account `len` bytes at logical position w->pos (data NULL: a hole of zeros)
+ * in the head histogram, the magic and the digests. */
+static int sc_feed(sc_worker *w, const uint8_t *data, uint64_t len)
+{
+    if (w->pos < HN_HEAD_BYTES && len > 0) {
+        uint64_t n = HN_HEAD_BYTES - w->pos < len ? HN_HEAD_BYTES - w->pos : len;
+        if (!data) {
+            w->hist[0] += n;
+        } else {
+            for (uint64_t i = 0; i < n; i++)
+                w->hist[data[i]]++;
+        }
+        if (w->pos < HN_MAGIC_BYTES) {
+            uint64_t m = HN_MAGIC_BYTES - w->pos < n ? HN_MAGIC_BYTES - w->pos : n;
+            if (data)
+                memcpy(w->magic + w->pos, data, (size_t)m);
+            else
+                memset(w->magic + w->pos, 0, (size_t)m);
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        if (!(w->hashes & sc_md_bit[k]))
+            continue;
+        if (data) {
+            if (!EVP_DigestUpdate(w->md[k], data, (size_t)len))
+                goto md_err;
+        } else {
+            for (uint64_t done = 0; done < len;) {
+                size_t n = len - done < SC_ZERO_LEN ? (size_t)(len - done) : SC_ZERO_LEN;
+                if (!EVP_DigestUpdate(w->md[k], sc_zeros, n))
+                    goto md_err;
+                done += n;
+            }
+        }
+    }
+    w->pos += len;
+    return 0;
+md_err:
+    cr_error_set("the hash library failed while hashing");
+    return CR_ERROR;
+}
+
+static int sc_yara_cb(YR_SCAN_CONTEXT *ctx, int message, void *data, void *user)
+{
+    sc_worker *w = user;
+    (void)ctx;
+    if (message != CALLBACK_MSG_RULE_MATCHING)
+        return CALLBACK_CONTINUE;
+    const YR_RULE *rule = data;
+    /* The rule set's name for it (unique even when two files define the same identifier). */
+    const hn_rule_info *info = hn_ruleset_rule(w->c->rs, rule);
+    const char *ns = rule->ns ? rule->ns->name : NULL;
+    const char *id = rule->identifier ? rule->identifier : "";
+    char *name;
+    if (info && info->name)
+        name = cr_strdup(info->name);
+    else if (ns && *ns && strcmp(ns, "default") != 0)
+        name = cr_sprintf("%s:%s", ns, id);
+    else
+        name = cr_strdup(id);
+    if (!name)
+        goto nomem;
+    for (size_t i = 0; i < w->nnames; i++)
+        if (!strcmp(w->names[i], name)) {
+            free(name);
+            return CALLBACK_CONTINUE;
+        }
+    if (w->nnames == w->capnames) {
+        size_t cap = w->capnames ? 2 * w->capnames : 8;
+        char **p = cr_realloc(w->names, cap * sizeof(char *));
+        if (!p) {
+            free(name);
+            goto nomem;
+        }
+        w->names = p;
+        w->capnames = cap;
+    }
+    w->names[w->nnames++] = name;
+    return CALLBACK_CONTINUE;
+nomem:
+    w->nomem = 1;
+    return CALLBACK_ERROR;
+}
+
+/* The single memory block of a chunk scan: one extent at its offset in the file. */
+typedef struct sc_chunk {
+    YR_MEMORY_BLOCK block;
+    const uint8_t *data;
+    uint64_t file_size;
+} sc_chunk;
+
+static YR_MEMORY_BLOCK *chunk_first(YR_MEMORY_BLOCK_ITERATOR *it)
+{
+    return &((sc_chunk *)it->context)->block;
+}
+
+static YR_MEMORY_BLOCK *chunk_next(YR_MEMORY_BLOCK_ITERATOR *it)
+{
+    (void)it;
+    return NULL;
+}
+
+static uint64_t chunk_size(YR_MEMORY_BLOCK_ITERATOR *it)
+{
+    return ((sc_chunk *)it->context)->file_size;
+}
+
+static const uint8_t *chunk_data(YR_MEMORY_BLOCK *b)
+{
+    return ((sc_chunk *)b->context)->data;
+}
+
+static const char *yara_error_name(int rc)
+{
+    switch (rc) {
+    case ERROR_TOO_MANY_MATCHES:
+        return "the YARA scan stopped: too many matches";
+    case ERROR_INSUFFICIENT_MEMORY:
+        return "the YARA scan ran out of memory";
+    case ERROR_TOO_MANY_SCAN_THREADS:
+        return "the YARA scan could not start: too many scanning threads";
+    case ERROR_CALLBACK_ERROR:
+        return "the YARA scan stopped: out of memory recording matches";
+    default:
+        return "the YARA scan failed";
+    }
+}
+
+/* Scan `len` bytes that lie at `base` in a content of `file_size` bytes. */
+static int sc_yara(sc_worker *w, const uint8_t *data, size_t len, uint64_t base, uint64_t file_size)
+{
+    if (base == 0 && len == file_size)
+        return yr_scanner_scan_mem(w->scanner, data, len);
+    sc_chunk ch;
+    YR_MEMORY_BLOCK_ITERATOR it;
+    memset(&ch, 0, sizeof(ch));
+    memset(&it, 0, sizeof(it));
+    ch.block.size = len;
+    ch.block.base = base;
+    ch.block.context = &ch;
+    ch.block.fetch_data = chunk_data;
+    ch.data = data;
+    ch.file_size = file_size;
+    it.context = &ch;
+    it.first = chunk_first;
+    it.next = chunk_next;
+    it.file_size = chunk_size;
+    it.last_error = ERROR_SUCCESS;
+    return yr_scanner_scan_mem_blocks(w->scanner, &it);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void sc_names_reset(sc_worker *w)
+{
+    for (size_t i = 0; i < w->nnames; i++)
+        free(w->names[i]);
+    w->nnames = 0;
+    w->nomem = 0;
+}
+
+/* Learn what one job needs. Per-content problems go to job->error; returns CR_ERROR only on
+ * running out of memory (fatal). */
+static int sc_job(sc_worker *w, hn_scan_job *job)
+{
+    sc_ctx *c = w->c;
+    const cr_node *n = job->node;
+    hn_facts *f = job->facts;
+    unsigned need =
+        job->need & (HN_HAVE_HEAD | HN_HAVE_MD5 | HN_HAVE_SHA1 | HN_HAVE_SHA256 | HN_HAVE_YARA);
+    YR_RULES *rules = c->rs ? c->rs->yara : NULL;
+    const char *bad;
+    int err = 0, yrc = ERROR_SUCCESS, yara_failed = 0;
+
+    job->error = 0;
+    w->accounted = 0;
+    if (!n || !f) {
+        sc_warn(c, job, CR_EINPUT, "not scanned: nothing to scan (internal error)");
+        return 0;
+    }
+    if ((bad = check_extents(n))) {
+        sc_warn(c, job, CR_ECORRUPT, "not scanned: %s", bad);
+        return 0;
+    }
+    int yara = (need & HN_HAVE_YARA) && rules;
+    int whole = yara && n->size <= c->max_scan && n->size < SIZE_MAX / 2;
+    int direct =
+        whole && n->ncontent == 1 && n->content[0].offset == 0 && n->content[0].len == n->size;
+    w->assemble = whole && !direct && n->size > 0;
+    if (w->assemble) {
+        /* Release a huge buffer before a much smaller content; then make room. */
+        if (w->whole.cap > SC_KEEP_WHOLE && n->size < w->whole.cap / 2)
+            cr_buf_free(&w->whole);
+        cr_buf_reset(&w->whole);
+        if (cr_buf_grow(&w->whole, (size_t)n->size) < 0) {
+            /* Not enough memory for one buffer: fall back to chunks. */
+            cr_buf_free(&w->whole);
+            cr_error_clear();
+            whole = 0;
+            w->assemble = 0;
+        }
+    }
+    int chunked = yara && !whole;
+
+    w->hashes = 0;
+    for (int k = 0; k < 3; k++) {
+        if (!(need & sc_md_bit[k]))
+            continue;
+        if (!c->md[k] || !EVP_DigestInit_ex(w->md[k], c->md[k], NULL)) {
+            sc_warn(c, job, CR_ERROR,
+                    "not scanned: the %s hash is not available in this "
+                    "system's OpenSSL",
+                    sc_md_pretty[k]);
+            return 0;
+        }
+        w->hashes |= sc_md_bit[k];
+    }
+    w->pos = 0;
+    memset(w->hist, 0, sizeof(w->hist));
+    memset(w->magic, 0, sizeof(w->magic));
+    sc_names_reset(w);
+    if (yara)
+        yr_scanner_set_callback(w->scanner, sc_yara_cb, w);
+
+    for (size_t i = 0; i < n->ncontent; i++) {
+        const cr_extent *x = &n->content[i];
+        uint8_t *dst;
+        if (atomic_load(&c->fatal))
+            return 0;
+        if (x->offset > w->pos) {
+            if (w->assemble)
+                memset(w->whole.ptr + w->pos, 0, (size_t)(x->offset - w->pos));
+            if ((err = sc_feed(w, NULL, x->offset - w->pos)) < 0)
+                goto fatal;
+        }
+        /* Decoded in place: at its offset in the assembled buffer, or in the blob buffer. */
+        if (w->assemble) {
+            dst = w->whole.ptr + x->offset;
+        } else {
+            cr_buf_reset(&w->blob);
+            if ((err = cr_buf_grow(&w->blob, x->len)) < 0)
+                goto fatal;
+            dst = w->blob.ptr;
+            w->blob.len = x->len;
+        }
+        if ((err = sc_load(w, x, dst)) < 0) {
+            sc_warn(c, job, err, "not scanned: cannot read this file's data from the vault: %s",
+                    cr_error_last());
+            return 0;
+        }
+        if ((err = sc_feed(w, dst, x->len)) < 0)
+            goto fatal;
+        if (chunked && !yara_failed) {
+            yrc = sc_yara(w, dst, x->len, x->offset, n->size);
+            if (yrc != ERROR_SUCCESS)
+                yara_failed = 1;
+        }
+        w->accounted += x->len;
+        atomic_fetch_add(&c->bytes_done, x->len);
+    }
+    if (n->size > w->pos) {
+        if (w->assemble)
+            memset(w->whole.ptr + w->pos, 0, (size_t)(n->size - w->pos));
+        if ((err = sc_feed(w, NULL, n->size - w->pos)) < 0)
+            goto fatal;
+    }
+    if (whole) {
+        if (direct)
+            yrc = sc_yara(w, w->blob.ptr, w->blob.len, 0, n->size);
+        else if (w->assemble)
+            yrc = sc_yara(w, w->whole.ptr, (size_t)n->size, 0, n->size);
+        else /* empty: scan zero bytes */
+            yrc = sc_yara(w, sc_zeros, 0, 0, 0);
+        yara_failed = yrc != ERROR_SUCCESS;
+    }
+    if (w->nomem) {
+        cr_error_set("out of memory recording YARA matches");
+        err = CR_ERROR;
+        goto fatal;
+    }
+
+    /* Everything read: record what was learnt. */
+    if (need & HN_HAVE_HEAD) {
+        uint64_t head = n->size < HN_HEAD_BYTES ? n->size : HN_HEAD_BYTES;
+        f->entropy = sc_entropy(w->hist, head);
+        f->head_len = (uint32_t)head;
+        f->magic_len = (uint8_t)(n->size < HN_MAGIC_BYTES ? n->size : HN_MAGIC_BYTES);
+        memcpy(f->magic, w->magic, sizeof(f->magic));
+        f->have |= HN_HAVE_HEAD;
+    }
+    for (int k = 0; k < 3; k++) {
+        if (!(w->hashes & sc_md_bit[k]))
+            continue;
+        uint8_t *dst = k == 0 ? f->md5 : k == 1 ? f->sha1 : f->sha256;
+        uint8_t md[EVP_MAX_MD_SIZE];
+        unsigned mdlen = 0;
+        size_t want = k == 0 ? 16 : k == 1 ? 20 : 32;
+        if (!EVP_DigestFinal_ex(w->md[k], md, &mdlen) || mdlen != want) {
+            sc_warn(c, job, CR_ERROR, "the hash library failed while hashing this file");
+            continue;
+        }
+        memcpy(dst, md, want);
+        f->have |= sc_md_bit[k];
+    }
+    if (need & HN_HAVE_YARA) {
+        if (yara_failed) {
+            if (yrc == ERROR_SCAN_TIMEOUT)
+                sc_warn(c, job, CR_ERROR,
+                        "the YARA scan did not finish within the time allowed "
+                        "(%d s per file); this file will be scanned again by "
+                        "the next hunt",
+                        c->timeout);
+            else
+                sc_warn(c, job, CR_ERROR,
+                        "%s (YARA error %d); this file will be scanned again by "
+                        "the next hunt",
+                        yara_error_name(yrc), yrc);
+        } else {
+            char **list = NULL;
+            if (w->nnames) {
+                qsort(w->names, w->nnames, sizeof(char *), str_cmp);
+                if (!(list = cr_calloc(w->nnames, sizeof(char *)))) {
+                    err = CR_ERROR;
+                    goto fatal;
+                }
+                memcpy(list, w->names, w->nnames * sizeof(char *));
+            }
+            for (size_t i = 0; i < f->nyara; i++)
+                free(f->yara[i]);
+            free(f->yara);
+            f->yara = list;
+            f->nyara = w->nnames;
+            w->nnames = 0; /* the names now belong to the facts */
+            snprintf(f->yara_id, sizeof(f->yara_id), "%s", c->rs ? c->rs->yara_id : "");
+            f->partial = chunked;
+            f->have |= HN_HAVE_YARA;
+        }
+    }
+    if (!job->error) {
+        atomic_fetch_add(&c->contents, 1);
+        atomic_fetch_add(&c->bytes, n->size);
+    }
+    return 0;
+fatal:
+    job->error = err;
+    return err;
+}
+
+static void *sc_worker_main(void *arg)
+{
+    sc_worker *w = arg;
+    sc_ctx *c = w->c;
+    for (;;) {
+        if (atomic_load(&c->fatal))
+            break;
+        size_t k = atomic_fetch_add(&c->next, 1);
+        if (k >= c->norder)
+            break;
+        hn_scan_job *job = &c->jobs[c->order[k]];
+        if (sc_job(w, job) < 0) {
+            sc_fatal(c);
+            break;
+        }
+        /* Progress counts the whole content, even when it stopped early. */
+        uint64_t size = job->node ? job->node->size : 0;
+        if (size > w->accounted)
+            atomic_fetch_add(&c->bytes_done, size - w->accounted);
+        if (job->error)
+            atomic_fetch_add(&c->errors, 1);
+        atomic_fetch_add(&c->files_done, 1);
+    }
+    for (int i = 0; i < w->nfds; i++)
+        close(w->fds[i].fd);
+    w->nfds = 0;
+    pthread_mutex_lock(&c->mu);
+    c->left--;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+static void sc_progress(void *payload)
+{
+    sc_ctx *c = payload;
+    if (!c->opts->progress)
+        return;
+    cr_progress p;
+    memset(&p, 0, sizeof(p));
+    p.files_done = atomic_load(&c->files_done);
+    p.files_total = c->norder;
+    p.bytes_done = atomic_load(&c->bytes_done);
+    p.bytes_total = c->bytes_total;
+    p.errors = atomic_load(&c->errors);
+    p.elapsed = cr_time_mono() - c->t0;
+    c->opts->progress(&p, c->opts->payload);
+}
+
+/* Order of the jobs: big ones largest first, then small ones by place in the packs. */
+typedef struct sc_key {
+    size_t job;
+    uint64_t size;
+    int big;
+    cr_id pack;
+    uint32_t offset;
+} sc_key;
+
+static int key_cmp(const void *a, const void *b)
+{
+    const sc_key *x = a, *y = b;
+    if (x->big != y->big)
+        return x->big ? -1 : 1;
+    if (x->big) {
+        if (x->size != y->size)
+            return x->size > y->size ? -1 : 1;
+    } else {
+        int r = memcmp(x->pack.b, y->pack.b, CR_ID_LEN);
+        if (r)
+            return r;
+        if (x->offset != y->offset)
+            return x->offset < y->offset ? -1 : 1;
+    }
+    return x->job < y->job ? -1 : x->job > y->job;
+}
+
+static const char *const sc_md_names[3] = {"MD5", "SHA1", "SHA256"};
+
+int hn_scan(hn_scan_stats *stats, cr_repo *repo, const hn_ruleset *rs, hn_scan_job *jobs,
+            size_t njobs, const cr_hunt_options *opts)
+{
+    static const cr_hunt_options defaults = CR_HUNT_OPTIONS_INIT;
+    sc_ctx c;
+    sc_key *keys = NULL;
+    sc_worker *ws = NULL;
+    EVP_MD *fetched[3] = {NULL, NULL, NULL};
+    int err = 0, nthreads = 0;
+    unsigned want_md = 0;
+
+    if (stats)
+        memset(stats, 0, sizeof(*stats));
+    if (!opts)
+        opts = &defaults;
+    memset(&c, 0, sizeof(c));
+    c.repo = repo;
+    c.rs = rs;
+    c.jobs = jobs;
+    c.opts = opts;
+    c.max_scan = opts->max_scan_bytes ? opts->max_scan_bytes : SC_DEFAULT_MAX_SCAN;
+    c.timeout = opts->yara_timeout > 0 ? opts->yara_timeout : SC_DEFAULT_TIMEOUT;
+    c.t0 = cr_time_mono();
+    atomic_init(&c.next, 0);
+    atomic_init(&c.files_done, 0);
+    atomic_init(&c.bytes_done, 0);
+    atomic_init(&c.errors, 0);
+    atomic_init(&c.contents, 0);
+    atomic_init(&c.bytes, 0);
+    atomic_init(&c.fatal, 0);
+    pthread_mutex_init(&c.mu, NULL);
+    pthread_mutex_init(&c.warn_mu, NULL);
+    pthread_cond_init(&c.cond, NULL);
+
+    for (size_t i = 0; i < njobs; i++)
+        jobs[i].error = 0;
+    if ((err = cr_repo_index(&c.idx, repo)) < 0)
+        goto done;
+    if (njobs && !(keys = cr_calloc(njobs, sizeof(*keys)))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    for (size_t i = 0; i < njobs; i++) {
+        const cr_node *n = jobs[i].node;
+        if (!(jobs[i].need &
+              (HN_HAVE_HEAD | HN_HAVE_MD5 | HN_HAVE_SHA1 | HN_HAVE_SHA256 | HN_HAVE_YARA)))
+            continue;
+        sc_key *k = &keys[c.norder++];
+        k->job = i;
+        if (!n)
+            continue;
+        k->size = n->size;
+        k->big = n->size >= SC_BIG_JOB;
+        if (!k->big && n->ncontent > 0) {
+            cr_blob_loc loc;
+            if (cr_index_lookup(c.idx, &n->content[0].id, &loc)) {
+                k->pack = loc.pack;
+                k->offset = loc.entry.offset;
+            }
+        }
+        c.bytes_total += n->size;
+        want_md |= jobs[i].need;
+    }
+    if (c.norder == 0)
+        goto done;
+    qsort(keys, c.norder, sizeof(*keys), key_cmp);
+    if (!(c.order = cr_malloc(c.norder * sizeof(size_t)))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    for (size_t i = 0; i < c.norder; i++)
+        c.order[i] = keys[i].job;
+    free(keys);
+    keys = NULL;
+
+    /* Digests are fetched once (an implicit fetch per content costs). */
+    for (int k = 0; k < 3; k++)
+        if (want_md & sc_md_bit[k])
+            c.md[k] = fetched[k] = EVP_MD_fetch(NULL, sc_md_names[k], NULL);
+
+    nthreads = opts->threads > 0 ? opts->threads : cr_ncpu();
+    if (nthreads > SC_MAX_THREADS)
+        nthreads = SC_MAX_THREADS;
+    if ((size_t)nthreads > c.norder)
+        nthreads = (int)c.norder;
+    if (!(ws = cr_calloc((size_t)nthreads, sizeof(*ws)))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    for (int i = 0; i < nthreads; i++) {
+        sc_worker *w = &ws[i];
+        w->c = &c;
+        if (!(w->dctx = ZSTD_createDCtx())) {
+            cr_error_set("out of memory (zstd context)");
+            err = CR_ERROR;
+            goto done;
+        }
+        for (int k = 0; k < 3; k++)
+            if (!(w->md[k] = EVP_MD_CTX_new())) {
+                cr_error_set("out of memory (hash context)");
+                err = CR_ERROR;
+                goto done;
+            }
+        if (rs && rs->yara) {
+            int rc = yr_scanner_create(rs->yara, &w->scanner);
+            if (rc != ERROR_SUCCESS) {
+                cr_error_set("cannot prepare the YARA scanner (YARA error %d)", rc);
+                err = CR_ERROR;
+                goto done;
+            }
+            yr_scanner_set_flags(w->scanner, SCAN_FLAGS_FAST_MODE | SCAN_FLAGS_NO_TRYCATCH |
+                                                 SCAN_FLAGS_REPORT_RULES_MATCHING);
+            yr_scanner_set_timeout(w->scanner, c.timeout);
+        }
+    }
+    if ((err = cr_run_workers(sc_worker_main, ws, sizeof(*ws), nthreads, &c.mu, &c.cond, &c.left,
+                              250, sc_progress, &c)) > 0)
+        err = 0;
+    if (err == 0 && atomic_load(&c.fatal)) {
+        cr_error_set("%s", c.fatal_msg);
+        err = CR_ERROR;
+    }
+    if (err == 0)
+        sc_progress(&c);
+done:
+    if (stats) {
+        stats->contents = atomic_load(&c.contents);
+        stats->bytes = atomic_load(&c.bytes);
+        stats->errors = atomic_load(&c.errors);
+    }
+    if (ws) {
+        for (int i = 0; i < nthreads; i++) {
+            sc_worker *w = &ws[i];
+            if (w->scanner)
+                yr_scanner_destroy(w->scanner);
+            ZSTD_freeDCtx(w->dctx);
+            for (int k = 0; k < 3; k++)
+                EVP_MD_CTX_free(w->md[k]);
+            sc_names_reset(w);
+            free(w->names);
+            cr_buf_free(&w->stored);
+            cr_buf_free(&w->plain);
+            cr_buf_free(&w->blob);
+            cr_buf_free(&w->whole);
+        }
+        free(ws);
+    }
+    for (int k = 0; k < 3; k++)
+        EVP_MD_free(fetched[k]);
+    free(keys);
+    free(c.order);
+    pthread_mutex_destroy(&c.mu);
+    pthread_mutex_destroy(&c.warn_mu);
+    pthread_cond_destroy(&c.cond);
+    return err;
+}

@@ -1,0 +1,881 @@
+/*
+ * Windows persistence in the file trees of snapshots: Startup folders,
+ * scheduled tasks and the autostart entries of registry hives.
+ *
+ * Paths are relative to the system root and compared case-insensitively
+ * (a Windows tree copied to Linux keeps its case, whatever it is):
+ *
+ *   Startup folders  /ProgramData/Microsoft/Windows/Start Menu/Programs/Startup/<f>
+ *                    /Users/<u>/AppData/Roaming/Microsoft/Windows/Start Menu/Programs/Startup/<f>
+ *                    /Documents and Settings/<u>/Start Menu/Programs/Startup/<f>   (XP)
+ *   Scheduled tasks  /Windows/System32/Tasks/...  (task XML)   /Windows/Tasks/<t>.job  (XP)
+ *   Hives            /Windows/System32/config/SOFTWARE, .../SYSTEM,
+ *                    /Users/<u>/NTUSER.DAT, /Documents and Settings/<u>/NTUSER.DAT
+ *
+ * Only regular files added or changed are judged; removals report nothing.
+ * In a baseline (first snapshot of a source) every item is reported at info
+ * level, as an inventory.
+ *
+ * Startup folders: a new file is high (Windows starts it at logon), a changed
+ * one medium, desktop.ini info. Scheduled tasks: the actions are read from
+ * the task XML (UTF-16 or UTF-8; each <Exec>'s <Command> and <Arguments>, or
+ * a .job file's application and parameters) for the detail. A new task is
+ * high, critical when its command is suspicious (see wn_suspicious), medium
+ * when it only runs a COM handler (the style of Windows' own tasks). A task
+ * rewritten with the same actions (Windows does that on updates) is info.
+ *
+ * Hives are read whole (at most WN_MAX_HIVE bytes) and their autostart
+ * entries (hive.c) compared with those of the hive's previous content, by
+ * kind, key and value name, case-insensitively as Windows does. The evidence
+ * of a finding is "key\value" (stable), the detail names the command:
+ *
+ *   Run, RunOnce       new or changed: persistence:run-key high; critical when
+ *                      the command lives where users can write or looks like
+ *                      an attack (wn_user_writable, wn_suspicious)
+ *   services           persistence:service medium; critical likewise
+ *   Winlogon           persistence:winlogon critical when Shell or Userinit is
+ *                      not Windows' default, info when it is
+ *
+ * An entry with the same data as before is not judged again: the findings of
+ * the previous snapshot about it (ctx->prev, severity >= low) are emitted
+ * again, so that a Run key added on day 3 stays flagged on day 5 after
+ * Windows rewrote the hive for other reasons. The same holds for a Startup
+ * file or task whose change is routine. What a hive is compared with:
+ *
+ *   - changed hive: its previous content. When that cannot be read, nothing
+ *     can be told new: entries are judged anyway, at most medium unless the
+ *     command looks like an attack (wn_suspicious), and the detail says so.
+ *   - SOFTWARE or SYSTEM (or the Default profile's NTUSER.DAT) appearing after
+ *     the baseline: a Windows tree that joined the backup, not something an
+ *     intruder creates: an inventory at info level.
+ *   - a user's NTUSER.DAT appearing (a new profile): the Default profile's
+ *     hive of the same snapshot, which a new profile is copied from; what it
+ *     already holds is info, the rest is judged as new.
+ *
+ * A hive that hivex cannot read is a warning (path + message) and
+ * anomaly:bad-hive (low): a damaged hive in a restore point deserves a look,
+ * and its autostart entries went unchecked. Parsed entries of the last few
+ * hive contents are kept (by content id) so that the previous content of a
+ * hive, judged as the new one a snapshot earlier, is not read twice.
+ */
+#include "hunt/hunt.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define WN_MAX_HIVE (512u << 20) /* bytes of a hive read */
+#define WN_MAX_TASK (1u << 20)   /* bytes of a task file read */
+#define WN_MAX_ACTIONS 16        /* actions of a task read */
+#define WN_MAX_CMD 4096          /* bytes of the actions kept */
+#define WN_SHOW 1024             /* bytes of a command shown in a detail */
+#define WN_CACHE 4               /* parsed hives kept */
+
+enum wn_kind {
+    WN_NONE,
+    WN_STARTUP,
+    WN_TASK,
+    WN_TASK_JOB,
+    WN_HIVE_SYSTEM, /* SOFTWARE or SYSTEM */
+    WN_HIVE_USER,   /* NTUSER.DAT */
+};
+
+/* ------------------------------------------------------------ paths */
+
+/*
+ * Match a path ("/a/b/c") against a pattern of components separated by '/',
+ * case-insensitively; "*" is any one component, a final "**" one or more.
+ */
+static int wn_match(const char *path, const char *pat)
+{
+    const char *p = path, *q = pat;
+    while (*p == '/')
+        p++;
+    for (;;) {
+        size_t pl = strcspn(p, "/"), ql = strcspn(q, "/");
+        if (ql == 2 && !strncmp(q, "**", 2) && !q[2])
+            return pl > 0;
+        if (pl == 0 || ql == 0)
+            return pl == 0 && ql == 0;
+        if (!(ql == 1 && *q == '*') && (pl != ql || strncasecmp(p, q, pl) != 0))
+            return 0;
+        p += pl;
+        q += ql;
+        if (!*p || !*q)
+            return !*p && !*q;
+        p++;
+        q++;
+    }
+}
+
+static int ends_with_ci(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcasecmp(s + n - k, suffix);
+}
+
+static enum wn_kind wn_classify(const char *rel)
+{
+    static const char *const startup[] = {
+        "ProgramData/Microsoft/Windows/Start Menu/Programs/Startup/*",
+        "Users/*/AppData/Roaming/Microsoft/Windows/Start Menu/Programs/Startup/*",
+        "Documents and Settings/*/Start Menu/Programs/Startup/*",
+    };
+    char c = rel[0] == '/' ? rel[1] : rel[0];
+    switch (c) {
+    case 'P': case 'p': case 'U': case 'u': case 'D': case 'd': case 'W': case 'w':
+        break;
+    default:
+        return WN_NONE;
+    }
+    for (size_t i = 0; i < sizeof(startup) / sizeof(startup[0]); i++)
+        if (wn_match(rel, startup[i]))
+            return WN_STARTUP;
+    if (wn_match(rel, "Windows/System32/Tasks/**"))
+        return WN_TASK;
+    if (wn_match(rel, "Windows/Tasks/*") && ends_with_ci(rel, ".job"))
+        return WN_TASK_JOB;
+    if (wn_match(rel, "Windows/System32/config/SOFTWARE") ||
+        wn_match(rel, "Windows/System32/config/SYSTEM"))
+        return WN_HIVE_SYSTEM;
+    if (wn_match(rel, "Users/*/NTUSER.DAT") || wn_match(rel, "Documents and Settings/*/NTUSER.DAT"))
+        return WN_HIVE_USER;
+    return WN_NONE;
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+/* ------------------------------------------------------------ commands */
+
+/* Lower-case ASCII copy with '/' as '\'. */
+static char *wn_fold(const char *s)
+{
+    char *l = cr_strdup(s);
+    if (l)
+        for (char *p = l; *p; p++)
+            *p = *p == '/' ? '\\' : (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : *p;
+    return l;
+}
+
+/*
+ * A command that runs from a folder ordinary users can write to: profiles,
+ * temporary folders, ProgramData (except Windows Defender's platform folder,
+ * which only the system writes and whose path changes with every update).
+ */
+static int wn_user_writable(const char *l /* folded */)
+{
+    static const char *const marks[] = {
+        "\\users\\",     "\\appdata\\",     "\\temp\\",        "\\tmp\\",
+        "\\documents and settings\\",       "\\recycler\\",    "\\$recycle.bin\\",
+        "%appdata%",     "%localappdata%",  "%temp%",          "%tmp%",
+        "%userprofile%", "%public%",        "\\programdata\\", "%programdata%",
+        "%allusersprofile%",
+    };
+    for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+        const char *m = marks[i], *p = l;
+        while ((p = strstr(p, m))) {
+            p += strlen(m);
+            if (strstr(m, "programdata") || strstr(m, "allusersprofile")) {
+                const char *rest = *p == '\\' ? p + 1 : p;
+                if (!strncmp(rest, "microsoft\\windows defender", 26))
+                    continue;
+            }
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Script hosts and system binaries used the way attackers use them. */
+static int wn_suspicious(const char *l /* folded */)
+{
+    static const struct {
+        const char *tool;
+        const char *args[8];
+    } rules[] = {
+        {"powershell", {" -e ", " -ec ", "-enc", "frombase64string", "downloadstring",
+                        "downloadfile", "invoke-expression", "iex"}},
+        {"pwsh", {" -e ", " -ec ", "-enc", "frombase64string", "downloadstring", "downloadfile",
+                  "invoke-expression", "iex"}},
+        {"mshta", {"http:", "https:", "javascript:", "vbscript:"}},
+        {"rundll32", {"http:", "https:", "javascript:"}},
+        {"regsvr32", {"scrobj", "http:", "https:"}},
+        {"certutil", {"urlcache", "-decode"}},
+        {"bitsadmin", {"/transfer"}},
+    };
+    for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+        if (!strstr(l, rules[i].tool))
+            continue;
+        for (size_t k = 0; k < 8 && rules[i].args[k]; k++)
+            if (strstr(l, rules[i].args[k]))
+                return 1;
+    }
+    return 0;
+}
+
+/* "explorer.exe", "C:\Windows\explorer.exe", "%SystemRoot%\explorer.exe" (sub: "" or "system32\"). */
+static int wn_is_windows_binary(const char *item, const char *sub, const char *exe)
+{
+    static const char *const roots[] = {"c:\\windows\\", "%systemroot%\\", "%windir%\\"};
+    char buf[128];
+    size_t n = strlen(item);
+    while (n && (item[n - 1] == ' ' || item[n - 1] == '"'))
+        n--;
+    while (n && (*item == ' ' || *item == '"'))
+        item++, n--;
+    if (n == strlen(exe) && !strncmp(item, exe, n))
+        return 1;
+    for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+        snprintf(buf, sizeof(buf), "%s%s%s", roots[i], sub, exe);
+        if (n == strlen(buf) && !strncmp(item, buf, n))
+            return 1;
+    }
+    return 0;
+}
+
+/* Winlogon's Shell or Userinit as Windows sets them. */
+static int wn_winlogon_default(const char *name, const char *l /* folded */)
+{
+    if (!strcasecmp(name, "Shell"))
+        return wn_is_windows_binary(l, "", "explorer.exe");
+    /* Userinit: a comma-separated list, "C:\Windows\system32\userinit.exe," */
+    int seen = 0;
+    for (const char *p = l; *p;) {
+        size_t k = strcspn(p, ",");
+        char item[128];
+        if (k >= sizeof(item))
+            return 0;
+        memcpy(item, p, k);
+        item[k] = '\0';
+        if (strspn(item, " ") != k) {
+            if (!wn_is_windows_binary(item, "system32\\", "userinit.exe"))
+                return 0;
+            seen = 1;
+        }
+        p += k;
+        if (*p == ',')
+            p++;
+    }
+    return seen;
+}
+
+/* At most WN_SHOW bytes of a command for a detail (clean, never cut inside a character). */
+static const char *wn_show(char *buf, size_t cap, const char *s)
+{
+    size_t n = hn_text_clean(buf, cap, s, strlen(s));
+    if (strlen(s) >= cap && n + 8 >= cap) { /* cut: say so, at a character boundary */
+        size_t at = n > cap - 4 ? cap - 4 : n;
+        while (at > 0 && ((unsigned char)buf[at] & 0xc0) == 0x80)
+            at--;
+        memcpy(buf + at, "...", 4);
+    }
+    return buf;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static void wn_warn(hn_ctx *ctx, const char *rel, const char *what)
+{
+    char *full;
+    if (!ctx->warning)
+        return;
+    if (!ctx->root || !strcmp(ctx->root, "/"))
+        full = cr_strdup(rel);
+    else
+        full = cr_sprintf("%s%s", ctx->root, rel);
+    ctx->warning(full ? full : rel, what, ctx->payload);
+    free(full);
+}
+
+/* The highest previous finding (severity >= low) with this indicator and evidence, or NULL. */
+static const cr_finding *wn_prev(const hn_ctx *ctx, const char *indicator, const char *evidence)
+{
+    const cr_finding *best = NULL;
+    for (size_t i = 0; i < ctx->nprev; i++) {
+        const cr_finding *f = &ctx->prev[i];
+        if (f->severity < CR_SEV_LOW || !f->indicator || strcmp(f->indicator, indicator))
+            continue;
+        if (evidence ? !f->evidence || strcasecmp(f->evidence, evidence) : f->evidence != NULL)
+            continue;
+        if (!best || f->severity > best->severity)
+            best = f;
+    }
+    return best;
+}
+
+static int wn_reemit(hn_ctx *ctx, const char *rel, const cr_finding *f, const cr_id *cid)
+{
+    return hn_emit(ctx, rel, f->category, f->severity, f->indicator, cid, f->evidence, "%s",
+                   f->detail ? f->detail : "");
+}
+
+/* ------------------------------------------------------------ Startup */
+
+static int wn_startup(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_node *nw)
+{
+    const char *ind = "persistence:startup-folder";
+    const cr_finding *pf;
+    cr_id cid;
+
+    hn_content_id(&cid, nw);
+    if (!strcasecmp(base_name(rel), "desktop.ini"))
+        return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, &cid, NULL,
+                       "desktop.ini in a Startup folder: folder settings, starts nothing");
+    if (ctx->baseline)
+        return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, &cid, NULL,
+                       "in a Startup folder (inventory): Windows starts it when a user logs on");
+    if (!old)
+        return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_HIGH, ind, &cid, NULL,
+                       "new file in a Startup folder: Windows starts it when a user logs on");
+    if ((pf = wn_prev(ctx, ind, NULL)) && pf->severity >= CR_SEV_MEDIUM)
+        return wn_reemit(ctx, rel, pf, &cid);
+    return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_MEDIUM, ind, &cid, NULL,
+                   "file in a Startup folder changed: Windows starts it when a user logs on");
+}
+
+/* ------------------------------------------------------------ tasks */
+
+/* The task's actions, in words. */
+typedef struct wn_actions {
+    int readable;   /* 1: the file was read and parsed */
+    int exec;       /* number of Exec actions */
+    int com;        /* number of ComHandler actions */
+    char cmd[WN_MAX_CMD]; /* "command args; command args" (clean UTF-8) */
+} wn_actions;
+
+/* Append sep (as is) then n bytes of s (cleaned) to the actions, as room allows. */
+static void wn_append(wn_actions *t, const char *sep, const char *s, size_t n)
+{
+    size_t have = strlen(t->cmd), k = strlen(sep);
+    if (have + k + 1 >= sizeof(t->cmd))
+        return;
+    memcpy(t->cmd + have, sep, k + 1);
+    have += k;
+    hn_text_clean(t->cmd + have, sizeof(t->cmd) - have, s, n);
+}
+
+/* The text of <tag>...</tag> in [p, end), entities decoded (into out, cap bytes). */
+static int wn_xml_text(const char *p, const char *end, const char *tag, char *out, size_t cap)
+{
+    char open[32], close[32];
+    const char *a, *b;
+    size_t o = 0;
+
+    snprintf(open, sizeof(open), "<%s>", tag);
+    snprintf(close, sizeof(close), "</%s>", tag);
+    *out = '\0';
+    if (!(a = memmem(p, (size_t)(end - p), open, strlen(open))))
+        return 0;
+    a += strlen(open);
+    if (!(b = memmem(a, (size_t)(end - a), close, strlen(close))))
+        return 0;
+    static const struct {
+        const char *ent;
+        char c;
+    } ents[] = {{"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+    while (a < b && o + 1 < cap) {
+        int done = 0;
+        if (*a == '&') {
+            for (size_t i = 0; i < sizeof(ents) / sizeof(ents[0]); i++) {
+                size_t k = strlen(ents[i].ent);
+                if ((size_t)(b - a) >= k && !strncmp(a, ents[i].ent, k)) {
+                    out[o++] = ents[i].c;
+                    a += k;
+                    done = 1;
+                    break;
+                }
+            }
+        }
+        if (!done)
+            out[o++] = *a++;
+    }
+    out[o] = '\0';
+    return 1;
+}
+
+/* Task XML (text already UTF-8): every <Exec>'s command and arguments. */
+static void wn_task_xml(wn_actions *t, const char *x, size_t n)
+{
+    const char *p = x, *end = x + n, *e;
+    char cmd[WN_MAX_CMD], args[WN_MAX_CMD];
+
+    t->readable = 1;
+    for (const char *c = x; (c = memmem(c, (size_t)(end - c), "<ComHandler", 11)); c += 11)
+        t->com++;
+    while (t->exec < WN_MAX_ACTIONS && (p = memmem(p, (size_t)(end - p), "<Exec>", 6))) {
+        p += 6;
+        e = memmem(p, (size_t)(end - p), "</Exec>", 7);
+        if (!e)
+            e = end;
+        if (wn_xml_text(p, e, "Command", cmd, sizeof(cmd))) {
+            wn_xml_text(p, e, "Arguments", args, sizeof(args));
+            wn_append(t, t->exec ? "; " : "", cmd, strlen(cmd));
+            if (*args)
+                wn_append(t, " ", args, strlen(args));
+            t->exec++;
+        }
+        p = e;
+    }
+}
+
+/* A .job file (Windows XP): the application name and parameters after the fixed part. */
+static void wn_task_job(wn_actions *t, const uint8_t *d, size_t n)
+{
+    size_t off = 0x46; /* fixed-length section (0x44 bytes), running instance count */
+    for (int field = 0; field < 2; field++) {
+        if (off + 2 > n)
+            return;
+        size_t chars = (size_t)d[off] | (size_t)d[off + 1] << 8;
+        off += 2;
+        if (chars * 2 > n - off)
+            return;
+        char *s = hn_utf16_to_utf8(d + off, chars * 2);
+        if (!s)
+            return;
+        if (field == 0) {
+            t->readable = 1;
+            t->exec = 1;
+        }
+        if (field == 0 || *s)
+            wn_append(t, field ? " " : "", s, strlen(s));
+        free(s);
+        off += chars * 2;
+    }
+}
+
+/* Read a task file; t->readable 0 when it cannot be read. A read error is warned about. */
+static void wn_task_read(hn_ctx *ctx, const char *rel, const cr_node *node, int job, wn_actions *t)
+{
+    cr_buf b = CR_BUF_INIT;
+    char *text = NULL;
+    int err;
+
+    memset(t, 0, sizeof(*t));
+    if ((err = hn_read_node(&b, ctx->repo, node, WN_MAX_TASK)) < 0) {
+        if (err != CR_EINPUT) /* too large: not a task Windows wrote; judged without detail */
+            wn_warn(ctx, rel, cr_error_last());
+        goto done;
+    }
+    if (job) {
+        wn_task_job(t, b.ptr, b.len);
+        goto done;
+    }
+    if (b.len >= 2 && b.ptr[0] == 0xff && b.ptr[1] == 0xfe)
+        text = hn_utf16_to_utf8(b.ptr + 2, b.len - 2);
+    else if (b.len >= 2 && b.ptr[0] == '<' && b.ptr[1] == 0)
+        text = hn_utf16_to_utf8(b.ptr, b.len);
+    else if (b.len >= 3 && !memcmp(b.ptr, "\xef\xbb\xbf", 3))
+        text = hn_utf8_clean(b.ptr + 3, b.len - 3);
+    else
+        text = hn_utf8_clean(b.ptr, b.len);
+    if (text)
+        wn_task_xml(t, text, strlen(text));
+done:
+    free(text);
+    cr_buf_free(&b);
+}
+
+static int wn_task(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_node *nw, int job)
+{
+    const char *ind = "persistence:scheduled-task";
+    char show[WN_SHOW], show_old[WN_SHOW];
+    wn_actions *t = NULL, *o = NULL;
+    const cr_finding *pf;
+    char *folded;
+    cr_severity sev;
+    cr_id cid;
+    int err = 0;
+
+    hn_content_id(&cid, nw);
+    if (!strcasecmp(base_name(rel), "desktop.ini"))
+        return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, &cid, NULL,
+                       "desktop.ini among the scheduled tasks: folder settings, runs nothing");
+    if (!(t = cr_calloc(2, sizeof(*t))))
+        return CR_ERROR;
+    o = t + 1;
+    wn_task_read(ctx, rel, nw, job, t);
+    wn_show(show, sizeof(show), t->cmd);
+    if (ctx->baseline) {
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, &cid, NULL,
+                      "scheduled task (inventory)%s%s", t->exec ? ": runs " : "",
+                      t->exec ? show : "");
+        goto done;
+    }
+    if (old) {
+        wn_task_read(ctx, rel, old, job, o);
+        if (t->readable && o->readable && t->exec == o->exec && t->com == o->com &&
+            !strcmp(t->cmd, o->cmd)) {
+            if ((pf = wn_prev(ctx, ind, NULL)))
+                err = wn_reemit(ctx, rel, pf, &cid);
+            else
+                err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, &cid, NULL,
+                              "scheduled task rewritten with the same actions%s%s",
+                              t->exec ? ": runs " : "", t->exec ? show : "");
+            goto done;
+        }
+    }
+    if (!(folded = wn_fold(t->cmd))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    sev = CR_SEV_HIGH;
+    if (wn_suspicious(folded))
+        sev = CR_SEV_CRITICAL;
+    else if (t->readable && t->exec == 0 && t->com > 0)
+        sev = CR_SEV_MEDIUM;
+    free(folded);
+    if ((pf = wn_prev(ctx, ind, NULL)) && pf->severity > sev) {
+        err = wn_reemit(ctx, rel, pf, &cid);
+        goto done;
+    }
+    if (!t->readable)
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, &cid, NULL,
+                      "%s scheduled task (its actions could not be read)", old ? "changed" : "new");
+    else if (t->exec == 0)
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, &cid, NULL,
+                      "%s scheduled task that runs a COM handler", old ? "changed" : "new");
+    else if (old && o->readable && o->exec)
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, &cid, NULL,
+                      "scheduled task changed: now runs %s (was %s)", show,
+                      wn_show(show_old, sizeof(show_old), o->cmd));
+    else
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, &cid, NULL,
+                      "%s scheduled task: runs %s", old ? "changed" : "new", show);
+done:
+    free(t);
+    return err;
+}
+
+/* ------------------------------------------------------------ hives */
+
+/* Parsed hives by content id, so that a content is parsed once across snapshots. */
+static pthread_mutex_t wn_cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    struct {
+        int used;
+        cr_id content;
+        hn_autorun *a;
+        size_t n;
+        uint64_t tick;
+    } slot[WN_CACHE];
+    uint64_t tick;
+} wn_cache;
+
+static int wn_autorun_copy(hn_autorun **out, const hn_autorun *a, size_t n)
+{
+    *out = NULL;
+    if (!n)
+        return 0;
+    hn_autorun *c = cr_calloc(n, sizeof(*c));
+    if (!c)
+        return CR_ERROR;
+    for (size_t i = 0; i < n; i++) {
+        c[i].kind = a[i].kind;
+        if (!(c[i].key = cr_strdup(a[i].key)) || !(c[i].name = cr_strdup(a[i].name)) ||
+            !(c[i].data = cr_strdup(a[i].data))) {
+            hn_autoruns_free(c, i + 1);
+            return CR_ERROR;
+        }
+    }
+    *out = c;
+    return 0;
+}
+
+/* 1 and a copy when the cache knows the content, 0 when not, <0 error. */
+static int wn_cache_get(const cr_id *cid, hn_autorun **out, size_t *n)
+{
+    int found = 0, err = 0;
+    pthread_mutex_lock(&wn_cache_mu);
+    for (size_t i = 0; i < WN_CACHE; i++)
+        if (wn_cache.slot[i].used && !memcmp(&wn_cache.slot[i].content, cid, sizeof(*cid))) {
+            wn_cache.slot[i].tick = ++wn_cache.tick;
+            if ((err = wn_autorun_copy(out, wn_cache.slot[i].a, wn_cache.slot[i].n)) == 0) {
+                *n = wn_cache.slot[i].n;
+                found = 1;
+            }
+            break;
+        }
+    pthread_mutex_unlock(&wn_cache_mu);
+    return err < 0 ? err : found;
+}
+
+static void wn_cache_put(const cr_id *cid, const hn_autorun *a, size_t n)
+{
+    hn_autorun *c;
+    if (wn_autorun_copy(&c, a, n) < 0)
+        return; /* only a cache */
+    pthread_mutex_lock(&wn_cache_mu);
+    size_t victim = 0;
+    for (size_t i = 0; i < WN_CACHE; i++) {
+        if (!wn_cache.slot[i].used) {
+            victim = i;
+            break;
+        }
+        if (wn_cache.slot[i].tick < wn_cache.slot[victim].tick)
+            victim = i;
+    }
+    hn_autoruns_free(wn_cache.slot[victim].a, wn_cache.slot[victim].n);
+    wn_cache.slot[victim].used = 1;
+    wn_cache.slot[victim].content = *cid;
+    wn_cache.slot[victim].a = c;
+    wn_cache.slot[victim].n = n;
+    wn_cache.slot[victim].tick = ++wn_cache.tick;
+    pthread_mutex_unlock(&wn_cache_mu);
+}
+
+/*
+ * The autostart entries of a hive file: 0 with the entries; CR_ECORRUPT
+ * (damaged hive, message set) or another error when they could not be read.
+ */
+static int wn_hive_read(hn_ctx *ctx, const cr_node *node, hn_autorun **out, size_t *n)
+{
+    cr_buf b = CR_BUF_INIT;
+    cr_id cid;
+    int err;
+
+    *out = NULL;
+    *n = 0;
+    hn_content_id(&cid, node);
+    if ((err = wn_cache_get(&cid, out, n)) != 0)
+        return err < 0 ? err : 0;
+    if ((err = hn_read_node(&b, ctx->repo, node, WN_MAX_HIVE)) == 0) {
+        err = hn_hive_autoruns(out, n, b.ptr, b.len);
+        if (err == 0)
+            wn_cache_put(&cid, *out, *n);
+    } else if (err == CR_ECORRUPT) {
+        err = CR_ERROR; /* a damaged vault, not a damaged hive */
+    }
+    cr_buf_free(&b);
+    return err;
+}
+
+/* Entries are the same item when key and value name match (case-insensitively, as in Windows). */
+static int cmp_autorun(const void *a, const void *b)
+{
+    const hn_autorun *x = a, *y = b;
+    int c = strcasecmp(x->key, y->key);
+    return c ? c : strcasecmp(x->name, y->name);
+}
+
+static const char *wn_indicator(int kind)
+{
+    switch (kind) {
+    case HN_AUTORUN_SERVICE:
+        return "persistence:service";
+    case HN_AUTORUN_WINLOGON:
+        return "persistence:winlogon";
+    default:
+        return "persistence:run-key";
+    }
+}
+
+static const char *wn_kind_words(int kind)
+{
+    switch (kind) {
+    case HN_AUTORUN_RUNONCE:
+        return "RunOnce entry";
+    case HN_AUTORUN_SERVICE:
+        return "service";
+    case HN_AUTORUN_WINLOGON:
+        return "Winlogon value";
+    default:
+        return "Run key entry";
+    }
+}
+
+enum wn_ref {
+    WN_REF_OLD,        /* the hive's previous content */
+    WN_REF_UNREADABLE, /* there was one, it could not be read */
+    WN_REF_DEFAULT,    /* a new profile: the Default profile's hive */
+    WN_REF_NONE,       /* a new profile without a Default profile to compare with */
+    WN_REF_INVENTORY,  /* baseline, or a system hive that joined the backup */
+};
+
+/* Judge one entry of a hive against its reference entry (NULL: none). */
+static int wn_entry(hn_ctx *ctx, const char *rel, const cr_id *cid, const hn_autorun *e,
+                    const hn_autorun *ref, enum wn_ref rs)
+{
+    const char *ind = wn_indicator(e->kind);
+    char *ev, *folded = NULL;
+    char show[WN_SHOW], show_old[WN_SHOW], name[256], what[320];
+    const cr_finding *pf;
+    cr_severity sev;
+    int err = 0;
+
+    if (!(ev = cr_sprintf("%s\\%s", e->key, e->kind == HN_AUTORUN_SERVICE ? "ImagePath" : e->name)))
+        return CR_ERROR;
+    hn_text_clean(name, sizeof(name), e->name, strlen(e->name));
+    snprintf(what, sizeof(what), "%s \"%s\"", wn_kind_words(e->kind), name);
+    wn_show(show, sizeof(show), e->data);
+    if (ref && !strcmp(ref->data, e->data)) {
+        if (rs == WN_REF_OLD) {
+            if ((pf = wn_prev(ctx, ind, ev)))
+                err = wn_reemit(ctx, rel, pf, cid);
+        } else {
+            err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, cid, ev,
+                          "%s inherited from the Default profile: %s", what, show);
+        }
+        goto done;
+    }
+    if (rs == WN_REF_INVENTORY) {
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, cid, ev,
+                      "%s (inventory): %s", what, show);
+        goto done;
+    }
+    if (!(folded = wn_fold(e->data))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    switch (e->kind) {
+    case HN_AUTORUN_WINLOGON:
+        sev = wn_winlogon_default(e->name, folded) ? CR_SEV_INFO : CR_SEV_CRITICAL;
+        break;
+    case HN_AUTORUN_SERVICE:
+        sev = wn_user_writable(folded) || wn_suspicious(folded) ? CR_SEV_CRITICAL
+                                                                : CR_SEV_MEDIUM;
+        break;
+    default:
+        sev = wn_user_writable(folded) || wn_suspicious(folded) ? CR_SEV_CRITICAL : CR_SEV_HIGH;
+        break;
+    }
+    /* Maybe not new: only what no legitimate program looks like stays above medium. */
+    if (rs == WN_REF_UNREADABLE && sev > CR_SEV_MEDIUM && !wn_suspicious(folded))
+        sev = CR_SEV_MEDIUM;
+    if (e->kind == HN_AUTORUN_WINLOGON && sev == CR_SEV_INFO)
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, cid, ev,
+                      "%s is Windows' default: %s", what, show);
+    else if (rs == WN_REF_UNREADABLE)
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, cid, ev,
+                      "%s: %s (the previous copy of this hive could not be read, so it may not "
+                      "be new)", what, show);
+    else if (ref)
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, cid, ev,
+                      "%s changed: now %s (was %s)", what, show,
+                      wn_show(show_old, sizeof(show_old), ref->data));
+    else
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, cid, ev, "new %s: %s", what, show);
+done:
+    free(folded);
+    free(ev);
+    return err;
+}
+
+/* The Default profile's NTUSER.DAT for a user hive at rel; *is_default when rel is it. */
+static int wn_default_profile(hn_ctx *ctx, const char *rel, int *is_default, hn_autorun **out,
+                              size_t *n)
+{
+    const char *path;
+    char *full = NULL;
+    cr_node node;
+    int err;
+
+    *out = NULL;
+    *n = 0;
+    *is_default = 0;
+    if (wn_match(rel, "Users/*/NTUSER.DAT"))
+        path = "/Users/Default/NTUSER.DAT";
+    else
+        path = "/Documents and Settings/Default User/NTUSER.DAT";
+    if (!strcasecmp(rel, path)) {
+        *is_default = 1;
+        return 0;
+    }
+    if (!ctx->snap)
+        return CR_ENOTFOUND;
+    if (ctx->root && strcmp(ctx->root, "/"))
+        full = cr_sprintf("%s%s", ctx->root, path);
+    else
+        full = cr_strdup(path);
+    if (!full)
+        return CR_ERROR;
+    err = cr_snapshot_lookup(&node, ctx->repo, ctx->snap, full);
+    free(full);
+    if (err < 0)
+        return err;
+    if (node.type == CR_NODE_FILE)
+        err = wn_hive_read(ctx, &node, out, n);
+    else
+        err = CR_ENOTFOUND;
+    cr_node_clear(&node);
+    return err;
+}
+
+static int wn_hive(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_node *nw,
+                   enum wn_kind kind)
+{
+    hn_autorun *na = NULL, *ra = NULL;
+    size_t nn = 0, rn = 0;
+    enum wn_ref rs;
+    cr_id cid;
+    int err;
+
+    hn_content_id(&cid, nw);
+    if ((err = wn_hive_read(ctx, nw, &na, &nn)) < 0) {
+        char why[512], *msg;
+        hn_text_clean(why, sizeof(why), cr_error_last(), strlen(cr_error_last()));
+        msg = cr_sprintf("registry hive not examined: %s", why);
+        wn_warn(ctx, rel, msg ? msg : why);
+        free(msg);
+        if (err != CR_ECORRUPT)
+            return 0;
+        return hn_emit(ctx, rel, CR_CAT_ANOMALY, CR_SEV_LOW, "anomaly:bad-hive", &cid, NULL,
+                       "%s; its autostart entries were not checked", why);
+    }
+    if (ctx->baseline) {
+        rs = WN_REF_INVENTORY;
+    } else if (old) {
+        rs = wn_hive_read(ctx, old, &ra, &rn) < 0 ? WN_REF_UNREADABLE : WN_REF_OLD;
+    } else if (kind == WN_HIVE_SYSTEM) {
+        rs = WN_REF_INVENTORY;
+    } else {
+        /* Without a readable Default profile, everything in the new profile is new. */
+        int is_default = 0;
+        err = wn_default_profile(ctx, rel, &is_default, &ra, &rn);
+        rs = is_default ? WN_REF_INVENTORY : err < 0 ? WN_REF_NONE : WN_REF_DEFAULT;
+        err = 0;
+    }
+    if (rn)
+        qsort(ra, rn, sizeof(*ra), cmp_autorun);
+    for (size_t i = 0; i < nn; i++) {
+        const hn_autorun *ref = rn ? bsearch(&na[i], ra, rn, sizeof(*ra), cmp_autorun) : NULL;
+        if ((err = wn_entry(ctx, rel, &cid, &na[i], ref, rs)) < 0)
+            goto done;
+    }
+done:
+    hn_autoruns_free(na, nn);
+    hn_autoruns_free(ra, rn);
+    return err;
+}
+
+/* ------------------------------------------------------------ entry point */
+
+int hn_persist_windows(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
+                       const cr_node *new_node)
+{
+    enum wn_kind kind;
+
+    if (!new_node || new_node->type != CR_NODE_FILE || !relpath)
+        return 0;
+    if ((kind = wn_classify(relpath)) == WN_NONE)
+        return 0;
+    if (old_node && old_node->type != CR_NODE_FILE)
+        old_node = NULL;
+    switch (kind) {
+    case WN_STARTUP:
+        return wn_startup(ctx, relpath, old_node, new_node);
+    case WN_TASK:
+    case WN_TASK_JOB:
+        return wn_task(ctx, relpath, old_node, new_node, kind == WN_TASK_JOB);
+    case WN_HIVE_SYSTEM:
+    case WN_HIVE_USER:
+        return wn_hive(ctx, relpath, old_node, new_node, kind);
+    default:
+        return 0;
+    }
+}

