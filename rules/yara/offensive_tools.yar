@@ -12,18 +12,27 @@
  * installed from such a package is reported too (an administrator should
  * know why a server holds it).
  *
- * Files that are YARA rule sources (they quote these strings) are left
- * alone. Rule identifiers are the indicator names ("yara:<rule>"): keep them
- * unique across all rule files.
+ * Detection rule files (YARA, Sigma, Snort/Suricata, OSSEC/Wazuh), which
+ * quote these strings, are left alone. Rule identifiers are the indicator
+ * names ("yara:<rule>"): keep them unique across all rule files.
  */
 
-private rule Offensive_Tools_Yara_Source
+private rule Offensive_Tools_Detection_Rule_Source
 {
+    // YARA, Sigma, Snort/Suricata and OSSEC/Wazuh rule files quote the very
+    // strings these rules look for: they are not what they describe.
     strings:
-        $condition = "condition:"
-        $strings = "strings:"
+        $yara_condition = "condition:"
+        $yara_strings = "strings:"
+        $sigma_logsource = "logsource:"
+        $sigma_detection = "detection:"
+        $ids_content = "content:\""
+        $ids_sid = "sid:"
+        $ossec_rule = "<rule id=\""
+        $ossec_level = "level=\""
     condition:
-        $condition and $strings
+        ($yara_condition and $yara_strings) or ($sigma_logsource and $sigma_detection) or
+        ($ids_content and $ids_sid) or ($ossec_rule and $ossec_level)
 }
 
 rule Mimikatz_Credential_Theft
@@ -52,7 +61,7 @@ rule Mimikatz_Credential_Theft
 
     condition:
         (2 of ($cmd*) or (uint16(0) == 0x5A4D and $author and $name)) and
-        not Offensive_Tools_Yara_Source
+        not Offensive_Tools_Detection_Rule_Source
 }
 
 rule CobaltStrike_Beacon
@@ -78,7 +87,7 @@ rule CobaltStrike_Beacon
         $pipe2 = "\\\\.\\pipe\\msagent_" ascii wide
 
     condition:
-        ($config3 or $config4 or 2 of ($msg*, $pipe*)) and not Offensive_Tools_Yara_Source
+        ($config3 or $config4 or 2 of ($msg*, $pipe*)) and not Offensive_Tools_Detection_Rule_Source
 }
 
 rule Metasploit_Meterpreter
@@ -100,7 +109,7 @@ rule Metasploit_Meterpreter
         $m9 = "ReflectiveLoader" ascii
 
     condition:
-        2 of them and not Offensive_Tools_Yara_Source
+        2 of them and not Offensive_Tools_Detection_Rule_Source
 }
 
 rule Offensive_PowerShell
@@ -126,7 +135,7 @@ rule Offensive_PowerShell
         $p13 = "Invoke-UserHunter" nocase ascii wide
 
     condition:
-        any of them and not Offensive_Tools_Yara_Source
+        any of them and not Offensive_Tools_Detection_Rule_Source
 }
 
 rule Rubeus_Kerberos_Abuse
@@ -149,7 +158,7 @@ rule Rubeus_Kerberos_Abuse
         $c3 = "asreproast" ascii wide fullword
 
     condition:
-        ($name and (1 of ($a*) or 2 of ($c*))) and not Offensive_Tools_Yara_Source
+        ($name and (1 of ($a*) or 2 of ($c*))) and not Offensive_Tools_Detection_Rule_Source
 }
 
 rule SharpHound_BloodHound_Collector
@@ -167,7 +176,7 @@ rule SharpHound_BloodHound_Collector
         $method = "CollectionMethod" ascii wide
 
     condition:
-        ($invoke or $lib or ($sharp and $blood and $method)) and not Offensive_Tools_Yara_Source
+        ($invoke or $lib or ($sharp and $blood and $method)) and not Offensive_Tools_Detection_Rule_Source
 }
 
 rule Impacket_Remote_Exec_Or_Dump
@@ -188,7 +197,7 @@ rule Impacket_Remote_Exec_Or_Dump
         $t7 = "Dumping cached domain logon information" ascii
 
     condition:
-        $import and any of ($t*) and not Offensive_Tools_Yara_Source
+        $import and any of ($t*) and not Offensive_Tools_Detection_Rule_Source
 }
 
 rule Reverse_Shell_Command
@@ -202,7 +211,7 @@ rule Reverse_Shell_Command
         $bash_tcp = /(ba|z)?sh\s{1,4}-i\s{1,4}[0-9]?>&\s{0,4}\/dev\/(tcp|udp)\/[^\/\s'"]{1,100}\/[0-9]{1,5}/
         $dev_tcp = /\/dev\/tcp\/[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\/[0-9]{1,5}\s{0,4}0>&1/
         $exec_tcp = /exec\s{1,4}[0-9]{1,3}<>\s{0,4}\/dev\/tcp\//
-        $nc_e = /\bn(c|cat|etcat)(\.traditional|\.openbsd)?\s{1,4}(-[a-zA-Z]{1,4}\s{1,4}([^\s-][^\s]{0,100}\s{1,4})?){0,4}-[a-zA-Z]{0,3}[ec]\s{0,4}\/bin\/(ba|z|da)?sh\b/
+        $nc_e = /\bn(c|cat|etcat)(\.traditional|\.openbsd)?\s([^\n|;&]{0,100}\s)?(-[a-zA-Z]{0,3}[ec]|--exec|--sh-exec)\s{0,4}\/bin\/(ba|z|da)?sh\b/
         $fifo = /mkfifo\s{1,4}\/tmp\/[^\s;]{1,40};\s{0,4}(cat|tail\s{1,4}-f)\s{1,4}\/tmp\/[^\s|]{1,40}\s{0,4}\|\s{0,4}\/bin\/(ba|z|da)?sh\s{1,4}-i/
         $socat = /socat\s[^\n]{0,200}exec:['"]?[^\s'"]{0,40}(ba|z|da)?sh\b[^\n]{0,200}(tcp|tcp4|tcp6|openssl|ssl)(-connect)?:/ nocase
         $socat2 = /socat\s[^\n]{0,200}(tcp|tcp4|tcp6|openssl|ssl)(-connect)?:[^\s]{1,100}\s[^\n]{0,100}exec:['"]?[^\s'"]{0,40}(ba|z|da)?sh\b/ nocase
@@ -211,7 +220,7 @@ rule Reverse_Shell_Command
         $php = /fsockopen\([^\n]{1,200}(exec|shell_exec|system|passthru|proc_open|popen)\(\s{0,4}["']\/bin\/(ba|z|da)?sh\s{1,4}-i/
 
     condition:
-        any of them and not Offensive_Tools_Yara_Source
+        any of them and not Offensive_Tools_Detection_Rule_Source
 }
 
 rule Cryptocurrency_Miner
@@ -234,5 +243,5 @@ rule Cryptocurrency_Miner
 
     condition:
         ((any of ($stratum*) and any of ($xmrig, $donate, $randomx, $cn, $cpuminer, $nicehash)) or
-         ($xmrig and $donate)) and not Offensive_Tools_Yara_Source
+         ($xmrig and $donate)) and not Offensive_Tools_Detection_Rule_Source
 }

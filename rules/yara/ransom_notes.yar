@@ -11,18 +11,27 @@
  * in a small file. The note's file names are matched separately (the
  * ransom-notes.txt data file, indicator "ransomware:note").
  *
- * Files that are YARA rule sources (they quote these phrases) are left
- * alone. Rule identifiers are the indicator names ("yara:<rule>"): keep them
- * unique across all rule files.
+ * Detection rule files (YARA, Sigma, Snort/Suricata, OSSEC/Wazuh), which
+ * quote these phrases, are left alone. Rule identifiers are the indicator
+ * names ("yara:<rule>"): keep them unique across all rule files.
  */
 
-private rule Ransom_Notes_Yara_Source
+private rule Ransom_Notes_Detection_Rule_Source
 {
+    // YARA, Sigma, Snort/Suricata and OSSEC/Wazuh rule files quote the very
+    // strings these rules look for: they are not what they describe.
     strings:
-        $condition = "condition:"
-        $strings = "strings:"
+        $yara_condition = "condition:"
+        $yara_strings = "strings:"
+        $sigma_logsource = "logsource:"
+        $sigma_detection = "detection:"
+        $ids_content = "content:\""
+        $ids_sid = "sid:"
+        $ossec_rule = "<rule id=\""
+        $ossec_level = "level=\""
     condition:
-        $condition and $strings
+        ($yara_condition and $yara_strings) or ($sigma_logsource and $sigma_detection) or
+        ($ids_content and $ids_sid) or ($ossec_rule and $ossec_level)
 }
 
 rule Ransom_Note_Text
@@ -89,5 +98,5 @@ rule Ransom_Note_Text
         filesize < 256KB and
         1 of ($enc*) and 1 of ($pay*) and (1 of ($dec*) or 1 of ($warn*)) and
         4 of ($enc*, $dec*, $pay*, $warn*) and
-        not Ransom_Notes_Yara_Source
+        not Ransom_Notes_Detection_Rule_Source
 }

@@ -8,18 +8,27 @@
  * such code. Ordinary web applications do not do this, so the rules fire on
  * the construct itself, not on single function names.
  *
- * Files that are YARA rule sources (they quote these constructs) are left
- * alone. Rule identifiers are the indicator names ("yara:<rule>"): keep them
- * unique across all rule files.
+ * Detection rule files (YARA, Sigma, Snort/Suricata, OSSEC/Wazuh), which
+ * quote these constructs, are left alone. Rule identifiers are the indicator
+ * names ("yara:<rule>"): keep them unique across all rule files.
  */
 
-private rule Webshells_Yara_Source
+private rule Webshells_Detection_Rule_Source
 {
+    // YARA, Sigma, Snort/Suricata and OSSEC/Wazuh rule files quote the very
+    // strings these rules look for: they are not what they describe.
     strings:
-        $condition = "condition:"
-        $strings = "strings:"
+        $yara_condition = "condition:"
+        $yara_strings = "strings:"
+        $sigma_logsource = "logsource:"
+        $sigma_detection = "detection:"
+        $ids_content = "content:\""
+        $ids_sid = "sid:"
+        $ossec_rule = "<rule id=\""
+        $ossec_level = "level=\""
     condition:
-        $condition and $strings
+        ($yara_condition and $yara_strings) or ($sigma_logsource and $sigma_detection) or
+        ($ids_content and $ids_sid) or ($ossec_rule and $ossec_level)
 }
 
 rule PHP_Webshell_Request_Exec
@@ -42,7 +51,7 @@ rule PHP_Webshell_Request_Exec
         $preg_e = /preg_replace\s{0,8}\(\s{0,8}['"][^'"\n]{1,200}[^a-zA-Z0-9\\'"\s][imsxuADSUX]{0,8}e[imsxuADSUX]{0,8}['"]\s{0,8},[^;\n]{0,200}\$_(GET|POST|REQUEST|COOKIE)/
 
     condition:
-        any of them and not Webshells_Yara_Source
+        any of them and not Webshells_Detection_Rule_Source
 }
 
 rule PHP_Webshell_Encoded_Eval
@@ -61,7 +70,7 @@ rule PHP_Webshell_Encoded_Eval
         $assert_decode = /assert\s{0,8}\(\s{0,8}@?\s{0,4}(base64_decode|gzinflate|gzuncompress|str_rot13)\s{0,8}\(/ nocase
 
     condition:
-        any of them and not Webshells_Yara_Source
+        any of them and not Webshells_Detection_Rule_Source
 }
 
 rule PHP_Webshell_Known_Kit
@@ -72,7 +81,8 @@ rule PHP_Webshell_Known_Kit
         severity = "critical"
 
     strings:
-        $php = "<?" ascii
+        $php = "<?php" nocase
+        $php_echo = "<?="
         // WSO's default action
         $wso = /\$default_action\s{0,4}=\s{0,4}['"]FilesMan['"]/
         $c99 = "c99shell" nocase
@@ -80,7 +90,8 @@ rule PHP_Webshell_Known_Kit
         $b374k = /b374k\s{0,4}(shell|[0-9]\.[0-9])/ nocase
 
     condition:
-        $php and ($wso or $c99 or $r57 or $b374k) and not Webshells_Yara_Source
+        ($php or $php_echo) and ($wso or $c99 or $r57 or $b374k) and
+        not Webshells_Detection_Rule_Source
 }
 
 rule ASP_Webshell_Request_Eval
@@ -101,7 +112,7 @@ rule ASP_Webshell_Request_Eval
         $unsafe = /\beval\s{0,8}\([^)\n]{1,120},\s{0,4}["']unsafe["']\s{0,4}\)/ nocase
 
     condition:
-        ($tag or $runat) and ($eval or $execute or $unsafe) and not Webshells_Yara_Source
+        ($tag or $runat) and ($eval or $execute or $unsafe) and not Webshells_Detection_Rule_Source
 }
 
 rule ASPX_Webshell_Cmd_Process
@@ -124,7 +135,7 @@ rule ASPX_Webshell_Cmd_Process
 
     condition:
         filesize < 2MB and ($tag or $runat) and ($psi or $start) and ($cmd or $cmd_c or $ps) and
-        ($req or $req2) and not Webshells_Yara_Source
+        ($req or $req2) and not Webshells_Detection_Rule_Source
 }
 
 rule JSP_Webshell_Runtime_Exec
@@ -144,5 +155,5 @@ rule JSP_Webshell_Runtime_Exec
 
     condition:
         ($direct or (filesize < 1MB and $tag and ($exec or $pb) and $param)) and
-        not Webshells_Yara_Source
+        not Webshells_Detection_Rule_Source
 }

@@ -2,23 +2,24 @@
  * Autostart entries of Windows registry hives (SOFTWARE, SYSTEM, NTUSER.DAT),
  * read with hivex.
  *
- * A hive here is bytes from a vault, so hostile. hivex checks the base
- * block's signature, version and checksum, walks every hive bin and cell
- * once, and afterwards follows an offset only to the start of a cell in use
- * with the right signature. That is most of the work, but hivex also trusts a
- * few counts inside cells (the entries of a subkey list reached through an
- * "ri" index, the segment list of big data) and reads a fixed-size record at a
- * cell start without comparing it to the cell's size. So, before hivex sees
- * the bytes, hv_check walks the base block and the bins itself: every bin
- * must be whole and in place, every cell inside its bin, the bins must reach
- * exactly the size the base block announces (a hive cut short is damaged, not
- * read in part), and the root must be a key. Then the bytes are handed to
- * hivex (which only opens files) through a memfd, /proc/self/fd/N, or a
- * private temporary file unlinked at once when there is no memfd or /proc,
- * followed by HV_PAD zero bytes: whatever a count inside a cell claims, every
- * read hivex makes from a cell start stays inside the mapping (the largest is
- * 8 + 65535 * 8 bytes for an lf list under an ri index). hivex stops reading
- * bins at the size in the base block, so the padding is never parsed.
+ * A hive here is bytes from a vault, so hostile. hivex (1.3.23) checks the
+ * base block's signature, version and checksum, walks every hive bin and cell
+ * once, follows an offset only to the start of a cell in use with the right
+ * signature, and checks the counts of lists against their cell's size. But it
+ * reads the fixed part of a key or value record at a cell start without
+ * checking that the cell is that large: a tiny cell at the end of the file
+ * makes it read past the end of the mapped file (seen: it reads whatever
+ * memory follows). So, before hivex sees the bytes, hv_check walks the base
+ * block and the bins itself: every bin must be whole and in place, every cell
+ * inside its bin, the bins must reach exactly the size the base block
+ * announces (a hive cut short is damaged, not read in part), and the root must
+ * be a key. Then the bytes are handed to hivex (which only opens files)
+ * through a memfd, /proc/self/fd/N, or a private temporary file unlinked at
+ * once when there is no memfd or /proc, followed by HV_PAD zero bytes: whatever
+ * a record or count claims, every read hivex makes from a cell start stays
+ * inside the mapping (the largest possible is 8 + 65535 * 8 bytes, an lf list).
+ * hivex stops reading bins at the size in the base block, so the padding is
+ * never parsed.
  *
  * Only the keys that start programs are visited, each found by name
  * (case-insensitive, as Windows does) among the subkeys of its parent:
@@ -39,9 +40,10 @@
  * whole hive CR_ECORRUPT (a damaged hive is reported, not half read).
  *
  * Strings: REG_SZ and REG_EXPAND_SZ data are UTF-16LE, decoded here rather
- * than with hivex_value_string, which fails outright (EILSEQ from iconv) on an
- * unpaired surrogate: data up to the first NUL character, an odd last byte
- * dropped, unpaired surrogates become U+FFFD. Names come from hivex as UTF-8.
+ * than with hivex_value_string, which returns NULL (EILSEQ from iconv) for an
+ * unpaired surrogate, so that one odd character would hide a Run entry: data
+ * up to the first NUL character, an odd last byte dropped, unpaired
+ * surrogates become U+FFFD. Names come from hivex as UTF-8.
  * Every string handed out is valid UTF-8 without control characters (those,
  * C1 included, become '?'), since it ends up in findings, JSON and terminals.
  * Values of other types, and values longer than HV_MAX_VALUE bytes (no command
@@ -64,14 +66,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define HV_MIN_SIZE 0x2000u          /* base block + one bin, as hivex requires */
-#define HV_MAX_SIZE (1024u << 20)    /* beyond: not read at all */
+#define HV_MIN_SIZE 0x2000u       /* base block + one bin, as hivex requires */
+#define HV_MAX_SIZE (1024u << 20) /* beyond: not read at all */
 #define HV_BIN 0x1000u
-#define HV_PAD (1024u * 1024)        /* zero bytes after the hive for hivex's reads */
-#define HV_MAX_VALUE (64u * 1024)    /* bytes of one value's data */
-#define HV_MAX_KEYS 200000u          /* subkeys examined */
+#define HV_PAD (1024u * 1024)     /* zero bytes after the hive for hivex's reads */
+#define HV_MAX_VALUE (64u * 1024) /* bytes of one value's data */
+#define HV_MAX_KEYS 200000u       /* subkeys examined */
 #define HV_MAX_ENTRIES 100000u
-#define HV_MAX_BYTES (16u << 20)     /* bytes of strings handed out */
+#define HV_MAX_BYTES (16u << 20) /* bytes of strings handed out */
 
 #define HV_REG_SZ 1
 #define HV_REG_EXPAND_SZ 2
@@ -119,7 +121,8 @@ static int hv_check(const uint8_t *d, size_t len)
     end = (size_t)HV_BIN + le32(d + 0x28);
     if (end > len) {
         cr_error_set("the registry hive is cut short: its header announces %zu bytes, "
-                     "the file has %zu", end, len);
+                     "the file has %zu",
+                     end, len);
         return CR_ECORRUPT;
     }
     if (end <= HV_BIN) {
@@ -137,7 +140,8 @@ static int hv_check(const uint8_t *d, size_t len)
         size = le32(b + 8);
         if (size < HV_BIN || size % HV_BIN != 0 || size > end - off) {
             cr_error_set("the registry hive is damaged: hive bin at offset %zu has an "
-                         "impossible size (%zu)", off, size);
+                         "impossible size (%zu)",
+                         off, size);
             return CR_ECORRUPT;
         }
         for (size_t c = off + 0x20; c < off + size;) {
@@ -145,7 +149,8 @@ static int hv_check(const uint8_t *d, size_t len)
             size_t csize = raw < 0 ? (size_t)(-(int64_t)raw) : (size_t)raw;
             if (csize < 8 || csize % 4 != 0 || csize > off + size - c) {
                 cr_error_set("the registry hive is damaged: cell at offset %zu has an "
-                             "impossible size", c);
+                             "impossible size",
+                             c);
                 return CR_ECORRUPT;
             }
             if (c == root)
@@ -465,8 +470,7 @@ static const struct {
     {"Microsoft\\Windows\\CurrentVersion\\Policies\\Explorer\\Run", HN_AUTORUN_RUN},
     {"Wow6432Node\\Microsoft\\Windows\\CurrentVersion\\Run", HN_AUTORUN_RUN},
     {"Wow6432Node\\Microsoft\\Windows\\CurrentVersion\\RunOnce", HN_AUTORUN_RUNONCE},
-    {"Wow6432Node\\Microsoft\\Windows\\CurrentVersion\\Policies\\Explorer\\Run",
-     HN_AUTORUN_RUN},
+    {"Wow6432Node\\Microsoft\\Windows\\CurrentVersion\\Policies\\Explorer\\Run", HN_AUTORUN_RUN},
 };
 
 #define HV_WINLOGON "Microsoft\\Windows NT\\CurrentVersion\\Winlogon"

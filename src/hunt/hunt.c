@@ -212,6 +212,13 @@ static int cmp_str_ptr(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* qsort, which must not be given a NULL base even for no element. */
+static void sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1)
+        qsort(base, n, size, cmp);
+}
+
 /* ---------------------------------------------------- prev findings index */
 
 /* Findings of the predecessor, by path relative to its system root. */
@@ -256,7 +263,7 @@ static int prev_build(prev_set *p, const cr_finding *f, size_t n, const char *ro
         p->f[p->n].path = r;
         p->n++;
     }
-    qsort(p->f, p->n, sizeof(*p->f), cmp_finding_path);
+    sort(p->f, p->n, sizeof(*p->f), cmp_finding_path);
     return 0;
 }
 
@@ -401,26 +408,18 @@ done:
     return err;
 }
 
-/* High-entropy test for the change rate: near-random head, not a known container. */
-static int is_high_entropy(const hn_facts *f)
+/* 1 if `path` minus its last extension is one of the (sorted) removed paths. */
+static int replaces_removed(const char *path, char **removed, size_t n)
 {
-    static const struct {
-        const char *m;
-        size_t len;
-    } containers[] = {
-        {"PK\x03\x04", 4}, {"\x1f\x8b", 2},  {"BZh", 3},        {"\xfd" "7zXZ", 5},
-        {"7z\xbc\xaf", 4}, {"Rar!", 4},      {"\x28\xb5\x2f\xfd", 4}, {"\xff\xd8\xff", 3},
-        {"\x89PNG", 4},    {"GIF8", 4},      {"%PDF", 4},       {"\x7f" "ELF", 4},
-        {"OggS", 4},       {"fLaC", 4},      {"ID3", 3},        {"RIFF", 4},
-    };
-    if (!f || !(f->have & HN_HAVE_HEAD) || f->head_len < 1024 || f->entropy < 7.5)
+    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+    if (!n || !dot || (slash && dot < slash) || dot == path || (slash && dot == slash + 1))
         return 0;
-    for (size_t i = 0; i < sizeof(containers) / sizeof(containers[0]); i++)
-        if (f->magic_len >= containers[i].len && !memcmp(f->magic, containers[i].m, containers[i].len))
-            return 0;
-    if (f->magic_len >= 8 && !memcmp(f->magic + 4, "ftyp", 4))
-        return 0; /* MP4 / MOV / HEIC */
-    return 1;
+    char *base = cr_strndup(path, (size_t)(dot - path));
+    if (!base)
+        return 0;
+    int found = bsearch(&base, removed, n, sizeof(char *), cmp_str_ptr) != NULL;
+    free(base);
+    return found;
 }
 
 static int cmp_finding_order(const void *a, const void *b)
@@ -439,7 +438,8 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
 {
     hn_ctx ctx;
     change_list ch = {NULL, 0, 0};
-    char **changed = NULL;
+    char **changed = NULL, **removed = NULL;
+    size_t nremoved = 0;
     hn_record rec;
     hn_change_stats cs;
     cr_id ta, tb;
@@ -471,10 +471,17 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
     ctx.warning = h->opts->warning;
     ctx.payload = h->opts->payload;
 
-    if (ch.n && !(changed = cr_calloc(ch.n, sizeof(char *)))) {
+    if (ch.n && (!(changed = cr_calloc(ch.n, sizeof(char *))) ||
+                 !(removed = cr_calloc(ch.n, sizeof(char *))))) {
         err = CR_ERROR;
         goto done;
     }
+    /* Files removed this day: ransomware writes "x.docx.lockbit" and removes "x.docx". */
+    for (size_t i = 0; i < ch.n; i++)
+        if (ch.c[i].kind == CR_DIFF_REMOVED && ch.c[i].has_old &&
+            ch.c[i].old_node.type == CR_NODE_FILE)
+            removed[nremoved++] = ch.c[i].path;
+    sort(removed, nremoved, sizeof(char *), cmp_str_ptr);
     for (size_t i = 0; i < ch.n; i++) {
         hn_change *c = &ch.c[i];
         const cr_node *o = c->has_old ? &c->old_node : NULL;
@@ -490,17 +497,23 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
             cr_id cid;
             hn_content_id(&cid, n);
             const hn_facts *nf = hn_cache_get(h->cache, &cid);
-            if (is_high_entropy(nf)) {
-                const hn_facts *of = NULL;
+            int ransom_named = c->kind == CR_DIFF_ADDED && hn_ruleset_ransom_ext(h->rs, c->path);
+            if (nf && hn_judge_near_random(nf)) {
+                /* Became near-random: a changed file whose old content was not, or
+                 * a new file that replaces a removed one ("x.docx" -> "x.docx.enc")
+                 * or carries a ransomware extension. A new backup archive or cache
+                 * alone is not ransomware. */
                 if (o && o->type == CR_NODE_FILE) {
                     cr_id ocid;
                     hn_content_id(&ocid, o);
-                    of = hn_cache_get(h->cache, &ocid);
-                }
-                if (!of || !(of->have & HN_HAVE_HEAD) || of->entropy < 7.0)
+                    const hn_facts *of = hn_cache_get(h->cache, &ocid);
+                    if (!of || !hn_judge_near_random(of))
+                        cs.modified_high_entropy++;
+                } else if (ransom_named || replaces_removed(c->path, removed, nremoved)) {
                     cs.modified_high_entropy++;
+                }
             }
-            if (c->kind == CR_DIFF_ADDED && hn_ruleset_ransom_ext(h->rs, c->path))
+            if (ransom_named)
                 cs.ransom_named++;
         } else if (!n && o && o->type == CR_NODE_FILE) {
             cs.removed++;
@@ -533,8 +546,7 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
             }
     }
     /* Carry forward what is still true: findings on nodes that did not change. */
-    if (ch.n)
-        qsort(changed, ch.n, sizeof(char *), cmp_str_ptr);
+    sort(changed, ch.n, sizeof(char *), cmp_str_ptr);
     for (size_t i = 0; i < prev->n; i++) {
         const cr_finding *pf = &prev->f[i];
         if (pf->severity < CR_SEV_LOW || !strcmp(pf->path, "/"))
@@ -568,7 +580,7 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
             goto done;
         }
     }
-    qsort(ctx.out, ctx.nout, sizeof(*ctx.out), cmp_finding_order);
+    sort(ctx.out, ctx.nout, sizeof(*ctx.out), cmp_finding_order);
 
     rec.snapshot = s->id;
     rec.has_pred = p != NULL;
@@ -628,12 +640,13 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
     prev->n = ctx.nout;
     ctx.out = NULL;
     ctx.nout = 0;
-    qsort(prev->f, prev->n, sizeof(*prev->f), cmp_finding_path);
+    sort(prev->f, prev->n, sizeof(*prev->f), cmp_finding_path);
 done:
     cr_findings_free(ctx.out, ctx.nout);
     if (ctx.dpkg)
         hn_dpkg_free(ctx.dpkg);
     free(changed);
+    free(removed);
     changes_clear(&ch);
     return err;
 }
@@ -840,7 +853,8 @@ int cr_findings_list(cr_finding **out, size_t *count, size_t *unhunted, cr_repo 
                 goto done;
             n++;
         }
-        qsort(list + first, n - first, sizeof(*list), cmp_finding_order);
+        if (list)
+            sort(list + first, n - first, sizeof(*list), cmp_finding_order);
     }
     *out = list;
     *count = n;
@@ -940,7 +954,7 @@ int cr_clean_points(cr_clean_point **out, size_t *count, cr_repo *repo, const ch
                     goto done;
                 c->nreasons++;
             }
-            qsort(c->reasons, c->nreasons, sizeof(cr_finding), cmp_finding_order);
+            sort(c->reasons, c->nreasons, sizeof(cr_finding), cmp_finding_order);
         }
         if (last_clean) {
             c->has_clean = 1;

@@ -407,7 +407,12 @@ typedef struct hn_autorun {
  * Read the autostart entries of a hive given as bytes (SOFTWARE, SYSTEM or
  * NTUSER.DAT; others give none). Hostile input: a malformed hive is
  * CR_ECORRUPT with a message, never a crash; at most a bounded number of
- * entries and bytes are read.
+ * entries and bytes are read. Strings are valid UTF-8 without control
+ * characters. Evidence of an entry: key + "\\" + name, or + "\\ImagePath" for
+ * a service (name is then the service's name; data ImagePath, with
+ * " (ServiceDll: ...)" when the service has one).
+ * @return 0 (*out NULL when none); CR_ECORRUPT; CR_EINPUT (over 1 GiB);
+ *         CR_ERROR or CR_ENOTFOUND when no memfd nor temporary file could hold it.
  */
 int hn_hive_autoruns(hn_autorun **out, size_t *count, const void *data, size_t len);
 void hn_autoruns_free(hn_autorun *a, size_t n);

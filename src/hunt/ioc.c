@@ -43,15 +43,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IOC_MAX_LINE 4096                 /* a plain line longer than this is bad */
-#define IOC_MAX_RECORD (64u * 1024)       /* a CSV record longer than this is bad */
-#define IOC_MAX_FIELDS 256                /* fields of a CSV record */
-#define IOC_MAX_COMMENT 240               /* bytes kept of a comment */
-#define IOC_MAX_NAME 200                  /* bytes kept of a list name */
+#define IOC_MAX_LINE 4096                   /* a plain line longer than this is bad */
+#define IOC_MAX_RECORD (64u * 1024)         /* a CSV record longer than this is bad */
+#define IOC_MAX_FIELDS 256                  /* fields of a CSV record */
+#define IOC_MAX_COMMENT 240                 /* bytes kept of a comment */
+#define IOC_MAX_NAME 200                    /* bytes kept of a list name */
 #define IOC_MAX_ENTRIES (32u * 1024 * 1024) /* hashes in a set, all lists together */
-#define IOC_MAX_POOL (64u * 1024 * 1024)  /* bytes of comments in a set */
+#define IOC_MAX_POOL (64u * 1024 * 1024)    /* bytes of comments in a set */
 #define IOC_MAX_LISTS 4096
-#define IOC_MAX_WARN 10                   /* warnings per list; then one summary */
+#define IOC_MAX_WARN 10 /* warnings per list; then one summary */
 
 typedef struct ioc_entry {
     uint8_t d[32];    /* digest, zero-padded */
@@ -112,9 +112,12 @@ static void hex_init(void)
 static int table_of(hn_hash_type type)
 {
     switch (type) {
-    case HN_MD5: return 0;
-    case HN_SHA1: return 1;
-    case HN_SHA256: return 2;
+    case HN_MD5:
+        return 0;
+    case HN_SHA1:
+        return 1;
+    case HN_SHA256:
+        return 2;
     }
     return -1;
 }
@@ -469,10 +472,10 @@ static int plain_line(ioc_parse *ps, const char *s, size_t n, size_t lineno)
 /* ------------------------------------------------------------ CSV (RFC 4180) */
 
 typedef struct csv_rec {
-    cr_buf buf;                      /* field bytes, unescaped, each NUL-terminated */
-    size_t off[IOC_MAX_FIELDS];      /* field starts in buf */
+    cr_buf buf;                 /* field bytes, unescaped, each NUL-terminated */
+    size_t off[IOC_MAX_FIELDS]; /* field starts in buf */
     size_t len[IOC_MAX_FIELDS];
-    size_t n;                        /* fields */
+    size_t n; /* fields */
     int too_long, unterminated;
 } csv_rec;
 
@@ -723,8 +726,8 @@ static int is_misp_header(const csv_rec *r)
     return r->n >= 2 && t && v;
 }
 
-int hn_ioc_add_list(hn_ioc_set *set, const char *name, const void *data, size_t len,
-                    size_t *bad, cr_warning_cb warn, void *payload)
+int hn_ioc_add_list(hn_ioc_set *set, const char *name, const void *data, size_t len, size_t *bad,
+                    cr_warning_cb warn, void *payload)
 {
     const char *s = data;
     size_t pos = 0, lineno = 1;
@@ -798,8 +801,7 @@ int hn_ioc_add_list(hn_ioc_set *set, const char *name, const void *data, size_t 
     }
     if (ps.warn && ps.warned < ps.bad) {
         char msg[160];
-        snprintf(msg, sizeof(msg), "%zu more lines not understood (not shown)",
-                 ps.bad - ps.warned);
+        snprintf(msg, sizeof(msg), "%zu more lines not understood (not shown)", ps.bad - ps.warned);
         ps.warn(ps.name, msg, ps.payload);
     }
     if (ps.added == 0 && ps.bad > 0) {

@@ -49,9 +49,10 @@
  * counts: "java.sql.jmod" is a .jmod, not an SQL script, and a ransomware
  * suffix missing from the shipped list ("x.pdf.a1b2c3") is left to the change
  * rate, which counts near-random files whatever their names.
- * What is odd without being conclusive (a text type between 7.0 and the
- * threshold, or near-random behind a text-looking start, like a shell
- * installer with an appended archive) is anomaly:entropy at medium.
+ * What is odd without being conclusive (7.0 bits per byte or more, short of
+ * the threshold, under a name whose format the head does not show; or
+ * near-random behind a text-looking start, like a shell installer with an
+ * appended archive) is anomaly:entropy at medium.
  *
  * Change rate. hunt.c counts the day's changes, with hn_judge_near_random as
  * the per-file test; the rule is in hn_judge_change_rate. Twenty files renamed

@@ -9,20 +9,26 @@
  * system), plus the files named directly in opts->rules, whatever their
  * extension. A file reached twice (a folder and a file in it) is compiled
  * once. Each file is read here (bounded, no NUL byte) and compiled from
- * those bytes with one yr_compiler, so that what is hashed is exactly what
- * is compiled. Each file gets its own namespace, named after the file
- * ("webshells", "sub/extra"), so that two rule packs may both define a rule
- * "Suspicious_PHP" without failing to compile; rules in one file cannot
- * refer to rules of another (as with separate `yara` runs). YARA's include
+ * those bytes, so that what is hashed is exactly what is compiled.
+ *
+ * Namespaces. Like the `yara` command, every file is compiled in the
+ * default namespace, so rule names are plain identifiers and a rule may use
+ * a rule of an earlier file. Only when two files define the same identifier
+ * (two rule packs from different sources) is that compile redone: each file
+ * is compiled alone to learn its identifiers, and a file that redefines one
+ * of an earlier file goes into its own namespace, named after the file
+ * ("more/extra" for more/extra.yar), so that both packs still load. The
+ * choice depends only on the files' contents and order. YARA's include
  * directive is disabled: an included file would escape the rule-set id; a
  * technician gives the folder instead.
  *
- * Names. The indicator of a YARA finding is "yara:<name>", where the name of
- * a rule is its identifier, or "namespace:identifier" when several files
- * define that identifier (hn_ruleset_rule). Meta "category" (malware,
- * ransomware, persistence, anomaly; default malware), "severity" (info, low,
- * medium, high, critical; default high) and "description" are read once; an
- * unknown value is warned about and the default used.
+ * Names. The indicator of a YARA finding is "yara:<name>": the rule's
+ * identifier, or "namespace:identifier" for a rule of a file that had to get
+ * its own namespace (the form scan.c stores in hn_facts.yara). Meta
+ * "category" (malware, ransomware, persistence, anomaly; default malware),
+ * "severity" (info, low, medium, high, critical; default high) and
+ * "description" are read once (hn_ruleset_rule, hn_ruleset_rule_by_name);
+ * an unknown value is warned about and the default used.
  *
  * Errors. libyara reports errors and warnings through a callback with a line
  * number; the file name is ours (the current file). The first errors become
@@ -30,10 +36,11 @@
  * identifier"; warnings ("... is slowing down scanning") go to opts->warning.
  *
  * Ids. yara_id = SHA-256 over the libyara version and, for each rule file in
- * compile order, its path-independent name (the namespace) and its bytes:
- * moving the rules folder keeps the id, editing a rule changes it. id =
- * SHA-256 over HN_ENGINE_VERSION, yara_id, the IOC lists' fingerprint and
- * the bytes of the two data files.
+ * compile order, its path-independent name ("builtin/webshells.yar" for the
+ * shipped pack, the path below a folder given, the base name of a file given
+ * directly) and its bytes: moving the rules folder keeps the id, editing a
+ * rule changes it. id = SHA-256 over HN_ENGINE_VERSION, yara_id, the bytes
+ * of the two data files and the IOC lists' fingerprint.
  *
  * Data files (builtin_dir): ransomware-extensions.txt has one extension per
  * line (leading dot optional), ransom-notes.txt one file name or fnmatch(3)
@@ -61,12 +68,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define RULE_FILE_MAX (16u * 1024 * 1024)   /* bytes of one rule file */
-#define RULE_TOTAL_MAX (256u * 1024 * 1024) /* bytes of all rule files */
-#define RULE_FILES_MAX 20000                /* rule files in a set */
-#define RULE_DIR_DEPTH 16                   /* folder nesting searched */
-#define DATA_FILE_MAX (1u * 1024 * 1024)    /* a data file */
-#define DATA_ENTRY_MAX 128                  /* bytes of one extension or note name */
+#define RULE_FILE_MAX (16u * 1024 * 1024)    /* bytes of one rule file */
+#define RULE_TOTAL_MAX (256u * 1024 * 1024)  /* bytes of all rule files */
+#define RULE_FILES_MAX 20000                 /* rule files in a set */
+#define RULE_DIR_DEPTH 16                    /* folder nesting searched */
+#define DATA_FILE_MAX (1u * 1024 * 1024)     /* a data file */
+#define DATA_ENTRY_MAX 128                   /* bytes of one extension or note name */
 #define IOC_FILE_MAX (1024ull * 1024 * 1024) /* an IOC list */
 #define COMPILE_ERRORS_SHOWN 3
 #define COMPILE_WARNINGS_MAX 20
@@ -106,9 +113,9 @@ void hn_yara_fini(void)
 /* ------------------------------------------------------------ rule files */
 
 typedef struct rule_file {
-    char *path;  /* to open, and in messages */
-    char *name;  /* path-independent: relative path below the folder, or base name */
-    char *ns;    /* YARA namespace: name without extension, made unique */
+    char *path; /* to open, and in messages */
+    char *name; /* path-independent: relative path below the folder, or base name */
+    char *ns;   /* YARA namespace: name without extension, made unique */
     dev_t dev;
     ino_t ino;
 } rule_file;
@@ -345,7 +352,7 @@ static int name_spaces(file_list *l)
         const char *dot = strrchr(name, '.');
         const char *slash = strrchr(name, '/');
         size_t len = (dot && (!slash || dot > slash + 1) && dot != name) ? (size_t)(dot - name)
-                                                                           : strlen(name);
+                                                                         : strlen(name);
         char *ns = cr_strndup(name, len);
         if (!ns)
             return CR_ERROR;
@@ -425,12 +432,12 @@ static int sha_final_hex(EVP_MD_CTX *ctx, char *hex)
 /* ------------------------------------------------------------ compiling */
 
 typedef struct compile_ctx {
-    const char *file;     /* display path of the file being compiled */
-    char msg[900];        /* the first errors, for cr_error_set */
+    const char *file; /* display path of the file being compiled */
+    char msg[900];    /* the first errors, for cr_error_set */
     size_t errors;
-    int includes;         /* an include directive was refused */
-    int duplicate;        /* an identifier was defined twice */
-    int quiet;            /* warnings are not kept (trial compiles) */
+    int includes;  /* an include directive was refused */
+    int duplicate; /* an identifier was defined twice */
+    int quiet;     /* warnings are not kept (trial compiles) */
     char *warn_file[COMPILE_WARNINGS_MAX];
     char *warn_msg[COMPILE_WARNINGS_MAX];
     size_t warnings;
@@ -613,10 +620,16 @@ done:
 
 static int parse_severity(cr_severity *out, const char *s)
 {
-    static const char *const names[] = {"info", "low", "medium", "high", "critical"};
-    for (int i = 0; i < 5; i++)
-        if (strcasecmp(s, names[i]) == 0) {
-            *out = (cr_severity)i;
+    static const struct {
+        const char *name;
+        cr_severity sev;
+    } names[] = {{"info", CR_SEV_INFO},        {"informational", CR_SEV_INFO},
+                 {"low", CR_SEV_LOW},          {"medium", CR_SEV_MEDIUM},
+                 {"moderate", CR_SEV_MEDIUM},  {"high", CR_SEV_HIGH},
+                 {"critical", CR_SEV_CRITICAL}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcasecmp(s, names[i].name) == 0) {
+            *out = names[i].sev;
             return 0;
         }
     return -1;
@@ -664,8 +677,8 @@ static int rule_infos(hn_ruleset *rs, const cr_hunt_options *opts)
         ri->severity = CR_SEV_HIGH;
         const char *ns = rule->ns ? rule->ns->name : NULL;
         const char *id = rule->identifier ? rule->identifier : "";
-        ri->name = (ns && *ns && strcmp(ns, "default") != 0) ? cr_sprintf("%s:%s", ns, id)
-                                                            : cr_strdup(id);
+        ri->name =
+            (ns && *ns && strcmp(ns, "default") != 0) ? cr_sprintf("%s:%s", ns, id) : cr_strdup(id);
         if (!ri->name)
             return CR_ERROR;
         if (!RULE_IS_PRIVATE(rule))
@@ -805,8 +818,7 @@ static int parse_data(char ***out, size_t *count, const char *path, const cr_buf
             unsigned char c = (unsigned char)s[k];
             if (c < 0x20 || c == 0x7f || c == '/')
                 why = "it holds a control character or '/'";
-            else if (ext && (c == '.' || c == ' ' || c == '\\' || c == '*' || c == '?' ||
-                             c == '['))
+            else if (ext && (c == '.' || c == ' ' || c == '\\' || c == '*' || c == '?' || c == '['))
                 why = "an extension is the text after the last dot, without blanks or patterns";
         }
         if (why) {
@@ -1085,14 +1097,20 @@ static const char *lower_base(char *buf, size_t buflen, const char *name)
 
 const char *hn_ruleset_ransom_ext(const hn_ruleset *rs, const char *name)
 {
-    char buf[512];
+    char ext[DATA_ENTRY_MAX + 1];
     if (!rs || !name || rs->nransom_ext == 0)
         return NULL;
-    const char *b = lower_base(buf, sizeof(buf), name);
-    const char *dot = b ? strrchr(b, '.') : NULL;
+    const char *b = base_name(name);
+    const char *dot = strrchr(b, '.');
     if (!dot || dot == b || !dot[1]) /* no extension, or a hidden file's name */
         return NULL;
-    const char *ext = dot + 1;
+    size_t n = strlen(dot + 1);
+    if (n > DATA_ENTRY_MAX)
+        return NULL;
+    for (size_t i = 0; i <= n; i++) {
+        char c = dot[1 + i];
+        ext[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
     size_t lo = 0, hi = rs->nransom_ext;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;

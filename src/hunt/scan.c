@@ -354,55 +354,6 @@ static int sc_pack_fd(int *out, sc_worker *w, const cr_id *pack)
     return 0;
 }
 
-/*
- * Open a sealed blob into dst (e->raw_len bytes), as cr_blob_decode does
- * (authenticate with AD = type || id, decompress, check the keyed hash against
- * the id), but into a place the caller chooses (the assembled buffer at the
- * extent's offset) and with the worker's buffers: no allocation per blob.
- */
-static int sc_open_blob(sc_worker *w, const cr_pack_entry *e, const uint8_t *stored, uint8_t *dst)
-{
-    const cr_keys *keys = &w->c->repo->keys;
-    uint8_t ad[1 + CR_ID_LEN];
-    char hex[CR_ID_HEX_LEN + 1];
-    size_t plen = e->stored_len - CR_SEAL_OVERHEAD;
-    cr_id got;
-    int err;
-
-    ad[0] = e->type;
-    memcpy(ad + 1, e->id.b, CR_ID_LEN);
-    if (!(e->flags & CR_BLOB_FLAG_ZSTD)) {
-        if (plen != e->raw_len) {
-            cr_error_set("blob %s: stored size does not match its size (damaged)",
-                         cr_id_to_hex(hex, &e->id));
-            return CR_ECORRUPT;
-        }
-        if (cr_unseal(dst, keys->enc, ad, sizeof(ad), stored, e->stored_len) < 0)
-            goto auth;
-    } else {
-        cr_buf_reset(&w->plain);
-        if ((err = cr_buf_grow(&w->plain, plen + 1)) < 0)
-            return err;
-        if (cr_unseal(w->plain.ptr, keys->enc, ad, sizeof(ad), stored, e->stored_len) < 0)
-            goto auth;
-        size_t n = ZSTD_decompressDCtx(w->dctx, dst, e->raw_len, w->plain.ptr, plen);
-        if (ZSTD_isError(n) || n != e->raw_len) {
-            cr_error_set("blob %s: does not decompress (damaged)", cr_id_to_hex(hex, &e->id));
-            return CR_ECORRUPT;
-        }
-    }
-    cr_blob_id(&got, keys, dst, e->raw_len);
-    if (memcmp(got.b, e->id.b, CR_ID_LEN) != 0) {
-        cr_error_set("blob %s: content does not match its id (damaged or altered)",
-                     cr_id_to_hex(hex, &e->id));
-        return CR_ECORRUPT;
-    }
-    return 0;
-auth:
-    cr_error_set("blob %s failed authentication (damaged or altered)", cr_id_to_hex(hex, &e->id));
-    return CR_ECORRUPT;
-}
-
 /* Read the blob of one extent into dst (x->len bytes): one pread of its sealed range. */
 static int sc_load(sc_worker *w, const cr_extent *x, uint8_t *dst)
 {
@@ -431,7 +382,8 @@ static int sc_load(sc_worker *w, const cr_extent *x, uint8_t *dst)
                          cr_id_to_hex(hex, &x->id));
         return err;
     }
-    return sc_open_blob(w, &loc.entry, w->stored.ptr, dst);
+    return cr_blob_decode_into(dst, &w->plain, &w->c->repo->keys, w->dctx, &loc.entry,
+                               w->stored.ptr);
 }
 
 /* Account `len` bytes at logical position w->pos (data NULL: a hole of zeros)

@@ -124,12 +124,8 @@ static enum wn_kind wn_classify(const char *rel)
         "Documents and Settings/*/Start Menu/Programs/Startup/*",
     };
     char c = rel[0] == '/' ? rel[1] : rel[0];
-    switch (c) {
-    case 'P': case 'p': case 'U': case 'u': case 'D': case 'd': case 'W': case 'w':
-        break;
-    default:
+    if (!c || !strchr("PpUuDdWw", c)) /* ProgramData, Users, Documents and Settings, Windows */
         return WN_NONE;
-    }
     for (size_t i = 0; i < sizeof(startup) / sizeof(startup[0]); i++)
         if (wn_match(rel, startup[i]))
             return WN_STARTUP;
@@ -170,17 +166,19 @@ static char *wn_fold(const char *s)
  */
 static int wn_user_writable(const char *l /* folded */)
 {
-    static const char *const marks[] = {
-        "\\users\\",     "\\appdata\\",     "\\temp\\",        "\\tmp\\",
-        "\\documents and settings\\",       "\\recycler\\",    "\\$recycle.bin\\",
-        "%appdata%",     "%localappdata%",  "%temp%",          "%tmp%",
-        "%userprofile%", "%public%",        "\\programdata\\", "%programdata%",
-        "%allusersprofile%",
-    };
-    for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
-        const char *m = marks[i], *p = l;
-        while ((p = strstr(p, m))) {
-            p += strlen(m);
+    /* '|'-separated; the ProgramData ones are checked for Defender's folder. */
+    static const char marks[] =
+        "\\users\\|\\appdata\\|\\temp\\|\\tmp\\|\\documents and settings\\|"
+        "\\recycler\\|\\$recycle.bin\\|%appdata%|%localappdata%|%temp%|%tmp%|"
+        "%userprofile%|%public%|\\programdata\\|%programdata%|%allusersprofile%";
+    char m[32];
+    for (const char *q = marks; *q;) {
+        size_t k = strcspn(q, "|");
+        memcpy(m, q, k);
+        m[k] = '\0';
+        q += k + (q[k] == '|');
+        for (const char *p = l; (p = strstr(p, m));) {
+            p += k;
             if (strstr(m, "programdata") || strstr(m, "allusersprofile")) {
                 const char *rest = *p == '\\' ? p + 1 : p;
                 if (!strncmp(rest, "microsoft\\windows defender", 26))
@@ -199,10 +197,12 @@ static int wn_suspicious(const char *l /* folded */)
         const char *tool;
         const char *args[8];
     } rules[] = {
-        {"powershell", {" -e ", " -ec ", "-enc", "frombase64string", "downloadstring",
-                        "downloadfile", "invoke-expression", "iex"}},
-        {"pwsh", {" -e ", " -ec ", "-enc", "frombase64string", "downloadstring", "downloadfile",
-                  "invoke-expression", "iex"}},
+        {"powershell",
+         {" -e ", " -ec ", "-enc", "frombase64string", "downloadstring", "downloadfile",
+          "invoke-expression", "iex"}},
+        {"pwsh",
+         {" -e ", " -ec ", "-enc", "frombase64string", "downloadstring", "downloadfile",
+          "invoke-expression", "iex"}},
         {"mshta", {"http:", "https:", "javascript:", "vbscript:"}},
         {"rundll32", {"http:", "https:", "javascript:"}},
         {"regsvr32", {"scrobj", "http:", "https:"}},
@@ -219,7 +219,7 @@ static int wn_suspicious(const char *l /* folded */)
     return 0;
 }
 
-/* "explorer.exe", "C:\Windows\explorer.exe", "%SystemRoot%\explorer.exe" (sub: "" or "system32\"). */
+/* "explorer.exe", "C:\Windows\explorer.exe", "%SystemRoot%\explorer.exe" (sub: "", "system32\"). */
 static int wn_is_windows_binary(const char *item, const char *sub, const char *exe)
 {
     static const char *const roots[] = {"c:\\windows\\", "%systemroot%\\", "%windir%\\"};
@@ -343,9 +343,9 @@ static int wn_startup(hn_ctx *ctx, const char *rel, const cr_node *old, const cr
 
 /* The task's actions, in words. */
 typedef struct wn_actions {
-    int readable;   /* 1: the file was read and parsed */
-    int exec;       /* number of Exec actions */
-    int com;        /* number of ComHandler actions */
+    int readable;         /* 1: the file was read and parsed */
+    int exec;             /* number of Exec actions */
+    int com;              /* number of ComHandler actions */
     char cmd[WN_MAX_CMD]; /* "command args; command args" (clean UTF-8) */
 } wn_actions;
 
@@ -537,9 +537,12 @@ static int wn_task(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_no
     if (!t->readable)
         err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, &cid, NULL,
                       "%s scheduled task (its actions could not be read)", old ? "changed" : "new");
-    else if (t->exec == 0)
+    else if (t->exec == 0 && t->com > 0)
         err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, &cid, NULL,
                       "%s scheduled task that runs a COM handler", old ? "changed" : "new");
+    else if (t->exec == 0)
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, &cid, NULL,
+                      "%s scheduled task (no program to run found in it)", old ? "changed" : "new");
     else if (old && o->readable && o->exec)
         err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, &cid, NULL,
                       "scheduled task changed: now runs %s (was %s)", show,
@@ -724,8 +727,8 @@ static int wn_entry(hn_ctx *ctx, const char *rel, const cr_id *cid, const hn_aut
         goto done;
     }
     if (rs == WN_REF_INVENTORY) {
-        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, cid, ev,
-                      "%s (inventory): %s", what, show);
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, cid, ev, "%s (inventory): %s",
+                      what, show);
         goto done;
     }
     if (!(folded = wn_fold(e->data))) {
@@ -737,8 +740,7 @@ static int wn_entry(hn_ctx *ctx, const char *rel, const cr_id *cid, const hn_aut
         sev = wn_winlogon_default(e->name, folded) ? CR_SEV_INFO : CR_SEV_CRITICAL;
         break;
     case HN_AUTORUN_SERVICE:
-        sev = wn_user_writable(folded) || wn_suspicious(folded) ? CR_SEV_CRITICAL
-                                                                : CR_SEV_MEDIUM;
+        sev = wn_user_writable(folded) || wn_suspicious(folded) ? CR_SEV_CRITICAL : CR_SEV_MEDIUM;
         break;
     default:
         sev = wn_user_writable(folded) || wn_suspicious(folded) ? CR_SEV_CRITICAL : CR_SEV_HIGH;
@@ -748,16 +750,17 @@ static int wn_entry(hn_ctx *ctx, const char *rel, const cr_id *cid, const hn_aut
     if (rs == WN_REF_UNREADABLE && sev > CR_SEV_MEDIUM && !wn_suspicious(folded))
         sev = CR_SEV_MEDIUM;
     if (e->kind == HN_AUTORUN_WINLOGON && sev == CR_SEV_INFO)
-        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, cid, ev,
-                      "%s is Windows' default: %s", what, show);
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, cid, ev, "%s is Windows' default: %s",
+                      what, show);
     else if (rs == WN_REF_UNREADABLE)
         err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, cid, ev,
                       "%s: %s (the previous copy of this hive could not be read, so it may not "
-                      "be new)", what, show);
+                      "be new)",
+                      what, show);
     else if (ref)
-        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, cid, ev,
-                      "%s changed: now %s (was %s)", what, show,
-                      wn_show(show_old, sizeof(show_old), ref->data));
+        err =
+            hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, cid, ev, "%s changed: now %s (was %s)",
+                    what, show, wn_show(show_old, sizeof(show_old), ref->data));
     else
         err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, cid, ev, "new %s: %s", what, show);
 done:

@@ -432,16 +432,15 @@ done:
     return err;
 }
 
-int cr_blob_decode(cr_buf *out, const cr_keys *keys, ZSTD_DCtx *dctx, const cr_pack_entry *e,
-                   const uint8_t *stored)
+int cr_blob_decode_into(uint8_t *dst, cr_buf *scratch, const cr_keys *keys, ZSTD_DCtx *dctx,
+                        const cr_pack_entry *e, const uint8_t *stored)
 {
-    uint8_t ad[1 + CR_ID_LEN], *plain = NULL;
+    uint8_t ad[1 + CR_ID_LEN];
     char hex[CR_ID_HEX_LEN + 1];
     ZSTD_DCtx *own = NULL;
     cr_id got;
     int err;
 
-    cr_buf_reset(out);
     if (e->stored_len < CR_SEAL_OVERHEAD || e->raw_len > CR_MAX_BLOB) {
         cr_error_set("blob %s: impossible stored size", cr_id_to_hex(hex, &e->id));
         return CR_ECORRUPT;
@@ -453,44 +452,55 @@ int cr_blob_decode(cr_buf *out, const cr_keys *keys, ZSTD_DCtx *dctx, const cr_p
             cr_error_set("blob %s: stored size does not match its size", cr_id_to_hex(hex, &e->id));
             return CR_ECORRUPT;
         }
-        if ((err = cr_buf_grow(out, plen + 1)) < 0)
-            return err;
-        if (cr_unseal(out->ptr, keys->enc, ad, sizeof(ad), stored, e->stored_len) < 0)
+        if (cr_unseal(dst, keys->enc, ad, sizeof(ad), stored, e->stored_len) < 0)
             goto auth;
-        out->len = plen;
     } else {
-        if (!(plain = cr_malloc(plen)))
-            return CR_ERROR;
-        if (cr_unseal(plain, keys->enc, ad, sizeof(ad), stored, e->stored_len) < 0)
+        cr_buf_reset(scratch);
+        if ((err = cr_buf_grow(scratch, plen + 1)) < 0)
+            return err;
+        if (cr_unseal(scratch->ptr, keys->enc, ad, sizeof(ad), stored, e->stored_len) < 0)
             goto auth;
         if (!dctx && !(dctx = own = ZSTD_createDCtx())) {
             cr_error_set("out of memory (zstd context)");
-            err = CR_ERROR;
-            goto done;
+            return CR_ERROR;
         }
-        if ((err = cr_zstd_decompress(out, dctx, plain, plen, e->raw_len)) < 0) {
+        size_t n = ZSTD_decompressDCtx(dctx, dst, e->raw_len, scratch->ptr, plen);
+        ZSTD_freeDCtx(own);
+        if (ZSTD_isError(n) || n != e->raw_len) {
             cr_error_set("blob %s: does not decompress (damaged)", cr_id_to_hex(hex, &e->id));
-            err = CR_ECORRUPT;
-            goto done;
+            return CR_ECORRUPT;
         }
     }
-    cr_blob_id(&got, keys, out->ptr, out->len);
+    cr_blob_id(&got, keys, dst, e->raw_len);
     if (memcmp(got.b, e->id.b, CR_ID_LEN) != 0) {
         cr_error_set("blob %s: content does not match its id (damaged or altered)",
                      cr_id_to_hex(hex, &e->id));
-        err = CR_ECORRUPT;
-        goto done;
+        return CR_ECORRUPT;
     }
-    err = 0;
-    goto done;
+    return 0;
 auth:
     cr_error_set("blob %s failed authentication (damaged or altered)", cr_id_to_hex(hex, &e->id));
-    err = CR_ECORRUPT;
-done:
-    if (err < 0)
-        cr_buf_reset(out);
-    free(plain);
-    ZSTD_freeDCtx(own);
+    return CR_ECORRUPT;
+}
+
+int cr_blob_decode(cr_buf *out, const cr_keys *keys, ZSTD_DCtx *dctx, const cr_pack_entry *e,
+                   const uint8_t *stored)
+{
+    cr_buf scratch = CR_BUF_INIT;
+    char hex[CR_ID_HEX_LEN + 1];
+    int err;
+
+    cr_buf_reset(out);
+    if (e->raw_len > CR_MAX_BLOB) {
+        cr_error_set("blob %s: impossible stored size", cr_id_to_hex(hex, &e->id));
+        return CR_ECORRUPT;
+    }
+    if ((err = cr_buf_grow(out, (size_t)e->raw_len + 1)) < 0)
+        return err;
+    err = cr_blob_decode_into(out->ptr, &scratch, keys, dctx, e, stored);
+    if (err == 0)
+        out->len = e->raw_len;
+    cr_buf_free(&scratch);
     return err;
 }
 

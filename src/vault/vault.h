@@ -169,6 +169,13 @@ int cr_pack_read_header(cr_pack_entry **out, size_t *count, cr_repo *repo, const
  */
 int cr_blob_decode(cr_buf *out, const cr_keys *keys, ZSTD_DCtx *dctx, const cr_pack_entry *e,
                    const uint8_t *stored);
+/**
+ * Like cr_blob_decode, into dst (e->raw_len bytes, checked by the caller
+ * against what it expects), with `scratch` reused for the decrypted bytes of
+ * a compressed blob: for hot loops that must not allocate per blob.
+ */
+int cr_blob_decode_into(uint8_t *dst, cr_buf *scratch, const cr_keys *keys, ZSTD_DCtx *dctx,
+                        const cr_pack_entry *e, const uint8_t *stored);
 /** Load a blob by id through the index (reads its pack). Thread-safe. */
 int cr_repo_load_blob(cr_buf *out, cr_repo *repo, const cr_id *id, cr_blob_type type);
 /** Relative path of a pack file: "data/xx/<hex>" into out (>= 80 bytes). */

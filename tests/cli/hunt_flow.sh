@@ -186,6 +186,8 @@ expect_exit 7 cr findings --source nosuch
 assert_grep "no snapshot of source 'nosuch' in this vault \(sources: web, db\)" "$CR_ERR" \
     "unknown source names the real ones"
 expect_exit 7 cr findings --snapshot 0000
+expect_exit 2 cr findings --source db --snapshot "${D4:0:8}"
+assert_grep "snapshot ${D4:0:8} is of source 'web', not 'db'" "$CR_ERR" "source and snapshot disagree"
 expect_exit 2 cr findings --min-severity bad
 pass "findings"
 

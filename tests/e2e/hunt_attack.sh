@@ -28,7 +28,7 @@
 # day 12 with exit 8 naming the clean point, restores it with --accept-risk,
 # and restores the clean point identical to the data of day 4; --quarantine
 # keeps the web shell out of the target; `timeline` tells the web shell first;
-# a second hunt rescans nothing.
+# a second hunt rescans nothing. HUNT_KEEP=DIR keeps a copy of the vault.
 . "$(dirname "$0")/e2e-lib.bash"
 . "$CR_SRC/tests/debian-tree.sh"
 . "$E2E_DIR/hunt-lib.bash"
@@ -38,6 +38,11 @@ for t in openssl python3 chroot apt-get; do
     command -v "$t" >/dev/null || e2e_skip "$t is not installed"
 done
 DEB=$(cr_debian_tree) || e2e_skip "no debootstrap tree (see messages above)"
+# The packages come from this machine's apt sources: they must be of the
+# tree's release.
+codename() { sed -n 's/^VERSION_CODENAME=//p' "$1" 2>/dev/null; }
+[ "$(codename /etc/os-release)" = "$(codename "$DEB/etc/os-release")" ] ||
+    e2e_skip "apt-get download here gets packages of '$(codename /etc/os-release)', the tree is '$(codename "$DEB/etc/os-release")'"
 # Install order matters (pre-dependencies first).
 PKGS=(sensible-utils cron-daemon-common cron libapt-pkg6.0 apt libpopt0 logrotate sudo tzdata liblzma5)
 hunt_debs "${PKGS[@]}" >/dev/null || e2e_skip "cannot download .deb files from the Debian mirror"
@@ -411,7 +416,7 @@ backup_day() {
     e2e_run --json backup --source web01 --threads 2 --time "$(printf '2026-03-%02dT02:00:00Z' "$d")" "$S"
     e2e_expect_rc 0 "backup of day $d"
     local files new
-    read -r SNAP[d] files new < <(hunt_json "$OUT" '"%s %d %d" % (j["id"], j["files"], j["bytes_new"])')
+    read -r "SNAP[d]" files new < <(hunt_json "$OUT" '"%s %d %d" % (j["id"], j["files"], j["bytes_new"])')
     e2e_log "day $d: snapshot ${SNAP[$d]:0:8} ($files files, $new new bytes)"
 }
 

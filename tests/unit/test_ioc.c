@@ -56,13 +56,14 @@ static void test_plain(void)
     CHECK_OK(hn_ioc_new(&s));
     CHECK(hn_ioc_count(s) == 0 && hn_ioc_types(s) == 0);
     warnings = 0;
-    const char *text = "\xef\xbb\xbf# bad hashes of the week\r\n"
-                       "\r\n" MD5_A "\r\n"
-                       "  " SHA1_A "   dropper.exe (from the mail)\r\n" SHA256_A " # empty file\n"
-                       "this is not a hash\n"
-                       "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B85\n" /* 63 digits */
-                       "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08,upper case\n" SHA256_C
-                       "  ./bin/evil\n" SHA256_C "0\n"; /* 65 digits */
+    const char *text =
+        "\xef\xbb\xbf# bad hashes of the week\r\n"
+        "\r\n" MD5_A "\r\n"
+        "  " SHA1_A "   dropper.exe (from the mail)\r\n" SHA256_A " # empty file\n"
+        "this is not a hash\n"
+        "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B85\n" /* 63 digits */
+        "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08,upper case\n" SHA256_C
+        "  ./bin/evil\n" SHA256_C "0\n"; /* 65 digits */
     CHECK_OK(add(s, "week.txt", text, &bad));
     CHECK(bad == 3);
     CHECK(warnings == 3);
@@ -104,7 +105,8 @@ static void test_misp(void)
     warnings = 0;
     const char *csv =
         "uuid,event_id,category,type,value,comment,to_ids,date\r\n"
-        "5f1e,12,Payload delivery,sha256," SHA256_A ",\"Loader, stage 1 \"\"fast\"\"\",1,1700000000\r\n"
+        "5f1e,12,Payload delivery,sha256," SHA256_A
+        ",\"Loader, stage 1 \"\"fast\"\"\",1,1700000000\r\n"
         "5f1f,12,Network activity,ip-dst,203.0.113.9,C2 server,1,1700000000\r\n"
         "5f20,12,Payload delivery,filename|sha1,\"invoice.pdf.exe|" SHA1_A "\",,1,1700000000\r\n"
         "5f21,12,Payload delivery,malware-sample,\"x.zip|" MD5_A "\",\"two\nlines\",1,1\r\n"
