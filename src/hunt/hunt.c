@@ -331,11 +331,12 @@ static size_t job_map_slot(const job_map *m, const cr_id *id)
 }
 
 /* Learn the facts of every content added or changed in `ch` that the cache lacks. */
-static int scan_changes(hunt_run *h, change_list *ch, uint64_t *scanned, uint64_t *cached,
-                        uint64_t *errors)
+static int scan_changes(hunt_run *h, const cr_snapshot *s, change_list *ch, uint64_t *scanned,
+                        uint64_t *cached, uint64_t *errors)
 {
     hn_scan_job *jobs = NULL;
     hn_facts *facts = NULL;
+    char **paths = NULL; /* full snapshot paths, for the warnings */
     job_map map = {NULL, NULL, 0};
     size_t njobs = 0;
     int err = 0;
@@ -344,7 +345,7 @@ static int scan_changes(hunt_run *h, change_list *ch, uint64_t *scanned, uint64_
     if (ch->n == 0)
         return 0;
     if (!(jobs = cr_calloc(ch->n, sizeof(*jobs))) || !(facts = cr_calloc(ch->n, sizeof(*facts))) ||
-        job_map_init(&map, ch->n) < 0) {
+        !(paths = cr_calloc(ch->n, sizeof(*paths))) || job_map_init(&map, ch->n) < 0) {
         err = CR_ERROR;
         goto done;
     }
@@ -374,8 +375,19 @@ static int scan_changes(hunt_run *h, change_list *ch, uint64_t *scanned, uint64_
         map.job[slot] = njobs;
         facts[njobs].content = cid;
         facts[njobs].size = c->new_node.size;
+        {
+            char hex[CR_ID_HEX_LEN + 1];
+            char *fp = full_path(system_root(s), c->path);
+            if (!fp || !(paths[njobs] = cr_sprintf("%s (snapshot %.8s of %s)", fp,
+                                                   cr_id_to_hex(hex, &s->id), s->source))) {
+                free(fp);
+                err = CR_ERROR;
+                goto done;
+            }
+            free(fp);
+        }
         jobs[njobs].node = &c->new_node;
-        jobs[njobs].path = c->path;
+        jobs[njobs].path = paths[njobs];
         jobs[njobs].need = missing;
         jobs[njobs].facts = &facts[njobs];
         njobs++;
@@ -402,6 +414,10 @@ done:
         for (size_t i = 0; i < njobs; i++)
             hn_facts_clear(&facts[i]);
     free(facts);
+    if (paths)
+        for (size_t i = 0; i < njobs; i++)
+            free(paths[i]);
+    free(paths);
     free(jobs);
     free(map.ids);
     free(map.job);
@@ -458,7 +474,7 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
     err = cr_diff_trees(h->repo, hasa ? &ta : NULL, hasb ? &tb : NULL, collect_change, &ch);
     if (err < 0)
         goto done;
-    if ((err = scan_changes(h, &ch, &scanned, &cached, &errors)) < 0)
+    if ((err = scan_changes(h, s, &ch, &scanned, &cached, &errors)) < 0)
         goto done;
 
     ctx.repo = h->repo;
