@@ -399,6 +399,47 @@ static void test_include(cr_repo *repo, const cr_snapshot *snap)
     rm_rf(target);
 }
 
+/* Skipped paths (quarantine): a file and a folder are left out, the rest is restored. */
+static void test_skips(cr_repo *repo, const cr_snapshot *snap)
+{
+    char target[PATH_MAX], where[PATH_MAX], p[PATH_MAX], s1[PATH_MAX], s2[PATH_MAX];
+    cr_restore_options ro = CR_RESTORE_OPTIONS_INIT;
+    cr_restore_stats st;
+    struct stat s;
+    join(target, base, "target-skips");
+    pathf(s1, "%s/a.txt", src);
+    pathf(s2, "%s/d1", src);
+    const char *skips[] = {s1, s2};
+    ro.target = target;
+    ro.skips = skips;
+    ro.nskips = 2;
+    CHECK_OK(cr_restore(&st, repo, snap, &ro));
+    restored_path(where, target, src);
+    join(p, where, "a.txt");
+    CHECK(lstat(p, &s) < 0 && errno == ENOENT);
+    join(p, where, "d1");
+    CHECK(lstat(p, &s) < 0 && errno == ENOENT);
+    join(p, where, "big.bin");
+    CHECK(lstat(p, &s) == 0 && S_ISREG(s.st_mode) && s.st_size == 5 << 20);
+    join(p, where, "empty");
+    CHECK(lstat(p, &s) == 0 && S_ISREG(s.st_mode));
+    rm_rf(target);
+
+    /* Options of version 1 have no skips: everything is restored. */
+    ro.version = 1;
+    CHECK_OK(cr_restore(&st, repo, snap, &ro));
+    restored_path(where, target, src);
+    join(p, where, "a.txt");
+    CHECK(lstat(p, &s) == 0);
+    rm_rf(target);
+
+    /* ".." in a skip is refused before anything is written. */
+    ro.version = CR_RESTORE_OPTIONS_VERSION;
+    skips[0] = "/../etc";
+    CHECK(cr_restore(&st, repo, snap, &ro) == CR_EINPUT);
+    rm_rf(target);
+}
+
 /* Symlinks planted in the target where a folder and a file go: nothing is written through them. */
 static void test_hostile_target(cr_repo *repo, const cr_snapshot *snap)
 {
@@ -543,6 +584,7 @@ int main(void)
 
     test_full_restore(repo, snap);
     test_include(repo, snap);
+    test_skips(repo, snap);
     test_hostile_target(repo, snap);
     test_unsafe_names(repo);
 
