@@ -342,17 +342,17 @@ cr timeline --source dpi || fail "timeline failed"
 section "The last clean restore point of dpi"
 cr clean-point --source dpi || fail "clean-point failed"
 "$CLEANROOM" --json clean-point --source dpi >"$DEMO/clean-point.json" || fail "clean-point --json failed"
-read -r CLEAN FIRST_BAD < <(python3 - "$DEMO/clean-point.json" <<'EOF'
+"$CLEANROOM" snapshots --json >"$DEMO/snapshots.json" || fail "snapshots --json failed"
+# The clean point and the first compromised snapshot, nights 2 and 3 of dpi,
+# and (for the last section) the number and total size of the snapshots.
+read -r CLEAN FIRST_BAD NIGHT2 NIGHT3 NSNAP PROTECTED < <(python3 - "$DEMO/clean-point.json" \
+    "$DEMO/snapshots.json" <<'EOF'
 import json, sys
 c = [c for c in json.load(open(sys.argv[1])) if c["source"] == "dpi"][0]
-print((c["clean_snapshot"] or "-")[:8], (c["first_compromised_snapshot"] or "-")[:8])
-EOF
-)
-"$CLEANROOM" snapshots --json >"$DEMO/snapshots.json" || fail "snapshots --json failed"
-read -r NIGHT2 NIGHT3 < <(python3 - "$DEMO/snapshots.json" <<'EOF'
-import json, sys
-dpi = sorted((s for s in json.load(open(sys.argv[1])) if s["source"] == "dpi"), key=lambda s: s["time"])
-print(dpi[1]["short_id"], dpi[2]["short_id"])
+snaps = json.load(open(sys.argv[2]))
+dpi = sorted((s for s in snaps if s["source"] == "dpi"), key=lambda s: s["time"])
+print((c["clean_snapshot"] or "-")[:8], (c["first_compromised_snapshot"] or "-")[:8],
+      dpi[1]["short_id"], dpi[2]["short_id"], len(snaps), sum(int(s.get("bytes", 0)) for s in snaps))
 EOF
 )
 [ "$CLEAN" = "$NIGHT2" ] || fail "clean point is $CLEAN, expected night 2's snapshot $NIGHT2"
@@ -382,13 +382,6 @@ note "$(wc -l <"$DEMO/emergency-night2.sums") emergency records back, identical 
 
 # ------------------------------------------------------------------------
 section "What the vault costs on disk"
-"$CLEANROOM" snapshots --json >"$DEMO/snapshots.json" || fail "snapshots --json failed"
-read -r NSNAP PROTECTED < <(python3 - "$DEMO/snapshots.json" <<'EOF'
-import json, sys
-snaps = json.load(open(sys.argv[1]))
-print(len(snaps), sum(int(s.get("bytes", 0)) for s in snaps))
-EOF
-)
 VAULT_BYTES=$(du -sb "$DEMO/vault" | cut -f1)
 note "source data today:        $(mib "$SRC_BYTES") ($(mib "$SRC_ALLOC") on disk: the sparse volume is mostly holes)"
 note "protected by $NSNAP snapshots: $(mib "$PROTECTED") (the sizes of all snapshots added up)"

@@ -226,7 +226,7 @@ rule Reverse_Shell_Command
 rule Cryptocurrency_Miner
 {
     meta:
-        description = "Cryptocurrency miner (XMRig or similar) or its configuration"
+        description = "Cryptocurrency miner (XMRig or similar), its configuration or its command line"
         category = "malware"
         severity = "high"
 
@@ -234,14 +234,19 @@ rule Cryptocurrency_Miner
         $stratum1 = "stratum+tcp://" ascii wide
         $stratum2 = "stratum+ssl://" ascii wide
         $stratum3 = "stratum+tls://" ascii wide
-        $xmrig = "xmrig" nocase ascii wide
         $donate = "donate-level" ascii wide
+        $xmrig = "xmrig" nocase ascii wide
+        $pools = "\"pools\"" ascii wide
         $randomx = "randomx" nocase ascii wide
         $cn = "cryptonight" nocase ascii wide
         $cpuminer = "cpuminer" nocase ascii wide
         $nicehash = "nicehash" nocase ascii wide
+        // xmrig -o stratum+tcp://pool.example:3333 -u WALLET
+        $cmdline = /(xmrig|minerd|cpuminer)[^\n]{0,200}\s(-o|--url)[= ]{1,4}(stratum\+(tcp|ssl|tls):\/\/)?[A-Za-z0-9.\-]{1,100}:[0-9]{2,5}/ nocase
 
     condition:
-        ((any of ($stratum*) and any of ($xmrig, $donate, $randomx, $cn, $cpuminer, $nicehash)) or
-         ($xmrig and $donate)) and not Offensive_Tools_Detection_Rule_Source
+        ($cmdline or
+         ($donate and ($xmrig or $pools or $randomx or $cn or any of ($stratum*))) or
+         (any of ($stratum*) and ($cpuminer or $nicehash or $cn or $randomx))) and
+        not Offensive_Tools_Detection_Rule_Source
 }

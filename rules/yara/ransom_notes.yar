@@ -79,6 +79,8 @@ rule Ransom_Note_Text
         $pay6 = "torproject.org" nocase ascii wide
         $pay7 = "qtox" nocase ascii wide
         $pay8 = "tox id" nocase ascii wide
+        $pay9 = "BTC" fullword ascii wide
+        $pay10 = "onionmail" nocase ascii wide
 
         // Warnings.
         $warn1 = "do not rename" nocase ascii wide

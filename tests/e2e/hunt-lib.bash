@@ -144,10 +144,26 @@ hunt_py() {
 }
 
 # hunt_no_escape FILE WHAT: a terminal must never receive a raw ESC (or other
-# C0 control but tab/newline/CR) from names in the vault.
+# C0 control but tab/newline/CR) from names or contents in the vault, nor a C1
+# control (U+0080-U+009F: CSI is one), nor bytes that are not UTF-8.
 hunt_no_escape() {
     if grep -qP '[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]' "$1"; then
         grep -nP '[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]' "$1" | head -n 5 | cat -v >&2
         e2e_fail_later "$2: raw control bytes (ESC...) in the output: names not escaped"
+    fi
+    if ! "$HUNT_PY" - "$1" <<'EOF' >&2; then
+import re, sys
+b = open(sys.argv[1], "rb").read()
+try:
+    t = b.decode("utf-8")
+except UnicodeDecodeError as e:
+    print("  not UTF-8 at byte %d: %r" % (e.start, b[max(0, e.start - 60):e.start + 8]))
+    sys.exit(1)
+m = re.search("[\u0080-\u009f]", t)
+if m:
+    print("  C1 control U+%04X at %d: %r" % (ord(m.group()), m.start(), t[max(0, m.start() - 60):m.start() + 4]))
+    sys.exit(1)
+EOF
+        e2e_fail_later "$2: output is not plain UTF-8 text (above): names or evidence not escaped"
     fi
 }

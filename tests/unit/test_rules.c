@@ -208,6 +208,11 @@ static void test_pack_samples(void)
            "file for free on these TOR sites with your personal DECRYPTION ID\nTor Browser "
            "Links: http://lockxxxxxxxx.onion\n",
            1);
+    expect(rs, "Ransom_Note_Text",
+           "YOUR FILES ARE ENCRYPTED\n\nAll your documents were encrypted.\nTo get them back, "
+           "contact us: restore@onionmail.example and pay 4 BTC.\nDo not rename the files, do "
+           "not try to decrypt them yourself.\nYour ID: 7F3A-22C9\n",
+           1);
     /* UTF-16 (wide) note */
     {
         const char *a = "Your files are encrypted. Buy bitcoin and get the decryption key. "
@@ -283,6 +288,11 @@ static void test_pack_samples(void)
     expect(rs, "Cryptocurrency_Miner",
            "{\"donate-level\": 1, \"pools\": [{\"url\": \"stratum+tcp://pool.example:3333\"}]}", 1);
     expect(rs, "Cryptocurrency_Miner", "XMRig 6.19.0\n --donate-level=N\n", 1);
+    expect(rs, "Cryptocurrency_Miner",
+           "#!/bin/sh\ncd /tmp && ./xmrig -o stratum+tcp://pool.example.net:3333 -u 4Abc -k &\n",
+           1);
+    expect(rs, "Cryptocurrency_Miner",
+           "nohup ./cpuminer -a cryptonight --url=pool.example:4444 &\n", 1);
 
     /* Benign look-alikes stay quiet. */
     static const char *const benign[] = {
@@ -311,6 +321,10 @@ static void test_pack_samples(void)
     };
     for (size_t i = 0; i < sizeof(benign) / sizeof(benign[0]); i++)
         expect_none(rs, benign[i], strlen(benign[i]));
+    /* a detector's own string table (like cleanroom's persistence judge) */
+    static const char table[] = "it starts a miner\0stratum+tcp://\0xmrig\0/dev/tcp/\0socat\0"
+                                "exec:\0nc -e\0bash -i\0";
+    expect_none(rs, table, sizeof(table) - 1);
     /* The pack's own sources match nothing (they quote what they look for). */
     static const char *const packs[] = {"eicar.yar", "webshells.yar", "ransom_notes.yar",
                                         "offensive_tools.yar"};
