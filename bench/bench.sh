@@ -12,6 +12,7 @@
 #   BENCH_TOOLS           tools to run (default "cleanroom restic borg")
 #   BENCH_KDF             cleanroom --kdf profile (default interactive)
 #   BENCH_MIRROR          Debian mirror for debootstrap (default: from /etc/apt/sources*)
+#   BENCH_HUNT=0          skip the hunt benchmark (bench/hunt.sh) that runs at the end
 #
 # See bench/README.md for what is measured and the targets. A benchmark is not a
 # test: this script prints numbers and ratios, it never fails because of them.
@@ -394,6 +395,11 @@ main() {
     echo "results written to $out (logs in $WORK/log)"
     # Keep the disk tidy: the repositories are big and rebuilt every run.
     rm -rf "$WORK"/repo-* "$WORK/restic-cache" "$WORK/borg-home"
+    # The hunt's benchmark on the same corpus (bench/hunt.sh; BENCH_HUNT=0 skips it).
+    if [ "${BENCH_HUNT:-1}" = 1 ] && [[ " $TOOLS " == *" cleanroom "* ]]; then
+        echo
+        CLEANROOM="$CLEANROOM" "$ROOT/bench/hunt.sh" || FAILED=1
+    fi
     return "$FAILED"
 }
 

@@ -23,7 +23,8 @@
 # Environment:
 #   CLEANROOM             the command to measure (default: build/cleanroom in this tree)
 #   CLEANROOM_BENCH_CACHE corpus, work folder and results (default /var/tmp/cleanroom-bench)
-#   BENCH_QUICK=1         small corpus: the Debian tree only (~170 MB)
+#   BENCH_QUICK=1         small corpus: the Debian tree only (~170 MB; the /usr/share copy
+#                         of bench.sh's quick corpus when there is no Debian tree)
 #   BENCH_DAYS            days of (b) (default 30)
 #   BENCH_THREADS         threads for both tools (default 2)
 #   BENCH_RUNS            measured runs after the warm-up, the fastest counts (default 1;
@@ -59,12 +60,15 @@ die() { say "bench-hunt: $*"; exit 1; }
 
 corpus_paths() {
     if [ "$QUICK" = 1 ]; then
-        # The bench's copy of the Debian tree, else the tests' (the same tree).
+        # The bench's copy of the Debian tree, else the tests' (the same
+        # tree), else the /usr/share copy of `BENCH_QUICK=1 bench/bench.sh`.
         local t="${CLEANROOM_TEST_CACHE:-/var/tmp/cleanroom-test}/debian-minbase"
-        if [ ! -d "$CORPUS/debian" ] && [ -e "$t/.cleanroom-complete" ]; then
+        if [ -e "$CACHE/state/debian.done" ] && [ -d "$CORPUS/debian" ]; then
+            PATHS=("$CORPUS/debian")
+        elif [ -e "$t/.cleanroom-complete" ]; then
             PATHS=("$t")
         else
-            PATHS=("$CORPUS/debian")
+            PATHS=("$CORPUS/usr-share")
         fi
     else
         PATHS=("$CORPUS/debian" "$CORPUS/usr-share" "$CORPUS/lib")
@@ -77,7 +81,7 @@ build_corpus() {
     for p in "${PATHS[@]}"; do [ -d "$p" ] || missing=1; done
     if [ "$missing" = 1 ]; then
         say "bench-hunt: building the corpus with bench/bench.sh corpus"
-        BENCH_QUICK=0 "$ROOT/bench/bench.sh" corpus || die "could not build the corpus"
+        BENCH_QUICK=$QUICK "$ROOT/bench/bench.sh" corpus || die "could not build the corpus"
     fi
     # bench.sh changes 1% of the corpus during its run and puts it back at the
     # end; an interrupted run is reverted by its next start. Refuse to measure

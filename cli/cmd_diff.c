@@ -115,10 +115,12 @@ int cmd_diff(int argc, char **argv)
     }
     cr_error_clear();
     err = cr_diff(repo, a, b, on_diff, &ctx);
-    if (err < 0) {
+    if (err < 0 && err != CR_EPARTIAL) {
         rc = cli_fail(err, "comparison stopped");
         goto done;
     }
+    if (err == CR_EPARTIAL) /* printed after the listing, which is complete otherwise */
+        cli_warn("%s", cr_error_last());
     if (ctx.json) {
         json_t *o = json_object();
         json_object_set_new(o, "added", ctx.jadded);
@@ -130,7 +132,7 @@ int cmd_diff(int argc, char **argv)
         printf("%llu added, %llu removed, %llu modified\n", (unsigned long long)ctx.added,
                (unsigned long long)ctx.removed, (unsigned long long)ctx.modified);
     }
-    rc = CLI_EXIT_OK;
+    rc = err == CR_EPARTIAL ? CLI_EXIT_PARTIAL : CLI_EXIT_OK;
 done:
     json_decref(ctx.jadded);
     json_decref(ctx.jremoved);

@@ -151,6 +151,7 @@ typedef int (*cr_diff_cb)(cr_diff_kind kind, const char *path, const cr_node *ol
  * Compare two snapshots. A node is modified if its type, content, size, mode,
  * owner, link target, xattrs or ACLs differ; directories are reported only when
  * their own metadata changed. Unchanged subtrees (same tree id) are skipped.
+ * @return 0, CR_EPARTIAL (see cr_diff_trees), or an error.
  */
 int cr_diff(cr_repo *repo, const cr_snapshot *a, const cr_snapshot *b, cr_diff_cb cb, void *payload);
 
@@ -159,6 +160,8 @@ int cr_diff(cr_repo *repo, const cr_snapshot *a, const cr_snapshot *b, cr_diff_c
  * (e.g. the same system below different paths of two snapshots). Either may
  * be NULL: an empty folder (everything of the other is added or removed).
  * Paths are relative to those folders ("/etc/passwd").
+ * @return 0; CR_EPARTIAL when folders nested deeper than 1024 levels were
+ *         not compared (everything else was); an error.
  */
 int cr_diff_trees(cr_repo *repo, const cr_id *a, const cr_id *b, cr_diff_cb cb, void *payload);
 

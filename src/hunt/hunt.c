@@ -454,7 +454,7 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
 {
     hn_ctx ctx;
     change_list ch = {NULL, 0, 0};
-    char **changed = NULL, **removed = NULL;
+    char **changed = NULL, **removed = NULL, *deep = NULL;
     size_t nremoved = 0;
     hn_record rec;
     hn_change_stats cs;
@@ -472,6 +472,15 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
     if ((err = root_tree(&tb, &hasb, h->repo, s)) < 0)
         goto done;
     err = cr_diff_trees(h->repo, hasa ? &ta : NULL, hasb ? &tb : NULL, collect_change, &ch);
+    if (err == CR_EPARTIAL) {
+        /* Folders nested absurdly deep were not compared: a way to hide files
+         * from tools, so it is a finding in itself, and the rest is judged. */
+        if (!(deep = cr_strdup(cr_error_last()))) {
+            err = CR_ERROR;
+            goto done;
+        }
+        err = 0;
+    }
     if (err < 0)
         goto done;
     if ((err = scan_changes(h, s, &ch, &scanned, &cached, &errors)) < 0)
@@ -538,6 +547,15 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
             goto done;
         if ((err = hn_persist_linux(&ctx, c->path, o, n)) < 0 ||
             (err = hn_persist_windows(&ctx, c->path, o, n)) < 0)
+            goto done;
+    }
+    if (deep) {
+        if (ctx.warning)
+            ctx.warning(root, deep, ctx.payload);
+        if ((err = hn_emit(&ctx, "/", CR_CAT_ANOMALY, CR_SEV_HIGH, "anomaly:deep-tree", NULL, NULL,
+                           "%s: files there were not hunted, and such nesting is a way to hide "
+                           "them from tools",
+                           deep)) < 0)
             goto done;
     }
     if (p) {
@@ -663,6 +681,7 @@ done:
         hn_dpkg_free(ctx.dpkg);
     free(changed);
     free(removed);
+    free(deep);
     changes_clear(&ch);
     return err;
 }

@@ -24,6 +24,7 @@
 
 typedef struct df_ctx {
     cr_repo *repo;
+    char *too_deep; /* first folder not compared because nested too deep */
     cr_diff_cb cb;
     void *payload;
     char *path;
@@ -108,6 +109,18 @@ static int call(df_ctx *c, cr_diff_kind kind, const cr_node *o, const cr_node *n
     return r;
 }
 
+/*
+ * A folder nested deeper than DF_MAX_DEPTH (a backup can hold such a tree: a
+ * hostile user made it) is not compared, and the rest of the walk goes on:
+ * the diff ends with CR_EPARTIAL naming the first such folder.
+ */
+static int too_deep(df_ctx *c)
+{
+    if (!c->too_deep && !(c->too_deep = cr_strdup(c->path)))
+        return CR_ERROR;
+    return 0;
+}
+
 static int load(df_ctx *c, cr_tree **out, const cr_node *dir)
 {
     *out = NULL;
@@ -121,10 +134,8 @@ static int report_all(df_ctx *c, const cr_node *dir, int added, int depth)
 {
     cr_tree *t = NULL;
     int err;
-    if (depth > DF_MAX_DEPTH) {
-        cr_error_set("folders nested too deep in %s", c->path);
-        return CR_ECORRUPT;
-    }
+    if (depth > DF_MAX_DEPTH)
+        return too_deep(c);
     if ((err = load(c, &t, dir)) < 0 || !t)
         return err;
     for (size_t i = 0; i < t->count && err == 0; i++) {
@@ -151,10 +162,8 @@ static int diff_dirs(df_ctx *c, const cr_node *da, const cr_node *db, int depth)
     if (da && db && da->has_subtree && db->has_subtree &&
         memcmp(&da->subtree, &db->subtree, sizeof(cr_id)) == 0)
         return 0;
-    if (depth > DF_MAX_DEPTH) {
-        cr_error_set("folders nested too deep in %s", c->path);
-        return CR_ECORRUPT;
-    }
+    if (depth > DF_MAX_DEPTH)
+        return too_deep(c);
     if ((err = load(c, &ta, da)) < 0 || (err = load(c, &tb, db)) < 0)
         goto done;
     size_t i = 0, j = 0, na = ta ? ta->count : 0, nb = tb ? tb->count : 0;
@@ -237,6 +246,14 @@ int cr_diff_trees(cr_repo *repo, const cr_id *a, const cr_id *b, cr_diff_cb cb, 
     if (b)
         rb.subtree = *b;
     err = diff_dirs(&c, &ra, &rb, 0);
+    if (err == 0 && c.too_deep) {
+        size_t n = strlen(c.too_deep);
+        cr_error_set("folders nested deeper than %d levels were not compared: below %.120s%s%s",
+                     DF_MAX_DEPTH, c.too_deep, n > 240 ? "..." : "",
+                     n > 240 ? c.too_deep + n - 120 : (n > 120 ? c.too_deep + 120 : ""));
+        err = CR_EPARTIAL;
+    }
+    free(c.too_deep);
     free(c.path);
     return err;
 }

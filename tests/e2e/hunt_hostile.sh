@@ -297,8 +297,12 @@ for what, ok in want.items():
         bad = 1
 deep = [f for f in mine if "deep-shell.php" in f.get("path", "")]
 print("  web shell $DEPTH folders deep: %s" % ("found" if deep else "not reported"))
-# Skipping a subtree is acceptable only if the hunt said so (exit 5, warning).
-if not deep and $HUNT_RC != 5:
+# Skipping a subtree is acceptable only if the hunt said so: exit 5, or a
+# finding at or above high about the nesting itself.
+said = any(f.get("indicator") == "anomaly:deep-tree" and f.get("severity") in ("high", "critical")
+           for f in mine)
+print("  folders too deep to hunt reported: %s" % ("yes" if said else "no"))
+if not deep and $HUNT_RC != 5 and not said:
     print("  MISSED: the web shell $DEPTH folders deep, and the hunt did not warn about it")
     bad = 1
 sys.exit(bad)
