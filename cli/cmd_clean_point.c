@@ -93,22 +93,16 @@ int cmd_clean_point(int argc, char **argv)
         switch (c) {
         case OPT_SOURCE: source = optarg; break;
         case OPT_MIN:
-            if (cli_parse_severity(&min, optarg) < 0)
-                return cli_usage_error("clean-point", "--min-severity must be one of info, low, "
-                                                      "medium, high, critical");
+            if ((rc = cli_severity_option(&min, optarg, "clean-point", "--min-severity")) != 0)
+                return rc;
             break;
         case CLI_OPT_HELP: fputs(help_text, stdout); return CLI_EXIT_OK;
         default: return CLI_EXIT_USAGE;
         }
     }
-    if (optind < argc) {
-        char *e = cli_escape(argv[optind]);
-        rc = cli_usage_error("clean-point", "unexpected argument '%s' (a source is given with "
-                                            "--source)",
-                             e);
-        free(e);
-        return rc;
-    }
+    if (optind < argc)
+        return cli_unexpected_argument("clean-point", argv[optind],
+                                       "a source is given with --source");
     if ((rc = cli_open_repo(&repo)) != 0)
         return rc;
     if (source && (rc = cli_check_source(repo, source)) != 0)

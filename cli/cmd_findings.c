@@ -78,22 +78,17 @@ int cmd_findings(int argc, char **argv)
         case OPT_SOURCE: q.source = optarg; break;
         case OPT_SNAPSHOT: spec = optarg; break;
         case OPT_MIN:
-            if (cli_parse_severity(&q.min_severity, optarg) < 0)
-                return cli_usage_error("findings", "--min-severity must be one of info, low, "
-                                                   "medium, high, critical");
+            if ((rc = cli_severity_option(&q.min_severity, optarg, "findings",
+                                          "--min-severity")) != 0)
+                return rc;
             break;
         case CLI_OPT_HELP: fputs(help_text, stdout); return CLI_EXIT_OK;
         default: return CLI_EXIT_USAGE;
         }
     }
-    if (optind < argc) {
-        char *e = cli_escape(argv[optind]);
-        rc = cli_usage_error("findings", "unexpected argument '%s' (a snapshot is given with "
-                                         "--snapshot)",
-                             e);
-        free(e);
-        return rc;
-    }
+    if (optind < argc)
+        return cli_unexpected_argument("findings", argv[optind],
+                                       "a snapshot is given with --snapshot");
     if ((rc = cli_open_repo(&repo)) != 0)
         return rc;
     if (q.source && (rc = cli_check_source(repo, q.source)) != 0)

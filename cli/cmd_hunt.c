@@ -297,9 +297,7 @@ int cmd_hunt(int argc, char **argv)
             }
             break;
         case OPT_FAIL_ON:
-            if (cli_parse_severity(&sev, optarg) < 0) {
-                rc = cli_usage_error("hunt", "--fail-on must be one of info, low, medium, high, "
-                                             "critical");
+            if ((rc = cli_severity_option(&sev, optarg, "hunt", "--fail-on")) != 0) {
                 goto done;
             }
             fail_on = (int)sev;
@@ -312,11 +310,7 @@ int cmd_hunt(int argc, char **argv)
         }
     }
     if (optind < argc) {
-        char *e = cli_escape(argv[optind]);
-        rc = cli_usage_error("hunt", "unexpected argument '%s' (rules are given with --rules "
-                                     "PATH)",
-                             e);
-        free(e);
+        rc = cli_unexpected_argument("hunt", argv[optind], "rules are given with --rules PATH");
         goto done;
     }
     if (!no_builtin && (rc = builtin_rules_dir(&opts.builtin_dir)) != 0)

@@ -169,22 +169,17 @@ int cmd_timeline(int argc, char **argv)
         switch (c) {
         case OPT_SOURCE: q.source = optarg; break;
         case OPT_MIN:
-            if (cli_parse_severity(&q.min_severity, optarg) < 0)
-                return cli_usage_error("timeline", "--min-severity must be one of info, low, "
-                                                   "medium, high, critical");
+            if ((rc = cli_severity_option(&q.min_severity, optarg, "timeline",
+                                          "--min-severity")) != 0)
+                return rc;
             break;
         case CLI_OPT_HELP: fputs(help_text, stdout); return CLI_EXIT_OK;
         default: return CLI_EXIT_USAGE;
         }
     }
-    if (optind < argc) {
-        char *e = cli_escape(argv[optind]);
-        rc = cli_usage_error("timeline", "unexpected argument '%s' (the source is given with "
-                                         "--source)",
-                             e);
-        free(e);
-        return rc;
-    }
+    if (optind < argc)
+        return cli_unexpected_argument("timeline", argv[optind],
+                                       "the source is given with --source");
     if (!q.source || !*q.source)
         return cli_usage_error("timeline", "--source NAME is required (see 'cleanroom "
                                            "snapshots')");

@@ -866,6 +866,21 @@ int cli_parse_severity(cr_severity *out, const char *s)
     return 0;
 }
 
+int cli_severity_option(cr_severity *out, const char *arg, const char *cmd, const char *option)
+{
+    if (cli_parse_severity(out, arg) == 0)
+        return 0;
+    return cli_usage_error(cmd, "%s must be one of info, low, medium, high, critical", option);
+}
+
+int cli_unexpected_argument(const char *cmd, const char *arg, const char *how)
+{
+    char *e = cli_escape(arg);
+    int rc = cli_usage_error(cmd, "unexpected argument '%s' (%s)", e, how);
+    free(e);
+    return rc;
+}
+
 int cli_parse_size(uint64_t *out, const char *s)
 {
     char *end;

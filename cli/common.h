@@ -172,6 +172,17 @@ void cli_progress_free(cli_progress *pr);
 
 /** Parse a severity name (info, low, medium, high, critical). @return 0 or -1. */
 int cli_parse_severity(cr_severity *out, const char *s);
+/**
+ * Parse the severity given to `option` of `cmd`; on a bad value print the
+ * usage error. @return 0, or CLI_EXIT_USAGE (message printed).
+ */
+int cli_severity_option(cr_severity *out, const char *arg, const char *cmd, const char *option);
+/**
+ * Report a positional argument a command does not take (escaped, as it may be
+ * anything) with `how` saying how to give what was probably meant.
+ * @return CLI_EXIT_USAGE.
+ */
+int cli_unexpected_argument(const char *cmd, const char *arg, const char *how);
 
 /**
  * Parse a size: bytes, or a number with K, M, G or T (binary units; "KiB", "MB"
