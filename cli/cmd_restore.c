@@ -428,21 +428,72 @@ static void gate_print_quarantined(const gate *g, const char *qdir)
     free(v);
 }
 
-/* An absolute, normalised form of a local folder path (for comparing two of them). */
-static char *abs_norm(const char *p)
+/*
+ * Where a folder that may not exist yet really is, for comparing two of them:
+ * realpath() of its deepest existing ancestor (symlinks and ".." resolved by
+ * the kernel), then the rest of the path with "." dropped and ".." applied
+ * (those parts do not exist yet, so restore will create them as plain folders).
+ */
+static char *real_folder(const char *p)
 {
-    char *r, *cwd = NULL;
-    if (p[0] == '/')
-        return norm_snap_path(p);
-    cwd = getcwd(NULL, 0);
-    if (!cwd)
-        return norm_snap_path(p);
-    char *joined = cli_xmalloc(strlen(cwd) + strlen(p) + 2);
-    sprintf(joined, "%s/%s", cwd, p);
-    r = norm_snap_path(joined);
-    free(joined);
-    free(cwd);
-    return r;
+    char *cwd = NULL, *full, *res = NULL;
+    if (p[0] == '/') {
+        full = cli_xmalloc(strlen(p) + 1);
+        strcpy(full, p);
+    } else {
+        cwd = getcwd(NULL, 0);
+        full = cli_xmalloc((cwd ? strlen(cwd) : 0) + strlen(p) + 2);
+        sprintf(full, "%s/%s", cwd ? cwd : "", p);
+        free(cwd);
+    }
+    /* Cut components off the end until what is left exists. */
+    size_t cut = strlen(full);
+    char *base = NULL;
+    for (;;) {
+        char save = full[cut];
+        full[cut] = '\0';
+        base = realpath(cut ? full : "/", NULL);
+        full[cut] = save;
+        if (base || cut == 0)
+            break;
+        while (cut > 0 && full[cut - 1] != '/')
+            cut--;
+        while (cut > 0 && full[cut - 1] == '/')
+            cut--;
+    }
+    if (!base) {
+        base = cli_xmalloc(2);
+        strcpy(base, "/");
+    }
+    /* Apply the rest, component by component. */
+    res = cli_xmalloc(strlen(base) + strlen(full + cut) + 2);
+    strcpy(res, base);
+    free(base);
+    for (const char *s = full + cut; *s;) {
+        while (*s == '/')
+            s++;
+        const char *b = s;
+        while (*s && *s != '/')
+            s++;
+        size_t l = (size_t)(s - b);
+        if (l == 0 || (l == 1 && b[0] == '.'))
+            continue;
+        if (l == 2 && b[0] == '.' && b[1] == '.') {
+            char *slash = strrchr(res, '/');
+            if (slash && slash != res)
+                *slash = '\0';
+            else
+                strcpy(res, "/");
+            continue;
+        }
+        size_t rl = strlen(res);
+        if (rl > 1)
+            res[rl++] = '/';
+        memcpy(res + rl, b, l);
+        res[rl + l] = '\0';
+    }
+    free(full);
+    return res;
 }
 
 int cmd_restore(int argc, char **argv)
@@ -530,7 +581,7 @@ int cmd_restore(int argc, char **argv)
     }
     if (qdir) {
         /* Flagged files must not land where the restored system would run them. */
-        char *a = abs_norm(opts.target), *b = abs_norm(qdir);
+        char *a = real_folder(opts.target), *b = real_folder(qdir);
         int clash = path_covers(a, b) || path_covers(b, a);
         free(a);
         free(b);

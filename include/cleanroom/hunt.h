@@ -151,7 +151,8 @@ int cr_findings_list(cr_finding **out, size_t *count, size_t *unhunted, cr_repo 
 typedef struct cr_clean_point {
     char *source;
     size_t snapshots;            /**< snapshots of the source */
-    size_t unhunted;             /**< of which never hunted (they are not judged) */
+    size_t unhunted;             /**< of which never hunted, or hunted with contents that could
+                                      not be read (they are never called clean) */
     int has_clean;
     cr_id clean_snapshot;        /**< newest hunted snapshot strictly before the first
                                       compromised one (or the newest, if none is) */

@@ -296,6 +296,7 @@ typedef struct hunt_run {
     hn_records records;
     cr_hunt_stats *stats;
     unsigned ioc_need; /* HN_HAVE_* hashes the IOC lists need */
+    int64_t last_hunted_ns; /* hunted_ns of the record hunt_one wrote last */
 } hunt_run;
 
 /* Open-addressing set of content ids -> job index, for one snapshot's scan. */
@@ -462,13 +463,21 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
     int hasa = 0, hasb = 0, err;
     uint64_t scanned = 0, cached = 0, errors = 0, judged = 0;
     const char *root = system_root(s);
+    /* A snapshot whose system root differs from its predecessor's (a backup job
+     * that gained or lost a path), or whose predecessor lacks that root, is not
+     * comparable with it: it is hunted as a new baseline, nothing carried. */
+    int rebase = p && strcmp(system_root(p), root) != 0;
 
     memset(&ctx, 0, sizeof(ctx));
     memset(&rec, 0, sizeof(rec));
     memset(&cs, 0, sizeof(cs));
 
-    if (p && (err = root_tree(&ta, &hasa, h->repo, p)) < 0)
+    if (p && !rebase && (err = root_tree(&ta, &hasa, h->repo, p)) < 0)
         goto done;
+    if (p && !hasa)
+        rebase = 1;
+    if (rebase)
+        prev_clear(prev);
     if ((err = root_tree(&tb, &hasb, h->repo, s)) < 0)
         goto done;
     err = cr_diff_trees(h->repo, hasa ? &ta : NULL, hasb ? &tb : NULL, collect_change, &ch);
@@ -489,8 +498,8 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
     ctx.repo = h->repo;
     ctx.rs = h->rs;
     ctx.snap = s;
-    ctx.pred = p;
-    ctx.baseline = p == NULL;
+    ctx.pred = rebase ? NULL : p;
+    ctx.baseline = p == NULL || rebase;
     ctx.root = root;
     ctx.cache = h->cache;
     ctx.warning = h->opts->warning;
@@ -558,7 +567,7 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
                            deep)) < 0)
             goto done;
     }
-    if (p) {
+    if (p && !rebase) {
         cs.files_before = p->files;
         cs.files_after = s->files;
         if ((err = hn_judge_change_rate(&ctx, &cs)) < 0)
@@ -573,7 +582,7 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
         f->first_seen = s->id;
         f->first_seen_ns = s->time_ns;
         for (size_t k = 0; k < np; k++)
-            if (cr_finding_same(&pf[k], f)) {
+            if (pf[k].severity >= CR_SEV_LOW && cr_finding_same(&pf[k], f)) {
                 f->first_seen = pf[k].first_seen;
                 f->first_seen_ns = pf[k].first_seen_ns;
                 break;
@@ -583,7 +592,12 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
     sort(changed, ch.n, sizeof(char *), cmp_str_ptr);
     for (size_t i = 0; i < prev->n; i++) {
         const cr_finding *pf = &prev->f[i];
-        if (pf->severity < CR_SEV_LOW || !strcmp(pf->path, "/"))
+        if (pf->severity < CR_SEV_LOW)
+            continue;
+        /* Findings about the whole snapshot are about that day's changes, but
+         * folders too deep to hunt stay unhunted while they do not change (the
+         * diff skips them): that one holds until a new diff says it again. */
+        if (!strcmp(pf->path, "/") && (strcmp(pf->indicator, "anomaly:deep-tree") != 0 || deep))
             continue;
         const char *key = pf->path;
         if (ch.n && bsearch(&key, changed, ch.n, sizeof(char *), cmp_str_ptr))
@@ -667,6 +681,7 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
     h->stats->errors += errors;
     h->stats->findings += ctx.nout;
     h->stats->snapshots_hunted++;
+    h->last_hunted_ns = rec.hunted_ns;
 
     /* S's findings become the predecessor's set of the next snapshot. */
     prev_clear(prev);
@@ -703,7 +718,9 @@ int cr_hunt(cr_hunt_stats *stats, cr_repo *repo, const cr_hunt_options *opts)
     size_t nsnaps = 0;
     cr_lock *lock = NULL;
     prev_set prev = {NULL, 0};
-    int err, yara = 0;
+    int err, yara = 0, first_err = 0;
+    size_t nfailed = 0;
+    char first_msg[1024] = "";
     double t0 = cr_time_mono();
 
     if (!stats)
@@ -750,12 +767,13 @@ int cr_hunt(cr_hunt_stats *stats, cr_repo *repo, const cr_hunt_options *opts)
             err = CR_ERROR;
             goto done;
         }
-        for (size_t i = 0; i < nsnaps && err == 0; i++) {
+        for (size_t i = 0; i < nsnaps && err != CR_ERROR; i++) {
             if (done_flags[i])
                 continue;
             const char *src = snaps[i]->source;
             const cr_snapshot *p = NULL;
-            int dirty = 0;
+            int dirty = 0, failed = 0;
+            int64_t pred_ns = 0; /* hunted_ns of p's record */
             prev_clear(&prev);
             for (size_t j = i; j < nsnaps; j++) {
                 const cr_snapshot *s = snaps[j];
@@ -763,22 +781,58 @@ int cr_hunt(cr_hunt_stats *stats, cr_repo *repo, const cr_hunt_options *opts)
                     continue;
                 done_flags[j] = 1;
                 stats->snapshots++;
+                if (failed)
+                    continue;
                 const hn_record *r = hn_records_find(&h.records, &s->id);
-                if (!dirty && record_current(&h, r, p)) {
+                /* Current only if made after the predecessor's record: a record
+                 * made before its predecessor was hunted again carries what the
+                 * predecessor held then. */
+                if (!dirty && record_current(&h, r, p) && r->hunted_ns >= pred_ns) {
                     stats->snapshots_current++;
+                    pred_ns = r->hunted_ns;
                     if ((err = prev_build(&prev, r->findings, r->nfindings, system_root(s))) < 0)
-                        break;
+                        failed = 1;
                 } else {
                     dirty = 1;
                     if ((err = hunt_one(&h, s, p, &prev)) < 0)
-                        break;
+                        failed = 1;
+                    pred_ns = h.last_hunted_ns;
+                }
+                if (failed) {
+                    /* The later snapshots of this source need this one; the other
+                     * sources do not: say so and go on with them. */
+                    char hex[CR_ID_HEX_LEN + 1], msg[512];
+                    snprintf(msg, sizeof(msg), "%s", cr_error_last());
+                    cr_id_to_hex(hex, &s->id);
+                    if (!first_err) {
+                        first_err = err;
+                        snprintf(first_msg, sizeof(first_msg),
+                                 "snapshot %.8s of %s (and the later ones of that source) could "
+                                 "not be hunted: %s",
+                                 hex, src, msg);
+                    }
+                    nfailed++;
+                    if (opts->warning) {
+                        char where[256];
+                        snprintf(where, sizeof(where), "snapshot %.8s of %s", hex, src);
+                        opts->warning(where, msg, opts->payload);
+                    }
+                    if (err == CR_ERROR)
+                        break; /* out of memory: stop everything */
+                    err = 0;
                 }
                 p = s;
             }
         }
         free(done_flags);
     }
-    if (err == 0 && stats->errors) {
+    if (err == 0 && first_err) {
+        if (nfailed > 1)
+            cr_error_set("%s; %zu source(s) in all could not be hunted", first_msg, nfailed);
+        else
+            cr_error_set("%s", first_msg);
+        err = first_err;
+    } else if (err == 0 && stats->errors) {
         cr_error_set("%llu content(s) could not be read or scanned; they will be tried again by "
                      "the next hunt",
                      (unsigned long long)stats->errors);
@@ -965,12 +1019,19 @@ int cr_clean_points(cr_clean_point **out, size_t *count, cr_repo *repo, const ch
                 c->unhunted++;
                 continue;
             }
-            if (c->compromised)
-                continue;
             size_t bad = 0;
             for (size_t k = 0; k < r->nfindings; k++)
                 if (r->findings[k].severity >= min)
                     bad++;
+            /* A record with contents that could not be scanned is no verdict of
+             * clean: such a snapshot is counted as not hunted (unless what was
+             * scanned already compromises it). */
+            if (r->errors && !bad) {
+                c->unhunted++;
+                continue;
+            }
+            if (c->compromised)
+                continue;
             if (!bad) {
                 last_clean = s;
                 continue;
