@@ -2,7 +2,10 @@
 # End-to-end: a backup killed with SIGKILL at a random moment never damages
 # the vault. Per trial (E2E_TRIALS, default 20):
 #   - a backup of a modified data set is started and SIGKILLed after a random
-#     delay of 0.05-2 s;
+#     delay of 0.05-2 s; once the time of a whole backup of that data is known
+#     (T, timed on a completing backup that could reuse nothing), every other
+#     trial is killed late in a backup, at 55-95% of T, where packs have been
+#     written whatever the speed of the machine;
 #   - `verify` passes (exit 0);
 #   - `restore S1` (the first, complete snapshot) is bit-identical to the
 #     checksum list taken when S1 was made;
@@ -68,6 +71,7 @@ check_restore_s1() {
     rm -rf "$t"
 }
 
+full_t=""          # seconds a whole backup of a trial's data takes (once measured)
 killed_running=0   # trials where the backup was still running when killed
 killed_packs=0     # ... and had written at least one pack
 reused=0           # ... and the completing backup reused them
@@ -80,7 +84,11 @@ for trial in $(seq 1 "$TRIALS"); do
         printf 'trial %d change %d\n' "$trial" "$k" >>"$D/small/d$(printf %02d $(((trial + k) % 40)))/f$(printf %03d $(((trial * 7 + k) % 100))).dat"
     done
 
-    delay=$(python3 -c 'import random; print("%.3f" % (0.05 + 1.95 * random.random() ** 2))')
+    if [ -n "$full_t" ] && [ $((trial % 2)) -eq 0 ]; then
+        delay=$(python3 -c 'import random, sys; print("%.3f" % (float(sys.argv[1]) * (0.55 + 0.4 * random.random())))' "$full_t")
+    else
+        delay=$(python3 -c 'import random; print("%.3f" % (0.05 + 1.95 * random.random() ** 2))')
+    fi
     e2e_pack_list >"$SCRATCH/packs.before"
     "$CLEANROOM" --repo "$REPO" --json backup --source sigkill "$D" \
         >"$SCRATCH/killed.out" 2>"$SCRATCH/killed.err" &
@@ -111,8 +119,12 @@ for trial in $(seq 1 "$TRIALS"); do
     fi
     check_restore_s1 "trial $trial"
 
+    t0=$(date +%s.%N)
     e2e_run --json backup --source sigkill "$D"
     e2e_expect_rc 0 "trial $trial: backup after the killed one"
+    if [ "$state" = killed ] && [ "$pbytes" -eq 0 ]; then
+        full_t=$(python3 -c 'import sys; print("%.3f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$t0" "$(date +%s.%N)")
+    fi
     new=$(e2e_json_get "$OUT" 'j["bytes_new"]')
     note=""
     if [ "$state" = killed ] && [ "$pbytes" -ge $((4 * 1024 * 1024)) ]; then
