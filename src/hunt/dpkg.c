@@ -320,29 +320,10 @@ static int is_space(char c)
     return c == ' ' || c == '\t';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* 32 hex digits at s -> md5. @return 1 if they are. */
 static int parse_md5(uint8_t md5[16], const char *s, size_t len)
 {
-    if (len != 32)
-        return 0;
-    for (int i = 0; i < 16; i++) {
-        int a = hexval(s[2 * i]), b = hexval(s[2 * i + 1]);
-        if (a < 0 || b < 0)
-            return 0;
-        md5[i] = (uint8_t)(a << 4 | b);
-    }
-    return 1;
+    return len == 32 && cr_hex_decode_n(md5, s, 32) == 0;
 }
 
 /* A path from a dpkg file as "/..." in buf (DP_MAX_PATH + 2). @return its length, 0 if unusable. */

@@ -131,17 +131,6 @@ static int type_by_hexlen(size_t n)
     return n == 32 ? 0 : n == 40 ? 1 : n == 64 ? 2 : -1;
 }
 
-static int hex_decode(uint8_t *out, const char *s, size_t n)
-{
-    for (size_t i = 0; i + 1 < n; i += 2) {
-        int a = hexv[(unsigned char)s[i]], b = hexv[(unsigned char)s[i + 1]];
-        if (a < 0 || b < 0)
-            return -1;
-        out[i / 2] = (uint8_t)(a << 4 | b);
-    }
-    return 0;
-}
-
 /* ------------------------------------------------------------ text hygiene */
 
 /* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
@@ -421,7 +410,7 @@ static int add_hash(ioc_parse *ps, int ti, const char *hex, uint32_t comment)
     }
     ioc_entry *e = &t->e[t->n];
     memset(e->d, 0, sizeof(e->d));
-    hex_decode(e->d, hex, 2 * digest_len[ti]);
+    cr_hex_decode_n(e->d, hex, 2 * digest_len[ti]);
     e->list = ps->list;
     e->comment = comment;
     e->seq = ps->set->seq++;

@@ -83,20 +83,27 @@ static int hexval(int c)
     return -1;
 }
 
-int cr_hex_decode(void *out, size_t outlen, const char *hex)
+int cr_hex_decode_n(void *out, const char *hex, size_t ndigits)
 {
     uint8_t *o = out;
+    for (size_t i = 0; i + 1 < ndigits; i += 2) {
+        int a = hexval((unsigned char)hex[i]), b = hexval((unsigned char)hex[i + 1]);
+        if (a < 0 || b < 0)
+            return CR_EINPUT;
+        o[i / 2] = (uint8_t)(a << 4 | b);
+    }
+    return 0;
+}
+
+int cr_hex_decode(void *out, size_t outlen, const char *hex)
+{
     if (strlen(hex) != 2 * outlen) {
         cr_error_set("expected %zu hex digits: %.80s", 2 * outlen, hex);
         return CR_EINPUT;
     }
-    for (size_t i = 0; i < outlen; i++) {
-        int a = hexval((unsigned char)hex[2 * i]), b = hexval((unsigned char)hex[2 * i + 1]);
-        if (a < 0 || b < 0) {
-            cr_error_set("not a hex identifier: %.80s", hex);
-            return CR_EINPUT;
-        }
-        o[i] = (uint8_t)(a << 4 | b);
+    if (cr_hex_decode_n(out, hex, 2 * outlen) < 0) {
+        cr_error_set("not a hex identifier: %.80s", hex);
+        return CR_EINPUT;
     }
     return 0;
 }

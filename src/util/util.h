@@ -99,6 +99,9 @@ int cr_fs_pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 
 void cr_hex_encode(char *out, const void *data, size_t len); /* out: 2*len+1 */
 int cr_hex_decode(void *out, size_t outlen, const char *hex); /* exactly 2*outlen digits */
+/** Decode `ndigits` (even) hex digits at hex, not NUL-terminated; no message.
+ *  @return 0, or CR_EINPUT on a non-hex digit. */
+int cr_hex_decode_n(void *out, const char *hex, size_t ndigits);
 bool cr_is_hex(const char *s);
 
 /** Current time, ns since the epoch. */
