@@ -718,7 +718,7 @@ int cr_hunt(cr_hunt_stats *stats, cr_repo *repo, const cr_hunt_options *opts)
     size_t nsnaps = 0;
     cr_lock *lock = NULL;
     prev_set prev = {NULL, 0};
-    int err, yara = 0, first_err = 0;
+    int err, first_err = 0;
     size_t nfailed = 0;
     char first_msg[1024] = "";
     double t0 = cr_time_mono();
@@ -734,9 +734,7 @@ int cr_hunt(cr_hunt_stats *stats, cr_repo *repo, const cr_hunt_options *opts)
     h.repo = repo;
     h.opts = opts;
     h.stats = stats;
-    if ((err = hn_yara_init()) < 0)
-        return err;
-    yara = 1;
+    /* The rule set holds its own reference to libyara (hn_ruleset_load). */
     if ((err = hn_ruleset_load(&h.rs, opts)) < 0)
         goto done;
     memcpy(stats->ruleset, h.rs->id, sizeof(stats->ruleset));
@@ -846,8 +844,6 @@ done:
     cr_snapshot_list_free(snaps, nsnaps);
     cr_lock_release(lock);
     hn_ruleset_free(h.rs);
-    if (yara)
-        hn_yara_fini();
     return err;
 }
 
