@@ -7,4 +7,7 @@
 #include "snapshot.h"
 #include "ops.h"
 #include "hunt.h"
+#include "image.h"
+#include "probe.h"
+#include "plan.h"
 #endif

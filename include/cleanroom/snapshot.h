@@ -12,6 +12,67 @@
 extern "C" {
 #endif
 
+/* ------------------------------------------------------------ image snapshots */
+
+/** Kind of a restore point. */
+typedef enum cr_snapshot_kind {
+    CR_SNAPSHOT_FILES = 0, /**< a file tree (paths of a server) */
+    CR_SNAPSHOT_IMAGE = 1, /**< disk images of a virtual machine (see image.h) */
+} cr_snapshot_kind;
+
+/** Disk image formats (read at backup, written at restore). */
+typedef enum cr_image_format {
+    CR_IMAGE_AUTO = 0,        /**< backup: detect from the file's content */
+    CR_IMAGE_RAW = 1,         /**< raw disk (sparse file or block device) */
+    CR_IMAGE_QCOW2 = 2,       /**< QEMU copy-on-write v2/v3 (v1 read too) */
+    CR_IMAGE_VMDK = 3,        /**< VMware: streamOptimized when written (import) */
+    CR_IMAGE_VMDK_FLAT = 4,   /**< VMware monolithicFlat: descriptor + -flat extent */
+    CR_IMAGE_VHDX = 5,        /**< Hyper-V VHDX */
+    CR_IMAGE_VHD = 6,         /**< Virtual PC / Hyper-V / Azure VHD */
+} cr_image_format;
+
+/** Firmware a virtual machine boots with. */
+typedef enum cr_firmware {
+    CR_FIRMWARE_UNKNOWN = 0,
+    CR_FIRMWARE_BIOS = 1,
+    CR_FIRMWARE_UEFI = 2,
+} cr_firmware;
+
+/** What a VM needs to start, recorded at backup time. Strings may be NULL (unknown). */
+typedef struct cr_vm_info {
+    char *name;           /**< the VM's name (default: the snapshot's source) */
+    unsigned int cpus;    /**< virtual CPUs, 0 = unknown */
+    uint64_t memory_mib;  /**< memory in MiB, 0 = unknown */
+    cr_firmware firmware;
+    char *disk_bus;       /**< "virtio", "scsi", "sata" or "ide" */
+    char *nic_model;      /**< "virtio", "e1000", "e1000e", "vmxnet3", "rtl8139" */
+    char *os_type;        /**< "linux", "windows" or "other" */
+    char *config_from;    /**< the .vmx / libvirt XML it was read from, if any */
+} cr_vm_info;
+
+/** A filesystem found in a disk image (a partition, or the whole disk). */
+typedef struct cr_image_volume {
+    char *name;           /**< folder in the snapshot: "p1", "p2"... or "fs" (no partition table) */
+    uint64_t start;       /**< byte offset in the disk */
+    uint64_t length;      /**< bytes */
+    char *fs_type;        /**< "ext4", "ntfs", "fat32", "xfs"...; NULL when none was recognised */
+    char *label;          /**< partition or filesystem label, or NULL */
+    uint64_t files;       /**< files listed in the snapshot's tree */
+    char *error;          /**< why its files could not be read, or NULL */
+} cr_image_volume;
+
+/** One disk of an image snapshot. */
+typedef struct cr_image_disk {
+    char *name;           /**< folder in the snapshot: "disk0", "disk1"... */
+    char *source_path;    /**< the image file or device as given to backup */
+    cr_image_format source_format;
+    uint64_t virtual_size; /**< bytes the guest sees */
+    uint64_t stored;      /**< bytes of the disk stored as data (the rest are holes) */
+    char *partition_table; /**< "gpt", "dos" (MBR), or NULL */
+    cr_image_volume *volumes;
+    size_t nvolumes;
+} cr_image_disk;
+
 /** A restore point of one source. */
 typedef struct cr_snapshot {
     cr_id id;               /**< SHA-256 of the stored snapshot file */
@@ -35,6 +96,20 @@ typedef struct cr_snapshot {
     uint64_t errors;        /**< items that could not be read during backup */
     double duration;        /**< seconds the backup took */
     char *program_version;
+    /* Image snapshots (kind CR_SNAPSHOT_IMAGE). The tree then holds, per disk,
+     * a folder "diskN" with a file "image" (the disk's bytes, size = virtual
+     * size, 4 MiB extents, holes for unallocated or zero ranges) and one folder
+     * per filesystem read in it ("p1", "p2", or "fs"). */
+    cr_snapshot_kind kind;
+    cr_vm_info *vm;           /**< NULL for file snapshots */
+    cr_image_disk *disks;
+    size_t ndisks;
+    /**
+     * The folder of the snapshot that holds the operating system ("/disk0/p2"
+     * for an image), or NULL: the hunt judges paths relative to it. For file
+     * snapshots NULL means "the single backed-up path, or /".
+     */
+    char *system_root;
 } cr_snapshot;
 
 void cr_snapshot_free(cr_snapshot *snap);

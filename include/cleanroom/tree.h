@@ -28,13 +28,19 @@ typedef struct cr_xattr {
 } cr_xattr;
 
 /**
- * A stored piece of a regular file: `len` bytes at `offset` are the blob `id`.
- * Gaps between extents (and after the last one, up to `size`) are holes.
+ * A stored piece of a regular file: `len` bytes at `offset` are the bytes
+ * [blob_off, blob_off + len) of the blob `id`. Gaps between extents (and
+ * after the last one, up to `size`) are holes.
+ *
+ * blob_off is 0 for the files of a file-tree backup (one blob per extent).
+ * It is not 0 for the files seen inside a disk image: their bytes are a part
+ * of a 4 MiB chunk of the disk, stored once for the disk and for the files.
  */
 typedef struct cr_extent {
     uint64_t offset;
     uint32_t len;
     cr_id id;
+    uint32_t blob_off;
 } cr_extent;
 
 /** One entry of a directory. Strings are NUL-terminated and owned by the tree. */

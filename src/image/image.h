@@ -1,0 +1,154 @@
+/*
+ * Private interfaces of the image module (src/image/). The public side is
+ * include/cleanroom/image.h; the bytes stored are described in docs/format.md
+ * (§9 extents with a blob offset, §11 image snapshots).
+ *
+ *   disk.c      im_disk: read a disk image of any supported format as a flat
+ *               array of bytes (raw files and block devices directly; qcow2
+ *               with libqcow, VMDK with libvmdk, VHD/VHDX with libvhdi),
+ *               after our own sanity checks of the headers.
+ *   fs.c        read the partition table and the filesystems of a disk with
+ *               libtsk, and turn them into vault trees whose files point into
+ *               the disk's stored chunks.
+ *   vmconf.c    cr_vm_config_read: .vmx and libvirt XML; names of formats,
+ *               firmwares, hypervisors.
+ *   backup.c    cr_backup_image.
+ *   restore.c   cr_restore_image (raw directly, other formats via qemu-img).
+ *   vmexport.c  cr_vm_export: libvirt XML, Proxmox qm config, OVF, Hyper-V script.
+ *
+ * Layers: image depends on vault and util (it may use vault/vault.h); hunt and
+ * vault do not know image.
+ */
+#ifndef CR_IMAGE_PRIV_H
+#define CR_IMAGE_PRIV_H
+
+#include "cleanroom/cleanroom.h"
+#include "cleanroom/image.h"
+#include "util/util.h"
+#include "vault/vault.h"
+
+/* ================================================================= disk.c */
+
+/** An open disk image, read as the guest sees it. Not thread-safe: one reader at a time. */
+typedef struct im_disk im_disk;
+
+/**
+ * Open a disk image read-only and recognise its format from its content
+ * (never from its name): qcow (QFI\xfb), VMDK sparse (KDMV) or descriptor
+ * ("# Disk DescriptorFile"), VHDX ("vhdxfile"), VHD ("conectix" footer),
+ * anything else raw. A qcow2 backing file and a VMDK's extent files are
+ * opened relative to the image's folder; a missing one is CR_ENOTFOUND
+ * naming it. Headers are checked before the library sees them (a table that
+ * points past the end of the file, a size beyond 64 TiB, a bad region table):
+ * CR_EINPUT with a message naming the image, the format and what is wrong.
+ * @param expect CR_IMAGE_AUTO, or the format the caller insists on (CR_EINPUT if different).
+ */
+int im_open(im_disk **out, const char *path, cr_image_format expect);
+void im_close(im_disk *d); /* accepts NULL */
+
+cr_image_format im_format(const im_disk *d);
+/** Virtual size in bytes (what the guest sees). */
+uint64_t im_size(const im_disk *d);
+/** The path as given to im_open (borrowed). */
+const char *im_path(const im_disk *d);
+
+/**
+ * Read exactly `len` bytes at `off` (off + len <= im_size). Unallocated
+ * ranges read as zeros.
+ * @return 0, or CR_ECORRUPT / CR_ERROR with a message naming the image and
+ *         the offset (a truncated image, a damaged table).
+ */
+int im_read(im_disk *d, uint64_t off, void *buf, size_t len);
+
+/**
+ * Allocation hint: *out = the first offset >= off that may hold data
+ * (im_size if none). Raw files use SEEK_DATA; formats whose library does not
+ * tell return off itself (every range "may" hold data; zero chunks are then
+ * found by looking at them).
+ */
+int im_next_data(im_disk *d, uint64_t off, uint64_t *out);
+
+/* =================================================================== fs.c */
+
+/**
+ * Where the bytes of a disk are stored: chunk i covers [i*CR_IMAGE_CHUNK,
+ * (i+1)*CR_IMAGE_CHUNK) (the last one may be shorter); present[i] == 0 means
+ * a hole (zeros), else ids[i] is the stored blob of the chunk.
+ */
+typedef struct im_chunkmap {
+    uint64_t size;
+    size_t n;
+    cr_id *ids;
+    uint8_t *present;
+} im_chunkmap;
+
+/** A filesystem read from a disk (fills a cr_image_volume of the snapshot). */
+typedef struct im_fsresult {
+    cr_image_volume vol;  /**< name, start, length, fs_type, label, files, error */
+    int has_tree;         /**< 1 if `tree` is the root folder of its files */
+    cr_id tree;
+    cr_node root;         /**< metadata of the filesystem's root folder (name = vol.name) */
+    uint64_t dirs, others, bytes;
+    int is_system;        /**< 1 if it looks like an OS root (etc/ + usr/ or bin/, or Windows/System32) */
+} im_fsresult;
+
+void im_fsresult_clear(im_fsresult *r);
+
+/**
+ * Where fs.c stores what is not a plain range of the disk (NTFS resident or
+ * compressed data, ext4 inline data, ...) and saves the trees it builds.
+ */
+typedef struct im_store {
+    cr_repo *repo;
+    cr_packer *packer; /**< owned by the caller, flushed by the caller */
+    cr_index *idx;
+    uint64_t bytes_new; /**< stored bytes added (updated by fs.c) */
+} im_store;
+
+/**
+ * Read the partition table of `disk` (MBR or GPT; none = whole disk) and
+ * every filesystem libtsk recognises, and save one tree per filesystem into
+ * the vault. A file's extents point into the chunks of `map` (blob_off =
+ * offset inside the chunk; ranges in hole chunks are holes); data that is not
+ * a plain disk range is stored as blobs of its own through `st`. Only
+ * allocated names are listed (deleted files are not resurrected); NTFS system
+ * files ($MFT...) and libtsk's virtual folders ($OrphanFiles) are left out.
+ * Unsupported or damaged filesystems give a volume with `error` set and no
+ * tree (reported through warn); they never fail the call.
+ * @param parent_vols the parent snapshot's volumes of the same disk with their
+ *        trees (may be NULL): a volume whose chunks are all unchanged keeps
+ *        the parent's tree without being read again.
+ * @param[out] out array of results, freed with im_fsresult_clear each + free().
+ * @param[out] ptable "gpt", "dos" or NULL (strdup'd).
+ * @return 0 or a vault-side error (write failure): source-side problems are warnings.
+ */
+int im_fs_read(im_fsresult **out, size_t *nout, char **ptable, im_disk *disk,
+               const im_chunkmap *map, const im_chunkmap *parent_map,
+               const im_fsresult *parent_vols, size_t nparent, im_store *st,
+               cr_warning_cb warn, void *payload);
+
+/* =============================================================== vmconf.c */
+
+/** Parse .vmx text (key = "value" lines). @return 0 or CR_EINPUT (message names the line). */
+int im_vmx_parse(cr_vm_info **out, const char *text, size_t len);
+/** Parse a libvirt domain XML. @return 0 or CR_EINPUT. */
+int im_libvirt_parse(cr_vm_info **out, const char *text, size_t len);
+/** Deep copy (NULL -> NULL). */
+int im_vm_info_copy(cr_vm_info **out, const cr_vm_info *in);
+
+/* ============================================================== restore.c */
+
+/**
+ * Run qemu-img with argv (argv[0] = "qemu-img", NULL-terminated) without a
+ * shell; on failure, CR_ERROR with qemu-img's own message (first lines of its
+ * stderr). CR_ENOTFOUND if qemu-img is not installed (message says the package).
+ */
+int im_qemu_img(const char *const *argv);
+
+/**
+ * Convert a raw file into `out` in format `fmt` (qcow2, vmdk (streamOptimized),
+ * vmdk-flat, vhdx, vhd (dynamic, exact size)). raw -> rename only.
+ */
+int im_convert(const char *raw, const char *out, cr_image_format fmt);
+
+#endif
