@@ -1,10 +1,10 @@
 /*
  * Trees: the listing of one directory, stored as a CR_BLOB_TREE blob.
  *
- * Binary format, version 1 (varint = unsigned LEB128, svarint = zigzag LEB128,
- * bytes/str = varint length + bytes; an empty str means "none"):
+ * Binary format, versions 1 and 2 (varint = unsigned LEB128, svarint = zigzag
+ * LEB128, bytes/str = varint length + bytes; an empty str means "none"):
  *
- *   "CRTR" u8 version=1 varint count
+ *   "CRTR" u8 version (1 or 2) varint count
  *   count x node:
  *     u8 type                    cr_node_type, 1..7
  *     bytes name                 1..4096 bytes, no NUL; strictly increasing
@@ -16,16 +16,25 @@
  *     str link_target            <= 65536 bytes
  *     varint nxattrs, then nxattrs x (str name (non-empty), bytes value (<= 65536))
  *     str acl_access, str acl_default   <= 65536 bytes each (POSIX ACL text)
- *     varint ncontent, then ncontent x (varint gap, varint len, id[32])
+ *     varint ncontent, then ncontent x (varint gap, varint len, id[32]
+ *                                [, varint blob_off in version 2])
  *                                files only; gap = offset - end of the previous
  *                                extent (0 for contiguous data; holes are gaps),
- *                                1 <= len <= 16 MiB, offset + len <= size
+ *                                1 <= len <= 16 MiB, offset + len <= size,
+ *                                blob_off + len <= 16 MiB; the extent's bytes
+ *                                are [blob_off, blob_off + len) of blob id
  *     u8 has_subtree             0 or 1, 1 only for directories
  *     [id[32] subtree]           if has_subtree
  *
+ * The encoder writes version 2 only when some extent has a blob_off other
+ * than 0 (files seen inside a disk image point into the disk's chunks), and
+ * version 1 otherwise, so the trees (and ids) of file backups do not change.
+ * The decoder reads both (version 1: blob_off is 0).
+ *
  * Decoding checks every length and count against the bytes that are left
  * before allocating anything, and applies the same rules as encoding, so a
- * tree that decodes can be encoded again unchanged. Names are not judged safe
+ * tree that decodes can be encoded again unchanged (a version 2 tree whose
+ * offsets are all 0 encodes again as version 1). Names are not judged safe
  * here ("..", "/"): restore does that with cr_name_is_safe, and a tree with
  * such a name still decodes so that the rest of it can be restored.
  */
@@ -37,6 +46,7 @@
 
 #define TREE_MAGIC "CRTR"
 #define TREE_VERSION 1
+#define TREE_VERSION_BLOB_OFF 2 /* extents carry blob_off */
 /* Smallest encoding of a node (one-byte name, everything else empty/zero). */
 #define TREE_NODE_MIN_BYTES 22
 #define TREE_EXTENT_MIN_BYTES (2 + CR_ID_LEN)
@@ -190,6 +200,8 @@ static const char *node_check(const cr_node *n, const cr_node *prev)
         const cr_extent *x = &n->content[i];
         if (x->len == 0 || x->len > CR_MAX_BLOB)
             return "extent length out of range";
+        if (x->blob_off > CR_MAX_BLOB - x->len)
+            return "extent lies beyond the largest blob (blob offset + length > 16 MiB)";
         if (x->offset < end)
             return "extents overlap or are out of order";
         if (x->offset > n->size || x->len > n->size - x->offset)
@@ -203,7 +215,7 @@ static const char *node_check(const cr_node *n, const cr_node *prev)
 
 /* ------------------------------------------------------------ encoding */
 
-static int put_node(cr_buf *b, const cr_node *n)
+static int put_node(cr_buf *b, const cr_node *n, int version)
 {
     int err;
     if ((err = cr_buf_put_u8(b, (uint8_t)n->type)) < 0 || (err = cr_buf_put_str(b, n->name)) < 0 ||
@@ -233,6 +245,8 @@ static int put_node(cr_buf *b, const cr_node *n)
             (err = cr_buf_put_varint(b, x->len)) < 0 ||
             (err = cr_buf_put(b, x->id.b, CR_ID_LEN)) < 0)
             return err;
+        if (version >= TREE_VERSION_BLOB_OFF && (err = cr_buf_put_varint(b, x->blob_off)) < 0)
+            return err;
         end = x->offset + x->len;
     }
     if ((err = cr_buf_put_u8(b, n->has_subtree ? 1 : 0)) < 0)
@@ -244,21 +258,24 @@ static int put_node(cr_buf *b, const cr_node *n)
 
 int cr_tree_encode(cr_buf *out, const cr_tree *tree)
 {
-    int err;
+    int err, version = TREE_VERSION;
     for (size_t i = 0; i < tree->count; i++) {
-        const char *why = node_check(&tree->nodes[i], i ? &tree->nodes[i - 1] : NULL);
+        const cr_node *n = &tree->nodes[i];
+        const char *why = node_check(n, i ? &tree->nodes[i - 1] : NULL);
         if (why) {
-            cr_error_set("cannot store folder entry \"%s\": %s",
-                         tree->nodes[i].name ? tree->nodes[i].name : "", why);
+            cr_error_set("cannot store folder entry \"%s\": %s", n->name ? n->name : "", why);
             return CR_EINPUT;
         }
+        for (size_t j = 0; j < n->ncontent; j++)
+            if (n->content[j].blob_off)
+                version = TREE_VERSION_BLOB_OFF;
     }
     if ((err = cr_buf_put(out, TREE_MAGIC, 4)) < 0 ||
-        (err = cr_buf_put_u8(out, TREE_VERSION)) < 0 ||
+        (err = cr_buf_put_u8(out, (uint8_t)version)) < 0 ||
         (err = cr_buf_put_varint(out, tree->count)) < 0)
         return err;
     for (size_t i = 0; i < tree->count; i++)
-        if ((err = put_node(out, &tree->nodes[i])) < 0)
+        if ((err = put_node(out, &tree->nodes[i], version)) < 0)
             return err;
     return 0;
 }
@@ -278,7 +295,7 @@ static int rd_u32v(cr_rd *r, uint32_t *out)
     return 0;
 }
 
-static int read_node(cr_rd *r, cr_node *n)
+static int read_node(cr_rd *r, cr_node *n, int version)
 {
     const uint8_t *p;
     uint8_t u8;
@@ -343,6 +360,9 @@ static int read_node(cr_rd *r, cr_node *n)
             if (cr_rd_varint(r, &gap) < 0 || rd_u32v(r, &x->len) < 0 ||
                 cr_rd_raw(r, &p, CR_ID_LEN) < 0)
                 return r->err;
+            x->blob_off = 0;
+            if (version >= TREE_VERSION_BLOB_OFF && rd_u32v(r, &x->blob_off) < 0)
+                return r->err;
             if (gap > UINT64_MAX - end) {
                 cr_error_set("damaged tree: extent offset overflows");
                 return CR_ECORRUPT;
@@ -385,7 +405,7 @@ int cr_tree_decode(cr_tree **out, const void *data, size_t len)
     }
     if (cr_rd_u8(&r, &ver) < 0 || cr_rd_varint(&r, &count) < 0)
         return CR_ECORRUPT;
-    if (ver != TREE_VERSION) {
+    if (ver != TREE_VERSION && ver != TREE_VERSION_BLOB_OFF) {
         cr_error_set("tree format version %u is not supported by this program", ver);
         return CR_EVERSION;
     }
@@ -402,7 +422,7 @@ int cr_tree_decode(cr_tree **out, const void *data, size_t len)
     /* Zeroed nodes are safe to clear, so the whole array counts from now on. */
     t->count = (size_t)count;
     for (size_t i = 0; i < t->count; i++) {
-        if ((err = read_node(&r, &t->nodes[i])) < 0)
+        if ((err = read_node(&r, &t->nodes[i], ver)) < 0)
             goto done;
         const char *why = node_check(&t->nodes[i], i ? &t->nodes[i - 1] : NULL);
         if (why) {

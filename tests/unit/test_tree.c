@@ -37,9 +37,9 @@ static cr_tree *sample_tree(void)
     f->size = 10u << 20;
     f->ncontent = 3;
     f->content = calloc(3, sizeof(cr_extent));
-    f->content[0] = (cr_extent){0, 1u << 20, {{1}}};
-    f->content[1] = (cr_extent){1u << 20, 2u << 20, {{2}}};
-    f->content[2] = (cr_extent){8u << 20, 1u << 20, {{3}}}; /* hole before, hole after */
+    f->content[0] = (cr_extent){0, 1u << 20, {{1}}, 0};
+    f->content[1] = (cr_extent){1u << 20, 2u << 20, {{2}}, 0};
+    f->content[2] = (cr_extent){8u << 20, 1u << 20, {{3}}, 0}; /* hole before, hole after */
     f->nxattrs = 2;
     f->xattrs = calloc(2, sizeof(cr_xattr));
     f->xattrs[0].name = strdup("user.empty");
@@ -78,6 +78,7 @@ static int node_eq(const cr_node *a, const cr_node *b)
     for (size_t i = 0; i < a->ncontent; i++)
         if (a->content[i].offset != b->content[i].offset ||
             a->content[i].len != b->content[i].len ||
+            a->content[i].blob_off != b->content[i].blob_off ||
             memcmp(a->content[i].id.b, b->content[i].id.b, 32))
             return 0;
     return 1;
@@ -152,12 +153,14 @@ static void test_sort_and_encode_rules(void)
 
 /* Encode a one-node tree after `mutate` bypasses the encoder's checks by
  * writing bytes by hand: build the node, encode a valid one, then patch. */
-static int decode_one(const cr_node *n)
+static int decode_one_v(const cr_node *n, int version)
 {
     cr_buf b = CR_BUF_INIT;
     cr_tree *d = NULL;
     /* Write without checks, as an attacker would. */
-    cr_buf_put(&b, "CRTR\x01\x01", 6);
+    cr_buf_put(&b, "CRTR", 4);
+    cr_buf_put_u8(&b, (uint8_t)version);
+    cr_buf_put_u8(&b, 1);
     cr_buf_put_u8(&b, (uint8_t)n->type);
     cr_buf_put_bytes(&b, n->name, n->name ? strlen(n->name) : 0);
     for (int i = 0; i < 3; i++)
@@ -181,6 +184,8 @@ static int decode_one(const cr_node *n)
         cr_buf_put_varint(&b, n->content[i].offset - end);
         cr_buf_put_varint(&b, n->content[i].len);
         cr_buf_put(&b, n->content[i].id.b, 32);
+        if (version >= 2)
+            cr_buf_put_varint(&b, n->content[i].blob_off);
         end = n->content[i].offset + n->content[i].len;
     }
     cr_buf_put_u8(&b, (uint8_t)n->has_subtree);
@@ -192,9 +197,14 @@ static int decode_one(const cr_node *n)
     return rc;
 }
 
+static int decode_one(const cr_node *n)
+{
+    return decode_one_v(n, 1);
+}
+
 static void test_decode_rules(void)
 {
-    cr_extent ext[2] = {{0, 100, {{1}}}, {100, 100, {{2}}}};
+    cr_extent ext[2] = {{0, 100, {{1}}, 0}, {100, 100, {{2}}, 0}};
     cr_node n;
     memset(&n, 0, sizeof(n));
     n.type = CR_NODE_FILE;
@@ -280,7 +290,9 @@ static void test_decode_rules(void)
     CHECK(cr_tree_decode(&d, buf, 6 + 2 * nl) == CR_ECORRUPT);
     memcpy(buf, "CRTR\x01\xff\xff\xff\xff\x0f", 10);
     CHECK(cr_tree_decode(&d, buf, 10) == CR_ECORRUPT);
-    memcpy(buf, "CRTR\x02\x00", 6);
+    memcpy(buf, "CRTR\x03\x00", 6);
+    CHECK(cr_tree_decode(&d, buf, 6) == CR_EVERSION);
+    memcpy(buf, "CRTR\x00\x00", 6);
     CHECK(cr_tree_decode(&d, buf, 6) == CR_EVERSION);
     CHECK(cr_tree_decode(&d, "CRT", 3) == CR_ECORRUPT);
     CHECK(cr_tree_decode(&d, "", 0) == CR_ECORRUPT);
@@ -308,6 +320,92 @@ static void test_decode_rules(void)
     CHECK(ok);
     cr_buf_free(&b);
     cr_tree_free(t);
+}
+
+/* Version 2: extents with a blob offset (files seen inside a disk image). */
+static void test_blob_off(void)
+{
+    cr_tree *t = sample_tree(), *d = NULL, *d2 = NULL;
+    cr_buf b1 = CR_BUF_INIT, b2 = CR_BUF_INIT, b3 = CR_BUF_INIT;
+
+    /* No offset anywhere: version 1, as before blob offsets existed. */
+    CHECK_OK(cr_tree_encode(&b1, t));
+    CHECK(b1.len > 5 && b1.ptr[4] == 1);
+
+    /* One offset: version 2, every offset read back. */
+    cr_node *f = &t->nodes[0];
+    f->content[1].blob_off = 123;
+    f->content[2].blob_off = CR_MAX_BLOB - f->content[2].len; /* ends at the largest blob */
+    CHECK_OK(cr_tree_encode(&b2, t));
+    CHECK(b2.len > b1.len && b2.ptr[4] == 2);
+    CHECK_OK(cr_tree_decode(&d, b2.ptr, b2.len));
+    REQUIRE(d && d->count == t->count);
+    int same = 1;
+    for (size_t i = 0; i < t->count; i++)
+        same &= node_eq(&t->nodes[i], &d->nodes[i]);
+    CHECK(same);
+    CHECK(d->nodes[0].content[0].blob_off == 0 && d->nodes[0].content[1].blob_off == 123);
+    CHECK_OK(cr_tree_encode(&b3, d));
+    CHECK(b3.len == b2.len && !memcmp(b2.ptr, b3.ptr, b2.len));
+    cr_tree_free(d);
+    d = NULL;
+
+    /* A version 2 tree whose offsets are all 0 decodes, and encodes again as
+     * version 1 (one canonical encoding per tree). */
+    cr_extent ext[2] = {{0, 100, {{1}}, 0}, {100, 100, {{2}}, 0}};
+    cr_node n;
+    memset(&n, 0, sizeof(n));
+    n.type = CR_NODE_FILE;
+    n.name = "f";
+    n.size = 200;
+    n.content = ext;
+    n.ncontent = 2;
+    CHECK(decode_one_v(&n, 2) == 0);
+    cr_tree one = {&n, 1};
+    cr_buf_reset(&b3);
+    CHECK_OK(cr_tree_encode(&b3, &one));
+    CHECK(b3.ptr[4] == 1);
+    b3.ptr[4] = 2; /* a version 2 header on version 1 extents: misread, refused */
+    CHECK(cr_tree_decode(&d, b3.ptr, b3.len) == CR_ECORRUPT && !d);
+
+    /* Hostile offsets. */
+    ext[1].blob_off = CR_MAX_BLOB - 100;
+    CHECK(decode_one_v(&n, 2) == 0);
+    ext[1].blob_off = CR_MAX_BLOB - 99; /* one byte beyond the largest blob */
+    CHECK(decode_one_v(&n, 2) == CR_ECORRUPT);
+    cr_buf_reset(&b3);
+    CHECK(cr_tree_encode(&b3, &one) == CR_EINPUT); /* the writer refuses it too */
+    ext[1].blob_off = UINT32_MAX;
+    CHECK(decode_one_v(&n, 2) == CR_ECORRUPT);
+    ext[1].len = CR_MAX_BLOB;
+    ext[1].blob_off = 1;
+    n.size = UINT64_MAX;
+    CHECK(decode_one_v(&n, 2) == CR_ECORRUPT);
+    ext[1].len = 100;
+    ext[1].blob_off = 0;
+    n.size = 200;
+
+    /* Every prefix of a version 2 tree fails cleanly. */
+    int ok = 1;
+    for (size_t cut = 0; cut < b2.len; cut++) {
+        if (cr_tree_decode(&d2, b2.ptr, cut) == 0) {
+            ok = 0;
+            cr_tree_free(d2);
+            d2 = NULL;
+        }
+    }
+    CHECK(ok);
+
+    /* Node copies keep the offset. */
+    cr_node c;
+    CHECK_OK(cr_node_copy(&c, f));
+    CHECK(c.content[1].blob_off == 123);
+    cr_node_clear(&c);
+
+    cr_tree_free(t);
+    cr_buf_free(&b1);
+    cr_buf_free(&b2);
+    cr_buf_free(&b3);
 }
 
 static void test_name_is_safe(void)
@@ -465,6 +563,7 @@ int main(void)
     test_round_trip();
     test_sort_and_encode_rules();
     test_decode_rules();
+    test_blob_off();
     test_name_is_safe();
     test_storage_and_paths();
     return test_summary("test_tree");
