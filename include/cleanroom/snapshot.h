@@ -112,7 +112,10 @@ typedef struct cr_snapshot {
     char *system_root;
 } cr_snapshot;
 
+/** Free a snapshot and everything it owns (VM description, disks). Accepts NULL. */
 void cr_snapshot_free(cr_snapshot *snap);
+/** Free a VM description and what it owns. Accepts NULL. (Also declared in image.h.) */
+void cr_vm_info_free(cr_vm_info *vm);
 void cr_snapshot_list_free(cr_snapshot **list, size_t count);
 
 /**

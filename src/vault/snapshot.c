@@ -11,6 +11,20 @@
  *    "files_changed":N, "files_unchanged":N, "errors":N, "duration":1.5,
  *    "program_version":"0.1.0"}
  *
+ * Image snapshots (kind CR_SNAPSHOT_IMAGE) add, after those:
+ *   "kind":"image", "system_root":"/disk0/p1",
+ *   "vm":{"name":..., "cpus":N, "memory_mib":N, "firmware":"bios"|"uefi",
+ *         "disk_bus":..., "nic_model":..., "os_type":..., "config_from":...},
+ *   "disks":[{"name":"disk0", "source_path":..., "source_format":"qcow2",
+ *             "virtual_size":N, "stored":N, "partition_table":"gpt",
+ *             "volumes":[{"name":"p1", "start":N, "length":N, "fs_type":"ext4",
+ *                         "label":..., "files":N, "error":...}]}]
+ * Strings that are NULL in memory are left out. File snapshots carry none of
+ * these keys (so their bytes, and ids, are what they were before images), and
+ * a "kind" other than "files" or "image" is a newer format (CR_EVERSION).
+ * The rules on these fields live in one place, image_check(), used by the
+ * writer (CR_EINPUT) and by the reader after parsing (CR_ECORRUPT).
+ *
  * Decoding treats the bytes as hostile even after authentication (a bug in an
  * older writer must not crash a restore): every field is type-checked and
  * bounded, and anything wrong is CR_ECORRUPT with a message.
@@ -39,6 +53,26 @@
 #define MAX_EXCLUDE_LEN 4096
 #define MAX_VERSION_LEN 64
 #define MIN_PREFIX 4
+#define MAX_DISKS 64
+#define MAX_VOLUMES 256
+#define MAX_VM_NAME 255
+#define MAX_TOKEN 32       /* disk_bus, nic_model, os_type, fs_type, partition_table */
+#define MAX_LABEL 255
+#define MAX_VOL_ERROR 1024
+#define MAX_CPUS 4096
+#define MAX_MEMORY_MIB (1ull << 40)
+
+/* Names of cr_image_format as stored; the image module has its own parser
+ * for the command line (the vault does not depend on it). */
+static const char *const format_names[] = {
+    [CR_IMAGE_AUTO] = "auto", [CR_IMAGE_RAW] = "raw",   [CR_IMAGE_QCOW2] = "qcow2",
+    [CR_IMAGE_VMDK] = "vmdk", [CR_IMAGE_VMDK_FLAT] = "vmdk-flat", [CR_IMAGE_VHDX] = "vhdx",
+    [CR_IMAGE_VHD] = "vhd",
+};
+#define NFORMATS (sizeof(format_names) / sizeof(format_names[0]))
+static const char *const firmware_names[] = {
+    [CR_FIRMWARE_UNKNOWN] = "unknown", [CR_FIRMWARE_BIOS] = "bios", [CR_FIRMWARE_UEFI] = "uefi"};
+#define NFIRMWARES (sizeof(firmware_names) / sizeof(firmware_names[0]))
 
 /* ------------------------------------------------------------ free */
 
@@ -51,10 +85,42 @@ static void free_strv(char **v, size_t n)
     free(v);
 }
 
+void cr_vm_info_free(cr_vm_info *vm)
+{
+    if (!vm)
+        return;
+    free(vm->name);
+    free(vm->disk_bus);
+    free(vm->nic_model);
+    free(vm->os_type);
+    free(vm->config_from);
+    free(vm);
+}
+
+static void disk_clear(cr_image_disk *d)
+{
+    free(d->name);
+    free(d->source_path);
+    free(d->partition_table);
+    for (size_t i = 0; d->volumes && i < d->nvolumes; i++) {
+        cr_image_volume *v = &d->volumes[i];
+        free(v->name);
+        free(v->fs_type);
+        free(v->label);
+        free(v->error);
+    }
+    free(d->volumes);
+}
+
 void cr_snapshot_free(cr_snapshot *snap)
 {
     if (!snap)
         return;
+    cr_vm_info_free(snap->vm);
+    for (size_t i = 0; snap->disks && i < snap->ndisks; i++)
+        disk_clear(&snap->disks[i]);
+    free(snap->disks);
+    free(snap->system_root);
     free(snap->source);
     free(snap->hostname);
     free(snap->username);
@@ -116,6 +182,213 @@ static int set(json_t *o, const char *k, json_t *v, int *ok)
     return *ok;
 }
 
+/* 1 if s is NULL (when allowed), or 0..max bytes (1..max unless empty_ok)
+ * without control characters. */
+static int text_ok(const char *s, size_t max, int empty_ok)
+{
+    if (!s)
+        return 1;
+    size_t len = strlen(s);
+    if (len > max || (!len && !empty_ok))
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* 1 if s is NULL, or a short word for a hypervisor or a filesystem: 1..32 of
+ * [A-Za-z0-9._-] ("virtio", "e1000e", "ext4", "gpt"). These end up in VM
+ * definitions written at restore time, so nothing else gets in. */
+static int token_ok(const char *s)
+{
+    if (!s)
+        return 1;
+    size_t len = strlen(s);
+    if (len == 0 || len > MAX_TOKEN)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* A folder name in the snapshot's tree: safe, short, printable. */
+static int folder_ok(const char *s)
+{
+    return s && cr_name_is_safe(s) && text_ok(s, MAX_SOURCE, 0);
+}
+
+/*
+ * The rules on the image fields, for writing and reading alike.
+ * @return NULL, or why the snapshot is refused (written into why[]).
+ */
+static const char *image_check(const cr_snapshot *s, char *why, size_t whylen)
+{
+#define BAD(...) (snprintf(why, whylen, __VA_ARGS__), why)
+    if (s->kind != CR_SNAPSHOT_FILES && s->kind != CR_SNAPSHOT_IMAGE)
+        return BAD("unknown snapshot kind %d", (int)s->kind);
+    if (s->system_root && (s->system_root[0] != '/' || !text_ok(s->system_root, MAX_PATH_LEN, 0)))
+        return BAD("system_root must be an absolute path of at most %d bytes without control "
+                   "characters",
+                   MAX_PATH_LEN);
+    if (s->kind == CR_SNAPSHOT_FILES) {
+        if (s->vm || s->ndisks)
+            return BAD("a file snapshot has no virtual machine or disks");
+        return NULL;
+    }
+    const cr_vm_info *vm = s->vm;
+    if (vm) {
+        if (!text_ok(vm->name, MAX_VM_NAME, 0))
+            return BAD("vm.name must be 1 to %d bytes without control characters", MAX_VM_NAME);
+        if (vm->cpus > MAX_CPUS)
+            return BAD("vm.cpus must be at most %d", MAX_CPUS);
+        if (vm->memory_mib > MAX_MEMORY_MIB)
+            return BAD("vm.memory_mib is out of range");
+        if ((unsigned)vm->firmware >= NFIRMWARES)
+            return BAD("vm.firmware is unknown");
+        if (!token_ok(vm->disk_bus) || !token_ok(vm->nic_model) || !token_ok(vm->os_type))
+            return BAD("vm.disk_bus, nic_model and os_type must be 1 to %d letters, digits, "
+                       "'.', '_' or '-'",
+                       MAX_TOKEN);
+        if (!text_ok(vm->config_from, MAX_PATH_LEN, 0))
+            return BAD("vm.config_from must be a path of 1 to %d bytes without control "
+                       "characters",
+                       MAX_PATH_LEN);
+    }
+    if (s->ndisks > MAX_DISKS || (s->ndisks && !s->disks))
+        return BAD("more than %d disks", MAX_DISKS);
+    for (size_t i = 0; i < s->ndisks; i++) {
+        const cr_image_disk *d = &s->disks[i];
+        if (!folder_ok(d->name))
+            return BAD("disk %zu: its name must be a folder name (1 to %d bytes, not '.' or "
+                       "'..', no '/' or control characters)",
+                       i, MAX_SOURCE);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(s->disks[j].name, d->name))
+                return BAD("disk name \"%s\" appears twice", d->name);
+        if (!text_ok(d->source_path, MAX_PATH_LEN, 0))
+            return BAD("disk %s: source_path must be 1 to %d bytes without control characters",
+                       d->name, MAX_PATH_LEN);
+        if ((unsigned)d->source_format >= NFORMATS)
+            return BAD("disk %s: unknown source_format", d->name);
+        if (d->virtual_size > INT64_MAX || d->stored > INT64_MAX)
+            return BAD("disk %s: size out of range", d->name);
+        if (!token_ok(d->partition_table))
+            return BAD("disk %s: partition_table must be a short word", d->name);
+        if (d->nvolumes > MAX_VOLUMES || (d->nvolumes && !d->volumes))
+            return BAD("disk %s: more than %d volumes", d->name, MAX_VOLUMES);
+        for (size_t k = 0; k < d->nvolumes; k++) {
+            const cr_image_volume *v = &d->volumes[k];
+            if (!folder_ok(v->name))
+                return BAD("disk %s: volume %zu: its name must be a folder name", d->name, k);
+            for (size_t j = 0; j < k; j++)
+                if (!strcmp(d->volumes[j].name, v->name))
+                    return BAD("disk %s: volume name \"%s\" appears twice", d->name, v->name);
+            if (v->start > INT64_MAX || v->length > INT64_MAX - v->start ||
+                v->files > INT64_MAX)
+                return BAD("disk %s: volume %s: start, length or files out of range", d->name,
+                           v->name);
+            if (!token_ok(v->fs_type))
+                return BAD("disk %s: volume %s: fs_type must be a short word", d->name, v->name);
+            if (!text_ok(v->label, MAX_LABEL, 1) || !text_ok(v->error, MAX_VOL_ERROR, 1))
+                return BAD("disk %s: volume %s: label (%d bytes) or error (%d bytes) too long or "
+                           "with control characters",
+                           d->name, v->name, MAX_LABEL, MAX_VOL_ERROR);
+        }
+    }
+    return NULL;
+#undef BAD
+}
+
+static json_t *opt_string(const char *s)
+{
+    return s ? json_string(s) : NULL;
+}
+
+/* Set o[k] = v if v is not NULL; `ok` goes 0 when a non-NULL value could not be made. */
+static void set_opt(json_t *o, const char *k, const char *s, int *ok)
+{
+    if (s)
+        set(o, k, opt_string(s), ok);
+}
+
+static json_t *vm_json(const cr_vm_info *vm)
+{
+    json_t *o = json_object();
+    int ok = o != NULL;
+    if (!ok)
+        return NULL;
+    set_opt(o, "name", vm->name, &ok);
+    if (vm->cpus)
+        set(o, "cpus", json_integer((json_int_t)vm->cpus), &ok);
+    if (vm->memory_mib)
+        set(o, "memory_mib", json_integer((json_int_t)vm->memory_mib), &ok);
+    if (vm->firmware != CR_FIRMWARE_UNKNOWN)
+        set(o, "firmware", json_string(firmware_names[vm->firmware]), &ok);
+    set_opt(o, "disk_bus", vm->disk_bus, &ok);
+    set_opt(o, "nic_model", vm->nic_model, &ok);
+    set_opt(o, "os_type", vm->os_type, &ok);
+    set_opt(o, "config_from", vm->config_from, &ok);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *disks_json(const cr_image_disk *disks, size_t n)
+{
+    json_t *a = json_array();
+    int ok = a != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
+        const cr_image_disk *d = &disks[i];
+        json_t *o = json_object(), *vols = json_array();
+        if (!o || !vols) {
+            json_decref(o);
+            json_decref(vols);
+            ok = 0;
+            break;
+        }
+        if (json_array_append_new(a, o) < 0) { /* o is released by jansson */
+            json_decref(vols);
+            ok = 0;
+            break;
+        }
+        set(o, "name", json_string(d->name), &ok);
+        set_opt(o, "source_path", d->source_path, &ok);
+        if (d->source_format != CR_IMAGE_AUTO)
+            set(o, "source_format", json_string(format_names[d->source_format]), &ok);
+        set(o, "virtual_size", json_integer((json_int_t)d->virtual_size), &ok);
+        set(o, "stored", json_integer((json_int_t)d->stored), &ok);
+        set_opt(o, "partition_table", d->partition_table, &ok);
+        if (!set(o, "volumes", vols, &ok))
+            break;
+        for (size_t k = 0; ok && k < d->nvolumes; k++) {
+            const cr_image_volume *v = &d->volumes[k];
+            json_t *vo = json_object();
+            ok = vo && json_array_append_new(vols, vo) == 0;
+            if (!ok)
+                break;
+            set(vo, "name", json_string(v->name), &ok);
+            set(vo, "start", json_integer((json_int_t)v->start), &ok);
+            set(vo, "length", json_integer((json_int_t)v->length), &ok);
+            set_opt(vo, "fs_type", v->fs_type, &ok);
+            set_opt(vo, "label", v->label, &ok);
+            set(vo, "files", json_integer((json_int_t)v->files), &ok);
+            set_opt(vo, "error", v->error, &ok);
+        }
+    }
+    if (!ok) {
+        json_decref(a);
+        return NULL;
+    }
+    return a;
+}
+
 int cr_snapshot_encode(cr_buf *out, const cr_snapshot *snap)
 {
     char when[48], tree[CR_ID_HEX_LEN + 1], parent[CR_ID_HEX_LEN + 1];
@@ -141,6 +414,11 @@ int cr_snapshot_encode(cr_buf *out, const cr_snapshot *snap)
         (snap->username && strlen(snap->username) > MAX_USER) ||
         (snap->program_version && strlen(snap->program_version) > MAX_VERSION_LEN)) {
         cr_error_set("snapshot hostname or username too long");
+        return CR_EINPUT;
+    }
+    char why[320];
+    if (image_check(snap, why, sizeof(why))) {
+        cr_error_set("cannot store the snapshot of '%s': %s", snap->source, why);
         return CR_EINPUT;
     }
     /* Only times that read back identically (years 1970..9999) are stored. */
@@ -179,6 +457,14 @@ int cr_snapshot_encode(cr_buf *out, const cr_snapshot *snap)
         json_real(snap->duration >= 0 && snap->duration < 1e12 ? snap->duration : 0.0), &ok);
     set(o, "program_version",
         json_string(snap->program_version ? snap->program_version : CR_VERSION_STRING), &ok);
+    /* File snapshots stay as they were before images (same bytes, same ids). */
+    if (snap->kind == CR_SNAPSHOT_IMAGE)
+        set(o, "kind", json_string("image"), &ok);
+    set_opt(o, "system_root", snap->system_root, &ok);
+    if (snap->vm)
+        set(o, "vm", vm_json(snap->vm), &ok);
+    if (snap->kind == CR_SNAPSHOT_IMAGE)
+        set(o, "disks", disks_json(snap->disks, snap->ndisks), &ok);
     if (!ok)
         goto done;
     /* json_string() returns NULL for invalid UTF-8: caught by `ok` above. */
@@ -272,12 +558,173 @@ static int get_id(cr_id *out, json_t *v)
     return cr_id_from_hex(out, json_string_value(v)) < 0 ? -1 : 0;
 }
 
+/* An optional non-negative integer field that must fit in *out's range (max). */
+static int get_uint(uint64_t *out, json_t *o, const char *key, uint64_t max)
+{
+    json_t *v = json_object_get(o, key);
+    *out = 0;
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+        (uint64_t)json_integer_value(v) > max)
+        return -1;
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+/* An optional name from a table: absent = index 0. */
+static int get_enum(int *out, json_t *o, const char *key, const char *const *names, size_t n)
+{
+    json_t *v = json_object_get(o, key);
+    *out = 0;
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return -1;
+    for (size_t i = 1; i < n; i++)
+        if (!strcmp(json_string_value(v), names[i])) {
+            *out = (int)i;
+            return 0;
+        }
+    return -1;
+}
+
 /* Map a getter's result: -1 malformed field, -2 out of memory. */
 static int field_err(int r, const char *what)
 {
     if (r == -2)
         return CR_ERROR;
     return corrupt(what);
+}
+
+static int decode_vm(cr_vm_info **out, json_t *o)
+{
+    cr_vm_info *vm;
+    uint64_t n;
+    int r, e;
+    *out = NULL;
+    if (!json_is_object(o))
+        return corrupt("vm is not an object");
+    if (!(vm = cr_calloc(1, sizeof(*vm))))
+        return CR_ERROR;
+    *out = vm; /* freed by the caller's snapshot on error */
+    if ((r = get_string(&vm->name, o, "name", MAX_VM_NAME, 0)) < 0 ||
+        (r = get_string(&vm->disk_bus, o, "disk_bus", MAX_TOKEN, 0)) < 0 ||
+        (r = get_string(&vm->nic_model, o, "nic_model", MAX_TOKEN, 0)) < 0 ||
+        (r = get_string(&vm->os_type, o, "os_type", MAX_TOKEN, 0)) < 0 ||
+        (r = get_string(&vm->config_from, o, "config_from", MAX_PATH_LEN, 0)) < 0)
+        return field_err(r, "a text field of vm is not a string, or too long");
+    if (get_uint(&n, o, "cpus", MAX_CPUS) < 0)
+        return corrupt("vm.cpus is not an integer 0..4096");
+    vm->cpus = (unsigned int)n;
+    if (get_uint(&vm->memory_mib, o, "memory_mib", MAX_MEMORY_MIB) < 0)
+        return corrupt("vm.memory_mib is not a non-negative integer in range");
+    if (get_enum(&e, o, "firmware", firmware_names, NFIRMWARES) < 0)
+        return corrupt("vm.firmware is not \"bios\" or \"uefi\"");
+    vm->firmware = (cr_firmware)e;
+    return 0;
+}
+
+static int decode_volume(cr_image_volume *v, json_t *o)
+{
+    int r;
+    if (!json_is_object(o))
+        return corrupt("a volume is not an object");
+    if ((r = get_string(&v->name, o, "name", MAX_SOURCE, 1)) < 0 ||
+        (r = get_string(&v->fs_type, o, "fs_type", MAX_TOKEN, 0)) < 0 ||
+        (r = get_string(&v->label, o, "label", MAX_LABEL, 0)) < 0 ||
+        (r = get_string(&v->error, o, "error", MAX_VOL_ERROR, 0)) < 0)
+        return field_err(r, "a volume's name, fs_type, label or error is missing, not a string "
+                            "or too long");
+    if (get_uint(&v->start, o, "start", INT64_MAX) < 0 ||
+        get_uint(&v->length, o, "length", INT64_MAX) < 0 ||
+        get_uint(&v->files, o, "files", INT64_MAX) < 0)
+        return corrupt("a volume's start, length or files is not a non-negative integer");
+    return 0;
+}
+
+static int decode_disks(cr_snapshot *s, json_t *a)
+{
+    json_t *o, *v;
+    size_t i, k;
+    int r, e;
+    if (!json_is_array(a) || json_array_size(a) > MAX_DISKS)
+        return corrupt("disks is not a list of at most 64 disks");
+    if (json_array_size(a) == 0)
+        return 0;
+    if (!(s->disks = cr_calloc(json_array_size(a), sizeof(cr_image_disk))))
+        return CR_ERROR;
+    /* Zeroed disks are safe to free, so all of them count from now on. */
+    s->ndisks = json_array_size(a);
+    json_array_foreach(a, i, o)
+    {
+        cr_image_disk *d = &s->disks[i];
+        if (!json_is_object(o))
+            return corrupt("a disk is not an object");
+        if ((r = get_string(&d->name, o, "name", MAX_SOURCE, 1)) < 0 ||
+            (r = get_string(&d->source_path, o, "source_path", MAX_PATH_LEN, 0)) < 0 ||
+            (r = get_string(&d->partition_table, o, "partition_table", MAX_TOKEN, 0)) < 0)
+            return field_err(r, "a disk's name, source_path or partition_table is missing, not "
+                                "a string or too long");
+        if (get_enum(&e, o, "source_format", format_names, NFORMATS) < 0)
+            return corrupt("a disk's source_format is not raw, qcow2, vmdk, vmdk-flat, vhdx or "
+                           "vhd");
+        d->source_format = (cr_image_format)e;
+        if (get_uint(&d->virtual_size, o, "virtual_size", INT64_MAX) < 0 ||
+            get_uint(&d->stored, o, "stored", INT64_MAX) < 0)
+            return corrupt("a disk's virtual_size or stored is not a non-negative integer");
+        json_t *vols = json_object_get(o, "volumes");
+        if (!vols)
+            continue;
+        if (!json_is_array(vols) || json_array_size(vols) > MAX_VOLUMES)
+            return corrupt("a disk's volumes is not a list of at most 256 volumes");
+        if (json_array_size(vols) == 0)
+            continue;
+        if (!(d->volumes = cr_calloc(json_array_size(vols), sizeof(cr_image_volume))))
+            return CR_ERROR;
+        d->nvolumes = json_array_size(vols);
+        json_array_foreach(vols, k, v)
+        {
+            if ((r = decode_volume(&d->volumes[k], v)) < 0)
+                return r;
+        }
+    }
+    return 0;
+}
+
+/* The optional image fields: kind, system_root, vm, disks. */
+static int decode_image(cr_snapshot *s, json_t *o)
+{
+    json_t *v = json_object_get(o, "kind");
+    char why[320];
+    int r;
+    if (v) {
+        if (!json_is_string(v))
+            return corrupt("kind is not a string");
+        if (!strcmp(json_string_value(v), "image")) {
+            s->kind = CR_SNAPSHOT_IMAGE;
+        } else if (strcmp(json_string_value(v), "files") != 0) {
+            cr_error_set("snapshot of kind \"%.40s\": this program (cleanroom %s) reads file and "
+                         "image snapshots only",
+                         json_string_value(v), CR_VERSION_STRING);
+            return CR_EVERSION;
+        }
+    }
+    if ((r = get_string(&s->system_root, o, "system_root", MAX_PATH_LEN, 0)) < 0)
+        return field_err(r, "system_root is not a string, or too long");
+    if ((v = json_object_get(o, "vm")) && (r = decode_vm(&s->vm, v)) < 0)
+        return r;
+    if ((v = json_object_get(o, "disks"))) {
+        if (s->kind != CR_SNAPSHOT_IMAGE)
+            return corrupt("disks in a snapshot that is not of kind \"image\"");
+        if ((r = decode_disks(s, v)) < 0)
+            return r;
+    }
+    if (image_check(s, why, sizeof(why))) {
+        cr_error_set("damaged snapshot: %s", why);
+        return CR_ECORRUPT;
+    }
+    return 0;
 }
 
 int cr_snapshot_decode(cr_snapshot **out, const void *data, size_t len)
@@ -377,6 +824,8 @@ int cr_snapshot_decode(cr_snapshot **out, const void *data, size_t len)
         err = field_err(r, "program_version");
         goto done;
     }
+    if ((err = decode_image(s, o)) < 0)
+        goto done;
     *out = s;
     s = NULL;
 done:

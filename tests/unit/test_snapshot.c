@@ -164,6 +164,237 @@ static void test_decode_errors(void)
               "}") == CR_ECORRUPT);
 }
 
+static cr_snapshot *make_image(void)
+{
+    cr_snapshot *s = make("pacs-vm", 1795834800000000000LL, 0x11);
+    s->kind = CR_SNAPSHOT_IMAGE;
+    s->system_root = strdup("/disk0/p2");
+    s->vm = calloc(1, sizeof(cr_vm_info));
+    s->vm->name = strdup("pacs-vm");
+    s->vm->cpus = 4;
+    s->vm->memory_mib = 8192;
+    s->vm->firmware = CR_FIRMWARE_UEFI;
+    s->vm->disk_bus = strdup("virtio");
+    s->vm->nic_model = strdup("e1000e");
+    s->vm->os_type = strdup("linux");
+    s->vm->config_from = strdup("/etc/libvirt/qemu/pacs-vm.xml");
+    s->ndisks = 2;
+    s->disks = calloc(2, sizeof(cr_image_disk));
+    cr_image_disk *d = &s->disks[0];
+    d->name = strdup("disk0");
+    d->source_path = strdup("/var/lib/libvirt/images/pacs.qcow2");
+    d->source_format = CR_IMAGE_QCOW2;
+    d->virtual_size = 64ull << 30;
+    d->stored = 3ull << 30;
+    d->partition_table = strdup("gpt");
+    d->nvolumes = 2;
+    d->volumes = calloc(2, sizeof(cr_image_volume));
+    d->volumes[0].name = strdup("p1");
+    d->volumes[0].start = 1 << 20;
+    d->volumes[0].length = 512 << 20;
+    d->volumes[0].fs_type = strdup("vfat");
+    d->volumes[0].label = strdup("EFI System");
+    d->volumes[0].files = 12;
+    d->volumes[1].name = strdup("p2");
+    d->volumes[1].start = 513 << 20;
+    d->volumes[1].length = (64ull << 30) - (514 << 20);
+    d->volumes[1].fs_type = strdup("ext4");
+    d->volumes[1].files = 54321;
+    d->volumes[1].error = strdup("");
+    d = &s->disks[1];
+    d->name = strdup("disk1");
+    d->source_format = CR_IMAGE_VMDK_FLAT; /* no path, no table, no volumes */
+    d->virtual_size = 1 << 30;
+    return s;
+}
+
+static void test_image(void)
+{
+    cr_buf b = CR_BUF_INIT;
+    cr_snapshot *s = make_image(), *d = NULL;
+    CHECK_OK(cr_snapshot_encode(&b, s));
+    CHECK_OK(cr_snapshot_decode(&d, b.ptr, b.len));
+    REQUIRE(d);
+    CHECK(d->kind == CR_SNAPSHOT_IMAGE && !strcmp(d->system_root, "/disk0/p2"));
+    REQUIRE(d->vm);
+    CHECK(!strcmp(d->vm->name, "pacs-vm") && d->vm->cpus == 4 && d->vm->memory_mib == 8192);
+    CHECK(d->vm->firmware == CR_FIRMWARE_UEFI && !strcmp(d->vm->disk_bus, "virtio"));
+    CHECK(!strcmp(d->vm->nic_model, "e1000e") && !strcmp(d->vm->os_type, "linux"));
+    CHECK(!strcmp(d->vm->config_from, "/etc/libvirt/qemu/pacs-vm.xml"));
+    REQUIRE(d->ndisks == 2);
+    cr_image_disk *k = &d->disks[0];
+    CHECK(!strcmp(k->name, "disk0") && !strcmp(k->source_path, s->disks[0].source_path));
+    CHECK(k->source_format == CR_IMAGE_QCOW2 && k->virtual_size == 64ull << 30);
+    CHECK(k->stored == 3ull << 30 && !strcmp(k->partition_table, "gpt"));
+    REQUIRE(k->nvolumes == 2);
+    CHECK(!strcmp(k->volumes[0].name, "p1") && k->volumes[0].start == 1 << 20);
+    CHECK(k->volumes[0].length == 512 << 20 && !strcmp(k->volumes[0].fs_type, "vfat"));
+    CHECK(!strcmp(k->volumes[0].label, "EFI System") && k->volumes[0].files == 12);
+    CHECK(k->volumes[0].error == NULL && k->volumes[1].label == NULL);
+    CHECK(k->volumes[1].error && !strcmp(k->volumes[1].error, ""));
+    CHECK(k->volumes[1].files == 54321);
+    k = &d->disks[1];
+    CHECK(!strcmp(k->name, "disk1") && k->source_path == NULL && k->partition_table == NULL);
+    CHECK(k->source_format == CR_IMAGE_VMDK_FLAT && k->nvolumes == 0 && k->volumes == NULL);
+    /* Stable: decode(encode(x)) encodes to the same bytes. */
+    cr_buf b2 = CR_BUF_INIT;
+    CHECK_OK(cr_snapshot_encode(&b2, d));
+    CHECK(b2.len == b.len && !memcmp(b.ptr, b2.ptr, b.len));
+    cr_buf_free(&b2);
+    cr_snapshot_free(d);
+    d = NULL;
+
+    /* Unknown VM facts are left out and read back as unknown. */
+    cr_vm_info *vm = s->vm;
+    s->vm = calloc(1, sizeof(cr_vm_info));
+    CHECK_OK(cr_snapshot_encode(&b, s));
+    CHECK_OK(cr_buf_put_u8(&b, 0));
+    CHECK(strstr((char *)b.ptr, "\"vm\":{}") != NULL);
+    CHECK_OK(cr_snapshot_decode(&d, b.ptr, b.len - 1));
+    CHECK(d && d->vm && d->vm->cpus == 0 && d->vm->firmware == CR_FIRMWARE_UNKNOWN &&
+          !d->vm->name && !d->vm->disk_bus);
+    cr_snapshot_free(d);
+    d = NULL;
+    cr_vm_info_free(s->vm);
+    s->vm = vm;
+    cr_vm_info_free(NULL);
+
+    /* A file snapshot has none of the new keys: its bytes are as before. */
+    cr_snapshot *f = make("dpi-server", 1795834800123456789LL, 0xab);
+    cr_buf_reset(&b);
+    CHECK_OK(cr_snapshot_encode(&b, f));
+    CHECK_OK(cr_buf_put_u8(&b, 0));
+    CHECK(!strstr((char *)b.ptr, "kind") && !strstr((char *)b.ptr, "disks") &&
+          !strstr((char *)b.ptr, "\"vm\"") && !strstr((char *)b.ptr, "system_root"));
+    CHECK(!strcmp((char *)b.ptr,
+                  "{\"version\":1,\"source\":\"dpi-server\",\"time\":\"2026-11-28T03:00:00."
+                  "123456789Z\",\"hostname\":\"dpi-server.hospital.local\",\"username\":\"root\","
+                  "\"paths\":[\"/srv/dpi\",\"/etc\"],\"tags\":[\"nightly\"],\"excludes\":[\"*."
+                  "tmp\"],\"tree\":\"abababababababababababababababababababababababababababab"
+                  "abababab\",\"parent\":null,\"files\":1000,\"dirs\":20,\"others\":3,\"bytes\":"
+                  "123456789012,\"bytes_new\":4567,\"files_new\":10,\"files_changed\":5,\"files_"
+                  "unchanged\":985,\"errors\":1,\"duration\":12.5,\"program_version\":\"0.1.0\"}"));
+    /* ... and it may not carry a VM or disks. */
+    f->vm = calloc(1, sizeof(cr_vm_info));
+    CHECK(cr_snapshot_encode(&b, f) == CR_EINPUT);
+    cr_snapshot_free(f);
+
+    /* The writer refuses what a reader would refuse. */
+#define REFUSED(stmt, undo)                                                                        \
+    do {                                                                                           \
+        stmt;                                                                                      \
+        CHECK(cr_snapshot_encode(&b, s) == CR_EINPUT);                                             \
+        undo;                                                                                      \
+        CHECK_OK(cr_snapshot_encode(&b, s));                                                       \
+    } while (0)
+    char *keep;
+    cr_image_disk *d0 = &s->disks[0];
+    cr_image_volume *v0 = &d0->volumes[0];
+    keep = d0->name;
+    REFUSED(d0->name = "..", d0->name = keep);
+    REFUSED(d0->name = "a/b", d0->name = keep);
+    REFUSED(d0->name = "", d0->name = keep);
+    REFUSED(d0->name = NULL, d0->name = keep);
+    REFUSED(d0->name = "disk1", d0->name = keep); /* twice */
+    keep = v0->name;
+    REFUSED(v0->name = "p2", v0->name = keep);
+    REFUSED(v0->name = "p\n1", v0->name = keep);
+    keep = v0->label;
+    REFUSED(v0->label = "EFI\x1b[31m", v0->label = keep);
+    keep = v0->fs_type;
+    REFUSED(v0->fs_type = "ext4 ", v0->fs_type = keep);
+    REFUSED(v0->fs_type = "", v0->fs_type = keep);
+    keep = s->vm->disk_bus;
+    REFUSED(s->vm->disk_bus = "virtio\"/><x", s->vm->disk_bus = keep);
+    REFUSED(s->vm->disk_bus = "abcdefghijklmnopqrstuvwxyz0123456", s->vm->disk_bus = keep);
+    keep = s->system_root;
+    REFUSED(s->system_root = "disk0/p2", s->system_root = keep);
+    REFUSED(s->vm->cpus = 5000, s->vm->cpus = 4);
+    REFUSED(s->vm->firmware = (cr_firmware)3, s->vm->firmware = CR_FIRMWARE_UEFI);
+    REFUSED(d0->source_format = (cr_image_format)7, d0->source_format = CR_IMAGE_QCOW2);
+    REFUSED(d0->virtual_size = UINT64_MAX, d0->virtual_size = 64ull << 30);
+    REFUSED(v0->length = INT64_MAX, v0->length = 512 << 20); /* start + length overflows */
+    REFUSED(s->kind = (cr_snapshot_kind)2, s->kind = CR_SNAPSHOT_IMAGE);
+    REFUSED(s->ndisks = 65, s->ndisks = 2);
+    REFUSED(d0->nvolumes = 257, d0->nvolumes = 2);
+#undef REFUSED
+    cr_snapshot_free(s);
+    cr_buf_free(&b);
+}
+
+static void test_image_decode_errors(void)
+{
+#define HEAD "{\"version\":1,\"source\":\"a\",\"time\":\"2026-01-01T00:00:00Z\"," T64
+#define DISK(x) HEAD ",\"kind\":\"image\",\"disks\":[{\"name\":\"disk0\"" x "}]}"
+#define VOL(x) DISK(",\"volumes\":[{\"name\":\"p1\"" x "}]")
+    CHECK(dec(HEAD ",\"kind\":\"image\"}") == 0);
+    CHECK(dec(HEAD ",\"kind\":\"files\"}") == 0);
+    CHECK(dec(HEAD ",\"kind\":\"tape\"}") == CR_EVERSION);
+    CHECK(dec(HEAD ",\"kind\":1}") == CR_ECORRUPT);
+    CHECK(dec(HEAD ",\"system_root\":\"/disk0/p1\"}") == 0);
+    CHECK(dec(HEAD ",\"system_root\":\"disk0\"}") == CR_ECORRUPT);
+    CHECK(dec(HEAD ",\"system_root\":7}") == CR_ECORRUPT);
+    CHECK(dec(HEAD ",\"vm\":{}}") == CR_ECORRUPT); /* a file snapshot with a VM */
+    CHECK(dec(HEAD ",\"disks\":[]}") == CR_ECORRUPT);
+    CHECK(dec(HEAD ",\"kind\":\"image\",\"vm\":[]}") == CR_ECORRUPT);
+    CHECK(dec(HEAD ",\"kind\":\"image\",\"vm\":{\"cpus\":4097}}") == CR_ECORRUPT);
+    CHECK(dec(HEAD ",\"kind\":\"image\",\"vm\":{\"cpus\":-1}}") == CR_ECORRUPT);
+    CHECK(dec(HEAD ",\"kind\":\"image\",\"vm\":{\"memory_mib\":1.5}}") == CR_ECORRUPT);
+    CHECK(dec(HEAD ",\"kind\":\"image\",\"vm\":{\"firmware\":\"coreboot\"}}") == CR_ECORRUPT);
+    CHECK(dec(HEAD ",\"kind\":\"image\",\"vm\":{\"firmware\":\"unknown\"}}") == CR_ECORRUPT);
+    CHECK(dec(HEAD ",\"kind\":\"image\",\"vm\":{\"firmware\":\"bios\",\"name\":\"x\"}}") == 0);
+    CHECK(dec(HEAD ",\"kind\":\"image\",\"vm\":{\"name\":\"\"}}") == CR_ECORRUPT);
+    CHECK(dec(HEAD ",\"kind\":\"image\",\"vm\":{\"os_type\":\"li nux\"}}") == CR_ECORRUPT);
+    CHECK(dec(HEAD ",\"kind\":\"image\",\"vm\":{\"nic_model\":3}}") == CR_ECORRUPT);
+    CHECK(dec(HEAD ",\"kind\":\"image\",\"disks\":{}}") == CR_ECORRUPT);
+    CHECK(dec(HEAD ",\"kind\":\"image\",\"disks\":[7]}") == CR_ECORRUPT);
+    CHECK(dec(DISK("")) == 0);
+    CHECK(dec(HEAD ",\"kind\":\"image\",\"disks\":[{}]}") == CR_ECORRUPT);
+    CHECK(dec(HEAD ",\"kind\":\"image\",\"disks\":[{\"name\":\"..\"}]}") == CR_ECORRUPT);
+    CHECK(dec(HEAD ",\"kind\":\"image\",\"disks\":[{\"name\":\"a\"},{\"name\":\"a\"}]}") ==
+          CR_ECORRUPT);
+    CHECK(dec(DISK(",\"source_format\":\"vdi\"")) == CR_ECORRUPT);
+    CHECK(dec(DISK(",\"source_format\":\"auto\"")) == CR_ECORRUPT);
+    CHECK(dec(DISK(",\"source_format\":\"vmdk-flat\"")) == 0);
+    CHECK(dec(DISK(",\"virtual_size\":-4")) == CR_ECORRUPT);
+    CHECK(dec(DISK(",\"partition_table\":\"\"")) == CR_ECORRUPT);
+    CHECK(dec(DISK(",\"source_path\":\"/a\\nb\"")) == CR_ECORRUPT);
+    CHECK(dec(DISK(",\"volumes\":{}")) == CR_ECORRUPT);
+    CHECK(dec(DISK(",\"volumes\":[1]")) == CR_ECORRUPT);
+    CHECK(dec(DISK(",\"volumes\":[{}]")) == CR_ECORRUPT);
+    CHECK(dec(VOL("")) == 0);
+    CHECK(dec(VOL(",\"start\":9223372036854775807,\"length\":1")) == CR_ECORRUPT);
+    CHECK(dec(VOL(",\"start\":9223372036854775806,\"length\":1")) == 0);
+    CHECK(dec(VOL(",\"label\":\"a\\u001bb\"")) == CR_ECORRUPT);
+    CHECK(dec(VOL(",\"label\":\"a\\u0000b\"")) == CR_ECORRUPT);
+    CHECK(dec(VOL(",\"label\":\"\"")) == 0);
+    CHECK(dec(VOL(",\"fs_type\":\"ext4;rm\"")) == CR_ECORRUPT);
+    CHECK(dec(VOL(",\"files\":\"3\"")) == CR_ECORRUPT);
+    CHECK(dec(DISK(",\"volumes\":[{\"name\":\"p1\"},{\"name\":\"p1\"}]")) == CR_ECORRUPT);
+    /* 65 disks; 257 volumes. */
+    char *big = malloc(65 * 32 + 256);
+    size_t n = (size_t)sprintf(big, HEAD ",\"kind\":\"image\",\"disks\":[");
+    for (int i = 0; i < 65; i++)
+        n += (size_t)sprintf(big + n, "%s{\"name\":\"d%d\"}", i ? "," : "", i);
+    strcpy(big + n, "]}");
+    CHECK(dec(big) == CR_ECORRUPT);
+    strcpy(strrchr(big, ','), "]}"); /* 64 */
+    CHECK(dec(big) == 0);
+    free(big);
+    big = malloc(257 * 32 + 256);
+    n = (size_t)sprintf(big, HEAD ",\"kind\":\"image\",\"disks\":[{\"name\":\"d\",\"volumes\":[");
+    for (int i = 0; i < 257; i++)
+        n += (size_t)sprintf(big + n, "%s{\"name\":\"p%d\"}", i ? "," : "", i);
+    strcpy(big + n, "]}]}");
+    CHECK(dec(big) == CR_ECORRUPT);
+    strcpy(strrchr(big, ','), "]}]}"); /* 256 */
+    CHECK(dec(big) == 0);
+    free(big);
+#undef VOL
+#undef DISK
+#undef HEAD
+}
+
 static void test_repo(void)
 {
     char v[PATH_MAX];
@@ -289,6 +520,8 @@ int main(void)
     REQUIRE(cr_init() == 0);
     test_roundtrip();
     test_decode_errors();
+    test_image();
+    test_image_decode_errors();
     test_repo();
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
