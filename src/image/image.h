@@ -88,11 +88,15 @@ typedef struct im_fsresult {
     int has_tree;         /**< 1 if `tree` is the root folder of its files */
     cr_id tree;
     cr_node root;         /**< metadata of the filesystem's root folder (name = vol.name) */
-    uint64_t dirs, others, bytes;
+    uint64_t dirs, others, bytes; /**< folders below the root, other nodes, bytes of files */
+    uint64_t errors;      /**< entries left out because they could not be read (warned) */
     int is_system;        /**< 1 if it looks like an OS root (etc/ + usr/ or bin/, or Windows/System32) */
 } im_fsresult;
 
 void im_fsresult_clear(im_fsresult *r);
+
+/** Number of filesystems walked by im_fs_read in this process (for tests of the reuse path). */
+uint64_t im_fs_walk_count(void);
 
 /**
  * Where fs.c stores what is not a plain range of the disk (NTFS resident or
@@ -114,7 +118,10 @@ typedef struct im_store {
  * allocated names are listed (deleted files are not resurrected); NTFS system
  * files ($MFT...) and libtsk's virtual folders ($OrphanFiles) are left out.
  * Unsupported or damaged filesystems give a volume with `error` set and no
- * tree (reported through warn); they never fail the call.
+ * tree; they never fail the call. A damaged filesystem and every entry left
+ * out are reported through warn (path "<image>:<volume>/<path>"); a volume
+ * with no filesystem recognised (swap, LVM, LUKS, a reserved partition) is
+ * not: the disk itself is complete, and such partitions are normal.
  * @param parent_vols the parent snapshot's volumes of the same disk with their
  *        trees (may be NULL): a volume whose chunks are all unchanged keeps
  *        the parent's tree without being read again.
