@@ -251,5 +251,6 @@ int cmd_hunt(int argc, char **argv);
 int cmd_findings(int argc, char **argv);
 int cmd_clean_point(int argc, char **argv);
 int cmd_timeline(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
 
 #endif

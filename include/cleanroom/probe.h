@@ -35,10 +35,12 @@ typedef struct cr_probe_spec {
     char *url;           /**< http(s)://..., ldap(s)://... */
     int expect_status;   /**< http: exact status wanted; 0 = any 200..399 */
     char *expect_body;   /**< http: a substring the body must contain */
-    char *ca_file;       /**< http, ldap: CA bundle to trust (TLS is always verified) */
+    char *ca_file;       /**< http, ldap: CA bundle to trust (TLS is always verified;
+                              http never follows redirects: a 3xx is the answer) */
     char *bind_dn;       /**< ldap: NULL = anonymous */
-    char *password_env;  /**< ldap, postgres: name of the environment variable holding the password */
-    char *base;          /**< ldap: search base */
+    char *password_env;  /**< ldap, postgres: name of the environment variable holding the password
+                              (never the password itself; a conninfo holding one is refused) */
+    char *base;          /**< ldap: search base (subtree); NULL: read the root DSE */
     char *filter;        /**< ldap: search filter (default "(objectClass=*)") */
     unsigned int min_entries; /**< ldap: entries the search must return (default 1) */
     char *conninfo;      /**< postgres: libpq connection string ("host=... dbname=...") */
@@ -53,7 +55,15 @@ typedef struct cr_probe_spec {
     unsigned int line, col; /**< where it is in the plan file (0 = unknown) */
 } cr_probe_spec;
 
-/** Release what a spec owns (not the struct). */
+/**
+ * Fill a spec with the defaults: everything NULL or 0 but `kind`, timeout 5 s,
+ * retries 2, interval 2 s, min_entries 1. A spec that did not go through this
+ * runs with what it holds (retries 0, interval 0 and min_entries 0 are valid
+ * values; a timeout of 0 or less means 5 s).
+ */
+void cr_probe_spec_init(cr_probe_spec *spec, cr_probe_kind kind);
+
+/** Release what a spec owns (not the struct); the spec can then be reused. Accepts NULL. */
 void cr_probe_spec_clear(cr_probe_spec *spec);
 
 /** "tcp", "http", "ldap", "postgres", "dicom", "hl7". */
