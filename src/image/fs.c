@@ -1203,6 +1203,19 @@ static int add_result(im_fsresult **v, size_t *n, size_t *cap, const char *name,
     return 0;
 }
 
+static int protective_mbr(im_disk *disk)
+{
+    uint8_t mbr[512];
+    if (im_size(disk) < sizeof(mbr) || im_read(disk, 0, mbr, sizeof(mbr)) < 0)
+        return 0;
+    if (mbr[510] != 0x55 || mbr[511] != 0xAA)
+        return 0;
+    for (int i = 0; i < 4; i++)
+        if (mbr[446 + 16 * i + 4] == 0xEE)
+            return 1;
+    return 0;
+}
+
 /* Partition number as Linux names it (/dev/sdaN). */
 static int part_number(const TSK_VS_INFO *vs, const TSK_VS_PART_INFO *p)
 {
@@ -1233,12 +1246,14 @@ int im_fs_read(im_fsresult **out, size_t *nout, char **ptable, im_disk *disk,
         free(m);
         return CR_ERROR;
     }
-    vs = tsk_vs_open(c.img, 0, TSK_VS_TYPE_DETECT);
-    if (!vs) {
-        /* Detection refuses a disk where several kinds of table are found
-         * (a GPT disk whose protective MBR also lists partitions): GPT wins. */
-        tsk_error_reset();
+    /* A protective MBR (an entry of type 0xEE) means GPT, as for Linux. Asking
+     * for GPT directly also spares libtsk's detection, which reads such a
+     * disk as MBR and GPT both and leaks the MBR's partition list. */
+    if (protective_mbr(disk))
         vs = tsk_vs_open(c.img, 0, TSK_VS_TYPE_GPT);
+    if (!vs) {
+        tsk_error_reset();
+        vs = tsk_vs_open(c.img, 0, TSK_VS_TYPE_DETECT);
     }
     tsk_error_reset();
 

@@ -7,9 +7,11 @@
  * 4 MiB chunks are stored in a vault as backup does; every file is then read
  * back through its tree's extents (chunk blob + blob_off) and compared with
  * its source, with its metadata. Also: unwritten (fallocated) ext4 extents
- * over garbage read as zeros; a damaged superblock and an unknown filesystem
- * give a volume error, not a failure; a block list pointing outside the
- * volume is clamped; an unchanged volume is not walked again.
+ * over garbage and NTFS bytes past the initialised size read as zeros; ext4
+ * inline data and NTFS resident data are stored on their own; a damaged
+ * superblock or root folder and an unknown filesystem give a volume error,
+ * not a failure; a block list pointing outside the volume is clamped; an
+ * unchanged volume is not walked again.
  */
 #include "test.h"
 #include "fixture.h"
@@ -585,8 +587,20 @@ static void test_mbr(void)
     join(ext, base, "logical.img");
     join(lsrc, base, "logsrc");
 
-    /* NTFS with a resident file (in its MFT record), a small and a large one. */
-    sh("truncate -s 32M '%s' && mkntfs -F -Q -q -L winvol '%s' >/dev/null 2>&1", ntfs, ntfs);
+    /* NTFS with a resident file (in its MFT record), a small and a large one;
+     * free space full of garbage (a quick format does not clear it). */
+    {
+        uint8_t *g = malloc(1 << 20);
+        REQUIRE(g);
+        memset(g, 0xA5, 1 << 20);
+        int gfd = open(ntfs, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        REQUIRE(gfd >= 0);
+        for (int i = 0; i < 32; i++)
+            REQUIRE(cr_fs_write_all(gfd, g, 1 << 20) == 0);
+        close(gfd);
+        free(g);
+    }
+    sh("mkntfs -F -Q -q -L winvol '%s' >/dev/null 2>&1", ntfs);
     REQUIRE(mkdir(lsrc, 0755) == 0);
     write_file(lsrc, "tiny.txt", 60);
     write_file(lsrc, "medium.dat", 5000);
@@ -598,6 +612,12 @@ static void test_mbr(void)
         sh("ntfscp -q '%s' '%s' '%s'", ntfs, f, names[i]);
     }
     sh("mkfs.ext4 -q -F -b 1024 -d '%s' -E root_owner=0:0 '%s' 8M", lsrc, ext);
+    /* grow.bin: 100000 bytes written, then 2 MB allocated past them: its
+     * initialised size stays 100000, the clusters after it hold garbage. */
+    write_file(base, "grow.bin", 100000);
+    join(f, base, "grow.bin");
+    sh("ntfscp -q '%s' '%s' grow.bin", ntfs, f);
+    sh("ntfsfallocate -l 2000000 -o 100000 '%s' grow.bin >/dev/null 2>&1", ntfs);
 
     sh("truncate -s 48M '%s'", disk);
     memset(sec, 0, sizeof(sec));
@@ -632,7 +652,7 @@ static void test_mbr(void)
         check_entry(&p1->tree, lsrc, names[i], 0);
         check_entry(&p5->tree, lsrc, names[i], CHK_MODE | CHK_MTIME);
     }
-    CHECK(p1->vol.files == 4);
+    CHECK(p1->vol.files == 5);
     CHECK(p1->root.mode == 0755 && p1->root.uid == 0);
     CHECK(!tree_has(&p1->tree, ".") && !tree_has(&p1->tree, "$Volume") &&
           !tree_has(&p1->tree, "$Secure") && !tree_has(&p1->tree, "$UpCase"));
@@ -648,6 +668,20 @@ static void test_mbr(void)
         int own = 0;
         free(node_bytes(&n, &own));
         CHECK(own == 1);
+    }
+    cr_node_clear(&n);
+    /* Past the initialised size: zeros, not the garbage on the disk. */
+    REQUIRE(find(&p1->tree, "grow.bin", &n) == 0);
+    CHECK(n.size == 2100000);
+    {
+        size_t len;
+        uint8_t *want = file_bytes(f, &len), *got = node_bytes(&n, NULL);
+        CHECK(len == 100000 && memcmp(got, want, len) == 0);
+        CHECK(zero(got + 100000, n.size - 100000));
+        CHECK(n.ncontent >= 1 && n.content[n.ncontent - 1].offset + n.content[n.ncontent - 1].len ==
+                                     100000);
+        free(want);
+        free(got);
     }
     cr_node_clear(&n);
     REQUIRE(find(&p1->tree, "large.bin", &n) == 0);
@@ -765,6 +799,43 @@ static void test_whole_disk(void)
     map_free(&map);
 }
 
+/* ext4 inline data (small files kept in the inode): stored as blobs of their own. */
+static void test_inline(void)
+{
+    char src[PATH_MAX], img[PATH_MAX];
+    im_chunkmap map;
+    disk_result res = {0};
+    cr_node n = {0};
+
+    join(src, base, "inlsrc");
+    join(img, base, "inline.img");
+    REQUIRE(mkdir(src, 0755) == 0);
+    write_file(src, "tiny", 40);
+    write_file(src, "small", 100);
+    write_file(src, "regular", 20000);
+    mkdir_in(src, "dir");
+    write_file(src, "dir/x", 3);
+    sh("mkfs.ext4 -q -F -O inline_data -d '%s' '%s' 8M", src, img);
+
+    map_build(img, &map);
+    warn_reset();
+    disk_read(&res, img, &map, NULL, NULL);
+    CHECK(nwarn == 0);
+    REQUIRE(res.n == 1 && res.v[0].has_tree);
+    const char *names[] = {"tiny", "small", "regular", "dir", "dir/x"};
+    for (int i = 0; i < 5; i++)
+        check_entry(&res.v[0].tree, src, names[i], CHK_MODE | CHK_MTIME);
+    REQUIRE(find(&res.v[0].tree, "small", &n) == 0);
+    {
+        int own = 0;
+        free(node_bytes(&n, &own));
+        CHECK(own == 1 && n.ncontent == 1 && n.content[0].blob_off == 0);
+    }
+    cr_node_clear(&n);
+    disk_free(&res);
+    map_free(&map);
+}
+
 /* A file whose extent points far outside the filesystem: clamped (zeros) or left out, warned. */
 static void test_hostile_extent(void)
 {
@@ -805,6 +876,7 @@ int main(void)
     test_gpt();
     test_mbr();
     test_whole_disk();
+    test_inline();
     test_hostile_extent();
 
     cr_packer_free(packer);
