@@ -5,9 +5,31 @@
  * and block devices are read directly with pread (SEEK_DATA tells where the
  * data of a sparse file is). The other formats are read through the libyal
  * libraries (libqcow, libvmdk, libvhdi), but only after our own checks of
- * their headers: these images come from machines hit by ransomware and may be
- * truncated or damaged, and a technician must get a message that says which
- * file, which format and what is wrong, not a crash inside a library.
+ * their headers and tables: these images come from machines hit by
+ * ransomware and may be truncated or damaged, and a technician must get a
+ * message that says which file, which format and what is wrong, never a crash
+ * inside a library or silent garbage. The checks are:
+ *
+ *   qcow2  version 1-3, cluster size 512 B..2 MiB, virtual size <= 64 TiB,
+ *          not encrypted, no unknown incompatible feature, L1 table and
+ *          refcount table inside the file, every L2 table the L1 table names
+ *          inside the file, backing file name inside the header cluster.
+ *   VHDX   file identifier, one valid header (CRC-32C) with no pending log,
+ *          both region tables ("regi", CRC-32C, entry count), BAT and
+ *          metadata regions inside the file, metadata table, virtual size and
+ *          block size, BAT long enough, every BAT block inside the file.
+ *   VHD    footer cookie and checksum at the end (and at 0 if dynamic),
+ *          dynamic header ("cxsparse", checksum) and BAT inside the file,
+ *          every block inside the file, a fixed disk's data inside the file.
+ *   VMDK   sparse header (magic, version, capacity, grain size a power of
+ *          two, grain directories inside the file; the footer of a
+ *          streamOptimized image), descriptor (bounded text, extents whose
+ *          sizes add up to the header's capacity, extent files present and
+ *          long enough).
+ *
+ * Reads are checked too: a range that needs bytes past the end of the file
+ * (the image was truncated after the checks, or a data cluster lies beyond
+ * the end) is CR_ECORRUPT naming the image and the offset.
  *
  * Not thread-safe: one im_disk is used by one thread at a time (the image
  * backup reads each disk from one thread).
@@ -18,22 +40,1531 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/fs.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct im_disk {
-    char *path;
-    cr_image_format format;
-    uint64_t size;
-    int fd;       /* raw: the image itself */
-    int is_block; /* raw: a block device (no SEEK_DATA) */
-};
+#include <libqcow.h>
+#include <libvhdi.h>
+/* libvmdk's header announces its libbfio functions, whose header Debian ships
+ * in another package; we use none of them. */
+#include <libvmdk/features.h>
+#undef LIBVMDK_HAVE_BFIO
+#include <libvmdk.h>
 
+/* Largest virtual disk we accept: 64 TiB (the VHDX maximum; more is a damaged header). */
+#define IM_MAX_SIZE (64ull << 40)
+/* Backing / parent chains deeper than this are refused (and loops end here). */
+#define IM_MAX_DEPTH 16
+/* A VMDK descriptor is a few hundred bytes of text. */
+#define IM_MAX_DESCRIPTOR (64u * 1024)
+/* Extents of one VMDK. */
+#define IM_MAX_EXTENTS 1024
 /* Bytes looked at to recognise a format. */
 #define IM_PROBE 512
+
+typedef struct vmdk_extent {
+    char access[12];   /* RW, RDONLY, NOACCESS */
+    uint64_t sectors;
+    char type[16];     /* FLAT, SPARSE, ZERO, VMFS, VMFSSPARSE, ... */
+    char *file;        /* as written in the descriptor (NULL for ZERO) */
+    uint64_t offset;   /* FLAT: sectors into the file */
+} vmdk_extent;
+
+typedef struct vmdk_desc {
+    char create_type[64];
+    char cid[16], parent_cid[16];
+    char *parent;      /* parentFileNameHint, or NULL */
+    vmdk_extent *ext;
+    size_t next;
+} vmdk_desc;
+
+struct im_disk {
+    char *path;
+    char *dir;         /* folder of the image (backing and extent files are relative to it) */
+    cr_image_format format;
+    uint64_t size;     /* virtual size */
+    uint64_t fsize;    /* bytes in the file (or device) */
+    int fd;
+    int is_block;
+    libqcow_file_t *qcow;
+    libvmdk_handle_t *vmdk;
+    libvhdi_file_t *vhdi;
+    im_disk *parent;   /* backing file / parent disk, or NULL */
+    uint64_t cluster;  /* qcow: cluster size */
+    struct {           /* qcow: our own map, to check each read before libqcow does it */
+        unsigned version, cluster_bits, l2_bits;
+        uint8_t *l1;   /* big-endian entries */
+        uint64_t l1_entries;
+        uint8_t *l2;   /* the last L2 table read */
+        uint64_t l2_at;
+    } q;
+    /* Reads through the library never cross a multiple of `split` (0: no limit).
+     * libqcow returns wrong data for a read that spans a cluster of the overlay
+     * and one of its backing file; differencing VHD/VHDX mix sectors alike. */
+    uint64_t split;
+    char *farm;        /* VMDK: private folder of the descriptor libvmdk reads, or NULL */
+    size_t nfarm;      /* VMDK: links extent-1.vmdk... in it */
+    /* Where the image file's own data clusters may lie: a read is refused if
+     * the library would need bytes past the end (see check_file_end). */
+    uint64_t open_fsize;
+};
+
+static int open_layer(im_disk **out, const char *path, cr_image_format expect, int depth);
+
+/* ------------------------------------------------------------ helpers */
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static uint64_t be64(const uint8_t *p)
+{
+    return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+static uint16_t le16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t le64(const uint8_t *p)
+{
+    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+static unsigned long long ull(uint64_t v)
+{
+    return (unsigned long long)v;
+}
+
+/* CR_EINPUT with "<image>: <format> <what is wrong>". */
+static int bad(const im_disk *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bad(const im_disk *d, const char *fmt, ...)
+{
+    char msg[640];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cr_error_set("%s: %s", d->path, msg);
+    return CR_EINPUT;
+}
+
+/* Read exactly len bytes of the image file at off; past the end is CR_EINPUT (a header check). */
+static int file_read(const im_disk *d, uint64_t off, void *buf, size_t len, const char *what)
+{
+    if (off > d->fsize || len > d->fsize - off)
+        return bad(d, "%s %s at offset %llu (%zu bytes) lies beyond the end of the file (%llu bytes): "
+                      "the image is truncated or damaged",
+                   cr_image_format_name(d->format), what, ull(off), len, ull(d->fsize));
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = pread(d->fd, p, len, (off_t)off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return cr_error_errno("%s: cannot read the %s at offset %llu", d->path, what, ull(off));
+        }
+        if (n == 0) {
+            cr_error_set("%s: the file ends at offset %llu, in the middle of the %s (was it truncated "
+                         "while being read?)",
+                         d->path, ull(off), what);
+            return CR_ECORRUPT;
+        }
+        p += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* The libyal libraries keep their errors in libcerror objects: fold their text into ours. */
+typedef int (*lib_sprint_fn)(intptr_t *, char *, size_t);
+typedef void (*lib_free_fn)(intptr_t **);
+
+static void lib_text(char *out, size_t n, intptr_t **e, lib_sprint_fn sp, lib_free_fn fr)
+{
+    char all[8192];
+    out[0] = 0;
+    all[0] = 0;
+    if (e && *e) {
+        if (sp(*e, all, sizeof(all)) < 0)
+            all[0] = 0;
+        fr(e);
+    }
+    /* The backtrace lists the innermost cause first: that line says what is wrong. */
+    all[strcspn(all, "\r\n")] = 0;
+    snprintf(out, n, "%s", all[0] ? all : "no details");
+}
+
+#define QERR(e) ((intptr_t **)(e)), (lib_sprint_fn)libqcow_error_backtrace_sprint, (lib_free_fn)libqcow_error_free
+#define VMERR(e) ((intptr_t **)(e)), (lib_sprint_fn)libvmdk_error_backtrace_sprint, (lib_free_fn)libvmdk_error_free
+#define VHERR(e) ((intptr_t **)(e)), (lib_sprint_fn)libvhdi_error_backtrace_sprint, (lib_free_fn)libvhdi_error_free
+
+static int lib_fail(const im_disk *d, int code, intptr_t **e, lib_sprint_fn sp, lib_free_fn fr,
+                    const char *what)
+{
+    char text[512];
+    lib_text(text, sizeof(text), e, sp, fr);
+    cr_error_set("%s: %s (%s)", d->path, what, text);
+    return code;
+}
+
+/* A file named by an image (backing file, extent, parent): relative names are in the image's folder. */
+static char *resolve(const im_disk *d, const char *name)
+{
+    if (name[0] == '/')
+        return cr_strdup(name);
+    return cr_sprintf("%s/%s", d->dir, name);
+}
+
+/* ------------------------------------------------------------ CRC-32C (VHDX) */
+
+static uint32_t crc32c(const uint8_t *p, size_t n)
+{
+    static uint32_t table[256];
+    static int ready;
+    if (!ready) { /* benign race: every thread computes the same table */
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++)
+                c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+            table[i] = c;
+        }
+        ready = 1;
+    }
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++)
+        c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* CRC-32C of a VHDX structure whose checksum field at `at` counts as zero. */
+static uint32_t crc32c_skip(uint8_t *p, size_t n, size_t at)
+{
+    uint8_t saved[4];
+    memcpy(saved, p + at, 4);
+    memset(p + at, 0, 4);
+    uint32_t c = crc32c(p, n);
+    memcpy(p + at, saved, 4);
+    return c;
+}
+
+/* ------------------------------------------------------------ qcow */
+
+#define QCOW_OFLAG_COPIED (1ull << 63)
+#define QCOW_OFLAG_COMPRESSED (1ull << 62)
+#define QCOW_L1_MASK 0x00fffffffffffe00ull
+
+static int check_qcow(im_disk *d, char **backing)
+{
+    int err = 0;
+    uint8_t h[104];
+    uint8_t *cluster = NULL, *l1 = NULL;
+    size_t hn = d->fsize < sizeof(h) ? (size_t)d->fsize : sizeof(h);
+
+    *backing = NULL;
+    memset(h, 0, sizeof(h));
+    if (hn < 48)
+        return bad(d, "qcow2 header is cut short: the file holds only %llu bytes", ull(d->fsize));
+    if ((err = file_read(d, 0, h, hn, "header")) < 0)
+        return err;
+    uint32_t version = be32(h + 4);
+    uint64_t bf_off = be64(h + 8);
+    uint32_t bf_size = be32(h + 16);
+    uint32_t cluster_bits, crypt;
+    uint64_t size, l1_off, l1_entries, need_l1, header_len;
+    uint32_t l2_bits;
+
+    if (version == 1) {
+        cluster_bits = h[32];
+        l2_bits = h[33];
+        size = be64(h + 24);
+        crypt = be32(h + 36);
+        l1_off = be64(h + 40);
+        header_len = 48;
+        if (cluster_bits < 9 || cluster_bits > 16 || l2_bits < 6 || l2_bits > 16)
+            return bad(d, "qcow version 1 header has an impossible cluster size (2^%u) or L2 size "
+                          "(2^%u): the image is damaged",
+                       cluster_bits, l2_bits);
+        uint64_t per_l1 = 1ull << (cluster_bits + l2_bits);
+        l1_entries = need_l1 = size / per_l1 + (size % per_l1 != 0);
+    } else if (version == 2 || version == 3) {
+        if (hn < 72)
+            return bad(d, "qcow2 header is cut short: the file holds only %llu bytes", ull(d->fsize));
+        cluster_bits = be32(h + 20);
+        size = be64(h + 24);
+        crypt = be32(h + 32);
+        l1_entries = be32(h + 36);
+        l1_off = be64(h + 40);
+        header_len = 72;
+        if (cluster_bits < 9 || cluster_bits > 21)
+            return bad(d, "qcow2 header gives a cluster size of 2^%u bytes (valid: 2^9 to 2^21): the "
+                          "image is damaged",
+                       cluster_bits);
+        l2_bits = cluster_bits - 3;
+        uint64_t per_l1 = 1ull << (cluster_bits + l2_bits);
+        need_l1 = size / per_l1 + (size % per_l1 != 0);
+        uint64_t rc_off = be64(h + 48);
+        uint64_t rc_clusters = be32(h + 56);
+        if (rc_off > d->fsize || rc_clusters << cluster_bits > d->fsize - rc_off)
+            return bad(d, "qcow2 refcount table at offset %llu (%llu clusters) lies beyond the end of "
+                          "the file (size %llu): the image is truncated or damaged",
+                       ull(rc_off), ull(rc_clusters), ull(d->fsize));
+        if (version == 3) {
+            if (hn < 104)
+                return bad(d, "qcow2 version 3 header is cut short: the file holds only %llu bytes",
+                           ull(d->fsize));
+            uint64_t incompat = be64(h + 72);
+            header_len = be32(h + 100);
+            if (header_len < 104 || header_len > (1ull << cluster_bits))
+                return bad(d, "qcow2 header length %llu is impossible: the image is damaged",
+                           ull(header_len));
+            if (incompat & 2)
+                return bad(d, "qcow2 image is marked corrupt by QEMU: run 'qemu-img check -r all' on "
+                              "a copy, then back up the repaired copy");
+            if (incompat & 4)
+                return bad(d, "qcow2 image keeps its data in an external data file: not supported "
+                              "(convert it with 'qemu-img convert -O qcow2')");
+            if (incompat & 8)
+                return bad(d, "qcow2 image is compressed with zstd: not supported (convert it with "
+                              "'qemu-img convert -O qcow2')");
+            if (incompat & 16)
+                return bad(d, "qcow2 image uses extended L2 entries (subclusters): not supported "
+                              "(convert it with 'qemu-img convert -O qcow2')");
+            if (incompat & ~(uint64_t)31)
+                return bad(d, "qcow2 image uses unknown incompatible features (0x%llx): not supported",
+                           ull(incompat));
+            /* bit 0 (dirty): the refcounts may be stale, which does not matter to a reader. */
+        }
+    } else {
+        return bad(d, "qcow header gives version %u (known: 1, 2, 3): the image is damaged or too new",
+                   version);
+    }
+    if (crypt != 0)
+        return bad(d, "encrypted image: not supported (qcow encryption method %u; decrypt it with "
+                      "'qemu-img convert' first)",
+                   crypt);
+    if (size > IM_MAX_SIZE)
+        return bad(d, "qcow2 virtual size %llu bytes is larger than 64 TiB: the header is damaged",
+                   ull(size));
+    if (l1_entries < need_l1)
+        return bad(d, "qcow2 L1 table has %llu entries, but a disk of %llu bytes needs %llu: the "
+                      "header is damaged",
+                   ull(l1_entries), ull(size), ull(need_l1));
+    if (l1_entries > (32u << 20) / 8)
+        return bad(d, "qcow2 L1 table of %llu entries is impossibly large: the header is damaged",
+                   ull(l1_entries));
+    if (l1_off > d->fsize || l1_entries * 8 > d->fsize - l1_off)
+        return bad(d, "qcow2 L1 table at offset %llu lies beyond the end of the file (size %llu): "
+                      "the image is truncated or damaged",
+                   ull(l1_off), ull(d->fsize));
+    if (l1_off % 8 != 0 || (version > 1 && l1_off % (1ull << cluster_bits) != 0))
+        return bad(d, "qcow2 L1 table offset %llu is not aligned: the header is damaged", ull(l1_off));
+
+    uint64_t csize = 1ull << cluster_bits;
+    /* Backing file name: inside the header cluster. */
+    if (bf_off != 0) {
+        if (bf_size == 0 || bf_size > 1023 || bf_off < header_len || bf_off > csize ||
+            bf_size > csize - bf_off)
+            return bad(d, "qcow2 backing file name (offset %llu, %u bytes) does not lie inside the "
+                          "header cluster: the header is damaged",
+                       ull(bf_off), bf_size);
+        char *name = cr_malloc(bf_size + 1u);
+        if (!name)
+            return CR_ERROR;
+        if ((err = file_read(d, bf_off, name, bf_size, "backing file name")) < 0) {
+            free(name);
+            return err;
+        }
+        name[bf_size] = 0;
+        if (strlen(name) != bf_size) {
+            free(name);
+            return bad(d, "qcow2 backing file name holds a NUL byte: the header is damaged");
+        }
+        *backing = name;
+    }
+    /* Header extensions (v2/v3): the backing file's format. */
+    if (version >= 2 && *backing) {
+        size_t cl = (size_t)(csize < d->fsize ? csize : d->fsize);
+        if (!(cluster = cr_malloc(cl))) {
+            err = CR_ERROR;
+            goto done;
+        }
+        if ((err = file_read(d, 0, cluster, cl, "header cluster")) < 0)
+            goto done;
+        size_t end = bf_off < cl ? (size_t)bf_off : cl;
+        for (size_t p = (size_t)header_len; p + 8 <= end;) {
+            uint32_t type = be32(cluster + p), len = be32(cluster + p + 4);
+            if (type == 0)
+                break;
+            if (len > end - p - 8)
+                break; /* QEMU ignores what it cannot read; so do we */
+            if (type == 0xE2792ACAu) { /* backing file format */
+                char fmt[32] = "";
+                memcpy(fmt, cluster + p + 8, len < sizeof(fmt) - 1 ? len : sizeof(fmt) - 1);
+                if (strcmp(fmt, "qcow2") != 0 && strcmp(fmt, "qcow") != 0) {
+                    err = bad(d, "qcow2 backing file '%s' is of format '%s': only qcow2 backing "
+                                 "files are read (flatten the chain with 'qemu-img convert -O qcow2')",
+                              *backing, fmt);
+                    goto done;
+                }
+            }
+            p += 8 + ((len + 7u) & ~7u);
+        }
+    }
+    /* Every L2 table the L1 table names must lie inside the file. */
+    if (l1_entries > 0) {
+        if (!(l1 = cr_malloc(l1_entries * 8))) {
+            err = CR_ERROR;
+            goto done;
+        }
+        if ((err = file_read(d, l1_off, l1, l1_entries * 8, "L1 table")) < 0)
+            goto done;
+        uint64_t l2_size = version == 1 ? 8ull << l2_bits : csize;
+        for (uint64_t i = 0; i < need_l1; i++) {
+            uint64_t e = be64(l1 + i * 8);
+            uint64_t l2 = version == 1 ? e : e & QCOW_L1_MASK;
+            if (l2 == 0)
+                continue;
+            if (l2 > d->fsize || l2_size > d->fsize - l2) {
+                err = bad(d, "qcow2 L2 table %llu at offset %llu lies beyond the end of the file "
+                             "(size %llu): the image is truncated or damaged",
+                          ull(i), ull(l2), ull(d->fsize));
+                goto done;
+            }
+        }
+    }
+    d->size = size;
+    d->cluster = csize;
+    d->q.version = version;
+    d->q.cluster_bits = cluster_bits;
+    d->q.l2_bits = l2_bits;
+    d->q.l1 = l1;
+    d->q.l1_entries = need_l1;
+    l1 = NULL;
+done:
+    if (err < 0) {
+        free(*backing);
+        *backing = NULL;
+    }
+    free(cluster);
+    free(l1);
+    return err;
+}
+
+static int open_qcow(im_disk *d, int depth)
+{
+    int err;
+    char *backing = NULL, *bpath = NULL;
+    libqcow_error_t *e = NULL;
+    uint32_t method = 0;
+    size64_t media = 0;
+
+    if ((err = check_qcow(d, &backing)) < 0)
+        return err;
+    if (backing) {
+        if (!(bpath = resolve(d, backing))) {
+            err = CR_ERROR;
+            goto done;
+        }
+        if (access(bpath, F_OK) != 0) {
+            cr_error_set("%s: its qcow2 backing file %s is missing (looked for %s): copy it next to "
+                         "the image, or flatten the image with 'qemu-img convert -O qcow2'",
+                         d->path, backing, bpath);
+            err = CR_ENOTFOUND;
+            goto done;
+        }
+        if ((err = open_layer(&d->parent, bpath, CR_IMAGE_QCOW2, depth + 1)) < 0)
+            goto done;
+    }
+    if (libqcow_file_initialize(&d->qcow, &e) != 1) {
+        err = lib_fail(d, CR_ERROR, QERR(&e), "cannot set up the qcow2 reader");
+        goto done;
+    }
+    if (libqcow_file_open(d->qcow, d->path, LIBQCOW_OPEN_READ, &e) != 1) {
+        err = lib_fail(d, CR_EINPUT, QERR(&e), "qcow2 image cannot be opened: it is damaged");
+        goto done;
+    }
+    if (libqcow_file_get_encryption_method(d->qcow, &method, &e) != 1) {
+        err = lib_fail(d, CR_EINPUT, QERR(&e), "qcow2 image: cannot read its encryption method");
+        goto done;
+    }
+    if (method != LIBQCOW_ENCRYPTION_METHOD_NONE) {
+        err = bad(d, "encrypted image: not supported (decrypt it with 'qemu-img convert' first)");
+        goto done;
+    }
+    if (d->parent) {
+        if (libqcow_file_set_parent_file(d->qcow, d->parent->qcow, &e) != 1) {
+            err = lib_fail(d, CR_EINPUT, QERR(&e), "cannot attach the qcow2 backing file");
+            goto done;
+        }
+        d->split = d->cluster;
+        if (d->parent->split && d->parent->split < d->split)
+            d->split = d->parent->split;
+        if (d->parent->cluster < d->split)
+            d->split = d->parent->cluster;
+    }
+    if (libqcow_file_get_media_size(d->qcow, &media, &e) != 1) {
+        err = lib_fail(d, CR_EINPUT, QERR(&e), "qcow2 image: cannot read its size");
+        goto done;
+    }
+    if (media != d->size) {
+        err = bad(d, "qcow2 size disagrees with its header (%llu, %llu bytes)", ull(media), ull(d->size));
+        goto done;
+    }
+done:
+    free(backing);
+    free(bpath);
+    return err;
+}
+
+/* ------------------------------------------------------------ VMDK */
+
+static void vmdk_desc_clear(vmdk_desc *v)
+{
+    for (size_t i = 0; i < v->next; i++)
+        free(v->ext[i].file);
+    free(v->ext);
+    free(v->parent);
+    memset(v, 0, sizeof(*v));
+}
+
+/* Copy the value of `key="value"` (quotes optional) into out. */
+static void desc_value(char *out, size_t n, const char *v)
+{
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t l = strlen(v);
+    while (l > 0 && (v[l - 1] == ' ' || v[l - 1] == '\t'))
+        l--;
+    if (l >= 2 && v[0] == '"' && v[l - 1] == '"') {
+        v++;
+        l -= 2;
+    }
+    if (l >= n)
+        l = n - 1;
+    memcpy(out, v, l);
+    out[l] = 0;
+}
+
+/* Parse a VMDK descriptor (bounded text; NULs end it, as padding after it is allowed). */
+static int parse_descriptor(vmdk_desc *out, const im_disk *d, const char *text, size_t len)
+{
+    int err = 0;
+    char line[1024];
+    size_t lineno = 0;
+    memset(out, 0, sizeof(*out));
+    size_t end = 0;
+    while (end < len && text[end])
+        end++;
+    for (size_t p = 0; p < end;) {
+        size_t q = p;
+        while (q < end && text[q] != '\n')
+            q++;
+        size_t l = q - p;
+        lineno++;
+        if (l >= sizeof(line))
+            return bad(d, "VMDK descriptor line %zu is too long: this is not a VMDK descriptor", lineno);
+        memcpy(line, text + p, l);
+        line[l] = 0;
+        p = q + 1;
+        if (l > 0 && line[l - 1] == '\r')
+            line[--l] = 0;
+        for (size_t i = 0; i < l; i++) {
+            unsigned char c = (unsigned char)line[i];
+            if (c < 0x20 && c != '\t') {
+                err = bad(d, "VMDK descriptor line %zu holds binary data: the descriptor is damaged",
+                          lineno);
+                goto done;
+            }
+        }
+        char *s = line;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (!*s || *s == '#')
+            continue;
+        if (!strncmp(s, "RW ", 3) || !strncmp(s, "RDONLY ", 7) || !strncmp(s, "NOACCESS ", 9)) {
+            vmdk_extent x;
+            memset(&x, 0, sizeof(x));
+            char *t = strchr(s, ' ');
+            memcpy(x.access, s, (size_t)(t - s));
+            t++;
+            char *endp;
+            errno = 0;
+            unsigned long long sectors = strtoull(t, &endp, 10);
+            if (*t < '0' || *t > '9' || errno || *endp != ' ') {
+                err = bad(d, "VMDK descriptor line %zu: extent size is not a number", lineno);
+                goto done;
+            }
+            x.sectors = sectors;
+            t = endp + 1;
+            size_t tl = strcspn(t, " ");
+            if (tl == 0 || tl >= sizeof(x.type)) {
+                err = bad(d, "VMDK descriptor line %zu: unknown extent type", lineno);
+                goto done;
+            }
+            memcpy(x.type, t, tl);
+            t += tl;
+            while (*t == ' ')
+                t++;
+            if (*t == '"') {
+                char *close = strchr(t + 1, '"');
+                if (!close || close == t + 1) {
+                    err = bad(d, "VMDK descriptor line %zu: extent file name is not quoted", lineno);
+                    goto done;
+                }
+                if (!(x.file = cr_strndup(t + 1, (size_t)(close - t - 1)))) {
+                    err = CR_ERROR;
+                    goto done;
+                }
+                t = close + 1;
+                while (*t == ' ')
+                    t++;
+                if (*t) {
+                    errno = 0;
+                    x.offset = strtoull(t, &endp, 10);
+                    if (*t < '0' || *t > '9' || errno || (*endp && *endp != ' ')) {
+                        free(x.file);
+                        err = bad(d, "VMDK descriptor line %zu: extent offset is not a number", lineno);
+                        goto done;
+                    }
+                }
+            } else if (strcmp(x.type, "ZERO") != 0) {
+                err = bad(d, "VMDK descriptor line %zu: extent has no file name", lineno);
+                goto done;
+            }
+            if (out->next >= IM_MAX_EXTENTS) {
+                free(x.file);
+                err = bad(d, "VMDK descriptor has more than %d extents: not supported", IM_MAX_EXTENTS);
+                goto done;
+            }
+            vmdk_extent *n = cr_realloc(out->ext, (out->next + 1) * sizeof(*n));
+            if (!n) {
+                free(x.file);
+                err = CR_ERROR;
+                goto done;
+            }
+            out->ext = n;
+            out->ext[out->next++] = x;
+            continue;
+        }
+        char *eq = strchr(s, '=');
+        if (!eq)
+            continue; /* unknown lines are ignored, as VMware does */
+        *eq = 0;
+        char key[64];
+        desc_value(key, sizeof(key), s);
+        if (!strcmp(key, "createType")) {
+            desc_value(out->create_type, sizeof(out->create_type), eq + 1);
+        } else if (!strcmp(key, "CID")) {
+            desc_value(out->cid, sizeof(out->cid), eq + 1);
+        } else if (!strcmp(key, "parentCID")) {
+            desc_value(out->parent_cid, sizeof(out->parent_cid), eq + 1);
+        } else if (!strcmp(key, "parentFileNameHint")) {
+            char v[1024];
+            desc_value(v, sizeof(v), eq + 1);
+            free(out->parent);
+            out->parent = NULL;
+            if (v[0] && !(out->parent = cr_strdup(v))) {
+                err = CR_ERROR;
+                goto done;
+            }
+        }
+    }
+    if (out->next == 0)
+        err = bad(d, "VMDK descriptor lists no extent: the descriptor is damaged");
+done:
+    if (err < 0)
+        vmdk_desc_clear(out);
+    return err;
+}
+
+/* Check a sparse extent's header (KDMV). `self` is the image itself or an extent file. */
+static int check_vmdk_sparse(const im_disk *d, const im_disk *f, uint64_t *capacity, char **desc,
+                             size_t *desc_len)
+{
+    int err;
+    uint8_t h[512];
+    if (f->fsize < 512)
+        return bad(d, "VMDK sparse header of %s is cut short (%llu bytes)", f->path, ull(f->fsize));
+    if ((err = file_read(f, 0, h, sizeof(h), "sparse header")) < 0)
+        return err;
+    if (memcmp(h, "KDMV", 4) != 0)
+        return bad(d, "VMDK extent %s has no sparse header (KDMV): it is damaged", f->path);
+    uint32_t version = le32(h + 4);
+    uint32_t flags = le32(h + 8);
+    uint64_t cap = le64(h + 12);
+    uint64_t grain = le64(h + 20);
+    uint64_t doff = le64(h + 28), dsize = le64(h + 36);
+    uint32_t gtes = le32(h + 44);
+    uint64_t rgd = le64(h + 48), gd = le64(h + 56);
+    uint16_t compress = le16(h + 77);
+    if (version < 1 || version > 3)
+        return bad(d, "VMDK sparse header of %s gives version %u (known: 1-3)", f->path, version);
+    if (grain < 1 || grain > 2048 || (grain & (grain - 1)))
+        return bad(d, "VMDK sparse header of %s gives a grain size of %llu sectors (a power of two "
+                      "up to 2048 expected): the header is damaged",
+                   f->path, ull(grain));
+    if (cap > IM_MAX_SIZE / 512)
+        return bad(d, "VMDK sparse header of %s gives a capacity of %llu sectors (more than 64 TiB): "
+                      "the header is damaged",
+                   f->path, ull(cap));
+    if (gtes == 0 || gtes > 65536)
+        return bad(d, "VMDK sparse header of %s gives %u entries per grain table: the header is damaged",
+                   f->path, gtes);
+    if (compress > 1)
+        return bad(d, "VMDK extent %s uses an unknown compression (%u): not supported", f->path, compress);
+    if (gd == UINT64_MAX) {
+        /* streamOptimized: the real header is the footer, 1024 bytes before the end. */
+        uint8_t foot[512];
+        if (f->fsize < 1536)
+            return bad(d, "VMDK stream footer of %s is missing: the image is truncated", f->path);
+        if ((err = file_read(f, f->fsize - 1024, foot, sizeof(foot), "stream footer")) < 0)
+            return err;
+        if (memcmp(foot, "KDMV", 4) != 0)
+            return bad(d, "VMDK stream footer of %s is missing (no KDMV 1024 bytes before the end): "
+                          "the image is truncated or damaged",
+                       f->path);
+        gd = le64(foot + 56);
+        rgd = le64(foot + 48);
+        if (le64(foot + 12) != cap)
+            return bad(d, "VMDK stream footer of %s gives a capacity of %llu sectors, its header %llu: "
+                          "the image is damaged",
+                       f->path, ull(le64(foot + 12)), ull(cap));
+    }
+    uint64_t per_gt = (uint64_t)gtes * grain;
+    uint64_t ngd = cap / per_gt + (cap % per_gt != 0);
+    if (gd > f->fsize / 512 || ngd * 4 > f->fsize - gd * 512)
+        return bad(d, "VMDK grain directory of %s at sector %llu (%llu entries) lies beyond the end of "
+                      "the file (%llu bytes): the image is truncated or damaged (or its capacity is "
+                      "wrong)",
+                   f->path, ull(gd), ull(ngd), ull(f->fsize));
+    if ((flags & 2) && (rgd > f->fsize / 512 || ngd * 4 > f->fsize - rgd * 512))
+        return bad(d, "VMDK redundant grain directory of %s at sector %llu lies beyond the end of the "
+                      "file (%llu bytes): the image is truncated or damaged",
+                   f->path, ull(rgd), ull(f->fsize));
+    /* Every grain table the directory names lies inside the file. */
+    if (ngd > 0) {
+        uint8_t *gdt = cr_malloc(ngd * 4);
+        if (!gdt)
+            return CR_ERROR;
+        if ((err = file_read(f, gd * 512, gdt, ngd * 4, "grain directory")) < 0) {
+            free(gdt);
+            return err;
+        }
+        for (uint64_t i = 0; i < ngd; i++) {
+            uint64_t gt = le32(gdt + i * 4);
+            if (gt == 0 || gt == 1) /* 1: zeroed grain table (ESXi) */
+                continue;
+            if (gt > f->fsize / 512 || (uint64_t)gtes * 4 > f->fsize - gt * 512) {
+                free(gdt);
+                return bad(d, "VMDK grain table %llu of %s at sector %llu lies beyond the end of the "
+                              "file (%llu bytes): the image is truncated or damaged",
+                           ull(i), f->path, ull(gt), ull(f->fsize));
+            }
+        }
+        free(gdt);
+    }
+    *capacity = cap;
+    if (desc) {
+        *desc = NULL;
+        *desc_len = 0;
+        if (doff != 0 && dsize != 0) {
+            if (dsize > IM_MAX_DESCRIPTOR / 512)
+                return bad(d, "VMDK embedded descriptor of %s is %llu sectors long: the header is "
+                              "damaged",
+                           f->path, ull(dsize));
+            if (doff > f->fsize / 512 || dsize * 512 > f->fsize - doff * 512)
+                return bad(d, "VMDK embedded descriptor of %s lies beyond the end of the file: the "
+                              "image is truncated or damaged",
+                           f->path);
+            char *t = cr_malloc(dsize * 512 + 1);
+            if (!t)
+                return CR_ERROR;
+            if ((err = file_read(f, doff * 512, t, dsize * 512, "embedded descriptor")) < 0) {
+                free(t);
+                return err;
+            }
+            t[dsize * 512] = 0;
+            *desc = t;
+            *desc_len = dsize * 512;
+        }
+    }
+    return 0;
+}
+
+/* Open a file named by an extent (only for its header checks). */
+static int open_plain(im_disk *f, const char *path)
+{
+    struct stat st;
+    memset(f, 0, sizeof(*f));
+    f->path = (char *)path;
+    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (f->fd < 0)
+        return -1;
+    if (fstat(f->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(f->fd);
+        f->fd = -1;
+        errno = EINVAL;
+        return -1;
+    }
+    f->fsize = (uint64_t)st.st_size;
+    f->format = CR_IMAGE_VMDK;
+    return 0;
+}
+
+/*
+ * Where an extent named in a descriptor is: relative names in the
+ * descriptor's folder; an absolute name as written, or else (a VM copied from
+ * elsewhere) its file name beside the descriptor.
+ */
+static char *extent_path(const im_disk *d, const char *name)
+{
+    if (name[0] != '/' || access(name, F_OK) == 0)
+        return resolve(d, name);
+    return resolve(d, base_name(name));
+}
+
+/*
+ * Check a VMDK: its sparse header if it has one, its descriptor, and every
+ * extent file. On success *paths[i] is the file of extent i (NULL for ZERO
+ * extents; the image itself for an embedded descriptor).
+ */
+static int check_vmdk(im_disk *d, vmdk_desc *v, char ***paths)
+{
+    int err = 0;
+    char *text = NULL;
+    size_t tlen = 0;
+    uint64_t capacity = 0, total = 0;
+    uint8_t magic[4];
+    char **pv = NULL;
+
+    *paths = NULL;
+    if ((err = file_read(d, 0, magic, 4, "header")) < 0)
+        return err;
+    int embedded = memcmp(magic, "KDMV", 4) == 0;
+    if (embedded) {
+        if ((err = check_vmdk_sparse(d, d, &capacity, &text, &tlen)) < 0)
+            return err;
+        if (!text) {
+            /* A sparse extent without descriptor: one extent, the file itself. */
+            static const char fake[] = "createType=\"monolithicSparse\"\nRW 0 SPARSE \"self\"\n";
+            if ((err = parse_descriptor(v, d, fake, sizeof(fake) - 1)) < 0)
+                return err;
+            v->ext[0].sectors = capacity;
+            total = capacity;
+            goto extents;
+        }
+    } else {
+        if (d->fsize > IM_MAX_DESCRIPTOR)
+            return bad(d, "VMDK descriptor is %llu bytes long (at most %u expected): this is not a "
+                          "VMDK descriptor",
+                       ull(d->fsize), IM_MAX_DESCRIPTOR);
+        if (!(text = cr_malloc(d->fsize + 1)))
+            return CR_ERROR;
+        if ((err = file_read(d, 0, text, d->fsize, "descriptor")) < 0)
+            goto done;
+        text[d->fsize] = 0;
+        tlen = d->fsize;
+    }
+    if ((err = parse_descriptor(v, d, text, tlen)) < 0)
+        goto done;
+    for (size_t i = 0; i < v->next; i++) {
+        if (v->ext[i].sectors > IM_MAX_SIZE / 512 || total + v->ext[i].sectors > IM_MAX_SIZE / 512) {
+            err = bad(d, "VMDK descriptor gives a capacity larger than 64 TiB: it is damaged");
+            goto done;
+        }
+        total += v->ext[i].sectors;
+    }
+    if (embedded && total != capacity) {
+        err = bad(d, "VMDK header gives a capacity of %llu sectors, but its descriptor says %llu: the "
+                     "header is damaged",
+                  ull(capacity), ull(total));
+        goto done;
+    }
+    if (embedded && (v->next != 1 || strcmp(v->ext[0].type, "SPARSE") != 0)) {
+        err = bad(d, "VMDK sparse file describes %zu extents of its own: not supported (its "
+                     "descriptor is damaged)",
+                  v->next);
+        goto done;
+    }
+extents:
+    if (!(pv = cr_calloc(v->next + 1, sizeof(*pv)))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    int flat = 0;
+    for (size_t i = 0; i < v->next; i++) {
+        vmdk_extent *x = &v->ext[i];
+        if (!strcmp(x->type, "ZERO"))
+            continue;
+        if (strcmp(x->type, "FLAT") && strcmp(x->type, "SPARSE") && strcmp(x->type, "VMFS")) {
+            err = bad(d, "VMDK extent %zu is of type %s: not supported (snapshot deltas, raw device "
+                         "mappings and SE sparse extents cannot be read: consolidate the VM's "
+                         "snapshots, or copy the disk with 'vmkfstools -i' or 'qemu-img convert', "
+                         "then back up the copy)",
+                      i + 1, x->type);
+            goto done;
+        }
+        if (embedded) {
+            if (!(pv[i] = cr_strdup(d->path))) {
+                err = CR_ERROR;
+                goto done;
+            }
+            continue;
+        }
+        char *p = extent_path(d, x->file);
+        if (!p) {
+            err = CR_ERROR;
+            goto done;
+        }
+        pv[i] = p;
+        im_disk f;
+        if (open_plain(&f, p) < 0) {
+            if (errno == ENOENT) {
+                cr_error_set("%s: its VMDK extent file %s is missing (looked for %s): copy it next to "
+                             "the descriptor",
+                             d->path, x->file, p);
+                err = CR_ENOTFOUND;
+            } else {
+                err = cr_error_errno("%s: cannot open its VMDK extent file %s", d->path, p);
+            }
+            goto done;
+        }
+        if (!strcmp(x->type, "FLAT") || !strcmp(x->type, "VMFS")) {
+            flat = 1;
+            if (x->offset > UINT64_MAX / 512 - x->sectors || x->offset + x->sectors > f.fsize / 512)
+                err = bad(d, "VMDK extent file %s holds %llu bytes, but the descriptor says it holds "
+                             "%llu sectors from sector %llu: the extent is truncated",
+                          p, ull(f.fsize), ull(x->sectors), ull(x->offset));
+        } else {
+            uint64_t cap = 0;
+            err = check_vmdk_sparse(d, &f, &cap, NULL, NULL);
+            if (err == 0 && cap != x->sectors)
+                err = bad(d, "VMDK extent %s has a capacity of %llu sectors, but the descriptor says "
+                             "%llu: the image is damaged",
+                          p, ull(cap), ull(x->sectors));
+        }
+        close(f.fd);
+        if (err < 0)
+            goto done;
+    }
+    if (total == 0) {
+        err = bad(d, "VMDK descriptor gives a size of 0 sectors: it is damaged");
+        goto done;
+    }
+    if (flat)
+        d->format = CR_IMAGE_VMDK_FLAT;
+    d->size = total * 512;
+    *paths = pv;
+    pv = NULL;
+done:
+    if (pv) {
+        for (size_t i = 0; i < v->next; i++)
+            free(pv[i]);
+        free(pv);
+    }
+    free(text);
+    return err;
+}
+
+/* Keep [0-9A-Za-z] of a descriptor value, or use `def` if that leaves nothing. */
+static void clean_word(char *out, size_t n, const char *in, const char *def, size_t maxlen)
+{
+    size_t k = 0;
+    for (const char *p = in; *p && k + 1 < n && k < maxlen; p++)
+        if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))
+            out[k++] = *p;
+    out[k] = 0;
+    if (!k)
+        snprintf(out, n, "%s", def);
+}
+
+static void farm_remove(im_disk *d)
+{
+    if (!d->farm)
+        return;
+    char p[PATH_MAX];
+    for (size_t i = 1; i <= d->nfarm; i++) {
+        snprintf(p, sizeof(p), "%s/extent-%zu.vmdk", d->farm, i);
+        unlink(p);
+    }
+    snprintf(p, sizeof(p), "%s/disk.vmdk", d->farm);
+    unlink(p);
+    rmdir(d->farm);
+    free(d->farm);
+    d->farm = NULL;
+}
+
+/*
+ * libvmdk finds extent files by the names in the descriptor, and only by
+ * their last component (and not reliably when the name has a folder in it);
+ * a monolithic sparse file that was renamed would make it open the file of
+ * the old name, if one is there. So libvmdk reads a descriptor we write into
+ * a private folder, whose extents are links to the files we checked.
+ */
+static int farm_build(im_disk *d, const vmdk_desc *v, char *const *paths)
+{
+    int err = 0;
+    cr_buf t = {0};
+    const char *tmp = getenv("TMPDIR");
+    char cid[16], pcid[16], type[64], p[PATH_MAX];
+
+    if (!(d->farm = cr_sprintf("%s/cleanroom-vmdk-XXXXXX", tmp && tmp[0] == '/' ? tmp : "/tmp")))
+        return CR_ERROR;
+    if (!mkdtemp(d->farm)) {
+        err = cr_error_errno("%s: cannot create a private folder %s to read the VMDK", d->path, d->farm);
+        free(d->farm);
+        d->farm = NULL;
+        return err;
+    }
+    clean_word(cid, sizeof(cid), v->cid, "fffffffe", 8);
+    clean_word(pcid, sizeof(pcid), v->parent_cid, "ffffffff", 8);
+    clean_word(type, sizeof(type), v->create_type, "monolithicSparse", 40);
+    char *head = cr_sprintf("# Disk DescriptorFile\nversion=1\nCID=%s\nparentCID=%s\ncreateType=\"%s\"\n"
+                            "\n# Extent description\n",
+                            cid, pcid, type);
+    if (!head || cr_buf_put(&t, head, strlen(head)) < 0) {
+        free(head);
+        err = CR_ERROR;
+        goto done;
+    }
+    free(head);
+    for (size_t i = 0; i < v->next; i++) {
+        const vmdk_extent *x = &v->ext[i];
+        char line[160];
+        if (!paths[i]) {
+            snprintf(line, sizeof(line), "%s %llu ZERO\n", x->access, ull(x->sectors));
+        } else {
+            char *real = realpath(paths[i], NULL);
+            if (!real) {
+                err = cr_error_errno("%s: cannot resolve the VMDK extent %s", d->path, paths[i]);
+                goto done;
+            }
+            snprintf(p, sizeof(p), "%s/extent-%zu.vmdk", d->farm, i + 1);
+            int rc = symlink(real, p);
+            free(real);
+            if (rc < 0) {
+                err = cr_error_errno("%s: cannot link the VMDK extent in %s", d->path, d->farm);
+                goto done;
+            }
+            d->nfarm = i + 1;
+            if (!strcmp(x->type, "SPARSE"))
+                snprintf(line, sizeof(line), "%s %llu SPARSE \"extent-%zu.vmdk\"\n", x->access,
+                         ull(x->sectors), i + 1);
+            else
+                snprintf(line, sizeof(line), "%s %llu %s \"extent-%zu.vmdk\" %llu\n", x->access,
+                         ull(x->sectors), x->type, i + 1, ull(x->offset));
+        }
+        if (cr_buf_put(&t, line, strlen(line)) < 0) {
+            err = CR_ERROR;
+            goto done;
+        }
+    }
+    static const char ddb[] = "\n# The Disk Data Base\n#DDB\n\nddb.virtualHWVersion = \"4\"\n";
+    if (cr_buf_put(&t, ddb, sizeof(ddb) - 1) < 0) {
+        err = CR_ERROR;
+        goto done;
+    }
+    snprintf(p, sizeof(p), "%s/disk.vmdk", d->farm);
+    int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        err = cr_error_errno("%s: cannot write %s", d->path, p);
+        goto done;
+    }
+    err = cr_fs_write_all(fd, t.ptr, t.len);
+    close(fd);
+done:
+    cr_buf_free(&t);
+    if (err < 0)
+        farm_remove(d);
+    return err;
+}
+
+static int open_vmdk(im_disk *d, int depth)
+{
+    int err;
+    vmdk_desc v;
+    libvmdk_error_t *e = NULL;
+    size64_t media = 0;
+    char *ppath = NULL, **paths = NULL, desc[PATH_MAX];
+
+    memset(&v, 0, sizeof(v));
+    if ((err = check_vmdk(d, &v, &paths)) < 0)
+        goto done;
+    if (v.parent) {
+        if (!(ppath = extent_path(d, v.parent))) {
+            err = CR_ERROR;
+            goto done;
+        }
+        if (access(ppath, F_OK) != 0) {
+            cr_error_set("%s: its VMDK parent disk %s is missing (looked for %s): copy it next to the "
+                         "image",
+                         d->path, v.parent, ppath);
+            err = CR_ENOTFOUND;
+            goto done;
+        }
+        if ((err = open_layer(&d->parent, ppath, CR_IMAGE_VMDK, depth + 1)) < 0)
+            goto done;
+    }
+    if ((err = farm_build(d, &v, paths)) < 0)
+        goto done;
+    snprintf(desc, sizeof(desc), "%s/disk.vmdk", d->farm);
+    if (libvmdk_handle_initialize(&d->vmdk, &e) != 1) {
+        err = lib_fail(d, CR_ERROR, VMERR(&e), "cannot set up the VMDK reader");
+        goto done;
+    }
+    if (libvmdk_handle_open(d->vmdk, desc, LIBVMDK_OPEN_READ, &e) != 1) {
+        err = lib_fail(d, CR_EINPUT, VMERR(&e), "VMDK image cannot be opened: it is damaged");
+        goto done;
+    }
+    /* Bounded file descriptors for disks split in many extents. */
+    if (libvmdk_handle_set_maximum_number_of_open_handles(d->vmdk, 64, &e) != 1) {
+        err = lib_fail(d, CR_ERROR, VMERR(&e), "cannot set up the VMDK reader");
+        goto done;
+    }
+    if (libvmdk_handle_set_extent_data_files_path(d->vmdk, d->farm, strlen(d->farm), &e) != 1) {
+        err = lib_fail(d, CR_ERROR, VMERR(&e), "cannot set the folder of the VMDK extents");
+        goto done;
+    }
+    if (libvmdk_handle_open_extent_data_files(d->vmdk, &e) != 1) {
+        err = lib_fail(d, CR_EINPUT, VMERR(&e), "VMDK extent files cannot be read: they are damaged");
+        goto done;
+    }
+    if (d->parent && libvmdk_handle_set_parent_handle(d->vmdk, d->parent->vmdk, &e) != 1) {
+        err = lib_fail(d, CR_EINPUT, VMERR(&e), "cannot attach the VMDK parent disk");
+        goto done;
+    }
+    if (libvmdk_handle_get_media_size(d->vmdk, &media, &e) != 1) {
+        err = lib_fail(d, CR_EINPUT, VMERR(&e), "VMDK image: cannot read its size");
+        goto done;
+    }
+    if (media != d->size) {
+        err = bad(d, "VMDK size disagrees with its descriptor (%llu, %llu bytes)", ull(media),
+                  ull(d->size));
+        goto done;
+    }
+done:
+    if (paths) {
+        for (size_t i = 0; i < v.next; i++)
+            free(paths[i]);
+        free(paths);
+    }
+    vmdk_desc_clear(&v);
+    free(ppath);
+    return err;
+}
+
+/* ------------------------------------------------------------ VHD */
+
+static int vhd_footer_ok(const uint8_t *f)
+{
+    uint32_t sum = 0;
+    for (int i = 0; i < 512; i++)
+        if (i < 64 || i >= 68)
+            sum += f[i];
+    return memcmp(f, "conectix", 8) == 0 && ~sum == be32(f + 64);
+}
+
+static int check_vhd(im_disk *d)
+{
+    int err;
+    uint8_t f[512], h[1024];
+    if (d->fsize < 512)
+        return bad(d, "VHD footer is cut short: the file holds only %llu bytes", ull(d->fsize));
+    if ((err = file_read(d, d->fsize - 512, f, 512, "footer")) < 0)
+        return err;
+    if (memcmp(f, "conectix", 8) != 0) {
+        /* The copy at the start says it is a dynamic VHD: its end is gone. */
+        return bad(d, "VHD footer is missing at the end of the file (size %llu; the copy at the "
+                      "start is there): the image is truncated",
+                   ull(d->fsize));
+    }
+    if (!vhd_footer_ok(f))
+        return bad(d, "VHD footer checksum is wrong: the footer is damaged");
+    uint32_t type = be32(f + 60);
+    uint64_t size = be64(f + 48);
+    uint64_t doff = be64(f + 16);
+    if (size > IM_MAX_SIZE)
+        return bad(d, "VHD footer gives a size of %llu bytes (more than 64 TiB): it is damaged", ull(size));
+    if (type == 2) {
+        if (size > d->fsize - 512)
+            return bad(d, "fixed VHD holds %llu bytes of data, but its footer says %llu: the image "
+                          "is truncated",
+                       ull(d->fsize - 512), ull(size));
+    } else if (type == 3 || type == 4) {
+        if (doff > d->fsize || 1024 > d->fsize - doff)
+            return bad(d, "VHD dynamic header at offset %llu lies beyond the end of the file (size "
+                          "%llu): the image is truncated or damaged",
+                       ull(doff), ull(d->fsize));
+        if ((err = file_read(d, doff, h, sizeof(h), "dynamic header")) < 0)
+            return err;
+        if (memcmp(h, "cxsparse", 8) != 0)
+            return bad(d, "VHD dynamic header at offset %llu has no 'cxsparse' cookie: it is damaged",
+                       ull(doff));
+        uint32_t sum = 0;
+        for (int i = 0; i < 1024; i++)
+            if (i < 36 || i >= 40)
+                sum += h[i];
+        if (~sum != be32(h + 36))
+            return bad(d, "VHD dynamic header checksum is wrong: the header is damaged");
+        uint64_t bat = be64(h + 16);
+        uint32_t entries = be32(h + 28), block = be32(h + 32);
+        if (block < 512 || (block & (block - 1)) || block > (256u << 20))
+            return bad(d, "VHD block size %u is not a power of two between 512 bytes and 256 MiB: "
+                          "the header is damaged",
+                       block);
+        uint64_t need = size / block + (size % block != 0);
+        if (entries < need)
+            return bad(d, "VHD block table has %u entries, but a disk of %llu bytes needs %llu: the "
+                          "header is damaged",
+                       entries, ull(size), ull(need));
+        if (bat > d->fsize || (uint64_t)entries * 4 > d->fsize - bat)
+            return bad(d, "VHD block table at offset %llu (%u entries) lies beyond the end of the file "
+                          "(size %llu): the image is truncated or damaged",
+                       ull(bat), entries, ull(d->fsize));
+        /* Every allocated block (its sector bitmap, then the data) lies inside the file. */
+        uint64_t bitmap = ((uint64_t)block / 512 / 8 + 511) / 512 * 512;
+        uint8_t buf[4096];
+        for (uint64_t i = 0; i < need; i += sizeof(buf) / 4) {
+            size_t n = need - i < sizeof(buf) / 4 ? (size_t)(need - i) : sizeof(buf) / 4;
+            if ((err = file_read(d, bat + i * 4, buf, n * 4, "block table")) < 0)
+                return err;
+            for (size_t k = 0; k < n; k++) {
+                uint32_t s = be32(buf + k * 4);
+                if (s == 0xFFFFFFFFu)
+                    continue;
+                uint64_t at = (uint64_t)s * 512;
+                if (at > d->fsize || bitmap + block > d->fsize - at)
+                    return bad(d, "VHD block %llu at offset %llu lies beyond the end of the file "
+                                  "(size %llu): the image is truncated or damaged",
+                               ull(i + k), ull(at), ull(d->fsize));
+            }
+        }
+    } else {
+        return bad(d, "VHD footer gives disk type %u (known: 2 fixed, 3 dynamic, 4 differencing): it "
+                      "is damaged",
+                   type);
+    }
+    d->size = size;
+    return 0;
+}
+
+/* ------------------------------------------------------------ VHDX */
+
+static const uint8_t VHDX_BAT_GUID[16] = {0x66, 0x77, 0xC2, 0x2D, 0x23, 0xF6, 0x00, 0x42,
+                                          0x9D, 0x64, 0x11, 0x5E, 0x9B, 0xFD, 0x4A, 0x08};
+static const uint8_t VHDX_META_GUID[16] = {0x06, 0xA2, 0x7C, 0x8B, 0x90, 0x47, 0x9A, 0x4B,
+                                           0xB8, 0xFE, 0x57, 0x5F, 0x05, 0x0F, 0x88, 0x6E};
+static const uint8_t VHDX_FILE_PARAMS[16] = {0x37, 0x67, 0xA1, 0xCA, 0x36, 0xFA, 0x43, 0x4D,
+                                             0xB3, 0xB6, 0x33, 0xF0, 0xAA, 0x44, 0xE7, 0x6B};
+static const uint8_t VHDX_DISK_SIZE[16] = {0x24, 0x42, 0xA5, 0x2F, 0x1B, 0xCD, 0x76, 0x48,
+                                           0xB2, 0x11, 0x5D, 0xBE, 0xD8, 0x3B, 0xF4, 0xB8};
+static const uint8_t VHDX_LOGICAL_SECTOR[16] = {0x1D, 0xBF, 0x41, 0x81, 0x6F, 0xA9, 0x09, 0x47,
+                                                0xBA, 0x47, 0xF2, 0x33, 0xA8, 0xFA, 0xAB, 0x5F};
+
+static int check_vhdx(im_disk *d)
+{
+    int err = 0;
+    uint8_t *buf = NULL;
+    uint64_t bat_off = 0, bat_len = 0, meta_off = 0, meta_len = 0;
+    const size_t RT = 64 * 1024;
+
+    if (d->fsize < 320 * 1024)
+        return bad(d, "VHDX headers are cut short: the file holds only %llu bytes", ull(d->fsize));
+    if (!(buf = cr_malloc(RT)))
+        return CR_ERROR;
+    /* The two headers: the valid one with the higher sequence number is current. */
+    int valid = 0;
+    uint64_t best_seq = 0;
+    int pending_log = 0;
+    for (int k = 0; k < 2; k++) {
+        if ((err = file_read(d, (uint64_t)(k + 1) * 64 * 1024, buf, 4096, "header")) < 0)
+            goto done;
+        if (memcmp(buf, "head", 4) != 0 || crc32c_skip(buf, 4096, 4) != le32(buf + 4))
+            continue;
+        uint64_t seq = le64(buf + 8);
+        if (!valid || seq > best_seq) {
+            best_seq = seq;
+            static const uint8_t zero[16];
+            pending_log = memcmp(buf + 48, zero, 16) != 0;
+        }
+        valid++;
+    }
+    if (!valid) {
+        err = bad(d, "VHDX has no valid header (signature 'head' and CRC-32C at 64 KiB and 128 KiB): "
+                     "the image is damaged");
+        goto done;
+    }
+    if (pending_log) {
+        err = bad(d, "VHDX has a log that was never replayed (its host stopped while the disk was in "
+                     "use): open it once in Hyper-V, or run 'qemu-img check -r all' on a copy, then "
+                     "back up the copy");
+        goto done;
+    }
+    for (int k = 0; k < 2; k++) {
+        uint64_t at = (uint64_t)(192 + 64 * k) * 1024;
+        if ((err = file_read(d, at, buf, RT, "region table")) < 0)
+            goto done;
+        if (memcmp(buf, "regi", 4) != 0) {
+            err = bad(d, "VHDX region table at offset %llu has no 'regi' signature: the image is "
+                         "damaged",
+                      ull(at));
+            goto done;
+        }
+        if (crc32c_skip(buf, RT, 4) != le32(buf + 4)) {
+            err = bad(d, "VHDX region table at offset %llu has a wrong checksum: the image is damaged",
+                      ull(at));
+            goto done;
+        }
+        uint32_t n = le32(buf + 8);
+        if (n > 2047) {
+            err = bad(d, "VHDX region table at offset %llu gives %u entries (at most 2047): the image "
+                         "is damaged",
+                      ull(at), n);
+            goto done;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            const uint8_t *r = buf + 16 + i * 32;
+            uint64_t off = le64(r + 16);
+            uint32_t len = le32(r + 24);
+            uint32_t required = le32(r + 28) & 1;
+            if (off > d->fsize || len > d->fsize - off) {
+                err = bad(d, "VHDX region %u at offset %llu (%u bytes) lies beyond the end of the file "
+                             "(size %llu): the image is truncated or damaged",
+                          i, ull(off), len, ull(d->fsize));
+                goto done;
+            }
+            if (!memcmp(r, VHDX_BAT_GUID, 16)) {
+                bat_off = off;
+                bat_len = len;
+            } else if (!memcmp(r, VHDX_META_GUID, 16)) {
+                meta_off = off;
+                meta_len = len;
+            } else if (required) {
+                err = bad(d, "VHDX has a required region this program does not know: not supported");
+                goto done;
+            }
+        }
+    }
+    if (!bat_len || meta_len < 64 * 1024) {
+        err = bad(d, "VHDX region table has no block table or no metadata region: the image is damaged");
+        goto done;
+    }
+    /* Metadata table: virtual size, block size, logical sector size. */
+    if ((err = file_read(d, meta_off, buf, RT, "metadata table")) < 0)
+        goto done;
+    if (memcmp(buf, "metadata", 8) != 0) {
+        err = bad(d, "VHDX metadata table at offset %llu has no 'metadata' signature: the image is "
+                     "damaged",
+                  ull(meta_off));
+        goto done;
+    }
+    uint16_t nmeta = le16(buf + 10);
+    if (nmeta > 2047) {
+        err = bad(d, "VHDX metadata table gives %u entries (at most 2047): the image is damaged", nmeta);
+        goto done;
+    }
+    uint64_t vsize = 0;
+    uint32_t block = 0, sector = 0, fparams = 0;
+    int have_size = 0, have_block = 0, have_sector = 0;
+    for (uint16_t i = 0; i < nmeta; i++) {
+        const uint8_t *m = buf + 32 + (size_t)i * 32;
+        uint32_t off = le32(m + 16), len = le32(m + 20);
+        if (off < 64 * 1024 || off > meta_len || len > meta_len - off) {
+            err = bad(d, "VHDX metadata item %u lies outside the metadata region: the image is damaged",
+                      i);
+            goto done;
+        }
+        uint8_t v[8];
+        size_t want = 0;
+        if (!memcmp(m, VHDX_DISK_SIZE, 16))
+            want = 8;
+        else if (!memcmp(m, VHDX_FILE_PARAMS, 16) || !memcmp(m, VHDX_LOGICAL_SECTOR, 16))
+            want = !memcmp(m, VHDX_FILE_PARAMS, 16) ? 8 : 4;
+        if (!want)
+            continue;
+        if (len < want) {
+            err = bad(d, "VHDX metadata item %u is too short: the image is damaged", i);
+            goto done;
+        }
+        uint8_t *tmp = cr_malloc(want);
+        if (!tmp) {
+            err = CR_ERROR;
+            goto done;
+        }
+        err = file_read(d, meta_off + off, tmp, want, "metadata item");
+        memcpy(v, tmp, want);
+        free(tmp);
+        if (err < 0)
+            goto done;
+        if (!memcmp(m, VHDX_DISK_SIZE, 16)) {
+            vsize = le64(v);
+            have_size = 1;
+        } else if (!memcmp(m, VHDX_FILE_PARAMS, 16)) {
+            block = le32(v);
+            fparams = le32(v + 4);
+            have_block = 1;
+        } else {
+            sector = le32(v);
+            have_sector = 1;
+        }
+    }
+    if (!have_size || !have_block || !have_sector) {
+        err = bad(d, "VHDX metadata lacks the virtual size, the block size or the sector size: the "
+                     "image is damaged");
+        goto done;
+    }
+    if (vsize == 0 || vsize > IM_MAX_SIZE) {
+        err = bad(d, "VHDX virtual size %llu bytes is impossible (0 or more than 64 TiB): the image is "
+                     "damaged",
+                  ull(vsize));
+        goto done;
+    }
+    if (block < (1u << 20) || block > (256u << 20) || (block & (block - 1))) {
+        err = bad(d, "VHDX block size %u is not a power of two between 1 MiB and 256 MiB: the image is "
+                     "damaged",
+                  block);
+        goto done;
+    }
+    if (sector != 512 && sector != 4096) {
+        err = bad(d, "VHDX logical sector size %u is neither 512 nor 4096: the image is damaged", sector);
+        goto done;
+    }
+    /* BAT: data blocks, with a sector bitmap entry after every chunk_ratio of them. */
+    uint64_t chunk_ratio = ((1ull << 23) * sector) / block;
+    uint64_t nblocks = vsize / block + (vsize % block != 0);
+    uint64_t entries = (fparams & 2) ? nblocks + nblocks / chunk_ratio + 1
+                                     : nblocks + (nblocks - 1) / chunk_ratio;
+    if (entries * 8 > bat_len) {
+        err = bad(d, "VHDX block table holds %llu entries, but a disk of %llu bytes needs %llu: the "
+                     "image is damaged",
+                  ull(bat_len / 8), ull(vsize), ull(entries));
+        goto done;
+    }
+    for (uint64_t i = 0; i < entries; i += RT / 8) {
+        size_t n = entries - i < RT / 8 ? (size_t)(entries - i) : RT / 8;
+        if ((err = file_read(d, bat_off + i * 8, buf, n * 8, "block table")) < 0)
+            goto done;
+        for (size_t k = 0; k < n; k++) {
+            uint64_t e = le64(buf + k * 8);
+            unsigned state = (unsigned)(e & 7);
+            uint64_t at = e & ~0xFFFFFull;
+            int is_bitmap = ((i + k) % (chunk_ratio + 1)) == chunk_ratio;
+            uint64_t need = is_bitmap ? (1u << 20) : block;
+            /* 6 = fully present, 7 = partially present (differencing); 6 for a bitmap = present */
+            if (state != 6 && state != 7)
+                continue;
+            if (at > d->fsize || need > d->fsize - at) {
+                err = bad(d, "VHDX block %llu at offset %llu lies beyond the end of the file (size "
+                             "%llu): the image is truncated or damaged",
+                          ull(i + k), ull(at), ull(d->fsize));
+                goto done;
+            }
+        }
+    }
+    d->size = vsize;
+done:
+    free(buf);
+    return err;
+}
+
+static int open_vhdi(im_disk *d, int depth)
+{
+    int err;
+    libvhdi_error_t *e = NULL;
+    size64_t media = 0;
+    uint32_t type = 0;
+    char *pname = NULL, *ppath = NULL;
+    const char *fmt = cr_image_format_name(d->format);
+
+    if ((err = d->format == CR_IMAGE_VHD ? check_vhd(d) : check_vhdx(d)) < 0)
+        return err;
+    if (libvhdi_file_initialize(&d->vhdi, &e) != 1) {
+        err = lib_fail(d, CR_ERROR, VHERR(&e), "cannot set up the VHD reader");
+        goto done;
+    }
+    if (libvhdi_file_open(d->vhdi, d->path, LIBVHDI_OPEN_READ, &e) != 1) {
+        char what[64];
+        snprintf(what, sizeof(what), "%s image cannot be opened: it is damaged", fmt);
+        err = lib_fail(d, CR_EINPUT, VHERR(&e), what);
+        goto done;
+    }
+    if (libvhdi_file_get_disk_type(d->vhdi, &type, &e) != 1) {
+        err = lib_fail(d, CR_EINPUT, VHERR(&e), "cannot read the disk type");
+        goto done;
+    }
+    if (type == LIBVHDI_DISK_TYPE_DIFFERENTIAL) {
+        size_t n = 0;
+        if (libvhdi_file_get_utf8_parent_filename_size(d->vhdi, &n, &e) != 1 || n == 0 || n > 4096) {
+            err = lib_fail(d, CR_EINPUT, VHERR(&e), "differencing disk: cannot read its parent's name");
+            goto done;
+        }
+        if (!(pname = cr_malloc(n + 1))) {
+            err = CR_ERROR;
+            goto done;
+        }
+        if (libvhdi_file_get_utf8_parent_filename(d->vhdi, (uint8_t *)pname, n, &e) != 1) {
+            err = lib_fail(d, CR_EINPUT, VHERR(&e), "differencing disk: cannot read its parent's name");
+            goto done;
+        }
+        pname[n] = 0;
+        /* Parents are named by Windows paths: look for the last component beside the image. */
+        for (char *p = pname; *p; p++)
+            if (*p == '\\')
+                *p = '/';
+        const char *leaf = base_name(pname);
+        if (!(ppath = resolve(d, leaf))) {
+            err = CR_ERROR;
+            goto done;
+        }
+        if (access(ppath, F_OK) != 0) {
+            cr_error_set("%s: its parent disk %s is missing (looked for %s): copy it next to the image",
+                         d->path, pname, ppath);
+            err = CR_ENOTFOUND;
+            goto done;
+        }
+        if ((err = open_layer(&d->parent, ppath, CR_IMAGE_AUTO, depth + 1)) < 0)
+            goto done;
+        if (!d->parent->vhdi) {
+            err = bad(d, "the parent disk %s is not a VHD or VHDX image", ppath);
+            goto done;
+        }
+        if (libvhdi_file_set_parent_file(d->vhdi, d->parent->vhdi, &e) != 1) {
+            err = lib_fail(d, CR_EINPUT, VHERR(&e), "cannot attach the parent disk");
+            goto done;
+        }
+        d->split = 512;
+    }
+    if (libvhdi_file_get_media_size(d->vhdi, &media, &e) != 1) {
+        err = lib_fail(d, CR_EINPUT, VHERR(&e), "cannot read the disk size");
+        goto done;
+    }
+    if (media != d->size) {
+        err = bad(d, "%s size disagrees with its header (%llu, %llu bytes)", fmt, ull(media), ull(d->size));
+        goto done;
+    }
+done:
+    free(pname);
+    free(ppath);
+    return err;
+}
+
+/* ------------------------------------------------------------ open */
 
 static int read_probe(int fd, uint64_t off, uint8_t *buf, size_t len, size_t *got)
 {
@@ -65,13 +1596,23 @@ static cr_image_format detect(const uint8_t *head, size_t nhead, const uint8_t *
         return CR_IMAGE_VHDX;
     if (ntail >= 512 && memcmp(tail + ntail - 512, "conectix", 8) == 0)
         return CR_IMAGE_VHD;
-    /* A VHD whose footer is 511 bytes (old Virtual PC). */
-    if (ntail >= 511 && memcmp(tail + ntail - 511, "conectix", 8) == 0)
+    /* A dynamic VHD keeps a copy of its footer at the start: a truncated one is still a VHD. */
+    if (nhead >= 512 && memcmp(head, "conectix", 8) == 0 && vhd_footer_ok(head) &&
+        (be32(head + 60) == 3 || be32(head + 60) == 4))
         return CR_IMAGE_VHD;
     return CR_IMAGE_RAW;
 }
 
-int im_open(im_disk **out, const char *path, cr_image_format expect)
+static int same_family(cr_image_format a, cr_image_format b)
+{
+    if (a == CR_IMAGE_VMDK_FLAT)
+        a = CR_IMAGE_VMDK;
+    if (b == CR_IMAGE_VMDK_FLAT)
+        b = CR_IMAGE_VMDK;
+    return a == b;
+}
+
+static int open_layer(im_disk **out, const char *path, cr_image_format expect, int depth)
 {
     int err = 0;
     im_disk *d = NULL;
@@ -80,10 +1621,21 @@ int im_open(im_disk **out, const char *path, cr_image_format expect)
     size_t nhead = 0, ntail = 0;
 
     *out = NULL;
+    if (depth > IM_MAX_DEPTH) {
+        cr_error_set("%s: the chain of backing or parent files is deeper than %d (a loop?)", path,
+                     IM_MAX_DEPTH);
+        return CR_EINPUT;
+    }
     if (!(d = cr_calloc(1, sizeof(*d))))
         return CR_ERROR;
     d->fd = -1;
     if (!(d->path = cr_strdup(path))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    const char *slash = strrchr(path, '/');
+    d->dir = slash ? cr_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : cr_strdup(".");
+    if (!d->dir) {
         err = CR_ERROR;
         goto done;
     }
@@ -103,37 +1655,40 @@ int im_open(im_disk **out, const char *path, cr_image_format expect)
             goto done;
         }
         d->is_block = 1;
-        d->size = bytes;
+        d->fsize = bytes;
     } else if (S_ISREG(st.st_mode)) {
-        d->size = (uint64_t)st.st_size;
+        d->fsize = (uint64_t)st.st_size;
     } else {
         cr_error_set("%s is neither a disk image file nor a block device", path);
         err = CR_EINPUT;
         goto done;
     }
+    d->open_fsize = d->fsize;
     if (read_probe(d->fd, 0, head, sizeof(head), &nhead) < 0) {
         err = cr_error_errno("cannot read disk image %s", path);
         goto done;
     }
-    if (d->size >= IM_PROBE) {
-        if (read_probe(d->fd, d->size - IM_PROBE, tail, IM_PROBE, &ntail) < 0) {
-            err = cr_error_errno("cannot read the end of disk image %s", path);
-            goto done;
-        }
+    if (d->fsize >= IM_PROBE &&
+        read_probe(d->fd, d->fsize - IM_PROBE, tail, IM_PROBE, &ntail) < 0) {
+        err = cr_error_errno("cannot read the end of disk image %s", path);
+        goto done;
     }
-    d->format = d->is_block ? CR_IMAGE_RAW : detect(head, nhead, tail, ntail);
-    if (expect != CR_IMAGE_AUTO && expect != d->format &&
-        !(expect == CR_IMAGE_VMDK_FLAT && d->format == CR_IMAGE_VMDK)) {
+    d->format = detect(head, nhead, tail, ntail);
+    if (expect != CR_IMAGE_AUTO && !same_family(expect, d->format)) {
         cr_error_set("%s: expected a %s image, but its content is %s", path,
                      cr_image_format_name(expect), cr_image_format_name(d->format));
         err = CR_EINPUT;
         goto done;
     }
-    if (d->format != CR_IMAGE_RAW) {
-        cr_error_set("%s: %s images are not supported yet", path, cr_image_format_name(d->format));
-        err = CR_EINPUT;
-        goto done;
+    switch (d->format) {
+    case CR_IMAGE_QCOW2: err = open_qcow(d, depth); break;
+    case CR_IMAGE_VMDK: err = open_vmdk(d, depth); break;
+    case CR_IMAGE_VHD:
+    case CR_IMAGE_VHDX: err = open_vhdi(d, depth); break;
+    default: d->size = d->fsize; break;
     }
+    if (err < 0)
+        goto done;
     *out = d;
     d = NULL;
 done:
@@ -141,13 +1696,36 @@ done:
     return err;
 }
 
+int im_open(im_disk **out, const char *path, cr_image_format expect)
+{
+    return open_layer(out, path, expect, 0);
+}
+
 void im_close(im_disk *d)
 {
     if (!d)
         return;
+    if (d->qcow) {
+        libqcow_file_close(d->qcow, NULL);
+        libqcow_file_free(&d->qcow, NULL);
+    }
+    if (d->vmdk) {
+        libvmdk_handle_close(d->vmdk, NULL);
+        libvmdk_handle_free(&d->vmdk, NULL);
+    }
+    if (d->vhdi) {
+        libvhdi_file_close(d->vhdi, NULL);
+        libvhdi_file_free(&d->vhdi, NULL);
+    }
+    farm_remove(d);
+    free(d->q.l1);
+    free(d->q.l2);
+    /* The parent after the child: the child's library handle points to it. */
+    im_close(d->parent);
     if (d->fd >= 0)
         close(d->fd);
     free(d->path);
+    free(d->dir);
     free(d);
 }
 
@@ -166,11 +1744,13 @@ const char *im_path(const im_disk *d)
     return d->path;
 }
 
+/* ------------------------------------------------------------ read */
+
 static int check_range(const im_disk *d, uint64_t off, size_t len)
 {
     if (off > d->size || len > d->size - off) {
         cr_error_set("%s: read of %zu bytes at offset %llu lies beyond the end of the disk (%llu bytes)",
-                     d->path, len, (unsigned long long)off, (unsigned long long)d->size);
+                     d->path, len, ull(off), ull(d->size));
         return CR_EINPUT;
     }
     return 0;
@@ -183,12 +1763,12 @@ static int raw_read(im_disk *d, uint64_t off, uint8_t *buf, size_t len)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return cr_error_errno("%s: read failed at offset %llu", d->path, (unsigned long long)off);
+            return cr_error_errno("%s: read failed at offset %llu", d->path, ull(off));
         }
         if (n == 0) {
             cr_error_set("%s: the image ends at offset %llu, before its size of %llu bytes (was it "
                          "truncated while being read?)",
-                         d->path, (unsigned long long)off, (unsigned long long)d->size);
+                         d->path, ull(off), ull(d->size));
             return CR_ECORRUPT;
         }
         buf += n;
@@ -198,14 +1778,170 @@ static int raw_read(im_disk *d, uint64_t off, uint8_t *buf, size_t len)
     return 0;
 }
 
+/* The image file (or one of its backing files) shrank since it was checked. */
+static int check_file_end(const im_disk *d, uint64_t off)
+{
+    for (const im_disk *p = d; p; p = p->parent) {
+        struct stat st;
+        if (p->is_block || fstat(p->fd, &st) < 0)
+            continue;
+        if ((uint64_t)st.st_size < p->open_fsize) {
+            cr_error_set("%s: the file shrank from %llu to %llu bytes while being read (reading "
+                         "offset %llu of the disk): the image is truncated",
+                         p->path, ull(p->open_fsize), ull((uint64_t)st.st_size), ull(off));
+            return CR_ECORRUPT;
+        }
+    }
+    return 0;
+}
+
+/*
+ * libqcow reads a data cluster that the end of the file cuts in two without a
+ * word (the missing part comes back as whatever was in the buffer). So before
+ * each read we look up the clusters ourselves: every one that is allocated in
+ * this file must lie inside it; unallocated ones are looked up in the backing
+ * file the same way.
+ */
+static int qcow_verify(im_disk *d, uint64_t off, uint64_t len)
+{
+    int err;
+    uint64_t csize = d->cluster;
+    uint64_t l2n = 1ull << d->q.l2_bits;
+    uint64_t l2_bytes = d->q.version == 1 ? l2n * 8 : csize;
+    uint64_t end = off + len;
+    if (end > d->size)
+        end = d->size;
+    for (uint64_t c = off / csize; c * csize < end; c++) {
+        uint64_t l1i = c / l2n, l2i = c % l2n;
+        uint64_t at = c * csize; /* guest offset of the cluster */
+        uint64_t from = at > off ? at : off;
+        uint64_t to = at + csize < end ? at + csize : end;
+        if (l1i >= d->q.l1_entries)
+            break;
+        uint64_t l1e = be64(d->q.l1 + l1i * 8);
+        uint64_t l2off = d->q.version == 1 ? l1e : l1e & QCOW_L1_MASK;
+        uint64_t e = 0;
+        if (l2off != 0) {
+            if (!d->q.l2 || d->q.l2_at != l2off) {
+                if (!d->q.l2 && !(d->q.l2 = cr_malloc(l2_bytes)))
+                    return CR_ERROR;
+                d->q.l2_at = 0;
+                if ((err = file_read(d, l2off, d->q.l2, l2_bytes, "L2 table")) < 0)
+                    return err == CR_EINPUT ? CR_ECORRUPT : err;
+                d->q.l2_at = l2off;
+            }
+            e = be64(d->q.l2 + l2i * 8);
+        }
+        uint64_t host;
+        int compressed;
+        if (d->q.version == 1) {
+            compressed = (e >> 63) & 1;
+            host = compressed ? e & ((1ull << (63 - d->q.cluster_bits)) - 1) : e;
+        } else {
+            compressed = (e & QCOW_OFLAG_COMPRESSED) != 0;
+            unsigned x = 62 - (d->q.cluster_bits - 8);
+            host = compressed ? e & ((1ull << x) - 1) : e & QCOW_L1_MASK;
+            if (!compressed && (e & 1))
+                continue; /* v3 zero cluster */
+        }
+        if (host == 0) {
+            if (d->parent && from < d->parent->size) {
+                uint64_t pto = to < d->parent->size ? to : d->parent->size;
+                if (d->parent->qcow && (err = qcow_verify(d->parent, from, pto - from)) < 0)
+                    return err;
+            }
+            continue;
+        }
+        /* A compressed cluster is at least one byte; a plain one is a whole cluster. */
+        uint64_t need = compressed ? 1 : csize;
+        if (host > d->fsize || need > d->fsize - host) {
+            cr_error_set("%s: qcow2 data of disk offset %llu lies at file offset %llu, beyond the end of "
+                         "the file (size %llu): the image is truncated",
+                         d->path, ull(from), ull(host), ull(d->fsize));
+            return CR_ECORRUPT;
+        }
+        if (!compressed && host % csize != 0) {
+            cr_error_set("%s: qcow2 data of disk offset %llu lies at unaligned file offset %llu: the "
+                         "image is damaged",
+                         d->path, ull(from), ull(host));
+            return CR_ECORRUPT;
+        }
+    }
+    return 0;
+}
+
+/* One call into the library: bytes read (> 0), or 0 / -1 with the library's text in `text`. */
+static ssize_t lib_read(im_disk *d, uint8_t *p, size_t want, uint64_t off, char *text, size_t ntext)
+{
+    ssize_t n;
+    intptr_t *e = NULL;
+    if (d->qcow)
+        n = libqcow_file_read_buffer_at_offset(d->qcow, p, want, (off64_t)off, (libqcow_error_t **)&e);
+    else if (d->vmdk)
+        n = libvmdk_handle_read_buffer_at_offset(d->vmdk, p, want, (off64_t)off,
+                                                 (libvmdk_error_t **)&e);
+    else
+        n = libvhdi_file_read_buffer_at_offset(d->vhdi, p, want, (off64_t)off, (libvhdi_error_t **)&e);
+    if (n <= 0) {
+        if (d->qcow)
+            lib_text(text, ntext, QERR(&e));
+        else if (d->vmdk)
+            lib_text(text, ntext, VMERR(&e));
+        else
+            lib_text(text, ntext, VHERR(&e));
+        if (n == 0)
+            snprintf(text, ntext, "the library returned no data: a grain or cluster lies beyond the "
+                                  "end of the file");
+    } else if (e) {
+        lib_text(text, ntext, QERR(&e)); /* not expected; just do not leak it */
+    }
+    return n;
+}
+
 int im_read(im_disk *d, uint64_t off, void *buf, size_t len)
 {
     int err;
+    uint8_t *p = buf;
+    char text[512];
     if ((err = check_range(d, off, len)) < 0)
         return err;
     if (len == 0)
         return 0;
-    return raw_read(d, off, buf, len);
+    if (d->format == CR_IMAGE_RAW)
+        return raw_read(d, off, p, len);
+    if (d->qcow && (err = qcow_verify(d, off, len)) < 0)
+        return err;
+    while (len > 0) {
+        size_t want = len > (64u << 20) ? (64u << 20) : len;
+        if (d->split && want > d->split - off % d->split)
+            want = (size_t)(d->split - off % d->split);
+        ssize_t n = lib_read(d, p, want, off, text, sizeof(text));
+        if (n > 0) {
+            p += n;
+            off += (uint64_t)n;
+            len -= (size_t)n;
+            continue;
+        }
+        if ((err = check_file_end(d, off)) < 0)
+            return err;
+        /* Name the first 64 KiB piece that fails, not the start of a large read. */
+        uint64_t bad_off = off;
+        for (size_t k = 0; k < want;) {
+            size_t step = want - k < 65536 ? want - k : 65536;
+            char t2[512];
+            ssize_t m = lib_read(d, p + k, step, off + k, t2, sizeof(t2));
+            if (m <= 0) {
+                bad_off = off + k;
+                memcpy(text, t2, sizeof(text));
+                break;
+            }
+            k += (size_t)m;
+        }
+        cr_error_set("%s: %s image cannot be read at offset %llu: it is damaged or truncated (%s)",
+                     d->path, cr_image_format_name(d->format), ull(bad_off), text);
+        return CR_ECORRUPT;
+    }
+    return check_file_end(d, off);
 }
 
 int im_next_data(im_disk *d, uint64_t off, uint64_t *out)
@@ -225,8 +1961,7 @@ int im_next_data(im_disk *d, uint64_t off, uint64_t *out)
             /* Filesystems without SEEK_DATA: every range may hold data. */
             if (errno == EINVAL || errno == EOPNOTSUPP)
                 return 0;
-            return cr_error_errno("%s: cannot look for data after offset %llu", d->path,
-                                  (unsigned long long)off);
+            return cr_error_errno("%s: cannot look for data after offset %llu", d->path, ull(off));
         }
         *out = (uint64_t)r < d->size ? (uint64_t)r : d->size;
     }

@@ -9,6 +9,7 @@
 #include "image/image.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <sys/wait.h>
 
 static char base[PATH_MAX];
@@ -141,6 +142,422 @@ static void test_raw(void)
     im_close(NULL);
 }
 
+
+/* Run a shell command built printf-style (paths are our own scratch paths). */
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void sh(const char *fmt, ...)
+{
+    char cmd[4 * PATH_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    REQUIRE(n > 0 && (size_t)n < sizeof(cmd));
+    run(cmd);
+}
+
+static void patch(const char *path, uint64_t off, const void *bytes, size_t len)
+{
+    int fd = open(path, O_WRONLY);
+    REQUIRE(fd >= 0);
+    REQUIRE(pwrite(fd, bytes, len, (off_t)off) == (ssize_t)len);
+    close(fd);
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+/* im_open fails with `code` and a message holding `needle` (and the image's name). */
+static void expect_open_fails(const char *path, int code, const char *needle)
+{
+    im_disk *d = (im_disk *)1;
+    int rc = im_open(&d, path, CR_IMAGE_AUTO);
+    if (rc != code || !strstr(cr_error_last(), needle))
+        fprintf(stderr, "%s: got %d '%s', wanted %d with '%s'\n", path, rc, cr_error_last(), code, needle);
+    CHECK(rc == code);
+    CHECK(d == NULL);
+    CHECK(strstr(cr_error_last(), needle) != NULL);
+    CHECK(strstr(cr_error_last(), strrchr(path, '/') + 1) != NULL);
+}
+
+/* The image opens, but reading all of it fails with CR_ECORRUPT naming it and an offset. */
+static void expect_read_fails(const char *path)
+{
+    im_disk *d = NULL;
+    int rc = im_open(&d, path, CR_IMAGE_AUTO);
+    if (rc != 0) { /* refusing at open is fine too, if it says why */
+        CHECK(rc == CR_EINPUT);
+        CHECK(strstr(cr_error_last(), "truncated") != NULL);
+        return;
+    }
+    uint8_t *buf = malloc(im_size(d));
+    REQUIRE(buf);
+    rc = im_read(d, 0, buf, im_size(d));
+    if (rc != CR_ECORRUPT)
+        fprintf(stderr, "%s: read gave %d '%s'\n", path, rc, cr_error_last());
+    CHECK(rc == CR_ECORRUPT);
+    CHECK(strstr(cr_error_last(), strrchr(path, '/') + 1) != NULL);
+    CHECK(strstr(cr_error_last(), "offset") != NULL);
+    free(buf);
+    im_close(d);
+}
+
+static void test_formats(void)
+{
+    static const struct {
+        const char *name;
+        const char *args;
+        cr_image_format want;
+    } conv[] = {
+        {"d.qcow2", "-O qcow2", CR_IMAGE_QCOW2},
+        {"d-v2.qcow2", "-O qcow2 -o compat=0.10", CR_IMAGE_QCOW2},
+        {"d-small.qcow2", "-O qcow2 -o cluster_size=4096", CR_IMAGE_QCOW2},
+        {"d-comp.qcow2", "-c -O qcow2", CR_IMAGE_QCOW2},
+        {"d-v1.qcow", "-O qcow", CR_IMAGE_QCOW2},
+        {"d.vmdk", "-O vmdk", CR_IMAGE_VMDK},
+        {"d-stream.vmdk", "-O vmdk -o subformat=streamOptimized", CR_IMAGE_VMDK},
+        {"d-flat.vmdk", "-O vmdk -o subformat=monolithicFlat", CR_IMAGE_VMDK_FLAT},
+        {"d-2g.vmdk", "-O vmdk -o subformat=twoGbMaxExtentSparse", CR_IMAGE_VMDK},
+        {"d-2gflat.vmdk", "-O vmdk -o subformat=twoGbMaxExtentFlat", CR_IMAGE_VMDK_FLAT},
+        {"d.vhdx", "-O vhdx", CR_IMAGE_VHDX},
+        {"d-small.vhdx", "-O vhdx -o block_size=1048576", CR_IMAGE_VHDX},
+        {"d.vhd", "-O vpc -o force_size=on", CR_IMAGE_VHD},
+        {"d-fixed.vhd", "-O vpc -o subformat=fixed,force_size=on", CR_IMAGE_VHD},
+    };
+    char raw[PATH_MAX], img[PATH_MAX];
+    join(raw, base, "disk.raw");
+    for (size_t i = 0; i < sizeof(conv) / sizeof(conv[0]); i++) {
+        join(img, base, conv[i].name);
+        sh("qemu-img convert -q -f raw %s '%s' '%s'", conv[i].args, raw, img);
+        check_same_as_raw(img, conv[i].want);
+    }
+
+    /* The format the caller insists on is checked against the content. */
+    im_disk *d = NULL;
+    join(img, base, "d.vhdx");
+    CHECK(im_open(&d, img, CR_IMAGE_VHD) == CR_EINPUT);
+    CHECK(strstr(cr_error_last(), "vhdx") != NULL);
+    CHECK_OK(im_open(&d, img, CR_IMAGE_VHDX));
+    im_close(d);
+    join(img, base, "d-flat.vmdk");
+    CHECK_OK(im_open(&d, img, CR_IMAGE_VMDK)); /* flat or sparse: both are "a VMDK" */
+    im_close(d);
+
+    /* A VHD made the usual way is rounded up to a disk geometry: the tail reads as zeros. */
+    join(img, base, "d-chs.vhd");
+    sh("qemu-img convert -q -f raw -O vpc '%s' '%s'", raw, img);
+    CHECK_OK(im_open(&d, img, CR_IMAGE_AUTO));
+    CHECK(im_size(d) >= RAW_SIZE);
+    if (im_size(d) > RAW_SIZE) {
+        uint8_t tail[512], zero[512] = {0};
+        size_t n = im_size(d) - RAW_SIZE < sizeof(tail) ? (size_t)(im_size(d) - RAW_SIZE) : sizeof(tail);
+        CHECK_OK(im_read(d, RAW_SIZE, tail, n));
+        CHECK(memcmp(tail, zero, n) == 0);
+    }
+    im_close(d);
+}
+
+/* A monolithic sparse VMDK copied under another name reads its own data, not the original's. */
+static void test_vmdk_renamed(void)
+{
+    char raw[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
+    join(raw, base, "disk.raw");
+    join(a, base, "orig.vmdk");
+    join(b, base, "copy.vmdk");
+    sh("qemu-img convert -q -f raw -O vmdk '%s' '%s' && cp '%s' '%s'", raw, a, a, b);
+    /* The original now holds other data: a 0x5a pattern at 1 MiB. */
+    sh("qemu-io -f vmdk -c 'write -q -P 0x5a 1M 64k' '%s' >/dev/null", a);
+    check_same_as_raw(b, CR_IMAGE_VMDK);
+}
+
+/* What we read equals what qemu-img reads, in pieces of several sizes and alignments. */
+static void same_as_qemu(const char *path)
+{
+    char ref[PATH_MAX];
+    pathf(ref, "%s.ref", path);
+    sh("qemu-img convert -q -O raw '%s' '%s'", path, ref);
+    int fd = open(ref, O_RDONLY);
+    REQUIRE(fd >= 0);
+    struct stat st;
+    REQUIRE(fstat(fd, &st) == 0);
+    size_t n = (size_t)st.st_size;
+    uint8_t *want = malloc(n + 1), *got = malloc(n + 1);
+    REQUIRE(want && got);
+    REQUIRE(read(fd, want, n) == (ssize_t)n);
+    close(fd);
+    unlink(ref);
+    im_disk *d = NULL;
+    CHECK_OK(im_open(&d, path, CR_IMAGE_AUTO));
+    if (d) {
+        CHECK(im_size(d) == n);
+        static const size_t pieces[] = {512, 65537, MIB + 3, 4 * MIB, 8 * MIB};
+        static const size_t starts[] = {0, 100, 65530};
+        for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
+            for (size_t k = 0; k < sizeof(starts) / sizeof(starts[0]); k++) {
+                memset(got, 0x77, n);
+                int ok = 1;
+                for (size_t off = starts[k]; off < n; off += pieces[i]) {
+                    size_t len = n - off < pieces[i] ? n - off : pieces[i];
+                    ok &= im_read(d, off, got + off, len) == 0;
+                }
+                CHECK(ok);
+                if (memcmp(got + starts[k], want + starts[k], n - starts[k]) != 0) {
+                    fprintf(stderr, "%s: differs from qemu-img read in pieces of %zu from %zu\n", path,
+                            pieces[i], starts[k]);
+                    CHECK(0);
+                }
+            }
+        }
+        im_close(d);
+    }
+    free(want);
+    free(got);
+}
+
+static void test_backing(void)
+{
+    char raw[PATH_MAX], base_img[PATH_MAX], ov[PATH_MAX], moved[PATH_MAX];
+    join(raw, base, "disk.raw");
+    join(base_img, base, "base.qcow2");
+    join(ov, base, "overlay.qcow2");
+    sh("qemu-img convert -q -f raw -O qcow2 '%s' '%s'", raw, base_img);
+    /* The backing file is named relative to the overlay's folder. */
+    sh("cd '%s' && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 overlay.qcow2", base);
+    sh("qemu-io -f qcow2 -c 'write -q -P 0xab 2M 64k' '%s' >/dev/null", ov);
+
+    im_disk *d = NULL;
+    CHECK_OK(im_open(&d, ov, CR_IMAGE_AUTO));
+    if (d) {
+        uint8_t *buf = malloc(RAW_SIZE);
+        REQUIRE(buf);
+        CHECK_OK(im_read(d, 0, buf, RAW_SIZE));
+        /* Written in the overlay. */
+        int all_ab = 1;
+        for (size_t i = 2 * MIB; i < 2 * MIB + 65536; i++)
+            all_ab &= buf[i] == 0xab;
+        CHECK(all_ab);
+        /* Elsewhere the base shows through (data and holes). */
+        CHECK(memcmp(buf, raw_data, 2 * MIB) == 0);
+        CHECK(memcmp(buf + 2 * MIB + 65536, raw_data + 2 * MIB + 65536, RAW_SIZE - 2 * MIB - 65536) == 0);
+        free(buf);
+        im_close(d);
+    }
+
+    same_as_qemu(ov);
+
+    /* A chain of three: overlay2 -> overlay -> base. */
+    char ov2[PATH_MAX];
+    join(ov2, base, "overlay2.qcow2");
+    sh("cd '%s' && qemu-img create -q -f qcow2 -b overlay.qcow2 -F qcow2 overlay2.qcow2", base);
+    sh("qemu-io -f qcow2 -c 'write -q -P 0xcd 0 512' '%s' >/dev/null", ov2);
+    CHECK_OK(im_open(&d, ov2, CR_IMAGE_AUTO));
+    if (d) {
+        uint8_t b1[4];
+        CHECK_OK(im_read(d, 2 * MIB, b1, 4));
+        CHECK(b1[0] == 0xab && b1[3] == 0xab);
+        CHECK_OK(im_read(d, 510, b1, 4));
+        CHECK(b1[0] == 0xcd && b1[1] == 0xcd && b1[2] == raw_data[512] && b1[3] == raw_data[513]);
+        im_close(d);
+    }
+    same_as_qemu(ov2);
+
+    /* Cluster sizes that differ along the chain (4 KiB base, 64 KiB overlay, 2 MiB on top). */
+    sh("cd '%s' && qemu-img convert -q -f raw -O qcow2 -o cluster_size=4096 disk.raw b4k.qcow2 && "
+       "qemu-img create -q -f qcow2 -b b4k.qcow2 -F qcow2 o64k.qcow2 && "
+       "qemu-img create -q -f qcow2 -o cluster_size=2M -b o64k.qcow2 -F qcow2 o2m.qcow2 && "
+       "qemu-io -f qcow2 -c 'write -q -P 0x11 1000k 200k' o64k.qcow2 >/dev/null && "
+       "qemu-io -f qcow2 -c 'write -q -P 0x22 5000k 1000k' o2m.qcow2 >/dev/null",
+       base);
+    join(ov2, base, "o2m.qcow2");
+    same_as_qemu(ov2);
+
+    /* The backing file is gone: CR_ENOTFOUND naming it. */
+    join(moved, base, "base.qcow2.moved");
+    REQUIRE(rename(base_img, moved) == 0);
+    expect_open_fails(ov, CR_ENOTFOUND, "base.qcow2");
+    REQUIRE(rename(moved, base_img) == 0);
+
+    /* A backing file of another format (raw) is refused with advice, not read wrongly. */
+    char ovr[PATH_MAX];
+    join(ovr, base, "over-raw.qcow2");
+    sh("cd '%s' && qemu-img create -q -f qcow2 -b disk.raw -F raw over-raw.qcow2", base);
+    expect_open_fails(ovr, CR_EINPUT, "qemu-img convert");
+
+    /* VMDK with a parent disk. */
+    char vb[PATH_MAX], vo[PATH_MAX];
+    join(vb, base, "vbase.vmdk");
+    join(vo, base, "vover.vmdk");
+    sh("qemu-img convert -q -f raw -O vmdk '%s' '%s'", raw, vb);
+    sh("cd '%s' && qemu-img create -q -f vmdk -b vbase.vmdk -F vmdk vover.vmdk", base);
+    sh("qemu-io -f vmdk -c 'write -q -P 0xab 2M 64k' '%s' >/dev/null", vo);
+    CHECK_OK(im_open(&d, vo, CR_IMAGE_AUTO));
+    if (d) {
+        uint8_t b1[8];
+        CHECK_OK(im_read(d, 2 * MIB - 4, b1, 8));
+        CHECK(memcmp(b1, raw_data + 2 * MIB - 4, 4) == 0 && b1[4] == 0xab && b1[7] == 0xab);
+        CHECK_OK(im_read(d, 5 * MIB + 7, b1, 8));
+        CHECK(memcmp(b1, raw_data + 5 * MIB + 7, 8) == 0);
+        im_close(d);
+    }
+    same_as_qemu(vo);
+    REQUIRE(unlink(vb) == 0);
+    expect_open_fails(vo, CR_ENOTFOUND, "vbase.vmdk");
+}
+
+static void test_damaged(void)
+{
+    char raw[PATH_MAX], p[PATH_MAX], src[PATH_MAX];
+    uint8_t b8[8];
+    join(raw, base, "disk.raw");
+
+    /* qcow2 truncated in the middle: the data clusters at the end are gone. */
+    join(src, base, "d.qcow2");
+    join(p, base, "trunc.qcow2");
+    sh("cp '%s' '%s' && truncate -s -32768 '%s'", src, p, p);
+    expect_read_fails(p);
+
+    /* qcow2 L1 table offset pointing past the end. */
+    join(p, base, "l1.qcow2");
+    sh("cp '%s' '%s'", src, p);
+    put_be64(b8, 1ull << 40);
+    patch(p, 40, b8, 8);
+    expect_open_fails(p, CR_EINPUT, "L1 table at offset 1099511627776 lies beyond the end of the file");
+
+    /* qcow2 with an impossible cluster size, and a size beyond 64 TiB. */
+    join(p, base, "cluster.qcow2");
+    sh("cp '%s' '%s'", src, p);
+    patch(p, 20, "\0\0\0\x1e", 4);
+    expect_open_fails(p, CR_EINPUT, "cluster size");
+    join(p, base, "huge.qcow2");
+    sh("cp '%s' '%s'", src, p);
+    put_be64(b8, 1ull << 50);
+    patch(p, 24, b8, 8);
+    expect_open_fails(p, CR_EINPUT, "64 TiB");
+
+    /* qcow2 backing file name outside the header cluster. */
+    join(p, base, "bname.qcow2");
+    sh("cp '%s' '%s'", src, p);
+    put_be64(b8, 1ull << 20);
+    patch(p, 8, b8, 8);
+    patch(p, 16, "\0\0\0\x10", 4);
+    expect_open_fails(p, CR_EINPUT, "backing file name");
+
+    /* qcow2 with an unknown version. */
+    join(p, base, "v9.qcow2");
+    sh("cp '%s' '%s'", src, p);
+    patch(p, 4, "\0\0\0\x09", 4);
+    expect_open_fails(p, CR_EINPUT, "version 9");
+
+    /* Encrypted qcow2. */
+    join(p, base, "enc.qcow2");
+    sh("qemu-img create -q --object secret,id=sec0,data=hospital -f qcow2 "
+       "-o encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10 '%s' 8M",
+       p);
+    expect_open_fails(p, CR_EINPUT, "encrypted image: not supported");
+    join(p, base, "aes.qcow2"); /* the old AES method: QEMU no longer makes these */
+    sh("cp '%s' '%s'", src, p);
+    patch(p, 32, "\0\0\0\x01", 4);
+    expect_open_fails(p, CR_EINPUT, "encrypted image: not supported");
+
+    /* VHDX with a bad region table signature. */
+    join(src, base, "d.vhdx");
+    join(p, base, "regi.vhdx");
+    sh("cp '%s' '%s'", src, p);
+    patch(p, 192 * 1024, "xxxx", 4);
+    expect_open_fails(p, CR_EINPUT, "region table at offset 196608 has no 'regi' signature");
+    /* ... or a region table entry past the end, with a valid checksum: the checksum is ours to check. */
+    join(p, base, "regck.vhdx");
+    sh("cp '%s' '%s'", src, p);
+    patch(p, 256 * 1024 + 20, "\x01", 1);
+    expect_open_fails(p, CR_EINPUT, "wrong checksum");
+    /* VHDX truncated. */
+    join(p, base, "trunc.vhdx");
+    sh("cp '%s' '%s' && truncate -s 3000000 '%s'", src, p, p);
+    expect_open_fails(p, CR_EINPUT, "truncated");
+    /* Both headers damaged. */
+    join(p, base, "head.vhdx");
+    sh("cp '%s' '%s'", src, p);
+    patch(p, 64 * 1024 + 100, "\xff", 1);
+    patch(p, 128 * 1024 + 100, "\xff", 1);
+    expect_open_fails(p, CR_EINPUT, "no valid header");
+
+    /* VHD with a wrong footer checksum. */
+    join(src, base, "d.vhd");
+    join(p, base, "sum.vhd");
+    sh("cp '%s' '%s'", src, p);
+    struct stat st;
+    REQUIRE(stat(p, &st) == 0);
+    patch(p, (uint64_t)st.st_size - 512 + 64, "\0\0\0\0", 4);
+    expect_open_fails(p, CR_EINPUT, "footer checksum is wrong");
+    /* Dynamic VHD cut in the middle: the footer at the end is gone, the copy at 0 says VHD. */
+    join(p, base, "trunc.vhd");
+    sh("cp '%s' '%s' && truncate -s 1000000 '%s'", src, p, p);
+    expect_open_fails(p, CR_EINPUT, "truncated");
+    /* Fixed VHD whose data was cut: the footer copied at the new end. */
+    join(src, base, "d-fixed.vhd");
+    join(p, base, "trunc-fixed.vhd");
+    sh("head -c 4194304 '%s' > '%s' && tail -c 512 '%s' >> '%s'", src, p, src, p);
+    expect_open_fails(p, CR_EINPUT, "truncated");
+
+    /* VMDK with a lying capacity. */
+    join(src, base, "d.vmdk");
+    join(p, base, "cap.vmdk");
+    sh("cp '%s' '%s'", src, p);
+    patch(p, 12, "\0\0\x10\0\0\0\0\0", 8); /* 1 Mi sectors instead of 16 Ki */
+    expect_open_fails(p, CR_EINPUT, "capacity");
+    /* VMDK grain size not a power of two. */
+    join(p, base, "grain.vmdk");
+    sh("cp '%s' '%s'", src, p);
+    patch(p, 20, "\x03\0\0\0\0\0\0\0", 8);
+    expect_open_fails(p, CR_EINPUT, "grain size");
+    /* VMDK grain directory past the end. */
+    join(p, base, "gd.vmdk");
+    sh("cp '%s' '%s'", src, p);
+    patch(p, 56, "\0\0\0\x10\0\0\0\0", 8);
+    expect_open_fails(p, CR_EINPUT, "grain directory");
+    /* Sparse VMDK cut in the middle. */
+    join(p, base, "trunc.vmdk");
+    sh("cp '%s' '%s' && truncate -s -32768 '%s'", src, p, p);
+    expect_read_fails(p);
+    join(src, base, "d-stream.vmdk");
+    join(p, base, "trunc-stream.vmdk");
+    sh("cp '%s' '%s' && truncate -s 100000 '%s'", src, p, p);
+    expect_read_fails(p);
+
+    /* Descriptor whose flat extent is missing, or shorter than it says. */
+    char dir[PATH_MAX], desc[PATH_MAX];
+    join(dir, base, "flat");
+    REQUIRE(mkdir(dir, 0755) == 0);
+    join(desc, dir, "f.vmdk");
+    sh("qemu-img convert -q -f raw -O vmdk -o subformat=monolithicFlat '%s' '%s'", raw, desc);
+    join(p, dir, "f-flat.vmdk");
+    sh("mv '%s' '%s.gone'", p, p);
+    expect_open_fails(desc, CR_ENOTFOUND, "f-flat.vmdk");
+    sh("mv '%s.gone' '%s' && truncate -s 1000000 '%s'", p, p, p);
+    expect_open_fails(desc, CR_EINPUT, "truncated");
+    /* Descriptor with binary junk. */
+    join(p, dir, "junk.vmdk");
+    static const char junk[] = "# Disk DescriptorFile\nRW 16 FLAT \"x\x01y\"\n";
+    write_at(dir, "junk.vmdk", junk, strlen(junk));
+    expect_open_fails(p, CR_EINPUT, "binary");
+    /* Descriptor with an extent type we do not read. */
+    static const char delta[] = "# Disk DescriptorFile\nRW 16 VMFSSPARSE \"d-delta.vmdk\"\n";
+    write_at(dir, "delta.vmdk", delta, strlen(delta));
+    join(p, dir, "delta.vmdk");
+    expect_open_fails(p, CR_EINPUT, "VMFSSPARSE");
+
+    /* Nothing here ever crashed; an empty file is an empty raw disk. */
+    join(p, base, "empty.img");
+    write_at(base, "empty.img", "", 0);
+    im_disk *d = NULL;
+    CHECK_OK(im_open(&d, p, CR_IMAGE_AUTO));
+    CHECK(d && im_size(d) == 0 && im_format(d) == CR_IMAGE_RAW);
+    im_close(d);
+}
+
 int main(void)
 {
     fx_scratch_new(base, "disk");
@@ -148,6 +565,10 @@ int main(void)
     join(raw, base, "disk.raw");
     make_raw(raw);
     test_raw();
+    test_formats();
+    test_vmdk_renamed();
+    test_backing();
+    test_damaged();
     free(raw_data);
     fx_scratch_done(base);
     return test_summary("test_disk");
