@@ -251,6 +251,8 @@ int cmd_hunt(int argc, char **argv);
 int cmd_findings(int argc, char **argv);
 int cmd_clean_point(int argc, char **argv);
 int cmd_timeline(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_journal(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 
 #endif

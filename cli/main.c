@@ -33,6 +33,8 @@ static const cli_cmd commands[] = {
     {"timeline", cmd_timeline, "tell when each finding of a source appeared and went"},
     {"restore", cmd_restore, "restore a snapshot (or some of its files) into a folder"},
     {"verify", cmd_verify, "check the vault for damage"},
+    {"plan", cmd_plan, "check a recovery plan and show its start order"},
+    {"journal", cmd_journal, "verify or show a recovery journal"},
     {"probe", cmd_probe, "check that a service answers: tcp, http, ldap, postgres, dicom, hl7"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

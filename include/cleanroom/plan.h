@@ -1,8 +1,18 @@
 /*
  * cleanroom: recovery plans (docs/plan.md) and the recovery journal.
  *
- * OWNER NOTE (remove when done): the plan/journal helper owns this header and
- * may change anything below; the probe types come from probe.h (fixed).
+ * A plan is a YAML file that names the site and its services: for each, the
+ * vault source to restore, which restore point (the hunt's clean point by
+ * default), where to restore it (a folder, a disk image, or a VM exported for
+ * a hypervisor), the command that starts it, the probes that say it is back,
+ * its tier (0 core infrastructure .. 3 workstations), what it depends on and
+ * its recovery time objective. cr_plan_load() reads and checks a plan and
+ * reports every problem with its line and column; cr_plan_check_vault() adds
+ * the checks that need the vault; cr_plan_order() gives the start order.
+ *
+ * The journal is the evidence of a recovery: an append-only file of JSON
+ * lines, each entry carrying the SHA-256 of the previous one (docs/format.md
+ * §16).
  */
 #ifndef CLEANROOM_PLAN_H
 #define CLEANROOM_PLAN_H
@@ -11,6 +21,7 @@
 #include "image.h"
 #include "probe.h"
 #include "repo.h"
+#include "snapshot.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -20,99 +31,172 @@ extern "C" {
 typedef enum cr_plan_point {
     CR_PLAN_POINT_CLEAN = 0,  /**< the hunt's clean point (default) */
     CR_PLAN_POINT_LATEST = 1, /**< the newest snapshot */
-    CR_PLAN_POINT_ID = 2,     /**< a given snapshot id (prefix) */
+    CR_PLAN_POINT_ID = 2,     /**< a given snapshot id (prefix of >= 4 hex digits) */
 } cr_plan_point;
 
 typedef enum cr_plan_target_kind {
-    CR_PLAN_TARGET_FOLDER = 1, /**< restore the files into a folder */
-    CR_PLAN_TARGET_IMAGE = 2,  /**< restore a disk image (format) or export a VM (hypervisor) */
+    CR_PLAN_TARGET_FOLDER = 1, /**< `folder: DIR`: restore the files into a folder */
+    CR_PLAN_TARGET_IMAGE = 2,  /**< `image: FILE`: restore one disk as an image file (format) */
+    CR_PLAN_TARGET_VM = 3,     /**< `vm: DIR`: export the VM for a hypervisor into a folder */
 } cr_plan_target_kind;
 
+/** Where a service is restored. Paths are absolute and normalised (no "//", ".", ".."). */
 typedef struct cr_plan_target {
     cr_plan_target_kind kind;
-    char *path;                  /**< folder, image file, or export folder */
-    cr_image_format format;      /**< image targets */
-    int has_hypervisor;
-    cr_hypervisor hypervisor;    /**< image targets exported as a VM */
-    unsigned int line, col;
+    char *path;                  /**< folder, image file or export folder; with count > 1 it
+                                      holds "%n" (see cr_plan_instance_path) */
+    cr_image_format format;      /**< image: from `format:` or the file's extension */
+    char *disk;                  /**< image: "disk0"... or NULL (the only disk) */
+    cr_hypervisor hypervisor;    /**< vm */
+    unsigned int line, col;      /**< of the `target:` value */
 } cr_plan_target;
 
 typedef struct cr_plan_service {
     char *name;
+    char *site;                  /**< the service's `site:`, else the plan's */
     int tier;                    /**< 0 core infrastructure .. 3 workstations */
     char **depends_on; size_t ndepends;
-    char *source;                /**< vault source */
-    cr_plan_point point; char *point_id;
+    char *source;                /**< vault source (default: the name) */
+    cr_plan_point point;
+    char *point_id;              /**< CR_PLAN_POINT_ID: the id or prefix, else NULL */
     cr_plan_target target;
     char *start;                 /**< shell command run after the restore (or NULL) */
     cr_probe_spec *probes; size_t nprobes;
     double rto;                  /**< target, seconds (0 = none) */
-    unsigned int count;          /**< instances (workstations: 50) — 1 by default */
-    unsigned int line, col;
+    unsigned int count;          /**< instances (workstations: 50); 1 by default */
+    unsigned int line, col;      /**< of the service's `name:` */
+    unsigned int source_line, source_col;  /**< of `source:` (else of `name:`) */
+    unsigned int point_line, point_col;    /**< of `restore_point:` (else of `name:`) */
 } cr_plan_service;
 
 typedef struct cr_plan {
     char *file;                  /**< the plan file as given */
     char *site;
-    char *vault;                 /**< vault path (may be overridden on the command line) */
+    char *vault;                 /**< `vault:` (NULL if absent) */
+    unsigned int vault_line, vault_col;
+    double probe_timeout;        /**< defaults: seconds per probe attempt (5) */
+    unsigned int probe_retries;  /**< defaults: extra attempts (2) */
+    double probe_interval;       /**< defaults: seconds between attempts (2) */
     cr_plan_service *services; size_t nservices;
 } cr_plan;
 
-/** One problem in a plan: "FILE:LINE:COL: error: message". */
+/** One problem in a plan: "FILE:LINE:COL: error: message" (line and column from 1; 0 = none). */
 typedef struct cr_plan_problem {
     unsigned int line, col;
     int is_error;                /**< 0: warning */
     char *message;
 } cr_plan_problem;
 
+/** Limits applied to a plan file. */
+#define CR_PLAN_MAX_BYTES (1024u * 1024)
+#define CR_PLAN_MAX_SERVICES 10000u
+#define CR_PLAN_MAX_NODES 200000u
+#define CR_PLAN_MAX_DEPTH 64u
+#define CR_PLAN_MAX_COUNT 10000u
+
 void cr_plan_free(cr_plan *plan);
 void cr_plan_problems_free(cr_plan_problem *p, size_t n);
 
 /**
- * Parse a plan file (YAML). Every problem is collected (not only the first):
- * syntax errors, unknown keys, wrong types, duplicate service names, unknown
+ * Parse and check a plan file (YAML). Every problem is collected, not only the
+ * first: syntax errors, unknown keys (with the closest known key), wrong
+ * types, missing or duplicate keys, duplicate service names, unknown
  * dependencies, dependency cycles (naming the cycle), a dependency on a
- * service of a higher tier, targets that would overwrite each other.
+ * service of a higher tier, targets that would overwrite each other, bad RTO
+ * and probe specs. Anchors and aliases are refused. Problems are sorted by
+ * line and column.
  * @param[out] out the plan (NULL when it has errors); freed with cr_plan_free.
  * @param[out] problems freed with cr_plan_problems_free (may be NULL if not wanted).
- * @return 0; CR_EINPUT if the plan has errors; CR_ENOTFOUND; an error.
+ * @return 0 (warnings only); CR_EINPUT if the plan has errors; CR_ENOTFOUND
+ *         (no such file); an error (unreadable file, out of memory).
  */
 int cr_plan_load(cr_plan **out, cr_plan_problem **problems, size_t *nproblems, const char *path);
 
 /**
- * Checks that need the vault: each source has snapshots, the restore point
- * exists (a service asking for `clean` whose source has no clean point is an
- * error naming the first compromised snapshot; never hunted: an error saying
- * to run `cleanroom hunt`). Appends to problems.
- * @return 0, or CR_EINPUT if errors were found.
+ * Checks that need the vault: each source has snapshots (else an error that
+ * suggests close source names), the restore point resolves (`clean`: an
+ * error naming the first compromised snapshot when there is no clean point,
+ * or saying to run `cleanroom hunt` when the source was never hunted; an id:
+ * found, of that source), image and vm targets come from image snapshots and
+ * folder targets from file snapshots. Appends to problems (kept sorted).
+ * @return 0 (warnings only), CR_EINPUT if errors were found, or an error
+ *         reading the vault (its code).
  */
 int cr_plan_check_vault(cr_plan_problem **problems, size_t *nproblems, const cr_plan *plan,
                         cr_repo *repo);
 
 /**
+ * The snapshot a service is restored from, and why it was chosen, in words
+ * ("clean point: the newest hunted snapshot before 5e6f7a8b (2026-11-03T02:00:00Z),
+ * the first compromised one"), for the journal.
+ * @param[out] out freed with cr_snapshot_free.
+ * @param[out] why freed with free() (may be NULL if not wanted).
+ * @return 0; CR_ENOTFOUND (no snapshot, no clean point, never hunted: the
+ *         message says which); CR_EAMBIGUOUS; CR_EINPUT (an id of another
+ *         source, a snapshot of the wrong kind for the target); an error.
+ */
+int cr_plan_resolve(cr_snapshot **out, char **why, cr_repo *repo, const cr_plan_service *svc);
+
+/**
  * Services in the order they may be started: by tier, then so that every
- * service comes after what it depends on. @param[out] order indexes into
- * plan->services, freed with free().
+ * service comes after what it depends on, otherwise in file order.
+ * @param[out] order indexes into plan->services, freed with free().
+ * @return 0, CR_EINPUT (a cycle: the plan did not come from cr_plan_load), or CR_ERROR.
  */
 int cr_plan_order(size_t **order, const cr_plan *plan);
+
+/**
+ * The target path of instance `i` (1..count) of a service: "%n" in the path
+ * replaced by i (the path itself when count is 1).
+ * @return a new string (free()), or NULL (out of memory).
+ */
+char *cr_plan_instance_path(const cr_plan_service *svc, unsigned int i);
+
+/** "clean", "latest" or "id". */
+const char *cr_plan_point_name(cr_plan_point p);
+/** "folder", "image" or "vm". */
+const char *cr_plan_target_kind_name(cr_plan_target_kind k);
 
 /* ------------------------------------------------------------- journal */
 
 /**
  * The recovery journal: an append-only file of JSON lines, each entry carrying
- * the SHA-256 of the previous one, fsynced one by one. Editing, removing or
- * reordering any entry breaks the chain at that point.
+ * the SHA-256 of the previous one, fsynced one by one. Editing, removing,
+ * reordering or duplicating any entry breaks the chain at that point. Removing
+ * entries at the end can only be seen against a head hash kept elsewhere (the
+ * recovery report prints it).
  */
 typedef struct cr_journal cr_journal;
 
-/** Open (create) a journal for appending; an existing one is verified first (CR_ECORRUPT if broken). */
+/** Longest entry line accepted (bytes, with its newline). */
+#define CR_JOURNAL_MAX_LINE (1024u * 1024)
+/** Largest journal file read. */
+#define CR_JOURNAL_MAX_BYTES (1024ull * 1024 * 1024)
+
+/**
+ * Open (create) a journal for appending. An existing one is verified first.
+ * Only one process may hold a journal open (an exclusive flock).
+ * @return 0; CR_ECORRUPT if it is broken (a torn last line from a crash
+ *         included: the message says to run `cleanroom journal verify
+ *         --cut-torn`); CR_ELOCKED if another process has it open; an error.
+ */
 int cr_journal_open(cr_journal **out, const char *path);
+/** Close a journal (accepts NULL). */
 void cr_journal_close(cr_journal *j);
+
+/** Entries in the journal (after open: those read, plus those appended). */
+uint64_t cr_journal_count(const cr_journal *j);
+/** Hash of the newest entry, 64 hex digits (64 zeros for an empty journal); borrowed. */
+const char *cr_journal_head(const cr_journal *j);
 
 /**
  * Append one entry: `type` ("plan-loaded", "point-chosen", "restore-done",
  * "probe", "ack", "error"...), the service it is about (or NULL), and
- * key/value pairs (kv[0]=key, kv[1]=value, ...; nkv pairs). Durable on return.
+ * key/value pairs (kv[0]=key, kv[1]=value, ...; nkv pairs; keys distinct and
+ * non-empty). Text that is not valid UTF-8 is stored with its bad bytes
+ * written as the four characters \xNN. Durable on return (fsync).
+ * @return 0; CR_EINPUT (bad type or keys); an error (the journal then refuses
+ *         further appends: reopen it, which reports a torn line if any).
  */
 int cr_journal_append(cr_journal *j, const char *type, const char *service,
                       const char *const *kv, size_t nkv);
@@ -133,8 +217,23 @@ void cr_journal_entries_free(cr_journal_entry *e, size_t n);
  * Read and verify a journal. On a broken chain: CR_ECORRUPT, *bad_line = the
  * first line that does not follow (1-based), the message says why; the
  * entries before it are returned.
+ * @param[out] bad_line 0 when intact (may be NULL).
+ * @return 0; CR_ECORRUPT; CR_ENOTFOUND; an error.
  */
 int cr_journal_read(cr_journal_entry **out, size_t *n, uint64_t *bad_line, const char *path);
+
+/**
+ * Recover from a crash during an append: when the last line of the journal
+ * is incomplete (no newline) and every line before it is intact, move its
+ * bytes to PATH.torn (appended, fsynced), cut the journal after its last
+ * complete line, and append a "torn-tail-cut" entry that records the cut
+ * (bytes and SHA-256 of what was cut). A journal that is intact is left
+ * alone (*cut = 0).
+ * @param[out] cut bytes moved to PATH.torn (may be NULL).
+ * @return 0; CR_ECORRUPT (damage other than a torn last line: nothing is
+ *         changed); CR_ELOCKED; CR_ENOTFOUND; an error.
+ */
+int cr_journal_cut_torn(uint64_t *cut, const char *path);
 
 #ifdef __cplusplus
 }
