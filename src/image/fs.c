@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/sysmacros.h>
 
 #define FS_MAX_DEPTH 1024
 /* A file with more extents than this is stored as blobs of its own: its tree
@@ -355,6 +356,26 @@ static void meta_to_node(walker *w, const TSK_FS_META *m, cr_node *n)
     n->inode = (uint64_t)m->addr;
     n->dev = w->dev;
     n->nlink = m->nlink > 0 ? (uint64_t)m->nlink : 1;
+}
+
+/*
+ * Device number of an ext2/3/4 device node. libtsk does not decode it, but
+ * keeps the inode's i_block words (one per TSK_DADDR_T): the number is in
+ * the first word (old encoding) or the second (new, 32-bit major/minor).
+ */
+static uint64_t ext_rdev(const TSK_FS_INFO *fs, const TSK_FS_META *m)
+{
+    const TSK_DADDR_T *w;
+    uint32_t a, b;
+    if (!TSK_FS_TYPE_ISEXT(fs->ftype) || m->content_type != TSK_FS_META_CONTENT_TYPE_DEFAULT ||
+        !m->content_ptr || m->content_len < 2 * sizeof(TSK_DADDR_T))
+        return 0;
+    w = m->content_ptr;
+    a = (uint32_t)(w[0] & 0xffffffffu);
+    b = (uint32_t)(w[1] & 0xffffffffu);
+    if (a)
+        return makedev((a >> 8) & 0xff, a & 0xff);
+    return makedev((b >> 8) & 0xfff, (b & 0xff) | ((b >> 12) & 0xfff00));
 }
 
 static int ext_push(walker *w, uint64_t off, uint64_t len, const cr_id *id, uint64_t blob_off)
@@ -850,6 +871,8 @@ static int walk_dir(walker *w, TSK_FS_DIR *dir, int depth, int windows_dir, cr_i
             n->link_target = target;
             target = NULL;
         }
+        if (type == CR_NODE_CHARDEV || type == CR_NODE_BLOCKDEV)
+            n->rdev = ext_rdev(w->fs, m);
         if (type == CR_NODE_FILE) {
             n->size = m->size > 0 ? (uint64_t)m->size : 0;
             if ((err = file_content(w, f, n, nm, &skip)) < 0) {

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 static char base[PATH_MAX];
@@ -715,6 +716,19 @@ static void test_whole_disk(void)
     mkdir_in(src, "usr");
     mkdir_in(src, "usr/bin");
     write_file(src, "etc/hostname", 9);
+    int devs = 0;
+    mkdir_in(src, "dev");
+    join(p, src, "dev/null");
+    if (mknod(p, S_IFCHR | 0666, makedev(1, 3)) == 0) {
+        join(p, src, "dev/big");
+        REQUIRE(mknod(p, S_IFCHR | 0600, makedev(300, 70000)) == 0); /* the new encoding */
+        join(p, src, "dev/sda");
+        REQUIRE(mknod(p, S_IFBLK | 0660, makedev(8, 0)) == 0);
+        devs = 1;
+    } else {
+        fprintf(stderr, "  mknod not permitted here (%s): device numbers not checked\n",
+                strerror(errno));
+    }
     write_file(src, "usr/bin/tool", 20000);
     join(p, src, "bin");
     REQUIRE(symlink("usr/bin", p) == 0);
@@ -735,6 +749,18 @@ static void test_whole_disk(void)
     check_entry(&res.v[0].tree, src, "etc/hostname", CHK_MODE);
     check_entry(&res.v[0].tree, src, "usr/bin/tool", CHK_MODE);
     check_entry(&res.v[0].tree, src, "bin", 0);
+    if (devs) {
+        const char *dn[] = {"dev/null", "dev/big", "dev/sda"};
+        const dev_t want[] = {makedev(1, 3), makedev(300, 70000), makedev(8, 0)};
+        for (int i = 0; i < 3; i++) {
+            cr_node d = {0};
+            REQUIRE(find(&res.v[0].tree, dn[i], &d) == 0);
+            CHECK(d.type == (i == 2 ? CR_NODE_BLOCKDEV : CR_NODE_CHARDEV));
+            CHECK(d.rdev == (uint64_t)want[i]);
+            cr_node_clear(&d);
+        }
+        check_entry(&res.v[0].tree, src, "dev/sda", CHK_MODE);
+    }
     disk_free(&res);
     map_free(&map);
 
