@@ -12,13 +12,16 @@ static const char help_text[] =
     "List the snapshots of the vault, oldest first: ID (first 8 hex digits), TIME (UTC),\n"
     "SOURCE, HOST, FILES, SIZE and TAGS. A snapshot is named in other commands by its id,\n"
     "a unique prefix of at least 4 hex digits, 'latest' or 'SOURCE:latest'.\n"
+    "Image snapshots (disks of a VM, 'backup --image') show '[image, N disks]' before\n"
+    "their tags; their SIZE is the disks' virtual size, FILES the files found inside.\n"
     "\n"
     "Options:\n"
     "  --source NAME  only the snapshots of this source\n"
     "  --json         an array of objects: id, short_id, source, time, hostname, username,\n"
     "                 paths, tags, excludes, files, dirs, others, bytes, bytes_new, files_new,\n"
     "                 files_changed, files_unchanged, errors, duration, tree, parent,\n"
-    "                 program_version\n"
+    "                 program_version, kind (\"files\" or \"image\"); image snapshots\n"
+    "                 also system_root, vm and disks\n"
     "\n"
     "Exit codes: 0 ok (also when there is none), 2 usage, 3 wrong passphrase, 4 damaged\n"
     "vault, 7 no vault.\n";
@@ -115,8 +118,13 @@ int cmd_snapshots(int argc, char **argv)
         r->host = cli_escape(s->hostname ? s->hostname : "");
         for (size_t k = 0; k < s->ntags; k++)
             tl += strlen(s->tags[k]) * 6 + 1;
+        tl += 48;
         r->tags = cli_xmalloc(tl);
         r->tags[0] = '\0';
+        /* Image snapshots are told apart in the TAGS column, so the table keeps its columns. */
+        if (s->kind == CR_SNAPSHOT_IMAGE)
+            snprintf(r->tags, tl, "[image, %zu disk%s]%s", s->ndisks, s->ndisks == 1 ? "" : "s",
+                     s->ntags ? " " : "");
         for (size_t k = 0; k < s->ntags; k++) {
             char *e = cli_escape(s->tags[k]);
             if (k)

@@ -9,6 +9,8 @@
  */
 #include "common.h"
 
+#include "cleanroom/image.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -689,6 +691,7 @@ json_t *cli_snapshot_json(const cr_snapshot *s)
     json_object_set_new(o, "parent",
                         s->has_parent ? json_string(cr_id_to_hex(hex, &s->parent)) : json_null());
     json_object_set_new(o, "program_version", cli_json_str(s->program_version));
+    cli_snapshot_image_json(o, s);
     return o;
 }
 
@@ -1185,4 +1188,69 @@ void cli_clean_point_line(FILE *out, const cr_clean_point *c, cr_severity min)
                  c->unhunted, c->snapshots, src);
     }
     free(src);
+}
+
+/* ------------------------------------------------------------ image snapshots */
+
+static json_t *json_str_or_null(const char *s)
+{
+    return s ? cli_json_str(s) : json_null();
+}
+
+void cli_snapshot_image_json(json_t *o, const cr_snapshot *s)
+{
+    json_object_set_new(o, "kind", json_string(s->kind == CR_SNAPSHOT_IMAGE ? "image" : "files"));
+    if (s->kind != CR_SNAPSHOT_IMAGE)
+        return;
+    json_object_set_new(o, "system_root", json_str_or_null(s->system_root));
+    if (s->vm) {
+        const cr_vm_info *v = s->vm;
+        json_t *j = json_object();
+        if (!j)
+            oom();
+        json_object_set_new(j, "name", json_str_or_null(v->name));
+        json_object_set_new(j, "cpus", v->cpus ? json_integer(v->cpus) : json_null());
+        json_object_set_new(j, "memory_mib", v->memory_mib ? cli_json_u64(v->memory_mib) : json_null());
+        json_object_set_new(j, "firmware", v->firmware ? json_string(cr_firmware_name(v->firmware))
+                                                       : json_null());
+        json_object_set_new(j, "disk_bus", json_str_or_null(v->disk_bus));
+        json_object_set_new(j, "nic_model", json_str_or_null(v->nic_model));
+        json_object_set_new(j, "os_type", json_str_or_null(v->os_type));
+        json_object_set_new(j, "config_from", json_str_or_null(v->config_from));
+        json_object_set_new(o, "vm", j);
+    } else {
+        json_object_set_new(o, "vm", json_null());
+    }
+    json_t *disks = json_array();
+    if (!disks)
+        oom();
+    for (size_t i = 0; i < s->ndisks; i++) {
+        const cr_image_disk *d = &s->disks[i];
+        json_t *j = json_object(), *vols = json_array();
+        if (!j || !vols)
+            oom();
+        json_object_set_new(j, "name", json_str_or_null(d->name));
+        json_object_set_new(j, "source_path", json_str_or_null(d->source_path));
+        json_object_set_new(j, "source_format", json_string(cr_image_format_name(d->source_format)));
+        json_object_set_new(j, "virtual_size", cli_json_u64(d->virtual_size));
+        json_object_set_new(j, "stored", cli_json_u64(d->stored));
+        json_object_set_new(j, "partition_table", json_str_or_null(d->partition_table));
+        for (size_t k = 0; k < d->nvolumes; k++) {
+            const cr_image_volume *v = &d->volumes[k];
+            json_t *x = json_object();
+            if (!x)
+                oom();
+            json_object_set_new(x, "name", json_str_or_null(v->name));
+            json_object_set_new(x, "start", cli_json_u64(v->start));
+            json_object_set_new(x, "length", cli_json_u64(v->length));
+            json_object_set_new(x, "fs_type", json_str_or_null(v->fs_type));
+            json_object_set_new(x, "label", json_str_or_null(v->label));
+            json_object_set_new(x, "files", cli_json_u64(v->files));
+            json_object_set_new(x, "error", json_str_or_null(v->error));
+            json_array_append_new(vols, x);
+        }
+        json_object_set_new(j, "volumes", vols);
+        json_array_append_new(disks, j);
+    }
+    json_object_set_new(o, "disks", disks);
 }

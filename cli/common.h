@@ -233,6 +233,14 @@ json_t *cli_clean_point_json(const cr_clean_point *c, cr_severity min);
  */
 void cli_clean_point_line(FILE *out, const cr_clean_point *c, cr_severity min);
 
+/**
+ * Add the fields of an image snapshot to its JSON object (documented in
+ * docs/commands/snapshots.md): "kind" ("files" or "image") always; for an
+ * image snapshot also "system_root", "vm" and "disks". Called by
+ * cli_snapshot_json.
+ */
+void cli_snapshot_image_json(json_t *o, const cr_snapshot *s);
+
 /* Memory: the command stops with exit 1 and a message when memory runs out. */
 void *cli_xmalloc(size_t n);
 void *cli_xrealloc(void *p, size_t n);
