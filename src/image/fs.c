@@ -1051,16 +1051,99 @@ static int range_unchanged(const im_chunkmap *a, const im_chunkmap *b, uint64_t 
     return 1;
 }
 
+static int is_windows_fs(const char *fs_type)
+{
+    return fs_type && (!strcmp(fs_type, "ntfs") || !strncmp(fs_type, "fat", 3) ||
+                       !strcmp(fs_type, "exfat"));
+}
+
+static int node_is(const cr_node *n, const char *name, int fold)
+{
+    return n->name && (fold ? strcasecmp(n->name, name) == 0 : strcmp(n->name, name) == 0);
+}
+
+/*
+ * Counts of a stored tree (folders, other nodes, bytes of files), for a
+ * volume taken from a parent whose counts the caller did not know (they are
+ * not in the snapshot file). @return 0 or an error (tree unreadable).
+ */
+static int tree_counts(cr_repo *repo, const cr_id *id, int depth, im_fsresult *r)
+{
+    cr_tree *t = NULL;
+    int err;
+    if ((err = cr_tree_load(&t, repo, id)) < 0)
+        return err;
+    for (size_t i = 0; i < t->count && err == 0; i++) {
+        const cr_node *n = &t->nodes[i];
+        if (n->type == CR_NODE_FILE) {
+            r->bytes += n->size;
+        } else if (n->type == CR_NODE_DIR) {
+            r->dirs++;
+            if (n->has_subtree && depth < FS_MAX_DEPTH)
+                err = tree_counts(repo, &n->subtree, depth + 1, r);
+        } else {
+            r->others++;
+        }
+    }
+    cr_tree_free(t);
+    return err;
+}
+
+/* The is_system test of the walk, on a stored tree. @return 0/1 or an error. */
+static int tree_is_system(cr_repo *repo, const cr_id *root, int fold)
+{
+    cr_tree *t = NULL, *win = NULL;
+    int err, etc = 0, usr = 0, sys = 0;
+    if ((err = cr_tree_load(&t, repo, root)) < 0)
+        return err;
+    for (size_t i = 0; i < t->count; i++) {
+        const cr_node *n = &t->nodes[i];
+        etc |= n->type == CR_NODE_DIR && node_is(n, "etc", fold);
+        usr |= (n->type == CR_NODE_DIR && node_is(n, "usr", fold)) ||
+               ((n->type == CR_NODE_DIR || n->type == CR_NODE_SYMLINK) && node_is(n, "bin", fold));
+        if (!sys && n->type == CR_NODE_DIR && n->has_subtree && node_is(n, "Windows", fold) &&
+            cr_tree_load(&win, repo, &n->subtree) == 0) {
+            for (size_t k = 0; k < win->count; k++)
+                sys |= win->nodes[k].type == CR_NODE_DIR && node_is(&win->nodes[k], "System32", fold);
+            cr_tree_free(win);
+            win = NULL;
+        }
+    }
+    cr_tree_free(t);
+    return (etc && usr) || sys;
+}
+
+/*
+ * A volume whose chunks are all those of a parent's volume of the same name
+ * and place has the parent's tree. Not when the parent left entries out
+ * (errors): walking again repeats the warnings instead of hiding them.
+ * @return 1 (r filled), 0 (walk it), or an error.
+ */
 static int reuse_parent(ctx *c, im_fsresult *r)
 {
     if (!c->parent_map || !c->parent_vols)
         return 0;
     for (size_t i = 0; i < c->nparent; i++) {
         const im_fsresult *p = &c->parent_vols[i];
+        im_fsresult got;
+        int sys;
         if (!p->has_tree || !p->vol.name || strcmp(p->vol.name, r->vol.name) ||
             p->vol.start != r->vol.start || p->vol.length != r->vol.length)
             continue;
-        if (!range_unchanged(c->map, c->parent_map, r->vol.start, r->vol.length))
+        if (p->errors || !range_unchanged(c->map, c->parent_map, r->vol.start, r->vol.length))
+            return 0;
+        /* Counts and is_system: the parent's, or read from its stored tree when
+         * the caller took the parent from a snapshot file (which has neither).
+         * A stored tree that cannot be read: walk the filesystem instead. */
+        memset(&got, 0, sizeof(got));
+        got.dirs = p->dirs;
+        got.others = p->others;
+        got.bytes = p->bytes;
+        if (!p->dirs && !p->others && !p->bytes && p->vol.files &&
+            tree_counts(c->st->repo, &p->tree, 0, &got) < 0)
+            return 0;
+        sys = p->is_system;
+        if (!sys && (sys = tree_is_system(c->st->repo, &p->tree, is_windows_fs(p->vol.fs_type))) < 0)
             return 0;
         if ((p->vol.fs_type && !(r->vol.fs_type = cr_strdup(p->vol.fs_type))) ||
             (p->vol.label && !(r->vol.label = cr_strdup(p->vol.label))) ||
@@ -1074,10 +1157,10 @@ static int reuse_parent(ctx *c, im_fsresult *r)
         r->tree = p->tree;
         r->root.has_subtree = 1;
         r->root.subtree = p->tree;
-        r->dirs = p->dirs;
-        r->others = p->others;
-        r->bytes = p->bytes;
-        r->is_system = p->is_system;
+        r->dirs = got.dirs;
+        r->others = got.others;
+        r->bytes = got.bytes;
+        r->is_system = sys;
         return 1;
     }
     return 0;

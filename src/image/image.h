@@ -124,7 +124,10 @@ typedef struct im_store {
  * not: the disk itself is complete, and such partitions are normal.
  * @param parent_vols the parent snapshot's volumes of the same disk with their
  *        trees (may be NULL): a volume whose chunks are all unchanged keeps
- *        the parent's tree without being read again.
+ *        the parent's tree without being read again. What a snapshot file
+ *        does not record may be left 0: dirs/others/bytes (all 0) are then
+ *        counted from the stored tree, and is_system is judged on it. A parent
+ *        volume with errors > 0 is read again, so its warnings are not lost.
  * @param[out] out array of results, freed with im_fsresult_clear each + free().
  * @param[out] ptable "gpt", "dos" or NULL (strdup'd).
  * @return 0 or a vault-side error (write failure): source-side problems are warnings.

@@ -761,6 +761,35 @@ static void test_whole_disk(void)
         }
         check_entry(&res.v[0].tree, src, "dev/sda", CHK_MODE);
     }
+
+    /* Reuse from a parent known only by what a snapshot file records (name,
+     * place, type, file count, tree): counts and is_system come from its tree. */
+    {
+        disk_result parent = {0}, again = {0};
+        const im_fsresult *o = &res.v[0];
+        parent.n = 1;
+        REQUIRE((parent.v = calloc(1, sizeof(im_fsresult))));
+        im_fsresult *pv = &parent.v[0];
+        pv->vol.name = strdup(o->vol.name);
+        pv->vol.fs_type = strdup(o->vol.fs_type);
+        pv->vol.start = o->vol.start;
+        pv->vol.length = o->vol.length;
+        pv->vol.files = o->vol.files;
+        pv->has_tree = 1;
+        pv->tree = o->tree;
+        REQUIRE(cr_node_copy(&pv->root, &o->root) == 0);
+        uint64_t walks = im_fs_walk_count();
+        disk_read(&again, img, &map, &map, &parent);
+        CHECK(im_fs_walk_count() == walks);
+        REQUIRE(again.n == 1 && again.v[0].has_tree);
+        CHECK(!memcmp(&again.v[0].tree, &o->tree, sizeof(cr_id)));
+        CHECK(again.v[0].is_system == 1);
+        CHECK(again.v[0].dirs == o->dirs && again.v[0].others == o->others &&
+              again.v[0].bytes == o->bytes && again.v[0].vol.files == o->vol.files);
+        CHECK(o->dirs >= 4 && o->others >= 1);
+        disk_free(&again);
+        disk_free(&parent);
+    }
     disk_free(&res);
     map_free(&map);
 
@@ -892,6 +921,15 @@ static void test_hostile_extent(void)
     CHECK(nwarn == 2 && strstr(warn_all, "victim") && strstr(warn_all, "loop/again"));
     CHECK(tree_has(&res.v[0].tree, "loop") && !tree_has(&res.v[0].tree, "loop/again"));
     CHECK(res.v[0].errors == 2);
+    {
+        /* The parent left entries out: walked again, so that the warnings repeat. */
+        disk_result again = {0};
+        uint64_t walks = im_fs_walk_count();
+        warn_reset();
+        disk_read(&again, img, &map, &map, &res);
+        CHECK(im_fs_walk_count() == walks + 1 && nwarn == 2);
+        disk_free(&again);
+    }
     if (find(&res.v[0].tree, "victim", &n) == 0) {
         CHECK(n.ncontent == 0); /* nothing of another place is taken for its bytes */
         cr_node_clear(&n);
