@@ -907,7 +907,26 @@ static void test_hostile_extent(void)
     REQUIRE(mkdir(src, 0755) == 0);
     write_file(src, "victim", 40000);
     write_file(src, "fine", 3000);
+    write_file(src, "other", 2000);
     sh("mkfs.ext4 -q -F -b 4096 -O ^metadata_csum -d '%s' '%s' 8M", src, img);
+    /* Two entries named "fine" in one folder: link "finf", then rename it in
+     * the folder's block (no checksums on this filesystem). */
+    sh("debugfs -w -R 'link /other /finf' '%s' >/dev/null 2>&1", img);
+    {
+        char cmd[2 * PATH_MAX], out[128];
+        snprintf(cmd, sizeof(cmd), "debugfs -R 'bmap / 0' '%s' 2>/dev/null", img);
+        sh_out(out, sizeof(out), cmd);
+        long blk = strtol(out, NULL, 10);
+        REQUIRE(blk > 0);
+        uint8_t b[4096];
+        int fd = open(img, O_RDWR);
+        REQUIRE(fd >= 0 && cr_fs_pread_all(fd, b, sizeof(b), (uint64_t)blk * 4096) == 0);
+        uint8_t *at = memmem(b, sizeof(b), "finf", 4);
+        REQUIRE(at);
+        at[3] = 'e';
+        REQUIRE(cr_fs_pwrite_all(fd, b, sizeof(b), (uint64_t)blk * 4096) == 0);
+        close(fd);
+    }
     /* i_block[5] = ee_start_lo of the first extent. */
     sh("debugfs -w -R 'sif /victim block[5] 0x7ffffff0' '%s' >/dev/null 2>&1", img);
     /* A folder that holds itself: a loop the walk must not follow. */
@@ -918,23 +937,26 @@ static void test_hostile_extent(void)
     warn_reset();
     disk_read(&res, img, &map, NULL, NULL);
     REQUIRE(res.n == 1 && res.v[0].has_tree);
-    CHECK(nwarn == 2 && strstr(warn_all, "victim") && strstr(warn_all, "loop/again"));
+    CHECK(nwarn == 3 && strstr(warn_all, "victim") && strstr(warn_all, "loop/again") &&
+          strstr(warn_all, "fs/fine: a second entry"));
     CHECK(tree_has(&res.v[0].tree, "loop") && !tree_has(&res.v[0].tree, "loop/again"));
-    CHECK(res.v[0].errors == 2);
+    CHECK(res.v[0].errors == 3);
+    CHECK(res.v[0].vol.files == 3); /* victim, fine, other: the second "fine" is not counted */
     {
         /* The parent left entries out: walked again, so that the warnings repeat. */
         disk_result again = {0};
         uint64_t walks = im_fs_walk_count();
         warn_reset();
         disk_read(&again, img, &map, &map, &res);
-        CHECK(im_fs_walk_count() == walks + 1 && nwarn == 2);
+        CHECK(im_fs_walk_count() == walks + 1 && nwarn == 3);
         disk_free(&again);
     }
     if (find(&res.v[0].tree, "victim", &n) == 0) {
         CHECK(n.ncontent == 0); /* nothing of another place is taken for its bytes */
         cr_node_clear(&n);
     }
-    check_entry(&res.v[0].tree, src, "fine", CHK_MODE);
+    check_entry(&res.v[0].tree, src, "fine", CHK_MODE); /* the first of the two, in folder order */
+    check_entry(&res.v[0].tree, src, "other", CHK_MODE);
     disk_free(&res);
     map_free(&map);
 }
