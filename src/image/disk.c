@@ -813,7 +813,7 @@ static int open_plain(im_disk *f, const char *path)
     struct stat st;
     memset(f, 0, sizeof(*f));
     f->path = (char *)path;
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (f->fd < 0)
         return -1;
     if (fstat(f->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -828,15 +828,18 @@ static int open_plain(im_disk *f, const char *path)
 }
 
 /*
- * Where an extent named in a descriptor is: relative names in the
- * descriptor's folder; an absolute name as written, or else (a VM copied from
- * elsewhere) its file name beside the descriptor.
+ * Where a file named in a descriptor (extent, parent) is: always inside the
+ * descriptor's folder, by its relative name if that stays inside, else by its
+ * last component. VMware keeps a disk's files together; a descriptor naming
+ * /etc/shadow or ../../root/... must not make the backup read host files.
  */
 static char *extent_path(const im_disk *d, const char *name)
 {
-    if (name[0] != '/' || access(name, F_OK) == 0)
-        return resolve(d, name);
-    return resolve(d, base_name(name));
+    int inside = name[0] != '/';
+    for (const char *p = name; inside && *p; p = strchr(p, '/') ? strchr(p, '/') + 1 : p + strlen(p))
+        if (!strncmp(p, "..", 2) && (p[2] == '/' || p[2] == 0))
+            inside = 0;
+    return resolve(d, inside ? name : base_name(name));
 }
 
 /*
@@ -1639,7 +1642,8 @@ static int open_layer(im_disk **out, const char *path, cr_image_format expect, i
         err = CR_ERROR;
         goto done;
     }
-    d->fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO given by mistake (or named by a hostile header) must not hang us. */
+    d->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (d->fd < 0) {
         err = cr_error_errno("cannot open disk image %s", path);
         goto done;

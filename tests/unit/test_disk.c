@@ -549,6 +549,24 @@ static void test_damaged(void)
     join(p, dir, "delta.vmdk");
     expect_open_fails(p, CR_EINPUT, "VMFSSPARSE");
 
+    /* A descriptor naming host files: they are looked for in the descriptor's folder only. */
+    static const char esc[] = "# Disk DescriptorFile\nRW 8 FLAT \"/etc/passwd\" 0\n";
+    write_at(dir, "escape.vmdk", esc, strlen(esc));
+    join(p, dir, "escape.vmdk");
+    char where[PATH_MAX];
+    join(where, dir, "passwd");
+    expect_open_fails(p, CR_ENOTFOUND, where);
+    static const char esc2[] = "# Disk DescriptorFile\nRW 8 FLAT \"../../../etc/hostname\" 0\n";
+    write_at(dir, "escape2.vmdk", esc2, strlen(esc2));
+    join(p, dir, "escape2.vmdk");
+    join(where, dir, "hostname");
+    expect_open_fails(p, CR_ENOTFOUND, where);
+
+    /* A FIFO given by mistake: refused at once, not waited on. */
+    join(p, base, "fifo.img");
+    REQUIRE(mkfifo(p, 0600) == 0);
+    expect_open_fails(p, CR_EINPUT, "neither a disk image file nor a block device");
+
     /* Nothing here ever crashed; an empty file is an empty raw disk. */
     join(p, base, "empty.img");
     write_at(base, "empty.img", "", 0);
