@@ -1,0 +1,114 @@
+# journal verify / show: a journal written by an independent writer (Python,
+# following docs/format.md §16) verifies; each kind of tampering exits 4 and
+# names its line; a torn last line is cut into FILE.torn only on request,
+# and the cut is itself journaled; other damage is never "repaired".
+set -u
+. "${CR_TESTLIB:?}"
+
+# Write a journal of N entries per the documented format.
+mkjournal() {
+    python3 - "$1" <<'EOF'
+import hashlib, json, sys
+prev = "0" * 64
+out = []
+entries = [("plan-loaded", None, {"plan": "small-hospital.yaml", "services": "11"}),
+           ("point-chosen", "dpi", {"snapshot": "1a2b3c4d", "why": "clean point: before 5e6f"}),
+           ("restore-done", "dpi", {"bytes": "1048576"}),
+           ("probe", "dpi", {"kind": "http", "ok": "true", "message": "HTTP 200 in 0.03 s"}),
+           ("ack", "pacs", {"operator": "J. Martin", "note": "PACS acknowledged, épreuve"})]
+for i, (typ, svc, data) in enumerate(entries[:int(sys.argv[1])], 1):
+    body = json.dumps({"seq": i, "time": "2026-11-22T03:%02d:00Z" % i, "type": typ,
+                       "service": svc, "data": data, "prev": prev},
+                      separators=(",", ":"), ensure_ascii=False)
+    h = hashlib.sha256(body.encode()).hexdigest()
+    out.append(body[:-1] + ',"hash":"%s"}\n' % h)
+    prev = h
+sys.stdout.write("".join(out))
+EOF
+}
+
+J=$SCRATCH/j.jsonl
+mkjournal 5 > "$J"
+HEAD=$(tail -n 1 "$J" | sed 's/.*"hash":"\([0-9a-f]*\)"}$/\1/')
+expect_exit 0 cr journal verify "$J"
+assert_grep "^journal .*j\.jsonl: intact, 5 entries, head $HEAD$" "$CR_OUT" "intact"
+expect_exit 0 cr journal verify "$J" --json
+python3 - "$CR_OUT" "$HEAD" <<'EOF' || fail "verify --json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["intact"] and d["entries"] == 5 and d["head"] == sys.argv[2] and d["bad_line"] is None
+EOF
+expect_exit 0 cr journal show "$J"
+assert_grep "^   2  2026-11-22T03:02:00Z  point-chosen      \[dpi\]  snapshot=1a2b3c4d  why=clean point: before 5e6f$" \
+    "$CR_OUT" "show line"
+assert_grep "note=PACS acknowledged, épreuve" "$CR_OUT" "UTF-8 kept"
+[ "$(wc -l < "$CR_OUT")" -eq 5 ] || fail "show: 5 lines"
+expect_exit 0 cr journal show "$J" --json
+python3 - "$CR_OUT" <<'EOF' || fail "show --json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert len(d) == 5 and d[0]["service"] is None and d[1]["data"]["snapshot"] == "1a2b3c4d"
+assert d[4]["seq"] == 5 and len(d[4]["hash"]) == 64
+EOF
+pass "intact journal"
+
+# tamper: exit 4 with the line, and the file is not changed by verify
+tamper() { # name, expected line, expected words, then a command turning j.jsonl into t.jsonl
+    local name=$1 line=$2 words=$3
+    shift 3
+    mkjournal 5 > "$J"
+    "$@"
+    local sum
+    sum=$(sha256sum < t.jsonl)
+    expect_exit 4 cr journal verify t.jsonl
+    assert_grep "^cleanroom: error: journal t\.jsonl, line $line\b.*$words" "$CR_ERR" "$name"
+    assert_grep "^hint: the $((line - 1)) entries before line $line are intact" "$CR_ERR" "$name: hint"
+    [ "$(sha256sum < t.jsonl)" = "$sum" ] || fail "$name: verify changed the file"
+    expect_exit 4 cr journal show t.jsonl
+    [ "$(wc -l < "$CR_OUT")" -eq $((line - 1)) ] || fail "$name: show prints the intact entries"
+}
+tamper "edited value" 3 "changed after it was written" sh -c "sed 's/1048576/1048577/' '$J' > t.jsonl"
+tamper "removed line" 2 "entry 2 was removed or moved" sh -c "sed '2d' '$J' > t.jsonl"
+tamper "swapped lines" 3 "holds entry 4 where entry 3 was expected" \
+    sh -c "{ sed -n 1,2p '$J'; sed -n 4p '$J'; sed -n 3p '$J'; sed -n 5p '$J'; } > t.jsonl"
+tamper "duplicated line" 4 "repeats line 3" sh -c "sed '3p' '$J' > t.jsonl"
+tamper "torn line" 5 "is incomplete" sh -c "head -c -20 '$J' > t.jsonl"
+assert_grep "cut-torn" "$CR_ERR" "torn: says how to cut"
+pass "tampering detected at the right line"
+
+# --cut-torn: moves the incomplete bytes aside and journals the cut
+mkjournal 5 > "$J"
+head -c -20 "$J" > t.jsonl
+tail -n 1 t.jsonl > torn.expected
+expect_exit 0 cr journal verify --cut-torn t.jsonl
+assert_grep "^moved the incomplete last line \([0-9]+ bytes\) to t\.jsonl\.torn$" "$CR_OUT" "cut said"
+assert_grep "^journal t\.jsonl: intact, 5 entries" "$CR_OUT" "intact after the cut"
+cmp -s t.jsonl.torn torn.expected || fail "the torn bytes are in t.jsonl.torn"
+expect_exit 0 cr journal show t.jsonl
+assert_grep "^   5  .*torn-tail-cut .*bytes=[0-9]+  sha256=[0-9a-f]{64}  moved_to=t\.jsonl\.torn$" \
+    "$CR_OUT" "cut journaled"
+expect_exit 0 cr journal verify --cut-torn t.jsonl   # nothing to cut now
+grep -q "moved" "$CR_OUT" && fail "nothing to cut on an intact journal"
+
+# --cut-torn never touches other damage
+sed 's/1048576/1048577/' "$J" | head -c -20 > t.jsonl
+sum=$(sha256sum < t.jsonl)
+expect_exit 4 cr journal verify --cut-torn t.jsonl
+assert_grep "line 3: it was changed after it was written" "$CR_ERR" "other damage named"
+[ "$(sha256sum < t.jsonl)" = "$sum" ] || fail "--cut-torn changed a damaged journal"
+[ -e t.jsonl.torn ] && [ "$(cat t.jsonl.torn)" = "$(cat torn.expected)" ] || fail ".torn untouched"
+pass "cut-torn"
+
+# usage, missing files
+expect_exit 7 cr journal verify nosuch.jsonl
+expect_exit 7 cr journal show nosuch.jsonl
+expect_exit 2 cr journal
+expect_exit 2 cr journal check x
+expect_exit 2 cr journal show x --cut-torn
+expect_exit 2 cr journal verify
+expect_exit 0 cr journal --help
+assert_grep "^usage: cleanroom journal verify FILE" "$CR_OUT" "help"
+: > empty.jsonl
+expect_exit 0 cr journal verify empty.jsonl
+assert_grep "intact, 0 entries, head 0{64}$" "$CR_OUT" "empty journal"
+pass "usage"

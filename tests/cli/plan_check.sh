@@ -1,0 +1,200 @@
+# plan check / plan show: the shipped examples pass; a broken plan lists all its
+# problems at once with FILE:LINE:COL and exits 2; with a vault, sources and
+# restore points are checked (missing source, never hunted, no clean point,
+# wrong kind of snapshot, a snapshot of another source).
+set -u
+. "${CR_TESTLIB:?}"
+
+# ------------------------------------------------------------ the examples
+for ex in small-hospital hospital-group; do
+    expect_exit 0 cr plan check "$CR_SRC/examples/$ex.yaml" --no-vault
+    assert_grep "^start order: " "$CR_OUT" "$ex: start order"
+    assert_grep "^vault: not checked \(--no-vault\)" "$CR_OUT" "$ex: vault not checked"
+    if grep -Eq ": (error|warning): " "$CR_OUT"; then
+        cat "$CR_OUT" >&2
+        fail "$ex has problems"
+    fi
+    expect_exit 0 cr plan show "$CR_SRC/examples/$ex.yaml"
+    assert_grep "^  1 0    " "$CR_OUT" "$ex: table starts with a tier-0 service"
+done
+expect_exit 0 cr plan check "$CR_SRC/examples/small-hospital.yaml" --no-vault
+assert_grep "^  tier 0 \(core infrastructure\), 3 service\(s\): ad, dns, dhcp$" "$CR_OUT" "tier 0 line"
+assert_grep "^start order: ad, dns, dhcp, postgres, dpi, pacs, lab, file-server, mail, print, workstations$" \
+    "$CR_OUT" "order of the small hospital"
+expect_exit 0 cr plan show "$CR_SRC/examples/small-hospital.yaml" --json
+python3 - "$CR_OUT" <<'EOF' || fail "plan show --json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+s = d["services"]
+assert d["site"] == "saint-luc" and len(s) == 11, d
+assert [x["tier"] for x in s] == sorted(x["tier"] for x in s)
+w = s[-1]
+assert w["name"] == "workstations" and w["count"] == 50 and w["target"].endswith("ws-%n.qcow2")
+assert s[0]["probes"] == ["ldap"] and s[0]["target_kind"] == "vm"
+EOF
+# The plan names /mnt/vault: without --no-vault, that vault is looked for.
+expect_exit 7 cr plan check "$CR_SRC/examples/small-hospital.yaml" --repo "$SCRATCH/novault"
+assert_grep "no vault at .*novault" "$CR_ERR" "missing vault named"
+pass "examples"
+
+# ------------------------------------------------------------ a broken plan
+cat > broken.yaml <<'EOF'
+site: test
+services:
+  - name: ad
+    tier: core
+    target: {folder: /srv/ad}
+  - name: dpi
+    tier: 1
+    dependson: [ad]
+    target: {folder: /srv/ad/dpi}
+    rto: 4
+    probes:
+      - {kind: tpc, port: 80}
+  - name: db
+    tier: 0
+    depends_on: [dpi, dsn, dns]
+    target: {folder: /srv/db}
+  - name: dns
+    tier: 0
+    depends_on: [db]
+    target: {folder: /srv/dns}
+EOF
+expect_exit 2 cr plan check broken.yaml --no-vault
+n=$(grep -Ec '^broken\.yaml:[0-9]+:[0-9]+: (error|warning): ' "$CR_OUT")
+[ "$n" -ge 8 ] || { cat "$CR_OUT" >&2; fail "expected at least 8 problems, got $n"; }
+assert_grep "^broken\.yaml:4:11: error: tier must be an integer 0\.\.3 .*got 'core'" "$CR_OUT" "type"
+assert_grep "^broken\.yaml:8:5: error: unknown key 'dependson' in a service: did you mean \`depends_on\`\?" \
+    "$CR_OUT" "unknown key"
+assert_grep "^broken\.yaml:9:13: error: the target /srv/ad/dpi of 'dpi' is inside the target /srv/ad of 'ad' \(line 5\)" \
+    "$CR_OUT" "overlap"
+assert_grep "^broken\.yaml:10:10: error: rto needs a unit" "$CR_OUT" "rto"
+assert_grep "^broken\.yaml:12:16: error: unknown probe kind 'tpc': did you mean \`tcp\`\?" "$CR_OUT" "probe kind"
+assert_grep "^broken\.yaml:15:18: error: 'db' \(tier 0\) depends on 'dpi' of tier 1" "$CR_OUT" "tier"
+assert_grep "^broken\.yaml:15:23: error: 'db' depends on 'dsn', which is not a service of this plan: did you mean \`dns\`\?" \
+    "$CR_OUT" "unknown dependency"
+assert_grep "^broken\.yaml:15:28: error: dependency cycle: db -> dns -> db \(no service of it could start first\)" \
+    "$CR_OUT" "cycle named"
+assert_grep "^broken\.yaml:13:5: warning: service 'db' has no probes" "$CR_OUT" "warning"
+grep -q "^start order" "$CR_OUT" && fail "a broken plan has no start order"
+assert_grep "^cleanroom: error: the plan broken\.yaml has [0-9]+ error\(s\) and [0-9]+ warning\(s\)" \
+    "$CR_ERR" "summary on stderr"
+# sorted by line
+cut -d: -f2 "$CR_OUT" | grep -E '^[0-9]+$' > lines
+sort -n -c lines || fail "problems not sorted by line"
+
+expect_exit 2 cr plan check broken.yaml --no-vault --json
+python3 - "$CR_OUT" <<'EOF' || fail "check --json"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["errors"] >= 8 and d["warnings"] >= 1 and d["order"] == [] and not d["vault_checked"]
+p = [x for x in d["problems"] if x["line"] == 4][0]
+assert set(p) == {"line", "column", "severity", "message"} and p["column"] == 11
+assert p["severity"] == "error" and "got 'core'" in p["message"]
+EOF
+expect_exit 2 cr plan show broken.yaml
+assert_grep "has errors: run 'cleanroom plan check broken\.yaml'" "$CR_ERR" "show refuses a broken plan"
+
+printf 'site: t\nservices:\n  - name: [a\n' > syntax.yaml
+expect_exit 2 cr plan check syntax.yaml --no-vault
+assert_grep "^syntax\.yaml:[0-9]+:[0-9]+: error: YAML syntax: " "$CR_OUT" "syntax error located"
+printf 'a: &a [x, x]\nb: [*a, *a]\n' > bomb.yaml
+expect_exit 2 cr plan check bomb.yaml --no-vault
+assert_grep "^bomb\.yaml:2:5: error: aliases \(\*a\) are not supported" "$CR_OUT" "aliases refused"
+head -c 1100000 /dev/zero | tr '\0' '#' > huge.yaml
+expect_exit 2 cr plan check huge.yaml --no-vault
+assert_grep "larger than 1048576 bytes" "$CR_ERR" "size limit"
+pass "broken plans"
+
+# ------------------------------------------------------------ usage
+expect_exit 7 cr plan check nosuch.yaml --no-vault
+assert_grep "no plan file nosuch\.yaml" "$CR_ERR" "missing file"
+expect_exit 2 cr plan
+expect_exit 2 cr plan frobnicate x.yaml
+assert_grep "unknown action 'frobnicate'" "$CR_ERR" "unknown action"
+expect_exit 2 cr plan check
+expect_exit 2 cr plan check a.yaml b.yaml
+expect_exit 0 cr plan --help
+assert_grep "^usage: cleanroom plan check FILE" "$CR_OUT" "help"
+pass "usage"
+
+# ------------------------------------------------------------ with a vault
+export CLEANROOM_REPO=$SCRATCH/vault
+mkdir -p rules/yara
+cat > rules/yara/test.yar <<'EOF'
+rule test_eicar
+{
+    meta:
+        severity = "critical"
+        description = "EICAR anti-virus test file"
+    strings:
+        $e = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE"
+    condition:
+        $e
+}
+EOF
+: > rules/ransomware-extensions.txt
+: > rules/ransom-notes.txt
+export CLEANROOM_RULES=$SCRATCH/rules
+expect_exit 0 cr init --kdf interactive
+mkdir -p d/etc && printf 'clean\n' > d/etc/conf
+expect_exit 0 cr backup --source dpi --time 2026-11-01 d
+expect_exit 0 cr backup --source ad --time 2026-11-01 d
+printf 'X5O!P%%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*\n' > d/etc/evil
+expect_exit 0 cr backup --source ad --time 2026-11-02 d
+expect_exit 0 cr backup --source pacs --time 2026-11-01 d
+expect_exit 0 cr hunt
+expect_exit 0 cr backup --source lab --time 2026-11-01 d      # never hunted
+expect_exit 0 cr snapshots --json
+PACS_ID=$(python3 -c 'import json,sys; print([s["id"] for s in json.load(open(sys.argv[1])) if s["source"]=="pacs"][0])' "$CR_OUT")
+
+cat > good.yaml <<EOF
+site: t
+services:
+  - {name: ad, tier: 0, target: {folder: $SCRATCH/r/ad}, probes: [{kind: tcp, port: 1}]}
+  - {name: dpi, tier: 1, depends_on: [ad], target: {folder: $SCRATCH/r/dpi},
+     probes: [{kind: tcp, port: 1}]}
+EOF
+expect_exit 0 cr plan check good.yaml
+assert_grep "^vault .*/vault: every service has its restore point$" "$CR_OUT" "vault checked"
+expect_exit 0 cr plan check good.yaml --json
+assert_grep '"vault_checked": true' "$CR_OUT" "json: vault checked"
+
+cat > vault.yaml <<EOF
+site: t
+services:
+  - {name: ad, tier: 0, target: {folder: $SCRATCH/r/ad}, probes: [{kind: tcp, port: 1}]}
+  - {name: pacs, tier: 1, target: {folder: $SCRATCH/r/pacs}, probes: [{kind: tcp, port: 1}]}
+  - {name: lab, tier: 1, target: {folder: $SCRATCH/r/lab}, probes: [{kind: tcp, port: 1}]}
+  - {name: files, tier: 1, source: dpl, target: {folder: $SCRATCH/r/f}, probes: [{kind: tcp, port: 1}]}
+  - {name: dpi, tier: 1, target: {image: $SCRATCH/r/dpi.qcow2}, probes: [{kind: tcp, port: 1}]}
+  - {name: old, tier: 2, source: dpi, restore_point: ${PACS_ID:0:12},
+     target: {folder: $SCRATCH/r/old}, probes: [{kind: tcp, port: 1}]}
+  - {name: x, tier: 2, source: dpi, restore_point: ffffffff,
+     target: {folder: $SCRATCH/r/x}, probes: [{kind: tcp, port: 1}]}
+EOF
+before=$(cd vault && find . -type f | sort | xargs sha256sum)
+expect_exit 2 cr plan check vault.yaml
+after=$(cd vault && find . -type f | sort | xargs sha256sum)
+[ "$before" = "$after" ] || fail "plan check changed the vault"
+assert_grep "^vault\.yaml:4:[0-9]+: error: source 'pacs' has no clean restore point: its first hunted snapshot [0-9a-f]{8} \(2026-11-01T00:00:00Z\) is already compromised \(critical yara:test_eicar on /.*/d/etc/evil\)" \
+    "$CR_OUT" "no clean point"
+assert_grep "^vault\.yaml:5:[0-9]+: error: source 'lab' was never hunted.*run \`cleanroom hunt\` first" \
+    "$CR_OUT" "never hunted"
+assert_grep "^vault\.yaml:6:[0-9]+: error: source 'dpl' has no restore point in the vault: did you mean \`dpi\`\?" \
+    "$CR_OUT" "missing source"
+assert_grep "^vault\.yaml:7:[0-9]+: error: the restore point [0-9a-f]{8} of 'dpi' holds files, not disk images" \
+    "$CR_OUT" "kind of snapshot"
+assert_grep "^vault\.yaml:8:[0-9]+: error: restore_point ${PACS_ID:0:12} of 'old' is a snapshot of source 'pacs', not of 'dpi'" \
+    "$CR_OUT" "snapshot of another source"
+assert_grep "^vault\.yaml:10:[0-9]+: error: no snapshot ffffffff in the vault" "$CR_OUT" "unknown id"
+grep -q "vault.yaml:3:" "$CR_OUT" && fail "ad has a clean point (its first snapshot)"
+pass "vault checks"
+
+# --no-vault, and the plan's own vault: key (relative to the plan's folder)
+expect_exit 0 cr plan check vault.yaml --no-vault
+mkdir sub && sed 's/^site: t$/site: t\nvault: ..\/vault/' vault.yaml > sub/p.yaml
+expect_exit 2 env -u CLEANROOM_REPO "$CLEANROOM" plan check sub/p.yaml
+assert_grep "source 'lab' was never hunted" "$CR_OUT" "plan's vault used"
+expect_exit 3 env CLEANROOM_PASSWORD=wrong "$CLEANROOM" plan check vault.yaml
+pass "vault selection"
