@@ -18,6 +18,7 @@
 
 #include "cleanroom/hunt.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +29,10 @@
 #include <string.h>
 #include <unistd.h>
 #include <yaml.h>
+
+/* A service depends on at most this many others (each is checked against
+ * the others for repeats). */
+#define CR_PLAN_MAX_DEPENDS 1000u
 
 /* ================================================================ the tree */
 
@@ -423,17 +428,21 @@ static const char *closest(const char *s, const char *const *names, size_t n)
 static void check_keys(ctx *c, const pn *map, const char *const *known, size_t nknown,
                        const char *where)
 {
+    /* where each known key was first seen (linear in the keys: a hostile
+     * mapping may repeat one key many thousand times) */
+    const pn *first[32] = {NULL};
+    assert(nknown <= 32);
     for (size_t i = 0; i + 1 < map->n; i += 2) {
         const pn *k = map->kids[i];
         if (k->type != PN_SCALAR) {
             ERR(c, k, "a key %s must be a plain word, not %s", where, node_kind(k));
             continue;
         }
-        int found = 0;
-        for (size_t j = 0; j < nknown; j++)
+        size_t found = nknown;
+        for (size_t j = 0; j < nknown && found == nknown; j++)
             if (strcmp(k->s, known[j]) == 0)
-                found = 1;
-        if (!found) {
+                found = j;
+        if (found == nknown) {
             const char *near = closest(k->s, known, nknown);
             if (strcmp(k->s, "password") == 0 || strcmp(k->s, "passwd") == 0)
                 ERR(c, k,
@@ -446,13 +455,10 @@ static void check_keys(ctx *c, const pn *map, const char *const *known, size_t n
                     where);
             continue;
         }
-        for (size_t j = 0; j < i; j += 2) {
-            const pn *o = map->kids[j];
-            if (o->type == PN_SCALAR && strcmp(o->s, k->s) == 0) {
-                ERR(c, k, "duplicate key '%s' (first at line %u)", show(k->s), o->line);
-                break;
-            }
-        }
+        if (first[found])
+            ERR(c, k, "duplicate key '%s' (first at line %u)", show(k->s), first[found]->line);
+        else
+            first[found] = k;
     }
 }
 
@@ -1215,6 +1221,10 @@ static void read_service(ctx *c, const pn *node, cr_plan_service *s, svc_extra *
             items[0] = v;
             list = items;
             n = 1;
+        } else if (v->type == PN_SEQ && v->n > CR_PLAN_MAX_DEPENDS) {
+            ERR(c, v, "depends_on lists %zu services: at most %u", v->n, CR_PLAN_MAX_DEPENDS);
+            n = 0;
+            list = NULL;
         } else if (v->type == PN_SEQ) {
             list = (const pn *const *)v->kids;
             n = v->n;
@@ -1511,18 +1521,17 @@ static void check_graph(ctx *c, cr_plan *plan)
             nsorted++;
         }
     qsort(sorted, nsorted, sizeof(*sorted), cmp_byname);
-    for (size_t i = 1; i < nsorted; i++)
-        if (strcmp(sorted[i].name, sorted[i - 1].name) == 0) {
-            const cr_plan_service *a = &plan->services[sorted[i - 1].idx];
-            const cr_plan_service *b = &plan->services[sorted[i].idx];
-            /* sorted by index within a name: report each later one against the first */
-            size_t f = i - 1;
-            while (f > 0 && strcmp(sorted[f - 1].name, b->name) == 0)
-                f--;
-            a = &plan->services[sorted[f].idx];
-            err_at(c, b->line, b->col, "duplicate service name '%s' (first at line %u)",
-                   show(b->name), a->line);
+    /* sorted by name, then by index: each later one is reported against the first */
+    for (size_t i = 1, run = 0; i < nsorted; i++) {
+        if (strcmp(sorted[i].name, sorted[i - 1].name) != 0) {
+            run = i;
+            continue;
         }
+        const cr_plan_service *a = &plan->services[sorted[run].idx];
+        const cr_plan_service *b = &plan->services[sorted[i].idx];
+        err_at(c, b->line, b->col, "duplicate service name '%s' (first at line %u)",
+               show(b->name), a->line);
+    }
     if (!(names = calloc(nsorted ? nsorted : 1, sizeof(*names)))) {
         c->oom = 1;
         goto done;
