@@ -494,11 +494,28 @@ static void ldap_words(char *out, size_t outlen, LDAP *ld, int rc, const char *d
         ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &d);
     const char *dd = diag ? diag : d;
     char clean[160] = "";
-    if (dd && *dd)
+    if (dd && *dd && strcmp(dd, "(unknown error code)") != 0)
         pr_clean_text(clean, sizeof(clean), (const uint8_t *)dd, strlen(dd), 150);
     snprintf(out, outlen, "%s (%d)%s%s", ldap_err2string(rc), rc, clean[0] ? ": " : "", clean);
     if (d)
         ldap_memfree(d);
+}
+
+/* A request could not even be sent: say why in words, connection first. */
+static int ldap_send_failed(pr_ctx *ctx, LDAP *ld, int rc, const char *url, const char *what)
+{
+    char w[300];
+    if (pr_left(ctx) <= 0)
+        return pr_timeout(ctx, "connecting");
+    ldap_words(w, sizeof(w), ld, rc, NULL);
+    if (rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR) {
+        if (strncasecmp(url, "ldaps://", 8) == 0)
+            return pr_fail(ctx, "cannot connect: %s (if the server runs, the TLS handshake "
+                                "failed: is its certificate signed by a CA given with ca_file, "
+                                "for this very host name?)", w);
+        return pr_fail(ctx, "cannot connect: %s", w);
+    }
+    return pr_fail(ctx, "%s: %s", what, w);
 }
 
 /* Wait for the answer to msgid. @return PR_PASS with *res, or PR_FAIL. */
@@ -561,12 +578,8 @@ static int run_ldap(pr_ctx *ctx, const cr_probe_spec *s)
         struct berval cred = {.bv_len = strlen(pw), .bv_val = (char *)pw};
         rc = ldap_sasl_bind(ld, s->bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, &msgid);
         if (rc != LDAP_SUCCESS) {
-            if (pr_left(ctx) <= 0) {
-                err = pr_timeout(ctx, "connecting");
-                goto done;
-            }
-            ldap_words(w, sizeof(w), ld, rc, NULL);
-            err = pr_fail(ctx, "cannot bind as %s: %s", who, w);
+            snprintf(w, sizeof(w), "cannot bind as %s", who);
+            err = ldap_send_failed(ctx, ld, rc, url, w);
             goto done;
         }
         char what[300];
@@ -595,12 +608,8 @@ static int run_ldap(pr_ctx *ctx, const cr_probe_spec *s)
     tv = tv_left(ctx);
     rc = ldap_search_ext(ld, base, scope, filter, attrs, 0, NULL, NULL, &tv, sizelimit, &msgid);
     if (rc != LDAP_SUCCESS) {
-        if (pr_left(ctx) <= 0) {
-            err = pr_timeout(ctx, "connecting");
-            goto done;
-        }
-        ldap_words(w, sizeof(w), ld, rc, NULL);
-        err = pr_fail(ctx, "search of '%s' %s failed: %s", base, filter, w);
+        snprintf(w, sizeof(w), "search of '%s' %s failed", base, filter);
+        err = ldap_send_failed(ctx, ld, rc, url, w);
         goto done;
     }
     if ((err = ldap_wait(&res, ctx, ld, msgid, "searching")) != PR_PASS)

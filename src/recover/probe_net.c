@@ -26,7 +26,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
-static void vset(pr_ctx *ctx, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void vset(pr_ctx *ctx, const char *fmt, va_list ap)
 {
     vsnprintf(ctx->msg, sizeof(ctx->msg), fmt, ap);
 }

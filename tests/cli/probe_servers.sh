@@ -16,9 +16,9 @@ done
 
 # Free ports: bound by the kernel (all at once, so they differ), then released
 # for the servers to take.
-read -r CLOSED LP PP DP DR QP < <($PY -c '
+read -r CLOSED LP LSP PP DP DR QP < <($PY -c '
 import socket
-ss = [socket.socket() for _ in range(6)]
+ss = [socket.socket() for _ in range(7)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in ss))')
 [ -n "$QP" ] || fail "cannot find free ports"
@@ -151,8 +151,8 @@ expect_exit 0 probe http --url "$HS/health" --ca-file cert.pem --expect-body OK 
 assert_grep "^probe passed: HTTP $HS/health: 200 OK" "$CR_OUT" "https with ca file"
 expect_exit 10 probe http --url "http://127.0.0.1:$CLOSED/" $Q
 assert_grep "cannot connect" "$CR_ERR" "http refused"
-expect_exit 10 probe http --url "$H/hang" --timeout 1 --retries 1 --interval 0.1
-assert_grep "HTTP $H/hang: timed out after 1.0 s \(2 attempts\)" "$CR_ERR" "http timeout"
+expect_exit 10 probe http --url "$H/hang" --timeout 0.5 --retries 1 --interval 0.1
+assert_grep "HTTP $H/hang: timed out after 0.5 s \(2 attempts\)" "$CR_ERR" "http timeout"
 unset http_proxy https_proxy
 pass "http(s)"
 
@@ -165,6 +165,8 @@ include /etc/ldap/schema/inetorgperson.schema
 pidfile $SCRATCH/ldap/slapd.pid
 modulepath /usr/lib/ldap
 moduleload back_mdb
+TLSCertificateFile $SCRATCH/cert.pem
+TLSCertificateKeyFile $SCRATCH/key.pem
 database mdb
 maxsize 16777216
 suffix "dc=h,dc=local"
@@ -172,9 +174,10 @@ rootdn "cn=admin,dc=h,dc=local"
 rootpw directory-secret
 directory $SCRATCH/ldap/db
 EOF
-slapd -d 0 -f ldap/slapd.conf -h "ldap://127.0.0.1:$LP/" >ldap/log 2>&1 &
+slapd -d 0 -f ldap/slapd.conf -h "ldap://127.0.0.1:$LP/ ldaps://127.0.0.1:$LSP/" >ldap/log 2>&1 &
 PIDS="$PIDS $!"
 wait_port "$LP" slapd
+wait_port "$LSP" "slapd (ldaps)"
 cat > ldap/base.ldif <<'EOF'
 dn: dc=h,dc=local
 objectClass: dcObject
@@ -219,11 +222,18 @@ expect_exit 10 probe ldap --url "$L" --bind-dn cn=admin,dc=h,dc=local --password
 assert_grep "returned 0 entries, expected at least 1" "$CR_ERR" "ldap too few entries"
 expect_exit 10 probe ldap --url "$L" --base dc=nowhere,dc=local $Q
 assert_grep "No such object \(32\)" "$CR_ERR" "ldap no such base"
+# ldaps: the certificate is verified; the site's CA is given with --ca-file.
+expect_exit 10 probe ldap --url "ldaps://127.0.0.1:$LSP" $Q
+assert_grep "cannot connect: Can't contact LDAP server \(-1\) \(if the server runs, the TLS handshake failed" \
+    "$CR_ERR" "ldaps with an untrusted certificate"
+expect_exit 0 probe ldap --url "ldaps://127.0.0.1:$LSP" --ca-file cert.pem \
+    --bind-dn cn=admin,dc=h,dc=local --password-env CR_LDAP_PW --base dc=h,dc=local $Q
+assert_grep "^probe passed: LDAP ldaps://127.0.0.1:$LSP: bound as cn=admin" "$CR_OUT" "ldaps pass"
 expect_exit 10 probe ldap --url "ldap://127.0.0.1:$CLOSED" $Q
 assert_grep "LDAP ldap://127.0.0.1:$CLOSED: .*Can't contact LDAP server" "$CR_ERR" "ldap refused"
 expect_exit 10 probe ldap --url "ldap://127.0.0.1:$SILENT" --bind-dn cn=admin,dc=h,dc=local \
-    --password-env CR_LDAP_PW --timeout 1 --retries 1 --interval 0.1
-assert_grep "timed out after 1.0 s.*\(2 attempts\)" "$CR_ERR" "ldap silent server"
+    --password-env CR_LDAP_PW --timeout 0.5 --retries 1 --interval 0.1
+assert_grep "timed out after 0.5 s.*\(2 attempts\)" "$CR_ERR" "ldap silent server"
 pass "ldap (slapd)"
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -263,9 +273,9 @@ expect_exit 10 probe postgres --conninfo "$CI" --password-env CR_PG_PW \
 assert_grep "timed out after 1.0 s|statement timeout" "$CR_ERR" "pg slow query bounded"
 expect_exit 10 probe postgres --conninfo "host=127.0.0.1 port=$CLOSED dbname=x" $Q
 assert_grep "Connection refused" "$CR_ERR" "pg refused"
-expect_exit 10 probe postgres --conninfo "host=127.0.0.1 port=$SILENT dbname=x" --timeout 1 \
+expect_exit 10 probe postgres --conninfo "host=127.0.0.1 port=$SILENT dbname=x" --timeout 0.5 \
     --retries 1 --interval 0.1
-assert_grep "timed out after 1.0 s.*\(2 attempts\)" "$CR_ERR" "pg silent server"
+assert_grep "timed out after 0.5 s.*\(2 attempts\)" "$CR_ERR" "pg silent server"
 pass "postgres"
 
 # --------------------------------------------------------------------- DICOM
@@ -303,10 +313,10 @@ expect_exit 10 probe dicom --port "$DR" $Q
 assert_grep "association rejected by the called AE \(no reason given\)" "$CR_ERR" "dicom refused"
 expect_exit 10 probe dicom --port "$CLOSED" $Q
 assert_grep "connection refused" "$CR_ERR" "dicom closed port"
-expect_exit 10 probe dicom --port "$SILENT" --timeout 1 --retries 1 --interval 0.1
-assert_grep "DICOM 127.0.0.1:$SILENT: timed out after 1.0 s.*\(2 attempts\)" "$CR_ERR" \
+expect_exit 10 probe dicom --port "$SILENT" --timeout 0.5 --retries 1 --interval 0.1
+assert_grep "DICOM 127.0.0.1:$SILENT: timed out after 0.5 s.*\(2 attempts\)" "$CR_ERR" \
     "dicom silent server"
-expect_exit 10 probe dicom --port "$(cat http.port)" $Q
+expect_exit 10 probe dicom --port "$(cat http.port)" --timeout 1 --retries 0
 assert_grep "DICOM 127.0.0.1:[0-9]+: " "$CR_ERR" "dicom to an HTTP server"
 pass "dicom (storescp, dcmqrscp)"
 
@@ -334,8 +344,8 @@ expect_exit 10 probe hl7 --port "$HP" --message WRONGID.hl7 $Q
 assert_grep "ACK AA for message 'SOMEONE-ELSE', not for ours" "$CR_ERR" "hl7 control id"
 expect_exit 10 probe hl7 --port "$HP" --message GARBAGE.hl7 $Q
 assert_grep "does not start with an MLLP frame" "$CR_ERR" "hl7 not MLLP"
-expect_exit 10 probe hl7 --port "$HP" --message HANG.hl7 --timeout 1 --retries 2 --interval 0.1
-assert_grep "timed out after 1.0 s.*\(3 attempts\)" "$CR_ERR" "hl7 never answers"
+expect_exit 10 probe hl7 --port "$HP" --message HANG.hl7 --timeout 0.5 --retries 2 --interval 0.1
+assert_grep "timed out after 0.5 s.*\(3 attempts\)" "$CR_ERR" "hl7 never answers"
 expect_exit 10 probe hl7 --port "$CLOSED" $Q
 assert_grep "connection refused" "$CR_ERR" "hl7 closed port"
 pass "hl7 (test peer)"
