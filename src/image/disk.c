@@ -1806,48 +1806,67 @@ static int check_file_end(const im_disk *d, uint64_t off)
  * this file must lie inside it; unallocated ones are looked up in the backing
  * file the same way.
  */
+/* The L2 entry of cluster c (0 if its L2 table is not allocated). */
+static int qcow_entry(im_disk *d, uint64_t c, uint64_t *out)
+{
+    int err;
+    uint64_t l2n = 1ull << d->q.l2_bits;
+    uint64_t l2_bytes = d->q.version == 1 ? l2n * 8 : d->cluster;
+    uint64_t l1i = c / l2n, l2i = c % l2n;
+    *out = 0;
+    if (l1i >= d->q.l1_entries)
+        return 0;
+    uint64_t l1e = be64(d->q.l1 + l1i * 8);
+    uint64_t l2off = d->q.version == 1 ? l1e : l1e & QCOW_L1_MASK;
+    if (l2off == 0)
+        return 0;
+    if (!d->q.l2 || d->q.l2_at != l2off) {
+        if (!d->q.l2 && !(d->q.l2 = cr_malloc(l2_bytes)))
+            return CR_ERROR;
+        d->q.l2_at = 0;
+        if ((err = file_read(d, l2off, d->q.l2, l2_bytes, "L2 table")) < 0)
+            return err == CR_EINPUT ? CR_ECORRUPT : err;
+        d->q.l2_at = l2off;
+    }
+    *out = be64(d->q.l2 + l2i * 8);
+    return 0;
+}
+
+/* Where cluster entry e lies in the file (0: not here), and whether it is compressed or zero. */
+static uint64_t qcow_host(const im_disk *d, uint64_t e, int *compressed, int *zero)
+{
+    *zero = 0;
+    if (d->q.version == 1) {
+        *compressed = (e >> 63) & 1;
+        return *compressed ? e & ((1ull << (63 - d->q.cluster_bits)) - 1) : e;
+    }
+    *compressed = (e & QCOW_OFLAG_COMPRESSED) != 0;
+    if (*compressed)
+        return e & ((1ull << (62 - (d->q.cluster_bits - 8))) - 1);
+    *zero = (int)(e & 1); /* v3: reads as zeros, whatever the offset says */
+    return e & QCOW_L1_MASK;
+}
+
+static int qcow_next_data(im_disk *d, uint64_t off, uint64_t *out);
+
 static int qcow_verify(im_disk *d, uint64_t off, uint64_t len)
 {
     int err;
     uint64_t csize = d->cluster;
-    uint64_t l2n = 1ull << d->q.l2_bits;
-    uint64_t l2_bytes = d->q.version == 1 ? l2n * 8 : csize;
     uint64_t end = off + len;
     if (end > d->size)
         end = d->size;
     for (uint64_t c = off / csize; c * csize < end; c++) {
-        uint64_t l1i = c / l2n, l2i = c % l2n;
         uint64_t at = c * csize; /* guest offset of the cluster */
         uint64_t from = at > off ? at : off;
         uint64_t to = at + csize < end ? at + csize : end;
-        if (l1i >= d->q.l1_entries)
-            break;
-        uint64_t l1e = be64(d->q.l1 + l1i * 8);
-        uint64_t l2off = d->q.version == 1 ? l1e : l1e & QCOW_L1_MASK;
-        uint64_t e = 0;
-        if (l2off != 0) {
-            if (!d->q.l2 || d->q.l2_at != l2off) {
-                if (!d->q.l2 && !(d->q.l2 = cr_malloc(l2_bytes)))
-                    return CR_ERROR;
-                d->q.l2_at = 0;
-                if ((err = file_read(d, l2off, d->q.l2, l2_bytes, "L2 table")) < 0)
-                    return err == CR_EINPUT ? CR_ECORRUPT : err;
-                d->q.l2_at = l2off;
-            }
-            e = be64(d->q.l2 + l2i * 8);
-        }
-        uint64_t host;
-        int compressed;
-        if (d->q.version == 1) {
-            compressed = (e >> 63) & 1;
-            host = compressed ? e & ((1ull << (63 - d->q.cluster_bits)) - 1) : e;
-        } else {
-            compressed = (e & QCOW_OFLAG_COMPRESSED) != 0;
-            unsigned x = 62 - (d->q.cluster_bits - 8);
-            host = compressed ? e & ((1ull << x) - 1) : e & QCOW_L1_MASK;
-            if (!compressed && (e & 1))
-                continue; /* v3 zero cluster */
-        }
+        uint64_t e;
+        int compressed, zero;
+        if ((err = qcow_entry(d, c, &e)) < 0)
+            return err;
+        uint64_t host = qcow_host(d, e, &compressed, &zero);
+        if (zero)
+            continue;
         if (host == 0) {
             if (d->parent && from < d->parent->size) {
                 uint64_t pto = to < d->parent->size ? to : d->parent->size;
@@ -1871,6 +1890,58 @@ static int qcow_verify(im_disk *d, uint64_t off, uint64_t len)
             return CR_ECORRUPT;
         }
     }
+    return 0;
+}
+
+/*
+ * The first offset >= off whose cluster holds data in this file or in a
+ * backing file. Whole L2 tables that are not allocated are skipped at once.
+ */
+static int qcow_next_data(im_disk *d, uint64_t off, uint64_t *out)
+{
+    int err;
+    uint64_t csize = d->cluster;
+    uint64_t l2n = 1ull << d->q.l2_bits;
+    uint64_t pnext = 0; /* the parent has no data before this offset (once asked) */
+    int asked = 0;
+    for (uint64_t c = off / csize; c * csize < d->size;) {
+        uint64_t at = c * csize;
+        uint64_t from = at > off ? at : off;
+        uint64_t l1i = c / l2n;
+        uint64_t e = 0;
+        int compressed = 0, zero = 0;
+        uint64_t host = 0;
+        if (l1i < d->q.l1_entries) {
+            if ((err = qcow_entry(d, c, &e)) < 0)
+                return err;
+            host = qcow_host(d, e, &compressed, &zero);
+        }
+        if (host != 0 && !zero) {
+            *out = from;
+            return 0;
+        }
+        if (!zero && d->parent && from < d->parent->size) {
+            if (!asked || pnext < from) {
+                if ((err = im_next_data(d->parent, from, &pnext)) < 0)
+                    return err;
+                asked = 1;
+            }
+            if (pnext < at + csize && pnext < d->parent->size) {
+                *out = pnext > from ? pnext : from;
+                return 0;
+            }
+        }
+        /* An unallocated L2 table (and no backing data there): skip all its clusters. */
+        uint64_t l1e = l1i < d->q.l1_entries ? be64(d->q.l1 + l1i * 8) : 0;
+        uint64_t l2off = d->q.version == 1 ? l1e : l1e & QCOW_L1_MASK;
+        if (l2off == 0 && !d->parent)
+            c = (l1i + 1) * l2n;
+        else if (l2off == 0 && asked && pnext / csize > c + 1)
+            c = pnext / csize < (l1i + 1) * l2n ? pnext / csize : (l1i + 1) * l2n;
+        else
+            c++;
+    }
+    *out = d->size;
     return 0;
 }
 
@@ -1968,6 +2039,8 @@ int im_next_data(im_disk *d, uint64_t off, uint64_t *out)
             return cr_error_errno("%s: cannot look for data after offset %llu", d->path, ull(off));
         }
         *out = (uint64_t)r < d->size ? (uint64_t)r : d->size;
+    } else if (d->qcow) {
+        return qcow_next_data(d, off, out);
     }
     return 0;
 }

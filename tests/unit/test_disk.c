@@ -86,11 +86,23 @@ static void check_same_as_raw(const char *path, cr_image_format want)
     CHECK(last == raw_data[RAW_SIZE - 1]);
     CHECK_OK(im_read(d, RAW_SIZE, buf, 0));
     CHECK(im_read(d, RAW_SIZE - 1, buf, 2) == CR_EINPUT);
-    /* im_next_data never skips data. */
+    /* im_next_data never skips data: [off, next) reads as zeros, from anywhere. */
     for (size_t i = 0; i < sizeof(regions) / sizeof(regions[0]); i++) {
         uint64_t next = 0;
         CHECK_OK(im_next_data(d, regions[i].off, &next));
-        CHECK(next <= regions[i].off);
+        CHECK(next == regions[i].off);
+    }
+    for (uint64_t off = 0; off < RAW_SIZE; off += 65536 + 4096) {
+        uint64_t next = 0;
+        CHECK_OK(im_next_data(d, off, &next));
+        CHECK(next >= off && next <= RAW_SIZE);
+        int zeros = 1;
+        for (uint64_t k = off; k < next && zeros; k++)
+            zeros = raw_data[k] == 0;
+        if (!zeros)
+            fprintf(stderr, "%s: im_next_data(%llu) = %llu skips data\n", path,
+                    (unsigned long long)off, (unsigned long long)next);
+        CHECK(zeros);
     }
     uint64_t end = 0;
     CHECK_OK(im_next_data(d, RAW_SIZE, &end));
@@ -235,8 +247,18 @@ static void test_formats(void)
         check_same_as_raw(img, conv[i].want);
     }
 
-    /* The format the caller insists on is checked against the content. */
+    /* qcow2 and raw files tell where the data is: the hole after 1 MiB + 64 KiB is skipped. */
     im_disk *d = NULL;
+    join(img, base, "d.qcow2");
+    CHECK_OK(im_open(&d, img, CR_IMAGE_AUTO));
+    uint64_t next = 0;
+    CHECK_OK(im_next_data(d, 2 * MIB, &next));
+    CHECK(next > 2 * MIB && next <= 3 * MIB - 100);
+    CHECK_OK(im_next_data(d, 5 * MIB + 12345 + 65536, &next));
+    CHECK(next > 6 * MIB && next <= RAW_SIZE - 4096);
+    im_close(d);
+
+    /* The format the caller insists on is checked against the content. */
     join(img, base, "d.vhdx");
     CHECK(im_open(&d, img, CR_IMAGE_VHD) == CR_EINPUT);
     CHECK(strstr(cr_error_last(), "vhdx") != NULL);
@@ -347,6 +369,16 @@ static void test_backing(void)
     }
 
     same_as_qemu(ov);
+    /* Data in the overlay or the base is found; the hole between is skipped. */
+    CHECK_OK(im_open(&d, ov, CR_IMAGE_AUTO));
+    if (d) {
+        uint64_t next = 0;
+        CHECK_OK(im_next_data(d, MIB + 65536, &next));
+        CHECK(next == 2 * MIB);
+        CHECK_OK(im_next_data(d, 2 * MIB + 65536, &next));
+        CHECK(next > 2 * MIB + 65536 && next <= 3 * MIB - 100);
+        im_close(d);
+    }
 
     /* A chain of three: overlay2 -> overlay -> base. */
     char ov2[PATH_MAX];
