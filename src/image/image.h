@@ -35,13 +35,19 @@ typedef struct im_disk im_disk;
 /**
  * Open a disk image read-only and recognise its format from its content
  * (never from its name): qcow (QFI\xfb), VMDK sparse (KDMV) or descriptor
- * ("# Disk DescriptorFile"), VHDX ("vhdxfile"), VHD ("conectix" footer),
- * anything else raw. A qcow2 backing file and a VMDK's extent files are
- * opened relative to the image's folder; a missing one is CR_ENOTFOUND
- * naming it. Headers are checked before the library sees them (a table that
- * points past the end of the file, a size beyond 64 TiB, a bad region table):
- * CR_EINPUT with a message naming the image, the format and what is wrong.
- * @param expect CR_IMAGE_AUTO, or the format the caller insists on (CR_EINPUT if different).
+ * ("# Disk DescriptorFile"), VHDX ("vhdxfile"), VHD ("conectix" footer, or
+ * its copy at 0 when the end is gone), anything else raw. A qcow2 backing
+ * file is opened relative to the image's folder (absolute names as written;
+ * it must be qcow2). A VMDK's extent and parent files and a differencing
+ * VHD/VHDX's parent are looked for inside the image's folder only. A missing
+ * one is CR_ENOTFOUND naming it. Headers and tables are checked before the
+ * library sees them (a table that points past the end of the file, a size
+ * beyond 64 TiB, a bad region table, an encrypted image...): CR_EINPUT with
+ * a message naming the image, the format and what is wrong. A FIFO or other
+ * special file is CR_EINPUT (never waited on). docs/design.md lists the checks.
+ * @param expect CR_IMAGE_AUTO, or the format the caller insists on (CR_EINPUT
+ *        if different; VMDK and VMDK_FLAT are both "a VMDK").
+ * @return 0, CR_ENOTFOUND, CR_EINPUT, or CR_ERROR (cannot read the file).
  */
 int im_open(im_disk **out, const char *path, cr_image_format expect);
 void im_close(im_disk *d); /* accepts NULL */
@@ -53,17 +59,19 @@ uint64_t im_size(const im_disk *d);
 const char *im_path(const im_disk *d);
 
 /**
- * Read exactly `len` bytes at `off` (off + len <= im_size). Unallocated
- * ranges read as zeros.
- * @return 0, or CR_ECORRUPT / CR_ERROR with a message naming the image and
- *         the offset (a truncated image, a damaged table).
+ * Read exactly `len` bytes at `off`. Unallocated ranges read as zeros.
+ * @return 0; CR_EINPUT if off + len > im_size; CR_ECORRUPT with a message
+ *         naming the image and the first failing offset when the data is not
+ *         in the file (truncated image, damaged table: never zeros or
+ *         garbage instead); CR_ERROR (I/O error).
  */
 int im_read(im_disk *d, uint64_t off, void *buf, size_t len);
 
 /**
  * Allocation hint: *out = the first offset >= off that may hold data
- * (im_size if none). Raw files use SEEK_DATA; formats whose library does not
- * tell return off itself (every range "may" hold data; zero chunks are then
+ * (im_size if none; [off, *out) reads as zeros). Raw files use SEEK_DATA,
+ * qcow2 its cluster map (through backing files); block devices, VMDK, VHD and
+ * VHDX return off itself (every range "may" hold data; zero chunks are then
  * found by looking at them).
  */
 int im_next_data(im_disk *d, uint64_t off, uint64_t *out);
