@@ -133,8 +133,8 @@ rule test_eicar
         $e
 }
 EOF
-: > rules/ransomware-extensions.txt
-: > rules/ransom-notes.txt
+printf '# test list\nlockbit\n' > rules/ransomware-extensions.txt
+printf '# test list\nREADME-DECRYPT.txt\n' > rules/ransom-notes.txt
 export CLEANROOM_RULES=$SCRATCH/rules
 expect_exit 0 cr init --kdf interactive
 mkdir -p d/etc && printf 'clean\n' > d/etc/conf
