@@ -107,6 +107,9 @@ struct im_disk {
      * libqcow returns wrong data for a read that spans a cluster of the overlay
      * and one of its backing file; differencing VHD/VHDX mix sectors alike. */
     uint64_t split;
+    /* VHD/VHDX: one bit per block, set if the block may hold data (NULL: unknown). */
+    uint8_t *alloc;
+    uint64_t block, nblocks;
     char *farm;        /* VMDK: private folder of the descriptor libvmdk reads, or NULL */
     size_t nfarm;      /* VMDK: links extent-1.vmdk... in it */
     /* Where the image file's own data clusters may lie: a read is refused if
@@ -1243,14 +1246,23 @@ static int check_vhd(im_disk *d)
         /* Every allocated block (its sector bitmap, then the data) lies inside the file. */
         uint64_t bitmap = ((uint64_t)block / 512 / 8 + 511) / 512 * 512;
         uint8_t buf[4096];
+        /* Which blocks hold data (a differencing disk's missing blocks are its parent's). */
+        if (!(d->alloc = cr_calloc(need / 8 + 1, 1)))
+            return CR_ERROR;
+        d->block = block;
+        d->nblocks = need;
         for (uint64_t i = 0; i < need; i += sizeof(buf) / 4) {
             size_t n = need - i < sizeof(buf) / 4 ? (size_t)(need - i) : sizeof(buf) / 4;
             if ((err = file_read(d, bat + i * 4, buf, n * 4, "block table")) < 0)
                 return err;
             for (size_t k = 0; k < n; k++) {
                 uint32_t s = be32(buf + k * 4);
-                if (s == 0xFFFFFFFFu)
+                if (s == 0xFFFFFFFFu) {
+                    if (type == 4)
+                        d->alloc[(i + k) / 8] |= (uint8_t)(1u << ((i + k) % 8));
                     continue;
+                }
+                d->alloc[(i + k) / 8] |= (uint8_t)(1u << ((i + k) % 8));
                 uint64_t at = (uint64_t)s * 512;
                 if (at > d->fsize || bitmap + block > d->fsize - at)
                     return bad(d, "VHD block %llu at offset %llu lies beyond the end of the file "
@@ -1451,7 +1463,8 @@ static int check_vhdx(im_disk *d)
     /* BAT: data blocks, with a sector bitmap entry after every chunk_ratio of them. */
     uint64_t chunk_ratio = ((1ull << 23) * sector) / block;
     uint64_t nblocks = vsize / block + (vsize % block != 0);
-    uint64_t entries = (fparams & 2) ? nblocks + nblocks / chunk_ratio + 1
+    /* As the specification counts them: a differencing disk has a bitmap entry per chunk. */
+    uint64_t entries = (fparams & 2) ? (nblocks / chunk_ratio + (nblocks % chunk_ratio != 0)) * (chunk_ratio + 1)
                                      : nblocks + (nblocks - 1) / chunk_ratio;
     if (entries * 8 > bat_len) {
         err = bad(d, "VHDX block table holds %llu entries, but a disk of %llu bytes needs %llu: the "
@@ -1459,6 +1472,12 @@ static int check_vhdx(im_disk *d)
                   ull(bat_len / 8), ull(vsize), ull(entries));
         goto done;
     }
+    if (!(d->alloc = cr_calloc(nblocks / 8 + 1, 1))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    d->block = block;
+    d->nblocks = nblocks;
     for (uint64_t i = 0; i < entries; i += RT / 8) {
         size_t n = entries - i < RT / 8 ? (size_t)(entries - i) : RT / 8;
         if ((err = file_read(d, bat_off + i * 8, buf, n * 8, "block table")) < 0)
@@ -1469,6 +1488,11 @@ static int check_vhdx(im_disk *d)
             uint64_t at = e & ~0xFFFFFull;
             int is_bitmap = ((i + k) % (chunk_ratio + 1)) == chunk_ratio;
             uint64_t need = is_bitmap ? (1u << 20) : block;
+            uint64_t db = (i + k) - (i + k) / (chunk_ratio + 1); /* data block number */
+            /* Data: present (6), partly present (7), or not present in a differencing disk
+             * (its parent's). Zero (2), unmapped (3) and undefined (1) read as zeros. */
+            if (!is_bitmap && db < nblocks && (state == 6 || state == 7 || (state == 0 && (fparams & 2))))
+                d->alloc[db / 8] |= (uint8_t)(1u << (db % 8));
             /* 6 = fully present, 7 = partially present (differencing); 6 for a bitmap = present */
             if (state != 6 && state != 7)
                 continue;
@@ -1722,6 +1746,7 @@ void im_close(im_disk *d)
         libvhdi_file_free(&d->vhdi, NULL);
     }
     farm_remove(d);
+    free(d->alloc);
     free(d->q.l1);
     free(d->q.l2);
     /* The parent after the child: the child's library handle points to it. */
@@ -2041,6 +2066,18 @@ int im_next_data(im_disk *d, uint64_t off, uint64_t *out)
         *out = (uint64_t)r < d->size ? (uint64_t)r : d->size;
     } else if (d->qcow) {
         return qcow_next_data(d, off, out);
+    } else if (d->alloc) {
+        for (uint64_t b = off / d->block; b < d->nblocks; b++) {
+            if ((b % 8) == 0 && d->alloc[b / 8] == 0 && b + 8 <= d->nblocks) {
+                b += 7; /* eight empty blocks at once */
+                continue;
+            }
+            if (d->alloc[b / 8] & (1u << (b % 8))) {
+                *out = b * d->block > off ? b * d->block : off;
+                return 0;
+            }
+        }
+        *out = d->size;
     }
     return 0;
 }

@@ -257,6 +257,12 @@ static void test_formats(void)
     CHECK_OK(im_next_data(d, 5 * MIB + 12345 + 65536, &next));
     CHECK(next > 6 * MIB && next <= RAW_SIZE - 4096);
     im_close(d);
+    /* VHDX from its block table (1 MiB blocks: the one at 6 MiB is empty). */
+    join(img, base, "d-small.vhdx");
+    CHECK_OK(im_open(&d, img, CR_IMAGE_AUTO));
+    CHECK_OK(im_next_data(d, 6 * MIB, &next));
+    CHECK(next == 7 * MIB);
+    im_close(d);
 
     /* The format the caller insists on is checked against the content. */
     join(img, base, "d.vhdx");
