@@ -33,6 +33,7 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -698,7 +699,9 @@ static int run_postgres(pr_ctx *ctx, const cr_probe_spec *s)
     if ((err = get_password(&pw, s)) < 0)
         return err;
     double left = pr_left(ctx);
-    snprintf(secs, sizeof(secs), "%d", (int)ceil(left < 2 ? 2 : left));
+    /* whole seconds, rounded up (libpq takes at least 2) */
+    int whole = left < 2 ? 2 : (int)left + ((double)(int)left < left);
+    snprintf(secs, sizeof(secs), "%d", whole);
     snprintf(opts, sizeof(opts), "-c statement_timeout=%ld", (long)(left * 1000.0) + 1);
     o = PQconninfoParse(s->conninfo ? s->conninfo : "", NULL);
     const char *kw[6], *val[6];
@@ -875,6 +878,38 @@ static int run_once(pr_ctx *ctx, const cr_probe_spec *s)
     return CR_EINPUT;
 }
 
+/*
+ * libldap writes to its socket with write(): a server that closes the
+ * connection at the wrong moment would raise SIGPIPE and kill the whole
+ * recovery. The attempt runs with SIGPIPE blocked on this thread, and a
+ * SIGPIPE it raised is consumed before the mask is restored (as libpq does).
+ */
+static void sigpipe_block(sigset_t *old, int *was_pending)
+{
+    sigset_t s, pend;
+    sigemptyset(&s);
+    sigaddset(&s, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &s, old);
+    sigemptyset(&pend);
+    sigpending(&pend);
+    *was_pending = sigismember(&pend, SIGPIPE);
+}
+
+static void sigpipe_restore(const sigset_t *old, int was_pending)
+{
+    sigset_t s, pend;
+    sigemptyset(&pend);
+    sigpending(&pend);
+    if (!was_pending && sigismember(&pend, SIGPIPE)) {
+        struct timespec zero = {0, 0};
+        sigemptyset(&s);
+        sigaddset(&s, SIGPIPE);
+        while (sigtimedwait(&s, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 static int cancelled(const volatile int *cancel)
 {
     if (cancel && *cancel) {
@@ -904,7 +939,11 @@ int cr_probe_run(cr_probe_result *result, const cr_probe_spec *spec, const volat
         ctx.start = cr_time_mono();
         ctx.timeout = timeout;
         ctx.deadline = ctx.start + timeout;
+        sigset_t oldmask;
+        int pending;
+        sigpipe_block(&oldmask, &pending);
         err = run_once(&ctx, spec);
+        sigpipe_restore(&oldmask, pending);
         if (err < 0)
             return err;
         result->attempts++;
