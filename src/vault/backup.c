@@ -840,6 +840,7 @@ static int ext_push(extv *ev, uint64_t off, size_t len, const cr_id *id)
     ev->v[ev->n].offset = off;
     ev->v[ev->n].len = (uint32_t)len;
     ev->v[ev->n].id = *id;
+    ev->v[ev->n].blob_off = 0; /* a file backup stores each extent as a whole blob */
     ev->n++;
     return 0;
 }

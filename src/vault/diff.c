@@ -65,7 +65,7 @@ static int node_eq(const cr_node *a, const cr_node *b)
             return 0;
         for (size_t i = 0; i < a->ncontent; i++) {
             const cr_extent *x = &a->content[i], *y = &b->content[i];
-            if (x->offset != y->offset || x->len != y->len ||
+            if (x->offset != y->offset || x->len != y->len || x->blob_off != y->blob_off ||
                 memcmp(&x->id, &y->id, sizeof(cr_id)) != 0)
                 return 0;
         }

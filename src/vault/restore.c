@@ -16,7 +16,10 @@
  * 2. The data phase sorts the needs by pack and offset and hands packs to
  *    worker threads. A worker reads the ranges of its pack that are needed
  *    (nearby ranges coalesced into one pread), decodes each blob once and
- *    pwrites it into every place that uses it. This reads each pack once, in
+ *    pwrites the part each place uses (an extent is the bytes [blob_off,
+ *    blob_off + len) of its blob: the files seen inside a disk image share
+ *    the disk's 4 MiB chunks, thousands of small files in one blob) into every
+ *    place that uses it. This reads each pack once, in
  *    order, whatever the order of files in the snapshot, and lets threads work
  *    on different packs. Files are created and opened through openat2 with
  *    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS relative to the target, so a path
@@ -106,8 +109,10 @@ typedef struct rs_dir {
 
 typedef struct rs_need {
     cr_blob_loc loc;
-    size_t file;     /* index into rs_ctx.files */
-    uint64_t offset; /* in the file */
+    size_t file;       /* index into rs_ctx.files */
+    uint64_t offset;   /* in the file */
+    uint32_t blob_off; /* the bytes [blob_off, blob_off + len) of the blob */
+    uint32_t len;
 } rs_need;
 
 typedef struct rs_link {
@@ -513,7 +518,7 @@ static int rs_plan_file(rs_ctx *c, rs_file *f, size_t fi)
 {
     const cr_node *n = f->node;
     size_t planned = 0;
-    char hex[CR_ID_HEX_LEN + 1], why[160];
+    char hex[CR_ID_HEX_LEN + 1], why[256];
     for (size_t i = 0; i < n->ncontent; i++) {
         const cr_extent *e = &n->content[i];
         cr_blob_loc loc;
@@ -528,8 +533,16 @@ static int rs_plan_file(rs_ctx *c, rs_file *f, size_t fi)
             rs_lost(c, f, why);
             continue;
         }
-        if (loc.entry.raw_len != e->len || loc.entry.type != CR_BLOB_DATA ||
-            loc.entry.stored_len > CR_MAX_BLOB + 65536 || loc.entry.stored_len < CR_SEAL_OVERHEAD) {
+        /* The extent is a part of its blob (all of it, for file backups). */
+        if ((uint64_t)e->blob_off + e->len > loc.entry.raw_len) {
+            snprintf(why, sizeof(why), "the file's extent lies beyond the end of blob %s (%u bytes "
+                     "from byte %u of %u)",
+                     cr_id_to_hex(hex, &e->id), e->len, e->blob_off, loc.entry.raw_len);
+            rs_lost(c, f, why);
+            continue;
+        }
+        if (loc.entry.type != CR_BLOB_DATA || loc.entry.stored_len > CR_MAX_BLOB + 65536 ||
+            loc.entry.stored_len < CR_SEAL_OVERHEAD) {
             snprintf(why, sizeof(why), "blob %s does not match the file's extent",
                      cr_id_to_hex(hex, &e->id));
             rs_lost(c, f, why);
@@ -541,6 +554,8 @@ static int rs_plan_file(rs_ctx *c, rs_file *f, size_t fi)
         nd->loc = loc;
         nd->file = fi;
         nd->offset = e->offset;
+        nd->blob_off = e->blob_off;
+        nd->len = e->len;
         if (e->offset + e->len > f->end)
             f->end = e->offset + e->len;
         c->bytes_total += e->len;
@@ -986,9 +1001,18 @@ static void rs_fail_need(rs_worker *w, const rs_need *nd, const char *reason)
 static void rs_write_need(rs_worker *w, const rs_need *nd)
 {
     rs_ctx *c = w->c;
+    /* Checked against the index when planned; the decoded length is checked
+     * against the index too, but never trust one check for memory safety. */
+    if ((uint64_t)nd->blob_off + nd->len > w->blob.len) {
+        char hex[CR_ID_HEX_LEN + 1], why[200];
+        snprintf(why, sizeof(why), "blob %s is shorter than the file's extent",
+                 cr_id_to_hex(hex, &nd->loc.entry.id));
+        rs_fail_need(w, nd, why);
+        return;
+    }
     int fd = cache_get(w, nd->file);
     if (fd >= 0) {
-        if (cr_fs_pwrite_all(fd, w->blob.ptr, w->blob.len, nd->offset) < 0) {
+        if (cr_fs_pwrite_all(fd, w->blob.ptr + nd->blob_off, nd->len, nd->offset) < 0) {
             int e = errno;
             char msg[600];
             snprintf(msg, sizeof(msg), "cannot write: %s", cr_error_last());
@@ -998,7 +1022,7 @@ static void rs_write_need(rs_worker *w, const rs_need *nd)
                 atomic_compare_exchange_strong(&c->abort_err, &zero, CR_ENOSPACE);
             }
         } else {
-            atomic_fetch_add(&c->bytes_done, w->blob.len);
+            atomic_fetch_add(&c->bytes_done, nd->len);
         }
     }
     rs_done_one(w, nd->file);

@@ -571,6 +571,16 @@ static int fatal(int err)
     return err == CR_ERROR && strstr(cr_error_last(), "memory") != NULL;
 }
 
+/*
+ * 1 if an extent asks for bytes its blob does not have: [blob_off, blob_off +
+ * len) must lie within the blob (all of it for file backups, a part of a disk
+ * chunk for the files of an image). Restore reports such a file as lost.
+ */
+static int extent_beyond(const cr_extent *e, const cr_blob_loc *loc)
+{
+    return (uint64_t)e->blob_off + e->len > loc->entry.raw_len;
+}
+
 /* Check a tree and everything under it once. @return 1 dirty, 0 clean, <0 error. */
 static int vf_visit(vf_ctx *c, const cr_id *id, int depth)
 {
@@ -604,8 +614,21 @@ static int vf_visit(vf_ctx *c, const cr_id *id, int depth)
                     continue;
                 }
                 cr_blob_loc loc;
-                if (cr_index_lookup(c->pidx, b, &loc) && loc.entry.type == CR_BLOB_DATA)
+                if (cr_index_lookup(c->pidx, b, &loc) && loc.entry.type == CR_BLOB_DATA) {
+                    if (!extent_beyond(&n->content[k], &loc))
+                        continue;
+                    /* The blob is fine; this file's reference to it is not. */
+                    char hex[CR_ID_HEX_LEN + 1];
+                    dirty = 1;
+                    err = add_problem(c->r, "tree", id,
+                                      "file \"%s\" refers to bytes %u..%llu of blob %s, which "
+                                      "has %u bytes",
+                                      n->name, n->content[k].blob_off,
+                                      (unsigned long long)n->content[k].blob_off +
+                                          n->content[k].len,
+                                      cr_id_to_hex(hex, b), loc.entry.raw_len);
                     continue;
+                }
                 dirty = 1;
                 if ((err = idset_put(&c->lost, b, 1)) < 0)
                     break;
@@ -659,11 +682,15 @@ static int vf_affected(vf_ctx *c, const cr_snapshot *s, const cr_id *id, char *p
         path[plen] = '/';
         memcpy(path + plen + 1, n->name, nl + 1);
         if (n->type == CR_NODE_FILE) {
-            for (size_t k = 0; k < n->ncontent; k++)
-                if (idset_get(&c->lost, &n->content[k].id)) {
+            for (size_t k = 0; k < n->ncontent; k++) {
+                cr_blob_loc loc;
+                if (idset_get(&c->lost, &n->content[k].id) ||
+                    (cr_index_lookup(c->pidx, &n->content[k].id, &loc) &&
+                     extent_beyond(&n->content[k], &loc))) {
                     err = add_affected(c->r, s, path);
                     break;
                 }
+            }
         } else if (n->type == CR_NODE_DIR && n->has_subtree) {
             err = vf_affected(c, s, &n->subtree, path, plen + 1 + nl, depth + 1);
         }

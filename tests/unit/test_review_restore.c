@@ -191,6 +191,7 @@ static void test_hardlink_swap(cr_repo *repo)
         ext[i].offset = 0;
         ext[i].len = sizeof(data) - 1;
         ext[i].id = blob;
+        ext[i].blob_off = 0;
         nodes[i].content = &ext[i];
         nodes[i].ncontent = 1;
     }
