@@ -22,6 +22,7 @@
  */
 #include "common.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,8 @@
 static const char help_text[] =
     "usage: cleanroom restore SNAPSHOT --target DIR [--include PATH]... [--threads N]\n"
     "                         [--no-owner] [--accept-risk] [--quarantine QDIR]\n"
+    "       cleanroom restore SNAPSHOT --image OUT [--format F] [--disk NAME]\n"
+    "                         [--scratch DIR] [--threads N] [--accept-risk]\n"
     "\n"
     "Restore SNAPSHOT (an id, a unique prefix of at least 4 hex digits, 'latest' or\n"
     "'SOURCE:latest') into DIR (created if missing). Contents, modes, times, symlinks,\n"
@@ -48,6 +51,17 @@ static const char help_text[] =
     "about the whole snapshot) is refused with exit 8, its top findings, and the command\n"
     "to restore the source's last clean restore point instead.\n"
     "\n"
+    "Disk images: --image OUT writes one disk of an image snapshot (made with 'backup\n"
+    "--image') as the image file OUT, which must not exist; it appears only when\n"
+    "complete, and unallocated parts stay holes. Formats other than raw are written by\n"
+    "qemu-img from a sparse raw copy in a staging folder (.cleanroom-staging-*) beside\n"
+    "OUT or in --scratch DIR, removed afterwards. vmdk-flat writes two files: OUT and\n"
+    "its data file OUT-flat.vmdk (the name cut at its last dot). The hunt gate covers\n"
+    "the whole disk: a finding at or above high anywhere in the snapshot refuses the\n"
+    "restore (exit 8) unless --accept-risk; --quarantine cannot apply to a whole disk.\n"
+    "Files inside an image snapshot are restored like any others: --target DIR\n"
+    "--include /disk0/p1/etc (see 'cleanroom ls').\n"
+    "\n"
     "Options:\n"
     "  --target DIR    required: where to restore\n"
     "  --include PATH  restore only this path of the snapshot (repeatable), e.g. /srv/db\n"
@@ -58,13 +72,23 @@ static const char help_text[] =
     "                  restore a compromised snapshot without its flagged files, and\n"
     "                  put those into QDIR (with their paths) for examination; findings\n"
     "                  about the whole snapshot (path /) still need --accept-risk\n"
+    "  --image OUT     write one disk of an image snapshot as the image file OUT\n"
+    "  --format F      of --image: raw (default), qcow2, vmdk (streamOptimized, what\n"
+    "                  VMware imports), vmdk-flat, vhdx or vhd\n"
+    "  --disk NAME     of --image: which disk (disk0, disk1...; needed if several)\n"
+    "  --scratch DIR   of --image: where the raw staging copy of a converted disk goes\n"
+    "                  (default: OUT's folder); it needs room for the disk's data\n"
     "  --json          print {snapshot, target, files, dirs, others, bytes, failed,\n"
     "                  seconds, lost:[{path, message}], metadata:[{path, message}],\n"
-    "                  hunted, flagged:[findings], accepted_risk, quarantine}\n"
+    "                  hunted, flagged:[findings], accepted_risk, quarantine}; with\n"
+    "                  --image: {snapshot, image, format, disk, virtual_size, stored,\n"
+    "                  failed, seconds, lost, hunted, flagged, accepted_risk}\n"
     "\n"
-    "Exit codes: 0 restored, 2 usage, 3 wrong passphrase, 4 damaged vault data stopped\n"
-    "the restore, 5 restored except the listed items, 6 locked, 7 no vault or no such\n"
-    "snapshot, 8 refused: the snapshot is compromised (nothing was written).\n";
+    "Exit codes: 0 restored, 1 error (e.g. --image OUT exists: nothing changed), 2 usage\n"
+    "(also: --image of a file snapshot, an unknown --disk), 3 wrong passphrase, 4 damaged\n"
+    "vault data stopped the restore, 5 restored except the listed items, 6 locked, 7 no\n"
+    "vault or no such snapshot, 8 refused: the snapshot is compromised (nothing was\n"
+    "written).\n";
 
 typedef struct lost_item {
     char *path, *message;
@@ -309,14 +333,16 @@ static void gate_print_top(FILE *out, const gate *g)
 }
 
 /* Refuse the restore: say why, and what to restore instead. @return CLI_EXIT_REFUSED. */
-static int gate_refuse(const gate *g, cr_repo *repo, const cr_snapshot *snap, const char *target,
-                       int quarantine)
+/* `cmd` and `redo` (escaped) give the command that restores the clean point instead:
+ * "cleanroom CMD CLEAN-ID REDO". */
+static int gate_refuse(const gate *g, cr_repo *repo, const cr_snapshot *snap, const char *cmd,
+                       const char *redo, int quarantine)
 {
     char sid[9], t[32], csid[9], ct[32];
     cr_clean_point *cp = NULL;
     size_t ncp = 0;
     const cr_clean_point *mine = NULL;
-    char *src = cli_escape(snap->source), *tgt = cli_escape(target);
+    char *src = cli_escape(snap->source);
 
     cli_short_id(sid, &snap->id);
     cr_error_clear();
@@ -339,7 +365,7 @@ static int gate_refuse(const gate *g, cr_repo *repo, const cr_snapshot *snap, co
         fprintf(stderr, "The last clean restore point of %s is %s (%s). Restore it with:\n", src,
                 cli_short_id(csid, &mine->clean_snapshot),
                 cli_time_sec(ct, sizeof(ct), mine->clean_time_ns));
-        fprintf(stderr, "  cleanroom restore %s --target %s\n", csid, tgt);
+        fprintf(stderr, "  cleanroom %s %s %s\n", cmd, csid, redo);
     } else if (mine && !mine->has_clean) {
         fprintf(stderr, "%s has NO CLEAN RESTORE POINT: its first hunted snapshot is already "
                         "compromised (see 'cleanroom clean-point --source %s').\n",
@@ -362,7 +388,6 @@ static int gate_refuse(const gate *g, cr_repo *repo, const cr_snapshot *snap, co
     }
     cr_clean_points_free(cp, ncp);
     free(src);
-    free(tgt);
     return CLI_EXIT_REFUSED;
 }
 
@@ -496,6 +521,224 @@ static char *real_folder(const char *p)
     return res;
 }
 
+/*
+ * The hunt gate for a whole snapshot (a disk image, a VM export): nothing in
+ * it can be set aside file by file, so a finding at or above high anywhere
+ * refuses, unless accept_risk. Declared in common.h for cmd_vm_export.c.
+ */
+int cli_hunt_gate(int *hunted, json_t **flagged, cr_repo *repo, const cr_snapshot *snap,
+                  int accept_risk, const char *cmd, const char *redo)
+{
+    gate g;
+    int rc;
+    *hunted = 0;
+    *flagged = NULL;
+    if ((rc = gate_check(&g, repo, snap, NULL, 0)) != 0)
+        return rc;
+    *hunted = g.hunted;
+    if (g.nflag > 0) {
+        char sid[9];
+        if (!accept_risk) {
+            rc = gate_refuse(&g, repo, snap, cmd, redo, 0);
+            gate_free(&g);
+            return rc;
+        }
+        cli_warn("RESTORING A COMPROMISED RESTORE POINT: snapshot %s holds %zu finding(s) at or "
+                 "above high, and --accept-risk was given:",
+                 cli_short_id(sid, &snap->id), g.nflag);
+        gate_print_top(stderr, &g);
+        cli_warn("keep the restored system off the network until the findings above are dealt "
+                 "with");
+    }
+    *flagged = gate_flag_json(&g);
+    gate_free(&g);
+    return 0;
+}
+
+/* Shell-safe enough for a hint: the path escaped, in single quotes if it has odd characters. */
+static char *hint_word(const char *s)
+{
+    char *e = cli_escape(s);
+    int plain = 1;
+    for (const char *p = e; *p; p++)
+        if (!(isalnum((unsigned char)*p) || strchr("/._-+:=@", *p)))
+            plain = 0;
+    if (plain)
+        return e;
+    size_t n = 3;
+    for (const char *p = e; *p; p++)
+        n += *p == '\'' ? 4 : 1;
+    char *o = cli_xmalloc(n), *q = o;
+    *q++ = '\'';
+    for (const char *p = e; *p; p++) {
+        if (*p == '\'') {
+            memcpy(q, "'\\''", 4);
+            q += 4;
+        } else {
+            *q++ = *p;
+        }
+    }
+    *q++ = '\'';
+    *q = '\0';
+    free(e);
+    return o;
+}
+
+typedef struct image_args {
+    const char *output, *format, *disk, *scratch;
+    int threads, accept_risk;
+} image_args;
+
+static const cr_image_disk *find_disk(const cr_snapshot *snap, const char *name)
+{
+    if (!name)
+        return snap->ndisks == 1 ? &snap->disks[0] : NULL;
+    for (size_t i = 0; i < snap->ndisks; i++)
+        if (snap->disks[i].name && !strcmp(snap->disks[i].name, name))
+            return &snap->disks[i];
+    return NULL;
+}
+
+/* cleanroom restore SNAPSHOT --image OUT: one disk of an image snapshot into an image file. */
+static int restore_image(const char *spec, const image_args *a)
+{
+    cr_image_restore_options opts = CR_IMAGE_RESTORE_OPTIONS_INIT;
+    cr_restore_stats stats;
+    restore_ctx ctx;
+    cr_repo *repo = NULL;
+    cr_snapshot *snap = NULL;
+    json_t *flagged = NULL;
+    int rc, err, hunted = 0;
+    double t0, secs;
+    char sid[9];
+
+    memset(&ctx, 0, sizeof(ctx));
+    memset(&stats, 0, sizeof(stats));
+    if (a->format && cr_image_format_parse(&opts.format, a->format) < 0) {
+        char *m = cli_escape(cr_error_last());
+        rc = cli_usage_error("restore", "%s", m);
+        free(m);
+        return rc;
+    }
+    if (opts.format == CR_IMAGE_AUTO)
+        opts.format = CR_IMAGE_RAW;
+    if ((rc = cli_open_repo(&repo)) != 0)
+        goto done;
+    if ((rc = cli_find_snapshot(&snap, repo, spec)) != 0)
+        goto done;
+    cli_short_id(sid, &snap->id);
+    if (snap->kind != CR_SNAPSHOT_IMAGE) {
+        cli_error("snapshot %s is a file snapshot, not disk images: restore it into a folder "
+                  "with --target DIR",
+                  sid);
+        rc = CLI_EXIT_USAGE;
+        goto done;
+    }
+    {
+        /* The gate first: nothing is written for a compromised snapshot. */
+        char *out = hint_word(a->output), *redo;
+        redo = cli_xmalloc(strlen(out) + 64 + (a->disk ? strlen(a->disk) * 4 : 0));
+        sprintf(redo, "--image %s --format %s", out, cr_image_format_name(opts.format));
+        if (a->disk) {
+            char *dk = hint_word(a->disk);
+            strcat(redo, " --disk ");
+            strcat(redo, dk);
+            free(dk);
+        }
+        rc = cli_hunt_gate(&hunted, &flagged, repo, snap, a->accept_risk, "restore", redo);
+        free(redo);
+        free(out);
+        if (rc != 0)
+            goto done;
+    }
+    opts.output = a->output;
+    opts.disk = a->disk;
+    opts.scratch = a->scratch;
+    opts.threads = a->threads;
+    ctx.progress = cli_progress_new("restore");
+    opts.progress = on_progress;
+    opts.warning = on_warning;
+    opts.payload = &ctx;
+    t0 = cli_now();
+    cr_error_clear();
+    err = cr_restore_image(&stats, repo, snap, &opts);
+    cli_progress_free(ctx.progress);
+    ctx.progress = NULL;
+    secs = cli_now() - t0;
+    if (err < 0 && err != CR_EPARTIAL) {
+        rc = cli_fail(err, "restore of the disk image failed");
+        if (err == CR_EEXISTS)
+            cli_hint("nothing was changed; give a new file name to --image");
+        else if (err == CR_ENOSPACE)
+            cli_hint("a converted disk needs room for a sparse raw copy (--scratch DIR can put it "
+                     "on another disk) and for the output");
+        goto done;
+    }
+    {
+        const cr_image_disk *dk = find_disk(snap, a->disk);
+        char vsize[32], stored[32], d[32];
+        if (cli_g.json) {
+            char hex[CR_ID_HEX_LEN + 1];
+            json_t *o = json_object();
+            json_object_set_new(o, "snapshot", json_string(cr_id_to_hex(hex, &snap->id)));
+            json_object_set_new(o, "image", cli_json_str(a->output));
+            json_object_set_new(o, "format", json_string(cr_image_format_name(opts.format)));
+            json_object_set_new(o, "disk", dk ? cli_json_str(dk->name) : json_null());
+            json_object_set_new(o, "virtual_size", cli_json_u64(dk ? dk->virtual_size : 0));
+            json_object_set_new(o, "stored", cli_json_u64(dk ? dk->stored : 0));
+            json_object_set_new(o, "failed", cli_json_u64(stats.failed));
+            json_object_set_new(o, "seconds", json_real(secs));
+            json_object_set_new(o, "lost", items_json(&ctx.lost));
+            json_object_set_new(o, "hunted", json_boolean(hunted));
+            json_object_set_new(o, "flagged", flagged ? json_incref(flagged) : json_array());
+            json_object_set_new(o, "accepted_risk",
+                                json_boolean(a->accept_risk && flagged &&
+                                             json_array_size(flagged) > 0));
+            cli_json_print(o);
+        } else {
+            char *out = cli_escape(a->output), *dn = cli_escape(dk && dk->name ? dk->name : "?");
+            printf("restored %s of snapshot %s to %s (%s): %s disk, %s of data, in %s\n", dn, sid,
+                   out, cr_image_format_name(opts.format),
+                   cli_human_size(vsize, sizeof(vsize), dk ? dk->virtual_size : 0),
+                   cli_human_size(stored, sizeof(stored), dk ? dk->stored : 0),
+                   cli_human_duration(d, sizeof(d), secs));
+            if (opts.format == CR_IMAGE_VMDK_FLAT) {
+                /* qemu-img names the data file after OUT cut at its last dot. */
+                const char *sl = strrchr(a->output, '/'), *dot;
+                dot = strrchr(sl ? sl + 1 : a->output, '.');
+                size_t pre = dot ? (size_t)(dot - a->output) : strlen(a->output);
+                char *flat = cli_xmalloc(strlen(a->output) + 8), *fe;
+                sprintf(flat, "%.*s-flat%s", (int)pre, a->output, dot ? dot : "");
+                fe = cli_escape(flat);
+                printf("a vmdk-flat disk is two files: %s (descriptor) and %s (data)\n", out, fe);
+                free(fe);
+                free(flat);
+            }
+            free(out);
+            free(dn);
+            if (ctx.lost.n > 0) {
+                printf("NOT RESTORED (zeros in the image there): %zu part(s):\n", ctx.lost.n);
+                items_print(&ctx.lost);
+            }
+        }
+    }
+    if (err == CR_EPARTIAL || ctx.lost.n > 0) {
+        cli_hint("run 'cleanroom verify --read-data' to see the damage; an older snapshot may "
+                 "still hold the lost data");
+        rc = CLI_EXIT_PARTIAL;
+    } else {
+        rc = CLI_EXIT_OK;
+    }
+done:
+    json_decref(flagged);
+    items_free(&ctx.lost);
+    items_free(&ctx.meta);
+    cli_progress_free(ctx.progress);
+    cr_snapshot_free(snap);
+    cr_repo_free(repo);
+    return rc;
+}
+
 int cmd_restore(int argc, char **argv)
 {
     enum {
@@ -505,6 +748,10 @@ int cmd_restore(int argc, char **argv)
         OPT_NO_OWNER,
         OPT_ACCEPT_RISK,
         OPT_QUARANTINE,
+        OPT_IMAGE,
+        OPT_FORMAT,
+        OPT_DISK,
+        OPT_SCRATCH,
     };
     static const struct option longopts[] = {
         {"target", required_argument, NULL, OPT_TARGET},
@@ -513,6 +760,10 @@ int cmd_restore(int argc, char **argv)
         {"no-owner", no_argument, NULL, OPT_NO_OWNER},
         {"accept-risk", no_argument, NULL, OPT_ACCEPT_RISK},
         {"quarantine", required_argument, NULL, OPT_QUARANTINE},
+        {"image", required_argument, NULL, OPT_IMAGE},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"disk", required_argument, NULL, OPT_DISK},
+        {"scratch", required_argument, NULL, OPT_SCRATCH},
         CLI_GLOBAL_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -527,6 +778,7 @@ int cmd_restore(int argc, char **argv)
     cr_snapshot *snap = NULL;
     const char *qdir = NULL;
     unsigned long threads;
+    image_args img;
     int c, rc = CLI_EXIT_USAGE, err, accept_risk = 0, quarantining = 0, qerr = 0;
     double t0, secs;
 
@@ -534,6 +786,7 @@ int cmd_restore(int argc, char **argv)
     memset(&stats, 0, sizeof(stats));
     memset(&qstats, 0, sizeof(qstats));
     memset(&g, 0, sizeof(g));
+    memset(&img, 0, sizeof(img));
     while ((c = cli_getopt(argc, argv, "", longopts, "restore")) != -1) {
         switch (c) {
         case OPT_TARGET: opts.target = optarg; break;
@@ -552,6 +805,16 @@ int cmd_restore(int argc, char **argv)
             opts.threads = (int)threads;
             break;
         case OPT_NO_OWNER: opts.no_owner = 1; break;
+        case OPT_IMAGE:
+            if (!*optarg) {
+                rc = cli_usage_error("restore", "--image needs the name of the image file to write");
+                goto done;
+            }
+            img.output = optarg;
+            break;
+        case OPT_FORMAT: img.format = optarg; break;
+        case OPT_DISK: img.disk = optarg; break;
+        case OPT_SCRATCH: img.scratch = optarg; break;
         case OPT_ACCEPT_RISK: accept_risk = 1; break;
         case OPT_QUARANTINE:
             if (!*optarg) {
@@ -575,8 +838,38 @@ int cmd_restore(int argc, char **argv)
                                             : "give exactly one SNAPSHOT");
         goto done;
     }
+    if (img.output) {
+        if (opts.target) {
+            rc = cli_usage_error("restore", "--image and --target exclude each other: --image OUT "
+                                            "writes one disk as an image file, --target DIR "
+                                            "restores files into a folder");
+            goto done;
+        }
+        if (nincludes > 0) {
+            rc = cli_usage_error("restore", "--include does not go with --image (a disk is "
+                                            "restored whole); to restore files from inside it "
+                                            "use --target DIR --include /disk0/p1/PATH");
+            goto done;
+        }
+        if (qdir) {
+            rc = cli_usage_error("restore", "--quarantine does not go with --image: a disk image "
+                                            "is restored whole, so flagged files cannot be set "
+                                            "aside; restore its files with --target DIR "
+                                            "--quarantine QDIR, or use --accept-risk");
+            goto done;
+        }
+        img.threads = opts.threads;
+        img.accept_risk = accept_risk;
+        rc = restore_image(argv[optind], &img);
+        goto done;
+    }
+    if (img.format || img.disk || img.scratch) {
+        rc = cli_usage_error("restore", "--format, --disk and --scratch go with --image OUT");
+        goto done;
+    }
     if (!opts.target || !*opts.target) {
-        rc = cli_usage_error("restore", "--target DIR is required (where to restore)");
+        rc = cli_usage_error("restore", "--target DIR is required (where to restore), or --image "
+                                        "OUT for a disk of an image snapshot");
         goto done;
     }
     if (qdir) {
@@ -606,7 +899,11 @@ int cmd_restore(int argc, char **argv)
         char sid[9];
         cli_short_id(sid, &snap->id);
         if (!accept_risk && (!qdir || g.nwhole > 0)) {
-            rc = gate_refuse(&g, repo, snap, opts.target, qdir != NULL);
+            char *tgt = cli_escape(opts.target), *redo = cli_xmalloc(strlen(tgt) + 16);
+            sprintf(redo, "--target %s", tgt);
+            rc = gate_refuse(&g, repo, snap, "restore", redo, qdir != NULL);
+            free(redo);
+            free(tgt);
             goto done;
         }
         if (accept_risk) {

@@ -218,6 +218,20 @@ void cli_findings_print_array(FILE *out, const char *indent, const cr_finding *f
                               size_t max_lines, int first_seen);
 
 /**
+ * The hunt gate of a restore of a whole snapshot (restore --image, vm-export;
+ * in cmd_restore.c): a snapshot never hunted gets a warning; one with a
+ * finding at or above high is refused with its top findings and the command
+ * "cleanroom CMD CLEAN-ID REDO" that restores the source's clean point
+ * instead (`redo` already escaped), unless accept_risk (then a loud warning).
+ * @param[out] hunted 1 if the hunt looked at the snapshot
+ * @param[out] flagged JSON array of the findings at or above high (caller
+ *             decrefs), set when 0 is returned
+ * @return 0 to go on, or an exit code (CLI_EXIT_REFUSED; message printed).
+ */
+int cli_hunt_gate(int *hunted, json_t **flagged, cr_repo *repo, const cr_snapshot *snap,
+                  int accept_risk, const char *cmd, const char *redo);
+
+/**
  * Check that `source` has snapshots in the vault; if not, print a message
  * naming the sources that do exist. @return an exit code (0: it has).
  */
@@ -254,6 +268,7 @@ int cmd_snapshots(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+int cmd_vm_export(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_hunt(int argc, char **argv);
 int cmd_findings(int argc, char **argv);

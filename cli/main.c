@@ -32,6 +32,7 @@ static const cli_cmd commands[] = {
     {"clean-point", cmd_clean_point, "show the last clean restore point of each source"},
     {"timeline", cmd_timeline, "tell when each finding of a source appeared and went"},
     {"restore", cmd_restore, "restore a snapshot (or some of its files) into a folder"},
+    {"vm-export", cmd_vm_export, "export an image snapshot as a VM for a hypervisor"},
     {"verify", cmd_verify, "check the vault for damage"},
     {"plan", cmd_plan, "check a recovery plan and show its start order"},
     {"journal", cmd_journal, "verify or show a recovery journal"},

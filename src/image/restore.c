@@ -445,6 +445,63 @@ done:
     return err;
 }
 
+/*
+ * The vault stores a disk in 4 MiB chunks, so a chunk holding a little data
+ * comes back with its zeros written. Give the zero blocks of a raw output
+ * back to the filesystem (holes, as in the original disk). Best effort: a
+ * filesystem that cannot punch holes keeps the zeros.
+ */
+#define SPARSE_BLOCK 4096
+static int punch_zeros(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW), err = 0;
+    uint8_t *buf = NULL;
+    struct stat st;
+    if (fd < 0)
+        return cr_error_errno("cannot open %s", path);
+    if (fstat(fd, &st) < 0 || !(buf = cr_malloc(1 << 20))) {
+        err = buf ? cr_error_errno("cannot read %s", path) : CR_ERROR;
+        goto done;
+    }
+    off_t off = 0, end = st.st_size;
+    while (off < end) {
+        off_t data = lseek(fd, off, SEEK_DATA);
+        if (data < 0)
+            break; /* ENXIO: no data after off; EINVAL: no SEEK_DATA here */
+        off_t hole = lseek(fd, data, SEEK_HOLE);
+        if (hole < 0)
+            hole = end;
+        for (off_t p = data; p < hole;) {
+            size_t n = (size_t)(hole - p < (1 << 20) ? hole - p : (1 << 20));
+            if ((err = cr_fs_pread_all(fd, buf, n, (uint64_t)p)) < 0)
+                goto done;
+            off_t zstart = -1;
+            for (size_t i = 0; i < n; i += SPARSE_BLOCK) {
+                size_t l = n - i < SPARSE_BLOCK ? n - i : SPARSE_BLOCK;
+                int zero = l == SPARSE_BLOCK && buf[i] == 0 && !memcmp(buf + i, buf + i + 1, l - 1);
+                if (zero && zstart < 0)
+                    zstart = p + (off_t)i;
+                if ((!zero || i + l >= n) && zstart >= 0) {
+                    off_t zend = zero ? p + (off_t)(i + l) : p + (off_t)i;
+                    if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, zstart,
+                                  zend - zstart) < 0) {
+                        if (errno != EOPNOTSUPP && errno != ENOSYS)
+                            err = cr_error_errno("cannot free the zero blocks of %s", path);
+                        goto done;
+                    }
+                    zstart = -1;
+                }
+            }
+            p += (off_t)n;
+        }
+        off = hole;
+    }
+done:
+    free(buf);
+    close(fd);
+    return err;
+}
+
 /* ---------------------------------------------------------- restore image */
 
 static void quiet_notice(const char *path, const char *message, void *payload)
@@ -651,6 +708,8 @@ int cr_restore_image(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *
     }
     {
         int partial = err == CR_EPARTIAL;
+        if (fmt == CR_IMAGE_RAW && (err = punch_zeros(staged)) < 0)
+            goto done;
         if ((err = im_convert(staged, opts->output, fmt)) < 0)
             goto done;
         if (partial) {
