@@ -69,10 +69,10 @@ int im_read(im_disk *d, uint64_t off, void *buf, size_t len);
 
 /**
  * Allocation hint: *out = the first offset >= off that may hold data
- * (im_size if none; [off, *out) reads as zeros). Raw files use SEEK_DATA,
- * qcow2 its cluster map (through backing files); block devices, VMDK, VHD and
- * VHDX return off itself (every range "may" hold data; zero chunks are then
- * found by looking at them).
+ * (im_size if none; [off, *out) reads as zeros). Raw files and fixed VHDs
+ * use SEEK_DATA, qcow2 its cluster map (through backing files), dynamic VHD
+ * and VHDX their block tables; block devices and VMDK return off itself
+ * (every range "may" hold data; zero chunks are then found by looking at them).
  */
 int im_next_data(im_disk *d, uint64_t off, uint64_t *out);
 
