@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define PR_DEFAULT_TIMEOUT 5.0
@@ -541,13 +542,77 @@ static int ldap_wait(LDAPMessage **res, pr_ctx *ctx, LDAP *ld, int msgid, const 
     return PR_PASS;
 }
 
+/*
+ * libldap does not bound everything: its TLS handshake (ldaps://) can spin
+ * forever against a server that accepts and never answers. A watchdog
+ * thread shuts the connection's socket down at the deadline, which makes
+ * whatever libldap is doing fail at once. The socket is learnt from the
+ * connection callbacks, and forgotten (under the same lock) before libldap
+ * closes it, so the watchdog never touches a descriptor number that was
+ * closed and reused.
+ */
+typedef struct ldap_watch {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int fd;          /* the connection's socket, -1 when none */
+    int done;        /* the attempt is over */
+    int fired;       /* the deadline passed: the socket was shut down */
+    double deadline; /* cr_time_mono() */
+} ldap_watch;
+
+static int watch_add(LDAP *ld, Sockbuf *sb, LDAPURLDesc *srv, struct sockaddr *addr,
+                     struct ldap_conncb *cb)
+{
+    ldap_watch *w = cb->lc_arg;
+    int fd = -1;
+    ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &fd);
+    pthread_mutex_lock(&w->mu);
+    w->fd = fd;
+    if (w->fired && fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
+static void watch_del(LDAP *ld, Sockbuf *sb, struct ldap_conncb *cb)
+{
+    ldap_watch *w = cb->lc_arg;
+    pthread_mutex_lock(&w->mu);
+    w->fd = -1;
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void *watch_thread(void *arg)
+{
+    ldap_watch *w = arg;
+    pthread_mutex_lock(&w->mu);
+    while (!w->done) {
+        double left = w->deadline - cr_time_mono();
+        if (left <= 0) {
+            w->fired = 1;
+            if (w->fd >= 0)
+                shutdown(w->fd, SHUT_RDWR);
+            break;
+        }
+        struct timespec ts;
+        cr_deadline(&ts, (long)(left * 1000.0) + 1);
+        pthread_cond_timedwait(&w->cond, &w->mu, &ts);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
 static int run_ldap(pr_ctx *ctx, const cr_probe_spec *s)
 {
     LDAP *ld = NULL;
     LDAPMessage *res = NULL;
     char *url = NULL, *diag = NULL, w[300], hp[300];
     const char *pw = NULL;
-    int err, rc, msgid = -1, code = 0;
+    int err, rc, msgid = -1, code = 0, watching = 0;
+    pthread_t watcher;
+    ldap_watch wd = {.mu = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .fd = -1,
+                     .deadline = ctx->deadline + 0.05};
+    ldap_conncb cb = {.lc_add = watch_add, .lc_del = watch_del, .lc_arg = &wd};
 
     if ((err = get_password(&pw, s)) < 0)
         return err;
@@ -573,6 +638,13 @@ static int run_ldap(pr_ctx *ctx, const cr_probe_spec *s)
     if (s->ca_file)
         ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, s->ca_file);
     ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
+    if (ldap_set_option(ld, LDAP_OPT_CONNECT_CB, &cb) != LDAP_OPT_SUCCESS ||
+        pthread_create(&watcher, NULL, watch_thread, &wd) != 0) {
+        cr_error_set("cannot start the LDAP probe's watchdog");
+        err = CR_ERROR;
+        goto done;
+    }
+    watching = 1;
 
     const char *who = s->bind_dn ? s->bind_dn : "anonymous";
     if (s->bind_dn) {
@@ -641,6 +713,17 @@ done:
         ldap_msgfree(res);
     if (ld)
         ldap_unbind_ext_s(ld, NULL, NULL);
+    if (watching) {
+        pthread_mutex_lock(&wd.mu);
+        wd.done = 1;
+        pthread_cond_signal(&wd.cond);
+        pthread_mutex_unlock(&wd.mu);
+        pthread_join(watcher, NULL);
+        if (err == PR_FAIL && wd.fired && !ctx->timed_out)
+            err = pr_timeout(ctx, "waiting for the LDAP server");
+    }
+    pthread_mutex_destroy(&wd.mu);
+    pthread_cond_destroy(&wd.cond);
     free(url);
     return err;
 }

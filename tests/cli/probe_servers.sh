@@ -234,6 +234,10 @@ assert_grep "LDAP ldap://127.0.0.1:$CLOSED: .*Can't contact LDAP server" "$CR_ER
 expect_exit 10 probe ldap --url "ldap://127.0.0.1:$SILENT" --bind-dn cn=admin,dc=h,dc=local \
     --password-env CR_LDAP_PW --timeout 0.5 --retries 1 --interval 0.1
 assert_grep "timed out after 0.5 s.*\(2 attempts\)" "$CR_ERR" "ldap silent server"
+# libldap's own TLS handshake does not time out: the watchdog must end it.
+expect_exit 10 probe ldap --url "ldaps://127.0.0.1:$SILENT" --timeout 0.5 --retries 1 --interval 0.1
+assert_grep "LDAP ldaps://127.0.0.1:$SILENT: timed out after 0.5 s.*\(2 attempts\)" "$CR_ERR" \
+    "ldaps silent server"
 pass "ldap (slapd)"
 
 # ---------------------------------------------------------------- PostgreSQL
