@@ -37,6 +37,8 @@ static const cli_cmd commands[] = {
     {"plan", cmd_plan, "check a recovery plan and show its start order"},
     {"journal", cmd_journal, "verify or show a recovery journal"},
     {"probe", cmd_probe, "check that a service answers: tcp, http, ldap, postgres, dicom, hl7"},
+    {"recover", cmd_recover, "run a recovery plan: restore, start and check every service"},
+    {"drill", cmd_drill, "rehearse a recovery plan in a scratch folder and measure its RTO"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -10,4 +10,5 @@
 #include "image.h"
 #include "probe.h"
 #include "plan.h"
+#include "recover.h"
 #endif

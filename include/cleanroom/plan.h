@@ -67,6 +67,8 @@ typedef struct cr_plan_service {
     unsigned int line, col;      /**< of the service's `name:` */
     unsigned int source_line, source_col;  /**< of `source:` (else of `name:`) */
     unsigned int point_line, point_col;    /**< of `restore_point:` (else of `name:`) */
+    char *stop;                  /**< shell command that stops what `start` started (drills
+                                      run it before removing their scratch folder), or NULL */
 } cr_plan_service;
 
 typedef struct cr_plan {

@@ -1004,7 +1004,7 @@ static const char *const default_keys[] = {"restore_point", "probe_timeout", "pr
                                            "probe_interval"};
 static const char *const service_keys[] = {"name",   "tier",          "site",   "depends_on",
                                            "source", "restore_point", "target", "start",
-                                           "probes", "rto",           "count"};
+                                           "probes", "rto",           "count",  "stop"};
 static const char *const target_keys[] = {"folder", "image", "format", "disk", "vm", "hypervisor"};
 
 static void read_point(ctx *c, const pn *v, cr_plan_point *point, char **id, int allow_id)
@@ -1276,6 +1276,9 @@ static void read_service(ctx *c, const pn *node, cr_plan_service *s, svc_extra *
     if ((v = get(node, "start", NULL)) && (s->start = text(c, v, "start")) &&
         strspn(s->start, " \t\r\n") == strlen(s->start))
         ERR(c, v, "start must be a shell command, got an empty text");
+    if ((v = get(node, "stop", NULL)) && (s->stop = text(c, v, "stop")) &&
+        strspn(s->stop, " \t\r\n") == strlen(s->stop))
+        ERR(c, v, "stop must be a shell command, got an empty text");
 
     if ((v = get(node, "rto", NULL)))
         duration(c, v, "rto", 0, 0, 90 * 86400.0, &s->rto);
@@ -1602,6 +1605,7 @@ static void service_clear(cr_plan_service *s)
     free(s->target.path);
     free(s->target.disk);
     free(s->start);
+    free(s->stop);
     for (size_t i = 0; i < s->nprobes; i++)
         cr_probe_spec_clear(&s->probes[i]);
     free(s->probes);
