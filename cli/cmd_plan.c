@@ -19,7 +19,7 @@
 
 static const char help_text[] =
     "usage: cleanroom plan check FILE [--repo DIR | --vault DIR | --no-vault] [--json]\n"
-    "       cleanroom plan show FILE [--json]\n"
+    "       cleanroom plan show FILE [--repo DIR | --vault DIR] [--json]\n"
     "\n"
     "check  Read the recovery plan FILE (YAML, see docs/plan.md) and report every problem,\n"
     "       one per line, as FILE:LINE:COL: error|warning: MESSAGE; then, when it has no\n"
@@ -28,7 +28,8 @@ static const char help_text[] =
     "       restore point each service asks for resolves (a clean point exists; the\n"
     "       source was hunted; a named snapshot exists and fits the target).\n"
     "show   The start order as a table: order, tier, service, source, restore point,\n"
-    "       target, RTO, probes, dependencies.\n"
+    "       target, RTO, probes, dependencies. With --repo (or --vault) also the restore\n"
+    "       point each service would come back from, and why it was chosen.\n"
     "\n"
     "Options:\n"
     "  --repo DIR, --vault DIR  the vault to check against (default: the plan's `vault:`,\n"
@@ -240,11 +241,45 @@ static const char *point_text(const cr_plan_service *s)
     return s->point == CR_PLAN_POINT_ID ? s->point_id : cr_plan_point_name(s->point);
 }
 
-static int plan_show(const char *file)
+/* With a vault: the restore point each service would come back from, and
+ * why, in the order of `order` (NULL entries: could not be resolved, msgs[i]
+ * says why). */
+static int resolve_all(char ***whys, int **ok, const cr_plan *plan, const size_t *order)
+{
+    cr_repo *repo = NULL;
+    int rc;
+    *whys = NULL;
+    *ok = NULL;
+    if ((rc = cli_open_repo(&repo)) != 0)
+        return rc;
+    *whys = cli_xmalloc((plan->nservices + 1) * sizeof(char *));
+    *ok = cli_xmalloc((plan->nservices + 1) * sizeof(int));
+    for (size_t i = 0; i < plan->nservices; i++) {
+        cr_snapshot *snap = NULL;
+        char *why = NULL;
+        cr_error_clear();
+        int err = cr_plan_resolve(&snap, &why, repo, &plan->services[order[i]]);
+        if (err == 0) {
+            (*whys)[i] = why;
+            (*ok)[i] = 1;
+        } else {
+            (*whys)[i] = cli_xstrdup(cr_error_last());
+            (*ok)[i] = 0;
+            free(why);
+        }
+        cr_snapshot_free(snap);
+    }
+    cr_repo_free(repo);
+    return 0;
+}
+
+static int plan_show(const char *file, int with_vault)
 {
     cr_plan *plan = NULL;
     cr_plan_problem *pr = NULL;
     size_t npr = 0, *order = NULL;
+    char **whys = NULL;
+    int *ok = NULL;
     int err, rc = CLI_EXIT_OK;
 
     cr_error_clear();
@@ -260,6 +295,11 @@ static int plan_show(const char *file)
         rc = cli_fail(err, NULL);
         goto done;
     }
+    if (with_vault && (rc = resolve_all(&whys, &ok, plan, order)) != 0)
+        goto done;
+    for (size_t i = 0; whys && i < plan->nservices; i++)
+        if (!ok[i])
+            rc = CLI_EXIT_USAGE; /* as plan check: the plan cannot be followed as it is */
     if (cli_g.json) {
         json_t *a = json_array();
         for (size_t i = 0; i < plan->nservices; i++) {
@@ -283,6 +323,11 @@ static int plan_show(const char *file)
             json_object_set_new(o, "start", s->start ? cli_json_str(s->start) : json_null());
             json_object_set_new(o, "depends_on", deps);
             json_object_set_new(o, "probes", probes);
+            if (whys) {
+                json_object_set_new(o, "resolved", json_boolean(ok[i]));
+                json_object_set_new(o, ok[i] ? "restore_point_chosen" : "restore_point_error",
+                                    cli_json_str(whys[i]));
+            }
             json_array_append_new(a, o);
         }
         cli_json_print(json_pack("{s:o,s:o,s:o}", "file", cli_json_str(file), "site",
@@ -317,12 +362,22 @@ static int plan_show(const char *file)
         printf("\n        -> %s%s", path, s->count > 1 ? "" : "\n");
         if (s->count > 1)
             printf("  (%u instances, %%n = 1..%u)\n", s->count, s->count);
+        if (whys) {
+            char *w = cli_escape(whys[i]);
+            printf("        %s %s\n", ok[i] ? "from" : "NO RESTORE POINT:", w);
+            free(w);
+        }
         free(name);
         free(src);
         free(pt);
         free(path);
     }
 done:
+    if (whys)
+        for (size_t i = 0; i < plan->nservices; i++)
+            free(whys[i]);
+    free(whys);
+    free(ok);
     cr_plan_free(plan);
     cr_plan_problems_free(pr, npr);
     free(order);
@@ -338,7 +393,7 @@ int cmd_plan(int argc, char **argv)
         CLI_GLOBAL_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
-    int c, no_vault = 0;
+    int c, no_vault = 0, vault_given = 0;
 
     while ((c = cli_getopt(argc, argv, "", longopts, "plan")) != -1) {
         switch (c) {
@@ -363,5 +418,6 @@ int cmd_plan(int argc, char **argv)
         return cli_unexpected_argument("plan", argv[optind + 2], "give one plan file");
     if (strcmp(action, "check") == 0)
         return plan_check(argv[optind + 1], no_vault);
-    return plan_show(argv[optind + 1]);
+    vault_given = cli_g.repo && *cli_g.repo;
+    return plan_show(argv[optind + 1], vault_given && !no_vault);
 }

@@ -78,6 +78,8 @@ typedef struct ctx {
 } ctx;
 
 static void vproblem(ctx *c, unsigned int line, unsigned int col, int is_error, const char *fmt,
+                     va_list ap) __attribute__((format(printf, 5, 0)));
+static void vproblem(ctx *c, unsigned int line, unsigned int col, int is_error, const char *fmt,
                      va_list ap)
 {
     char *msg;

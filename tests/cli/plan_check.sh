@@ -159,6 +159,11 @@ expect_exit 0 cr plan check good.yaml
 assert_grep "^vault .*/vault: every service has its restore point$" "$CR_OUT" "vault checked"
 expect_exit 0 cr plan check good.yaml --json
 assert_grep '"vault_checked": true' "$CR_OUT" "json: vault checked"
+expect_exit 0 cr plan show good.yaml --repo "$CLEANROOM_REPO"
+assert_grep "^        from clean point [0-9a-f]{8} \(2026-11-01T00:00:00Z\): the newest hunted snapshot before [0-9a-f]{8} \(2026-11-02T00:00:00Z\), the first one holding a finding at or above high" \
+    "$CR_OUT" "show: the clean point of ad and why"
+assert_grep "^        from clean point [0-9a-f]{8} \(2026-11-01T00:00:00Z\): the newest hunted snapshot; no snapshot holds a finding" \
+    "$CR_OUT" "show: the clean point of dpi"
 
 cat > vault.yaml <<EOF
 site: t
@@ -189,6 +194,13 @@ assert_grep "^vault\.yaml:8:[0-9]+: error: restore_point ${PACS_ID:0:12} of 'old
     "$CR_OUT" "snapshot of another source"
 assert_grep "^vault\.yaml:10:[0-9]+: error: no snapshot ffffffff in the vault" "$CR_OUT" "unknown id"
 grep -q "vault.yaml:3:" "$CR_OUT" && fail "ad has a clean point (its first snapshot)"
+expect_exit 2 cr plan show vault.yaml --vault "$CLEANROOM_REPO" --json
+python3 - "$CR_OUT" <<'EOF' || fail "show --json with a vault"
+import json, sys
+s = {x["name"]: x for x in json.load(open(sys.argv[1]))["services"]}
+assert s["ad"]["resolved"] and "clean point" in s["ad"]["restore_point_chosen"]
+assert not s["lab"]["resolved"] and "never hunted" in s["lab"]["restore_point_error"]
+EOF
 pass "vault checks"
 
 # --no-vault, and the plan's own vault: key (relative to the plan's folder)

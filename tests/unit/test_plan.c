@@ -84,6 +84,7 @@ static void test_fields(void)
                 "    restore_point: ABCDEF12\n"
                 "    target: {image: /srv/x/../img/db.vmdk, format: vmdk-flat, disk: disk1}\n"
                 "    start: |\n      pg_ctl start\n"
+                "    stop: pg_ctl stop\n"
                 "    rto: 1h30m\n"
                 "    probes:\n"
                 "      - kind: postgresql\n"
@@ -107,6 +108,8 @@ static void test_fields(void)
     CHECK(s->target.kind == CR_PLAN_TARGET_IMAGE && strcmp(s->target.path, "/srv/img/db.vmdk") == 0);
     CHECK(s->target.format == CR_IMAGE_VMDK_FLAT && strcmp(s->target.disk, "disk1") == 0);
     CHECK(strcmp(s->start, "pg_ctl start\n") == 0);
+    CHECK(s->stop && strcmp(s->stop, "pg_ctl stop") == 0);
+    CHECK(plan->services[1].stop == NULL);
     CHECK(s->rto == 5400);
     REQUIRE(s->nprobes == 2);
     CHECK(s->probes[0].kind == CR_PROBE_POSTGRES && s->probes[0].timeout == 2 &&
