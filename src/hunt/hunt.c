@@ -93,9 +93,18 @@ int hn_emit(hn_ctx *ctx, const char *relpath, cr_category cat, cr_severity sev,
 
 /* ----------------------------------------------------------- system root */
 
-/* The system root of a snapshot: its single path, or "/" (borrowed). */
+/*
+ * The system root of a snapshot (borrowed): the folder it names as holding
+ * the operating system (image snapshots: "/disk0/p2"), else its single path,
+ * or "/". The paths of an image snapshot are the image files, not folders of
+ * it: without a system root its whole tree is judged.
+ */
 static const char *system_root(const cr_snapshot *s)
 {
+    if (s->system_root && s->system_root[0] == '/')
+        return s->system_root;
+    if (s->kind == CR_SNAPSHOT_IMAGE)
+        return "/";
     if (s->npaths == 1 && s->paths[0] && s->paths[0][0] == '/')
         return s->paths[0];
     return "/";

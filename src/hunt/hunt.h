@@ -160,8 +160,9 @@ int hn_facts_copy(hn_facts *out, const hn_facts *src);
 
 /**
  * The content id of a file node: SHA-256 over its size and its extents
- * (offset, length, blob id). Equal for two files with the same bytes, since
- * chunking is deterministic within a vault. Costs nothing to read.
+ * (offset, length, blob id, and the blob offset when one is not 0). Equal for
+ * two files with the same bytes, since chunking is deterministic within a
+ * vault. Costs nothing to read.
  */
 void hn_content_id(cr_id *out, const cr_node *file);
 
@@ -177,6 +178,8 @@ typedef struct hn_scan_job {
 typedef struct hn_scan_stats {
     uint64_t contents, bytes; /**< contents learnt without error, and their sizes */
     uint64_t errors;          /**< contents with job->error set */
+    uint64_t blob_decodes;    /**< shared blobs decoded for extents that are parts of them */
+    uint64_t blob_hits;       /**< such extents served from a worker's cache of decoded blobs */
 } hn_scan_stats;
 
 /**

@@ -6,14 +6,26 @@
  * Content ids. A content is named by SHA-256 over "cleanroom-content-1", the
  * size (u64 LE) and every extent (offset u64 LE, length u32 LE, blob id).
  * Chunking is deterministic within a vault, so two files with the same bytes
- * have the same id, and computing it reads nothing.
+ * have the same id, and computing it reads nothing. A content with an extent
+ * that is a part of its blob (blob_off not 0: a file inside a disk image) is
+ * named over "cleanroom-content-2" with the blob offset (u32 LE) after every
+ * blob id, so the ids of all other contents stay what they were.
  *
  * hn_scan is the hot path of a hunt. Jobs are ordered before work starts:
  * contents of SC_BIG_JOB bytes or more first, largest first (so that the last
  * big file does not run alone on one core at the end), then the small ones in
  * the order of their first blob in the packs (pack, offset), so that reading
  * them walks each pack forward and the page cache's read-ahead works. Workers
- * (opts->threads, cr_run_workers) take the next job through an atomic index.
+ * (opts->threads, cr_run_workers) take the next batch of jobs through an
+ * atomic index: a batch is one job, or the run of small jobs whose first
+ * extent is in the same blob (up to SC_BATCH of them).
+ *
+ * Files inside a disk image are parts of the disk's 4 MiB chunks: thousands
+ * of small files may share one blob. An extent that is only a part of its blob
+ * is copied out of the whole decoded blob, which each worker keeps in a small
+ * cache (SC_BLOB_CACHE blobs, least recently used replaced); with the jobs in
+ * blob order and handed out in batches of one blob, each chunk is decoded
+ * about once per hunt instead of once per file in it.
  *
  * One pass per content computes everything asked: the extents are read in
  * order, each blob with one pread of exactly its sealed range in a pack kept
@@ -35,7 +47,8 @@
  * Each worker owns its YR_SCANNER (fast mode, per-content timeout), zstd
  * context, digest contexts and buffers, reused from job to job; the assembled
  * buffer is released when it is much larger than the next content, so memory
- * stays bounded by about max_scan_bytes + three blobs per worker.
+ * stays bounded by about max_scan_bytes + three blobs per worker, plus the
+ * blob cache when files point into shared blobs.
  *
  * Failures are per content: a blob that is missing or fails authentication,
  * an extent list that does not hold together, a YARA timeout or error gives
@@ -72,7 +85,15 @@
  * needs less than half of it. */
 #define SC_KEEP_WHOLE (64ull * 1024 * 1024)
 #define SC_CONTENT_TAG "cleanroom-content-1"
+#define SC_CONTENT_TAG_OFF "cleanroom-content-2"
 #define SC_ZERO_LEN 65536
+/* Decoded shared blobs kept per worker (4 MiB each for disk chunks); 0 keeps
+ * none (every part decodes its blob: only for measuring). */
+#ifndef SC_BLOB_CACHE
+#define SC_BLOB_CACHE 4
+#endif
+/* Largest run of jobs of the same first blob handed to one worker at once. */
+#define SC_BATCH 256
 
 static const uint8_t sc_zeros[SC_ZERO_LEN];
 
@@ -125,10 +146,15 @@ static void put_u32(uint8_t *p, uint32_t v)
 void hn_content_id(cr_id *out, const cr_node *file)
 {
     crypto_hash_sha256_state st;
-    uint8_t b[8 + 4 + CR_ID_LEN];
+    uint8_t b[8 + 4 + CR_ID_LEN + 4];
+    int with_off = 0;
 
+    for (size_t i = 0; i < file->ncontent; i++)
+        if (file->content[i].blob_off)
+            with_off = 1;
+    const char *tag = with_off ? SC_CONTENT_TAG_OFF : SC_CONTENT_TAG;
     crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const uint8_t *)SC_CONTENT_TAG, strlen(SC_CONTENT_TAG));
+    crypto_hash_sha256_update(&st, (const uint8_t *)tag, strlen(tag));
     put_u64(b, file->size);
     crypto_hash_sha256_update(&st, b, 8);
     for (size_t i = 0; i < file->ncontent; i++) {
@@ -136,7 +162,8 @@ void hn_content_id(cr_id *out, const cr_node *file)
         put_u64(b, e->offset);
         put_u32(b + 8, e->len);
         memcpy(b + 12, e->id.b, CR_ID_LEN);
-        crypto_hash_sha256_update(&st, b, sizeof(b));
+        put_u32(b + 12 + CR_ID_LEN, e->blob_off);
+        crypto_hash_sha256_update(&st, b, with_off ? sizeof(b) : sizeof(b) - 4);
     }
     crypto_hash_sha256_final(&st, out->b);
 }
@@ -149,8 +176,8 @@ static const char *check_extents(const cr_node *n)
     uint64_t end = 0;
     for (size_t i = 0; i < n->ncontent; i++) {
         const cr_extent *x = &n->content[i];
-        if (x->len == 0 || x->len > CR_MAX_BLOB)
-            return "an extent has an impossible length (damaged tree)";
+        if (x->len == 0 || x->len > CR_MAX_BLOB || x->blob_off > CR_MAX_BLOB - x->len)
+            return "an extent has an impossible length or blob offset (damaged tree)";
         if (x->offset < end)
             return "the extents overlap or are out of order (damaged tree)";
         if (x->offset > n->size || x->len > n->size - x->offset)
@@ -189,12 +216,13 @@ int hn_read_node(cr_buf *out, cr_repo *repo, const cr_node *file, size_t max)
         const cr_extent *x = &file->content[i];
         if ((err = cr_repo_load_blob(&blob, repo, &x->id, CR_BLOB_DATA)) < 0)
             goto done;
-        if (blob.len != x->len) {
-            cr_error_set("a blob of the file does not have the length its extent says (damaged)");
+        /* The extent is [blob_off, blob_off + len) of the blob (all of it in file backups). */
+        if ((uint64_t)x->blob_off + x->len > blob.len) {
+            cr_error_set("a blob of the file is shorter than its extent says (damaged)");
             err = CR_ECORRUPT;
             goto done;
         }
-        memcpy(out->ptr + x->offset, blob.ptr, blob.len);
+        memcpy(out->ptr + x->offset, blob.ptr + x->blob_off, x->len);
     }
     out->len = size;
     err = 0;
@@ -250,6 +278,13 @@ typedef struct sc_fd {
 
 typedef struct sc_ctx sc_ctx;
 
+/* A decoded blob kept for the extents that are parts of it. */
+typedef struct sc_cached {
+    cr_id id;
+    cr_buf data;
+    uint64_t used; /* 0: empty */
+} sc_cached;
+
 typedef struct sc_worker {
     sc_ctx *c;
     YR_SCANNER *scanner;
@@ -259,6 +294,8 @@ typedef struct sc_worker {
     sc_fd fds[SC_FD_CACHE];
     int nfds;
     uint64_t clock;
+    sc_cached blobs[SC_BLOB_CACHE > 0 ? SC_BLOB_CACHE : 1];
+    uint64_t decodes, hits; /* blobs decoded for parts of them, parts served from the cache */
     /* the content being learnt */
     unsigned hashes;    /* HN_HAVE_MD5 | SHA1 | SHA256 being computed */
     int assemble;       /* the content is decoded into `whole`, holes zeroed */
@@ -277,6 +314,7 @@ struct sc_ctx {
     const hn_ruleset *rs;
     hn_scan_job *jobs;
     size_t *order, norder;
+    size_t *batches, nbatches; /* start of each batch in order[]; batches[nbatches] = norder */
     const cr_hunt_options *opts;
     uint64_t max_scan;
     int timeout;
@@ -354,36 +392,89 @@ static int sc_pack_fd(int *out, sc_worker *w, const cr_id *pack)
     return 0;
 }
 
-/* Read the blob of one extent into dst (x->len bytes): one pread of its sealed range. */
+/* Read and open the sealed blob `loc` into dst (loc->entry.raw_len bytes): one pread. */
+static int sc_decode(sc_worker *w, const cr_blob_loc *loc, uint8_t *dst)
+{
+    char hex[CR_ID_HEX_LEN + 1];
+    int fd = -1, err;
+
+    if ((err = sc_pack_fd(&fd, w, &loc->pack)) < 0)
+        return err;
+    cr_buf_reset(&w->stored);
+    if ((err = cr_buf_grow(&w->stored, loc->entry.stored_len)) < 0)
+        return err;
+    if ((err = cr_fs_pread_all(fd, w->stored.ptr, loc->entry.stored_len, loc->entry.offset)) <
+        0) {
+        if (err == CR_ECORRUPT)
+            cr_error_set("the pack of blob %s is shorter than the index says (damaged)",
+                         cr_id_to_hex(hex, &loc->entry.id));
+        return err;
+    }
+    return cr_blob_decode_into(dst, &w->plain, &w->c->repo->keys, w->dctx, &loc->entry,
+                               w->stored.ptr);
+}
+
+/* The decoded blob `loc` from the worker's cache, decoding it on a miss. */
+static int sc_cached_blob(const uint8_t **out, sc_worker *w, const cr_blob_loc *loc)
+{
+    int slot = 0, err;
+    for (int i = 0; i < SC_BLOB_CACHE; i++) {
+        sc_cached *b = &w->blobs[i];
+        if (b->used && !memcmp(b->id.b, loc->entry.id.b, CR_ID_LEN)) {
+            b->used = ++w->clock;
+            w->hits++;
+            *out = b->data.ptr;
+            return 0;
+        }
+        if (b->used < w->blobs[slot].used)
+            slot = i;
+    }
+    sc_cached *b = &w->blobs[slot];
+    b->used = 0;
+    cr_buf_reset(&b->data);
+    if ((err = cr_buf_grow(&b->data, loc->entry.raw_len ? loc->entry.raw_len : 1)) < 0 ||
+        (err = sc_decode(w, loc, b->data.ptr)) < 0)
+        return err;
+    b->data.len = loc->entry.raw_len;
+    b->id = loc->entry.id;
+    b->used = ++w->clock;
+    w->decodes++;
+    *out = b->data.ptr;
+    return 0;
+}
+
+/* Read the bytes of one extent into dst (x->len bytes): [blob_off, blob_off + len) of its blob. */
 static int sc_load(sc_worker *w, const cr_extent *x, uint8_t *dst)
 {
     cr_blob_loc loc;
     char hex[CR_ID_HEX_LEN + 1];
-    int fd = -1, err;
+    const uint8_t *blob;
+    int err;
 
     if (!cr_index_lookup(w->c->idx, &x->id, &loc)) {
         cr_error_set("blob %s is not in the vault (missing data)", cr_id_to_hex(hex, &x->id));
         return CR_ENOTFOUND;
     }
-    if (loc.entry.type != CR_BLOB_DATA || loc.entry.raw_len != x->len ||
-        loc.entry.stored_len < CR_SEAL_OVERHEAD || loc.entry.stored_len > CR_MAX_BLOB + 65536) {
+    if (loc.entry.type != CR_BLOB_DATA || loc.entry.stored_len < CR_SEAL_OVERHEAD ||
+        loc.entry.stored_len > CR_MAX_BLOB + 65536) {
         cr_error_set("blob %s does not match the file's extent (damaged)",
                      cr_id_to_hex(hex, &x->id));
         return CR_ECORRUPT;
     }
-    if ((err = sc_pack_fd(&fd, w, &loc.pack)) < 0)
-        return err;
-    cr_buf_reset(&w->stored);
-    if ((err = cr_buf_grow(&w->stored, loc.entry.stored_len)) < 0)
-        return err;
-    if ((err = cr_fs_pread_all(fd, w->stored.ptr, loc.entry.stored_len, loc.entry.offset)) < 0) {
-        if (err == CR_ECORRUPT)
-            cr_error_set("the pack of blob %s is shorter than the index says (damaged)",
-                         cr_id_to_hex(hex, &x->id));
-        return err;
+    if ((uint64_t)x->blob_off + x->len > loc.entry.raw_len) {
+        cr_error_set("the file's extent lies beyond the end of blob %s (%u bytes from byte %u of "
+                     "%u; damaged)",
+                     cr_id_to_hex(hex, &x->id), x->len, x->blob_off, loc.entry.raw_len);
+        return CR_ECORRUPT;
     }
-    return cr_blob_decode_into(dst, &w->plain, &w->c->repo->keys, w->dctx, &loc.entry,
-                               w->stored.ptr);
+    /* The whole blob (file backups): decoded straight where it is needed. */
+    if (x->blob_off == 0 && x->len == loc.entry.raw_len)
+        return sc_decode(w, &loc, dst);
+    /* A part of a shared blob (files inside a disk image). */
+    if ((err = sc_cached_blob(&blob, w, &loc)) < 0)
+        return err;
+    memcpy(dst, blob + x->blob_off, x->len);
+    return 0;
 }
 
 /* Account `len` bytes at logical position w->pos (data NULL: a hole of zeros)
@@ -744,21 +835,25 @@ static void *sc_worker_main(void *arg)
     for (;;) {
         if (atomic_load(&c->fatal))
             break;
-        size_t k = atomic_fetch_add(&c->next, 1);
-        if (k >= c->norder)
+        size_t b = atomic_fetch_add(&c->next, 1);
+        if (b >= c->nbatches)
             break;
-        hn_scan_job *job = &c->jobs[c->order[k]];
-        if (sc_job(w, job) < 0) {
-            sc_fatal(c);
-            break;
+        for (size_t k = c->batches[b]; k < c->batches[b + 1]; k++) {
+            hn_scan_job *job = &c->jobs[c->order[k]];
+            if (atomic_load(&c->fatal))
+                break;
+            if (sc_job(w, job) < 0) {
+                sc_fatal(c);
+                break;
+            }
+            /* Progress counts the whole content, even when it stopped early. */
+            uint64_t size = job->node ? job->node->size : 0;
+            if (size > w->accounted)
+                atomic_fetch_add(&c->bytes_done, size - w->accounted);
+            if (job->error)
+                atomic_fetch_add(&c->errors, 1);
+            atomic_fetch_add(&c->files_done, 1);
         }
-        /* Progress counts the whole content, even when it stopped early. */
-        uint64_t size = job->node ? job->node->size : 0;
-        if (size > w->accounted)
-            atomic_fetch_add(&c->bytes_done, size - w->accounted);
-        if (job->error)
-            atomic_fetch_add(&c->errors, 1);
-        atomic_fetch_add(&c->files_done, 1);
     }
     for (int i = 0; i < w->nfds; i++)
         close(w->fds[i].fd);
@@ -791,6 +886,7 @@ typedef struct sc_key {
     size_t job;
     uint64_t size;
     int big;
+    int placed; /* pack and offset are known */
     cr_id pack;
     uint32_t offset;
 } sc_key;
@@ -873,6 +969,7 @@ int hn_scan(hn_scan_stats *stats, cr_repo *repo, const hn_ruleset *rs, hn_scan_j
             if (cr_index_lookup(c.idx, &n->content[0].id, &loc)) {
                 k->pack = loc.pack;
                 k->offset = loc.entry.offset;
+                k->placed = 1;
             }
         }
         c.bytes_total += n->size;
@@ -881,12 +978,25 @@ int hn_scan(hn_scan_stats *stats, cr_repo *repo, const hn_ruleset *rs, hn_scan_j
     if (c.norder == 0)
         goto done;
     qsort(keys, c.norder, sizeof(*keys), key_cmp);
-    if (!(c.order = cr_malloc(c.norder * sizeof(size_t)))) {
+    if (!(c.order = cr_malloc(c.norder * sizeof(size_t))) ||
+        !(c.batches = cr_malloc((c.norder + 1) * sizeof(size_t)))) {
         err = CR_ERROR;
         goto done;
     }
-    for (size_t i = 0; i < c.norder; i++)
-        c.order[i] = keys[i].job;
+    /* Batches: small contents that start in the same blob go to one worker,
+     * which decodes that blob once for all of them. */
+    for (size_t i = 0, run = 0; i < c.norder; i++) {
+        const sc_key *k = &keys[i], *p = i ? &keys[i - 1] : NULL;
+        c.order[i] = k->job;
+        if (p && !k->big && k->placed && !p->big && p->placed && run < SC_BATCH &&
+            p->offset == k->offset && !memcmp(p->pack.b, k->pack.b, CR_ID_LEN)) {
+            run++;
+            continue;
+        }
+        c.batches[c.nbatches++] = i;
+        run = 1;
+    }
+    c.batches[c.nbatches] = c.norder;
     free(keys);
     keys = NULL;
 
@@ -898,8 +1008,8 @@ int hn_scan(hn_scan_stats *stats, cr_repo *repo, const hn_ruleset *rs, hn_scan_j
     nthreads = opts->threads > 0 ? opts->threads : cr_ncpu();
     if (nthreads > SC_MAX_THREADS)
         nthreads = SC_MAX_THREADS;
-    if ((size_t)nthreads > c.norder)
-        nthreads = (int)c.norder;
+    if ((size_t)nthreads > c.nbatches)
+        nthreads = (int)c.nbatches;
     if (!(ws = cr_calloc((size_t)nthreads, sizeof(*ws)))) {
         err = CR_ERROR;
         goto done;
@@ -959,6 +1069,12 @@ done:
             cr_buf_free(&w->plain);
             cr_buf_free(&w->blob);
             cr_buf_free(&w->whole);
+            for (size_t k = 0; k < sizeof(w->blobs) / sizeof(w->blobs[0]); k++)
+                cr_buf_free(&w->blobs[k].data);
+            if (stats) {
+                stats->blob_decodes += w->decodes;
+                stats->blob_hits += w->hits;
+            }
         }
         free(ws);
     }
@@ -966,6 +1082,7 @@ done:
         EVP_MD_free(fetched[k]);
     free(keys);
     free(c.order);
+    free(c.batches);
     pthread_mutex_destroy(&c.mu);
     pthread_mutex_destroy(&c.warn_mu);
     pthread_cond_destroy(&c.cond);

@@ -22,7 +22,11 @@
  *    kept, no YARA verdict;
  *  - one and two threads give the same facts; progress ends at the totals;
  *  - hn_read_node returns the bytes, holes as zeros, and refuses more than max;
- *  - hn_facts_copy / hn_facts_clear.
+ *  - hn_facts_copy / hn_facts_clear;
+ *  - files that are parts of shared 4 MiB blobs (blob_off, as inside disk
+ *    images): right facts, each blob decoded about once whatever the job
+ *    order, content ids of whole-blob files unchanged, an extent beyond its
+ *    blob an error for that file only.
  */
 #include "test.h"
 #define FX_SEED 0x5CA77E5C0FFEEull
@@ -630,6 +634,187 @@ static void test_damage(cr_repo **repo, hn_ruleset *rs)
         hn_facts_clear(&facts[i]);
 }
 
+/* ------------------------------------------------------------ shared blobs */
+
+#define SB_CHUNKS 6
+#define SB_PER_CHUNK 40
+#define SB_CHUNK (4u << 20)
+#define SB_FILES (SB_CHUNKS * SB_PER_CHUNK + SB_CHUNKS - 1)
+
+/* SHA-256 over "cleanroom-content-1", size and (offset, len, id) records, as
+ * content ids were computed before blob offsets existed. */
+static void old_content_id(cr_id *out, const cr_node *n)
+{
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    uint8_t b[8];
+    unsigned len = 0;
+    REQUIRE(m && EVP_DigestInit_ex(m, EVP_sha256(), NULL));
+    EVP_DigestUpdate(m, "cleanroom-content-1", 19);
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(n->size >> (8 * i));
+    EVP_DigestUpdate(m, b, 8);
+    for (size_t k = 0; k < n->ncontent; k++) {
+        for (int i = 0; i < 8; i++)
+            b[i] = (uint8_t)(n->content[k].offset >> (8 * i));
+        EVP_DigestUpdate(m, b, 8);
+        for (int i = 0; i < 4; i++)
+            b[i] = (uint8_t)(n->content[k].len >> (8 * i));
+        EVP_DigestUpdate(m, b, 4);
+        EVP_DigestUpdate(m, n->content[k].id.b, CR_ID_LEN);
+    }
+    EVP_DigestFinal_ex(m, out->b, &len);
+    EVP_MD_CTX_free(m);
+}
+
+/*
+ * Files inside a disk image: many small files that are parts of 4 MiB chunks
+ * (blob_off), some crossing from one chunk into the next, some with holes.
+ * Their facts are those of their bytes; each chunk is decoded about once,
+ * whatever the order of the jobs; an extent beyond its blob is an error for
+ * that content only.
+ */
+static void test_shared_blobs(cr_repo *repo, hn_ruleset *rs)
+{
+    uint8_t *chunks = malloc((size_t)SB_CHUNKS * SB_CHUNK);
+    cr_id ids[SB_CHUNKS];
+    cr_packer *pk = NULL;
+    cr_index *idx = NULL;
+    REQUIRE(chunks);
+    fill_random(chunks, (size_t)SB_CHUNKS * SB_CHUNK);
+    /* The marker inside chunk 2, in file 2 * SB_PER_CHUNK + 7. */
+    size_t marker_at = 2 * (size_t)SB_CHUNK + 7 * 100000 + 50;
+    memcpy(chunks + marker_at, MARKER, strlen(MARKER));
+    REQUIRE(cr_repo_index(&idx, repo) == 0);
+    REQUIRE(cr_packer_new(&pk, repo) == 0);
+    for (int c = 0; c < SB_CHUNKS; c++) {
+        cr_blob_id(&ids[c], &repo->keys, chunks + (size_t)c * SB_CHUNK, SB_CHUNK);
+        if (cr_index_claim(idx, &ids[c]))
+            REQUIRE(cr_packer_add(pk, CR_BLOB_DATA, &ids[c], chunks + (size_t)c * SB_CHUNK,
+                                  SB_CHUNK, NULL) == 0);
+    }
+    REQUIRE(cr_packer_flush(pk) == 0);
+    REQUIRE(cr_index_save(idx, repo) == 0);
+    cr_packer_free(pk);
+
+    /* Files: SB_PER_CHUNK per chunk at 100000-byte steps (every 5th with a
+     * 1000-byte hole in front), and one across each boundary between chunks. */
+    static cr_node fn[SB_FILES];
+    static cr_extent ext[SB_FILES][2];
+    static uint8_t *want[SB_FILES];
+    static hn_facts facts[SB_FILES];
+    static hn_scan_job jobs[SB_FILES];
+    static char fpaths[SB_FILES][32];
+    size_t nf = 0, nslices = 0;
+    for (int c = 0; c < SB_CHUNKS; c++) {
+        for (int i = 0; i < SB_PER_CHUNK; i++, nf++) {
+            uint32_t off = (uint32_t)i * 100000u + (uint32_t)c, len = 1 + (uint32_t)(i * 2411 % 9000);
+            uint64_t hole = i % 5 == 0 ? 1000 : 0;
+            memset(&fn[nf], 0, sizeof(cr_node));
+            fn[nf].type = CR_NODE_FILE;
+            fn[nf].size = hole + len;
+            ext[nf][0] = (cr_extent){hole, len, ids[c], off};
+            fn[nf].content = ext[nf];
+            fn[nf].ncontent = 1;
+            want[nf] = calloc(1, hole + len);
+            memcpy(want[nf] + hole, chunks + (size_t)c * SB_CHUNK + off, len);
+            nslices++;
+        }
+    }
+    for (int c = 0; c + 1 < SB_CHUNKS; c++, nf++) {
+        memset(&fn[nf], 0, sizeof(cr_node));
+        fn[nf].type = CR_NODE_FILE;
+        fn[nf].size = 6000;
+        ext[nf][0] = (cr_extent){0, 2000, ids[c], SB_CHUNK - 2000};
+        ext[nf][1] = (cr_extent){2000, 4000, ids[c + 1], 0};
+        fn[nf].content = ext[nf];
+        fn[nf].ncontent = 2;
+        want[nf] = malloc(6000);
+        memcpy(want[nf], chunks + (size_t)(c + 1) * SB_CHUNK - 2000, 6000);
+        nslices += 2;
+    }
+    REQUIRE(nf == SB_FILES);
+
+    /* Content ids: unchanged for offsets 0, and the offset counts otherwise. */
+    cr_id a, b;
+    hn_content_id(&a, &nodes[F_BIG]);
+    old_content_id(&b, &nodes[F_BIG]);
+    CHECK(!memcmp(&a, &b, sizeof(a)));
+    hn_content_id(&a, &fn[1]);
+    ext[1][0].blob_off++;
+    hn_content_id(&b, &fn[1]);
+    ext[1][0].blob_off--;
+    CHECK(memcmp(&a, &b, sizeof(a)) != 0);
+    old_content_id(&b, &fn[1]);
+    CHECK(memcmp(&a, &b, sizeof(a)) != 0);
+
+    /* The jobs in a scrambled order: the scan puts them in blob order. */
+    cr_hunt_options o = CR_HUNT_OPTIONS_INIT;
+    warn_log wl;
+    memset(&wl, 0, sizeof(wl));
+    o.warning = on_warning;
+    o.payload = &wl;
+    for (int threads = 1; threads <= 2; threads++) {
+        for (size_t k = 0; k < nf; k++) {
+            size_t i = (k * 7919) % nf; /* 7919 is prime, nf is not a multiple of it */
+            hn_facts_clear(&facts[i]);
+            hn_content_id(&facts[i].content, &fn[i]);
+            facts[i].size = fn[i].size;
+            snprintf(fpaths[i], sizeof(fpaths[i]), "/disk0/p1/f%zu", i);
+            jobs[k] = (hn_scan_job){&fn[i], fpaths[i], HN_HAVE_HEAD | HN_HAVE_SHA256 | HN_HAVE_YARA,
+                                    &facts[i], 0};
+        }
+        o.threads = threads;
+        hn_scan_stats st;
+        CHECK_OK(hn_scan(&st, repo, rs, jobs, nf, &o));
+        CHECK(wl.n == 0 && st.errors == 0 && st.contents == nf);
+        int ok = 1, marked = 0;
+        for (size_t i = 0; i < nf; i++) {
+            uint8_t md[32];
+            digest("SHA256", want[i], fn[i].size, md);
+            ok &= (facts[i].have & HN_HAVE_SHA256) && !memcmp(md, facts[i].sha256, 32);
+            ok &= facts[i].magic_len == (fn[i].size < HN_MAGIC_BYTES ? fn[i].size : HN_MAGIC_BYTES);
+            ok &= !memcmp(facts[i].magic, want[i], facts[i].magic_len);
+            if (has_rule(&facts[i], "test_marker"))
+                marked++;
+        }
+        CHECK(ok);
+        CHECK(marked == 1 && has_rule(&facts[2 * SB_PER_CHUNK + 7], "test_marker"));
+        /* Every part came from a decoded blob, each chunk decoded about once. */
+        printf("shared blobs, %d thread(s): %zu parts of %d chunks, %llu decodes, %llu hits\n",
+               threads, nslices, SB_CHUNKS, (unsigned long long)st.blob_decodes,
+               (unsigned long long)st.blob_hits);
+        CHECK(st.blob_decodes + st.blob_hits == nslices);
+        CHECK(st.blob_decodes >= SB_CHUNKS && st.blob_decodes <= 2 * SB_CHUNKS);
+    }
+
+    /* hn_read_node reads the parts too. */
+    cr_buf out = CR_BUF_INIT;
+    CHECK_OK(hn_read_node(&out, repo, &fn[nf - 1], 1 << 20));
+    CHECK(out.len == 6000 && !memcmp(out.ptr, want[nf - 1], 6000));
+    CHECK_OK(hn_read_node(&out, repo, &fn[5], 1 << 20));
+    CHECK(out.len == fn[5].size && !memcmp(out.ptr, want[5], out.len));
+
+    /* Beyond the end of the blob: an error for that content, read nothing. */
+    ext[3][0].blob_off = SB_CHUNK - ext[3][0].len + 1;
+    CHECK(hn_read_node(&out, repo, &fn[3], 1 << 20) == CR_ECORRUPT && out.len == 0);
+    hn_facts_clear(&facts[3]);
+    jobs[0] = (hn_scan_job){&fn[3], "/disk0/p1/bad", HN_HAVE_HEAD | HN_HAVE_YARA, &facts[3], 0};
+    jobs[1] = (hn_scan_job){&fn[4], "/disk0/p1/good", HN_HAVE_HEAD, &facts[4], 0};
+    hn_scan_stats st;
+    o.threads = 1;
+    CHECK_OK(hn_scan(&st, repo, rs, jobs, 2, &o));
+    CHECK(jobs[0].error == CR_ECORRUPT && jobs[1].error == 0 && st.errors == 1);
+    CHECK(wl.n == 1 && !strcmp(wl.path, "/disk0/p1/bad") && strstr(wl.msg, "beyond the end"));
+    CHECK(facts[3].have == 0);
+
+    cr_buf_free(&out);
+    for (size_t i = 0; i < nf; i++) {
+        free(want[i]);
+        hn_facts_clear(&facts[i]);
+    }
+    free(chunks);
+}
+
 int main(void)
 {
     REQUIRE(cr_init() == 0);
@@ -666,6 +851,7 @@ int main(void)
     hn_content_id(&after, &nodes[F_RANDOM]);
     CHECK(!memcmp(&before, &after, sizeof(cr_id)));
 
+    test_shared_blobs(repo, &rs);
     test_damage(&repo, &rs);
 
     yr_rules_destroy(rs.yara);
