@@ -93,9 +93,6 @@ static void on_progress(const cr_progress *p, void *payload)
 
 /* ------------------------------------------------------------ disk images */
 
-/* TEMPORARY while vmconf.c is completed in parallel: without it, --vm-config is refused. */
-#pragma weak cr_vm_config_read
-
 static int one_of(const char *v, const char *const *names)
 {
     for (; *names; names++)
@@ -467,10 +464,6 @@ int cmd_backup(int argc, char **argv)
 
 image:
     if (vm_config) {
-        if (!cr_vm_config_read) {
-            rc = cli_usage_error("backup", "--vm-config is not available in this build");
-            goto done;
-        }
         cr_error_clear();
         if ((err = cr_vm_config_read(&vmcfg, vm_config)) < 0) {
             char *e = cli_escape(vm_config);

@@ -311,8 +311,8 @@ static int chunk_pass(ib *b, iworker *workers, size_t nw, idisk *dk)
         if ((err = im_read(dk->d, off, b->bufs[buf], len)) < 0) {
             char msg[800];
             snprintf(msg, sizeof(msg), "%s", cr_error_last());
-            cr_error_set("%s; the image is damaged or was cut short, so no snapshot was made "
-                         "(a disk with a missing range must not become a restore point)",
+            cr_error_set("%s; no snapshot was made (a disk with a missing range must not "
+                         "become a restore point)",
                          msg);
             set_fatal(b, err == CR_ECORRUPT ? CR_EINPUT : err);
             pthread_mutex_lock(&b->mu);
@@ -400,6 +400,9 @@ static void load_parent(idisk *dk, cr_repo *repo, const cr_snapshot *p, const ch
             vn->has_subtree) {
             /* Borrowed from the parent snapshot: never cleared with im_fsresult_clear. */
             r->vol = *v;
+            /* A snapshot records its errors, not which volume they were in: after
+             * any, every volume is read again so that its warnings are not lost. */
+            r->errors = p->errors;
             r->has_tree = 1;
             r->tree = vn->subtree;
             r->root = *vn;
@@ -543,30 +546,24 @@ done:
 
 /* ------------------------------------------------------------ snapshot */
 
+/* The VM description recorded: a copy of the given one, named after the source by default. */
 static int vm_copy(cr_vm_info **out, const cr_vm_info *in, const char *source)
 {
-    cr_vm_info *v = cr_calloc(1, sizeof(*v));
+    cr_vm_info *v = NULL;
+    int err;
     *out = NULL;
-    if (!v)
-        return CR_ERROR;
     if (in) {
-        v->cpus = in->cpus;
-        v->memory_mib = in->memory_mib;
-        v->firmware = in->firmware;
-        if ((in->name && !(v->name = cr_strdup(in->name))) ||
-            (in->disk_bus && !(v->disk_bus = cr_strdup(in->disk_bus))) ||
-            (in->nic_model && !(v->nic_model = cr_strdup(in->nic_model))) ||
-            (in->os_type && !(v->os_type = cr_strdup(in->os_type))) ||
-            (in->config_from && !(v->config_from = cr_strdup(in->config_from))))
-            goto oom;
+        if ((err = im_vm_info_copy(&v, in)) < 0)
+            return err;
+    } else if (!(v = cr_calloc(1, sizeof(*v)))) {
+        return CR_ERROR;
     }
-    if (!v->name && !(v->name = cr_strdup(source)))
-        goto oom;
+    if (!v->name && !(v->name = cr_strdup(source))) {
+        cr_vm_info_free(v);
+        return CR_ERROR;
+    }
     *out = v;
     return 0;
-oom:
-    cr_vm_info_free(v);
-    return CR_ERROR;
 }
 
 static char *who_am_i(void)

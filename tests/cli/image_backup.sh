@@ -1,8 +1,12 @@
 # backup --image: a sparse raw disk stored as chunks (holes not stored), an
-# unchanged re-backup that adds nothing, a clone that adds only what changed,
-# the VM's settings recorded, and refused or failed runs that leave nothing.
+# unchanged re-backup that adds nothing, the same disk as qcow2 and VHDX
+# sharing every chunk with the raw, a clone that adds only what changed, the
+# VM's settings recorded (options, .vmx), the files of a GPT disk's FAT and
+# ext4 listed and restorable, and refused or failed runs (damaged, truncated
+# images) that leave nothing.
 set -u
 . "${CR_TESTLIB:?}"
+. "${CR_SRC:?}/tests/image-lib.bash"
 
 V=$SCRATCH/vault
 MiB=1048576
@@ -104,7 +108,97 @@ assert_grep '^  disk1: .*/data.raw \(raw\), size 8.0 MiB, stored 4.0 MiB' "$CR_O
 expect_exit 0 cr --repo "$V" ls latest /disk1/image
 pass "two disks"
 
+# The same disk as qcow2 and VHDX: every chunk is already in the vault.
+for fmt in qcow2 vhdx; do
+    img_convert disk.raw "disk.$fmt" "$fmt" || fail "qemu-img convert to $fmt"
+    expect_exit 0 cr --repo "$V" backup --source "vm-$fmt" --image "disk.$fmt" --no-files --json
+    python3 - "$CR_OUT" "$fmt" <<'PY' || fail "$fmt deduplicated with the raw disk"
+import json, sys
+s = json.load(open(sys.argv[1]))
+d = s["disks"][0]
+assert d["source_format"] == sys.argv[2] and d["virtual_size"] == 64 << 20, d
+assert d["stored"] == 12 << 20, d["stored"]
+assert s["bytes_new"] < 16384, s["bytes_new"]
+PY
+done
+pass "qcow2 and vhdx share the raw disk's chunks"
+
+# VM settings from a .vmx; an explicit option overrides it.
+cat > ris.vmx <<'EOF'
+.encoding = "UTF-8"
+config.version = "8"
+virtualHW.version = "19"
+displayName = "RIS server"
+guestOS = "windows2019srv-64"
+numvcpus = "2"
+memsize = "6144"
+firmware = "efi"
+ethernet0.present = "TRUE"
+ethernet0.virtualDev = "vmxnet3"
+EOF
+expect_exit 0 cr --repo "$V" backup --source ris --image disk.qcow2 --no-files \
+    --vm-config ris.vmx --vm-cpus 8 --json
+python3 - "$CR_OUT" <<'PY' || fail "settings from the .vmx"
+import json, sys
+vm = json.load(open(sys.argv[1]))["vm"]
+assert vm["name"] == "RIS server" and vm["cpus"] == 8 and vm["memory_mib"] == 6144, vm
+assert vm["firmware"] == "uefi" and vm["nic_model"] == "vmxnet3" and vm["os_type"] == "windows", vm
+assert vm["config_from"].endswith("ris.vmx"), vm
+PY
+pass "--vm-config"
+
+# The files of a GPT disk (EFI FAT + ext4 root) are listed and can be restored.
+mkdir -p tree/etc tree/usr/bin tree/home/ana
+printf 'root:x:0:0:root:/root:/bin/bash\n' > tree/etc/passwd
+head -c 1500000 /dev/urandom > tree/usr/bin/tool
+printf 'report\n' > tree/home/ana/notes.txt
+mk_ext4_gpt_image gpt.raw tree 64M || fail "cannot build the GPT test image"
+expect_exit 0 cr --repo "$V" backup --source pacs --image gpt.raw
+assert_grep '^    p1  fat16  .*"EFI"  2 files$' "$CR_OUT" "EFI partition line"
+assert_grep '^    p2  ext4  .*"root"  3 files$' "$CR_OUT" "root partition line"
+assert_grep '^  system root: /disk0/p2$' "$CR_OUT" "system root line"
+expect_exit 0 cr --repo "$V" ls latest /disk0/p2/usr/bin/tool
+expect_exit 0 cr --repo "$V" restore latest --target out --include /disk0/p2/usr/bin/tool \
+    --include /disk0/p2/home/ana/notes.txt
+cmp out/disk0/p2/usr/bin/tool tree/usr/bin/tool || fail "restored file differs"
+cmp out/disk0/p2/home/ana/notes.txt tree/home/ana/notes.txt || fail "restored file differs"
+expect_exit 0 cr --repo "$V" snapshots --json --source pacs
+python3 - "$CR_OUT" <<'PY' || fail "volumes recorded"
+import json, sys
+s = json.load(open(sys.argv[1]))[-1]
+assert s["system_root"] == "/disk0/p2" and s["files"] == 5, s
+d = s["disks"][0]
+assert d["partition_table"] == "gpt", d
+v = {x["name"]: x for x in d["volumes"]}
+assert v["p1"]["fs_type"] == "fat16" and v["p2"]["fs_type"] == "ext4" and v["p2"]["files"] == 3, v
+PY
+# One file changed inside: the new content is what the next snapshot lists.
+printf 'report, edited\n' > notes2.txt
+img_ext4_put gpt.raw "$IMG_P2_OFF" notes2.txt /home/ana/notes.txt || fail "debugfs"
+expect_exit 0 cr --repo "$V" backup --source pacs --image gpt.raw
+rm -rf out
+expect_exit 0 cr --repo "$V" restore latest --target out --include /disk0/p2/home/ana/notes.txt
+cmp out/disk0/p2/home/ana/notes.txt notes2.txt || fail "changed file not seen"
+pass "files inside a GPT disk"
+
 n=$(snapshot_count)
+
+# Damaged images: nothing saved, the message names the image.
+head -c 300000 disk.qcow2 > cut-header.qcow2
+expect_exit 2 cr --repo "$V" backup --source vm1 --image cut-header.qcow2
+assert_grep 'cut-header\.qcow2' "$CR_ERR" "damaged qcow2 named"
+head -c "$(($(stat -c %s disk.qcow2) / 2))" disk.qcow2 > cut-data.qcow2
+expect_exit 2 cr --repo "$V" backup --source vm1 --image disk.raw --image cut-data.qcow2 --no-files
+assert_grep 'cut-data\.qcow2.*no snapshot was made' "$CR_ERR" "truncated qcow2 named"
+head -c 1000 /dev/urandom > garbage.vhdx
+printf 'vhdxfile' | dd of=garbage.vhdx conv=notrunc status=none
+expect_exit 2 cr --repo "$V" backup --source vm1 --image garbage.vhdx
+assert_grep 'garbage\.vhdx' "$CR_ERR" "damaged vhdx named"
+printf 'numvcpus = "2"\nthis is not vmx\n' > bad.vmx
+expect_exit 2 cr --repo "$V" backup --source vm1 --image disk.raw --vm-config bad.vmx
+assert_grep 'bad\.vmx' "$CR_ERR" "bad .vmx named"
+unharmed "$n"
+pass "damaged images leave nothing"
 
 # Refused before anything is written.
 expect_exit 2 cr --repo "$V" backup --source vm1 --image disk.raw "$SCRATCH"

@@ -4,6 +4,9 @@
  * last chunk), the image restored byte for byte through the ordinary
  * restore, an unchanged re-backup that stores nothing, the same snapshot
  * tree whatever the number of threads, and failures that leave no snapshot.
+ * Then a real ext4 (mkfs.ext4 -d) without partition table: its files listed
+ * as /disk0/fs, pointing into the disk's chunks; an unchanged filesystem is
+ * not walked again at the next backup, a changed one is.
  */
 #include "test.h"
 #include "fixture.h"
@@ -174,6 +177,82 @@ static void test_failures_leave_nothing(cr_repo *repo)
     CHECK(count_snapshots(repo) == before);
 }
 
+static void test_file_view(cr_repo *repo)
+{
+    cr_image_backup_options o = CR_IMAGE_BACKUP_OPTIONS_INIT;
+    char tree[PATH_MAX], fsimg[PATH_MAX], p[PATH_MAX], cmd[3 * PATH_MAX];
+    const char *images[] = {fsimg};
+    cr_snapshot *s1 = NULL, *s2 = NULL, *s3 = NULL;
+    cr_node n, disk;
+    uint8_t *big = malloc(3 * 1024 * 1024), junk[4096];
+    uint64_t walks;
+    int fd;
+
+    REQUIRE(big);
+    join(tree, base, "tree");
+    join(fsimg, base, "fs.raw");
+    pathf(p, "%s/etc", tree);
+    REQUIRE(cr_fs_mkdir_p(AT_FDCWD, p, 0755) == 0);
+    pathf(p, "%s/usr/bin", tree);
+    REQUIRE(cr_fs_mkdir_p(AT_FDCWD, p, 0755) == 0);
+    write_at(tree, "etc/passwd", "root:x:0:0::/root:/bin/sh\n", 26);
+    fill_random(big, 3 * 1024 * 1024);
+    write_at(tree, "usr/bin/big", big, 3 * 1024 * 1024);
+    snprintf(cmd, sizeof(cmd), "mkfs.ext4 -q -F -E root_owner=0:0 -d '%s' '%s' 32M >/dev/null", tree, fsimg);
+    REQUIRE(system(cmd) == 0);
+
+    o.source = "fsvm";
+    walks = im_fs_walk_count();
+    CHECK_OK(cr_backup_image(&s1, repo, images, 1, &o));
+    REQUIRE(s1 && s1->ndisks == 1);
+    CHECK(im_fs_walk_count() == walks + 1);
+    REQUIRE(s1->disks[0].nvolumes == 1);
+    CHECK(strcmp(s1->disks[0].volumes[0].name, "fs") == 0);
+    CHECK(strcmp(s1->disks[0].volumes[0].fs_type, "ext4") == 0);
+    CHECK(s1->disks[0].partition_table == NULL);
+    CHECK(s1->files == 2);
+    CHECK(s1->system_root && strcmp(s1->system_root, "/disk0/fs") == 0);
+
+    /* The big file's extents are ranges of the disk's chunks, no data of its own. */
+    memset(&n, 0, sizeof(n));
+    memset(&disk, 0, sizeof(disk));
+    REQUIRE(cr_snapshot_lookup(&n, repo, s1, "/disk0/fs/usr/bin/big") == 0);
+    REQUIRE(cr_snapshot_lookup(&disk, repo, s1, "/disk0/image") == 0);
+    CHECK(n.size == 3 * 1024 * 1024 && n.ncontent > 0);
+    for (size_t i = 0; i < n.ncontent; i++) {
+        int found = 0;
+        for (size_t k = 0; k < disk.ncontent; k++)
+            found |= id_eq(&n.content[i].id, &disk.content[k].id);
+        CHECK(found);
+        CHECK(n.content[i].blob_off + n.content[i].len <= CR_IMAGE_CHUNK);
+    }
+    cr_node_clear(&n);
+    cr_node_clear(&disk);
+
+    /* Unchanged: the filesystem's tree is the parent's, not walked again. */
+    CHECK_OK(cr_backup_image(&s2, repo, images, 1, &o));
+    REQUIRE(s2);
+    CHECK(im_fs_walk_count() == walks + 1);
+    CHECK(s2->has_parent && id_eq(&s2->parent, &s1->id));
+    CHECK(s2->files == 2 && s2->bytes_new == 0);
+    CHECK(s2->system_root && strcmp(s2->system_root, "/disk0/fs") == 0);
+
+    /* A byte changed in the filesystem's range: walked again. */
+    memset(junk, 0xa5, sizeof(junk));
+    fd = open(fsimg, O_WRONLY);
+    REQUIRE(fd >= 0);
+    pwrite_or_die(fd, junk, sizeof(junk), 30u * 1024 * 1024);
+    close(fd);
+    CHECK_OK(cr_backup_image(&s3, repo, images, 1, &o));
+    REQUIRE(s3);
+    CHECK(im_fs_walk_count() == walks + 2);
+    CHECK(s3->files == 2);
+    cr_snapshot_free(s1);
+    cr_snapshot_free(s2);
+    cr_snapshot_free(s3);
+    free(big);
+}
+
 int main(void)
 {
     cr_repo *repo;
@@ -184,6 +263,7 @@ int main(void)
     repo = fx_vault_new(vault, PASS);
     test_chunk_map(repo);
     test_failures_leave_nothing(repo);
+    test_file_view(repo);
     cr_repo_free(repo);
     fx_scratch_done(base);
     return test_summary("test_image_backup");
