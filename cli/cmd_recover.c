@@ -300,6 +300,14 @@ static void on_event(const char *type, const char *service, const char *const *k
         } else {
             fprintf(stderr, "cleanroom: error: %s\n", m);
         }
+    } else if (strcmp(type, "journal-torn-cut") == 0) {
+        char *ej = cli_escape(u->journal);
+        clear_block(u);
+        fprintf(stderr,
+                "warning: the last line of the journal %s was torn by the crash: its %s "
+                "byte(s) were moved to %s.torn and the journal goes on from the entry before\n",
+                ej, kvget(kv, n, "bytes") ?: "?", ej);
+        free(ej);
     } else if (strcmp(type, "drill-cleanup") == 0) {
         m = cli_escape(kvget(kv, n, "scratch") ?: "?");
         line(u, NULL, "scratch folder %s %s", m,

@@ -745,9 +745,12 @@ static int sample_cb(const char *path, const cr_node *node, void *payload)
 static void measure_throughput(rc_ctx *c, const char *dir)
 {
     const cr_snapshot *snap = NULL;
-    for (size_t i = 0; i < c->plan->nservices && !snap; i++)
-        if (c->svc[i].snap && c->svc[i].bytes > 0)
+    uint64_t most = 0;
+    for (size_t i = 0; i < c->plan->nservices; i++) /* the largest: a sample worth timing */
+        if (c->svc[i].snap && c->svc[i].bytes > most) {
             snap = c->svc[i].snap;
+            most = c->svc[i].bytes;
+        }
     if (!snap)
         return;
     sample s = {NULL, 0, 0, 64ull << 20, 0};
@@ -1123,6 +1126,12 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
         if (e2 < 0 && e2 != CR_ENOTFOUND) {
             err = e2;
             goto done;
+        }
+        if (cut > 0) {
+            char b[32];
+            snprintf(b, sizeof(b), "%llu", (unsigned long long)cut);
+            const char *kv[] = {"bytes", b, "moved_to", ".torn"};
+            event_only(c, "journal-torn-cut", NULL, kv, 2);
         }
     }
     if ((err = read_journal(c, &exists, &unfinished, &remembered, rem_from, sizeof(rem_from))) <
