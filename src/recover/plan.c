@@ -1715,6 +1715,8 @@ int cr_plan_parse_buffer(cr_plan **out, cr_plan_problem **problems, size_t *npro
     if (nproblems)
         *nproblems = 0;
     c.file = file;
+    if (!data) /* libyaml asserts on a NULL input, even of length 0 */
+        data = "", len = 0;
     if (!(plan = calloc(1, sizeof(*plan))) || !(plan->file = cr_strdup(file ? file : "-"))) {
         err = CR_ERROR;
         goto done;

@@ -180,6 +180,15 @@ static void test_missing_and_duplicates(void)
     CHECK(parse("site: t\n") == CR_EINPUT && has(1, 1, 1, "needs `services:`"));
     CHECK(parse("site: t\nservices: []\n") == CR_EINPUT && has(2, 11, 1, "services is empty"));
     CHECK(parse("") == CR_EINPUT && has(1, 1, 1, "the plan is empty"));
+    CHECK(parse("# only a comment\n") == CR_EINPUT && has(1, 1, 1, "the plan is empty"));
+    {
+        cr_plan *p = NULL;
+        cr_plan_problem *q = NULL;
+        size_t nq = 0;
+        CHECK(cr_plan_parse_buffer(&p, &q, &nq, NULL, NULL, 0) == CR_EINPUT && p == NULL &&
+              nq == 1);
+        cr_plan_problems_free(q, nq);
+    }
     CHECK(parse("- a\n- b\n") == CR_EINPUT && has(1, 1, 1, "a plan is a mapping"));
     CHECK(parse("version: 2\nsite: t\n") == CR_EINPUT && has(1, 10, 1, "version must be"));
 }
