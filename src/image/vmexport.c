@@ -736,8 +736,7 @@ int im_write_proxmox(char **out, const im_vmdef *d)
         err = bputf(&b,
                     "bios: %s\n"
                     "boot: order=%s\n"
-                    "cores: %u\n"
-                    "cpu: x86-64-v2-AES\n",
+                    "cores: %u\n",
                     uefi ? "ovmf" : "seabios", key, d->cpus);
     if (!err && uefi)
         err = bputs(&b, "machine: q35\n");

@@ -123,16 +123,14 @@ img_ext4_put gate.raw "$IMG_P2_OFF" eicar.com /srv/eicar.com || fail "debugfs ca
 expect_exit 0 cr backup --source web --image gate.raw --time 2026-11-02
 expect_exit 0 cr restore web:latest --image out/unhunted.raw
 assert_grep "has not been hunted" "$CR_ERR" "unhunted image: warned"
-cr hunt >/dev/null 2>&1
-if ! cr findings --json 2>/dev/null | grep -q EICAR; then
-    # The hunt does not look inside this image (yet): the refusal of a flagged
-    # image snapshot is then asserted by tests/e2e/image_hunt.sh only.
-    pass "hunt gate NOT CHECKED: the hunt found nothing inside the image"
-    exit 0
-fi
+expect_exit 0 cr hunt
+expect_exit 0 cr findings
+assert_grep "critical +malware +/disk0/p2/srv/eicar.com +yara:EICAR_Test_File" "$CR_OUT" "the hunt sees the file inside the image"
+DAY1=$(cr snapshots --json | python3 -c 'import json,sys; print([s["id"] for s in json.load(sys.stdin) if s["source"] == "web"][0][:8])')
 expect_exit 8 cr restore web:latest --image out/gate.raw
 assert_grep "refused: restore point [0-9a-f]{8} \(web, .*\) is compromised" "$CR_ERR" "gate: refused"
 assert_grep "EICAR" "$CR_ERR" "gate: the finding is shown"
+assert_grep "^  cleanroom restore $DAY1 --image out/gate.raw --format raw$" "$CR_ERR" "gate: the clean point's command"
 [ ! -e out/gate.raw ] || fail "gate: the refused image was written"
 [ "$(ls -A out | grep -c cleanroom)" = 0 ] || fail "gate: staging left"
 expect_exit 0 cr restore web:latest --image out/gate.raw --accept-risk

@@ -173,15 +173,13 @@ mk_ext4_gpt_image gate.raw tree 64M || fail "cannot build the GPT image"
 expect_exit 0 cr backup --source web --image gate.raw --time 2026-11-01
 img_ext4_put gate.raw "$IMG_P2_OFF" eicar.com /srv/eicar.com || fail "debugfs cannot put the file in the image"
 expect_exit 0 cr backup --source web --image gate.raw --time 2026-11-02
-cr hunt >/dev/null 2>&1
-if ! cr findings --json 2>/dev/null | grep -q EICAR; then
-    # The hunt does not look inside this image (yet): the refusal of a flagged
-    # image snapshot is then asserted by tests/e2e/image_hunt.sh only.
-    pass "hunt gate NOT CHECKED: the hunt found nothing inside the image"
-    exit 0
-fi
+expect_exit 0 cr hunt
+expect_exit 0 cr findings
+assert_grep "critical +malware +/disk0/p2/srv/eicar.com +yara:EICAR_Test_File" "$CR_OUT" "the hunt sees the file inside the image"
+DAY1=$(cr snapshots --json | python3 -c 'import json,sys; print([s["id"] for s in json.load(sys.stdin) if s["source"] == "web"][0][:8])')
 expect_exit 8 cr vm-export web:latest --hypervisor kvm --out exp/gate
 assert_grep "refused: restore point [0-9a-f]{8} \(web, .*\) is compromised" "$CR_ERR" "gate: refused"
+assert_grep "^  cleanroom vm-export $DAY1 --hypervisor kvm --out exp/gate$" "$CR_ERR" "gate: the clean point's command"
 [ ! -e exp/gate ] || fail "gate: something was written"
 expect_exit 0 cr vm-export web:latest --hypervisor kvm --out exp/gate --accept-risk
 assert_grep "RESTORING A COMPROMISED RESTORE POINT" "$CR_ERR" "gate: accept-risk is loud"
