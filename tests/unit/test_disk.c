@@ -549,6 +549,7 @@ static void test_vhd_differencing(void)
         for (uint64_t off = 2 * MIB - 1000; off < 2 * MIB + 9000; off += 777)
             CHECK_OK(im_read(d, off, got + off, 777));
         CHECK(memcmp(got + 2 * MIB - 1000, want + 2 * MIB - 1000, 10000) == 0);
+        free(got);
         im_close(d);
     }
     /* The parent is gone: not found, naming it. */
