@@ -137,3 +137,33 @@ expect_exit 0 cr restore web:latest --image out/gate.raw --accept-risk
 assert_grep "RESTORING A COMPROMISED RESTORE POINT" "$CR_ERR" "accept-risk: loud"
 cmp -s gate.raw out/gate.raw || fail "accept-risk: restored image differs"
 pass "hunt gate on an image snapshot"
+
+# --- damaged vault data: the image is written with zeros where the data was lost, exit 5
+export CLEANROOM_REPO=$SCRATCH/vault2
+expect_exit 0 cr init --kdf interactive
+python3 - <<'PY'
+import random
+r = random.Random(3)
+with open("three.raw", "wb") as f:
+    f.truncate(24 << 20)
+    for mib in (0, 8, 16):
+        f.seek(mib << 20)
+        f.write(bytes(r.getrandbits(8) for _ in range(4 << 20)))
+PY
+expect_exit 0 cr backup --source dmg --image three.raw --no-files
+pack=$(find "$CLEANROOM_REPO/data" -type f -size +1M | head -1)
+[ -n "$pack" ] || fail "no data pack"
+chmod u+w "$pack"
+printf '\001\002\003\004' | dd of="$pack" bs=1 seek=2000000 conv=notrunc 2>/dev/null
+expect_exit 5 cr restore dmg:latest --image out/damaged.raw
+assert_grep "^NOT RESTORED \(zeros in the image there\): 1 part\(s\):$" "$CR_OUT" "damage: listed"
+assert_grep "^warning: /disk0/image: .*damaged" "$CR_ERR" "damage: warned"
+python3 - <<'PY' || fail "damage: the image is not the original with one chunk of zeros"
+a = open("three.raw", "rb").read(); b = open("out/damaged.raw", "rb").read()
+assert len(a) == len(b), (len(a), len(b))
+C = 4 << 20
+same = sum(a[i:i + C] == b[i:i + C] for i in range(0, len(a), C))
+zeroed = [i // C for i in range(0, len(a), C) if a[i:i + C] != b[i:i + C] and b[i:i + C] == bytes(C)]
+assert same == 5 and len(zeroed) == 1, (same, zeroed)
+PY
+pass "damaged vault data: zeros there, exit 5"
