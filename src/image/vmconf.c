@@ -247,8 +247,8 @@ static int vmx_line(vmx *x, char *line, size_t lineno)
         return CR_EINPUT;
     }
     for (char *c = s; c < k_end; c++) {
-        if (!isalnum((unsigned char)*c) && !strchr("._:-[]", *c)) {
-            cr_error_set("not a .vmx file: line %zu has a key with the character '%c'", lineno, *c);
+        if (*c == ' ' || *c == '\t' || *c == '"') {
+            cr_error_set("not a .vmx file: line %zu has a key with a space or a quote in it", lineno);
             return CR_EINPUT;
         }
     }

@@ -131,7 +131,8 @@ static void test_vmx(void)
             "sata0:0.present = \"TRUE\"\n"
             "sata0:0.fileName = \"lab.vmdk\"\n"
             "ethernet0.present = \"TRUE\"\n"
-            "ethernet0.virtualDev = \"e1000\"\n");
+            "ethernet0.virtualDev = \"e1000\"\n"
+            "guestinfo.ward@site/2 = \"icu\"\n");
     REQUIRE(v);
     CHECK(v->name == NULL);
     CHECK(v->cpus == 1); /* VMware's default */
@@ -154,6 +155,7 @@ static void test_vmx(void)
         {"config.version = \"8\"\ndisplayName = \"open quote\n", "line 2"},
         {"config.version = \"8\"\ndisplayName = \"x\" trailing\n", "line 2"},
         {"config.version = \"8\"\n = \"no key\"\n", "line 2"},
+        {"config.version = \"8\"\nguest OS = \"windows\"\n", "line 2"},
         {"memsize = \"1024\"\n", "not a .vmx"},
         {"", "not a .vmx"},
     };
