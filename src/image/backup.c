@@ -28,6 +28,9 @@
  *    parent image snapshot's chunk map and volumes, so a filesystem whose
  *    chunks did not change keeps its tree without being walked again.
  *    Problems with them are warnings: the disk itself is complete.
+ *  - An image file modified while it was read (a running VM) is saved, with
+ *    a warning counted as an error: the technician must know that this
+ *    restore point may not boot.
  *  - Write order as for every backup: packs, the index naming them, the
  *    snapshot.
  */
@@ -808,9 +811,23 @@ int cr_backup_image(cr_snapshot **out, cr_repo *repo, const char *const *images,
         goto done;
 
     /* The chunk pass, disk after disk. */
-    for (i = 0; i < nimages; i++)
-        if ((err = chunk_pass(b, workers, nw, &disks[i])) < 0)
+    for (i = 0; i < nimages; i++) {
+        idisk *dk = &disks[i];
+        struct stat after;
+        if ((err = chunk_pass(b, workers, nw, dk)) < 0)
             goto done;
+        /* A disk written while it was read (a running VM) is not consistent. */
+        if (S_ISREG(dk->st.st_mode) && stat(dk->abspath, &after) == 0 &&
+            (after.st_size != dk->st.st_size ||
+             after.st_mtim.tv_sec != dk->st.st_mtim.tv_sec ||
+             after.st_mtim.tv_nsec != dk->st.st_mtim.tv_nsec)) {
+            fw.n++;
+            warnf(opts, dk->abspath,
+                  "the image changed while it was read (is the VM running?): the stored disk "
+                  "may be inconsistent; shut the VM down, or back up a hypervisor snapshot of "
+                  "its disks");
+        }
+    }
     for (i = 0; i < nw; i++)
         if ((err = cr_packer_flush(workers[i].packer)) < 0)
             goto done;

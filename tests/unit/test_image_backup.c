@@ -253,6 +253,51 @@ static void test_file_view(cr_repo *repo)
     free(big);
 }
 
+/* A progress callback that writes into the image once, as a running VM would. */
+typedef struct writer {
+    int done;
+    unsigned warnings;
+} writer;
+
+static void write_during(const cr_progress *p, void *payload)
+{
+    writer *w = payload;
+    int fd;
+    if (w->done || !p->current) /* the chunk pass, not the final report */
+        return;
+    w->done = 1;
+    usleep(20000); /* a later modification time than the one seen at the start */
+    fd = open(img, O_WRONLY);
+    REQUIRE(fd >= 0);
+    pwrite_or_die(fd, "x", 1, 2 * CH + 17);
+    close(fd);
+}
+
+static void count_warning(const char *path, const char *message, void *payload)
+{
+    writer *w = payload;
+    if (strcmp(path, img) == 0 && strstr(message, "changed while it was read"))
+        w->warnings++;
+}
+
+static void test_changed_while_read(cr_repo *repo)
+{
+    cr_image_backup_options o = CR_IMAGE_BACKUP_OPTIONS_INIT;
+    const char *images[] = {img};
+    cr_snapshot *snap = NULL;
+    writer w = {0, 0};
+    o.source = "vm1";
+    o.no_files = 1;
+    o.progress = write_during;
+    o.warning = count_warning;
+    o.payload = &w;
+    CHECK(cr_backup_image(&snap, repo, images, 1, &o) == CR_EPARTIAL);
+    CHECK(w.done == 1 && w.warnings == 1);
+    REQUIRE(snap);
+    CHECK(snap->errors == 1);
+    cr_snapshot_free(snap);
+}
+
 int main(void)
 {
     cr_repo *repo;
@@ -263,6 +308,7 @@ int main(void)
     repo = fx_vault_new(vault, PASS);
     test_chunk_map(repo);
     test_failures_leave_nothing(repo);
+    test_changed_while_read(repo);
     test_file_view(repo);
     cr_repo_free(repo);
     fx_scratch_done(base);
