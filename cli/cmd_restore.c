@@ -807,7 +807,8 @@ int cmd_restore(int argc, char **argv)
         case OPT_NO_OWNER: opts.no_owner = 1; break;
         case OPT_IMAGE:
             if (!*optarg) {
-                rc = cli_usage_error("restore", "--image needs the name of the image file to write");
+                rc = cli_usage_error("restore", "--image needs the name of the image file to "
+                                                "write");
                 goto done;
             }
             img.output = optarg;

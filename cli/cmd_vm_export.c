@@ -225,8 +225,12 @@ int cmd_vm_export(int argc, char **argv)
     memset(&ov, 0, sizeof(ov));
     while ((c = cli_getopt(argc, argv, "", longopts, "vm-export")) != -1) {
         switch (c) {
-        case OPT_HYPERVISOR: hv_arg = optarg; break;
-        case OPT_OUT: opts.out_dir = optarg; break;
+        case OPT_HYPERVISOR:
+            hv_arg = optarg;
+            break;
+        case OPT_OUT:
+            opts.out_dir = optarg;
+            break;
         case OPT_NAME:
             if (!*optarg) {
                 rc = cli_usage_error("vm-export", "--name needs a name for the VM");
@@ -245,9 +249,10 @@ int cmd_vm_export(int argc, char **argv)
         case OPT_MEMORY:
             if (memory_mib(&ov.memory_mib, optarg) < 0) {
                 char *e = cli_escape(optarg);
-                rc = cli_usage_error("vm-export", "--vm-memory '%s' is not a memory size; give "
-                                                  "MiB (4096) or a size with a unit (4G, 512M), "
-                                                  "at least 16 MiB",
+                rc = cli_usage_error("vm-export",
+                                     "--vm-memory '%s' is not a memory size; give "
+                                     "MiB (4096) or a size with a unit (4G, 512M), "
+                                     "at least 16 MiB",
                                      e);
                 free(e);
                 goto done;
@@ -268,12 +273,15 @@ int cmd_vm_export(int argc, char **argv)
             }
             opts.threads = (int)v;
             break;
-        case OPT_ACCEPT_RISK: accept_risk = 1; break;
+        case OPT_ACCEPT_RISK:
+            accept_risk = 1;
+            break;
         case CLI_OPT_HELP:
             fputs(help_text, stdout);
             rc = CLI_EXIT_OK;
             goto done;
-        default: goto done;
+        default:
+            goto done;
         }
     }
     if (argc - optind != 1) {
@@ -291,8 +299,9 @@ int cmd_vm_export(int argc, char **argv)
     }
     if (cr_hypervisor_parse(&opts.hypervisor, hv_arg) < 0) {
         char *e = cli_escape(hv_arg);
-        rc = cli_usage_error("vm-export", "unknown hypervisor '%s': use kvm, proxmox, vmware or "
-                                          "hyperv",
+        rc = cli_usage_error("vm-export",
+                             "unknown hypervisor '%s': use kvm, proxmox, vmware or "
+                             "hyperv",
                              e);
         free(e);
         goto done;
@@ -365,8 +374,7 @@ int cmd_vm_export(int argc, char **argv)
         char sid[9], d[32];
         char *out = cli_escape(opts.out_dir);
         printf("exported snapshot %s as a %s VM into %s in %s:\n", cli_short_id(sid, &snap->id),
-               cr_hypervisor_name(opts.hypervisor), out,
-               cli_human_duration(d, sizeof(d), secs));
+               cr_hypervisor_name(opts.hypervisor), out, cli_human_duration(d, sizeof(d), secs));
         free(out);
         for (char **p = files; p && *p; p++) {
             char *e = cli_escape(*p);
@@ -374,9 +382,9 @@ int cmd_vm_export(int argc, char **argv)
             free(e);
         }
         print_next(opts.hypervisor, files, opts.out_dir,
-                   opts.name                       ? opts.name
+                   opts.name                                       ? opts.name
                    : snap->vm && snap->vm->name && *snap->vm->name ? snap->vm->name
-                                                                    : snap->source);
+                                                                   : snap->source);
     }
     if (err == CR_EPARTIAL) {
         cli_warn("some data of the disks could not be restored (zeros there): see the warnings "

@@ -283,14 +283,24 @@ static const char *qemu_format(cr_image_format fmt, const char **options)
 {
     *options = NULL;
     switch (fmt) {
-    case CR_IMAGE_QCOW2: return "qcow2";
-    case CR_IMAGE_VMDK: *options = "subformat=streamOptimized"; return "vmdk";
-    case CR_IMAGE_VMDK_FLAT: *options = "subformat=monolithicFlat"; return "vmdk";
-    case CR_IMAGE_VHDX: *options = "subformat=dynamic"; return "vhdx";
+    case CR_IMAGE_QCOW2:
+        return "qcow2";
+    case CR_IMAGE_VMDK:
+        *options = "subformat=streamOptimized";
+        return "vmdk";
+    case CR_IMAGE_VMDK_FLAT:
+        *options = "subformat=monolithicFlat";
+        return "vmdk";
+    case CR_IMAGE_VHDX:
+        *options = "subformat=dynamic";
+        return "vhdx";
     /* force_size: the virtual size is exactly the disk's, not rounded to a CHS geometry. */
-    case CR_IMAGE_VHD: *options = "subformat=dynamic,force_size=on"; return "vpc";
+    case CR_IMAGE_VHD:
+        *options = "subformat=dynamic,force_size=on";
+        return "vpc";
     case CR_IMAGE_AUTO:
-    case CR_IMAGE_RAW: break;
+    case CR_IMAGE_RAW:
+        break;
     }
     return NULL;
 }
@@ -674,8 +684,7 @@ int cr_restore_image(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *
         ro.notice = quiet_notice;
         err = cr_restore(&st, repo, snap, &ro);
         if (err == CR_ENOTFOUND && !path_exists(staged)) {
-            cr_error_set("snapshot %s has no %s: the snapshot is damaged or incomplete", sid,
-                         incl);
+            cr_error_set("snapshot %s has no %s: the snapshot is damaged or incomplete", sid, incl);
             err = CR_ECORRUPT;
         }
         if (err == CR_EPARTIAL && st.failed == 0)

@@ -307,6 +307,13 @@ static void resolve_devices(im_vmdef *d, const char *bus, im_origin bus_o, const
             d->disk_bus = "sata";
             d->o_bus = IM_ORIGIN_CHANGED;
             d->recorded_bus = im_clean_text(bus, 32);
+        } else if (*p && win && !strcmp(*p, "scsi") &&
+                   (d->hv == CR_HYPERVISOR_KVM || d->hv == CR_HYPERVISOR_PROXMOX)) {
+            /* SCSI of another hypervisor (LSI Logic) becomes virtio-scsi here, for which
+             * Windows has no driver of its own: SATA, which it has. */
+            d->disk_bus = "sata";
+            d->o_bus = IM_ORIGIN_CHANGED;
+            d->recorded_bus = im_clean_text(bus, 32);
         } else if (*p) {
             d->disk_bus = *p;
             d->o_bus = bus_o;
@@ -335,9 +342,12 @@ static void resolve_devices(im_vmdef *d, const char *bus, im_origin bus_o, const
 static const char *disk_ext(cr_hypervisor hv)
 {
     switch (hv) {
-    case CR_HYPERVISOR_VMWARE: return "vmdk";
-    case CR_HYPERVISOR_HYPERV: return "vhdx";
-    default: return "qcow2";
+    case CR_HYPERVISOR_VMWARE:
+        return "vmdk";
+    case CR_HYPERVISOR_HYPERV:
+        return "vhdx";
+    default:
+        return "qcow2";
     }
 }
 
@@ -350,10 +360,10 @@ int im_vmdef_init(im_vmdef *d, const cr_snapshot *snap, const cr_vm_export_optio
 
     memset(d, 0, sizeof(*d));
     d->hv = opts->hypervisor;
-    name = opts->name && *opts->name ? opts->name
+    name = opts->name && *opts->name        ? opts->name
            : rec && rec->name && *rec->name ? rec->name
-           : snap->source && *snap->source ? snap->source
-                                           : "restored-vm";
+           : snap->source && *snap->source  ? snap->source
+                                            : "restored-vm";
     if (!(d->name = vm_display_name(name)) || !(d->file_base = im_file_name(d->name)) ||
         !(d->source = im_clean_text(snap->source ? snap->source : "", 256))) {
         err = CR_ERROR;
@@ -362,7 +372,7 @@ int im_vmdef_init(im_vmdef *d, const cr_snapshot *snap, const cr_vm_export_optio
     cr_id_to_hex(d->snapshot, &snap->id);
     d->time_ns = snap->time_ns;
 
-#define PICK(field, okv, o_field, defv)                                                           \
+#define PICK(field, okv, o_field, defv)                                                            \
     do {                                                                                           \
         if (ov && ov->field && okv(ov->field)) {                                                   \
             d->field = ov->field;                                                                  \
@@ -460,10 +470,14 @@ void im_vmdef_clear(im_vmdef *d)
 char *im_def_file(const im_vmdef *d)
 {
     switch (d->hv) {
-    case CR_HYPERVISOR_KVM: return cr_sprintf("%s.xml", d->file_base);
-    case CR_HYPERVISOR_PROXMOX: return cr_sprintf("%s.conf", d->file_base);
-    case CR_HYPERVISOR_VMWARE: return cr_sprintf("%s.ovf", d->file_base);
-    case CR_HYPERVISOR_HYPERV: return cr_sprintf("create-%s.ps1", d->file_base);
+    case CR_HYPERVISOR_KVM:
+        return cr_sprintf("%s.xml", d->file_base);
+    case CR_HYPERVISOR_PROXMOX:
+        return cr_sprintf("%s.conf", d->file_base);
+    case CR_HYPERVISOR_VMWARE:
+        return cr_sprintf("%s.ovf", d->file_base);
+    case CR_HYPERVISOR_HYPERV:
+        return cr_sprintf("create-%s.ps1", d->file_base);
     }
     cr_error_set("unknown hypervisor %d", (int)d->hv);
     return NULL;
@@ -599,8 +613,8 @@ int im_write_libvirt(char **out, const im_vmdef *d)
     int err, uefi = d->firmware == CR_FIRMWARE_UEFI;
     char *desc = description(d), num[32];
     const char *prefix = !strcmp(d->disk_bus, "virtio") ? "vd"
-                         : !strcmp(d->disk_bus, "ide") ? "hd"
-                                                       : "sd";
+                         : !strcmp(d->disk_bus, "ide")  ? "hd"
+                                                        : "sd";
     if (!desc)
         return CR_ERROR;
     if ((err = xw_open(&x)) < 0) {
@@ -682,8 +696,8 @@ int im_write_libvirt(char **out, const im_vmdef *d)
     xw_empty(&x, "target", "type", "serial", "port", "0", NULL);
     xw_end(&x);
     xw_empty(&x, "input", "type", "tablet", "bus", "usb", NULL);
-    xw_empty(&x, "graphics", "type", "vnc", "port", "-1", "autoport", "yes", "listen",
-             "127.0.0.1", NULL);
+    xw_empty(&x, "graphics", "type", "vnc", "port", "-1", "autoport", "yes", "listen", "127.0.0.1",
+             NULL);
     xw_start(&x, "video");
     xw_empty(&x, "model", "type", "vga", NULL);
     xw_end(&x);
@@ -730,7 +744,7 @@ int im_write_proxmox(char **out, const im_vmdef *d)
     /* Leading comment lines are the VM's description in Proxmox. */
     err = bputf(&b,
                 "# Restored by cleanroom from snapshot %.8s of %s taken %s.\n"
-                "# The disks are added by the commands of README.txt (qm disk import).\n",
+                "# The disks are added by the commands of README.txt.\n",
                 d->snapshot, d->source, t);
     if (!err)
         err = bputf(&b,
@@ -792,8 +806,9 @@ int im_write_ovf(char **out, const im_vmdef *d)
         return err;
     }
     ovf_os(d, &osid, &osvmw);
-    nic = !strcmp(d->nic_model, "e1000") ? "E1000" : !strcmp(d->nic_model, "e1000e") ? "E1000e"
-                                                                                       : "VmxNet3";
+    nic = !strcmp(d->nic_model, "e1000")    ? "E1000"
+          : !strcmp(d->nic_model, "e1000e") ? "E1000e"
+                                            : "VmxNet3";
     if (!x.bad && xmlTextWriterStartDocument(x.w, "1.0", "UTF-8", NULL) < 0)
         x.bad = 1;
     xw_start(&x, "Envelope");
@@ -1003,7 +1018,8 @@ int im_write_hyperv(char **out, const im_vmdef *d)
     P("#\n"
       "# Run it on the Hyper-V host in an elevated PowerShell, from this folder\n"
       "# (the disk stays where it is: copy the folder where the VM should live first):\n");
-    PF("#   powershell -ExecutionPolicy Bypass -File .\\create-%s.ps1 -SwitchName 'Default Switch'\n",
+    PF("#   powershell -ExecutionPolicy Bypass -File .\\create-%s.ps1 -SwitchName 'Default "
+       "Switch'\n",
        d->file_base);
     P("# Without -SwitchName the network adapter is left unconnected (safest until the\n"
       "# restored system has been checked).\n"
@@ -1059,10 +1075,14 @@ int im_write_hyperv(char **out, const im_vmdef *d)
 static const char *hv_title(cr_hypervisor hv)
 {
     switch (hv) {
-    case CR_HYPERVISOR_KVM: return "KVM (libvirt)";
-    case CR_HYPERVISOR_PROXMOX: return "Proxmox VE";
-    case CR_HYPERVISOR_VMWARE: return "VMware (ESXi, vCenter, Workstation)";
-    case CR_HYPERVISOR_HYPERV: return "Microsoft Hyper-V";
+    case CR_HYPERVISOR_KVM:
+        return "KVM (libvirt)";
+    case CR_HYPERVISOR_PROXMOX:
+        return "Proxmox VE";
+    case CR_HYPERVISOR_VMWARE:
+        return "VMware (ESXi, vCenter, Workstation)";
+    case CR_HYPERVISOR_HYPERV:
+        return "Microsoft Hyper-V";
     }
     return "?";
 }
@@ -1070,12 +1090,15 @@ static const char *hv_title(cr_hypervisor hv)
 static int put_origin(cr_buf *b, im_origin o, const char *recorded)
 {
     switch (o) {
-    case IM_ORIGIN_BACKUP: return bputs(b, " (recorded at backup)\n");
-    case IM_ORIGIN_GIVEN: return bputs(b, " (given for this export)\n");
+    case IM_ORIGIN_BACKUP:
+        return bputs(b, " (recorded at backup)\n");
+    case IM_ORIGIN_GIVEN:
+        return bputs(b, " (given for this export)\n");
     case IM_ORIGIN_CHANGED:
-        return bputf(b, " (recorded: %s, which this hypervisor does not offer here)\n",
+        return bputf(b, " (recorded: %s, not available here or without a driver in the guest)\n",
                      recorded ? recorded : "?");
-    case IM_ORIGIN_DEFAULT: break;
+    case IM_ORIGIN_DEFAULT:
+        break;
     }
     return bputs(b, " (default: not recorded)\n");
 }
@@ -1098,9 +1121,12 @@ static void human_size(char *out, size_t len, uint64_t v)
 static const char *fmt_of(cr_hypervisor hv)
 {
     switch (hv) {
-    case CR_HYPERVISOR_VMWARE: return "VMDK streamOptimized";
-    case CR_HYPERVISOR_HYPERV: return "VHDX";
-    default: return "qcow2";
+    case CR_HYPERVISOR_VMWARE:
+        return "VMDK streamOptimized";
+    case CR_HYPERVISOR_HYPERV:
+        return "VHDX";
+    default:
+        return "qcow2";
     }
 }
 
@@ -1178,8 +1204,7 @@ static int readme_import(cr_buf *b, const im_vmdef *d, const char *def_file)
                "  qm set \"$VMID\" --%s <the volume it printed, e.g. $STORAGE:vm-$VMID-disk-%zu>\n",
                d->disks[i].file, key, i + (uefi ? 1 : 0));
         }
-        PF("\n%s holds the same settings in Proxmox's own format (without the disks).\n",
-           def_file);
+        PF("\n%s holds the same settings in Proxmox's own format (without the disks).\n", def_file);
         free(pname);
         break;
     }
@@ -1271,9 +1296,10 @@ int im_write_readme(char **out, const im_vmdef *d, const char *def_file)
     if (!err)
         err = put_origin(&b, d->o_os, NULL);
     if (!err)
-        err = bputs(&b, "Change them after the import with the hypervisor's own tools if needed.\n\n"
-                        "Import and start\n"
-                        "----------------\n");
+        err =
+            bputs(&b, "Change them after the import with the hypervisor's own tools if needed.\n\n"
+                      "Import and start\n"
+                      "----------------\n");
     if (!err)
         err = readme_import(&b, d, def_file);
     if (!err)
@@ -1384,9 +1410,12 @@ static int prepare_dir(const char *dir, int *created)
 static cr_image_format hv_format(cr_hypervisor hv)
 {
     switch (hv) {
-    case CR_HYPERVISOR_VMWARE: return CR_IMAGE_VMDK;
-    case CR_HYPERVISOR_HYPERV: return CR_IMAGE_VHDX;
-    default: return CR_IMAGE_QCOW2;
+    case CR_HYPERVISOR_VMWARE:
+        return CR_IMAGE_VMDK;
+    case CR_HYPERVISOR_HYPERV:
+        return CR_IMAGE_VHDX;
+    default:
+        return CR_IMAGE_QCOW2;
     }
 }
 
@@ -1500,10 +1529,18 @@ int cr_vm_export(char ***files, cr_repo *repo, const cr_snapshot *snap,
         goto done;
     }
     switch (d.hv) {
-    case CR_HYPERVISOR_KVM: err = im_write_libvirt(&text, &d); break;
-    case CR_HYPERVISOR_PROXMOX: err = im_write_proxmox(&text, &d); break;
-    case CR_HYPERVISOR_VMWARE: err = im_write_ovf(&text, &d); break;
-    case CR_HYPERVISOR_HYPERV: err = im_write_hyperv(&text, &d); break;
+    case CR_HYPERVISOR_KVM:
+        err = im_write_libvirt(&text, &d);
+        break;
+    case CR_HYPERVISOR_PROXMOX:
+        err = im_write_proxmox(&text, &d);
+        break;
+    case CR_HYPERVISOR_VMWARE:
+        err = im_write_ovf(&text, &d);
+        break;
+    case CR_HYPERVISOR_HYPERV:
+        err = im_write_hyperv(&text, &d);
+        break;
     }
     if (err < 0 || (err = write_file(&written, d.out_dir, def_file, text)) < 0)
         goto done;

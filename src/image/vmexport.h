@@ -14,36 +14,37 @@
 
 /** Where a setting of the exported VM came from (said in README.txt). */
 typedef enum im_origin {
-    IM_ORIGIN_DEFAULT = 0,  /**< not recorded: the hypervisor's usual value */
-    IM_ORIGIN_BACKUP = 1,   /**< recorded at backup */
-    IM_ORIGIN_GIVEN = 2,    /**< given for this export (overrides) */
-    IM_ORIGIN_CHANGED = 3,  /**< recorded, but this hypervisor has no such thing: replaced */
+    IM_ORIGIN_DEFAULT = 0, /**< not recorded: the hypervisor's usual value */
+    IM_ORIGIN_BACKUP = 1,  /**< recorded at backup */
+    IM_ORIGIN_GIVEN = 2,   /**< given for this export (overrides) */
+    IM_ORIGIN_CHANGED = 3, /**< recorded, but this hypervisor has no such thing: replaced */
 } im_origin;
 
 typedef struct im_vmdisk {
-    char *disk;            /**< the snapshot's disk name ("disk0"), cleaned */
-    char *file;            /**< file name in the export folder (safe characters only) */
-    uint64_t virtual_size; /**< bytes the guest sees */
-    uint64_t file_size;    /**< bytes of the file written */
+    char *disk;                     /**< the snapshot's disk name ("disk0"), cleaned */
+    char *file;                     /**< file name in the export folder (safe characters only) */
+    uint64_t virtual_size;          /**< bytes the guest sees */
+    uint64_t file_size;             /**< bytes of the file written */
     char sha256[CR_ID_HEX_LEN + 1]; /**< of the file (VMware's manifest), or "" */
 } im_vmdisk;
 
 typedef struct im_vmdef {
     cr_hypervisor hv;
-    char *name;            /**< the VM's name, cleaned, no '/' or '\\', at most 64 bytes */
-    char *file_base;       /**< the name for file names: [A-Za-z0-9._-] only, at most 64 bytes */
+    char *name;      /**< the VM's name, cleaned, no '/' or '\\', at most 64 bytes */
+    char *file_base; /**< the name for file names: [A-Za-z0-9._-] only, at most 64 bytes */
     unsigned int cpus;
     uint64_t memory_mib;
-    cr_firmware firmware;  /**< BIOS or UEFI (never unknown) */
-    const char *disk_bus;  /**< for this hypervisor: virtio, scsi, sata, ide */
-    const char *nic_model; /**< for this hypervisor: virtio, e1000, e1000e, vmxnet3, rtl8139, synthetic */
-    const char *os_type;   /**< linux, windows, other */
+    cr_firmware firmware; /**< BIOS or UEFI (never unknown) */
+    const char *disk_bus; /**< for this hypervisor: virtio, scsi, sata, ide */
+    const char
+        *nic_model; /**< for this hypervisor: virtio, e1000, e1000e, vmxnet3, rtl8139, synthetic */
+    const char *os_type; /**< linux, windows, other */
     im_origin o_cpus, o_memory, o_firmware, o_bus, o_nic, o_os;
     char *recorded_bus, *recorded_nic; /**< what was recorded, when replaced (cleaned) */
-    char *source;          /**< the snapshot's source, cleaned */
+    char *source;                      /**< the snapshot's source, cleaned */
     char snapshot[CR_ID_HEX_LEN + 1];
     int64_t time_ns;
-    char *out_dir;         /**< absolute path of the export folder */
+    char *out_dir; /**< absolute path of the export folder */
     im_vmdisk *disks;
     size_t ndisks;
 } im_vmdef;
@@ -58,7 +59,8 @@ void im_vmdef_clear(im_vmdef *d);
 
 /** An untrusted name as text: valid UTF-8, control characters -> '_', at most max bytes. */
 char *im_clean_text(const char *s, size_t max);
-/** A name usable as a file name on Linux and Windows: [A-Za-z0-9._-], no leading dot, 1-64 bytes. */
+/** A name usable as a file name on Linux and Windows: [A-Za-z0-9._-], no leading dot, 1-64 bytes.
+ */
 char *im_file_name(const char *s);
 /** A Proxmox VM name (a DNS name: letters, digits, '-', '.'), 1-63 bytes. */
 char *im_proxmox_name(const char *s);

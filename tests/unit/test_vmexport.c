@@ -15,7 +15,9 @@
 #include <libxml/xpathInternals.h>
 
 /* Typographic quote U+2019 (PowerShell takes it as a quote too), then ' < & " \n / .. */
-#define HOSTILE "a'b\xe2\x80\x99" "c<d>&e\"f\ng/../h\xff"
+#define HOSTILE                                                                                    \
+    "a'b\xe2\x80\x99"                                                                              \
+    "c<d>&e\"f\ng/../h\xff"
 
 static char *xpath_str(const char *xml, const char *expr)
 {
@@ -27,7 +29,8 @@ static char *xpath_str(const char *xml, const char *expr)
     xmlXPathRegisterNs(ctx, BAD_CAST "ovf", BAD_CAST "http://schemas.dmtf.org/ovf/envelope/1");
     xmlXPathRegisterNs(
         ctx, BAD_CAST "rasd",
-        BAD_CAST "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData");
+        BAD_CAST
+        "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData");
     xmlXPathObjectPtr o = xmlXPathEvalExpression(BAD_CAST expr, ctx);
     if (o) {
         xmlChar *s = xmlXPathCastToString(o);
@@ -149,6 +152,19 @@ static void test_defaults(void)
     REQUIRE(im_vmdef_init(&d, &s, &o) == 0);
     CHECK(!strcmp(d.disk_bus, "sata"));
     im_vmdef_clear(&d);
+
+    /* Windows recorded on SCSI (VMware's LSI Logic): SATA on KVM, said in the origin. */
+    vm.disk_bus = "scsi";
+    REQUIRE(im_vmdef_init(&d, &s, &o) == 0);
+    CHECK(!strcmp(d.disk_bus, "sata") && d.o_bus == IM_ORIGIN_CHANGED && d.recorded_bus &&
+          !strcmp(d.recorded_bus, "scsi"));
+    im_vmdef_clear(&d);
+    vm.os_type = "linux";
+    REQUIRE(im_vmdef_init(&d, &s, &o) == 0);
+    CHECK(!strcmp(d.disk_bus, "scsi") && d.o_bus == IM_ORIGIN_BACKUP);
+    im_vmdef_clear(&d);
+    vm.os_type = "windows";
+    vm.disk_bus = NULL;
 
     /* Absurd recorded values (a damaged snapshot) are not used. */
     vm.cpus = 100000;
@@ -276,7 +292,8 @@ static void test_hyperv(void)
     CHECK_OK(im_write_hyperv(&ps, &d));
     REQUIRE(ps);
     /* ' doubled, the typographic quote doubled, no newline inside the name. */
-    CHECK(strstr(ps, "$Name = 'a''b\xe2\x80\x99\xe2\x80\x99" "c<d>&e\"f_g_.._h?'\n") != NULL);
+    CHECK(strstr(ps, "$Name = 'a''b\xe2\x80\x99\xe2\x80\x99"
+                     "c<d>&e\"f_g_.._h?'\n") != NULL);
     CHECK(strstr(ps, "-Generation 2") != NULL);
     CHECK(strstr(ps, "Set-VMFirmware -VMName $Name -EnableSecureBoot Off") != NULL);
     CHECK(strstr(ps, "Add-VMHardDiskDrive -VMName $Name -Path $Disk1") != NULL);
@@ -372,15 +389,15 @@ static void test_qemu(void)
         cr_image_format f;
         const char *name, *qfmt;
     } fmts[] = {
-        {CR_IMAGE_QCOW2, "d.qcow2", "qcow2"}, {CR_IMAGE_VMDK, "d.vmdk", "vmdk"},
+        {CR_IMAGE_QCOW2, "d.qcow2", "qcow2"},   {CR_IMAGE_VMDK, "d.vmdk", "vmdk"},
         {CR_IMAGE_VMDK_FLAT, "f.vmdk", "vmdk"}, {CR_IMAGE_VHDX, "d.vhdx", "vhdx"},
         {CR_IMAGE_VHD, "d.vhd", "vpc"},
     };
     for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
         join(out, base, fmts[i].name);
         CHECK_OK(im_convert(raw, out, fmts[i].f));
-        const char *cmp[] = {"qemu-img", "compare", "-q", "-f", "raw", "-F", fmts[i].qfmt,
-                             raw, out, NULL};
+        const char *cmp[] = {"qemu-img", "compare",    "-q", "-f", "raw",
+                             "-F",       fmts[i].qfmt, raw,  out,  NULL};
         CHECK_OK(im_qemu_img(cmp));
         struct stat st;
         CHECK(stat(out, &st) == 0 && (st.st_mode & 0777) == 0600);
