@@ -279,6 +279,7 @@ int cmd_journal(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 int cmd_drill(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 /** recover and drill share their code (cmd_recover.c). */
 int cli_recover_main(int argc, char **argv, int drill);
 

@@ -39,6 +39,7 @@ static const cli_cmd commands[] = {
     {"probe", cmd_probe, "check that a service answers: tcp, http, ldap, postgres, dicom, hl7"},
     {"recover", cmd_recover, "run a recovery plan: restore, start and check every service"},
     {"drill", cmd_drill, "rehearse a recovery plan in a scratch folder and measure its RTO"},
+    {"report", cmd_report, "write the incident recovery report (Markdown, HTML) of a journal"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -11,4 +11,5 @@
 #include "probe.h"
 #include "plan.h"
 #include "recover.h"
+#include "report.h"
 #endif
