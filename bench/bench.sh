@@ -13,6 +13,7 @@
 #   BENCH_KDF             cleanroom --kdf profile (default interactive)
 #   BENCH_MIRROR          Debian mirror for debootstrap (default: from /etc/apt/sources*)
 #   BENCH_HUNT=0          skip the hunt benchmark (bench/hunt.sh) that runs at the end
+#   BENCH_IMAGE=0         skip the disk-image benchmark (bench/image.sh) that runs after it
 #
 # See bench/README.md for what is measured and the targets. A benchmark is not a
 # test: this script prints numbers and ratios, it never fails because of them.
@@ -399,6 +400,11 @@ main() {
     if [ "${BENCH_HUNT:-1}" = 1 ] && [[ " $TOOLS " == *" cleanroom "* ]]; then
         echo
         CLEANROOM="$CLEANROOM" "$ROOT/bench/hunt.sh" || FAILED=1
+    fi
+    # The disk-image benchmark (bench/image.sh; BENCH_IMAGE=0 skips it).
+    if [ "${BENCH_IMAGE:-1}" = 1 ] && [[ " $TOOLS " == *" cleanroom "* ]]; then
+        echo
+        CLEANROOM="$CLEANROOM" "$ROOT/bench/image.sh" || FAILED=1
     fi
     return "$FAILED"
 }
