@@ -846,7 +846,8 @@ static int parse_data(char ***out, size_t *count, const char *path, const cr_buf
                 *p = (char)(*p - 'A' + 'a');
         v[n++] = entry;
     }
-    qsort(v, n, sizeof(*v), str_cmp);
+    if (n > 1) /* qsort(NULL, 0) is undefined */
+        qsort(v, n, sizeof(*v), str_cmp);
     size_t w = 0;
     for (size_t r = 0; r < n; r++) {
         if (w && strcmp(v[w - 1], v[r]) == 0) {
