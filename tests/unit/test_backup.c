@@ -410,6 +410,23 @@ static int count_walk_cb(const char *path, const cr_node *n, void *payload)
     return 0;
 }
 
+/* 1 if `path` is the same folder tree in both snapshots. */
+static int same_subtree(cr_repo *repo, const cr_snapshot *a, const cr_snapshot *b, const char *path)
+{
+    cr_node na, nb;
+    int same;
+    memset(&na, 0, sizeof(na));
+    memset(&nb, 0, sizeof(nb));
+    if (cr_snapshot_lookup(&na, repo, a, path) < 0 || cr_snapshot_lookup(&nb, repo, b, path) < 0) {
+        cr_node_clear(&na);
+        return 0;
+    }
+    same = na.has_subtree && nb.has_subtree && memcmp(&na.subtree, &nb.subtree, sizeof(cr_id)) == 0;
+    cr_node_clear(&na);
+    cr_node_clear(&nb);
+    return same;
+}
+
 static int backup_many(cr_snapshot **snap, cr_repo *repo, const char *dir, int threads, int force)
 {
     cr_backup_options o = CR_BACKUP_OPTIONS_INIT;
@@ -486,13 +503,15 @@ static void test_many_dirs(cr_repo *repo)
     CHECK(s2->files_unchanged == files);
     CHECK(s2->bytes_new == 0);
     CHECK(s2->dirs == s1->dirs && s2->files == s1->files);
-    CHECK(memcmp(&s2->tree, &s1->tree, sizeof(cr_id)) == 0);
+    /* The backed-up folder's tree is the same (the root also holds /tmp's own
+     * metadata, which other programs change at any time). */
+    CHECK(same_subtree(repo, s1, s2, dir));
 
     CHECK_OK(backup_many(&s3, repo, dir, 3, 1));
     REQUIRE(s3);
     CHECK(s3->files_changed == files);
     CHECK(s3->bytes_new == 0);
-    CHECK(memcmp(&s3->tree, &s1->tree, sizeof(cr_id)) == 0);
+    CHECK(same_subtree(repo, s1, s3, dir));
     CHECK(warnings == 0);
 
     cr_snapshot_free(s1);
