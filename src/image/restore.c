@@ -98,6 +98,9 @@ int im_qemu_img(const char *const *argv)
             (void)!write(execpipe[1], &e, sizeof(e));
             _exit(127);
         }
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL); /* not the signal mask of the forking thread */
         signal(SIGPIPE, SIG_DFL);
         execvp("qemu-img", (char *const *)argv);
         int e = errno;
