@@ -11,6 +11,7 @@
 #include "common.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +65,9 @@ static void on_progress(const cr_progress *p, void *payload)
     cli_progress_cb(p, ((export_ctx *)payload)->progress);
 }
 
+/* Warnings may come from the restore's worker threads. */
+static pthread_mutex_t lost_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void on_warning(const char *path, const char *message, void *payload)
 {
     export_ctx *ctx = payload;
@@ -74,7 +78,9 @@ static void on_warning(const char *path, const char *message, void *payload)
     json_t *o = json_object();
     json_object_set_new(o, "path", cli_json_str(path));
     json_object_set_new(o, "message", cli_json_str(message));
-    json_array_append_new(ctx->lost, o); /* warnings come one disk at a time */
+    pthread_mutex_lock(&lost_lock);
+    json_array_append_new(ctx->lost, o);
+    pthread_mutex_unlock(&lost_lock);
 }
 
 /* Memory as for 'backup --vm-memory': a bare number is MiB, else a size in whole MiB. */
