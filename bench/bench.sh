@@ -14,6 +14,7 @@
 #   BENCH_MIRROR          Debian mirror for debootstrap (default: from /etc/apt/sources*)
 #   BENCH_HUNT=0          skip the hunt benchmark (bench/hunt.sh) that runs at the end
 #   BENCH_IMAGE=0         skip the disk-image benchmark (bench/image.sh) that runs after it
+#   BENCH_RECOVER=0       skip the recovery drill (bench/recover.sh) that runs last
 #
 # See bench/README.md for what is measured and the targets. A benchmark is not a
 # test: this script prints numbers and ratios, it never fails because of them.
@@ -405,6 +406,11 @@ main() {
     if [ "${BENCH_IMAGE:-1}" = 1 ] && [[ " $TOOLS " == *" cleanroom "* ]]; then
         echo
         CLEANROOM="$CLEANROOM" "$ROOT/bench/image.sh" || FAILED=1
+    fi
+    # The recovery drill (bench/recover.sh; BENCH_RECOVER=0 skips it).
+    if [ "${BENCH_RECOVER:-1}" = 1 ] && [[ " $TOOLS " == *" cleanroom "* ]]; then
+        echo
+        CLEANROOM="$CLEANROOM" BENCH_QUICK="$QUICK" "$ROOT/bench/recover.sh" || FAILED=1
     fi
     return "$FAILED"
 }
