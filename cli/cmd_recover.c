@@ -20,7 +20,8 @@
 
 static const char recover_help[] =
     "usage: cleanroom recover PLAN [--journal FILE] [--resume] [--parallel N]\n"
-    "                         [--start-timeout DURATION] [--throughput SIZE] [--repo DIR] [--json]\n"
+    "                         [--start-timeout DURATION] [--throughput SIZE] [--repo DIR] "
+    "[--json]\n"
     "       cleanroom recover PLAN --ack SERVICE|all --message TEXT [--journal FILE]\n"
     "\n"
     "Restore every service of the recovery plan PLAN (docs/plan.md) from its restore point,\n"
@@ -85,8 +86,8 @@ typedef struct svc_sum {
 
 typedef struct ui {
     int json, tty, quiet;
-    int drawn;              /* lines of the progress block on the terminal */
-    char **block;           /* progress lines being collected */
+    int drawn;    /* lines of the progress block on the terminal */
+    char **block; /* progress lines being collected */
     size_t nblock;
     svc_sum *s;
     size_t ns;
@@ -194,7 +195,8 @@ static void on_event(const char *type, const char *service, const char *const *k
     if (strcmp(type, "progress") == 0) {
         if (!u->tty || u->quiet)
             return;
-        uint64_t bd = (uint64_t)kvnum(kv, n, "bytes_done"), bt = (uint64_t)kvnum(kv, n, "bytes_total");
+        uint64_t bd = (uint64_t)kvnum(kv, n, "bytes_done"),
+                 bt = (uint64_t)kvnum(kv, n, "bytes_total");
         double rate = kvnum(kv, n, "rate"), eta = kvnum(kv, n, "eta");
         char text[512];
         cli_human_size(b1, sizeof(b1), bd);
@@ -213,7 +215,8 @@ static void on_event(const char *type, const char *service, const char *const *k
         }
         char el[32];
         cli_human_duration(el, sizeof(el), kvnum(kv, n, "elapsed"));
-        snprintf(text, sizeof(text), "  overall: %s services done, %s / %s, %s/s, elapsed %s, ETA %s",
+        snprintf(text, sizeof(text),
+                 "  overall: %s services done, %s / %s, %s/s, elapsed %s, ETA %s",
                  kvget(kv, n, "finished") ?: "?", b1, b2, b3, el, e);
         clear_block(u);
         for (size_t i = 0; i < u->nblock; i++) {
@@ -253,7 +256,9 @@ static void on_event(const char *type, const char *service, const char *const *k
         else
             line(u, service, "estimate: %s to restore, back after ~%s%s%s%s", b1, b2,
                  rto > 0 ? " (RTO " : "", rto > 0 ? b3 : "",
-                 rto <= 0 ? "" : strcmp(met, "no") == 0 ? ": WILL BE MISSED)" : ": met)");
+                 rto <= 0                 ? ""
+                 : strcmp(met, "no") == 0 ? ": WILL BE MISSED)"
+                                          : ": met)");
     } else if (strcmp(type, "estimate-tier") == 0) {
         cli_human_size(b1, sizeof(b1), (uint64_t)kvnum(kv, n, "bytes"));
         cli_human_duration(b2, sizeof(b2), kvnum(kv, n, "seconds"));
@@ -288,8 +293,9 @@ static void on_event(const char *type, const char *service, const char *const *k
         cli_human_duration(b2, sizeof(b2), kvnum(kv, n, "seconds"));
         if (strcmp(st, "blocked") != 0)
             line(u, service, "%s after %s%s", strcmp(st, "ok") == 0 ? "BACK" : "FAILED", b2,
-                 strcmp(met, "yes") == 0 ? " (RTO met)" : strcmp(met, "no") == 0 ? " (RTO MISSED)"
-                                                                                : "");
+                 strcmp(met, "yes") == 0  ? " (RTO met)"
+                 : strcmp(met, "no") == 0 ? " (RTO MISSED)"
+                                          : "");
     } else if (strcmp(type, "error") == 0) {
         m = cli_escape(kvget(kv, n, "message") ?: "?");
         clear_block(u);
@@ -365,8 +371,9 @@ static void print_summary(ui *u, int drill, const cr_recover_result *r)
         cli_human_duration(b2, sizeof(b2), s->rto);
         printf("    %-20s tier %d  %-8s %10s  RTO %s%s\n", e, s->tier, s->status, b1,
                s->rto > 0 ? b2 : "-",
-               s->rto <= 0 ? "" : (strcmp(s->status, "ok") == 0 && s->seconds <= s->rto) ? " met"
-                                                                                         : " MISSED");
+               s->rto <= 0                                              ? ""
+               : (strcmp(s->status, "ok") == 0 && s->seconds <= s->rto) ? " met"
+                                                                        : " MISSED");
         free(e);
     }
     char *ej = cli_escape(u->journal);
@@ -446,8 +453,16 @@ static int parse_duration(double *out, const char *s)
 int cli_recover_main(int argc, char **argv, int drill)
 {
     enum {
-        OPT_JOURNAL = CLI_OPT_FIRST_CMD, OPT_RESUME, OPT_PARALLEL, OPT_START_TIMEOUT, OPT_ACK,
-        OPT_MESSAGE, OPT_VAULT, OPT_SCRATCH, OPT_KEEP, OPT_THROUGHPUT
+        OPT_JOURNAL = CLI_OPT_FIRST_CMD,
+        OPT_RESUME,
+        OPT_PARALLEL,
+        OPT_START_TIMEOUT,
+        OPT_ACK,
+        OPT_MESSAGE,
+        OPT_VAULT,
+        OPT_SCRATCH,
+        OPT_KEEP,
+        OPT_THROUGHPUT
     };
     static const struct option rec_opts[] = {
         {"journal", required_argument, NULL, OPT_JOURNAL},
@@ -488,8 +503,12 @@ int cli_recover_main(int argc, char **argv, int drill)
 
     while ((c = cli_getopt(argc, argv, "", drill ? drill_opts : rec_opts, cmd)) != -1) {
         switch (c) {
-        case OPT_JOURNAL: journal_opt = optarg; break;
-        case OPT_RESUME: ro.resume = 1; break;
+        case OPT_JOURNAL:
+            journal_opt = optarg;
+            break;
+        case OPT_RESUME:
+            ro.resume = 1;
+            break;
         case OPT_PARALLEL:
             if (cli_parse_uint(&ul, optarg, 1, 64) < 0)
                 return cli_usage_error(cmd, "--parallel needs a number from 1 to 64");
@@ -504,13 +523,26 @@ int cli_recover_main(int argc, char **argv, int drill)
                 return cli_usage_error(cmd, "--throughput needs bytes per second: 200M, 1G");
             ro.throughput = (double)sz;
             break;
-        case OPT_ACK: ack = optarg; break;
-        case OPT_MESSAGE: message = optarg; break;
-        case OPT_VAULT: cli_g.repo = optarg; break;
-        case OPT_SCRATCH: scratch_opt = optarg; break;
-        case OPT_KEEP: ro.keep = 1; break;
-        case CLI_OPT_HELP: fputs(drill ? drill_help : recover_help, stdout); return CLI_EXIT_OK;
-        default: return CLI_EXIT_USAGE;
+        case OPT_ACK:
+            ack = optarg;
+            break;
+        case OPT_MESSAGE:
+            message = optarg;
+            break;
+        case OPT_VAULT:
+            cli_g.repo = optarg;
+            break;
+        case OPT_SCRATCH:
+            scratch_opt = optarg;
+            break;
+        case OPT_KEEP:
+            ro.keep = 1;
+            break;
+        case CLI_OPT_HELP:
+            fputs(drill ? drill_help : recover_help, stdout);
+            return CLI_EXIT_OK;
+        default:
+            return CLI_EXIT_USAGE;
         }
     }
     if (optind >= argc)
@@ -550,8 +582,8 @@ int cli_recover_main(int argc, char **argv, int drill)
         int found = svc == NULL;
         for (size_t i = 0; svc && i < plan->nservices; i++) {
             size_t l = strlen(plan->services[i].name);
-            found |= strncmp(svc, plan->services[i].name, l) == 0 &&
-                     (svc[l] == '\0' || svc[l] == '#');
+            found |=
+                strncmp(svc, plan->services[i].name, l) == 0 && (svc[l] == '\0' || svc[l] == '#');
         }
         if (!found) {
             char *e = cli_escape(ack);

@@ -36,7 +36,7 @@ typedef enum cr_unit_state {
     CR_UNIT_RUNNING = 1,
     CR_UNIT_OK = 2,
     CR_UNIT_FAILED = 3,
-    CR_UNIT_BLOCKED = 4,  /**< a service it depends on failed or was blocked */
+    CR_UNIT_BLOCKED = 4, /**< a service it depends on failed or was blocked */
 } cr_unit_state;
 
 /** One instance (1..count) of a service of the plan. */
@@ -44,7 +44,7 @@ typedef struct cr_recover_unit {
     size_t service;        /**< index into plan->services */
     unsigned int instance; /**< 1..count */
     cr_unit_state state;
-    size_t blocked_by;     /**< CR_UNIT_BLOCKED: index of the service that failed or was blocked */
+    size_t blocked_by; /**< CR_UNIT_BLOCKED: index of the service that failed or was blocked */
 } cr_recover_unit;
 
 /**
@@ -75,26 +75,30 @@ typedef void (*cr_recover_event_cb)(const char *type, const char *service, const
 #define CR_RECOVER_OPTIONS_VERSION 1
 typedef struct cr_recover_options {
     unsigned int version;
-    const char *journal;     /**< required: the journal file (created if missing) */
-    const char *plan_file;   /**< the plan's file, for the journal (plan_sha256) */
-    int drill;               /**< 1: a drill: every target moved below `scratch` */
-    const char *scratch;     /**< drill: the scratch folder (created; must be empty or absent) */
-    int keep;                /**< drill: keep the scratch folder at the end */
-    int resume;              /**< 1: continue the last recovery of the journal */
-    unsigned int parallel;   /**< services restored at once; 0 = 2 */
-    double start_timeout;    /**< seconds a start (or stop) command may run; 0 = 600 */
-    double throughput;       /**< bytes/s for the estimate; 0 = measured or remembered */
-    const char *log_dir;     /**< folder of the start commands' logs; NULL = JOURNAL.logs */
-    int threads;             /**< threads of each restore; 0 = cores / parallel */
+    const char *journal;        /**< required: the journal file (created if missing) */
+    const char *plan_file;      /**< the plan's file, for the journal (plan_sha256) */
+    int drill;                  /**< 1: a drill: every target moved below `scratch` */
+    const char *scratch;        /**< drill: the scratch folder (created; must be empty or absent) */
+    int keep;                   /**< drill: keep the scratch folder at the end */
+    int resume;                 /**< 1: continue the last recovery of the journal */
+    unsigned int parallel;      /**< services restored at once; 0 = 2 */
+    double start_timeout;       /**< seconds a start (or stop) command may run; 0 = 600 */
+    double throughput;          /**< bytes/s for the estimate; 0 = measured or remembered */
+    const char *log_dir;        /**< folder of the start commands' logs; NULL = JOURNAL.logs */
+    int threads;                /**< threads of each restore; 0 = cores / parallel */
     const volatile int *cancel; /**< set non-zero (e.g. by SIGINT) to stop between steps */
-    cr_recover_event_cb event; void *payload;
+    cr_recover_event_cb event;
+    void *payload;
 } cr_recover_options;
-#define CR_RECOVER_OPTIONS_INIT {CR_RECOVER_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, 0, 0, 0, 0, NULL, 0, NULL, NULL, NULL}
+#define CR_RECOVER_OPTIONS_INIT                                                                    \
+    {                                                                                              \
+        CR_RECOVER_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, 0, 0, 0, 0, NULL, 0, NULL, NULL, NULL  \
+    }
 
 /** Outcome of a recovery. */
 typedef struct cr_recover_result {
-    size_t ok, failed, blocked;  /**< units (instances) */
-    size_t skipped;              /**< resume: units already OK in the journal */
+    size_t ok, failed, blocked; /**< units (instances) */
+    size_t skipped;             /**< resume: units already OK in the journal */
     double seconds;
 } cr_recover_result;
 

@@ -81,7 +81,7 @@ size_t cr_recover_schedule(size_t *ready, size_t max, const cr_plan *plan, cr_re
         changed = 0;
         memset(st, 0, n);
         for (size_t u = 0; u < nunits; u++) {
-            unsigned char v = units[u].state == CR_UNIT_OK ? 0
+            unsigned char v = units[u].state == CR_UNIT_OK    ? 0
                               : unit_finished(units[u].state) ? 2
                                                               : 1;
             if (v > st[units[u].service])
@@ -128,24 +128,24 @@ size_t cr_recover_schedule(size_t *ready, size_t max, const cr_plan *plan, cr_re
 typedef struct svc_rt {
     cr_snapshot *snap;
     char *why;
-    uint64_t bytes;     /* of one instance */
-    double estimate;    /* seconds from the start of the recovery */
+    uint64_t bytes;  /* of one instance */
+    double estimate; /* seconds from the start of the recovery */
 } svc_rt;
 
 typedef struct unit_rt {
-    char *name;         /* "svc" or "svc#3" */
-    char *target;       /* where it goes (drill: below the scratch folder) */
-    char *staging;      /* TARGET.cleanroom-partial */
+    char *name;    /* "svc" or "svc#3" */
+    char *target;  /* where it goes (drill: below the scratch folder) */
+    char *staging; /* TARGET.cleanroom-partial */
     char *log;
     /* from the journal (resume) */
     int j_started, j_restored;
     char j_status[16];
     /* running */
-    int restored;       /* data complete (in staging or in place) */
-    int started_cmd;    /* the start command ran (drill: run stop at the end) */
+    int restored;    /* data complete (in staging or in place) */
+    int started_cmd; /* the start command ran (drill: run stop at the end) */
     double t_start, restore_seconds;
-    uint64_t bytes_done, bytes_total;  /* under pmu */
-    const char *phase;                 /* under pmu */
+    uint64_t bytes_done, bytes_total; /* under pmu */
+    const char *phase;                /* under pmu */
     pthread_t th;
     struct rc_ctx *ctx;
     size_t index;
@@ -163,8 +163,8 @@ typedef struct rc_ctx {
     svc_rt *svc;
     size_t nunits;
     double t0;
-    int journal_err;    /* an append failed: stop starting anything */
-    char *scratch;      /* drill: absolute, normalised */
+    int journal_err; /* an append failed: stop starting anything */
+    char *scratch;   /* drill: absolute, normalised */
     double throughput;
     char thr_from[256];
 } rc_ctx;
@@ -181,8 +181,7 @@ static int jlog_locked(rc_ctx *c, const char *type, const char *service, const c
     return err;
 }
 
-static int jlog(rc_ctx *c, const char *type, const char *service, const char *const *kv,
-                size_t nkv)
+static int jlog(rc_ctx *c, const char *type, const char *service, const char *const *kv, size_t nkv)
 {
     pthread_mutex_lock(&c->mu);
     int err = jlog_locked(c, type, service, kv, nkv);
@@ -364,9 +363,9 @@ static char **make_env(const char *service, const char *target, const char *snap
     if (!env)
         return NULL;
     size_t k = 0;
-    static const char *const ours[] = {"CLEANROOM_SERVICE=", "CLEANROOM_TARGET=",
-                                       "CLEANROOM_SNAPSHOT=", "CLEANROOM_INSTANCE=",
-                                       "CLEANROOM_DRILL="};
+    static const char *const ours[] = {
+        "CLEANROOM_SERVICE=", "CLEANROOM_TARGET=", "CLEANROOM_SNAPSHOT=", "CLEANROOM_INSTANCE=",
+        "CLEANROOM_DRILL="};
     for (size_t i = 0; i < n; i++) {
         int skip = 0;
         for (size_t o = 0; o < 5; o++)
@@ -427,8 +426,8 @@ static int unit_restore(rc_ctx *c, unit_rt *u, const cr_plan_service *s, const s
     char hex[CR_ID_HEX_LEN + 1], sf[32], sb[32], ss[32], sfail[32];
     cr_restore_stats stats;
     int err = 0;
-    const char *kv0[] = {"target", u->target, "staging", u->staging, "snapshot",
-                         cr_id_to_hex(hex, &sv->snap->id)};
+    const char *kv0[] = {"target",   u->target,  "staging",
+                         u->staging, "snapshot", cr_id_to_hex(hex, &sv->snap->id)};
     if ((err = jlog(c, "restore-start", u->name, kv0, 3)) < 0)
         return err;
     set_phase(u, "restore");
@@ -511,8 +510,8 @@ static int unit_restore(rc_ctx *c, unit_rt *u, const cr_plan_service *s, const s
     fmt_d(ss, sizeof(ss), u->restore_seconds);
     char smeta[32];
     snprintf(smeta, sizeof(smeta), "%llu", (unsigned long long)stats.meta_incomplete);
-    const char *kv[] = {"snapshot", hex,       "target", u->target, "files",   sf,
-                        "bytes",    sb,        "seconds", ss,       "failed",  sfail,
+    const char *kv[] = {"snapshot", hex,        "target",          u->target, "files",  sf,
+                        "bytes",    sb,         "seconds",         ss,        "failed", sfail,
                         "staging",  u->staging, "meta_incomplete", smeta};
     if ((err = jlog(c, "restore-done", u->name, kv, 8)) < 0)
         return err;
@@ -577,8 +576,8 @@ static void *unit_main(void *arg)
         } else {
             snprintf(buf[0], sizeof(buf[0]), "%d", code);
             fmt_d(buf[1], sizeof(buf[1]), cr_time_mono() - t0);
-            const char *kv[] = {"command", s->start, "exit_code", buf[0], "seconds", buf[1],
-                                "log", u->log};
+            const char *kv[] = {"command", s->start, "exit_code", buf[0],
+                                "seconds", buf[1],   "log",       u->log};
             jlog(c, "start-command", u->name, kv, 4);
             if (code != 0) {
                 char *m = code < 0 ? cr_sprintf("the start command of '%s' did not finish in "
@@ -605,15 +604,18 @@ static void *unit_main(void *arg)
             snprintf(r.message, sizeof(r.message), "%s", cr_error_last());
             r.ok = 0;
         }
-        char *label = p->name ? cr_strdup(p->name)
+        char *label = p->name  ? cr_strdup(p->name)
                       : p->url ? cr_sprintf("%s %s", cr_probe_kind_name(p->kind), p->url)
                                : cr_sprintf("%s %s:%u", cr_probe_kind_name(p->kind),
                                             p->host ? p->host : "127.0.0.1", p->port);
         snprintf(buf[0], sizeof(buf[0]), "%u", r.attempts);
         fmt_d(buf[1], sizeof(buf[1]), r.seconds);
-        const char *kv[] = {"probe",    label ? label : "?", "kind", cr_probe_kind_name(p->kind),
-                            "ok",       r.ok ? "yes" : "no", "attempts", buf[0],
-                            "seconds",  buf[1],              "message", r.message};
+        const char *kv[] = {"probe",    label ? label : "?",
+                            "kind",     cr_probe_kind_name(p->kind),
+                            "ok",       r.ok ? "yes" : "no",
+                            "attempts", buf[0],
+                            "seconds",  buf[1],
+                            "message",  r.message};
         jlog(c, "probe", u->name, kv, 6);
         free(label);
         if (!r.ok)
@@ -627,8 +629,18 @@ static void *unit_main(void *arg)
     fmt_d(buf[2], sizeof(buf[2]), s->rto);
     snprintf(buf[3], sizeof(buf[3]), "%d", s->tier);
     const char *met = s->rto <= 0 ? "none" : (ok && since <= s->rto) ? "yes" : "no";
-    const char *kv[] = {"status", ok ? "ok" : "failed", "seconds", buf[0], "restore_seconds",
-                        buf[1], "rto", buf[2], "rto_met", met, "tier", buf[3]};
+    const char *kv[] = {"status",
+                        ok ? "ok" : "failed",
+                        "seconds",
+                        buf[0],
+                        "restore_seconds",
+                        buf[1],
+                        "rto",
+                        buf[2],
+                        "rto_met",
+                        met,
+                        "tier",
+                        buf[3]};
     pthread_mutex_lock(&c->mu);
     jlog_locked(c, "service-done", u->name, kv, 6);
     cu->state = ok ? CR_UNIT_OK : CR_UNIT_FAILED;
@@ -654,8 +666,10 @@ static int read_journal(rc_ctx *c, int *exists, int *unfinished, double *thr, ch
     err = cr_journal_read(&e, &n, &bad, c->o->journal);
     if (err == CR_ENOTFOUND)
         return 0;
-    if (err < 0)
+    if (err < 0) {
+        cr_journal_entries_free(e, n); /* the entries before the damage */
         return err;
+    }
     *exists = 1;
     size_t run = n;
     double sb = 0, ss = 0;
@@ -772,8 +786,8 @@ static void measure_throughput(rc_ctx *c, const char *dir)
             if ((err == 0 || err == CR_EPARTIAL) && st.bytes > 0 && dt > 0) {
                 c->throughput = (double)st.bytes / dt;
                 snprintf(c->thr_from, sizeof(c->thr_from),
-                         "measured: restored a sample of %zu file(s), %llu bytes, in %.2f s",
-                         s.n, (unsigned long long)st.bytes, dt);
+                         "measured: restored a sample of %zu file(s), %llu bytes, in %.2f s", s.n,
+                         (unsigned long long)st.bytes, dt);
             }
             remove_tree(tmp);
         }
@@ -841,9 +855,20 @@ static void estimate(rc_ctx *c, const char *dir, double remembered, const char *
                                                                 : "no";
             char thr[32];
             fmt_d(thr, sizeof(thr), c->throughput);
-            const char *kv[] = {"tier",    st,  "bytes",      sb,  "seconds",         ss,
-                                "rto",     sr,  "rto_met",    met, "throughput",      thr,
-                                "throughput_from", c->thr_from[0] ? c->thr_from : "unknown"};
+            const char *kv[] = {"tier",
+                                st,
+                                "bytes",
+                                sb,
+                                "seconds",
+                                ss,
+                                "rto",
+                                sr,
+                                "rto_met",
+                                met,
+                                "throughput",
+                                thr,
+                                "throughput_from",
+                                c->thr_from[0] ? c->thr_from : "unknown"};
             jlog(c, "estimate", s->name, kv, 7);
         }
         char st[8], sb[32], ss[32];
@@ -951,8 +976,12 @@ static void emit_progress(rc_ctx *c)
         fmt_d(b3, sizeof(b3), rate);
         fmt_d(b4, sizeof(b4), rate > 0 && bt > bd ? (double)(bt - bd) / rate : 0);
         fmt_d(b5, sizeof(b5), el);
-        const char *kv[] = {"phase", phase ? phase : "wait", "bytes_done", b1, "bytes_total", b2,
-                            "rate", b3, "eta", b4, "elapsed", b5};
+        const char *kv[] = {"phase",       phase ? phase : "wait",
+                            "bytes_done",  b1,
+                            "bytes_total", b2,
+                            "rate",        b3,
+                            "eta",         b4,
+                            "elapsed",     b5};
         c->o->event("progress", r->name, kv, 6, c->o->payload);
     }
     char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32];
@@ -965,7 +994,7 @@ static void emit_progress(rc_ctx *c)
     fmt_d(b5, sizeof(b5), el);
     snprintf(b6, sizeof(b6), "%zu", running);
     snprintf(b7, sizeof(b7), "%zu/%zu", finished, c->nunits);
-    const char *kv[] = {"bytes_done", b1, "bytes_total", b2, "rate", b3, "eta", b4,
+    const char *kv[] = {"bytes_done", b1, "bytes_total", b2, "rate",     b3, "eta", b4,
                         "elapsed",    b5, "running",     b6, "finished", b7};
     c->o->event("progress", NULL, kv, 7, c->o->payload);
 }
@@ -1192,11 +1221,16 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
         user = user_name();
         sha = plan_sha(o->plan_file);
         snprintf(nsvc, sizeof(nsvc), "%zu", plan->nservices);
-        const char *kv[] = {"mode",  o->drill ? "drill" : "recover", "plan", o->plan_file ? o->plan_file : "?",
-                            "plan_sha256", sha, "site", plan->site ? plan->site : "?",
-                            "vault", cr_repo_path(repo), "host", host,
-                            "user", user ? user : "?", "services", nsvc,
-                            "resume", o->resume ? "yes" : "no", "scratch", c->scratch ? c->scratch : ""};
+        const char *kv[] = {"mode",        o->drill ? "drill" : "recover",
+                            "plan",        o->plan_file ? o->plan_file : "?",
+                            "plan_sha256", sha,
+                            "site",        plan->site ? plan->site : "?",
+                            "vault",       cr_repo_path(repo),
+                            "host",        host,
+                            "user",        user ? user : "?",
+                            "services",    nsvc,
+                            "resume",      o->resume ? "yes" : "no",
+                            "scratch",     c->scratch ? c->scratch : ""};
         if ((err = jlog(c, "recover-start", NULL, kv, c->scratch ? 10 : 9)) < 0)
             goto done;
     }
@@ -1205,8 +1239,9 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
         char hex[CR_ID_HEX_LEN + 1], t[48];
         cr_id_to_hex(hex, &sv->snap->id);
         cr_time_format(t, sizeof(t), sv->snap->time_ns);
-        const char *kv[] = {"snapshot", hex, "snapshot_time", t, "point",
-                            cr_plan_point_name(plan->services[i].point), "reason", sv->why};
+        const char *kv[] = {"snapshot", hex,     "snapshot_time",
+                            t,          "point", cr_plan_point_name(plan->services[i].point),
+                            "reason",   sv->why};
         jlog(c, "point-chosen", plan->services[i].name, kv, 4);
     }
     estimate(c, jdir, remembered, rem_from);
@@ -1246,8 +1281,10 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
                 fmt_d(b2, sizeof(b2), s->rto);
                 const char *kv0[] = {"by", plan->services[c->units[u].blocked_by].name};
                 jlog_locked(c, "service-blocked", c->rt[u].name, kv0, 1);
-                const char *kv[] = {"status", "blocked", "seconds", b0, "restore_seconds", "0",
-                                    "rto", b2, "rto_met", s->rto > 0 ? "no" : "none", "tier", b1};
+                const char *kv[] = {
+                    "status", "blocked", "seconds", b0,        "restore_seconds",
+                    "0",      "rto",     b2,        "rto_met", s->rto > 0 ? "no" : "none",
+                    "tier",   b1};
                 jlog_locked(c, "service-done", c->rt[u].name, kv, 6);
             }
             free(before);
@@ -1292,8 +1329,7 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
         snprintf(b2, sizeof(b2), "%zu", nfail);
         snprintf(b3, sizeof(b3), "%zu", nblock);
         const char *status = cancelled ? "interrupted" : (nfail || nblock) ? "partial" : "ok";
-        const char *kv[] = {"status", status, "seconds", b0, "ok", b1, "failed", b2,
-                            "blocked", b3};
+        const char *kv[] = {"status", status, "seconds", b0, "ok", b1, "failed", b2, "blocked", b3};
         int jerr = c->journal_err;
         jlog(c, "recover-end", NULL, kv, 5);
         if (result) {
