@@ -1260,6 +1260,11 @@ int im_write_readme(char **out, const im_vmdef *d, const char *def_file)
         human_size(size, sizeof(size), d->disks[i].virtual_size);
         err = bputf(&b, "  %-28s %s of the snapshot: %s disk, %s\n", d->disks[i].file,
                     d->disks[i].disk, size, fmt_of(d->hv));
+        if (!err && d->disks[i].lost)
+            err = bputf(&b,
+                        "  %-28s DAMAGED: parts of it could not be restored from the vault\n"
+                        "  %-28s (zeros there; see 'cleanroom verify --read-data')\n",
+                        "", "");
     }
     if (!err)
         err = bputf(&b, "  %-28s the VM's definition\n", def_file);
@@ -1511,7 +1516,7 @@ int cr_vm_export(char ***files, cr_repo *repo, const cr_snapshot *snap,
             goto done;
         }
         if (err == CR_EPARTIAL)
-            partial = 1;
+            partial = d.disks[i].lost = 1;
         if ((err = strv_push(&written, path)) < 0)
             goto done;
         if (stat(written.v[written.n - 1], &sb) < 0) {

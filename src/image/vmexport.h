@@ -26,6 +26,7 @@ typedef struct im_vmdisk {
     uint64_t virtual_size;          /**< bytes the guest sees */
     uint64_t file_size;             /**< bytes of the file written */
     char sha256[CR_ID_HEX_LEN + 1]; /**< of the file (VMware's manifest), or "" */
+    int lost;                       /**< 1: some of its data could not be restored (zeros) */
 } im_vmdisk;
 
 typedef struct im_vmdef {

@@ -241,6 +241,13 @@ static void test_libvirt(void)
     CHECK(strstr(readme, "network:    virtio (recorded: <bad>") != NULL);
     /* The VM's name as a shell word: its quote closed and escaped. */
     CHECK(strstr(readme, "virsh start 'a'\\''b") != NULL);
+    CHECK(strstr(readme, "DAMAGED") == NULL);
+    free(readme);
+    d.disks[1].lost = 1;
+    CHECK_OK(im_write_readme(&readme, &d, "x.xml"));
+    REQUIRE(readme);
+    CHECK(strstr(readme, "disk1.qcow2") < strstr(readme, "DAMAGED: parts of it could not be "
+                                                         "restored"));
     free(readme);
     im_vmdef_clear(&d);
 }
