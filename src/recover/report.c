@@ -629,6 +629,7 @@ static char *utc(char *b, size_t n, int64_t ns)
 typedef struct unit {
     const char *name;
     size_t first;                 /* index of its first entry */
+    size_t ibeg, icnt;            /* its entries: model.idx[ibeg .. ibeg + icnt) */
     const cr_journal_entry *point, *estimate, *rstart, *rdone, *scmd, *done, *blocked;
     size_t probes_ok, probes_fail, nerrors;
     int has_work;                 /* any entry besides point-chosen / estimate / ack */
@@ -657,6 +658,7 @@ typedef struct model {
     size_t nu;
     svc *s;
     size_t ns;
+    size_t *idx;                  /* entries about a service, grouped by unit */
     char **bases;                 /* allocated base names */
     size_t nbases;
 } model;
@@ -715,6 +717,7 @@ static int cmp_svc(const void *a, const void *b)
 static void model_free(model *m)
 {
     free(m->u);
+    free(m->idx);
     for (size_t i = 0; i < m->ns; i++)
         free(m->s[i].m);
     free(m->s);
@@ -794,9 +797,11 @@ static int model_build(model *m, const cr_journal_entry *e, size_t n)
             u = &m->u[m->nu++];
             u->name = x->service;
             u->first = idx[k];
+            u->ibeg = k;
             u->base = u->name;
         }
         u = &m->u[m->nu - 1];
+        u->icnt++;
         if (is(x, "point-chosen"))
             u->point = x;
         else if (is(x, "estimate"))
@@ -887,7 +892,7 @@ static int model_build(model *m, const cr_journal_entry *e, size_t n)
     }
     qsort(m->s, m->ns, sizeof(*m->s), cmp_svc);
 done:
-    free(idx);
+    m->idx = idx;
     free(mem);
     if (err == CR_ERROR)
         cr_error_set("out of memory while making the report");
@@ -1318,11 +1323,9 @@ static void sec_problems(rp *r, const model *m)
                 put_t(r, M_P_FAILED, a1, 1);
             else
                 put_t(r, M_P_NOT_DONE, a1, 1);
-            /* The reasons, from the unit's own entries. */
-            for (size_t x = m->rs; x < m->n; x++) {
-                const cr_journal_entry *e = &m->e[x];
-                if (!e->service || strcmp(e->service, u->name) != 0)
-                    continue;
+            /* The reasons, from the unit's own entries (in journal order). */
+            for (size_t k2 = 0; k2 < u->icnt; k2++) {
+                const cr_journal_entry *e = &m->e[m->idx[u->ibeg + k2]];
                 if (is(e, "error")) {
                     const char *a[] = {val(e, "message")};
                     raw(r, " ");
