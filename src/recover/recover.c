@@ -289,6 +289,48 @@ static int put_in_place(const char *staging, const char *target)
     return 0;
 }
 
+/*
+ * A VM exported into the staging folder names its disks by absolute paths
+ * there (libvirt XML, README commands). Once renamed, point them at the
+ * target: every small file of the folder that holds the staging path is
+ * rewritten (atomically) with the target path. Idempotent: run again on resume.
+ */
+static int fix_vm_paths(const char *staging, const char *target)
+{
+    int err = 0;
+    DIR *d = opendir(target);
+    if (!d)
+        return cr_error_errno("cannot open %s", target);
+    int dfd = dirfd(d);
+    size_t sl = strlen(staging), tl = strlen(target);
+    struct dirent *e;
+    while ((e = readdir(d)) && err == 0) {
+        struct stat st;
+        if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+            st.st_size > (1 << 20))
+            continue;
+        cr_buf b = CR_BUF_INIT, out = CR_BUF_INIT;
+        if (cr_fs_read_all(&b, dfd, e->d_name, 1 << 20) == 0 && b.len >= sl &&
+            memmem(b.ptr, b.len, staging, sl)) {
+            size_t i = 0;
+            while (err == 0 && i < b.len) {
+                const uint8_t *hit = memmem(b.ptr + i, b.len - i, staging, sl);
+                size_t upto = hit ? (size_t)(hit - b.ptr) : b.len;
+                err = cr_buf_put(&out, b.ptr + i, upto - i);
+                if (err == 0 && hit)
+                    err = cr_buf_put(&out, target, tl);
+                i = hit ? upto + sl : b.len;
+            }
+            if (err == 0)
+                err = cr_fs_write_atomic(dfd, e->d_name, out.ptr, out.len, st.st_mode & 07777, 0);
+        }
+        cr_buf_free(&b);
+        cr_buf_free(&out);
+    }
+    closedir(d);
+    return err;
+}
+
 /* ============================================================ commands */
 
 /*
@@ -555,6 +597,9 @@ static void *unit_main(void *arg)
         u->restored = ok;
     }
     if (ok && !u->j_restored && (err = unit_restore(c, u, s, sv)) < 0)
+        ok = 0;
+    if (ok && s->target.kind == CR_PLAN_TARGET_VM &&
+        (err = fix_vm_paths(u->staging, u->target)) < 0)
         ok = 0;
     if (!ok)
         jerror(c, u->name, cr_error_last());
