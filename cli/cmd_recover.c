@@ -203,7 +203,10 @@ static void on_event(const char *type, const char *service, const char *const *k
         cli_human_size(b2, sizeof(b2), bt);
         cli_human_size(b3, sizeof(b3), (uint64_t)rate);
         char e[32];
-        cli_human_duration(e, sizeof(e), eta);
+        if (rate > 0)
+            cli_human_duration(e, sizeof(e), eta);
+        else
+            snprintf(e, sizeof(e), "?");
         if (service) {
             char *es = cli_escape(service);
             snprintf(text, sizeof(text), "  %-16s %-8s %s / %s  %s/s  ETA %s", es,
