@@ -97,3 +97,18 @@ expect_exit 0 cr recover plan.yaml --resume
 assert_grep "^recovery summary: 3 ok, 0 failed, 0 blocked \(3 already done before this resume\)" \
     "$CR_OUT" "nothing left to do"
 pass "resume of a finished recovery"
+
+# A start command that never returns is stopped at --start-timeout; the service fails.
+cat > hang.yaml <<EOF
+site: t
+vault: vault
+services:
+  - {name: a, tier: 0, target: {folder: $SCRATCH/hang/a}, start: "sleep 600"}
+  - {name: c, tier: 0, target: {folder: $SCRATCH/hang/c}}
+EOF
+expect_exit 5 cr recover hang.yaml --start-timeout 1s
+assert_grep "a: the start command of 'a' did not finish in 1 s and was stopped; see .*hang\.journal\.logs/a\.log" \
+    "$CR_ERR" "start timeout said"
+assert_grep "^recovery summary: 1 ok, 1 failed, 0 blocked" "$CR_OUT" "the rest went on"
+pgrep -f "^sleep 600$" > /dev/null && fail "the start command was left running"
+pass "start command timeout"
