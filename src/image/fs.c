@@ -1167,7 +1167,45 @@ static int reuse_parent(ctx *c, im_fsresult *r)
 }
 
 /* Read one volume's filesystem into r (name, start, length set). */
-static int read_volume(ctx *c, im_fsresult *r, const char *part_label)
+/*
+ * 1 if a partition's type (libtsk's description of it) says it holds a
+ * filesystem we read: then finding none is damage worth a warning. Other
+ * partitions (Microsoft reserved, BIOS boot, swap, LVM, RAID...) are often
+ * empty or not filesystems at all, and are only recorded.
+ */
+static int expects_fs(const char *desc)
+{
+    static const char *const kinds[] = {"linux filesystem", "basic data", "efi system",
+                                        "(0x83)", "(0x07)", "(0x0b)", "(0x0c)",
+                                        "(0x06)", "(0x0e)", "(0xef)"};
+    if (!desc)
+        return 0;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strcasestr(desc, kinds[i]))
+            return 1;
+    return 0;
+}
+
+/*
+ * 1 if a volume of at least 8 MiB has data in a chunk that lies wholly inside
+ * it. GPT gives libtsk no partition type, only a name: a partition that holds
+ * data but no filesystem we know is then worth a warning (a damaged
+ * filesystem), while an empty one (Microsoft reserved) and a small one (BIOS
+ * boot, with GRUB's code) are not.
+ */
+static int holds_data(const im_chunkmap *map, uint64_t start, uint64_t length)
+{
+    if (!map || length < 8u * 1024 * 1024 || start > map->size || length > map->size - start)
+        return 0;
+    uint64_t first = (start + CR_IMAGE_CHUNK - 1) / CR_IMAGE_CHUNK;
+    uint64_t end = (start + length) / CR_IMAGE_CHUNK; /* exclusive */
+    for (uint64_t i = first; i < end && i < map->n; i++)
+        if (map->present[i])
+            return 1;
+    return 0;
+}
+
+static int read_volume(ctx *c, im_fsresult *r, const char *part_label, int expect_fs)
 {
     TSK_FS_INFO *fs = NULL;
     TSK_FS_FILE *rootf = NULL;
@@ -1200,7 +1238,13 @@ static int read_volume(ctx *c, im_fsresult *r, const char *part_label)
                                              what)
                                 : cr_strdup("no filesystem recognised (LVM, LUKS, BitLocker, "
                                             "swap and XFS are not read)");
-            return r->vol.error ? 0 : CR_ERROR;
+            if (!r->vol.error)
+                return CR_ERROR;
+            if (!what && (expect_fs || holds_data(c->map, r->vol.start, r->vol.length)))
+                vol_warn(c, r, "the partition table says this partition holds a filesystem, "
+                               "but none was recognised (damaged?); its files are not listed "
+                               "(the disk itself is backed up)");
+            return 0;
         }
         char *m = tsk_message("cannot open the filesystem");
         r->vol.error = cr_sprintf("damaged filesystem: %s", m ? m : "");
@@ -1402,21 +1446,32 @@ int im_fs_read(im_fsresult **out, size_t *nout, char **ptable, im_disk *disk,
                 }
                 continue;
             }
-            if (length > size - start)
-                length = size - start; /* the partition table claims more than the disk holds */
+            if (length > size - start) {
+                /* The partition table claims more than the disk holds: read what is there. */
+                if (warn) {
+                    char path[512], msg[256];
+                    snprintf(path, sizeof(path), "%s:%s", im_path(disk), name);
+                    snprintf(msg, sizeof(msg),
+                             "the partition table says partition %s ends %llu bytes beyond the "
+                             "end of the disk: only what the disk holds is read",
+                             name + 1, (unsigned long long)(length - (size - start)));
+                    warn(path, msg, payload);
+                }
+                length = size - start;
+            }
             if ((err = add_result(&v, &n, &cap, name, start, length, &r)) < 0)
                 goto done;
             char *pl = vs->vstype == TSK_VS_TYPE_GPT && p->desc
                            ? clean_text(p->desc, strlen(p->desc))
                            : NULL;
-            err = read_volume(&c, r, pl);
+            err = read_volume(&c, r, pl, expects_fs(p->desc));
             free(pl);
             if (err < 0)
                 goto done;
         }
     } else {
         if ((err = add_result(&v, &n, &cap, "fs", 0, size, &r)) < 0 ||
-            (err = read_volume(&c, r, NULL)) < 0)
+            (err = read_volume(&c, r, NULL, 0)) < 0)
             goto done;
     }
 done:
