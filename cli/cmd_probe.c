@@ -13,7 +13,6 @@
 #include <string.h>
 
 /* docs/exit-codes.md: the probe ran and the service did not pass it. */
-enum { CLI_EXIT_PROBE_FAILED = 10 };
 
 static const char help_text[] =
     "usage: cleanroom probe KIND [OPTIONS]\n"

@@ -29,6 +29,7 @@ enum {
     CLI_EXIT_NOTFOUND = 7,
     CLI_EXIT_REFUSED = 8,  /**< restore refused: the restore point is compromised */
     CLI_EXIT_FINDINGS = 9, /**< hunt --fail-on: a finding at or above the severity */
+    CLI_EXIT_PROBE_FAILED = 10, /**< probe: the service did not answer as expected */
 };
 
 /** Global options, accepted before or after the subcommand. */

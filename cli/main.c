@@ -49,7 +49,8 @@ static void usage(FILE *f)
           "       cleanroom --version | --help | help COMMAND\n"
           "\n"
           "cleanroom keeps encrypted, deduplicated, immutable backups (snapshots) in a vault\n"
-          "and hunts them for indicators of compromise.\n"
+          "hunts them for indicators of compromise, and restarts a hospital from them in\n"
+          "dependency order (recover, drill) with every step journaled.\n"
           "\n"
           "Commands:\n",
           f);
@@ -71,7 +72,8 @@ static void usage(FILE *f)
           "\n"
           "Exit codes: 0 ok, 1 error, 2 usage, 3 wrong passphrase, 4 damaged vault data,\n"
           "5 partly done, 6 vault locked, 7 not found, 8 restore refused (compromised restore\n"
-          "point), 9 findings at or above 'hunt --fail-on' (see docs/exit-codes.md).\n",
+          "point), 9 findings at or above 'hunt --fail-on', 10 probe failed\n"
+          "(see docs/exit-codes.md).\n",
           f);
 }
 

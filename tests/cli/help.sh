@@ -2,7 +2,8 @@
 set -u
 . "${CR_TESTLIB:?}"
 
-for c in init key backup snapshots ls diff restore vm-export verify hunt findings clean-point timeline; do
+for c in init key backup snapshots ls diff restore vm-export verify hunt findings clean-point timeline \
+         plan journal probe recover drill report; do
     expect_exit 0 cr "$c" --help
     assert_grep "^usage: cleanroom $c" "$CR_OUT" "$c --help prints its usage"
     expect_exit 0 cr --help "$c"
@@ -26,7 +27,8 @@ expect_exit 2 cr --repo
 pass "dispatcher"
 
 # Every command has its documentation page.
-for c in cleanroom init key backup snapshots ls diff restore vm-export verify hunt findings clean-point timeline; do
+for c in cleanroom init key backup snapshots ls diff restore vm-export verify hunt findings clean-point timeline \
+         plan journal probe recover drill report; do
     [ -s "$CR_SRC/docs/commands/$c.md" ] || fail "missing docs/commands/$c.md"
 done
 [ -s "$CR_SRC/docs/exit-codes.md" ] || fail "missing docs/exit-codes.md"
