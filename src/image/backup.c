@@ -569,17 +569,6 @@ static int vm_copy(cr_vm_info **out, const cr_vm_info *in, const char *source)
     return 0;
 }
 
-static char *who_am_i(void)
-{
-    char buf[4096];
-    struct passwd pw, *res = NULL;
-    const char *u;
-    if (getpwuid_r(geteuid(), &pw, buf, sizeof(buf), &res) == 0 && res)
-        return cr_strdup(res->pw_name);
-    u = getenv("USER");
-    return cr_strdup(u ? u : "");
-}
-
 static char *abs_path(const char *p)
 {
     char *cwd, *r;
@@ -594,30 +583,6 @@ static char *abs_path(const char *p)
     return r;
 }
 
-static int check_text(const char *what, const char *s, size_t max, int allow_slash)
-{
-    const unsigned char *p;
-    if (!s || !*s) {
-        cr_error_set("the %s must not be empty", what);
-        return CR_EINPUT;
-    }
-    if (strlen(s) > max) {
-        cr_error_set("the %s \"%.40s...\" is longer than %zu bytes", what, s, max);
-        return CR_EINPUT;
-    }
-    for (p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f) {
-            cr_error_set("the %s must not contain control characters", what);
-            return CR_EINPUT;
-        }
-        if (!allow_slash && (*p == '/' || *p == ':')) {
-            cr_error_set("the %s \"%s\" must not contain '/' or ':'", what, s);
-            return CR_EINPUT;
-        }
-    }
-    return 0;
-}
-
 static int validate(const cr_image_backup_options *o, const char *const *images, size_t n)
 {
     int err;
@@ -630,7 +595,7 @@ static int validate(const cr_image_backup_options *o, const char *const *images,
                      "\"pacs-vm\")");
         return CR_EINPUT;
     }
-    if ((err = check_text("source name", o->source, 255, 0)) < 0)
+    if ((err = cr_check_text("source name", o->source, 255, 0)) < 0)
         return err;
     if (n == 0 || !images) {
         cr_error_set("nothing to back up: give at least one disk image");
@@ -646,7 +611,7 @@ static int validate(const cr_image_backup_options *o, const char *const *images,
             return CR_EINPUT;
         }
     for (size_t i = 0; i < o->ntags; i++)
-        if ((err = check_text("tag", o->tags[i], 255, 1)) < 0)
+        if ((err = cr_check_text("tag", o->tags[i], 255, 1)) < 0)
             return err;
     if (o->threads < 0 || o->threads > MAX_THREADS) {
         cr_error_set("the number of threads must be between 0 (automatic) and %d", MAX_THREADS);
@@ -893,7 +858,7 @@ int cr_backup_image(cr_snapshot **out, cr_repo *repo, const char *const *images,
     }
     snap->kind = CR_SNAPSHOT_IMAGE;
     snap->source = cr_strdup(opts->source);
-    snap->username = who_am_i();
+    snap->username = cr_who_am_i();
     snap->program_version = cr_strdup(CR_VERSION_STRING);
     snap->paths = cr_calloc(nimages, sizeof(char *));
     snap->disks = cr_calloc(nimages, sizeof(cr_image_disk));

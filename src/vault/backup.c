@@ -1741,7 +1741,7 @@ static int vnode_add(vnode *root, const char *path)
     return 0;
 }
 
-static int check_text(const char *what, const char *s, size_t max, int allow_slash)
+int cr_check_text(const char *what, const char *s, size_t max, int allow_slash)
 {
     const unsigned char *p;
     if (!s || !*s) {
@@ -1778,7 +1778,7 @@ static int validate(const cr_backup_options *o, const char *const *paths, size_t
                      "\"dpi-server\")");
         return CR_EINPUT;
     }
-    if ((err = check_text("source name", o->source, 255, 0)) < 0)
+    if ((err = cr_check_text("source name", o->source, 255, 0)) < 0)
         return err;
     if (npaths == 0 || !paths) {
         cr_error_set("nothing to back up: give at least one path");
@@ -1790,10 +1790,10 @@ static int validate(const cr_backup_options *o, const char *const *paths, size_t
             return CR_EINPUT;
         }
     for (i = 0; i < o->ntags; i++)
-        if ((err = check_text("tag", o->tags[i], 255, 1)) < 0)
+        if ((err = cr_check_text("tag", o->tags[i], 255, 1)) < 0)
             return err;
     for (i = 0; i < o->nexcludes; i++)
-        if ((err = check_text("exclude pattern", o->excludes[i], 4096, 1)) < 0)
+        if ((err = cr_check_text("exclude pattern", o->excludes[i], 4096, 1)) < 0)
             return err;
     if (o->threads < 0 || o->threads > MAX_THREADS) {
         cr_error_set("the number of threads must be between 0 (automatic) and %d", MAX_THREADS);
@@ -1820,7 +1820,7 @@ static char **strv_dup(const char *const *v, size_t n)
     return out;
 }
 
-static char *who_am_i(void)
+char *cr_who_am_i(void)
 {
     char buf[4096];
     struct passwd pw, *res = NULL;
@@ -2038,7 +2038,7 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
         snap->hostname = cr_strdup(host);
     }
     snap->source = cr_strdup(opts->source);
-    snap->username = who_am_i();
+    snap->username = cr_who_am_i();
     snap->program_version = cr_strdup(CR_VERSION_STRING);
     snap->paths = norm;
     snap->npaths = nnorm;

@@ -219,6 +219,17 @@ int cr_snapshot_decode(cr_snapshot **out, const void *data, size_t len);
 int cr_snapshot_save(cr_repo *repo, cr_snapshot *snap);
 int cr_snapshot_load(cr_snapshot **out, cr_repo *repo, const cr_id *id);
 
+/* =============================================================== backup.c */
+
+/**
+ * Check a name given by the user (a source name...): 1..max bytes, no control
+ * characters, and no '/' or ':' unless allow_slash. @return 0 or CR_EINPUT
+ * with a message naming `what`.
+ */
+int cr_check_text(const char *what, const char *s, size_t max, int allow_slash);
+/** The account running this process (for snapshots), strdup'd; NULL if out of memory. */
+char *cr_who_am_i(void);
+
 /* ================================================================ lock.c */
 
 typedef struct cr_lock cr_lock;
