@@ -1128,6 +1128,11 @@ static void read_target(ctx *c, const pn *v, cr_plan_service *s)
                     !(ext == CR_IMAGE_VMDK && t->format == CR_IMAGE_VMDK_FLAT))
                     WARN(c, fmt, "format %s does not match the file name's extension (%s)",
                          format_word(t->format), format_word(ext));
+                if (t->format == CR_IMAGE_VMDK_FLAT)
+                    ERR(c, fmt,
+                        "vmdk-flat writes two files (a descriptor and its -flat data file), "
+                        "which a recovery cannot put in place as one: use vmdk "
+                        "(streamOptimized), or a vm target with hypervisor: vmware");
             }
         } else if (has_ext) {
             t->format = ext;

@@ -128,6 +128,7 @@ size_t cr_recover_schedule(size_t *ready, size_t max, const cr_plan *plan, cr_re
 typedef struct svc_rt {
     cr_snapshot *snap;
     char *why;
+    char pinned[CR_ID_HEX_LEN + 1]; /* resume: the point chosen when the recovery began */
     uint64_t bytes;  /* of one instance */
     double estimate; /* seconds from the start of the recovery */
 } svc_rt;
@@ -752,6 +753,17 @@ static int read_journal(rc_ctx *c, int *exists, int *unfinished, double *thr, ch
     for (size_t i = run; i < n; i++) {
         if (!e[i].service)
             continue;
+        if (!strcmp(e[i].type, "point-chosen")) {
+            /* The first choice of the recovery being resumed holds: services
+             * already back must not be joined by others from another day. */
+            size_t si = find_service(c->plan, e[i].service);
+            for (size_t k = 0; si != (size_t)-1 && k < e[i].nkv; k++)
+                if (!strcmp(e[i].keys[k], "snapshot") && !c->svc[si].pinned[0] &&
+                    strlen(e[i].values[k]) == CR_ID_HEX_LEN)
+                    snprintf(c->svc[si].pinned, sizeof(c->svc[si].pinned), "%s",
+                             e[i].values[k]);
+            continue;
+        }
         for (size_t u = 0; u < c->nunits; u++) {
             unit_rt *r = &c->rt[u];
             if (strcmp(r->name, e[i].service) != 0)
@@ -1086,6 +1098,23 @@ static int check_targets(rc_ctx *c)
             continue;
         const cr_plan_service *s = &c->plan->services[c->units[u].service];
         int ts = target_state(r->target);
+        if (ts == 1 && s->target.kind != CR_PLAN_TARGET_IMAGE && !r->j_restored) {
+            /* An empty mount point cannot be renamed onto: say so before
+             * restoring anything (onto the wrong filesystem). */
+            struct stat st_t, st_p;
+            char *par = parent_of(r->target);
+            int mnt = par && stat(r->target, &st_t) == 0 && stat(par, &st_p) == 0 &&
+                      st_t.st_dev != st_p.st_dev;
+            free(par);
+            if (mnt) {
+                cr_error_set("the target %s of '%s' is a mount point (another filesystem): "
+                             "cleanroom restores beside a target and renames it into place, "
+                             "which a mount point cannot take. Give a folder inside it in the "
+                             "plan (e.g. %s/data), then run again",
+                             r->target, r->name, r->target);
+                return CR_EINPUT;
+            }
+        }
         if (ts == 0 || (ts == 1 && s->target.kind != CR_PLAN_TARGET_IMAGE))
             continue;
         if (r->j_restored)
@@ -1238,7 +1267,20 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
     for (size_t i = 0; i < plan->nservices; i++) {
         svc_rt *sv = &c->svc[i];
         cr_error_clear();
-        if ((err = cr_plan_resolve(&sv->snap, &sv->why, repo, &plan->services[i])) < 0)
+        if (o->resume && sv->pinned[0]) {
+            if ((err = cr_snapshot_find(&sv->snap, repo, sv->pinned)) < 0) {
+                cr_error_set("resuming '%s': the restore point %.12s chosen when this recovery "
+                             "began cannot be read: %s",
+                             plan->services[i].name, sv->pinned, cr_error_last());
+                goto done;
+            }
+            if (!(sv->why = cr_sprintf("the restore point chosen when this recovery began "
+                                       "(kept on resume, so that every service comes back "
+                                       "from the same choice)"))) {
+                err = CR_ERROR;
+                goto done;
+            }
+        } else if ((err = cr_plan_resolve(&sv->snap, &sv->why, repo, &plan->services[i])) < 0)
             goto done;
         if (sv->snap->kind == CR_SNAPSHOT_IMAGE) {
             for (size_t d = 0; d < sv->snap->ndisks; d++)

@@ -234,6 +234,20 @@ EOF
     [ -z "$(ls -A small)" ] || fail "the partial copy was left on the full disk"
     diff -r src/ad "prod-full/ad/$SCRATCH/src/ad" || fail "ad restored differently"
     pass "target disk full: that service fails, the rest goes on"
+
+    # An empty mount point as the target: said before anything is restored.
+    mkdir -p mnt && mount -t tmpfs -o size=4m tmpfs mnt && on_exit "umount '$SCRATCH/mnt'"
+    cat > plan-mnt.yaml <<EOF
+site: t
+vault: vault
+defaults: {restore_point: latest}
+services:
+  - {name: ad, tier: 0, target: {folder: $SCRATCH/mnt}}
+EOF
+    expect_exit 2 cr recover plan-mnt.yaml
+    assert_grep "is a mount point \(another filesystem\)" "$CR_ERR" "mount point said"
+    [ -z "$(ls -A mnt)" ] && [ ! -e mnt.cleanroom-partial ] || fail "something was restored"
+    pass "a mount point as the target is refused before restoring"
 else
     echo "note: not root or no tmpfs mount here: the disk-full part was not run"
 fi

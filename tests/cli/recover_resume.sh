@@ -19,7 +19,7 @@ printf 'c\n' > src/c/c.txt
 # b is big enough that its restore is still running when c's start command kills us.
 for i in 1 2 3 4 5 6; do head -c 8000000 /dev/urandom > "src/b/part$i.bin"; done
 for s in a b c; do expect_exit 0 cr backup --source "$s" --time 2026-11-01 "src/$s"; done
-expect_exit 0 cr hunt
+expect_exit 0 cr --repo vault hunt
 
 # c's start command kills the recovery (its parent) with SIGKILL once b's
 # restore has started, the first time only.
@@ -56,6 +56,13 @@ if grep -q b_interrupted state; then
 fi
 expect_exit 0 cr journal verify plan.journal
 
+# A newer restore point of b appears before the resume (a backup and a hunt
+# ran meanwhile): the resume keeps the point chosen when the recovery began,
+# so every service comes back from the same choice.
+mkdir -p src/b-later && echo "a later day" > src/b-later/note
+expect_exit 0 cr --repo vault backup --source b --time 2026-11-02 src/b-later
+expect_exit 0 cr --repo vault hunt
+
 # Without --resume: refused, nothing touched.
 expect_exit 8 cr recover plan.yaml
 assert_grep "did not finish: continue it with --resume" "$CR_ERR" "refused without --resume"
@@ -87,6 +94,8 @@ assert count("start-command", "c") == 1 and count("service-done", "c") == 1
 starts = [e for e in E if e["type"] == "recover-start"]
 assert len(starts) == 2 and starts[1]["data"]["resume"] == "yes"
 assert any(e["type"] == "torn-tail-cut" for e in E)
+chosen = {e["data"]["snapshot"] for e in E if e["type"] == "point-chosen" and e["service"] == "b"}
+assert len(chosen) == 1, "b's restore point changed on resume: %s" % chosen
 ends = [e for e in E if e["type"] == "recover-end"]
 assert len(ends) == 1 and ends[0]["data"]["status"] == "ok" and ends[0]["data"]["ok"] == "3", ends
 EOF

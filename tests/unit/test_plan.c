@@ -82,7 +82,7 @@ static void test_fields(void)
                 "    site: other\n"
                 "    source: db01\n"
                 "    restore_point: ABCDEF12\n"
-                "    target: {image: /srv/x/../img/db.vmdk, format: vmdk-flat, disk: disk1}\n"
+                "    target: {image: /srv/x/../img/db.vmdk, format: vmdk, disk: disk1}\n"
                 "    start: |\n      pg_ctl start\n"
                 "    stop: pg_ctl stop\n"
                 "    rto: 1h30m\n"
@@ -106,7 +106,7 @@ static void test_fields(void)
     CHECK(s->source_line == 10 && s->point_line == 11);
     CHECK(s->point == CR_PLAN_POINT_ID && strcmp(s->point_id, "abcdef12") == 0);
     CHECK(s->target.kind == CR_PLAN_TARGET_IMAGE && strcmp(s->target.path, "/srv/img/db.vmdk") == 0);
-    CHECK(s->target.format == CR_IMAGE_VMDK_FLAT && strcmp(s->target.disk, "disk1") == 0);
+    CHECK(s->target.format == CR_IMAGE_VMDK && strcmp(s->target.disk, "disk1") == 0);
     CHECK(strcmp(s->start, "pg_ctl start\n") == 0);
     CHECK(s->stop && strcmp(s->stop, "pg_ctl stop") == 0);
     CHECK(plan->services[1].stop == NULL);
@@ -311,6 +311,14 @@ static void test_warnings_only(void)
     CHECK(nerrors() == 0);
 }
 
+static void test_vmdk_flat_refused(void)
+{
+    /* Two files (descriptor + -flat data) cannot be put in place as one. */
+    CHECK(parse(HEAD "  - name: a\n    tier: 0\n"
+                     "    target: {image: /a.vmdk, format: vmdk-flat}\n") == CR_EINPUT);
+    CHECK(has(5, 38, 1, "vmdk-flat writes two files"));
+}
+
 static void test_yaml_errors(void)
 {
     CHECK(parse("site: t\nservices:\n  - name: [a\n") == CR_EINPUT);
@@ -481,6 +489,7 @@ int main(void)
     test_targets();
     test_probes();
     test_warnings_only();
+    test_vmdk_flat_refused();
     test_yaml_errors();
     test_many_services();
     test_order();
