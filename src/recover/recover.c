@@ -559,7 +559,14 @@ static int unit_restore(rc_ctx *c, unit_rt *u, const cr_plan_service *s, const s
     if ((err = jlog(c, "restore-done", u->name, kv, 8)) < 0)
         return err;
     u->restored = 1;
-    return put_in_place(u->staging, u->target);
+    if ((err = put_in_place(u->staging, u->target)) < 0)
+        return err;
+    /* A restore makes its target folder 0700 while it works; in place, the
+     * service's own accounts (postgres, openldap) must be able to reach the
+     * folders below it, which keep their recorded modes. */
+    if (s->target.kind == CR_PLAN_TARGET_FOLDER && chmod(u->target, 0755) < 0)
+        return cr_error_errno("cannot open %s to the service's accounts (chmod 755)", u->target);
+    return 0;
 }
 
 static void *unit_main(void *arg)

@@ -101,6 +101,7 @@ for s in ad dns app; do
     diff -r "src/$s" "prod/$s/$SCRATCH/src/$s" || fail "$s restored differently"
 done
 diff -r src/web-good "prod/web/$SCRATCH/src/web" || fail "web: not its clean point"
+[ "$(stat -c %a prod/web)" = 755 ] || fail "the target folder is not reachable by the service's accounts (mode $(stat -c %a prod/web))"
 [ ! -e "prod/web/$SCRATCH/src/web/www/evil" ] || fail "web restored from the compromised point"
 ls prod | grep -q partial && fail "a staging folder was left"
 expect_exit 0 cr journal verify plan.journal
