@@ -16,7 +16,6 @@
 
 #include "cleanroom/image.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,27 +97,6 @@ static int one_of(const char *v, const char *const *names)
     for (; *names; names++)
         if (strcmp(v, *names) == 0)
             return 1;
-    return 0;
-}
-
-/* "4096" (MiB), "4G", "512M", "4GiB": memory in MiB. @return 0 or -1. */
-static int parse_memory(uint64_t *mib, const char *s)
-{
-    uint64_t bytes;
-    size_t i;
-    for (i = 0; s[i] && isdigit((unsigned char)s[i]); i++)
-        ;
-    if (i > 0 && s[i] == '\0') {
-        unsigned long v;
-        if (cli_parse_uint(&v, s, 1, 1ul << 30) < 0)
-            return -1;
-        *mib = v;
-        return 0;
-    }
-    if (cli_parse_size(&bytes, s) < 0 || bytes < (1u << 20) || bytes % (1u << 20) ||
-        bytes > (1ull << 50))
-        return -1;
-    *mib = bytes >> 20;
     return 0;
 }
 
@@ -304,7 +282,7 @@ int cmd_backup(int argc, char **argv)
             vm_given = 1;
             break;
         case OPT_VM_MEMORY:
-            if (parse_memory(&vmopt.memory_mib, optarg) < 0) {
+            if (cli_parse_memory_mib(&vmopt.memory_mib, optarg, 1, 1ull << 30) < 0) {
                 rc = cli_usage_error("backup", "--vm-memory '%s' is not a memory size; give MiB "
                                                "(4096) or a size with a unit (4G, 512M)",
                                      optarg);

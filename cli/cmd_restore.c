@@ -22,7 +22,6 @@
  */
 #include "common.h"
 
-#include <ctype.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -555,35 +554,6 @@ int cli_hunt_gate(int *hunted, json_t **flagged, cr_repo *repo, const cr_snapsho
     return 0;
 }
 
-/* Shell-safe enough for a hint: the path escaped, in single quotes if it has odd characters. */
-static char *hint_word(const char *s)
-{
-    char *e = cli_escape(s);
-    int plain = 1;
-    for (const char *p = e; *p; p++)
-        if (!(isalnum((unsigned char)*p) || strchr("/._-+:=@", *p)))
-            plain = 0;
-    if (plain)
-        return e;
-    size_t n = 3;
-    for (const char *p = e; *p; p++)
-        n += *p == '\'' ? 4 : 1;
-    char *o = cli_xmalloc(n), *q = o;
-    *q++ = '\'';
-    for (const char *p = e; *p; p++) {
-        if (*p == '\'') {
-            memcpy(q, "'\\''", 4);
-            q += 4;
-        } else {
-            *q++ = *p;
-        }
-    }
-    *q++ = '\'';
-    *q = '\0';
-    free(e);
-    return o;
-}
-
 typedef struct image_args {
     const char *output, *format, *disk, *scratch;
     int threads, accept_risk;
@@ -636,11 +606,11 @@ static int restore_image(const char *spec, const image_args *a)
     }
     {
         /* The gate first: nothing is written for a compromised snapshot. */
-        char *out = hint_word(a->output), *redo;
+        char *out = cli_shell_word(a->output), *redo;
         redo = cli_xmalloc(strlen(out) + 64 + (a->disk ? strlen(a->disk) * 4 : 0));
         sprintf(redo, "--image %s --format %s", out, cr_image_format_name(opts.format));
         if (a->disk) {
-            char *dk = hint_word(a->disk);
+            char *dk = cli_shell_word(a->disk);
             strcat(redo, " --disk ");
             strcat(redo, dk);
             free(dk);

@@ -83,47 +83,12 @@ static void on_warning(const char *path, const char *message, void *payload)
     pthread_mutex_unlock(&lost_lock);
 }
 
-/* Memory as for 'backup --vm-memory': a bare number is MiB, else a size in whole MiB. */
-static int memory_mib(uint64_t *out, const char *s)
-{
-    unsigned long v;
-    uint64_t bytes;
-    int digits = *s != '\0';
-    for (const char *p = s; *p; p++)
-        digits = digits && isdigit((unsigned char)*p);
-    if (digits) {
-        if (cli_parse_uint(&v, s, 16, 16ul << 20) < 0)
-            return -1;
-        *out = v;
-        return 0;
-    }
-    if (cli_parse_size(&bytes, s) < 0 || bytes % (1u << 20) || bytes < (16u << 20) ||
-        bytes > (16ull << 40))
-        return -1;
-    *out = bytes >> 20;
-    return 0;
-}
-
 /* A word for the hint lines, in single quotes when it holds anything unusual. */
 static void print_word(FILE *f, const char *s)
 {
-    char *e = cli_escape(s);
-    int plain = *e != '\0';
-    for (const char *p = e; *p; p++)
-        if (!(isalnum((unsigned char)*p) || strchr("/._-+:=@", *p)))
-            plain = 0;
-    if (plain) {
-        fputs(e, f);
-    } else {
-        fputc('\'', f);
-        for (const char *p = e; *p; p++)
-            if (*p == '\'')
-                fputs("'\\''", f);
-            else
-                fputc(*p, f);
-        fputc('\'', f);
-    }
-    free(e);
+    char *w = cli_shell_word(s);
+    fputs(w, f);
+    free(w);
 }
 
 /* The file in `files` whose name ends with `suffix`, or NULL. */
@@ -253,7 +218,7 @@ int cmd_vm_export(int argc, char **argv)
             have_ov = 1;
             break;
         case OPT_MEMORY:
-            if (memory_mib(&ov.memory_mib, optarg) < 0) {
+            if (cli_parse_memory_mib(&ov.memory_mib, optarg, 16, 16ull << 20) < 0) {
                 char *e = cli_escape(optarg);
                 rc = cli_usage_error("vm-export",
                                      "--vm-memory '%s' is not a memory size; give "

@@ -11,6 +11,7 @@
 
 #include "cleanroom/image.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -1253,4 +1254,52 @@ void cli_snapshot_image_json(json_t *o, const cr_snapshot *s)
         json_array_append_new(disks, j);
     }
     json_object_set_new(o, "disks", disks);
+}
+
+int cli_parse_memory_mib(uint64_t *out, const char *s, uint64_t min_mib, uint64_t max_mib)
+{
+    uint64_t bytes;
+    size_t i;
+    for (i = 0; s[i] && isdigit((unsigned char)s[i]); i++)
+        ;
+    if (i > 0 && s[i] == '\0') {
+        unsigned long v;
+        if (cli_parse_uint(&v, s, (unsigned long)min_mib, (unsigned long)max_mib) < 0)
+            return -1;
+        *out = v;
+        return 0;
+    }
+    if (cli_parse_size(&bytes, s) < 0 || bytes % (1u << 20) || (bytes >> 20) < min_mib ||
+        (bytes >> 20) > max_mib)
+        return -1;
+    *out = bytes >> 20;
+    return 0;
+}
+
+char *cli_shell_word(const char *s)
+{
+    char *e = cli_escape(s);
+    int plain = *e != '\0';
+    for (const char *p = e; *p; p++)
+        if (!(isalnum((unsigned char)*p) || strchr("/._-+:=@", *p)))
+            plain = 0;
+    if (plain)
+        return e;
+    size_t n = 3;
+    for (const char *p = e; *p; p++)
+        n += *p == '\'' ? 4 : 1;
+    char *o = cli_xmalloc(n), *q = o;
+    *q++ = '\'';
+    for (const char *p = e; *p; p++) {
+        if (*p == '\'') {
+            memcpy(q, "'\\''", 4);
+            q += 4;
+        } else {
+            *q++ = *p;
+        }
+    }
+    *q++ = '\'';
+    *q = '\0';
+    free(e);
+    return o;
 }

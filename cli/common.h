@@ -256,6 +256,19 @@ void cli_clean_point_line(FILE *out, const cr_clean_point *c, cr_severity min);
  */
 void cli_snapshot_image_json(json_t *o, const cr_snapshot *s);
 
+/**
+ * A memory size for a VM in MiB: a bare number is MiB ("4096"), else a size in
+ * whole MiB ("4G", "512M", "4GiB"). @return 0, or -1 outside [min_mib, max_mib].
+ */
+int cli_parse_memory_mib(uint64_t *out, const char *s, uint64_t min_mib, uint64_t max_mib);
+
+/**
+ * A word for a command shown to the technician: escaped, and in single quotes
+ * (shell-safe) when it holds anything but letters, digits and "/._-+:=@" or is
+ * empty. Freed with free().
+ */
+char *cli_shell_word(const char *s);
+
 /* Memory: the command stops with exit 1 and a message when memory runs out. */
 void *cli_xmalloc(size_t n);
 void *cli_xrealloc(void *p, size_t n);
