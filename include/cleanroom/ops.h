@@ -127,6 +127,10 @@ typedef struct cr_verify_report {
     uint64_t packs, packs_read, blobs, blobs_read, snapshots, trees, bytes_read;
     cr_verify_problem *problems; size_t nproblems;
     cr_verify_affected *affected; size_t naffected;
+    /** Not damage, worth knowing: packs that no index file and no snapshot refers to
+     *  ("pack": left by an interrupted backup, or by one running now) and temporary files of
+     *  writes that did not finish ("temp", id = the file's path in the vault). */
+    cr_verify_problem *notices; size_t nnotices;
 } cr_verify_report;
 
 void cr_verify_report_clear(cr_verify_report *r);

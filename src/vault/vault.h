@@ -20,6 +20,7 @@
 #include "util/util.h"
 
 #include <pthread.h>
+#include <sys/stat.h>
 #include <zstd.h>
 
 #define CR_FORMAT_VERSION 1
@@ -314,5 +315,21 @@ int cr_repo_list(cr_id **out, size_t *count, cr_repo *repo, const char *kind);
  * number removed.
  */
 size_t cr_repo_clean_temp(cr_repo *repo, int64_t min_age_s);
+
+/** Called for a temporary file: its folder, name, path in the vault, and stat. 0 = counted. */
+typedef int (*cr_repo_temp_cb)(int dirfd, const char *name, const char *rel, const struct stat *st,
+                               void *payload);
+/** Hand every temporary file (".tmp-*") older than `min_age_s` seconds to fn; returns how many
+ * it counted. */
+size_t cr_repo_temp_files(cr_repo *repo, int64_t min_age_s, cr_repo_temp_cb fn, void *payload);
+
+/**
+ * Add a problem to a verify report (message printf-style), for the checks of
+ * modules above the vault too (hunt files).
+ */
+int cr_verify_add_problem(cr_verify_report *r, const char *what, const cr_id *id, const char *fmt,
+                          ...) __attribute__((format(printf, 4, 5)));
+/** 1 if the report already has a problem of this kind about this id. */
+int cr_verify_has_problem(const cr_verify_report *r, const char *what, const cr_id *id);
 
 #endif

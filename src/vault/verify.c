@@ -135,27 +135,22 @@ typedef struct vf_ctx {
     idset lost;              /* blobs that can no longer be read (1) */
     idset trees;             /* 1 clean, 2 dirty, 3 being visited */
     idset reported;          /* blobs already reported as missing */
+    idset usedpacks;         /* packs holding a blob some snapshot uses (1) */
+    int err;                 /* first error of a callback */
     ZSTD_DCtx *dctx;
     cr_buf stored, blob;
 } vf_ctx;
 
-static int add_problem(cr_verify_report *r, const char *what, const cr_id *id, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int add_problem(cr_verify_report *r, const char *what, const cr_id *id, const char *fmt, ...)
+static int add_item(cr_verify_problem **arr, size_t *n, const char *what, const char *id,
+                    const char *msg)
 {
-    char msg[1024], hex[CR_ID_HEX_LEN + 1];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    cr_verify_problem *p = cr_realloc(r->problems, (r->nproblems + 1) * sizeof(*p));
+    cr_verify_problem *p = cr_realloc(*arr, (*n + 1) * sizeof(*p));
     if (!p)
         return CR_ERROR;
-    r->problems = p;
-    p = &r->problems[r->nproblems];
+    *arr = p;
+    p = &p[*n];
     p->what = cr_strdup(what);
-    p->id = cr_strdup(id ? cr_id_to_hex(hex, id) : "");
+    p->id = cr_strdup(id);
     p->message = cr_strdup(msg);
     if (!p->what || !p->id || !p->message) {
         free(p->what);
@@ -163,7 +158,41 @@ static int add_problem(cr_verify_report *r, const char *what, const cr_id *id, c
         free(p->message);
         return CR_ERROR;
     }
-    r->nproblems++;
+    (*n)++;
+    return 0;
+}
+
+int cr_verify_add_problem(cr_verify_report *r, const char *what, const cr_id *id, const char *fmt,
+                          ...)
+{
+    char msg[1024], hex[CR_ID_HEX_LEN + 1];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return add_item(&r->problems, &r->nproblems, what, id ? cr_id_to_hex(hex, id) : "", msg);
+}
+
+static int add_notice(cr_verify_report *r, const char *what, const char *id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int add_notice(cr_verify_report *r, const char *what, const char *id, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return add_item(&r->notices, &r->nnotices, what, id, msg);
+}
+
+int cr_verify_has_problem(const cr_verify_report *r, const char *what, const cr_id *id)
+{
+    char hex[CR_ID_HEX_LEN + 1];
+    cr_id_to_hex(hex, id);
+    for (size_t i = 0; i < r->nproblems; i++)
+        if (!strcmp(r->problems[i].what, what) && !strcmp(r->problems[i].id, hex))
+            return 1;
     return 0;
 }
 
@@ -198,6 +227,12 @@ void cr_verify_report_clear(cr_verify_report *r)
         free(r->problems[i].message);
     }
     free(r->problems);
+    for (size_t i = 0; i < r->nnotices; i++) {
+        free(r->notices[i].what);
+        free(r->notices[i].id);
+        free(r->notices[i].message);
+    }
+    free(r->notices);
     for (size_t i = 0; i < r->naffected; i++) {
         free(r->affected[i].snapshot);
         free(r->affected[i].source);
@@ -229,7 +264,8 @@ static void vf_progress_tick(void *payload)
 
 /* ------------------------------------------------------------ 1. small files */
 
-static int check_small_files(vf_ctx *c, const char *kind, const char *what, cr_index *scratch)
+static int check_small_files(vf_ctx *c, const char *kind, const char *what, cr_index *scratch,
+                             cr_id **out, size_t *nout)
 {
     cr_id *ids = NULL;
     size_t n = 0;
@@ -247,13 +283,13 @@ static int check_small_files(vf_ctx *c, const char *kind, const char *what, cr_i
                 err = r;
                 break;
             }
-            err = add_problem(c->r, what, &ids[i], "cannot be read: %s", cr_error_last());
+            err = cr_verify_add_problem(c->r, what, &ids[i], "cannot be read: %s", cr_error_last());
             continue;
         }
         c->r->bytes_read += b.len;
         cr_sha256(h, b.ptr, b.len);
         if (memcmp(h, ids[i].b, 32) != 0) {
-            err = add_problem(c->r, what, &ids[i],
+            err = cr_verify_add_problem(c->r, what, &ids[i],
                               "content does not match its name (SHA-256): the file is damaged");
             continue;
         }
@@ -262,11 +298,16 @@ static int check_small_files(vf_ctx *c, const char *kind, const char *what, cr_i
             if (r == 0)
                 r = cr_index_decode(scratch, plain.ptr, plain.len, 0);
             if (r < 0)
-                err = add_problem(c->r, what, &ids[i], "cannot be decoded: %s", cr_error_last());
+                err = cr_verify_add_problem(c->r, what, &ids[i], "cannot be decoded: %s", cr_error_last());
         }
     }
     cr_buf_free(&b);
     cr_buf_free(&plain);
+    if (out && err == 0) {
+        *out = ids;
+        *nout = n;
+        ids = NULL;
+    }
     free(ids);
     return err;
 }
@@ -421,7 +462,7 @@ static int vf_cross_cb(const cr_id *pack, const cr_pack_entry *e, size_t n, void
     vf_cross *x = payload;
     vf_ctx *c = x->c;
     if (!idset_get(&c->packset, pack)) {
-        if ((x->err = add_problem(c->r, "pack", pack,
+        if ((x->err = cr_verify_add_problem(c->r, "pack", pack,
                                   "missing: an index file names it but the file is not in data/")) <
             0)
             return 1;
@@ -449,7 +490,7 @@ static int vf_cross_cb(const cr_id *pack, const cr_pack_entry *e, size_t n, void
             }
             if (!found) {
                 char hex[CR_ID_HEX_LEN + 1];
-                x->err = add_problem(c->r, "index", pack,
+                x->err = cr_verify_add_problem(c->r, "index", pack,
                                      "the index says pack holds blob %s, but its header does not",
                                      cr_id_to_hex(hex, &e[i].id));
                 return x->err < 0;
@@ -489,7 +530,7 @@ static int vf_merge(vf_ctx *c, cr_index *scratch)
     for (size_t i = 0; i < c->npacks && err == 0; i++) {
         vf_pack *p = &c->packs[i];
         if (p->message)
-            err = add_problem(c->r, "pack", &p->id, "%s", p->message);
+            err = cr_verify_add_problem(c->r, "pack", &p->id, "%s", p->message);
         for (size_t k = 0; k < p->nlost && err == 0; k++)
             if (!idset_get(&good, &p->lost[k]))
                 err = idset_put(&c->lost, &p->lost[k], 1);
@@ -542,6 +583,8 @@ static int vf_load_tree(vf_ctx *c, cr_tree **out, const cr_id *id)
         cr_error_set("not stored in any pack");
         return CR_ENOTFOUND;
     }
+    if ((err = idset_put(&c->usedpacks, &loc.pack, 1)) < 0)
+        return err;
     if (loc.entry.type != CR_BLOB_TREE) {
         cr_error_set("the blob is not a tree");
         return CR_ECORRUPT;
@@ -593,14 +636,14 @@ static int vf_visit(vf_ctx *c, const cr_id *id, int depth)
     c->r->trees++;
     if (depth > VF_MAX_DEPTH) {
         err =
-            add_problem(c->r, "tree", id, "folders nested too deep (over %d levels)", VF_MAX_DEPTH);
+            cr_verify_add_problem(c->r, "tree", id, "folders nested too deep (over %d levels)", VF_MAX_DEPTH);
         dirty = 1;
         goto done;
     }
     if ((err = vf_load_tree(c, &t, id)) < 0) {
         if (fatal(err))
             return err;
-        err = add_problem(c->r, "tree", id, "cannot be loaded: %s", cr_error_last());
+        err = cr_verify_add_problem(c->r, "tree", id, "cannot be loaded: %s", cr_error_last());
         dirty = 1;
         goto done;
     }
@@ -615,12 +658,14 @@ static int vf_visit(vf_ctx *c, const cr_id *id, int depth)
                 }
                 cr_blob_loc loc;
                 if (cr_index_lookup(c->pidx, b, &loc) && loc.entry.type == CR_BLOB_DATA) {
+                    if ((err = idset_put(&c->usedpacks, &loc.pack, 1)) < 0)
+                        break;
                     if (!extent_beyond(&n->content[k], &loc))
                         continue;
                     /* The blob is fine; this file's reference to it is not. */
                     char hex[CR_ID_HEX_LEN + 1];
                     dirty = 1;
-                    err = add_problem(c->r, "tree", id,
+                    err = cr_verify_add_problem(c->r, "tree", id,
                                       "file \"%s\" refers to bytes %u..%llu of blob %s, which "
                                       "has %u bytes",
                                       n->name, n->content[k].blob_off,
@@ -635,7 +680,7 @@ static int vf_visit(vf_ctx *c, const cr_id *id, int depth)
                 if (!idset_get(&c->reported, b)) {
                     if ((err = idset_put(&c->reported, b, 1)) < 0)
                         break;
-                    err = add_problem(c->r, "blob", b, "%s",
+                    err = cr_verify_add_problem(c->r, "blob", b, "%s",
                                       cr_index_lookup(c->pidx, b, &loc)
                                           ? "a file's data refers to a blob that is not data"
                                       : c->unreadable_packs
@@ -700,6 +745,98 @@ static int vf_affected(vf_ctx *c, const cr_snapshot *s, const cr_id *id, char *p
     return err;
 }
 
+/* ------------------------------------------------------------ chain of custody */
+
+static int id_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(cr_id));
+}
+
+/*
+ * Each snapshot names the one before it of its source (`parent`): a name
+ * that no file answers is a snapshot removed behind the vault's back, since
+ * cleanroom itself never deletes one. (The newest snapshot, removed with
+ * everything that names it, cannot be seen from here: docs/security.md.)
+ */
+static int vf_chain(vf_ctx *c, cr_snapshot **snaps, size_t nsnaps, const cr_id *ids, size_t nids)
+{
+    char when[48], sid[CR_ID_HEX_LEN + 1];
+    int err = 0;
+    for (size_t i = 0; i < nsnaps && err == 0; i++) {
+        const cr_snapshot *s = snaps[i];
+        if (!s->has_parent || (nids && bsearch(&s->parent, ids, nids, sizeof(cr_id), id_cmp)))
+            continue;
+        if (cr_verify_has_problem(c->r, "snapshot", &s->parent))
+            continue;
+        cr_time_format(when, sizeof(when), s->time_ns);
+        err = cr_verify_add_problem(
+            c->r, "snapshot", &s->parent,
+            "missing: snapshot %.8s of %s (%s) names it as the restore point before it, and its "
+            "file is gone from snapshots/; cleanroom never deletes a snapshot, so it was removed "
+            "outside of cleanroom",
+            cr_id_to_hex(sid, &s->id), s->source ? s->source : "?", when);
+    }
+    return err;
+}
+
+typedef struct vf_named {
+    idset *named;
+    int err;
+} vf_named;
+
+static int vf_named_cb(const cr_id *pack, const cr_pack_entry *e, size_t n, void *payload)
+{
+    vf_named *x = payload;
+    (void)e;
+    (void)n;
+    return (x->err = idset_put(x->named, pack, 1)) < 0;
+}
+
+/* Packs that no index file names and no snapshot uses: said, not damage. */
+static int vf_unreferenced(vf_ctx *c, cr_index *scratch)
+{
+    idset named = {0};
+    vf_named x = {&named, 0};
+    char hex[CR_ID_HEX_LEN + 1], sz[32];
+    int err = 0;
+    cr_index_foreach_pack(scratch, vf_named_cb, &x);
+    if ((err = x.err) < 0)
+        goto done;
+    for (size_t i = 0; i < c->npacks && err == 0; i++) {
+        const vf_pack *p = &c->packs[i];
+        if (!p->header_ok || idset_get(&named, &p->id) || idset_get(&c->usedpacks, &p->id))
+            continue;
+        snprintf(sz, sizeof(sz), "%llu bytes", (unsigned long long)p->size);
+        err = add_notice(c->r, "pack", cr_id_to_hex(hex, &p->id),
+                         "no index file and no snapshot refers to it (%s, %zu blobs): left by a "
+                         "backup that was interrupted, or written by one running now; the next "
+                         "backup reuses its blobs",
+                         sz, p->nentries);
+    }
+done:
+    idset_free(&named);
+    return err;
+}
+
+static int vf_temp_cb(int dirfd, const char *name, const char *rel, const struct stat *st,
+                      void *payload)
+{
+    vf_ctx *c = payload;
+    long long age = (long long)(time(NULL) - st->st_mtime);
+    (void)dirfd;
+    (void)name;
+    if (c->err < 0)
+        return -1;
+    if (age < 0)
+        age = 0;
+    c->err = add_notice(c->r, "temp", rel,
+                        "temporary file of a write that did not finish (%lld min old, %llu "
+                        "bytes): left by a killed or crashed command unless one is running now; "
+                        "the next backup removes it once it is an hour old",
+                        age / 60, (unsigned long long)st->st_size);
+    return c->err;
+}
+
 /* ------------------------------------------------------------ entry point */
 
 int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *opts)
@@ -708,8 +845,8 @@ int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *
     vf_ctx ctx, *c = &ctx;
     cr_lock *lock = NULL;
     cr_index *scratch = NULL;
-    cr_id *ids = NULL;
-    size_t n = 0;
+    cr_id *ids = NULL, *snapids = NULL;
+    size_t n = 0, nsnapids = 0;
     cr_snapshot **snaps = NULL;
     size_t nsnaps = 0;
     char *path = NULL;
@@ -743,10 +880,10 @@ int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *
     c->stored.max = CR_MAX_BLOB + 65536;
     /* 1. small files. */
     if ((err = cr_index_new(&scratch)) < 0 || (err = cr_index_new(&c->pidx)) < 0 ||
-        (err = check_small_files(c, "keys", "key", NULL)) < 0 ||
-        (err = check_small_files(c, "index", "index", scratch)) < 0 ||
-        (err = check_small_files(c, "snapshots", "snapshot", NULL)) < 0 ||
-        (err = check_small_files(c, "hunt", "hunt", NULL)) < 0)
+        (err = check_small_files(c, "keys", "key", NULL, NULL, NULL)) < 0 ||
+        (err = check_small_files(c, "index", "index", scratch, NULL, NULL)) < 0 ||
+        (err = check_small_files(c, "snapshots", "snapshot", NULL, &snapids, &nsnapids)) < 0 ||
+        (err = check_small_files(c, "hunt", "hunt", NULL, NULL, NULL)) < 0)
         goto done;
 
     /* 2. packs. */
@@ -787,30 +924,32 @@ int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *
     report->blobs = cr_index_blob_count(c->pidx);
     vf_progress(c);
 
-    /* 4. snapshots and trees. */
-    free(ids);
-    ids = NULL;
-    if ((err = cr_repo_list(&ids, &n, repo, "snapshots")) < 0)
-        goto done;
+    /* 4. snapshots and trees: those listed in 1., before the packs were. A
+     * backup writes its packs before its snapshot, so every pack of these
+     * was listed in 2.; a snapshot saved since (a backup that ran meanwhile)
+     * is for the next verify, not damage. */
+    n = nsnapids;
     if (n && !(snaps = cr_calloc(n, sizeof(*snaps)))) {
         err = CR_ERROR;
         goto done;
     }
     report->snapshots = n;
     for (size_t i = 0; i < n; i++) {
-        int r = cr_snapshot_load(&snaps[nsnaps], repo, &ids[i]);
+        int r = cr_snapshot_load(&snaps[nsnaps], repo, &snapids[i]);
         if (r < 0) {
             if (fatal(r)) {
                 err = r;
                 goto done;
             }
-            if ((err = add_problem(report, "snapshot", &ids[i], "cannot be loaded: %s",
-                                   cr_error_last())) < 0)
+            if ((err = cr_verify_add_problem(report, "snapshot", &snapids[i],
+                                             "cannot be loaded: %s", cr_error_last())) < 0)
                 goto done;
             continue;
         }
         nsnaps++;
     }
+    if ((err = vf_chain(c, snaps, nsnaps, snapids, nsnapids)) < 0)
+        goto done;
     int any_dirty = 0;
     for (size_t i = 0; i < nsnaps; i++) {
         int r = vf_visit(c, &snaps[i]->tree, 0);
@@ -833,6 +972,13 @@ int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *
                 goto done;
         }
     }
+    if ((err = vf_unreferenced(c, scratch)) < 0)
+        goto done;
+    cr_repo_temp_files(repo, 0, vf_temp_cb, c);
+    if (c->err < 0) {
+        err = c->err;
+        goto done;
+    }
     vf_progress(c);
     if (report->nproblems > 0) {
         cr_error_set("verify found %zu problem(s) in the vault", report->nproblems);
@@ -846,6 +992,7 @@ done:
     }
     free(c->packs);
     free(ids);
+    free(snapids);
     free(path);
     cr_snapshot_list_free(snaps, nsnaps);
     cr_index_free(scratch);
@@ -854,6 +1001,7 @@ done:
     idset_free(&c->lost);
     idset_free(&c->trees);
     idset_free(&c->reported);
+    idset_free(&c->usedpacks);
     ZSTD_freeDCtx(c->dctx);
     cr_buf_free(&c->stored);
     cr_buf_free(&c->blob);
