@@ -48,7 +48,7 @@ static void usage(FILE *f)
     fputs("usage: cleanroom [--repo DIR] [--json] [--quiet] COMMAND [ARGS...]\n"
           "       cleanroom --version | --help | help COMMAND\n"
           "\n"
-          "cleanroom keeps encrypted, deduplicated, immutable backups (snapshots) in a vault,\n"
+          "cleanroom keeps encrypted, deduplicated, write-once backups (snapshots) in a vault,\n"
           "hunts them for indicators of compromise, and restarts a hospital from them in\n"
           "dependency order (recover, drill) with every step journaled.\n"
           "\n"
