@@ -34,6 +34,7 @@ static const cli_cmd commands[] = {
     {"restore", cmd_restore, "restore a snapshot (or some of its files) into a folder"},
     {"vm-export", cmd_vm_export, "export an image snapshot as a VM for a hypervisor"},
     {"verify", cmd_verify, "check the vault for damage"},
+    {"forget", cmd_forget, "stop keeping snapshots (retention policy or ids); prune removes their data"},
     {"plan", cmd_plan, "check a recovery plan and show its start order"},
     {"journal", cmd_journal, "verify or show a recovery journal"},
     {"probe", cmd_probe, "check that a service answers: tcp, http, ldap, postgres, dicom, hl7"},

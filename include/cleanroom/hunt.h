@@ -144,6 +144,13 @@ int cr_findings_get(cr_finding **out, size_t *count, int64_t *hunted_ns, cr_repo
  */
 int cr_hunt_verify(cr_verify_report *report, cr_repo *repo);
 
+/**
+ * The evidence a retention policy must keep: every snapshot whose hunt record
+ * holds a finding at or above `min` (for cr_forget_options.protect).
+ * @param[out] out ids, freed with free() (NULL if none)
+ */
+int cr_hunt_evidence(cr_id **out, size_t *count, cr_repo *repo, cr_severity min);
+
 /** Filters of cr_findings_list. */
 typedef struct cr_findings_query {
     const char *source;          /**< NULL: every source */

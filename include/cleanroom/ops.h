@@ -143,6 +143,55 @@ void cr_verify_report_clear(cr_verify_report *r);
  */
 int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *opts);
 
+/* ---------------------------------------------------------- forget, prune */
+
+#define CR_FORGET_OPTIONS_VERSION 1
+
+/**
+ * Which snapshots to forget: by id, or by a retention policy (restic's
+ * --keep-* names and meanings, applied to each source on its own; times in
+ * UTC). A snapshot kept by any rule is kept.
+ */
+typedef struct cr_forget_options {
+    unsigned int version;
+    const char *source;                /**< NULL: every source */
+    unsigned int last, hourly, daily, weekly, monthly, yearly; /**< 0: rule not used */
+    int64_t within_ns;                 /**< keep those within this of the source's newest (0: no) */
+    const char *const *tags; size_t ntags; /**< keep those holding any of these tags */
+    const cr_id *ids; size_t nids;     /**< forget exactly these (no policy then) */
+    const cr_id *protect; size_t nprotect; /**< never forgotten by a policy (evidence) */
+    int dry_run;                       /**< decide, write nothing */
+    const char *by;                    /**< who asks (recorded), or NULL for user@host */
+} cr_forget_options;
+#define CR_FORGET_OPTIONS_INIT {CR_FORGET_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, 0, \
+                                NULL, 0, NULL, 0, 0, NULL}
+
+/** The decision about one snapshot. */
+typedef struct cr_forget_item {
+    cr_snapshot *snap;                 /**< owned by the result */
+    int keep;
+    char reason[96];                   /**< "last", "daily", "within", "tag", "evidence",
+                                            "by id"... (several joined by ", ") */
+} cr_forget_item;
+
+typedef struct cr_forget_result {
+    cr_forget_item *items; size_t n;   /**< every snapshot considered, oldest first */
+    size_t nforget;
+    int has_record; cr_id record;      /**< the forget record written (not with dry_run) */
+} cr_forget_result;
+
+void cr_forget_result_clear(cr_forget_result *r);
+
+/**
+ * Forget snapshots: record them in a write-once forget record (forget/ of the
+ * vault, docs/format.md), after which listings no longer show them and
+ * `verify` knows they went legitimately. Nothing is deleted: `cr_prune`
+ * removes their data later.
+ * @return 0; CR_EINPUT (no rule and no id; an id that is not a snapshot of
+ *         the vault); CR_ENOTFOUND (no snapshot of the source); an error.
+ */
+int cr_forget(cr_forget_result *out, cr_repo *repo, const cr_forget_options *opts);
+
 /* ------------------------------------------------------------------ diff */
 
 typedef enum cr_diff_kind { CR_DIFF_ADDED = 1, CR_DIFF_REMOVED = 2, CR_DIFF_MODIFIED = 3 } cr_diff_kind;

@@ -914,6 +914,7 @@ static int hv_id_cmp(const void *a, const void *b)
 int cr_hunt_verify(cr_verify_report *report, cr_repo *repo)
 {
     hn_records recs;
+    cr_forgotten gone;
     hv_ctx x = {report, 0};
     cr_id *snaps = NULL;
     size_t nsnaps = 0;
@@ -921,11 +922,13 @@ int cr_hunt_verify(cr_verify_report *report, cr_repo *repo)
     int err;
 
     memset(&recs, 0, sizeof(recs));
+    memset(&gone, 0, sizeof(gone));
     if (!report || !repo) {
         cr_error_set("hunt verify: a report and a vault are required");
         return CR_EINPUT;
     }
     if ((err = cr_repo_list(&snaps, &nsnaps, repo, "snapshots")) < 0 ||
+        (err = cr_forgotten_load(&gone, repo)) < 0 ||
         (err = hn_records_load(&recs, repo, hv_warn, &x)) < 0)
         goto done;
     if ((err = x.err) < 0)
@@ -934,7 +937,7 @@ int cr_hunt_verify(cr_verify_report *report, cr_repo *repo)
     for (size_t i = 0; i < recs.npreds && err == 0; i++) {
         const struct hn_pred_ref *p = &recs.preds[i];
         if ((i > 0 && !memcmp(&recs.preds[i - 1].pred, &p->pred, sizeof(cr_id))) ||
-            hn_records_find(&recs, &p->pred))
+            hn_records_find(&recs, &p->pred) || cr_forgotten_has(&gone, &p->pred))
             continue;
         cr_time_format(when, sizeof(when), p->by_ns);
         err = cr_verify_add_problem(
@@ -948,6 +951,7 @@ int cr_hunt_verify(cr_verify_report *report, cr_repo *repo)
     for (size_t i = 0; i < recs.n && err == 0; i++) {
         const hn_record *r = &recs.r[i];
         if ((nsnaps && bsearch(&r->snapshot, snaps, nsnaps, sizeof(cr_id), hv_id_cmp)) ||
+            cr_forgotten_has(&gone, &r->snapshot) ||
             cr_verify_has_problem(report, "snapshot", &r->snapshot))
             continue;
         cr_time_format(when, sizeof(when), r->time_ns);
@@ -965,7 +969,34 @@ int cr_hunt_verify(cr_verify_report *report, cr_repo *repo)
     }
 done:
     hn_records_clear(&recs);
+    cr_forgotten_clear(&gone);
     free(snaps);
+    return err;
+}
+
+int cr_hunt_evidence(cr_id **out, size_t *count, cr_repo *repo, cr_severity min)
+{
+    hn_records recs;
+    int err;
+    *out = NULL;
+    *count = 0;
+    memset(&recs, 0, sizeof(recs));
+    if ((err = hn_records_load(&recs, repo, NULL, NULL)) < 0)
+        goto done;
+    for (size_t i = 0; i < recs.n; i++) {
+        int hit = 0;
+        for (size_t k = 0; k < recs.r[i].nfindings && !hit; k++)
+            hit = recs.r[i].findings[k].severity >= min;
+        if (!hit)
+            continue;
+        if (!*out && !(*out = cr_calloc(recs.n, sizeof(cr_id)))) {
+            err = CR_ERROR;
+            goto done;
+        }
+        (*out)[(*count)++] = recs.r[i].snapshot;
+    }
+done:
+    hn_records_clear(&recs);
     return err;
 }
 

@@ -164,20 +164,6 @@ done:
 
 /* ------------------------------------------------------------ creating */
 
-static void who(char *host, size_t hostlen, char *user, size_t userlen)
-{
-    struct passwd pw, *res = NULL;
-    char pwbuf[1024];
-    if (gethostname(host, hostlen) < 0)
-        host[0] = '\0';
-    host[hostlen - 1] = '\0';
-    user[0] = '\0';
-    if (getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
-        snprintf(user, userlen, "%s", res->pw_name);
-    else if (getenv("USER"))
-        snprintf(user, userlen, "%s", getenv("USER"));
-}
-
 static int derive_wrap_key(uint8_t out[32], const char *passphrase, const uint8_t salt[16],
                            uint64_t ops, uint64_t mem)
 {
@@ -218,7 +204,7 @@ int cr_keyfile_store(char out_id[CR_ID_HEX_LEN + 1], int dirfd, const uint8_t ma
     sodium_bin2base64(sealed64, sizeof(sealed64), sealed, sizeof(sealed),
                       sodium_base64_VARIANT_ORIGINAL);
     cr_time_format(created, sizeof(created), cr_time_now_ns() / 1000000000LL * 1000000000LL);
-    who(host, sizeof(host), user, sizeof(user));
+    cr_who(host, sizeof(host), user, sizeof(user));
 
     root = json_pack("{s:i, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s}", "version", 1, "kdf", KDF_NAME,
                      "opslimit", (json_int_t)ops, "memlimit", (json_int_t)mem, "salt", salt64,

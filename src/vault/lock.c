@@ -96,16 +96,9 @@ int cr_lock_acquire(cr_lock **out, cr_repo *repo, int exclusive)
     struct dirent *e;
     cr_buf b = CR_BUF_INIT;
     int err, fd = -1;
-    struct passwd pw, *res = NULL;
-    char pwbuf[1024];
 
     *out = NULL;
-    if (gethostname(host, sizeof(host)) < 0)
-        host[0] = '\0';
-    host[sizeof(host) - 1] = '\0';
-    user[0] = '\0';
-    if (getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
-        snprintf(user, sizeof(user), "%s", res->pw_name);
+    cr_who(host, sizeof(host), user, sizeof(user));
     cr_time_format(when, sizeof(when), cr_time_now_ns() / 1000000000LL * 1000000000LL);
 
     if (!(lock = cr_calloc(1, sizeof(*lock))))

@@ -306,7 +306,7 @@ int cr_repo_index(cr_index **out, cr_repo *repo)
 static int check_kind(const char *kind)
 {
     if (strcmp(kind, "index") != 0 && strcmp(kind, "snapshots") != 0 &&
-        strcmp(kind, "hunt") != 0) {
+        strcmp(kind, "hunt") != 0 && strcmp(kind, "forget") != 0) {
         cr_error_set("internal error: unknown kind of vault file '%s'", kind);
         return CR_EINPUT;
     }
@@ -345,7 +345,8 @@ int cr_repo_save_file(cr_id *out, cr_repo *repo, const char *kind, const void *p
     snprintf(name, sizeof(name), "%s/%s", kind, cr_id_to_hex(hex, out));
     /* hunt/ appeared after format version 1 was first released: vaults made
      * before have none until their first hunt. */
-    if (!strcmp(kind, "hunt") && mkdirat(repo->dirfd, kind, 0755) < 0 && errno != EEXIST) {
+    if ((!strcmp(kind, "hunt") || !strcmp(kind, "forget")) &&
+        mkdirat(repo->dirfd, kind, 0755) < 0 && errno != EEXIST) {
         err = cr_error_errno("cannot create folder %s/%s of the vault", repo->path, kind);
         goto done;
     }
@@ -529,7 +530,7 @@ static size_t temp_dir(cr_repo *repo, const char *sub, time_t cutoff, cr_repo_te
 
 size_t cr_repo_temp_files(cr_repo *repo, int64_t min_age_s, cr_repo_temp_cb fn, void *payload)
 {
-    static const char *const kinds[] = {"keys", "index", "snapshots", "locks", "hunt"};
+    static const char *const kinds[] = {"keys", "index", "snapshots", "locks", "hunt", "forget"};
     time_t cutoff = time(NULL) - (time_t)min_age_s;
     size_t taken = 0;
     char sub[16];
@@ -573,8 +574,8 @@ int cr_repo_list(cr_id **out, size_t *count, cr_repo *repo, const char *kind)
         }
     } else if (!strcmp(kind, "keys") || !strcmp(kind, "index") || !strcmp(kind, "snapshots")) {
         err = list_dir(&l, repo, kind, NULL, 0);
-    } else if (!strcmp(kind, "hunt")) {
-        err = list_dir(&l, repo, kind, NULL, 1); /* absent until the first hunt */
+    } else if (!strcmp(kind, "hunt") || !strcmp(kind, "forget")) {
+        err = list_dir(&l, repo, kind, NULL, 1); /* absent until the first hunt, forget */
     } else {
         cr_error_set("internal error: unknown kind of vault file '%s'", kind);
         err = CR_EINPUT;

@@ -323,6 +323,17 @@ typedef int (*cr_repo_temp_cb)(int dirfd, const char *name, const char *rel, con
  * it counted. */
 size_t cr_repo_temp_files(cr_repo *repo, int64_t min_age_s, cr_repo_temp_cb fn, void *payload);
 
+/** The snapshots that forget records name (forget.c): sorted ids. */
+typedef struct cr_forgotten {
+    cr_id *ids;
+    size_t n;
+    size_t unreadable; /* forget records that could not be read (their snapshots show) */
+} cr_forgotten;
+/** Read every forget record of the vault. @return 0 or an error (out of memory, I/O). */
+int cr_forgotten_load(cr_forgotten *out, cr_repo *repo);
+int cr_forgotten_has(const cr_forgotten *f, const cr_id *id);
+void cr_forgotten_clear(cr_forgotten *f);
+
 /**
  * Add a problem to a verify report (message printf-style), for the checks of
  * modules above the vault too (hunt files).

@@ -137,6 +137,7 @@ typedef struct vf_ctx {
     idset reported;          /* blobs already reported as missing */
     idset usedpacks;         /* packs holding a blob some snapshot uses (1) */
     int err;                 /* first error of a callback */
+    cr_forgotten gone;       /* snapshots forgotten on purpose (their absence is no damage) */
     ZSTD_DCtx *dctx;
     cr_buf stored, blob;
 } vf_ctx;
@@ -764,7 +765,8 @@ static int vf_chain(vf_ctx *c, cr_snapshot **snaps, size_t nsnaps, const cr_id *
     int err = 0;
     for (size_t i = 0; i < nsnaps && err == 0; i++) {
         const cr_snapshot *s = snaps[i];
-        if (!s->has_parent || (nids && bsearch(&s->parent, ids, nids, sizeof(cr_id), id_cmp)))
+        if (!s->has_parent || (nids && bsearch(&s->parent, ids, nids, sizeof(cr_id), id_cmp)) ||
+            cr_forgotten_has(&c->gone, &s->parent))
             continue;
         if (cr_verify_has_problem(c->r, "snapshot", &s->parent))
             continue;
@@ -883,7 +885,15 @@ int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *
         (err = check_small_files(c, "keys", "key", NULL, NULL, NULL)) < 0 ||
         (err = check_small_files(c, "index", "index", scratch, NULL, NULL)) < 0 ||
         (err = check_small_files(c, "snapshots", "snapshot", NULL, &snapids, &nsnapids)) < 0 ||
-        (err = check_small_files(c, "hunt", "hunt", NULL, NULL, NULL)) < 0)
+        (err = check_small_files(c, "hunt", "hunt", NULL, NULL, NULL)) < 0 ||
+        (err = check_small_files(c, "forget", "forget", NULL, NULL, NULL)) < 0 ||
+        (err = cr_forgotten_load(&c->gone, repo)) < 0)
+        goto done;
+    if (c->gone.unreadable &&
+        (err = cr_verify_add_problem(report, "forget", NULL,
+                                     "%zu forget record(s) cannot be read: the snapshots they "
+                                     "forgot show again in listings",
+                                     c->gone.unreadable)) < 0)
         goto done;
 
     /* 2. packs. */
@@ -1002,6 +1012,7 @@ done:
     idset_free(&c->trees);
     idset_free(&c->reported);
     idset_free(&c->usedpacks);
+    cr_forgotten_clear(&c->gone);
     ZSTD_freeDCtx(c->dctx);
     cr_buf_free(&c->stored);
     cr_buf_free(&c->blob);
