@@ -192,6 +192,49 @@ void cr_forget_result_clear(cr_forget_result *r);
  */
 int cr_forget(cr_forget_result *out, cr_repo *repo, const cr_forget_options *opts);
 
+#define CR_PRUNE_OPTIONS_VERSION 1
+#define CR_PRUNE_GRACE_MIN_NS (86400LL * 1000000000LL)      /**< never less than one day */
+#define CR_PRUNE_GRACE_DEFAULT_NS (7 * CR_PRUNE_GRACE_MIN_NS) /**< seven days */
+
+typedef struct cr_prune_options {
+    unsigned int version;
+    int64_t grace_ns;        /**< nothing younger is removed; >= CR_PRUNE_GRACE_MIN_NS */
+    int dry_run;             /**< decide and count, remove nothing */
+    double wait_s;           /**< how long to wait for commands that were running when the
+                                  prune began (backups may use what it removes); 0: 3600 */
+    cr_warning_cb warning; void *payload; /**< what is left alone, and why */
+} cr_prune_options;
+#define CR_PRUNE_OPTIONS_INIT {CR_PRUNE_OPTIONS_VERSION, CR_PRUNE_GRACE_DEFAULT_NS, 0, 0, NULL, NULL}
+
+typedef struct cr_prune_result {
+    size_t snapshots_removed;    /**< forgotten snapshot files removed */
+    size_t snapshots_waiting;    /**< forgotten, but younger than the grace period: kept for now */
+    size_t packs_total, packs_removed;
+    uint64_t bytes_removed;
+    size_t packs_young;          /**< unused by kept snapshots, younger than the grace period */
+    uint64_t bytes_young;
+    size_t packs_shared;         /**< hold blobs of kept and of forgotten snapshots: kept whole */
+    size_t index_rewritten;      /**< index files replaced (they named removed packs) */
+    size_t waited_for;           /**< commands that were running when the prune began */
+    double waited_s;
+} cr_prune_result;
+
+/**
+ * Remove the data that no kept snapshot uses: the files of forgotten
+ * snapshots and the packs none of whose blobs a kept snapshot needs, never
+ * anything younger than the grace period (by file time and, for snapshots,
+ * restore-point time). A pack holding blobs of a kept snapshot is kept whole.
+ * Safe while backups run: the packs to remove are announced first (a backup
+ * that starts later stores those blobs again), the prune waits for the
+ * commands already running, then checks again which packs the snapshots
+ * saved meanwhile use. Hunt records of removed snapshots are kept (small;
+ * `verify` knows their snapshots were forgotten).
+ * @return 0; CR_EINPUT (grace under a day); CR_ELOCKED (another prune runs,
+ *         or a command still runs after wait_s: nothing removed); CR_ECORRUPT
+ *         (a snapshot or tree cannot be read: nothing removed, run verify); an error.
+ */
+int cr_prune(cr_prune_result *out, cr_repo *repo, const cr_prune_options *opts);
+
 /* ------------------------------------------------------------------ diff */
 
 typedef enum cr_diff_kind { CR_DIFF_ADDED = 1, CR_DIFF_REMOVED = 2, CR_DIFF_MODIFIED = 3 } cr_diff_kind;

@@ -301,6 +301,14 @@ int cr_repo_index(cr_index **out, cr_repo *repo)
     return err;
 }
 
+void cr_repo_index_drop(cr_repo *repo)
+{
+    pthread_mutex_lock(&repo->mu);
+    cr_index_free(repo->index);
+    repo->index = NULL;
+    pthread_mutex_unlock(&repo->mu);
+}
+
 /* ------------------------------------------------------------ encrypted files */
 
 static int check_kind(const char *kind)

@@ -36,72 +36,6 @@
 
 #define VF_MAX_DEPTH 1024
 
-/* ------------------------------------------------------------ id sets */
-
-/* Open addressing on ids, which are uniformly random (hashes), so their first bytes hash. */
-typedef struct idset {
-    cr_id *keys;
-    uint8_t *vals; /* 0 = empty slot */
-    size_t n, cap;
-} idset;
-
-static size_t idset_slot(const idset *s, const cr_id *id)
-{
-    uint64_t h;
-    memcpy(&h, id->b, sizeof(h));
-    size_t mask = s->cap - 1, i = (size_t)h & mask;
-    while (s->vals[i] && memcmp(&s->keys[i], id, sizeof(cr_id)) != 0)
-        i = (i + 1) & mask;
-    return i;
-}
-
-static int idset_get(const idset *s, const cr_id *id)
-{
-    if (!s->cap)
-        return 0;
-    return s->vals[idset_slot(s, id)];
-}
-
-static int idset_put(idset *s, const cr_id *id, uint8_t val)
-{
-    if ((s->n + 1) * 2 > s->cap) {
-        idset old = *s;
-        size_t ncap = s->cap ? s->cap * 2 : 256;
-        cr_id *k = cr_malloc(ncap * sizeof(cr_id));
-        uint8_t *v = cr_calloc(ncap, 1);
-        if (!k || !v) {
-            free(k);
-            free(v);
-            return CR_ERROR;
-        }
-        s->keys = k;
-        s->vals = v;
-        s->cap = ncap;
-        for (size_t i = 0; i < old.cap; i++)
-            if (old.vals[i]) {
-                size_t j = idset_slot(s, &old.keys[i]);
-                s->keys[j] = old.keys[i];
-                s->vals[j] = old.vals[i];
-            }
-        free(old.keys);
-        free(old.vals);
-    }
-    size_t i = idset_slot(s, id);
-    if (!s->vals[i]) {
-        s->keys[i] = *id;
-        s->n++;
-    }
-    s->vals[i] = val;
-    return 0;
-}
-
-static void idset_free(idset *s)
-{
-    free(s->keys);
-    free(s->vals);
-    memset(s, 0, sizeof(*s));
-}
-
 /* ------------------------------------------------------------ context */
 
 typedef struct vf_pack {
@@ -131,11 +65,11 @@ typedef struct vf_ctx {
 
     size_t unreadable_packs; /* packs whose header cannot be read */
     cr_index *pidx;          /* what the packs really hold */
-    idset packset;           /* 1 = pack file present */
-    idset lost;              /* blobs that can no longer be read (1) */
-    idset trees;             /* 1 clean, 2 dirty, 3 being visited */
-    idset reported;          /* blobs already reported as missing */
-    idset usedpacks;         /* packs holding a blob some snapshot uses (1) */
+    cr_idset packset;           /* 1 = pack file present */
+    cr_idset lost;              /* blobs that can no longer be read (1) */
+    cr_idset trees;             /* 1 clean, 2 dirty, 3 being visited */
+    cr_idset reported;          /* blobs already reported as missing */
+    cr_idset usedpacks;         /* packs holding a blob some snapshot uses (1) */
     int err;                 /* first error of a callback */
     cr_forgotten gone;       /* snapshots forgotten on purpose (their absence is no damage) */
     ZSTD_DCtx *dctx;
@@ -462,14 +396,14 @@ static int vf_cross_cb(const cr_id *pack, const cr_pack_entry *e, size_t n, void
 {
     vf_cross *x = payload;
     vf_ctx *c = x->c;
-    if (!idset_get(&c->packset, pack)) {
+    if (!cr_idset_get(&c->packset, pack)) {
         if ((x->err = cr_verify_add_problem(c->r, "pack", pack,
                                   "missing: an index file names it but the file is not in data/")) <
             0)
             return 1;
         for (size_t i = 0; i < n; i++)
             if (!cr_index_lookup(c->pidx, &e[i].id, NULL) &&
-                (x->err = idset_put(&c->lost, &e[i].id, 1)) < 0)
+                (x->err = cr_idset_put(&c->lost, &e[i].id, 1)) < 0)
                 return 1;
         return 0;
     }
@@ -504,7 +438,7 @@ static int vf_cross_cb(const cr_id *pack, const cr_pack_entry *e, size_t n, void
 static int vf_merge(vf_ctx *c, cr_index *scratch)
 {
     int err = 0;
-    idset good = {0};
+    cr_idset good = {0};
     for (size_t i = 0; i < c->npacks && err == 0; i++) {
         vf_pack *p = &c->packs[i];
         c->r->packs_read += p->selected && p->bytes_read ? 1 : 0;
@@ -520,21 +454,21 @@ static int vf_merge(vf_ctx *c, cr_index *scratch)
         vf_pack *p = &c->packs[i];
         if (!p->header_ok)
             continue;
-        idset bad = {0};
+        cr_idset bad = {0};
         for (size_t k = 0; k < p->nlost && err == 0; k++)
-            err = idset_put(&bad, &p->lost[k], 1);
+            err = cr_idset_put(&bad, &p->lost[k], 1);
         for (size_t k = 0; k < p->nentries && err == 0; k++)
-            if (!idset_get(&bad, &p->entries[k].id))
-                err = idset_put(&good, &p->entries[k].id, 1);
-        idset_free(&bad);
+            if (!cr_idset_get(&bad, &p->entries[k].id))
+                err = cr_idset_put(&good, &p->entries[k].id, 1);
+        cr_idset_free(&bad);
     }
     for (size_t i = 0; i < c->npacks && err == 0; i++) {
         vf_pack *p = &c->packs[i];
         if (p->message)
             err = cr_verify_add_problem(c->r, "pack", &p->id, "%s", p->message);
         for (size_t k = 0; k < p->nlost && err == 0; k++)
-            if (!idset_get(&good, &p->lost[k]))
-                err = idset_put(&c->lost, &p->lost[k], 1);
+            if (!cr_idset_get(&good, &p->lost[k]))
+                err = cr_idset_put(&c->lost, &p->lost[k], 1);
     }
     if (err == 0) {
         /* Index files: the packs they name exist and agree; blobs of damaged packs are lost. */
@@ -542,7 +476,7 @@ static int vf_merge(vf_ctx *c, cr_index *scratch)
         cr_index_foreach_pack(scratch, vf_cross_cb, &x);
         err = x.err;
     }
-    idset_free(&good);
+    cr_idset_free(&good);
     return err;
 }
 
@@ -564,7 +498,7 @@ static int vf_gather_cb(const cr_id *pack, const cr_pack_entry *e, size_t n, voi
             /* ...unless a healthy pack holds them too. */
             if (cr_index_lookup(c->pidx, &e[i].id, &loc))
                 continue;
-            if ((g->err = idset_put(&c->lost, &e[i].id, 1)) < 0)
+            if ((g->err = cr_idset_put(&c->lost, &e[i].id, 1)) < 0)
                 return 1;
         }
     }
@@ -584,13 +518,13 @@ static int vf_load_tree(vf_ctx *c, cr_tree **out, const cr_id *id)
         cr_error_set("not stored in any pack");
         return CR_ENOTFOUND;
     }
-    if ((err = idset_put(&c->usedpacks, &loc.pack, 1)) < 0)
+    if ((err = cr_idset_put(&c->usedpacks, &loc.pack, 1)) < 0)
         return err;
     if (loc.entry.type != CR_BLOB_TREE) {
         cr_error_set("the blob is not a tree");
         return CR_ECORRUPT;
     }
-    if (idset_get(&c->lost, id)) {
+    if (cr_idset_get(&c->lost, id)) {
         char hex[CR_ID_HEX_LEN + 1];
         cr_error_set("stored in damaged pack %s", cr_id_to_hex(hex, &loc.pack));
         return CR_ECORRUPT;
@@ -628,11 +562,11 @@ static int extent_beyond(const cr_extent *e, const cr_blob_loc *loc)
 /* Check a tree and everything under it once. @return 1 dirty, 0 clean, <0 error. */
 static int vf_visit(vf_ctx *c, const cr_id *id, int depth)
 {
-    int v = idset_get(&c->trees, id), err, dirty = 0;
+    int v = cr_idset_get(&c->trees, id), err, dirty = 0;
     cr_tree *t = NULL;
     if (v)
         return v == 2;
-    if ((err = idset_put(&c->trees, id, 3)) < 0)
+    if ((err = cr_idset_put(&c->trees, id, 3)) < 0)
         return err;
     c->r->trees++;
     if (depth > VF_MAX_DEPTH) {
@@ -653,13 +587,13 @@ static int vf_visit(vf_ctx *c, const cr_id *id, int depth)
         if (n->type == CR_NODE_FILE) {
             for (size_t k = 0; k < n->ncontent && err == 0; k++) {
                 const cr_id *b = &n->content[k].id;
-                if (idset_get(&c->lost, b)) {
+                if (cr_idset_get(&c->lost, b)) {
                     dirty = 1;
                     continue;
                 }
                 cr_blob_loc loc;
                 if (cr_index_lookup(c->pidx, b, &loc) && loc.entry.type == CR_BLOB_DATA) {
-                    if ((err = idset_put(&c->usedpacks, &loc.pack, 1)) < 0)
+                    if ((err = cr_idset_put(&c->usedpacks, &loc.pack, 1)) < 0)
                         break;
                     if (!extent_beyond(&n->content[k], &loc))
                         continue;
@@ -676,10 +610,10 @@ static int vf_visit(vf_ctx *c, const cr_id *id, int depth)
                     continue;
                 }
                 dirty = 1;
-                if ((err = idset_put(&c->lost, b, 1)) < 0)
+                if ((err = cr_idset_put(&c->lost, b, 1)) < 0)
                     break;
-                if (!idset_get(&c->reported, b)) {
-                    if ((err = idset_put(&c->reported, b, 1)) < 0)
+                if (!cr_idset_get(&c->reported, b)) {
+                    if ((err = cr_idset_put(&c->reported, b, 1)) < 0)
                         break;
                     err = cr_verify_add_problem(c->r, "blob", b, "%s",
                                       cr_index_lookup(c->pidx, b, &loc)
@@ -702,7 +636,7 @@ done:
     cr_tree_free(t);
     if (err < 0)
         return err;
-    if ((err = idset_put(&c->trees, id, dirty ? 2 : 1)) < 0)
+    if ((err = cr_idset_put(&c->trees, id, dirty ? 2 : 1)) < 0)
         return err;
     return dirty;
 }
@@ -714,7 +648,7 @@ static int vf_affected(vf_ctx *c, const cr_snapshot *s, const cr_id *id, char *p
 {
     cr_tree *t = NULL;
     int err = 0;
-    if (idset_get(&c->trees, id) != 2)
+    if (cr_idset_get(&c->trees, id) != 2)
         return 0;
     if (depth > VF_MAX_DEPTH || vf_load_tree(c, &t, id) < 0) {
         /* The whole folder is lost: name it (its contents cannot be listed). */
@@ -730,7 +664,7 @@ static int vf_affected(vf_ctx *c, const cr_snapshot *s, const cr_id *id, char *p
         if (n->type == CR_NODE_FILE) {
             for (size_t k = 0; k < n->ncontent; k++) {
                 cr_blob_loc loc;
-                if (idset_get(&c->lost, &n->content[k].id) ||
+                if (cr_idset_get(&c->lost, &n->content[k].id) ||
                     (cr_index_lookup(c->pidx, &n->content[k].id, &loc) &&
                      extent_beyond(&n->content[k], &loc))) {
                     err = add_affected(c->r, s, path);
@@ -782,7 +716,7 @@ static int vf_chain(vf_ctx *c, cr_snapshot **snaps, size_t nsnaps, const cr_id *
 }
 
 typedef struct vf_named {
-    idset *named;
+    cr_idset *named;
     int err;
 } vf_named;
 
@@ -791,13 +725,13 @@ static int vf_named_cb(const cr_id *pack, const cr_pack_entry *e, size_t n, void
     vf_named *x = payload;
     (void)e;
     (void)n;
-    return (x->err = idset_put(x->named, pack, 1)) < 0;
+    return (x->err = cr_idset_put(x->named, pack, 1)) < 0;
 }
 
 /* Packs that no index file names and no snapshot uses: said, not damage. */
 static int vf_unreferenced(vf_ctx *c, cr_index *scratch)
 {
-    idset named = {0};
+    cr_idset named = {0};
     vf_named x = {&named, 0};
     char hex[CR_ID_HEX_LEN + 1], sz[32];
     int err = 0;
@@ -806,7 +740,7 @@ static int vf_unreferenced(vf_ctx *c, cr_index *scratch)
         goto done;
     for (size_t i = 0; i < c->npacks && err == 0; i++) {
         const vf_pack *p = &c->packs[i];
-        if (!p->header_ok || idset_get(&named, &p->id) || idset_get(&c->usedpacks, &p->id))
+        if (!p->header_ok || cr_idset_get(&named, &p->id) || cr_idset_get(&c->usedpacks, &p->id))
             continue;
         snprintf(sz, sizeof(sz), "%llu bytes", (unsigned long long)p->size);
         err = add_notice(c->r, "pack", cr_id_to_hex(hex, &p->id),
@@ -816,7 +750,7 @@ static int vf_unreferenced(vf_ctx *c, cr_index *scratch)
                          sz, p->nentries);
     }
 done:
-    idset_free(&named);
+    cr_idset_free(&named);
     return err;
 }
 
@@ -916,7 +850,7 @@ int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *
         }
         else
             c->packs[i].selected = opts->read_data != 0;
-        if ((err = idset_put(&c->packset, &ids[i], 1)) < 0)
+        if ((err = cr_idset_put(&c->packset, &ids[i], 1)) < 0)
             goto done;
     }
     if ((err = vf_check_packs(c)) < 0)
@@ -1007,11 +941,11 @@ done:
     cr_snapshot_list_free(snaps, nsnaps);
     cr_index_free(scratch);
     cr_index_free(c->pidx);
-    idset_free(&c->packset);
-    idset_free(&c->lost);
-    idset_free(&c->trees);
-    idset_free(&c->reported);
-    idset_free(&c->usedpacks);
+    cr_idset_free(&c->packset);
+    cr_idset_free(&c->lost);
+    cr_idset_free(&c->trees);
+    cr_idset_free(&c->reported);
+    cr_idset_free(&c->usedpacks);
     cr_forgotten_clear(&c->gone);
     ZSTD_freeDCtx(c->dctx);
     cr_buf_free(&c->stored);
