@@ -171,7 +171,8 @@ static long bucket(int64_t ns, int rule)
 }
 
 /* Apply the policy to the snapshots items[lo..hi) of one source (oldest first). */
-static void apply_policy(cr_forget_item *items, size_t lo, size_t hi, const cr_forget_options *o)
+void cr_forget_apply_policy(cr_forget_item *items, size_t lo, size_t hi,
+                            const cr_forget_options *o)
 {
     static const char *const names[] = {"hourly", "daily", "weekly", "monthly", "yearly"};
     unsigned int left[5] = {o->hourly, o->daily, o->weekly, o->monthly, o->yearly};
@@ -362,7 +363,7 @@ int cr_forget(cr_forget_result *out, cr_repo *repo, const cr_forget_options *opt
             size_t hi = lo + 1;
             while (hi < n && !strcmp(out->items[hi].snap->source, out->items[lo].snap->source))
                 hi++;
-            apply_policy(out->items, lo, hi, opts);
+            cr_forget_apply_policy(out->items, lo, hi, opts);
             lo = hi;
         }
     }

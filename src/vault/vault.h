@@ -355,6 +355,11 @@ int cr_idset_get(const cr_idset *s, const cr_id *id);
 int cr_idset_put(cr_idset *s, const cr_id *id, uint8_t val);
 void cr_idset_free(cr_idset *s);
 
+/** Mark items[lo..hi) (one source, oldest first) kept or not by the policy of o (forget.c;
+ * exposed for tests). */
+void cr_forget_apply_policy(cr_forget_item *items, size_t lo, size_t hi,
+                            const cr_forget_options *o);
+
 /** The snapshots that forget records name (forget.c): sorted ids. */
 typedef struct cr_forgotten {
     cr_id *ids;
