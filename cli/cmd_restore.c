@@ -220,10 +220,13 @@ typedef struct gate {
     size_t nelsewhere;         /* at or above high outside the included paths */
     char **qpaths;             /* distinct paths of flagged files (normalised), to set aside */
     size_t nq;
+    int missing;               /* hunted once, its record removed or damaged */
+    char *missing_msg;         /* why (escaped) */
 } gate;
 
 static void gate_free(gate *g)
 {
+    free(g->missing_msg);
     cr_findings_free(g->all, g->nall);
     free(g->flag);
     for (size_t i = 0; i < g->nq; i++)
@@ -253,6 +256,12 @@ static int gate_check(gate *g, cr_repo *repo, const cr_snapshot *snap, char *con
         cli_warn("restore point %s has not been hunted for indicators of compromise; run "
                  "'cleanroom hunt' first to know whether it is clean",
                  sid);
+        return 0;
+    }
+    if (err == CR_ECORRUPT) {
+        /* Hunted once, and the record is gone: "not hunted" would hide what it found. */
+        g->missing = 1;
+        g->missing_msg = cli_escape(cr_error_last());
         return 0;
     }
     if (err < 0) {
@@ -521,6 +530,45 @@ static char *real_folder(const char *p)
 }
 
 /*
+ * A snapshot whose hunt record was removed or damaged is refused like a
+ * compromised one: what the hunt found is unknown, not absent. Hunting it
+ * again writes a new record (and finds again what was there).
+ * @return 0 (go on), or CLI_EXIT_REFUSED.
+ */
+static int gate_missing(const gate *g, const cr_snapshot *snap, int accept_risk)
+{
+    char sid[9], t[32];
+    char *src;
+    if (!g->missing)
+        return 0;
+    cli_short_id(sid, &snap->id);
+    if (accept_risk) {
+        cli_warn("RESTORING A RESTORE POINT WHOSE HUNT RESULTS ARE GONE (--accept-risk was given): "
+                 "%s",
+                 g->missing_msg);
+        return 0;
+    }
+    src = cli_escape(snap->source);
+    cli_error("refused: the hunt results of restore point %s (%s, %s) are gone: %s; nothing was "
+              "restored",
+              sid, src, cli_time_sec(t, sizeof(t), snap->time_ns), g->missing_msg);
+    cli_hint("run 'cleanroom verify' to see what else was removed, then hunt the source again "
+             "('cleanroom hunt --source %s') and restore; to restore it anyway add --accept-risk",
+             src);
+    if (cli_g.json) {
+        char hex[CR_ID_HEX_LEN + 1];
+        json_t *o = json_object();
+        json_object_set_new(o, "refused", json_true());
+        json_object_set_new(o, "snapshot", json_string(cr_id_to_hex(hex, &snap->id)));
+        json_object_set_new(o, "source", cli_json_str(snap->source));
+        json_object_set_new(o, "hunt_record_missing", json_true());
+        cli_json_print(o);
+    }
+    free(src);
+    return CLI_EXIT_REFUSED;
+}
+
+/*
  * The hunt gate for a whole snapshot (a disk image, a VM export): nothing in
  * it can be set aside file by file, so a finding at or above high anywhere
  * refuses, unless accept_risk. Declared in common.h for cmd_vm_export.c.
@@ -534,6 +582,10 @@ int cli_hunt_gate(int *hunted, json_t **flagged, cr_repo *repo, const cr_snapsho
     *flagged = NULL;
     if ((rc = gate_check(&g, repo, snap, NULL, 0)) != 0)
         return rc;
+    if ((rc = gate_missing(&g, snap, accept_risk)) != 0) {
+        gate_free(&g);
+        return rc;
+    }
     *hunted = g.hunted;
     if (g.nflag > 0) {
         char sid[9];
@@ -864,7 +916,8 @@ int cmd_restore(int argc, char **argv)
     nincl = cli_xmalloc((nincludes + 1) * sizeof(*nincl));
     for (size_t i = 0; i < nincludes; i++)
         nincl[i] = norm_snap_path(includes[i]);
-    if ((rc = gate_check(&g, repo, snap, nincl, nincludes)) != 0)
+    if ((rc = gate_check(&g, repo, snap, nincl, nincludes)) != 0 ||
+        (rc = gate_missing(&g, snap, accept_risk)) != 0)
         goto done;
     if (g.nflag > 0) {
         char sid[9];

@@ -77,12 +77,29 @@ static void print_json(const cr_verify_report *r, int ok)
     }
     json_object_set_new(o, "problems", p);
     json_object_set_new(o, "affected", a);
+    json_t *nt = json_array();
+    for (size_t i = 0; i < r->nnotices; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "what", cli_json_str(r->notices[i].what));
+        json_object_set_new(e, "id", cli_json_str(r->notices[i].id));
+        json_object_set_new(e, "message", cli_json_str(r->notices[i].message));
+        json_array_append_new(nt, e);
+    }
+    json_object_set_new(o, "notices", nt);
     cli_json_print(o);
 }
 
 static void print_text(const cr_verify_report *r, int ok, int read_data)
 {
     char sz[32];
+    for (size_t i = 0; i < r->nnotices; i++) {
+        char *w = cli_escape(r->notices[i].what), *id = cli_escape(r->notices[i].id),
+             *m = cli_escape(r->notices[i].message);
+        printf("notice: %s %s: %s\n", w, id, m);
+        free(w);
+        free(id);
+        free(m);
+    }
     if (ok) {
         printf("vault OK: %llu packs, %llu blobs, %llu snapshots checked",
                (unsigned long long)r->packs, (unsigned long long)r->blobs,
@@ -170,6 +187,15 @@ int cmd_verify(int argc, char **argv)
         rc = cli_fail(err, "verify could not run to the end");
         goto done;
     }
+    /* The hunt's files: records removed or damaged, snapshots a record names. */
+    cr_error_clear();
+    int herr = cr_hunt_verify(&report, repo);
+    if (herr < 0 && herr != CR_ECORRUPT) {
+        rc = cli_fail(herr, "verify could not check the hunt results");
+        goto done;
+    }
+    if (herr < 0)
+        err = herr;
     int ok = err == 0 && report.nproblems == 0;
     if (cli_g.json)
         print_json(&report, ok);

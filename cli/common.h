@@ -284,6 +284,8 @@ int cmd_diff(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_vm_export(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_forget(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
 int cmd_hunt(int argc, char **argv);
 int cmd_findings(int argc, char **argv);
 int cmd_clean_point(int argc, char **argv);

@@ -34,6 +34,8 @@ static const cli_cmd commands[] = {
     {"restore", cmd_restore, "restore a snapshot (or some of its files) into a folder"},
     {"vm-export", cmd_vm_export, "export an image snapshot as a VM for a hypervisor"},
     {"verify", cmd_verify, "check the vault for damage"},
+    {"forget", cmd_forget, "stop keeping snapshots (retention policy or ids)"},
+    {"prune", cmd_prune, "remove the data no kept snapshot uses (after a grace period)"},
     {"plan", cmd_plan, "check a recovery plan and show its start order"},
     {"journal", cmd_journal, "verify or show a recovery journal"},
     {"probe", cmd_probe, "check that a service answers: tcp, http, ldap, postgres, dicom, hl7"},
@@ -48,7 +50,7 @@ static void usage(FILE *f)
     fputs("usage: cleanroom [--repo DIR] [--json] [--quiet] COMMAND [ARGS...]\n"
           "       cleanroom --version | --help | help COMMAND\n"
           "\n"
-          "cleanroom keeps encrypted, deduplicated, immutable backups (snapshots) in a vault,\n"
+          "cleanroom keeps encrypted, deduplicated, write-once backups (snapshots) in a vault,\n"
           "hunts them for indicators of compromise, and restarts a hospital from them in\n"
           "dependency order (recover, drill) with every step journaled.\n"
           "\n"

@@ -127,10 +127,29 @@ int cr_hunt(cr_hunt_stats *stats, cr_repo *repo, const cr_hunt_options *opts);
 /**
  * The findings stored for one snapshot (its newest hunt record).
  * @param[out] hunted_ns when it was hunted (may be NULL)
- * @return 0; CR_ENOTFOUND if the snapshot was never hunted; an error.
+ * @return 0; CR_ENOTFOUND if the snapshot was never hunted; CR_ECORRUPT if it
+ *         was hunted but its record is gone or damaged (the record of the next
+ *         snapshot of its source names it, or a hunt file cannot be read): the
+ *         restore gate refuses such a snapshot until it is hunted again; an error.
  */
 int cr_findings_get(cr_finding **out, size_t *count, int64_t *hunted_ns, cr_repo *repo,
                     const cr_snapshot *snap);
+
+/**
+ * The hunt's part of `cleanroom verify`, added to a report filled by
+ * cr_verify: hunt files that cannot be read or decoded, hunt records that are
+ * missing (a later record of the source names their snapshot as hunted
+ * before it), and snapshots that are missing while a hunt record names them.
+ * @return 0 if the report has no problem; CR_ECORRUPT if it has; an error.
+ */
+int cr_hunt_verify(cr_verify_report *report, cr_repo *repo);
+
+/**
+ * The evidence a retention policy must keep: every snapshot whose hunt record
+ * holds a finding at or above `min` (for cr_forget_options.protect).
+ * @param[out] out ids, freed with free() (NULL if none)
+ */
+int cr_hunt_evidence(cr_id **out, size_t *count, cr_repo *repo, cr_severity min);
 
 /** Filters of cr_findings_list. */
 typedef struct cr_findings_query {

@@ -127,6 +127,10 @@ typedef struct cr_verify_report {
     uint64_t packs, packs_read, blobs, blobs_read, snapshots, trees, bytes_read;
     cr_verify_problem *problems; size_t nproblems;
     cr_verify_affected *affected; size_t naffected;
+    /** Not damage, worth knowing: packs that no index file and no snapshot refers to
+     *  ("pack": left by an interrupted backup, or by one running now) and temporary files of
+     *  writes that did not finish ("temp", id = the file's path in the vault). */
+    cr_verify_problem *notices; size_t nnotices;
 } cr_verify_report;
 
 void cr_verify_report_clear(cr_verify_report *r);
@@ -138,6 +142,98 @@ void cr_verify_report_clear(cr_verify_report *r);
  * @return 0 if no problem; CR_ECORRUPT if problems were found (in the report); an error.
  */
 int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *opts);
+
+/* ---------------------------------------------------------- forget, prune */
+
+#define CR_FORGET_OPTIONS_VERSION 1
+
+/**
+ * Which snapshots to forget: by id, or by a retention policy (restic's
+ * --keep-* names and meanings, applied to each source on its own; times in
+ * UTC). A snapshot kept by any rule is kept.
+ */
+typedef struct cr_forget_options {
+    unsigned int version;
+    const char *source;                /**< NULL: every source */
+    unsigned int last, hourly, daily, weekly, monthly, yearly; /**< 0: rule not used */
+    int64_t within_ns;                 /**< keep those within this of the source's newest (0: no) */
+    const char *const *tags; size_t ntags; /**< keep those holding any of these tags */
+    const cr_id *ids; size_t nids;     /**< forget exactly these (no policy then) */
+    const cr_id *protect; size_t nprotect; /**< never forgotten by a policy (evidence) */
+    int dry_run;                       /**< decide, write nothing */
+    const char *by;                    /**< who asks (recorded), or NULL for user@host */
+} cr_forget_options;
+#define CR_FORGET_OPTIONS_INIT {CR_FORGET_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, 0, \
+                                NULL, 0, NULL, 0, 0, NULL}
+
+/** The decision about one snapshot. */
+typedef struct cr_forget_item {
+    cr_snapshot *snap;                 /**< owned by the result */
+    int keep;
+    char reason[96];                   /**< "last", "daily", "within", "tag", "evidence",
+                                            "by id"... (several joined by ", ") */
+} cr_forget_item;
+
+typedef struct cr_forget_result {
+    cr_forget_item *items; size_t n;   /**< every snapshot considered, oldest first */
+    size_t nforget;
+    int has_record; cr_id record;      /**< the forget record written (not with dry_run) */
+} cr_forget_result;
+
+void cr_forget_result_clear(cr_forget_result *r);
+
+/**
+ * Forget snapshots: record them in a write-once forget record (forget/ of the
+ * vault, docs/format.md), after which listings no longer show them and
+ * `verify` knows they went legitimately. Nothing is deleted: `cr_prune`
+ * removes their data later.
+ * @return 0; CR_EINPUT (no rule and no id; an id that is not a snapshot of
+ *         the vault); CR_ENOTFOUND (no snapshot of the source); an error.
+ */
+int cr_forget(cr_forget_result *out, cr_repo *repo, const cr_forget_options *opts);
+
+#define CR_PRUNE_OPTIONS_VERSION 1
+#define CR_PRUNE_GRACE_MIN_NS (86400LL * 1000000000LL)      /**< never less than one day */
+#define CR_PRUNE_GRACE_DEFAULT_NS (7 * CR_PRUNE_GRACE_MIN_NS) /**< seven days */
+
+typedef struct cr_prune_options {
+    unsigned int version;
+    int64_t grace_ns;        /**< nothing younger is removed; >= CR_PRUNE_GRACE_MIN_NS */
+    int dry_run;             /**< decide and count, remove nothing */
+    double wait_s;           /**< how long to wait for commands that were running when the
+                                  prune began (backups may use what it removes); 0: 3600 */
+    cr_warning_cb warning; void *payload; /**< what is left alone, and why */
+} cr_prune_options;
+#define CR_PRUNE_OPTIONS_INIT {CR_PRUNE_OPTIONS_VERSION, CR_PRUNE_GRACE_DEFAULT_NS, 0, 0, NULL, NULL}
+
+typedef struct cr_prune_result {
+    size_t snapshots_removed;    /**< forgotten snapshot files removed */
+    size_t snapshots_waiting;    /**< forgotten, but younger than the grace period: kept for now */
+    size_t packs_total, packs_removed;
+    uint64_t bytes_removed;
+    size_t packs_young;          /**< unused by kept snapshots, younger than the grace period */
+    uint64_t bytes_young;
+    size_t packs_shared;         /**< hold blobs of kept and of forgotten snapshots: kept whole */
+    size_t index_rewritten;      /**< index files replaced (they named removed packs) */
+    size_t waited_for;           /**< commands that were running when the prune began */
+    double waited_s;
+} cr_prune_result;
+
+/**
+ * Remove the data that no kept snapshot uses: the files of forgotten
+ * snapshots and the packs none of whose blobs a kept snapshot needs, never
+ * anything younger than the grace period (by file time and, for snapshots,
+ * restore-point time). A pack holding blobs of a kept snapshot is kept whole.
+ * Safe while backups run: the packs to remove are announced first (a backup
+ * that starts later stores those blobs again), the prune waits for the
+ * commands already running, then checks again which packs the snapshots
+ * saved meanwhile use. Hunt records of removed snapshots are kept (small;
+ * `verify` knows their snapshots were forgotten).
+ * @return 0; CR_EINPUT (grace under a day); CR_ELOCKED (another prune runs,
+ *         or a command still runs after wait_s: nothing removed); CR_ECORRUPT
+ *         (a snapshot or tree cannot be read: nothing removed, run verify); an error.
+ */
+int cr_prune(cr_prune_result *out, cr_repo *repo, const cr_prune_options *opts);
 
 /* ------------------------------------------------------------------ diff */
 

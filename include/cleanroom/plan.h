@@ -96,6 +96,13 @@ typedef struct cr_plan_problem {
 #define CR_PLAN_MAX_DEPTH 64u
 #define CR_PLAN_MAX_COUNT 10000u
 
+/**
+ * Parse a duration such as "4h", "30m", "90s", "1h30m", "7d" or "4 hours".
+ * @param unit_optional 1: a bare number is seconds
+ * @return 0 or CR_EINPUT.
+ */
+int cr_plan_duration_parse(double *out, const char *s, int unit_optional);
+
 void cr_plan_free(cr_plan *plan);
 void cr_plan_problems_free(cr_plan_problem *p, size_t n);
 

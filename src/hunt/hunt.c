@@ -858,6 +858,148 @@ done:
 
 /* ---------------------------------------------------------------- readers */
 
+/*
+ * A snapshot without a readable record: never hunted (CR_ENOTFOUND), or
+ * hunted once and its record since removed or damaged (CR_ECORRUPT). The
+ * record of the next snapshot of the source names it (`pred`), and a hunt
+ * file that cannot be read may have been its record: either way "not hunted"
+ * would hide what the hunt found, so the restore gate must refuse.
+ */
+static int record_missing(const hn_records *recs, const cr_id *snap)
+{
+    char hex[CR_ID_HEX_LEN + 1], by[CR_ID_HEX_LEN + 1], when[48];
+    const struct hn_pred_ref *ref = hn_records_named(recs, snap);
+    cr_id_to_hex(hex, snap);
+    if (ref) {
+        cr_time_format(when, sizeof(when), ref->by_ns);
+        cr_error_set("the hunt record of snapshot %.8s is missing: the record of snapshot %.8s "
+                     "(hunted %s) shows that %.8s was hunted before it; its record was removed "
+                     "from the vault or damaged",
+                     hex, cr_id_to_hex(by, &ref->by), when, hex);
+        return CR_ECORRUPT;
+    }
+    if (recs->unreadable) {
+        cr_error_set("snapshot %.8s has no readable hunt record, and %zu file(s) under hunt/ "
+                     "cannot be read: one of them may have been its record",
+                     hex, recs->unreadable);
+        return CR_ECORRUPT;
+    }
+    cr_error_set("snapshot %.8s has not been hunted yet", hex);
+    return CR_ENOTFOUND;
+}
+
+/* ---------------------------------------------------------------- custody */
+
+typedef struct hv_ctx {
+    cr_verify_report *r;
+    int err;
+} hv_ctx;
+
+/* A hunt file that cannot be read or decoded (named "hunt/<hex>"). */
+static void hv_warn(const char *path, const char *message, void *payload)
+{
+    hv_ctx *x = payload;
+    cr_id id;
+    if (x->err < 0 || strncmp(path, "hunt/", 5) != 0 || cr_id_from_hex(&id, path + 5) < 0 ||
+        cr_verify_has_problem(x->r, "hunt", &id))
+        return;
+    x->err = cr_verify_add_problem(x->r, "hunt", &id, "%s", message);
+}
+
+static int hv_id_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(cr_id));
+}
+
+int cr_hunt_verify(cr_verify_report *report, cr_repo *repo)
+{
+    hn_records recs;
+    cr_forgotten gone;
+    hv_ctx x = {report, 0};
+    cr_id *snaps = NULL;
+    size_t nsnaps = 0;
+    char a[CR_ID_HEX_LEN + 1], b[CR_ID_HEX_LEN + 1], when[48], at[48];
+    int err;
+
+    memset(&recs, 0, sizeof(recs));
+    memset(&gone, 0, sizeof(gone));
+    if (!report || !repo) {
+        cr_error_set("hunt verify: a report and a vault are required");
+        return CR_EINPUT;
+    }
+    if ((err = cr_repo_list(&snaps, &nsnaps, repo, "snapshots")) < 0 ||
+        (err = cr_forgotten_load(&gone, repo)) < 0 ||
+        (err = hn_records_load(&recs, repo, hv_warn, &x)) < 0)
+        goto done;
+    if ((err = x.err) < 0)
+        goto done;
+    /* A snapshot named as hunted before another has a record of its own. */
+    for (size_t i = 0; i < recs.npreds && err == 0; i++) {
+        const struct hn_pred_ref *p = &recs.preds[i];
+        if ((i > 0 && !memcmp(&recs.preds[i - 1].pred, &p->pred, sizeof(cr_id))) ||
+            hn_records_find(&recs, &p->pred) || cr_forgotten_has(&gone, &p->pred))
+            continue;
+        cr_time_format(when, sizeof(when), p->by_ns);
+        err = cr_verify_add_problem(
+            report, "hunt", &p->pred,
+            "the hunt record of snapshot %.8s is missing: the record of snapshot %.8s (hunted "
+            "%s) shows it was hunted before; the record was removed from the vault outside of "
+            "cleanroom (restore refuses this snapshot until it is hunted again)",
+            cr_id_to_hex(a, &p->pred), cr_id_to_hex(b, &p->by), when);
+    }
+    /* A hunted snapshot is still there. */
+    for (size_t i = 0; i < recs.n && err == 0; i++) {
+        const hn_record *r = &recs.r[i];
+        if ((nsnaps && bsearch(&r->snapshot, snaps, nsnaps, sizeof(cr_id), hv_id_cmp)) ||
+            cr_forgotten_has(&gone, &r->snapshot) ||
+            cr_verify_has_problem(report, "snapshot", &r->snapshot))
+            continue;
+        cr_time_format(when, sizeof(when), r->time_ns);
+        cr_time_format(at, sizeof(at), r->hunted_ns);
+        err = cr_verify_add_problem(
+            report, "snapshot", &r->snapshot,
+            "missing: its hunt record (restore point of %s at %s, hunted %s) names it, and its "
+            "file is gone from snapshots/; cleanroom never deletes a snapshot, so it was removed "
+            "outside of cleanroom",
+            r->source ? r->source : "?", when, at);
+    }
+    if (err == 0 && report->nproblems > 0) {
+        cr_error_set("verify found %zu problem(s) in the vault", report->nproblems);
+        err = CR_ECORRUPT;
+    }
+done:
+    hn_records_clear(&recs);
+    cr_forgotten_clear(&gone);
+    free(snaps);
+    return err;
+}
+
+int cr_hunt_evidence(cr_id **out, size_t *count, cr_repo *repo, cr_severity min)
+{
+    hn_records recs;
+    int err;
+    *out = NULL;
+    *count = 0;
+    memset(&recs, 0, sizeof(recs));
+    if ((err = hn_records_load(&recs, repo, NULL, NULL)) < 0)
+        goto done;
+    for (size_t i = 0; i < recs.n; i++) {
+        int hit = 0;
+        for (size_t k = 0; k < recs.r[i].nfindings && !hit; k++)
+            hit = recs.r[i].findings[k].severity >= min;
+        if (!hit)
+            continue;
+        if (!*out && !(*out = cr_calloc(recs.n, sizeof(cr_id)))) {
+            err = CR_ERROR;
+            goto done;
+        }
+        (*out)[(*count)++] = recs.r[i].snapshot;
+    }
+done:
+    hn_records_clear(&recs);
+    return err;
+}
+
 int cr_findings_get(cr_finding **out, size_t *count, int64_t *hunted_ns, cr_repo *repo,
                     const cr_snapshot *snap)
 {
@@ -876,9 +1018,7 @@ int cr_findings_get(cr_finding **out, size_t *count, int64_t *hunted_ns, cr_repo
         return err;
     r = hn_records_find(&recs, &snap->id);
     if (!r) {
-        char hex[CR_ID_HEX_LEN + 1];
-        cr_error_set("snapshot %.8s has not been hunted yet", cr_id_to_hex(hex, &snap->id));
-        err = CR_ENOTFOUND;
+        err = record_missing(&recs, &snap->id);
         goto done;
     }
     if (hunted_ns)

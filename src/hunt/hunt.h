@@ -256,11 +256,22 @@ int hn_record_save(cr_repo *repo, const hn_record *r);
 typedef struct hn_records {
     hn_record *r;
     size_t n;
+    /* Chain of custody: each record names the snapshot hunted before it
+     * (`pred`), which had a record then. Every such name, sorted by pred, with
+     * the record (snapshot, hunted_ns) that gave it. */
+    struct hn_pred_ref {
+        cr_id pred, by;
+        int64_t by_ns;
+    } *preds;
+    size_t npreds;
+    size_t unreadable; /* hunt files that could not be read or decoded */
 } hn_records;
 int hn_records_load(hn_records *out, cr_repo *repo, cr_warning_cb warn, void *payload);
 void hn_records_clear(hn_records *rs);
 /** The newest record of a snapshot (borrowed), or NULL. */
 const hn_record *hn_records_find(const hn_records *rs, const cr_id *snapshot);
+/** A record naming `snapshot` as hunted before it (borrowed), or NULL. */
+const struct hn_pred_ref *hn_records_named(const hn_records *rs, const cr_id *snapshot);
 
 /* ============================================================= judges */
 /** What the judges see of a snapshot being hunted. */

@@ -958,7 +958,7 @@ static file_kind kind_of(const cr_buf *b)
  */
 static int foreach_file(cr_repo *repo, file_kind want,
                         int (*fn)(const cr_buf *plain, const cr_id *id, void *ctx), void *ctx,
-                        cr_warning_cb warn, void *payload)
+                        cr_warning_cb warn, void *payload, size_t *unreadable)
 {
     cr_id *ids = NULL;
     size_t n = 0;
@@ -972,10 +972,14 @@ static int foreach_file(cr_repo *repo, file_kind want,
         cr_error_clear();
         if ((err = cr_repo_load_file(&b, repo, "hunt", &ids[i])) < 0) {
             warn_file(warn, payload, &ids[i], cr_error_last());
+            if (unreadable)
+                (*unreadable)++;
             continue;
         }
         kind = kind_of(&b);
         if (kind == KIND_UNKNOWN) {
+            if (unreadable)
+                (*unreadable)++;
             warn_file(warn, payload, &ids[i],
                       "not a hunt file this program knows (damaged, or written by a newer "
                       "cleanroom): skipped");
@@ -985,6 +989,8 @@ static int foreach_file(cr_repo *repo, file_kind want,
             continue;
         if ((err = fn(&b, &ids[i], ctx)) < 0) {
             char msg[512];
+            if (unreadable)
+                (*unreadable)++;
             snprintf(msg, sizeof(msg), "%s: skipped", cr_error_last());
             warn_file(warn, payload, &ids[i], msg);
         }
@@ -1006,7 +1012,7 @@ int hn_cache_load(hn_cache **out, cr_repo *repo, cr_warning_cb warn, void *paylo
     *out = NULL;
     if ((err = hn_cache_new(&c)) < 0)
         return err;
-    if ((err = foreach_file(repo, KIND_FACTS, cache_load_one, c, warn, payload)) < 0) {
+    if ((err = foreach_file(repo, KIND_FACTS, cache_load_one, c, warn, payload, NULL)) < 0) {
         hn_cache_free(c);
         return err;
     }
@@ -1320,7 +1326,37 @@ typedef struct rec_list {
     rec_item *v;
     size_t n, cap;
     size_t compact_at; /* sort and drop superseded records when n reaches this */
+    struct hn_pred_ref *preds; /* of every record read, superseded ones too */
+    size_t npreds, predcap;
 } rec_list;
+
+static int pred_cmp(const void *a, const void *b)
+{
+    const struct hn_pred_ref *x = a, *y = b;
+    int c = memcmp(x->pred.b, y->pred.b, CR_ID_LEN);
+    if (c)
+        return c;
+    return x->by_ns < y->by_ns ? -1 : x->by_ns > y->by_ns;
+}
+
+static int pred_add(rec_list *l, const hn_record *r)
+{
+    if (!r->has_pred)
+        return 0;
+    if (l->npreds == l->predcap) {
+        size_t ncap = l->predcap ? l->predcap * 2 : 64;
+        struct hn_pred_ref *v = cr_realloc(l->preds, ncap * sizeof(*v));
+        if (!v)
+            return CR_ERROR;
+        l->preds = v;
+        l->predcap = ncap;
+    }
+    l->preds[l->npreds].pred = r->pred;
+    l->preds[l->npreds].by = r->snapshot;
+    l->preds[l->npreds].by_ns = r->hunted_ns;
+    l->npreds++;
+    return 0;
+}
 
 static int item_cmp(const void *a, const void *b)
 {
@@ -1357,6 +1393,10 @@ static int records_load_one(const cr_buf *plain, const cr_id *id, void *ctx)
     int err;
     if ((err = hn_record_decode(&r, plain->ptr, plain->len)) < 0)
         return err;
+    if (pred_add(l, &r) < 0) {
+        hn_record_clear(&r);
+        return CR_ERROR;
+    }
     if (l->n == l->cap) {
         size_t ncap = l->cap ? l->cap * 2 : 64;
         rec_item *v = cr_realloc(l->v, ncap * sizeof(*v));
@@ -1377,14 +1417,19 @@ static int records_load_one(const cr_buf *plain, const cr_id *id, void *ctx)
 
 int hn_records_load(hn_records *out, cr_repo *repo, cr_warning_cb warn, void *payload)
 {
-    rec_list l = {NULL, 0, 0, 64};
+    rec_list l = {NULL, 0, 0, 64, NULL, 0, 0};
     int err;
 
-    out->r = NULL;
-    out->n = 0;
-    if ((err = foreach_file(repo, KIND_RECORD, records_load_one, &l, warn, payload)) < 0)
+    memset(out, 0, sizeof(*out));
+    if ((err = foreach_file(repo, KIND_RECORD, records_load_one, &l, warn, payload,
+                            &out->unreadable)) < 0)
         goto done;
     rec_compact(&l);
+    if (l.npreds > 1)
+        qsort(l.preds, l.npreds, sizeof(*l.preds), pred_cmp);
+    out->preds = l.preds;
+    out->npreds = l.npreds;
+    l.preds = NULL;
     if (l.n && !(out->r = cr_calloc(l.n, sizeof(*out->r)))) {
         err = CR_ERROR;
         goto done;
@@ -1398,6 +1443,7 @@ done:
     for (size_t i = 0; i < l.n; i++)
         hn_record_clear(&l.v[i].r);
     free(l.v);
+    free(l.preds);
     return err;
 }
 
@@ -1408,8 +1454,8 @@ void hn_records_clear(hn_records *rs)
     for (size_t i = 0; i < rs->n; i++)
         hn_record_clear(&rs->r[i]);
     free(rs->r);
-    rs->r = NULL;
-    rs->n = 0;
+    free(rs->preds);
+    memset(rs, 0, sizeof(*rs));
 }
 
 static int record_key_cmp(const void *key, const void *elem)
@@ -1422,4 +1468,16 @@ const hn_record *hn_records_find(const hn_records *rs, const cr_id *snapshot)
     if (!rs || !rs->n)
         return NULL;
     return bsearch(snapshot, rs->r, rs->n, sizeof(*rs->r), record_key_cmp);
+}
+
+static int pred_key_cmp(const void *key, const void *elem)
+{
+    return memcmp(((const cr_id *)key)->b, ((const struct hn_pred_ref *)elem)->pred.b, CR_ID_LEN);
+}
+
+const struct hn_pred_ref *hn_records_named(const hn_records *rs, const cr_id *snapshot)
+{
+    if (!rs || !rs->npreds)
+        return NULL;
+    return bsearch(snapshot, rs->preds, rs->npreds, sizeof(*rs->preds), pred_key_cmp);
 }

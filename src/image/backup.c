@@ -730,7 +730,7 @@ int cr_backup_image(cr_snapshot **out, cr_repo *repo, const char *const *images,
     if ((err = cr_lock_acquire(&lock, repo, 0)) < 0)
         goto done;
     cr_repo_clean_temp(repo, 3600);
-    if ((err = cr_repo_index(&b->idx, repo)) < 0)
+    if ((err = cr_repo_index_writable(&b->idx, repo)) < 0)
         goto done;
 
     /* Parents: the newest earlier image snapshot of the source with the same disk. */

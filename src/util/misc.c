@@ -2,6 +2,7 @@
 #include "util/util.h"
 
 #include <ctype.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,4 +294,18 @@ int cr_ncpu(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : (int)n;
+}
+
+void cr_who(char *host, size_t hostlen, char *user, size_t userlen)
+{
+    struct passwd pw, *res = NULL;
+    char pwbuf[1024];
+    if (gethostname(host, hostlen) < 0)
+        host[0] = '\0';
+    host[hostlen - 1] = '\0';
+    user[0] = '\0';
+    if (getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
+        snprintf(user, userlen, "%s", res->pw_name);
+    else if (getenv("USER"))
+        snprintf(user, userlen, "%s", getenv("USER"));
 }

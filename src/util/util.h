@@ -104,6 +104,9 @@ int cr_hex_decode(void *out, size_t outlen, const char *hex); /* exactly 2*outle
 int cr_hex_decode_n(void *out, const char *hex, size_t ndigits);
 bool cr_is_hex(const char *s);
 
+/** This machine's host name and the effective user's name ("" when unknown), for records. */
+void cr_who(char *host, size_t hostlen, char *user, size_t userlen);
+
 /** Current time, ns since the epoch. */
 int64_t cr_time_now_ns(void);
 /** Monotonic seconds. */

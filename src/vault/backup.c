@@ -1922,7 +1922,7 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
         b->walk_fds_max = (int)(budget / 2 < DIRS_OPEN_MAX ? budget / 2 : DIRS_OPEN_MAX);
         b->ahead_fds_max = (int)(budget * 3 / 4);
     }
-    if ((err = cr_repo_index(&b->idx, repo)) < 0)
+    if ((err = cr_repo_index_writable(&b->idx, repo)) < 0)
         goto done;
     cr_chunker_init(&b->chunker, repo->keys.chunker, CR_CHUNK_MIN, CR_CHUNK_AVG, CR_CHUNK_MAX);
     if (stat(cr_repo_path(repo), &st) == 0) {

@@ -37,6 +37,7 @@ typedef struct ipack {
     cr_pack_entry *e;
     uint32_t n;
     uint8_t is_new;
+    uint8_t dead; /* a running prune will delete it: not used, not written to index files */
 } ipack;
 
 typedef struct bslot {
@@ -110,7 +111,8 @@ static bslot *blob_find(cr_index *idx, const cr_id *id)
         bslot *s = &idx->blobs[i];
         if (!s->pack)
             return NULL;
-        if (s->key == k && !memcmp(idx->packs[s->pack - 1].e[s->entry].id.b, id->b, CR_ID_LEN))
+        if (s->key == k && !idx->packs[s->pack - 1].dead &&
+            !memcmp(idx->packs[s->pack - 1].e[s->entry].id.b, id->b, CR_ID_LEN))
             return s;
     }
 }
@@ -316,6 +318,7 @@ static int add_pack_locked(cr_index *idx, const cr_id *pack, cr_pack_entry *e, s
     p->e = e;
     p->n = (uint32_t)n;
     p->is_new = is_new ? 1 : 0;
+    p->dead = 0;
     bslot ps = {key8(pack), pi + 1, 0};
     blob_put_raw(idx->ptab, idx->ptab_cap, &ps);
 
@@ -349,6 +352,15 @@ int cr_index_add_pack(cr_index *idx, const cr_id *pack, const cr_pack_entry *e, 
     if (err < 0)
         free(copy);
     return err;
+}
+
+void cr_index_mark_dead(cr_index *idx, const cr_id *pack)
+{
+    pthread_mutex_lock(&idx->mu);
+    ipack *p = pack_find(idx, pack);
+    if (p)
+        p->dead = 1;
+    pthread_mutex_unlock(&idx->mu);
 }
 
 size_t cr_index_pack_count(cr_index *idx)
@@ -411,7 +423,7 @@ static int encode_locked(cr_buf *out, cr_index *idx, int only_new, size_t **whic
     int err;
     size_t n = 0;
     for (size_t i = 0; i < idx->npacks; i++)
-        if (!only_new || idx->packs[i].is_new)
+        if ((!only_new || idx->packs[i].is_new) && !idx->packs[i].dead)
             n++;
     if (which) {
         *which = NULL;
@@ -424,7 +436,7 @@ static int encode_locked(cr_buf *out, cr_index *idx, int only_new, size_t **whic
         return err;
     for (size_t i = 0; i < idx->npacks; i++) {
         const ipack *p = &idx->packs[i];
-        if (only_new && !p->is_new)
+        if ((only_new && !p->is_new) || p->dead)
             continue;
         if (which)
             (*which)[(*nwhich)++] = i;

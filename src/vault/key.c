@@ -164,20 +164,6 @@ done:
 
 /* ------------------------------------------------------------ creating */
 
-static void who(char *host, size_t hostlen, char *user, size_t userlen)
-{
-    struct passwd pw, *res = NULL;
-    char pwbuf[1024];
-    if (gethostname(host, hostlen) < 0)
-        host[0] = '\0';
-    host[hostlen - 1] = '\0';
-    user[0] = '\0';
-    if (getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
-        snprintf(user, userlen, "%s", res->pw_name);
-    else if (getenv("USER"))
-        snprintf(user, userlen, "%s", getenv("USER"));
-}
-
 static int derive_wrap_key(uint8_t out[32], const char *passphrase, const uint8_t salt[16],
                            uint64_t ops, uint64_t mem)
 {
@@ -218,7 +204,7 @@ int cr_keyfile_store(char out_id[CR_ID_HEX_LEN + 1], int dirfd, const uint8_t ma
     sodium_bin2base64(sealed64, sizeof(sealed64), sealed, sizeof(sealed),
                       sodium_base64_VARIANT_ORIGINAL);
     cr_time_format(created, sizeof(created), cr_time_now_ns() / 1000000000LL * 1000000000LL);
-    who(host, sizeof(host), user, sizeof(user));
+    cr_who(host, sizeof(host), user, sizeof(user));
 
     root = json_pack("{s:i, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s}", "version", 1, "kdf", KDF_NAME,
                      "opslimit", (json_int_t)ops, "memlimit", (json_int_t)mem, "salt", salt64,
@@ -294,14 +280,42 @@ done:
     return err;
 }
 
+/*
+ * Anyone who can write keys/ can plant key files, each with the highest
+ * Argon2id cost a reader accepts (minutes of work): opening must not try them
+ * all. So every key file is read first (cheap), then tried cheapest first, and
+ * one that costs more than the "sensitive" profile (which no cleanroom ever
+ * writes) is not tried at all; at most UNLOCK_MAX_TRIES are tried.
+ */
+#define UNLOCK_MAX_TRIES 64
+
+typedef struct key_try {
+    char hex[CR_ID_HEX_LEN + 1];
+    cr_keyfile kf;
+} key_try;
+
+static int key_try_cmp(const void *a, const void *b)
+{
+    const key_try *x = a, *y = b;
+    uint64_t cx = x->kf.opslimit * x->kf.memlimit, cy = y->kf.opslimit * y->kf.memlimit;
+    if (cx != cy)
+        return cx < cy ? -1 : 1;
+    if (x->kf.created_ns != y->kf.created_ns)
+        return x->kf.created_ns < y->kf.created_ns ? -1 : 1;
+    return strcmp(x->hex, y->hex);
+}
+
 int cr_repo_unlock(cr_repo *repo, const char *passphrase)
 {
     cr_id *ids = NULL;
-    size_t n = 0, damaged = 0, tried = 0;
-    char first_damaged[CR_ID_HEX_LEN + 1] = "", damage_msg[512] = "";
+    key_try *keys = NULL;
+    size_t n = 0, nk = 0, damaged = 0, tried = 0, costly = 0, over = 0;
+    char damage_msg[512] = "", skipped[32] = "";
+    uint64_t max_ops, max_mem;
     int err, other_err = 0;
 
-    if ((err = cr_repo_list(&ids, &n, repo, "keys")) < 0)
+    if ((err = kdf_costs(CR_KDF_SENSITIVE, &max_ops, &max_mem)) < 0 ||
+        (err = cr_repo_list(&ids, &n, repo, "keys")) < 0)
         goto done;
     if (n == 0) {
         cr_error_set("the vault at %s has no key files in %s/keys: it cannot be opened", repo->path,
@@ -309,26 +323,42 @@ int cr_repo_unlock(cr_repo *repo, const char *passphrase)
         err = CR_ECORRUPT;
         goto done;
     }
+    if (!(keys = cr_calloc(n, sizeof(*keys)))) {
+        err = CR_ERROR;
+        goto done;
+    }
     for (size_t i = 0; i < n; i++) {
-        char hex[CR_ID_HEX_LEN + 1];
-        cr_keyfile kf;
-        cr_id_to_hex(hex, &ids[i]);
-        err = read_keyfile(&kf, repo, hex);
+        key_try *k = &keys[nk];
+        cr_id_to_hex(k->hex, &ids[i]);
+        err = read_keyfile(&k->kf, repo, k->hex);
         if (err == CR_ENOTFOUND)
             continue; /* removed while we were looking */
         if (err == CR_ECORRUPT) {
-            if (!damaged++) {
-                memcpy(first_damaged, hex, sizeof(hex));
+            if (!damaged++)
                 snprintf(damage_msg, sizeof(damage_msg), "%s", cr_error_last());
-            }
             continue;
         }
         if (err < 0)
             goto done;
+        if (k->kf.opslimit * k->kf.memlimit > max_ops * max_mem) {
+            if (!costly++)
+                snprintf(skipped, sizeof(skipped), "%.16s", k->hex);
+            continue;
+        }
+        nk++;
+    }
+    err = 0;
+    if (nk > 1)
+        qsort(keys, nk, sizeof(*keys), key_try_cmp);
+    for (size_t i = 0; i < nk; i++) {
+        if (tried == UNLOCK_MAX_TRIES) {
+            over = nk - i;
+            break;
+        }
         tried++;
-        err = unlock_one(repo, &kf, passphrase);
+        err = unlock_one(repo, &keys[i].kf, passphrase);
         if (err == 0) {
-            memcpy(repo->key_file, hex, sizeof(hex));
+            memcpy(repo->key_file, keys[i].hex, sizeof(keys[i].hex));
             goto done;
         }
         if (err != CR_EAUTH)
@@ -342,12 +372,23 @@ int cr_repo_unlock(cr_repo *repo, const char *passphrase)
                      "be the damaged one: use another passphrase of this vault",
                      tried, repo->path, damaged, damage_msg);
         err = CR_ECORRUPT;
+    } else if (costly || over) {
+        cr_error_set("wrong passphrase: none of the %zu keys of the vault at %s that were tried "
+                     "opens with it; %zu key file(s) were not tried (%zu ask for a key derivation "
+                     "costlier than any cleanroom writes%s%s, %zu beyond the %d tried at most): "
+                     "files in %s/keys that nobody added are a sign of tampering",
+                     tried, repo->path, costly + over, costly, costly ? ", e.g. " : "", skipped,
+                     over, UNLOCK_MAX_TRIES, repo->path);
+        err = CR_EAUTH;
     } else {
         cr_error_set("wrong passphrase: none of the %zu keys of the vault at %s opens with it",
                      tried, repo->path);
         err = CR_EAUTH;
     }
 done:
+    if (keys)
+        sodium_memzero(keys, n * sizeof(*keys));
+    free(keys);
     free(ids);
     return err;
 }

@@ -96,16 +96,9 @@ int cr_lock_acquire(cr_lock **out, cr_repo *repo, int exclusive)
     struct dirent *e;
     cr_buf b = CR_BUF_INIT;
     int err, fd = -1;
-    struct passwd pw, *res = NULL;
-    char pwbuf[1024];
 
     *out = NULL;
-    if (gethostname(host, sizeof(host)) < 0)
-        host[0] = '\0';
-    host[sizeof(host) - 1] = '\0';
-    user[0] = '\0';
-    if (getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
-        snprintf(user, sizeof(user), "%s", res->pw_name);
+    cr_who(host, sizeof(host), user, sizeof(user));
     cr_time_format(when, sizeof(when), cr_time_now_ns() / 1000000000LL * 1000000000LL);
 
     if (!(lock = cr_calloc(1, sizeof(*lock))))
@@ -206,4 +199,79 @@ void cr_lock_release(cr_lock *lock)
     if (unlinkat(lock->repo->dirfd, lock->name, 0) == 0)
         cr_fs_fsync_dir(lock->repo->dirfd, "locks");
     free(lock);
+}
+
+/* ------------------------------------------------------------ for prune */
+
+const char *cr_lock_id(const cr_lock *lock)
+{
+    return lock->name + 6; /* after "locks/" */
+}
+
+int cr_lock_live(cr_repo *repo, const char *id)
+{
+    char name[300], host[256], user[64];
+    cr_buf b = CR_BUF_INIT;
+    lock_info li;
+    int live = 1, r;
+
+    snprintf(name, sizeof(name), "locks/%s", id);
+    r = cr_fs_read_all(&b, repo->dirfd, name, MAX_LOCK_FILE);
+    if (r == CR_ENOTFOUND) {
+        live = 0;
+    } else if (r == 0 && parse_lock(&li, b.ptr, b.len)) {
+        cr_who(host, sizeof(host), user, sizeof(user));
+        if (!strcmp(li.hostname, host) && kill((pid_t)li.pid, 0) < 0 && errno == ESRCH)
+            live = 0; /* its process is gone */
+    }
+    cr_buf_free(&b);
+    return live;
+}
+
+int cr_lock_others(char ***out, size_t *count, cr_repo *repo, const cr_lock *own)
+{
+    int fd = openat(repo->dirfd, "locks", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d;
+    struct dirent *e;
+    char **v = NULL;
+    size_t n = 0, cap = 0;
+    int err = 0;
+
+    *out = NULL;
+    *count = 0;
+    if (fd < 0 || !(d = fdopendir(fd))) {
+        err = cr_error_errno("cannot read %s/locks", repo->path);
+        if (fd >= 0)
+            close(fd);
+        return err;
+    }
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || (own && !strcmp(e->d_name, cr_lock_id(own))))
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char **nv = cr_realloc(v, ncap * sizeof(*nv));
+            if (!nv) {
+                err = CR_ERROR;
+                break;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        if (!(v[n] = cr_strdup(e->d_name))) {
+            err = CR_ERROR;
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (err < 0) {
+        for (size_t i = 0; i < n; i++)
+            free(v[i]);
+        free(v);
+        return err;
+    }
+    *out = v;
+    *count = n;
+    return 0;
 }

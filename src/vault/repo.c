@@ -301,12 +301,20 @@ int cr_repo_index(cr_index **out, cr_repo *repo)
     return err;
 }
 
+void cr_repo_index_drop(cr_repo *repo)
+{
+    pthread_mutex_lock(&repo->mu);
+    cr_index_free(repo->index);
+    repo->index = NULL;
+    pthread_mutex_unlock(&repo->mu);
+}
+
 /* ------------------------------------------------------------ encrypted files */
 
 static int check_kind(const char *kind)
 {
     if (strcmp(kind, "index") != 0 && strcmp(kind, "snapshots") != 0 &&
-        strcmp(kind, "hunt") != 0) {
+        strcmp(kind, "hunt") != 0 && strcmp(kind, "forget") != 0) {
         cr_error_set("internal error: unknown kind of vault file '%s'", kind);
         return CR_EINPUT;
     }
@@ -345,7 +353,8 @@ int cr_repo_save_file(cr_id *out, cr_repo *repo, const char *kind, const void *p
     snprintf(name, sizeof(name), "%s/%s", kind, cr_id_to_hex(hex, out));
     /* hunt/ appeared after format version 1 was first released: vaults made
      * before have none until their first hunt. */
-    if (!strcmp(kind, "hunt") && mkdirat(repo->dirfd, kind, 0755) < 0 && errno != EEXIST) {
+    if ((!strcmp(kind, "hunt") || !strcmp(kind, "forget")) &&
+        mkdirat(repo->dirfd, kind, 0755) < 0 && errno != EEXIST) {
         err = cr_error_errno("cannot create folder %s/%s of the vault", repo->path, kind);
         goto done;
     }
@@ -497,13 +506,14 @@ done:
     return err;
 }
 
-/* Remove the ".tmp-*" files of one folder last changed before `cutoff`. */
-static size_t clean_temp_dir(cr_repo *repo, const char *sub, time_t cutoff)
+/* Hand the ".tmp-*" regular files of one folder last changed before `cutoff` to fn. */
+static size_t temp_dir(cr_repo *repo, const char *sub, time_t cutoff, cr_repo_temp_cb fn,
+                       void *payload)
 {
     int fd = openat(repo->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d;
     struct dirent *e;
-    size_t removed = 0;
+    size_t taken = 0;
     if (fd < 0)
         return 0;
     if (!(d = fdopendir(fd))) {
@@ -512,29 +522,47 @@ static size_t clean_temp_dir(cr_repo *repo, const char *sub, time_t cutoff)
     }
     while ((e = readdir(d))) {
         struct stat st;
+        char rel[320];
         if (strncmp(e->d_name, ".tmp-", 5) != 0)
             continue;
-        if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-            st.st_mtime < cutoff && unlinkat(fd, e->d_name, 0) == 0)
-            removed++;
+        if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
+            st.st_mtime >= cutoff)
+            continue;
+        snprintf(rel, sizeof(rel), "%s/%s", sub, e->d_name);
+        if (fn(fd, e->d_name, rel, &st, payload) == 0)
+            taken++;
     }
     closedir(d);
-    return removed;
+    return taken;
+}
+
+size_t cr_repo_temp_files(cr_repo *repo, int64_t min_age_s, cr_repo_temp_cb fn, void *payload)
+{
+    static const char *const kinds[] = {"keys", "index", "snapshots", "locks", "hunt", "forget"};
+    time_t cutoff = time(NULL) - (time_t)min_age_s;
+    size_t taken = 0;
+    char sub[16];
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        taken += temp_dir(repo, kinds[i], cutoff, fn, payload);
+    for (int i = 0; i < 256; i++) {
+        snprintf(sub, sizeof(sub), "data/%02x", i);
+        taken += temp_dir(repo, sub, cutoff, fn, payload);
+    }
+    return taken;
+}
+
+static int temp_remove(int dirfd, const char *name, const char *rel, const struct stat *st,
+                       void *payload)
+{
+    (void)rel;
+    (void)st;
+    (void)payload;
+    return unlinkat(dirfd, name, 0) == 0 ? 0 : -1;
 }
 
 size_t cr_repo_clean_temp(cr_repo *repo, int64_t min_age_s)
 {
-    static const char *const kinds[] = {"keys", "index", "snapshots", "locks", "hunt"};
-    time_t cutoff = time(NULL) - (time_t)min_age_s;
-    size_t removed = 0;
-    char sub[16];
-    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-        removed += clean_temp_dir(repo, kinds[i], cutoff);
-    for (int i = 0; i < 256; i++) {
-        snprintf(sub, sizeof(sub), "data/%02x", i);
-        removed += clean_temp_dir(repo, sub, cutoff);
-    }
-    return removed;
+    return cr_repo_temp_files(repo, min_age_s, temp_remove, NULL);
 }
 
 int cr_repo_list(cr_id **out, size_t *count, cr_repo *repo, const char *kind)
@@ -554,8 +582,8 @@ int cr_repo_list(cr_id **out, size_t *count, cr_repo *repo, const char *kind)
         }
     } else if (!strcmp(kind, "keys") || !strcmp(kind, "index") || !strcmp(kind, "snapshots")) {
         err = list_dir(&l, repo, kind, NULL, 0);
-    } else if (!strcmp(kind, "hunt")) {
-        err = list_dir(&l, repo, kind, NULL, 1); /* absent until the first hunt */
+    } else if (!strcmp(kind, "hunt") || !strcmp(kind, "forget")) {
+        err = list_dir(&l, repo, kind, NULL, 1); /* absent until the first hunt, forget */
     } else {
         cr_error_set("internal error: unknown kind of vault file '%s'", kind);
         err = CR_EINPUT;

@@ -889,15 +889,18 @@ int cr_snapshot_list_checked(cr_snapshot ***out, size_t *count, cr_id **damaged,
     cr_id *ids = NULL, *bad = NULL;
     size_t n = 0, k = 0, nbad = 0;
     cr_snapshot **list = NULL;
+    cr_forgotten gone;
     int err;
 
     *out = NULL;
     *count = 0;
+    memset(&gone, 0, sizeof(gone));
     if (damaged) {
         *damaged = NULL;
         *ndamaged = 0;
     }
-    if ((err = cr_repo_list(&ids, &n, repo, "snapshots")) < 0)
+    if ((err = cr_repo_list(&ids, &n, repo, "snapshots")) < 0 ||
+        (err = cr_forgotten_load(&gone, repo)) < 0)
         goto done;
     if (!(list = cr_calloc(n, sizeof(*list)))) {
         err = CR_ERROR;
@@ -905,6 +908,8 @@ int cr_snapshot_list_checked(cr_snapshot ***out, size_t *count, cr_id **damaged,
     }
     for (size_t i = 0; i < n; i++) {
         cr_snapshot *s = NULL;
+        if (cr_forgotten_has(&gone, &ids[i]))
+            continue; /* forgotten: its file waits for prune */
         err = cr_snapshot_load(&s, repo, &ids[i]);
         /* Vanished files are skipped; damaged ones too, but named to the
          * caller: one bad file must not hide the other restore points. */
@@ -941,6 +946,7 @@ int cr_snapshot_list_checked(cr_snapshot ***out, size_t *count, cr_id **damaged,
     }
 done:
     cr_snapshot_list_free(list, k);
+    cr_forgotten_clear(&gone);
     free(ids);
     free(bad);
     return err;
@@ -994,9 +1000,11 @@ int cr_snapshot_find(cr_snapshot **out, cr_repo *repo, const char *spec)
     cr_id *ids = NULL, id;
     size_t n = 0, len, matches = 0, match_at = 0;
     char want[CR_ID_HEX_LEN + 1];
+    cr_forgotten gone;
     int err = 0;
 
     *out = NULL;
+    memset(&gone, 0, sizeof(gone));
     len = spec ? strlen(spec) : 0;
     if (len == 0) {
         cr_error_set("no snapshot given: use an id, a unique start of one, 'latest' or "
@@ -1026,12 +1034,21 @@ int cr_snapshot_find(cr_snapshot **out, cr_repo *repo, const char *spec)
     }
     for (size_t i = 0; i <= len; i++)
         want[i] = (char)(spec[i] >= 'A' && spec[i] <= 'F' ? spec[i] + 32 : spec[i]);
+    if ((err = cr_forgotten_load(&gone, repo)) < 0)
+        return err;
     if (len == CR_ID_HEX_LEN) {
         cr_id_from_hex(&id, want);
+        if (cr_forgotten_has(&gone, &id)) {
+            cr_error_set("snapshot %s was forgotten ('cleanroom forget'): it is no longer a "
+                         "restore point",
+                         want);
+            err = CR_ENOTFOUND;
+            goto done;
+        }
         err = cr_snapshot_load(out, repo, &id);
         if (err == CR_ENOTFOUND)
             cr_error_set("no snapshot %s in the vault at %s", want, cr_repo_path(repo));
-        return err;
+        goto done;
     }
     if ((err = cr_repo_list(&ids, &n, repo, "snapshots")) < 0)
         goto done;
@@ -1040,7 +1057,7 @@ int cr_snapshot_find(cr_snapshot **out, cr_repo *repo, const char *spec)
     for (size_t i = 0; i < n; i++) {
         char hex[CR_ID_HEX_LEN + 1];
         cr_id_to_hex(hex, &ids[i]);
-        if (strncmp(hex, want, len) != 0)
+        if (strncmp(hex, want, len) != 0 || cr_forgotten_has(&gone, &ids[i]))
             continue;
         if (matches++ == 0)
             match_at = i;
@@ -1064,6 +1081,7 @@ int cr_snapshot_find(cr_snapshot **out, cr_repo *repo, const char *spec)
         err = cr_snapshot_load(out, repo, &ids[match_at]);
     }
 done:
+    cr_forgotten_clear(&gone);
     free(ids);
     return err;
 }

@@ -20,6 +20,7 @@
 #include "util/util.h"
 
 #include <pthread.h>
+#include <sys/stat.h>
 #include <zstd.h>
 
 #define CR_FORMAT_VERSION 1
@@ -120,6 +121,11 @@ void cr_index_unclaim(cr_index *idx, const cr_id *id);
  */
 int cr_index_add_pack(cr_index *idx, const cr_id *pack, const cr_pack_entry *e, size_t n,
                       int is_new);
+/**
+ * A pack a running prune is about to delete: its blobs are no longer found
+ * (a backup stores them again) and no index file written from here names it.
+ */
+void cr_index_mark_dead(cr_index *idx, const cr_id *pack);
 /** Write one index file naming every pack added with is_new since the last save. */
 int cr_index_save(cr_index *idx, cr_repo *repo);
 /** Number of packs and blobs known. */
@@ -241,6 +247,12 @@ typedef struct cr_lock cr_lock;
  */
 int cr_lock_acquire(cr_lock **out, cr_repo *repo, int exclusive);
 void cr_lock_release(cr_lock *lock); /* accepts NULL */
+/** The name of a lock's file under locks/ (borrowed). */
+const char *cr_lock_id(const cr_lock *lock);
+/** 1 if the lock file locks/<id> is still there and not stale (its process, on this host, gone). */
+int cr_lock_live(cr_repo *repo, const char *id);
+/** The names of every other lock file under locks/ now (free each and the array). */
+int cr_lock_others(char ***out, size_t *count, cr_repo *repo, const cr_lock *own);
 
 /* ================================================================= key.c */
 
@@ -297,6 +309,15 @@ struct cr_repo {
 /** The vault's index, loaded on first use (borrowed, lives as long as the repo). */
 int cr_repo_index(cr_index **out, cr_repo *repo);
 /**
+ * The index for a command that adds data (backup), called with its lock held:
+ * the packs a running prune announced are dead in it, so their blobs are
+ * stored again instead of referred to (prune.c).
+ */
+int cr_repo_index_writable(cr_index **out, cr_repo *repo);
+/** Forget the loaded index (no index pointer may be in use): the next cr_repo_index reads
+ * the index files again, with what other processes added meanwhile. */
+void cr_repo_index_drop(cr_repo *repo);
+/**
  * Store an encrypted file: zstd-compress, seal with AD "cleanroom-<kind>",
  * name it by SHA-256 of the stored bytes under `kind`/ ("index" or "snapshots").
  */
@@ -314,5 +335,49 @@ int cr_repo_list(cr_id **out, size_t *count, cr_repo *repo, const char *kind);
  * number removed.
  */
 size_t cr_repo_clean_temp(cr_repo *repo, int64_t min_age_s);
+
+/** Called for a temporary file: its folder, name, path in the vault, and stat. 0 = counted. */
+typedef int (*cr_repo_temp_cb)(int dirfd, const char *name, const char *rel, const struct stat *st,
+                               void *payload);
+/** Hand every temporary file (".tmp-*") older than `min_age_s` seconds to fn; returns how many
+ * it counted. */
+size_t cr_repo_temp_files(cr_repo *repo, int64_t min_age_s, cr_repo_temp_cb fn, void *payload);
+
+/** A set of ids, each with a value 1..255 (idset.c). Zero-initialise; free with cr_idset_free. */
+typedef struct cr_idset {
+    cr_id *keys;
+    uint8_t *vals; /* 0 = empty slot */
+    size_t n, cap;
+} cr_idset;
+/** The value of id, 0 if absent. */
+int cr_idset_get(const cr_idset *s, const cr_id *id);
+/** Set the value (1..255) of id. @return 0 or CR_ERROR (out of memory). */
+int cr_idset_put(cr_idset *s, const cr_id *id, uint8_t val);
+void cr_idset_free(cr_idset *s);
+
+/** Mark items[lo..hi) (one source, oldest first) kept or not by the policy of o (forget.c;
+ * exposed for tests). */
+void cr_forget_apply_policy(cr_forget_item *items, size_t lo, size_t hi,
+                            const cr_forget_options *o);
+
+/** The snapshots that forget records name (forget.c): sorted ids. */
+typedef struct cr_forgotten {
+    cr_id *ids;
+    size_t n;
+    size_t unreadable; /* forget records that could not be read (their snapshots show) */
+} cr_forgotten;
+/** Read every forget record of the vault. @return 0 or an error (out of memory, I/O). */
+int cr_forgotten_load(cr_forgotten *out, cr_repo *repo);
+int cr_forgotten_has(const cr_forgotten *f, const cr_id *id);
+void cr_forgotten_clear(cr_forgotten *f);
+
+/**
+ * Add a problem to a verify report (message printf-style), for the checks of
+ * modules above the vault too (hunt files).
+ */
+int cr_verify_add_problem(cr_verify_report *r, const char *what, const cr_id *id, const char *fmt,
+                          ...) __attribute__((format(printf, 4, 5)));
+/** 1 if the report already has a problem of this kind about this id. */
+int cr_verify_has_problem(const cr_verify_report *r, const char *what, const cr_id *id);
 
 #endif

@@ -36,72 +36,6 @@
 
 #define VF_MAX_DEPTH 1024
 
-/* ------------------------------------------------------------ id sets */
-
-/* Open addressing on ids, which are uniformly random (hashes), so their first bytes hash. */
-typedef struct idset {
-    cr_id *keys;
-    uint8_t *vals; /* 0 = empty slot */
-    size_t n, cap;
-} idset;
-
-static size_t idset_slot(const idset *s, const cr_id *id)
-{
-    uint64_t h;
-    memcpy(&h, id->b, sizeof(h));
-    size_t mask = s->cap - 1, i = (size_t)h & mask;
-    while (s->vals[i] && memcmp(&s->keys[i], id, sizeof(cr_id)) != 0)
-        i = (i + 1) & mask;
-    return i;
-}
-
-static int idset_get(const idset *s, const cr_id *id)
-{
-    if (!s->cap)
-        return 0;
-    return s->vals[idset_slot(s, id)];
-}
-
-static int idset_put(idset *s, const cr_id *id, uint8_t val)
-{
-    if ((s->n + 1) * 2 > s->cap) {
-        idset old = *s;
-        size_t ncap = s->cap ? s->cap * 2 : 256;
-        cr_id *k = cr_malloc(ncap * sizeof(cr_id));
-        uint8_t *v = cr_calloc(ncap, 1);
-        if (!k || !v) {
-            free(k);
-            free(v);
-            return CR_ERROR;
-        }
-        s->keys = k;
-        s->vals = v;
-        s->cap = ncap;
-        for (size_t i = 0; i < old.cap; i++)
-            if (old.vals[i]) {
-                size_t j = idset_slot(s, &old.keys[i]);
-                s->keys[j] = old.keys[i];
-                s->vals[j] = old.vals[i];
-            }
-        free(old.keys);
-        free(old.vals);
-    }
-    size_t i = idset_slot(s, id);
-    if (!s->vals[i]) {
-        s->keys[i] = *id;
-        s->n++;
-    }
-    s->vals[i] = val;
-    return 0;
-}
-
-static void idset_free(idset *s)
-{
-    free(s->keys);
-    free(s->vals);
-    memset(s, 0, sizeof(*s));
-}
-
 /* ------------------------------------------------------------ context */
 
 typedef struct vf_pack {
@@ -131,31 +65,27 @@ typedef struct vf_ctx {
 
     size_t unreadable_packs; /* packs whose header cannot be read */
     cr_index *pidx;          /* what the packs really hold */
-    idset packset;           /* 1 = pack file present */
-    idset lost;              /* blobs that can no longer be read (1) */
-    idset trees;             /* 1 clean, 2 dirty, 3 being visited */
-    idset reported;          /* blobs already reported as missing */
+    cr_idset packset;           /* 1 = pack file present */
+    cr_idset lost;              /* blobs that can no longer be read (1) */
+    cr_idset trees;             /* 1 clean, 2 dirty, 3 being visited */
+    cr_idset reported;          /* blobs already reported as missing */
+    cr_idset usedpacks;         /* packs holding a blob some snapshot uses (1) */
+    int err;                 /* first error of a callback */
+    cr_forgotten gone;       /* snapshots forgotten on purpose (their absence is no damage) */
     ZSTD_DCtx *dctx;
     cr_buf stored, blob;
 } vf_ctx;
 
-static int add_problem(cr_verify_report *r, const char *what, const cr_id *id, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int add_problem(cr_verify_report *r, const char *what, const cr_id *id, const char *fmt, ...)
+static int add_item(cr_verify_problem **arr, size_t *n, const char *what, const char *id,
+                    const char *msg)
 {
-    char msg[1024], hex[CR_ID_HEX_LEN + 1];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    cr_verify_problem *p = cr_realloc(r->problems, (r->nproblems + 1) * sizeof(*p));
+    cr_verify_problem *p = cr_realloc(*arr, (*n + 1) * sizeof(*p));
     if (!p)
         return CR_ERROR;
-    r->problems = p;
-    p = &r->problems[r->nproblems];
+    *arr = p;
+    p = &p[*n];
     p->what = cr_strdup(what);
-    p->id = cr_strdup(id ? cr_id_to_hex(hex, id) : "");
+    p->id = cr_strdup(id);
     p->message = cr_strdup(msg);
     if (!p->what || !p->id || !p->message) {
         free(p->what);
@@ -163,7 +93,41 @@ static int add_problem(cr_verify_report *r, const char *what, const cr_id *id, c
         free(p->message);
         return CR_ERROR;
     }
-    r->nproblems++;
+    (*n)++;
+    return 0;
+}
+
+int cr_verify_add_problem(cr_verify_report *r, const char *what, const cr_id *id, const char *fmt,
+                          ...)
+{
+    char msg[1024], hex[CR_ID_HEX_LEN + 1];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return add_item(&r->problems, &r->nproblems, what, id ? cr_id_to_hex(hex, id) : "", msg);
+}
+
+static int add_notice(cr_verify_report *r, const char *what, const char *id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int add_notice(cr_verify_report *r, const char *what, const char *id, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return add_item(&r->notices, &r->nnotices, what, id, msg);
+}
+
+int cr_verify_has_problem(const cr_verify_report *r, const char *what, const cr_id *id)
+{
+    char hex[CR_ID_HEX_LEN + 1];
+    cr_id_to_hex(hex, id);
+    for (size_t i = 0; i < r->nproblems; i++)
+        if (!strcmp(r->problems[i].what, what) && !strcmp(r->problems[i].id, hex))
+            return 1;
     return 0;
 }
 
@@ -198,6 +162,12 @@ void cr_verify_report_clear(cr_verify_report *r)
         free(r->problems[i].message);
     }
     free(r->problems);
+    for (size_t i = 0; i < r->nnotices; i++) {
+        free(r->notices[i].what);
+        free(r->notices[i].id);
+        free(r->notices[i].message);
+    }
+    free(r->notices);
     for (size_t i = 0; i < r->naffected; i++) {
         free(r->affected[i].snapshot);
         free(r->affected[i].source);
@@ -229,7 +199,8 @@ static void vf_progress_tick(void *payload)
 
 /* ------------------------------------------------------------ 1. small files */
 
-static int check_small_files(vf_ctx *c, const char *kind, const char *what, cr_index *scratch)
+static int check_small_files(vf_ctx *c, const char *kind, const char *what, cr_index *scratch,
+                             cr_id **out, size_t *nout)
 {
     cr_id *ids = NULL;
     size_t n = 0;
@@ -247,13 +218,13 @@ static int check_small_files(vf_ctx *c, const char *kind, const char *what, cr_i
                 err = r;
                 break;
             }
-            err = add_problem(c->r, what, &ids[i], "cannot be read: %s", cr_error_last());
+            err = cr_verify_add_problem(c->r, what, &ids[i], "cannot be read: %s", cr_error_last());
             continue;
         }
         c->r->bytes_read += b.len;
         cr_sha256(h, b.ptr, b.len);
         if (memcmp(h, ids[i].b, 32) != 0) {
-            err = add_problem(c->r, what, &ids[i],
+            err = cr_verify_add_problem(c->r, what, &ids[i],
                               "content does not match its name (SHA-256): the file is damaged");
             continue;
         }
@@ -262,11 +233,16 @@ static int check_small_files(vf_ctx *c, const char *kind, const char *what, cr_i
             if (r == 0)
                 r = cr_index_decode(scratch, plain.ptr, plain.len, 0);
             if (r < 0)
-                err = add_problem(c->r, what, &ids[i], "cannot be decoded: %s", cr_error_last());
+                err = cr_verify_add_problem(c->r, what, &ids[i], "cannot be decoded: %s", cr_error_last());
         }
     }
     cr_buf_free(&b);
     cr_buf_free(&plain);
+    if (out && err == 0) {
+        *out = ids;
+        *nout = n;
+        ids = NULL;
+    }
     free(ids);
     return err;
 }
@@ -420,14 +396,14 @@ static int vf_cross_cb(const cr_id *pack, const cr_pack_entry *e, size_t n, void
 {
     vf_cross *x = payload;
     vf_ctx *c = x->c;
-    if (!idset_get(&c->packset, pack)) {
-        if ((x->err = add_problem(c->r, "pack", pack,
+    if (!cr_idset_get(&c->packset, pack)) {
+        if ((x->err = cr_verify_add_problem(c->r, "pack", pack,
                                   "missing: an index file names it but the file is not in data/")) <
             0)
             return 1;
         for (size_t i = 0; i < n; i++)
             if (!cr_index_lookup(c->pidx, &e[i].id, NULL) &&
-                (x->err = idset_put(&c->lost, &e[i].id, 1)) < 0)
+                (x->err = cr_idset_put(&c->lost, &e[i].id, 1)) < 0)
                 return 1;
         return 0;
     }
@@ -449,7 +425,7 @@ static int vf_cross_cb(const cr_id *pack, const cr_pack_entry *e, size_t n, void
             }
             if (!found) {
                 char hex[CR_ID_HEX_LEN + 1];
-                x->err = add_problem(c->r, "index", pack,
+                x->err = cr_verify_add_problem(c->r, "index", pack,
                                      "the index says pack holds blob %s, but its header does not",
                                      cr_id_to_hex(hex, &e[i].id));
                 return x->err < 0;
@@ -462,7 +438,7 @@ static int vf_cross_cb(const cr_id *pack, const cr_pack_entry *e, size_t n, void
 static int vf_merge(vf_ctx *c, cr_index *scratch)
 {
     int err = 0;
-    idset good = {0};
+    cr_idset good = {0};
     for (size_t i = 0; i < c->npacks && err == 0; i++) {
         vf_pack *p = &c->packs[i];
         c->r->packs_read += p->selected && p->bytes_read ? 1 : 0;
@@ -478,21 +454,21 @@ static int vf_merge(vf_ctx *c, cr_index *scratch)
         vf_pack *p = &c->packs[i];
         if (!p->header_ok)
             continue;
-        idset bad = {0};
+        cr_idset bad = {0};
         for (size_t k = 0; k < p->nlost && err == 0; k++)
-            err = idset_put(&bad, &p->lost[k], 1);
+            err = cr_idset_put(&bad, &p->lost[k], 1);
         for (size_t k = 0; k < p->nentries && err == 0; k++)
-            if (!idset_get(&bad, &p->entries[k].id))
-                err = idset_put(&good, &p->entries[k].id, 1);
-        idset_free(&bad);
+            if (!cr_idset_get(&bad, &p->entries[k].id))
+                err = cr_idset_put(&good, &p->entries[k].id, 1);
+        cr_idset_free(&bad);
     }
     for (size_t i = 0; i < c->npacks && err == 0; i++) {
         vf_pack *p = &c->packs[i];
         if (p->message)
-            err = add_problem(c->r, "pack", &p->id, "%s", p->message);
+            err = cr_verify_add_problem(c->r, "pack", &p->id, "%s", p->message);
         for (size_t k = 0; k < p->nlost && err == 0; k++)
-            if (!idset_get(&good, &p->lost[k]))
-                err = idset_put(&c->lost, &p->lost[k], 1);
+            if (!cr_idset_get(&good, &p->lost[k]))
+                err = cr_idset_put(&c->lost, &p->lost[k], 1);
     }
     if (err == 0) {
         /* Index files: the packs they name exist and agree; blobs of damaged packs are lost. */
@@ -500,7 +476,7 @@ static int vf_merge(vf_ctx *c, cr_index *scratch)
         cr_index_foreach_pack(scratch, vf_cross_cb, &x);
         err = x.err;
     }
-    idset_free(&good);
+    cr_idset_free(&good);
     return err;
 }
 
@@ -522,7 +498,7 @@ static int vf_gather_cb(const cr_id *pack, const cr_pack_entry *e, size_t n, voi
             /* ...unless a healthy pack holds them too. */
             if (cr_index_lookup(c->pidx, &e[i].id, &loc))
                 continue;
-            if ((g->err = idset_put(&c->lost, &e[i].id, 1)) < 0)
+            if ((g->err = cr_idset_put(&c->lost, &e[i].id, 1)) < 0)
                 return 1;
         }
     }
@@ -542,11 +518,13 @@ static int vf_load_tree(vf_ctx *c, cr_tree **out, const cr_id *id)
         cr_error_set("not stored in any pack");
         return CR_ENOTFOUND;
     }
+    if ((err = cr_idset_put(&c->usedpacks, &loc.pack, 1)) < 0)
+        return err;
     if (loc.entry.type != CR_BLOB_TREE) {
         cr_error_set("the blob is not a tree");
         return CR_ECORRUPT;
     }
-    if (idset_get(&c->lost, id)) {
+    if (cr_idset_get(&c->lost, id)) {
         char hex[CR_ID_HEX_LEN + 1];
         cr_error_set("stored in damaged pack %s", cr_id_to_hex(hex, &loc.pack));
         return CR_ECORRUPT;
@@ -584,23 +562,23 @@ static int extent_beyond(const cr_extent *e, const cr_blob_loc *loc)
 /* Check a tree and everything under it once. @return 1 dirty, 0 clean, <0 error. */
 static int vf_visit(vf_ctx *c, const cr_id *id, int depth)
 {
-    int v = idset_get(&c->trees, id), err, dirty = 0;
+    int v = cr_idset_get(&c->trees, id), err, dirty = 0;
     cr_tree *t = NULL;
     if (v)
         return v == 2;
-    if ((err = idset_put(&c->trees, id, 3)) < 0)
+    if ((err = cr_idset_put(&c->trees, id, 3)) < 0)
         return err;
     c->r->trees++;
     if (depth > VF_MAX_DEPTH) {
         err =
-            add_problem(c->r, "tree", id, "folders nested too deep (over %d levels)", VF_MAX_DEPTH);
+            cr_verify_add_problem(c->r, "tree", id, "folders nested too deep (over %d levels)", VF_MAX_DEPTH);
         dirty = 1;
         goto done;
     }
     if ((err = vf_load_tree(c, &t, id)) < 0) {
         if (fatal(err))
             return err;
-        err = add_problem(c->r, "tree", id, "cannot be loaded: %s", cr_error_last());
+        err = cr_verify_add_problem(c->r, "tree", id, "cannot be loaded: %s", cr_error_last());
         dirty = 1;
         goto done;
     }
@@ -609,18 +587,20 @@ static int vf_visit(vf_ctx *c, const cr_id *id, int depth)
         if (n->type == CR_NODE_FILE) {
             for (size_t k = 0; k < n->ncontent && err == 0; k++) {
                 const cr_id *b = &n->content[k].id;
-                if (idset_get(&c->lost, b)) {
+                if (cr_idset_get(&c->lost, b)) {
                     dirty = 1;
                     continue;
                 }
                 cr_blob_loc loc;
                 if (cr_index_lookup(c->pidx, b, &loc) && loc.entry.type == CR_BLOB_DATA) {
+                    if ((err = cr_idset_put(&c->usedpacks, &loc.pack, 1)) < 0)
+                        break;
                     if (!extent_beyond(&n->content[k], &loc))
                         continue;
                     /* The blob is fine; this file's reference to it is not. */
                     char hex[CR_ID_HEX_LEN + 1];
                     dirty = 1;
-                    err = add_problem(c->r, "tree", id,
+                    err = cr_verify_add_problem(c->r, "tree", id,
                                       "file \"%s\" refers to bytes %u..%llu of blob %s, which "
                                       "has %u bytes",
                                       n->name, n->content[k].blob_off,
@@ -630,12 +610,12 @@ static int vf_visit(vf_ctx *c, const cr_id *id, int depth)
                     continue;
                 }
                 dirty = 1;
-                if ((err = idset_put(&c->lost, b, 1)) < 0)
+                if ((err = cr_idset_put(&c->lost, b, 1)) < 0)
                     break;
-                if (!idset_get(&c->reported, b)) {
-                    if ((err = idset_put(&c->reported, b, 1)) < 0)
+                if (!cr_idset_get(&c->reported, b)) {
+                    if ((err = cr_idset_put(&c->reported, b, 1)) < 0)
                         break;
-                    err = add_problem(c->r, "blob", b, "%s",
+                    err = cr_verify_add_problem(c->r, "blob", b, "%s",
                                       cr_index_lookup(c->pidx, b, &loc)
                                           ? "a file's data refers to a blob that is not data"
                                       : c->unreadable_packs
@@ -656,7 +636,7 @@ done:
     cr_tree_free(t);
     if (err < 0)
         return err;
-    if ((err = idset_put(&c->trees, id, dirty ? 2 : 1)) < 0)
+    if ((err = cr_idset_put(&c->trees, id, dirty ? 2 : 1)) < 0)
         return err;
     return dirty;
 }
@@ -668,7 +648,7 @@ static int vf_affected(vf_ctx *c, const cr_snapshot *s, const cr_id *id, char *p
 {
     cr_tree *t = NULL;
     int err = 0;
-    if (idset_get(&c->trees, id) != 2)
+    if (cr_idset_get(&c->trees, id) != 2)
         return 0;
     if (depth > VF_MAX_DEPTH || vf_load_tree(c, &t, id) < 0) {
         /* The whole folder is lost: name it (its contents cannot be listed). */
@@ -684,7 +664,7 @@ static int vf_affected(vf_ctx *c, const cr_snapshot *s, const cr_id *id, char *p
         if (n->type == CR_NODE_FILE) {
             for (size_t k = 0; k < n->ncontent; k++) {
                 cr_blob_loc loc;
-                if (idset_get(&c->lost, &n->content[k].id) ||
+                if (cr_idset_get(&c->lost, &n->content[k].id) ||
                     (cr_index_lookup(c->pidx, &n->content[k].id, &loc) &&
                      extent_beyond(&n->content[k], &loc))) {
                     err = add_affected(c->r, s, path);
@@ -700,6 +680,99 @@ static int vf_affected(vf_ctx *c, const cr_snapshot *s, const cr_id *id, char *p
     return err;
 }
 
+/* ------------------------------------------------------------ chain of custody */
+
+static int id_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, sizeof(cr_id));
+}
+
+/*
+ * Each snapshot names the one before it of its source (`parent`): a name
+ * that no file answers is a snapshot removed behind the vault's back, since
+ * cleanroom itself never deletes one. (The newest snapshot, removed with
+ * everything that names it, cannot be seen from here: docs/security.md.)
+ */
+static int vf_chain(vf_ctx *c, cr_snapshot **snaps, size_t nsnaps, const cr_id *ids, size_t nids)
+{
+    char when[48], sid[CR_ID_HEX_LEN + 1];
+    int err = 0;
+    for (size_t i = 0; i < nsnaps && err == 0; i++) {
+        const cr_snapshot *s = snaps[i];
+        if (!s->has_parent || (nids && bsearch(&s->parent, ids, nids, sizeof(cr_id), id_cmp)) ||
+            cr_forgotten_has(&c->gone, &s->parent))
+            continue;
+        if (cr_verify_has_problem(c->r, "snapshot", &s->parent))
+            continue;
+        cr_time_format(when, sizeof(when), s->time_ns);
+        err = cr_verify_add_problem(
+            c->r, "snapshot", &s->parent,
+            "missing: snapshot %.8s of %s (%s) names it as the restore point before it, and its "
+            "file is gone from snapshots/; cleanroom never deletes a snapshot, so it was removed "
+            "outside of cleanroom",
+            cr_id_to_hex(sid, &s->id), s->source ? s->source : "?", when);
+    }
+    return err;
+}
+
+typedef struct vf_named {
+    cr_idset *named;
+    int err;
+} vf_named;
+
+static int vf_named_cb(const cr_id *pack, const cr_pack_entry *e, size_t n, void *payload)
+{
+    vf_named *x = payload;
+    (void)e;
+    (void)n;
+    return (x->err = cr_idset_put(x->named, pack, 1)) < 0;
+}
+
+/* Packs that no index file names and no snapshot uses: said, not damage. */
+static int vf_unreferenced(vf_ctx *c, cr_index *scratch)
+{
+    cr_idset named = {0};
+    vf_named x = {&named, 0};
+    char hex[CR_ID_HEX_LEN + 1], sz[32];
+    int err = 0;
+    cr_index_foreach_pack(scratch, vf_named_cb, &x);
+    if ((err = x.err) < 0)
+        goto done;
+    for (size_t i = 0; i < c->npacks && err == 0; i++) {
+        const vf_pack *p = &c->packs[i];
+        if (!p->header_ok || cr_idset_get(&named, &p->id) || cr_idset_get(&c->usedpacks, &p->id))
+            continue;
+        snprintf(sz, sizeof(sz), "%llu bytes", (unsigned long long)p->size);
+        err = add_notice(c->r, "pack", cr_id_to_hex(hex, &p->id),
+                         "no index file and no snapshot refers to it (%s, %zu blobs): left by a "
+                         "backup that was interrupted, or written by one running now; the next "
+                         "backup reuses its blobs",
+                         sz, p->nentries);
+    }
+done:
+    cr_idset_free(&named);
+    return err;
+}
+
+static int vf_temp_cb(int dirfd, const char *name, const char *rel, const struct stat *st,
+                      void *payload)
+{
+    vf_ctx *c = payload;
+    long long age = (long long)(time(NULL) - st->st_mtime);
+    (void)dirfd;
+    (void)name;
+    if (c->err < 0)
+        return -1;
+    if (age < 0)
+        age = 0;
+    c->err = add_notice(c->r, "temp", rel,
+                        "temporary file of a write that did not finish (%lld min old, %llu "
+                        "bytes): left by a killed or crashed command unless one is running now; "
+                        "the next backup removes it once it is an hour old",
+                        age / 60, (unsigned long long)st->st_size);
+    return c->err;
+}
+
 /* ------------------------------------------------------------ entry point */
 
 int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *opts)
@@ -708,8 +781,8 @@ int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *
     vf_ctx ctx, *c = &ctx;
     cr_lock *lock = NULL;
     cr_index *scratch = NULL;
-    cr_id *ids = NULL;
-    size_t n = 0;
+    cr_id *ids = NULL, *snapids = NULL;
+    size_t n = 0, nsnapids = 0;
     cr_snapshot **snaps = NULL;
     size_t nsnaps = 0;
     char *path = NULL;
@@ -743,10 +816,18 @@ int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *
     c->stored.max = CR_MAX_BLOB + 65536;
     /* 1. small files. */
     if ((err = cr_index_new(&scratch)) < 0 || (err = cr_index_new(&c->pidx)) < 0 ||
-        (err = check_small_files(c, "keys", "key", NULL)) < 0 ||
-        (err = check_small_files(c, "index", "index", scratch)) < 0 ||
-        (err = check_small_files(c, "snapshots", "snapshot", NULL)) < 0 ||
-        (err = check_small_files(c, "hunt", "hunt", NULL)) < 0)
+        (err = check_small_files(c, "keys", "key", NULL, NULL, NULL)) < 0 ||
+        (err = check_small_files(c, "index", "index", scratch, NULL, NULL)) < 0 ||
+        (err = check_small_files(c, "snapshots", "snapshot", NULL, &snapids, &nsnapids)) < 0 ||
+        (err = check_small_files(c, "hunt", "hunt", NULL, NULL, NULL)) < 0 ||
+        (err = check_small_files(c, "forget", "forget", NULL, NULL, NULL)) < 0 ||
+        (err = cr_forgotten_load(&c->gone, repo)) < 0)
+        goto done;
+    if (c->gone.unreadable &&
+        (err = cr_verify_add_problem(report, "forget", NULL,
+                                     "%zu forget record(s) cannot be read: the snapshots they "
+                                     "forgot show again in listings",
+                                     c->gone.unreadable)) < 0)
         goto done;
 
     /* 2. packs. */
@@ -769,7 +850,7 @@ int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *
         }
         else
             c->packs[i].selected = opts->read_data != 0;
-        if ((err = idset_put(&c->packset, &ids[i], 1)) < 0)
+        if ((err = cr_idset_put(&c->packset, &ids[i], 1)) < 0)
             goto done;
     }
     if ((err = vf_check_packs(c)) < 0)
@@ -787,30 +868,32 @@ int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *
     report->blobs = cr_index_blob_count(c->pidx);
     vf_progress(c);
 
-    /* 4. snapshots and trees. */
-    free(ids);
-    ids = NULL;
-    if ((err = cr_repo_list(&ids, &n, repo, "snapshots")) < 0)
-        goto done;
+    /* 4. snapshots and trees: those listed in 1., before the packs were. A
+     * backup writes its packs before its snapshot, so every pack of these
+     * was listed in 2.; a snapshot saved since (a backup that ran meanwhile)
+     * is for the next verify, not damage. */
+    n = nsnapids;
     if (n && !(snaps = cr_calloc(n, sizeof(*snaps)))) {
         err = CR_ERROR;
         goto done;
     }
     report->snapshots = n;
     for (size_t i = 0; i < n; i++) {
-        int r = cr_snapshot_load(&snaps[nsnaps], repo, &ids[i]);
+        int r = cr_snapshot_load(&snaps[nsnaps], repo, &snapids[i]);
         if (r < 0) {
             if (fatal(r)) {
                 err = r;
                 goto done;
             }
-            if ((err = add_problem(report, "snapshot", &ids[i], "cannot be loaded: %s",
-                                   cr_error_last())) < 0)
+            if ((err = cr_verify_add_problem(report, "snapshot", &snapids[i],
+                                             "cannot be loaded: %s", cr_error_last())) < 0)
                 goto done;
             continue;
         }
         nsnaps++;
     }
+    if ((err = vf_chain(c, snaps, nsnaps, snapids, nsnapids)) < 0)
+        goto done;
     int any_dirty = 0;
     for (size_t i = 0; i < nsnaps; i++) {
         int r = vf_visit(c, &snaps[i]->tree, 0);
@@ -833,6 +916,13 @@ int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *
                 goto done;
         }
     }
+    if ((err = vf_unreferenced(c, scratch)) < 0)
+        goto done;
+    cr_repo_temp_files(repo, 0, vf_temp_cb, c);
+    if (c->err < 0) {
+        err = c->err;
+        goto done;
+    }
     vf_progress(c);
     if (report->nproblems > 0) {
         cr_error_set("verify found %zu problem(s) in the vault", report->nproblems);
@@ -846,14 +936,17 @@ done:
     }
     free(c->packs);
     free(ids);
+    free(snapids);
     free(path);
     cr_snapshot_list_free(snaps, nsnaps);
     cr_index_free(scratch);
     cr_index_free(c->pidx);
-    idset_free(&c->packset);
-    idset_free(&c->lost);
-    idset_free(&c->trees);
-    idset_free(&c->reported);
+    cr_idset_free(&c->packset);
+    cr_idset_free(&c->lost);
+    cr_idset_free(&c->trees);
+    cr_idset_free(&c->reported);
+    cr_idset_free(&c->usedpacks);
+    cr_forgotten_clear(&c->gone);
     ZSTD_freeDCtx(c->dctx);
     cr_buf_free(&c->stored);
     cr_buf_free(&c->blob);
