@@ -330,6 +330,16 @@ int cmd_hunt(int argc, char **argv)
     opts.payload = &ctx;
     cr_error_clear();
     err = cr_hunt(&stats, repo, &opts);
+    {
+        cli_total t[] = {{"snapshots", stats.snapshots},
+                         {"snapshots_hunted", stats.snapshots_hunted},
+                         {"files_judged", stats.files_judged},
+                         {"contents_scanned", stats.contents_scanned},
+                         {"bytes_scanned", stats.bytes_scanned},
+                         {"findings", stats.findings},
+                         {"errors", stats.errors}};
+        cli_progress_done(ctx.progress, err, NULL, t, sizeof(t) / sizeof(t[0]));
+    }
     cli_progress_free(ctx.progress);
     ctx.progress = NULL;
     if (err < 0 && err != CR_EPARTIAL) {

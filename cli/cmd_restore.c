@@ -171,6 +171,17 @@ static void on_progress(const cr_progress *p, void *payload)
     cli_progress_cb(p, ctx->progress);
 }
 
+/* --json: the "restore-done" (or "quarantine-done") event, with the counts restored. */
+static void progress_done(cli_progress *pr, int err, const cr_snapshot *snap,
+                          const cr_restore_stats *st)
+{
+    char hex[CR_ID_HEX_LEN + 1];
+    cli_total t[] = {{"files", st->files},   {"dirs", st->dirs},     {"others", st->others},
+                     {"bytes", st->bytes},   {"failed", st->failed},
+                     {"meta_incomplete", st->meta_incomplete}};
+    cli_progress_done(pr, err, cr_id_to_hex(hex, &snap->id), t, sizeof(t) / sizeof(t[0]));
+}
+
 /* ------------------------------------------------------------- hunt gate */
 
 /* Lines of findings shown when a restore is refused or the risk accepted. */
@@ -632,6 +643,7 @@ static int restore_image(const char *spec, const image_args *a)
     t0 = cli_now();
     cr_error_clear();
     err = cr_restore_image(&stats, repo, snap, &opts);
+    progress_done(ctx.progress, err, snap, &stats);
     cli_progress_free(ctx.progress);
     ctx.progress = NULL;
     secs = cli_now() - t0;
@@ -909,6 +921,7 @@ int cmd_restore(int argc, char **argv)
     t0 = cli_now();
     cr_error_clear();
     err = cr_restore(&stats, repo, snap, &opts);
+    progress_done(ctx.progress, err, snap, &stats);
     cli_progress_free(ctx.progress);
     ctx.progress = NULL;
     if (err < 0 && err != CR_EPARTIAL) {
@@ -929,6 +942,7 @@ int cmd_restore(int argc, char **argv)
         ctx.progress = cli_progress_new("quarantine");
         cr_error_clear();
         qerr = cr_restore(&qstats, repo, snap, &qo);
+        progress_done(ctx.progress, qerr, snap, &qstats);
         cli_progress_free(ctx.progress);
         ctx.progress = NULL;
         if (qerr < 0 && qerr != CR_EPARTIAL) {

@@ -163,6 +163,13 @@ int cmd_verify(int argc, char **argv)
     opts.payload = progress;
     cr_error_clear();
     err = cr_verify(&report, repo, &opts);
+    {
+        cli_total t[] = {{"packs", report.packs},         {"packs_read", report.packs_read},
+                         {"blobs", report.blobs},         {"blobs_read", report.blobs_read},
+                         {"snapshots", report.snapshots}, {"bytes_read", report.bytes_read},
+                         {"problems", report.nproblems}};
+        cli_progress_done(progress, err, NULL, t, sizeof(t) / sizeof(t[0]));
+    }
     cli_progress_free(progress);
     /* CR_ECORRUPT without a problem in the report: the check itself could not
      * run (e.g. a folder of the vault is missing); say why instead of an empty list. */
