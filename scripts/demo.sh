@@ -464,7 +464,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # PostgreSQL refuses to run as root: as root, the cluster belongs to the postgres user.
 RUNPG=""
 [ "$(id -u)" -ne 0 ] || RUNPG="runuser -u postgres -- "
-as_pg() { $RUNPG "$@"; }
+# In / : the postgres account may not enter the folder the demo runs from.
+as_pg() { (cd / && $RUNPG "$@"); }
 # The postgres account must reach its clusters (the one backed up and the one
 # recover restores) through every folder above them. A clone under a private
 # parent (/root/cleanroom: 0700) cannot be entered by it, and the user's own
@@ -592,6 +593,7 @@ services:
       D="\$CLEANROOM_TARGET$PGSRC/data"
       # As root: the restored cluster belongs to postgres, who must reach it.
       if [ "\$(id -u)" -eq 0 ]; then chmod 755 "\$CLEANROOM_TARGET"; chown -R postgres "\$D"; chmod 700 "\$D"; fi
+      cd /   # the folder recover runs from may be out of postgres's reach
       $RUNPG$PGBIN/pg_ctl -D "\$D" -o "-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1" -l "\$D/recovery.log" -w -t 60 start
     probes:
       - {kind: postgres, name: patients, conninfo: "host=127.0.0.1 port=$PGPORT dbname=hospital user=postgres", query: "SELECT count(*) FROM patients", expect: "$NPAT"}

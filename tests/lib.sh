@@ -22,7 +22,9 @@
 #   run_as USER CMD...  run CMD as another account (root only). Every argument that is
 #                       $CLEANROOM is replaced by a copy of it in shared_dir, so that it
 #                       runs even when the build folder is in a private place (a clone in
-#                       /root): the one way a test runs something as another account
+#                       /root): the one way a test runs something as another account.
+#                       CMD runs in / (the test's folder may be out of the account's
+#                       reach): give it absolute paths
 #   shared_dir          print a folder every account can enter (made on first use under
 #                       /var/tmp, mode 0755, removed on exit): for the files another
 #                       account must reach (a server's data folder...); $SCRATCH is the
@@ -92,7 +94,7 @@ run_as() {
         [ "$a" = "$CLEANROOM" ] && a=$d/cleanroom
         args+=("$a")
     done
-    runuser -u "$user" -- "${args[@]}"
+    (cd / && runuser -u "$user" -- "${args[@]}")
 }
 
 fail() {

@@ -12,9 +12,9 @@ printf 'note\n' > src/readme.txt
 NFILES=6
 NBYTES=$(find src -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
 
-# check VERB ERRFILE OUTFILE EXPECT: every stderr line is a JSON event (no
-# warning expected here), in order, and the done event holds EXPECT
-# (key=value...); stdout is one JSON document; prints the done event's keys.
+# check VERB ERRFILE OUTFILE EXPECT...: every line of stderr but the usual
+# messages is a JSON event, in order, and the done event holds EXPECT
+# (key=value...); stdout is one JSON document (unless EXPECT has stdout=none).
 check() {
     python3 - "$@" <<'PY' || fail "$1 --json events"
 import json, sys
@@ -23,6 +23,8 @@ want = dict(a.split("=", 1) for a in sys.argv[4:])
 lines = open(err).read().splitlines()
 ev = []
 for n, l in enumerate(lines, 1):
+    if l.startswith(("warning: ", "cleanroom: error: ", "hint: ")):
+        continue  # the usual messages stay text
     try:
         ev.append(json.loads(l))
     except ValueError:
@@ -39,7 +41,7 @@ if "quiet" in want:
     if prog:
         sys.exit("--quiet printed progress events")
     del want["quiet"]
-elif not prog:
+elif not prog and want.get("status") != "failed":
     sys.exit("no progress event")
 last = 0
 for p in prog:
@@ -52,11 +54,13 @@ for p in prog:
     if "bytes_total" in p and "eta" in p and float(p["eta"]) < 0:
         sys.exit("negative ETA: %r" % p)
 done = ev[-1]
+want_stdout = want.pop("stdout", None)
 for k, v in want.items():
     if done.get(k) != v:
         sys.exit("%s-done: %s is %r, expected %r (%r)" % (verb, k, done.get(k), v, done))
 float(done["seconds"])
-json.load(open(out))  # the result is still one JSON document on stdout
+if want_stdout != "none":
+    json.load(open(out))  # the result is still one JSON document on stdout
 PY
 }
 
@@ -83,6 +87,21 @@ pass "--quiet: start and done events only"
 expect_exit 0 cr --json backup --source s src
 check backup "$CR_ERR" "$CR_OUT" status=ok files=$NFILES
 pass "second backup --json"
+
+# A disk image: backup and restore --image, and a restore that fails (the
+# output exists): its done event says so, with the message.
+head -c 300000 /dev/urandom > disk.raw
+truncate -s 4M disk.raw
+IMGALLOC=$(stat -c %s disk.raw)
+expect_exit 0 cr --json backup --source vm --image disk.raw --no-files
+check backup "$CR_ERR" "$CR_OUT" status=ok disks=1 bytes="$IMGALLOC"
+expect_exit 0 cr --json restore vm:latest --image back.raw
+check restore "$CR_ERR" "$CR_OUT" status=ok files=1 failed=0
+cmp -s disk.raw back.raw || fail "the restored image differs"
+expect_exit 1 cr --json restore vm:latest --image back.raw
+check restore "$CR_ERR" "$CR_OUT" stdout=none status=failed files=0
+assert_grep '"type":"restore-done".*"message":"[^"]*already exists' "$CR_ERR" "the failure's message"
+pass "image backup and restore --json"
 
 # Without --json, no event.
 expect_exit 0 cr backup --source s src
