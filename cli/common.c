@@ -829,7 +829,7 @@ cli_progress *cli_progress_new(const char *verb)
     return pr;
 }
 
-/* Rate from the bytes done so far; the ETA only when the total is known. */
+/* Bytes per second so far; 0 in the first half second (too early to tell). */
 static double progress_rate(const cr_progress *p)
 {
     return p->elapsed > 0.5 ? (double)p->bytes_done / p->elapsed : 0;
