@@ -49,7 +49,8 @@ static const char help_text[] =
     "  --force            read every file, even those unchanged since the last snapshot\n"
     "  --threads N        helper threads besides the main one, 1-64\n"
     "                     (default: one per core beyond the first)\n"
-    "  --json             print the new snapshot as JSON (fields as in 'snapshots --json')\n"
+    "  --json             print the new snapshot as JSON (fields as in 'snapshots --json'),\n"
+    "                     and the progress on stderr as JSON events, one per line\n"
     "\n"
     "Disk images (--image):\n"
     "  --image FILE       a disk image or block device (repeatable; not with PATH)\n"
@@ -88,6 +89,20 @@ static void on_progress(const cr_progress *p, void *payload)
 {
     backup_ctx *ctx = payload;
     cli_progress_cb(p, ctx->progress);
+}
+
+/* --json: the "backup-done" event, with the new snapshot's counts. */
+static void progress_done(cli_progress *pr, int err, const cr_snapshot *snap)
+{
+    char hex[CR_ID_HEX_LEN + 1];
+    cli_total t[] = {{"files", snap ? snap->files : 0},
+                     {"dirs", snap ? snap->dirs : 0},
+                     {"bytes", snap ? snap->bytes : 0},
+                     {"bytes_new", snap ? snap->bytes_new : 0},
+                     {"errors", snap ? snap->errors : 0},
+                     {"disks", snap ? snap->ndisks : 0}};
+    cli_progress_done(pr, err, snap ? cr_id_to_hex(hex, &snap->id) : NULL, t,
+                      snap && snap->ndisks ? 6 : 5);
 }
 
 /* ------------------------------------------------------------ disk images */
@@ -398,6 +413,7 @@ int cmd_backup(int argc, char **argv)
     cr_error_clear();
     err = cr_backup(&snap, repo, (const char *const *)(argv + optind), (size_t)(argc - optind),
                     &opts);
+    progress_done(ctx.progress, err, snap);
     cli_progress_free(ctx.progress);
     ctx.progress = NULL;
     if (err < 0 && err != CR_EPARTIAL) {
@@ -500,6 +516,7 @@ image:
     t0 = cli_now();
     cr_error_clear();
     err = cr_backup_image(&snap, repo, images, nimages, &iopts);
+    progress_done(ctx.progress, err, snap);
     cli_progress_free(ctx.progress);
     ctx.progress = NULL;
     if (err < 0 && err != CR_EPARTIAL) {

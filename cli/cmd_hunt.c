@@ -58,7 +58,8 @@ static const char help_text[] =
     "                        errors, yara_rules, ioc_hashes, ruleset, seconds, rules_dir,\n"
     "                        new_findings:{critical,high,medium,low,info},\n"
     "                        clean_points:[...as in 'clean-point --json'],\n"
-    "                        warnings:[{path, message}]}\n"
+    "                        warnings:[{path, message}]}, and the progress on stderr\n"
+    "                        as JSON events, one per line\n"
     "\n"
     "The shipped rules are read from $CLEANROOM_RULES if set, else from the rules/ folder\n"
     "of the source tree cleanroom was built from, else from the installed copy.\n"
@@ -330,6 +331,16 @@ int cmd_hunt(int argc, char **argv)
     opts.payload = &ctx;
     cr_error_clear();
     err = cr_hunt(&stats, repo, &opts);
+    {
+        cli_total t[] = {{"snapshots", stats.snapshots},
+                         {"snapshots_hunted", stats.snapshots_hunted},
+                         {"files_judged", stats.files_judged},
+                         {"contents_scanned", stats.contents_scanned},
+                         {"bytes_scanned", stats.bytes_scanned},
+                         {"findings", stats.findings},
+                         {"errors", stats.errors}};
+        cli_progress_done(ctx.progress, err, NULL, t, sizeof(t) / sizeof(t[0]));
+    }
     cli_progress_free(ctx.progress);
     ctx.progress = NULL;
     if (err < 0 && err != CR_EPARTIAL) {

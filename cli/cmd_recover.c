@@ -159,19 +159,7 @@ static void on_event(const char *type, const char *service, const char *const *k
     if (u->json) {
         if (strcmp(type, "progress") == 0 && u->quiet)
             return;
-        json_t *o = json_object();
-        json_object_set_new(o, "type", json_string(type));
-        if (service)
-            json_object_set_new(o, "service", cli_json_str(service));
-        for (size_t i = 0; i < n; i++)
-            json_object_set_new(o, kv[2 * i], cli_json_str(kv[2 * i + 1]));
-        char *s = json_dumps(o, JSON_COMPACT);
-        json_decref(o);
-        if (s) {
-            printf("%s\n", s);
-            fflush(stdout);
-            free(s);
-        }
+        cli_json_event(stdout, type, service, kv, n);
     }
     /* Summary bookkeeping. */
     if (service && strcmp(type, "service-done") == 0) {

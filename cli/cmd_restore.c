@@ -81,7 +81,8 @@ static const char help_text[] =
     "                  seconds, lost:[{path, message}], metadata:[{path, message}],\n"
     "                  hunted, flagged:[findings], accepted_risk, quarantine}; with\n"
     "                  --image: {snapshot, image, format, disk, virtual_size, stored,\n"
-    "                  failed, seconds, lost, hunted, flagged, accepted_risk}\n"
+    "                  failed, seconds, lost, hunted, flagged, accepted_risk};\n"
+    "                  and the progress on stderr as JSON events, one per line\n"
     "\n"
     "Exit codes: 0 restored, 1 error (e.g. --image OUT exists: nothing changed), 2 usage\n"
     "(also: --image of a file snapshot, an unknown --disk), 3 wrong passphrase, 4 damaged\n"
@@ -169,6 +170,17 @@ static void on_progress(const cr_progress *p, void *payload)
 {
     restore_ctx *ctx = payload;
     cli_progress_cb(p, ctx->progress);
+}
+
+/* --json: the "restore-done" (or "quarantine-done") event, with the counts restored. */
+static void progress_done(cli_progress *pr, int err, const cr_snapshot *snap,
+                          const cr_restore_stats *st)
+{
+    char hex[CR_ID_HEX_LEN + 1];
+    cli_total t[] = {{"files", st->files},   {"dirs", st->dirs},     {"others", st->others},
+                     {"bytes", st->bytes},   {"failed", st->failed},
+                     {"meta_incomplete", st->meta_incomplete}};
+    cli_progress_done(pr, err, cr_id_to_hex(hex, &snap->id), t, sizeof(t) / sizeof(t[0]));
 }
 
 /* ------------------------------------------------------------- hunt gate */
@@ -684,6 +696,7 @@ static int restore_image(const char *spec, const image_args *a)
     t0 = cli_now();
     cr_error_clear();
     err = cr_restore_image(&stats, repo, snap, &opts);
+    progress_done(ctx.progress, err, snap, &stats);
     cli_progress_free(ctx.progress);
     ctx.progress = NULL;
     secs = cli_now() - t0;
@@ -962,6 +975,7 @@ int cmd_restore(int argc, char **argv)
     t0 = cli_now();
     cr_error_clear();
     err = cr_restore(&stats, repo, snap, &opts);
+    progress_done(ctx.progress, err, snap, &stats);
     cli_progress_free(ctx.progress);
     ctx.progress = NULL;
     if (err < 0 && err != CR_EPARTIAL) {
@@ -982,6 +996,7 @@ int cmd_restore(int argc, char **argv)
         ctx.progress = cli_progress_new("quarantine");
         cr_error_clear();
         qerr = cr_restore(&qstats, repo, snap, &qo);
+        progress_done(ctx.progress, qerr, snap, &qstats);
         cli_progress_free(ctx.progress);
         ctx.progress = NULL;
         if (qerr < 0 && qerr != CR_EPARTIAL) {

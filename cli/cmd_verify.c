@@ -180,6 +180,24 @@ int cmd_verify(int argc, char **argv)
     opts.payload = progress;
     cr_error_clear();
     err = cr_verify(&report, repo, &opts);
+    /* The hunt's files: records removed or damaged, snapshots a record names. */
+    int herr = 0;
+    if (err == 0 || (err == CR_ECORRUPT && report.nproblems > 0)) {
+        char vmsg[1024];
+        snprintf(vmsg, sizeof(vmsg), "%s", cr_error_last());
+        herr = cr_hunt_verify(&report, repo);
+        if (herr == CR_ECORRUPT)
+            err = herr;
+        else if (herr == 0 && err < 0)
+            cr_error_set("%s", vmsg);
+    }
+    {
+        cli_total t[] = {{"packs", report.packs},         {"packs_read", report.packs_read},
+                         {"blobs", report.blobs},         {"blobs_read", report.blobs_read},
+                         {"snapshots", report.snapshots}, {"bytes_read", report.bytes_read},
+                         {"problems", report.nproblems}};
+        cli_progress_done(progress, err, NULL, t, sizeof(t) / sizeof(t[0]));
+    }
     cli_progress_free(progress);
     /* CR_ECORRUPT without a problem in the report: the check itself could not
      * run (e.g. a folder of the vault is missing); say why instead of an empty list. */
@@ -187,15 +205,10 @@ int cmd_verify(int argc, char **argv)
         rc = cli_fail(err, "verify could not run to the end");
         goto done;
     }
-    /* The hunt's files: records removed or damaged, snapshots a record names. */
-    cr_error_clear();
-    int herr = cr_hunt_verify(&report, repo);
     if (herr < 0 && herr != CR_ECORRUPT) {
         rc = cli_fail(herr, "verify could not check the hunt results");
         goto done;
     }
-    if (herr < 0)
-        err = herr;
     int ok = err == 0 && report.nproblems == 0;
     if (cli_g.json)
         print_json(&report, ok);

@@ -315,6 +315,14 @@ int cmd_vm_export(int argc, char **argv)
     t0 = cli_now();
     cr_error_clear();
     err = cr_vm_export(&files, repo, snap, &opts);
+    {
+        char hex[CR_ID_HEX_LEN + 1];
+        size_t nf = 0;
+        for (char **p = files; p && *p; p++)
+            nf++;
+        cli_total t[] = {{"files", nf}};
+        cli_progress_done(ctx.progress, err, cr_id_to_hex(hex, &snap->id), t, 1);
+    }
     cli_progress_free(ctx.progress);
     ctx.progress = NULL;
     secs = cli_now() - t0;

@@ -779,16 +779,150 @@ const char *cli_node_type_name(cr_node_type t)
 struct cli_progress {
     const char *verb;
     double last_draw;
+    /* --json */
+    int json;
+    double t0;
+    int held;      /* `last` was not printed (rate limit) */
+    cr_progress last;
 };
+
+void cli_json_event(FILE *f, const char *type, const char *service, const char *const *kv,
+                    size_t n)
+{
+    json_t *o = json_object();
+    if (!o)
+        oom();
+    json_object_set_new(o, "type", json_string(type));
+    if (service)
+        json_object_set_new(o, "service", cli_json_str(service));
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, kv[2 * i], cli_json_str(kv[2 * i + 1]));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!s)
+        oom();
+    pthread_mutex_lock(&out_lock);
+    if (f == stderr)
+        clear_progress_locked();
+    fprintf(f, "%s\n", s);
+    fflush(f);
+    pthread_mutex_unlock(&out_lock);
+    free(s);
+}
 
 cli_progress *cli_progress_new(const char *verb)
 {
-    if (cli_g.quiet || !isatty(STDERR_FILENO))
+    int json = cli_g.json;
+    if (!json && (cli_g.quiet || !isatty(STDERR_FILENO)))
         return NULL;
     cli_progress *pr = cli_xmalloc(sizeof(*pr));
+    memset(pr, 0, sizeof(*pr));
     pr->verb = verb;
-    pr->last_draw = 0;
+    pr->json = json;
+    pr->t0 = cli_now();
+    if (json) {
+        char type[64];
+        snprintf(type, sizeof(type), "%s-start", verb);
+        const char *kv[] = {"phase", verb};
+        cli_json_event(stderr, type, NULL, kv, 1);
+    }
     return pr;
+}
+
+/* Bytes per second so far; 0 in the first half second (too early to tell). */
+static double progress_rate(const cr_progress *p)
+{
+    return p->elapsed > 0.5 ? (double)p->bytes_done / p->elapsed : 0;
+}
+
+static void progress_event(const cli_progress *pr, const cr_progress *p)
+{
+    char fd[32], ft[32], bd[32], bt[32], er[32], rate[32], eta[32], el[32];
+    const char *kv[2 * 9];
+    size_t n = 0;
+    double r = progress_rate(p);
+#define KV(k, v) (kv[2 * n] = (k), kv[2 * n + 1] = (v), n++)
+    KV("phase", pr->verb);
+    snprintf(fd, sizeof(fd), "%llu", (unsigned long long)p->files_done);
+    KV("files_done", fd);
+    if (p->files_total) {
+        snprintf(ft, sizeof(ft), "%llu", (unsigned long long)p->files_total);
+        KV("files_total", ft);
+    }
+    snprintf(bd, sizeof(bd), "%llu", (unsigned long long)p->bytes_done);
+    KV("bytes_done", bd);
+    if (p->bytes_total) {
+        snprintf(bt, sizeof(bt), "%llu", (unsigned long long)p->bytes_total);
+        KV("bytes_total", bt);
+    }
+    snprintf(er, sizeof(er), "%llu", (unsigned long long)p->errors);
+    KV("errors", er);
+    snprintf(rate, sizeof(rate), "%.3f", r);
+    KV("rate", rate);
+    if (p->bytes_total > p->bytes_done && r > 0) {
+        snprintf(eta, sizeof(eta), "%.3f", (double)(p->bytes_total - p->bytes_done) / r);
+        KV("eta", eta);
+    }
+    snprintf(el, sizeof(el), "%.3f", p->elapsed);
+    KV("elapsed", el);
+#undef KV
+    cli_json_event(stderr, "progress", NULL, kv, n);
+}
+
+static void progress_json(cli_progress *pr, const cr_progress *p)
+{
+    cr_progress copy;
+    double now = cli_now();
+    int show;
+    if (cli_g.quiet)
+        return;
+    pthread_mutex_lock(&out_lock);
+    pr->last = *p;
+    pr->last.current = NULL;
+    show = pr->last_draw == 0 || now - pr->last_draw >= 1.0;
+    if (show)
+        pr->last_draw = now;
+    pr->held = !show;
+    copy = pr->last;
+    pthread_mutex_unlock(&out_lock);
+    if (show)
+        progress_event(pr, &copy);
+}
+
+void cli_progress_done(cli_progress *pr, int err, const char *snapshot, const cli_total *counts,
+                       size_t ncounts)
+{
+    if (!pr || !pr->json)
+        return;
+    if (pr->held && !cli_g.quiet) {
+        pr->held = 0;
+        progress_event(pr, &pr->last);
+    }
+    char type[64], secs[32], (*num)[32] = cli_xmalloc((ncounts + 1) * sizeof(*num));
+    const char **kv = cli_xmalloc((ncounts + 5) * 2 * sizeof(*kv));
+    size_t n = 0;
+    snprintf(type, sizeof(type), "%s-done", pr->verb);
+    kv[2 * n] = "status";
+    kv[2 * n++ + 1] = err == 0 ? "ok" : err == CR_EPARTIAL ? "partial" : "failed";
+    if (err < 0 && err != CR_EPARTIAL) {
+        kv[2 * n] = "message";
+        kv[2 * n++ + 1] = cr_error_last();
+    }
+    snprintf(secs, sizeof(secs), "%.3f", cli_now() - pr->t0);
+    kv[2 * n] = "seconds";
+    kv[2 * n++ + 1] = secs;
+    if (snapshot) {
+        kv[2 * n] = "snapshot";
+        kv[2 * n++ + 1] = snapshot;
+    }
+    for (size_t i = 0; i < ncounts; i++) {
+        snprintf(num[i], sizeof(num[i]), "%llu", (unsigned long long)counts[i].value);
+        kv[2 * n] = counts[i].key;
+        kv[2 * n++ + 1] = num[i];
+    }
+    cli_json_event(stderr, type, NULL, kv, n);
+    free(kv);
+    free(num);
 }
 
 static int term_width(void)
@@ -805,13 +939,17 @@ void cli_progress_cb(const cr_progress *p, void *payload)
     char line[1024], a[32], b[32], rate[32], eta[40] = "";
     if (!pr || !p)
         return;
+    if (pr->json) {
+        progress_json(pr, p);
+        return;
+    }
     double now = cli_now();
     pthread_mutex_lock(&out_lock);
     if (now - pr->last_draw < 0.2)
         goto done;
     pr->last_draw = now;
 
-    double r = p->elapsed > 0.5 ? (double)p->bytes_done / p->elapsed : 0;
+    double r = progress_rate(p);
     cli_human_size(rate, sizeof(rate), (uint64_t)r);
     if (p->bytes_total > p->bytes_done && r > 0) {
         char d[32];

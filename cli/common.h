@@ -159,13 +159,41 @@ char *cli_short_id(char *buf, const cr_id *id);
 const char *cli_node_type_name(cr_node_type t);
 
 /**
- * The progress line on stderr: active only when stderr is a terminal and not
- * --quiet. Thread-safe; `verb` is borrowed ("backup", "restore", "verify").
+ * One JSON event on one line, as `recover --json` prints them:
+ * {"type":TYPE,"service":SERVICE,KEY:VALUE,...}, every value a string (kv holds
+ * n key/value pairs; service may be NULL). Serialised with the messages on stderr.
+ */
+void cli_json_event(FILE *f, const char *type, const char *service, const char *const *kv,
+                    size_t n);
+
+/**
+ * The progress of a long operation ("backup", "restore", "verify"...; `verb`
+ * is borrowed). On a terminal (and not --quiet): a line on stderr redrawn in
+ * place. With --json: JSON events on stderr (cli_json_event), one per line:
+ * "VERB-start" now, "progress" at most once a second (none with --quiet), and
+ * "VERB-done" from cli_progress_done (docs/commands/backup.md). Otherwise
+ * NULL: nothing is shown. Thread-safe.
  */
 typedef struct cli_progress cli_progress;
 cli_progress *cli_progress_new(const char *verb);
 /** A cr_progress_cb; payload is the cli_progress (or NULL: nothing shown). */
 void cli_progress_cb(const cr_progress *p, void *payload);
+
+/** A named count of the "VERB-done" event. */
+typedef struct cli_total {
+    const char *key;
+    uint64_t value;
+} cli_total;
+
+/**
+ * The operation is over (err: its result): with --json, the last "progress"
+ * event if one was held back by the rate limit, then "VERB-done" with status
+ * "ok", "partial" (CR_EPARTIAL) or "failed" (and the message), seconds,
+ * the snapshot's id (when not NULL) and the counts. Nothing otherwise.
+ * Accepts NULL.
+ */
+void cli_progress_done(cli_progress *pr, int err, const char *snapshot, const cli_total *counts,
+                       size_t ncounts);
 /** Erase the progress line and free. Accepts NULL. */
 void cli_progress_free(cli_progress *pr);
 

@@ -10,7 +10,9 @@
 #   CLEANROOM=build/cleanroom scripts/demo.sh
 #
 # Everything happens under ./demo/ (git-ignored), wiped at the start, so the
-# demo can be run again and again. It stops with a non-zero exit status and a
+# demo can be run again and again. Run as root from a private folder (a clone
+# in /root), what the postgres account must reach goes to a folder under
+# /var/tmp instead, removed at the end (the demo says where). It stops with a non-zero exit status and a
 # message at the first thing that goes wrong; "DEMO OK" is the last line when
 # everything worked.
 set -euo pipefail
@@ -462,7 +464,21 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # PostgreSQL refuses to run as root: as root, the cluster belongs to the postgres user.
 RUNPG=""
 [ "$(id -u)" -ne 0 ] || RUNPG="runuser -u postgres -- "
-as_pg() { $RUNPG "$@"; }
+# In / : the postgres account may not enter the folder the demo runs from.
+as_pg() { (cd / && $RUNPG "$@"); }
+# The postgres account must reach its clusters (the one backed up and the one
+# recover restores) through every folder above them. A clone under a private
+# parent (/root/cleanroom: 0700) cannot be entered by it, and the user's own
+# folders are never opened up: then the clusters, and every folder recover
+# restores into, go to a folder of their own under /var/tmp, removed at the end.
+# shellcheck source=../tests/reach.bash
+. "$ROOT/tests/reach.bash"
+SHARED=""
+if [ -n "$RUNPG" ] && ! can_reach postgres "$DEMO"; then
+    SHARED=$(reachable_dir cleanroom-demo) || fail "cannot make a folder under /var/tmp"
+    note "postgres cannot enter $DEMO (its parent folders are private):"
+    note "its clusters and the recovered services go to $SHARED, removed at the end"
+fi
 # Servers started from here on are stopped however the demo ends.
 SERVERS=()
 stop_servers() {
@@ -472,11 +488,20 @@ stop_servers() {
     done
     return 0
 }
-trap 'rc=$?; stop_servers; [ $rc -eq 0 ] || [ $REPORTED -eq 1 ] ||
+# Stopped and waited for before their folders go.
+remove_shared() {
+    local d
+    [ -n "$SHARED" ] || return 0
+    for d in "$SHARED"/database/data "$SHARED"/restored/database"$SHARED"/database/data; do
+        [ -f "$d/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1
+    done
+    rm -rf "$SHARED"
+}
+trap 'rc=$?; stop_servers; remove_shared; [ $rc -eq 0 ] || [ $REPORTED -eq 1 ] ||
       printf "\nDEMO FAILED in step %d (%s), exit status %d\n" "$STEP" "$STEP_NAME" "$rc" >&2' EXIT
 
 NPAT=1500
-PGSRC="$SRC/database"
+PGSRC="${SHARED:-$SRC}/database"
 mkdir -p "$PGSRC"
 chmod 755 "$DEMO" "$SRC"
 [ "$(id -u)" -ne 0 ] || chown postgres "$PGSRC"
@@ -539,8 +564,9 @@ note "hunted: their clean points are their only backups"
 # ------------------------------------------------------------------------
 section "Recovery of the hospital from its clean points: cleanroom recover"
 PLANDIR="$DEMO/recovery"
-mkdir -p "$PLANDIR"
-chmod 755 "$PLANDIR"
+RESTORED="${SHARED:-$PLANDIR}/restored"
+mkdir -p "$PLANDIR" "$RESTORED"
+chmod 755 "$PLANDIR" "$RESTORED"
 LDPORT=$(free_port) PGPORT=$(free_port) WEBPORT=$(free_port)
 # A restored folder holds the backed-up path in full: $CLEANROOM_TARGET$SRC/...
 cat >"$PLANDIR/hospital.yaml" <<EOF
@@ -551,7 +577,7 @@ defaults: {probe_timeout: 3s, probe_retries: 5, probe_interval: 1s}
 services:
   - name: directory                  # tier 0: nothing authenticates without it
     tier: 0
-    target: {folder: $PLANDIR/restored/directory}
+    target: {folder: $RESTORED/directory}
     start: |
       D="\$CLEANROOM_TARGET$LDSRC"
       sed "s|@DIR@|\$D|g" "\$D/slapd.conf.in" > "\$D/slapd.conf"
@@ -562,11 +588,12 @@ services:
   - name: database                   # tier 1: the patient records' database
     tier: 1
     depends_on: [directory]
-    target: {folder: $PLANDIR/restored/database}
+    target: {folder: $RESTORED/database}
     start: |
       D="\$CLEANROOM_TARGET$PGSRC/data"
       # As root: the restored cluster belongs to postgres, who must reach it.
       if [ "\$(id -u)" -eq 0 ]; then chmod 755 "\$CLEANROOM_TARGET"; chown -R postgres "\$D"; chmod 700 "\$D"; fi
+      cd /   # the folder recover runs from may be out of postgres's reach
       $RUNPG$PGBIN/pg_ctl -D "\$D" -o "-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1" -l "\$D/recovery.log" -w -t 60 start
     probes:
       - {kind: postgres, name: patients, conninfo: "host=127.0.0.1 port=$PGPORT dbname=hospital user=postgres", query: "SELECT count(*) FROM patients", expect: "$NPAT"}
@@ -574,7 +601,7 @@ services:
   - name: dpi                        # tier 1: the patient portal, from its clean point
     tier: 1
     depends_on: [directory, database]
-    target: {folder: $PLANDIR/restored/dpi}
+    target: {folder: $RESTORED/dpi}
     start: |
       cd "\$CLEANROOM_TARGET$SRC/dpi/www"
       setsid nohup python3 -m http.server --bind 127.0.0.1 $WEBPORT >/dev/null 2>&1 &
@@ -583,7 +610,7 @@ services:
       - {kind: http, name: portal, url: "http://127.0.0.1:$WEBPORT/login.html", expect_status: 200, expect_body: Patient portal}
     rto: 15m
 EOF
-SERVERS+=("$PLANDIR/restored/directory$LDSRC/slapd.pid" "$PLANDIR/restored/database$PGSRC/data/postmaster.pid" "$PLANDIR/dpi-web.pid")
+SERVERS+=("$RESTORED/directory$LDSRC/slapd.pid" "$RESTORED/database$PGSRC/data/postmaster.pid" "$PLANDIR/dpi-web.pid")
 note "plan: demo/recovery/hospital.yaml: tier 0 directory (slapd), tier 1 database (PostgreSQL) and dpi (web portal)"
 cr plan check "$PLANDIR/hospital.yaml" || fail "plan check failed"
 t=$(date +%s.%N)
@@ -605,7 +632,7 @@ grep -q "every service of the plan was restored" "$PLANDIR/hospital-report.html"
 note "demo/recovery/hospital-report.md and .html quote head ${HEAD:0:16}...; the summary:"
 sed -n '/^## By tier/,/^## By service/p' "$PLANDIR/hospital-report.md" | grep '^|' | sed 's/^/     /'
 stop_servers
-as_pg "$PGBIN/pg_ctl" -D "$PLANDIR/restored/database$PGSRC/data" -m fast -w stop >/dev/null 2>&1 || true
+as_pg "$PGBIN/pg_ctl" -D "$RESTORED/database$PGSRC/data" -m fast -w stop >/dev/null 2>&1 || true
 note "servers stopped"
 printf '\n   total demo time: %s\n' "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f s", b - a }')"
 echo

@@ -19,10 +19,22 @@
 #   assert_grep PATTERN FILE MSG     (grep -E)
 #   on_exit CMD         run CMD (a string for eval) on exit, before $SCRATCH is removed;
 #                       do not replace the EXIT trap yourself
+#   run_as USER CMD...  run CMD as another account (root only). Every argument that is
+#                       $CLEANROOM is replaced by a copy of it in shared_dir, so that it
+#                       runs even when the build folder is in a private place (a clone in
+#                       /root): the one way a test runs something as another account.
+#                       CMD runs in / (the test's folder may be out of the account's
+#                       reach): give it absolute paths
+#   shared_dir          print a folder every account can enter (made on first use under
+#                       /var/tmp, mode 0755, removed on exit): for the files another
+#                       account must reach (a server's data folder...); $SCRATCH is the
+#                       test's own and may sit under a private folder
 #
 # This file sets no shell options (set -e, ...); each script chooses its own.
 
 : "${CLEANROOM:?set CLEANROOM to the built cleanroom command}"
+# shellcheck source=reach.bash
+. "$(dirname "${BASH_SOURCE[0]}")/reach.bash"
 
 CR_TEST_NAME=$(basename "$0" .sh)
 SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/cleanroom-${CR_TEST_NAME}.XXXXXX") || {
@@ -37,6 +49,7 @@ _cr_on_exit=
 _cr_cleanup() {
     local rc=$?
     eval "$_cr_on_exit" 2>/dev/null
+    [ -f "$SCRATCH/.lib/shared" ] && rm -rf "$(cat "$SCRATCH/.lib/shared")"
     # Tests make files unreadable on purpose: give them back before removing.
     chmod -R u+rwX "$SCRATCH" 2>/dev/null
     rm -rf "$SCRATCH"
@@ -56,6 +69,32 @@ cd "$SCRATCH" || exit 1
 
 cr() {
     "$CLEANROOM" "$@"
+}
+
+# The path is kept in a file, so that a first call from a subshell ($(shared_dir))
+# is remembered and the folder removed on exit all the same.
+shared_dir() {
+    local f=$SCRATCH/.lib/shared d
+    if [ ! -f "$f" ]; then
+        d=$(reachable_dir "cleanroom-$CR_TEST_NAME") || fail "cannot make a folder under /var/tmp"
+        printf '%s\n' "$d" >"$f"
+    fi
+    cat "$f"
+}
+
+run_as() {
+    local user=$1 d a args=()
+    shift
+    d=$(shared_dir) || exit 1
+    if [ ! -x "$d/cleanroom" ]; then
+        cp "$CLEANROOM" "$d/cleanroom.tmp" && chmod 755 "$d/cleanroom.tmp" &&
+            mv "$d/cleanroom.tmp" "$d/cleanroom" || fail "cannot copy $CLEANROOM to $d"
+    fi
+    for a in "$@"; do
+        [ "$a" = "$CLEANROOM" ] && a=$d/cleanroom
+        args+=("$a")
+    done
+    (cd / && runuser -u "$user" -- "${args[@]}")
 }
 
 fail() {

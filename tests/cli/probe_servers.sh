@@ -242,15 +242,16 @@ pass "ldap (slapd)"
 
 # ---------------------------------------------------------------- PostgreSQL
 PGD=$SCRATCH/pg
-mkdir -p "$PGD"
-printf 'db-secret\n' > "$PGD/pw"
 as_pg() { "$@"; }
 if [ "$(id -u)" = 0 ]; then
-    # initdb refuses to run as root: the cluster belongs to the postgres user.
-    chmod 755 "$SCRATCH"
-    chown -R postgres "$PGD"
-    as_pg() { runuser -u postgres -- "$@"; }
+    # initdb refuses to run as root: the cluster belongs to the postgres user,
+    # in a folder it can reach wherever $SCRATCH is.
+    PGD=$(shared_dir)/pg
+    as_pg() { run_as postgres "$@"; }
 fi
+mkdir -p "$PGD"
+printf 'db-secret\n' > "$PGD/pw"
+[ "$(id -u)" != 0 ] || chown -R postgres "$PGD"
 as_pg "$PGBIN/initdb" -D "$PGD/data" -U postgres --auth=scram-sha-256 --pwfile="$PGD/pw" \
     --no-sync -E UTF8 >"$PGD/initdb.log" 2>&1 || { cat "$PGD/initdb.log" >&2; fail "initdb"; }
 as_pg "$PGBIN/pg_ctl" -D "$PGD/data" -l "$PGD/log" -w -t 30 \

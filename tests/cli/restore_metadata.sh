@@ -15,14 +15,18 @@ printf 'patient record\n' > src/record.txt
 setfattr -n trusted.cleanroom -v 1 src/record.txt || { echo "skipped: no trusted xattrs here"; exit 77; }
 expect_exit 0 cr backup --source s src
 
-# An unprivileged technician restores from a copy of the vault it can read.
-cp -a "$SCRATCH/vault" "$SCRATCH/vault-copy"
-chmod -R a+rwX "$SCRATCH/vault-copy" "$SCRATCH"
-export CLEANROOM_REPO=$SCRATCH/vault-copy
-expect_exit 5 runuser -u nobody -- env CLEANROOM_REPO="$CLEANROOM_REPO" \
-    CLEANROOM_PASSWORD="$CLEANROOM_PASSWORD" "$CLEANROOM" restore latest --target "$SCRATCH/out"
+# An unprivileged technician restores from a copy of the vault it can read,
+# into a folder it can write (both where nobody can reach them, wherever the
+# build folder and $SCRATCH are).
+SH=$(shared_dir)/nobody
+mkdir "$SH"
+cp -a "$SCRATCH/vault" "$SH/vault-copy"
+chown -R nobody "$SH"
+export CLEANROOM_REPO=$SH/vault-copy
+expect_exit 5 run_as nobody env CLEANROOM_REPO="$CLEANROOM_REPO" \
+    CLEANROOM_PASSWORD="$CLEANROOM_PASSWORD" "$CLEANROOM" restore latest --target "$SH/out"
 assert_grep "RESTORED WITH INCOMPLETE METADATA" "$CR_OUT"
 grep -q "NOT RESTORED" "$CR_OUT" && fail "metadata-only problems were listed as NOT RESTORED"
 assert_grep "trusted.cleanroom" "$CR_ERR"
-cmp -s src/record.txt "$SCRATCH/out$(pwd -P)/src/record.txt" || fail "the data was not restored intact"
+cmp -s src/record.txt "$SH/out$(pwd -P)/src/record.txt" || fail "the data was not restored intact"
 pass "metadata notices are told apart from lost data"

@@ -3,7 +3,7 @@
 # about by path, the snapshot is still saved (exit 5), and it restores the rest.
 #  1. A folder of many files from which a background loop deletes files while
 #     the backup runs (retried until a deletion hits mid-run, at most 6 times).
-#  2. As an unprivileged user (setpriv to nobody): a file and a folder without
+#  2. As an unprivileged user (nobody, through run_as): a file and a folder without
 #     read permission, beside a FIFO that must be stored as a FIFO, not read
 #     (a backup that opens it would hang: the run has a timeout).
 . "$(dirname "$0")/e2e-lib.bash"
@@ -102,17 +102,15 @@ done
 [ "$vanished_hit" -eq 1 ] || e2e_fail "in 6 attempts no deletion happened during a backup (exit was always 0): cannot test"
 
 # --- 2. unreadable items, backup as an unprivileged user
-if ! command -v setpriv >/dev/null || ! id nobody >/dev/null 2>&1 || [ "$(id -u)" -ne 0 ]; then
-    e2e_log "SKIP part 2: needs root, setpriv and the user nobody"
+if ! command -v runuser >/dev/null || ! id nobody >/dev/null 2>&1 || [ "$(id -u)" -ne 0 ] ||
+    ! declare -F run_as >/dev/null; then
+    e2e_log "SKIP part 2: needs root, runuser, the user nobody and tests/lib.sh (CR_TESTLIB)"
     e2e_pass
 fi
 NOGROUP=$(id -g nobody)
-# nobody must reach the command and the scratch folder.
-if ! setpriv --reuid=nobody --regid="$NOGROUP" --clear-groups test -x "$CLEANROOM"; then
-    e2e_log "SKIP part 2: $CLEANROOM is not executable by nobody"
-    e2e_pass
-fi
-U="$SCRATCH/unreadable"
+# What nobody must reach goes where it can, wherever $SCRATCH is (run_as gives
+# it a copy of the command).
+U="$(shared_dir)/unreadable"
 mkdir -p "$U/open" "$U/closed"
 printf 'readable\n' >"$U/open/readable.txt"
 head -c 2000000 /dev/urandom >"$U/open/data.bin"
@@ -124,12 +122,12 @@ mkfifo "$U/pipe"
 chmod 644 "$U/pipe"
 ln -s open/readable.txt "$U/link"
 chown -R nobody:"$NOGROUP" "$U/open" "$U/link" "$U/pipe"
-NREPO="$SCRATCH/vault-nobody"
+NREPO="$(shared_dir)/vault-nobody"
 cp -a "$REPO" "$NREPO"
 chown -R nobody:"$NOGROUP" "$NREPO"
 as_nobody() {
-    setpriv --reuid=nobody --regid="$NOGROUP" --clear-groups --reset-env \
-        env CLEANROOM_PASSWORD="$PASS" HOME=/ timeout 120 "$CLEANROOM" --repo "$NREPO" "$@"
+    run_as nobody env -i PATH="$PATH" CLEANROOM_PASSWORD="$PASS" HOME=/ \
+        timeout 120 "$CLEANROOM" --repo "$NREPO" "$@"
 }
 RC=0
 as_nobody --json backup --source unreadable "$U" >"$OUT" 2>"$ERR" </dev/null || RC=$?
