@@ -184,6 +184,29 @@ int cli_fail(int err, const char *context)
 
 /* ------------------------------------------------------------- options */
 
+int cli_unknown_option(const char *arg, const struct option *longopts, const char *cmd)
+{
+    const char *names[128];
+    size_t n = 0;
+    char word[128];
+    const char *near = NULL;
+    char *esc = cli_escape(arg ? arg : "?");
+
+    if (arg && arg[0] == '-' && arg[1] == '-') {
+        /* "--exlude=*.tmp": the name without its value */
+        snprintf(word, sizeof(word), "%.*s", (int)strcspn(arg + 2, "="), arg + 2);
+        for (const struct option *o = longopts; o && o->name && n < 128; o++)
+            names[n++] = o->name;
+        near = cr_suggest(word, names, n);
+    }
+    if (near)
+        cli_usage_error(cmd, "unknown option '%s': did you mean `--%s`?", esc, near);
+    else
+        cli_usage_error(cmd, "unknown option '%s'", esc);
+    free(esc);
+    return CLI_EXIT_USAGE;
+}
+
 int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
                const char *cmd)
 {
@@ -217,11 +240,8 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
         case '?': {
             if (optopt > 0 && optopt < 128)
                 cli_usage_error(cmd, "unknown option '-%c'", optopt);
-            else {
-                char *esc = cli_escape(argv[optind - 1]);
-                cli_usage_error(cmd, "unknown option '%s'", esc);
-                free(esc);
-            }
+            else
+                cli_unknown_option(argv[optind - 1], longopts, cmd);
             return CLI_OPT_USAGE;
         }
         default: return c;

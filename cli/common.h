@@ -65,6 +65,13 @@ enum {
 int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
                const char *cmd);
 
+/**
+ * Report the unknown option `arg` of `cmd` (NULL: the global options), with
+ * "did you mean `--NAME`?" when a long option of `longopts` is close.
+ * @return CLI_EXIT_USAGE.
+ */
+int cli_unknown_option(const char *arg, const struct option *longopts, const char *cmd);
+
 /** Print "cleanroom: error: <fmt>" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** Print "hint: <fmt>" on stderr. */

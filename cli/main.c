@@ -85,15 +85,26 @@ static const cli_cmd *find_command(const char *name)
     return NULL;
 }
 
+/* "unknown command 'snapshot'", with "did you mean `snapshots`?" when one is close. */
+static int unknown_command(const char *name)
+{
+    const char *names[NCOMMANDS + 1];
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        names[i] = commands[i].name;
+    names[NCOMMANDS] = "help";
+    const char *near = cr_suggest(name, names, NCOMMANDS + 1);
+    char *esc = cli_escape(name);
+    int rc = near ? cli_usage_error(NULL, "unknown command '%s': did you mean `%s`?", esc, near)
+                  : cli_usage_error(NULL, "unknown command '%s'", esc);
+    free(esc);
+    return rc;
+}
+
 static int run_help(const char *name)
 {
     const cli_cmd *c = find_command(name);
-    if (!c) {
-        char *esc = cli_escape(name);
-        int rc = cli_usage_error(NULL, "unknown command '%s'", esc);
-        free(esc);
-        return rc;
-    }
+    if (!c)
+        return unknown_command(name);
     char *args[] = {(char *)c->name, "--help", NULL};
     optind = 0;
     return c->fn(2, args);
@@ -127,12 +138,7 @@ int main(int argc, char **argv)
         case 'V':
         case CLI_OPT_VERSION: version = 1; break;
         case ':': return cli_usage_error(NULL, "option '%s' needs a value", argv[optind - 1]);
-        default: {
-            char *esc = cli_escape(argv[optind - 1]);
-            int rc = cli_usage_error(NULL, "unknown option '%s'", esc);
-            free(esc);
-            return rc;
-        }
+        default: return cli_unknown_option(argv[optind - 1], longopts, NULL);
         }
     }
     if (version) {
@@ -159,12 +165,8 @@ int main(int argc, char **argv)
         return run_help(name);
 
     const cli_cmd *cmd = find_command(name);
-    if (!cmd) {
-        char *esc = cli_escape(name);
-        int rc = cli_usage_error(NULL, "unknown command '%s'", esc);
-        free(esc);
-        return rc;
-    }
+    if (!cmd)
+        return unknown_command(name);
     int sub_argc = argc - optind;
     char **sub_argv = argv + optind;
     optind = 0; /* glibc: re-initialise getopt for the subcommand's own options */

@@ -124,6 +124,13 @@ int cr_run_workers(void *(*fn)(void *), void *args, size_t stride, int n, pthrea
                    pthread_cond_t *cond, int *left, long interval_ms, void (*tick)(void *payload),
                    void *payload);
 
+/**
+ * Edit distance between two strings (optimal string alignment: insertion,
+ * deletion, substitution, swap of two neighbours; case-insensitive), capped
+ * at `cap` (also returned for strings over 64 bytes). See cr_suggest().
+ */
+size_t cr_str_distance(const char *a, const char *b, size_t cap);
+
 /** Number of online CPUs (>= 1). */
 int cr_ncpu(void);
 
