@@ -1055,11 +1055,11 @@ static int cmp_finding_tell(const void *pa, const void *pb)
 /* ...with this many example paths. */
 #define CLI_GROUP_EXAMPLES 3
 
-void cli_findings_print_grouped(FILE *out, const char *indent, const cr_finding *const *v,
-                                size_t n, size_t max_lines, int first_seen)
+size_t cli_findings_print_grouped(FILE *out, const char *indent, const cr_finding *const *v,
+                                  size_t n, size_t max_lines, int first_seen)
 {
     const cr_finding **s = cli_xmalloc((n + 1) * sizeof(*s));
-    size_t lines = 0, i = 0;
+    size_t lines = 0, i = 0, folded = 0;
     if (!indent)
         indent = "";
     if (n) {
@@ -1085,6 +1085,7 @@ void cli_findings_print_grouped(FILE *out, const char *indent, const cr_finding 
             }
             fputs(", ...\n", out);
             lines++;
+            folded += end - i;
             i = end;
         } else {
             cli_finding_print(out, indent, s[i], first_seen);
@@ -1097,16 +1098,18 @@ void cli_findings_print_grouped(FILE *out, const char *indent, const cr_finding 
         fprintf(out, "%s... and %s more finding(s)\n", indent, cli_count(cnt, sizeof(cnt), n - i));
     }
     free(s);
+    return folded;
 }
 
-void cli_findings_print_array(FILE *out, const char *indent, const cr_finding *f, size_t n,
-                              size_t max_lines, int first_seen)
+size_t cli_findings_print_array(FILE *out, const char *indent, const cr_finding *f, size_t n,
+                                size_t max_lines, int first_seen)
 {
     const cr_finding **v = cli_xmalloc((n + 1) * sizeof(*v));
     for (size_t i = 0; i < n; i++)
         v[i] = &f[i];
-    cli_findings_print_grouped(out, indent, v, n, max_lines, first_seen);
+    size_t folded = cli_findings_print_grouped(out, indent, v, n, max_lines, first_seen);
     free(v);
+    return folded;
 }
 
 int cli_check_source(cr_repo *repo, const char *source)

@@ -217,13 +217,14 @@ void cli_finding_print(FILE *out, const char *indent, const cr_finding *f, int f
  * CATEGORY INDICATOR on N files, e.g. PATH, PATH, PATH, ..."), as ransomware
  * renames thousands of files. At most `max_lines` lines (0: no limit), then
  * "... and N more finding(s)". `first_seen` as in cli_finding_print.
+ * @return the number of findings told in grouped lines.
  */
-void cli_findings_print_grouped(FILE *out, const char *indent, const cr_finding *const *v,
-                                size_t n, size_t max_lines, int first_seen);
+size_t cli_findings_print_grouped(FILE *out, const char *indent, const cr_finding *const *v,
+                                  size_t n, size_t max_lines, int first_seen);
 
 /** cli_findings_print_grouped for an array of findings. */
-void cli_findings_print_array(FILE *out, const char *indent, const cr_finding *f, size_t n,
-                              size_t max_lines, int first_seen);
+size_t cli_findings_print_array(FILE *out, const char *indent, const cr_finding *f, size_t n,
+                                size_t max_lines, int first_seen);
 
 /**
  * The hunt gate of a restore of a whole snapshot (restore --image, vm-export;
