@@ -141,7 +141,8 @@ int cli_exit_code(int err)
     }
 }
 
-int cli_fail(int err, const char *context)
+/* The library's message for `err`, escaped, as an error line. */
+static void print_library_error(int err, const char *context)
 {
     const char *msg = cr_error_last();
     if (!msg || !*msg)
@@ -153,7 +154,11 @@ int cli_fail(int err, const char *context)
     else
         cli_error("%s", esc);
     free(esc);
+}
 
+int cli_fail(int err, const char *context)
+{
+    print_library_error(err, context);
     switch (err) {
     case CR_EAUTH:
         cli_hint("no key of this vault opens with that passphrase; check CLEANROOM_PASSWORD_FILE / "
@@ -492,6 +497,15 @@ int cli_open_repo(cr_repo **out)
                       *m ? ": " : "", m, esc);
             free(esc);
             return CLI_EXIT_NOTFOUND;
+        }
+        if (err == CR_ECORRUPT) {
+            /* config or the key files: 'verify' would stop at the same place */
+            print_library_error(err, NULL);
+            cli_hint("the vault's config or key files are damaged or changed, so no command (not "
+                     "even 'cleanroom verify') can open it: put back the named file from another "
+                     "copy of the vault (the offline or second copy), or use another passphrase "
+                     "of this vault; the data in data/ is not affected");
+            return CLI_EXIT_INTEGRITY;
         }
         return cli_fail(err, NULL);
     }
