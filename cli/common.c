@@ -162,7 +162,8 @@ int cli_fail(int err, const char *context)
     switch (err) {
     case CR_EAUTH:
         cli_hint("no key of this vault opens with that passphrase; check CLEANROOM_PASSWORD_FILE / "
-                 "CLEANROOM_PASSWORD or the passphrase you typed (keyboard layout, Caps Lock)");
+                 "CLEANROOM_PASSWORD_COMMAND / CLEANROOM_PASSWORD or the passphrase you typed "
+                 "(keyboard layout, Caps Lock)");
         break;
     case CR_ECORRUPT:
         cli_hint("the vault holds damaged data; run 'cleanroom verify --read-data' to list the "
@@ -388,6 +389,23 @@ done:
     return rc;
 }
 
+static int pass_command(char **out, const char *env, const char *cmd)
+{
+    int err;
+    cr_error_clear();
+    fflush(stdout); /* the command may write to the terminal too */
+    if ((err = cr_passphrase_command(out, cmd, PASS_MAX)) < 0) {
+        char *e = cli_escape(cr_error_last());
+        cli_error("no passphrase from %s: %s", env, e);
+        free(e);
+        cli_hint("run the command of %s by hand to see what it prints; it must print the "
+                 "passphrase on its first line and exit with 0",
+                 env);
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
 int cli_passphrase(char **out, const char *file_env, const char *env, const char *prompt,
                    int confirm)
 {
@@ -396,6 +414,17 @@ int cli_passphrase(char **out, const char *file_env, const char *env, const char
     int rc = CLI_EXIT_USAGE, fd = -1;
     *out = NULL;
 
+    /* As restic: a file and a command are exclusive; either wins over the passphrase itself. */
+    char cmd_env[64];
+    const char *cmd;
+    snprintf(cmd_env, sizeof(cmd_env), "%s_COMMAND", env);
+    if ((cmd = getenv(cmd_env)) && *cmd) {
+        if ((v = getenv(file_env)) && *v) {
+            cli_error("both %s and %s are set: set only one of them", file_env, cmd_env);
+            return CLI_EXIT_USAGE;
+        }
+        return pass_command(out, cmd_env, cmd);
+    }
     if ((v = getenv(file_env)) && *v)
         return read_pass_file(out, file_env, v);
     if ((v = getenv(env))) {
@@ -409,9 +438,9 @@ int cli_passphrase(char **out, const char *file_env, const char *env, const char
 
     fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) {
-        cli_error("no passphrase: set %s (a file whose first line is the passphrase) or %s, "
-                  "or run on a terminal to be asked",
-                  file_env, env);
+        cli_error("no passphrase: set %s (a file whose first line is the passphrase), %s (a "
+                  "command that prints it) or %s, or run on a terminal to be asked",
+                  file_env, cmd_env, env);
         return CLI_EXIT_USAGE;
     }
     a = cli_xmalloc(PASS_MAX + 1);

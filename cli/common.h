@@ -101,8 +101,9 @@ int cli_parse_kdf(cr_kdf_profile *out, const char *s);
 const char *cli_repo_path(void);
 
 /**
- * Get a passphrase: $<file_env> (first line of that file), else $<env>, else a
- * prompt on the terminal with echo off (asked twice when `confirm`).
+ * Get a passphrase: $<file_env> (first line of that file), or $<env>_COMMAND
+ * (first line printed by that command; both set: a usage error), else $<env>,
+ * else a prompt on the terminal with echo off (asked twice when `confirm`).
  * @param[out] out malloc'd, wipe and free with cli_passphrase_free().
  * @return an exit code: 0, or CLI_EXIT_USAGE with the message printed.
  */

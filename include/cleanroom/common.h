@@ -88,6 +88,19 @@ int cr_time_parse(int64_t *out_ns, const char *s);
  */
 const char *cr_suggest(const char *s, const char *const *names, size_t n);
 
+/**
+ * Get a passphrase from a command (a keyring, a password safe): run
+ * `/bin/sh -c command` with stdin from /dev/null and stderr left to the
+ * caller (its messages are seen), and take the first line it prints on
+ * stdout (without the line end; the rest is ignored).
+ * @param[out] out malloc'd passphrase; wipe it, then free() it
+ * @param max longest passphrase accepted, in bytes
+ * @return 0, or CR_EINPUT with the message set: the command failed (its
+ *         exit code or signal is named), printed nothing or an empty first
+ *         line, or a line longer than `max`; CR_ERROR if it cannot be run.
+ */
+int cr_passphrase_command(char **out, const char *command, size_t max);
+
 /** One-time library initialisation (crypto back ends). Safe to call many times. */
 int cr_init(void);
 
