@@ -51,10 +51,14 @@ enum {
     CLI_OPT_FIRST_CMD = 0x1100, /**< subcommands number their long-only options from here */
 };
 
-/** Long options every subcommand accepts; put at the end of its table, before the zero row. */
+/**
+ * Long options every subcommand accepts; put at the end of its table, before the zero row.
+ * --vault is --repo (the word the documentation uses; plan, recover and drill had it).
+ */
 #define CLI_GLOBAL_LONGOPTS                                                                        \
-    {"repo", required_argument, NULL, CLI_OPT_REPO}, {"json", no_argument, NULL, CLI_OPT_JSON},    \
-        {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'}
+    {"repo", required_argument, NULL, CLI_OPT_REPO}, {"vault", required_argument, NULL, CLI_OPT_REPO}, \
+        {"json", no_argument, NULL, CLI_OPT_JSON}, {"quiet", no_argument, NULL, 'q'},              \
+        {"help", no_argument, NULL, 'h'}
 
 /**
  * getopt_long() for a subcommand: handles the global options itself (they

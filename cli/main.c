@@ -58,7 +58,7 @@ static void usage(FILE *f)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fputs("\n"
           "Global options (before or after the command):\n"
-          "  --repo DIR   the vault (default: $CLEANROOM_REPO)\n"
+          "  --repo DIR   the vault (default: $CLEANROOM_REPO); --vault DIR is the same\n"
           "  --json       machine-readable output on stdout\n"
           "  -q, --quiet  no progress line, only essential output\n"
           "  -h, --help   help (of a command, when given after it)\n"
