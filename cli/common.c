@@ -213,9 +213,56 @@ int cli_unknown_option(const char *arg, const struct option *longopts, const cha
     return CLI_EXIT_USAGE;
 }
 
+static FILE *options_listing;
+
+void cli_list_options(FILE *f)
+{
+    options_listing = f;
+}
+
+/*
+ * For the bash completion (main.c, --bash-completion): the options of `cmd`
+ * as two shell variables, all of them and those that take a value, straight
+ * from the table the command parses with, so the completion cannot drift.
+ */
+static void list_options(FILE *f, const char *shortopts, const struct option *longopts,
+                         const char *cmd)
+{
+    char var[64];
+    size_t i;
+    for (i = 0; cmd[i] && i + 1 < sizeof(var); i++)
+        var[i] = cmd[i] == '-' ? '_' : cmd[i];
+    var[i] = '\0';
+    for (int pass = 0; pass < 2; pass++) {
+        fprintf(f, "_cleanroom_%s_%s=\"", pass ? "args" : "opts", var);
+        int first = 1;
+        for (const struct option *o = longopts; o && o->name; o++) {
+            if (pass && o->has_arg != required_argument)
+                continue;
+            int dup = 0; /* a name twice in a table: listed once */
+            for (const struct option *q = longopts; q < o; q++)
+                dup |= strcmp(q->name, o->name) == 0;
+            if (dup)
+                continue;
+            fprintf(f, "%s--%s", first ? "" : " ", o->name);
+            first = 0;
+        }
+        for (const char *c = shortopts ? shortopts : ""; !pass && *c; c++)
+            if (*c != ':')
+                fprintf(f, " -%c", *c);
+        if (!pass)
+            fputs(" -h -q", f);
+        fputs("\"\n", f);
+    }
+}
+
 int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
                const char *cmd)
 {
+    if (options_listing) {
+        list_options(options_listing, shortopts, longopts, cmd);
+        return CLI_OPT_USAGE;
+    }
     /* ':' first: a missing value is reported as ':' rather than '?'. */
     char opts[128];
     snprintf(opts, sizeof(opts), ":%sqh", shortopts ? shortopts : "");

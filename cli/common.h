@@ -70,6 +70,12 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
                const char *cmd);
 
 /**
+ * From now on, cli_getopt() prints the options of its command to `f` as shell
+ * variables (for the bash completion) and returns CLI_OPT_USAGE.
+ */
+void cli_list_options(FILE *f);
+
+/**
  * Report the unknown option `arg` of `cmd` (NULL: the global options), with
  * "did you mean `--NAME`?" when a long option of `longopts` is close.
  * @return CLI_EXIT_USAGE.
