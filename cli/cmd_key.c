@@ -164,8 +164,13 @@ int cmd_key(int argc, char **argv)
         if (nargs != 1)
             return cli_usage_error("key", "'key remove' needs exactly one key ID");
     } else {
+        static const char *const actions[] = {"add", "list", "remove"};
+        const char *near = cr_suggest(action, actions, 3);
         char *e = cli_escape(action);
-        rc = cli_usage_error("key", "unknown action '%s' (use add, list or remove)", e);
+        if (near)
+            rc = cli_usage_error("key", "unknown action '%s': did you mean `key %s`?", e, near);
+        else
+            rc = cli_usage_error("key", "unknown action '%s' (use add, list or remove)", e);
         free(e);
         return rc;
     }

@@ -13,6 +13,8 @@ expect_exit 2 cr cleanpoint
 assert_grep "did you mean \`clean-point\`\?" "$CR_ERR" "missing dash"
 expect_exit 2 cr frobnicate
 assert_grep "unknown command 'frobnicate'$" "$CR_ERR" "nothing close: no suggestion"
+expect_exit 2 cr key ad
+assert_grep "unknown action 'ad': did you mean \`key add\`\?" "$CR_ERR" "action typo"
 pass "commands"
 
 expect_exit 2 cr backup --exlude '*.tmp' --source s .
