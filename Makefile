@@ -5,7 +5,8 @@
 #   make demo     install missing packages, build, run the demo hospital end to end
 #   make bench    the benchmark against restic and borg (see bench/README.md;
 #                 BENCH_QUICK=1 make bench for a smaller corpus)
-#   make install  install the command, library and headers (PREFIX=/usr/local)
+#   make install  install the command, library, headers, man pages and bash completion
+#                 (PREFIX=/usr/local)
 
 BUILD ?= build
 ASAN_BUILD ?= build-asan

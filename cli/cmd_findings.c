@@ -18,12 +18,15 @@
 
 static const char help_text[] =
     "usage: cleanroom findings [--source NAME] [--snapshot SNAPSHOT] [--min-severity S]\n"
-    "                          [--json]\n"
+    "                          [--all] [--json]\n"
     "\n"
     "List the findings that 'cleanroom hunt' stored, oldest snapshot first. Each snapshot\n"
     "with findings gets a line 'ID  TIME  SOURCE: N finding(s)' followed by one line per\n"
     "finding, highest severity first:\n"
     "  SEVERITY  CATEGORY  PATH  INDICATOR  DETAIL  [EVIDENCE]  (first seen in ID, TIME)\n"
+    "More than three findings of one indicator and severity in a snapshot (ransomware\n"
+    "renames thousands of files) are told in one line, unless --all:\n"
+    "  SEVERITY  CATEGORY  INDICATOR on N files, e.g. PATH, PATH, PATH, ...\n"
     "A finding stays listed in every later snapshot that still holds the file; '(first\n"
     "seen in ...)' names the snapshot where it appeared. PATH \"/\" is about the whole\n"
     "snapshot (e.g. its change rate). Names are escaped as in 'ls'.\n"
@@ -34,6 +37,7 @@ static const char help_text[] =
     "  --min-severity S     info, low (default), medium, high or critical; info findings\n"
     "                       are routine notes (files of packages, the first snapshot's\n"
     "                       inventory)\n"
+    "  --all                one line for every finding, none grouped\n"
     "  --json               {min_severity, unhunted, findings:[{snapshot, source, time,\n"
     "                       path, severity, category, indicator, detail, evidence,\n"
     "                       content, first_seen, first_seen_time}]}\n"
@@ -56,11 +60,12 @@ static int all_unhunted(cr_repo *repo, const char *source, size_t unhunted)
 
 int cmd_findings(int argc, char **argv)
 {
-    enum { OPT_SOURCE = CLI_OPT_FIRST_CMD, OPT_SNAPSHOT, OPT_MIN };
+    enum { OPT_SOURCE = CLI_OPT_FIRST_CMD, OPT_SNAPSHOT, OPT_MIN, OPT_ALL };
     static const struct option longopts[] = {
         {"source", required_argument, NULL, OPT_SOURCE},
         {"snapshot", required_argument, NULL, OPT_SNAPSHOT},
         {"min-severity", required_argument, NULL, OPT_MIN},
+        {"all", no_argument, NULL, OPT_ALL},
         CLI_GLOBAL_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -69,14 +74,15 @@ int cmd_findings(int argc, char **argv)
     cr_repo *repo = NULL;
     cr_snapshot *snap = NULL;
     cr_finding *f = NULL;
-    size_t n = 0, unhunted = 0, groups = 0;
+    size_t n = 0, unhunted = 0, groups = 0, folded = 0;
     uint64_t counts[5] = {0, 0, 0, 0, 0};
-    int c, rc, err;
+    int c, rc, err, all = 0;
 
     while ((c = cli_getopt(argc, argv, "", longopts, "findings")) != -1) {
         switch (c) {
         case OPT_SOURCE: q.source = optarg; break;
         case OPT_SNAPSHOT: spec = optarg; break;
+        case OPT_ALL: all = 1; break;
         case OPT_MIN:
             if ((rc = cli_severity_option(&q.min_severity, optarg, "findings",
                                           "--min-severity")) != 0)
@@ -132,10 +138,13 @@ int cmd_findings(int argc, char **argv)
                    src, end - i);
             free(src);
             for (size_t k = i; k < end; k++) {
-                cli_finding_print(stdout, "  ", &f[k], 1);
+                if (all)
+                    cli_finding_print(stdout, "  ", &f[k], 1);
                 if ((unsigned)f[k].severity <= CR_SEV_CRITICAL)
                     counts[f[k].severity]++;
             }
+            if (!all)
+                folded += cli_findings_print_array(stdout, "  ", f + i, end - i, 0, 1);
             groups++;
             i = end;
         }
@@ -162,6 +171,9 @@ int cmd_findings(int argc, char **argv)
                 first = 0;
             }
             printf("\n");
+            if (folded)
+                printf("(%s finding(s) told in grouped lines: --all lists every one)\n",
+                       cli_count(a, sizeof(a), folded));
         }
     }
     fflush(stdout); /* the warning (stderr) after the list */

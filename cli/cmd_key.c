@@ -19,9 +19,10 @@ static const char help_text[] =
     "any of them opens the vault.\n"
     "\n"
     "  add     add a passphrase. The current one comes from CLEANROOM_PASSWORD_FILE /\n"
-    "          CLEANROOM_PASSWORD / the terminal; the new one from\n"
-    "          CLEANROOM_NEW_PASSWORD_FILE / CLEANROOM_NEW_PASSWORD / the terminal\n"
-    "          (asked twice). Prints the id of the new key.\n"
+    "          CLEANROOM_PASSWORD_COMMAND / CLEANROOM_PASSWORD / the terminal; the new\n"
+    "          one from CLEANROOM_NEW_PASSWORD_FILE / CLEANROOM_NEW_PASSWORD_COMMAND /\n"
+    "          CLEANROOM_NEW_PASSWORD / the terminal (asked twice). Prints the id of the\n"
+    "          new key.\n"
     "  list    list the keys: id, creation time, host, user; '*' marks the key that\n"
     "          opened the vault.\n"
     "  remove  remove the key ID (full id or unique prefix). The key that opened\n"
@@ -163,8 +164,13 @@ int cmd_key(int argc, char **argv)
         if (nargs != 1)
             return cli_usage_error("key", "'key remove' needs exactly one key ID");
     } else {
+        static const char *const actions[] = {"add", "list", "remove"};
+        const char *near = cr_suggest(action, actions, 3);
         char *e = cli_escape(action);
-        rc = cli_usage_error("key", "unknown action '%s' (use add, list or remove)", e);
+        if (near)
+            rc = cli_usage_error("key", "unknown action '%s': did you mean `key %s`?", e, near);
+        else
+            rc = cli_usage_error("key", "unknown action '%s' (use add, list or remove)", e);
         free(e);
         return rc;
     }

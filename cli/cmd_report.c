@@ -40,6 +40,7 @@ int cmd_report(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"out", required_argument, NULL, OPT_OUT},
+        {"target", required_argument, NULL, OPT_OUT}, /* the name of the CLI for a destination */
         {"format", required_argument, NULL, OPT_FORMAT},
         {"lang", required_argument, NULL, OPT_LANG},
         CLI_GLOBAL_LONGOPTS,

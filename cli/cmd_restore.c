@@ -1078,9 +1078,13 @@ int cmd_restore(int argc, char **argv)
         }
     }
     if (partial) {
-        if (lost)
+        if (lost && stats.damaged + qstats.damaged > 0)
             cli_hint("run 'cleanroom verify --read-data' to see the damage; an older snapshot "
                      "may still hold the lost files");
+        else if (lost)
+            cli_hint("no vault data was found damaged: the items listed could not be put in the "
+                     "target (read each reason: something in the way, permissions, a refused "
+                     "name); clear their way, or restore into an empty folder");
         else
             cli_hint("the data is restored; run as root, or onto a filesystem with xattrs and "
                      "ACLs, to restore owners and attributes too");

@@ -16,7 +16,7 @@
 #include <string.h>
 
 static const char help_text[] =
-    "usage: cleanroom vm-export SNAPSHOT --hypervisor H --out DIR [--name NAME]\n"
+    "usage: cleanroom vm-export SNAPSHOT --hypervisor H --target DIR [--name NAME]\n"
     "                           [--vm-cpus N] [--vm-memory SIZE] [--vm-firmware F]\n"
     "                           [--threads N] [--accept-risk]\n"
     "\n"
@@ -40,14 +40,16 @@ static const char help_text[] =
     "\n"
     "Options:\n"
     "  --hypervisor H   required: kvm, proxmox, vmware or hyperv\n"
-    "  --out DIR        required: the folder to write (new, or empty)\n"
+    "  --target DIR     required: the folder to write (new, or empty); --out DIR is\n"
+    "                   the same (its older name)\n"
     "  --name NAME      the VM's name (default: the recorded one, else the source)\n"
     "  --vm-cpus N      virtual CPUs (1-512)\n"
     "  --vm-memory SIZE memory: MiB, or with a unit: 4G, 512M\n"
     "  --vm-firmware F  bios or uefi\n"
     "  --threads N      worker threads of the restore (default: number of cores)\n"
     "  --accept-risk    export a compromised snapshot anyway (with a loud warning)\n"
-    "  --json           print {snapshot, hypervisor, out, files:[...], seconds, hunted,\n"
+    "  --json           print {snapshot, hypervisor, target, out (= target), files:[...],\n"
+    "                   seconds, hunted,\n"
     "                   flagged:[findings], accepted_risk, lost:[{path, message}]}\n"
     "\n"
     "Exit codes: 0 exported, 1 error (e.g. DIR not empty: nothing written), 2 usage\n"
@@ -171,7 +173,8 @@ int cmd_vm_export(int argc, char **argv)
     };
     static const struct option longopts[] = {
         {"hypervisor", required_argument, NULL, OPT_HYPERVISOR},
-        {"out", required_argument, NULL, OPT_OUT},
+        {"target", required_argument, NULL, OPT_OUT},
+        {"out", required_argument, NULL, OPT_OUT}, /* its older name */
         {"name", required_argument, NULL, OPT_NAME},
         {"vm-cpus", required_argument, NULL, OPT_CPUS},
         {"vm-memory", required_argument, NULL, OPT_MEMORY},
@@ -278,7 +281,7 @@ int cmd_vm_export(int argc, char **argv)
         goto done;
     }
     if (!opts.out_dir || !*opts.out_dir) {
-        rc = cli_usage_error("vm-export", "--out DIR is required (a new or empty folder)");
+        rc = cli_usage_error("vm-export", "--target DIR is required (a new or empty folder)");
         goto done;
     }
     if (have_ov)
@@ -299,7 +302,7 @@ int cmd_vm_export(int argc, char **argv)
     }
     {
         char *o = cli_escape(opts.out_dir), *redo = cli_xmalloc(strlen(o) + 64);
-        sprintf(redo, "--hypervisor %s --out %s", cr_hypervisor_name(opts.hypervisor), o);
+        sprintf(redo, "--hypervisor %s --target %s", cr_hypervisor_name(opts.hypervisor), o);
         rc = cli_hunt_gate(&hunted, &flagged, repo, snap, accept_risk, "vm-export", redo);
         free(redo);
         free(o);
@@ -329,7 +332,7 @@ int cmd_vm_export(int argc, char **argv)
     if (err < 0 && err != CR_EPARTIAL) {
         rc = cli_fail(err, "vm export failed");
         if (err == CR_EEXISTS)
-            cli_hint("nothing was written; give --out a new or empty folder");
+            cli_hint("nothing was written; give --target a new or empty folder");
         goto done;
     }
 
@@ -340,6 +343,7 @@ int cmd_vm_export(int argc, char **argv)
             json_array_append_new(a, cli_json_str(*p));
         json_object_set_new(o, "snapshot", json_string(cr_id_to_hex(hex, &snap->id)));
         json_object_set_new(o, "hypervisor", json_string(cr_hypervisor_name(opts.hypervisor)));
+        json_object_set_new(o, "target", cli_json_str(opts.out_dir));
         json_object_set_new(o, "out", cli_json_str(opts.out_dir));
         json_object_set_new(o, "files", a);
         json_object_set_new(o, "seconds", json_real(secs));

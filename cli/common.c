@@ -141,7 +141,8 @@ int cli_exit_code(int err)
     }
 }
 
-int cli_fail(int err, const char *context)
+/* The library's message for `err`, escaped, as an error line. */
+static void print_library_error(int err, const char *context)
 {
     const char *msg = cr_error_last();
     if (!msg || !*msg)
@@ -153,11 +154,16 @@ int cli_fail(int err, const char *context)
     else
         cli_error("%s", esc);
     free(esc);
+}
 
+int cli_fail(int err, const char *context)
+{
+    print_library_error(err, context);
     switch (err) {
     case CR_EAUTH:
         cli_hint("no key of this vault opens with that passphrase; check CLEANROOM_PASSWORD_FILE / "
-                 "CLEANROOM_PASSWORD or the passphrase you typed (keyboard layout, Caps Lock)");
+                 "CLEANROOM_PASSWORD_COMMAND / CLEANROOM_PASSWORD or the passphrase you typed "
+                 "(keyboard layout, Caps Lock)");
         break;
     case CR_ECORRUPT:
         cli_hint("the vault holds damaged data; run 'cleanroom verify --read-data' to list the "
@@ -184,9 +190,79 @@ int cli_fail(int err, const char *context)
 
 /* ------------------------------------------------------------- options */
 
+int cli_unknown_option(const char *arg, const struct option *longopts, const char *cmd)
+{
+    const char *names[128];
+    size_t n = 0;
+    char word[128];
+    const char *near = NULL;
+    char *esc = cli_escape(arg ? arg : "?");
+
+    if (arg && arg[0] == '-' && arg[1] == '-') {
+        /* "--exlude=*.tmp": the name without its value */
+        snprintf(word, sizeof(word), "%.*s", (int)strcspn(arg + 2, "="), arg + 2);
+        for (const struct option *o = longopts; o && o->name && n < 128; o++)
+            names[n++] = o->name;
+        near = cr_suggest(word, names, n);
+    }
+    if (near)
+        cli_usage_error(cmd, "unknown option '%s': did you mean `--%s`?", esc, near);
+    else
+        cli_usage_error(cmd, "unknown option '%s'", esc);
+    free(esc);
+    return CLI_EXIT_USAGE;
+}
+
+static FILE *options_listing;
+
+void cli_list_options(FILE *f)
+{
+    options_listing = f;
+}
+
+/*
+ * For the bash completion (main.c, --bash-completion): the options of `cmd`
+ * as two shell variables, all of them and those that take a value, straight
+ * from the table the command parses with, so the completion cannot drift.
+ */
+static void list_options(FILE *f, const char *shortopts, const struct option *longopts,
+                         const char *cmd)
+{
+    char var[64];
+    size_t i;
+    for (i = 0; cmd[i] && i + 1 < sizeof(var); i++)
+        var[i] = cmd[i] == '-' ? '_' : cmd[i];
+    var[i] = '\0';
+    for (int pass = 0; pass < 2; pass++) {
+        fprintf(f, "_cleanroom_%s_%s=\"", pass ? "args" : "opts", var);
+        int first = 1;
+        for (const struct option *o = longopts; o && o->name; o++) {
+            if (pass && o->has_arg != required_argument)
+                continue;
+            int dup = 0; /* a name twice in a table: listed once */
+            for (const struct option *q = longopts; q < o; q++)
+                dup |= strcmp(q->name, o->name) == 0;
+            if (dup)
+                continue;
+            fprintf(f, "%s--%s", first ? "" : " ", o->name);
+            first = 0;
+        }
+        for (const char *c = shortopts ? shortopts : ""; !pass && *c; c++)
+            if (*c != ':')
+                fprintf(f, " -%c", *c);
+        if (!pass)
+            fputs(" -h -q", f);
+        fputs("\"\n", f);
+    }
+}
+
 int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
                const char *cmd)
 {
+    if (options_listing) {
+        list_options(options_listing, shortopts, longopts, cmd);
+        return CLI_OPT_USAGE;
+    }
     /* ':' first: a missing value is reported as ':' rather than '?'. */
     char opts[128];
     snprintf(opts, sizeof(opts), ":%sqh", shortopts ? shortopts : "");
@@ -217,11 +293,8 @@ int cli_getopt(int argc, char **argv, const char *shortopts, const struct option
         case '?': {
             if (optopt > 0 && optopt < 128)
                 cli_usage_error(cmd, "unknown option '-%c'", optopt);
-            else {
-                char *esc = cli_escape(argv[optind - 1]);
-                cli_usage_error(cmd, "unknown option '%s'", esc);
-                free(esc);
-            }
+            else
+                cli_unknown_option(argv[optind - 1], longopts, cmd);
             return CLI_OPT_USAGE;
         }
         default: return c;
@@ -363,6 +436,23 @@ done:
     return rc;
 }
 
+static int pass_command(char **out, const char *env, const char *cmd)
+{
+    int err;
+    cr_error_clear();
+    fflush(stdout); /* the command may write to the terminal too */
+    if ((err = cr_passphrase_command(out, cmd, PASS_MAX)) < 0) {
+        char *e = cli_escape(cr_error_last());
+        cli_error("no passphrase from %s: %s", env, e);
+        free(e);
+        cli_hint("run the command of %s by hand to see what it prints; it must print the "
+                 "passphrase on its first line and exit with 0",
+                 env);
+        return CLI_EXIT_USAGE;
+    }
+    return 0;
+}
+
 int cli_passphrase(char **out, const char *file_env, const char *env, const char *prompt,
                    int confirm)
 {
@@ -371,6 +461,17 @@ int cli_passphrase(char **out, const char *file_env, const char *env, const char
     int rc = CLI_EXIT_USAGE, fd = -1;
     *out = NULL;
 
+    /* As restic: a file and a command are exclusive; either wins over the passphrase itself. */
+    char cmd_env[64];
+    const char *cmd;
+    snprintf(cmd_env, sizeof(cmd_env), "%s_COMMAND", env);
+    if ((cmd = getenv(cmd_env)) && *cmd) {
+        if ((v = getenv(file_env)) && *v) {
+            cli_error("both %s and %s are set: set only one of them", file_env, cmd_env);
+            return CLI_EXIT_USAGE;
+        }
+        return pass_command(out, cmd_env, cmd);
+    }
     if ((v = getenv(file_env)) && *v)
         return read_pass_file(out, file_env, v);
     if ((v = getenv(env))) {
@@ -384,9 +485,9 @@ int cli_passphrase(char **out, const char *file_env, const char *env, const char
 
     fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) {
-        cli_error("no passphrase: set %s (a file whose first line is the passphrase) or %s, "
-                  "or run on a terminal to be asked",
-                  file_env, env);
+        cli_error("no passphrase: set %s (a file whose first line is the passphrase), %s (a "
+                  "command that prints it) or %s, or run on a terminal to be asked",
+                  file_env, cmd_env, env);
         return CLI_EXIT_USAGE;
     }
     a = cli_xmalloc(PASS_MAX + 1);
@@ -472,6 +573,15 @@ int cli_open_repo(cr_repo **out)
                       *m ? ": " : "", m, esc);
             free(esc);
             return CLI_EXIT_NOTFOUND;
+        }
+        if (err == CR_ECORRUPT) {
+            /* config or the key files: 'verify' would stop at the same place */
+            print_library_error(err, NULL);
+            cli_hint("the vault's config or key files are damaged or changed, so no command (not "
+                     "even 'cleanroom verify') can open it: put back the named file from another "
+                     "copy of the vault (the offline or second copy), or use another passphrase "
+                     "of this vault; the data in data/ is not affected");
+            return CLI_EXIT_INTEGRITY;
         }
         return cli_fail(err, NULL);
     }
@@ -1173,11 +1283,11 @@ static int cmp_finding_tell(const void *pa, const void *pb)
 /* ...with this many example paths. */
 #define CLI_GROUP_EXAMPLES 3
 
-void cli_findings_print_grouped(FILE *out, const char *indent, const cr_finding *const *v,
-                                size_t n, size_t max_lines, int first_seen)
+size_t cli_findings_print_grouped(FILE *out, const char *indent, const cr_finding *const *v,
+                                  size_t n, size_t max_lines, int first_seen)
 {
     const cr_finding **s = cli_xmalloc((n + 1) * sizeof(*s));
-    size_t lines = 0, i = 0;
+    size_t lines = 0, i = 0, folded = 0;
     if (!indent)
         indent = "";
     if (n) {
@@ -1203,6 +1313,7 @@ void cli_findings_print_grouped(FILE *out, const char *indent, const cr_finding 
             }
             fputs(", ...\n", out);
             lines++;
+            folded += end - i;
             i = end;
         } else {
             cli_finding_print(out, indent, s[i], first_seen);
@@ -1215,16 +1326,18 @@ void cli_findings_print_grouped(FILE *out, const char *indent, const cr_finding 
         fprintf(out, "%s... and %s more finding(s)\n", indent, cli_count(cnt, sizeof(cnt), n - i));
     }
     free(s);
+    return folded;
 }
 
-void cli_findings_print_array(FILE *out, const char *indent, const cr_finding *f, size_t n,
-                              size_t max_lines, int first_seen)
+size_t cli_findings_print_array(FILE *out, const char *indent, const cr_finding *f, size_t n,
+                                size_t max_lines, int first_seen)
 {
     const cr_finding **v = cli_xmalloc((n + 1) * sizeof(*v));
     for (size_t i = 0; i < n; i++)
         v[i] = &f[i];
-    cli_findings_print_grouped(out, indent, v, n, max_lines, first_seen);
+    size_t folded = cli_findings_print_grouped(out, indent, v, n, max_lines, first_seen);
     free(v);
+    return folded;
 }
 
 int cli_check_source(cr_repo *repo, const char *source)

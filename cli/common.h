@@ -51,10 +51,14 @@ enum {
     CLI_OPT_FIRST_CMD = 0x1100, /**< subcommands number their long-only options from here */
 };
 
-/** Long options every subcommand accepts; put at the end of its table, before the zero row. */
+/**
+ * Long options every subcommand accepts; put at the end of its table, before the zero row.
+ * --vault is --repo (the word the documentation uses; plan, recover and drill had it).
+ */
 #define CLI_GLOBAL_LONGOPTS                                                                        \
-    {"repo", required_argument, NULL, CLI_OPT_REPO}, {"json", no_argument, NULL, CLI_OPT_JSON},    \
-        {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'}
+    {"repo", required_argument, NULL, CLI_OPT_REPO}, {"vault", required_argument, NULL, CLI_OPT_REPO}, \
+        {"json", no_argument, NULL, CLI_OPT_JSON}, {"quiet", no_argument, NULL, 'q'},              \
+        {"help", no_argument, NULL, 'h'}
 
 /**
  * getopt_long() for a subcommand: handles the global options itself (they
@@ -64,6 +68,19 @@ enum {
  */
 int cli_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts,
                const char *cmd);
+
+/**
+ * From now on, cli_getopt() prints the options of its command to `f` as shell
+ * variables (for the bash completion) and returns CLI_OPT_USAGE.
+ */
+void cli_list_options(FILE *f);
+
+/**
+ * Report the unknown option `arg` of `cmd` (NULL: the global options), with
+ * "did you mean `--NAME`?" when a long option of `longopts` is close.
+ * @return CLI_EXIT_USAGE.
+ */
+int cli_unknown_option(const char *arg, const struct option *longopts, const char *cmd);
 
 /** Print "cleanroom: error: <fmt>" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -94,8 +111,9 @@ int cli_parse_kdf(cr_kdf_profile *out, const char *s);
 const char *cli_repo_path(void);
 
 /**
- * Get a passphrase: $<file_env> (first line of that file), else $<env>, else a
- * prompt on the terminal with echo off (asked twice when `confirm`).
+ * Get a passphrase: $<file_env> (first line of that file), or $<env>_COMMAND
+ * (first line printed by that command; both set: a usage error), else $<env>,
+ * else a prompt on the terminal with echo off (asked twice when `confirm`).
  * @param[out] out malloc'd, wipe and free with cli_passphrase_free().
  * @return an exit code: 0, or CLI_EXIT_USAGE with the message printed.
  */
@@ -238,13 +256,14 @@ void cli_finding_print(FILE *out, const char *indent, const cr_finding *f, int f
  * CATEGORY INDICATOR on N files, e.g. PATH, PATH, PATH, ..."), as ransomware
  * renames thousands of files. At most `max_lines` lines (0: no limit), then
  * "... and N more finding(s)". `first_seen` as in cli_finding_print.
+ * @return the number of findings told in grouped lines.
  */
-void cli_findings_print_grouped(FILE *out, const char *indent, const cr_finding *const *v,
-                                size_t n, size_t max_lines, int first_seen);
+size_t cli_findings_print_grouped(FILE *out, const char *indent, const cr_finding *const *v,
+                                  size_t n, size_t max_lines, int first_seen);
 
 /** cli_findings_print_grouped for an array of findings. */
-void cli_findings_print_array(FILE *out, const char *indent, const cr_finding *f, size_t n,
-                              size_t max_lines, int first_seen);
+size_t cli_findings_print_array(FILE *out, const char *indent, const cr_finding *f, size_t n,
+                                size_t max_lines, int first_seen);
 
 /**
  * The hunt gate of a restore of a whole snapshot (restore --image, vm-export;

@@ -78,6 +78,29 @@ void cr_time_format(char *out, size_t outlen, int64_t ns);
  */
 int cr_time_parse(int64_t *out_ns, const char *s);
 
+/**
+ * The name of `names` (n entries, NULL entries skipped) closest to `s`, when
+ * it is close enough to be a likely typo: 1 edit for words of up to 3
+ * letters, 2 up to 6, 3 beyond (case-insensitive; a swap of two neighbours
+ * is one edit), or the same letters once '-', '_' and spaces are left out.
+ * For "did you mean `snapshots`?" messages.
+ * @return a borrowed entry of `names`, or NULL when none is close.
+ */
+const char *cr_suggest(const char *s, const char *const *names, size_t n);
+
+/**
+ * Get a passphrase from a command (a keyring, a password safe): run
+ * `/bin/sh -c command` with stdin from /dev/null and stderr left to the
+ * caller (its messages are seen), and take the first line it prints on
+ * stdout (without the line end; the rest is ignored).
+ * @param[out] out malloc'd passphrase; wipe it, then free() it
+ * @param max longest passphrase accepted, in bytes
+ * @return 0, or CR_EINPUT with the message set: the command failed (its
+ *         exit code or signal is named), printed nothing or an empty first
+ *         line, or a line longer than `max`; CR_ERROR if it cannot be run.
+ */
+int cr_passphrase_command(char **out, const char *command, size_t max);
+
 /** One-time library initialisation (crypto back ends). Safe to call many times. */
 int cr_init(void);
 

@@ -82,6 +82,8 @@ typedef struct cr_restore_stats {
     uint64_t files, dirs, others, bytes;
     uint64_t failed;  /**< items that could not be restored (damaged data, unsafe names) */
     uint64_t meta_incomplete; /**< notices: items restored whose metadata could not all be set */
+    uint64_t damaged; /**< of the failed: files whose data is lost because vault data is damaged
+                           (the others: something in the way, permissions, unsafe names) */
 } cr_restore_stats;
 
 /**

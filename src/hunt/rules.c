@@ -321,7 +321,8 @@ static int gather(file_list *l, const char *path, int must_be_dir)
     up[0].ino = st.st_ino;
     if ((err = walk(&rel, path, "", up, 0)) < 0)
         goto done;
-    qsort(rel.s, rel.n, sizeof(*rel.s), str_cmp);
+    if (rel.n > 1) /* an empty folder: qsort of a NULL array is undefined */
+        qsort(rel.s, rel.n, sizeof(*rel.s), str_cmp);
     for (size_t i = 0; i < rel.n; i++) {
         char *full = cr_sprintf("%s/%s", path, rel.s[i]);
         struct stat fst;

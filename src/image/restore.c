@@ -67,11 +67,9 @@ static void err_summary(char *out, size_t outlen, const char *buf, size_t len)
 
 int im_qemu_img(const char *const *argv)
 {
-    int errpipe[2] = {-1, -1}, execpipe[2] = {-1, -1};
-    int err = 0, status = 0, exec_errno = 0;
-    char *buf = NULL, msg[QEMU_ERR_MAX + 64];
-    size_t len = 0;
-    pid_t pid = -1;
+    cr_proc_result r;
+    int err;
+    char msg[QEMU_ERR_MAX + 64];
     const char *what;
 
     if (!argv || !argv[0]) {
@@ -79,96 +77,31 @@ int im_qemu_img(const char *const *argv)
         return CR_EINPUT;
     }
     what = argv[1] ? argv[1] : "";
-    if (!(buf = cr_malloc(QEMU_ERR_MAX + 1)))
-        return CR_ERROR;
-    if (pipe2(errpipe, O_CLOEXEC) < 0 || pipe2(execpipe, O_CLOEXEC) < 0) {
-        err = cr_error_errno("cannot run qemu-img");
+    if ((err = cr_proc_run(&r, argv, CR_PROC_CAPTURE_STDERR, QEMU_ERR_MAX)) < 0)
         goto done;
-    }
-    pid = fork();
-    if (pid < 0) {
-        err = cr_error_errno("cannot run qemu-img");
-        goto done;
-    }
-    if (pid == 0) {
-        /* Child: only async-signal-safe calls until exec. */
-        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(errpipe[1], 2) < 0) {
-            int e = errno;
-            (void)!write(execpipe[1], &e, sizeof(e));
-            _exit(127);
-        }
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL); /* not the signal mask of the forking thread */
-        signal(SIGPIPE, SIG_DFL);
-        execvp("qemu-img", (char *const *)argv);
-        int e = errno;
-        (void)!write(execpipe[1], &e, sizeof(e));
-        _exit(127);
-    }
-    close(errpipe[1]);
-    errpipe[1] = -1;
-    close(execpipe[1]);
-    execpipe[1] = -1;
-
-    /* Read stderr to its end (bounded copy), so qemu-img never blocks on a full pipe. */
-    for (;;) {
-        char tmp[4096];
-        ssize_t n = read(errpipe[0], tmp, sizeof(tmp));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        size_t take = (size_t)n;
-        if (take > QEMU_ERR_MAX - len)
-            take = QEMU_ERR_MAX - len;
-        memcpy(buf + len, tmp, take);
-        len += take;
-    }
-    {
-        ssize_t n;
-        do
-            n = read(execpipe[0], &exec_errno, sizeof(exec_errno));
-        while (n < 0 && errno == EINTR);
-        if (n != (ssize_t)sizeof(exec_errno))
-            exec_errno = 0;
-    }
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            err = cr_error_errno("qemu-img %s: cannot wait for it", what);
-            goto done;
-        }
-    }
-    if (exec_errno) {
-        if (exec_errno == ENOENT) {
+    if (r.exec_errno) {
+        if (r.exec_errno == ENOENT) {
             cr_error_set("qemu-img is not installed: " QEMU_PKG_HINT);
             err = CR_ENOTFOUND;
         } else {
-            cr_error_set("cannot run qemu-img: %s", strerror(exec_errno));
+            cr_error_set("cannot run qemu-img: %s", strerror(r.exec_errno));
             err = CR_ERROR;
         }
         goto done;
     }
-    err_summary(msg, sizeof(msg), buf, len);
-    if (WIFSIGNALED(status)) {
-        cr_error_set("qemu-img %s was killed by signal %d%s%s", what, WTERMSIG(status),
+    err_summary(msg, sizeof(msg), (const char *)r.output.ptr, r.output.len);
+    if (r.signal) {
+        cr_error_set("qemu-img %s was killed by signal %d%s%s", what, r.signal,
                      msg[0] ? ": " : "", msg);
         err = CR_ERROR;
-    } else if (WEXITSTATUS(status) != 0) {
+    } else if (r.exit_code != 0) {
         int nospace = strstr(msg, "No space left") != NULL;
-        cr_error_set("qemu-img %s failed (exit %d): %s", what, WEXITSTATUS(status),
+        cr_error_set("qemu-img %s failed (exit %d): %s", what, r.exit_code,
                      msg[0] ? msg : "no message");
         err = nospace ? CR_ENOSPACE : CR_ERROR;
     }
 done:
-    for (int i = 0; i < 2; i++) {
-        if (errpipe[i] >= 0)
-            close(errpipe[i]);
-        if (execpipe[i] >= 0)
-            close(execpipe[i]);
-    }
-    free(buf);
+    cr_proc_result_free(&r);
     return err;
 }
 

@@ -347,80 +347,6 @@ static pn *read_yaml(ctx *c, const void *data, size_t len, int *empty)
     return root;
 }
 
-/* ============================================================= suggestions */
-
-size_t cr_plan_distance(const char *a, const char *b, size_t cap)
-{
-    /* optimal string alignment: insertions, deletions, substitutions and
-     * transpositions of two neighbours ("tpc" for "tcp") cost 1 */
-    size_t la = strlen(a), lb = strlen(b);
-    size_t d[3][65];
-    if (la > 64 || lb > 64)
-        return cap;
-    for (size_t j = 0; j <= lb; j++)
-        d[0][j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t *cur = d[i % 3], *prev = d[(i - 1) % 3], *prev2 = d[(i + 1) % 3];
-        size_t best;
-        cur[0] = i;
-        best = i;
-        for (size_t j = 1; j <= lb; j++) {
-            int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
-            size_t v = prev[j - 1] + (ca != cb);
-            if (prev[j] + 1 < v)
-                v = prev[j] + 1;
-            if (cur[j - 1] + 1 < v)
-                v = cur[j - 1] + 1;
-            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
-                tolower((unsigned char)a[i - 2]) == cb && prev2[j - 2] + 1 < v)
-                v = prev2[j - 2] + 1;
-            cur[j] = v;
-            if (v < best)
-                best = v;
-        }
-        if (best >= cap)
-            return cap;
-    }
-    return d[la % 3][lb] < cap ? d[la % 3][lb] : cap;
-}
-
-/* The closest of `names` to `s`, if close enough to be a likely typo. */
-static const char *closest(const char *s, const char *const *names, size_t n)
-{
-    const char *best = NULL;
-    size_t bestd = (size_t)-1, len = strlen(s);
-    size_t limit = len <= 3 ? 1 : len <= 6 ? 2 : 3;
-    for (size_t i = 0; i < n; i++) {
-        if (!names[i])
-            continue;
-        size_t d = cr_plan_distance(s, names[i], limit + 1);
-        if (d <= limit && d < bestd) {
-            bestd = d;
-            best = names[i];
-        }
-    }
-    /* "dependson", "depends-on": same letters without the separators */
-    if (!best) {
-        for (size_t i = 0; i < n && !best; i++) {
-            const char *p = s, *q = names[i];
-            if (!q)
-                continue;
-            for (;;) {
-                while (*p == '_' || *p == '-' || *p == ' ')
-                    p++;
-                while (*q == '_' || *q == '-' || *q == ' ')
-                    q++;
-                if (!*p || !*q || tolower((unsigned char)*p) != tolower((unsigned char)*q))
-                    break;
-                p++, q++;
-            }
-            if (!*p && !*q)
-                best = names[i];
-        }
-    }
-    return best;
-}
-
 /* ============================================================ mappings */
 
 #define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
@@ -445,7 +371,7 @@ static void check_keys(ctx *c, const pn *map, const char *const *known, size_t n
             if (strcmp(k->s, known[j]) == 0)
                 found = j;
         if (found == nknown) {
-            const char *near = closest(k->s, known, nknown);
+            const char *near = cr_suggest(k->s, known, nknown);
             if (strcmp(k->s, "password") == 0 || strcmp(k->s, "passwd") == 0)
                 ERR(c, k,
                     "passwords are never written in a plan: put it in an environment variable "
@@ -658,7 +584,7 @@ static int choose(ctx *c, const pn *v, const char *what, const named *tab, size_
     if (v->type != PN_SCALAR) {
         ERR(c, v, "%s must be one of %s, got %s", what, list, node_kind(v));
     } else {
-        const char *near = closest(v->s, names, n < 16 ? n : 16);
+        const char *near = cr_suggest(v->s, names, n < 16 ? n : 16);
         if (near)
             ERR(c, v, "unknown %s '%s': did you mean `%s`? (one of %s)", what, show(v->s), near,
                 list);
@@ -1029,7 +955,7 @@ static void read_point(ctx *c, const pn *v, cr_plan_point *point, char **id, int
         ERR(c, v, "the default restore_point must be clean or latest, got '%s'", show(v->s));
     } else {
         static const char *const points[] = {"clean", "latest"};
-        const char *near = closest(v->s, points, 2);
+        const char *near = cr_suggest(v->s, points, 2);
         ERR(c, v,
             "restore_point must be clean, latest or a snapshot id (4 to 64 hex digits, as shown "
             "by `cleanroom snapshots`), got '%s'%s%s%s",
@@ -1562,8 +1488,9 @@ static void check_graph(ctx *c, cr_plan *plan)
             unsigned int line = c->ext[i].dep_line[j], col = c->ext[i].dep_col[j];
             g.deps[i][j] = d;
             if (d == (size_t)-1) {
-                /* closest() over thousands of names is cheap enough: bounded distance */
-                const char *near = nsorted <= 2000 ? closest(s->depends_on[j], names, nsorted) : NULL;
+                /* cr_suggest() over thousands of names is cheap enough: bounded distance */
+                const char *near =
+                    nsorted <= 2000 ? cr_suggest(s->depends_on[j], names, nsorted) : NULL;
                 if (near)
                     err_at(c, line, col, "'%s' depends on '%s', which is not a service of this "
                                          "plan: did you mean `%s`?",
@@ -2147,7 +2074,7 @@ int cr_plan_check_vault(cr_plan_problem **problems, size_t *nproblems, const cr_
         for (size_t j = 0; j < nsources && !has; j++)
             has = strcmp(sources[j], s->source) == 0;
         if (!has) {
-            const char *near = closest(s->source, sources, nsources);
+            const char *near = cr_suggest(s->source, sources, nsources);
             if (near)
                 err_at(&c, s->source_line, s->source_col,
                        "source '%s' has no restore point in the vault: did you mean `%s`?",

@@ -27,9 +27,6 @@ int cr_plan_parse_buffer(cr_plan **out, cr_plan_problem **problems, size_t *npro
  */
 int cr_plan_duration_parse(double *out, const char *s, int unit_optional);
 
-/** Edit distance (Levenshtein) between two strings, capped at `cap`. */
-size_t cr_plan_distance(const char *a, const char *b, size_t cap);
-
 /**
  * Verify a journal held in memory (the whole file). Same contract as
  * cr_journal_read, plus:

@@ -127,6 +127,38 @@ int cr_run_workers(void *(*fn)(void *), void *args, size_t stride, int n, pthrea
                    pthread_cond_t *cond, int *left, long interval_ms, void (*tick)(void *payload),
                    void *payload);
 
+/* ------------------------------------------------------------ processes */
+
+#define CR_PROC_CAPTURE_STDERR 1 /**< keep stderr (else stdout) */
+#define CR_PROC_INHERIT_OTHER 2  /**< the stream not kept stays the caller's (else /dev/null) */
+
+/** What cr_proc_run saw. */
+typedef struct cr_proc_result {
+    cr_buf output;  /**< the stream kept, at most `max` bytes, NUL-terminated */
+    int exit_code;  /**< the exit status, or 128 + signal */
+    int signal;     /**< the signal that killed it, or 0 */
+    int exec_errno; /**< not 0: the program could not be started (ENOENT: not installed) */
+} cr_proc_result;
+
+/**
+ * Run argv (argv[0] looked up in PATH, no shell) with stdin from /dev/null
+ * and wait for it, keeping the first `max` bytes of its stdout (or stderr,
+ * CR_PROC_CAPTURE_STDERR). A program that ran and failed is not an error
+ * here: the caller reads exit_code and exec_errno.
+ * @param[out] out freed with cr_proc_result_free() (also when an error is returned)
+ * @return 0, or an error (cannot fork, pipe or wait).
+ */
+int cr_proc_run(cr_proc_result *out, const char *const *argv, int flags, size_t max);
+/** Wipe (the output may be a secret) and free the output. Accepts NULL. */
+void cr_proc_result_free(cr_proc_result *r);
+
+/**
+ * Edit distance between two strings (optimal string alignment: insertion,
+ * deletion, substitution, swap of two neighbours; case-insensitive), capped
+ * at `cap` (also returned for strings over 64 bytes). See cr_suggest().
+ */
+size_t cr_str_distance(const char *a, const char *b, size_t cap);
+
 /** Number of online CPUs (>= 1). */
 int cr_ncpu(void);
 

@@ -157,6 +157,13 @@ int cr_keyfile_parse(cr_keyfile *out, const void *data, size_t len)
         err = bad("username is not a string of at most 63 bytes");
         goto done;
     }
+    /* "vault" (optional: key files made before it was added do not have it) */
+    if (get_str(out->vault_id, sizeof(out->vault_id), root, "vault") < 0 ||
+        (out->vault_id[0] &&
+         (strlen(out->vault_id) != CR_ID_HEX_LEN || !cr_is_hex(out->vault_id)))) {
+        err = bad("vault is not a vault id of 64 hex digits");
+        goto done;
+    }
 done:
     json_decref(root);
     return err;
@@ -206,10 +213,10 @@ int cr_keyfile_store(char out_id[CR_ID_HEX_LEN + 1], int dirfd, const uint8_t ma
     cr_time_format(created, sizeof(created), cr_time_now_ns() / 1000000000LL * 1000000000LL);
     cr_who(host, sizeof(host), user, sizeof(user));
 
-    root = json_pack("{s:i, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s}", "version", 1, "kdf", KDF_NAME,
-                     "opslimit", (json_int_t)ops, "memlimit", (json_int_t)mem, "salt", salt64,
-                     "sealed_master", sealed64, "created", created, "hostname", host, "username",
-                     user);
+    root = json_pack("{s:i, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "version", 1, "kdf",
+                     KDF_NAME, "opslimit", (json_int_t)ops, "memlimit", (json_int_t)mem, "salt",
+                     salt64, "sealed_master", sealed64, "created", created, "hostname", host,
+                     "username", user, "vault", vault_id);
     if (!root || !(text = json_dumps(root, JSON_INDENT(2)))) {
         cr_error_set("out of memory (key file)");
         err = CR_ERROR;
@@ -233,7 +240,15 @@ done:
 
 /* ------------------------------------------------------------ opening */
 
-static int unlock_one(cr_repo *repo, const cr_keyfile *kf, const char *passphrase)
+/*
+ * Unseal the master key of one key file. The vault id of config is part of
+ * what the seal authenticates, so a changed id fails like a wrong passphrase;
+ * when the key file names the vault it was made for and that id differs, the
+ * passphrase is tried with it too: if it opens, *id_changed is set (the
+ * passphrase is right, config was changed) and the key is not used.
+ */
+static int unlock_one(cr_repo *repo, const cr_keyfile *kf, const char *passphrase,
+                      int *id_changed)
 {
     uint8_t wrap[32], master[32];
     char ad[128];
@@ -242,6 +257,13 @@ static int unlock_one(cr_repo *repo, const cr_keyfile *kf, const char *passphras
         return err;
     key_ad(ad, sizeof(ad), repo->id_hex);
     err = cr_unseal(master, wrap, ad, strlen(ad), kf->sealed_master, sizeof(kf->sealed_master));
+    if (err < 0 && kf->vault_id[0] && strcmp(kf->vault_id, repo->id_hex) != 0) {
+        key_ad(ad, sizeof(ad), kf->vault_id);
+        if (cr_unseal(master, wrap, ad, strlen(ad), kf->sealed_master,
+                      sizeof(kf->sealed_master)) == 0)
+            *id_changed = 1;
+        sodium_memzero(master, sizeof(master));
+    }
     sodium_memzero(wrap, sizeof(wrap));
     if (err < 0)
         return CR_EAUTH;
@@ -311,8 +333,9 @@ int cr_repo_unlock(cr_repo *repo, const char *passphrase)
     key_try *keys = NULL;
     size_t n = 0, nk = 0, damaged = 0, tried = 0, costly = 0, over = 0;
     char damage_msg[512] = "", skipped[32] = "";
+    char made_for[CR_ID_HEX_LEN + 1] = "";
     uint64_t max_ops, max_mem;
-    int err, other_err = 0;
+    int err, other_err = 0, id_changed = 0;
 
     if ((err = kdf_costs(CR_KDF_SENSITIVE, &max_ops, &max_mem)) < 0 ||
         (err = cr_repo_list(&ids, &n, repo, "keys")) < 0)
@@ -356,7 +379,9 @@ int cr_repo_unlock(cr_repo *repo, const char *passphrase)
             break;
         }
         tried++;
-        err = unlock_one(repo, &keys[i].kf, passphrase);
+        err = unlock_one(repo, &keys[i].kf, passphrase, &id_changed);
+        if (id_changed && !made_for[0])
+            memcpy(made_for, keys[i].kf.vault_id, sizeof(made_for));
         if (err == 0) {
             memcpy(repo->key_file, keys[i].hex, sizeof(keys[i].hex));
             goto done;
@@ -366,6 +391,12 @@ int cr_repo_unlock(cr_repo *repo, const char *passphrase)
     }
     if (other_err) {
         err = other_err;
+    } else if (id_changed) {
+        cr_error_set("%s/config was changed: it names the vault id %.12s..., but the keys of this "
+                     "vault were made for %.12s... (the passphrase is right). Put back an intact "
+                     "copy of config (from another copy of the vault) or its \"id\" %s",
+                     repo->path, repo->id_hex, made_for, made_for);
+        err = CR_ECORRUPT;
     } else if (damaged) {
         cr_error_set("none of the %zu keys of the vault at %s opens with this passphrase, and %zu "
                      "key file(s) are damaged (%s). If the passphrase is right, its key file may "

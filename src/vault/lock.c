@@ -13,7 +13,10 @@
  * stale and removed silently. Locks of other hosts cannot be checked, so the
  * message says how to remove one by hand. An unparseable lock file (a crash
  * while writing it would leave a temp file, not this, but a damaged disk may)
- * counts as a live lock while younger than an hour, then as stale.
+ * counts as a live lock while younger than an hour, then as stale; one whose
+ * modification time is in the future (beyond a few minutes of clock skew
+ * between the machines sharing the vault) has no age that can ever pass an
+ * hour, and is stale too: a lock that can never expire would be a lockout.
  */
 #include "vault/vault.h"
 
@@ -33,6 +36,7 @@
 
 #define MAX_LOCK_FILE (64u * 1024)
 #define UNPARSEABLE_LIVE_SECONDS 3600
+#define CLOCK_SKEW_SECONDS 300
 
 struct cr_lock {
     cr_repo *repo;
@@ -150,7 +154,8 @@ int cr_lock_acquire(cr_lock **out, cr_repo *repo, int exclusive)
             struct stat st;
             if (fstatat(repo->dirfd, name, &st, 0) < 0)
                 continue;
-            if (time(NULL) - st.st_mtime >= UNPARSEABLE_LIVE_SECONDS) {
+            long long age = (long long)time(NULL) - (long long)st.st_mtime;
+            if (age >= UNPARSEABLE_LIVE_SECONDS || age < -CLOCK_SKEW_SECONDS) {
                 remove_stale(repo, name);
                 continue;
             }

@@ -154,6 +154,7 @@ typedef struct rs_ctx {
     uint64_t dirs_done, others_done, bytes_files, sockets_skipped;
     uint64_t bytes_total;
     atomic_uint_fast64_t bytes_done, failed, meta_incomplete;
+    atomic_uint_fast64_t damaged; /* of the failed: data lost because vault data is damaged */
     atomic_int abort_err; /* fatal error seen by a worker (no space left...) */
 
     pthread_mutex_t mu; /* warnings, worker completion */
@@ -220,7 +221,11 @@ static void rs_lost(rs_ctx *c, rs_file *f, const char *reason)
     if (atomic_load(&f->failed))
         return;
     snprintf(msg, sizeof(msg), "lost: %s (the file is restored without that data)", reason);
-    rs_fail_file(c, f, msg);
+    if (atomic_exchange(&f->failed, 1) == 0) {
+        atomic_fetch_add(&c->failed, 1);
+        atomic_fetch_add(&c->damaged, 1);
+        rs_warn(c, f->path, "%s", msg);
+    }
 }
 
 /* ------------------------------------------------------------ safe open */
@@ -1558,6 +1563,7 @@ done:
         stats->others = c->others_done;
         stats->bytes = c->bytes_files;
         stats->failed = atomic_load(&c->failed);
+        stats->damaged = atomic_load(&c->damaged);
         stats->meta_incomplete = atomic_load(&c->meta_incomplete);
     }
     if (c->rootfd >= 0)

@@ -271,6 +271,7 @@ typedef struct cr_keyfile {
     int64_t created_ns;
     char hostname[256];
     char username[64];
+    char vault_id[CR_ID_HEX_LEN + 1]; /**< the vault it was made for ("" in older key files) */
 } cr_keyfile;
 
 /**
@@ -288,7 +289,9 @@ int cr_keyfile_store(char out_id[CR_ID_HEX_LEN + 1], int dirfd, const uint8_t ma
 /**
  * Try every key file of the vault with `passphrase`; on success fill
  * repo->master, repo->keys and repo->key_file. Needs repo->path, dirfd, id_hex.
- * @return 0, CR_EAUTH (no key opens), CR_ECORRUPT (none opens and some are damaged).
+ * @return 0, CR_EAUTH (no key opens), CR_ECORRUPT (none opens and some are
+ *         damaged, or the vault id of config is not the one the keys were
+ *         made for: config was changed).
  */
 int cr_repo_unlock(cr_repo *repo, const char *passphrase);
 

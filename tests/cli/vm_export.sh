@@ -40,7 +40,7 @@ same_disks() { # DIR EXT QEMUFMT PREFIX
 }
 
 # --- KVM
-expect_exit 0 cr vm-export pacs-vm:latest --hypervisor kvm --out exp/kvm
+expect_exit 0 cr vm-export pacs-vm:latest --hypervisor kvm --target exp/kvm
 K=exp/kvm
 for f in pacs-vm.xml pacs-vm-disk0.qcow2 pacs-vm-disk1.qcow2 README.txt; do
     [ -f "$K/$f" ] || fail "kvm: $f not written"
@@ -69,7 +69,7 @@ assert_grep "virsh define '?$(pwd -P)/$K/pacs-vm.xml" $K/README.txt "README: def
 pass "kvm"
 
 # --- Proxmox, with overrides
-expect_exit 0 cr vm-export pacs-vm:latest --hypervisor proxmox --out exp/pve --vm-memory 8G --vm-cpus 2
+expect_exit 0 cr vm-export pacs-vm:latest --hypervisor proxmox --out exp/pve --vm-memory 8G --vm-cpus 2  # --out: the older name of --target
 P=exp/pve
 for kv in "bios: ovmf" "machine: q35" "cores: 2" "memory: 8192" "name: pacs-vm" \
     "net0: virtio,bridge=vmbr0" "ostype: l26" "scsihw: virtio-scsi-pci" "boot: order=scsi0" "sockets: 1"; do
@@ -84,12 +84,12 @@ assert_grep "qm importdisk \"\\\$VMID\" pacs-vm-disk0.qcow2" $P/README.txt "READ
 pass "proxmox"
 
 # --- VMware
-expect_exit 0 cr --json vm-export pacs-vm:latest --hypervisor esxi --out exp/vmw
+expect_exit 0 cr --json vm-export pacs-vm:latest --hypervisor esxi --target exp/vmw
 V=exp/vmw
 python3 - "$CR_OUT" <<'EOF' || fail "vm-export --json"
 import json, sys
 j = json.load(open(sys.argv[1]))
-assert j["hypervisor"] == "vmware" and j["out"] == "exp/vmw", j
+assert j["hypervisor"] == "vmware" and j["target"] == "exp/vmw" and j["out"] == "exp/vmw", j
 assert [f.split("/")[-1] for f in j["files"]] == ["pacs-vm-disk0.vmdk", "pacs-vm-disk1.vmdk", "pacs-vm.ovf", "pacs-vm.mf", "README.txt"], j
 assert j["hunted"] is False and j["flagged"] == [] and j["lost"] == [], j
 EOF
@@ -127,7 +127,7 @@ same_disks $V vmdk vmdk pacs-vm
 pass "vmware"
 
 # --- Hyper-V, a hostile name, UEFI then BIOS
-expect_exit 0 cr vm-export pacs-vm:latest --hypervisor hyperv --out exp/hv --name "O'Brien <ward> & co"
+expect_exit 0 cr vm-export pacs-vm:latest --hypervisor hyperv --target exp/hv --name "O'Brien <ward> & co"
 H=exp/hv
 B="O_Brien_ward_co"
 [ -f "$H/create-$B.ps1" ] || fail "hyperv: no create-$B.ps1 ($(ls -A $H))"
@@ -139,7 +139,7 @@ assert_grep "^Set-VMProcessor -VMName \\\$Name -Count 4$" "$H/create-$B.ps1" "ps
 assert_grep "^Set-VMFirmware -VMName \\\$Name -EnableSecureBoot Off$" "$H/create-$B.ps1" "ps1: secure boot off for Linux"
 assert_grep "Connect-VMNetworkAdapter -VMName \\\$Name -SwitchName \\\$SwitchName" "$H/create-$B.ps1" "ps1: switch parameter"
 same_disks $H vhdx vhdx "$B"
-expect_exit 0 cr vm-export pacs-vm:latest --hypervisor hyper-v --out exp/hv1 --vm-firmware bios
+expect_exit 0 cr vm-export pacs-vm:latest --hypervisor hyper-v --target exp/hv1 --vm-firmware bios
 assert_grep "-Generation 1 " exp/hv1/create-pacs-vm.ps1 "ps1: Gen 1 for BIOS"
 grep -q EnableSecureBoot exp/hv1/create-pacs-vm.ps1 && fail "ps1: Secure Boot on a Gen 1 VM"
 assert_grep "^  firmware:   BIOS \(given for this export\)$" exp/hv1/README.txt "README: firmware override"
@@ -147,20 +147,20 @@ pass "hyperv"
 
 # --- errors
 mkdir busy && printf 'keep' > busy/mine.txt
-expect_exit 1 cr vm-export pacs-vm:latest --hypervisor kvm --out busy
+expect_exit 1 cr vm-export pacs-vm:latest --hypervisor kvm --target busy
 assert_grep "busy is not empty" "$CR_ERR" "non-empty folder"
 [ "$(ls -A busy)" = mine.txt ] && [ "$(cat busy/mine.txt)" = keep ] || fail "non-empty folder changed"
-expect_exit 2 cr vm-export host:latest --hypervisor kvm --out exp/f
+expect_exit 2 cr vm-export host:latest --hypervisor kvm --target exp/f
 assert_grep "is a file snapshot: only snapshots of disk images" "$CR_ERR" "file snapshot"
 [ ! -e exp/f ] || fail "file snapshot: folder created"
-expect_exit 2 cr vm-export pacs-vm:latest --hypervisor xen --out exp/x
+expect_exit 2 cr vm-export pacs-vm:latest --hypervisor xen --target exp/x
 assert_grep "unknown hypervisor 'xen'" "$CR_ERR" "unknown hypervisor"
 expect_exit 2 cr vm-export pacs-vm:latest --hypervisor kvm
-assert_grep "--out DIR is required" "$CR_ERR" "no --out"
-expect_exit 2 cr vm-export pacs-vm:latest --out exp/x
-expect_exit 2 cr vm-export pacs-vm:latest --hypervisor kvm --out exp/x --vm-memory lots
-expect_exit 2 cr vm-export pacs-vm:latest --hypervisor kvm --out exp/x --vm-firmware coreboot
-expect_exit 2 cr vm-export pacs-vm:latest --hypervisor kvm --out exp/x --quarantine q
+assert_grep "--target DIR is required" "$CR_ERR" "no --target"
+expect_exit 2 cr vm-export pacs-vm:latest --target exp/x
+expect_exit 2 cr vm-export pacs-vm:latest --hypervisor kvm --target exp/x --vm-memory lots
+expect_exit 2 cr vm-export pacs-vm:latest --hypervisor kvm --target exp/x --vm-firmware coreboot
+expect_exit 2 cr vm-export pacs-vm:latest --hypervisor kvm --target exp/x --quarantine q
 [ ! -e exp/x ] || fail "a usage error created the folder"
 pass "errors"
 
@@ -177,11 +177,11 @@ expect_exit 0 cr hunt
 expect_exit 0 cr findings
 assert_grep "critical +malware +/disk0/p2/srv/eicar.com +yara:EICAR_Test_File" "$CR_OUT" "the hunt sees the file inside the image"
 DAY1=$(cr snapshots --json | python3 -c 'import json,sys; print([s["id"] for s in json.load(sys.stdin) if s["source"] == "web"][0][:8])')
-expect_exit 8 cr vm-export web:latest --hypervisor kvm --out exp/gate
+expect_exit 8 cr vm-export web:latest --hypervisor kvm --target exp/gate
 assert_grep "refused: restore point [0-9a-f]{8} \(web, .*\) is compromised" "$CR_ERR" "gate: refused"
-assert_grep "^  cleanroom vm-export $DAY1 --hypervisor kvm --out exp/gate$" "$CR_ERR" "gate: the clean point's command"
+assert_grep "^  cleanroom vm-export $DAY1 --hypervisor kvm --target exp/gate$" "$CR_ERR" "gate: the clean point's command"
 [ ! -e exp/gate ] || fail "gate: something was written"
-expect_exit 0 cr vm-export web:latest --hypervisor kvm --out exp/gate --accept-risk
+expect_exit 0 cr vm-export web:latest --hypervisor kvm --target exp/gate --accept-risk
 assert_grep "RESTORING A COMPROMISED RESTORE POINT" "$CR_ERR" "gate: accept-risk is loud"
 qemu-img compare -q -f raw -F qcow2 gate.raw exp/gate/web-disk0.qcow2 || fail "gate: exported disk differs"
 pass "hunt gate"

@@ -439,8 +439,16 @@ static void test_durations(void)
     CHECK(cr_plan_duration_parse(&d, "-1h", 0) == CR_EINPUT);
     CHECK(cr_plan_duration_parse(&d, "1x", 0) == CR_EINPUT);
     CHECK(cr_plan_duration_parse(&d, "", 1) == CR_EINPUT);
-    CHECK(cr_plan_distance("tpc", "tcp", 9) == 1);
-    CHECK(cr_plan_distance("depends", "depends_on", 9) == 3);
+    CHECK(cr_str_distance("tpc", "tcp", 9) == 1);
+    CHECK(cr_str_distance("depends", "depends_on", 9) == 3);
+    {
+        static const char *const names[] = {"snapshots", "restore", NULL, "exclude"};
+        CHECK(cr_suggest("snapshot", names, 4) == names[0]);
+        CHECK(cr_suggest("exlude", names, 4) == names[3]);
+        CHECK(cr_suggest("RESTORE", names, 4) == names[1]);
+        CHECK(cr_suggest("x", names, 4) == NULL);
+        CHECK(cr_suggest("backup", names, 4) == NULL);
+    }
 }
 
 static void test_examples(void)
