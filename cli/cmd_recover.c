@@ -394,23 +394,6 @@ static void on_signal(int sig)
     cancel_flag = 1;
 }
 
-static char *vault_for(const cr_plan *plan, const char *file)
-{
-    if (cli_g.repo && *cli_g.repo)
-        return cli_xstrdup(cli_g.repo);
-    if (plan->vault) {
-        const char *slash = strrchr(file, '/');
-        if (plan->vault[0] == '/' || !slash)
-            return cli_xstrdup(plan->vault);
-        size_t dl = (size_t)(slash - file);
-        char *p = cli_xmalloc(dl + 1 + strlen(plan->vault) + 1);
-        sprintf(p, "%.*s/%s", (int)dl, file, plan->vault);
-        return p;
-    }
-    const char *env = getenv("CLEANROOM_REPO");
-    return env && *env ? cli_xstrdup(env) : NULL;
-}
-
 /* Print the problems of a plan like `plan check`; return the number of errors. */
 static int print_problems(const char *file, const cr_plan_problem *p, size_t n)
 {
@@ -609,7 +592,7 @@ int cli_recover_main(int argc, char **argv, int drill)
     }
 
     /* The vault, and the checks that need it. */
-    if (!(vault = vault_for(plan, file))) {
+    if (!(vault = cli_plan_vault(plan, file))) {
         cli_error("which vault? give --repo DIR, a `vault:` in the plan, or CLEANROOM_REPO");
         rc = CLI_EXIT_USAGE;
         goto done;

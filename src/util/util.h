@@ -127,4 +127,22 @@ int cr_run_workers(void *(*fn)(void *), void *args, size_t stride, int n, pthrea
 /** Number of online CPUs (>= 1). */
 int cr_ncpu(void);
 
+/* ------------------------------------------------------------ UTF-8 */
+
+/**
+ * Decode one UTF-8 character at s (len bytes available, len >= 1). Refuses
+ * overlong forms, surrogates, code points past U+10FFFF and cut sequences.
+ * @param[out] cp the code point (may be NULL).
+ * @return the bytes it takes (1..4), or 0 if s does not start a valid one.
+ */
+size_t cr_utf8_decode(uint32_t *cp, const char *s, size_t len);
+
+/**
+ * 1 if the code point is a letter of a European or widespread script (Latin
+ * with its accents, Greek, Cyrillic, Arabic, Hebrew, CJK ideographs, kana,
+ * Hangul), 0 otherwise (symbols, punctuation, spaces, controls, combining
+ * marks). ASCII letters included.
+ */
+int cr_utf8_is_letter(uint32_t cp);
+
 #endif
