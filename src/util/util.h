@@ -127,6 +127,9 @@ int cr_run_workers(void *(*fn)(void *), void *args, size_t stride, int n, pthrea
 /** Number of online CPUs (>= 1). */
 int cr_ncpu(void);
 
+/** A size for a person: "512 B", "1.5 KiB", "125.0 MiB" (binary units). */
+void cr_fmt_size(char *out, size_t len, uint64_t v);
+
 /* ------------------------------------------------------------ UTF-8 */
 
 /**
