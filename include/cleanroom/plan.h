@@ -209,8 +209,9 @@ uint64_t cr_journal_count(const cr_journal *j);
 const char *cr_journal_head(const cr_journal *j);
 
 /**
- * Append one entry: `type` ("plan-loaded", "point-chosen", "restore-done",
- * "probe", "ack", "error"...), the service it is about (or NULL), and
+ * Append one entry: `type` ("recover-start", "point-chosen", "restore-done",
+ * "probe", "ack", "error"...: docs/commands/recover.md), the service it is
+ * about (or NULL), and
  * key/value pairs (kv[0]=key, kv[1]=value, ...; nkv pairs; keys distinct and
  * non-empty). Text that is not valid UTF-8 is stored with its bad bytes
  * written as the four characters \xNN. Durable on return (fsync).
