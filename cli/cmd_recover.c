@@ -333,8 +333,9 @@ static void on_event(const char *type, const char *service, const char *const *k
     } else if (service && strcmp(type, "left-running") == 0) {
         u->left = cli_xrealloc(u->left, (u->nleft + 1) * sizeof(char *));
         u->left[u->nleft++] = cli_xstrdup(service);
-        line(u, service, "LEFT RUNNING: what its start command started goes on running (the plan "
-                         "has no stop: command for it)");
+        line(u, service,
+             "LEFT RUNNING: what its start command started goes on running (the plan has no "
+             "stop: command for it)");
     } else if (strcmp(type, "warning") == 0) {
         m = cli_escape(kvget(kv, n, "message") ?: "?");
         clear_block(u);
@@ -581,9 +582,11 @@ int cli_recover_main(int argc, char **argv, int drill)
     if ((ack != NULL) != (message != NULL))
         return cli_usage_error(cmd, "--ack SERVICE and --message TEXT go together");
     if (by_opt && !ack)
-        return cli_usage_error(cmd, "--by names who acknowledges: give it with --ack and --message");
+        return cli_usage_error(cmd,
+                               "--by names who acknowledges: give it with --ack and --message");
     if (by_opt && !*by_opt)
-        return cli_usage_error(cmd, "--by needs a name, e.g. --by \"Jeanne Martin, IT technician\"");
+        return cli_usage_error(cmd,
+                               "--by needs a name, e.g. --by \"Jeanne Martin, IT technician\"");
     if (ack && ro.resume)
         return cli_usage_error(cmd, "--ack only appends to the journal: give it without --resume");
 

@@ -1726,8 +1726,9 @@ static void read_plan(ctx *c, const pn *root, cr_plan *plan)
     if (!(v = get(root, "site", NULL)))
         ERR(c, root, "the plan needs `site:` (the name of the hospital or site)");
     else if ((plan->site = text(c, v, "site")) && !good_name(plan->site))
-        ERR(c, v, "site '%s' may hold only letters (accented ones too), digits, '.', '_' and "
-                  "'-' (at most 128 bytes)",
+        ERR(c, v,
+            "site '%s' may hold only letters (accented ones too), digits, '.', '_' and '-' (at "
+            "most 128 bytes)",
             show(plan->site));
     if ((v = get(root, "vault", NULL))) {
         plan->vault_line = v->line;

@@ -463,8 +463,8 @@ static void test_unicode_names(void)
     const char *bad[] = {"a b", "a/b", "..", "a\xe2\x82\xac", "e\xcc\x81"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char y[256];
-        snprintf(y, sizeof(y), "site: \"%s\"\nservices: [{name: a, tier: 0, target: {folder: /a}}]\n",
-                 bad[i]);
+        snprintf(y, sizeof(y),
+                 "site: \"%s\"\nservices: [{name: a, tier: 0, target: {folder: /a}}]\n", bad[i]);
         CHECK(parse(y) == CR_EINPUT);
         CHECK(has(1, 7, 1, "may hold only letters"));
     }

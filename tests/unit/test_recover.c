@@ -233,7 +233,8 @@ static void test_ack_needs_a_recovery(void)
     cr_journal_entry *e = NULL;
     size_t n = 0;
     CHECK_OK(cr_journal_read(&e, &n, NULL, j));
-    CHECK(n == 3 && strcmp(e[2].type, "ack") == 0 && strcmp(e[2].values[0], "Jeanne Martin, IT") == 0);
+    CHECK(n == 3 && strcmp(e[2].type, "ack") == 0 &&
+          strcmp(e[2].values[0], "Jeanne Martin, IT") == 0);
     cr_journal_entries_free(e, n);
     unlink(j);
     rmdir(dir);
