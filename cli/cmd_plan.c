@@ -19,17 +19,20 @@
 
 static const char help_text[] =
     "usage: cleanroom plan check FILE [--repo DIR | --vault DIR | --no-vault] [--json]\n"
-    "       cleanroom plan show FILE [--repo DIR | --vault DIR] [--json]\n"
+    "       cleanroom plan show FILE [--repo DIR | --vault DIR | --no-vault] [--json]\n"
     "\n"
     "check  Read the recovery plan FILE (YAML, see docs/plan.md) and report every problem,\n"
     "       one per line, as FILE:LINE:COL: error|warning: MESSAGE; then, when it has no\n"
     "       error, the services per tier and the order they will be started in. With a\n"
     "       vault it also checks that each source has restore points and that the\n"
     "       restore point each service asks for resolves (a clean point exists; the\n"
-    "       source was hunted; a named snapshot exists and fits the target).\n"
+    "       source was hunted; a named snapshot exists and fits the target; it is not\n"
+    "       older than the service's max_age). Without a vault, a warning says how to\n"
+    "       give one. It also warns when a folder above a target cannot be traversed\n"
+    "       by other users (the service's own account would not reach its data).\n"
     "show   The start order as a table: order, tier, service, source, restore point,\n"
-    "       target, RTO, probes, dependencies. With --repo (or --vault) also the restore\n"
-    "       point each service would come back from, and why it was chosen.\n"
+    "       target, RTO, probes, dependencies. With a vault (found as for check) also the\n"
+    "       restore point each service would come back from, and why it was chosen.\n"
     "\n"
     "Options:\n"
     "  --repo DIR, --vault DIR  the vault to check against (default: the plan's `vault:`,\n"
@@ -84,8 +87,7 @@ static json_t *problems_json(const cr_plan_problem *p, size_t n)
     return a;
 }
 
-/* The vault for the checks: --repo/--vault, the plan's, $CLEANROOM_REPO; NULL: none. */
-static char *vault_for(const cr_plan *plan, const char *file)
+char *cli_plan_vault(const cr_plan *plan, const char *file)
 {
     if (cli_g.repo && *cli_g.repo)
         return cli_xstrdup(cli_g.repo);
@@ -137,6 +139,10 @@ static void print_summary(const cr_plan *plan, const size_t *order)
     printf("\n");
 }
 
+static const char no_vault_text[] =
+    "the restore points were not checked: no vault given. Give it with --repo DIR, a "
+    "`vault: DIR` line in the plan, or CLEANROOM_REPO=DIR (or say --no-vault)";
+
 static int plan_check(const char *file, int no_vault)
 {
     cr_plan *plan = NULL;
@@ -156,7 +162,11 @@ static int plan_check(const char *file, int no_vault)
         rc = cli_fail(err, NULL);
         goto done;
     }
-    if (plan && !no_vault && (vault = vault_for(plan, file))) {
+    if (plan && (err = cr_plan_check_host(&pr, &npr, plan)) < 0) {
+        rc = cli_fail(err, NULL);
+        goto done;
+    }
+    if (plan && !no_vault && (vault = cli_plan_vault(plan, file))) {
         cli_g.repo = vault;
         if ((rc = cli_open_repo(&repo)) != 0)
             goto done;
@@ -181,22 +191,34 @@ static int plan_check(const char *file, int no_vault)
         json_object_set_new(o, "file", cli_json_str(file));
         json_object_set_new(o, "errors", json_integer(nerr));
         json_object_set_new(o, "warnings", json_integer(nwarn));
-        json_object_set_new(o, "problems", problems_json(pr, npr));
+        json_t *pj = problems_json(pr, npr);
+        if (plan && !checked && !no_vault) {
+            nwarn++;
+            json_array_append_new(pj, json_pack("{s:I,s:I,s:s,s:s}", "line", (json_int_t)0,
+                                                "column", (json_int_t)0, "severity", "warning",
+                                                "message", no_vault_text));
+            json_object_set_new(o, "warnings", json_integer(nwarn));
+        }
+        json_object_set_new(o, "problems", pj);
         json_object_set_new(o, "vault_checked", json_boolean(checked));
         json_object_set_new(o, "order", names);
         cli_json_print(o);
     } else {
         print_problems(file, pr, npr, &nerr, &nwarn);
+        if (plan && !checked && !no_vault) {
+            char *ef = cli_escape(file);
+            printf("%s: warning: %s\n", ef, no_vault_text);
+            free(ef);
+            nwarn++;
+        }
         if (!nerr && plan) {
             print_summary(plan, order);
             if (checked) {
                 char *ev = cli_escape(vault);
                 printf("vault %s: every service has its restore point\n", ev);
                 free(ev);
-            } else {
-                printf("vault: not checked (%s)\n",
-                       no_vault ? "--no-vault" : "no --repo, no `vault:` in the plan, no "
-                                                 "CLEANROOM_REPO");
+            } else if (no_vault) {
+                printf("vault: not checked (--no-vault)\n");
             }
         }
     }
@@ -273,8 +295,9 @@ static int resolve_all(char ***whys, int **ok, const cr_plan *plan, const size_t
     return 0;
 }
 
-static int plan_show(const char *file, int with_vault)
+static int plan_show(const char *file, int no_vault)
 {
+    char *vault = NULL;
     cr_plan *plan = NULL;
     cr_plan_problem *pr = NULL;
     size_t npr = 0, *order = NULL;
@@ -295,8 +318,11 @@ static int plan_show(const char *file, int with_vault)
         rc = cli_fail(err, NULL);
         goto done;
     }
-    if (with_vault && (rc = resolve_all(&whys, &ok, plan, order)) != 0)
-        goto done;
+    if (!no_vault && (vault = cli_plan_vault(plan, file))) {
+        cli_g.repo = vault;
+        if ((rc = resolve_all(&whys, &ok, plan, order)) != 0)
+            goto done;
+    }
     for (size_t i = 0; whys && i < plan->nservices; i++)
         if (!ok[i])
             rc = CLI_EXIT_USAGE; /* as plan check: the plan cannot be followed as it is */
@@ -381,6 +407,9 @@ done:
     cr_plan_free(plan);
     cr_plan_problems_free(pr, npr);
     free(order);
+    if (vault && cli_g.repo == vault)
+        cli_g.repo = NULL;
+    free(vault);
     return rc;
 }
 
@@ -393,7 +422,7 @@ int cmd_plan(int argc, char **argv)
         CLI_GLOBAL_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
-    int c, no_vault = 0, vault_given = 0;
+    int c, no_vault = 0;
 
     while ((c = cli_getopt(argc, argv, "", longopts, "plan")) != -1) {
         switch (c) {
@@ -418,6 +447,5 @@ int cmd_plan(int argc, char **argv)
         return cli_unexpected_argument("plan", argv[optind + 2], "give one plan file");
     if (strcmp(action, "check") == 0)
         return plan_check(argv[optind + 1], no_vault);
-    vault_given = cli_g.repo && *cli_g.repo;
-    return plan_show(argv[optind + 1], vault_given && !no_vault);
+    return plan_show(argv[optind + 1], no_vault);
 }

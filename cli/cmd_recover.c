@@ -22,7 +22,8 @@ static const char recover_help[] =
     "usage: cleanroom recover PLAN [--journal FILE] [--resume] [--parallel N]\n"
     "                         [--start-timeout DURATION] [--throughput SIZE] [--repo DIR] "
     "[--json]\n"
-    "       cleanroom recover PLAN --ack SERVICE|all --message TEXT [--journal FILE]\n"
+    "       cleanroom recover PLAN --ack SERVICE|all --message TEXT [--by \"NAME, ROLE\"]\n"
+    "                         [--journal FILE]\n"
     "\n"
     "Restore every service of the recovery plan PLAN (docs/plan.md) from its restore point,\n"
     "tier by tier and in dependency order, several at once where the dependencies allow;\n"
@@ -33,7 +34,11 @@ static const char recover_help[] =
     "\n"
     "Before starting: the plan and its restore points are checked (as 'plan check'), every\n"
     "target is checked (an existing target holding data is refused: cleanroom never\n"
-    "overwrites it), and an RTO estimate per service and tier is printed.\n"
+    "overwrites it; a folder above it that other users cannot traverse is warned of), the\n"
+    "free space of each target's filesystem is compared with what it will receive, and an\n"
+    "RTO estimate per service and tier is printed. Before a service's start command, nothing\n"
+    "may answer yet at the addresses its probes test (else the service fails: the probe\n"
+    "would prove nothing).\n"
     "\n"
     "Options:\n"
     "  --journal FILE          the journal (default: PLANDIR/PLANNAME.journal); the start\n"
@@ -45,7 +50,9 @@ static const char recover_help[] =
     "  --start-timeout DUR     longest a start command may run (default 10m)\n"
     "  --throughput SIZE       bytes per second for the estimate (default: measured)\n"
     "  --ack SERVICE|all       append an operator acknowledgement to the journal, with\n"
-    "  --message TEXT          its text (e.g. 'checked by hand: DPI login works')\n"
+    "  --message TEXT          its text (e.g. 'checked by hand: DPI login works'), into the\n"
+    "                          journal of a recovery that ran (refused otherwise)\n"
+    "  --by \"NAME, ROLE\"       who acknowledges (default: the login name)\n"
     "  --repo DIR, --vault DIR the vault (default: the plan's `vault:`, else $CLEANROOM_REPO)\n"
     "  --json                  one JSON event per line on stdout\n"
     "\n"
@@ -64,7 +71,10 @@ static const char drill_help[] =
     "get the restored path in $CLEANROOM_TARGET and CLEANROOM_DRILL=1: plans must use\n"
     "$CLEANROOM_TARGET for drills to work. At the end, each service's `stop:` command runs\n"
     "and the scratch folder is removed (unless --keep). A summary gives the measured RTO of\n"
-    "every service and tier against its target: the restore-test evidence.\n"
+    "every service and tier against its target: the restore-test evidence; it also lists\n"
+    "every service whose start command ran without a `stop:` (left running). A drill is\n"
+    "not resumed: after a failure, fix the cause and run the drill again. A drill whose\n"
+    "restores do not fit in the scratch folder's filesystem is refused before it starts.\n"
     "\n"
     "Options:\n"
     "  --scratch DIR       the scratch folder (absent or empty; default: a new folder\n"
@@ -73,7 +83,8 @@ static const char drill_help[] =
     "  --journal FILE      the drill journal (default: PLANDIR/PLANNAME-drill-TIME.journal)\n"
     "  --parallel N, --start-timeout DUR, --throughput SIZE, --repo DIR, --json: as recover\n"
     "\n"
-    "Exit codes: as 'cleanroom recover': 0 every service back, 5 some failed or blocked.\n";
+    "Exit codes: as 'cleanroom recover': 0 every service back, 5 some failed or blocked,\n"
+    "1 not enough free space for the drill (nothing restored).\n";
 
 /* ------------------------------------------------------------- events */
 
@@ -93,6 +104,8 @@ typedef struct ui {
     size_t ns;
     double tier_est[4];
     char *journal;
+    char **left; /* services left running (a start without a stop) */
+    size_t nleft;
 } ui;
 
 static const char *kvget(const char *const *kv, size_t n, const char *key)
@@ -191,7 +204,7 @@ static void on_event(const char *type, const char *service, const char *const *k
         cli_human_size(b2, sizeof(b2), bt);
         cli_human_size(b3, sizeof(b3), (uint64_t)rate);
         char e[32];
-        if (rate > 0)
+        if (rate > 0 || eta > 0)
             cli_human_duration(e, sizeof(e), eta);
         else
             snprintf(e, sizeof(e), "?");
@@ -305,6 +318,16 @@ static void on_event(const char *type, const char *service, const char *const *k
                 "byte(s) were moved to %s.torn and the journal goes on from the entry before\n",
                 ej, kvget(kv, n, "bytes") ?: "?", ej);
         free(ej);
+    } else if (service && strcmp(type, "left-running") == 0) {
+        u->left = cli_xrealloc(u->left, (u->nleft + 1) * sizeof(char *));
+        u->left[u->nleft++] = cli_xstrdup(service);
+        line(u, service,
+             "LEFT RUNNING: what its start command started goes on running (the plan has no "
+             "stop: command for it)");
+    } else if (strcmp(type, "warning") == 0) {
+        m = cli_escape(kvget(kv, n, "message") ?: "?");
+        clear_block(u);
+        fprintf(stderr, "warning: %s\n", m);
     } else if (strcmp(type, "drill-cleanup") == 0) {
         m = cli_escape(kvget(kv, n, "scratch") ?: "?");
         line(u, NULL, "scratch folder %s %s", m,
@@ -315,13 +338,27 @@ static void on_event(const char *type, const char *service, const char *const *k
 
 static void print_summary(ui *u, int drill, const cr_recover_result *r)
 {
-    if (u->json || u->quiet)
+    if (u->json)
         return;
-    printf("\n%s summary: %zu ok, %zu failed, %zu blocked", drill ? "drill" : "recovery", r->ok,
-           r->failed, r->blocked);
+    /* the outcome line, even with -q */
+    printf("%s%s summary: %zu ok, %zu failed, %zu blocked", u->quiet ? "" : "\n",
+           drill ? "drill" : "recovery", r->ok, r->failed, r->blocked);
     if (r->skipped)
         printf(" (%zu already done before this resume)", r->skipped);
+    if (u->nleft)
+        printf(", %zu left running", u->nleft);
     printf("\n");
+    if (u->nleft) {
+        printf("  left running (a start without a stop: in the plan):");
+        for (size_t i = 0; i < u->nleft; i++) {
+            char *e = cli_escape(u->left[i]);
+            printf("%s %s", i ? "," : "", e);
+            free(e);
+        }
+        printf("\n");
+    }
+    if (u->quiet)
+        return;
     for (int t = 0; t <= 3; t++) {
         double measured = 0, target = 0;
         size_t n = 0, met = 0, withrto = 0, notok = 0;
@@ -382,23 +419,6 @@ static void on_signal(int sig)
     cancel_flag = 1;
 }
 
-static char *vault_for(const cr_plan *plan, const char *file)
-{
-    if (cli_g.repo && *cli_g.repo)
-        return cli_xstrdup(cli_g.repo);
-    if (plan->vault) {
-        const char *slash = strrchr(file, '/');
-        if (plan->vault[0] == '/' || !slash)
-            return cli_xstrdup(plan->vault);
-        size_t dl = (size_t)(slash - file);
-        char *p = cli_xmalloc(dl + 1 + strlen(plan->vault) + 1);
-        sprintf(p, "%.*s/%s", (int)dl, file, plan->vault);
-        return p;
-    }
-    const char *env = getenv("CLEANROOM_REPO");
-    return env && *env ? cli_xstrdup(env) : NULL;
-}
-
 /* Print the problems of a plan like `plan check`; return the number of errors. */
 static int print_problems(const char *file, const cr_plan_problem *p, size_t n)
 {
@@ -453,7 +473,8 @@ int cli_recover_main(int argc, char **argv, int drill)
         OPT_VAULT,
         OPT_SCRATCH,
         OPT_KEEP,
-        OPT_THROUGHPUT
+        OPT_THROUGHPUT,
+        OPT_BY
     };
     static const struct option rec_opts[] = {
         {"journal", required_argument, NULL, OPT_JOURNAL},
@@ -463,6 +484,7 @@ int cli_recover_main(int argc, char **argv, int drill)
         {"throughput", required_argument, NULL, OPT_THROUGHPUT},
         {"ack", required_argument, NULL, OPT_ACK},
         {"message", required_argument, NULL, OPT_MESSAGE},
+        {"by", required_argument, NULL, OPT_BY},
         {"vault", required_argument, NULL, OPT_VAULT},
         CLI_GLOBAL_LONGOPTS,
         {NULL, 0, NULL, 0},
@@ -481,6 +503,7 @@ int cli_recover_main(int argc, char **argv, int drill)
     const char *cmd = drill ? "drill" : "recover";
     cr_recover_options ro = CR_RECOVER_OPTIONS_INIT;
     const char *journal_opt = NULL, *ack = NULL, *message = NULL, *scratch_opt = NULL;
+    const char *by_opt = NULL;
     unsigned long ul;
     uint64_t sz;
     int c, rc = CLI_EXIT_OK, err;
@@ -520,6 +543,9 @@ int cli_recover_main(int argc, char **argv, int drill)
         case OPT_MESSAGE:
             message = optarg;
             break;
+        case OPT_BY:
+            by_opt = optarg;
+            break;
         case OPT_VAULT:
             cli_g.repo = optarg;
             break;
@@ -543,6 +569,12 @@ int cli_recover_main(int argc, char **argv, int drill)
     const char *file = argv[optind];
     if ((ack != NULL) != (message != NULL))
         return cli_usage_error(cmd, "--ack SERVICE and --message TEXT go together");
+    if (by_opt && !ack)
+        return cli_usage_error(cmd,
+                               "--by names who acknowledges: give it with --ack and --message");
+    if (by_opt && !*by_opt)
+        return cli_usage_error(cmd,
+                               "--by needs a name, e.g. --by \"Jeanne Martin, IT technician\"");
     if (ack && ro.resume)
         return cli_usage_error(cmd, "--ack only appends to the journal: give it without --resume");
 
@@ -583,10 +615,17 @@ int cli_recover_main(int argc, char **argv, int drill)
             free(e);
             goto done;
         }
-        char *by = user_name();
+        char *by = by_opt ? cli_xstrdup(by_opt) : user_name();
         cr_error_clear();
         err = cr_recover_ack(journal, svc, by, message);
         free(by);
+        if (err == CR_ENOTFOUND) {
+            cli_error("%s", cr_error_last());
+            cli_hint("nothing was written; the journal of a recovery is PLANDIR/PLANNAME.journal, "
+                     "that of a drill PLANDIR/PLANNAME-drill-TIME.journal");
+            rc = CLI_EXIT_NOTFOUND;
+            goto done;
+        }
         if (err < 0) {
             rc = cli_fail(err, "could not add the acknowledgement");
             goto done;
@@ -597,7 +636,7 @@ int cli_recover_main(int argc, char **argv, int drill)
     }
 
     /* The vault, and the checks that need it. */
-    if (!(vault = vault_for(plan, file))) {
+    if (!(vault = cli_plan_vault(plan, file))) {
         cli_error("which vault? give --repo DIR, a `vault:` in the plan, or CLEANROOM_REPO");
         rc = CLI_EXIT_USAGE;
         goto done;
@@ -617,6 +656,10 @@ int cli_recover_main(int argc, char **argv, int drill)
         cli_error("the plan %s has %d error(s) against the vault: nothing was restored", ef, nerr);
         free(ef);
         rc = CLI_EXIT_USAGE;
+        goto done;
+    }
+    if (!drill && (err = cr_plan_check_host(&pr, &npr, plan)) < 0) {
+        rc = cli_fail(err, NULL);
         goto done;
     }
     print_problems(file, pr, npr); /* warnings */
@@ -670,15 +713,24 @@ int cli_recover_main(int argc, char **argv, int drill)
         print_summary(&u, drill, &res);
     if (err == CR_EPARTIAL) {
         char *ej = cli_escape(journal);
-        cli_error("%zu service(s) failed and %zu were blocked: see the lines above and the "
-                  "journal %s; fix the cause, then run again with --resume",
-                  res.failed, res.blocked, ej);
+        if (drill)
+            cli_error("%zu service(s) failed and %zu were blocked: see the lines above and the "
+                      "journal %s; fix the cause, then run the drill again",
+                      res.failed, res.blocked, ej);
+        else
+            cli_error("%zu service(s) failed and %zu were blocked: see the lines above and the "
+                      "journal %s; fix the cause, then run again with --resume",
+                      res.failed, res.blocked, ej);
         free(ej);
         rc = CLI_EXIT_PARTIAL;
     } else if (err == CR_EEXISTS) {
         cli_error("%s", cr_error_last());
         cli_hint("nothing was restored or changed");
         rc = CLI_EXIT_REFUSED;
+    } else if (err == CR_ENOSPACE) {
+        cli_error("%s", cr_error_last());
+        cli_hint("nothing was restored");
+        rc = CLI_EXIT_ERROR;
     } else if (err == CR_ENOTFOUND) {
         rc = cli_fail(err, NULL);
         if (rc == CLI_EXIT_NOTFOUND)
@@ -704,6 +756,9 @@ done:
     for (size_t i = 0; i < u.nblock; i++)
         free(u.block[i]);
     free(u.block);
+    for (size_t i = 0; i < u.nleft; i++)
+        free(u.left[i]);
+    free(u.left);
     return rc;
 }
 

@@ -346,4 +346,12 @@ int cmd_report(int argc, char **argv);
 /** recover and drill share their code (cmd_recover.c). */
 int cli_recover_main(int argc, char **argv, int drill);
 
+/**
+ * The vault a plan's commands use (plan check, plan show, recover, drill):
+ * --repo/--vault, else the plan's `vault:` (relative to the plan's folder),
+ * else $CLEANROOM_REPO. @return a new string, or NULL: none given.
+ * Defined in cmd_plan.c.
+ */
+char *cli_plan_vault(const cr_plan *plan, const char *file);
+
 #endif

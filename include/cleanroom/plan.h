@@ -69,6 +69,9 @@ typedef struct cr_plan_service {
     unsigned int point_line, point_col;    /**< of `restore_point:` (else of `name:`) */
     char *stop;                  /**< shell command that stops what `start` started (drills
                                       run it before removing their scratch folder), or NULL */
+    double max_age;              /**< `max_age:` (else the defaults'): the restore point should
+                                      be at most this old, seconds (0 = not checked) */
+    unsigned int max_age_line, max_age_col; /**< of `max_age:` (else of `name:`) */
 } cr_plan_service;
 
 typedef struct cr_plan {
@@ -80,6 +83,7 @@ typedef struct cr_plan {
     unsigned int probe_retries;  /**< defaults: extra attempts (2) */
     double probe_interval;       /**< defaults: seconds between attempts (2) */
     cr_plan_service *services; size_t nservices;
+    double max_age;              /**< defaults: `max_age:` in seconds (0 = none) */
 } cr_plan;
 
 /** One problem in a plan: "FILE:LINE:COL: error: message" (line and column from 1; 0 = none). */
@@ -127,12 +131,25 @@ int cr_plan_load(cr_plan **out, cr_plan_problem **problems, size_t *nproblems, c
  * error naming the first compromised snapshot when there is no clean point,
  * or saying to run `cleanroom hunt` when the source was never hunted; an id:
  * found, of that source), image and vm targets come from image snapshots and
- * folder targets from file snapshots. Appends to problems (kept sorted).
+ * folder targets from file snapshots; a warning when the restore point is
+ * older than the service's `max_age` (backups may have stopped). Appends to
+ * problems (kept sorted).
  * @return 0 (warnings only), CR_EINPUT if errors were found, or an error
  *         reading the vault (its code).
  */
 int cr_plan_check_vault(cr_plan_problem **problems, size_t *nproblems, const cr_plan *plan,
                         cr_repo *repo);
+
+/**
+ * Checks of this machine (run where the recovery will run): a warning for
+ * each target below a folder that other users cannot traverse (no x bit for
+ * others), since the account the `start` command's service runs under is not
+ * known and would not reach its data. Folders that do not exist yet are
+ * created traversable (0755) by the recovery. Appends to problems (kept
+ * sorted).
+ * @return 0, or CR_ERROR (out of memory).
+ */
+int cr_plan_check_host(cr_plan_problem **problems, size_t *nproblems, const cr_plan *plan);
 
 /**
  * The snapshot a service is restored from, and why it was chosen, in words
@@ -199,8 +216,9 @@ uint64_t cr_journal_count(const cr_journal *j);
 const char *cr_journal_head(const cr_journal *j);
 
 /**
- * Append one entry: `type` ("plan-loaded", "point-chosen", "restore-done",
- * "probe", "ack", "error"...), the service it is about (or NULL), and
+ * Append one entry: `type` ("recover-start", "point-chosen", "restore-done",
+ * "probe", "ack", "error"...: docs/commands/recover.md), the service it is
+ * about (or NULL), and
  * key/value pairs (kv[0]=key, kv[1]=value, ...; nkv pairs; keys distinct and
  * non-empty). Text that is not valid UTF-8 is stored with its bad bytes
  * written as the four characters \xNN. Durable on return (fsync).

@@ -118,9 +118,12 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
                    const cr_recover_options *opts);
 
 /**
- * Append an operator acknowledgement ("ack" entry: by, message) to a
- * journal, about a service of the plan (or NULL: the whole recovery).
- * @return 0; CR_ELOCKED (the recovery is running: wait, or ack later); an error.
+ * Append an operator acknowledgement ("ack" entry: by, message) to the
+ * journal of a recovery or drill, about a service of the plan (or NULL: the
+ * whole recovery). `by` says who ("NAME, ROLE").
+ * @return 0; CR_ENOTFOUND (the journal does not exist or holds no recovery:
+ *         nothing is written); CR_ELOCKED (the recovery is running: wait, or
+ *         ack later); an error.
  */
 int cr_recover_ack(const char *journal, const char *service, const char *by, const char *message);
 

@@ -1103,21 +1103,6 @@ static int put_origin(cr_buf *b, im_origin o, const char *recorded)
     return bputs(b, " (default: not recorded)\n");
 }
 
-static void human_size(char *out, size_t len, uint64_t v)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    double x = (double)v;
-    size_t u = 0;
-    while (x >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
-        x /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(out, len, "%llu B", (unsigned long long)v);
-    else
-        snprintf(out, len, "%.1f %s", x, units[u]);
-}
-
 static const char *fmt_of(cr_hypervisor hv)
 {
     switch (hv) {
@@ -1257,7 +1242,7 @@ int im_write_readme(char **out, const im_vmdef *d, const char *def_file)
                 "--------------------\n",
                 d->name, hv_title(d->hv), d->snapshot, d->source, t);
     for (size_t i = 0; i < d->ndisks && !err; i++) {
-        human_size(size, sizeof(size), d->disks[i].virtual_size);
+        cr_fmt_size(size, sizeof(size), d->disks[i].virtual_size);
         err = bputf(&b, "  %-28s %s of the snapshot: %s disk, %s\n", d->disks[i].file,
                     d->disks[i].disk, size, fmt_of(d->hv));
         if (!err && d->disks[i].lost)

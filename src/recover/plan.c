@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -251,8 +252,15 @@ static pn *read_yaml(ctx *c, const void *data, size_t len, int *empty)
         if (!yaml_parser_parse(&parser, &ev)) {
             unsigned int line = (unsigned int)parser.problem_mark.line + 1;
             unsigned int col = (unsigned int)parser.problem_mark.column + 1;
+            size_t at = parser.problem_mark.index;
             if (parser.error == YAML_MEMORY_ERROR)
                 c->oom = 1;
+            else if ((at < len && ((const char *)data)[at] == '\t') ||
+                     (parser.problem && strstr(parser.problem, "tab")))
+                /* libyaml says "found character that cannot start any token" */
+                err_at(c, line, col,
+                       "tabs are not allowed for indentation in YAML; use spaces (this line "
+                       "starts with or holds a tab)");
             else if (parser.context)
                 err_at(c, line, col, "YAML syntax: %s %s (line %u)",
                        parser.problem ? parser.problem : "error", parser.context,
@@ -614,17 +622,24 @@ const char *cr_plan_target_kind_name(cr_plan_target_kind k)
     return "?";
 }
 
-/* A service or site name: letters, digits, '.', '_', '-' (they appear in
- * messages, file names of reports and the journal). */
+/* A service or site name: letters (accented and other scripts too: "ch-saint-
+ * étienne"), digits, '.', '_', '-'. They appear in messages, file names of
+ * logs and reports, and the journal: no space, no '/', no control character,
+ * no symbol or combining mark, not "." or ".."; at most 128 bytes. */
 static int good_name(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > 128)
+    if (n == 0 || n > 128 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
         return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (!isalnum(ch) && ch != '.' && ch != '_' && ch != '-')
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t l = cr_utf8_decode(&cp, s + i, n - i);
+        if (l == 0)
             return 0;
+        if (!cr_utf8_is_letter(cp) && !(cp >= '0' && cp <= '9') && cp != '.' && cp != '_' &&
+            cp != '-')
+            return 0;
+        i += l;
     }
     return 1;
 }
@@ -929,10 +944,11 @@ static void read_probe(ctx *c, const pn *node, cr_probe_spec *sp, const cr_plan 
 
 static const char *const top_keys[] = {"version", "site", "vault", "defaults", "services"};
 static const char *const default_keys[] = {"restore_point", "probe_timeout", "probe_retries",
-                                           "probe_interval"};
+                                           "probe_interval", "max_age"};
 static const char *const service_keys[] = {"name",   "tier",          "site",   "depends_on",
                                            "source", "restore_point", "target", "start",
-                                           "probes", "rto",           "count",  "stop"};
+                                           "probes", "rto",           "count",  "stop",
+                                           "max_age"};
 static const char *const target_keys[] = {"folder", "image", "format", "disk", "vm", "hypervisor"};
 
 static void read_point(ctx *c, const pn *v, cr_plan_point *point, char **id, int allow_id)
@@ -1081,6 +1097,50 @@ static void read_target(ctx *c, const pn *v, cr_plan_service *s)
     }
 }
 
+/* 1 if `cmd` names the folder or file `path` itself (not as the tail of a
+ * longer path such as "$CLEANROOM_TARGET/srv/db"). */
+static int names_path(const char *cmd, const char *path, size_t plen)
+{
+    if (plen < 2)
+        return 0;
+    for (const char *at = cmd; (at = strstr(at, path)); at++) {
+        unsigned char before = at > cmd ? (unsigned char)at[-1] : ' ';
+        unsigned char after = (unsigned char)at[plen];
+        if (isalnum(before) || before == '_' || before == '}' || before == '.' || before == '/')
+            continue;
+        if (isalnum(after) || after == '_' || after == '-' || after == '.' || after >= 0x80)
+            continue;
+        return 1;
+    }
+    return 0;
+}
+
+/* A start or stop command that names the production target: a drill would
+ * run it on production data, not on its copy. */
+static void check_command(ctx *c, const pn *node, const char *key, const cr_plan_service *s)
+{
+    const char *cmd = strcmp(key, "start") == 0 ? s->start : s->stop;
+    const char *path = s->target.path;
+    if (!cmd || !path)
+        return;
+    const char *pct = strstr(path, "%n");
+    char *head = cr_strndup(path, pct ? (size_t)(pct - path) : strlen(path));
+    if (!head) {
+        c->oom = 1;
+        return;
+    }
+    size_t hl = strlen(head);
+    while (hl > 1 && pct && head[hl - 1] == '/')
+        head[--hl] = '\0';
+    if (names_path(cmd, head, hl))
+        WARN(c, get(node, key, NULL),
+             "the %s command of '%s' names its target %s: write \"$CLEANROOM_TARGET\" instead, "
+             "so that a drill runs it on the restored copy (below its scratch folder), not on "
+             "the production path",
+             key, show(s->name ? s->name : "?"), show(head));
+    free(head);
+}
+
 static void read_service(ctx *c, const pn *node, cr_plan_service *s, svc_extra *ex,
                          const cr_plan *plan, cr_plan_point defpoint)
 {
@@ -1105,8 +1165,8 @@ static void read_service(ctx *c, const pn *node, cr_plan_service *s, svc_extra *
         s->col = v->col;
         if ((s->name = text(c, v, "name")) && !good_name(s->name))
             ERR(c, v,
-                "service name '%s' may hold only letters, digits, '.', '_' and '-' (at most "
-                "128)",
+                "service name '%s' may hold only letters (accented ones too), digits, '.', '_' "
+                "and '-' (at most 128 bytes)",
                 show(s->name));
     }
     const char *nm = s->name ? s->name : "?";
@@ -1213,8 +1273,25 @@ static void read_service(ctx *c, const pn *node, cr_plan_service *s, svc_extra *
         strspn(s->stop, " \t\r\n") == strlen(s->stop))
         ERR(c, v, "stop must be a shell command, got an empty text");
 
+    check_command(c, node, "start", s);
+    check_command(c, node, "stop", s);
+    if (s->start && !s->stop)
+        WARN(c, get(node, "start", NULL),
+             "'%s' has `start:` but no `stop:`: a drill leaves what it starts running (and "
+             "the next drill may probe it instead of its copy); add a `stop:` command",
+             show(nm));
+
     if ((v = get(node, "rto", NULL)))
         duration(c, v, "rto", 0, 0, 90 * 86400.0, &s->rto);
+
+    s->max_age = plan->max_age;
+    s->max_age_line = s->line;
+    s->max_age_col = s->col;
+    if ((v = get(node, "max_age", NULL))) {
+        s->max_age_line = v->line;
+        s->max_age_col = v->col;
+        duration(c, v, "max_age", 0, 0, 3650 * 86400.0, &s->max_age);
+    }
 
     if ((v = get(node, "count", NULL)) &&
         integer(c, v, "count", 1, CR_PLAN_MAX_COUNT, " (instances to restore)", &x) == 0) {
@@ -1576,7 +1653,9 @@ static void read_plan(ctx *c, const pn *root, cr_plan *plan)
     if (!(v = get(root, "site", NULL)))
         ERR(c, root, "the plan needs `site:` (the name of the hospital or site)");
     else if ((plan->site = text(c, v, "site")) && !good_name(plan->site))
-        ERR(c, v, "site '%s' may hold only letters, digits, '.', '_' and '-' (at most 128)",
+        ERR(c, v,
+            "site '%s' may hold only letters (accented ones too), digits, '.', '_' and '-' (at "
+            "most 128 bytes)",
             show(plan->site));
     if ((v = get(root, "vault", NULL))) {
         plan->vault_line = v->line;
@@ -1597,6 +1676,8 @@ static void read_plan(ctx *c, const pn *root, cr_plan *plan)
                 duration(c, d, "probe_timeout", 1, 0, 3600, &plan->probe_timeout);
             if ((d = get(v, "probe_interval", NULL)))
                 duration(c, d, "probe_interval", 1, 1, 3600, &plan->probe_interval);
+            if ((d = get(v, "max_age", NULL)))
+                duration(c, d, "max_age", 0, 0, 3650 * 86400.0, &plan->max_age);
             if ((d = get(v, "probe_retries", NULL)) &&
                 integer(c, d, "probe_retries", 0, 100, NULL, &x) == 0)
                 plan->probe_retries = (unsigned int)x;
@@ -2042,10 +2123,41 @@ int cr_plan_resolve(cr_snapshot **out, char **why, cr_repo *repo, const cr_plan_
     return resolve(out, why, repo, svc, NULL, NULL);
 }
 
+/* "3 d 4 h", "5 h 20 min", "12 min": an age for a message. */
+static void fmt_age(char *out, size_t len, double s)
+{
+    long long m = (long long)(s / 60);
+    if (m >= 1440)
+        snprintf(out, len, "%lld d %lld h", m / 1440, (m % 1440) / 60);
+    else if (m >= 60)
+        snprintf(out, len, "%lld h %lld min", m / 60, m % 60);
+    else
+        snprintf(out, len, "%lld min", m);
+}
+
+/* A restore point older than the service's max_age: backups may have stopped,
+ * and everything written since would be lost. */
+static void check_age(ctx *c, const cr_plan_service *s, const cr_snapshot *snap, int64_t now)
+{
+    double age = (double)(now - snap->time_ns) / 1e9;
+    char t[48], a[48], m[48], sid[9];
+    if (age <= s->max_age)
+        return;
+    cr_time_format(t, sizeof(t), snap->time_ns);
+    fmt_age(a, sizeof(a), age);
+    fmt_age(m, sizeof(m), s->max_age);
+    warn_at(c, s->max_age_line, s->max_age_col,
+            "the restore point of '%s' (snapshot %s, %s) is %s old, older than its max_age (%s): "
+            "what was written since would be lost; check that the backups of source '%s' still "
+            "run (`cleanroom snapshots --source %s`)",
+            show(s->name), short_hex(sid, &snap->id), t, a, m, show(s->source), show(s->source));
+}
+
 int cr_plan_check_vault(cr_plan_problem **problems, size_t *nproblems, const cr_plan *plan,
                         cr_repo *repo)
 {
     ctx c = {0};
+    int64_t now = cr_time_now_ns();
     cr_snapshot **all = NULL;
     size_t nall = 0, nsources = 0;
     const char **sources = NULL;
@@ -2102,6 +2214,8 @@ int cr_plan_check_vault(cr_plan_problem **problems, size_t *nproblems, const cr_
                     "run `cleanroom hunt`",
                     unhunted, show(s->source));
         }
+        if (snap && s->max_age > 0)
+            check_age(&c, s, snap, now);
         cr_snapshot_free(snap);
     }
 done:
@@ -2121,4 +2235,50 @@ done:
         err = CR_EINPUT;
     }
     return err;
+}
+
+/* ============================================================ this machine */
+
+int cr_plan_check_host(cr_plan_problem **problems, size_t *nproblems, const cr_plan *plan)
+{
+    ctx c = {0};
+    c.pr = *problems;
+    c.npr = c.cappr = *nproblems;
+    for (size_t i = 0; i < plan->nservices && !c.oom; i++) {
+        const cr_plan_service *s = &plan->services[i];
+        char *p = s->target.path ? cr_plan_instance_path(s, 1) : NULL;
+        if (!p) {
+            c.oom = s->target.path != NULL;
+            continue;
+        }
+        /* every folder above the target, from the root down, while it exists */
+        for (char *sl = strchr(p + 1, '/'); sl; sl = strchr(sl + 1, '/')) {
+            struct stat st;
+            *sl = '\0';
+            int there = stat(p, &st) == 0;
+            if (there && S_ISDIR(st.st_mode) && !(st.st_mode & S_IXOTH)) {
+                warn_at(&c, s->target.line, s->target.col,
+                        "the folder %s above the target of '%s' cannot be traversed by other "
+                        "users (mode %04o): if its service runs under its own account "
+                        "(postgres, openldap...), it will not reach its restored data; "
+                        "chmod o+x %s, or choose a target elsewhere",
+                        show(p), show(s->name), (unsigned int)(st.st_mode & 07777), show(p));
+                break;
+            }
+            *sl = '/';
+            if (!there)
+                break;
+        }
+        free(p);
+    }
+    if (c.dropped)
+        err_at(&c, 0, 0, "... and %zu more problem(s) not shown", c.dropped);
+    sort_problems(c.pr, c.npr);
+    *problems = c.pr;
+    *nproblems = c.npr;
+    if (c.oom) {
+        cr_error_set("out of memory checking the plan's targets");
+        return CR_ERROR;
+    }
+    return 0;
 }

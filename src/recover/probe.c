@@ -193,6 +193,133 @@ static void make_label(char *out, size_t outlen, const cr_probe_spec *s)
     }
 }
 
+/* ------------------------------------------------- is it answered already? */
+
+/* host and port of an URL's authority: "user@host:port", "[v6]:port", "host". */
+static void url_address(char *host, size_t hostlen, unsigned int *port, const char *url,
+                        unsigned int defport)
+{
+    const char *a = strstr(url, "://");
+    a = a ? a + 3 : url;
+    size_t alen = strcspn(a, "/?#");
+    const char *at = memchr(a, '@', alen);
+    while (at) { /* the last '@' ends the user info */
+        alen -= (size_t)(at + 1 - a);
+        a = at + 1;
+        at = memchr(a, '@', alen);
+    }
+    const char *colon = NULL, *h = a;
+    size_t hl = alen;
+    if (alen && a[0] == '[') {
+        const char *rb = memchr(a, ']', alen);
+        if (!rb)
+            return;
+        h = a + 1;
+        hl = (size_t)(rb - h);
+        colon = rb + 1 < a + alen && rb[1] == ':' ? rb + 1 : NULL;
+    } else if ((colon = memchr(a, ':', alen))) {
+        hl = (size_t)(colon - a);
+    }
+    unsigned long p = defport;
+    if (colon) {
+        char digits[8];
+        size_t dl = (size_t)(a + alen - colon - 1);
+        if (dl == 0 || dl >= sizeof(digits))
+            return;
+        memcpy(digits, colon + 1, dl);
+        digits[dl] = '\0';
+        char *end;
+        p = strtoul(digits, &end, 10);
+        if (*end || p == 0 || p > 65535)
+            return;
+    }
+    if (hl == 0 || hl >= hostlen)
+        return;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = (unsigned int)p;
+}
+
+int pr_probe_address(char *host, size_t hostlen, unsigned int *port, const cr_probe_spec *s)
+{
+    *port = 0;
+    if (hostlen)
+        host[0] = '\0';
+    switch (s->kind) {
+    case CR_PROBE_HTTP:
+        if (s->url)
+            url_address(host, hostlen, port, s->url,
+                        strncasecmp(s->url, "https://", 8) == 0 ? 443 : 80);
+        break;
+    case CR_PROBE_LDAP:
+        if (s->url && strncasecmp(s->url, "ldapi://", 8) == 0)
+            break; /* a Unix socket */
+        if (s->url)
+            url_address(host, hostlen, port, s->url,
+                        strncasecmp(s->url, "ldaps://", 8) == 0 ? 636 : 389);
+        else
+            snprintf(host, hostlen, "%s", host_of(s)), *port = port_of(s);
+        break;
+    case CR_PROBE_POSTGRES: {
+        PQconninfoOption *o = PQconninfoParse(s->conninfo ? s->conninfo : "", NULL);
+        if (!o)
+            return CR_ERROR;
+        const char *h = conninfo_get(o, "hostaddr");
+        const char *p = conninfo_get(o, "port");
+        if (!h)
+            h = conninfo_get(o, "host");
+        /* no host, or one starting with '/': a Unix socket; several: the first */
+        if (h && h[0] != '/' && h[0] != '@') {
+            size_t hl = strcspn(h, ",");
+            unsigned long pn = p ? strtoul(p, NULL, 10) : 5432;
+            if (hl < hostlen && pn > 0 && pn <= 65535) {
+                memcpy(host, h, hl);
+                host[hl] = '\0';
+                *port = (unsigned int)pn;
+            }
+        }
+        PQconninfoFree(o);
+        break;
+    }
+    default:
+        snprintf(host, hostlen, "%s", host_of(s));
+        *port = port_of(s);
+    }
+    if (!*port && hostlen)
+        host[0] = '\0';
+    return 0;
+}
+
+int pr_probe_answered(int *answered, char *addr, size_t addrlen, const cr_probe_spec *s,
+                      double timeout)
+{
+    char host[256];
+    unsigned int port;
+    pr_ctx ctx;
+    int fd = -1, err;
+
+    *answered = 0;
+    if (addrlen)
+        addr[0] = '\0';
+    if ((err = pr_probe_address(host, sizeof(host), &port, s)) < 0)
+        return err;
+    if (!port)
+        return 0;
+    host_port(addr, addrlen, host, port);
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.start = cr_time_mono();
+    ctx.timeout = timeout;
+    ctx.deadline = ctx.start + timeout;
+    err = pr_net_connect(&fd, &ctx, host, port);
+    if (err < 0)
+        return err;
+    if (err == PR_PASS) {
+        close(fd);
+        *answered = 1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------- validation */
 
 static int validate(const cr_probe_spec *s)

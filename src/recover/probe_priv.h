@@ -56,6 +56,29 @@ double pr_left(const pr_ctx *ctx);
  */
 void pr_clean_text(char *out, size_t outlen, const uint8_t *src, size_t srclen, size_t max);
 
+/* ============================================================ probe.c */
+
+/**
+ * The address a probe tests: host and port (an http or ldap url's, a
+ * postgres conninfo's, else host and port with the protocol's default).
+ * *port = 0 when it tests no TCP address (a Unix socket, no url).
+ * @return 0, or CR_ERROR (out of memory).
+ */
+int pr_probe_address(char *host, size_t hostlen, unsigned int *port, const cr_probe_spec *s);
+
+/**
+ * Whether something already accepts TCP connections at the address the
+ * probe tests (one connect, at most `timeout` seconds). A recovery asks this
+ * before a service's start command: a probe answered by a server that was
+ * already there proves nothing about the restored copy.
+ * @param[out] answered 1 if a connection was accepted.
+ * @param[out] addr "host:port" tested ("" when the probe has no TCP address).
+ * @return 0 (a refused or timed-out connect, an unknown name: *answered = 0),
+ *         or an error.
+ */
+int pr_probe_answered(int *answered, char *addr, size_t addrlen, const cr_probe_spec *s,
+                      double timeout);
+
 /* ============================================================ probe_net.c */
 
 /**

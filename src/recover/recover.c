@@ -25,6 +25,7 @@
 #include "cleanroom/recover.h"
 #include "cleanroom/hunt.h"
 #include "cleanroom/image.h"
+#include "recover/probe_priv.h"
 #include "util/util.h"
 #include "vault/vault.h"
 
@@ -42,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -139,7 +141,7 @@ typedef struct unit_rt {
     char *staging; /* TARGET.cleanroom-partial */
     char *log;
     /* from the journal (resume) */
-    int j_started, j_restored;
+    int j_started, j_restored, j_start_ran;
     char j_status[16];
     /* running */
     int restored;    /* data complete (in staging or in place) */
@@ -206,6 +208,12 @@ static void jerror(rc_ctx *c, const char *service, const char *msg)
     jlog(c, "error", service, kv, 1);
 }
 
+/* What to do after fixing a cause: a recovery resumes, a drill starts over. */
+static const char *again(const rc_ctx *c)
+{
+    return c->o->drill ? "run the drill again" : "run again with --resume";
+}
+
 static void fmt_d(char *b, size_t n, double v)
 {
     snprintf(b, n, "%.3f", v);
@@ -265,6 +273,35 @@ static char *parent_of(const char *path)
     if (!sl || sl == path)
         return cr_strdup("/");
     return cr_strndup(path, (size_t)(sl - path));
+}
+
+/* Free bytes (for an unprivileged writer... and root alike: f_bavail) on the
+ * filesystem where `path` is or would be created: that of its nearest
+ * existing folder. *dev: that folder's device (may be NULL). -1: unknown. */
+static int free_space(uint64_t *avail, dev_t *dev, const char *path)
+{
+    char *p = cr_strdup(path);
+    int err = -1;
+    while (p) {
+        struct statvfs vfs;
+        struct stat st;
+        if (stat(p, &st) == 0) {
+            if (S_ISDIR(st.st_mode) && statvfs(p, &vfs) == 0) {
+                *avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+                if (dev)
+                    *dev = st.st_dev;
+                err = 0;
+            }
+            break;
+        }
+        if (strcmp(p, "/") == 0)
+            break;
+        char *up = parent_of(p);
+        free(p);
+        p = up;
+    }
+    free(p);
+    return err;
 }
 
 /* Put the complete staging copy in place: onto an absent target or an empty folder. */
@@ -482,6 +519,18 @@ static int unit_restore(rc_ctx *c, unit_rt *u, const cr_plan_service *s, const s
     free(par);
     if (err < 0)
         return err;
+    /* Said now rather than half-way through (the estimate knows the bytes). */
+    uint64_t avail = 0;
+    if (free_space(&avail, NULL, u->staging) == 0 && avail < sv->bytes) {
+        char need[32], have[32];
+        cr_fmt_size(need, sizeof(need), sv->bytes);
+        cr_fmt_size(have, sizeof(have), avail);
+        cr_error_set("no space left on %s (the filesystem of the target) for '%s': it needs "
+                     "about %s, %s are free; nothing was written. Free space there or move the "
+                     "target, then %s",
+                     u->target, u->name, need, have, again(c));
+        return CR_ENOSPACE;
+    }
 
     int threads = c->o->threads;
     if (threads <= 0) {
@@ -537,9 +586,8 @@ static int unit_restore(rc_ctx *c, unit_rt *u, const cr_plan_service *s, const s
         char *m = cr_strdup(cr_error_last());
         if (err == CR_ENOSPACE)
             cr_error_set("no space left on %s (the filesystem of the target) while restoring "
-                         "'%s': %s; free space there or move the target, then run again with "
-                         "--resume",
-                         u->target, u->name, m ? m : "");
+                         "'%s': %s; free space there or move the target, then %s",
+                         u->target, u->name, m ? m : "", again(c));
         else
             cr_error_set("restore of '%s' into %s failed: %s", u->name, u->target, m ? m : "");
         free(m);
@@ -566,6 +614,32 @@ static int unit_restore(rc_ctx *c, unit_rt *u, const cr_plan_service *s, const s
      * folders below it, which keep their recorded modes. */
     if (s->target.kind == CR_PLAN_TARGET_FOLDER && chmod(u->target, 0755) < 0)
         return cr_error_errno("cannot open %s to the service's accounts (chmod 755)", u->target);
+    return 0;
+}
+
+/* Before a start command: a probe answered by a server that was already
+ * there (production still running, a leftover of an earlier drill) would
+ * pass without proving anything about the restored copy. */
+static int check_addresses_free(rc_ctx *c, const unit_rt *u, const cr_plan_service *s)
+{
+    for (size_t i = 0; i < s->nprobes; i++) {
+        char addr[300];
+        int answered = 0, err;
+        if ((err = pr_probe_answered(&answered, addr, sizeof(addr), &s->probes[i], 1.0)) < 0)
+            return err;
+        if (!answered)
+            continue;
+        cr_error_set("something already answers on %s, the address that the %s probe of '%s' "
+                     "tests, before its start command ran: the probe would pass without "
+                     "proving that the restored copy works, so the service was not started. "
+                     "Stop what listens there (ss -ltnp shows it)%s, then %s",
+                     addr, cr_probe_kind_name(s->probes[i].kind), u->name,
+                     c->o->drill ? ", or give the drilled service other addresses than "
+                                   "production"
+                                 : "",
+                     again(c));
+        return CR_EEXISTS;
+    }
     return 0;
 }
 
@@ -611,6 +685,14 @@ static void *unit_main(void *arg)
         ok = 0;
     if (!ok)
         jerror(c, u->name, cr_error_last());
+
+    /* Nothing may answer yet where the probes will look (unless it is what
+     * this very recovery started before a crash). */
+    if (ok && s->start && !u->j_start_ran && !(c->o->cancel && *c->o->cancel) &&
+        (err = check_addresses_free(c, u, s)) < 0) {
+        jerror(c, u->name, cr_error_last());
+        ok = 0;
+    }
 
     /* Start command. */
     if (ok && s->start && !(c->o->cancel && *c->o->cancel)) {
@@ -777,10 +859,12 @@ static int read_journal(rc_ctx *c, int *exists, int *unfinished, double *thr, ch
                 continue;
             if (!strcmp(e[i].type, "restore-start")) {
                 r->j_started = 1;
-                r->j_restored = 0;
+                r->j_restored = r->j_start_ran = 0;
                 r->j_status[0] = '\0';
             } else if (!strcmp(e[i].type, "restore-done")) {
                 r->j_restored = 1;
+            } else if (!strcmp(e[i].type, "start-command")) {
+                r->j_start_ran = 1;
             } else if (!strcmp(e[i].type, "service-done")) {
                 for (size_t k = 0; k < e[i].nkv; k++)
                     if (!strcmp(e[i].keys[k], "status"))
@@ -972,7 +1056,22 @@ char *cr_recover_journal_path(const char *plan_file, int drill)
 int cr_recover_ack(const char *journal, const char *service, const char *by, const char *message)
 {
     cr_journal *j = NULL;
-    int err = cr_journal_open(&j, journal);
+    cr_journal_entry *e = NULL;
+    size_t n = 0;
+    int ran = 0;
+    /* An acknowledgement is about a recovery: never the start of a journal
+     * of its own, which `report` would then refuse. */
+    int err = cr_journal_read(&e, &n, NULL, journal);
+    for (size_t i = 0; i < n && !ran; i++)
+        ran = strcmp(e[i].type, "recover-start") == 0;
+    cr_journal_entries_free(e, n);
+    if (err == CR_ENOTFOUND || (err == 0 && !ran)) {
+        cr_error_set("no recovery was run with the journal %s (%s): an acknowledgement goes in "
+                     "the journal of a recovery or drill; give it with --journal FILE",
+                     journal, err == CR_ENOTFOUND ? "it does not exist" : "it holds none");
+        return CR_ENOTFOUND;
+    }
+    err = cr_journal_open(&j, journal);
     if (err < 0) {
         if (err == CR_ELOCKED)
             cr_error_set("the recovery journal %s is in use by a running recovery: wait for it "
@@ -1051,10 +1150,14 @@ static void emit_progress(rc_ctx *c)
     char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32];
     double el = now - c->t0;
     double rate = el > 0 ? (double)all_done / el : 0;
+    /* The remaining bytes at the throughput of the estimate: the average
+     * since the start would fall while probes wait, and the ETA grow. */
+    double eta_rate = c->throughput > 0 ? c->throughput : rate;
     snprintf(b1, sizeof(b1), "%llu", (unsigned long long)all_done);
     snprintf(b2, sizeof(b2), "%llu", (unsigned long long)all_total);
     fmt_d(b3, sizeof(b3), rate);
-    fmt_d(b4, sizeof(b4), rate > 0 && all_total > all_done ? (all_total - all_done) / rate : 0);
+    fmt_d(b4, sizeof(b4),
+          eta_rate > 0 && all_total > all_done ? (double)(all_total - all_done) / eta_rate : 0);
     fmt_d(b5, sizeof(b5), el);
     snprintf(b6, sizeof(b6), "%zu", running);
     snprintf(b7, sizeof(b7), "%zu/%zu", finished, c->nunits);
@@ -1069,8 +1172,13 @@ static void drill_cleanup(rc_ctx *c)
     for (size_t k = c->nunits; k-- > 0;) {
         unit_rt *u = &c->rt[k];
         const cr_plan_service *s = &c->plan->services[c->units[k].service];
-        if (!u->started_cmd || !s->stop)
+        if (!u->started_cmd)
             continue;
+        if (!s->stop) { /* nothing says how to end what it started */
+            const char *kv[] = {"command", s->start, "reason", "the plan has no stop: command"};
+            jlog(c, "left-running", u->name, kv, 2);
+            continue;
+        }
         char hex[CR_ID_HEX_LEN + 1], b0[16], b1[32];
         cr_id_to_hex(hex, &c->svc[c->units[k].service].snap->id);
         char **env = make_env(u->name, u->target, hex, c->units[k].instance, 1);
@@ -1134,6 +1242,68 @@ static int check_targets(rc_ctx *c)
         return CR_EEXISTS;
     }
     return 0;
+}
+
+/*
+ * Before anything is written: the bytes each filesystem will receive
+ * against its free space. A drill that cannot fit is refused (it would fail
+ * half-way, having proved nothing); a recovery goes on after a warning
+ * (an event), each service that does not fit then failing before its
+ * restore writes anything, and the others coming back.
+ */
+static int check_space(rc_ctx *c)
+{
+    typedef struct fsneed {
+        dev_t dev;
+        uint64_t need, avail;
+        const char *where;
+    } fsneed;
+    fsneed *fs = cr_calloc(c->nunits ? c->nunits : 1, sizeof(*fs));
+    size_t nfs = 0;
+    int err = 0;
+    if (!fs)
+        return CR_ERROR;
+    for (size_t u = 0; u < c->nunits; u++) {
+        uint64_t avail;
+        dev_t dev;
+        if (c->units[u].state != CR_UNIT_WAITING || c->rt[u].j_restored ||
+            free_space(&avail, &dev, c->rt[u].target) < 0)
+            continue;
+        size_t k = 0;
+        while (k < nfs && fs[k].dev != dev)
+            k++;
+        if (k == nfs) {
+            fs[nfs].dev = dev;
+            fs[nfs].avail = avail;
+            fs[nfs].where = c->rt[u].target;
+            nfs++;
+        }
+        fs[k].need += c->svc[c->units[u].service].bytes;
+    }
+    for (size_t k = 0; k < nfs && err == 0; k++) {
+        if (fs[k].need <= fs[k].avail)
+            continue;
+        char need[32], have[32];
+        cr_fmt_size(need, sizeof(need), fs[k].need);
+        cr_fmt_size(have, sizeof(have), fs[k].avail);
+        if (c->o->drill) {
+            cr_error_set("not enough free space for the drill: its restores need about %s on "
+                         "the filesystem of %s, which has %s free. Give --scratch DIR on a "
+                         "filesystem with room for them, or free space there",
+                         need, c->scratch, have);
+            err = CR_ENOSPACE;
+        } else {
+            char *m = cr_sprintf("the restores need about %s on the filesystem of %s, which has "
+                                 "%s free: the services that do not fit will fail before "
+                                 "writing anything",
+                                 need, fs[k].where, have);
+            const char *kv[] = {"message", m ? m : "not enough free space"};
+            event_only(c, "warning", NULL, kv, 1);
+            free(m);
+        }
+    }
+    free(fs);
+    return err;
 }
 
 int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan,
@@ -1259,7 +1429,7 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
             goto done;
         }
         for (size_t u = 0; u < c->nunits; u++) { /* a new run: the old one does not count */
-            c->rt[u].j_started = c->rt[u].j_restored = 0;
+            c->rt[u].j_started = c->rt[u].j_restored = c->rt[u].j_start_ran = 0;
             c->rt[u].j_status[0] = '\0';
         }
     }
@@ -1300,7 +1470,7 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
         }
     }
 
-    if ((err = check_targets(c)) < 0)
+    if ((err = check_targets(c)) < 0 || (err = check_space(c)) < 0)
         goto done;
 
     /* Open the journal (locks it) and say what starts. */
@@ -1433,12 +1603,13 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
             result->seconds = secs;
         }
         if (jerr < 0) {
-            cr_error_set("the recovery journal %s could not be written: the recovery stopped "
-                         "(nothing more was started); fix the disk, then run again with --resume",
-                         o->journal);
+            cr_error_set("the recovery journal %s could not be written: the %s stopped "
+                         "(nothing more was started); fix the disk, then %s",
+                         o->journal, o->drill ? "drill" : "recovery", again(c));
             err = jerr;
         } else if (cancelled) {
-            cr_error_set("the recovery was interrupted: continue it with --resume");
+            cr_error_set(o->drill ? "the drill was interrupted: run it again"
+                                  : "the recovery was interrupted: continue it with --resume");
             err = CR_EINTR;
         } else {
             err = (nfail || nblock) ? CR_EPARTIAL : 0;

@@ -309,3 +309,18 @@ void cr_who(char *host, size_t hostlen, char *user, size_t userlen)
     else if (getenv("USER"))
         snprintf(user, userlen, "%s", getenv("USER"));
 }
+
+void cr_fmt_size(char *out, size_t len, uint64_t v)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double x = (double)v;
+    size_t u = 0;
+    while (x >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        x /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, len, "%llu B", (unsigned long long)v);
+    else
+        snprintf(out, len, "%.1f %s", x, units[u]);
+}

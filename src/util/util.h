@@ -162,4 +162,25 @@ size_t cr_str_distance(const char *a, const char *b, size_t cap);
 /** Number of online CPUs (>= 1). */
 int cr_ncpu(void);
 
+/** A size for a person: "512 B", "1.5 KiB", "125.0 MiB" (binary units). */
+void cr_fmt_size(char *out, size_t len, uint64_t v);
+
+/* ------------------------------------------------------------ UTF-8 */
+
+/**
+ * Decode one UTF-8 character at s (len bytes available, len >= 1). Refuses
+ * overlong forms, surrogates, code points past U+10FFFF and cut sequences.
+ * @param[out] cp the code point (may be NULL).
+ * @return the bytes it takes (1..4), or 0 if s does not start a valid one.
+ */
+size_t cr_utf8_decode(uint32_t *cp, const char *s, size_t len);
+
+/**
+ * 1 if the code point is a letter of a European or widespread script (Latin
+ * with its accents, Greek, Cyrillic, Arabic, Hebrew, CJK ideographs, kana,
+ * Hangul), 0 otherwise (symbols, punctuation, spaces, controls, combining
+ * marks). ASCII letters included.
+ */
+int cr_utf8_is_letter(uint32_t cp);
+
 #endif

@@ -14,14 +14,26 @@ for ex in small-hospital hospital-group; do
         cat "$CR_OUT" >&2
         fail "$ex has problems"
     fi
-    expect_exit 0 cr plan show "$CR_SRC/examples/$ex.yaml"
+    expect_exit 0 cr plan show "$CR_SRC/examples/$ex.yaml" --no-vault
     assert_grep "^  1 0    " "$CR_OUT" "$ex: table starts with a tier-0 service"
+    # drill-ready: every start and stop works on $CLEANROOM_TARGET, every start has a stop
+    python3 - "$CR_SRC/examples/$ex.yaml" <<'EOF' || fail "$ex is not drill-ready"
+import re, sys
+text = open(sys.argv[1]).read()
+svcs = re.split(r"\n  - name: ", text)[1:]
+assert len(svcs) >= 11, len(svcs)
+for s in svcs:
+    name = s.split()[0]
+    if "\n    start:" in s:
+        assert "\n    stop:" in s, name + ": start without stop"
+        assert "$CLEANROOM_TARGET" in s, name + ": no $CLEANROOM_TARGET"
+EOF
 done
 expect_exit 0 cr plan check "$CR_SRC/examples/small-hospital.yaml" --no-vault
 assert_grep "^  tier 0 \(core infrastructure\), 3 service\(s\): ad, dns, dhcp$" "$CR_OUT" "tier 0 line"
 assert_grep "^start order: ad, dns, dhcp, postgres, dpi, pacs, lab, file-server, mail, print, workstations$" \
     "$CR_OUT" "order of the small hospital"
-expect_exit 0 cr plan show "$CR_SRC/examples/small-hospital.yaml" --json
+expect_exit 0 cr plan show "$CR_SRC/examples/small-hospital.yaml" --json --no-vault
 python3 - "$CR_OUT" <<'EOF' || fail "plan show --json"
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -35,7 +47,38 @@ EOF
 # The plan names /mnt/vault: without --no-vault, that vault is looked for.
 expect_exit 7 cr plan check "$CR_SRC/examples/small-hospital.yaml" --repo "$SCRATCH/novault"
 assert_grep "no vault at .*novault" "$CR_ERR" "missing vault named"
+# plan show looks for the vault as plan check does: the plan's /mnt/vault
+expect_exit 7 env -u CLEANROOM_REPO "$CLEANROOM" plan show "$CR_SRC/examples/small-hospital.yaml"
+assert_grep "no vault at /mnt/vault" "$CR_ERR" "plan show: the plan's vault looked for"
 pass "examples"
+
+# ------------------------------------------------------------ warnings of a sound plan
+chmod o+x "$SCRATCH"       # the scratch folder itself is 0700: only locked/ is not traversable
+mkdir -m 0700 locked
+cat > warn.yaml <<EOF
+site: ch-saint-étienne
+services:
+  - name: réa
+    tier: 0
+    target: {folder: $SCRATCH/locked/srv/rea}
+    start: run-it $SCRATCH/locked/srv/rea
+    probes: [{kind: tcp, port: 1}]
+EOF
+expect_exit 0 env -u CLEANROOM_REPO "$CLEANROOM" plan check warn.yaml
+assert_grep "^plan of site ch-saint-étienne: 1 service" "$CR_OUT" "accented site name accepted"
+assert_grep "^warn\.yaml:5:13: warning: the folder .*/locked above the target of 'réa' cannot be traversed by other users \(mode 0700\)" \
+    "$CR_OUT" "parents not traversable"
+assert_grep "^warn\.yaml:6:12: warning: the start command of 'réa' names its target .*/locked/srv/rea: write \"[$]CLEANROOM_TARGET\" instead" \
+    "$CR_OUT" "target path in start"
+assert_grep "^warn\.yaml:6:12: warning: 'réa' has .start:. but no .stop:." "$CR_OUT" "start without stop"
+assert_grep "^warn\.yaml: warning: the restore points were not checked: no vault given\. Give it with --repo DIR, a .vault: DIR. line in the plan, or CLEANROOM_REPO=DIR" \
+    "$CR_OUT" "no vault: a warning that says how to give it"
+assert_grep "^4 warning\(s\), no error" "$CR_OUT" "warnings counted"
+grep -q "^vault: not checked" "$CR_OUT" && fail "the old silent line"
+printf 'site: t\nservices:\n\t- name: a\n' > tab.yaml
+expect_exit 2 cr plan check tab.yaml --no-vault
+assert_grep "^tab\.yaml:3:1: error: tabs are not allowed for indentation in YAML; use spaces" "$CR_OUT" "tab"
+pass "warnings: traversal, commands, no vault, names, tabs"
 
 # ------------------------------------------------------------ a broken plan
 cat > broken.yaml <<'EOF'
@@ -210,3 +253,19 @@ expect_exit 2 env -u CLEANROOM_REPO "$CLEANROOM" plan check sub/p.yaml
 assert_grep "source 'lab' was never hunted" "$CR_OUT" "plan's vault used"
 expect_exit 3 env CLEANROOM_PASSWORD=wrong "$CLEANROOM" plan check vault.yaml
 pass "vault selection"
+
+# max_age: the restore points of 2026-11-01 are older than 26 hours
+cat > age.yaml <<EOF
+site: t
+defaults: {max_age: 26h}
+services:
+  - {name: ad, tier: 0, target: {folder: $SCRATCH/r/ad}, probes: [{kind: tcp, port: 1}],
+     start: a, stop: b}
+  - {name: dpi, tier: 1, depends_on: [ad], target: {folder: $SCRATCH/r/dpi},
+     max_age: 3650d, probes: [{kind: tcp, port: 1}]}
+EOF
+expect_exit 0 cr plan check age.yaml
+assert_grep "^age\.yaml:4:[0-9]+: warning: the restore point of 'ad' \(snapshot [0-9a-f]{8}, 2026-11-01T00:00:00Z\) is [0-9]+ d [0-9]+ h old, older than its max_age \(1 d 2 h\)" \
+    "$CR_OUT" "max_age from defaults"
+grep -q "restore point of 'dpi'" "$CR_OUT" && fail "dpi is within its max_age"
+pass "max_age"

@@ -97,6 +97,10 @@ assert_grep "restore point [0-9a-f]{8}: clean point [0-9a-f]{8} \(2026-11-01T00:
 assert_grep "^estimate: tier 0 done after" "$CR_OUT" "tier estimate"
 assert_grep "^web +probe http .*: ok" "$CR_OUT" "http probe passed"
 assert_grep "^recovery summary: 4 ok, 0 failed, 0 blocked" "$CR_OUT" "summary"
+# $SCRATCH (made by mktemp) is 0700: the services' own accounts could not reach their data
+[ "$(stat -c %a "$SCRATCH")" = 700 ] &&
+    assert_grep "^plan\.yaml:[0-9]+:[0-9]+: warning: the folder $SCRATCH above the target of 'ad' cannot be traversed by other users \(mode 0700\)" \
+        "$CR_ERR" "recover warns of a target's parents others cannot traverse"
 for s in ad dns app; do
     diff -r "src/$s" "prod/$s/$SCRATCH/src/$s" || fail "$s restored differently"
 done
@@ -142,12 +146,21 @@ assert_grep "the target .*prod/ad of 'ad' already exists and holds data: cleanro
     "$CR_ERR" "existing target refused"
 assert_eq "$(find prod -type f | sort | xargs md5sum)" "$before" "targets untouched"
 
-# Acknowledgements.
-expect_exit 0 cr recover plan.yaml --ack web --message "checked by hand: DPI login works"
+# Acknowledgements, and who gave them.
+expect_exit 0 cr recover plan.yaml --ack web --message "checked by hand: DPI login works" \
+    --by "Jeanne Martin, IT technician"
 expect_exit 2 cr recover plan.yaml --ack nosuch --message x
-tail -n 1 plan.journal | grep -q '"type":"ack","service":"web","data":{"by":"[^"]*","message":"checked by hand: DPI login works"}' ||
+tail -n 1 plan.journal | grep -q '"type":"ack","service":"web","data":{"by":"Jeanne Martin, IT technician","message":"checked by hand: DPI login works"}' ||
     fail "ack entry"
 expect_exit 0 cr journal verify plan.journal
+expect_exit 2 cr recover plan.yaml --by "Jeanne Martin"
+assert_grep "give it with --ack and --message" "$CR_ERR" "--by alone"
+# No recovery ran with this plan: the ack is refused, no journal is made.
+cp plan.yaml never.yaml
+expect_exit 7 cr recover never.yaml --ack web --message "looks fine"
+assert_grep "no recovery was run with the journal .*never\.journal \(it does not exist\): an acknowledgement goes in the journal of a recovery or drill; give it with --journal FILE" \
+    "$CR_ERR" "ack without a recovery refused"
+[ ! -e never.journal ] || fail "a journal holding only an ack was created"
 pass "refusal of existing targets, ack"
 
 # ------------------------------------------------------------ a failing probe blocks dependents

@@ -10,6 +10,8 @@
 
 #include <limits.h>
 #include <stdarg.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static cr_plan *plan;
 static cr_plan_problem *pr;
@@ -323,8 +325,12 @@ static void test_yaml_errors(void)
 {
     CHECK(parse("site: t\nservices:\n  - name: [a\n") == CR_EINPUT);
     CHECK(npr == 1 && pr[0].line >= 3 && strstr(pr[0].message, "YAML syntax"));
+    /* a tab: libyaml's "cannot start any token" said in words */
     CHECK(parse("site: t\n\tservices: x\n") == CR_EINPUT);
-    CHECK(npr == 1 && pr[0].line == 2 && strstr(pr[0].message, "YAML syntax"));
+    CHECK(npr == 1 && pr[0].line == 2 &&
+          strstr(pr[0].message, "tabs are not allowed for indentation in YAML; use spaces"));
+    CHECK(parse(HEAD "  - name: a\n\ttier: 0\n") == CR_EINPUT);
+    CHECK(npr == 1 && pr[0].line == 4 && strstr(pr[0].message, "tabs are not allowed"));
     CHECK(parse("site: &s t\nvault: *s\nservices: []\n") == CR_EINPUT);
     CHECK(has(2, 8, 1, "aliases (*s) are not supported"));
     CHECK(parse("site: t\n---\nsite: u\n") == CR_EINPUT);
@@ -451,6 +457,104 @@ static void test_durations(void)
     }
 }
 
+static void test_unicode_names(void)
+{
+    /* accented letters and other alphabets are letters */
+    CHECK(parse("site: ch-saint-\xc3\xa9" "tienne\nservices:\n"
+                "  - name: r\xc3\xa9" "a-\xd0\xbb\xd0\xb0\xd0\xb1\n    tier: 0\n"
+                "    target: {folder: /srv/rea}\n    probes: [{kind: tcp, port: 1}]\n") == 0);
+    CHECK(npr == 0);
+    REQUIRE(plan);
+    CHECK(strcmp(plan->site, "ch-saint-\xc3\xa9" "tienne") == 0);
+    /* still refused: spaces, '/', "..", symbols, combining marks (bad UTF-8 is
+     * refused by the YAML reader already) */
+    const char *bad[] = {"a b", "a/b", "..", "a\xe2\x82\xac", "e\xcc\x81"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char y[256];
+        snprintf(y, sizeof(y),
+                 "site: \"%s\"\nservices: [{name: a, tier: 0, target: {folder: /a}}]\n", bad[i]);
+        CHECK(parse(y) == CR_EINPUT);
+        CHECK(has(1, 7, 1, "may hold only letters"));
+    }
+    uint32_t cp = 0;
+    CHECK(cr_utf8_decode(&cp, "\xc3\xa9", 2) == 2 && cp == 0xe9 && cr_utf8_is_letter(cp));
+    CHECK(cr_utf8_decode(&cp, "\xc0\x80", 2) == 0); /* overlong */
+    CHECK(cr_utf8_decode(&cp, "\xf4\x90\x80\x80", 4) == 0); /* past U+10FFFF */
+    CHECK(cr_utf8_decode(&cp, "\xed\xa0\x80", 3) == 0);     /* a surrogate */
+    CHECK(cr_utf8_decode(&cp, "\xc3", 1) == 0);               /* cut */
+    CHECK(!cr_utf8_is_letter(0xd7) && !cr_utf8_is_letter(0x301) && !cr_utf8_is_letter(' '));
+}
+
+static void test_commands(void)
+{
+    /* a command that names the target path runs on production in a drill */
+    CHECK(parse(HEAD "  - name: db\n    tier: 0\n    target: {folder: /srv/db}\n"
+                     "    start: pg_ctl -D /srv/db/main start\n"
+                     "    stop: pg_ctl -D \"/srv/db\" stop\n"
+                     "    probes: [{kind: tcp, port: 5432}]\n") == 0);
+    CHECK(has(6, 12, 0, "the start command of 'db' names its target /srv/db: write "
+                        "\"$CLEANROOM_TARGET\""));
+    CHECK(has(7, 11, 0, "the stop command of 'db' names its target /srv/db"));
+    CHECK(npr == 2);
+    /* the same written with $CLEANROOM_TARGET, or a longer path: no warning */
+    CHECK(parse(HEAD "  - name: db\n    tier: 0\n    target: {folder: /srv/db}\n"
+                     "    start: pg_ctl -D \"$CLEANROOM_TARGET/srv/db\" -l /srv/dbx.log start\n"
+                     "    stop: pg_ctl -D \"$CLEANROOM_TARGET\" stop\n"
+                     "    probes: [{kind: tcp, port: 5432}]\n") == 0);
+    CHECK(npr == 0);
+    /* %n targets: the folder part is what a command must not name */
+    CHECK(parse(HEAD "  - name: ws\n    tier: 3\n    count: 2\n"
+                     "    target: {image: /srv/ws/ws-%n.qcow2}\n"
+                     "    start: boot /srv/ws/ws-$CLEANROOM_INSTANCE.qcow2\n    stop: halt\n"
+                     "    probes: [{kind: tcp, port: 1}]\n") == 0);
+    CHECK(has(7, 12, 0, "names its target /srv/ws/ws-"));
+    /* start without stop: a drill leaves it running */
+    CHECK(parse(HEAD "  - name: web\n    tier: 0\n    target: {folder: /srv/web}\n"
+                     "    start: httpd -d \"$CLEANROOM_TARGET\"\n"
+                     "    probes: [{kind: tcp, port: 80}]\n") == 0);
+    CHECK(has(6, 12, 0, "'web' has `start:` but no `stop:`"));
+    CHECK(npr == 1);
+}
+
+static void test_max_age(void)
+{
+    CHECK(parse("site: t\ndefaults: {max_age: 26h}\nservices:\n"
+                "  - name: a\n    tier: 0\n    target: {folder: /a}\n"
+                "    probes: [{kind: tcp, port: 1}]\n"
+                "  - name: b\n    tier: 0\n    target: {folder: /b}\n    max_age: 1d12h\n"
+                "    probes: [{kind: tcp, port: 1}]\n") == 0);
+    REQUIRE(plan && plan->nservices == 2);
+    CHECK(plan->max_age == 26 * 3600);
+    CHECK(plan->services[0].max_age == 26 * 3600 && plan->services[0].max_age_line == 4);
+    CHECK(plan->services[1].max_age == 36 * 3600 && plan->services[1].max_age_line == 11);
+    CHECK(parse(HEAD "  - name: a\n    tier: 0\n    target: {folder: /a}\n    max_age: soon\n")
+          == CR_EINPUT);
+    CHECK(has(6, 14, 1, "max_age must be a duration"));
+    CHECK(parse(HEAD "  - name: a\n    tier: 0\n    target: {folder: /a}\n    max_age: 24\n")
+          == CR_EINPUT);
+    CHECK(has(6, 14, 1, "max_age needs a unit"));
+}
+
+static void test_host(void)
+{
+    /* a folder above a target that other users cannot traverse */
+    char dir[] = "/tmp/cr-test-plan-XXXXXX", y[512];
+    REQUIRE(mkdtemp(dir));
+    CHECK(chmod(dir, 0700) == 0);
+    snprintf(y, sizeof(y), HEAD "  - name: db\n    tier: 0\n    target: {folder: %s/srv/db}\n"
+                                "    probes: [{kind: tcp, port: 1}]\n", dir);
+    CHECK(parse(y) == 0 && npr == 0);
+    REQUIRE(plan);
+    CHECK_OK(cr_plan_check_host(&pr, &npr, plan));
+    CHECK(has(5, 13, 0, "cannot be traversed by other users (mode 0700)"));
+    CHECK(npr == 1 && strstr(pr[0].message, dir));
+    CHECK(chmod(dir, 0711) == 0);
+    CHECK(parse(y) == 0);
+    CHECK_OK(cr_plan_check_host(&pr, &npr, plan));
+    CHECK(npr == 0);
+    rmdir(dir);
+}
+
 static void test_examples(void)
 {
     /* this file is tests/unit/test_plan.c: the examples are two folders up */
@@ -502,6 +606,10 @@ int main(void)
     test_many_services();
     test_order();
     test_durations();
+    test_unicode_names();
+    test_commands();
+    test_max_age();
+    test_host();
     test_examples();
     cr_plan_free(plan);
     cr_plan_problems_free(pr, npr);

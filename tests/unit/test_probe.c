@@ -632,6 +632,69 @@ static void test_run(void)
     close(lfd);
 }
 
+/* The address each kind of probe tests, and "is it answered already?". */
+static void test_address(void)
+{
+    static const struct {
+        cr_probe_kind kind;
+        const char *url, *host, *conninfo;
+        unsigned int port;
+        const char *want_host;
+        unsigned int want_port;
+    } cases[] = {
+        {CR_PROBE_HTTP, "http://10.0.0.5/health", NULL, NULL, 0, "10.0.0.5", 80},
+        {CR_PROBE_HTTP, "HTTPS://dpi.local:8443/x?y#z", NULL, NULL, 0, "dpi.local", 8443},
+        {CR_PROBE_HTTP, "http://user:p@ss@[::1]:8080/", NULL, NULL, 0, "::1", 8080},
+        {CR_PROBE_HTTP, "http://h:99999/", NULL, NULL, 0, "", 0},
+        {CR_PROBE_LDAP, "ldaps://dc01.ght.local", NULL, NULL, 0, "dc01.ght.local", 636},
+        {CR_PROBE_LDAP, "ldapi://%2fvar%2frun%2fslapd", NULL, NULL, 0, "", 0},
+        {CR_PROBE_LDAP, NULL, "10.1.1.1", NULL, 0, "10.1.1.1", 389},
+        {CR_PROBE_POSTGRES, NULL, NULL, "host=10.0.0.7 port=5433 dbname=x", 0, "10.0.0.7", 5433},
+        {CR_PROBE_POSTGRES, NULL, NULL, "host=a,b dbname=x", 0, "a", 5432},
+        {CR_PROBE_POSTGRES, NULL, NULL, "host=/run/postgresql dbname=x", 0, "", 0},
+        {CR_PROBE_POSTGRES, NULL, NULL, "dbname=x", 0, "", 0},
+        {CR_PROBE_TCP, NULL, NULL, NULL, 22, "127.0.0.1", 22},
+        {CR_PROBE_DICOM, NULL, "pacs", NULL, 0, "pacs", 104},
+        {CR_PROBE_HL7, NULL, "lis", NULL, 0, "lis", 2575},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cr_probe_spec s;
+        char host[256];
+        unsigned int port = 7;
+        cr_probe_spec_init(&s, cases[i].kind);
+        s.url = cases[i].url ? cr_strdup(cases[i].url) : NULL;
+        s.host = cases[i].host ? cr_strdup(cases[i].host) : NULL;
+        s.conninfo = cases[i].conninfo ? cr_strdup(cases[i].conninfo) : NULL;
+        s.port = cases[i].port;
+        CHECK_OK(pr_probe_address(host, sizeof(host), &port, &s));
+        if (strcmp(host, cases[i].want_host) != 0 || port != cases[i].want_port)
+            fprintf(stderr, "case %zu: got '%s' %u\n", i, host, port);
+        CHECK(strcmp(host, cases[i].want_host) == 0 && port == cases[i].want_port);
+        cr_probe_spec_clear(&s);
+    }
+
+    /* answered: a listener is; a closed port is not */
+    unsigned int port, closed;
+    int lfd = listener(&port);
+    int cfd = listener(&closed);
+    close(cfd);
+    cr_probe_spec s;
+    char addr[300];
+    int answered = -1;
+    cr_probe_spec_init(&s, CR_PROBE_HTTP);
+    s.url = cr_sprintf("http://127.0.0.1:%u/", port);
+    CHECK_OK(pr_probe_answered(&answered, addr, sizeof(addr), &s, 1.0));
+    char want[64];
+    snprintf(want, sizeof(want), "127.0.0.1:%u", port);
+    CHECK(answered == 1 && strcmp(addr, want) == 0);
+    free(s.url);
+    s.url = cr_sprintf("http://127.0.0.1:%u/", closed);
+    CHECK_OK(pr_probe_answered(&answered, addr, sizeof(addr), &s, 1.0));
+    CHECK(answered == 0);
+    cr_probe_spec_clear(&s);
+    close(lfd);
+}
+
 int main(void)
 {
     test_clean_text();
@@ -645,5 +708,6 @@ int main(void)
     test_hl7_frame();
     test_hl7_exchange();
     test_run();
+    test_address();
     return test_summary("test_probe");
 }

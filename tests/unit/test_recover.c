@@ -2,7 +2,8 @@
  * The recovery scheduler (cr_recover_schedule): tiers finish before the next
  * starts, dependencies must be OK, failures block dependents transitively,
  * instances of a service are units of their own, the parallel limit holds.
- * Also the plan's `stop:` key and the default journal paths.
+ * Also the plan's `stop:` key, the default journal paths, and that an
+ * acknowledgement needs a recovery in its journal.
  */
 #include "test.h"
 
@@ -10,6 +11,8 @@
 #include "util/util.h"
 
 #include "cleanroom/recover.h"
+
+#include <unistd.h>
 
 static cr_plan *plan;
 
@@ -205,12 +208,46 @@ static void test_stop_key_and_paths(void)
     free(j);
 }
 
+static void test_ack_needs_a_recovery(void)
+{
+    char dir[] = "/tmp/cr-test-ack-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    char *j = cr_sprintf("%s/plan.journal", dir);
+    /* no journal: refused, nothing created */
+    CHECK(cr_recover_ack(j, "web", "Jeanne Martin, IT", "ok") == CR_ENOTFOUND);
+    CHECK(strstr(cr_error_last(), "no recovery was run with the journal") != NULL);
+    CHECK(access(j, F_OK) != 0);
+    /* a journal without a recovery in it: refused too */
+    cr_journal *jj = NULL;
+    CHECK_OK(cr_journal_open(&jj, j));
+    const char *kv[] = {"k", "v"};
+    CHECK_OK(cr_journal_append(jj, "note", NULL, kv, 1));
+    cr_journal_close(jj);
+    CHECK(cr_recover_ack(j, NULL, "x", "y") == CR_ENOTFOUND);
+    /* after a recovery started: appended, with who */
+    CHECK_OK(cr_journal_open(&jj, j));
+    const char *kv2[] = {"mode", "recover"};
+    CHECK_OK(cr_journal_append(jj, "recover-start", NULL, kv2, 1));
+    cr_journal_close(jj);
+    CHECK_OK(cr_recover_ack(j, "web", "Jeanne Martin, IT", "login works"));
+    cr_journal_entry *e = NULL;
+    size_t n = 0;
+    CHECK_OK(cr_journal_read(&e, &n, NULL, j));
+    CHECK(n == 3 && strcmp(e[2].type, "ack") == 0 &&
+          strcmp(e[2].values[0], "Jeanne Martin, IT") == 0);
+    cr_journal_entries_free(e, n);
+    unlink(j);
+    rmdir(dir);
+    free(j);
+}
+
 int main(void)
 {
     test_tiers_and_dependencies();
     test_failure_blocks_dependents();
     test_instances_all_needed();
     test_stop_key_and_paths();
+    test_ack_needs_a_recovery();
     cr_plan_free(plan);
     return test_summary("test_recover");
 }
