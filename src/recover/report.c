@@ -1623,7 +1623,7 @@ int cr_report_write(cr_report_result *result, const cr_report_options *opts)
     unsigned int formats = opts->formats ? opts->formats : CR_REPORT_MD | CR_REPORT_HTML;
 
     cr_error_clear();
-    err = cr_journal_read(&e, &n, &bad, opts->journal);
+    err = cr_journal_verify(&e, &n, &bad, &result->check, opts->journal, opts->repo);
     if (err == CR_ECORRUPT) {
         char *m = cr_strdup(cr_error_last());
         result->bad_line = bad;

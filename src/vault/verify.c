@@ -746,7 +746,8 @@ int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *
         (err = check_small_files(c, "keys", "key", NULL)) < 0 ||
         (err = check_small_files(c, "index", "index", scratch)) < 0 ||
         (err = check_small_files(c, "snapshots", "snapshot", NULL)) < 0 ||
-        (err = check_small_files(c, "hunt", "hunt", NULL)) < 0)
+        (err = check_small_files(c, "hunt", "hunt", NULL)) < 0 ||
+        (err = check_small_files(c, "journals", "journal head", NULL)) < 0)
         goto done;
 
     /* 2. packs. */

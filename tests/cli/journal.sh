@@ -112,3 +112,91 @@ assert_grep "^usage: cleanroom journal verify FILE" "$CR_OUT" "help"
 expect_exit 0 cr journal verify empty.jsonl
 assert_grep "intact, 0 entries, head 0{64}$" "$CR_OUT" "empty journal"
 pass "usage"
+
+# ------------------------------------------------------------ keyed journals: the attacker
+# A real recovery writes a keyed journal and records its head in the vault.
+# Whoever can write the journal file but has not the vault's passphrase edits
+# an entry and computes every hash again, as the SHA-256 chain allowed; or
+# cuts the journal's end; or replaces it with another: `journal verify` and
+# `report` must refuse all of these (exit 4).
+export CLEANROOM_REPO=$SCRATCH/vault
+expect_exit 0 cr init --kdf interactive
+mkdir -p src/db && printf 'patients\n' > src/db/data.txt
+expect_exit 0 cr backup --source db --time 2026-11-21T02:00:00Z src/db
+unset CLEANROOM_REPO
+cat > plan.yaml <<EOF
+site: CH-Test
+vault: $SCRATCH/vault
+services:
+  - name: db
+    tier: 0
+    restore_point: latest
+    target: {folder: $SCRATCH/prod/db}
+    rto: 1h
+EOF
+expect_exit 0 cr recover plan.yaml --journal rec.journal
+grep -q '"hash":' rec.journal && fail "a recovery wrote unkeyed entries"
+grep -q '"mac":"[0-9a-f]\{64\}"}$' rec.journal || fail "no keyed entry"
+[ "$(ls vault/journals | wc -l)" = 1 ] || fail "the end of the recovery left no head in the vault"
+expect_exit 0 cr journal verify rec.journal
+assert_grep "^journal rec\.journal: intact, [0-9]+ entries" "$CR_OUT" "keyed journal intact"
+assert_grep "^keyed with the vault .*vault; 1 head\(s\) recorded in the vault" "$CR_OUT" "keyed, 1 head"
+expect_exit 0 cr recover plan.yaml --journal rec.journal --ack all --message "checked"
+[ "$(ls vault/journals | wc -l)" = 2 ] || fail "an acknowledgement left no head in the vault"
+expect_exit 0 cr journal verify rec.journal --json
+python3 - "$CR_OUT" <<'EOF' || fail "verify --json of a keyed journal"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["intact"] and d["keyed"] and d["heads"] == 2 and d["sealed_entries"] == d["entries"], d
+EOF
+cp rec.journal rec.orig
+pass "a recovery writes a keyed journal and records its heads"
+
+# rechain FILE SUFFIX OLD NEW: replace OLD by NEW in the entries, then compute
+# every link and hash again with SHA-256 (as the plain chain allows), ending
+# each line with SUFFIX ("hash" or "mac").
+rechain() {
+    python3 - "$@" <<'EOF'
+import hashlib, re, sys
+path, suffix, old, new = sys.argv[1:5]
+prev, out = "0" * 64, []
+for line in open(path, encoding="utf-8").read().splitlines():
+    body = re.match(r'^(.*),"(?:hash|mac)":"[0-9a-f]{64}"}$', line).group(1) + "}"
+    body = re.sub(r'"prev":"[0-9a-f]{64}"}$', '"prev":"%s"}' % prev, body.replace(old, new))
+    prev = hashlib.sha256(body.encode()).hexdigest()
+    out.append(body[:-1] + ',"%s":"%s"}\n' % (suffix, prev))
+open(path, "w", encoding="utf-8").write("".join(out))
+EOF
+}
+attack() { # name, words expected, then the command that damages rec.journal
+    local name=$1 words=$2
+    shift 2
+    cp rec.orig rec.journal
+    "$@"
+    expect_exit 4 cr journal verify rec.journal
+    assert_grep "^cleanroom: error: journal rec\.journal, .*$words" "$CR_ERR" "$name: verify"
+    rm -rf rep
+    expect_exit 4 cr report rec.journal --out rep
+    assert_grep "no report was written" "$CR_ERR" "$name: report"
+    [ ! -e rep ] || fail "$name: a report was written"
+}
+# The control: the same rewriting with nothing edited verifies as the plain chain it becomes...
+cp rec.orig plain.journal && rechain plain.journal hash '"files":"1"' '"files":"1"'
+grep -q '"files":"1"' plain.journal || fail "the test's edit target is missing"
+attack "edited, every SHA-256 computed again" "replaced" rechain rec.journal hash '"files":"1"' '"files":"9"'
+attack "edited, SHA-256 in place of the MACs" "line 1: it was changed after it was written: its content does not match its MAC" \
+    rechain rec.journal mac '"files":"1"' '"files":"9"'
+attack "cut at its end" "ends at entry [0-9]+, but the vault recorded it with [0-9]+ entries.*were removed" \
+    sed -i '$d' rec.journal
+attack "cut before the end of the recovery" "were removed" sh -c 'head -n 3 rec.orig > rec.journal'
+attack "replaced by a forged journal" "replaced" sh -c "mkjournal 5 > rec.journal"
+# ...and a keyed journal needs its vault: without it, no verdict (exit 2), never "intact".
+mkdir -p elsewhere && cp rec.orig elsewhere/rec.journal
+sed -i "s#\"vault\":\"[^\"]*\"#\"vault\":\"/nonexistent\"#" elsewhere/rec.journal
+expect_exit 4 cr journal verify elsewhere/rec.journal --repo "$SCRATCH/vault"
+cp rec.orig elsewhere/rec.journal
+expect_exit 0 cr journal verify elsewhere/rec.journal --repo "$SCRATCH/vault"
+CLEANROOM_REPO=$SCRATCH/other expect_exit 0 cr init --kdf interactive
+expect_exit 4 cr journal verify elsewhere/rec.journal --repo "$SCRATCH/other"
+assert_grep "does not match its MAC" "$CR_ERR" "another vault's key"
+pass "an edited, cut or replaced keyed journal is refused by journal verify and report"

@@ -285,7 +285,7 @@ static void test_torn(void)
     char torn[PATH_MAX + 8];
     snprintf(torn, sizeof(torn), "%s.torn", jpath);
     unlink(torn);
-    CHECK_OK(cr_journal_cut_torn(&cut, jpath));
+    CHECK_OK(cr_journal_cut_torn(&cut, jpath, NULL));
     CHECK(cut == 40);
     cr_buf tb = slurp(torn);
     CHECK(tb.len == 40 && memcmp(tb.ptr, b.ptr + st[5], 40) == 0);
@@ -303,7 +303,7 @@ static void test_torn(void)
     cr_journal_close(j);
 
     /* an intact journal: nothing to cut */
-    CHECK_OK(cr_journal_cut_torn(&cut, jpath));
+    CHECK_OK(cr_journal_cut_torn(&cut, jpath, NULL));
     CHECK(cut == 0);
 
     /* cut just before the newline */
@@ -318,7 +318,7 @@ static void test_torn(void)
     REQUIRE(p);
     p[0] = 'S';
     spit(jpath, c.ptr, c.len - 10); /* edited and torn */
-    CHECK(cr_journal_cut_torn(&cut, jpath) == CR_ECORRUPT);
+    CHECK(cr_journal_cut_torn(&cut, jpath, NULL) == CR_ECORRUPT);
     cr_buf after = slurp(jpath);
     CHECK(after.len == c.len - 10 && memcmp(after.ptr, c.ptr, after.len) == 0);
     cr_buf_free(&after);
@@ -332,7 +332,7 @@ static void test_torn(void)
     char missing[PATH_MAX + 8];
     snprintf(missing, sizeof(missing), "%s/nope", dir);
     CHECK(cr_journal_read(&e, &n, &bad, missing) == CR_ENOTFOUND);
-    CHECK(cr_journal_cut_torn(&cut, missing) == CR_ENOTFOUND);
+    CHECK(cr_journal_cut_torn(&cut, missing, NULL) == CR_ENOTFOUND);
 }
 
 int main(void)
