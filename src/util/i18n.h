@@ -22,9 +22,10 @@
 #define CR_TEXT_DOMAIN "cleanroom"
 
 /** Translate a text marked with N_() into the current language. */
-const char *cr_i18n(const char *msgid);
+const char *cr_i18n(const char *msgid) __attribute__((format_arg(1)));
 /** The singular or plural form for n, translated. */
-const char *cr_i18n_n(const char *singular, const char *plural, unsigned long n);
+const char *cr_i18n_n(const char *singular, const char *plural, unsigned long n)
+    __attribute__((format_arg(1))) __attribute__((format_arg(2)));
 
 #define _(s) cr_i18n(s)
 #define N_(s) s

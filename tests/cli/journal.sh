@@ -189,7 +189,9 @@ attack "edited, SHA-256 in place of the MACs" "line 1: it was changed after it w
 attack "cut at its end" "ends at entry [0-9]+, but the vault recorded it with [0-9]+ entries.*were removed" \
     sed -i '$d' rec.journal
 attack "cut before the end of the recovery" "were removed" sh -c 'head -n 3 rec.orig > rec.journal'
-attack "replaced by a forged journal" "replaced" sh -c "mkjournal 5 > rec.journal"
+forge() { mkjournal 5 > rec.journal; }
+attack "replaced by a forged journal" "replaced" forge
+attack "emptied" "replaced" truncate -s 0 rec.journal
 # ...and a keyed journal needs its vault: without it, no verdict (exit 2), never "intact".
 mkdir -p elsewhere && cp rec.orig elsewhere/rec.journal
 sed -i "s#\"vault\":\"[^\"]*\"#\"vault\":\"/nonexistent\"#" elsewhere/rec.journal
