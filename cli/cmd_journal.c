@@ -82,7 +82,8 @@ void cli_journal_says(const cr_journal_check *ck, cr_repo *repo)
     if (!ck->keyed) {
         printf("note: this journal is not keyed (written by an older cleanroom): its hash chain "
                "shows accidental damage, but whoever can write the file can rewrite it and "
-               "compute the hashes again\n");
+               "compute the hashes again%s\n",
+               repo ? "" : "; give its vault (--repo) to check that it did not replace a keyed one");
         return;
     }
     char *ev = cli_escape(cr_repo_path(repo));
