@@ -308,7 +308,72 @@ static void test_write_and_tamper(void)
 
     cr_report_lang lang;
     CHECK(cr_report_lang_parse(&lang, "en") == 0 && lang == CR_REPORT_EN);
+    CHECK(cr_report_lang_parse(&lang, "fr") == 0 && lang == CR_REPORT_FR);
+    CHECK(cr_report_lang_parse(&lang, "fr_FR.UTF-8") == 0 && lang == CR_REPORT_FR);
     CHECK(cr_report_lang_parse(&lang, "xx") == CR_EINPUT);
+    CHECK(cr_report_lang_parse(&lang, "french") == CR_EINPUT);
+}
+
+/* French, the identity block, the data-loss window and the findings named,
+ * from a context as cr_report_write builds it from the vault. */
+static void test_context(void)
+{
+    char path[PATH_MAX];
+    cr_journal_entry *e = NULL;
+    size_t n = 0;
+    uint64_t bad = 0;
+    char *d = NULL;
+    join(path, dir, "ctx.journal");
+    make_journal(path, 0);
+    REQUIRE(cr_journal_read(&e, &n, &bad, path) == 0);
+
+    cr_finding f;
+    memset(&f, 0, sizeof(f));
+    f.severity = CR_SEV_CRITICAL;
+    f.indicator = "yara:ransom_note_lockbit";
+    f.path = "/srv/dpi/README-DECRYPT.txt";
+    f.time_ns = f.first_seen_ns = 1795230000000000000LL; /* 2026-11-21 03:00 */
+    cr_report_point pt = {0};
+    pt.snapshot = "02ab000000000000000000000000000000000000000000000000000000000002";
+    pt.source = "dpi";
+    pt.compromised = 1;
+    pt.first_compromised = "7c7c7c7c00000000000000000000000000000000000000000000000000000000";
+    pt.first_compromised_ns = 1795230000000000000LL;
+    pt.ruleset = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+    pt.findings = &f;
+    pt.nfindings = 1;
+    cr_report_context c;
+    memset(&c, 0, sizeof(c));
+    c.lang = CR_REPORT_FR;
+    c.finess = "330781196";
+    c.incident = "ARS-2026-042";
+    c.author = "J. Martin";
+    c.role = "RSSI";
+    c.points = &pt;
+    c.npoints = 1;
+    CHECK_OK(cr_report_render_with(&d, e, n, "chu.journal", CR_REPORT_MD, 1795000000000000000LL, &c));
+    REQUIRE(d);
+    CHECK(has(d, "# Rapport de reprise après incident"));
+    CHECK(has(d, "330781196"));
+    CHECK(has(d, "ARS-2026-042"));
+    CHECK(has(d, "RSSI"));
+    /* incident = the first compromised snapshot (21 Nov 03:00): from 20 Nov 02:00, 1 day */
+    CHECK(has(d, "ldap : revenu au 20 nov. 02:00 — 1 jour de données à ressaisir"));
+    CHECK(has(d, "yara:ransom\\_note\\_lockbit"));
+    CHECK(has(d, "/srv/dpi/README-DECRYPT.txt"));
+    CHECK(has(d, "a1b2c3d4e5f60718293a4b5c6d7e8f90"));
+    CHECK(has(d, "ATTENTION : ce journal n'est pas scellé"));
+    CHECK(!has(d, "Restore points and why"));
+    free(d);
+    /* The process's own language is left as it was. */
+    CHECK(getenv("LANGUAGE") == NULL || strncmp(getenv("LANGUAGE"), "fr", 2) != 0);
+    c.lang = CR_REPORT_EN;
+    c.incident_ns = 1795400000000000000LL; /* 23 Nov 02:13, given by the operator */
+    CHECK_OK(cr_report_render_with(&d, e, n, "chu.journal", CR_REPORT_MD, 1795000000000000000LL, &c));
+    CHECK(has(d, "(as given by the operator)"));
+    CHECK(has(d, "ldap: back to 20 Nov 02:00 — 3 days of data to re-enter"));
+    free(d);
+    cr_journal_entries_free(e, n);
 }
 
 int main(void)
@@ -317,6 +382,7 @@ int main(void)
     test_facts();
     test_drill();
     test_write_and_tamper();
+    test_context();
     if (getenv("CR_TEST_KEEP")) fprintf(stderr, "kept %s\n", dir); else fx_scratch_done(dir);
     return test_summary("test_report");
 }
