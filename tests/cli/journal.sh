@@ -199,6 +199,12 @@ sed -i "s#\"vault\":\"[^\"]*\"#\"vault\":\"/nonexistent\"#" elsewhere/rec.journa
 expect_exit 4 cr journal verify elsewhere/rec.journal --repo "$SCRATCH/vault"
 cp rec.orig elsewhere/rec.journal
 expect_exit 0 cr journal verify elsewhere/rec.journal --repo "$SCRATCH/vault"
+mv vault vault.away
+expect_exit 2 cr journal verify elsewhere/rec.journal
+assert_grep "keyed with its vault's key: it can only be verified with that vault" "$CR_ERR" "no vault: said"
+expect_exit 2 cr report elsewhere/rec.journal --out rep-novault
+[ ! -e rep-novault ] || fail "a report of a keyed journal without its vault"
+mv vault.away vault
 CLEANROOM_REPO=$SCRATCH/other expect_exit 0 cr init --kdf interactive
 expect_exit 4 cr journal verify elsewhere/rec.journal --repo "$SCRATCH/other"
 assert_grep "does not match its MAC" "$CR_ERR" "another vault's key"
