@@ -119,22 +119,42 @@ pass "usage"
 # an entry and computes every hash again, as the SHA-256 chain allowed; or
 # cuts the journal's end; or replaces it with another: `journal verify` and
 # `report` must refuse all of these (exit 4).
+# The vault: db clean on 21 Nov 02:00, compromised (a test virus) on 23 Nov 02:00.
 export CLEANROOM_REPO=$SCRATCH/vault
+mkdir -p rules/yara
+printf 'rule test_eicar { meta: severity = "critical" strings: $e = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" condition: $e }\n' \
+    > rules/yara/test.yar
+printf '# test list\nlockbit\n' > rules/ransomware-extensions.txt
+printf '# test list\nREADME-DECRYPT.txt\n' > rules/ransom-notes.txt
+export CLEANROOM_RULES=$SCRATCH/rules
 expect_exit 0 cr init --kdf interactive
 mkdir -p src/db && printf 'patients\n' > src/db/data.txt
 expect_exit 0 cr backup --source db --time 2026-11-21T02:00:00Z src/db
-unset CLEANROOM_REPO
+printf '%s\n' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' > src/db/dropper.exe
+expect_exit 0 cr backup --source db --time 2026-11-23T02:00:00Z src/db
+rm src/db/dropper.exe
+expect_exit 0 cr hunt
+unset CLEANROOM_REPO CLEANROOM_RULES
 cat > plan.yaml <<EOF
 site: CH-Test
 vault: $SCRATCH/vault
 services:
   - name: db
     tier: 0
-    restore_point: latest
+    restore_point: clean
     target: {folder: $SCRATCH/prod/db}
     rto: 1h
 EOF
 expect_exit 0 cr recover plan.yaml --journal rec.journal
+# The director's report, from this recovery: what was lost, and why that point.
+expect_exit 0 cr report rec.journal --lang fr --format md --out dir-report
+assert_grep "^- db : revenu au 21 nov\. 02:00 — 2 jours de données à ressaisir$" \
+    dir-report/rec-report.md "RPO from the first compromised snapshot"
+assert_grep "^\| critical \| yara:test\\\\_eicar \| /.*/src/db/dropper\.exe \| 2026-11-23 02:00:00 UTC \|$" \
+    dir-report/rec-report.md "the finding named: rule, path, first seen"
+assert_grep "jeu de règles [0-9a-f]{64}" dir-report/rec-report.md "the rule set named"
+assert_grep "scellé avec la clé du coffre" dir-report/rec-report.md "keyed journal said"
+grep -q "such finding" dir-report/rec-report.md && fail "findings counted, not named"
 grep -q '"hash":' rec.journal && fail "a recovery wrote unkeyed entries"
 grep -q '"mac":"[0-9a-f]\{64\}"}$' rec.journal || fail "no keyed entry"
 [ "$(ls vault/journals | wc -l)" = 1 ] || fail "the end of the recovery left no head in the vault"
