@@ -41,7 +41,7 @@ static void make_journal(const char *path, int drill)
         app(j, "recover-start", NULL, kv, drill ? 10 : 9);
     }
     static const char *const svcs[][3] = {
-        {"ldap", "0", "600"}, {"db", "1", "1800"}, {"dpi", "1", "1800"},
+        {"ldap", "0", "600"}, {"db", "1", "1800"}, {"dpi", "1", "900"},
         {"pacs", "2", "3600"}, {HOSTILE, "2", "0"}, {"ws", "3", "7200"},
     };
     for (size_t i = 0; i < 6; i++) {
@@ -95,7 +95,7 @@ static void make_journal(const char *path, int drill)
                             "HTTP 503 from http://127.0.0.1:8080/ (expected 200)"};
         app(j, "probe", "dpi", pr, 6);
         const char *sd[] = {"status", "failed", "seconds", "101.000", "restore_seconds", "0.500",
-                            "rto", "1800", "rto_met", "no", "tier", "1"};
+                            "rto", "900", "rto_met", "no", "tier", "1"};
         app(j, "service-done", "dpi", sd, 6);
         const char *bl[] = {"by", "dpi"};
         app(j, "service-blocked", "pacs", bl, 1);
@@ -186,6 +186,19 @@ static void test_facts(void)
     snprintf(head, sizeof(head), "%s", e[n - 1].hash);
     snprintf(count, sizeof(count), "%zu", n);
     cr_journal_entries_free(e, n);
+
+    /* A tier's RTO target is its tightest (dpi 15 min, db 30 min), as recover prints it. */
+    {
+        char *md = render(path, CR_REPORT_MD);
+        const char *row = strstr(md, "\n| 1 clinical and business | 2 |");
+        REQUIRE(row);
+        const char *eol = strchr(row + 1, '\n');
+        char line[512];
+        snprintf(line, sizeof(line), "%.*s", (int)(eol - row), row);
+        CHECK(strstr(line, "| 15 min 00 s |") != NULL);
+        CHECK(strstr(line, "30 min 00 s") == NULL);
+        free(md);
+    }
 
     for (unsigned int f = CR_REPORT_MD; f <= CR_REPORT_HTML; f++) {
         char *d = render(path, f);
