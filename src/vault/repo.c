@@ -345,7 +345,8 @@ int cr_repo_save_file(cr_id *out, cr_repo *repo, const char *kind, const void *p
     snprintf(name, sizeof(name), "%s/%s", kind, cr_id_to_hex(hex, out));
     /* hunt/ and journals/ appeared after format version 1 was first released:
      * vaults made before have none until their first hunt or recovery. */
-    if ((!strcmp(kind, "hunt") || !strcmp(kind, "journals")) && mkdirat(repo->dirfd, kind, 0755) < 0 && errno != EEXIST) {
+    if ((!strcmp(kind, "hunt") || !strcmp(kind, "journals")) &&
+        mkdirat(repo->dirfd, kind, 0755) < 0 && errno != EEXIST) {
         err = cr_error_errno("cannot create folder %s/%s of the vault", repo->path, kind);
         goto done;
     }
