@@ -8,21 +8,29 @@
  * written leaves an incomplete last line: `verify --cut-torn` moves it to
  * FILE.torn and records the cut in the journal itself, so a recovery can be
  * resumed without losing or hiding anything.
+ *
+ * A keyed journal (docs/format.md §16) is verified with its vault: the vault
+ * of --repo or CLEANROOM_REPO, else the one the journal names, when it is
+ * there. A journal that is not keyed is still verified, with a notice.
  */
 #include "common.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static const char help_text[] =
-    "usage: cleanroom journal verify FILE [--cut-torn] [--json]\n"
+    "usage: cleanroom journal verify FILE [--repo DIR] [--cut-torn] [--json]\n"
     "       cleanroom journal show FILE [--json]\n"
     "\n"
-    "verify  Check the hash chain of a recovery journal: every entry holds the SHA-256 of\n"
-    "        the one before it. Prints 'journal FILE: intact, N entries, head HASH', or the\n"
-    "        first line that is edited, removed, reordered or duplicated, and why. Removing\n"
-    "        entries at the end can only be seen against a head hash written down before\n"
-    "        (reports quote it).\n"
+    "verify  Check the chain of a recovery journal: every entry holds the MAC (keyed with\n"
+    "        the vault's key) or, in journals written before keying, the SHA-256 of the\n"
+    "        one before it; then the heads the vault recorded at the end of each recovery\n"
+    "        and acknowledgement. Prints 'journal FILE: intact, N entries, head HASH', or\n"
+    "        the first line that is edited, removed, reordered or duplicated, and why; a\n"
+    "        journal cut at its end or replaced by another is named too. The vault is\n"
+    "        --repo, CLEANROOM_REPO, else the vault the journal names (its passphrase is\n"
+    "        asked as usual).\n"
     "        --cut-torn  when the only damage is an incomplete last line (the program was\n"
     "                    stopped while writing it), move that line to FILE.torn, cut it off,\n"
     "                    and record the cut as a new entry; any other damage: nothing is\n"
@@ -34,19 +42,78 @@ static const char help_text[] =
     "  --json   verify: {file, intact, entries, head, bad_line, message};\n"
     "           show: [{seq, time, type, service, data:{}, hash}]\n"
     "\n"
-    "Exit codes: 0 intact, 2 usage, 4 the journal is damaged (the line is named),\n"
-    "6 the journal is in use by a running recovery (--cut-torn), 7 no such file.\n";
+    "Exit codes: 0 intact, 2 usage or a keyed journal without its vault, 3 wrong\n"
+    "passphrase, 4 the journal is damaged, cut or replaced (the line is named), 6 the\n"
+    "journal is in use by a running recovery (--cut-torn), 7 no such file.\n";
+
+/* The vault of --repo or CLEANROOM_REPO, else the one the journal names when
+ * it is there, else none (*out NULL). @return an exit code. */
+int cli_journal_vault(cr_repo **out, const char *file)
+{
+    cr_journal_entry *e = NULL;
+    size_t n = 0;
+    uint64_t bad;
+    struct stat st;
+    int rc = 0;
+
+    *out = NULL;
+    if ((cli_g.repo && *cli_g.repo) || (getenv("CLEANROOM_REPO") && *getenv("CLEANROOM_REPO")))
+        return cli_open_repo(out);
+    cr_journal_read(&e, &n, &bad, file); /* its damage is named by the verification */
+    const char *v = cr_journal_vault_named(e, n);
+    if (v && *v) {
+        char *cfg = cli_xmalloc(strlen(v) + sizeof("/config"));
+        sprintf(cfg, "%s/config", v);
+        if (stat(cfg, &st) == 0) {
+            cli_g.repo = cli_xstrdup(v); /* lives as long as the command */
+            rc = cli_open_repo(out);
+        }
+        free(cfg);
+    }
+    cr_journal_entries_free(e, n);
+    return rc;
+}
+
+/* The lines that say how a journal was checked. */
+void cli_journal_says(const cr_journal_check *ck, cr_repo *repo)
+{
+    if (cli_g.quiet || cli_g.json)
+        return;
+    if (!ck->keyed) {
+        printf("note: this journal is not keyed (written by an older cleanroom): its hash chain "
+               "shows accidental damage, but whoever can write the file can rewrite it and "
+               "compute the hashes again%s\n",
+               repo ? "" : "; give its vault (--repo) to check that it did not replace a keyed one");
+        return;
+    }
+    char *ev = cli_escape(cr_repo_path(repo));
+    printf("keyed with the vault %s", ev);
+    if (ck->keyed_from > 1)
+        printf(" from line %llu", (unsigned long long)ck->keyed_from);
+    if (ck->heads)
+        printf("; %zu head(s) recorded in the vault, the last covers %llu entries\n", ck->heads,
+               (unsigned long long)ck->sealed);
+    else
+        printf("; no head recorded in the vault yet (a recovery still running, or stopped "
+               "before its end)\n");
+    free(ev);
+}
 
 static int journal_verify(const char *file, int cut_torn)
 {
     cr_journal_entry *e = NULL;
+    cr_journal_check ck;
+    cr_repo *repo = NULL;
     size_t n = 0;
     uint64_t bad = 0, cut = 0;
     int err, rc;
     char *ef = cli_escape(file);
 
+    memset(&ck, 0, sizeof(ck));
+    if ((rc = cli_journal_vault(&repo, file)) != 0)
+        goto done;
     cr_error_clear();
-    if (cut_torn && (err = cr_journal_cut_torn(&cut, file)) < 0) {
+    if (cut_torn && (err = cr_journal_cut_torn(&cut, file, repo)) < 0) {
         rc = cli_fail(err, NULL);
         if (err == CR_ECORRUPT)
             cli_hint("only an incomplete last line can be cut; keep this journal as evidence "
@@ -54,7 +121,7 @@ static int journal_verify(const char *file, int cut_torn)
         goto done;
     }
     cr_error_clear();
-    err = cr_journal_read(&e, &n, &bad, file);
+    err = cr_journal_verify(&e, &n, &bad, &ck, file, repo);
     if (err < 0 && err != CR_ECORRUPT) {
         rc = cli_fail(err, NULL);
         goto done;
@@ -70,6 +137,10 @@ static int journal_verify(const char *file, int cut_torn)
         json_object_set_new(o, "bad_line", err ? json_integer((json_int_t)bad) : json_null());
         json_object_set_new(o, "message", err ? cli_json_str(cr_error_last()) : json_null());
         json_object_set_new(o, "cut_bytes", json_integer((json_int_t)cut));
+        json_object_set_new(o, "keyed", json_boolean(ck.keyed));
+        json_object_set_new(o, "vault", repo ? cli_json_str(cr_repo_path(repo)) : json_null());
+        json_object_set_new(o, "heads", json_integer((json_int_t)ck.heads));
+        json_object_set_new(o, "sealed_entries", json_integer((json_int_t)ck.sealed));
         cli_json_print(o);
     }
     if (err == CR_ECORRUPT) {
@@ -77,8 +148,14 @@ static int journal_verify(const char *file, int cut_torn)
             char *m = cli_escape(cr_error_last());
             cli_error("%s", m);
             free(m);
-            cli_hint("the %zu entries before line %llu are intact; keep the file as evidence",
-                     n, (unsigned long long)bad);
+            if (ck.missing)
+                cli_hint("the %zu entries of the file are intact, but entries were removed at "
+                         "its end; keep the file as evidence and compare it with its copies",
+                         n);
+            else
+                cli_hint("the %llu entries before line %llu are intact; keep the file as "
+                         "evidence",
+                         (unsigned long long)(bad ? bad - 1 : 0), (unsigned long long)bad);
         }
         rc = CLI_EXIT_INTEGRITY;
         goto done;
@@ -88,10 +165,12 @@ static int journal_verify(const char *file, int cut_torn)
             printf("moved the incomplete last line (%llu bytes) to %s.torn\n",
                    (unsigned long long)cut, ef);
         printf("journal %s: intact, %zu entries, head %s\n", ef, n, head);
+        cli_journal_says(&ck, repo);
     }
     rc = CLI_EXIT_OK;
 done:
     cr_journal_entries_free(e, n);
+    cr_repo_free(repo);
     free(ef);
     return rc;
 }

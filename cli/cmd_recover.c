@@ -600,6 +600,16 @@ int cli_recover_main(int argc, char **argv, int drill)
     }
     u.journal = journal;
 
+    /* The vault (an acknowledgement is keyed with it too). */
+    if (!(vault = cli_plan_vault(plan, file))) {
+        cli_error("which vault? give --repo DIR, a `vault:` in the plan, or CLEANROOM_REPO");
+        rc = CLI_EXIT_USAGE;
+        goto done;
+    }
+    cli_g.repo = vault;
+    if ((rc = cli_open_repo(&repo)) != 0)
+        goto done;
+
     if (ack) {
         const char *svc = strcmp(ack, "all") == 0 ? NULL : ack;
         int found = svc == NULL;
@@ -617,7 +627,7 @@ int cli_recover_main(int argc, char **argv, int drill)
         }
         char *by = by_opt ? cli_xstrdup(by_opt) : user_name();
         cr_error_clear();
-        err = cr_recover_ack(journal, svc, by, message);
+        err = cr_recover_ack(repo, journal, svc, by, message);
         free(by);
         if (err == CR_ENOTFOUND) {
             cli_error("%s", cr_error_last());
@@ -635,15 +645,7 @@ int cli_recover_main(int argc, char **argv, int drill)
         goto done;
     }
 
-    /* The vault, and the checks that need it. */
-    if (!(vault = cli_plan_vault(plan, file))) {
-        cli_error("which vault? give --repo DIR, a `vault:` in the plan, or CLEANROOM_REPO");
-        rc = CLI_EXIT_USAGE;
-        goto done;
-    }
-    cli_g.repo = vault;
-    if ((rc = cli_open_repo(&repo)) != 0)
-        goto done;
+    /* The checks that need the vault. */
     cr_error_clear();
     err = cr_plan_check_vault(&pr, &npr, plan, repo);
     if (err < 0 && err != CR_EINPUT) {

@@ -131,6 +131,15 @@ void cli_passphrase_free(char *pass);
 int cli_open_repo(cr_repo **out);
 
 /**
+ * The vault to verify a journal with (cmd_journal.c): --repo or
+ * CLEANROOM_REPO, else the vault the journal names when it is there, else
+ * none (*out NULL). @return an exit code (0: *out set or NULL).
+ */
+int cli_journal_vault(cr_repo **out, const char *file);
+/** Print how a verified journal was checked (keyed or not, heads in the vault). */
+void cli_journal_says(const cr_journal_check *ck, cr_repo *repo);
+
+/**
  * Resolve a snapshot spec (id, prefix, latest, SOURCE:latest), printing a
  * message and a hint when it fails. @return an exit code (0: *out set).
  */

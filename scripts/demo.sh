@@ -623,7 +623,7 @@ note "every service restored from its clean point, started on the restored data 
 note "the restored PostgreSQL answers: P000042 is Patient 42"
 
 section "The incident recovery report, checked against the journal"
-cr report "$PLANDIR/hospital.journal" || fail "report failed"
+cr report "$PLANDIR/hospital.journal" --lang en || fail "report failed"
 cr journal verify "$PLANDIR/hospital.journal" || fail "the journal does not verify"
 HEAD=$("$CLEANROOM" journal verify "$PLANDIR/hospital.journal" | sed -n 's/.*head \([0-9a-f]*\).*/\1/p')
 grep -q "$HEAD" "$PLANDIR/hospital-report.md" || fail "the report does not quote the journal's head"

@@ -182,6 +182,8 @@ typedef struct cr_clean_point {
     cr_finding *reasons;         /**< findings at or above the severity in the first compromised
                                       snapshot, highest severity first */
     size_t nreasons;
+    char ruleset[CR_ID_HEX_LEN + 1]; /**< rule set of the hunt that judged the first
+                                          compromised snapshot ("" if none is) */
 } cr_clean_point;
 
 void cr_clean_points_free(cr_clean_point *p, size_t n);

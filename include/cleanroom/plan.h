@@ -187,12 +187,25 @@ const char *cr_plan_target_kind_name(cr_plan_target_kind k);
 
 /**
  * The recovery journal: an append-only file of JSON lines, each entry carrying
- * the SHA-256 of the previous one, fsynced one by one. Editing, removing,
- * reordering or duplicating any entry breaks the chain at that point. Removing
- * entries at the end can only be seen against a head hash kept elsewhere (the
- * recovery report prints it).
+ * the hash of the previous one, fsynced one by one. Editing, removing,
+ * reordering or duplicating any entry breaks the chain at that point.
+ *
+ * A journal opened with its vault (cr_journal_open_keyed) is *keyed*: each
+ * entry carries an HMAC-SHA-256 under a key derived from the vault's master
+ * key instead of a plain SHA-256, so that nobody without the vault's
+ * passphrase can rewrite it and compute the chain again; and the head of each
+ * finished recovery (and of each acknowledgement) is stored in the vault as a
+ * write-once file, so that cr_journal_verify with the vault also detects a
+ * journal cut at its end or replaced by another. docs/format.md §16.
  */
 typedef struct cr_journal cr_journal;
+
+/** Entry types read by more than the code that writes them. */
+#define CR_JOURNAL_RECOVER_START "recover-start"
+#define CR_JOURNAL_POINT_CHOSEN "point-chosen"
+#define CR_JOURNAL_RECOVER_END "recover-end"
+#define CR_JOURNAL_ACK "ack"
+#define CR_JOURNAL_TORN_CUT "torn-tail-cut"
 
 /** Longest entry line accepted (bytes, with its newline). */
 #define CR_JOURNAL_MAX_LINE (1024u * 1024)
@@ -207,6 +220,15 @@ typedef struct cr_journal cr_journal;
  *         --cut-torn`); CR_ELOCKED if another process has it open; an error.
  */
 int cr_journal_open(cr_journal **out, const char *path);
+/**
+ * As cr_journal_open, keyed with the vault `repo` (borrowed; it must stay
+ * open until the journal is closed): entries are verified and appended with
+ * the vault's journal key, and appending a "recover-end" or an "ack" entry
+ * records the journal's head in the vault (if that fails, the entry is
+ * written and the error returned). A plain journal given a vault goes on
+ * keyed; a keyed journal opened without its vault is refused (CR_EINPUT).
+ */
+int cr_journal_open_keyed(cr_journal **out, const char *path, cr_repo *repo);
 /** Close a journal (accepts NULL). */
 void cr_journal_close(cr_journal *j);
 
@@ -241,13 +263,47 @@ typedef struct cr_journal_entry {
 void cr_journal_entries_free(cr_journal_entry *e, size_t n);
 
 /**
- * Read and verify a journal. On a broken chain: CR_ECORRUPT, *bad_line = the
- * first line that does not follow (1-based), the message says why; the
- * entries before it are returned.
+ * Read a journal and check its form and links. On a broken chain:
+ * CR_ECORRUPT, *bad_line = the first line that does not follow (1-based), the
+ * message says why; the entries before it are returned. The MACs of a keyed
+ * journal are NOT checked (there is no key): for evidence, use
+ * cr_journal_verify.
  * @param[out] bad_line 0 when intact (may be NULL).
  * @return 0; CR_ECORRUPT; CR_ENOTFOUND; an error.
  */
 int cr_journal_read(cr_journal_entry **out, size_t *n, uint64_t *bad_line, const char *path);
+
+/** What cr_journal_verify found besides the entries. */
+typedef struct cr_journal_check {
+    int keyed;                  /**< 1: entries carry a MAC under the vault's journal key */
+    uint64_t keyed_from;        /**< line of the first keyed entry (0: none) */
+    int vault;                  /**< 1: checked with a vault (MACs and recorded heads) */
+    char id[CR_ID_HEX_LEN + 1]; /**< the journal's id: the hash (or MAC) of its first entry */
+    size_t heads;               /**< heads of this journal recorded in the vault */
+    uint64_t sealed;            /**< entries covered by the longest recorded head (0: none) */
+    uint64_t missing;           /**< CR_ECORRUPT: entries the vault recorded that the file
+                                     lacks at its end (it was cut), else 0 */
+} cr_journal_check;
+
+/**
+ * Verify a journal as evidence: as cr_journal_read, and with `repo` (may be
+ * NULL for a journal that is not keyed) every MAC, then every head the vault
+ * recorded for this journal (a journal with fewer entries, or a different
+ * entry where a head was recorded: CR_ECORRUPT), and whether the vault
+ * recorded a newer journal at the same path (this one replaced it:
+ * CR_ECORRUPT, *bad_line = 1).
+ * @param[out] check what was found (may be NULL)
+ * @return 0; CR_ECORRUPT; CR_EINPUT (a keyed journal and no vault);
+ *         CR_ENOTFOUND; an error.
+ */
+int cr_journal_verify(cr_journal_entry **out, size_t *n, uint64_t *bad_line,
+                      cr_journal_check *check, const char *path, cr_repo *repo);
+
+/**
+ * The vault a journal names: the "vault" of its first "recover-start" entry
+ * (borrowed from the entries), or NULL. Untrusted: a hint of where to look.
+ */
+const char *cr_journal_vault_named(const cr_journal_entry *e, size_t n);
 
 /**
  * Recover from a crash during an append: when the last line of the journal
@@ -255,12 +311,13 @@ int cr_journal_read(cr_journal_entry **out, size_t *n, uint64_t *bad_line, const
  * bytes to PATH.torn (appended, fsynced), cut the journal after its last
  * complete line, and append a "torn-tail-cut" entry that records the cut
  * (bytes and SHA-256 of what was cut). A journal that is intact is left
- * alone (*cut = 0).
+ * alone (*cut = 0). `repo`: as for cr_journal_open_keyed (needed for a keyed
+ * journal; may be NULL for a plain one).
  * @param[out] cut bytes moved to PATH.torn (may be NULL).
  * @return 0; CR_ECORRUPT (damage other than a torn last line: nothing is
  *         changed); CR_ELOCKED; CR_ENOTFOUND; an error.
  */
-int cr_journal_cut_torn(uint64_t *cut, const char *path);
+int cr_journal_cut_torn(uint64_t *cut, const char *path, cr_repo *repo);
 
 #ifdef __cplusplus
 }

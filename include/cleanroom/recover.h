@@ -120,12 +120,14 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
 /**
  * Append an operator acknowledgement ("ack" entry: by, message) to the
  * journal of a recovery or drill, about a service of the plan (or NULL: the
- * whole recovery). `by` says who ("NAME, ROLE").
+ * whole recovery), keyed with the vault `repo` (cr_journal_open_keyed), which
+ * records the new head. `by` says who ("NAME, ROLE").
  * @return 0; CR_ENOTFOUND (the journal does not exist or holds no recovery:
  *         nothing is written); CR_ELOCKED (the recovery is running: wait, or
  *         ack later); an error.
  */
-int cr_recover_ack(const char *journal, const char *service, const char *by, const char *message);
+int cr_recover_ack(cr_repo *repo, const char *journal, const char *service, const char *by,
+                   const char *message);
 
 /**
  * The default journal path of a plan: PLANDIR/NAME.journal for a recovery,

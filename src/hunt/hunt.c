@@ -1184,6 +1184,7 @@ int cr_clean_points(cr_clean_point **out, size_t *count, cr_repo *repo, const ch
             c->compromised = 1;
             c->first_compromised = s->id;
             c->first_compromised_ns = s->time_ns;
+            snprintf(c->ruleset, sizeof(c->ruleset), "%s", r->ruleset);
             if (!(c->reasons = cr_calloc(bad, sizeof(cr_finding)))) {
                 err = CR_ERROR;
                 goto done;

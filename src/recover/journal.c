@@ -11,6 +11,18 @@
  * having to reproduce our JSON formatting; and no two different lines share
  * a hash, whatever a JSON library would consider equal.
  *
+ * A SHA-256 chain shows accidents, not an attacker: whoever edits an entry can
+ * compute every hash again. A journal written with its vault at hand is
+ * therefore *keyed*: each line ends with `,"mac":"<64 hex>"}` instead, the
+ * HMAC-SHA-256 of the same bytes under a key derived from the vault's master
+ * key (cr_journal_key_derive), so only a holder of the vault's passphrase can
+ * write an entry that verifies. Keyed lines may follow plain ones (an old
+ * journal continued by this version), never the other way round. The end of
+ * every recovery (and every acknowledgement) also stores the journal's head
+ * in the vault as a write-once "journal head" file (journals/<sha256>):
+ * verifying against the vault then also detects a journal cut at its end, or
+ * replaced by another one (docs/format.md §16).
+ *
  * Appending is one write(2) of the whole line on a file opened with O_APPEND,
  * then fsync: an entry is durable when cr_journal_append returns. A crash in
  * the middle of the write can leave an incomplete last line (no newline). That
@@ -26,6 +38,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,13 +50,22 @@
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 /* `,"hash":"` + 64 hex + `"}` */
 #define HASH_SUFFIX_LEN (9 + CR_ID_HEX_LEN + 2)
+/* `,"mac":"` + 64 hex + `"}` */
+#define MAC_SUFFIX_LEN (8 + CR_ID_HEX_LEN + 2)
+/* Head records read from a vault, at most. */
+#define MAX_HEAD_RECORDS 100000u
+#define HEAD_RECORD_TYPE "journal-head"
 
 struct cr_journal {
     int fd;
     char *path;
     uint64_t seq;                        /* of the newest entry */
-    char head[CR_ID_HEX_LEN + 1];        /* its hash */
+    char head[CR_ID_HEX_LEN + 1];        /* its hash (or MAC) */
+    char id[CR_ID_HEX_LEN + 1];          /* the chain value of entry 1 ("" while empty) */
     int broken;                          /* a failed append: refuse more */
+    int keyed;                           /* appends carry a MAC under `key` */
+    uint8_t key[32];
+    cr_repo *repo;                       /* borrowed: where heads are recorded (keyed) */
 };
 
 /* ============================================================ entries */
@@ -76,6 +99,14 @@ static void hash_hex(char out[CR_ID_HEX_LEN + 1], const void *data, size_t len)
     cr_hex_encode(out, h, sizeof(h));
 }
 
+static void mac_hex(char out[CR_ID_HEX_LEN + 1], const uint8_t key[32], const void *data,
+                    size_t len)
+{
+    uint8_t h[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256(h, data, len, key);
+    cr_hex_encode(out, h, sizeof(h));
+}
+
 static int is_lower_hex64(const char *s, size_t len)
 {
     if (len != CR_ID_HEX_LEN)
@@ -86,38 +117,64 @@ static int is_lower_hex64(const char *s, size_t len)
     return 1;
 }
 
-/* Check the form of one complete line (without its newline) and decode it.
- * Returns 0, or CR_ECORRUPT with `why` set (a static or formatted text). */
-static int decode_line(cr_journal_entry *e, char prev[CR_ID_HEX_LEN + 1], const char *line,
-                       size_t len, char *why, size_t whylen)
+static int ends_with_chain(const char *line, size_t len, const char *head, size_t suffix)
 {
-    static const char suffix_head[] = ",\"hash\":\"";
+    size_t hl = strlen(head);
+    return len >= suffix + 2 && memcmp(line + len - suffix, head, hl) == 0 &&
+           line[len - 2] == '"' && line[len - 1] == '}' &&
+           is_lower_hex64(line + len - suffix + hl, CR_ID_HEX_LEN);
+}
+
+/* Check the form of one complete line (without its newline) and decode it.
+ * *keyed: 1 for a line ending with its "mac" (checked only when `key` is
+ * given), 0 for one ending with its "hash".
+ * Returns 0, or CR_ECORRUPT with `why` set (a static or formatted text). */
+static int decode_line(cr_journal_entry *e, char prev[CR_ID_HEX_LEN + 1], int *keyed,
+                       const uint8_t *jkey, const char *line, size_t len, char *why,
+                       size_t whylen)
+{
+    static const char hash_head[] = ",\"hash\":\"", mac_head[] = ",\"mac\":\"";
     char calc[CR_ID_HEX_LEN + 1];
     json_t *j = NULL, *v;
     json_error_t jerr;
     int err = CR_ECORRUPT;
+    size_t suffix;
     cr_buf body = CR_BUF_INIT;
 
     memset(e, 0, sizeof(*e));
-    if (len < HASH_SUFFIX_LEN + 2 || line[0] != '{' ||
-        memcmp(line + len - HASH_SUFFIX_LEN, suffix_head, 9) != 0 || line[len - 2] != '"' ||
-        line[len - 1] != '}' ||
-        !is_lower_hex64(line + len - HASH_SUFFIX_LEN + 9, CR_ID_HEX_LEN)) {
-        snprintf(why, whylen, "it is not a journal entry (it does not end with its \"hash\")");
+    if (line[0] == '{' && ends_with_chain(line, len, hash_head, HASH_SUFFIX_LEN)) {
+        *keyed = 0;
+        suffix = HASH_SUFFIX_LEN;
+    } else if (line[0] == '{' && ends_with_chain(line, len, mac_head, MAC_SUFFIX_LEN)) {
+        *keyed = 1;
+        suffix = MAC_SUFFIX_LEN;
+    } else {
+        snprintf(why, whylen, "it is not a journal entry (it does not end with its \"hash\" "
+                              "or \"mac\")");
         goto done;
     }
-    memcpy(e->hash, line + len - HASH_SUFFIX_LEN + 9, CR_ID_HEX_LEN);
+    memcpy(e->hash, line + len - CR_ID_HEX_LEN - 2, CR_ID_HEX_LEN);
     e->hash[CR_ID_HEX_LEN] = '\0';
-    if (cr_buf_put(&body, line, len - HASH_SUFFIX_LEN) < 0 || cr_buf_put(&body, "}", 1) < 0) {
+    if (cr_buf_put(&body, line, len - suffix) < 0 || cr_buf_put(&body, "}", 1) < 0) {
         err = CR_ERROR;
         snprintf(why, whylen, "out of memory");
         goto done;
     }
-    hash_hex(calc, body.ptr, body.len);
-    if (strcmp(calc, e->hash) != 0) {
-        snprintf(why, whylen,
-                 "it was changed after it was written: its content does not match its hash");
-        goto done;
+    if (!*keyed) {
+        hash_hex(calc, body.ptr, body.len);
+        if (strcmp(calc, e->hash) != 0) {
+            snprintf(why, whylen,
+                     "it was changed after it was written: its content does not match its hash");
+            goto done;
+        }
+    } else if (jkey) {
+        mac_hex(calc, jkey, body.ptr, body.len);
+        if (sodium_memcmp(calc, e->hash, CR_ID_HEX_LEN) != 0) {
+            snprintf(why, whylen,
+                     "it was changed after it was written: its content does not match its MAC "
+                     "(the key of the vault; or the journal belongs to another vault)");
+            goto done;
+        }
     }
     if (!(j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr)) ||
         !json_is_object(j)) {
@@ -194,9 +251,10 @@ static int decode_line(cr_journal_entry *e, char prev[CR_ID_HEX_LEN + 1], const 
         goto done;
     }
     memcpy(prev, json_string_value(v), CR_ID_HEX_LEN + 1);
-    v = json_object_get(j, "hash");
-    if (!json_is_string(v) || strcmp(json_string_value(v), e->hash) != 0) {
-        snprintf(why, whylen, "its \"hash\" appears twice");
+    v = json_object_get(j, *keyed ? "mac" : "hash");
+    if (!json_is_string(v) || strcmp(json_string_value(v), e->hash) != 0 ||
+        json_object_get(j, *keyed ? "hash" : "mac")) {
+        snprintf(why, whylen, "its \"hash\" or \"mac\" appears twice");
         goto done;
     }
     err = 0;
@@ -208,8 +266,12 @@ done:
     return err;
 }
 
-int cr_journal_verify_buffer(cr_journal_entry **out, size_t *count, uint64_t *bad_line, int *torn,
-                             size_t *good_len, char *head, const void *data, size_t len)
+/* cr_journal_verify_buffer, with the journal key (NULL: MACs are not
+ * checked, only the form and the links) and *keyed_from: the line of the
+ * first keyed entry (0: none). */
+static int verify_buf(cr_journal_entry **out, size_t *count, uint64_t *bad_line, int *torn,
+                      size_t *good_len, char *head, uint64_t *keyed_from, const uint8_t *key,
+                      const void *data, size_t len)
 {
     const char *p = data, *end = p + len;
     cr_journal_entry *v = NULL;
@@ -220,6 +282,7 @@ int cr_journal_verify_buffer(cr_journal_entry **out, size_t *count, uint64_t *ba
 
     *out = NULL;
     *count = 0;
+    *keyed_from = 0;
     if (bad_line)
         *bad_line = 0;
     if (torn)
@@ -229,6 +292,7 @@ int cr_journal_verify_buffer(cr_journal_entry **out, size_t *count, uint64_t *ba
         size_t llen = nl ? (size_t)(nl - p) : (size_t)(end - p);
         cr_journal_entry e;
         char prev[CR_ID_HEX_LEN + 1];
+        int keyed = 0;
         line++;
         if (!nl) {
             if (torn)
@@ -246,13 +310,23 @@ int cr_journal_verify_buffer(cr_journal_entry **out, size_t *count, uint64_t *ba
             err = CR_ECORRUPT;
             break;
         }
-        if ((err = decode_line(&e, prev, p, llen, why, sizeof(why))) < 0) {
+        if ((err = decode_line(&e, prev, &keyed, key, p, llen, why, sizeof(why))) < 0) {
             if (err == CR_ECORRUPT)
                 cr_error_set("line %llu: %s", (unsigned long long)line, why);
             else
                 cr_error_set("out of memory reading the journal");
             break;
         }
+        if (!keyed && *keyed_from) {
+            cr_error_set("line %llu is not keyed, but the journal is keyed from line %llu: it "
+                         "was written or rewritten without the vault's key",
+                         (unsigned long long)line, (unsigned long long)*keyed_from);
+            entry_clear(&e);
+            err = CR_ECORRUPT;
+            break;
+        }
+        if (keyed && !*keyed_from)
+            *keyed_from = line;
         uint64_t want = n + 1;
         if (e.seq != want || strcmp(prev, last) != 0) {
             if (e.seq < want && strcmp(v[e.seq - 1].hash, e.hash) == 0)
@@ -312,6 +386,13 @@ int cr_journal_verify_buffer(cr_journal_entry **out, size_t *count, uint64_t *ba
     return err;
 }
 
+int cr_journal_verify_buffer(cr_journal_entry **out, size_t *count, uint64_t *bad_line, int *torn,
+                             size_t *good_len, char *head, const void *data, size_t len)
+{
+    uint64_t keyed_from;
+    return verify_buf(out, count, bad_line, torn, good_len, head, &keyed_from, NULL, data, len);
+}
+
 /* ============================================================ reading */
 
 /* Read a whole journal through fd. */
@@ -362,6 +443,19 @@ int cr_journal_read(cr_journal_entry **out, size_t *n, uint64_t *bad_line, const
     return err;
 }
 
+const char *cr_journal_vault_named(const cr_journal_entry *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(e[i].type, CR_JOURNAL_RECOVER_START) != 0)
+            continue;
+        for (size_t k = 0; k < e[i].nkv; k++)
+            if (strcmp(e[i].keys[k], "vault") == 0)
+                return e[i].values[k];
+        return NULL;
+    }
+    return NULL;
+}
+
 /* ============================================================ writing */
 
 static void journal_free(cr_journal *j)
@@ -371,6 +465,7 @@ static void journal_free(cr_journal *j)
     if (j->fd >= 0)
         close(j->fd); /* releases the flock */
     free(j->path);
+    sodium_memzero(j->key, sizeof(j->key));
     free(j);
 }
 
@@ -401,13 +496,13 @@ static int dir_of(char *out, size_t len, const char *path)
 
 /* Open and lock; verify. `torn_ok`: return the journal even when its last
  * line is torn (*torn set, *good the length of the intact part). */
-static int journal_open(cr_journal **out, const char *path, int create, int torn_ok, int *torn,
-                        size_t *good, cr_buf *content)
+static int journal_open(cr_journal **out, const char *path, cr_repo *repo, int create,
+                        int torn_ok, int *torn, size_t *good, cr_buf *content)
 {
     cr_journal *j = NULL;
     cr_journal_entry *e = NULL;
     size_t n = 0;
-    uint64_t bad = 0;
+    uint64_t bad = 0, keyed_from = 0;
     int err = 0, created = 0, t = 0;
 
     *out = NULL;
@@ -442,8 +537,13 @@ static int journal_open(cr_journal **out, const char *path, int create, int torn
     }
     if ((err = read_fd(content, j->fd, path)) < 0)
         goto done;
-    err = cr_journal_verify_buffer(&e, &n, &bad, &t, good, j->head,
-                                   content->ptr ? (const void *)content->ptr : "", content->len);
+    if (repo) {
+        j->keyed = 1;
+        j->repo = repo;
+        cr_journal_key_derive(j->key, repo->master);
+    }
+    err = verify_buf(&e, &n, &bad, &t, good, j->head, &keyed_from, repo ? j->key : NULL,
+                     content->ptr ? (const void *)content->ptr : "", content->len);
     if (torn)
         *torn = t;
     if (err == CR_ECORRUPT && t && torn_ok)
@@ -461,7 +561,16 @@ static int journal_open(cr_journal **out, const char *path, int create, int torn
     }
     if (err < 0)
         goto done;
+    if (keyed_from && !repo) {
+        cr_error_set("the journal %s is keyed with its vault's key: only a command that has the "
+                     "vault open can add to it",
+                     path);
+        err = CR_EINPUT;
+        goto done;
+    }
     j->seq = n;
+    if (n)
+        memcpy(j->id, e[0].hash, sizeof(j->id));
 done:
     cr_journal_entries_free(e, n);
     if (err < 0)
@@ -471,12 +580,17 @@ done:
     return err;
 }
 
-int cr_journal_open(cr_journal **out, const char *path)
+int cr_journal_open_keyed(cr_journal **out, const char *path, cr_repo *repo)
 {
     cr_buf b = CR_BUF_INIT;
-    int err = journal_open(out, path, 1, 0, NULL, NULL, &b);
+    int err = journal_open(out, path, repo, 1, 0, NULL, NULL, &b);
     cr_buf_free(&b);
     return err;
+}
+
+int cr_journal_open(cr_journal **out, const char *path)
+{
+    return cr_journal_open_keyed(out, path, NULL);
 }
 
 static int utf8_len(const unsigned char *s, size_t left)
@@ -543,6 +657,267 @@ static int good_type(const char *t)
     return 1;
 }
 
+/* ============================================================ heads in the vault */
+
+/* The journal's path as recorded in the vault: absolute, its folder resolved. */
+static char *abs_path(const char *path)
+{
+    char dir[4096], real[PATH_MAX];
+    const char *base = strrchr(path, '/');
+    if (dir_of(dir, sizeof(dir), path) < 0 || !realpath(dir, real))
+        return cr_strdup(path);
+    return cr_sprintf("%s/%s", strcmp(real, "/") ? real : "", base ? base + 1 : path);
+}
+
+typedef struct head_rec {
+    char journal[CR_ID_HEX_LEN + 1];
+    char head[CR_ID_HEX_LEN + 1];
+    uint64_t entries;
+    int64_t time_ns;
+    char *path;
+    char event[33];
+} head_rec;
+
+static void heads_free(head_rec *h, size_t n)
+{
+    for (size_t i = 0; h && i < n; i++)
+        free(h[i].path);
+    free(h);
+}
+
+static int head_store(cr_journal *j, const char *event)
+{
+    char t[48];
+    char *ap = abs_path(j->path), *text = NULL;
+    json_t *o = NULL;
+    cr_id id;
+    int err = CR_ERROR;
+
+    cr_time_format(t, sizeof(t), cr_time_now_ns());
+    if (ap)
+        o = json_pack("{s:s,s:i,s:s,s:I,s:s,s:o,s:s,s:s}", "type", HEAD_RECORD_TYPE, "version", 1,
+                      "journal", j->id, "entries", (json_int_t)j->seq, "head", j->head, "path",
+                      jstr(ap), "time", t, "event", event);
+    if (!o || !(text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
+        cr_error_set("out of memory recording the journal's head in the vault");
+        goto done;
+    }
+    if ((err = cr_repo_save_file(&id, j->repo, "journals", text, strlen(text))) < 0) {
+        char *m = cr_strdup(cr_error_last());
+        cr_error_set("the journal %s was written, but its head could not be recorded in the "
+                     "vault: %s",
+                     j->path, m ? m : "");
+        free(m);
+    }
+done:
+    free(text);
+    free(ap);
+    json_decref(o);
+    return err;
+}
+
+static int head_decode(head_rec *r, const void *data, size_t len)
+{
+    json_t *o = json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL), *v;
+    int ok = 0;
+    memset(r, 0, sizeof(*r));
+    if (!json_is_object(o))
+        goto done;
+    v = json_object_get(o, "type");
+    if (!json_is_string(v) || strcmp(json_string_value(v), HEAD_RECORD_TYPE) != 0)
+        goto done;
+    v = json_object_get(o, "version");
+    if (!json_is_integer(v) || json_integer_value(v) != 1)
+        goto done;
+    v = json_object_get(o, "journal");
+    if (!json_is_string(v) || !is_lower_hex64(json_string_value(v), json_string_length(v)))
+        goto done;
+    memcpy(r->journal, json_string_value(v), sizeof(r->journal));
+    v = json_object_get(o, "head");
+    if (!json_is_string(v) || !is_lower_hex64(json_string_value(v), json_string_length(v)))
+        goto done;
+    memcpy(r->head, json_string_value(v), sizeof(r->head));
+    v = json_object_get(o, "entries");
+    if (!json_is_integer(v) || json_integer_value(v) < 1)
+        goto done;
+    r->entries = (uint64_t)json_integer_value(v);
+    v = json_object_get(o, "time");
+    if (!json_is_string(v) || cr_time_parse(&r->time_ns, json_string_value(v)) < 0)
+        goto done;
+    v = json_object_get(o, "event");
+    if (!json_is_string(v) || json_string_length(v) >= sizeof(r->event))
+        goto done;
+    memcpy(r->event, json_string_value(v), json_string_length(v) + 1);
+    v = json_object_get(o, "path");
+    if (!json_is_string(v) || json_string_length(v) > 4096 ||
+        !(r->path = cr_strndup(json_string_value(v), json_string_length(v))))
+        goto done;
+    ok = 1;
+done:
+    json_decref(o);
+    return ok ? 0 : CR_ECORRUPT;
+}
+
+static int heads_load(head_rec **out, size_t *count, cr_repo *repo)
+{
+    cr_id *ids = NULL;
+    size_t n = 0, k = 0;
+    head_rec *h = NULL;
+    cr_buf b = CR_BUF_INIT;
+    int err;
+
+    *out = NULL;
+    *count = 0;
+    if ((err = cr_repo_list(&ids, &n, repo, "journals")) < 0)
+        return err;
+    if (n > MAX_HEAD_RECORDS) {
+        cr_error_set("the vault holds %zu journal head files, more than %u: damaged?", n,
+                     MAX_HEAD_RECORDS);
+        err = CR_ECORRUPT;
+        goto done;
+    }
+    if (n && !(h = cr_calloc(n, sizeof(*h)))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    for (; k < n; k++) {
+        char hex[CR_ID_HEX_LEN + 1];
+        if ((err = cr_repo_load_file(&b, repo, "journals", &ids[k])) < 0)
+            goto done;
+        if ((err = head_decode(&h[k], b.ptr, b.len)) < 0) {
+            cr_error_set("the journal head file journals/%s of the vault is damaged",
+                         cr_id_to_hex(hex, &ids[k]));
+            goto done;
+        }
+    }
+done:
+    free(ids);
+    cr_buf_free(&b);
+    if (err < 0)
+        heads_free(h, k + (k < n && h ? 1 : 0));
+    else {
+        *out = h;
+        *count = n;
+    }
+    return err;
+}
+
+/* Check an intact chain against the heads the vault recorded. */
+static int check_heads(cr_journal_check *ck, uint64_t *bad_line, const cr_journal_entry *e,
+                       size_t n, const char *path, cr_repo *repo)
+{
+    head_rec *h = NULL;
+    size_t nh = 0;
+    const head_rec *other = NULL;
+    int64_t mine_newest = INT64_MIN;
+    size_t mine_here = 0;
+    char t[48];
+    char *ap = NULL;
+    int err;
+
+    if ((err = heads_load(&h, &nh, repo)) < 0)
+        return err;
+    if (!(ap = abs_path(path))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    for (size_t i = 0; i < nh; i++) {
+        const head_rec *r = &h[i];
+        if (n && strcmp(r->journal, e[0].hash) == 0) {
+            ck->heads++;
+            mine_here += strcmp(r->path, ap) == 0;
+            if (r->time_ns > mine_newest)
+                mine_newest = r->time_ns;
+            if (r->entries > ck->sealed)
+                ck->sealed = r->entries;
+            cr_time_format(t, sizeof(t), r->time_ns);
+            if (r->entries > n) {
+                cr_error_set("the journal ends at entry %zu, but the vault recorded it with "
+                             "%llu entries (head %.8s, %s, at %s): entries %zu to %llu were "
+                             "removed",
+                             n, (unsigned long long)r->entries, r->head, r->event, t, n + 1,
+                             (unsigned long long)r->entries);
+                *bad_line = n + 1;
+                ck->missing = r->entries - n;
+                err = CR_ECORRUPT;
+                goto done;
+            }
+            if (strcmp(e[r->entries - 1].hash, r->head) != 0) {
+                cr_error_set("entry %llu is not the one the vault recorded (head %.8s, %s, at "
+                             "%s): the journal was rewritten",
+                             (unsigned long long)r->entries, r->head, r->event, t);
+                *bad_line = r->entries;
+                err = CR_ECORRUPT;
+                goto done;
+            }
+        } else if (strcmp(r->path, ap) == 0 && (!other || r->time_ns > other->time_ns)) {
+            other = r;
+        }
+    }
+    /* Another journal recorded here, and this one never was (or earlier):
+     * this file took that one's place. */
+    if (other && (!mine_here || other->time_ns > mine_newest)) {
+        cr_time_format(t, sizeof(t), other->time_ns);
+        cr_error_set("the vault recorded another journal at this path (journal %.8s, %llu "
+                     "entries, head %.8s, at %s), and this file is not that journal: it was "
+                     "replaced (if a new journal was started here on purpose, keep the old one as "
+                     "evidence and write new ones to another path)",
+                     other->journal, (unsigned long long)other->entries, other->head, t);
+        *bad_line = 1;
+        err = CR_ECORRUPT;
+    }
+done:
+    free(ap);
+    heads_free(h, nh);
+    return err;
+}
+
+int cr_journal_verify(cr_journal_entry **out, size_t *n, uint64_t *bad_line,
+                      cr_journal_check *check, const char *path, cr_repo *repo)
+{
+    cr_journal_check ck;
+    cr_buf b = CR_BUF_INIT;
+    uint8_t key[32];
+    uint64_t bad = 0;
+    int fd, err;
+
+    *out = NULL;
+    *n = 0;
+    memset(&ck, 0, sizeof(ck));
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return cr_error_errno("cannot open the journal %s", path);
+    if (repo)
+        cr_journal_key_derive(key, repo->master);
+    if ((err = read_fd(&b, fd, path)) == 0)
+        err = verify_buf(out, n, &bad, NULL, NULL, NULL, &ck.keyed_from, repo ? key : NULL,
+                         b.ptr ? (const void *)b.ptr : "", b.len);
+    close(fd);
+    sodium_memzero(key, sizeof(key));
+    cr_buf_free(&b);
+    ck.keyed = ck.keyed_from != 0;
+    ck.vault = repo != NULL;
+    if (*n)
+        memcpy(ck.id, (*out)[0].hash, sizeof(ck.id));
+    if (err == 0 && ck.keyed && !repo) {
+        cr_error_set("the journal %s is keyed with its vault's key: it can only be verified "
+                     "with that vault (give --repo DIR, or set CLEANROOM_REPO)",
+                     path);
+        err = CR_EINPUT;
+    }
+    if (err == 0 && repo)
+        err = check_heads(&ck, &bad, *out, *n, path, repo);
+    if (err == CR_ECORRUPT) {
+        char *m = cr_strdup(cr_error_last());
+        cr_error_set("journal %s, %s", path, m ? m : "damaged");
+        free(m);
+    }
+    if (bad_line)
+        *bad_line = err == CR_ECORRUPT ? bad : 0;
+    if (check)
+        *check = ck;
+    return err;
+}
+
 int cr_journal_append(cr_journal *j, const char *type, const char *service,
                       const char *const *kv, size_t nkv)
 {
@@ -601,8 +976,12 @@ int cr_journal_append(cr_journal *j, const char *type, const char *service,
     if (!(body = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)))
         goto oom;
     size_t blen = strlen(body);
-    hash_hex(hash, body, blen);
-    if (cr_buf_put(&line, body, blen - 1) < 0 || cr_buf_put(&line, ",\"hash\":\"", 9) < 0 ||
+    if (j->keyed)
+        mac_hex(hash, j->key, body, blen);
+    else
+        hash_hex(hash, body, blen);
+    if (cr_buf_put(&line, body, blen - 1) < 0 ||
+        cr_buf_put(&line, j->keyed ? ",\"mac\":\"" : ",\"hash\":\"", j->keyed ? 8 : 9) < 0 ||
         cr_buf_put(&line, hash, CR_ID_HEX_LEN) < 0 || cr_buf_put(&line, "\"}\n", 3) < 0)
         goto oom;
     if (line.len > CR_JOURNAL_MAX_LINE) {
@@ -623,6 +1002,12 @@ int cr_journal_append(cr_journal *j, const char *type, const char *service,
     }
     j->seq++;
     memcpy(j->head, hash, sizeof(hash));
+    if (j->seq == 1)
+        memcpy(j->id, hash, sizeof(hash));
+    /* The end of a recovery, and each later acknowledgement, leave the head in
+     * the vault: the entry is written whatever happens to the head. */
+    if (j->keyed && j->repo && (!strcmp(type, CR_JOURNAL_RECOVER_END) || !strcmp(type, CR_JOURNAL_ACK)))
+        err = head_store(j, type);
     goto done;
 oom:
     cr_error_set("out of memory writing the journal");
@@ -637,7 +1022,7 @@ done:
 
 /* ============================================================ torn tail */
 
-int cr_journal_cut_torn(uint64_t *cut, const char *path)
+int cr_journal_cut_torn(uint64_t *cut, const char *path, cr_repo *repo)
 {
     cr_journal *j = NULL;
     cr_buf content = CR_BUF_INIT;
@@ -647,7 +1032,7 @@ int cr_journal_cut_torn(uint64_t *cut, const char *path)
 
     if (cut)
         *cut = 0;
-    if ((err = journal_open(&j, path, 0, 1, &torn, &good, &content)) < 0)
+    if ((err = journal_open(&j, path, repo, 0, 1, &torn, &good, &content)) < 0)
         goto done;
     if (!torn)
         goto done;
@@ -679,7 +1064,7 @@ int cr_journal_cut_torn(uint64_t *cut, const char *path)
     hash_hex(sha, content.ptr + good, nt);
     snprintf(nbytes, sizeof(nbytes), "%zu", nt);
     const char *kv[] = {"bytes", nbytes, "sha256", sha, "moved_to", torn_path};
-    if ((err = cr_journal_append(j, "torn-tail-cut", NULL, kv, 3)) < 0)
+    if ((err = cr_journal_append(j, CR_JOURNAL_TORN_CUT, NULL, kv, 3)) < 0)
         goto done;
     if (cut)
         *cut = nt;

@@ -2044,13 +2044,27 @@ static int resolve(cr_snapshot **out, char **why, cr_repo *repo, const cr_plan_s
         if ((err = cr_snapshot_find(out, repo, cr_id_to_hex(hex, &cp[0].clean_snapshot))) < 0)
             goto done;
         cr_time_format(t1, sizeof(t1), cp[0].clean_time_ns);
-        if (cp[0].compromised) {
+        if (cp[0].compromised && cp[0].nreasons > 0) {
+            /* The finding named (rule, path, first seen), not counted. */
+            const cr_finding *f = &cp[0].reasons[0];
+            char t3[48], more[48] = "";
+            cr_time_format(t2, sizeof(t2), cp[0].first_compromised_ns);
+            cr_time_format(t3, sizeof(t3), f->first_seen_ns ? f->first_seen_ns : f->time_ns);
+            if (cp[0].nreasons > 1)
+                snprintf(more, sizeof(more), "; and %zu more", cp[0].nreasons - 1);
+            reason = cr_sprintf("clean point %s (%s): the newest hunted snapshot before %s (%s), "
+                                "the first one holding a finding at or above high (%s %s on %s, "
+                                "first seen %s%s; rule set %.12s)",
+                                short_hex(sid, &cp[0].clean_snapshot), t1,
+                                short_hex(sid2, &cp[0].first_compromised), t2,
+                                cr_severity_name(f->severity), f->indicator ? f->indicator : "?",
+                                f->path ? f->path : "?", t3, more, cp[0].ruleset);
+        } else if (cp[0].compromised) {
             cr_time_format(t2, sizeof(t2), cp[0].first_compromised_ns);
             reason = cr_sprintf("clean point %s (%s): the newest hunted snapshot before %s (%s), "
-                                "the first one holding a finding at or above high (%zu such "
-                                "finding(s))",
+                                "the first one holding a finding at or above high",
                                 short_hex(sid, &cp[0].clean_snapshot), t1,
-                                short_hex(sid2, &cp[0].first_compromised), t2, cp[0].nreasons);
+                                short_hex(sid2, &cp[0].first_compromised), t2);
         } else {
             reason = cr_sprintf("clean point %s (%s): the newest hunted snapshot; no snapshot "
                                 "holds a finding at or above high",

@@ -1053,7 +1053,8 @@ char *cr_recover_journal_path(const char *plan_file, int drill)
     return cr_sprintf("%.*s/%.*s%s.journal", (int)dl, plan_file, (int)bl, base, when);
 }
 
-int cr_recover_ack(const char *journal, const char *service, const char *by, const char *message)
+int cr_recover_ack(cr_repo *repo, const char *journal, const char *service, const char *by,
+                   const char *message)
 {
     cr_journal *j = NULL;
     cr_journal_entry *e = NULL;
@@ -1071,7 +1072,7 @@ int cr_recover_ack(const char *journal, const char *service, const char *by, con
                      journal, err == CR_ENOTFOUND ? "it does not exist" : "it holds none");
         return CR_ENOTFOUND;
     }
-    err = cr_journal_open(&j, journal);
+    err = cr_journal_open_keyed(&j, journal, repo);
     if (err < 0) {
         if (err == CR_ELOCKED)
             cr_error_set("the recovery journal %s is in use by a running recovery: wait for it "
@@ -1402,7 +1403,7 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
     /* The journal: what was done before. */
     if (o->resume) {
         uint64_t cut = 0;
-        int e2 = cr_journal_cut_torn(&cut, o->journal);
+        int e2 = cr_journal_cut_torn(&cut, o->journal, repo);
         if (e2 < 0 && e2 != CR_ENOTFOUND) {
             err = e2;
             goto done;
@@ -1475,7 +1476,7 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
 
     /* Open the journal (locks it) and say what starts. */
     if ((err = cr_fs_mkdir_p(AT_FDCWD, jdir, 0755)) < 0 ||
-        (err = cr_journal_open(&c->j, o->journal)) < 0)
+        (err = cr_journal_open_keyed(&c->j, o->journal, repo)) < 0)
         goto done;
     if ((err = cr_fs_mkdir_p(AT_FDCWD, logdir, 0750)) < 0)
         goto done;

@@ -28,7 +28,9 @@
  * to "workstation" when the journal chose a restore point for "workstation").
  */
 #include "cleanroom/report.h"
+#include "cleanroom/snapshot.h"
 
+#include "util/i18n.h"
 #include "util/util.h"
 
 #include <assert.h>
@@ -160,159 +162,270 @@ typedef enum msg {
     M_WHOLE,
     M_FOOTER,            /* %1 version, %2 journal, %3 time */
     M_RESUMED_NOTE,
+    M_SEC_IDENTITY,
+    M_K_ESTAB,
+    M_K_FINESS,
+    M_K_INCIDENT,
+    M_K_AUTHOR,
+    M_K_ROLE,
+    M_K_MADE,
+    M_V_NOT_GIVEN,
+    M_SEC_RPO,
+    M_RPO_INTRO,
+    M_RPO_GIVEN,         /* %1 time */
+    M_RPO_FOUND,         /* %1 time, %2 snapshot, %3 source */
+    M_RPO_UNKNOWN,
+    M_RPO_LINE,          /* %1 service, %2 restore point time, %3 duration */
+    M_RPO_AFTER,         /* %1 service, %2 restore point time */
+    M_RPO_NOPOINT,       /* %1 service */
+    M_FIND_HEAD,         /* %1 source, %2 snapshot, %3 time, %4 rule set */
+    M_FIND_NONE,         /* %1 service */
+    M_FIND_MORE,         /* %1 count */
+    M_H_SEVERITY,
+    M_H_RULE,
+    M_H_PATH,
+    M_H_FIRST_SEEN,
+    M_J_KEYED,           /* %1 vault, %2 heads, %3 entries covered */
+    M_J_KEYED_NOHEAD,    /* %1 vault */
+    M_J_UNKEYED,
+    M_K_JCHAIN,
+    M_V_KEYED,
+    M_V_UNKEYED,
+    M_MON_1, M_MON_2, M_MON_3, M_MON_4, M_MON_5, M_MON_6,
+    M_MON_7, M_MON_8, M_MON_9, M_MON_10, M_MON_11, M_MON_12,
+    M_DATE,              /* %1 day, %2 month, %3 HH:MM */
     M__COUNT
 } msg;
 
+/* The English text is the msgid: po/fr.po translates it (tr()). The %1..%9
+ * are not printf directives. */
 static const char *const tr_en[M__COUNT] = {
-    [M_TITLE_RECOVERY] = "Incident recovery report: %1",
-    [M_TITLE_DRILL] = "Recovery drill report: %1",
-    [M_SEC_SUMMARY] = "Summary",
-    [M_SEC_RECOVERY] = "Recovery",
-    [M_SEC_JOURNAL] = "Journal (evidence)",
-    [M_SEC_TIERS] = "By tier",
-    [M_SEC_SERVICES] = "By service",
-    [M_SEC_POINTS] = "Restore points and why they were judged clean",
-    [M_SEC_PROBLEMS] = "Failures and blocked services",
-    [M_SEC_ACKS] = "Operator acknowledgements",
-    [M_SEC_EVIDENCE] = "Restore test evidence",
-    [M_SEC_TIMELINE] = "Timeline",
-    [M_SUM_LINE] = "%1 of %2 services back in %5; %3 failed, %4 blocked.",
-    [M_SUM_OK] = "Outcome: every service of the plan was restored, started and passed its probes.",
-    [M_SUM_PARTIAL] = "Outcome: partial recovery: some services failed or were blocked (see below).",
-    [M_SUM_INTERRUPTED] = "Outcome: the recovery was interrupted before every service was done.",
-    [M_SUM_UNFINISHED] = "Outcome: the journal has no end entry: the recovery was still running, or "
-                         "stopped (crash, reboot) and was not resumed, when this report was made.",
-    [M_SUM_RESUMED] = "The recovery ran in %1 parts (it was interrupted and resumed).",
-    [M_SUM_EARLIER] = "The journal also holds %1 earlier run(s), not covered by this report.",
-    [M_K_MODE] = "Mode",
-    [M_K_SITE] = "Site",
-    [M_K_STARTED] = "Started",
-    [M_K_ENDED] = "Ended",
-    [M_K_DURATION] = "Duration",
-    [M_K_OPERATOR] = "Run by (user)",
-    [M_K_HOST] = "On host",
-    [M_K_VAULT] = "Vault",
-    [M_K_PLAN] = "Plan file",
-    [M_K_PLAN_SHA] = "Plan SHA-256",
-    [M_K_SERVICES] = "Services in the plan",
-    [M_K_SCRATCH] = "Drill scratch folder",
-    [M_K_STATUS] = "Status",
-    [M_V_RECOVERY] = "recovery",
-    [M_V_DRILL] = "drill (rehearsal into a scratch folder; production untouched)",
-    [M_V_NOT_ENDED] = "not ended",
-    [M_K_JFILE] = "Journal file",
-    [M_K_JENTRIES] = "Entries",
-    [M_K_JHEAD] = "Head hash (SHA-256 of the last entry)",
-    [M_K_JREPORTED] = "Entries covered by this report",
-    [M_J_CHECK] = "The journal's hash chain was verified intact when this report was made. To "
+    [M_TITLE_RECOVERY] = N_("Incident recovery report: %1"),
+    [M_TITLE_DRILL] = N_("Recovery drill report: %1"),
+    [M_SEC_SUMMARY] = N_("Summary"),
+    [M_SEC_RECOVERY] = N_("Recovery"),
+    [M_SEC_JOURNAL] = N_("Journal (evidence)"),
+    [M_SEC_TIERS] = N_("By tier"),
+    [M_SEC_SERVICES] = N_("By service"),
+    [M_SEC_POINTS] = N_("Restore points and why they were judged clean"),
+    [M_SEC_PROBLEMS] = N_("Failures and blocked services"),
+    [M_SEC_ACKS] = N_("Operator acknowledgements"),
+    [M_SEC_EVIDENCE] = N_("Restore test evidence"),
+    [M_SEC_TIMELINE] = N_("Timeline"),
+    [M_SUM_LINE] = N_("%1 of %2 services back in %5; %3 failed, %4 blocked."),
+    [M_SUM_OK] = N_("Outcome: every service of the plan was restored, started and passed its probes."),
+    [M_SUM_PARTIAL] = N_("Outcome: partial recovery: some services failed or were blocked (see below)."),
+    [M_SUM_INTERRUPTED] = N_("Outcome: the recovery was interrupted before every service was done."),
+    [M_SUM_UNFINISHED] = N_("Outcome: the journal has no end entry: the recovery was still running, or "
+                         "stopped (crash, reboot) and was not resumed, when this report was made."),
+    [M_SUM_RESUMED] = N_("The recovery ran in %1 parts (it was interrupted and resumed)."),
+    [M_SUM_EARLIER] = N_("The journal also holds %1 earlier run(s), not covered by this report."),
+    [M_K_MODE] = N_("Mode"),
+    [M_K_SITE] = N_("Site"),
+    [M_K_STARTED] = N_("Started"),
+    [M_K_ENDED] = N_("Ended"),
+    [M_K_DURATION] = N_("Duration"),
+    [M_K_OPERATOR] = N_("Run by (user)"),
+    [M_K_HOST] = N_("On host"),
+    [M_K_VAULT] = N_("Vault"),
+    [M_K_PLAN] = N_("Plan file"),
+    [M_K_PLAN_SHA] = N_("Plan SHA-256"),
+    [M_K_SERVICES] = N_("Services in the plan"),
+    [M_K_SCRATCH] = N_("Drill scratch folder"),
+    [M_K_STATUS] = N_("Status"),
+    [M_V_RECOVERY] = N_("recovery"),
+    [M_V_DRILL] = N_("drill (rehearsal into a scratch folder; production untouched)"),
+    [M_V_NOT_ENDED] = N_("not ended"),
+    [M_K_JFILE] = N_("Journal file"),
+    [M_K_JENTRIES] = N_("Entries"),
+    [M_K_JHEAD] = N_("Head hash (SHA-256 of the last entry)"),
+    [M_K_JREPORTED] = N_("Entries covered by this report"),
+    [M_J_CHECK] = N_("The journal's hash chain was verified intact when this report was made. To "
                   "check this report against the journal later, run: cleanroom journal verify "
                   "%1 — it must print %2 entries and head %3 (more entries if acknowledgements "
-                  "were added since).",
-    [M_J_RANGE] = "lines %1 to %2",
-    [M_H_TIER] = "Tier",
-    [M_H_SERVICES] = "Services",
-    [M_H_SERVICE] = "Service",
-    [M_H_STATUS] = "Status",
-    [M_H_POINT] = "Restore point",
-    [M_H_TARGET] = "Target",
-    [M_H_FILES] = "Files",
-    [M_H_BYTES] = "Bytes",
-    [M_H_RESTORE_TIME] = "Restore time",
-    [M_H_PROBES] = "Probes",
-    [M_H_BACK_AT] = "Back at",
-    [M_H_RTO] = "RTO target",
-    [M_H_MEASURED] = "Measured (last back)",
-    [M_H_MET] = "RTO met",
-    [M_H_ESTIMATE] = "Estimate",
-    [M_H_TIME] = "Time (UTC)",
-    [M_H_SINCE] = "Since start",
-    [M_H_EVENT] = "Event",
-    [M_H_BY] = "By",
-    [M_H_MESSAGE] = "Message",
-    [M_H_SNAPSHOT] = "Snapshot",
-    [M_H_SNAP_TIME] = "Taken at",
-    [M_H_CHOSEN] = "Chosen as",
-    [M_H_REASON] = "Why",
-    [M_TIER_NAME_0] = "0 core infrastructure",
-    [M_TIER_NAME_1] = "1 clinical and business",
-    [M_TIER_NAME_2] = "2 other services",
-    [M_TIER_NAME_3] = "3 workstations",
-    [M_ST_OK] = "ok",
-    [M_ST_FAILED] = "FAILED",
-    [M_ST_BLOCKED] = "BLOCKED",
-    [M_ST_NOT_DONE] = "not finished",
-    [M_ST_MIXED] = "%1 ok, %2 failed, %3 blocked, %4 not finished",
-    [M_YES] = "yes",
-    [M_NO] = "NO",
-    [M_NONE] = "no target",
-    [M_UNKNOWN] = "?",
-    [M_PROBES_CELL] = "%1 passed, %2 failed",
-    [M_MET_CELL] = "%1 of %2",
-    [M_INSTANCES] = "%1 instances",
-    [M_TARGETS_MANY] = "%1 (and %2 more)",
-    [M_NO_PROBLEMS] = "None: no service failed or was blocked.",
-    [M_P_FAILED] = "%1 failed.",
-    [M_P_BLOCKED] = "%1 was blocked: %2, which it depends on, did not come back.",
-    [M_P_NOT_DONE] = "%1 was not finished when the journal ends.",
-    [M_P_ERROR] = "Error: %1",
-    [M_P_PROBE] = "Probe %1 (%2) failed after %3 attempt(s): %4",
-    [M_P_START] = "Start command exit code %1; its output is in %2",
-    [M_NO_ACKS] = "None.",
-    [M_EV_INTRO] = "This drill restored the services below for real, from the vault into the "
+                  "were added since)."),
+    [M_J_RANGE] = N_("lines %1 to %2"),
+    [M_H_TIER] = N_("Tier"),
+    [M_H_SERVICES] = N_("Services"),
+    [M_H_SERVICE] = N_("Service"),
+    [M_H_STATUS] = N_("Status"),
+    [M_H_POINT] = N_("Restore point"),
+    [M_H_TARGET] = N_("Target"),
+    [M_H_FILES] = N_("Files"),
+    [M_H_BYTES] = N_("Bytes"),
+    [M_H_RESTORE_TIME] = N_("Restore time"),
+    [M_H_PROBES] = N_("Probes"),
+    [M_H_BACK_AT] = N_("Back at"),
+    [M_H_RTO] = N_("RTO target"),
+    [M_H_MEASURED] = N_("Measured (last back)"),
+    [M_H_MET] = N_("RTO met"),
+    [M_H_ESTIMATE] = N_("Estimate"),
+    [M_H_TIME] = N_("Time (UTC)"),
+    [M_H_SINCE] = N_("Since start"),
+    [M_H_EVENT] = N_("Event"),
+    [M_H_BY] = N_("By"),
+    [M_H_MESSAGE] = N_("Message"),
+    [M_H_SNAPSHOT] = N_("Snapshot"),
+    [M_H_SNAP_TIME] = N_("Taken at"),
+    [M_H_CHOSEN] = N_("Chosen as"),
+    [M_H_REASON] = N_("Why"),
+    [M_TIER_NAME_0] = N_("0 core infrastructure"),
+    [M_TIER_NAME_1] = N_("1 clinical and business"),
+    [M_TIER_NAME_2] = N_("2 other services"),
+    [M_TIER_NAME_3] = N_("3 workstations"),
+    [M_ST_OK] = N_("ok"),
+    [M_ST_FAILED] = N_("FAILED"),
+    [M_ST_BLOCKED] = N_("BLOCKED"),
+    [M_ST_NOT_DONE] = N_("not finished"),
+    [M_ST_MIXED] = N_("%1 ok, %2 failed, %3 blocked, %4 not finished"),
+    [M_YES] = N_("yes"),
+    [M_NO] = N_("NO"),
+    [M_NONE] = N_("no target"),
+    [M_UNKNOWN] = N_("?"),
+    [M_PROBES_CELL] = N_("%1 passed, %2 failed"),
+    [M_MET_CELL] = N_("%1 of %2"),
+    [M_INSTANCES] = N_("%1 instances"),
+    [M_TARGETS_MANY] = N_("%1 (and %2 more)"),
+    [M_NO_PROBLEMS] = N_("None: no service failed or was blocked."),
+    [M_P_FAILED] = N_("%1 failed."),
+    [M_P_BLOCKED] = N_("%1 was blocked: %2, which it depends on, did not come back."),
+    [M_P_NOT_DONE] = N_("%1 was not finished when the journal ends."),
+    [M_P_ERROR] = N_("Error: %1"),
+    [M_P_PROBE] = N_("Probe %1 (%2) failed after %3 attempt(s): %4"),
+    [M_P_START] = N_("Start command exit code %1; its output is in %2"),
+    [M_NO_ACKS] = N_("None."),
+    [M_EV_INTRO] = N_("This drill restored the services below for real, from the vault into the "
                    "scratch folder %1, started them with their start commands and checked them "
                    "with their probes. The times are measured from the start of the drill: they "
                    "are the recovery times (RTO) this site can achieve with this plan, this vault "
-                   "and this machine.",
-    [M_EV_INSIDE] = "All %1 restore targets lie inside the scratch folder %2: no production target "
-                    "was written.",
-    [M_EV_OUTSIDE] = "WARNING: the restore target %1 is outside the scratch folder.",
-    [M_EV_REMOVED] = "Scratch folder removed after the drill: %1.",
-    [M_EV_TIERS] = "Measured recovery time per tier",
-    [M_EV_NOTHING] = "No service was restored by this drill.",
-    [M_T_MODE_RECOVERY] = "Recovery",
-    [M_T_MODE_DRILL] = "Drill",
-    [M_T_START] = "%1 started by %2 on %3 with plan %4 (%5 services)",
-    [M_T_RESUME] = "%1 resumed by %2 on %3 with plan %4 (%5 services)",
-    [M_T_ESTIMATE] = "Estimate: tier %1, %2 to restore, back after about %3 (RTO target %4)",
-    [M_T_POINT] = "Restore point %1 (%2) chosen as %3: %4",
-    [M_T_RSTART] = "Restore started into %1",
-    [M_T_RDONE] = "Restored %1 files (%2) into %3 in %4; %5 could not be restored",
-    [M_T_SCMD] = "Start command ended with exit code %1 after %2 (log: %3)",
-    [M_T_STOPCMD] = "Stop command ended with exit code %1 after %2",
-    [M_T_PROBE_OK] = "Probe %1 (%2) passed after %3 attempt(s) in %4: %5",
-    [M_T_PROBE_FAIL] = "Probe %1 (%2) FAILED after %3 attempt(s) in %4: %5",
-    [M_T_DONE] = "Service done: %1, %2 after the start",
-    [M_T_BLOCKED] = "Blocked: %1, which it depends on, did not come back",
-    [M_T_ERROR] = "Error: %1",
-    [M_T_ACK] = "Acknowledged by %1: %2",
-    [M_T_END] = "Ended: %1; %2 ok, %3 failed, %4 blocked, in %5",
-    [M_T_CLEANUP] = "Drill scratch folder %1 removed: %2",
-    [M_T_TORN] = "An incomplete last line (%1 bytes) was cut and moved to %2",
-    [M_WHOLE] = "(whole recovery)",
-    [M_FOOTER] = "Written by cleanroom %1 from the journal %2 on %3.",
-    [M_RESUMED_NOTE] = "As the recovery was interrupted and resumed, times count from its first "
-                       "start, the interruption included.",
+                   "and this machine."),
+    [M_EV_INSIDE] = N_("All %1 restore targets lie inside the scratch folder %2: no production target "
+                    "was written."),
+    [M_EV_OUTSIDE] = N_("WARNING: the restore target %1 is outside the scratch folder."),
+    [M_EV_REMOVED] = N_("Scratch folder removed after the drill: %1."),
+    [M_EV_TIERS] = N_("Measured recovery time per tier"),
+    [M_EV_NOTHING] = N_("No service was restored by this drill."),
+    [M_T_MODE_RECOVERY] = N_("Recovery"),
+    [M_T_MODE_DRILL] = N_("Drill"),
+    [M_T_START] = N_("%1 started by %2 on %3 with plan %4 (%5 services)"),
+    [M_T_RESUME] = N_("%1 resumed by %2 on %3 with plan %4 (%5 services)"),
+    [M_T_ESTIMATE] = N_("Estimate: tier %1, %2 to restore, back after about %3 (RTO target %4)"),
+    [M_T_POINT] = N_("Restore point %1 (%2) chosen as %3: %4"),
+    [M_T_RSTART] = N_("Restore started into %1"),
+    [M_T_RDONE] = N_("Restored %1 files (%2) into %3 in %4; %5 could not be restored"),
+    [M_T_SCMD] = N_("Start command ended with exit code %1 after %2 (log: %3)"),
+    [M_T_STOPCMD] = N_("Stop command ended with exit code %1 after %2"),
+    [M_T_PROBE_OK] = N_("Probe %1 (%2) passed after %3 attempt(s) in %4: %5"),
+    [M_T_PROBE_FAIL] = N_("Probe %1 (%2) FAILED after %3 attempt(s) in %4: %5"),
+    [M_T_DONE] = N_("Service done: %1, %2 after the start"),
+    [M_T_BLOCKED] = N_("Blocked: %1, which it depends on, did not come back"),
+    [M_T_ERROR] = N_("Error: %1"),
+    [M_T_ACK] = N_("Acknowledged by %1: %2"),
+    [M_T_END] = N_("Ended: %1; %2 ok, %3 failed, %4 blocked, in %5"),
+    [M_T_CLEANUP] = N_("Drill scratch folder %1 removed: %2"),
+    [M_T_TORN] = N_("An incomplete last line (%1 bytes) was cut and moved to %2"),
+    [M_WHOLE] = N_("(whole recovery)"),
+    [M_FOOTER] = N_("Written by cleanroom %1 from the journal %2 on %3."),
+    [M_RESUMED_NOTE] = N_("As the recovery was interrupted and resumed, times count from its first "
+                       "start, the interruption included."),
+    [M_SEC_IDENTITY] = N_("Identification"),
+    [M_K_ESTAB] = N_("Establishment"),
+    [M_K_FINESS] = N_("FINESS number"),
+    [M_K_INCIDENT] = N_("Incident / ARS report number"),
+    [M_K_AUTHOR] = N_("Report written by"),
+    [M_K_ROLE] = N_("Role"),
+    [M_K_MADE] = N_("Report made on"),
+    [M_V_NOT_GIVEN] = N_("not given"),
+    [M_SEC_RPO] = N_("Data-loss window (RPO)"),
+    [M_RPO_INTRO] = N_("Each service is back to its restore point: what was written after it must be "
+                       "entered again."),
+    [M_RPO_GIVEN] = N_("Time of the incident: %1 (as given by the operator)."),
+    [M_RPO_FOUND] = N_("Time of the incident: %1, the time of snapshot %2 of %3, the first one "
+                       "found compromised (the attack may have begun earlier)."),
+    [M_RPO_UNKNOWN] = N_("The time of the incident is not known (no compromised snapshot was found "
+                         "and none was given with --incident-time): the data to re-enter cannot "
+                         "be measured."),
+    [M_RPO_LINE] = N_("%1: back to %2 — %3 of data to re-enter"),
+    [M_RPO_AFTER] = N_("%1: back to %2, after the time of the incident: check this restore point"),
+    [M_RPO_NOPOINT] = N_("%1: no restore point in the journal"),
+    [M_FIND_HEAD] = N_("Findings that made %2 of %1 (%3) compromised, rule set %4"),
+    [M_FIND_NONE] = N_("%1: the hunt found no snapshot of its source compromised."),
+    [M_FIND_MORE] = N_("… and %1 more findings (cleanroom findings --snapshot shows them all)."),
+    [M_H_SEVERITY] = N_("Severity"),
+    [M_H_RULE] = N_("Rule"),
+    [M_H_PATH] = N_("Path"),
+    [M_H_FIRST_SEEN] = N_("First seen"),
+    [M_J_KEYED] = N_("The journal is keyed with the key of the vault %1 (HMAC-SHA-256): only a "
+                     "holder of the vault's passphrase can write an entry that verifies. Its "
+                     "chain, and the %2 head(s) the vault recorded at the end of the recovery "
+                     "and of each acknowledgement (the last one covering %3 entries), were "
+                     "verified intact when this report was made."),
+    [M_J_KEYED_NOHEAD] = N_("The journal is keyed with the key of the vault %1 (HMAC-SHA-256) and "
+                            "its chain was verified intact; the vault recorded no head of it yet "
+                            "(the recovery had not ended)."),
+    [M_J_UNKEYED] = N_("WARNING: this journal is not keyed (it was written by an older version "
+                       "of cleanroom, or without its vault). Its SHA-256 chain shows accidental "
+                       "damage only: whoever could write the file could have rewritten it and "
+                       "computed the chain again."),
+    [M_K_JCHAIN] = N_("Chain"),
+    [M_V_KEYED] = N_("keyed (HMAC-SHA-256 under the vault's key), checked against the vault"),
+    [M_V_UNKEYED] = N_("NOT keyed (plain SHA-256)"),
+    [M_MON_1] = N_("Jan"),
+    [M_MON_2] = N_("Feb"),
+    [M_MON_3] = N_("Mar"),
+    [M_MON_4] = N_("Apr"),
+    [M_MON_5] = N_("May"),
+    [M_MON_6] = N_("Jun"),
+    [M_MON_7] = N_("Jul"),
+    [M_MON_8] = N_("Aug"),
+    [M_MON_9] = N_("Sep"),
+    [M_MON_10] = N_("Oct"),
+    [M_MON_11] = N_("Nov"),
+    [M_MON_12] = N_("Dec"),
+    [M_DATE] = N_("%1 %2 %3"),
 };
 
-static const char *const *const tr_tables[] = {tr_en};
-
+/* The text of a message in the language of the report (cr_i18n_begin). */
 static const char *tr(cr_report_lang lang, msg m)
 {
-    const char *s = NULL;
-    if ((size_t)lang < sizeof(tr_tables) / sizeof(tr_tables[0]))
-        s = tr_tables[lang][m];
-    return s ? s : tr_en[m] ? tr_en[m] : "?";
+    (void)lang;
+    return tr_en[m] ? cr_i18n(tr_en[m]) : "?";
+}
+
+static const char *const lang_codes[] = {[CR_REPORT_EN] = "en", [CR_REPORT_FR] = "fr"};
+
+/* "fr", "fr_FR.UTF-8", "fr-CA": the language is the first two letters. */
+static int lang_of(cr_report_lang *out, const char *code)
+{
+    for (size_t i = 0; code && i < sizeof(lang_codes) / sizeof(lang_codes[0]); i++)
+        if (strncmp(code, lang_codes[i], 2) == 0 &&
+            (code[2] == '\0' || strchr("_-.:@", code[2]))) {
+            *out = (cr_report_lang)i;
+            return 0;
+        }
+    return -1;
 }
 
 int cr_report_lang_parse(cr_report_lang *out, const char *code)
 {
-    if (code && strcmp(code, "en") == 0) {
-        *out = CR_REPORT_EN;
+    if (lang_of(out, code) == 0)
         return 0;
-    }
-    cr_error_set("the report is written in English only for now ('--lang en'), not '%.16s'",
+    cr_error_set("the report is written in English ('--lang en') or French ('--lang fr'), not "
+                 "'%.16s'",
                  code ? code : "");
     return CR_EINPUT;
+}
+
+cr_report_lang cr_report_lang_default(void)
+{
+    static const char *const vars[] = {"LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"};
+    cr_report_lang l = CR_REPORT_EN;
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v)
+            return lang_of(&l, v) == 0 ? l : CR_REPORT_EN;
+    }
+    return l;
 }
 
 /* ================================================================ output */
@@ -322,6 +435,7 @@ typedef struct rp {
     int html;
     int err;
     cr_report_lang lang;
+    const cr_report_context *ctx;
 } rp;
 
 static void raw(rp *r, const char *s)
@@ -476,6 +590,15 @@ static void cell_begin(rp *r, const char *cls)
 }
 
 static void cell_end(rp *r) { raw(r, r->html ? "</td>" : " |"); }
+
+/* A cell of a trusted CSS class: "n" never wraps (numbers, sizes,
+ * durations, times), "id" may break anywhere (hashes, long ids). */
+static void cell_cls(rp *r, const char *cls, const char *s)
+{
+    cell_begin(r, cls);
+    esc(r, s && *s ? s : "-");
+    cell_end(r);
+}
 
 static void cell_esc(rp *r, const char *s)
 {
@@ -899,15 +1022,20 @@ done:
     return err;
 }
 
+/* Every time of the report counts from one origin, the recovery's
+ * recover-start entry, and is read from the entries' own times: "back at"
+ * in the tables and "+..." in the timeline are then the same number. */
+static double since_start(const model *m, const cr_journal_entry *e)
+{
+    return (double)(e->time_ns - m->start->time_ns) / 1e9;
+}
+
 /* Seconds from the recovery's start at which a unit was done; <0 unknown. */
 static double unit_back_at(const model *m, const unit *u)
 {
-    double d;
     if (!u->done)
         return -1;
-    if (!m->resumed && num_d(&d, val(u->done, "seconds")) == 0)
-        return d;
-    return (double)(u->done->time_ns - m->start->time_ns) / 1e9;
+    return since_start(m, u->done);
 }
 
 static double svc_rto(const svc *s)
@@ -929,11 +1057,6 @@ static const char *unit_met(const model *m, const unit *u, double rto)
     if (!u->done)
         return "no";
     const char *st = val(u->done, "status");
-    if (!m->resumed) {
-        const char *v = val(u->done, "rto_met");
-        if (v)
-            return v;
-    }
     return st && !strcmp(st, "ok") && unit_back_at(m, u) <= rto ? "yes" : "no";
 }
 
@@ -1032,7 +1155,7 @@ static void cell_met(rp *r, const agg *a)
 static void cell_dur(rp *r, double s, int known)
 {
     char b[32];
-    cell_esc(r, known ? human_dur(b, sizeof(b), s) : "-");
+    cell_cls(r, "n", known ? human_dur(b, sizeof(b), s) : "-");
 }
 
 static void cell_service(rp *r, const svc *s)
@@ -1061,17 +1184,201 @@ static void cell_tier(rp *r, int tier)
     }
 }
 
+/* ================================================================ identity, RPO, findings */
+
+/* "21 Nov 02:00" (UTC), month names from the catalogue. */
+static char *short_date(rp *r, char *b, size_t n, int64_t ns)
+{
+    time_t t = (time_t)(ns / 1000000000);
+    struct tm tm;
+    char day[8], hm[8];
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(b, n, "?");
+        return b;
+    }
+    snprintf(day, sizeof(day), "%d", tm.tm_mday);
+    snprintf(hm, sizeof(hm), "%02d:%02d", tm.tm_hour, tm.tm_min);
+    const char *mon = tr(r->lang, (msg)(M_MON_1 + tm.tm_mon));
+    /* The template of M_DATE puts the three in the language's order. */
+    const char *tpl = tr(r->lang, M_DATE), *args[] = {day, mon, hm};
+    size_t o = 0;
+    for (const char *p = tpl; *p && o + 1 < n; p++) {
+        if (p[0] == '%' && p[1] >= '1' && p[1] <= '3') {
+            o += (size_t)snprintf(b + o, n - o, "%s", args[p[1] - '1']);
+            if (o >= n)
+                o = n - 1;
+            p++;
+        } else {
+            b[o++] = *p;
+        }
+    }
+    b[o] = '\0';
+    return b;
+}
+
+/* "2 days", "5 hours", "40 minutes": the data-loss window in words. */
+static char *loss_words(char *b, size_t n, double s)
+{
+    unsigned long v;
+    if (s >= 86400) {
+        v = (unsigned long)(s / 86400);
+        snprintf(b, n, cr_i18n_n("%lu day", "%lu days", v), v);
+    } else if (s >= 3600) {
+        v = (unsigned long)(s / 3600);
+        snprintf(b, n, cr_i18n_n("%lu hour", "%lu hours", v), v);
+    } else {
+        v = (unsigned long)(s / 60);
+        snprintf(b, n, cr_i18n_n("%lu minute", "%lu minutes", v), v);
+    }
+    return b;
+}
+
+static const cr_report_point *point_of(const rp *r, const char *snapshot)
+{
+    for (size_t i = 0; snapshot && r->ctx && i < r->ctx->npoints; i++)
+        if (r->ctx->points[i].snapshot && !strcmp(r->ctx->points[i].snapshot, snapshot))
+            return &r->ctx->points[i];
+    return NULL;
+}
+
+static void kv_given(rp *r, msg k, const char *v)
+{
+    kv_row_begin(r, k);
+    if (v && *v)
+        esc(r, v);
+    else
+        put_m(r, M_V_NOT_GIVEN);
+    kv_row_end(r);
+}
+
+static void sec_identity(rp *r, const model *m, const char *when)
+{
+    const cr_report_context *c = r->ctx;
+    h2(r, M_SEC_IDENTITY);
+    kv_begin(r);
+    kv_given(r, M_K_ESTAB, c && c->site ? c->site : val(m->start, "site"));
+    kv_given(r, M_K_FINESS, c ? c->finess : NULL);
+    kv_given(r, M_K_INCIDENT, c ? c->incident : NULL);
+    kv_given(r, M_K_AUTHOR, c ? c->author : NULL);
+    kv_given(r, M_K_ROLE, c ? c->role : NULL);
+    kv_esc(r, M_K_MADE, when);
+    kv_end(r);
+}
+
+/* The incident: the operator's time, else the earliest first compromised
+ * snapshot of the restore points. *from: that point, or NULL. */
+static int64_t incident_time(const rp *r, const cr_report_point **from)
+{
+    *from = NULL;
+    if (!r->ctx)
+        return 0;
+    if (r->ctx->incident_ns)
+        return r->ctx->incident_ns;
+    for (size_t i = 0; i < r->ctx->npoints; i++) {
+        const cr_report_point *p = &r->ctx->points[i];
+        if (p->compromised && (!*from || p->first_compromised_ns < (*from)->first_compromised_ns))
+            *from = p;
+    }
+    return *from ? (*from)->first_compromised_ns : 0;
+}
+
+static void sec_rpo(rp *r, const model *m)
+{
+    const cr_report_point *from;
+    int64_t inc = incident_time(r, &from);
+    char b[3][64];
+    h2(r, M_SEC_RPO);
+    if (!inc) {
+        para_t(r, M_RPO_UNKNOWN, NULL, 0);
+    } else {
+        utc(b[0], sizeof(b[0]), inc);
+        if (from) {
+            snprintf(b[1], sizeof(b[1]), "%.8s", from->first_compromised);
+            const char *a[] = {b[0], b[1], from->source};
+            para_t(r, M_RPO_FOUND, a, 3);
+        } else {
+            const char *a[] = {b[0]};
+            para_t(r, M_RPO_GIVEN, a, 1);
+        }
+        para_t(r, M_RPO_INTRO, NULL, 0);
+    }
+    list_begin(r);
+    for (size_t i = 0; i < m->ns; i++) {
+        const cr_journal_entry *p = m->s[i].head->point;
+        int64_t t;
+        item_begin(r);
+        if (!p || cr_time_parse(&t, val(p, "snapshot_time") ? val(p, "snapshot_time") : "") < 0) {
+            const char *a[] = {m->s[i].name};
+            put_t(r, M_RPO_NOPOINT, a, 1);
+        } else if (inc && t > inc) {
+            const char *a[] = {m->s[i].name, short_date(r, b[0], sizeof(b[0]), t)};
+            put_t(r, M_RPO_AFTER, a, 2);
+        } else if (inc) {
+            const char *a[] = {m->s[i].name, short_date(r, b[0], sizeof(b[0]), t),
+                               loss_words(b[1], sizeof(b[1]), (double)(inc - t) / 1e9)};
+            put_t(r, M_RPO_LINE, a, 3);
+        } else {
+            esc(r, m->s[i].name);
+            raw(r, ": ");
+            esc(r, short_date(r, b[0], sizeof(b[0]), t));
+        }
+        item_end(r);
+    }
+    list_end(r);
+}
+
+/* The findings that made a source's snapshot compromised, named. */
+static void sec_findings(rp *r, const model *m)
+{
+    static const msg heads[] = {M_H_SEVERITY, M_H_RULE, M_H_PATH, M_H_FIRST_SEEN};
+    enum { SHOWN = 20 };
+    const cr_report_point *done[64];
+    size_t ndone = 0;
+    for (size_t i = 0; i < m->ns; i++) {
+        const cr_report_point *p = point_of(r, val(m->s[i].head->point, "snapshot"));
+        if (!p || !p->compromised)
+            continue;
+        int seen = 0;
+        for (size_t k = 0; k < ndone && !seen; k++)
+            seen = !strcmp(done[k]->first_compromised, p->first_compromised);
+        if (seen || ndone == sizeof(done) / sizeof(done[0]))
+            continue;
+        done[ndone++] = p;
+        char t[64], id[16];
+        snprintf(id, sizeof(id), "%.8s", p->first_compromised);
+        const char *a[] = {p->source, id, utc(t, sizeof(t), p->first_compromised_ns),
+                           p->ruleset && *p->ruleset ? p->ruleset : "?"};
+        raw(r, r->html ? "<h3>" : "### ");
+        put_t(r, M_FIND_HEAD, a, 4);
+        raw(r, r->html ? "</h3>\n" : "\n\n");
+        table_begin(r, heads, sizeof(heads) / sizeof(heads[0]));
+        for (size_t k = 0; k < p->nfindings && k < SHOWN; k++) {
+            const cr_finding *f = &p->findings[k];
+            row_begin(r);
+            cell_cls(r, "n", cr_severity_name(f->severity));
+            cell_esc(r, f->indicator);
+            cell_cls(r, "id", f->path);
+            cell_cls(r, "n", utc(t, sizeof(t), f->first_seen_ns ? f->first_seen_ns : f->time_ns));
+            row_end(r);
+        }
+        table_end(r);
+        if (p->nfindings > SHOWN) {
+            char more[24];
+            snprintf(more, sizeof(more), "%zu", p->nfindings - SHOWN);
+            const char *a2[] = {more};
+            para_t(r, M_FIND_MORE, a2, 1);
+        }
+    }
+}
+
 /* ================================================================ sections */
 
-/* Length of the recovery: the end entry's own count when it ran in one go. */
+/* Length of the recovery, from the same origin as every other time. */
 static double run_seconds(const model *m, double fallback)
 {
-    double d;
     if (!m->end)
         return fallback;
-    if (!m->resumed && num_d(&d, val(m->end, "seconds")) == 0)
-        return d;
-    return (double)(m->end->time_ns - m->start->time_ns) / 1e9;
+    return since_start(m, m->end);
 }
 
 static void sec_recovery(rp *r, const model *m)
@@ -1121,10 +1428,22 @@ static void sec_journal(rp *r, const model *m, const char *jname)
     kv_row_begin(r, M_K_JREPORTED);
     put_t(r, M_J_RANGE, rg, 2);
     kv_row_end(r);
+    kv_row_begin(r, M_K_JCHAIN);
+    put_m(r, r->ctx && r->ctx->check && r->ctx->check->keyed ? M_V_KEYED : M_V_UNKEYED);
+    kv_row_end(r);
     kv_end(r);
     snprintf(b[0], sizeof(b[0]), "%zu", m->n);
     const char *args[] = {jname, b[0], head};
     para_t(r, M_J_CHECK, args, 3);
+    const cr_journal_check *ck = r->ctx ? r->ctx->check : NULL;
+    if (ck && ck->keyed && ck->vault) {
+        snprintf(b[0], sizeof(b[0]), "%zu", ck->heads);
+        snprintf(b[1], sizeof(b[1]), "%llu", (unsigned long long)ck->sealed);
+        const char *a[] = {r->ctx->vault ? r->ctx->vault : "?", b[0], b[1]};
+        para_t(r, ck->heads ? M_J_KEYED : M_J_KEYED_NOHEAD, a, 3);
+    } else if (!ck || !ck->keyed) {
+        para_t(r, M_J_UNKEYED, NULL, 0);
+    }
 }
 
 static void sec_summary(rp *r, const model *m)
@@ -1177,14 +1496,14 @@ static void tier_rows(rp *r, const model *m)
     for (size_t i = 0; i < m->ns;) {
         size_t j = i;
         agg a;
-        double rto_max = 0, est_max = 0, d;
+        double rto_min = 0, est_max = 0, d;
         int est_known = 0;
         memset(&a, 0, sizeof(a));
         size_t units = 0;
         while (j < m->ns && m->s[j].tier == m->s[i].tier) {
             double rto = svc_rto(&m->s[j]);
-            if (rto > rto_max)
-                rto_max = rto;
+            if (rto > 0 && (rto_min == 0 || rto < rto_min))
+                rto_min = rto; /* the tier's target: its tightest RTO */
             if (num_d(&d, val(m->s[j].head->estimate, "seconds")) == 0) {
                 est_known = 1;
                 if (d > est_max)
@@ -1200,12 +1519,12 @@ static void tier_rows(rp *r, const model *m)
         snprintf(b, sizeof(b), "%zu", j - i);
         if (units != j - i)
             snprintf(b, sizeof(b), "%zu (%zu)", j - i, units);
-        cell_esc(r, b);
+        cell_cls(r, "n", b);
         cell_status(r, &a);
-        cell_esc(r, human_size(c, sizeof(c), a.bytes));
+        cell_cls(r, "n", human_size(c, sizeof(c), a.bytes));
         cell_dur(r, est_max, est_known);
         cell_dur(r, a.back, a.back_known && !a.notdone);
-        cell_dur(r, rto_max, rto_max > 0);
+        cell_dur(r, rto_min, rto_min > 0);
         cell_met(r, &a);
         row_end(r);
         i = j;
@@ -1268,8 +1587,8 @@ static void sec_services(rp *r, const model *m)
             cell_esc(r, target);
         }
         snprintf(b[0], sizeof(b[0]), "%llu", (unsigned long long)a.files);
-        cell_esc(r, b[0]);
-        cell_esc(r, human_size(b[1], sizeof(b[1]), a.bytes));
+        cell_cls(r, "n", b[0]);
+        cell_cls(r, "n", human_size(b[1], sizeof(b[1]), a.bytes));
         cell_dur(r, a.restore, a.bytes || a.files);
         snprintf(b[0], sizeof(b[0]), "%zu", a.pok);
         snprintf(b[1], sizeof(b[1]), "%zu", a.pfail);
@@ -1294,8 +1613,8 @@ static void sec_points(rp *r, const model *m)
             continue;
         row_begin(r);
         cell_esc(r, m->s[i].name);
-        cell_esc(r, val(p, "snapshot"));
-        cell_esc(r, val(p, "snapshot_time"));
+        cell_cls(r, "id", val(p, "snapshot"));
+        cell_cls(r, "n", val(p, "snapshot_time"));
         cell_esc(r, val(p, "point"));
         cell_esc(r, val(p, "reason"));
         row_end(r);
@@ -1364,7 +1683,7 @@ static void sec_acks(rp *r, const model *m)
             table_begin(r, heads, sizeof(heads) / sizeof(heads[0]));
         char b[64];
         row_begin(r);
-        cell_esc(r, utc(b, sizeof(b), e->time_ns));
+        cell_cls(r, "n", utc(b, sizeof(b), e->time_ns));
         if (e->service)
             cell_esc(r, e->service);
         else
@@ -1463,9 +1782,7 @@ static void timeline_event(rp *r, const model *m, const cr_journal_entry *e)
                            dur_val(b[0], sizeof(b[0]), val(e, "seconds")), val(e, "message")};
         put_t(r, ok && !strcmp(ok, "yes") ? M_T_PROBE_OK : M_T_PROBE_FAIL, a, 5);
     } else if (is(e, "service-done")) {
-        double d = m->resumed ? (double)(e->time_ns - m->start->time_ns) / 1e9 : -1;
-        const char *a[] = {val(e, "status"), d >= 0 ? human_dur(b[0], sizeof(b[0]), d)
-                                                    : dur_val(b[0], sizeof(b[0]), val(e, "seconds"))};
+        const char *a[] = {val(e, "status"), human_dur(b[0], sizeof(b[0]), since_start(m, e))};
         put_t(r, M_T_DONE, a, 2);
     } else if (is(e, "service-blocked")) {
         const char *a[] = {val(e, "by")};
@@ -1478,7 +1795,7 @@ static void timeline_event(rp *r, const model *m, const cr_journal_entry *e)
         put_t(r, M_T_ACK, a, 2);
     } else if (is(e, "recover-end")) {
         const char *a[] = {val(e, "status"), val(e, "ok"), val(e, "failed"), val(e, "blocked"),
-                           dur_val(b[0], sizeof(b[0]), val(e, "seconds"))};
+                           human_dur(b[0], sizeof(b[0]), since_start(m, e))};
         put_t(r, M_T_END, a, 5);
     } else if (is(e, "drill-cleanup")) {
         const char *a[] = {val(e, "scratch"), val(e, "removed")};
@@ -1507,10 +1824,9 @@ static void sec_timeline(rp *r, const model *m)
         const cr_journal_entry *e = &m->e[x];
         char b[64], c[32];
         row_begin(r);
-        cell_esc(r, utc(b, sizeof(b), e->time_ns));
-        double d = (double)(e->time_ns - m->start->time_ns) / 1e9;
-        snprintf(c, sizeof(c), "+%s", human_dur(b, sizeof(b), d));
-        cell_esc(r, c);
+        cell_cls(r, "n", utc(b, sizeof(b), e->time_ns));
+        snprintf(c, sizeof(c), "+%s", human_dur(b, sizeof(b), since_start(m, e)));
+        cell_cls(r, "n", c);
         cell_esc(r, e->service ? e->service : "");
         cell_begin(r, NULL);
         timeline_event(r, m, e);
@@ -1528,7 +1844,8 @@ static const char css[] =
     "h3{font-size:1.05em}"
     "table{border-collapse:collapse;margin:.5em 0 1em;width:100%}"
     "th,td{border:1px solid #aaa;padding:.25em .45em;text-align:left;vertical-align:top;"
-    "word-break:break-word}"
+    "overflow-wrap:break-word}"
+    "th,td.n{white-space:nowrap}td.id{word-break:break-all}"
     "thead th{background:#e8e8e8}"
     "table.kv{width:auto}table.kv th{background:#f2f2f2;font-weight:600;white-space:nowrap}"
     ".st-ok{color:#0a5d1a;font-weight:600}.st-failed{color:#a00000;font-weight:700}"
@@ -1542,6 +1859,29 @@ int cr_report_render(char **out, const cr_journal_entry *entries, size_t n,
                      const char *journal_name, unsigned int format, cr_report_lang lang,
                      int64_t now_ns)
 {
+    cr_report_context c;
+    memset(&c, 0, sizeof(c));
+    c.lang = lang;
+    return cr_report_render_with(out, entries, n, journal_name, format, now_ns, &c);
+}
+
+static int render(char **out, const cr_journal_entry *entries, size_t n, const char *journal_name,
+                  unsigned int format, int64_t now_ns, const cr_report_context *ctx);
+
+int cr_report_render_with(char **out, const cr_journal_entry *entries, size_t n,
+                          const char *journal_name, unsigned int format, int64_t now_ns,
+                          const cr_report_context *ctx)
+{
+    size_t l = (size_t)ctx->lang < sizeof(lang_codes) / sizeof(lang_codes[0]) ? ctx->lang : 0;
+    cr_i18n_begin(lang_codes[l]);
+    int err = render(out, entries, n, journal_name, format, now_ns, ctx);
+    cr_i18n_end();
+    return err;
+}
+
+static int render(char **out, const cr_journal_entry *entries, size_t n, const char *journal_name,
+                  unsigned int format, int64_t now_ns, const cr_report_context *ctx)
+{
     model m;
     rp r;
     int err;
@@ -1550,18 +1890,21 @@ int cr_report_render(char **out, const cr_journal_entry *entries, size_t n,
     assert(format == CR_REPORT_MD || format == CR_REPORT_HTML);
     memset(&r, 0, sizeof(r));
     r.html = format == CR_REPORT_HTML;
-    r.lang = lang;
+    r.lang = ctx->lang;
+    r.ctx = ctx;
     if ((err = model_build(&m, entries, n)) < 0) {
         model_free(&m);
         return err;
     }
-    const char *site = val(m.start, "site");
+    const char *site = ctx->site ? ctx->site : val(m.start, "site");
     const char *targs[] = {site ? site : "?"};
     char when[64];
     utc(when, sizeof(when), now_ns);
 
     if (r.html) {
-        raw(&r, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        raw(&r, r.lang == CR_REPORT_FR ? "<!DOCTYPE html>\n<html lang=\"fr\">\n<head>"
+                                       : "<!DOCTYPE html>\n<html lang=\"en\">\n<head>");
+        raw(&r, "\n<meta charset=\"utf-8\">\n"
                 "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
                 "style-src 'unsafe-inline'\">\n<meta name=\"generator\" content=\"cleanroom ");
         raw(&r, CR_VERSION_STRING);
@@ -1572,12 +1915,15 @@ int cr_report_render(char **out, const cr_journal_entry *entries, size_t n,
         raw(&r, "</style>\n</head>\n<body>\n");
     }
     h1_t(&r, m.drill ? M_TITLE_DRILL : M_TITLE_RECOVERY, targs, 1);
+    sec_identity(&r, &m, when);
     sec_summary(&r, &m);
+    sec_rpo(&r, &m);
     sec_recovery(&r, &m);
     sec_journal(&r, &m, journal_name);
     sec_tiers(&r, &m);
     sec_services(&r, &m);
     sec_points(&r, &m);
+    sec_findings(&r, &m);
     sec_problems(&r, &m);
     sec_acks(&r, &m);
     if (m.drill)
@@ -1610,20 +1956,85 @@ void cr_report_result_free(cr_report_result *r)
     r->md_path = r->html_path = NULL;
 }
 
+/* What the vault's hunt says about the restore points of the journal. */
+typedef struct points {
+    cr_report_point *p;
+    cr_clean_point **cp; /* owned, one per point */
+    size_t *ncp;
+    char (*hex)[CR_ID_HEX_LEN + 1]; /* first compromised snapshot of each */
+    size_t n;
+} points;
+
+static void points_free(points *ps)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        cr_clean_points_free(ps->cp[i], ps->ncp[i]);
+    free(ps->p);
+    free(ps->cp);
+    free(ps->ncp);
+    free(ps->hex);
+    memset(ps, 0, sizeof(*ps));
+}
+
+/* Best effort: a restore point the vault no longer holds, or a source never
+ * hunted, is simply not described. */
+static int points_gather(points *ps, cr_repo *repo, const cr_journal_entry *e, size_t n)
+{
+    memset(ps, 0, sizeof(*ps));
+    if (!repo || !n)
+        return 0;
+    if (!(ps->p = cr_calloc(n, sizeof(*ps->p))) || !(ps->cp = cr_calloc(n, sizeof(*ps->cp))) ||
+        !(ps->ncp = cr_calloc(n, sizeof(*ps->ncp))) || !(ps->hex = cr_calloc(n, sizeof(*ps->hex))))
+        return CR_ERROR;
+    for (size_t i = 0; i < n; i++) {
+        const char *id = strcmp(e[i].type, CR_JOURNAL_POINT_CHOSEN) ? NULL : val(&e[i], "snapshot");
+        cr_snapshot *snap = NULL;
+        int dup = 0;
+        if (!id)
+            continue;
+        for (size_t k = 0; k < ps->n && !dup; k++)
+            dup = !strcmp(ps->p[k].snapshot, id);
+        if (dup || cr_snapshot_find(&snap, repo, id) < 0)
+            continue;
+        cr_clean_point *cp = NULL;
+        size_t ncp = 0;
+        if (cr_clean_points(&cp, &ncp, repo, snap->source, CR_SEV_HIGH) == 0 && ncp) {
+            cr_report_point *p = &ps->p[ps->n];
+            ps->cp[ps->n] = cp;
+            ps->ncp[ps->n] = ncp;
+            p->snapshot = id;
+            p->source = cp[0].source;
+            p->compromised = cp[0].compromised;
+            p->first_compromised = cr_id_to_hex(ps->hex[ps->n], &cp[0].first_compromised);
+            p->first_compromised_ns = cp[0].first_compromised_ns;
+            p->ruleset = cp[0].ruleset;
+            p->findings = cp[0].reasons;
+            p->nfindings = cp[0].nreasons;
+            ps->n++;
+        } else {
+            cr_clean_points_free(cp, ncp);
+        }
+        cr_snapshot_free(snap);
+    }
+    return 0;
+}
+
 int cr_report_write(cr_report_result *result, const cr_report_options *opts)
 {
     cr_journal_entry *e = NULL;
     size_t n = 0;
     uint64_t bad = 0;
     char *dir = NULL, *stem = NULL, *md = NULL, *html = NULL;
+    points pts;
     int err;
 
+    memset(&pts, 0, sizeof(pts));
     assert(result && opts && opts->journal);
     memset(result, 0, sizeof(*result));
     unsigned int formats = opts->formats ? opts->formats : CR_REPORT_MD | CR_REPORT_HTML;
 
     cr_error_clear();
-    err = cr_journal_read(&e, &n, &bad, opts->journal);
+    err = cr_journal_verify(&e, &n, &bad, &result->check, opts->journal, opts->repo);
     if (err == CR_ECORRUPT) {
         char *m = cr_strdup(cr_error_last());
         result->bad_line = bad;
@@ -1669,10 +2080,25 @@ int cr_report_write(cr_report_result *result, const cr_report_options *opts)
     /* Render everything before writing anything. */
     char *docs[2] = {NULL, NULL};
     int64_t now = cr_time_now_ns();
-    if (md && (err = cr_report_render(&docs[0], e, n, base, CR_REPORT_MD, opts->lang, now)) < 0)
+    cr_report_context ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.lang = opts->lang;
+    ctx.site = opts->site;
+    ctx.finess = opts->finess;
+    ctx.incident = opts->incident;
+    ctx.author = opts->author;
+    ctx.role = opts->role;
+    ctx.incident_ns = opts->incident_ns;
+    ctx.check = &result->check;
+    ctx.vault = opts->repo ? cr_repo_path(opts->repo) : NULL;
+    if ((err = points_gather(&pts, opts->repo, e, n)) < 0)
+        goto done;
+    ctx.points = pts.p;
+    ctx.npoints = pts.n;
+    if (md && (err = cr_report_render_with(&docs[0], e, n, base, CR_REPORT_MD, now, &ctx)) < 0)
         goto done;
     if (html &&
-        (err = cr_report_render(&docs[1], e, n, base, CR_REPORT_HTML, opts->lang, now)) < 0) {
+        (err = cr_report_render_with(&docs[1], e, n, base, CR_REPORT_HTML, now, &ctx)) < 0) {
         free(docs[0]);
         goto done;
     }
@@ -1703,6 +2129,7 @@ int cr_report_write(cr_report_result *result, const cr_report_options *opts)
     result->html_path = html;
     md = html = NULL;
 done:
+    points_free(&pts);
     cr_journal_entries_free(e, n);
     free(dir);
     free(stem);

@@ -58,6 +58,14 @@ void cr_keys_derive(cr_keys *out, const uint8_t master[32])
     crypto_kdf_derive_from_key(out->chunker, sizeof(out->chunker), 3, kdf_ctx, master);
 }
 
+/* The key of recovery journals: its own context, so that it can never equal
+ * a key of the vault's data. */
+void cr_journal_key_derive(uint8_t out[32], const uint8_t master[32])
+{
+    static const char ctx[crypto_kdf_CONTEXTBYTES] = {'c', 'l', 'e', 'a', 'n', 'j', 'r', '1'};
+    crypto_kdf_derive_from_key(out, 32, 1, ctx, master);
+}
+
 /* ------------------------------------------------------------ blob ids */
 
 /* One HMAC context per thread, keyed with the last mac key it saw. */

@@ -314,7 +314,8 @@ void cr_repo_index_drop(cr_repo *repo)
 static int check_kind(const char *kind)
 {
     if (strcmp(kind, "index") != 0 && strcmp(kind, "snapshots") != 0 &&
-        strcmp(kind, "hunt") != 0 && strcmp(kind, "forget") != 0) {
+        strcmp(kind, "hunt") != 0 && strcmp(kind, "forget") != 0 &&
+        strcmp(kind, "journals") != 0) {
         cr_error_set("internal error: unknown kind of vault file '%s'", kind);
         return CR_EINPUT;
     }
@@ -351,9 +352,9 @@ int cr_repo_save_file(cr_id *out, cr_repo *repo, const char *kind, const void *p
     cr_seal(sealed, repo->keys.enc, ad, strlen(ad), z.ptr, z.len);
     cr_sha256(out->b, sealed, z.len + CR_SEAL_OVERHEAD);
     snprintf(name, sizeof(name), "%s/%s", kind, cr_id_to_hex(hex, out));
-    /* hunt/ appeared after format version 1 was first released: vaults made
-     * before have none until their first hunt. */
-    if ((!strcmp(kind, "hunt") || !strcmp(kind, "forget")) &&
+    /* hunt/, forget/ and journals/ appeared after format version 1 was first
+     * released: vaults made before have none until their first hunt, forget or recovery. */
+    if ((!strcmp(kind, "hunt") || !strcmp(kind, "forget") || !strcmp(kind, "journals")) &&
         mkdirat(repo->dirfd, kind, 0755) < 0 && errno != EEXIST) {
         err = cr_error_errno("cannot create folder %s/%s of the vault", repo->path, kind);
         goto done;
@@ -538,7 +539,8 @@ static size_t temp_dir(cr_repo *repo, const char *sub, time_t cutoff, cr_repo_te
 
 size_t cr_repo_temp_files(cr_repo *repo, int64_t min_age_s, cr_repo_temp_cb fn, void *payload)
 {
-    static const char *const kinds[] = {"keys", "index", "snapshots", "locks", "hunt", "forget"};
+    static const char *const kinds[] = {"keys",   "index",  "snapshots", "locks",
+                                        "hunt",   "forget", "journals"};
     time_t cutoff = time(NULL) - (time_t)min_age_s;
     size_t taken = 0;
     char sub[16];
@@ -582,8 +584,8 @@ int cr_repo_list(cr_id **out, size_t *count, cr_repo *repo, const char *kind)
         }
     } else if (!strcmp(kind, "keys") || !strcmp(kind, "index") || !strcmp(kind, "snapshots")) {
         err = list_dir(&l, repo, kind, NULL, 0);
-    } else if (!strcmp(kind, "hunt") || !strcmp(kind, "forget")) {
-        err = list_dir(&l, repo, kind, NULL, 1); /* absent until the first hunt, forget */
+    } else if (!strcmp(kind, "hunt") || !strcmp(kind, "forget") || !strcmp(kind, "journals")) {
+        err = list_dir(&l, repo, kind, NULL, 1); /* absent until the first hunt, forget, recovery */
     } else {
         cr_error_set("internal error: unknown kind of vault file '%s'", kind);
         err = CR_EINPUT;

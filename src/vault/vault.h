@@ -56,6 +56,8 @@ typedef struct cr_keys {
 #define CR_SEAL_OVERHEAD (CR_NONCE_LEN + CR_TAG_LEN)
 
 void cr_keys_derive(cr_keys *out, const uint8_t master[32]);
+/** The HMAC key of recovery journals (docs/format.md §16), from the master key. */
+void cr_journal_key_derive(uint8_t out[32], const uint8_t master[32]);
 /** Blob id: HMAC-SHA-256(keys->mac, data). */
 void cr_blob_id(cr_id *out, const cr_keys *keys, const void *data, size_t len);
 /** Seal `len` bytes into out[len + CR_SEAL_OVERHEAD] with a fresh random 192-bit nonce. */

@@ -63,8 +63,11 @@ assert_grep "^scratch folder .*/drill removed" "$CR_OUT" "scratch removed"
 [ ! -e drill ] || fail "the scratch folder is still there"
 [ ! -e "$PROD" ] || fail "a drill wrote to a production target"
 [ ! -e "$PIDS/web" ] || fail "the stop command did not run"
-find . -path ./drill -prune -o -print | grep -v '^\./\.lib' | grep -v '^\./drill\.journal' | sort > after.txt
+# (and the journal's head, recorded in the vault: journals/)
+find . -path ./drill -prune -o -print | grep -v '^\./\.lib' | grep -v '^\./drill\.journal' |
+    grep -v '^\./vault/journals' | sort > after.txt
 diff before.txt after.txt | grep -v '^[0-9]' | grep -v 'before.txt\|after.txt' && fail "the drill wrote outside its scratch folder and journal"
+[ "$(ls vault/journals | wc -l)" = 1 ] || fail "the drill's head was not recorded in the vault"
 expect_exit 0 cr journal verify drill.journal
 python3 - drill.journal "$SCRATCH/drill" <<'EOF' || fail "drill journal"
 import json, sys

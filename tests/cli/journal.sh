@@ -112,3 +112,120 @@ assert_grep "^usage: cleanroom journal verify FILE" "$CR_OUT" "help"
 expect_exit 0 cr journal verify empty.jsonl
 assert_grep "intact, 0 entries, head 0{64}$" "$CR_OUT" "empty journal"
 pass "usage"
+
+# ------------------------------------------------------------ keyed journals: the attacker
+# A real recovery writes a keyed journal and records its head in the vault.
+# Whoever can write the journal file but has not the vault's passphrase edits
+# an entry and computes every hash again, as the SHA-256 chain allowed; or
+# cuts the journal's end; or replaces it with another: `journal verify` and
+# `report` must refuse all of these (exit 4).
+# The vault: db clean on 21 Nov 02:00, compromised (a test virus) on 23 Nov 02:00.
+export CLEANROOM_REPO=$SCRATCH/vault
+mkdir -p rules/yara
+printf 'rule test_eicar { meta: severity = "critical" strings: $e = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE" condition: $e }\n' \
+    > rules/yara/test.yar
+printf '# test list\nlockbit\n' > rules/ransomware-extensions.txt
+printf '# test list\nREADME-DECRYPT.txt\n' > rules/ransom-notes.txt
+export CLEANROOM_RULES=$SCRATCH/rules
+expect_exit 0 cr init --kdf interactive
+mkdir -p src/db && printf 'patients\n' > src/db/data.txt
+expect_exit 0 cr backup --source db --time 2026-11-21T02:00:00Z src/db
+printf '%s\n' 'X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*' > src/db/dropper.exe
+expect_exit 0 cr backup --source db --time 2026-11-23T02:00:00Z src/db
+rm src/db/dropper.exe
+expect_exit 0 cr hunt
+unset CLEANROOM_REPO CLEANROOM_RULES
+cat > plan.yaml <<EOF
+site: CH-Test
+vault: $SCRATCH/vault
+services:
+  - name: db
+    tier: 0
+    restore_point: clean
+    target: {folder: $SCRATCH/prod/db}
+    rto: 1h
+EOF
+expect_exit 0 cr recover plan.yaml --journal rec.journal
+# The director's report, from this recovery: what was lost, and why that point.
+expect_exit 0 cr report rec.journal --lang fr --format md --out dir-report
+assert_grep "^- db : revenu au 21 nov\. 02:00 — 2 jours de données à ressaisir$" \
+    dir-report/rec-report.md "RPO from the first compromised snapshot"
+assert_grep "^\| critical \| yara:test\\\\_eicar \| /.*/src/db/dropper\.exe \| 2026-11-23 02:00:00 UTC \|$" \
+    dir-report/rec-report.md "the finding named: rule, path, first seen"
+assert_grep "jeu de règles [0-9a-f]{64}" dir-report/rec-report.md "the rule set named"
+assert_grep "scellé avec la clé du coffre" dir-report/rec-report.md "keyed journal said"
+grep -q "such finding" dir-report/rec-report.md && fail "findings counted, not named"
+grep -q '"hash":' rec.journal && fail "a recovery wrote unkeyed entries"
+grep -q '"mac":"[0-9a-f]\{64\}"}$' rec.journal || fail "no keyed entry"
+[ "$(ls vault/journals | wc -l)" = 1 ] || fail "the end of the recovery left no head in the vault"
+expect_exit 0 cr journal verify rec.journal
+assert_grep "^journal rec\.journal: intact, [0-9]+ entries" "$CR_OUT" "keyed journal intact"
+assert_grep "^keyed with the vault .*vault; 1 head\(s\) recorded in the vault" "$CR_OUT" "keyed, 1 head"
+expect_exit 0 cr recover plan.yaml --journal rec.journal --ack all --message "checked"
+[ "$(ls vault/journals | wc -l)" = 2 ] || fail "an acknowledgement left no head in the vault"
+expect_exit 0 cr journal verify rec.journal --json
+python3 - "$CR_OUT" <<'EOF' || fail "verify --json of a keyed journal"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["intact"] and d["keyed"] and d["heads"] == 2 and d["sealed_entries"] == d["entries"], d
+EOF
+cp rec.journal rec.orig
+pass "a recovery writes a keyed journal and records its heads"
+
+# rechain FILE SUFFIX OLD NEW: replace OLD by NEW in the entries, then compute
+# every link and hash again with SHA-256 (as the plain chain allows), ending
+# each line with SUFFIX ("hash" or "mac").
+rechain() {
+    python3 - "$@" <<'EOF'
+import hashlib, re, sys
+path, suffix, old, new = sys.argv[1:5]
+prev, out = "0" * 64, []
+for line in open(path, encoding="utf-8").read().splitlines():
+    body = re.match(r'^(.*),"(?:hash|mac)":"[0-9a-f]{64}"}$', line).group(1) + "}"
+    body = re.sub(r'"prev":"[0-9a-f]{64}"}$', '"prev":"%s"}' % prev, body.replace(old, new))
+    prev = hashlib.sha256(body.encode()).hexdigest()
+    out.append(body[:-1] + ',"%s":"%s"}\n' % (suffix, prev))
+open(path, "w", encoding="utf-8").write("".join(out))
+EOF
+}
+attack() { # name, words expected, then the command that damages rec.journal
+    local name=$1 words=$2
+    shift 2
+    cp rec.orig rec.journal
+    "$@"
+    # The operator names the vault (the journal could name another, or none).
+    expect_exit 4 cr journal verify rec.journal --repo "$SCRATCH/vault"
+    assert_grep "^cleanroom: error: journal rec\.journal, .*$words" "$CR_ERR" "$name: verify"
+    rm -rf rep
+    expect_exit 4 cr report rec.journal --out rep --repo "$SCRATCH/vault"
+    assert_grep "no report was written" "$CR_ERR" "$name: report"
+    [ ! -e rep ] || fail "$name: a report was written"
+}
+# The control: the same rewriting with nothing edited verifies as the plain chain it becomes...
+cp rec.orig plain.journal && rechain plain.journal hash '"files":"1"' '"files":"1"'
+grep -q '"files":"1"' plain.journal || fail "the test's edit target is missing"
+attack "edited, every SHA-256 computed again" "replaced" rechain rec.journal hash '"files":"1"' '"files":"9"'
+attack "edited, SHA-256 in place of the MACs" "line 1: it was changed after it was written: its content does not match its MAC" \
+    rechain rec.journal mac '"files":"1"' '"files":"9"'
+attack "cut at its end" "ends at entry [0-9]+, but the vault recorded it with [0-9]+ entries.*were removed" \
+    sed -i '$d' rec.journal
+attack "cut before the end of the recovery" "were removed" sh -c 'head -n 3 rec.orig > rec.journal'
+forge() { mkjournal 5 > rec.journal; }
+attack "replaced by a forged journal" "replaced" forge
+attack "emptied" "replaced" truncate -s 0 rec.journal
+# ...and a keyed journal needs its vault: without it, no verdict (exit 2), never "intact".
+mkdir -p elsewhere && cp rec.orig elsewhere/rec.journal
+sed -i "s#\"vault\":\"[^\"]*\"#\"vault\":\"/nonexistent\"#" elsewhere/rec.journal
+expect_exit 4 cr journal verify elsewhere/rec.journal --repo "$SCRATCH/vault"
+cp rec.orig elsewhere/rec.journal
+expect_exit 0 cr journal verify elsewhere/rec.journal --repo "$SCRATCH/vault"
+mv vault vault.away
+expect_exit 2 cr journal verify elsewhere/rec.journal
+assert_grep "keyed with its vault's key: it can only be verified with that vault" "$CR_ERR" "no vault: said"
+expect_exit 2 cr report elsewhere/rec.journal --out rep-novault
+[ ! -e rep-novault ] || fail "a report of a keyed journal without its vault"
+mv vault.away vault
+CLEANROOM_REPO=$SCRATCH/other expect_exit 0 cr init --kdf interactive
+expect_exit 4 cr journal verify elsewhere/rec.journal --repo "$SCRATCH/other"
+assert_grep "does not match its MAC" "$CR_ERR" "another vault's key"
+pass "an edited, cut or replaced keyed journal is refused by journal verify and report"

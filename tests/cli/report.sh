@@ -79,6 +79,61 @@ assert_grep "\"head\": \"$head\"" "$CR_OUT"
 expect_exit 0 cr report drill.journal --format html
 [ -s drill-report.html ] || fail "report not beside the journal"
 
+# A journal that is not keyed (written before keying, like this one) says so.
+assert_grep "not keyed" "$md" "unkeyed journal flagged in the report"
+
+# Identity, data-loss window, French; the default language follows the locale.
+expect_exit 0 cr report drill.journal --out id --format md --finess 330781196 \
+    --incident ARS-2026-042 --author "J. Martin" --role RSSI --incident-time 2026-11-22T02:00:00Z
+for w in "FINESS number:\*\* 330781196" "ARS-2026-042" "J. Martin" "RSSI" \
+         "ldap: back to 20 Nov 02:00 — 2 days of data to re-enter"; do
+    assert_grep "$w" id/drill-report.md "identity and RPO: $w"
+done
+expect_exit 0 cr report drill.journal --out fr --format md --lang fr --incident-time 2026-11-22T02:00:00Z
+assert_grep "^# Rapport d'exercice de reprise : CH Sud" fr/drill-report.md "French title"
+assert_grep "ldap : revenu au 20 nov\. 02:00 — 2 jours de données à ressaisir" fr/drill-report.md "French RPO"
+grep -q "Restore test evidence" fr/drill-report.md && fail "English left in the French report"
+env -u LANGUAGE -u LC_ALL -u LC_MESSAGES LANG=fr_FR.UTF-8 "$CLEANROOM" report drill.journal \
+    --out fr2 --format md > /dev/null || fail "report in a French locale"
+assert_grep "^# Rapport d'exercice" fr2/drill-report.md "the locale's language by default"
+expect_exit 0 cr report drill.journal --out en --format md
+assert_grep "The time of the incident is not known" en/drill-report.md "no incident time: said"
+expect_exit 2 cr report drill.journal --incident-time yesterday
+pass "identity, RPO, French"
+
+# One number for one fact: a service's "back at" is the time since the start of
+# its service-done entry in the timeline; no cell is broken across lines, and
+# the HTML never breaks a word or a number inside a cell.
+python3 - "$md" "$html" <<'EOF' || fail "consistent numbers and layout"
+import re, sys
+md = open(sys.argv[1], encoding="utf-8").read().split("\n")
+def cells(l): return [c.strip() for c in re.split(r"(?<!\\)\|", l)[1:-1]]
+tables, cur = [], None
+for l in md:
+    if l.startswith("|"):
+        assert l.endswith("|"), l
+        if cur is None: cur = []; tables.append(cur)
+        cur.append(cells(l))
+    else:
+        cur = None
+for t in tables:
+    assert all(len(r) == len(t[0]) for r in t), t[0]
+svc = next(t for t in tables if t[0][:2] == ["Tier", "Service"])
+tl = next(t for t in tables if t[0] == ["Time (UTC)", "Since start", "Service", "Event"])
+back = {r[1]: r[svc[0].index("Back at")] for r in svc[2:]}
+done = {r[2]: r[1].lstrip("+") for r in tl[2:] if r[3].startswith("Service done")}
+assert back and all(back[s] == done[s] for s in back), (back, done)
+html = open(sys.argv[2], encoding="utf-8").read()
+assert "word-break:break-word" not in html, "words broken in cells"
+assert "th,td.n{white-space:nowrap}" in html
+num = re.compile(r"^[+]?[0-9][0-9.]* ?(B|KiB|MiB|GiB|s|min|h|min [0-9]+ s|h [0-9]+ min)?$")
+data = re.sub(r'<table class="kv">.*?</table>', "", html, flags=re.S)  # key: value lists
+for cls, text in re.findall(r'<td(?: class="([^"]*)")?>([^<]*)</td>', data):
+    if num.match(text):
+        assert cls == "n", (cls, text)
+EOF
+pass "numbers agree, cells whole"
+
 # Tampered: one digit of a size on line 9 changed; the old report stays as it was.
 cp "$md" md.before
 sed -i '9s/"bytes":"123456789"/"bytes":"923456789"/' drill.journal

@@ -3,13 +3,18 @@
  * tampering (an edited value, a removed, swapped or duplicated line, a line
  * cut in the middle) is caught at the right line; a torn last line refuses
  * appends until it is cut, and the cut is recorded; one writer at a time.
+ * Keyed journals: MACs under the vault's key, heads recorded in the vault at
+ * the end of a recovery; an edit, a cut end, another vault's key, a plain
+ * line after keyed ones and a replaced journal are all refused.
  */
 #include "test.h"
 
 #include "fixture.h"
 #include "recover/plan_priv.h"
 #include "util/util.h"
+#include "vault/vault.h"
 
+#include <dirent.h>
 #include <sys/wait.h>
 
 static char dir[PATH_MAX], jpath[PATH_MAX];
@@ -285,7 +290,7 @@ static void test_torn(void)
     char torn[PATH_MAX + 8];
     snprintf(torn, sizeof(torn), "%s.torn", jpath);
     unlink(torn);
-    CHECK_OK(cr_journal_cut_torn(&cut, jpath));
+    CHECK_OK(cr_journal_cut_torn(&cut, jpath, NULL));
     CHECK(cut == 40);
     cr_buf tb = slurp(torn);
     CHECK(tb.len == 40 && memcmp(tb.ptr, b.ptr + st[5], 40) == 0);
@@ -303,7 +308,7 @@ static void test_torn(void)
     cr_journal_close(j);
 
     /* an intact journal: nothing to cut */
-    CHECK_OK(cr_journal_cut_torn(&cut, jpath));
+    CHECK_OK(cr_journal_cut_torn(&cut, jpath, NULL));
     CHECK(cut == 0);
 
     /* cut just before the newline */
@@ -318,7 +323,7 @@ static void test_torn(void)
     REQUIRE(p);
     p[0] = 'S';
     spit(jpath, c.ptr, c.len - 10); /* edited and torn */
-    CHECK(cr_journal_cut_torn(&cut, jpath) == CR_ECORRUPT);
+    CHECK(cr_journal_cut_torn(&cut, jpath, NULL) == CR_ECORRUPT);
     cr_buf after = slurp(jpath);
     CHECK(after.len == c.len - 10 && memcmp(after.ptr, c.ptr, after.len) == 0);
     cr_buf_free(&after);
@@ -332,7 +337,147 @@ static void test_torn(void)
     char missing[PATH_MAX + 8];
     snprintf(missing, sizeof(missing), "%s/nope", dir);
     CHECK(cr_journal_read(&e, &n, &bad, missing) == CR_ENOTFOUND);
-    CHECK(cr_journal_cut_torn(&cut, missing) == CR_ENOTFOUND);
+    CHECK(cr_journal_cut_torn(&cut, missing, NULL) == CR_ENOTFOUND);
+}
+
+static size_t heads_in(const char *vault)
+{
+    char p[PATH_MAX];
+    size_t n = 0;
+    join(p, vault, "journals");
+    DIR *d = opendir(p);
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        n += de->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void keyed_recovery(cr_repo *repo, const char *path)
+{
+    cr_journal *j = NULL;
+    unlink(path);
+    CHECK_OK(cr_journal_open_keyed(&j, path, repo));
+    REQUIRE(j);
+    const char *kv1[] = {"mode", "recover", "vault", cr_repo_path(repo)};
+    CHECK_OK(cr_journal_append(j, CR_JOURNAL_RECOVER_START, NULL, kv1, 2));
+    const char *kv2[] = {"files", "12"};
+    CHECK_OK(cr_journal_append(j, "restore-done", "dpi", kv2, 1));
+    const char *kv3[] = {"status", "ok"};
+    CHECK_OK(cr_journal_append(j, CR_JOURNAL_RECOVER_END, NULL, kv3, 1));
+    cr_journal_close(j);
+}
+
+static void test_keyed(void)
+{
+    char da[64], db[64], kp[PATH_MAX], kp2[PATH_MAX];
+    cr_repo *a = fx_repo_new(da, "jkeyA"), *b = fx_repo_new(db, "jkeyB");
+    cr_journal_entry *e = NULL;
+    cr_journal_check ck;
+    size_t n = 0;
+    uint64_t bad = 0;
+    cr_journal *j = NULL;
+    for (int i = 0; i < 32; i++) {
+        a->master[i] = (uint8_t)(i + 1);
+        b->master[i] = (uint8_t)(i + 2);
+    }
+    join(kp, dir, "keyed.journal");
+    join(kp2, dir, "other.journal");
+    keyed_recovery(a, kp);
+
+    cr_buf f = slurp(kp);
+    CHECK(memmem(f.ptr, f.len, "\"hash\":", 7) == NULL);
+    CHECK(memmem(f.ptr, f.len, "\"mac\":", 6) != NULL);
+    cr_buf_free(&f);
+    CHECK(heads_in(da) == 1);
+    CHECK_OK(cr_journal_verify(&e, &n, &bad, &ck, kp, a));
+    CHECK(n == 3 && ck.keyed && ck.keyed_from == 1 && ck.vault && ck.heads == 1 && ck.sealed == 3);
+    CHECK(strcmp(ck.id, e[0].hash) == 0);
+    cr_journal_entries_free(e, n);
+    /* Without the vault: no verdict, never "intact". */
+    CHECK(cr_journal_verify(&e, &n, &bad, &ck, kp, NULL) == CR_EINPUT);
+    cr_journal_entries_free(e, n);
+    CHECK(cr_journal_open(&j, kp) == CR_EINPUT);
+    CHECK(j == NULL);
+    /* Another vault's key. */
+    CHECK(cr_journal_verify(&e, &n, &bad, &ck, kp, b) == CR_ECORRUPT && bad == 1);
+    CHECK(strstr(cr_error_last(), "does not match its MAC") != NULL);
+    cr_journal_entries_free(e, n);
+
+    /* An edited value (a MAC can only be computed with the key). */
+    f = slurp(kp);
+    size_t st[16];
+    line_starts(&f, st, 16);
+    uint8_t *p = memmem(f.ptr, f.len, "\"12\"", 4);
+    REQUIRE(p);
+    p[1] = '9';
+    spit(kp, f.ptr, f.len);
+    CHECK(cr_journal_verify(&e, &n, &bad, &ck, kp, a) == CR_ECORRUPT && bad == 2);
+    cr_journal_entries_free(e, n);
+    /* The end cut off: the vault recorded 3 entries. */
+    p[1] = '1';
+    spit(kp, f.ptr, st[3]);
+    CHECK(cr_journal_verify(&e, &n, &bad, &ck, kp, a) == CR_ECORRUPT && bad == 3 && ck.missing == 1);
+    CHECK(strstr(cr_error_last(), "were removed") != NULL);
+    cr_journal_entries_free(e, n);
+    spit(kp, f.ptr, f.len);
+    CHECK_OK(cr_journal_verify(&e, &n, &bad, &ck, kp, a));
+    cr_journal_entries_free(e, n);
+    cr_buf_free(&f);
+
+    /* Replaced by a plain journal, or by another keyed one of the same vault. */
+    unlink(kp);
+    CHECK_OK(cr_journal_open(&j, kp));
+    CHECK_OK(cr_journal_append(j, CR_JOURNAL_RECOVER_START, NULL, NULL, 0));
+    cr_journal_close(j);
+    CHECK_OK(cr_journal_verify(&e, &n, &bad, &ck, kp, NULL)); /* plain, no vault: not keyed */
+    CHECK(!ck.keyed);
+    cr_journal_entries_free(e, n);
+    CHECK(cr_journal_verify(&e, &n, &bad, &ck, kp, a) == CR_ECORRUPT && bad == 1);
+    CHECK(strstr(cr_error_last(), "replaced") != NULL);
+    cr_journal_entries_free(e, n);
+    keyed_recovery(a, kp2);
+    CHECK(rename(kp2, kp) == 0);
+    CHECK(cr_journal_verify(&e, &n, &bad, &ck, kp, a) == CR_ECORRUPT);
+    CHECK(strstr(cr_error_last(), "replaced") != NULL);
+    cr_journal_entries_free(e, n);
+
+    /* A plain journal continued with the vault goes on keyed; never the reverse. */
+    join(kp2, dir, "upgraded.journal");
+    unlink(kp2);
+    CHECK_OK(cr_journal_open(&j, kp2));
+    CHECK_OK(cr_journal_append(j, "plan-loaded", NULL, NULL, 0));
+    CHECK_OK(cr_journal_append(j, "plan-loaded", NULL, NULL, 0));
+    cr_journal_close(j);
+    CHECK_OK(cr_journal_open_keyed(&j, kp2, a));
+    CHECK_OK(cr_journal_append(j, "restore-done", "dpi", NULL, 0));
+    cr_journal_close(j);
+    CHECK_OK(cr_journal_verify(&e, &n, &bad, &ck, kp2, a));
+    CHECK(n == 3 && ck.keyed && ck.keyed_from == 3);
+    cr_journal_entries_free(e, n);
+    /* A plain line, well linked and hashed, after the keyed one. */
+    char body[512], line[640], hx[CR_ID_HEX_LEN + 1];
+    uint8_t h[32];
+    CHECK_OK(cr_journal_verify(&e, &n, &bad, &ck, kp2, a));
+    snprintf(body, sizeof(body),
+             "{\"seq\":4,\"time\":\"2026-11-22T03:00:00Z\",\"type\":\"ack\",\"service\":null,"
+             "\"data\":{},\"prev\":\"%s\"}",
+             e[2].hash);
+    cr_journal_entries_free(e, n);
+    cr_sha256(h, body, strlen(body));
+    cr_hex_encode(hx, h, 32);
+    snprintf(line, sizeof(line), "%.*s,\"hash\":\"%s\"}\n", (int)strlen(body) - 1, body, hx);
+    f = slurp(kp2);
+    REQUIRE(cr_buf_put(&f, line, strlen(line)) == 0);
+    spit(kp2, f.ptr, f.len);
+    cr_buf_free(&f);
+    CHECK(cr_journal_verify(&e, &n, &bad, &ck, kp2, a) == CR_ECORRUPT && bad == 4);
+    CHECK(strstr(cr_error_last(), "without the vault's key") != NULL);
+    cr_journal_entries_free(e, n);
+
+    fx_repo_free(a, da);
+    fx_repo_free(b, db);
 }
 
 int main(void)
@@ -343,6 +488,7 @@ int main(void)
     test_roundtrip();
     test_tamper();
     test_torn();
+    test_keyed();
     rm_rf(dir);
     return test_summary("test_journal");
 }

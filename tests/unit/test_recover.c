@@ -214,7 +214,7 @@ static void test_ack_needs_a_recovery(void)
     REQUIRE(mkdtemp(dir));
     char *j = cr_sprintf("%s/plan.journal", dir);
     /* no journal: refused, nothing created */
-    CHECK(cr_recover_ack(j, "web", "Jeanne Martin, IT", "ok") == CR_ENOTFOUND);
+    CHECK(cr_recover_ack(NULL, j, "web", "Jeanne Martin, IT", "ok") == CR_ENOTFOUND);
     CHECK(strstr(cr_error_last(), "no recovery was run with the journal") != NULL);
     CHECK(access(j, F_OK) != 0);
     /* a journal without a recovery in it: refused too */
@@ -223,13 +223,13 @@ static void test_ack_needs_a_recovery(void)
     const char *kv[] = {"k", "v"};
     CHECK_OK(cr_journal_append(jj, "note", NULL, kv, 1));
     cr_journal_close(jj);
-    CHECK(cr_recover_ack(j, NULL, "x", "y") == CR_ENOTFOUND);
+    CHECK(cr_recover_ack(NULL, j, NULL, "x", "y") == CR_ENOTFOUND);
     /* after a recovery started: appended, with who */
     CHECK_OK(cr_journal_open(&jj, j));
     const char *kv2[] = {"mode", "recover"};
     CHECK_OK(cr_journal_append(jj, "recover-start", NULL, kv2, 1));
     cr_journal_close(jj);
-    CHECK_OK(cr_recover_ack(j, "web", "Jeanne Martin, IT", "login works"));
+    CHECK_OK(cr_recover_ack(NULL, j, "web", "Jeanne Martin, IT", "login works"));
     cr_journal_entry *e = NULL;
     size_t n = 0;
     CHECK_OK(cr_journal_read(&e, &n, NULL, j));

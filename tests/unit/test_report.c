@@ -41,7 +41,7 @@ static void make_journal(const char *path, int drill)
         app(j, "recover-start", NULL, kv, drill ? 10 : 9);
     }
     static const char *const svcs[][3] = {
-        {"ldap", "0", "600"}, {"db", "1", "1800"}, {"dpi", "1", "1800"},
+        {"ldap", "0", "600"}, {"db", "1", "1800"}, {"dpi", "1", "900"},
         {"pacs", "2", "3600"}, {HOSTILE, "2", "0"}, {"ws", "3", "7200"},
     };
     for (size_t i = 0; i < 6; i++) {
@@ -95,7 +95,7 @@ static void make_journal(const char *path, int drill)
                             "HTTP 503 from http://127.0.0.1:8080/ (expected 200)"};
         app(j, "probe", "dpi", pr, 6);
         const char *sd[] = {"status", "failed", "seconds", "101.000", "restore_seconds", "0.500",
-                            "rto", "1800", "rto_met", "no", "tier", "1"};
+                            "rto", "900", "rto_met", "no", "tier", "1"};
         app(j, "service-done", "dpi", sd, 6);
         const char *bl[] = {"by", "dpi"};
         app(j, "service-blocked", "pacs", bl, 1);
@@ -187,6 +187,19 @@ static void test_facts(void)
     snprintf(count, sizeof(count), "%zu", n);
     cr_journal_entries_free(e, n);
 
+    /* A tier's RTO target is its tightest (dpi 15 min, db 30 min), as recover prints it. */
+    {
+        char *md = render(path, CR_REPORT_MD);
+        const char *row = strstr(md, "\n| 1 clinical and business | 2 |");
+        REQUIRE(row);
+        const char *eol = strchr(row + 1, '\n');
+        char line[512];
+        snprintf(line, sizeof(line), "%.*s", (int)(eol - row), row);
+        CHECK(strstr(line, "| 15 min 00 s |") != NULL);
+        CHECK(strstr(line, "30 min 00 s") == NULL);
+        free(md);
+    }
+
     for (unsigned int f = CR_REPORT_MD; f <= CR_REPORT_HTML; f++) {
         char *d = render(path, f);
         int html = f == CR_REPORT_HTML;
@@ -206,7 +219,9 @@ static void test_facts(void)
         CHECK(has(d, "FAILED"));
         CHECK(has(d, "5 of 7 services back"));
         CHECK(has(d, "5.0 MiB"));
-        CHECK(has(d, "1 min 35 s")); /* db back at 95 s */
+        /* Times come from the entries (one origin), never from the "seconds"
+         * the recovery counted from its own later origin (95 s here). */
+        CHECK(!has(d, "1 min 35 s"));
         CHECK(has(d, "ws (2 instances)"));
         CHECK(has(d, "1 of 2")); /* ws: one instance missed its RTO */
         CHECK(has(d, html ? "Dr &lt;i&gt;Bob&lt;/i&gt;" : "Dr \\<i\\>Bob\\</i\\>"));
@@ -306,7 +321,72 @@ static void test_write_and_tamper(void)
 
     cr_report_lang lang;
     CHECK(cr_report_lang_parse(&lang, "en") == 0 && lang == CR_REPORT_EN);
+    CHECK(cr_report_lang_parse(&lang, "fr") == 0 && lang == CR_REPORT_FR);
+    CHECK(cr_report_lang_parse(&lang, "fr_FR.UTF-8") == 0 && lang == CR_REPORT_FR);
     CHECK(cr_report_lang_parse(&lang, "xx") == CR_EINPUT);
+    CHECK(cr_report_lang_parse(&lang, "french") == CR_EINPUT);
+}
+
+/* French, the identity block, the data-loss window and the findings named,
+ * from a context as cr_report_write builds it from the vault. */
+static void test_context(void)
+{
+    char path[PATH_MAX];
+    cr_journal_entry *e = NULL;
+    size_t n = 0;
+    uint64_t bad = 0;
+    char *d = NULL;
+    join(path, dir, "ctx.journal");
+    make_journal(path, 0);
+    REQUIRE(cr_journal_read(&e, &n, &bad, path) == 0);
+
+    cr_finding f;
+    memset(&f, 0, sizeof(f));
+    f.severity = CR_SEV_CRITICAL;
+    f.indicator = "yara:ransom_note_lockbit";
+    f.path = "/srv/dpi/README-DECRYPT.txt";
+    f.time_ns = f.first_seen_ns = 1795230000000000000LL; /* 2026-11-21 03:00 */
+    cr_report_point pt = {0};
+    pt.snapshot = "02ab000000000000000000000000000000000000000000000000000000000002";
+    pt.source = "dpi";
+    pt.compromised = 1;
+    pt.first_compromised = "7c7c7c7c00000000000000000000000000000000000000000000000000000000";
+    pt.first_compromised_ns = 1795230000000000000LL;
+    pt.ruleset = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+    pt.findings = &f;
+    pt.nfindings = 1;
+    cr_report_context c;
+    memset(&c, 0, sizeof(c));
+    c.lang = CR_REPORT_FR;
+    c.finess = "330781196";
+    c.incident = "ARS-2026-042";
+    c.author = "J. Martin";
+    c.role = "RSSI";
+    c.points = &pt;
+    c.npoints = 1;
+    CHECK_OK(cr_report_render_with(&d, e, n, "chu.journal", CR_REPORT_MD, 1795000000000000000LL, &c));
+    REQUIRE(d);
+    CHECK(has(d, "# Rapport de reprise après incident"));
+    CHECK(has(d, "330781196"));
+    CHECK(has(d, "ARS-2026-042"));
+    CHECK(has(d, "RSSI"));
+    /* incident = the first compromised snapshot (21 Nov 03:00): from 20 Nov 02:00, 1 day */
+    CHECK(has(d, "ldap : revenu au 20 nov. 02:00 — 1 jour de données à ressaisir"));
+    CHECK(has(d, "yara:ransom\\_note\\_lockbit"));
+    CHECK(has(d, "/srv/dpi/README-DECRYPT.txt"));
+    CHECK(has(d, "a1b2c3d4e5f60718293a4b5c6d7e8f90"));
+    CHECK(has(d, "ATTENTION : ce journal n'est pas scellé"));
+    CHECK(!has(d, "Restore points and why"));
+    free(d);
+    /* The process's own language is left as it was. */
+    CHECK(getenv("LANGUAGE") == NULL || strncmp(getenv("LANGUAGE"), "fr", 2) != 0);
+    c.lang = CR_REPORT_EN;
+    c.incident_ns = 1795400000000000000LL; /* 23 Nov 02:13, given by the operator */
+    CHECK_OK(cr_report_render_with(&d, e, n, "chu.journal", CR_REPORT_MD, 1795000000000000000LL, &c));
+    CHECK(has(d, "(as given by the operator)"));
+    CHECK(has(d, "ldap: back to 20 Nov 02:00 — 3 days of data to re-enter"));
+    free(d);
+    cr_journal_entries_free(e, n);
 }
 
 int main(void)
@@ -315,6 +395,7 @@ int main(void)
     test_facts();
     test_drill();
     test_write_and_tamper();
+    test_context();
     if (getenv("CR_TEST_KEEP")) fprintf(stderr, "kept %s\n", dir); else fx_scratch_done(dir);
     return test_summary("test_report");
 }
