@@ -35,11 +35,12 @@ static const char help_text[] =
     "Options:\n"
     "  --out DIR       folder of the report files (created; default: the journal's folder)\n"
     "  --format F      md, html or both (default: both)\n"
-    "  --lang L        language of the report: fr or en (default: the locale's, if French)\n"
+    "  --lang L        language of the report: fr or en (default: the plan's lang:, else\n"
+    "                  French if the locale is)\n"
     "  --incident-time TIME  when the incident happened (ISO 8601, UTC if no offset);\n"
     "                  default: the time of the first snapshot the hunt found compromised\n"
     "  --site NAME     the establishment (default: the plan's site, from the journal)\n"
-    "  --finess N      its FINESS number\n"
+    "  --finess N      its FINESS number (default: the plan's finess:)\n"
     "  --incident ID   the incident or ARS report number\n"
     "  --author NAME, --role ROLE  who writes the report\n"
     "  --json          print {journal, entries, head, markdown, html} on stdout\n"
@@ -103,6 +104,7 @@ int cmd_report(int argc, char **argv)
             }
             break;
         case OPT_LANG:
+            o.lang_given = 1;
             if (cr_report_lang_parse(&o.lang, optarg) < 0) {
                 char *e = cli_escape(cr_error_last());
                 rc = cli_usage_error("report", "%s", e);

@@ -77,6 +77,8 @@ typedef struct cr_plan_service {
 typedef struct cr_plan {
     char *file;                  /**< the plan file as given */
     char *site;
+    char *finess;                /**< `finess:` the establishment's FINESS number, or NULL */
+    char *lang;                  /**< `lang:` "fr" or "en" (the report's language), or NULL */
     char *vault;                 /**< `vault:` (NULL if absent) */
     unsigned int vault_line, vault_col;
     double probe_timeout;        /**< defaults: seconds per probe attempt (5) */

@@ -100,10 +100,12 @@ typedef struct cr_report_options {
     cr_repo *repo;         /**< the journal's vault (MACs, recorded heads, hunt findings);
                                 NULL: only a journal that is not keyed can be reported */
     int64_t incident_ns;   /**< time of the incident; 0: the first compromised snapshot's */
-    const char *site, *finess, *incident, *author, *role; /**< identity block (or NULL) */
+    const char *site, *finess, *incident, *author, *role; /**< identity block (or NULL: the
+                                FINESS number the plan gave, recorded in the journal) */
+    int lang_given;        /**< 0: the plan's `lang:` (recorded in the journal) wins over `lang` */
 } cr_report_options;
 #define CR_REPORT_OPTIONS_INIT                                                                     \
-    {CR_REPORT_OPTIONS_VERSION, NULL, NULL, 0, CR_REPORT_EN, NULL, 0, NULL, NULL, NULL, NULL, NULL}
+    {CR_REPORT_OPTIONS_VERSION, NULL, NULL, 0, CR_REPORT_EN, NULL, 0, NULL, NULL, NULL, NULL, NULL, 0}
 
 /** What cr_report_write did. */
 typedef struct cr_report_result {

@@ -942,7 +942,8 @@ static void read_probe(ctx *c, const pn *node, cr_probe_spec *sp, const cr_plan 
 
 /* ============================================================ services */
 
-static const char *const top_keys[] = {"version", "site", "vault", "defaults", "services"};
+static const char *const top_keys[] = {"version", "site",     "finess",  "lang",
+                                        "vault",   "defaults", "services"};
 static const char *const default_keys[] = {"restore_point", "probe_timeout", "probe_retries",
                                            "probe_interval", "max_age"};
 static const char *const service_keys[] = {"name",   "tier",          "site",   "depends_on",
@@ -1631,6 +1632,8 @@ void cr_plan_free(cr_plan *plan)
     free(plan->services);
     free(plan->file);
     free(plan->site);
+    free(plan->finess);
+    free(plan->lang);
     free(plan->vault);
     free(plan);
 }
@@ -1657,6 +1660,20 @@ static void read_plan(ctx *c, const pn *root, cr_plan *plan)
             "site '%s' may hold only letters (accented ones too), digits, '.', '_' and '-' (at "
             "most 128 bytes)",
             show(plan->site));
+    if ((v = get(root, "finess", NULL)) && (plan->finess = text(c, v, "finess"))) {
+        /* FINESS: 9 characters, digits but for Corsica's 2A / 2B department. */
+        size_t fl = strlen(plan->finess), ok = fl == 9;
+        for (size_t i = 0; ok && i < fl; i++)
+            ok = (plan->finess[i] >= '0' && plan->finess[i] <= '9') ||
+                 (i == 1 && (plan->finess[i] == 'A' || plan->finess[i] == 'B'));
+        if (!ok)
+            ERR(c, v, "finess must be the 9-character FINESS number of the establishment (e.g. "
+                      "750712184 or 2A0000013), got '%s'",
+                show(plan->finess));
+    }
+    if ((v = get(root, "lang", NULL)) && (plan->lang = text(c, v, "lang")) &&
+        strcmp(plan->lang, "fr") != 0 && strcmp(plan->lang, "en") != 0)
+        ERR(c, v, "lang is the language of the report: fr or en, got '%s'", show(plan->lang));
     if ((v = get(root, "vault", NULL))) {
         plan->vault_line = v->line;
         plan->vault_col = v->col;

@@ -1495,8 +1495,19 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
                             "user",        user ? user : "?",
                             "services",    nsvc,
                             "resume",      o->resume ? "yes" : "no",
-                            "scratch",     c->scratch ? c->scratch : ""};
-        if ((err = jlog(c, "recover-start", NULL, kv, c->scratch ? 10 : 9)) < 0)
+                            "scratch",     c->scratch ? c->scratch : "",
+                            "finess",      plan->finess ? plan->finess : "",
+                            "lang",        plan->lang ? plan->lang : ""};
+        /* The last three keys (scratch, finess, lang) are left out when empty. */
+        const char *kv2[sizeof(kv) / sizeof(kv[0])];
+        size_t nkv = 0;
+        for (size_t q = 0; q < sizeof(kv) / sizeof(kv[0]); q += 2) {
+            if (q >= 18 && !kv[q + 1][0])
+                continue;
+            kv2[nkv++] = kv[q];
+            kv2[nkv++] = kv[q + 1];
+        }
+        if ((err = jlog(c, "recover-start", NULL, kv2, nkv / 2)) < 0)
             goto done;
     }
     for (size_t i = 0; i < plan->nservices; i++) {

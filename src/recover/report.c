@@ -2085,6 +2085,20 @@ int cr_report_write(cr_report_result *result, const cr_report_options *opts)
     ctx.lang = opts->lang;
     ctx.site = opts->site;
     ctx.finess = opts->finess;
+    /* What the plan said (recorded by recover-start) when the options do not say it. */
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(e[i].type, "recover-start") != 0)
+            continue;
+        for (size_t k = 0; k < e[i].nkv; k++) {
+            cr_report_lang l;
+            if (!opts->lang_given && !strcmp(e[i].keys[k], "lang") &&
+                lang_of(&l, e[i].values[k]) == 0)
+                ctx.lang = l;
+            if (!opts->finess && !strcmp(e[i].keys[k], "finess") && e[i].values[k][0])
+                ctx.finess = e[i].values[k];
+        }
+        break;
+    }
     ctx.incident = opts->incident;
     ctx.author = opts->author;
     ctx.role = opts->role;

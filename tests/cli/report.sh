@@ -9,9 +9,10 @@ set -u
 
 # mkjournal FILE: a drill of three services, one with a hostile name.
 mkjournal() {
-    python3 - "$1" <<'EOF'
+    python3 - "$@" <<'EOF'
 import hashlib, json, sys
 out = open(sys.argv[1], "w", encoding="utf-8")
+extra = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
 prev = "0" * 64
 seq = 0
 def add(typ, svc, data):
@@ -26,7 +27,7 @@ def add(typ, svc, data):
 evil = "evil<script>alert(1)</script>|x|"
 add("recover-start", None, {"mode": "drill", "plan": "/etc/cr/hospital.yaml",
     "plan_sha256": "ab" * 32, "site": "CH Sud", "vault": "/srv/vault", "host": "pra-1",
-    "user": "root", "services": "3", "resume": "no", "scratch": "/var/tmp/drill"})
+    "user": "root", "services": "3", "resume": "no", "scratch": "/var/tmp/drill", **extra})
 for s, t in (("ldap", "0"), ("db", "1"), (evil, "2")):
     add("point-chosen", s, {"snapshot": "c0ffee" + "0" * 58, "snapshot_time": "2026-11-20T02:00:00Z",
         "point": "clean", "reason": "clean point: the newest hunted snapshot before deadbeef"})
@@ -98,6 +99,16 @@ env -u LANGUAGE -u LC_ALL -u LC_MESSAGES LANG=fr_FR.UTF-8 "$CLEANROOM" report dr
 assert_grep "^# Rapport d'exercice" fr2/drill-report.md "the locale's language by default"
 expect_exit 0 cr report drill.journal --out en --format md
 assert_grep "The time of the incident is not known" en/drill-report.md "no incident time: said"
+# The plan's lang: and finess: (recorded by the recovery) are the defaults; options win.
+mkjournal plan.journal '{"finess": "750712184", "lang": "fr"}'
+env -u LANGUAGE -u LC_ALL -u LC_MESSAGES LANG=C.UTF-8 "$CLEANROOM" report plan.journal \
+    --out pl --format md > /dev/null || fail "report of a journal with the plan's lang and finess"
+assert_grep "^# Rapport d'exercice de reprise : CH Sud" pl/plan-report.md "the plan's lang: by default"
+assert_grep "750712184" pl/plan-report.md "the plan's FINESS number"
+expect_exit 0 cr report plan.journal --out pl2 --format md --lang en --finess 330781196
+assert_grep "^# Recovery drill report" pl2/plan-report.md "--lang wins over the plan's lang:"
+grep -q 750712184 pl2/plan-report.md && fail "--finess did not win over the plan's"
+pass "the plan's lang: and finess: are the report's defaults"
 expect_exit 2 cr report drill.journal --incident-time yesterday
 pass "identity, RPO, French"
 

@@ -485,6 +485,24 @@ static void test_unicode_names(void)
     CHECK(!cr_utf8_is_letter(0xd7) && !cr_utf8_is_letter(0x301) && !cr_utf8_is_letter(' '));
 }
 
+static void test_identity(void)
+{
+    /* the report's identity and language, from the plan */
+    CHECK(parse("site: chu\nfiness: 750712184\nlang: fr\n"
+                "services: [{name: a, tier: 0, target: {folder: /a}}]\n") == 0);
+    REQUIRE(plan);
+    CHECK(plan->finess && strcmp(plan->finess, "750712184") == 0);
+    CHECK(plan->lang && strcmp(plan->lang, "fr") == 0);
+    CHECK(parse("site: ch\nfiness: 2A0000013\nservices: [{name: a, tier: 0, target: {folder: "
+                "/a}}]\n") == 0);
+    CHECK(parse("site: ch\nfiness: 12345\nservices: [{name: a, tier: 0, target: {folder: "
+                "/a}}]\n") == CR_EINPUT);
+    CHECK(has(2, 9, 1, "9-character FINESS number"));
+    CHECK(parse("site: ch\nlang: de\nservices: [{name: a, tier: 0, target: {folder: /a}}]\n") ==
+          CR_EINPUT);
+    CHECK(has(2, 7, 1, "fr or en"));
+}
+
 static void test_commands(void)
 {
     /* a command that names the target path runs on production in a drill */
@@ -607,6 +625,7 @@ int main(void)
     test_order();
     test_durations();
     test_unicode_names();
+    test_identity();
     test_commands();
     test_max_age();
     test_host();
