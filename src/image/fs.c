@@ -34,7 +34,8 @@
 #include <strings.h>
 #include <sys/sysmacros.h>
 
-#define FS_MAX_DEPTH 1024
+/* The filesystem's root is /diskN/pM (or /diskN/fs): two levels of the snapshot above it. */
+#define FS_MAX_DEPTH (CR_TREE_MAX_DEPTH - 2)
 /* A file with more extents than this is stored as blobs of its own: its tree
  * entry would otherwise approach the largest blob a tree may be (16 MiB). */
 #define FS_MAX_FILE_EXTENTS 131072

@@ -73,8 +73,6 @@
 #define RS_MAX_RUN (32u * 1024 * 1024)
 /* Open files kept per worker (bounded further by RLIMIT_NOFILE). */
 #define RS_FD_CACHE 32
-/* Deepest folder nesting restored (each level holds one descriptor). */
-#define RS_MAX_DEPTH 512
 
 typedef struct rs_file {
     char *path;              /* relative to the target */
@@ -775,8 +773,9 @@ static int rs_restore_node(rs_ctx *c, int dirfd, char *path, size_t plen, const 
         atomic_fetch_add(&c->failed, 1);
         return 0;
     }
-    if (len >= PATH_MAX) {
-        rs_warn(c, path, "path too long, not restored: %.60s...", name);
+    if (len + 1 > CR_TREE_MAX_PATH) { /* with its leading '/': the rule of vault.h */
+        rs_warn(c, path, "path longer than %d bytes, not restored: %.60s...", CR_TREE_MAX_PATH,
+                name);
         atomic_fetch_add(&c->failed, 1);
         return 0;
     }
@@ -790,8 +789,9 @@ static int rs_restore_node(rs_ctx *c, int dirfd, char *path, size_t plen, const 
 
     switch (n->type) {
     case CR_NODE_DIR: {
-        if (depth >= RS_MAX_DEPTH) {
-            rs_warn(c, path, "folders nested too deep, not restored");
+        if (depth >= CR_TREE_MAX_DEPTH) {
+            rs_warn(c, path, "folders nested deeper than %d levels, not restored",
+                    CR_TREE_MAX_DEPTH);
             atomic_fetch_add(&c->failed, 1);
             break;
         }

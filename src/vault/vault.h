@@ -19,6 +19,7 @@
 #include "cleanroom/cleanroom.h"
 #include "util/util.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <zstd.h>
 
@@ -31,6 +32,21 @@
 #define CR_MAX_NAME 4096                        /* longest name in a tree */
 #define CR_MAX_LINK 65536                       /* longest symlink target */
 #define CR_MAX_XATTR 65536                      /* largest xattr value or ACL text */
+
+/*
+ * The shape of a snapshot tree that every program can put back, one rule for
+ * all: backup (files and the filesystems inside disk images) refuses, with a
+ * counted warning, what a restore could not write; restore, verify, diff and
+ * the tree walk (ls, hunt) stop at the same limits.
+ *  - Depth: a folder's depth is the number of components of its path (/srv/www
+ *    is 2); folders deeper than CR_TREE_MAX_DEPTH are not stored, nor followed.
+ *    A restore holds one open folder per level.
+ *  - Length: a path, written with its leading '/', is at most CR_TREE_MAX_PATH
+ *    bytes (PATH_MAX - 1): what the kernel resolves relative to the restore
+ *    target (openat2 beneath it), whatever the target's own length.
+ */
+#define CR_TREE_MAX_DEPTH 512
+#define CR_TREE_MAX_PATH (PATH_MAX - 1)
 
 /* Chunking of regular files (FastCDC). */
 #define CR_CHUNK_MIN (512u * 1024)
