@@ -237,26 +237,16 @@ static void remove_tree(const char *path)
     (void)nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* 1: path is an empty folder; 0: absent; -1: anything else (a file, a folder with data). */
+/*
+ * 1: path is an empty folder; 0: absent; -1: anything else (a file, a folder
+ * with data). The rule of cleanroom restore (cr_restore_target_check).
+ */
 static int target_state(const char *path)
 {
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return errno == ENOENT ? 0 : -1;
-    if (!S_ISDIR(st.st_mode))
-        return -1;
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
-    struct dirent *e;
-    int empty = 1;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            empty = 0;
-            break;
-        }
-    closedir(d);
-    return empty ? 1 : -1;
+    cr_target_entries te;
+    int r = cr_restore_target_check(&te, path, 0), st = r < 0 ? -1 : te.exists ? 1 : 0;
+    cr_target_entries_clear(&te);
+    return st;
 }
 
 static char *parent_of(const char *path)
