@@ -114,7 +114,8 @@ typedef struct cr_target_entries {
  * @param[out] out what is there (cleared with cr_target_entries_clear).
  * @param max how many entry names to list in out->names.
  * @return 0 (absent or empty folder); CR_EEXISTS (it holds data: out says
- *         what, and the error message too); an error (cannot be read).
+ *         what; no error message is set, the caller words it); an error
+ *         (cannot be read).
  */
 int cr_restore_target_check(cr_target_entries *out, const char *path, size_t max);
 void cr_target_entries_clear(cr_target_entries *e);

@@ -492,7 +492,9 @@ static int unit_restore(rc_ctx *c, unit_rt *u, const cr_plan_service *s, const s
         ro.notice = unit_warning;
         ro.payload = u;
         err = cr_restore(&stats, c->repo, sv->snap, &ro);
-        if (err == CR_EPARTIAL && stats.failed == 0)
+        if (err == CR_EPARTIAL && stats.no_space)
+            err = CR_ENOSPACE; /* the disk filled up, the vault is fine */
+        else if (err == CR_EPARTIAL && stats.failed == 0)
             err = 0; /* metadata only (owner, ACLs): the data is complete */
         else if (err == CR_EPARTIAL) {
             cr_error_set("%llu item(s) of snapshot %.8s could not be restored (damaged vault "

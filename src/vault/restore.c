@@ -138,6 +138,7 @@ typedef struct rs_ctx {
     const cr_restore_options *opts;
     const cr_snapshot *snap;
     int dry_run, overwrite; /* options of version 3 */
+    int salvage;            /* cr_restore_salvage: damaged files keep their names */
     int rootfd;
     int chown_ok, is_root;
     int may_inherit; /* a folder we did not create may pass its default ACL on */
@@ -709,8 +710,8 @@ static int rs_restore_file(rs_ctx *c, int dirfd, const char *name, const char *r
     }
     if (n->nlink > 1 && (err = link_add(c, n->dev, n->inode, rel)) < 0)
         goto done;
-    if (planned == 0)
-        apply_fd_meta(c, fd, rel, n);
+    if (planned == 0 && !(n->ncontent > 0 && atomic_load(&c->files[fi].failed)))
+        apply_fd_meta(c, fd, rel, n); /* a damaged one is set aside by rs_sweep */
 done:
     close(fd);
     return err;
@@ -1359,7 +1360,9 @@ static void rs_sweep(rs_ctx *c, int walk_done)
         }
         if (st != RS_NOT_CREATED)
             atomic_fetch_sub(&c->files_done, 1); /* counted by the walk */
-        if (st == RS_CREATED || (st == RS_NOT_CREATED && f->st_ino != 0)) {
+        if (c->salvage && st == RS_CREATED) {
+            rs_warn(c, f->path, "%s (zeros there)", f->why ? f->why : "not restored");
+        } else if (st == RS_CREATED || (st == RS_NOT_CREATED && f->st_ino != 0)) {
             char what[512];
             rs_set_aside(c, f, what, sizeof(what));
             rs_warn(c, f->path, "%s; %s", f->why ? f->why : "not restored", what);
@@ -1643,7 +1646,6 @@ int cr_restore_target_check(cr_target_entries *out, const char *path, size_t max
     }
     if (!S_ISDIR(st.st_mode)) {
         out->exists = 2;
-        cr_error_set("the target %s already exists and is not a folder", path);
         return CR_EEXISTS;
     }
     out->exists = 1;
@@ -1669,18 +1671,13 @@ int cr_restore_target_check(cr_target_entries *out, const char *path, size_t max
     if (err < 0)
         return err;
     qsort(out->names, out->nnames, sizeof(char *), rs_cmp_str);
-    if (out->count > 0) {
-        cr_error_set("the target %s already holds data (%llu entr%s); nothing was written", path,
-                     (unsigned long long)out->count, out->count == 1 ? "y" : "ies");
-        return CR_EEXISTS;
-    }
-    return 0;
+    return out->count > 0 ? CR_EEXISTS : 0;
 }
 
 /* ------------------------------------------------------------ entry point */
 
-int cr_restore(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
-               const cr_restore_options *opts)
+static int rs_run(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
+                  const cr_restore_options *opts, int salvage)
 {
     rs_ctx ctx, *c = &ctx;
     cr_lock *lock = NULL;
@@ -1698,6 +1695,7 @@ int cr_restore(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
     c->opts = opts;
     c->rootfd = -1;
     c->snap = snap;
+    c->salvage = salvage;
     if (opts->version >= 3) {
         c->dry_run = opts->dry_run;
         c->overwrite = opts->overwrite;
@@ -1713,6 +1711,12 @@ int cr_restore(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
     if (!c->dry_run && !c->overwrite) {
         cr_target_entries te;
         err = cr_restore_target_check(&te, opts->target, 0);
+        if (err == CR_EEXISTS && te.exists == 1)
+            cr_error_set("the target %s already holds data (%llu entr%s); nothing was written",
+                         opts->target, (unsigned long long)te.count, te.count == 1 ? "y" : "ies");
+        else if (err == CR_EEXISTS)
+            cr_error_set("the target %s already exists and is not a folder; nothing was written",
+                         opts->target);
         cr_target_entries_clear(&te);
         if (err < 0)
             goto done;
@@ -1756,7 +1760,10 @@ int cr_restore(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
     if (!c->dry_run)
         rs_dir_meta(c);
     rs_progress(c);
-    if (atomic_load(&c->abort_err) == CR_ENOSPACE) {
+    if (atomic_load(&c->abort_err) == CR_ENOSPACE && c->salvage) {
+        cr_error_set("restore stopped: no space left on the target's device");
+        err = CR_ENOSPACE;
+    } else if (atomic_load(&c->abort_err) == CR_ENOSPACE) {
         /* Every file not written is listed (rs_sweep): the rest is restored. */
         if (stats)
             stats->no_space = 1;
@@ -1811,4 +1818,16 @@ done:
     pthread_cond_destroy(&c->cond);
     cr_lock_release(lock);
     return err;
+}
+
+int cr_restore(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
+               const cr_restore_options *opts)
+{
+    return rs_run(stats, repo, snap, opts, 0);
+}
+
+int cr_restore_salvage(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
+                       const cr_restore_options *opts)
+{
+    return rs_run(stats, repo, snap, opts, 1);
 }

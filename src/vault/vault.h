@@ -331,4 +331,13 @@ int cr_repo_list(cr_id **out, size_t *count, cr_repo *repo, const char *kind);
  */
 size_t cr_repo_clean_temp(cr_repo *repo, int64_t min_age_s);
 
+/*
+ * cr_restore for a disk image staged as a file (src/image/restore.c): a file
+ * whose data is partly lost keeps its name, the lost parts reading as zeros (a
+ * disk with a few zeroed blocks can often still be started; the caller says
+ * so); a full disk stops it with CR_ENOSPACE.
+ */
+int cr_restore_salvage(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
+                       const cr_restore_options *opts);
+
 #endif
