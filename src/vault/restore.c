@@ -1065,10 +1065,10 @@ static void rs_done_one(rs_worker *w, size_t file)
      * A damaged file keeps its offsets (lost data at the end reads as a hole)
      * but not the snapshot's metadata: rs_sweep sets it aside.
      */
-    if (atomic_load(&f->failed))
-        (void)ftruncate(fd, (off_t)f->node->size);
-    else
+    if (!atomic_load(&f->failed))
         apply_fd_meta(c, fd, f->path, f->node);
+    else if (ftruncate(fd, (off_t)f->node->size) < 0)
+        rs_warn(c, f->path, "cannot set size of the damaged copy: %s", strerror(errno));
     cache_drop(w, cache_find(w, file));
 }
 
