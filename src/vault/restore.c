@@ -1670,7 +1670,8 @@ int cr_restore_target_check(cr_target_entries *out, const char *path, size_t max
     closedir(d);
     if (err < 0)
         return err;
-    qsort(out->names, out->nnames, sizeof(char *), rs_cmp_str);
+    if (out->nnames > 1)
+        qsort(out->names, out->nnames, sizeof(char *), rs_cmp_str);
     return out->count > 0 ? CR_EEXISTS : 0;
 }
 
