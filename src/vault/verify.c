@@ -590,8 +590,8 @@ static int vf_visit(vf_ctx *c, const cr_id *id, int depth)
         return err;
     c->r->trees++;
     if (depth > CR_TREE_MAX_DEPTH) {
-        err =
-            add_problem(c->r, "tree", id, "folders nested too deep (over %d levels)", CR_TREE_MAX_DEPTH);
+        err = add_problem(c->r, "tree", id, "folders nested too deep (over %d levels)",
+                          CR_TREE_MAX_DEPTH);
         dirty = 1;
         goto done;
     }
