@@ -30,6 +30,7 @@
 static const char help_text[] =
     "usage: cleanroom restore SNAPSHOT --target DIR [--include PATH]... [--threads N]\n"
     "                         [--no-owner] [--accept-risk] [--quarantine QDIR]\n"
+    "                         [--overwrite] [--dry-run]\n"
     "       cleanroom restore SNAPSHOT --image OUT [--format F] [--disk NAME]\n"
     "                         [--scratch DIR] [--threads N] [--accept-risk]\n"
     "\n"
@@ -37,10 +38,16 @@ static const char help_text[] =
     "'SOURCE:latest') into DIR (created if missing). Contents, modes, times, symlinks,\n"
     "xattrs and ACLs are restored; owners too when running as root. Nothing is ever\n"
     "written outside DIR: unsafe names are refused, symlinks in DIR are not followed.\n"
+    "DIR must be new or empty: a folder that holds data is refused (exit 8, its\n"
+    "entries named, nothing written) unless --overwrite. --dry-run writes nothing and\n"
+    "says what a restore would write, and how much.\n"
     "\n"
-    "Items that cannot be restored (damaged data, unsafe names) are reported as\n"
-    "'warning: PATH: MESSAGE'; the rest is restored, the list of lost items is printed\n"
-    "at the end and the exit code is 5. Items restored whose owner, permissions, times,\n"
+    "Items that cannot be restored (damaged data, unsafe names, a full disk) are\n"
+    "reported as 'warning: PATH: MESSAGE'; the rest is restored, the list of lost items\n"
+    "is printed at the end and the exit code is 5. A file whose data could not all be\n"
+    "written never keeps its name: what could be written is left as\n"
+    "NAME.cleanroom-damaged, or removed. Sockets are not restored (their server creates\n"
+    "them again) and are listed apart. Items restored whose owner, permissions, times,\n"
     "xattrs or ACLs could not all be set (not root, a filesystem without ACLs...) are\n"
     "listed apart, as restored with incomplete metadata: their data is intact; the\n"
     "exit code is 5 too, since the copy is not identical to the snapshot.\n"
@@ -66,6 +73,10 @@ static const char help_text[] =
     "  --include PATH  restore only this path of the snapshot (repeatable), e.g. /srv/db\n"
     "  --threads N     worker threads (default: number of cores)\n"
     "  --no-owner      do not restore owners even when running as root\n"
+    "  --overwrite     restore into a DIR that holds data: files of the snapshot\n"
+    "                  replace those in the way, other files are kept; folders that\n"
+    "                  existed above the backed-up paths keep their metadata\n"
+    "  --dry-run       write nothing: count what would be restored and check DIR\n"
     "  --accept-risk   restore a compromised snapshot anyway (with a loud warning)\n"
     "  --quarantine QDIR\n"
     "                  restore a compromised snapshot without its flagged files, and\n"
@@ -79,16 +90,19 @@ static const char help_text[] =
     "                  (default: OUT's folder); it needs room for the disk's data\n"
     "  --json          print {snapshot, target, files, dirs, others, bytes, failed,\n"
     "                  seconds, lost:[{path, message}], metadata:[{path, message}],\n"
-    "                  hunted, flagged:[findings], accepted_risk, quarantine}; with\n"
+    "                  sockets:[paths], no_space, dry_run, hunted, flagged:[findings],\n"
+    "                  accepted_risk, quarantine}; a refused target: {refused, target,\n"
+    "                  existing:[names], existing_count}; with\n"
     "                  --image: {snapshot, image, format, disk, virtual_size, stored,\n"
     "                  failed, seconds, lost, hunted, flagged, accepted_risk};\n"
     "                  and the progress on stderr as JSON events, one per line\n"
     "\n"
-    "Exit codes: 0 restored, 1 error (e.g. --image OUT exists: nothing changed), 2 usage\n"
-    "(also: --image of a file snapshot, an unknown --disk), 3 wrong passphrase, 4 damaged\n"
-    "vault data stopped the restore, 5 restored except the listed items, 6 locked, 7 no\n"
-    "vault or no such snapshot, 8 refused: the snapshot is compromised (nothing was\n"
-    "written).\n";
+    "Exit codes: 0 restored (or --dry-run done), 1 error (e.g. --image OUT exists:\n"
+    "nothing changed), 2 usage (also: --image of a file snapshot, an unknown --disk),\n"
+    "3 wrong passphrase, 4 damaged vault data stopped the restore, 5 restored except the\n"
+    "listed items (damaged data, a full disk...), 6 locked, 7 no vault or no such\n"
+    "snapshot, 8 refused: the snapshot is compromised, or DIR holds data and --overwrite\n"
+    "was not given (nothing was written).\n";
 
 typedef struct lost_item {
     char *path, *message;
@@ -103,17 +117,20 @@ typedef struct restore_ctx {
     cli_progress *progress;
     item_list lost; /* items not restored */
     item_list meta; /* items restored with incomplete metadata */
+    item_list sockets; /* not restored on purpose (listed in the summary only) */
 } restore_ctx;
 
 /* Warnings may come from worker threads: cli_warn serialises the printing. */
 static pthread_mutex_t lost_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void add_item(item_list *l, const char *path, const char *message)
+static void add_item(item_list *l, const char *path, const char *message, int warn)
 {
-    char *p = cli_escape(path), *m = cli_escape(message);
-    cli_warn("%s: %s", p, m);
-    free(p);
-    free(m);
+    if (warn) {
+        char *p = cli_escape(path), *m = cli_escape(message);
+        cli_warn("%s: %s", p, m);
+        free(p);
+        free(m);
+    }
     pthread_mutex_lock(&lost_lock);
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 16;
@@ -127,12 +144,17 @@ static void add_item(item_list *l, const char *path, const char *message)
 
 static void on_warning(const char *path, const char *message, void *payload)
 {
-    add_item(&((restore_ctx *)payload)->lost, path, message);
+    add_item(&((restore_ctx *)payload)->lost, path, message, 1);
 }
 
 static void on_notice(const char *path, const char *message, void *payload)
 {
-    add_item(&((restore_ctx *)payload)->meta, path, message);
+    add_item(&((restore_ctx *)payload)->meta, path, message, 1);
+}
+
+static void on_skipped(const char *path, const char *message, void *payload)
+{
+    add_item(&((restore_ctx *)payload)->sockets, path, message, 0);
 }
 
 static json_t *items_json(const item_list *l)
@@ -618,6 +640,88 @@ int cli_hunt_gate(int *hunted, json_t **flagged, cr_repo *repo, const cr_snapsho
     return 0;
 }
 
+/* Entries of a refused target named in the message (all are counted). */
+#define TARGET_SHOW 10
+
+/*
+ * May we restore into `dir` (the target, or the quarantine folder)? The rule
+ * is the library's (cr_restore_target_check, the same as for recover); this
+ * prints it. @return 0, or an exit code (message printed).
+ */
+static int check_target(const char *dir, const char *what)
+{
+    cr_target_entries te;
+    int rc = 0;
+    cr_error_clear();
+    int err = cr_restore_target_check(&te, dir, TARGET_SHOW);
+    if (err == CR_EEXISTS) {
+        char *d = cli_escape(dir);
+        if (te.exists == 1) {
+            size_t len = 1;
+            for (size_t i = 0; i < te.nnames; i++)
+                len += strlen(te.names[i]) * 6 + 2;
+            char *list = cli_xmalloc(len + 16);
+            list[0] = '\0';
+            for (size_t i = 0; i < te.nnames; i++) {
+                char *n = cli_escape(te.names[i]);
+                strcat(list, i ? ", " : "");
+                strcat(list, n);
+                free(n);
+            }
+            if (te.count > te.nnames)
+                strcat(list, ", ...");
+            cli_error("refused: the %s %s already holds data (%llu entr%s: %s); cleanroom does "
+                      "not restore over it: nothing was written",
+                      what, d, (unsigned long long)te.count, te.count == 1 ? "y" : "ies", list);
+            free(list);
+        } else {
+            cli_error("refused: the %s %s already exists and is not a folder; nothing was "
+                      "written",
+                      what, d);
+        }
+        cli_hint("restore into a new or empty folder; or add --overwrite to restore into it "
+                 "(files of the snapshot replace those in the way, other files are kept); "
+                 "--dry-run shows what would be written");
+        if (cli_g.json) {
+            json_t *o = json_object(), *a = json_array();
+            for (size_t i = 0; i < te.nnames; i++)
+                json_array_append_new(a, cli_json_str(te.names[i]));
+            json_object_set_new(o, "refused", json_true());
+            json_object_set_new(o, "target", cli_json_str(dir));
+            json_object_set_new(o, "existing", a);
+            json_object_set_new(o, "existing_count", cli_json_u64(te.count));
+            cli_json_print(o);
+        }
+        free(d);
+        rc = CLI_EXIT_REFUSED;
+    } else if (err < 0) {
+        rc = cli_fail(err, "cannot check the target");
+    }
+    cr_target_entries_clear(&te);
+    return rc;
+}
+
+/* Dry run: say what a restore would meet in the target. */
+static void dry_run_target(const char *dir, int overwrite)
+{
+    cr_target_entries te;
+    char *d = cli_escape(dir);
+    int err = cr_restore_target_check(&te, dir, 0);
+    if (err == 0)
+        printf("%s %s: a restore may write there\n", d,
+               te.exists ? "is an empty folder" : "does not exist yet");
+    else if (err == CR_EEXISTS && te.exists == 1)
+        printf("%s already holds %llu entr%s: %s\n", d, (unsigned long long)te.count,
+               te.count == 1 ? "y" : "ies",
+               overwrite ? "with --overwrite, files of the snapshot there are replaced, the others "
+                           "kept"
+                         : "a restore would be refused (exit 8) without --overwrite");
+    else if (err == CR_EEXISTS)
+        printf("%s exists and is not a folder: a restore would be refused\n", d);
+    cr_target_entries_clear(&te);
+    free(d);
+}
+
 typedef struct image_args {
     const char *output, *format, *disk, *scratch;
     int threads, accept_risk;
@@ -787,6 +891,8 @@ int cmd_restore(int argc, char **argv)
         OPT_FORMAT,
         OPT_DISK,
         OPT_SCRATCH,
+        OPT_OVERWRITE,
+        OPT_DRY_RUN,
     };
     static const struct option longopts[] = {
         {"target", required_argument, NULL, OPT_TARGET},
@@ -799,6 +905,8 @@ int cmd_restore(int argc, char **argv)
         {"format", required_argument, NULL, OPT_FORMAT},
         {"disk", required_argument, NULL, OPT_DISK},
         {"scratch", required_argument, NULL, OPT_SCRATCH},
+        {"overwrite", no_argument, NULL, OPT_OVERWRITE},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         CLI_GLOBAL_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -840,6 +948,8 @@ int cmd_restore(int argc, char **argv)
             opts.threads = (int)threads;
             break;
         case OPT_NO_OWNER: opts.no_owner = 1; break;
+        case OPT_OVERWRITE: opts.overwrite = 1; break;
+        case OPT_DRY_RUN: opts.dry_run = 1; break;
         case OPT_IMAGE:
             if (!*optarg) {
                 rc = cli_usage_error("restore", "--image needs the name of the image file to "
@@ -887,6 +997,11 @@ int cmd_restore(int argc, char **argv)
                                             "use --target DIR --include /disk0/p1/PATH");
             goto done;
         }
+        if (opts.overwrite || opts.dry_run) {
+            rc = cli_usage_error("restore", "--overwrite and --dry-run go with --target DIR (an "
+                                            "image file OUT is never overwritten)");
+            goto done;
+        }
         if (qdir) {
             rc = cli_usage_error("restore", "--quarantine does not go with --image: a disk image "
                                             "is restored whole, so flagged files cannot be set "
@@ -923,6 +1038,11 @@ int cmd_restore(int argc, char **argv)
     if ((rc = cli_open_repo(&repo)) != 0)
         goto done;
     if ((rc = cli_find_snapshot(&snap, repo, argv[optind])) != 0)
+        goto done;
+    /* Never over data, unless told to (the library refuses too). */
+    if (!opts.overwrite && !opts.dry_run &&
+        ((rc = check_target(opts.target, "target")) != 0 ||
+         (qdir && (rc = check_target(qdir, "quarantine folder")) != 0)))
         goto done;
 
     /* The hunt gate: nothing is written before it is passed. */
@@ -971,6 +1091,7 @@ int cmd_restore(int argc, char **argv)
     opts.progress = on_progress;
     opts.warning = on_warning;
     opts.notice = on_notice;
+    opts.skipped = on_skipped;
     opts.payload = &ctx;
     t0 = cli_now();
     cr_error_clear();
@@ -978,6 +1099,15 @@ int cmd_restore(int argc, char **argv)
     progress_done(ctx.progress, err, snap, &stats);
     cli_progress_free(ctx.progress);
     ctx.progress = NULL;
+    if (err == CR_EEXISTS) {
+        /* Data appeared in the target after it was checked: the library refused. */
+        char *m = cli_escape(cr_error_last());
+        cli_error("refused: %s", m);
+        free(m);
+        cli_hint("restore into a new or empty folder, or add --overwrite");
+        rc = CLI_EXIT_REFUSED;
+        goto done;
+    }
     if (err < 0 && err != CR_EPARTIAL) {
         rc = cli_fail(err, "restore stopped");
         if (stats.files || stats.dirs)
@@ -1028,6 +1158,12 @@ int cmd_restore(int argc, char **argv)
         json_object_set_new(o, "seconds", json_real(secs));
         json_object_set_new(o, "lost", items_json(&ctx.lost));
         json_object_set_new(o, "metadata", items_json(&ctx.meta));
+        json_t *socks = json_array();
+        for (size_t i = 0; i < ctx.sockets.n; i++)
+            json_array_append_new(socks, cli_json_str(ctx.sockets.v[i].path));
+        json_object_set_new(o, "sockets", socks);
+        json_object_set_new(o, "no_space", json_boolean(stats.no_space));
+        json_object_set_new(o, "dry_run", json_boolean(opts.dry_run));
         json_object_set_new(o, "hunted", json_boolean(g.hunted));
         json_object_set_new(o, "flagged", gate_flag_json(&g));
         json_object_set_new(o, "accepted_risk", json_boolean(accept_risk && g.nflag > 0));
@@ -1047,11 +1183,21 @@ int cmd_restore(int argc, char **argv)
     } else {
         char size[32], d[32];
         char *t = cli_escape(opts.target);
-        printf("restored snapshot %s to %s: %llu files, %llu directories, %llu other items, "
-               "%s in %s\n",
-               sid, t, (unsigned long long)stats.files, (unsigned long long)stats.dirs,
-               (unsigned long long)stats.others, cli_human_size(size, sizeof(size), stats.bytes),
-               cli_human_duration(d, sizeof(d), secs));
+        if (opts.dry_run) {
+            printf("dry run: restoring snapshot %s to %s would write %llu files, %llu "
+                   "directories, %llu other items, %s; nothing was written\n",
+                   sid, t, (unsigned long long)stats.files, (unsigned long long)stats.dirs,
+                   (unsigned long long)stats.others,
+                   cli_human_size(size, sizeof(size), stats.bytes));
+            dry_run_target(opts.target, opts.overwrite);
+        } else {
+            printf("restored snapshot %s to %s: %llu files, %llu directories, %llu other items, "
+                   "%s in %s\n",
+                   sid, t, (unsigned long long)stats.files, (unsigned long long)stats.dirs,
+                   (unsigned long long)stats.others,
+                   cli_human_size(size, sizeof(size), stats.bytes),
+                   cli_human_duration(d, sizeof(d), secs));
+        }
         free(t);
         if (quarantining) {
             char *q = cli_escape(qdir);
@@ -1069,16 +1215,33 @@ int cmd_restore(int argc, char **argv)
         if (lost) {
             uint64_t n = stats.failed + qstats.failed > ctx.lost.n ? stats.failed + qstats.failed
                                                                    : ctx.lost.n;
-            printf("NOT RESTORED: %llu item(s):\n", (unsigned long long)n);
+            printf("%s: %llu item(s):\n", opts.dry_run ? "WOULD NOT BE RESTORED" : "NOT RESTORED",
+                   (unsigned long long)n);
             items_print(&ctx.lost);
+        }
+        if (ctx.sockets.n > 0) {
+            printf("sockets not restored (each server creates its socket again when it starts): "
+                   "%zu:\n",
+                   ctx.sockets.n);
+            for (size_t i = 0; i < ctx.sockets.n; i++) {
+                char *p = cli_escape(ctx.sockets.v[i].path);
+                printf("  %s\n", p);
+                free(p);
+            }
         }
         if (ctx.meta.n > 0) {
             printf("RESTORED WITH INCOMPLETE METADATA (data intact): %zu item(s):\n", ctx.meta.n);
             items_print(&ctx.meta);
         }
     }
-    if (partial) {
-        if (lost && stats.damaged + qstats.damaged > 0)
+    if (opts.dry_run) {
+        rc = CLI_EXIT_OK; /* nothing was done: what would fail is listed */
+    } else if (partial) {
+        if (stats.no_space)
+            cli_hint("the target's disk is full: free space there (or restore to a bigger "
+                     "disk), then restore the listed files again with --include PATH "
+                     "--overwrite");
+        else if (lost && stats.damaged + qstats.damaged > 0)
             cli_hint("run 'cleanroom verify --read-data' to see the damage; an older snapshot "
                      "may still hold the lost files");
         else if (lost)
@@ -1095,6 +1258,7 @@ int cmd_restore(int argc, char **argv)
 done:
     items_free(&ctx.lost);
     items_free(&ctx.meta);
+    items_free(&ctx.sockets);
     cli_progress_free(ctx.progress);
     gate_free(&g);
     if (nincl)

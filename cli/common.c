@@ -75,8 +75,16 @@ static void clear_progress_locked(void)
 
 static void vmessage(const char *prefix, const char *fmt, va_list ap)
 {
-    char msg[4096];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    char buf[4096], *msg = buf, *big = NULL;
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    /* A path can be longer than the buffer: never cut the message that follows it. */
+    if (n >= (int)sizeof(buf) && (big = malloc((size_t)n + 1)) != NULL) {
+        vsnprintf(big, (size_t)n + 1, fmt, ap2);
+        msg = big;
+    }
+    va_end(ap2);
     pthread_mutex_lock(&out_lock);
     clear_progress_locked();
     fputs(prefix, stderr);
@@ -84,6 +92,7 @@ static void vmessage(const char *prefix, const char *fmt, va_list ap)
     fputc('\n', stderr);
     fflush(stderr);
     pthread_mutex_unlock(&out_lock);
+    free(big);
 }
 
 void cli_error(const char *fmt, ...)

@@ -55,7 +55,7 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
 
 /* --------------------------------------------------------------- restore */
 
-#define CR_RESTORE_OPTIONS_VERSION 2
+#define CR_RESTORE_OPTIONS_VERSION 3
 typedef struct cr_restore_options {
     unsigned int version;
     const char *target;      /**< required: the folder to restore into (created) */
@@ -74,17 +74,53 @@ typedef struct cr_restore_options {
      * folder and everything below it. Used to set aside flagged files.
      */
     const char *const *skips; size_t nskips;
+    /**
+     * Version 3. overwrite: restore into a target that already holds data
+     * (without it such a target is refused with CR_EEXISTS, see
+     * cr_restore_target_check); files in the way are replaced, other entries
+     * are kept, and folders that already existed above the snapshot's backed-up
+     * paths (/srv for a backup of /srv/www) keep their own metadata.
+     * dry_run: write nothing, count what a restore would write (stats).
+     */
+    int overwrite, dry_run;
+    /** Items deliberately not restored (sockets: their server creates them again); may be NULL. */
+    cr_warning_cb skipped;
 } cr_restore_options;
-#define CR_RESTORE_OPTIONS_INIT {CR_RESTORE_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0}
+#define CR_RESTORE_OPTIONS_INIT {CR_RESTORE_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, NULL, NULL, NULL, NULL, NULL, 0, 0, 0, NULL}
 
 /** Summary of a restore. */
 typedef struct cr_restore_stats {
     uint64_t files, dirs, others, bytes;
-    uint64_t failed;  /**< items that could not be restored (damaged data, unsafe names) */
+    uint64_t failed;  /**< items that could not be restored (damaged data, unsafe names, data
+                           that could not be written: such a file is never left under its
+                           own name, see cr_restore) */
     uint64_t meta_incomplete; /**< notices: items restored whose metadata could not all be set */
     uint64_t damaged; /**< of the failed: files whose data is lost because vault data is damaged
                            (the others: something in the way, permissions, unsafe names) */
+    uint64_t skipped; /**< sockets, not restored on purpose (reported through opts->skipped) */
+    int no_space;     /**< 1: writing stopped because the target's device is full */
 } cr_restore_stats;
+
+/** What a restore target already holds (cr_restore_target_check). */
+typedef struct cr_target_entries {
+    int exists;        /**< 0: absent; 1: a folder; 2: something else (a file, a symlink...) */
+    uint64_t count;    /**< entries in the folder */
+    char **names;      /**< some of them (at most `max`), sorted, for a message */
+    size_t nnames;
+} cr_target_entries;
+
+/**
+ * May a restore (or a recovery) write into `path` without overwriting
+ * anything? Only an absent path or an empty folder may be restored into;
+ * cleanroom never writes over data unless told to (restore --overwrite).
+ * @param[out] out what is there (cleared with cr_target_entries_clear).
+ * @param max how many entry names to list in out->names.
+ * @return 0 (absent or empty folder); CR_EEXISTS (it holds data: out says
+ *         what; no error message is set, the caller words it); an error
+ *         (cannot be read).
+ */
+int cr_restore_target_check(cr_target_entries *out, const char *path, size_t max);
+void cr_target_entries_clear(cr_target_entries *e);
 
 /**
  * Restore a snapshot (or the included paths of it) under opts->target.
@@ -92,9 +128,15 @@ typedef struct cr_restore_stats {
  * and counted in stats->meta_incomplete; they also make the result CR_EPARTIAL
  * (the restore is not identical to the snapshot), but their data is intact.
  * Never writes outside the target: unsafe names are refused, symlinks in the
- * target are never followed. Files whose data is damaged are reported through
- * opts->warning and the rest is restored.
- * @return 0; CR_EPARTIAL if some items failed; an error.
+ * target are never followed. A target that holds data is refused (CR_EEXISTS,
+ * nothing written) unless opts->overwrite.
+ * A file whose data could not all be written (damaged vault data, a full
+ * disk) never keeps the look of a good copy: what could be written is left as
+ * NAME.cleanroom-damaged (mode 0600, the time of the restore), or removed; it
+ * is reported through opts->warning, once, and counted in stats->failed. When
+ * the target's device fills up, writing stops, every file not written is
+ * reported so, stats->no_space is set and the result is CR_EPARTIAL.
+ * @return 0; CR_EPARTIAL if some items failed; CR_EEXISTS; an error.
  */
 int cr_restore(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
                const cr_restore_options *opts);

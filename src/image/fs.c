@@ -34,7 +34,13 @@
 #include <strings.h>
 #include <sys/sysmacros.h>
 
-#define FS_MAX_DEPTH 1024
+/*
+ * The filesystem's root is /diskN/pM (or /diskN/fs): a folder at depth d here
+ * is at level d + 2 of the snapshot. The first folder deeper than
+ * FS_MAX_DEPTH is kept empty, at level CR_TREE_MAX_DEPTH: nothing is stored
+ * that a restore could not write back (vault.h).
+ */
+#define FS_MAX_DEPTH (CR_TREE_MAX_DEPTH - 3)
 /* A file with more extents than this is stored as blobs of its own: its tree
  * entry would otherwise approach the largest blob a tree may be (16 MiB). */
 #define FS_MAX_FILE_EXTENTS 131072

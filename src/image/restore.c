@@ -618,7 +618,7 @@ int cr_restore_image(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *
         ro.warning = opts->warning;
         ro.payload = opts->payload;
         ro.notice = quiet_notice;
-        err = cr_restore(&st, repo, snap, &ro);
+        err = cr_restore_salvage(&st, repo, snap, &ro);
         if (err == CR_ENOTFOUND && !path_exists(staged)) {
             cr_error_set("snapshot %s has no %s: the snapshot is damaged or incomplete", sid, incl);
             err = CR_ECORRUPT;

@@ -245,26 +245,16 @@ static void remove_tree(const char *path)
     (void)nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* 1: path is an empty folder; 0: absent; -1: anything else (a file, a folder with data). */
+/*
+ * 1: path is an empty folder; 0: absent; -1: anything else (a file, a folder
+ * with data). The rule of cleanroom restore (cr_restore_target_check).
+ */
 static int target_state(const char *path)
 {
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return errno == ENOENT ? 0 : -1;
-    if (!S_ISDIR(st.st_mode))
-        return -1;
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
-    struct dirent *e;
-    int empty = 1;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            empty = 0;
-            break;
-        }
-    closedir(d);
-    return empty ? 1 : -1;
+    cr_target_entries te;
+    int r = cr_restore_target_check(&te, path, 0), st = r < 0 ? -1 : te.exists ? 1 : 0;
+    cr_target_entries_clear(&te);
+    return st;
 }
 
 static char *parent_of(const char *path)
@@ -551,7 +541,9 @@ static int unit_restore(rc_ctx *c, unit_rt *u, const cr_plan_service *s, const s
         ro.notice = unit_warning;
         ro.payload = u;
         err = cr_restore(&stats, c->repo, sv->snap, &ro);
-        if (err == CR_EPARTIAL && stats.failed == 0)
+        if (err == CR_EPARTIAL && stats.no_space)
+            err = CR_ENOSPACE; /* the disk filled up, the vault is fine */
+        else if (err == CR_EPARTIAL && stats.failed == 0)
             err = 0; /* metadata only (owner, ACLs): the data is complete */
         else if (err == CR_EPARTIAL) {
             cr_error_set("%llu item(s) of snapshot %.8s could not be restored (damaged vault "

@@ -96,6 +96,8 @@ typedef struct bdir {
     struct bdir *parent; /* NULL for the snapshot root */
     size_t pidx;         /* index of this directory's node in parent->nodes */
     char *path;          /* absolute path, for messages */
+    size_t plen;         /* its length, 0 for the root "/" */
+    int depth;           /* components of path (CR_TREE_MAX_DEPTH) */
     int fd;              /* open directory, -1 if none (virtual or unreadable) */
     cr_node *nodes;      /* never reallocated once jobs refer to it */
     size_t count;
@@ -821,6 +823,8 @@ static bdir *dir_new(bdir *parent, size_t pidx, const char *path, int fd)
     d->parent = parent;
     d->pidx = pidx;
     d->fd = fd;
+    d->plen = strcmp(path, "/") ? strlen(path) : 0;
+    d->depth = parent ? parent->depth + 1 : 0;
     atomic_init(&d->pending, 1); /* the walker's count, released when listed */
     return d;
 }
@@ -1021,13 +1025,13 @@ static void file_job(bworker *w, const bjob *j)
     if (rc == READ_SHORT) {
         /* Keep a consistent file: what was read, with the size it had then. */
         n->size = reached;
-        warn_item_msg(b, 0, j->d, j->rel,
+        warn_item_msg(b, 1, j->d, j->rel,
                       "file shrank while it was being read; stored the part read");
     } else if ((uint64_t)st.st_ino != n->inode || (uint64_t)st.st_size != size ||
                ts_ns(&st.st_mtim) != n->mtime_ns || ts_ns(&st.st_ctim) != n->ctime_ns) {
-        warn_item_msg(b, 0, j->d, j->rel,
+        warn_item_msg(b, 1, j->d, j->rel,
                       "file changed while it was being read; the stored copy may mix old and new "
-                      "content");
+                      "content (back it up again when it is quiet)");
     }
     {
         char *p = NULL;
@@ -1507,9 +1511,24 @@ static int walk_dir(bworker *w, bdir *parent, size_t pidx, int dfd, const char *
             d->nodes[i].type = (cr_node_type)0;
             continue;
         }
+        /* What a restore could not put back is refused here (vault.h), not stored. */
+        if (d->plen + 1 + strlen(n->name) > CR_TREE_MAX_PATH) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "path longer than %d bytes: not backed up (a restore could "
+                     "not write it back)", CR_TREE_MAX_PATH);
+            warn_item_msg(b, 1, d, n->name, msg);
+            continue; /* type 0: left out */
+        }
         if (fstatat(d->fd, n->name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
             warn_item(b, d, n->name, "cannot stat", errno);
             continue; /* type 0: left out */
+        }
+        if (S_ISDIR(st.st_mode) && d->depth + 1 > CR_TREE_MAX_DEPTH) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "folder nested deeper than %d levels: not backed up, nor "
+                     "anything in it (a restore could not write it back)", CR_TREE_MAX_DEPTH);
+            warn_item_msg(b, 1, d, n->name, msg);
+            continue;
         }
         if (S_ISDIR(st.st_mode) && b->have_vault && st.st_dev == b->vault_dev &&
             st.st_ino == b->vault_ino)

@@ -20,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DF_MAX_DEPTH 1024
-
 typedef struct df_ctx {
     cr_repo *repo;
     char *too_deep; /* first folder not compared because nested too deep */
@@ -110,8 +108,8 @@ static int call(df_ctx *c, cr_diff_kind kind, const cr_node *o, const cr_node *n
 }
 
 /*
- * A folder nested deeper than DF_MAX_DEPTH (a backup can hold such a tree: a
- * hostile user made it) is not compared, and the rest of the walk goes on:
+ * A folder nested deeper than CR_TREE_MAX_DEPTH (an older backup could hold such
+ * a tree: a hostile user made it) is not compared, and the rest of the walk goes on:
  * the diff ends with CR_EPARTIAL naming the first such folder.
  */
 static int too_deep(df_ctx *c)
@@ -134,7 +132,7 @@ static int report_all(df_ctx *c, const cr_node *dir, int added, int depth)
 {
     cr_tree *t = NULL;
     int err;
-    if (depth > DF_MAX_DEPTH)
+    if (depth > CR_TREE_MAX_DEPTH)
         return too_deep(c);
     if ((err = load(c, &t, dir)) < 0 || !t)
         return err;
@@ -162,7 +160,7 @@ static int diff_dirs(df_ctx *c, const cr_node *da, const cr_node *db, int depth)
     if (da && db && da->has_subtree && db->has_subtree &&
         memcmp(&da->subtree, &db->subtree, sizeof(cr_id)) == 0)
         return 0;
-    if (depth > DF_MAX_DEPTH)
+    if (depth > CR_TREE_MAX_DEPTH)
         return too_deep(c);
     if ((err = load(c, &ta, da)) < 0 || (err = load(c, &tb, db)) < 0)
         goto done;
@@ -249,7 +247,7 @@ int cr_diff_trees(cr_repo *repo, const cr_id *a, const cr_id *b, cr_diff_cb cb, 
     if (err == 0 && c.too_deep) {
         size_t n = strlen(c.too_deep);
         cr_error_set("folders nested deeper than %d levels were not compared: below %.120s%s%s",
-                     DF_MAX_DEPTH, c.too_deep, n > 240 ? "..." : "",
+                     CR_TREE_MAX_DEPTH, c.too_deep, n > 240 ? "..." : "",
                      n > 240 ? c.too_deep + n - 120 : (n > 120 ? c.too_deep + 120 : ""));
         err = CR_EPARTIAL;
     }

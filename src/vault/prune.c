@@ -41,7 +41,6 @@
 #define PLAN_PREFIX ".prune-"
 #define PLAN_MAGIC "cleanroom-prune-plan 1\n"
 #define PLAN_MAX (64u * 1024 * 1024)
-#define CR_PRUNE_MAX_DEPTH 2048
 
 /* ------------------------------------------------------------ plans */
 
@@ -119,9 +118,9 @@ static int walk_tree(pr_ctx *c, const cr_id *id, int depth)
         return 0;
     if ((err = cr_idset_put(&c->trees, id, 1)) < 0 || (err = cr_idset_put(&c->used, id, 1)) < 0)
         return err;
-    if (depth > CR_PRUNE_MAX_DEPTH) {
+    if (depth > CR_TREE_MAX_DEPTH) {
         cr_error_set("tree %s: folders nested deeper than %d levels", cr_id_to_hex(hex, id),
-                     CR_PRUNE_MAX_DEPTH);
+                     CR_TREE_MAX_DEPTH);
         return CR_ECORRUPT;
     }
     if ((err = cr_tree_load(&t, c->repo, id)) < 0) {

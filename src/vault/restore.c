@@ -34,11 +34,22 @@
  * in a folder changes its mtime (and a read-only folder would stop us).
  *
  * Damaged data: a file that needs a blob that is missing or fails to
- * authenticate is reported through opts->warning ("lost: ...") and counted in
- * stats->failed; it is KEPT with everything that could be written, the lost
- * ranges reading as zeros (as restic does), because a partly recovered
- * database or log can still be salvaged by hand; the warning names it so that
- * nobody mistakes it for a good copy. The restore then returns CR_EPARTIAL.
+ * authenticate, or whose data could not be written (a full disk), is counted
+ * in stats->failed and never keeps the look of a good copy: once the data
+ * phase is over (rs_sweep), what could be written is renamed
+ * NAME.cleanroom-damaged, left with mode 0600 and the time of the restore (a
+ * partly recovered database or log can still be salvaged by hand; the lost
+ * ranges read as zeros), or removed when it cannot be renamed; one warning
+ * per file ("lost: ...; ...") says which. The restore then returns
+ * CR_EPARTIAL. When the target's device fills up, the workers stop; every
+ * file not written is reported the same way, so the list of what is missing
+ * is complete.
+ *
+ * The target: a folder that holds data is refused (CR_EEXISTS) unless
+ * opts->overwrite, by the same rule as a recovery (cr_restore_target_check).
+ * With overwrite, folders that already existed above the snapshot's backed-up
+ * paths (/srv of a backup of /srv/www, restored to "/") keep their metadata.
+ * A dry run (opts->dry_run) walks the trees, creates nothing and counts.
  *
  * Skips (options of version 2) name snapshot paths not to restore, e.g. the
  * files a hunt flagged, which the command puts into a quarantine folder with a
@@ -49,6 +60,7 @@
  */
 #include "vault/vault.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -73,11 +85,10 @@
 #define RS_MAX_RUN (32u * 1024 * 1024)
 /* Open files kept per worker (bounded further by RLIMIT_NOFILE). */
 #define RS_FD_CACHE 32
-/* Deepest folder nesting restored (each level holds one descriptor). */
-#define RS_MAX_DEPTH 512
 
 typedef struct rs_file {
     char *path;              /* relative to the target */
+    char *why;               /* first failure, reported by rs_sweep */
     const cr_node *node;     /* borrowed from a tree kept in rs_ctx */
     atomic_size_t remaining; /* extents still to write (or to give up) */
     atomic_int failed;
@@ -105,6 +116,7 @@ typedef struct rs_dir {
     const cr_node *node;
     dev_t st_dev; /* the folder we created or entered: its metadata is set by path, at the */
     ino_t st_ino; /* end, so check the path still names it */
+    int keep_meta; /* it existed, above the backed-up paths: its metadata is not ours */
 } rs_dir;
 
 typedef struct rs_need {
@@ -124,6 +136,9 @@ typedef struct rs_ctx {
     cr_repo *repo;
     cr_index *idx;
     const cr_restore_options *opts;
+    const cr_snapshot *snap;
+    int dry_run, overwrite; /* options of version 3 */
+    int salvage;            /* cr_restore_salvage: damaged files keep their names */
     int rootfd;
     int chown_ok, is_root;
     int may_inherit; /* a folder we did not create may pass its default ACL on */
@@ -192,6 +207,20 @@ static void rs_warn(rs_ctx *c, const char *rel, const char *fmt, ...)
     va_end(ap);
 }
 
+/* An item deliberately not restored (a socket): reported apart, not an error. */
+static void rs_not_restored(rs_ctx *c, const char *rel, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void rs_not_restored(rs_ctx *c, const char *rel, const char *fmt, ...)
+{
+    va_list ap;
+    if (c->opts->version < 3)
+        return;
+    va_start(ap, fmt);
+    rs_report(c, c->opts->skipped, rel, fmt, ap);
+    va_end(ap);
+}
+
 /* Metadata of an item whose data is restored could not be set: a notice. */
 static void rs_meta(rs_ctx *c, const char *rel, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -205,27 +234,30 @@ static void rs_meta(rs_ctx *c, const char *rel, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Count a file as failed once, with the first reason. */
-static void rs_fail_file(rs_ctx *c, rs_file *f, const char *msg)
+/*
+ * Count a file as failed once, with the first reason. The warning comes from
+ * rs_sweep, which knows what became of the file (renamed, removed).
+ */
+/* @return 1 if this is the first failure of the file (it was counted). */
+static int rs_fail_file(rs_ctx *c, rs_file *f, const char *msg)
 {
     if (atomic_exchange(&f->failed, 1) == 0) {
         atomic_fetch_add(&c->failed, 1);
-        rs_warn(c, f->path, "%s", msg);
+        f->why = cr_strdup(msg); /* NULL (out of memory): a shorter warning */
+        return 1;
     }
+    return 0;
 }
 
-/* Some data of the file is gone: say so; the file keeps what could be written. */
+/* Some data of the file is gone. */
 static void rs_lost(rs_ctx *c, rs_file *f, const char *reason)
 {
     char msg[768];
     if (atomic_load(&f->failed))
         return;
-    snprintf(msg, sizeof(msg), "lost: %s (the file is restored without that data)", reason);
-    if (atomic_exchange(&f->failed, 1) == 0) {
-        atomic_fetch_add(&c->failed, 1);
-        atomic_fetch_add(&c->damaged, 1);
-        rs_warn(c, f->path, "%s", msg);
-    }
+    snprintf(msg, sizeof(msg), "lost: %s", reason);
+    if (rs_fail_file(c, f, msg))
+        atomic_fetch_add(&c->damaged, 1); /* the vault's data, not the target, is at fault */
 }
 
 /* ------------------------------------------------------------ safe open */
@@ -484,6 +516,7 @@ static int link_add(rs_ctx *c, uint64_t dev, uint64_t ino, const char *path)
 static int rs_walk_tree(rs_ctx *c, int dirfd, char *path, size_t plen, const cr_id *tree,
                         int depth);
 static void rs_progress(rs_ctx *c);
+static int path_covers(const char *a, const char *b);
 
 /* Remove a non-folder in the way of a new entry. @return 0 or -1 (errno set). */
 static int clear_way(int dirfd, const char *name)
@@ -619,6 +652,11 @@ static int rs_restore_file(rs_ctx *c, int dirfd, const char *name, const char *r
 {
     int err = 0, planned = 0, fd;
     size_t fi = 0;
+    if (c->dry_run) {
+        atomic_fetch_add(&c->files_done, 1);
+        c->bytes_files += n->size;
+        return 0;
+    }
     if (n->nlink > 1) {
         const char *first = link_find(c, n->dev, n->inode);
         if (first) {
@@ -649,6 +687,8 @@ static int rs_restore_file(rs_ctx *c, int dirfd, const char *name, const char *r
         (n->size > 0 && ftruncate(fd, (off_t)n->size) < 0)) {
         int e = errno;
         char msg[300];
+        if (fd >= 0)
+            unlinkat(dirfd, name, 0); /* just created (O_EXCL): never leave it looking good */
         snprintf(msg, sizeof(msg), "cannot create file: %s", strerror(e));
         if (n->ncontent > 0) {
             atomic_store(&c->files[fi].state, RS_NOT_CREATED);
@@ -675,8 +715,8 @@ static int rs_restore_file(rs_ctx *c, int dirfd, const char *name, const char *r
     }
     if (n->nlink > 1 && (err = link_add(c, n->dev, n->inode, rel)) < 0)
         goto done;
-    if (planned == 0)
-        apply_fd_meta(c, fd, rel, n);
+    if (planned == 0 && !(n->ncontent > 0 && atomic_load(&c->files[fi].failed)))
+        apply_fd_meta(c, fd, rel, n); /* a damaged one is set aside by rs_sweep */
 done:
     close(fd);
     return err;
@@ -688,7 +728,13 @@ static void rs_restore_special(rs_ctx *c, int dirfd, const char *name, const cha
     int rc;
     const char *what;
     if (n->type == CR_NODE_SOCKET) {
-        c->sockets_skipped++; /* a socket is re-created by its server, never restored */
+        /* A socket is re-created by its server, never restored: say so all the same. */
+        c->sockets_skipped++;
+        rs_not_restored(c, rel, "socket not restored (its server creates it again when it starts)");
+        return;
+    }
+    if (c->dry_run) {
+        c->others_done++;
         return;
     }
     if ((n->type == CR_NODE_CHARDEV || n->type == CR_NODE_BLOCKDEV) && !c->is_root) {
@@ -758,6 +804,24 @@ static int rs_skipped(const rs_ctx *c, const char *rel)
     return 0;
 }
 
+/*
+ * 1 if `rel` (canonical) is a folder above one of the snapshot's backed-up
+ * paths (srv for /srv/www): it only leads to the data. An existing one keeps
+ * its own metadata (restoring /srv/www to "/" must not change /srv).
+ */
+static int rs_above_backup(const rs_ctx *c, const char *rel)
+{
+    size_t n = strlen(rel);
+    for (size_t i = 0; c->snap && i < c->snap->npaths; i++) {
+        const char *p = c->snap->paths[i];
+        while (p && *p == '/')
+            p++;
+        if (p && strlen(p) > n && path_covers(rel, p))
+            return 1;
+    }
+    return 0;
+}
+
 /* Restore one node named `name` inside dirfd; path[0..plen) is its parent's path. */
 static int rs_restore_node(rs_ctx *c, int dirfd, char *path, size_t plen, const cr_node *n,
                            int depth)
@@ -780,8 +844,9 @@ static int rs_restore_node(rs_ctx *c, int dirfd, char *path, size_t plen, const 
         atomic_fetch_add(&c->failed, 1);
         return 0;
     }
-    if (len >= PATH_MAX) {
-        rs_warn(c, path, "path too long, not restored: %.60s...", name);
+    if (len + 1 > CR_TREE_MAX_PATH) { /* with its leading '/': the rule of vault.h */
+        rs_warn(c, path, "path longer than %d bytes, not restored: %.60s...", CR_TREE_MAX_PATH,
+                name);
         atomic_fetch_add(&c->failed, 1);
         return 0;
     }
@@ -795,9 +860,17 @@ static int rs_restore_node(rs_ctx *c, int dirfd, char *path, size_t plen, const 
 
     switch (n->type) {
     case CR_NODE_DIR: {
-        if (depth >= RS_MAX_DEPTH) {
-            rs_warn(c, path, "folders nested too deep, not restored");
+        int existed = 0;
+        if (depth >= CR_TREE_MAX_DEPTH) {
+            rs_warn(c, path, "folders nested deeper than %d levels, not restored",
+                    CR_TREE_MAX_DEPTH);
             atomic_fetch_add(&c->failed, 1);
+            break;
+        }
+        if (c->dry_run) {
+            c->dirs_done++;
+            if (n->has_subtree)
+                err = rs_walk_tree(c, -1, path, len, &n->subtree, depth + 1);
             break;
         }
         if (mkdirat(dirfd, name, 0700) < 0) {
@@ -812,6 +885,7 @@ static int rs_restore_node(rs_ctx *c, int dirfd, char *path, size_t plen, const 
              * the end, so in a fresh target nothing is inherited.
              */
             c->may_inherit = 1;
+            existed = 1;
         }
         int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) {
@@ -835,6 +909,7 @@ static int rs_restore_node(rs_ctx *c, int dirfd, char *path, size_t plen, const 
             d->node = n;
             d->st_dev = 0;
             d->st_ino = 0;
+            d->keep_meta = existed && rs_above_backup(c, path);
             if (fstat(fd, &st) == 0) {
                 d->st_dev = st.st_dev;
                 d->st_ino = st.st_ino;
@@ -921,18 +996,19 @@ static int cache_get(rs_worker *w, size_t file)
     char why[160];
     if (atomic_compare_exchange_strong(&f->state, &st, RS_CREATING)) {
         fd = create_beneath(c->rootfd, f->path);
-        if (fd >= 0 && f->end < f->node->size && ftruncate(fd, (off_t)f->node->size) < 0) {
-            int e = errno;
-            close(fd);
-            fd = -1;
-            errno = e;
-        }
         if (fd >= 0) {
+            /* Recorded first: a file created but not sized is removed by rs_sweep. */
             struct stat sb;
             if (fstat(fd, &sb) == 0) {
                 f->st_dev = sb.st_dev;
                 f->st_ino = sb.st_ino;
             }
+        }
+        if (fd >= 0 && f->end < f->node->size && ftruncate(fd, (off_t)f->node->size) < 0) {
+            int e = errno;
+            close(fd);
+            fd = -1;
+            errno = e;
         }
         if (fd < 0) {
             int e = errno;
@@ -990,10 +1066,14 @@ static void rs_done_one(rs_worker *w, size_t file)
     int fd = cache_get(w, file);
     if (fd < 0)
         return;
-    /* Lost data at the end would leave the file short: give it its size (a hole). */
-    if (atomic_load(&f->failed) && ftruncate(fd, (off_t)f->node->size) < 0)
-        rs_warn(c, f->path, "cannot set size: %s", strerror(errno));
-    apply_fd_meta(c, fd, f->path, f->node);
+    /*
+     * A damaged file keeps its offsets (lost data at the end reads as a hole)
+     * but not the snapshot's metadata: rs_sweep sets it aside.
+     */
+    if (!atomic_load(&f->failed))
+        apply_fd_meta(c, fd, f->path, f->node);
+    else if (ftruncate(fd, (off_t)f->node->size) < 0)
+        rs_warn(c, f->path, "cannot set size of the damaged copy: %s", strerror(errno));
     cache_drop(w, cache_find(w, file));
 }
 
@@ -1232,11 +1312,77 @@ done:
     return err;
 }
 
+/*
+ * A file whose data could not all be written must not look like a good copy:
+ * rename it NAME.cleanroom-damaged (mode 0600 and the time of the restore, as
+ * created), or remove it. Only the inode we created is touched.
+ * Says what became of it, in words, into out.
+ */
+static void rs_set_aside(rs_ctx *c, const rs_file *f, char *out, size_t outlen)
+{
+    static const char suffix[] = ".cleanroom-damaged";
+    char dir[PATH_MAX], aside[NAME_MAX + 1];
+    const char *slash = strrchr(f->path, '/'), *base = slash ? slash + 1 : f->path;
+    struct stat st;
+    snprintf(out, outlen, "the partial copy could not be removed: do NOT use the file of that "
+                          "name");
+    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - f->path) : 0, f->path);
+    int pfd = open_beneath(c->rootfd, dir, O_PATH | O_DIRECTORY);
+    if (pfd < 0)
+        return;
+    if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != f->st_dev ||
+        st.st_ino != f->st_ino) {
+        snprintf(out, outlen, "what is under its name in the target is not the restored file");
+    } else if (strlen(base) + sizeof(suffix) <= sizeof(aside) &&
+               snprintf(aside, sizeof(aside), "%s%s", base, suffix) > 0 &&
+               renameat(pfd, base, pfd, aside) == 0) {
+        snprintf(out, outlen, "what could be written is kept as %.300s%s, not under its name",
+                 base, suffix);
+    } else if (unlinkat(pfd, base, 0) == 0) {
+        snprintf(out, outlen, "the partial copy was removed");
+    }
+    close(pfd);
+}
+
+/*
+ * After the data phase (or a walk that stopped): every file with data that is
+ * not complete is reported once, with what became of it, and set aside.
+ */
+static void rs_sweep(rs_ctx *c, int walk_done)
+{
+    for (size_t i = 0; i < c->nfiles; i++) {
+        rs_file *f = &c->files[i];
+        int st = atomic_load(&f->state);
+        if (!atomic_load(&f->failed) && atomic_load(&f->remaining) == 0)
+            continue; /* complete */
+        if (!walk_done && !atomic_load(&f->failed) && st == RS_TO_CREATE)
+            continue; /* the restore failed as a whole before its data: nothing on disk */
+        if (!atomic_load(&f->failed)) {
+            /* Never reached: the restore stopped before its data was written. */
+            rs_fail_file(c, f, atomic_load(&c->abort_err) == CR_ENOSPACE
+                                   ? "not written: no space left on the target's device"
+                                   : "not written: the restore stopped before its data");
+        }
+        if (st != RS_NOT_CREATED)
+            atomic_fetch_sub(&c->files_done, 1); /* counted by the walk */
+        if (c->salvage && st == RS_CREATED) {
+            rs_warn(c, f->path, "%s (zeros there)", f->why ? f->why : "not restored");
+        } else if (st == RS_CREATED || (st == RS_NOT_CREATED && f->st_ino != 0)) {
+            char what[512];
+            rs_set_aside(c, f, what, sizeof(what));
+            rs_warn(c, f->path, "%s; %s", f->why ? f->why : "not restored", what);
+        } else
+            rs_warn(c, f->path, "%s", f->why ? f->why : "not restored");
+    }
+}
+
 /* Folders' metadata, deepest first: reverse order of creation (parents come first). */
 static void rs_dir_meta(rs_ctx *c)
 {
     for (size_t i = c->ndirs; i-- > 0;) {
         rs_dir *d = &c->dirs[i];
+        if (d->keep_meta)
+            continue;
         int fd = open_beneath(c->rootfd, d->path, O_RDONLY | O_DIRECTORY);
         if (fd < 0) {
             rs_meta(c, d->path, "cannot restore folder metadata: %s", strerror(errno));
@@ -1448,7 +1594,7 @@ static int rs_walk_includes(rs_ctx *c, const cr_snapshot *snap)
             int pfd = -1;
             const char *slash = strrchr(incl[i], '/');
             size_t plen = slash ? (size_t)(slash - incl[i]) : 0;
-            int r = open_parents(c, incl[i], &pfd);
+            int r = c->dry_run ? 0 : open_parents(c, incl[i], &pfd);
             if (r < 0) {
                 err = r;
                 goto done;
@@ -1464,7 +1610,8 @@ static int rs_walk_includes(rs_ctx *c, const cr_snapshot *snap)
             path[plen] = '\0';
             err = rs_restore_node(c, pfd, path, plen, nd, 0);
             nd->name = saved;
-            close(pfd);
+            if (pfd >= 0)
+                close(pfd);
         }
         if (err < 0)
             goto done;
@@ -1478,10 +1625,65 @@ done:
     return err;
 }
 
+/* ------------------------------------------------------------ the target */
+
+void cr_target_entries_clear(cr_target_entries *e)
+{
+    if (!e)
+        return;
+    for (size_t i = 0; i < e->nnames; i++)
+        free(e->names[i]);
+    free(e->names);
+    memset(e, 0, sizeof(*e));
+}
+
+int cr_restore_target_check(cr_target_entries *out, const char *path, size_t max)
+{
+    struct stat st;
+    struct dirent *de;
+    DIR *d;
+    int err = 0;
+    memset(out, 0, sizeof(*out));
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT)
+            return 0;
+        return cr_error_errno("cannot look at the target %s", path);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        out->exists = 2;
+        return CR_EEXISTS;
+    }
+    out->exists = 1;
+    if (!(d = opendir(path)))
+        return cr_error_errno("cannot list the target %s", path);
+    if (max && !(out->names = cr_calloc(max, sizeof(char *)))) {
+        closedir(d);
+        return CR_ERROR;
+    }
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        out->count++;
+        if (out->nnames < max) {
+            if (!(out->names[out->nnames] = cr_strdup(de->d_name))) {
+                err = CR_ERROR;
+                break;
+            }
+            out->nnames++;
+        }
+    }
+    closedir(d);
+    if (err < 0)
+        return err;
+    if (out->nnames > 1)
+        qsort(out->names, out->nnames, sizeof(char *), rs_cmp_str);
+    return out->count > 0 ? CR_EEXISTS : 0;
+}
+
 /* ------------------------------------------------------------ entry point */
 
-int cr_restore(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
-               const cr_restore_options *opts)
+static int rs_run(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
+                  const cr_restore_options *opts, int salvage)
 {
     rs_ctx ctx, *c = &ctx;
     cr_lock *lock = NULL;
@@ -1498,6 +1700,12 @@ int cr_restore(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
     c->repo = repo;
     c->opts = opts;
     c->rootfd = -1;
+    c->snap = snap;
+    c->salvage = salvage;
+    if (opts->version >= 3) {
+        c->dry_run = opts->dry_run;
+        c->overwrite = opts->overwrite;
+    }
     c->t0 = cr_time_mono();
     c->is_root = geteuid() == 0;
     c->chown_ok = c->is_root && !opts->no_owner;
@@ -1506,14 +1714,27 @@ int cr_restore(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
 
     if ((err = cr_lock_acquire(&lock, repo, 0)) < 0 || (err = cr_repo_index(&c->idx, repo)) < 0)
         goto done;
-    if ((err = cr_fs_mkdir_p(AT_FDCWD, opts->target, 0700)) < 0)
+    if (!c->dry_run && !c->overwrite) {
+        cr_target_entries te;
+        err = cr_restore_target_check(&te, opts->target, 0);
+        if (err == CR_EEXISTS && te.exists == 1)
+            cr_error_set("the target %s already holds data (%llu entr%s); nothing was written",
+                         opts->target, (unsigned long long)te.count, te.count == 1 ? "y" : "ies");
+        else if (err == CR_EEXISTS)
+            cr_error_set("the target %s already exists and is not a folder; nothing was written",
+                         opts->target);
+        cr_target_entries_clear(&te);
+        if (err < 0)
+            goto done;
+    }
+    if (c->dry_run) {
+        /* Nothing is created: the walk only counts. */
+    } else if ((err = cr_fs_mkdir_p(AT_FDCWD, opts->target, 0700)) < 0) {
         goto done;
-    c->rootfd = open(opts->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (c->rootfd < 0) {
+    } else if ((c->rootfd = open(opts->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         err = cr_error_errno("cannot open the target folder %s", opts->target);
         goto done;
-    }
-    {
+    } else {
         char def[8];
         if (fgetxattr(c->rootfd, "system.posix_acl_default", def, sizeof(def)) >= 0 ||
             errno == ERANGE)
@@ -1534,20 +1755,28 @@ int cr_restore(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
         path[0] = '\0';
         err = rs_walk_tree(c, c->rootfd, path, 0, &snap->tree, 0);
     }
+    if (err >= 0) {
+        rs_progress(c);
+        err = rs_data_phase(c);
+    }
+    /* Whatever stopped it, no incomplete file keeps its name. */
+    rs_sweep(c, err >= 0);
     if (err < 0)
         goto done;
-    if ((err = atomic_load(&c->abort_err)) < 0)
-        goto done;
+    if (!c->dry_run)
+        rs_dir_meta(c);
     rs_progress(c);
-    if ((err = rs_data_phase(c)) < 0)
-        goto done;
-    if ((err = atomic_load(&c->abort_err)) < 0) {
+    if (atomic_load(&c->abort_err) == CR_ENOSPACE && c->salvage) {
         cr_error_set("restore stopped: no space left on the target's device");
-        goto done;
-    }
-    rs_dir_meta(c);
-    rs_progress(c);
-    if (atomic_load(&c->failed) > 0) {
+        err = CR_ENOSPACE;
+    } else if (atomic_load(&c->abort_err) == CR_ENOSPACE) {
+        /* Every file not written is listed (rs_sweep): the rest is restored. */
+        if (stats)
+            stats->no_space = 1;
+        cr_error_set("no space left on the target's device: %llu item(s) could not be restored",
+                     (unsigned long long)atomic_load(&c->failed));
+        err = CR_EPARTIAL;
+    } else if (atomic_load(&c->failed) > 0) {
         cr_error_set("%llu item(s) could not be restored",
                      (unsigned long long)atomic_load(&c->failed));
         err = CR_EPARTIAL;
@@ -1565,11 +1794,14 @@ done:
         stats->failed = atomic_load(&c->failed);
         stats->damaged = atomic_load(&c->damaged);
         stats->meta_incomplete = atomic_load(&c->meta_incomplete);
+        stats->skipped = c->sockets_skipped;
     }
     if (c->rootfd >= 0)
         close(c->rootfd);
-    for (size_t i = 0; i < c->nfiles; i++)
+    for (size_t i = 0; i < c->nfiles; i++) {
         free(c->files[i].path);
+        free(c->files[i].why);
+    }
     free(c->files);
     for (size_t i = 0; i < c->ndirs; i++)
         free(c->dirs[i].path);
@@ -1593,4 +1825,16 @@ done:
     pthread_cond_destroy(&c->cond);
     cr_lock_release(lock);
     return err;
+}
+
+int cr_restore(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
+               const cr_restore_options *opts)
+{
+    return rs_run(stats, repo, snap, opts, 0);
+}
+
+int cr_restore_salvage(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
+                       const cr_restore_options *opts)
+{
+    return rs_run(stats, repo, snap, opts, 1);
 }

@@ -51,8 +51,6 @@
 #define TREE_NODE_MIN_BYTES 22
 #define TREE_EXTENT_MIN_BYTES (2 + CR_ID_LEN)
 #define TREE_XATTR_MIN_BYTES 3
-/* Deepest directory nesting followed by lookup and walk (PATH_MAX / 2). */
-#define TREE_MAX_DEPTH 2048
 
 /* ------------------------------------------------------------ nodes */
 
@@ -541,7 +539,8 @@ int cr_snapshot_lookup(cr_node *out, cr_repo *repo, const cr_snapshot *snap, con
             err = CR_ENOTFOUND;
             goto done;
         }
-        if (++depth > TREE_MAX_DEPTH) {
+        /* depth: the components of `cur`, whose tree is loaded next. */
+        if (depth++ > CR_TREE_MAX_DEPTH) {
             cr_error_set("%s: path too deep", path);
             err = CR_EINPUT;
             goto done;
@@ -578,8 +577,8 @@ static int walk_dir(cr_repo *repo, const cr_id *tree_id, cr_buf *path, int recur
 {
     cr_tree *t = NULL;
     int rc;
-    if (depth > TREE_MAX_DEPTH) {
-        cr_error_set("snapshot tree nested deeper than %d folders", TREE_MAX_DEPTH);
+    if (depth > CR_TREE_MAX_DEPTH) {
+        cr_error_set("snapshot tree nested deeper than %d folders", CR_TREE_MAX_DEPTH);
         return CR_ECORRUPT;
     }
     if ((rc = cr_tree_load(&t, repo, tree_id)) < 0)

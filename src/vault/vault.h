@@ -19,6 +19,7 @@
 #include "cleanroom/cleanroom.h"
 #include "util/util.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <zstd.h>
@@ -32,6 +33,21 @@
 #define CR_MAX_NAME 4096                        /* longest name in a tree */
 #define CR_MAX_LINK 65536                       /* longest symlink target */
 #define CR_MAX_XATTR 65536                      /* largest xattr value or ACL text */
+
+/*
+ * The shape of a snapshot tree that every program can put back, one rule for
+ * all: backup (files and the filesystems inside disk images) refuses, with a
+ * counted warning, what a restore could not write; restore, verify, diff and
+ * the tree walk (ls, hunt) stop at the same limits.
+ *  - Depth: a folder's depth is the number of components of its path (/srv/www
+ *    is 2); folders deeper than CR_TREE_MAX_DEPTH are not stored, nor followed.
+ *    A restore holds one open folder per level.
+ *  - Length: a path, written with its leading '/', is at most CR_TREE_MAX_PATH
+ *    bytes (PATH_MAX - 1): what the kernel resolves relative to the restore
+ *    target (openat2 beneath it), whatever the target's own length.
+ */
+#define CR_TREE_MAX_DEPTH 512
+#define CR_TREE_MAX_PATH (PATH_MAX - 1)
 
 /* Chunking of regular files (FastCDC). */
 #define CR_CHUNK_MIN (512u * 1024)
@@ -384,5 +400,14 @@ int cr_verify_add_problem(cr_verify_report *r, const char *what, const cr_id *id
                           ...) __attribute__((format(printf, 4, 5)));
 /** 1 if the report already has a problem of this kind about this id. */
 int cr_verify_has_problem(const cr_verify_report *r, const char *what, const cr_id *id);
+
+/*
+ * cr_restore for a disk image staged as a file (src/image/restore.c): a file
+ * whose data is partly lost keeps its name, the lost parts reading as zeros (a
+ * disk with a few zeroed blocks can often still be started; the caller says
+ * so); a full disk stops it with CR_ENOSPACE.
+ */
+int cr_restore_salvage(cr_restore_stats *stats, cr_repo *repo, const cr_snapshot *snap,
+                       const cr_restore_options *opts);
 
 #endif

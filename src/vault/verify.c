@@ -34,7 +34,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define VF_MAX_DEPTH 1024
 
 /* ------------------------------------------------------------ context */
 
@@ -569,9 +568,9 @@ static int vf_visit(vf_ctx *c, const cr_id *id, int depth)
     if ((err = cr_idset_put(&c->trees, id, 3)) < 0)
         return err;
     c->r->trees++;
-    if (depth > VF_MAX_DEPTH) {
-        err =
-            cr_verify_add_problem(c->r, "tree", id, "folders nested too deep (over %d levels)", VF_MAX_DEPTH);
+    if (depth > CR_TREE_MAX_DEPTH) {
+        err = cr_verify_add_problem(c->r, "tree", id, "folders nested too deep (over %d levels)",
+                                    CR_TREE_MAX_DEPTH);
         dirty = 1;
         goto done;
     }
@@ -650,7 +649,7 @@ static int vf_affected(vf_ctx *c, const cr_snapshot *s, const cr_id *id, char *p
     int err = 0;
     if (cr_idset_get(&c->trees, id) != 2)
         return 0;
-    if (depth > VF_MAX_DEPTH || vf_load_tree(c, &t, id) < 0) {
+    if (depth > CR_TREE_MAX_DEPTH || vf_load_tree(c, &t, id) < 0) {
         /* The whole folder is lost: name it (its contents cannot be listed). */
         return add_affected(c->r, s, plen ? path : "/");
     }

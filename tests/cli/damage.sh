@@ -1,4 +1,5 @@
-# A damaged pack: verify --read-data exits 4 and names the file; restore restores the rest, exit 5.
+# A damaged pack: verify --read-data exits 4 and names the file; restore restores the rest, exit 5,
+# and the damaged file never keeps the look of a good copy (name, mode, time).
 set -u
 . "${CR_TESTLIB:?}"
 
@@ -7,6 +8,8 @@ P=$(pwd -P)
 expect_exit 0 cr init --kdf interactive
 mkdir src
 head -c 60000 /dev/urandom > src/victim
+chmod 644 src/victim
+touch -d '2001-02-03 04:05:06' src/victim
 expect_exit 0 cr backup --source s src
 head -c 60000 /dev/urandom > src/other
 expect_exit 0 cr backup --source s src
@@ -38,3 +41,13 @@ assert_grep "^NOT RESTORED: 1 item" "$CR_OUT" "lost list"
 assert_grep "^  $P/src/victim: " "$CR_OUT" "lost file listed"
 cmp src/other "$SCRATCH/out$P/src/other" || fail "intact file restored"
 pass "restore is partial, exit 5"
+
+R=$SCRATCH/out$P/src
+[ ! -e "$R/victim" ] || fail "the damaged file kept its own name: $(ls -l --time-style=+%F "$R/victim")"
+[ -f "$R/victim.cleanroom-damaged" ] || fail "what could be written is not set aside as victim.cleanroom-damaged"
+assert_eq "$(stat -c %a "$R/victim.cleanroom-damaged")" 600 "the damaged copy is not given the file's mode"
+[ "$(stat -c %Y "$R/victim.cleanroom-damaged")" != "$(stat -c %Y src/victim)" ] ||
+    fail "the damaged copy kept the file's original time"
+assert_grep "^  $P/src/victim: lost: .*; what could be written is kept as victim.cleanroom-damaged" \
+    "$CR_OUT" "the list says where the damaged copy is"
+pass "a damaged file is set aside as NAME.cleanroom-damaged, never under its own name"

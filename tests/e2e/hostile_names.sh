@@ -138,7 +138,8 @@ over_symlink() {
 
     forge "$kind" "$lname"
     [ -n "$FORGED" ] || e2e_fail "cannot forge a plain $kind snapshot"
-    e2e_run restore "$FORGED" --target "$T"
+    # The target holds the symlink: restoring into it takes --overwrite.
+    e2e_run restore "$FORGED" --target "$T" --overwrite
     jail_clean "$what"
     case $RC in
     0)

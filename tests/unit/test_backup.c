@@ -580,6 +580,65 @@ static void test_unreadable(void)
         fprintf(stderr, "unreadable test: child status %d\n", status);
 }
 
+/*
+ * A file written to while the backup reads it (a database, a log): stored
+ * with a warning AND counted as an error of the snapshot (exit 5), as an
+ * image in the same state is. Deterministic: the first progress report (the
+ * walk of the folder, before the file is looked at) waits past the report
+ * interval, so the next one comes from whoever reads the file, before the
+ * read is checked; that one appends to the file.
+ */
+typedef struct changer {
+    char path[PATH_MAX];
+    int calls, changed;
+} changer;
+
+static void change_during(const cr_progress *p, void *payload)
+{
+    changer *c = payload;
+    if (c->calls++ == 0) {
+        usleep(300 * 1000); /* past PROGRESS_INTERVAL: the next report is not skipped */
+        return;
+    }
+    if (c->changed || p->current)
+        return;
+    int fd = open(c->path, O_WRONLY | O_APPEND);
+    REQUIRE(fd >= 0);
+    REQUIRE(cr_fs_write_all(fd, "more", 4) == 0);
+    close(fd);
+    c->changed = 1;
+}
+
+static void test_changed_while_read(cr_repo *repo)
+{
+    char dir[512];
+    changer c;
+    cr_backup_options o = CR_BACKUP_OPTIONS_INIT;
+    cr_snapshot *s = NULL;
+    uint8_t *data = malloc(4u << 20);
+    REQUIRE(data);
+    memset(&c, 0, sizeof(c));
+    snprintf(dir, sizeof(dir), "%s/busy", top);
+    REQUIRE(mkdir(dir, 0755) == 0);
+    snprintf(c.path, sizeof(c.path), "%s/db.log", dir);
+    fill_random(data, 4u << 20, 99);
+    REQUIRE(cr_fs_write_atomic(AT_FDCWD, c.path, data, 4u << 20, 0644, 0) == 0);
+    free(data);
+    const char *paths[] = {dir};
+    o.source = "busy-host";
+    o.threads = 1;
+    o.warning = on_warning;
+    o.progress = change_during;
+    o.payload = &c;
+    warnings = 0;
+    CHECK(cr_backup(&s, repo, paths, 1, &o) == CR_EPARTIAL);
+    CHECK(c.changed == 1);
+    CHECK(warnings == 1 && strstr(last_warning, "changed while it was being read") != NULL);
+    REQUIRE(s);
+    CHECK(s->errors == 1);
+    cr_snapshot_free(s);
+}
+
 int main(void)
 {
     cr_init_options io = CR_INIT_OPTIONS_INIT;
@@ -599,6 +658,7 @@ int main(void)
     test_options(repo);
     test_backups(repo);
     test_many_dirs(repo);
+    test_changed_while_read(repo);
     test_unreadable();
 
     cr_repo_free(repo);

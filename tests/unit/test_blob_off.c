@@ -279,10 +279,12 @@ static void test_hostile(cr_repo *repo)
     CHECK(st.failed == 2 && w.lost == 2);
     CHECK(strstr(w.last, "beyond the end of blob") != NULL);
     CHECK(same_file(target, "good", chunk + 100, 2000));
-    /* Kept, with their size, so that nobody loses track of them. */
+    /* Set aside with their size, never under their own names. */
     struct stat sb;
     pathf(p, "%s/d/bad1", target);
-    CHECK(stat(p, &sb) == 0 && sb.st_size == 50);
+    CHECK(lstat(p, &sb) < 0 && errno == ENOENT);
+    pathf(p, "%s/d/bad1.cleanroom-damaged", target);
+    CHECK(stat(p, &sb) == 0 && sb.st_size == 50 && (sb.st_mode & 07777) == 0600);
     rm_rf(target);
 
     cr_verify_options vo = CR_VERIFY_OPTIONS_INIT;

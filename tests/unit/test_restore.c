@@ -359,8 +359,10 @@ static void test_full_restore(cr_repo *repo, const cr_snapshot *snap)
     join(p, where, "fifo");
     CHECK(lstat(p, &s) == 0 && S_ISFIFO(s.st_mode));
 
-    /* Restoring again over the same target replaces everything identically. */
+    /* Again into the same target: refused; with overwrite, everything replaced identically. */
     w.n = 0;
+    CHECK(cr_restore(&st, repo, snap, &ro) == CR_EEXISTS);
+    ro.overwrite = 1;
     CHECK_OK(cr_restore(&st, repo, snap, &ro));
     CHECK(w.n == 0);
     nino = 0;
@@ -391,6 +393,7 @@ static void test_include(cr_repo *repo, const cr_snapshot *snap)
     CHECK(lstat(p, &s) < 0 && errno == ENOENT); /* outside the include */
 
     /* An include that is not in the snapshot is an error, nothing written. */
+    rm_rf(target);
     pathf(incl, "%s/no-such-thing", src);
     CHECK(cr_restore(&st, repo, snap, &ro) == CR_ENOTFOUND);
     /* ".." in an include is refused. */
@@ -466,6 +469,10 @@ static void test_hostile_target(cr_repo *repo, const cr_snapshot *snap)
     ro.target = target;
     ro.warning = on_warning;
     ro.payload = &w;
+    /* A target that holds data is refused, nothing written; then overwritten on request. */
+    CHECK(cr_restore(&st, repo, snap, &ro) == CR_EEXISTS);
+    CHECK(w.n == 0 && lstat(q, &s) == 0 && s.st_size == 8);
+    ro.overwrite = 1;
     CHECK(cr_restore(&st, repo, snap, &ro) == CR_EPARTIAL);
     CHECK(st.failed >= 1);
     CHECK(w.n >= 1);
