@@ -55,10 +55,11 @@ expect_exit 0 cr backup --source s src
 [ -e "$lock" ] && fail "the lock from the future is still there"
 pass "lock with a future mtime"
 
-# Something not a folder in the way: the hint does not send to 'verify'.
+# Something not a folder in the way (restoring over a folder that holds data, --overwrite): the hint
+# does not send to 'verify'.
 P=$(pwd -P)
 mkdir -p "t$P/src" && printf 'junk\n' > "t$P/src/sub"
-expect_exit 5 cr restore latest --target t
+expect_exit 5 cr restore latest --target t --overwrite
 assert_grep "something that is not a folder is in the way" "$CR_ERR" "reason given"
 grep "^hint:" "$CR_ERR" | grep -q "verify" && fail "in the way: hint sends to verify"
 assert_grep "^hint: no vault data was found damaged: .*clear their way, or restore into an empty folder" \
