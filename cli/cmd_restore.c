@@ -375,6 +375,18 @@ static void gate_print_top(FILE *out, const gate *g)
 }
 
 /* Refuse the restore: say why, and what to restore instead. @return CLI_EXIT_REFUSED. */
+
+/* The start of the --json object of a refused restore. */
+static json_t *refusal_json(const cr_snapshot *snap)
+{
+    char hex[CR_ID_HEX_LEN + 1];
+    json_t *o = json_object();
+    json_object_set_new(o, "refused", json_true());
+    json_object_set_new(o, "snapshot", json_string(cr_id_to_hex(hex, &snap->id)));
+    json_object_set_new(o, "source", cli_json_str(snap->source));
+    return o;
+}
+
 /* `cmd` and `redo` (escaped) give the command that restores the clean point instead:
  * "cleanroom CMD CLEAN-ID REDO". */
 static int gate_refuse(const gate *g, cr_repo *repo, const cr_snapshot *snap, const char *cmd,
@@ -418,11 +430,7 @@ static int gate_refuse(const gate *g, cr_repo *repo, const cr_snapshot *snap, co
              sid, quarantine || g->nwhole ? "" : ", or --quarantine QDIR to set the flagged files "
                                                  "aside in QDIR");
     if (cli_g.json) {
-        char hex[CR_ID_HEX_LEN + 1];
-        json_t *o = json_object();
-        json_object_set_new(o, "refused", json_true());
-        json_object_set_new(o, "snapshot", json_string(cr_id_to_hex(hex, &snap->id)));
-        json_object_set_new(o, "source", cli_json_str(snap->source));
+        json_t *o = refusal_json(snap);
         json_object_set_new(o, "flagged", gate_flag_json(g));
         json_object_set_new(o, "clean_point",
                             mine ? cli_clean_point_json(mine, CR_SEV_HIGH) : json_null());
@@ -590,11 +598,7 @@ static int gate_missing(const gate *g, const cr_snapshot *snap, int accept_risk)
              "('cleanroom hunt --source %s') and restore; to restore it anyway add --accept-risk",
              src);
     if (cli_g.json) {
-        char hex[CR_ID_HEX_LEN + 1];
-        json_t *o = json_object();
-        json_object_set_new(o, "refused", json_true());
-        json_object_set_new(o, "snapshot", json_string(cr_id_to_hex(hex, &snap->id)));
-        json_object_set_new(o, "source", cli_json_str(snap->source));
+        json_t *o = refusal_json(snap);
         json_object_set_new(o, "hunt_record_missing", json_true());
         cli_json_print(o);
     }

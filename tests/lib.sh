@@ -17,6 +17,8 @@
 #   pass [MSG]          print "ok: MSG" and go on (the script passes when it ends)
 #   assert_eq GOT WANT MSG
 #   assert_grep PATTERN FILE MSG     (grep -E)
+#   test_rules DIR      write a small rule set (a web-shell YARA rule) and point
+#                       CLEANROOM_RULES at it
 #   on_exit CMD         run CMD (a string for eval) on exit, before $SCRATCH is removed;
 #                       do not replace the EXIT trap yourself
 #   run_as USER CMD...  run CMD as another account (root only). Every argument that is
@@ -70,6 +72,28 @@ cd "$SCRATCH" || exit 1
 
 cr() {
     "$CLEANROOM" "$@"
+}
+
+# test_rules DIR: a rule set in DIR (one YARA rule, high: PHP evaluating request
+# data, i.e. a web shell; empty ransomware lists) and CLEANROOM_RULES set to it.
+test_rules() {
+    mkdir -p "$1/yara"
+    cat > "$1/yara/test.yar" <<'RULES'
+rule test_php_webshell
+{
+    meta:
+        severity = "high"
+        description = "PHP code that evaluates request data (web shell)"
+    strings:
+        $e = /eval\s*\(\s*\$_(POST|GET|REQUEST)/
+    condition:
+        $e
+}
+RULES
+    : > "$1/ransomware-extensions.txt"
+    : > "$1/ransom-notes.txt"
+    CLEANROOM_RULES=$(cd "$1" && pwd -P)
+    export CLEANROOM_RULES
 }
 
 # The path is kept in a file, so that a first call from a subshell ($(shared_dir))

@@ -959,7 +959,7 @@ int cr_hunt_verify(cr_verify_report *report, cr_repo *repo)
         err = cr_verify_add_problem(
             report, "snapshot", &r->snapshot,
             "missing: its hunt record (restore point of %s at %s, hunted %s) names it, and its "
-            "file is gone from snapshots/; cleanroom never deletes a snapshot, so it was removed "
+            "file is gone from snapshots/, though no forget record names it: it was removed "
             "outside of cleanroom",
             r->source ? r->source : "?", when, at);
     }

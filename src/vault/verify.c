@@ -689,7 +689,8 @@ static int id_cmp(const void *a, const void *b)
 /*
  * Each snapshot names the one before it of its source (`parent`): a name
  * that no file answers is a snapshot removed behind the vault's back, since
- * cleanroom itself never deletes one. (The newest snapshot, removed with
+ * cleanroom itself deletes one only after a forget record names it (prune).
+ * (The newest snapshot, removed with
  * everything that names it, cannot be seen from here: docs/security.md.)
  */
 static int vf_chain(vf_ctx *c, cr_snapshot **snaps, size_t nsnaps, const cr_id *ids, size_t nids)
@@ -707,7 +708,7 @@ static int vf_chain(vf_ctx *c, cr_snapshot **snaps, size_t nsnaps, const cr_id *
         err = cr_verify_add_problem(
             c->r, "snapshot", &s->parent,
             "missing: snapshot %.8s of %s (%s) names it as the restore point before it, and its "
-            "file is gone from snapshots/; cleanroom never deletes a snapshot, so it was removed "
+            "file is gone from snapshots/, though no forget record names it: it was removed "
             "outside of cleanroom",
             cr_id_to_hex(sid, &s->id), s->source ? s->source : "?", when);
     }

@@ -9,22 +9,7 @@ set -u
 export CLEANROOM_REPO=$SCRATCH/vault
 P=$(pwd -P)
 
-mkdir -p rules/yara
-cat > rules/yara/test.yar <<'EOF'
-rule test_php_webshell
-{
-    meta:
-        severity = "high"
-        description = "PHP code that evaluates request data (web shell)"
-    strings:
-        $e = /eval\s*\(\s*\$_(POST|GET|REQUEST)/
-    condition:
-        $e
-}
-EOF
-: > rules/ransomware-extensions.txt
-: > rules/ransom-notes.txt
-export CLEANROOM_RULES=$P/rules
+test_rules rules
 
 expect_exit 0 cr init --kdf interactive
 mkdir -p sys/var/www/html sys/srv/data
