@@ -300,10 +300,14 @@ int cr_diff(cr_repo *repo, const cr_snapshot *a, const cr_snapshot *b, cr_diff_c
  * (e.g. the same system below different paths of two snapshots). Either may
  * be NULL: an empty folder (everything of the other is added or removed).
  * Paths are relative to those folders ("/etc/passwd").
- * @return 0; CR_EPARTIAL when folders nested deeper than 1024 levels were
- *         not compared (everything else was); an error.
+ * @return 0; CR_EPARTIAL when folders nested CR_TREE_MAX_DEPTH (512) levels
+ *         deep or deeper were not compared (everything else was); an error.
  */
 int cr_diff_trees(cr_repo *repo, const cr_id *a, const cr_id *b, cr_diff_cb cb, void *payload);
+/** As cr_diff_trees, for folders `depth` levels below the root of their snapshots (the
+ *  depth limit counts from that root). */
+int cr_diff_trees_at(cr_repo *repo, const cr_id *a, const cr_id *b, int depth, cr_diff_cb cb,
+                     void *payload);
 
 #ifdef __cplusplus
 }

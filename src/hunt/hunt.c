@@ -489,7 +489,14 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
         prev_clear(prev);
     if ((err = root_tree(&tb, &hasb, h->repo, s)) < 0)
         goto done;
-    err = cr_diff_trees(h->repo, hasa ? &ta : NULL, hasb ? &tb : NULL, collect_change, &ch);
+    {
+        /* The depth limit counts from the snapshot's root, not the system root. */
+        int below = 0;
+        for (const char *q = system_root(s); *q; q++)
+            below += q[0] == '/' && q[1] && q[1] != '/';
+        err = cr_diff_trees_at(h->repo, hasa ? &ta : NULL, hasb ? &tb : NULL, below,
+                               collect_change, &ch);
+    }
     if (err == CR_EPARTIAL) {
         /* Folders nested absurdly deep were not compared: a way to hide files
          * from tools, so it is a finding in itself, and the rest is judged. */

@@ -108,9 +108,12 @@ static int call(df_ctx *c, cr_diff_kind kind, const cr_node *o, const cr_node *n
 }
 
 /*
- * A folder nested deeper than CR_TREE_MAX_DEPTH (an older backup could hold such
- * a tree: a hostile user made it) is not compared, and the rest of the walk goes on:
- * the diff ends with CR_EPARTIAL naming the first such folder.
+ * A folder nested CR_TREE_MAX_DEPTH levels deep or deeper is not compared, and
+ * the rest of the walk goes on: the diff ends with CR_EPARTIAL naming the first
+ * such folder. A backup keeps no folder deeper than that level and leaves out
+ * what is below it (an older backup could hold deeper ones: a hostile user made
+ * them), so a folder at that level is where something may have been cut: the
+ * hunt says so (anomaly:deep-tree) rather than call the snapshot clean.
  */
 static int too_deep(df_ctx *c)
 {
@@ -132,7 +135,7 @@ static int report_all(df_ctx *c, const cr_node *dir, int added, int depth)
 {
     cr_tree *t = NULL;
     int err;
-    if (depth > CR_TREE_MAX_DEPTH)
+    if (depth >= CR_TREE_MAX_DEPTH)
         return too_deep(c);
     if ((err = load(c, &t, dir)) < 0 || !t)
         return err;
@@ -160,7 +163,7 @@ static int diff_dirs(df_ctx *c, const cr_node *da, const cr_node *db, int depth)
     if (da && db && da->has_subtree && db->has_subtree &&
         memcmp(&da->subtree, &db->subtree, sizeof(cr_id)) == 0)
         return 0;
-    if (depth > CR_TREE_MAX_DEPTH)
+    if (depth >= CR_TREE_MAX_DEPTH)
         return too_deep(c);
     if ((err = load(c, &ta, da)) < 0 || (err = load(c, &tb, db)) < 0)
         goto done;
@@ -218,6 +221,12 @@ int cr_diff(cr_repo *repo, const cr_snapshot *a, const cr_snapshot *b, cr_diff_c
 
 int cr_diff_trees(cr_repo *repo, const cr_id *a, const cr_id *b, cr_diff_cb cb, void *payload)
 {
+    return cr_diff_trees_at(repo, a, b, 0, cb, payload);
+}
+
+int cr_diff_trees_at(cr_repo *repo, const cr_id *a, const cr_id *b, int depth, cr_diff_cb cb,
+                     void *payload)
+{
     df_ctx c;
     cr_node ra, rb;
     int err;
@@ -243,10 +252,11 @@ int cr_diff_trees(cr_repo *repo, const cr_id *a, const cr_id *b, cr_diff_cb cb, 
         ra.subtree = *a;
     if (b)
         rb.subtree = *b;
-    err = diff_dirs(&c, &ra, &rb, 0);
+    err = diff_dirs(&c, &ra, &rb, depth > 0 ? depth : 0);
     if (err == 0 && c.too_deep) {
         size_t n = strlen(c.too_deep);
-        cr_error_set("folders nested deeper than %d levels were not compared: below %.120s%s%s",
+        cr_error_set("folders nested %d levels deep or deeper (a backup leaves out what is below "
+                     "them) were not compared: %.120s%s%s",
                      CR_TREE_MAX_DEPTH, c.too_deep, n > 240 ? "..." : "",
                      n > 240 ? c.too_deep + n - 120 : (n > 120 ? c.too_deep + 120 : ""));
         err = CR_EPARTIAL;
