@@ -25,7 +25,7 @@ static const char help_text[] =
     "  --keep-daily N         ... days; --keep-weekly N: ISO weeks; --keep-monthly N: months;\n"
     "  --keep-yearly N        years (all in UTC)\n"
     "  --keep-within D        every snapshot at most D older than the source's newest\n"
-    "                         (e.g. 7d, 36h, 1d12h)\n"
+    "                         (restic's units: 7d, 36h, 2w, 6m = six months, 1y6m)\n"
     "  --keep-tag TAG         every snapshot tagged TAG (may be repeated)\n"
     "A snapshot whose hunt found something at or above high is kept as evidence by any\n"
     "policy; only naming it by id forgets it.\n"
@@ -73,7 +73,6 @@ int cmd_forget(int argc, char **argv)
     cr_id *ids = NULL, *evidence = NULL;
     size_t ntags = 0, nids = 0, nevidence = 0;
     unsigned long v;
-    double within;
     int c, rc, err;
 
     memset(&res, 0, sizeof(res));
@@ -89,13 +88,10 @@ int cmd_forget(int argc, char **argv)
         case OPT_MONTHLY: rule = &opts.monthly; break;
         case OPT_YEARLY: rule = &opts.yearly; break;
         case OPT_WITHIN:
-            if (cr_plan_duration_parse(&within, optarg, 0) < 0 || within <= 0) {
+            if (cr_forget_duration_parse(&opts.within_ns, optarg) < 0) {
                 free(tags);
-                return cli_usage_error("forget", "--keep-within needs a duration such as 7d, "
-                                                 "36h or 1d12h, got '%s'",
-                                       optarg);
+                return cli_usage_error("forget", "%s", cr_error_last());
             }
-            opts.within_ns = (int64_t)(within * 1e9);
             break;
         case OPT_TAG: tags[ntags++] = optarg; break;
         case OPT_DRY_RUN: opts.dry_run = 1; break;

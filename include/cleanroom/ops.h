@@ -206,9 +206,18 @@ typedef struct cr_forget_options {
     const cr_id *protect; size_t nprotect; /**< never forgotten by a policy (evidence) */
     int dry_run;                       /**< decide, write nothing */
     const char *by;                    /**< who asks (recorded), or NULL for user@host */
+    int64_t now_ns;                    /**< "now" (0: the clock): a snapshot dated later does
+                                            not move the reference of --keep-within */
 } cr_forget_options;
 #define CR_FORGET_OPTIONS_INIT {CR_FORGET_OPTIONS_VERSION, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, 0, \
-                                NULL, 0, NULL, 0, 0, NULL}
+                                NULL, 0, NULL, 0, 0, NULL, 0}
+
+/**
+ * Parse a --keep-within duration as restic writes it: numbers with units y
+ * (365 days), m (months of 30 days), w, d, h, e.g. "1y6m", "7d", "36h".
+ * @return 0, or CR_EINPUT (message set).
+ */
+int cr_forget_duration_parse(int64_t *out_ns, const char *s);
 
 /** The decision about one snapshot. */
 typedef struct cr_forget_item {

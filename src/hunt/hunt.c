@@ -943,8 +943,9 @@ int cr_hunt_verify(cr_verify_report *report, cr_repo *repo)
     /* A snapshot named as hunted before another has a record of its own. */
     for (size_t i = 0; i < recs.npreds && err == 0; i++) {
         const struct hn_pred_ref *p = &recs.preds[i];
+        /* Forgotten snapshots keep their records too (prune removes none). */
         if ((i > 0 && !memcmp(&recs.preds[i - 1].pred, &p->pred, sizeof(cr_id))) ||
-            hn_records_find(&recs, &p->pred) || cr_forgotten_has(&gone, &p->pred))
+            hn_records_find(&recs, &p->pred))
             continue;
         cr_time_format(when, sizeof(when), p->by_ns);
         err = cr_verify_add_problem(
@@ -990,6 +991,14 @@ int cr_hunt_evidence(cr_id **out, size_t *count, cr_repo *repo, cr_severity min)
     memset(&recs, 0, sizeof(recs));
     if ((err = hn_records_load(&recs, repo, NULL, NULL)) < 0)
         goto done;
+    if (recs.unreadable) {
+        /* One of them may hold the evidence of a snapshot: fail closed. */
+        cr_error_set("%zu hunt file(s) cannot be read, so what the hunt found in some snapshots "
+                     "is unknown; run 'cleanroom verify' and 'cleanroom hunt' first",
+                     recs.unreadable);
+        err = CR_ECORRUPT;
+        goto done;
+    }
     for (size_t i = 0; i < recs.n; i++) {
         int hit = 0;
         for (size_t k = 0; k < recs.r[i].nfindings && !hit; k++)

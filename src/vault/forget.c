@@ -26,7 +26,10 @@
  */
 #include "vault/vault.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +44,10 @@ static int id_cmp(const void *a, const void *b)
     return memcmp(a, b, sizeof(cr_id));
 }
 
+
 /* ------------------------------------------------------------ records */
 
-static int record_decode(cr_forgotten *f, const void *data, size_t len)
+static int record_decode(cr_forgotten *f, const void *data, size_t len, int64_t since)
 {
     json_error_t jerr;
     json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr), *v, *a;
@@ -66,11 +70,14 @@ static int record_decode(cr_forgotten *f, const void *data, size_t len)
         goto bad;
     {
         cr_id *ids = cr_realloc(f->ids, (f->n + n + 1) * sizeof(cr_id));
-        if (!ids) {
+        int64_t *t = ids ? cr_realloc(f->since_ns, (f->n + n + 1) * sizeof(int64_t)) : NULL;
+        if (ids)
+            f->ids = ids;
+        if (!ids || !t) {
             err = CR_ERROR;
             goto done;
         }
-        f->ids = ids;
+        f->since_ns = t;
     }
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_array_get(a, i);
@@ -78,6 +85,7 @@ static int record_decode(cr_forgotten *f, const void *data, size_t len)
         if (!json_is_string(v) || json_string_length(v) != CR_ID_HEX_LEN ||
             cr_id_from_hex(&f->ids[f->n + i], json_string_value(v)) < 0)
             goto bad;
+        f->since_ns[f->n + i] = since;
     }
     f->n += n;
     err = 0;
@@ -100,9 +108,18 @@ int cr_forgotten_load(cr_forgotten *out, cr_repo *repo)
     if ((err = cr_repo_list(&files, &nfiles, repo, "forget")) < 0)
         goto done;
     for (size_t i = 0; i < nfiles; i++) {
+        /* The grace period of a forgotten snapshot starts when its record was
+         * written: the file's time (the record's own "time" is only what its
+         * writer said). */
+        char rel[96], hex[CR_ID_HEX_LEN + 1];
+        struct stat st;
+        int64_t since = cr_time_now_ns();
+        snprintf(rel, sizeof(rel), "forget/%s", cr_id_to_hex(hex, &files[i]));
+        if (fstatat(repo->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            since = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
         int r = cr_repo_load_file(&b, repo, "forget", &files[i]);
         if (r == 0)
-            r = record_decode(out, b.ptr, b.len);
+            r = record_decode(out, b.ptr, b.len, since);
         if (r == CR_ERROR && strstr(cr_error_last(), "memory")) {
             err = r;
             goto done;
@@ -110,8 +127,27 @@ int cr_forgotten_load(cr_forgotten *out, cr_repo *repo)
         if (r < 0)
             out->unreadable++; /* its snapshots show again: the safe side */
     }
-    if (out->n > 1)
-        qsort(out->ids, out->n, sizeof(cr_id), id_cmp);
+    if (out->n > 1) {
+        /* Sort the ids with their times. */
+        struct pair {
+            cr_id id;
+            int64_t since;
+        } *v = cr_malloc(out->n * sizeof(*v));
+        if (!v) {
+            err = CR_ERROR;
+            goto done;
+        }
+        for (size_t i = 0; i < out->n; i++) {
+            v[i].id = out->ids[i];
+            v[i].since = out->since_ns[i];
+        }
+        qsort(v, out->n, sizeof(*v), id_cmp); /* the id comes first in a pair */
+        for (size_t i = 0; i < out->n; i++) {
+            out->ids[i] = v[i].id;
+            out->since_ns[i] = v[i].since;
+        }
+        free(v);
+    }
 done:
     cr_buf_free(&b);
     free(files);
@@ -125,11 +161,30 @@ int cr_forgotten_has(const cr_forgotten *f, const cr_id *id)
     return f && f->n && bsearch(id, f->ids, f->n, sizeof(cr_id), id_cmp) != NULL;
 }
 
+int64_t cr_forgotten_since(const cr_forgotten *f, const cr_id *id)
+{
+    const cr_id *hit;
+    int64_t since = 0;
+    if (!f || !f->n || !(hit = bsearch(id, f->ids, f->n, sizeof(cr_id), id_cmp)))
+        return 0;
+    /* Several records may name it: the latest counts. */
+    size_t lo = (size_t)(hit - f->ids), hi = lo;
+    while (lo > 0 && !memcmp(&f->ids[lo - 1], id, sizeof(cr_id)))
+        lo--;
+    while (hi + 1 < f->n && !memcmp(&f->ids[hi + 1], id, sizeof(cr_id)))
+        hi++;
+    for (size_t i = lo; i <= hi; i++)
+        if (f->since_ns[i] > since)
+            since = f->since_ns[i];
+    return since;
+}
+
 void cr_forgotten_clear(cr_forgotten *f)
 {
     if (!f)
         return;
     free(f->ids);
+    free(f->since_ns);
     memset(f, 0, sizeof(*f));
 }
 
@@ -179,7 +234,11 @@ void cr_forget_apply_policy(cr_forget_item *items, size_t lo, size_t hi,
     long last[5];
     int have[5] = {0, 0, 0, 0, 0};
     unsigned int nlast = o->last;
-    int64_t newest = items[hi - 1].snap->time_ns;
+    int64_t newest = items[hi - 1].snap->time_ns, now = o->now_ns ? o->now_ns : cr_time_now_ns();
+    /* A snapshot dated in the future (a wrong clock, or planted) must not make
+     * --keep-within forget the real ones. */
+    if (newest > now)
+        newest = now;
 
     for (size_t k = hi; k-- > lo;) { /* newest first */
         cr_forget_item *it = &items[k];
@@ -217,6 +276,35 @@ void cr_forget_apply_policy(cr_forget_item *items, size_t lo, size_t hi,
                 break;
             }
     }
+}
+
+int cr_forget_duration_parse(int64_t *out_ns, const char *s)
+{
+    static const char units[] = "ymwdh";
+    static const int64_t secs[] = {365 * 86400LL, 30 * 86400LL, 7 * 86400LL, 86400LL, 3600LL};
+    int64_t total = 0;
+    const char *p = s;
+    int parts = 0;
+    while (p && *p) {
+        char *end;
+        const char *u;
+        errno = 0;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || errno || v < 0 || v > 100000 || !*end || !(u = strchr(units, *end)))
+            goto bad;
+        total += v * secs[u - units];
+        p = end + 1;
+        parts++;
+    }
+    if (!parts || total <= 0 || total > 1000LL * 365 * 86400)
+        goto bad;
+    *out_ns = total * 1000000000LL;
+    return 0;
+bad:
+    cr_error_set("'%.80s' is not a duration as --keep-within takes it: numbers with units y "
+                 "(years), m (months), w (weeks), d (days), h (hours), e.g. 7d, 36h, 6m, 1y6m",
+                 s ? s : "");
+    return CR_EINPUT;
 }
 
 static int source_cmp(const void *a, const void *b)

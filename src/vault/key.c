@@ -304,12 +304,16 @@ done:
 
 /*
  * Anyone who can write keys/ can plant key files, each with the highest
- * Argon2id cost a reader accepts (minutes of work): opening must not try them
- * all. So every key file is read first (cheap), then tried cheapest first, and
- * one that costs more than the "sensitive" profile (which no cleanroom ever
- * writes) is not tried at all; at most UNLOCK_MAX_TRIES are tried.
+ * Argon2id cost a reader accepts (minutes of work, gigabytes of memory):
+ * opening must not try them all. So every key file is read first (cheap),
+ * then tried cheapest first; one whose passes or memory exceed the "sensitive"
+ * profile's (which no cleanroom ever writes) is not tried at all, and trying
+ * stops when the work done reaches UNLOCK_BUDGET times that of a sensitive key
+ * (cheap planted keys cost next to nothing, so they cannot crowd out the real
+ * one), or after UNLOCK_MAX_TRIES keys.
  */
-#define UNLOCK_MAX_TRIES 64
+#define UNLOCK_BUDGET 8
+#define UNLOCK_MAX_TRIES 4096
 
 typedef struct key_try {
     char hex[CR_ID_HEX_LEN + 1];
@@ -363,7 +367,7 @@ int cr_repo_unlock(cr_repo *repo, const char *passphrase)
         }
         if (err < 0)
             goto done;
-        if (k->kf.opslimit * k->kf.memlimit > max_ops * max_mem) {
+        if (k->kf.opslimit > max_ops || k->kf.memlimit > max_mem) {
             if (!costly++)
                 snprintf(skipped, sizeof(skipped), "%.16s", k->hex);
             continue;
@@ -373,11 +377,14 @@ int cr_repo_unlock(cr_repo *repo, const char *passphrase)
     err = 0;
     if (nk > 1)
         qsort(keys, nk, sizeof(*keys), key_try_cmp);
+    uint64_t spent = 0;
     for (size_t i = 0; i < nk; i++) {
-        if (tried == UNLOCK_MAX_TRIES) {
+        uint64_t cost = keys[i].kf.opslimit * keys[i].kf.memlimit;
+        if (tried == UNLOCK_MAX_TRIES || (tried && spent + cost > UNLOCK_BUDGET * max_ops * max_mem)) {
             over = nk - i;
             break;
         }
+        spent += cost;
         tried++;
         err = unlock_one(repo, &keys[i].kf, passphrase, &id_changed);
         if (id_changed && !made_for[0])
@@ -406,10 +413,10 @@ int cr_repo_unlock(cr_repo *repo, const char *passphrase)
     } else if (costly || over) {
         cr_error_set("wrong passphrase: none of the %zu keys of the vault at %s that were tried "
                      "opens with it; %zu key file(s) were not tried (%zu ask for a key derivation "
-                     "costlier than any cleanroom writes%s%s, %zu beyond the %d tried at most): "
-                     "files in %s/keys that nobody added are a sign of tampering",
+                     "costlier than any cleanroom writes%s%s, %zu beyond the work opening may "
+                     "spend): files in %s/keys that nobody added are a sign of tampering",
                      tried, repo->path, costly + over, costly, costly ? ", e.g. " : "", skipped,
-                     over, UNLOCK_MAX_TRIES, repo->path);
+                     over, repo->path);
         err = CR_EAUTH;
     } else {
         cr_error_set("wrong passphrase: none of the %zu keys of the vault at %s opens with it",

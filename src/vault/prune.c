@@ -223,15 +223,26 @@ static int rewrite_index(cr_repo *repo, const cr_idset *doomed, size_t *rewritte
     for (size_t i = 0; i < nfiles; i++) {
         cr_index *one = NULL;
         ix_ctx x = {doomed, rw, 0, 0};
-        /* A damaged index file is left alone: verify names it. */
-        if (cr_repo_load_file(&b, repo, "index", &files[i]) < 0 || cr_index_new(&one) < 0)
-            continue;
-        if (cr_index_decode(one, b.ptr, b.len, 0) == 0) {
-            cr_index_foreach_pack(one, ix_scan, &x);
-            if (x.names_doomed) {
-                cr_index_foreach_pack(one, ix_keep, &x);
-                drop[i] = 1;
-            }
+        /* An index file that cannot be read may name a pack about to go, and
+         * would then send later backups to data that is gone: stop, remove no
+         * pack (the forgotten snapshot files already removed need none). */
+        if ((err = cr_index_new(&one)) < 0)
+            goto done;
+        if ((err = cr_repo_load_file(&b, repo, "index", &files[i])) < 0 ||
+            (err = cr_index_decode(one, b.ptr, b.len, 0)) < 0) {
+            char msg[512], hex[CR_ID_HEX_LEN + 1];
+            snprintf(msg, sizeof(msg), "%s", cr_error_last());
+            cr_error_set("index file %s cannot be read (%s): no pack was removed; run 'cleanroom "
+                         "verify'",
+                         cr_id_to_hex(hex, &files[i]), msg);
+            cr_index_free(one);
+            err = err == CR_ERROR ? err : CR_ECORRUPT;
+            goto done;
+        }
+        cr_index_foreach_pack(one, ix_scan, &x);
+        if (x.names_doomed) {
+            cr_index_foreach_pack(one, ix_keep, &x);
+            drop[i] = 1;
         }
         cr_index_free(one);
         if ((err = x.err) < 0)
@@ -347,7 +358,11 @@ int cr_prune(cr_prune_result *out, cr_repo *repo, const cr_prune_options *opts)
         snprintf(rel, sizeof(rel), "snapshots/%s", cr_id_to_hex(hex, &snaps[i]));
         if (cr_forgotten_has(&gone, &snaps[i])) {
             cr_snapshot *s = NULL;
-            int old = file_age_ok(repo, rel, cutoff, NULL);
+            /* Old enough, and forgotten longer ago than the grace period: a
+             * forget made by mistake (or by an attacker) can be noticed and
+             * its record removed before anything goes. */
+            int old = file_age_ok(repo, rel, cutoff, NULL) &&
+                      cr_forgotten_since(&gone, &snaps[i]) < cutoff;
             if (old && cr_snapshot_load(&s, repo, &snaps[i]) == 0 && s->time_ns < cutoff) {
                 gone_snaps[ngone++] = snaps[i];
                 cr_snapshot_free(s);

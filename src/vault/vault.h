@@ -384,12 +384,15 @@ void cr_forget_apply_policy(cr_forget_item *items, size_t lo, size_t hi,
 /** The snapshots that forget records name (forget.c): sorted ids. */
 typedef struct cr_forgotten {
     cr_id *ids;
+    int64_t *since_ns; /* per id: when its forget record was written (file time; the newest) */
     size_t n;
     size_t unreadable; /* forget records that could not be read (their snapshots show) */
 } cr_forgotten;
 /** Read every forget record of the vault. @return 0 or an error (out of memory, I/O). */
 int cr_forgotten_load(cr_forgotten *out, cr_repo *repo);
 int cr_forgotten_has(const cr_forgotten *f, const cr_id *id);
+/** When `id` was forgotten (ns; the latest record naming it), or 0 if it was not. */
+int64_t cr_forgotten_since(const cr_forgotten *f, const cr_id *id);
 void cr_forgotten_clear(cr_forgotten *f);
 
 /**

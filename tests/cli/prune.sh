@@ -13,7 +13,8 @@ test_rules rules
 expect_exit 0 cr init --kdf interactive
 mkdir -p src
 ids() { cr snapshots --json | python3 -c 'import json,sys; print(" ".join(s["id"] for s in json.load(sys.stdin)))'; }
-age_all() { find "$CLEANROOM_REPO"/data "$CLEANROOM_REPO"/snapshots "$CLEANROOM_REPO"/index -type f -exec touch -d '30 days ago' {} +; }
+# Make everything (forget records too) 30 days old, as if the grace period had passed.
+age_all() { find "$CLEANROOM_REPO"/data "$CLEANROOM_REPO"/snapshots "$CLEANROOM_REPO"/index "$CLEANROOM_REPO"/forget -type f -exec touch -d '30 days ago' {} + 2>/dev/null; }
 listing() { (cd "$CLEANROOM_REPO" && find . -type f | sort); }
 
 # Five days, each with content of its own (1 MiB of random data), saved aside.
@@ -44,6 +45,15 @@ expect_exit 0 cr forget --keep-last 2
 [ "$(ids)" = "$D3 $D4 $D5" ] || fail "snapshots after forget: $(ids)"
 expect_exit 0 cr verify
 pass "forgotten snapshots leave the listing; verify does not call that damage"
+
+# The grace period starts when a snapshot is forgotten: old snapshots forgotten
+# a moment ago (by mistake, or by an attacker) are not removed yet.
+expect_exit 0 cr prune
+assert_grep "^removed 0 forgotten snapshot\(s\) and 0 of" "$CR_OUT" "nothing removed right after forget"
+assert_grep "^kept for now, younger than the grace period: 2 forgotten snapshot\(s\)" "$CR_OUT" "just forgotten: kept"
+[ -e "$CLEANROOM_REPO/snapshots/$D1" ] || fail "a snapshot forgotten a moment ago was removed"
+pass "nothing forgotten less than the grace period ago is removed"
+age_all
 
 # Prune: --dry-run removes nothing.
 before=$(listing)
@@ -85,6 +95,7 @@ pass "nothing younger than the grace period is removed"
 # A backup running during a prune completes and restores identical.
 age_all
 expect_exit 0 cr forget "${D3:0:8}"   # by id: the evidence goes only this way
+age_all
 rm -rf src && mkdir src && head -c 150000000 /dev/urandom > src/big.bin && cp -a src savedbig
 cr backup --source big src > "$SCRATCH/b.out" 2>&1 &
 bpid=$!
@@ -101,6 +112,7 @@ pass "a backup running during a prune completes and restores identical"
 age_all
 rm -rf src && mkdir src && cp "saved4/day4.bin" src/ # day 4's data, in a pack prune will remove
 expect_exit 0 cr forget "${D4:0:8}"
+age_all
 sleep 300 & holder=$!
 on_exit "kill $holder 2>/dev/null"
 host=$(hostname)

@@ -46,9 +46,24 @@ static void expect(const cr_forget_options *o, const char *want)
     CHECK(strcmp(got, want) == 0);
 }
 
+static void test_durations(void)
+{
+    int64_t ns = 0;
+    CHECK(cr_forget_duration_parse(&ns, "6m") == 0 && ns == 180LL * 86400 * 1000000000LL);
+    CHECK(cr_forget_duration_parse(&ns, "1y6m") == 0 && ns == 545LL * 86400 * 1000000000LL);
+    CHECK(cr_forget_duration_parse(&ns, "36h") == 0 && ns == 36LL * 3600 * 1000000000LL);
+    CHECK(cr_forget_duration_parse(&ns, "2w1d") == 0 && ns == 15LL * 86400 * 1000000000LL);
+    CHECK(cr_forget_duration_parse(&ns, "6 months") == CR_EINPUT);
+    CHECK(cr_forget_duration_parse(&ns, "30min") == CR_EINPUT);
+    CHECK(cr_forget_duration_parse(&ns, "7") == CR_EINPUT);
+    CHECK(cr_forget_duration_parse(&ns, "") == CR_EINPUT);
+    CHECK(cr_forget_duration_parse(&ns, "-1d") == CR_EINPUT);
+}
+
 int main(void)
 {
     cr_forget_options o = CR_FORGET_OPTIONS_INIT;
+    test_durations();
 
     /* Two a day for four days, 2026-10-01 (Thursday) to 2026-10-04 (Sunday),
      * then Monday 2026-10-05 (a new ISO week), 2026-11-01 and 2027-01-02. */
@@ -81,10 +96,20 @@ int main(void)
     o.yearly = 2;
     expect(&o, "fffffffffKK");
     o = (cr_forget_options)CR_FORGET_OPTIONS_INIT;
+    REQUIRE(cr_time_parse(&o.now_ns, "2030-01-01") == 0);
     o.within_ns = 70LL * 86400 * 1000000000LL; /* 70 days before 2027-01-02 02:00: Oct 24 */
     expect(&o, "fffffffffKK");
     o.within_ns = 91LL * 86400 * 1000000000LL; /* Oct 3 02:00 and later */
     expect(&o, "ffffKKKKKKK");
+    /* "Now" is 2026-11-02 02:00: the snapshot of 2027 is in the future and
+     * does not move the reference; 3 days keep Oct 30 02:00 and later. */
+    REQUIRE(cr_time_parse(&o.now_ns, "2026-11-02T02:00:00") == 0);
+    o.within_ns = 3LL * 86400 * 1000000000LL;
+    expect(&o, "fffffffffKK");
+    o.within_ns = 1LL * 86400 * 1000000000LL; /* Nov 1 02:00 and later */
+    expect(&o, "fffffffffKK");
+    o.within_ns = 3600LL * 1000000000LL; /* only the future one */
+    expect(&o, "ffffffffffK");
     o = (cr_forget_options)CR_FORGET_OPTIONS_INIT;
     static const char *const tags[] = {"monthly-check"};
     o.tags = tags;
