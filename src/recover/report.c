@@ -694,17 +694,7 @@ static int num_d(double *out, const char *s)
 
 static char *human_size(char *b, size_t n, uint64_t v)
 {
-    static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    double d = (double)v;
-    size_t i = 0;
-    while (d >= 1024 && i < 5) {
-        d /= 1024;
-        i++;
-    }
-    if (i == 0)
-        snprintf(b, n, "%llu B", (unsigned long long)v);
-    else
-        snprintf(b, n, "%.1f %s", d, u[i]);
+    cr_fmt_size(b, n, v);
     return b;
 }
 

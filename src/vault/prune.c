@@ -158,13 +158,12 @@ static int walk_snapshot(pr_ctx *c, const cr_id *id)
     return err;
 }
 
-static int file_age_ok(cr_repo *repo, const char *rel, int64_t cutoff_ns, uint64_t *size)
+/* 1 if the file `rel` of the vault was last changed before cutoff_ns. */
+static int file_age_ok(cr_repo *repo, const char *rel, int64_t cutoff_ns)
 {
     struct stat st;
     if (fstatat(repo->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return 0;
-    if (size)
-        *size = (uint64_t)st.st_size;
     int64_t m = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
     return m < cutoff_ns;
 }
@@ -361,7 +360,7 @@ int cr_prune(cr_prune_result *out, cr_repo *repo, const cr_prune_options *opts)
             /* Old enough, and forgotten longer ago than the grace period: a
              * forget made by mistake (or by an attacker) can be noticed and
              * its record removed before anything goes. */
-            int old = file_age_ok(repo, rel, cutoff, NULL) &&
+            int old = file_age_ok(repo, rel, cutoff) &&
                       cr_forgotten_since(&gone, &snaps[i]) < cutoff;
             if (old && cr_snapshot_load(&s, repo, &snaps[i]) == 0 && s->time_ns < cutoff) {
                 gone_snaps[ngone++] = snaps[i];
@@ -404,7 +403,7 @@ int cr_prune(cr_prune_result *out, cr_repo *repo, const cr_prune_options *opts)
             continue;
         }
         cr_pack_path(rel, sizeof(rel), &packs[i]);
-        if (!file_age_ok(repo, rel, cutoff, NULL)) {
+        if (!file_age_ok(repo, rel, cutoff)) {
             out->packs_young++;
             out->bytes_young += k->size;
             free(k->e);
