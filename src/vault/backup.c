@@ -213,11 +213,9 @@ typedef struct bworker {
     size_t pwbuflen;
     uint8_t *dents;
     cr_buf pathbuf;
-    /* loading the parent's trees: one decompression context, the last pack kept open */
-    ZSTD_DCtx *dctx;
-    int tpack_fd;
-    cr_id tpack;
-    cr_buf tstored, tplain;
+    /* loading the parent's trees: a blob reader keeping the last pack open (made on first use) */
+    cr_blob_reader *treader;
+    cr_buf tplain;
 } bworker;
 
 typedef struct extv {
@@ -671,22 +669,9 @@ static cr_tree *load_old_tree(bworker *w, const cr_node *old)
         return NULL;
     if (cr_index_lookup(b->idx, &old->subtree, &loc) != 1 || loc.entry.type != CR_BLOB_TREE)
         goto fail;
-    if (!w->dctx && !(w->dctx = ZSTD_createDCtx()))
+    if (!w->treader && cr_blob_reader_new(&w->treader, b->repo, 1) < 0)
         goto fail;
-    if (w->tpack_fd < 0 || memcmp(&w->tpack, &loc.pack, sizeof(cr_id)) != 0) {
-        char rel[100];
-        if (w->tpack_fd >= 0)
-            close(w->tpack_fd);
-        cr_pack_path(rel, sizeof(rel), &loc.pack);
-        w->tpack_fd = openat(b->repo->dirfd, rel, O_RDONLY | O_CLOEXEC);
-        if (w->tpack_fd < 0)
-            goto fail;
-        w->tpack = loc.pack;
-    }
-    cr_buf_reset(&w->tstored);
-    if (cr_buf_grow(&w->tstored, loc.entry.stored_len) < 0 ||
-        cr_fs_pread_all(w->tpack_fd, w->tstored.ptr, loc.entry.stored_len, loc.entry.offset) < 0 ||
-        cr_blob_decode(&w->tplain, &b->repo->keys, w->dctx, &loc.entry, w->tstored.ptr) < 0 ||
+    if (cr_blob_reader_decode(w->treader, &loc, &w->tplain) < 0 ||
         cr_tree_decode(&t, w->tplain.ptr, w->tplain.len) < 0)
         goto fail;
     return t;
@@ -1990,8 +1975,6 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
         err = CR_ERROR;
         goto done;
     }
-    for (i = 0; i <= nw; i++)
-        workers[i].tpack_fd = -1;
     for (i = 0; i <= nw; i++) {
         bworker *w = &workers[i];
         w->b = b;
@@ -2123,11 +2106,8 @@ done:
             free(w->pwbuf);
             free(w->dents);
             cr_buf_free(&w->pathbuf);
-            cr_buf_free(&w->tstored);
             cr_buf_free(&w->tplain);
-            ZSTD_freeDCtx(w->dctx);
-            if (w->tpack_fd >= 0)
-                close(w->tpack_fd);
+            cr_blob_reader_free(w->treader);
         }
         free(workers);
     }
