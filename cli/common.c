@@ -548,7 +548,9 @@ int cli_open_repo(cr_repo **out)
         return CLI_EXIT_USAGE;
 
     /* Say "no vault here" before asking for a passphrase that cannot help. */
-    if (stat(path, &st) != 0) {
+    if (cr_repo_is_remote(path)) {
+        /* A vault server or a bucket: the store says what is there. */
+    } else if (stat(path, &st) != 0) {
         char *esc = cli_escape(path);
         cli_error("no vault at %s (%s). Create one with 'cleanroom init --repo %s'.", esc,
                   strerror(errno), esc);
@@ -557,7 +559,7 @@ int cli_open_repo(cr_repo **out)
     }
     cfg = cli_xmalloc(strlen(path) + sizeof("/config"));
     sprintf(cfg, "%s/config", path);
-    if (stat(cfg, &st) != 0 && errno == ENOENT) {
+    if (!cr_repo_is_remote(path) && stat(cfg, &st) != 0 && errno == ENOENT) {
         char *esc = cli_escape(path);
         cli_error("no vault at %s (no config file). Create one with 'cleanroom init --repo %s'.",
                   esc, esc);

@@ -15,12 +15,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 typedef struct dir_store {
-    int fd; /* the vault's folder */
+    int fd;        /* the vault's folder */
+    int immutable; /* CR_STORE_IMMUTABLE: 1 to try, 0 off or not supported here */
 } dir_store;
 
 typedef struct dir_obj {
@@ -74,6 +77,32 @@ static int check_empty(const char *path)
     return 0;
 }
 
+/*
+ * The Linux immutable flag (chattr +i): not even root can remove, rename or
+ * change the file until a process with CAP_LINUX_IMMUTABLE clears it (the
+ * vault server's own retention step, dir_del). Best effort: a filesystem that
+ * has no such flag (tmpfs, NFS) or a process without the capability stops the
+ * trying, and the server says so once at start (docs/security.md).
+ */
+static int set_immutable(int dirfd, const char *name, int on)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    int attr = 0, rc = -1;
+    if (fd < 0)
+        return -1;
+    if (ioctl(fd, FS_IOC_GETFLAGS, &attr) == 0) {
+        attr = on ? (attr | FS_IMMUTABLE_FL) : (attr & ~FS_IMMUTABLE_FL);
+        rc = ioctl(fd, FS_IOC_SETFLAGS, &attr);
+    }
+    close(fd);
+    return rc;
+}
+
+int cr_store_dir_immutable(const cr_store *s)
+{
+    return !strcmp(s->ops->scheme, "dir") && ((dir_store *)s->impl)->immutable;
+}
+
 static int dir_put(cr_store *s, const char *name, const void *data, size_t len, unsigned flags)
 {
     mode_t mode = (flags & CR_STORE_MUTABLE) ? 0644 : (flags & CR_STORE_PRIVATE) ? 0400 : 0444;
@@ -87,6 +116,10 @@ static int dir_put(cr_store *s, const char *name, const void *data, size_t len, 
             return err;
         err = cr_fs_write_atomic(DFD(s), name, data, len, mode, 1);
     }
+    dir_store *d = s->impl;
+    if (err == 0 && d->immutable && !(flags & CR_STORE_MUTABLE) &&
+        set_immutable(DFD(s), name, 1) < 0)
+        d->immutable = 0; /* not supported here, or no CAP_LINUX_IMMUTABLE */
     if (err != CR_EEXISTS)
         return err;
     /* The name is taken: the same bytes are a repeat (a retried write), other
@@ -197,7 +230,15 @@ static int dir_del(cr_store *s, const char *name)
 {
     /* Leftovers of interrupted writes (".tmp-*", listed by dir_list_temp) are
      * valid names too, and are removed here like any object. */
-    if (unlinkat(DFD(s), name, 0) < 0)
+    int rc = unlinkat(DFD(s), name, 0);
+    if (rc < 0 && errno == EPERM) {
+        /* Immutable (a vault served by 'cleanroom server'): retention clears the flag first. */
+        if (set_immutable(DFD(s), name, 0) == 0)
+            rc = unlinkat(DFD(s), name, 0);
+        else
+            errno = EPERM;
+    }
+    if (rc < 0)
         return cr_error_errno("cannot remove %s/%s", where(s), name);
     const char *slash = strrchr(name, '/');
     char dir[CR_STORE_MAX_NAME + 1];
@@ -325,6 +366,7 @@ int cr_store_dir_open(cr_store *s, const char *path, unsigned flags)
         free(d);
         return err;
     }
+    d->immutable = (flags & CR_STORE_IMMUTABLE) != 0;
     s->ops = &dir_ops;
     s->impl = d;
     return 0;

@@ -64,7 +64,14 @@ int cr_store_open(cr_store **out, const char *location, unsigned flags)
     }
     if (!strncmp(location, "s3:", 3))
         err = cr_store_s3_open(s, location, flags);
-    else
+    else if (!strncmp(location, "https://", 8))
+        err = cr_store_https_open(s, location, flags);
+    else if (!strncmp(location, "http://", 7)) {
+        cr_error_set("%s: a vault server is reached over https only (tokens never travel in "
+                     "clear)",
+                     location);
+        err = CR_EINPUT;
+    } else
         err = cr_store_dir_open(s, location, flags);
     if (err < 0) {
         free(s->location);
@@ -73,6 +80,12 @@ int cr_store_open(cr_store **out, const char *location, unsigned flags)
     }
     *out = s;
     return 0;
+}
+
+int cr_repo_is_remote(const char *location)
+{
+    return location && (!strncmp(location, "s3:", 3) || !strncmp(location, "https://", 8) ||
+                        !strncmp(location, "http://", 7));
 }
 
 void cr_store_free(cr_store *s)

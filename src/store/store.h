@@ -41,7 +41,8 @@ typedef struct cr_store_info {
 
 /** Options of cr_store_open. */
 enum {
-    CR_STORE_CREATE = 1u << 0, /**< make a new store: the location must be absent or empty */
+    CR_STORE_CREATE = 1u << 0,    /**< make a new store: the location must be absent or empty */
+    CR_STORE_IMMUTABLE = 1u << 1, /**< dir: give each new sealed file the Linux immutable flag */
 };
 
 /** Options of cr_store_put. */
@@ -61,6 +62,9 @@ void cr_store_free(cr_store *s); /* accepts NULL */
 const char *cr_store_location(const cr_store *s);
 /** 1 for a local folder (the dir backend), which has file times, modes and host-local locks. */
 int cr_store_is_local(const cr_store *s);
+
+/** 1 if a dir store still sets the immutable flag (supported, and allowed to this process). */
+int cr_store_dir_immutable(const cr_store *s);
 
 /** 1 if `name` is a valid object name (see above); sets no error. */
 int cr_store_name_ok(const char *name);
@@ -158,5 +162,6 @@ struct cr_store_obj {
 /** Backend constructors (s->ops, s->impl filled; s->location set by cr_store_open). */
 int cr_store_dir_open(cr_store *s, const char *path, unsigned flags);
 int cr_store_s3_open(cr_store *s, const char *location, unsigned flags);
+int cr_store_https_open(cr_store *s, const char *location, unsigned flags);
 
 #endif
