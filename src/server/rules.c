@@ -5,7 +5,9 @@
  */
 #include "server/server.h"
 
+#include <errno.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_SMALL (64u * 1024)                  /* config, keys, locks, plans */
@@ -174,5 +176,34 @@ int cr_srv_check_body(cr_srv_kind kind, const char *name, const void *data, size
         *why = "the object's name is not the SHA-256 of its bytes";
         return 400;
     }
+    return 0;
+}
+
+int cr_srv_parse_range(uint64_t *start, uint64_t *len, const char *h, uint64_t size)
+{
+    unsigned long long a, b;
+    char *end;
+    if (strncmp(h, "bytes=", 6) != 0 || h[6] < '0' || h[6] > '9')
+        return -1;
+    errno = 0;
+    a = strtoull(h + 6, &end, 10);
+    if (errno || *end != '-')
+        return -1;
+    if (end[1] == '\0') {
+        b = size ? size - 1 : 0;
+    } else {
+        const char *p = end + 1;
+        if (*p < '0' || *p > '9')
+            return -1;
+        b = strtoull(p, &end, 10);
+        if (errno || *end != '\0')
+            return -1;
+    }
+    if (a > b || a >= size)
+        return -1;
+    if (b >= size)
+        b = size - 1;
+    *start = a;
+    *len = b - a + 1;
     return 0;
 }

@@ -238,36 +238,6 @@ static void obj_free(void *cls)
     free(o);
 }
 
-/* "bytes=A-B" or "bytes=A-" of an object of `size` bytes. @return 0, or -1 (unsatisfiable). */
-static int parse_range(uint64_t *start, uint64_t *len, const char *h, uint64_t size)
-{
-    unsigned long long a, b;
-    char *end;
-    if (strncmp(h, "bytes=", 6) != 0 || h[6] < '0' || h[6] > '9')
-        return -1;
-    errno = 0;
-    a = strtoull(h + 6, &end, 10);
-    if (errno || *end != '-')
-        return -1;
-    if (end[1] == '\0') {
-        b = size ? size - 1 : 0;
-    } else {
-        const char *p = end + 1;
-        if (*p < '0' || *p > '9')
-            return -1;
-        b = strtoull(p, &end, 10);
-        if (errno || *end != '\0')
-            return -1;
-    }
-    if (a > b || a >= size)
-        return -1;
-    if (b >= size)
-        b = size - 1;
-    *start = a;
-    *len = b - a + 1;
-    return 0;
-}
-
 static enum MHD_Result do_get(srv *s, struct MHD_Connection *c, req *r, const char *method)
 {
     cr_store_obj *obj;
@@ -290,7 +260,7 @@ static enum MHD_Result do_get(srv *s, struct MHD_Connection *c, req *r, const ch
     const char *range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range");
     uint64_t size = o->len;
     if (range && r->op == SRV_GET) {
-        if (parse_range(&o->start, &o->len, range, size) < 0) {
+        if (cr_srv_parse_range(&o->start, &o->len, range, size) < 0) {
             obj_free(o);
             (void)method;
             return reply_text(c, MHD_HTTP_RANGE_NOT_SATISFIABLE, "range not satisfiable\n");

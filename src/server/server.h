@@ -75,4 +75,10 @@ uint64_t cr_srv_max_body(cr_srv_kind kind);
 int cr_srv_check_body(cr_srv_kind kind, const char *name, const void *data, size_t len,
                       const char **why);
 
+/**
+ * "bytes=A-B" or "bytes=A-" of an object of `size` bytes (one range only).
+ * @return 0 with [*start, *start + *len) inside the object, or -1 (416).
+ */
+int cr_srv_parse_range(uint64_t *start, uint64_t *len, const char *h, uint64_t size);
+
 #endif
