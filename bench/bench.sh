@@ -204,7 +204,7 @@ measure() {
 SERVER_PID=
 server_start() { # DIR
     local dir=$1 conf=$1/server/server.json port=""
-    "$CLEANROOM" --quiet server init "$dir" >"$WORK/log/server-init.log" 2>&1 || return 1
+    "$CLEANROOM" --quiet server init "$dir" --kdf "$KDF" >"$WORK/log/server-init.log" 2>&1 || return 1
     "$CLEANROOM" --quiet server token add --config "$conf" --role backup --name bench \
         >"$WORK/server.token" || return 1
     "$CLEANROOM" server run --config "$conf" --listen 127.0.0.1:0 >"$WORK/server.out" \
@@ -387,7 +387,7 @@ report() {
         local st
         for st in backup-1 restore; do
             awk -v l="${SECS[$st,cleanroom]:-0}" -v s="${SECS[$st,cleanroom-server]:-0}" -v n="$st" 'BEGIN {
-                if (l > 0 && s > 0) { r = l / s; printf "- %s: %.2fx of local (%s)\n", n, r, r >= 0.8 ? "PASS" : "MISS" }
+                if (l > 0 && s > 0) { r = l / s; printf "- %s: %.2fx of local (%s)\n", n, r, (r >= 0.8 ? "PASS" : "MISS") }
                 else printf "- %s: n/a\n", n }'
         done
     fi

@@ -10,7 +10,7 @@
 #include <time.h>
 
 static const char help_text[] =
-    "usage: cleanroom server init DIR\n"
+    "usage: cleanroom server init DIR [--kdf PROFILE]\n"
     "       cleanroom server run --config FILE [--listen ADDR:PORT]\n"
     "       cleanroom server token add --config FILE --role backup|read|admin --name LABEL\n"
     "                                  [--source NAME]... [--expires DURATION]\n"
@@ -34,6 +34,7 @@ static const char help_text[] =
     "\n"
     "Options:\n"
     "  --config FILE        the server's config (DIR/server/server.json)\n"
+    "  --kdf PROFILE        init: the new vault's passphrase cost, as 'cleanroom init --kdf'\n"
     "  --listen ADDR:PORT   e.g. 0.0.0.0:8443 or [::]:8443 (default: the config's)\n"
     "  --role ROLE          backup, read or admin\n"
     "  --name LABEL         names the token in 'token list' and in the log\n"
@@ -69,7 +70,7 @@ static void srv_ready(int port, void *payload)
     fflush(stdout);
 }
 
-static int do_init(const char *dir)
+static int do_init(const char *dir, const cr_init_options *vopts)
 {
     cr_server_init_result res;
     char *pass = NULL, vcfg[4200];
@@ -85,7 +86,7 @@ static int do_init(const char *dir)
         fclose(f);
     }
     cr_error_clear();
-    err = cr_server_init(&res, dir, pass);
+    err = cr_server_init(&res, dir, pass, vopts);
     cli_passphrase_free(pass);
     if (err < 0) {
         rc = cli_fail(err, NULL);
@@ -182,7 +183,8 @@ int cmd_server(int argc, char **argv)
         OPT_ROLE,
         OPT_NAME,
         OPT_SOURCE,
-        OPT_EXPIRES
+        OPT_EXPIRES,
+        OPT_KDF
     };
     static const struct option longopts[] = {
         {"config", required_argument, NULL, OPT_CONFIG},
@@ -191,6 +193,7 @@ int cmd_server(int argc, char **argv)
         {"name", required_argument, NULL, OPT_NAME},
         {"source", required_argument, NULL, OPT_SOURCE},
         {"expires", required_argument, NULL, OPT_EXPIRES},
+        {"kdf", required_argument, NULL, OPT_KDF},
         CLI_GLOBAL_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -198,6 +201,7 @@ int cmd_server(int argc, char **argv)
     const char **sources = cli_xmalloc((size_t)argc * sizeof(*sources));
     size_t nsources = 0;
     int64_t expires_ns = 0;
+    cr_init_options vopts = CR_INIT_OPTIONS_INIT;
     int c, rc = CLI_EXIT_USAGE;
 
     while ((c = cli_getopt(argc, argv, "", longopts, "server")) != -1) {
@@ -213,6 +217,12 @@ int cmd_server(int argc, char **argv)
                 goto done;
             }
             break;
+        case OPT_KDF:
+            if (cli_parse_kdf(&vopts.kdf, optarg) < 0) {
+                rc = cli_usage_error("server", "--kdf must be interactive, moderate or sensitive");
+                goto done;
+            }
+            break;
         case CLI_OPT_HELP: fputs(help_text, stdout); rc = CLI_EXIT_OK; goto done;
         default: goto done;
         }
@@ -224,7 +234,7 @@ int cmd_server(int argc, char **argv)
         goto done;
     }
     if (!strcmp(action, "init")) {
-        rc = nargs == 1 ? do_init(argv[optind + 1])
+        rc = nargs == 1 ? do_init(argv[optind + 1], &vopts)
                         : cli_usage_error("server", "'server init' takes the folder: server init DIR");
         goto done;
     }

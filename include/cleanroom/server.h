@@ -7,6 +7,7 @@
 #define CLEANROOM_SERVER_H
 
 #include "common.h"
+#include "repo.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -36,9 +37,11 @@ typedef struct cr_server_init_result {
  * there is none; NULL passphrase: there must be one), a config file
  * dir/server/server.json with sane defaults (listen on 127.0.0.1:8443), and a
  * self-signed TLS certificate and key (dir/server/tls.crt, tls.key, 0600).
- * An existing config is kept (CR_EEXISTS).
+ * An existing config is kept (CR_EEXISTS). vault_opts (may be NULL) are those of
+ * cr_repo_init for a new vault.
  */
-int cr_server_init(cr_server_init_result *out, const char *dir, const char *passphrase);
+int cr_server_init(cr_server_init_result *out, const char *dir, const char *passphrase,
+                   const cr_init_options *vault_opts);
 
 /** A token as listed (never the token itself, which only its holder has). */
 typedef struct cr_token_info {

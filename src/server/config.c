@@ -269,7 +269,8 @@ int cr_srv_fingerprint(char out[128], const char *cert_pem, size_t len)
 
 /* ------------------------------------------------------------ init */
 
-int cr_server_init(cr_server_init_result *out, const char *dir, const char *passphrase)
+int cr_server_init(cr_server_init_result *out, const char *dir, const char *passphrase,
+                   const cr_init_options *vault_opts)
 {
     char sdir[PATH_MAX], cert[PATH_MAX + 16], key[PATH_MAX + 16], cfgpath[PATH_MAX];
     json_t *cfg = NULL;
@@ -309,7 +310,7 @@ int cr_server_init(cr_server_init_result *out, const char *dir, const char *pass
             cr_error_set("there is no vault in %s: give a passphrase to create one", dir);
             return CR_ENOTFOUND;
         }
-        if ((err = cr_repo_init(dir, passphrase, NULL)) < 0)
+        if ((err = cr_repo_init(dir, passphrase, vault_opts)) < 0)
             return err;
         out->vault_created = 1;
     }

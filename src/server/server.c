@@ -352,14 +352,18 @@ static enum MHD_Result do_put(srv *s, struct MHD_Connection *c, req *r, const ch
     }
     if (r->kind == SRV_LOCK) {
         pthread_mutex_lock(&s->mu);
-        if (s->nheld < MAX_LOCKS_HELD) {
-            held_lock *h = cr_realloc(s->held, (s->nheld + 1) * sizeof(*h));
-            if (h) {
-                s->held = h;
-                snprintf(h[s->nheld].name, sizeof(h[0].name), "%s", r->name);
-                snprintf(h[s->nheld].token, sizeof(h[0].token), "%s", r->tok.id);
-                s->nheld++;
-            }
+        if (s->nheld == MAX_LOCKS_HELD) {
+            /* The oldest record goes (a client that died long ago): its lock file stays for
+             * the vault host's admin to remove. */
+            memmove(s->held, s->held + 1, (s->nheld - 1) * sizeof(*s->held));
+            s->nheld--;
+        }
+        held_lock *h = cr_realloc(s->held, (s->nheld + 1) * sizeof(*h));
+        if (h) {
+            s->held = h;
+            snprintf(h[s->nheld].name, sizeof(h[0].name), "%s", r->name);
+            snprintf(h[s->nheld].token, sizeof(h[0].token), "%s", r->tok.id);
+            s->nheld++;
         }
         pthread_mutex_unlock(&s->mu);
     }
@@ -378,7 +382,8 @@ static enum MHD_Result do_delete(srv *s, struct MHD_Connection *c, req *r, const
         for (size_t i = 0; i < s->nheld; i++)
             if (!strcmp(s->held[i].name, r->name) && !strcmp(s->held[i].token, r->tok.id)) {
                 own = 1;
-                s->held[i] = s->held[--s->nheld];
+                memmove(&s->held[i], &s->held[i + 1], (s->nheld - i - 1) * sizeof(*s->held));
+                s->nheld--; /* oldest first, kept in order */
                 break;
             }
         pthread_mutex_unlock(&s->mu);
@@ -470,7 +475,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         *upload_size = 0; /* a refused body is not read */
         return MHD_YES;
     }
-    if (r->op == SRV_PUT && *upload_size) {
+    if (*upload_size) {
+        if (r->op != SRV_PUT) {
+            *upload_size = 0;
+            return refuse(s, c, r, method, r->name, 400, "this request takes no body");
+        }
         if (r->body.len + *upload_size > r->expect) {
             *upload_size = 0;
             return refuse(s, c, r, method, r->name, 400, "the body is longer than Content-Length");

@@ -1266,7 +1266,11 @@ static int rs_data_phase(rs_ctx *c)
             c->jobs[c->njobs++] = i;
     c->jobs[c->njobs] = c->nneeds;
 
-    nthreads = c->opts->threads > 0 ? c->opts->threads : cr_ncpu();
+    /* A remote store (vault server, S3) answers each read after a round trip: twice as many
+     * workers keep the network and the CPU busy together. */
+    nthreads = c->opts->threads > 0                   ? c->opts->threads
+               : cr_store_is_local(c->repo->store) ? cr_ncpu()
+                                                      : 2 * cr_ncpu();
     if (nthreads > 64)
         nthreads = 64;
     if ((size_t)nthreads > c->njobs)

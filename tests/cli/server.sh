@@ -16,7 +16,7 @@ CONF=$V/server/server.json
 # Stored files may carry the immutable flag: clear it so that the folder can go.
 on_exit 'chattr -R -i "$V" 2>/dev/null; [ -n "${SRV_PID:-}" ] && kill "$SRV_PID" 2>/dev/null'
 
-expect_exit 0 cr server init "$V"
+expect_exit 0 cr server init "$V" --kdf interactive
 assert_grep "^created a vault in " "$CR_OUT" "init makes the vault"
 FP=$(sed -n 's/^fingerprint: *//p' "$CR_OUT")
 [[ $FP == sha256//* ]] || fail "no fingerprint printed: $(cat "$CR_OUT")"
@@ -77,10 +77,24 @@ expect_exit 0 cr snapshots
 expect_exit 0 cr ls latest
 expect_exit 0 cr restore latest --target out
 diff -r src "out$SCRATCH/src" || fail "restored through the server: not identical"
+mkdir -p db && printf 'rows\n' > db/data.txt
+expect_exit 0 cr backup --source db --time 2026-10-02T11:00:00 db
 expect_exit 0 cr verify --read-data
 expect_exit 0 cr hunt
-expect_exit 8 cr restore latest --target out2
-pass "backup, snapshots, ls, restore, verify, hunt and the restore gate work with a backup token"
+expect_exit 8 cr restore dpi:latest --target out2
+cat > plan.yaml <<EOF
+site: server-site
+vault: $URL/
+services:
+  - name: db
+    tier: 0
+    target: {folder: $SCRATCH/prod/db}
+    start: test -f "\$CLEANROOM_TARGET$SCRATCH/db/data.txt"
+    rto: 1h
+EOF
+expect_exit 0 cr drill plan.yaml --scratch "$SCRATCH/drill"
+[ ! -e "$SCRATCH/prod" ] || fail "the drill wrote to the production target"
+pass "backup, snapshots, ls, restore, verify, hunt, the restore gate and drill work with a backup token"
 
 # The wrong server: another key than the pinned one.
 CLEANROOM_SERVER_FINGERPRINT=sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= expect_exit 3 cr snapshots
@@ -202,7 +216,7 @@ while read -r h f; do
 done <<<"$before"
 unset CLEANROOM_TOKEN_FILE CLEANROOM_SERVER_FINGERPRINT
 CLEANROOM_REPO=$V expect_exit 0 cr verify --read-data
-assert_grep "2 snapshots checked" "$CR_OUT" "every snapshot intact"
+assert_grep "3 snapshots checked" "$CR_OUT" "every snapshot intact"
 pass "after the attack the vault verifies with every snapshot intact"
 
 # ------------------------------------------------------------ immutable files
@@ -210,7 +224,7 @@ if lsattr -d "$V/snapshots/$SNAP" 2>/dev/null | grep -q '^[^ ]*i'; then
     rm -f "$V/snapshots/$SNAP" 2>/dev/null
     [ -e "$V/snapshots/$SNAP" ] || fail "root removed an immutable snapshot file"
     # Retention on the vault host still works: prune clears the flag of what it removes.
-    D1=$(CLEANROOM_REPO=$V cr snapshots --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+    D1=$(CLEANROOM_REPO=$V cr snapshots --source dpi --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
     CLEANROOM_REPO=$V expect_exit 0 cr forget "$D1"
     # As if the grace period had passed (the flag set again after the dates are changed).
     chattr -R -i "$V/data" "$V/snapshots" "$V/index" "$V/forget"
