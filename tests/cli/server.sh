@@ -243,3 +243,8 @@ rc=$?
 [ "$rc" = 0 ] || fail "the server did not stop cleanly on SIGTERM (exit $rc)"
 SRV_PID=
 pass "the server stops cleanly on SIGTERM"
+# Under the sanitizers (make test's second pass) the server's own report lands in its log.
+if grep -q "ERROR: [A-Za-z]*Sanitizer\|runtime error:" server.log; then
+    cat server.log >&2
+    fail "the sanitizers found a problem in the server"
+fi
