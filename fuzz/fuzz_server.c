@@ -39,7 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (cr_srv_allowed(CR_ROLE_BACKUP, op, kind, 1, &why) == 0 &&
             ((op == SRV_DELETE && kind != SRV_LOCK) ||
-             (op == SRV_PUT && (kind == SRV_KEY || kind == SRV_CONFIG || kind == SRV_PLAN))))
+             (op == SRV_PUT && (kind == SRV_KEY || kind == SRV_CONFIG || kind == SRV_PLAN ||
+                                kind == SRV_FORGET))))
             abort();
         if (cr_srv_allowed(CR_ROLE_ADMIN, op, kind, 0, &why) == 0)
             abort(); /* admin from afar */

@@ -29,7 +29,7 @@ static int is_hex(const char *s, size_t n)
     return strlen(s) == n && hexn(s, n);
 }
 
-static const char *const sealed_dirs[] = {"index", "snapshots", "hunt", "forget", "journals"};
+static const char *const sealed_dirs[] = {"index", "snapshots", "hunt", "journals"};
 
 /* The kind of object name `n` (a valid store name), or 0 if the server does not serve it. */
 static cr_srv_kind name_kind(const char *n)
@@ -41,6 +41,8 @@ static cr_srv_kind name_kind(const char *n)
     if (!strncmp(n, "data/", 5) && strlen(n) == 5 + 2 + 1 + 64 && hexn(n + 5, 2) &&
         n[7] == '/' && is_hex(n + 8, 64) && !strncmp(n + 5, n + 8, 2))
         return SRV_SEALED;
+    if (!strncmp(n, "forget/", 7) && is_hex(n + 7, 64))
+        return SRV_FORGET;
     for (size_t i = 0; i < sizeof(sealed_dirs) / sizeof(sealed_dirs[0]); i++) {
         size_t l = strlen(sealed_dirs[i]);
         if (!strncmp(n, sealed_dirs[i], l) && n[l] == '/' && is_hex(n + l + 1, 64))
@@ -138,6 +140,8 @@ int cr_srv_allowed(cr_token_role role, cr_srv_op op, cr_srv_kind kind, int loopb
         *why = op == SRV_DELETE ? "a backup token never deletes"
                : kind == SRV_KEY || kind == SRV_CONFIG
                    ? "a backup token cannot write keys or the vault's config"
+               : kind == SRV_FORGET
+                   ? "snapshots are forgotten from the vault host (admin token) only"
                    : "a backup token cannot write this";
         return 403;
     case CR_ROLE_READ:
@@ -153,7 +157,8 @@ int cr_srv_allowed(cr_token_role role, cr_srv_op op, cr_srv_kind kind, int loopb
 uint64_t cr_srv_max_body(cr_srv_kind kind)
 {
     switch (kind) {
-    case SRV_SEALED: return MAX_META_BODY > MAX_PACK_BODY ? MAX_META_BODY : MAX_PACK_BODY;
+    case SRV_SEALED:
+    case SRV_FORGET: return MAX_META_BODY > MAX_PACK_BODY ? MAX_META_BODY : MAX_PACK_BODY;
     default: return MAX_SMALL;
     }
 }
@@ -163,7 +168,7 @@ int cr_srv_check_body(cr_srv_kind kind, const char *name, const void *data, size
 {
     uint8_t h[32];
     char hex[65];
-    if (kind != SRV_SEALED && kind != SRV_KEY)
+    if (kind != SRV_SEALED && kind != SRV_KEY && kind != SRV_FORGET)
         return 0;
     if (!strncmp(name, "data/", 5) && len > MAX_PACK_BODY) {
         *why = "a pack is at most 256 MiB";

@@ -131,6 +131,9 @@ want 400 PUT "/v1/o/$PACK" "$T" --data-binary @evil
 E=$(sha256sum evil | cut -c1-64)
 want 403 PUT "/v1/o/keys/$E" "$T" --data-binary @evil
 want 403 PUT /v1/o/config "$T" --data-binary @evil
+want 403 PUT "/v1/o/forget/$E" "$T" --data-binary @evil
+expect_exit 1 cr forget "$SNAP"
+assert_grep "forgotten from the vault host" "$CR_ERR" "forget through a backup token is refused"
 want 403 PUT "/v1/o/locks/.prune-0123456789abcdef0123456789abcdef" "$T" --data-binary @evil
 # Same name, other bytes: a lock (the one kind not named by its hash).
 want 201 PUT /v1/o/locks/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa "$T" --data-binary 'one'
