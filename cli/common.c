@@ -1411,6 +1411,7 @@ json_t *cli_clean_point_json(const cr_clean_point *c, cr_severity min)
     json_object_set_new(o, "reasons", r);
     json_object_set_new(o, "snapshots", cli_json_u64(c->snapshots));
     json_object_set_new(o, "unhunted", cli_json_u64(c->unhunted));
+    json_object_set_new(o, "system_root_recognised", json_boolean(!c->no_system_root));
     return o;
 }
 
@@ -1441,6 +1442,12 @@ void cli_clean_point_line(FILE *out, const cr_clean_point *c, cr_severity min)
                 cli_time_sec(t, sizeof(t), c->clean_time_ns), sev);
     } else {
         fprintf(out, "%s: no clean restore point is known\n", src);
+    }
+    if (c->no_system_root) {
+        fflush(out);
+        cli_warn("%s: no system root recognised: persistence not judged (back the system up "
+                 "with --root FOLDER, the folder that holds etc/ or Windows/)",
+                 src);
     }
     if (hunted > 0 && c->unhunted > 0) {
         fflush(out); /* the warning (stderr) after the line it is about */
