@@ -1468,9 +1468,9 @@ static json_t *json_str_or_null(const char *s)
 void cli_snapshot_image_json(json_t *o, const cr_snapshot *s)
 {
     json_object_set_new(o, "kind", json_string(s->kind == CR_SNAPSHOT_IMAGE ? "image" : "files"));
+    json_object_set_new(o, "system_root", json_str_or_null(s->system_root));
     if (s->kind != CR_SNAPSHOT_IMAGE)
         return;
-    json_object_set_new(o, "system_root", json_str_or_null(s->system_root));
     if (s->vm) {
         const cr_vm_info *v = s->vm;
         json_t *j = json_object();
