@@ -1185,10 +1185,11 @@ static cr_severity unowned_sev(enum ps_kind k, int added, int minor)
     case K_SUDOERS:
     case K_GENERATOR:
         return CR_SEV_HIGH; /* items are new by construction; a generator is a program */
-    case K_PAM:
-        return added ? CR_SEV_HIGH : CR_SEV_MEDIUM;
     default:
-        return added ? CR_SEV_HIGH : CR_SEV_MEDIUM;
+        /* New or changed, what runs at boot, login or on a schedule is high
+         * (docs/hunt.md, severity policy): an admin's edit looks like an intruder's. */
+        (void)added;
+        return CR_SEV_HIGH;
     }
 }
 

@@ -41,6 +41,9 @@
  *                              file of the package's .deb. Severity as for
  *                              package:modified (conffiles are left out: the
  *                              administrator's version may be kept).
+ *   package:modified (high)    without a .deb: a program, library or file in a
+ *                              persistence place of a new or upgraded package
+ *                              that does not match its own database.
  *
  * Only files under /usr, /etc, /bin, /sbin, /lib*, /opt and /boot are
  * considered for package:modified: logs, spools, caches, homes and data are
@@ -702,14 +705,24 @@ int hn_judge_package(hn_ctx *ctx, const char *relpath, const cr_node *old, const
                        pkg, version ? version : "?",
                        conf ? "" : " (whatever the package database of this restore point says)");
     }
-    if (conf || n->type != CR_NODE_FILE || !hn_dpkg_from_deb(d, pkg))
+    /* New or upgraded: its files are the .deb's when it is known; else at least what the
+     * database says for what runs (a mismatch no package upgrade leaves). */
+    int deb = hn_dpkg_from_deb(d, pkg);
+    if (conf || n->type != CR_NODE_FILE || (!deb && !code && !place))
         return 0;
-    /* An upgraded package whose .deb is known: its files are the .deb's. */
     uint8_t md5[16];
     if (!hn_node_md5(md5, ctx, n))
         return 0;
     if (hn_dpkg_owner(d, relpath, md5, &pkg) != HN_OWNED_MODIFIED)
         return 0;
+    if (!deb)
+        return hn_emit(ctx, relpath, CR_CAT_PERSISTENCE, CR_SEV_HIGH, HN_IND_PACKAGE_MODIFIED,
+                       content, NULL,
+                       "this %s of package %s (version %s, installed or upgraded since the "
+                       "previous restore point) does not match the md5 its package database "
+                       "gives",
+                       place ? "file in a persistence place" : "program or library", pkg,
+                       version ? version : "?");
     return hn_emit(ctx, relpath, CR_CAT_PERSISTENCE,
                    (code || place) ? CR_SEV_CRITICAL : CR_SEV_HIGH, HN_IND_PACKAGE_DEB, content,
                    NULL,

@@ -12,7 +12,8 @@ test_rules "$P/rules"
 expect_exit 0 cr init --kdf interactive
 
 M=$P/mnt/dpi
-mkdir -p "$M/etc/cron.d" "$M/var/log" "$M/var/spool/cron/crontabs"
+mkdir -p "$M/etc/cron.d" "$M/var/log" "$M/var/spool/cron/crontabs" "$M/etc/systemd/system"
+printf '[Service]\nExecStart=/usr/local/bin/backup-db\n' >"$M/etc/systemd/system/backup.service"
 printf 'root:x:0:0:root:/root:/bin/bash\nwww-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n' \
     >"$M/etc/passwd"
 printf 'SHELL=/bin/sh\n17 * * * * root cd / && run-parts --report /etc/cron.hourly\n' >"$M/etc/crontab"
@@ -42,6 +43,20 @@ assert cron and cron[0]["indicator"] == "persistence:cron", F
 assert uid0 and uid0[0]["severity"] in ("high", "critical"), F
 PY
 pass "several paths under a common system root"
+
+# Day 3: the administrator's own unit (no package installed it) gains a command run at
+# every start. Whoever wrote it, it runs at boot: high (docs/hunt.md, severity policy).
+printf 'ExecStartPre=/usr/local/bin/prepare\n' >>"$M/etc/systemd/system/backup.service"
+expect_exit 0 cr backup --source srv4 --time 2026-12-03 "$M/etc" "$M/var"
+expect_exit 0 cr hunt --source srv4
+expect_exit 0 cr findings --json --snapshot srv4:latest --min-severity high
+python3 -c '
+import json, sys
+F = json.load(open(sys.argv[1]))["findings"]
+u = [f for f in F if f["path"] == sys.argv[2] + "/etc/systemd/system/backup.service"]
+assert u and u[0]["severity"] in ("high", "critical"), F' "$CR_OUT" "$M" ||
+    fail "a changed unit nobody installed is high"
+pass "a changed unit is high"
 
 # backup --root: recorded in the snapshot, and the hunt judges from it even for one path
 # that is not the root itself.
