@@ -992,7 +992,10 @@ int hn_dpkg_anchor_deb(hn_dpkg *d, const char *pkg, const char *const *paths,
     if (v)
         v->from_deb = 1;
     for (size_t i = 0; i < n; i++) {
-        size_t len = abs_path(buf, paths[i], strlen(paths[i]));
+        const char *in = paths[i];
+        while (in[0] == '.' && in[1] == '/')
+            in += 2; /* "./usr/bin/x", as tar lists it */
+        size_t len = abs_path(buf, in, strlen(in));
         if (!len)
             continue;
         const char *p = buf;

@@ -167,6 +167,27 @@ static char *control_field(const char *s, size_t n, const char *name)
     return NULL;
 }
 
+/* The data of the current entry of `a`, appended to out (at most max bytes in out). */
+static int read_entry(cr_buf *out, struct archive *a, size_t max)
+{
+    unsigned char buf[65536];
+    ssize_t r;
+    int err;
+    while ((r = archive_read_data(a, buf, sizeof(buf))) > 0) {
+        if (out->len + (size_t)r > max) {
+            cr_error_set("damaged .deb: a member larger than the package");
+            return CR_EINPUT;
+        }
+        if ((err = cr_buf_put(out, buf, (size_t)r)) < 0)
+            return err;
+    }
+    if (r < 0) {
+        cr_error_set("damaged .deb: %s", archive_error_string(a) ? archive_error_string(a) : "?");
+        return CR_EINPUT;
+    }
+    return 0;
+}
+
 /* One member of the ar archive (control.tar.* or data.tar.*), in memory. */
 static int deb_member(hn_deb *deb, const void *data, size_t len, int control, uint64_t *budget)
 {
@@ -193,19 +214,8 @@ static int deb_member(hn_deb *deb, const void *data, size_t len, int control, ui
         if (control) {
             if (strcmp(rel, "control") != 0 || archive_entry_filetype(e) != AE_IFREG)
                 continue;
-            ssize_t r;
-            while ((r = archive_read_data(a, buf, sizeof(buf))) > 0) {
-                if (ctl.len + (size_t)r > TR_MAX_CONTROL ||
-                    (err = cr_buf_put(&ctl, buf, (size_t)r)) < 0) {
-                    err = err < 0 ? err : CR_EINPUT;
-                    goto done;
-                }
-            }
-            if (r < 0) {
-                cr_error_set("damaged .deb: %s", archive_error_string(a));
-                err = CR_EINPUT;
+            if ((err = read_entry(&ctl, a, TR_MAX_CONTROL)) < 0)
                 goto done;
-            }
             const char *t = ctl.ptr ? (const char *)ctl.ptr : "";
             deb->package = control_field(t, ctl.len, "Package");
             deb->version = control_field(t, ctl.len, "Version");
@@ -300,18 +310,8 @@ int hn_deb_read(hn_deb *out, const void *data, size_t len)
             goto done;
         }
         cr_buf_reset(&mem);
-        unsigned char buf[65536];
-        ssize_t r;
-        while ((r = archive_read_data(a, buf, sizeof(buf))) > 0)
-            if (mem.len + (size_t)r > len || (err = cr_buf_put(&mem, buf, (size_t)r)) < 0) {
-                err = err < 0 ? err : CR_EINPUT;
-                goto done;
-            }
-        if (r < 0) {
-            cr_error_set("damaged .deb: %s", archive_error_string(a));
-            err = CR_EINPUT;
+        if ((err = read_entry(&mem, a, len)) < 0)
             goto done;
-        }
         if ((err = deb_member(out, mem.ptr ? (const void *)mem.ptr : "", mem.len, control,
                               &budget)) < 0)
             goto done;
