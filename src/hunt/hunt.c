@@ -594,6 +594,29 @@ static int cmp_finding_order(const void *a, const void *b)
     return strcmp(x->indicator, y->indicator);
 }
 
+/* The tree id of the package database folder of a system (has = 0: none). */
+static int dpkg_dir(cr_id *out, int *has, cr_repo *repo, const cr_snapshot *s, const char *root)
+{
+    cr_node n;
+    size_t l = strlen(root);
+    while (l && root[l - 1] == '/')
+        l--;
+    char *path = cr_sprintf("%.*s/var/lib/dpkg", (int)l, root);
+    int err;
+    *has = 0;
+    if (!path)
+        return CR_ERROR;
+    memset(&n, 0, sizeof(n));
+    err = cr_snapshot_lookup(&n, repo, s, path);
+    free(path);
+    if (err == 0 && n.type == CR_NODE_DIR && n.has_subtree) {
+        *out = n.subtree;
+        *has = 1;
+    }
+    cr_node_clear(&n);
+    return err == CR_ERROR ? err : 0;
+}
+
 /* Move the findings of a system's context (paths relative to its root) into ctx (full paths). */
 static int sub_collect(hn_ctx *ctx, hn_ctx *sc)
 {
@@ -635,6 +658,7 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
     char **subs = NULL;
     size_t nsubs = 0;
     hn_ctx *sub = NULL;
+    int dpkg_borrowed = 0; /* ctx.dpkg is h->trusted */
     const char *root = snap_root(h, s, &noroot), *proot = p ? snap_root(h, p, NULL) : NULL;
 
     memset(&ctx, 0, sizeof(ctx));
@@ -691,8 +715,21 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
     ctx.packages_dir = h->opts->packages;
     /* The anchor: the predecessor's database as judged when this run hunted it; else
      * hn_dpkg_load reads the predecessor's own. */
-    if (ctx.pred && h->trusted && !memcmp(&h->trusted_for, &p->id, sizeof(cr_id)))
+    if (ctx.pred && h->trusted && !memcmp(&h->trusted_for, &p->id, sizeof(cr_id))) {
         ctx.anchor = h->trusted;
+        /* A package database folder that did not change since then is the same
+         * database, judged the same: the anchor itself, nothing to read. */
+        cr_id da, db;
+        int ha = 0, hb = 0;
+        if ((err = dpkg_dir(&da, &ha, h->repo, p, proot)) < 0 ||
+            (err = dpkg_dir(&db, &hb, h->repo, s, root)) < 0)
+            goto done;
+        if (ha && hb && !memcmp(&da, &db, sizeof(da))) {
+            ctx.dpkg = h->trusted;
+            ctx.dpkg_loaded = 1;
+            dpkg_borrowed = 1;
+        }
+    }
 
     /* Several systems in one snapshot (no common root): the persistence and package
      * judges see each from its own root, with its own package database. */
@@ -704,7 +741,11 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
     for (size_t i = 0; i < nsubs; i++) {
         sub[i] = ctx;
         sub[i].root = subs[i];
+        sub[i].dpkg = NULL;
+        sub[i].dpkg_loaded = 0;
         sub[i].anchor = NULL;
+        sub[i].anchor_own = NULL;
+        sub[i].anchor_loaded = 0;
         sub[i].out = NULL;
         sub[i].nout = sub[i].capout = 0;
     }
@@ -917,7 +958,7 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
     /* S's database, as judged, anchors the next snapshot. When it was not read, S's
      * database files did not change (their change loads it), so the anchor of S
      * holds for the next one too. */
-    if (ctx.dpkg_loaded && ctx.dpkg) {
+    if (ctx.dpkg_loaded && ctx.dpkg && !dpkg_borrowed) {
         hn_dpkg_free(h->trusted);
         h->trusted = ctx.dpkg;
         ctx.dpkg = NULL;
@@ -940,7 +981,7 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
     sort(prev->f, prev->n, sizeof(*prev->f), cmp_finding_path);
 done:
     cr_findings_free(ctx.out, ctx.nout);
-    if (ctx.dpkg)
+    if (ctx.dpkg && !dpkg_borrowed)
         hn_dpkg_free(ctx.dpkg);
     hn_dpkg_free(ctx.anchor_own);
     for (size_t i = 0; sub && i < nsubs; i++) {

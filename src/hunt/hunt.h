@@ -463,8 +463,8 @@ int hn_ctx_dpkg(hn_ctx *ctx, const hn_dpkg **out);
 /**
  * trust.c: anchor d (the database of ctx->snap) on the .deb files of its
  * packages that are new or at another version than in `anchor` (every package
- * when anchor is NULL): from ctx->packages_dir, else the snapshot's own
- * /var/cache/apt/archives. A .deb is used only when its control names the
+ * when anchor is NULL): from ctx->packages_dir, else (not in a baseline) the
+ * snapshot's own /var/cache/apt/archives. A .deb is used only when its control names the
  * package and version installed. @return 0 or CR_ERROR (unreadable .deb files
  * are warned about).
  */

@@ -462,6 +462,10 @@ int hn_deb_anchor(hn_ctx *ctx, hn_dpkg *d, const hn_dpkg *anchor)
                     continue;
                 }
             }
+            /* In a baseline the apt cache is no better than the database beside it:
+             * only the operator's .deb files are used there. */
+            if (!anchor)
+                continue;
             if (!ar.loaded && (err = archives_load(&ar, ctx)) < 0)
                 break;
             const cr_node *node = archives_find(&ar, names[k]);
