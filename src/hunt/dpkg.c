@@ -70,6 +70,7 @@ typedef struct dp_ent {
 typedef struct dp_ver {
     char *name, *version, *arch;
     int from_deb; /* its sums were anchored on its .deb */
+    int same;     /* at the same version in the anchor (hn_dpkg_anchor) */
 } dp_ver;
 
 typedef struct dp_div {
@@ -452,6 +453,7 @@ static int ver_add(hn_dpkg *d, const char *name, size_t nlen, const char *ver, s
     }
     dp_ver *v = &d->vers[d->nvers];
     v->from_deb = 0;
+    v->same = 0;
     v->name = cr_strndup(name, nlen);
     v->version = cr_strndup(ver, vlen);
     v->arch = arch ? cr_strndup(arch, alen) : NULL;
@@ -865,6 +867,12 @@ int hn_dpkg_is_conffile(const hn_dpkg *d, const char *relpath)
     return 0;
 }
 
+int hn_dpkg_unchanged(const hn_dpkg *d, const char *pkg)
+{
+    const dp_ver *v = pkg ? ver_find(d, pkg) : NULL;
+    return v ? v->same : 0;
+}
+
 int hn_dpkg_same_version(const hn_dpkg *a, const hn_dpkg *b, const char *pkg)
 {
     const char *x = hn_dpkg_version(a, pkg), *y = hn_dpkg_version(b, pkg);
@@ -929,6 +937,8 @@ int hn_dpkg_anchor(hn_dpkg *d, const hn_dpkg *trusted)
         return CR_ERROR;
     for (size_t i = 0; i < d->npkgs; i++)
         same[i] = (uint8_t)hn_dpkg_same_version(d, trusted, d->pkgs[i]);
+    for (size_t i = 0; i < d->nvers; i++)
+        d->vers[i].same = hn_dpkg_same_version(d, trusted, d->vers[i].name);
     size_t n0 = d->nents;
     for (size_t i = 0; i < n0; i++) {
         dp_ent *e = &d->ents[i];
@@ -1191,25 +1201,24 @@ int hn_dpkg_load(hn_dpkg **out, hn_ctx *ctx)
     if ((err = load_raw(out, ctx)) < 0 || !*out)
         return err;
     const hn_dpkg *anchor = ctx->anchor;
+    hn_dpkg *own = NULL;
     if (!anchor && ctx->pred && !ctx->baseline) {
         /* The predecessor was not hunted by this run: its database, as it was then, is the
          * anchor (its own hunt compared it with the one before it). */
-        if (!ctx->anchor_loaded) {
-            hn_ctx pc = *ctx;
-            pc.snap = ctx->pred;
-            pc.pred = NULL;
-            pc.anchor = NULL;
-            pc.dpkg = NULL;
-            if ((err = load_raw(&ctx->anchor_own, &pc)) < 0)
-                goto done;
-            ctx->anchor_loaded = 1;
-        }
-        anchor = ctx->anchor_own;
+        hn_ctx pc = *ctx;
+        pc.snap = ctx->pred;
+        pc.pred = NULL;
+        pc.anchor = NULL;
+        pc.dpkg = NULL;
+        if ((err = load_raw(&own, &pc)) < 0)
+            goto done;
+        anchor = own;
     }
     if (anchor && (err = hn_dpkg_anchor(*out, anchor)) < 0)
         goto done;
     err = hn_deb_anchor(ctx, *out, anchor);
 done:
+    hn_dpkg_free(own);
     if (err < 0) {
         hn_dpkg_free(*out);
         *out = NULL;

@@ -727,6 +727,7 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
         if (ha && hb && !memcmp(&da, &db, sizeof(da))) {
             ctx.dpkg = h->trusted;
             ctx.dpkg_loaded = 1;
+            ctx.dpkg_reused = 1;
             dpkg_borrowed = 1;
         }
     }
@@ -744,8 +745,7 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
         sub[i].dpkg = NULL;
         sub[i].dpkg_loaded = 0;
         sub[i].anchor = NULL;
-        sub[i].anchor_own = NULL;
-        sub[i].anchor_loaded = 0;
+        sub[i].dpkg_reused = 0;
         sub[i].out = NULL;
         sub[i].nout = sub[i].capout = 0;
     }
@@ -965,11 +965,6 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
         h->trusted_for = s->id;
     } else if (ctx.anchor) {
         h->trusted_for = s->id;
-    } else if (ctx.anchor_own) {
-        hn_dpkg_free(h->trusted);
-        h->trusted = ctx.anchor_own;
-        ctx.anchor_own = NULL;
-        h->trusted_for = s->id;
     }
 
     /* S's findings become the predecessor's set of the next snapshot. */
@@ -983,11 +978,9 @@ done:
     cr_findings_free(ctx.out, ctx.nout);
     if (ctx.dpkg && !dpkg_borrowed)
         hn_dpkg_free(ctx.dpkg);
-    hn_dpkg_free(ctx.anchor_own);
     for (size_t i = 0; sub && i < nsubs; i++) {
         cr_findings_free(sub[i].out, sub[i].nout);
         hn_dpkg_free(sub[i].dpkg);
-        hn_dpkg_free(sub[i].anchor_own);
     }
     free(sub);
     free(changed);

@@ -288,10 +288,10 @@ typedef struct hn_ctx {
     int dpkg_loaded;
     /* The trust anchor: the database of the predecessor as judged when it was
      * hunted (hunt.c keeps it from one snapshot to the next), or NULL: then
-     * hn_dpkg_load reads the predecessor's own into anchor_own (hunt.c frees it). */
+     * hn_dpkg_load reads the predecessor's own for the time of anchoring. */
     const struct hn_dpkg *anchor;
-    struct hn_dpkg *anchor_own;
-    int anchor_loaded;
+    int dpkg_reused;               /**< 1: dpkg is the anchor itself (the database folder did
+                                        not change): every package kept its version */
     /* Trusted .deb files given by the operator (cr_hunt_options.packages), or NULL. */
     const char *packages_dir;
     /* Findings of the previous snapshot on the node being judged (relative
@@ -434,6 +434,8 @@ const char *hn_dpkg_version(const hn_dpkg *d, const char *pkg);
 const char *hn_dpkg_arch(const hn_dpkg *d, const char *pkg);
 /** 1 if both databases have `pkg` installed at the same version. */
 int hn_dpkg_same_version(const hn_dpkg *a, const hn_dpkg *b, const char *pkg);
+/** 1 if d was anchored (hn_dpkg_anchor) and `pkg` was at the same version in the anchor. */
+int hn_dpkg_unchanged(const hn_dpkg *d, const char *pkg);
 /** 1 if relpath is a conffile (listed in Conffiles of status) of some package. */
 int hn_dpkg_is_conffile(const hn_dpkg *d, const char *relpath);
 /** A sum the anchor corrected: the database of a package at an unchanged version changed. */

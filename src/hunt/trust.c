@@ -647,12 +647,6 @@ static int judge_database(hn_ctx *ctx, const char *relpath, const cr_node *n)
     return err;
 }
 
-/* The anchor hn_dpkg_load used (NULL in a baseline). */
-static const hn_dpkg *anchor_of(const hn_ctx *ctx)
-{
-    return ctx->anchor ? ctx->anchor : ctx->anchor_own;
-}
-
 static int content_changed(const cr_node *old, const cr_node *n)
 {
     if (!old || old->type != CR_NODE_FILE)
@@ -681,7 +675,6 @@ int hn_judge_package(hn_ctx *ctx, const char *relpath, const cr_node *old, const
         return err;
     if (!hn_dpkg_count(d) || hn_dpkg_owner(d, relpath, NULL, &pkg) == HN_UNOWNED || !pkg)
         return 0;
-    const hn_dpkg *anchor = anchor_of(ctx);
     int conf = hn_dpkg_is_conffile(d, relpath);
     int place = persistence_place(relpath, n);
     int code = code_like(relpath, n);
@@ -693,7 +686,7 @@ int hn_judge_package(hn_ctx *ctx, const char *relpath, const cr_node *old, const
         content = &cid;
     }
 
-    if (old && anchor && hn_dpkg_same_version(d, anchor, pkg)) {
+    if (old && (ctx->dpkg_reused || hn_dpkg_unchanged(d, pkg))) {
         /* Changed while its package did not: no upgrade explains it. */
         if (conf && !place)
             return 0; /* the administrator's configuration */
