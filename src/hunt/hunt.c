@@ -31,9 +31,18 @@
  * carries forward may have changed. Records are never modified: a new one
  * supersedes the old (the newest per snapshot counts).
  *
- * Paths given to the judges are relative to the *system root* of a snapshot:
- * the single folder it was taken of (a server's tree restored or mounted
- * under /srv/web01 judges as "/etc/crontab"), or "/" when it has several.
+ * Paths given to the judges are relative to the *system root* of a snapshot
+ * (cr_hunt_system_root): the folder recorded by backup --root, the single
+ * folder it was taken of (a server's tree restored or mounted under
+ * /srv/web01 judges as "/etc/crontab"), or the common folder of several paths
+ * when it holds etc/ or Windows/. Without one, each path that holds a system
+ * is judged from its own root by the persistence and package judges; with
+ * none, the hunt says that persistence was not judged (a low finding, and a
+ * warning).
+ *
+ * Trust: the package database of each snapshot is anchored on the
+ * predecessor's as judged (hunt_run.trusted, passed on from one snapshot to
+ * the next; trust.c tells why).
  */
 #include "hunt/hunt.h"
 

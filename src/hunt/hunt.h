@@ -12,16 +12,20 @@
  *              against the type a name or magic announces
  *   persist.c  Linux persistence (cron, systemd, rc.local, ld.so.preload, SSH keys,
  *              UID 0 accounts, sudoers, PAM, SUID/SGID, web roots) with dpkg context
- *   dpkg.c     the dpkg database of a snapshot: owned files and their md5sums
+ *   dpkg.c     the dpkg database of a snapshot: owned files and their md5sums,
+ *              package versions, anchored on the previous snapshot's database
+ *   trust.c    trust anchors: .deb files, and the judge of package files changed
+ *              without an upgrade and of rewritten package databases
  *   windows.c  Windows persistence in file trees (Startup, Tasks, registry hives)
  *   hive.c     Run/RunOnce keys and services read from registry hives (hivex)
  *   hunt.c     cr_hunt: snapshots in order, diff, scan, judge, carry forward, store;
  *              cr_findings_*, cr_clean_points
  *
  * Paths given to the judges are relative to the *system root* of a snapshot
- * and start with "/" ("/etc/crontab"): the root is the single path a snapshot
- * was taken of, or "/" when it has several (see hn_system_root). Findings carry
- * full snapshot paths; hunt.c adds the root back.
+ * and start with "/" ("/etc/crontab"): see cr_hunt_system_root (the recorded
+ * root, the single path, or the common folder of several paths that holds
+ * etc/ or Windows/; else each path that holds one is judged from its own).
+ * Findings carry full snapshot paths; hunt.c adds the root back.
  */
 #ifndef CR_HUNT_PRIV_H
 #define CR_HUNT_PRIV_H
