@@ -71,6 +71,7 @@ typedef struct dp_ver {
     char *name, *version, *arch;
     int from_deb; /* its sums were anchored on its .deb */
     int same;     /* at the same version in the anchor (hn_dpkg_anchor) */
+    char *was;    /* another version in the anchor, with the very same changelog */
 } dp_ver;
 
 typedef struct dp_div {
@@ -155,6 +156,7 @@ void hn_dpkg_free(hn_dpkg *d)
         free(d->vers[i].name);
         free(d->vers[i].version);
         free(d->vers[i].arch);
+        free(d->vers[i].was);
     }
     free(d->vers);
     for (size_t i = 0; i < d->ntampers; i++)
@@ -454,6 +456,7 @@ static int ver_add(hn_dpkg *d, const char *name, size_t nlen, const char *ver, s
     dp_ver *v = &d->vers[d->nvers];
     v->from_deb = 0;
     v->same = 0;
+    v->was = NULL;
     v->name = cr_strndup(name, nlen);
     v->version = cr_strndup(ver, vlen);
     v->arch = arch ? cr_strndup(arch, alen) : NULL;
@@ -926,6 +929,41 @@ static uint32_t ent_of(const hn_dpkg *d, const char *path, size_t len, const cha
     return 0;
 }
 
+/*
+ * Every Debian upgrade brings a new changelog entry (Debian policy 12.7), so a
+ * package whose version changed while its changelog.Debian.gz (changelog.gz for
+ * a native package) kept the same sum did not go through an upgrade: the
+ * version was rewritten in status. Binary-only rebuilds ("+bN") write their
+ * entry into another file and are left out.
+ */
+static int stale_changelog(hn_dpkg *d, const hn_dpkg *trusted, dp_ver *v, const dp_ver *tv)
+{
+    static const char *const names[] = {"changelog.Debian.gz", "changelog.gz"};
+    char path[DP_MAX_PKG_NAME + 64];
+    if (strstr(v->version, "+b"))
+        return 0;
+    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+        int n = snprintf(path, sizeof(path), "/usr/share/doc/%s/%s", v->name, names[k]);
+        if (n <= 0 || (size_t)n >= sizeof(path))
+            return 0;
+        uint32_t a = ent_of(d, path, (size_t)n, v->name);
+        uint32_t b = ent_of(trusted, path, (size_t)n, v->name);
+        if (!a || !b)
+            continue;
+        const dp_ent *x = &d->ents[a - 1], *y = &trusted->ents[b - 1];
+        if (x->has_md5 && y->has_md5 && !memcmp(x->md5, y->md5, 16))
+            return (v->was = cr_strdup(tv->version)) ? 0 : CR_ERROR;
+        return 0; /* the first changelog listed decides */
+    }
+    return 0;
+}
+
+const char *hn_dpkg_version_rewritten(const hn_dpkg *d, const char *pkg)
+{
+    const dp_ver *v = pkg ? ver_find(d, pkg) : NULL;
+    return v ? v->was : NULL;
+}
+
 int hn_dpkg_anchor(hn_dpkg *d, const hn_dpkg *trusted)
 {
     uint8_t *same = NULL;
@@ -937,8 +975,13 @@ int hn_dpkg_anchor(hn_dpkg *d, const hn_dpkg *trusted)
         return CR_ERROR;
     for (size_t i = 0; i < d->npkgs; i++)
         same[i] = (uint8_t)hn_dpkg_same_version(d, trusted, d->pkgs[i]);
-    for (size_t i = 0; i < d->nvers; i++)
-        d->vers[i].same = hn_dpkg_same_version(d, trusted, d->vers[i].name);
+    for (size_t i = 0; i < d->nvers; i++) {
+        dp_ver *v = &d->vers[i];
+        const dp_ver *tv = ver_find(trusted, v->name);
+        v->same = tv && !strcmp(tv->version, v->version);
+        if (tv && !v->same && (err = stale_changelog(d, trusted, v, tv)) < 0)
+            goto done;
+    }
     size_t n0 = d->nents;
     for (size_t i = 0; i < n0; i++) {
         dp_ent *e = &d->ents[i];

@@ -379,6 +379,7 @@ unsigned hn_persist_linux_need(const char *relpath, const cr_node *node);
 #define HN_IND_PACKAGE_MODIFIED "package:modified"
 #define HN_IND_PACKAGE_DB "package:database-tampered"
 #define HN_IND_PACKAGE_DEB "package:deb-mismatch"
+#define HN_IND_PACKAGE_VERSION "package:version-rewritten"
 #define HN_IND_NO_ROOT "anomaly:no-system-root"
 
 /**
@@ -438,6 +439,11 @@ const char *hn_dpkg_version(const hn_dpkg *d, const char *pkg);
 const char *hn_dpkg_arch(const hn_dpkg *d, const char *pkg);
 /** 1 if both databases have `pkg` installed at the same version. */
 int hn_dpkg_same_version(const hn_dpkg *a, const hn_dpkg *b, const char *pkg);
+/**
+ * The version `pkg` had in the anchor (borrowed) when its version changed while its
+ * changelog did not (no real upgrade does that: the version was rewritten), else NULL.
+ */
+const char *hn_dpkg_version_rewritten(const hn_dpkg *d, const char *pkg);
 /** 1 if d was anchored (hn_dpkg_anchor) and `pkg` was at the same version in the anchor. */
 int hn_dpkg_unchanged(const hn_dpkg *d, const char *pkg);
 /** 1 if relpath is a conffile (listed in Conffiles of status) of some package. */

@@ -640,11 +640,29 @@ static int judge_database(hn_ctx *ctx, const char *relpath, const cr_node *n)
             return err;
         shown++;
     }
-    if (more)
-        err = hn_emit(ctx, relpath, CR_CAT_ANOMALY, CR_SEV_CRITICAL, HN_IND_PACKAGE_DB, content,
-                      NULL, "%zu more files whose sums were rewritten in the package database",
-                      more);
-    return err;
+    if (more && (err = hn_emit(ctx, relpath, CR_CAT_ANOMALY, CR_SEV_CRITICAL, HN_IND_PACKAGE_DB,
+                               content, NULL,
+                               "%zu more files whose sums were rewritten in the package database",
+                               more)) < 0)
+        return err;
+    /* Versions that changed without a new changelog. */
+    for (size_t i = 0, np = status ? hn_dpkg_npackages(d) : 0; i < np; i++) {
+        const char *name, *version, *arch, *was;
+        char ev[700];
+        hn_dpkg_package(d, i, &name, &version, &arch);
+        if (!(was = hn_dpkg_version_rewritten(d, name)) || hn_dpkg_from_deb(d, name))
+            continue;
+        snprintf(ev, sizeof(ev), "%s: %s -> %s", name, was, version);
+        if ((err = hn_emit(ctx, relpath, CR_CAT_ANOMALY, CR_SEV_MEDIUM, HN_IND_PACKAGE_VERSION,
+                           content, ev,
+                           "package %s went from version %s to %s, but its changelog in "
+                           "/usr/share/doc did not change, which no Debian upgrade does: the "
+                           "version may have been rewritten to pass changed files off as an "
+                           "upgrade (its changed files are reported on their own)",
+                           name, was, version)) < 0)
+            return err;
+    }
+    return 0;
 }
 
 static int content_changed(const cr_node *old, const cr_node *n)
@@ -702,6 +720,16 @@ int hn_judge_package(hn_ctx *ctx, const char *relpath, const cr_node *old, const
                        pkg, version ? version : "?",
                        conf ? "" : " (whatever the package database of this restore point says)");
     }
+    const char *was = hn_dpkg_version_rewritten(d, pkg);
+    if (old && was && (!conf || place) && !hn_dpkg_from_deb(d, pkg))
+        return hn_emit(ctx, relpath, CR_CAT_PERSISTENCE, (code || place) ? CR_SEV_CRITICAL
+                                                                         : CR_SEV_HIGH,
+                       HN_IND_PACKAGE_MODIFIED, content, NULL,
+                       "%s of package %s changed since the previous restore point, and the "
+                       "package database says it went from version %s to %s, but the "
+                       "package's changelog did not change: no upgrade explains it",
+                       conf ? "a configuration file that runs code" : "a file", pkg, was,
+                       version ? version : "?");
     /* New or upgraded: its files are the .deb's when it is known; else at least what the
      * database says for what runs (a mismatch no package upgrade leaves). */
     int deb = hn_dpkg_from_deb(d, pkg);

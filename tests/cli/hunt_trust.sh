@@ -69,6 +69,8 @@ for v in 1.0-1 1.1-1; do
         "$v" >"$d/usr/lib/systemd/system/sysd-daily.service"
     printf '#!/bin/sh\n# sysd %s\n/usr/bin/sysd-tool --daily\n' "$v" >"$d/etc/cron.daily/sysd"
     printf 'sysd %s\n' "$v" >"$d/usr/share/doc/sysd/README"
+    printf 'sysd (%s) bookworm; urgency=medium\n\n  * Release %s.\n' "$v" "$v" |
+        gzip -9n >"$d/usr/share/doc/sysd/changelog.Debian.gz"
     chmod 755 "$d/usr/bin/sysd-tool" "$d/etc/cron.daily/sysd"
     mkdeb sysd "$v" "$d"
 done
@@ -122,7 +124,7 @@ d = sys.argv[3:]
 SEV = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 def show(f):
     return "%s %s %s %s [%s]" % (f["severity"], f["indicator"], f["path"], f["detail"], f["evidence"])
-bad = [f for f in F if f["snapshot"] in d[:3] and SEV[f["severity"]] >= 3]
+bad = [f for f in F if f["snapshot"] in d[:3] and (SEV[f["severity"]] >= 3 or f["indicator"] == "package:version-rewritten")]
 assert not bad, "days 1-3 (baseline, life, benign upgrade) hold:\n" + "\n".join(map(show, bad))
 def on(day, path, ind=None, new=True):
     return [f for f in F if f["snapshot"] == day and f["path"] == S + path
@@ -200,6 +202,34 @@ PY
 expect_exit 7 cr hunt --source deb3 --packages "$P/nowhere"
 assert_grep "is not a folder" "$CR_ERR" "--packages names the missing folder"
 pass ".deb files from the snapshot's apt cache and from --packages"
+
+# The version rewritten in status, so that a changed unit passes for an upgrade
+# (no .deb of a version nobody published): the changelog did not change.
+S4=$P/deb4
+newtree "$S4"
+install "$S4" sysd 1.0-1
+rm -rf "$S4/var/cache/apt/archives"
+expect_exit 0 cr backup --source deb4 --time 2026-12-01 "$S4"
+sed -i 's/^Version: 1.0-1$/Version: 1.0-2/' "$S4/var/lib/dpkg/status"
+grep -q '^Version: 1.0-2$' "$S4/var/lib/dpkg/status" || fail "the test did not rewrite the version"
+printf 'ExecStartPre=/var/lib/.cache/dbus-helper\n' >>"$S4/usr/lib/systemd/system/sysd-daily.service"
+new=$(md5sum <"$S4/usr/lib/systemd/system/sysd-daily.service" | cut -d' ' -f1)
+sed -i "s|^[0-9a-f]\{32\}  usr/lib/systemd/system/sysd-daily.service\$|$new  usr/lib/systemd/system/sysd-daily.service|" \
+    "$S4/var/lib/dpkg/info/sysd.md5sums"
+expect_exit 0 cr backup --source deb4 --time 2026-12-02 "$S4"
+expect_exit 0 cr hunt --source deb4
+expect_exit 0 cr findings --json --source deb4 --min-severity medium
+python3 - "$CR_OUT" "$S4" <<'PY' || fail "a rewritten version does not pass a changed unit off as an upgrade"
+import json, sys
+F = json.load(open(sys.argv[1]))["findings"]
+S = sys.argv[2]
+u = [f for f in F if f["path"] == S + "/usr/lib/systemd/system/sysd-daily.service"
+     and f["indicator"] == "package:modified"]
+assert u and u[0]["severity"] == "critical" and "1.0-1 to 1.0-2" in u[0]["detail"], F
+v = [f for f in F if f["path"] == S + "/var/lib/dpkg/status" and f["indicator"] == "package:version-rewritten"]
+assert v and v[0]["evidence"] == "sysd: 1.0-1 -> 1.0-2", F
+PY
+pass "a rewritten version is told by the unchanged changelog"
 
 # --baseline: the operator knows day 5 of deb1 good (say, rebuilt): it is judged
 # alone, and day 6 against it; the mark is remembered by later hunts.

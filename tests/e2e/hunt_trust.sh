@@ -12,6 +12,8 @@
 #   day 4  ExecStartPre= added to apt-daily.service, database untouched
 #   day 5  a line appended to apt's /etc/cron.daily/apt-compat (a conffile)
 #   day 6  /usr/bin/ls of coreutils replaced, and its md5 rewritten
+#   day 7  /usr/bin/cat changed, its md5 rewritten, and the version of coreutils
+#          rewritten in status so that it looks like an upgrade
 # Asserted: days 1-2 hold nothing at or above high; each attack is found at high
 # or critical on its day; the clean point is day 2. HUNT_KEEP=DIR keeps the vault.
 . "$(dirname "$0")/e2e-lib.bash"
@@ -80,6 +82,14 @@ printf '\n# padding\n' >>"$S$LS"
 rewrite_sum coreutils "$LS"
 backup_day 6
 
+CAT=/usr/bin/cat
+printf '\n# padding\n' >>"$S$CAT"
+rewrite_sum coreutils "$CAT"
+v=$(sed -n '/^Package: coreutils$/,/^$/s/^Version: //p' "$S/var/lib/dpkg/status")
+sed -i "/^Package: coreutils\$/,/^\$/s/^Version: .*/Version: ${v}+deb12u9/" "$S/var/lib/dpkg/status"
+grep -q "^Version: ${v}+deb12u9\$" "$S/var/lib/dpkg/status" || e2e_fail "could not rewrite the version of coreutils"
+backup_day 7
+
 e2e_run --json hunt --source deb12
 e2e_expect_rc 0 "hunt"
 ALL="$SCRATCH/findings.json"
@@ -117,6 +127,11 @@ if not found(5, "$CRON"):
     fail("day 5: the cron.daily line is not found at high or above")
 if not [f for f in found(6, "$LS") if sev(f) == 4]:
     fail("day 6: the replaced /usr/bin/ls is not critical")
+if not [f for f in found(7, "$CAT") if sev(f) == 4]:
+    fail("day 7: /usr/bin/cat, changed under a rewritten version, is not critical")
+for f in F:
+    if f["indicator"] == "package:version-rewritten" and f["snapshot"] != snaps[6]:
+        fail("a real upgrade was taken for a rewritten version: " + show(f))
 sys.exit(0 if ok else 1)
 EOF
     e2e_fail_later "the attacks were not all found on their day, or clean days hold findings (above)"

@@ -101,6 +101,41 @@ static void test_anchor_upgrade(void)
     hn_dpkg_free(trusted);
 }
 
+/* A version that changed while the changelog did not: rewritten. */
+static void test_version_rewritten(void)
+{
+    static const char st1[] = "Package: tool\nStatus: install ok installed\nVersion: 1.0-1\n\n";
+    static const char st2[] = "Package: tool\nStatus: install ok installed\nVersion: 1.0-2\n\n";
+    static const char st3[] = "Package: tool\nStatus: install ok installed\nVersion: 1.0-1+b1\n\n";
+    static const char sums1[] = "11111111111111111111111111111111  usr/share/doc/tool/changelog.Debian.gz\n";
+    static const char sums2[] = "22222222222222222222222222222222  usr/share/doc/tool/changelog.Debian.gz\n";
+    hn_dpkg *a = NULL, *b = NULL, *c = NULL, *e = NULL;
+    REQUIRE(hn_dpkg_new(&a, 0) == 0 && hn_dpkg_new(&b, 0) == 0 && hn_dpkg_new(&c, 0) == 0 &&
+            hn_dpkg_new(&e, 0) == 0);
+    REQUIRE(hn_dpkg_parse_status(a, st1, strlen(st1)) == 0);
+    REQUIRE(hn_dpkg_parse_info(a, "tool.md5sums", sums1, strlen(sums1)) == 0);
+    /* Same changelog, new version: rewritten. */
+    REQUIRE(hn_dpkg_parse_status(b, st2, strlen(st2)) == 0);
+    REQUIRE(hn_dpkg_parse_info(b, "tool.md5sums", sums1, strlen(sums1)) == 0);
+    CHECK_OK(hn_dpkg_anchor(b, a));
+    CHECK(hn_dpkg_version_rewritten(b, "tool") && !strcmp(hn_dpkg_version_rewritten(b, "tool"), "1.0-1"));
+    CHECK(!hn_dpkg_unchanged(b, "tool"));
+    /* A new changelog: a real upgrade. */
+    REQUIRE(hn_dpkg_parse_status(c, st2, strlen(st2)) == 0);
+    REQUIRE(hn_dpkg_parse_info(c, "tool.md5sums", sums2, strlen(sums2)) == 0);
+    CHECK_OK(hn_dpkg_anchor(c, a));
+    CHECK(hn_dpkg_version_rewritten(c, "tool") == NULL);
+    /* A binary-only rebuild keeps its changelog.Debian.gz. */
+    REQUIRE(hn_dpkg_parse_status(e, st3, strlen(st3)) == 0);
+    REQUIRE(hn_dpkg_parse_info(e, "tool.md5sums", sums1, strlen(sums1)) == 0);
+    CHECK_OK(hn_dpkg_anchor(e, a));
+    CHECK(hn_dpkg_version_rewritten(e, "tool") == NULL);
+    hn_dpkg_free(a);
+    hn_dpkg_free(b);
+    hn_dpkg_free(c);
+    hn_dpkg_free(e);
+}
+
 /* A conffile sum changed in status, and a line removed from md5sums. */
 static void test_anchor_conffile_and_removed(void)
 {
@@ -163,6 +198,7 @@ int main(void)
     test_anchor_same_version();
     test_anchor_upgrade();
     test_anchor_conffile_and_removed();
+    test_version_rewritten();
     test_anchor_deb();
     test_deb_garbage();
     return test_summary("test_trust");
