@@ -64,6 +64,7 @@ typedef struct dp_ent {
     uint32_t pkg;      /* index into pkgs */
     uint8_t has_md5;
     uint8_t conf; /* from the Conffiles of status (a configuration file) */
+    uint8_t gone; /* of a package the anchor had and this database no longer lists */
     uint8_t md5[16];
 } dp_ent;
 
@@ -744,7 +745,7 @@ static void owner_one(const hn_dpkg *d, const char *path, size_t len, const uint
 {
     for (uint32_t i = dp_first(d, path, len); i; i = d->ents[i - 1].next) {
         const dp_ent *e = &d->ents[i - 1];
-        if (e->len != len || memcmp(ent_path(d, e), path, len) != 0)
+        if (e->gone || e->len != len || memcmp(ent_path(d, e), path, len) != 0)
             continue;
         hn_owned r;
         if (!e->has_md5 || !md5)
@@ -860,7 +861,7 @@ int hn_dpkg_is_conffile(const hn_dpkg *d, const char *relpath)
     for (int round = 0; round < 2; round++) {
         for (uint32_t i = dp_first(d, relpath, len); i; i = d->ents[i - 1].next) {
             const dp_ent *e = &d->ents[i - 1];
-            if (e->conf && e->len == len && memcmp(ent_path(d, e), relpath, len) == 0)
+            if (e->conf && !e->gone && e->len == len && memcmp(ent_path(d, e), relpath, len) == 0)
                 return 1;
         }
         if (round || !d->usrmerge || !(len = usrmerge_alt(alt, sizeof(alt), relpath)))
@@ -1029,9 +1030,47 @@ int hn_dpkg_anchor(hn_dpkg *d, const hn_dpkg *trusted)
         if (err < 0)
             goto done;
     }
+    /* Packages the anchor had that this database no longer lists: their files are kept
+     * aside (not owned), so that one of them still there and changed can be told. */
+    for (size_t i = 0; i < trusted->nents; i++) {
+        const dp_ent *te = &trusted->ents[i];
+        const char *pkg = trusted->pkgs[te->pkg];
+        if (!te->has_md5 || ver_find(d, pkg) || (!te->gone && !ver_find(trusted, pkg)))
+            continue;
+        uint32_t idx;
+        if ((err = pkg_add(d, pkg, strlen(pkg), &idx)) < 0)
+            goto done;
+        size_t nd = d->ndivs, before = d->nents;
+        d->ndivs = 0;
+        err = dp_add(d, ent_path(trusted, te), te->len, idx, te->md5, 0, te->conf);
+        d->ndivs = nd;
+        if (err < 0)
+            goto done;
+        if (d->nents > before)
+            d->ents[d->nents - 1].gone = 1;
+    }
 done:
     free(same);
     return err;
+}
+
+const char *hn_dpkg_gone_owner(const hn_dpkg *d, const char *relpath)
+{
+    char alt[DP_MAX_PATH + 16];
+    size_t len;
+    if (!d || !relpath || !d->nents || (len = strlen(relpath)) == 0 || len > DP_MAX_PATH)
+        return NULL;
+    for (int round = 0; round < 2; round++) {
+        for (uint32_t i = dp_first(d, relpath, len); i; i = d->ents[i - 1].next) {
+            const dp_ent *e = &d->ents[i - 1];
+            if (e->gone && e->len == len && memcmp(ent_path(d, e), relpath, len) == 0)
+                return d->pkgs[e->pkg];
+        }
+        if (round || !d->usrmerge || !(len = usrmerge_alt(alt, sizeof(alt), relpath)))
+            break;
+        relpath = alt;
+    }
+    return NULL;
 }
 
 int hn_dpkg_anchor_deb(hn_dpkg *d, const char *pkg, const char *const *paths,

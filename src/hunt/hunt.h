@@ -444,6 +444,11 @@ int hn_dpkg_same_version(const hn_dpkg *a, const hn_dpkg *b, const char *pkg);
  * changelog did not (no real upgrade does that: the version was rewritten), else NULL.
  */
 const char *hn_dpkg_version_rewritten(const hn_dpkg *d, const char *pkg);
+/**
+ * The package (borrowed) that owned relpath in the anchor and that d no longer lists
+ * (removed from the database), or NULL. hn_dpkg_owner does not count such files.
+ */
+const char *hn_dpkg_gone_owner(const hn_dpkg *d, const char *relpath);
 /** 1 if d was anchored (hn_dpkg_anchor) and `pkg` was at the same version in the anchor. */
 int hn_dpkg_unchanged(const hn_dpkg *d, const char *pkg);
 /** 1 if relpath is a conffile (listed in Conffiles of status) of some package. */

