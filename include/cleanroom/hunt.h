@@ -104,7 +104,8 @@ typedef struct cr_hunt_options {
                                              NULL: the first snapshot of each source */
 } cr_hunt_options;
 #define CR_HUNT_OPTIONS_INIT                                                                       \
-    {CR_HUNT_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL, NULL, NULL}
+    {CR_HUNT_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL,          \
+     NULL, NULL}
 
 typedef struct cr_hunt_stats {
     uint64_t snapshots;          /**< snapshots considered */

@@ -45,7 +45,8 @@ typedef struct cr_backup_options {
      *  folder below one of them. NULL: the hunt works it out (cr_hunt_system_root). */
     const char *root;
 } cr_backup_options;
-#define CR_BACKUP_OPTIONS_INIT {CR_BACKUP_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL}
+#define CR_BACKUP_OPTIONS_INIT                                                                     \
+    {CR_BACKUP_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL}
 
 /**
  * Back up `paths` (absolute or relative to the working directory) as a new

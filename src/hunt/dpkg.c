@@ -502,7 +502,8 @@ int hn_dpkg_parse_status(hn_dpkg *d, const void *data, size_t len)
                 for (size_t i = 0; rc == 0 && i < nconf; i++) {
                     size_t n = abs_path(buf, conf[i].path, conf[i].len);
                     if (n &&
-                        (err = dp_add(d, buf, n, idx, conf[i].has_md5 ? conf[i].md5 : NULL, 0, 1)) < 0)
+                        (err = dp_add(d, buf, n, idx, conf[i].has_md5 ? conf[i].md5 : NULL, 0,
+                                      1)) < 0)
                         goto done;
                 }
             }

@@ -55,14 +55,9 @@
 
 /* ------------------------------------------------------------------ emit */
 
-int hn_emit(hn_ctx *ctx, const char *relpath, cr_category cat, cr_severity sev,
-            const char *indicator, const cr_id *content, const char *evidence,
-            const char *detail_fmt, ...)
+/* Room for one more finding in ctx->out. */
+static int out_reserve(hn_ctx *ctx)
 {
-    cr_finding *f;
-    va_list ap;
-    char *detail = NULL;
-
     if (ctx->nout == ctx->capout) {
         size_t cap = ctx->capout ? ctx->capout * 2 : 64;
         cr_finding *p = cr_realloc(ctx->out, cap * sizeof(*p));
@@ -71,6 +66,19 @@ int hn_emit(hn_ctx *ctx, const char *relpath, cr_category cat, cr_severity sev,
         ctx->out = p;
         ctx->capout = cap;
     }
+    return 0;
+}
+
+int hn_emit(hn_ctx *ctx, const char *relpath, cr_category cat, cr_severity sev,
+            const char *indicator, const cr_id *content, const char *evidence,
+            const char *detail_fmt, ...)
+{
+    cr_finding *f;
+    va_list ap;
+    char *detail = NULL;
+
+    if (out_reserve(ctx) < 0)
+        return CR_ERROR;
     if (detail_fmt) {
         va_list ap2;
         int n;
@@ -631,19 +639,14 @@ static int sub_collect(hn_ctx *ctx, hn_ctx *sc)
 {
     for (size_t i = 0; i < sc->nout; i++) {
         cr_finding *f = &sc->out[i];
-        char *fp = strcmp(f->path, "/") ? cr_sprintf("%s%s", sc->root, f->path) : cr_strdup(sc->root);
+        char *fp = strcmp(f->path, "/") ? cr_sprintf("%s%s", sc->root, f->path)
+                                        : cr_strdup(sc->root);
         if (!fp)
             return CR_ERROR;
         free(f->path);
         f->path = fp;
-        if (ctx->nout == ctx->capout) {
-            size_t cap = ctx->capout ? ctx->capout * 2 : 64;
-            cr_finding *p = cr_realloc(ctx->out, cap * sizeof(*p));
-            if (!p)
-                return CR_ERROR;
-            ctx->out = p;
-            ctx->capout = cap;
-        }
+        if (out_reserve(ctx) < 0)
+            return CR_ERROR;
         ctx->out[ctx->nout++] = *f;
         memset(f, 0, sizeof(*f));
     }
@@ -883,16 +886,8 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
         const char *key = pf->path;
         if (ch.n && bsearch(&key, changed, ch.n, sizeof(char *), cmp_str_ptr))
             continue;
-        if (ctx.nout == ctx.capout) {
-            size_t cap = ctx.capout ? ctx.capout * 2 : 64;
-            cr_finding *np = cr_realloc(ctx.out, cap * sizeof(*np));
-            if (!np) {
-                err = CR_ERROR;
-                goto done;
-            }
-            ctx.out = np;
-            ctx.capout = cap;
-        }
+        if ((err = out_reserve(&ctx)) < 0)
+            goto done;
         if ((err = cr_finding_copy(&ctx.out[ctx.nout], pf)) < 0)
             goto done;
         ctx.nout++;

@@ -67,8 +67,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TR_MAX_MD5_READ (64u * 1024 * 1024)   /* md5 computed here when the cache lacks it */
-#define TR_MAX_DEB (512u * 1024 * 1024)       /* a .deb read whole into memory */
+#define TR_MAX_MD5_READ (64u * 1024 * 1024)         /* md5 computed here when the cache lacks it */
+#define TR_MAX_DEB (512u * 1024 * 1024)             /* a .deb read whole into memory */
 #define TR_MAX_DEB_DATA (4ull * 1024 * 1024 * 1024) /* bytes unpacked from one .deb */
 #define TR_MAX_DEB_FILES 200000u
 #define TR_MAX_CONTROL (1u * 1024 * 1024)
@@ -89,10 +89,10 @@ int hn_node_md5(uint8_t md5[16], hn_ctx *ctx, const cr_node *n)
     if (n->size > TR_MAX_MD5_READ)
         return 0;
     cr_buf b = CR_BUF_INIT;
-    int known = hn_read_node(&b, ctx->repo, n, TR_MAX_MD5_READ) == 0 &&
-                EVP_Digest(b.ptr ? (const void *)b.ptr : "", b.len, md5, &len, EVP_md5(), NULL) ==
-                    1 &&
-                len == 16;
+    int known =
+        hn_read_node(&b, ctx->repo, n, TR_MAX_MD5_READ) == 0 &&
+        EVP_Digest(b.ptr ? (const void *)b.ptr : "", b.len, md5, &len, EVP_md5(), NULL) == 1 &&
+        len == 16;
     cr_buf_free(&b);
     return known;
 }
@@ -319,8 +319,8 @@ int hn_deb_read(hn_deb *out, const void *data, size_t len)
     }
     if (rc != ARCHIVE_EOF || !seen_data || !out->package || !out->version) {
         if (rc != ARCHIVE_EOF)
-            cr_error_set("damaged .deb: %s", archive_error_string(a) ? archive_error_string(a)
-                                                                      : "?");
+            cr_error_set("damaged .deb: %s",
+                         archive_error_string(a) ? archive_error_string(a) : "?");
         else
             cr_error_set("not a .deb: no data archive, or no Package and Version in its control");
         err = CR_EINPUT;
@@ -529,8 +529,8 @@ static int ends(const char *s, const char *p)
 /* Folders packages install into (others are data, logs, spools, homes). */
 static int package_area(const char *p)
 {
-    static const char *const areas[] = {"/usr/", "/etc/", "/bin/", "/sbin/", "/lib", "/opt/",
-                                        "/boot/"};
+    static const char *const areas[] = {"/usr/", "/etc/", "/bin/", "/sbin/",
+                                        "/lib",  "/opt/", "/boot/"};
     for (size_t i = 0; i < sizeof(areas) / sizeof(areas[0]); i++)
         if (starts(p, areas[i]))
             return 1;
@@ -540,9 +540,9 @@ static int package_area(const char *p)
 /* A program, library or script: what runs. */
 static int code_like(const char *p, const cr_node *n)
 {
-    static const char *const dirs[] = {"/bin/",          "/sbin/",          "/usr/bin/",
-                                       "/usr/sbin/",     "/usr/libexec/",   "/usr/local/bin/",
-                                       "/usr/local/sbin/", "/usr/games/"};
+    static const char *const dirs[] = {
+        "/bin/",         "/sbin/",          "/usr/bin/",        "/usr/sbin/",
+        "/usr/libexec/", "/usr/local/bin/", "/usr/local/sbin/", "/usr/games/"};
     static const char *const exts[] = {".so", ".py", ".pm", ".pl", ".sh", ".rb", ".php", ".lua"};
     if (n && n->type != CR_NODE_FILE)
         return 1; /* a package's file replaced by a link or something else */
@@ -640,10 +640,10 @@ static int judge_database(hn_ctx *ctx, const char *relpath, const cr_node *n)
             return err;
         shown++;
     }
-    if (more && (err = hn_emit(ctx, relpath, CR_CAT_ANOMALY, CR_SEV_CRITICAL, HN_IND_PACKAGE_DB,
-                               content, NULL,
-                               "%zu more files whose sums were rewritten in the package database",
-                               more)) < 0)
+    if (more &&
+        (err = hn_emit(ctx, relpath, CR_CAT_ANOMALY, CR_SEV_CRITICAL, HN_IND_PACKAGE_DB, content,
+                       NULL, "%zu more files whose sums were rewritten in the package database",
+                       more)) < 0)
         return err;
     /* Versions that changed without a new changelog. */
     for (size_t i = 0, np = status ? hn_dpkg_npackages(d) : 0; i < np; i++) {
@@ -741,9 +741,9 @@ int hn_judge_package(hn_ctx *ctx, const char *relpath, const cr_node *old, const
     }
     const char *was = hn_dpkg_version_rewritten(d, pkg);
     if (old && was && (!conf || place) && !hn_dpkg_from_deb(d, pkg))
-        return hn_emit(ctx, relpath, CR_CAT_PERSISTENCE, (code || place) ? CR_SEV_CRITICAL
-                                                                         : CR_SEV_HIGH,
-                       HN_IND_PACKAGE_MODIFIED, content, NULL,
+        return hn_emit(ctx, relpath, CR_CAT_PERSISTENCE,
+                       (code || place) ? CR_SEV_CRITICAL : CR_SEV_HIGH, HN_IND_PACKAGE_MODIFIED,
+                       content, NULL,
                        "%s of package %s changed since the previous restore point, and the "
                        "package database says it went from version %s to %s, but the "
                        "package's changelog did not change: no upgrade explains it",
@@ -770,6 +770,6 @@ int hn_judge_package(hn_ctx *ctx, const char *relpath, const cr_node *old, const
     return hn_emit(ctx, relpath, CR_CAT_PERSISTENCE,
                    (code || place) ? CR_SEV_CRITICAL : CR_SEV_HIGH, HN_IND_PACKAGE_DEB, content,
                    NULL,
-                   "this file of package %s (version %s) is not the one of the package's .deb",
-                   pkg, version ? version : "?");
+                   "this file of package %s (version %s) is not the one of the package's .deb", pkg,
+                   version ? version : "?");
 }

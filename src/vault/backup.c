@@ -1943,7 +1943,8 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
         if ((err = vnode_add(&root, p)) < 0)
             goto done;
     }
-    if (opts->version >= 2 && opts->root && (err = check_root(&sysroot, opts->root, norm, nnorm)) < 0)
+    if (opts->version >= 2 && opts->root &&
+        (err = check_root(&sysroot, opts->root, norm, nnorm)) < 0)
         goto done;
     if (!root.leaf && !(root.path = cr_strdup("/"))) {
         err = CR_ERROR;

@@ -69,7 +69,8 @@ static void test_anchor_same_version(void)
     CHECK(hn_dpkg_owner(d, "/usr/lib/systemd/system/apt-daily.service", was, NULL) ==
           HN_OWNED_MATCH);
     REQUIRE(hn_dpkg_tampers(d, &t) == 1);
-    CHECK(!strcmp(t[0].pkg, "apt") && !strcmp(t[0].path, "/usr/lib/systemd/system/apt-daily.service"));
+    CHECK(!strcmp(t[0].pkg, "apt") &&
+          !strcmp(t[0].path, "/usr/lib/systemd/system/apt-daily.service"));
     CHECK(t[0].has_now && !memcmp(t[0].now, now, 16) && !memcmp(t[0].was, was, 16));
     CHECK(!t[0].conffile);
     hn_dpkg_free(d);
@@ -107,8 +108,10 @@ static void test_version_rewritten(void)
     static const char st1[] = "Package: tool\nStatus: install ok installed\nVersion: 1.0-1\n\n";
     static const char st2[] = "Package: tool\nStatus: install ok installed\nVersion: 1.0-2\n\n";
     static const char st3[] = "Package: tool\nStatus: install ok installed\nVersion: 1.0-1+b1\n\n";
-    static const char sums1[] = "11111111111111111111111111111111  usr/share/doc/tool/changelog.Debian.gz\n";
-    static const char sums2[] = "22222222222222222222222222222222  usr/share/doc/tool/changelog.Debian.gz\n";
+    static const char sums1[] =
+        "11111111111111111111111111111111  usr/share/doc/tool/changelog.Debian.gz\n";
+    static const char sums2[] =
+        "22222222222222222222222222222222  usr/share/doc/tool/changelog.Debian.gz\n";
     hn_dpkg *a = NULL, *b = NULL, *c = NULL, *e = NULL;
     REQUIRE(hn_dpkg_new(&a, 0) == 0 && hn_dpkg_new(&b, 0) == 0 && hn_dpkg_new(&c, 0) == 0 &&
             hn_dpkg_new(&e, 0) == 0);
@@ -118,7 +121,8 @@ static void test_version_rewritten(void)
     REQUIRE(hn_dpkg_parse_status(b, st2, strlen(st2)) == 0);
     REQUIRE(hn_dpkg_parse_info(b, "tool.md5sums", sums1, strlen(sums1)) == 0);
     CHECK_OK(hn_dpkg_anchor(b, a));
-    CHECK(hn_dpkg_version_rewritten(b, "tool") && !strcmp(hn_dpkg_version_rewritten(b, "tool"), "1.0-1"));
+    CHECK(hn_dpkg_version_rewritten(b, "tool") &&
+          !strcmp(hn_dpkg_version_rewritten(b, "tool"), "1.0-1"));
     CHECK(!hn_dpkg_unchanged(b, "tool"));
     /* A new changelog: a real upgrade. */
     REQUIRE(hn_dpkg_parse_status(c, st2, strlen(st2)) == 0);
