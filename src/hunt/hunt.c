@@ -516,7 +516,8 @@ static int scan_changes(hunt_run *h, const cr_snapshot *s, const char *root, cha
         if (!c->has_new || c->new_node.type != CR_NODE_FILE)
             continue;
         cr_id cid;
-        unsigned need = base | hn_persist_linux_need(c->path, &c->new_node);
+        unsigned need = base | hn_persist_linux_need(c->path, &c->new_node) |
+                        hn_judge_package_need(s, c->path, &c->new_node);
         hn_content_id(&cid, &c->new_node);
         const hn_facts *known = hn_cache_get(h->cache, &cid);
         unsigned have = known ? known->have : 0;

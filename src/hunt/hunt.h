@@ -396,6 +396,12 @@ unsigned hn_persist_linux_need(const char *relpath, const cr_node *node);
 int hn_judge_package(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
                      const cr_node *new_node);
 /**
+ * trust.c: the facts hn_judge_package wants in the cache for a node of snapshot s
+ * at relpath: HN_HAVE_MD5 for a package's folder in an image snapshot (where a
+ * changed content id does not mean changed bytes), else 0.
+ */
+unsigned hn_judge_package_need(const cr_snapshot *s, const char *relpath, const cr_node *n);
+/**
  * trust.c: the md5 of a file node's content, from the facts cache or read
  * (up to 64 MiB). @return 1 known, 0 not (too large, unreadable).
  */

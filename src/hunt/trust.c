@@ -665,7 +665,14 @@ static int judge_database(hn_ctx *ctx, const char *relpath, const cr_node *n)
     return 0;
 }
 
-static int content_changed(const cr_node *old, const cr_node *n)
+/*
+ * 1 if the bytes changed. In a file snapshot two contents with different ids
+ * differ (chunking is deterministic); in an image snapshot a file's extents
+ * point into the disk's chunks, which change with their neighbours: there the
+ * md5s are compared (the scan learns them, see hn_judge_package_need), and a
+ * file whose md5 cannot be known is not called changed.
+ */
+static int content_changed(hn_ctx *ctx, const cr_node *old, const cr_node *n)
 {
     if (!old || old->type != CR_NODE_FILE)
         return n != NULL;
@@ -674,7 +681,21 @@ static int content_changed(const cr_node *old, const cr_node *n)
     cr_id a, b;
     hn_content_id(&a, old);
     hn_content_id(&b, n);
-    return memcmp(&a, &b, sizeof(a)) != 0;
+    if (!memcmp(&a, &b, sizeof(a)))
+        return 0;
+    if (!ctx->snap || ctx->snap->kind != CR_SNAPSHOT_IMAGE)
+        return 1;
+    uint8_t x[16], y[16];
+    if (old->size != n->size)
+        return 1;
+    return hn_node_md5(x, ctx, old) && hn_node_md5(y, ctx, n) && memcmp(x, y, 16) != 0;
+}
+
+unsigned hn_judge_package_need(const cr_snapshot *s, const char *relpath, const cr_node *n)
+{
+    if (!s || s->kind != CR_SNAPSHOT_IMAGE || !n || n->type != CR_NODE_FILE)
+        return 0;
+    return package_area(relpath) ? HN_HAVE_MD5 : 0;
 }
 
 int hn_judge_package(hn_ctx *ctx, const char *relpath, const cr_node *old, const cr_node *n)
@@ -687,7 +708,7 @@ int hn_judge_package(hn_ctx *ctx, const char *relpath, const cr_node *old, const
         return 0;
     if (starts(relpath, "/var/lib/dpkg/"))
         return judge_database(ctx, relpath, n);
-    if (!n || !package_area(relpath) || !content_changed(old, n))
+    if (!n || !package_area(relpath) || !content_changed(ctx, old, n))
         return 0;
     if ((err = hn_ctx_dpkg(ctx, &d)) < 0)
         return err;
