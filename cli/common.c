@@ -1413,6 +1413,7 @@ json_t *cli_clean_point_json(const cr_clean_point *c, cr_severity min)
     json_object_set_new(o, "reasons", r);
     json_object_set_new(o, "snapshots", cli_json_u64(c->snapshots));
     json_object_set_new(o, "unhunted", cli_json_u64(c->unhunted));
+    json_object_set_new(o, "system_root_recognised", json_boolean(!c->no_system_root));
     return o;
 }
 
@@ -1444,6 +1445,12 @@ void cli_clean_point_line(FILE *out, const cr_clean_point *c, cr_severity min)
     } else {
         fprintf(out, "%s: no clean restore point is known\n", src);
     }
+    if (c->no_system_root) {
+        fflush(out);
+        cli_warn("%s: no system root recognised: persistence not judged (back the system up "
+                 "with --root FOLDER, the folder that holds etc/ or Windows/)",
+                 src);
+    }
     if (hunted > 0 && c->unhunted > 0) {
         fflush(out); /* the warning (stderr) after the line it is about */
         cli_warn("%zu of the %zu snapshots of %s were never hunted and are not judged; run "
@@ -1463,9 +1470,9 @@ static json_t *json_str_or_null(const char *s)
 void cli_snapshot_image_json(json_t *o, const cr_snapshot *s)
 {
     json_object_set_new(o, "kind", json_string(s->kind == CR_SNAPSHOT_IMAGE ? "image" : "files"));
+    json_object_set_new(o, "system_root", json_str_or_null(s->system_root));
     if (s->kind != CR_SNAPSHOT_IMAGE)
         return;
-    json_object_set_new(o, "system_root", json_str_or_null(s->system_root));
     if (s->vm) {
         const cr_vm_info *v = s->vm;
         json_t *j = json_object();
