@@ -192,6 +192,10 @@ int cli_fail(int err, const char *context)
     case CR_ENOSPACE:
         cli_hint("free space on that disk; what is already in the vault is safe");
         break;
+    case CR_ERETAINED:
+        cli_hint("the storage (S3 Object Lock) keeps that object until the date named: nobody "
+                 "can remove it before, by design; try again after that date");
+        break;
     default: break;
     }
     return cli_exit_code(err);

@@ -148,9 +148,16 @@ int cr_store_retain(cr_store *s, const char *name, int64_t until_s, int *enforce
     if (!s->ops->retain)
         return 0;
     int err = s->ops->retain(s, name, until_s);
+    if (err > 0)
+        return 0; /* this store enforces nothing */
     if (err == 0 && enforced)
         *enforced = 1;
     return err;
+}
+
+int64_t cr_store_retention_period(const cr_store *s)
+{
+    return s->ops->period ? s->ops->period(s) : 0;
 }
 
 int cr_store_make_dirs(cr_store *s, const char *const *names, size_t n)
