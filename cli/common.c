@@ -551,7 +551,10 @@ int cli_open_repo(cr_repo **out)
     if (!path)
         return CLI_EXIT_USAGE;
 
-    /* Say "no vault here" before asking for a passphrase that cannot help. */
+    /* Say "no vault here" before asking for a passphrase that cannot help
+     * (a local folder; an S3 vault is looked for by cr_repo_open). */
+    if (strncmp(path, "s3:", 3) == 0)
+        goto ask;
     if (stat(path, &st) != 0) {
         char *esc = cli_escape(path);
         cli_error("no vault at %s (%s). Create one with 'cleanroom init --repo %s'.", esc,
@@ -571,6 +574,7 @@ int cli_open_repo(cr_repo **out)
     }
     free(cfg);
 
+ask:
     if ((rc = cli_passphrase(&pass, "CLEANROOM_PASSWORD_FILE", "CLEANROOM_PASSWORD",
                              "Vault passphrase: ", 0)) != 0)
         return rc;

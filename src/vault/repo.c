@@ -67,7 +67,7 @@ int cr_repo_init(const char *path, const char *passphrase, const cr_init_options
 
     if (!opts)
         opts = &defaults;
-    if (opts->version != CR_INIT_OPTIONS_VERSION) {
+    if (opts->version != 1 && opts->version != CR_INIT_OPTIONS_VERSION) {
         cr_error_set("cr_init_options version %u is not supported", opts->version);
         return CR_EINPUT;
     }
@@ -82,7 +82,34 @@ int cr_repo_init(const char *path, const char *passphrase, const cr_init_options
     }
     if ((err = cr_init()) < 0 || (err = check_level(level)) < 0)
         return err;
-    if ((err = cr_store_open(&store, path, CR_STORE_CREATE)) < 0)
+    unsigned lock_days = opts->version >= 2 ? opts->object_lock_days : 0;
+    if (lock_days) {
+        /* The S3 store takes the retention in its location (store.h). */
+        if (strncmp(path, "s3:", 3) != 0) {
+            cr_error_set("Object Lock needs a vault on S3 (s3:http(s)://HOST:PORT/BUCKET), not "
+                         "%s: a local folder cannot lock its files",
+                         path);
+            return CR_EINPUT;
+        }
+        if (strchr(path, '?')) {
+            cr_error_set("give the Object Lock period either in the location (?lock=) or as an "
+                         "option, not both");
+            return CR_EINPUT;
+        }
+        if (lock_days > 36500) {
+            cr_error_set("an Object Lock of %u days is over 100 years: give at most 36500 days",
+                         lock_days);
+            return CR_EINPUT;
+        }
+        char *loc = cr_sprintf("%s?lock=%ud", path, lock_days);
+        if (!loc)
+            return CR_ERROR;
+        err = cr_store_open(&store, loc, CR_STORE_CREATE);
+        free(loc);
+    } else {
+        err = cr_store_open(&store, path, CR_STORE_CREATE);
+    }
+    if (err < 0)
         return err;
     if ((err = make_layout(store)) < 0)
         goto done;
@@ -229,6 +256,11 @@ void cr_repo_free(cr_repo *repo)
 const char *cr_repo_path(const cr_repo *repo)
 {
     return repo->path;
+}
+
+int64_t cr_repo_object_lock(const cr_repo *repo)
+{
+    return cr_store_retention_period(repo->store);
 }
 
 const char *cr_repo_id(const cr_repo *repo)
