@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# A vault on the real Ceph RGW (tests/ceph.sh; CR_S3_ENDPOINT and the keys in
+# the environment): init --object-lock, backup, restore identical, verify;
+# the attacker with the vault's own S3 keys cannot delete a pack, the vault
+# still verifies after the attempt; --object-lock where it cannot hold is
+# refused (local folder, existing bucket without Object Lock).
+. "${CR_TESTLIB:?}"
+set -u
+if [ -z "${CR_S3_ENDPOINT:-}" ]; then
+    echo "skipped: no S3 service (tests/ceph.sh start sets CR_S3_ENDPOINT)"
+    exit 77
+fi
+
+B=vault-$(date +%s)-$$
+R=s3:$CR_S3_ENDPOINT/$B/site1
+
+mkdir -p src/etc src/home/ward
+printf 'patient record %s\n' $(seq 1 2000) >src/home/ward/records.txt
+head -c 300000 /dev/urandom >src/home/ward/scan.bin
+echo 'hostname pacs' >src/etc/hostname
+
+expect_exit 0 cr init --kdf interactive --object-lock 2d --repo "$R"
+assert_grep "locked for 2 days" "$CR_OUT" "init says how long objects are locked"
+pass "init --object-lock on S3"
+
+expect_exit 0 cr backup --repo "$R" --source ward src
+expect_exit 0 cr restore --repo "$R" --target restored latest
+diff -r restored/"$SCRATCH"/src src || fail "restored contents differ"
+pass "backup and restore identical through S3"
+expect_exit 0 cr verify --repo "$R" --read-data
+pass "verify --read-data"
+
+# The attacker: production root with the vault's S3 keys, any S3 tool.
+s3() {
+    curl -s --aws-sigv4 "aws:amz:default:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+        -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" "$@"
+}
+s3 "$CR_S3_ENDPOINT/$B?list-type=2&prefix=site1%2Fdata%2F" >listing.xml
+pack=$(grep -o '<Key>site1/data/[0-9a-f][0-9a-f]/[0-9a-f]*</Key>' listing.xml | head -1 |
+    sed 's/<[^>]*>//g')
+[ -n "$pack" ] || fail "no pack found in the bucket"
+s3 -I "$CR_S3_ENDPOINT/$B/$pack" >head.txt
+assert_grep "x-amz-object-lock-mode: COMPLIANCE" head.txt "packs carry COMPLIANCE retention"
+enc=$(printf %s "$pack" | sed 's|/|%2F|g')
+vid=$(s3 "$CR_S3_ENDPOINT/$B?prefix=$enc&versions=" | grep -o '<VersionId>[^<]*' | head -1 |
+    cut -d'>' -f2)
+[ -n "$vid" ] || fail "no version of $pack"
+code=$(s3 -o /dev/null -w '%{http_code}' -X DELETE "$CR_S3_ENDPOINT/$B/$pack?versionId=$vid")
+assert_eq "$code" 403 "the attacker's DELETE of a locked pack version is refused"
+code=$(s3 -o /dev/null -w '%{http_code}' -X DELETE -H "x-amz-bypass-governance-retention: true" \
+    "$CR_S3_ENDPOINT/$B/$pack?versionId=$vid")
+assert_eq "$code" 403 "with the governance bypass too"
+expect_exit 0 cr verify --repo "$R" --read-data
+pass "the vault still verifies after the attack"
+
+expect_exit 2 cr init --kdf interactive --object-lock 30d --repo "$SCRATCH/local"
+assert_grep "S3" "$CR_ERR" "--object-lock on a local folder names S3"
+expect_exit 2 cr init --kdf interactive --object-lock 30x --repo "s3:$CR_S3_ENDPOINT/$B-x"
+# A bucket made without Object Lock cannot get it later.
+expect_exit 0 cr init --kdf interactive --repo "s3:$CR_S3_ENDPOINT/$B-plain/a"
+expect_exit 2 cr init --kdf interactive --object-lock 1d --repo "s3:$CR_S3_ENDPOINT/$B-plain/b"
+assert_grep "Object Lock" "$CR_ERR" "the refusal says why"
+# The prefix of an existing vault: refused, nothing changed.
+expect_exit 1 cr init --kdf interactive --repo "$R"
+assert_grep "not empty" "$CR_ERR" "init on a used prefix"
+pass "refusals"
+
+# Missing keys: a usage error naming the variables.
+AWS_ACCESS_KEY_ID='' expect_exit 2 cr snapshots --repo "$R"
+assert_grep "AWS_ACCESS_KEY_ID" "$CR_ERR" "missing keys are named"
+pass "missing keys"
