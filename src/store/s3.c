@@ -29,6 +29,8 @@
  *           continuation tokens; sub-folders (common prefixes) are listed with
  *           size 0 as the dir backend lists folders. S3 has no empty folders:
  *           `must_exist` cannot be checked and an empty folder lists nothing.
+ *           list_below: the same without the delimiter (every pack in one
+ *           request per thousand instead of one per data/xx folder).
  *   delete  Removes every version of the key (ListObjectVersions, then
  *           DELETE ?versionId=), newest first, so that storage is really
  *           freed and nothing older comes back. A version under COMPLIANCE
@@ -643,7 +645,7 @@ static int s3_stat(cr_store *s, const char *name, cr_store_info *out)
 }
 
 /* Walk one ListObjectsV2 page; names relative to `pfx`. */
-static int list_page(cr_store *s, xmlNode *root, const char *pfx, cr_store_list_cb cb,
+static int list_page(cr_store *s, xmlNode *root, const char *pfx, int deep, cr_store_list_cb cb,
                      void *payload, char *token, size_t toklen)
 {
     size_t plen = strlen(pfx);
@@ -669,7 +671,7 @@ static int list_page(cr_store *s, xmlNode *root, const char *pfx, cr_store_list_
             continue;
         const char *rel = key + plen;
         /* Anything we did not name (or deeper than this folder) is not ours to list. */
-        if (strchr(rel, '/') || !cr_store_name_ok(rel))
+        if ((!deep && strchr(rel, '/')) || !cr_store_name_ok(rel))
             continue;
         err = cb(rel, &info, payload);
     }
@@ -684,10 +686,10 @@ static int list_page(cr_store *s, xmlNode *root, const char *pfx, cr_store_list_
     return err;
 }
 
-static int s3_list(cr_store *s, const char *dir, int must_exist, cr_store_list_cb cb,
-                   void *payload)
+/* One folder level (delimiter '/'), or every object below it (deep). */
+static int list_objects(cr_store *s, const char *dir, int deep, cr_store_list_cb cb,
+                        void *payload)
 {
-    (void)must_exist; /* S3 has no folders: an empty one cannot be told from a missing one */
     char *pfx = cr_sprintf("%s%s%s", S3(s)->prefix, dir, dir[0] ? "/" : "");
     char token[1024] = "";
     cr_buf q = CR_BUF_INIT, body = CR_BUF_INIT;
@@ -703,8 +705,9 @@ static int s3_list(cr_store *s, const char *dir, int must_exist, cr_store_list_c
             err = CR_ERROR;
             break;
         }
-        if (cr_buf_put(&q, "delimiter=%2F&list-type=2&prefix=", 33) < 0 ||
-            query_encode(&q, pfx) < 0 || cr_buf_put_u8(&q, 0) < 0) {
+        if ((!deep && cr_buf_put(&q, "delimiter=%2F&", 14) < 0) ||
+            cr_buf_put(&q, "list-type=2&prefix=", 19) < 0 || query_encode(&q, pfx) < 0 ||
+            cr_buf_put_u8(&q, 0) < 0) {
             err = CR_ERROR;
             break;
         }
@@ -729,13 +732,25 @@ static int s3_list(cr_store *s, const char *dir, int must_exist, cr_store_list_c
             err = CR_ERROR;
             break;
         }
-        err = list_page(s, root, pfx, cb, payload, token, sizeof(token));
+        err = list_page(s, root, pfx, deep, cb, payload, token, sizeof(token));
         xmlFreeDoc(doc);
     } while (!err && token[0]);
     cr_buf_free(&q);
     cr_buf_free(&body);
     free(pfx);
     return err;
+}
+
+static int s3_list(cr_store *s, const char *dir, int must_exist, cr_store_list_cb cb,
+                   void *payload)
+{
+    (void)must_exist; /* S3 has no folders: an empty one cannot be told from a missing one */
+    return list_objects(s, dir, 0, cb, payload);
+}
+
+static int s3_list_below(cr_store *s, const char *dir, cr_store_list_cb cb, void *payload)
+{
+    return list_objects(s, dir, 1, cb, payload);
 }
 
 /* The versions (and delete markers) of exactly `key`, newest first. */
@@ -990,6 +1005,7 @@ static const cr_store_ops s3_ops = {
     .get = s3_get,
     .stat = s3_stat,
     .list = s3_list,
+    .list_below = s3_list_below,
     .del = s3_del,
     .list_temp = NULL,
     .obj_open = s3_obj_open,

@@ -124,6 +124,13 @@ int cr_store_list(cr_store *s, const char *dir, int must_exist, cr_store_list_cb
     return s->ops->list(s, dir, must_exist, cb, payload);
 }
 
+int cr_store_list_below(cr_store *s, const char *dir, cr_store_list_cb cb, void *payload)
+{
+    if (!dir_ok(dir))
+        return bad_name(dir);
+    return s->ops->list_below ? s->ops->list_below(s, dir, cb, payload) : CR_EINPUT;
+}
+
 int cr_store_delete(cr_store *s, const char *name)
 {
     if (!cr_store_name_ok(name))

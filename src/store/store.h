@@ -97,6 +97,15 @@ typedef int (*cr_store_list_cb)(const char *name, const cr_store_info *info, voi
 int cr_store_list(cr_store *s, const char *dir, int must_exist, cr_store_list_cb cb,
                   void *payload);
 /**
+ * Every object anywhere below folder `dir` (names relative to it, such as
+ * "3f/3f2a..."), in no particular order: one request per thousand objects on
+ * S3 where folder-by-folder listing would take one per folder. Only backends
+ * without real folders have it: @return CR_EINPUT (no message) elsewhere, and
+ * the caller lists folder by folder.
+ */
+int cr_store_list_below(cr_store *s, const char *dir, cr_store_list_cb cb, void *payload);
+
+/**
  * Remove an object. Called only by retention (prune, key removal), lock release
  * and the cleaning of interrupted writes. On S3 every version of the object is
  * removed (storage is freed; nothing older comes back); an object still under
@@ -152,6 +161,8 @@ typedef struct cr_store_ops {
     int (*get)(cr_store *s, const char *name, cr_buf *out, size_t max);
     int (*stat)(cr_store *s, const char *name, cr_store_info *out);
     int (*list)(cr_store *s, const char *dir, int must_exist, cr_store_list_cb cb, void *payload);
+    /** every object below dir, at any depth; may be NULL */
+    int (*list_below)(cr_store *s, const char *dir, cr_store_list_cb cb, void *payload);
     int (*del)(cr_store *s, const char *name);
     int (*list_temp)(cr_store *s, const char *dir, int64_t min_age_s, cr_store_list_cb cb,
                      void *payload); /**< may be NULL */

@@ -451,6 +451,21 @@ static int list_cb(const char *name, const cr_store_info *info, void *payload)
     return 0;
 }
 
+/* A name below data/: "xx/<id>" with xx the id's first two digits. */
+static int below_cb(const char *name, const cr_store_info *info, void *payload)
+{
+    id_list *l = payload;
+    char prefix[3];
+    if (strlen(name) < 4 || name[2] != '/' || strchr(name + 3, '/'))
+        return 0;
+    memcpy(prefix, name, 2);
+    prefix[2] = '\0';
+    l->prefix = prefix;
+    int err = list_cb(name + 3, info, l);
+    l->prefix = NULL;
+    return err;
+}
+
 /* Append the ids named in folder `sub` of the vault. */
 static int list_dir(id_list *l, cr_repo *repo, const char *sub, const char *prefix, int missing_ok)
 {
@@ -510,7 +525,11 @@ int cr_repo_list(cr_id **out, size_t *count, cr_repo *repo, const char *kind)
 
     *out = NULL;
     *count = 0;
-    if (!strcmp(kind, "data")) {
+    if (!strcmp(kind, "data") &&
+        (err = cr_store_list_below(repo->store, "data", below_cb, &l)) != CR_EINPUT) {
+        /* listed in one go (S3) */
+    } else if (!strcmp(kind, "data")) {
+        err = 0;
         for (int i = 0; i < 256 && err == 0; i++) {
             char sub[16], prefix[3];
             snprintf(prefix, sizeof(prefix), "%02x", i);

@@ -301,6 +301,11 @@ static void test_plain(void)
     uint64_t sz = 0;
     CHECK_OK(cr_store_list(s, "data/ab", 1, collect, l));
     CHECK(l->n == 2 && has(l, "x1", &sz) && sz == sizeof(big) && has(l, "x2", &sz) && sz == 3);
+    /* everything below a folder, in one listing */
+    l->n = 0;
+    CHECK_OK(cr_store_list_below(s, "data", collect, l));
+    CHECK(l->n == 3 && has(l, "ab/x1", &sz) && sz == sizeof(big) && has(l, "ab/x2", NULL) &&
+          has(l, "cd/y", NULL));
     l->n = 0;
     CHECK_OK(cr_store_list(s, "snapshots", 0, collect, l));
     CHECK(l->n == 0);
