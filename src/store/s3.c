@@ -104,10 +104,8 @@ typedef struct s3_obj {
 /* ------------------------------------------------------------ one-time setup */
 
 static pthread_once_t s3_once = PTHREAD_ONCE_INIT;
-static CURLcode s3_curl_rc = CURLE_FAILED_INIT;
 static void s3_init(void)
 {
-    s3_curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
     xmlInitParser();
 }
 
@@ -1212,10 +1210,8 @@ int cr_store_s3_open(cr_store *s, const char *location, unsigned flags)
     const char *region = getenv("AWS_REGION");
 
     pthread_once(&s3_once, s3_init);
-    if (s3_curl_rc != CURLE_OK) {
-        cr_error_set("cannot initialise libcurl: %s", curl_easy_strerror(s3_curl_rc));
+    if (cr_curl_init() < 0)
         return CR_ERROR;
-    }
     if (!(st = cr_calloc(1, sizeof(*st))))
         return CR_ERROR;
     s->impl = st;
