@@ -53,6 +53,17 @@ assert_eq "$code" 403 "with the governance bypass too"
 expect_exit 0 cr verify --repo "$R" --read-data
 pass "the vault still verifies after the attack"
 
+# A key file is locked too: removing a key is refused until its date, by name.
+CLEANROOM_NEW_PASSWORD='a second passphrase, kept elsewhere' \
+    expect_exit 0 cr key add --kdf interactive --repo "$R"
+second=$(grep -o '[0-9a-f]\{64\}' "$CR_OUT" | head -1)
+[ -n "$second" ] || fail "key add printed no id"
+expect_exit 1 cr key remove --repo "$R" "$second"
+assert_grep "locked until [0-9]{4}-" "$CR_ERR" "key remove names the date of the lock"
+expect_exit 0 cr key list --repo "$R"
+assert_grep "${second:0:8}" "$CR_OUT" "the key is still there"
+pass "key remove refused under retention"
+
 expect_exit 2 cr init --kdf interactive --object-lock 30d --repo "$SCRATCH/local"
 assert_grep "S3" "$CR_ERR" "--object-lock on a local folder names S3"
 expect_exit 2 cr init --kdf interactive --object-lock 30x --repo "s3:$CR_S3_ENDPOINT/$B-x"
