@@ -13,8 +13,10 @@
 # cluster's config; with it `radosgw-admin -c $CEPH_CONF ...` is the Ceph admin).
 # Ports are chosen free at start, so several clusters may run side by side.
 # Missing Debian packages are installed with apt-get (as scripts/install-deps).
-# Exit codes: 0 done, 1 failed, 77 Ceph cannot run here (packages missing and
-# not installable): tests skip on 77.
+# Exit codes: 0 done, 1 failed (CEPH_SH_FAIL_EXIT instead, if set: the ctest
+# fixture sets 77 so that the S3 tests are skipped, not failed, on a machine
+# where Ceph cannot start), 77 Ceph cannot run here (packages missing and not
+# installable).
 set -euo pipefail
 
 PKGS=(ceph-mon ceph-osd radosgw ceph-common ceph-base uuid-runtime)
@@ -183,8 +185,12 @@ EOF
 case "$cmd" in
 start)
     if ! start; then
+        for f in "$D"/log/*.log; do
+            [ -f "$f" ] && { echo "--- last lines of $f" >&2; tail -5 "$f" >&2; }
+        done
         stop
-        exit 1
+        echo "ceph.sh: Ceph did not start in $D" >&2
+        exit "${CEPH_SH_FAIL_EXIT:-1}"
     fi
     ;;
 stop)
