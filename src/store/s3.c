@@ -71,24 +71,24 @@
 #include <time.h>
 #include <unistd.h>
 
-#define S3_MAX_XML (8u << 20)       /* a list page or an error */
+#define S3_MAX_XML (8u << 20) /* a list page or an error */
 #define S3_CONNECT_TIMEOUT_S 10L
-#define S3_LOW_SPEED_TIME_S 60L     /* under 1 byte/s for that long: cut */
+#define S3_LOW_SPEED_TIME_S 60L /* under 1 byte/s for that long: cut */
 #define S3_TRIES 3
-#define S3_LOCKFILE_HOLD_S 86400    /* GOVERNANCE hold of a lock file */
+#define S3_LOCKFILE_HOLD_S 86400 /* GOVERNANCE hold of a lock file */
 #define S3_MAX_PERIOD_S (100LL * 365 * 86400)
 
 static const char EMPTY_SHA256[] =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 typedef struct s3_store {
-    char *endpoint;  /* "http://host:port" */
+    char *endpoint; /* "http://host:port" */
     char *bucket;
-    char *prefix;    /* "" or "some/prefix/" (with the slash) */
-    char *userpwd;   /* "key:secret" for curl */
-    char *sigv4;     /* "aws:amz:REGION:s3" */
-    int lock_enabled;     /* the bucket has Object Lock */
-    int64_t period_s;     /* retention of sealed objects, 0: none */
+    char *prefix;     /* "" or "some/prefix/" (with the slash) */
+    char *userpwd;    /* "key:secret" for curl */
+    char *sigv4;      /* "aws:amz:REGION:s3" */
+    int lock_enabled; /* the bucket has Object Lock */
+    int64_t period_s; /* retention of sealed objects, 0: none */
     CURLSH *share;
     pthread_mutex_t mu[CURL_LOCK_DATA_LAST];
 } s3_store;
@@ -145,7 +145,8 @@ static int query_encode(cr_buf *b, const char *v)
     return 0;
 }
 
-/* "2026-12-08T13:57:03.167863261Z" or "...:03Z" or "...:03.167Z" -> Unix seconds; -1 if not that. */
+/* "2026-12-08T13:57:03.167863261Z" or "...:03Z" or "...:03.167Z" -> Unix seconds; -1 if not that.
+ */
 static int64_t parse_iso8601(const char *s)
 {
     struct tm tm;
@@ -207,25 +208,25 @@ static const char *xml_text(char *out, size_t outlen, const xmlNode *n, const ch
 
 typedef struct s3_req {
     /* in */
-    const char *method;  /* GET, HEAD, PUT, DELETE */
-    const char *key;     /* full key, or NULL for the bucket itself */
-    const char *query;   /* encoded and sorted, or NULL */
+    const char *method; /* GET, HEAD, PUT, DELETE */
+    const char *key;    /* full key, or NULL for the bucket itself */
+    const char *query;  /* encoded and sorted, or NULL */
     const void *body;
     size_t body_len;
-    const char *const *headers; /* extra "Name: value" lines, NULL-terminated, or NULL */
+    const char *const *headers;    /* extra "Name: value" lines, NULL-terminated, or NULL */
     uint64_t range_off, range_len; /* range_len > 0: a ranged GET */
-    cr_buf *out;         /* response body (reset first), or NULL: kept for errors only */
-    size_t max;          /* bound of the response body */
+    cr_buf *out;                   /* response body (reset first), or NULL: kept for errors only */
+    size_t max;                    /* bound of the response body */
     /* out */
     long status;
-    int64_t mtime_s;     /* Last-Modified, -1 if none */
-    int64_t length;      /* Content-Length, -1 if none */
+    int64_t mtime_s;      /* Last-Modified, -1 if none */
+    int64_t length;       /* Content-Length, -1 if none */
     int64_t retain_until; /* x-amz-object-lock-retain-until-date, -1 if none */
     char lock_mode[16];
-    char code[64];       /* S3 error code of a failed request ("" if none) */
-    char message[160];   /* its message */
-    int too_big;         /* the body went past max */
-    size_t body_off;     /* upload position */
+    char code[64];     /* S3 error code of a failed request ("" if none) */
+    char message[160]; /* its message */
+    int too_big;       /* the body went past max */
+    size_t body_off;   /* upload position */
     cr_buf err_body;
 } s3_req;
 
@@ -525,8 +526,7 @@ static int s3_fail(cr_store *s, const s3_req *r, const char *what, const char *n
         /* A HEAD answer has no body: no S3 code to show. */
         cr_error_set("S3 refused to %s %s/%s: %s (check AWS_ACCESS_KEY_ID, "
                      "AWS_SECRET_ACCESS_KEY and the user's rights on bucket '%s')",
-                     what, s->location, name, code[0] ? detail : "HTTP 403 Forbidden",
-                     st->bucket);
+                     what, s->location, name, code[0] ? detail : "HTTP 403 Forbidden", st->bucket);
         return CR_ERROR;
     }
     cr_error_set("S3 could not %s %s/%s: HTTP %ld %s", what, s->location, name, r->status, detail);
@@ -685,8 +685,7 @@ static int list_page(cr_store *s, xmlNode *root, const char *pfx, int deep, cr_s
 }
 
 /* One folder level (delimiter '/'), or every object below it (deep). */
-static int list_objects(cr_store *s, const char *dir, int deep, cr_store_list_cb cb,
-                        void *payload)
+static int list_objects(cr_store *s, const char *dir, int deep, cr_store_list_cb cb, void *payload)
 {
     char *pfx = cr_sprintf("%s%s%s", S3(s)->prefix, dir, dir[0] ? "/" : "");
     char token[1024] = "";
@@ -716,8 +715,7 @@ static int list_objects(cr_store *s, const char *dir, int deep, cr_store_list_cb
         if ((err = s3_request(s, &r)) < 0)
             break;
         if (r.too_big || r.status != 200) {
-            err = r.too_big ? (cr_error_set("S3 listing of %s is too large", s->location),
-                               CR_ERROR)
+            err = r.too_big ? (cr_error_set("S3 listing of %s is too large", s->location), CR_ERROR)
                             : s3_fail(s, &r, "list", dir[0] ? dir : "(top)");
             break;
         }
@@ -739,8 +737,7 @@ static int list_objects(cr_store *s, const char *dir, int deep, cr_store_list_cb
     return err;
 }
 
-static int s3_list(cr_store *s, const char *dir, int must_exist, cr_store_list_cb cb,
-                   void *payload)
+static int s3_list(cr_store *s, const char *dir, int must_exist, cr_store_list_cb cb, void *payload)
 {
     (void)must_exist; /* S3 has no folders: an empty one cannot be told from a missing one */
     return list_objects(s, dir, 0, cb, payload);
@@ -902,10 +899,10 @@ static int obj_read(cr_store_obj *o, void *buf, size_t len, uint64_t off)
     } else if (r.status == 200 && off == 0 && out.len == len) {
         memcpy(buf, out.ptr, len); /* the whole object: a service may ignore the range */
     } else if (r.status != 206) {
-        err = r.status == 200 ? (cr_error_set("S3 ignored the range of a read of %s/%s",
-                                              s->location, so->name),
-                                 CR_ERROR)
-                              : s3_fail(s, &r, "read", so->name);
+        err = r.status == 200
+                  ? (cr_error_set("S3 ignored the range of a read of %s/%s", s->location, so->name),
+                     CR_ERROR)
+                  : s3_fail(s, &r, "read", so->name);
     } else {
         memcpy(buf, out.ptr, len);
     }
@@ -1295,4 +1292,3 @@ fail:
     s->ops = NULL;
     return err;
 }
-
