@@ -39,6 +39,8 @@
  *           DELETE (which on a versioned bucket only hides the object behind
  *           a delete marker) is never sent.
  *   read    ranged GET (Range: bytes=a-b), 206 and the exact length checked.
+ *   unhide  removes the delete markers that hide objects (a plain DELETE by
+ *           someone with the keys: see s3_unhide).
  *   retain  HEAD; if the object is already kept until then or later, done;
  *           else PUT ?retention= (COMPLIANCE, RetainUntilDate). The service
  *           refuses to shorten a COMPLIANCE retention, so retain only extends.
@@ -814,12 +816,33 @@ done:
     return err;
 }
 
+/* Remove one version (or delete marker) of `key` by its id; r tells the answer. */
+static int delete_version(cr_store *s, const char *key, const char *id, int bypass, s3_req *r)
+{
+    static const char *const hdrs[] = {"x-amz-bypass-governance-retention: true", NULL};
+    cr_buf q = CR_BUF_INIT;
+    int err;
+    if (cr_buf_put(&q, "versionId=", 10) < 0 || query_encode(&q, id) < 0 ||
+        cr_buf_put_u8(&q, 0) < 0) {
+        cr_buf_free(&q);
+        return CR_ERROR;
+    }
+    memset(r, 0, sizeof(*r));
+    r->method = "DELETE";
+    r->key = key;
+    r->query = (const char *)q.ptr;
+    r->headers = bypass ? hdrs : NULL;
+    err = s3_request(s, r);
+    r->query = NULL;
+    cr_buf_free(&q);
+    return err;
+}
+
 static int s3_del(cr_store *s, const char *name)
 {
     s3_store *st = S3(s);
     char *key = full_key(s, name);
     version_list v = {NULL, 0};
-    cr_buf q = CR_BUF_INIT;
     int err;
     if (!key)
         return CR_ERROR;
@@ -831,19 +854,8 @@ static int s3_del(cr_store *s, const char *name)
         goto done;
     }
     for (size_t i = 0; i < v.n; i++) {
-        s3_req r = {0};
-        const char *hdrs[] = {"x-amz-bypass-governance-retention: true", NULL};
-        cr_buf_reset(&q);
-        if (cr_buf_put(&q, "versionId=", 10) < 0 || query_encode(&q, v.id[i]) < 0 ||
-            cr_buf_put_u8(&q, 0) < 0) {
-            err = CR_ERROR;
-            goto done;
-        }
-        r.method = "DELETE";
-        r.key = key;
-        r.query = (const char *)q.ptr;
-        r.headers = st->lock_enabled ? hdrs : NULL;
-        if ((err = s3_request(s, &r)) < 0)
+        s3_req r;
+        if ((err = delete_version(s, key, v.id[i], st->lock_enabled, &r)) < 0)
             goto done;
         if (r.status == 204 || r.status == 200 || r.status == 404)
             continue;
@@ -868,7 +880,88 @@ static int s3_del(cr_store *s, const char *name)
 done:
     free(v.id);
     free(key);
+    return err;
+}
+
+/*
+ * Delete markers that hide an object (the newest "version" of a key is a
+ * marker): cleanroom never makes one (its delete removes versions by id), so
+ * each was put by someone else with the S3 keys, a plain DELETE that looks like
+ * a deletion but leaves the locked bytes in place. Removing the marker (never
+ * refused: a marker carries no retention) brings the object back.
+ */
+static int s3_unhide(cr_store *s, size_t *restored)
+{
+    const char *pfx = S3(s)->prefix;
+    size_t plen = strlen(pfx);
+    char key_marker[1024] = "", vid_marker[160] = "";
+    cr_buf q = CR_BUF_INIT, body = CR_BUF_INIT;
+    int err = 0, more;
+    *restored = 0;
+    do {
+        s3_req r = {0};
+        cr_buf_reset(&q);
+        /* Sorted: key-marker, prefix, version-id-marker, versions. */
+        if ((key_marker[0] && (cr_buf_put(&q, "key-marker=", 11) < 0 ||
+                               query_encode(&q, key_marker) < 0 || cr_buf_put(&q, "&", 1) < 0)) ||
+            cr_buf_put(&q, "prefix=", 7) < 0 || query_encode(&q, pfx) < 0 ||
+            (vid_marker[0] &&
+             (cr_buf_put(&q, "&version-id-marker=", 19) < 0 || query_encode(&q, vid_marker) < 0)) ||
+            cr_buf_put(&q, "&versions=", 11) < 0) {
+            err = CR_ERROR;
+            break;
+        }
+        r.method = "GET";
+        r.query = (const char *)q.ptr;
+        r.out = &body;
+        r.max = S3_MAX_XML;
+        if ((err = s3_request(s, &r)) < 0)
+            break;
+        if (r.too_big || r.status != 200) {
+            err = r.too_big ? CR_ERROR : s3_fail(s, &r, "list the versions of", "(all)");
+            break;
+        }
+        xmlDoc *doc = xml_parse(&body);
+        xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
+        if (!root || !is_el(root, "ListVersionsResult")) {
+            cr_error_set("S3 answered a version listing of %s with something else", s->location);
+            xmlFreeDoc(doc);
+            err = CR_ERROR;
+            break;
+        }
+        for (xmlNode *n = root->children; n && !err; n = n->next) {
+            char k[1024], id[160], latest[8];
+            s3_req dr;
+            if (!is_el(n, "DeleteMarker") ||
+                strcmp(xml_text(latest, sizeof(latest), n, "IsLatest"), "true") != 0)
+                continue;
+            xml_text(k, sizeof(k), n, "Key");
+            xml_text(id, sizeof(id), n, "VersionId");
+            if (strncmp(k, pfx, plen) != 0 || !cr_store_name_ok(k + plen) || !id[0])
+                continue; /* not a name of ours */
+            if ((err = delete_version(s, k, id, 0, &dr)) < 0)
+                break;
+            if (dr.status != 204 && dr.status != 200 && dr.status != 404) {
+                err = s3_fail(s, &dr, "remove the delete marker hiding", k + plen);
+                break;
+            }
+            (*restored)++;
+        }
+        char t[16];
+        more = !err && !strcmp(xml_text(t, sizeof(t), root, "IsTruncated"), "true");
+        if (more) {
+            xml_text(key_marker, sizeof(key_marker), root, "NextKeyMarker");
+            xml_text(vid_marker, sizeof(vid_marker), root, "NextVersionIdMarker");
+            if (!key_marker[0]) {
+                cr_error_set("S3 version listing of %s is cut without a marker", s->location);
+                err = CR_ERROR;
+                more = 0;
+            }
+        }
+        xmlFreeDoc(doc);
+    } while (more);
     cr_buf_free(&q);
+    cr_buf_free(&body);
     return err;
 }
 
@@ -1007,6 +1100,7 @@ static const cr_store_ops s3_ops = {
     .retain = s3_retain,
     .make_dirs = NULL,
     .period = s3_period,
+    .unhide = s3_unhide,
     .free = s3_free,
 };
 

@@ -162,6 +162,12 @@ int cr_store_retain(cr_store *s, const char *name, int64_t until_s, int *enforce
     return err;
 }
 
+int cr_store_unhide(cr_store *s, size_t *restored)
+{
+    *restored = 0;
+    return s->ops->unhide ? s->ops->unhide(s, restored) : 0;
+}
+
 int64_t cr_store_retention_period(const cr_store *s)
 {
     return s->ops->period ? s->ops->period(s) : 0;

@@ -146,6 +146,16 @@ void cr_store_obj_close(cr_store_obj *o); /* accepts NULL */
 int cr_store_retain(cr_store *s, const char *name, int64_t until_s, int *enforced);
 
 /**
+ * Bring back objects hidden without being deleted: on S3, a plain DELETE by
+ * anyone with the keys puts a delete marker over an object and it looks gone,
+ * while its locked bytes stay. cleanroom never makes such markers; this
+ * removes the ones over names of the store. Backends without them do nothing.
+ * @param[out] restored how many objects came back
+ * @return 0, CR_ERROR (network, refused)...
+ */
+int cr_store_unhide(cr_store *s, size_t *restored);
+
+/**
  * How long the backend keeps each sealed object it is given (S3 Object Lock
  * COMPLIANCE retention, in seconds); 0 when it keeps nothing by itself (the
  * dir backend, a bucket without Object Lock).
@@ -171,6 +181,7 @@ typedef struct cr_store_ops {
     int (*retain)(cr_store *s, const char *name, int64_t until_s);
     int (*make_dirs)(cr_store *s, const char *const *names, size_t n); /**< may be NULL */
     int64_t (*period)(const cr_store *s); /**< may be NULL (no retention) */
+    int (*unhide)(cr_store *s, size_t *restored); /**< may be NULL (nothing is hidden) */
     void (*free)(cr_store *s); /**< the backend's own state (s->impl) */
 } cr_store_ops;
 

@@ -11,7 +11,8 @@
  *     attacker's raw DELETE of the version with the same keys, with or
  *     without the governance bypass, and a shortening of the retention;
  *     lock files are really removed (no version left); retain extends and
- *     never shortens; reopening takes the bucket's default retention.
+ *     never shortens; reopening takes the bucket's default retention; an
+ *     object hidden by a plain DELETE (a delete marker) comes back with unhide.
  */
 #include "test.h"
 
@@ -325,6 +326,11 @@ static void test_plain(void)
     }
     CHECK(cr_store_obj_open(&o, s, "data/ab/none") == CR_ENOTFOUND);
 
+    /* nothing hidden in a bucket without versions */
+    size_t restored = 1;
+    CHECK_OK(cr_store_unhide(s, &restored));
+    CHECK(restored == 0);
+
     /* retention: not enforced on a bucket without Object Lock */
     int enforced = 1;
     CHECK_OK(cr_store_retain(s, "data/ab/x1", now + 86400, &enforced));
@@ -428,6 +434,14 @@ static void test_locked(void)
         CHECK(raw("DELETE", path, NULL, NULL, &b) == 204);
         CHECK(raw_versions(bucket, "v/data/00/p1", ids, 8) == 1);
         CHECK(cr_store_stat(s, "data/00/p1", &info) == CR_ENOTFOUND);
+        /* unhide brings it back, bytes intact. */
+        size_t restored = 0;
+        CHECK_OK(cr_store_unhide(s, &restored));
+        CHECK(restored == 1);
+        CHECK_OK(cr_store_get(s, "data/00/p1", &b, 100));
+        CHECK(b.len == 8 && !memcmp(b.ptr, "pack one", 8));
+        CHECK_OK(cr_store_unhide(s, &restored));
+        CHECK(restored == 0);
     }
 
     /* Lock files are really removed: no version left behind. */
