@@ -589,6 +589,9 @@ ask:
             cli_error("no vault at %s%s%s. Create one with 'cleanroom init --repo %s'.", esc,
                       *m ? ": " : "", m, esc);
             free(esc);
+            if (!strncmp(path, "s3:", 3))
+                cli_hint("if the vault's objects were deleted with S3 tools, 'cleanroom verify "
+                         "--unhide' brings back those that Object Lock kept");
             return CLI_EXIT_NOTFOUND;
         }
         if (err == CR_ECORRUPT) {

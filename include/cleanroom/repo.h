@@ -50,6 +50,18 @@ int cr_repo_init(const char *path, const char *passphrase, const cr_init_options
  */
 int cr_repo_open(cr_repo **out, const char *path, const char *passphrase);
 
+/**
+ * S3 vaults: bring back the objects that a plain S3 DELETE (by anyone with the
+ * bucket's keys) hid behind delete markers; with Object Lock their bytes are
+ * still there. cleanroom itself never makes a delete marker, so every one over
+ * a vault object was put by someone else. Needs no passphrase (it runs before
+ * the vault can be opened: the config and keys may be hidden too). Other
+ * vaults: nothing to do.
+ * @param[out] restored how many objects came back
+ * @return 0, CR_ENOTFOUND (no bucket), CR_EINPUT (bad location, no S3 keys), CR_ERROR...
+ */
+int cr_repo_unhide(const char *path, size_t *restored);
+
 /** Close a vault and wipe its keys from memory. Accepts NULL. */
 void cr_repo_free(cr_repo *repo);
 

@@ -258,6 +258,18 @@ const char *cr_repo_path(const cr_repo *repo)
     return repo->path;
 }
 
+int cr_repo_unhide(const char *path, size_t *restored)
+{
+    cr_store *store = NULL;
+    int err;
+    *restored = 0;
+    if ((err = cr_store_open(&store, path, 0)) < 0)
+        return err;
+    err = cr_store_unhide(store, restored);
+    cr_store_free(store);
+    return err;
+}
+
 int64_t cr_repo_object_lock(const cr_repo *repo)
 {
     return cr_store_retention_period(repo->store);

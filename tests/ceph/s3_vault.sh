@@ -2,7 +2,8 @@
 # A vault on the real Ceph RGW (tests/ceph.sh; CR_S3_ENDPOINT and the keys in
 # the environment): init --object-lock, backup, restore identical, verify;
 # the attacker with the vault's own S3 keys cannot delete a pack, the vault
-# still verifies after the attempt; --object-lock where it cannot hold is
+# still verifies after the attempt; what their plain DELETEs hide comes back
+# with verify --unhide; a key cannot be removed before its lock's date; --object-lock where it cannot hold is
 # refused (local folder, existing bucket without Object Lock).
 . "${CR_TESTLIB:?}"
 set -u
@@ -52,6 +53,25 @@ code=$(s3 -o /dev/null -w '%{http_code}' -X DELETE -H "x-amz-bypass-governance-r
 assert_eq "$code" 403 "with the governance bypass too"
 expect_exit 0 cr verify --repo "$R" --read-data
 pass "the vault still verifies after the attack"
+
+# The attacker deletes every object of the vault with plain S3 DELETEs (what
+# `aws s3 rm --recursive` does): on the lock bucket that only hides them.
+s3 "$CR_S3_ENDPOINT/$B?list-type=2&prefix=site1%2F" >all.xml
+n=0
+for key in $(grep -o '<Key>[^<]*</Key>' all.xml | sed 's/<[^>]*>//g'); do
+    code=$(s3 -o /dev/null -w '%{http_code}' -X DELETE "$CR_S3_ENDPOINT/$B/$key")
+    [ "$code" = 204 ] || fail "plain DELETE of $key answered $code"
+    n=$((n + 1))
+done
+[ "$n" -gt 5 ] || fail "only $n objects in the vault"
+expect_exit 7 cr snapshots --repo "$R"
+assert_grep "verify --unhide" "$CR_ERR" "the missing S3 vault hints at --unhide"
+expect_exit 0 cr verify --unhide --read-data --repo "$R"
+assert_grep "$n object\(s\) of the vault had been hidden" "$CR_ERR" "--unhide says how many came back"
+assert_grep "vault OK" "$CR_OUT" "the vault verifies after --unhide"
+expect_exit 0 cr restore --repo "$R" --target restored2 latest
+diff -r restored2/"$SCRATCH"/src src || fail "restored contents differ after --unhide"
+pass "objects hidden with plain S3 DELETEs come back with verify --unhide"
 
 # A key file is locked too: removing a key is refused until its date, by name.
 CLEANROOM_NEW_PASSWORD='a second passphrase, kept elsewhere' \
