@@ -79,6 +79,7 @@
 #define S3_TRIES 3
 #define S3_LOCKFILE_HOLD_S 86400 /* GOVERNANCE hold of a lock file */
 #define S3_MAX_PERIOD_S (100LL * 365 * 86400)
+#define S3_PREFETCH (4u << 20)      /* read with the opening of an object */
 
 static const char EMPTY_SHA256[] =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -98,6 +99,7 @@ typedef struct s3_store {
 typedef struct s3_obj {
     cr_store_obj base;
     cr_store *s;
+    cr_buf head; /* the object's first bytes, read when it was opened */
     char name[CR_STORE_MAX_NAME + 1];
 } s3_obj;
 
@@ -224,6 +226,7 @@ typedef struct s3_req {
     int64_t mtime_s;      /* Last-Modified, -1 if none */
     int64_t length;       /* Content-Length, -1 if none */
     int64_t retain_until; /* x-amz-object-lock-retain-until-date, -1 if none */
+    int64_t range_total;  /* the object's size from Content-Range, -1 if none */
     char lock_mode[16];
     char code[64];     /* S3 error code of a failed request ("" if none) */
     char message[160]; /* its message */
@@ -285,6 +288,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
         r->status = sp ? strtol(sp + 1, NULL, 10) : 0;
         r->retain_until = -1;
         r->length = -1;
+        r->range_total = -1;
         r->lock_mode[0] = '\0';
         return n;
     }
@@ -306,6 +310,11 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
         snprintf(r->lock_mode, sizeof(r->lock_mode), "%s", v);
     else if (!strcasecmp(line, "content-length"))
         r->length = strtoll(v, NULL, 10);
+    else if (!strcasecmp(line, "content-range")) {
+        const char *slash = strchr(v, '/');
+        r->range_total = slash && slash[1] >= '0' && slash[1] <= '9' ? strtoll(slash + 1, NULL, 10)
+                                                                     : -1;
+    }
     return n;
 }
 
@@ -350,6 +359,7 @@ static int perform_once(cr_store *s, s3_req *r, const char *url, struct curl_sli
     r->mtime_s = -1;
     r->length = -1;
     r->retain_until = -1;
+    r->range_total = -1;
     r->lock_mode[0] = r->code[0] = r->message[0] = '\0';
     r->too_big = 0;
     r->body_off = 0;
@@ -975,6 +985,10 @@ static int obj_read(cr_store_obj *o, void *buf, size_t len, uint64_t off)
     int err;
     if (len == 0)
         return 0;
+    if (off + len <= so->head.len) {
+        memcpy(buf, so->head.ptr + off, len);
+        return 0;
+    }
     if (!(key = full_key(s, so->name)))
         return CR_ERROR;
     r.method = "GET";
@@ -1007,25 +1021,69 @@ done:
 
 static void obj_close(cr_store_obj *o)
 {
+    cr_buf_free(&((s3_obj *)o)->head);
     free(o);
 }
 
+/*
+ * Opening reads the first S3_PREFETCH bytes (Range: bytes=0-...): one request
+ * gives the size (Content-Range) and, for most packs, every byte a reader will
+ * ask for; where a HEAD and then ranged reads would take a round trip each.
+ */
 static int s3_obj_open(cr_store_obj **out, cr_store *s, const char *name)
 {
-    cr_store_info info;
-    int err = s3_stat(s, name, &info);
-    if (err < 0)
-        return err;
     s3_obj *o = cr_calloc(1, sizeof(*o));
-    if (!o)
-        return CR_ERROR;
-    o->base.size = info.size;
+    char *key = full_key(s, name);
+    s3_req r = {0};
+    int err;
+    if (!o || !key) {
+        err = CR_ERROR;
+        goto fail;
+    }
+    r.method = "GET";
+    r.key = key;
+    r.range_off = 0;
+    r.range_len = S3_PREFETCH;
+    r.out = &o->head;
+    r.max = S3_PREFETCH;
+    if ((err = s3_request(s, &r)) < 0)
+        goto fail;
+    if (r.status == 206 && r.range_total >= 0 && (uint64_t)r.range_total >= o->head.len &&
+        (o->head.len == S3_PREFETCH || (uint64_t)r.range_total == o->head.len)) {
+        o->base.size = (uint64_t)r.range_total;
+    } else if (r.status == 200 && !r.too_big) {
+        o->base.size = o->head.len; /* the whole object (the range was not applied) */
+    } else if (r.status == 416 || (r.status == 200 && r.too_big)) {
+        /* An empty object (no byte 0), or a service that ignores ranges: ask its size. */
+        cr_store_info info;
+        cr_buf_free(&o->head);
+        if ((err = s3_stat(s, name, &info)) < 0)
+            goto fail;
+        o->base.size = info.size;
+    } else if (r.status == 404) {
+        cr_error_set("%s/%s is missing", s->location, name);
+        err = CR_ENOTFOUND;
+        goto fail;
+    } else {
+        err = r.status == 206 ? (cr_error_set("S3 answered a read of %s/%s with a bad range",
+                                              s->location, name),
+                                 CR_ERROR)
+                              : s3_fail(s, &r, "read", name);
+        goto fail;
+    }
     o->base.read = obj_read;
     o->base.close = obj_close;
     o->s = s;
     snprintf(o->name, sizeof(o->name), "%s", name);
+    free(key);
     *out = &o->base;
     return 0;
+fail:
+    if (o)
+        cr_buf_free(&o->head);
+    free(o);
+    free(key);
+    return err;
 }
 
 static int s3_retain(cr_store *s, const char *name, int64_t until_s)

@@ -299,6 +299,7 @@ static void test_plain(void)
     CHECK_OK(cr_store_list(s, "data", 1, collect, l));
     CHECK(l->n == 2 && has(l, "ab", NULL) && has(l, "cd", NULL));
     l->n = 0;
+    l->n = 0;
     uint64_t sz = 0;
     CHECK_OK(cr_store_list(s, "data/ab", 1, collect, l));
     CHECK(l->n == 2 && has(l, "x1", &sz) && sz == sizeof(big) && has(l, "x2", &sz) && sz == 3);
@@ -325,6 +326,29 @@ static void test_plain(void)
         cr_store_obj_close(o);
     }
     CHECK(cr_store_obj_open(&o, s, "data/ab/none") == CR_ENOTFOUND);
+    /* An empty object; one past what opening reads (4 MiB): reads across and past it. */
+    CHECK_OK(cr_store_obj_open(&o, s, "data/cd/y"));
+    if (o) {
+        CHECK(cr_store_obj_size(o) == 0);
+        CHECK(cr_store_obj_read(o, part, 1, 0) == CR_ECORRUPT);
+        cr_store_obj_close(o);
+    }
+    size_t hn = 5u << 20;
+    uint8_t *huge = malloc(hn);
+    fill(huge, hn, 7);
+    CHECK_OK(cr_store_put(s, "data/ef/huge", huge, hn, 0));
+    CHECK_OK(cr_store_obj_open(&o, s, "data/ef/huge"));
+    if (o) {
+        CHECK(cr_store_obj_size(o) == hn);
+        CHECK_OK(cr_store_obj_read(o, part, 100, (4u << 20) - 50));
+        CHECK(!memcmp(part, huge + (4u << 20) - 50, 100));
+        CHECK_OK(cr_store_obj_read(o, part, sizeof(part), hn - sizeof(part)));
+        CHECK(!memcmp(part, huge + hn - sizeof(part), sizeof(part)));
+        CHECK_OK(cr_store_obj_read(o, part, 10, 5));
+        CHECK(!memcmp(part, huge + 5, 10));
+        cr_store_obj_close(o);
+    }
+    free(huge);
 
     /* nothing hidden in a bucket without versions */
     size_t restored = 1;
