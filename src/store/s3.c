@@ -38,7 +38,10 @@
  *           when the newest version is refused nothing was changed. A plain
  *           DELETE (which on a versioned bucket only hides the object behind
  *           a delete marker) is never sent.
- *   read    ranged GET (Range: bytes=a-b), 206 and the exact length checked.
+ *   read    a read (and the opening of an object, for its size) fetches a
+ *           window of at least 4 MiB (Range: bytes=a-b; 206, Content-Range and
+ *           the length checked); the store keeps the last 8 windows, so that
+ *           opening a pack again, or reading on, costs no request.
  *   unhide  removes the delete markers that hide objects (a plain DELETE by
  *           someone with the keys: see s3_unhide).
  *   retain  HEAD; if the object is already kept until then or later, done;
@@ -79,7 +82,8 @@
 #define S3_TRIES 3
 #define S3_LOCKFILE_HOLD_S 86400 /* GOVERNANCE hold of a lock file */
 #define S3_MAX_PERIOD_S (100LL * 365 * 86400)
-#define S3_PREFETCH (4u << 20)      /* read with the opening of an object */
+#define S3_PREFETCH (4u << 20)      /* a read fetches at least this much */
+#define S3_CACHE_WINDOWS 8          /* windows kept per store (32 MiB) */
 
 static const char EMPTY_SHA256[] =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -94,12 +98,20 @@ typedef struct s3_store {
     int64_t period_s; /* retention of sealed objects, 0: none */
     CURLSH *share;
     pthread_mutex_t mu[CURL_LOCK_DATA_LAST];
+    /* Windows of objects read lately (objects never change under a name):
+     * readers open a pack again for each run of blobs they need. */
+    pthread_mutex_t cache_mu;
+    struct s3_window {
+        char name[CR_STORE_MAX_NAME + 1];
+        uint64_t size, off, used; /* object size, window start, last use */
+        cr_buf data;
+    } cache[S3_CACHE_WINDOWS];
+    uint64_t cache_clock;
 } s3_store;
 
 typedef struct s3_obj {
     cr_store_obj base;
     cr_store *s;
-    cr_buf head; /* the object's first bytes, read when it was opened */
     char name[CR_STORE_MAX_NAME + 1];
 } s3_obj;
 
@@ -975,115 +987,160 @@ static int s3_unhide(cr_store *s, size_t *restored)
     return err;
 }
 
-static int obj_read(cr_store_obj *o, void *buf, size_t len, uint64_t off)
+/* Copy [off, off+len) of `name` from a cached window. @return 1 if found; *size too. */
+static int cache_get(s3_store *st, const char *name, void *buf, size_t len, uint64_t off,
+                     uint64_t *size)
 {
-    s3_obj *so = (s3_obj *)o;
-    cr_store *s = so->s;
+    int found = 0;
+    pthread_mutex_lock(&st->cache_mu);
+    for (int i = 0; i < S3_CACHE_WINDOWS && !found; i++) {
+        struct s3_window *w = &st->cache[i];
+        if (!w->data.ptr || strcmp(w->name, name) != 0)
+            continue;
+        if (size) {
+            *size = w->size;
+            found = 1;
+        } else if (off >= w->off && off - w->off <= w->data.len && len <= w->data.len - (off - w->off)) {
+            memcpy(buf, w->data.ptr + (off - w->off), len);
+            found = 1;
+        }
+        if (found)
+            w->used = ++st->cache_clock;
+    }
+    pthread_mutex_unlock(&st->cache_mu);
+    return found;
+}
+
+/* Keep a window (takes data over), in place of the least recently used one. */
+static void cache_put(s3_store *st, const char *name, uint64_t size, uint64_t off, cr_buf *data)
+{
+    pthread_mutex_lock(&st->cache_mu);
+    struct s3_window *w = &st->cache[0];
+    for (int i = 1; i < S3_CACHE_WINDOWS; i++)
+        if (st->cache[i].used < w->used)
+            w = &st->cache[i];
+    cr_buf_free(&w->data);
+    snprintf(w->name, sizeof(w->name), "%s", name);
+    w->size = size;
+    w->off = off;
+    w->data = *data;
+    w->used = ++st->cache_clock;
+    *data = (cr_buf)CR_BUF_INIT;
+    pthread_mutex_unlock(&st->cache_mu);
+}
+
+/*
+ * GET a window of at least S3_PREFETCH bytes of `name` from `off` (or the
+ * rest of the object, or `len` if larger), keep it in the cache, and copy
+ * [off, off+len) into buf (if not NULL). `size` is the object's size if known
+ * (else UINT64_MAX: then *size_out gets it, from Content-Range).
+ * @return 0, CR_ENOTFOUND, CR_ECORRUPT (shorter than asked), CR_ERROR...
+ */
+static int fetch_window(cr_store *s, const char *name, void *buf, size_t len, uint64_t off,
+                        uint64_t size, uint64_t *size_out)
+{
+    s3_store *st = S3(s);
     cr_buf out = CR_BUF_INIT;
     s3_req r = {0};
-    char *key;
+    char *key = full_key(s, name);
+    uint64_t want = len > S3_PREFETCH ? len : S3_PREFETCH;
     int err;
-    if (len == 0)
-        return 0;
-    if (off + len <= so->head.len) {
-        memcpy(buf, so->head.ptr + off, len);
-        return 0;
-    }
-    if (!(key = full_key(s, so->name)))
+    if (size != UINT64_MAX && want > size - off)
+        want = size - off;
+    if (!key)
         return CR_ERROR;
     r.method = "GET";
     r.key = key;
     r.range_off = off;
-    r.range_len = len;
+    r.range_len = want;
     r.out = &out;
-    r.max = len;
+    r.max = want;
     if ((err = s3_request(s, &r)) < 0)
         goto done;
-    if (r.status == 416 || (r.status == 206 && out.len != len) || r.too_big) {
-        cr_error_set("%s/%s is shorter than expected (%zu bytes wanted at %llu)", s->location,
-                     so->name, len, (unsigned long long)off);
-        err = CR_ECORRUPT;
-    } else if (r.status == 200 && off == 0 && out.len == len) {
-        memcpy(buf, out.ptr, len); /* the whole object: a service may ignore the range */
-    } else if (r.status != 206) {
-        err = r.status == 200
-                  ? (cr_error_set("S3 ignored the range of a read of %s/%s", s->location, so->name),
-                     CR_ERROR)
-                  : s3_fail(s, &r, "read", so->name);
+    if (r.status == 206 && r.range_total >= 0 && (uint64_t)r.range_total >= off + out.len &&
+        (out.len == want || (uint64_t)r.range_total == off + out.len) && out.len >= len) {
+        size = (uint64_t)r.range_total;
+    } else if (r.status == 200 && off == 0 && !r.too_big && out.len >= len) {
+        size = out.len; /* the whole object (the range was not applied) */
+    } else if (r.status == 416 || r.status == 206 || (r.status == 200 && !r.too_big)) {
+        if (size == UINT64_MAX && off == 0 && r.status == 416) {
+            /* An empty object has no byte 0: ask its size. */
+            cr_store_info info;
+            if ((err = s3_stat(s, name, &info)) == 0 && info.size == 0 && len == 0)
+                size = 0;
+            else if (err == 0)
+                err = (cr_error_set("S3 answered a read of %s/%s with a bad range",
+                                    s->location, name),
+                       CR_ERROR);
+            if (err < 0)
+                goto done;
+        } else {
+            cr_error_set("%s/%s is shorter than expected (%zu bytes wanted at %llu)", s->location,
+                         name, len, (unsigned long long)off);
+            err = CR_ECORRUPT;
+            goto done;
+        }
+    } else if (r.status == 404) {
+        cr_error_set("%s/%s is missing", s->location, name);
+        err = CR_ENOTFOUND;
+        goto done;
     } else {
-        memcpy(buf, out.ptr, len);
+        err = r.too_big ? (cr_error_set("S3 ignored the range of a read of %s/%s", s->location,
+                                        name),
+                           CR_ERROR)
+                        : s3_fail(s, &r, "read", name);
+        goto done;
     }
+    if (buf && len)
+        memcpy(buf, out.ptr, len);
+    if (size_out)
+        *size_out = size;
+    if (out.len)
+        cache_put(st, name, size, off, &out);
 done:
     cr_buf_free(&out);
     free(key);
     return err;
 }
 
+static int obj_read(cr_store_obj *o, void *buf, size_t len, uint64_t off)
+{
+    s3_obj *so = (s3_obj *)o;
+    if (len == 0 || cache_get(S3(so->s), so->name, buf, len, off, NULL))
+        return 0;
+    return fetch_window(so->s, so->name, buf, len, off, o->size, NULL);
+}
+
 static void obj_close(cr_store_obj *o)
 {
-    cr_buf_free(&((s3_obj *)o)->head);
     free(o);
 }
 
 /*
- * Opening reads the first S3_PREFETCH bytes (Range: bytes=0-...): one request
- * gives the size (Content-Range) and, for most packs, every byte a reader will
- * ask for; where a HEAD and then ranged reads would take a round trip each.
+ * Opening reads the first window (Range: bytes=0-...): one request gives the
+ * size (Content-Range) and, for most packs, every byte a reader will ask for,
+ * where a HEAD and then ranged reads would take a round trip each. An object
+ * read lately is opened from the cache, without a request.
  */
 static int s3_obj_open(cr_store_obj **out, cr_store *s, const char *name)
 {
     s3_obj *o = cr_calloc(1, sizeof(*o));
-    char *key = full_key(s, name);
-    s3_req r = {0};
-    int err;
-    if (!o || !key) {
-        err = CR_ERROR;
-        goto fail;
+    uint64_t size = 0;
+    int err = 0;
+    if (!o)
+        return CR_ERROR;
+    if (!cache_get(S3(s), name, NULL, 0, 0, &size) &&
+        (err = fetch_window(s, name, NULL, 0, 0, UINT64_MAX, &size)) < 0) {
+        free(o);
+        return err;
     }
-    r.method = "GET";
-    r.key = key;
-    r.range_off = 0;
-    r.range_len = S3_PREFETCH;
-    r.out = &o->head;
-    r.max = S3_PREFETCH;
-    if ((err = s3_request(s, &r)) < 0)
-        goto fail;
-    if (r.status == 206 && r.range_total >= 0 && (uint64_t)r.range_total >= o->head.len &&
-        (o->head.len == S3_PREFETCH || (uint64_t)r.range_total == o->head.len)) {
-        o->base.size = (uint64_t)r.range_total;
-    } else if (r.status == 200 && !r.too_big) {
-        o->base.size = o->head.len; /* the whole object (the range was not applied) */
-    } else if (r.status == 416 || (r.status == 200 && r.too_big)) {
-        /* An empty object (no byte 0), or a service that ignores ranges: ask its size. */
-        cr_store_info info;
-        cr_buf_free(&o->head);
-        if ((err = s3_stat(s, name, &info)) < 0)
-            goto fail;
-        o->base.size = info.size;
-    } else if (r.status == 404) {
-        cr_error_set("%s/%s is missing", s->location, name);
-        err = CR_ENOTFOUND;
-        goto fail;
-    } else {
-        err = r.status == 206 ? (cr_error_set("S3 answered a read of %s/%s with a bad range",
-                                              s->location, name),
-                                 CR_ERROR)
-                              : s3_fail(s, &r, "read", name);
-        goto fail;
-    }
+    o->base.size = size;
     o->base.read = obj_read;
     o->base.close = obj_close;
     o->s = s;
     snprintf(o->name, sizeof(o->name), "%s", name);
-    free(key);
     *out = &o->base;
     return 0;
-fail:
-    if (o)
-        cr_buf_free(&o->head);
-    free(o);
-    free(key);
-    return err;
 }
 
 static int s3_retain(cr_store *s, const char *name, int64_t until_s)
@@ -1133,6 +1190,9 @@ static void s3_free(cr_store *s)
         curl_share_cleanup(st->share);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
         pthread_mutex_destroy(&st->mu[i]);
+    pthread_mutex_destroy(&st->cache_mu);
+    for (int i = 0; i < S3_CACHE_WINDOWS; i++)
+        cr_buf_free(&st->cache[i].data);
     free(st->endpoint);
     free(st->bucket);
     free(st->prefix);
@@ -1367,6 +1427,7 @@ int cr_store_s3_open(cr_store *s, const char *location, unsigned flags)
     s->ops = &s3_ops;
     for (; mu_n < CURL_LOCK_DATA_LAST; mu_n++)
         pthread_mutex_init(&st->mu[mu_n], NULL);
+    pthread_mutex_init(&st->cache_mu, NULL);
     if ((err = parse_location(st, location, &lock_s)) < 0)
         goto fail;
     if (!id || !id[0] || !secret || !secret[0]) {
