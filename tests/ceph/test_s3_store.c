@@ -246,6 +246,39 @@ static void *put_many(void *p)
     return NULL;
 }
 
+typedef struct read_arg {
+    cr_store *s;
+    const uint8_t *want;
+    size_t n;
+    int seed, errors;
+} read_arg;
+
+/* Random reads of one object, through one open object per thread and a new one now and then. */
+static void *read_many(void *p)
+{
+    read_arg *a = p;
+    uint32_t x = (uint32_t)a->seed * 2654435761u + 1;
+    uint8_t buf[70000];
+    cr_store_obj *o = NULL;
+    for (int i = 0; i < 60; i++) {
+        if (i % 20 == 0) {
+            cr_store_obj_close(o);
+            if (cr_store_obj_open(&o, a->s, "data/ef/huge") != 0 || cr_store_obj_size(o) != a->n) {
+                a->errors++;
+                return NULL;
+            }
+        }
+        x = x * 1103515245u + 12345u;
+        size_t len = 1 + x % sizeof(buf);
+        x = x * 1103515245u + 12345u;
+        uint64_t off = x % (a->n - len);
+        if (cr_store_obj_read(o, buf, len, off) != 0 || memcmp(buf, a->want + off, len) != 0)
+            a->errors++;
+    }
+    cr_store_obj_close(o);
+    return NULL;
+}
+
 static void test_plain(void)
 {
     cr_store *s = NULL;
@@ -347,6 +380,17 @@ static void test_plain(void)
         CHECK_OK(cr_store_obj_read(o, part, 10, 5));
         CHECK(!memcmp(part, huge + 5, 10));
         cr_store_obj_close(o);
+    }
+    /* 4 threads reading at random places at once (the store's shared windows). */
+    read_arg ra[4];
+    pthread_t rt[4];
+    for (int i = 0; i < 4; i++) {
+        ra[i] = (read_arg){s, huge, hn, i + 1, 0};
+        pthread_create(&rt[i], NULL, read_many, &ra[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(rt[i], NULL);
+        CHECK(ra[i].errors == 0);
     }
     free(huge);
 
