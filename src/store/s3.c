@@ -82,8 +82,8 @@
 #define S3_TRIES 3
 #define S3_LOCKFILE_HOLD_S 86400 /* GOVERNANCE hold of a lock file */
 #define S3_MAX_PERIOD_S (100LL * 365 * 86400)
-#define S3_PREFETCH (4u << 20)      /* a read fetches at least this much */
-#define S3_CACHE_WINDOWS 8          /* windows kept per store (32 MiB) */
+#define S3_PREFETCH (4u << 20) /* a read fetches at least this much */
+#define S3_CACHE_WINDOWS 8     /* windows kept per store (32 MiB) */
 
 static const char EMPTY_SHA256[] =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -324,8 +324,8 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
         r->length = strtoll(v, NULL, 10);
     else if (!strcasecmp(line, "content-range")) {
         const char *slash = strchr(v, '/');
-        r->range_total = slash && slash[1] >= '0' && slash[1] <= '9' ? strtoll(slash + 1, NULL, 10)
-                                                                     : -1;
+        r->range_total =
+            slash && slash[1] >= '0' && slash[1] <= '9' ? strtoll(slash + 1, NULL, 10) : -1;
     }
     return n;
 }
@@ -520,11 +520,13 @@ static int s3_fail(cr_store *s, const s3_req *r, const char *what, const char *n
 {
     s3_store *st = S3(s);
     const char *code = r->code[0] ? r->code : "";
-    char detail[240];
+    char detail[240], obj[CR_STORE_MAX_NAME + 1024];
     if (r->message[0])
         snprintf(detail, sizeof(detail), "%s: %s", code[0] ? code : "error", r->message);
     else
         snprintf(detail, sizeof(detail), "%s", code[0] ? code : "error");
+    /* The object, or the vault itself (name NULL: a request on the bucket). */
+    snprintf(obj, sizeof(obj), "%s%s%s", s->location, name ? "/" : "", name ? name : "");
 
     if (r->status == 404 && !strcmp(code, "NoSuchBucket")) {
         cr_error_set("bucket '%s' does not exist at %s (create the vault with 'cleanroom init')",
@@ -532,7 +534,7 @@ static int s3_fail(cr_store *s, const s3_req *r, const char *what, const char *n
         return CR_ENOTFOUND;
     }
     if (r->status == 404) {
-        cr_error_set("%s/%s is missing", s->location, name);
+        cr_error_set("%s is missing", obj);
         return CR_ENOTFOUND;
     }
     if (!strcmp(code, "InvalidAccessKeyId") || !strcmp(code, "SignatureDoesNotMatch")) {
@@ -542,18 +544,18 @@ static int s3_fail(cr_store *s, const s3_req *r, const char *what, const char *n
         return CR_ERROR;
     }
     if (r->status == 507 || !strcmp(code, "QuotaExceeded")) {
-        cr_error_set("S3 refused to %s %s/%s: %s (the bucket or the user's quota is full)", what,
-                     s->location, name, detail);
+        cr_error_set("S3 refused to %s %s: %s (the bucket or the user's quota is full)", what, obj,
+                     detail);
         return CR_ENOSPACE;
     }
     if (r->status == 403) {
         /* A HEAD answer has no body: no S3 code to show. */
-        cr_error_set("S3 refused to %s %s/%s: %s (check AWS_ACCESS_KEY_ID, "
-                     "AWS_SECRET_ACCESS_KEY and the user's rights on bucket '%s')",
-                     what, s->location, name, code[0] ? detail : "HTTP 403 Forbidden", st->bucket);
+        cr_error_set("S3 refused to %s %s: %s (check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and "
+                     "the user's rights on bucket '%s')",
+                     what, obj, code[0] ? detail : "HTTP 403 Forbidden", st->bucket);
         return CR_ERROR;
     }
-    cr_error_set("S3 could not %s %s/%s: HTTP %ld %s", what, s->location, name, r->status, detail);
+    cr_error_set("S3 could not %s %s: HTTP %ld %s", what, obj, r->status, detail);
     return CR_ERROR;
 }
 
@@ -740,7 +742,7 @@ static int list_objects(cr_store *s, const char *dir, int deep, cr_store_list_cb
             break;
         if (r.too_big || r.status != 200) {
             err = r.too_big ? (cr_error_set("S3 listing of %s is too large", s->location), CR_ERROR)
-                            : s3_fail(s, &r, "list", dir[0] ? dir : "(top)");
+                            : s3_fail(s, &r, "list", dir[0] ? dir : NULL);
             break;
         }
         xmlDoc *doc = xml_parse(&body);
@@ -796,7 +798,9 @@ static int list_versions(cr_store *s, const char *key, version_list *out)
     if ((err = s3_request(s, &r)) < 0)
         goto done;
     if (r.too_big || r.status != 200) {
-        err = r.too_big ? CR_ERROR : s3_fail(s, &r, "list the versions of", key);
+        err = r.too_big
+                  ? (cr_error_set("S3 listing of the versions of %s is too large", key), CR_ERROR)
+                  : s3_fail(s, &r, "list the versions of", key + strlen(S3(s)->prefix));
         goto done;
     }
     doc = xml_parse(&body);
@@ -940,7 +944,9 @@ static int s3_unhide(cr_store *s, size_t *restored)
         if ((err = s3_request(s, &r)) < 0)
             break;
         if (r.too_big || r.status != 200) {
-            err = r.too_big ? CR_ERROR : s3_fail(s, &r, "list the versions of", "(all)");
+            err = r.too_big ? (cr_error_set("S3 version listing of %s is too large", s->location),
+                               CR_ERROR)
+                            : s3_fail(s, &r, "list the versions of", NULL);
             break;
         }
         xmlDoc *doc = xml_parse(&body);
@@ -1000,7 +1006,8 @@ static int cache_get(s3_store *st, const char *name, void *buf, size_t len, uint
         if (size) {
             *size = w->size;
             found = 1;
-        } else if (off >= w->off && off - w->off <= w->data.len && len <= w->data.len - (off - w->off)) {
+        } else if (off >= w->off && off - w->off <= w->data.len &&
+                   len <= w->data.len - (off - w->off)) {
             memcpy(buf, w->data.ptr + (off - w->off), len);
             found = 1;
         }
@@ -1069,8 +1076,8 @@ static int fetch_window(cr_store *s, const char *name, void *buf, size_t len, ui
             if ((err = s3_stat(s, name, &info)) == 0 && info.size == 0 && len == 0)
                 size = 0;
             else if (err == 0)
-                err = (cr_error_set("S3 answered a read of %s/%s with a bad range",
-                                    s->location, name),
+                err = (cr_error_set("S3 answered a read of %s/%s with a bad range", s->location,
+                                    name),
                        CR_ERROR);
             if (err < 0)
                 goto done;
@@ -1085,10 +1092,10 @@ static int fetch_window(cr_store *s, const char *name, void *buf, size_t len, ui
         err = CR_ENOTFOUND;
         goto done;
     } else {
-        err = r.too_big ? (cr_error_set("S3 ignored the range of a read of %s/%s", s->location,
-                                        name),
-                           CR_ERROR)
-                        : s3_fail(s, &r, "read", name);
+        err = r.too_big
+                  ? (cr_error_set("S3 ignored the range of a read of %s/%s", s->location, name),
+                     CR_ERROR)
+                  : s3_fail(s, &r, "read", name);
         goto done;
     }
     if (buf && len)
@@ -1336,7 +1343,7 @@ static int read_lock_config(cr_store *s, int *enabled, int64_t *period)
     if (r.status == 404 && strcmp(r.code, "NoSuchBucket") != 0)
         goto done; /* ObjectLockConfigurationNotFoundError: no lock */
     if (r.status != 200 || r.too_big) {
-        err = s3_fail(s, &r, "read the Object Lock configuration of", "(bucket)");
+        err = s3_fail(s, &r, "read the Object Lock configuration of", NULL);
         goto done;
     }
     xmlDoc *doc = xml_parse(&body);
@@ -1372,7 +1379,7 @@ static int create_bucket(cr_store *s, int64_t lock_s)
     if ((err = s3_request(s, &r)) < 0)
         return err;
     if (r.status != 200)
-        return s3_fail(s, &r, "create the bucket for", "(bucket)");
+        return s3_fail(s, &r, "create the bucket for", NULL);
     if (!lock_s)
         return 0;
     /* Whole days (or years when it divides): what PutObjectLockConfiguration takes. */
@@ -1398,7 +1405,7 @@ static int create_bucket(cr_store *s, int64_t lock_s)
     if ((err = s3_request(s, &r)) < 0)
         return err;
     if (r.status != 200)
-        return s3_fail(s, &r, "set the Object Lock retention of", "(bucket)");
+        return s3_fail(s, &r, "set the Object Lock retention of", NULL);
     (void)st;
     return 0;
 }
@@ -1472,7 +1479,7 @@ int cr_store_s3_open(cr_store *s, const char *location, unsigned flags)
         if ((err = create_bucket(s, lock_s)) < 0)
             goto fail;
     } else if (r.status != 200) {
-        err = s3_fail(s, &r, "open", "(bucket)");
+        err = s3_fail(s, &r, "open", NULL);
         goto fail;
     } else if (flags & CR_STORE_CREATE) {
         /* A vault is created where nothing is: the prefix must hold nothing. */
