@@ -710,17 +710,60 @@ static int list_page(cr_store *s, xmlNode *root, const char *pfx, int deep, cr_s
     return err;
 }
 
+/*
+ * GET a listing of the bucket (`query`: encoded, sorted) and parse it: *doc
+ * (free with xmlFreeDoc) and *root, an element named `root_name`. `what` and
+ * `name` (NULL: the vault) say what was listed, for messages.
+ */
+static int get_listing(cr_store *s, const char *query, const char *root_name, const char *what,
+                       const char *name, xmlDoc **doc, xmlNode **root)
+{
+    cr_buf body = CR_BUF_INIT;
+    s3_req r = {0};
+    int err;
+    *doc = NULL;
+    *root = NULL;
+    r.method = "GET";
+    r.query = query;
+    r.out = &body;
+    r.max = S3_MAX_XML;
+    if ((err = s3_request(s, &r)) < 0)
+        goto done;
+    if (r.too_big) {
+        cr_error_set("S3's answer to %s %s is over %u bytes: refused", what, s->location,
+                     S3_MAX_XML);
+        err = CR_ERROR;
+        goto done;
+    }
+    if (r.status != 200) {
+        err = s3_fail(s, &r, what, name);
+        goto done;
+    }
+    *doc = xml_parse(&body);
+    *root = *doc ? xmlDocGetRootElement(*doc) : NULL;
+    if (!*root || !is_el(*root, root_name)) {
+        cr_error_set("S3 answered a request to %s %s with something else than a %s", what,
+                     s->location, root_name);
+        xmlFreeDoc(*doc);
+        *doc = NULL;
+        *root = NULL;
+        err = CR_ERROR;
+    }
+done:
+    cr_buf_free(&body);
+    return err;
+}
+
 /* One folder level (delimiter '/'), or every object below it (deep). */
 static int list_objects(cr_store *s, const char *dir, int deep, cr_store_list_cb cb, void *payload)
 {
     char *pfx = cr_sprintf("%s%s%s", S3(s)->prefix, dir, dir[0] ? "/" : "");
     char token[1024] = "";
-    cr_buf q = CR_BUF_INIT, body = CR_BUF_INIT;
+    cr_buf q = CR_BUF_INIT;
     int err = 0;
     if (!pfx)
         return CR_ERROR;
     do {
-        s3_req r = {0};
         cr_buf_reset(&q);
         /* Sorted: continuation-token, delimiter, list-type, prefix. */
         if (token[0] && (cr_buf_put(&q, "continuation-token=", 19) < 0 ||
@@ -734,31 +777,15 @@ static int list_objects(cr_store *s, const char *dir, int deep, cr_store_list_cb
             err = CR_ERROR;
             break;
         }
-        r.method = "GET";
-        r.query = (const char *)q.ptr;
-        r.out = &body;
-        r.max = S3_MAX_XML;
-        if ((err = s3_request(s, &r)) < 0)
+        xmlDoc *doc;
+        xmlNode *root;
+        if ((err = get_listing(s, (const char *)q.ptr, "ListBucketResult", "list",
+                               dir[0] ? dir : NULL, &doc, &root)) < 0)
             break;
-        if (r.too_big || r.status != 200) {
-            err = r.too_big ? (cr_error_set("S3 listing of %s is too large", s->location), CR_ERROR)
-                            : s3_fail(s, &r, "list", dir[0] ? dir : NULL);
-            break;
-        }
-        xmlDoc *doc = xml_parse(&body);
-        xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
-        if (!root || !is_el(root, "ListBucketResult")) {
-            cr_error_set("S3 answered a listing of %s with something that is not a listing",
-                         s->location);
-            xmlFreeDoc(doc);
-            err = CR_ERROR;
-            break;
-        }
         err = list_page(s, root, pfx, deep, cb, payload, token, sizeof(token));
         xmlFreeDoc(doc);
     } while (!err && token[0]);
     cr_buf_free(&q);
-    cr_buf_free(&body);
     free(pfx);
     return err;
 }
@@ -782,34 +809,18 @@ typedef struct version_list {
 
 static int list_versions(cr_store *s, const char *key, version_list *out)
 {
-    cr_buf q = CR_BUF_INIT, body = CR_BUF_INIT;
-    s3_req r = {0};
+    cr_buf q = CR_BUF_INIT;
     xmlDoc *doc = NULL;
+    xmlNode *root;
     int err;
     out->id = NULL;
     out->n = 0;
     if (cr_buf_put(&q, "prefix=", 7) < 0 || query_encode(&q, key) < 0 ||
         cr_buf_put(&q, "&versions=", 11) < 0) /* with the NUL */
         return CR_ERROR;
-    r.method = "GET";
-    r.query = (const char *)q.ptr;
-    r.out = &body;
-    r.max = S3_MAX_XML;
-    if ((err = s3_request(s, &r)) < 0)
+    if ((err = get_listing(s, (const char *)q.ptr, "ListVersionsResult", "list the versions of",
+                           key + strlen(S3(s)->prefix), &doc, &root)) < 0)
         goto done;
-    if (r.too_big || r.status != 200) {
-        err = r.too_big
-                  ? (cr_error_set("S3 listing of the versions of %s is too large", key), CR_ERROR)
-                  : s3_fail(s, &r, "list the versions of", key + strlen(S3(s)->prefix));
-        goto done;
-    }
-    doc = xml_parse(&body);
-    xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
-    if (!root || !is_el(root, "ListVersionsResult")) {
-        cr_error_set("S3 answered a version listing of %s with something else", s->location);
-        err = CR_ERROR;
-        goto done;
-    }
     size_t cap = 0;
     for (int latest_pass = 1; latest_pass >= 0; latest_pass--) {
         for (xmlNode *n = root->children; n; n = n->next) {
@@ -838,7 +849,6 @@ static int list_versions(cr_store *s, const char *key, version_list *out)
 done:
     xmlFreeDoc(doc);
     cr_buf_free(&q);
-    cr_buf_free(&body);
     return err;
 }
 
@@ -921,11 +931,10 @@ static int s3_unhide(cr_store *s, size_t *restored)
     const char *pfx = S3(s)->prefix;
     size_t plen = strlen(pfx);
     char key_marker[1024] = "", vid_marker[160] = "";
-    cr_buf q = CR_BUF_INIT, body = CR_BUF_INIT;
+    cr_buf q = CR_BUF_INIT;
     int err = 0, more;
     *restored = 0;
     do {
-        s3_req r = {0};
         cr_buf_reset(&q);
         /* Sorted: key-marker, prefix, version-id-marker, versions. */
         if ((key_marker[0] && (cr_buf_put(&q, "key-marker=", 11) < 0 ||
@@ -937,26 +946,11 @@ static int s3_unhide(cr_store *s, size_t *restored)
             err = CR_ERROR;
             break;
         }
-        r.method = "GET";
-        r.query = (const char *)q.ptr;
-        r.out = &body;
-        r.max = S3_MAX_XML;
-        if ((err = s3_request(s, &r)) < 0)
+        xmlDoc *doc;
+        xmlNode *root;
+        if ((err = get_listing(s, (const char *)q.ptr, "ListVersionsResult", "list the versions of",
+                               NULL, &doc, &root)) < 0)
             break;
-        if (r.too_big || r.status != 200) {
-            err = r.too_big ? (cr_error_set("S3 version listing of %s is too large", s->location),
-                               CR_ERROR)
-                            : s3_fail(s, &r, "list the versions of", NULL);
-            break;
-        }
-        xmlDoc *doc = xml_parse(&body);
-        xmlNode *root = doc ? xmlDocGetRootElement(doc) : NULL;
-        if (!root || !is_el(root, "ListVersionsResult")) {
-            cr_error_set("S3 answered a version listing of %s with something else", s->location);
-            xmlFreeDoc(doc);
-            err = CR_ERROR;
-            break;
-        }
         for (xmlNode *n = root->children; n && !err; n = n->next) {
             char k[1024], id[160], latest[8];
             s3_req dr;
@@ -989,7 +983,6 @@ static int s3_unhide(cr_store *s, size_t *restored)
         xmlFreeDoc(doc);
     } while (more);
     cr_buf_free(&q);
-    cr_buf_free(&body);
     return err;
 }
 
