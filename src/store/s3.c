@@ -19,7 +19,8 @@
  *   put     HEAD; if the key exists, GET it and compare bytes (same: done;
  *           other: CR_EEXISTS); else PUT. Sealed objects on a store with a
  *           retention period get x-amz-object-lock-mode: COMPLIANCE and a
- *           retain-until date of now + period. Lock files (CR_STORE_MUTABLE)
+ *           retain-until date of now + period, "now" being the service's
+ *           clock (the HEAD's Date header). Lock files (CR_STORE_MUTABLE)
  *           on a bucket with Object Lock get GOVERNANCE for one day instead:
  *           an explicit retention replaces the bucket's default COMPLIANCE
  *           one, and delete lifts GOVERNANCE (x-amz-bypass-governance-
@@ -239,6 +240,7 @@ typedef struct s3_req {
     int64_t length;       /* Content-Length, -1 if none */
     int64_t retain_until; /* x-amz-object-lock-retain-until-date, -1 if none */
     int64_t range_total;  /* the object's size from Content-Range, -1 if none */
+    int64_t date_s;       /* the service's clock (Date), -1 if none */
     char lock_mode[16];
     char code[64];     /* S3 error code of a failed request ("" if none) */
     char message[160]; /* its message */
@@ -322,6 +324,8 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
         snprintf(r->lock_mode, sizeof(r->lock_mode), "%s", v);
     else if (!strcasecmp(line, "content-length"))
         r->length = strtoll(v, NULL, 10);
+    else if (!strcasecmp(line, "date"))
+        r->date_s = (int64_t)curl_getdate(v, NULL);
     else if (!strcasecmp(line, "content-range")) {
         const char *slash = strchr(v, '/');
         r->range_total =
@@ -372,6 +376,7 @@ static int perform_once(cr_store *s, s3_req *r, const char *url, struct curl_sli
     r->length = -1;
     r->retain_until = -1;
     r->range_total = -1;
+    r->date_s = -1;
     r->lock_mode[0] = r->code[0] = r->message[0] = '\0';
     r->too_big = 0;
     r->body_off = 0;
@@ -537,6 +542,12 @@ static int s3_fail(cr_store *s, const s3_req *r, const char *what, const char *n
         cr_error_set("%s is missing", obj);
         return CR_ENOTFOUND;
     }
+    if (!strcmp(code, "RequestTimeTooSkewed")) {
+        cr_error_set("S3 refused a request to %s: this machine's clock differs from the S3 "
+                     "service's by more than 15 minutes (%s); set the time (NTP) and try again",
+                     s->location, detail);
+        return CR_ERROR;
+    }
     if (!strcmp(code, "InvalidAccessKeyId") || !strcmp(code, "SignatureDoesNotMatch")) {
         cr_error_set("S3 refused the credentials (%s) for %s: check AWS_ACCESS_KEY_ID and "
                      "AWS_SECRET_ACCESS_KEY",
@@ -630,14 +641,17 @@ static int s3_put(cr_store *s, const char *name, const void *data, size_t len, u
 
     if (!(key = full_key(s, name)))
         return CR_ERROR;
+    /* Retention counts from the service's clock (the HEAD's Date), not this
+     * machine's, which may be wrong. */
+    int64_t now = r.date_s > 0 ? r.date_s : (int64_t)time(NULL);
     if ((flags & CR_STORE_MUTABLE) && st->lock_enabled) {
-        fmt_iso8601(until, time(NULL) + S3_LOCKFILE_HOLD_S);
+        fmt_iso8601(until, now + S3_LOCKFILE_HOLD_S);
         snprintf(mode_h, sizeof(mode_h), "x-amz-object-lock-mode: GOVERNANCE");
         snprintf(until_h, sizeof(until_h), "x-amz-object-lock-retain-until-date: %s", until);
         hdrs[0] = mode_h;
         hdrs[1] = until_h;
     } else if (!(flags & CR_STORE_MUTABLE) && st->period_s > 0) {
-        fmt_iso8601(until, time(NULL) + st->period_s);
+        fmt_iso8601(until, now + st->period_s);
         snprintf(mode_h, sizeof(mode_h), "x-amz-object-lock-mode: COMPLIANCE");
         snprintf(until_h, sizeof(until_h), "x-amz-object-lock-retain-until-date: %s", until);
         hdrs[0] = mode_h;
