@@ -542,7 +542,13 @@ static int s3_fail(cr_store *s, const s3_req *r, const char *what, const char *n
         cr_error_set("%s is missing", obj);
         return CR_ENOTFOUND;
     }
-    if (!strcmp(code, "RequestTimeTooSkewed")) {
+    int64_t skew = r->date_s > 0 ? r->date_s - (int64_t)time(NULL) : 0;
+    if (!strcmp(code, "RequestTimeTooSkewed") ||
+        (r->status == 403 && !code[0] && (skew > 900 || skew < -900))) {
+        /* A HEAD answer has no body: the service's Date tells. */
+        if (!code[0])
+            snprintf(detail, sizeof(detail), "HTTP 403, the service's clock is %lld s %s",
+                     (long long)(skew < 0 ? -skew : skew), skew < 0 ? "behind" : "ahead");
         cr_error_set("S3 refused a request to %s: this machine's clock differs from the S3 "
                      "service's by more than 15 minutes (%s); set the time (NTP) and try again",
                      s->location, detail);

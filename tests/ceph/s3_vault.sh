@@ -96,6 +96,13 @@ expect_exit 1 cr init --kdf interactive --repo "$R"
 assert_grep "not empty" "$CR_ERR" "init on a used prefix"
 pass "refusals"
 
+# This machine's clock two hours off: S3 refuses the signatures; the message says why.
+if command -v faketime >/dev/null; then
+    expect_exit 1 faketime -f '-2h' "$CLEANROOM" snapshots --repo "$R"
+    assert_grep "clock" "$CR_ERR" "a wrong clock is named"
+    pass "wrong clock"
+fi
+
 # Missing keys: a usage error naming the variables.
 AWS_ACCESS_KEY_ID='' expect_exit 2 cr snapshots --repo "$R"
 assert_grep "AWS_ACCESS_KEY_ID" "$CR_ERR" "missing keys are named"
