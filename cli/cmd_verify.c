@@ -14,7 +14,7 @@
 #include <string.h>
 
 static const char help_text[] =
-    "usage: cleanroom verify [--read-data | --read-data-subset N/M] [--json]\n"
+    "usage: cleanroom verify [--read-data | --read-data-subset N/M] [--unhide] [--json]\n"
     "\n"
     "Check the vault. Prints 'vault OK: N packs, M blobs, K snapshots checked', or each\n"
     "damaged object as 'damaged pack <id>: <why>' followed by the files it affects:\n"
@@ -26,6 +26,9 @@ static const char help_text[] =
     "  --read-data-subset N/M  read only the packs of part N of M (1 <= N <= M), e.g.\n"
     "                          1/7 on Mondays, 2/7 on Tuesdays ...\n"
     "  --threads N             worker threads (default: number of cores)\n"
+    "  --unhide                S3 vaults: first bring back the objects that a plain S3\n"
+    "                          DELETE hid behind delete markers (the one change verify\n"
+    "                          makes; cleanroom never makes such markers)\n"
     "  --json                  {ok, packs, packs_read, blobs, blobs_read, snapshots, trees,\n"
     "                          bytes_read, problems:[{what,id,message}],\n"
     "                          affected:[{snapshot,source,path}]}\n"
@@ -133,9 +136,10 @@ static void print_text(const cr_verify_report *r, int ok, int read_data)
 
 int cmd_verify(int argc, char **argv)
 {
-    enum { OPT_READ_DATA = CLI_OPT_FIRST_CMD, OPT_SUBSET, OPT_THREADS };
+    enum { OPT_READ_DATA = CLI_OPT_FIRST_CMD, OPT_SUBSET, OPT_THREADS, OPT_UNHIDE };
     static const struct option longopts[] = {
         {"read-data", no_argument, NULL, OPT_READ_DATA},
+        {"unhide", no_argument, NULL, OPT_UNHIDE},
         {"read-data-subset", required_argument, NULL, OPT_SUBSET},
         {"threads", required_argument, NULL, OPT_THREADS},
         CLI_GLOBAL_LONGOPTS,
@@ -146,12 +150,13 @@ int cmd_verify(int argc, char **argv)
     cr_repo *repo = NULL;
     cli_progress *progress = NULL;
     unsigned long threads;
-    int c, rc, err, full = 0, subset = 0;
+    int c, rc, err, full = 0, subset = 0, unhide = 0;
 
     memset(&report, 0, sizeof(report));
     while ((c = cli_getopt(argc, argv, "", longopts, "verify")) != -1) {
         switch (c) {
         case OPT_READ_DATA: full = 1; break;
+        case OPT_UNHIDE: unhide = 1; break;
         case OPT_SUBSET:
             if (parse_subset(&opts.subset_n, &opts.subset_m, optarg) < 0)
                 return cli_usage_error("verify", "--read-data-subset needs N/M with 1 <= N <= M, "
@@ -173,6 +178,20 @@ int cmd_verify(int argc, char **argv)
         return cli_usage_error("verify", "give either --read-data or --read-data-subset, not both");
     opts.read_data = full || subset;
 
+    if (unhide) {
+        const char *path = cli_repo_path();
+        size_t restored = 0;
+        if (!path)
+            return CLI_EXIT_USAGE;
+        cr_error_clear();
+        if ((err = cr_repo_unhide(path, &restored)) < 0)
+            return cli_fail(err, "could not bring back hidden objects");
+        if (restored)
+            cli_warn("%zu object(s) of the vault had been hidden by a plain S3 DELETE (delete "
+                     "markers, not made by cleanroom): they are back; find out who holds the "
+                     "vault's S3 keys",
+                     restored);
+    }
     if ((rc = cli_open_repo(&repo)) != 0)
         return rc;
     progress = cli_progress_new("verify");

@@ -192,6 +192,10 @@ int cli_fail(int err, const char *context)
     case CR_ENOSPACE:
         cli_hint("free space on that disk; what is already in the vault is safe");
         break;
+    case CR_ERETAINED:
+        cli_hint("the storage (S3 Object Lock) keeps that object until the date named: nobody "
+                 "can remove it before, by design; try again after that date");
+        break;
     default: break;
     }
     return cli_exit_code(err);
@@ -547,10 +551,11 @@ int cli_open_repo(cr_repo **out)
     if (!path)
         return CLI_EXIT_USAGE;
 
-    /* Say "no vault here" before asking for a passphrase that cannot help. */
-    if (cr_repo_is_remote(path)) {
-        /* A vault server or a bucket: the store says what is there. */
-    } else if (stat(path, &st) != 0) {
+    /* Say "no vault here" before asking for a passphrase that cannot help (a local
+     * folder; a vault server or a bucket is looked for by cr_repo_open). */
+    if (cr_repo_is_remote(path))
+        goto ask;
+    if (stat(path, &st) != 0) {
         char *esc = cli_escape(path);
         cli_error("no vault at %s (%s). Create one with 'cleanroom init --repo %s'.", esc,
                   strerror(errno), esc);
@@ -559,7 +564,7 @@ int cli_open_repo(cr_repo **out)
     }
     cfg = cli_xmalloc(strlen(path) + sizeof("/config"));
     sprintf(cfg, "%s/config", path);
-    if (!cr_repo_is_remote(path) && stat(cfg, &st) != 0 && errno == ENOENT) {
+    if (stat(cfg, &st) != 0 && errno == ENOENT) {
         char *esc = cli_escape(path);
         cli_error("no vault at %s (no config file). Create one with 'cleanroom init --repo %s'.",
                   esc, esc);
@@ -569,6 +574,7 @@ int cli_open_repo(cr_repo **out)
     }
     free(cfg);
 
+ask:
     if ((rc = cli_passphrase(&pass, "CLEANROOM_PASSWORD_FILE", "CLEANROOM_PASSWORD",
                              "Vault passphrase: ", 0)) != 0)
         return rc;
@@ -583,6 +589,9 @@ int cli_open_repo(cr_repo **out)
             cli_error("no vault at %s%s%s. Create one with 'cleanroom init --repo %s'.", esc,
                       *m ? ": " : "", m, esc);
             free(esc);
+            if (!strncmp(path, "s3:", 3))
+                cli_hint("if the vault's objects were deleted with S3 tools, 'cleanroom verify "
+                         "--unhide' brings back those that Object Lock kept");
             return CLI_EXIT_NOTFOUND;
         }
         if (err == CR_ECORRUPT) {

@@ -21,13 +21,19 @@ typedef enum cr_kdf_profile {
     CR_KDF_SENSITIVE = 2,   /**< 1 GiB, 4 passes */
 } cr_kdf_profile;
 
-#define CR_INIT_OPTIONS_VERSION 1
+#define CR_INIT_OPTIONS_VERSION 2
 typedef struct cr_init_options {
     unsigned int version;
     cr_kdf_profile kdf;
     int compression_level; /**< zstd level for data blobs, 0 = default (3) */
+    /**
+     * (version 2) S3 vaults only: create the bucket with Object Lock and keep
+     * every object the vault stores for this many days in COMPLIANCE mode
+     * (nobody who speaks S3 can delete it before); 0 = no lock.
+     */
+    unsigned int object_lock_days;
 } cr_init_options;
-#define CR_INIT_OPTIONS_INIT {CR_INIT_OPTIONS_VERSION, CR_KDF_MODERATE, 0}
+#define CR_INIT_OPTIONS_INIT {CR_INIT_OPTIONS_VERSION, CR_KDF_MODERATE, 0, 0}
 
 /**
  * Create a new, empty vault in the directory `path` (created if missing; it
@@ -50,11 +56,30 @@ int cr_repo_open(cr_repo **out, const char *path, const char *passphrase);
  */
 int cr_repo_is_remote(const char *location);
 
+/**
+ * S3 vaults: bring back the objects that a plain S3 DELETE (by anyone with the
+ * bucket's keys) hid behind delete markers; with Object Lock their bytes are
+ * still there. cleanroom itself never makes a delete marker, so every one over
+ * a vault object was put by someone else. Needs no passphrase (it runs before
+ * the vault can be opened: the config and keys may be hidden too). Other
+ * vaults: nothing to do.
+ * @param[out] restored how many objects came back
+ * @return 0, CR_ENOTFOUND (no bucket), CR_EINPUT (bad location, no S3 keys), CR_ERROR...
+ */
+int cr_repo_unhide(const char *path, size_t *restored);
+
 /** Close a vault and wipe its keys from memory. Accepts NULL. */
 void cr_repo_free(cr_repo *repo);
 
 /** The vault's directory (borrowed). */
 const char *cr_repo_path(const cr_repo *repo);
+
+/**
+ * How long the vault's storage keeps each object it is given, in seconds
+ * (S3 Object Lock, COMPLIANCE mode); 0 when the storage itself keeps nothing
+ * (a local folder, a bucket without Object Lock).
+ */
+int64_t cr_repo_object_lock(const cr_repo *repo);
 
 /** The vault's random identifier, as 64 hex digits (borrowed). */
 const char *cr_repo_id(const cr_repo *repo);

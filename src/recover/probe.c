@@ -426,13 +426,6 @@ static int run_tcp(pr_ctx *ctx, const cr_probe_spec *s)
 
 /* ------------------------------------------------------------------- HTTP */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
-static void curl_init(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 typedef struct http_state {
     cr_buf body;       /**< the first PR_HTTP_MAX_BODY bytes */
     uint64_t total;    /**< bytes received */
@@ -505,11 +498,8 @@ static int run_http(pr_ctx *ctx, const cr_probe_spec *s)
     memset(&st, 0, sizeof(st));
     st.body.max = PR_HTTP_MAX_BODY;
 
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK) {
-        cr_error_set("cannot initialise libcurl: %s", curl_easy_strerror(curl_init_rc));
+    if (cr_curl_init() < 0)
         return CR_ERROR;
-    }
     CURL *c = curl_easy_init();
     if (!c) {
         cr_error_set("cannot initialise libcurl (out of memory?)");

@@ -371,12 +371,3 @@ int cr_store_dir_open(cr_store *s, const char *path, unsigned flags)
     s->impl = d;
     return 0;
 }
-
-/* Until the S3 backend lands, "s3:" locations are refused with a clear message. */
-__attribute__((weak)) int cr_store_s3_open(cr_store *s, const char *location, unsigned flags)
-{
-    (void)s;
-    (void)flags;
-    cr_error_set("%s: S3 vaults are not supported by this build", location);
-    return CR_EINPUT;
-}

@@ -137,6 +137,13 @@ int cr_store_list(cr_store *s, const char *dir, int must_exist, cr_store_list_cb
     return s->ops->list(s, dir, must_exist, cb, payload);
 }
 
+int cr_store_list_below(cr_store *s, const char *dir, cr_store_list_cb cb, void *payload)
+{
+    if (!dir_ok(dir))
+        return bad_name(dir);
+    return s->ops->list_below ? s->ops->list_below(s, dir, cb, payload) : CR_EINPUT;
+}
+
 int cr_store_delete(cr_store *s, const char *name)
 {
     if (!cr_store_name_ok(name))
@@ -161,9 +168,22 @@ int cr_store_retain(cr_store *s, const char *name, int64_t until_s, int *enforce
     if (!s->ops->retain)
         return 0;
     int err = s->ops->retain(s, name, until_s);
+    if (err > 0)
+        return 0; /* this store enforces nothing */
     if (err == 0 && enforced)
         *enforced = 1;
     return err;
+}
+
+int cr_store_unhide(cr_store *s, size_t *restored)
+{
+    *restored = 0;
+    return s->ops->unhide ? s->ops->unhide(s, restored) : 0;
+}
+
+int64_t cr_store_retention_period(const cr_store *s)
+{
+    return s->ops->period ? s->ops->period(s) : 0;
 }
 
 int cr_store_make_dirs(cr_store *s, const char *const *names, size_t n)

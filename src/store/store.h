@@ -52,9 +52,17 @@ enum {
 };
 
 /**
- * Open the store at `location`: a folder path (dir backend), "s3:..." (S3).
- * With CR_STORE_CREATE the store is created (a folder that exists must be empty).
- * @return 0, CR_ENOTFOUND (nothing there), CR_EINPUT (bad location), CR_ERROR (I/O)...
+ * Open the store at `location`: a folder path (dir backend), or
+ * "s3:http(s)://HOST:PORT/BUCKET[/PREFIX][?lock=PERIOD]" (S3; keys from
+ * AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY). PERIOD is N days ("30d") or
+ * years ("1y"): with CR_STORE_CREATE a missing bucket is created with Object
+ * Lock and that default COMPLIANCE retention; every sealed object put through
+ * the store is then locked for PERIOD (see s3.c). Opened without ?lock=, an S3
+ * store takes the bucket's default retention (cr_store_retention_period).
+ * With CR_STORE_CREATE the store is created (a folder, or a bucket's prefix,
+ * that exists must be empty).
+ * @return 0, CR_ENOTFOUND (nothing there), CR_EINPUT (bad location, no keys,
+ *         ?lock= on a bucket without Object Lock), CR_ERROR (I/O, network)...
  */
 int cr_store_open(cr_store **out, const char *location, unsigned flags);
 void cr_store_free(cr_store *s); /* accepts NULL */
@@ -93,8 +101,21 @@ typedef int (*cr_store_list_cb)(const char *name, const cr_store_info *info, voi
 int cr_store_list(cr_store *s, const char *dir, int must_exist, cr_store_list_cb cb,
                   void *payload);
 /**
+ * Every object anywhere below folder `dir` (names relative to it, such as
+ * "3f/3f2a..."), in no particular order: one request per thousand objects on
+ * S3 where folder-by-folder listing would take one per folder. Only backends
+ * without real folders have it: @return CR_EINPUT (no message) elsewhere, and
+ * the caller lists folder by folder.
+ */
+int cr_store_list_below(cr_store *s, const char *dir, cr_store_list_cb cb, void *payload);
+
+/**
  * Remove an object. Called only by retention (prune, key removal), lock release
- * and the cleaning of interrupted writes. @return 0, CR_ENOTFOUND, CR_ERROR (I/O)...
+ * and the cleaning of interrupted writes. On S3 every version of the object is
+ * removed (storage is freed; nothing older comes back); an object still under
+ * COMPLIANCE retention is refused by the service and nothing is removed.
+ * @return 0, CR_ENOTFOUND, CR_ERETAINED (kept until a date: the message says
+ *         which), CR_ERROR (I/O)...
  */
 int cr_store_delete(cr_store *s, const char *name);
 /**
@@ -128,6 +149,23 @@ void cr_store_obj_close(cr_store_obj *o); /* accepts NULL */
  */
 int cr_store_retain(cr_store *s, const char *name, int64_t until_s, int *enforced);
 
+/**
+ * Bring back objects hidden without being deleted: on S3, a plain DELETE by
+ * anyone with the keys puts a delete marker over an object and it looks gone,
+ * while its locked bytes stay. cleanroom never makes such markers; this
+ * removes the ones over names of the store. Backends without them do nothing.
+ * @param[out] restored how many objects came back
+ * @return 0, CR_ERROR (network, refused)...
+ */
+int cr_store_unhide(cr_store *s, size_t *restored);
+
+/**
+ * How long the backend keeps each sealed object it is given (S3 Object Lock
+ * COMPLIANCE retention, in seconds); 0 when it keeps nothing by itself (the
+ * dir backend, a bucket without Object Lock).
+ */
+int64_t cr_store_retention_period(const cr_store *s);
+
 /* ------------------------------------------------------------ backends */
 
 /** What a backend provides; every name it receives has passed cr_store_name_ok. */
@@ -137,12 +175,17 @@ typedef struct cr_store_ops {
     int (*get)(cr_store *s, const char *name, cr_buf *out, size_t max);
     int (*stat)(cr_store *s, const char *name, cr_store_info *out);
     int (*list)(cr_store *s, const char *dir, int must_exist, cr_store_list_cb cb, void *payload);
+    /** every object below dir, at any depth; may be NULL */
+    int (*list_below)(cr_store *s, const char *dir, cr_store_list_cb cb, void *payload);
     int (*del)(cr_store *s, const char *name);
     int (*list_temp)(cr_store *s, const char *dir, int64_t min_age_s, cr_store_list_cb cb,
                      void *payload); /**< may be NULL */
     int (*obj_open)(cr_store_obj **out, cr_store *s, const char *name);
-    int (*retain)(cr_store *s, const char *name, int64_t until_s); /**< may be NULL */
+    /** 0 done, 1 nothing enforced on this store, or an error; may be NULL */
+    int (*retain)(cr_store *s, const char *name, int64_t until_s);
     int (*make_dirs)(cr_store *s, const char *const *names, size_t n); /**< may be NULL */
+    int64_t (*period)(const cr_store *s); /**< may be NULL (no retention) */
+    int (*unhide)(cr_store *s, size_t *restored); /**< may be NULL (nothing is hidden) */
     void (*free)(cr_store *s); /**< the backend's own state (s->impl) */
 } cr_store_ops;
 

@@ -1,6 +1,8 @@
 /* Allocation, hex, ids and time helpers. */
 #include "util/util.h"
 
+#include <curl/curl.h>
+
 #include <ctype.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -323,4 +325,21 @@ void cr_fmt_size(char *out, size_t len, uint64_t v)
         snprintf(out, len, "%llu B", (unsigned long long)v);
     else
         snprintf(out, len, "%.1f %s", x, units[u]);
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc = CURLE_FAILED_INIT;
+static void curl_init_once(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int cr_curl_init(void)
+{
+    pthread_once(&curl_once, curl_init_once);
+    if (curl_init_rc != CURLE_OK) {
+        cr_error_set("cannot initialise libcurl: %s", curl_easy_strerror(curl_init_rc));
+        return CR_ERROR;
+    }
+    return 0;
 }

@@ -159,6 +159,13 @@ void cr_proc_result_free(cr_proc_result *r);
  */
 size_t cr_str_distance(const char *a, const char *b, size_t cap);
 
+/**
+ * Initialise libcurl once for the whole process (curl_global_init is not
+ * thread-safe; this is): call before the first curl_easy_init.
+ * @return 0, or CR_ERROR with the message set.
+ */
+int cr_curl_init(void);
+
 /** Number of online CPUs (>= 1). */
 int cr_ncpu(void);
 

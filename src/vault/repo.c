@@ -67,7 +67,7 @@ int cr_repo_init(const char *path, const char *passphrase, const cr_init_options
 
     if (!opts)
         opts = &defaults;
-    if (opts->version != CR_INIT_OPTIONS_VERSION) {
+    if (opts->version != 1 && opts->version != CR_INIT_OPTIONS_VERSION) {
         cr_error_set("cr_init_options version %u is not supported", opts->version);
         return CR_EINPUT;
     }
@@ -82,7 +82,34 @@ int cr_repo_init(const char *path, const char *passphrase, const cr_init_options
     }
     if ((err = cr_init()) < 0 || (err = check_level(level)) < 0)
         return err;
-    if ((err = cr_store_open(&store, path, CR_STORE_CREATE)) < 0)
+    unsigned lock_days = opts->version >= 2 ? opts->object_lock_days : 0;
+    if (lock_days) {
+        /* The S3 store takes the retention in its location (store.h). */
+        if (strncmp(path, "s3:", 3) != 0) {
+            cr_error_set("Object Lock needs a vault on S3 (s3:http(s)://HOST:PORT/BUCKET), not "
+                         "%s: a local folder cannot lock its files",
+                         path);
+            return CR_EINPUT;
+        }
+        if (strchr(path, '?')) {
+            cr_error_set("give the Object Lock period either in the location (?lock=) or as an "
+                         "option, not both");
+            return CR_EINPUT;
+        }
+        if (lock_days > 36500) {
+            cr_error_set("an Object Lock of %u days is over 100 years: give at most 36500 days",
+                         lock_days);
+            return CR_EINPUT;
+        }
+        char *loc = cr_sprintf("%s?lock=%ud", path, lock_days);
+        if (!loc)
+            return CR_ERROR;
+        err = cr_store_open(&store, loc, CR_STORE_CREATE);
+        free(loc);
+    } else {
+        err = cr_store_open(&store, path, CR_STORE_CREATE);
+    }
+    if (err < 0)
         return err;
     if ((err = make_layout(store)) < 0)
         goto done;
@@ -229,6 +256,23 @@ void cr_repo_free(cr_repo *repo)
 const char *cr_repo_path(const cr_repo *repo)
 {
     return repo->path;
+}
+
+int cr_repo_unhide(const char *path, size_t *restored)
+{
+    cr_store *store = NULL;
+    int err;
+    *restored = 0;
+    if ((err = cr_store_open(&store, path, 0)) < 0)
+        return err;
+    err = cr_store_unhide(store, restored);
+    cr_store_free(store);
+    return err;
+}
+
+int64_t cr_repo_object_lock(const cr_repo *repo)
+{
+    return cr_store_retention_period(repo->store);
 }
 
 const char *cr_repo_id(const cr_repo *repo)
@@ -419,6 +463,21 @@ static int list_cb(const char *name, const cr_store_info *info, void *payload)
     return 0;
 }
 
+/* A name below data/: "xx/<id>" with xx the id's first two digits. */
+static int below_cb(const char *name, const cr_store_info *info, void *payload)
+{
+    id_list *l = payload;
+    char prefix[3];
+    if (strlen(name) < 4 || name[2] != '/' || strchr(name + 3, '/'))
+        return 0;
+    memcpy(prefix, name, 2);
+    prefix[2] = '\0';
+    l->prefix = prefix;
+    int err = list_cb(name + 3, info, l);
+    l->prefix = NULL;
+    return err;
+}
+
 /* Append the ids named in folder `sub` of the vault. */
 static int list_dir(id_list *l, cr_repo *repo, const char *sub, const char *prefix, int missing_ok)
 {
@@ -478,7 +537,11 @@ int cr_repo_list(cr_id **out, size_t *count, cr_repo *repo, const char *kind)
 
     *out = NULL;
     *count = 0;
-    if (!strcmp(kind, "data")) {
+    if (!strcmp(kind, "data") &&
+        (err = cr_store_list_below(repo->store, "data", below_cb, &l)) != CR_EINPUT) {
+        /* listed in one go (S3) */
+    } else if (!strcmp(kind, "data")) {
+        err = 0;
         for (int i = 0; i < 256 && err == 0; i++) {
             char sub[16], prefix[3];
             snprintf(prefix, sizeof(prefix), "%02x", i);
