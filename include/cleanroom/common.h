@@ -33,6 +33,7 @@ enum {
     CR_EVERSION = -10,  /**< the vault uses a format version this program does not know */
     CR_ENOSPACE = -11,  /**< no space left on the device */
     CR_EINTR = -12,     /**< interrupted by a signal or a callback */
+    CR_EREFUSED = -13,  /**< refused by a safety rule (a compromised restore point) */
 };
 
 /** Length of every identifier (blob, pack, snapshot): 32 bytes, 64 hex digits. */

@@ -62,6 +62,7 @@ const char *cr_strerror(int code)
     case CR_EVERSION: return "unsupported format version";
     case CR_ENOSPACE: return "no space left";
     case CR_EINTR: return "interrupted";
+    case CR_EREFUSED: return "refused";
     default: return "error";
     }
 }
