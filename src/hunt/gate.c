@@ -47,14 +47,19 @@ typedef struct flag_at {
     const cr_finding *f;
 } flag_at;
 
-/* By path, then strongest finding first. */
+/* By path, then strongest finding first; at equal severity, what names the content
+ * (malware, ransomware) before what names the place (persistence), then by indicator. */
 static int cmp_flag_at(const void *pa, const void *pb)
 {
     const flag_at *a = pa, *b = pb;
     int c = strcmp(a->path, b->path);
     if (c)
         return c;
-    return a->f->severity > b->f->severity ? -1 : a->f->severity < b->f->severity;
+    if (a->f->severity != b->f->severity)
+        return a->f->severity > b->f->severity ? -1 : 1;
+    if (a->f->category != b->f->category)
+        return a->f->category < b->f->category ? -1 : 1;
+    return strcmp(a->f->indicator ? a->f->indicator : "", b->f->indicator ? b->f->indicator : "");
 }
 
 /*

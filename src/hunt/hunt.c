@@ -710,6 +710,7 @@ done:
     cr_findings_free(ctx.out, ctx.nout);
     if (ctx.dpkg)
         hn_dpkg_free(ctx.dpkg);
+    hn_persist_ctx_clear(&ctx);
     free(changed);
     free(removed);
     free(deep);

@@ -36,7 +36,7 @@
 /* Version of the judging logic: part of every rule-set id, so that a new
  * release that judges differently re-hunts what it must. Bump on any change
  * to what judge.c, persist.c, windows.c or the change-rate rules report. */
-#define HN_ENGINE_VERSION "cleanroom-hunt-1"
+#define HN_ENGINE_VERSION "cleanroom-hunt-2"
 
 /* Bytes at the start of a content used for entropy and magic. */
 #define HN_HEAD_BYTES (64u * 1024)
@@ -285,6 +285,10 @@ typedef struct hn_ctx {
     hn_cache *cache;               /**< facts of every judged content (filled by hunt.c before judging) */
     struct hn_dpkg *dpkg;          /**< dpkg database of snap, loaded on first use (dpkg.c) */
     int dpkg_loaded;
+    char **sshd_keyfiles;          /**< AuthorizedKeysFile patterns of snap's sshd_config other
+                                        than the defaults, loaded on first use (persist.c) */
+    size_t nsshd_keyfiles;
+    int sshd_loaded;
     /* Findings of the previous snapshot on the node being judged (relative
      * paths), so that a judge of items inside a file (lines, registry values)
      * can re-emit those still present in a changed file: a key added on day 3
@@ -361,6 +365,8 @@ int hn_persist_linux(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
  * a missing md5 itself, reading up to 64 MiB, but the scan does it better.)
  */
 unsigned hn_persist_linux_need(const char *relpath, const cr_node *node);
+/** persist.c: free what hn_persist_linux loaded into ctx (sshd_keyfiles). */
+void hn_persist_ctx_clear(hn_ctx *ctx);
 
 /** windows.c: Windows persistence of one node added, changed or removed (Startup, Tasks, hives). */
 int hn_persist_windows(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
