@@ -94,9 +94,12 @@ typedef struct cr_hunt_options {
     cr_progress_cb progress;
     cr_warning_cb warning;              /**< a content that could not be read or scanned */
     void *payload;
+    int skip_broken_rules;              /**< 1: a rule file that does not compile is left out
+                                             (named through warning, counted in the stats)
+                                             instead of stopping the hunt */
 } cr_hunt_options;
 #define CR_HUNT_OPTIONS_INIT                                                                       \
-    {CR_HUNT_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL}
+    {CR_HUNT_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL, 0}
 
 typedef struct cr_hunt_stats {
     uint64_t snapshots;          /**< snapshots considered */
@@ -112,6 +115,8 @@ typedef struct cr_hunt_stats {
     size_t ioc_hashes;           /**< hashes in the IOC lists */
     char ruleset[CR_ID_HEX_LEN + 1]; /**< version of the rule set (hex) */
     double seconds;
+    size_t yara_files_skipped;   /**< rule files left out (skip_broken_rules) */
+    size_t yara_rules_skipped;   /**< rules those files declared */
 } cr_hunt_stats;
 
 /**

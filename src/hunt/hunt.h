@@ -107,7 +107,19 @@ typedef struct hn_ruleset {
     hn_rule_info **rule_by_name; /**< sorted by name */
     size_t nrule_info;
     int yara_ref;                /**< holds a hn_yara_init reference */
+    int yara_externals;          /**< some rule names an external variable: YARA verdicts
+                                      depend on the file's path and owner (hn_facts_key) */
+    size_t yara_files_skipped;   /**< rule files left out (skip_broken_rules) */
+    size_t yara_rules_skipped;   /**< rules they declared */
 } hn_ruleset;
+
+/** The YARA external variables defined for every scanned file (LOKI's and THOR's):
+ *  filename, filepath, extension, filetype, owner (docs/hunt.md, "YARA externals"). */
+#define HN_YARA_NEXTERNALS 5
+extern const char *const hn_yara_externals[HN_YARA_NEXTERNALS];
+/** The file type word LOKI gives a content from its first bytes ("EXE", "ELF", "ZIP",
+ *  "PDF", ... or "UNKNOWN"), from signature-base's misc/file-type-signatures.txt. */
+const char *hn_filetype(const uint8_t *magic, size_t len);
 
 /**
  * Build the rule set of a hunt: YARA rules of opts->builtin_dir/yara/ and of
@@ -166,6 +178,14 @@ int hn_facts_copy(hn_facts *out, const hn_facts *src);
  */
 void hn_content_id(cr_id *out, const cr_node *file);
 
+/**
+ * The key of what is known of the file at `relpath` in the facts cache: its
+ * content id, unless the rule set's YARA rules use external variables (then
+ * the verdicts depend on the name, folder and owner too, and the key is the
+ * SHA-256 of the content id, the path and the owner's user id).
+ */
+void hn_facts_key(cr_id *out, const hn_ruleset *rs, const char *relpath, const cr_node *file);
+
 /** One content to learn about. */
 typedef struct hn_scan_job {
     const cr_node *node;           /**< a file node holding the content (borrowed) */
@@ -173,6 +193,9 @@ typedef struct hn_scan_job {
     unsigned need;                 /**< HN_HAVE_* wanted */
     hn_facts *facts;               /**< in/out: content, size set; what is learnt is added */
     int error;                     /**< out: 0, or the error that stopped this content */
+    const char *x_filename;        /**< YARA externals of this file (borrowed; NULL: "") */
+    const char *x_filepath;
+    const char *x_owner;
 } hn_scan_job;
 
 typedef struct hn_scan_stats {

@@ -1868,10 +1868,10 @@ static int md5_of(uint8_t out[16], const void *p, size_t n)
 }
 
 /* The md5 of a file's content: from the facts cache, else read here. @return 1 known, 0 not. */
-static int node_md5(uint8_t md5[16], hn_ctx *ctx, const cr_node *n)
+static int node_md5(uint8_t md5[16], hn_ctx *ctx, const char *relpath, const cr_node *n)
 {
     cr_id cid;
-    hn_content_id(&cid, n);
+    hn_facts_key(&cid, ctx->rs, relpath, n);
     hn_facts *f = ctx->cache ? hn_cache_get(ctx->cache, &cid) : NULL;
     if (f && (f->have & HN_HAVE_MD5)) {
         memcpy(md5, f->md5, 16);
@@ -1908,7 +1908,7 @@ static int owner_of(ps_own *o, hn_ctx *ctx, const char *relpath, const cr_node *
         return 0;
     uint8_t md5[16];
     int have = bytes ? md5_of(md5, bytes->ptr ? (const void *)bytes->ptr : "", bytes->len) == 0
-                     : node_md5(md5, ctx, n);
+                     : node_md5(md5, ctx, relpath, n);
     if (have)
         o->st = hn_dpkg_owner(d, relpath, md5, &o->pkg);
     return 0;
