@@ -445,6 +445,10 @@ typedef struct hn_autorun {
 #define HN_AUTORUN_RUNONCE 2
 #define HN_AUTORUN_SERVICE 3
 #define HN_AUTORUN_WINLOGON 4
+#define HN_AUTORUN_APPINIT 5   /* AppInit_DLLs: a DLL loaded into every program */
+#define HN_AUTORUN_IFEO 6      /* Image File Execution Options debugger, silent-exit monitor */
+#define HN_AUTORUN_LSA 7       /* LSA security, authentication, notification packages */
+#define HN_AUTORUN_PRINTMON 8  /* print monitor DLL (loaded by the spooler as SYSTEM) */
 
 /**
  * Read the autostart entries of a hive given as bytes (SOFTWARE, SYSTEM or
