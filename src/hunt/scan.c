@@ -700,7 +700,7 @@ static int sc_job(sc_worker *w, hn_scan_job *job)
         job->need & (HN_HAVE_HEAD | HN_HAVE_MD5 | HN_HAVE_SHA1 | HN_HAVE_SHA256 | HN_HAVE_YARA);
     YR_RULES *rules = c->rs ? c->rs->yara : NULL;
     const char *bad;
-    int err = 0, yrc = ERROR_SUCCESS, yara_failed = 0, externals_set = 0;
+    int err = 0, yrc = ERROR_SUCCESS, yara_failed = 0, externals_set = 0, loaded = 0;
 
     job->error = 0;
     w->accounted = 0;
@@ -763,9 +763,18 @@ static int sc_job(sc_worker *w, hn_scan_job *job)
             if ((err = sc_feed(w, NULL, x->offset - w->pos)) < 0)
                 goto fatal;
         }
+        /* The same stored piece as the previous extent (a file of zeros written out, not
+         * sparse, is one zero chunk repeated): its bytes are at hand, not decoded again. */
+        const cr_extent *px = i > 0 ? &n->content[i - 1] : NULL;
+        int again = px && loaded && px->len == x->len && px->blob_off == x->blob_off &&
+                    memcmp(&px->id, &x->id, sizeof(cr_id)) == 0;
         /* Decoded in place: at its offset in the assembled buffer, or in the blob buffer. */
         if (w->assemble) {
             dst = w->whole.ptr + x->offset;
+            if (again)
+                memcpy(dst, w->whole.ptr + px->offset, x->len);
+        } else if (again) {
+            dst = w->blob.ptr;
         } else {
             cr_buf_reset(&w->blob);
             if ((err = cr_buf_grow(&w->blob, x->len)) < 0)
@@ -773,11 +782,12 @@ static int sc_job(sc_worker *w, hn_scan_job *job)
             dst = w->blob.ptr;
             w->blob.len = x->len;
         }
-        if ((err = sc_load(w, x, dst)) < 0) {
+        if (!again && (err = sc_load(w, x, dst)) < 0) {
             sc_warn(c, job, err, "not scanned: cannot read this file's data from the vault: %s",
                     cr_error_last());
             return 0;
         }
+        loaded = 1;
         if ((err = sc_feed(w, dst, x->len)) < 0)
             goto fatal;
         if (chunked && !yara_failed) {

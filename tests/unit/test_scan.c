@@ -5,8 +5,9 @@
  *
  *  - head entropy: ~0 for zeros, > 7.9 for random bytes; magic = first bytes;
  *  - MD5 / SHA-1 / SHA-256 equal OpenSSL's over the original bytes, for a
- *    small file, an empty one, a sparse one (holes hash as zeros) and a large
- *    one made of several extents; only what is asked is computed;
+ *    small file, an empty one, a sparse one (holes hash as zeros), 20 MiB of
+ *    zeros written out (one zero chunk repeated: read once) and a large one
+ *    made of several extents; only what is asked is computed;
  *  - YARA: a rule compiled from a string matches the file holding its marker
  *    and no other; namespaced rules are named "ns:rule"; without rules the
  *    verdict is "no match"; a content larger than max_scan_bytes is scanned
@@ -220,8 +221,19 @@ static void make_sources(void)
 
     write_at(src, names[F_SMALL], "hello, world\nsecond line\n", 25);
     write_at(src, names[F_EMPTY], "", 0);
-    memset(buf, 0, 100000);
-    write_at(src, names[F_ZEROS], buf, 100000);
+    /* zeros written out (not sparse): 20 MiB, three chunks, the first two the same stored
+     * piece (read once, used twice) */
+    memset(buf, 0, sizeof(buf));
+    {
+        char zp[PATH_MAX];
+        join(zp, src, names[F_ZEROS]);
+        int zfd = open(zp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        REQUIRE(zfd >= 0);
+        for (int k = 0; k < 4; k++)
+            REQUIRE(write(zfd, buf, 5u << 20) == (ssize_t)(5u << 20));
+        REQUIRE(write(zfd, buf, 123) == 123);
+        close(zfd);
+    }
     fill_random(buf, 200000);
     write_at(src, names[F_RANDOM], buf, 200000);
 
@@ -333,8 +345,11 @@ static void test_scan_facts(cr_repo *repo, hn_ruleset *rs)
     CHECK(has_rule(&facts[F_SPARSE], "big_file")); /* 40 MiB, mostly holes */
     CHECK(facts[F_SMALL].nyara == 1 && has_rule(&facts[F_SMALL], "ns1:hello_rule"));
     for (int i = 0; i < NF; i++)
-        if (i != F_EVIL && i != F_BIG && i != F_SMALL && i != F_SPARSE)
+        if (i != F_EVIL && i != F_BIG && i != F_SMALL && i != F_SPARSE && i != F_ZEROS)
             CHECK(facts[i].nyara == 0);
+    CHECK(facts[F_ZEROS].nyara == 1 && has_rule(&facts[F_ZEROS], "big_file"));
+    CHECK(nodes[F_ZEROS].ncontent == 3 &&
+          !memcmp(&nodes[F_ZEROS].content[0].id, &nodes[F_ZEROS].content[1].id, sizeof(cr_id)));
     /* sorted and unique */
     for (int i = 0; i < NF; i++)
         for (size_t k = 1; k < facts[i].nyara; k++)
