@@ -613,42 +613,6 @@ static int hv_value(hv *v, hive_node_h node, const char *name, hive_value_h *out
     return err;
 }
 
-/* Winlogon's Shell and Userinit under prefix. */
-static int hv_winlogon(hv *v, hive_node_h root, const char *prefix)
-{
-    static const char *const names[] = {"Shell", "Userinit"};
-    char full[160];
-    hive_node_h node;
-    int err;
-
-    snprintf(full, sizeof(full), "%s%s", prefix, HV_WINLOGON);
-    if ((err = hv_path(v, root, full, &node)) < 0 || !node)
-        return err;
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        hive_value_h val;
-        char *data = NULL, *key, *name;
-        if ((err = hv_value(v, node, names[i], &val)) < 0)
-            return err;
-        if (!val)
-            continue;
-        if ((err = hv_string(v, val, &data)) < 0)
-            return err;
-        if (err == 0)
-            continue;
-        key = cr_strdup(full);
-        name = cr_strdup(names[i]);
-        if (!key || !name) {
-            free(key);
-            free(name);
-            free(data);
-            return CR_ERROR;
-        }
-        if ((err = hv_add(v, HN_AUTORUN_WINLOGON, key, name, data)) < 0)
-            return err;
-    }
-    return 0;
-}
-
 /* The values `names` (any type hv_typed reads) of the key at `full`, as entries of `kind`. */
 static int hv_named(hv *v, hive_node_h root, const char *full, const char *const *names, size_t n,
                     int kind)
@@ -680,6 +644,15 @@ static int hv_named(hv *v, hive_node_h root, const char *full, const char *const
             return err;
     }
     return 0;
+}
+
+/* Winlogon's Shell and Userinit under prefix. */
+static int hv_winlogon(hv *v, hive_node_h root, const char *prefix)
+{
+    static const char *const names[] = {"Shell", "Userinit"};
+    char full[160];
+    snprintf(full, sizeof(full), "%s%s", prefix, HV_WINLOGON);
+    return hv_named(v, root, full, names, 2, HN_AUTORUN_WINLOGON);
 }
 
 /* For each subkey of the key at `full`: the values `names` (NULL: every string value),

@@ -329,243 +329,183 @@ static int run_parts_skips(const char *name)
     return 0;
 }
 
-/* A file named `name` directly in one of `dirs`: its name (borrowed), else NULL. */
-static const char *in_dirs(const char *p, const char *const *dirs, size_t n, int *which)
-{
-    for (size_t i = 0; i < n; i++) {
-        const char *r = after(p, dirs[i]);
-        if (one_name(r)) {
-            if (which)
-                *which = (int)i;
-            return r;
-        }
-    }
-    return NULL;
-}
-
-#define NDIRS(a) (sizeof(a) / sizeof((a)[0]))
-
 /*
  * The places added for issue "hunt you can trust" (docs/hunt.md, "Persistence
- * places"): shell startup files, sshd and its rc files, the environment and the
- * dynamic linker's folders, udev, APT hooks, logrotate scripts, kernel modules,
- * Python startup files, privileged groups, passwords, .htaccess, desktop
- * autostart, motd scripts, network hooks, upstart jobs and at jobs.
+ * places") that are a file, or any file directly in a folder: shell startup
+ * files, sshd and its rc files, the environment and the dynamic linker's
+ * folders, udev, APT hooks, logrotate scripts, kernel modules, privileged
+ * groups, passwords, desktop autostart, motd scripts, network hooks, upstart
+ * jobs and at jobs. A folder's entry says which names its reader skips.
  */
+enum pl_match { PL_FILE, PL_DIR };
+enum pl_skip {
+    PL_NONE,     /* every name is read */
+    PL_LEFTOVER, /* editor and package-manager leftovers are skipped (leftover_name) */
+    PL_SUFFIX,   /* only names ending in `suffix` are read */
+    PL_SUFFIXL,  /* only names ending in `suffix`, leftovers skipped */
+    PL_RUNPARTS, /* run-parts: names with other than letters, digits, "_", "-" skipped */
+    PL_APT,      /* APT's Dir::Ignore-Files-Silently */
+    PL_DOT,      /* names starting with a dot skipped (atd's .SEQ) */
+};
+static const struct place {
+    const char *path;
+    enum ps_kind kind;
+    unsigned char match, skip, vendor, minor;
+    const char *suffix;
+} places[] = {
+    {"/etc/profile", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/bash.bashrc", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/bash.bash_logout", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/zsh/zshrc", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/zsh/zshenv", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/zsh/zprofile", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/zsh/zlogin", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/zsh/zlogout", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/csh.cshrc", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/csh.login", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    /* /etc/profile runs the *.sh files of /etc/profile.d */
+    {"/etc/profile.d/", K_SHELLRC, PL_DIR, PL_SUFFIXL, 0, 0, ".sh"},
+    {"/etc/ssh/sshrc", K_SSHRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/ssh/sshd_config", K_SSHD, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/ssh/sshd_config.d/", K_SSHD, PL_DIR, PL_SUFFIX, 0, 0, ".conf"},
+    {"/etc/environment", K_ENV, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/security/pam_env.conf", K_ENV, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/environment.d/", K_ENV, PL_DIR, PL_SUFFIX, 0, 0, ".conf"},
+    {"/etc/ld.so.conf", K_LDCONF, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/ld.so.conf.d/", K_LDCONF, PL_DIR, PL_SUFFIX, 0, 0, ".conf"},
+    {"/etc/udev/rules.d/", K_UDEV, PL_DIR, PL_SUFFIX, 0, 0, ".rules"},
+    {"/lib/udev/rules.d/", K_UDEV, PL_DIR, PL_SUFFIX, 1, 0, ".rules"},
+    {"/usr/lib/udev/rules.d/", K_UDEV, PL_DIR, PL_SUFFIX, 1, 0, ".rules"},
+    {"/etc/apt/apt.conf", K_APTHOOK, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/apt/apt.conf.d/", K_APTHOOK, PL_DIR, PL_APT, 0, 0, NULL},
+    {"/etc/logrotate.conf", K_LOGROTATE, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/logrotate.d/", K_LOGROTATE, PL_DIR, PL_LEFTOVER, 0, 0, NULL},
+    {"/etc/modules", K_MODLOAD, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/modules-load.d/", K_MODLOAD, PL_DIR, PL_SUFFIX, 0, 0, ".conf"},
+    {"/lib/modules-load.d/", K_MODLOAD, PL_DIR, PL_SUFFIX, 1, 0, ".conf"},
+    {"/usr/lib/modules-load.d/", K_MODLOAD, PL_DIR, PL_SUFFIX, 1, 0, ".conf"},
+    /* modprobe.d: only install and remove commands are items (minor) */
+    {"/etc/modprobe.d/", K_MODLOAD, PL_DIR, PL_SUFFIX, 0, 1, ".conf"},
+    {"/lib/modprobe.d/", K_MODLOAD, PL_DIR, PL_SUFFIX, 1, 1, ".conf"},
+    {"/usr/lib/modprobe.d/", K_MODLOAD, PL_DIR, PL_SUFFIX, 1, 1, ".conf"},
+    {"/etc/group", K_GROUP, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/shadow", K_SHADOW, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/xdg/autostart/", K_AUTOSTART, PL_DIR, PL_SUFFIX, 0, 0, ".desktop"},
+    {"/etc/update-motd.d/", K_MOTD, PL_DIR, PL_RUNPARTS, 0, 0, NULL},
+    {"/etc/NetworkManager/dispatcher.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 0, 0, NULL},
+    {"/etc/NetworkManager/dispatcher.d/pre-up.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 0, 0, NULL},
+    {"/etc/NetworkManager/dispatcher.d/pre-down.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 0, 0, NULL},
+    {"/etc/NetworkManager/dispatcher.d/no-wait.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 0, 0, NULL},
+    {"/usr/lib/NetworkManager/dispatcher.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 1, 0, NULL},
+    {"/usr/lib/NetworkManager/dispatcher.d/pre-up.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 1, 0, NULL},
+    {"/usr/lib/NetworkManager/dispatcher.d/pre-down.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 1, 0,
+     NULL},
+    {"/usr/lib/NetworkManager/dispatcher.d/no-wait.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 1, 0,
+     NULL},
+    /* ifupdown and ppp use run-parts; dhclient sources every file of its hook folders */
+    {"/etc/network/if-up.d/", K_NETHOOK, PL_DIR, PL_RUNPARTS, 0, 0, NULL},
+    {"/etc/network/if-pre-up.d/", K_NETHOOK, PL_DIR, PL_RUNPARTS, 0, 0, NULL},
+    {"/etc/network/if-down.d/", K_NETHOOK, PL_DIR, PL_RUNPARTS, 0, 0, NULL},
+    {"/etc/network/if-post-down.d/", K_NETHOOK, PL_DIR, PL_RUNPARTS, 0, 0, NULL},
+    {"/etc/ppp/ip-up.d/", K_NETHOOK, PL_DIR, PL_RUNPARTS, 0, 0, NULL},
+    {"/etc/ppp/ip-down.d/", K_NETHOOK, PL_DIR, PL_RUNPARTS, 0, 0, NULL},
+    {"/etc/dhcp/dhclient-enter-hooks.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 0, 0, NULL},
+    {"/etc/dhcp/dhclient-exit-hooks.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 0, 0, NULL},
+    {"/etc/init/", K_UPSTART, PL_DIR, PL_SUFFIX, 0, 0, ".conf"},
+    {"/var/spool/cron/atjobs/", K_ATJOB, PL_DIR, PL_DOT, 0, 0, NULL},
+    {"/var/spool/at/", K_ATJOB, PL_DIR, PL_DOT, 0, 0, NULL},
+};
+
+/* Whether the reader of a place's folder skips `name`. */
+static int place_skips(const struct place *pl, const char *name)
+{
+    switch (pl->skip) {
+    case PL_LEFTOVER:
+        return leftover_name(name);
+    case PL_SUFFIX:
+        return !ends_with(name, pl->suffix);
+    case PL_SUFFIXL:
+        return leftover_name(name) || !ends_with(name, pl->suffix);
+    case PL_RUNPARTS:
+        return run_parts_skips(name);
+    case PL_APT:
+        return leftover_name(name) || ends_with(name, ".disabled") || ends_with(name, ".bak") ||
+               ends_with(name, ".save") || ends_with(name, ".orig") ||
+               ends_with(name, ".distUpgrade");
+    case PL_DOT:
+        return name[0] == '.';
+    default:
+        return 0;
+    }
+}
+
 static int classify_more(ps_loc *loc, const char *p)
 {
-    const char *r, *home;
-    int w = 0;
-
-    /* Shell startup files. */
-    static const char *const shell_etc[] = {
-        "/etc/profile",   "/etc/bash.bashrc", "/etc/bash.bash_logout", "/etc/zsh/zshrc",
-        "/etc/zsh/zshenv", "/etc/zsh/zprofile", "/etc/zsh/zlogin",     "/etc/zsh/zlogout",
-        "/etc/csh.cshrc", "/etc/csh.login"};
     static const char *const shell_home[] = {".bashrc",   ".bash_profile", ".bash_login",
                                              ".bash_logout", ".profile",   ".zshrc",
                                              ".zshenv",   ".zprofile",    ".zlogin",
                                              ".zlogout",  ".cshrc",       ".tcshrc"};
-    for (size_t i = 0; i < NDIRS(shell_etc); i++)
-        if (!strcmp(p, shell_etc[i])) {
-            loc->kind = K_SHELLRC;
-            return 1;
-        }
-    if (one_name(r = after(p, "/etc/profile.d/"))) {
-        /* /etc/profile runs the *.sh files of /etc/profile.d */
-        loc->kind = K_SHELLRC;
-        loc->ignored = leftover_name(r) || !ends_with(r, ".sh");
+    const char *r, *home;
+
+    for (size_t i = 0; i < sizeof(places) / sizeof(places[0]); i++) {
+        const struct place *pl = &places[i];
+        if (pl->match == PL_FILE ? strcmp(p, pl->path) != 0 : !one_name(r = after(p, pl->path)))
+            continue;
+        loc->kind = pl->kind;
+        loc->vendor = pl->vendor;
+        loc->minor = pl->minor;
+        loc->ignored = pl->match == PL_DIR && place_skips(pl, r);
         return 1;
     }
+    /* Home folders (and their model, /etc/skel). */
     home = in_home(p);
     if (!home && (r = after(p, "/etc/skel/")))
         home = r;
-    if (home)
-        for (size_t i = 0; i < NDIRS(shell_home); i++)
-            if (!strcmp(home, shell_home[i])) {
-                loc->kind = K_SHELLRC;
-                loc->home = !after(p, "/etc/skel/");
-                return 1;
-            }
-
-    /* SSH: the rc files run at each login, sshd's own configuration. */
-    if (!strcmp(p, "/etc/ssh/sshrc") ||
-        (ends_with(p, "/.ssh/rc") && strlen(p) > 8)) {
+    for (size_t i = 0; home && i < sizeof(shell_home) / sizeof(shell_home[0]); i++)
+        if (!strcmp(home, shell_home[i])) {
+            loc->kind = K_SHELLRC;
+            loc->home = !after(p, "/etc/skel/");
+            return 1;
+        }
+    if (ends_with(p, "/.ssh/rc") && strlen(p) > 8) {
         loc->kind = K_SSHRC;
         return 1;
     }
-    if (!strcmp(p, "/etc/ssh/sshd_config")) {
-        loc->kind = K_SSHD;
-        return 1;
-    }
-    if (one_name(r = after(p, "/etc/ssh/sshd_config.d/"))) {
-        loc->kind = K_SSHD;
-        loc->ignored = !ends_with(r, ".conf");
-        return 1;
-    }
-
-    /* Environment given to every login or service. */
-    if (!strcmp(p, "/etc/environment") || !strcmp(p, "/etc/security/pam_env.conf") ||
-        ((home = in_home(p)) && !strcmp(home, ".pam_environment"))) {
-        loc->kind = K_ENV;
-        return 1;
-    }
-    if (one_name(r = after(p, "/etc/environment.d/")) ||
-        ((home = in_home(p)) && one_name(r = after(home, ".config/environment.d/")))) {
-        loc->kind = K_ENV;
-        loc->ignored = !ends_with(r, ".conf");
-        return 1;
-    }
-
-    /* The dynamic linker's library folders. */
-    if (!strcmp(p, "/etc/ld.so.conf")) {
-        loc->kind = K_LDCONF;
-        return 1;
-    }
-    if (one_name(r = after(p, "/etc/ld.so.conf.d/"))) {
-        loc->kind = K_LDCONF;
-        loc->ignored = !ends_with(r, ".conf");
-        return 1;
-    }
-
-    /* udev rules. */
-    static const char *const udev[] = {"/etc/udev/rules.d/", "/lib/udev/rules.d/",
-                                       "/usr/lib/udev/rules.d/"};
-    if ((r = in_dirs(p, udev, NDIRS(udev), &w))) {
-        loc->kind = K_UDEV;
-        loc->vendor = w > 0;
-        loc->ignored = !ends_with(r, ".rules");
-        return 1;
-    }
-
-    /* APT hooks. */
-    if (!strcmp(p, "/etc/apt/apt.conf")) {
-        loc->kind = K_APTHOOK;
-        return 1;
-    }
-    if (one_name(r = after(p, "/etc/apt/apt.conf.d/"))) {
-        loc->kind = K_APTHOOK;
-        loc->ignored = leftover_name(r) || ends_with(r, ".disabled") || ends_with(r, ".bak") ||
-                       ends_with(r, ".save") || ends_with(r, ".orig") ||
-                       ends_with(r, ".distUpgrade");
-        return 1;
-    }
-
-    /* logrotate. */
-    if (!strcmp(p, "/etc/logrotate.conf")) {
-        loc->kind = K_LOGROTATE;
-        return 1;
-    }
-    if (one_name(r = after(p, "/etc/logrotate.d/"))) {
-        loc->kind = K_LOGROTATE;
-        loc->ignored = leftover_name(r);
-        return 1;
-    }
-
-    /* Kernel modules loaded at boot, commands modprobe runs. */
-    static const char *const modload[] = {"/etc/modules-load.d/", "/lib/modules-load.d/",
-                                          "/usr/lib/modules-load.d/"};
-    if (!strcmp(p, "/etc/modules")) {
-        loc->kind = K_MODLOAD;
-        return 1;
-    }
-    if ((r = in_dirs(p, modload, NDIRS(modload), &w))) {
-        loc->kind = K_MODLOAD;
-        loc->vendor = w > 0;
-        loc->ignored = !ends_with(r, ".conf");
-        return 1;
-    }
-    static const char *const modprobe[] = {"/etc/modprobe.d/", "/lib/modprobe.d/",
-                                           "/usr/lib/modprobe.d/"};
-    if ((r = in_dirs(p, modprobe, NDIRS(modprobe), &w))) {
-        loc->kind = K_MODLOAD;
-        loc->minor = 1;
-        loc->vendor = w > 0;
-        loc->ignored = !ends_with(r, ".conf");
-        return 1;
-    }
-
-    /* Python: .pth files and sitecustomize run at every start of the interpreter. */
-    {
-        const char *name = base_name(p);
-        size_t dl = (size_t)(name - p);
-        int pydir = dl > 15 && strstr(p, "/python") && strstr(p, "/python") < name &&
-                    ((dl >= 15 && !strncmp(name - 15, "/dist-packages/", 15)) ||
-                     (dl >= 15 && !strncmp(name - 15, "/site-packages/", 15)));
-        if (pydir && ends_with(name, ".pth")) {
-            loc->kind = K_PTH;
+    if ((home = in_home(p))) {
+        if (!strcmp(home, ".pam_environment")) {
+            loc->kind = K_ENV;
             return 1;
         }
-        if ((!strcmp(name, "sitecustomize.py") || !strcmp(name, "usercustomize.py")) &&
-            strstr(p, "/python")) {
-            loc->kind = K_PYSTART;
+        if (one_name(r = after(home, ".config/environment.d/"))) {
+            loc->kind = K_ENV;
+            loc->ignored = !ends_with(r, ".conf");
             return 1;
         }
-        /* Web server per-folder settings, wherever the web root is. */
-        if (!strcmp(name, ".htaccess") || !strcmp(name, ".user.ini")) {
-            loc->kind = K_HTACCESS;
+        if (one_name(r = after(home, ".config/autostart/"))) {
+            loc->kind = K_AUTOSTART;
+            loc->ignored = !ends_with(r, ".desktop");
             return 1;
         }
     }
 
-    /* Accounts: privileged groups, passwords. */
-    if (!strcmp(p, "/etc/group")) {
-        loc->kind = K_GROUP;
+    /* Python: .pth files and sitecustomize run at every start of the interpreter;
+     * web server per-folder settings, wherever the web root is. */
+    const char *name = base_name(p);
+    size_t dl = (size_t)(name - p);
+    const char *py = strstr(p, "/python");
+    int pydir = py && py < name && dl >= 15 &&
+                (!strncmp(name - 15, "/dist-packages/", 15) ||
+                 !strncmp(name - 15, "/site-packages/", 15));
+    if (pydir && ends_with(name, ".pth")) {
+        loc->kind = K_PTH;
         return 1;
     }
-    if (!strcmp(p, "/etc/shadow")) {
-        loc->kind = K_SHADOW;
+    if (py && (!strcmp(name, "sitecustomize.py") || !strcmp(name, "usercustomize.py"))) {
+        loc->kind = K_PYSTART;
         return 1;
     }
-
-    /* Desktop autostart. */
-    if ((one_name(r = after(p, "/etc/xdg/autostart/")) ||
-         ((home = in_home(p)) && one_name(r = after(home, ".config/autostart/"))))) {
-        loc->kind = K_AUTOSTART;
-        loc->ignored = !ends_with(r, ".desktop");
-        return 1;
-    }
-
-    /* Scripts run at each login (motd) or network event. */
-    if (one_name(r = after(p, "/etc/update-motd.d/"))) {
-        loc->kind = K_MOTD;
-        loc->ignored = run_parts_skips(r);
-        return 1;
-    }
-    static const char *const nm[] = {
-        "/etc/NetworkManager/dispatcher.d/",           "/etc/NetworkManager/dispatcher.d/pre-up.d/",
-        "/etc/NetworkManager/dispatcher.d/pre-down.d/", "/etc/NetworkManager/dispatcher.d/no-wait.d/",
-        "/usr/lib/NetworkManager/dispatcher.d/",       "/usr/lib/NetworkManager/dispatcher.d/pre-up.d/",
-        "/usr/lib/NetworkManager/dispatcher.d/pre-down.d/",
-        "/usr/lib/NetworkManager/dispatcher.d/no-wait.d/"};
-    if ((r = in_dirs(p, nm, NDIRS(nm), &w))) {
-        loc->kind = K_NETHOOK;
-        loc->vendor = w >= 4;
-        loc->ignored = leftover_name(r);
-        return 1;
-    }
-    static const char *const ifup[] = {
-        "/etc/network/if-up.d/",          "/etc/network/if-pre-up.d/",
-        "/etc/network/if-down.d/",        "/etc/network/if-post-down.d/",
-        "/etc/ppp/ip-up.d/",              "/etc/ppp/ip-down.d/",
-        "/etc/dhcp/dhclient-enter-hooks.d/", "/etc/dhcp/dhclient-exit-hooks.d/"};
-    if ((r = in_dirs(p, ifup, NDIRS(ifup), &w))) {
-        loc->kind = K_NETHOOK;
-        /* ifupdown and ppp use run-parts; dhclient sources every file of its hook folders */
-        loc->ignored = w < 6 ? run_parts_skips(r) : leftover_name(r);
-        return 1;
-    }
-
-    /* Upstart jobs, at jobs. */
-    if (one_name(r = after(p, "/etc/init/"))) {
-        loc->kind = K_UPSTART;
-        loc->ignored = !ends_with(r, ".conf");
-        return 1;
-    }
-    if (one_name(r = after(p, "/var/spool/cron/atjobs/")) ||
-        one_name(r = after(p, "/var/spool/at/"))) {
-        loc->kind = K_ATJOB;
-        loc->ignored = r[0] == '.'; /* .SEQ: atd's sequence number */
+    if (!strcmp(name, ".htaccess") || !strcmp(name, ".user.ini")) {
+        loc->kind = K_HTACCESS;
         return 1;
     }
     return 0;
