@@ -1678,9 +1678,12 @@ static int parse_apt(ps_parse *ps, const char *s, size_t n)
                                             "operation",
                                 why ? CR_SEV_HIGH : CR_SEV_INFO);
             }
+        } else if (c == '\0' || c == '\f' || c == '\v') {
+            p++; /* not APT syntax: a separator (strchr below would stop on a NUL) */
         } else {
             const char *b = p;
-            while (p < end && !strchr(" \t\r\n{};\"", *p))
+            p++; /* at least one byte: c is none of the separators */
+            while (p < end && *p && !strchr(" \t\r\n{};\"#", *p))
                 p++;
             size_t len = (size_t)(p - b);
             if (len >= sizeof(pending))
