@@ -445,7 +445,7 @@ static int classify_more(ps_loc *loc, const char *p)
                                              ".bash_logout", ".profile",   ".zshrc",
                                              ".zshenv",   ".zprofile",    ".zlogin",
                                              ".zlogout",  ".cshrc",       ".tcshrc"};
-    const char *r, *home;
+    const char *r = NULL, *home;
 
     for (size_t i = 0; i < sizeof(places) / sizeof(places[0]); i++) {
         const struct place *pl = &places[i];
