@@ -7,7 +7,8 @@
  * the full list of those items and exit code 5.
  *
  * It is also the last gate before a compromised system is put back. Before
- * writing anything it reads what the hunt found in the snapshot:
+ * writing anything it asks the library's restore gate (cr_restore_gate_check,
+ * the policy vm-export and recover share) and prints its answer:
  *   - never hunted: a warning, and the restore goes on (the hunt is a
  *     separate step that a technician may not have been able to run);
  *   - a finding at or above high: refused (exit 8) with the top findings and
