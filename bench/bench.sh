@@ -9,8 +9,12 @@
 #   CLEANROOM_BENCH_CACHE where the corpus, repositories and results live
 #                         (default /var/tmp/cleanroom-bench; outside the source tree)
 #   BENCH_QUICK=1         small corpus (a copy of /usr/share only) for a fast check
-#   BENCH_TOOLS           tools to run (default "cleanroom restic borg")
+#   BENCH_TOOLS           tools to run (default "cleanroom cleanroom-server restic borg";
+#                         cleanroom-server: the same command through 'cleanroom server' over
+#                         loopback TLS)
 #   BENCH_KDF             cleanroom --kdf profile (default interactive)
+#   BENCH_BASELINE        another cleanroom command (an older build) measured as the tool
+#                         "cleanroom-base" in the same run: what a change costs
 #   BENCH_MIRROR          Debian mirror for debootstrap (default: from /etc/apt/sources*)
 #   BENCH_HUNT=0          skip the hunt benchmark (bench/hunt.sh) that runs at the end
 #   BENCH_IMAGE=0         skip the disk-image benchmark (bench/image.sh) that runs after it
@@ -26,7 +30,9 @@ CACHE=${CLEANROOM_BENCH_CACHE:-/var/tmp/cleanroom-bench}
 CLEANROOM=${CLEANROOM:-$ROOT/build/cleanroom}
 case "$CLEANROOM" in /*) ;; *) CLEANROOM="$ROOT/$CLEANROOM" ;; esac
 QUICK=${BENCH_QUICK:-0}
-TOOLS=${BENCH_TOOLS:-cleanroom restic borg}
+TOOLS=${BENCH_TOOLS:-cleanroom cleanroom-server restic borg}
+BASELINE=${BENCH_BASELINE:-}
+[ -n "$BASELINE" ] && TOOLS="cleanroom cleanroom-base ${TOOLS#cleanroom }"
 KDF=${BENCH_KDF:-interactive}
 PASS="cleanroom-bench-passphrase"
 TIME=/usr/bin/time
@@ -186,12 +192,48 @@ measure() {
     # Partial results (a file that could not be read) still count as a run.
     case "$tool:$step:$rc" in
     *:0) STATUS[$step,$tool]=ok ;;
-    cleanroom:backup*:5 | restic:backup*:3) STATUS[$step,$tool]="ok (partial, exit $rc)" ;;
+    cleanroom*:backup*:5 | restic:backup*:3) STATUS[$step,$tool]="ok (partial, exit $rc)" ;;
     *) STATUS[$step,$tool]="FAILED (exit $rc)"; FAILED=1
        say "bench: $tool $step failed (exit $rc), log tail:"; tail -n 5 "$log" >&2 ;;
     esac
     say "bench: $(printf '%-11s %-9s %8ss %8s KiB  cpu %6.2fs user %6.2fs sys  %s' "$step" "$tool" \
         "$secs" "$rss" "$usr" "$sys" "${STATUS[$step,$tool]}")"
+}
+
+# cleanroom-server: a vault served by 'cleanroom server' on loopback (TLS), a backup token.
+SERVER_PID=
+server_start() { # DIR
+    local dir=$1 conf=$1/server/server.json port=""
+    "$CLEANROOM" --quiet server init "$dir" --kdf "$KDF" >"$WORK/log/server-init.log" 2>&1 || return 1
+    "$CLEANROOM" --quiet server token add --config "$conf" --role backup --name bench \
+        >"$WORK/server.token" || return 1
+    "$CLEANROOM" server run --config "$conf" --listen 127.0.0.1:0 >"$WORK/server.out" \
+        2>"$WORK/log/server.log" &
+    SERVER_PID=$!
+    for _ in $(seq 1 100); do
+        port=$(sed -n 's/^listening on port //p' "$WORK/server.out" 2>/dev/null)
+        [ -n "$port" ] && break
+        sleep 0.1
+    done
+    [ -n "$port" ] || return 1
+    SERVER_URL=https://127.0.0.1:$port/
+    export CLEANROOM_TOKEN_FILE=$WORK/server.token
+    CLEANROOM_SERVER_FINGERPRINT=$(sed -n 's/^fingerprint: *//p' "$WORK/log/server-init.log")
+    export CLEANROOM_SERVER_FINGERPRINT
+}
+server_stop() {
+    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    SERVER_PID=
+    # Stored files are immutable where the filesystem allows it.
+    chattr -R -i "$(repo_of cleanroom-server)" 2>/dev/null
+    return 0
+}
+# The --repo of a tool: the folder, or the server's address.
+loc_of() {
+    case $1 in
+    cleanroom-server) printf '%s\n' "$SERVER_URL" ;;
+    *) repo_of "$1" ;;
+    esac
 }
 
 # Each tool's commands. The repository and restore target are per tool.
@@ -200,6 +242,8 @@ tool_init() {
     r=$(repo_of "$1")
     case $1 in
     cleanroom) "$CLEANROOM" --repo "$r" --quiet init --kdf "$KDF" ;;
+    cleanroom-server) server_start "$r" ;;
+    cleanroom-base) "$BASELINE" --repo "$r" --quiet init --kdf "$KDF" ;;
     restic) restic --repo "$r" --quiet init --repository-version 2 ;;
     borg) borg init -e repokey-blake2 "$r" ;;
     esac
@@ -210,6 +254,8 @@ tool_backup() { # TOOL NAME
     r=$(repo_of "$1")
     case $1 in
     cleanroom) measure "$2" cleanroom "$CLEANROOM" --repo "$r" --quiet backup --source bench "${PATHS[@]}" ;;
+    cleanroom-server) measure "$2" cleanroom-server "$CLEANROOM" --repo "$(loc_of "$1")" --quiet backup --source bench "${PATHS[@]}" ;;
+    cleanroom-base) measure "$2" cleanroom-base "$BASELINE" --repo "$r" --quiet backup --source bench "${PATHS[@]}" ;;
     restic) measure "$2" restic restic --repo "$r" --quiet backup "${PATHS[@]}" ;;
     borg) measure "$2" borg borg create --compression zstd,3 "$r::$2" "${PATHS[@]}" ;;
     esac
@@ -222,6 +268,8 @@ tool_restore() {
     rm -rf "$t" && mkdir -p "$t"
     case $1 in
     cleanroom) measure restore cleanroom "$CLEANROOM" --repo "$r" --quiet restore latest --target "$t" ;;
+    cleanroom-server) measure restore cleanroom-server "$CLEANROOM" --repo "$(loc_of "$1")" --quiet restore latest --target "$t" ;;
+    cleanroom-base) measure restore cleanroom-base "$BASELINE" --repo "$r" --quiet restore latest --target "$t" ;;
     restic) measure restore restic restic --repo "$r" --quiet restore latest --target "$t" ;;
     borg) # borg extracts into the working directory
         pushd "$t" >/dev/null && measure restore borg borg extract "$r::backup-1pct"
@@ -242,6 +290,8 @@ tool_verify() {
     r=$(repo_of "$1")
     case $1 in
     cleanroom) measure verify cleanroom "$CLEANROOM" --repo "$r" --quiet verify --read-data ;;
+    cleanroom-server) measure verify cleanroom-server "$CLEANROOM" --repo "$(loc_of "$1")" --quiet verify --read-data ;;
+    cleanroom-base) measure verify cleanroom-base "$BASELINE" --repo "$r" --quiet verify --read-data ;;
     restic) measure verify restic restic --repo "$r" --quiet check --read-data ;;
     borg) measure verify borg borg check --verify-data "$r" ;;
     esac
@@ -331,6 +381,16 @@ report() {
     target "full restore >= 3x faster" restore secs 3
     target "repo no larger (MiB, after all backups)" backup-1pct repo 1
     target "peak RSS no larger (KiB, max over steps)" peak rss 1
+    if [[ " $TOOLS " == *" cleanroom-server "* ]]; then
+        echo
+        echo "Through 'cleanroom server' over loopback TLS, against the local folder (goal >= 0.8x):"
+        local st
+        for st in backup-1 restore; do
+            awk -v l="${SECS[$st,cleanroom]:-0}" -v s="${SECS[$st,cleanroom-server]:-0}" -v n="$st" 'BEGIN {
+                if (l > 0 && s > 0) { r = l / s; printf "- %s: %.2fx of local (%s)\n", n, r, (r >= 0.8 ? "PASS" : "MISS") }
+                else printf "- %s: n/a\n", n }'
+        done
+    fi
 }
 
 # ------------------------------------------------------------------ main
@@ -346,7 +406,8 @@ main() {
     local tool
     for tool in $TOOLS; do
         case $tool in
-        cleanroom) [ -x "$CLEANROOM" ] || die "no cleanroom command at $CLEANROOM (run make first)" ;;
+        cleanroom-base) [ -x "$BASELINE" ] || die "no baseline command at $BASELINE" ;;
+        cleanroom*) [ -x "$CLEANROOM" ] || die "no cleanroom command at $CLEANROOM (run make first)" ;;
         *) command -v "$tool" >/dev/null || die "$tool is not installed (scripts/install-deps)" ;;
         esac
     done
@@ -365,7 +426,7 @@ main() {
     # Other work on the machine skews every number: say how busy it was.
     LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
     STEPS=(backup-1 backup-2 backup-2-warm backup-1pct restore verify)
-    trap corpus_revert EXIT
+    trap 'corpus_revert; server_stop' EXIT
 
     for tool in $TOOLS; do
         tool_init "$tool" >"$WORK/log/init-$tool.log" 2>&1 ||
@@ -395,6 +456,7 @@ main() {
     cat "$out"
     echo
     echo "results written to $out (logs in $WORK/log)"
+    server_stop
     # Keep the disk tidy: the repositories are big and rebuilt every run.
     rm -rf "$WORK"/repo-* "$WORK/restic-cache" "$WORK/borg-home"
     # The hunt's benchmark on the same corpus (bench/hunt.sh; BENCH_HUNT=0 skips it).

@@ -23,7 +23,7 @@
 
 static const char help_text[] =
     "usage: cleanroom backup --source NAME [--time ISO8601] [--tag T]... [--exclude PATTERN]...\n"
-    "                        [--force] [--threads N] PATH...\n"
+    "                        [--force] [--threads N] [--root FOLDER] PATH...\n"
     "       cleanroom backup --source NAME --image FILE [--image FILE]... [--no-files]\n"
     "                        [--vm-config FILE] [--vm-cpus N] [--vm-memory SIZE]\n"
     "                        [--vm-firmware bios|uefi] [--vm-disk-bus virtio|scsi|sata|ide]\n"
@@ -49,6 +49,10 @@ static const char help_text[] =
     "  --force            read every file, even those unchanged since the last snapshot\n"
     "  --threads N        helper threads besides the main one, 1-64\n"
     "                     (default: one per core beyond the first)\n"
+    "  --root FOLDER      the folder that is the system's / (holds its etc/ or Windows/),\n"
+    "                     recorded for the hunt: with --root /mnt/dpi, /mnt/dpi/etc is\n"
+    "                     judged as /etc. Default: the single PATH, or the common folder\n"
+    "                     of several PATHs when it holds etc/ or Windows/\n"
     "  --json             print the new snapshot as JSON (fields as in 'snapshots --json'),\n"
     "                     and the progress on stderr as JSON events, one per line\n"
     "\n"
@@ -204,6 +208,7 @@ int cmd_backup(int argc, char **argv)
         OPT_VM_DISK_BUS,
         OPT_VM_NIC,
         OPT_VM_OS,
+        OPT_ROOT,
     };
     static const struct option longopts[] = {
         {"source", required_argument, NULL, OPT_SOURCE},
@@ -221,6 +226,7 @@ int cmd_backup(int argc, char **argv)
         {"vm-disk-bus", required_argument, NULL, OPT_VM_DISK_BUS},
         {"vm-nic", required_argument, NULL, OPT_VM_NIC},
         {"vm-os", required_argument, NULL, OPT_VM_OS},
+        {"root", required_argument, NULL, OPT_ROOT},
         CLI_GLOBAL_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -284,6 +290,14 @@ int cmd_backup(int argc, char **argv)
             images[nimages++] = optarg;
             break;
         case OPT_NO_FILES: no_files = 1; break;
+        case OPT_ROOT:
+            if (!*optarg) {
+                rc = cli_usage_error("backup", "--root needs the folder that holds the "
+                                               "system's etc/ (or Windows/)");
+                goto done;
+            }
+            opts.root = optarg;
+            break;
         case OPT_VM_CONFIG:
             vm_config = optarg;
             vm_given = 1;
@@ -369,6 +383,11 @@ int cmd_backup(int argc, char **argv)
                                  argv[optind]);
             goto done;
         }
+        if (opts.root) {
+            rc = cli_usage_error("backup", "--root applies to folders; the system volume of "
+                                           "disk images is found by itself");
+            goto done;
+        }
         if (force_given || excludes_given) {
             rc = cli_usage_error("backup", "--force and --exclude apply to folders, not to "
                                            "--image");
@@ -443,6 +462,11 @@ int cmd_backup(int argc, char **argv)
                    cli_human_size(a, sizeof(a), snap->bytes),
                    cli_human_size(b, sizeof(b), snap->bytes_new),
                    cli_human_duration(d, sizeof(d), cli_now() - t0));
+            if (snap->system_root) {
+                char *r = cli_escape(snap->system_root);
+                printf("  system root: %s\n", r);
+                free(r);
+            }
         }
     }
     if (err == CR_EPARTIAL || snap->errors) {

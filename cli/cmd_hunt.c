@@ -30,7 +30,7 @@ static const char help_text[] =
     "usage: cleanroom hunt [--source NAME] [--rules PATH]... [--ioc FILE]...\n"
     "                      [--no-builtin-rules] [--force] [--threads N]\n"
     "                      [--max-scan-size SIZE] [--fail-on SEVERITY]\n"
-    "                      [--skip-broken-rules]\n"
+    "                      [--packages DIR] [--baseline SNAPSHOT] [--skip-broken-rules]\n"
     "\n"
     "Scan the snapshots for indicators of compromise and store the findings in the\n"
     "vault: YARA rules, hash lists (IOC), ransomware traces (known extensions, ransom\n"
@@ -57,6 +57,12 @@ static const char help_text[] =
     "                        2G; default 256M)\n"
     "  --fail-on SEVERITY    exit 9 if the newest snapshot of a source holds a finding at\n"
     "                        or above SEVERITY (info, low, medium, high, critical)\n"
+    "  --packages DIR        trusted .deb files (e.g. from a trusted mirror): the files of\n"
+    "                        a package are compared with its .deb, not with the package\n"
+    "                        database of the snapshot (add --force for snapshots already\n"
+    "                        hunted)\n"
+    "  --baseline SNAPSHOT   a snapshot known good: judged alone, as the first of its\n"
+    "                        source, and the later ones against it (remembered)\n"
     "  --json                {snapshots, snapshots_hunted, snapshots_current, files_judged,\n"
     "                        contents_scanned, contents_cached, bytes_scanned, findings,\n"
     "                        errors, yara_rules, ioc_hashes, ruleset, seconds, rules_dir,\n"
@@ -235,6 +241,8 @@ int cmd_hunt(int argc, char **argv)
         OPT_THREADS,
         OPT_MAX_SCAN,
         OPT_FAIL_ON,
+        OPT_PACKAGES,
+        OPT_BASELINE,
         OPT_SKIP_BROKEN,
     };
     static const struct option longopts[] = {
@@ -246,6 +254,8 @@ int cmd_hunt(int argc, char **argv)
         {"threads", required_argument, NULL, OPT_THREADS},
         {"max-scan-size", required_argument, NULL, OPT_MAX_SCAN},
         {"fail-on", required_argument, NULL, OPT_FAIL_ON},
+        {"packages", required_argument, NULL, OPT_PACKAGES},
+        {"baseline", required_argument, NULL, OPT_BASELINE},
         {"skip-broken-rules", no_argument, NULL, OPT_SKIP_BROKEN},
         CLI_GLOBAL_LONGOPTS,
         {NULL, 0, NULL, 0},
@@ -262,6 +272,8 @@ int cmd_hunt(int argc, char **argv)
     uint64_t counts[5] = {0, 0, 0, 0, 0};
     int c, rc = CLI_EXIT_USAGE, err, no_builtin = 0, fail_on = -1, alarm = 0, have_counts = 0;
     cr_severity sev;
+    const char *baseline_spec = NULL;
+    cr_snapshot *baseline = NULL;
 
     memset(&ctx, 0, sizeof(ctx));
     memset(&stats, 0, sizeof(stats));
@@ -311,6 +323,27 @@ int cmd_hunt(int argc, char **argv)
             }
             fail_on = (int)sev;
             break;
+        case OPT_PACKAGES: {
+            struct stat st;
+            if (!*optarg || stat(optarg, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                char *e = cli_escape(optarg);
+                cli_error("--packages %s is not a folder", e);
+                cli_hint("give the folder that holds the trusted .deb files");
+                free(e);
+                rc = CLI_EXIT_NOTFOUND;
+                goto done;
+            }
+            opts.packages = optarg;
+            break;
+        }
+        case OPT_BASELINE:
+            if (!*optarg) {
+                rc = cli_usage_error("hunt", "--baseline needs a snapshot (see 'cleanroom "
+                                             "snapshots')");
+                goto done;
+            }
+            baseline_spec = optarg;
+            break;
         case CLI_OPT_HELP:
             fputs(help_text, stdout);
             rc = CLI_EXIT_OK;
@@ -328,6 +361,19 @@ int cmd_hunt(int argc, char **argv)
         goto done;
     if (opts.source && (rc = cli_check_source(repo, opts.source)) != 0)
         goto done;
+    if (baseline_spec) {
+        if ((rc = cli_find_snapshot(&baseline, repo, baseline_spec)) != 0)
+            goto done;
+        if (opts.source && strcmp(opts.source, baseline->source) != 0) {
+            char *a = cli_escape(baseline->source), *b = cli_escape(opts.source);
+            rc = cli_usage_error("hunt", "--baseline names a snapshot of %s, not of --source %s",
+                                 a, b);
+            free(a);
+            free(b);
+            goto done;
+        }
+        opts.baseline = &baseline->id;
+    }
 
     opts.rules = rules;
     opts.nrules = nrules;
@@ -490,6 +536,7 @@ done:
     }
     cli_progress_free(ctx.progress);
     cr_clean_points_free(cp, ncp);
+    cr_snapshot_free(baseline);
     cr_repo_free(repo);
     free(rules);
     free(iocs);

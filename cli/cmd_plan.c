@@ -93,7 +93,8 @@ char *cli_plan_vault(const cr_plan *plan, const char *file)
         return cli_xstrdup(cli_g.repo);
     if (plan->vault) {
         const char *slash = strrchr(file, '/');
-        if (plan->vault[0] == '/' || !slash)
+        /* A vault server or a bucket is named as it is; a folder relative to the plan. */
+        if (plan->vault[0] == '/' || !slash || cr_repo_is_remote(plan->vault))
             return cli_xstrdup(plan->vault);
         size_t dl = (size_t)(slash - file);
         char *p = cli_xmalloc(dl + 1 + strlen(plan->vault) + 1);

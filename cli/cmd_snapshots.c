@@ -20,8 +20,9 @@ static const char help_text[] =
     "  --json         an array of objects: id, short_id, source, time, hostname, username,\n"
     "                 paths, tags, excludes, files, dirs, others, bytes, bytes_new, files_new,\n"
     "                 files_changed, files_unchanged, errors, duration, tree, parent,\n"
-    "                 program_version, kind (\"files\" or \"image\"); image snapshots\n"
-    "                 also system_root, vm and disks\n"
+    "                 program_version, kind (\"files\" or \"image\"), system_root (the\n"
+    "                 folder judged as the system's /, or null); image snapshots also\n"
+    "                 vm and disks\n"
     "\n"
     "Exit codes: 0 ok (also when there is none), 2 usage, 3 wrong passphrase, 4 damaged\n"
     "vault, 7 no vault.\n";

@@ -549,7 +549,9 @@ int cli_open_repo(cr_repo **out)
         return CLI_EXIT_USAGE;
 
     /* Say "no vault here" before asking for a passphrase that cannot help. */
-    if (stat(path, &st) != 0) {
+    if (cr_repo_is_remote(path)) {
+        /* A vault server or a bucket: the store says what is there. */
+    } else if (stat(path, &st) != 0) {
         char *esc = cli_escape(path);
         cli_error("no vault at %s (%s). Create one with 'cleanroom init --repo %s'.", esc,
                   strerror(errno), esc);
@@ -558,7 +560,7 @@ int cli_open_repo(cr_repo **out)
     }
     cfg = cli_xmalloc(strlen(path) + sizeof("/config"));
     sprintf(cfg, "%s/config", path);
-    if (stat(cfg, &st) != 0 && errno == ENOENT) {
+    if (!cr_repo_is_remote(path) && stat(cfg, &st) != 0 && errno == ENOENT) {
         char *esc = cli_escape(path);
         cli_error("no vault at %s (no config file). Create one with 'cleanroom init --repo %s'.",
                   esc, esc);
@@ -1412,6 +1414,7 @@ json_t *cli_clean_point_json(const cr_clean_point *c, cr_severity min)
     json_object_set_new(o, "reasons", r);
     json_object_set_new(o, "snapshots", cli_json_u64(c->snapshots));
     json_object_set_new(o, "unhunted", cli_json_u64(c->unhunted));
+    json_object_set_new(o, "system_root_recognised", json_boolean(!c->no_system_root));
     return o;
 }
 
@@ -1443,6 +1446,12 @@ void cli_clean_point_line(FILE *out, const cr_clean_point *c, cr_severity min)
     } else {
         fprintf(out, "%s: no clean restore point is known\n", src);
     }
+    if (c->no_system_root) {
+        fflush(out);
+        cli_warn("%s: no system root recognised: persistence not judged (back the system up "
+                 "with --root FOLDER, the folder that holds etc/ or Windows/)",
+                 src);
+    }
     if (hunted > 0 && c->unhunted > 0) {
         fflush(out); /* the warning (stderr) after the line it is about */
         cli_warn("%zu of the %zu snapshots of %s were never hunted and are not judged; run "
@@ -1462,9 +1471,9 @@ static json_t *json_str_or_null(const char *s)
 void cli_snapshot_image_json(json_t *o, const cr_snapshot *s)
 {
     json_object_set_new(o, "kind", json_string(s->kind == CR_SNAPSHOT_IMAGE ? "image" : "files"));
+    json_object_set_new(o, "system_root", json_str_or_null(s->system_root));
     if (s->kind != CR_SNAPSHOT_IMAGE)
         return;
-    json_object_set_new(o, "system_root", json_str_or_null(s->system_root));
     if (s->vm) {
         const cr_vm_info *v = s->vm;
         json_t *j = json_object();

@@ -46,6 +46,8 @@ static const cli_cmd commands[] = {
      "rehearse a recovery plan in a scratch folder and measure its RTO", NULL},
     {"report", cmd_report,
      "write the incident recovery report (Markdown, HTML) of a journal", NULL},
+    {"server", cmd_server, "serve the vault over HTTPS: backups added, never removed",
+     "init run token"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

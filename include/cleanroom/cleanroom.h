@@ -12,4 +12,5 @@
 #include "plan.h"
 #include "recover.h"
 #include "report.h"
+#include "server.h"
 #endif

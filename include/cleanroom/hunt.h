@@ -77,7 +77,7 @@ int cr_finding_copy(cr_finding *out, const cr_finding *src);
 /** 1 if two findings are "the same finding": same path, category, indicator and evidence. */
 int cr_finding_same(const cr_finding *a, const cr_finding *b);
 
-#define CR_HUNT_OPTIONS_VERSION 1
+#define CR_HUNT_OPTIONS_VERSION 3
 typedef struct cr_hunt_options {
     unsigned int version;
     const char *source;                 /**< NULL: every source */
@@ -94,12 +94,22 @@ typedef struct cr_hunt_options {
     cr_progress_cb progress;
     cr_warning_cb warning;              /**< a content that could not be read or scanned */
     void *payload;
+    /* Version 2. */
+    const char *packages;               /**< folder of trusted .deb files (e.g. from a trusted
+                                             mirror): the sums of a package's files come from
+                                             its .deb when it is there; NULL: none */
+    const cr_id *baseline;              /**< a snapshot the operator knows good: hunted as the
+                                             first of its source (nothing compared with what
+                                             came before it), and the later ones against it;
+                                             NULL: the first snapshot of each source */
+    /* Version 3. */
     int skip_broken_rules;              /**< 1: a rule file that does not compile is left out
                                              (named through warning, counted in the stats)
                                              instead of stopping the hunt */
 } cr_hunt_options;
 #define CR_HUNT_OPTIONS_INIT                                                                       \
-    {CR_HUNT_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL, 0}
+    {CR_HUNT_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL,          \
+     NULL, NULL, 0}
 
 typedef struct cr_hunt_stats {
     uint64_t snapshots;          /**< snapshots considered */
@@ -171,6 +181,20 @@ typedef struct cr_findings_query {
 int cr_findings_list(cr_finding **out, size_t *count, size_t *unhunted, cr_repo *repo,
                      const cr_findings_query *q);
 
+/**
+ * The folder of a snapshot the hunt judges as the system's "/" (persistence
+ * places, package database): the snapshot's recorded system root (backup
+ * --root, or the system volume of an image); else its single path; else,
+ * with several paths, their longest common folder when it holds etc/ or
+ * Windows/ (backup of /mnt/dpi/etc and /mnt/dpi/var: /mnt/dpi).
+ * @param[out] out the root ("/" or "/mnt/dpi"), freed with free()
+ * @return 0; CR_ENOTFOUND when the snapshot has several paths and no common
+ *         system root (*out is then "/": the hunt judges contents from there,
+ *         and judges as its own system each path that holds etc/ or Windows/;
+ *         when none does, no persistence place matches and it warns); an error.
+ */
+int cr_hunt_system_root(char **out, cr_repo *repo, const cr_snapshot *snap);
+
 /** The last clean restore point of one source. */
 typedef struct cr_clean_point {
     char *source;
@@ -189,6 +213,9 @@ typedef struct cr_clean_point {
     size_t nreasons;
     char ruleset[CR_ID_HEX_LEN + 1]; /**< rule set of the hunt that judged the first
                                           compromised snapshot ("" if none is) */
+    int no_system_root;          /**< 1: in the newest hunted snapshot of the source no system
+                                      root was recognised (no etc/ nor Windows/ where the hunt
+                                      looked): persistence was not judged */
 } cr_clean_point;
 
 void cr_clean_points_free(cr_clean_point *p, size_t n);

@@ -29,7 +29,7 @@ typedef void (*cr_warning_cb)(const char *path, const char *message, void *paylo
 
 /* ---------------------------------------------------------------- backup */
 
-#define CR_BACKUP_OPTIONS_VERSION 1
+#define CR_BACKUP_OPTIONS_VERSION 2
 typedef struct cr_backup_options {
     unsigned int version;
     const char *source;      /**< required: the system the snapshot protects */
@@ -40,8 +40,13 @@ typedef struct cr_backup_options {
     int threads;             /**< threads besides the calling one (which works too), 1-64;
                                   0 = one per core beyond the first, at least 1 */
     cr_progress_cb progress; cr_warning_cb warning; void *payload;
+    /** Version 2: the folder holding the system's "/" (its etc/, or Windows/), recorded as
+     *  the snapshot's system_root for the hunt: one of the paths, a folder above them, or a
+     *  folder below one of them. NULL: the hunt works it out (cr_hunt_system_root). */
+    const char *root;
 } cr_backup_options;
-#define CR_BACKUP_OPTIONS_INIT {CR_BACKUP_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL}
+#define CR_BACKUP_OPTIONS_INIT                                                                     \
+    {CR_BACKUP_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL}
 
 /**
  * Back up `paths` (absolute or relative to the working directory) as a new

@@ -44,6 +44,12 @@ int cr_repo_init(const char *path, const char *passphrase, const cr_init_options
  */
 int cr_repo_open(cr_repo **out, const char *path, const char *passphrase);
 
+/**
+ * 1 if `location` names a vault elsewhere than a local folder: a cleanroom
+ * vault server ("https://HOST:PORT/") or an S3 bucket ("s3:http(s)://...").
+ */
+int cr_repo_is_remote(const char *location);
+
 /** Close a vault and wipe its keys from memory. Accepts NULL. */
 void cr_repo_free(cr_repo *repo);
 

@@ -53,6 +53,9 @@
 #define DP_MAX_INFO_FILES 200000u
 #define DP_MAX_DIVERSIONS 100000u
 #define DP_MAX_OVERRIDES 100000u
+#define DP_MAX_VERSION 256
+#define DP_MAX_PACKAGES 200000u
+#define DP_MAX_TAMPERS 100000u
 
 typedef struct dp_ent {
     uint32_t next; /* index + 1 of the next entry of the bucket; 0 ends the chain */
@@ -60,8 +63,17 @@ typedef struct dp_ent {
     uint32_t off, len; /* the path, in the arena */
     uint32_t pkg;      /* index into pkgs */
     uint8_t has_md5;
+    uint8_t conf; /* from the Conffiles of status (a configuration file) */
+    uint8_t gone; /* of a package the anchor had and this database no longer lists */
     uint8_t md5[16];
 } dp_ent;
+
+typedef struct dp_ver {
+    char *name, *version, *arch;
+    int from_deb; /* its sums were anchored on its .deb */
+    int same;     /* at the same version in the anchor (hn_dpkg_anchor) */
+    char *was;    /* another version in the anchor, with the very same changelog */
+} dp_ver;
 
 typedef struct dp_div {
     char *from, *to;
@@ -88,6 +100,10 @@ struct hn_dpkg {
     size_t novr;
     int usrmerge;
     int full; /* the entry cap was reached: later entries are dropped */
+    dp_ver *vers; /* installed packages, sorted by name (hn_dpkg_parse_status) */
+    size_t nvers, capvers;
+    hn_dpkg_tamper *tampers; /* what hn_dpkg_anchor corrected */
+    size_t ntampers, captampers;
 };
 
 /* ------------------------------------------------------------ table */
@@ -137,6 +153,16 @@ void hn_dpkg_free(hn_dpkg *d)
     for (size_t i = 0; i < d->novr; i++)
         free(d->ovr[i].path);
     free(d->ovr);
+    for (size_t i = 0; i < d->nvers; i++) {
+        free(d->vers[i].name);
+        free(d->vers[i].version);
+        free(d->vers[i].arch);
+        free(d->vers[i].was);
+    }
+    free(d->vers);
+    for (size_t i = 0; i < d->ntampers; i++)
+        free(d->tampers[i].path);
+    free(d->tampers);
     free(d);
 }
 
@@ -241,7 +267,7 @@ static const dp_div *div_find(const hn_dpkg *d, const char *path, size_t len)
  * path (.list paths after the md5 sources). The path must start with "/".
  */
 static int dp_add(hn_dpkg *d, const char *path, size_t len, uint32_t pkg, const uint8_t *md5,
-                  int only_new)
+                  int only_new, int conf)
 {
     if (len == 0 || len > DP_MAX_PATH || path[0] != '/' || memchr(path, '\0', len))
         return 0; /* not a path: skipped like any malformed line */
@@ -283,6 +309,7 @@ static int dp_add(hn_dpkg *d, const char *path, size_t len, uint32_t pkg, const 
     e->len = (uint32_t)len;
     e->hash = dp_hash(path, len);
     e->pkg = pkg;
+    e->conf = conf ? 1 : 0;
     if (md5) {
         e->has_md5 = 1;
         memcpy(e->md5, md5, 16);
@@ -393,12 +420,63 @@ static int status_ok(const char *s, size_t len)
     return len > 0 && !(len >= n && memcmp(s + len - n, ni, n) == 0);
 }
 
+static int cmp_ver(const void *a, const void *b)
+{
+    return strcmp(((const dp_ver *)a)->name, ((const dp_ver *)b)->name);
+}
+
+/* A version or architecture as dpkg writes them: printable ASCII without blanks. */
+static int plain_word(const char *s, size_t n, size_t max)
+{
+    if (n == 0 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Record the version of an installed package (the name without ":arch"). Bad values are skipped. */
+static int ver_add(hn_dpkg *d, const char *name, size_t nlen, const char *ver, size_t vlen,
+                   const char *arch, size_t alen)
+{
+    const char *colon = memchr(name, ':', nlen);
+    if (colon)
+        nlen = (size_t)(colon - name);
+    if (!plain_word(name, nlen, DP_MAX_PKG_NAME) || !plain_word(ver, vlen, DP_MAX_VERSION) ||
+        (arch && !plain_word(arch, alen, DP_MAX_PKG_NAME)) || d->nvers >= DP_MAX_PACKAGES)
+        return 0;
+    if (d->nvers == d->capvers) {
+        size_t nc = d->capvers ? d->capvers * 2 : 256;
+        dp_ver *nv = cr_realloc(d->vers, nc * sizeof(*nv));
+        if (!nv)
+            return CR_ERROR;
+        d->vers = nv;
+        d->capvers = nc;
+    }
+    dp_ver *v = &d->vers[d->nvers];
+    v->from_deb = 0;
+    v->same = 0;
+    v->was = NULL;
+    v->name = cr_strndup(name, nlen);
+    v->version = cr_strndup(ver, vlen);
+    v->arch = arch ? cr_strndup(arch, alen) : NULL;
+    if (!v->name || !v->version || (arch && !v->arch)) {
+        free(v->name);
+        free(v->version);
+        free(v->arch);
+        return CR_ERROR;
+    }
+    d->nvers++;
+    return 0;
+}
+
 int hn_dpkg_parse_status(hn_dpkg *d, const void *data, size_t len)
 {
     const char *p = data, *end = p + len, *line = NULL;
     size_t llen = 0;
-    const char *pkg = NULL;
-    size_t pkglen = 0;
+    const char *pkg = NULL, *ver = NULL, *arch = NULL;
+    size_t pkglen = 0, verlen = 0, archlen = 0;
     int ok = 0, in_conf = 0, err = 0, more = 1;
     dp_conf *conf = NULL;
     size_t nconf = 0, capconf = 0;
@@ -411,7 +489,9 @@ int hn_dpkg_parse_status(hn_dpkg *d, const void *data, size_t len)
             if (!is_space(line[i]))
                 blank = 0;
         if (blank) {
-            /* End of a stanza: its conffiles belong to it if it is installed. */
+            /* End of a stanza: its version, and its conffiles if it is installed. */
+            if (pkg && ok && ver && (err = ver_add(d, pkg, pkglen, ver, verlen, arch, archlen)) < 0)
+                goto done;
             if (pkg && ok && nconf) {
                 uint32_t idx;
                 int rc = pkg_add(d, pkg, pkglen, &idx);
@@ -422,11 +502,12 @@ int hn_dpkg_parse_status(hn_dpkg *d, const void *data, size_t len)
                 for (size_t i = 0; rc == 0 && i < nconf; i++) {
                     size_t n = abs_path(buf, conf[i].path, conf[i].len);
                     if (n &&
-                        (err = dp_add(d, buf, n, idx, conf[i].has_md5 ? conf[i].md5 : NULL, 0)) < 0)
+                        (err = dp_add(d, buf, n, idx, conf[i].has_md5 ? conf[i].md5 : NULL, 0,
+                                      1)) < 0)
                         goto done;
                 }
             }
-            pkg = NULL;
+            pkg = ver = arch = NULL;
             ok = in_conf = 0;
             nconf = 0;
             continue;
@@ -466,12 +547,20 @@ int hn_dpkg_parse_status(hn_dpkg *d, const void *data, size_t len)
             pkglen = vlen;
         } else if (flen == 6 && memcmp(line, "Status", 6) == 0) {
             ok = status_ok(v, vlen);
+        } else if (flen == 7 && memcmp(line, "Version", 7) == 0) {
+            ver = v;
+            verlen = vlen;
+        } else if (flen == 12 && memcmp(line, "Architecture", 12) == 0) {
+            arch = v;
+            archlen = vlen;
         } else if (flen == 9 && memcmp(line, "Conffiles", 9) == 0) {
             in_conf = 1;
         }
     }
 done:
     free(conf);
+    if (err == 0 && d->nvers > 1)
+        qsort(d->vers, d->nvers, sizeof(*d->vers), cmp_ver);
     return err;
 }
 
@@ -504,7 +593,7 @@ int hn_dpkg_parse_info(hn_dpkg *d, const char *name, const void *data, size_t le
             if (llen == 2 && memcmp(line, "/.", 2) == 0)
                 continue;
             size_t n = abs_path(buf, line, llen);
-            if (n && (err = dp_add(d, buf, n, idx, NULL, 1)) < 0)
+            if (n && (err = dp_add(d, buf, n, idx, NULL, 1, 0)) < 0)
                 break;
             continue;
         }
@@ -516,7 +605,7 @@ int hn_dpkg_parse_info(hn_dpkg *d, const char *name, const void *data, size_t le
         while (i < llen && is_space(line[i]))
             i++;
         size_t n = abs_path(buf, line + i, llen - i);
-        if (n && (err = dp_add(d, buf, n, idx, md5, 0)) < 0)
+        if (n && (err = dp_add(d, buf, n, idx, md5, 0, 0)) < 0)
             break;
     }
     return err;
@@ -657,7 +746,7 @@ static void owner_one(const hn_dpkg *d, const char *path, size_t len, const uint
 {
     for (uint32_t i = dp_first(d, path, len); i; i = d->ents[i - 1].next) {
         const dp_ent *e = &d->ents[i - 1];
-        if (e->len != len || memcmp(ent_path(d, e), path, len) != 0)
+        if (e->gone || e->len != len || memcmp(ent_path(d, e), path, len) != 0)
             continue;
         hn_owned r;
         if (!e->has_md5 || !md5)
@@ -717,6 +806,321 @@ int hn_dpkg_statoverride(const hn_dpkg *d, const char *relpath, uint32_t *mode)
     return 0;
 }
 
+static const dp_ver *ver_find(const hn_dpkg *d, const char *pkg)
+{
+    size_t lo = 0, hi = d ? d->nvers : 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(d->vers[mid].name, pkg);
+        if (c == 0)
+            return &d->vers[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+const char *hn_dpkg_version(const hn_dpkg *d, const char *pkg)
+{
+    const dp_ver *v = pkg ? ver_find(d, pkg) : NULL;
+    return v ? v->version : NULL;
+}
+
+const char *hn_dpkg_arch(const hn_dpkg *d, const char *pkg)
+{
+    const dp_ver *v = pkg ? ver_find(d, pkg) : NULL;
+    return v ? v->arch : NULL;
+}
+
+size_t hn_dpkg_npackages(const hn_dpkg *d)
+{
+    return d ? d->nvers : 0;
+}
+
+void hn_dpkg_package(const hn_dpkg *d, size_t i, const char **name, const char **version,
+                     const char **arch)
+{
+    *name = d->vers[i].name;
+    *version = d->vers[i].version;
+    *arch = d->vers[i].arch;
+}
+
+int hn_dpkg_from_deb(const hn_dpkg *d, const char *pkg)
+{
+    const dp_ver *v = pkg ? ver_find(d, pkg) : NULL;
+    return v ? v->from_deb : 0;
+}
+
+int hn_dpkg_is_conffile(const hn_dpkg *d, const char *relpath)
+{
+    char alt[DP_MAX_PATH + 16];
+    size_t len;
+    if (!d || !relpath || !d->nents || (len = strlen(relpath)) == 0 || len > DP_MAX_PATH)
+        return 0;
+    for (int round = 0; round < 2; round++) {
+        for (uint32_t i = dp_first(d, relpath, len); i; i = d->ents[i - 1].next) {
+            const dp_ent *e = &d->ents[i - 1];
+            if (e->conf && !e->gone && e->len == len && memcmp(ent_path(d, e), relpath, len) == 0)
+                return 1;
+        }
+        if (round || !d->usrmerge || !(len = usrmerge_alt(alt, sizeof(alt), relpath)))
+            break;
+        relpath = alt;
+    }
+    return 0;
+}
+
+int hn_dpkg_unchanged(const hn_dpkg *d, const char *pkg)
+{
+    const dp_ver *v = pkg ? ver_find(d, pkg) : NULL;
+    return v ? v->same : 0;
+}
+
+int hn_dpkg_same_version(const hn_dpkg *a, const hn_dpkg *b, const char *pkg)
+{
+    const char *x = hn_dpkg_version(a, pkg), *y = hn_dpkg_version(b, pkg);
+    return x && y && strcmp(x, y) == 0;
+}
+
+size_t hn_dpkg_tampers(const hn_dpkg *d, const hn_dpkg_tamper **out)
+{
+    *out = d ? d->tampers : NULL;
+    return d ? d->ntampers : 0;
+}
+
+/* Note what the anchor corrected. */
+static int tamper_add(hn_dpkg *d, const char *pkg, const char *path, int conf, const uint8_t *was,
+                      const uint8_t *now)
+{
+    if (d->ntampers >= DP_MAX_TAMPERS)
+        return 0;
+    if (d->ntampers == d->captampers) {
+        size_t nc = d->captampers ? d->captampers * 2 : 16;
+        hn_dpkg_tamper *nt = cr_realloc(d->tampers, nc * sizeof(*nt));
+        if (!nt)
+            return CR_ERROR;
+        d->tampers = nt;
+        d->captampers = nc;
+    }
+    hn_dpkg_tamper *t = &d->tampers[d->ntampers];
+    memset(t, 0, sizeof(*t));
+    if (!(t->path = cr_strdup(path)))
+        return CR_ERROR;
+    t->pkg = pkg; /* borrowed from d->pkgs, which outlives the list */
+    t->conffile = conf;
+    memcpy(t->was, was, 16);
+    if (now) {
+        t->has_now = 1;
+        memcpy(t->now, now, 16);
+    }
+    d->ntampers++;
+    return 0;
+}
+
+/* The entry of package `pkg` for a path (index + 1), 0 if none. */
+static uint32_t ent_of(const hn_dpkg *d, const char *path, size_t len, const char *pkg)
+{
+    for (uint32_t i = dp_first(d, path, len); i; i = d->ents[i - 1].next) {
+        const dp_ent *e = &d->ents[i - 1];
+        if (e->len == len && memcmp(ent_path(d, e), path, len) == 0 &&
+            strcmp(d->pkgs[e->pkg], pkg) == 0)
+            return i;
+    }
+    return 0;
+}
+
+/*
+ * Every Debian upgrade brings a new changelog entry (Debian policy 12.7), so a
+ * package whose version changed while its changelog.Debian.gz (changelog.gz for
+ * a native package) kept the same sum did not go through an upgrade: the
+ * version was rewritten in status. Binary-only rebuilds ("+bN") write their
+ * entry into another file and are left out.
+ */
+static int stale_changelog(hn_dpkg *d, const hn_dpkg *trusted, dp_ver *v, const dp_ver *tv)
+{
+    static const char *const names[] = {"changelog.Debian.gz", "changelog.gz"};
+    char path[DP_MAX_PKG_NAME + 64];
+    if (strstr(v->version, "+b"))
+        return 0;
+    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+        int n = snprintf(path, sizeof(path), "/usr/share/doc/%s/%s", v->name, names[k]);
+        if (n <= 0 || (size_t)n >= sizeof(path))
+            return 0;
+        uint32_t a = ent_of(d, path, (size_t)n, v->name);
+        uint32_t b = ent_of(trusted, path, (size_t)n, v->name);
+        if (!a || !b)
+            continue;
+        const dp_ent *x = &d->ents[a - 1], *y = &trusted->ents[b - 1];
+        if (x->has_md5 && y->has_md5 && !memcmp(x->md5, y->md5, 16))
+            return (v->was = cr_strdup(tv->version)) ? 0 : CR_ERROR;
+        return 0; /* the first changelog listed decides */
+    }
+    return 0;
+}
+
+const char *hn_dpkg_version_rewritten(const hn_dpkg *d, const char *pkg)
+{
+    const dp_ver *v = pkg ? ver_find(d, pkg) : NULL;
+    return v ? v->was : NULL;
+}
+
+int hn_dpkg_anchor(hn_dpkg *d, const hn_dpkg *trusted)
+{
+    uint8_t *same = NULL;
+    int err = 0;
+    if (!d || !trusted || !trusted->nents)
+        return 0;
+    /* Per package name of d: 1 when installed at the same version in both. */
+    if (d->npkgs && !(same = cr_calloc(d->npkgs, 1)))
+        return CR_ERROR;
+    for (size_t i = 0; i < d->npkgs; i++)
+        same[i] = (uint8_t)hn_dpkg_same_version(d, trusted, d->pkgs[i]);
+    for (size_t i = 0; i < d->nvers; i++) {
+        dp_ver *v = &d->vers[i];
+        const dp_ver *tv = ver_find(trusted, v->name);
+        v->same = tv && !strcmp(tv->version, v->version);
+        if (tv && !v->same && (err = stale_changelog(d, trusted, v, tv)) < 0)
+            goto done;
+    }
+    size_t n0 = d->nents;
+    for (size_t i = 0; i < n0; i++) {
+        dp_ent *e = &d->ents[i];
+        if (!same[e->pkg])
+            continue;
+        const char *pkg = d->pkgs[e->pkg];
+        uint32_t t = ent_of(trusted, ent_path(d, e), e->len, pkg);
+        if (!t || !trusted->ents[t - 1].has_md5)
+            continue;
+        const dp_ent *te = &trusted->ents[t - 1];
+        if (e->has_md5 && memcmp(e->md5, te->md5, 16) == 0)
+            continue;
+        /* The package is as it was, yet its database says otherwise now: the earlier
+         * restore point is what the attacker could not rewrite. */
+        char *path = cr_strndup(ent_path(d, e), e->len);
+        if (!path) {
+            err = CR_ERROR;
+            goto done;
+        }
+        err = tamper_add(d, pkg, path, e->conf || te->conf, te->md5, e->has_md5 ? e->md5 : NULL);
+        free(path);
+        if (err < 0)
+            goto done;
+        e = &d->ents[i];
+        memcpy(e->md5, te->md5, 16);
+        e->has_md5 = 1;
+    }
+    /* Sums that vanished from the database of a package at the same version. */
+    for (size_t i = 0; i < trusted->nents; i++) {
+        const dp_ent *te = &trusted->ents[i];
+        const char *pkg = trusted->pkgs[te->pkg];
+        const char *tpath = ent_path(trusted, te);
+        if (!te->has_md5 || !hn_dpkg_same_version(d, trusted, pkg) ||
+            ent_of(d, tpath, te->len, pkg))
+            continue;
+        uint32_t idx;
+        if ((err = pkg_add(d, pkg, strlen(pkg), &idx)) < 0 ||
+            (err = tamper_add(d, d->pkgs[idx], tpath, te->conf, te->md5, NULL)) < 0)
+            goto done;
+        /* Straight into the table: the path is already where the diversions put it. */
+        size_t nd = d->ndivs;
+        d->ndivs = 0;
+        err = dp_add(d, tpath, te->len, idx, te->md5, 0, te->conf);
+        d->ndivs = nd;
+        if (err < 0)
+            goto done;
+    }
+    /* Packages the anchor had that this database no longer lists: their files are kept
+     * aside (not owned), so that one of them still there and changed can be told. */
+    for (size_t i = 0; i < trusted->nents; i++) {
+        const dp_ent *te = &trusted->ents[i];
+        const char *pkg = trusted->pkgs[te->pkg];
+        if (!te->has_md5 || ver_find(d, pkg) || (!te->gone && !ver_find(trusted, pkg)))
+            continue;
+        uint32_t idx;
+        if ((err = pkg_add(d, pkg, strlen(pkg), &idx)) < 0)
+            goto done;
+        size_t nd = d->ndivs, before = d->nents;
+        d->ndivs = 0;
+        err = dp_add(d, ent_path(trusted, te), te->len, idx, te->md5, 0, te->conf);
+        d->ndivs = nd;
+        if (err < 0)
+            goto done;
+        if (d->nents > before)
+            d->ents[d->nents - 1].gone = 1;
+    }
+done:
+    free(same);
+    return err;
+}
+
+const char *hn_dpkg_gone_owner(const hn_dpkg *d, const char *relpath)
+{
+    char alt[DP_MAX_PATH + 16];
+    size_t len;
+    if (!d || !relpath || !d->nents || (len = strlen(relpath)) == 0 || len > DP_MAX_PATH)
+        return NULL;
+    for (int round = 0; round < 2; round++) {
+        for (uint32_t i = dp_first(d, relpath, len); i; i = d->ents[i - 1].next) {
+            const dp_ent *e = &d->ents[i - 1];
+            if (e->gone && e->len == len && memcmp(ent_path(d, e), relpath, len) == 0)
+                return d->pkgs[e->pkg];
+        }
+        if (round || !d->usrmerge || !(len = usrmerge_alt(alt, sizeof(alt), relpath)))
+            break;
+        relpath = alt;
+    }
+    return NULL;
+}
+
+int hn_dpkg_anchor_deb(hn_dpkg *d, const char *pkg, const char *const *paths,
+                       const uint8_t (*md5s)[16], size_t n)
+{
+    char buf[DP_MAX_PATH + 2];
+    int err = 0;
+    if (!d || !pkg)
+        return 0;
+    dp_ver *v = (dp_ver *)ver_find(d, pkg);
+    if (v)
+        v->from_deb = 1;
+    for (size_t i = 0; i < n; i++) {
+        const char *in = paths[i];
+        while (in[0] == '.' && in[1] == '/')
+            in += 2; /* "./usr/bin/x", as tar lists it */
+        size_t len = abs_path(buf, in, strlen(in));
+        if (!len)
+            continue;
+        const char *p = buf;
+        if (d->ndivs) {
+            const dp_div *dv = div_find(d, buf, len);
+            if (dv && (!dv->pkg || strcmp(dv->pkg, pkg) != 0)) {
+                p = dv->to;
+                len = strlen(p);
+            }
+        }
+        uint32_t k = ent_of(d, p, len, pkg);
+        if (!k)
+            continue; /* not installed (a path the package's scripts removed or moved) */
+        dp_ent *e = &d->ents[k - 1];
+        if (e->has_md5 && memcmp(e->md5, md5s[i], 16) == 0)
+            continue;
+        if (e->has_md5 || !e->conf) {
+            /* The database says another sum than the package itself. */
+            uint8_t now[16];
+            int had = e->has_md5;
+            if (had)
+                memcpy(now, e->md5, 16);
+            if ((err = tamper_add(d, d->pkgs[e->pkg], p, e->conf, md5s[i], had ? now : NULL)) < 0)
+                return err;
+            e = &d->ents[k - 1];
+        }
+        memcpy(e->md5, md5s[i], 16);
+        e->has_md5 = 1;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------ loading */
 
 static void dp_warn(hn_ctx *ctx, const char *path, const char *fmt, ...)
@@ -766,7 +1170,8 @@ done:
     return err;
 }
 
-int hn_dpkg_load(hn_dpkg **out, hn_ctx *ctx)
+/* The database of ctx->snap as it says itself (ctx->snap may be the predecessor). */
+static int load_raw(hn_dpkg **out, hn_ctx *ctx)
 {
     hn_dpkg *d = NULL;
     cr_node dir, link;
@@ -870,4 +1275,48 @@ done:
     free(ipath);
     free(lpath);
     return err;
+}
+
+int hn_dpkg_load(hn_dpkg **out, hn_ctx *ctx)
+{
+    int err;
+    *out = NULL;
+    if ((err = load_raw(out, ctx)) < 0 || !*out)
+        return err;
+    const hn_dpkg *anchor = ctx->anchor;
+    hn_dpkg *own = NULL;
+    if (!anchor && ctx->pred && !ctx->baseline) {
+        /* The predecessor was not hunted by this run: its database, as it was then, is the
+         * anchor (its own hunt compared it with the one before it). */
+        hn_ctx pc = *ctx;
+        pc.snap = ctx->pred;
+        pc.pred = NULL;
+        pc.anchor = NULL;
+        pc.dpkg = NULL;
+        if ((err = load_raw(&own, &pc)) < 0)
+            goto done;
+        anchor = own;
+    }
+    if (anchor && (err = hn_dpkg_anchor(*out, anchor)) < 0)
+        goto done;
+    err = hn_deb_anchor(ctx, *out, anchor);
+done:
+    hn_dpkg_free(own);
+    if (err < 0) {
+        hn_dpkg_free(*out);
+        *out = NULL;
+    }
+    return err;
+}
+
+int hn_ctx_dpkg(hn_ctx *ctx, const hn_dpkg **out)
+{
+    int err;
+    if (!ctx->dpkg_loaded) {
+        if ((err = hn_dpkg_load(&ctx->dpkg, ctx)) < 0)
+            return err;
+        ctx->dpkg_loaded = 1;
+    }
+    *out = ctx->dpkg;
+    return 0;
 }

@@ -31,18 +31,43 @@
  * carries forward may have changed. Records are never modified: a new one
  * supersedes the old (the newest per snapshot counts).
  *
- * Paths given to the judges are relative to the *system root* of a snapshot:
- * the single folder it was taken of (a server's tree restored or mounted
- * under /srv/web01 judges as "/etc/crontab"), or "/" when it has several.
+ * Paths given to the judges are relative to the *system root* of a snapshot
+ * (cr_hunt_system_root): the folder recorded by backup --root, the single
+ * folder it was taken of (a server's tree restored or mounted under
+ * /srv/web01 judges as "/etc/crontab"), or the common folder of several paths
+ * when it holds etc/ or Windows/. Without one, each path that holds a system
+ * is judged from its own root by the persistence and package judges; with
+ * none, the hunt says that persistence was not judged (a low finding, and a
+ * warning).
+ *
+ * Trust: the package database of each snapshot is anchored on the
+ * predecessor's as judged (hunt_run.trusted, passed on from one snapshot to
+ * the next; trust.c tells why).
  */
 #include "hunt/hunt.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 /* ------------------------------------------------------------------ emit */
+
+/* Room for one more finding in ctx->out. */
+static int out_reserve(hn_ctx *ctx)
+{
+    if (ctx->nout == ctx->capout) {
+        size_t cap = ctx->capout ? ctx->capout * 2 : 64;
+        cr_finding *p = cr_realloc(ctx->out, cap * sizeof(*p));
+        if (!p)
+            return CR_ERROR;
+        ctx->out = p;
+        ctx->capout = cap;
+    }
+    return 0;
+}
 
 int hn_emit(hn_ctx *ctx, const char *relpath, cr_category cat, cr_severity sev,
             const char *indicator, const cr_id *content, const char *evidence,
@@ -52,14 +77,8 @@ int hn_emit(hn_ctx *ctx, const char *relpath, cr_category cat, cr_severity sev,
     va_list ap;
     char *detail = NULL;
 
-    if (ctx->nout == ctx->capout) {
-        size_t cap = ctx->capout ? ctx->capout * 2 : 64;
-        cr_finding *p = cr_realloc(ctx->out, cap * sizeof(*p));
-        if (!p)
-            return CR_ERROR;
-        ctx->out = p;
-        ctx->capout = cap;
-    }
+    if (out_reserve(ctx) < 0)
+        return CR_ERROR;
     if (detail_fmt) {
         va_list ap2;
         int n;
@@ -93,28 +112,82 @@ int hn_emit(hn_ctx *ctx, const char *relpath, cr_category cat, cr_severity sev,
 
 /* ----------------------------------------------------------- system root */
 
-/*
- * The system root of a snapshot (borrowed): the folder it names as holding
- * the operating system (image snapshots: "/disk0/p2"), else its single path,
- * or "/". The paths of an image snapshot are the image files, not folders of
- * it: without a system root its whole tree is judged.
- */
-static const char *system_root(const cr_snapshot *s)
+/* 1 if the folder `dir` of the snapshot holds etc/ or Windows/ (a system's "/"). */
+static int looks_like_root(cr_repo *repo, const cr_snapshot *s, const char *dir)
 {
+    cr_node n;
+    cr_tree *t = NULL;
+    int found = 0;
+    memset(&n, 0, sizeof(n));
+    if (cr_snapshot_lookup(&n, repo, s, dir) == 0 && n.type == CR_NODE_DIR && n.has_subtree &&
+        cr_tree_load(&t, repo, &n.subtree) == 0) {
+        for (size_t i = 0; i < t->count && !found; i++)
+            found = t->nodes[i].type == CR_NODE_DIR &&
+                    (!strcmp(t->nodes[i].name, "etc") || !strcasecmp(t->nodes[i].name, "Windows"));
+    }
+    cr_tree_free(t);
+    cr_node_clear(&n);
+    return found;
+}
+
+int cr_hunt_system_root(char **out, cr_repo *repo, const cr_snapshot *s)
+{
+    *out = NULL;
+    if (!repo || !s) {
+        cr_error_set("system root: a vault and a snapshot are required");
+        return CR_EINPUT;
+    }
+    const char *root = "/";
     if (s->system_root && s->system_root[0] == '/')
-        return s->system_root;
-    if (s->kind == CR_SNAPSHOT_IMAGE)
-        return "/";
-    if (s->npaths == 1 && s->paths[0] && s->paths[0][0] == '/')
-        return s->paths[0];
-    return "/";
+        root = s->system_root;
+    else if (s->kind != CR_SNAPSHOT_IMAGE && s->npaths == 1 && s->paths[0] &&
+             s->paths[0][0] == '/')
+        root = s->paths[0];
+    else if (s->kind != CR_SNAPSHOT_IMAGE && s->npaths > 1) {
+        /* Several paths: their longest common folder, if it is a system's "/". */
+        size_t n = 0;
+        for (size_t i = 0; i < s->npaths; i++)
+            if (!s->paths[i] || s->paths[i][0] != '/')
+                goto none;
+        n = strlen(s->paths[0]);
+        for (size_t i = 1; i < s->npaths; i++) {
+            size_t k = 0;
+            while (k < n && s->paths[i][k] && s->paths[i][k] == s->paths[0][k])
+                k++;
+            n = k;
+        }
+        /* Back to a whole component: "/mnt/dpi/e" of /mnt/dpi/etc and /mnt/dpi/eye is /mnt/dpi. */
+        for (size_t i = 0; i < s->npaths; i++)
+            if (s->paths[i][n] != '/' && s->paths[i][n] != '\0') {
+                while (n > 0 && s->paths[0][n - 1] != '/')
+                    n--;
+                break;
+            }
+        while (n > 1 && s->paths[0][n - 1] == '/')
+            n--;
+        char *prefix = n ? cr_strndup(s->paths[0], n) : cr_strdup("/");
+        if (!prefix)
+            return CR_ERROR;
+        if (looks_like_root(repo, s, prefix)) {
+            *out = prefix;
+            return 0;
+        }
+        free(prefix);
+    none:
+        if (!(*out = cr_strdup("/")))
+            return CR_ERROR;
+        cr_error_set("%s: no system root recognised: persistence not judged (back it up with "
+                     "--root, the folder that holds etc/ or Windows/)",
+                     s->source ? s->source : "?");
+        return CR_ENOTFOUND;
+    }
+    return (*out = cr_strdup(root)) ? 0 : CR_ERROR;
 }
 
 /* The tree id of the system root, or has = 0 when it is not a folder in the snapshot. */
-static int root_tree(cr_id *out, int *has, cr_repo *repo, const cr_snapshot *s)
+static int root_tree(cr_id *out, int *has, cr_repo *repo, const cr_snapshot *s, const char *root)
 {
     cr_node n;
-    const char *root = system_root(s);
     int err;
     *has = 0;
     if (!strcmp(root, "/")) {
@@ -306,7 +379,86 @@ typedef struct hunt_run {
     cr_hunt_stats *stats;
     unsigned ioc_need; /* HN_HAVE_* hashes the IOC lists need */
     int64_t last_hunted_ns; /* hunted_ns of the record hunt_one wrote last */
+    /* System roots of the snapshots met so far (cr_hunt_system_root), by snapshot. */
+    struct hunt_root {
+        const cr_snapshot *snap;
+        char *root;
+        int none;    /* no system root recognised */
+        char **subs; /* with several paths and no common root: those that hold a system */
+        size_t nsubs;
+    } *roots;
+    size_t nroots, caproots;
+    /* The trust anchor: the package database of `trusted_for` (the last snapshot
+     * hunted of the current source) as judged then; NULL when none is known. */
+    hn_dpkg *trusted;
+    cr_id trusted_for;
 } hunt_run;
+
+/* The system root of s (borrowed), worked out once. NULL: out of memory (or a damaged tree). */
+static const char *snap_root(hunt_run *h, const cr_snapshot *s, int *none)
+{
+    for (size_t i = 0; i < h->nroots; i++)
+        if (h->roots[i].snap == s) {
+            if (none)
+                *none = h->roots[i].none;
+            return h->roots[i].root;
+        }
+    if (h->nroots == h->caproots) {
+        size_t cap = h->caproots ? h->caproots * 2 : 64;
+        struct hunt_root *r = cr_realloc(h->roots, cap * sizeof(*r));
+        if (!r)
+            return NULL;
+        h->roots = r;
+        h->caproots = cap;
+    }
+    char *root = NULL;
+    int rc = cr_hunt_system_root(&root, h->repo, s);
+    if (rc < 0 && rc != CR_ENOTFOUND)
+        return NULL;
+    struct hunt_root *r = &h->roots[h->nroots];
+    memset(r, 0, sizeof(*r));
+    r->snap = s;
+    r->root = root;
+    h->nroots++;
+    if (rc == CR_ENOTFOUND && s->npaths > 1) {
+        /* No common root: each path that holds a system is its own. */
+        if (!(r->subs = cr_calloc(s->npaths, sizeof(char *))))
+            return NULL;
+        for (size_t i = 0; i < s->npaths; i++)
+            if (looks_like_root(h->repo, s, s->paths[i]) &&
+                !(r->subs[r->nsubs++] = cr_strdup(s->paths[i])))
+                return NULL;
+    }
+    r->none = rc == CR_ENOTFOUND && r->nsubs == 0;
+    if (none)
+        *none = r->none;
+    return r->root;
+}
+
+/* The systems of a snapshot that has no common root (borrowed; snap_root first). */
+static char **snap_subs(const hunt_run *h, const cr_snapshot *s, size_t *n)
+{
+    *n = 0;
+    for (size_t i = 0; i < h->nroots; i++)
+        if (h->roots[i].snap == s) {
+            *n = h->roots[i].nsubs;
+            return h->roots[i].subs;
+        }
+    return NULL;
+}
+
+static void roots_clear(hunt_run *h)
+{
+    for (size_t i = 0; i < h->nroots; i++) {
+        free(h->roots[i].root);
+        for (size_t k = 0; k < h->roots[i].nsubs; k++)
+            free(h->roots[i].subs[k]);
+        free(h->roots[i].subs);
+    }
+    free(h->roots);
+    h->roots = NULL;
+    h->nroots = h->caproots = 0;
+}
 
 /* Open-addressing set of content ids -> job index, for one snapshot's scan. */
 typedef struct job_map {
@@ -360,7 +512,7 @@ static void x_snap_clear(x_snap *x)
     memset(x, 0, sizeof(*x));
 }
 
-static int x_snap_load(x_snap *x, cr_repo *repo, const cr_snapshot *s)
+static int x_snap_load(x_snap *x, cr_repo *repo, const cr_snapshot *s, const char *root)
 {
     cr_node n;
     cr_buf b = CR_BUF_INIT;
@@ -369,7 +521,7 @@ static int x_snap_load(x_snap *x, cr_repo *repo, const cr_snapshot *s)
     memset(x, 0, sizeof(*x));
     static const char *const win[] = {"/Windows", "/WINDOWS", "/windows"};
     for (size_t i = 0; i < 3 && !x->windows; i++) {
-        if (!(p = full_path(system_root(s), win[i])))
+        if (!(p = full_path(root, win[i])))
             return CR_ERROR;
         if (cr_snapshot_lookup(&n, repo, s, p) == 0) {
             x->windows = n.type == CR_NODE_DIR;
@@ -377,7 +529,7 @@ static int x_snap_load(x_snap *x, cr_repo *repo, const cr_snapshot *s)
         }
         free(p);
     }
-    if (!(p = full_path(system_root(s), "/etc/passwd")))
+    if (!(p = full_path(root, "/etc/passwd")))
         return CR_ERROR;
     memset(&n, 0, sizeof(n));
     if (cr_snapshot_lookup(&n, repo, s, p) == 0 && n.type == CR_NODE_FILE &&
@@ -443,8 +595,8 @@ static int x_values(char **name, char **folder, char **owner, const x_snap *x, c
 }
 
 /* Learn the facts of every content added or changed in `ch` that the cache lacks. */
-static int scan_changes(hunt_run *h, const cr_snapshot *s, change_list *ch, uint64_t *scanned,
-                        uint64_t *cached, uint64_t *errors)
+static int scan_changes(hunt_run *h, const cr_snapshot *s, const char *root, change_list *ch,
+                        uint64_t *scanned, uint64_t *cached, uint64_t *errors)
 {
     hn_scan_job *jobs = NULL;
     hn_facts *facts = NULL;
@@ -465,14 +617,15 @@ static int scan_changes(hunt_run *h, const cr_snapshot *s, change_list *ch, uint
         err = CR_ERROR;
         goto done;
     }
-    if (h->rs->yara && (err = x_snap_load(&xs, h->repo, s)) < 0)
+    if (h->rs->yara && (err = x_snap_load(&xs, h->repo, s, root)) < 0)
         goto done;
     for (size_t i = 0; i < ch->n; i++) {
         hn_change *c = &ch->c[i];
         if (!c->has_new || c->new_node.type != CR_NODE_FILE)
             continue;
         cr_id cid;
-        unsigned need = base | hn_persist_linux_need(c->path, &c->new_node);
+        unsigned need = base | hn_persist_linux_need(c->path, &c->new_node) |
+                        hn_judge_package_need(s, c->path, &c->new_node);
         hn_facts_key(&cid, h->rs, c->path, &c->new_node);
         const hn_facts *known = hn_cache_get(h->cache, &cid);
         unsigned have = known ? known->have : 0;
@@ -495,7 +648,7 @@ static int scan_changes(hunt_run *h, const cr_snapshot *s, change_list *ch, uint
         facts[njobs].size = c->new_node.size;
         {
             char hex[CR_ID_HEX_LEN + 1];
-            char *fp = full_path(system_root(s), c->path);
+            char *fp = full_path(root, c->path);
             if (!fp || !(paths[njobs] = cr_sprintf("%s (snapshot %.8s of %s)", fp,
                                                    cr_id_to_hex(hex, &s->id), s->source))) {
                 free(fp);
@@ -532,6 +685,20 @@ static int scan_changes(hunt_run *h, const cr_snapshot *s, change_list *ch, uint
             }
             if (facts[i].have && (err = hn_cache_put(h->cache, &facts[i])) < 0)
                 goto done;
+            /* Keyed by path (YARA externals): the hashes are the content's, wherever it
+             * is; kept under its content id too for the judges that look them up so. */
+            if (facts[i].have & ~HN_HAVE_YARA && h->rs->yara_externals) {
+                hn_facts plain = facts[i];
+                hn_content_id(&plain.content, jobs[i].node);
+                plain.have &= ~HN_HAVE_YARA;
+                plain.yara = NULL;
+                plain.nyara = 0;
+                plain.yara_id[0] = '\0';
+                const hn_facts *had = hn_cache_get(h->cache, &plain.content);
+                if ((!had || (had->have & plain.have) != plain.have) &&
+                    (err = hn_cache_put(h->cache, &plain)) < 0)
+                    goto done;
+            }
             (*scanned)++;
         }
     }
@@ -580,6 +747,49 @@ static int cmp_finding_order(const void *a, const void *b)
     return strcmp(x->indicator, y->indicator);
 }
 
+/* The tree id of the package database folder of a system (has = 0: none). */
+static int dpkg_dir(cr_id *out, int *has, cr_repo *repo, const cr_snapshot *s, const char *root)
+{
+    cr_node n;
+    size_t l = strlen(root);
+    while (l && root[l - 1] == '/')
+        l--;
+    char *path = cr_sprintf("%.*s/var/lib/dpkg", (int)l, root);
+    int err;
+    *has = 0;
+    if (!path)
+        return CR_ERROR;
+    memset(&n, 0, sizeof(n));
+    err = cr_snapshot_lookup(&n, repo, s, path);
+    free(path);
+    if (err == 0 && n.type == CR_NODE_DIR && n.has_subtree) {
+        *out = n.subtree;
+        *has = 1;
+    }
+    cr_node_clear(&n);
+    return err == CR_ERROR ? err : 0;
+}
+
+/* Move the findings of a system's context (paths relative to its root) into ctx (full paths). */
+static int sub_collect(hn_ctx *ctx, hn_ctx *sc)
+{
+    for (size_t i = 0; i < sc->nout; i++) {
+        cr_finding *f = &sc->out[i];
+        char *fp = strcmp(f->path, "/") ? cr_sprintf("%s%s", sc->root, f->path)
+                                        : cr_strdup(sc->root);
+        if (!fp)
+            return CR_ERROR;
+        free(f->path);
+        f->path = fp;
+        if (out_reserve(ctx) < 0)
+            return CR_ERROR;
+        ctx->out[ctx->nout++] = *f;
+        memset(f, 0, sizeof(*f));
+    }
+    sc->nout = 0;
+    return 0;
+}
+
 /* Hunt one snapshot. prev: the predecessor's findings (relative paths), replaced by S's. */
 static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, prev_set *prev)
 {
@@ -592,28 +802,37 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
     cr_id ta, tb;
     int hasa = 0, hasb = 0, err;
     uint64_t scanned = 0, cached = 0, errors = 0, judged = 0;
-    const char *root = system_root(s);
-    /* A snapshot whose system root differs from its predecessor's (a backup job
-     * that gained or lost a path), or whose predecessor lacks that root, is not
-     * comparable with it: it is hunted as a new baseline, nothing carried. */
-    int rebase = p && strcmp(system_root(p), root) != 0;
+    int noroot = 0;
+    char **subs = NULL;
+    size_t nsubs = 0;
+    hn_ctx *sub = NULL;
+    int dpkg_borrowed = 0; /* ctx.dpkg is h->trusted */
+    const char *root = snap_root(h, s, &noroot), *proot = p ? snap_root(h, p, NULL) : NULL;
 
     memset(&ctx, 0, sizeof(ctx));
     memset(&rec, 0, sizeof(rec));
     memset(&cs, 0, sizeof(cs));
+    if (!root || (p && !proot)) {
+        err = CR_ERROR;
+        goto done;
+    }
+    /* A snapshot whose system root differs from its predecessor's (a backup job
+     * that gained or lost a path), or whose predecessor lacks that root, is not
+     * comparable with it: it is hunted as a new baseline, nothing carried. */
+    int rebase = p && strcmp(proot, root) != 0;
 
-    if (p && !rebase && (err = root_tree(&ta, &hasa, h->repo, p)) < 0)
+    if (p && !rebase && (err = root_tree(&ta, &hasa, h->repo, p, proot)) < 0)
         goto done;
     if (p && !hasa)
         rebase = 1;
     if (rebase)
         prev_clear(prev);
-    if ((err = root_tree(&tb, &hasb, h->repo, s)) < 0)
+    if ((err = root_tree(&tb, &hasb, h->repo, s, root)) < 0)
         goto done;
     {
         /* The depth limit counts from the snapshot's root, not the system root. */
         int below = 0;
-        for (const char *q = system_root(s); *q; q++)
+        for (const char *q = root; *q; q++)
             below += q[0] == '/' && q[1] && q[1] != '/';
         err = cr_diff_trees_at(h->repo, hasa ? &ta : NULL, hasb ? &tb : NULL, below,
                                collect_change, &ch);
@@ -629,7 +848,7 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
     }
     if (err < 0)
         goto done;
-    if ((err = scan_changes(h, s, &ch, &scanned, &cached, &errors)) < 0)
+    if ((err = scan_changes(h, s, root, &ch, &scanned, &cached, &errors)) < 0)
         goto done;
 
     ctx.repo = h->repo;
@@ -641,6 +860,59 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
     ctx.cache = h->cache;
     ctx.warning = h->opts->warning;
     ctx.payload = h->opts->payload;
+    ctx.packages_dir = h->opts->packages;
+    /* The anchor: the predecessor's database as judged when this run hunted it; else
+     * hn_dpkg_load reads the predecessor's own. */
+    if (ctx.pred && h->trusted && !memcmp(&h->trusted_for, &p->id, sizeof(cr_id))) {
+        ctx.anchor = h->trusted;
+        /* A package database folder that did not change since then is the same
+         * database, judged the same: the anchor itself, nothing to read. */
+        cr_id da, db;
+        int ha = 0, hb = 0;
+        if ((err = dpkg_dir(&da, &ha, h->repo, p, proot)) < 0 ||
+            (err = dpkg_dir(&db, &hb, h->repo, s, root)) < 0)
+            goto done;
+        if (ha && hb && !memcmp(&da, &db, sizeof(da))) {
+            ctx.dpkg = h->trusted;
+            ctx.dpkg_loaded = 1;
+            ctx.dpkg_reused = 1;
+            dpkg_borrowed = 1;
+        }
+    }
+
+    /* Several systems in one snapshot (no common root): the persistence and package
+     * judges see each from its own root, with its own package database. */
+    subs = snap_subs(h, s, &nsubs);
+    if (nsubs && !(sub = cr_calloc(nsubs, sizeof(*sub)))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    for (size_t i = 0; i < nsubs; i++) {
+        sub[i] = ctx;
+        sub[i].root = subs[i];
+        sub[i].dpkg = NULL;
+        sub[i].dpkg_loaded = 0;
+        sub[i].anchor = NULL;
+        sub[i].dpkg_reused = 0;
+        sub[i].sshd_keyfiles = NULL;
+        sub[i].nsshd_keyfiles = 0;
+        sub[i].sshd_loaded = 0;
+        sub[i].out = NULL;
+        sub[i].nout = sub[i].capout = 0;
+    }
+
+    if (noroot) {
+        if (ctx.warning)
+            ctx.warning(s->source,
+                        "no system root recognised: persistence not judged; back it up with "
+                        "--root, the folder that holds etc/ or Windows/",
+                        ctx.payload);
+        if ((err = hn_emit(&ctx, "/", CR_CAT_ANOMALY, CR_SEV_LOW, HN_IND_NO_ROOT, NULL, NULL,
+                           "no system root recognised among the paths of this restore point (no "
+                           "common folder holding etc/ or Windows/): persistence places and the "
+                           "package database were not judged")) < 0)
+            goto done;
+    }
 
     if (ch.n && (!(changed = cr_calloc(ch.n, sizeof(char *))) ||
                  !(removed = cr_calloc(ch.n, sizeof(char *))))) {
@@ -691,8 +963,22 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
         }
         if (n && (err = hn_judge_file(&ctx, c->path, o, n)) < 0)
             goto done;
-        if ((err = hn_persist_linux(&ctx, c->path, o, n)) < 0 ||
-            (err = hn_persist_windows(&ctx, c->path, o, n)) < 0)
+        hn_ctx *pc = &ctx;
+        const char *rel = c->path;
+        for (size_t k = 0; k < nsubs; k++) {
+            size_t l = strlen(subs[k]);
+            if (!strncmp(c->path, subs[k], l) && c->path[l] == '/') {
+                pc = &sub[k];
+                rel = c->path + l;
+                pc->prev = ctx.prev;
+                pc->nprev = ctx.nprev;
+                break;
+            }
+        }
+        if ((err = hn_persist_linux(pc, rel, o, n)) < 0 ||
+            (err = hn_persist_windows(pc, rel, o, n)) < 0 ||
+            (err = hn_judge_package(pc, rel, o, n)) < 0 ||
+            (pc != &ctx && (err = sub_collect(&ctx, pc)) < 0))
             goto done;
     }
     if (deep) {
@@ -739,16 +1025,8 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
         const char *key = pf->path;
         if (ch.n && bsearch(&key, changed, ch.n, sizeof(char *), cmp_str_ptr))
             continue;
-        if (ctx.nout == ctx.capout) {
-            size_t cap = ctx.capout ? ctx.capout * 2 : 64;
-            cr_finding *np = cr_realloc(ctx.out, cap * sizeof(*np));
-            if (!np) {
-                err = CR_ERROR;
-                goto done;
-            }
-            ctx.out = np;
-            ctx.capout = cap;
-        }
+        if ((err = out_reserve(&ctx)) < 0)
+            goto done;
         if ((err = cr_finding_copy(&ctx.out[ctx.nout], pf)) < 0)
             goto done;
         ctx.nout++;
@@ -820,6 +1098,18 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
     h->stats->snapshots_hunted++;
     h->last_hunted_ns = rec.hunted_ns;
 
+    /* S's database, as judged, anchors the next snapshot. When it was not read, S's
+     * database files did not change (their change loads it), so the anchor of S
+     * holds for the next one too. */
+    if (ctx.dpkg_loaded && ctx.dpkg && !dpkg_borrowed) {
+        hn_dpkg_free(h->trusted);
+        h->trusted = ctx.dpkg;
+        ctx.dpkg = NULL;
+        h->trusted_for = s->id;
+    } else if (ctx.anchor) {
+        h->trusted_for = s->id;
+    }
+
     /* S's findings become the predecessor's set of the next snapshot. */
     prev_clear(prev);
     prev->f = ctx.out;
@@ -829,9 +1119,15 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
     sort(prev->f, prev->n, sizeof(*prev->f), cmp_finding_path);
 done:
     cr_findings_free(ctx.out, ctx.nout);
-    if (ctx.dpkg)
+    if (ctx.dpkg && !dpkg_borrowed)
         hn_dpkg_free(ctx.dpkg);
     hn_persist_ctx_clear(&ctx);
+    for (size_t i = 0; sub && i < nsubs; i++) {
+        cr_findings_free(sub[i].out, sub[i].nout);
+        hn_dpkg_free(sub[i].dpkg);
+        hn_persist_ctx_clear(&sub[i]);
+    }
+    free(sub);
     free(changed);
     free(removed);
     free(deep);
@@ -869,6 +1165,13 @@ int cr_hunt(cr_hunt_stats *stats, cr_repo *repo, const cr_hunt_options *opts)
         cr_error_set("hunt: a vault and options are required");
         return CR_EINPUT;
     }
+    /* Options of an older caller: the fields it does not know are left at their defaults. */
+    cr_hunt_options o2 = CR_HUNT_OPTIONS_INIT;
+    memcpy(&o2, opts,
+           opts->version >= 3   ? sizeof(o2)
+           : opts->version >= 2 ? offsetof(cr_hunt_options, skip_broken_rules)
+                                : offsetof(cr_hunt_options, packages));
+    opts = &o2;
     h.repo = repo;
     h.opts = opts;
     h.stats = stats;
@@ -922,13 +1225,30 @@ int cr_hunt(cr_hunt_stats *stats, cr_repo *repo, const cr_hunt_options *opts)
                 if (failed)
                     continue;
                 const hn_record *r = hn_records_find(&h.records, &s->id);
+                /* A baseline: the snapshot the operator marks now, or one hunted as a
+                 * baseline before though it has a predecessor (marked then). It is
+                 * judged alone, and the later snapshots against it. */
+                if (opts->baseline && !memcmp(opts->baseline, &s->id, sizeof(cr_id))) {
+                    if (p && r && r->has_pred)
+                        dirty = 1;
+                    p = NULL;
+                    pred_ns = 0;
+                    prev_clear(&prev);
+                } else if (p && r && !r->has_pred) {
+                    p = NULL;
+                    pred_ns = 0;
+                    prev_clear(&prev);
+                }
                 /* Current only if made after the predecessor's record: a record
                  * made before its predecessor was hunted again carries what the
                  * predecessor held then. */
                 if (!dirty && record_current(&h, r, p) && r->hunted_ns >= pred_ns) {
                     stats->snapshots_current++;
                     pred_ns = r->hunted_ns;
-                    if ((err = prev_build(&prev, r->findings, r->nfindings, system_root(s))) < 0)
+                    const char *sr = snap_root(&h, s, NULL);
+                    if (!sr)
+                        err = CR_ERROR, failed = 1;
+                    else if ((err = prev_build(&prev, r->findings, r->nfindings, sr)) < 0)
                         failed = 1;
                 } else {
                     dirty = 1;
@@ -981,6 +1301,8 @@ done:
     prev_clear(&prev);
     hn_records_clear(&h.records);
     hn_cache_free(h.cache);
+    hn_dpkg_free(h.trusted);
+    roots_clear(&h);
     cr_snapshot_list_free(snaps, nsnaps);
     cr_lock_release(lock);
     hn_ruleset_free(h.rs);
@@ -1304,6 +1626,11 @@ int cr_clean_points(cr_clean_point **out, size_t *count, cr_repo *repo, const ch
                 c->unhunted++;
                 continue;
             }
+            /* Said of the newest hunted snapshot (the list is oldest first). */
+            c->no_system_root = 0;
+            for (size_t k = 0; k < r->nfindings; k++)
+                if (r->findings[k].indicator && !strcmp(r->findings[k].indicator, HN_IND_NO_ROOT))
+                    c->no_system_root = 1;
             size_t bad = 0;
             for (size_t k = 0; k < r->nfindings; k++)
                 if (r->findings[k].severity >= min)

@@ -12,16 +12,20 @@
  *              against the type a name or magic announces
  *   persist.c  Linux persistence (cron, systemd, rc.local, ld.so.preload, SSH keys,
  *              UID 0 accounts, sudoers, PAM, SUID/SGID, web roots) with dpkg context
- *   dpkg.c     the dpkg database of a snapshot: owned files and their md5sums
+ *   dpkg.c     the dpkg database of a snapshot: owned files and their md5sums,
+ *              package versions, anchored on the previous snapshot's database
+ *   trust.c    trust anchors: .deb files, and the judge of package files changed
+ *              without an upgrade and of rewritten package databases
  *   windows.c  Windows persistence in file trees (Startup, Tasks, registry hives)
  *   hive.c     Run/RunOnce keys and services read from registry hives (hivex)
  *   hunt.c     cr_hunt: snapshots in order, diff, scan, judge, carry forward, store;
  *              cr_findings_*, cr_clean_points
  *
  * Paths given to the judges are relative to the *system root* of a snapshot
- * and start with "/" ("/etc/crontab"): the root is the single path a snapshot
- * was taken of, or "/" when it has several (see hn_system_root). Findings carry
- * full snapshot paths; hunt.c adds the root back.
+ * and start with "/" ("/etc/crontab"): see cr_hunt_system_root (the recorded
+ * root, the single path, or the common folder of several paths that holds
+ * etc/ or Windows/; else each path that holds one is judged from its own).
+ * Findings carry full snapshot paths; hunt.c adds the root back.
  */
 #ifndef CR_HUNT_PRIV_H
 #define CR_HUNT_PRIV_H
@@ -306,8 +310,17 @@ typedef struct hn_ctx {
     int baseline;                  /**< 1: first snapshot (persistence reported as info inventory) */
     const char *root;              /**< system root in the snapshot ("/" or "/srv/vm1") */
     hn_cache *cache;               /**< facts of every judged content (filled by hunt.c before judging) */
-    struct hn_dpkg *dpkg;          /**< dpkg database of snap, loaded on first use (dpkg.c) */
+    struct hn_dpkg *dpkg;          /**< dpkg database of snap, loaded on first use (dpkg.c),
+                                        its sums anchored (hn_dpkg_anchor) */
     int dpkg_loaded;
+    /* The trust anchor: the database of the predecessor as judged when it was
+     * hunted (hunt.c keeps it from one snapshot to the next), or NULL: then
+     * hn_dpkg_load reads the predecessor's own for the time of anchoring. */
+    const struct hn_dpkg *anchor;
+    int dpkg_reused;               /**< 1: dpkg is the anchor itself (the database folder did
+                                        not change): every package kept its version */
+    /* Trusted .deb files given by the operator (cr_hunt_options.packages), or NULL. */
+    const char *packages_dir;
     char **sshd_keyfiles;          /**< AuthorizedKeysFile patterns of snap's sshd_config other
                                         than the defaults, loaded on first use (persist.c) */
     size_t nsshd_keyfiles;
@@ -391,6 +404,38 @@ unsigned hn_persist_linux_need(const char *relpath, const cr_node *node);
 /** persist.c: free what hn_persist_linux loaded into ctx (sshd_keyfiles). */
 void hn_persist_ctx_clear(hn_ctx *ctx);
 
+/* Indicators of trust.c. */
+#define HN_IND_PACKAGE_MODIFIED "package:modified"
+#define HN_IND_PACKAGE_DB "package:database-tampered"
+#define HN_IND_PACKAGE_DEB "package:deb-mismatch"
+#define HN_IND_PACKAGE_VERSION "package:version-rewritten"
+#define HN_IND_NO_ROOT "anomaly:no-system-root"
+
+/**
+ * trust.c: a node added, changed or removed, judged against what the attacker
+ * cannot rewrite (the earlier restore points, trusted .deb files): a package's
+ * file whose content changed while the package's version did not
+ * (package:modified: high; critical for programs, libraries, PAM modules and
+ * anything in a persistence place; a configuration file only in a persistence
+ * place, high); the database files (status, info/<pkg>.md5sums) when the sums
+ * of a package at an unchanged version changed (package:database-tampered,
+ * critical); a file of an upgraded package that does not match the package's
+ * .deb (package:deb-mismatch). Nothing in a baseline.
+ */
+int hn_judge_package(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
+                     const cr_node *new_node);
+/**
+ * trust.c: the facts hn_judge_package wants in the cache for a node of snapshot s
+ * at relpath: HN_HAVE_MD5 for a package's folder in an image snapshot (where a
+ * changed content id does not mean changed bytes), else 0.
+ */
+unsigned hn_judge_package_need(const cr_snapshot *s, const char *relpath, const cr_node *n);
+/**
+ * trust.c: the md5 of a file node's content, from the facts cache or read
+ * (up to 64 MiB). @return 1 known, 0 not (too large, unreadable).
+ */
+int hn_node_md5(uint8_t md5[16], hn_ctx *ctx, const cr_node *n);
+
 /** windows.c: Windows persistence of one node added, changed or removed (Startup, Tasks, hives). */
 int hn_persist_windows(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
                        const cr_node *new_node);
@@ -423,6 +468,81 @@ hn_owned hn_dpkg_owner(const hn_dpkg *d, const char *relpath, const uint8_t *md5
 int hn_dpkg_statoverride(const hn_dpkg *d, const char *relpath, uint32_t *mode);
 /** Number of paths known (0: no package database in the snapshot). */
 size_t hn_dpkg_count(const hn_dpkg *d);
+/** The version (borrowed) of an installed package (name without ":arch"), or NULL. */
+const char *hn_dpkg_version(const hn_dpkg *d, const char *pkg);
+/** The architecture (borrowed) of an installed package, or NULL. */
+const char *hn_dpkg_arch(const hn_dpkg *d, const char *pkg);
+/** 1 if both databases have `pkg` installed at the same version. */
+int hn_dpkg_same_version(const hn_dpkg *a, const hn_dpkg *b, const char *pkg);
+/**
+ * The version `pkg` had in the anchor (borrowed) when its version changed while its
+ * changelog did not (no real upgrade does that: the version was rewritten), else NULL.
+ */
+const char *hn_dpkg_version_rewritten(const hn_dpkg *d, const char *pkg);
+/**
+ * The package (borrowed) that owned relpath in the anchor and that d no longer lists
+ * (removed from the database), or NULL. hn_dpkg_owner does not count such files.
+ */
+const char *hn_dpkg_gone_owner(const hn_dpkg *d, const char *relpath);
+/** 1 if d was anchored (hn_dpkg_anchor) and `pkg` was at the same version in the anchor. */
+int hn_dpkg_unchanged(const hn_dpkg *d, const char *pkg);
+/** 1 if relpath is a conffile (listed in Conffiles of status) of some package. */
+int hn_dpkg_is_conffile(const hn_dpkg *d, const char *relpath);
+/** A sum the anchor corrected: the database of a package at an unchanged version changed. */
+typedef struct hn_dpkg_tamper {
+    const char *pkg;   /**< borrowed */
+    char *path;        /**< the file whose sum changed */
+    int conffile;      /**< 1: a conffile sum of status; 0: a line of info/<pkg>.md5sums */
+    uint8_t was[16];   /**< the trusted sum */
+    int has_now;       /**< 0: the sum is gone from the database */
+    uint8_t now[16];
+} hn_dpkg_tamper;
+/**
+ * Anchor d on a trusted database (the predecessor's, as judged then): for
+ * every package installed at the same version in both, the sums of `trusted`
+ * replace those of d, and each one that differed (or vanished) is noted.
+ * @return 0 or CR_ERROR.
+ */
+int hn_dpkg_anchor(hn_dpkg *d, const hn_dpkg *trusted);
+/** Installed packages (with a version), and the i-th one's name, version, arch (borrowed). */
+size_t hn_dpkg_npackages(const hn_dpkg *d);
+void hn_dpkg_package(const hn_dpkg *d, size_t i, const char **name, const char **version,
+                     const char **arch);
+/** 1 if the sums of `pkg` come from its .deb (hn_dpkg_anchor_deb). */
+int hn_dpkg_from_deb(const hn_dpkg *d, const char *pkg);
+/** ctx->dpkg, loaded (and anchored) on first use. */
+int hn_ctx_dpkg(hn_ctx *ctx, const hn_dpkg **out);
+/**
+ * trust.c: anchor d (the database of ctx->snap) on the .deb files of its
+ * packages that are new or at another version than in `anchor` (every package
+ * when anchor is NULL): from ctx->packages_dir, else (not in a baseline) the
+ * snapshot's own /var/cache/apt/archives. A .deb is used only when its control names the
+ * package and version installed. @return 0 or CR_ERROR (unreadable .deb files
+ * are warned about).
+ */
+int hn_deb_anchor(hn_ctx *ctx, hn_dpkg *d, const hn_dpkg *anchor);
+/**
+ * trust.c: the md5 of every regular file of a .deb's data archive (paths as
+ * in the archive, "./usr/bin/x"), and the Package and Version of its control.
+ * Hostile-input safe. @return 0, CR_EINPUT (not a .deb), CR_ERROR.
+ */
+typedef struct hn_deb {
+    char *package, *version;
+    char **paths;
+    uint8_t (*md5)[16];
+    size_t n, cap;
+} hn_deb;
+int hn_deb_read(hn_deb *out, const void *data, size_t len);
+void hn_deb_clear(hn_deb *deb);
+/** What hn_dpkg_anchor corrected (borrowed list). */
+size_t hn_dpkg_tampers(const hn_dpkg *d, const hn_dpkg_tamper **out);
+/**
+ * Anchor the files of package `pkg` on its .deb (md5 of every regular file of
+ * its data archive): entries of d whose sum differs take the .deb's, and are
+ * noted as tampers. @return 0, CR_ERROR.
+ */
+int hn_dpkg_anchor_deb(hn_dpkg *d, const char *pkg, const char *const *paths,
+                       const uint8_t (*md5s)[16], size_t n);
 /** An empty database, and the parsers of its files (for tests and fuzzing; hostile-input
  *  safe: malformed lines are skipped). hn_dpkg_load feeds them in this order: diversions,
  *  statoverride, status, every info/<pkg>.md5sums, every info/<pkg>.list. */

@@ -77,7 +77,6 @@
 #define PS_MAX_LINEFILE (4u * 1024 * 1024) /* crontab, authorized_keys, sudoers, PAM... */
 #define PS_MAX_PASSWD (16u * 1024 * 1024)
 #define PS_MAX_SCRIPT (1u * 1024 * 1024)    /* read for the suspicious-command check */
-#define PS_MAX_MD5_READ (64u * 1024 * 1024) /* md5 computed here when the cache lacks it */
 #define PS_MAX_ITEMS 20000u                 /* items read from one file */
 #define PS_MAX_NEW 200u                     /* new items reported per file; then a summary */
 #define PS_MAX_EVIDENCE 512                 /* bytes of evidence kept */
@@ -1811,22 +1810,9 @@ static int md5_of(uint8_t out[16], const void *p, size_t n)
 }
 
 /* The md5 of a file's content: from the facts cache, else read here. @return 1 known, 0 not. */
-static int node_md5(uint8_t md5[16], hn_ctx *ctx, const char *relpath, const cr_node *n)
+static int node_md5(uint8_t md5[16], hn_ctx *ctx, const cr_node *n)
 {
-    cr_id cid;
-    hn_facts_key(&cid, ctx->rs, relpath, n);
-    hn_facts *f = ctx->cache ? hn_cache_get(ctx->cache, &cid) : NULL;
-    if (f && (f->have & HN_HAVE_MD5)) {
-        memcpy(md5, f->md5, 16);
-        return 1;
-    }
-    if (n->size > PS_MAX_MD5_READ)
-        return 0;
-    cr_buf b = CR_BUF_INIT;
-    int known = hn_read_node(&b, ctx->repo, n, PS_MAX_MD5_READ) == 0 &&
-                md5_of(md5, b.ptr ? (const void *)b.ptr : "", b.len) == 0;
-    cr_buf_free(&b);
-    return known;
+    return hn_node_md5(md5, ctx, n);
 }
 
 typedef struct ps_own {
@@ -1851,7 +1837,7 @@ static int owner_of(ps_own *o, hn_ctx *ctx, const char *relpath, const cr_node *
         return 0;
     uint8_t md5[16];
     int have = bytes ? md5_of(md5, bytes->ptr ? (const void *)bytes->ptr : "", bytes->len) == 0
-                     : node_md5(md5, ctx, relpath, n);
+                     : node_md5(md5, ctx, n);
     if (have)
         o->st = hn_dpkg_owner(d, relpath, md5, &o->pkg);
     return 0;
@@ -2025,10 +2011,11 @@ static cr_severity unowned_sev(enum ps_kind k, int added, int minor)
     case K_SUDOERS:
     case K_GENERATOR:
         return CR_SEV_HIGH; /* items are new by construction; a generator is a program */
-    case K_PAM:
-        return added ? CR_SEV_HIGH : CR_SEV_MEDIUM;
     default:
-        return added ? CR_SEV_HIGH : CR_SEV_MEDIUM;
+        /* New or changed, what runs at boot, login or on a schedule is high
+         * (docs/hunt.md, severity policy): an admin's edit looks like an intruder's. */
+        (void)added;
+        return CR_SEV_HIGH;
     }
 }
 

@@ -917,7 +917,7 @@ static int compile_rules(hn_ruleset *rs, file_list *files, const cr_hunt_options
             goto done;
         }
     }
-    if (opts->version >= 1 && opts->skip_broken_rules &&
+    if (opts->version >= 3 && opts->skip_broken_rules &&
         (err = drop_broken(rs, files, texts, opts)) < 0)
         goto done;
     sha_u64(sha, files->n);

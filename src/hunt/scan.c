@@ -287,12 +287,6 @@ static double sc_entropy(const uint64_t hist[256], uint64_t n)
 
 /* ------------------------------------------------------------ the scan */
 
-typedef struct sc_fd {
-    cr_id pack;
-    int fd;
-    uint64_t used;
-} sc_fd;
-
 typedef struct sc_ctx sc_ctx;
 
 /* A decoded blob kept for the extents that are parts of it. */
@@ -305,11 +299,9 @@ typedef struct sc_cached {
 typedef struct sc_worker {
     sc_ctx *c;
     YR_SCANNER *scanner;
-    ZSTD_DCtx *dctx;
+    cr_blob_reader *reader;            /* packs kept open: SC_FD_CACHE */
     EVP_MD_CTX *md[3];                 /* MD5, SHA-1, SHA-256 */
-    cr_buf stored, plain, blob, whole; /* sealed, unsealed, decoded blob; assembled content */
-    sc_fd fds[SC_FD_CACHE];
-    int nfds;
+    cr_buf blob, whole;                /* decoded blob; assembled content */
     uint64_t clock;
     sc_cached blobs[SC_BLOB_CACHE > 0 ? SC_BLOB_CACHE : 1];
     uint64_t decodes, hits; /* blobs decoded for parts of them, parts served from the cache */
@@ -376,61 +368,6 @@ static void sc_fatal(sc_ctx *c)
                  cr_error_last()[0] ? cr_error_last() : "out of memory while scanning");
 }
 
-/* An open descriptor of a pack, from the worker's small LRU cache. */
-static int sc_pack_fd(int *out, sc_worker *w, const cr_id *pack)
-{
-    char path[96];
-    int slot = -1;
-    for (int i = 0; i < w->nfds; i++)
-        if (!memcmp(w->fds[i].pack.b, pack->b, CR_ID_LEN)) {
-            w->fds[i].used = ++w->clock;
-            *out = w->fds[i].fd;
-            return 0;
-        }
-    cr_pack_path(path, sizeof(path), pack);
-    int fd = openat(w->c->repo->dirfd, path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int err = cr_error_errno("cannot open pack %s", path);
-        return err == CR_ENOTFOUND ? CR_ECORRUPT : err;
-    }
-    if (w->nfds < SC_FD_CACHE) {
-        slot = w->nfds++;
-    } else {
-        slot = 0;
-        for (int i = 1; i < w->nfds; i++)
-            if (w->fds[i].used < w->fds[slot].used)
-                slot = i;
-        close(w->fds[slot].fd);
-    }
-    w->fds[slot].pack = *pack;
-    w->fds[slot].fd = fd;
-    w->fds[slot].used = ++w->clock;
-    *out = fd;
-    return 0;
-}
-
-/* Read and open the sealed blob `loc` into dst (loc->entry.raw_len bytes): one pread. */
-static int sc_decode(sc_worker *w, const cr_blob_loc *loc, uint8_t *dst)
-{
-    char hex[CR_ID_HEX_LEN + 1];
-    int fd = -1, err;
-
-    if ((err = sc_pack_fd(&fd, w, &loc->pack)) < 0)
-        return err;
-    cr_buf_reset(&w->stored);
-    if ((err = cr_buf_grow(&w->stored, loc->entry.stored_len)) < 0)
-        return err;
-    if ((err = cr_fs_pread_all(fd, w->stored.ptr, loc->entry.stored_len, loc->entry.offset)) <
-        0) {
-        if (err == CR_ECORRUPT)
-            cr_error_set("the pack of blob %s is shorter than the index says (damaged)",
-                         cr_id_to_hex(hex, &loc->entry.id));
-        return err;
-    }
-    return cr_blob_decode_into(dst, &w->plain, &w->c->repo->keys, w->dctx, &loc->entry,
-                               w->stored.ptr);
-}
-
 /* The decoded blob `loc` from the worker's cache, decoding it on a miss. */
 static int sc_cached_blob(const uint8_t **out, sc_worker *w, const cr_blob_loc *loc)
 {
@@ -450,7 +387,7 @@ static int sc_cached_blob(const uint8_t **out, sc_worker *w, const cr_blob_loc *
     b->used = 0;
     cr_buf_reset(&b->data);
     if ((err = cr_buf_grow(&b->data, loc->entry.raw_len ? loc->entry.raw_len : 1)) < 0 ||
-        (err = sc_decode(w, loc, b->data.ptr)) < 0)
+        (err = cr_blob_reader_decode_into(w->reader, loc, b->data.ptr)) < 0)
         return err;
     b->data.len = loc->entry.raw_len;
     b->id = loc->entry.id;
@@ -486,7 +423,7 @@ static int sc_load(sc_worker *w, const cr_extent *x, uint8_t *dst)
     }
     /* The whole blob (file backups): decoded straight where it is needed. */
     if (x->blob_off == 0 && x->len == loc.entry.raw_len)
-        return sc_decode(w, &loc, dst);
+        return cr_blob_reader_decode_into(w->reader, &loc, dst);
     /* A part of a shared blob (files inside a disk image). */
     if ((err = sc_cached_blob(&blob, w, &loc)) < 0)
         return err;
@@ -922,9 +859,6 @@ static void *sc_worker_main(void *arg)
             atomic_fetch_add(&c->files_done, 1);
         }
     }
-    for (int i = 0; i < w->nfds; i++)
-        close(w->fds[i].fd);
-    w->nfds = 0;
     pthread_mutex_lock(&c->mu);
     c->left--;
     pthread_cond_signal(&c->cond);
@@ -1084,11 +1018,8 @@ int hn_scan(hn_scan_stats *stats, cr_repo *repo, const hn_ruleset *rs, hn_scan_j
     for (int i = 0; i < nthreads; i++) {
         sc_worker *w = &ws[i];
         w->c = &c;
-        if (!(w->dctx = ZSTD_createDCtx())) {
-            cr_error_set("out of memory (zstd context)");
-            err = CR_ERROR;
+        if ((err = cr_blob_reader_new(&w->reader, c.repo, SC_FD_CACHE)) < 0)
             goto done;
-        }
         for (int k = 0; k < 3; k++)
             if (!(w->md[k] = EVP_MD_CTX_new())) {
                 cr_error_set("out of memory (hash context)");
@@ -1127,13 +1058,11 @@ done:
             sc_worker *w = &ws[i];
             if (w->scanner)
                 yr_scanner_destroy(w->scanner);
-            ZSTD_freeDCtx(w->dctx);
+            cr_blob_reader_free(w->reader);
             for (int k = 0; k < 3; k++)
                 EVP_MD_CTX_free(w->md[k]);
             sc_names_reset(w);
             free(w->names);
-            cr_buf_free(&w->stored);
-            cr_buf_free(&w->plain);
             cr_buf_free(&w->blob);
             cr_buf_free(&w->whole);
             for (size_t k = 0; k < sizeof(w->blobs) / sizeof(w->blobs[0]); k++)

@@ -213,11 +213,9 @@ typedef struct bworker {
     size_t pwbuflen;
     uint8_t *dents;
     cr_buf pathbuf;
-    /* loading the parent's trees: one decompression context, the last pack kept open */
-    ZSTD_DCtx *dctx;
-    int tpack_fd;
-    cr_id tpack;
-    cr_buf tstored, tplain;
+    /* loading the parent's trees: a blob reader keeping the last pack open (made on first use) */
+    cr_blob_reader *treader;
+    cr_buf tplain;
 } bworker;
 
 typedef struct extv {
@@ -671,22 +669,9 @@ static cr_tree *load_old_tree(bworker *w, const cr_node *old)
         return NULL;
     if (cr_index_lookup(b->idx, &old->subtree, &loc) != 1 || loc.entry.type != CR_BLOB_TREE)
         goto fail;
-    if (!w->dctx && !(w->dctx = ZSTD_createDCtx()))
+    if (!w->treader && cr_blob_reader_new(&w->treader, b->repo, 1) < 0)
         goto fail;
-    if (w->tpack_fd < 0 || memcmp(&w->tpack, &loc.pack, sizeof(cr_id)) != 0) {
-        char rel[100];
-        if (w->tpack_fd >= 0)
-            close(w->tpack_fd);
-        cr_pack_path(rel, sizeof(rel), &loc.pack);
-        w->tpack_fd = openat(b->repo->dirfd, rel, O_RDONLY | O_CLOEXEC);
-        if (w->tpack_fd < 0)
-            goto fail;
-        w->tpack = loc.pack;
-    }
-    cr_buf_reset(&w->tstored);
-    if (cr_buf_grow(&w->tstored, loc.entry.stored_len) < 0 ||
-        cr_fs_pread_all(w->tpack_fd, w->tstored.ptr, loc.entry.stored_len, loc.entry.offset) < 0 ||
-        cr_blob_decode(&w->tplain, &b->repo->keys, w->dctx, &loc.entry, w->tstored.ptr) < 0 ||
+    if (cr_blob_reader_decode(w->treader, &loc, &w->tplain) < 0 ||
         cr_tree_decode(&t, w->tplain.ptr, w->tplain.len) < 0)
         goto fail;
     return t;
@@ -1784,11 +1769,45 @@ int cr_check_text(const char *what, const char *s, size_t max, int allow_slash)
     return 0;
 }
 
+/*
+ * The system root given with the paths: one of them, a folder above them (the snapshot
+ * holds it), or a folder below one of them that exists. *out normalised.
+ */
+static int check_root(char **out, const char *root, char *const *norm, size_t n)
+{
+    char *r = NULL;
+    struct stat st;
+    int err;
+    if (!*root || (err = cr_check_text("system root", root, 4096, 1)) < 0) {
+        cr_error_set("the system root must be a folder's path");
+        return CR_EINPUT;
+    }
+    if ((err = normalize_path(&r, root)) < 0)
+        return err;
+    size_t rl = strlen(r);
+    for (size_t i = 0; i < n; i++) {
+        const char *p = norm[i];
+        size_t pl = strlen(p);
+        int above = !strcmp(r, "/") || (pl > rl && !strncmp(p, r, rl) && p[rl] == '/');
+        int below = rl > pl && !strncmp(r, p, pl) && (r[pl] == '/' || !strcmp(p, "/"));
+        if (!strcmp(p, r) || above ||
+            (below && lstat(r, &st) == 0 && S_ISDIR(st.st_mode))) {
+            *out = r;
+            return 0;
+        }
+    }
+    cr_error_set("the system root %s is not one of the paths backed up, nor a folder above or "
+                 "inside them",
+                 r);
+    free(r);
+    return CR_EINPUT;
+}
+
 static int validate(const cr_backup_options *o, const char *const *paths, size_t npaths)
 {
     size_t i;
     int err;
-    if (!o || o->version != CR_BACKUP_OPTIONS_VERSION) {
+    if (!o || o->version < 1 || o->version > CR_BACKUP_OPTIONS_VERSION) {
         cr_error_set("backup options missing or of an unknown version");
         return CR_EINPUT;
     }
@@ -1860,7 +1879,7 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
     cr_lock *lock = NULL;
     cr_snapshot **list = NULL, *snap = NULL;
     size_t nlist = 0, nw = 0, started = 0, i, j, nnorm = 0;
-    char **norm = NULL;
+    char **norm = NULL, *sysroot = NULL;
     vnode root;
     cr_node oldroot;
     int err = 0, have_parent = 0, mutexes = 0;
@@ -1909,6 +1928,9 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
         if ((err = vnode_add(&root, p)) < 0)
             goto done;
     }
+    if (opts->version >= 2 && opts->root &&
+        (err = check_root(&sysroot, opts->root, norm, nnorm)) < 0)
+        goto done;
     if (!root.leaf && !(root.path = cr_strdup("/"))) {
         err = CR_ERROR;
         goto done;
@@ -1990,8 +2012,6 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
         err = CR_ERROR;
         goto done;
     }
-    for (i = 0; i <= nw; i++)
-        workers[i].tpack_fd = -1;
     for (i = 0; i <= nw; i++) {
         bworker *w = &workers[i];
         w->b = b;
@@ -2059,6 +2079,8 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
     snap->source = cr_strdup(opts->source);
     snap->username = cr_who_am_i();
     snap->program_version = cr_strdup(CR_VERSION_STRING);
+    snap->system_root = sysroot;
+    sysroot = NULL;
     snap->paths = norm;
     snap->npaths = nnorm;
     norm = NULL;
@@ -2100,6 +2122,7 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
     }
 
 done:
+    free(sysroot);
     if (b && started) {
         /* Only on a failure before the walk: stop and join the threads started. */
         pthread_mutex_lock(&b->qmu);
@@ -2123,11 +2146,8 @@ done:
             free(w->pwbuf);
             free(w->dents);
             cr_buf_free(&w->pathbuf);
-            cr_buf_free(&w->tstored);
             cr_buf_free(&w->tplain);
-            ZSTD_freeDCtx(w->dctx);
-            if (w->tpack_fd >= 0)
-                close(w->tpack_fd);
+            cr_blob_reader_free(w->treader);
         }
         free(workers);
     }

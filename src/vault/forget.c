@@ -112,11 +112,11 @@ int cr_forgotten_load(cr_forgotten *out, cr_repo *repo)
          * written: the file's time (the record's own "time" is only what its
          * writer said). */
         char rel[96], hex[CR_ID_HEX_LEN + 1];
-        struct stat st;
+        cr_store_info st;
         int64_t since = cr_time_now_ns();
         snprintf(rel, sizeof(rel), "forget/%s", cr_id_to_hex(hex, &files[i]));
-        if (fstatat(repo->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0)
-            since = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+        if (cr_store_stat(repo->store, rel, &st) == 0)
+            since = st.mtime_ns;
         int r = cr_repo_load_file(&b, repo, "forget", &files[i]);
         if (r == 0)
             r = record_decode(out, b.ptr, b.len, since);

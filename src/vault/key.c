@@ -184,7 +184,7 @@ static int derive_wrap_key(uint8_t out[32], const char *passphrase, const uint8_
     return 0;
 }
 
-int cr_keyfile_store(char out_id[CR_ID_HEX_LEN + 1], int dirfd, const uint8_t master[32],
+int cr_keyfile_store(char out_id[CR_ID_HEX_LEN + 1], cr_store *store, const uint8_t master[32],
                      const char *vault_id, const char *passphrase, cr_kdf_profile kdf)
 {
     uint64_t ops, mem;
@@ -227,7 +227,7 @@ int cr_keyfile_store(char out_id[CR_ID_HEX_LEN + 1], int dirfd, const uint8_t ma
     cr_sha256(hash, text, tlen);
     cr_hex_encode(hex, hash, sizeof(hash));
     snprintf(name, sizeof(name), "keys/%s", hex);
-    if ((err = cr_fs_write_atomic(dirfd, name, text, tlen, 0600, 1)) < 0)
+    if ((err = cr_store_put(store, name, text, tlen, CR_STORE_PRIVATE)) < 0)
         goto done;
     if (out_id)
         memcpy(out_id, hex, sizeof(hex));
@@ -282,7 +282,7 @@ static int read_keyfile(cr_keyfile *kf, cr_repo *repo, const char *hex)
     cr_id want;
     int err;
     snprintf(name, sizeof(name), "keys/%s", hex);
-    if ((err = cr_fs_read_all(&b, repo->dirfd, name, CR_MAX_KEY_FILE)) < 0)
+    if ((err = cr_store_get(repo->store, name, &b, CR_MAX_KEY_FILE)) < 0)
         goto done;
     cr_sha256(hash, b.ptr, b.len);
     if (cr_id_from_hex(&want, hex) < 0 || memcmp(hash, want.b, 32) != 0) {
@@ -436,7 +436,7 @@ done:
 int cr_key_add(cr_repo *repo, const char *new_passphrase, cr_kdf_profile kdf,
                char out_id[CR_ID_HEX_LEN + 1])
 {
-    return cr_keyfile_store(out_id, repo->dirfd, repo->master, repo->id_hex, new_passphrase, kdf);
+    return cr_keyfile_store(out_id, repo->store, repo->master, repo->id_hex, new_passphrase, kdf);
 }
 
 static int key_info_cmp(const void *a, const void *b)
@@ -548,11 +548,7 @@ int cr_key_remove(cr_repo *repo, const char *id_or_prefix)
         goto done;
     }
     snprintf(name, sizeof(name), "keys/%s", found);
-    if (unlinkat(repo->dirfd, name, 0) < 0) {
-        err = cr_error_errno("cannot remove key file %s", name);
-        goto done;
-    }
-    err = cr_fs_fsync_dir(repo->dirfd, "keys");
+    err = cr_store_delete(repo->store, name);
 done:
     cr_lock_release(lock);
     free(ids);

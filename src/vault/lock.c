@@ -86,7 +86,52 @@ done:
 static void remove_stale(cr_repo *repo, const char *name)
 {
     /* Best effort: another process may be removing it at the same moment. */
-    unlinkat(repo->dirfd, name, 0);
+    cr_store_delete(repo->store, name);
+}
+
+typedef struct name_list {
+    char **v;
+    size_t n, cap;
+    const char *skip; /* a name not to list (our own lock), or NULL */
+} name_list;
+
+static int name_cb(const char *name, const cr_store_info *info, void *payload)
+{
+    name_list *l = payload;
+    (void)info;
+    /* Names starting with '.' are prune's plan files, not locks. */
+    if (name[0] == '.' || (l->skip && !strcmp(name, l->skip)))
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char **nv = cr_realloc(l->v, cap * sizeof(*nv));
+        if (!nv)
+            return CR_ERROR;
+        l->v = nv;
+        l->cap = cap;
+    }
+    if (!(l->v[l->n] = cr_strdup(name)))
+        return CR_ERROR;
+    l->n++;
+    return 0;
+}
+
+static void names_free(name_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+}
+
+/* The names of the lock files under locks/ but `skip`. */
+static int list_locks(name_list *l, cr_repo *repo, const char *skip)
+{
+    memset(l, 0, sizeof(*l));
+    l->skip = skip;
+    int err = cr_store_list(repo->store, "locks", 0, name_cb, l);
+    if (err < 0)
+        names_free(l);
+    return err;
 }
 
 int cr_lock_acquire(cr_lock **out, cr_repo *repo, int exclusive)
@@ -96,10 +141,9 @@ int cr_lock_acquire(cr_lock **out, cr_repo *repo, int exclusive)
     uint8_t rnd[16];
     json_t *obj = NULL;
     char *text = NULL;
-    DIR *d = NULL;
-    struct dirent *e;
+    name_list l = {NULL, 0, 0, NULL};
     cr_buf b = CR_BUF_INIT;
-    int err, fd = -1;
+    int err;
 
     *out = NULL;
     cr_who(host, sizeof(host), user, sizeof(user));
@@ -120,29 +164,16 @@ int cr_lock_acquire(cr_lock **out, cr_repo *repo, int exclusive)
         err = CR_ERROR;
         goto fail_nofile;
     }
-    if ((err = cr_fs_write_atomic(repo->dirfd, lock->name, text, strlen(text), 0644, 1)) < 0) {
-        if (err == CR_ENOTFOUND) {
-            cr_error_set("cannot lock the vault: folder %s/locks is missing (damaged vault)",
-                         repo->path);
-            err = CR_ECORRUPT;
-        }
+    if ((err = cr_store_put(repo->store, lock->name, text, strlen(text), CR_STORE_MUTABLE)) < 0)
         goto fail_nofile;
-    }
 
-    fd = openat(repo->dirfd, "locks", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || !(d = fdopendir(fd))) {
-        err = cr_error_errno("cannot read %s/locks", repo->path);
-        if (fd >= 0)
-            close(fd);
+    if ((err = list_locks(&l, repo, own)) < 0)
         goto fail;
-    }
-    while ((e = readdir(d))) {
+    for (size_t i = 0; i < l.n; i++) {
         char name[300];
         lock_info li;
-        if (e->d_name[0] == '.' || !strcmp(e->d_name, own))
-            continue; /* ".", "..", and temp files of lock writes in progress */
-        snprintf(name, sizeof(name), "locks/%s", e->d_name);
-        int rerr = cr_fs_read_all(&b, repo->dirfd, name, MAX_LOCK_FILE);
+        snprintf(name, sizeof(name), "locks/%s", l.v[i]);
+        int rerr = cr_store_get(repo->store, name, &b, MAX_LOCK_FILE);
         if (rerr == CR_ENOTFOUND)
             continue; /* released meanwhile */
         if (rerr == 0 && parse_lock(&li, b.ptr, b.len)) {
@@ -151,10 +182,10 @@ int cr_lock_acquire(cr_lock **out, cr_repo *repo, int exclusive)
                 continue;
             }
         } else {
-            struct stat st;
-            if (fstatat(repo->dirfd, name, &st, 0) < 0)
+            cr_store_info st;
+            if (cr_store_stat(repo->store, name, &st) < 0)
                 continue;
-            long long age = (long long)time(NULL) - (long long)st.st_mtime;
+            long long age = (long long)time(NULL) - (long long)(st.mtime_ns / 1000000000);
             if (age >= UNPARSEABLE_LIVE_SECONDS || age < -CLOCK_SKEW_SECONDS) {
                 remove_stale(repo, name);
                 continue;
@@ -178,7 +209,7 @@ int cr_lock_acquire(cr_lock **out, cr_repo *repo, int exclusive)
             goto fail;
         }
     }
-    closedir(d);
+    names_free(&l);
     json_decref(obj);
     free(text);
     cr_buf_free(&b);
@@ -186,10 +217,9 @@ int cr_lock_acquire(cr_lock **out, cr_repo *repo, int exclusive)
     return 0;
 
 fail:
-    unlinkat(repo->dirfd, lock->name, 0);
+    cr_store_delete(repo->store, lock->name);
 fail_nofile:
-    if (d)
-        closedir(d);
+    names_free(&l);
     json_decref(obj);
     free(text);
     cr_buf_free(&b);
@@ -201,8 +231,7 @@ void cr_lock_release(cr_lock *lock)
 {
     if (!lock)
         return;
-    if (unlinkat(lock->repo->dirfd, lock->name, 0) == 0)
-        cr_fs_fsync_dir(lock->repo->dirfd, "locks");
+    cr_store_delete(lock->repo->store, lock->name);
     free(lock);
 }
 
@@ -221,7 +250,7 @@ int cr_lock_live(cr_repo *repo, const char *id)
     int live = 1, r;
 
     snprintf(name, sizeof(name), "locks/%s", id);
-    r = cr_fs_read_all(&b, repo->dirfd, name, MAX_LOCK_FILE);
+    r = cr_store_get(repo->store, name, &b, MAX_LOCK_FILE);
     if (r == CR_ENOTFOUND) {
         live = 0;
     } else if (r == 0 && parse_lock(&li, b.ptr, b.len)) {
@@ -235,48 +264,9 @@ int cr_lock_live(cr_repo *repo, const char *id)
 
 int cr_lock_others(char ***out, size_t *count, cr_repo *repo, const cr_lock *own)
 {
-    int fd = openat(repo->dirfd, "locks", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d;
-    struct dirent *e;
-    char **v = NULL;
-    size_t n = 0, cap = 0;
-    int err = 0;
-
-    *out = NULL;
-    *count = 0;
-    if (fd < 0 || !(d = fdopendir(fd))) {
-        err = cr_error_errno("cannot read %s/locks", repo->path);
-        if (fd >= 0)
-            close(fd);
-        return err;
-    }
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' || (own && !strcmp(e->d_name, cr_lock_id(own))))
-            continue;
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            char **nv = cr_realloc(v, ncap * sizeof(*nv));
-            if (!nv) {
-                err = CR_ERROR;
-                break;
-            }
-            v = nv;
-            cap = ncap;
-        }
-        if (!(v[n] = cr_strdup(e->d_name))) {
-            err = CR_ERROR;
-            break;
-        }
-        n++;
-    }
-    closedir(d);
-    if (err < 0) {
-        for (size_t i = 0; i < n; i++)
-            free(v[i]);
-        free(v);
-        return err;
-    }
-    *out = v;
-    *count = n;
-    return 0;
+    name_list l;
+    int err = list_locks(&l, repo, own ? cr_lock_id(own) : NULL);
+    *out = err < 0 ? NULL : l.v;
+    *count = err < 0 ? 0 : l.n;
+    return err;
 }

@@ -161,7 +161,7 @@ int cr_packer_flush(cr_packer *p)
     cr_buf hdr = CR_BUF_INIT;
     cr_index *idx = NULL;
     cr_id pack;
-    char path[96], dir[16];
+    char path[96];
     int err;
 
     if (p->n == 0)
@@ -190,15 +190,7 @@ int cr_packer_flush(cr_packer *p)
 
     cr_sha256(pack.b, p->data.ptr, p->data.len);
     cr_pack_path(path, sizeof(path), &pack);
-    memcpy(dir, path, 7); /* "data/xx" */
-    dir[7] = '\0';
-    if ((err = cr_fs_mkdir_p(p->repo->dirfd, dir, 0700)) < 0)
-        goto fail;
-    err = cr_fs_write_atomic(p->repo->dirfd, path, p->data.ptr, p->data.len, 0444, 1);
-    /* Same name = same bytes: the pack is already safe on disk. */
-    if (err == CR_EEXISTS)
-        err = 0;
-    if (err < 0)
+    if ((err = cr_store_put(p->repo->store, path, p->data.ptr, p->data.len, 0)) < 0)
         goto fail;
     if ((err = cr_repo_index(&idx, p->repo)) < 0 ||
         (err = cr_index_add_pack(idx, &pack, p->e, p->n, 1)) < 0)
@@ -366,25 +358,12 @@ int cr_pack_decode_header(cr_pack_entry **out, size_t *count, const cr_keys *key
 }
 
 /* Prefix the current error message with the name of the pack. */
-static int pack_error(const cr_id *pack, int err)
+int cr_pack_error(const cr_id *pack, int err)
 {
     char hex[CR_ID_HEX_LEN + 1], msg[512];
     snprintf(msg, sizeof(msg), "%s", cr_error_last());
     cr_error_set("pack %s: %s", cr_id_to_hex(hex, pack), msg);
     return err;
-}
-
-static int open_pack(int *fd, cr_repo *repo, const cr_id *pack)
-{
-    char path[96];
-    cr_pack_path(path, sizeof(path), pack);
-    *fd = openat(repo->dirfd, path, O_RDONLY | O_CLOEXEC);
-    if (*fd < 0) {
-        int err = cr_error_errno("cannot open %s", path);
-        /* A pack the index names but which is gone is damage to the vault. */
-        return err == CR_ENOTFOUND ? CR_ECORRUPT : err;
-    }
-    return 0;
 }
 
 int cr_pack_read_header(cr_pack_entry **out, size_t *count, cr_repo *repo, const cr_id *pack,
@@ -393,26 +372,28 @@ int cr_pack_read_header(cr_pack_entry **out, size_t *count, cr_repo *repo, const
     uint8_t trailer[PACK_TRAILER_LEN];
     uint8_t *tail = NULL;
     uint32_t hlen;
-    struct stat st;
-    int fd = -1, err;
+    cr_store_obj *obj = NULL;
+    char path[96];
+    int err;
 
     *out = NULL;
     *count = 0;
-    if ((err = open_pack(&fd, repo, pack)) < 0)
-        goto done;
-    if (fstat(fd, &st) < 0) {
-        err = cr_error_errno("cannot stat pack");
+    cr_pack_path(path, sizeof(path), pack);
+    if ((err = cr_store_obj_open(&obj, repo->store, path)) < 0) {
+        /* A pack the index names but which is gone is damage to the vault. */
+        if (err == CR_ENOTFOUND)
+            err = CR_ECORRUPT;
         goto done;
     }
+    uint64_t size = cr_store_obj_size(obj);
     if (size_out)
-        *size_out = (uint64_t)st.st_size;
-    uint64_t size = (uint64_t)st.st_size;
+        *size_out = size;
     if (size < PACK_TRAILER_LEN) {
         cr_error_set("file of %llu bytes is too short to be a pack", (unsigned long long)size);
         err = CR_ECORRUPT;
         goto done;
     }
-    if ((err = cr_fs_pread_all(fd, trailer, sizeof(trailer), size - PACK_TRAILER_LEN)) < 0 ||
+    if ((err = cr_store_obj_read(obj, trailer, sizeof(trailer), size - PACK_TRAILER_LEN)) < 0 ||
         (err = parse_trailer(&hlen, trailer, size)) < 0)
         goto done;
     size_t tail_len = (size_t)hlen + PACK_TRAILER_LEN;
@@ -420,15 +401,14 @@ int cr_pack_read_header(cr_pack_entry **out, size_t *count, cr_repo *repo, const
         err = CR_ERROR;
         goto done;
     }
-    if ((err = cr_fs_pread_all(fd, tail, tail_len, size - tail_len)) < 0 ||
+    if ((err = cr_store_obj_read(obj, tail, tail_len, size - tail_len)) < 0 ||
         (err = decode_tail(out, count, &repo->keys, tail, tail_len, size)) < 0)
         goto done;
 done:
-    if (fd >= 0)
-        close(fd);
+    cr_store_obj_close(obj);
     free(tail);
     if (err < 0)
-        pack_error(pack, err);
+        cr_pack_error(pack, err);
     return err;
 }
 
@@ -501,95 +481,5 @@ int cr_blob_decode(cr_buf *out, const cr_keys *keys, ZSTD_DCtx *dctx, const cr_p
     if (err == 0)
         out->len = e->raw_len;
     cr_buf_free(&scratch);
-    return err;
-}
-
-/*
- * One zstd decompression context per thread for cr_repo_load_blob: creating
- * one costs a ~100 KiB allocation, which would dominate loading small tree
- * blobs. Freed by the thread's destructor, or at exit for the main thread.
- */
-static pthread_key_t dctx_key;
-static pthread_once_t dctx_once = PTHREAD_ONCE_INIT;
-static int dctx_key_ok;
-
-static void dctx_free(void *p)
-{
-    ZSTD_freeDCtx(p);
-}
-
-static void dctx_atexit(void)
-{
-    ZSTD_DCtx *d = pthread_getspecific(dctx_key);
-    if (d) {
-        pthread_setspecific(dctx_key, NULL);
-        ZSTD_freeDCtx(d);
-    }
-}
-
-static void dctx_once_run(void)
-{
-    if (pthread_key_create(&dctx_key, dctx_free) == 0) {
-        dctx_key_ok = 1;
-        atexit(dctx_atexit);
-    }
-}
-
-/* The thread's context, or NULL (cr_blob_decode then makes a temporary one). */
-static ZSTD_DCtx *thread_dctx(void)
-{
-    pthread_once(&dctx_once, dctx_once_run);
-    if (!dctx_key_ok)
-        return NULL;
-    ZSTD_DCtx *d = pthread_getspecific(dctx_key);
-    if (!d && (d = ZSTD_createDCtx()) && pthread_setspecific(dctx_key, d) != 0) {
-        ZSTD_freeDCtx(d);
-        d = NULL;
-    }
-    return d;
-}
-
-int cr_repo_load_blob(cr_buf *out, cr_repo *repo, const cr_id *id, cr_blob_type type)
-{
-    cr_index *idx;
-    cr_blob_loc loc;
-    char hex[CR_ID_HEX_LEN + 1];
-    uint8_t *stored = NULL;
-    int fd = -1, err;
-
-    if ((err = cr_repo_index(&idx, repo)) < 0)
-        return err;
-    if (!cr_index_lookup(idx, id, &loc)) {
-        cr_error_set("blob %s is not in the vault (missing data)", cr_id_to_hex(hex, id));
-        return CR_ENOTFOUND;
-    }
-    if (loc.entry.type != (uint8_t)type) {
-        cr_error_set("blob %s has type %u where type %u was expected", cr_id_to_hex(hex, id),
-                     loc.entry.type, (unsigned)type);
-        return CR_ECORRUPT;
-    }
-    if ((err = open_pack(&fd, repo, &loc.pack)) < 0)
-        goto pack_err;
-    if (!(stored = cr_malloc(loc.entry.stored_len))) {
-        err = CR_ERROR;
-        goto done;
-    }
-    if ((err = cr_fs_pread_all(fd, stored, loc.entry.stored_len, loc.entry.offset)) < 0) {
-        if (err == CR_ECORRUPT)
-            goto pack_err;
-        goto done;
-    }
-    err = cr_blob_decode(out, &repo->keys,
-                         (loc.entry.flags & CR_BLOB_FLAG_ZSTD) ? thread_dctx() : NULL, &loc.entry,
-                         stored);
-    if (err == CR_ECORRUPT)
-        goto pack_err;
-    goto done;
-pack_err:
-    pack_error(&loc.pack, err);
-done:
-    if (fd >= 0)
-        close(fd);
-    free(stored);
     return err;
 }

@@ -44,27 +44,42 @@
 
 /* ------------------------------------------------------------ plans */
 
+typedef struct plan_names {
+    char (*v)[300];
+    size_t n, cap;
+} plan_names;
+
+static int plan_name_cb(const char *name, const cr_store_info *info, void *payload)
+{
+    plan_names *l = payload;
+    (void)info;
+    if (strncmp(name, PLAN_PREFIX, strlen(PLAN_PREFIX)) != 0)
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 4;
+        void *nv = cr_realloc(l->v, cap * sizeof(*l->v));
+        if (!nv)
+            return CR_ERROR;
+        l->v = nv;
+        l->cap = cap;
+    }
+    snprintf(l->v[l->n++], sizeof(l->v[0]), "%s", name);
+    return 0;
+}
+
 /* Hand each pack of every plan whose prune still runs to fn. */
 static int plans_foreach(cr_repo *repo, void (*fn)(const cr_id *pack, void *p), void *payload)
 {
-    int fd = openat(repo->dirfd, "locks", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d;
-    struct dirent *e;
+    plan_names l = {NULL, 0, 0};
     cr_buf b = CR_BUF_INIT;
-    int err = 0;
+    int err = cr_store_list(repo->store, "locks", 1, plan_name_cb, &l);
 
-    if (fd < 0 || !(d = fdopendir(fd))) {
-        if (fd >= 0)
-            close(fd);
-        return cr_error_errno("cannot read %s/locks", repo->path);
-    }
-    while ((e = readdir(d))) {
-        char name[300];
-        if (strncmp(e->d_name, PLAN_PREFIX, strlen(PLAN_PREFIX)) != 0 ||
-            !cr_lock_live(repo, e->d_name + strlen(PLAN_PREFIX)))
+    for (size_t i = 0; i < l.n && err == 0; i++) {
+        char name[320];
+        if (!cr_lock_live(repo, l.v[i] + strlen(PLAN_PREFIX)))
             continue;
-        snprintf(name, sizeof(name), "locks/%s", e->d_name);
-        int r = cr_fs_read_all(&b, repo->dirfd, name, PLAN_MAX);
+        snprintf(name, sizeof(name), "locks/%s", l.v[i]);
+        int r = cr_store_get(repo->store, name, &b, PLAN_MAX);
         if (r == CR_ENOTFOUND)
             continue; /* that prune just finished */
         if (r < 0) {
@@ -81,7 +96,7 @@ static int plans_foreach(cr_repo *repo, void (*fn)(const cr_id *pack, void *p), 
             fn(&id, payload);
         }
     }
-    closedir(d);
+    free(l.v);
     cr_buf_free(&b);
     return err;
 }
@@ -158,14 +173,20 @@ static int walk_snapshot(pr_ctx *c, const cr_id *id)
     return err;
 }
 
-/* 1 if the file `rel` of the vault was last changed before cutoff_ns. */
+/* 1 if the object `rel` of the vault was written before cutoff_ns. */
 static int file_age_ok(cr_repo *repo, const char *rel, int64_t cutoff_ns)
 {
-    struct stat st;
-    if (fstatat(repo->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    cr_store_info st;
+    if (cr_store_stat(repo->store, rel, &st) < 0)
         return 0;
-    int64_t m = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-    return m < cutoff_ns;
+    return st.mtime_ns < cutoff_ns;
+}
+
+/* Remove an object the prune decided to remove (one already gone is fine). */
+static int remove_obj(cr_repo *repo, const char *rel)
+{
+    int err = cr_store_delete(repo->store, rel);
+    return err == CR_ENOTFOUND ? 0 : err;
 }
 
 /* ------------------------------------------------------------ prune */
@@ -255,13 +276,10 @@ static int rewrite_index(cr_repo *repo, const cr_idset *doomed, size_t *rewritte
         if (!drop[i])
             continue;
         snprintf(rel, sizeof(rel), "index/%s", cr_id_to_hex(hex, &files[i]));
-        if (unlinkat(repo->dirfd, rel, 0) < 0 && errno != ENOENT) {
-            err = cr_error_errno("cannot remove %s/%s", repo->path, rel);
+        if ((err = remove_obj(repo, rel)) < 0)
             goto done;
-        }
         (*rewritten)++;
     }
-    cr_fs_fsync_dir(repo->dirfd, "index");
 done:
     cr_buf_free(&b);
     cr_index_free(rw);
@@ -283,7 +301,7 @@ static int write_plan(cr_repo *repo, const cr_lock *lock, const cand *c, size_t 
     }
     snprintf(name, namelen, "locks/" PLAN_PREFIX "%s", cr_lock_id(lock));
     if (err == 0)
-        err = cr_fs_write_atomic(repo->dirfd, name, b.ptr, b.len, 0644, 1);
+        err = cr_store_put(repo->store, name, b.ptr, b.len, CR_STORE_MUTABLE);
     cr_buf_free(&b);
     return err;
 }
@@ -474,14 +492,10 @@ int cr_prune(cr_prune_result *out, cr_repo *repo, const cr_prune_options *opts)
     for (size_t i = 0; i < ngone; i++) {
         char rel[96], hex[CR_ID_HEX_LEN + 1];
         snprintf(rel, sizeof(rel), "snapshots/%s", cr_id_to_hex(hex, &gone_snaps[i]));
-        if (unlinkat(repo->dirfd, rel, 0) < 0 && errno != ENOENT) {
-            err = cr_error_errno("cannot remove %s/%s", repo->path, rel);
+        if ((err = remove_obj(repo, rel)) < 0)
             goto done;
-        }
         out->snapshots_removed++;
     }
-    if (ngone)
-        cr_fs_fsync_dir(repo->dirfd, "snapshots");
     if (doomed.n && (err = rewrite_index(repo, &doomed, &out->index_rewritten)) < 0)
         goto done;
     for (size_t i = 0; i < ncand; i++) {
@@ -489,18 +503,14 @@ int cr_prune(cr_prune_result *out, cr_repo *repo, const cr_prune_options *opts)
         if (cands[i].keep)
             continue;
         cr_pack_path(rel, sizeof(rel), &cands[i].id);
-        if (unlinkat(repo->dirfd, rel, 0) < 0 && errno != ENOENT) {
-            err = cr_error_errno("cannot remove %s/%s", repo->path, rel);
+        if ((err = remove_obj(repo, rel)) < 0)
             goto done;
-        }
         out->packs_removed++;
         out->bytes_removed += cands[i].size;
-        *strrchr(rel, '/') = '\0';
-        cr_fs_fsync_dir(repo->dirfd, rel);
     }
 done:
     if (plan[0])
-        unlinkat(repo->dirfd, plan, 0);
+        cr_store_delete(repo->store, plan);
     for (size_t i = 0; i < nothers; i++)
         free(others[i]);
     free(others);

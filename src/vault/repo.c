@@ -2,11 +2,13 @@
  * Creating and opening a vault, and the encrypted metadata files (index,
  * snapshots) every other module stores through it.
  *
- * A vault is a folder (layout in vault.h and docs/format.md). `config` is
- * written last by cr_repo_init: a folder without it is not a vault, so a crash
- * during init leaves something cr_repo_open refuses rather than a half vault.
+ * A vault is a set of objects in a store (src/store: a local folder by
+ * default; layout in vault.h and docs/format.md). `config` is written last by
+ * cr_repo_init: a store without it is not a vault, so a crash during init
+ * leaves something cr_repo_open refuses rather than a half vault.
  */
 #include "vault/vault.h"
+#include "store/store.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,39 +28,22 @@
 
 static const char *const subdirs[] = {"keys", "data", "index", "snapshots", "locks", "hunt"};
 
-/* ------------------------------------------------------------ init */
-
-/* 0 if `path` is an empty folder, CR_EEXISTS (with the message) otherwise. */
-static int check_empty(const char *path)
+/* The folders of a new vault: those above, and data/00 .. data/ff. */
+static int make_layout(cr_store *store)
 {
-    DIR *d = opendir(path);
-    struct dirent *e;
-    int err = 0, is_vault = 0, other = 0;
-    if (!d)
-        return cr_error_errno("cannot open folder %s", path);
-    while ((e = readdir(d))) {
-        /* lost+found: the root of a freshly formatted disk is still "empty". */
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, "lost+found"))
-            continue;
-        if (!strcmp(e->d_name, "config"))
-            is_vault = 1;
-        else
-            other = 1;
+    const char *names[sizeof(subdirs) / sizeof(subdirs[0]) + 256];
+    char data[256][8];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++)
+        names[n++] = subdirs[i];
+    for (int i = 0; i < 256; i++) {
+        snprintf(data[i], sizeof(data[i]), "data/%02x", i);
+        names[n++] = data[i];
     }
-    closedir(d);
-    if (is_vault) {
-        cr_error_set("a vault (or something with a config file) already exists at %s: nothing "
-                     "was changed",
-                     path);
-        err = CR_EEXISTS;
-    } else if (other) {
-        cr_error_set("%s is not empty: a vault is created in a new or empty folder; nothing was "
-                     "changed",
-                     path);
-        err = CR_EEXISTS;
-    }
-    return err;
+    return cr_store_make_dirs(store, names, n);
 }
+
+/* ------------------------------------------------------------ init */
 
 static int check_level(int level)
 {
@@ -74,11 +59,11 @@ int cr_repo_init(const char *path, const char *passphrase, const cr_init_options
 {
     cr_init_options defaults = CR_INIT_OPTIONS_INIT;
     uint8_t master[32], idb[32];
-    char id_hex[CR_ID_HEX_LEN + 1], created[48], name[32];
+    char id_hex[CR_ID_HEX_LEN + 1], created[48];
     json_t *cfg = NULL;
     char *text = NULL;
-    int dirfd = -1, err;
-    struct stat st;
+    cr_store *store = NULL;
+    int err;
 
     if (!opts)
         opts = &defaults;
@@ -97,43 +82,15 @@ int cr_repo_init(const char *path, const char *passphrase, const cr_init_options
     }
     if ((err = cr_init()) < 0 || (err = check_level(level)) < 0)
         return err;
-    if (stat(path, &st) == 0) {
-        if (!S_ISDIR(st.st_mode)) {
-            cr_error_set("%s exists and is not a folder: nothing was changed", path);
-            return CR_EEXISTS;
-        }
-        if ((err = check_empty(path)) < 0)
-            return err;
-    } else if (errno != ENOENT) {
-        return cr_error_errno("cannot use %s", path);
-    } else if ((err = cr_fs_mkdir_p(AT_FDCWD, path, 0755)) < 0) {
+    if ((err = cr_store_open(&store, path, CR_STORE_CREATE)) < 0)
         return err;
-    }
-    dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd < 0)
-        return cr_error_errno("cannot open folder %s", path);
-
-    for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
-        if (mkdirat(dirfd, subdirs[i], 0755) < 0) {
-            err = cr_error_errno("cannot create %s/%s", path, subdirs[i]);
-            goto done;
-        }
-    }
-    for (int i = 0; i < 256; i++) {
-        snprintf(name, sizeof(name), "data/%02x", i);
-        if (mkdirat(dirfd, name, 0755) < 0) {
-            err = cr_error_errno("cannot create %s/%s", path, name);
-            goto done;
-        }
-    }
-    /* Make the folders durable before anything refers to them. */
-    if ((err = cr_fs_fsync_dir(dirfd, "data")) < 0 || (err = cr_fs_fsync_dir(dirfd, ".")) < 0)
+    if ((err = make_layout(store)) < 0)
         goto done;
 
     randombytes_buf(master, sizeof(master));
     randombytes_buf(idb, sizeof(idb));
     cr_hex_encode(id_hex, idb, sizeof(idb));
-    if ((err = cr_keyfile_store(NULL, dirfd, master, id_hex, passphrase, opts->kdf)) < 0)
+    if ((err = cr_keyfile_store(NULL, store, master, id_hex, passphrase, opts->kdf)) < 0)
         goto done;
 
     cr_time_format(created, sizeof(created), cr_time_now_ns());
@@ -146,13 +103,12 @@ int cr_repo_init(const char *path, const char *passphrase, const cr_init_options
     }
     size_t tlen = strlen(text);
     text[tlen++] = '\n'; /* overwrites the NUL json_dumps allocated */
-    err = cr_fs_write_atomic(dirfd, "config", text, tlen, 0644, 1);
+    err = cr_store_put(store, "config", text, tlen, 0);
 done:
     sodium_memzero(master, sizeof(master));
     json_decref(cfg);
     free(text);
-    if (dirfd >= 0)
-        close(dirfd);
+    cr_store_free(store);
     return err;
 }
 
@@ -165,7 +121,7 @@ static int read_config(cr_repo *repo)
     json_t *root = NULL, *v;
     int err;
 
-    err = cr_fs_read_all(&b, repo->dirfd, "config", MAX_CONFIG);
+    err = cr_store_get(repo->store, "config", &b, MAX_CONFIG);
     if (err == CR_ENOTFOUND) {
         cr_error_set("no cleanroom vault at %s (no config file there)", repo->path);
         goto done;
@@ -237,7 +193,6 @@ int cr_repo_open(cr_repo **out, const char *path, const char *passphrase)
         return err;
     if (!(repo = cr_calloc(1, sizeof(*repo))))
         return CR_ERROR;
-    repo->dirfd = -1;
     if (pthread_mutex_init(&repo->mu, NULL) != 0) {
         free(repo);
         cr_error_set("cannot create a mutex");
@@ -247,16 +202,8 @@ int cr_repo_open(cr_repo **out, const char *path, const char *passphrase)
         err = CR_ERROR;
         goto done;
     }
-    repo->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (repo->dirfd < 0) {
-        if (errno == ENOENT || errno == ENOTDIR) {
-            cr_error_set("no cleanroom vault at %s (no such folder)", path);
-            err = CR_ENOTFOUND;
-        } else {
-            err = cr_error_errno("cannot open the vault folder %s", path);
-        }
+    if ((err = cr_store_open(&repo->store, path, 0)) < 0)
         goto done;
-    }
     if ((err = read_config(repo)) < 0 || (err = cr_repo_unlock(repo, passphrase)) < 0)
         goto done;
     *out = repo;
@@ -273,8 +220,7 @@ void cr_repo_free(cr_repo *repo)
     cr_index_free(repo->index);
     sodium_memzero(repo->master, sizeof(repo->master));
     sodium_memzero(&repo->keys, sizeof(repo->keys));
-    if (repo->dirfd >= 0)
-        close(repo->dirfd);
+    cr_store_free(repo->store);
     pthread_mutex_destroy(&repo->mu);
     free(repo->path);
     free(repo);
@@ -353,15 +299,8 @@ int cr_repo_save_file(cr_id *out, cr_repo *repo, const char *kind, const void *p
     cr_sha256(out->b, sealed, z.len + CR_SEAL_OVERHEAD);
     snprintf(name, sizeof(name), "%s/%s", kind, cr_id_to_hex(hex, out));
     /* hunt/, forget/ and journals/ appeared after format version 1 was first
-     * released: vaults made before have none until their first hunt, forget or recovery. */
-    if ((!strcmp(kind, "hunt") || !strcmp(kind, "forget") || !strcmp(kind, "journals")) &&
-        mkdirat(repo->dirfd, kind, 0755) < 0 && errno != EEXIST) {
-        err = cr_error_errno("cannot create folder %s/%s of the vault", repo->path, kind);
-        goto done;
-    }
-    err = cr_fs_write_atomic(repo->dirfd, name, sealed, z.len + CR_SEAL_OVERHEAD, 0644, 1);
-    if (err == CR_EEXISTS)
-        err = 0; /* same bytes, same name: already stored */
+     * released: the store makes them on first use. */
+    err = cr_store_put(repo->store, name, sealed, z.len + CR_SEAL_OVERHEAD, 0);
 done:
     free(sealed);
     cr_buf_free(&z);
@@ -380,7 +319,7 @@ int cr_repo_load_file(cr_buf *out, cr_repo *repo, const char *kind, const cr_id 
         return err;
     cr_id_to_hex(hex, id);
     snprintf(name, sizeof(name), "%s/%s", kind, hex);
-    err = cr_fs_read_all(&raw, repo->dirfd, name, CR_MAX_META_FILE);
+    err = cr_store_get(repo->store, name, &raw, CR_MAX_META_FILE);
     if (err == CR_ENOTFOUND) {
         cr_error_set("no %s file %s in the vault at %s", kind, hex, repo->path);
         goto done;
@@ -458,118 +397,83 @@ static int is_id_name(const char *name)
 typedef struct id_list {
     cr_id *ids;
     size_t n, cap;
+    const char *prefix; /* required first 2 digits (data/xx), or NULL */
 } id_list;
 
-/* Append the ids named in folder `sub` (relative to the vault); prefix: required first 2 digits. */
+static int list_cb(const char *name, const cr_store_info *info, void *payload)
+{
+    id_list *l = payload;
+    (void)info;
+    /* Anything we did not name is not ours to list. */
+    if (!is_id_name(name) || (l->prefix && strncmp(name, l->prefix, 2) != 0))
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        cr_id *p = cr_realloc(l->ids, cap * sizeof(*p));
+        if (!p)
+            return CR_ERROR;
+        l->ids = p;
+        l->cap = cap;
+    }
+    cr_id_from_hex(&l->ids[l->n++], name);
+    return 0;
+}
+
+/* Append the ids named in folder `sub` of the vault. */
 static int list_dir(id_list *l, cr_repo *repo, const char *sub, const char *prefix, int missing_ok)
 {
-    int fd = openat(repo->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d;
-    struct dirent *e;
-    int err = 0;
-    if (fd < 0) {
-        if (errno == ENOENT && missing_ok)
-            return 0;
-        err = cr_error_errno("cannot read folder %s/%s of the vault", repo->path, sub);
-        if (err == CR_ENOTFOUND) {
-            cr_error_set("folder %s/%s is missing: the vault is damaged", repo->path, sub);
-            err = CR_ECORRUPT;
-        }
-        return err;
+    l->prefix = prefix;
+    int err = cr_store_list(repo->store, sub, !missing_ok, list_cb, l);
+    if (err == CR_ENOTFOUND) {
+        cr_error_set("folder %s/%s is missing: the vault is damaged", repo->path, sub);
+        err = CR_ECORRUPT;
     }
-    if (!(d = fdopendir(fd))) {
-        close(fd);
-        return cr_error_errno("cannot read folder %s/%s of the vault", repo->path, sub);
-    }
-    errno = 0;
-    while ((e = readdir(d))) {
-        /* Temporary files (".tmp-*") of writes in progress or interrupted, and
-         * anything else we did not name, are not ours to list. */
-        if (!is_id_name(e->d_name) || (prefix && strncmp(e->d_name, prefix, 2) != 0))
-            continue;
-        if (l->n == l->cap) {
-            size_t cap = l->cap ? l->cap * 2 : 64;
-            cr_id *p = cr_realloc(l->ids, cap * sizeof(*p));
-            if (!p) {
-                err = CR_ERROR;
-                goto done;
-            }
-            l->ids = p;
-            l->cap = cap;
-        }
-        cr_id_from_hex(&l->ids[l->n++], e->d_name);
-        errno = 0;
-    }
-    if (errno != 0)
-        err = cr_error_errno("cannot read folder %s/%s of the vault", repo->path, sub);
-done:
-    closedir(d);
     return err;
 }
 
-/* Hand the ".tmp-*" regular files of one folder last changed before `cutoff` to fn. */
-static size_t temp_dir(cr_repo *repo, const char *sub, time_t cutoff, cr_repo_temp_cb fn,
-                       void *payload)
+typedef struct temp_walk {
+    cr_repo_temp_cb fn;
+    void *payload;
+    size_t taken;
+} temp_walk;
+
+static int temp_cb(const char *name, const cr_store_info *info, void *payload)
 {
-    int fd = openat(repo->dirfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    DIR *d;
-    struct dirent *e;
-    size_t taken = 0;
-    if (fd < 0)
-        return 0;
-    if (!(d = fdopendir(fd))) {
-        close(fd);
-        return 0;
-    }
-    while ((e = readdir(d))) {
-        struct stat st;
-        char rel[320];
-        if (strncmp(e->d_name, ".tmp-", 5) != 0)
-            continue;
-        if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
-            st.st_mtime >= cutoff)
-            continue;
-        snprintf(rel, sizeof(rel), "%s/%s", sub, e->d_name);
-        if (fn(fd, e->d_name, rel, &st, payload) == 0)
-            taken++;
-    }
-    closedir(d);
-    return taken;
+    temp_walk *t = payload;
+    if (t->fn(name, info, t->payload) == 0)
+        t->taken++;
+    return 0;
 }
 
 size_t cr_repo_temp_files(cr_repo *repo, int64_t min_age_s, cr_repo_temp_cb fn, void *payload)
 {
-    static const char *const kinds[] = {"keys",   "index",  "snapshots", "locks",
-                                        "hunt",   "forget", "journals"};
-    time_t cutoff = time(NULL) - (time_t)min_age_s;
-    size_t taken = 0;
+    static const char *const kinds[] = {"",     "keys",   "index",   "snapshots", "locks",
+                                        "hunt", "forget", "journals"};
+    temp_walk t = {fn, payload, 0};
     char sub[16];
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-        taken += temp_dir(repo, kinds[i], cutoff, fn, payload);
+        cr_store_list_temp(repo->store, kinds[i], min_age_s, temp_cb, &t);
     for (int i = 0; i < 256; i++) {
         snprintf(sub, sizeof(sub), "data/%02x", i);
-        taken += temp_dir(repo, sub, cutoff, fn, payload);
+        cr_store_list_temp(repo->store, sub, min_age_s, temp_cb, &t);
     }
-    return taken;
+    return t.taken;
 }
 
-static int temp_remove(int dirfd, const char *name, const char *rel, const struct stat *st,
-                       void *payload)
+static int temp_remove(const char *name, const cr_store_info *info, void *payload)
 {
-    (void)rel;
-    (void)st;
-    (void)payload;
-    return unlinkat(dirfd, name, 0) == 0 ? 0 : -1;
+    (void)info;
+    return cr_store_delete(payload, name) == 0 ? 0 : -1;
 }
 
 size_t cr_repo_clean_temp(cr_repo *repo, int64_t min_age_s)
 {
-    return cr_repo_temp_files(repo, min_age_s, temp_remove, NULL);
+    return cr_repo_temp_files(repo, min_age_s, temp_remove, repo->store);
 }
 
 int cr_repo_list(cr_id **out, size_t *count, cr_repo *repo, const char *kind)
 {
-    id_list l = {NULL, 0, 0};
+    id_list l = {NULL, 0, 0, NULL};
     int err = 0;
 
     *out = NULL;

@@ -964,7 +964,7 @@ typedef struct rs_cached {
 
 typedef struct rs_worker {
     rs_ctx *c;
-    ZSTD_DCtx *dctx;
+    cr_blob_reader *reader; /* the pack of the job */
     cr_buf raw, blob;
     rs_cached cache[RS_FD_CACHE];
     int ncache, next_evict;
@@ -1124,7 +1124,7 @@ static size_t rs_decode_and_write(rs_worker *w, size_t i, size_t end, const uint
     if (!stored) {
         snprintf(why, sizeof(why), "pack %s is damaged: %s", cr_id_to_hex(phex, &nd->loc.pack),
                  read_err);
-    } else if (cr_blob_decode(&w->blob, &c->repo->keys, w->dctx, &nd->loc.entry, stored) < 0) {
+    } else if (cr_blob_reader_open(w->reader, &nd->loc, stored, &w->blob) < 0) {
         snprintf(why, sizeof(why), "pack %s is damaged: %s", cr_id_to_hex(phex, &nd->loc.pack),
                  cr_error_last()); /* the decoder's message names the blob */
     } else if (w->blob.len != nd->loc.entry.raw_len) {
@@ -1148,19 +1148,15 @@ static size_t rs_decode_and_write(rs_worker *w, size_t i, size_t end, const uint
 static void rs_do_pack(rs_worker *w, size_t start, size_t end)
 {
     rs_ctx *c = w->c;
-    char rel[128], why[256];
+    char why[600];
     const cr_id *pack = &c->needs[start].loc.pack;
-    cr_pack_path(rel, sizeof(rel), pack);
-    int fd = openat(c->repo->dirfd, rel, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(why, sizeof(why), "%s", errno == ENOENT ? "the file is missing" : strerror(errno));
+    uint64_t size;
+    if (cr_blob_reader_size(w->reader, pack, &size) < 0) {
+        snprintf(why, sizeof(why), "%s", cr_error_last());
         for (size_t i = start; i < end;)
             i = rs_decode_and_write(w, i, end, NULL, why);
         return;
     }
-#ifdef POSIX_FADV_SEQUENTIAL
-    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-#endif
     size_t i = start;
     while (i < end) {
         if (atomic_load(&c->abort_err))
@@ -1179,7 +1175,7 @@ static void rs_do_pack(rs_worker *w, size_t start, size_t end)
         }
         int rerr = cr_buf_grow(&w->raw, (size_t)(re - rs));
         if (rerr == 0)
-            rerr = cr_fs_pread_all(fd, w->raw.ptr, (size_t)(re - rs), rs);
+            rerr = cr_blob_reader_read(w->reader, pack, rs, w->raw.ptr, (size_t)(re - rs));
         if (rerr == 0) {
             while (i < j)
                 i = rs_decode_and_write(w, i, j, w->raw.ptr + (c->needs[i].loc.entry.offset - rs),
@@ -1191,12 +1187,11 @@ static void rs_do_pack(rs_worker *w, size_t start, size_t end)
             const cr_pack_entry *e = &c->needs[i].loc.entry;
             int r = cr_buf_grow(&w->raw, e->stored_len);
             if (r == 0)
-                r = cr_fs_pread_all(fd, w->raw.ptr, e->stored_len, e->offset);
+                r = cr_blob_reader_read(w->reader, pack, e->offset, w->raw.ptr, e->stored_len);
             snprintf(why, sizeof(why), "%s", cr_error_last());
             i = rs_decode_and_write(w, i, j, r == 0 ? w->raw.ptr : NULL, why);
         }
     }
-    close(fd);
 }
 
 static void *rs_worker_main(void *arg)
@@ -1271,7 +1266,11 @@ static int rs_data_phase(rs_ctx *c)
             c->jobs[c->njobs++] = i;
     c->jobs[c->njobs] = c->nneeds;
 
-    nthreads = c->opts->threads > 0 ? c->opts->threads : cr_ncpu();
+    /* A remote store (vault server, S3) answers each read after a round trip: twice as many
+     * workers keep the network and the CPU busy together. */
+    nthreads = c->opts->threads > 0                   ? c->opts->threads
+               : cr_store_is_local(c->repo->store) ? cr_ncpu()
+                                                      : 2 * cr_ncpu();
     if (nthreads > 64)
         nthreads = 64;
     if ((size_t)nthreads > c->njobs)
@@ -1289,11 +1288,8 @@ static int rs_data_phase(rs_ctx *c)
     }
     for (int i = 0; i < nthreads; i++) {
         ws[i].c = c;
-        if (!(ws[i].dctx = ZSTD_createDCtx())) {
-            cr_error_set("out of memory (zstd context)");
-            err = CR_ERROR;
+        if ((err = cr_blob_reader_new(&ws[i].reader, c->repo, 1)) < 0)
             goto done;
-        }
         ws[i].raw.max = RS_MAX_RUN + CR_MAX_BLOB + 65536;
     }
     /* The calling thread reports progress (about 4 times a second) while workers run. */
@@ -1303,7 +1299,7 @@ static int rs_data_phase(rs_ctx *c)
 done:
     if (ws) {
         for (int i = 0; i < nthreads; i++) {
-            ZSTD_freeDCtx(ws[i].dctx);
+            cr_blob_reader_free(ws[i].reader);
             cr_buf_free(&ws[i].raw);
             cr_buf_free(&ws[i].blob);
         }

@@ -1,9 +1,10 @@
 /*
  * Private interfaces of the vault module. Every .c file of src/vault includes
  * this header; nothing outside src/ does. docs/format.md describes the bytes
- * on disk that these functions read and write.
+ * on disk that these functions read and write. The vault reads and writes its
+ * objects through its store (src/store/store.h), never a file directly.
  *
- * Layout of a vault directory (format version 1):
+ * Layout of a vault (format version 1; folders of the dir store):
  *   config                 plaintext JSON: format name, version, vault id
  *   keys/<sha256>          passphrase slots: the master key wrapped with Argon2id
  *   data/<xx>/<sha256>     pack files (xx = first two hex digits of the name)
@@ -17,6 +18,7 @@
 #define CR_VAULT_H
 
 #include "cleanroom/cleanroom.h"
+#include "store/store.h"
 #include "util/util.h"
 
 #include <limits.h>
@@ -200,8 +202,40 @@ int cr_blob_decode(cr_buf *out, const cr_keys *keys, ZSTD_DCtx *dctx, const cr_p
  */
 int cr_blob_decode_into(uint8_t *dst, cr_buf *scratch, const cr_keys *keys, ZSTD_DCtx *dctx,
                         const cr_pack_entry *e, const uint8_t *stored);
+/*
+ * The one blob reader: every command that reads blobs (backup, restore,
+ * verify, hunt, images) reads them through one of these. It keeps a few packs
+ * open (least recently used closed first), reads exact byte ranges of them
+ * through the store (a pread in a folder, a ranged GET elsewhere), and opens
+ * blobs with cr_blob_decode. One per thread: not thread-safe.
+ */
+typedef struct cr_blob_reader cr_blob_reader;
+
+/** @param max_open packs kept open at once (>= 1). */
+int cr_blob_reader_new(cr_blob_reader **out, cr_repo *repo, int max_open);
+void cr_blob_reader_free(cr_blob_reader *r); /* accepts NULL */
+/**
+ * Read bytes [off, off + len) of a pack. A pack that is gone or shorter than
+ * asked is damage: CR_ECORRUPT, the message naming the pack.
+ */
+int cr_blob_reader_read(cr_blob_reader *r, const cr_id *pack, uint64_t off, void *buf,
+                        size_t len);
+/** Size of a pack (opened through the cache). */
+int cr_blob_reader_size(cr_blob_reader *r, const cr_id *pack, uint64_t *size);
+/** Read and open the blob at loc into dst (loc->entry.raw_len bytes). */
+int cr_blob_reader_decode_into(cr_blob_reader *r, const cr_blob_loc *loc, uint8_t *dst);
+/** Open the sealed bytes `stored` of the blob at loc (already read) into out (reset first). */
+int cr_blob_reader_open(cr_blob_reader *r, const cr_blob_loc *loc, const uint8_t *stored,
+                        cr_buf *out);
+/** Read and open the blob at loc into out (reset first). */
+int cr_blob_reader_decode(cr_blob_reader *r, const cr_blob_loc *loc, cr_buf *out);
+/** Load a blob by id (index lookup, read, open) into out; its type must be `type`. */
+int cr_blob_reader_load(cr_blob_reader *r, cr_buf *out, const cr_id *id, cr_blob_type type);
+
 /** Load a blob by id through the index (reads its pack). Thread-safe. */
 int cr_repo_load_blob(cr_buf *out, cr_repo *repo, const cr_id *id, cr_blob_type type);
+/** Prefix the current error message with "pack <hex>: "; returns err. */
+int cr_pack_error(const cr_id *pack, int err);
 /** Relative path of a pack file: "data/xx/<hex>" into out (>= 80 bytes). */
 void cr_pack_path(char *out, size_t outlen, const cr_id *pack);
 
@@ -299,10 +333,10 @@ typedef struct cr_keyfile {
 int cr_keyfile_parse(cr_keyfile *out, const void *data, size_t len);
 /**
  * Wrap `master` with `passphrase` (Argon2id at the cost of `kdf`) and store the
- * key file durably under keys/ of the vault open at `dirfd`.
+ * key file durably under keys/ of the vault's store.
  * @param[out] out_id hex name of the new key file (may be NULL).
  */
-int cr_keyfile_store(char out_id[CR_ID_HEX_LEN + 1], int dirfd, const uint8_t master[32],
+int cr_keyfile_store(char out_id[CR_ID_HEX_LEN + 1], cr_store *store, const uint8_t master[32],
                      const char *vault_id, const char *passphrase, cr_kdf_profile kdf);
 /**
  * Try every key file of the vault with `passphrase`; on success fill
@@ -317,7 +351,7 @@ int cr_repo_unlock(cr_repo *repo, const char *passphrase);
 
 struct cr_repo {
     char *path;
-    int dirfd;
+    cr_store *store;
     char id_hex[CR_ID_HEX_LEN + 1];
     uint8_t master[32];
     cr_keys keys;
@@ -357,9 +391,8 @@ int cr_repo_list(cr_id **out, size_t *count, cr_repo *repo, const char *kind);
  */
 size_t cr_repo_clean_temp(cr_repo *repo, int64_t min_age_s);
 
-/** Called for a temporary file: its folder, name, path in the vault, and stat. 0 = counted. */
-typedef int (*cr_repo_temp_cb)(int dirfd, const char *name, const char *rel, const struct stat *st,
-                               void *payload);
+/** Called for a temporary file: its name in the store and what stat says. 0 = counted. */
+typedef int (*cr_repo_temp_cb)(const char *name, const cr_store_info *info, void *payload);
 /** Hand every temporary file (".tmp-*") older than `min_age_s` seconds to fn; returns how many
  * it counted. */
 size_t cr_repo_temp_files(cr_repo *repo, int64_t min_age_s, cr_repo_temp_cb fn, void *payload);

@@ -71,8 +71,8 @@ typedef struct vf_ctx {
     cr_idset usedpacks;         /* packs holding a blob some snapshot uses (1) */
     int err;                 /* first error of a callback */
     cr_forgotten gone;       /* snapshots forgotten on purpose (their absence is no damage) */
-    ZSTD_DCtx *dctx;
-    cr_buf stored, blob;
+    cr_blob_reader *reader; /* trees */
+    cr_buf blob;
 } vf_ctx;
 
 static int add_item(cr_verify_problem **arr, size_t *n, const char *what, const char *id,
@@ -211,7 +211,7 @@ static int check_small_files(vf_ctx *c, const char *kind, const char *what, cr_i
         char rel[128], hex[CR_ID_HEX_LEN + 1];
         uint8_t h[32];
         snprintf(rel, sizeof(rel), "%s/%s", kind, cr_id_to_hex(hex, &ids[i]));
-        int r = cr_fs_read_all(&b, c->repo->dirfd, rel, CR_MAX_META_FILE);
+        int r = cr_store_get(c->repo->store, rel, &b, CR_MAX_META_FILE);
         if (r < 0) {
             if (r == CR_ERROR && strstr(cr_error_last(), "memory")) {
                 err = r;
@@ -276,7 +276,7 @@ static void vf_check_pack(vf_worker *w, vf_pack *p)
         goto done;
     }
     cr_pack_path(rel, sizeof(rel), &p->id);
-    if (cr_fs_read_all(&w->file, c->repo->dirfd, rel, CR_MAX_PACK) < 0) {
+    if (cr_store_get(c->repo->store, rel, &w->file, CR_MAX_PACK) < 0) {
         snprintf(msg, sizeof(msg), "cannot be read: %s", cr_error_last());
         goto done;
     }
@@ -510,8 +510,7 @@ static int vf_gather_cb(const cr_id *pack, const cr_pack_entry *e, size_t n, voi
 static int vf_load_tree(vf_ctx *c, cr_tree **out, const cr_id *id)
 {
     cr_blob_loc loc;
-    char rel[128];
-    int fd, err;
+    int err;
     *out = NULL;
     if (!cr_index_lookup(c->pidx, id, &loc)) {
         cr_error_set("not stored in any pack");
@@ -528,16 +527,7 @@ static int vf_load_tree(vf_ctx *c, cr_tree **out, const cr_id *id)
         cr_error_set("stored in damaged pack %s", cr_id_to_hex(hex, &loc.pack));
         return CR_ECORRUPT;
     }
-    cr_pack_path(rel, sizeof(rel), &loc.pack);
-    if ((fd = openat(c->repo->dirfd, rel, O_RDONLY | O_CLOEXEC)) < 0)
-        return cr_error_errno("cannot open pack %s", rel);
-    cr_buf_reset(&c->stored);
-    err = cr_buf_grow(&c->stored, loc.entry.stored_len);
-    if (err == 0)
-        err = cr_fs_pread_all(fd, c->stored.ptr, loc.entry.stored_len, loc.entry.offset);
-    close(fd);
-    if (err == 0)
-        err = cr_blob_decode(&c->blob, &c->repo->keys, c->dctx, &loc.entry, c->stored.ptr);
+    err = cr_blob_reader_decode(c->reader, &loc, &c->blob);
     if (err == 0)
         err = cr_tree_decode(out, c->blob.ptr, c->blob.len);
     return err;
@@ -754,13 +744,10 @@ done:
     return err;
 }
 
-static int vf_temp_cb(int dirfd, const char *name, const char *rel, const struct stat *st,
-                      void *payload)
+static int vf_temp_cb(const char *rel, const cr_store_info *st, void *payload)
 {
     vf_ctx *c = payload;
-    long long age = (long long)(time(NULL) - st->st_mtime);
-    (void)dirfd;
-    (void)name;
+    long long age = (long long)(time(NULL) - st->mtime_ns / 1000000000);
     if (c->err < 0)
         return -1;
     if (age < 0)
@@ -769,7 +756,7 @@ static int vf_temp_cb(int dirfd, const char *name, const char *rel, const struct
                         "temporary file of a write that did not finish (%lld min old, %llu "
                         "bytes): left by a killed or crashed command unless one is running now; "
                         "the next backup removes it once it is an hour old",
-                        age / 60, (unsigned long long)st->st_size);
+                        age / 60, (unsigned long long)st->size);
     return c->err;
 }
 
@@ -808,12 +795,8 @@ int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *
 
     if ((err = cr_lock_acquire(&lock, repo, 0)) < 0)
         goto done;
-    if (!(c->dctx = ZSTD_createDCtx())) {
-        cr_error_set("out of memory (zstd context)");
-        err = CR_ERROR;
+    if ((err = cr_blob_reader_new(&c->reader, repo, 8)) < 0)
         goto done;
-    }
-    c->stored.max = CR_MAX_BLOB + 65536;
     /* 1. small files. */
     if ((err = cr_index_new(&scratch)) < 0 || (err = cr_index_new(&c->pidx)) < 0 ||
         (err = check_small_files(c, "keys", "key", NULL, NULL, NULL)) < 0 ||
@@ -948,8 +931,7 @@ done:
     cr_idset_free(&c->reported);
     cr_idset_free(&c->usedpacks);
     cr_forgotten_clear(&c->gone);
-    ZSTD_freeDCtx(c->dctx);
-    cr_buf_free(&c->stored);
+    cr_blob_reader_free(c->reader);
     cr_buf_free(&c->blob);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cond);

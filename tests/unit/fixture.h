@@ -102,10 +102,8 @@ static inline cr_repo *fx_repo_new(char dir[64], const char *tag)
     snprintf(dir, 64, "/tmp/cr-test-%s-XXXXXX", tag);
     REQUIRE(mkdtemp(dir));
     r->path = strdup(dir);
-    r->dirfd = open(dir, O_RDONLY | O_DIRECTORY);
-    REQUIRE(r->dirfd >= 0);
-    for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
-        REQUIRE(mkdirat(r->dirfd, subs[i], 0700) == 0);
+    REQUIRE(cr_store_open(&r->store, dir, 0) == 0);
+    REQUIRE(cr_store_make_dirs(r->store, subs, sizeof(subs) / sizeof(subs[0])) == 0);
     for (int i = 0; i < 32; i++)
         master[i] = (uint8_t)(i * 7 + 1);
     cr_keys_derive(&r->keys, master);
@@ -118,7 +116,7 @@ static inline cr_repo *fx_repo_new(char dir[64], const char *tag)
 static inline void fx_repo_free(cr_repo *r, const char *dir)
 {
     cr_index_free(r->index);
-    close(r->dirfd);
+    cr_store_free(r->store);
     pthread_mutex_destroy(&r->mu);
     free(r->path);
     free(r);

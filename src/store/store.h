@@ -1,0 +1,167 @@
+/*
+ * The storage floor under the vault: named objects, written once.
+ *
+ * Everything a vault keeps (config, keys, packs, index, snapshots, hunt and
+ * forget records, journals, locks) is an object named by a relative path such
+ * as "data/3f/3f2a..." or "snapshots/9c1e...". A store can:
+ *   - put: create an object if its name is free (never overwrite); putting
+ *     the same bytes again is a no-op, other bytes under a taken name are
+ *     refused (CR_EEXISTS: damage or an attack, never silently accepted);
+ *   - get a whole object, or open one for ranged reads;
+ *   - stat and list (one folder level, names and sizes, sorted by nothing);
+ *   - delete, which only retention (prune, key removal), lock release and
+ *     the cleaning of interrupted writes call.
+ * Backends: a local folder (dir.c, the default; vaults made before the store
+ * existed keep working unchanged), S3 with Object Lock (s3.c), a cleanroom
+ * vault server (https). The vault (src/vault) never touches a file directly.
+ *
+ * Names are checked here, for every backend: 1..CR_STORE_MAX_NAME bytes of
+ * components made of [A-Za-z0-9._-], separated by single '/', none "." or
+ * "..", no leading or trailing '/'. A name is never a path outside the store.
+ */
+#ifndef CR_STORE_H
+#define CR_STORE_H
+
+#include "cleanroom/cleanroom.h"
+#include "util/util.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CR_STORE_MAX_NAME 255
+
+typedef struct cr_store cr_store;
+typedef struct cr_store_obj cr_store_obj;
+
+/** What stat and list tell of an object. */
+typedef struct cr_store_info {
+    uint64_t size;
+    int64_t mtime_ns; /**< when it was written (backend's clock) */
+} cr_store_info;
+
+/** Options of cr_store_open. */
+enum {
+    CR_STORE_CREATE = 1u << 0,    /**< make a new store: the location must be absent or empty */
+    CR_STORE_IMMUTABLE = 1u << 1, /**< dir: give each new sealed file the Linux immutable flag */
+};
+
+/** Options of cr_store_put. */
+enum {
+    CR_STORE_MUTABLE = 1u << 0, /**< lock files: writable mode, deleted when released */
+    CR_STORE_PRIVATE = 1u << 1, /**< key files: readable by the vault's owner only */
+};
+
+/**
+ * Open the store at `location`: a folder path (dir backend), "s3:..." (S3).
+ * With CR_STORE_CREATE the store is created (a folder that exists must be empty).
+ * @return 0, CR_ENOTFOUND (nothing there), CR_EINPUT (bad location), CR_ERROR (I/O)...
+ */
+int cr_store_open(cr_store **out, const char *location, unsigned flags);
+void cr_store_free(cr_store *s); /* accepts NULL */
+/** The location as given (borrowed): for messages. */
+const char *cr_store_location(const cr_store *s);
+/** 1 for a local folder (the dir backend), which has file times, modes and host-local locks. */
+int cr_store_is_local(const cr_store *s);
+
+/** 1 if a dir store still sets the immutable flag (supported, and allowed to this process). */
+int cr_store_dir_immutable(const cr_store *s);
+
+/** 1 if `name` is a valid object name (see above); sets no error. */
+int cr_store_name_ok(const char *name);
+
+/**
+ * Create `name` holding data[0..len) if the name is free; durable when it returns 0.
+ * @return 0 (created, or the same bytes were already there), CR_EEXISTS (other
+ *         bytes have that name: refused), CR_EINPUT (bad name), CR_ENOSPACE, CR_ERROR (I/O)...
+ */
+int cr_store_put(cr_store *s, const char *name, const void *data, size_t len, unsigned flags);
+/**
+ * Read the whole object into out (reset first).
+ * @return 0, CR_ENOTFOUND, CR_ECORRUPT (larger than max: not something we wrote), CR_ERROR (I/O)...
+ */
+int cr_store_get(cr_store *s, const char *name, cr_buf *out, size_t max);
+/** @return 0 and fill *out, CR_ENOTFOUND, CR_ERROR (I/O)... */
+int cr_store_stat(cr_store *s, const char *name, cr_store_info *out);
+/**
+ * Every object directly under folder `dir` ("" for the top): cb(name in the
+ * folder, its info, payload) in no particular order; a non-zero return from cb
+ * stops the listing and is returned. Names of interrupted writes are not
+ * listed (see cr_store_list_temp). An absent folder lists nothing unless
+ * `must_exist` (then CR_ENOTFOUND).
+ */
+typedef int (*cr_store_list_cb)(const char *name, const cr_store_info *info, void *payload);
+int cr_store_list(cr_store *s, const char *dir, int must_exist, cr_store_list_cb cb,
+                  void *payload);
+/**
+ * Remove an object. Called only by retention (prune, key removal), lock release
+ * and the cleaning of interrupted writes. @return 0, CR_ENOTFOUND, CR_ERROR (I/O)...
+ */
+int cr_store_delete(cr_store *s, const char *name);
+/**
+ * Leftovers of interrupted writes (a local folder's ".tmp-*" files) under
+ * folder `dir`, older than `min_age_s`: cb(full name, info, payload). Such a
+ * name may be given to cr_store_delete. Backends without them list nothing.
+ */
+int cr_store_list_temp(cr_store *s, const char *dir, int64_t min_age_s, cr_store_list_cb cb,
+                       void *payload);
+
+/**
+ * Make folders (names, in order) where the backend has folders, durably;
+ * others do nothing. For a new vault's layout: listing a folder that must
+ * exist tells a damaged vault from a young one.
+ */
+int cr_store_make_dirs(cr_store *s, const char *const *names, size_t n);
+
+/** Open an object for ranged reads. @return 0, CR_ENOTFOUND, CR_ERROR (I/O)... */
+int cr_store_obj_open(cr_store_obj **out, cr_store *s, const char *name);
+/** Size of the open object. */
+uint64_t cr_store_obj_size(const cr_store_obj *o);
+/** Read exactly len bytes at off. @return 0, CR_ECORRUPT (object shorter), CR_ERROR (I/O)... */
+int cr_store_obj_read(cr_store_obj *o, void *buf, size_t len, uint64_t off);
+void cr_store_obj_close(cr_store_obj *o); /* accepts NULL */
+
+/**
+ * Keep `name` undeletable until `until_s` (Unix seconds) where the backend
+ * enforces retention (S3 Object Lock in COMPLIANCE mode: not even the store's
+ * own keys can shorten it). @return 0, or 0 with nothing done on backends
+ * without retention (*enforced = 0), CR_ENOTFOUND, CR_ERROR (I/O)...
+ */
+int cr_store_retain(cr_store *s, const char *name, int64_t until_s, int *enforced);
+
+/* ------------------------------------------------------------ backends */
+
+/** What a backend provides; every name it receives has passed cr_store_name_ok. */
+typedef struct cr_store_ops {
+    const char *scheme; /**< "dir", "s3", "https" */
+    int (*put)(cr_store *s, const char *name, const void *data, size_t len, unsigned flags);
+    int (*get)(cr_store *s, const char *name, cr_buf *out, size_t max);
+    int (*stat)(cr_store *s, const char *name, cr_store_info *out);
+    int (*list)(cr_store *s, const char *dir, int must_exist, cr_store_list_cb cb, void *payload);
+    int (*del)(cr_store *s, const char *name);
+    int (*list_temp)(cr_store *s, const char *dir, int64_t min_age_s, cr_store_list_cb cb,
+                     void *payload); /**< may be NULL */
+    int (*obj_open)(cr_store_obj **out, cr_store *s, const char *name);
+    int (*retain)(cr_store *s, const char *name, int64_t until_s); /**< may be NULL */
+    int (*make_dirs)(cr_store *s, const char *const *names, size_t n); /**< may be NULL */
+    void (*free)(cr_store *s); /**< the backend's own state (s->impl) */
+} cr_store_ops;
+
+struct cr_store {
+    const cr_store_ops *ops;
+    char *location;
+    void *impl;
+};
+
+/** An open object: backends embed this first in their own struct. */
+struct cr_store_obj {
+    uint64_t size;
+    int (*read)(cr_store_obj *o, void *buf, size_t len, uint64_t off);
+    void (*close)(cr_store_obj *o);
+};
+
+/** Backend constructors (s->ops, s->impl filled; s->location set by cr_store_open). */
+int cr_store_dir_open(cr_store *s, const char *path, unsigned flags);
+int cr_store_s3_open(cr_store *s, const char *location, unsigned flags);
+int cr_store_https_open(cr_store *s, const char *location, unsigned flags);
+
+#endif
