@@ -30,7 +30,7 @@ static const char help_text[] =
     "usage: cleanroom hunt [--source NAME] [--rules PATH]... [--ioc FILE]...\n"
     "                      [--no-builtin-rules] [--force] [--threads N]\n"
     "                      [--max-scan-size SIZE] [--fail-on SEVERITY]\n"
-    "                      [--packages DIR] [--baseline SNAPSHOT]\n"
+    "                      [--packages DIR] [--baseline SNAPSHOT] [--skip-broken-rules]\n"
     "\n"
     "Scan the snapshots for indicators of compromise and store the findings in the\n"
     "vault: YARA rules, hash lists (IOC), ransomware traces (known extensions, ransom\n"
@@ -47,6 +47,9 @@ static const char help_text[] =
     "  --ioc FILE            a list of MD5 / SHA-1 / SHA-256 hashes, one per line, or a\n"
     "                        MISP CSV export (repeatable)\n"
     "  --no-builtin-rules    do not use the rules shipped with cleanroom\n"
+    "  --skip-broken-rules   hunt with the rule files that compile: each one that does not\n"
+    "                        is named with its error and left out, and the summary says\n"
+    "                        how many rules were left out (default: stop, exit 2)\n"
     "  --force               hunt every snapshot again, even those already hunted with\n"
     "                        these rules\n"
     "  --threads N           scanning threads, 1-1024 (default: one per core)\n"
@@ -63,6 +66,7 @@ static const char help_text[] =
     "  --json                {snapshots, snapshots_hunted, snapshots_current, files_judged,\n"
     "                        contents_scanned, contents_cached, bytes_scanned, findings,\n"
     "                        errors, yara_rules, ioc_hashes, ruleset, seconds, rules_dir,\n"
+    "                        yara_files_skipped, yara_rules_skipped,\n"
     "                        new_findings:{critical,high,medium,low,info},\n"
     "                        clean_points:[...as in 'clean-point --json'],\n"
     "                        warnings:[{path, message}]}, and the progress on stderr\n"
@@ -239,6 +243,7 @@ int cmd_hunt(int argc, char **argv)
         OPT_FAIL_ON,
         OPT_PACKAGES,
         OPT_BASELINE,
+        OPT_SKIP_BROKEN,
     };
     static const struct option longopts[] = {
         {"source", required_argument, NULL, OPT_SOURCE},
@@ -251,6 +256,7 @@ int cmd_hunt(int argc, char **argv)
         {"fail-on", required_argument, NULL, OPT_FAIL_ON},
         {"packages", required_argument, NULL, OPT_PACKAGES},
         {"baseline", required_argument, NULL, OPT_BASELINE},
+        {"skip-broken-rules", no_argument, NULL, OPT_SKIP_BROKEN},
         CLI_GLOBAL_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -296,6 +302,7 @@ int cmd_hunt(int argc, char **argv)
             break;
         case OPT_NO_BUILTIN: no_builtin = 1; break;
         case OPT_FORCE: opts.force = 1; break;
+        case OPT_SKIP_BROKEN: opts.skip_broken_rules = 1; break;
         case OPT_THREADS:
             if (cli_parse_uint(&threads, optarg, 1, 1024) < 0) {
                 rc = cli_usage_error("hunt", "--threads must be a number from 1 to 1024");
@@ -442,6 +449,8 @@ int cmd_hunt(int argc, char **argv)
         json_object_set_new(o, "errors", cli_json_u64(stats.errors));
         json_object_set_new(o, "yara_rules", cli_json_u64(stats.yara_rules));
         json_object_set_new(o, "ioc_hashes", cli_json_u64(stats.ioc_hashes));
+        json_object_set_new(o, "yara_files_skipped", cli_json_u64(stats.yara_files_skipped));
+        json_object_set_new(o, "yara_rules_skipped", cli_json_u64(stats.yara_rules_skipped));
         stats.ruleset[CR_ID_HEX_LEN] = '\0';
         json_object_set_new(o, "ruleset", json_string(stats.ruleset));
         json_object_set_new(o, "seconds", json_real(stats.seconds));
@@ -480,6 +489,10 @@ int cmd_hunt(int argc, char **argv)
             printf("\n  rules: %zu YARA rule(s), %zu IOC hash(es)%s; rule set %s\n",
                    stats.yara_rules, stats.ioc_hashes,
                    opts.builtin_dir ? "" : " (without the shipped rules)", rs);
+            if (stats.yara_files_skipped)
+                printf("  LEFT OUT: %zu rule file(s) that do not compile, %zu rule(s) in all "
+                       "(named in the warnings above)\n",
+                       stats.yara_files_skipped, stats.yara_rules_skipped);
             if (have_counts) {
                 printf("  findings, each counted where it appeared: ");
                 print_counts(counts);

@@ -725,8 +725,10 @@ int cli_recover_main(int argc, char **argv, int drill)
                       res.failed, res.blocked, ej);
         free(ej);
         rc = CLI_EXIT_PARTIAL;
-    } else if (err == CR_EEXISTS) {
-        cli_error("%s", cr_error_last());
+    } else if (err == CR_EEXISTS || err == CR_EREFUSED) {
+        char *m = cli_escape(cr_error_last());
+        cli_error("%s", m);
+        free(m);
         cli_hint("nothing was restored or changed");
         rc = CLI_EXIT_REFUSED;
     } else if (err == CR_ENOSPACE) {

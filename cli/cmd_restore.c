@@ -7,7 +7,8 @@
  * the full list of those items and exit code 5.
  *
  * It is also the last gate before a compromised system is put back. Before
- * writing anything it reads what the hunt found in the snapshot:
+ * writing anything it asks the library's restore gate (cr_restore_gate_check,
+ * the policy vm-export and recover share) and prints its answer:
  *   - never hunted: a warning, and the restore goes on (the hunt is a
  *     separate step that a technician may not have been able to run);
  *   - a finding at or above high: refused (exit 8) with the top findings and
@@ -210,32 +211,7 @@ static void progress_done(cli_progress *pr, int err, const cr_snapshot *snap,
 /* Lines of findings shown when a restore is refused or the risk accepted. */
 #define GATE_SHOW 5
 
-/* "/a/b" form of a snapshot path (as typed, or from a finding): no "//", "." or trailing "/". */
-static char *norm_snap_path(const char *p)
-{
-    size_t n = strlen(p);
-    char *o = cli_xmalloc(n + 2), *q = o;
-    const char *s = p;
-    while (*s) {
-        while (*s == '/')
-            s++;
-        const char *b = s;
-        while (*s && *s != '/')
-            s++;
-        size_t l = (size_t)(s - b);
-        if (l == 0 || (l == 1 && b[0] == '.'))
-            continue;
-        *q++ = '/';
-        memcpy(q, b, l);
-        q += l;
-    }
-    if (q == o)
-        *q++ = '/';
-    *q = '\0';
-    return o;
-}
-
-/* 1 if normalised path a is b or a folder above it. */
+/* 1 if path a (normalised by real_folder) is b or a folder above it. */
 static int path_covers(const char *a, const char *b)
 {
     size_t n = strlen(a);
@@ -244,134 +220,43 @@ static int path_covers(const char *a, const char *b)
     return strncmp(a, b, n) == 0 && (b[n] == '\0' || b[n] == '/');
 }
 
-typedef struct gate {
-    int hunted;
-    cr_finding *all;           /* the snapshot's findings */
-    size_t nall;
-    const cr_finding **flag;   /* at or above high, on the restored paths or the whole snapshot */
-    size_t nflag;
-    size_t nwhole;             /* of which about the whole snapshot (path "/") */
-    size_t nelsewhere;         /* at or above high outside the included paths */
-    char **qpaths;             /* distinct paths of flagged files (normalised), to set aside */
-    size_t nq;
-    int missing;               /* hunted once, its record removed or damaged */
-    char *missing_msg;         /* why (escaped) */
-} gate;
-
-static void gate_free(gate *g)
-{
-    free(g->missing_msg);
-    cr_findings_free(g->all, g->nall);
-    free(g->flag);
-    for (size_t i = 0; i < g->nq; i++)
-        free(g->qpaths[i]);
-    free(g->qpaths);
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /*
- * Read what the hunt found in snap and sort out the findings that matter for
- * a restore of `incl` (normalised; none = everything). @return 0, or an exit code.
+ * Ask the library's restore gate (cr_restore_gate_check) and warn about what
+ * it could not judge. @return 0 (*out set), or an exit code.
  */
-static int gate_check(gate *g, cr_repo *repo, const cr_snapshot *snap, char *const *incl,
-                      size_t nincl)
+static int gate_check(cr_restore_gate **out, cr_repo *repo, const cr_snapshot *snap,
+                      const cr_restore_gate_options *o)
 {
     char sid[9];
-    int64_t hunted_ns = 0;
-    memset(g, 0, sizeof(*g));
     cli_short_id(sid, &snap->id);
-    cr_error_clear();
-    int err = cr_findings_get(&g->all, &g->nall, &hunted_ns, repo, snap);
-    if (err == CR_ENOTFOUND) {
+    int err = cr_restore_gate_check(out, repo, snap, o);
+    if (err < 0)
+        return cli_fail(err, "could not read the hunt results");
+    if ((*out)->hunt == CR_GATE_NEVER) {
         cli_warn("restore point %s has not been hunted for indicators of compromise; run "
                  "'cleanroom hunt' first to know whether it is clean",
                  sid);
-        return 0;
-    }
-    if (err == CR_ECORRUPT) {
-        /* Hunted once, and the record is gone: "not hunted" would hide what it found. */
-        g->missing = 1;
-        g->missing_msg = cli_escape(cr_error_last());
-        return 0;
-    }
-    if (err < 0) {
-        if (err == CR_EAUTH || err == CR_ELOCKED || err == CR_ENOSPACE)
-            return cli_fail(err, "could not read the hunt results");
-        char *m = cli_escape(cr_error_last());
+    } else if ((*out)->hunt == CR_GATE_UNREADABLE) {
+        char *m = cli_escape((*out)->hunt_error);
         cli_warn("the hunt results of restore point %s cannot be read (%s): it is treated as "
                  "never hunted; run 'cleanroom verify' and 'cleanroom hunt'",
                  sid, m);
         free(m);
-        g->all = NULL;
-        g->nall = 0;
-        return 0;
     }
-    g->hunted = 1;
-    g->flag = cli_xmalloc((g->nall + 1) * sizeof(*g->flag));
-    g->qpaths = cli_xmalloc((g->nall + 1) * sizeof(*g->qpaths));
-    for (size_t i = 0; i < g->nall; i++) {
-        const cr_finding *f = &g->all[i];
-        if (f->severity < CR_SEV_HIGH)
-            continue;
-        char *p = norm_snap_path(f->path ? f->path : "/");
-        int whole = !strcmp(p, "/"), in = whole || nincl == 0;
-        for (size_t k = 0; k < nincl && !in; k++)
-            if (path_covers(incl[k], p) || path_covers(p, incl[k]))
-                in = 1;
-        if (!in) {
-            g->nelsewhere++;
-            free(p);
-            continue;
-        }
-        g->flag[g->nflag++] = f;
-        if (whole) {
-            g->nwhole++;
-            free(p);
-        } else {
-            g->qpaths[g->nq++] = p;
-        }
-    }
-    /* One entry per path; a path below another flagged one goes with it. */
-    qsort(g->qpaths, g->nq, sizeof(char *), cmp_str);
-    char *drop = cli_xmalloc(g->nq + 1);
-    for (size_t i = 0; i < g->nq; i++) {
-        char *up = cli_xstrdup(g->qpaths[i]); /* its folders, in turn */
-        drop[i] = i > 0 && !strcmp(g->qpaths[i - 1], up);
-        for (char *sl = strchr(up + 1, '/'); sl && !drop[i]; sl = strchr(sl + 1, '/')) {
-            const char *key = up;
-            *sl = '\0';
-            drop[i] = bsearch(&key, g->qpaths, g->nq, sizeof(char *), cmp_str) != NULL;
-            *sl = '/';
-        }
-        free(up);
-    }
-    size_t o = 0;
-    for (size_t i = 0; i < g->nq; i++) {
-        if (drop[i])
-            free(g->qpaths[i]);
-        else
-            g->qpaths[o++] = g->qpaths[i];
-    }
-    g->nq = o;
-    free(drop);
     return 0;
 }
 
-static json_t *gate_flag_json(const gate *g)
+static json_t *gate_flag_json(const cr_restore_gate *g)
 {
     json_t *a = json_array();
-    for (size_t i = 0; i < g->nflag; i++)
-        json_array_append_new(a, cli_finding_json(g->flag[i]));
+    for (size_t i = 0; g && i < g->nflagged; i++)
+        json_array_append_new(a, cli_finding_json(g->flagged[i]));
     return a;
 }
 
-static void gate_print_top(FILE *out, const gate *g)
+static void gate_print_top(FILE *out, const cr_restore_gate *g)
 {
-    cli_findings_print_grouped(out, "  ", g->flag, g->nflag, GATE_SHOW, 1);
+    cli_findings_print_grouped(out, "  ", g->flagged, g->nflagged, GATE_SHOW, 1);
 }
 
 /* Refuse the restore: say why, and what to restore instead. @return CLI_EXIT_REFUSED. */
@@ -389,8 +274,8 @@ static json_t *refusal_json(const cr_snapshot *snap)
 
 /* `cmd` and `redo` (escaped) give the command that restores the clean point instead:
  * "cleanroom CMD CLEAN-ID REDO". */
-static int gate_refuse(const gate *g, cr_repo *repo, const cr_snapshot *snap, const char *cmd,
-                       const char *redo, int quarantine)
+static int gate_refuse(const cr_restore_gate *g, cr_repo *repo, const cr_snapshot *snap,
+                       const char *cmd, const char *redo)
 {
     char sid[9], t[32], csid[9], ct[32];
     cr_clean_point *cp = NULL;
@@ -405,7 +290,7 @@ static int gate_refuse(const gate *g, cr_repo *repo, const cr_snapshot *snap, co
             if (!strcmp(cp[i].source, snap->source))
                 mine = &cp[i];
 
-    if (quarantine)
+    if (g->whole_refused)
         cli_error("refused: restore point %s (%s, %s) holds %zu finding(s) at or above high "
                   "about the whole snapshot, which --quarantine cannot set aside; nothing was "
                   "restored",
@@ -413,7 +298,7 @@ static int gate_refuse(const gate *g, cr_repo *repo, const cr_snapshot *snap, co
     else
         cli_error("refused: restore point %s (%s, %s) is compromised: %zu finding(s) at or above "
                   "high; nothing was restored",
-                  sid, src, cli_time_sec(t, sizeof(t), snap->time_ns), g->nflag);
+                  sid, src, cli_time_sec(t, sizeof(t), snap->time_ns), g->nflagged);
     gate_print_top(stderr, g);
     if (mine && mine->has_clean && memcmp(&mine->clean_snapshot, &snap->id, sizeof(cr_id))) {
         fprintf(stderr, "The last clean restore point of %s is %s (%s). Restore it with:\n", src,
@@ -427,7 +312,7 @@ static int gate_refuse(const gate *g, cr_repo *repo, const cr_snapshot *snap, co
     }
     cli_hint("see every finding with 'cleanroom findings --snapshot %s'; to restore this "
              "snapshot anyway add --accept-risk%s",
-             sid, quarantine || g->nwhole ? "" : ", or --quarantine QDIR to set the flagged files "
+             sid, g->whole_refused || g->nwhole ? "" : ", or --quarantine QDIR to set the flagged files "
                                                  "aside in QDIR");
     if (cli_g.json) {
         json_t *o = refusal_json(snap);
@@ -444,63 +329,23 @@ static int gate_refuse(const gate *g, cr_repo *repo, const cr_snapshot *snap, co
 /* Quarantined paths listed in text (all are in --json and in QDIR). */
 #define GATE_LIST_MAX 100
 
-typedef struct flag_at {
-    char *path; /* normalised */
-    const cr_finding *f;
-} flag_at;
-
-static int cmp_flag_at(const void *pa, const void *pb)
-{
-    const flag_at *a = pa, *b = pb;
-    int c = strcmp(a->path, b->path);
-    if (c)
-        return c;
-    return a->f->severity > b->f->severity ? -1 : a->f->severity < b->f->severity;
-}
-
 /* List the quarantined paths, each with the strongest finding on it. */
-static void gate_print_quarantined(const gate *g, const char *qdir)
+static void gate_print_quarantined(const cr_restore_gate *g, const char *qdir)
 {
-    flag_at *v = cli_xmalloc((g->nflag + 1) * sizeof(*v));
-    size_t n = 0;
-    for (size_t i = 0; i < g->nflag; i++) {
-        v[n].path = norm_snap_path(g->flag[i]->path ? g->flag[i]->path : "/");
-        v[n].f = g->flag[i];
-        n++;
-    }
-    qsort(v, n, sizeof(*v), cmp_flag_at);
-    for (size_t i = 0; i < g->nq && i < GATE_LIST_MAX; i++) {
-        char *p = cli_escape(g->qpaths[i]);
-        printf("  %s", p);
+    for (size_t i = 0; i < g->nquarantine && i < GATE_LIST_MAX; i++) {
+        char *p = cli_escape(g->quarantine[i]);
+        char *ind = cli_escape(g->quarantine_why[i]->indicator ? g->quarantine_why[i]->indicator
+                                                                : "");
+        printf("  %s  (%s %s)\n", p, cr_severity_name(g->quarantine_why[i]->severity), ind);
+        free(ind);
         free(p);
-        flag_at key = {g->qpaths[i], NULL}, *hit = NULL;
-        /* The first entry of that path is its strongest finding. */
-        size_t lo = 0, hi = n;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (strcmp(v[mid].path, key.path) < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        if (lo < n && !strcmp(v[lo].path, key.path))
-            hit = &v[lo];
-        if (hit) {
-            char *ind = cli_escape(hit->f->indicator ? hit->f->indicator : "");
-            printf("  (%s %s)", cr_severity_name(hit->f->severity), ind);
-            free(ind);
-        }
-        printf("\n");
     }
-    if (g->nq > GATE_LIST_MAX) {
+    if (g->nquarantine > GATE_LIST_MAX) {
         char *q = cli_escape(qdir);
-        printf("  ... and %zu more: every one is in %s under its path\n", g->nq - GATE_LIST_MAX,
-               q);
+        printf("  ... and %zu more: every one is in %s under its path\n",
+               g->nquarantine - GATE_LIST_MAX, q);
         free(q);
     }
-    for (size_t i = 0; i < n; i++)
-        free(v[i].path);
-    free(v);
 }
 
 /*
@@ -577,23 +422,25 @@ static char *real_folder(const char *p)
  * again writes a new record (and finds again what was there).
  * @return 0 (go on), or CLI_EXIT_REFUSED.
  */
-static int gate_missing(const gate *g, const cr_snapshot *snap, int accept_risk)
+static int gate_missing(const cr_restore_gate *g, const cr_snapshot *snap)
 {
     char sid[9], t[32];
-    char *src;
-    if (!g->missing)
+    char *src, *msg;
+    if (g->hunt != CR_GATE_MISSING)
         return 0;
     cli_short_id(sid, &snap->id);
-    if (accept_risk) {
+    msg = cli_escape(g->hunt_error);
+    if (g->accepted_risk) {
         cli_warn("RESTORING A RESTORE POINT WHOSE HUNT RESULTS ARE GONE (--accept-risk was given): "
                  "%s",
-                 g->missing_msg);
+                 msg);
+        free(msg);
         return 0;
     }
     src = cli_escape(snap->source);
     cli_error("refused: the hunt results of restore point %s (%s, %s) are gone: %s; nothing was "
               "restored",
-              sid, src, cli_time_sec(t, sizeof(t), snap->time_ns), g->missing_msg);
+              sid, src, cli_time_sec(t, sizeof(t), snap->time_ns), msg);
     cli_hint("run 'cleanroom verify' to see what else was removed, then hunt the source again "
              "('cleanroom hunt --source %s') and restore; to restore it anyway add --accept-risk",
              src);
@@ -603,6 +450,7 @@ static int gate_missing(const gate *g, const cr_snapshot *snap, int accept_risk)
         cli_json_print(o);
     }
     free(src);
+    free(msg);
     return CLI_EXIT_REFUSED;
 }
 
@@ -614,34 +462,34 @@ static int gate_missing(const gate *g, const cr_snapshot *snap, int accept_risk)
 int cli_hunt_gate(int *hunted, json_t **flagged, cr_repo *repo, const cr_snapshot *snap,
                   int accept_risk, const char *cmd, const char *redo)
 {
-    gate g;
+    cr_restore_gate_options o = CR_RESTORE_GATE_OPTIONS_INIT;
+    cr_restore_gate *g = NULL;
     int rc;
     *hunted = 0;
     *flagged = NULL;
-    if ((rc = gate_check(&g, repo, snap, NULL, 0)) != 0)
+    o.accept_risk = accept_risk;
+    if ((rc = gate_check(&g, repo, snap, &o)) != 0)
         return rc;
-    if ((rc = gate_missing(&g, snap, accept_risk)) != 0) {
-        gate_free(&g);
-        return rc;
+    if ((rc = gate_missing(g, snap)) != 0)
+        goto done;
+    *hunted = g->hunt == CR_GATE_HUNTED;
+    if (g->refused) {
+        rc = gate_refuse(g, repo, snap, cmd, redo);
+        goto done;
     }
-    *hunted = g.hunted;
-    if (g.nflag > 0) {
+    if (g->nflagged > 0) {
         char sid[9];
-        if (!accept_risk) {
-            rc = gate_refuse(&g, repo, snap, cmd, redo, 0);
-            gate_free(&g);
-            return rc;
-        }
         cli_warn("RESTORING A COMPROMISED RESTORE POINT: snapshot %s holds %zu finding(s) at or "
                  "above high, and --accept-risk was given:",
-                 cli_short_id(sid, &snap->id), g.nflag);
-        gate_print_top(stderr, &g);
+                 cli_short_id(sid, &snap->id), g->nflagged);
+        gate_print_top(stderr, g);
         cli_warn("keep the restored system off the network until the findings above are dealt "
                  "with");
     }
-    *flagged = gate_flag_json(&g);
-    gate_free(&g);
-    return 0;
+    *flagged = gate_flag_json(g);
+done:
+    cr_restore_gate_free(g);
+    return rc;
 }
 
 /* Entries of a refused target named in the message (all are counted). */
@@ -917,9 +765,9 @@ int cmd_restore(int argc, char **argv)
     cr_restore_options opts = CR_RESTORE_OPTIONS_INIT;
     cr_restore_stats stats, qstats;
     restore_ctx ctx;
-    gate g;
+    cr_restore_gate *g = NULL;
+    cr_restore_gate_options go = CR_RESTORE_GATE_OPTIONS_INIT;
     const char **includes = cli_xmalloc(sizeof(char *) * (size_t)argc);
-    char **nincl = NULL;
     size_t nincludes = 0;
     cr_repo *repo = NULL;
     cr_snapshot *snap = NULL;
@@ -932,7 +780,6 @@ int cmd_restore(int argc, char **argv)
     memset(&ctx, 0, sizeof(ctx));
     memset(&stats, 0, sizeof(stats));
     memset(&qstats, 0, sizeof(qstats));
-    memset(&g, 0, sizeof(g));
     memset(&img, 0, sizeof(img));
     while ((c = cli_getopt(argc, argv, "", longopts, "restore")) != -1) {
         switch (c) {
@@ -1050,46 +897,43 @@ int cmd_restore(int argc, char **argv)
         goto done;
 
     /* The hunt gate: nothing is written before it is passed. */
-    nincl = cli_xmalloc((nincludes + 1) * sizeof(*nincl));
-    for (size_t i = 0; i < nincludes; i++)
-        nincl[i] = norm_snap_path(includes[i]);
-    if ((rc = gate_check(&g, repo, snap, nincl, nincludes)) != 0 ||
-        (rc = gate_missing(&g, snap, accept_risk)) != 0)
+    go.includes = includes;
+    go.nincludes = nincludes;
+    go.quarantine = qdir != NULL;
+    go.accept_risk = accept_risk;
+    if ((rc = gate_check(&g, repo, snap, &go)) != 0 || (rc = gate_missing(g, snap)) != 0)
         goto done;
-    if (g.nflag > 0) {
-        char sid[9];
-        cli_short_id(sid, &snap->id);
-        if (!accept_risk && (!qdir || g.nwhole > 0)) {
-            char *tgt = cli_escape(opts.target), *redo = cli_xmalloc(strlen(tgt) + 16);
-            sprintf(redo, "--target %s", tgt);
-            rc = gate_refuse(&g, repo, snap, "restore", redo, qdir != NULL);
-            free(redo);
-            free(tgt);
-            goto done;
-        }
-        if (accept_risk) {
-            cli_warn("RESTORING A COMPROMISED RESTORE POINT: snapshot %s holds %zu finding(s) at "
-                     "or above high, and --accept-risk was given:",
-                     sid, g.nflag);
-            gate_print_top(stderr, &g);
-            if (!qdir)
-                cli_warn("keep the restored system off the network until the findings above "
-                         "are dealt with");
-        }
-        quarantining = qdir != NULL && g.nq > 0;
+    if (g->refused) {
+        char *tgt = cli_escape(opts.target), *redo = cli_xmalloc(strlen(tgt) + 16);
+        sprintf(redo, "--target %s", tgt);
+        rc = gate_refuse(g, repo, snap, "restore", redo);
+        free(redo);
+        free(tgt);
+        goto done;
     }
-    if (g.nelsewhere > 0) {
+    if (g->nflagged > 0 && g->accepted_risk) {
+        char sid[9];
+        cli_warn("RESTORING A COMPROMISED RESTORE POINT: snapshot %s holds %zu finding(s) at "
+                 "or above high, and --accept-risk was given:",
+                 cli_short_id(sid, &snap->id), g->nflagged);
+        gate_print_top(stderr, g);
+        if (!qdir)
+            cli_warn("keep the restored system off the network until the findings above "
+                     "are dealt with");
+    }
+    quarantining = g->nquarantine > 0;
+    if (g->nelsewhere > 0) {
         char sid[9];
         cli_warn("snapshot %s holds %zu more finding(s) at or above high outside the included "
                  "paths (see 'cleanroom findings --snapshot %s')",
-                 cli_short_id(sid, &snap->id), g.nelsewhere, sid);
+                 cli_short_id(sid, &snap->id), g->nelsewhere, sid);
     }
 
     opts.includes = includes;
     opts.nincludes = nincludes;
     if (quarantining) {
-        opts.skips = (const char *const *)g.qpaths;
-        opts.nskips = g.nq;
+        opts.skips = (const char *const *)g->quarantine;
+        opts.nskips = g->nquarantine;
     }
     ctx.progress = cli_progress_new("restore");
     opts.progress = on_progress;
@@ -1123,8 +967,8 @@ int cmd_restore(int argc, char **argv)
         /* The flagged files, with their paths, into the quarantine folder. */
         cr_restore_options qo = opts;
         qo.target = qdir;
-        qo.includes = (const char *const *)g.qpaths;
-        qo.nincludes = g.nq;
+        qo.includes = (const char *const *)g->quarantine;
+        qo.nincludes = g->nquarantine;
         qo.skips = NULL;
         qo.nskips = 0;
         ctx.progress = cli_progress_new("quarantine");
@@ -1168,16 +1012,16 @@ int cmd_restore(int argc, char **argv)
         json_object_set_new(o, "sockets", socks);
         json_object_set_new(o, "no_space", json_boolean(stats.no_space));
         json_object_set_new(o, "dry_run", json_boolean(opts.dry_run));
-        json_object_set_new(o, "hunted", json_boolean(g.hunted));
-        json_object_set_new(o, "flagged", gate_flag_json(&g));
-        json_object_set_new(o, "accepted_risk", json_boolean(accept_risk && g.nflag > 0));
+        json_object_set_new(o, "hunted", json_boolean(g->hunt == CR_GATE_HUNTED));
+        json_object_set_new(o, "flagged", gate_flag_json(g));
+        json_object_set_new(o, "accepted_risk", json_boolean(accept_risk && g->nflagged > 0));
         if (quarantining) {
             json_t *q = json_object(), *paths = json_array();
             json_object_set_new(q, "dir", cli_json_str(qdir));
             json_object_set_new(q, "files", cli_json_u64(qstats.files));
             json_object_set_new(q, "bytes", cli_json_u64(qstats.bytes));
-            for (size_t i = 0; i < g.nq; i++)
-                json_array_append_new(paths, cli_json_str(g.qpaths[i]));
+            for (size_t i = 0; i < g->nquarantine; i++)
+                json_array_append_new(paths, cli_json_str(g->quarantine[i]));
             json_object_set_new(q, "paths", paths);
             json_object_set_new(o, "quarantine", q);
         } else {
@@ -1207,13 +1051,13 @@ int cmd_restore(int argc, char **argv)
             char *q = cli_escape(qdir);
             printf("QUARANTINED: %zu flagged item(s) restored into %s instead (%llu files, %s), "
                    "not into the target:\n",
-                   g.nq, q, (unsigned long long)qstats.files,
+                   g->nquarantine, q, (unsigned long long)qstats.files,
                    cli_human_size(size, sizeof(size), qstats.bytes));
             free(q);
-            gate_print_quarantined(&g, qdir);
+            gate_print_quarantined(g, qdir);
         } else if (qdir) {
             printf("nothing quarantined: %s\n",
-                   !g.hunted ? "the snapshot was never hunted, so no file is flagged"
+                   g->hunt != CR_GATE_HUNTED ? "the snapshot was never hunted, so no file is flagged"
                              : "no flagged file on the restored paths");
         }
         if (lost) {
@@ -1264,11 +1108,7 @@ done:
     items_free(&ctx.meta);
     items_free(&ctx.sockets);
     cli_progress_free(ctx.progress);
-    gate_free(&g);
-    if (nincl)
-        for (size_t i = 0; i < nincludes; i++)
-            free(nincl[i]);
-    free(nincl);
+    cr_restore_gate_free(g);
     free(includes);
     cr_snapshot_free(snap);
     cr_repo_free(repo);

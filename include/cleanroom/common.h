@@ -34,6 +34,7 @@ enum {
     CR_ENOSPACE = -11,  /**< no space left on the device */
     CR_EINTR = -12,     /**< interrupted by a signal or a callback */
     CR_ERETAINED = -13, /**< the storage keeps that object until a date (S3 Object Lock) */
+    CR_EREFUSED = -14,  /**< refused by a safety rule (a compromised restore point) */
 };
 
 /** Length of every identifier (blob, pack, snapshot): 32 bytes, 64 hex digits. */

@@ -77,7 +77,7 @@ int cr_finding_copy(cr_finding *out, const cr_finding *src);
 /** 1 if two findings are "the same finding": same path, category, indicator and evidence. */
 int cr_finding_same(const cr_finding *a, const cr_finding *b);
 
-#define CR_HUNT_OPTIONS_VERSION 2
+#define CR_HUNT_OPTIONS_VERSION 3
 typedef struct cr_hunt_options {
     unsigned int version;
     const char *source;                 /**< NULL: every source */
@@ -102,10 +102,14 @@ typedef struct cr_hunt_options {
                                              first of its source (nothing compared with what
                                              came before it), and the later ones against it;
                                              NULL: the first snapshot of each source */
+    /* Version 3. */
+    int skip_broken_rules;              /**< 1: a rule file that does not compile is left out
+                                             (named through warning, counted in the stats)
+                                             instead of stopping the hunt */
 } cr_hunt_options;
 #define CR_HUNT_OPTIONS_INIT                                                                       \
     {CR_HUNT_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL,          \
-     NULL, NULL}
+     NULL, NULL, 0}
 
 typedef struct cr_hunt_stats {
     uint64_t snapshots;          /**< snapshots considered */
@@ -121,6 +125,8 @@ typedef struct cr_hunt_stats {
     size_t ioc_hashes;           /**< hashes in the IOC lists */
     char ruleset[CR_ID_HEX_LEN + 1]; /**< version of the rule set (hex) */
     double seconds;
+    size_t yara_files_skipped;   /**< rule files left out (skip_broken_rules) */
+    size_t yara_rules_skipped;   /**< rules those files declared */
 } cr_hunt_stats;
 
 /**
@@ -223,6 +229,81 @@ void cr_clean_points_free(cr_clean_point *p, size_t n);
  */
 int cr_clean_points(cr_clean_point **out, size_t *count, cr_repo *repo, const char *source,
                     cr_severity min);
+
+/* ------------------------------------------------------------- restore gate */
+
+/** What the hunt knows of a snapshot, for the restore gate. */
+typedef enum cr_gate_hunt {
+    CR_GATE_HUNTED = 0,     /**< hunted: its findings are in the gate */
+    CR_GATE_NEVER = 1,      /**< never hunted: restored with a warning */
+    CR_GATE_UNREADABLE = 2, /**< its hunt results cannot be read (reason in `hunt_error`):
+                                 treated as never hunted, with a warning */
+    CR_GATE_MISSING = 3,    /**< hunted once, its record removed or damaged (reason in
+                                 `hunt_error`): what it found is unknown, not absent, so it is
+                                 refused like a compromised one unless accept_risk */
+} cr_gate_hunt;
+
+#define CR_RESTORE_GATE_OPTIONS_VERSION 1
+typedef struct cr_restore_gate_options {
+    unsigned int version;
+    const char *const *includes; /**< snapshot paths restored (as typed: "srv//www/" is
+                                      "/srv/www"); none = everything */
+    size_t nincludes;
+    int quarantine;              /**< 1: flagged files can be set aside (restore --quarantine);
+                                      0: a finding at or above the threshold refuses (a disk
+                                      image, a VM export, a recovery) */
+    int accept_risk;             /**< 1: restore anyway (the caller warns loudly) */
+    cr_severity threshold;       /**< findings at or above it count (CR_SEV_HIGH, the
+                                      clean-point default) */
+} cr_restore_gate_options;
+#define CR_RESTORE_GATE_OPTIONS_INIT {CR_RESTORE_GATE_OPTIONS_VERSION, NULL, 0, 0, 0, CR_SEV_HIGH}
+
+/** The restore gate's decision about one snapshot. Everything is owned by it. */
+typedef struct cr_restore_gate {
+    cr_gate_hunt hunt;
+    char *hunt_error;            /**< CR_GATE_UNREADABLE, CR_GATE_MISSING: why (untrusted
+                                      bytes may be quoted: escape before printing), else NULL */
+    int refused;                 /**< 1: nothing may be restored */
+    int whole_refused;           /**< refused although quarantine was asked: findings about the
+                                      whole snapshot (path "/") cannot be set aside */
+    int accepted_risk;           /**< 1: restored although flagged or its record is missing,
+                                      because accept_risk was given */
+    cr_finding *findings;        /**< every finding of the snapshot (hunted only) */
+    size_t nfindings;
+    const cr_finding **flagged;  /**< at or above the threshold on the restored paths or about
+                                      the whole snapshot, in record order (borrowed from
+                                      `findings`) */
+    size_t nflagged;
+    size_t nwhole;               /**< of which about the whole snapshot */
+    size_t nelsewhere;           /**< at or above the threshold outside the included paths */
+    char **quarantine;           /**< when quarantine was asked and not refused: the distinct
+                                      normalised paths of the flagged files, sorted, none below
+                                      another ("/srv/www" covers "/srv/www/x.php"); restore all
+                                      but these to the target, and these to the quarantine folder */
+    const cr_finding **quarantine_why; /**< the strongest flagged finding on each of them */
+    size_t nquarantine;
+} cr_restore_gate;
+
+/**
+ * The restore gate, one policy for restore, restore --image, vm-export and
+ * recover: may `snap` be restored, and which of its files must be set aside?
+ * A snapshot never hunted passes (the caller warns: the hunt is a separate
+ * step a technician may not have run). A finding at or above the threshold
+ * on a restored path, or about the whole snapshot, refuses, unless
+ * accept_risk, or unless quarantine is asked and every such finding is about
+ * a file (then those files go to quarantine). With includes, findings on
+ * other paths do not refuse (they are counted in nelsewhere): restoring a
+ * database folder is not restoring the cron job an attacker planted elsewhere.
+ * A snapshot whose hunt record is gone is refused unless accept_risk.
+ * @param[out] out the decision, freed with cr_restore_gate_free
+ * @return 0 (read out->refused); CR_EAUTH, CR_ELOCKED, CR_ENOSPACE when the
+ *         hunt results could not be read for those reasons; CR_ERROR (no memory).
+ */
+int cr_restore_gate_check(cr_restore_gate **out, cr_repo *repo, const cr_snapshot *snap,
+                          const cr_restore_gate_options *opts);
+
+/** Free a gate. Accepts NULL. */
+void cr_restore_gate_free(cr_restore_gate *g);
 
 #ifdef __cplusplus
 }

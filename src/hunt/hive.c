@@ -28,10 +28,22 @@
  *     Microsoft\Windows\CurrentVersion\Run, RunOnce, RunServices,
  *     RunServicesOnce, Policies\Explorer\Run, the same under Wow6432Node:
  *     every string value                                      HN_AUTORUN_RUN(ONCE)
- *     Microsoft\Windows NT\CurrentVersion\Winlogon: Shell, Userinit   _WINLOGON
+ *     Microsoft\Windows NT\CurrentVersion\Winlogon: Shell, Userinit,
+ *       Taskman, AppSetup, GinaDLL, VMApplet; Winlogon\Notify\*: DllName   _WINLOGON
+ *     Microsoft\Windows\CurrentVersion\RunOnceEx\*: every string value _RUNONCE
+ *     Microsoft\Windows NT\CurrentVersion\Windows: AppInit_DLLs,
+ *       LoadAppInit_DLLs                                          _APPINIT
+ *     Microsoft\Windows NT\CurrentVersion\Image File Execution Options\*:
+ *       Debugger, GlobalFlag; ...\SilentProcessExit\*: MonitorProcess,
+ *       ReportingMode                                             _IFEO
+ *     (RunOnceEx, Windows and IFEO under Wow6432Node too)
  *   SYSTEM
  *     ControlSetNNN\Services\<name>: ImagePath, with Parameters\ServiceDll
  *     appended as " (ServiceDll: ...)" when there is one      _SERVICE
+ *     ControlSetNNN\Control\Lsa: Security, Authentication and Notification
+ *       Packages (REG_MULTI_SZ, joined by "; ")                   _LSA
+ *     ControlSetNNN\Control\Print\Monitors\*: Driver            _PRINTMON
+ * Values read by name may also be REG_MULTI_SZ or REG_DWORD ("0x00000200").
  *
  * Which hive it is does not matter: every path is tried, a missing key is not
  * an error. The start type of a service is not part of its entry, so enabling
@@ -77,6 +89,8 @@
 
 #define HV_REG_SZ 1
 #define HV_REG_EXPAND_SZ 2
+#define HV_REG_DWORD 4
+#define HV_REG_MULTI_SZ 7
 
 typedef struct hv {
     hive_h *h;
@@ -403,6 +417,66 @@ static int hv_string(hv *v, hive_value_h val, char **out)
     return *out ? 1 : CR_ERROR;
 }
 
+/*
+ * The data of a value of any of the types autostart settings use: REG_SZ and
+ * REG_EXPAND_SZ as hv_string; REG_MULTI_SZ as its strings joined by "; ";
+ * REG_DWORD as "0x%08x". @return 1 with *out (owned), 0 for other types, <0.
+ */
+static int hv_typed(hv *v, hive_value_h val, char **out)
+{
+    hive_type t;
+    size_t len;
+    char *raw;
+    int err;
+
+    *out = NULL;
+    if ((err = hv_string(v, val, out)) != 0)
+        return err;
+    errno = 0;
+    if (hivex_value_type(v->h, val, &t, &len) < 0)
+        return hv_fail("a value's type");
+    if ((t != HV_REG_MULTI_SZ && t != HV_REG_DWORD) || len > HV_MAX_VALUE)
+        return 0;
+    errno = 0;
+    if (!(raw = hivex_value_value(v->h, val, &t, &len)))
+        return hv_fail("a value's data");
+    if (len > HV_MAX_VALUE)
+        len = HV_MAX_VALUE;
+    if (t == HV_REG_DWORD) {
+        uint32_t d = 0;
+        for (size_t i = 0; i < 4 && i < len; i++)
+            d |= (uint32_t)(uint8_t)raw[i] << (8 * i);
+        free(raw);
+        *out = cr_sprintf("0x%08x", d);
+        return *out ? 1 : CR_ERROR;
+    }
+    cr_buf b = CR_BUF_INIT;
+    size_t i = 0;
+    err = 0;
+    while (i + 1 < len && !err) {
+        size_t j = i;
+        while (j + 1 < len && (raw[j] || raw[j + 1]))
+            j += 2;
+        if (j == i)
+            break; /* the empty string that ends the list */
+        char *item = hn_utf16_to_utf8(raw + i, j - i);
+        if (!item || (b.len && cr_buf_put(&b, "; ", 2) < 0) ||
+            cr_buf_put(&b, item, strlen(item)) < 0)
+            err = CR_ERROR;
+        free(item);
+        i = j + 2;
+    }
+    free(raw);
+    if (!err && cr_buf_put(&b, "", 1) < 0)
+        err = CR_ERROR;
+    if (err) {
+        cr_buf_free(&b);
+        return CR_ERROR;
+    }
+    *out = (char *)b.ptr;
+    return 1;
+}
+
 /* The name of a value (UTF-8, owned); "(Default)" for the unnamed one. */
 static int hv_value_name(hv *v, hive_value_h val, char **out)
 {
@@ -539,25 +613,22 @@ static int hv_value(hv *v, hive_node_h node, const char *name, hive_value_h *out
     return err;
 }
 
-/* Winlogon's Shell and Userinit under prefix. */
-static int hv_winlogon(hv *v, hive_node_h root, const char *prefix)
+/* The values `names` (any type hv_typed reads) of the key at `full`, as entries of `kind`. */
+static int hv_named(hv *v, hive_node_h root, const char *full, const char *const *names, size_t n,
+                    int kind)
 {
-    static const char *const names[] = {"Shell", "Userinit"};
-    char full[160];
     hive_node_h node;
     int err;
-
-    snprintf(full, sizeof(full), "%s%s", prefix, HV_WINLOGON);
     if ((err = hv_path(v, root, full, &node)) < 0 || !node)
         return err;
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    for (size_t i = 0; i < n; i++) {
         hive_value_h val;
         char *data = NULL, *key, *name;
         if ((err = hv_value(v, node, names[i], &val)) < 0)
             return err;
         if (!val)
             continue;
-        if ((err = hv_string(v, val, &data)) < 0)
+        if ((err = hv_typed(v, val, &data)) < 0)
             return err;
         if (err == 0)
             continue;
@@ -569,10 +640,139 @@ static int hv_winlogon(hv *v, hive_node_h root, const char *prefix)
             free(data);
             return CR_ERROR;
         }
-        if ((err = hv_add(v, HN_AUTORUN_WINLOGON, key, name, data)) < 0)
+        if ((err = hv_add(v, kind, key, name, data)) < 0)
             return err;
     }
     return 0;
+}
+
+/* Winlogon's Shell and Userinit under prefix. */
+static int hv_winlogon(hv *v, hive_node_h root, const char *prefix)
+{
+    static const char *const names[] = {"Shell", "Userinit"};
+    char full[160];
+    snprintf(full, sizeof(full), "%s%s", prefix, HV_WINLOGON);
+    return hv_named(v, root, full, names, 2, HN_AUTORUN_WINLOGON);
+}
+
+/* For each subkey of the key at `full`: the values `names` (NULL: every string value),
+ * as entries of `kind` whose key is "full\subkey". */
+static int hv_subkeys(hv *v, hive_node_h root, const char *full, const char *const *names,
+                      size_t n, int kind)
+{
+    hive_node_h node, *kids = NULL;
+    int err;
+    if ((err = hv_path(v, root, full, &node)) < 0 || !node)
+        return err;
+    errno = 0;
+    if (!(kids = hivex_node_children(v->h, node)))
+        return hv_fail("the list of subkeys of an autostart key");
+    for (size_t i = 0; kids[i] && !err; i++) {
+        char *raw, *clean, *sub;
+        if (++v->keys > HV_MAX_KEYS) {
+            cr_error_set("the registry hive holds implausibly many keys on the paths read");
+            err = CR_ECORRUPT;
+            break;
+        }
+        errno = 0;
+        if (!(raw = hivex_node_name(v->h, kids[i]))) {
+            err = hv_fail("the name of a key");
+            break;
+        }
+        clean = hv_clean(raw);
+        free(raw);
+        sub = clean ? cr_sprintf("%s\\%s", full, clean) : NULL;
+        free(clean);
+        if (!sub || strlen(sub) >= 1024) {
+            free(sub);
+            err = sub ? 0 : CR_ERROR;
+            continue;
+        }
+        if (names) {
+            err = hv_named(v, root, sub, names, n, kind);
+        } else {
+            hive_value_h *vals;
+            errno = 0;
+            if (!(vals = hivex_node_values(v->h, kids[i]))) {
+                free(sub);
+                err = hv_fail("the list of values of an autostart key");
+                break;
+            }
+            for (size_t k = 0; vals[k] && !err; k++) {
+                char *data = NULL, *name = NULL, *key = NULL;
+                if ((err = hv_string(v, vals[k], &data)) <= 0)
+                    continue;
+                err = 0;
+                if ((err = hv_value_name(v, vals[k], &name)) < 0 || !(key = cr_strdup(sub))) {
+                    free(data);
+                    free(name);
+                    err = err < 0 ? err : CR_ERROR;
+                    break;
+                }
+                err = hv_add(v, kind, key, name, data);
+            }
+            free(vals);
+        }
+        free(sub);
+    }
+    free(kids);
+    return err;
+}
+
+/* The autostart places of SOFTWARE (and of NTUSER.DAT's Software) added to Run and
+ * Winlogon's Shell/Userinit: RunOnceEx, Winlogon's other programs and Notify DLLs,
+ * AppInit_DLLs, Image File Execution Options debuggers and silent-exit monitors. */
+static int hv_software_more(hv *v, hive_node_h root, const char *prefix)
+{
+    static const char *const winlogon_more[] = {"Taskman", "AppSetup", "GinaDLL", "VMApplet"};
+    static const char *const appinit[] = {"AppInit_DLLs", "LoadAppInit_DLLs"};
+    static const char *const ifeo[] = {"Debugger", "GlobalFlag"};
+    static const char *const monitor[] = {"MonitorProcess", "ReportingMode"};
+    static const char *const dll[] = {"DllName"};
+    static const char *const wow[] = {"", "Wow6432Node\\"};
+    char full[256];
+    int err = 0;
+    for (size_t w = 0; w < 2 && !err; w++) {
+        snprintf(full, sizeof(full), "%s%sMicrosoft\\Windows\\CurrentVersion\\RunOnceEx", prefix,
+                 wow[w]);
+        if ((err = hv_subkeys(v, root, full, NULL, 0, HN_AUTORUN_RUNONCE)) < 0)
+            break;
+        snprintf(full, sizeof(full), "%s%sMicrosoft\\Windows NT\\CurrentVersion\\Windows",
+                 prefix, wow[w]);
+        if ((err = hv_named(v, root, full, appinit, 2, HN_AUTORUN_APPINIT)) < 0)
+            break;
+        snprintf(full, sizeof(full),
+                 "%s%sMicrosoft\\Windows NT\\CurrentVersion\\Image File Execution Options", prefix,
+                 wow[w]);
+        if ((err = hv_subkeys(v, root, full, ifeo, 2, HN_AUTORUN_IFEO)) < 0)
+            break;
+    }
+    if (err < 0)
+        return err;
+    snprintf(full, sizeof(full), "%sMicrosoft\\Windows NT\\CurrentVersion\\SilentProcessExit",
+             prefix);
+    if ((err = hv_subkeys(v, root, full, monitor, 2, HN_AUTORUN_IFEO)) < 0)
+        return err;
+    snprintf(full, sizeof(full), "%s%s", prefix, HV_WINLOGON);
+    if ((err = hv_named(v, root, full, winlogon_more, 4, HN_AUTORUN_WINLOGON)) < 0)
+        return err;
+    snprintf(full, sizeof(full), "%s%s\\Notify", prefix, HV_WINLOGON);
+    return hv_subkeys(v, root, full, dll, 1, HN_AUTORUN_WINLOGON);
+}
+
+/* SYSTEM, per ControlSetNNN: LSA packages and print monitors. */
+static int hv_control_more(hv *v, hive_node_h root, const char *set)
+{
+    static const char *const lsa[] = {"Security Packages", "Authentication Packages",
+                                      "Notification Packages"};
+    static const char *const driver[] = {"Driver"};
+    char full[128];
+    int err;
+    snprintf(full, sizeof(full), "%s\\Control\\Lsa", set);
+    if ((err = hv_named(v, root, full, lsa, 3, HN_AUTORUN_LSA)) < 0)
+        return err;
+    snprintf(full, sizeof(full), "%s\\Control\\Print\\Monitors", set);
+    return hv_subkeys(v, root, full, driver, 1, HN_AUTORUN_PRINTMON);
 }
 
 /* One service: its ImagePath (and Parameters\ServiceDll). */
@@ -651,6 +851,13 @@ static int hv_services(hv *v, hive_node_h root)
             set = NULL;
             continue;
         }
+        {
+            char *cs = hv_clean(set);
+            err = cs ? hv_control_more(v, root, cs) : CR_ERROR;
+            free(cs);
+            if (err < 0)
+                break;
+        }
         if ((err = hv_child(v, sets[i], "Services", &services)) < 0 || !services) {
             free(set);
             set = NULL;
@@ -721,7 +928,8 @@ int hn_hive_autoruns(hn_autorun **out, size_t *count, const void *data, size_t l
             if ((err = hv_run_key(&v, root, prefixes[p], hv_run_keys[k].path,
                                   hv_run_keys[k].kind)) < 0)
                 goto done;
-        if ((err = hv_winlogon(&v, root, prefixes[p])) < 0)
+        if ((err = hv_winlogon(&v, root, prefixes[p])) < 0 ||
+            (err = hv_software_more(&v, root, prefixes[p])) < 0)
             goto done;
     }
     if ((err = hv_services(&v, root)) < 0)

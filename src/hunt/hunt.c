@@ -492,6 +492,108 @@ static size_t job_map_slot(const job_map *m, const cr_id *id)
     return i;
 }
 
+/* ------------------------------------------------------------ YARA externals */
+
+/* What the YARA externals need of a snapshot: its accounts (uid -> name, from its own
+ * /etc/passwd) and whether it is a Windows tree (a Windows folder at its system root). */
+typedef struct x_snap {
+    uint32_t *uid;
+    char **name;
+    size_t n;
+    int windows;
+} x_snap;
+
+static void x_snap_clear(x_snap *x)
+{
+    for (size_t i = 0; i < x->n; i++)
+        free(x->name[i]);
+    free(x->uid);
+    free(x->name);
+    memset(x, 0, sizeof(*x));
+}
+
+static int x_snap_load(x_snap *x, cr_repo *repo, const cr_snapshot *s, const char *root)
+{
+    cr_node n;
+    cr_buf b = CR_BUF_INIT;
+    char *p;
+    int err = 0;
+    memset(x, 0, sizeof(*x));
+    static const char *const win[] = {"/Windows", "/WINDOWS", "/windows"};
+    for (size_t i = 0; i < 3 && !x->windows; i++) {
+        if (!(p = full_path(root, win[i])))
+            return CR_ERROR;
+        if (cr_snapshot_lookup(&n, repo, s, p) == 0) {
+            x->windows = n.type == CR_NODE_DIR;
+            cr_node_clear(&n);
+        }
+        free(p);
+    }
+    if (!(p = full_path(root, "/etc/passwd")))
+        return CR_ERROR;
+    memset(&n, 0, sizeof(n));
+    if (cr_snapshot_lookup(&n, repo, s, p) == 0 && n.type == CR_NODE_FILE &&
+        hn_read_node(&b, repo, &n, 16u << 20) == 0) {
+        const char *t = b.ptr ? (const char *)b.ptr : "", *end = t + b.len;
+        while (t < end && !err) {
+            const char *nl = memchr(t, '\n', (size_t)(end - t)), *e = nl ? nl : end;
+            const char *c1 = memchr(t, ':', (size_t)(e - t));
+            const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(e - c1 - 1)) : NULL;
+            if (c1 && c2 && c1 > t && c1 - t < 64 && x->n < 100000) {
+                char *endp;
+                unsigned long uid = strtoul(c2 + 1, &endp, 10);
+                if (endp > c2 + 1 && *endp == ':' && uid <= 0xffffffffUL) {
+                    uint32_t *nu = cr_realloc(x->uid, (x->n + 1) * sizeof(*nu));
+                    char **nn = nu ? cr_realloc(x->name, (x->n + 1) * sizeof(*nn)) : NULL;
+                    if (nu)
+                        x->uid = nu;
+                    if (nn)
+                        x->name = nn;
+                    if (!nu || !nn || !(x->name[x->n] = cr_strndup(t, (size_t)(c1 - t))))
+                        err = CR_ERROR;
+                    else
+                        x->uid[x->n++] = (uint32_t)uid;
+                }
+            }
+            t = nl ? nl + 1 : end;
+        }
+    }
+    cr_error_clear();
+    cr_node_clear(&n);
+    cr_buf_free(&b);
+    free(p);
+    return err;
+}
+
+/* The externals of the file at relpath: its name, its folder ("/etc/cron.d"; for a
+ * Windows tree "C:\Windows\System32") and its owner (the account name of its user id
+ * in the snapshot's /etc/passwd, else the user id in decimal; "" in a Windows tree). */
+static int x_values(char **name, char **folder, char **owner, const x_snap *x, const char *rel,
+                    const cr_node *node)
+{
+    const char *slash = strrchr(rel, '/');
+    *name = cr_strdup(slash ? slash + 1 : rel);
+    if (!slash || slash == rel)
+        *folder = cr_strdup(x->windows ? "C:\\" : "/");
+    else if (x->windows)
+        *folder = cr_sprintf("C:%.*s", (int)(slash - rel), rel);
+    else
+        *folder = cr_strndup(rel, (size_t)(slash - rel));
+    if (*folder && x->windows)
+        for (char *c = *folder; *c; c++)
+            if (*c == '/')
+                *c = '\\';
+    *owner = NULL;
+    if (x->windows)
+        *owner = cr_strdup("");
+    for (size_t i = 0; i < x->n && !*owner; i++)
+        if (x->uid[i] == node->uid)
+            *owner = cr_strdup(x->name[i]);
+    if (!*owner && !x->windows)
+        *owner = cr_sprintf("%lu", (unsigned long)node->uid);
+    return *name && *folder && *owner ? 0 : CR_ERROR;
+}
+
 /* Learn the facts of every content added or changed in `ch` that the cache lacks. */
 static int scan_changes(hunt_run *h, const cr_snapshot *s, const char *root, change_list *ch,
                         uint64_t *scanned, uint64_t *cached, uint64_t *errors)
@@ -499,18 +601,24 @@ static int scan_changes(hunt_run *h, const cr_snapshot *s, const char *root, cha
     hn_scan_job *jobs = NULL;
     hn_facts *facts = NULL;
     char **paths = NULL; /* full snapshot paths, for the warnings */
+    char **xv = NULL;    /* YARA externals: name, folder, owner of each job */
     job_map map = {NULL, NULL, 0};
+    x_snap xs;
     size_t njobs = 0;
     int err = 0;
     unsigned base = HN_HAVE_HEAD | (h->rs->yara ? HN_HAVE_YARA : 0) | h->ioc_need;
 
+    memset(&xs, 0, sizeof(xs));
     if (ch->n == 0)
         return 0;
     if (!(jobs = cr_calloc(ch->n, sizeof(*jobs))) || !(facts = cr_calloc(ch->n, sizeof(*facts))) ||
-        !(paths = cr_calloc(ch->n, sizeof(*paths))) || job_map_init(&map, ch->n) < 0) {
+        !(paths = cr_calloc(ch->n, sizeof(*paths))) || !(xv = cr_calloc(3 * ch->n, sizeof(*xv))) ||
+        job_map_init(&map, ch->n) < 0) {
         err = CR_ERROR;
         goto done;
     }
+    if (h->rs->yara && (err = x_snap_load(&xs, h->repo, s, root)) < 0)
+        goto done;
     for (size_t i = 0; i < ch->n; i++) {
         hn_change *c = &ch->c[i];
         if (!c->has_new || c->new_node.type != CR_NODE_FILE)
@@ -518,7 +626,7 @@ static int scan_changes(hunt_run *h, const cr_snapshot *s, const char *root, cha
         cr_id cid;
         unsigned need = base | hn_persist_linux_need(c->path, &c->new_node) |
                         hn_judge_package_need(s, c->path, &c->new_node);
-        hn_content_id(&cid, &c->new_node);
+        hn_facts_key(&cid, h->rs, c->path, &c->new_node);
         const hn_facts *known = hn_cache_get(h->cache, &cid);
         unsigned have = known ? known->have : 0;
         if (known && (have & HN_HAVE_YARA) && strcmp(known->yara_id, h->rs->yara_id) != 0)
@@ -549,6 +657,14 @@ static int scan_changes(hunt_run *h, const cr_snapshot *s, const char *root, cha
             }
             free(fp);
         }
+        if (h->rs->yara) {
+            if ((err = x_values(&xv[3 * njobs], &xv[3 * njobs + 1], &xv[3 * njobs + 2], &xs,
+                                c->path, &c->new_node)) < 0)
+                goto done;
+            jobs[njobs].x_filename = xv[3 * njobs];
+            jobs[njobs].x_filepath = xv[3 * njobs + 1];
+            jobs[njobs].x_owner = xv[3 * njobs + 2];
+        }
         jobs[njobs].node = &c->new_node;
         jobs[njobs].path = paths[njobs];
         jobs[njobs].need = missing;
@@ -569,6 +685,20 @@ static int scan_changes(hunt_run *h, const cr_snapshot *s, const char *root, cha
             }
             if (facts[i].have && (err = hn_cache_put(h->cache, &facts[i])) < 0)
                 goto done;
+            /* Keyed by path (YARA externals): the hashes are the content's, wherever it
+             * is; kept under its content id too for the judges that look them up so. */
+            if (facts[i].have & ~HN_HAVE_YARA && h->rs->yara_externals) {
+                hn_facts plain = facts[i];
+                hn_content_id(&plain.content, jobs[i].node);
+                plain.have &= ~HN_HAVE_YARA;
+                plain.yara = NULL;
+                plain.nyara = 0;
+                plain.yara_id[0] = '\0';
+                const hn_facts *had = hn_cache_get(h->cache, &plain.content);
+                if ((!had || (had->have & plain.have) != plain.have) &&
+                    (err = hn_cache_put(h->cache, &plain)) < 0)
+                    goto done;
+            }
             (*scanned)++;
         }
     }
@@ -581,6 +711,11 @@ done:
         for (size_t i = 0; i < njobs; i++)
             free(paths[i]);
     free(paths);
+    if (xv)
+        for (size_t i = 0; i < 3 * ch->n; i++)
+            free(xv[i]);
+    free(xv);
+    x_snap_clear(&xs);
     free(jobs);
     free(map.ids);
     free(map.job);
@@ -759,6 +894,9 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
         sub[i].dpkg_loaded = 0;
         sub[i].anchor = NULL;
         sub[i].dpkg_reused = 0;
+        sub[i].sshd_keyfiles = NULL;
+        sub[i].nsshd_keyfiles = 0;
+        sub[i].sshd_loaded = 0;
         sub[i].out = NULL;
         sub[i].nout = sub[i].capout = 0;
     }
@@ -800,7 +938,7 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
             else
                 cs.modified++;
             cr_id cid;
-            hn_content_id(&cid, n);
+            hn_facts_key(&cid, h->rs, c->path, n);
             const hn_facts *nf = hn_cache_get(h->cache, &cid);
             int ransom_named = c->kind == CR_DIFF_ADDED && hn_ruleset_ransom_ext(h->rs, c->path);
             if (nf && hn_judge_near_random(nf)) {
@@ -810,7 +948,7 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
                  * alone is not ransomware. */
                 if (o && o->type == CR_NODE_FILE) {
                     cr_id ocid;
-                    hn_content_id(&ocid, o);
+                    hn_facts_key(&ocid, h->rs, c->path, o);
                     const hn_facts *of = hn_cache_get(h->cache, &ocid);
                     if (!of || !hn_judge_near_random(of))
                         cs.modified_high_entropy++;
@@ -983,9 +1121,11 @@ done:
     cr_findings_free(ctx.out, ctx.nout);
     if (ctx.dpkg && !dpkg_borrowed)
         hn_dpkg_free(ctx.dpkg);
+    hn_persist_ctx_clear(&ctx);
     for (size_t i = 0; sub && i < nsubs; i++) {
         cr_findings_free(sub[i].out, sub[i].nout);
         hn_dpkg_free(sub[i].dpkg);
+        hn_persist_ctx_clear(&sub[i]);
     }
     free(sub);
     free(changed);
@@ -1027,7 +1167,10 @@ int cr_hunt(cr_hunt_stats *stats, cr_repo *repo, const cr_hunt_options *opts)
     }
     /* Options of an older caller: the fields it does not know are left at their defaults. */
     cr_hunt_options o2 = CR_HUNT_OPTIONS_INIT;
-    memcpy(&o2, opts, opts->version >= 2 ? sizeof(o2) : offsetof(cr_hunt_options, packages));
+    memcpy(&o2, opts,
+           opts->version >= 3   ? sizeof(o2)
+           : opts->version >= 2 ? offsetof(cr_hunt_options, skip_broken_rules)
+                                : offsetof(cr_hunt_options, packages));
     opts = &o2;
     h.repo = repo;
     h.opts = opts;
@@ -1037,6 +1180,8 @@ int cr_hunt(cr_hunt_stats *stats, cr_repo *repo, const cr_hunt_options *opts)
         goto done;
     memcpy(stats->ruleset, h.rs->id, sizeof(stats->ruleset));
     stats->yara_rules = h.rs->yara_count;
+    stats->yara_files_skipped = h.rs->yara_files_skipped;
+    stats->yara_rules_skipped = h.rs->yara_rules_skipped;
     stats->ioc_hashes = hn_ioc_count(h.rs->iocs);
     {
         unsigned t = hn_ioc_types(h.rs->iocs);

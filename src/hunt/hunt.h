@@ -111,7 +111,19 @@ typedef struct hn_ruleset {
     hn_rule_info **rule_by_name; /**< sorted by name */
     size_t nrule_info;
     int yara_ref;                /**< holds a hn_yara_init reference */
+    int yara_externals;          /**< some rule names an external variable: YARA verdicts
+                                      depend on the file's path and owner (hn_facts_key) */
+    size_t yara_files_skipped;   /**< rule files left out (skip_broken_rules) */
+    size_t yara_rules_skipped;   /**< rules they declared */
 } hn_ruleset;
+
+/** The YARA external variables defined for every scanned file (LOKI's and THOR's):
+ *  filename, filepath, extension, filetype, owner (docs/hunt.md, "YARA externals"). */
+#define HN_YARA_NEXTERNALS 5
+extern const char *const hn_yara_externals[HN_YARA_NEXTERNALS];
+/** The file type word LOKI gives a content from its first bytes ("EXE", "ELF", "ZIP",
+ *  "PDF", ... or "UNKNOWN"), from signature-base's misc/file-type-signatures.txt. */
+const char *hn_filetype(const uint8_t *magic, size_t len);
 
 /**
  * Build the rule set of a hunt: YARA rules of opts->builtin_dir/yara/ and of
@@ -170,6 +182,14 @@ int hn_facts_copy(hn_facts *out, const hn_facts *src);
  */
 void hn_content_id(cr_id *out, const cr_node *file);
 
+/**
+ * The key of what is known of the file at `relpath` in the facts cache: its
+ * content id, unless the rule set's YARA rules use external variables (then
+ * the verdicts depend on the name, folder and owner too, and the key is the
+ * SHA-256 of the content id, the path and the owner's user id).
+ */
+void hn_facts_key(cr_id *out, const hn_ruleset *rs, const char *relpath, const cr_node *file);
+
 /** One content to learn about. */
 typedef struct hn_scan_job {
     const cr_node *node;           /**< a file node holding the content (borrowed) */
@@ -177,6 +197,9 @@ typedef struct hn_scan_job {
     unsigned need;                 /**< HN_HAVE_* wanted */
     hn_facts *facts;               /**< in/out: content, size set; what is learnt is added */
     int error;                     /**< out: 0, or the error that stopped this content */
+    const char *x_filename;        /**< YARA externals of this file (borrowed; NULL: "") */
+    const char *x_filepath;
+    const char *x_owner;
 } hn_scan_job;
 
 typedef struct hn_scan_stats {
@@ -298,6 +321,10 @@ typedef struct hn_ctx {
                                         not change): every package kept its version */
     /* Trusted .deb files given by the operator (cr_hunt_options.packages), or NULL. */
     const char *packages_dir;
+    char **sshd_keyfiles;          /**< AuthorizedKeysFile patterns of snap's sshd_config other
+                                        than the defaults, loaded on first use (persist.c) */
+    size_t nsshd_keyfiles;
+    int sshd_loaded;
     /* Findings of the previous snapshot on the node being judged (relative
      * paths), so that a judge of items inside a file (lines, registry values)
      * can re-emit those still present in a changed file: a key added on day 3
@@ -374,6 +401,8 @@ int hn_persist_linux(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
  * a missing md5 itself, reading up to 64 MiB, but the scan does it better.)
  */
 unsigned hn_persist_linux_need(const char *relpath, const cr_node *node);
+/** persist.c: free what hn_persist_linux loaded into ctx (sshd_keyfiles). */
+void hn_persist_ctx_clear(hn_ctx *ctx);
 
 /* Indicators of trust.c. */
 #define HN_IND_PACKAGE_MODIFIED "package:modified"
@@ -536,6 +565,10 @@ typedef struct hn_autorun {
 #define HN_AUTORUN_RUNONCE 2
 #define HN_AUTORUN_SERVICE 3
 #define HN_AUTORUN_WINLOGON 4
+#define HN_AUTORUN_APPINIT 5   /* AppInit_DLLs: a DLL loaded into every program */
+#define HN_AUTORUN_IFEO 6      /* Image File Execution Options debugger, silent-exit monitor */
+#define HN_AUTORUN_LSA 7       /* LSA security, authentication, notification packages */
+#define HN_AUTORUN_PRINTMON 8  /* print monitor DLL (loaded by the spooler as SYSTEM) */
 
 /**
  * Read the autostart entries of a hive given as bytes (SOFTWARE, SYSTEM or

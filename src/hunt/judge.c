@@ -874,7 +874,11 @@ int hn_judge_file(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
     if (!ctx || !ctx->rs || !relpath || !new_node || new_node->type != CR_NODE_FILE)
         return 0;
     hn_content_id(&cid, new_node);
-    f = ctx->cache ? hn_cache_get(ctx->cache, &cid) : NULL;
+    {
+        cr_id key; /* the content id, or with YARA externals the content at this path */
+        hn_facts_key(&key, ctx->rs, relpath, new_node);
+        f = ctx->cache ? hn_cache_get(ctx->cache, &key) : NULL;
+    }
 
     if (f && (err = judge_yara(ctx, relpath, &cid, f)) < 0)
         return err;

@@ -98,13 +98,35 @@ enum ps_kind {
     K_PAM,        /* lines */
     K_PAMMOD,     /* whole file (library) */
     K_WEB,        /* whole file */
+    K_SHELLRC,    /* lines: shell startup files (profile, bashrc...) */
+    K_SSHRC,      /* lines: ~/.ssh/rc, /etc/ssh/sshrc (run at each SSH login) */
+    K_SSHD,       /* lines: sshd_config directives that let someone in or run a program */
+    K_ENV,        /* lines: /etc/environment & co: variables that inject code */
+    K_LDCONF,     /* lines: library folders of the dynamic linker */
+    K_UDEV,       /* lines: udev rules that run programs */
+    K_APTHOOK,    /* items: commands APT runs around package operations */
+    K_LOGROTATE,  /* lines: commands of logrotate's scripts */
+    K_MODLOAD,    /* lines: kernel modules loaded at boot; modprobe install commands */
+    K_PTH,        /* lines: import lines of Python .pth files */
+    K_GROUP,      /* lines: members of privileged groups */
+    K_SYSSHELL,   /* lines: system accounts with a login shell (/etc/passwd, second look) */
+    K_SHADOW,     /* lines: root's password, empty passwords */
+    K_HTACCESS,   /* lines: directives that make files run as scripts */
+    K_AUTOSTART,  /* whole file: desktop autostart entries */
+    K_MOTD,       /* whole file: update-motd.d scripts (run at each login) */
+    K_NETHOOK,    /* whole file: scripts run at network events */
+    K_UPSTART,    /* whole file: upstart jobs */
+    K_ATJOB,      /* whole file: at jobs */
+    K_PYSTART,    /* whole file: sitecustomize.py, usercustomize.py */
 };
 
 typedef struct ps_loc {
     enum ps_kind kind;
+    enum ps_kind also; /* a second judge of the same file (/etc/passwd), or K_NONE */
     int vendor;  /* a folder only packages write to (/usr/lib/...) */
     int ignored; /* the program reading the folder skips this name */
-    int minor;   /* authorized_keys* that sshd does not read by default */
+    int minor;   /* authorized_keys* that sshd does not read by default; modprobe.d */
+    int home;    /* a shell startup file in a home folder (compared with /etc/skel) */
 } ps_loc;
 
 static const char *kind_indicator(enum ps_kind k)
@@ -133,6 +155,45 @@ static const char *kind_indicator(enum ps_kind k)
         return "persistence:pam";
     case K_WEB:
         return "persistence:webroot-script";
+    case K_SHELLRC:
+        return "persistence:shell-startup";
+    case K_SSHRC:
+        return "persistence:ssh-rc";
+    case K_SSHD:
+        return "persistence:sshd-config";
+    case K_ENV:
+        return "persistence:environment";
+    case K_LDCONF:
+        return "persistence:ld-so-conf";
+    case K_UDEV:
+        return "persistence:udev";
+    case K_APTHOOK:
+        return "persistence:apt-hook";
+    case K_LOGROTATE:
+        return "persistence:logrotate";
+    case K_MODLOAD:
+        return "persistence:kernel-module";
+    case K_PTH:
+    case K_PYSTART:
+        return "persistence:python-startup";
+    case K_GROUP:
+        return "persistence:privileged-group";
+    case K_SYSSHELL:
+        return "persistence:system-account-shell";
+    case K_SHADOW:
+        return "persistence:password";
+    case K_HTACCESS:
+        return "persistence:webroot-config";
+    case K_AUTOSTART:
+        return "persistence:autostart";
+    case K_MOTD:
+        return "persistence:motd";
+    case K_NETHOOK:
+        return "persistence:network-hook";
+    case K_UPSTART:
+        return "persistence:upstart";
+    case K_ATJOB:
+        return "persistence:at";
     case K_NONE:
         break;
     }
@@ -144,7 +205,24 @@ static const char *kind_indicator(enum ps_kind k)
 static int is_line_kind(enum ps_kind k)
 {
     return k == K_CRONTAB || k == K_RCLOCAL || k == K_PRELOAD || k == K_SSHKEY || k == K_PASSWD ||
-           k == K_SUDOERS || k == K_PAM;
+           k == K_SUDOERS || k == K_PAM || k == K_SHELLRC || k == K_SSHRC || k == K_SSHD ||
+           k == K_ENV || k == K_LDCONF || k == K_UDEV || k == K_APTHOOK || k == K_LOGROTATE ||
+           k == K_MODLOAD || k == K_PTH || k == K_GROUP || k == K_SYSSHELL || k == K_SHADOW ||
+           k == K_HTACCESS;
+}
+
+/* Files that are not a package's: accounts and their secrets, users' own files. */
+static int never_packaged(enum ps_kind k)
+{
+    return k == K_SSHKEY || k == K_PASSWD || k == K_GROUP || k == K_SYSSHELL || k == K_SHADOW;
+}
+
+/* Kinds whose first-snapshot inventory is one note per file, not one per line: their
+ * files are long (a bashrc) or their items secret (password hashes). */
+static int one_note_inventory(enum ps_kind k)
+{
+    return k == K_PAM || k == K_SHELLRC || k == K_SSHRC || k == K_LOGROTATE || k == K_SHADOW ||
+           k == K_UDEV || k == K_APTHOOK || k == K_HTACCESS;
 }
 
 /* ------------------------------------------------------------ paths */
@@ -240,6 +318,198 @@ static int classify_systemd(ps_loc *loc, const char *rest)
     return loc->kind != K_NONE;
 }
 
+/* Names run-parts runs (Debian: letters, digits, "_" and "-" only): others are skipped. */
+static int run_parts_skips(const char *name)
+{
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '_' || *c == '-'))
+            return 1;
+    return 0;
+}
+
+/*
+ * The places added for issue "hunt you can trust" (docs/hunt.md, "Persistence
+ * places") that are a file, or any file directly in a folder: shell startup
+ * files, sshd and its rc files, the environment and the dynamic linker's
+ * folders, udev, APT hooks, logrotate scripts, kernel modules, privileged
+ * groups, passwords, desktop autostart, motd scripts, network hooks, upstart
+ * jobs and at jobs. A folder's entry says which names its reader skips.
+ */
+enum pl_match { PL_FILE, PL_DIR };
+enum pl_skip {
+    PL_NONE,     /* every name is read */
+    PL_LEFTOVER, /* editor and package-manager leftovers are skipped (leftover_name) */
+    PL_SUFFIX,   /* only names ending in `suffix` are read */
+    PL_SUFFIXL,  /* only names ending in `suffix`, leftovers skipped */
+    PL_RUNPARTS, /* run-parts: names with other than letters, digits, "_", "-" skipped */
+    PL_APT,      /* APT's Dir::Ignore-Files-Silently */
+    PL_DOT,      /* names starting with a dot skipped (atd's .SEQ) */
+};
+static const struct place {
+    const char *path;
+    enum ps_kind kind;
+    unsigned char match, skip, vendor, minor;
+    const char *suffix;
+} places[] = {
+    {"/etc/profile", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/bash.bashrc", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/bash.bash_logout", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/zsh/zshrc", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/zsh/zshenv", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/zsh/zprofile", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/zsh/zlogin", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/zsh/zlogout", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/csh.cshrc", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/csh.login", K_SHELLRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    /* /etc/profile runs the *.sh files of /etc/profile.d */
+    {"/etc/profile.d/", K_SHELLRC, PL_DIR, PL_SUFFIXL, 0, 0, ".sh"},
+    {"/etc/ssh/sshrc", K_SSHRC, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/ssh/sshd_config", K_SSHD, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/ssh/sshd_config.d/", K_SSHD, PL_DIR, PL_SUFFIX, 0, 0, ".conf"},
+    {"/etc/environment", K_ENV, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/security/pam_env.conf", K_ENV, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/environment.d/", K_ENV, PL_DIR, PL_SUFFIX, 0, 0, ".conf"},
+    {"/etc/ld.so.conf", K_LDCONF, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/ld.so.conf.d/", K_LDCONF, PL_DIR, PL_SUFFIX, 0, 0, ".conf"},
+    {"/etc/udev/rules.d/", K_UDEV, PL_DIR, PL_SUFFIX, 0, 0, ".rules"},
+    {"/lib/udev/rules.d/", K_UDEV, PL_DIR, PL_SUFFIX, 1, 0, ".rules"},
+    {"/usr/lib/udev/rules.d/", K_UDEV, PL_DIR, PL_SUFFIX, 1, 0, ".rules"},
+    {"/etc/apt/apt.conf", K_APTHOOK, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/apt/apt.conf.d/", K_APTHOOK, PL_DIR, PL_APT, 0, 0, NULL},
+    {"/etc/logrotate.conf", K_LOGROTATE, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/logrotate.d/", K_LOGROTATE, PL_DIR, PL_LEFTOVER, 0, 0, NULL},
+    {"/etc/modules", K_MODLOAD, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/modules-load.d/", K_MODLOAD, PL_DIR, PL_SUFFIX, 0, 0, ".conf"},
+    {"/lib/modules-load.d/", K_MODLOAD, PL_DIR, PL_SUFFIX, 1, 0, ".conf"},
+    {"/usr/lib/modules-load.d/", K_MODLOAD, PL_DIR, PL_SUFFIX, 1, 0, ".conf"},
+    /* modprobe.d: only install and remove commands are items (minor) */
+    {"/etc/modprobe.d/", K_MODLOAD, PL_DIR, PL_SUFFIX, 0, 1, ".conf"},
+    {"/lib/modprobe.d/", K_MODLOAD, PL_DIR, PL_SUFFIX, 1, 1, ".conf"},
+    {"/usr/lib/modprobe.d/", K_MODLOAD, PL_DIR, PL_SUFFIX, 1, 1, ".conf"},
+    {"/etc/group", K_GROUP, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/shadow", K_SHADOW, PL_FILE, PL_NONE, 0, 0, NULL},
+    {"/etc/xdg/autostart/", K_AUTOSTART, PL_DIR, PL_SUFFIX, 0, 0, ".desktop"},
+    {"/etc/update-motd.d/", K_MOTD, PL_DIR, PL_RUNPARTS, 0, 0, NULL},
+    {"/etc/NetworkManager/dispatcher.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 0, 0, NULL},
+    {"/etc/NetworkManager/dispatcher.d/pre-up.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 0, 0, NULL},
+    {"/etc/NetworkManager/dispatcher.d/pre-down.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 0, 0, NULL},
+    {"/etc/NetworkManager/dispatcher.d/no-wait.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 0, 0, NULL},
+    {"/usr/lib/NetworkManager/dispatcher.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 1, 0, NULL},
+    {"/usr/lib/NetworkManager/dispatcher.d/pre-up.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 1, 0, NULL},
+    {"/usr/lib/NetworkManager/dispatcher.d/pre-down.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 1, 0,
+     NULL},
+    {"/usr/lib/NetworkManager/dispatcher.d/no-wait.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 1, 0,
+     NULL},
+    /* ifupdown and ppp use run-parts; dhclient sources every file of its hook folders */
+    {"/etc/network/if-up.d/", K_NETHOOK, PL_DIR, PL_RUNPARTS, 0, 0, NULL},
+    {"/etc/network/if-pre-up.d/", K_NETHOOK, PL_DIR, PL_RUNPARTS, 0, 0, NULL},
+    {"/etc/network/if-down.d/", K_NETHOOK, PL_DIR, PL_RUNPARTS, 0, 0, NULL},
+    {"/etc/network/if-post-down.d/", K_NETHOOK, PL_DIR, PL_RUNPARTS, 0, 0, NULL},
+    {"/etc/ppp/ip-up.d/", K_NETHOOK, PL_DIR, PL_RUNPARTS, 0, 0, NULL},
+    {"/etc/ppp/ip-down.d/", K_NETHOOK, PL_DIR, PL_RUNPARTS, 0, 0, NULL},
+    {"/etc/dhcp/dhclient-enter-hooks.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 0, 0, NULL},
+    {"/etc/dhcp/dhclient-exit-hooks.d/", K_NETHOOK, PL_DIR, PL_LEFTOVER, 0, 0, NULL},
+    {"/etc/init/", K_UPSTART, PL_DIR, PL_SUFFIX, 0, 0, ".conf"},
+    {"/var/spool/cron/atjobs/", K_ATJOB, PL_DIR, PL_DOT, 0, 0, NULL},
+    {"/var/spool/at/", K_ATJOB, PL_DIR, PL_DOT, 0, 0, NULL},
+};
+
+/* Whether the reader of a place's folder skips `name`. */
+static int place_skips(const struct place *pl, const char *name)
+{
+    switch (pl->skip) {
+    case PL_LEFTOVER:
+        return leftover_name(name);
+    case PL_SUFFIX:
+        return !ends_with(name, pl->suffix);
+    case PL_SUFFIXL:
+        return leftover_name(name) || !ends_with(name, pl->suffix);
+    case PL_RUNPARTS:
+        return run_parts_skips(name);
+    case PL_APT:
+        return leftover_name(name) || ends_with(name, ".disabled") || ends_with(name, ".bak") ||
+               ends_with(name, ".save") || ends_with(name, ".orig") ||
+               ends_with(name, ".distUpgrade");
+    case PL_DOT:
+        return name[0] == '.';
+    default:
+        return 0;
+    }
+}
+
+static int classify_more(ps_loc *loc, const char *p)
+{
+    static const char *const shell_home[] = {".bashrc",   ".bash_profile", ".bash_login",
+                                             ".bash_logout", ".profile",   ".zshrc",
+                                             ".zshenv",   ".zprofile",    ".zlogin",
+                                             ".zlogout",  ".cshrc",       ".tcshrc"};
+    const char *r = NULL, *home;
+
+    for (size_t i = 0; i < sizeof(places) / sizeof(places[0]); i++) {
+        const struct place *pl = &places[i];
+        if (pl->match == PL_FILE ? strcmp(p, pl->path) != 0 : !one_name(r = after(p, pl->path)))
+            continue;
+        loc->kind = pl->kind;
+        loc->vendor = pl->vendor;
+        loc->minor = pl->minor;
+        loc->ignored = pl->match == PL_DIR && place_skips(pl, r);
+        return 1;
+    }
+    /* Home folders (and their model, /etc/skel). */
+    home = in_home(p);
+    if (!home && (r = after(p, "/etc/skel/")))
+        home = r;
+    for (size_t i = 0; home && i < sizeof(shell_home) / sizeof(shell_home[0]); i++)
+        if (!strcmp(home, shell_home[i])) {
+            loc->kind = K_SHELLRC;
+            loc->home = !after(p, "/etc/skel/");
+            return 1;
+        }
+    if (ends_with(p, "/.ssh/rc") && strlen(p) > 8) {
+        loc->kind = K_SSHRC;
+        return 1;
+    }
+    if ((home = in_home(p))) {
+        if (!strcmp(home, ".pam_environment")) {
+            loc->kind = K_ENV;
+            return 1;
+        }
+        if (one_name(r = after(home, ".config/environment.d/"))) {
+            loc->kind = K_ENV;
+            loc->ignored = !ends_with(r, ".conf");
+            return 1;
+        }
+        if (one_name(r = after(home, ".config/autostart/"))) {
+            loc->kind = K_AUTOSTART;
+            loc->ignored = !ends_with(r, ".desktop");
+            return 1;
+        }
+    }
+
+    /* Python: .pth files and sitecustomize run at every start of the interpreter;
+     * web server per-folder settings, wherever the web root is. */
+    const char *name = base_name(p);
+    size_t dl = (size_t)(name - p);
+    const char *py = strstr(p, "/python");
+    int pydir = py && py < name && dl >= 15 &&
+                (!strncmp(name - 15, "/dist-packages/", 15) ||
+                 !strncmp(name - 15, "/site-packages/", 15));
+    if (pydir && ends_with(name, ".pth")) {
+        loc->kind = K_PTH;
+        return 1;
+    }
+    if (py && (!strcmp(name, "sitecustomize.py") || !strcmp(name, "usercustomize.py"))) {
+        loc->kind = K_PYSTART;
+        return 1;
+    }
+    if (!strcmp(name, ".htaccess") || !strcmp(name, ".user.ini")) {
+        loc->kind = K_HTACCESS;
+        return 1;
+    }
+    return 0;
+}
+
 static int classify(ps_loc *loc, const char *p)
 {
     const char *r;
@@ -289,6 +559,8 @@ static int classify(ps_loc *loc, const char *p)
         }
     if ((r = in_home(p)) && (r = after(r, ".config/systemd/user/")))
         return classify_systemd(loc, r);
+    if ((r = in_home(p)) && (r = after(r, ".local/share/systemd/user/")))
+        return classify_systemd(loc, r);
     static const struct {
         const char *dir;
         int vendor;
@@ -330,6 +602,7 @@ static int classify(ps_loc *loc, const char *p)
     }
     if (strcmp(p, "/etc/passwd") == 0) {
         loc->kind = K_PASSWD;
+        loc->also = K_SYSSHELL;
         return 1;
     }
     if (strcmp(p, "/etc/sudoers") == 0) {
@@ -387,6 +660,9 @@ static int classify(ps_loc *loc, const char *p)
         }
     }
 
+    if (classify_more(loc, p))
+        return 1;
+
     /* web roots */
     static const char *const webroots[] = {"/var/www/", "/srv/www/", "/srv/http/",
                                            "/usr/share/nginx/html/"};
@@ -400,7 +676,8 @@ static int classify(ps_loc *loc, const char *p)
     if (web) {
         static const char *const ext[] = {".php",  ".phtml", ".php3", ".php4", ".php5", ".php7",
                                           ".phar", ".jsp",   ".jspx", ".asp",  ".aspx", ".ashx",
-                                          ".asmx", ".cgi",   ".pl",   ".py",   ".sh",   ".war"};
+                                          ".asmx", ".cgi",   ".pl",   ".py",   ".sh",   ".war",
+                                          ".inc"};
         for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++)
             if (ends_with_ci(p, ext[i])) {
                 loc->kind = K_WEB;
@@ -631,6 +908,8 @@ static int each_line(const char *s, size_t n, int join, line_fn fn, void *arg)
 
 typedef struct ps_parse {
     enum ps_kind kind;
+    int minor;                    /* the location's minor flag (modprobe.d) */
+    char script[16];              /* logrotate: the script block being read, or "" */
     ps_items *items;
     const hn_dpkg *dpkg;          /* PAM: which modules packages installed (NULL: unknown) */
     char full[PS_MAX_LINE + 1];   /* the item, cleaned: what is judged */
@@ -949,6 +1228,472 @@ static int parse_pam_line(ps_parse *ps, const char *s, size_t n)
     return items_add(ps->items, ps->ev, why, why ? CR_SEV_HIGH : CR_SEV_INFO);
 }
 
+/* The first word of a line (after blanks), lower-cased into w; the rest after it. */
+static const char *first_word(char *w, size_t cap, const char *s)
+{
+    size_t i = 0;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    while (*s && *s != ' ' && *s != '\t' && *s != '=' && i + 1 < cap) {
+        w[i++] = (char)((*s >= 'A' && *s <= 'Z') ? *s + 32 : *s);
+        s++;
+    }
+    w[i] = '\0';
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return s;
+}
+
+/* Lines of shell code that do nothing by themselves. */
+static int shell_structure(const char *s)
+{
+    static const char *const w[] = {"fi", "done", "esac", "then", "else", "do", "{", "}",
+                                    ";;", "exit 0", "return 0", ":", "true"};
+    for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+        if (!strcmp(s, w[i]))
+            return 1;
+    return 0;
+}
+
+/* Shell startup files and SSH rc files: every line of code is an item. */
+static int parse_shell_line(ps_parse *ps, const char *s, size_t n)
+{
+    if (blank_or_comment(s, n))
+        return 0;
+    set_item(ps, s, n);
+    if (shell_structure(ps->full))
+        return 0;
+    const char *why = suspicious(ps->full);
+    return items_add(ps->items, ps->ev, why, why ? CR_SEV_HIGH : CR_SEV_INFO);
+}
+
+/* sshd_config: the directives that let someone in, or make sshd run a program. */
+static int parse_sshd_line(ps_parse *ps, const char *s, size_t n)
+{
+    static const struct {
+        const char *kw;
+        const char *why;
+    } kws[] = {
+        {"authorizedkeysfile", "it moves the files of keys that may log in"},
+        {"authorizedkeyscommand", "sshd runs this program to learn which keys may log in"},
+        {"authorizedkeyscommanduser", "the account that runs the keys command"},
+        {"authorizedprincipalsfile", "it names who may log in with certificates"},
+        {"authorizedprincipalscommand", "sshd runs this program to learn who may log in"},
+        {"trustedusercakeys", "every key signed by this authority may log in"},
+        {"forcecommand", "sshd runs this command at each login"},
+        {"subsystem", "sshd runs this program for a subsystem (sftp)"},
+        {"permitemptypasswords", "accounts without a password may log in"},
+        {"permituserenvironment", "users' files may set LD_PRELOAD and the like for sshd"},
+        {"permitrootlogin", "root may log in"},
+    };
+    char w[64];
+    if (blank_or_comment(s, n))
+        return 0;
+    set_item(ps, s, n);
+    const char *rest = first_word(w, sizeof(w), ps->full);
+    for (size_t i = 0; i < sizeof(kws) / sizeof(kws[0]); i++)
+        if (!strcmp(w, kws[i].kw)) {
+            /* Settings that only close doors are not items. */
+            if ((!strcmp(w, "permitemptypasswords") || !strcmp(w, "permituserenvironment")) &&
+                strncasecmp(rest, "yes", 3) != 0)
+                return 0;
+            if (!strcmp(w, "permitrootlogin") && strncasecmp(rest, "yes", 3) != 0)
+                return 0;
+            return items_add(ps->items, ps->ev, kws[i].why, CR_SEV_HIGH);
+        }
+    return 0;
+}
+
+/* Variables that make every program (or every shell) load or run code. */
+static const char *env_danger(const char *name, size_t n, cr_severity *floor)
+{
+    static const char *const crit[] = {"LD_PRELOAD", "LD_AUDIT"};
+    static const char *const high[] = {"LD_LIBRARY_PATH", "BASH_ENV",      "ENV",
+                                       "PROMPT_COMMAND",  "PYTHONSTARTUP", "PYTHONPATH",
+                                       "PERL5OPT",        "PERL5LIB",      "NODE_OPTIONS",
+                                       "RUBYOPT"};
+    for (size_t i = 0; i < sizeof(crit) / sizeof(crit[0]); i++)
+        if (strlen(crit[i]) == n && !strncmp(name, crit[i], n)) {
+            *floor = CR_SEV_CRITICAL;
+            return "it makes every program load a library chosen by whoever wrote it";
+        }
+    for (size_t i = 0; i < sizeof(high) / sizeof(high[0]); i++)
+        if (strlen(high[i]) == n && !strncmp(name, high[i], n)) {
+            *floor = CR_SEV_HIGH;
+            return "it makes programs or shells load code chosen by whoever wrote it";
+        }
+    return NULL;
+}
+
+/* /etc/environment ("NAME=value"), pam_env.conf ("NAME DEFAULT=..."), environment.d. */
+static int parse_env_line(ps_parse *ps, const char *s, size_t n)
+{
+    const char *end = s + n, *p = skip_blanks(s, end);
+    cr_severity floor = CR_SEV_INFO;
+    if (p == end || *p == '#')
+        return 0;
+    if (end - p > 7 && !strncmp(p, "export", 6) && (p[6] == ' ' || p[6] == '\t'))
+        p = skip_blanks(p + 6, end);
+    const char *name = p;
+    while (p < end && *p != '=' && *p != ' ' && *p != '\t')
+        p++;
+    const char *why = env_danger(name, (size_t)(p - name), &floor);
+    if (!why)
+        return 0;
+    set_item(ps, s, n);
+    return items_add(ps->items, ps->ev, why, floor);
+}
+
+static int parse_ldconf_line(ps_parse *ps, const char *s, size_t n)
+{
+    const char *hash = memchr(s, '#', n);
+    if (hash)
+        n = (size_t)(hash - s);
+    if (blank_or_comment(s, n))
+        return 0;
+    set_item(ps, s, n);
+    return items_add(ps->items, ps->ev,
+                     "programs look for their libraries in this folder before the system's",
+                     CR_SEV_INFO);
+}
+
+/* udev: rules that run a program (RUN, PROGRAM, IMPORT{program}). */
+static int parse_udev_line(ps_parse *ps, const char *s, size_t n)
+{
+    if (blank_or_comment(s, n))
+        return 0;
+    set_item(ps, s, n);
+    const char *f = ps->full;
+    if (!strstr(f, "RUN+=") && !strstr(f, "RUN=") && !strstr(f, "RUN{") &&
+        !strstr(f, "PROGRAM=") && !strstr(f, "PROGRAM==") && !strstr(f, "IMPORT{program}"))
+        return 0;
+    const char *why = suspicious(f);
+    return items_add(ps->items, ps->ev, why ? why : "udev runs this program as root when a device appears",
+                     why ? CR_SEV_HIGH : CR_SEV_INFO);
+}
+
+/* logrotate: the commands of prerotate/postrotate/firstaction/lastaction/preremove. */
+static int parse_logrotate_line(ps_parse *ps, const char *s, size_t n)
+{
+    static const char *const blocks[] = {"prerotate", "postrotate", "firstaction", "lastaction",
+                                         "preremove"};
+    char w[32], ev[PS_MAX_EVIDENCE + 8];
+    if (blank_or_comment(s, n))
+        return 0;
+    set_item(ps, s, n);
+    first_word(w, sizeof(w), ps->full);
+    if (!ps->script[0]) {
+        for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++)
+            if (!strcmp(w, blocks[i]))
+                snprintf(ps->script, sizeof(ps->script), "%s", blocks[i]);
+        return 0;
+    }
+    if (!strcmp(w, "endscript")) {
+        ps->script[0] = '\0';
+        return 0;
+    }
+    if (shell_structure(ps->full))
+        return 0;
+    snprintf(ev, sizeof(ev), "%s: %.480s", ps->script, ps->ev);
+    const char *why = suspicious(ps->full);
+    return items_add(ps->items, ev, why ? why : "logrotate runs this command as root",
+                     why ? CR_SEV_HIGH : CR_SEV_INFO);
+}
+
+/* modules-load.d: module names; modprobe.d: the commands of install and remove. */
+static int parse_modload_line(ps_parse *ps, const char *s, size_t n)
+{
+    char w[32];
+    const char *hash = memchr(s, '#', n);
+    if (hash)
+        n = (size_t)(hash - s);
+    if (blank_or_comment(s, n))
+        return 0;
+    set_item(ps, s, n);
+    if (ps->minor) {
+        first_word(w, sizeof(w), ps->full);
+        if (strcmp(w, "install") && strcmp(w, "remove"))
+            return 0;
+        const char *why = suspicious(ps->full);
+        return items_add(ps->items, ps->ev,
+                         why ? why : "modprobe runs this command as root instead of loading the module",
+                         why ? CR_SEV_HIGH : CR_SEV_INFO);
+    }
+    return items_add(ps->items, ps->ev, "a kernel module loaded at every boot", CR_SEV_INFO);
+}
+
+/* .pth: "import" lines are run by every start of Python; other lines only add folders. */
+static int parse_pth_line(ps_parse *ps, const char *s, size_t n)
+{
+    if (n < 7 || (strncmp(s, "import ", 7) && strncmp(s, "import\t", 7)))
+        return 0;
+    set_item(ps, s, n);
+    const char *why = suspicious(ps->full);
+    return items_add(ps->items, ps->ev, why ? why : "Python runs this line at every start",
+                     CR_SEV_INFO);
+}
+
+/* /etc/group: members of groups that give root or read every log or secret. */
+static int parse_group_line(ps_parse *ps, const char *s, size_t n)
+{
+    static const char *const priv[] = {"root",  "sudo",   "wheel",   "adm",     "admin",
+                                       "shadow", "disk",  "docker",  "lxd",     "libvirt",
+                                       "kmem",  "staff"};
+    char name[64], ev[PS_MAX_EVIDENCE + 8];
+    const char *end = s + n, *c1, *c2, *c3;
+    if (!n || s[0] == '#' || s[0] == '+' || s[0] == '-')
+        return 0;
+    if (!(c1 = memchr(s, ':', n)) || !(c2 = memchr(c1 + 1, ':', (size_t)(end - c1 - 1))) ||
+        !(c3 = memchr(c2 + 1, ':', (size_t)(end - c2 - 1))))
+        return 0;
+    size_t nl = (size_t)(c1 - s);
+    if (nl == 0 || nl >= sizeof(name))
+        return 0;
+    memcpy(name, s, nl);
+    name[nl] = '\0';
+    int gid0 = c3 > c2 + 1;
+    for (const char *q = c2 + 1; q < c3; q++)
+        if (*q != '0')
+            gid0 = 0;
+    if (gid0 && strcmp(name, "root") != 0) {
+        snprintf(ev, sizeof(ev), "group %.60s has group id 0", name);
+        hn_text_clean(ps->ev, sizeof(ps->ev), ev, strlen(ev));
+        int err = items_add(ps->items, ps->ev, "its members have the rights of root's group",
+                            CR_SEV_HIGH);
+        if (err)
+            return err;
+    }
+    int privileged = gid0;
+    for (size_t i = 0; i < sizeof(priv) / sizeof(priv[0]) && !privileged; i++)
+        privileged = !strcmp(name, priv[i]);
+    if (!privileged)
+        return 0;
+    for (const char *m = c3 + 1; m < end;) {
+        const char *e = memchr(m, ',', (size_t)(end - m));
+        if (!e)
+            e = end;
+        const char *a = skip_blanks(m, e), *b = e;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        if (b > a) {
+            snprintf(ev, sizeof(ev), "%s: %.*s", name, (int)(b - a > 200 ? 200 : b - a), a);
+            hn_text_clean(ps->ev, sizeof(ps->ev), ev, strlen(ev));
+            int err = items_add(ps->items, ps->ev,
+                                !strcmp(name, "adm") || !strcmp(name, "shadow")
+                                    ? "its members read the system's logs or password hashes"
+                                    : "its members can become root",
+                                CR_SEV_INFO);
+            if (err)
+                return err;
+        }
+        m = e + 1;
+    }
+    return 0;
+}
+
+/* /etc/passwd, second look: system accounts (user id below 1000) with a login shell. */
+static int parse_sysshell_line(ps_parse *ps, const char *s, size_t n)
+{
+    static const char *const shells[] = {"sh",  "bash", "dash", "zsh",  "ksh",     "mksh",
+                                         "csh", "tcsh", "fish", "rbash", "busybox", "python",
+                                         "python3", "perl"};
+    const char *f[7], *end = s + n;
+    size_t k = 0;
+    char ev[PS_MAX_EVIDENCE + 8];
+    if (!n || s[0] == '+' || s[0] == '-' || s[0] == '#')
+        return 0;
+    f[k++] = s;
+    for (const char *q = s; q < end && k < 7; q++)
+        if (*q == ':')
+            f[k++] = q + 1;
+    if (k < 7)
+        return 0;
+    long uid = 0;
+    const char *u = f[2];
+    if (*u == ':' )
+        return 0;
+    for (; *u != ':'; u++) {
+        if (*u < '0' || *u > '9' || uid > 100000)
+            return 0;
+        uid = uid * 10 + (*u - '0');
+    }
+    if (uid == 0 || uid >= 1000)
+        return 0; /* user id 0 is the uid0 judge's; 1000 and up are people */
+    const char *sh = f[6];
+    size_t sl = (size_t)(end - sh);
+    const char *b = sh;
+    for (size_t i = 0; i < sl; i++)
+        if (sh[i] == '/')
+            b = sh + i + 1;
+    size_t bl = (size_t)(end - b);
+    int login = 0;
+    for (size_t i = 0; i < sizeof(shells) / sizeof(shells[0]) && !login; i++)
+        login = strlen(shells[i]) == bl && !strncmp(b, shells[i], bl);
+    if (!login)
+        return 0;
+    snprintf(ev, sizeof(ev), "%.*s (user id %ld): %.*s", (int)(f[1] - 1 - s > 100 ? 100 : f[1] - 1 - s),
+             s, uid, (int)(sl > 200 ? 200 : sl), sh);
+    hn_text_clean(ps->ev, sizeof(ps->ev), ev, strlen(ev));
+    return items_add(ps->items, ps->ev,
+                     "a service account that can log in with a shell (they normally cannot)",
+                     CR_SEV_INFO);
+}
+
+/* /etc/shadow: root's password hash (as a fingerprint, never the hash), empty passwords. */
+static int parse_shadow_line(ps_parse *ps, const char *s, size_t n)
+{
+    const char *end = s + n, *c1, *c2;
+    char ev[160];
+    if (!n || s[0] == '#' || !(c1 = memchr(s, ':', n)) || c1 == s)
+        return 0;
+    c2 = memchr(c1 + 1, ':', (size_t)(end - c1 - 1));
+    if (!c2)
+        c2 = end;
+    size_t nl = (size_t)(c1 - s), hl = (size_t)(c2 - c1 - 1);
+    if (nl > 64)
+        return 0;
+    if (hl == 0) {
+        snprintf(ev, sizeof(ev), "%.*s: no password (empty field)", (int)nl, s);
+        hn_text_clean(ps->ev, sizeof(ps->ev), ev, strlen(ev));
+        return items_add(ps->items, ps->ev, "anyone may log in as this account without a password",
+                         CR_SEV_HIGH);
+    }
+    if (nl != 4 || memcmp(s, "root", 4) != 0 || c1[1] == '!' || c1[1] == '*')
+        return 0;
+    uint8_t h[32];
+    char hex[17];
+    cr_sha256(h, c1 + 1, hl);
+    cr_hex_encode(hex, h, 8);
+    snprintf(ev, sizeof(ev), "root: password set (hash fingerprint %s)", hex);
+    memcpy(ps->ev, ev, strlen(ev) + 1);
+    return items_add(ps->items, ps->ev,
+                     "root's password changed: whoever set it can log in as root", CR_SEV_INFO);
+}
+
+/* .htaccess / .user.ini: directives that make files of the folder run as scripts. */
+static int parse_htaccess_line(ps_parse *ps, const char *s, size_t n)
+{
+    char w[64];
+    if (blank_or_comment(s, n) || (n && s[0] == ';'))
+        return 0;
+    set_item(ps, s, n);
+    const char *rest = first_word(w, sizeof(w), ps->full);
+    char low[512];
+    size_t i = 0;
+    for (; rest[i] && i + 1 < sizeof(low); i++)
+        low[i] = (char)((rest[i] >= 'A' && rest[i] <= 'Z') ? rest[i] + 32 : rest[i]);
+    low[i] = '\0';
+    int run = 0;
+    if (!strcmp(w, "addtype") || !strcmp(w, "addhandler") || !strcmp(w, "sethandler") ||
+        !strcmp(w, "forcetype") || !strcmp(w, "action"))
+        run = strstr(low, "php") || strstr(low, "cgi-script") || strstr(low, "x-httpd") ||
+              strstr(low, "python") || strstr(low, "perl") || strstr(low, "server-parsed");
+    if (strstr(ps->full, "auto_prepend_file") || strstr(ps->full, "auto_append_file"))
+        run = 1;
+    if (!run)
+        return 0;
+    return items_add(ps->items, ps->ev,
+                     "it makes files of this folder run as scripts (an uploaded .jpg runs as PHP) "
+                     "or adds code to every script",
+                     CR_SEV_INFO);
+}
+
+/*
+ * APT configuration: commands run around package operations
+ * (DPkg::Pre-Invoke, DPkg::Post-Invoke, APT::Update::Pre-Invoke,
+ * DPkg::Pre-Install-Pkgs...), written flat ("DPkg::Post-Invoke {"cmd";};")
+ * or nested ("DPkg { Post-Invoke { "cmd"; }; };"). Tokens: names, quoted
+ * strings, "{", "}", ";"; comments "//", "#" and C style. Each string under
+ * a name ending in one of the hook names is an item "NAME: string".
+ */
+static int parse_apt(ps_parse *ps, const char *s, size_t n)
+{
+    enum { DEPTH = 16 };
+    char scope[DEPTH][96], pending[96] = "";
+    int depth = 0, err = 0;
+    const char *p = s, *end = s + n;
+    static const char *const hooks[] = {"pre-invoke", "post-invoke", "post-invoke-success",
+                                        "pre-install-pkgs", "pre-invoke-success"};
+    while (p < end && !err) {
+        char c = *p;
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+            p++;
+        } else if (c == '#' || (c == '/' && p + 1 < end && p[1] == '/')) {
+            while (p < end && *p != '\n')
+                p++;
+        } else if (c == '/' && p + 1 < end && p[1] == '*') {
+            const char *e = p + 2;
+            while (e + 1 < end && !(e[0] == '*' && e[1] == '/'))
+                e++;
+            p = e + 2 <= end ? e + 2 : end;
+        } else if (c == '{') {
+            if (depth < DEPTH)
+                snprintf(scope[depth], sizeof(scope[depth]), "%s", pending);
+            depth++;
+            pending[0] = '\0';
+            p++;
+        } else if (c == '}') {
+            if (depth > 0)
+                depth--;
+            pending[0] = '\0';
+            p++;
+        } else if (c == ';') {
+            pending[0] = '\0';
+            p++;
+        } else if (c == '"') {
+            const char *b = ++p;
+            while (p < end && *p != '"')
+                p++;
+            size_t len = (size_t)(p - b);
+            if (p < end)
+                p++;
+            /* The full name: scopes, then the pending name (either may hold "::"). */
+            char full[512] = "";
+            for (int i = 0; i < depth && i < DEPTH; i++)
+                if (scope[i][0]) {
+                    strncat(full, scope[i], sizeof(full) - strlen(full) - 3);
+                    strcat(full, "::");
+                }
+            strncat(full, pending, sizeof(full) - strlen(full) - 1);
+            size_t fl = strlen(full);
+            while (fl >= 2 && full[fl - 1] == ':' && full[fl - 2] == ':')
+                full[fl -= 2] = '\0';
+            const char *last = full;
+            for (const char *q = strstr(full, "::"); q; q = strstr(q + 2, "::"))
+                last = q + 2;
+            int hook = 0;
+            for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]) && !hook; i++)
+                hook = !strcasecmp(last, hooks[i]);
+            if (hook) {
+                char ev[PS_MAX_EVIDENCE + 8];
+                char val[PS_MAX_EVIDENCE];
+                hn_text_clean(val, sizeof(val), b, len);
+                snprintf(ev, sizeof(ev), "%.100s: %.400s", full, val);
+                hn_text_clean(ps->ev, sizeof(ps->ev), ev, strlen(ev));
+                hn_text_clean(ps->full, sizeof(ps->full), b, len);
+                const char *why = suspicious(ps->full);
+                err = items_add(ps->items, ps->ev,
+                                why ? why : "APT runs this command as root at every package "
+                                            "operation",
+                                why ? CR_SEV_HIGH : CR_SEV_INFO);
+            }
+        } else if (c == '\0' || c == '\f' || c == '\v') {
+            p++; /* not APT syntax: a separator (strchr below would stop on a NUL) */
+        } else {
+            const char *b = p;
+            p++; /* at least one byte: c is none of the separators */
+            while (p < end && *p && !strchr(" \t\r\n{};\"#", *p))
+                p++;
+            size_t len = (size_t)(p - b);
+            if (len >= sizeof(pending))
+                len = sizeof(pending) - 1;
+            memcpy(pending, b, len);
+            pending[len] = '\0';
+        }
+    }
+    return err;
+}
+
 static int parse_cb(void *arg, const char *s, size_t n)
 {
     ps_parse *ps = arg;
@@ -967,21 +1712,51 @@ static int parse_cb(void *arg, const char *s, size_t n)
         return parse_sudoers_line(ps, s, n);
     case K_PAM:
         return parse_pam_line(ps, s, n);
+    case K_SHELLRC:
+    case K_SSHRC:
+        return parse_shell_line(ps, s, n);
+    case K_SSHD:
+        return parse_sshd_line(ps, s, n);
+    case K_ENV:
+        return parse_env_line(ps, s, n);
+    case K_LDCONF:
+        return parse_ldconf_line(ps, s, n);
+    case K_UDEV:
+        return parse_udev_line(ps, s, n);
+    case K_LOGROTATE:
+        return parse_logrotate_line(ps, s, n);
+    case K_MODLOAD:
+        return parse_modload_line(ps, s, n);
+    case K_PTH:
+        return parse_pth_line(ps, s, n);
+    case K_GROUP:
+        return parse_group_line(ps, s, n);
+    case K_SYSSHELL:
+        return parse_sysshell_line(ps, s, n);
+    case K_SHADOW:
+        return parse_shadow_line(ps, s, n);
+    case K_HTACCESS:
+        return parse_htaccess_line(ps, s, n);
     default:
         return 0;
     }
 }
 
-static int parse_items(ps_items *out, enum ps_kind kind, const hn_dpkg *d, const cr_buf *b)
+static int parse_items(ps_items *out, enum ps_kind kind, int minor, const hn_dpkg *d,
+                       const cr_buf *b)
 {
     ps_parse *ps = cr_calloc(1, sizeof(*ps));
     if (!ps)
         return CR_ERROR;
     ps->kind = kind;
+    ps->minor = minor;
     ps->items = out;
     ps->dpkg = d;
-    int join = kind == K_SUDOERS || kind == K_PAM || kind == K_RCLOCAL;
-    int err = each_line(b->ptr ? (const char *)b->ptr : "", b->len, join, parse_cb, ps);
+    int join = kind == K_SUDOERS || kind == K_PAM || kind == K_RCLOCAL || kind == K_SHELLRC ||
+               kind == K_SSHRC || kind == K_UDEV || kind == K_LOGROTATE || kind == K_MODLOAD;
+    int err = kind == K_APTHOOK
+                  ? parse_apt(ps, b->ptr ? (const char *)b->ptr : "", b->len)
+                  : each_line(b->ptr ? (const char *)b->ptr : "", b->len, join, parse_cb, ps);
     free(ps);
     return err;
 }
@@ -1162,15 +1937,66 @@ static const char *noun(enum ps_kind k, int item)
         return "PAM module (a library that checks passwords)";
     case K_WEB:
         return "script in a web root";
+    case K_SHELLRC:
+        return item ? "line of a shell startup file (run at each login or shell)"
+                    : "shell startup file";
+    case K_SSHRC:
+        return item ? "command run at each SSH login (ssh rc)" : "SSH rc file";
+    case K_SSHD:
+        return item ? "sshd setting" : "sshd configuration";
+    case K_ENV:
+        return item ? "variable given to every login" : "environment file";
+    case K_LDCONF:
+        return item ? "library folder of the dynamic linker" : "ld.so configuration";
+    case K_UDEV:
+        return item ? "udev rule that runs a program" : "udev rules file";
+    case K_APTHOOK:
+        return item ? "command APT runs around package operations" : "APT configuration";
+    case K_LOGROTATE:
+        return item ? "command of a logrotate script" : "logrotate configuration";
+    case K_MODLOAD:
+        return item ? "kernel module setting" : "kernel module configuration";
+    case K_PTH:
+        return item ? "line Python runs at every start (.pth)" : "Python .pth file";
+    case K_PYSTART:
+        return "Python startup module (run at every start of Python)";
+    case K_GROUP:
+        return item ? "member of a privileged group" : "group file";
+    case K_SYSSHELL:
+        return item ? "system account with a login shell" : "passwd file";
+    case K_SHADOW:
+        return item ? "password setting" : "shadow file";
+    case K_HTACCESS:
+        return item ? "web server directive that runs files as scripts"
+                    : "web server folder settings (.htaccess, .user.ini)";
+    case K_AUTOSTART:
+        return "desktop autostart entry (run at each graphical login)";
+    case K_MOTD:
+        return "motd script (run as root at each login)";
+    case K_NETHOOK:
+        return "network hook script (run as root at network events)";
+    case K_UPSTART:
+        return "upstart job";
+    case K_ATJOB:
+        return "at job (a command scheduled to run once)";
     case K_NONE:
         break;
     }
     return "file";
 }
 
+/* Kinds added for the places that run code at boot, login, a network or package event:
+ * anything new there, or changed in a package's file, is at least high. */
+static int runs_code_kind(enum ps_kind k)
+{
+    return k >= K_SHELLRC;
+}
+
 /* The severity of a new file (or new item in it) that no package installed. */
 static cr_severity unowned_sev(enum ps_kind k, int added, int minor)
 {
+    if (runs_code_kind(k))
+        return CR_SEV_HIGH;
     switch (k) {
     case K_PRELOAD:
     case K_PASSWD:
@@ -1196,6 +2022,8 @@ static cr_severity unowned_sev(enum ps_kind k, int added, int minor)
 /* The severity of a change to a package's file (or a new item in it). */
 static cr_severity modified_sev(enum ps_kind k, int minor)
 {
+    if (runs_code_kind(k))
+        return CR_SEV_HIGH;
     switch (k) {
     case K_PRELOAD:
     case K_PASSWD:
@@ -1232,6 +2060,31 @@ static void own_words(char *out, size_t cap, const ps_own *o)
 
 /* ------------------------------------------------------------ judges */
 
+/* The snapshot path of a path relative to the system root (free()). */
+static char *snap_path_of(const hn_ctx *ctx, const char *relpath)
+{
+    const char *root = ctx->root ? ctx->root : "/";
+    return strcmp(root, "/") == 0 ? cr_strdup(relpath) : cr_sprintf("%s%s", root, relpath);
+}
+
+/* /etc/skel/NAME for a home folder's startup file NAME. @return 0 (found, a file), -1. */
+static int skel_model(cr_node *out, hn_ctx *ctx, const char *relpath)
+{
+    char *rel = cr_sprintf("/etc/skel/%s", base_name(relpath));
+    char *p = rel ? snap_path_of(ctx, rel) : NULL;
+    int rc = -1;
+    if (p && cr_snapshot_lookup(out, ctx->repo, ctx->snap, p) == 0) {
+        if (out->type == CR_NODE_FILE)
+            rc = 0;
+        else
+            cr_node_clear(out);
+    }
+    cr_error_clear();
+    free(rel);
+    free(p);
+    return rc;
+}
+
 /* Files made of items: crontabs, authorized_keys, passwd, sudoers, PAM, rc.local, ld.so.preload. */
 static int judge_lines(hn_ctx *ctx, const ps_loc *loc, const char *relpath, const cr_node *old,
                        const cr_node *n)
@@ -1246,7 +2099,9 @@ static int judge_lines(hn_ctx *ctx, const ps_loc *loc, const char *relpath, cons
     int err = 0, rc, old_read = 0;
     int added = !old || old->type != CR_NODE_FILE;
     size_t max = loc->kind == K_PASSWD ? PS_MAX_PASSWD : PS_MAX_LINEFILE;
+    cr_node skel;
 
+    memset(&skel, 0, sizeof(skel));
     memset(&o, 0, sizeof(o));
     if ((rc = read_content(&nb, ctx, relpath, n, max)) < 0) {
         err = rc;
@@ -1254,10 +2109,10 @@ static int judge_lines(hn_ctx *ctx, const ps_loc *loc, const char *relpath, cons
     }
     if (rc == 2)
         goto done;
-    if (loc->kind != K_SSHKEY && loc->kind != K_PASSWD &&
+    if (!never_packaged(loc->kind) &&
         (err = owner_of(&o, ctx, relpath, n, rc == 0 ? &nb : NULL)) < 0)
         goto done;
-    int pkgctx = loc->kind != K_SSHKEY && loc->kind != K_PASSWD; /* never packaged */
+    int pkgctx = !never_packaged(loc->kind);
     own_words(ow, sizeof(ow), &o);
     if (!pkgctx)
         snprintf(ow, sizeof(ow), "%s", noun(loc->kind, 0));
@@ -1282,21 +2137,21 @@ static int judge_lines(hn_ctx *ctx, const ps_loc *loc, const char *relpath, cons
     }
     if (loc->kind == K_PAM && (err = get_dpkg(ctx, &d)) < 0)
         goto done;
-    if ((err = parse_items(&ni, loc->kind, d, &nb)) < 0)
+    if ((err = parse_items(&ni, loc->kind, loc->minor, d, &nb)) < 0)
         goto done;
 
     if (ctx->baseline) {
-        if (loc->kind == K_PAM) {
+        if (one_note_inventory(loc->kind)) {
             /* One note per file; rules on their own only when they stand out. */
             if (ni.n) {
                 snprintf(detail, sizeof(detail),
-                         "inventory at the first restore point: PAM configuration (%zu rules), %s",
-                         ni.n, ow);
+                         "inventory at the first restore point: %s (%zu entries), %s",
+                         noun(loc->kind, 0), ni.n, ow);
                 if ((err = emit(ctx, relpath, CR_SEV_INFO, ind, n, NULL, detail)) < 0)
                     goto done;
             }
             for (size_t i = 0; i < ni.n && !err; i++)
-                if (ni.v[i].why) {
+                if (ni.v[i].why && ni.v[i].floor >= CR_SEV_HIGH) {
                     snprintf(detail, sizeof(detail), "inventory at the first restore point: %s: %s",
                              noun(loc->kind, 1), ni.v[i].why);
                     err = emit(ctx, relpath, CR_SEV_INFO, ind, n, ni.v[i].ev, detail);
@@ -1322,16 +2177,23 @@ static int judge_lines(hn_ctx *ctx, const ps_loc *loc, const char *relpath, cons
         goto done;
     }
 
-    /* Items of the old content are not new; earlier findings on them stand. */
+    /* Items of the old content are not new; earlier findings on them stand. A new
+     * shell startup file in a home folder is compared with its model in /etc/skel,
+     * which useradd copies: only what differs from it is new. */
+    const cr_node *model = old;
+    if (added && loc->home && skel_model(&skel, ctx, relpath) == 0) {
+        model = &skel;
+        added = 0;
+    }
     if (!added) {
-        rc = read_content(&ob, ctx, relpath, old, max);
+        rc = read_content(&ob, ctx, relpath, model, max);
         if (rc < 0) {
             err = rc;
             goto done;
         }
         if (rc == 0) {
             old_read = 1;
-            if ((err = parse_items(&oi, loc->kind, d, &ob)) < 0)
+            if ((err = parse_items(&oi, loc->kind, loc->minor, d, &ob)) < 0)
                 goto done;
         }
     }
@@ -1370,8 +2232,9 @@ static int judge_lines(hn_ctx *ctx, const ps_loc *loc, const char *relpath, cons
                      it->why ? "; " : "", it->why ? it->why : "");
         else
             snprintf(detail, sizeof(detail), "new %s: %s", noun(loc->kind, 1),
-                     loc->kind == K_PASSWD ? "it has every right root has"
-                     : loc->minor          ? "in a file sshd does not read by default"
+                     it->why                ? it->why
+                     : loc->kind == K_PASSWD ? "it has every right root has"
+                     : loc->minor            ? "in a file sshd does not read by default"
                                   : "whoever holds its private key can log in as this account");
         err = emit(ctx, relpath, sev, ind, n, it->ev, detail);
         shown++;
@@ -1385,6 +2248,7 @@ static int judge_lines(hn_ctx *ctx, const ps_loc *loc, const char *relpath, cons
                    ind, n, NULL, detail);
     }
 done:
+    cr_node_clear(&skel);
     free(oidx);
     free(nidx);
     items_clear(&ni);
@@ -1392,6 +2256,66 @@ done:
     cr_buf_free(&nb);
     cr_buf_free(&ob);
     return err;
+}
+
+/*
+ * Lines of code in `nb` that `ob` did not have (a script's commands; for a
+ * unit, only the lines that make systemd run something: Exec*=). The first
+ * is copied into `first` (cleaned). @return how many, or CR_ERROR.
+ */
+static int new_code_lines(char *first, size_t cap, const cr_buf *ob, const cr_buf *nb, int unit)
+{
+    ps_items oi = {0}, ni = {0};
+    char **oidx = NULL;
+    int err, count = 0;
+    first[0] = '\0';
+    if ((err = parse_items(&oi, K_SSHRC, 0, NULL, ob)) < 0 ||
+        (err = parse_items(&ni, K_SSHRC, 0, NULL, nb)) < 0 || (err = items_index(&oidx, &oi)) < 0)
+        goto done;
+    for (size_t i = 0; i < ni.n; i++) {
+        const char *l = ni.v[i].ev;
+        if (in_index(oidx, oi.n, l))
+            continue;
+        if (unit && strncmp(l, "Exec", 4) != 0)
+            continue;
+        if (!count++)
+            snprintf(first, cap, "%s", l);
+    }
+    err = count;
+done:
+    free(oidx);
+    items_clear(&oi);
+    items_clear(&ni);
+    return err;
+}
+
+/* Why a web script's content looks hidden (obfuscated PHP), or NULL. */
+static const char *php_obfuscated(const cr_buf *b)
+{
+    static const char *const pairs[][2] = {
+        {"eval(", "base64_decode"}, {"eval(", "gzinflate"},   {"eval(", "gzuncompress"},
+        {"eval(", "str_rot13"},     {"eval(", "gzdecode"},    {"assert(", "base64_decode"},
+        {"eval(", "\\x"},           {"create_function", "base64_decode"},
+        {"preg_replace", "/e\""},   {"eval(", "$_POST"},      {"eval(", "$_GET"},
+        {"eval(", "$_REQUEST"},     {"eval(", "$_COOKIE"},    {"assert(", "$_POST"},
+        {"system(", "$_"},          {"shell_exec(", "$_"},    {"passthru(", "$_"}};
+    if (!b->len || !memmem(b->ptr, b->len, "<?", 2))
+        return NULL;
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++)
+        if (memmem(b->ptr, b->len, pairs[i][0], strlen(pairs[i][0])) &&
+            memmem(b->ptr, b->len, pairs[i][1], strlen(pairs[i][1])))
+            return "its code is hidden (eval of decoded or request data), as web shells do";
+    /* A long run of base64 or hex in a script is a packed payload. */
+    size_t run = 0;
+    for (size_t i = 0; i < b->len; i++) {
+        uint8_t c = b->ptr[i];
+        int b64 = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '+' || c == '/' || c == '=' || c == '\\';
+        run = b64 ? run + 1 : 0;
+        if (run >= 2000)
+            return "it holds a long encoded payload (2000 bytes or more of base64 or hex)";
+    }
+    return NULL;
 }
 
 /* snapd writes its own mount and service units on every refresh of a snap. */
@@ -1442,8 +2366,10 @@ static int judge_whole(hn_ctx *ctx, const ps_loc *loc, const char *relpath, cons
         sev = CR_SEV_MEDIUM;
     else
         sev = unowned_sev(loc->kind, added, 0);
+    char newline[PS_MAX_EVIDENCE + 8] = "", more[64] = "";
     if (loc->kind == K_CRONSCRIPT || loc->kind == K_UNIT || loc->kind == K_GENERATOR ||
-        loc->kind == K_INITD || loc->kind == K_RCLINK) {
+        loc->kind == K_INITD || loc->kind == K_RCLINK || loc->kind == K_WEB ||
+        runs_code_kind(loc->kind)) {
         int rc = read_content(&b, ctx, relpath, n, PS_MAX_SCRIPT);
         if (rc < 0) {
             err = rc;
@@ -1452,15 +2378,37 @@ static int judge_whole(hn_ctx *ctx, const ps_loc *loc, const char *relpath, cons
         if (rc == 0) {
             if (o.st == HN_UNOWNED && loc->kind == K_UNIT && snapd_unit(relpath, &b))
                 sev = CR_SEV_LOW, snapd = 1;
-            else if ((why = suspicious_text(b.ptr ? (const char *)b.ptr : "", b.len)))
+            else if (loc->kind == K_WEB && (why = php_obfuscated(&b)))
                 sev = max_sev(sev, CR_SEV_HIGH);
+            else if (loc->kind != K_WEB &&
+                     (why = suspicious_text(b.ptr ? (const char *)b.ptr : "", b.len)))
+                sev = max_sev(sev, CR_SEV_HIGH);
+        }
+        /* Changed in place: the lines it gained are the items judged. A command added to
+         * a script, or a new Exec line in a unit, runs at the next boot or schedule. */
+        if (rc == 0 && !added && loc->kind != K_WEB && !snapd) {
+            cr_buf ob = CR_BUF_INIT;
+            int orc = read_content(&ob, ctx, relpath, old, PS_MAX_SCRIPT);
+            int nl = orc == 0 ? new_code_lines(newline, sizeof(newline), &ob, &b,
+                                               loc->kind == K_UNIT)
+                              : 0;
+            cr_buf_free(&ob);
+            if (orc < 0 || nl < 0) {
+                err = orc < 0 ? orc : nl;
+                goto done;
+            }
+            if (nl > 0) {
+                sev = max_sev(sev, CR_SEV_HIGH);
+                if (nl > 1)
+                    snprintf(more, sizeof(more), " (and %d more)", nl - 1);
+            }
         }
     }
     if (!added)
         sev = max_sev(sev, prev_max(ctx, ind));
-    snprintf(detail, sizeof(detail), "%s %s, %s%s%s%s", added ? "new" : "changed",
+    snprintf(detail, sizeof(detail), "%s %s, %s%s%s%s%s%s%s", added ? "new" : "changed",
              noun(loc->kind, 0), ow, snapd ? " (written by snapd)" : "", why ? "; " : "",
-             why ? why : "");
+             why ? why : "", newline[0] ? "; new line: " : "", newline, more);
     err = emit(ctx, relpath, sev, ind, n, NULL, detail);
 done:
     cr_buf_free(&b);
@@ -1719,6 +2667,126 @@ static int judge_suid(hn_ctx *ctx, const char *relpath, const cr_node *old, cons
     return emit(ctx, relpath, sev, IND_SUID, n, NULL, detail);
 }
 
+void hn_persist_ctx_clear(hn_ctx *ctx)
+{
+    for (size_t i = 0; i < ctx->nsshd_keyfiles; i++)
+        free(ctx->sshd_keyfiles[i]);
+    free(ctx->sshd_keyfiles);
+    ctx->sshd_keyfiles = NULL;
+    ctx->nsshd_keyfiles = 0;
+    ctx->sshd_loaded = 0;
+}
+
+/*
+ * The AuthorizedKeysFile patterns of the snapshot's /etc/ssh/sshd_config other
+ * than sshd's defaults: a key file moved elsewhere ("/etc/ssh/keys/%u",
+ * ".ssh/.k") is judged as authorized_keys. Relative patterns are below a
+ * home folder. Only the main file is read (not sshd_config.d, not Match blocks).
+ */
+static int sshd_keyfiles_load(hn_ctx *ctx)
+{
+    cr_node n;
+    cr_buf b = CR_BUF_INIT;
+    char *p = NULL;
+    int err = 0;
+    if (ctx->sshd_loaded)
+        return 0;
+    ctx->sshd_loaded = 1;
+    memset(&n, 0, sizeof(n));
+    if (!(p = snap_path_of(ctx, "/etc/ssh/sshd_config")))
+        return CR_ERROR;
+    if (cr_snapshot_lookup(&n, ctx->repo, ctx->snap, p) < 0 || n.type != CR_NODE_FILE ||
+        hn_read_node(&b, ctx->repo, &n, PS_MAX_LINEFILE) < 0)
+        goto done; /* none, or unreadable: the defaults */
+    const char *s = b.ptr ? (const char *)b.ptr : "", *end = s + b.len;
+    while (s < end && !err) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        const char *e = nl ? nl : end, *q = skip_blanks(s, e);
+        s = nl ? nl + 1 : end;
+        if (e - q < 18 || strncasecmp(q, "AuthorizedKeysFile", 18) != 0)
+            continue;
+        q += 18;
+        while (q < e && !err) {
+            while (q < e && (*q == ' ' || *q == '\t' || *q == '=' || *q == '\r'))
+                q++;
+            const char *w = q;
+            while (q < e && *q != ' ' && *q != '\t' && *q != '\r')
+                q++;
+            size_t wl = (size_t)(q - w);
+            if (!wl || wl > 512 || (wl == 4 && !strncmp(w, "none", 4)) ||
+                (wl == 20 && !strncmp(w, ".ssh/authorized_keys", 20)) ||
+                (wl == 21 && !strncmp(w, ".ssh/authorized_keys2", 21)) ||
+                ctx->nsshd_keyfiles >= 16)
+                continue;
+            char **v = cr_realloc(ctx->sshd_keyfiles, (ctx->nsshd_keyfiles + 1) * sizeof(*v));
+            if (!v) {
+                err = CR_ERROR;
+                break;
+            }
+            ctx->sshd_keyfiles = v;
+            if (!(v[ctx->nsshd_keyfiles] = cr_strndup(w, wl)))
+                err = CR_ERROR;
+            else
+                ctx->nsshd_keyfiles++;
+        }
+    }
+done:
+    cr_error_clear();
+    cr_node_clear(&n);
+    cr_buf_free(&b);
+    free(p);
+    return err;
+}
+
+/* Does path s match sshd's pattern pat? %u: one name; %h: a home folder (any folders);
+ * %%: "%"; %U (the user id) one name. */
+static int sshd_match(const char *pat, const char *s)
+{
+    for (;;) {
+        if (pat[0] == '%' && (pat[1] == 'u' || pat[1] == 'U')) {
+            size_t k = strcspn(s, "/");
+            for (size_t i = 1; i <= k; i++)
+                if (sshd_match(pat + 2, s + i))
+                    return 1;
+            return 0;
+        }
+        if (pat[0] == '%' && pat[1] == 'h') {
+            if (*s != '/')
+                return 0;
+            for (const char *q = s + 1; *q; q++)
+                if (*q == '/' && sshd_match(pat + 2, q))
+                    return 1;
+            return 0;
+        }
+        if (pat[0] == '%' && pat[1] == '%')
+            pat++;
+        if (!*pat)
+            return !*s;
+        if (*pat != *s)
+            return 0;
+        pat++;
+        s++;
+    }
+}
+
+/* A key file that sshd_config's AuthorizedKeysFile points to. */
+static int sshd_keyfile(hn_ctx *ctx, const char *relpath, int *err)
+{
+    if ((*err = sshd_keyfiles_load(ctx)) < 0)
+        return 0;
+    for (size_t i = 0; i < ctx->nsshd_keyfiles; i++) {
+        const char *pat = ctx->sshd_keyfiles[i];
+        char buf[600];
+        if (pat[0] != '/' && strncmp(pat, "%h", 2) != 0) {
+            snprintf(buf, sizeof(buf), "%%h/%s", pat);
+            pat = buf;
+        }
+        if (sshd_match(pat, relpath))
+            return 1;
+    }
+    return 0;
+}
+
 int hn_persist_linux(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
                      const cr_node *new_node)
 {
@@ -1728,8 +2796,18 @@ int hn_persist_linux(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
         return 0; /* removed: its findings simply end */
     if (new_node->type != CR_NODE_FILE && new_node->type != CR_NODE_SYMLINK)
         return 0;
-    if (classify(&loc, relpath))
+    if (classify(&loc, relpath)) {
         err = judge_location(ctx, &loc, relpath, old_node, new_node);
+        if (!err && loc.also != K_NONE) {
+            loc.kind = loc.also;
+            loc.also = K_NONE;
+            err = judge_location(ctx, &loc, relpath, old_node, new_node);
+        }
+    } else if (sshd_keyfile(ctx, relpath, &err)) {
+        memset(&loc, 0, sizeof(loc));
+        loc.kind = K_SSHKEY;
+        err = judge_location(ctx, &loc, relpath, old_node, new_node);
+    }
     if (!err && new_node->type == CR_NODE_FILE && (new_node->mode & 06000))
         err = judge_suid(ctx, relpath, old_node, new_node);
     return err;

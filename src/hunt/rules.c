@@ -56,6 +56,7 @@
  */
 #include "hunt/hunt.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -536,6 +537,16 @@ static int compile_pass(YR_RULES **out, compile_ctx *cc, const file_list *files,
     }
     yr_compiler_set_callback(comp, compile_cb, cc);
     yr_compiler_set_include_callback(comp, NULL, NULL, NULL); /* includes are disabled */
+    /* The external variables LOKI and THOR define for every scanned file (scan.c sets
+     * them per file): collections written for those scanners load unchanged. */
+    for (size_t i = 0; i < HN_YARA_NEXTERNALS; i++)
+        if ((rc = yr_compiler_define_string_variable(comp, hn_yara_externals[i], "")) !=
+            ERROR_SUCCESS) {
+            cr_error_set("cannot define the YARA external variable %s (error %d)",
+                         hn_yara_externals[i], rc);
+            yr_compiler_destroy(comp);
+            return CR_ERROR;
+        }
     for (size_t i = from; i < to; i++) {
         cc->file = files->f[i].path;
         if (yr_compiler_add_string(comp, (const char *)texts[i].ptr, ns ? ns[i] : NULL) > 0 ||
@@ -715,6 +726,155 @@ static int rule_infos(hn_ruleset *rs, const cr_hunt_options *opts)
     return 0;
 }
 
+const char *const hn_yara_externals[HN_YARA_NEXTERNALS] = {"filename", "filepath", "extension",
+                                                            "filetype", "owner"};
+
+/*
+ * File type words, as LOKI derives them from signature-base's
+ * misc/file-type-signatures.txt: the signatures in the file's order, each
+ * kept at its first place with its last word (LOKI reads them into a dict),
+ * the first that the content starts with wins; else "UNKNOWN".
+ */
+const char *hn_filetype(const uint8_t *magic, size_t len)
+{
+    static const struct {
+        const char *hex, *word;
+    } sigs[] = {
+        {"1F8B08", "GZIP"},          {"25504446", "PDF"},
+        {"300000004C664C65", "EVT"}, {"504B030414000600", "Office"},
+        {"504B030414000800", "JAR"}, {"504B537058", "PKSFX"},
+        {"377ABCAF271C", "7Zip"},    {"46756E6374696F6E", "VBS"},
+        {"425A68", "BZip2"},         {"5F27A889", "JAR"},
+        {"FFD8FF", "JPEG"},          {"504B0506", "PKZIP"},
+        {"526172211A07", "RAR"},     {"57696E5A6970", "WinZIP"},
+        {"72656766", "Registry Hive"}, {"7B5C72746631", "RTF"},
+        {"7573746172", "TAR"},       {"D4C3B2A1", "WINPCAP"},
+        {"A1B2C3D4", "LIBPCAP"},     {"A1B2CD34", "LIBPCAP"},
+        {"CAFEBABE", "Class"},       {"FF4B455942202020", "SYS Keyboard Driver"},
+        {"FFFE3C003F0078006D006C", "Windows At Job"}, {"3C3F706870", "PHP"},
+        {"0D444F43", "DOC"},         {"234469736B2044", "VMDK"},
+        {"456C6646696C", "EVTX"},    {"414553", "AESCrypt"},
+        {"434F5744", "VMDK"},        {"3C3F786D", "XML"},
+        {"3C3F584D", "XML"},         {"435753", "CWS"},
+        {"5A5753", "ZWS"},           {"474946", "GIF"},
+        {"46494C45", "NTFS MFT"},    {"4A4152435300", "JARCS"},
+        {"4B444D", "VMDK"},          {"4C00000001140200", "LNK"},
+        {"4D534346", "CAB"},         {"504B0304", "ZIP"},
+        {"FFFE3C00250040", "JSP"},   {"5F434153455F", "Encase File"},
+        {"636F6E6563746978", "VHD"}, {"D0CF11E0A1B11AE1", "OLE"},
+        {"FFFFFFFF", "SYS"},         {"23212F", "UNIX SCRIPT"},
+        {"4D444D50", "MDMP"},        {"465753", "FWS (Flash)"},
+        {"7F45", "ELF"},             {"2321", "Script"},
+        {"60EA", "ARJ"},             {"1F9D", "TARZ"},
+        {"1FA0", "TARZ"},            {"3C25", "JSP"},
+        {"4D5A", "EXE"},             {"FFFE", "Windows Registry File"},
+        {"E8", "SYS"},               {"E9", "SYS"},
+        {"EB", "SYS"}};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        const char *h = sigs[i].hex;
+        size_t n = strlen(h), k = 0;
+        int ok = 1;
+        for (; ok && k < n / 2; k++) {
+            unsigned v;
+            char two[3] = {h[2 * k], h[2 * k + 1], 0};
+            v = (unsigned)strtoul(two, NULL, 16);
+            ok = k < len && magic[k] == v;
+        }
+        if (ok)
+            return sigs[i].word;
+    }
+    return "UNKNOWN";
+}
+
+/* 1 if a rule text names one of the external variables (as a word): the verdicts of its
+ * rules then depend on the file's path and owner, not only on its bytes. */
+static int uses_externals(const cr_buf *b)
+{
+    const char *s = (const char *)b->ptr;
+    for (size_t k = 0; k < HN_YARA_NEXTERNALS; k++) {
+        const char *w = hn_yara_externals[k];
+        size_t n = strlen(w);
+        for (const char *p = b->len ? memmem(s, b->len, w, n) : NULL; p;
+             p = (size_t)(p - s) + 1 < b->len ? memmem(p + 1, b->len - (size_t)(p - s) - 1, w, n)
+                                               : NULL) {
+            char before = p > s ? p[-1] : ' ';
+            char after = (size_t)(p - s) + n < b->len ? p[n] : ' ';
+            int word = !(before == '_' || before == '$' || before == '.' || isalnum((unsigned char)before)) &&
+                       !(after == '_' || isalnum((unsigned char)after));
+            if (word)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* Rules a file declares ("rule NAME", "private rule", "global rule"), for the count of
+ * rules left out when the file does not compile. */
+static size_t count_rule_decls(const cr_buf *b)
+{
+    const char *s = (const char *)b->ptr, *end = s + b->len;
+    size_t n = 0;
+    for (const char *p = s; p + 5 <= end; p++) {
+        if (memcmp(p, "rule", 4) != 0 || (p > s && (isalnum((unsigned char)p[-1]) || p[-1] == '_')) ||
+            !(p[4] == ' ' || p[4] == '\t'))
+            continue;
+        /* the line up to here holds only blanks and modifiers */
+        const char *l = p;
+        while (l > s && l[-1] != '\n')
+            l--;
+        int ok = 1;
+        for (const char *q = l; q < p && ok; q++)
+            ok = *q == ' ' || *q == '\t' || isalpha((unsigned char)*q);
+        if (ok)
+            n++;
+    }
+    return n;
+}
+
+/*
+ * --skip-broken-rules: each file compiled alone; those that do not compile are
+ * dropped from `files` (and texts), each named with its error through
+ * opts->warning, and counted in rs.
+ */
+static int drop_broken(hn_ruleset *rs, file_list *files, cr_buf *texts,
+                       const cr_hunt_options *opts)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < files->n; i++) {
+        compile_ctx cc;
+        YR_RULES *r = NULL;
+        memset(&cc, 0, sizeof(cc));
+        cc.quiet = 1;
+        int err = compile_pass(&r, &cc, files, texts, NULL, i, i + 1);
+        if (r)
+            yr_rules_destroy(r);
+        cc_reset(&cc, 0);
+        if (err == CR_EINPUT) {
+            size_t nr = count_rule_decls(&texts[i]);
+            char msg[1200];
+            snprintf(msg, sizeof(msg), "rule file left out (%zu rule(s)): %s", nr,
+                     cr_error_last());
+            if (opts->warning)
+                opts->warning(files->f[i].path, msg, opts->payload);
+            rs->yara_files_skipped++;
+            rs->yara_rules_skipped += nr;
+            free(files->f[i].path);
+            free(files->f[i].name);
+            free(files->f[i].ns);
+            cr_buf_free(&texts[i]);
+            continue;
+        }
+        if (err < 0)
+            return err;
+        files->f[o] = files->f[i];
+        texts[o] = texts[i];
+        o++;
+    }
+    files->n = o;
+    cr_error_clear();
+    return 0;
+}
+
 static int compile_rules(hn_ruleset *rs, file_list *files, const cr_hunt_options *opts)
 {
     compile_ctx cc;
@@ -731,13 +891,9 @@ static int compile_rules(hn_ruleset *rs, file_list *files, const cr_hunt_options
     }
     sha_str(sha, "cleanroom-yara-rules");
     sha_str(sha, YR_VERSION);
-    sha_u64(sha, files->n);
-    if (files->n == 0) {
-        err = sha_final_hex(sha, rs->yara_id);
-        goto done;
-    }
-    texts = cr_calloc(files->n, sizeof(*texts));
-    ns = cr_calloc(files->n, sizeof(*ns));
+    sha_str(sha, "externals:filename,filepath,extension,filetype,owner");
+    texts = cr_calloc(files->n + 1, sizeof(*texts));
+    ns = cr_calloc(files->n + 1, sizeof(*ns));
     if (!texts || !ns) {
         err = CR_ERROR;
         goto done;
@@ -760,10 +916,17 @@ static int compile_rules(hn_ruleset *rs, file_list *files, const cr_hunt_options
             err = CR_EINPUT;
             goto done;
         }
-        sha_str(sha, f->name);
-        sha_bytes(sha, texts[i].ptr, texts[i].len);
     }
-    if ((err = sha_final_hex(sha, rs->yara_id)) < 0)
+    if (opts->version >= 3 && opts->skip_broken_rules &&
+        (err = drop_broken(rs, files, texts, opts)) < 0)
+        goto done;
+    sha_u64(sha, files->n);
+    for (size_t i = 0; i < files->n; i++) {
+        sha_str(sha, files->f[i].name);
+        sha_bytes(sha, texts[i].ptr, texts[i].len);
+        rs->yara_externals |= uses_externals(&texts[i]);
+    }
+    if ((err = sha_final_hex(sha, rs->yara_id)) < 0 || files->n == 0)
         goto done;
     /* Every file in the default namespace; own namespaces only where identifiers clash. */
     err = compile_pass(&rs->yara, &cc, files, texts, NULL, 0, files->n);

@@ -63,6 +63,7 @@
  * than a million hits in a content; the scan goes on with that string's
  * matches capped (as the yara command does), and the verdict is kept.
  */
+#include <ctype.h>
 #include "hunt/hunt.h"
 
 #include <fcntl.h>
@@ -165,6 +166,22 @@ void hn_content_id(cr_id *out, const cr_node *file)
         put_u32(b + 12 + CR_ID_LEN, e->blob_off);
         crypto_hash_sha256_update(&st, b, with_off ? sizeof(b) : sizeof(b) - 4);
     }
+    crypto_hash_sha256_final(&st, out->b);
+}
+
+void hn_facts_key(cr_id *out, const hn_ruleset *rs, const char *relpath, const cr_node *file)
+{
+    crypto_hash_sha256_state st;
+    uint8_t b[8];
+    hn_content_id(out, file);
+    if (!rs || !rs->yara_externals || !relpath)
+        return;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const uint8_t *)"cleanroom-facts-key-1", 21);
+    crypto_hash_sha256_update(&st, out->b, CR_ID_LEN);
+    put_u64(b, file->uid);
+    crypto_hash_sha256_update(&st, b, 8);
+    crypto_hash_sha256_update(&st, (const uint8_t *)relpath, strlen(relpath) + 1);
     crypto_hash_sha256_final(&st, out->b);
 }
 
@@ -543,6 +560,37 @@ static const char *yara_error_name(int rc)
 }
 
 /* Scan `len` bytes that lie at `base` in a content of `file_size` bytes. */
+/*
+ * The YARA external variables of the file being scanned (docs/hunt.md, "YARA
+ * externals"): its name, folder and owner as hunt.c gives them, the extension
+ * from the name (LOKI: the last ".xxx" lowercased, "" when none or when the
+ * name only starts with a dot) and the file type word of its first bytes.
+ */
+static int sc_externals(sc_worker *w, const hn_scan_job *job)
+{
+    const char *name = job->x_filename ? job->x_filename : "";
+    char ext[64] = "";
+    const char *dot = strrchr(name, '.');
+    if (dot && dot > name) {
+        const char *q = name;
+        while (q < dot && *q == '.')
+            q++;
+        if (q < dot && strlen(dot) < sizeof(ext))
+            for (size_t i = 0; dot[i]; i++)
+                ext[i] = (char)tolower((unsigned char)dot[i]), ext[i + 1] = '\0';
+    }
+    size_t ml = w->pos < HN_MAGIC_BYTES ? (size_t)w->pos : HN_MAGIC_BYTES;
+    const char *v[HN_YARA_NEXTERNALS] = {name, job->x_filepath ? job->x_filepath : "", ext,
+                                         hn_filetype(w->magic, ml),
+                                         job->x_owner ? job->x_owner : ""};
+    /* A rule set compiled without them (tests) refuses them: nothing to set then. */
+    for (size_t i = 0; i < HN_YARA_NEXTERNALS; i++)
+        if (yr_scanner_define_string_variable(w->scanner, hn_yara_externals[i], v[i]) ==
+            ERROR_INSUFFICIENT_MEMORY)
+            return -1;
+    return 0;
+}
+
 static int sc_yara(sc_worker *w, const uint8_t *data, size_t len, uint64_t base, uint64_t file_size)
 {
     if (base == 0 && len == file_size)
@@ -589,7 +637,7 @@ static int sc_job(sc_worker *w, hn_scan_job *job)
         job->need & (HN_HAVE_HEAD | HN_HAVE_MD5 | HN_HAVE_SHA1 | HN_HAVE_SHA256 | HN_HAVE_YARA);
     YR_RULES *rules = c->rs ? c->rs->yara : NULL;
     const char *bad;
-    int err = 0, yrc = ERROR_SUCCESS, yara_failed = 0;
+    int err = 0, yrc = ERROR_SUCCESS, yara_failed = 0, externals_set = 0, loaded = 0;
 
     job->error = 0;
     w->accounted = 0;
@@ -652,9 +700,18 @@ static int sc_job(sc_worker *w, hn_scan_job *job)
             if ((err = sc_feed(w, NULL, x->offset - w->pos)) < 0)
                 goto fatal;
         }
+        /* The same stored piece as the previous extent (a file of zeros written out, not
+         * sparse, is one zero chunk repeated): its bytes are at hand, not decoded again. */
+        const cr_extent *px = i > 0 ? &n->content[i - 1] : NULL;
+        int again = px && loaded && px->len == x->len && px->blob_off == x->blob_off &&
+                    memcmp(&px->id, &x->id, sizeof(cr_id)) == 0;
         /* Decoded in place: at its offset in the assembled buffer, or in the blob buffer. */
         if (w->assemble) {
             dst = w->whole.ptr + x->offset;
+            if (again)
+                memcpy(dst, w->whole.ptr + px->offset, x->len);
+        } else if (again) {
+            dst = w->blob.ptr;
         } else {
             cr_buf_reset(&w->blob);
             if ((err = cr_buf_grow(&w->blob, x->len)) < 0)
@@ -662,14 +719,20 @@ static int sc_job(sc_worker *w, hn_scan_job *job)
             dst = w->blob.ptr;
             w->blob.len = x->len;
         }
-        if ((err = sc_load(w, x, dst)) < 0) {
+        if (!again && (err = sc_load(w, x, dst)) < 0) {
             sc_warn(c, job, err, "not scanned: cannot read this file's data from the vault: %s",
                     cr_error_last());
             return 0;
         }
+        loaded = 1;
         if ((err = sc_feed(w, dst, x->len)) < 0)
             goto fatal;
         if (chunked && !yara_failed) {
+            if (!externals_set && sc_externals(w, job) < 0) {
+                sc_warn(c, job, CR_ERROR, "not scanned: the YARA external variables cannot be set");
+                return 0;
+            }
+            externals_set = 1;
             yrc = sc_yara(w, dst, x->len, x->offset, n->size);
             if (yrc != ERROR_SUCCESS)
                 yara_failed = 1;
@@ -682,6 +745,10 @@ static int sc_job(sc_worker *w, hn_scan_job *job)
             memset(w->whole.ptr + w->pos, 0, (size_t)(n->size - w->pos));
         if ((err = sc_feed(w, NULL, n->size - w->pos)) < 0)
             goto fatal;
+    }
+    if (whole && sc_externals(w, job) < 0) {
+        sc_warn(c, job, CR_ERROR, "not scanned: the YARA external variables cannot be set");
+        return 0;
     }
     if (whole) {
         if (direct)

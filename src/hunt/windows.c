@@ -673,6 +673,14 @@ static const char *wn_indicator(int kind)
         return "persistence:service";
     case HN_AUTORUN_WINLOGON:
         return "persistence:winlogon";
+    case HN_AUTORUN_APPINIT:
+        return "persistence:appinit";
+    case HN_AUTORUN_IFEO:
+        return "persistence:ifeo";
+    case HN_AUTORUN_LSA:
+        return "persistence:lsa";
+    case HN_AUTORUN_PRINTMON:
+        return "persistence:print-monitor";
     default:
         return "persistence:run-key";
     }
@@ -687,6 +695,15 @@ static const char *wn_kind_words(int kind)
         return "service";
     case HN_AUTORUN_WINLOGON:
         return "Winlogon value";
+    case HN_AUTORUN_APPINIT:
+        return "AppInit value (DLLs loaded into every program)";
+    case HN_AUTORUN_IFEO:
+        return "Image File Execution Options value (runs a program instead of, or when, another "
+               "starts or exits)";
+    case HN_AUTORUN_LSA:
+        return "LSA package list (DLLs loaded into lsass, which sees every password)";
+    case HN_AUTORUN_PRINTMON:
+        return "print monitor (a DLL the print spooler loads as SYSTEM)";
     default:
         return "Run key entry";
     }
@@ -706,7 +723,7 @@ static int wn_entry(hn_ctx *ctx, const char *rel, const cr_id *cid, const hn_aut
 {
     const char *ind = wn_indicator(e->kind);
     char *ev, *folded = NULL;
-    char show[WN_SHOW], show_old[WN_SHOW], name[256], what[320];
+    char show[WN_SHOW], show_old[WN_SHOW], name[256], what[512];
     const cr_finding *pf;
     cr_severity sev;
     int err = 0;
@@ -740,7 +757,26 @@ static int wn_entry(hn_ctx *ctx, const char *rel, const cr_id *cid, const hn_aut
         sev = wn_winlogon_default(e->name, folded) ? CR_SEV_INFO : CR_SEV_CRITICAL;
         break;
     case HN_AUTORUN_SERVICE:
-        sev = wn_user_writable(folded) || wn_suspicious(folded) ? CR_SEV_CRITICAL : CR_SEV_MEDIUM;
+        /* A service whose program changed runs something else at the next boot; a new
+         * service is what updates install too. */
+        sev = wn_user_writable(folded) || wn_suspicious(folded) ? CR_SEV_CRITICAL
+              : ref                                             ? CR_SEV_HIGH
+                                                                : CR_SEV_MEDIUM;
+        break;
+    case HN_AUTORUN_APPINIT:
+        /* empty, or LoadAppInit_DLLs 0: nothing is loaded */
+        sev = !*folded || !strcmp(folded, "0x00000000") ? CR_SEV_INFO : CR_SEV_CRITICAL;
+        break;
+    case HN_AUTORUN_IFEO:
+        sev = !strcasecmp(e->name, "GlobalFlag") || !strcasecmp(e->name, "ReportingMode")
+                  ? CR_SEV_HIGH
+                  : CR_SEV_CRITICAL;
+        break;
+    case HN_AUTORUN_LSA:
+        sev = CR_SEV_CRITICAL;
+        break;
+    case HN_AUTORUN_PRINTMON:
+        sev = wn_user_writable(folded) || wn_suspicious(folded) ? CR_SEV_CRITICAL : CR_SEV_HIGH;
         break;
     default:
         sev = wn_user_writable(folded) || wn_suspicious(folded) ? CR_SEV_CRITICAL : CR_SEV_HIGH;

@@ -130,6 +130,7 @@ size_t cr_recover_schedule(size_t *ready, size_t max, const cr_plan *plan, cr_re
 typedef struct svc_rt {
     cr_snapshot *snap;
     char *why;
+    char *risk;      /* the gate let a flagged restore point through (restore_point: ID): why */
     char pinned[CR_ID_HEX_LEN + 1]; /* resume: the point chosen when the recovery began */
     uint64_t bytes;  /* of one instance */
     double estimate; /* seconds from the start of the recovery */
@@ -1238,6 +1239,80 @@ static int check_targets(rc_ctx *c)
 }
 
 /*
+ * The restore gate (cr_restore_gate_check, the one restore and vm-export
+ * use) for the restore point of every service still to do, before anything
+ * is written: a restore point holding a finding at or above high, or whose
+ * hunt record is gone, is refused. The clean point passes by construction
+ * unless the hunt changed its mind since the plan was checked (a resume days
+ * later); `latest` is refused when the newest snapshot is compromised. Only a
+ * snapshot the plan names by id goes through knowingly (as `restore
+ * --accept-risk`), and the journal says so. Nothing is set aside file by
+ * file: a service comes back whole or not at all.
+ */
+static int check_gate(rc_ctx *c, cr_repo *repo)
+{
+    const cr_plan *plan = c->plan;
+    for (size_t i = 0; i < plan->nservices; i++) {
+        const cr_plan_service *s = &plan->services[i];
+        svc_rt *sv = &c->svc[i];
+        cr_restore_gate_options o = CR_RESTORE_GATE_OPTIONS_INIT;
+        cr_restore_gate *g = NULL;
+        int todo = 0, err;
+        char sid[9], t[48];
+        for (size_t u = 0; u < c->nunits && !todo; u++)
+            todo = c->units[u].service == i && c->units[u].state == CR_UNIT_WAITING;
+        if (!todo)
+            continue;
+        o.accept_risk = s->point == CR_PLAN_POINT_ID;
+        if ((err = cr_restore_gate_check(&g, repo, sv->snap, &o)) < 0)
+            return err;
+        char hex[CR_ID_HEX_LEN + 1];
+        snprintf(sid, sizeof(sid), "%.8s", cr_id_to_hex(hex, &sv->snap->id));
+        cr_time_format(t, sizeof(t), sv->snap->time_ns);
+        const cr_finding *top = g->nflagged > 0 ? g->flagged[0] : NULL;
+        for (size_t k = 1; k < g->nflagged; k++)
+            if (g->flagged[k]->severity > top->severity)
+                top = g->flagged[k];
+        if (g->refused && g->hunt == CR_GATE_MISSING) {
+            cr_error_set("the restore point %s (%s) of '%s' has lost its hunt results (%s): what "
+                         "the hunt found in it is unknown; nothing was restored. Run `cleanroom "
+                         "verify`, hunt source '%s' again, then run again",
+                         sid, t, s->name, g->hunt_error, s->source);
+            err = CR_EREFUSED;
+        } else if (g->refused) {
+            cr_error_set("the restore point %s (%s) of '%s' is compromised: %zu finding(s) at or "
+                         "above high (%s %s on %s); nothing was restored. Restore its clean "
+                         "point (restore_point: clean), or name a snapshot knowingly with "
+                         "restore_point: ID",
+                         sid, t, s->name, g->nflagged, cr_severity_name(top->severity),
+                         top->indicator ? top->indicator : "?", top->path ? top->path : "?");
+            err = CR_EREFUSED;
+        } else if (g->accepted_risk && (top || g->hunt == CR_GATE_MISSING)) {
+            if (top)
+                sv->risk = cr_sprintf("RESTORING A COMPROMISED RESTORE POINT: '%s' comes back "
+                                      "from snapshot %s (%s), named by id in the plan, which "
+                                      "holds %zu finding(s) at or above high (%s %s on %s); keep "
+                                      "it off the network until they are dealt with",
+                                      s->name, sid, t, g->nflagged,
+                                      cr_severity_name(top->severity),
+                                      top->indicator ? top->indicator : "?",
+                                      top->path ? top->path : "?");
+            else
+                sv->risk = cr_sprintf("RESTORING A RESTORE POINT WHOSE HUNT RESULTS ARE GONE: "
+                                      "'%s' comes back from snapshot %s (%s), named by id in the "
+                                      "plan: %s",
+                                      s->name, sid, t, g->hunt_error);
+            if (!sv->risk)
+                err = CR_ERROR;
+        }
+        cr_restore_gate_free(g);
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}
+
+/*
  * Before anything is written: the bytes each filesystem will receive
  * against its free space. A drill that cannot fit is refused (it would fail
  * half-way, having proved nothing); a recovery goes on after a warning
@@ -1463,7 +1538,8 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
         }
     }
 
-    if ((err = check_targets(c)) < 0 || (err = check_space(c)) < 0)
+    if ((err = check_gate(c, repo)) < 0 || (err = check_targets(c)) < 0 ||
+        (err = check_space(c)) < 0)
         goto done;
 
     /* Open the journal (locks it) and say what starts. */
@@ -1511,6 +1587,10 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
                             t,          "point", cr_plan_point_name(plan->services[i].point),
                             "reason",   sv->why};
         jlog(c, "point-chosen", plan->services[i].name, kv, 4);
+        if (sv->risk) {
+            const char *kw[] = {"message", sv->risk};
+            jlog(c, "warning", plan->services[i].name, kw, 1);
+        }
     }
     estimate(c, jdir, remembered, rem_from);
     c->t0 = cr_time_mono(); /* RTOs count from here */
@@ -1633,6 +1713,7 @@ done:
     for (size_t i = 0; c->svc && i < plan->nservices; i++) {
         cr_snapshot_free(c->svc[i].snap);
         free(c->svc[i].why);
+        free(c->svc[i].risk);
     }
     free(c->svc);
     free(c->rt);

@@ -63,6 +63,7 @@ const char *cr_strerror(int code)
     case CR_ENOSPACE: return "no space left";
     case CR_EINTR: return "interrupted";
     case CR_ERETAINED: return "kept by the storage until a later date";
+    case CR_EREFUSED: return "refused";
     default: return "error";
     }
 }

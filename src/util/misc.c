@@ -64,6 +64,39 @@ char *cr_sprintf(const char *fmt, ...)
     return s;
 }
 
+char *cr_path_norm(const char *p)
+{
+    char *o = cr_malloc(strlen(p) + 2), *q = o;
+    const char *s = p;
+    if (!o)
+        return NULL;
+    while (*s) {
+        while (*s == '/')
+            s++;
+        const char *b = s;
+        while (*s && *s != '/')
+            s++;
+        size_t l = (size_t)(s - b);
+        if (l == 0 || (l == 1 && b[0] == '.'))
+            continue;
+        *q++ = '/';
+        memcpy(q, b, l);
+        q += l;
+    }
+    if (q == o)
+        *q++ = '/';
+    *q = '\0';
+    return o;
+}
+
+int cr_path_covers(const char *a, const char *b)
+{
+    size_t n = strlen(a);
+    if (!strcmp(a, "/"))
+        return 1;
+    return strncmp(a, b, n) == 0 && (b[n] == '\0' || b[n] == '/');
+}
+
 void cr_hex_encode(char *out, const void *data, size_t len)
 {
     static const char digits[] = "0123456789abcdef";

@@ -25,6 +25,11 @@ void *cr_realloc(void *p, size_t n);
 char *cr_strdup(const char *s);
 char *cr_strndup(const char *s, size_t n);
 char *cr_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** "/a/b" form of a snapshot path: no "//", no "." part, no trailing "/" ("" and "." are "/").
+ *  ".." is kept as a name (snapshot paths are names, never resolved). NULL: out of memory. */
+char *cr_path_norm(const char *p);
+/** 1 if normalised path a is b or a folder above it. */
+int cr_path_covers(const char *a, const char *b);
 
 /* ------------------------------------------------------------ buffers */
 

@@ -219,6 +219,22 @@ EOF
 expect_exit 2 cr recover plan-bad.yaml
 assert_grep "source 'bad' has no clean restore point" "$CR_ERR" "no clean point"
 [ ! -e prod-bad ] && [ ! -e plan-bad.journal ] || fail "something was written"
+# The restore gate (the one restore and vm-export use): restore_point latest on a
+# compromised snapshot is refused before anything is written; a snapshot named by
+# id goes through knowingly, and the journal says so.
+sed -e 's/^services:/defaults: {restore_point: latest}\nservices:/' plan-bad.yaml > plan-latest.yaml
+expect_exit 8 cr recover plan-latest.yaml
+assert_grep "the restore point [0-9a-f]{8} \(2026-11-01T00:00:00Z\) of 'bad' is compromised: 1 finding\(s\) at or above high \(critical yara:test_eicar on .*/evil\); nothing was restored" \
+    "$CR_ERR" "latest on a compromised snapshot refused"
+[ ! -e prod-bad ] && [ ! -e plan-latest.journal ] || fail "something was written"
+BADID=$(CLEANROOM_REPO=$SCRATCH/vault "$CLEANROOM" snapshots --source bad --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"][:12])')
+sed -e "s/{name: bad,/{name: bad, restore_point: $BADID,/" plan-bad.yaml > plan-id.yaml
+expect_exit 5 cr recover plan-id.yaml
+assert_grep "RESTORING A COMPROMISED RESTORE POINT: 'bad' comes back from snapshot [0-9a-f]{8}" \
+    "$CR_ERR" "a snapshot named by id: warned"
+assert_grep "RESTORING A COMPROMISED RESTORE POINT" plan-id.journal "the journal says so"
+[ -f "prod-bad$SCRATCH/src/app/data/evil" ] || fail "the snapshot named by id was not restored"
+pass "recover: the restore gate refuses latest when compromised, an id goes through knowingly"
 # A broken plan.
 printf 'site: t\nservices:\n  - {name: x, tier: 9, target: {folder: /x}}\n' > broken.yaml
 expect_exit 2 cr recover broken.yaml

@@ -96,7 +96,7 @@ static int entries_sane(const hn_autorun *a, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (!a[i].key || !a[i].name || !a[i].data || !clean_utf8(a[i].key) ||
             !clean_utf8(a[i].name) || !clean_utf8(a[i].data) || a[i].kind < HN_AUTORUN_RUN ||
-            a[i].kind > HN_AUTORUN_WINLOGON)
+            a[i].kind > HN_AUTORUN_PRINTMON)
             return 0;
     }
     return 1;
@@ -935,6 +935,135 @@ static void test_windows(void)
     cr_buf_free(&buf);
 }
 
+/*
+ * The other places Windows runs code from (docs/hunt.md, "Windows"): RunOnceEx,
+ * Image File Execution Options (Debugger; GlobalFlag with SilentProcessExit's
+ * MonitorProcess), AppInit_DLLs, Winlogon Notify, LSA packages (REG_MULTI_SZ),
+ * print monitors, and a service whose ImagePath changed. Day 1 holds Windows'
+ * defaults (an inventory, all info); day 2 plants each one: each is found at
+ * high or critical, with the value that fired.
+ */
+static void test_windows_more(void)
+{
+    char win[PATH_MAX], vault[PATH_MAX];
+    cr_snapshot *a = NULL, *b = NULL;
+    cr_backup_options bo = CR_BACKUP_OPTIONS_INIT;
+    const cr_finding *f;
+    win_run w;
+
+    memset(&w, 0, sizeof(w));
+    warnings = 0;
+    pathf(win, "%s/win2", scratch);
+    pathf(vault, "%s/vault2", scratch);
+    w.repo = fx_vault_new(vault, "pw");
+    w.ctx.repo = w.repo;
+    w.ctx.warning = on_warning;
+    const char *paths[] = {win};
+    bo.source = "ws2";
+    bo.force_read = 1;
+    bo.threads = 1;
+
+    static const char *sw1 =
+        "{\"keys\": {"
+        " \"Microsoft/Windows NT/CurrentVersion/Windows\": {\"AppInit_DLLs\": \"\","
+        "   \"LoadAppInit_DLLs\": 0},"
+        " \"Microsoft/Windows NT/CurrentVersion/Image File Execution Options/notepad.exe\": "
+        "   {\"MitigationOptions\": 1},"
+        " \"Microsoft/Windows NT/CurrentVersion/Winlogon\": {\"Shell\": \"explorer.exe\"}}}";
+    static const char *sy1 =
+        "{\"keys\": {\"ControlSet001/Control/Lsa\": {"
+        "   \"Security Packages\": {\"multi\": [\"kerberos\", \"msv1_0\"]},"
+        "   \"Notification Packages\": {\"multi\": [\"scecli\"]}},"
+        " \"ControlSet001/Control/Print/Monitors/Local Port\": {\"Driver\": \"localspl.dll\"},"
+        " \"ControlSet001/Services/Spooler\": {\"ImagePath\": "
+        "   {\"expand\": \"%SystemRoot%\\\\System32\\\\spoolsv.exe\"}}}}";
+    put_hive(win, "Windows/System32/config/SOFTWARE", sw1);
+    put_hive(win, "Windows/System32/config/SYSTEM", sy1);
+    bo.time_ns = 1700000000000000000ll;
+    REQUIRE(cr_backup(&a, w.repo, paths, 1, &bo) == 0);
+    judge(&w, NULL, a, SW);
+    judge(&w, NULL, a, SY);
+    for (size_t i = 0; i < w.ctx.nout; i++)
+        CHECK(w.ctx.out[i].severity == CR_SEV_INFO);
+    f = found(&w, SY, "persistence:lsa", "ControlSet001\\Control\\Lsa\\Security Packages");
+    CHECK(f && strstr(f->detail, "kerberos; msv1_0"));
+    CHECK(found(&w, SW, "persistence:appinit",
+                "Microsoft\\Windows NT\\CurrentVersion\\Windows\\LoadAppInit_DLLs"));
+    CHECK(found(&w, SY, "persistence:print-monitor",
+                "ControlSet001\\Control\\Print\\Monitors\\Local Port\\Driver"));
+    CHECK(!found(&w, SW, "persistence:ifeo", NULL)); /* MitigationOptions is not a program */
+    next_run(&w);
+
+    static const char *sw2 =
+        "{\"keys\": {"
+        " \"Microsoft/Windows/CurrentVersion/RunOnceEx/0001\": {\"Line1\": "
+        "   \"||C:\\\\ProgramData\\\\u\\\\x.dll\"},"
+        " \"Microsoft/Windows NT/CurrentVersion/Windows\": {\"AppInit_DLLs\": "
+        "   \"C:\\\\ProgramData\\\\hook.dll\", \"LoadAppInit_DLLs\": 1},"
+        " \"Microsoft/Windows NT/CurrentVersion/Image File Execution Options/notepad.exe\": "
+        "   {\"MitigationOptions\": 1, \"GlobalFlag\": 512},"
+        " \"Microsoft/Windows NT/CurrentVersion/Image File Execution Options/sethc.exe\": "
+        "   {\"Debugger\": \"C:\\\\Windows\\\\System32\\\\cmd.exe\"},"
+        " \"Microsoft/Windows NT/CurrentVersion/SilentProcessExit/notepad.exe\": "
+        "   {\"ReportingMode\": 1, \"MonitorProcess\": \"C:\\\\ProgramData\\\\m.exe\"},"
+        " \"Microsoft/Windows NT/CurrentVersion/Winlogon\": {\"Shell\": \"explorer.exe\"},"
+        " \"Microsoft/Windows NT/CurrentVersion/Winlogon/Notify/evil\": {\"DllName\": "
+        "   \"C:\\\\Windows\\\\evil.dll\"}}}";
+    static const char *sy2 =
+        "{\"keys\": {\"ControlSet001/Control/Lsa\": {"
+        "   \"Security Packages\": {\"multi\": [\"kerberos\", \"msv1_0\"]},"
+        "   \"Notification Packages\": {\"multi\": [\"scecli\", \"mimilib\"]}},"
+        " \"ControlSet001/Control/Print/Monitors/Local Port\": {\"Driver\": \"localspl.dll\"},"
+        " \"ControlSet001/Control/Print/Monitors/Evil\": {\"Driver\": \"evilmon.dll\"},"
+        " \"ControlSet001/Services/Spooler\": {\"ImagePath\": "
+        "   {\"expand\": \"%SystemRoot%\\\\Temp\\\\spoolsv.exe\"}}}}";
+    put_hive(win, "Windows/System32/config/SOFTWARE", sw2);
+    put_hive(win, "Windows/System32/config/SYSTEM", sy2);
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&b, w.repo, paths, 1, &bo) == 0);
+    judge(&w, a, b, SW);
+    judge(&w, a, b, SY);
+    f = found(&w, SW, "persistence:run-key",
+              "Microsoft\\Windows\\CurrentVersion\\RunOnceEx\\0001\\Line1");
+    CHECK(f && f->severity >= CR_SEV_HIGH && strstr(f->detail, "x.dll"));
+    f = found(&w, SW, "persistence:appinit",
+              "Microsoft\\Windows NT\\CurrentVersion\\Windows\\AppInit_DLLs");
+    CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "hook.dll"));
+    f = found(&w, SW, "persistence:ifeo",
+              "Microsoft\\Windows NT\\CurrentVersion\\Image File Execution "
+              "Options\\sethc.exe\\Debugger");
+    CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "cmd.exe"));
+    f = found(&w, SW, "persistence:ifeo",
+              "Microsoft\\Windows NT\\CurrentVersion\\Image File Execution "
+              "Options\\notepad.exe\\GlobalFlag");
+    CHECK(f && f->severity >= CR_SEV_HIGH && strstr(f->detail, "0x00000200"));
+    f = found(&w, SW, "persistence:ifeo",
+              "Microsoft\\Windows NT\\CurrentVersion\\SilentProcessExit\\notepad.exe\\"
+              "MonitorProcess");
+    CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "m.exe"));
+    f = found(&w, SW, "persistence:winlogon",
+              "Microsoft\\Windows NT\\CurrentVersion\\Winlogon\\Notify\\evil\\DllName");
+    CHECK(f && f->severity == CR_SEV_CRITICAL);
+    f = found(&w, SY, "persistence:lsa", "ControlSet001\\Control\\Lsa\\Notification Packages");
+    CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "mimilib"));
+    CHECK(!found(&w, SY, "persistence:lsa", "ControlSet001\\Control\\Lsa\\Security Packages") ||
+          found(&w, SY, "persistence:lsa", "ControlSet001\\Control\\Lsa\\Security Packages")
+                  ->severity < CR_SEV_HIGH);
+    f = found(&w, SY, "persistence:print-monitor",
+              "ControlSet001\\Control\\Print\\Monitors\\Evil\\Driver");
+    CHECK(f && f->severity >= CR_SEV_HIGH);
+    f = found(&w, SY, "persistence:service", "ControlSet001\\Services\\Spooler\\ImagePath");
+    CHECK(f && f->severity >= CR_SEV_HIGH && strstr(f->detail, "changed"));
+    CHECK(warnings == 0);
+    next_run(&w);
+
+    cr_findings_free(w.ctx.out, w.ctx.nout);
+    cr_findings_free(w.prev, w.nprev);
+    cr_snapshot_free(a);
+    cr_snapshot_free(b);
+    cr_repo_free(w.repo);
+}
+
 int main(void)
 {
     fx_scratch_new(scratch, "hive");
@@ -946,6 +1075,7 @@ int main(void)
     test_hostile_counts();
     test_damaged();
     test_windows();
+    test_windows_more();
     fx_scratch_done(scratch);
     return test_summary("test_hive");
 }

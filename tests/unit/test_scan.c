@@ -5,8 +5,9 @@
  *
  *  - head entropy: ~0 for zeros, > 7.9 for random bytes; magic = first bytes;
  *  - MD5 / SHA-1 / SHA-256 equal OpenSSL's over the original bytes, for a
- *    small file, an empty one, a sparse one (holes hash as zeros) and a large
- *    one made of several extents; only what is asked is computed;
+ *    small file, an empty one, a sparse one (holes hash as zeros), 20 MiB of
+ *    zeros written out (one zero chunk repeated: read once) and a large one
+ *    made of several extents; only what is asked is computed;
  *  - YARA: a rule compiled from a string matches the file holding its marker
  *    and no other; namespaced rules are named "ns:rule"; without rules the
  *    verdict is "no match"; a content larger than max_scan_bytes is scanned
@@ -220,8 +221,19 @@ static void make_sources(void)
 
     write_at(src, names[F_SMALL], "hello, world\nsecond line\n", 25);
     write_at(src, names[F_EMPTY], "", 0);
-    memset(buf, 0, 100000);
-    write_at(src, names[F_ZEROS], buf, 100000);
+    /* zeros written out (not sparse): 20 MiB, three chunks, the first two the same stored
+     * piece (read once, used twice) */
+    memset(buf, 0, sizeof(buf));
+    {
+        char zp[PATH_MAX];
+        join(zp, src, names[F_ZEROS]);
+        int zfd = open(zp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        REQUIRE(zfd >= 0);
+        for (int k = 0; k < 4; k++)
+            REQUIRE(write(zfd, buf, 5u << 20) == (ssize_t)(5u << 20));
+        REQUIRE(write(zfd, buf, 123) == 123);
+        close(zfd);
+    }
     fill_random(buf, 200000);
     write_at(src, names[F_RANDOM], buf, 200000);
 
@@ -333,8 +345,11 @@ static void test_scan_facts(cr_repo *repo, hn_ruleset *rs)
     CHECK(has_rule(&facts[F_SPARSE], "big_file")); /* 40 MiB, mostly holes */
     CHECK(facts[F_SMALL].nyara == 1 && has_rule(&facts[F_SMALL], "ns1:hello_rule"));
     for (int i = 0; i < NF; i++)
-        if (i != F_EVIL && i != F_BIG && i != F_SMALL && i != F_SPARSE)
+        if (i != F_EVIL && i != F_BIG && i != F_SMALL && i != F_SPARSE && i != F_ZEROS)
             CHECK(facts[i].nyara == 0);
+    CHECK(facts[F_ZEROS].nyara == 1 && has_rule(&facts[F_ZEROS], "big_file"));
+    CHECK(nodes[F_ZEROS].ncontent == 3 &&
+          !memcmp(&nodes[F_ZEROS].content[0].id, &nodes[F_ZEROS].content[1].id, sizeof(cr_id)));
     /* sorted and unique */
     for (int i = 0; i < NF; i++)
         for (size_t k = 1; k < facts[i].nyara; k++)
@@ -469,7 +484,7 @@ static void test_progress(cr_repo *repo, hn_ruleset *rs)
     uint64_t total = 0;
     for (int i = 0; i < NF; i++) {
         hn_content_id(&facts[i].content, &nodes[i]);
-        jobs[i] = (hn_scan_job){&nodes[i], paths[i], HN_HAVE_HEAD | HN_HAVE_YARA, &facts[i], 0};
+        jobs[i] = (hn_scan_job){&nodes[i], paths[i], HN_HAVE_HEAD | HN_HAVE_YARA, &facts[i], 0, NULL, NULL, NULL};
         total += nodes[i].size;
     }
     CHECK_OK(hn_scan(NULL, repo, rs, jobs, NF, &o));
@@ -529,7 +544,7 @@ static void test_bad_tree_job(cr_repo *repo, hn_ruleset *rs)
     memset(&wl, 0, sizeof(wl));
     REQUIRE(cr_node_copy(&n, &nodes[F_VICTIM]) == 0);
     n.size = 10; /* the extent now lies beyond the end */
-    job = (hn_scan_job){&n, "/bad", HN_HAVE_HEAD | HN_HAVE_YARA, &f, 0};
+    job = (hn_scan_job){&n, "/bad", HN_HAVE_HEAD | HN_HAVE_YARA, &f, 0, NULL, NULL, NULL};
     cr_hunt_options o = CR_HUNT_OPTIONS_INIT;
     o.warning = on_warning;
     o.payload = &wl;
@@ -569,7 +584,7 @@ static void test_timeout(cr_repo *repo)
     snprintf(slow.yara_id, sizeof(slow.yara_id), "%s", "slow");
 
     job = (hn_scan_job){&nodes[F_ZEROS], paths[F_ZEROS],
-                        HN_HAVE_HEAD | HN_HAVE_SHA256 | HN_HAVE_YARA, &f, 0};
+                        HN_HAVE_HEAD | HN_HAVE_SHA256 | HN_HAVE_YARA, &f, 0, NULL, NULL, NULL};
     cr_hunt_options o = CR_HUNT_OPTIONS_INIT;
     o.yara_timeout = 1;
     o.warning = on_warning;
@@ -761,7 +776,7 @@ static void test_shared_blobs(cr_repo *repo, hn_ruleset *rs)
             facts[i].size = fn[i].size;
             snprintf(fpaths[i], sizeof(fpaths[i]), "/disk0/p1/f%zu", i);
             jobs[k] = (hn_scan_job){&fn[i], fpaths[i], HN_HAVE_HEAD | HN_HAVE_SHA256 | HN_HAVE_YARA,
-                                    &facts[i], 0};
+                                    &facts[i], 0, NULL, NULL, NULL};
         }
         o.threads = threads;
         hn_scan_stats st;
@@ -798,8 +813,8 @@ static void test_shared_blobs(cr_repo *repo, hn_ruleset *rs)
     ext[3][0].blob_off = SB_CHUNK - ext[3][0].len + 1;
     CHECK(hn_read_node(&out, repo, &fn[3], 1 << 20) == CR_ECORRUPT && out.len == 0);
     hn_facts_clear(&facts[3]);
-    jobs[0] = (hn_scan_job){&fn[3], "/disk0/p1/bad", HN_HAVE_HEAD | HN_HAVE_YARA, &facts[3], 0};
-    jobs[1] = (hn_scan_job){&fn[4], "/disk0/p1/good", HN_HAVE_HEAD, &facts[4], 0};
+    jobs[0] = (hn_scan_job){&fn[3], "/disk0/p1/bad", HN_HAVE_HEAD | HN_HAVE_YARA, &facts[3], 0, NULL, NULL, NULL};
+    jobs[1] = (hn_scan_job){&fn[4], "/disk0/p1/good", HN_HAVE_HEAD, &facts[4], 0, NULL, NULL, NULL};
     hn_scan_stats st;
     o.threads = 1;
     CHECK_OK(hn_scan(&st, repo, rs, jobs, 2, &o));
