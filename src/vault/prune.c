@@ -496,7 +496,8 @@ int cr_prune(cr_prune_result *out, cr_repo *repo, const cr_prune_options *opts)
                       cr_forgotten_since(&gone, &snaps[i]) < cutoff;
             if ((err = cr_idset_put(&noext, &snaps[i], 1)) < 0)
                 goto done;
-            if (old && held && obj_held(repo, rel, now_s, &out->locked_until_s)) {
+            /* Under lock first: that date is what the operator waits for. */
+            if (held && obj_held(repo, rel, now_s, &out->locked_until_s)) {
                 /* Its file stays until its date, so does what it needs. */
                 out->snapshots_locked++;
             } else {
@@ -546,19 +547,19 @@ int cr_prune(cr_prune_result *out, cr_repo *repo, const cr_prune_options *opts)
             continue;
         }
         cr_pack_path(rel, sizeof(rel), &packs[i]);
-        if (!file_age_ok(repo, rel, cutoff)) {
-            out->packs_young++;
-            out->bytes_young += k->size;
-            free(k->e);
-            k->e = NULL;
-            continue;
-        }
         if (held && (cr_idset_get(&pinned, &packs[i]) ||
                      obj_held(repo, rel, now_s, &out->locked_until_s))) {
             if (cr_idset_get(&pinned, &packs[i]) && pin_until > out->locked_until_s)
                 out->locked_until_s = pin_until;
             out->packs_locked++;
             out->bytes_locked += k->size;
+            free(k->e);
+            k->e = NULL;
+            continue;
+        }
+        if (!file_age_ok(repo, rel, cutoff)) {
+            out->packs_young++;
+            out->bytes_young += k->size;
             free(k->e);
             k->e = NULL;
             continue;
