@@ -154,3 +154,35 @@ u1=$(until_of "$pack"); c1=$(until_of site/config)
 expect_exit 0 cr prune --repo "$P?lock=10d"
 grep -q "extended the Object Lock" "$CR_OUT" && fail "extended locks with more than half the period left"
 pass "prune extends the locks of the objects in use"
+
+# ------------------------------------------------------------ the vault server on S3
+# `cleanroom server` whose "storage" is an S3 location with Object Lock: a backup
+# and a restore through HTTPS with a backup token, identical.
+SV=s3:$CR_S3_ENDPOINT/$B-srv/site
+expect_exit 0 cr init --kdf interactive --object-lock 2d --repo "$SV"
+expect_exit 0 cr server init srv --kdf interactive
+FP=$(sed -n 's/^fingerprint: *//p' "$CR_OUT")
+[[ $FP == sha256//* ]] || fail "server init printed no fingerprint"
+python3 - srv/server/server.json "$SV" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["storage"] = sys.argv[2]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+"$CLEANROOM" server token add --config srv/server/server.json --role backup --name ward \
+    --source ward >backup.tok 2>/dev/null || fail "token add"
+"$CLEANROOM" server run --config srv/server/server.json --listen 127.0.0.1:0 >server.out 2>server.log &
+SRV_PID=$!
+on_exit 'kill "$SRV_PID" 2>/dev/null'
+for _ in $(seq 1 100); do grep -q "^listening on port" server.out 2>/dev/null && break; sleep 0.1; done
+PORT=$(sed -n 's/^listening on port //p' server.out)
+[ -n "$PORT" ] || fail "the server on S3 did not start: $(cat server.log)"
+CLEANROOM_SERVER_FINGERPRINT=$FP CLEANROOM_TOKEN_FILE=$SCRATCH/backup.tok \
+    expect_exit 0 cr backup --repo "https://127.0.0.1:$PORT/" --source ward src
+CLEANROOM_SERVER_FINGERPRINT=$FP CLEANROOM_TOKEN_FILE=$SCRATCH/backup.tok \
+    expect_exit 0 cr restore --repo "https://127.0.0.1:$PORT/" --target restored3 latest
+diff -r restored3/"$SCRATCH"/src src || fail "restored contents differ through the server on S3"
+s3 "$CR_S3_ENDPOINT/$B-srv?list-type=2&prefix=site%2Fsnapshots%2F" >srvsnaps.xml
+grep -q '<Key>site/snapshots/[0-9a-f]*</Key>' srvsnaps.xml || fail "the snapshot is not in the bucket"
+kill "$SRV_PID"
+pass "cleanroom server with S3 storage: backup and restore through HTTPS, identical"
