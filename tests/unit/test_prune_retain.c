@@ -21,7 +21,9 @@ static int64_t NOW; /* the injected clock, Unix s (near the real one: snapshot t
 
 static const cr_store_ops *real_ops;
 static cr_store_ops fake_ops;
-static int64_t fake_until;          /* every object's retain-until date */
+static int64_t fake_until;          /* the retain-until date stat reports... */
+static const char *held_prefix = ""; /* ...for the names that start with this */
+static const char *refuse_prefix;    /* delete refuses these whatever stat said (NULL: none) */
 static size_t n_retain, n_del, n_del_refused;
 static int64_t last_retain_until;
 
@@ -30,7 +32,7 @@ static int fake_stat(cr_store *s, const char *name, cr_store_info *out)
     int err = real_ops->stat(s, name, out);
     if (err == 0) {
         out->mtime_ns -= 30 * DAY * 1000000000LL; /* older than any grace period */
-        out->retain_until_s = fake_until;
+        out->retain_until_s = strncmp(name, held_prefix, strlen(held_prefix)) ? 0 : fake_until;
     }
     return err;
 }
@@ -38,7 +40,10 @@ static int fake_stat(cr_store *s, const char *name, cr_store_info *out)
 static int fake_del(cr_store *s, const char *name)
 {
     n_del++;
-    if (fake_until > NOW && strncmp(name, "locks/", 6) != 0) {
+    int held = fake_until > NOW && strncmp(name, held_prefix, strlen(held_prefix)) == 0;
+    if (refuse_prefix && !strncmp(name, refuse_prefix, strlen(refuse_prefix)))
+        held = 1; /* a date changed since prune asked */
+    if (held && strncmp(name, "locks/", 6) != 0) {
         n_del_refused++;
         cr_error_set("%s is kept until a later date", name);
         return CR_ERETAINED;
@@ -186,6 +191,60 @@ int main(void)
         CHECK(vr.nproblems == 0 && vr.snapshots == 1);
         cr_verify_report_clear(&vr);
     }
+
+
+    /* Only the index files are locked: the forgotten snapshot's file goes, but
+     * its packs stay, since a locked index file names them. */
+    char c[PATH_MAX];
+    cr_snapshot *sc = NULL;
+    join(c, top, "c");
+    REQUIRE(mkdir(c, 0755) == 0);
+    make_file(c, "three", 3);
+    const char *pc[] = {c};
+    repo->store->ops = real_ops;
+    REQUIRE(cr_backup(&sc, repo, pc, 1, &bo) == 0);
+    memset(&fr, 0, sizeof(fr));
+    fo.ids = &sc->id;
+    REQUIRE(cr_forget(&fr, repo, &fo) == 0);
+    cr_forget_result_clear(&fr);
+    repo->store->ops = &fake_ops;
+    int packs1 = count_packs(repo);
+    fake_until = NOW + 5 * DAY;
+    held_prefix = "index/";
+    CHECK_OK(cr_prune(&pr, repo, &po));
+    CHECK(pr.snapshots_removed == 1 && pr.snapshots_locked == 0);
+    CHECK(pr.packs_removed == 0 && pr.packs_locked >= 1 && pr.index_rewritten == 0);
+    CHECK(pr.locked_until_s == NOW + 5 * DAY);
+    CHECK(count_packs(repo) == packs1 && n_del_refused == 0);
+    {
+        cr_verify_options vo = CR_VERIFY_OPTIONS_INIT;
+        cr_verify_report vr;
+        memset(&vr, 0, sizeof(vr));
+        CHECK_OK(cr_verify(&vr, repo, &vo));
+        CHECK(vr.nproblems == 0);
+        cr_verify_report_clear(&vr);
+    }
+
+    /* The index lock ran out; the packs' own lock was not reported but the
+     * service refuses: prune goes on, the index no longer names them (garbage
+     * kept until their date), exit 0. */
+    fake_until = NOW - DAY;
+    held_prefix = "";
+    refuse_prefix = "data/";
+    CHECK_OK(cr_prune(&pr, repo, &po));
+    CHECK(pr.packs_removed == 0 && pr.packs_locked >= 1 && n_del_refused >= 1);
+    CHECK(pr.index_rewritten >= 1);
+    CHECK(count_packs(repo) == packs1);
+    {
+        cr_verify_options vo = CR_VERIFY_OPTIONS_INIT;
+        cr_verify_report vr;
+        memset(&vr, 0, sizeof(vr));
+        CHECK_OK(cr_verify(&vr, repo, &vo));
+        CHECK(vr.nproblems == 0 && vr.snapshots == 1);
+        cr_verify_report_clear(&vr);
+    }
+    refuse_prefix = NULL;
+    cr_snapshot_free(sc);
 
     repo->store->ops = real_ops;
     cr_snapshot_free(sa);
