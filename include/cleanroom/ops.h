@@ -295,7 +295,10 @@ typedef struct cr_prune_result {
  * that starts later stores those blobs again), the prune waits for the
  * commands already running, then checks again which packs the snapshots
  * saved meanwhile use. Hunt records of removed snapshots are kept (small;
- * `verify` knows their snapshots were forgotten).
+ * `verify` knows their snapshots were forgotten). On a store with retention
+ * (S3 Object Lock) nothing still locked is deleted (counted in *_locked), and
+ * the locks of what is in use with under half the period left are extended
+ * to a full period (not with dry_run; only that with extend_locks_only).
  * @return 0; CR_EINPUT (grace under a day); CR_ELOCKED (another prune runs,
  *         or a command still runs after wait_s: nothing removed); CR_ECORRUPT
  *         (a snapshot or tree cannot be read: nothing removed, run verify); an error.

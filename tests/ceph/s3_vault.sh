@@ -4,7 +4,9 @@
 # the attacker with the vault's own S3 keys cannot delete a pack, the vault
 # still verifies after the attempt; what their plain DELETEs hide comes back
 # with verify --unhide; a key cannot be removed before its lock's date; --object-lock where it cannot hold is
-# refused (local folder, existing bucket without Object Lock).
+# refused (local folder, existing bucket without Object Lock); prune after forget
+# deletes nothing still locked and extends the locks of what is in use; the vault
+# server with its storage on S3: backup and restore through HTTPS.
 . "${CR_TESTLIB:?}"
 set -u
 if [ -z "${CR_S3_ENDPOINT:-}" ]; then
