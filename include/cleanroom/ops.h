@@ -261,8 +261,10 @@ typedef struct cr_prune_options {
     double wait_s;           /**< how long to wait for commands that were running when the
                                   prune began (backups may use what it removes); 0: 3600 */
     cr_warning_cb warning; void *payload; /**< what is left alone, and why */
+    int extend_locks_only;   /**< remove nothing: only extend the retention of what is in use */
+    int64_t now_s;           /**< the clock retention dates are compared with; 0: now */
 } cr_prune_options;
-#define CR_PRUNE_OPTIONS_INIT {CR_PRUNE_OPTIONS_VERSION, CR_PRUNE_GRACE_DEFAULT_NS, 0, 0, NULL, NULL}
+#define CR_PRUNE_OPTIONS_INIT {CR_PRUNE_OPTIONS_VERSION, CR_PRUNE_GRACE_DEFAULT_NS, 0, 0, NULL, NULL, 0, 0}
 
 typedef struct cr_prune_result {
     size_t snapshots_removed;    /**< forgotten snapshot files removed */
@@ -275,6 +277,13 @@ typedef struct cr_prune_result {
     size_t index_rewritten;      /**< index files replaced (they named removed packs) */
     size_t waited_for;           /**< commands that were running when the prune began */
     double waited_s;
+    /* Stores with retention (S3 Object Lock): what cannot be removed yet. */
+    size_t snapshots_locked;     /**< forgotten, old enough, but under retention: kept */
+    size_t packs_locked;         /**< unused, old enough, but under retention (or named by an
+                                      index file under retention): kept */
+    uint64_t bytes_locked;
+    int64_t locked_until_s;      /**< the latest retain-until date among those (Unix s), 0 none */
+    size_t locks_extended;       /**< objects in use whose retention was extended */
 } cr_prune_result;
 
 /**
@@ -286,7 +295,10 @@ typedef struct cr_prune_result {
  * that starts later stores those blobs again), the prune waits for the
  * commands already running, then checks again which packs the snapshots
  * saved meanwhile use. Hunt records of removed snapshots are kept (small;
- * `verify` knows their snapshots were forgotten).
+ * `verify` knows their snapshots were forgotten). On a store with retention
+ * (S3 Object Lock) nothing still locked is deleted (counted in *_locked), and
+ * the locks of what is in use with under half the period left are extended
+ * to a full period (not with dry_run; only that with extend_locks_only).
  * @return 0; CR_EINPUT (grace under a day); CR_ELOCKED (another prune runs,
  *         or a command still runs after wait_s: nothing removed); CR_ECORRUPT
  *         (a snapshot or tree cannot be read: nothing removed, run verify); an error.

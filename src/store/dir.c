@@ -193,7 +193,7 @@ static int walk(cr_store *s, const char *dir, int must_exist, int temp, time_t c
         }
         if (temp && (!S_ISREG(st.st_mode) || st.st_mtime >= cutoff))
             goto next;
-        cr_store_info info = {(uint64_t)st.st_size, mtime_ns(&st)};
+        cr_store_info info = {(uint64_t)st.st_size, mtime_ns(&st), 0};
         if (S_ISDIR(st.st_mode))
             info.size = 0;
         if (temp) {

@@ -276,7 +276,7 @@ static int h_list(cr_store *s, const char *dir, int must_exist, cr_store_list_cb
             break;
         }
         *t1 = '\0';
-        cr_store_info info = {strtoull(t1 + 1, NULL, 10), strtoll(t2 + 1, NULL, 10)};
+        cr_store_info info = {strtoull(t1 + 1, NULL, 10), strtoll(t2 + 1, NULL, 10), 0};
         if (cr_store_name_ok(line))
             err = cb(line, &info, payload);
     }

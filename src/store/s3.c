@@ -685,6 +685,7 @@ static int s3_stat(cr_store *s, const char *name, cr_store_info *out)
         return err;
     out->size = r.length >= 0 ? (uint64_t)r.length : 0;
     out->mtime_ns = r.mtime_s >= 0 ? r.mtime_s * 1000000000 : 0;
+    out->retain_until_s = r.retain_until > 0 ? r.retain_until : 0;
     return 0;
 }
 
@@ -697,7 +698,7 @@ static int list_page(cr_store *s, xmlNode *root, const char *pfx, int deep, cr_s
     int err = 0;
     token[0] = '\0';
     for (xmlNode *n = root->children; n && !err; n = n->next) {
-        cr_store_info info = {0, 0};
+        cr_store_info info = {0, 0, 0};
         if (is_el(n, "Contents")) {
             xml_text(key, sizeof(key), n, "Key");
             info.size = strtoull(xml_text(buf, sizeof(buf), n, "Size"), NULL, 10);

@@ -126,6 +126,7 @@ int cr_store_stat(cr_store *s, const char *name, cr_store_info *out)
 {
     if (!cr_store_name_ok(name))
         return bad_name(name);
+    memset(out, 0, sizeof(*out)); /* fields a backend does not know stay 0 */
     return s->ops->stat(s, name, out);
 }
 

@@ -37,6 +37,9 @@ typedef struct cr_store_obj cr_store_obj;
 typedef struct cr_store_info {
     uint64_t size;
     int64_t mtime_ns; /**< when it was written (backend's clock) */
+    /** Unix seconds until which the backend refuses to delete it (S3 Object
+     *  Lock, from a HEAD: cr_store_stat only, listings give 0); 0 when none. */
+    int64_t retain_until_s;
 } cr_store_info;
 
 /** Options of cr_store_open. */

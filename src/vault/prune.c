@@ -22,6 +22,16 @@
  *     candidate packs. The plan file goes last; a plan whose lock is gone is
  *     ignored.
  *
+ * On a store that keeps objects until a date (S3 Object Lock), an object
+ * still kept is never given to delete: a forgotten snapshot file or an unused
+ * pack under retention stays (counted as locked) and the data of such a
+ * snapshot stays too; a pack named by an index file under retention stays
+ * (the index file cannot go, and must not name a missing pack). After
+ * removing, the retention of everything in use (config, keys, kept snapshot
+ * files, index files, packs holding needed blobs, hunt, forget and journal
+ * records) that has less than half the bucket's period left is extended to a
+ * full period, as a backup program's maintenance does on such buckets.
+ *
  * A prune never deletes a forget record (the proof that a snapshot went on
  * purpose) nor a hunt record; it never repacks (a pack with one needed blob
  * stays whole).
@@ -182,6 +192,105 @@ static int file_age_ok(cr_repo *repo, const char *rel, int64_t cutoff_ns)
     return st.mtime_ns < cutoff_ns;
 }
 
+int cr_prune_held(int64_t retain_until_s, int64_t now_s)
+{
+    return retain_until_s > 0 && retain_until_s > now_s;
+}
+
+int cr_prune_should_extend(int64_t retain_until_s, int64_t now_s, int64_t period_s)
+{
+    return period_s > 0 && retain_until_s - now_s < period_s / 2;
+}
+
+/* 1 if the store keeps `rel` past now (its retain-until date into *until). */
+static int obj_held(cr_repo *repo, const char *rel, int64_t now_s, int64_t *until)
+{
+    cr_store_info st;
+    if (cr_store_stat(repo->store, rel, &st) < 0)
+        return 0;
+    if (!cr_prune_held(st.retain_until_s, now_s))
+        return 0;
+    if (until && st.retain_until_s > *until)
+        *until = st.retain_until_s;
+    return 1;
+}
+
+static int pin_pack(const cr_id *pack, const cr_pack_entry *e, size_t n, void *payload)
+{
+    (void)e;
+    (void)n;
+    return cr_idset_put(payload, pack, 1) < 0;
+}
+
+/* The packs named by index files under retention (they cannot be removed,
+ * so neither can the packs they name). */
+static int pinned_packs(cr_idset *out, cr_repo *repo, int64_t now_s, int64_t *until)
+{
+    cr_id *files = NULL;
+    size_t nfiles = 0;
+    cr_buf b = CR_BUF_INIT;
+    int err = cr_repo_list(&files, &nfiles, repo, "index");
+    for (size_t i = 0; i < nfiles && err == 0; i++) {
+        char rel[96], hex[CR_ID_HEX_LEN + 1];
+        cr_index *one = NULL;
+        snprintf(rel, sizeof(rel), "index/%s", cr_id_to_hex(hex, &files[i]));
+        if (!obj_held(repo, rel, now_s, until))
+            continue;
+        if ((err = cr_index_new(&one)) < 0)
+            break;
+        /* One that cannot be read is reported by rewrite_index (no pack goes). */
+        if (cr_repo_load_file(&b, repo, "index", &files[i]) == 0 &&
+            cr_index_decode(one, b.ptr, b.len, 0) == 0 &&
+            cr_index_foreach_pack(one, pin_pack, out) != 0)
+            err = CR_ERROR;
+        cr_index_free(one);
+    }
+    cr_buf_free(&b);
+    free(files);
+    return err;
+}
+
+typedef struct ext_ctx {
+    cr_repo *repo;
+    int64_t now_s, period_s;
+    size_t *extended;
+} ext_ctx;
+
+/* Keep `rel` a full period from now if less than half a period is left. */
+static int extend_one(ext_ctx *x, const char *rel)
+{
+    cr_store_info st;
+    int enforced = 0, err;
+    if ((err = cr_store_stat(x->repo->store, rel, &st)) < 0)
+        return err == CR_ENOTFOUND ? 0 : err; /* removed meanwhile */
+    if (!cr_prune_should_extend(st.retain_until_s, x->now_s, x->period_s))
+        return 0;
+    if ((err = cr_store_retain(x->repo->store, rel, x->now_s + x->period_s, &enforced)) < 0)
+        return err == CR_ENOTFOUND ? 0 : err;
+    *x->extended += enforced;
+    return 0;
+}
+
+/* Every object of folder `kind` (whose ids cr_repo_list gives), but those in `skip`. */
+static int extend_kind(ext_ctx *x, const char *kind, const cr_idset *skip)
+{
+    cr_id *ids = NULL;
+    size_t n = 0;
+    int err = cr_repo_list(&ids, &n, x->repo, kind);
+    for (size_t i = 0; i < n && err == 0; i++) {
+        char rel[128], hex[CR_ID_HEX_LEN + 1];
+        if (skip && cr_idset_get(skip, &ids[i]))
+            continue;
+        if (!strcmp(kind, "data"))
+            cr_pack_path(rel, sizeof(rel), &ids[i]);
+        else
+            snprintf(rel, sizeof(rel), "%s/%s", kind, cr_id_to_hex(hex, &ids[i]));
+        err = extend_one(x, rel);
+    }
+    free(ids);
+    return err;
+}
+
 /* Remove an object the prune decided to remove (one already gone is fine). */
 static int remove_obj(cr_repo *repo, const char *rel)
 {
@@ -324,11 +433,11 @@ int cr_prune(cr_prune_result *out, cr_repo *repo, const cr_prune_options *opts)
     cr_id *snaps = NULL, *packs = NULL, *gone_snaps = NULL;
     size_t nsnaps = 0, npacks = 0, ngone = 0, ncand = 0;
     cand *cands = NULL;
-    cr_idset doomed = {0};
+    cr_idset doomed = {0}, pinned = {0}, inuse = {0}, noext = {0};
     char **others = NULL, plan[128] = "";
     size_t nothers = 0;
-    int64_t now = cr_time_now_ns(), cutoff;
-    int err;
+    int64_t now = cr_time_now_ns(), cutoff, now_s, period, pin_until = 0;
+    int err, held;
 
     memset(out, 0, sizeof(*out));
     memset(&c, 0, sizeof(c));
@@ -343,6 +452,11 @@ int cr_prune(cr_prune_result *out, cr_repo *repo, const cr_prune_options *opts)
         return CR_EINPUT;
     }
     cutoff = now - opts->grace_ns;
+    now_s = opts->now_s > 0 ? opts->now_s : now / 1000000000;
+    /* A store that keeps what it is given (S3 Object Lock) refuses to delete
+     * it before its date: ask for each object's date, never try. */
+    period = cr_store_retention_period(repo->store);
+    held = period > 0;
     c.repo = repo;
     c.o = opts;
 
@@ -380,13 +494,21 @@ int cr_prune(cr_prune_result *out, cr_repo *repo, const cr_prune_options *opts)
              * its record removed before anything goes. */
             int old = file_age_ok(repo, rel, cutoff) &&
                       cr_forgotten_since(&gone, &snaps[i]) < cutoff;
-            if (old && cr_snapshot_load(&s, repo, &snaps[i]) == 0 && s->time_ns < cutoff) {
-                gone_snaps[ngone++] = snaps[i];
+            if ((err = cr_idset_put(&noext, &snaps[i], 1)) < 0)
+                goto done;
+            /* Under lock first: that date is what the operator waits for. */
+            if (held && obj_held(repo, rel, now_s, &out->locked_until_s)) {
+                /* Its file stays until its date, so does what it needs. */
+                out->snapshots_locked++;
+            } else {
+                if (old && cr_snapshot_load(&s, repo, &snaps[i]) == 0 && s->time_ns < cutoff) {
+                    gone_snaps[ngone++] = snaps[i];
+                    cr_snapshot_free(s);
+                    continue;
+                }
                 cr_snapshot_free(s);
-                continue;
+                out->snapshots_waiting++;
             }
-            cr_snapshot_free(s);
-            out->snapshots_waiting++;
         }
         if ((err = walk_snapshot(&c, &snaps[i])) < 0)
             goto done;
@@ -394,6 +516,8 @@ int cr_prune(cr_prune_result *out, cr_repo *repo, const cr_prune_options *opts)
     if ((err = cr_repo_list(&packs, &npacks, repo, "data")) < 0)
         goto done;
     out->packs_total = npacks;
+    if (held && (err = pinned_packs(&pinned, repo, now_s, &pin_until)) < 0)
+        goto done;
     if (npacks && !(cands = cr_calloc(npacks, sizeof(*cands)))) {
         err = CR_ERROR;
         goto done;
@@ -415,12 +539,24 @@ int cr_prune(cr_prune_result *out, cr_repo *repo, const cr_prune_options *opts)
         for (size_t j = 0; j < k->n; j++)
             used += cr_idset_get(&c.used, &k->e[j].id) != 0;
         if (used) {
+            if ((err = cr_idset_put(&inuse, &packs[i], 1)) < 0)
+                goto done;
             out->packs_shared += used < k->n && k->n > 0 ? 1 : 0;
             free(k->e);
             k->e = NULL;
             continue;
         }
         cr_pack_path(rel, sizeof(rel), &packs[i]);
+        if (held && (cr_idset_get(&pinned, &packs[i]) ||
+                     obj_held(repo, rel, now_s, &out->locked_until_s))) {
+            if (cr_idset_get(&pinned, &packs[i]) && pin_until > out->locked_until_s)
+                out->locked_until_s = pin_until;
+            out->packs_locked++;
+            out->bytes_locked += k->size;
+            free(k->e);
+            k->e = NULL;
+            continue;
+        }
         if (!file_age_ok(repo, rel, cutoff)) {
             out->packs_young++;
             out->bytes_young += k->size;
@@ -437,8 +573,8 @@ int cr_prune(cr_prune_result *out, cr_repo *repo, const cr_prune_options *opts)
             out->bytes_removed += cands[i].size;
         goto done;
     }
-    if (ncand == 0 && ngone == 0)
-        goto done;
+    if (opts->extend_locks_only || (ncand == 0 && ngone == 0))
+        goto extend;
 
     /* 2. Announce, 3. wait for those who may have read the index before. */
     if ((err = write_plan(repo, lock, cands, ncand, plan, sizeof(plan))) < 0 ||
@@ -467,8 +603,27 @@ int cr_prune(cr_prune_result *out, cr_repo *repo, const cr_prune_options *opts)
     }
 
     /* 4. Check again: snapshots saved since step 1 (their packs are not in the index
-     * loaded in step 1). */
+     * loaded in step 1), and index files written meanwhile under retention. */
     cr_repo_index_drop(repo);
+    if (held && (err = pinned_packs(&pinned, repo, now_s, &pin_until)) < 0)
+        goto done;
+    /* Forgotten snapshot files go first; one the store refuses to delete
+     * (kept until a date we did not see) keeps what it needs. */
+    for (size_t i = 0; i < ngone; i++) {
+        char rel[96], hex[CR_ID_HEX_LEN + 1];
+        snprintf(rel, sizeof(rel), "snapshots/%s", cr_id_to_hex(hex, &gone_snaps[i]));
+        err = remove_obj(repo, rel);
+        if (err == CR_ERETAINED) {
+            out->snapshots_locked++;
+            obj_held(repo, rel, now_s, &out->locked_until_s);
+            if ((err = walk_snapshot(&c, &gone_snaps[i])) < 0)
+                goto done;
+            continue;
+        }
+        if (err < 0)
+            goto done;
+        out->snapshots_removed++;
+    }
     {
         cr_id *now_snaps = NULL;
         size_t nnow = 0;
@@ -484,18 +639,18 @@ int cr_prune(cr_prune_result *out, cr_repo *repo, const cr_prune_options *opts)
     for (size_t i = 0; i < ncand; i++) {
         for (size_t j = 0; j < cands[i].n && !cands[i].keep; j++)
             cands[i].keep = cr_idset_get(&c.used, &cands[i].e[j].id) != 0;
+        if (cands[i].keep && (err = cr_idset_put(&inuse, &cands[i].id, 1)) < 0)
+            goto done;
+        if (!cands[i].keep && cr_idset_get(&pinned, &cands[i].id)) {
+            cands[i].keep = 1; /* an index file written meanwhile, kept, names it */
+            out->packs_locked++;
+            out->bytes_locked += cands[i].size;
+        }
         if (!cands[i].keep && (err = cr_idset_put(&doomed, &cands[i].id, 1)) < 0)
             goto done;
     }
 
-    /* 5. Remove: snapshots, index files, packs. */
-    for (size_t i = 0; i < ngone; i++) {
-        char rel[96], hex[CR_ID_HEX_LEN + 1];
-        snprintf(rel, sizeof(rel), "snapshots/%s", cr_id_to_hex(hex, &gone_snaps[i]));
-        if ((err = remove_obj(repo, rel)) < 0)
-            goto done;
-        out->snapshots_removed++;
-    }
+    /* 5. Remove: index files, packs (the snapshot files went above). */
     if (doomed.n && (err = rewrite_index(repo, &doomed, &out->index_rewritten)) < 0)
         goto done;
     for (size_t i = 0; i < ncand; i++) {
@@ -503,10 +658,41 @@ int cr_prune(cr_prune_result *out, cr_repo *repo, const cr_prune_options *opts)
         if (cands[i].keep)
             continue;
         cr_pack_path(rel, sizeof(rel), &cands[i].id);
-        if ((err = remove_obj(repo, rel)) < 0)
+        err = remove_obj(repo, rel);
+        if (err == CR_ERETAINED) {
+            /* No index file names it any more: garbage the store keeps a while. */
+            out->packs_locked++;
+            out->bytes_locked += cands[i].size;
+            obj_held(repo, rel, now_s, &out->locked_until_s);
+            err = 0;
+            continue;
+        }
+        if (err < 0)
             goto done;
         out->packs_removed++;
         out->bytes_removed += cands[i].size;
+    }
+
+extend:
+    /* 6. Keep what is in use locked: less than half a period left -> a full one. */
+    if (held && !opts->dry_run) {
+        static const char *const kinds[] = {"keys", "index", "hunt", "forget", "journals"};
+        ext_ctx x = {repo, now_s, period, &out->locks_extended};
+        if ((err = extend_one(&x, "config")) < 0)
+            goto done;
+        for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+            if ((err = extend_kind(&x, kinds[i], NULL)) < 0)
+                goto done;
+        if ((err = extend_kind(&x, "snapshots", &noext)) < 0)
+            goto done;
+        for (size_t i = 0; i < npacks; i++) {
+            char rel[128];
+            if (!cr_idset_get(&inuse, &packs[i]))
+                continue;
+            cr_pack_path(rel, sizeof(rel), &packs[i]);
+            if ((err = extend_one(&x, rel)) < 0)
+                goto done;
+        }
     }
 done:
     if (plan[0])
@@ -518,6 +704,9 @@ done:
         free(cands[i].e);
     free(cands);
     cr_idset_free(&doomed);
+    cr_idset_free(&pinned);
+    cr_idset_free(&inuse);
+    cr_idset_free(&noext);
     cr_idset_free(&c.used);
     cr_idset_free(&c.trees);
     cr_idset_free(&c.seen);

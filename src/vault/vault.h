@@ -369,6 +369,14 @@ int cr_repo_index(cr_index **out, cr_repo *repo);
  * stored again instead of referred to (prune.c).
  */
 int cr_repo_index_writable(cr_index **out, cr_repo *repo);
+
+/* Retention decisions of prune on a store that keeps objects (S3 Object
+ * Lock); pure functions, tested with made-up dates. */
+/** 1 if an object kept until retain_until_s (Unix s, 0: not kept) may not be deleted at now_s. */
+int cr_prune_held(int64_t retain_until_s, int64_t now_s);
+/** 1 if an object in use, kept until retain_until_s, must be kept longer on a
+ *  store whose period is period_s: less than half a period is left. */
+int cr_prune_should_extend(int64_t retain_until_s, int64_t now_s, int64_t period_s);
 /** Forget the loaded index (no index pointer may be in use): the next cr_repo_index reads
  * the index files again, with what other processes added meanwhile. */
 void cr_repo_index_drop(cr_repo *repo);

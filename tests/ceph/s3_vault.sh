@@ -4,7 +4,9 @@
 # the attacker with the vault's own S3 keys cannot delete a pack, the vault
 # still verifies after the attempt; what their plain DELETEs hide comes back
 # with verify --unhide; a key cannot be removed before its lock's date; --object-lock where it cannot hold is
-# refused (local folder, existing bucket without Object Lock).
+# refused (local folder, existing bucket without Object Lock); prune after forget
+# deletes nothing still locked and extends the locks of what is in use; the vault
+# server with its storage on S3: backup and restore through HTTPS.
 . "${CR_TESTLIB:?}"
 set -u
 if [ -z "${CR_S3_ENDPOINT:-}" ]; then
@@ -108,3 +110,81 @@ fi
 AWS_ACCESS_KEY_ID='' expect_exit 2 cr snapshots --repo "$R"
 assert_grep "AWS_ACCESS_KEY_ID" "$CR_ERR" "missing keys are named"
 pass "missing keys"
+
+# ------------------------------------------------------------ prune under Object Lock
+# A lock cannot be waited out here (one day at least, tests/unit/test_prune_retain.c
+# feeds made-up dates); what a real bucket can show: prune right after forget tries
+# to delete nothing still locked, says until when, and the vault verifies; the
+# locks of what is in use move forward.
+P=s3:$CR_S3_ENDPOINT/$B-p/site
+mkdir -p pa pb
+head -c 200000 /dev/urandom >pa/old.bin
+head -c 200000 /dev/urandom >pb/new.bin
+expect_exit 0 cr init --kdf interactive --object-lock 2d --repo "$P"
+expect_exit 0 cr backup --repo "$P" --source old pa
+old=$(sed -n 's/^snapshot \([0-9a-f]*\) saved$/\1/p' "$CR_OUT")
+[ -n "$old" ] || fail "backup printed no snapshot id"
+expect_exit 0 cr backup --repo "$P" --source new pb
+expect_exit 0 cr forget --repo "$P" "$old"
+s3 "$CR_S3_ENDPOINT/$B-p?list-type=2&prefix=site%2F" >before.xml
+nobj=$(grep -o '<Key>' before.xml | wc -l)
+expect_exit 0 cr prune --repo "$P" --json
+assert_grep '"snapshots_locked": 1' "$CR_OUT" "the forgotten snapshot is counted as locked"
+assert_grep '"snapshots_removed": 0' "$CR_OUT" "and not removed"
+assert_grep '"locked_until": "20' "$CR_OUT" "the lock's end is given"
+expect_exit 0 cr prune --repo "$P"
+assert_grep "kept for now, under Object Lock until 20[0-9-]*T" "$CR_OUT" "prune says why it keeps them"
+s3 "$CR_S3_ENDPOINT/$B-p?list-type=2&prefix=site%2F" >after.xml
+assert_eq "$(grep -o '<Key>' after.xml | wc -l)" "$nobj" "nothing was removed from the bucket"
+expect_exit 0 cr verify --repo "$P" --read-data
+pass "prune after forget on a locked vault removes nothing locked, says why, the vault verifies"
+
+# Locks of what is in use: opened with a longer period (?lock=10d), the objects'
+# 2 days left are under half of it: prune extends them to 10 days.
+s3 "$CR_S3_ENDPOINT/$B-p?list-type=2&prefix=site%2Fdata%2F" >packs.xml
+pack=$(grep -o '<Key>site/data/[0-9a-f][0-9a-f]/[0-9a-f]*</Key>' packs.xml | head -1 | sed 's/<[^>]*>//g')
+until_of() { s3 -I "$CR_S3_ENDPOINT/$B-p/$1" | tr -d '\r' | sed -n 's/^x-amz-object-lock-retain-until-date: *//Ip'; }
+u0=$(until_of "$pack"); c0=$(until_of site/config)
+[ -n "$u0" ] && [ -n "$c0" ] || fail "no retain-until date on $pack or config"
+expect_exit 2 cr prune --repo "$P" --dry-run --extend-locks-only
+expect_exit 0 cr prune --repo "$P?lock=10d" --extend-locks-only
+assert_grep "extended the Object Lock of [0-9]* object" "$CR_OUT" "prune says how many locks it extended"
+u1=$(until_of "$pack"); c1=$(until_of site/config)
+[[ "$u1" > "$u0" ]] || fail "the pack's lock did not move: $u0 -> $u1"
+[[ "$c1" > "$c0" ]] || fail "the config's lock did not move: $c0 -> $c1"
+[ "$(date -d "$u1" +%s)" -gt $(($(date +%s) + 9 * 86400)) ] || fail "the pack is not kept 10 days: $u1"
+expect_exit 0 cr prune --repo "$P?lock=10d"
+grep -q "extended the Object Lock" "$CR_OUT" && fail "extended locks with more than half the period left"
+pass "prune extends the locks of the objects in use"
+
+# ------------------------------------------------------------ the vault server on S3
+# `cleanroom server` whose "storage" is an S3 location with Object Lock: a backup
+# and a restore through HTTPS with a backup token, identical.
+SV=s3:$CR_S3_ENDPOINT/$B-srv/site
+expect_exit 0 cr init --kdf interactive --object-lock 2d --repo "$SV"
+expect_exit 0 cr server init srv --kdf interactive
+FP=$(sed -n 's/^fingerprint: *//p' "$CR_OUT")
+[[ $FP == sha256//* ]] || fail "server init printed no fingerprint"
+python3 - srv/server/server.json "$SV" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["storage"] = sys.argv[2]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+"$CLEANROOM" server token add --config srv/server/server.json --role backup --name ward \
+    --source ward >backup.tok 2>/dev/null || fail "token add"
+"$CLEANROOM" server run --config srv/server/server.json --listen 127.0.0.1:0 >server.out 2>server.log &
+SRV_PID=$!
+on_exit 'kill "$SRV_PID" 2>/dev/null'
+for _ in $(seq 1 100); do grep -q "^listening on port" server.out 2>/dev/null && break; sleep 0.1; done
+PORT=$(sed -n 's/^listening on port //p' server.out)
+[ -n "$PORT" ] || fail "the server on S3 did not start: $(cat server.log)"
+CLEANROOM_SERVER_FINGERPRINT=$FP CLEANROOM_TOKEN_FILE=$SCRATCH/backup.tok \
+    expect_exit 0 cr backup --repo "https://127.0.0.1:$PORT/" --source ward src
+CLEANROOM_SERVER_FINGERPRINT=$FP CLEANROOM_TOKEN_FILE=$SCRATCH/backup.tok \
+    expect_exit 0 cr restore --repo "https://127.0.0.1:$PORT/" --target restored3 latest
+diff -r restored3/"$SCRATCH"/src src || fail "restored contents differ through the server on S3"
+s3 "$CR_S3_ENDPOINT/$B-srv?list-type=2&prefix=site%2Fsnapshots%2F" >srvsnaps.xml
+grep -q '<Key>site/snapshots/[0-9a-f]*</Key>' srvsnaps.xml || fail "the snapshot is not in the bucket"
+kill "$SRV_PID"
+pass "cleanroom server with S3 storage: backup and restore through HTTPS, identical"
