@@ -21,6 +21,8 @@
 #                         slow machine); its name is printed with the table
 #   BENCH_KDF             cleanroom --kdf profile (default interactive)
 #   BENCH_S3_LOCK         cleanroom --object-lock period (default 2d)
+#   BENCH_S3_NODELAY=1    start the gateway with tcp_nodelay=1 (Ceph's default is off:
+#                         each small GET then waits ~40 ms for the client's delayed ACK)
 #
 # A benchmark is not a test: it never fails because of a number, only (non-zero)
 # when Ceph cannot start or a tool cannot do a step. Ceph is always stopped.
@@ -33,6 +35,7 @@ case "$CLEANROOM" in /*) ;; *) CLEANROOM="$ROOT/$CLEANROOM" ;; esac
 QUICK=${BENCH_QUICK:-0}
 KDF=${BENCH_KDF:-interactive}
 LOCK=${BENCH_S3_LOCK:-2d}
+NODELAY=${BENCH_S3_NODELAY:-0}
 PASS="cleanroom-bench-passphrase"
 TIME=/usr/bin/time
 TOOLS="cleanroom restic"
@@ -183,8 +186,8 @@ report() {
     echo
     echo "- corpus: ${PATHS[*]}: $((CORPUS_BYTES / 1048576)) MiB in $CORPUS_FILES files"
     echo "- S3: a single-node Ceph $(ceph --version 2>/dev/null | awk '{ print $3 }') RGW on loopback" \
-        "(tests/ceph.sh: one OSD, BlueStore on a file in $CEPH); cleanroom's bucket with" \
-        "Object Lock (--object-lock $LOCK, COMPLIANCE), restic's plain"
+        "(tests/ceph.sh: one OSD, BlueStore on a file in $CEPH), gateway tcp_nodelay=$NODELAY;" \
+        "cleanroom's bucket with Object Lock (--object-lock $LOCK, COMPLIANCE), restic's plain"
     echo "- machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
         "load average at start $LOAD0, at end $(cut -d' ' -f1-3 /proc/loadavg) (Ceph runs on the same cores);"
     echo "  page cache: $CACHE_STATE"
@@ -225,7 +228,7 @@ main() {
     trap 'ceph_stop' EXIT
     trap 'exit 130' INT TERM
     say "bench-s3: starting Ceph in $CEPH (about 20 s)"
-    if ! "$ROOT/tests/ceph.sh" start "$CEPH" >"$WORK/log/ceph-start.log" 2>&1; then
+    if ! CEPH_RGW_TCP_NODELAY=$NODELAY "$ROOT/tests/ceph.sh" start "$CEPH" >"$WORK/log/ceph-start.log" 2>&1; then
         tail -n 10 "$WORK/log/ceph-start.log" >&2
         die "Ceph could not start (tests/ceph.sh start $CEPH; logs in $CEPH/log)"
     fi
