@@ -230,7 +230,9 @@ main() {
     say "bench-s3: starting Ceph in $CEPH (about 20 s)"
     if ! CEPH_RGW_TCP_NODELAY=$NODELAY "$ROOT/tests/ceph.sh" start "$CEPH" >"$WORK/log/ceph-start.log" 2>&1; then
         tail -n 10 "$WORK/log/ceph-start.log" >&2
-        die "Ceph could not start (tests/ceph.sh start $CEPH; logs in $CEPH/log)"
+        # Stopping Ceph removes its folder: keep its logs.
+        cp -r "$CEPH/log" "$WORK/log/ceph" 2>/dev/null
+        die "Ceph could not start (tests/ceph.sh start $CEPH; logs in $WORK/log)"
     fi
     # shellcheck disable=SC1091
     . "$CEPH/env"
