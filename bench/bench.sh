@@ -18,7 +18,9 @@
 #   BENCH_MIRROR          Debian mirror for debootstrap (default: from /etc/apt/sources*)
 #   BENCH_HUNT=0          skip the hunt benchmark (bench/hunt.sh) that runs at the end
 #   BENCH_IMAGE=0         skip the disk-image benchmark (bench/image.sh) that runs after it
-#   BENCH_RECOVER=0       skip the recovery drill (bench/recover.sh) that runs last
+#   BENCH_RECOVER=0       skip the recovery drill (bench/recover.sh) that runs after it
+#   BENCH_S3=0            skip the S3 benchmark (bench/s3.sh: a local Ceph RGW, against
+#                         restic's S3 backend) that runs last
 #
 # See bench/README.md for what is measured and the targets. A benchmark is not a
 # test: this script prints numbers and ratios, it never fails because of them.
@@ -473,6 +475,12 @@ main() {
     if [ "${BENCH_RECOVER:-1}" = 1 ] && [[ " $TOOLS " == *" cleanroom "* ]]; then
         echo
         CLEANROOM="$CLEANROOM" BENCH_QUICK="$QUICK" "$ROOT/bench/recover.sh" || FAILED=1
+    fi
+    # cleanroom on S3 (a local Ceph RGW with Object Lock) against restic's S3 backend
+    # (bench/s3.sh; BENCH_S3=0 skips it).
+    if [ "${BENCH_S3:-1}" = 1 ] && [[ " $TOOLS " == *" cleanroom "* ]]; then
+        echo
+        CLEANROOM="$CLEANROOM" BENCH_QUICK="$QUICK" BENCH_KDF="$KDF" "$ROOT/bench/s3.sh" || FAILED=1
     fi
     return "$FAILED"
 }

@@ -12,6 +12,8 @@
 # AWS_SECRET_ACCESS_KEY (an S3 user made with radosgw-admin), CEPH_CONF (the
 # cluster's config; with it `radosgw-admin -c $CEPH_CONF ...` is the Ceph admin).
 # Ports are chosen free at start, so several clusters may run side by side.
+# CEPH_RGW_TCP_NODELAY=1 starts the gateway with tcp_nodelay=1 (Ceph's default is
+# off, which adds about 40 ms to each small GET: see bench/README.md).
 # Missing Debian packages are installed with apt-get (as scripts/install-deps).
 # Exit codes: 0 done, 1 failed (CEPH_SH_FAIL_EXIT instead, if set: the ctest
 # fixture sets 77 so that the S3 tests are skipped, not failed, on a machine
@@ -76,7 +78,7 @@ free_port() {
 
 start() {
     ensure_packages
-    local t0 C fsid port_v2 port_v1 rgw_port osd_uuid osd_secret osd_id key secret
+    local t0 C fsid port_v2 port_v1 rgw_port nodelay osd_uuid osd_secret osd_id key secret
     t0=$(date +%s)
     log() { echo "ceph.sh: [$(($(date +%s) - t0)) s] $*" >&2; }
     stop
@@ -86,6 +88,10 @@ start() {
     port_v2=$(free_port)
     port_v1=$(free_port)
     rgw_port=$(free_port)
+    # Ceph's default keeps Nagle's algorithm on the gateway's sockets: a small GET
+    # then waits for the client's delayed ACK (about 40 ms on Linux).
+    nodelay=""
+    [ "${CEPH_RGW_TCP_NODELAY:-0}" = 1 ] && nodelay=" tcp_nodelay=1"
     cat >"$D/ceph.conf" <<EOF
 [global]
 fsid = $fsid
@@ -130,7 +136,7 @@ osd max object namespace len = 64
 [client.rgw.a]
 rgw data = $D/rgw.a
 keyring = $D/rgw.a/keyring
-rgw frontends = beast endpoint=127.0.0.1:$rgw_port
+rgw frontends = beast endpoint=127.0.0.1:$rgw_port$nodelay
 rgw dns name = localhost
 EOF
     C=(-c "$D/ceph.conf")
