@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,8 @@
 
 typedef struct dir_store {
     int fd;        /* the vault's folder */
-    int immutable; /* CR_STORE_IMMUTABLE: 1 to try, 0 off or not supported here */
+    atomic_int immutable; /* CR_STORE_IMMUTABLE: 1 to try, 0 off or not supported here
+                             (the server's threads share the store) */
 } dir_store;
 
 typedef struct dir_obj {
@@ -80,9 +82,10 @@ static int check_empty(const char *path)
 /*
  * The Linux immutable flag (chattr +i): not even root can remove, rename or
  * change the file until a process with CAP_LINUX_IMMUTABLE clears it (the
- * vault server's own retention step, dir_del). Best effort: a filesystem that
- * has no such flag (tmpfs, NFS) or a process without the capability stops the
- * trying, and the server says so once at start (docs/security.md).
+ * vault server's own retention step, dir_del). Best effort: on a filesystem
+ * without the flag (tmpfs, NFS), or in a process without the capability, the
+ * first failure stops the trying and files stay read-only only
+ * (docs/security.md).
  */
 static int set_immutable(int dirfd, const char *name, int on)
 {
@@ -96,11 +99,6 @@ static int set_immutable(int dirfd, const char *name, int on)
     }
     close(fd);
     return rc;
-}
-
-int cr_store_dir_immutable(const cr_store *s)
-{
-    return !strcmp(s->ops->scheme, "dir") && ((dir_store *)s->impl)->immutable;
 }
 
 static int dir_put(cr_store *s, const char *name, const void *data, size_t len, unsigned flags)
@@ -117,9 +115,9 @@ static int dir_put(cr_store *s, const char *name, const void *data, size_t len, 
         err = cr_fs_write_atomic(DFD(s), name, data, len, mode, 1);
     }
     dir_store *d = s->impl;
-    if (err == 0 && d->immutable && !(flags & CR_STORE_MUTABLE) &&
+    if (err == 0 && atomic_load(&d->immutable) && !(flags & CR_STORE_MUTABLE) &&
         set_immutable(DFD(s), name, 1) < 0)
-        d->immutable = 0; /* not supported here, or no CAP_LINUX_IMMUTABLE */
+        atomic_store(&d->immutable, 0); /* not supported here, or no CAP_LINUX_IMMUTABLE */
     if (err != CR_EEXISTS)
         return err;
     /* The name is taken: the same bytes are a repeat (a retried write), other
@@ -366,7 +364,7 @@ int cr_store_dir_open(cr_store *s, const char *path, unsigned flags)
         free(d);
         return err;
     }
-    d->immutable = (flags & CR_STORE_IMMUTABLE) != 0;
+    atomic_init(&d->immutable, (flags & CR_STORE_IMMUTABLE) != 0);
     s->ops = &dir_ops;
     s->impl = d;
     return 0;

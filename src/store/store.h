@@ -74,9 +74,6 @@ const char *cr_store_location(const cr_store *s);
 /** 1 for a local folder (the dir backend), which has file times, modes and host-local locks. */
 int cr_store_is_local(const cr_store *s);
 
-/** 1 if a dir store still sets the immutable flag (supported, and allowed to this process). */
-int cr_store_dir_immutable(const cr_store *s);
-
 /** 1 if `name` is a valid object name (see above); sets no error. */
 int cr_store_name_ok(const char *name);
 
