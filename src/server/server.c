@@ -472,7 +472,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return MHD_YES;
     }
     if (r->responded) {
-        *upload_size = 0; /* a refused body is not read */
+        /* A refused body is not read: the connection is closed instead. */
+        if (*upload_size)
+            return MHD_NO;
         return MHD_YES;
     }
     if (*upload_size) {
