@@ -751,7 +751,11 @@ int cr_backup_image(cr_snapshot **out, cr_repo *repo, const char *const *images,
     pthread_cond_init(&b->cv_work, NULL);
     mutexes = 1;
 
-    nw = opts->threads > 0 ? (size_t)opts->threads : (size_t)(cr_ncpu() > 1 ? cr_ncpu() - 1 : 1);
+    /* One worker per core but the walker's; one per core on a remote store (vault server,
+     * S3), where each pack upload waits for its answer. */
+    nw = opts->threads > 0                  ? (size_t)opts->threads
+         : !cr_store_is_local(repo->store) ? (size_t)cr_ncpu()
+         : (size_t)(cr_ncpu() > 1 ? cr_ncpu() - 1 : 1);
     b->nbufs = 2 * nw + 2;
     if (!(workers = cr_calloc(nw, sizeof(*workers))) ||
         !(b->bufs = cr_calloc(b->nbufs, sizeof(uint8_t *))) ||

@@ -2004,7 +2004,11 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
     /* The calling thread works too: one helper per core beyond the first keeps
      * every core busy, and each extra thread would add a read buffer and a pack
      * being filled (peak memory) for no measurable speed. */
-    nw = opts->threads > 0 ? (size_t)opts->threads : (size_t)(cr_ncpu() > 1 ? cr_ncpu() - 1 : 1);
+    /* One worker per core but the walker's; one per core on a remote store (vault server,
+     * S3), where each pack upload waits for its answer. */
+    nw = opts->threads > 0                  ? (size_t)opts->threads
+         : !cr_store_is_local(repo->store) ? (size_t)cr_ncpu()
+         : (size_t)(cr_ncpu() > 1 ? cr_ncpu() - 1 : 1);
     if (nw > MAX_THREADS)
         nw = MAX_THREADS;
     /* workers[nw] is the calling thread's own state: it walks and reads too. */
