@@ -351,44 +351,36 @@ done:
     return err;
 }
 
-int cr_repo_load_file(cr_buf *out, cr_repo *repo, const char *kind, const cr_id *id)
+int cr_repo_open_file(cr_buf *out, cr_repo *repo, const char *kind, const cr_id *id,
+                      const uint8_t *raw, size_t len)
 {
-    cr_buf raw = CR_BUF_INIT;
     uint8_t hash[32], *plain = NULL;
-    char ad[64], hex[CR_ID_HEX_LEN + 1], name[96];
+    char ad[64], hex[CR_ID_HEX_LEN + 1];
     size_t plen;
     int err;
 
     if ((err = check_kind(kind)) < 0)
         return err;
     cr_id_to_hex(hex, id);
-    snprintf(name, sizeof(name), "%s/%s", kind, hex);
-    err = cr_store_get(repo->store, name, &raw, CR_MAX_META_FILE);
-    if (err == CR_ENOTFOUND) {
-        cr_error_set("no %s file %s in the vault at %s", kind, hex, repo->path);
-        goto done;
-    }
-    if (err < 0)
-        goto done;
-    cr_sha256(hash, raw.ptr, raw.len);
+    cr_sha256(hash, raw, len);
     if (memcmp(hash, id->b, 32) != 0) {
         cr_error_set("%s file %s is damaged: its content does not match its name (SHA-256)", kind,
                      hex);
         err = CR_ECORRUPT;
         goto done;
     }
-    if (raw.len < CR_SEAL_OVERHEAD + 1) {
+    if (len < CR_SEAL_OVERHEAD + 1) {
         cr_error_set("%s file %s is damaged: too short", kind, hex);
         err = CR_ECORRUPT;
         goto done;
     }
-    plen = raw.len - CR_SEAL_OVERHEAD;
+    plen = len - CR_SEAL_OVERHEAD;
     if (!(plain = cr_malloc(plen))) {
         err = CR_ERROR;
         goto done;
     }
     snprintf(ad, sizeof(ad), "cleanroom-%s", kind);
-    if (cr_unseal(plain, repo->keys.enc, ad, strlen(ad), raw.ptr, raw.len) < 0) {
+    if (cr_unseal(plain, repo->keys.enc, ad, strlen(ad), raw, len) < 0) {
         cr_error_set("%s file %s failed authentication: damaged, or not written with this "
                      "vault's key",
                      kind, hex);
@@ -417,6 +409,24 @@ int cr_repo_load_file(cr_buf *out, cr_repo *repo, const char *kind, const cr_id 
     }
 done:
     free(plain);
+    return err;
+}
+
+int cr_repo_load_file(cr_buf *out, cr_repo *repo, const char *kind, const cr_id *id)
+{
+    cr_buf raw = CR_BUF_INIT;
+    char hex[CR_ID_HEX_LEN + 1], name[96];
+    int err;
+
+    if ((err = check_kind(kind)) < 0)
+        return err;
+    cr_id_to_hex(hex, id);
+    snprintf(name, sizeof(name), "%s/%s", kind, hex);
+    err = cr_store_get(repo->store, name, &raw, CR_MAX_META_FILE);
+    if (err == CR_ENOTFOUND)
+        cr_error_set("no %s file %s in the vault at %s", kind, hex, repo->path);
+    if (err == 0)
+        err = cr_repo_open_file(out, repo, kind, id, raw.ptr, raw.len);
     cr_buf_free(&raw);
     return err;
 }

@@ -387,6 +387,9 @@ void cr_repo_index_drop(cr_repo *repo);
 int cr_repo_save_file(cr_id *out, cr_repo *repo, const char *kind, const void *plain, size_t len);
 /** Load and open an encrypted file: check its hash equals its name, authenticate, decompress. */
 int cr_repo_load_file(cr_buf *out, cr_repo *repo, const char *kind, const cr_id *id);
+/** The opening half of cr_repo_load_file, for bytes already read (verify reads each file once). */
+int cr_repo_open_file(cr_buf *out, cr_repo *repo, const char *kind, const cr_id *id,
+                      const uint8_t *raw, size_t len);
 /** List the ids of the files under `kind`/ ("keys", "index", "snapshots", or "data" for packs),
  * sorted ascending (a deterministic order for every reader). */
 int cr_repo_list(cr_id **out, size_t *count, cr_repo *repo, const char *kind);

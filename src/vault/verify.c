@@ -228,7 +228,7 @@ static int check_small_files(vf_ctx *c, const char *kind, const char *what, cr_i
             continue;
         }
         if (scratch) {
-            r = cr_repo_load_file(&plain, c->repo, kind, &ids[i]);
+            r = cr_repo_open_file(&plain, c->repo, kind, &ids[i], b.ptr, b.len);
             if (r == 0)
                 r = cr_index_decode(scratch, plain.ptr, plain.len, 0);
             if (r < 0)
