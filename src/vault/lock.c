@@ -92,7 +92,8 @@ static void remove_stale(cr_repo *repo, const char *name)
 typedef struct name_list {
     char **v;
     size_t n, cap;
-    const char *skip; /* a name not to list (our own lock), or NULL */
+    const char *skip;   /* a name not to list (our own lock), or NULL */
+    const char *prefix; /* only the names starting with it (prune's plans), or NULL: locks */
 } name_list;
 
 static int name_cb(const char *name, const cr_store_info *info, void *payload)
@@ -100,7 +101,8 @@ static int name_cb(const char *name, const cr_store_info *info, void *payload)
     name_list *l = payload;
     (void)info;
     /* Names starting with '.' are prune's plan files, not locks. */
-    if (name[0] == '.' || (l->skip && !strcmp(name, l->skip)))
+    if (l->prefix ? strncmp(name, l->prefix, strlen(l->prefix)) != 0
+                  : name[0] == '.' || (l->skip && !strcmp(name, l->skip)))
         return 0;
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
@@ -123,12 +125,14 @@ static void names_free(name_list *l)
     free(l->v);
 }
 
-/* The names of the lock files under locks/ but `skip`. */
-static int list_locks(name_list *l, cr_repo *repo, const char *skip)
+/* The names of the lock files under locks/ but `skip`; with a prefix, the other files
+ * under locks/ whose names start with it (then locks/ must exist). */
+static int list_names(name_list *l, cr_repo *repo, const char *skip, const char *prefix)
 {
     memset(l, 0, sizeof(*l));
     l->skip = skip;
-    int err = cr_store_list(repo->store, "locks", 0, name_cb, l);
+    l->prefix = prefix;
+    int err = cr_store_list(repo->store, "locks", prefix != NULL, name_cb, l);
     if (err < 0)
         names_free(l);
     return err;
@@ -141,7 +145,7 @@ int cr_lock_acquire(cr_lock **out, cr_repo *repo, int exclusive)
     uint8_t rnd[16];
     json_t *obj = NULL;
     char *text = NULL;
-    name_list l = {NULL, 0, 0, NULL};
+    name_list l = {NULL, 0, 0, NULL, NULL};
     cr_buf b = CR_BUF_INIT;
     int err;
 
@@ -167,7 +171,7 @@ int cr_lock_acquire(cr_lock **out, cr_repo *repo, int exclusive)
     if ((err = cr_store_put(repo->store, lock->name, text, strlen(text), CR_STORE_MUTABLE)) < 0)
         goto fail_nofile;
 
-    if ((err = list_locks(&l, repo, own)) < 0)
+    if ((err = list_names(&l, repo, own, NULL)) < 0)
         goto fail;
     for (size_t i = 0; i < l.n; i++) {
         char name[300];
@@ -265,7 +269,16 @@ int cr_lock_live(cr_repo *repo, const char *id)
 int cr_lock_others(char ***out, size_t *count, cr_repo *repo, const cr_lock *own)
 {
     name_list l;
-    int err = list_locks(&l, repo, own ? cr_lock_id(own) : NULL);
+    int err = list_names(&l, repo, own ? cr_lock_id(own) : NULL, NULL);
+    *out = err < 0 ? NULL : l.v;
+    *count = err < 0 ? 0 : l.n;
+    return err;
+}
+
+int cr_lock_dir_names(char ***out, size_t *count, cr_repo *repo, const char *prefix)
+{
+    name_list l;
+    int err = list_names(&l, repo, NULL, prefix);
     *out = err < 0 ? NULL : l.v;
     *count = err < 0 ? 0 : l.n;
     return err;

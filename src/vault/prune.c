@@ -54,41 +54,19 @@
 
 /* ------------------------------------------------------------ plans */
 
-typedef struct plan_names {
-    char (*v)[300];
-    size_t n, cap;
-} plan_names;
-
-static int plan_name_cb(const char *name, const cr_store_info *info, void *payload)
-{
-    plan_names *l = payload;
-    (void)info;
-    if (strncmp(name, PLAN_PREFIX, strlen(PLAN_PREFIX)) != 0)
-        return 0;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 4;
-        void *nv = cr_realloc(l->v, cap * sizeof(*l->v));
-        if (!nv)
-            return CR_ERROR;
-        l->v = nv;
-        l->cap = cap;
-    }
-    snprintf(l->v[l->n++], sizeof(l->v[0]), "%s", name);
-    return 0;
-}
-
 /* Hand each pack of every plan whose prune still runs to fn. */
 static int plans_foreach(cr_repo *repo, void (*fn)(const cr_id *pack, void *p), void *payload)
 {
-    plan_names l = {NULL, 0, 0};
+    char **plans = NULL;
+    size_t nplans = 0;
     cr_buf b = CR_BUF_INIT;
-    int err = cr_store_list(repo->store, "locks", 1, plan_name_cb, &l);
+    int err = cr_lock_dir_names(&plans, &nplans, repo, PLAN_PREFIX);
 
-    for (size_t i = 0; i < l.n && err == 0; i++) {
+    for (size_t i = 0; i < nplans && err == 0; i++) {
         char name[320];
-        if (!cr_lock_live(repo, l.v[i] + strlen(PLAN_PREFIX)))
+        if (!cr_lock_live(repo, plans[i] + strlen(PLAN_PREFIX)))
             continue;
-        snprintf(name, sizeof(name), "locks/%s", l.v[i]);
+        snprintf(name, sizeof(name), "locks/%s", plans[i]);
         int r = cr_store_get(repo->store, name, &b, PLAN_MAX);
         if (r == CR_ENOTFOUND)
             continue; /* that prune just finished */
@@ -106,7 +84,9 @@ static int plans_foreach(cr_repo *repo, void (*fn)(const cr_id *pack, void *p), 
             fn(&id, payload);
         }
     }
-    free(l.v);
+    for (size_t i = 0; i < nplans; i++)
+        free(plans[i]);
+    free(plans);
     cr_buf_free(&b);
     return err;
 }

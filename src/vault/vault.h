@@ -305,6 +305,9 @@ const char *cr_lock_id(const cr_lock *lock);
 int cr_lock_live(cr_repo *repo, const char *id);
 /** The names of every other lock file under locks/ now (free each and the array). */
 int cr_lock_others(char ***out, size_t *count, cr_repo *repo, const cr_lock *own);
+/** The names of the files under locks/ that start with `prefix` (prune's plans; free each and
+ * the array). */
+int cr_lock_dir_names(char ***out, size_t *count, cr_repo *repo, const char *prefix);
 
 /* ================================================================= key.c */
 
