@@ -101,16 +101,23 @@ static int set_immutable(int dirfd, const char *name, int on)
     return rc;
 }
 
+/* The folder of object `name` into dir ("." for one at the top). */
+static const char *parent_of(char dir[CR_STORE_MAX_NAME + 1], const char *name)
+{
+    const char *slash = strrchr(name, '/');
+    snprintf(dir, CR_STORE_MAX_NAME + 1, "%.*s", slash ? (int)(slash - name) : 1,
+             slash ? name : ".");
+    return dir;
+}
+
 static int dir_put(cr_store *s, const char *name, const void *data, size_t len, unsigned flags)
 {
     mode_t mode = (flags & CR_STORE_MUTABLE) ? 0644 : (flags & CR_STORE_PRIVATE) ? 0400 : 0444;
-    const char *slash = strrchr(name, '/');
+    char dir[CR_STORE_MAX_NAME + 1];
     int err = cr_fs_write_atomic(DFD(s), name, data, len, mode, 1);
-    if (err == CR_ENOTFOUND && slash) {
+    if (err == CR_ENOTFOUND && strchr(name, '/')) {
         /* Its folder is not there yet (made on first use). */
-        char dir[CR_STORE_MAX_NAME + 1];
-        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - name), name);
-        if ((err = cr_fs_mkdir_p(DFD(s), dir, 0755)) < 0)
+        if ((err = cr_fs_mkdir_p(DFD(s), parent_of(dir, name), 0755)) < 0)
             return err;
         err = cr_fs_write_atomic(DFD(s), name, data, len, mode, 1);
     }
@@ -238,10 +245,8 @@ static int dir_del(cr_store *s, const char *name)
     }
     if (rc < 0)
         return cr_error_errno("cannot remove %s/%s", where(s), name);
-    const char *slash = strrchr(name, '/');
     char dir[CR_STORE_MAX_NAME + 1];
-    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - name) : 1, slash ? name : ".");
-    cr_fs_fsync_dir(DFD(s), dir); /* best effort: the removal is done either way */
+    cr_fs_fsync_dir(DFD(s), parent_of(dir, name)); /* best effort: the removal is done anyway */
     return 0;
 }
 
@@ -288,20 +293,12 @@ static int dir_make_dirs(cr_store *s, const char *const *names, size_t n)
     for (size_t i = 0; i < n; i++)
         if (mkdirat(DFD(s), names[i], 0755) < 0 && errno != EEXIST)
             return cr_error_errno("cannot create %s/%s", where(s), names[i]);
-    /* Durable before anything refers to them: each parent once. */
+    /* Durable before anything refers to them: each parent once (names come grouped). */
+    char dir[CR_STORE_MAX_NAME + 1], prev[CR_STORE_MAX_NAME + 1] = "";
     for (size_t i = 0; i < n; i++) {
-        const char *slash = strrchr(names[i], '/');
-        char dir[CR_STORE_MAX_NAME + 1];
-        snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - names[i]) : 1,
-                 slash ? names[i] : ".");
-        if (i > 0) {
-            const char *ps = strrchr(names[i - 1], '/');
-            char prev[CR_STORE_MAX_NAME + 1];
-            snprintf(prev, sizeof(prev), "%.*s", ps ? (int)(ps - names[i - 1]) : 1,
-                     ps ? names[i - 1] : ".");
-            if (!strcmp(prev, dir))
-                continue;
-        }
+        if (!strcmp(parent_of(dir, names[i]), prev))
+            continue;
+        memcpy(prev, dir, sizeof(prev));
         int err = cr_fs_fsync_dir(DFD(s), dir);
         if (err < 0)
             return err;
