@@ -147,6 +147,7 @@ int cli_exit_code(int err)
     case CR_EAMBIGUOUS: return CLI_EXIT_NOTFOUND;
     case CR_EINPUT: return CLI_EXIT_USAGE;
     case CR_EREFUSED: return CLI_EXIT_REFUSED;
+    case CR_EHOSTILE: return CLI_EXIT_PARTIAL;
     default: return CLI_EXIT_ERROR;
     }
 }

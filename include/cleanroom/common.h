@@ -35,6 +35,7 @@ enum {
     CR_EINTR = -12,     /**< interrupted by a signal or a callback */
     CR_ERETAINED = -13, /**< the storage keeps that object until a date (S3 Object Lock) */
     CR_EREFUSED = -14,  /**< refused by a safety rule (a compromised restore point) */
+    CR_EHOSTILE = -15,  /**< a sandboxed parser crashed, hung or broke a limit on this input */
 };
 
 /** Length of every identifier (blob, pack, snapshot): 32 bytes, 64 hex digits. */

@@ -64,6 +64,7 @@ const char *cr_strerror(int code)
     case CR_EINTR: return "interrupted";
     case CR_ERETAINED: return "kept by the storage until a later date";
     case CR_EREFUSED: return "refused";
+    case CR_EHOSTILE: return "input stopped a sandboxed parser";
     default: return "error";
     }
 }
