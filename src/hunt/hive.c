@@ -67,6 +67,7 @@
  * is CR_ECORRUPT: no real hive comes near.
  */
 #include "hunt/hunt.h"
+#include "util/sandbox.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -181,6 +182,10 @@ static int hv_check(const uint8_t *d, size_t len)
 }
 
 /* Open the bytes with hivex through a file holding them and HV_PAD zeros. */
+/* In the sandbox's child: the scratch file made before confinement (-1 elsewhere). */
+static int hv_scratch_fd = -1;
+#define HV_SCRATCH "/hive"
+
 static int hv_open(hive_h **out, const void *data, size_t len)
 {
     char path[64], *tmp = NULL;
@@ -188,6 +193,18 @@ static int hv_open(hive_h **out, const void *data, size_t len)
     hive_h *h;
 
     *out = NULL;
+    if (hv_scratch_fd >= 0) {
+        /* No memfd path and no new file in the sandbox: the scratch file, rewritten. */
+        if (ftruncate(hv_scratch_fd, 0) < 0 || cr_fs_pwrite_all(hv_scratch_fd, data, len, 0) < 0 ||
+            ftruncate(hv_scratch_fd, (off_t)(len + HV_PAD)) < 0)
+            return cr_error_errno("cannot prepare a registry hive for reading");
+        if (!(h = hivex_open(HV_SCRATCH, 0))) {
+            cr_error_set("the registry hive is damaged (hivex: %s)", strerror(errno));
+            return errno == ENOMEM ? CR_ERROR : CR_ECORRUPT;
+        }
+        *out = h;
+        return 0;
+    }
     fd = memfd_create("cleanroom-hive", MFD_CLOEXEC);
     if (fd >= 0 && access("/proc/self/fd", X_OK) == 0) {
         snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
@@ -942,5 +959,139 @@ done:
     if (v.h)
         hivex_close(v.h);
     hn_autoruns_free(v.a, v.n);
+    return err;
+}
+
+/* ------------------------------------------------------------ in the sandbox */
+
+/*
+ * hivex runs in a "hive" child of the parser sandbox (src/util/sandbox.h):
+ * the parent sends the hive's bytes, the child answers with the entries
+ * found, which the parent decodes as untrusted input (hn_autoruns_decode).
+ */
+enum { HV_REQ_AUTORUNS = 1 };
+#define HV_SBX_MAX_ENTRIES 200000u
+#define HV_SBX_MAX_TEXT 65536u
+
+static int hv_child_init(cr_sbx_child *ch, cr_rd *setup, void **state)
+{
+    (void)setup;
+    (void)state;
+    /* Readable by the unprivileged user the child becomes; only ever holds the hive. */
+    hv_scratch_fd = open(HV_SCRATCH, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (hv_scratch_fd < 0)
+        return cr_error_errno("cannot create the hive's scratch file");
+    return cr_sbx_child_keep_fd(ch, hv_scratch_fd);
+}
+
+static int hv_child_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *req, cr_buf *reply)
+{
+    hn_autorun *a = NULL;
+    size_t n = 0, len = cr_rd_left(req);
+    const uint8_t *data;
+    int err;
+    (void)state;
+    if (type != HV_REQ_AUTORUNS || cr_rd_raw(req, &data, len) < 0) {
+        cr_error_set("unknown request");
+        return CR_EINPUT;
+    }
+    cr_sbx_child_test_input(ch, data, len);
+    if ((err = hn_hive_autoruns(&a, &n, data, len)) < 0)
+        return err;
+    err = cr_buf_put_varint(reply, n);
+    for (size_t i = 0; i < n && err == 0; i++)
+        if ((err = cr_buf_put_u8(reply, (uint8_t)a[i].kind)) < 0 ||
+            (err = cr_buf_put_str(reply, a[i].key)) < 0 ||
+            (err = cr_buf_put_str(reply, a[i].name)) < 0 ||
+            (err = cr_buf_put_str(reply, a[i].data)) < 0)
+            break;
+    hn_autoruns_free(a, n);
+    return err;
+}
+
+static const cr_sbx_service hv_sbx_service = {"hive", CR_SBX_OPEN_READ, hv_child_init,
+                                          hv_child_serve};
+CR_SBX_SERVICE(hv_sbx_service)
+
+int hn_autoruns_decode(hn_autorun **out, size_t *count, const void *data, size_t len)
+{
+    cr_rd rd;
+    uint64_t n;
+    hn_autorun *a = NULL;
+    size_t got = 0;
+    int err = CR_EHOSTILE;
+
+    *out = NULL;
+    *count = 0;
+    cr_rd_init(&rd, data, len);
+    if (cr_rd_varint(&rd, &n) < 0 || n > HV_SBX_MAX_ENTRIES || n > cr_rd_left(&rd) / 4)
+        goto bad;
+    if (n && !(a = cr_calloc((size_t)n, sizeof(*a)))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    for (; got < n; got++) {
+        uint8_t kind;
+        const uint8_t *t[3];
+        size_t tl[3];
+        if (cr_rd_u8(&rd, &kind) < 0 || kind == 0 || kind > 63)
+            goto bad;
+        for (int k = 0; k < 3; k++)
+            if (cr_rd_bytes(&rd, &t[k], &tl[k], HV_SBX_MAX_TEXT) < 0)
+                goto bad;
+        a[got].kind = kind;
+        /* Whatever the child says is text to show: made valid UTF-8 without controls. */
+        if (!(a[got].key = hn_utf8_clean(t[0], tl[0])) || !(a[got].name = hn_utf8_clean(t[1], tl[1])) ||
+            !(a[got].data = hn_utf8_clean(t[2], tl[2]))) {
+            got++;
+            err = CR_ERROR;
+            goto done;
+        }
+    }
+    if (cr_rd_left(&rd) != 0)
+        goto bad;
+    *out = a;
+    *count = got;
+    return 0;
+bad:
+    cr_error_set("a malformed answer about a registry hive");
+    err = CR_EHOSTILE;
+done:
+    hn_autoruns_free(a, got);
+    return err;
+}
+
+int hn_hive_examine(hn_autorun **out, size_t *count, const void *data, size_t len)
+{
+    cr_sbx *s = NULL;
+    cr_sbx_opts o;
+    cr_buf reply = CR_BUF_INIT;
+    int err;
+
+    *out = NULL;
+    *count = 0;
+    if (!cr_sbx_enabled())
+        return hn_hive_autoruns(out, count, data, len);
+    if (len > HV_MAX_SIZE) {
+        cr_error_set("registry hive too large to examine (%zu bytes, at most %u)", len,
+                     HV_MAX_SIZE);
+        return CR_EINPUT;
+    }
+    memset(&o, 0, sizeof(o));
+    o.service = "hive";
+    o.what = "a registry hive";
+    o.max_reply = 64u << 20;
+    o.idle_seconds = 120;
+    if ((err = cr_sbx_start(&s, &o)) < 0)
+        return err;
+    if ((err = cr_sbx_call(s, HV_REQ_AUTORUNS, data, len, &reply, NULL, NULL)) == 0)
+        err = hn_autoruns_decode(out, count, reply.ptr, reply.len);
+    if (err == CR_EHOSTILE && cr_sbx_alive(s)) {
+        char why[600];
+        snprintf(why, sizeof(why), "%s", cr_error_last());
+        cr_error_set("the sandboxed parser of a registry hive sent %s: the hive may be crafted", why);
+    }
+    cr_sbx_stop(s);
+    cr_buf_free(&reply);
     return err;
 }

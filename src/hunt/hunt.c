@@ -392,7 +392,38 @@ typedef struct hunt_run {
      * hunted of the current source) as judged then; NULL when none is known. */
     hn_dpkg *trusted;
     cr_id trusted_for;
+    /* Contents that made a sandboxed parser fail (crash, hang, limit) in this run,
+     * with the words of the failure: each is a finding where it appears. */
+    struct hunt_hostile {
+        cr_id content;
+        char *why;
+    } *hostile;
+    size_t nhostile, caphostile;
 } hunt_run;
+
+static int hostile_add(hunt_run *h, const cr_id *content, const char *why)
+{
+    if (h->nhostile == h->caphostile) {
+        size_t cap = h->caphostile ? 2 * h->caphostile : 8;
+        struct hunt_hostile *p = cr_realloc(h->hostile, cap * sizeof(*p));
+        if (!p)
+            return CR_ERROR;
+        h->hostile = p;
+        h->caphostile = cap;
+    }
+    if (!(h->hostile[h->nhostile].why = cr_strdup(why)))
+        return CR_ERROR;
+    h->hostile[h->nhostile++].content = *content;
+    return 0;
+}
+
+static const char *hostile_find(const hunt_run *h, const cr_id *content)
+{
+    for (size_t i = 0; i < h->nhostile; i++)
+        if (!memcmp(&h->hostile[i].content, content, sizeof(*content)))
+            return h->hostile[i].why;
+    return NULL;
+}
 
 /* The system root of s (borrowed), worked out once. NULL: out of memory (or a damaged tree). */
 static const char *snap_root(hunt_run *h, const cr_snapshot *s, int *none)
@@ -680,6 +711,13 @@ static int scan_changes(hunt_run *h, const cr_snapshot *s, const char *root, cha
         for (size_t i = 0; i < njobs; i++) {
             if (jobs[i].error) {
                 (*errors)++;
+                if (jobs[i].error == CR_EHOSTILE) {
+                    cr_id cid;
+                    hn_content_id(&cid, jobs[i].node);
+                    if ((err = hostile_add(h, &cid, jobs[i].hostile_why[0] ? jobs[i].hostile_why
+                                                                        : "the parser failed")) < 0)
+                        goto done;
+                }
                 /* What was learnt before the error is still true: keep it, so only
                  * the missing part is tried again next time. */
             }
@@ -963,6 +1001,18 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
         }
         if (n && (err = hn_judge_file(&ctx, c->path, o, n)) < 0)
             goto done;
+        if (n && n->type == CR_NODE_FILE && h->nhostile) {
+            cr_id cid;
+            const char *why;
+            hn_content_id(&cid, n);
+            if ((why = hostile_find(h, &cid)) &&
+                (err = hn_emit(&ctx, c->path, CR_CAT_ANOMALY, CR_SEV_HIGH, "anomaly:parser-crash",
+                               &cid, NULL,
+                               "this file stopped the sandboxed scanner (%s): it may be crafted to "
+                               "attack the tools that inspect it; it was not scanned",
+                               why)) < 0)
+                goto done;
+        }
         hn_ctx *pc = &ctx;
         const char *rel = c->path;
         for (size_t k = 0; k < nsubs; k++) {
@@ -1302,6 +1352,9 @@ done:
     hn_records_clear(&h.records);
     hn_cache_free(h.cache);
     hn_dpkg_free(h.trusted);
+    for (size_t i = 0; i < h.nhostile; i++)
+        free(h.hostile[i].why);
+    free(h.hostile);
     roots_clear(&h);
     cr_snapshot_list_free(snaps, nsnaps);
     cr_lock_release(lock);

@@ -200,6 +200,7 @@ typedef struct hn_scan_job {
     const char *x_filename;        /**< YARA externals of this file (borrowed; NULL: "") */
     const char *x_filepath;
     const char *x_owner;
+    char hostile_why[320];         /**< out: with error CR_EHOSTILE, the sandbox's words */
 } hn_scan_job;
 
 typedef struct hn_scan_stats {
@@ -208,6 +209,14 @@ typedef struct hn_scan_stats {
     uint64_t blob_decodes;    /**< shared blobs decoded for extents that are parts of them */
     uint64_t blob_hits;       /**< such extents served from a worker's cache of decoded blobs */
 } hn_scan_stats;
+
+/**
+ * Decode the answer of a sandboxed YARA scanner (untrusted: fuzz/fuzz_sandbox.c):
+ * the YARA result code and the indexes of the rules that matched, each checked
+ * against `rules`. @return 0, or CR_EHOSTILE when malformed.
+ */
+int hn_scan_reply_decode(const YR_RULES *rules, const void *data, size_t len, int *rc,
+                         uint32_t *idx, size_t maxidx, size_t *nidx);
 
 /**
  * Read the contents of `jobs` from the vault (holes read as zeros) with
@@ -583,6 +592,14 @@ typedef struct hn_autorun {
  */
 int hn_hive_autoruns(hn_autorun **out, size_t *count, const void *data, size_t len);
 void hn_autoruns_free(hn_autorun *a, size_t n);
+/**
+ * hn_hive_autoruns in the parser sandbox (src/util/sandbox.h), or in-process
+ * when CLEANROOM_SANDBOX=off. @return as hn_hive_autoruns, or CR_EHOSTILE
+ * when the hive made the sandboxed parser crash, hang or misbehave.
+ */
+int hn_hive_examine(hn_autorun **out, size_t *count, const void *data, size_t len);
+/** The sandboxed hive parser's answer, decoded as untrusted input (fuzz/fuzz_sandbox.c). */
+int hn_autoruns_decode(hn_autorun **out, size_t *count, const void *data, size_t len);
 /**
  * UTF-16LE text (up to its first NUL; an odd last byte is dropped) as UTF-8:
  * unpaired surrogates become U+FFFD, control characters (C0, DEL, C1) '?'.

@@ -65,6 +65,7 @@
  */
 #include <ctype.h>
 #include "hunt/hunt.h"
+#include "util/sandbox.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -315,6 +316,11 @@ typedef struct sc_worker {
     char **names; /* matched rules, unique */
     size_t nnames, capnames;
     int nomem; /* a callback ran out of memory */
+    /* The sandboxed scanner (instead of `scanner`), started on first use. */
+    cr_sbx *sbx;
+    const char *ext[HN_YARA_NEXTERNALS]; /* the externals of the file, for the sandbox */
+    char extbuf[64];
+    cr_buf req, reply;
 } sc_worker;
 
 struct sc_ctx {
@@ -328,6 +334,7 @@ struct sc_ctx {
     uint64_t max_scan;
     int timeout;
     const EVP_MD *md[3];
+    cr_buf yara_setup; /* the compiled rules and scan settings sent to each sandboxed scanner */
     atomic_size_t next;
     atomic_uint_fast64_t files_done, bytes_done, errors, contents, bytes;
     atomic_int fatal;
@@ -473,13 +480,9 @@ md_err:
     return CR_ERROR;
 }
 
-static int sc_yara_cb(YR_SCAN_CONTEXT *ctx, int message, void *data, void *user)
+/* Record a matched rule under the rule set's name (0, or -1 when out of memory). */
+static int sc_add_rule(sc_worker *w, const YR_RULE *rule)
 {
-    sc_worker *w = user;
-    (void)ctx;
-    if (message != CALLBACK_MSG_RULE_MATCHING)
-        return CALLBACK_CONTINUE;
-    const YR_RULE *rule = data;
     /* The rule set's name for it (unique even when two files define the same identifier). */
     const hn_rule_info *info = hn_ruleset_rule(w->c->rs, rule);
     const char *ns = rule->ns ? rule->ns->name : NULL;
@@ -496,7 +499,7 @@ static int sc_yara_cb(YR_SCAN_CONTEXT *ctx, int message, void *data, void *user)
     for (size_t i = 0; i < w->nnames; i++)
         if (!strcmp(w->names[i], name)) {
             free(name);
-            return CALLBACK_CONTINUE;
+            return 0;
         }
     if (w->nnames == w->capnames) {
         size_t cap = w->capnames ? 2 * w->capnames : 8;
@@ -509,10 +512,18 @@ static int sc_yara_cb(YR_SCAN_CONTEXT *ctx, int message, void *data, void *user)
         w->capnames = cap;
     }
     w->names[w->nnames++] = name;
-    return CALLBACK_CONTINUE;
+    return 0;
 nomem:
     w->nomem = 1;
-    return CALLBACK_ERROR;
+    return -1;
+}
+
+static int sc_yara_cb(YR_SCAN_CONTEXT *ctx, int message, void *data, void *user)
+{
+    (void)ctx;
+    if (message != CALLBACK_MSG_RULE_MATCHING)
+        return CALLBACK_CONTINUE;
+    return sc_add_rule(user, data) < 0 ? CALLBACK_ERROR : CALLBACK_CONTINUE;
 }
 
 /* The single memory block of a chunk scan: one extent at its offset in the file. */
@@ -583,6 +594,13 @@ static int sc_externals(sc_worker *w, const hn_scan_job *job)
     const char *v[HN_YARA_NEXTERNALS] = {name, job->x_filepath ? job->x_filepath : "", ext,
                                          hn_filetype(w->magic, ml),
                                          job->x_owner ? job->x_owner : ""};
+    if (!w->scanner) {
+        /* Sandboxed: sent with each piece scanned. */
+        snprintf(w->extbuf, sizeof(w->extbuf), "%s", ext);
+        for (size_t i = 0; i < HN_YARA_NEXTERNALS; i++)
+            w->ext[i] = i == 2 ? w->extbuf : v[i];
+        return 0;
+    }
     /* A rule set compiled without them (tests) refuses them: nothing to set then. */
     for (size_t i = 0; i < HN_YARA_NEXTERNALS; i++)
         if (yr_scanner_define_string_variable(w->scanner, hn_yara_externals[i], v[i]) ==
@@ -591,8 +609,225 @@ static int sc_externals(sc_worker *w, const hn_scan_job *job)
     return 0;
 }
 
+static int sc_yara(sc_worker *w, const uint8_t *data, size_t len, uint64_t base, uint64_t file_size);
+
+/* ------------------------------------------------ YARA in the sandbox */
+
+/*
+ * With the parser sandbox on (the default), libyara and its modules (pe,
+ * elf, dotnet... which parse the file) run in a "yara" child per worker:
+ * the child gets the compiled rules once, then one request per piece of
+ * content (externals, where the piece lies, its bytes) and answers with the
+ * YARA result code and the indexes of the rules that matched, which the
+ * parent checks against its own rule table. A child that crashes or hangs
+ * on a file gives SC_YARA_HOSTILE for that file; the next file gets a new
+ * child.
+ */
+#define SC_YARA_HOSTILE (-1000)
+#define SC_YARA_NOSANDBOX (-1001) /* the sandbox cannot start: the machine's problem, fatal */
+enum { SC_REQ_SCAN = 1 };
+
+typedef struct sc_child {
+    YR_RULES *rules;
+    YR_SCANNER *scanner;
+    cr_buf idx; /* indexes of the rules matched, varints */
+    uint32_t nidx;
+} sc_child;
+
+static int sc_child_cb(YR_SCAN_CONTEXT *ctx, int message, void *data, void *user)
+{
+    sc_child *k = user;
+    if (message != CALLBACK_MSG_RULE_MATCHING)
+        return CALLBACK_CONTINUE;
+    const YR_RULE *rule = data;
+    if (cr_buf_put_varint(&k->idx, (uint64_t)(rule - ctx->rules->rules_table)) < 0)
+        return CALLBACK_ERROR;
+    k->nidx++;
+    return CALLBACK_CONTINUE;
+}
+
+static size_t sc_stream_read(void *ptr, size_t size, size_t count, void *ud)
+{
+    cr_rd *rd = ud;
+    const uint8_t *p;
+    if (size == 0 || count == 0)
+        return count;
+    if (count > SIZE_MAX / size || cr_rd_raw(rd, &p, size * count) < 0)
+        return 0;
+    memcpy(ptr, p, size * count);
+    return count;
+}
+
+static size_t sc_stream_write(const void *ptr, size_t size, size_t count, void *ud)
+{
+    if (size && count > SIZE_MAX / size)
+        return 0;
+    return cr_buf_put(ud, ptr, size * count) < 0 ? 0 : count;
+}
+
+/* Child: load the rules sent by the parent (trusted), before confinement. */
+static int sc_child_init(cr_sbx_child *ch, cr_rd *setup, void **state)
+{
+    sc_child *k = cr_calloc(1, sizeof(*k));
+    uint32_t timeout = 0, flags = 0;
+    const uint8_t *rules;
+    size_t rlen;
+    (void)ch;
+    if (!k)
+        return CR_ERROR;
+    if (cr_rd_u32(setup, &timeout) < 0 || cr_rd_u32(setup, &flags) < 0 ||
+        cr_rd_bytes(setup, &rules, &rlen, CR_SBX_MAX_FRAME) < 0) {
+        cr_error_set("bad YARA setup");
+        return CR_ERROR;
+    }
+    cr_rd rd;
+    cr_rd_init(&rd, rules, rlen);
+    YR_STREAM st = {&rd, sc_stream_read, NULL};
+    if (hn_yara_init() < 0 || yr_rules_load_stream(&st, &k->rules) != ERROR_SUCCESS ||
+        yr_scanner_create(k->rules, &k->scanner) != ERROR_SUCCESS) {
+        cr_error_set("cannot load the YARA rules in the sandbox");
+        return CR_ERROR;
+    }
+    yr_scanner_set_flags(k->scanner, (int)flags);
+    yr_scanner_set_timeout(k->scanner, (int)timeout);
+    yr_scanner_set_callback(k->scanner, sc_child_cb, k);
+    *state = k;
+    return 0;
+}
+
+/* Child: one piece of content. */
+static int sc_child_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *req, cr_buf *reply)
+{
+    sc_child *k = state;
+    uint64_t base, file_size;
+    const uint8_t *data;
+    size_t len;
+    char *ext[HN_YARA_NEXTERNALS] = {NULL};
+    int rc = ERROR_SUCCESS, err = 0;
+    if (type != SC_REQ_SCAN) {
+        cr_error_set("unknown request");
+        return CR_EINPUT;
+    }
+    for (size_t i = 0; i < HN_YARA_NEXTERNALS; i++)
+        if (cr_rd_str(req, &ext[i], 65536) < 0) {
+            err = CR_EINPUT;
+            goto done;
+        }
+    if (cr_rd_u64(req, &base) < 0 || cr_rd_u64(req, &file_size) < 0 ||
+        cr_rd_bytes(req, &data, &len, CR_SBX_MAX_FRAME) < 0) {
+        err = CR_EINPUT;
+        goto done;
+    }
+    cr_sbx_child_test_input(ch, data, len);
+    for (size_t i = 0; i < HN_YARA_NEXTERNALS; i++)
+        if (yr_scanner_define_string_variable(k->scanner, hn_yara_externals[i], ext[i]) ==
+            ERROR_INSUFFICIENT_MEMORY) {
+            rc = ERROR_INSUFFICIENT_MEMORY;
+            break;
+        }
+    cr_buf_reset(&k->idx);
+    k->nidx = 0;
+    if (rc == ERROR_SUCCESS) {
+        sc_worker w;
+        memset(&w, 0, sizeof(w));
+        w.scanner = k->scanner;
+        rc = sc_yara(&w, data, len, base, file_size);
+    }
+    if (cr_buf_put_svarint(reply, rc) < 0 || cr_buf_put_varint(reply, k->nidx) < 0 ||
+        cr_buf_put(reply, k->idx.ptr, k->idx.len) < 0)
+        err = CR_ERROR;
+done:
+    for (size_t i = 0; i < HN_YARA_NEXTERNALS; i++)
+        free(ext[i]);
+    return err;
+}
+
+static const cr_sbx_service sc_yara_service = {"yara", 0, sc_child_init, sc_child_serve};
+CR_SBX_SERVICE(sc_yara_service)
+
+/* Parent: what the sandbox child answered, checked against our own rule table. */
+int hn_scan_reply_decode(const YR_RULES *rules, const void *data, size_t len, int *rc,
+                         uint32_t *idx, size_t maxidx, size_t *nidx)
+{
+    cr_rd rd;
+    int64_t code;
+    uint64_t n;
+    cr_rd_init(&rd, data, len);
+    *nidx = 0;
+    if (cr_rd_svarint(&rd, &code) < 0 || code < -100000 || code > 100000 ||
+        cr_rd_varint(&rd, &n) < 0 || n > maxidx || n > (rules ? rules->num_rules : 0))
+        goto bad;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t v;
+        if (cr_rd_varint(&rd, &v) < 0 || !rules || v >= rules->num_rules)
+            goto bad;
+        idx[i] = (uint32_t)v;
+    }
+    if (cr_rd_left(&rd) != 0)
+        goto bad;
+    *rc = (int)code;
+    *nidx = (size_t)n;
+    return 0;
+bad:
+    cr_error_set("a malformed YARA answer");
+    return CR_EHOSTILE;
+}
+
+static int sc_yara_sandboxed(sc_worker *w, const uint8_t *data, size_t len, uint64_t base,
+                             uint64_t file_size)
+{
+    sc_ctx *c = w->c;
+    const YR_RULES *rules = c->rs->yara;
+    uint32_t *idx = NULL;
+    size_t nidx = 0;
+    int rc = ERROR_SUCCESS, err;
+    if (!w->sbx) {
+        cr_sbx_opts o;
+        memset(&o, 0, sizeof(o));
+        o.service = "yara";
+        o.what = "the files being hunted";
+        o.setup = c->yara_setup.ptr;
+        o.setuplen = c->yara_setup.len;
+        o.max_reply = 16 + (size_t)rules->num_rules * 5;
+        o.idle_seconds = (unsigned)c->timeout + 60;
+        if ((err = cr_sbx_start(&w->sbx, &o)) < 0)
+            return SC_YARA_NOSANDBOX;
+    }
+    cr_buf_reset(&w->req);
+    for (size_t i = 0; i < HN_YARA_NEXTERNALS; i++)
+        if (cr_buf_put_str(&w->req, w->ext[i] ? w->ext[i] : "") < 0)
+            return ERROR_INSUFFICIENT_MEMORY;
+    if (cr_buf_put_u64(&w->req, base) < 0 || cr_buf_put_u64(&w->req, file_size) < 0 ||
+        cr_buf_put_bytes(&w->req, data, len) < 0)
+        return ERROR_INSUFFICIENT_MEMORY;
+    err = cr_sbx_call(w->sbx, SC_REQ_SCAN, w->req.ptr, w->req.len, &w->reply, NULL, NULL);
+    if (err == 0) {
+        if (!(idx = cr_calloc(rules->num_rules ? rules->num_rules : 1, sizeof(uint32_t))))
+            return ERROR_INSUFFICIENT_MEMORY;
+        err = hn_scan_reply_decode(rules, w->reply.ptr, w->reply.len, &rc, idx, rules->num_rules,
+                                   &nidx);
+    }
+    if (err < 0) {
+        free(idx);
+        /* The child is gone or not to be trusted any more: the next file gets a new one. */
+        char msg[1024];
+        snprintf(msg, sizeof(msg), "%s", cr_error_last());
+        cr_sbx_stop(w->sbx);
+        w->sbx = NULL;
+        cr_error_set("%s", msg);
+        return SC_YARA_HOSTILE;
+    }
+    for (size_t i = 0; i < nidx; i++)
+        if (sc_add_rule(w, &rules->rules_table[idx[i]]) < 0)
+            break;
+    free(idx);
+    return rc;
+}
+
 static int sc_yara(sc_worker *w, const uint8_t *data, size_t len, uint64_t base, uint64_t file_size)
 {
+    if (!w->scanner)
+        return sc_yara_sandboxed(w, data, len, base, file_size);
     if (base == 0 && len == file_size)
         return yr_scanner_scan_mem(w->scanner, data, len);
     sc_chunk ch;
@@ -686,7 +921,7 @@ static int sc_job(sc_worker *w, hn_scan_job *job)
     memset(w->hist, 0, sizeof(w->hist));
     memset(w->magic, 0, sizeof(w->magic));
     sc_names_reset(w);
-    if (yara)
+    if (yara && w->scanner)
         yr_scanner_set_callback(w->scanner, sc_yara_cb, w);
 
     for (size_t i = 0; i < n->ncontent; i++) {
@@ -734,6 +969,10 @@ static int sc_job(sc_worker *w, hn_scan_job *job)
             }
             externals_set = 1;
             yrc = sc_yara(w, dst, x->len, x->offset, n->size);
+            if (yrc == SC_YARA_NOSANDBOX) {
+                err = CR_ERROR;
+                goto fatal;
+            }
             if (yrc != ERROR_SUCCESS)
                 yara_failed = 1;
         }
@@ -757,6 +996,10 @@ static int sc_job(sc_worker *w, hn_scan_job *job)
             yrc = sc_yara(w, w->whole.ptr, (size_t)n->size, 0, n->size);
         else /* empty: scan zero bytes */
             yrc = sc_yara(w, sc_zeros, 0, 0, 0);
+        if (yrc == SC_YARA_NOSANDBOX) {
+            err = CR_ERROR;
+            goto fatal;
+        }
         yara_failed = yrc != ERROR_SUCCESS;
     }
     if (w->nomem) {
@@ -790,7 +1033,13 @@ static int sc_job(sc_worker *w, hn_scan_job *job)
     }
     if (need & HN_HAVE_YARA) {
         if (yara_failed) {
-            if (yrc == ERROR_SCAN_TIMEOUT)
+            if (yrc == SC_YARA_HOSTILE) {
+                snprintf(job->hostile_why, sizeof(job->hostile_why), "%s", cr_error_last());
+                sc_warn(c, job, CR_EHOSTILE,
+                        "not scanned: %s; this file will be scanned again by the next hunt",
+                        job->hostile_why);
+            }
+            else if (yrc == ERROR_SCAN_TIMEOUT)
                 sc_warn(c, job, CR_ERROR,
                         "the YARA scan did not finish within the time allowed "
                         "(%d s per file); this file will be scanned again by "
@@ -1011,6 +1260,23 @@ int hn_scan(hn_scan_stats *stats, cr_repo *repo, const hn_ruleset *rs, hn_scan_j
         nthreads = SC_MAX_THREADS;
     if ((size_t)nthreads > c.nbatches)
         nthreads = (int)c.nbatches;
+    if (rs && rs->yara && cr_sbx_enabled()) {
+        /* What every sandboxed scanner gets: settings, then the compiled rules. */
+        YR_STREAM st = {&c.yara_setup, NULL, sc_stream_write};
+        cr_buf rules = CR_BUF_INIT;
+        st.user_data = &rules;
+        if (cr_buf_put_u32(&c.yara_setup, (uint32_t)c.timeout) < 0 ||
+            cr_buf_put_u32(&c.yara_setup, SCAN_FLAGS_FAST_MODE | SCAN_FLAGS_NO_TRYCATCH |
+                                              SCAN_FLAGS_REPORT_RULES_MATCHING) < 0 ||
+            yr_rules_save_stream(rs->yara, &st) != ERROR_SUCCESS ||
+            cr_buf_put_bytes(&c.yara_setup, rules.ptr, rules.len) < 0) {
+            cr_buf_free(&rules);
+            cr_error_set("cannot prepare the YARA rules for the sandbox");
+            err = CR_ERROR;
+            goto done;
+        }
+        cr_buf_free(&rules);
+    }
     if (!(ws = cr_calloc((size_t)nthreads, sizeof(*ws)))) {
         err = CR_ERROR;
         goto done;
@@ -1026,7 +1292,9 @@ int hn_scan(hn_scan_stats *stats, cr_repo *repo, const hn_ruleset *rs, hn_scan_j
                 err = CR_ERROR;
                 goto done;
             }
-        if (rs && rs->yara) {
+        if (rs && rs->yara && c.yara_setup.len) {
+            /* Sandboxed: the child is started on the first file that needs it. */
+        } else if (rs && rs->yara) {
             int rc = yr_scanner_create(rs->yara, &w->scanner);
             if (rc != ERROR_SUCCESS) {
                 cr_error_set("cannot prepare the YARA scanner (YARA error %d)", rc);
@@ -1058,6 +1326,9 @@ done:
             sc_worker *w = &ws[i];
             if (w->scanner)
                 yr_scanner_destroy(w->scanner);
+            cr_sbx_stop(w->sbx);
+            cr_buf_free(&w->req);
+            cr_buf_free(&w->reply);
             cr_blob_reader_free(w->reader);
             for (int k = 0; k < 3; k++)
                 EVP_MD_CTX_free(w->md[k]);
@@ -1079,6 +1350,7 @@ done:
     free(keys);
     free(c.order);
     free(c.batches);
+    cr_buf_free(&c.yara_setup);
     pthread_mutex_destroy(&c.mu);
     pthread_mutex_destroy(&c.warn_mu);
     pthread_cond_destroy(&c.cond);

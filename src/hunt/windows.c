@@ -648,7 +648,7 @@ static int wn_hive_read(hn_ctx *ctx, const cr_node *node, hn_autorun **out, size
     if ((err = wn_cache_get(&cid, out, n)) != 0)
         return err < 0 ? err : 0;
     if ((err = hn_read_node(&b, ctx->repo, node, WN_MAX_HIVE)) == 0) {
-        err = hn_hive_autoruns(out, n, b.ptr, b.len);
+        err = hn_hive_examine(out, n, b.ptr, b.len);
         if (err == 0)
             wn_cache_put(&cid, *out, *n);
     } else if (err == CR_ECORRUPT) {
@@ -861,6 +861,12 @@ static int wn_hive(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_no
         msg = cr_sprintf("registry hive not examined: %s", why);
         wn_warn(ctx, rel, msg ? msg : why);
         free(msg);
+        if (err == CR_EHOSTILE)
+            return hn_emit(ctx, rel, CR_CAT_ANOMALY, CR_SEV_HIGH, "anomaly:parser-crash", &cid,
+                           NULL,
+                           "%s; its autostart entries were not checked: it may be crafted to "
+                           "attack the tools that inspect it",
+                           why);
         if (err != CR_ECORRUPT)
             return 0;
         return hn_emit(ctx, rel, CR_CAT_ANOMALY, CR_SEV_LOW, "anomaly:bad-hive", &cid, NULL,

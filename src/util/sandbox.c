@@ -246,8 +246,12 @@ static const char *sig_words(int sig)
     }
 }
 
-/* Reap the child (waiting up to ~1 s, then SIGKILL) and describe how it ended. */
-static void sbx_reap(cr_sbx *s, char *how, size_t howlen)
+/*
+ * Reap the child and describe how it ended: a child that is ending by itself
+ * gets up to ~1 s; then (or at once when `now`) it is killed, which is then
+ * what we say.
+ */
+static void sbx_reap(cr_sbx *s, int now, char *how, size_t howlen)
 {
     int status = 0;
     pid_t r = 0;
@@ -255,13 +259,16 @@ static void sbx_reap(cr_sbx *s, char *how, size_t howlen)
         snprintf(how, howlen, "it had already ended");
         return;
     }
-    for (int i = 0; i < 100 && (r = waitpid(s->pid, &status, WNOHANG)) == 0; i++) {
+    for (int i = 0; i < (now ? 1 : 100) && (r = waitpid(s->pid, &status, WNOHANG)) == 0; i++) {
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
     if (r == 0) {
         kill(s->pid, SIGKILL);
-        r = waitpid(s->pid, &status, 0);
+        waitpid(s->pid, &status, 0);
+        s->pid = -1;
+        snprintf(how, howlen, "it was stopped");
+        return;
     }
     s->pid = -1;
     if (r < 0)
@@ -276,9 +283,10 @@ static void sbx_reap(cr_sbx *s, char *how, size_t howlen)
         snprintf(how, howlen, "it exited with status %d", WEXITSTATUS(status));
 }
 
-/* The child failed us: stop it for good and say so. */
-static int sbx_hostile(cr_sbx *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int sbx_hostile(cr_sbx *s, const char *fmt, ...)
+/* The child failed us: stop it for good and say so. `gone`: it stopped talking by itself. */
+static int sbx_hostile(cr_sbx *s, int gone, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int sbx_hostile(cr_sbx *s, int gone, const char *fmt, ...)
 {
     char why[600], how[160];
     va_list ap;
@@ -289,9 +297,7 @@ static int sbx_hostile(cr_sbx *s, const char *fmt, ...)
         close(s->fd);
         s->fd = -1;
     }
-    if (s->pid > 0)
-        kill(s->pid, SIGKILL);
-    sbx_reap(s, how, sizeof(how));
+    sbx_reap(s, !gone, how, sizeof(how));
     snprintf(s->deadmsg, sizeof(s->deadmsg),
              "the sandboxed parser of %s failed: %s (%s); the input may be crafted to attack the "
              "clean room, nothing of it was trusted",
@@ -308,19 +314,21 @@ static int sbx_recv(cr_sbx *s, unsigned kinds, uint8_t *kind, uint16_t *type, cr
     uint32_t len;
     int r = read_full(s->fd, hdr, sizeof(hdr), s->idle_ms);
     if (r == 1)
-        return sbx_hostile(s, "it stopped answering");
+        return sbx_hostile(s, 1, "it stopped answering");
     if (r == -2)
-        return sbx_hostile(s, "no answer for %d s", s->idle_ms / 1000);
+        return sbx_hostile(s, 0, "no answer for %d s", s->idle_ms / 1000);
     if (r < 0)
-        return sbx_hostile(s, "its channel failed (%s)", strerror(errno));
-    if (cr_sbx_header_check(hdr, kinds, s->max_reply, kind, type, &len) < 0)
-        return sbx_hostile(s, "it sent a %s", cr_error_last());
+        return sbx_hostile(s, 1, "its channel failed (%s)", strerror(errno));
+    /* Replies are bounded by the caller; READY and FAIL are short texts. */
+    size_t max = s->max_reply > 4096 ? s->max_reply : 4096;
+    if (cr_sbx_header_check(hdr, kinds, max, kind, type, &len) < 0)
+        return sbx_hostile(s, 0, "it sent a %s", cr_error_last());
     cr_buf_reset(payload);
     if (cr_buf_grow(payload, len) < 0)
         return CR_ERROR;
     r = read_full(s->fd, payload->ptr, len, s->idle_ms);
     if (r != 0)
-        return sbx_hostile(s, "its message was cut short");
+        return sbx_hostile(s, 1, "its message was cut short");
     payload->len = len;
     return 0;
 }
@@ -336,7 +344,7 @@ static int sbx_fail(cr_sbx *s, const cr_buf *p)
     cr_rd_init(&rd, p->ptr, p->len);
     if (cr_rd_svarint(&rd, &code) < 0 || cr_rd_bytes(&rd, &msg, &mlen, 4096) < 0 ||
         code >= 0 || code < -64 || code == CR_EHOSTILE)
-        return sbx_hostile(s, "it sent a malformed failure");
+        return sbx_hostile(s, 0, "it sent a malformed failure");
     cr_sbx_clean_text(clean, sizeof(clean), msg, mlen);
     cr_error_set("%s", clean);
     return (int)code;
@@ -439,7 +447,7 @@ int cr_sbx_start(cr_sbx **out, const cr_sbx_opts *o)
     sv[0] = -1;
 
     if (frame_send(s->fd, CR_SBX_SETUP, 0, setup.ptr, setup.len) < 0) {
-        err = sbx_hostile(s, "it did not start");
+        err = sbx_hostile(s, 1, "it did not start");
         goto fail;
     }
     uint8_t kind;
@@ -493,7 +501,7 @@ int cr_sbx_call(cr_sbx *s, uint16_t type, const void *req, size_t len, cr_buf *r
         return CR_EHOSTILE;
     }
     if (frame_send(s->fd, CR_SBX_REQ, type, req, len) < 0)
-        return sbx_hostile(s, "it stopped reading");
+        return sbx_hostile(s, 1, "it stopped reading");
     for (;;) {
         uint8_t kind;
         uint16_t t;
@@ -502,7 +510,7 @@ int cr_sbx_call(cr_sbx *s, uint16_t type, const void *req, size_t len, cr_buf *r
             break;
         if (kind == CR_SBX_REPLY) {
             if (t != type) {
-                err = sbx_hostile(s, "it answered request %u with %u", type, t);
+                err = sbx_hostile(s, 0, "it answered request %u with %u", type, t);
                 break;
             }
             break;
@@ -520,7 +528,7 @@ int cr_sbx_call(cr_sbx *s, uint16_t type, const void *req, size_t len, cr_buf *r
             if (err == CR_EHOSTILE) {
                 char why[600];
                 snprintf(why, sizeof(why), "%s", cr_error_last());
-                err = sbx_hostile(s, "%s", why);
+                err = sbx_hostile(s, 0, "%s", why);
             } else {
                 /* The parent's own failure (disk full...): stop the child, keep the message. */
                 char why[1024];
@@ -528,9 +536,7 @@ int cr_sbx_call(cr_sbx *s, uint16_t type, const void *req, size_t len, cr_buf *r
                 if (s->fd >= 0)
                     close(s->fd), s->fd = -1;
                 char how[160];
-                if (s->pid > 0)
-                    kill(s->pid, SIGKILL);
-                sbx_reap(s, how, sizeof(how));
+                sbx_reap(s, 1, how, sizeof(how));
                 s->dead = 1;
                 snprintf(s->deadmsg, sizeof(s->deadmsg), "%s", why);
                 cr_error_set("%s", why);
@@ -538,7 +544,7 @@ int cr_sbx_call(cr_sbx *s, uint16_t type, const void *req, size_t len, cr_buf *r
             break;
         }
         if (frame_send(s->fd, CR_SBX_ANSWER, t, answer.ptr, answer.len) < 0) {
-            err = sbx_hostile(s, "it stopped reading");
+            err = sbx_hostile(s, 1, "it stopped reading");
             break;
         }
     }
@@ -564,7 +570,7 @@ void cr_sbx_stop(cr_sbx *s)
     if (s->fd >= 0)
         close(s->fd);
     if (s->pid > 0)
-        sbx_reap(s, how, sizeof(how));
+        sbx_reap(s, 0, how, sizeof(how));
     free(s->what);
     free(s->service);
     free(s);

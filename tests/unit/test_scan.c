@@ -484,7 +484,7 @@ static void test_progress(cr_repo *repo, hn_ruleset *rs)
     uint64_t total = 0;
     for (int i = 0; i < NF; i++) {
         hn_content_id(&facts[i].content, &nodes[i]);
-        jobs[i] = (hn_scan_job){&nodes[i], paths[i], HN_HAVE_HEAD | HN_HAVE_YARA, &facts[i], 0, NULL, NULL, NULL};
+        jobs[i] = (hn_scan_job){&nodes[i], paths[i], HN_HAVE_HEAD | HN_HAVE_YARA, &facts[i], 0, NULL, NULL, NULL, ""};
         total += nodes[i].size;
     }
     CHECK_OK(hn_scan(NULL, repo, rs, jobs, NF, &o));
@@ -544,7 +544,7 @@ static void test_bad_tree_job(cr_repo *repo, hn_ruleset *rs)
     memset(&wl, 0, sizeof(wl));
     REQUIRE(cr_node_copy(&n, &nodes[F_VICTIM]) == 0);
     n.size = 10; /* the extent now lies beyond the end */
-    job = (hn_scan_job){&n, "/bad", HN_HAVE_HEAD | HN_HAVE_YARA, &f, 0, NULL, NULL, NULL};
+    job = (hn_scan_job){&n, "/bad", HN_HAVE_HEAD | HN_HAVE_YARA, &f, 0, NULL, NULL, NULL, ""};
     cr_hunt_options o = CR_HUNT_OPTIONS_INIT;
     o.warning = on_warning;
     o.payload = &wl;
@@ -584,7 +584,7 @@ static void test_timeout(cr_repo *repo)
     snprintf(slow.yara_id, sizeof(slow.yara_id), "%s", "slow");
 
     job = (hn_scan_job){&nodes[F_ZEROS], paths[F_ZEROS],
-                        HN_HAVE_HEAD | HN_HAVE_SHA256 | HN_HAVE_YARA, &f, 0, NULL, NULL, NULL};
+                        HN_HAVE_HEAD | HN_HAVE_SHA256 | HN_HAVE_YARA, &f, 0, NULL, NULL, NULL, ""};
     cr_hunt_options o = CR_HUNT_OPTIONS_INIT;
     o.yara_timeout = 1;
     o.warning = on_warning;
@@ -776,7 +776,7 @@ static void test_shared_blobs(cr_repo *repo, hn_ruleset *rs)
             facts[i].size = fn[i].size;
             snprintf(fpaths[i], sizeof(fpaths[i]), "/disk0/p1/f%zu", i);
             jobs[k] = (hn_scan_job){&fn[i], fpaths[i], HN_HAVE_HEAD | HN_HAVE_SHA256 | HN_HAVE_YARA,
-                                    &facts[i], 0, NULL, NULL, NULL};
+                                    &facts[i], 0, NULL, NULL, NULL, ""};
         }
         o.threads = threads;
         hn_scan_stats st;
@@ -813,8 +813,8 @@ static void test_shared_blobs(cr_repo *repo, hn_ruleset *rs)
     ext[3][0].blob_off = SB_CHUNK - ext[3][0].len + 1;
     CHECK(hn_read_node(&out, repo, &fn[3], 1 << 20) == CR_ECORRUPT && out.len == 0);
     hn_facts_clear(&facts[3]);
-    jobs[0] = (hn_scan_job){&fn[3], "/disk0/p1/bad", HN_HAVE_HEAD | HN_HAVE_YARA, &facts[3], 0, NULL, NULL, NULL};
-    jobs[1] = (hn_scan_job){&fn[4], "/disk0/p1/good", HN_HAVE_HEAD, &facts[4], 0, NULL, NULL, NULL};
+    jobs[0] = (hn_scan_job){&fn[3], "/disk0/p1/bad", HN_HAVE_HEAD | HN_HAVE_YARA, &facts[3], 0, NULL, NULL, NULL, ""};
+    jobs[1] = (hn_scan_job){&fn[4], "/disk0/p1/good", HN_HAVE_HEAD, &facts[4], 0, NULL, NULL, NULL, ""};
     hn_scan_stats st;
     o.threads = 1;
     CHECK_OK(hn_scan(&st, repo, rs, jobs, 2, &o));

@@ -1,0 +1,98 @@
+/*
+ * Fuzz the parent's side of the parser sandbox's protocol: what a hijacked
+ * child could send. The first byte chooses the decoder:
+ *   0  a frame header (cr_sbx_header_check) and text cleaning;
+ *   1  the hive service's answer (hn_autoruns_decode): entries with a known
+ *      kind range and valid UTF-8 text without controls, or CR_EHOSTILE;
+ *   2  the YARA service's answer (hn_scan_reply_decode) against a rule set of
+ *      three rules: every index returned is < 3, or CR_EHOSTILE.
+ * Nothing may crash, leak or accept an out-of-range value.
+ */
+#include "hunt/hunt.h"
+#include "util/sandbox.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void check_text(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    if (!s)
+        abort();
+    while (*p) {
+        size_t k = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : 4;
+        if ((*p < 0x20 || *p == 0x7f) || (*p >= 0x80 && (*p < 0xc2 || *p > 0xf4)))
+            abort();
+        for (size_t i = 1; i < k; i++)
+            if ((p[i] & 0xc0) != 0x80)
+                abort();
+        p += k;
+    }
+}
+
+static YR_RULES *three_rules(void)
+{
+    static YR_RULES *rules;
+    YR_COMPILER *c = NULL;
+    if (rules)
+        return rules;
+    if (hn_yara_init() < 0 || yr_compiler_create(&c) != ERROR_SUCCESS)
+        abort();
+    if (yr_compiler_add_string(c, "rule a { condition: true } rule b { condition: false } "
+                                  "rule c { condition: filesize > 1 }", NULL) != 0 ||
+        yr_compiler_get_rules(c, &rules) != ERROR_SUCCESS)
+        abort();
+    yr_compiler_destroy(c);
+    return rules;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    const uint8_t *p = data + 1;
+    size_t n = size - 1;
+    switch (data[0] % 3) {
+    case 0: {
+        uint8_t kind;
+        uint16_t type;
+        uint32_t len;
+        char text[64];
+        if (n >= CR_SBX_HEADER &&
+            cr_sbx_header_check(p, ~0u, 1u << 20, &kind, &type, &len) == 0 &&
+            (len > (1u << 20) || kind >= 32))
+            abort();
+        cr_sbx_clean_text(text, sizeof(text), p, n);
+        check_text(text);
+        break;
+    }
+    case 1: {
+        hn_autorun *a = NULL;
+        size_t count = 0;
+        int err = hn_autoruns_decode(&a, &count, p, n);
+        if (err == 0)
+            for (size_t i = 0; i < count; i++) {
+                if (a[i].kind < 1 || a[i].kind > 63)
+                    abort();
+                check_text(a[i].key);
+                check_text(a[i].name);
+                check_text(a[i].data);
+            }
+        else if (a || count)
+            abort();
+        hn_autoruns_free(a, count);
+        break;
+    }
+    case 2: {
+        uint32_t idx[8];
+        size_t nidx = 0;
+        int rc = 0;
+        if (hn_scan_reply_decode(three_rules(), p, n, &rc, idx, 8, &nidx) == 0)
+            for (size_t i = 0; i < nidx; i++)
+                if (idx[i] >= 3)
+                    abort();
+        break;
+    }
+    }
+    return 0;
+}
