@@ -637,10 +637,11 @@ typedef struct sc_child {
 static int sc_child_cb(YR_SCAN_CONTEXT *ctx, int message, void *data, void *user)
 {
     sc_child *k = user;
+    (void)ctx;
     if (message != CALLBACK_MSG_RULE_MATCHING)
         return CALLBACK_CONTINUE;
     const YR_RULE *rule = data;
-    if (cr_buf_put_varint(&k->idx, (uint64_t)(rule - ctx->rules->rules_table)) < 0)
+    if (cr_buf_put_varint(&k->idx, (uint64_t)(rule - k->rules->rules_table)) < 0)
         return CALLBACK_ERROR;
     k->nidx++;
     return CALLBACK_CONTINUE;
@@ -720,7 +721,8 @@ static int sc_child_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *r
     }
     cr_sbx_child_test_input(ch, data, len);
     for (size_t i = 0; i < HN_YARA_NEXTERNALS; i++)
-        if (yr_scanner_define_string_variable(k->scanner, hn_yara_externals[i], ext[i]) ==
+        if (yr_scanner_define_string_variable(k->scanner, hn_yara_externals[i],
+                                              ext[i] ? ext[i] : "") ==
             ERROR_INSUFFICIENT_MEMORY) {
             rc = ERROR_INSUFFICIENT_MEMORY;
             break;

@@ -1,0 +1,64 @@
+# The parser sandbox seen from the hunt, played as crafted files would:
+# with CLEANROOM_TEST_HOOKS=1 (tests only) a file holding
+# CLEANROOM-TEST-SANDBOX-CRASH makes the sandboxed parser write through NULL,
+# -LOOP spin forever, -OPEN open /etc/shadow, -SOCKET create a socket. Each
+# must end as a high finding "anomaly:parser-crash" on that file (naming a
+# memory fault, the time limit, seccomp), the hunt exits 5 (partly done),
+# and everything else is still hunted: a web shell matched by a rule in the
+# same snapshot is found, a registry hive that crashes the hive parser is a
+# finding too. Without the test switch the same bytes are plain data. With
+# CLEANROOM_SANDBOX=off the hunt works as before (no child).
+set -u
+. "${CR_TESTLIB:?}"
+
+export CLEANROOM_REPO=$SCRATCH/vault
+expect_exit 0 cr init --kdf interactive
+mkdir -p sys/etc sys/var/www/html sys/Windows/System32/config rules
+printf 'root:x:0:0:root:/root:/bin/bash\n' > sys/etc/passwd
+for k in CRASH LOOP OPEN SOCKET; do
+    printf '<?php /* CLEANROOM-TEST-SANDBOX-%s */ ?>\n' "$k" > "sys/var/www/html/$(echo "$k" | tr A-Z a-z).php"
+done
+printf '<?php eval($_POST["SANDBOX-TEST-SHELL"]); ?>\n' > sys/var/www/html/shell.php
+{ printf 'regf'; head -c 4096 /dev/zero; printf 'CLEANROOM-TEST-SANDBOX-CRASH'; } \
+    > sys/Windows/System32/config/SOFTWARE
+cat > rules/shell.yar <<'R'
+rule sandbox_test_shell { meta: severity = "critical" strings: $a = "SANDBOX-TEST-SHELL" condition: $a }
+R
+
+expect_exit 0 cr backup --source web --time 2026-11-01 sys
+export CLEANROOM_TEST_HOOKS=1 CLEANROOM_SANDBOX_TIMEOUT=3
+expect_exit 5 cr hunt --rules rules --json
+expect_exit 0 cr findings --json
+python3 - "$CR_OUT" > got.txt <<'PY' || fail "findings read"
+import json, sys
+for f in json.load(open(sys.argv[1]))["findings"]:
+    name = f["path"].rsplit("/", 1)[-1]
+    print(name, f["indicator"], f["severity"], f.get("detail", "").replace("\n", " "))
+PY
+cat got.txt >&2
+grep -q '^shell.php yara:sandbox_test_shell critical' got.txt || fail "the web shell next to the crafted files was not found"
+grep -q '^crash.php anomaly:parser-crash high .*SIGSEGV\|^crash.php anomaly:parser-crash high .*stopped' got.txt ||
+    fail "the crashing file is not a high finding naming the fault"
+grep -q '^loop.php anomaly:parser-crash high .*no answer for 3 s' got.txt || fail "the looping file was not stopped by the time limit"
+grep -q '^open.php anomaly:parser-crash high .*seccomp' got.txt || fail "open(/etc/shadow) was not stopped by seccomp"
+grep -q '^socket.php anomaly:parser-crash high .*seccomp' got.txt || fail "socket() was not stopped by seccomp"
+grep -q '^SOFTWARE anomaly:parser-crash high' got.txt || fail "the crashing registry hive is not a finding"
+grep -q 'parser-crash' <(grep -v '^\(crash\|loop\|open\|socket\).php\|^SOFTWARE' got.txt) &&
+    fail "a file without a crafted marker was reported as crashing the parser"
+
+# Without the test switch the markers are inert bytes: no parser-crash finding.
+unset CLEANROOM_TEST_HOOKS
+printf 'changed\n' >> sys/var/www/html/crash.php
+expect_exit 0 cr backup --source web --time 2026-11-02 sys
+expect_exit 0 cr hunt --rules rules
+expect_exit 0 cr findings --json --snapshot latest
+grep -q 'crash.php.*parser-crash' "$CR_OUT" && fail "the crash hook fired without CLEANROOM_TEST_HOOKS"
+
+# Sandbox off: same results for real findings, no child process.
+rm -rf "$CLEANROOM_REPO"
+expect_exit 0 cr init --kdf interactive
+expect_exit 0 cr backup --source web --time 2026-11-01 sys
+CLEANROOM_SANDBOX=off expect_exit 0 cr hunt --rules rules --json
+expect_exit 0 cr findings --json
+grep -q 'sandbox_test_shell' "$CR_OUT" || fail "without the sandbox the web shell was not found"
+pass
