@@ -27,9 +27,18 @@
  *          sizes add up to the header's capacity, extent files present and
  *          long enough).
  *
+ * The size a header gives is checked against the data its tables map: data
+ * mapped beyond it is counted (im_dropped, a warning of the backup), and a
+ * size of 0 with data mapped is refused. A qcow2 backing file is read only
+ * from the image's folder or a folder the caller allows (backing_path).
+ *
  * Reads are checked too: a range that needs bytes past the end of the file
  * (the image was truncated after the checks, or a data cluster lies beyond
  * the end) is CR_ECORRUPT naming the image and the offset.
+ *
+ * Where data lies (im_next_data) comes from our own maps: SEEK_DATA for raw
+ * files, the L1/L2 tables of qcow2, the grain directories and tables of VMDK
+ * (vmdk_run), the block tables of VHD and VHDX.
  *
  * Not thread-safe: one im_disk is used by one thread at a time (the image
  * backup reads each disk from one thread).

@@ -822,6 +822,76 @@ static void test_vmdk_map(void)
     }
 }
 
+/* A header size smaller than the data the tables map: the rest is counted (im_dropped), the
+ * header's size kept; a size of 0 with data is refused. VHD: footer size (both copies, with
+ * their checksums); VHDX: the virtual size metadata item. */
+static void test_claimed_size(void)
+{
+    char src[PATH_MAX], p[PATH_MAX];
+    im_disk *d = NULL;
+    uint8_t foot[512];
+    struct stat st;
+    for (int zero = 0; zero <= 1; zero++) {
+        join(src, base, "d.vhd");
+        join(p, base, zero ? "size0.vhd" : "small.vhd");
+        sh("cp '%s' '%s'", src, p);
+        REQUIRE(stat(p, &st) == 0);
+        int fd = open(p, O_RDWR);
+        REQUIRE(fd >= 0);
+        REQUIRE(pread(fd, foot, 512, st.st_size - 512) == 512);
+        put_be64(foot + 40, zero ? 0 : 4 * MIB); /* original size */
+        put_be64(foot + 48, zero ? 0 : 4 * MIB); /* current size */
+        vhd_checksum(foot, 512, 64);
+        REQUIRE(pwrite(fd, foot, 512, st.st_size - 512) == 512);
+        REQUIRE(pwrite(fd, foot, 512, 0) == 512);
+        close(fd);
+        if (zero) {
+            expect_open_fails(p, CR_EINPUT, "size of 0 bytes, but its block table maps");
+            continue;
+        }
+        CHECK_OK(im_open(&d, p, CR_IMAGE_AUTO));
+        if (d) {
+            CHECK(im_size(d) == 4 * MIB);
+            CHECK(im_dropped(d) == 4 * MIB); /* blocks 2 and 3 (2 MiB each) hold data */
+            im_close(d);
+        }
+    }
+    /* VHDX of 1 MiB blocks: data in blocks 0-3, 5 and 7; a size of 4 MiB leaves 5 and 7 out. */
+    join(src, base, "d-small.vhdx");
+    join(p, base, "small.vhdx");
+    sh("cp '%s' '%s'", src, p);
+    int fd = open(p, O_RDWR);
+    REQUIRE(fd >= 0);
+    static const uint8_t meta_guid[16] = {0x06, 0xA2, 0x7C, 0x8B, 0x90, 0x47, 0x9A, 0x4B,
+                                          0xB8, 0xFE, 0x57, 0x5F, 0x05, 0x0F, 0x88, 0x6E};
+    static const uint8_t size_guid[16] = {0x24, 0x42, 0xA5, 0x2F, 0x1B, 0xCD, 0x76, 0x48,
+                                          0xB2, 0x11, 0x5D, 0xBE, 0xD8, 0x3B, 0xF4, 0xB8};
+    uint8_t rt[4096], mt[4096];
+    REQUIRE(pread(fd, rt, sizeof(rt), 192 * 1024) == (ssize_t)sizeof(rt));
+    uint64_t meta = 0;
+    for (int i = 0; i < 8; i++)
+        if (!memcmp(rt + 16 + i * 32, meta_guid, 16))
+            for (int k = 7; k >= 0; k--)
+                meta = meta << 8 | rt[16 + i * 32 + 16 + k];
+    REQUIRE(meta != 0);
+    REQUIRE(pread(fd, mt, sizeof(mt), (off_t)meta) == (ssize_t)sizeof(mt));
+    uint32_t at = 0;
+    for (int i = 0; i < 16; i++)
+        if (!memcmp(mt + 32 + i * 32, size_guid, 16))
+            at = (uint32_t)mt[32 + i * 32 + 16] | (uint32_t)mt[32 + i * 32 + 17] << 8 |
+                 (uint32_t)mt[32 + i * 32 + 18] << 16 | (uint32_t)mt[32 + i * 32 + 19] << 24;
+    REQUIRE(at != 0);
+    static const uint8_t four_mib[8] = {0, 0, 0x40, 0, 0, 0, 0, 0};
+    REQUIRE(pwrite(fd, four_mib, 8, (off_t)(meta + at)) == 8);
+    close(fd);
+    CHECK_OK(im_open(&d, p, CR_IMAGE_AUTO));
+    if (d) {
+        CHECK(im_size(d) == 4 * MIB);
+        CHECK(im_dropped(d) == 2 * MIB);
+        im_close(d);
+    }
+}
+
 /* Backing files of a qcow2 outside the image's folder, and cr_path_lexical they rely on. */
 static void test_backing_confined(void)
 {
@@ -875,6 +945,7 @@ int main(void)
     test_vhd_differencing();
     test_vmdk_map();
     test_backing_confined();
+    test_claimed_size();
     test_damaged();
     free(raw_data);
     fx_scratch_done(base);
