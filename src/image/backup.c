@@ -299,9 +299,13 @@ static int chunk_pass(ib *b, iworker *workers, size_t nw, idisk *dk)
             break;
         }
         if (next_data >= off + len) {
-            m->present[i] = 0; /* unallocated: a hole, never read */
-            atomic_fetch_add(&b->bytes_done, len);
+            /* Unallocated up to the chunk holding next_data: holes, never read (present[]
+             * is zeroed), taken in one step: a 64 TiB disk is 16 million chunks. */
+            size_t stop = next_data >= m->size ? m->n : (size_t)(next_data / CR_IMAGE_CHUNK);
+            uint64_t to = stop >= m->n ? m->size : (uint64_t)stop * CR_IMAGE_CHUNK;
+            atomic_fetch_add(&b->bytes_done, to - off);
             progress(b, 0);
+            i = stop - 1;
             continue;
         }
 
