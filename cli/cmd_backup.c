@@ -29,7 +29,7 @@ static const char help_text[] =
     "                        [--vm-firmware bios|uefi] [--vm-disk-bus virtio|scsi|sata|ide]\n"
     "                        [--vm-nic virtio|e1000|e1000e|vmxnet3|rtl8139]\n"
     "                        [--vm-os linux|windows|other] [--time ISO8601] [--tag T]...\n"
-    "                        [--threads N]\n"
+    "                        [--allow-backing DIR]... [--threads N]\n"
     "\n"
     "Save PATH... as a new snapshot (restore point) of the source NAME (the system the\n"
     "backup protects, e.g. dpi-server). Only data not already in the vault is stored.\n"
@@ -67,14 +67,18 @@ static const char help_text[] =
     "  --vm-disk-bus B    virtio, scsi, sata or ide\n"
     "  --vm-nic M         virtio, e1000, e1000e, vmxnet3 or rtl8139\n"
     "  --vm-os OS         linux, windows or other\n"
+    "  --allow-backing DIR  a folder qcow2 backing files may also be read from (repeatable;\n"
+    "                     e.g. /var/lib/libvirt/images). By default only the image's own\n"
+    "                     folder: a backing file named elsewhere is refused\n"
     "\n"
     "Unreadable or vanished items are reported on stderr as 'warning: PATH: MESSAGE'; the\n"
     "snapshot is still saved and the exit code is 5.\n"
     "\n"
-    "Exit codes: 0 saved, 1 error, 2 usage (also: not a disk image this program reads, or\n"
-    "a damaged or truncated image), 3 wrong passphrase, 4 damaged vault, 5 saved with\n"
-    "unreadable items (for images: files inside; the disks are complete), 6 locked, 7 no\n"
-    "vault or a PATH / image does not exist.\n";
+    "Exit codes: 0 saved, 1 error, 2 usage (also: not a disk image this program reads, a\n"
+    "damaged or truncated image, a backing file outside the allowed folders), 3 wrong\n"
+    "passphrase, 4 damaged vault, 5 saved with unreadable items (for images: files inside,\n"
+    "or data beyond the size an image's header gives), 6 locked, 7 no vault or a PATH /\n"
+    "image / backing file does not exist.\n";
 
 typedef struct backup_ctx {
     cli_progress *progress;
@@ -161,6 +165,17 @@ static void print_image_summary(const cr_snapshot *snap, double seconds)
                                                ? "MBR"
                                                : d->partition_table);
         printf("\n");
+        /* The files read under the disk: the operator must see a chain that reaches
+         * somewhere unexpected. */
+        for (size_t k = 0; k < d->nbacking; k++) {
+            char *bp = cli_escape(d->backing[k].path ? d->backing[k].path : "?");
+            printf("    backing file: %s (%s)\n", bp,
+                   cr_image_format_name(d->backing[k].format));
+            free(bp);
+        }
+        if (d->dropped)
+            printf("    not stored: %s of data mapped beyond the size the header gives\n",
+                   cli_human_size(c, sizeof(c), d->dropped));
         print_volumes(d);
         free(name);
         free(path);
@@ -209,6 +224,7 @@ int cmd_backup(int argc, char **argv)
         OPT_VM_NIC,
         OPT_VM_OS,
         OPT_ROOT,
+        OPT_ALLOW_BACKING,
     };
     static const struct option longopts[] = {
         {"source", required_argument, NULL, OPT_SOURCE},
@@ -227,6 +243,7 @@ int cmd_backup(int argc, char **argv)
         {"vm-nic", required_argument, NULL, OPT_VM_NIC},
         {"vm-os", required_argument, NULL, OPT_VM_OS},
         {"root", required_argument, NULL, OPT_ROOT},
+        {"allow-backing", required_argument, NULL, OPT_ALLOW_BACKING},
         CLI_GLOBAL_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -238,7 +255,8 @@ int cmd_backup(int argc, char **argv)
     const char **tags = cli_xmalloc(sizeof(char *) * (size_t)argc);
     const char **excludes = cli_xmalloc(sizeof(char *) * (size_t)argc);
     const char **images = cli_xmalloc(sizeof(char *) * (size_t)argc);
-    size_t ntags = 0, nexcludes = 0, nimages = 0;
+    const char **allow = cli_xmalloc(sizeof(char *) * (size_t)argc);
+    size_t ntags = 0, nexcludes = 0, nimages = 0, nallow = 0;
     /* --vm-* values as given (borrowed from argv); 0 / NULL = not given */
     cr_vm_info vmopt = {0}, vm = {0};
     cr_vm_info *vmcfg = NULL;
@@ -290,6 +308,21 @@ int cmd_backup(int argc, char **argv)
             images[nimages++] = optarg;
             break;
         case OPT_NO_FILES: no_files = 1; break;
+        case OPT_ALLOW_BACKING: {
+            struct stat st;
+            if (!*optarg) {
+                rc = cli_usage_error("backup", "--allow-backing needs a folder");
+                goto done;
+            }
+            if (stat(optarg, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                char *e = cli_escape(optarg);
+                rc = cli_usage_error("backup", "--allow-backing %s: not a folder", e);
+                free(e);
+                goto done;
+            }
+            allow[nallow++] = optarg;
+            break;
+        }
         case OPT_ROOT:
             if (!*optarg) {
                 rc = cli_usage_error("backup", "--root needs the folder that holds the "
@@ -395,8 +428,9 @@ int cmd_backup(int argc, char **argv)
         }
         goto image;
     }
-    if (vm_given || no_files) {
-        rc = cli_usage_error("backup", "--vm-* options and --no-files need --image FILE");
+    if (vm_given || no_files || nallow) {
+        rc = cli_usage_error("backup", "--vm-* options, --no-files and --allow-backing need "
+                                       "--image FILE");
         goto done;
     }
     if (optind >= argc) {
@@ -532,6 +566,8 @@ image:
     iopts.vm = &vm;
     iopts.no_files = no_files;
     iopts.threads = opts.threads;
+    iopts.allow_backing = allow;
+    iopts.nallow_backing = nallow;
     ctx.progress = cli_progress_new("backup");
     iopts.progress = on_progress;
     iopts.warning = on_warning;
@@ -564,9 +600,17 @@ image:
     }
     if (err == CR_EPARTIAL || snap->errors) {
         char sid[9];
-        cli_warn("%llu filesystem(s) or file(s) inside the disks could not be listed (see the "
-                 "warnings above); the disks of snapshot %s are complete",
-                 (unsigned long long)snap->errors, cli_short_id(sid, &snap->id));
+        uint64_t dropped = 0;
+        for (size_t i = 0; i < snap->ndisks; i++)
+            dropped += snap->disks[i].dropped;
+        if (dropped)
+            cli_warn("%llu warning(s) above, among them data beyond the size a disk image's "
+                     "header gives, left out of snapshot %s: check those images",
+                     (unsigned long long)snap->errors, cli_short_id(sid, &snap->id));
+        else
+            cli_warn("%llu filesystem(s) or file(s) inside the disks could not be listed (see "
+                     "the warnings above); the disks of snapshot %s are complete",
+                     (unsigned long long)snap->errors, cli_short_id(sid, &snap->id));
         rc = CLI_EXIT_PARTIAL;
     } else {
         rc = CLI_EXIT_OK;
@@ -580,5 +624,6 @@ done:
     free(tags);
     free(excludes);
     free(images);
+    free(allow);
     return rc;
 }

@@ -1516,6 +1516,19 @@ void cli_snapshot_image_json(json_t *o, const cr_snapshot *s)
         json_object_set_new(j, "virtual_size", cli_json_u64(d->virtual_size));
         json_object_set_new(j, "stored", cli_json_u64(d->stored));
         json_object_set_new(j, "partition_table", json_str_or_null(d->partition_table));
+        json_t *chain = json_array();
+        if (!chain)
+            oom();
+        for (size_t k = 0; k < d->nbacking; k++) {
+            json_t *x = json_object();
+            if (!x)
+                oom();
+            json_object_set_new(x, "path", json_str_or_null(d->backing[k].path));
+            json_object_set_new(x, "format", json_string(cr_image_format_name(d->backing[k].format)));
+            json_array_append_new(chain, x);
+        }
+        json_object_set_new(j, "backing", chain);
+        json_object_set_new(j, "dropped", cli_json_u64(d->dropped));
         for (size_t k = 0; k < d->nvolumes; k++) {
             const cr_image_volume *v = &d->volumes[k];
             json_t *x = json_object();

@@ -50,7 +50,7 @@ int cr_vm_config_read(cr_vm_info **out, const char *path);
 
 /* ---------------------------------------------------------------- backup */
 
-#define CR_IMAGE_BACKUP_OPTIONS_VERSION 1
+#define CR_IMAGE_BACKUP_OPTIONS_VERSION 2
 typedef struct cr_image_backup_options {
     unsigned int version;
     const char *source;      /**< required: the system the snapshot protects */
@@ -60,22 +60,33 @@ typedef struct cr_image_backup_options {
     int no_files;            /**< 1: do not read the filesystems inside (disks only) */
     int threads;             /**< as for cr_backup */
     cr_progress_cb progress; cr_warning_cb warning; void *payload;
+    /** Version 2: folders a qcow2 backing file may also be read from (and their
+     *  subfolders), besides the image's own folder: e.g. /var/lib/libvirt/images for a
+     *  libvirt chain. A backing file named outside them is refused (CR_EINPUT). */
+    const char *const *allow_backing; size_t nallow_backing;
 } cr_image_backup_options;
-#define CR_IMAGE_BACKUP_OPTIONS_INIT {CR_IMAGE_BACKUP_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, 0, 0, NULL, NULL, NULL}
+#define CR_IMAGE_BACKUP_OPTIONS_INIT {CR_IMAGE_BACKUP_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0}
 
 /**
  * Back up disk images (raw files, block devices, qcow2, VMDK, VHD, VHDX;
  * the format is recognised from the content; backing files of qcow2 overlays
- * and the extent files of a VMDK descriptor are read too) as one new image
- * snapshot of opts->source. The disks are "disk0", "disk1"... in the order
- * given. Chunks already in the vault (the same VM yesterday, a VM cloned from
- * the same template) are hashed only, never compressed, encrypted or written
- * again. A filesystem that cannot be read is reported through opts->warning
- * and recorded in its volume's `error`; the disk itself is still complete.
+ * (from the image's folder or opts->allow_backing only) and the extent files
+ * of a VMDK descriptor are read too) as one new image snapshot of
+ * opts->source. The disks are "disk0", "disk1"... in the order given; each
+ * records the chain of files read under it (cr_image_disk.backing). Chunks
+ * already in the vault (the same VM yesterday, a VM cloned from the same
+ * template) are hashed only, never compressed, encrypted or written again. A
+ * filesystem that cannot be read is reported through opts->warning and
+ * recorded in its volume's `error`; the disk itself is still complete. Data
+ * an image's tables map beyond the size its header gives is reported through
+ * opts->warning and counted in cr_image_disk.dropped (the header's size is
+ * kept).
  * @return 0; CR_EPARTIAL if the snapshot was written but some filesystem or
- *         file could not be listed; CR_ENOTFOUND (no such image); CR_EINPUT
- *         (not a disk image this program reads, or a damaged header: the
- *         message says which and where); an error.
+ *         file could not be listed, or data beyond a header's size was left
+ *         out; CR_ENOTFOUND (no such image); CR_EINPUT (not a disk image this
+ *         program reads, a damaged header, a size of 0 with data mapped, a
+ *         backing file outside the allowed folders: the message says which and
+ *         where); an error.
  */
 int cr_backup_image(cr_snapshot **out, cr_repo *repo, const char *const *images, size_t nimages,
                     const cr_image_backup_options *opts);

@@ -61,6 +61,12 @@ typedef struct cr_image_volume {
     char *error;          /**< why its files could not be read, or NULL */
 } cr_image_volume;
 
+/** A file read under a disk: a qcow2 backing file, a VMDK or differencing VHD/VHDX parent. */
+typedef struct cr_image_backing {
+    char *path;           /**< the file read (its real path for qcow2) */
+    cr_image_format format;
+} cr_image_backing;
+
 /** One disk of an image snapshot. */
 typedef struct cr_image_disk {
     char *name;           /**< folder in the snapshot: "disk0", "disk1"... */
@@ -71,6 +77,14 @@ typedef struct cr_image_disk {
     char *partition_table; /**< "gpt", "dos" (MBR), or NULL */
     cr_image_volume *volumes;
     size_t nvolumes;
+    /** The chain under the image, nearest first (its backing file, that one's...); NULL / 0
+     *  for a disk without one, and in snapshots written before chains were recorded. */
+    cr_image_backing *backing;
+    size_t nbacking;
+    /** Bytes of data the tables of the image (or of a file of its chain) map beyond the size
+     *  their header gives: not stored, since the snapshot keeps the size the header claims
+     *  (0: none). */
+    uint64_t dropped;
 } cr_image_disk;
 
 /** A restore point of one source. */

@@ -27,9 +27,18 @@
  *          sizes add up to the header's capacity, extent files present and
  *          long enough).
  *
+ * The size a header gives is checked against the data its tables map: data
+ * mapped beyond it is counted (im_dropped, a warning of the backup), and a
+ * size of 0 with data mapped is refused. A qcow2 backing file is read only
+ * from the image's folder or a folder the caller allows (backing_path).
+ *
  * Reads are checked too: a range that needs bytes past the end of the file
  * (the image was truncated after the checks, or a data cluster lies beyond
  * the end) is CR_ECORRUPT naming the image and the offset.
+ *
+ * Where data lies (im_next_data) comes from our own maps: SEEK_DATA for raw
+ * files, the L1/L2 tables of qcow2, the grain directories and tables of VMDK
+ * (vmdk_run), the block tables of VHD and VHDX.
  *
  * Not thread-safe: one im_disk is used by one thread at a time (the image
  * backup reads each disk from one thread).
@@ -74,6 +83,34 @@ typedef struct vmdk_extent {
     char *file;        /* as written in the descriptor (NULL for ZERO) */
     uint64_t offset;   /* FLAT: sectors into the file */
 } vmdk_extent;
+
+/*
+ * VMDK allocation map: where each extent of the disk keeps its grains, so
+ * that unallocated ranges are skipped without asking libvmdk (which reads
+ * them as zeros, byte by byte: a sparse VMDK claiming 64 TiB took 45 minutes).
+ */
+enum { VX_ZERO, VX_FLAT, VX_SPARSE };
+typedef struct vmdk_ext {
+    uint64_t start, sectors; /* the sectors of the disk this extent holds */
+    int kind;
+    char *path;              /* its file (NULL for VX_ZERO) */
+    uint64_t offset;         /* VX_FLAT: first sector in the file */
+    uint64_t gd;             /* VX_SPARSE: grain directory (sector in the file) */
+    uint64_t grain;          /* sectors per grain */
+    uint64_t gtes;           /* entries per grain table */
+    uint64_t ngd;            /* entries of the grain directory */
+    int zero_grains;         /* header flag 4: an entry 1 means "zeros" (ESXi) */
+} vmdk_ext;
+
+/* What a range of a VMDK holds (vmdk_run). */
+enum { VR_DATA, VR_ZERO, VR_PARENT };
+
+/* Parts of a file known to hold no data (found with SEEK_DATA), so that
+ * grain tables and directories in a hole of a sparse file are not read. */
+typedef struct holes {
+    int fd;
+    uint64_t from, to; /* [from, to) holds no data; from == to: nothing known */
+} holes;
 
 typedef struct vmdk_desc {
     char create_type[64];
@@ -120,9 +157,33 @@ struct im_disk {
     /* Where the image file's own data clusters may lie: a read is refused if
      * the library would need bytes past the end (see check_file_end). */
     uint64_t open_fsize;
+    /* Bytes of data the image's tables map at or beyond `size` (not readable
+     * through the disk: see im_dropped). */
+    uint64_t dropped;
+    /* Folders a qcow2 backing file may also be read from (borrowed, during im_open only). */
+    const char *const *allow;
+    size_t nallow;
+    /* VMDK allocation map: the extents, and caches of the last grain
+     * directory block and grain table read (vmdk_run). */
+    vmdk_ext *vx;
+    size_t nvx;
+    struct {
+        size_t ext;       /* extent whose file `h.fd` is (SIZE_MAX: none open) */
+        holes h;
+        int own_fd;       /* h.fd was opened here (not d->fd) */
+        uint8_t *gd;      /* VX_GD_BLOCK entries from gd_first */
+        uint64_t gd_first, gd_n;
+        int gd_hole;      /* that block lies in a hole: all zeros */
+        size_t gd_ext;
+        uint8_t *gt;      /* the last grain table read */
+        uint64_t gt_at;   /* its sector, 0: none */
+        int gt_hole;
+        size_t gt_ext;
+    } vc;
 };
 
-static int open_layer(im_disk **out, const char *path, cr_image_format expect, int depth);
+static int open_layer(im_disk **out, const char *path, cr_image_format expect, int depth,
+                      const char *const *allow, size_t nallow);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -231,12 +292,136 @@ static int lib_fail(const im_disk *d, int code, intptr_t **e, lib_sprint_fn sp, 
     return code;
 }
 
-/* A file named by an image (backing file, extent, parent): relative names are in the image's folder. */
+/* A file named by an image (VMDK extent or parent, VHD parent) once confined to its folder:
+ * relative names are in the image's folder. */
 static char *resolve(const im_disk *d, const char *name)
 {
     if (name[0] == '/')
         return cr_strdup(name);
     return cr_sprintf("%s/%s", d->dir, name);
+}
+
+/* 1 if [off, off + len) of the file holds no data (a hole of a sparse file),
+ * learnt with SEEK_DATA and remembered in h; 0 if it may hold data (or the
+ * filesystem cannot tell). Past the end of the file is not a hole: the
+ * reader that follows fails, as it must for a truncated image. */
+static int in_hole(holes *h, uint64_t off, uint64_t len)
+{
+    if (len == 0 || off + len < off)
+        return 0;
+    if (h->from < h->to && off >= h->from && off + len <= h->to)
+        return 1;
+    off_t r = lseek(h->fd, (off_t)off, SEEK_DATA);
+    uint64_t next;
+    if (r >= 0) {
+        next = (uint64_t)r;
+    } else {
+        struct stat st;
+        if (errno != ENXIO || fstat(h->fd, &st) < 0)
+            return 0;
+        next = (uint64_t)st.st_size; /* no data after off: a hole up to the end */
+    }
+    if (next <= off || next - off < len)
+        return 0;
+    h->from = off;
+    h->to = next;
+    return 1;
+}
+
+/* p made absolute (relative to the working folder) and lexical (cr_path_lexical). */
+static char *abs_lexical(const char *p)
+{
+    if (p[0] == '/')
+        return cr_path_lexical(p);
+    char *cwd = getcwd(NULL, 0), *j, *r;
+    if (!cwd) {
+        cr_error_errno("cannot find the current folder");
+        return NULL;
+    }
+    j = cr_sprintf("%s/%s", cwd, p);
+    free(cwd);
+    r = j ? cr_path_lexical(j) : NULL;
+    free(j);
+    return r;
+}
+
+/* The one refusal of a backing file outside the allowed folders: it never
+ * depends on whether the named file exists (no oracle of host paths). */
+static int backing_refused(const im_disk *d, const char *name)
+{
+    cr_error_set("%s: its qcow2 backing file \"%s\" lies outside the image's folder%s: refused, "
+                 "so that a disk image cannot make cleanroom read other disks or files of this "
+                 "machine. If this chain is genuine (a libvirt pool, say), allow the backing "
+                 "file's folder with --allow-backing DIR; or copy the backing file next to the "
+                 "image and point the overlay to it ('qemu-img rebase -u -b NAME')",
+                 d->path, name, d->nallow ? " and the folders allowed" : "");
+    return CR_EINPUT;
+}
+
+/* 1 if `p` (absolute, lexical or real) lies in one of the folders (lexical or real as `real`). */
+static int backing_allowed(const im_disk *d, const char *p, int real)
+{
+    int ok = 0;
+    for (size_t i = 0; i <= d->nallow && !ok; i++) {
+        const char *f = i == 0 ? d->dir : d->allow[i - 1];
+        char *lex = abs_lexical(f), *r = NULL;
+        if (real && lex)
+            r = realpath(lex, NULL); /* an allowed folder that does not exist allows nothing real */
+        const char *cmp = real ? r : lex;
+        ok = cmp && cr_path_covers(cmp, p);
+        free(lex);
+        free(r);
+    }
+    return ok;
+}
+
+/*
+ * Where a qcow2 backing file is read from. Its name is text of the image,
+ * which whoever controlled the VM's host could write: an absolute path to
+ * another VM's disk, or "../hostsecret/victim.qcow2". So the name is resolved
+ * as text first, without touching the filesystem, and must lie in the image's
+ * own folder (or below it) or in a folder the operator allowed; else it is
+ * refused with one message, whether such a file exists or not. Once inside,
+ * a missing file is CR_ENOTFOUND, and the file's real path (symlinks
+ * followed) must still be inside an allowed folder. *out is that real path.
+ */
+static int backing_path(char **out, const im_disk *d, const char *name)
+{
+    int err = 0;
+    char *j = NULL, *lex = NULL, *real = NULL;
+
+    *out = NULL;
+    if (!(j = name[0] == '/' ? cr_strdup(name) : cr_sprintf("%s/%s", d->dir, name)) ||
+        !(lex = abs_lexical(j))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    if (!backing_allowed(d, lex, 0)) {
+        err = backing_refused(d, name);
+        goto done;
+    }
+    if (!(real = realpath(lex, NULL))) {
+        if (errno == ENOENT || errno == ENOTDIR) {
+            cr_error_set("%s: its qcow2 backing file %s is missing (looked for %s): copy it next "
+                         "to the image, or flatten the image with 'qemu-img convert -O qcow2'",
+                         d->path, name, lex);
+            err = CR_ENOTFOUND;
+        } else {
+            err = cr_error_errno("%s: cannot find its qcow2 backing file %s", d->path, lex);
+        }
+        goto done;
+    }
+    if (!backing_allowed(d, real, 1)) {
+        err = backing_refused(d, name);
+        goto done;
+    }
+    *out = real;
+    real = NULL;
+done:
+    free(j);
+    free(lex);
+    free(real);
+    return err;
 }
 
 /* ------------------------------------------------------------ CRC-32C (VHDX) */
@@ -276,6 +461,86 @@ static uint32_t crc32c_skip(uint8_t *p, size_t n, size_t at)
 #define QCOW_OFLAG_COPIED (1ull << 63)
 #define QCOW_OFLAG_COMPRESSED (1ull << 62)
 #define QCOW_L1_MASK 0x00fffffffffffe00ull
+
+static uint64_t qcow_host(const im_disk *d, uint64_t e, int *compressed, int *zero);
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Data clusters of the L2 table at `l2off` whose index is >= `from`. */
+static int qcow_count_l2(im_disk *d, holes *h, uint8_t *buf, uint64_t l2off, uint64_t l2_bytes,
+                         uint64_t from, uint64_t *count)
+{
+    int err;
+    *count = 0;
+    if (l2off > d->fsize || l2_bytes > d->fsize - l2off)
+        return 0; /* never read by anyone: maps nothing */
+    if (in_hole(h, l2off, l2_bytes))
+        return 0;
+    if ((err = file_read(d, l2off, buf, l2_bytes, "L2 table")) < 0)
+        return err;
+    for (uint64_t j = from; j < l2_bytes / 8; j++) {
+        int compressed, zero;
+        if (qcow_host(d, be64(buf + j * 8), &compressed, &zero) != 0 && !zero)
+            (*count)++;
+    }
+    return 0;
+}
+
+/*
+ * Data the qcow2's tables map at or beyond the virtual size (d->dropped): L2
+ * tables named by L1 entries past the ones the size needs, and clusters of
+ * the last needed L2 table past the size. Nobody reads them through the disk
+ * (QEMU neither), so they are what a forged or damaged size would hide. Each
+ * distinct L2 table is read once (the L1 tail is sorted in place: it is not
+ * used after this), and tables lying in a hole of the file are not read.
+ */
+static int qcow_beyond(im_disk *d, uint8_t *l1, uint64_t l1_entries, uint64_t need_l1, uint64_t size)
+{
+    int err = 0;
+    uint64_t csize = d->cluster;
+    uint64_t l2n = 1ull << d->q.l2_bits;
+    uint64_t l2_bytes = d->q.version == 1 ? l2n * 8 : csize;
+    uint64_t count = 0;
+    holes h = {d->fd, 0, 0};
+    uint8_t *buf = cr_malloc(l2_bytes);
+    if (!buf)
+        return CR_ERROR;
+    /* The last needed L2 table, past the size. */
+    if (need_l1 > 0 && size % (l2n * csize) != 0) {
+        uint64_t e = be64(l1 + (need_l1 - 1) * 8);
+        uint64_t l2 = d->q.version == 1 ? e : e & QCOW_L1_MASK;
+        uint64_t in = size % (l2n * csize);
+        if (l2 && (err = qcow_count_l2(d, &h, buf, l2, l2_bytes, in / csize + (in % csize != 0),
+                                       &count)) < 0)
+            goto done;
+        d->dropped += count * csize;
+    }
+    /* The L1 entries past the needed ones. */
+    uint64_t *tail = (uint64_t *)(void *)(l1 + need_l1 * 8), n = 0;
+    for (uint64_t i = need_l1; i < l1_entries; i++) {
+        uint64_t e = be64(l1 + i * 8);
+        uint64_t l2 = d->q.version == 1 ? e : e & QCOW_L1_MASK;
+        if (l2)
+            memcpy(&tail[n++], &l2, 8); /* l1 is 8-byte aligned (malloc), as is need_l1 * 8 */
+    }
+    qsort(tail, (size_t)n, 8, u64_cmp);
+    for (uint64_t i = 0; i < n;) {
+        uint64_t k = i;
+        while (k < n && tail[k] == tail[i])
+            k++;
+        if ((err = qcow_count_l2(d, &h, buf, tail[i], l2_bytes, 0, &count)) < 0)
+            goto done;
+        d->dropped += count * (k - i) * csize;
+        i = k;
+    }
+done:
+    free(buf);
+    return err;
+}
 
 static int check_qcow(im_disk *d, char **backing)
 {
@@ -456,11 +721,20 @@ static int check_qcow(im_disk *d, char **backing)
             }
         }
     }
-    d->size = size;
     d->cluster = csize;
     d->q.version = version;
     d->q.cluster_bits = cluster_bits;
     d->q.l2_bits = l2_bits;
+    if (l1_entries > 0 && (err = qcow_beyond(d, l1, l1_entries, need_l1, size)) < 0)
+        goto done;
+    if (size == 0 && d->dropped > 0) {
+        err = bad(d, "qcow2 header gives a virtual size of 0 bytes, but its tables map %llu bytes "
+                     "of data: the header is damaged or forged, and nothing of this disk would "
+                     "be saved. Look at the image with 'qemu-img info' and 'qemu-img map'",
+                  ull(d->dropped));
+        goto done;
+    }
+    d->size = size;
     d->q.l1 = l1;
     d->q.l1_entries = need_l1;
     l1 = NULL;
@@ -485,18 +759,10 @@ static int open_qcow(im_disk *d, int depth)
     if ((err = check_qcow(d, &backing)) < 0)
         return err;
     if (backing) {
-        if (!(bpath = resolve(d, backing))) {
-            err = CR_ERROR;
+        if ((err = backing_path(&bpath, d, backing)) < 0)
             goto done;
-        }
-        if (access(bpath, F_OK) != 0) {
-            cr_error_set("%s: its qcow2 backing file %s is missing (looked for %s): copy it next to "
-                         "the image, or flatten the image with 'qemu-img convert -O qcow2'",
-                         d->path, backing, bpath);
-            err = CR_ENOTFOUND;
-            goto done;
-        }
-        if ((err = open_layer(&d->parent, bpath, CR_IMAGE_QCOW2, depth + 1)) < 0)
+        if ((err = open_layer(&d->parent, bpath, CR_IMAGE_QCOW2, depth + 1, d->allow,
+                              d->nallow)) < 0)
             goto done;
     }
     if (libqcow_file_initialize(&d->qcow, &e) != 1) {
@@ -701,9 +967,16 @@ done:
     return err;
 }
 
-/* Check a sparse extent's header (KDMV). `self` is the image itself or an extent file. */
+/* Grain directory entries read at a time (16 KiB). */
+#define VX_GD_BLOCK 4096u
+
+/*
+ * Check a sparse extent's header (KDMV). `f` is the image itself or an extent
+ * file. Fills x->gd, grain, gtes, ngd and zero_grains for the allocation map,
+ * and adds to *dropped the grains its last grain table maps past the capacity.
+ */
 static int check_vmdk_sparse(const im_disk *d, const im_disk *f, uint64_t *capacity, char **desc,
-                             size_t *desc_len)
+                             size_t *desc_len, vmdk_ext *x, uint64_t *dropped)
 {
     int err;
     uint8_t h[512];
@@ -765,28 +1038,49 @@ static int check_vmdk_sparse(const im_disk *d, const im_disk *f, uint64_t *capac
         return bad(d, "VMDK redundant grain directory of %s at sector %llu lies beyond the end of the "
                       "file (%llu bytes): the image is truncated or damaged",
                    f->path, ull(rgd), ull(f->fsize));
-    /* Every grain table the directory names lies inside the file. */
-    if (ngd > 0) {
-        uint8_t *gdt = cr_malloc(ngd * 4);
-        if (!gdt)
-            return CR_ERROR;
-        if ((err = file_read(f, gd * 512, gdt, ngd * 4, "grain directory")) < 0) {
-            free(gdt);
+    /* Every grain table the directory names lies inside the file. The
+     * directory is read in blocks (a 64 TiB disk of 512-byte grains has a
+     * 1 GiB one), and blocks in a hole of a sparse file are not read. */
+    holes hl = {f->fd, 0, 0};
+    uint64_t last_gt = 0;
+    for (uint64_t first = 0; first < ngd; first += VX_GD_BLOCK) {
+        uint8_t blk[VX_GD_BLOCK * 4];
+        uint64_t n = ngd - first < VX_GD_BLOCK ? ngd - first : VX_GD_BLOCK;
+        if (in_hole(&hl, gd * 512 + first * 4, n * 4))
+            continue;
+        if ((err = file_read(f, gd * 512 + first * 4, blk, (size_t)n * 4, "grain directory")) < 0)
             return err;
-        }
-        for (uint64_t i = 0; i < ngd; i++) {
-            uint64_t gt = le32(gdt + i * 4);
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t gt = le32(blk + i * 4);
+            if (first + i == ngd - 1)
+                last_gt = gt;
             if (gt == 0 || gt == 1) /* 1: zeroed grain table (ESXi) */
                 continue;
-            if (gt > f->fsize / 512 || (uint64_t)gtes * 4 > f->fsize - gt * 512) {
-                free(gdt);
+            if (gt > f->fsize / 512 || (uint64_t)gtes * 4 > f->fsize - gt * 512)
                 return bad(d, "VMDK grain table %llu of %s at sector %llu lies beyond the end of the "
                               "file (%llu bytes): the image is truncated or damaged",
-                           ull(i), f->path, ull(gt), ull(f->fsize));
-            }
+                           ull(first + i), f->path, ull(gt), ull(f->fsize));
         }
-        free(gdt);
     }
+    /* Grains the last grain table maps past the capacity: data the capacity hides. */
+    if (cap % per_gt != 0 && last_gt > 1 && !in_hole(&hl, last_gt * 512, (uint64_t)gtes * 4)) {
+        uint8_t *gt = cr_malloc((size_t)gtes * 4);
+        if (!gt)
+            return CR_ERROR;
+        if ((err = file_read(f, last_gt * 512, gt, (size_t)gtes * 4, "grain table")) < 0) {
+            free(gt);
+            return err;
+        }
+        for (uint64_t j = (cap % per_gt + grain - 1) / grain; j < gtes; j++)
+            if (le32(gt + j * 4) > 1)
+                *dropped += grain * 512;
+        free(gt);
+    }
+    x->gd = gd;
+    x->grain = grain;
+    x->gtes = gtes;
+    x->ngd = ngd;
+    x->zero_grains = (flags & 4) != 0;
     *capacity = cap;
     if (desc) {
         *desc = NULL;
@@ -863,13 +1157,15 @@ static int check_vmdk(im_disk *d, vmdk_desc *v, char ***paths)
     uint64_t capacity = 0, total = 0;
     uint8_t magic[4];
     char **pv = NULL;
+    vmdk_ext self;
 
     *paths = NULL;
+    memset(&self, 0, sizeof(self));
     if ((err = file_read(d, 0, magic, 4, "header")) < 0)
         return err;
     int embedded = memcmp(magic, "KDMV", 4) == 0;
     if (embedded) {
-        if ((err = check_vmdk_sparse(d, d, &capacity, &text, &tlen)) < 0)
+        if ((err = check_vmdk_sparse(d, d, &capacity, &text, &tlen, &self, &d->dropped)) < 0)
             return err;
         if (!text) {
             /* A sparse extent without descriptor: one extent, the file itself. */
@@ -914,13 +1210,21 @@ static int check_vmdk(im_disk *d, vmdk_desc *v, char ***paths)
         goto done;
     }
 extents:
-    if (!(pv = cr_calloc(v->next + 1, sizeof(*pv)))) {
+    if (!(pv = cr_calloc(v->next + 1, sizeof(*pv))) ||
+        !(d->vx = cr_calloc(v->next, sizeof(*d->vx)))) {
         err = CR_ERROR;
         goto done;
     }
+    d->nvx = v->next;
     int flat = 0;
+    uint64_t start = 0;
     for (size_t i = 0; i < v->next; i++) {
         vmdk_extent *x = &v->ext[i];
+        vmdk_ext *m = &d->vx[i];
+        m->start = start;
+        m->sectors = x->sectors;
+        start += x->sectors;
+        m->kind = VX_ZERO;
         if (!strcmp(x->type, "ZERO"))
             continue;
         if (strcmp(x->type, "FLAT") && strcmp(x->type, "SPARSE") && strcmp(x->type, "VMFS")) {
@@ -932,7 +1236,11 @@ extents:
             goto done;
         }
         if (embedded) {
-            if (!(pv[i] = cr_strdup(d->path))) {
+            *m = self;
+            m->start = 0;
+            m->sectors = x->sectors;
+            m->kind = VX_SPARSE;
+            if (!(pv[i] = cr_strdup(d->path)) || !(m->path = cr_strdup(d->path))) {
                 err = CR_ERROR;
                 goto done;
             }
@@ -944,6 +1252,10 @@ extents:
             goto done;
         }
         pv[i] = p;
+        if (!(m->path = cr_strdup(p))) {
+            err = CR_ERROR;
+            goto done;
+        }
         im_disk f;
         if (open_plain(&f, p) < 0) {
             if (errno == ENOENT) {
@@ -958,13 +1270,16 @@ extents:
         }
         if (!strcmp(x->type, "FLAT") || !strcmp(x->type, "VMFS")) {
             flat = 1;
+            m->kind = VX_FLAT;
+            m->offset = x->offset;
             if (x->offset > UINT64_MAX / 512 - x->sectors || x->offset + x->sectors > f.fsize / 512)
                 err = bad(d, "VMDK extent file %s holds %llu bytes, but the descriptor says it holds "
                              "%llu sectors from sector %llu: the extent is truncated",
                           p, ull(f.fsize), ull(x->sectors), ull(x->offset));
         } else {
             uint64_t cap = 0;
-            err = check_vmdk_sparse(d, &f, &cap, NULL, NULL);
+            err = check_vmdk_sparse(d, &f, &cap, NULL, NULL, m, &d->dropped);
+            m->kind = VX_SPARSE;
             if (err == 0 && cap != x->sectors)
                 err = bad(d, "VMDK extent %s has a capacity of %llu sectors, but the descriptor says "
                              "%llu: the image is damaged",
@@ -1106,42 +1421,31 @@ done:
     return err;
 }
 
-static int open_vmdk(im_disk *d, int depth)
+static int vmdk_next_data(im_disk *d, uint64_t off, uint64_t *out);
+
+/*
+ * libvmdk's side of a VMDK. Its open builds a list entry per grain table (a
+ * 64 TiB monolithicSparse: 350 MB and seconds), so a VMDK our map finds
+ * empty is never given to it, unless a read needs it (vmdk_read_lib).
+ */
+static int vmdk_lib_open(im_disk *d)
 {
-    int err;
-    vmdk_desc v;
+    int err = 0;
     libvmdk_error_t *e = NULL;
     size64_t media = 0;
-    char *ppath = NULL, **paths = NULL, desc[PATH_MAX];
+    char desc[PATH_MAX];
 
-    memset(&v, 0, sizeof(v));
-    if ((err = check_vmdk(d, &v, &paths)) < 0)
-        goto done;
-    if (v.parent) {
-        if (!(ppath = extent_path(d, v.parent))) {
-            err = CR_ERROR;
-            goto done;
-        }
-        if (access(ppath, F_OK) != 0) {
-            cr_error_set("%s: its VMDK parent disk %s is missing (looked for %s): copy it next to the "
-                         "image",
-                         d->path, v.parent, ppath);
-            err = CR_ENOTFOUND;
-            goto done;
-        }
-        if ((err = open_layer(&d->parent, ppath, CR_IMAGE_VMDK, depth + 1)) < 0)
-            goto done;
-    }
-    if ((err = farm_build(d, &v, paths)) < 0)
-        goto done;
+    if (d->vmdk)
+        return 0;
+    if (d->parent && (err = vmdk_lib_open(d->parent)) < 0)
+        return err;
     snprintf(desc, sizeof(desc), "%s/disk.vmdk", d->farm);
-    if (libvmdk_handle_initialize(&d->vmdk, &e) != 1) {
-        err = lib_fail(d, CR_ERROR, VMERR(&e), "cannot set up the VMDK reader");
-        goto done;
-    }
+    if (libvmdk_handle_initialize(&d->vmdk, &e) != 1)
+        return lib_fail(d, CR_ERROR, VMERR(&e), "cannot set up the VMDK reader");
     if (libvmdk_handle_open(d->vmdk, desc, LIBVMDK_OPEN_READ, &e) != 1) {
         err = lib_fail(d, CR_EINPUT, VMERR(&e), "VMDK image cannot be opened: it is damaged");
-        goto done;
+        libvmdk_handle_free(&d->vmdk, NULL);
+        return err;
     }
     /* Bounded file descriptors for disks split in many extents. */
     if (libvmdk_handle_set_maximum_number_of_open_handles(d->vmdk, 64, &e) != 1) {
@@ -1170,6 +1474,47 @@ static int open_vmdk(im_disk *d, int depth)
         goto done;
     }
 done:
+    if (err < 0) {
+        libvmdk_handle_close(d->vmdk, NULL);
+        libvmdk_handle_free(&d->vmdk, NULL);
+    }
+    return err;
+}
+
+static int open_vmdk(im_disk *d, int depth)
+{
+    int err;
+    vmdk_desc v;
+    char *ppath = NULL, **paths = NULL;
+    uint64_t first = 0;
+
+    memset(&v, 0, sizeof(v));
+    if ((err = check_vmdk(d, &v, &paths)) < 0)
+        goto done;
+    if (v.parent) {
+        if (!(ppath = extent_path(d, v.parent))) {
+            err = CR_ERROR;
+            goto done;
+        }
+        if (access(ppath, F_OK) != 0) {
+            cr_error_set("%s: its VMDK parent disk %s is missing (looked for %s): copy it next to the "
+                         "image",
+                         d->path, v.parent, ppath);
+            err = CR_ENOTFOUND;
+            goto done;
+        }
+        if ((err = open_layer(&d->parent, ppath, CR_IMAGE_VMDK, depth + 1, d->allow, d->nallow)) < 0)
+            goto done;
+    }
+    if ((err = farm_build(d, &v, paths)) < 0)
+        goto done;
+    /* A disk with data is opened by libvmdk now, so that what it refuses stops the
+     * backup before anything is read; an empty one never needs it. */
+    if ((err = vmdk_next_data(d, 0, &first)) < 0)
+        goto done;
+    if (first < d->size && (err = vmdk_lib_open(d)) < 0)
+        goto done;
+done:
     if (paths) {
         for (size_t i = 0; i < v.next; i++)
             free(paths[i]);
@@ -1178,6 +1523,259 @@ done:
     vmdk_desc_clear(&v);
     free(ppath);
     return err;
+}
+
+/* ------------------------------------------------------------ VMDK allocation map */
+
+/* Make the file of extent k the one open in d->vc (a hole map is per file). */
+static int vc_open(im_disk *d, size_t k)
+{
+    const vmdk_ext *x = &d->vx[k];
+    if (d->vc.ext == k)
+        return 0;
+    if (d->vc.own_fd && d->vc.h.fd >= 0)
+        close(d->vc.h.fd);
+    d->vc.ext = SIZE_MAX;
+    d->vc.h.fd = -1;
+    d->vc.own_fd = 0;
+    d->vc.h.from = d->vc.h.to = 0;
+    if (!strcmp(x->path, d->path)) {
+        d->vc.h.fd = d->fd;
+    } else {
+        /* The file checked at open: as libvmdk does, we open it by its name again. */
+        int fd = open(x->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0)
+            return cr_error_errno("%s: cannot open its VMDK extent file %s", d->path, x->path);
+        d->vc.h.fd = fd;
+        d->vc.own_fd = 1;
+    }
+    d->vc.ext = k;
+    return 0;
+}
+
+/* Read a grain directory block or grain table of the open extent file: the
+ * end of the file is CR_ECORRUPT (it shrank after the checks); a hole sets *hole. */
+static int vc_read(im_disk *d, uint64_t at, uint8_t *buf, size_t len, int *hole, const char *what)
+{
+    *hole = in_hole(&d->vc.h, at, len);
+    if (*hole)
+        return 0;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(d->vc.h.fd, buf + got, len - got, (off_t)(at + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return cr_error_errno("%s: cannot read a VMDK %s of %s", d->path, what,
+                                  d->vx[d->vc.ext].path);
+        if (n == 0) {
+            cr_error_set("%s: the VMDK %s at offset %llu of %s lies beyond the end of the file "
+                         "(was it truncated while being read?)",
+                         d->path, what, ull(at), d->vx[d->vc.ext].path);
+            return CR_ECORRUPT;
+        }
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+/* Grain directory entry i of sparse extent k (through a cache of one block). */
+static int vc_gde(im_disk *d, size_t k, uint64_t i, uint32_t *out)
+{
+    int err;
+    const vmdk_ext *x = &d->vx[k];
+    if (!d->vc.gd || d->vc.gd_ext != k || i < d->vc.gd_first || i >= d->vc.gd_first + d->vc.gd_n) {
+        if (!d->vc.gd && !(d->vc.gd = cr_malloc(VX_GD_BLOCK * 4)))
+            return CR_ERROR;
+        uint64_t first = i / VX_GD_BLOCK * VX_GD_BLOCK;
+        uint64_t n = x->ngd - first < VX_GD_BLOCK ? x->ngd - first : VX_GD_BLOCK;
+        d->vc.gd_n = 0;
+        if ((err = vc_open(d, k)) < 0 ||
+            (err = vc_read(d, x->gd * 512 + first * 4, d->vc.gd, (size_t)n * 4, &d->vc.gd_hole,
+                           "grain directory")) < 0)
+            return err;
+        if (d->vc.gd_hole)
+            memset(d->vc.gd, 0, (size_t)n * 4);
+        d->vc.gd_ext = k;
+        d->vc.gd_first = first;
+        d->vc.gd_n = n;
+    }
+    *out = le32(d->vc.gd + (i - d->vc.gd_first) * 4);
+    return 0;
+}
+
+/* The grain table at sector `at` of sparse extent k, into d->vc.gt (gt_hole: all zeros). */
+static int vc_gt(im_disk *d, size_t k, uint64_t at)
+{
+    int err;
+    const vmdk_ext *x = &d->vx[k];
+    if (d->vc.gt_at == at && d->vc.gt_ext == k)
+        return 0;
+    if (!d->vc.gt && !(d->vc.gt = cr_malloc(65536 * 4)))
+        return CR_ERROR;
+    d->vc.gt_at = 0;
+    if ((err = vc_open(d, k)) < 0 ||
+        (err = vc_read(d, at * 512, d->vc.gt, (size_t)x->gtes * 4, &d->vc.gt_hole,
+                       "grain table")) < 0)
+        return err;
+    d->vc.gt_at = at;
+    d->vc.gt_ext = k;
+    return 0;
+}
+
+/* What a grain table or directory entry says: VR_DATA, or VR_PARENT for "not
+ * here" (zeros without a parent), or VR_ZERO for ESXi's zeroed grains. An
+ * entry 1 without the header's flag is a sector number, as libvmdk reads it. */
+static int vx_class(const im_disk *d, const vmdk_ext *x, uint32_t e)
+{
+    if (e == 0)
+        return d->parent ? VR_PARENT : VR_ZERO;
+    if (e == 1 && x->zero_grains)
+        return VR_ZERO;
+    return VR_DATA;
+}
+
+/*
+ * What the VMDK holds at byte `off` (VR_DATA, VR_ZERO or VR_PARENT) and up to
+ * where the same holds (*end > off). Runs of empty grain tables and of
+ * directory entries are taken in one step, grain tables in a hole of the file
+ * are not read, so a 64 TiB disk with nothing allocated is looked through in
+ * a few milliseconds. VR_DATA is "may hold data": libvmdk reads it.
+ */
+static int vmdk_run(im_disk *d, uint64_t off, int *cls, uint64_t *end)
+{
+    int err;
+    uint64_t sector = off / 512;
+    size_t lo = 0, hi = d->nvx;
+    while (hi - lo > 1) { /* the last extent starting at or before `sector` */
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->vx[mid].start <= sector)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    size_t k = lo;
+    const vmdk_ext *x = &d->vx[k];
+    uint64_t xend = (x->start + x->sectors) * 512;
+    *cls = VR_DATA;
+    *end = xend;
+    if (sector < x->start || sector >= x->start + x->sectors) {
+        *end = off + 1; /* not expected (extents cover the disk): let libvmdk answer */
+        return 0;
+    }
+    if (x->kind == VX_ZERO) {
+        *cls = VR_ZERO;
+        return 0;
+    }
+    if (x->kind == VX_FLAT) {
+        /* A flat extent is a raw file: its holes read as zeros. */
+        uint64_t fo = (x->offset + sector - x->start) * 512 + off % 512;
+        if ((err = vc_open(d, k)) < 0)
+            return err;
+        off_t r = lseek(d->vc.h.fd, (off_t)fo, SEEK_DATA);
+        if (r < 0 && errno == ENXIO) {
+            struct stat st;
+            if (fstat(d->vc.h.fd, &st) == 0 && fo >= (uint64_t)st.st_size) {
+                cr_error_set("%s: its VMDK extent file %s shrank to %llu bytes while being read: "
+                             "the image is truncated",
+                             d->path, x->path, ull((uint64_t)st.st_size));
+                return CR_ECORRUPT;
+            }
+            *cls = VR_ZERO; /* no data up to the end of the file */
+        } else if (r > (off_t)fo) {
+            *cls = VR_ZERO;
+            if ((uint64_t)r - fo < xend - off)
+                *end = off + ((uint64_t)r - fo);
+        } else if (r == (off_t)fo) {
+            off_t hole = lseek(d->vc.h.fd, (off_t)fo, SEEK_HOLE);
+            if (hole > (off_t)fo && (uint64_t)hole - fo < xend - off)
+                *end = off + ((uint64_t)hole - fo);
+        }
+        return 0;
+    }
+    uint64_t per_gt = x->gtes * x->grain; /* sectors */
+    uint64_t es = sector - x->start;
+    uint64_t gi = es / per_gt;
+    uint32_t gde;
+    if ((err = vc_gde(d, k, gi, &gde)) < 0)
+        return err;
+    int c;
+    if (gde == 0 || (gde == 1 && x->zero_grains)) {
+        c = vx_class(d, x, gde);
+    } else {
+        if ((err = vc_gt(d, k, gde)) < 0)
+            return err;
+        if (!d->vc.gt_hole) {
+            /* A grain table with entries: the run of grains of the same kind from here. */
+            uint64_t j = (es % per_gt) / x->grain;
+            c = vx_class(d, x, le32(d->vc.gt + j * 4));
+            while (j + 1 < x->gtes && vx_class(d, x, le32(d->vc.gt + (j + 1) * 4)) == c)
+                j++;
+            *cls = c;
+            uint64_t e = (x->start + gi * per_gt + (j + 1) * x->grain) * 512;
+            *end = e < xend ? e : xend;
+            return 0;
+        }
+        c = vx_class(d, x, 0); /* a grain table in a hole of the file: all entries 0 */
+    }
+    /* Grain tables with nothing of their own: take the following ones alike in one step
+     * (at most a block of directory entries that are not all zeros per call, so that a
+     * small read costs little; the callers go on from *end). */
+    uint64_t g = gi + 1, looked = 0;
+    while (g < x->ngd && looked++ < VX_GD_BLOCK) {
+        if ((err = vc_gde(d, k, g, &gde)) < 0)
+            return err;
+        if (d->vc.gd_hole && c == vx_class(d, x, 0)) {
+            g = d->vc.gd_first + d->vc.gd_n; /* a whole block of zero entries */
+            continue;
+        }
+        int cg;
+        if (gde == 0 || (gde == 1 && x->zero_grains))
+            cg = vx_class(d, x, gde);
+        else if (in_hole(&d->vc.h, (uint64_t)gde * 512, x->gtes * 4))
+            cg = vx_class(d, x, 0);
+        else
+            break;
+        if (cg != c)
+            break;
+        g++;
+    }
+    *cls = c;
+    uint64_t e = (x->start + g * per_gt) * 512;
+    *end = e < xend ? e : xend;
+    return 0;
+}
+
+/* The first offset >= off that may hold data in this VMDK or its parent. */
+static int vmdk_next_data(im_disk *d, uint64_t off, uint64_t *out)
+{
+    int err;
+    uint64_t pnext = 0; /* the parent has no data before this offset (once asked) */
+    int asked = 0;
+    while (off < d->size) {
+        int cls;
+        uint64_t end;
+        if ((err = vmdk_run(d, off, &cls, &end)) < 0)
+            return err;
+        if (cls == VR_DATA) {
+            *out = off;
+            return 0;
+        }
+        if (cls == VR_PARENT && off < d->parent->size) {
+            if (!asked || pnext < off) {
+                if ((err = im_next_data(d->parent, off, &pnext)) < 0)
+                    return err;
+                asked = 1;
+            }
+            if (pnext < end && pnext < d->parent->size) {
+                *out = pnext > off ? pnext : off;
+                return 0;
+            }
+        }
+        off = end;
+    }
+    *out = d->size;
+    return 0;
 }
 
 /* ------------------------------------------------------------ VHD */
@@ -1277,6 +1875,20 @@ static int check_vhd(im_disk *d)
                                ull(i + k), ull(at), ull(d->fsize));
             }
         }
+        /* Blocks the table maps past the ones the size needs: data the size hides. */
+        for (uint64_t i = need; i < entries; i += sizeof(buf) / 4) {
+            size_t n = entries - i < sizeof(buf) / 4 ? (size_t)(entries - i) : sizeof(buf) / 4;
+            if ((err = file_read(d, bat + i * 4, buf, n * 4, "block table")) < 0)
+                return err;
+            for (size_t k = 0; k < n; k++)
+                if (be32(buf + k * 4) != 0xFFFFFFFFu)
+                    d->dropped += block;
+        }
+        if (size == 0 && d->dropped > 0)
+            return bad(d, "VHD footer gives a size of 0 bytes, but its block table maps %llu bytes "
+                          "of data: the footer is damaged or forged, and nothing of this disk "
+                          "would be saved",
+                       ull(d->dropped));
     } else {
         return bad(d, "VHD footer gives disk type %u (known: 2 fixed, 3 dynamic, 4 differencing): it "
                       "is damaged",
@@ -1531,8 +2143,10 @@ static int check_vhdx(im_disk *d)
     }
     d->block = block;
     d->nblocks = nblocks;
-    for (uint64_t i = 0; i < entries; i += RT / 8) {
-        size_t n = entries - i < RT / 8 ? (size_t)(entries - i) : RT / 8;
+    /* The whole region: entries past the ones the size needs may map data the size hides. */
+    uint64_t all = bat_len / 8;
+    for (uint64_t i = 0; i < all; i += RT / 8) {
+        size_t n = all - i < RT / 8 ? (size_t)(all - i) : RT / 8;
         if ((err = file_read(d, bat_off + i * 8, buf, n * 8, "block table")) < 0)
             goto done;
         for (size_t k = 0; k < n; k++) {
@@ -1549,6 +2163,11 @@ static int check_vhdx(im_disk *d)
             /* 6 = fully present, 7 = partially present (differencing); 6 for a bitmap = present */
             if (state != 6 && state != 7)
                 continue;
+            if (i + k >= entries) {
+                if (!is_bitmap)
+                    d->dropped += block; /* never read: it need not lie inside the file */
+                continue;
+            }
             if (at > d->fsize || need > d->fsize - at) {
                 err = bad(d, "VHDX block %llu at offset %llu lies beyond the end of the file (size "
                              "%llu): the image is truncated or damaged",
@@ -1618,7 +2237,7 @@ static int open_vhdi(im_disk *d, int depth)
             err = CR_ENOTFOUND;
             goto done;
         }
-        if ((err = open_layer(&d->parent, ppath, CR_IMAGE_AUTO, depth + 1)) < 0)
+        if ((err = open_layer(&d->parent, ppath, CR_IMAGE_AUTO, depth + 1, d->allow, d->nallow)) < 0)
             goto done;
         if (!d->parent->vhdi) {
             err = bad(d, "the parent disk %s is not a VHD or VHDX image", ppath);
@@ -1692,7 +2311,8 @@ static int same_family(cr_image_format a, cr_image_format b)
     return a == b;
 }
 
-static int open_layer(im_disk **out, const char *path, cr_image_format expect, int depth)
+static int open_layer(im_disk **out, const char *path, cr_image_format expect, int depth,
+                      const char *const *allow, size_t nallow)
 {
     int err = 0;
     im_disk *d = NULL;
@@ -1709,6 +2329,10 @@ static int open_layer(im_disk **out, const char *path, cr_image_format expect, i
     if (!(d = cr_calloc(1, sizeof(*d))))
         return CR_ERROR;
     d->fd = -1;
+    d->vc.ext = SIZE_MAX;
+    d->vc.h.fd = -1;
+    d->allow = allow;
+    d->nallow = nallow;
     if (!(d->path = cr_strdup(path))) {
         err = CR_ERROR;
         goto done;
@@ -1770,6 +2394,8 @@ static int open_layer(im_disk **out, const char *path, cr_image_format expect, i
     }
     if (err < 0)
         goto done;
+    d->allow = NULL; /* borrowed for the open only */
+    d->nallow = 0;
     *out = d;
     d = NULL;
 done:
@@ -1779,7 +2405,13 @@ done:
 
 int im_open(im_disk **out, const char *path, cr_image_format expect)
 {
-    return open_layer(out, path, expect, 0);
+    return open_layer(out, path, expect, 0, NULL, 0);
+}
+
+int im_open_allow(im_disk **out, const char *path, cr_image_format expect,
+                  const char *const *allow_backing, size_t nallow)
+{
+    return open_layer(out, path, expect, 0, allow_backing, allow_backing ? nallow : 0);
 }
 
 void im_close(im_disk *d)
@@ -1799,6 +2431,13 @@ void im_close(im_disk *d)
         libvhdi_file_free(&d->vhdi, NULL);
     }
     farm_remove(d);
+    for (size_t i = 0; d->vx && i < d->nvx; i++)
+        free(d->vx[i].path);
+    free(d->vx);
+    if (d->vc.own_fd && d->vc.h.fd >= 0)
+        close(d->vc.h.fd);
+    free(d->vc.gd);
+    free(d->vc.gt);
     free(d->alloc);
     free(d->vbat);
     free(d->q.l1);
@@ -1825,6 +2464,16 @@ uint64_t im_size(const im_disk *d)
 const char *im_path(const im_disk *d)
 {
     return d->path;
+}
+
+const im_disk *im_parent(const im_disk *d)
+{
+    return d->parent;
+}
+
+uint64_t im_dropped(const im_disk *d)
+{
+    return d->dropped;
 }
 
 /* ------------------------------------------------------------ read */
@@ -2071,6 +2720,25 @@ int im_read(im_disk *d, uint64_t off, void *buf, size_t len)
         size_t want = len > (64u << 20) ? (64u << 20) : len;
         if (d->split && want > d->split - off % d->split)
             want = (size_t)(d->split - off % d->split);
+        if (d->vx) {
+            /* Our map says where the VMDK holds nothing: zeros without asking libvmdk
+             * (which would read ESXi's zeroed grains from sector 1 of the file). */
+            int cls;
+            uint64_t end;
+            if ((err = vmdk_run(d, off, &cls, &end)) < 0)
+                return err;
+            if (want > end - off)
+                want = (size_t)(end - off);
+            if (cls == VR_ZERO) {
+                memset(p, 0, want);
+                p += want;
+                off += want;
+                len -= want;
+                continue;
+            }
+            if ((err = vmdk_lib_open(d)) < 0)
+                return err;
+        }
         ssize_t n = lib_read(d, p, want, off, text, sizeof(text));
         if (n > 0) {
             p += n;
@@ -2123,6 +2791,8 @@ int im_next_data(im_disk *d, uint64_t off, uint64_t *out)
         *out = (uint64_t)r < d->size ? (uint64_t)r : d->size;
     } else if (d->qcow) {
         return qcow_next_data(d, off, out);
+    } else if (d->vx) {
+        return vmdk_next_data(d, off, out);
     } else if (d->alloc) {
         for (uint64_t b = off / d->block; b < d->nblocks; b++) {
             if ((b % 8) == 0 && d->alloc[b / 8] == 0 && b + 8 <= d->nblocks) {

@@ -37,20 +37,44 @@ typedef struct im_disk im_disk;
  * (never from its name): qcow (QFI\xfb), VMDK sparse (KDMV) or descriptor
  * ("# Disk DescriptorFile"), VHDX ("vhdxfile"), VHD ("conectix" footer, or
  * its copy at 0 when the end is gone), anything else raw. A qcow2 backing
- * file is opened relative to the image's folder (absolute names as written;
- * it must be qcow2). A VMDK's extent and parent files and a differencing
- * VHD/VHDX's parent are looked for inside the image's folder only. A missing
- * one is CR_ENOTFOUND naming it. Headers and tables are checked before the
+ * file (it must be qcow2) is read only from the image's folder (or below it):
+ * its name, relative or absolute, is resolved as text first, and a name that
+ * lies outside is CR_EINPUT with one message whether or not the file exists;
+ * its real path (symlinks followed) must lie inside too. A VMDK's extent and
+ * parent files and a differencing VHD/VHDX's parent are looked for inside the
+ * image's folder only (by relative name, else by file name). A missing one is
+ * CR_ENOTFOUND naming it. Headers and tables are checked before the
  * library sees them (a table that points past the end of the file, a size
- * beyond 64 TiB, a bad region table, an encrypted image...): CR_EINPUT with
- * a message naming the image, the format and what is wrong. A FIFO or other
- * special file is CR_EINPUT (never waited on). docs/design.md lists the checks.
+ * beyond 64 TiB, a bad region table, an encrypted image, a size of 0 with
+ * data mapped...): CR_EINPUT with a message naming the image, the format and
+ * what is wrong. A FIFO or other special file is CR_EINPUT (never waited on).
+ * docs/design.md lists the checks.
  * @param expect CR_IMAGE_AUTO, or the format the caller insists on (CR_EINPUT
  *        if different; VMDK and VMDK_FLAT are both "a VMDK").
  * @return 0, CR_ENOTFOUND, CR_EINPUT, or CR_ERROR (cannot read the file).
  */
 int im_open(im_disk **out, const char *path, cr_image_format expect);
+/**
+ * im_open, where qcow2 backing files may also lie in (or below) the folders
+ * `allow_backing` (the operator's --allow-backing, e.g. a libvirt pool).
+ * The array is used during the call only.
+ */
+int im_open_allow(im_disk **out, const char *path, cr_image_format expect,
+                  const char *const *allow_backing, size_t nallow);
 void im_close(im_disk *d); /* accepts NULL */
+
+/** The backing file (qcow2), parent disk (VMDK, differencing VHD/VHDX) read under d, or NULL. */
+const im_disk *im_parent(const im_disk *d);
+
+/**
+ * Bytes of data that d's own tables map at or beyond the virtual size its
+ * header gives (0 for most images): L2 tables or grains past the size (qcow2,
+ * VMDK), block table entries past it (VHD, VHDX). They cannot be read through
+ * the disk and are not stored: the size the header gives is kept. A size of 0
+ * with data mapped is refused by im_open. Raw files and fixed disks have no
+ * tables: always 0.
+ */
+uint64_t im_dropped(const im_disk *d);
 
 cr_image_format im_format(const im_disk *d);
 /** Virtual size in bytes (what the guest sees). */
@@ -70,8 +94,9 @@ int im_read(im_disk *d, uint64_t off, void *buf, size_t len);
 /**
  * Allocation hint: *out = the first offset >= off that may hold data
  * (im_size if none; [off, *out) reads as zeros). Raw files and fixed VHDs
- * use SEEK_DATA, qcow2 its cluster map (through backing files), dynamic VHD
- * and VHDX their block tables; block devices and VMDK return off itself
+ * use SEEK_DATA, qcow2 its cluster map (through backing files), VMDK its
+ * grain directories and tables (through parents; SEEK_DATA in flat extents),
+ * dynamic VHD and VHDX their block tables; block devices return off itself
  * (every range "may" hold data; zero chunks are then found by looking at them).
  */
 int im_next_data(im_disk *d, uint64_t off, uint64_t *out);

@@ -97,6 +97,40 @@ int cr_path_covers(const char *a, const char *b)
     return strncmp(a, b, n) == 0 && (b[n] == '\0' || b[n] == '/');
 }
 
+char *cr_path_lexical(const char *abs)
+{
+    if (!abs || abs[0] != '/')
+        return NULL;
+    char *o = cr_malloc(strlen(abs) + 2);
+    size_t n = 0;
+    if (!o)
+        return NULL;
+    for (const char *s = abs; *s;) {
+        while (*s == '/')
+            s++;
+        const char *b = s;
+        while (*s && *s != '/')
+            s++;
+        size_t l = (size_t)(s - b);
+        if (l == 0 || (l == 1 && b[0] == '.'))
+            continue;
+        if (l == 2 && b[0] == '.' && b[1] == '.') {
+            while (n > 0 && o[n - 1] != '/')
+                n--;
+            if (n > 0)
+                n--; /* the '/' before the name removed */
+            continue;
+        }
+        o[n++] = '/';
+        memcpy(o + n, b, l);
+        n += l;
+    }
+    if (n == 0)
+        o[n++] = '/';
+    o[n] = '\0';
+    return o;
+}
+
 void cr_hex_encode(char *out, const void *data, size_t len)
 {
     static const char digits[] = "0123456789abcdef";

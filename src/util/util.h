@@ -30,6 +30,10 @@ char *cr_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *cr_path_norm(const char *p);
 /** 1 if normalised path a is b or a folder above it. */
 int cr_path_covers(const char *a, const char *b);
+/** The absolute path `abs` with "//", "." and ".." resolved as text, the way the kernel
+ *  would if no component were a symlink ("/a/b/../c" is "/a/c"; ".." above "/" stays "/").
+ *  NULL: out of memory, or `abs` is not absolute (no message for that). */
+char *cr_path_lexical(const char *abs);
 
 /* ------------------------------------------------------------ buffers */
 

@@ -18,7 +18,9 @@
  *   "disks":[{"name":"disk0", "source_path":..., "source_format":"qcow2",
  *             "virtual_size":N, "stored":N, "partition_table":"gpt",
  *             "volumes":[{"name":"p1", "start":N, "length":N, "fs_type":"ext4",
- *                         "label":..., "files":N, "error":...}]}]
+ *                         "label":..., "files":N, "error":...}],
+ *             "backing":[{"path":..., "format":"qcow2"}], "dropped":N}]
+ * ("backing" and "dropped" are left out when empty / 0, and read as such when absent.)
  * Strings that are NULL in memory are left out. File snapshots carry none of
  * these keys (so their bytes, and ids, are what they were before images), and
  * a "kind" other than "files" or "image" is a newer format (CR_EVERSION).
@@ -61,6 +63,7 @@
 #define MAX_VOL_ERROR 1024
 #define MAX_CPUS 4096
 #define MAX_MEMORY_MIB (1ull << 40)
+#define MAX_BACKING 16     /* the deepest chain an image may have (src/image/disk.c) */
 
 /* Names of cr_image_format as stored; the image module has its own parser
  * for the command line (the vault does not depend on it). */
@@ -102,6 +105,9 @@ static void disk_clear(cr_image_disk *d)
     free(d->name);
     free(d->source_path);
     free(d->partition_table);
+    for (size_t i = 0; d->backing && i < d->nbacking; i++)
+        free(d->backing[i].path);
+    free(d->backing);
     for (size_t i = 0; d->volumes && i < d->nvolumes; i++) {
         cr_image_volume *v = &d->volumes[i];
         free(v->name);
@@ -275,8 +281,16 @@ static const char *image_check(const cr_snapshot *s, char *why, size_t whylen)
                        d->name, MAX_PATH_LEN);
         if ((unsigned)d->source_format >= NFORMATS)
             return BAD("disk %s: unknown source_format", d->name);
-        if (d->virtual_size > INT64_MAX || d->stored > INT64_MAX)
+        if (d->virtual_size > INT64_MAX || d->stored > INT64_MAX || d->dropped > INT64_MAX)
             return BAD("disk %s: size out of range", d->name);
+        if (d->nbacking > MAX_BACKING || (d->nbacking && !d->backing))
+            return BAD("disk %s: more than %d backing files", d->name, MAX_BACKING);
+        for (size_t k = 0; k < d->nbacking; k++)
+            if (!d->backing[k].path || !text_ok(d->backing[k].path, MAX_PATH_LEN, 0) ||
+                (unsigned)d->backing[k].format >= NFORMATS)
+                return BAD("disk %s: backing file %zu: its path must be 1 to %d bytes without "
+                           "control characters, its format a known one",
+                           d->name, k, MAX_PATH_LEN);
         if (!token_ok(d->partition_table))
             return BAD("disk %s: partition_table must be a short word", d->name);
         if (d->nvolumes > MAX_VOLUMES || (d->nvolumes && !d->volumes))
@@ -365,6 +379,22 @@ static json_t *disks_json(const cr_image_disk *disks, size_t n)
         set(o, "virtual_size", json_integer((json_int_t)d->virtual_size), &ok);
         set(o, "stored", json_integer((json_int_t)d->stored), &ok);
         set_opt(o, "partition_table", d->partition_table, &ok);
+        if (d->nbacking) {
+            json_t *ba = json_array();
+            if (!set(o, "backing", ba, &ok))
+                break;
+            for (size_t k = 0; ok && k < d->nbacking; k++) {
+                json_t *bo = json_object();
+                ok = bo && json_array_append_new(ba, bo) == 0;
+                if (!ok)
+                    break;
+                set(bo, "path", json_string(d->backing[k].path), &ok);
+                if (d->backing[k].format != CR_IMAGE_AUTO)
+                    set(bo, "format", json_string(format_names[d->backing[k].format]), &ok);
+            }
+        }
+        if (d->dropped)
+            set(o, "dropped", json_integer((json_int_t)d->dropped), &ok);
         if (!set(o, "volumes", vols, &ok))
             break;
         for (size_t k = 0; ok && k < d->nvolumes; k++) {
@@ -643,6 +673,35 @@ static int decode_volume(cr_image_volume *v, json_t *o)
     return 0;
 }
 
+/* A disk's chain (optional: absent in snapshots written before it was recorded). */
+static int decode_backing(cr_image_disk *d, json_t *a)
+{
+    json_t *o;
+    size_t k;
+    int r, e;
+    if (!a)
+        return 0;
+    if (!json_is_array(a) || json_array_size(a) > MAX_BACKING)
+        return corrupt("a disk's backing is not a list of at most 16 files");
+    if (json_array_size(a) == 0)
+        return 0;
+    if (!(d->backing = cr_calloc(json_array_size(a), sizeof(cr_image_backing))))
+        return CR_ERROR;
+    d->nbacking = json_array_size(a);
+    json_array_foreach(a, k, o)
+    {
+        if (!json_is_object(o))
+            return corrupt("a backing file is not an object");
+        if ((r = get_string(&d->backing[k].path, o, "path", MAX_PATH_LEN, 1)) < 0)
+            return field_err(r, "a backing file's path is missing, not a string or too long");
+        if (get_enum(&e, o, "format", format_names, NFORMATS) < 0)
+            return corrupt("a backing file's format is not raw, qcow2, vmdk, vmdk-flat, vhdx or "
+                           "vhd");
+        d->backing[k].format = (cr_image_format)e;
+    }
+    return 0;
+}
+
 static int decode_disks(cr_snapshot *s, json_t *a)
 {
     json_t *o, *v;
@@ -671,8 +730,11 @@ static int decode_disks(cr_snapshot *s, json_t *a)
                            "vhd");
         d->source_format = (cr_image_format)e;
         if (get_uint(&d->virtual_size, o, "virtual_size", INT64_MAX) < 0 ||
-            get_uint(&d->stored, o, "stored", INT64_MAX) < 0)
-            return corrupt("a disk's virtual_size or stored is not a non-negative integer");
+            get_uint(&d->stored, o, "stored", INT64_MAX) < 0 ||
+            get_uint(&d->dropped, o, "dropped", INT64_MAX) < 0)
+            return corrupt("a disk's virtual_size, stored or dropped is not a non-negative integer");
+        if ((r = decode_backing(d, json_object_get(o, "backing"))) < 0)
+            return r;
         json_t *vols = json_object_get(o, "volumes");
         if (!vols)
             continue;

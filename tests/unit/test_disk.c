@@ -743,6 +743,195 @@ static void test_damaged(void)
     im_close(d);
 }
 
+/* The allocation map of a sparse VMDK: holes are skipped (not "maybe everywhere"), data is
+ * found, a zeroed-grain entry of ESXi reads as zeros; the same through a parent. */
+static void test_vmdk_map(void)
+{
+    char p[PATH_MAX], child[PATH_MAX];
+    join(p, base, "map.vmdk");
+    join(child, base, "map-child.vmdk");
+    sh("qemu-img create -q -f vmdk '%s' 1G && qemu-io -f vmdk -c 'write -q -P 0x5a 600m 64k' "
+       "-c 'write -q -P 0x5b 0 512' '%s' >/dev/null",
+       p, p);
+    im_disk *d = NULL;
+    uint64_t next = 0;
+    CHECK_OK(im_open(&d, p, CR_IMAGE_AUTO));
+    if (d) {
+        CHECK_OK(im_next_data(d, 0, &next));
+        CHECK(next == 0);
+        CHECK_OK(im_next_data(d, 4 * MIB, &next));
+        CHECK(next == 600 * MIB);
+        CHECK_OK(im_next_data(d, 600 * MIB + 65536, &next));
+        CHECK(next == 1024 * MIB);
+        uint8_t b[4];
+        CHECK_OK(im_read(d, 600 * MIB - 2, b, 4));
+        CHECK(b[0] == 0 && b[1] == 0 && b[2] == 0x5a && b[3] == 0x5a);
+        CHECK(im_dropped(d) == 0 && im_parent(d) == NULL);
+        im_close(d);
+    }
+    /* A child with data of its own at 300 MiB: the parent's data still found. */
+    sh("cd '%s' && qemu-img create -q -f vmdk -b map.vmdk -F vmdk map-child.vmdk && "
+       "qemu-io -f vmdk -c 'write -q -P 0x6c 300m 4k' map-child.vmdk >/dev/null",
+       base);
+    CHECK_OK(im_open(&d, child, CR_IMAGE_AUTO));
+    if (d) {
+        CHECK(im_parent(d) != NULL && !strcmp(im_path(im_parent(d)), p));
+        CHECK_OK(im_next_data(d, 4 * MIB, &next));
+        CHECK(next == 300 * MIB);
+        CHECK_OK(im_next_data(d, 300 * MIB + 65536, &next));
+        CHECK(next == 600 * MIB);
+        uint8_t b[2];
+        CHECK_OK(im_read(d, 600 * MIB, b, 1));
+        CHECK_OK(im_read(d, 300 * MIB, b + 1, 1));
+        CHECK(b[0] == 0x5a && b[1] == 0x6c);
+        im_close(d);
+    }
+    /* ESXi's zeroed grains: the header's flag 4 and a grain table entry of 1. The grain
+     * of 600 MiB is grain 9600: entry 9600 % 512 = 384 of grain table 18. */
+    char z[PATH_MAX];
+    join(z, base, "zeroed.vmdk");
+    sh("cp '%s' '%s'", p, z);
+    int fd = open(z, O_RDWR);
+    REQUIRE(fd >= 0);
+    uint8_t h[512], e[4];
+    REQUIRE(pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h));
+    uint32_t flags = (uint32_t)h[8] | (uint32_t)h[9] << 8 | (uint32_t)h[10] << 16 | (uint32_t)h[11] << 24;
+    flags |= 4;
+    uint8_t fl[4] = {(uint8_t)flags, (uint8_t)(flags >> 8), (uint8_t)(flags >> 16), (uint8_t)(flags >> 24)};
+    REQUIRE(pwrite(fd, fl, 4, 8) == 4);
+    uint64_t gd = 0;
+    for (int i = 7; i >= 0; i--)
+        gd = gd << 8 | h[56 + i];
+    REQUIRE(pread(fd, e, 4, (off_t)(gd * 512 + 18 * 4)) == 4);
+    uint64_t gt = (uint64_t)e[0] | (uint64_t)e[1] << 8 | (uint64_t)e[2] << 16 | (uint64_t)e[3] << 24;
+    static const uint8_t one[4] = {1, 0, 0, 0};
+    REQUIRE(pwrite(fd, one, 4, (off_t)(gt * 512 + 384 * 4)) == 4);
+    close(fd);
+    CHECK_OK(im_open(&d, z, CR_IMAGE_AUTO));
+    if (d) {
+        CHECK_OK(im_next_data(d, 4 * MIB, &next));
+        CHECK(next == 1024 * MIB);
+        uint8_t b[64];
+        memset(b, 0xee, sizeof(b));
+        CHECK_OK(im_read(d, 600 * MIB, b, sizeof(b)));
+        int zeros = 1;
+        for (size_t i = 0; i < sizeof(b); i++)
+            zeros &= b[i] == 0;
+        CHECK(zeros);
+        im_close(d);
+    }
+}
+
+/* A header size smaller than the data the tables map: the rest is counted (im_dropped), the
+ * header's size kept; a size of 0 with data is refused. VHD: footer size (both copies, with
+ * their checksums); VHDX: the virtual size metadata item. */
+static void test_claimed_size(void)
+{
+    char src[PATH_MAX], p[PATH_MAX];
+    im_disk *d = NULL;
+    uint8_t foot[512];
+    struct stat st;
+    for (int zero = 0; zero <= 1; zero++) {
+        join(src, base, "d.vhd");
+        join(p, base, zero ? "size0.vhd" : "small.vhd");
+        sh("cp '%s' '%s'", src, p);
+        REQUIRE(stat(p, &st) == 0);
+        int fd = open(p, O_RDWR);
+        REQUIRE(fd >= 0);
+        REQUIRE(pread(fd, foot, 512, st.st_size - 512) == 512);
+        put_be64(foot + 40, zero ? 0 : 4 * MIB); /* original size */
+        put_be64(foot + 48, zero ? 0 : 4 * MIB); /* current size */
+        vhd_checksum(foot, 512, 64);
+        REQUIRE(pwrite(fd, foot, 512, st.st_size - 512) == 512);
+        REQUIRE(pwrite(fd, foot, 512, 0) == 512);
+        close(fd);
+        if (zero) {
+            expect_open_fails(p, CR_EINPUT, "size of 0 bytes, but its block table maps");
+            continue;
+        }
+        CHECK_OK(im_open(&d, p, CR_IMAGE_AUTO));
+        if (d) {
+            CHECK(im_size(d) == 4 * MIB);
+            CHECK(im_dropped(d) == 4 * MIB); /* blocks 2 and 3 (2 MiB each) hold data */
+            im_close(d);
+        }
+    }
+    /* VHDX of 1 MiB blocks: data in blocks 0-3, 5 and 7; a size of 4 MiB leaves 5 and 7 out. */
+    join(src, base, "d-small.vhdx");
+    join(p, base, "small.vhdx");
+    sh("cp '%s' '%s'", src, p);
+    int fd = open(p, O_RDWR);
+    REQUIRE(fd >= 0);
+    static const uint8_t meta_guid[16] = {0x06, 0xA2, 0x7C, 0x8B, 0x90, 0x47, 0x9A, 0x4B,
+                                          0xB8, 0xFE, 0x57, 0x5F, 0x05, 0x0F, 0x88, 0x6E};
+    static const uint8_t size_guid[16] = {0x24, 0x42, 0xA5, 0x2F, 0x1B, 0xCD, 0x76, 0x48,
+                                          0xB2, 0x11, 0x5D, 0xBE, 0xD8, 0x3B, 0xF4, 0xB8};
+    uint8_t rt[4096], mt[4096];
+    REQUIRE(pread(fd, rt, sizeof(rt), 192 * 1024) == (ssize_t)sizeof(rt));
+    uint64_t meta = 0;
+    for (int i = 0; i < 8; i++)
+        if (!memcmp(rt + 16 + i * 32, meta_guid, 16))
+            for (int k = 7; k >= 0; k--)
+                meta = meta << 8 | rt[16 + i * 32 + 16 + k];
+    REQUIRE(meta != 0);
+    REQUIRE(pread(fd, mt, sizeof(mt), (off_t)meta) == (ssize_t)sizeof(mt));
+    uint32_t at = 0;
+    for (int i = 0; i < 16; i++)
+        if (!memcmp(mt + 32 + i * 32, size_guid, 16))
+            at = (uint32_t)mt[32 + i * 32 + 16] | (uint32_t)mt[32 + i * 32 + 17] << 8 |
+                 (uint32_t)mt[32 + i * 32 + 18] << 16 | (uint32_t)mt[32 + i * 32 + 19] << 24;
+    REQUIRE(at != 0);
+    static const uint8_t four_mib[8] = {0, 0, 0x40, 0, 0, 0, 0, 0};
+    REQUIRE(pwrite(fd, four_mib, 8, (off_t)(meta + at)) == 8);
+    close(fd);
+    CHECK_OK(im_open(&d, p, CR_IMAGE_AUTO));
+    if (d) {
+        CHECK(im_size(d) == 4 * MIB);
+        CHECK(im_dropped(d) == 2 * MIB);
+        im_close(d);
+    }
+}
+
+/* Backing files of a qcow2 outside the image's folder, and cr_path_lexical they rely on. */
+static void test_backing_confined(void)
+{
+    static const struct {
+        const char *in, *out;
+    } lex[] = {{"/", "/"}, {"/a/b/../c", "/a/c"}, {"/a/./b//c/", "/a/b/c"}, {"/../..", "/"},
+               {"/a/..", "/"}, {"/a/b/../../../etc", "/etc"}, {"/a/..b/c", "/a/..b/c"}};
+    for (size_t i = 0; i < sizeof(lex) / sizeof(lex[0]); i++) {
+        char *o = cr_path_lexical(lex[i].in);
+        CHECK(o && !strcmp(o, lex[i].out));
+        if (o && strcmp(o, lex[i].out))
+            fprintf(stderr, "cr_path_lexical(%s) = %s\n", lex[i].in, o);
+        free(o);
+    }
+    CHECK(cr_path_lexical("a/b") == NULL);
+
+    char vm[PATH_MAX], other[PATH_MAX], ov[PATH_MAX];
+    join(vm, base, "conf-vm");
+    join(other, base, "conf-other");
+    REQUIRE(mkdir(vm, 0700) == 0 && mkdir(other, 0700) == 0);
+    sh("qemu-img convert -q -f raw -O qcow2 '%s/disk.raw' '%s/base.qcow2'", base, other);
+    sh("cd '%s' && qemu-img create -q -f qcow2 -u -b ../conf-other/base.qcow2 -F qcow2 ov.qcow2 8M",
+       vm);
+    join(ov, vm, "ov.qcow2");
+    expect_open_fails(ov, CR_EINPUT, "lies outside the image's folder: refused");
+    /* Allowed: read, and the parent is the real path. */
+    const char *allow[] = {other};
+    im_disk *d = NULL;
+    CHECK_OK(im_open_allow(&d, ov, CR_IMAGE_AUTO, allow, 1));
+    if (d) {
+        char want[PATH_MAX];
+        join(want, other, "base.qcow2");
+        CHECK(im_parent(d) && !strcmp(im_path(im_parent(d)), want));
+        uint8_t b[16];
+        CHECK_OK(im_read(d, MIB, b, sizeof(b)));
+        CHECK(!memcmp(b, raw_data + MIB, sizeof(b)));
+        im_close(d);
+    }
+}
+
 int main(void)
 {
     fx_scratch_new(base, "disk");
@@ -754,6 +943,9 @@ int main(void)
     test_vmdk_renamed();
     test_backing();
     test_vhd_differencing();
+    test_vmdk_map();
+    test_backing_confined();
+    test_claimed_size();
     test_damaged();
     free(raw_data);
     fx_scratch_done(base);

@@ -201,6 +201,13 @@ static cr_snapshot *make_image(void)
     d->volumes[1].fs_type = strdup("ext4");
     d->volumes[1].files = 54321;
     d->volumes[1].error = strdup("");
+    d->nbacking = 2;
+    d->backing = calloc(2, sizeof(cr_image_backing));
+    d->backing[0].path = strdup("/var/lib/libvirt/images/pacs-mid.qcow2");
+    d->backing[0].format = CR_IMAGE_QCOW2;
+    d->backing[1].path = strdup("/var/lib/libvirt/images/pacs-base.qcow2");
+    d->backing[1].format = CR_IMAGE_QCOW2;
+    d->dropped = 196608;
     d = &s->disks[1];
     d->name = strdup("disk1");
     d->source_format = CR_IMAGE_VMDK_FLAT; /* no path, no table, no volumes */
@@ -233,9 +240,17 @@ static void test_image(void)
     CHECK(k->volumes[0].error == NULL && k->volumes[1].label == NULL);
     CHECK(k->volumes[1].error && !strcmp(k->volumes[1].error, ""));
     CHECK(k->volumes[1].files == 54321);
+    /* The chain, nearest first, and what the header's size left out. */
+    REQUIRE(k->nbacking == 2);
+    CHECK(!strcmp(k->backing[0].path, "/var/lib/libvirt/images/pacs-mid.qcow2"));
+    CHECK(!strcmp(k->backing[1].path, "/var/lib/libvirt/images/pacs-base.qcow2"));
+    CHECK(k->backing[0].format == CR_IMAGE_QCOW2 && k->backing[1].format == CR_IMAGE_QCOW2);
+    CHECK(k->dropped == 196608);
     k = &d->disks[1];
     CHECK(!strcmp(k->name, "disk1") && k->source_path == NULL && k->partition_table == NULL);
     CHECK(k->source_format == CR_IMAGE_VMDK_FLAT && k->nvolumes == 0 && k->volumes == NULL);
+    /* No chain, nothing dropped: no key written (a snapshot of before reads the same). */
+    CHECK(k->nbacking == 0 && k->backing == NULL && k->dropped == 0);
     /* Stable: decode(encode(x)) encodes to the same bytes. */
     cr_buf b2 = CR_BUF_INIT;
     CHECK_OK(cr_snapshot_encode(&b2, d));
@@ -371,6 +386,26 @@ static void test_image_decode_errors(void)
     CHECK(dec(VOL(",\"fs_type\":\"ext4;rm\"")) == CR_ECORRUPT);
     CHECK(dec(VOL(",\"files\":\"3\"")) == CR_ECORRUPT);
     CHECK(dec(DISK(",\"volumes\":[{\"name\":\"p1\"},{\"name\":\"p1\"}]")) == CR_ECORRUPT);
+    /* The chain and the bytes dropped (absent in snapshots written before them). */
+    CHECK(dec(DISK(",\"backing\":[]")) == 0);
+    CHECK(dec(DISK(",\"backing\":[{\"path\":\"/a/b.qcow2\",\"format\":\"qcow2\"}]")) == 0);
+    CHECK(dec(DISK(",\"backing\":[{\"path\":\"/a/b.vhd\"}]")) == 0);
+    CHECK(dec(DISK(",\"backing\":{}")) == CR_ECORRUPT);
+    CHECK(dec(DISK(",\"backing\":[7]")) == CR_ECORRUPT);
+    CHECK(dec(DISK(",\"backing\":[{}]")) == CR_ECORRUPT);
+    CHECK(dec(DISK(",\"backing\":[{\"path\":\"\"}]")) == CR_ECORRUPT);
+    CHECK(dec(DISK(",\"backing\":[{\"path\":\"/a\\nb\"}]")) == CR_ECORRUPT);
+    CHECK(dec(DISK(",\"backing\":[{\"path\":\"/a\",\"format\":\"vdi\"}]")) == CR_ECORRUPT);
+    CHECK(dec(DISK(",\"dropped\":196608")) == 0);
+    CHECK(dec(DISK(",\"dropped\":-1")) == CR_ECORRUPT);
+    {
+        char chain[40 * 20 + 256];
+        size_t m = (size_t)sprintf(chain, HEAD ",\"kind\":\"image\",\"disks\":[{\"name\":\"d\",\"backing\":[");
+        for (int i = 0; i < 17; i++)
+            m += (size_t)sprintf(chain + m, "%s{\"path\":\"/b%d\"}", i ? "," : "", i);
+        sprintf(chain + m, "]}]}");
+        CHECK(dec(chain) == CR_ECORRUPT); /* 17 files: deeper than any chain read */
+    }
     /* 65 disks; 257 volumes. */
     char *big = malloc(65 * 32 + 256);
     size_t n = (size_t)sprintf(big, HEAD ",\"kind\":\"image\",\"disks\":[");
