@@ -157,6 +157,8 @@ bench_scan() {
     cr "$repo" init --kdf interactive >/dev/null || die "init failed"
     cr "$repo" backup --source bench "${PATHS[@]}" >/dev/null || die "backup failed"
     hunt_twice scan-1-cleanroom "$repo"
+    # The same hunt with the parsers in-process: the cost of the sandbox.
+    CLEANROOM_SANDBOX=off hunt_twice scan-1-nosandbox "$repo"
     # The findings on a clean corpus (they are false positives) go in the report.
     "$CLEANROOM" --repo "$repo" --json findings --min-severity high >"$WORK/findings-a.json" 2>/dev/null
 
@@ -278,6 +280,7 @@ report() {
     echo "|---|---|---|---|---|---|---|---|---|"
     row scan-1-cleanroom "scan-1: one snapshot" "cleanroom hunt" "$CORPUS_BYTES" scan-1-cleanroom
     row scan-1-yara "scan-1: same files on disk" "yara -p $THREADS" "$CORPUS_BYTES" scan-1-cleanroom
+    row scan-1-nosandbox "scan-1: parsers in-process" "cleanroom hunt, CLEANROOM_SANDBOX=off" "$CORPUS_BYTES" scan-1-cleanroom
     row days-1 "days-1: first snapshot alone" "cleanroom hunt" "$CORPUS_BYTES" days-1
     row "days-$DAYS" "days-$DAYS: $DAYS snapshots, 1%/day" "cleanroom hunt" "$CORPUS_BYTES" days-1
     echo
@@ -289,6 +292,11 @@ report() {
         echo "- $DAYS snapshots from scratch <= 1.5x the first alone: $(awk -v r="$r" 'BEGIN { print (r <= 1.5) ? "PASS" : "MISS" }') (${r}x wall, ${c}x CPU)"
     else
         echo "- $DAYS snapshots from scratch <= 1.5x the first alone: n/a"
+    fi
+    r=$(ratio "${SECS[scan-1-cleanroom]:-0}" "${SECS[scan-1-nosandbox]:-0}")
+    c=$(ratio "${CPU[scan-1-cleanroom]:-0}" "${CPU[scan-1-nosandbox]:-0}")
+    if [ "$r" != - ]; then
+        echo "- parser sandbox costs <= 10% on one snapshot: $(awk -v r="$r" 'BEGIN { print (r <= 1.10) ? "PASS" : "MISS" }') (${r}x wall, ${c}x CPU of the in-process hunt)"
     fi
     r=$(ratio "${SECS[scan-1-yara]:-0}" "${SECS[scan-1-cleanroom]:-0}")
     c=$(ratio "${CPU[scan-1-yara]:-0}" "${CPU[scan-1-cleanroom]:-0}")

@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <iconv.h>
 #include <limits.h>
 #include <linux/capability.h>
 #include <poll.h>
@@ -36,6 +37,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -909,7 +911,8 @@ static int install_seccomp(cr_sbx_child *ch, unsigned flags)
     }
     if (flags & CR_SBX_OPEN_READ) {
         /* Read-only opens, inside a root that holds only the read paths. */
-        const scmp_datum_t bad = O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | O_PATH | O_TMPFILE;
+        /* (O_TMPFILE includes O_DIRECTORY, which opendir needs: only its own bit is refused.) */
+        const scmp_datum_t bad = O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | O_PATH | (O_TMPFILE & ~O_DIRECTORY);
         rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
                                SCMP_A2(SCMP_CMP_MASKED_EQ, bad, O_RDONLY));
         rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 1,
@@ -933,11 +936,15 @@ static int install_seccomp(cr_sbx_child *ch, unsigned flags)
 
 static void sigsys_debug(int sig, siginfo_t *si, void *uc)
 {
-    char msg[96];
+    char msg[160];
+    const ucontext_t *u = uc;
     (void)sig;
-    (void)uc;
-    int n = snprintf(msg, sizeof(msg), "cleanroom-sandbox: forbidden system call %d\n",
-                     si->si_syscall);
+    /* Diagnostics only (CLEANROOM_SANDBOX_DEBUG=1): the call and its first three arguments. */
+    int n = snprintf(msg, sizeof(msg),
+                     "cleanroom-sandbox: forbidden system call %d (%#llx, %#llx, %#llx)\n",
+                     si->si_syscall, (unsigned long long)u->uc_mcontext.gregs[REG_RDI],
+                     (unsigned long long)u->uc_mcontext.gregs[REG_RSI],
+                     (unsigned long long)u->uc_mcontext.gregs[REG_RDX]);
     (void)!write(2, msg, (size_t)n);
     _exit(99);
 }
@@ -996,6 +1003,15 @@ static void child_main(void)
         memcpy(setup, sdata, slen);
     cr_rd srd;
     cr_rd_init(&srd, setup, slen);
+    /*
+     * libc loads its character set conversions (hivex turns UTF-16 and Latin-1
+     * names into UTF-8 with iconv) from files the empty root will not have:
+     * load them now, and keep them open so they stay loaded.
+     */
+    static const char *const conv[][2] = {{"UTF-8", "UTF-16LE"}, {"UTF-16LE", "UTF-8"},
+                                          {"UTF-8", "LATIN1"}, {"LATIN1", "UTF-8"}};
+    for (size_t i = 0; i < sizeof(conv) / sizeof(conv[0]); i++)
+        (void)iconv_open(conv[i][0], conv[i][1]);
     if (confine_fs(paths, npaths, &userns) < 0 || (svc->init && svc->init(&ch, &srd, &state) < 0) ||
         drop_privileges(npaths == 0, userns, who, sizeof(who)) < 0 || limits(mem) < 0 ||
         prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 ||

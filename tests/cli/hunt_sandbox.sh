@@ -54,6 +54,22 @@ expect_exit 0 cr hunt --rules rules
 expect_exit 0 cr findings --json --snapshot latest
 grep -q 'crash.php.*parser-crash' "$CR_OUT" && fail "the crash hook fired without CLEANROOM_TEST_HOOKS"
 
+# A real hive goes through the sandboxed hive reader: a Run entry added on the second day is found.
+MKHIVE="$CR_SRC/tests/tools/mkhive.py"
+mkdir -p win/Windows/System32/config
+python3 "$MKHIVE" -o win/Windows/System32/config/SOFTWARE --json \
+    '{"keys": {"Microsoft/Windows/CurrentVersion/Run": {"Health": "C:\\Windows\\System32\\health.exe"}}}' ||
+    fail "mkhive.py"
+expect_exit 0 cr backup --source win --time 2026-11-01 win
+python3 "$MKHIVE" -o win/Windows/System32/config/SOFTWARE --json \
+    '{"keys": {"Microsoft/Windows/CurrentVersion/Run": {"Health": "C:\\Windows\\System32\\health.exe", "Updater": "C:\\Users\\Public\\upd.exe"}}}' ||
+    fail "mkhive.py"
+expect_exit 0 cr backup --source win --time 2026-11-02 win
+expect_exit 0 cr hunt --source win
+expect_exit 0 cr findings --source win --json
+grep -q '"persistence:run-key"' "$CR_OUT" || fail "the Run entry added to a hive was not found through the sandbox"
+grep -q 'parser-crash\|bad-hive' "$CR_OUT" && fail "a valid hive failed in the sandboxed reader"
+
 # Sandbox off: same results for real findings, no child process.
 rm -rf "$CLEANROOM_REPO"
 expect_exit 0 cr init --kdf interactive
