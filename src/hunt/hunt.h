@@ -324,6 +324,9 @@ typedef struct hn_ctx {
     char **sshd_keyfiles;          /**< AuthorizedKeysFile patterns of snap's sshd_config other
                                         than the defaults, loaded on first use (persist.c) */
     size_t nsshd_keyfiles;
+    char **sshd_files;             /**< files sshd_config Includes outside sshd_config.d
+                                        (relative to the root), judged as sshd configuration */
+    size_t nsshd_files;
     int sshd_loaded;
     /* Findings of the previous snapshot on the node being judged (relative
      * paths), so that a judge of items inside a file (lines, registry values)
