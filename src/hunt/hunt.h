@@ -572,10 +572,12 @@ typedef struct hn_autorun {
 #define HN_AUTORUN_IFEO 6      /* Image File Execution Options debugger, silent-exit monitor */
 #define HN_AUTORUN_LSA 7       /* LSA security, authentication, notification packages */
 #define HN_AUTORUN_PRINTMON 8  /* print monitor DLL (loaded by the spooler as SYSTEM) */
+#define HN_AUTORUN_COM 9       /* a user's COM server (UsrClass.dat CLSID InprocServer32,
+                                  LocalServer32): runs wherever that object is used */
 
 /**
- * Read the autostart entries of a hive given as bytes (SOFTWARE, SYSTEM or
- * NTUSER.DAT; others give none). Hostile input: a malformed hive is
+ * Read the autostart entries of a hive given as bytes (SOFTWARE, SYSTEM,
+ * NTUSER.DAT or UsrClass.dat; others give none). Hostile input: a malformed hive is
  * CR_ECORRUPT with a message, never a crash; at most a bounded number of
  * entries and bytes are read. Strings are valid UTF-8 without control
  * characters. Evidence of an entry: key + "\\" + name, or + "\\ImagePath" for

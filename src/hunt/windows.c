@@ -10,7 +10,9 @@
  *                    /Documents and Settings/<u>/Start Menu/Programs/Startup/<f>   (XP)
  *   Scheduled tasks  /Windows/System32/Tasks/...  (task XML)   /Windows/Tasks/<t>.job  (XP)
  *   Hives            /Windows/System32/config/SOFTWARE, .../SYSTEM,
- *                    /Users/<u>/NTUSER.DAT, /Documents and Settings/<u>/NTUSER.DAT
+ *                    /Users/<u>/NTUSER.DAT, /Documents and Settings/<u>/NTUSER.DAT,
+ *                    /Users/<u>/AppData/Local/Microsoft/Windows/UsrClass.dat (and XP's
+ *                    .../Local Settings/Application Data/Microsoft/Windows/UsrClass.dat)
  *
  * Only regular files added or changed are judged; removals report nothing.
  * In a baseline (first snapshot of a source) every item is reported at info
@@ -35,6 +37,10 @@
  *   services           persistence:service medium; critical likewise
  *   Winlogon           persistence:winlogon critical when Shell or Userinit is
  *                      not Windows' default, info when it is
+ *   user COM servers   persistence:com-hijack (UsrClass.dat) high; critical when
+ *                      the server is a script host or scriptlet (wn_com_script):
+ *                      per-user installers register servers in the profile, so
+ *                      a user-writable folder alone proves nothing here
  *
  * An entry with the same data as before is not judged again: the findings of
  * the previous snapshot about it (ctx->prev, severity >= low) are emitted
@@ -48,6 +54,9 @@
  *   - SOFTWARE or SYSTEM (or the Default profile's NTUSER.DAT) appearing after
  *     the baseline: a Windows tree that joined the backup, not something an
  *     intruder creates: an inventory at info level.
+ *   - a user's UsrClass.dat appearing (a new profile's first logon, when
+ *     per-user installers register their servers): nothing to compare with;
+ *     each entry is medium unless it looks like an attack.
  *   - a user's NTUSER.DAT appearing (a new profile): the Default profile's
  *     hive of the same snapshot, which a new profile is copied from; what it
  *     already holds is info, the rest is judged as new.
@@ -80,6 +89,7 @@ enum wn_kind {
     WN_TASK_JOB,
     WN_HIVE_SYSTEM, /* SOFTWARE or SYSTEM */
     WN_HIVE_USER,   /* NTUSER.DAT */
+    WN_HIVE_CLASSES, /* UsrClass.dat: a user's classes (COM servers) */
 };
 
 /* ------------------------------------------------------------ paths */
@@ -138,6 +148,10 @@ static enum wn_kind wn_classify(const char *rel)
         return WN_HIVE_SYSTEM;
     if (wn_match(rel, "Users/*/NTUSER.DAT") || wn_match(rel, "Documents and Settings/*/NTUSER.DAT"))
         return WN_HIVE_USER;
+    if (wn_match(rel, "Users/*/AppData/Local/Microsoft/Windows/UsrClass.dat") ||
+        wn_match(rel, "Documents and Settings/*/Local Settings/Application Data/Microsoft/Windows/"
+                      "UsrClass.dat"))
+        return WN_HIVE_CLASSES;
     return WN_NONE;
 }
 
@@ -216,6 +230,17 @@ static int wn_suspicious(const char *l /* folded */)
             if (strstr(l, rules[i].args[k]))
                 return 1;
     }
+    return 0;
+}
+
+/* A COM server that is a script host or scriptlet: no installer registers one per user. */
+static int wn_com_script(const char *l /* folded */)
+{
+    static const char *const hosts[] = {"scrobj.dll", "mshta",   "powershell", "pwsh",
+                                        "wscript",    "cscript", "cmd.exe",    "rundll32"};
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
+        if (strstr(l, hosts[i]))
+            return 1;
     return 0;
 }
 
@@ -681,6 +706,8 @@ static const char *wn_indicator(int kind)
         return "persistence:lsa";
     case HN_AUTORUN_PRINTMON:
         return "persistence:print-monitor";
+    case HN_AUTORUN_COM:
+        return "persistence:com-hijack";
     default:
         return "persistence:run-key";
     }
@@ -704,6 +731,9 @@ static const char *wn_kind_words(int kind)
         return "LSA package list (DLLs loaded into lsass, which sees every password)";
     case HN_AUTORUN_PRINTMON:
         return "print monitor (a DLL the print spooler loads as SYSTEM)";
+    case HN_AUTORUN_COM:
+        return "COM server of the user's classes (loaded wherever a program of this user uses "
+               "the object, in place of the machine's one)";
     default:
         return "Run key entry";
     }
@@ -715,6 +745,7 @@ enum wn_ref {
     WN_REF_DEFAULT,    /* a new profile: the Default profile's hive */
     WN_REF_NONE,       /* a new profile without a Default profile to compare with */
     WN_REF_INVENTORY,  /* baseline, or a system hive that joined the backup */
+    WN_REF_NEWCLASSES, /* a user's UsrClass.dat appearing: made at the first logon */
 };
 
 /* Judge one entry of a hive against its reference entry (NULL: none). */
@@ -778,12 +809,19 @@ static int wn_entry(hn_ctx *ctx, const char *rel, const cr_id *cid, const hn_aut
     case HN_AUTORUN_PRINTMON:
         sev = wn_user_writable(folded) || wn_suspicious(folded) ? CR_SEV_CRITICAL : CR_SEV_HIGH;
         break;
+    case HN_AUTORUN_COM:
+        /* Per-user installers (OneDrive, Teams) register COM servers in the profile too,
+         * so a folder users write to is not damning here; a script host is. */
+        sev = wn_suspicious(folded) || wn_com_script(folded) ? CR_SEV_CRITICAL : CR_SEV_HIGH;
+        break;
     default:
         sev = wn_user_writable(folded) || wn_suspicious(folded) ? CR_SEV_CRITICAL : CR_SEV_HIGH;
         break;
     }
-    /* Maybe not new: only what no legitimate program looks like stays above medium. */
-    if (rs == WN_REF_UNREADABLE && sev > CR_SEV_MEDIUM && !wn_suspicious(folded))
+    /* Maybe not new (or a profile's first logon, when installers register their
+     * per-user servers): only what no legitimate program looks like stays above medium. */
+    if ((rs == WN_REF_UNREADABLE || rs == WN_REF_NEWCLASSES) && sev > CR_SEV_MEDIUM &&
+        !wn_suspicious(folded) && !(e->kind == HN_AUTORUN_COM && wn_com_script(folded)))
         sev = CR_SEV_MEDIUM;
     if (e->kind == HN_AUTORUN_WINLOGON && sev == CR_SEV_INFO)
         err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, cid, ev, "%s is Windows' default: %s",
@@ -793,6 +831,9 @@ static int wn_entry(hn_ctx *ctx, const char *rel, const cr_id *cid, const hn_aut
                       "%s: %s (the previous copy of this hive could not be read, so it may not "
                       "be new)",
                       what, show);
+    else if (rs == WN_REF_NEWCLASSES)
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, cid, ev,
+                      "%s in a new profile's classes: %s", what, show);
     else if (ref)
         err =
             hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, cid, ev, "%s changed: now %s (was %s)",
@@ -872,6 +913,8 @@ static int wn_hive(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_no
         rs = wn_hive_read(ctx, old, &ra, &rn) < 0 ? WN_REF_UNREADABLE : WN_REF_OLD;
     } else if (kind == WN_HIVE_SYSTEM) {
         rs = WN_REF_INVENTORY;
+    } else if (kind == WN_HIVE_CLASSES) {
+        rs = WN_REF_NEWCLASSES; /* no Default profile holds one to compare with */
     } else {
         /* Without a readable Default profile, everything in the new profile is new. */
         int is_default = 0;
@@ -913,6 +956,7 @@ int hn_persist_windows(hn_ctx *ctx, const char *relpath, const cr_node *old_node
         return wn_task(ctx, relpath, old_node, new_node, kind == WN_TASK_JOB);
     case WN_HIVE_SYSTEM:
     case WN_HIVE_USER:
+    case WN_HIVE_CLASSES:
         return wn_hive(ctx, relpath, old_node, new_node, kind);
     default:
         return 0;

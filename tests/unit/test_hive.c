@@ -96,7 +96,7 @@ static int entries_sane(const hn_autorun *a, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (!a[i].key || !a[i].name || !a[i].data || !clean_utf8(a[i].key) ||
             !clean_utf8(a[i].name) || !clean_utf8(a[i].data) || a[i].kind < HN_AUTORUN_RUN ||
-            a[i].kind > HN_AUTORUN_PRINTMON)
+            a[i].kind > HN_AUTORUN_COM)
             return 0;
     }
     return 1;
@@ -1064,6 +1064,128 @@ static void test_windows_more(void)
     cr_repo_free(w.repo);
 }
 
+/*
+ * A user's COM servers (UsrClass.dat): the parser reads InprocServer32 and
+ * LocalServer32 of each CLSID (Wow6432Node too), nothing else; then three
+ * days of alice's and bob's classes hives. Day 1 is an inventory. Day 2 is
+ * ordinary life: alice's hive rewritten with one more key that serves
+ * nothing, and bob's first logon, where an installer registers its per-user
+ * server in his profile: nothing at or above high (bob's is medium). Day 3
+ * plants two hijacks in alice's: a DLL shadowing a machine CLSID (high) and
+ * a scriptlet (critical).
+ */
+#define USRCLASS(u) "/Users/" u "/AppData/Local/Microsoft/Windows/UsrClass.dat"
+#define ONEDRIVE_CLSID "{021E4F06-9DCC-49AD-88CF-ECC2DA314C8A}"
+#define HIJACK_CLSID "{BCDE0395-E52F-467C-8E3D-C4579291692E}"
+
+static void test_usrclass(void)
+{
+    cr_buf b = CR_BUF_INIT;
+    hn_autorun *a = NULL;
+    size_t n = 0;
+    const hn_autorun *e;
+
+    make_hive(&b, "{\"name\": \"UsrClass.dat\", \"keys\": {"
+                  " \"CLSID/{A}/InprocServer32\": {\"\": \"C:\\\\Users\\\\bob\\\\x.dll\","
+                  "   \"ThreadingModel\": \"Apartment\"},"
+                  " \"CLSID/{B}/LocalServer32\": {\"\": {\"expand\": \"%LOCALAPPDATA%\\\\b.exe\"}},"
+                  " \"CLSID/{C}/DefaultIcon\": {\"\": \"icon.dll,1\"},"
+                  " \"CLSID/{E}/InprocServer32\": {\"ThreadingModel\": \"Both\"},"
+                  " \"Wow6432Node/CLSID/{D}/InprocServer32\": {\"\": \"d32.dll\"},"
+                  " \"Local Settings/Software\": {}}}");
+    CHECK_OK(hn_hive_autoruns(&a, &n, b.ptr, b.len));
+    CHECK(n == 3);
+    CHECK(entries_sane(a, n));
+    e = find(a, n, "CLSID\\{A}\\InprocServer32", "(Default)");
+    CHECK(e && e->kind == HN_AUTORUN_COM && !strcmp(e->data, "C:\\Users\\bob\\x.dll"));
+    e = find(a, n, "CLSID\\{B}\\LocalServer32", "(Default)");
+    CHECK(e && e->kind == HN_AUTORUN_COM && !strcmp(e->data, "%LOCALAPPDATA%\\b.exe"));
+    e = find(a, n, "Wow6432Node\\CLSID\\{D}\\InprocServer32", "(Default)");
+    CHECK(e && e->kind == HN_AUTORUN_COM);
+    hn_autoruns_free(a, n);
+    a = NULL;
+    /* NTUSER.DAT's Software\Classes, where older Windows kept them. */
+    make_hive(&b, "{\"keys\": {\"Software/Classes/CLSID/{A}/InprocServer32\": {\"\": \"a.dll\"}}}");
+    CHECK_OK(hn_hive_autoruns(&a, &n, b.ptr, b.len));
+    CHECK(n == 1 && find(a, n, "Software\\Classes\\CLSID\\{A}\\InprocServer32", "(Default)"));
+    hn_autoruns_free(a, n);
+    cr_buf_free(&b);
+
+    char win[PATH_MAX], vault[PATH_MAX];
+    cr_snapshot *s1 = NULL, *s2 = NULL, *s3 = NULL;
+    cr_backup_options bo = CR_BACKUP_OPTIONS_INIT;
+    const cr_finding *f;
+    win_run w;
+    memset(&w, 0, sizeof(w));
+    warnings = 0;
+    pathf(win, "%s/win3", scratch);
+    pathf(vault, "%s/vault3", scratch);
+    w.repo = fx_vault_new(vault, "pw");
+    w.ctx.repo = w.repo;
+    w.ctx.warning = on_warning;
+    const char *paths[] = {win};
+    bo.source = "ws3";
+    bo.force_read = 1;
+    bo.threads = 1;
+
+#define OD_ENTRY                                                                                   \
+    " \"CLSID/" ONEDRIVE_CLSID "/InprocServer32\": {\"\": "                                        \
+    "   \"C:\\\\Users\\\\alice\\\\AppData\\\\Local\\\\Microsoft\\\\OneDrive\\\\FileSyncShell64.dll\"}"
+    put_hive(win, "Users/alice/AppData/Local/Microsoft/Windows/UsrClass.dat",
+             "{\"keys\": {" OD_ENTRY "}}");
+    bo.time_ns = 1700000000000000000ll;
+    REQUIRE(cr_backup(&s1, w.repo, paths, 1, &bo) == 0);
+    judge(&w, NULL, s1, USRCLASS("alice"));
+    f = found(&w, USRCLASS("alice"), "persistence:com-hijack",
+              "CLSID\\" ONEDRIVE_CLSID "\\InprocServer32\\(Default)");
+    CHECK(f && f->severity == CR_SEV_INFO);
+    next_run(&w);
+
+    put_hive(win, "Users/alice/AppData/Local/Microsoft/Windows/UsrClass.dat",
+             "{\"keys\": {" OD_ENTRY ", \"Local Settings/MuiCache/1\": {\"x\": \"y\"}}}");
+    put_hive(win, "Users/bob/AppData/Local/Microsoft/Windows/UsrClass.dat",
+             "{\"keys\": {\"CLSID/{9C6F4AA1-1F9E-4B6E-8D44-0A1F0C9A0B11}/LocalServer32\": {\"\": "
+             "\"\\\"C:\\\\Users\\\\bob\\\\AppData\\\\Local\\\\Microsoft\\\\Teams\\\\current\\\\"
+             "Teams.exe\\\" -Embedding\"}}}");
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s2, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s1, s2, USRCLASS("alice"));
+    judge(&w, s1, s2, USRCLASS("bob"));
+    CHECK(count_on(&w, USRCLASS("alice"), CR_SEV_LOW) == 0);
+    CHECK(count_on(&w, USRCLASS("bob"), CR_SEV_HIGH) == 0);
+    f = found(&w, USRCLASS("bob"), "persistence:com-hijack", NULL);
+    CHECK(f && f->severity == CR_SEV_MEDIUM && strstr(f->detail, "Teams.exe"));
+    next_run(&w);
+
+    put_hive(win, "Users/alice/AppData/Local/Microsoft/Windows/UsrClass.dat",
+             "{\"keys\": {" OD_ENTRY ", \"Local Settings/MuiCache/1\": {\"x\": \"y\"},"
+             " \"CLSID/" HIJACK_CLSID "/InprocServer32\": {\"\": "
+             "   \"C:\\\\Users\\\\alice\\\\AppData\\\\Roaming\\\\Microsoft\\\\mmdevapi.dll\","
+             "   \"ThreadingModel\": \"Both\"},"
+             " \"CLSID/{0A0B0C0D-0000-4000-8000-000000000001}/InprocServer32\": {\"\": "
+             "   \"C:\\\\Windows\\\\System32\\\\scrobj.dll\"}}}");
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s3, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s2, s3, USRCLASS("alice"));
+    f = found(&w, USRCLASS("alice"), "persistence:com-hijack",
+              "CLSID\\" HIJACK_CLSID "\\InprocServer32\\(Default)");
+    CHECK(f && f->severity == CR_SEV_HIGH && strstr(f->detail, "mmdevapi.dll"));
+    f = found(&w, USRCLASS("alice"), "persistence:com-hijack",
+              "CLSID\\{0A0B0C0D-0000-4000-8000-000000000001}\\InprocServer32\\(Default)");
+    CHECK(f && f->severity == CR_SEV_CRITICAL);
+    CHECK(!found(&w, USRCLASS("alice"), "persistence:com-hijack",
+                 "CLSID\\" ONEDRIVE_CLSID "\\InprocServer32\\(Default)"));
+    CHECK(warnings == 0);
+    next_run(&w);
+
+    cr_findings_free(w.ctx.out, w.ctx.nout);
+    cr_findings_free(w.prev, w.nprev);
+    cr_snapshot_free(s1);
+    cr_snapshot_free(s2);
+    cr_snapshot_free(s3);
+    cr_repo_free(w.repo);
+}
+
 int main(void)
 {
     fx_scratch_new(scratch, "hive");
@@ -1076,6 +1198,7 @@ int main(void)
     test_damaged();
     test_windows();
     test_windows_more();
+    test_usrclass();
     fx_scratch_done(scratch);
     return test_summary("test_hive");
 }
