@@ -189,33 +189,14 @@ static int hv_check(const uint8_t *d, size_t len)
 /* Open the bytes with hivex through a file holding them and HV_PAD zeros. */
 static int hv_open(hive_h **out, const void *data, size_t len)
 {
-    char path[64], *tmp = NULL;
-    int fd, err = 0, e;
+    hn_memfile m;
+    int err, e;
     hive_h *h;
 
     *out = NULL;
-    fd = memfd_create("cleanroom-hive", MFD_CLOEXEC);
-    if (fd >= 0 && access("/proc/self/fd", X_OK) == 0) {
-        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    } else {
-        const char *dir = getenv("TMPDIR");
-        if (fd >= 0)
-            close(fd);
-        if (!(tmp = cr_sprintf("%s/cleanroom-hive-XXXXXX", dir && *dir ? dir : "/tmp")))
-            return CR_ERROR;
-        if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-            err = cr_error_errno("cannot create a temporary file to read a registry hive");
-            free(tmp);
-            return err;
-        }
-    }
-    if ((err = cr_fs_write_all(fd, data, len)) < 0)
-        goto done;
-    if (ftruncate(fd, (off_t)(len + HV_PAD)) < 0) {
-        err = cr_error_errno("cannot prepare a registry hive for reading");
-        goto done;
-    }
-    h = hivex_open(tmp ? tmp : path, 0);
+    if ((err = hn_memfile_open(&m, data, len, HV_PAD)) < 0)
+        return err;
+    h = hivex_open(hn_memfile_path(&m), 0);
     e = errno;
     if (!h) {
         if (e == ENOMEM) {
@@ -229,11 +210,7 @@ static int hv_open(hive_h **out, const void *data, size_t len)
     }
     *out = h;
 done:
-    if (tmp) {
-        unlink(tmp);
-        free(tmp);
-    }
-    close(fd);
+    hn_memfile_close(&m);
     return err;
 }
 

@@ -556,6 +556,35 @@ int hn_dpkg_parse_status(hn_dpkg *d, const void *data, size_t len);
 /** name: "<pkg>[:arch].md5sums" or "<pkg>[:arch].list" (other names are ignored). */
 int hn_dpkg_parse_info(hn_dpkg *d, const char *name, const void *data, size_t len);
 
+/* ================================================================ lnk.c */
+/** What a Windows shortcut starts (strings clean UTF-8, owned; NULL when absent). */
+typedef struct hn_lnk {
+    char *target;  /**< local path, network path, environment-variable path or relative path */
+    char *args;    /**< command line arguments */
+    char *workdir; /**< working folder */
+} hn_lnk;
+/**
+ * Read a shortcut (.lnk) given as bytes, with liblnk. Hostile input: anything
+ * that is not a readable shortcut is CR_ECORRUPT with a message, never a crash.
+ * Opens nothing but a memfd. @return 0, CR_ECORRUPT, CR_ERROR.
+ */
+int hn_lnk_read(hn_lnk *out, const void *data, size_t len);
+void hn_lnk_clear(hn_lnk *l);
+
+/* ============================================================ memfile.c */
+/** Bytes as a file that a library opening only files can read (hivex, liblnk). */
+typedef struct hn_memfile {
+    int fd;
+    char path[64];
+    char *tmp; /* the temporary file when there is no memfd or /proc */
+} hn_memfile;
+/** Write data and `pad` zero bytes into a memfd (or a private temporary file). @return 0, <0. */
+int hn_memfile_open(hn_memfile *m, const void *data, size_t len, size_t pad);
+/** The name to open it by (valid until hn_memfile_close). */
+const char *hn_memfile_path(const hn_memfile *m);
+/** Close it (and unlink the temporary file). */
+void hn_memfile_close(hn_memfile *m);
+
 /* =============================================================== hive.c */
 /** One autostart entry read from a registry hive. */
 typedef struct hn_autorun {

@@ -19,7 +19,11 @@
  * level, as an inventory.
  *
  * Startup folders: a new file is high (Windows starts it at logon), a changed
- * one medium, desktop.ini info. Scheduled tasks: the actions are read from
+ * one medium, desktop.ini info. A shortcut (.lnk) is read for its target and
+ * arguments (lnk.c), which the detail names: new, high, critical when it
+ * starts a script host (wn_script_host) or an attacker's command line
+ * (wn_suspicious); rewritten with the same target, info; now starting
+ * something else, high. Scheduled tasks: the actions are read from
  * the task XML (UTF-16 or UTF-8; each <Exec>'s <Command> and <Arguments>, or
  * a .job file's application and parameters) for the detail. A new task is
  * high, critical when its command is suspicious (see wn_suspicious), medium
@@ -38,7 +42,7 @@
  *   Winlogon           persistence:winlogon critical when Shell or Userinit is
  *                      not Windows' default, info when it is
  *   user COM servers   persistence:com-hijack (UsrClass.dat) high; critical when
- *                      the server is a script host or scriptlet (wn_com_script):
+ *                      the server is a script host or scriptlet (wn_script_host):
  *                      per-user installers register servers in the profile, so
  *                      a user-writable folder alone proves nothing here
  *
@@ -77,6 +81,7 @@
 
 #define WN_MAX_HIVE (512u << 20) /* bytes of a hive read */
 #define WN_MAX_TASK (1u << 20)   /* bytes of a task file read */
+#define WN_MAX_LNK (1u << 20)    /* bytes of a shortcut read */
 #define WN_MAX_ACTIONS 16        /* actions of a task read */
 #define WN_MAX_CMD 4096          /* bytes of the actions kept */
 #define WN_SHOW 1024             /* bytes of a command shown in a detail */
@@ -233,8 +238,9 @@ static int wn_suspicious(const char *l /* folded */)
     return 0;
 }
 
-/* A COM server that is a script host or scriptlet: no installer registers one per user. */
-static int wn_com_script(const char *l /* folded */)
+/* A script host or scriptlet: no installer registers one as a user's COM server, and no
+ * program's Startup shortcut starts one. */
+static int wn_script_host(const char *l /* folded */)
 {
     static const char *const hosts[] = {"scrobj.dll", "mshta",   "powershell", "pwsh",
                                         "wscript",    "cscript", "cmd.exe",    "rundll32"};
@@ -342,26 +348,105 @@ static int wn_reemit(hn_ctx *ctx, const char *rel, const cr_finding *f, const cr
 
 /* ------------------------------------------------------------ Startup */
 
+/* What a shortcut starts, in words ("target args"), into buf; 0, or <0 when it is not a
+ * readable shortcut (CR_ECORRUPT) or could not be read from the vault. */
+static int wn_lnk_command(hn_ctx *ctx, const char *rel, const cr_node *node, char *buf,
+                          size_t cap, int *script)
+{
+    cr_buf b = CR_BUF_INIT;
+    hn_lnk l;
+    int err;
+    *buf = '\0';
+    *script = 0;
+    memset(&l, 0, sizeof(l));
+    if ((err = hn_read_node(&b, ctx->repo, node, WN_MAX_LNK)) < 0) {
+        if (err != CR_EINPUT)
+            wn_warn(ctx, rel, cr_error_last());
+        err = err == CR_EINPUT ? CR_ECORRUPT : err;
+        goto done;
+    }
+    if ((err = hn_lnk_read(&l, b.ptr, b.len)) < 0)
+        goto done;
+    snprintf(buf, cap, "%s%s%s", l.target ? l.target : "(target not recorded as a path)",
+             l.args ? " " : "", l.args ? l.args : "");
+    char *folded = wn_fold(buf);
+    if (!folded) {
+        err = CR_ERROR;
+        goto done;
+    }
+    *script = wn_suspicious(folded) || (l.target && wn_script_host(folded));
+    free(folded);
+done:
+    hn_lnk_clear(&l);
+    cr_buf_free(&b);
+    return err;
+}
+
+/*
+ * A file in a Startup folder. A shortcut (.lnk) is read (lnk.c) for what it
+ * starts: a new one is high, critical when it starts a script host or looks
+ * like an attack; a shortcut rewritten with the same target and arguments is
+ * info, one that now starts something else high. Other files: new high,
+ * changed medium.
+ */
 static int wn_startup(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_node *nw)
 {
     const char *ind = "persistence:startup-folder";
     const cr_finding *pf;
+    char cmd[WN_SHOW], was[WN_SHOW], show[WN_SHOW], show_was[WN_SHOW];
+    int is_lnk = ends_with_ci(rel, ".lnk"), script = 0, oscript, rc = -1, orc = -1, err;
     cr_id cid;
 
     hn_content_id(&cid, nw);
     if (!strcasecmp(base_name(rel), "desktop.ini"))
         return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, &cid, NULL,
                        "desktop.ini in a Startup folder: folder settings, starts nothing");
+    if (is_lnk) {
+        if ((rc = wn_lnk_command(ctx, rel, nw, cmd, sizeof(cmd), &script)) == CR_ERROR)
+            return rc;
+        wn_show(show, sizeof(show), cmd);
+    }
     if (ctx->baseline)
-        return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, &cid, NULL,
-                       "in a Startup folder (inventory): Windows starts it when a user logs on");
-    if (!old)
+        return rc == 0 ? hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, &cid, NULL,
+                                 "shortcut in a Startup folder (inventory): Windows starts %s "
+                                 "when a user logs on",
+                                 show)
+                       : hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, &cid, NULL,
+                                 "in a Startup folder (inventory): Windows starts it when a "
+                                 "user logs on");
+    if (!old) {
+        if (rc == 0)
+            return hn_emit(ctx, rel, CR_CAT_PERSISTENCE,
+                           script ? CR_SEV_CRITICAL : CR_SEV_HIGH, ind, &cid, NULL,
+                           "new shortcut in a Startup folder: Windows starts %s when a user "
+                           "logs on%s",
+                           show, script ? " (a script host or an attacker's command line)" : "");
         return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_HIGH, ind, &cid, NULL,
-                       "new file in a Startup folder: Windows starts it when a user logs on");
+                       "new %s in a Startup folder: Windows starts it when a user logs on",
+                       is_lnk ? "shortcut that cannot be read" : "file");
+    }
+    if (rc == 0 && (orc = wn_lnk_command(ctx, rel, old, was, sizeof(was), &oscript)) == CR_ERROR)
+        return orc;
+    if (rc == 0 && orc == 0 && !strcmp(cmd, was)) {
+        if ((pf = wn_prev(ctx, ind, NULL)))
+            return wn_reemit(ctx, rel, pf, &cid);
+        return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, &cid, NULL,
+                       "shortcut in a Startup folder rewritten with the same target: starts %s",
+                       show);
+    }
+    if (rc == 0 && orc == 0) {
+        cr_severity sev = script ? CR_SEV_CRITICAL : CR_SEV_HIGH;
+        if ((pf = wn_prev(ctx, ind, NULL)) && pf->severity > sev)
+            return wn_reemit(ctx, rel, pf, &cid);
+        return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, &cid, NULL,
+                       "shortcut in a Startup folder changed: now starts %s (was %s)", show,
+                       wn_show(show_was, sizeof(show_was), was));
+    }
     if ((pf = wn_prev(ctx, ind, NULL)) && pf->severity >= CR_SEV_MEDIUM)
         return wn_reemit(ctx, rel, pf, &cid);
-    return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_MEDIUM, ind, &cid, NULL,
-                   "file in a Startup folder changed: Windows starts it when a user logs on");
+    err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_MEDIUM, ind, &cid, NULL,
+                  "file in a Startup folder changed: Windows starts it when a user logs on");
+    return err;
 }
 
 /* ------------------------------------------------------------ tasks */
@@ -812,7 +897,7 @@ static int wn_entry(hn_ctx *ctx, const char *rel, const cr_id *cid, const hn_aut
     case HN_AUTORUN_COM:
         /* Per-user installers (OneDrive, Teams) register COM servers in the profile too,
          * so a folder users write to is not damning here; a script host is. */
-        sev = wn_suspicious(folded) || wn_com_script(folded) ? CR_SEV_CRITICAL : CR_SEV_HIGH;
+        sev = wn_suspicious(folded) || wn_script_host(folded) ? CR_SEV_CRITICAL : CR_SEV_HIGH;
         break;
     default:
         sev = wn_user_writable(folded) || wn_suspicious(folded) ? CR_SEV_CRITICAL : CR_SEV_HIGH;
@@ -821,7 +906,7 @@ static int wn_entry(hn_ctx *ctx, const char *rel, const cr_id *cid, const hn_aut
     /* Maybe not new (or a profile's first logon, when installers register their
      * per-user servers): only what no legitimate program looks like stays above medium. */
     if ((rs == WN_REF_UNREADABLE || rs == WN_REF_NEWCLASSES) && sev > CR_SEV_MEDIUM &&
-        !wn_suspicious(folded) && !(e->kind == HN_AUTORUN_COM && wn_com_script(folded)))
+        !wn_suspicious(folded) && !(e->kind == HN_AUTORUN_COM && wn_script_host(folded)))
         sev = CR_SEV_MEDIUM;
     if (e->kind == HN_AUTORUN_WINLOGON && sev == CR_SEV_INFO)
         err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, cid, ev, "%s is Windows' default: %s",

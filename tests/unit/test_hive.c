@@ -3,7 +3,9 @@
  * SOFTWARE-, SYSTEM- and NTUSER.DAT-like hives written at test time by
  * tests/tools/mkhive.py (found from this file's path), and its behaviour on
  * damaged and hostile hives: truncations, bit flips, garbage, huge counts,
- * shared data cells, bad UTF-16.
+ * shared data cells, bad UTF-16. Then windows.c on snapshots: Run keys,
+ * services, tasks, the places of test_windows_more, a user's COM servers
+ * (UsrClass.dat) and Startup shortcuts (tests/tools/mklnk.py).
  */
 #include "hunt/hunt.h"
 #include "test.h"
@@ -1186,6 +1188,142 @@ static void test_usrclass(void)
     cr_repo_free(w.repo);
 }
 
+/* ------------------------------------------------------------ shortcuts */
+
+/* tests/tools/mklnk.py with `args` (already quoted for the shell); the bytes into out. */
+static void make_lnk(cr_buf *out, const char *args)
+{
+    static int seq;
+    char lnk[PATH_MAX], tool[PATH_MAX], cmd[4 * PATH_MAX];
+    pathf(lnk, "%s/lnk-%d.lnk", scratch, seq++);
+    pathf(tool, "%s", mkhive);
+    strcpy(strrchr(tool, '/') + 1, "mklnk.py");
+    const char *py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+    snprintf(cmd, sizeof(cmd), "%s '%s' -o '%s' %s", py, tool, lnk, args);
+    REQUIRE(system(cmd) == 0);
+    cr_buf_free(out);
+    REQUIRE(cr_fs_read_all(out, AT_FDCWD, lnk, 1u << 20) == 0);
+}
+
+static void put_lnk(const char *dir, const char *rel, const char *args)
+{
+    cr_buf b = CR_BUF_INIT;
+    make_lnk(&b, args);
+    put_file(dir, rel, b.ptr, b.len);
+    cr_buf_free(&b);
+}
+
+#define AGENT_LNK STARTUP "Backup agent.lnk"
+#define ALICE_STARTUP "/Users/alice/AppData/Roaming/Microsoft/Windows/Start Menu/Programs/Startup/"
+
+/*
+ * Shortcuts in Startup folders: hn_lnk_read gives the target (local path, or
+ * the environment-variable path), arguments and working folder, and refuses
+ * what is not a shortcut; then three days. Day 1: an agent's shortcut, an
+ * inventory naming its target. Day 2: the same shortcut rewritten (another
+ * description, same target): info. Day 3: that shortcut now starts a program
+ * from ProgramData (high, "now starts ... was"), and alice's Startup gets a
+ * shortcut to cmd.exe running an encoded PowerShell (critical) and one to a
+ * program in her profile (high).
+ */
+static void test_startup_lnk(void)
+{
+    cr_buf b = CR_BUF_INIT;
+    hn_lnk l;
+
+    make_lnk(&b, "--target 'C:\\Program Files\\Agent\\agent.exe' --args='-tray' "
+                 "--workdir 'C:\\Program Files\\Agent' --name 'Backup agent'");
+    CHECK_OK(hn_lnk_read(&l, b.ptr, b.len));
+    CHECK(l.target && !strcmp(l.target, "C:\\Program Files\\Agent\\agent.exe"));
+    CHECK(l.args && !strcmp(l.args, "-tray"));
+    CHECK(l.workdir && !strcmp(l.workdir, "C:\\Program Files\\Agent"));
+    hn_lnk_clear(&l);
+    /* Every prefix of a shortcut: read or refused, never a crash. */
+    for (size_t n = 0; n < b.len; n++) {
+        int rc = hn_lnk_read(&l, b.ptr, n);
+        CHECK(rc == 0 || rc == CR_ECORRUPT);
+        hn_lnk_clear(&l);
+    }
+    make_lnk(&b, "--env '%COMSPEC%' --args='/c powershell -w hidden -enc SQBFAFgA'");
+    CHECK_OK(hn_lnk_read(&l, b.ptr, b.len));
+    CHECK(l.target && !strcmp(l.target, "%COMSPEC%"));
+    CHECK(l.args && !strcmp(l.args, "/c powershell -w hidden -enc SQBFAFgA"));
+    CHECK(!l.workdir);
+    hn_lnk_clear(&l);
+    CHECK(hn_lnk_read(&l, "MZ\x90\0", 4) == CR_ECORRUPT);
+    uint8_t junk[0x200];
+    memset(junk, 0xff, sizeof(junk));
+    memcpy(junk, b.ptr, 0x4c); /* a valid header, then flags promising everything */
+    junk[0x14] = junk[0x15] = 0xff;
+    CHECK(hn_lnk_read(&l, junk, sizeof(junk)) == CR_ECORRUPT || l.target || !l.target);
+    hn_lnk_clear(&l);
+    cr_buf_free(&b);
+
+    char win[PATH_MAX], vault[PATH_MAX];
+    cr_snapshot *s1 = NULL, *s2 = NULL, *s3 = NULL;
+    cr_backup_options bo = CR_BACKUP_OPTIONS_INIT;
+    const cr_finding *f;
+    win_run w;
+    memset(&w, 0, sizeof(w));
+    warnings = 0;
+    pathf(win, "%s/win4", scratch);
+    pathf(vault, "%s/vault4", scratch);
+    w.repo = fx_vault_new(vault, "pw");
+    w.ctx.repo = w.repo;
+    w.ctx.warning = on_warning;
+    const char *paths[] = {win};
+    bo.source = "ws4";
+    bo.force_read = 1;
+    bo.threads = 1;
+
+    put_lnk(win, AGENT_LNK + 1, "--target 'C:\\Program Files\\Agent\\agent.exe' --args=-tray");
+    bo.time_ns = 1700000000000000000ll;
+    REQUIRE(cr_backup(&s1, w.repo, paths, 1, &bo) == 0);
+    judge(&w, NULL, s1, AGENT_LNK);
+    f = found(&w, AGENT_LNK, "persistence:startup-folder", NULL);
+    CHECK(f && f->severity == CR_SEV_INFO &&
+          strstr(f->detail, "C:\\Program Files\\Agent\\agent.exe -tray"));
+    next_run(&w);
+
+    put_lnk(win, AGENT_LNK + 1,
+            "--target 'C:\\Program Files\\Agent\\agent.exe' --args=-tray --name 'Agent 2.1'");
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s2, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s1, s2, AGENT_LNK);
+    CHECK(count_on(&w, AGENT_LNK, CR_SEV_LOW) == 0);
+    f = found(&w, AGENT_LNK, "persistence:startup-folder", NULL);
+    CHECK(f && strstr(f->detail, "same target"));
+    next_run(&w);
+
+    put_lnk(win, AGENT_LNK + 1, "--target 'C:\\ProgramData\\Agent\\agent.exe' --args=-tray");
+    put_lnk(win, ALICE_STARTUP "OneDrive Sync.lnk" + 1,
+            "--env '%COMSPEC%' --args='/c powershell -w hidden -enc SQBFAFgA'");
+    put_lnk(win, ALICE_STARTUP "upd.lnk" + 1,
+            "--target 'C:\\Users\\alice\\AppData\\Roaming\\upd.exe' --args='-silent'");
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s3, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s2, s3, AGENT_LNK);
+    judge(&w, s2, s3, ALICE_STARTUP "OneDrive Sync.lnk");
+    judge(&w, s2, s3, ALICE_STARTUP "upd.lnk");
+    f = found(&w, AGENT_LNK, "persistence:startup-folder", NULL);
+    CHECK(f && f->severity == CR_SEV_HIGH &&
+          strstr(f->detail, "now starts C:\\ProgramData\\Agent\\agent.exe -tray") &&
+          strstr(f->detail, "was C:\\Program Files\\Agent\\agent.exe"));
+    f = found(&w, ALICE_STARTUP "OneDrive Sync.lnk", "persistence:startup-folder", NULL);
+    CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "%COMSPEC% /c powershell"));
+    f = found(&w, ALICE_STARTUP "upd.lnk", "persistence:startup-folder", NULL);
+    CHECK(f && f->severity == CR_SEV_HIGH && strstr(f->detail, "upd.exe -silent"));
+    CHECK(warnings == 0);
+    next_run(&w);
+
+    cr_findings_free(w.ctx.out, w.ctx.nout);
+    cr_findings_free(w.prev, w.nprev);
+    cr_snapshot_free(s1);
+    cr_snapshot_free(s2);
+    cr_snapshot_free(s3);
+    cr_repo_free(w.repo);
+}
+
 int main(void)
 {
     fx_scratch_new(scratch, "hive");
@@ -1199,6 +1337,7 @@ int main(void)
     test_windows();
     test_windows_more();
     test_usrclass();
+    test_startup_lnk();
     fx_scratch_done(scratch);
     return test_summary("test_hive");
 }
