@@ -603,6 +603,9 @@ typedef struct hn_autorun {
 #define HN_AUTORUN_PRINTMON 8  /* print monitor DLL (loaded by the spooler as SYSTEM) */
 #define HN_AUTORUN_COM 9       /* a user's COM server (UsrClass.dat CLSID InprocServer32,
                                   LocalServer32): runs wherever that object is used */
+#define HN_AUTORUN_WMI 10      /* a WMI event subscription (wmi.c): name "<Consumer class>
+                                  \"<consumer>\" <- __EventFilter \"<filter>\"", data what it
+                                  runs and when */
 
 /**
  * Read the autostart entries of a hive given as bytes (SOFTWARE, SYSTEM,
@@ -623,6 +626,16 @@ void hn_autoruns_free(hn_autorun *a, size_t n);
  * @return a new string, or NULL when out of memory.
  */
 char *hn_utf16_to_utf8(const void *data, size_t len);
+
+/* ================================================================ wmi.c */
+/**
+ * The permanent WMI event subscriptions found in a CIM repository's
+ * OBJECTS.DATA given as bytes, as HN_AUTORUN_WMI entries (key
+ * "WMI\\__FilterToConsumerBinding"). A bounded byte search, not a parse
+ * (wmi.c says how); hostile-input safe; strings clean UTF-8.
+ * @return 0 (*out NULL when none); CR_EINPUT (over 1 GiB); CR_ERROR.
+ */
+int hn_wmi_autoruns(hn_autorun **out, size_t *count, const void *data, size_t len);
 /** A copy of bytes (up to a NUL) as valid UTF-8: bad sequences and control characters become '?'. */
 char *hn_utf8_clean(const void *data, size_t len);
 

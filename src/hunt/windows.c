@@ -95,6 +95,7 @@ enum wn_kind {
     WN_HIVE_SYSTEM, /* SOFTWARE or SYSTEM */
     WN_HIVE_USER,   /* NTUSER.DAT */
     WN_HIVE_CLASSES, /* UsrClass.dat: a user's classes (COM servers) */
+    WN_WMI,          /* the CIM repository's OBJECTS.DATA (WMI event subscriptions) */
 };
 
 /* ------------------------------------------------------------ paths */
@@ -157,6 +158,9 @@ static enum wn_kind wn_classify(const char *rel)
         wn_match(rel, "Documents and Settings/*/Local Settings/Application Data/Microsoft/Windows/"
                       "UsrClass.dat"))
         return WN_HIVE_CLASSES;
+    if (wn_match(rel, "Windows/System32/wbem/Repository/OBJECTS.DATA") ||
+        wn_match(rel, "Windows/System32/wbem/Repository/FS/OBJECTS.DATA"))
+        return WN_WMI;
     return WN_NONE;
 }
 
@@ -248,6 +252,14 @@ static int wn_script_host(const char *l /* folded */)
         if (strstr(l, hosts[i]))
             return 1;
     return 0;
+}
+
+/* The subscriptions Windows itself registers (name as hn_wmi_autoruns gives it). */
+static int wn_wmi_windows(const char *name)
+{
+    return !strcmp(name, "NTEventLogEventConsumer \"SCM Event Log Consumer\" <- __EventFilter "
+                         "\"SCM Event Log Filter\"") ||
+           !strcmp(name, "NTEventLogEventConsumer \"BVTConsumer\" <- __EventFilter \"BVTFilter\"");
 }
 
 /* "explorer.exe", "C:\Windows\explorer.exe", "%SystemRoot%\explorer.exe" (sub: "", "system32\"). */
@@ -746,7 +758,10 @@ static void wn_cache_put(const cr_id *cid, const hn_autorun *a, size_t n)
  * The autostart entries of a hive file: 0 with the entries; CR_ECORRUPT
  * (damaged hive, message set) or another error when they could not be read.
  */
-static int wn_hive_read(hn_ctx *ctx, const cr_node *node, hn_autorun **out, size_t *n)
+typedef int (*wn_parse_fn)(hn_autorun **out, size_t *count, const void *data, size_t len);
+
+static int wn_hive_read(hn_ctx *ctx, const cr_node *node, wn_parse_fn parse, hn_autorun **out,
+                        size_t *n)
 {
     cr_buf b = CR_BUF_INIT;
     cr_id cid;
@@ -758,7 +773,7 @@ static int wn_hive_read(hn_ctx *ctx, const cr_node *node, hn_autorun **out, size
     if ((err = wn_cache_get(&cid, out, n)) != 0)
         return err < 0 ? err : 0;
     if ((err = hn_read_node(&b, ctx->repo, node, WN_MAX_HIVE)) == 0) {
-        err = hn_hive_autoruns(out, n, b.ptr, b.len);
+        err = parse(out, n, b.ptr, b.len);
         if (err == 0)
             wn_cache_put(&cid, *out, *n);
     } else if (err == CR_ECORRUPT) {
@@ -793,6 +808,8 @@ static const char *wn_indicator(int kind)
         return "persistence:print-monitor";
     case HN_AUTORUN_COM:
         return "persistence:com-hijack";
+    case HN_AUTORUN_WMI:
+        return "persistence:wmi-subscription";
     default:
         return "persistence:run-key";
     }
@@ -816,6 +833,9 @@ static const char *wn_kind_words(int kind)
         return "LSA package list (DLLs loaded into lsass, which sees every password)";
     case HN_AUTORUN_PRINTMON:
         return "print monitor (a DLL the print spooler loads as SYSTEM)";
+    case HN_AUTORUN_WMI:
+        return "WMI event subscription (WMI runs its consumer, as SYSTEM, each time its filter's "
+               "event happens)";
     case HN_AUTORUN_COM:
         return "COM server of the user's classes (loaded wherever a program of this user uses "
                "the object, in place of the machine's one)";
@@ -894,6 +914,15 @@ static int wn_entry(hn_ctx *ctx, const char *rel, const cr_id *cid, const hn_aut
     case HN_AUTORUN_PRINTMON:
         sev = wn_user_writable(folded) || wn_suspicious(folded) ? CR_SEV_CRITICAL : CR_SEV_HIGH;
         break;
+    case HN_AUTORUN_WMI:
+        /* Only these two consumers run code; Windows' own subscriptions write to the
+         * event log (SCM Event Log Consumer) or are test leftovers (BVTConsumer). */
+        sev = !strncasecmp(e->name, "CommandLineEventConsumer ", 25) ||
+                      !strncasecmp(e->name, "ActiveScriptEventConsumer ", 26)
+                  ? CR_SEV_CRITICAL
+              : wn_wmi_windows(e->name) ? CR_SEV_INFO
+                                        : CR_SEV_MEDIUM;
+        break;
     case HN_AUTORUN_COM:
         /* Per-user installers (OneDrive, Teams) register COM servers in the profile too,
          * so a folder users write to is not damning here; a script host is. */
@@ -964,7 +993,7 @@ static int wn_default_profile(hn_ctx *ctx, const char *rel, int *is_default, hn_
     if (err < 0)
         return err;
     if (node.type == CR_NODE_FILE)
-        err = wn_hive_read(ctx, &node, out, n);
+        err = wn_hive_read(ctx, &node, hn_hive_autoruns, out, n);
     else
         err = CR_ENOTFOUND;
     cr_node_clear(&node);
@@ -981,10 +1010,12 @@ static int wn_hive(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_no
     int err;
 
     hn_content_id(&cid, nw);
-    if ((err = wn_hive_read(ctx, nw, &na, &nn)) < 0) {
+    wn_parse_fn parse = kind == WN_WMI ? hn_wmi_autoruns : hn_hive_autoruns;
+    if ((err = wn_hive_read(ctx, nw, parse, &na, &nn)) < 0) {
         char why[512], *msg;
         hn_text_clean(why, sizeof(why), cr_error_last(), strlen(cr_error_last()));
-        msg = cr_sprintf("registry hive not examined: %s", why);
+        msg = cr_sprintf("%s not examined: %s",
+                         kind == WN_WMI ? "WMI repository" : "registry hive", why);
         wn_warn(ctx, rel, msg ? msg : why);
         free(msg);
         if (err != CR_ECORRUPT)
@@ -995,8 +1026,8 @@ static int wn_hive(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_no
     if (ctx->baseline) {
         rs = WN_REF_INVENTORY;
     } else if (old) {
-        rs = wn_hive_read(ctx, old, &ra, &rn) < 0 ? WN_REF_UNREADABLE : WN_REF_OLD;
-    } else if (kind == WN_HIVE_SYSTEM) {
+        rs = wn_hive_read(ctx, old, parse, &ra, &rn) < 0 ? WN_REF_UNREADABLE : WN_REF_OLD;
+    } else if (kind == WN_HIVE_SYSTEM || kind == WN_WMI) {
         rs = WN_REF_INVENTORY;
     } else if (kind == WN_HIVE_CLASSES) {
         rs = WN_REF_NEWCLASSES; /* no Default profile holds one to compare with */
@@ -1042,6 +1073,7 @@ int hn_persist_windows(hn_ctx *ctx, const char *relpath, const cr_node *old_node
     case WN_HIVE_SYSTEM:
     case WN_HIVE_USER:
     case WN_HIVE_CLASSES:
+    case WN_WMI:
         return wn_hive(ctx, relpath, old_node, new_node, kind);
     default:
         return 0;

@@ -5,7 +5,8 @@
  * damaged and hostile hives: truncations, bit flips, garbage, huge counts,
  * shared data cells, bad UTF-16. Then windows.c on snapshots: Run keys,
  * services, tasks, the places of test_windows_more, a user's COM servers
- * (UsrClass.dat) and Startup shortcuts (tests/tools/mklnk.py).
+ * (UsrClass.dat), Startup shortcuts (tests/tools/mklnk.py) and WMI event
+ * subscriptions (tests/tools/mkwmi.py).
  */
 #include "hunt/hunt.h"
 #include "test.h"
@@ -98,7 +99,7 @@ static int entries_sane(const hn_autorun *a, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (!a[i].key || !a[i].name || !a[i].data || !clean_utf8(a[i].key) ||
             !clean_utf8(a[i].name) || !clean_utf8(a[i].data) || a[i].kind < HN_AUTORUN_RUN ||
-            a[i].kind > HN_AUTORUN_COM)
+            a[i].kind > HN_AUTORUN_WMI)
             return 0;
     }
     return 1;
@@ -1324,6 +1325,176 @@ static void test_startup_lnk(void)
     cr_repo_free(w.repo);
 }
 
+/* ------------------------------------------------------------ WMI */
+
+/* tests/tools/mkwmi.py on a JSON spec; the bytes into out. */
+static void make_wmi(cr_buf *out, const char *json)
+{
+    static int seq;
+    char spec[PATH_MAX], file[PATH_MAX], tool[PATH_MAX], cmd[4 * PATH_MAX];
+    pathf(spec, "%s/wmi-%d.json", scratch, seq);
+    pathf(file, "%s/wmi-%d.data", scratch, seq++);
+    write_at(scratch, strrchr(spec, '/') + 1, json, strlen(json));
+    pathf(tool, "%s", mkhive);
+    strcpy(strrchr(tool, '/') + 1, "mkwmi.py");
+    const char *py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+    snprintf(cmd, sizeof(cmd), "%s '%s' -o '%s' '%s'", py, tool, file, spec);
+    REQUIRE(system(cmd) == 0);
+    cr_buf_free(out);
+    REQUIRE(cr_fs_read_all(out, AT_FDCWD, file, 64u << 20) == 0);
+}
+
+static void put_wmi(const char *dir, const char *rel, const char *json)
+{
+    cr_buf b = CR_BUF_INIT;
+    make_wmi(&b, json);
+    put_file(dir, rel, b.ptr, b.len);
+    cr_buf_free(&b);
+}
+
+#define WMI_REPO "/Windows/System32/wbem/Repository/OBJECTS.DATA"
+#define WMI_KEY "WMI\\__FilterToConsumerBinding\\"
+#define SCM_SUB                                                                                    \
+    "{\"class\": \"NTEventLogEventConsumer\", \"consumer\": \"SCM Event Log Consumer\","            \
+    " \"filter\": \"SCM Event Log Filter\", \"query\": \"select * from MSFT_SCMEventLogEvent\"}"
+#define SCM_NAME                                                                                   \
+    "NTEventLogEventConsumer \"SCM Event Log Consumer\" <- __EventFilter \"SCM Event Log Filter\""
+#define EVIL_NAME "CommandLineEventConsumer \"Updater\" <- __EventFilter \"Uptime\""
+#define EVIL_SUB                                                                                   \
+    "{\"class\": \"CommandLineEventConsumer\", \"consumer\": \"Updater\", \"filter\": \"Uptime\","  \
+    " \"query\": \"SELECT * FROM __InstanceModificationEvent WITHIN 60 WHERE TargetInstance ISA "   \
+    "'Win32_PerfFormattedData_PerfOS_System'\","                                                   \
+    " \"command\": \"powershell.exe -NoP -W Hidden -enc SQBFAFgA\"}"
+#define SCRIPT_SUB                                                                                 \
+    "{\"class\": \"ActiveScriptEventConsumer\", \"consumer\": \"Mise \\u00e0 jour\","               \
+    " \"filter\": \"Logon\", \"utf16\": true, \"engine\": \"VBScript\","                           \
+    " \"script\": \"CreateObject(\\\"WScript.Shell\\\").Run \\\"C:\\\\ProgramData\\\\u.exe\\\"\","  \
+    " \"query\": \"SELECT * FROM __InstanceCreationEvent WITHIN 5 WHERE TargetInstance ISA "      \
+    "'Win32_LogonSession'\"}"
+
+/*
+ * WMI event subscriptions: hn_wmi_autoruns finds Windows' own (the SCM
+ * event log binding), a command line consumer with its command and query, an
+ * ActiveScript consumer stored in UTF-16 (a name with an accent), and not a
+ * consumer that no binding names nor the class definitions; hostile bytes
+ * (every prefix, random flips) never crash. Then three days: an inventory, a
+ * repository rewritten with one more event-log subscription (medium, below
+ * high), and the two consumers that run code planted (critical each).
+ */
+static void test_wmi(void)
+{
+    cr_buf b = CR_BUF_INIT;
+    hn_autorun *a = NULL;
+    size_t n = 0;
+    const hn_autorun *e;
+
+    make_wmi(&b, "{\"subscriptions\": [" SCM_SUB ", " EVIL_SUB ", " SCRIPT_SUB
+                 ", {\"class\": \"CommandLineEventConsumer\", \"consumer\": \"Unbound\","
+                 " \"filter\": \"Never\", \"command\": \"calc.exe\", \"bind\": false}]}");
+    CHECK_OK(hn_wmi_autoruns(&a, &n, b.ptr, b.len));
+    CHECK(n == 3);
+    CHECK(entries_sane(a, n));
+    e = find(a, n, "WMI\\__FilterToConsumerBinding", SCM_NAME);
+    CHECK(e && e->kind == HN_AUTORUN_WMI && strstr(e->data, "select * from MSFT_SCMEventLogEvent"));
+    e = find(a, n, "WMI\\__FilterToConsumerBinding", EVIL_NAME);
+    CHECK(e && !strncmp(e->data, "runs powershell.exe -NoP -W Hidden -enc SQBFAFgA when SELECT", 60));
+    e = find(a, n, "WMI\\__FilterToConsumerBinding",
+             "ActiveScriptEventConsumer \"Mise \xc3\xa0 jour\" <- __EventFilter \"Logon\"");
+    CHECK(e && strstr(e->data, "runs VBScript script: CreateObject(\"WScript.Shell\").Run") &&
+          strstr(e->data, "Win32_LogonSession"));
+    for (size_t i = 0; i < n; i++)
+        CHECK(!strstr(a[i].name, "Unbound"));
+    if (n != 3 || !e)
+        for (size_t i = 0; i < n; i++)
+            fprintf(stderr, "  wmi: [%s] [%s] [%s]\n", a[i].key, a[i].name, a[i].data);
+    hn_autoruns_free(a, n);
+    a = NULL;
+    /* Hostile bytes: prefixes and flips read or give nothing, never crash. */
+    uint8_t *m = malloc(b.len);
+    REQUIRE(m);
+    for (size_t cut = 0; cut < b.len; cut += 97) {
+        CHECK_OK(hn_wmi_autoruns(&a, &n, b.ptr, cut));
+        CHECK(entries_sane(a, n));
+        hn_autoruns_free(a, n);
+        a = NULL;
+    }
+    srand(12);
+    for (int round = 0; round < 200; round++) {
+        memcpy(m, b.ptr, b.len);
+        for (int k = 0; k < 20; k++) {
+            size_t at = (size_t)rand() % b.len;
+            m[at] = (uint8_t)(round & 1 ? rand() : "\"=.\0_N"[rand() % 6]);
+        }
+        CHECK_OK(hn_wmi_autoruns(&a, &n, m, b.len));
+        CHECK(entries_sane(a, n));
+        hn_autoruns_free(a, n);
+        a = NULL;
+    }
+    free(m);
+    cr_buf_free(&b);
+
+    char win[PATH_MAX], vault[PATH_MAX];
+    cr_snapshot *s1 = NULL, *s2 = NULL, *s3 = NULL;
+    cr_backup_options bo = CR_BACKUP_OPTIONS_INIT;
+    const cr_finding *f;
+    win_run w;
+    memset(&w, 0, sizeof(w));
+    warnings = 0;
+    pathf(win, "%s/win5", scratch);
+    pathf(vault, "%s/vault5", scratch);
+    w.repo = fx_vault_new(vault, "pw");
+    w.ctx.repo = w.repo;
+    w.ctx.warning = on_warning;
+    const char *paths[] = {win};
+    bo.source = "ws5";
+    bo.force_read = 1;
+    bo.threads = 1;
+
+    put_wmi(win, WMI_REPO + 1, "{\"subscriptions\": [" SCM_SUB "]}");
+    bo.time_ns = 1700000000000000000ll;
+    REQUIRE(cr_backup(&s1, w.repo, paths, 1, &bo) == 0);
+    judge(&w, NULL, s1, WMI_REPO);
+    f = found(&w, WMI_REPO, "persistence:wmi-subscription", WMI_KEY SCM_NAME);
+    CHECK(f && f->severity == CR_SEV_INFO);
+    next_run(&w);
+
+    put_wmi(win, WMI_REPO + 1,
+            "{\"pages\": 5, \"subscriptions\": [" SCM_SUB ", {\"class\": "
+            "\"NTEventLogEventConsumer\", \"consumer\": \"Backup Agent Log\", \"filter\": "
+            "\"Backup Agent Service\", \"query\": \"select * from __InstanceModificationEvent "
+            "within 30 where TargetInstance isa 'Win32_Service'\"}]}");
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s2, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s1, s2, WMI_REPO);
+    CHECK(count_on(&w, WMI_REPO, CR_SEV_HIGH) == 0);
+    f = found(&w, WMI_REPO, "persistence:wmi-subscription",
+              WMI_KEY "NTEventLogEventConsumer \"Backup Agent Log\" <- __EventFilter "
+                      "\"Backup Agent Service\"");
+    CHECK(f && f->severity == CR_SEV_MEDIUM);
+    next_run(&w);
+
+    put_wmi(win, WMI_REPO + 1,
+            "{\"pages\": 6, \"subscriptions\": [" SCM_SUB ", " EVIL_SUB ", " SCRIPT_SUB "]}");
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s3, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s2, s3, WMI_REPO);
+    f = found(&w, WMI_REPO, "persistence:wmi-subscription", WMI_KEY EVIL_NAME);
+    CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "powershell.exe -NoP"));
+    f = found(&w, WMI_REPO, "persistence:wmi-subscription",
+              WMI_KEY "ActiveScriptEventConsumer \"Mise \xc3\xa0 jour\" <- __EventFilter \"Logon\"");
+    CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "VBScript"));
+    CHECK(!found(&w, WMI_REPO, "persistence:wmi-subscription", WMI_KEY SCM_NAME));
+    CHECK(warnings == 0);
+    next_run(&w);
+
+    cr_findings_free(w.ctx.out, w.ctx.nout);
+    cr_findings_free(w.prev, w.nprev);
+    cr_snapshot_free(s1);
+    cr_snapshot_free(s2);
+    cr_snapshot_free(s3);
+    cr_repo_free(w.repo);
+}
+
 int main(void)
 {
     fx_scratch_new(scratch, "hive");
@@ -1338,6 +1509,7 @@ int main(void)
     test_windows_more();
     test_usrclass();
     test_startup_lnk();
+    test_wmi();
     fx_scratch_done(scratch);
     return test_summary("test_hive");
 }
