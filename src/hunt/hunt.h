@@ -606,6 +606,8 @@ typedef struct hn_autorun {
 #define HN_AUTORUN_WMI 10      /* a WMI event subscription (wmi.c): name "<Consumer class>
                                   \"<consumer>\" <- __EventFilter \"<filter>\"", data what it
                                   runs and when */
+#define HN_AUTORUN_BITS 11     /* a BITS job's notify command line (bits.c): key "BITS\\{job
+                                  id}", name the job's name, data the command, arguments, owner */
 
 /**
  * Read the autostart entries of a hive given as bytes (SOFTWARE, SYSTEM,
@@ -636,6 +638,16 @@ char *hn_utf16_to_utf8(const void *data, size_t len);
  * @return 0 (*out NULL when none); CR_EINPUT (over 1 GiB); CR_ERROR.
  */
 int hn_wmi_autoruns(hn_autorun **out, size_t *count, const void *data, size_t len);
+
+/* =============================================================== bits.c */
+/**
+ * The BITS jobs with a notify command line found in a queue file given as
+ * bytes (qmgr0.dat, qmgr1.dat, qmgr.db), as HN_AUTORUN_BITS entries. A
+ * bounded carver of the job control blocks (bits.c says how); hostile-input
+ * safe; strings clean UTF-8. @return 0 (*out NULL when none); CR_EINPUT (over
+ * 1 GiB); CR_ERROR.
+ */
+int hn_bits_autoruns(hn_autorun **out, size_t *count, const void *data, size_t len);
 /** A copy of bytes (up to a NUL) as valid UTF-8: bad sequences and control characters become '?'. */
 char *hn_utf8_clean(const void *data, size_t len);
 

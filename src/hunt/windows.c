@@ -96,6 +96,7 @@ enum wn_kind {
     WN_HIVE_USER,   /* NTUSER.DAT */
     WN_HIVE_CLASSES, /* UsrClass.dat: a user's classes (COM servers) */
     WN_WMI,          /* the CIM repository's OBJECTS.DATA (WMI event subscriptions) */
+    WN_BITS,         /* the BITS queue (jobs with a notify command line) */
 };
 
 /* ------------------------------------------------------------ paths */
@@ -132,6 +133,12 @@ static int ends_with_ci(const char *s, const char *suffix)
     return n >= k && !strcasecmp(s + n - k, suffix);
 }
 
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
 static enum wn_kind wn_classify(const char *rel)
 {
     static const char *const startup[] = {
@@ -161,13 +168,11 @@ static enum wn_kind wn_classify(const char *rel)
     if (wn_match(rel, "Windows/System32/wbem/Repository/OBJECTS.DATA") ||
         wn_match(rel, "Windows/System32/wbem/Repository/FS/OBJECTS.DATA"))
         return WN_WMI;
+    if (wn_match(rel, "ProgramData/Microsoft/Network/Downloader/*") &&
+        (!strcasecmp(base_name(rel), "qmgr.db") || !strcasecmp(base_name(rel), "qmgr0.dat") ||
+         !strcasecmp(base_name(rel), "qmgr1.dat")))
+        return WN_BITS;
     return WN_NONE;
-}
-
-static const char *base_name(const char *p)
-{
-    const char *s = strrchr(p, '/');
-    return s ? s + 1 : p;
 }
 
 /* ------------------------------------------------------------ commands */
@@ -810,6 +815,8 @@ static const char *wn_indicator(int kind)
         return "persistence:com-hijack";
     case HN_AUTORUN_WMI:
         return "persistence:wmi-subscription";
+    case HN_AUTORUN_BITS:
+        return "persistence:bits-job";
     default:
         return "persistence:run-key";
     }
@@ -833,6 +840,8 @@ static const char *wn_kind_words(int kind)
         return "LSA package list (DLLs loaded into lsass, which sees every password)";
     case HN_AUTORUN_PRINTMON:
         return "print monitor (a DLL the print spooler loads as SYSTEM)";
+    case HN_AUTORUN_BITS:
+        return "BITS job with a command (BITS runs it each time the job ends)";
     case HN_AUTORUN_WMI:
         return "WMI event subscription (WMI runs its consumer, as SYSTEM, each time its filter's "
                "event happens)";
@@ -913,6 +922,11 @@ static int wn_entry(hn_ctx *ctx, const char *rel, const cr_id *cid, const hn_aut
         break;
     case HN_AUTORUN_PRINTMON:
         sev = wn_user_writable(folded) || wn_suspicious(folded) ? CR_SEV_CRITICAL : CR_SEV_HIGH;
+        break;
+    case HN_AUTORUN_BITS:
+        sev = wn_user_writable(folded) || wn_suspicious(folded) || wn_script_host(folded)
+                  ? CR_SEV_CRITICAL
+                  : CR_SEV_HIGH;
         break;
     case HN_AUTORUN_WMI:
         /* Only these two consumers run code; Windows' own subscriptions write to the
@@ -1010,12 +1024,17 @@ static int wn_hive(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_no
     int err;
 
     hn_content_id(&cid, nw);
-    wn_parse_fn parse = kind == WN_WMI ? hn_wmi_autoruns : hn_hive_autoruns;
+    wn_parse_fn parse = kind == WN_WMI    ? hn_wmi_autoruns
+                        : kind == WN_BITS ? hn_bits_autoruns
+                                          : hn_hive_autoruns;
     if ((err = wn_hive_read(ctx, nw, parse, &na, &nn)) < 0) {
         char why[512], *msg;
         hn_text_clean(why, sizeof(why), cr_error_last(), strlen(cr_error_last()));
         msg = cr_sprintf("%s not examined: %s",
-                         kind == WN_WMI ? "WMI repository" : "registry hive", why);
+                         kind == WN_WMI    ? "WMI repository"
+                         : kind == WN_BITS ? "BITS queue"
+                                           : "registry hive",
+                         why);
         wn_warn(ctx, rel, msg ? msg : why);
         free(msg);
         if (err != CR_ECORRUPT)
@@ -1027,7 +1046,7 @@ static int wn_hive(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_no
         rs = WN_REF_INVENTORY;
     } else if (old) {
         rs = wn_hive_read(ctx, old, parse, &ra, &rn) < 0 ? WN_REF_UNREADABLE : WN_REF_OLD;
-    } else if (kind == WN_HIVE_SYSTEM || kind == WN_WMI) {
+    } else if (kind == WN_HIVE_SYSTEM || kind == WN_WMI || kind == WN_BITS) {
         rs = WN_REF_INVENTORY;
     } else if (kind == WN_HIVE_CLASSES) {
         rs = WN_REF_NEWCLASSES; /* no Default profile holds one to compare with */
@@ -1074,6 +1093,7 @@ int hn_persist_windows(hn_ctx *ctx, const char *relpath, const cr_node *old_node
     case WN_HIVE_USER:
     case WN_HIVE_CLASSES:
     case WN_WMI:
+    case WN_BITS:
         return wn_hive(ctx, relpath, old_node, new_node, kind);
     default:
         return 0;

@@ -6,7 +6,7 @@
  * shared data cells, bad UTF-16. Then windows.c on snapshots: Run keys,
  * services, tasks, the places of test_windows_more, a user's COM servers
  * (UsrClass.dat), Startup shortcuts (tests/tools/mklnk.py) and WMI event
- * subscriptions (tests/tools/mkwmi.py).
+ * subscriptions (tests/tools/mkwmi.py) and BITS jobs (tests/tools/mkbits.py).
  */
 #include "hunt/hunt.h"
 #include "test.h"
@@ -99,7 +99,7 @@ static int entries_sane(const hn_autorun *a, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (!a[i].key || !a[i].name || !a[i].data || !clean_utf8(a[i].key) ||
             !clean_utf8(a[i].name) || !clean_utf8(a[i].data) || a[i].kind < HN_AUTORUN_RUN ||
-            a[i].kind > HN_AUTORUN_WMI)
+            a[i].kind > HN_AUTORUN_BITS)
             return 0;
     }
     return 1;
@@ -1327,21 +1327,26 @@ static void test_startup_lnk(void)
 
 /* ------------------------------------------------------------ WMI */
 
-/* tests/tools/mkwmi.py on a JSON spec; the bytes into out. */
-static void make_wmi(cr_buf *out, const char *json)
+/* tests/tools/<name> on a JSON spec; the bytes into out. */
+static void make_tool(cr_buf *out, const char *name, const char *json)
 {
     static int seq;
     char spec[PATH_MAX], file[PATH_MAX], tool[PATH_MAX], cmd[4 * PATH_MAX];
-    pathf(spec, "%s/wmi-%d.json", scratch, seq);
-    pathf(file, "%s/wmi-%d.data", scratch, seq++);
+    pathf(spec, "%s/tool-%d.json", scratch, seq);
+    pathf(file, "%s/tool-%d.data", scratch, seq++);
     write_at(scratch, strrchr(spec, '/') + 1, json, strlen(json));
     pathf(tool, "%s", mkhive);
-    strcpy(strrchr(tool, '/') + 1, "mkwmi.py");
+    strcpy(strrchr(tool, '/') + 1, name);
     const char *py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
     snprintf(cmd, sizeof(cmd), "%s '%s' -o '%s' '%s'", py, tool, file, spec);
     REQUIRE(system(cmd) == 0);
     cr_buf_free(out);
     REQUIRE(cr_fs_read_all(out, AT_FDCWD, file, 64u << 20) == 0);
+}
+
+static void make_wmi(cr_buf *out, const char *json)
+{
+    make_tool(out, "mkwmi.py", json);
 }
 
 static void put_wmi(const char *dir, const char *rel, const char *json)
@@ -1495,6 +1500,132 @@ static void test_wmi(void)
     cr_repo_free(w.repo);
 }
 
+/* ------------------------------------------------------------ BITS */
+
+#define BITS_DB "/ProgramData/Microsoft/Network/Downloader/qmgr.db"
+#define WU_JOB                                                                                     \
+    "{\"id\": \"6a7e4f21-3c0b-4f5e-9d61-0a1b2c3d4e5f\", \"name\": \"Windows Update\","             \
+    " \"sid\": \"S-1-5-18\"}"
+#define EVIL_JOB                                                                                   \
+    "{\"id\": \"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0\", \"name\": \"Font cache refresh\","         \
+    " \"cmd\": \"C:\\\\Windows\\\\System32\\\\cmd.exe\","                                          \
+    " \"args\": \"/c C:\\\\ProgramData\\\\fc\\\\fc.exe\", \"sid\": \"S-1-5-18\", \"state\": 4}"
+#define VENDOR_JOB                                                                                 \
+    "{\"id\": \"11111111-2222-3333-4444-555555555555\", \"name\": \"Reader updater\","             \
+    " \"cmd\": \"C:\\\\Program Files\\\\Reader\\\\update.exe\", \"args\": \"/installed\","        \
+    " \"sid\": \"S-1-5-18\"}"
+
+/*
+ * BITS jobs: hn_bits_autoruns finds a job with a notify command in a
+ * Windows 10 queue (qmgr.db) and a legacy one (qmgr0.dat), not a plain
+ * download; hostile bytes never crash. Then three days: an inventory (a
+ * download only), a queue with an updater's job that runs its own program
+ * from Program Files (high: BITS commands are rare), and a job that runs
+ * cmd.exe on a program in ProgramData (critical).
+ */
+static void test_bits(void)
+{
+    cr_buf b = CR_BUF_INIT;
+    hn_autorun *a = NULL;
+    size_t n = 0;
+    const hn_autorun *e;
+
+    static const char *const formats[] = {"db", "dat"};
+    for (size_t k = 0; k < 2; k++) {
+        char spec[2048];
+        snprintf(spec, sizeof(spec), "{\"format\": \"%s\", \"jobs\": [" WU_JOB ", " EVIL_JOB "]}",
+                 formats[k]);
+        make_tool(&b, "mkbits.py", spec);
+        CHECK_OK(hn_bits_autoruns(&a, &n, b.ptr, b.len));
+        CHECK(n == 1);
+        CHECK(entries_sane(a, n));
+        e = find(a, n, "BITS\\{0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0}", "Font cache refresh");
+        CHECK(e && e->kind == HN_AUTORUN_BITS &&
+              !strcmp(e->data, "C:\\Windows\\System32\\cmd.exe /c C:\\ProgramData\\fc\\fc.exe "
+                               "(owner S-1-5-18)"));
+        hn_autoruns_free(a, n);
+        a = NULL;
+    }
+    uint8_t *m = malloc(b.len);
+    REQUIRE(m);
+    for (size_t cut = 0; cut < b.len; cut += 7) {
+        CHECK_OK(hn_bits_autoruns(&a, &n, b.ptr, cut));
+        CHECK(entries_sane(a, n));
+        hn_autoruns_free(a, n);
+        a = NULL;
+    }
+    srand(13);
+    for (int round = 0; round < 300; round++) {
+        memcpy(m, b.ptr, b.len);
+        for (int k = 0; k < 8; k++)
+            m[4096 + (size_t)rand() % (b.len - 4096)] = (uint8_t)(round & 1 ? rand() : 0xff);
+        CHECK_OK(hn_bits_autoruns(&a, &n, m, b.len));
+        CHECK(entries_sane(a, n));
+        hn_autoruns_free(a, n);
+        a = NULL;
+    }
+    free(m);
+
+    char win[PATH_MAX], vault[PATH_MAX];
+    cr_snapshot *s1 = NULL, *s2 = NULL, *s3 = NULL;
+    cr_backup_options bo = CR_BACKUP_OPTIONS_INIT;
+    const cr_finding *f;
+    win_run w;
+    memset(&w, 0, sizeof(w));
+    warnings = 0;
+    pathf(win, "%s/win6", scratch);
+    pathf(vault, "%s/vault6", scratch);
+    w.repo = fx_vault_new(vault, "pw");
+    w.ctx.repo = w.repo;
+    w.ctx.warning = on_warning;
+    const char *paths[] = {win};
+    bo.source = "ws6";
+    bo.force_read = 1;
+    bo.threads = 1;
+
+    make_tool(&b, "mkbits.py", "{\"jobs\": [" WU_JOB "]}");
+    put_file(win, BITS_DB + 1, b.ptr, b.len);
+    bo.time_ns = 1700000000000000000ll;
+    REQUIRE(cr_backup(&s1, w.repo, paths, 1, &bo) == 0);
+    judge(&w, NULL, s1, BITS_DB);
+    CHECK(w.ctx.nout == 0);
+    next_run(&w);
+
+    make_tool(&b, "mkbits.py", "{\"jobs\": [" WU_JOB ", " VENDOR_JOB "]}");
+    put_file(win, BITS_DB + 1, b.ptr, b.len);
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s2, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s1, s2, BITS_DB);
+    f = found(&w, BITS_DB, "persistence:bits-job",
+              "BITS\\{11111111-2222-3333-4444-555555555555}\\Reader updater");
+    CHECK(f && f->severity == CR_SEV_HIGH && strstr(f->detail, "update.exe /installed"));
+    CHECK(count_on(&w, BITS_DB, CR_SEV_CRITICAL) == 0);
+    next_run(&w);
+
+    make_tool(&b, "mkbits.py", "{\"jobs\": [" WU_JOB ", " VENDOR_JOB ", " EVIL_JOB "]}");
+    put_file(win, BITS_DB + 1, b.ptr, b.len);
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s3, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s2, s3, BITS_DB);
+    f = found(&w, BITS_DB, "persistence:bits-job",
+              "BITS\\{0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0}\\Font cache refresh");
+    CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "fc.exe"));
+    /* The updater's job is unchanged: its finding carries on as it was. */
+    f = found(&w, BITS_DB, "persistence:bits-job",
+              "BITS\\{11111111-2222-3333-4444-555555555555}\\Reader updater");
+    CHECK(f && f->severity == CR_SEV_HIGH);
+    CHECK(warnings == 0);
+    next_run(&w);
+
+    cr_buf_free(&b);
+    cr_findings_free(w.ctx.out, w.ctx.nout);
+    cr_findings_free(w.prev, w.nprev);
+    cr_snapshot_free(s1);
+    cr_snapshot_free(s2);
+    cr_snapshot_free(s3);
+    cr_repo_free(w.repo);
+}
+
 int main(void)
 {
     fx_scratch_new(scratch, "hive");
@@ -1510,6 +1641,7 @@ int main(void)
     test_usrclass();
     test_startup_lnk();
     test_wmi();
+    test_bits();
     fx_scratch_done(scratch);
     return test_summary("test_hive");
 }
