@@ -639,6 +639,14 @@ char *hn_utf16_to_utf8(const void *data, size_t len);
  */
 int hn_wmi_autoruns(hn_autorun **out, size_t *count, const void *data, size_t len);
 
+/* ============================================================== pever.c */
+/** The fixed version of a Windows program (VS_FIXEDFILEINFO): MS << 32 | LS. */
+typedef struct hn_pe_ver {
+    uint64_t file, product;
+} hn_pe_ver;
+/** Read it from a PE file given as bytes. @return 1 found, 0 not (not a PE, no version). */
+int hn_pe_version(hn_pe_ver *out, const void *data, size_t len);
+
 /* =============================================================== bits.c */
 /**
  * The BITS jobs with a notify command line found in a queue file given as

@@ -82,6 +82,7 @@
 #define WN_MAX_HIVE (512u << 20) /* bytes of a hive read */
 #define WN_MAX_TASK (1u << 20)   /* bytes of a task file read */
 #define WN_MAX_LNK (1u << 20)    /* bytes of a shortcut read */
+#define WN_MAX_PE (256u << 20)   /* bytes of a service's program read for its version */
 #define WN_MAX_ACTIONS 16        /* actions of a task read */
 #define WN_MAX_CMD 4096          /* bytes of the actions kept */
 #define WN_SHOW 1024             /* bytes of a command shown in a detail */
@@ -1072,6 +1073,167 @@ done:
 
 /* ------------------------------------------------------------ entry point */
 
+/* ------------------------------------------------------------ service programs */
+
+/*
+ * The file a service's ImagePath or ServiceDll names, as a path below the
+ * system root, lower-cased with '/' ("/windows/system32/svchost.exe"), into
+ * out; 0 when it names none. Quotes and arguments are left out; %SystemRoot%,
+ * %windir%, \SystemRoot\, \??\ and a drive letter are resolved the way the
+ * service control manager does, and a path without a folder of its own
+ * ("system32\drivers\x.sys") is below the Windows folder.
+ */
+static int wn_service_path(char *out, size_t cap, const char *cmd)
+{
+    char buf[1024], *l;
+    const char *s = cmd, *e;
+    while (*s == ' ')
+        s++;
+    if (*s == '"') {
+        s++;
+        e = strchr(s, '"');
+        if (!e)
+            e = s + strlen(s);
+    } else {
+        /* Unquoted: up to the end of a name with a program's extension, else a blank. */
+        const char *x = NULL;
+        static const char *const exts[] = {".exe", ".dll", ".sys"};
+        for (size_t i = 0; i < 3 && !x; i++) {
+            const char *q = s;
+            for (; *q; q++)
+                if (!strncasecmp(q, exts[i], 4) && (!q[4] || q[4] == ' ' || q[4] == ')'))
+                    break;
+            if (*q)
+                x = q + 4;
+        }
+        e = x ? x : s + strcspn(s, " ");
+    }
+    if ((size_t)(e - s) >= sizeof(buf) || e == s)
+        return 0;
+    memcpy(buf, s, (size_t)(e - s));
+    buf[e - s] = '\0';
+    if (!(l = wn_fold(buf)))
+        return -1;
+    static const struct {
+        const char *from, *to;
+    } pre[] = {{"%systemroot%\\", "c:\\windows\\"}, {"%windir%\\", "c:\\windows\\"},
+               {"\\systemroot\\", "c:\\windows\\"}, {"systemroot\\", "c:\\windows\\"},
+               {"\\??\\", ""}, {"system32\\", "c:\\windows\\system32\\"}};
+    char *p = l;
+    char res[1100];
+    res[0] = '\0';
+    for (size_t i = 0; i < sizeof(pre) / sizeof(pre[0]); i++) {
+        size_t k = strlen(pre[i].from);
+        if (!strncmp(p, pre[i].from, k)) {
+            snprintf(res, sizeof(res), "%s%s", pre[i].to, p + k);
+            break;
+        }
+    }
+    if (!res[0])
+        snprintf(res, sizeof(res), "%s", p);
+    free(l);
+    if (!(res[0] >= 'a' && res[0] <= 'z' && res[1] == ':' && res[2] == '\\'))
+        return 0;
+    size_t o = 0;
+    for (const char *q = res + 2; *q && o + 1 < cap; q++)
+        out[o++] = *q == '\\' ? '/' : *q;
+    out[o] = '\0';
+    return o > 1;
+}
+
+/* The name of the service (owned) whose program or ServiceDll is rel in this snapshot's
+ * SYSTEM hive, or NULL (also when there is no readable SYSTEM hive). */
+static char *wn_service_of(hn_ctx *ctx, const char *rel)
+{
+    const char *root = ctx->root && strcmp(ctx->root, "/") ? ctx->root : "";
+    char *full = cr_sprintf("%s/Windows/System32/config/SYSTEM", root), *folded, *name = NULL;
+    hn_autorun *a = NULL;
+    size_t n = 0;
+    cr_node node;
+    if (!full)
+        return NULL;
+    memset(&node, 0, sizeof(node));
+    if (!ctx->snap || cr_snapshot_lookup(&node, ctx->repo, ctx->snap, full) < 0 ||
+        node.type != CR_NODE_FILE || wn_hive_read(ctx, &node, hn_hive_autoruns, &a, &n) < 0) {
+        cr_error_clear();
+        goto done;
+    }
+    if (!(folded = wn_fold(rel)))
+        goto done;
+    for (char *q = folded; *q; q++)
+        if (*q == '\\')
+            *q = '/';
+    for (size_t i = 0; i < n && !name; i++) {
+        char path[1024];
+        if (a[i].kind != HN_AUTORUN_SERVICE)
+            continue;
+        const char *dll = strstr(a[i].data, " (ServiceDll: ");
+        if (wn_service_path(path, sizeof(path), a[i].data) > 0 && !strcmp(path, folded))
+            name = cr_strdup(a[i].name);
+        else if (dll && wn_service_path(path, sizeof(path), dll + 14) > 0 &&
+                 !strcmp(path, folded))
+            name = cr_strdup(a[i].name);
+    }
+    free(folded);
+done:
+    cr_node_clear(&node);
+    hn_autoruns_free(a, n);
+    free(full);
+    return name;
+}
+
+/*
+ * A program that changed since the previous restore point (which the
+ * attacker cannot rewrite) while the version it declares did not: no update
+ * does that. Judged for the programs and DLLs of services (this snapshot's
+ * SYSTEM hive): package:modified, critical; a version resource that
+ * disappeared, high. Anything else, or a version that changed, is left to the
+ * other judges.
+ */
+static int wn_service_binary(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_node *nw)
+{
+    cr_buf ob = CR_BUF_INIT, nb = CR_BUF_INIT;
+    hn_pe_ver ov, nv;
+    cr_id oc, nc;
+    char *svc = NULL;
+    int err = 0;
+
+    hn_content_id(&oc, old);
+    hn_content_id(&nc, nw);
+    if (!memcmp(&oc, &nc, sizeof(oc)) || !(svc = wn_service_of(ctx, rel)))
+        return 0;
+    if (hn_read_node(&ob, ctx->repo, old, WN_MAX_PE) < 0 ||
+        hn_read_node(&nb, ctx->repo, nw, WN_MAX_PE) < 0) {
+        cr_error_clear(); /* too large or unreadable: the other judges still see it */
+        goto done;
+    }
+    if (!hn_pe_version(&ov, ob.ptr, ob.len))
+        goto done;
+    char name[256];
+    hn_text_clean(name, sizeof(name), svc, strlen(svc));
+    if (!hn_pe_version(&nv, nb.ptr, nb.len)) {
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_HIGH, HN_IND_PACKAGE_MODIFIED, &nc,
+                      NULL,
+                      "program of service \"%s\" changed and no longer declares a version "
+                      "(it was %u.%u.%u.%u)",
+                      name, (unsigned)(ov.file >> 48), (unsigned)(ov.file >> 32 & 0xffff),
+                      (unsigned)(ov.file >> 16 & 0xffff), (unsigned)(ov.file & 0xffff));
+        goto done;
+    }
+    if (ov.file != nv.file || ov.product != nv.product)
+        goto done; /* an update */
+    err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_CRITICAL, HN_IND_PACKAGE_MODIFIED, &nc, NULL,
+                  "program of service \"%s\" changed since the previous restore point while its "
+                  "version (%u.%u.%u.%u) did not: no update does that",
+                  name, (unsigned)(nv.file >> 48), (unsigned)(nv.file >> 32 & 0xffff),
+                  (unsigned)(nv.file >> 16 & 0xffff), (unsigned)(nv.file & 0xffff));
+done:
+    free(svc);
+    cr_buf_free(&ob);
+    cr_buf_free(&nb);
+    return err;
+}
+
 int hn_persist_windows(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
                        const cr_node *new_node)
 {
@@ -1079,6 +1241,13 @@ int hn_persist_windows(hn_ctx *ctx, const char *relpath, const cr_node *old_node
 
     if (!new_node || new_node->type != CR_NODE_FILE || !relpath)
         return 0;
+    if (old_node && old_node->type == CR_NODE_FILE && !ctx->baseline &&
+        (ends_with_ci(relpath, ".exe") || ends_with_ci(relpath, ".dll") ||
+         ends_with_ci(relpath, ".sys"))) {
+        int err = wn_service_binary(ctx, relpath, old_node, new_node);
+        if (err < 0)
+            return err;
+    }
     if ((kind = wn_classify(relpath)) == WN_NONE)
         return 0;
     if (old_node && old_node->type != CR_NODE_FILE)

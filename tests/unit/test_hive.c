@@ -6,7 +6,8 @@
  * shared data cells, bad UTF-16. Then windows.c on snapshots: Run keys,
  * services, tasks, the places of test_windows_more, a user's COM servers
  * (UsrClass.dat), Startup shortcuts (tests/tools/mklnk.py) and WMI event
- * subscriptions (tests/tools/mkwmi.py) and BITS jobs (tests/tools/mkbits.py).
+ * subscriptions (tests/tools/mkwmi.py) BITS jobs (tests/tools/mkbits.py), and a service's program
+ * replaced at the same version.
  */
 #include "hunt/hunt.h"
 #include "test.h"
@@ -1626,6 +1627,135 @@ static void test_bits(void)
     cr_repo_free(w.repo);
 }
 
+/* ------------------------------------------------------------ service programs */
+
+/* A stand-in for a PE program: "MZ", filler, a VS_VERSIONINFO with its fixed version
+ * (none when ver is 0), and `tag` so that two builds differ. */
+static void put_pe(const char *dir, const char *rel, uint64_t ver, const char *tag)
+{
+    uint8_t b[1024];
+    memset(b, 0, sizeof(b));
+    b[0] = 'M';
+    b[1] = 'Z';
+    snprintf((char *)b + 64, 128, "This program cannot be run in DOS mode. %s", tag);
+    if (ver) {
+        size_t s = 512; /* VS_VERSIONINFO */
+        b[s + 2] = 52;  /* wValueLength */
+        const char *key = "VS_VERSION_INFO";
+        for (size_t i = 0; key[i]; i++)
+            b[s + 6 + 2 * i] = (uint8_t)key[i];
+        size_t v = s + 40; /* 6 + 32 bytes of key, padded to 4 */
+        uint32_t f[6] = {0xfeef04bdu, 0x10000u, (uint32_t)(ver >> 32), (uint32_t)ver,
+                         (uint32_t)(ver >> 32), (uint32_t)ver};
+        for (size_t i = 0; i < 6; i++)
+            for (size_t k = 0; k < 4; k++)
+                b[v + 4 * i + k] = (uint8_t)(f[i] >> (8 * k));
+    }
+    put_file(dir, rel, b, sizeof(b));
+}
+
+#define V(a, b2, c, d) ((uint64_t)(a) << 48 | (uint64_t)(b2) << 32 | (uint64_t)(c) << 16 | (d))
+#define SVC_EXE "/Windows/System32/svc.exe"
+#define NET_DLL "/Windows/System32/netsvc.dll"
+#define AGENT_EXE "/Program Files/Agent/agent.exe"
+#define OTHER_DLL "/Windows/System32/other.dll"
+
+/*
+ * A service's program that changed while its version did not (part 1 of the
+ * trust anchors, for Windows): hn_pe_version reads the fixed version; then
+ * three days with a SYSTEM hive naming svc.exe, netsvc.dll (a svchost
+ * ServiceDll) and agent.exe (quoted, with arguments). Day 2: svc.exe updated
+ * to a new version and other.dll (no service's) rebuilt: nothing. Day 3:
+ * netsvc.dll and agent.exe replaced at the same version (critical each),
+ * svc.exe replaced by a program without a version (high).
+ */
+static void test_service_binary(void)
+{
+    char win[PATH_MAX], vault[PATH_MAX];
+    cr_snapshot *s1 = NULL, *s2 = NULL, *s3 = NULL;
+    cr_backup_options bo = CR_BACKUP_OPTIONS_INIT;
+    const cr_finding *f;
+    win_run w;
+    cr_buf b = CR_BUF_INIT;
+    hn_pe_ver pv;
+
+    memset(&w, 0, sizeof(w));
+    warnings = 0;
+    pathf(win, "%s/win7", scratch);
+    pathf(vault, "%s/vault7", scratch);
+    put_pe(win, SVC_EXE + 1, V(10, 0, 19041, 1), "a");
+    {
+        char p[PATH_MAX];
+        pathf(p, "%s%s", win, SVC_EXE);
+        REQUIRE(cr_fs_read_all(&b, AT_FDCWD, p, 1 << 20) == 0);
+        CHECK(hn_pe_version(&pv, b.ptr, b.len) == 1 && pv.file == V(10, 0, 19041, 1) &&
+              pv.product == V(10, 0, 19041, 1));
+        CHECK(hn_pe_version(&pv, b.ptr, 600) == 0); /* cut inside the version */
+        b.ptr[0] = 'X';
+        CHECK(hn_pe_version(&pv, b.ptr, b.len) == 0); /* not a PE */
+        cr_buf_free(&b);
+    }
+    w.repo = fx_vault_new(vault, "pw");
+    w.ctx.repo = w.repo;
+    w.ctx.warning = on_warning;
+    const char *paths[] = {win};
+    bo.source = "ws7";
+    bo.force_read = 1;
+    bo.threads = 1;
+    put_hive(win, "Windows/System32/config/SYSTEM",
+             "{\"keys\": {\"ControlSet001/Services/Svc\": {\"ImagePath\": "
+             "   {\"expand\": \"%SystemRoot%\\\\System32\\\\svc.exe\"}},"
+             " \"ControlSet001/Services/NetSvc\": {\"ImagePath\": "
+             "   {\"expand\": \"%SystemRoot%\\\\System32\\\\svchost.exe -k netsvcs -p\"}},"
+             " \"ControlSet001/Services/NetSvc/Parameters\": {\"ServiceDll\": "
+             "   {\"expand\": \"%SystemRoot%\\\\System32\\\\NetSvc.dll\"}},"
+             " \"ControlSet001/Services/Agent\": {\"ImagePath\": "
+             "   \"\\\"C:\\\\Program Files\\\\Agent\\\\agent.exe\\\" -service\"}}}");
+    put_pe(win, NET_DLL + 1, V(10, 0, 19041, 1), "a");
+    put_pe(win, AGENT_EXE + 1, V(2, 1, 0, 0), "a");
+    put_pe(win, OTHER_DLL + 1, V(1, 0, 0, 0), "a");
+    bo.time_ns = 1700000000000000000ll;
+    REQUIRE(cr_backup(&s1, w.repo, paths, 1, &bo) == 0);
+    judge(&w, NULL, s1, SVC_EXE);
+    judge(&w, NULL, s1, NET_DLL);
+    CHECK(w.ctx.nout == 0);
+    next_run(&w);
+
+    put_pe(win, SVC_EXE + 1, V(10, 0, 19041, 2), "b");
+    put_pe(win, OTHER_DLL + 1, V(1, 0, 0, 0), "b");
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s2, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s1, s2, SVC_EXE);
+    judge(&w, s1, s2, OTHER_DLL);
+    CHECK(w.ctx.nout == 0);
+    next_run(&w);
+
+    put_pe(win, NET_DLL + 1, V(10, 0, 19041, 1), "evil");
+    put_pe(win, AGENT_EXE + 1, V(2, 1, 0, 0), "evil");
+    put_pe(win, SVC_EXE + 1, 0, "evil");
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s3, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s2, s3, NET_DLL);
+    judge(&w, s2, s3, AGENT_EXE);
+    judge(&w, s2, s3, SVC_EXE);
+    f = found(&w, NET_DLL, "package:modified", NULL);
+    CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "NetSvc") &&
+          strstr(f->detail, "10.0.19041.1"));
+    f = found(&w, AGENT_EXE, "package:modified", NULL);
+    CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "\"Agent\""));
+    f = found(&w, SVC_EXE, "package:modified", NULL);
+    CHECK(f && f->severity == CR_SEV_HIGH && strstr(f->detail, "no longer declares a version"));
+    CHECK(warnings == 0);
+    next_run(&w);
+
+    cr_findings_free(w.ctx.out, w.ctx.nout);
+    cr_findings_free(w.prev, w.nprev);
+    cr_snapshot_free(s1);
+    cr_snapshot_free(s2);
+    cr_snapshot_free(s3);
+    cr_repo_free(w.repo);
+}
+
 int main(void)
 {
     fx_scratch_new(scratch, "hive");
@@ -1642,6 +1772,7 @@ int main(void)
     test_startup_lnk();
     test_wmi();
     test_bits();
+    test_service_binary();
     fx_scratch_done(scratch);
     return test_summary("test_hive");
 }
