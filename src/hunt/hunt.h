@@ -16,8 +16,12 @@
  *              package versions, anchored on the previous snapshot's database
  *   trust.c    trust anchors: .deb files, and the judge of package files changed
  *              without an upgrade and of rewritten package databases
- *   windows.c  Windows persistence in file trees (Startup, Tasks, registry hives)
- *   hive.c     Run/RunOnce keys and services read from registry hives (hivex)
+ *   windows.c  Windows persistence in file trees (Startup, Tasks, registry hives, the WMI
+ *              repository, the BITS queue, services' programs)
+ *   hive.c     Run/RunOnce keys, services, COM servers... read from registry hives (hivex)
+ *   lnk.c      Startup shortcuts (liblnk); wmi.c WMI event subscriptions; bits.c BITS jobs;
+ *   pever.c    the version of Windows programs; memfile.c bytes as a file for libraries.
+ *              hive.c, lnk.c, wmi.c, bits.c and pever.c are pure functions of the bytes.
  *   hunt.c     cr_hunt: snapshots in order, diff, scan, judge, carry forward, store;
  *              cr_findings_*, cr_clean_points
  *
@@ -40,7 +44,7 @@
 /* Version of the judging logic: part of every rule-set id, so that a new
  * release that judges differently re-hunts what it must. Bump on any change
  * to what judge.c, persist.c, windows.c or the change-rate rules report. */
-#define HN_ENGINE_VERSION "cleanroom-hunt-2"
+#define HN_ENGINE_VERSION "cleanroom-hunt-3"
 
 /* Bytes at the start of a content used for entropy and magic. */
 #define HN_HEAD_BYTES (64u * 1024)
