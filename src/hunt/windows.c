@@ -13,8 +13,15 @@
  *                    /Users/<u>/NTUSER.DAT, /Documents and Settings/<u>/NTUSER.DAT,
  *                    /Users/<u>/AppData/Local/Microsoft/Windows/UsrClass.dat (and XP's
  *                    .../Local Settings/Application Data/Microsoft/Windows/UsrClass.dat)
+ *   WMI repository   /Windows/System32/wbem/Repository/OBJECTS.DATA (and .../FS/)
+ *   BITS queue       /ProgramData/Microsoft/Network/Downloader/qmgr.db, qmgr0.dat, qmgr1.dat
+ *   services' programs  any .exe, .dll, .sys that a service of the snapshot's SYSTEM
+ *                    hive names (ImagePath, ServiceDll), when it changed: its version
  *
  * Only regular files added or changed are judged; removals report nothing.
+ * A service's program that changed while the version it declares
+ * (VS_VERSIONINFO, pever.c) did not is package:modified, critical: the
+ * previous restore point is the anchor, as for Linux packages (trust.c).
  * In a baseline (first snapshot of a source) every item is reported at info
  * level, as an inventory.
  *
@@ -30,8 +37,8 @@
  * when it only runs a COM handler (the style of Windows' own tasks). A task
  * rewritten with the same actions (Windows does that on updates) is info.
  *
- * Hives are read whole (at most WN_MAX_HIVE bytes) and their autostart
- * entries (hive.c) compared with those of the hive's previous content, by
+ * Hives, the WMI repository and the BITS queue are read whole (at most
+ * WN_MAX_HIVE bytes) and their autostart entries (hive.c, wmi.c, bits.c) compared with those of the hive's previous content, by
  * kind, key and value name, case-insensitively as Windows does. The evidence
  * of a finding is "key\value" (stable), the detail names the command:
  *
@@ -39,6 +46,10 @@
  *                      the command lives where users can write or looks like
  *                      an attack (wn_user_writable, wn_suspicious)
  *   services           persistence:service medium; critical likewise
+ *   WMI subscriptions  persistence:wmi-subscription critical for command-line and
+ *                      script consumers, info for Windows' own, medium otherwise
+ *   BITS jobs          persistence:bits-job (those with a notify command) high;
+ *                      critical as Run keys, or for a script host
  *   Winlogon           persistence:winlogon critical when Shell or Userinit is
  *                      not Windows' default, info when it is
  *   user COM servers   persistence:com-hijack (UsrClass.dat) high; critical when
