@@ -605,7 +605,8 @@ static void next_run(win_run *w)
     cr_findings_free(w->prev, w->nprev);
     w->prev = w->ctx.out;
     w->nprev = w->ctx.nout;
-    qsort(w->prev, w->nprev, sizeof(*w->prev), cmp_path);
+    if (w->nprev)
+        qsort(w->prev, w->nprev, sizeof(*w->prev), cmp_path);
     w->ctx.out = NULL;
     w->ctx.nout = w->ctx.capout = 0;
 }
