@@ -1655,6 +1655,27 @@ static void put_pe(const char *dir, const char *rel, uint64_t ver, const char *t
     put_file(dir, rel, b, sizeof(b));
 }
 
+/* agent.exe grown to 12 KiB of the same first bytes and zeros: written out (sparse 0)
+ * or with a hole (sparse 1). The bytes are the same either way; the stored extents,
+ * hence the content id, are not (as in an image snapshot, where ids follow the disk). */
+static void agent_rewrite(const char *win, int sparse)
+{
+    char p[PATH_MAX];
+    static uint8_t blk[3 * 4096];
+    cr_buf b = CR_BUF_INIT;
+    pathf(p, "%s/Program Files/Agent/agent.exe", win);
+    REQUIRE(cr_fs_read_all(&b, AT_FDCWD, p, 1 << 20) == 0);
+    REQUIRE(b.len <= sizeof(blk));
+    memset(blk, 0, sizeof(blk));
+    memcpy(blk, b.ptr, b.len);
+    cr_buf_free(&b);
+    int fd = open(p, O_WRONLY | O_TRUNC);
+    REQUIRE(fd >= 0);
+    REQUIRE(pwrite(fd, blk, sparse ? 4096 : sizeof(blk), 0) == (ssize_t)(sparse ? 4096 : sizeof(blk)));
+    REQUIRE(ftruncate(fd, sizeof(blk)) == 0);
+    close(fd);
+}
+
 #define V(a, b2, c, d) ((uint64_t)(a) << 48 | (uint64_t)(b2) << 32 | (uint64_t)(c) << 16 | (d))
 #define SVC_EXE "/Windows/System32/svc.exe"
 #define NET_DLL "/Windows/System32/netsvc.dll"
@@ -1714,6 +1735,7 @@ static void test_service_binary(void)
              "   \"\\\"C:\\\\Program Files\\\\Agent\\\\agent.exe\\\" -service\"}}}");
     put_pe(win, NET_DLL + 1, V(10, 0, 19041, 1), "a");
     put_pe(win, AGENT_EXE + 1, V(2, 1, 0, 0), "a");
+    agent_rewrite(win, 0);
     put_pe(win, OTHER_DLL + 1, V(1, 0, 0, 0), "a");
     bo.time_ns = 1700000000000000000ll;
     REQUIRE(cr_backup(&s1, w.repo, paths, 1, &bo) == 0);
@@ -1724,11 +1746,26 @@ static void test_service_binary(void)
 
     put_pe(win, SVC_EXE + 1, V(10, 0, 19041, 2), "b");
     put_pe(win, OTHER_DLL + 1, V(1, 0, 0, 0), "b");
+    agent_rewrite(win, 1); /* the same bytes, with a hole where there were zeros */
     bo.time_ns += 86400000000000ll;
     REQUIRE(cr_backup(&s2, w.repo, paths, 1, &bo) == 0);
     judge(&w, s1, s2, SVC_EXE);
     judge(&w, s1, s2, OTHER_DLL);
+    judge(&w, s1, s2, AGENT_EXE);
     CHECK(w.ctx.nout == 0);
+    {
+        char full[PATH_MAX];
+        cr_node o, nn;
+        cr_id oc, nc;
+        pathf(full, "%s%s", win, AGENT_EXE);
+        REQUIRE(cr_snapshot_lookup(&o, w.repo, s1, full) == 0);
+        REQUIRE(cr_snapshot_lookup(&nn, w.repo, s2, full) == 0);
+        hn_content_id(&oc, &o);
+        hn_content_id(&nc, &nn);
+        CHECK(memcmp(&oc, &nc, sizeof(oc)) != 0); /* else the case above tests nothing */
+        cr_node_clear(&o);
+        cr_node_clear(&nn);
+    }
     next_run(&w);
 
     put_pe(win, NET_DLL + 1, V(10, 0, 19041, 1), "evil");
