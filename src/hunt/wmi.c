@@ -380,8 +380,8 @@ int hn_wmi_autoruns(hn_autorun **out, size_t *count, const void *data, size_t le
     }
     if (!(l = cr_calloc(2, sizeof(*l))))
         return CR_ERROR;
-    size_t budget = len > (SIZE_MAX - (256u << 20)) / WM_BUDGET ? SIZE_MAX
-                                                                : len * WM_BUDGET + (256u << 20);
+    size_t budget =
+        len > (SIZE_MAX - (256u << 20)) / WM_BUDGET ? SIZE_MAX : len * WM_BUDGET + (256u << 20);
     for (size_t w = 1; w <= 2 && !err; w++) {
         wm m = {data, len, w, NULL};
         wm_list *lw = &l[w - 1];
