@@ -38,9 +38,9 @@
  * rewritten with the same actions (Windows does that on updates) is info.
  *
  * Hives, the WMI repository and the BITS queue are read whole (at most
- * WN_MAX_HIVE bytes) and their autostart entries (hive.c, wmi.c, bits.c) compared with those of the hive's previous content, by
- * kind, key and value name, case-insensitively as Windows does. The evidence
- * of a finding is "key\value" (stable), the detail names the command:
+ * WN_MAX_HIVE bytes) and their autostart entries (hive.c, wmi.c, bits.c) compared with those of the
+ * hive's previous content, by kind, key and value name, case-insensitively as Windows does. The
+ * evidence of a finding is "key\value" (stable), the detail names the command:
  *
  *   Run, RunOnce       new or changed: persistence:run-key high; critical when
  *                      the command lives where users can write or looks like
@@ -104,8 +104,8 @@ enum wn_kind {
     WN_STARTUP,
     WN_TASK,
     WN_TASK_JOB,
-    WN_HIVE_SYSTEM, /* SOFTWARE or SYSTEM */
-    WN_HIVE_USER,   /* NTUSER.DAT */
+    WN_HIVE_SYSTEM,  /* SOFTWARE or SYSTEM */
+    WN_HIVE_USER,    /* NTUSER.DAT */
     WN_HIVE_CLASSES, /* UsrClass.dat: a user's classes (COM servers) */
     WN_WMI,          /* the CIM repository's OBJECTS.DATA (WMI event subscriptions) */
     WN_BITS,         /* the BITS queue (jobs with a notify command line) */
@@ -379,8 +379,8 @@ static int wn_reemit(hn_ctx *ctx, const char *rel, const cr_finding *f, const cr
 
 /* What a shortcut starts, in words ("target args"), into buf; 0, or <0 when it is not a
  * readable shortcut (CR_ECORRUPT) or could not be read from the vault. */
-static int wn_lnk_command(hn_ctx *ctx, const char *rel, const cr_node *node, char *buf,
-                          size_t cap, int *script)
+static int wn_lnk_command(hn_ctx *ctx, const char *rel, const cr_node *node, char *buf, size_t cap,
+                          int *script)
 {
     cr_buf b = CR_BUF_INIT;
     hn_lnk l;
@@ -445,8 +445,8 @@ static int wn_startup(hn_ctx *ctx, const char *rel, const cr_node *old, const cr
                                  "user logs on");
     if (!old) {
         if (rc == 0)
-            return hn_emit(ctx, rel, CR_CAT_PERSISTENCE,
-                           script ? CR_SEV_CRITICAL : CR_SEV_HIGH, ind, &cid, NULL,
+            return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, script ? CR_SEV_CRITICAL : CR_SEV_HIGH,
+                           ind, &cid, NULL,
                            "new shortcut in a Startup folder: Windows starts %s when a user "
                            "logs on%s",
                            show, script ? " (a script host or an attacker's command line)" : "");
@@ -1127,9 +1127,12 @@ static int wn_service_path(char *out, size_t cap, const char *cmd)
         return -1;
     static const struct {
         const char *from, *to;
-    } pre[] = {{"%systemroot%\\", "c:\\windows\\"}, {"%windir%\\", "c:\\windows\\"},
-               {"\\systemroot\\", "c:\\windows\\"}, {"systemroot\\", "c:\\windows\\"},
-               {"\\??\\", ""}, {"system32\\", "c:\\windows\\system32\\"}};
+    } pre[] = {{"%systemroot%\\", "c:\\windows\\"},
+               {"%windir%\\", "c:\\windows\\"},
+               {"\\systemroot\\", "c:\\windows\\"},
+               {"systemroot\\", "c:\\windows\\"},
+               {"\\??\\", ""},
+               {"system32\\", "c:\\windows\\system32\\"}};
     char *p = l;
     char res[1100];
     res[0] = '\0';
@@ -1181,8 +1184,7 @@ static char *wn_service_of(hn_ctx *ctx, const char *rel)
         const char *dll = strstr(a[i].data, " (ServiceDll: ");
         if (wn_service_path(path, sizeof(path), a[i].data) > 0 && !strcmp(path, folded))
             name = cr_strdup(a[i].name);
-        else if (dll && wn_service_path(path, sizeof(path), dll + 14) > 0 &&
-                 !strcmp(path, folded))
+        else if (dll && wn_service_path(path, sizeof(path), dll + 14) > 0 && !strcmp(path, folded))
             name = cr_strdup(a[i].name);
     }
     free(folded);
@@ -1227,8 +1229,7 @@ static int wn_service_binary(hn_ctx *ctx, const char *rel, const cr_node *old, c
     char name[256];
     hn_text_clean(name, sizeof(name), svc, strlen(svc));
     if (!hn_pe_version(&nv, nb.ptr, nb.len)) {
-        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_HIGH, HN_IND_PACKAGE_MODIFIED, &nc,
-                      NULL,
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_HIGH, HN_IND_PACKAGE_MODIFIED, &nc, NULL,
                       "program of service \"%s\" changed and no longer declares a version "
                       "(it was %u.%u.%u.%u)",
                       name, (unsigned)(ov.file >> 48), (unsigned)(ov.file >> 32 & 0xffff),

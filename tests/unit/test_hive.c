@@ -1135,7 +1135,9 @@ static void test_usrclass(void)
 
 #define OD_ENTRY                                                                                   \
     " \"CLSID/" ONEDRIVE_CLSID "/InprocServer32\": {\"\": "                                        \
-    "   \"C:\\\\Users\\\\alice\\\\AppData\\\\Local\\\\Microsoft\\\\OneDrive\\\\FileSyncShell64.dll\"}"
+    "   "                                                                                          \
+    "\"C:\\\\Users\\\\alice\\\\AppData\\\\Local\\\\Microsoft\\\\OneDrive\\\\FileSyncShell64."      \
+    "dll\"}"
     put_hive(win, "Users/alice/AppData/Local/Microsoft/Windows/UsrClass.dat",
              "{\"keys\": {" OD_ENTRY "}}");
     bo.time_ns = 1700000000000000000ll;
@@ -1362,21 +1364,21 @@ static void put_wmi(const char *dir, const char *rel, const char *json)
 #define WMI_REPO "/Windows/System32/wbem/Repository/OBJECTS.DATA"
 #define WMI_KEY "WMI\\__FilterToConsumerBinding\\"
 #define SCM_SUB                                                                                    \
-    "{\"class\": \"NTEventLogEventConsumer\", \"consumer\": \"SCM Event Log Consumer\","            \
+    "{\"class\": \"NTEventLogEventConsumer\", \"consumer\": \"SCM Event Log Consumer\","           \
     " \"filter\": \"SCM Event Log Filter\", \"query\": \"select * from MSFT_SCMEventLogEvent\"}"
 #define SCM_NAME                                                                                   \
     "NTEventLogEventConsumer \"SCM Event Log Consumer\" <- __EventFilter \"SCM Event Log Filter\""
 #define EVIL_NAME "CommandLineEventConsumer \"Updater\" <- __EventFilter \"Uptime\""
 #define EVIL_SUB                                                                                   \
-    "{\"class\": \"CommandLineEventConsumer\", \"consumer\": \"Updater\", \"filter\": \"Uptime\","  \
-    " \"query\": \"SELECT * FROM __InstanceModificationEvent WITHIN 60 WHERE TargetInstance ISA "   \
+    "{\"class\": \"CommandLineEventConsumer\", \"consumer\": \"Updater\", \"filter\": \"Uptime\"," \
+    " \"query\": \"SELECT * FROM __InstanceModificationEvent WITHIN 60 WHERE TargetInstance ISA "  \
     "'Win32_PerfFormattedData_PerfOS_System'\","                                                   \
     " \"command\": \"powershell.exe -NoP -W Hidden -enc SQBFAFgA\"}"
 #define SCRIPT_SUB                                                                                 \
-    "{\"class\": \"ActiveScriptEventConsumer\", \"consumer\": \"Mise \\u00e0 jour\","               \
+    "{\"class\": \"ActiveScriptEventConsumer\", \"consumer\": \"Mise \\u00e0 jour\","              \
     " \"filter\": \"Logon\", \"utf16\": true, \"engine\": \"VBScript\","                           \
-    " \"script\": \"CreateObject(\\\"WScript.Shell\\\").Run \\\"C:\\\\ProgramData\\\\u.exe\\\"\","  \
-    " \"query\": \"SELECT * FROM __InstanceCreationEvent WITHIN 5 WHERE TargetInstance ISA "      \
+    " \"script\": \"CreateObject(\\\"WScript.Shell\\\").Run \\\"C:\\\\ProgramData\\\\u.exe\\\"\"," \
+    " \"query\": \"SELECT * FROM __InstanceCreationEvent WITHIN 5 WHERE TargetInstance ISA "       \
     "'Win32_LogonSession'\"}"
 
 /*
@@ -1404,7 +1406,8 @@ static void test_wmi(void)
     e = find(a, n, "WMI\\__FilterToConsumerBinding", SCM_NAME);
     CHECK(e && e->kind == HN_AUTORUN_WMI && strstr(e->data, "select * from MSFT_SCMEventLogEvent"));
     e = find(a, n, "WMI\\__FilterToConsumerBinding", EVIL_NAME);
-    CHECK(e && !strncmp(e->data, "runs powershell.exe -NoP -W Hidden -enc SQBFAFgA when SELECT", 60));
+    CHECK(e &&
+          !strncmp(e->data, "runs powershell.exe -NoP -W Hidden -enc SQBFAFgA when SELECT", 60));
     e = find(a, n, "WMI\\__FilterToConsumerBinding",
              "ActiveScriptEventConsumer \"Mise \xc3\xa0 jour\" <- __EventFilter \"Logon\"");
     CHECK(e && strstr(e->data, "runs VBScript script: CreateObject(\"WScript.Shell\").Run") &&
@@ -1488,7 +1491,8 @@ static void test_wmi(void)
     f = found(&w, WMI_REPO, "persistence:wmi-subscription", WMI_KEY EVIL_NAME);
     CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "powershell.exe -NoP"));
     f = found(&w, WMI_REPO, "persistence:wmi-subscription",
-              WMI_KEY "ActiveScriptEventConsumer \"Mise \xc3\xa0 jour\" <- __EventFilter \"Logon\"");
+              WMI_KEY
+              "ActiveScriptEventConsumer \"Mise \xc3\xa0 jour\" <- __EventFilter \"Logon\"");
     CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "VBScript"));
     CHECK(!found(&w, WMI_REPO, "persistence:wmi-subscription", WMI_KEY SCM_NAME));
     CHECK(warnings == 0);
@@ -1514,7 +1518,7 @@ static void test_wmi(void)
     " \"args\": \"/c C:\\\\ProgramData\\\\fc\\\\fc.exe\", \"sid\": \"S-1-5-18\", \"state\": 4}"
 #define VENDOR_JOB                                                                                 \
     "{\"id\": \"11111111-2222-3333-4444-555555555555\", \"name\": \"Reader updater\","             \
-    " \"cmd\": \"C:\\\\Program Files\\\\Reader\\\\update.exe\", \"args\": \"/installed\","        \
+    " \"cmd\": \"C:\\\\Program Files\\\\Reader\\\\update.exe\", \"args\": \"/installed\","         \
     " \"sid\": \"S-1-5-18\"}"
 
 /*
@@ -1646,7 +1650,7 @@ static void put_pe(const char *dir, const char *rel, uint64_t ver, const char *t
         for (size_t i = 0; key[i]; i++)
             b[s + 6 + 2 * i] = (uint8_t)key[i];
         size_t v = s + 40; /* 6 + 32 bytes of key, padded to 4 */
-        uint32_t f[6] = {0xfeef04bdu, 0x10000u, (uint32_t)(ver >> 32), (uint32_t)ver,
+        uint32_t f[6] = {0xfeef04bdu,           0x10000u,     (uint32_t)(ver >> 32), (uint32_t)ver,
                          (uint32_t)(ver >> 32), (uint32_t)ver};
         for (size_t i = 0; i < 6; i++)
             for (size_t k = 0; k < 4; k++)
@@ -1671,7 +1675,8 @@ static void agent_rewrite(const char *win, int sparse)
     cr_buf_free(&b);
     int fd = open(p, O_WRONLY | O_TRUNC);
     REQUIRE(fd >= 0);
-    REQUIRE(pwrite(fd, blk, sparse ? 4096 : sizeof(blk), 0) == (ssize_t)(sparse ? 4096 : sizeof(blk)));
+    REQUIRE(pwrite(fd, blk, sparse ? 4096 : sizeof(blk), 0) ==
+            (ssize_t)(sparse ? 4096 : sizeof(blk)));
     REQUIRE(ftruncate(fd, sizeof(blk)) == 0);
     close(fd);
 }
