@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int err = hn_hive_autoruns(&a, &n, data, size);
     if (err == 0) {
         for (size_t i = 0; i < n; i++) {
-            if (a[i].kind < HN_AUTORUN_RUN || a[i].kind > HN_AUTORUN_WINLOGON)
+            if (a[i].kind < HN_AUTORUN_RUN || a[i].kind > HN_AUTORUN_COM)
                 abort();
             check_text(a[i].key);
             check_text(a[i].name);

@@ -37,6 +37,12 @@
  *       Debugger, GlobalFlag; ...\SilentProcessExit\*: MonitorProcess,
  *       ReportingMode                                             _IFEO
  *     (RunOnceEx, Windows and IFEO under Wow6432Node too)
+ *   UsrClass.dat (a user's HKCU\Software\Classes; also Software\Classes in
+ *   NTUSER.DAT, where older Windows kept it)
+ *     CLSID\{...}\InprocServer32 and LocalServer32: the default value, the
+ *     DLL or program that serves the COM object (Wow6432Node\CLSID too).
+ *     A user's registration shadows the machine's one of the same CLSID:
+ *     the COM hijack of MITRE T1546.015                          _COM
  *   SYSTEM
  *     ControlSetNNN\Services\<name>: ImagePath, with Parameters\ServiceDll
  *     appended as " (ServiceDll: ...)" when there is one      _SERVICE
@@ -188,8 +194,8 @@ static int hv_scratch_fd = -1;
 
 static int hv_open(hive_h **out, const void *data, size_t len)
 {
-    char path[64], *tmp = NULL;
-    int fd, err = 0, e;
+    hn_memfile m;
+    int err, e;
     hive_h *h;
 
     *out = NULL;
@@ -205,28 +211,9 @@ static int hv_open(hive_h **out, const void *data, size_t len)
         *out = h;
         return 0;
     }
-    fd = memfd_create("cleanroom-hive", MFD_CLOEXEC);
-    if (fd >= 0 && access("/proc/self/fd", X_OK) == 0) {
-        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    } else {
-        const char *dir = getenv("TMPDIR");
-        if (fd >= 0)
-            close(fd);
-        if (!(tmp = cr_sprintf("%s/cleanroom-hive-XXXXXX", dir && *dir ? dir : "/tmp")))
-            return CR_ERROR;
-        if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0) {
-            err = cr_error_errno("cannot create a temporary file to read a registry hive");
-            free(tmp);
-            return err;
-        }
-    }
-    if ((err = cr_fs_write_all(fd, data, len)) < 0)
-        goto done;
-    if (ftruncate(fd, (off_t)(len + HV_PAD)) < 0) {
-        err = cr_error_errno("cannot prepare a registry hive for reading");
-        goto done;
-    }
-    h = hivex_open(tmp ? tmp : path, 0);
+    if ((err = hn_memfile_open(&m, data, len, HV_PAD)) < 0)
+        return err;
+    h = hivex_open(hn_memfile_path(&m), 0);
     e = errno;
     if (!h) {
         if (e == ENOMEM) {
@@ -240,11 +227,7 @@ static int hv_open(hive_h **out, const void *data, size_t len)
     }
     *out = h;
 done:
-    if (tmp) {
-        unlink(tmp);
-        free(tmp);
-    }
-    close(fd);
+    hn_memfile_close(&m);
     return err;
 }
 
@@ -904,6 +887,70 @@ static int hv_services(hv *v, hive_node_h root)
     return err;
 }
 
+/* A user's COM servers: CLSID\<clsid>\InprocServer32 and LocalServer32, default value,
+ * under `prefix` ("" in UsrClass.dat, "Software\Classes\" in NTUSER.DAT). */
+static int hv_com(hv *v, hive_node_h root, const char *prefix)
+{
+    static const char *const wow[] = {"", "Wow6432Node\\"};
+    static const char *const servers[] = {"InprocServer32", "LocalServer32"};
+    char full[128];
+    int err = 0;
+    for (size_t w = 0; w < 2 && !err; w++) {
+        hive_node_h node, *kids = NULL;
+        snprintf(full, sizeof(full), "%s%sCLSID", prefix, wow[w]);
+        if ((err = hv_path(v, root, full, &node)) < 0 || !node)
+            continue;
+        errno = 0;
+        if (!(kids = hivex_node_children(v->h, node)))
+            return hv_fail("the list of COM classes");
+        for (size_t i = 0; kids[i] && !err; i++) {
+            char *raw = NULL, *clsid = NULL;
+            if (++v->keys > HV_MAX_KEYS) {
+                cr_error_set("the registry hive holds implausibly many keys on the paths read");
+                err = CR_ECORRUPT;
+                break;
+            }
+            for (size_t s = 0; s < 2 && !err; s++) {
+                hive_node_h srv;
+                hive_value_h val;
+                char *data = NULL, *key = NULL, *name = NULL;
+                if ((err = hv_child(v, kids[i], servers[s], &srv)) < 0 || !srv)
+                    continue;
+                if ((err = hv_value(v, srv, "", &val)) < 0 || !val)
+                    continue;
+                if ((err = hv_string(v, val, &data)) <= 0)
+                    continue;
+                err = 0;
+                if (!clsid) {
+                    errno = 0;
+                    if (!(raw = hivex_node_name(v->h, kids[i]))) {
+                        free(data);
+                        err = hv_fail("the name of a COM class");
+                        break;
+                    }
+                    if (!(clsid = hv_clean(raw))) {
+                        free(data);
+                        err = CR_ERROR;
+                        break;
+                    }
+                }
+                if (!(key = cr_sprintf("%s\\%s\\%s", full, clsid, servers[s])) ||
+                    !(name = cr_strdup("(Default)"))) {
+                    free(data);
+                    free(key);
+                    err = CR_ERROR;
+                    break;
+                }
+                err = hv_add(v, HN_AUTORUN_COM, key, name, data);
+            }
+            free(raw);
+            free(clsid);
+        }
+        free(kids);
+    }
+    return err < 0 ? err : 0;
+}
+
 /* ------------------------------------------------------------ entry points */
 
 void hn_autoruns_free(hn_autorun *a, size_t n)
@@ -949,6 +996,8 @@ int hn_hive_autoruns(hn_autorun **out, size_t *count, const void *data, size_t l
             (err = hv_software_more(&v, root, prefixes[p])) < 0)
             goto done;
     }
+    if ((err = hv_com(&v, root, "")) < 0 || (err = hv_com(&v, root, "Software\\Classes\\")) < 0)
+        goto done;
     if ((err = hv_services(&v, root)) < 0)
         goto done;
     *out = v.a;

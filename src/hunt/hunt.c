@@ -934,6 +934,8 @@ static int hunt_one(hunt_run *h, const cr_snapshot *s, const cr_snapshot *p, pre
         sub[i].dpkg_reused = 0;
         sub[i].sshd_keyfiles = NULL;
         sub[i].nsshd_keyfiles = 0;
+        sub[i].sshd_files = NULL;
+        sub[i].nsshd_files = 0;
         sub[i].sshd_loaded = 0;
         sub[i].out = NULL;
         sub[i].nout = sub[i].capout = 0;

@@ -16,8 +16,12 @@
  *              package versions, anchored on the previous snapshot's database
  *   trust.c    trust anchors: .deb files, and the judge of package files changed
  *              without an upgrade and of rewritten package databases
- *   windows.c  Windows persistence in file trees (Startup, Tasks, registry hives)
- *   hive.c     Run/RunOnce keys and services read from registry hives (hivex)
+ *   windows.c  Windows persistence in file trees (Startup, Tasks, registry hives, the WMI
+ *              repository, the BITS queue, services' programs)
+ *   hive.c     Run/RunOnce keys, services, COM servers... read from registry hives (hivex)
+ *   lnk.c      Startup shortcuts (liblnk); wmi.c WMI event subscriptions; bits.c BITS jobs;
+ *   pever.c    the version of Windows programs; memfile.c bytes as a file for libraries.
+ *              hive.c, lnk.c, wmi.c, bits.c and pever.c are pure functions of the bytes.
  *   hunt.c     cr_hunt: snapshots in order, diff, scan, judge, carry forward, store;
  *              cr_findings_*, cr_clean_points
  *
@@ -40,7 +44,7 @@
 /* Version of the judging logic: part of every rule-set id, so that a new
  * release that judges differently re-hunts what it must. Bump on any change
  * to what judge.c, persist.c, windows.c or the change-rate rules report. */
-#define HN_ENGINE_VERSION "cleanroom-hunt-2"
+#define HN_ENGINE_VERSION "cleanroom-hunt-3"
 
 /* Bytes at the start of a content used for entropy and magic. */
 #define HN_HEAD_BYTES (64u * 1024)
@@ -333,6 +337,9 @@ typedef struct hn_ctx {
     char **sshd_keyfiles;          /**< AuthorizedKeysFile patterns of snap's sshd_config other
                                         than the defaults, loaded on first use (persist.c) */
     size_t nsshd_keyfiles;
+    char **sshd_files;             /**< files sshd_config Includes outside sshd_config.d
+                                        (relative to the root), judged as sshd configuration */
+    size_t nsshd_files;
     int sshd_loaded;
     /* Findings of the previous snapshot on the node being judged (relative
      * paths), so that a judge of items inside a file (lines, registry values)
@@ -562,6 +569,35 @@ int hn_dpkg_parse_status(hn_dpkg *d, const void *data, size_t len);
 /** name: "<pkg>[:arch].md5sums" or "<pkg>[:arch].list" (other names are ignored). */
 int hn_dpkg_parse_info(hn_dpkg *d, const char *name, const void *data, size_t len);
 
+/* ================================================================ lnk.c */
+/** What a Windows shortcut starts (strings clean UTF-8, owned; NULL when absent). */
+typedef struct hn_lnk {
+    char *target;  /**< local path, network path, environment-variable path or relative path */
+    char *args;    /**< command line arguments */
+    char *workdir; /**< working folder */
+} hn_lnk;
+/**
+ * Read a shortcut (.lnk) given as bytes, with liblnk. Hostile input: anything
+ * that is not a readable shortcut is CR_ECORRUPT with a message, never a crash.
+ * Opens nothing but a memfd. @return 0, CR_ECORRUPT, CR_ERROR.
+ */
+int hn_lnk_read(hn_lnk *out, const void *data, size_t len);
+void hn_lnk_clear(hn_lnk *l);
+
+/* ============================================================ memfile.c */
+/** Bytes as a file that a library opening only files can read (hivex, liblnk). */
+typedef struct hn_memfile {
+    int fd;
+    char path[64];
+    char *tmp; /* the temporary file when there is no memfd or /proc */
+} hn_memfile;
+/** Write data and `pad` zero bytes into a memfd (or a private temporary file). @return 0, <0. */
+int hn_memfile_open(hn_memfile *m, const void *data, size_t len, size_t pad);
+/** The name to open it by (valid until hn_memfile_close). */
+const char *hn_memfile_path(const hn_memfile *m);
+/** Close it (and unlink the temporary file). */
+void hn_memfile_close(hn_memfile *m);
+
 /* =============================================================== hive.c */
 /** One autostart entry read from a registry hive. */
 typedef struct hn_autorun {
@@ -578,10 +614,17 @@ typedef struct hn_autorun {
 #define HN_AUTORUN_IFEO 6      /* Image File Execution Options debugger, silent-exit monitor */
 #define HN_AUTORUN_LSA 7       /* LSA security, authentication, notification packages */
 #define HN_AUTORUN_PRINTMON 8  /* print monitor DLL (loaded by the spooler as SYSTEM) */
+#define HN_AUTORUN_COM 9       /* a user's COM server (UsrClass.dat CLSID InprocServer32,
+                                  LocalServer32): runs wherever that object is used */
+#define HN_AUTORUN_WMI 10      /* a WMI event subscription (wmi.c): name "<Consumer class>
+                                  \"<consumer>\" <- __EventFilter \"<filter>\"", data what it
+                                  runs and when */
+#define HN_AUTORUN_BITS 11     /* a BITS job's notify command line (bits.c): key "BITS\\{job
+                                  id}", name the job's name, data the command, arguments, owner */
 
 /**
- * Read the autostart entries of a hive given as bytes (SOFTWARE, SYSTEM or
- * NTUSER.DAT; others give none). Hostile input: a malformed hive is
+ * Read the autostart entries of a hive given as bytes (SOFTWARE, SYSTEM,
+ * NTUSER.DAT or UsrClass.dat; others give none). Hostile input: a malformed hive is
  * CR_ECORRUPT with a message, never a crash; at most a bounded number of
  * entries and bytes are read. Strings are valid UTF-8 without control
  * characters. Evidence of an entry: key + "\\" + name, or + "\\ImagePath" for
@@ -606,6 +649,34 @@ int hn_autoruns_decode(hn_autorun **out, size_t *count, const void *data, size_t
  * @return a new string, or NULL when out of memory.
  */
 char *hn_utf16_to_utf8(const void *data, size_t len);
+
+/* ================================================================ wmi.c */
+/**
+ * The permanent WMI event subscriptions found in a CIM repository's
+ * OBJECTS.DATA given as bytes, as HN_AUTORUN_WMI entries (key
+ * "WMI\\__FilterToConsumerBinding"). A bounded byte search, not a parse
+ * (wmi.c says how); hostile-input safe; strings clean UTF-8.
+ * @return 0 (*out NULL when none); CR_EINPUT (over 1 GiB); CR_ERROR.
+ */
+int hn_wmi_autoruns(hn_autorun **out, size_t *count, const void *data, size_t len);
+
+/* ============================================================== pever.c */
+/** The fixed version of a Windows program (VS_FIXEDFILEINFO): MS << 32 | LS. */
+typedef struct hn_pe_ver {
+    uint64_t file, product;
+} hn_pe_ver;
+/** Read it from a PE file given as bytes. @return 1 found, 0 not (not a PE, no version). */
+int hn_pe_version(hn_pe_ver *out, const void *data, size_t len);
+
+/* =============================================================== bits.c */
+/**
+ * The BITS jobs with a notify command line found in a queue file given as
+ * bytes (qmgr0.dat, qmgr1.dat, qmgr.db), as HN_AUTORUN_BITS entries. A
+ * bounded carver of the job control blocks (bits.c says how); hostile-input
+ * safe; strings clean UTF-8. @return 0 (*out NULL when none); CR_EINPUT (over
+ * 1 GiB); CR_ERROR.
+ */
+int hn_bits_autoruns(hn_autorun **out, size_t *count, const void *data, size_t len);
 /** A copy of bytes (up to a NUL) as valid UTF-8: bad sequences and control characters become '?'. */
 char *hn_utf8_clean(const void *data, size_t len);
 

@@ -69,6 +69,7 @@
 #include "hunt/hunt.h"
 
 #include <openssl/evp.h>
+#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1267,6 +1268,26 @@ static int parse_shell_line(ps_parse *ps, const char *s, size_t n)
     return items_add(ps->items, ps->ev, why, why ? CR_SEV_HIGH : CR_SEV_INFO);
 }
 
+/* 1 if every word of an AuthorizedKeysFile value is sshd's default or "none". */
+static int sshd_default_keyfiles(const char *s)
+{
+    int words = 0;
+    while (*s) {
+        while (*s == ' ' || *s == '\t' || *s == '=')
+            s++;
+        size_t k = strcspn(s, " \t");
+        if (!k)
+            break;
+        if (!((k == 4 && !strncmp(s, "none", 4)) ||
+              (k == 20 && !strncmp(s, ".ssh/authorized_keys", 20)) ||
+              (k == 21 && !strncmp(s, ".ssh/authorized_keys2", 21))))
+            return 0;
+        words++;
+        s += k;
+    }
+    return words > 0;
+}
+
 /* sshd_config: the directives that let someone in, or make sshd run a program. */
 static int parse_sshd_line(ps_parse *ps, const char *s, size_t n)
 {
@@ -1285,6 +1306,7 @@ static int parse_sshd_line(ps_parse *ps, const char *s, size_t n)
         {"permitemptypasswords", "accounts without a password may log in"},
         {"permituserenvironment", "users' files may set LD_PRELOAD and the like for sshd"},
         {"permitrootlogin", "root may log in"},
+        {"include", "sshd reads its settings from another file too"},
     };
     char w[64];
     if (blank_or_comment(s, n))
@@ -1298,6 +1320,13 @@ static int parse_sshd_line(ps_parse *ps, const char *s, size_t n)
                 strncasecmp(rest, "yes", 3) != 0)
                 return 0;
             if (!strcmp(w, "permitrootlogin") && strncasecmp(rest, "yes", 3) != 0)
+                return 0;
+            /* sshd's default key files, or none at all, move nothing. */
+            if (!strcmp(w, "authorizedkeysfile") && sshd_default_keyfiles(rest))
+                return 0;
+            /* Debian's own Include, of the folder judged as sshd's already. */
+            if (!strcmp(w, "include") && (!strcmp(rest, "/etc/ssh/sshd_config.d/*.conf") ||
+                                          !strcmp(rest, "sshd_config.d/*.conf")))
                 return 0;
             return items_add(ps->items, ps->ev, kws[i].why, CR_SEV_HIGH);
         }
@@ -2674,60 +2703,164 @@ void hn_persist_ctx_clear(hn_ctx *ctx)
     free(ctx->sshd_keyfiles);
     ctx->sshd_keyfiles = NULL;
     ctx->nsshd_keyfiles = 0;
+    for (size_t i = 0; i < ctx->nsshd_files; i++)
+        free(ctx->sshd_files[i]);
+    free(ctx->sshd_files);
+    ctx->sshd_files = NULL;
+    ctx->nsshd_files = 0;
     ctx->sshd_loaded = 0;
 }
 
 /*
- * The AuthorizedKeysFile patterns of the snapshot's /etc/ssh/sshd_config other
- * than sshd's defaults: a key file moved elsewhere ("/etc/ssh/keys/%u",
- * ".ssh/.k") is judged as authorized_keys. Relative patterns are below a
- * home folder. Only the main file is read (not sshd_config.d, not Match blocks).
+ * The sshd configuration of the snapshot, read as sshd reads it: the main
+ * file /etc/ssh/sshd_config and every file its Include directives name,
+ * anywhere (also inside Match blocks), recursively, in order. An Include
+ * path not starting with "/" is below /etc/ssh; a wildcard is allowed in its
+ * last component (Debian's Include of sshd_config.d/STAR.conf), matched
+ * with fnmatch as glob(3) would, in name order. Bounded: SSHD_MAX_FILES files
+ * read, SSHD_MAX_DEPTH levels of Include, 16 patterns kept.
+ *
+ * Kept in ctx: the AuthorizedKeysFile patterns other than sshd's defaults,
+ * from any of these files and any Match block (a key file moved elsewhere,
+ * "/etc/ssh/keys/%u" or ".ssh/.k", is judged as authorized_keys; relative
+ * patterns are below a home folder), and the included files outside
+ * /etc/ssh/sshd_config.d/NAME.conf (which classify() already knows), so that an
+ * "Include /etc/ssh/extra" is judged as sshd configuration too.
  */
-static int sshd_keyfiles_load(hn_ctx *ctx)
+#define SSHD_MAX_FILES 64
+#define SSHD_MAX_DEPTH 16
+
+typedef struct sshd_walk {
+    hn_ctx *ctx;
+    size_t files; /* files read so far */
+} sshd_walk;
+
+static int sshd_read_conf(sshd_walk *w, const char *relpath, int depth);
+
+static int strv_add(char ***v, size_t *n, const char *s, size_t len)
 {
+    for (size_t i = 0; i < *n; i++)
+        if (strlen((*v)[i]) == len && !strncmp((*v)[i], s, len))
+            return 0;
+    char **nv = cr_realloc(*v, (*n + 1) * sizeof(*nv));
+    if (!nv)
+        return CR_ERROR;
+    *v = nv;
+    if (!(nv[*n] = cr_strndup(s, len)))
+        return CR_ERROR;
+    (*n)++;
+    return 0;
+}
+
+/* One Include word: a file, or a last component with wildcards. */
+static int sshd_include(sshd_walk *w, const char *word, size_t wl, int depth)
+{
+    char *rel = NULL, *dirp = NULL, **names = NULL;
+    size_t nnames = 0;
+    cr_node dn;
+    cr_tree *t = NULL;
+    int err = 0;
+    memset(&dn, 0, sizeof(dn));
+    rel = word[0] == '/' ? cr_strndup(word, wl) : cr_sprintf("/etc/ssh/%.*s", (int)wl, word);
+    if (!rel)
+        return CR_ERROR;
+    char *slash = strrchr(rel, '/');
+    if (!strpbrk(slash + 1, "*?[")) {
+        if (strpbrk(rel, "*?[") == NULL)
+            err = sshd_read_conf(w, rel, depth + 1);
+        goto done; /* wildcards in folders: not followed */
+    }
+    if (strpbrk(rel, "*?[") < slash)
+        goto done;
+    *slash = '\0';
+    if (!(dirp = snap_path_of(w->ctx, rel[0] ? rel : "/"))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    if (cr_snapshot_lookup(&dn, w->ctx->repo, w->ctx->snap, dirp) < 0 || dn.type != CR_NODE_DIR ||
+        !dn.has_subtree || cr_tree_load(&t, w->ctx->repo, &dn.subtree) < 0)
+        goto done; /* no such folder: nothing included */
+    for (size_t i = 0; i < t->count && nnames < SSHD_MAX_FILES; i++)
+        if (t->nodes[i].name[0] != '.' && fnmatch(slash + 1, t->nodes[i].name, 0) == 0) {
+            char *f = cr_sprintf("%s/%s", rel, t->nodes[i].name);
+            if (!f || (err = strv_add(&names, &nnames, f, strlen(f))) < 0) {
+                free(f);
+                err = CR_ERROR;
+                goto done;
+            }
+            free(f);
+        }
+    if (nnames)
+        qsort(names, nnames, sizeof(*names), cmp_str);
+    for (size_t i = 0; i < nnames && !err; i++)
+        err = sshd_read_conf(w, names[i], depth + 1);
+done:
+    cr_error_clear();
+    for (size_t i = 0; i < nnames; i++)
+        free(names[i]);
+    free(names);
+    cr_tree_free(t);
+    cr_node_clear(&dn);
+    free(dirp);
+    free(rel);
+    return err;
+}
+
+/* Read one configuration file of sshd (relpath relative to the root). */
+static int sshd_read_conf(sshd_walk *w, const char *relpath, int depth)
+{
+    hn_ctx *ctx = w->ctx;
     cr_node n;
     cr_buf b = CR_BUF_INIT;
     char *p = NULL;
     int err = 0;
-    if (ctx->sshd_loaded)
-        return 0;
-    ctx->sshd_loaded = 1;
     memset(&n, 0, sizeof(n));
-    if (!(p = snap_path_of(ctx, "/etc/ssh/sshd_config")))
+    if (depth > SSHD_MAX_DEPTH || w->files >= SSHD_MAX_FILES)
+        return 0;
+    w->files++;
+    /* Files of sshd_config.d (NAME.conf) and the main file are classified already. */
+    if (depth > 0 && !(strncmp(relpath, "/etc/ssh/sshd_config.d/", 23) == 0 &&
+                       !strchr(relpath + 23, '/') && ends_with(relpath, ".conf")) &&
+        (err = strv_add(&ctx->sshd_files, &ctx->nsshd_files, relpath, strlen(relpath))) < 0)
+        return err;
+    if (!(p = snap_path_of(ctx, relpath)))
         return CR_ERROR;
     if (cr_snapshot_lookup(&n, ctx->repo, ctx->snap, p) < 0 || n.type != CR_NODE_FILE ||
         hn_read_node(&b, ctx->repo, &n, PS_MAX_LINEFILE) < 0)
-        goto done; /* none, or unreadable: the defaults */
+        goto done; /* none, or unreadable: nothing more */
     const char *s = b.ptr ? (const char *)b.ptr : "", *end = s + b.len;
     while (s < end && !err) {
         const char *nl = memchr(s, '\n', (size_t)(end - s));
         const char *e = nl ? nl : end, *q = skip_blanks(s, e);
         s = nl ? nl + 1 : end;
-        if (e - q < 18 || strncasecmp(q, "AuthorizedKeysFile", 18) != 0)
+        int inc = 0;
+        if (e - q > 18 && strncasecmp(q, "AuthorizedKeysFile", 18) == 0 &&
+            (q[18] == ' ' || q[18] == '\t' || q[18] == '='))
+            q += 18;
+        else if (e - q > 7 && strncasecmp(q, "Include", 7) == 0 &&
+                 (q[7] == ' ' || q[7] == '\t' || q[7] == '='))
+            q += 7, inc = 1;
+        else
             continue;
-        q += 18;
         while (q < e && !err) {
             while (q < e && (*q == ' ' || *q == '\t' || *q == '=' || *q == '\r'))
                 q++;
-            const char *w = q;
+            const char *wd = q;
             while (q < e && *q != ' ' && *q != '\t' && *q != '\r')
                 q++;
-            size_t wl = (size_t)(q - w);
-            if (!wl || wl > 512 || (wl == 4 && !strncmp(w, "none", 4)) ||
-                (wl == 20 && !strncmp(w, ".ssh/authorized_keys", 20)) ||
-                (wl == 21 && !strncmp(w, ".ssh/authorized_keys2", 21)) ||
+            size_t wl = (size_t)(q - wd);
+            if (!wl || wl > 512 || memchr(wd, '\0', wl))
+                continue;
+            if (inc) {
+                err = sshd_include(w, wd, wl, depth);
+                continue;
+            }
+            if ((wl == 4 && !strncmp(wd, "none", 4)) ||
+                (wl == 20 && !strncmp(wd, ".ssh/authorized_keys", 20)) ||
+                (wl == 21 && !strncmp(wd, ".ssh/authorized_keys2", 21)) ||
                 ctx->nsshd_keyfiles >= 16)
                 continue;
-            char **v = cr_realloc(ctx->sshd_keyfiles, (ctx->nsshd_keyfiles + 1) * sizeof(*v));
-            if (!v) {
-                err = CR_ERROR;
-                break;
-            }
-            ctx->sshd_keyfiles = v;
-            if (!(v[ctx->nsshd_keyfiles] = cr_strndup(w, wl)))
-                err = CR_ERROR;
-            else
-                ctx->nsshd_keyfiles++;
+            err = strv_add(&ctx->sshd_keyfiles, &ctx->nsshd_keyfiles, wd, wl);
         }
     }
 done:
@@ -2736,6 +2869,26 @@ done:
     cr_buf_free(&b);
     free(p);
     return err;
+}
+
+static int sshd_keyfiles_load(hn_ctx *ctx)
+{
+    sshd_walk w = {ctx, 0};
+    if (ctx->sshd_loaded)
+        return 0;
+    ctx->sshd_loaded = 1;
+    return sshd_read_conf(&w, "/etc/ssh/sshd_config", 0);
+}
+
+/* A file sshd_config Includes that classify() does not know as sshd's. */
+static int sshd_included(hn_ctx *ctx, const char *relpath, int *err)
+{
+    if ((*err = sshd_keyfiles_load(ctx)) < 0)
+        return 0;
+    for (size_t i = 0; i < ctx->nsshd_files; i++)
+        if (!strcmp(ctx->sshd_files[i], relpath))
+            return 1;
+    return 0;
 }
 
 /* Does path s match sshd's pattern pat? %u: one name; %h: a home folder (any folders);
@@ -2806,6 +2959,10 @@ int hn_persist_linux(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
     } else if (sshd_keyfile(ctx, relpath, &err)) {
         memset(&loc, 0, sizeof(loc));
         loc.kind = K_SSHKEY;
+        err = judge_location(ctx, &loc, relpath, old_node, new_node);
+    } else if (!err && sshd_included(ctx, relpath, &err)) {
+        memset(&loc, 0, sizeof(loc));
+        loc.kind = K_SSHD;
         err = judge_location(ctx, &loc, relpath, old_node, new_node);
     }
     if (!err && new_node->type == CR_NODE_FILE && (new_node->mode & 06000))

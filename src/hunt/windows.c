@@ -10,31 +10,52 @@
  *                    /Documents and Settings/<u>/Start Menu/Programs/Startup/<f>   (XP)
  *   Scheduled tasks  /Windows/System32/Tasks/...  (task XML)   /Windows/Tasks/<t>.job  (XP)
  *   Hives            /Windows/System32/config/SOFTWARE, .../SYSTEM,
- *                    /Users/<u>/NTUSER.DAT, /Documents and Settings/<u>/NTUSER.DAT
+ *                    /Users/<u>/NTUSER.DAT, /Documents and Settings/<u>/NTUSER.DAT,
+ *                    /Users/<u>/AppData/Local/Microsoft/Windows/UsrClass.dat (and XP's
+ *                    .../Local Settings/Application Data/Microsoft/Windows/UsrClass.dat)
+ *   WMI repository   /Windows/System32/wbem/Repository/OBJECTS.DATA (and .../FS/)
+ *   BITS queue       /ProgramData/Microsoft/Network/Downloader/qmgr.db, qmgr0.dat, qmgr1.dat
+ *   services' programs  any .exe, .dll, .sys that a service of the snapshot's SYSTEM
+ *                    hive names (ImagePath, ServiceDll), when it changed: its version
  *
  * Only regular files added or changed are judged; removals report nothing.
+ * A service's program that changed while the version it declares
+ * (VS_VERSIONINFO, pever.c) did not is package:modified, critical: the
+ * previous restore point is the anchor, as for Linux packages (trust.c).
  * In a baseline (first snapshot of a source) every item is reported at info
  * level, as an inventory.
  *
  * Startup folders: a new file is high (Windows starts it at logon), a changed
- * one medium, desktop.ini info. Scheduled tasks: the actions are read from
+ * one medium, desktop.ini info. A shortcut (.lnk) is read for its target and
+ * arguments (lnk.c), which the detail names: new, high, critical when it
+ * starts a script host (wn_script_host) or an attacker's command line
+ * (wn_suspicious); rewritten with the same target, info; now starting
+ * something else, high. Scheduled tasks: the actions are read from
  * the task XML (UTF-16 or UTF-8; each <Exec>'s <Command> and <Arguments>, or
  * a .job file's application and parameters) for the detail. A new task is
  * high, critical when its command is suspicious (see wn_suspicious), medium
  * when it only runs a COM handler (the style of Windows' own tasks). A task
  * rewritten with the same actions (Windows does that on updates) is info.
  *
- * Hives are read whole (at most WN_MAX_HIVE bytes) and their autostart
- * entries (hive.c) compared with those of the hive's previous content, by
- * kind, key and value name, case-insensitively as Windows does. The evidence
- * of a finding is "key\value" (stable), the detail names the command:
+ * Hives, the WMI repository and the BITS queue are read whole (at most
+ * WN_MAX_HIVE bytes) and their autostart entries (hive.c, wmi.c, bits.c) compared with those of the
+ * hive's previous content, by kind, key and value name, case-insensitively as Windows does. The
+ * evidence of a finding is "key\value" (stable), the detail names the command:
  *
  *   Run, RunOnce       new or changed: persistence:run-key high; critical when
  *                      the command lives where users can write or looks like
  *                      an attack (wn_user_writable, wn_suspicious)
  *   services           persistence:service medium; critical likewise
+ *   WMI subscriptions  persistence:wmi-subscription critical for command-line and
+ *                      script consumers, info for Windows' own, medium otherwise
+ *   BITS jobs          persistence:bits-job (those with a notify command) high;
+ *                      critical as Run keys, or for a script host
  *   Winlogon           persistence:winlogon critical when Shell or Userinit is
  *                      not Windows' default, info when it is
+ *   user COM servers   persistence:com-hijack (UsrClass.dat) high; critical when
+ *                      the server is a script host or scriptlet (wn_script_host):
+ *                      per-user installers register servers in the profile, so
+ *                      a user-writable folder alone proves nothing here
  *
  * An entry with the same data as before is not judged again: the findings of
  * the previous snapshot about it (ctx->prev, severity >= low) are emitted
@@ -48,6 +69,9 @@
  *   - SOFTWARE or SYSTEM (or the Default profile's NTUSER.DAT) appearing after
  *     the baseline: a Windows tree that joined the backup, not something an
  *     intruder creates: an inventory at info level.
+ *   - a user's UsrClass.dat appearing (a new profile's first logon, when
+ *     per-user installers register their servers): nothing to compare with;
+ *     each entry is medium unless it looks like an attack.
  *   - a user's NTUSER.DAT appearing (a new profile): the Default profile's
  *     hive of the same snapshot, which a new profile is copied from; what it
  *     already holds is info, the rest is judged as new.
@@ -68,6 +92,8 @@
 
 #define WN_MAX_HIVE (512u << 20) /* bytes of a hive read */
 #define WN_MAX_TASK (1u << 20)   /* bytes of a task file read */
+#define WN_MAX_LNK (1u << 20)    /* bytes of a shortcut read */
+#define WN_MAX_PE (256u << 20)   /* bytes of a service's program read for its version */
 #define WN_MAX_ACTIONS 16        /* actions of a task read */
 #define WN_MAX_CMD 4096          /* bytes of the actions kept */
 #define WN_SHOW 1024             /* bytes of a command shown in a detail */
@@ -78,8 +104,11 @@ enum wn_kind {
     WN_STARTUP,
     WN_TASK,
     WN_TASK_JOB,
-    WN_HIVE_SYSTEM, /* SOFTWARE or SYSTEM */
-    WN_HIVE_USER,   /* NTUSER.DAT */
+    WN_HIVE_SYSTEM,  /* SOFTWARE or SYSTEM */
+    WN_HIVE_USER,    /* NTUSER.DAT */
+    WN_HIVE_CLASSES, /* UsrClass.dat: a user's classes (COM servers) */
+    WN_WMI,          /* the CIM repository's OBJECTS.DATA (WMI event subscriptions) */
+    WN_BITS,         /* the BITS queue (jobs with a notify command line) */
 };
 
 /* ------------------------------------------------------------ paths */
@@ -116,6 +145,12 @@ static int ends_with_ci(const char *s, const char *suffix)
     return n >= k && !strcasecmp(s + n - k, suffix);
 }
 
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
 static enum wn_kind wn_classify(const char *rel)
 {
     static const char *const startup[] = {
@@ -138,13 +173,18 @@ static enum wn_kind wn_classify(const char *rel)
         return WN_HIVE_SYSTEM;
     if (wn_match(rel, "Users/*/NTUSER.DAT") || wn_match(rel, "Documents and Settings/*/NTUSER.DAT"))
         return WN_HIVE_USER;
+    if (wn_match(rel, "Users/*/AppData/Local/Microsoft/Windows/UsrClass.dat") ||
+        wn_match(rel, "Documents and Settings/*/Local Settings/Application Data/Microsoft/Windows/"
+                      "UsrClass.dat"))
+        return WN_HIVE_CLASSES;
+    if (wn_match(rel, "Windows/System32/wbem/Repository/OBJECTS.DATA") ||
+        wn_match(rel, "Windows/System32/wbem/Repository/FS/OBJECTS.DATA"))
+        return WN_WMI;
+    if (wn_match(rel, "ProgramData/Microsoft/Network/Downloader/*") &&
+        (!strcasecmp(base_name(rel), "qmgr.db") || !strcasecmp(base_name(rel), "qmgr0.dat") ||
+         !strcasecmp(base_name(rel), "qmgr1.dat")))
+        return WN_BITS;
     return WN_NONE;
-}
-
-static const char *base_name(const char *p)
-{
-    const char *s = strrchr(p, '/');
-    return s ? s + 1 : p;
 }
 
 /* ------------------------------------------------------------ commands */
@@ -217,6 +257,26 @@ static int wn_suspicious(const char *l /* folded */)
                 return 1;
     }
     return 0;
+}
+
+/* A script host or scriptlet: no installer registers one as a user's COM server, and no
+ * program's Startup shortcut starts one. */
+static int wn_script_host(const char *l /* folded */)
+{
+    static const char *const hosts[] = {"scrobj.dll", "mshta",   "powershell", "pwsh",
+                                        "wscript",    "cscript", "cmd.exe",    "rundll32"};
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
+        if (strstr(l, hosts[i]))
+            return 1;
+    return 0;
+}
+
+/* The subscriptions Windows itself registers (name as hn_wmi_autoruns gives it). */
+static int wn_wmi_windows(const char *name)
+{
+    return !strcmp(name, "NTEventLogEventConsumer \"SCM Event Log Consumer\" <- __EventFilter "
+                         "\"SCM Event Log Filter\"") ||
+           !strcmp(name, "NTEventLogEventConsumer \"BVTConsumer\" <- __EventFilter \"BVTFilter\"");
 }
 
 /* "explorer.exe", "C:\Windows\explorer.exe", "%SystemRoot%\explorer.exe" (sub: "", "system32\"). */
@@ -317,26 +377,105 @@ static int wn_reemit(hn_ctx *ctx, const char *rel, const cr_finding *f, const cr
 
 /* ------------------------------------------------------------ Startup */
 
+/* What a shortcut starts, in words ("target args"), into buf; 0, or <0 when it is not a
+ * readable shortcut (CR_ECORRUPT) or could not be read from the vault. */
+static int wn_lnk_command(hn_ctx *ctx, const char *rel, const cr_node *node, char *buf, size_t cap,
+                          int *script)
+{
+    cr_buf b = CR_BUF_INIT;
+    hn_lnk l;
+    int err;
+    *buf = '\0';
+    *script = 0;
+    memset(&l, 0, sizeof(l));
+    if ((err = hn_read_node(&b, ctx->repo, node, WN_MAX_LNK)) < 0) {
+        if (err != CR_EINPUT)
+            wn_warn(ctx, rel, cr_error_last());
+        err = err == CR_EINPUT ? CR_ECORRUPT : err;
+        goto done;
+    }
+    if ((err = hn_lnk_read(&l, b.ptr, b.len)) < 0)
+        goto done;
+    snprintf(buf, cap, "%s%s%s", l.target ? l.target : "(target not recorded as a path)",
+             l.args ? " " : "", l.args ? l.args : "");
+    char *folded = wn_fold(buf);
+    if (!folded) {
+        err = CR_ERROR;
+        goto done;
+    }
+    *script = wn_suspicious(folded) || (l.target && wn_script_host(folded));
+    free(folded);
+done:
+    hn_lnk_clear(&l);
+    cr_buf_free(&b);
+    return err;
+}
+
+/*
+ * A file in a Startup folder. A shortcut (.lnk) is read (lnk.c) for what it
+ * starts: a new one is high, critical when it starts a script host or looks
+ * like an attack; a shortcut rewritten with the same target and arguments is
+ * info, one that now starts something else high. Other files: new high,
+ * changed medium.
+ */
 static int wn_startup(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_node *nw)
 {
     const char *ind = "persistence:startup-folder";
     const cr_finding *pf;
+    char cmd[WN_SHOW], was[WN_SHOW], show[WN_SHOW], show_was[WN_SHOW];
+    int is_lnk = ends_with_ci(rel, ".lnk"), script = 0, oscript, rc = -1, orc = -1, err;
     cr_id cid;
 
     hn_content_id(&cid, nw);
     if (!strcasecmp(base_name(rel), "desktop.ini"))
         return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, &cid, NULL,
                        "desktop.ini in a Startup folder: folder settings, starts nothing");
+    if (is_lnk) {
+        if ((rc = wn_lnk_command(ctx, rel, nw, cmd, sizeof(cmd), &script)) == CR_ERROR)
+            return rc;
+        wn_show(show, sizeof(show), cmd);
+    }
     if (ctx->baseline)
-        return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, &cid, NULL,
-                       "in a Startup folder (inventory): Windows starts it when a user logs on");
-    if (!old)
+        return rc == 0 ? hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, &cid, NULL,
+                                 "shortcut in a Startup folder (inventory): Windows starts %s "
+                                 "when a user logs on",
+                                 show)
+                       : hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, &cid, NULL,
+                                 "in a Startup folder (inventory): Windows starts it when a "
+                                 "user logs on");
+    if (!old) {
+        if (rc == 0)
+            return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, script ? CR_SEV_CRITICAL : CR_SEV_HIGH,
+                           ind, &cid, NULL,
+                           "new shortcut in a Startup folder: Windows starts %s when a user "
+                           "logs on%s",
+                           show, script ? " (a script host or an attacker's command line)" : "");
         return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_HIGH, ind, &cid, NULL,
-                       "new file in a Startup folder: Windows starts it when a user logs on");
+                       "new %s in a Startup folder: Windows starts it when a user logs on",
+                       is_lnk ? "shortcut that cannot be read" : "file");
+    }
+    if (rc == 0 && (orc = wn_lnk_command(ctx, rel, old, was, sizeof(was), &oscript)) == CR_ERROR)
+        return orc;
+    if (rc == 0 && orc == 0 && !strcmp(cmd, was)) {
+        if ((pf = wn_prev(ctx, ind, NULL)))
+            return wn_reemit(ctx, rel, pf, &cid);
+        return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, &cid, NULL,
+                       "shortcut in a Startup folder rewritten with the same target: starts %s",
+                       show);
+    }
+    if (rc == 0 && orc == 0) {
+        cr_severity sev = script ? CR_SEV_CRITICAL : CR_SEV_HIGH;
+        if ((pf = wn_prev(ctx, ind, NULL)) && pf->severity > sev)
+            return wn_reemit(ctx, rel, pf, &cid);
+        return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, &cid, NULL,
+                       "shortcut in a Startup folder changed: now starts %s (was %s)", show,
+                       wn_show(show_was, sizeof(show_was), was));
+    }
     if ((pf = wn_prev(ctx, ind, NULL)) && pf->severity >= CR_SEV_MEDIUM)
         return wn_reemit(ctx, rel, pf, &cid);
-    return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_MEDIUM, ind, &cid, NULL,
-                   "file in a Startup folder changed: Windows starts it when a user logs on");
+    err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_MEDIUM, ind, &cid, NULL,
+                  "file in a Startup folder changed: Windows starts it when a user logs on");
+    return err;
 }
 
 /* ------------------------------------------------------------ tasks */
@@ -636,7 +775,10 @@ static void wn_cache_put(const cr_id *cid, const hn_autorun *a, size_t n)
  * The autostart entries of a hive file: 0 with the entries; CR_ECORRUPT
  * (damaged hive, message set) or another error when they could not be read.
  */
-static int wn_hive_read(hn_ctx *ctx, const cr_node *node, hn_autorun **out, size_t *n)
+typedef int (*wn_parse_fn)(hn_autorun **out, size_t *count, const void *data, size_t len);
+
+static int wn_hive_read(hn_ctx *ctx, const cr_node *node, wn_parse_fn parse, hn_autorun **out,
+                        size_t *n)
 {
     cr_buf b = CR_BUF_INIT;
     cr_id cid;
@@ -648,7 +790,7 @@ static int wn_hive_read(hn_ctx *ctx, const cr_node *node, hn_autorun **out, size
     if ((err = wn_cache_get(&cid, out, n)) != 0)
         return err < 0 ? err : 0;
     if ((err = hn_read_node(&b, ctx->repo, node, WN_MAX_HIVE)) == 0) {
-        err = hn_hive_examine(out, n, b.ptr, b.len);
+        err = parse(out, n, b.ptr, b.len);
         if (err == 0)
             wn_cache_put(&cid, *out, *n);
     } else if (err == CR_ECORRUPT) {
@@ -681,6 +823,12 @@ static const char *wn_indicator(int kind)
         return "persistence:lsa";
     case HN_AUTORUN_PRINTMON:
         return "persistence:print-monitor";
+    case HN_AUTORUN_COM:
+        return "persistence:com-hijack";
+    case HN_AUTORUN_WMI:
+        return "persistence:wmi-subscription";
+    case HN_AUTORUN_BITS:
+        return "persistence:bits-job";
     default:
         return "persistence:run-key";
     }
@@ -704,6 +852,14 @@ static const char *wn_kind_words(int kind)
         return "LSA package list (DLLs loaded into lsass, which sees every password)";
     case HN_AUTORUN_PRINTMON:
         return "print monitor (a DLL the print spooler loads as SYSTEM)";
+    case HN_AUTORUN_BITS:
+        return "BITS job with a command (BITS runs it each time the job ends)";
+    case HN_AUTORUN_WMI:
+        return "WMI event subscription (WMI runs its consumer, as SYSTEM, each time its filter's "
+               "event happens)";
+    case HN_AUTORUN_COM:
+        return "COM server of the user's classes (loaded wherever a program of this user uses "
+               "the object, in place of the machine's one)";
     default:
         return "Run key entry";
     }
@@ -715,6 +871,7 @@ enum wn_ref {
     WN_REF_DEFAULT,    /* a new profile: the Default profile's hive */
     WN_REF_NONE,       /* a new profile without a Default profile to compare with */
     WN_REF_INVENTORY,  /* baseline, or a system hive that joined the backup */
+    WN_REF_NEWCLASSES, /* a user's UsrClass.dat appearing: made at the first logon */
 };
 
 /* Judge one entry of a hive against its reference entry (NULL: none). */
@@ -778,12 +935,33 @@ static int wn_entry(hn_ctx *ctx, const char *rel, const cr_id *cid, const hn_aut
     case HN_AUTORUN_PRINTMON:
         sev = wn_user_writable(folded) || wn_suspicious(folded) ? CR_SEV_CRITICAL : CR_SEV_HIGH;
         break;
+    case HN_AUTORUN_BITS:
+        sev = wn_user_writable(folded) || wn_suspicious(folded) || wn_script_host(folded)
+                  ? CR_SEV_CRITICAL
+                  : CR_SEV_HIGH;
+        break;
+    case HN_AUTORUN_WMI:
+        /* Only these two consumers run code; Windows' own subscriptions write to the
+         * event log (SCM Event Log Consumer) or are test leftovers (BVTConsumer). */
+        sev = !strncasecmp(e->name, "CommandLineEventConsumer ", 25) ||
+                      !strncasecmp(e->name, "ActiveScriptEventConsumer ", 26)
+                  ? CR_SEV_CRITICAL
+              : wn_wmi_windows(e->name) ? CR_SEV_INFO
+                                        : CR_SEV_MEDIUM;
+        break;
+    case HN_AUTORUN_COM:
+        /* Per-user installers (OneDrive, Teams) register COM servers in the profile too,
+         * so a folder users write to is not damning here; a script host is. */
+        sev = wn_suspicious(folded) || wn_script_host(folded) ? CR_SEV_CRITICAL : CR_SEV_HIGH;
+        break;
     default:
         sev = wn_user_writable(folded) || wn_suspicious(folded) ? CR_SEV_CRITICAL : CR_SEV_HIGH;
         break;
     }
-    /* Maybe not new: only what no legitimate program looks like stays above medium. */
-    if (rs == WN_REF_UNREADABLE && sev > CR_SEV_MEDIUM && !wn_suspicious(folded))
+    /* Maybe not new (or a profile's first logon, when installers register their
+     * per-user servers): only what no legitimate program looks like stays above medium. */
+    if ((rs == WN_REF_UNREADABLE || rs == WN_REF_NEWCLASSES) && sev > CR_SEV_MEDIUM &&
+        !wn_suspicious(folded) && !(e->kind == HN_AUTORUN_COM && wn_script_host(folded)))
         sev = CR_SEV_MEDIUM;
     if (e->kind == HN_AUTORUN_WINLOGON && sev == CR_SEV_INFO)
         err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, cid, ev, "%s is Windows' default: %s",
@@ -793,6 +971,9 @@ static int wn_entry(hn_ctx *ctx, const char *rel, const cr_id *cid, const hn_aut
                       "%s: %s (the previous copy of this hive could not be read, so it may not "
                       "be new)",
                       what, show);
+    else if (rs == WN_REF_NEWCLASSES)
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, cid, ev,
+                      "%s in a new profile's classes: %s", what, show);
     else if (ref)
         err =
             hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, cid, ev, "%s changed: now %s (was %s)",
@@ -838,7 +1019,7 @@ static int wn_default_profile(hn_ctx *ctx, const char *rel, int *is_default, hn_
     if (err < 0)
         return err;
     if (node.type == CR_NODE_FILE)
-        err = wn_hive_read(ctx, &node, out, n);
+        err = wn_hive_read(ctx, &node, hn_hive_autoruns, out, n);
     else
         err = CR_ENOTFOUND;
     cr_node_clear(&node);
@@ -855,10 +1036,17 @@ static int wn_hive(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_no
     int err;
 
     hn_content_id(&cid, nw);
-    if ((err = wn_hive_read(ctx, nw, &na, &nn)) < 0) {
+    wn_parse_fn parse = kind == WN_WMI    ? hn_wmi_autoruns
+                        : kind == WN_BITS ? hn_bits_autoruns
+                                          : hn_hive_autoruns;
+    if ((err = wn_hive_read(ctx, nw, parse, &na, &nn)) < 0) {
         char why[512], *msg;
         hn_text_clean(why, sizeof(why), cr_error_last(), strlen(cr_error_last()));
-        msg = cr_sprintf("registry hive not examined: %s", why);
+        msg = cr_sprintf("%s not examined: %s",
+                         kind == WN_WMI    ? "WMI repository"
+                         : kind == WN_BITS ? "BITS queue"
+                                           : "registry hive",
+                         why);
         wn_warn(ctx, rel, msg ? msg : why);
         free(msg);
         if (err == CR_EHOSTILE)
@@ -875,9 +1063,11 @@ static int wn_hive(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_no
     if (ctx->baseline) {
         rs = WN_REF_INVENTORY;
     } else if (old) {
-        rs = wn_hive_read(ctx, old, &ra, &rn) < 0 ? WN_REF_UNREADABLE : WN_REF_OLD;
-    } else if (kind == WN_HIVE_SYSTEM) {
+        rs = wn_hive_read(ctx, old, parse, &ra, &rn) < 0 ? WN_REF_UNREADABLE : WN_REF_OLD;
+    } else if (kind == WN_HIVE_SYSTEM || kind == WN_WMI || kind == WN_BITS) {
         rs = WN_REF_INVENTORY;
+    } else if (kind == WN_HIVE_CLASSES) {
+        rs = WN_REF_NEWCLASSES; /* no Default profile holds one to compare with */
     } else {
         /* Without a readable Default profile, everything in the new profile is new. */
         int is_default = 0;
@@ -900,6 +1090,172 @@ done:
 
 /* ------------------------------------------------------------ entry point */
 
+/* ------------------------------------------------------------ service programs */
+
+/*
+ * The file a service's ImagePath or ServiceDll names, as a path below the
+ * system root, lower-cased with '/' ("/windows/system32/svchost.exe"), into
+ * out; 0 when it names none. Quotes and arguments are left out; %SystemRoot%,
+ * %windir%, \SystemRoot\, \??\ and a drive letter are resolved the way the
+ * service control manager does, and a path without a folder of its own
+ * ("system32\drivers\x.sys") is below the Windows folder.
+ */
+static int wn_service_path(char *out, size_t cap, const char *cmd)
+{
+    char buf[1024], *l;
+    const char *s = cmd, *e;
+    while (*s == ' ')
+        s++;
+    if (*s == '"') {
+        s++;
+        e = strchr(s, '"');
+        if (!e)
+            e = s + strlen(s);
+    } else {
+        /* Unquoted: up to the end of a name with a program's extension, else a blank. */
+        const char *x = NULL;
+        static const char *const exts[] = {".exe", ".dll", ".sys"};
+        for (size_t i = 0; i < 3 && !x; i++) {
+            const char *q = s;
+            for (; *q; q++)
+                if (!strncasecmp(q, exts[i], 4) && (!q[4] || q[4] == ' ' || q[4] == ')'))
+                    break;
+            if (*q)
+                x = q + 4;
+        }
+        e = x ? x : s + strcspn(s, " ");
+    }
+    if ((size_t)(e - s) >= sizeof(buf) || e == s)
+        return 0;
+    memcpy(buf, s, (size_t)(e - s));
+    buf[e - s] = '\0';
+    if (!(l = wn_fold(buf)))
+        return -1;
+    static const struct {
+        const char *from, *to;
+    } pre[] = {{"%systemroot%\\", "c:\\windows\\"},
+               {"%windir%\\", "c:\\windows\\"},
+               {"\\systemroot\\", "c:\\windows\\"},
+               {"systemroot\\", "c:\\windows\\"},
+               {"\\??\\", ""},
+               {"system32\\", "c:\\windows\\system32\\"}};
+    char *p = l;
+    char res[1100];
+    res[0] = '\0';
+    for (size_t i = 0; i < sizeof(pre) / sizeof(pre[0]); i++) {
+        size_t k = strlen(pre[i].from);
+        if (!strncmp(p, pre[i].from, k)) {
+            snprintf(res, sizeof(res), "%s%s", pre[i].to, p + k);
+            break;
+        }
+    }
+    if (!res[0])
+        snprintf(res, sizeof(res), "%s", p);
+    free(l);
+    if (!(res[0] >= 'a' && res[0] <= 'z' && res[1] == ':' && res[2] == '\\'))
+        return 0;
+    size_t o = 0;
+    for (const char *q = res + 2; *q && o + 1 < cap; q++)
+        out[o++] = *q == '\\' ? '/' : *q;
+    out[o] = '\0';
+    return o > 1;
+}
+
+/* The name of the service (owned) whose program or ServiceDll is rel in this snapshot's
+ * SYSTEM hive, or NULL (also when there is no readable SYSTEM hive). */
+static char *wn_service_of(hn_ctx *ctx, const char *rel)
+{
+    const char *root = ctx->root && strcmp(ctx->root, "/") ? ctx->root : "";
+    char *full = cr_sprintf("%s/Windows/System32/config/SYSTEM", root), *folded, *name = NULL;
+    hn_autorun *a = NULL;
+    size_t n = 0;
+    cr_node node;
+    if (!full)
+        return NULL;
+    memset(&node, 0, sizeof(node));
+    if (!ctx->snap || cr_snapshot_lookup(&node, ctx->repo, ctx->snap, full) < 0 ||
+        node.type != CR_NODE_FILE || wn_hive_read(ctx, &node, hn_hive_autoruns, &a, &n) < 0) {
+        cr_error_clear();
+        goto done;
+    }
+    if (!(folded = wn_fold(rel)))
+        goto done;
+    for (char *q = folded; *q; q++)
+        if (*q == '\\')
+            *q = '/';
+    for (size_t i = 0; i < n && !name; i++) {
+        char path[1024];
+        if (a[i].kind != HN_AUTORUN_SERVICE)
+            continue;
+        const char *dll = strstr(a[i].data, " (ServiceDll: ");
+        if (wn_service_path(path, sizeof(path), a[i].data) > 0 && !strcmp(path, folded))
+            name = cr_strdup(a[i].name);
+        else if (dll && wn_service_path(path, sizeof(path), dll + 14) > 0 && !strcmp(path, folded))
+            name = cr_strdup(a[i].name);
+    }
+    free(folded);
+done:
+    cr_node_clear(&node);
+    hn_autoruns_free(a, n);
+    free(full);
+    return name;
+}
+
+/*
+ * A program that changed since the previous restore point (which the
+ * attacker cannot rewrite) while the version it declares did not: no update
+ * does that. Judged for the programs and DLLs of services (this snapshot's
+ * SYSTEM hive): package:modified, critical; a version resource that
+ * disappeared, high. Anything else, or a version that changed, is left to the
+ * other judges.
+ */
+static int wn_service_binary(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_node *nw)
+{
+    cr_buf ob = CR_BUF_INIT, nb = CR_BUF_INIT;
+    hn_pe_ver ov, nv;
+    cr_id oc, nc;
+    char *svc = NULL;
+    int err = 0;
+
+    hn_content_id(&oc, old);
+    hn_content_id(&nc, nw);
+    if (!memcmp(&oc, &nc, sizeof(oc)) || !(svc = wn_service_of(ctx, rel)))
+        return 0;
+    if (hn_read_node(&ob, ctx->repo, old, WN_MAX_PE) < 0 ||
+        hn_read_node(&nb, ctx->repo, nw, WN_MAX_PE) < 0) {
+        cr_error_clear(); /* too large or unreadable: the other judges still see it */
+        goto done;
+    }
+    /* In an image snapshot a file's content id follows the disk's chunks: the same
+     * bytes may come with another id. */
+    if (ob.len == nb.len && (!ob.len || !memcmp(ob.ptr, nb.ptr, ob.len)))
+        goto done;
+    if (!hn_pe_version(&ov, ob.ptr, ob.len))
+        goto done;
+    char name[256];
+    hn_text_clean(name, sizeof(name), svc, strlen(svc));
+    if (!hn_pe_version(&nv, nb.ptr, nb.len)) {
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_HIGH, HN_IND_PACKAGE_MODIFIED, &nc, NULL,
+                      "program of service \"%s\" changed and no longer declares a version "
+                      "(it was %u.%u.%u.%u)",
+                      name, (unsigned)(ov.file >> 48), (unsigned)(ov.file >> 32 & 0xffff),
+                      (unsigned)(ov.file >> 16 & 0xffff), (unsigned)(ov.file & 0xffff));
+        goto done;
+    }
+    if (ov.file != nv.file || ov.product != nv.product)
+        goto done; /* an update */
+    err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_CRITICAL, HN_IND_PACKAGE_MODIFIED, &nc, NULL,
+                  "program of service \"%s\" changed since the previous restore point while its "
+                  "version (%u.%u.%u.%u) did not: no update does that",
+                  name, (unsigned)(nv.file >> 48), (unsigned)(nv.file >> 32 & 0xffff),
+                  (unsigned)(nv.file >> 16 & 0xffff), (unsigned)(nv.file & 0xffff));
+done:
+    free(svc);
+    cr_buf_free(&ob);
+    cr_buf_free(&nb);
+    return err;
+}
+
 int hn_persist_windows(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
                        const cr_node *new_node)
 {
@@ -907,6 +1263,13 @@ int hn_persist_windows(hn_ctx *ctx, const char *relpath, const cr_node *old_node
 
     if (!new_node || new_node->type != CR_NODE_FILE || !relpath)
         return 0;
+    if (old_node && old_node->type == CR_NODE_FILE && !ctx->baseline &&
+        (ends_with_ci(relpath, ".exe") || ends_with_ci(relpath, ".dll") ||
+         ends_with_ci(relpath, ".sys"))) {
+        int err = wn_service_binary(ctx, relpath, old_node, new_node);
+        if (err < 0)
+            return err;
+    }
     if ((kind = wn_classify(relpath)) == WN_NONE)
         return 0;
     if (old_node && old_node->type != CR_NODE_FILE)
@@ -919,6 +1282,9 @@ int hn_persist_windows(hn_ctx *ctx, const char *relpath, const cr_node *old_node
         return wn_task(ctx, relpath, old_node, new_node, kind == WN_TASK_JOB);
     case WN_HIVE_SYSTEM:
     case WN_HIVE_USER:
+    case WN_HIVE_CLASSES:
+    case WN_WMI:
+    case WN_BITS:
         return wn_hive(ctx, relpath, old_node, new_node, kind);
     default:
         return 0;

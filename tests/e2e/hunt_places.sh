@@ -75,6 +75,12 @@ plant /etc/ssh/sshd_config persistence:sshd-config 'AuthorizedKeysFile .ssh/auth
 mkdir -p "$S/etc/ssh/keys"
 echo 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBoxop+epfn54bN0x4jzdNfPf8kmiQWlG2z5+MNfPT4T attacker@evil' >"$S/etc/ssh/keys/root"
 plant /etc/ssh/keys/root persistence:ssh-key 'ssh-ed25519 SHA256:ljy8R3oQo2IwHA2Wa8SWSJy2Ow8+1VWuBNcG+xpaZkQ attacker@evil'
+mkdir -p "$S/etc/ssh/sshd_config.d"
+printf 'Match User deploy\n    AuthorizedKeysFile /var/lib/.k/%%u\n' >"$S/etc/ssh/sshd_config.d/50-cloud.conf"
+plant /etc/ssh/sshd_config.d/50-cloud.conf persistence:sshd-config 'AuthorizedKeysFile /var/lib/.k/%u'
+mkdir -p "$S/var/lib/.k"
+echo 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBoxop+epfn54bN0x4jzdNfPf8kmiQWlG2z5+MNfPT4T attacker@evil' >"$S/var/lib/.k/deploy"
+plant /var/lib/.k/deploy persistence:ssh-key 'ssh-ed25519 SHA256:ljy8R3oQo2IwHA2Wa8SWSJy2Ow8+1VWuBNcG+xpaZkQ attacker@evil'
 echo 'LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libaudit2.so' >>"$S/etc/environment"
 plant /etc/environment persistence:environment 'LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libaudit2.so'
 echo '/var/tmp/.lib' >"$S/etc/ld.so.conf.d/zz-local.conf"

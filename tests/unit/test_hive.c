@@ -3,7 +3,11 @@
  * SOFTWARE-, SYSTEM- and NTUSER.DAT-like hives written at test time by
  * tests/tools/mkhive.py (found from this file's path), and its behaviour on
  * damaged and hostile hives: truncations, bit flips, garbage, huge counts,
- * shared data cells, bad UTF-16.
+ * shared data cells, bad UTF-16. Then windows.c on snapshots: Run keys,
+ * services, tasks, the places of test_windows_more, a user's COM servers
+ * (UsrClass.dat), Startup shortcuts (tests/tools/mklnk.py) and WMI event
+ * subscriptions (tests/tools/mkwmi.py) BITS jobs (tests/tools/mkbits.py), and a service's program
+ * replaced at the same version.
  */
 #include "hunt/hunt.h"
 #include "test.h"
@@ -96,7 +100,7 @@ static int entries_sane(const hn_autorun *a, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (!a[i].key || !a[i].name || !a[i].data || !clean_utf8(a[i].key) ||
             !clean_utf8(a[i].name) || !clean_utf8(a[i].data) || a[i].kind < HN_AUTORUN_RUN ||
-            a[i].kind > HN_AUTORUN_PRINTMON)
+            a[i].kind > HN_AUTORUN_BITS)
             return 0;
     }
     return 1;
@@ -601,7 +605,8 @@ static void next_run(win_run *w)
     cr_findings_free(w->prev, w->nprev);
     w->prev = w->ctx.out;
     w->nprev = w->ctx.nout;
-    qsort(w->prev, w->nprev, sizeof(*w->prev), cmp_path);
+    if (w->nprev)
+        qsort(w->prev, w->nprev, sizeof(*w->prev), cmp_path);
     w->ctx.out = NULL;
     w->ctx.nout = w->ctx.capout = 0;
 }
@@ -1064,6 +1069,736 @@ static void test_windows_more(void)
     cr_repo_free(w.repo);
 }
 
+/*
+ * A user's COM servers (UsrClass.dat): the parser reads InprocServer32 and
+ * LocalServer32 of each CLSID (Wow6432Node too), nothing else; then three
+ * days of alice's and bob's classes hives. Day 1 is an inventory. Day 2 is
+ * ordinary life: alice's hive rewritten with one more key that serves
+ * nothing, and bob's first logon, where an installer registers its per-user
+ * server in his profile: nothing at or above high (bob's is medium). Day 3
+ * plants two hijacks in alice's: a DLL shadowing a machine CLSID (high) and
+ * a scriptlet (critical).
+ */
+#define USRCLASS(u) "/Users/" u "/AppData/Local/Microsoft/Windows/UsrClass.dat"
+#define ONEDRIVE_CLSID "{021E4F06-9DCC-49AD-88CF-ECC2DA314C8A}"
+#define HIJACK_CLSID "{BCDE0395-E52F-467C-8E3D-C4579291692E}"
+
+static void test_usrclass(void)
+{
+    cr_buf b = CR_BUF_INIT;
+    hn_autorun *a = NULL;
+    size_t n = 0;
+    const hn_autorun *e;
+
+    make_hive(&b, "{\"name\": \"UsrClass.dat\", \"keys\": {"
+                  " \"CLSID/{A}/InprocServer32\": {\"\": \"C:\\\\Users\\\\bob\\\\x.dll\","
+                  "   \"ThreadingModel\": \"Apartment\"},"
+                  " \"CLSID/{B}/LocalServer32\": {\"\": {\"expand\": \"%LOCALAPPDATA%\\\\b.exe\"}},"
+                  " \"CLSID/{C}/DefaultIcon\": {\"\": \"icon.dll,1\"},"
+                  " \"CLSID/{E}/InprocServer32\": {\"ThreadingModel\": \"Both\"},"
+                  " \"Wow6432Node/CLSID/{D}/InprocServer32\": {\"\": \"d32.dll\"},"
+                  " \"Local Settings/Software\": {}}}");
+    CHECK_OK(hn_hive_autoruns(&a, &n, b.ptr, b.len));
+    CHECK(n == 3);
+    CHECK(entries_sane(a, n));
+    e = find(a, n, "CLSID\\{A}\\InprocServer32", "(Default)");
+    CHECK(e && e->kind == HN_AUTORUN_COM && !strcmp(e->data, "C:\\Users\\bob\\x.dll"));
+    e = find(a, n, "CLSID\\{B}\\LocalServer32", "(Default)");
+    CHECK(e && e->kind == HN_AUTORUN_COM && !strcmp(e->data, "%LOCALAPPDATA%\\b.exe"));
+    e = find(a, n, "Wow6432Node\\CLSID\\{D}\\InprocServer32", "(Default)");
+    CHECK(e && e->kind == HN_AUTORUN_COM);
+    hn_autoruns_free(a, n);
+    a = NULL;
+    /* NTUSER.DAT's Software\Classes, where older Windows kept them. */
+    make_hive(&b, "{\"keys\": {\"Software/Classes/CLSID/{A}/InprocServer32\": {\"\": \"a.dll\"}}}");
+    CHECK_OK(hn_hive_autoruns(&a, &n, b.ptr, b.len));
+    CHECK(n == 1 && find(a, n, "Software\\Classes\\CLSID\\{A}\\InprocServer32", "(Default)"));
+    hn_autoruns_free(a, n);
+    cr_buf_free(&b);
+
+    char win[PATH_MAX], vault[PATH_MAX];
+    cr_snapshot *s1 = NULL, *s2 = NULL, *s3 = NULL;
+    cr_backup_options bo = CR_BACKUP_OPTIONS_INIT;
+    const cr_finding *f;
+    win_run w;
+    memset(&w, 0, sizeof(w));
+    warnings = 0;
+    pathf(win, "%s/win3", scratch);
+    pathf(vault, "%s/vault3", scratch);
+    w.repo = fx_vault_new(vault, "pw");
+    w.ctx.repo = w.repo;
+    w.ctx.warning = on_warning;
+    const char *paths[] = {win};
+    bo.source = "ws3";
+    bo.force_read = 1;
+    bo.threads = 1;
+
+#define OD_ENTRY                                                                                   \
+    " \"CLSID/" ONEDRIVE_CLSID "/InprocServer32\": {\"\": "                                        \
+    "   "                                                                                          \
+    "\"C:\\\\Users\\\\alice\\\\AppData\\\\Local\\\\Microsoft\\\\OneDrive\\\\FileSyncShell64."      \
+    "dll\"}"
+    put_hive(win, "Users/alice/AppData/Local/Microsoft/Windows/UsrClass.dat",
+             "{\"keys\": {" OD_ENTRY "}}");
+    bo.time_ns = 1700000000000000000ll;
+    REQUIRE(cr_backup(&s1, w.repo, paths, 1, &bo) == 0);
+    judge(&w, NULL, s1, USRCLASS("alice"));
+    f = found(&w, USRCLASS("alice"), "persistence:com-hijack",
+              "CLSID\\" ONEDRIVE_CLSID "\\InprocServer32\\(Default)");
+    CHECK(f && f->severity == CR_SEV_INFO);
+    next_run(&w);
+
+    put_hive(win, "Users/alice/AppData/Local/Microsoft/Windows/UsrClass.dat",
+             "{\"keys\": {" OD_ENTRY ", \"Local Settings/MuiCache/1\": {\"x\": \"y\"}}}");
+    put_hive(win, "Users/bob/AppData/Local/Microsoft/Windows/UsrClass.dat",
+             "{\"keys\": {\"CLSID/{9C6F4AA1-1F9E-4B6E-8D44-0A1F0C9A0B11}/LocalServer32\": {\"\": "
+             "\"\\\"C:\\\\Users\\\\bob\\\\AppData\\\\Local\\\\Microsoft\\\\Teams\\\\current\\\\"
+             "Teams.exe\\\" -Embedding\"}}}");
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s2, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s1, s2, USRCLASS("alice"));
+    judge(&w, s1, s2, USRCLASS("bob"));
+    CHECK(count_on(&w, USRCLASS("alice"), CR_SEV_LOW) == 0);
+    CHECK(count_on(&w, USRCLASS("bob"), CR_SEV_HIGH) == 0);
+    f = found(&w, USRCLASS("bob"), "persistence:com-hijack", NULL);
+    CHECK(f && f->severity == CR_SEV_MEDIUM && strstr(f->detail, "Teams.exe"));
+    next_run(&w);
+
+    put_hive(win, "Users/alice/AppData/Local/Microsoft/Windows/UsrClass.dat",
+             "{\"keys\": {" OD_ENTRY ", \"Local Settings/MuiCache/1\": {\"x\": \"y\"},"
+             " \"CLSID/" HIJACK_CLSID "/InprocServer32\": {\"\": "
+             "   \"C:\\\\Users\\\\alice\\\\AppData\\\\Roaming\\\\Microsoft\\\\mmdevapi.dll\","
+             "   \"ThreadingModel\": \"Both\"},"
+             " \"CLSID/{0A0B0C0D-0000-4000-8000-000000000001}/InprocServer32\": {\"\": "
+             "   \"C:\\\\Windows\\\\System32\\\\scrobj.dll\"}}}");
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s3, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s2, s3, USRCLASS("alice"));
+    f = found(&w, USRCLASS("alice"), "persistence:com-hijack",
+              "CLSID\\" HIJACK_CLSID "\\InprocServer32\\(Default)");
+    CHECK(f && f->severity == CR_SEV_HIGH && strstr(f->detail, "mmdevapi.dll"));
+    f = found(&w, USRCLASS("alice"), "persistence:com-hijack",
+              "CLSID\\{0A0B0C0D-0000-4000-8000-000000000001}\\InprocServer32\\(Default)");
+    CHECK(f && f->severity == CR_SEV_CRITICAL);
+    CHECK(!found(&w, USRCLASS("alice"), "persistence:com-hijack",
+                 "CLSID\\" ONEDRIVE_CLSID "\\InprocServer32\\(Default)"));
+    CHECK(warnings == 0);
+    next_run(&w);
+
+    cr_findings_free(w.ctx.out, w.ctx.nout);
+    cr_findings_free(w.prev, w.nprev);
+    cr_snapshot_free(s1);
+    cr_snapshot_free(s2);
+    cr_snapshot_free(s3);
+    cr_repo_free(w.repo);
+}
+
+/* ------------------------------------------------------------ shortcuts */
+
+/* tests/tools/mklnk.py with `args` (already quoted for the shell); the bytes into out. */
+static void make_lnk(cr_buf *out, const char *args)
+{
+    static int seq;
+    char lnk[PATH_MAX], tool[PATH_MAX], cmd[4 * PATH_MAX];
+    pathf(lnk, "%s/lnk-%d.lnk", scratch, seq++);
+    pathf(tool, "%s", mkhive);
+    strcpy(strrchr(tool, '/') + 1, "mklnk.py");
+    const char *py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+    snprintf(cmd, sizeof(cmd), "%s '%s' -o '%s' %s", py, tool, lnk, args);
+    REQUIRE(system(cmd) == 0);
+    cr_buf_free(out);
+    REQUIRE(cr_fs_read_all(out, AT_FDCWD, lnk, 1u << 20) == 0);
+}
+
+static void put_lnk(const char *dir, const char *rel, const char *args)
+{
+    cr_buf b = CR_BUF_INIT;
+    make_lnk(&b, args);
+    put_file(dir, rel, b.ptr, b.len);
+    cr_buf_free(&b);
+}
+
+#define AGENT_LNK STARTUP "Backup agent.lnk"
+#define ALICE_STARTUP "/Users/alice/AppData/Roaming/Microsoft/Windows/Start Menu/Programs/Startup/"
+
+/*
+ * Shortcuts in Startup folders: hn_lnk_read gives the target (local path, or
+ * the environment-variable path), arguments and working folder, and refuses
+ * what is not a shortcut; then three days. Day 1: an agent's shortcut, an
+ * inventory naming its target. Day 2: the same shortcut rewritten (another
+ * description, same target): info. Day 3: that shortcut now starts a program
+ * from ProgramData (high, "now starts ... was"), and alice's Startup gets a
+ * shortcut to cmd.exe running an encoded PowerShell (critical) and one to a
+ * program in her profile (high).
+ */
+static void test_startup_lnk(void)
+{
+    cr_buf b = CR_BUF_INIT;
+    hn_lnk l;
+
+    make_lnk(&b, "--target 'C:\\Program Files\\Agent\\agent.exe' --args='-tray' "
+                 "--workdir 'C:\\Program Files\\Agent' --name 'Backup agent'");
+    CHECK_OK(hn_lnk_read(&l, b.ptr, b.len));
+    CHECK(l.target && !strcmp(l.target, "C:\\Program Files\\Agent\\agent.exe"));
+    CHECK(l.args && !strcmp(l.args, "-tray"));
+    CHECK(l.workdir && !strcmp(l.workdir, "C:\\Program Files\\Agent"));
+    hn_lnk_clear(&l);
+    /* Every prefix of a shortcut: read or refused, never a crash. */
+    for (size_t n = 0; n < b.len; n++) {
+        int rc = hn_lnk_read(&l, b.ptr, n);
+        CHECK(rc == 0 || rc == CR_ECORRUPT);
+        hn_lnk_clear(&l);
+    }
+    make_lnk(&b, "--env '%COMSPEC%' --args='/c powershell -w hidden -enc SQBFAFgA'");
+    CHECK_OK(hn_lnk_read(&l, b.ptr, b.len));
+    CHECK(l.target && !strcmp(l.target, "%COMSPEC%"));
+    CHECK(l.args && !strcmp(l.args, "/c powershell -w hidden -enc SQBFAFgA"));
+    CHECK(!l.workdir);
+    hn_lnk_clear(&l);
+    CHECK(hn_lnk_read(&l, "MZ\x90\0", 4) == CR_ECORRUPT);
+    uint8_t junk[0x200];
+    memset(junk, 0xff, sizeof(junk));
+    memcpy(junk, b.ptr, 0x4c); /* a valid header, then flags promising everything */
+    junk[0x14] = junk[0x15] = 0xff;
+    CHECK(hn_lnk_read(&l, junk, sizeof(junk)) == CR_ECORRUPT || l.target || !l.target);
+    hn_lnk_clear(&l);
+    cr_buf_free(&b);
+
+    char win[PATH_MAX], vault[PATH_MAX];
+    cr_snapshot *s1 = NULL, *s2 = NULL, *s3 = NULL;
+    cr_backup_options bo = CR_BACKUP_OPTIONS_INIT;
+    const cr_finding *f;
+    win_run w;
+    memset(&w, 0, sizeof(w));
+    warnings = 0;
+    pathf(win, "%s/win4", scratch);
+    pathf(vault, "%s/vault4", scratch);
+    w.repo = fx_vault_new(vault, "pw");
+    w.ctx.repo = w.repo;
+    w.ctx.warning = on_warning;
+    const char *paths[] = {win};
+    bo.source = "ws4";
+    bo.force_read = 1;
+    bo.threads = 1;
+
+    put_lnk(win, AGENT_LNK + 1, "--target 'C:\\Program Files\\Agent\\agent.exe' --args=-tray");
+    bo.time_ns = 1700000000000000000ll;
+    REQUIRE(cr_backup(&s1, w.repo, paths, 1, &bo) == 0);
+    judge(&w, NULL, s1, AGENT_LNK);
+    f = found(&w, AGENT_LNK, "persistence:startup-folder", NULL);
+    CHECK(f && f->severity == CR_SEV_INFO &&
+          strstr(f->detail, "C:\\Program Files\\Agent\\agent.exe -tray"));
+    next_run(&w);
+
+    put_lnk(win, AGENT_LNK + 1,
+            "--target 'C:\\Program Files\\Agent\\agent.exe' --args=-tray --name 'Agent 2.1'");
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s2, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s1, s2, AGENT_LNK);
+    CHECK(count_on(&w, AGENT_LNK, CR_SEV_LOW) == 0);
+    f = found(&w, AGENT_LNK, "persistence:startup-folder", NULL);
+    CHECK(f && strstr(f->detail, "same target"));
+    next_run(&w);
+
+    put_lnk(win, AGENT_LNK + 1, "--target 'C:\\ProgramData\\Agent\\agent.exe' --args=-tray");
+    put_lnk(win, ALICE_STARTUP "OneDrive Sync.lnk" + 1,
+            "--env '%COMSPEC%' --args='/c powershell -w hidden -enc SQBFAFgA'");
+    put_lnk(win, ALICE_STARTUP "upd.lnk" + 1,
+            "--target 'C:\\Users\\alice\\AppData\\Roaming\\upd.exe' --args='-silent'");
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s3, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s2, s3, AGENT_LNK);
+    judge(&w, s2, s3, ALICE_STARTUP "OneDrive Sync.lnk");
+    judge(&w, s2, s3, ALICE_STARTUP "upd.lnk");
+    f = found(&w, AGENT_LNK, "persistence:startup-folder", NULL);
+    CHECK(f && f->severity == CR_SEV_HIGH &&
+          strstr(f->detail, "now starts C:\\ProgramData\\Agent\\agent.exe -tray") &&
+          strstr(f->detail, "was C:\\Program Files\\Agent\\agent.exe"));
+    f = found(&w, ALICE_STARTUP "OneDrive Sync.lnk", "persistence:startup-folder", NULL);
+    CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "%COMSPEC% /c powershell"));
+    f = found(&w, ALICE_STARTUP "upd.lnk", "persistence:startup-folder", NULL);
+    CHECK(f && f->severity == CR_SEV_HIGH && strstr(f->detail, "upd.exe -silent"));
+    CHECK(warnings == 0);
+    next_run(&w);
+
+    cr_findings_free(w.ctx.out, w.ctx.nout);
+    cr_findings_free(w.prev, w.nprev);
+    cr_snapshot_free(s1);
+    cr_snapshot_free(s2);
+    cr_snapshot_free(s3);
+    cr_repo_free(w.repo);
+}
+
+/* ------------------------------------------------------------ WMI */
+
+/* tests/tools/<name> on a JSON spec; the bytes into out. */
+static void make_tool(cr_buf *out, const char *name, const char *json)
+{
+    static int seq;
+    char spec[PATH_MAX], file[PATH_MAX], tool[PATH_MAX], cmd[4 * PATH_MAX];
+    pathf(spec, "%s/tool-%d.json", scratch, seq);
+    pathf(file, "%s/tool-%d.data", scratch, seq++);
+    write_at(scratch, strrchr(spec, '/') + 1, json, strlen(json));
+    pathf(tool, "%s", mkhive);
+    strcpy(strrchr(tool, '/') + 1, name);
+    const char *py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
+    snprintf(cmd, sizeof(cmd), "%s '%s' -o '%s' '%s'", py, tool, file, spec);
+    REQUIRE(system(cmd) == 0);
+    cr_buf_free(out);
+    REQUIRE(cr_fs_read_all(out, AT_FDCWD, file, 64u << 20) == 0);
+}
+
+static void make_wmi(cr_buf *out, const char *json)
+{
+    make_tool(out, "mkwmi.py", json);
+}
+
+static void put_wmi(const char *dir, const char *rel, const char *json)
+{
+    cr_buf b = CR_BUF_INIT;
+    make_wmi(&b, json);
+    put_file(dir, rel, b.ptr, b.len);
+    cr_buf_free(&b);
+}
+
+#define WMI_REPO "/Windows/System32/wbem/Repository/OBJECTS.DATA"
+#define WMI_KEY "WMI\\__FilterToConsumerBinding\\"
+#define SCM_SUB                                                                                    \
+    "{\"class\": \"NTEventLogEventConsumer\", \"consumer\": \"SCM Event Log Consumer\","           \
+    " \"filter\": \"SCM Event Log Filter\", \"query\": \"select * from MSFT_SCMEventLogEvent\"}"
+#define SCM_NAME                                                                                   \
+    "NTEventLogEventConsumer \"SCM Event Log Consumer\" <- __EventFilter \"SCM Event Log Filter\""
+#define EVIL_NAME "CommandLineEventConsumer \"Updater\" <- __EventFilter \"Uptime\""
+#define EVIL_SUB                                                                                   \
+    "{\"class\": \"CommandLineEventConsumer\", \"consumer\": \"Updater\", \"filter\": \"Uptime\"," \
+    " \"query\": \"SELECT * FROM __InstanceModificationEvent WITHIN 60 WHERE TargetInstance ISA "  \
+    "'Win32_PerfFormattedData_PerfOS_System'\","                                                   \
+    " \"command\": \"powershell.exe -NoP -W Hidden -enc SQBFAFgA\"}"
+#define SCRIPT_SUB                                                                                 \
+    "{\"class\": \"ActiveScriptEventConsumer\", \"consumer\": \"Mise \\u00e0 jour\","              \
+    " \"filter\": \"Logon\", \"utf16\": true, \"engine\": \"VBScript\","                           \
+    " \"script\": \"CreateObject(\\\"WScript.Shell\\\").Run \\\"C:\\\\ProgramData\\\\u.exe\\\"\"," \
+    " \"query\": \"SELECT * FROM __InstanceCreationEvent WITHIN 5 WHERE TargetInstance ISA "       \
+    "'Win32_LogonSession'\"}"
+
+/*
+ * WMI event subscriptions: hn_wmi_autoruns finds Windows' own (the SCM
+ * event log binding), a command line consumer with its command and query, an
+ * ActiveScript consumer stored in UTF-16 (a name with an accent), and not a
+ * consumer that no binding names nor the class definitions; hostile bytes
+ * (every prefix, random flips) never crash. Then three days: an inventory, a
+ * repository rewritten with one more event-log subscription (medium, below
+ * high), and the two consumers that run code planted (critical each).
+ */
+static void test_wmi(void)
+{
+    cr_buf b = CR_BUF_INIT;
+    hn_autorun *a = NULL;
+    size_t n = 0;
+    const hn_autorun *e;
+
+    make_wmi(&b, "{\"subscriptions\": [" SCM_SUB ", " EVIL_SUB ", " SCRIPT_SUB
+                 ", {\"class\": \"CommandLineEventConsumer\", \"consumer\": \"Unbound\","
+                 " \"filter\": \"Never\", \"command\": \"calc.exe\", \"bind\": false}]}");
+    CHECK_OK(hn_wmi_autoruns(&a, &n, b.ptr, b.len));
+    CHECK(n == 3);
+    CHECK(entries_sane(a, n));
+    e = find(a, n, "WMI\\__FilterToConsumerBinding", SCM_NAME);
+    CHECK(e && e->kind == HN_AUTORUN_WMI && strstr(e->data, "select * from MSFT_SCMEventLogEvent"));
+    e = find(a, n, "WMI\\__FilterToConsumerBinding", EVIL_NAME);
+    CHECK(e &&
+          !strncmp(e->data, "runs powershell.exe -NoP -W Hidden -enc SQBFAFgA when SELECT", 60));
+    e = find(a, n, "WMI\\__FilterToConsumerBinding",
+             "ActiveScriptEventConsumer \"Mise \xc3\xa0 jour\" <- __EventFilter \"Logon\"");
+    CHECK(e && strstr(e->data, "runs VBScript script: CreateObject(\"WScript.Shell\").Run") &&
+          strstr(e->data, "Win32_LogonSession"));
+    for (size_t i = 0; i < n; i++)
+        CHECK(!strstr(a[i].name, "Unbound"));
+    if (n != 3 || !e)
+        for (size_t i = 0; i < n; i++)
+            fprintf(stderr, "  wmi: [%s] [%s] [%s]\n", a[i].key, a[i].name, a[i].data);
+    hn_autoruns_free(a, n);
+    a = NULL;
+    /* Hostile bytes: prefixes and flips read or give nothing, never crash. */
+    uint8_t *m = malloc(b.len);
+    REQUIRE(m);
+    for (size_t cut = 0; cut < b.len; cut += 97) {
+        CHECK_OK(hn_wmi_autoruns(&a, &n, b.ptr, cut));
+        CHECK(entries_sane(a, n));
+        hn_autoruns_free(a, n);
+        a = NULL;
+    }
+    srand(12);
+    for (int round = 0; round < 200; round++) {
+        memcpy(m, b.ptr, b.len);
+        for (int k = 0; k < 20; k++) {
+            size_t at = (size_t)rand() % b.len;
+            m[at] = (uint8_t)(round & 1 ? rand() : "\"=.\0_N"[rand() % 6]);
+        }
+        CHECK_OK(hn_wmi_autoruns(&a, &n, m, b.len));
+        CHECK(entries_sane(a, n));
+        hn_autoruns_free(a, n);
+        a = NULL;
+    }
+    free(m);
+    cr_buf_free(&b);
+
+    char win[PATH_MAX], vault[PATH_MAX];
+    cr_snapshot *s1 = NULL, *s2 = NULL, *s3 = NULL;
+    cr_backup_options bo = CR_BACKUP_OPTIONS_INIT;
+    const cr_finding *f;
+    win_run w;
+    memset(&w, 0, sizeof(w));
+    warnings = 0;
+    pathf(win, "%s/win5", scratch);
+    pathf(vault, "%s/vault5", scratch);
+    w.repo = fx_vault_new(vault, "pw");
+    w.ctx.repo = w.repo;
+    w.ctx.warning = on_warning;
+    const char *paths[] = {win};
+    bo.source = "ws5";
+    bo.force_read = 1;
+    bo.threads = 1;
+
+    put_wmi(win, WMI_REPO + 1, "{\"subscriptions\": [" SCM_SUB "]}");
+    bo.time_ns = 1700000000000000000ll;
+    REQUIRE(cr_backup(&s1, w.repo, paths, 1, &bo) == 0);
+    judge(&w, NULL, s1, WMI_REPO);
+    f = found(&w, WMI_REPO, "persistence:wmi-subscription", WMI_KEY SCM_NAME);
+    CHECK(f && f->severity == CR_SEV_INFO);
+    next_run(&w);
+
+    put_wmi(win, WMI_REPO + 1,
+            "{\"pages\": 5, \"subscriptions\": [" SCM_SUB ", {\"class\": "
+            "\"NTEventLogEventConsumer\", \"consumer\": \"Backup Agent Log\", \"filter\": "
+            "\"Backup Agent Service\", \"query\": \"select * from __InstanceModificationEvent "
+            "within 30 where TargetInstance isa 'Win32_Service'\"}]}");
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s2, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s1, s2, WMI_REPO);
+    CHECK(count_on(&w, WMI_REPO, CR_SEV_HIGH) == 0);
+    f = found(&w, WMI_REPO, "persistence:wmi-subscription",
+              WMI_KEY "NTEventLogEventConsumer \"Backup Agent Log\" <- __EventFilter "
+                      "\"Backup Agent Service\"");
+    CHECK(f && f->severity == CR_SEV_MEDIUM);
+    next_run(&w);
+
+    put_wmi(win, WMI_REPO + 1,
+            "{\"pages\": 6, \"subscriptions\": [" SCM_SUB ", " EVIL_SUB ", " SCRIPT_SUB "]}");
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s3, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s2, s3, WMI_REPO);
+    f = found(&w, WMI_REPO, "persistence:wmi-subscription", WMI_KEY EVIL_NAME);
+    CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "powershell.exe -NoP"));
+    f = found(&w, WMI_REPO, "persistence:wmi-subscription",
+              WMI_KEY
+              "ActiveScriptEventConsumer \"Mise \xc3\xa0 jour\" <- __EventFilter \"Logon\"");
+    CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "VBScript"));
+    CHECK(!found(&w, WMI_REPO, "persistence:wmi-subscription", WMI_KEY SCM_NAME));
+    CHECK(warnings == 0);
+    next_run(&w);
+
+    cr_findings_free(w.ctx.out, w.ctx.nout);
+    cr_findings_free(w.prev, w.nprev);
+    cr_snapshot_free(s1);
+    cr_snapshot_free(s2);
+    cr_snapshot_free(s3);
+    cr_repo_free(w.repo);
+}
+
+/* ------------------------------------------------------------ BITS */
+
+#define BITS_DB "/ProgramData/Microsoft/Network/Downloader/qmgr.db"
+#define WU_JOB                                                                                     \
+    "{\"id\": \"6a7e4f21-3c0b-4f5e-9d61-0a1b2c3d4e5f\", \"name\": \"Windows Update\","             \
+    " \"sid\": \"S-1-5-18\"}"
+#define EVIL_JOB                                                                                   \
+    "{\"id\": \"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0\", \"name\": \"Font cache refresh\","         \
+    " \"cmd\": \"C:\\\\Windows\\\\System32\\\\cmd.exe\","                                          \
+    " \"args\": \"/c C:\\\\ProgramData\\\\fc\\\\fc.exe\", \"sid\": \"S-1-5-18\", \"state\": 4}"
+#define VENDOR_JOB                                                                                 \
+    "{\"id\": \"11111111-2222-3333-4444-555555555555\", \"name\": \"Reader updater\","             \
+    " \"cmd\": \"C:\\\\Program Files\\\\Reader\\\\update.exe\", \"args\": \"/installed\","         \
+    " \"sid\": \"S-1-5-18\"}"
+
+/*
+ * BITS jobs: hn_bits_autoruns finds a job with a notify command in a
+ * Windows 10 queue (qmgr.db) and a legacy one (qmgr0.dat), not a plain
+ * download; hostile bytes never crash. Then three days: an inventory (a
+ * download only), a queue with an updater's job that runs its own program
+ * from Program Files (high: BITS commands are rare), and a job that runs
+ * cmd.exe on a program in ProgramData (critical).
+ */
+static void test_bits(void)
+{
+    cr_buf b = CR_BUF_INIT;
+    hn_autorun *a = NULL;
+    size_t n = 0;
+    const hn_autorun *e;
+
+    static const char *const formats[] = {"db", "dat"};
+    for (size_t k = 0; k < 2; k++) {
+        char spec[2048];
+        snprintf(spec, sizeof(spec), "{\"format\": \"%s\", \"jobs\": [" WU_JOB ", " EVIL_JOB "]}",
+                 formats[k]);
+        make_tool(&b, "mkbits.py", spec);
+        CHECK_OK(hn_bits_autoruns(&a, &n, b.ptr, b.len));
+        CHECK(n == 1);
+        CHECK(entries_sane(a, n));
+        e = find(a, n, "BITS\\{0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0}", "Font cache refresh");
+        CHECK(e && e->kind == HN_AUTORUN_BITS &&
+              !strcmp(e->data, "C:\\Windows\\System32\\cmd.exe /c C:\\ProgramData\\fc\\fc.exe "
+                               "(owner S-1-5-18)"));
+        hn_autoruns_free(a, n);
+        a = NULL;
+    }
+    uint8_t *m = malloc(b.len);
+    REQUIRE(m);
+    for (size_t cut = 0; cut < b.len; cut += 7) {
+        CHECK_OK(hn_bits_autoruns(&a, &n, b.ptr, cut));
+        CHECK(entries_sane(a, n));
+        hn_autoruns_free(a, n);
+        a = NULL;
+    }
+    srand(13);
+    for (int round = 0; round < 300; round++) {
+        memcpy(m, b.ptr, b.len);
+        for (int k = 0; k < 8; k++)
+            m[4096 + (size_t)rand() % (b.len - 4096)] = (uint8_t)(round & 1 ? rand() : 0xff);
+        CHECK_OK(hn_bits_autoruns(&a, &n, m, b.len));
+        CHECK(entries_sane(a, n));
+        hn_autoruns_free(a, n);
+        a = NULL;
+    }
+    free(m);
+
+    char win[PATH_MAX], vault[PATH_MAX];
+    cr_snapshot *s1 = NULL, *s2 = NULL, *s3 = NULL;
+    cr_backup_options bo = CR_BACKUP_OPTIONS_INIT;
+    const cr_finding *f;
+    win_run w;
+    memset(&w, 0, sizeof(w));
+    warnings = 0;
+    pathf(win, "%s/win6", scratch);
+    pathf(vault, "%s/vault6", scratch);
+    w.repo = fx_vault_new(vault, "pw");
+    w.ctx.repo = w.repo;
+    w.ctx.warning = on_warning;
+    const char *paths[] = {win};
+    bo.source = "ws6";
+    bo.force_read = 1;
+    bo.threads = 1;
+
+    make_tool(&b, "mkbits.py", "{\"jobs\": [" WU_JOB "]}");
+    put_file(win, BITS_DB + 1, b.ptr, b.len);
+    bo.time_ns = 1700000000000000000ll;
+    REQUIRE(cr_backup(&s1, w.repo, paths, 1, &bo) == 0);
+    judge(&w, NULL, s1, BITS_DB);
+    CHECK(w.ctx.nout == 0);
+    next_run(&w);
+
+    make_tool(&b, "mkbits.py", "{\"jobs\": [" WU_JOB ", " VENDOR_JOB "]}");
+    put_file(win, BITS_DB + 1, b.ptr, b.len);
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s2, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s1, s2, BITS_DB);
+    f = found(&w, BITS_DB, "persistence:bits-job",
+              "BITS\\{11111111-2222-3333-4444-555555555555}\\Reader updater");
+    CHECK(f && f->severity == CR_SEV_HIGH && strstr(f->detail, "update.exe /installed"));
+    CHECK(count_on(&w, BITS_DB, CR_SEV_CRITICAL) == 0);
+    next_run(&w);
+
+    make_tool(&b, "mkbits.py", "{\"jobs\": [" WU_JOB ", " VENDOR_JOB ", " EVIL_JOB "]}");
+    put_file(win, BITS_DB + 1, b.ptr, b.len);
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s3, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s2, s3, BITS_DB);
+    f = found(&w, BITS_DB, "persistence:bits-job",
+              "BITS\\{0F1E2D3C-4B5A-6978-8796-A5B4C3D2E1F0}\\Font cache refresh");
+    CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "fc.exe"));
+    /* The updater's job is unchanged: its finding carries on as it was. */
+    f = found(&w, BITS_DB, "persistence:bits-job",
+              "BITS\\{11111111-2222-3333-4444-555555555555}\\Reader updater");
+    CHECK(f && f->severity == CR_SEV_HIGH);
+    CHECK(warnings == 0);
+    next_run(&w);
+
+    cr_buf_free(&b);
+    cr_findings_free(w.ctx.out, w.ctx.nout);
+    cr_findings_free(w.prev, w.nprev);
+    cr_snapshot_free(s1);
+    cr_snapshot_free(s2);
+    cr_snapshot_free(s3);
+    cr_repo_free(w.repo);
+}
+
+/* ------------------------------------------------------------ service programs */
+
+/* A stand-in for a PE program: "MZ", filler, a VS_VERSIONINFO with its fixed version
+ * (none when ver is 0), and `tag` so that two builds differ. */
+static void put_pe(const char *dir, const char *rel, uint64_t ver, const char *tag)
+{
+    uint8_t b[1024];
+    memset(b, 0, sizeof(b));
+    b[0] = 'M';
+    b[1] = 'Z';
+    snprintf((char *)b + 64, 128, "This program cannot be run in DOS mode. %s", tag);
+    if (ver) {
+        size_t s = 512; /* VS_VERSIONINFO */
+        b[s + 2] = 52;  /* wValueLength */
+        const char *key = "VS_VERSION_INFO";
+        for (size_t i = 0; key[i]; i++)
+            b[s + 6 + 2 * i] = (uint8_t)key[i];
+        size_t v = s + 40; /* 6 + 32 bytes of key, padded to 4 */
+        uint32_t f[6] = {0xfeef04bdu,           0x10000u,     (uint32_t)(ver >> 32), (uint32_t)ver,
+                         (uint32_t)(ver >> 32), (uint32_t)ver};
+        for (size_t i = 0; i < 6; i++)
+            for (size_t k = 0; k < 4; k++)
+                b[v + 4 * i + k] = (uint8_t)(f[i] >> (8 * k));
+    }
+    put_file(dir, rel, b, sizeof(b));
+}
+
+/* agent.exe grown to 12 KiB of the same first bytes and zeros: written out (sparse 0)
+ * or with a hole (sparse 1). The bytes are the same either way; the stored extents,
+ * hence the content id, are not (as in an image snapshot, where ids follow the disk). */
+static void agent_rewrite(const char *win, int sparse)
+{
+    char p[PATH_MAX];
+    static uint8_t blk[3 * 4096];
+    cr_buf b = CR_BUF_INIT;
+    pathf(p, "%s/Program Files/Agent/agent.exe", win);
+    REQUIRE(cr_fs_read_all(&b, AT_FDCWD, p, 1 << 20) == 0);
+    REQUIRE(b.len <= sizeof(blk));
+    memset(blk, 0, sizeof(blk));
+    memcpy(blk, b.ptr, b.len);
+    cr_buf_free(&b);
+    int fd = open(p, O_WRONLY | O_TRUNC);
+    REQUIRE(fd >= 0);
+    REQUIRE(pwrite(fd, blk, sparse ? 4096 : sizeof(blk), 0) ==
+            (ssize_t)(sparse ? 4096 : sizeof(blk)));
+    REQUIRE(ftruncate(fd, sizeof(blk)) == 0);
+    close(fd);
+}
+
+#define V(a, b2, c, d) ((uint64_t)(a) << 48 | (uint64_t)(b2) << 32 | (uint64_t)(c) << 16 | (d))
+#define SVC_EXE "/Windows/System32/svc.exe"
+#define NET_DLL "/Windows/System32/netsvc.dll"
+#define AGENT_EXE "/Program Files/Agent/agent.exe"
+#define OTHER_DLL "/Windows/System32/other.dll"
+
+/*
+ * A service's program that changed while its version did not (part 1 of the
+ * trust anchors, for Windows): hn_pe_version reads the fixed version; then
+ * three days with a SYSTEM hive naming svc.exe, netsvc.dll (a svchost
+ * ServiceDll) and agent.exe (quoted, with arguments). Day 2: svc.exe updated
+ * to a new version and other.dll (no service's) rebuilt: nothing. Day 3:
+ * netsvc.dll and agent.exe replaced at the same version (critical each),
+ * svc.exe replaced by a program without a version (high).
+ */
+static void test_service_binary(void)
+{
+    char win[PATH_MAX], vault[PATH_MAX];
+    cr_snapshot *s1 = NULL, *s2 = NULL, *s3 = NULL;
+    cr_backup_options bo = CR_BACKUP_OPTIONS_INIT;
+    const cr_finding *f;
+    win_run w;
+    cr_buf b = CR_BUF_INIT;
+    hn_pe_ver pv;
+
+    memset(&w, 0, sizeof(w));
+    warnings = 0;
+    pathf(win, "%s/win7", scratch);
+    pathf(vault, "%s/vault7", scratch);
+    put_pe(win, SVC_EXE + 1, V(10, 0, 19041, 1), "a");
+    {
+        char p[PATH_MAX];
+        pathf(p, "%s%s", win, SVC_EXE);
+        REQUIRE(cr_fs_read_all(&b, AT_FDCWD, p, 1 << 20) == 0);
+        CHECK(hn_pe_version(&pv, b.ptr, b.len) == 1 && pv.file == V(10, 0, 19041, 1) &&
+              pv.product == V(10, 0, 19041, 1));
+        CHECK(hn_pe_version(&pv, b.ptr, 600) == 0); /* cut inside the version */
+        b.ptr[0] = 'X';
+        CHECK(hn_pe_version(&pv, b.ptr, b.len) == 0); /* not a PE */
+        cr_buf_free(&b);
+    }
+    w.repo = fx_vault_new(vault, "pw");
+    w.ctx.repo = w.repo;
+    w.ctx.warning = on_warning;
+    const char *paths[] = {win};
+    bo.source = "ws7";
+    bo.force_read = 1;
+    bo.threads = 1;
+    put_hive(win, "Windows/System32/config/SYSTEM",
+             "{\"keys\": {\"ControlSet001/Services/Svc\": {\"ImagePath\": "
+             "   {\"expand\": \"%SystemRoot%\\\\System32\\\\svc.exe\"}},"
+             " \"ControlSet001/Services/NetSvc\": {\"ImagePath\": "
+             "   {\"expand\": \"%SystemRoot%\\\\System32\\\\svchost.exe -k netsvcs -p\"}},"
+             " \"ControlSet001/Services/NetSvc/Parameters\": {\"ServiceDll\": "
+             "   {\"expand\": \"%SystemRoot%\\\\System32\\\\NetSvc.dll\"}},"
+             " \"ControlSet001/Services/Agent\": {\"ImagePath\": "
+             "   \"\\\"C:\\\\Program Files\\\\Agent\\\\agent.exe\\\" -service\"}}}");
+    put_pe(win, NET_DLL + 1, V(10, 0, 19041, 1), "a");
+    put_pe(win, AGENT_EXE + 1, V(2, 1, 0, 0), "a");
+    agent_rewrite(win, 0);
+    put_pe(win, OTHER_DLL + 1, V(1, 0, 0, 0), "a");
+    bo.time_ns = 1700000000000000000ll;
+    REQUIRE(cr_backup(&s1, w.repo, paths, 1, &bo) == 0);
+    judge(&w, NULL, s1, SVC_EXE);
+    judge(&w, NULL, s1, NET_DLL);
+    CHECK(w.ctx.nout == 0);
+    next_run(&w);
+
+    put_pe(win, SVC_EXE + 1, V(10, 0, 19041, 2), "b");
+    put_pe(win, OTHER_DLL + 1, V(1, 0, 0, 0), "b");
+    agent_rewrite(win, 1); /* the same bytes, with a hole where there were zeros */
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s2, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s1, s2, SVC_EXE);
+    judge(&w, s1, s2, OTHER_DLL);
+    judge(&w, s1, s2, AGENT_EXE);
+    CHECK(w.ctx.nout == 0);
+    {
+        char full[PATH_MAX];
+        cr_node o, nn;
+        cr_id oc, nc;
+        pathf(full, "%s%s", win, AGENT_EXE);
+        REQUIRE(cr_snapshot_lookup(&o, w.repo, s1, full) == 0);
+        REQUIRE(cr_snapshot_lookup(&nn, w.repo, s2, full) == 0);
+        hn_content_id(&oc, &o);
+        hn_content_id(&nc, &nn);
+        CHECK(memcmp(&oc, &nc, sizeof(oc)) != 0); /* else the case above tests nothing */
+        cr_node_clear(&o);
+        cr_node_clear(&nn);
+    }
+    next_run(&w);
+
+    put_pe(win, NET_DLL + 1, V(10, 0, 19041, 1), "evil");
+    put_pe(win, AGENT_EXE + 1, V(2, 1, 0, 0), "evil");
+    put_pe(win, SVC_EXE + 1, 0, "evil");
+    bo.time_ns += 86400000000000ll;
+    REQUIRE(cr_backup(&s3, w.repo, paths, 1, &bo) == 0);
+    judge(&w, s2, s3, NET_DLL);
+    judge(&w, s2, s3, AGENT_EXE);
+    judge(&w, s2, s3, SVC_EXE);
+    f = found(&w, NET_DLL, "package:modified", NULL);
+    CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "NetSvc") &&
+          strstr(f->detail, "10.0.19041.1"));
+    f = found(&w, AGENT_EXE, "package:modified", NULL);
+    CHECK(f && f->severity == CR_SEV_CRITICAL && strstr(f->detail, "\"Agent\""));
+    f = found(&w, SVC_EXE, "package:modified", NULL);
+    CHECK(f && f->severity == CR_SEV_HIGH && strstr(f->detail, "no longer declares a version"));
+    CHECK(warnings == 0);
+    next_run(&w);
+
+    cr_findings_free(w.ctx.out, w.ctx.nout);
+    cr_findings_free(w.prev, w.nprev);
+    cr_snapshot_free(s1);
+    cr_snapshot_free(s2);
+    cr_snapshot_free(s3);
+    cr_repo_free(w.repo);
+}
+
 int main(void)
 {
     fx_scratch_new(scratch, "hive");
@@ -1076,6 +1811,11 @@ int main(void)
     test_damaged();
     test_windows();
     test_windows_more();
+    test_usrclass();
+    test_startup_lnk();
+    test_wmi();
+    test_bits();
+    test_service_binary();
     fx_scratch_done(scratch);
     return test_summary("test_hive");
 }

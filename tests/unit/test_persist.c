@@ -37,7 +37,10 @@
  *    system account given a shell, root's password changed, a .pth import,
  *    .htaccess running .jpg as PHP, an obfuscated PHP .inc, an xdg autostart
  *    entry, a line added to a package's motd script, ExecStartPre added to a
- *    package's unit and a line added to a package's cron.daily script.
+ *    package's unit and a line added to a package's cron.daily script;
+ *  - AuthorizedKeysFile in sshd_config.d, in Match blocks and in a file the
+ *    main file Includes from elsewhere, with the key files they point to
+ *    (test_sshd_includes); a hardening drop-in stays below high.
  */
 #include "test.h"
 #include "fixture.h"
@@ -1478,6 +1481,78 @@ static void test_places(void)
     fx_scratch_done(base);
 }
 
+/*
+ * sshd's AuthorizedKeysFile set outside the main file's top level: in a file of
+ * sshd_config.d, inside a Match block, and in a file the main file Includes
+ * from elsewhere (itself judged as sshd configuration). Day 2 is ordinary
+ * hardening (a drop-in, a Match block without a key file): nothing at or
+ * above high. Day 3 plants each, and the key file each one points to.
+ */
+static void test_sshd_includes(void)
+{
+    char base[PATH_MAX], vault[PATH_MAX], sys[PATH_MAX];
+    fx_scratch_new(base, "sshd");
+    join(vault, base, "vault");
+    join(sys, base, "sys");
+    REQUIRE(mkdir(sys, 0755) == 0);
+    cr_repo *repo = fx_vault_new(vault, PW);
+    hn_cache *cache = NULL;
+    REQUIRE(hn_cache_new(&cache) == 0);
+
+    put(sys, "etc/ssh/sshd_config",
+        "Include /etc/ssh/sshd_config.d/*.conf\nKbdInteractiveAuthentication no\n"
+        "Subsystem sftp /usr/lib/openssh/sftp-server\n",
+        0644);
+    put(sys, "root/.ssh/authorized_keys", KEY_A " admin@hospital\n", 0600);
+    cr_snapshot *s1 = backup(repo, sys, 1);
+    put(sys, "etc/ssh/sshd_config.d/10-hardening.conf",
+        "PasswordAuthentication no\nMatch User backup\n    PasswordAuthentication no\n"
+        "    AuthorizedKeysFile .ssh/authorized_keys\n",
+        0644);
+    cr_snapshot *s2 = backup(repo, sys, 2);
+    /* A Match block in a drop-in moves deploy's keys; the main file Includes a
+     * file outside sshd_config.d whose Match block moves everyone's. */
+    put(sys, "etc/ssh/sshd_config.d/50-cloud.conf",
+        "Match User deploy\n    AuthorizedKeysFile /var/lib/.k/%u\n", 0644);
+    put(sys, "var/lib/.k/deploy", KEY_B " attacker@evil\n", 0644);
+    append(sys, "etc/ssh/sshd_config", "Include site/extra\n");
+    put(sys, "etc/ssh/site/extra", "Match Address 10.0.0.0/8\n\tAuthorizedKeysFile /opt/keys/%u\n",
+        0644);
+    put(sys, "opt/keys/root", KEY_B " attacker@evil\n", 0644);
+    /* Not named by any AuthorizedKeysFile: not a key file. */
+    put(sys, "opt/other/root", KEY_B " attacker@evil\n", 0644);
+    cr_snapshot *s3 = backup(repo, sys, 3);
+
+    run r1, r2, r3;
+    judge(&r1, repo, NULL, s1, NULL, cache);
+    CHECK(count_min(&r1, CR_SEV_LOW) == 0);
+    judge(&r2, repo, s1, s2, &r1, cache);
+    dump("sshd day 2 (hardening)", &r2);
+    CHECK(count_min(&r2, CR_SEV_HIGH) == 0);
+    judge(&r3, repo, s2, s3, &r2, cache);
+    dump("sshd day 3 (keys moved)", &r3);
+    const cr_severity H = CR_SEV_HIGH;
+    expect_at(&r3, "/etc/ssh/sshd_config.d/50-cloud.conf", "persistence:sshd-config",
+              "AuthorizedKeysFile /var/lib/.k/%u", H, NULL);
+    expect_at(&r3, "/var/lib/.k/deploy", "persistence:ssh-key", KEY_B_EV, H, NULL);
+    expect_at(&r3, "/etc/ssh/sshd_config", "persistence:sshd-config", "Include site/extra", H,
+              NULL);
+    expect_at(&r3, "/etc/ssh/site/extra", "persistence:sshd-config",
+              "AuthorizedKeysFile /opt/keys/%u", H, NULL);
+    expect_at(&r3, "/opt/keys/root", "persistence:ssh-key", KEY_B_EV, H, NULL);
+    CHECK(count_path(&r3, "/opt/other/root") == 0);
+
+    cr_findings_free(r1.f, r1.n);
+    cr_findings_free(r2.f, r2.n);
+    cr_findings_free(r3.f, r3.n);
+    cr_snapshot_free(s1);
+    cr_snapshot_free(s2);
+    cr_snapshot_free(s3);
+    hn_cache_free(cache);
+    cr_repo_free(repo);
+    fx_scratch_done(base);
+}
+
 int main(void)
 {
     REQUIRE(cr_init() == 0);
@@ -1487,5 +1562,6 @@ int main(void)
     test_scenario();
     test_debian_vault();
     test_places();
+    test_sshd_includes();
     return test_summary("test_persist");
 }

@@ -1,0 +1,66 @@
+/*
+ * Bytes as a file name, for the libraries that only open files (hivex,
+ * liblnk): a memfd reached through /proc/self/fd/N, or, without memfd or
+ * /proc, a private temporary file that the caller's hn_memfile_close unlinks
+ * (open it first: it is unlinked at once after).
+ *
+ * `pad` zero bytes follow the data, for readers that may look a little past
+ * what a record claims (hive.c's HV_PAD): reads stay inside the file.
+ */
+#include "hunt/hunt.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int hn_memfile_open(hn_memfile *m, const void *data, size_t len, size_t pad)
+{
+    int err = 0;
+    m->tmp = NULL;
+    m->fd = memfd_create("cleanroom-parse", MFD_CLOEXEC);
+    if (m->fd >= 0 && access("/proc/self/fd", X_OK) == 0) {
+        snprintf(m->path, sizeof(m->path), "/proc/self/fd/%d", m->fd);
+    } else {
+        const char *dir = getenv("TMPDIR");
+        if (m->fd >= 0)
+            close(m->fd);
+        if (!(m->tmp = cr_sprintf("%s/cleanroom-parse-XXXXXX", dir && *dir ? dir : "/tmp")))
+            return CR_ERROR;
+        if ((m->fd = mkostemp(m->tmp, O_CLOEXEC)) < 0) {
+            err = cr_error_errno("cannot create a temporary file to read a file of the backup");
+            free(m->tmp);
+            m->tmp = NULL;
+            return err;
+        }
+        snprintf(m->path, sizeof(m->path), "%s", "");
+    }
+    if ((err = cr_fs_write_all(m->fd, data, len)) < 0)
+        goto fail;
+    if (pad && ftruncate(m->fd, (off_t)(len + pad)) < 0) {
+        err = cr_error_errno("cannot prepare a file of the backup for reading");
+        goto fail;
+    }
+    return 0;
+fail:
+    hn_memfile_close(m);
+    return err;
+}
+
+const char *hn_memfile_path(const hn_memfile *m)
+{
+    return m->tmp ? m->tmp : m->path;
+}
+
+void hn_memfile_close(hn_memfile *m)
+{
+    if (m->tmp) {
+        unlink(m->tmp);
+        free(m->tmp);
+        m->tmp = NULL;
+    }
+    if (m->fd >= 0)
+        close(m->fd);
+    m->fd = -1;
+}
