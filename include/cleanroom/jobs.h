@@ -1,0 +1,200 @@
+/*
+ * cleanroom: operating the vault day to day — the jobs file (what to back up,
+ * when, how long to keep it, how late is too late), running a job (backup,
+ * hunt, forget), the systemd units that schedule them, and the RPO status of
+ * each source. Format: docs/jobs.md.
+ */
+#ifndef CLEANROOM_JOBS_H
+#define CLEANROOM_JOBS_H
+
+#include "common.h"
+#include "ops.h"
+#include "repo.h"
+#include "snapshot.h"
+#include "image.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Where the jobs file is looked for when --jobs is not given. */
+#define CR_JOBS_DEFAULT_FILE "/etc/cleanroom/jobs.yaml"
+
+/** Limits applied to a jobs file. */
+#define CR_JOBS_MAX_BYTES (1024u * 1024)
+#define CR_JOBS_MAX_JOBS 1000u
+#define CR_JOBS_MAX_NODES 100000u
+#define CR_JOBS_MAX_DEPTH 16u
+
+/** One job of the jobs file. */
+typedef struct cr_job {
+    char *name;                  /**< letters, digits, '-', '_', '.' (a systemd unit name) */
+    char *source;                /**< the source of its snapshots (default: the name) */
+    char **paths; size_t npaths; /**< folders and files to back up, or */
+    char **images; size_t nimages; /**< disk images (one of the two) */
+    char **excludes; size_t nexcludes;
+    char *root;                  /**< the folder that is the system's "/" (NULL: found) */
+    char *schedule;              /**< as written ("daily 02:00", "every 4h", OnCalendar) */
+    char *on_calendar;           /**< the same in systemd OnCalendar= syntax */
+    int64_t rpo_ns;              /**< the oldest a last backup may be (0: none set) */
+    /** Retention (the `forget` keep rules); has_retention 0: never forgets. */
+    int has_retention;
+    unsigned int keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly;
+    int64_t keep_within_ns;
+    int hunt;                    /**< 1 (default): hunt the new snapshot */
+    char **notify; size_t nnotify; /**< "mail:ADDRESS" or "syslog" */
+    unsigned int line;           /**< where the job starts in the file */
+} cr_job;
+
+typedef struct cr_jobs {
+    char *file;                  /**< the file read ("-" for a buffer) */
+    char *vault;                 /**< `vault:` the vault the jobs write to, or NULL */
+    char *password_file;         /**< `password_file:` for the scheduled runs, or NULL */
+    cr_job *jobs; size_t n;
+} cr_jobs;
+
+void cr_jobs_free(cr_jobs *jobs);
+/** The job called `name`, or NULL (borrowed). */
+const cr_job *cr_jobs_find(const cr_jobs *jobs, const char *name);
+
+/**
+ * Read and check a jobs file. Every problem is collected with its line and
+ * column (sorted), not only the first: syntax, unknown keys (with the closest
+ * known one), wrong types, missing or repeated names, a job with both or
+ * neither of paths and images, a schedule or RPO that cannot be read, an RPO
+ * shorter than the schedule's interval (warning), notification targets.
+ * @param[out] out the jobs (NULL unless 0 is returned).
+ * @param[out] problems errors and warnings, freed with cr_problems_free (may be
+ *             NULL). Filled for CR_EINPUT too.
+ * @return 0 (there may be warnings); CR_EINPUT (errors: nothing may run);
+ *         CR_ENOTFOUND (no such file); an error.
+ */
+int cr_jobs_load(cr_jobs **out, cr_problem **problems, size_t *nproblems, const char *path);
+/** cr_jobs_load on a file held in memory (`file` names it in messages). */
+int cr_jobs_parse(cr_jobs **out, cr_problem **problems, size_t *nproblems, const char *file,
+                  const void *data, size_t len);
+
+/**
+ * Translate a schedule into systemd's OnCalendar= syntax: "daily 02:00" ->
+ * "*-*-* 02:00:00", "every 4h" -> "*-*-* 00/4:00:00", "every 30m" ->
+ * "*-*-* *:00/30:00", "hourly"/"daily"/"weekly" kept; anything else made of
+ * the characters of OnCalendar is passed on as written.
+ * @param[out] interval_ns the time between two runs when it is known (0 otherwise).
+ * @return 0 or CR_EINPUT (message set).
+ */
+int cr_job_schedule_parse(char **out, int64_t *interval_ns, const char *schedule);
+
+/* ------------------------------------------------------------------ run */
+
+#define CR_JOB_RUN_OPTIONS_VERSION 1
+typedef struct cr_job_run_options {
+    unsigned int version;
+    int64_t time_ns;             /**< time of the restore point (0: now) */
+    const char *builtin_dir;     /**< the shipped rules/ folder for the hunt (NULL: none) */
+    int threads;
+    cr_progress_cb progress; cr_warning_cb warning; void *payload;
+} cr_job_run_options;
+#define CR_JOB_RUN_OPTIONS_INIT {CR_JOB_RUN_OPTIONS_VERSION, 0, NULL, 0, NULL, NULL, NULL}
+
+/** What one run of a job did: each step's return code (1: not run). */
+typedef struct cr_job_result {
+    int backup, hunt, forget;
+    cr_snapshot *snap;           /**< the new snapshot (owned), NULL if the backup failed */
+    uint64_t findings;           /**< findings of the hunt */
+    size_t forgotten;            /**< snapshots forgotten by the retention rules */
+    char *message;               /**< the first failure, in words (owned), or NULL */
+} cr_job_result;
+
+void cr_job_result_clear(cr_job_result *r);
+
+/**
+ * Run a job: back up its paths or images as a snapshot of its source, then
+ * (job->hunt) hunt the snapshots of the source not yet hunted (the new one),
+ * then (job->has_retention) forget by its keep rules. A failed backup stops
+ * the job; a failed hunt or forget does not stop the other.
+ * @return 0; CR_EPARTIAL (saved, with unreadable items; or the hunt could not
+ *         scan everything); the backup's error; or the first error of the
+ *         later steps (out says which).
+ */
+int cr_job_run(cr_job_result *out, cr_repo *repo, const cr_job *job,
+               const cr_job_run_options *opts);
+
+/* -------------------------------------------------------------- systemd */
+
+/**
+ * The systemd units of a job: cleanroom-job-NAME.service (a oneshot that runs
+ * `PROGRAM --repo VAULT job run NAME --jobs FILE`, at idle I/O priority and
+ * Nice=10) and cleanroom-job-NAME.timer (OnCalendar=, Persistent=true: a run
+ * missed while the machine was off happens at the next boot).
+ * @param program the cleanroom command (absolute path).
+ * @param jobs_file the jobs file (absolute path).
+ * @return 0; CR_EINPUT (a path that is not absolute, or holds characters a
+ *         unit file cannot quote); an error.
+ */
+int cr_job_units(char **service, char **timer, const cr_jobs *jobs, const cr_job *job,
+                 const char *program, const char *jobs_file);
+
+/**
+ * Write the units of every job into `unit_dir` (each file written whole and
+ * renamed into place). Does not enable them.
+ * @param[out] written the file names written, NULL-terminated (free with
+ *             cr_strv_free, image.h); may be NULL.
+ */
+int cr_jobs_install(char ***written, const cr_jobs *jobs, const char *unit_dir,
+                    const char *program, const char *jobs_file);
+
+/**
+ * `systemctl daemon-reload`, then `systemctl enable --now` the timer of every
+ * job (after cr_jobs_install into /etc/systemd/system).
+ * @return 0, or CR_ERROR with systemctl's message.
+ */
+int cr_jobs_enable(const cr_jobs *jobs);
+
+/* --------------------------------------------------------------- status */
+
+/** How late a source's last backup is against its RPO (Acronis' grades). */
+typedef enum cr_rpo_grade {
+    CR_RPO_UNKNOWN = 0,          /**< no RPO set */
+    CR_RPO_OK = 1,               /**< age <= RPO */
+    CR_RPO_EXCEEDED = 2,         /**< RPO < age <= 2 x RPO */
+    CR_RPO_SEVERELY = 3,         /**< 2 x RPO < age <= 4 x RPO */
+    CR_RPO_CRITICALLY = 4,       /**< age > 4 x RPO */
+    CR_RPO_NEVER = 5,            /**< no snapshot at all */
+} cr_rpo_grade;
+
+/** "ok", "exceeded", "severely exceeded", "critically exceeded", "never backed up", "no rpo". */
+const char *cr_rpo_grade_name(cr_rpo_grade g);
+/** The grade of a last backup `age_ns` old against `rpo_ns` (0: CR_RPO_UNKNOWN). */
+cr_rpo_grade cr_rpo_grade_of(int64_t age_ns, int64_t rpo_ns);
+
+/** The state of one source. */
+typedef struct cr_source_status {
+    char *source;
+    char *job;                   /**< the job that backs it up, or NULL (not in the jobs file) */
+    int64_t rpo_ns;              /**< 0: none */
+    int has_last; cr_id last;    /**< the newest snapshot */
+    int64_t last_time_ns;
+    int64_t age_ns;              /**< now - last_time_ns (0 when none) */
+    uint64_t last_errors;        /**< unreadable items of the newest snapshot */
+    size_t snapshots;
+    cr_rpo_grade grade;
+} cr_source_status;
+
+typedef struct cr_status {
+    int64_t now_ns;
+    cr_source_status *sources; size_t n; /**< sorted by name */
+} cr_status;
+
+void cr_status_clear(cr_status *s);
+
+/**
+ * The state of every source of the vault and of every job of `jobs` (may be
+ * NULL): newest snapshot, its age, and the grade against the job's RPO.
+ * @param now_ns "now" (0: the clock).
+ */
+int cr_status_get(cr_status *out, cr_repo *repo, const cr_jobs *jobs, int64_t now_ns);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
