@@ -666,27 +666,42 @@ int cr_job_run(cr_job_result *out, cr_repo *repo, const cr_job *job,
         }
     }
 
-    /* 3. forget by the keep rules (never the snapshot just made: `last` keeps it anyway
-     *    when set, and a policy keeps the newest of its period) */
+    /* 3. forget by the keep rules, as `cleanroom forget` does: what the hunt found at or
+     *    above high is evidence, kept by any policy (if the hunt results cannot be read,
+     *    nothing is forgotten); so is the snapshot just made. */
     if (job->has_retention) {
         cr_forget_options fo = CR_FORGET_OPTIONS_INIT;
         cr_forget_result fr;
+        cr_id *keep = NULL;
+        size_t nkeep = 0;
         memset(&fr, 0, sizeof(fr));
-        fo.source = job->source;
-        fo.last = job->keep_last;
-        fo.hourly = job->keep_hourly;
-        fo.daily = job->keep_daily;
-        fo.weekly = job->keep_weekly;
-        fo.monthly = job->keep_monthly;
-        fo.yearly = job->keep_yearly;
-        fo.within_ns = job->keep_within_ns;
-        if (out->snap) {
-            fo.protect = &out->snap->id;
-            fo.nprotect = 1;
+        out->forget = cr_hunt_evidence(&keep, &nkeep, repo, CR_SEV_HIGH);
+        if (out->forget == 0 && out->snap) {
+            cr_id *k = realloc(keep, (nkeep + 1) * sizeof(*k));
+            if (!k) {
+                cr_error_set("out of memory");
+                out->forget = CR_ERROR;
+            } else {
+                keep = k;
+                keep[nkeep++] = out->snap->id;
+            }
         }
-        out->forget = cr_forget(&fr, repo, &fo);
-        out->forgotten = fr.nforget;
-        cr_forget_result_clear(&fr);
+        if (out->forget == 0) {
+            fo.source = job->source;
+            fo.last = job->keep_last;
+            fo.hourly = job->keep_hourly;
+            fo.daily = job->keep_daily;
+            fo.weekly = job->keep_weekly;
+            fo.monthly = job->keep_monthly;
+            fo.yearly = job->keep_yearly;
+            fo.within_ns = job->keep_within_ns;
+            fo.protect = keep;
+            fo.nprotect = nkeep;
+            out->forget = cr_forget(&fr, repo, &fo);
+            out->forgotten = fr.nforget;
+            cr_forget_result_clear(&fr);
+        }
+        free(keep);
         if (out->forget < 0) {
             note(out, "forget");
             if (err == 0 || err == CR_EPARTIAL)

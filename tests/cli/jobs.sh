@@ -51,8 +51,13 @@ EOF
 pass "check and list"
 
 # ------------------------------------------------------------------ run
-# Three nights of dpi, one of pacs long ago: pacs is late.
+# Three nights of dpi, one of pacs long ago: pacs is late. Before them, a night
+# with a web shell (a high finding): evidence, which retention never forgets.
 expect_exit 0 cr job run pacs --jobs jobs.yaml --time 2026-11-20T02:00:00Z
+echo '<?php eval($_POST["c"]); ?>' > data/dpi/shell.php
+expect_exit 0 cr job run dpi --jobs jobs.yaml --time 2026-11-30T02:00:00Z
+assert_grep "hunted: [1-9][0-9]* finding" "$CR_OUT" "the hunt after the backup found the web shell"
+rm data/dpi/shell.php
 for d in 01 02 03; do
     echo "night $d" >> data/dpi/record.txt
     expect_exit 0 cr job run dpi --jobs jobs.yaml --time 2026-12-${d}T02:00:00Z
@@ -67,14 +72,17 @@ d = json.load(open(sys.argv[1]))
 by = {}
 for s in d if isinstance(d, list) else d["snapshots"]:
     by.setdefault(s["source"], []).append(s)
-assert len(by["dpi-server"]) == 2, [s["time"] for s in by["dpi-server"]]
+times = sorted(s["time"] for s in by["dpi-server"])
+# keep_last 2 keeps the two newest; the night of the web shell is kept as evidence
+assert times == ["2026-11-30T02:00:00Z", "2026-12-02T02:00:00Z", "2026-12-03T02:00:00Z"], times
 assert len(by["pacs"]) == 1
 EOF
 expect_exit 0 cr clean-point --repo vault --json
 python3 - "$CR_OUT" <<'EOF' || fail "the hunt judged dpi's snapshots, not pacs's (hunt: false)"
 import json, sys
 c = {x["source"]: x for x in json.load(open(sys.argv[1]))}
-assert c["dpi-server"]["unhunted"] == 0 and c["dpi-server"]["clean_snapshot"], c["dpi-server"]
+assert c["dpi-server"]["unhunted"] == 0 and c["dpi-server"]["snapshots"] == 3, c["dpi-server"]
+assert c["dpi-server"]["first_compromised_time"] == "2026-11-30T02:00:00Z", c["dpi-server"]
 assert c["pacs"]["unhunted"] == 1, c["pacs"]
 EOF
 pass "job run: backup, hunt, forget"
