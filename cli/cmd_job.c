@@ -43,9 +43,15 @@ static const char help_text[] =
     "  --program PATH   install: the cleanroom command the units run (default: this one)\n"
     "  --json           check, list, run: machine-readable output\n"
     "\n"
+    "run sends one alert per event — a failed or partial backup, findings at or above high\n"
+    "in the new snapshot, a failed hunt or retention — to the journal (or syslog), and by\n"
+    "mail to the job's `notify: [mail, mail:ADDRESS]` targets through the file's `mail:`\n"
+    "relay.\n"
+    "\n"
     "The vault is --repo, else the file's `vault:`, else $CLEANROOM_REPO.\n"
     "\n"
     "Exit codes: 0 done, 1 error, 2 the jobs file has errors (or usage; nothing ran),\n"
+    "1 also when an alert mail could not be sent,\n"
     "3 wrong passphrase, 4 damaged vault, 5 a backup saved with unreadable items (or a hunt\n"
     "could not scan everything), 6 locked, 7 no jobs file, no vault, or a path that does not\n"
     "exist. With several jobs, the most serious of their codes.\n";
@@ -201,8 +207,34 @@ static int severity(int rc)
     return rc == CLI_EXIT_OK ? 0 : rc == CLI_EXIT_PARTIAL ? 1 : 2;
 }
 
-static int run_one(cr_repo *repo, const cr_job *j, int64_t time_ns, const char *rules,
-                   json_t *results)
+/* One alert per event of the run (journal always, mail to the job's mail targets). A mail
+ * that cannot be sent is said, and makes the run exit 1: nobody would know otherwise. */
+static int alert(cr_repo *repo, const cr_jobs *jobs, const cr_job *j, const cr_job_result *r,
+                 json_t *sent)
+{
+    cr_alert *a = NULL;
+    size_t n = 0;
+    int rc = 0;
+    cr_error_clear();
+    if (cr_job_alerts(&a, &n, repo, j, r) < 0)
+        return cli_fail(CR_ERROR, "could not decide the alerts of the job");
+    for (size_t i = 0; i < n; i++) {
+        cr_error_clear();
+        if (cr_alert_send(jobs, j, &a[i]) < 0) {
+            char *name = cli_escape(j->name);
+            cli_error("job %s: %s", name, cr_error_last());
+            free(name);
+            rc = CLI_EXIT_ERROR;
+        }
+        if (sent)
+            json_array_append_new(sent, json_string(cr_alert_kind_name(a[i].kind)));
+    }
+    free(a);
+    return rc;
+}
+
+static int run_one(cr_repo *repo, const cr_jobs *jobs, const cr_job *j, int64_t time_ns,
+                   const char *rules, json_t *results)
 {
     cr_job_run_options o = CR_JOB_RUN_OPTIONS_INIT;
     cr_job_result r;
@@ -216,8 +248,9 @@ static int run_one(cr_repo *repo, const cr_job *j, int64_t time_ns, const char *
     cr_error_clear();
     err = cr_job_run(&r, repo, j, &o);
     rc = err == 0 ? CLI_EXIT_OK : cli_exit_code(err);
-    if (cli_g.json) {
-        json_t *x = json_object();
+    json_t *x = cli_g.json ? json_object() : NULL, *alerts = x ? json_array() : NULL;
+    if (x) {
+        json_object_set_new(x, "alerts", alerts);
         json_object_set_new(x, "job", cli_json_str(j->name));
         json_object_set_new(x, "source", cli_json_str(j->source));
         json_object_set_new(x, "snapshot",
@@ -245,9 +278,11 @@ static int run_one(cr_repo *repo, const cr_job *j, int64_t time_ns, const char *
         cli_error("job %s: %s", name, m);
         free(m);
     }
+    int arc = alert(repo, jobs, j, &r, alerts);
     free(name);
     cr_job_result_clear(&r);
-    return rc;
+    /* a lost alert is an error; the job's own error says more */
+    return rc == CLI_EXIT_OK ? arc : rc;
 }
 
 static int job_run(cr_jobs *jobs, char **names, int nnames, int all, int64_t time_ns)
@@ -293,7 +328,7 @@ static int job_run(cr_jobs *jobs, char **names, int nnames, int all, int64_t tim
                 goto done;
             }
         }
-        int r = run_one(repo, j, time_ns, rules, results);
+        int r = run_one(repo, jobs, j, time_ns, rules, results);
         if (severity(r) > severity(rc) || (severity(r) == severity(rc) && rc == 0))
             rc = r;
     }

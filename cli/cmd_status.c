@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 static const char help_text[] =
-    "usage: cleanroom status [--jobs FILE] [--json | --check] [--now ISO8601]\n"
+    "usage: cleanroom status [--jobs FILE] [--json | --check] [--now ISO8601] [--notify]\n"
     "\n"
     "One line per source of the vault and per job of the jobs file: the newest snapshot,\n"
     "its age, the job's RPO (rpo: in the jobs file) and the grade of that age:\n"
@@ -35,12 +35,14 @@ static const char help_text[] =
     "                  CLEANROOM CRITICAL - dpi: last backup 3 d ago (rpo 26 h) | perfdata\n"
     "                  (--nagios is the same)\n"
     "  --now ISO8601   judge the ages at this time instead of the clock\n"
+    "  --notify        send one alert per source past its RPO (journal, and mail to its\n"
+    "                  job's `notify` targets): run it from a timer\n"
     "\n"
     "Exit codes: 0 every source with an RPO is within it, 1 error (--check: 1 WARNING, a\n"
     "source exceeded its RPO), 2 usage (--check: 2 CRITICAL, a source is over 2x its RPO or\n"
     "never backed up), 3 wrong passphrase (--check: 3 UNKNOWN, the vault or the jobs file\n"
     "could not be read), 4 damaged vault, 7 no vault. Without --check the grades do not\n"
-    "change the exit code.\n";
+    "change the exit code; with --notify, an alert mail that could not be sent exits 1.\n";
 
 /* "3 d", "5 h", "12 min", "40 s": the unit a person on call reads at a glance. */
 static void age_text(char *b, size_t len, int64_t ns)
@@ -137,17 +139,18 @@ static int print_check(const cr_status *st)
 
 int cmd_status(int argc, char **argv)
 {
-    enum { OPT_JOBS = CLI_OPT_FIRST_CMD, OPT_CHECK, OPT_NOW };
+    enum { OPT_JOBS = CLI_OPT_FIRST_CMD, OPT_CHECK, OPT_NOW, OPT_NOTIFY };
     static const struct option longopts[] = {
         {"jobs", required_argument, NULL, OPT_JOBS},
         {"check", no_argument, NULL, OPT_CHECK},
         {"nagios", no_argument, NULL, OPT_CHECK},
         {"now", required_argument, NULL, OPT_NOW},
+        {"notify", no_argument, NULL, OPT_NOTIFY},
         CLI_GLOBAL_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     const char *file = NULL;
-    int check = 0, c, rc = CLI_EXIT_USAGE, err;
+    int check = 0, notify = 0, c, rc = CLI_EXIT_USAGE, err;
     int64_t now = 0;
     cr_jobs *jobs = NULL;
     cr_problem *pr = NULL;
@@ -159,6 +162,7 @@ int cmd_status(int argc, char **argv)
         switch (c) {
         case OPT_JOBS: file = optarg; break;
         case OPT_CHECK: check = 1; break;
+        case OPT_NOTIFY: notify = 1; break;
         case OPT_NOW:
             if (cr_time_parse(&now, optarg) < 0) {
                 rc = cli_usage_error("status", "--now '%s' is not a date/time", optarg);
@@ -219,6 +223,28 @@ int cmd_status(int argc, char **argv)
         }
         goto done;
     }
+    if (notify) {
+        /* one alert per late source, to its job's targets */
+        for (size_t i = 0; i < st.n; i++) {
+            const cr_source_status *x = &st.sources[i];
+            if (x->grade == CR_RPO_OK || x->grade == CR_RPO_UNKNOWN || !x->job)
+                continue;
+            cr_alert a = {0};
+            a.kind = CR_ALERT_RPO;
+            a.source = x->source;
+            a.job = x->job;
+            a.age_ns = x->age_ns;
+            a.rpo_ns = x->rpo_ns;
+            a.grade = cr_rpo_grade_name(x->grade);
+            if (x->has_last)
+                cr_id_to_hex(a.snapshot, &x->last);
+            cr_error_clear();
+            if (cr_alert_send(jobs, cr_jobs_find(jobs, x->job), &a) < 0) {
+                cli_error("%s", cr_error_last());
+                notify = -1;
+            }
+        }
+    }
     if (check) {
         rc = print_check(&st);
         goto done;
@@ -252,6 +278,8 @@ int cmd_status(int argc, char **argv)
         }
         json_object_set_new(o, "sources", a);
         rc = cli_json_print(o);
+        if (rc == 0 && notify < 0)
+            rc = CLI_EXIT_ERROR;
         goto done;
     }
     if (st.n == 0)
@@ -277,7 +305,7 @@ int cmd_status(int argc, char **argv)
         }
         free(e);
     }
-    rc = CLI_EXIT_OK;
+    rc = notify < 0 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 done:
     cr_status_clear(&st);
     cr_repo_free(repo);

@@ -42,12 +42,26 @@ typedef struct cr_job {
     unsigned int keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly;
     int64_t keep_within_ns;
     int hunt;                    /**< 1 (default): hunt the new snapshot */
-    char **notify; size_t nnotify; /**< "mail:ADDRESS" or "syslog" */
+    char **notify; size_t nnotify; /**< "syslog", "mail" (mail.to) or "mail:ADDRESS" */
     unsigned int line;           /**< where the job starts in the file */
 } cr_job;
 
+/** `mail:` of the jobs file: how alerts are mailed (SMTP through libcurl). */
+typedef struct cr_mail_config {
+    char *relay;                 /**< smtp://host[:port] or smtps://host[:port]; NULL: no mail */
+    int starttls;                /**< 1 (default for smtp://): refuse to send without STARTTLS */
+    char *from;
+    char **to; size_t nto;       /**< recipients of the targets written `mail` */
+    char *user;                  /**< SMTP login, or NULL */
+    char *password_file;         /**< its password: first line of this file, or */
+    char *password_env;          /**< the value of this environment variable */
+    char *language;              /**< "en" (default) or "fr" */
+    char *ca_file;               /**< CA certificates of the relay (an internal CA), or NULL */
+} cr_mail_config;
+
 typedef struct cr_jobs {
     char *file;                  /**< the file read ("-" for a buffer) */
+    cr_mail_config mail;
     char *vault;                 /**< `vault:` the vault the jobs write to, or NULL */
     char *password_file;         /**< `password_file:` for the scheduled runs, or NULL */
     cr_job *jobs; size_t n;
@@ -149,6 +163,51 @@ int cr_jobs_install(char ***written, const cr_jobs *jobs, const char *unit_dir,
  * @return 0, or CR_ERROR with systemctl's message.
  */
 int cr_jobs_enable(const cr_jobs *jobs);
+
+/* --------------------------------------------------------------- alerts */
+
+/** What an alert is about. Each has a stable journald MESSAGE_ID (docs/jobs.md). */
+typedef enum cr_alert_kind {
+    CR_ALERT_JOB_FAILED = 1,     /**< the backup of a job failed: no snapshot */
+    CR_ALERT_JOB_PARTIAL = 2,    /**< saved, with unreadable items */
+    CR_ALERT_RPO = 3,            /**< a source's last backup is older than its RPO */
+    CR_ALERT_FINDINGS = 4,       /**< the hunt of a new snapshot found something >= high */
+    CR_ALERT_RANSOMWARE = 5,     /**< ransomware signals in what a backup saw */
+    CR_ALERT_HUNT_FAILED = 6,    /**< the hunt or the retention of a job failed */
+} cr_alert_kind;
+
+/** One event: one alert (one mail, one journal entry), not one per file. */
+typedef struct cr_alert {
+    cr_alert_kind kind;
+    const char *job, *source;    /**< borrowed; job may be NULL */
+    char snapshot[CR_ID_HEX_LEN + 1]; /**< "" when none */
+    uint64_t count;              /**< unreadable items, findings, files (by kind) */
+    int64_t age_ns, rpo_ns;      /**< CR_ALERT_RPO */
+    const char *grade;           /**< CR_ALERT_RPO: cr_rpo_grade_name (borrowed) */
+    const char *detail;          /**< one line more (an error message), or NULL (borrowed) */
+} cr_alert;
+
+/** "job-failed", "job-partial", "rpo", "findings", "ransomware", "hunt-failed". */
+const char *cr_alert_kind_name(cr_alert_kind k);
+
+/**
+ * Send one alert: always to the journal (journald's native socket, else
+ * syslog), with a stable MESSAGE_ID and fields CLEANROOM_EVENT, CLEANROOM_SOURCE,
+ * CLEANROOM_JOB, CLEANROOM_SNAPSHOT; and by mail to the `mail` targets of
+ * job->notify (job may be NULL: the mail.to recipients), in mail.language.
+ * The journal socket is $CLEANROOM_JOURNAL_SOCKET when set (tests).
+ * @return 0; an error when a mail could not be sent (the journal entry is
+ *         written first, whatever happens to the mail).
+ */
+int cr_alert_send(const cr_jobs *cfg, const cr_job *job, const cr_alert *a);
+
+/**
+ * The alerts a job's run raises (the policy): a failed backup, a partial one,
+ * findings >= high in the new snapshot, a failed hunt or retention.
+ * @param[out] out freed with free() (the alerts borrow from job and r).
+ */
+int cr_job_alerts(cr_alert **out, size_t *n, cr_repo *repo, const cr_job *job,
+                  const cr_job_result *r);
 
 /* --------------------------------------------------------------- status */
 

@@ -78,6 +78,14 @@ void cr_jobs_free(cr_jobs *jobs)
     free(jobs->file);
     free(jobs->vault);
     free(jobs->password_file);
+    free(jobs->mail.relay);
+    free(jobs->mail.from);
+    strv_free_n(jobs->mail.to, jobs->mail.nto);
+    free(jobs->mail.user);
+    free(jobs->mail.password_file);
+    free(jobs->mail.password_env);
+    free(jobs->mail.language);
+    free(jobs->mail.ca_file);
     free(jobs);
 }
 
@@ -343,7 +351,67 @@ static void read_retention(ctx *c, const cr_ynode *v, cr_job *j)
     j->has_retention = any;
 }
 
-static void read_notify(ctx *c, const cr_ynode *v, cr_job *j)
+/* A mail address as it may go into an SMTP command and a header: one '@', no
+ * space, control character, angle bracket, comma, semicolon or quote. */
+static int mail_address(const char *a)
+{
+    const char *at = strchr(a, '@');
+    if (!at || at == a || !at[1] || strchr(at + 1, '@') || strlen(a) > 254)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)a; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f || strchr("<>,;\"()[]\\", *p))
+            return 0;
+    return 1;
+}
+
+static void read_mail(ctx *c, const cr_ynode *v, cr_mail_config *m)
+{
+    static const char *const keys[] = {"relay", "starttls", "from", "to", "user",
+                                       "password_file", "password_env", "language",
+                                       "ca_file"};
+    cr_ynode *x;
+    if (v->type != CR_YMAP) {
+        ERR(c, v, "mail must be a mapping (relay:, from:, to: ...), got %s", cr_yaml_kind(v));
+        return;
+    }
+    cr_yaml_check_keys(&c->y, v, keys, NKEYS(keys), "in mail");
+    if (!(x = cr_yaml_get(v, "relay", NULL)))
+        ERR(c, v, "mail has no `relay:` (e.g. relay: smtp://smtp.chu.example:587)");
+    else if ((m->relay = text(c, x, "relay")) && strncmp(m->relay, "smtp://", 7) != 0 &&
+             strncmp(m->relay, "smtps://", 8) != 0)
+        ERR(c, x, "relay '%s' must start with smtp:// (STARTTLS) or smtps:// (TLS)",
+            cr_yaml_show(m->relay));
+    m->starttls = 1;
+    if ((x = cr_yaml_get(v, "starttls", NULL)))
+        boolean(c, x, "starttls", &m->starttls);
+    if (!(x = cr_yaml_get(v, "from", NULL)))
+        ERR(c, v, "mail has no `from:` address");
+    else if ((m->from = text(c, x, "from")) && !mail_address(m->from))
+        ERR(c, x, "from '%s' is not a mail address", cr_yaml_show(m->from));
+    if ((x = cr_yaml_get(v, "to", NULL))) {
+        text_list(c, x, "to", 0, &m->to, &m->nto);
+        for (size_t i = 0; i < m->nto; i++)
+            if (!mail_address(m->to[i]))
+                ERR(c, x->type == CR_YSEQ ? x->kids[i] : x, "to: '%s' is not a mail address",
+                    cr_yaml_show(m->to[i]));
+    }
+    if ((x = cr_yaml_get(v, "user", NULL)))
+        m->user = text(c, x, "user");
+    if ((x = cr_yaml_get(v, "password_file", NULL)) &&
+        (m->password_file = text(c, x, "password_file")) && m->password_file[0] != '/')
+        ERR(c, x, "password_file '%s' is not an absolute path", cr_yaml_show(m->password_file));
+    if ((x = cr_yaml_get(v, "password_env", NULL)))
+        m->password_env = text(c, x, "password_env");
+    if ((x = cr_yaml_get(v, "ca_file", NULL)) && (m->ca_file = text(c, x, "ca_file")) &&
+        m->ca_file[0] != '/')
+        ERR(c, x, "ca_file '%s' is not an absolute path", cr_yaml_show(m->ca_file));
+    if ((x = cr_yaml_get(v, "language", NULL)) && (m->language = text(c, x, "language")) &&
+        strcmp(m->language, "en") != 0 && strcmp(m->language, "fr") != 0)
+        ERR(c, x, "language must be en or fr, got '%s'", cr_yaml_show(m->language));
+}
+
+static void read_notify(ctx *c, const cr_ynode *v, cr_job *j, const cr_mail_config *m,
+                        int has_mail)
 {
     text_list(c, v, "notify", 0, &j->notify, &j->nnotify);
     for (size_t i = 0; i < j->nnotify; i++) {
@@ -351,23 +419,25 @@ static void read_notify(ctx *c, const cr_ynode *v, cr_job *j)
         const cr_ynode *at = v->type == CR_YSEQ ? v->kids[i] : v;
         if (strcmp(t, "syslog") == 0 || strcmp(t, "journald") == 0)
             continue;
-        if (strncmp(t, "mail:", 5) == 0) {
-            const char *a = t + 5, *at_sign = strchr(a, '@');
-            int ok = at_sign && at_sign > a && at_sign[1] && !strchr(at_sign + 1, '@');
-            for (const unsigned char *p = (const unsigned char *)a; ok && *p; p++)
-                if (*p <= 0x20 || *p == 0x7f || strchr("<>,;\"", *p))
-                    ok = 0;
-            if (!ok)
+        if (strcmp(t, "mail") == 0 || strncmp(t, "mail:", 5) == 0) {
+            if (t[4] == ':' && !mail_address(t + 5))
                 ERR(c, at, "notify: '%s' is not a mail address (write mail:name@example.org)",
-                    cr_yaml_show(a));
+                    cr_yaml_show(t + 5));
+            else if (!has_mail)
+                ERR(c, at, "notify: %s needs a `mail:` section at the top of the file (relay, "
+                           "from) to send through",
+                    cr_yaml_show(t));
+            else if (t[4] == '\0' && m->nto == 0)
+                ERR(c, at, "notify: `mail` sends to mail.to, which is empty: add `to:` to the "
+                           "mail section, or write mail:ADDRESS");
             continue;
         }
-        ERR(c, at, "notify: unknown target '%s' (write syslog, or mail:ADDRESS)",
+        ERR(c, at, "notify: unknown target '%s' (write syslog, mail, or mail:ADDRESS)",
             cr_yaml_show(t));
     }
 }
 
-static void read_job(ctx *c, const cr_ynode *v, cr_job *j)
+static void read_job(ctx *c, const cr_ynode *v, cr_job *j, const cr_jobs *jobs, int has_mail)
 {
     static const char *const keys[] = {"name",     "source",   "paths",     "images",
                                        "exclude",  "root",     "schedule",  "rpo",
@@ -440,12 +510,12 @@ static void read_job(ctx *c, const cr_ynode *v, cr_job *j)
     if ((x = cr_yaml_get(v, "hunt", NULL)))
         boolean(c, x, "hunt", &j->hunt);
     if ((x = cr_yaml_get(v, "notify", NULL)))
-        read_notify(c, x, j);
+        read_notify(c, x, j, &jobs->mail, has_mail);
 }
 
 static void read_file_(ctx *c, const cr_ynode *root, cr_jobs *jobs)
 {
-    static const char *const keys[] = {"vault", "password_file", "jobs"};
+    static const char *const keys[] = {"vault", "password_file", "mail", "jobs"};
     cr_ynode *x, *list;
     if (root->type != CR_YMAP) {
         ERR(c, root, "a jobs file is a mapping with a `jobs:` list, got %s",
@@ -464,6 +534,8 @@ static void read_file_(ctx *c, const cr_ynode *root, cr_jobs *jobs)
             ERR(c, x, "password_file '%s' is not an absolute path",
                 cr_yaml_show(jobs->password_file));
     }
+    if ((x = cr_yaml_get(root, "mail", NULL)))
+        read_mail(c, x, &jobs->mail);
     if (!(list = cr_yaml_get(root, "jobs", NULL))) {
         ERR(c, root, "the jobs file has no `jobs:` list (see docs/jobs.md)");
         return;
@@ -483,7 +555,7 @@ static void read_file_(ctx *c, const cr_ynode *root, cr_jobs *jobs)
     }
     for (size_t i = 0; i < list->n && !c->y.oom; i++) {
         cr_job *j = &jobs->jobs[jobs->n++];
-        read_job(c, list->kids[i], j);
+        read_job(c, list->kids[i], j, jobs, cr_yaml_get(root, "mail", NULL) != NULL);
         /* repeats: quadratic in the jobs, which are few (CR_JOBS_MAX_JOBS) */
         for (size_t k = 0; k < i; k++) {
             const cr_job *o = &jobs->jobs[k];

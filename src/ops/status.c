@@ -5,6 +5,7 @@
  * the console) only show it.
  */
 #include "cleanroom/jobs.h"
+#include "util/i18n.h"
 #include "util/util.h"
 
 #include <stdlib.h>
@@ -13,14 +14,14 @@
 const char *cr_rpo_grade_name(cr_rpo_grade g)
 {
     switch (g) {
-    case CR_RPO_OK: return "ok";
-    case CR_RPO_EXCEEDED: return "exceeded";
-    case CR_RPO_SEVERELY: return "severely exceeded";
-    case CR_RPO_CRITICALLY: return "critically exceeded";
-    case CR_RPO_NEVER: return "never backed up";
+    case CR_RPO_OK: return N_("ok");
+    case CR_RPO_EXCEEDED: return N_("exceeded");
+    case CR_RPO_SEVERELY: return N_("severely exceeded");
+    case CR_RPO_CRITICALLY: return N_("critically exceeded");
+    case CR_RPO_NEVER: return N_("never backed up");
     case CR_RPO_UNKNOWN: break;
     }
-    return "no rpo";
+    return N_("no rpo");
 }
 
 cr_rpo_grade cr_rpo_grade_of(int64_t age_ns, int64_t rpo_ns)
