@@ -54,7 +54,8 @@ static const char help_text[] =
     "1 also when an alert mail could not be sent,\n"
     "3 wrong passphrase, 4 damaged vault, 5 a backup saved with unreadable items (or a hunt\n"
     "could not scan everything), 6 locked, 7 no jobs file, no vault, or a path that does not\n"
-    "exist. With several jobs, the most serious of their codes.\n";
+    "exist, 11 a backup was saved but tagged suspect (ransomware signals). With several\n"
+    "jobs, the most serious of their codes (11, then errors, then 5).\n";
 
 /* Load the file; problems on stdout for `check`, else on stderr. @return an exit code. */
 static int load(cr_jobs **out, const char *file, int for_check, int *nerr, int *nwarn)
@@ -204,7 +205,7 @@ static void on_warning(const char *path, const char *message, void *payload)
 /* How serious an exit code is, to report the worst of several jobs. */
 static int severity(int rc)
 {
-    return rc == CLI_EXIT_OK ? 0 : rc == CLI_EXIT_PARTIAL ? 1 : 2;
+    return rc == CLI_EXIT_OK ? 0 : rc == CLI_EXIT_PARTIAL ? 1 : rc == CLI_EXIT_SUSPECT ? 3 : 2;
 }
 
 /* One alert per event of the run (journal always, mail to the job's mail targets). A mail
@@ -248,6 +249,8 @@ static int run_one(cr_repo *repo, const cr_jobs *jobs, const cr_job *j, int64_t 
     cr_error_clear();
     err = cr_job_run(&r, repo, j, &o);
     rc = err == 0 ? CLI_EXIT_OK : cli_exit_code(err);
+    if (r.watched && r.ransom.suspect)
+        rc = CLI_EXIT_SUSPECT; /* the most serious news of the night */
     json_t *x = cli_g.json ? json_object() : NULL, *alerts = x ? json_array() : NULL;
     if (x) {
         json_object_set_new(x, "alerts", alerts);
@@ -259,6 +262,7 @@ static int run_one(cr_repo *repo, const cr_jobs *jobs, const cr_job *j, int64_t 
         json_object_set_new(x, "hunted", json_boolean(r.hunt == 0 || r.hunt == CR_EPARTIAL));
         json_object_set_new(x, "findings", json_integer((json_int_t)r.findings));
         json_object_set_new(x, "forgotten", json_integer((json_int_t)r.forgotten));
+        json_object_set_new(x, "suspect", json_boolean(r.watched && r.ransom.suspect));
         json_object_set_new(x, "exit", json_integer(rc));
         json_object_set_new(x, "message", r.message ? cli_json_str(r.message) : json_null());
         json_array_append_new(results, x);
@@ -277,6 +281,13 @@ static int run_one(cr_repo *repo, const cr_jobs *jobs, const cr_job *j, int64_t 
         char *m = cli_escape(r.message);
         cli_error("job %s: %s", name, m);
         free(m);
+    }
+    if (r.watched && r.ransom.suspect) {
+        char *why = cli_escape(r.ransom.reason);
+        cli_warn("job %s: ransomware signals: %s; the snapshot is saved as evidence, tagged "
+                 "'suspect'",
+                 name, why);
+        free(why);
     }
     int arc = alert(repo, jobs, j, &r, alerts);
     free(name);
@@ -327,6 +338,11 @@ static int job_run(cr_jobs *jobs, char **names, int nnames, int all, int64_t tim
                 rc = r;
                 goto done;
             }
+        } else if (j->ransomware_check && !rules &&
+                   cli_builtin_rules_dir(&rules, NULL) != 0) {
+            cli_warn("the shipped rules are not found: the ransomware signals of job %s are "
+                     "not counted (set CLEANROOM_RULES)",
+                     j->name);
         }
         int r = run_one(repo, jobs, j, time_ns, rules, results);
         if (severity(r) > severity(rc) || (severity(r) == severity(rc) && rc == 0))

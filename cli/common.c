@@ -1597,6 +1597,8 @@ int cli_builtin_rules_dir(const char **out, const char *what)
     *out = NULL;
     if (env && *env) {
         if (!is_dir(env)) {
+            if (!what)
+                return CLI_EXIT_USAGE;
             char *e = cli_escape(env);
             cli_error("CLEANROOM_RULES names %s, which is not a folder; nothing was %s", e, what);
             cli_hint("point CLEANROOM_RULES at a copy of cleanroom's rules/ folder, or unset it "
@@ -1618,9 +1620,13 @@ int cli_builtin_rules_dir(const char **out, const char *what)
         *out = CR_RULES_INSTALL_DIR;
         return 0;
     }
+    if (!what)
+        return CLI_EXIT_NOTFOUND;
     cli_error("the rules shipped with cleanroom are not at %s; nothing was %s",
               CR_RULES_INSTALL_DIR, what);
 #else
+    if (!what)
+        return CLI_EXIT_NOTFOUND;
     cli_error("this cleanroom was built without a place for its shipped rules; nothing was "
               "%s", what);
 #endif

@@ -30,6 +30,7 @@ enum {
     CLI_EXIT_REFUSED = 8,  /**< restore refused: the restore point is compromised */
     CLI_EXIT_FINDINGS = 9, /**< hunt --fail-on: a finding at or above the severity */
     CLI_EXIT_PROBE_FAILED = 10, /**< probe: the service did not answer as expected */
+    CLI_EXIT_SUSPECT = 11, /**< backup, job run: saved, but ransomware signals: tagged suspect */
 };
 
 /** Global options, accepted before or after the subcommand. */
@@ -368,7 +369,8 @@ char *cli_plan_vault(const cr_plan *plan, const char *file);
 
 /**
  * The folder of the rules shipped with cleanroom ($CLEANROOM_RULES, the source tree's, or
- * the installed one). `what` ends the error message ("nothing was <what>").
+ * the installed one). `what` ends the error message ("nothing was <what>"); NULL: no
+ * message at all (the caller goes on without the rules).
  * @return an exit code (0: *out set; otherwise the message is printed).
  */
 int cli_builtin_rules_dir(const char **out, const char *what);

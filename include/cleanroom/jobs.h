@@ -42,6 +42,7 @@ typedef struct cr_job {
     unsigned int keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly;
     int64_t keep_within_ns;
     int hunt;                    /**< 1 (default): hunt the new snapshot */
+    int ransomware_check;        /**< 1 (default): ransomware signals during the backup */
     char **notify; size_t nnotify; /**< "syslog", "mail" (mail.to) or "mail:ADDRESS" */
     unsigned int line;           /**< where the job starts in the file */
 } cr_job;
@@ -98,6 +99,49 @@ int cr_jobs_parse(cr_jobs **out, cr_problem **problems, size_t *nproblems, const
  */
 int cr_job_schedule_parse(char **out, int64_t *interval_ns, const char *schedule);
 
+/* ------------------------------------------------- ransomware at backup time */
+
+/** The tag of a snapshot saved while ransomware signals were seen (it is evidence). */
+#define CR_TAG_SUSPECT "suspect"
+
+/** What a backup saw of the files it read, against its parent snapshot. */
+typedef struct cr_ransom_signals {
+    uint64_t files_before;       /**< files of the parent snapshot (0: first backup) */
+    uint64_t added, modified;    /**< files read: new, changed */
+    uint64_t near_random;        /**< of those, changed files (or new ones with a ransomware
+                                      extension) whose first bytes are near-random and start
+                                      like no known format: what encryption leaves */
+    uint64_t ransom_named;       /**< new files with an extension of the shipped list */
+    uint64_t notes;              /**< new files named as ransom notes */
+    int suspect;                 /**< 1: the snapshot was tagged CR_TAG_SUSPECT */
+    char reason[300];            /**< one line, when suspect */
+    char example[200];           /**< a file that got a ransomware extension, or "" */
+} cr_ransom_signals;
+
+/** Counts during a backup; see cr_ransom_watch_attach. */
+typedef struct cr_ransom_watch cr_ransom_watch;
+
+/**
+ * Prepare to watch a backup for ransomware, with the ransomware extensions
+ * and ransom-note names of the shipped rules folder (those the hunt uses).
+ * @return 0; CR_EINPUT when the folder lacks its lists (message set); an error.
+ */
+int cr_ransom_watch_new(cr_ransom_watch **out, const char *builtin_dir);
+void cr_ransom_watch_free(cr_ransom_watch *w);
+
+/**
+ * Have the backup of `opts` report each file it reads to `w` (file_read) and
+ * tag its snapshot CR_TAG_SUSPECT before it is saved when the signals pass
+ * the hunt's change-rate rule — at least 20 files got a ransomware extension,
+ * or at least 20 files and 10% of the parent's files became near-random or got
+ * one — or when at least CR_RANSOM_NOTES_MIN ransom notes appeared. Costs no
+ * read: the signals come from the bytes the backup reads anyway.
+ */
+#define CR_RANSOM_NOTES_MIN 5
+void cr_ransom_watch_attach(cr_ransom_watch *w, cr_backup_options *opts);
+/** The signals of the backup watched (after cr_backup returned). */
+void cr_ransom_watch_result(const cr_ransom_watch *w, cr_ransom_signals *out);
+
 /* ------------------------------------------------------------------ run */
 
 #define CR_JOB_RUN_OPTIONS_VERSION 1
@@ -116,6 +160,8 @@ typedef struct cr_job_result {
     cr_snapshot *snap;           /**< the new snapshot (owned), NULL if the backup failed */
     uint64_t findings;           /**< findings of the hunt */
     size_t forgotten;            /**< snapshots forgotten by the retention rules */
+    int watched;                 /**< 1: ransomware signals were counted during the backup */
+    cr_ransom_signals ransom;    /**< what they saw (ransom.suspect: tagged "suspect") */
     char *message;               /**< the first failure, in words (owned), or NULL */
 } cr_job_result;
 
@@ -125,7 +171,10 @@ void cr_job_result_clear(cr_job_result *r);
  * Run a job: back up its paths or images as a snapshot of its source, then
  * (job->hunt) hunt the snapshots of the source not yet hunted (the new one),
  * then (job->has_retention) forget by its keep rules. A failed backup stops
- * the job; a failed hunt or forget does not stop the other.
+ * the job; a failed hunt or forget does not stop the other. With
+ * job->ransomware_check and opts->builtin_dir, the backup counts ransomware
+ * signals (cr_ransom_watch_attach): a suspect snapshot is saved, tagged, and
+ * said in out->ransom; the job goes on (the hunt looks at it too).
  * @return 0; CR_EPARTIAL (saved, with unreadable items; or the hunt could not
  *         scan everything); the backup's error; or the first error of the
  *         later steps (out says which).

@@ -467,13 +467,13 @@ done:
 int cr_job_alerts(cr_alert **out, size_t *n, cr_repo *repo, const cr_job *job,
                   const cr_job_result *r)
 {
-    cr_alert *a = cr_calloc(4, sizeof(*a));
+    cr_alert *a = cr_calloc(5, sizeof(*a));
     size_t k = 0;
     *out = NULL;
     *n = 0;
     if (!a)
         return CR_ERROR;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         a[i].job = job->name;
         a[i].source = job->source;
         if (r->snap)
@@ -483,6 +483,11 @@ int cr_job_alerts(cr_alert **out, size_t *n, cr_repo *repo, const cr_job *job,
         a[k].kind = CR_ALERT_JOB_FAILED;
         a[k++].detail = r->message;
     } else {
+        if (r->watched && r->ransom.suspect) {
+            a[k].kind = CR_ALERT_RANSOMWARE;
+            a[k].count = r->ransom.ransom_named + r->ransom.near_random;
+            a[k++].detail = r->ransom.reason;
+        }
         if (r->backup == CR_EPARTIAL) {
             a[k].kind = CR_ALERT_JOB_PARTIAL;
             a[k++].count = r->snap->errors;

@@ -441,12 +441,14 @@ static void read_job(ctx *c, const cr_ynode *v, cr_job *j, const cr_jobs *jobs, 
 {
     static const char *const keys[] = {"name",     "source",   "paths",     "images",
                                        "exclude",  "root",     "schedule",  "rpo",
-                                       "retention", "hunt",    "notify"};
+                                       "retention", "hunt",    "notify",
+                                       "ransomware_check"};
     cr_ynode *x, *k;
     int64_t interval = 0;
 
     j->line = v->line;
     j->hunt = 1;
+    j->ransomware_check = 1;
     if (v->type != CR_YMAP) {
         ERR(c, v, "a job must be a mapping (name:, paths:, schedule: ...), got %s",
             cr_yaml_kind(v));
@@ -509,6 +511,8 @@ static void read_job(ctx *c, const cr_ynode *v, cr_job *j, const cr_jobs *jobs, 
         read_retention(c, x, j);
     if ((x = cr_yaml_get(v, "hunt", NULL)))
         boolean(c, x, "hunt", &j->hunt);
+    if ((x = cr_yaml_get(v, "ransomware_check", NULL)))
+        boolean(c, x, "ransomware_check", &j->ransomware_check);
     if ((x = cr_yaml_get(v, "notify", NULL)))
         read_notify(c, x, j, &jobs->mail, has_mail);
 }
@@ -699,6 +703,14 @@ int cr_job_run(cr_job_result *out, cr_repo *repo, const cr_job *job,
                                       job->nimages, &io);
     } else {
         cr_backup_options bo = CR_BACKUP_OPTIONS_INIT;
+        cr_ransom_watch *rw = NULL;
+        if (job->ransomware_check && opts->builtin_dir) {
+            if ((out->backup = cr_ransom_watch_new(&rw, opts->builtin_dir)) < 0) {
+                note(out, "backup");
+                return out->backup;
+            }
+            cr_ransom_watch_attach(rw, &bo);
+        }
         bo.source = job->source;
         bo.time_ns = opts->time_ns;
         bo.excludes = (const char *const *)job->excludes;
@@ -710,6 +722,11 @@ int cr_job_run(cr_job_result *out, cr_repo *repo, const cr_job *job,
         bo.payload = opts->payload;
         out->backup = cr_backup(&out->snap, repo, (const char *const *)job->paths, job->npaths,
                                 &bo);
+        if (rw) {
+            out->watched = 1;
+            cr_ransom_watch_result(rw, &out->ransom);
+            cr_ransom_watch_free(rw);
+        }
     }
     if (out->backup < 0 && out->backup != CR_EPARTIAL) {
         note(out, "backup");
