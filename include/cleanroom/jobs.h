@@ -244,7 +244,8 @@ const char *cr_alert_kind_name(cr_alert_kind k);
  * syslog), with a stable MESSAGE_ID and fields CLEANROOM_EVENT, CLEANROOM_SOURCE,
  * CLEANROOM_JOB, CLEANROOM_SNAPSHOT; and by mail to the `mail` targets of
  * job->notify (job may be NULL: the mail.to recipients), in mail.language.
- * The journal socket is $CLEANROOM_JOURNAL_SOCKET when set (tests).
+ * The journal socket is $CLEANROOM_JOURNAL_SOCKET when set (tests: then never
+ * syslog).
  * @return 0; an error when a mail could not be sent (the journal entry is
  *         written first, whatever happens to the mail).
  */

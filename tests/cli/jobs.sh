@@ -24,7 +24,7 @@ jobs:
     rpo: 26h
     retention:
       keep_last: 2
-    notify: [syslog, "mail:it-oncall@chu.example"]
+    notify: [syslog]
   - name: pacs
     paths:
       - $SCRATCH/data/pacs
@@ -46,7 +46,7 @@ assert j["dpi"]["on_calendar"] == "*-*-* 02:00:00", j["dpi"]
 assert j["pacs"]["on_calendar"] == "*-*-* 00/4:00:00", j["pacs"]
 assert j["pacs"]["source"] == "pacs" and j["pacs"]["hunt"] is False
 assert j["dpi"]["rpo_seconds"] == 26 * 3600
-assert j["dpi"]["notify"] == ["syslog", "mail:it-oncall@chu.example"]
+assert j["dpi"]["notify"] == ["syslog"]
 EOF
 pass "check and list"
 
@@ -182,7 +182,7 @@ jobs:
     schedule: every 5h
     retention: {keep_daily: many}
     hunt: maybe
-    notify: [pager]
+    notify: [pager, "mail:x@chu.example"]
   - name: "bad name"
     paths: /x
     schedule: "daily 25:00"
@@ -199,13 +199,14 @@ broken.yaml:7:5: error: a job has `paths` or `images`, not both: make two jobs (
 broken.yaml:9:15: error: `every 5h`: write `every Nh` with N dividing 24 (1, 2, 3, 4, 6, 8, 12, 24) or `every Nm` with N dividing 60, or a systemd OnCalendar expression
 broken.yaml:10:29: error: keep_daily must be a number from 1 to 100000, got many
 broken.yaml:11:11: error: hunt must be true or false, got maybe
-broken.yaml:12:14: error: notify: unknown target 'pager' (write syslog, or mail:ADDRESS)
+broken.yaml:12:14: error: notify: unknown target 'pager' (write syslog, mail, or mail:ADDRESS)
+broken.yaml:12:21: error: notify: mail:x@chu.example needs a `mail:` section at the top of the file (relay, from) to send through
 broken.yaml:13:5: warning: job 'bad name' has no `rpo:` (e.g. rpo: 26h): `status` cannot tell when it is late
 broken.yaml:13:11: error: name 'bad name' may hold only letters, digits, '-', '_' and '.' (it names the job's systemd units), at most 100
 broken.yaml:15:15: error: `daily 25:00`: after `daily` comes a time HH:MM (00:00 to 23:59), e.g. `daily 02:00`
 EOF
 diff want.txt "$CR_OUT" || fail "the problems of the broken jobs file"
-assert_grep "the jobs file broken.yaml has 12 error\(s\)" "$CR_ERR" "error count"
+assert_grep "the jobs file broken.yaml has 13 error\(s\)" "$CR_ERR" "error count"
 # nothing runs, nothing is installed
 count_snapshots() {
     cr snapshots --repo vault --json |
