@@ -10,12 +10,15 @@
 
 #include "cleanroom/jobs.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static const char help_text[] =
     "usage: cleanroom status [--jobs FILE] [--json | --check] [--now ISO8601] [--notify]\n"
+    "                        [--prometheus FILE]\n"
     "\n"
     "One line per source of the vault and per job of the jobs file: the newest snapshot,\n"
     "its age, the job's RPO (rpo: in the jobs file) and the grade of that age:\n"
@@ -30,19 +33,21 @@ static const char help_text[] =
     "  --jobs FILE     the jobs file with the RPOs (default: " CR_JOBS_DEFAULT_FILE ",\n"
     "                  used when it exists)\n"
     "  --json          {now, sources:[{source, job, snapshot, time, age_seconds,\n"
-    "                  rpo_seconds, grade, errors, snapshots}]}\n"
+    "                  rpo_seconds, grade, errors, snapshots, suspect, unhunted,\n"
+    "                  compromised, first_compromised_time, clean_snapshot, clean_time}]}\n"
     "  --check         one monitoring plugin line (Nagios, Centreon, Icinga):\n"
     "                  CLEANROOM CRITICAL - dpi: last backup 3 d ago (rpo 26 h) | perfdata\n"
     "                  (--nagios is the same)\n"
     "  --now ISO8601   judge the ages at this time instead of the clock\n"
+    "  --prometheus FILE  also write node-exporter textfile metrics to FILE (replaced whole)\n"
     "  --notify        send one alert per source past its RPO (journal, and mail to its\n"
     "                  job's `notify` targets): run it from a timer\n"
     "\n"
-    "Exit codes: 0 every source with an RPO is within it, 1 error (--check: 1 WARNING, a\n"
-    "source exceeded its RPO), 2 usage (--check: 2 CRITICAL, a source is over 2x its RPO or\n"
-    "never backed up), 3 wrong passphrase (--check: 3 UNKNOWN, the vault or the jobs file\n"
-    "could not be read), 4 damaged vault, 7 no vault. Without --check the grades do not\n"
-    "change the exit code; with --notify, an alert mail that could not be sent exits 1.\n";
+    "Exit codes: 0 done, 1 error, 2 usage, 3 wrong passphrase, 4 damaged vault, 7 no vault;\n"
+    "the grades do not change them (with --notify, an alert mail not sent exits 1).\n"
+    "With --check, the plugin API's: 0 OK, 1 WARNING (a source past its RPO), 2 CRITICAL\n"
+    "(a source past 2x its RPO, never backed up, or its last backup tagged suspect),\n"
+    "3 UNKNOWN (the vault or the jobs file could not be read).\n";
 
 /* "3 d", "5 h", "12 min", "40 s": the unit a person on call reads at a glance. */
 static void age_text(char *b, size_t len, int64_t ns)
@@ -84,12 +89,95 @@ static void label(char *b, size_t len, const char *s)
     b[o] = '\0';
 }
 
+static int source_code(const cr_source_status *x)
+{
+    int c = plugin_code(x->grade);
+    return x->suspect ? 2 : c;
+}
+
+/* A Prometheus label value: backslash, double quote and newline escaped. */
+static void prom_label(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            fputc('\\', f), fputc(*s, f);
+        else if (*s == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+/* node-exporter textfile metrics, written whole and renamed into place (the collector
+ * may read the file at any moment). @return an exit code. */
+static int write_prometheus(const cr_status *st, const char *path)
+{
+    static const struct {
+        const char *name, *help;
+    } m[] = {
+        {"cleanroom_last_backup_timestamp_seconds", "Time of the newest snapshot of the source."},
+        {"cleanroom_last_backup_age_seconds", "Age of the newest snapshot of the source."},
+        {"cleanroom_rpo_seconds", "RPO of the source's job (absent: none)."},
+        {"cleanroom_rpo_grade", "0 ok or no rpo, 1 exceeded, 2 severely, 3 critically, 4 never."},
+        {"cleanroom_snapshots", "Snapshots of the source."},
+        {"cleanroom_suspect", "1 when the newest snapshot is tagged suspect (ransomware)."},
+        {"cleanroom_compromised", "1 when a snapshot holds a finding at or above high."},
+    };
+    size_t len = strlen(path);
+    char *tmp = cli_xmalloc(len + 8);
+    FILE *f;
+    snprintf(tmp, len + 8, "%s.tmp", path);
+    if (!(f = fopen(tmp, "w"))) {
+        cli_error("cannot write %s: %s", tmp, strerror(errno));
+        free(tmp);
+        return CLI_EXIT_ERROR;
+    }
+    for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
+        fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", m[k].name, m[k].help, m[k].name);
+        for (size_t i = 0; i < st->n; i++) {
+            const cr_source_status *x = &st->sources[i];
+            double v;
+            int grade = x->grade == CR_RPO_EXCEEDED    ? 1
+                        : x->grade == CR_RPO_SEVERELY   ? 2
+                        : x->grade == CR_RPO_CRITICALLY ? 3
+                        : x->grade == CR_RPO_NEVER      ? 4
+                                                        : 0;
+            switch (k) {
+            case 0: if (!x->has_last) continue; v = (double)x->last_time_ns / 1e9; break;
+            case 1: if (!x->has_last) continue; v = (double)(x->age_ns / 1000000000LL); break;
+            case 2: if (!x->rpo_ns) continue; v = (double)(x->rpo_ns / 1000000000LL); break;
+            case 3: v = grade; break;
+            case 4: v = (double)x->snapshots; break;
+            case 5: v = x->suspect; break;
+            default: v = x->compromised; break;
+            }
+            fprintf(f, "%s{source=\"", m[k].name);
+            prom_label(f, x->source);
+            fprintf(f, "\"} %.17g\n", v);
+        }
+    }
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0) {
+        cli_error("cannot write %s: %s", tmp, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return CLI_EXIT_ERROR;
+    }
+    if (rename(tmp, path) != 0) {
+        cli_error("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return CLI_EXIT_ERROR;
+    }
+    free(tmp);
+    return 0;
+}
+
 static int print_check(const cr_status *st)
 {
     static const char *const names[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
     int code = 0, bad = 0;
     for (size_t i = 0; i < st->n; i++) {
-        int c = plugin_code(st->sources[i].grade);
+        int c = source_code(&st->sources[i]);
         code = c > code ? c : code;
         bad += c > 0;
     }
@@ -107,10 +195,13 @@ static int print_check(const cr_status *st)
             const cr_source_status *x = &st->sources[i];
             char *e;
             char a[32], r[32];
-            if (plugin_code(x->grade) != want)
+            if (source_code(x) != want)
                 continue;
             e = cli_escape(x->source);
-            if (x->grade == CR_RPO_NEVER) {
+            if (x->suspect) {
+                printf("%s%s: last backup tagged suspect (ransomware signals)", first ? "" : ", ",
+                       e);
+            } else if (x->grade == CR_RPO_NEVER) {
                 printf("%s%s: never backed up", first ? "" : ", ", e);
             } else {
                 age_text(a, sizeof(a), x->age_ns);
@@ -139,17 +230,18 @@ static int print_check(const cr_status *st)
 
 int cmd_status(int argc, char **argv)
 {
-    enum { OPT_JOBS = CLI_OPT_FIRST_CMD, OPT_CHECK, OPT_NOW, OPT_NOTIFY };
+    enum { OPT_JOBS = CLI_OPT_FIRST_CMD, OPT_CHECK, OPT_NOW, OPT_NOTIFY, OPT_PROMETHEUS };
     static const struct option longopts[] = {
         {"jobs", required_argument, NULL, OPT_JOBS},
         {"check", no_argument, NULL, OPT_CHECK},
         {"nagios", no_argument, NULL, OPT_CHECK},
         {"now", required_argument, NULL, OPT_NOW},
         {"notify", no_argument, NULL, OPT_NOTIFY},
+        {"prometheus", required_argument, NULL, OPT_PROMETHEUS},
         CLI_GLOBAL_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
-    const char *file = NULL;
+    const char *file = NULL, *prom = NULL;
     int check = 0, notify = 0, c, rc = CLI_EXIT_USAGE, err;
     int64_t now = 0;
     cr_jobs *jobs = NULL;
@@ -163,6 +255,7 @@ int cmd_status(int argc, char **argv)
         case OPT_JOBS: file = optarg; break;
         case OPT_CHECK: check = 1; break;
         case OPT_NOTIFY: notify = 1; break;
+        case OPT_PROMETHEUS: prom = optarg; break;
         case OPT_NOW:
             if (cr_time_parse(&now, optarg) < 0) {
                 rc = cli_usage_error("status", "--now '%s' is not a date/time", optarg);
@@ -223,6 +316,8 @@ int cmd_status(int argc, char **argv)
         }
         goto done;
     }
+    if (prom && (rc = write_prometheus(&st, prom)) != 0)
+        goto done;
     if (notify) {
         /* one alert per late source, to its job's targets */
         for (size_t i = 0; i < st.n; i++) {
@@ -274,6 +369,19 @@ int cmd_status(int argc, char **argv)
             json_object_set_new(s, "grade", json_string(cr_rpo_grade_name(x->grade)));
             json_object_set_new(s, "errors", json_integer((json_int_t)x->last_errors));
             json_object_set_new(s, "snapshots", json_integer((json_int_t)x->snapshots));
+            json_object_set_new(s, "suspect", json_boolean(x->suspect));
+            json_object_set_new(s, "unhunted", json_integer((json_int_t)x->unhunted));
+            json_object_set_new(s, "compromised", json_boolean(x->compromised));
+            if (x->compromised)
+                cr_time_format(t, sizeof(t), x->first_compromised_ns);
+            json_object_set_new(s, "first_compromised_time",
+                                x->compromised ? json_string(t) : json_null());
+            json_object_set_new(s, "clean_snapshot",
+                                x->has_clean ? json_string(cr_id_to_hex(hex, &x->clean))
+                                             : json_null());
+            if (x->has_clean)
+                cr_time_format(t, sizeof(t), x->clean_time_ns);
+            json_object_set_new(s, "clean_time", x->has_clean ? json_string(t) : json_null());
             json_array_append_new(a, s);
         }
         json_object_set_new(o, "sources", a);
@@ -302,6 +410,21 @@ int cmd_status(int argc, char **argv)
             printf(", rpo %s: %s\n", r, cr_rpo_grade_name(x->grade));
         } else {
             printf(", %s\n", x->job ? "no rpo in its job" : "no job");
+        }
+        if (x->suspect)
+            printf("%-20s   the newest snapshot is tagged suspect: ransomware signals during "
+                   "its backup\n", "");
+        if (x->compromised) {
+            cr_time_format(t, sizeof(t), x->first_compromised_ns);
+            printf("%-20s   compromised since %s (a finding at or above high); ", "", t);
+            if (x->has_clean) {
+                cr_time_format(t, sizeof(t), x->clean_time_ns);
+                printf("clean point %.8s %s\n", cr_id_to_hex(hex, &x->clean), t);
+            } else {
+                printf("no clean point\n");
+            }
+        } else if (x->has_last && x->unhunted) {
+            printf("%-20s   %zu snapshot(s) not hunted yet\n", "", x->unhunted);
         }
         free(e);
     }

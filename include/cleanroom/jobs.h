@@ -287,6 +287,13 @@ typedef struct cr_source_status {
     uint64_t last_errors;        /**< unreadable items of the newest snapshot */
     size_t snapshots;
     cr_rpo_grade grade;
+    int suspect;                 /**< the newest snapshot is tagged CR_TAG_SUSPECT */
+    /* What the hunt says (cr_clean_points at high): */
+    size_t unhunted;             /**< snapshots never hunted */
+    int compromised;             /**< some snapshot holds a finding at or above high */
+    int64_t first_compromised_ns;
+    int has_clean; cr_id clean;  /**< the last clean restore point */
+    int64_t clean_time_ns;
 } cr_source_status;
 
 typedef struct cr_status {
@@ -298,7 +305,8 @@ void cr_status_clear(cr_status *s);
 
 /**
  * The state of every source of the vault and of every job of `jobs` (may be
- * NULL): newest snapshot, its age, and the grade against the job's RPO.
+ * NULL): newest snapshot, its age, the grade against the job's RPO, whether
+ * it is tagged suspect, and the hunt's verdict (compromised, clean point).
  * @param now_ns "now" (0: the clock).
  */
 int cr_status_get(cr_status *out, cr_repo *repo, const cr_jobs *jobs, int64_t now_ns);

@@ -5,6 +5,7 @@
  * the console) only show it.
  */
 #include "cleanroom/jobs.h"
+#include "cleanroom/hunt.h"
 #include "util/i18n.h"
 #include "util/util.h"
 
@@ -98,6 +99,35 @@ int cr_status_get(cr_status *out, cr_repo *repo, const cr_jobs *jobs, int64_t no
         x->last = all[i]->id;
         x->last_time_ns = all[i]->time_ns;
         x->last_errors = all[i]->errors;
+        x->suspect = 0;
+        for (size_t t = 0; t < all[i]->ntags; t++)
+            x->suspect |= strcmp(all[i]->tags[t], CR_TAG_SUSPECT) == 0;
+    }
+    if (nall) {
+        cr_clean_point *cp = NULL;
+        size_t ncp = 0;
+        /* the ages matter more than the verdicts: hunt results that cannot be read leave the
+         * verdicts out (`clean-point` and `verify` say why), not the status */
+        if (cr_clean_points(&cp, &ncp, repo, NULL, CR_SEV_HIGH) < 0) {
+            cr_error_clear();
+            ncp = 0;
+            cp = NULL;
+        }
+        for (size_t i = 0; i < ncp; i++) {
+            cr_source_status *x = find_or_add(out, cp[i].source, &cap);
+            if (!x) {
+                cr_clean_points_free(cp, ncp);
+                err = CR_ERROR;
+                goto done;
+            }
+            x->unhunted = cp[i].unhunted;
+            x->compromised = cp[i].compromised;
+            x->first_compromised_ns = cp[i].first_compromised_ns;
+            x->has_clean = cp[i].has_clean;
+            x->clean = cp[i].clean_snapshot;
+            x->clean_time_ns = cp[i].clean_time_ns;
+        }
+        cr_clean_points_free(cp, ncp);
     }
     for (size_t i = 0; jobs && i < jobs->n; i++) {
         const cr_job *j = &jobs->jobs[i];

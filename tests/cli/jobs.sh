@@ -120,7 +120,21 @@ assert s["dpi-server"]["age_seconds"] == 30 * 3600
 assert s["dpi-server"]["job"] == "dpi"
 assert s["pacs"]["grade"] == "critically exceeded", s["pacs"]
 assert s["pacs"]["rpo_seconds"] == 6 * 3600
+# the hunt's verdicts: the web shell night compromised dpi; pacs was never hunted
+assert s["dpi-server"]["compromised"] is True, s["dpi-server"]
+assert s["dpi-server"]["first_compromised_time"] == "2026-11-30T02:00:00Z"
+assert s["dpi-server"]["clean_snapshot"] is None and s["dpi-server"]["suspect"] is False
+assert s["pacs"]["compromised"] is False and s["pacs"]["unhunted"] == 2, s["pacs"]
 EOF
+assert_grep "^ +compromised since 2026-11-30T02:00:00Z \(a finding at or above high\); no clean point$" \
+    <(cr status --jobs jobs.yaml --now 2026-12-04T12:00:00Z) "status names the compromise"
+# node-exporter textfile metrics
+expect_exit 0 cr status --jobs jobs.yaml --now 2026-12-04T12:00:00Z --prometheus metrics.prom
+assert_grep '^cleanroom_rpo_grade\{source="pacs"\} 3$' metrics.prom "rpo grade metric"
+assert_grep '^cleanroom_last_backup_age_seconds\{source="dpi-server"\} 108000$' metrics.prom "age metric"
+assert_grep '^cleanroom_compromised\{source="dpi-server"\} 1$' metrics.prom "compromised metric"
+assert_grep '^# TYPE cleanroom_rpo_seconds gauge$' metrics.prom "metric types"
+[ -e metrics.prom.tmp ] && fail "the metrics file is renamed into place"
 # 20 h after: pacs over 2x its 6 h (severely), dpi within its 26 h
 expect_exit 0 cr status --jobs jobs.yaml --now 2026-12-04T02:00:00Z --json
 python3 - "$CR_OUT" <<'EOF' || fail "status --json: severely"

@@ -95,6 +95,10 @@ assert_eq "$(count_tags "$id")" "suspect" "the snapshot is tagged suspect"
 assert_grep "^warning: ransomware signals: [0-9]+ file\(s\) got a ransomware extension and [0-9]+ became near-random, of [0-9]+ files .*, e.g. .*\.lockbit; snapshot $id is saved as evidence, tagged 'suspect'$" \
     "$CR_ERR" "one line says why"
 [ "$(grep -c 'ransomware signals' "$CR_ERR")" = 1 ] || fail "one line, not one per file"
+# monitoring sees it: the plugin line is CRITICAL
+expect_exit 2 cr status --repo vault --check
+assert_grep "^CLEANROOM CRITICAL - dpi: last backup tagged suspect \(ransomware signals\) \|" "$CR_OUT" \
+    "status --check: a suspect backup is critical"
 # without the check, the same night is saved untagged (and the hunt will judge it)
 cp -a srv srv2
 expect_exit 0 cr backup --repo vault --source dpi2 srv2 --no-ransomware-check
