@@ -844,9 +844,12 @@ int cr_job_units(char **service, char **timer, const cr_jobs *jobs, const cr_job
                      program ? program : "?", jobs_file ? jobs_file : "?");
         return CR_EINPUT;
     }
-    if (jobs->vault && !unit_safe_path(jobs->vault)) {
-        cr_error_set("the vault %s must be an absolute path without spaces, quotes, '%%' or '$' "
-                     "to be written into a systemd unit",
+    /* a vault server's https:// address is written as it is, with the same characters */
+    if (jobs->vault && !unit_safe_path(jobs->vault) &&
+        !(cr_repo_is_remote(jobs->vault) && jobs->vault[0] != '/' &&
+          unit_safe_path(strchr(jobs->vault, '/') ? strchr(jobs->vault, '/') : "x"))) {
+        cr_error_set("the vault %s must be an absolute path (or a vault server's address) "
+                     "without spaces, quotes, '%%' or '$' to be written into a systemd unit",
                      jobs->vault);
         return CR_EINPUT;
     }

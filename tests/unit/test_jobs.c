@@ -98,6 +98,22 @@ int main(void)
     CHECK(cr_job_units(&svc, &tim, j, &j->jobs[0], "cleanroom", "/etc/j.yaml") == CR_EINPUT);
     cr_jobs_free(j);
 
+    /* A vault server's address goes into ExecStart as it is; one with a space does not. */
+    j = parse("vault: https://vault.chu.example:8443/\njobs:\n  - name: a\n    paths: [/d]\n"
+              "    schedule: hourly\n    rpo: 2h\n",
+              &nerr);
+    REQUIRE(j && nerr == 0);
+    CHECK_OK(cr_job_units(&svc, &tim, j, &j->jobs[0], "/usr/bin/cleanroom", "/etc/j.yaml"));
+    CHECK(svc && strstr(svc, "\nExecStart=/usr/bin/cleanroom --repo https://vault.chu.example:8443/ "
+                             "job run a --jobs /etc/j.yaml\n"));
+    free(svc);
+    free(tim);
+    free(j->vault);
+    j->vault = strdup("https://vault.chu.example/a b");
+    CHECK(cr_job_units(&svc, &tim, j, &j->jobs[0], "/usr/bin/cleanroom", "/etc/j.yaml") ==
+          CR_EINPUT);
+    cr_jobs_free(j);
+
     /* Bounds: deep nesting and a billion-laughs alias are refused, not expanded. */
     char deep[400] = "jobs: ";
     for (int i = 0; i < 40; i++)
