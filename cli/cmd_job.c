@@ -28,6 +28,7 @@ static const char help_text[] =
     "run      Run the named jobs (or --all, in the file's order): back up the paths or\n"
     "         images as a snapshot of the job's source, hunt it (unless `hunt: false`),\n"
     "         then forget by its `retention:` rules. A failed job does not stop the next.\n"
+    "         A verify job (`verify: M`) reads part N of M of the vault's packs instead.\n"
     "install  Write cleanroom-job-NAME.service and .timer for every job into the unit\n"
     "         folder, then (unless --no-enable or --unit-dir) run `systemctl daemon-reload`\n"
     "         and `systemctl enable --now` the timers.\n"
@@ -164,10 +165,13 @@ static json_t *job_json(const cr_job *j)
     for (size_t i = 0; i < j->nnotify; i++)
         json_array_append_new(n, cli_json_str(j->notify[i]));
     json_object_set_new(o, "name", cli_json_str(j->name));
-    json_object_set_new(o, "source", cli_json_str(j->source));
+    json_object_set_new(o, "source", j->source ? cli_json_str(j->source) : json_null());
+    json_object_set_new(o, "verify_subset",
+                        j->verify_subset ? json_integer(j->verify_subset) : json_null());
     json_object_set_new(o, j->nimages ? "images" : "paths", what);
-    json_object_set_new(o, "schedule", cli_json_str(j->schedule));
-    json_object_set_new(o, "on_calendar", cli_json_str(j->on_calendar));
+    json_object_set_new(o, "schedule", j->schedule ? cli_json_str(j->schedule) : json_null());
+    json_object_set_new(o, "on_calendar",
+                        j->on_calendar ? cli_json_str(j->on_calendar) : json_null());
     json_object_set_new(o, "rpo_seconds", j->rpo_ns ? json_integer(j->rpo_ns / 1000000000LL)
                                                     : json_null());
     json_object_set_new(o, "hunt", json_boolean(j->hunt));
@@ -180,6 +184,14 @@ static json_t *job_json(const cr_job *j)
 
 static void print_job(const cr_job *j)
 {
+    if (j->verify_subset) {
+        char *n = cli_escape(j->name), *sc = cli_escape(j->schedule);
+        printf("%s: verify 1/%u of the vault's packs per run, schedule %s\n", n,
+               j->verify_subset, sc);
+        free(n);
+        free(sc);
+        return;
+    }
     char *name = cli_escape(j->name), *src = cli_escape(j->source);
     char *sch = cli_escape(j->schedule), *rpo = fmt_duration(j->rpo_ns), *ret = retention_text(j);
     printf("%s: source %s, %zu %s, schedule %s, rpo %s, %s, %s\n", name, src,
@@ -255,7 +267,7 @@ static int run_one(cr_repo *repo, const cr_jobs *jobs, const cr_job *j, int64_t 
     if (x) {
         json_object_set_new(x, "alerts", alerts);
         json_object_set_new(x, "job", cli_json_str(j->name));
-        json_object_set_new(x, "source", cli_json_str(j->source));
+        json_object_set_new(x, "source", j->source ? cli_json_str(j->source) : json_null());
         json_object_set_new(x, "snapshot",
                             r.snap ? cli_json_str(cr_id_to_hex(hex, &r.snap->id)) : json_null());
         json_object_set_new(x, "errors", json_integer(r.snap ? (json_int_t)r.snap->errors : 0));
@@ -263,9 +275,19 @@ static int run_one(cr_repo *repo, const cr_jobs *jobs, const cr_job *j, int64_t 
         json_object_set_new(x, "findings", json_integer((json_int_t)r.findings));
         json_object_set_new(x, "forgotten", json_integer((json_int_t)r.forgotten));
         json_object_set_new(x, "suspect", json_boolean(r.watched && r.ransom.suspect));
+        if (j->verify_subset) {
+            char part[32];
+            snprintf(part, sizeof(part), "%u/%u", r.subset_n, r.subset_m);
+            json_object_set_new(x, "verify_part", json_string(part));
+            json_object_set_new(x, "packs_read", json_integer((json_int_t)r.packs_read));
+            json_object_set_new(x, "problems", json_integer((json_int_t)r.problems));
+        }
         json_object_set_new(x, "exit", json_integer(rc));
         json_object_set_new(x, "message", r.message ? cli_json_str(r.message) : json_null());
         json_array_append_new(results, x);
+    } else if (j->verify_subset) {
+        printf("job %s: verify of part %u/%u of the vault: %llu pack(s) read, %zu problem(s)\n",
+               name, r.subset_n, r.subset_m, (unsigned long long)r.packs_read, r.problems);
     } else if (r.snap) {
         printf("job %s: snapshot %.8s of %s saved", name, cr_id_to_hex(hex, &r.snap->id),
                j->source);

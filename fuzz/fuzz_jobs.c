@@ -40,7 +40,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < jobs->n; i++) {
             const cr_job *j = &jobs->jobs[i];
             char *svc = NULL, *tim = NULL;
-            if (!j->name || !j->source || !j->on_calendar || (!j->npaths == !j->nimages))
+            if (!j->name || !j->on_calendar)
+                abort();
+            if (j->verify_subset ? (j->source || j->npaths || j->nimages)
+                                 : (!j->source || (!j->npaths == !j->nimages)))
                 abort();
             if (cr_job_units(&svc, &tim, jobs, j, "/usr/bin/cleanroom", "/etc/cleanroom/j.yaml") ==
                 0) {

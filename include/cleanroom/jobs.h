@@ -44,6 +44,10 @@ typedef struct cr_job {
     int hunt;                    /**< 1 (default): hunt the new snapshot */
     int ransomware_check;        /**< 1 (default): ransomware signals during the backup */
     char **notify; size_t nnotify; /**< "syslog", "mail" (mail.to) or "mail:ADDRESS" */
+    /** `verify: M`: this job backs up nothing; it reads and checks one M-th of the vault's
+     *  packs per run (verify --read-data-subset N/M, N turning with the day), so that
+     *  everything is read every M runs. 0: a backup job. source is then NULL. */
+    unsigned int verify_subset;
     unsigned int line;           /**< where the job starts in the file */
 } cr_job;
 
@@ -162,6 +166,11 @@ typedef struct cr_job_result {
     size_t forgotten;            /**< snapshots forgotten by the retention rules */
     int watched;                 /**< 1: ransomware signals were counted during the backup */
     cr_ransom_signals ransom;    /**< what they saw (ransom.suspect: tagged "suspect") */
+    /* A verify job (job->verify_subset): */
+    int verify;                  /**< cr_verify's return (1: not run) */
+    unsigned int subset_n, subset_m; /**< the part read */
+    uint64_t packs_read;
+    size_t problems;             /**< damage found */
     char *message;               /**< the first failure, in words (owned), or NULL */
 } cr_job_result;
 
@@ -175,6 +184,8 @@ void cr_job_result_clear(cr_job_result *r);
  * job->ransomware_check and opts->builtin_dir, the backup counts ransomware
  * signals (cr_ransom_watch_attach): a suspect snapshot is saved, tagged, and
  * said in out->ransom; the job goes on (the hunt looks at it too).
+ * A verify job (job->verify_subset = M) runs cr_verify with read_data on the
+ * packs of part N of M, N = (days since 1970 at opts->time_ns or now) mod M + 1.
  * @return 0; CR_EPARTIAL (saved, with unreadable items; or the hunt could not
  *         scan everything); the backup's error; or the first error of the
  *         later steps (out says which).
@@ -223,6 +234,7 @@ typedef enum cr_alert_kind {
     CR_ALERT_FINDINGS = 4,       /**< the hunt of a new snapshot found something >= high */
     CR_ALERT_RANSOMWARE = 5,     /**< ransomware signals in what a backup saw */
     CR_ALERT_HUNT_FAILED = 6,    /**< the hunt or the retention of a job failed */
+    CR_ALERT_VERIFY = 7,         /**< a verify job found damage, or could not run */
 } cr_alert_kind;
 
 /** One event: one alert (one mail, one journal entry), not one per file. */
@@ -236,7 +248,7 @@ typedef struct cr_alert {
     const char *detail;          /**< one line more (an error message), or NULL (borrowed) */
 } cr_alert;
 
-/** "job-failed", "job-partial", "rpo", "findings", "ransomware", "hunt-failed". */
+/** "job-failed", "job-partial", "rpo", "findings", "ransomware", "hunt-failed", "verify". */
 const char *cr_alert_kind_name(cr_alert_kind k);
 
 /**

@@ -42,6 +42,7 @@ const char *cr_alert_kind_name(cr_alert_kind k)
     case CR_ALERT_FINDINGS: return "findings";
     case CR_ALERT_RANSOMWARE: return "ransomware";
     case CR_ALERT_HUNT_FAILED: return "hunt-failed";
+    case CR_ALERT_VERIFY: return "verify";
     }
     return "alert";
 }
@@ -57,6 +58,7 @@ static const char *message_id(cr_alert_kind k)
     case CR_ALERT_FINDINGS: return "3c1f6d0e8a2b4f7c9e51d2a7b6c4e804";
     case CR_ALERT_RANSOMWARE: return "3c1f6d0e8a2b4f7c9e51d2a7b6c4e805";
     case CR_ALERT_HUNT_FAILED: return "3c1f6d0e8a2b4f7c9e51d2a7b6c4e806";
+    case CR_ALERT_VERIFY: return "3c1f6d0e8a2b4f7c9e51d2a7b6c4e807";
     }
     return "3c1f6d0e8a2b4f7c9e51d2a7b6c4e800";
 }
@@ -112,6 +114,8 @@ static char *summary(const cr_alert *a)
     case CR_ALERT_HUNT_FAILED:
         return cr_sprintf(_("%s: the hunt or the retention of the backup job failed"),
                           a->source);
+    case CR_ALERT_VERIFY:
+        return cr_sprintf(_("%s: the vault check found damage or could not run"), a->source);
     }
     return cr_sprintf("%s", a->source);
 }
@@ -136,6 +140,9 @@ static const char *advice(cr_alert_kind k)
         return _("Files were encrypted or renamed as ransomware does: isolate the system now. "
                  "The snapshot is kept as evidence; cleanroom clean-point names the last clean "
                  "one.");
+    case CR_ALERT_VERIFY:
+        return _("Some restore points may no longer be restorable in full: run cleanroom verify "
+                 "--read-data, which names the damaged packs and the files they hold.");
     case CR_ALERT_HUNT_FAILED:
         return _("The backup was saved but was not judged (or not thinned): run cleanroom "
                  "hunt, or cleanroom forget, by hand and read the error.");
@@ -478,11 +485,17 @@ int cr_job_alerts(cr_alert **out, size_t *n, cr_repo *repo, const cr_job *job,
         return CR_ERROR;
     for (int i = 0; i < 5; i++) {
         a[i].job = job->name;
-        a[i].source = job->source;
+        a[i].source = job->source ? job->source : job->name;
         if (r->snap)
             cr_id_to_hex(a[i].snapshot, &r->snap->id);
     }
-    if (!r->snap) {
+    if (job->verify_subset) {
+        if (r->verify != 0) {
+            a[k].kind = CR_ALERT_VERIFY;
+            a[k].count = r->problems;
+            a[k++].detail = r->message;
+        }
+    } else if (!r->snap) {
         a[k].kind = CR_ALERT_JOB_FAILED;
         a[k++].detail = r->message;
     } else {

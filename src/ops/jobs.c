@@ -442,7 +442,7 @@ static void read_job(ctx *c, const cr_ynode *v, cr_job *j, const cr_jobs *jobs, 
     static const char *const keys[] = {"name",     "source",   "paths",     "images",
                                        "exclude",  "root",     "schedule",  "rpo",
                                        "retention", "hunt",    "notify",
-                                       "ransomware_check"};
+                                       "ransomware_check", "verify"};
     cr_ynode *x, *k;
     int64_t interval = 0;
 
@@ -461,6 +461,35 @@ static void read_job(ctx *c, const cr_ynode *v, cr_job *j, const cr_jobs *jobs, 
         ERR(c, x, "name '%s' may hold only letters, digits, '-', '_' and '.' (it names the "
                   "job's systemd units), at most 100",
             cr_yaml_show(j->name));
+    if ((x = cr_yaml_get(v, "verify", NULL))) {
+        /* a verify job: reads part of the vault, backs up nothing */
+        static const char *const no[] = {"source", "paths", "images", "exclude", "root",
+                                         "rpo", "retention", "hunt", "ransomware_check"};
+        unsigned int m = 0;
+        if (count(c, x, "verify (read one M-th of the packs per run)", &m) == 0) {
+            if (m > 1000)
+                ERR(c, x, "verify: at most 1000 parts (every pack is read once in M runs)");
+            j->verify_subset = m;
+        }
+        j->hunt = j->ransomware_check = 0;
+        for (size_t i = 0; i < NKEYS(no); i++) {
+            cr_ynode *key = NULL;
+            cr_yaml_get(v, no[i], &key);
+            if (key)
+                ERR(c, key, "a verify job backs up nothing: `%s` belongs in a job of its own",
+                    no[i]);
+        }
+        if (!(x = cr_yaml_get(v, "schedule", NULL))) {
+            ERR(c, v, "job '%s' has no `schedule:` (e.g. `daily 04:00`)", cr_yaml_show(j->name));
+        } else if ((j->schedule = text(c, x, "schedule")) &&
+                   cr_job_schedule_parse(&j->on_calendar, NULL, j->schedule) < 0) {
+            ERR(c, x, "%s", cr_error_last());
+            cr_error_clear();
+        }
+        if ((x = cr_yaml_get(v, "notify", NULL)))
+            read_notify(c, x, j, &jobs->mail, has_mail);
+        return;
+    }
     if ((x = cr_yaml_get(v, "source", NULL))) {
         if ((j->source = text(c, x, "source")) && !valid_source(j->source))
             ERR(c, x, "source '%s' must be a plain name (no '/', ':' or control characters)",
@@ -686,9 +715,37 @@ int cr_job_run(cr_job_result *out, cr_repo *repo, const cr_job *job,
     int err = 0;
 
     memset(out, 0, sizeof(*out));
-    out->backup = out->hunt = out->forget = 1;
+    out->backup = out->hunt = out->forget = out->verify = 1;
     if (!opts)
         opts = &defaults;
+
+    if (job->verify_subset) {
+        /* part N of M, N turning with the day: every pack read once in M days */
+        cr_verify_options vo = CR_VERIFY_OPTIONS_INIT;
+        cr_verify_report rep;
+        int64_t now = opts->time_ns ? opts->time_ns : cr_time_now_ns();
+        memset(&rep, 0, sizeof(rep));
+        out->subset_m = job->verify_subset;
+        out->subset_n = (unsigned int)((now / (86400LL * 1000000000LL)) % job->verify_subset) + 1;
+        vo.read_data = 1;
+        vo.subset_n = out->subset_n;
+        vo.subset_m = out->subset_m;
+        vo.threads = opts->threads;
+        vo.progress = opts->progress;
+        vo.payload = opts->payload;
+        out->verify = cr_verify(&rep, repo, &vo);
+        out->packs_read = rep.packs_read;
+        out->problems = rep.nproblems;
+        if (out->verify == CR_ECORRUPT && !out->message)
+            out->message = cr_sprintf("verify found %zu problem(s) in part %u/%u of the vault: "
+                                      "run cleanroom verify --read-data-subset %u/%u to see them",
+                                      rep.nproblems, out->subset_n, out->subset_m, out->subset_n,
+                                      out->subset_m);
+        else if (out->verify < 0)
+            note(out, "verify");
+        cr_verify_report_clear(&rep);
+        return out->verify;
+    }
 
     /* 1. backup: the very functions `cleanroom backup` calls */
     if (job->nimages) {
@@ -863,7 +920,7 @@ int cr_job_units(char **service, char **timer, const cr_jobs *jobs, const cr_job
     env = jobs->password_file
               ? cr_sprintf("Environment=CLEANROOM_PASSWORD_FILE=%s\n", jobs->password_file)
               : cr_strdup("");
-    source = unit_text(job->source);
+    source = unit_text(job->source ? job->source : "none: a verify job");
     if (!repo_opt || !env || !source) {
         err = CR_ERROR;
         goto done;

@@ -131,6 +131,8 @@ int cr_status_get(cr_status *out, cr_repo *repo, const cr_jobs *jobs, int64_t no
     }
     for (size_t i = 0; jobs && i < jobs->n; i++) {
         const cr_job *j = &jobs->jobs[i];
+        if (!j->source) /* a verify job */
+            continue;
         cr_source_status *x = find_or_add(out, j->source, &cap);
         if (!x || !(x->job = cr_strdup(j->name))) {
             err = CR_ERROR;
