@@ -19,6 +19,7 @@
 #   BENCH_HUNT=0          skip the hunt benchmark (bench/hunt.sh) that runs at the end
 #   BENCH_IMAGE=0         skip the disk-image benchmark (bench/image.sh) that runs after it
 #   BENCH_RECOVER=0       skip the recovery drill (bench/recover.sh) that runs after it
+#   BENCH_RANSOM=0        skip the cost of the ransomware signals (bench/ransom.sh)
 #   BENCH_S3=0            skip the S3 benchmark (bench/s3.sh: a local Ceph RGW, against
 #                         restic's S3 backend) that runs last
 #
@@ -475,6 +476,11 @@ main() {
     if [ "${BENCH_RECOVER:-1}" = 1 ] && [[ " $TOOLS " == *" cleanroom "* ]]; then
         echo
         CLEANROOM="$CLEANROOM" BENCH_QUICK="$QUICK" "$ROOT/bench/recover.sh" || FAILED=1
+    fi
+    # The cost of the ransomware signals of a backup (bench/ransom.sh; BENCH_RANSOM=0 skips it).
+    if [ "${BENCH_RANSOM:-1}" = 1 ] && [[ " $TOOLS " == *" cleanroom "* ]]; then
+        echo
+        CLEANROOM="$CLEANROOM" "$ROOT/bench/ransom.sh" || FAILED=1
     fi
     # cleanroom on S3 (a local Ceph RGW with Object Lock) against restic's S3 backend
     # (bench/s3.sh; BENCH_S3=0 skips it).

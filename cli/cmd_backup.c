@@ -15,6 +15,7 @@
 #include "common.h"
 
 #include "cleanroom/image.h"
+#include "cleanroom/jobs.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -23,7 +24,8 @@
 
 static const char help_text[] =
     "usage: cleanroom backup --source NAME [--time ISO8601] [--tag T]... [--exclude PATTERN]...\n"
-    "                        [--force] [--threads N] [--root FOLDER] PATH...\n"
+    "                        [--force] [--threads N] [--root FOLDER] [--no-ransomware-check]\n"
+    "                        PATH...\n"
     "       cleanroom backup --source NAME --image FILE [--image FILE]... [--no-files]\n"
     "                        [--vm-config FILE] [--vm-cpus N] [--vm-memory SIZE]\n"
     "                        [--vm-firmware bios|uefi] [--vm-disk-bus virtio|scsi|sata|ide]\n"
@@ -53,6 +55,7 @@ static const char help_text[] =
     "                     recorded for the hunt: with --root /mnt/dpi, /mnt/dpi/etc is\n"
     "                     judged as /etc. Default: the single PATH, or the common folder\n"
     "                     of several PATHs when it holds etc/ or Windows/\n"
+    "  --no-ransomware-check  do not count the ransomware signals (below)\n"
     "  --json             print the new snapshot as JSON (fields as in 'snapshots --json'),\n"
     "                     and the progress on stderr as JSON events, one per line\n"
     "\n"
@@ -74,11 +77,17 @@ static const char help_text[] =
     "Unreadable or vanished items are reported on stderr as 'warning: PATH: MESSAGE'; the\n"
     "snapshot is still saved and the exit code is 5.\n"
     "\n"
+    "Ransomware signals: from the bytes it reads anyway, the backup counts the files that\n"
+    "got a ransomware extension, became near-random, or are ransom notes, against the\n"
+    "previous snapshot. When they pass the hunt's change-rate rule (docs/hunt.md) the\n"
+    "snapshot is still saved — it is evidence — but tagged 'suspect', one line says why,\n"
+    "and the exit code is 11.\n"
+    "\n"
     "Exit codes: 0 saved, 1 error, 2 usage (also: not a disk image this program reads, a\n"
     "damaged or truncated image, a backing file outside the allowed folders), 3 wrong\n"
     "passphrase, 4 damaged vault, 5 saved with unreadable items (for images: files inside,\n"
     "or data beyond the size an image's header gives), 6 locked, 7 no vault or a PATH /\n"
-    "image / backing file does not exist.\n";
+    "image / backing file does not exist, 11 saved but tagged suspect (ransomware signals).\n";
 
 typedef struct backup_ctx {
     cli_progress *progress;
@@ -225,6 +234,7 @@ int cmd_backup(int argc, char **argv)
         OPT_VM_OS,
         OPT_ROOT,
         OPT_ALLOW_BACKING,
+        OPT_NO_RANSOM,
     };
     static const struct option longopts[] = {
         {"source", required_argument, NULL, OPT_SOURCE},
@@ -244,6 +254,7 @@ int cmd_backup(int argc, char **argv)
         {"vm-os", required_argument, NULL, OPT_VM_OS},
         {"root", required_argument, NULL, OPT_ROOT},
         {"allow-backing", required_argument, NULL, OPT_ALLOW_BACKING},
+        {"no-ransomware-check", no_argument, NULL, OPT_NO_RANSOM},
         CLI_GLOBAL_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -261,7 +272,9 @@ int cmd_backup(int argc, char **argv)
     cr_vm_info vmopt = {0}, vm = {0};
     cr_vm_info *vmcfg = NULL;
     const char *vm_config = NULL;
-    int force_given = 0, excludes_given = 0, vm_given = 0, no_files = 0;
+    int force_given = 0, excludes_given = 0, vm_given = 0, no_files = 0, no_ransom = 0;
+    cr_ransom_watch *watch = NULL;
+    cr_ransom_signals sig;
     cr_repo *repo = NULL;
     cr_snapshot *snap = NULL;
     backup_ctx ctx = {NULL};
@@ -323,6 +336,7 @@ int cmd_backup(int argc, char **argv)
             allow[nallow++] = optarg;
             break;
         }
+        case OPT_NO_RANSOM: no_ransom = 1; break;
         case OPT_ROOT:
             if (!*optarg) {
                 rc = cli_usage_error("backup", "--root needs the folder that holds the "
@@ -461,6 +475,17 @@ int cmd_backup(int argc, char **argv)
     opts.progress = on_progress;
     opts.warning = on_warning;
     opts.payload = &ctx;
+    if (!no_ransom) {
+        const char *rules = NULL;
+        cr_error_clear();
+        if (cli_builtin_rules_dir(&rules, NULL) != 0)
+            cli_warn("the shipped rules are not found: ransomware signals are not counted (set "
+                     "CLEANROOM_RULES, or say --no-ransomware-check)");
+        else if (cr_ransom_watch_new(&watch, rules) < 0)
+            cli_warn("ransomware signals are not counted: %s", cr_error_last());
+        else
+            cr_ransom_watch_attach(watch, &opts);
+    }
 
     t0 = cli_now();
     cr_error_clear();
@@ -511,6 +536,22 @@ int cmd_backup(int argc, char **argv)
         rc = CLI_EXIT_PARTIAL;
     } else {
         rc = CLI_EXIT_OK;
+    }
+    if (watch) {
+        cr_ransom_watch_result(watch, &sig);
+        if (sig.suspect) {
+            char sid[9];
+            char *r = cli_escape(sig.reason), *ex = cli_escape(sig.example);
+            cli_warn("ransomware signals: %s%s%s; snapshot %s is saved as evidence, tagged "
+                     "'suspect'",
+                     r, *ex ? ", e.g. " : "", ex, cli_short_id(sid, &snap->id));
+            cli_hint("isolate %s now; 'cleanroom hunt' then 'cleanroom clean-point' name the "
+                     "last clean restore point",
+                     opts.source);
+            free(r);
+            free(ex);
+            rc = CLI_EXIT_SUSPECT;
+        }
     }
     goto done;
 
@@ -618,6 +659,7 @@ image:
 
 done:
     cr_snapshot_free(snap);
+    cr_ransom_watch_free(watch);
     cr_repo_free(repo);
     cli_progress_free(ctx.progress);
     cr_vm_info_free(vmcfg);

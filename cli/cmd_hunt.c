@@ -123,51 +123,6 @@ static void on_progress(const cr_progress *p, void *payload)
     cli_progress_cb(p, ctx->progress);
 }
 
-static int is_dir(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* The folder of the shipped rules. @return an exit code (0: *out set). */
-static int builtin_rules_dir(const char **out)
-{
-    const char *env = getenv("CLEANROOM_RULES");
-    *out = NULL;
-    if (env && *env) {
-        if (!is_dir(env)) {
-            char *e = cli_escape(env);
-            cli_error("CLEANROOM_RULES names %s, which is not a folder; nothing was hunted", e);
-            cli_hint("point CLEANROOM_RULES at a copy of cleanroom's rules/ folder, or unset it "
-                     "to use the rules installed with cleanroom");
-            free(e);
-            return CLI_EXIT_USAGE;
-        }
-        *out = env;
-        return 0;
-    }
-#ifdef CR_RULES_BUILD_DIR
-    if (is_dir(CR_RULES_BUILD_DIR)) {
-        *out = CR_RULES_BUILD_DIR;
-        return 0;
-    }
-#endif
-#ifdef CR_RULES_INSTALL_DIR
-    if (is_dir(CR_RULES_INSTALL_DIR)) {
-        *out = CR_RULES_INSTALL_DIR;
-        return 0;
-    }
-    cli_error("the rules shipped with cleanroom are not at %s; nothing was hunted",
-              CR_RULES_INSTALL_DIR);
-#else
-    cli_error("this cleanroom was built without a place for its shipped rules; nothing was "
-              "hunted");
-#endif
-    cli_hint("reinstall cleanroom, set CLEANROOM_RULES to a copy of its rules/ folder, or hunt "
-             "with your own rules only: --no-builtin-rules --rules PATH");
-    return CLI_EXIT_NOTFOUND;
-}
-
 /*
  * Findings counted once each, in the snapshot where they appeared, by
  * severity; and whether the newest snapshot of a source holds one at or
@@ -355,7 +310,7 @@ int cmd_hunt(int argc, char **argv)
         rc = cli_unexpected_argument("hunt", argv[optind], "rules are given with --rules PATH");
         goto done;
     }
-    if (!no_builtin && (rc = builtin_rules_dir(&opts.builtin_dir)) != 0)
+    if (!no_builtin && (rc = cli_builtin_rules_dir(&opts.builtin_dir, "hunted")) != 0)
         goto done;
     if ((rc = cli_open_repo(&repo)) != 0)
         goto done;

@@ -56,37 +56,6 @@ static const char *tier_name(int t)
     return "?";
 }
 
-static void print_problems(const char *file, const cr_plan_problem *p, size_t n, int *nerr,
-                           int *nwarn)
-{
-    char *ef = cli_escape(file);
-    for (size_t i = 0; i < n; i++) {
-        char *m = cli_escape(p[i].message);
-        if (p[i].line)
-            printf("%s:%u:%u: %s: %s\n", ef, p[i].line, p[i].col,
-                   p[i].is_error ? "error" : "warning", m);
-        else
-            printf("%s: %s: %s\n", ef, p[i].is_error ? "error" : "warning", m);
-        free(m);
-        if (p[i].is_error)
-            (*nerr)++;
-        else
-            (*nwarn)++;
-    }
-    free(ef);
-}
-
-static json_t *problems_json(const cr_plan_problem *p, size_t n)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(a, json_pack("{s:I,s:I,s:s,s:o}", "line", (json_int_t)p[i].line,
-                                           "column", (json_int_t)p[i].col, "severity",
-                                           p[i].is_error ? "error" : "warning", "message",
-                                           cli_json_str(p[i].message)));
-    return a;
-}
-
 char *cli_plan_vault(const cr_plan *plan, const char *file)
 {
     if (cli_g.repo && *cli_g.repo)
@@ -192,7 +161,7 @@ static int plan_check(const char *file, int no_vault)
         json_object_set_new(o, "file", cli_json_str(file));
         json_object_set_new(o, "errors", json_integer(nerr));
         json_object_set_new(o, "warnings", json_integer(nwarn));
-        json_t *pj = problems_json(pr, npr);
+        json_t *pj = cli_problems_json(pr, npr);
         if (plan && !checked && !no_vault) {
             nwarn++;
             json_array_append_new(pj, json_pack("{s:I,s:I,s:s,s:s}", "line", (json_int_t)0,
@@ -205,7 +174,7 @@ static int plan_check(const char *file, int no_vault)
         json_object_set_new(o, "order", names);
         cli_json_print(o);
     } else {
-        print_problems(file, pr, npr, &nerr, &nwarn);
+        cli_print_problems(file, pr, npr, &nerr, &nwarn);
         if (plan && !checked && !no_vault) {
             char *ef = cli_escape(file);
             printf("%s: warning: %s\n", ef, no_vault_text);

@@ -1596,3 +1596,86 @@ char *cli_shell_word(const char *s)
     free(e);
     return o;
 }
+
+/* ------------------------------------------------ shipped rules, problem lists */
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int cli_builtin_rules_dir(const char **out, const char *what)
+{
+    const char *env = getenv("CLEANROOM_RULES");
+    *out = NULL;
+    if (env && *env) {
+        if (!is_dir(env)) {
+            if (!what)
+                return CLI_EXIT_USAGE;
+            char *e = cli_escape(env);
+            cli_error("CLEANROOM_RULES names %s, which is not a folder; nothing was %s", e, what);
+            cli_hint("point CLEANROOM_RULES at a copy of cleanroom's rules/ folder, or unset it "
+                     "to use the rules installed with cleanroom");
+            free(e);
+            return CLI_EXIT_USAGE;
+        }
+        *out = env;
+        return 0;
+    }
+#ifdef CR_RULES_BUILD_DIR
+    if (is_dir(CR_RULES_BUILD_DIR)) {
+        *out = CR_RULES_BUILD_DIR;
+        return 0;
+    }
+#endif
+#ifdef CR_RULES_INSTALL_DIR
+    if (is_dir(CR_RULES_INSTALL_DIR)) {
+        *out = CR_RULES_INSTALL_DIR;
+        return 0;
+    }
+    if (!what)
+        return CLI_EXIT_NOTFOUND;
+    cli_error("the rules shipped with cleanroom are not at %s; nothing was %s",
+              CR_RULES_INSTALL_DIR, what);
+#else
+    if (!what)
+        return CLI_EXIT_NOTFOUND;
+    cli_error("this cleanroom was built without a place for its shipped rules; nothing was "
+              "%s", what);
+#endif
+    cli_hint("reinstall cleanroom, set CLEANROOM_RULES to a copy of its rules/ folder, or hunt "
+             "with your own rules only: --no-builtin-rules --rules PATH");
+    return CLI_EXIT_NOTFOUND;
+}
+
+void cli_print_problems(const char *file, const cr_problem *p, size_t n, int *nerr,
+                           int *nwarn)
+{
+    char *ef = cli_escape(file);
+    for (size_t i = 0; i < n; i++) {
+        char *m = cli_escape(p[i].message);
+        if (p[i].line)
+            printf("%s:%u:%u: %s: %s\n", ef, p[i].line, p[i].col,
+                   p[i].is_error ? "error" : "warning", m);
+        else
+            printf("%s: %s: %s\n", ef, p[i].is_error ? "error" : "warning", m);
+        free(m);
+        if (p[i].is_error)
+            (*nerr)++;
+        else
+            (*nwarn)++;
+    }
+    free(ef);
+}
+
+json_t *cli_problems_json(const cr_problem *p, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_pack("{s:I,s:I,s:s,s:o}", "line", (json_int_t)p[i].line,
+                                           "column", (json_int_t)p[i].col, "severity",
+                                           p[i].is_error ? "error" : "warning", "message",
+                                           cli_json_str(p[i].message)));
+    return a;
+}

@@ -30,6 +30,7 @@ enum {
     CLI_EXIT_REFUSED = 8,  /**< restore refused: the restore point is compromised */
     CLI_EXIT_FINDINGS = 9, /**< hunt --fail-on: a finding at or above the severity */
     CLI_EXIT_PROBE_FAILED = 10, /**< probe: the service did not answer as expected */
+    CLI_EXIT_SUSPECT = 11, /**< backup, job run: saved, but ransomware signals: tagged suspect */
 };
 
 /** Global options, accepted before or after the subcommand. */
@@ -334,6 +335,8 @@ char *cli_xstrdup(const char *s);
 int cmd_init(int argc, char **argv);
 int cmd_key(int argc, char **argv);
 int cmd_backup(int argc, char **argv);
+int cmd_job(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 int cmd_snapshots(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
@@ -363,5 +366,19 @@ int cli_recover_main(int argc, char **argv, int drill);
  * Defined in cmd_plan.c.
  */
 char *cli_plan_vault(const cr_plan *plan, const char *file);
+
+/**
+ * The folder of the rules shipped with cleanroom ($CLEANROOM_RULES, the source tree's, or
+ * the installed one). `what` ends the error message ("nothing was <what>"); NULL: no
+ * message at all (the caller goes on without the rules).
+ * @return an exit code (0: *out set; otherwise the message is printed).
+ */
+int cli_builtin_rules_dir(const char **out, const char *what);
+
+/** Print the problems of a file an operator wrote (a plan, a jobs file) as
+ *  FILE:LINE:COL: error|warning: MESSAGE, counting them into *nerr and *nwarn. */
+void cli_print_problems(const char *file, const cr_problem *p, size_t n, int *nerr, int *nwarn);
+/** The same as a JSON array of {line, column, severity, message}. */
+json_t *cli_problems_json(const cr_problem *p, size_t n);
 
 #endif

@@ -9,6 +9,8 @@
 #                       the script runs with it as the working directory
 #   CLEANROOM_PASSWORD  set to a test passphrase; other CLEANROOM_* variables
 #                       are unset so the caller's environment cannot leak in
+#   CLEANROOM_JOURNAL_SOCKET  a socket in $SCRATCH nothing listens on (alerts of the
+#                       tests never reach the machine's journal)
 #   cr ARGS...          run the cleanroom command
 #   expect_exit CODE CMD...
 #                       run CMD with stdout in $CR_OUT and stderr in $CR_ERR;
@@ -68,6 +70,9 @@ $1"
 unset CLEANROOM_REPO CLEANROOM_PASSWORD_FILE CLEANROOM_NEW_PASSWORD CLEANROOM_NEW_PASSWORD_FILE \
       CLEANROOM_PASSWORD_COMMAND CLEANROOM_NEW_PASSWORD_COMMAND
 export CLEANROOM_PASSWORD='test passphrase: correct horse'
+# Alerts (job run, status --notify) go to this socket, which nothing reads unless a test
+# listens on it: never to the journal or syslog of the machine running the tests.
+export CLEANROOM_JOURNAL_SOCKET=$SCRATCH/.lib/journal.sock
 cd "$SCRATCH" || exit 1
 
 cr() {

@@ -11,6 +11,7 @@
 #include "probe.h"
 #include "plan.h"
 #include "recover.h"
+#include "jobs.h"
 #include "report.h"
 #include "server.h"
 #endif

@@ -59,6 +59,19 @@ void cr_error_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** Forget the last error message of this thread. */
 void cr_error_clear(void);
 
+/**
+ * A problem found in a file an operator wrote (a recovery plan, a jobs file),
+ * at a line and column (1-based; 0:0 for the file as a whole).
+ */
+typedef struct cr_problem {
+    unsigned int line, col;
+    int is_error;                /**< 0: warning */
+    char *message;
+} cr_problem;
+
+/** Free a list of problems and their messages. Accepts NULL. */
+void cr_problems_free(cr_problem *p, size_t n);
+
 /** A short English name of an error code ("not found", "wrong passphrase", ...). */
 const char *cr_strerror(int code);
 

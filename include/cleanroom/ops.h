@@ -29,7 +29,10 @@ typedef void (*cr_warning_cb)(const char *path, const char *message, void *paylo
 
 /* ---------------------------------------------------------------- backup */
 
-#define CR_BACKUP_OPTIONS_VERSION 2
+#define CR_BACKUP_OPTIONS_VERSION 3
+/** The first bytes of a file given to cr_backup_options.file_read (what the hunt judges
+ *  a content's entropy and format on). */
+#define CR_BACKUP_HEAD_BYTES (64u * 1024)
 typedef struct cr_backup_options {
     unsigned int version;
     const char *source;      /**< required: the system the snapshot protects */
@@ -44,9 +47,24 @@ typedef struct cr_backup_options {
      *  the snapshot's system_root for the hunt: one of the paths, a folder above them, or a
      *  folder below one of them. NULL: the hunt works it out (cr_hunt_system_root). */
     const char *root;
+    /** Version 3: each file the backup reads — added, or changed since the parent snapshot
+     *  (unchanged files are neither read nor reported) — with its first bytes, already read
+     *  for the backup (no extra I/O): at most CR_BACKUP_HEAD_BYTES, fewer for a short file
+     *  or a sparse file starting with a hole. Called from the backup's threads, at once
+     *  (make it thread-safe). NULL: none. */
+    void (*file_read)(const char *path, int is_new, uint64_t size, const uint8_t *head,
+                      size_t head_len, void *read_payload);
+    /** Version 3: called once, when every file is done and before the snapshot is written,
+     *  with the snapshot as it will be saved (counts filled, tags not yet added) and the
+     *  file count of its parent (0: none); returns tags to add (NULL-terminated, borrowed
+     *  until the backup returns), or NULL. */
+    const char *const *(*tags_before_save)(const cr_snapshot *snap, uint64_t parent_files,
+                                           void *read_payload);
+    void *read_payload;      /**< version 3: given to file_read and tags_before_save */
 } cr_backup_options;
 #define CR_BACKUP_OPTIONS_INIT                                                                     \
-    {CR_BACKUP_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL}
+    {CR_BACKUP_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL, NULL,       \
+     NULL, NULL, NULL}
 
 /**
  * Back up `paths` (absolute or relative to the working directory) as a new

@@ -89,11 +89,7 @@ typedef struct cr_plan {
 } cr_plan;
 
 /** One problem in a plan: "FILE:LINE:COL: error: message" (line and column from 1; 0 = none). */
-typedef struct cr_plan_problem {
-    unsigned int line, col;
-    int is_error;                /**< 0: warning */
-    char *message;
-} cr_plan_problem;
+typedef cr_problem cr_plan_problem; /* the problem type shared with jobs files */
 
 /** Limits applied to a plan file. */
 #define CR_PLAN_MAX_BYTES (1024u * 1024)

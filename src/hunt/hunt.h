@@ -138,6 +138,9 @@ const char *hn_filetype(const uint8_t *magic, size_t len);
  *         does not compile or a list that cannot be read; an error.
  */
 int hn_ruleset_load(hn_ruleset **out, const cr_hunt_options *opts);
+/** Only the ransomware names of the shipped rules folder (ransomware-extensions.txt,
+ *  ransom-notes.txt): no YARA, no IOC; for the ransomware signals of a backup. */
+int hn_ruleset_load_names(hn_ruleset **out, const char *builtin_dir);
 void hn_ruleset_free(hn_ruleset *rs);
 /** The extension (borrowed, lowercase) if `name` ends with a known ransomware extension, else NULL. */
 const char *hn_ruleset_ransom_ext(const hn_ruleset *rs, const char *name);
@@ -394,6 +397,13 @@ typedef struct hn_change_stats {
  * 100 and >= 50% of files_before.
  */
 int hn_judge_change_rate(hn_ctx *ctx, const hn_change_stats *st);
+/** judge.c: the change-rate rule alone (hn_judge_change_rate's decision; also used at
+ *  backup time, src/ops/ransom.c): HN_RATE_NONE, HN_RATE_ANOMALY or HN_RATE_RANSOMWARE. */
+enum { HN_RATE_NONE = 0, HN_RATE_ANOMALY = 1, HN_RATE_RANSOMWARE = 2 };
+int hn_change_rate_verdict(const hn_change_stats *st);
+/** judge.c: the head facts (entropy, magic; HN_HAVE_HEAD) of a content's first `len`
+ *  bytes, as the scan learns them, for hn_judge_near_random on bytes a backup read. */
+void hn_head_facts(hn_facts *f, const uint8_t *head, size_t len);
 /**
  * judge.c: 1 when facts show a near-random head (at least 256 bytes, entropy
  * near that of random bytes of that length) that starts neither like text nor

@@ -66,6 +66,7 @@
 #include "hunt/hunt.h"
 
 #include <ctype.h>
+#include <math.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -898,20 +899,54 @@ static double pct(uint64_t part, uint64_t whole)
     return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
-int hn_judge_change_rate(hn_ctx *ctx, const hn_change_stats *st)
+int hn_change_rate_verdict(const hn_change_stats *st)
 {
-    uint64_t hit, churn, before;
-
-    if (!ctx || !st)
-        return 0;
-    before = st->files_before;
-    hit = st->modified_high_entropy + st->ransom_named;
-    churn = st->modified + st->removed;
+    uint64_t hit = st->modified_high_entropy + st->ransom_named, churn = st->modified + st->removed;
+    uint64_t before = st->files_before;
     /* ransomware: at least 20 files got a ransomware extension (names from the shipped
      * list, which ordinary life never produces by the score: the data ransomware goes for
      * may be a small part of a system's files), or at least 20 files and 10% of the files
      * became near-random or got such an extension */
     if (before >= 50 && (st->ransom_named >= 20 || (hit >= 20 && hit * 10 >= before)))
+        return HN_RATE_RANSOMWARE;
+    /* anomaly: at least 100 files and half of the files modified or removed */
+    if (churn >= 100 && churn * 2 >= before)
+        return HN_RATE_ANOMALY;
+    return HN_RATE_NONE;
+}
+
+void hn_head_facts(hn_facts *f, const uint8_t *head, size_t len)
+{
+    uint64_t hist[256] = {0};
+    double h = 0;
+    if (len > HN_HEAD_BYTES)
+        len = HN_HEAD_BYTES;
+    for (size_t i = 0; i < len; i++)
+        hist[head[i]]++;
+    for (int i = 0; i < 256 && len; i++)
+        if (hist[i]) {
+            double p = (double)hist[i] / (double)len;
+            h -= p * log2(p);
+        }
+    f->entropy = h < 0 ? 0 : h;
+    f->head_len = (uint32_t)len;
+    f->magic_len = (uint8_t)(len < HN_MAGIC_BYTES ? len : HN_MAGIC_BYTES);
+    memset(f->magic, 0, sizeof(f->magic));
+    memcpy(f->magic, head, f->magic_len);
+    f->have |= HN_HAVE_HEAD;
+}
+
+int hn_judge_change_rate(hn_ctx *ctx, const hn_change_stats *st)
+{
+    uint64_t churn, before;
+    int verdict;
+
+    if (!ctx || !st)
+        return 0;
+    before = st->files_before;
+    churn = st->modified + st->removed;
+    verdict = hn_change_rate_verdict(st);
+    if (verdict == HN_RATE_RANSOMWARE)
         return hn_emit(
             ctx, "/", CR_CAT_RANSOMWARE, CR_SEV_CRITICAL, "ransomware:change-rate", NULL, NULL,
             "since the previous restore point, %llu files got a ransomware extension "
@@ -921,8 +956,7 @@ int hn_judge_change_rate(hn_ctx *ctx, const hn_change_stats *st)
             pct(st->ransom_named, before), pct(st->modified_high_entropy, before),
             (unsigned long long)before, (unsigned long long)st->added,
             (unsigned long long)st->modified, (unsigned long long)st->removed);
-    /* anomaly: at least 100 files and half of the files modified or removed */
-    if (churn >= 100 && churn * 2 >= before)
+    if (verdict == HN_RATE_ANOMALY)
         return hn_emit(ctx, "/", CR_CAT_ANOMALY, CR_SEV_MEDIUM, "anomaly:change-rate", NULL, NULL,
                        "since the previous restore point, %llu of its %llu files (%.1f%%) were "
                        "modified or removed (%llu modified, %llu removed; %llu added)",

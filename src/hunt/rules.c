@@ -1198,6 +1198,28 @@ done:
     return err;
 }
 
+int hn_ruleset_load_names(hn_ruleset **out, const char *builtin_dir)
+{
+    hn_ruleset *rs = NULL;
+    EVP_MD_CTX *sha = NULL;
+    int err = 0;
+    *out = NULL;
+    if (!(rs = cr_calloc(1, sizeof(*rs))) || !(sha = EVP_MD_CTX_new()) ||
+        EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1) {
+        cr_error_set("out of memory loading the ransomware names");
+        err = CR_ERROR;
+        goto done;
+    }
+    err = load_data(rs, sha, builtin_dir);
+done:
+    EVP_MD_CTX_free(sha);
+    if (err < 0)
+        hn_ruleset_free(rs);
+    else
+        *out = rs;
+    return err;
+}
+
 void hn_ruleset_free(hn_ruleset *rs)
 {
     if (!rs)

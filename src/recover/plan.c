@@ -15,6 +15,7 @@
  */
 #include "recover/plan_priv.h"
 #include "util/util.h"
+#include "util/yaml.h"
 
 #include "cleanroom/hunt.h"
 
@@ -37,78 +38,30 @@
 
 /* ================================================================ the tree */
 
-typedef enum pn_type { PN_SCALAR, PN_MAP, PN_SEQ } pn_type;
-
-/* A YAML node. A mapping holds its keys and values alternately in kids. */
-typedef struct pn {
-    pn_type type;
-    char *s;          /* scalar text (NUL-terminated; NUL inside is refused) */
-    size_t slen;
-    int plain;        /* scalar written without quotes */
-    unsigned int line, col;
-    struct pn **kids;
-    size_t n, cap;
-} pn;
-
-static void pn_free(pn *p)
-{
-    if (!p)
-        return;
-    for (size_t i = 0; i < p->n; i++)
-        pn_free(p->kids[i]);
-    free(p->kids);
-    free(p->s);
-    free(p);
-}
-
-/* ============================================================ problem list */
+/* The YAML tree and the problem list are util/yaml.c's, shared with jobs files. */
+typedef cr_ynode pn;
+#define PN_SCALAR CR_YSCALAR
+#define PN_MAP CR_YMAP
+#define PN_SEQ CR_YSEQ
 
 typedef struct svc_extra {
     unsigned int *dep_line, *dep_col; /* marks of the depends_on items */
 } svc_extra;
 
 typedef struct ctx {
+    cr_ydoc y;
     const char *file;
-    cr_plan_problem *pr;
-    size_t npr, cappr, dropped;
-    int nerrors;
-    int oom;
-    size_t nodes;
     cr_plan *plan;
     svc_extra *ext;
 } ctx;
 
-static void vproblem(ctx *c, unsigned int line, unsigned int col, int is_error, const char *fmt,
-                     va_list ap) __attribute__((format(printf, 5, 0)));
-static void vproblem(ctx *c, unsigned int line, unsigned int col, int is_error, const char *fmt,
-                     va_list ap)
+static void ctx_init(ctx *c)
 {
-    char *msg;
-    if (is_error)
-        c->nerrors++;
-    if (c->npr >= CR_PLAN_MAX_PROBLEMS) {
-        c->dropped++;
-        return;
-    }
-    if (c->npr == c->cappr) {
-        size_t cap = c->cappr ? c->cappr * 2 : 16;
-        cr_plan_problem *np = realloc(c->pr, cap * sizeof(*np));
-        if (!np) {
-            c->oom = 1;
-            return;
-        }
-        c->pr = np;
-        c->cappr = cap;
-    }
-    if (vasprintf(&msg, fmt, ap) < 0) {
-        c->oom = 1;
-        return;
-    }
-    c->pr[c->npr].line = line;
-    c->pr[c->npr].col = col;
-    c->pr[c->npr].is_error = is_error;
-    c->pr[c->npr].message = msg;
-    c->npr++;
+    memset(c, 0, sizeof(*c));
+    c->y.noun = "a plan";
+    c->y.doc = "docs/plan.md";
+    c->y.max_nodes = CR_PLAN_MAX_NODES;
+    c->y.max_depth = CR_PLAN_MAX_DEPTH;
 }
 
 static void err_at(ctx *c, unsigned int line, unsigned int col, const char *fmt, ...)
@@ -117,7 +70,7 @@ static void err_at(ctx *c, unsigned int line, unsigned int col, const char *fmt,
 {
     va_list ap;
     va_start(ap, fmt);
-    vproblem(c, line, col, 1, fmt, ap);
+    cr_ydoc_vproblem(&c->y, line, col, 1, fmt, ap);
     va_end(ap);
 }
 
@@ -127,307 +80,36 @@ static void warn_at(ctx *c, unsigned int line, unsigned int col, const char *fmt
 {
     va_list ap;
     va_start(ap, fmt);
-    vproblem(c, line, col, 0, fmt, ap);
+    cr_ydoc_vproblem(&c->y, line, col, 0, fmt, ap);
     va_end(ap);
 }
 
 #define ERR(c, node, ...) err_at((c), (node)->line, (node)->col, __VA_ARGS__)
 #define WARN(c, node, ...) warn_at((c), (node)->line, (node)->col, __VA_ARGS__)
 
-static int cmp_problem(const void *pa, const void *pb)
-{
-    const cr_plan_problem *a = pa, *b = pb;
-    if (a->line != b->line)
-        return a->line < b->line ? -1 : 1;
-    if (a->col != b->col)
-        return a->col < b->col ? -1 : 1;
-    return 0;
-}
-
-/* Stable sort by (line, col): insertion order breaks ties (messages of one
- * place stay in the order they were found). */
-static void sort_problems(cr_plan_problem *p, size_t n)
-{
-    for (size_t i = 1; i < n; i++) {
-        cr_plan_problem x = p[i];
-        size_t j = i;
-        while (j > 0 && cmp_problem(&p[j - 1], &x) > 0) {
-            p[j] = p[j - 1];
-            j--;
-        }
-        p[j] = x;
-    }
-}
-
 void cr_plan_problems_free(cr_plan_problem *p, size_t n)
 {
-    if (!p)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(p[i].message);
-    free(p);
+    cr_problems_free(p, n);
 }
-
-/* A short, printable form of a scalar for messages: control bytes as \xNN,
- * cut at 60 bytes. Returned in a static ring (messages are formatted at once). */
-static const char *show(const char *s)
-{
-    static _Thread_local char ring[4][256];
-    static _Thread_local int at;
-    char *out = ring[at++ & 3];
-    size_t o = 0;
-    if (!s)
-        s = "";
-    for (size_t i = 0; s[i] && o < 240; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (i >= 60) {
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (ch < 0x20 || ch == 0x7f || ch == '\\') {
-            o += (size_t)snprintf(out + o, 256 - o, ch == '\\' ? "\\\\" : "\\x%02x", ch);
-        } else {
-            out[o++] = (char)ch;
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
-static const char *node_kind(const pn *p)
-{
-    return p->type == PN_MAP ? "a mapping (key: value lines)" : p->type == PN_SEQ ? "a list" : "a value";
-}
-
-/* ========================================================== YAML to tree */
-
-static pn *pn_new(ctx *c, pn_type t, const yaml_mark_t *m)
-{
-    pn *p = calloc(1, sizeof(*p));
-    if (!p) {
-        c->oom = 1;
-        return NULL;
-    }
-    p->type = t;
-    p->line = (unsigned int)m->line + 1;
-    p->col = (unsigned int)m->column + 1;
-    return p;
-}
-
-static int pn_add(ctx *c, pn *parent, pn *kid)
-{
-    if (parent->n == parent->cap) {
-        size_t cap = parent->cap ? parent->cap * 2 : 8;
-        pn **nk = realloc(parent->kids, cap * sizeof(*nk));
-        if (!nk) {
-            c->oom = 1;
-            return -1;
-        }
-        parent->kids = nk;
-        parent->cap = cap;
-    }
-    parent->kids[parent->n++] = kid;
-    return 0;
-}
-
-/* Read the YAML into a tree. NULL with a problem recorded (or c->oom) when it
- * cannot be read; an empty document gives NULL with no problem. */
-static pn *read_yaml(ctx *c, const void *data, size_t len, int *empty)
-{
-    yaml_parser_t parser;
-    yaml_event_t ev;
-    pn *stack[CR_PLAN_MAX_DEPTH + 1];
-    size_t depth = 0;
-    pn *root = NULL;
-    int docs = 0, done = 0, failed = 0;
-
-    *empty = 0;
-    if (!yaml_parser_initialize(&parser)) {
-        c->oom = 1;
-        return NULL;
-    }
-    yaml_parser_set_input_string(&parser, data, len);
-    while (!done) {
-        if (!yaml_parser_parse(&parser, &ev)) {
-            unsigned int line = (unsigned int)parser.problem_mark.line + 1;
-            unsigned int col = (unsigned int)parser.problem_mark.column + 1;
-            size_t at = parser.problem_mark.index;
-            if (parser.error == YAML_MEMORY_ERROR)
-                c->oom = 1;
-            else if ((at < len && ((const char *)data)[at] == '\t') ||
-                     (parser.problem && strstr(parser.problem, "tab")))
-                /* libyaml says "found character that cannot start any token" */
-                err_at(c, line, col,
-                       "tabs are not allowed for indentation in YAML; use spaces (this line "
-                       "starts with or holds a tab)");
-            else if (parser.context)
-                err_at(c, line, col, "YAML syntax: %s %s (line %u)",
-                       parser.problem ? parser.problem : "error", parser.context,
-                       (unsigned int)parser.context_mark.line + 1);
-            else
-                err_at(c, line, col, "YAML syntax: %s",
-                       parser.problem ? parser.problem : "cannot be read");
-            failed = 1;
-            break;
-        }
-        pn *node = NULL;
-        switch (ev.type) {
-        case YAML_STREAM_END_EVENT: done = 1; break;
-        case YAML_DOCUMENT_START_EVENT:
-            if (++docs > 1) {
-                err_at(c, (unsigned int)ev.start_mark.line + 1,
-                       (unsigned int)ev.start_mark.column + 1,
-                       "the file holds more than one YAML document ('---'): a plan is one "
-                       "document");
-                failed = 1;
-            }
-            break;
-        case YAML_ALIAS_EVENT:
-            err_at(c, (unsigned int)ev.start_mark.line + 1, (unsigned int)ev.start_mark.column + 1,
-                   "aliases (*%s) are not supported in a plan: write the value out in full",
-                   show((const char *)ev.data.alias.anchor));
-            failed = 1;
-            break;
-        case YAML_SCALAR_EVENT:
-            if (memchr(ev.data.scalar.value, '\0', ev.data.scalar.length)) {
-                err_at(c, (unsigned int)ev.start_mark.line + 1,
-                       (unsigned int)ev.start_mark.column + 1,
-                       "a value holds a NUL character (\\0): remove it");
-                failed = 1;
-                break;
-            }
-            if (!(node = pn_new(c, PN_SCALAR, &ev.start_mark)))
-                break;
-            node->s = cr_strndup((const char *)ev.data.scalar.value, ev.data.scalar.length);
-            node->slen = ev.data.scalar.length;
-            node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-            if (!node->s)
-                c->oom = 1;
-            break;
-        case YAML_MAPPING_START_EVENT:
-        case YAML_SEQUENCE_START_EVENT:
-            if (depth >= CR_PLAN_MAX_DEPTH) {
-                err_at(c, (unsigned int)ev.start_mark.line + 1,
-                       (unsigned int)ev.start_mark.column + 1,
-                       "nested more than %u levels deep: a plan never needs that",
-                       CR_PLAN_MAX_DEPTH);
-                failed = 1;
-                break;
-            }
-            node = pn_new(c, ev.type == YAML_MAPPING_START_EVENT ? PN_MAP : PN_SEQ,
-                          &ev.start_mark);
-            break;
-        case YAML_MAPPING_END_EVENT:
-        case YAML_SEQUENCE_END_EVENT:
-            if (depth > 0)
-                depth--;
-            break;
-        default: break;
-        }
-        if (node) {
-            if (++c->nodes > CR_PLAN_MAX_NODES) {
-                ERR(c, node, "more than %u values: a plan is never that large", CR_PLAN_MAX_NODES);
-                pn_free(node);
-                failed = 1;
-            } else if (depth == 0) {
-                if (root) /* cannot happen within one document */
-                    pn_free(node);
-                else
-                    root = node;
-            } else if (pn_add(c, stack[depth - 1], node) < 0) {
-                pn_free(node);
-            }
-            if (!failed && !c->oom && node->type != PN_SCALAR)
-                stack[depth++] = node;
-        }
-        yaml_event_delete(&ev);
-        if (failed || c->oom)
-            break;
-    }
-    yaml_parser_delete(&parser);
-    if (failed || c->oom) {
-        pn_free(root);
-        return NULL;
-    }
-    if (!root)
-        *empty = 1;
-    return root;
-}
-
-/* ============================================================ mappings */
 
 #define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Report unknown keys (with the closest known one), keys that are not plain
- * values, and duplicate keys. */
 static void check_keys(ctx *c, const pn *map, const char *const *known, size_t nknown,
                        const char *where)
 {
-    /* where each known key was first seen (linear in the keys: a hostile
-     * mapping may repeat one key many thousand times) */
-    const pn *first[32] = {NULL};
-    assert(nknown <= 32);
-    for (size_t i = 0; i + 1 < map->n; i += 2) {
-        const pn *k = map->kids[i];
-        if (k->type != PN_SCALAR) {
-            ERR(c, k, "a key %s must be a plain word, not %s", where, node_kind(k));
-            continue;
-        }
-        size_t found = nknown;
-        for (size_t j = 0; j < nknown && found == nknown; j++)
-            if (strcmp(k->s, known[j]) == 0)
-                found = j;
-        if (found == nknown) {
-            const char *near = cr_suggest(k->s, known, nknown);
-            if (strcmp(k->s, "password") == 0 || strcmp(k->s, "passwd") == 0)
-                ERR(c, k,
-                    "passwords are never written in a plan: put it in an environment variable "
-                    "and name the variable with `password_env`");
-            else if (near)
-                ERR(c, k, "unknown key '%s' %s: did you mean `%s`?", show(k->s), where, near);
-            else
-                ERR(c, k, "unknown key '%s' %s (known keys: see docs/plan.md)", show(k->s),
-                    where);
-            continue;
-        }
-        if (first[found])
-            ERR(c, k, "duplicate key '%s' (first at line %u)", show(k->s), first[found]->line);
-        else
-            first[found] = k;
-    }
-}
-
-/* The value of the first `key` of a mapping, or NULL. A YAML null (an empty
- * value, "~" or "null") counts as absent. */
-static pn *get(const pn *map, const char *key, pn **keynode)
-{
-    for (size_t i = 0; i + 1 < map->n; i += 2) {
-        pn *k = map->kids[i];
-        if (k->type == PN_SCALAR && strcmp(k->s, key) == 0) {
-            pn *v = map->kids[i + 1];
-            if (keynode)
-                *keynode = k;
-            if (v->type == PN_SCALAR && v->plain &&
-                (v->slen == 0 || strcmp(v->s, "~") == 0 || strcmp(v->s, "null") == 0 ||
-                 strcmp(v->s, "Null") == 0 || strcmp(v->s, "NULL") == 0))
-                return NULL;
-            return v;
-        }
-    }
-    return NULL;
+    cr_yaml_check_keys(&c->y, map, known, nknown, where);
 }
 
 /* The text of a scalar (a copy); NULL with an error when it is not one. */
 static char *text(ctx *c, const pn *v, const char *what)
 {
     if (v->type != PN_SCALAR) {
-        ERR(c, v, "%s must be a text, got %s", what, node_kind(v));
+        ERR(c, v, "%s must be a text, got %s", what, cr_yaml_kind(v));
         return NULL;
     }
     char *s = cr_strdup(v->s);
     if (!s)
-        c->oom = 1;
+        c->y.oom = 1;
     return s;
 }
 
@@ -453,10 +135,10 @@ static int integer(ctx *c, const pn *v, const char *what, unsigned long min, uns
     if (v->type != PN_SCALAR || parse_ulong(v->s, &x) < 0 || x < min || x > max) {
         if (v->type != PN_SCALAR)
             ERR(c, v, "%s must be an integer %lu..%lu%s, got %s", what, min, max, hint ? hint : "",
-                node_kind(v));
+                cr_yaml_kind(v));
         else
             ERR(c, v, "%s must be an integer %lu..%lu%s, got '%s'", what, min, max,
-                hint ? hint : "", show(v->s));
+                hint ? hint : "", cr_yaml_show(v->s));
         return -1;
     }
     *out = x;
@@ -523,21 +205,21 @@ static int duration(ctx *c, const pn *v, const char *what, int unit_optional, in
     double d;
     if (v->type != PN_SCALAR) {
         ERR(c, v, "%s must be a duration such as 4h, 30m, 90s or 1h30m, got %s", what,
-            node_kind(v));
+            cr_yaml_kind(v));
         return -1;
     }
     if (cr_plan_duration_parse(&d, v->s, unit_optional) < 0) {
         if (!unit_optional && parse_ulong(v->s, &(unsigned long){0}) == 0)
             ERR(c, v, "%s needs a unit: '%sh', '%sm' or '%ss' (hours, minutes, seconds)", what,
-                show(v->s), show(v->s), show(v->s));
+                cr_yaml_show(v->s), cr_yaml_show(v->s), cr_yaml_show(v->s));
         else
             ERR(c, v, "%s must be a duration such as 4h, 30m, 90s or 1h30m, got '%s'", what,
-                show(v->s));
+                cr_yaml_show(v->s));
         return -1;
     }
     if ((d == 0 && !allow_zero) || d > max) {
         ERR(c, v, "%s must be %s %g seconds, got '%s'", what,
-            allow_zero ? "between 0 and" : "more than 0 and at most", max, show(v->s));
+            allow_zero ? "between 0 and" : "more than 0 and at most", max, cr_yaml_show(v->s));
         return -1;
     }
     *out = d;
@@ -590,14 +272,14 @@ static int choose(ctx *c, const pn *v, const char *what, const named *tab, size_
             o = sizeof(list) - 1;
     }
     if (v->type != PN_SCALAR) {
-        ERR(c, v, "%s must be one of %s, got %s", what, list, node_kind(v));
+        ERR(c, v, "%s must be one of %s, got %s", what, list, cr_yaml_kind(v));
     } else {
         const char *near = cr_suggest(v->s, names, n < 16 ? n : 16);
         if (near)
-            ERR(c, v, "unknown %s '%s': did you mean `%s`? (one of %s)", what, show(v->s), near,
+            ERR(c, v, "unknown %s '%s': did you mean `%s`? (one of %s)", what, cr_yaml_show(v->s), near,
                 list);
         else
-            ERR(c, v, "unknown %s '%s' (one of %s)", what, show(v->s), list);
+            ERR(c, v, "unknown %s '%s' (one of %s)", what, cr_yaml_show(v->s), list);
     }
     return -1;
 }
@@ -647,7 +329,7 @@ static int good_name(const char *s)
 /* ============================================================ paths */
 
 /* Normalise an absolute path lexically: no "//", ".", "..", no trailing "/".
- * NULL (no message) if it is not absolute; c->oom on memory. */
+ * NULL (no message) if it is not absolute; c->y.oom on memory. */
 static char *norm_path(ctx *c, const char *in)
 {
     size_t n = strlen(in), o = 0;
@@ -655,7 +337,7 @@ static char *norm_path(ctx *c, const char *in)
     if (n == 0 || in[0] != '/')
         return NULL;
     if (!(out = malloc(n + 2))) {
-        c->oom = 1;
+        c->y.oom = 1;
         return NULL;
     }
     const char *p = in;
@@ -795,13 +477,13 @@ static void read_probe(ctx *c, const pn *node, cr_probe_spec *sp, const cr_plan 
         ERR(c, node,
             "a probe of '%s' must be a mapping such as {kind: tcp, host: 10.0.0.5, port: 53}, "
             "got %s",
-            svc, node->type == PN_SCALAR ? show(node->s) : node_kind(node));
+            svc, node->type == PN_SCALAR ? cr_yaml_show(node->s) : cr_yaml_kind(node));
         return;
     }
     for (size_t i = 0; i < NKEYS(probe_keys); i++)
         known[i] = probe_keys[i].key;
     check_keys(c, node, known, NKEYS(known), "in a probe");
-    if (!(v = get(node, "kind", NULL))) {
+    if (!(v = cr_yaml_get(node, "kind", NULL))) {
         ERR(c, node, "a probe of '%s' needs `kind:` (tcp, http, ldap, postgres, dicom or hl7)",
             svc);
         return;
@@ -824,46 +506,46 @@ static void read_probe(ctx *c, const pn *node, cr_probe_spec *sp, const cr_plan 
                     probe_keys[j].kinds);
     }
 
-    if ((v = get(node, "name", NULL)))
+    if ((v = cr_yaml_get(node, "name", NULL)))
         sp->name = text(c, v, "a probe's name");
-    if ((v = get(node, "timeout", NULL)))
+    if ((v = cr_yaml_get(node, "timeout", NULL)))
         duration(c, v, "timeout", 1, 0, 3600, &sp->timeout);
-    if ((v = get(node, "interval", NULL)))
+    if ((v = cr_yaml_get(node, "interval", NULL)))
         duration(c, v, "interval", 1, 1, 3600, &sp->interval);
-    if ((v = get(node, "retries", NULL)) && integer(c, v, "retries", 0, 100, NULL, &x) == 0)
+    if ((v = cr_yaml_get(node, "retries", NULL)) && integer(c, v, "retries", 0, 100, NULL, &x) == 0)
         sp->retries = (unsigned int)x;
 
-    if ((allowed & PF_HOST) && (v = get(node, "host", NULL)) &&
+    if ((allowed & PF_HOST) && (v = cr_yaml_get(node, "host", NULL)) &&
         (sp->host = text(c, v, "host")) && (!*sp->host || strpbrk(sp->host, " /\t"))) {
-        ERR(c, v, "host must be a host name or an IP address, got '%s'", show(sp->host));
+        ERR(c, v, "host must be a host name or an IP address, got '%s'", cr_yaml_show(sp->host));
     }
-    if ((allowed & PF_PORT) && (v = get(node, "port", NULL)) &&
+    if ((allowed & PF_PORT) && (v = cr_yaml_get(node, "port", NULL)) &&
         integer(c, v, "port", 1, 65535, NULL, &x) == 0)
         sp->port = (unsigned int)x;
-    if ((allowed & PF_URL) && (v = get(node, "url", NULL)))
+    if ((allowed & PF_URL) && (v = cr_yaml_get(node, "url", NULL)))
         sp->url = text(c, v, "url");
     if (allowed & PF_HTTP) {
-        if ((v = get(node, "expect_status", NULL)) &&
+        if ((v = cr_yaml_get(node, "expect_status", NULL)) &&
             integer(c, v, "expect_status", 100, 599, " (an HTTP status)", &x) == 0)
             sp->expect_status = (int)x;
-        if ((v = get(node, "expect_body", NULL)))
+        if ((v = cr_yaml_get(node, "expect_body", NULL)))
             sp->expect_body = text(c, v, "expect_body");
     }
-    if ((allowed & PF_CA) && (v = get(node, "ca_file", NULL)))
+    if ((allowed & PF_CA) && (v = cr_yaml_get(node, "ca_file", NULL)))
         sp->ca_file = text(c, v, "ca_file");
     if (allowed & PF_LDAP) {
-        if ((v = get(node, "bind_dn", NULL)))
+        if ((v = cr_yaml_get(node, "bind_dn", NULL)))
             sp->bind_dn = text(c, v, "bind_dn");
-        if ((v = get(node, "base", NULL)))
+        if ((v = cr_yaml_get(node, "base", NULL)))
             sp->base = text(c, v, "base");
-        if ((v = get(node, "filter", NULL)))
+        if ((v = cr_yaml_get(node, "filter", NULL)))
             sp->filter = text(c, v, "filter");
         sp->min_entries = 1;
-        if ((v = get(node, "min_entries", NULL)) &&
+        if ((v = cr_yaml_get(node, "min_entries", NULL)) &&
             integer(c, v, "min_entries", 0, 1000000, NULL, &x) == 0)
             sp->min_entries = (unsigned int)x;
     }
-    if ((allowed & PF_PASSENV) && (v = get(node, "password_env", NULL)) &&
+    if ((allowed & PF_PASSENV) && (v = cr_yaml_get(node, "password_env", NULL)) &&
         (sp->password_env = text(c, v, "password_env"))) {
         const char *s = sp->password_env;
         int ok = *s && !isdigit((unsigned char)*s);
@@ -873,68 +555,68 @@ static void read_probe(ctx *c, const pn *node, cr_probe_spec *sp, const cr_plan 
         if (!ok)
             ERR(c, v,
                 "password_env must name an environment variable (letters, digits, _), got '%s'",
-                show(sp->password_env));
+                cr_yaml_show(sp->password_env));
     }
     if (allowed & PF_PG) {
-        if ((v = get(node, "conninfo", NULL)))
+        if ((v = cr_yaml_get(node, "conninfo", NULL)))
             sp->conninfo = text(c, v, "conninfo");
-        if ((v = get(node, "query", NULL)))
+        if ((v = cr_yaml_get(node, "query", NULL)))
             sp->query = text(c, v, "query");
-        if ((v = get(node, "expect", NULL)))
+        if ((v = cr_yaml_get(node, "expect", NULL)))
             sp->expect = text(c, v, "expect");
     }
     if (allowed & PF_DICOM) {
-        if ((v = get(node, "calling_ae", NULL)) && (sp->calling_ae = text(c, v, "calling_ae")) &&
+        if ((v = cr_yaml_get(node, "calling_ae", NULL)) && (sp->calling_ae = text(c, v, "calling_ae")) &&
             !good_ae(sp->calling_ae))
             ERR(c, v, "calling_ae must be a DICOM AE title of 1 to 16 characters, got '%s'",
-                show(sp->calling_ae));
-        if ((v = get(node, "called_ae", NULL)) && (sp->called_ae = text(c, v, "called_ae")) &&
+                cr_yaml_show(sp->calling_ae));
+        if ((v = cr_yaml_get(node, "called_ae", NULL)) && (sp->called_ae = text(c, v, "called_ae")) &&
             !good_ae(sp->called_ae))
             ERR(c, v, "called_ae must be a DICOM AE title of 1 to 16 characters, got '%s'",
-                show(sp->called_ae));
+                cr_yaml_show(sp->called_ae));
     }
-    if ((allowed & PF_HL7) && (v = get(node, "message", NULL)) &&
+    if ((allowed & PF_HL7) && (v = cr_yaml_get(node, "message", NULL)) &&
         (sp->message = text(c, v, "message")) && strncmp(sp->message, "MSH", 3) != 0)
         ERR(c, v, "message must be an HL7 v2 message starting with an MSH segment");
 
     /* what each kind needs */
     switch (sp->kind) {
     case CR_PROBE_TCP:
-        if (!get(node, "port", NULL))
+        if (!cr_yaml_get(node, "port", NULL))
             ERR(c, node, "a tcp probe needs `port:`");
         break;
     case CR_PROBE_HTTP:
-        if (!get(node, "url", NULL))
+        if (!cr_yaml_get(node, "url", NULL))
             ERR(c, node, "an http probe needs `url:` (http://... or https://...)");
         else if (sp->url && !prefix_ci(sp->url, "http://") && !prefix_ci(sp->url, "https://"))
-            ERR(c, get(node, "url", NULL), "url of an http probe must start with http:// or "
-                                           "https://, got '%s'", show(sp->url));
+            ERR(c, cr_yaml_get(node, "url", NULL), "url of an http probe must start with http:// or "
+                                           "https://, got '%s'", cr_yaml_show(sp->url));
         break;
     case CR_PROBE_LDAP:
-        if (!get(node, "url", NULL) && !get(node, "host", NULL))
+        if (!cr_yaml_get(node, "url", NULL) && !cr_yaml_get(node, "host", NULL))
             ERR(c, node, "an ldap probe needs `url:` (ldap://... or ldaps://...) or `host:`");
         else if (sp->url && !prefix_ci(sp->url, "ldap://") && !prefix_ci(sp->url, "ldaps://") &&
                  !prefix_ci(sp->url, "ldapi://"))
-            ERR(c, get(node, "url", NULL),
+            ERR(c, cr_yaml_get(node, "url", NULL),
                 "url of an ldap probe must start with ldap://, ldaps:// or ldapi://, got '%s'",
-                show(sp->url));
-        if (sp->bind_dn && !sp->password_env && get(node, "bind_dn", NULL))
-            WARN(c, get(node, "bind_dn", NULL),
+                cr_yaml_show(sp->url));
+        if (sp->bind_dn && !sp->password_env && cr_yaml_get(node, "bind_dn", NULL))
+            WARN(c, cr_yaml_get(node, "bind_dn", NULL),
                  "bind_dn without password_env: the probe binds with an empty password");
         break;
     case CR_PROBE_POSTGRES:
-        if (!get(node, "conninfo", NULL))
+        if (!cr_yaml_get(node, "conninfo", NULL))
             ERR(c, node,
                 "a postgres probe needs `conninfo:` (e.g. \"host=10.0.0.7 dbname=dpi "
                 "user=monitor\")");
         else if (sp->conninfo && strstr(sp->conninfo, "password="))
-            ERR(c, get(node, "conninfo", NULL),
+            ERR(c, cr_yaml_get(node, "conninfo", NULL),
                 "conninfo holds a password: never write one in a plan; name an environment "
                 "variable with `password_env` instead");
         break;
     case CR_PROBE_DICOM:
     case CR_PROBE_HL7:
-        if (!get(node, "host", NULL))
+        if (!cr_yaml_get(node, "host", NULL))
             ERR(c, node, "a %s probe needs `host:`", kw);
         break;
     }
@@ -955,7 +637,7 @@ static const char *const target_keys[] = {"folder", "image", "format", "disk", "
 static void read_point(ctx *c, const pn *v, cr_plan_point *point, char **id, int allow_id)
 {
     if (v->type != PN_SCALAR) {
-        ERR(c, v, "restore_point must be clean, latest or a snapshot id, got %s", node_kind(v));
+        ERR(c, v, "restore_point must be clean, latest or a snapshot id, got %s", cr_yaml_kind(v));
         return;
     }
     if (strcasecmp(v->s, "clean") == 0) {
@@ -965,18 +647,18 @@ static void read_point(ctx *c, const pn *v, cr_plan_point *point, char **id, int
     } else if (allow_id && v->slen >= 4 && v->slen <= CR_ID_HEX_LEN && cr_is_hex(v->s)) {
         *point = CR_PLAN_POINT_ID;
         if (!(*id = cr_strdup(v->s)))
-            c->oom = 1;
+            c->y.oom = 1;
         for (char *p = *id; p && *p; p++)
             *p = (char)tolower((unsigned char)*p);
     } else if (!allow_id) {
-        ERR(c, v, "the default restore_point must be clean or latest, got '%s'", show(v->s));
+        ERR(c, v, "the default restore_point must be clean or latest, got '%s'", cr_yaml_show(v->s));
     } else {
         static const char *const points[] = {"clean", "latest"};
         const char *near = cr_suggest(v->s, points, 2);
         ERR(c, v,
             "restore_point must be clean, latest or a snapshot id (4 to 64 hex digits, as shown "
             "by `cleanroom snapshots`), got '%s'%s%s%s",
-            show(v->s), near ? ": did you mean `" : "", near ? near : "", near ? "`?" : "");
+            cr_yaml_show(v->s), near ? ": did you mean `" : "", near ? near : "", near ? "`?" : "");
     }
 }
 
@@ -1023,7 +705,7 @@ static void read_target(ctx *c, const pn *v, cr_plan_service *s)
         return;
     }
     check_keys(c, v, target_keys, NKEYS(target_keys), "in a target");
-    const pn *which[3] = {get(v, "folder", NULL), get(v, "image", NULL), get(v, "vm", NULL)};
+    const pn *which[3] = {cr_yaml_get(v, "folder", NULL), cr_yaml_get(v, "image", NULL), cr_yaml_get(v, "vm", NULL)};
     for (int i = 0; i < 3; i++)
         if (which[i]) {
             nkinds++;
@@ -1040,19 +722,19 @@ static void read_target(ctx *c, const pn *v, cr_plan_service *s)
     char *raw = text(c, p, "the target path");
     if (!raw)
         return;
-    if (!(t->path = norm_path(c, raw)) && !c->oom)
-        ERR(c, p, "the target path must be absolute (start with /), got '%s'", show(raw));
+    if (!(t->path = norm_path(c, raw)) && !c->y.oom)
+        ERR(c, p, "the target path must be absolute (start with /), got '%s'", cr_yaml_show(raw));
     else if (t->path && strcmp(t->path, "/") == 0)
         ERR(c, p, "the target cannot be / (it would overwrite the whole system)");
     free(raw);
 
-    fmt = get(v, "format", NULL);
-    hyp = get(v, "hypervisor", NULL);
-    if ((p = get(v, "disk", NULL)) && t->kind == CR_PLAN_TARGET_IMAGE) {
+    fmt = cr_yaml_get(v, "format", NULL);
+    hyp = cr_yaml_get(v, "hypervisor", NULL);
+    if ((p = cr_yaml_get(v, "disk", NULL)) && t->kind == CR_PLAN_TARGET_IMAGE) {
         if ((t->disk = text(c, p, "disk")) &&
             (strncmp(t->disk, "disk", 4) != 0 || !t->disk[4] || !cr_is_hex(t->disk + 4)))
             ERR(c, p, "disk must name a disk of the snapshot: disk0, disk1..., got '%s'",
-                show(t->disk));
+                cr_yaml_show(t->disk));
     } else if (p) {
         ERR(c, p, "`disk` is for image targets only");
     }
@@ -1061,7 +743,7 @@ static void read_target(ctx *c, const pn *v, cr_plan_service *s)
             ERR(c, hyp,
                 "`hypervisor` is for vm targets: write {vm: FOLDER, hypervisor: %s} to export "
                 "the VM, or drop it to restore the disk image only",
-                hyp->type == PN_SCALAR ? show(hyp->s) : "kvm");
+                hyp->type == PN_SCALAR ? cr_yaml_show(hyp->s) : "kvm");
         cr_image_format ext = CR_IMAGE_AUTO;
         int has_ext = t->path && format_from_ext(t->path, &ext) == 0;
         if (fmt) {
@@ -1127,18 +809,18 @@ static void check_command(ctx *c, const pn *node, const char *key, const cr_plan
     const char *pct = strstr(path, "%n");
     char *head = cr_strndup(path, pct ? (size_t)(pct - path) : strlen(path));
     if (!head) {
-        c->oom = 1;
+        c->y.oom = 1;
         return;
     }
     size_t hl = strlen(head);
     while (hl > 1 && pct && head[hl - 1] == '/')
         head[--hl] = '\0';
     if (names_path(cmd, head, hl))
-        WARN(c, get(node, key, NULL),
+        WARN(c, cr_yaml_get(node, key, NULL),
              "the %s command of '%s' names its target %s: write \"$CLEANROOM_TARGET\" instead, "
              "so that a drill runs it on the restored copy (below its scratch folder), not on "
              "the production path",
-             key, show(s->name ? s->name : "?"), show(head));
+             key, cr_yaml_show(s->name ? s->name : "?"), cr_yaml_show(head));
     free(head);
 }
 
@@ -1155,11 +837,11 @@ static void read_service(ctx *c, const pn *node, cr_plan_service *s, svc_extra *
     s->col = node->col;
     if (node->type != PN_MAP) {
         ERR(c, node, "each service must be a mapping (name:, tier:, target:...), got %s",
-            node->type == PN_SCALAR ? show(node->s) : node_kind(node));
+            node->type == PN_SCALAR ? cr_yaml_show(node->s) : cr_yaml_kind(node));
         return;
     }
     check_keys(c, node, service_keys, NKEYS(service_keys), "in a service");
-    if (!(v = get(node, "name", &k))) {
+    if (!(v = cr_yaml_get(node, "name", &k))) {
         ERR(c, node, "a service needs `name:`");
     } else {
         s->line = v->line;
@@ -1168,36 +850,36 @@ static void read_service(ctx *c, const pn *node, cr_plan_service *s, svc_extra *
             ERR(c, v,
                 "service name '%s' may hold only letters (accented ones too), digits, '.', '_' "
                 "and '-' (at most 128 bytes)",
-                show(s->name));
+                cr_yaml_show(s->name));
     }
     const char *nm = s->name ? s->name : "?";
     s->source_line = s->point_line = s->line;
     s->source_col = s->point_col = s->col;
 
-    if (!(v = get(node, "tier", NULL)))
+    if (!(v = cr_yaml_get(node, "tier", NULL)))
         ERR(c, node, "service '%s' needs `tier:` (0 core infrastructure, 1 clinical and business, "
-                     "2 other services, 3 workstations)", show(nm));
+                     "2 other services, 3 workstations)", cr_yaml_show(nm));
     else if (integer(c, v, "tier", 0, 3,
                      " (0 core infrastructure, 1 clinical and business, 2 other services, "
                      "3 workstations)",
                      &x) == 0)
         s->tier = (int)x;
 
-    if ((v = get(node, "site", NULL)))
+    if ((v = cr_yaml_get(node, "site", NULL)))
         s->site = text(c, v, "site");
     else if (plan->site && !(s->site = cr_strdup(plan->site)))
-        c->oom = 1;
+        c->y.oom = 1;
 
-    if ((v = get(node, "source", NULL))) {
+    if ((v = cr_yaml_get(node, "source", NULL))) {
         s->source_line = v->line;
         s->source_col = v->col;
         if ((s->source = text(c, v, "source")) && (!*s->source || strlen(s->source) > 255))
             ERR(c, v, "source must be a vault source name of 1 to 255 bytes");
     } else if (s->name && !(s->source = cr_strdup(s->name))) {
-        c->oom = 1;
+        c->y.oom = 1;
     }
 
-    if ((v = get(node, "restore_point", NULL))) {
+    if ((v = cr_yaml_get(node, "restore_point", NULL))) {
         s->point_line = v->line;
         s->point_col = v->col;
         read_point(c, v, &s->point, &s->point_id, 1);
@@ -1207,7 +889,7 @@ static void read_service(ctx *c, const pn *node, cr_plan_service *s, svc_extra *
                  "compromised; prefer clean");
     }
 
-    if ((v = get(node, "depends_on", NULL))) {
+    if ((v = cr_yaml_get(node, "depends_on", NULL))) {
         const pn *items[1];
         const pn *const *list;
         size_t n;
@@ -1224,7 +906,7 @@ static void read_service(ctx *c, const pn *node, cr_plan_service *s, svc_extra *
             n = v->n;
         } else {
             ERR(c, v, "depends_on must be a list of service names, e.g. [ad, dns], got %s",
-                node_kind(v));
+                cr_yaml_kind(v));
             n = 0;
             list = NULL;
         }
@@ -1233,14 +915,14 @@ static void read_service(ctx *c, const pn *node, cr_plan_service *s, svc_extra *
             ex->dep_line = calloc(n, sizeof(unsigned int));
             ex->dep_col = calloc(n, sizeof(unsigned int));
             if (!s->depends_on || !ex->dep_line || !ex->dep_col) {
-                c->oom = 1;
+                c->y.oom = 1;
                 n = 0;
             }
         }
         for (size_t i = 0; i < n; i++) {
             const pn *d = list[i];
             if (d->type != PN_SCALAR || d->slen == 0) {
-                ERR(c, d, "depends_on must list service names, got %s", node_kind(d));
+                ERR(c, d, "depends_on must list service names, got %s", cr_yaml_kind(d));
                 continue;
             }
             int dup = 0;
@@ -1248,11 +930,11 @@ static void read_service(ctx *c, const pn *node, cr_plan_service *s, svc_extra *
                 if (strcmp(s->depends_on[j], d->s) == 0)
                     dup = 1;
             if (dup) {
-                WARN(c, d, "'%s' is listed twice in depends_on", show(d->s));
+                WARN(c, d, "'%s' is listed twice in depends_on", cr_yaml_show(d->s));
                 continue;
             }
             if (!(s->depends_on[s->ndepends] = cr_strdup(d->s))) {
-                c->oom = 1;
+                c->y.oom = 1;
                 break;
             }
             ex->dep_line[s->ndepends] = d->line;
@@ -1261,40 +943,40 @@ static void read_service(ctx *c, const pn *node, cr_plan_service *s, svc_extra *
         }
     }
 
-    if (!(v = get(node, "target", NULL)))
+    if (!(v = cr_yaml_get(node, "target", NULL)))
         ERR(c, node, "service '%s' needs `target:` ({folder: DIR}, {image: FILE} or {vm: DIR, "
-                     "hypervisor: kvm})", show(nm));
+                     "hypervisor: kvm})", cr_yaml_show(nm));
     else
         read_target(c, v, s);
 
-    if ((v = get(node, "start", NULL)) && (s->start = text(c, v, "start")) &&
+    if ((v = cr_yaml_get(node, "start", NULL)) && (s->start = text(c, v, "start")) &&
         strspn(s->start, " \t\r\n") == strlen(s->start))
         ERR(c, v, "start must be a shell command, got an empty text");
-    if ((v = get(node, "stop", NULL)) && (s->stop = text(c, v, "stop")) &&
+    if ((v = cr_yaml_get(node, "stop", NULL)) && (s->stop = text(c, v, "stop")) &&
         strspn(s->stop, " \t\r\n") == strlen(s->stop))
         ERR(c, v, "stop must be a shell command, got an empty text");
 
     check_command(c, node, "start", s);
     check_command(c, node, "stop", s);
     if (s->start && !s->stop)
-        WARN(c, get(node, "start", NULL),
+        WARN(c, cr_yaml_get(node, "start", NULL),
              "'%s' has `start:` but no `stop:`: a drill leaves what it starts running (and "
              "the next drill may probe it instead of its copy); add a `stop:` command",
-             show(nm));
+             cr_yaml_show(nm));
 
-    if ((v = get(node, "rto", NULL)))
+    if ((v = cr_yaml_get(node, "rto", NULL)))
         duration(c, v, "rto", 0, 0, 90 * 86400.0, &s->rto);
 
     s->max_age = plan->max_age;
     s->max_age_line = s->line;
     s->max_age_col = s->col;
-    if ((v = get(node, "max_age", NULL))) {
+    if ((v = cr_yaml_get(node, "max_age", NULL))) {
         s->max_age_line = v->line;
         s->max_age_col = v->col;
         duration(c, v, "max_age", 0, 0, 3650 * 86400.0, &s->max_age);
     }
 
-    if ((v = get(node, "count", NULL)) &&
+    if ((v = cr_yaml_get(node, "count", NULL)) &&
         integer(c, v, "count", 1, CR_PLAN_MAX_COUNT, " (instances to restore)", &x) == 0) {
         s->count = (unsigned int)x;
         if (x > 1 && s->target.path && !strstr(s->target.path, "%n"))
@@ -1305,15 +987,15 @@ static void read_service(ctx *c, const pn *node, cr_plan_service *s, svc_extra *
     }
     if (s->count == 1 && s->target.path && strstr(s->target.path, "%n"))
         WARN(c, node, "the target of '%s' holds %%n but count is 1: it is restored once, with "
-                      "%%n kept as is", show(nm));
+                      "%%n kept as is", cr_yaml_show(nm));
 
-    if ((v = get(node, "probes", NULL))) {
+    if ((v = cr_yaml_get(node, "probes", NULL))) {
         if (v->type != PN_SEQ) {
             ERR(c, v, "probes must be a list, each item a probe such as {kind: tcp, host: "
-                      "10.0.0.5, port: 53}; got %s", node_kind(v));
+                      "10.0.0.5, port: 53}; got %s", cr_yaml_kind(v));
         } else if (v->n) {
             if (!(s->probes = calloc(v->n, sizeof(*s->probes)))) {
-                c->oom = 1;
+                c->y.oom = 1;
                 return;
             }
             for (size_t i = 0; i < v->n; i++)
@@ -1323,7 +1005,7 @@ static void read_service(ctx *c, const pn *node, cr_plan_service *s, svc_extra *
     if (s->nprobes == 0)
         WARN(c, node,
              "service '%s' has no probes: the recovery cannot tell whether it is really back",
-             show(nm));
+             cr_yaml_show(nm));
 }
 
 /* ============================================================ cross checks */
@@ -1367,7 +1049,7 @@ static void check_cycles(ctx *c, const cr_plan *plan, graph *g)
     unsigned char *color = calloc(n, 1);
     size_t *stack = calloc(n, sizeof(size_t)), *edge = calloc(n, sizeof(size_t));
     if (!color || !stack || !edge) {
-        c->oom = 1;
+        c->y.oom = 1;
         goto done;
     }
     for (size_t root = 0; root < n; root++) {
@@ -1411,7 +1093,7 @@ static void check_cycles(ctx *c, const cr_plan *plan, graph *g)
                 cap += strlen(plan->services[stack[first]].name) + 1;
                 char *msg = malloc(cap);
                 if (!msg) {
-                    c->oom = 1;
+                    c->y.oom = 1;
                     goto done;
                 }
                 size_t o = 0;
@@ -1469,7 +1151,7 @@ static void check_targets(ctx *c, const cr_plan *plan)
     size_t n = 0;
     tpath *v = calloc(plan->nservices ? plan->nservices : 1, sizeof(*v));
     if (!v) {
-        c->oom = 1;
+        c->y.oom = 1;
         return;
     }
     for (size_t i = 0; i < plan->nservices; i++)
@@ -1498,19 +1180,19 @@ static void check_targets(ctx *c, const cr_plan *plan)
                 err_at(c, second->target.line, second->target.col,
                        "the target %s of '%s' is the same as the target of '%s' (line %u): one "
                        "would overwrite the other; give each service its own",
-                       show(b), second->name, first->name, first->target.line);
+                       cr_yaml_show(b), second->name, first->name, first->target.line);
             else if (second == sb)
                 err_at(c, sb->target.line, sb->target.col,
                        "the target %s of '%s' is inside the target %s of '%s' (line %u): "
                        "restoring one would overwrite the other; give each service its own "
                        "folder",
-                       show(b), sb->name, show(v[i].path), sa->name, sa->target.line);
+                       cr_yaml_show(b), sb->name, cr_yaml_show(v[i].path), sa->name, sa->target.line);
             else
                 err_at(c, sa->target.line, sa->target.col,
                        "the target %s of '%s' holds the target %s of '%s' (line %u): "
                        "restoring one would overwrite the other; give each service its own "
                        "folder",
-                       show(v[i].path), sa->name, show(b), sb->name, sb->target.line);
+                       cr_yaml_show(v[i].path), sa->name, cr_yaml_show(b), sb->name, sb->target.line);
         }
     }
     free(v);
@@ -1525,7 +1207,7 @@ static void check_graph(ctx *c, cr_plan *plan)
     const char **names = NULL;
 
     if (!sorted || !g.deps) {
-        c->oom = 1;
+        c->y.oom = 1;
         goto done;
     }
     for (size_t i = 0; i < n; i++)
@@ -1544,10 +1226,10 @@ static void check_graph(ctx *c, cr_plan *plan)
         const cr_plan_service *a = &plan->services[sorted[run].idx];
         const cr_plan_service *b = &plan->services[sorted[i].idx];
         err_at(c, b->line, b->col, "duplicate service name '%s' (first at line %u)",
-               show(b->name), a->line);
+               cr_yaml_show(b->name), a->line);
     }
     if (!(names = calloc(nsorted ? nsorted : 1, sizeof(*names)))) {
-        c->oom = 1;
+        c->y.oom = 1;
         goto done;
     }
     for (size_t i = 0; i < nsorted; i++)
@@ -1558,7 +1240,7 @@ static void check_graph(ctx *c, cr_plan *plan)
         if (!s->ndepends)
             continue;
         if (!(g.deps[i] = calloc(s->ndepends, sizeof(size_t)))) {
-            c->oom = 1;
+            c->y.oom = 1;
             goto done;
         }
         for (size_t j = 0; j < s->ndepends; j++) {
@@ -1572,16 +1254,16 @@ static void check_graph(ctx *c, cr_plan *plan)
                 if (near)
                     err_at(c, line, col, "'%s' depends on '%s', which is not a service of this "
                                          "plan: did you mean `%s`?",
-                           show(s->name), show(s->depends_on[j]), near);
+                           cr_yaml_show(s->name), cr_yaml_show(s->depends_on[j]), near);
                 else
                     err_at(c, line, col,
                            "'%s' depends on '%s', which is not a service of this plan",
-                           show(s->name), show(s->depends_on[j]));
+                           cr_yaml_show(s->name), cr_yaml_show(s->depends_on[j]));
                 continue;
             }
             const cr_plan_service *ds = &plan->services[d];
             if (d == i) {
-                err_at(c, line, col, "'%s' depends on itself", show(s->name));
+                err_at(c, line, col, "'%s' depends on itself", cr_yaml_show(s->name));
                 g.deps[i][j] = (size_t)-1; /* reported; not a cycle again */
                 continue;
             }
@@ -1589,7 +1271,7 @@ static void check_graph(ctx *c, cr_plan *plan)
                 err_at(c, line, col,
                        "'%s' (tier %d) depends on '%s' of tier %d: a service can only depend on "
                        "services of its own tier or a lower one (lower tiers start first)",
-                       show(s->name), s->tier, show(ds->name), ds->tier);
+                       cr_yaml_show(s->name), s->tier, cr_yaml_show(ds->name), ds->tier);
         }
     }
     check_cycles(c, plan, &g);
@@ -1646,21 +1328,21 @@ static void read_plan(ctx *c, const pn *root, cr_plan *plan)
 
     if (root->type != PN_MAP) {
         ERR(c, root, "a plan is a mapping with `site:` and `services:` (see docs/plan.md), got %s",
-            node_kind(root));
+            cr_yaml_kind(root));
         return;
     }
     check_keys(c, root, top_keys, NKEYS(top_keys), "at the top of the plan");
-    if ((v = get(root, "version", NULL)) &&
+    if ((v = cr_yaml_get(root, "version", NULL)) &&
         integer(c, v, "version", 1, 1, " (the plan format version)", &x) < 0)
         return; /* a future format: the rest would only mislead */
-    if (!(v = get(root, "site", NULL)))
+    if (!(v = cr_yaml_get(root, "site", NULL)))
         ERR(c, root, "the plan needs `site:` (the name of the hospital or site)");
     else if ((plan->site = text(c, v, "site")) && !good_name(plan->site))
         ERR(c, v,
             "site '%s' may hold only letters (accented ones too), digits, '.', '_' and '-' (at "
             "most 128 bytes)",
-            show(plan->site));
-    if ((v = get(root, "finess", NULL)) && (plan->finess = text(c, v, "finess"))) {
+            cr_yaml_show(plan->site));
+    if ((v = cr_yaml_get(root, "finess", NULL)) && (plan->finess = text(c, v, "finess"))) {
         /* FINESS: 9 characters, digits but for Corsica's 2A / 2B department. */
         size_t fl = strlen(plan->finess), ok = fl == 9;
         for (size_t i = 0; ok && i < fl; i++)
@@ -1669,44 +1351,44 @@ static void read_plan(ctx *c, const pn *root, cr_plan *plan)
         if (!ok)
             ERR(c, v, "finess must be the 9-character FINESS number of the establishment (e.g. "
                       "750712184 or 2A0000013), got '%s'",
-                show(plan->finess));
+                cr_yaml_show(plan->finess));
     }
-    if ((v = get(root, "lang", NULL)) && (plan->lang = text(c, v, "lang")) &&
+    if ((v = cr_yaml_get(root, "lang", NULL)) && (plan->lang = text(c, v, "lang")) &&
         strcmp(plan->lang, "fr") != 0 && strcmp(plan->lang, "en") != 0)
-        ERR(c, v, "lang is the language of the report: fr or en, got '%s'", show(plan->lang));
-    if ((v = get(root, "vault", NULL))) {
+        ERR(c, v, "lang is the language of the report: fr or en, got '%s'", cr_yaml_show(plan->lang));
+    if ((v = cr_yaml_get(root, "vault", NULL))) {
         plan->vault_line = v->line;
         plan->vault_col = v->col;
         if ((plan->vault = text(c, v, "vault")) && !*plan->vault)
             ERR(c, v, "vault must be the folder of the vault");
     }
-    if ((v = get(root, "defaults", NULL))) {
+    if ((v = cr_yaml_get(root, "defaults", NULL))) {
         if (v->type != PN_MAP) {
             ERR(c, v, "defaults must be a mapping (restore_point:, probe_timeout:...), got %s",
-                node_kind(v));
+                cr_yaml_kind(v));
         } else {
             pn *d;
             check_keys(c, v, default_keys, NKEYS(default_keys), "in defaults");
-            if ((d = get(v, "restore_point", NULL)))
+            if ((d = cr_yaml_get(v, "restore_point", NULL)))
                 read_point(c, d, &defpoint, NULL, 0);
-            if ((d = get(v, "probe_timeout", NULL)))
+            if ((d = cr_yaml_get(v, "probe_timeout", NULL)))
                 duration(c, d, "probe_timeout", 1, 0, 3600, &plan->probe_timeout);
-            if ((d = get(v, "probe_interval", NULL)))
+            if ((d = cr_yaml_get(v, "probe_interval", NULL)))
                 duration(c, d, "probe_interval", 1, 1, 3600, &plan->probe_interval);
-            if ((d = get(v, "max_age", NULL)))
+            if ((d = cr_yaml_get(v, "max_age", NULL)))
                 duration(c, d, "max_age", 0, 0, 3650 * 86400.0, &plan->max_age);
-            if ((d = get(v, "probe_retries", NULL)) &&
+            if ((d = cr_yaml_get(v, "probe_retries", NULL)) &&
                 integer(c, d, "probe_retries", 0, 100, NULL, &x) == 0)
                 plan->probe_retries = (unsigned int)x;
         }
     }
-    if (!(svcs = get(root, "services", NULL))) {
+    if (!(svcs = cr_yaml_get(root, "services", NULL))) {
         ERR(c, root, "the plan needs `services:`, a list of the services to restore");
         return;
     }
     if (svcs->type != PN_SEQ) {
         ERR(c, svcs, "services must be a list (each service starts with '- name: ...'), got %s",
-            node_kind(svcs));
+            cr_yaml_kind(svcs));
         return;
     }
     if (svcs->n == 0) {
@@ -1720,21 +1402,22 @@ static void read_plan(ctx *c, const pn *root, cr_plan *plan)
     plan->services = calloc(svcs->n, sizeof(*plan->services));
     c->ext = calloc(svcs->n, sizeof(*c->ext));
     if (!plan->services || !c->ext) {
-        c->oom = 1;
+        c->y.oom = 1;
         return;
     }
-    for (size_t i = 0; i < svcs->n && !c->oom; i++) {
+    for (size_t i = 0; i < svcs->n && !c->y.oom; i++) {
         plan->nservices++;
         read_service(c, svcs->kids[i], &plan->services[i], &c->ext[i], plan, defpoint);
     }
-    if (!c->oom)
+    if (!c->y.oom)
         check_graph(c, plan);
 }
 
 int cr_plan_parse_buffer(cr_plan **out, cr_plan_problem **problems, size_t *nproblems,
                          const char *file, const void *data, size_t len)
 {
-    ctx c = {0};
+    ctx c;
+    ctx_init(&c);
     cr_plan *plan = NULL;
     pn *root = NULL;
     int err = 0, empty;
@@ -1758,21 +1441,19 @@ int cr_plan_parse_buffer(cr_plan **out, cr_plan_problem **problems, size_t *npro
     if (len > CR_PLAN_MAX_BYTES) {
         err_at(&c, 1, 1, "the plan is larger than %u bytes: a plan is never that large",
                CR_PLAN_MAX_BYTES);
-    } else if ((root = read_yaml(&c, data, len, &empty))) {
+    } else if ((root = cr_yaml_read(&c.y, data, len, &empty))) {
         read_plan(&c, root, plan);
-    } else if (empty && !c.oom && !c.nerrors) {
+    } else if (empty && !c.y.oom && !c.y.nerrors) {
         err_at(&c, 1, 1, "the plan is empty: it needs `site:` and `services:` (see docs/plan.md)");
     }
-    if (c.oom) {
+    if (c.y.oom) {
         cr_error_set("out of memory reading the plan %s", file ? file : "-");
         err = CR_ERROR;
         goto done;
     }
-    if (c.dropped)
-        err_at(&c, 0, 0, "... and %zu more problem(s) not shown", c.dropped);
-    sort_problems(c.pr, c.npr);
-    if (c.nerrors) {
-        cr_error_set("the plan %s has %d error(s)", file ? file : "-", c.nerrors);
+    cr_ydoc_finish(&c.y);
+    if (c.y.nerrors) {
+        cr_error_set("the plan %s has %d error(s)", file ? file : "-", c.y.nerrors);
         err = CR_EINPUT;
     }
 done:
@@ -1783,18 +1464,18 @@ done:
         }
     }
     free(c.ext);
-    pn_free(root);
+    cr_ynode_free(root);
     if (err == 0) {
         *out = plan;
     } else {
         cr_plan_free(plan);
     }
     if (problems && err != CR_ERROR) {
-        *problems = c.pr;
+        *problems = c.y.pr;
         if (nproblems)
-            *nproblems = c.npr;
+            *nproblems = c.y.npr;
     } else {
-        cr_plan_problems_free(c.pr, c.npr);
+        cr_plan_problems_free(c.y.pr, c.y.npr);
     }
     return err;
 }
@@ -2181,26 +1862,27 @@ static void check_age(ctx *c, const cr_plan_service *s, const cr_snapshot *snap,
             "the restore point of '%s' (snapshot %s, %s) is %s old, older than its max_age (%s): "
             "what was written since would be lost; check that the backups of source '%s' still "
             "run (`cleanroom snapshots --source %s`)",
-            show(s->name), short_hex(sid, &snap->id), t, a, m, show(s->source), show(s->source));
+            cr_yaml_show(s->name), short_hex(sid, &snap->id), t, a, m, cr_yaml_show(s->source), cr_yaml_show(s->source));
 }
 
 int cr_plan_check_vault(cr_plan_problem **problems, size_t *nproblems, const cr_plan *plan,
                         cr_repo *repo)
 {
-    ctx c = {0};
+    ctx c;
+    ctx_init(&c);
     int64_t now = cr_time_now_ns();
     cr_snapshot **all = NULL;
     size_t nall = 0, nsources = 0;
     const char **sources = NULL;
     int err;
 
-    c.pr = *problems;
-    c.npr = c.cappr = *nproblems;
+    c.y.pr = *problems;
+    c.y.npr = c.y.cappr = *nproblems;
     if ((err = cr_snapshot_list(&all, &nall, repo, NULL)) < 0 && err != CR_ENOTFOUND)
         goto done;
     err = 0;
     if (!(sources = calloc(nall + 1, sizeof(*sources)))) {
-        c.oom = 1;
+        c.y.oom = 1;
         goto done;
     }
     for (size_t i = 0; i < nall; i++) {
@@ -2210,7 +1892,7 @@ int cr_plan_check_vault(cr_plan_problem **problems, size_t *nproblems, const cr_
         if (!seen)
             sources[nsources++] = all[i]->source;
     }
-    for (size_t i = 0; i < plan->nservices && !c.oom; i++) {
+    for (size_t i = 0; i < plan->nservices && !c.y.oom; i++) {
         const cr_plan_service *s = &plan->services[i];
         cr_snapshot *snap = NULL;
         int has = 0, unhunted = 0, at_target = 0;
@@ -2221,12 +1903,12 @@ int cr_plan_check_vault(cr_plan_problem **problems, size_t *nproblems, const cr_
             if (near)
                 err_at(&c, s->source_line, s->source_col,
                        "source '%s' has no restore point in the vault: did you mean `%s`?",
-                       show(s->source), near);
+                       cr_yaml_show(s->source), near);
             else
                 err_at(&c, s->source_line, s->source_col,
                        "source '%s' has no restore point in the vault (see `cleanroom "
                        "snapshots`)",
-                       show(s->source));
+                       cr_yaml_show(s->source));
             continue;
         }
         cr_error_clear();
@@ -2243,26 +1925,24 @@ int cr_plan_check_vault(cr_plan_problem **problems, size_t *nproblems, const cr_
             warn_at(&c, s->point_line, s->point_col,
                     "%d snapshot(s) of '%s' were never hunted: one of them could be compromised; "
                     "run `cleanroom hunt`",
-                    unhunted, show(s->source));
+                    unhunted, cr_yaml_show(s->source));
         }
         if (snap && s->max_age > 0)
             check_age(&c, s, snap, now);
         cr_snapshot_free(snap);
     }
 done:
-    if (c.oom) {
+    if (c.y.oom) {
         cr_error_set("out of memory checking the plan against the vault");
         err = CR_ERROR;
     }
-    if (c.dropped)
-        err_at(&c, 0, 0, "... and %zu more problem(s) not shown", c.dropped);
-    sort_problems(c.pr, c.npr);
-    *problems = c.pr;
-    *nproblems = c.npr;
+    cr_ydoc_finish(&c.y);
+    *problems = c.y.pr;
+    *nproblems = c.y.npr;
     cr_snapshot_list_free(all, nall);
     free(sources);
-    if (err == 0 && c.nerrors) {
-        cr_error_set("the plan %s has %d error(s) against the vault", plan->file, c.nerrors);
+    if (err == 0 && c.y.nerrors) {
+        cr_error_set("the plan %s has %d error(s) against the vault", plan->file, c.y.nerrors);
         err = CR_EINPUT;
     }
     return err;
@@ -2272,14 +1952,15 @@ done:
 
 int cr_plan_check_host(cr_plan_problem **problems, size_t *nproblems, const cr_plan *plan)
 {
-    ctx c = {0};
-    c.pr = *problems;
-    c.npr = c.cappr = *nproblems;
-    for (size_t i = 0; i < plan->nservices && !c.oom; i++) {
+    ctx c;
+    ctx_init(&c);
+    c.y.pr = *problems;
+    c.y.npr = c.y.cappr = *nproblems;
+    for (size_t i = 0; i < plan->nservices && !c.y.oom; i++) {
         const cr_plan_service *s = &plan->services[i];
         char *p = s->target.path ? cr_plan_instance_path(s, 1) : NULL;
         if (!p) {
-            c.oom = s->target.path != NULL;
+            c.y.oom = s->target.path != NULL;
             continue;
         }
         /* every folder above the target, from the root down, while it exists */
@@ -2293,7 +1974,7 @@ int cr_plan_check_host(cr_plan_problem **problems, size_t *nproblems, const cr_p
                         "users (mode %04o): if its service runs under its own account "
                         "(postgres, openldap...), it will not reach its restored data; "
                         "chmod o+x %s, or choose a target elsewhere",
-                        show(p), show(s->name), (unsigned int)(st.st_mode & 07777), show(p));
+                        cr_yaml_show(p), cr_yaml_show(s->name), (unsigned int)(st.st_mode & 07777), cr_yaml_show(p));
                 break;
             }
             *sl = '/';
@@ -2302,12 +1983,10 @@ int cr_plan_check_host(cr_plan_problem **problems, size_t *nproblems, const cr_p
         }
         free(p);
     }
-    if (c.dropped)
-        err_at(&c, 0, 0, "... and %zu more problem(s) not shown", c.dropped);
-    sort_problems(c.pr, c.npr);
-    *problems = c.pr;
-    *nproblems = c.npr;
-    if (c.oom) {
+    cr_ydoc_finish(&c.y);
+    *problems = c.y.pr;
+    *nproblems = c.y.npr;
+    if (c.y.oom) {
         cr_error_set("out of memory checking the plan's targets");
         return CR_ERROR;
     }

@@ -6,12 +6,13 @@
 #define CR_RECOVER_PLAN_PRIV_H
 
 #include "cleanroom/plan.h"
+#include "util/yaml.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 /** At most this many problems are kept; one more says how many were left out. */
-#define CR_PLAN_MAX_PROBLEMS 1000u
+#define CR_PLAN_MAX_PROBLEMS CR_YAML_MAX_PROBLEMS
 
 /**
  * cr_plan_load on a plan held in memory. `file` is only recorded in the plan

@@ -153,6 +153,7 @@ typedef struct bk {
     cr_chunker chunker;
     int noatime; /* O_NOATIME worth trying */
     uint64_t est_files, est_bytes; /* size of the previous snapshot, for progress */
+    int file_read; /* opts->file_read is there (version 3) */
 
     /*
      * Two bounded queues: files to read and directories to walk. Every thread
@@ -216,6 +217,10 @@ typedef struct bworker {
     /* loading the parent's trees: a blob reader keeping the last pack open (made on first use) */
     cr_blob_reader *treader;
     cr_buf tplain;
+    /* the head of the file being read, for opts->file_read (made on first use) */
+    uint8_t *head;
+    size_t head_len;
+    int want_head;
 } bworker;
 
 typedef struct extv {
@@ -900,6 +905,15 @@ static int read_region(bworker *w, int fd, uint64_t start, uint64_t end, extv *e
                 fill += (size_t)r;
                 rd += (uint64_t)r;
             }
+            /* the file's first bytes, read anyway, for opts->file_read */
+            if (w->want_head && base == 0 && pos == 0) {
+                size_t k = fill < CR_BACKUP_HEAD_BYTES ? fill : CR_BACKUP_HEAD_BYTES;
+                if (w->head || (w->head = malloc(CR_BACKUP_HEAD_BYTES))) {
+                    memcpy(w->head, buf, k);
+                    w->head_len = k;
+                }
+                w->want_head = 0;
+            }
         }
         if (pos == fill)
             break;
@@ -941,6 +955,8 @@ static void file_job(bworker *w, const bjob *j)
 
     if (fd >= 0) /* from now on, one of the few files being read */
         atomic_fetch_sub_explicit(&b->fds_open, 1, memory_order_relaxed);
+    w->want_head = b->file_read;
+    w->head_len = 0;
     if (atomic_load(&b->fatal))
         goto fail;
     if (fd < 0 && (fd = open_file(b, j->dfd, j->rel)) < 0) {
@@ -1031,6 +1047,14 @@ static void file_job(bworker *w, const bjob *j)
     close(fd);
     n->content = ev.v;
     n->ncontent = ev.n;
+    w->want_head = 0;
+    if (b->file_read) {
+        char *p = join_path(j->d->path, j->rel);
+        if (p)
+            b->opts->file_read(p, j->cls == CLS_NEW, n->size, w->head, w->head_len,
+                               b->opts->read_payload);
+        free(p);
+    }
     atomic_fetch_add(j->cls == CLS_NEW ? &b->files_new : &b->files_changed, 1);
     atomic_fetch_add(&b->files_done, 1);
     return;
@@ -1038,6 +1062,7 @@ fail:
     if (fd >= 0)
         close(fd);
     free(ev.v);
+    w->want_head = 0;
     n->type = (cr_node_type)0; /* left out of the tree */
     atomic_fetch_add(&b->files_done, 1);
 }
@@ -1884,6 +1909,7 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
     cr_node oldroot;
     int err = 0, have_parent = 0, mutexes = 0;
     cr_id parent_id = {{0}};
+    uint64_t parent_files = 0;
     int64_t time_ns;
     struct stat st;
 
@@ -1948,6 +1974,7 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
     }
     b->repo = repo;
     b->opts = opts;
+    b->file_read = opts->version >= 3 && opts->file_read != NULL;
     b->t0 = cr_time_mono();
     b->noatime = 1;
     b->fq.cap = QUEUE_CAP;
@@ -1984,6 +2011,7 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
         parent_id = p->id;
         b->est_files = p->files;
         b->est_bytes = p->bytes;
+        parent_files = p->files;
         oldroot.type = CR_NODE_DIR;
         oldroot.has_subtree = 1;
         oldroot.subtree = p->tree;
@@ -2113,6 +2141,26 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
     snap->files_unchanged = atomic_load(&b->files_unchanged);
     snap->errors = atomic_load(&b->errors);
     snap->duration = cr_time_mono() - b->t0;
+    if (opts->version >= 3 && opts->tags_before_save) {
+        const char *const *more = opts->tags_before_save(snap, parent_files, opts->read_payload);
+        size_t nmore = 0;
+        while (more && more[nmore])
+            nmore++;
+        if (nmore) {
+            char **t = cr_realloc(snap->tags, (snap->ntags + nmore) * sizeof(char *));
+            if (!t) {
+                err = CR_ERROR;
+                goto done;
+            }
+            snap->tags = t;
+            for (i = 0; i < nmore; i++)
+                if (!(snap->tags[snap->ntags++] = cr_strdup(more[i]))) {
+                    snap->ntags--;
+                    err = CR_ERROR;
+                    goto done;
+                }
+        }
+    }
     if ((err = cr_snapshot_save(repo, snap)) < 0)
         goto done;
     progress(b, NULL, 1);
@@ -2142,6 +2190,7 @@ done:
             size_t k;
             cr_packer_free(w->packer);
             free(w->buf);
+            free(w->head);
             cr_buf_free(&w->tenc);
             for (k = 0; k < NAME_CACHE; k++) {
                 free(w->users[k].name);

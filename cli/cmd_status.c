@@ -1,0 +1,438 @@
+/*
+ * cleanroom status: one line per source — its newest snapshot, how old it is,
+ * and the grade of that age against the RPO of its job (the jobs file) — as
+ * text, JSON, or one Nagios/Centreon plugin line (--check) whose exit code is
+ * the plugin API's: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+ *
+ * The grade is the library's (cr_status_get); this file only shows it.
+ */
+#include "common.h"
+
+#include "cleanroom/jobs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char help_text[] =
+    "usage: cleanroom status [--jobs FILE] [--json | --check] [--now ISO8601] [--notify]\n"
+    "                        [--prometheus FILE]\n"
+    "\n"
+    "One line per source of the vault and per job of the jobs file: the newest snapshot,\n"
+    "its age, the job's RPO (rpo: in the jobs file) and the grade of that age:\n"
+    "  ok                   age <= RPO\n"
+    "  exceeded             RPO < age <= 2 x RPO\n"
+    "  severely exceeded    2 x RPO < age <= 4 x RPO\n"
+    "  critically exceeded  age > 4 x RPO\n"
+    "  never backed up      a job whose source has no snapshot\n"
+    "  no rpo               a source no job (or a job without rpo:) watches\n"
+    "\n"
+    "Options:\n"
+    "  --jobs FILE     the jobs file with the RPOs (default: " CR_JOBS_DEFAULT_FILE ",\n"
+    "                  used when it exists)\n"
+    "  --json          {now, sources:[{source, job, snapshot, time, age_seconds,\n"
+    "                  rpo_seconds, grade, errors, snapshots, suspect, unhunted,\n"
+    "                  compromised, first_compromised_time, clean_snapshot, clean_time}]}\n"
+    "  --check         one monitoring plugin line (Nagios, Centreon, Icinga):\n"
+    "                  CLEANROOM CRITICAL - dpi: last backup 3 d ago (rpo 26 h) | perfdata\n"
+    "                  (--nagios is the same)\n"
+    "  --now ISO8601   judge the ages at this time instead of the clock\n"
+    "  --prometheus FILE  also write node-exporter textfile metrics to FILE (replaced whole)\n"
+    "  --notify        send one alert per source past its RPO (journal, and mail to its\n"
+    "                  job's `notify` targets): run it from a timer\n"
+    "\n"
+    "Exit codes: 0 done, 1 error, 2 usage, 3 wrong passphrase, 4 damaged vault, 7 no vault;\n"
+    "the grades do not change them (with --notify, an alert mail not sent exits 1).\n"
+    "With --check, the plugin API's: 0 OK, 1 WARNING (a source past its RPO), 2 CRITICAL\n"
+    "(a source past 2x its RPO, never backed up, or its last backup tagged suspect),\n"
+    "3 UNKNOWN (the vault or the jobs file could not be read).\n";
+
+/* "3 d", "5 h", "12 min", "40 s": the unit a person on call reads at a glance. */
+static void age_text(char *b, size_t len, int64_t ns)
+{
+    int64_t s = ns / 1000000000LL;
+    if (s < 0)
+        s = 0;
+    if (s >= 2 * 86400)
+        snprintf(b, len, "%lld d", (long long)(s / 86400));
+    else if (s >= 2 * 3600)
+        snprintf(b, len, "%lld h", (long long)(s / 3600));
+    else if (s >= 120)
+        snprintf(b, len, "%lld min", (long long)(s / 60));
+    else
+        snprintf(b, len, "%lld s", (long long)s);
+}
+
+/* Plugin API: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. */
+static int plugin_code(cr_rpo_grade g)
+{
+    switch (g) {
+    case CR_RPO_EXCEEDED: return 1;
+    case CR_RPO_SEVERELY:
+    case CR_RPO_CRITICALLY:
+    case CR_RPO_NEVER: return 2;
+    default: return 0;
+    }
+}
+
+/* A perfdata label: letters, digits, '_', '-', '.' (others become '_'). */
+static void label(char *b, size_t len, const char *s)
+{
+    size_t o = 0;
+    for (; *s && o + 1 < len; s++)
+        b[o++] = (char)((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+                                (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' || *s == '.'
+                            ? *s
+                            : '_');
+    b[o] = '\0';
+}
+
+static int source_code(const cr_source_status *x)
+{
+    int c = plugin_code(x->grade);
+    return x->suspect ? 2 : c;
+}
+
+/* A Prometheus label value: backslash, double quote and newline escaped. */
+static void prom_label(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            fputc('\\', f), fputc(*s, f);
+        else if (*s == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+/* node-exporter textfile metrics, written whole and renamed into place (the collector
+ * may read the file at any moment). @return an exit code. */
+static int write_prometheus(const cr_status *st, const char *path)
+{
+    static const struct {
+        const char *name, *help;
+    } m[] = {
+        {"cleanroom_last_backup_timestamp_seconds", "Time of the newest snapshot of the source."},
+        {"cleanroom_last_backup_age_seconds", "Age of the newest snapshot of the source."},
+        {"cleanroom_rpo_seconds", "RPO of the source's job (absent: none)."},
+        {"cleanroom_rpo_grade", "0 ok or no rpo, 1 exceeded, 2 severely, 3 critically, 4 never."},
+        {"cleanroom_snapshots", "Snapshots of the source."},
+        {"cleanroom_suspect", "1 when the newest snapshot is tagged suspect (ransomware)."},
+        {"cleanroom_compromised", "1 when a snapshot holds a finding at or above high."},
+    };
+    size_t len = strlen(path);
+    char *tmp = cli_xmalloc(len + 8);
+    FILE *f;
+    snprintf(tmp, len + 8, "%s.tmp", path);
+    if (!(f = fopen(tmp, "w"))) {
+        cli_error("cannot write %s: %s", tmp, strerror(errno));
+        free(tmp);
+        return CLI_EXIT_ERROR;
+    }
+    for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
+        fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n", m[k].name, m[k].help, m[k].name);
+        for (size_t i = 0; i < st->n; i++) {
+            const cr_source_status *x = &st->sources[i];
+            double v;
+            int grade = x->grade == CR_RPO_EXCEEDED    ? 1
+                        : x->grade == CR_RPO_SEVERELY   ? 2
+                        : x->grade == CR_RPO_CRITICALLY ? 3
+                        : x->grade == CR_RPO_NEVER      ? 4
+                                                        : 0;
+            switch (k) {
+            case 0: if (!x->has_last) continue; v = (double)x->last_time_ns / 1e9; break;
+            case 1: if (!x->has_last) continue; v = (double)(x->age_ns / 1000000000LL); break;
+            case 2: if (!x->rpo_ns) continue; v = (double)(x->rpo_ns / 1000000000LL); break;
+            case 3: v = grade; break;
+            case 4: v = (double)x->snapshots; break;
+            case 5: v = x->suspect; break;
+            default: v = x->compromised; break;
+            }
+            fprintf(f, "%s{source=\"", m[k].name);
+            prom_label(f, x->source);
+            fprintf(f, "\"} %.17g\n", v);
+        }
+    }
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0) {
+        cli_error("cannot write %s: %s", tmp, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return CLI_EXIT_ERROR;
+    }
+    if (rename(tmp, path) != 0) {
+        cli_error("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+        unlink(tmp);
+        free(tmp);
+        return CLI_EXIT_ERROR;
+    }
+    free(tmp);
+    return 0;
+}
+
+static int print_check(const cr_status *st)
+{
+    static const char *const names[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
+    int code = 0, bad = 0;
+    for (size_t i = 0; i < st->n; i++) {
+        int c = source_code(&st->sources[i]);
+        code = c > code ? c : code;
+        bad += c > 0;
+    }
+    printf("CLEANROOM %s - ", names[code]);
+    if (!bad) {
+        size_t watched = 0;
+        for (size_t i = 0; i < st->n; i++)
+            watched += st->sources[i].rpo_ns > 0;
+        printf("%zu source(s) within their RPO", watched);
+    }
+    int first = 1;
+    /* the worst first: the line is cut by some consoles */
+    for (int want = 2; want >= 1; want--) {
+        for (size_t i = 0; i < st->n; i++) {
+            const cr_source_status *x = &st->sources[i];
+            char *e;
+            char a[32], r[32];
+            if (source_code(x) != want)
+                continue;
+            e = cli_escape(x->source);
+            if (x->suspect) {
+                printf("%s%s: last backup tagged suspect (ransomware signals)", first ? "" : ", ",
+                       e);
+            } else if (x->grade == CR_RPO_NEVER) {
+                printf("%s%s: never backed up", first ? "" : ", ", e);
+            } else {
+                age_text(a, sizeof(a), x->age_ns);
+                age_text(r, sizeof(r), x->rpo_ns);
+                printf("%s%s: last backup %s ago (rpo %s)", first ? "" : ", ", e, a, r);
+            }
+            first = 0;
+            free(e);
+        }
+    }
+    printf(" |");
+    for (size_t i = 0; i < st->n; i++) {
+        const cr_source_status *x = &st->sources[i];
+        char l[128];
+        label(l, sizeof(l), x->source);
+        if (!x->has_last)
+            continue;
+        printf(" '%s_age'=%llds", l, (long long)(x->age_ns / 1000000000LL));
+        if (x->rpo_ns > 0)
+            printf(";%lld;%lld", (long long)(x->rpo_ns / 1000000000LL),
+                   (long long)(2 * x->rpo_ns / 1000000000LL));
+    }
+    printf("\n");
+    return code;
+}
+
+int cmd_status(int argc, char **argv)
+{
+    enum { OPT_JOBS = CLI_OPT_FIRST_CMD, OPT_CHECK, OPT_NOW, OPT_NOTIFY, OPT_PROMETHEUS };
+    static const struct option longopts[] = {
+        {"jobs", required_argument, NULL, OPT_JOBS},
+        {"check", no_argument, NULL, OPT_CHECK},
+        {"nagios", no_argument, NULL, OPT_CHECK},
+        {"now", required_argument, NULL, OPT_NOW},
+        {"notify", no_argument, NULL, OPT_NOTIFY},
+        {"prometheus", required_argument, NULL, OPT_PROMETHEUS},
+        CLI_GLOBAL_LONGOPTS,
+        {NULL, 0, NULL, 0},
+    };
+    const char *file = NULL, *prom = NULL;
+    int check = 0, notify = 0, c, rc = CLI_EXIT_USAGE, err;
+    int64_t now = 0;
+    cr_jobs *jobs = NULL;
+    cr_problem *pr = NULL;
+    size_t npr = 0;
+    cr_repo *repo = NULL;
+    cr_status st = {0};
+
+    while ((c = cli_getopt(argc, argv, "", longopts, "status")) != -1) {
+        switch (c) {
+        case OPT_JOBS: file = optarg; break;
+        case OPT_CHECK: check = 1; break;
+        case OPT_NOTIFY: notify = 1; break;
+        case OPT_PROMETHEUS: prom = optarg; break;
+        case OPT_NOW:
+            if (cr_time_parse(&now, optarg) < 0) {
+                rc = cli_usage_error("status", "--now '%s' is not a date/time", optarg);
+                goto done;
+            }
+            break;
+        case CLI_OPT_HELP:
+            fputs(help_text, stdout);
+            rc = CLI_EXIT_OK;
+            goto done;
+        default: goto done;
+        }
+    }
+    if (optind < argc) {
+        rc = cli_unexpected_argument("status", argv[optind], NULL);
+        goto done;
+    }
+    if (check && cli_g.json) {
+        rc = cli_usage_error("status", "--check and --json cannot be used together");
+        goto done;
+    }
+    /* the default file is optional; a file named with --jobs must be there and sound */
+    if (file || access(CR_JOBS_DEFAULT_FILE, F_OK) == 0) {
+        const char *f = file ? file : CR_JOBS_DEFAULT_FILE;
+        cr_error_clear();
+        err = cr_jobs_load(&jobs, &pr, &npr, f);
+        if (err < 0) {
+            if (check) {
+                printf("CLEANROOM UNKNOWN - the jobs file %s cannot be used: %s\n", f,
+                       cr_error_last());
+                rc = 3;
+            } else {
+                if (npr) {
+                    int e = 0, w = 0;
+                    cli_print_problems(f, pr, npr, &e, &w);
+                }
+                rc = cli_fail(err, NULL);
+            }
+            goto done;
+        }
+    }
+    if ((!cli_g.repo || !*cli_g.repo) && jobs && jobs->vault)
+        cli_g.repo = jobs->vault;
+    if ((rc = cli_open_repo(&repo)) != 0) {
+        if (check) {
+            printf("CLEANROOM UNKNOWN - the vault cannot be opened (see the error above)\n");
+            rc = 3;
+        }
+        goto done;
+    }
+    cr_error_clear();
+    if ((err = cr_status_get(&st, repo, jobs, now)) < 0) {
+        if (check) {
+            printf("CLEANROOM UNKNOWN - %s\n", cr_error_last());
+            rc = 3;
+        } else {
+            rc = cli_fail(err, NULL);
+        }
+        goto done;
+    }
+    if (prom && (rc = write_prometheus(&st, prom)) != 0)
+        goto done;
+    if (notify) {
+        /* one alert per late source, to its job's targets */
+        for (size_t i = 0; i < st.n; i++) {
+            const cr_source_status *x = &st.sources[i];
+            if (x->grade == CR_RPO_OK || x->grade == CR_RPO_UNKNOWN || !x->job)
+                continue;
+            cr_alert a = {0};
+            a.kind = CR_ALERT_RPO;
+            a.source = x->source;
+            a.job = x->job;
+            a.age_ns = x->age_ns;
+            a.rpo_ns = x->rpo_ns;
+            a.grade = cr_rpo_grade_name(x->grade);
+            if (x->has_last)
+                cr_id_to_hex(a.snapshot, &x->last);
+            cr_error_clear();
+            if (cr_alert_send(jobs, cr_jobs_find(jobs, x->job), &a) < 0) {
+                cli_error("%s", cr_error_last());
+                notify = -1;
+            }
+        }
+    }
+    if (check) {
+        rc = print_check(&st);
+        goto done;
+    }
+    if (cli_g.json) {
+        json_t *o = json_object(), *a = json_array();
+        char t[48], hex[CR_ID_HEX_LEN + 1];
+        cr_time_format(t, sizeof(t), st.now_ns);
+        json_object_set_new(o, "now", json_string(t));
+        for (size_t i = 0; i < st.n; i++) {
+            const cr_source_status *x = &st.sources[i];
+            json_t *s = json_object();
+            json_object_set_new(s, "source", cli_json_str(x->source));
+            json_object_set_new(s, "job", x->job ? cli_json_str(x->job) : json_null());
+            json_object_set_new(s, "snapshot",
+                                x->has_last ? json_string(cr_id_to_hex(hex, &x->last))
+                                            : json_null());
+            if (x->has_last)
+                cr_time_format(t, sizeof(t), x->last_time_ns);
+            json_object_set_new(s, "time", x->has_last ? json_string(t) : json_null());
+            json_object_set_new(s, "age_seconds",
+                                x->has_last ? json_integer(x->age_ns / 1000000000LL)
+                                            : json_null());
+            json_object_set_new(s, "rpo_seconds",
+                                x->rpo_ns ? json_integer(x->rpo_ns / 1000000000LL)
+                                          : json_null());
+            json_object_set_new(s, "grade", json_string(cr_rpo_grade_name(x->grade)));
+            json_object_set_new(s, "errors", json_integer((json_int_t)x->last_errors));
+            json_object_set_new(s, "snapshots", json_integer((json_int_t)x->snapshots));
+            json_object_set_new(s, "suspect", json_boolean(x->suspect));
+            json_object_set_new(s, "unhunted", json_integer((json_int_t)x->unhunted));
+            json_object_set_new(s, "compromised", json_boolean(x->compromised));
+            if (x->compromised)
+                cr_time_format(t, sizeof(t), x->first_compromised_ns);
+            json_object_set_new(s, "first_compromised_time",
+                                x->compromised ? json_string(t) : json_null());
+            json_object_set_new(s, "clean_snapshot",
+                                x->has_clean ? json_string(cr_id_to_hex(hex, &x->clean))
+                                             : json_null());
+            if (x->has_clean)
+                cr_time_format(t, sizeof(t), x->clean_time_ns);
+            json_object_set_new(s, "clean_time", x->has_clean ? json_string(t) : json_null());
+            json_array_append_new(a, s);
+        }
+        json_object_set_new(o, "sources", a);
+        rc = cli_json_print(o);
+        if (rc == 0 && notify < 0)
+            rc = CLI_EXIT_ERROR;
+        goto done;
+    }
+    if (st.n == 0)
+        printf("no source: the vault holds no snapshot and no jobs file names one\n");
+    for (size_t i = 0; i < st.n; i++) {
+        const cr_source_status *x = &st.sources[i];
+        char *e = cli_escape(x->source);
+        char a[32], r[32], t[48], hex[CR_ID_HEX_LEN + 1];
+        if (x->has_last) {
+            cr_time_format(t, sizeof(t), x->last_time_ns);
+            age_text(a, sizeof(a), x->age_ns);
+            printf("%-20s last %.8s %s (%s ago)", e, cr_id_to_hex(hex, &x->last), t, a);
+            if (x->last_errors)
+                printf(", %llu unreadable item(s)", (unsigned long long)x->last_errors);
+        } else {
+            printf("%-20s no snapshot", e);
+        }
+        if (x->rpo_ns) {
+            age_text(r, sizeof(r), x->rpo_ns);
+            printf(", rpo %s: %s\n", r, cr_rpo_grade_name(x->grade));
+        } else {
+            printf(", %s\n", x->job ? "no rpo in its job" : "no job");
+        }
+        if (x->suspect)
+            printf("%-20s   the newest snapshot is tagged suspect: ransomware signals during "
+                   "its backup\n", "");
+        if (x->compromised) {
+            cr_time_format(t, sizeof(t), x->first_compromised_ns);
+            printf("%-20s   compromised since %s (a finding at or above high); ", "", t);
+            if (x->has_clean) {
+                cr_time_format(t, sizeof(t), x->clean_time_ns);
+                printf("clean point %.8s %s\n", cr_id_to_hex(hex, &x->clean), t);
+            } else {
+                printf("no clean point\n");
+            }
+        } else if (x->has_last && x->unhunted) {
+            printf("%-20s   %zu snapshot(s) not hunted yet\n", "", x->unhunted);
+        }
+        free(e);
+    }
+    rc = notify < 0 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
+done:
+    cr_status_clear(&st);
+    cr_repo_free(repo);
+    cr_jobs_free(jobs);
+    cr_problems_free(pr, npr);
+    return rc;
+}

@@ -1,0 +1,329 @@
+/*
+ * cleanroom: operating the vault day to day — the jobs file (what to back up,
+ * when, how long to keep it, how late is too late), running a job (backup,
+ * hunt, forget), the systemd units that schedule them, and the RPO status of
+ * each source. Format: docs/jobs.md.
+ */
+#ifndef CLEANROOM_JOBS_H
+#define CLEANROOM_JOBS_H
+
+#include "common.h"
+#include "ops.h"
+#include "repo.h"
+#include "snapshot.h"
+#include "image.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Where the jobs file is looked for when --jobs is not given. */
+#define CR_JOBS_DEFAULT_FILE "/etc/cleanroom/jobs.yaml"
+
+/** Limits applied to a jobs file. */
+#define CR_JOBS_MAX_BYTES (1024u * 1024)
+#define CR_JOBS_MAX_JOBS 1000u
+#define CR_JOBS_MAX_NODES 100000u
+#define CR_JOBS_MAX_DEPTH 16u
+
+/** One job of the jobs file. */
+typedef struct cr_job {
+    char *name;                  /**< letters, digits, '-', '_', '.' (a systemd unit name) */
+    char *source;                /**< the source of its snapshots (default: the name) */
+    char **paths; size_t npaths; /**< folders and files to back up, or */
+    char **images; size_t nimages; /**< disk images (one of the two) */
+    char **excludes; size_t nexcludes;
+    char *root;                  /**< the folder that is the system's "/" (NULL: found) */
+    char *schedule;              /**< as written ("daily 02:00", "every 4h", OnCalendar) */
+    char *on_calendar;           /**< the same in systemd OnCalendar= syntax */
+    int64_t rpo_ns;              /**< the oldest a last backup may be (0: none set) */
+    /** Retention (the `forget` keep rules); has_retention 0: never forgets. */
+    int has_retention;
+    unsigned int keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly;
+    int64_t keep_within_ns;
+    int hunt;                    /**< 1 (default): hunt the new snapshot */
+    int ransomware_check;        /**< 1 (default): ransomware signals during the backup */
+    char **notify; size_t nnotify; /**< "syslog", "mail" (mail.to) or "mail:ADDRESS" */
+    /** `verify: M`: this job backs up nothing; it reads and checks one M-th of the vault's
+     *  packs per run (verify --read-data-subset N/M, N turning with the day), so that
+     *  everything is read every M runs. 0: a backup job. source is then NULL. */
+    unsigned int verify_subset;
+    unsigned int line;           /**< where the job starts in the file */
+} cr_job;
+
+/** `mail:` of the jobs file: how alerts are mailed (SMTP through libcurl). */
+typedef struct cr_mail_config {
+    char *relay;                 /**< smtp://host[:port] or smtps://host[:port]; NULL: no mail */
+    int starttls;                /**< 1 (default for smtp://): refuse to send without STARTTLS */
+    char *from;
+    char **to; size_t nto;       /**< recipients of the targets written `mail` */
+    char *user;                  /**< SMTP login, or NULL */
+    char *password_file;         /**< its password: first line of this file, or */
+    char *password_env;          /**< the value of this environment variable */
+    char *language;              /**< "en" (default) or "fr" */
+    char *ca_file;               /**< CA certificates of the relay (an internal CA), or NULL */
+} cr_mail_config;
+
+typedef struct cr_jobs {
+    char *file;                  /**< the file read ("-" for a buffer) */
+    cr_mail_config mail;
+    char *vault;                 /**< `vault:` the vault the jobs write to, or NULL */
+    char *password_file;         /**< `password_file:` for the scheduled runs, or NULL */
+    cr_job *jobs; size_t n;
+} cr_jobs;
+
+void cr_jobs_free(cr_jobs *jobs);
+/** The job called `name`, or NULL (borrowed). */
+const cr_job *cr_jobs_find(const cr_jobs *jobs, const char *name);
+
+/**
+ * Read and check a jobs file. Every problem is collected with its line and
+ * column (sorted), not only the first: syntax, unknown keys (with the closest
+ * known one), wrong types, missing or repeated names, a job with both or
+ * neither of paths and images, a schedule or RPO that cannot be read, an RPO
+ * shorter than the schedule's interval (warning), notification targets.
+ * @param[out] out the jobs (NULL unless 0 is returned).
+ * @param[out] problems errors and warnings, freed with cr_problems_free (may be
+ *             NULL). Filled for CR_EINPUT too.
+ * @return 0 (there may be warnings); CR_EINPUT (errors: nothing may run);
+ *         CR_ENOTFOUND (no such file); an error.
+ */
+int cr_jobs_load(cr_jobs **out, cr_problem **problems, size_t *nproblems, const char *path);
+/** cr_jobs_load on a file held in memory (`file` names it in messages). */
+int cr_jobs_parse(cr_jobs **out, cr_problem **problems, size_t *nproblems, const char *file,
+                  const void *data, size_t len);
+
+/**
+ * Translate a schedule into systemd's OnCalendar= syntax: "daily 02:00" ->
+ * "*-*-* 02:00:00", "every 4h" -> "*-*-* 00/4:00:00", "every 30m" ->
+ * "*-*-* *:00/30:00", "hourly"/"daily"/"weekly" kept; anything else made of
+ * the characters of OnCalendar is passed on as written.
+ * @param[out] interval_ns the time between two runs when it is known (0 otherwise).
+ * @return 0 or CR_EINPUT (message set).
+ */
+int cr_job_schedule_parse(char **out, int64_t *interval_ns, const char *schedule);
+
+/* ------------------------------------------------- ransomware at backup time */
+
+/** The tag of a snapshot saved while ransomware signals were seen (it is evidence). */
+#define CR_TAG_SUSPECT "suspect"
+
+/** What a backup saw of the files it read, against its parent snapshot. */
+typedef struct cr_ransom_signals {
+    uint64_t files_before;       /**< files of the parent snapshot (0: first backup) */
+    uint64_t added, modified;    /**< files read: new, changed */
+    uint64_t near_random;        /**< of those, changed files (or new ones with a ransomware
+                                      extension) whose first bytes are near-random and start
+                                      like no known format: what encryption leaves */
+    uint64_t ransom_named;       /**< new files with an extension of the shipped list */
+    uint64_t notes;              /**< new files named as ransom notes */
+    int suspect;                 /**< 1: the snapshot was tagged CR_TAG_SUSPECT */
+    char reason[300];            /**< one line, when suspect */
+    char example[200];           /**< a file that got a ransomware extension, or "" */
+} cr_ransom_signals;
+
+/** Counts during a backup; see cr_ransom_watch_attach. */
+typedef struct cr_ransom_watch cr_ransom_watch;
+
+/**
+ * Prepare to watch a backup for ransomware, with the ransomware extensions
+ * and ransom-note names of the shipped rules folder (those the hunt uses).
+ * @return 0; CR_EINPUT when the folder lacks its lists (message set); an error.
+ */
+int cr_ransom_watch_new(cr_ransom_watch **out, const char *builtin_dir);
+void cr_ransom_watch_free(cr_ransom_watch *w);
+
+/**
+ * Have the backup of `opts` report each file it reads to `w` (file_read) and
+ * tag its snapshot CR_TAG_SUSPECT before it is saved when the signals pass
+ * the hunt's change-rate rule — at least 20 files got a ransomware extension,
+ * or at least 20 files and 10% of the parent's files became near-random or got
+ * one — or when at least CR_RANSOM_NOTES_MIN ransom notes appeared. Costs no
+ * read: the signals come from the bytes the backup reads anyway.
+ */
+#define CR_RANSOM_NOTES_MIN 5
+void cr_ransom_watch_attach(cr_ransom_watch *w, cr_backup_options *opts);
+/** The signals of the backup watched (after cr_backup returned). */
+void cr_ransom_watch_result(const cr_ransom_watch *w, cr_ransom_signals *out);
+
+/* ------------------------------------------------------------------ run */
+
+#define CR_JOB_RUN_OPTIONS_VERSION 1
+typedef struct cr_job_run_options {
+    unsigned int version;
+    int64_t time_ns;             /**< time of the restore point (0: now) */
+    const char *builtin_dir;     /**< the shipped rules/ folder for the hunt (NULL: none) */
+    int threads;
+    cr_progress_cb progress; cr_warning_cb warning; void *payload;
+} cr_job_run_options;
+#define CR_JOB_RUN_OPTIONS_INIT {CR_JOB_RUN_OPTIONS_VERSION, 0, NULL, 0, NULL, NULL, NULL}
+
+/** What one run of a job did: each step's return code (1: not run). */
+typedef struct cr_job_result {
+    int backup, hunt, forget;
+    cr_snapshot *snap;           /**< the new snapshot (owned), NULL if the backup failed */
+    uint64_t findings;           /**< findings of the hunt */
+    size_t forgotten;            /**< snapshots forgotten by the retention rules */
+    int watched;                 /**< 1: ransomware signals were counted during the backup */
+    cr_ransom_signals ransom;    /**< what they saw (ransom.suspect: tagged "suspect") */
+    /* A verify job (job->verify_subset): */
+    int verify;                  /**< cr_verify's return (1: not run) */
+    unsigned int subset_n, subset_m; /**< the part read */
+    uint64_t packs_read;
+    size_t problems;             /**< damage found */
+    char *message;               /**< the first failure, in words (owned), or NULL */
+} cr_job_result;
+
+void cr_job_result_clear(cr_job_result *r);
+
+/**
+ * Run a job: back up its paths or images as a snapshot of its source, then
+ * (job->hunt) hunt the snapshots of the source not yet hunted (the new one),
+ * then (job->has_retention) forget by its keep rules. A failed backup stops
+ * the job; a failed hunt or forget does not stop the other. With
+ * job->ransomware_check and opts->builtin_dir, the backup counts ransomware
+ * signals (cr_ransom_watch_attach): a suspect snapshot is saved, tagged, and
+ * said in out->ransom; the job goes on (the hunt looks at it too).
+ * A verify job (job->verify_subset = M) runs cr_verify with read_data on the
+ * packs of part N of M, N = (days since 1970 at opts->time_ns or now) mod M + 1.
+ * @return 0; CR_EPARTIAL (saved, with unreadable items; or the hunt could not
+ *         scan everything); the backup's error; or the first error of the
+ *         later steps (out says which).
+ */
+int cr_job_run(cr_job_result *out, cr_repo *repo, const cr_job *job,
+               const cr_job_run_options *opts);
+
+/* -------------------------------------------------------------- systemd */
+
+/**
+ * The systemd units of a job: cleanroom-job-NAME.service (a oneshot that runs
+ * `PROGRAM --repo VAULT job run NAME --jobs FILE`, at idle I/O priority and
+ * Nice=10) and cleanroom-job-NAME.timer (OnCalendar=, Persistent=true: a run
+ * missed while the machine was off happens at the next boot).
+ * @param program the cleanroom command (absolute path).
+ * @param jobs_file the jobs file (absolute path).
+ * @return 0; CR_EINPUT (a path that is not absolute, or holds characters a
+ *         unit file cannot quote); an error.
+ */
+int cr_job_units(char **service, char **timer, const cr_jobs *jobs, const cr_job *job,
+                 const char *program, const char *jobs_file);
+
+/**
+ * Write the units of every job into `unit_dir` (each file written whole and
+ * renamed into place). Does not enable them.
+ * @param[out] written the file names written, NULL-terminated (free with
+ *             cr_strv_free, image.h); may be NULL.
+ */
+int cr_jobs_install(char ***written, const cr_jobs *jobs, const char *unit_dir,
+                    const char *program, const char *jobs_file);
+
+/**
+ * `systemctl daemon-reload`, then `systemctl enable --now` the timer of every
+ * job (after cr_jobs_install into /etc/systemd/system).
+ * @return 0, or CR_ERROR with systemctl's message.
+ */
+int cr_jobs_enable(const cr_jobs *jobs);
+
+/* --------------------------------------------------------------- alerts */
+
+/** What an alert is about. Each has a stable journald MESSAGE_ID (docs/jobs.md). */
+typedef enum cr_alert_kind {
+    CR_ALERT_JOB_FAILED = 1,     /**< the backup of a job failed: no snapshot */
+    CR_ALERT_JOB_PARTIAL = 2,    /**< saved, with unreadable items */
+    CR_ALERT_RPO = 3,            /**< a source's last backup is older than its RPO */
+    CR_ALERT_FINDINGS = 4,       /**< the hunt of a new snapshot found something >= high */
+    CR_ALERT_RANSOMWARE = 5,     /**< ransomware signals in what a backup saw */
+    CR_ALERT_HUNT_FAILED = 6,    /**< the hunt or the retention of a job failed */
+    CR_ALERT_VERIFY = 7,         /**< a verify job found damage, or could not run */
+} cr_alert_kind;
+
+/** One event: one alert (one mail, one journal entry), not one per file. */
+typedef struct cr_alert {
+    cr_alert_kind kind;
+    const char *job, *source;    /**< borrowed; job may be NULL */
+    char snapshot[CR_ID_HEX_LEN + 1]; /**< "" when none */
+    uint64_t count;              /**< unreadable items, findings, files (by kind) */
+    int64_t age_ns, rpo_ns;      /**< CR_ALERT_RPO */
+    const char *grade;           /**< CR_ALERT_RPO: cr_rpo_grade_name (borrowed) */
+    const char *detail;          /**< one line more (an error message), or NULL (borrowed) */
+} cr_alert;
+
+/** "job-failed", "job-partial", "rpo", "findings", "ransomware", "hunt-failed", "verify". */
+const char *cr_alert_kind_name(cr_alert_kind k);
+
+/**
+ * Send one alert: always to the journal (journald's native socket, else
+ * syslog), with a stable MESSAGE_ID and fields CLEANROOM_EVENT, CLEANROOM_SOURCE,
+ * CLEANROOM_JOB, CLEANROOM_SNAPSHOT; and by mail to the `mail` targets of
+ * job->notify (job may be NULL: the mail.to recipients), in mail.language.
+ * The journal socket is $CLEANROOM_JOURNAL_SOCKET when set (tests: then never
+ * syslog).
+ * @return 0; an error when a mail could not be sent (the journal entry is
+ *         written first, whatever happens to the mail).
+ */
+int cr_alert_send(const cr_jobs *cfg, const cr_job *job, const cr_alert *a);
+
+/**
+ * The alerts a job's run raises (the policy): a failed backup, a partial one,
+ * findings >= high in the new snapshot, a failed hunt or retention.
+ * @param[out] out freed with free() (the alerts borrow from job and r).
+ */
+int cr_job_alerts(cr_alert **out, size_t *n, cr_repo *repo, const cr_job *job,
+                  const cr_job_result *r);
+
+/* --------------------------------------------------------------- status */
+
+/** How late a source's last backup is against its RPO (Acronis' grades). */
+typedef enum cr_rpo_grade {
+    CR_RPO_UNKNOWN = 0,          /**< no RPO set */
+    CR_RPO_OK = 1,               /**< age <= RPO */
+    CR_RPO_EXCEEDED = 2,         /**< RPO < age <= 2 x RPO */
+    CR_RPO_SEVERELY = 3,         /**< 2 x RPO < age <= 4 x RPO */
+    CR_RPO_CRITICALLY = 4,       /**< age > 4 x RPO */
+    CR_RPO_NEVER = 5,            /**< no snapshot at all */
+} cr_rpo_grade;
+
+/** "ok", "exceeded", "severely exceeded", "critically exceeded", "never backed up", "no rpo". */
+const char *cr_rpo_grade_name(cr_rpo_grade g);
+/** The grade of a last backup `age_ns` old against `rpo_ns` (0: CR_RPO_UNKNOWN). */
+cr_rpo_grade cr_rpo_grade_of(int64_t age_ns, int64_t rpo_ns);
+
+/** The state of one source. */
+typedef struct cr_source_status {
+    char *source;
+    char *job;                   /**< the job that backs it up, or NULL (not in the jobs file) */
+    int64_t rpo_ns;              /**< 0: none */
+    int has_last; cr_id last;    /**< the newest snapshot */
+    int64_t last_time_ns;
+    int64_t age_ns;              /**< now - last_time_ns (0 when none) */
+    uint64_t last_errors;        /**< unreadable items of the newest snapshot */
+    size_t snapshots;
+    cr_rpo_grade grade;
+    int suspect;                 /**< the newest snapshot is tagged CR_TAG_SUSPECT */
+    /* What the hunt says (cr_clean_points at high): */
+    size_t unhunted;             /**< snapshots never hunted */
+    int compromised;             /**< some snapshot holds a finding at or above high */
+    int64_t first_compromised_ns;
+    int has_clean; cr_id clean;  /**< the last clean restore point */
+    int64_t clean_time_ns;
+} cr_source_status;
+
+typedef struct cr_status {
+    int64_t now_ns;
+    cr_source_status *sources; size_t n; /**< sorted by name */
+} cr_status;
+
+void cr_status_clear(cr_status *s);
+
+/**
+ * The state of every source of the vault and of every job of `jobs` (may be
+ * NULL): newest snapshot, its age, the grade against the job's RPO, whether
+ * it is tagged suspect, and the hunt's verdict (compromised, clean point).
+ * @param now_ns "now" (0: the clock).
+ */
+int cr_status_get(cr_status *out, cr_repo *repo, const cr_jobs *jobs, int64_t now_ns);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,138 @@
+/*
+ * Ransomware seen at backup time: the night 3,000 files become x.docx.lockbit,
+ * the backup itself says so, instead of a hunt hours later.
+ *
+ * No extra read: the backup hands over the first bytes of every file it reads
+ * anyway (added or changed since the parent snapshot; unchanged files are not
+ * read and cannot have been encrypted), and the signals are counted from them:
+ *
+ *   - new files with a ransomware extension (the hunt's shipped list);
+ *   - changed files, and new files with such an extension, whose first bytes
+ *     are near-random and start like no known format (the hunt's per-file
+ *     test, hn_judge_near_random, on the same head facts);
+ *   - new files named as ransom notes.
+ *
+ * The decision is the hunt's change-rate rule (hn_change_rate_verdict, one
+ * implementation), against the parent snapshot's file count; or at least
+ * CR_RANSOM_NOTES_MIN ransom notes (ransomware leaves one per folder). When it
+ * holds, the snapshot is still saved — it is evidence — but tagged "suspect".
+ *
+ * Not seen at backup time, left to the hunt: files removed (the backup does
+ * not list what disappeared), and the change rate of a source against its own
+ * history.
+ */
+#include "cleanroom/jobs.h"
+#include "hunt/hunt.h"
+#include "util/util.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A ransom note is a short message (as in judge.c). */
+#define NOTE_MAX_SIZE (4u * 1024 * 1024)
+
+struct cr_ransom_watch {
+    hn_ruleset *rs;
+    pthread_mutex_t mu;
+    cr_ransom_signals sig;
+    const char *tags[2];
+};
+
+int cr_ransom_watch_new(cr_ransom_watch **out, const char *builtin_dir)
+{
+    cr_ransom_watch *w;
+    int err;
+    *out = NULL;
+    if (!(w = cr_calloc(1, sizeof(*w))))
+        return CR_ERROR;
+    if ((err = hn_ruleset_load_names(&w->rs, builtin_dir)) < 0) {
+        free(w);
+        return err;
+    }
+    pthread_mutex_init(&w->mu, NULL);
+    *out = w;
+    return 0;
+}
+
+void cr_ransom_watch_free(cr_ransom_watch *w)
+{
+    if (!w)
+        return;
+    hn_ruleset_free(w->rs);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+static void on_file(const char *path, int is_new, uint64_t size, const uint8_t *head,
+                    size_t head_len, void *payload)
+{
+    cr_ransom_watch *w = payload;
+    const char *name = strrchr(path, '/');
+    int named, note, random = 0;
+    name = name ? name + 1 : path;
+    named = is_new && hn_ruleset_ransom_ext(w->rs, name) != NULL;
+    note = is_new && size <= NOTE_MAX_SIZE && hn_ruleset_ransom_note(w->rs, name) == 1;
+    if (head_len && (!is_new || named)) {
+        hn_facts f;
+        memset(&f, 0, sizeof(f));
+        hn_head_facts(&f, head, head_len);
+        random = hn_judge_near_random(&f);
+    }
+    pthread_mutex_lock(&w->mu);
+    if (is_new)
+        w->sig.added++;
+    else
+        w->sig.modified++;
+    w->sig.ransom_named += named;
+    w->sig.near_random += random;
+    w->sig.notes += note;
+    if (named && !w->sig.example[0])
+        snprintf(w->sig.example, sizeof(w->sig.example), "%s", path);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static const char *const *before_save(const cr_snapshot *snap, uint64_t parent_files,
+                                      void *payload)
+{
+    cr_ransom_watch *w = payload;
+    cr_ransom_signals *s = &w->sig;
+    hn_change_stats st;
+    (void)snap;
+    memset(&st, 0, sizeof(st));
+    s->files_before = parent_files;
+    st.files_before = parent_files;
+    st.files_after = snap->files;
+    st.added = s->added;
+    st.modified = s->modified;
+    st.modified_high_entropy = s->near_random;
+    st.ransom_named = s->ransom_named;
+    if (parent_files && hn_change_rate_verdict(&st) == HN_RATE_RANSOMWARE)
+        snprintf(s->reason, sizeof(s->reason),
+                 "%llu file(s) got a ransomware extension and %llu became near-random, of "
+                 "%llu files (%llu added, %llu changed)",
+                 (unsigned long long)s->ransom_named, (unsigned long long)s->near_random,
+                 (unsigned long long)parent_files, (unsigned long long)s->added,
+                 (unsigned long long)s->modified);
+    else if (s->notes >= CR_RANSOM_NOTES_MIN)
+        snprintf(s->reason, sizeof(s->reason), "%llu ransom note(s) appeared",
+                 (unsigned long long)s->notes);
+    else
+        return NULL;
+    s->suspect = 1;
+    w->tags[0] = CR_TAG_SUSPECT;
+    w->tags[1] = NULL;
+    return w->tags;
+}
+
+void cr_ransom_watch_attach(cr_ransom_watch *w, cr_backup_options *opts)
+{
+    opts->file_read = on_file;
+    opts->tags_before_save = before_save;
+    opts->read_payload = w;
+}
+
+void cr_ransom_watch_result(const cr_ransom_watch *w, cr_ransom_signals *out)
+{
+    *out = w->sig;
+}
