@@ -8,27 +8,12 @@
  *      three rules: every index returned is < 3, or CR_EHOSTILE.
  * Nothing may crash, leak or accept an out-of-range value.
  */
+#include "fuzz_text.h"
 #include "hunt/hunt.h"
 #include "util/sandbox.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-static void check_text(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    if (!s)
-        abort();
-    while (*p) {
-        size_t k = *p < 0x80 ? 1 : (*p & 0xe0) == 0xc0 ? 2 : (*p & 0xf0) == 0xe0 ? 3 : 4;
-        if ((*p < 0x20 || *p == 0x7f) || (*p >= 0x80 && (*p < 0xc2 || *p > 0xf4)))
-            abort();
-        for (size_t i = 1; i < k; i++)
-            if ((p[i] & 0xc0) != 0x80)
-                abort();
-        p += k;
-    }
-}
 
 static YR_RULES *three_rules(void)
 {
@@ -63,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (len > (1u << 20) || kind >= 32))
             abort();
         cr_sbx_clean_text(text, sizeof(text), p, n);
-        check_text(text);
+        fuzz_check_text(text);
         break;
     }
     case 1: {
@@ -74,9 +59,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (size_t i = 0; i < count; i++) {
                 if (a[i].kind < 1 || a[i].kind > 63)
                     abort();
-                check_text(a[i].key);
-                check_text(a[i].name);
-                check_text(a[i].data);
+                fuzz_check_text(a[i].key);
+                fuzz_check_text(a[i].name);
+                fuzz_check_text(a[i].data);
             }
         else if (a || count)
             abort();

@@ -403,6 +403,8 @@ enum { HN_RATE_NONE = 0, HN_RATE_ANOMALY = 1, HN_RATE_RANSOMWARE = 2 };
 int hn_change_rate_verdict(const hn_change_stats *st);
 /** judge.c: the head facts (entropy, magic; HN_HAVE_HEAD) of a content's first `len`
  *  bytes, as the scan learns them, for hn_judge_near_random on bytes a backup read. */
+/** Shannon entropy in bits per byte of a histogram of n bytes (0 for none). */
+double hn_entropy(const uint64_t hist[256], uint64_t n);
 void hn_head_facts(hn_facts *f, const uint8_t *head, size_t len);
 /**
  * judge.c: 1 when facts show a near-random head (at least 256 bytes, entropy

@@ -915,20 +915,25 @@ int hn_change_rate_verdict(const hn_change_stats *st)
     return HN_RATE_NONE;
 }
 
+double hn_entropy(const uint64_t hist[256], uint64_t n)
+{
+    double h = 0;
+    for (int i = 0; i < 256 && n; i++)
+        if (hist[i]) {
+            double p = (double)hist[i] / (double)n;
+            h -= p * log2(p);
+        }
+    return h < 0 ? 0 : h;
+}
+
 void hn_head_facts(hn_facts *f, const uint8_t *head, size_t len)
 {
     uint64_t hist[256] = {0};
-    double h = 0;
     if (len > HN_HEAD_BYTES)
         len = HN_HEAD_BYTES;
     for (size_t i = 0; i < len; i++)
         hist[head[i]]++;
-    for (int i = 0; i < 256 && len; i++)
-        if (hist[i]) {
-            double p = (double)hist[i] / (double)len;
-            h -= p * log2(p);
-        }
-    f->entropy = h < 0 ? 0 : h;
+    f->entropy = hn_entropy(hist, len);
     f->head_len = (uint32_t)len;
     f->magic_len = (uint8_t)(len < HN_MAGIC_BYTES ? len : HN_MAGIC_BYTES);
     memset(f->magic, 0, sizeof(f->magic));

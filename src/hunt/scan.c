@@ -251,41 +251,6 @@ done:
     return err;
 }
 
-/* log2 without libm (the library links none): exponent bits + atanh series. */
-static double sc_log2(double x)
-{
-    uint64_t bits;
-    memcpy(&bits, &x, sizeof(bits));
-    int e = (int)((bits >> 52) & 0x7ff) - 1023;
-    bits = (bits & ((1ull << 52) - 1)) | (1023ull << 52);
-    double m; /* in [1, 2) */
-    memcpy(&m, &bits, sizeof(m));
-    if (m > 1.41421356237309504880) {
-        m /= 2;
-        e++;
-    }
-    /* ln m = 2 atanh(t), t = (m - 1) / (m + 1), |t| < 0.172 */
-    double t = (m - 1) / (m + 1), t2 = t * t, term = t, sum = 0;
-    for (int k = 1; k < 40; k += 2) {
-        sum += term / k;
-        term *= t2;
-    }
-    return e + 2 * sum / 0.69314718055994530942;
-}
-
-/* Shannon entropy in bits per byte of a histogram of n bytes. */
-static double sc_entropy(const uint64_t hist[256], uint64_t n)
-{
-    if (n == 0)
-        return 0;
-    double s = 0;
-    for (int i = 0; i < 256; i++)
-        if (hist[i])
-            s += (double)hist[i] * sc_log2((double)hist[i]);
-    double h = sc_log2((double)n) - s / (double)n;
-    return h < 0 ? 0 : h;
-}
-
 /* ------------------------------------------------------------ the scan */
 
 typedef struct sc_ctx sc_ctx;
@@ -1013,7 +978,7 @@ static int sc_job(sc_worker *w, hn_scan_job *job)
     /* Everything read: record what was learnt. */
     if (need & HN_HAVE_HEAD) {
         uint64_t head = n->size < HN_HEAD_BYTES ? n->size : HN_HEAD_BYTES;
-        f->entropy = sc_entropy(w->hist, head);
+        f->entropy = hn_entropy(w->hist, head);
         f->head_len = (uint32_t)head;
         f->magic_len = (uint8_t)(n->size < HN_MAGIC_BYTES ? n->size : HN_MAGIC_BYTES);
         memcpy(f->magic, w->magic, sizeof(f->magic));
