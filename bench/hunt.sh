@@ -30,6 +30,8 @@
 #   BENCH_RUNS            measured runs after the warm-up, the fastest counts (default 1;
 #                         more on a busy machine)
 #   CLEANROOM_RULES       the rules folder (default: rules/ of this tree)
+#   CLEANROOM_SIGBASE     a checkout of signature-base for (a'), default $CLEANROOM_BENCH_CACHE/signature-base
+#                         (git clone https://github.com/Neo23x0/signature-base); absent: (a') skipped
 #
 # A benchmark is not a test: it prints numbers, it fails only when a step
 # could not run at all.
@@ -174,6 +176,53 @@ bench_scan() {
     NOTE[scan-1-yara]="$(wc -l <"$WORK/log/scan-1-yara.log") matches, ${#rules[@]} rule files"
 }
 
+# ------------------------------------------------------------------ (a')
+
+# A real public rule collection: a checkout of signature-base (Neo23x0's, the
+# one LOKI and THOR ship) at $CLEANROOM_SIGBASE (default $CACHE/signature-base;
+# none: skipped). Its rules use the externals LOKI defines (filename,
+# filepath, extension, filetype, owner): yara gets them with -d (empty
+# values: yara cannot set them per file), cleanroom per file. Files that do
+# not compile with yara even with the externals (modules this yara lacks...)
+# are left out of both, so both run the same rules.
+bench_sigbase() {
+    local dir="${CLEANROOM_SIGBASE:-$CACHE/signature-base}" repo="$WORK/repo-a" list="$WORK/files.list"
+    local set="$WORK/sigbase" f n=0 good=0 k rc rules=()
+    local D=(-d filename= -d filepath= -d extension= -d filetype= -d owner=)
+    [ -d "$dir/yara" ] || { say "bench-hunt: no signature-base at $dir: (a') skipped"; return 0; }
+    say "bench-hunt: == (a') signature-base: cleanroom hunt vs yara, externals defined"
+    rm -rf "$set" && mkdir -p "$set"
+    while IFS= read -r f; do
+        n=$((n + 1))
+        if yara -w "${D[@]}" "$f" /dev/null >/dev/null 2>&1; then
+            cp "$f" "$set/$(printf '%04d' "$n")-$(basename "$f")"
+            good=$((good + 1))
+        fi
+    done < <(find "$dir/yara" -type f \( -name '*.yar' -o -name '*.yara' \) | LC_ALL=C sort)
+    [ "$good" -gt 0 ] || { say "bench-hunt: no signature-base file compiles: (a') skipped"; return 0; }
+    local hunt=("$CLEANROOM" --repo "$repo" --json hunt --threads "$THREADS" --no-builtin-rules --rules "$set")
+    forget "$repo"
+    measure sigbase-cleanroom-warmup "${hunt[@]}"
+    rc=$?
+    case $rc in 0 | 5) ;; *) tail -n 5 "$WORK/log/sigbase-cleanroom-warmup.log.err" >&2; die "hunt with signature-base failed (exit $rc)" ;; esac
+    for k in $(seq "$RUNS"); do
+        forget "$repo"
+        measure "sigbase-cleanroom-$k" "${hunt[@]}"
+        best sigbase-cleanroom "sigbase-cleanroom-$k"
+    done
+    "$CLEANROOM" --repo "$repo" --json findings --min-severity high >"$WORK/findings-sigbase.json" 2>/dev/null
+    mapfile -t rules < <(find "$set" -type f | LC_ALL=C sort)
+    measure sigbase-yara-warmup yara -w -N -p "$THREADS" "${D[@]}" --scan-list "${rules[@]}" "$list"
+    for k in $(seq "$RUNS"); do
+        measure "sigbase-yara-$k" yara -w -N -p "$THREADS" "${D[@]}" --scan-list "${rules[@]}" "$list"
+        best sigbase-yara "sigbase-yara-$k"
+    done
+    NOTE[sigbase-cleanroom]="$good of $n rule files (the others do not compile with yara $(yara --version))"
+    NOTE[sigbase-yara]="$(wc -l <"$WORK/log/sigbase-yara.log") matches"
+    SIGBASE_HIGH=$("$PY" -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["findings"]))' \
+        "$WORK/findings-sigbase.json" 2>/dev/null || echo "?")
+}
+
 # ------------------------------------------------------------------ (b)
 
 # change DIR DAY: about 1% of the bytes of DIR change: half in modified files
@@ -281,6 +330,10 @@ report() {
     row scan-1-cleanroom "scan-1: one snapshot" "cleanroom hunt" "$CORPUS_BYTES" scan-1-cleanroom
     row scan-1-yara "scan-1: same files on disk" "yara -p $THREADS" "$CORPUS_BYTES" scan-1-cleanroom
     row scan-1-nosandbox "scan-1: parsers in-process" "cleanroom hunt, CLEANROOM_SANDBOX=off" "$CORPUS_BYTES" scan-1-cleanroom
+    if [ -n "${SECS[sigbase-cleanroom]:-}" ]; then
+        row sigbase-cleanroom "signature-base: one snapshot" "cleanroom hunt" "$CORPUS_BYTES" sigbase-cleanroom
+        row sigbase-yara "signature-base: same files on disk" "yara -p $THREADS -d ..." "$CORPUS_BYTES" sigbase-cleanroom
+    fi
     row days-1 "days-1: first snapshot alone" "cleanroom hunt" "$CORPUS_BYTES" days-1
     row "days-$DAYS" "days-$DAYS: $DAYS snapshots, 1%/day" "cleanroom hunt" "$CORPUS_BYTES" days-1
     echo
@@ -302,6 +355,11 @@ report() {
     c=$(ratio "${CPU[scan-1-yara]:-0}" "${CPU[scan-1-cleanroom]:-0}")
     if [ "$r" != - ]; then
         echo "- one snapshot against yara on the plain files: yara takes ${r}x the wall time and ${c}x the CPU time of cleanroom"
+    fi
+    r=$(ratio "${SECS[sigbase-yara]:-0}" "${SECS[sigbase-cleanroom]:-0}")
+    c=$(ratio "${CPU[sigbase-yara]:-0}" "${CPU[sigbase-cleanroom]:-0}")
+    if [ "$r" != - ]; then
+        echo "- signature-base, one snapshot, faster than yara: $(awk -v r="$r" 'BEGIN { print (r >= 1) ? "PASS" : "MISS" }') (yara takes ${r}x the wall time and ${c}x the CPU time of cleanroom); findings at or above high on the clean corpus: ${SIGBASE_HIGH:-?}"
     fi
     echo
     echo "Findings at or above high (false positives: the corpus and its daily edits are clean):"
@@ -342,6 +400,7 @@ main() {
     LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
     bench_scan
+    bench_sigbase
     bench_days
 
     local out="$RESULTS/hunt-latest.md"
