@@ -86,8 +86,8 @@ static void test_attacks(void)
     expect_hostile(ST_CRASH, "SIGSEGV");
     expect_hostile(ST_ABORT, "SIGABRT");
 #else
-    expect_hostile(ST_CRASH, "stopped");
-    expect_hostile(ST_ABORT, "stopped");
+    expect_hostile(ST_CRASH, "failed");
+    expect_hostile(ST_ABORT, "failed");
 #endif
     expect_hostile(ST_LOOP, "no answer for 3 s");
 }
