@@ -116,4 +116,6 @@ with open(os.path.join(out, "port.tmp"), "w") as p:
 os.rename(os.path.join(out, "port.tmp"), os.path.join(out, "port"))
 while True:
     c, _ = srv.accept()
-    threading.Thread(target=lambda: (serve(c), c.close()), daemon=True).start()
+    # c=c: each thread keeps its own connection (a late-starting thread must not
+    # see the next one).
+    threading.Thread(target=lambda c=c: (serve(c), c.close()), daemon=True).start()

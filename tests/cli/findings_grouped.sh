@@ -16,7 +16,7 @@ expect_exit 0 cr backup --source web --time 2026-11-01 sys
 for i in $(seq 1 300); do
     head -c 256 /dev/urandom > "sys/docs/report-$i.docx.lockbit" && rm "sys/docs/report-$i.docx"
 done
-expect_exit 0 cr backup --source web --time 2026-11-02 sys
+expect_exit 11 cr backup --source web --time 2026-11-02 sys
 expect_exit 0 cr hunt
 expect_exit 0 cr findings --json
 total=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["findings"]))' "$CR_OUT")

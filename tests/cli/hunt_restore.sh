@@ -131,7 +131,7 @@ pass "restore --quarantine"
 for i in $(seq 1 25); do
     head -c 4096 /dev/urandom > "sys/srv/data/r$i.csv.lockbit" && rm "sys/srv/data/r$i.csv"
 done
-expect_exit 0 cr backup --source web --time 2026-11-04 sys
+expect_exit 11 cr backup --source web --time 2026-11-04 sys
 read -r _ _ _ D4 <<<"$(ids)"
 expect_exit 0 cr hunt
 expect_exit 0 cr findings --snapshot "${D4:0:8}" --min-severity critical --json

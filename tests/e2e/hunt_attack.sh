@@ -404,9 +404,9 @@ pkg_install() { hunt_dpkg_install "$S" "$@" || e2e_fail "installing $* into the 
 
 declare -a SNAP
 backup_day() {
-    local d=$1
+    local d=$1 want=${2:-0}
     e2e_run --json backup --source web01 --threads 2 --time "$(printf '2026-03-%02dT02:00:00Z' "$d")" "$S"
-    e2e_expect_rc 0 "backup of day $d"
+    e2e_expect_rc "$want" "backup of day $d"
     local files new
     read -r "SNAP[d]" files new < <(hunt_json "$OUT" '"%s %d %d" % (j["id"], j["files"], j["bytes_new"])')
     e2e_log "day $d: snapshot ${SNAP[$d]:0:8} ($files files, $new new bytes)"
@@ -521,7 +521,8 @@ backup_day 11
 # --- day 12: ransomware
 gen life 12
 e2e_log "ransomware: $(gen ransom "$NOTE" "$EXT" 'k3y-0f-th3-d4y')"
-backup_day 12
+# The backup itself sees the ransomware: saved as evidence, tagged suspect, exit 11.
+backup_day 12 11
 
 hunt_ok "hunt of days 5-12"
 [ "$(hunt_json "$HUNT_JSON" 'j["snapshots_hunted"]')" -eq 8 ] ||
