@@ -304,10 +304,19 @@ if (isset($_REQUEST['k']) && md5($_REQUEST['k']) === 'e10adc3949ba59abbe56e057f2
 }
 EOF
 note "dropped through the upload form: dpi/www/uploads/scan-0042.php (nobody notices)"
+# nightly N [RANSOMED]: back up every system; RANSOMED is the one the backup
+# itself must see encrypted (saved as evidence, tagged suspect, exit 11).
 nightly() {
+    local s rc
     for s in ad dpi pacs; do
-        cr --quiet backup --source "$s" --time "$(night "$1")" --tag nightly "$SRC/$s" ||
+        rc=0
+        cr --quiet backup --source "$s" --time "$(night "$1")" --tag nightly "$SRC/$s" || rc=$?
+        if [ "$s" = "${2:-}" ]; then
+            [ "$rc" = 11 ] || fail "the backup of $s (night $1) did not see the ransomware (exit $rc, expected 11)"
+            note "the backup of $s saw it at once: snapshot saved as evidence, tagged 'suspect', exit 11"
+        elif [ "$rc" != 0 ]; then
             fail "backup of $s (night $1) failed"
+        fi
     done
 }
 nightly 3
@@ -330,7 +339,7 @@ for d in "$SRC/dpi/records" "$SRC/dpi/records/emergency" "$SRC/dpi/www"; do
         >"$d/Restore-My-Files.txt"
 done
 note "$n records encrypted with openssl (AES-256) and renamed *.lockbit, ransom notes Restore-My-Files.txt"
-nightly 5
+nightly 5 dpi
 
 # ------------------------------------------------------------------------
 section "Hunting every restore point for signs of compromise"

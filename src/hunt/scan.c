@@ -1149,6 +1149,9 @@ int hn_scan(hn_scan_stats *stats, cr_repo *repo, const hn_ruleset *rs, hn_scan_j
     c.jobs = jobs;
     c.opts = opts;
     c.max_scan = opts->max_scan_bytes ? opts->max_scan_bytes : SC_DEFAULT_MAX_SCAN;
+    /* A whole file goes to the sandboxed scanner in one message: larger ones piece by piece. */
+    if (rs && rs->yara && cr_sbx_enabled() && c.max_scan > CR_SBX_MAX_DATA)
+        c.max_scan = CR_SBX_MAX_DATA;
     c.timeout = opts->yara_timeout > 0 ? opts->yara_timeout : SC_DEFAULT_TIMEOUT;
     c.t0 = cr_time_mono();
     atomic_init(&c.next, 0);

@@ -55,8 +55,10 @@ enum {
     CR_SBX_ANSWER = 7, /* parent -> child: the answer to ASK */
 };
 
-/** Largest frame either side ever sends (a 4 MiB chunk and its header fit many times). */
-#define CR_SBX_MAX_FRAME (256u << 20)
+/** Largest frame either side ever sends: 1 GiB of data and 1 MiB for what goes with it. */
+#define CR_SBX_MAX_FRAME ((1u << 30) + (1u << 20))
+/** The most data a request may carry (a whole file scanned at once, a hive...). */
+#define CR_SBX_MAX_DATA (1u << 30)
 
 /** The parent's handle on one sandboxed child. Not thread-safe: one caller at a time. */
 typedef struct cr_sbx cr_sbx;

@@ -71,6 +71,16 @@ expect_exit 0 cr findings --source win --json
 grep -q '"persistence:run-key"' "$CR_OUT" || fail "the Run entry added to a hive was not found through the sandbox"
 grep -q 'parser-crash\|bad-hive' "$CR_OUT" && fail "a valid hive failed in the sandboxed reader"
 
+# A file scanned whole that is larger than 256 MiB travels to the sandbox in one message.
+mkdir -p big/data
+truncate -s 280M big/data/disk.img
+printf 'SANDBOX-TEST-SHELL' | dd of=big/data/disk.img bs=1 seek=$((270 << 20)) conv=notrunc status=none
+expect_exit 0 cr backup --source big --time 2026-11-01 big
+expect_exit 0 cr hunt --source big --rules rules --max-scan-size 300M
+expect_exit 0 cr findings --source big --json
+grep -q 'sandbox_test_shell' "$CR_OUT" || fail "a 280 MiB file scanned whole in the sandbox: the rule did not match"
+grep -q 'parser-crash' "$CR_OUT" && fail "a 280 MiB file scanned whole is reported as crashing the sandbox"
+
 # Sandbox off: same results for real findings, no child process.
 rm -rf "$CLEANROOM_REPO"
 expect_exit 0 cr init --kdf interactive
