@@ -709,7 +709,10 @@ done:
     return err;
 }
 
-static const cr_sbx_service sc_yara_service = {"yara", 0, sc_child_init, sc_child_serve};
+/* Read-only opens: libyara's "magic" module opens libmagic's database at its first use,
+ * and the sandbox's root shows the child nothing else (sc_magic_paths). */
+static const cr_sbx_service sc_yara_service = {"yara", CR_SBX_OPEN_READ, sc_child_init,
+                                               sc_child_serve};
 CR_SBX_SERVICE(sc_yara_service)
 
 /* Parent: what the sandbox child answered, checked against our own rule table. */
@@ -740,6 +743,18 @@ bad:
     return CR_EHOSTILE;
 }
 
+/* libmagic's database, where Debian's libmagic looks for it (what exists is shown to the child). */
+static size_t sc_magic_paths(const char *out[4])
+{
+    static const char *const cand[] = {"/etc/magic", "/etc/magic.mgc", "/usr/share/misc/magic.mgc",
+                                       "/usr/lib/file/magic.mgc"};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(cand) / sizeof(cand[0]) && n < 4; i++)
+        if (access(cand[i], R_OK) == 0)
+            out[n++] = cand[i];
+    return n;
+}
+
 static int sc_yara_sandboxed(sc_worker *w, const uint8_t *data, size_t len, uint64_t base,
                              uint64_t file_size)
 {
@@ -751,8 +766,11 @@ static int sc_yara_sandboxed(sc_worker *w, const uint8_t *data, size_t len, uint
     if (!w->sbx) {
         cr_sbx_opts o;
         memset(&o, 0, sizeof(o));
+        const char *magic[4];
         o.service = "yara";
         o.what = "the files being hunted";
+        o.read_paths = magic;
+        o.nread_paths = sc_magic_paths(magic);
         o.setup = c->yara_setup.ptr;
         o.setuplen = c->yara_setup.len;
         o.max_reply = 16 + (size_t)rules->num_rules * 5;

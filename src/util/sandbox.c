@@ -628,9 +628,11 @@ void cr_sbx_child_test_input(const cr_sbx_child *ch, const void *data, size_t le
         for (volatile unsigned long i = 0;; i++)
             ;
     if (has(data, len, "CLEANROOM-TEST-SANDBOX-OPEN")) {
+        /* Killed by seccomp where opening is not allowed; elsewhere the root is empty: a
+         * success means the confinement failed, and the child says so by aborting. */
         int fd = open("/etc/shadow", O_RDONLY);
         if (fd >= 0)
-            close(fd);
+            abort();
     }
     if (has(data, len, "CLEANROOM-TEST-SANDBOX-SOCKET")) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);

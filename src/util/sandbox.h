@@ -173,7 +173,8 @@ int cr_sbx_child_test_hooks(const cr_sbx_child *ch);
 /**
  * Test hook of the parsers (only when cr_sbx_child_test_hooks): data holding
  * "CLEANROOM-TEST-SANDBOX-CRASH" makes the child write through NULL,
- * "-ABORT" abort(), "-LOOP" spin forever, "-OPEN" open /etc/shadow,
+ * "-ABORT" abort(), "-LOOP" spin forever, "-OPEN" open /etc/shadow (and abort if
+ * that worked: the root should not hold it),
  * "-SOCKET" create a socket. Used by tests that play a crafted input.
  */
 void cr_sbx_child_test_input(const cr_sbx_child *ch, const void *data, size_t len);
