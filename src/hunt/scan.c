@@ -79,6 +79,8 @@
 
 #define SC_DEFAULT_MAX_SCAN (256ull * 1024 * 1024)
 #define SC_DEFAULT_TIMEOUT 60
+/* How every scanner scans, in-process or sandboxed. */
+#define SC_SCAN_FLAGS (SCAN_FLAGS_FAST_MODE | SCAN_FLAGS_NO_TRYCATCH | SCAN_FLAGS_REPORT_RULES_MATCHING)
 #define SC_MAX_THREADS 64
 #define SC_FD_CACHE 8
 /* Contents at least this large are handed out first, largest first. */
@@ -1250,12 +1252,10 @@ int hn_scan(hn_scan_stats *stats, cr_repo *repo, const hn_ruleset *rs, hn_scan_j
         nthreads = (int)c.nbatches;
     if (rs && rs->yara && cr_sbx_enabled()) {
         /* What every sandboxed scanner gets: settings, then the compiled rules. */
-        YR_STREAM st = {&c.yara_setup, NULL, sc_stream_write};
         cr_buf rules = CR_BUF_INIT;
-        st.user_data = &rules;
+        YR_STREAM st = {&rules, NULL, sc_stream_write};
         if (cr_buf_put_u32(&c.yara_setup, (uint32_t)c.timeout) < 0 ||
-            cr_buf_put_u32(&c.yara_setup, SCAN_FLAGS_FAST_MODE | SCAN_FLAGS_NO_TRYCATCH |
-                                              SCAN_FLAGS_REPORT_RULES_MATCHING) < 0 ||
+            cr_buf_put_u32(&c.yara_setup, SC_SCAN_FLAGS) < 0 ||
             yr_rules_save_stream(rs->yara, &st) != ERROR_SUCCESS ||
             cr_buf_put_bytes(&c.yara_setup, rules.ptr, rules.len) < 0) {
             cr_buf_free(&rules);
@@ -1289,8 +1289,7 @@ int hn_scan(hn_scan_stats *stats, cr_repo *repo, const hn_ruleset *rs, hn_scan_j
                 err = CR_ERROR;
                 goto done;
             }
-            yr_scanner_set_flags(w->scanner, SCAN_FLAGS_FAST_MODE | SCAN_FLAGS_NO_TRYCATCH |
-                                                 SCAN_FLAGS_REPORT_RULES_MATCHING);
+            yr_scanner_set_flags(w->scanner, SC_SCAN_FLAGS);
             yr_scanner_set_timeout(w->scanner, c.timeout);
         }
     }
