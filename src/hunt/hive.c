@@ -195,25 +195,19 @@ static int hv_scratch_fd = -1;
 static int hv_open(hive_h **out, const void *data, size_t len)
 {
     hn_memfile m;
-    int err, e;
+    int err = 0, e, mem = hv_scratch_fd < 0;
     hive_h *h;
 
     *out = NULL;
-    if (hv_scratch_fd >= 0) {
+    if (!mem) {
         /* No memfd path and no new file in the sandbox: the scratch file, rewritten. */
         if (ftruncate(hv_scratch_fd, 0) < 0 || cr_fs_pwrite_all(hv_scratch_fd, data, len, 0) < 0 ||
             ftruncate(hv_scratch_fd, (off_t)(len + HV_PAD)) < 0)
             return cr_error_errno("cannot prepare a registry hive for reading");
-        if (!(h = hivex_open(HV_SCRATCH, 0))) {
-            cr_error_set("the registry hive is damaged (hivex: %s)", strerror(errno));
-            return errno == ENOMEM ? CR_ERROR : CR_ECORRUPT;
-        }
-        *out = h;
-        return 0;
-    }
-    if ((err = hn_memfile_open(&m, data, len, HV_PAD)) < 0)
+    } else if ((err = hn_memfile_open(&m, data, len, HV_PAD)) < 0) {
         return err;
-    h = hivex_open(hn_memfile_path(&m), 0);
+    }
+    h = hivex_open(mem ? hn_memfile_path(&m) : HV_SCRATCH, 0);
     e = errno;
     if (!h) {
         if (e == ENOMEM) {
@@ -227,7 +221,8 @@ static int hv_open(hive_h **out, const void *data, size_t len)
     }
     *out = h;
 done:
-    hn_memfile_close(&m);
+    if (mem)
+        hn_memfile_close(&m);
     return err;
 }
 
