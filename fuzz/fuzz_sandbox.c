@@ -5,7 +5,11 @@
  *   1  the hive service's answer (hn_autoruns_decode): entries with a known
  *      kind range and valid UTF-8 text without controls, or CR_EHOSTILE;
  *   2  the YARA service's answer (hn_scan_reply_decode) against a rule set of
- *      three rules: every index returned is < 3, or CR_EHOSTILE.
+ *      three rules: every index returned is < 3, or CR_EHOSTILE;
+ *   3  the answer to a batch of contents (hn_scan_replies_check, then
+ *      hn_scan_reply_next as the scanner reads it), for the count given by
+ *      the next byte: a batch accepted whole reads back in exactly that many
+ *      answers with indexes < 3.
  * Nothing may crash, leak or accept an out-of-range value.
  */
 #include "fuzz_text.h"
@@ -37,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     const uint8_t *p = data + 1;
     size_t n = size - 1;
-    switch (data[0] % 3) {
+    switch (data[0] % 4) {
     case 0: {
         uint8_t kind;
         uint16_t type;
@@ -76,6 +80,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (size_t i = 0; i < nidx; i++)
                 if (idx[i] >= 3)
                     abort();
+        break;
+    }
+    case 3: {
+        uint32_t idx[8];
+        size_t nidx = 0, count = n ? p[0] : 0;
+        int rc = 0;
+        if (n == 0)
+            break;
+        if (hn_scan_replies_check(three_rules(), p + 1, n - 1, count, idx, 8) != 0)
+            break;
+        cr_rd rd;
+        cr_rd_init(&rd, p + 1, n - 1);
+        for (size_t k = 0; k < count; k++) {
+            if (hn_scan_reply_next(three_rules(), &rd, &rc, idx, 8, &nidx) != 0)
+                abort();
+            for (size_t i = 0; i < nidx; i++)
+                if (idx[i] >= 3)
+                    abort();
+        }
+        if (cr_rd_left(&rd) != 0)
+            abort();
         break;
     }
     }

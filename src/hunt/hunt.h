@@ -225,6 +225,18 @@ typedef struct hn_scan_stats {
 int hn_scan_reply_decode(const YR_RULES *rules, const void *data, size_t len, int *rc,
                          uint32_t *idx, size_t maxidx, size_t *nidx);
 
+/** The next answer of a batch (SC_REQ_SCAN_MANY) from `rd`; as hn_scan_reply_decode. */
+int hn_scan_reply_next(const YR_RULES *rules, cr_rd *rd, int *rc, uint32_t *idx, size_t maxidx,
+                       size_t *nidx);
+
+/**
+ * Check a whole batch answer before any of it is used: exactly `count`
+ * answers, each well formed against `rules`, nothing after them (`idx` is
+ * scratch of `maxidx` entries). @return 0, or CR_EHOSTILE when malformed.
+ */
+int hn_scan_replies_check(const YR_RULES *rules, const void *data, size_t len, size_t count,
+                          uint32_t *idx, size_t maxidx);
+
 /**
  * Read the contents of `jobs` from the vault (holes read as zeros) with
  * `threads` threads and learn what each job needs: HEAD (entropy + magic),

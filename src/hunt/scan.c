@@ -98,6 +98,12 @@
 #endif
 /* Largest run of jobs of the same first blob handed to one worker at once. */
 #define SC_BATCH 256
+/* Sandboxed scans of small whole contents go to the child together, in one
+ * request of up to SC_DEFER_FILES contents or SC_DEFER_BYTES of data: one
+ * round trip per file cost more than the scan of a small file. */
+#define SC_DEFER_MAX (1024u * 1024)
+#define SC_DEFER_FILES 256
+#define SC_DEFER_BYTES (1024u * 1024)
 
 static const uint8_t sc_zeros[SC_ZERO_LEN];
 
@@ -288,6 +294,15 @@ typedef struct sc_worker {
     const char *ext[HN_YARA_NEXTERNALS]; /* the externals of the file, for the sandbox */
     char extbuf[64];
     cr_buf req, reply;
+    /* Small contents waiting for the sandboxed scanner: their requests one
+     * after the other in `batch`, each job with where its request lies. */
+    cr_buf batch;
+    struct sc_pending {
+        hn_scan_job *job;
+        size_t off, len;
+    } pend[SC_DEFER_FILES];
+    size_t npend;
+    int deferred; /* the last job's YARA scan waits in the batch */
 } sc_worker;
 
 struct sc_ctx {
@@ -592,7 +607,7 @@ static int sc_yara(sc_worker *w, const uint8_t *data, size_t len, uint64_t base,
  */
 #define SC_YARA_HOSTILE (-1000)
 #define SC_YARA_NOSANDBOX (-1001) /* the sandbox cannot start: the machine's problem, fatal */
-enum { SC_REQ_SCAN = 1 };
+enum { SC_REQ_SCAN = 1, SC_REQ_SCAN_MANY = 2 };
 
 typedef struct sc_child {
     YR_RULES *rules;
@@ -663,19 +678,14 @@ static int sc_child_init(cr_sbx_child *ch, cr_rd *setup, void **state)
     return 0;
 }
 
-/* Child: one piece of content. */
-static int sc_child_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *req, cr_buf *reply)
+/* Child: one piece of content (externals, where it lies, its bytes); its answer appended. */
+static int sc_child_one(cr_sbx_child *ch, sc_child *k, cr_rd *req, cr_buf *reply)
 {
-    sc_child *k = state;
     uint64_t base, file_size;
     const uint8_t *data;
     size_t len;
     char *ext[HN_YARA_NEXTERNALS] = {NULL};
     int rc = ERROR_SUCCESS, err = 0;
-    if (type != SC_REQ_SCAN) {
-        cr_error_set("unknown request");
-        return CR_EINPUT;
-    }
     for (size_t i = 0; i < HN_YARA_NEXTERNALS; i++)
         if (cr_rd_str(req, &ext[i], 65536) < 0) {
             err = CR_EINPUT;
@@ -711,6 +721,29 @@ done:
     return err;
 }
 
+/* Child: one piece of content, or several (SC_REQ_SCAN_MANY: a count, then the pieces; the
+ * answers follow each other in the same order). */
+static int sc_child_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *req, cr_buf *reply)
+{
+    sc_child *k = state;
+    uint32_t count = 1;
+    int err = 0;
+    if (type == SC_REQ_SCAN_MANY) {
+        if (cr_rd_u32(req, &count) < 0 || count > SC_DEFER_FILES) {
+            cr_error_set("bad batch of contents");
+            return CR_EINPUT;
+        }
+    } else if (type != SC_REQ_SCAN) {
+        cr_error_set("unknown request");
+        return CR_EINPUT;
+    }
+    for (uint32_t i = 0; i < count && err == 0; i++)
+        err = sc_child_one(ch, k, req, reply);
+    if (err == 0 && cr_rd_left(req) != 0)
+        err = CR_EINPUT;
+    return err;
+}
+
 /* Read-only opens: libyara's "magic" module opens libmagic's database at its first use,
  * and the sandbox's root shows the child nothing else (sc_magic_paths). */
 static const cr_sbx_service sc_yara_service = {"yara", CR_SBX_OPEN_READ, sc_child_init,
@@ -718,31 +751,60 @@ static const cr_sbx_service sc_yara_service = {"yara", CR_SBX_OPEN_READ, sc_chil
 CR_SBX_SERVICE(sc_yara_service)
 
 /* Parent: what the sandbox child answered, checked against our own rule table. */
-int hn_scan_reply_decode(const YR_RULES *rules, const void *data, size_t len, int *rc,
-                         uint32_t *idx, size_t maxidx, size_t *nidx)
+int hn_scan_reply_next(const YR_RULES *rules, cr_rd *rd, int *rc, uint32_t *idx, size_t maxidx,
+                       size_t *nidx)
 {
-    cr_rd rd;
     int64_t code;
     uint64_t n;
-    cr_rd_init(&rd, data, len);
     *nidx = 0;
-    if (cr_rd_svarint(&rd, &code) < 0 || code < -100000 || code > 100000 ||
-        cr_rd_varint(&rd, &n) < 0 || n > maxidx || n > (rules ? rules->num_rules : 0))
+    if (cr_rd_svarint(rd, &code) < 0 || code < -100000 || code > 100000 ||
+        cr_rd_varint(rd, &n) < 0 || n > maxidx || n > (rules ? rules->num_rules : 0))
         goto bad;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t v;
-        if (cr_rd_varint(&rd, &v) < 0 || !rules || v >= rules->num_rules)
+        if (cr_rd_varint(rd, &v) < 0 || !rules || v >= rules->num_rules)
             goto bad;
         idx[i] = (uint32_t)v;
     }
-    if (cr_rd_left(&rd) != 0)
-        goto bad;
     *rc = (int)code;
     *nidx = (size_t)n;
     return 0;
 bad:
+    *nidx = 0;
     cr_error_set("a malformed YARA answer");
     return CR_EHOSTILE;
+}
+
+int hn_scan_reply_decode(const YR_RULES *rules, const void *data, size_t len, int *rc,
+                         uint32_t *idx, size_t maxidx, size_t *nidx)
+{
+    cr_rd rd;
+    cr_rd_init(&rd, data, len);
+    if (hn_scan_reply_next(rules, &rd, rc, idx, maxidx, nidx) < 0)
+        return CR_EHOSTILE;
+    if (cr_rd_left(&rd) != 0) {
+        *nidx = 0;
+        cr_error_set("a malformed YARA answer");
+        return CR_EHOSTILE;
+    }
+    return 0;
+}
+
+int hn_scan_replies_check(const YR_RULES *rules, const void *data, size_t len, size_t count,
+                          uint32_t *idx, size_t maxidx)
+{
+    cr_rd rd;
+    int rc;
+    size_t nidx;
+    cr_rd_init(&rd, data, len);
+    for (size_t i = 0; i < count; i++)
+        if (hn_scan_reply_next(rules, &rd, &rc, idx, maxidx, &nidx) < 0)
+            return CR_EHOSTILE;
+    if (cr_rd_left(&rd) != 0) {
+        cr_error_set("a malformed YARA answer");
+        return CR_EHOSTILE;
+    }
+    return 0;
 }
 
 /* libmagic's database, where Debian's libmagic looks for it (what exists is shown to the child). */
@@ -757,37 +819,59 @@ static size_t sc_magic_paths(const char *out[4])
     return n;
 }
 
-static int sc_yara_sandboxed(sc_worker *w, const uint8_t *data, size_t len, uint64_t base,
-                             uint64_t file_size)
+/* The worker's sandboxed scanner, started on first use. 0, or SC_YARA_NOSANDBOX. */
+static int sc_sbx_ready(sc_worker *w)
 {
     sc_ctx *c = w->c;
-    const YR_RULES *rules = c->rs->yara;
+    if (w->sbx)
+        return 0;
+    cr_sbx_opts o;
+    memset(&o, 0, sizeof(o));
+    const char *magic[4];
+    o.service = "yara";
+    o.what = "the files being hunted";
+    o.read_paths = magic;
+    o.nread_paths = sc_magic_paths(magic);
+    o.setup = c->yara_setup.ptr;
+    o.setuplen = c->yara_setup.len;
+    o.max_reply = SC_DEFER_FILES * (16 + (size_t)c->rs->yara->num_rules * 5);
+    o.idle_seconds = (unsigned)c->timeout + 60;
+    return cr_sbx_start(&w->sbx, &o) < 0 ? SC_YARA_NOSANDBOX : 0;
+}
+
+/* The child is gone or not to be trusted any more: the next file gets a new one. */
+static void sc_sbx_drop(sc_worker *w)
+{
+    char msg[1024];
+    snprintf(msg, sizeof(msg), "%s", cr_error_last());
+    cr_sbx_stop(w->sbx);
+    w->sbx = NULL;
+    cr_error_set("%s", msg);
+}
+
+/* Put the request for one piece of content (SC_REQ_SCAN's body) at the end of `req`. */
+static int sc_put_request(sc_worker *w, cr_buf *req, const uint8_t *data, size_t len,
+                          uint64_t base, uint64_t file_size)
+{
+    for (size_t i = 0; i < HN_YARA_NEXTERNALS; i++)
+        if (cr_buf_put_str(req, w->ext[i] ? w->ext[i] : "") < 0)
+            return ERROR_INSUFFICIENT_MEMORY;
+    if (cr_buf_put_u64(req, base) < 0 || cr_buf_put_u64(req, file_size) < 0 ||
+        cr_buf_put_bytes(req, data, len) < 0)
+        return ERROR_INSUFFICIENT_MEMORY;
+    return ERROR_SUCCESS;
+}
+
+/* Scan one encoded request in the child; the rules it matched go to w->names. */
+static int sc_sbx_scan(sc_worker *w, const uint8_t *req, size_t len)
+{
+    const YR_RULES *rules = w->c->rs->yara;
     uint32_t *idx = NULL;
     size_t nidx = 0;
     int rc = ERROR_SUCCESS, err;
-    if (!w->sbx) {
-        cr_sbx_opts o;
-        memset(&o, 0, sizeof(o));
-        const char *magic[4];
-        o.service = "yara";
-        o.what = "the files being hunted";
-        o.read_paths = magic;
-        o.nread_paths = sc_magic_paths(magic);
-        o.setup = c->yara_setup.ptr;
-        o.setuplen = c->yara_setup.len;
-        o.max_reply = 16 + (size_t)rules->num_rules * 5;
-        o.idle_seconds = (unsigned)c->timeout + 60;
-        if ((err = cr_sbx_start(&w->sbx, &o)) < 0)
-            return SC_YARA_NOSANDBOX;
-    }
-    cr_buf_reset(&w->req);
-    for (size_t i = 0; i < HN_YARA_NEXTERNALS; i++)
-        if (cr_buf_put_str(&w->req, w->ext[i] ? w->ext[i] : "") < 0)
-            return ERROR_INSUFFICIENT_MEMORY;
-    if (cr_buf_put_u64(&w->req, base) < 0 || cr_buf_put_u64(&w->req, file_size) < 0 ||
-        cr_buf_put_bytes(&w->req, data, len) < 0)
-        return ERROR_INSUFFICIENT_MEMORY;
-    err = cr_sbx_call(w->sbx, SC_REQ_SCAN, w->req.ptr, w->req.len, &w->reply, NULL, NULL);
+    if ((err = sc_sbx_ready(w)) < 0)
+        return err;
+    err = cr_sbx_call(w->sbx, SC_REQ_SCAN, req, len, &w->reply, NULL, NULL);
     if (err == 0) {
         if (!(idx = cr_calloc(rules->num_rules ? rules->num_rules : 1, sizeof(uint32_t))))
             return ERROR_INSUFFICIENT_MEMORY;
@@ -796,12 +880,7 @@ static int sc_yara_sandboxed(sc_worker *w, const uint8_t *data, size_t len, uint
     }
     if (err < 0) {
         free(idx);
-        /* The child is gone or not to be trusted any more: the next file gets a new one. */
-        char msg[1024];
-        snprintf(msg, sizeof(msg), "%s", cr_error_last());
-        cr_sbx_stop(w->sbx);
-        w->sbx = NULL;
-        cr_error_set("%s", msg);
+        sc_sbx_drop(w);
         return SC_YARA_HOSTILE;
     }
     for (size_t i = 0; i < nidx; i++)
@@ -809,6 +888,16 @@ static int sc_yara_sandboxed(sc_worker *w, const uint8_t *data, size_t len, uint
             break;
     free(idx);
     return rc;
+}
+
+static int sc_yara_sandboxed(sc_worker *w, const uint8_t *data, size_t len, uint64_t base,
+                             uint64_t file_size)
+{
+    int rc;
+    cr_buf_reset(&w->req);
+    if ((rc = sc_put_request(w, &w->req, data, len, base, file_size)) != ERROR_SUCCESS)
+        return rc;
+    return sc_sbx_scan(w, w->req.ptr, w->req.len);
 }
 
 static int sc_yara(sc_worker *w, const uint8_t *data, size_t len, uint64_t base, uint64_t file_size)
@@ -848,6 +937,155 @@ static void sc_names_reset(sc_worker *w)
     w->nomem = 0;
 }
 
+/* Record the YARA outcome of a content and count it: 0, or CR_ERROR (fatal: memory). */
+static int sc_finish(sc_worker *w, hn_scan_job *job, int yara_wanted, int yara_failed, int yrc,
+                     int chunked)
+{
+    sc_ctx *c = w->c;
+    hn_facts *f = job->facts;
+    int need = yara_wanted ? HN_HAVE_YARA : 0, err;
+    if (w->nomem) {
+        cr_error_set("out of memory recording YARA matches");
+        err = CR_ERROR;
+        goto fatal;
+    }
+
+    if (need & HN_HAVE_YARA) {
+        if (yara_failed) {
+            if (yrc == SC_YARA_HOSTILE) {
+                snprintf(job->hostile_why, sizeof(job->hostile_why), "%s", cr_error_last());
+                sc_warn(c, job, CR_EHOSTILE,
+                        "not scanned: %s; this file will be scanned again by the next hunt",
+                        job->hostile_why);
+            }
+            else if (yrc == ERROR_SCAN_TIMEOUT)
+                sc_warn(c, job, CR_ERROR,
+                        "the YARA scan did not finish within the time allowed "
+                        "(%d s per file); this file will be scanned again by "
+                        "the next hunt",
+                        c->timeout);
+            else
+                sc_warn(c, job, CR_ERROR,
+                        "%s (YARA error %d); this file will be scanned again by "
+                        "the next hunt",
+                        yara_error_name(yrc), yrc);
+        } else {
+            char **list = NULL;
+            if (w->nnames) {
+                qsort(w->names, w->nnames, sizeof(char *), str_cmp);
+                if (!(list = cr_calloc(w->nnames, sizeof(char *)))) {
+                    err = CR_ERROR;
+                    goto fatal;
+                }
+                memcpy(list, w->names, w->nnames * sizeof(char *));
+            }
+            for (size_t i = 0; i < f->nyara; i++)
+                free(f->yara[i]);
+            free(f->yara);
+            f->yara = list;
+            f->nyara = w->nnames;
+            w->nnames = 0; /* the names now belong to the facts */
+            snprintf(f->yara_id, sizeof(f->yara_id), "%s", c->rs ? c->rs->yara_id : "");
+            f->partial = chunked;
+            f->have |= HN_HAVE_YARA;
+        }
+    }
+    if (!job->error) {
+        atomic_fetch_add(&c->contents, 1);
+        atomic_fetch_add(&c->bytes, job->node->size);
+    }
+    return 0;
+fatal:
+    job->error = err;
+    return err;
+}
+
+/*
+ * Send the batch of waiting contents to the sandboxed scanner in one request
+ * and record each answer. A batch the child does not answer properly (crash,
+ * limit, timeout, malformed answer) is sent again one content at a time to a
+ * new child, so that only the contents that make it fail are reported.
+ * 0, or CR_ERROR (fatal: memory, or the sandbox cannot start).
+ */
+static int sc_flush(sc_worker *w)
+{
+    sc_ctx *c = w->c;
+    const YR_RULES *rules = c->rs->yara;
+    uint32_t *idx = NULL;
+    size_t n = w->npend;
+    int err = 0, ok = 0;
+    if (n == 0)
+        return 0;
+    w->npend = 0;
+    if (!(idx = cr_calloc(rules->num_rules ? rules->num_rules : 1, sizeof(uint32_t)))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    if (sc_sbx_ready(w) < 0) {
+        err = CR_ERROR;
+        goto done;
+    }
+    /* The count goes in front of the requests (room was left for it). */
+    uint8_t *p = (uint8_t *)w->batch.ptr;
+    p[0] = (uint8_t)n, p[1] = (uint8_t)(n >> 8), p[2] = (uint8_t)(n >> 16), p[3] = (uint8_t)(n >> 24);
+    if (cr_sbx_call(w->sbx, SC_REQ_SCAN_MANY, w->batch.ptr, w->batch.len, &w->reply, NULL, NULL) ==
+            0 &&
+        hn_scan_replies_check(rules, w->reply.ptr, w->reply.len, n, idx, rules->num_rules) == 0)
+        ok = 1;
+    else if (w->sbx)
+        sc_sbx_drop(w);
+    cr_rd rd;
+    cr_rd_init(&rd, w->reply.ptr, w->reply.len);
+    for (size_t i = 0; i < n; i++) {
+        hn_scan_job *job = w->pend[i].job;
+        int had_error = job->error != 0, rc = ERROR_SUCCESS;
+        size_t nidx = 0;
+        sc_names_reset(w);
+        if (ok) {
+            /* Checked whole above: cannot fail now. */
+            if (hn_scan_reply_next(rules, &rd, &rc, idx, rules->num_rules, &nidx) < 0)
+                rc = SC_YARA_HOSTILE;
+            for (size_t k = 0; k < nidx; k++)
+                if (sc_add_rule(w, &rules->rules_table[idx[k]]) < 0)
+                    break;
+        } else {
+            rc = sc_sbx_scan(w, (const uint8_t *)w->batch.ptr + w->pend[i].off, w->pend[i].len);
+            if (rc == SC_YARA_NOSANDBOX) {
+                err = CR_ERROR;
+                goto done;
+            }
+        }
+        if ((err = sc_finish(w, job, 1, rc != ERROR_SUCCESS, rc, 0)) < 0)
+            goto done;
+        if (job->error && !had_error)
+            atomic_fetch_add(&c->errors, 1);
+    }
+done:
+    free(idx);
+    cr_buf_reset(&w->batch);
+    return err;
+}
+
+/* Put a small content's sandboxed scan in the batch (sending the batch when full). */
+static int sc_defer(sc_worker *w, hn_scan_job *job, const uint8_t *data, size_t len)
+{
+    int err;
+    if (w->npend && (w->npend == SC_DEFER_FILES || w->batch.len + len > SC_DEFER_BYTES) &&
+        (err = sc_flush(w)) < 0)
+        return err;
+    if (w->npend == 0 && cr_buf_put_u32(&w->batch, 0) < 0) /* the count, set by sc_flush */
+        return CR_ERROR;
+    size_t off = w->batch.len;
+    if (sc_put_request(w, &w->batch, data, len, 0, len) != ERROR_SUCCESS)
+        return CR_ERROR;
+    w->pend[w->npend].job = job;
+    w->pend[w->npend].off = off;
+    w->pend[w->npend].len = w->batch.len - off;
+    w->npend++;
+    w->deferred = 1;
+    return 0;
+}
+
 /* Learn what one job needs. Per-content problems go to job->error; returns CR_ERROR only on
  * running out of memory (fatal). */
 static int sc_job(sc_worker *w, hn_scan_job *job)
@@ -863,6 +1101,7 @@ static int sc_job(sc_worker *w, hn_scan_job *job)
 
     job->error = 0;
     w->accounted = 0;
+    w->deferred = 0;
     if (!n || !f) {
         sc_warn(c, job, CR_EINPUT, "not scanned: nothing to scan (internal error)");
         return 0;
@@ -976,7 +1215,12 @@ static int sc_job(sc_worker *w, hn_scan_job *job)
         sc_warn(c, job, CR_ERROR, "not scanned: the YARA external variables cannot be set");
         return 0;
     }
-    if (whole) {
+    if (whole && !w->scanner && n->size <= SC_DEFER_MAX) {
+        /* Sandboxed and small: its scan waits for the batch (sc_defer). */
+        const uint8_t *data = direct ? w->blob.ptr : w->assemble ? w->whole.ptr : sc_zeros;
+        if ((err = sc_defer(w, job, data, (size_t)n->size)) < 0)
+            goto fatal;
+    } else if (whole) {
         if (direct)
             yrc = sc_yara(w, w->blob.ptr, w->blob.len, 0, n->size);
         else if (w->assemble)
@@ -989,12 +1233,6 @@ static int sc_job(sc_worker *w, hn_scan_job *job)
         }
         yara_failed = yrc != ERROR_SUCCESS;
     }
-    if (w->nomem) {
-        cr_error_set("out of memory recording YARA matches");
-        err = CR_ERROR;
-        goto fatal;
-    }
-
     /* Everything read: record what was learnt. */
     if (need & HN_HAVE_HEAD) {
         uint64_t head = n->size < HN_HEAD_BYTES ? n->size : HN_HEAD_BYTES;
@@ -1018,51 +1256,9 @@ static int sc_job(sc_worker *w, hn_scan_job *job)
         memcpy(dst, md, want);
         f->have |= sc_md_bit[k];
     }
-    if (need & HN_HAVE_YARA) {
-        if (yara_failed) {
-            if (yrc == SC_YARA_HOSTILE) {
-                snprintf(job->hostile_why, sizeof(job->hostile_why), "%s", cr_error_last());
-                sc_warn(c, job, CR_EHOSTILE,
-                        "not scanned: %s; this file will be scanned again by the next hunt",
-                        job->hostile_why);
-            }
-            else if (yrc == ERROR_SCAN_TIMEOUT)
-                sc_warn(c, job, CR_ERROR,
-                        "the YARA scan did not finish within the time allowed "
-                        "(%d s per file); this file will be scanned again by "
-                        "the next hunt",
-                        c->timeout);
-            else
-                sc_warn(c, job, CR_ERROR,
-                        "%s (YARA error %d); this file will be scanned again by "
-                        "the next hunt",
-                        yara_error_name(yrc), yrc);
-        } else {
-            char **list = NULL;
-            if (w->nnames) {
-                qsort(w->names, w->nnames, sizeof(char *), str_cmp);
-                if (!(list = cr_calloc(w->nnames, sizeof(char *)))) {
-                    err = CR_ERROR;
-                    goto fatal;
-                }
-                memcpy(list, w->names, w->nnames * sizeof(char *));
-            }
-            for (size_t i = 0; i < f->nyara; i++)
-                free(f->yara[i]);
-            free(f->yara);
-            f->yara = list;
-            f->nyara = w->nnames;
-            w->nnames = 0; /* the names now belong to the facts */
-            snprintf(f->yara_id, sizeof(f->yara_id), "%s", c->rs ? c->rs->yara_id : "");
-            f->partial = chunked;
-            f->have |= HN_HAVE_YARA;
-        }
-    }
-    if (!job->error) {
-        atomic_fetch_add(&c->contents, 1);
-        atomic_fetch_add(&c->bytes, n->size);
-    }
-    return 0;
+    if (w->deferred)
+        return 0; /* finished when the batch returns (sc_flush) */
+    return sc_finish(w, job, need & HN_HAVE_YARA, yara_failed, yrc, chunked);
 fatal:
     job->error = err;
     return err;
@@ -1095,6 +1291,9 @@ static void *sc_worker_main(void *arg)
             atomic_fetch_add(&c->files_done, 1);
         }
     }
+    /* The last small contents still waiting for the sandboxed scanner. */
+    if (!atomic_load(&c->fatal) && sc_flush(w) < 0)
+        sc_fatal(c);
     pthread_mutex_lock(&c->mu);
     c->left--;
     pthread_cond_signal(&c->cond);
@@ -1316,6 +1515,7 @@ done:
             cr_sbx_stop(w->sbx);
             cr_buf_free(&w->req);
             cr_buf_free(&w->reply);
+            cr_buf_free(&w->batch);
             cr_blob_reader_free(w->reader);
             for (int k = 0; k < 3; k++)
                 EVP_MD_CTX_free(w->md[k]);
