@@ -9,7 +9,10 @@
  *   3  the answer to a batch of contents (hn_scan_replies_check, then
  *      hn_scan_reply_next as the scanner reads it), for the count given by
  *      the next byte: a batch accepted whole reads back in exactly that many
- *      answers with indexes < 3.
+ *      answers with indexes < 3;
+ *   4  the shortcut reader's answer (hn_lnk_decode): valid text or CR_EHOSTILE;
+ *   5  the PE-version reader's answer (hn_pe_version_decode): 0 or 1, or
+ *      CR_EHOSTILE with nothing kept.
  * Nothing may crash, leak or accept an out-of-range value.
  */
 #include "fuzz_text.h"
@@ -41,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     const uint8_t *p = data + 1;
     size_t n = size - 1;
-    switch (data[0] % 4) {
+    switch (data[0] % 6) {
     case 0: {
         uint8_t kind;
         uint16_t type;
@@ -100,6 +103,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     abort();
         }
         if (cr_rd_left(&rd) != 0)
+            abort();
+        break;
+    }
+    case 4: {
+        hn_lnk l;
+        int err = hn_lnk_decode(&l, p, n);
+        if (err == 0) {
+            const char *t[3] = {l.target, l.args, l.workdir};
+            for (int k = 0; k < 3; k++)
+                if (t[k]) /* absent fields stay NULL */
+                    fuzz_check_text(t[k]);
+        } else if (l.target || l.args || l.workdir) {
+            abort();
+        }
+        hn_lnk_clear(&l);
+        break;
+    }
+    case 5: {
+        hn_pe_ver v;
+        int r = hn_pe_version_decode(&v, p, n);
+        if (r != 0 && r != 1 && r != CR_EHOSTILE)
+            abort();
+        if (r <= 0 && (v.file || v.product))
             abort();
         break;
     }

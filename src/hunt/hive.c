@@ -76,6 +76,7 @@
 #include "util/sandbox.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <hivex.h>
 #include <stdio.h>
@@ -188,26 +189,16 @@ static int hv_check(const uint8_t *d, size_t len)
 }
 
 /* Open the bytes with hivex through a file holding them and HV_PAD zeros. */
-/* In the sandbox's child: the scratch file made before confinement (-1 elsewhere). */
-static int hv_scratch_fd = -1;
-#define HV_SCRATCH "/hive"
-
 static int hv_open(hive_h **out, const void *data, size_t len)
 {
     hn_memfile m;
-    int err = 0, e, mem = hv_scratch_fd < 0;
+    int err = 0, e;
     hive_h *h;
 
     *out = NULL;
-    if (!mem) {
-        /* No memfd path and no new file in the sandbox: the scratch file, rewritten. */
-        if (ftruncate(hv_scratch_fd, 0) < 0 || cr_fs_pwrite_all(hv_scratch_fd, data, len, 0) < 0 ||
-            ftruncate(hv_scratch_fd, (off_t)(len + HV_PAD)) < 0)
-            return cr_error_errno("cannot prepare a registry hive for reading");
-    } else if ((err = hn_memfile_open(&m, data, len, HV_PAD)) < 0) {
+    if ((err = hn_memfile_open(&m, data, len, HV_PAD)) < 0)
         return err;
-    }
-    h = hivex_open(mem ? hn_memfile_path(&m) : HV_SCRATCH, 0);
+    h = hivex_open(hn_memfile_path(&m), 0);
     e = errno;
     if (!h) {
         if (e == ENOMEM) {
@@ -221,8 +212,7 @@ static int hv_open(hive_h **out, const void *data, size_t len)
     }
     *out = h;
 done:
-    if (mem)
-        hn_memfile_close(&m);
+    hn_memfile_close(&m);
     return err;
 }
 
@@ -1009,23 +999,36 @@ done:
 /* ------------------------------------------------------------ in the sandbox */
 
 /*
- * hivex runs in a "hive" child of the parser sandbox (src/util/sandbox.h):
- * the parent sends the hive's bytes, the child answers with the entries
- * found, which the parent decodes as untrusted input (hn_autoruns_decode).
+ * The readers of a Windows system's hostile files run in a "hive" child of
+ * the parser sandbox (src/util/sandbox.h): hivex (registry hives), liblnk
+ * (shortcuts), and cleanroom's own WMI, BITS and PE-version readers. The
+ * parent sends the bytes; the child answers with what it read, which the
+ * parent decodes as untrusted input (hn_autoruns_decode, hn_lnk_decode,
+ * hn_pe_version_decode; fuzz/fuzz_sandbox.c). One child serves the requests
+ * one after the other (hn_parsers_release stops it); a child that fails is
+ * stopped, and the next request gets a new one.
  */
-enum { HV_REQ_AUTORUNS = 1 };
+enum { HV_REQ_AUTORUNS = 1, HV_REQ_WMI = 2, HV_REQ_BITS = 3, HV_REQ_LNK = 4, HV_REQ_PEVER = 5 };
 #define HV_SBX_MAX_ENTRIES 200000u
 #define HV_SBX_MAX_TEXT 65536u
+/* hivex and liblnk open files by name: in the child, this scratch file of its own root. */
+#define HV_SCRATCH "/scratch"
 
 static int hv_child_init(cr_sbx_child *ch, cr_rd *setup, void **state)
 {
     (void)setup;
     (void)state;
-    /* Readable by the unprivileged user the child becomes; only ever holds the hive. */
-    hv_scratch_fd = open(HV_SCRATCH, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (hv_scratch_fd < 0)
-        return cr_error_errno("cannot create the hive's scratch file");
-    return cr_sbx_child_keep_fd(ch, hv_scratch_fd);
+    int fd = hn_memfile_scratch(HV_SCRATCH);
+    if (fd < 0)
+        return fd;
+    return cr_sbx_child_keep_fd(ch, fd);
+}
+
+static int hv_put_text(cr_buf *reply, const char *t)
+{
+    if (cr_buf_put_u8(reply, t != NULL) < 0)
+        return CR_ERROR;
+    return t ? cr_buf_put_str(reply, t) : 0;
 }
 
 static int hv_child_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *req, cr_buf *reply)
@@ -1033,14 +1036,36 @@ static int hv_child_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *r
     hn_autorun *a = NULL;
     size_t n = 0, len = cr_rd_left(req);
     const uint8_t *data;
-    int err;
+    int err = 0;
     (void)state;
-    if (type != HV_REQ_AUTORUNS || cr_rd_raw(req, &data, len) < 0) {
+    if (type < HV_REQ_AUTORUNS || type > HV_REQ_PEVER || cr_rd_raw(req, &data, len) < 0) {
         cr_error_set("unknown request");
         return CR_EINPUT;
     }
     cr_sbx_child_test_input(ch, data, len);
-    if ((err = hn_hive_autoruns(&a, &n, data, len)) < 0)
+    if (type == HV_REQ_LNK) {
+        hn_lnk l;
+        if ((err = hn_lnk_read(&l, data, len)) < 0)
+            return err;
+        if (hv_put_text(reply, l.target) < 0 || hv_put_text(reply, l.args) < 0 ||
+            hv_put_text(reply, l.workdir) < 0)
+            err = CR_ERROR;
+        hn_lnk_clear(&l);
+        return err;
+    }
+    if (type == HV_REQ_PEVER) {
+        hn_pe_ver v;
+        memset(&v, 0, sizeof(v));
+        int found = hn_pe_version(&v, data, len) > 0;
+        if (cr_buf_put_u8(reply, (uint8_t)found) < 0 || cr_buf_put_u64(reply, v.file) < 0 ||
+            cr_buf_put_u64(reply, v.product) < 0)
+            return CR_ERROR;
+        return 0;
+    }
+    err = type == HV_REQ_WMI    ? hn_wmi_autoruns(&a, &n, data, len)
+          : type == HV_REQ_BITS ? hn_bits_autoruns(&a, &n, data, len)
+                                : hn_hive_autoruns(&a, &n, data, len);
+    if (err < 0)
         return err;
     err = cr_buf_put_varint(reply, n);
     for (size_t i = 0; i < n && err == 0; i++)
@@ -1054,7 +1079,7 @@ static int hv_child_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *r
 }
 
 static const cr_sbx_service hv_sbx_service = {"hive", CR_SBX_OPEN_READ, hv_child_init,
-                                          hv_child_serve};
+                                              hv_child_serve};
 CR_SBX_SERVICE(hv_sbx_service)
 
 int hn_autoruns_decode(hn_autorun **out, size_t *count, const void *data, size_t len)
@@ -1098,44 +1123,172 @@ int hn_autoruns_decode(hn_autorun **out, size_t *count, const void *data, size_t
     *count = got;
     return 0;
 bad:
-    cr_error_set("a malformed answer about a registry hive");
+    cr_error_set("a malformed answer about a Windows system file");
     err = CR_EHOSTILE;
 done:
     hn_autoruns_free(a, got);
     return err;
 }
 
-int hn_hive_examine(hn_autorun **out, size_t *count, const void *data, size_t len)
+int hn_lnk_decode(hn_lnk *out, const void *data, size_t len)
 {
-    cr_sbx *s = NULL;
-    cr_sbx_opts o;
+    char **field[3] = {&out->target, &out->args, &out->workdir};
+    cr_rd rd;
+    memset(out, 0, sizeof(*out));
+    cr_rd_init(&rd, data, len);
+    for (int k = 0; k < 3; k++) {
+        uint8_t present;
+        const uint8_t *t;
+        size_t tl;
+        if (cr_rd_u8(&rd, &present) < 0 || present > 1)
+            goto bad;
+        if (!present)
+            continue;
+        if (cr_rd_bytes(&rd, &t, &tl, HV_SBX_MAX_TEXT) < 0)
+            goto bad;
+        if (!(*field[k] = hn_utf8_clean(t, tl))) {
+            hn_lnk_clear(out);
+            return CR_ERROR;
+        }
+    }
+    if (cr_rd_left(&rd) != 0)
+        goto bad;
+    return 0;
+bad:
+    hn_lnk_clear(out);
+    cr_error_set("a malformed answer about a Windows shortcut");
+    return CR_EHOSTILE;
+}
+
+int hn_pe_version_decode(hn_pe_ver *out, const void *data, size_t len)
+{
+    cr_rd rd;
+    uint8_t found;
+    memset(out, 0, sizeof(*out));
+    cr_rd_init(&rd, data, len);
+    if (cr_rd_u8(&rd, &found) < 0 || found > 1 || cr_rd_u64(&rd, &out->file) < 0 ||
+        cr_rd_u64(&rd, &out->product) < 0 || cr_rd_left(&rd) != 0) {
+        memset(out, 0, sizeof(*out));
+        cr_error_set("a malformed answer about a program's version");
+        return CR_EHOSTILE;
+    }
+    if (!found)
+        memset(out, 0, sizeof(*out));
+    return found;
+}
+
+/* The child between two requests (at most one kept). */
+static pthread_mutex_t hv_mu = PTHREAD_MUTEX_INITIALIZER;
+static cr_sbx *hv_idle;
+
+/* One request to the readers' child; its answer in `reply` (for the caller's decoder). */
+static int hv_ask(uint16_t type, const void *data, size_t len, cr_buf *reply)
+{
+    cr_sbx *s;
+    int err;
+    if (len > CR_SBX_MAX_DATA) {
+        cr_error_set("file too large to examine (%zu bytes)", len);
+        return CR_EINPUT;
+    }
+    pthread_mutex_lock(&hv_mu);
+    s = hv_idle;
+    hv_idle = NULL;
+    pthread_mutex_unlock(&hv_mu);
+    if (!s) {
+        cr_sbx_opts o;
+        memset(&o, 0, sizeof(o));
+        o.service = "hive";
+        o.what = "a Windows system file";
+        o.max_reply = 64u << 20;
+        o.idle_seconds = 120;
+        if ((err = cr_sbx_start(&s, &o)) < 0)
+            return err;
+    }
+    err = cr_sbx_call(s, type, data, len, reply, NULL, NULL);
+    if (cr_sbx_alive(s)) {
+        pthread_mutex_lock(&hv_mu);
+        if (!hv_idle) {
+            hv_idle = s;
+            s = NULL;
+        }
+        pthread_mutex_unlock(&hv_mu);
+    }
+    cr_sbx_stop(s);
+    return err;
+}
+
+void hn_parsers_release(void)
+{
+    pthread_mutex_lock(&hv_mu);
+    cr_sbx *s = hv_idle;
+    hv_idle = NULL;
+    pthread_mutex_unlock(&hv_mu);
+    cr_sbx_stop(s);
+}
+
+/* A reader of autostart entries, sandboxed; a malformed answer says what it was about. */
+static int hv_examine(uint16_t type, hn_autorun **out, size_t *count, const void *data, size_t len)
+{
     cr_buf reply = CR_BUF_INIT;
     int err;
-
     *out = NULL;
     *count = 0;
+    if ((err = hv_ask(type, data, len, &reply)) == 0)
+        err = hn_autoruns_decode(out, count, reply.ptr, reply.len);
+    cr_buf_free(&reply);
+    return err;
+}
+
+int hn_hive_examine(hn_autorun **out, size_t *count, const void *data, size_t len)
+{
     if (!cr_sbx_enabled())
         return hn_hive_autoruns(out, count, data, len);
     if (len > HV_MAX_SIZE) {
+        *out = NULL;
+        *count = 0;
         cr_error_set("registry hive too large to examine (%zu bytes, at most %u)", len,
                      HV_MAX_SIZE);
         return CR_EINPUT;
     }
-    memset(&o, 0, sizeof(o));
-    o.service = "hive";
-    o.what = "a registry hive";
-    o.max_reply = 64u << 20;
-    o.idle_seconds = 120;
-    if ((err = cr_sbx_start(&s, &o)) < 0)
-        return err;
-    if ((err = cr_sbx_call(s, HV_REQ_AUTORUNS, data, len, &reply, NULL, NULL)) == 0)
-        err = hn_autoruns_decode(out, count, reply.ptr, reply.len);
-    if (err == CR_EHOSTILE && cr_sbx_alive(s)) {
-        char why[600];
-        snprintf(why, sizeof(why), "%s", cr_error_last());
-        cr_error_set("the sandboxed parser of a registry hive sent %s: the hive may be crafted", why);
-    }
-    cr_sbx_stop(s);
+    return hv_examine(HV_REQ_AUTORUNS, out, count, data, len);
+}
+
+int hn_wmi_examine(hn_autorun **out, size_t *count, const void *data, size_t len)
+{
+    if (!cr_sbx_enabled())
+        return hn_wmi_autoruns(out, count, data, len);
+    return hv_examine(HV_REQ_WMI, out, count, data, len);
+}
+
+int hn_bits_examine(hn_autorun **out, size_t *count, const void *data, size_t len)
+{
+    if (!cr_sbx_enabled())
+        return hn_bits_autoruns(out, count, data, len);
+    return hv_examine(HV_REQ_BITS, out, count, data, len);
+}
+
+int hn_lnk_examine(hn_lnk *out, const void *data, size_t len)
+{
+    cr_buf reply = CR_BUF_INIT;
+    int err;
+    memset(out, 0, sizeof(*out));
+    if (!cr_sbx_enabled())
+        return hn_lnk_read(out, data, len);
+    if ((err = hv_ask(HV_REQ_LNK, data, len, &reply)) == 0)
+        err = hn_lnk_decode(out, reply.ptr, reply.len);
+    cr_buf_free(&reply);
+    return err;
+}
+
+int hn_pe_version_examine(hn_pe_ver *out, const void *data, size_t len)
+{
+    cr_buf reply = CR_BUF_INIT;
+    int err;
+    memset(out, 0, sizeof(*out));
+    if (!cr_sbx_enabled())
+        return hn_pe_version(out, data, len);
+    if ((err = hv_ask(HV_REQ_PEVER, data, len, &reply)) == 0)
+        err = hn_pe_version_decode(out, reply.ptr, reply.len);
     cr_buf_free(&reply);
     return err;
 }

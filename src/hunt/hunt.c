@@ -1349,6 +1349,7 @@ int cr_hunt(cr_hunt_stats *stats, cr_repo *repo, const cr_hunt_options *opts)
         err = CR_EPARTIAL;
     }
 done:
+    hn_parsers_release(); /* the Windows readers' sandboxed child, if one was started */
     stats->seconds = cr_time_mono() - t0;
     prev_clear(&prev);
     hn_records_clear(&h.records);

@@ -621,6 +621,11 @@ int hn_memfile_open(hn_memfile *m, const void *data, size_t len, size_t pad);
 const char *hn_memfile_path(const hn_memfile *m);
 /** Close it (and unlink the temporary file). */
 void hn_memfile_close(hn_memfile *m);
+/**
+ * In the parser sandbox's child, before confinement: every hn_memfile_open
+ * afterwards rewrites this one file instead of creating one. @return its fd, or <0.
+ */
+int hn_memfile_scratch(const char *path);
 
 /* =============================================================== hive.c */
 /** One autostart entry read from a registry hive. */
@@ -659,14 +664,28 @@ typedef struct hn_autorun {
  */
 int hn_hive_autoruns(hn_autorun **out, size_t *count, const void *data, size_t len);
 void hn_autoruns_free(hn_autorun *a, size_t n);
+/** A program's version resource: file and product version, 16 bits per part. */
+typedef struct hn_pe_ver {
+    uint64_t file, product;
+} hn_pe_ver;
 /**
- * hn_hive_autoruns in the parser sandbox (src/util/sandbox.h), or in-process
- * when CLEANROOM_SANDBOX=off. @return as hn_hive_autoruns, or CR_EHOSTILE
- * when the hive made the sandboxed parser crash, hang or misbehave.
+ * The readers of Windows files in the parser sandbox (src/util/sandbox.h), or
+ * in-process when CLEANROOM_SANDBOX=off: hn_hive_autoruns, hn_wmi_autoruns,
+ * hn_bits_autoruns, hn_lnk_read and hn_pe_version. @return as those, or
+ * CR_EHOSTILE when the bytes made the sandboxed reader crash, hang or
+ * misbehave. One child serves them in turn; hn_parsers_release stops it.
  */
 int hn_hive_examine(hn_autorun **out, size_t *count, const void *data, size_t len);
-/** The sandboxed hive parser's answer, decoded as untrusted input (fuzz/fuzz_sandbox.c). */
+int hn_wmi_examine(hn_autorun **out, size_t *count, const void *data, size_t len);
+int hn_bits_examine(hn_autorun **out, size_t *count, const void *data, size_t len);
+int hn_lnk_examine(hn_lnk *out, const void *data, size_t len);
+int hn_pe_version_examine(hn_pe_ver *out, const void *data, size_t len);
+void hn_parsers_release(void);
+/** The sandboxed readers' answers, decoded as untrusted input (fuzz/fuzz_sandbox.c). */
 int hn_autoruns_decode(hn_autorun **out, size_t *count, const void *data, size_t len);
+int hn_lnk_decode(hn_lnk *out, const void *data, size_t len);
+/** @return 1 found, 0 not, CR_EHOSTILE malformed. */
+int hn_pe_version_decode(hn_pe_ver *out, const void *data, size_t len);
 /**
  * UTF-16LE text (up to its first NUL; an odd last byte is dropped) as UTF-8:
  * unpaired surrogates become U+FFFD, control characters (C0, DEL, C1) '?'.
@@ -686,9 +705,6 @@ int hn_wmi_autoruns(hn_autorun **out, size_t *count, const void *data, size_t le
 
 /* ============================================================== pever.c */
 /** The fixed version of a Windows program (VS_FIXEDFILEINFO): MS << 32 | LS. */
-typedef struct hn_pe_ver {
-    uint64_t file, product;
-} hn_pe_ver;
 /** Read it from a PE file given as bytes. @return 1 found, 0 not (not a PE, no version). */
 int hn_pe_version(hn_pe_ver *out, const void *data, size_t len);
 

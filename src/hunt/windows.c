@@ -394,7 +394,7 @@ static int wn_lnk_command(hn_ctx *ctx, const char *rel, const cr_node *node, cha
         err = err == CR_EINPUT ? CR_ECORRUPT : err;
         goto done;
     }
-    if ((err = hn_lnk_read(&l, b.ptr, b.len)) < 0)
+    if ((err = hn_lnk_examine(&l, b.ptr, b.len)) < 0)
         goto done;
     snprintf(buf, cap, "%s%s%s", l.target ? l.target : "(target not recorded as a path)",
              l.args ? " " : "", l.args ? l.args : "");
@@ -433,6 +433,15 @@ static int wn_startup(hn_ctx *ctx, const char *rel, const cr_node *old, const cr
     if (is_lnk) {
         if ((rc = wn_lnk_command(ctx, rel, nw, cmd, sizeof(cmd), &script)) == CR_ERROR)
             return rc;
+        if (rc == CR_EHOSTILE) {
+            char why[512];
+            hn_text_clean(why, sizeof(why), cr_error_last(), strlen(cr_error_last()));
+            return hn_emit(ctx, rel, CR_CAT_ANOMALY, CR_SEV_HIGH, "anomaly:parser-crash", &cid,
+                           NULL,
+                           "shortcut in a Startup folder not read: %s; it may be crafted to "
+                           "attack the tools that inspect it",
+                           why);
+        }
         wn_show(show, sizeof(show), cmd);
     }
     if (ctx->baseline)
@@ -1019,7 +1028,7 @@ static int wn_default_profile(hn_ctx *ctx, const char *rel, int *is_default, hn_
     if (err < 0)
         return err;
     if (node.type == CR_NODE_FILE)
-        err = wn_hive_read(ctx, &node, hn_hive_autoruns, out, n);
+        err = wn_hive_read(ctx, &node, hn_hive_examine, out, n);
     else
         err = CR_ENOTFOUND;
     cr_node_clear(&node);
@@ -1036,9 +1045,9 @@ static int wn_hive(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_no
     int err;
 
     hn_content_id(&cid, nw);
-    wn_parse_fn parse = kind == WN_WMI    ? hn_wmi_autoruns
-                        : kind == WN_BITS ? hn_bits_autoruns
-                                          : hn_hive_autoruns;
+    wn_parse_fn parse = kind == WN_WMI    ? hn_wmi_examine
+                        : kind == WN_BITS ? hn_bits_examine
+                                          : hn_hive_examine;
     if ((err = wn_hive_read(ctx, nw, parse, &na, &nn)) < 0) {
         char why[512], *msg;
         hn_text_clean(why, sizeof(why), cr_error_last(), strlen(cr_error_last()));
@@ -1174,7 +1183,7 @@ static char *wn_service_of(hn_ctx *ctx, const char *rel)
         return NULL;
     memset(&node, 0, sizeof(node));
     if (!ctx->snap || cr_snapshot_lookup(&node, ctx->repo, ctx->snap, full) < 0 ||
-        node.type != CR_NODE_FILE || wn_hive_read(ctx, &node, hn_hive_autoruns, &a, &n) < 0) {
+        node.type != CR_NODE_FILE || wn_hive_read(ctx, &node, hn_hive_examine, &a, &n) < 0) {
         cr_error_clear();
         goto done;
     }
@@ -1230,11 +1239,24 @@ static int wn_service_binary(hn_ctx *ctx, const char *rel, const cr_node *old, c
      * bytes may come with another id. */
     if (ob.len == nb.len && (!ob.len || !memcmp(ob.ptr, nb.ptr, ob.len)))
         goto done;
-    if (!hn_pe_version(&ov, ob.ptr, ob.len))
+    int ofound = hn_pe_version_examine(&ov, ob.ptr, ob.len);
+    int nfound = ofound > 0 ? hn_pe_version_examine(&nv, nb.ptr, nb.len) : 0;
+    if (ofound == CR_EHOSTILE || nfound == CR_EHOSTILE) {
+        char why[512];
+        hn_text_clean(why, sizeof(why), cr_error_last(), strlen(cr_error_last()));
+        err = hn_emit(ctx, rel, CR_CAT_ANOMALY, CR_SEV_HIGH, "anomaly:parser-crash", &nc, NULL,
+                      "the version of this service program was not read: %s; it may be "
+                      "crafted to attack the tools that inspect it",
+                      why);
         goto done;
+    }
+    if (ofound <= 0) {
+        cr_error_clear();
+        goto done;
+    }
     char name[256];
     hn_text_clean(name, sizeof(name), svc, strlen(svc));
-    if (!hn_pe_version(&nv, nb.ptr, nb.len)) {
+    if (nfound <= 0) {
         err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_HIGH, HN_IND_PACKAGE_MODIFIED, &nc, NULL,
                       "program of service \"%s\" changed and no longer declares a version "
                       "(it was %u.%u.%u.%u)",

@@ -23,6 +23,10 @@ done
 printf '<?php eval($_POST["SANDBOX-TEST-SHELL"]); ?>\n' > sys/var/www/html/shell.php
 { printf 'regf'; head -c 4096 /dev/zero; printf 'CLEANROOM-TEST-SANDBOX-CRASH'; } \
     > sys/Windows/System32/config/SOFTWARE
+# A shortcut in a Startup folder is read by liblnk, in the same sandboxed child as hives.
+mkdir -p "sys/ProgramData/Microsoft/Windows/Start Menu/Programs/Startup"
+printf 'L\0\0\0CLEANROOM-TEST-SANDBOX-CRASH' \
+    > "sys/ProgramData/Microsoft/Windows/Start Menu/Programs/Startup/evil.lnk"
 cat > rules/shell.yar <<'R'
 rule sandbox_test_shell { meta: severity = "critical" strings: $a = "SANDBOX-TEST-SHELL" condition: $a }
 R
@@ -47,8 +51,13 @@ grep -q '^loop.php anomaly:parser-crash high .*no answer for 3 s' got.txt || fai
 # the host's: open("/etc/shadow") fails there (the hook would abort if it worked).
 grep -q '^open.php anomaly:parser-crash' got.txt && fail "a hijacked scanner could open /etc/shadow"
 grep -q '^socket.php anomaly:parser-crash high .*seccomp' got.txt || fail "socket() was not stopped by seccomp"
-grep -q '^SOFTWARE anomaly:parser-crash high' got.txt || fail "the crashing registry hive is not a finding"
-grep -q 'parser-crash' <(grep -v '^\(crash\|loop\|socket\).php\|^SOFTWARE' got.txt) &&
+# The hive and the shortcut crash their own readers (not only the YARA scanner): proof that
+# hivex and liblnk run in the sandbox, since the crash hook exists only there.
+grep -q '^SOFTWARE anomaly:parser-crash high .*autostart entries were not checked' got.txt ||
+    fail "the crashing registry hive is not a finding of the hive reader"
+grep -q '^evil.lnk anomaly:parser-crash high shortcut in a Startup folder not read' got.txt ||
+    fail "the crashing shortcut is not a finding of the shortcut reader"
+grep -q 'parser-crash' <(grep -v '^\(crash\|loop\|socket\).php\|^SOFTWARE\|^evil.lnk' got.txt) &&
     fail "a file without a crafted marker was reported as crashing the parser"
 
 # Without the test switch the markers are inert bytes: no parser-crash finding.
