@@ -12,7 +12,9 @@
  *      answers with indexes < 3;
  *   4  the shortcut reader's answer (hn_lnk_decode): valid text or CR_EHOSTILE;
  *   5  the PE-version reader's answer (hn_pe_version_decode): 0 or 1, or
- *      CR_EHOSTILE with nothing kept.
+ *      CR_EHOSTILE with nothing kept;
+ *   6  the .deb reader's answer (hn_deb_decode): a package, a version and
+ *      non-empty paths, or an error with nothing kept.
  * Nothing may crash, leak or accept an out-of-range value.
  */
 #include "fuzz_text.h"
@@ -44,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     const uint8_t *p = data + 1;
     size_t n = size - 1;
-    switch (data[0] % 6) {
+    switch (data[0] % 7) {
     case 0: {
         uint8_t kind;
         uint16_t type;
@@ -127,6 +129,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (r <= 0 && (v.file || v.product))
             abort();
+        break;
+    }
+    case 6: {
+        hn_deb deb;
+        if (hn_deb_decode(&deb, p, n) == 0) {
+            if (!deb.package || !deb.version || (deb.n && (!deb.paths || !deb.md5)))
+                abort();
+            for (size_t i = 0; i < deb.n; i++)
+                if (!deb.paths[i] || !deb.paths[i][0])
+                    abort();
+        } else if (deb.package || deb.version || deb.paths || deb.n) {
+            abort();
+        }
+        hn_deb_clear(&deb);
         break;
     }
     }

@@ -999,16 +999,26 @@ done:
 /* ------------------------------------------------------------ in the sandbox */
 
 /*
- * The readers of a Windows system's hostile files run in a "hive" child of
- * the parser sandbox (src/util/sandbox.h): hivex (registry hives), liblnk
- * (shortcuts), and cleanroom's own WMI, BITS and PE-version readers. The
- * parent sends the bytes; the child answers with what it read, which the
- * parent decodes as untrusted input (hn_autoruns_decode, hn_lnk_decode,
- * hn_pe_version_decode; fuzz/fuzz_sandbox.c). One child serves the requests
+ * The readers of the hunt's hostile files run in a "files" child of the
+ * parser sandbox (src/util/sandbox.h): hivex (registry hives), liblnk
+ * (shortcuts), libarchive (.deb packages of the trust anchors), and
+ * cleanroom's own WMI, BITS and PE-version readers. The parent sends the
+ * bytes; the child answers with what it read, which the parent decodes as
+ * untrusted input (hn_autoruns_decode, hn_lnk_decode, hn_pe_version_decode,
+ * hn_deb_decode; fuzz/fuzz_sandbox.c). One child serves the requests
  * one after the other (hn_parsers_release stops it); a child that fails is
  * stopped, and the next request gets a new one.
  */
-enum { HV_REQ_AUTORUNS = 1, HV_REQ_WMI = 2, HV_REQ_BITS = 3, HV_REQ_LNK = 4, HV_REQ_PEVER = 5 };
+enum {
+    HV_REQ_AUTORUNS = 1,
+    HV_REQ_WMI = 2,
+    HV_REQ_BITS = 3,
+    HV_REQ_LNK = 4,
+    HV_REQ_PEVER = 5,
+    HV_REQ_DEB = 6,
+};
+#define HV_SBX_MAX_DEB_FILES 200000u
+#define HV_SBX_MAX_PATH 4096u
 #define HV_SBX_MAX_ENTRIES 200000u
 #define HV_SBX_MAX_TEXT 65536u
 /* hivex and liblnk open files by name: in the child, this scratch file of its own root. */
@@ -1038,7 +1048,7 @@ static int hv_child_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *r
     const uint8_t *data;
     int err = 0;
     (void)state;
-    if (type < HV_REQ_AUTORUNS || type > HV_REQ_PEVER || cr_rd_raw(req, &data, len) < 0) {
+    if (type < HV_REQ_AUTORUNS || type > HV_REQ_DEB || cr_rd_raw(req, &data, len) < 0) {
         cr_error_set("unknown request");
         return CR_EINPUT;
     }
@@ -1051,6 +1061,19 @@ static int hv_child_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *r
             hv_put_text(reply, l.workdir) < 0)
             err = CR_ERROR;
         hn_lnk_clear(&l);
+        return err;
+    }
+    if (type == HV_REQ_DEB) {
+        hn_deb deb;
+        if ((err = hn_deb_read(&deb, data, len)) < 0)
+            return err;
+        if (cr_buf_put_str(reply, deb.package) < 0 || cr_buf_put_str(reply, deb.version) < 0 ||
+            cr_buf_put_varint(reply, deb.n) < 0)
+            err = CR_ERROR;
+        for (size_t i = 0; i < deb.n && err == 0; i++)
+            if (cr_buf_put_str(reply, deb.paths[i]) < 0 || cr_buf_put(reply, deb.md5[i], 16) < 0)
+                err = CR_ERROR;
+        hn_deb_clear(&deb);
         return err;
     }
     if (type == HV_REQ_PEVER) {
@@ -1078,7 +1101,7 @@ static int hv_child_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *r
     return err;
 }
 
-static const cr_sbx_service hv_sbx_service = {"hive", CR_SBX_OPEN_READ, hv_child_init,
+static const cr_sbx_service hv_sbx_service = {"files", CR_SBX_OPEN_READ, hv_child_init,
                                               hv_child_serve};
 CR_SBX_SERVICE(hv_sbx_service)
 
@@ -1177,6 +1200,44 @@ int hn_pe_version_decode(hn_pe_ver *out, const void *data, size_t len)
     return found;
 }
 
+int hn_deb_decode(hn_deb *out, const void *data, size_t len)
+{
+    cr_rd rd;
+    uint64_t n;
+    int err = CR_EHOSTILE;
+    memset(out, 0, sizeof(*out));
+    cr_rd_init(&rd, data, len);
+    /* As hn_deb_read gives them: non-empty names, paths as bytes (matched against dpkg's). */
+    if (cr_rd_str(&rd, &out->package, 256) < 0 || !out->package ||
+        cr_rd_str(&rd, &out->version, 256) < 0 || !out->version || cr_rd_varint(&rd, &n) < 0 ||
+        n > HV_SBX_MAX_DEB_FILES || n > cr_rd_left(&rd) / 18)
+        goto bad;
+    if (n && (!(out->paths = cr_calloc((size_t)n, sizeof(char *))) ||
+              !(out->md5 = cr_calloc((size_t)n, 16)))) {
+        err = CR_ERROR;
+        goto fail;
+    }
+    out->cap = (size_t)n;
+    for (; out->n < n; out->n++) {
+        const uint8_t *m;
+        if (cr_rd_str(&rd, &out->paths[out->n], HV_SBX_MAX_PATH) < 0 || !out->paths[out->n] ||
+            cr_rd_raw(&rd, &m, 16) < 0) {
+            if (out->paths[out->n])
+                out->n++;
+            goto bad;
+        }
+        memcpy(out->md5[out->n], m, 16);
+    }
+    if (cr_rd_left(&rd) != 0)
+        goto bad;
+    return 0;
+bad:
+    cr_error_set("a malformed answer about a .deb package");
+fail:
+    hn_deb_clear(out);
+    return err;
+}
+
 /* The child between two requests (at most one kept). */
 static pthread_mutex_t hv_mu = PTHREAD_MUTEX_INITIALIZER;
 static cr_sbx *hv_idle;
@@ -1197,8 +1258,8 @@ static int hv_ask(uint16_t type, const void *data, size_t len, cr_buf *reply)
     if (!s) {
         cr_sbx_opts o;
         memset(&o, 0, sizeof(o));
-        o.service = "hive";
-        o.what = "a Windows system file";
+        o.service = "files";
+        o.what = "a system file";
         o.max_reply = 64u << 20;
         o.idle_seconds = 120;
         if ((err = cr_sbx_start(&s, &o)) < 0)
@@ -1276,6 +1337,19 @@ int hn_lnk_examine(hn_lnk *out, const void *data, size_t len)
         return hn_lnk_read(out, data, len);
     if ((err = hv_ask(HV_REQ_LNK, data, len, &reply)) == 0)
         err = hn_lnk_decode(out, reply.ptr, reply.len);
+    cr_buf_free(&reply);
+    return err;
+}
+
+int hn_deb_examine(hn_deb *out, const void *data, size_t len)
+{
+    cr_buf reply = CR_BUF_INIT;
+    int err;
+    memset(out, 0, sizeof(*out));
+    if (!cr_sbx_enabled())
+        return hn_deb_read(out, data, len);
+    if ((err = hv_ask(HV_REQ_DEB, data, len, &reply)) == 0)
+        err = hn_deb_decode(out, reply.ptr, reply.len);
     cr_buf_free(&reply);
     return err;
 }

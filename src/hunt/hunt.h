@@ -574,6 +574,11 @@ typedef struct hn_deb {
 } hn_deb;
 int hn_deb_read(hn_deb *out, const void *data, size_t len);
 void hn_deb_clear(hn_deb *deb);
+/** hn_deb_read in the parser sandbox ("files" child of hive.c), or in-process when
+ *  CLEANROOM_SANDBOX=off; CR_EHOSTILE when the package made the reader fail. */
+int hn_deb_examine(hn_deb *out, const void *data, size_t len);
+/** That reader's answer, decoded as untrusted input (fuzz/fuzz_sandbox.c). */
+int hn_deb_decode(hn_deb *out, const void *data, size_t len);
 /** What hn_dpkg_anchor corrected (borrowed list). */
 size_t hn_dpkg_tampers(const hn_dpkg *d, const hn_dpkg_tamper **out);
 /**
@@ -669,7 +674,8 @@ typedef struct hn_pe_ver {
     uint64_t file, product;
 } hn_pe_ver;
 /**
- * The readers of Windows files in the parser sandbox (src/util/sandbox.h), or
+ * The readers of Windows files in the parser sandbox (src/util/sandbox.h,
+ * the "files" child, which also reads .deb packages: hn_deb_examine), or
  * in-process when CLEANROOM_SANDBOX=off: hn_hive_autoruns, hn_wmi_autoruns,
  * hn_bits_autoruns, hn_lnk_read and hn_pe_version. @return as those, or
  * CR_EHOSTILE when the bytes made the sandboxed reader crash, hang or

@@ -488,7 +488,7 @@ int hn_deb_anchor(hn_ctx *ctx, hn_dpkg *d, const hn_dpkg *anchor)
             break;
         }
         hn_deb deb;
-        int rc = hn_deb_read(&deb, b.ptr ? (const void *)b.ptr : "", b.len);
+        int rc = hn_deb_examine(&deb, b.ptr ? (const void *)b.ptr : "", b.len);
         if (rc == CR_ERROR) {
             err = rc;
         } else if (rc < 0) {
