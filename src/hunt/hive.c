@@ -1001,8 +1001,9 @@ done:
 /*
  * The readers of the hunt's hostile files run in a "files" child of the
  * parser sandbox (src/util/sandbox.h): hivex (registry hives), liblnk
- * (shortcuts), libarchive (.deb packages of the trust anchors), and
- * cleanroom's own WMI, BITS and PE-version readers. The parent sends the
+ * (shortcuts), libarchive (.deb packages of the trust anchors), libxml2
+ * (Group Policy files, gpo.c) and cleanroom's own WMI, BITS and PE-version
+ * readers. The parent sends the
  * bytes; the child answers with what it read, which the parent decodes as
  * untrusted input (hn_autoruns_decode, hn_lnk_decode, hn_pe_version_decode,
  * hn_deb_decode; fuzz/fuzz_sandbox.c). One child serves the requests
@@ -1016,6 +1017,7 @@ enum {
     HV_REQ_LNK = 4,
     HV_REQ_PEVER = 5,
     HV_REQ_DEB = 6,
+    HV_REQ_GPO = 7,
 };
 #define HV_SBX_MAX_DEB_FILES 200000u
 #define HV_SBX_MAX_PATH 4096u
@@ -1048,7 +1050,7 @@ static int hv_child_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *r
     const uint8_t *data;
     int err = 0;
     (void)state;
-    if (type < HV_REQ_AUTORUNS || type > HV_REQ_DEB || cr_rd_raw(req, &data, len) < 0) {
+    if (type < HV_REQ_AUTORUNS || type > HV_REQ_GPO || cr_rd_raw(req, &data, len) < 0) {
         cr_error_set("unknown request");
         return CR_EINPUT;
     }
@@ -1087,6 +1089,7 @@ static int hv_child_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *r
     }
     err = type == HV_REQ_WMI    ? hn_wmi_autoruns(&a, &n, data, len)
           : type == HV_REQ_BITS ? hn_bits_autoruns(&a, &n, data, len)
+          : type == HV_REQ_GPO  ? hn_gpo_autoruns(&a, &n, data, len)
                                 : hn_hive_autoruns(&a, &n, data, len);
     if (err < 0)
         return err;
@@ -1319,6 +1322,13 @@ int hn_wmi_examine(hn_autorun **out, size_t *count, const void *data, size_t len
     if (!cr_sbx_enabled())
         return hn_wmi_autoruns(out, count, data, len);
     return hv_examine(HV_REQ_WMI, out, count, data, len);
+}
+
+int hn_gpo_examine(hn_autorun **out, size_t *count, const void *data, size_t len)
+{
+    if (!cr_sbx_enabled())
+        return hn_gpo_autoruns(out, count, data, len);
+    return hv_examine(HV_REQ_GPO, out, count, data, len);
 }
 
 int hn_bits_examine(hn_autorun **out, size_t *count, const void *data, size_t len)

@@ -653,6 +653,12 @@ typedef struct hn_autorun {
 #define HN_AUTORUN_WMI 10      /* a WMI event subscription (wmi.c): name "<Consumer class>
                                   \"<consumer>\" <- __EventFilter \"<filter>\"", data what it
                                   runs and when */
+#define HN_AUTORUN_GPO_TASK 12     /* a Group Policy scheduled task (gpo.c) */
+#define HN_AUTORUN_GPO_SCRIPT 13   /* a Group Policy startup/shutdown/logon/logoff script */
+#define HN_AUTORUN_GPO_REGISTRY 14 /* a Group Policy registry setting under an autostart key */
+#define HN_AUTORUN_GPO_GROUP 15    /* a member a Group Policy adds to (or removes from) a group */
+#define HN_AUTORUN_GPO_PASSWORD 16 /* a password stored in a Group Policy preference */
+#define HN_AUTORUN_GPO_RIGHT 17    /* a privilege right or restricted group of a security template */
 #define HN_AUTORUN_BITS 11     /* a BITS job's notify command line (bits.c): key "BITS\\{job
                                   id}", name the job's name, data the command, arguments, owner */
 
@@ -682,6 +688,7 @@ typedef struct hn_pe_ver {
  * misbehave. One child serves them in turn; hn_parsers_release stops it.
  */
 int hn_hive_examine(hn_autorun **out, size_t *count, const void *data, size_t len);
+int hn_gpo_examine(hn_autorun **out, size_t *count, const void *data, size_t len);
 int hn_wmi_examine(hn_autorun **out, size_t *count, const void *data, size_t len);
 int hn_bits_examine(hn_autorun **out, size_t *count, const void *data, size_t len);
 int hn_lnk_examine(hn_lnk *out, const void *data, size_t len);
@@ -708,6 +715,16 @@ char *hn_utf16_to_utf8(const void *data, size_t len);
  * @return 0 (*out NULL when none); CR_EINPUT (over 1 GiB); CR_ERROR.
  */
 int hn_wmi_autoruns(hn_autorun **out, size_t *count, const void *data, size_t len);
+
+/* ================================================================ gpo.c */
+/**
+ * What a Group Policy file of a domain controller's SYSVOL makes computers
+ * run or grants (Preferences XML, scripts.ini, psscripts.ini, GptTmpl.inf;
+ * the kind is told by the content), as HN_AUTORUN_GPO_* entries (gpo.c says
+ * which). Hostile-input safe; strings clean UTF-8.
+ * @return 0 (*out NULL when none); CR_ECORRUPT (not such a file); CR_ERROR.
+ */
+int hn_gpo_autoruns(hn_autorun **out, size_t *count, const void *data, size_t len);
 
 /* ============================================================== pever.c */
 /** The fixed version of a Windows program (VS_FIXEDFILEINFO): MS << 32 | LS. */

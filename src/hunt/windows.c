@@ -109,6 +109,8 @@ enum wn_kind {
     WN_HIVE_CLASSES, /* UsrClass.dat: a user's classes (COM servers) */
     WN_WMI,          /* the CIM repository's OBJECTS.DATA (WMI event subscriptions) */
     WN_BITS,         /* the BITS queue (jobs with a notify command line) */
+    WN_GPO,          /* a Group Policy file of SYSVOL (gpo.c) */
+    WN_NETLOGON,     /* a file of NETLOGON (SYSVOL's scripts folder) */
 };
 
 /* ------------------------------------------------------------ paths */
@@ -151,6 +153,40 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
+/*
+ * SYSVOL, wherever the domain controller keeps it: Windows'
+ * /Windows/SYSVOL/domain/ (and its /Windows/SYSVOL/sysvol/<realm>/ view),
+ * Samba's /var/lib/samba/sysvol/<realm>/. Below the last "sysvol" folder and
+ * one more (domain or realm): Policies/<GPO>/... holds the policies, scripts/
+ * is NETLOGON.
+ */
+static enum wn_kind wn_sysvol(const char *rel)
+{
+    const char *p = NULL;
+    for (const char *q = rel; (q = strchr(q, '/')); q++)
+        if (!strncasecmp(q, "/sysvol/", 8))
+            p = q + 8;
+    if (!p || !(p = strchr(p, '/')))
+        return WN_NONE;
+    p++;
+    if (!strncasecmp(p, "scripts/", 8) && p[8])
+        return WN_NETLOGON;
+    if (strncasecmp(p, "policies/", 9))
+        return WN_NONE;
+    const char *name = base_name(rel);
+    if (!strcasecmp(name, "scripts.ini") || !strcasecmp(name, "psscripts.ini") ||
+        !strcasecmp(name, "GptTmpl.inf"))
+        return WN_GPO;
+    char low[1024];
+    size_t i = 0;
+    for (; p[i] && i + 1 < sizeof(low); i++)
+        low[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] + 32 : p[i]);
+    low[i] = '\0';
+    if (strstr(low, "/preferences/") && ends_with_ci(name, ".xml"))
+        return WN_GPO;
+    return WN_NONE;
+}
+
 static enum wn_kind wn_classify(const char *rel)
 {
     static const char *const startup[] = {
@@ -158,6 +194,9 @@ static enum wn_kind wn_classify(const char *rel)
         "Users/*/AppData/Roaming/Microsoft/Windows/Start Menu/Programs/Startup/*",
         "Documents and Settings/*/Start Menu/Programs/Startup/*",
     };
+    enum wn_kind k = wn_sysvol(rel);
+    if (k != WN_NONE)
+        return k;
     char c = rel[0] == '/' ? rel[1] : rel[0];
     if (!c || !strchr("PpUuDdWw", c)) /* ProgramData, Users, Documents and Settings, Windows */
         return WN_NONE;
@@ -817,6 +856,28 @@ static int cmp_autorun(const void *a, const void *b)
     return c ? c : strcasecmp(x->name, y->name);
 }
 
+/* A command run from the domain's own shares (\\domain\netlogon, \\domain\sysvol):
+ * where a crew puts the payload a policy starts everywhere. */
+static int wn_gpo_share(const char *folded)
+{
+    return strstr(folded, "\\netlogon\\") || strstr(folded, "\\sysvol\\");
+}
+
+/* Rights that give a program the machine (debug any process, act as the OS, load a
+ * driver, read or restore any file, take ownership, impersonate). */
+static int wn_gpo_right_dangerous(const char *right)
+{
+    static const char *const r[] = {"SeDebugPrivilege",          "SeTcbPrivilege",
+                                    "SeLoadDriverPrivilege",     "SeBackupPrivilege",
+                                    "SeRestorePrivilege",        "SeTakeOwnershipPrivilege",
+                                    "SeImpersonatePrivilege",    "SeAssignPrimaryTokenPrivilege",
+                                    "SeEnableDelegationPrivilege", "SeCreateTokenPrivilege"};
+    for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
+        if (!strcasecmp(right, r[i]))
+            return 1;
+    return 0;
+}
+
 static const char *wn_indicator(int kind)
 {
     switch (kind) {
@@ -838,6 +899,18 @@ static const char *wn_indicator(int kind)
         return "persistence:wmi-subscription";
     case HN_AUTORUN_BITS:
         return "persistence:bits-job";
+    case HN_AUTORUN_GPO_TASK:
+        return "persistence:gpo-task";
+    case HN_AUTORUN_GPO_SCRIPT:
+        return "persistence:gpo-script";
+    case HN_AUTORUN_GPO_REGISTRY:
+        return "persistence:gpo-registry";
+    case HN_AUTORUN_GPO_GROUP:
+        return "persistence:gpo-group";
+    case HN_AUTORUN_GPO_RIGHT:
+        return "persistence:gpo-right";
+    case HN_AUTORUN_GPO_PASSWORD:
+        return "credential:gpp-password";
     default:
         return "persistence:run-key";
     }
@@ -869,6 +942,18 @@ static const char *wn_kind_words(int kind)
     case HN_AUTORUN_COM:
         return "COM server of the user's classes (loaded wherever a program of this user uses "
                "the object, in place of the machine's one)";
+    case HN_AUTORUN_GPO_TASK:
+        return "Group Policy scheduled task (every computer the policy applies to runs it)";
+    case HN_AUTORUN_GPO_SCRIPT:
+        return "Group Policy script (every computer or user the policy applies to runs it)";
+    case HN_AUTORUN_GPO_REGISTRY:
+        return "Group Policy registry setting under an autostart key";
+    case HN_AUTORUN_GPO_GROUP:
+        return "Group Policy group membership";
+    case HN_AUTORUN_GPO_RIGHT:
+        return "Group Policy security setting";
+    case HN_AUTORUN_GPO_PASSWORD:
+        return "Group Policy preference with a stored password";
     default:
         return "Run key entry";
     }
@@ -899,6 +984,18 @@ static int wn_entry(hn_ctx *ctx, const char *rel, const cr_id *cid, const hn_aut
     hn_text_clean(name, sizeof(name), e->name, strlen(e->name));
     snprintf(what, sizeof(what), "%s \"%s\"", wn_kind_words(e->kind), name);
     wn_show(show, sizeof(show), e->data);
+    if (e->kind == HN_AUTORUN_GPO_PASSWORD) {
+        /* Dangerous in every restore point, old or new: the key is public (MS14-025). */
+        char key[512];
+        hn_text_clean(key, sizeof(key), e->key, strlen(e->key));
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_CRITICAL, ind, cid, ev,
+                      "a Group Policy preference (%s) stores the password of \"%s\" as "
+                      "cpassword: every domain user can read SYSVOL and decrypt it with the key "
+                      "Microsoft published (MS14-025); change that password and remove the "
+                      "preference",
+                      key, name);
+        goto done;
+    }
     if (ref && !strcmp(ref->data, e->data)) {
         if (rs == WN_REF_OLD) {
             if ((pf = wn_prev(ctx, ind, ev)))
@@ -962,6 +1059,30 @@ static int wn_entry(hn_ctx *ctx, const char *rel, const cr_id *cid, const hn_aut
         /* Per-user installers (OneDrive, Teams) register COM servers in the profile too,
          * so a folder users write to is not damning here; a script host is. */
         sev = wn_suspicious(folded) || wn_script_host(folded) ? CR_SEV_CRITICAL : CR_SEV_HIGH;
+        break;
+    case HN_AUTORUN_GPO_TASK:
+        /* An immediate task runs once on every computer as soon as the policy applies: the
+         * crews' way to start ransomware domain-wide. */
+        sev = !strncmp(e->key, "ScheduledTasks\\Immediate", 24) || wn_suspicious(folded) ||
+                      wn_script_host(folded) || wn_user_writable(folded) || wn_gpo_share(folded)
+                  ? CR_SEV_CRITICAL
+                  : CR_SEV_HIGH;
+        break;
+    case HN_AUTORUN_GPO_SCRIPT:
+        sev = wn_suspicious(folded) || wn_user_writable(folded) ? CR_SEV_CRITICAL : CR_SEV_HIGH;
+        break;
+    case HN_AUTORUN_GPO_GROUP: {
+        /* Adding to an administrators group is the point; removing is housekeeping. */
+        char *g = wn_fold(e->key);
+        int admin = g && (strstr(g, "admin") || strstr(g, "s-1-5-32-544"));
+        free(g);
+        sev = strncasecmp(e->data, "ADD ", 4) ? CR_SEV_LOW : admin ? CR_SEV_CRITICAL : CR_SEV_HIGH;
+        break;
+    }
+    case HN_AUTORUN_GPO_RIGHT:
+        sev = !strcasecmp(e->key, "Group Membership") || wn_gpo_right_dangerous(e->name)
+                  ? CR_SEV_HIGH
+                  : CR_SEV_MEDIUM;
         break;
     default:
         sev = wn_user_writable(folded) || wn_suspicious(folded) ? CR_SEV_CRITICAL : CR_SEV_HIGH;
@@ -1047,6 +1168,7 @@ static int wn_hive(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_no
     hn_content_id(&cid, nw);
     wn_parse_fn parse = kind == WN_WMI    ? hn_wmi_examine
                         : kind == WN_BITS ? hn_bits_examine
+                        : kind == WN_GPO  ? hn_gpo_examine
                                           : hn_hive_examine;
     if ((err = wn_hive_read(ctx, nw, parse, &na, &nn)) < 0) {
         char why[512], *msg;
@@ -1054,6 +1176,7 @@ static int wn_hive(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_no
         msg = cr_sprintf("%s not examined: %s",
                          kind == WN_WMI    ? "WMI repository"
                          : kind == WN_BITS ? "BITS queue"
+                         : kind == WN_GPO  ? "Group Policy file"
                                            : "registry hive",
                          why);
         wn_warn(ctx, rel, msg ? msg : why);
@@ -1073,6 +1196,8 @@ static int wn_hive(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_no
         rs = WN_REF_INVENTORY;
     } else if (old) {
         rs = wn_hive_read(ctx, old, parse, &ra, &rn) < 0 ? WN_REF_UNREADABLE : WN_REF_OLD;
+    } else if (kind == WN_GPO) {
+        rs = WN_REF_NONE; /* a policy file that appeared: everything in it is new */
     } else if (kind == WN_HIVE_SYSTEM || kind == WN_WMI || kind == WN_BITS) {
         rs = WN_REF_INVENTORY;
     } else if (kind == WN_HIVE_CLASSES) {
@@ -1278,6 +1403,35 @@ done:
     return err;
 }
 
+/*
+ * A file of NETLOGON: every computer of the domain can reach it, and logon
+ * scripts and Group Policy tasks run from there. New: high (critical when it
+ * is a program or a script host's script: what a crew drops there to deploy);
+ * changed: medium; a baseline lists them (info).
+ */
+static int wn_netlogon(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_node *nw)
+{
+    const char *ind = "persistence:netlogon";
+    static const char *const code[] = {".exe", ".dll", ".ps1", ".vbs", ".js", ".hta", ".scr",
+                                       ".msi", ".jse", ".wsf"};
+    int program = 0;
+    cr_id cid;
+    hn_content_id(&cid, nw);
+    for (size_t i = 0; i < sizeof(code) / sizeof(code[0]); i++)
+        program |= ends_with_ci(rel, code[i]);
+    if (ctx->baseline)
+        return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, &cid, NULL,
+                       "file in NETLOGON (inventory): computers of the domain can run it");
+    if (!old)
+        return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, program ? CR_SEV_CRITICAL : CR_SEV_HIGH, ind,
+                       &cid, NULL,
+                       "new %s in NETLOGON: every computer of the domain can run it (logon "
+                       "scripts and Group Policy tasks start from there)",
+                       program ? "program or script" : "file");
+    return hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_MEDIUM, ind, &cid, NULL,
+                   "file in NETLOGON changed: computers of the domain run what it now holds");
+}
+
 int hn_persist_windows(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
                        const cr_node *new_node)
 {
@@ -1307,7 +1461,10 @@ int hn_persist_windows(hn_ctx *ctx, const char *relpath, const cr_node *old_node
     case WN_HIVE_CLASSES:
     case WN_WMI:
     case WN_BITS:
+    case WN_GPO:
         return wn_hive(ctx, relpath, old_node, new_node, kind);
+    case WN_NETLOGON:
+        return wn_netlogon(ctx, relpath, old_node, new_node);
     default:
         return 0;
     }
