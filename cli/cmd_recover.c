@@ -24,6 +24,7 @@ static const char recover_help[] =
     "[--json]\n"
     "       cleanroom recover PLAN --ack SERVICE|all --message TEXT [--by \"NAME, ROLE\"]\n"
     "                         [--journal FILE]\n"
+    "       cleanroom recover PLAN --ack SERVICE --step ID --by \"NAME, ROLE\" [--message TEXT]\n"
     "\n"
     "Restore every service of the recovery plan PLAN (docs/plan.md) from its restore point,\n"
     "tier by tier and in dependency order, several at once where the dependencies allow;\n"
@@ -53,11 +54,15 @@ static const char recover_help[] =
     "  --message TEXT          its text (e.g. 'checked by hand: DPI login works'), into the\n"
     "                          journal of a recovery that ran (refused otherwise)\n"
     "  --by \"NAME, ROLE\"       who acknowledges (default: the login name)\n"
+    "  --step ID               with --ack: the manual step (the service's `steps:`) that was\n"
+    "                          done; a blocking step holds the services after it until\n"
+    "                          acknowledged, then 'recover PLAN --resume' goes on\n"
     "  --repo DIR, --vault DIR the vault (default: the plan's `vault:`, else $CLEANROOM_REPO)\n"
     "  --json                  one JSON event per line on stdout\n"
     "\n"
-    "Exit codes: 0 every service back, 5 some failed or were blocked, 2 the plan has errors\n"
-    "(or a restore point is missing), 7 no vault or no plan file, 8 refused (a target holds\n"
+    "Exit codes: 0 every service back, 5 some failed or were blocked, 12 paused: a manual\n"
+    "step waits for its acknowledgement (--ack SERVICE --step ID, then --resume), 2 the plan\n"
+    "has errors (or a restore point is missing), 7 no vault or no plan file, 8 refused (a target holds\n"
     "data, or the journal holds an unfinished recovery: use --resume), 6 the journal is in\n"
     "use, 4 the journal is damaged, 3 wrong passphrase, 1 other error.\n";
 
@@ -97,6 +102,7 @@ typedef struct svc_sum {
 
 typedef struct ui {
     int json, tty, quiet;
+    int waiting; /* a manual step waits for a person */
     int drawn;    /* lines of the progress block on the terminal */
     char **block; /* progress lines being collected */
     size_t nblock;
@@ -288,6 +294,23 @@ static void on_event(const char *type, const char *service, const char *const *k
              strcmp(kvget(kv, n, "ok") ?: "", "yes") == 0 ? "ok" : "FAILED",
              kvget(kv, n, "attempts") ?: "?", m);
         free(p);
+    } else if (strcmp(type, "step") == 0 && service) {
+        const char *state = kvget(kv, n, "state") ?: "?";
+        int fr = cr_report_lang_default() == CR_REPORT_FR;
+        const char *t = kvget(kv, n, fr ? "text_fr" : "text_en");
+        if (!t || !*t)
+            t = kvget(kv, n, fr ? "text_en" : "text_fr") ?: "";
+        char *id = cli_escape(kvget(kv, n, "step") ?: "?");
+        m = cli_escape(t);
+        line(u, service, "%s step %s: %s",
+             !strcmp(state, "waiting")        ? "MANUAL STEP, WAITING FOR A PERSON:"
+             : !strcmp(state, "acknowledged") ? "manual step acknowledged:"
+             : !strcmp(state, "to do")        ? "manual step to do (does not block):"
+                                              : "manual step (a drill does not wait):",
+             id, m);
+        if (!strcmp(state, "waiting"))
+            u->waiting = 1;
+        free(id);
     } else if (strcmp(type, "service-blocked") == 0) {
         m = cli_escape(kvget(kv, n, "by") ?: "?");
         line(u, service, "BLOCKED: it depends on '%s', which is not back", m);
@@ -469,6 +492,7 @@ int cli_recover_main(int argc, char **argv, int drill)
         OPT_PARALLEL,
         OPT_START_TIMEOUT,
         OPT_ACK,
+        OPT_STEP,
         OPT_MESSAGE,
         OPT_VAULT,
         OPT_SCRATCH,
@@ -483,6 +507,7 @@ int cli_recover_main(int argc, char **argv, int drill)
         {"start-timeout", required_argument, NULL, OPT_START_TIMEOUT},
         {"throughput", required_argument, NULL, OPT_THROUGHPUT},
         {"ack", required_argument, NULL, OPT_ACK},
+        {"step", required_argument, NULL, OPT_STEP},
         {"message", required_argument, NULL, OPT_MESSAGE},
         {"by", required_argument, NULL, OPT_BY},
         {"vault", required_argument, NULL, OPT_VAULT},
@@ -502,7 +527,8 @@ int cli_recover_main(int argc, char **argv, int drill)
     };
     const char *cmd = drill ? "drill" : "recover";
     cr_recover_options ro = CR_RECOVER_OPTIONS_INIT;
-    const char *journal_opt = NULL, *ack = NULL, *message = NULL, *scratch_opt = NULL;
+    const char *journal_opt = NULL, *ack = NULL, *message = NULL, *scratch_opt = NULL,
+               *step = NULL;
     const char *by_opt = NULL;
     unsigned long ul;
     uint64_t sz;
@@ -537,6 +563,9 @@ int cli_recover_main(int argc, char **argv, int drill)
                 return cli_usage_error(cmd, "--throughput needs bytes per second: 200M, 1G");
             ro.throughput = (double)sz;
             break;
+        case OPT_STEP:
+            step = optarg;
+            break;
         case OPT_ACK:
             ack = optarg;
             break;
@@ -567,6 +596,14 @@ int cli_recover_main(int argc, char **argv, int drill)
     if (optind + 1 < argc)
         return cli_unexpected_argument(cmd, argv[optind + 1], "give one plan file");
     const char *file = argv[optind];
+    if (step && (!ack || !strcmp(ack, "all")))
+        return cli_usage_error(cmd, "--step ID goes with --ack SERVICE (the service whose step "
+                                    "was done)");
+    if (step && !by_opt)
+        return cli_usage_error(cmd, "--step needs --by \"NAME, ROLE\": the journal and the "
+                                    "report name who did the manual step");
+    if (step && !message)
+        message = "done";
     if ((ack != NULL) != (message != NULL))
         return cli_usage_error(cmd, "--ack SERVICE and --message TEXT go together");
     if (by_opt && !ack)
@@ -627,7 +664,8 @@ int cli_recover_main(int argc, char **argv, int drill)
         }
         char *by = by_opt ? cli_xstrdup(by_opt) : user_name();
         cr_error_clear();
-        err = cr_recover_ack(repo, journal, svc, by, message);
+        err = step ? cr_recover_ack_step(repo, plan, journal, svc, step, by, message)
+                   : cr_recover_ack(repo, journal, svc, by, message);
         free(by);
         if (err == CR_ENOTFOUND) {
             cli_error("%s", cr_error_last());
@@ -642,6 +680,11 @@ int cli_recover_main(int argc, char **argv, int drill)
         }
         if (!cli_g.quiet)
             printf("acknowledgement added to %s\n", journal);
+        if (step && !cli_g.quiet) {
+            char *ef = cli_escape(file);
+            printf("next: cleanroom recover %s --resume\n", ef);
+            free(ef);
+        }
         goto done;
     }
 
@@ -713,7 +756,17 @@ int cli_recover_main(int argc, char **argv, int drill)
     clear_block(&u);
     if (err == 0 || err == CR_EPARTIAL || err == CR_EINTR)
         print_summary(&u, drill, &res);
-    if (err == CR_EPARTIAL) {
+    if (err == 0 && res.waiting) {
+        char *ef = cli_escape(file);
+        cli_error("the recovery is paused: %zu service(s) are back and wait for the manual "
+                  "step(s) above; nothing after them was started",
+                  res.waiting);
+        cli_hint("when a step is done: cleanroom recover %s --ack SERVICE --step ID --by "
+                 "\"NAME, ROLE\", then cleanroom recover %s --resume",
+                 ef, ef);
+        free(ef);
+        rc = CLI_EXIT_WAITING;
+    } else if (err == CR_EPARTIAL) {
         char *ej = cli_escape(journal);
         if (drill)
             cli_error("%zu service(s) failed and %zu were blocked: see the lines above and the "

@@ -31,6 +31,7 @@ enum {
     CLI_EXIT_FINDINGS = 9, /**< hunt --fail-on: a finding at or above the severity */
     CLI_EXIT_PROBE_FAILED = 10, /**< probe: the service did not answer as expected */
     CLI_EXIT_SUSPECT = 11, /**< backup, job run: saved, but ransomware signals: tagged suspect */
+    CLI_EXIT_WAITING = 12, /**< recover: paused, a manual step waits for its acknowledgement */
 };
 
 /** Global options, accepted before or after the subcommand. */

@@ -51,6 +51,23 @@ typedef struct cr_plan_target {
     unsigned int line, col;      /**< of the `target:` value */
 } cr_plan_target;
 
+/**
+ * A manual action of a service (`steps:`): what a person must do once the
+ * service is back (seize the FSMO roles, reset krbtgt...). A blocking step
+ * holds what comes after the service (its dependents and the next tiers)
+ * until it is acknowledged (`recover PLAN --ack SERVICE --step ID --by ...`).
+ */
+typedef struct cr_plan_step {
+    char *id;         /**< letters, digits, '-' and '_' */
+    char *text_fr;    /**< what to do, in French (either text may be NULL, not both) */
+    char *text_en;    /**< ... in English */
+    int blocks;       /**< 1 (default): dependents and next tiers wait for its acknowledgement */
+    unsigned int line, col;
+} cr_plan_step;
+
+/** The text of a step in `lang` ("fr" or "en"), else in the other language. */
+const char *cr_plan_step_text(const cr_plan_step *st, const char *lang);
+
 typedef struct cr_plan_service {
     char *name;
     char *site;                  /**< the service's `site:`, else the plan's */
@@ -72,6 +89,7 @@ typedef struct cr_plan_service {
     double max_age;              /**< `max_age:` (else the defaults'): the restore point should
                                       be at most this old, seconds (0 = not checked) */
     unsigned int max_age_line, max_age_col; /**< of `max_age:` (else of `name:`) */
+    cr_plan_step *steps; size_t nsteps;     /**< `steps:`, in order */
 } cr_plan_service;
 
 typedef struct cr_plan {
@@ -97,6 +115,7 @@ typedef cr_problem cr_plan_problem; /* the problem type shared with jobs files *
 #define CR_PLAN_MAX_NODES 200000u
 #define CR_PLAN_MAX_DEPTH 64u
 #define CR_PLAN_MAX_COUNT 10000u
+#define CR_PLAN_MAX_STEPS 32
 
 /**
  * Parse a duration such as "4h", "30m", "90s", "1h30m", "7d" or "4 hours".

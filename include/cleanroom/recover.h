@@ -37,6 +37,8 @@ typedef enum cr_unit_state {
     CR_UNIT_OK = 2,
     CR_UNIT_FAILED = 3,
     CR_UNIT_BLOCKED = 4, /**< a service it depends on failed or was blocked */
+    CR_UNIT_STEP = 5,    /**< back, and waiting for a person: a blocking step of its service
+                              is not acknowledged yet (holds dependents and next tiers) */
 } cr_unit_state;
 
 /** One instance (1..count) of a service of the plan. */
@@ -99,6 +101,9 @@ typedef struct cr_recover_options {
 typedef struct cr_recover_result {
     size_t ok, failed, blocked; /**< units (instances) */
     size_t skipped;             /**< resume: units already OK in the journal */
+    size_t waiting;             /**< units back but waiting for a blocking step's
+                                     acknowledgement: the recovery paused (continue it with
+                                     resume once acknowledged) */
     double seconds;
 } cr_recover_result;
 
@@ -116,6 +121,17 @@ typedef struct cr_recover_result {
  */
 int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan,
                    const cr_recover_options *opts);
+
+/**
+ * Acknowledge a manual step of a service of `plan` (`steps:`) in the journal
+ * of its recovery: who (`by`, "NAME, ROLE") did it, with an optional message.
+ * A blocking step's acknowledgement lets the recovery go on (resume).
+ * @return 0; CR_ENOTFOUND (no such service or step, or no recovery in the
+ *         journal: the message lists what exists); CR_ELOCKED (in use).
+ */
+int cr_recover_ack_step(cr_repo *repo, const cr_plan *plan, const char *journal,
+                        const char *service, const char *step, const char *by,
+                        const char *message);
 
 /**
  * Append an operator acknowledgement ("ack" entry: by, message) to the

@@ -631,7 +631,7 @@ static const char *const default_keys[] = {"restore_point", "probe_timeout", "pr
 static const char *const service_keys[] = {"name",   "tier",          "site",   "depends_on",
                                            "source", "restore_point", "target", "start",
                                            "probes", "rto",           "count",  "stop",
-                                           "max_age"};
+                                           "max_age", "steps"};
 static const char *const target_keys[] = {"folder", "image", "format", "disk", "vm", "hypervisor"};
 
 static void read_point(ctx *c, const pn *v, cr_plan_point *point, char **id, int allow_id)
@@ -824,6 +824,88 @@ static void check_command(ctx *c, const pn *node, const char *key, const cr_plan
     free(head);
 }
 
+/*
+ * `steps:` of a service: a list of {id, text, blocks}; text a string, or a
+ * mapping {fr: ..., en: ...} (the operator's language is shown, the other
+ * when it is missing).
+ */
+static const char *const step_keys[] = {"id", "text", "blocks"};
+
+static void read_steps(ctx *c, const pn *v, cr_plan_service *s)
+{
+    if (v->type != PN_SEQ) {
+        ERR(c, v, "steps must be a list, each item a manual step such as {id: seize-fsmo, text: "
+                  "{fr: ..., en: ...}, blocks: true}; got %s", cr_yaml_kind(v));
+        return;
+    }
+    if (v->n > CR_PLAN_MAX_STEPS) {
+        ERR(c, v, "too many steps (%zu, at most %d)", v->n, CR_PLAN_MAX_STEPS);
+        return;
+    }
+    if (!v->n)
+        return;
+    if (!(s->steps = calloc(v->n, sizeof(*s->steps)))) {
+        c->y.oom = 1;
+        return;
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        const pn *it = v->kids[i], *f;
+        cr_plan_step *st = &s->steps[s->nsteps++];
+        st->line = it->line;
+        st->col = it->col;
+        st->blocks = 1;
+        if (it->type != PN_MAP) {
+            ERR(c, it, "a step is a mapping {id: ..., text: ..., blocks: true|false}, got %s",
+                cr_yaml_kind(it));
+            continue;
+        }
+        check_keys(c, it, step_keys, NKEYS(step_keys), "in a step");
+        if (!(f = cr_yaml_get(it, "id", NULL))) {
+            ERR(c, it, "a step needs `id:` (letters, digits, - and _), used to acknowledge it");
+        } else if ((st->id = text(c, f, "a step's id"))) {
+            size_t n = strlen(st->id);
+            if (!n || n > 64 ||
+                strspn(st->id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != n)
+                ERR(c, f, "a step's id is 1 to 64 letters, digits, - or _, got '%s'",
+                    cr_yaml_show(st->id));
+            for (size_t k = 0; k + 1 < s->nsteps; k++)
+                if (s->steps[k].id && !strcmp(s->steps[k].id, st->id))
+                    ERR(c, f, "step '%s' appears twice in service '%s'", st->id, s->name);
+        }
+        if (!(f = cr_yaml_get(it, "text", NULL))) {
+            ERR(c, it, "a step needs `text:`: what the person must do (a text, or {fr: ..., "
+                       "en: ...})");
+        } else if (f->type == PN_MAP) {
+            static const char *const langs[] = {"fr", "en"};
+            const pn *t;
+            check_keys(c, f, langs, 2, "in a step's text");
+            if ((t = cr_yaml_get(f, "fr", NULL)))
+                st->text_fr = text(c, t, "the French text of a step");
+            if ((t = cr_yaml_get(f, "en", NULL)))
+                st->text_en = text(c, t, "the English text of a step");
+            if (!st->text_fr && !st->text_en)
+                ERR(c, f, "a step's text needs fr: or en:");
+        } else {
+            st->text_en = text(c, f, "a step's text");
+        }
+        if ((f = cr_yaml_get(it, "blocks", NULL))) {
+            if (f->type == PN_SCALAR && (!strcmp(f->s, "true") || !strcmp(f->s, "yes")))
+                st->blocks = 1;
+            else if (f->type == PN_SCALAR && (!strcmp(f->s, "false") || !strcmp(f->s, "no")))
+                st->blocks = 0;
+            else
+                ERR(c, f, "blocks must be true or false, got '%s'", f->type == PN_SCALAR ? cr_yaml_show(f->s) : cr_yaml_kind(f));
+        }
+    }
+}
+
+const char *cr_plan_step_text(const cr_plan_step *st, const char *lang)
+{
+    int fr = lang && !strncmp(lang, "fr", 2);
+    const char *a = fr ? st->text_fr : st->text_en, *b = fr ? st->text_en : st->text_fr;
+    return a ? a : b ? b : "";
+}
+
 static void read_service(ctx *c, const pn *node, cr_plan_service *s, svc_extra *ex,
                          const cr_plan *plan, cr_plan_point defpoint)
 {
@@ -1006,6 +1088,8 @@ static void read_service(ctx *c, const pn *node, cr_plan_service *s, svc_extra *
         WARN(c, node,
              "service '%s' has no probes: the recovery cannot tell whether it is really back",
              cr_yaml_show(nm));
+    if ((v = cr_yaml_get(node, "steps", NULL)))
+        read_steps(c, v, s);
 }
 
 /* ============================================================ cross checks */
@@ -1289,6 +1373,12 @@ done:
 
 static void service_clear(cr_plan_service *s)
 {
+    for (size_t i = 0; i < s->nsteps; i++) {
+        free(s->steps[i].id);
+        free(s->steps[i].text_fr);
+        free(s->steps[i].text_en);
+    }
+    free(s->steps);
     free(s->name);
     free(s->site);
     for (size_t i = 0; i < s->ndepends; i++)

@@ -61,6 +61,12 @@ static int unit_finished(cr_unit_state s)
     return s == CR_UNIT_OK || s == CR_UNIT_FAILED || s == CR_UNIT_BLOCKED;
 }
 
+/* Its thread is over (finished, or back and waiting for a person). */
+static int unit_ended(cr_unit_state s)
+{
+    return unit_finished(s) || s == CR_UNIT_STEP;
+}
+
 static size_t find_service(const cr_plan *plan, const char *name)
 {
     for (size_t i = 0; i < plan->nservices; i++)
@@ -134,6 +140,8 @@ typedef struct svc_rt {
     char pinned[CR_ID_HEX_LEN + 1]; /* resume: the point chosen when the recovery began */
     uint64_t bytes;  /* of one instance */
     double estimate; /* seconds from the start of the recovery */
+    unsigned char *acked; /* per step of the service: acknowledged in the journal */
+    int steps_told;       /* its steps were journaled (once per run) */
 } svc_rt;
 
 typedef struct unit_rt {
@@ -636,6 +644,42 @@ static int check_addresses_free(rc_ctx *c, const unit_rt *u, const cr_plan_servi
     return 0;
 }
 
+/* 1 when a blocking step of service si is not acknowledged yet. */
+static int svc_waits(const rc_ctx *c, size_t si)
+{
+    const cr_plan_service *s = &c->plan->services[si];
+    for (size_t k = 0; k < s->nsteps; k++)
+        if (s->steps[k].blocks && !(c->svc[si].acked && c->svc[si].acked[k]))
+            return 1;
+    return 0;
+}
+
+/*
+ * Journal the manual steps of a service that is back (once per run): each
+ * "step" entry says whether it blocks and whether it is acknowledged already.
+ * A drill does not wait for people: its steps are journaled as not waited
+ * for, so that its report lists them. Caller holds ctx->mu.
+ */
+static void tell_steps(rc_ctx *c, size_t si)
+{
+    const cr_plan_service *s = &c->plan->services[si];
+    if (c->svc[si].steps_told)
+        return;
+    c->svc[si].steps_told = 1;
+    for (size_t k = 0; k < s->nsteps; k++) {
+        const cr_plan_step *st = &s->steps[k];
+        int acked = c->svc[si].acked && c->svc[si].acked[k];
+        const char *state = acked ? "acknowledged" : c->o->drill ? "not-waited (drill)"
+                            : st->blocks ? "waiting" : "to do";
+        const char *kv[] = {"step",    st->id,
+                            "blocks",  st->blocks ? "yes" : "no",
+                            "state",   state,
+                            "text_fr", st->text_fr ? st->text_fr : "",
+                            "text_en", st->text_en ? st->text_en : ""};
+        jlog_locked(c, "step", s->name, kv, 5);
+    }
+}
+
 static void *unit_main(void *arg)
 {
     unit_rt *u = arg;
@@ -751,6 +795,7 @@ static void *unit_main(void *arg)
     }
 
     /* Done. */
+    int waits = ok && !c->o->drill && svc_waits(c, cu->service);
     double since = cr_time_mono() - c->t0;
     fmt_d(buf[0], sizeof(buf[0]), since);
     fmt_d(buf[1], sizeof(buf[1]), u->restore_seconds);
@@ -771,7 +816,9 @@ static void *unit_main(void *arg)
                         buf[3]};
     pthread_mutex_lock(&c->mu);
     jlog_locked(c, "service-done", u->name, kv, 6);
-    cu->state = ok ? CR_UNIT_OK : CR_UNIT_FAILED;
+    if (ok)
+        tell_steps(c, cu->service);
+    cu->state = !ok ? CR_UNIT_FAILED : waits ? CR_UNIT_STEP : CR_UNIT_OK;
     set_phase(u, NULL);
     pthread_cond_signal(&c->cond);
     pthread_mutex_unlock(&c->mu);
@@ -813,6 +860,15 @@ static int read_journal(rc_ctx *c, int *exists, int *unfinished, double *thr, ch
             *unfinished = 1;
         } else if (strcmp(e[i].type, "recover-end") == 0) {
             *unfinished = 0;
+        } else if (strcmp(e[i].type, "ack") == 0 && e[i].service) {
+            /* A manual step done, whichever run asked for it. */
+            size_t si = find_service(c->plan, e[i].service);
+            for (size_t k = 0; si != SIZE_MAX && k < e[i].nkv; k++)
+                if (!strcmp(e[i].keys[k], "step"))
+                    for (size_t t = 0; t < c->plan->services[si].nsteps; t++)
+                        if (c->svc[si].acked && !strcmp(c->plan->services[si].steps[t].id,
+                                                        e[i].values[k]))
+                            c->svc[si].acked[t] = 1;
         } else if (strcmp(e[i].type, "restore-done") == 0) {
             double b = 0, s = 0;
             for (size_t k = 0; k < e[i].nkv; k++) {
@@ -1049,6 +1105,33 @@ char *cr_recover_journal_path(const char *plan_file, int drill)
 int cr_recover_ack(cr_repo *repo, const char *journal, const char *service, const char *by,
                    const char *message)
 {
+    return cr_recover_ack_step(repo, NULL, journal, service, NULL, by, message);
+}
+
+int cr_recover_ack_step(cr_repo *repo, const cr_plan *plan, const char *journal,
+                        const char *service, const char *step, const char *by,
+                        const char *message)
+{
+    if (step) {
+        size_t si = plan && service ? find_service(plan, service) : SIZE_MAX;
+        const cr_plan_service *s = si != SIZE_MAX ? &plan->services[si] : NULL;
+        size_t k = 0;
+        while (s && k < s->nsteps && strcmp(s->steps[k].id, step))
+            k++;
+        if (!s || k == s->nsteps) {
+            char list[512] = "";
+            for (size_t t = 0; s && t < s->nsteps; t++)
+                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+                         t ? ", " : "", s->steps[t].id);
+            if (!s)
+                cr_error_set("the plan has no service '%s' to acknowledge a step of",
+                             service ? service : "");
+            else
+                cr_error_set("service '%s' has no step '%s' (its steps: %s)", service, step,
+                             list[0] ? list : "none");
+            return CR_ENOTFOUND;
+        }
+    }
     cr_journal *j = NULL;
     cr_journal_entry *e = NULL;
     size_t n = 0;
@@ -1073,8 +1156,8 @@ int cr_recover_ack(cr_repo *repo, const char *journal, const char *service, cons
                          journal);
         return err;
     }
-    const char *kv[] = {"by", by ? by : "?", "message", message ? message : ""};
-    err = cr_journal_append(j, "ack", service, kv, 2);
+    const char *kv[] = {"by", by ? by : "?", "message", message ? message : "", "step", step};
+    err = cr_journal_append(j, "ack", service, kv, step ? 3 : 2);
     cr_journal_close(j);
     return err;
 }
@@ -1433,6 +1516,12 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
     c->units = cr_calloc(c->nunits ? c->nunits : 1, sizeof(*c->units));
     c->rt = cr_calloc(c->nunits ? c->nunits : 1, sizeof(*c->rt));
     c->svc = cr_calloc(plan->nservices ? plan->nservices : 1, sizeof(*c->svc));
+    for (size_t i = 0; c->svc && i < plan->nservices; i++)
+        if (plan->services[i].nsteps &&
+            !(c->svc[i].acked = cr_calloc(plan->services[i].nsteps, 1))) {
+            err = CR_ERROR;
+            goto done;
+        }
     ready = cr_calloc(c->nunits ? c->nunits : 1, sizeof(size_t));
     jdir = parent_of(o->journal);
     logdir = o->log_dir ? cr_strdup(o->log_dir) : cr_sprintf("%s.logs", o->journal);
@@ -1503,7 +1592,9 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
     }
     for (size_t u = 0; u < c->nunits; u++)
         if (strcmp(c->rt[u].j_status, "ok") == 0) {
-            c->units[u].state = CR_UNIT_OK;
+            /* Back before; still holding what follows while a step waits for a person. */
+            size_t si = c->units[u].service;
+            c->units[u].state = !o->drill && svc_waits(c, si) ? CR_UNIT_STEP : CR_UNIT_OK;
             if (result)
                 result->skipped++;
         }
@@ -1578,6 +1669,12 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
         if ((err = jlog(c, "recover-start", NULL, kv2, nkv / 2)) < 0)
             goto done;
     }
+    /* Services back before this resume: where their manual steps stand now. */
+    pthread_mutex_lock(&c->mu);
+    for (size_t u = 0; u < c->nunits; u++)
+        if (c->units[u].state == CR_UNIT_OK || c->units[u].state == CR_UNIT_STEP)
+            tell_steps(c, c->units[u].service);
+    pthread_mutex_unlock(&c->mu);
     for (size_t i = 0; i < plan->nservices; i++) {
         svc_rt *sv = &c->svc[i];
         char hex[CR_ID_HEX_LEN + 1], t[48];
@@ -1603,7 +1700,7 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
     for (;;) {
         /* Reap finished threads. */
         for (size_t u = 0; u < c->nunits; u++)
-            if (c->rt[u].th && unit_finished(c->units[u].state)) {
+            if (c->rt[u].th && unit_ended(c->units[u].state)) {
                 pthread_mutex_unlock(&c->mu);
                 pthread_join(c->rt[u].th, NULL);
                 pthread_mutex_lock(&c->mu);
@@ -1660,13 +1757,15 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
     pthread_mutex_unlock(&c->mu);
 
     /* Summary. */
-    size_t nok = 0, nfail = 0, nblock = 0;
+    size_t nok = 0, nfail = 0, nblock = 0, nstep = 0;
     for (size_t u = 0; u < c->nunits; u++) {
         nok += c->units[u].state == CR_UNIT_OK;
         nfail += c->units[u].state == CR_UNIT_FAILED;
         nblock += c->units[u].state == CR_UNIT_BLOCKED;
+        nstep += c->units[u].state == CR_UNIT_STEP;
     }
-    int cancelled = (o->cancel && *o->cancel) || nok + nfail + nblock < c->nunits;
+    int paused = nstep > 0 && !(o->cancel && *o->cancel) && !c->journal_err;
+    int cancelled = (o->cancel && *o->cancel) || (!paused && nok + nfail + nblock < c->nunits);
     if (c->scratch)
         drill_cleanup(c);
     {
@@ -1676,14 +1775,19 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
         snprintf(b1, sizeof(b1), "%zu", nok);
         snprintf(b2, sizeof(b2), "%zu", nfail);
         snprintf(b3, sizeof(b3), "%zu", nblock);
-        const char *status = cancelled ? "interrupted" : (nfail || nblock) ? "partial" : "ok";
+        const char *status = paused      ? "waiting"
+                             : cancelled ? "interrupted"
+                             : (nfail || nblock) ? "partial"
+                                                 : "ok";
         const char *kv[] = {"status", status, "seconds", b0, "ok", b1, "failed", b2, "blocked", b3};
         int jerr = c->journal_err;
-        jlog(c, "recover-end", NULL, kv, 5);
+        /* Paused for a person: not an end, so that the next run must be a resume. */
+        jlog(c, paused ? "recover-pause" : "recover-end", NULL, kv, 5);
         if (result) {
             result->ok = nok;
             result->failed = nfail;
             result->blocked = nblock;
+            result->waiting = nstep;
             result->seconds = secs;
         }
         if (jerr < 0) {
@@ -1711,6 +1815,7 @@ done:
         free(c->rt[u].log);
     }
     for (size_t i = 0; c->svc && i < plan->nservices; i++) {
+        free(c->svc[i].acked);
         cr_snapshot_free(c->svc[i].snap);
         free(c->svc[i].why);
         free(c->svc[i].risk);

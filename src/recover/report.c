@@ -1679,7 +1679,12 @@ static void sec_acks(rp *r, const model *m)
         else
             cell_m(r, M_WHOLE, NULL);
         cell_esc(r, val(e, "by"));
-        cell_esc(r, val(e, "message"));
+        /* A manual step of the plan: its id first. */
+        const char *st = val(e, "step");
+        const char *mv = val(e, "message");
+        char *text = st && *st ? cr_sprintf("[%s] %s", st, mv ? mv : "") : NULL;
+        cell_esc(r, text ? text : mv);
+        free(text);
         row_end(r);
     }
     if (shown)
