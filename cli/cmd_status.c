@@ -442,7 +442,10 @@ int cmd_status(int argc, char **argv)
         /* one alert per late source, to its job's targets */
         for (size_t i = 0; i < st.n; i++) {
             const cr_source_status *x = &st.sources[i];
-            if (x->grade == CR_RPO_OK || x->grade == CR_RPO_UNKNOWN || !x->job)
+            /* the jobs of this file only: a source known from the vault's records alone
+             * belongs to another machine's jobs file, whose own status --notify says it */
+            if (x->grade == CR_RPO_OK || x->grade == CR_RPO_UNKNOWN || !x->job ||
+                !cr_jobs_find(jobs, x->job))
                 continue;
             cr_alert a = {0};
             a.kind = CR_ALERT_RPO;

@@ -638,11 +638,13 @@ int cr_digest_send(size_t *nevents, cr_repo *repo, const cr_jobs *jobs, int64_t 
             nev++;
         }
     }
-    /* then every source of a job past its RPO now */
+    /* then every source of a job of this file past its RPO now (a source only the records
+     * name belongs to another jobs file, which has its own digest) */
     for (size_t i = 0; i < st.n && err == 0; i++) {
         const cr_source_status *x = &st.sources[i];
         char *s;
-        if (x->grade == CR_RPO_OK || x->grade == CR_RPO_UNKNOWN || !x->job)
+        if (x->grade == CR_RPO_OK || x->grade == CR_RPO_UNKNOWN || !x->job ||
+            !cr_jobs_find(jobs, x->job))
             continue;
         cr_alert a = {0};
         a.kind = CR_ALERT_RPO;
