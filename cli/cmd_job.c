@@ -186,6 +186,16 @@ static json_t *job_json(const cr_job *j)
     json_object_set_new(o, "rpo_seconds", j->rpo_ns ? json_integer(j->rpo_ns / 1000000000LL)
                                                     : json_null());
     json_object_set_new(o, "hunt", json_boolean(j->hunt));
+    if (j->ransomware_check && !j->nimages && !j->verify_subset) {
+        json_t *t = json_object();
+        json_object_set_new(t, "renamed", json_integer(j->ransom.renamed));
+        json_object_set_new(t, "changed", json_integer(j->ransom.changed));
+        json_object_set_new(t, "percent", json_integer(j->ransom.percent));
+        json_object_set_new(t, "notes", json_integer(j->ransom.notes));
+        json_object_set_new(o, "ransomware", t);
+    } else {
+        json_object_set_new(o, "ransomware", json_null());
+    }
     char *r = retention_text(j);
     json_object_set_new(o, "retention", cli_json_str(r));
     free(r);

@@ -170,6 +170,14 @@ grep -q "CLEANROOM_EVENT=ransomware" sink/journal || fail "the journal entry"
 grep -q "MESSAGE_ID=3c1f6d0e8a2b4f7c9e51d2a7b6c4e805" sink/journal || fail "its MESSAGE_ID"
 pass "job run: exit 11, one alert mail, one journal entry"
 
+expect_exit 0 cr job list --jobs jobs.yaml --json
+python3 - "$CR_OUT" <<'EOF' || fail "job list shows the thresholds"
+import json, sys
+j = {x["name"]: x for x in json.load(open(sys.argv[1]))["jobs"]}
+assert j["dpi"]["ransomware"] == {"renamed": 20, "changed": 20, "percent": 10, "notes": 5}, j
+assert j["tolerant"]["ransomware"] == {"renamed": 100000, "changed": 100000, "percent": 10,
+                                       "notes": 0}, j
+EOF
 # a job whose thresholds are raised lets the same night through: no tag, no alert
 expect_exit 0 cr job run tolerant --jobs jobs.yaml
 encrypt srv-tol/docs
