@@ -32,8 +32,9 @@ extern "C" {
  * `changed` files got one or became near-random and they are at least
  * `percent` % of the parent snapshot's files; or at least `notes` ransom
  * notes appeared. The parent must hold at least 50 files (the first backup
- * of a source, or a tiny one, is never judged on its change rate). A 0 turns
- * that test off. The defaults are the hunt's change-rate rule.
+ * of a source, or a tiny one, is never judged on its change rate). A 0 in
+ * renamed, changed or notes turns that test off; percent 0 asks no share.
+ * The defaults are the hunt's change-rate rule (docs/hunt.md).
  */
 typedef struct cr_ransom_thresholds {
     unsigned int renamed, changed, percent, notes;
@@ -159,10 +160,11 @@ void cr_ransom_watch_free(cr_ransom_watch *w);
 /**
  * Have the backup of `opts` report each file it reads to `w` (file_read) and
  * tag its snapshot CR_TAG_SUSPECT before it is saved when the signals pass
- * the hunt's change-rate rule — at least 20 files got a ransomware extension,
- * or at least 20 files and 10% of the parent's files became near-random or got
- * one — or when at least CR_RANSOM_NOTES_MIN ransom notes appeared. Costs no
- * read: the signals come from the bytes the backup reads anyway.
+ * the thresholds (cr_ransom_watch_set_thresholds; by default the hunt's
+ * change-rate rule — at least 20 files got a ransomware extension, or at
+ * least 20 files and 10% of the parent's files became near-random or got one
+ * — or at least CR_RANSOM_NOTES_MIN ransom notes appeared). Costs no read:
+ * the signals come from the bytes the backup reads anyway.
  */
 #define CR_RANSOM_NOTES_MIN 5
 void cr_ransom_watch_attach(cr_ransom_watch *w, cr_backup_options *opts);
