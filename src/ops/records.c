@@ -44,11 +44,16 @@
 const char *cr_run_outcome_name(cr_run_outcome o)
 {
     switch (o) {
-    case CR_RUN_OK: return "ok";
-    case CR_RUN_PARTIAL: return "partial";
-    case CR_RUN_FAILED: return "failed";
-    case CR_RUN_SUSPECT: return "suspect";
-    case CR_RUN_NONE: break;
+    case CR_RUN_OK:
+        return "ok";
+    case CR_RUN_PARTIAL:
+        return "partial";
+    case CR_RUN_FAILED:
+        return "failed";
+    case CR_RUN_SUSPECT:
+        return "suspect";
+    case CR_RUN_NONE:
+        break;
     }
     return "never ran";
 }
@@ -56,10 +61,14 @@ const char *cr_run_outcome_name(cr_run_outcome o)
 const char *cr_run_hunt_name(cr_run_hunt h)
 {
     switch (h) {
-    case CR_RUN_HUNT_CLEAN: return "clean";
-    case CR_RUN_HUNT_FINDINGS: return "findings";
-    case CR_RUN_HUNT_FAILED: return "failed";
-    case CR_RUN_HUNT_NONE: break;
+    case CR_RUN_HUNT_CLEAN:
+        return "clean";
+    case CR_RUN_HUNT_FINDINGS:
+        return "findings";
+    case CR_RUN_HUNT_FAILED:
+        return "failed";
+    case CR_RUN_HUNT_NONE:
+        break;
     }
     return "not hunted";
 }
@@ -130,8 +139,8 @@ int cr_job_record_save(cr_id *out, cr_repo *repo, const cr_job *job, const cr_jo
             high += alerts[i].count;
     if (!job->verify_subset && r->snap && r->hunt != 1)
         hunt = r->hunt < 0 && r->hunt != CR_EPARTIAL ? CR_RUN_HUNT_FAILED
-               : high                                 ? CR_RUN_HUNT_FINDINGS
-                                                      : CR_RUN_HUNT_CLEAN;
+               : high                                ? CR_RUN_HUNT_FINDINGS
+                                                     : CR_RUN_HUNT_CLEAN;
     cr_who(host, sizeof(host), user, sizeof(user));
     snprintf(by, sizeof(by), "%s@%s", user, host);
     json_object_set_new(o, "type", json_string(RECORD_TYPE));
@@ -148,8 +157,7 @@ int cr_job_record_save(cr_id *out, cr_repo *repo, const cr_job *job, const cr_jo
                         r->snap ? json_string(cr_id_to_hex(hex, &r->snap->id)) : json_null());
     json_object_set_new(o, "files", json_integer(r->snap ? (json_int_t)r->snap->files : 0));
     json_object_set_new(o, "bytes", json_integer(r->snap ? (json_int_t)r->snap->bytes : 0));
-    json_object_set_new(o, "bytes_new",
-                        json_integer(r->snap ? (json_int_t)r->snap->bytes_new : 0));
+    json_object_set_new(o, "bytes_new", json_integer(r->snap ? (json_int_t)r->snap->bytes_new : 0));
     json_object_set_new(o, "errors", json_integer(r->snap ? (json_int_t)r->snap->errors : 0));
     json_object_set_new(o, "hunt", json_string(cr_run_hunt_name(hunt)));
     json_object_set_new(o, "findings", json_integer((json_int_t)r->findings));
@@ -185,8 +193,7 @@ int cr_job_record_save(cr_id *out, cr_repo *repo, const cr_job *job, const cr_jo
     if ((err = cr_repo_save_file(&id, repo, "runs", text, strlen(text))) < 0) {
         char msg[512];
         snprintf(msg, sizeof(msg), "%s", cr_error_last());
-        cr_error_set("the record of job %s could not be written in the vault: %s", job->name,
-                     msg);
+        cr_error_set("the record of job %s could not be written in the vault: %s", job->name, msg);
         goto done;
     }
     if (out)
@@ -299,9 +306,8 @@ int cr_job_record_decode(cr_job_record *out, const void *data, size_t len)
         json_t *p = json_object_get(v, "part");
         unsigned int n, m;
         char tail;
-        if (!json_is_string(p) ||
-            sscanf(json_string_value(p), "%u/%u%c", &n, &m, &tail) != 2 || n < 1 || n > m ||
-            get_u64(&out->packs_read, v, "packs_read") < 0 ||
+        if (!json_is_string(p) || sscanf(json_string_value(p), "%u/%u%c", &n, &m, &tail) != 2 ||
+            n < 1 || n > m || get_u64(&out->packs_read, v, "packs_read") < 0 ||
             get_u64(&out->problems, v, "problems") < 0)
             goto bad;
         out->is_verify = 1;
@@ -321,7 +327,8 @@ int cr_job_record_decode(cr_job_record *out, const void *data, size_t len)
     a = json_object_get(root, "alerts");
     if (!json_is_array(a) || json_array_size(a) > RECORD_MAX_ALERTS)
         goto bad;
-    if (json_array_size(a) && !(out->alerts = cr_calloc(json_array_size(a), sizeof(*out->alerts)))) {
+    if (json_array_size(a) &&
+        !(out->alerts = cr_calloc(json_array_size(a), sizeof(*out->alerts)))) {
         err = CR_ERROR;
         goto done;
     }
