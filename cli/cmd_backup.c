@@ -25,7 +25,7 @@
 static const char help_text[] =
     "usage: cleanroom backup --source NAME [--time ISO8601] [--tag T]... [--exclude PATTERN]...\n"
     "                        [--force] [--threads N] [--root FOLDER] [--no-ransomware-check]\n"
-    "                        PATH...\n"
+    "                        [--ransomware-threshold KEY=N[,KEY=N]...] PATH...\n"
     "       cleanroom backup --source NAME --image FILE [--image FILE]... [--no-files]\n"
     "                        [--vm-config FILE] [--vm-cpus N] [--vm-memory SIZE]\n"
     "                        [--vm-firmware bios|uefi] [--vm-disk-bus virtio|scsi|sata|ide]\n"
@@ -56,6 +56,12 @@ static const char help_text[] =
     "                     judged as /etc. Default: the single PATH, or the common folder\n"
     "                     of several PATHs when it holds etc/ or Windows/\n"
     "  --no-ransomware-check  do not count the ransomware signals (below)\n"
+    "  --ransomware-threshold KEY=N[,...]  move the thresholds of the signals (below):\n"
+    "                     renamed=20 (files that got a ransomware extension), changed=20\n"
+    "                     and percent=10 (files renamed so or become near-random, and\n"
+    "                     their share of the previous snapshot's files), notes=5 (ransom\n"
+    "                     notes); 0 turns a test off. The jobs file's `ransomware:` does\n"
+    "                     the same for a job\n"
     "  --json             print the new snapshot as JSON (fields as in 'snapshots --json'),\n"
     "                     and the progress on stderr as JSON events, one per line\n"
     "\n"
@@ -235,6 +241,7 @@ int cmd_backup(int argc, char **argv)
         OPT_ROOT,
         OPT_ALLOW_BACKING,
         OPT_NO_RANSOM,
+        OPT_RANSOM_THRESHOLD,
     };
     static const struct option longopts[] = {
         {"source", required_argument, NULL, OPT_SOURCE},
@@ -255,6 +262,7 @@ int cmd_backup(int argc, char **argv)
         {"root", required_argument, NULL, OPT_ROOT},
         {"allow-backing", required_argument, NULL, OPT_ALLOW_BACKING},
         {"no-ransomware-check", no_argument, NULL, OPT_NO_RANSOM},
+        {"ransomware-threshold", required_argument, NULL, OPT_RANSOM_THRESHOLD},
         CLI_GLOBAL_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
@@ -275,6 +283,7 @@ int cmd_backup(int argc, char **argv)
     int force_given = 0, excludes_given = 0, vm_given = 0, no_files = 0, no_ransom = 0;
     cr_ransom_watch *watch = NULL;
     cr_ransom_signals sig;
+    cr_ransom_thresholds thresholds = CR_RANSOM_THRESHOLDS_DEFAULT;
     cr_repo *repo = NULL;
     cr_snapshot *snap = NULL;
     backup_ctx ctx = {NULL};
@@ -337,6 +346,13 @@ int cmd_backup(int argc, char **argv)
             break;
         }
         case OPT_NO_RANSOM: no_ransom = 1; break;
+        case OPT_RANSOM_THRESHOLD:
+            cr_error_clear();
+            if (cr_ransom_thresholds_parse(&thresholds, optarg) < 0) {
+                rc = cli_usage_error("backup", "%s", cr_error_last());
+                goto done;
+            }
+            break;
         case OPT_ROOT:
             if (!*optarg) {
                 rc = cli_usage_error("backup", "--root needs the folder that holds the "
@@ -483,8 +499,10 @@ int cmd_backup(int argc, char **argv)
                      "CLEANROOM_RULES, or say --no-ransomware-check)");
         else if (cr_ransom_watch_new(&watch, rules) < 0)
             cli_warn("ransomware signals are not counted: %s", cr_error_last());
-        else
+        else {
+            cr_ransom_watch_set_thresholds(watch, &thresholds);
             cr_ransom_watch_attach(watch, &opts);
+        }
     }
 
     t0 = cli_now();

@@ -21,6 +21,7 @@ static const char help_text[] =
     "       cleanroom job run NAME... | --all [--jobs FILE] [--time ISO8601]\n"
     "       cleanroom job install [--jobs FILE] [--unit-dir DIR] [--dry-run] [--no-enable]\n"
     "                             [--program PATH]\n"
+    "       cleanroom job digest [--jobs FILE] [--now ISO8601]\n"
     "\n"
     "check    Read the jobs file and report every problem as FILE:LINE:COL: error|warning:\n"
     "         MESSAGE; then one line per job.\n"
@@ -30,8 +31,12 @@ static const char help_text[] =
     "         then forget by its `retention:` rules. A failed job does not stop the next.\n"
     "         A verify job (`verify: M`) reads part N of M of the vault's packs instead.\n"
     "install  Write cleanroom-job-NAME.service and .timer for every job into the unit\n"
-    "         folder, then (unless --no-enable or --unit-dir) run `systemctl daemon-reload`\n"
+    "         folder (and cleanroom-digest.service and .timer with `mail: digest: daily`),\n"
+    "         then (unless --no-enable or --unit-dir) run `systemctl daemon-reload`\n"
     "         and `systemctl enable --now` the timers.\n"
+    "digest   Mail one summary of the alerts the runs recorded in the vault over the last\n"
+    "         24 hours, and of the sources past their RPO now (nothing to say: no mail).\n"
+    "         The timer of `mail: digest: daily` runs it.\n"
     "\n"
     "Options:\n"
     "  --jobs FILE      the jobs file (default: " CR_JOBS_DEFAULT_FILE ")\n"
@@ -42,12 +47,15 @@ static const char help_text[] =
     "  --dry-run        install: print the units, write nothing\n"
     "  --no-enable      install: write the units, do not call systemctl\n"
     "  --program PATH   install: the cleanroom command the units run (default: this one)\n"
+    "  --now ISO8601    digest: the end of the 24 hours summed up (default: now)\n"
     "  --json           check, list, run: machine-readable output\n"
     "\n"
     "run sends one alert per event — a failed or partial backup, findings at or above high\n"
     "in the new snapshot, a failed hunt or retention — to the journal (or syslog), and by\n"
     "mail to the job's `notify: [mail, mail:ADDRESS]` targets through the file's `mail:`\n"
-    "relay.\n"
+    "relay (with `digest: daily`, in the day's digest instead). Every run, even a failed\n"
+    "one, leaves a write-once record in the vault: `cleanroom status` shows the last\n"
+    "outcome of each job from any machine that opens the vault.\n"
     "\n"
     "The vault is --repo, else the file's `vault:`, else $CLEANROOM_REPO.\n"
     "\n"
@@ -56,7 +64,10 @@ static const char help_text[] =
     "3 wrong passphrase, 4 damaged vault, 5 a backup saved with unreadable items (or a hunt\n"
     "could not scan everything), 6 locked, 7 no jobs file, no vault, or a path that does not\n"
     "exist, 11 a backup was saved but tagged suspect (ransomware signals). With several\n"
-    "jobs, the most serious of their codes (11, then errors, then 5).\n";
+    "jobs, the most serious of their codes (11, then errors, then 5). A run whose record\n"
+    "could not be written in the vault exits 1 (unless it has a more serious code).\n"
+    "digest: 0 sent (or nothing to say), 1 the mail could not be sent, 2 no mail relay or\n"
+    "no recipient in the jobs file.\n";
 
 /* Load the file; problems on stdout for `check`, else on stderr. @return an exit code. */
 static int load(cr_jobs **out, const char *file, int for_check, int *nerr, int *nwarn)
@@ -175,6 +186,16 @@ static json_t *job_json(const cr_job *j)
     json_object_set_new(o, "rpo_seconds", j->rpo_ns ? json_integer(j->rpo_ns / 1000000000LL)
                                                     : json_null());
     json_object_set_new(o, "hunt", json_boolean(j->hunt));
+    if (j->ransomware_check && !j->nimages && !j->verify_subset) {
+        json_t *t = json_object();
+        json_object_set_new(t, "renamed", json_integer(j->ransom.renamed));
+        json_object_set_new(t, "changed", json_integer(j->ransom.changed));
+        json_object_set_new(t, "percent", json_integer(j->ransom.percent));
+        json_object_set_new(t, "notes", json_integer(j->ransom.notes));
+        json_object_set_new(o, "ransomware", t);
+    } else {
+        json_object_set_new(o, "ransomware", json_null());
+    }
     char *r = retention_text(j);
     json_object_set_new(o, "retention", cli_json_str(r));
     free(r);
@@ -282,7 +303,13 @@ static int run_one(cr_repo *repo, const cr_jobs *jobs, const cr_job *j, int64_t 
             json_object_set_new(x, "packs_read", json_integer((json_int_t)r.packs_read));
             json_object_set_new(x, "problems", json_integer((json_int_t)r.problems));
         }
-        json_object_set_new(x, "exit", json_integer(rc));
+        json_object_set_new(x, "record",
+                            r.record == 0 ? cli_json_str(cr_id_to_hex(hex, &r.record_id))
+                                          : json_null());
+        json_object_set_new(x, "outcome_recorded", json_boolean(r.record == 0));
+        json_object_set_new(x, "exit", json_integer(rc == CLI_EXIT_OK && r.record < 0
+                                                        ? CLI_EXIT_ERROR
+                                                        : rc));
         json_object_set_new(x, "message", r.message ? cli_json_str(r.message) : json_null());
         json_array_append_new(results, x);
     } else if (j->verify_subset) {
@@ -303,6 +330,14 @@ static int run_one(cr_repo *repo, const cr_jobs *jobs, const cr_job *j, int64_t 
         char *m = cli_escape(r.message);
         cli_error("job %s: %s", name, m);
         free(m);
+    }
+    if (r.record < 0) {
+        /* without it, `status` elsewhere would not know of this run */
+        char *m = cli_escape(r.record_message ? r.record_message : "");
+        cli_error("job %s: %s", name, m);
+        free(m);
+        if (rc == CLI_EXIT_OK)
+            rc = CLI_EXIT_ERROR;
     }
     if (r.watched && r.ransom.suspect) {
         char *why = cli_escape(r.ransom.reason);
@@ -384,6 +419,45 @@ done:
     return rc;
 }
 
+/* The daily digest: one mail of the last 24 hours' recorded alerts and of the late sources. */
+static int job_digest(cr_jobs *jobs, int64_t now_ns)
+{
+    cr_repo *repo = NULL;
+    size_t n = 0;
+    int err, rc;
+
+    if (!jobs->mail.relay) {
+        cli_error("the jobs file %s has no `mail:` section: the digest has no relay to go "
+                  "through",
+                  jobs->file);
+        return CLI_EXIT_USAGE;
+    }
+    if ((!cli_g.repo || !*cli_g.repo) && jobs->vault)
+        cli_g.repo = jobs->vault;
+    if ((rc = cli_open_repo(&repo)) != 0)
+        return rc;
+    cr_error_clear();
+    err = cr_digest_send(&n, repo, jobs, now_ns);
+    if (err == CR_EINPUT) {
+        cli_error("%s", cr_error_last());
+        rc = CLI_EXIT_USAGE;
+    } else if (err < 0) {
+        rc = cli_fail(err, NULL);
+    } else if (cli_g.json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "events", json_integer((json_int_t)n));
+        json_object_set_new(o, "sent", json_boolean(n > 0));
+        rc = cli_json_print(o);
+    } else if (!cli_g.quiet) {
+        if (n)
+            printf("digest of %zu event(s) sent\n", n);
+        else
+            printf("nothing to report: no digest sent\n");
+    }
+    cr_repo_free(repo);
+    return rc;
+}
+
 static int job_install(cr_jobs *jobs, const char *file, const char *unit_dir, int dry_run,
                        int enable, const char *program)
 {
@@ -412,6 +486,16 @@ static int job_install(cr_jobs *jobs, const char *file, const char *unit_dir, in
                 return cli_fail(err, NULL);
             printf("### %s/cleanroom-job-%s.service\n%s\n### %s/cleanroom-job-%s.timer\n%s\n",
                    unit_dir, jobs->jobs[i].name, svc, unit_dir, jobs->jobs[i].name, tim);
+            free(svc);
+            free(tim);
+        }
+        if (jobs->mail.digest == CR_DIGEST_DAILY) {
+            char *svc = NULL, *tim = NULL;
+            cr_error_clear();
+            if ((err = cr_digest_units(&svc, &tim, jobs, program, absfile)) < 0)
+                return cli_fail(err, NULL);
+            printf("### %s/cleanroom-digest.service\n%s\n### %s/cleanroom-digest.timer\n%s\n",
+                   unit_dir, svc, unit_dir, tim);
             free(svc);
             free(tim);
         }
@@ -450,6 +534,7 @@ int cmd_job(int argc, char **argv)
         OPT_DRY_RUN,
         OPT_NO_ENABLE,
         OPT_PROGRAM,
+        OPT_NOW,
     };
     static const struct option longopts[] = {
         {"jobs", required_argument, NULL, OPT_JOBS},
@@ -459,12 +544,13 @@ int cmd_job(int argc, char **argv)
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"no-enable", no_argument, NULL, OPT_NO_ENABLE},
         {"program", required_argument, NULL, OPT_PROGRAM},
+        {"now", required_argument, NULL, OPT_NOW},
         CLI_GLOBAL_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     const char *file = CR_JOBS_DEFAULT_FILE, *unit_dir = NULL, *program = NULL, *action;
     int all = 0, dry_run = 0, no_enable = 0, c, rc = CLI_EXIT_USAGE, nerr = 0;
-    int64_t time_ns = 0;
+    int64_t time_ns = 0, now_ns = 0;
     cr_jobs *jobs = NULL;
 
     while ((c = cli_getopt(argc, argv, "", longopts, "job")) != -1) {
@@ -476,6 +562,12 @@ int cmd_job(int argc, char **argv)
                 rc = cli_usage_error("job", "--time '%s' is not a date/time; use e.g. "
                                             "2026-11-22T10:00:00Z",
                                      optarg);
+                goto done;
+            }
+            break;
+        case OPT_NOW:
+            if (cr_time_parse(&now_ns, optarg) < 0) {
+                rc = cli_usage_error("job", "--now '%s' is not a date/time", optarg);
                 goto done;
             }
             break;
@@ -491,7 +583,7 @@ int cmd_job(int argc, char **argv)
         }
     }
     if (optind >= argc) {
-        rc = cli_usage_error("job", "say what to do: check, list, run or install");
+        rc = cli_usage_error("job", "say what to do: check, list, run, install or digest");
         goto done;
     }
     action = argv[optind++];
@@ -533,14 +625,24 @@ int cmd_job(int argc, char **argv)
             goto done;
         rc = job_install(jobs, file, unit_dir ? unit_dir : "/etc/systemd/system", dry_run,
                          !unit_dir && !no_enable, program);
+    } else if (strcmp(action, "digest") == 0) {
+        if (optind < argc) {
+            rc = cli_unexpected_argument("job", argv[optind], NULL);
+            goto done;
+        }
+        if ((rc = load(&jobs, file, 0, NULL, NULL)) != 0)
+            goto done;
+        rc = job_digest(jobs, now_ns);
     } else {
-        static const char *const actions[] = {"check", "list", "run", "install"};
-        const char *near = cr_suggest(action, actions, 4);
+        static const char *const actions[] = {"check", "list", "run", "install", "digest"};
+        const char *near = cr_suggest(action, actions, 5);
         char *e = cli_escape(action);
         if (near)
             rc = cli_usage_error("job", "unknown action '%s': did you mean `%s`?", e, near);
         else
-            rc = cli_usage_error("job", "unknown action '%s' (check, list, run, install)", e);
+            rc = cli_usage_error("job", "unknown action '%s' (check, list, run, install, "
+                                        "digest)",
+                                 e);
         free(e);
     }
 done:

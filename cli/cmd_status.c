@@ -21,7 +21,13 @@ static const char help_text[] =
     "                        [--prometheus FILE]\n"
     "\n"
     "One line per source of the vault and per job of the jobs file: the newest snapshot,\n"
-    "its age, the job's RPO (rpo: in the jobs file) and the grade of that age:\n"
+    "its age, the job's RPO (rpo: in the jobs file, else the one its last run recorded)\n"
+    "and the grade of that age, then the outcome of the job's last run (ok, partial,\n"
+    "failed, suspect: recorded in the vault by `job run`, so known on any machine that\n"
+    "opens the vault). Then the vault: its size, growth over the last 7 days, free space\n"
+    "and days until full at that rate (a local folder only: unknown for a vault server\n"
+    "or S3), and the last verify job's result.\n"
+    "Grades:\n"
     "  ok                   age <= RPO\n"
     "  exceeded             RPO < age <= 2 x RPO\n"
     "  severely exceeded    2 x RPO < age <= 4 x RPO\n"
@@ -34,7 +40,12 @@ static const char help_text[] =
     "                  used when it exists)\n"
     "  --json          {now, sources:[{source, job, snapshot, time, age_seconds,\n"
     "                  rpo_seconds, grade, errors, snapshots, suspect, unhunted,\n"
-    "                  compromised, first_compromised_time, clean_snapshot, clean_time}]}\n"
+    "                  compromised, first_compromised_time, clean_snapshot, clean_time,\n"
+    "                  last_run:{outcome, time, errors, hunt, findings_high, message}}],\n"
+    "                  vault:{bytes, pack_bytes, files, growth_7d_bytes, growth_per_day,\n"
+    "                  free_bytes, total_bytes, days_until_full, records,\n"
+    "                  records_unreadable, last_verify:{job, time, outcome, part,\n"
+    "                  problems}}}\n"
     "  --check         one monitoring plugin line (Nagios, Centreon, Icinga):\n"
     "                  CLEANROOM CRITICAL - dpi: last backup 3 d ago (rpo 26 h) | perfdata\n"
     "                  (--nagios is the same)\n"
@@ -92,6 +103,10 @@ static void label(char *b, size_t len, const char *s)
 static int source_code(const cr_source_status *x)
 {
     int c = plugin_code(x->grade);
+    if (x->last_run == CR_RUN_FAILED && c < 2)
+        c = 2;
+    else if (x->last_run == CR_RUN_PARTIAL && c < 1)
+        c = 1;
     return x->suspect ? 2 : c;
 }
 
@@ -122,6 +137,10 @@ static int write_prometheus(const cr_status *st, const char *path)
         {"cleanroom_snapshots", "Snapshots of the source."},
         {"cleanroom_suspect", "1 when the newest snapshot is tagged suspect (ransomware)."},
         {"cleanroom_compromised", "1 when a snapshot holds a finding at or above high."},
+        {"cleanroom_last_run_outcome",
+         "Last recorded run of the source's job: 0 never ran, 1 ok, 2 partial, 3 failed, "
+         "4 suspect."},
+        {"cleanroom_last_run_timestamp_seconds", "End of the last recorded run of the job."},
     };
     size_t len = strlen(path);
     char *tmp = cli_xmalloc(len + 8);
@@ -149,13 +168,40 @@ static int write_prometheus(const cr_status *st, const char *path)
             case 3: v = grade; break;
             case 4: v = (double)x->snapshots; break;
             case 5: v = x->suspect; break;
-            default: v = x->compromised; break;
+            case 6: v = x->compromised; break;
+            case 7: v = x->last_run; break;
+            default: if (x->last_run == CR_RUN_NONE) continue; v = (double)x->last_run_ns / 1e9; break;
             }
             fprintf(f, "%s{source=\"", m[k].name);
             prom_label(f, x->source);
             fprintf(f, "\"} %.17g\n", v);
         }
     }
+    /* the vault as a whole */
+    const cr_vault_status *vs = &st->vault;
+    fprintf(f, "# HELP cleanroom_vault_bytes Bytes the vault stores.\n"
+               "# TYPE cleanroom_vault_bytes gauge\ncleanroom_vault_bytes %llu\n",
+            (unsigned long long)vs->usage.bytes);
+    fprintf(f, "# HELP cleanroom_vault_growth_7d_bytes Bytes written in the last 7 days.\n"
+               "# TYPE cleanroom_vault_growth_7d_bytes gauge\ncleanroom_vault_growth_7d_bytes "
+               "%llu\n",
+            (unsigned long long)vs->usage.bytes_since);
+    if (vs->usage.space_known)
+        fprintf(f, "# HELP cleanroom_vault_free_bytes Free bytes of the vault's filesystem.\n"
+                   "# TYPE cleanroom_vault_free_bytes gauge\ncleanroom_vault_free_bytes %llu\n",
+                (unsigned long long)vs->usage.space_free);
+    if (vs->days_until_full >= 0)
+        fprintf(f, "# HELP cleanroom_vault_days_until_full Days of free space left at the "
+                   "growth of the last 7 days.\n# TYPE cleanroom_vault_days_until_full gauge\n"
+                   "cleanroom_vault_days_until_full %.17g\n",
+                vs->days_until_full);
+    if (vs->has_verify)
+        fprintf(f, "# HELP cleanroom_last_verify_timestamp_seconds End of the last verify job.\n"
+                   "# TYPE cleanroom_last_verify_timestamp_seconds gauge\n"
+                   "cleanroom_last_verify_timestamp_seconds %.17g\n"
+                   "# HELP cleanroom_last_verify_ok 1 when the last verify job found no damage.\n"
+                   "# TYPE cleanroom_last_verify_ok gauge\ncleanroom_last_verify_ok %d\n",
+                (double)vs->verify_ns / 1e9, vs->verify_outcome == CR_RUN_OK);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0) {
         cli_error("cannot write %s: %s", tmp, strerror(errno));
         unlink(tmp);
@@ -170,6 +216,76 @@ static int write_prometheus(const cr_status *st, const char *path)
     }
     free(tmp);
     return 0;
+}
+
+static json_t *vault_json(const cr_vault_status *v)
+{
+    json_t *o = json_object();
+    char t[48];
+    json_object_set_new(o, "bytes", json_integer((json_int_t)v->usage.bytes));
+    json_object_set_new(o, "pack_bytes", json_integer((json_int_t)v->usage.pack_bytes));
+    json_object_set_new(o, "files", json_integer((json_int_t)v->usage.files));
+    json_object_set_new(o, "growth_7d_bytes", json_integer((json_int_t)v->usage.bytes_since));
+    json_object_set_new(o, "growth_per_day", json_real(v->growth_per_day));
+    json_object_set_new(o, "free_bytes", v->usage.space_known
+                                             ? json_integer((json_int_t)v->usage.space_free)
+                                             : json_null());
+    json_object_set_new(o, "total_bytes", v->usage.space_known
+                                              ? json_integer((json_int_t)v->usage.space_total)
+                                              : json_null());
+    json_object_set_new(o, "days_until_full",
+                        v->days_until_full >= 0 ? json_real(v->days_until_full) : json_null());
+    json_object_set_new(o, "records", json_integer((json_int_t)v->records));
+    json_object_set_new(o, "records_unreadable", json_integer((json_int_t)v->records_unreadable));
+    if (v->has_verify) {
+        json_t *x = json_object();
+        char part[32];
+        cr_time_format(t, sizeof(t), v->verify_ns);
+        snprintf(part, sizeof(part), "%u/%u", v->verify_n, v->verify_m);
+        json_object_set_new(x, "job", cli_json_str(v->verify_job ? v->verify_job : ""));
+        json_object_set_new(x, "time", json_string(t));
+        json_object_set_new(x, "outcome", json_string(cr_run_outcome_name(v->verify_outcome)));
+        json_object_set_new(x, "part", json_string(part));
+        json_object_set_new(x, "problems", json_integer((json_int_t)v->verify_problems));
+        json_object_set_new(o, "last_verify", x);
+    } else {
+        json_object_set_new(o, "last_verify", json_null());
+    }
+    return o;
+}
+
+static void print_vault(const cr_vault_status *v, int64_t now_ns)
+{
+    char a[32], b[32], c[32], t[48];
+    printf("vault: %s stored in %llu file(s), %s written in the last 7 days (%s/day)",
+           cli_human_size(a, sizeof(a), v->usage.bytes), (unsigned long long)v->usage.files,
+           cli_human_size(b, sizeof(b), v->usage.bytes_since),
+           cli_human_size(c, sizeof(c), (uint64_t)v->growth_per_day));
+    if (!v->usage.space_known)
+        printf(", free space unknown (a vault server or S3: ask its host)\n");
+    else if (v->days_until_full >= 0)
+        printf(", %s free: full in %.0f day(s) at that rate\n",
+               cli_human_size(a, sizeof(a), v->usage.space_free), v->days_until_full);
+    else
+        printf(", %s free\n", cli_human_size(a, sizeof(a), v->usage.space_free));
+    if (v->has_verify) {
+        char *j = cli_escape(v->verify_job ? v->verify_job : "?");
+        cr_time_format(t, sizeof(t), v->verify_ns);
+        age_text(a, sizeof(a), now_ns - v->verify_ns);
+        printf("last verify: job %s, part %u/%u, %s (%s ago): %s", j, v->verify_n, v->verify_m, t,
+               a, v->verify_outcome == CR_RUN_OK ? "no damage" : "FAILED");
+        if (v->verify_problems)
+            printf(", %llu problem(s)", (unsigned long long)v->verify_problems);
+        printf("\n");
+        free(j);
+    } else {
+        printf("last verify: no verify job has run (a job with `verify: 30` reads the whole "
+               "vault monthly)\n");
+    }
+    if (v->records_unreadable)
+        printf("warning: %zu job record(s) of the vault cannot be read (damaged or changed): "
+               "run cleanroom verify\n",
+               v->records_unreadable);
 }
 
 static int print_check(const cr_status *st)
@@ -201,6 +317,10 @@ static int print_check(const cr_status *st)
             if (x->suspect) {
                 printf("%s%s: last backup tagged suspect (ransomware signals)", first ? "" : ", ",
                        e);
+            } else if (plugin_code(x->grade) < want && x->last_run == CR_RUN_FAILED) {
+                printf("%s%s: last run failed", first ? "" : ", ", e);
+            } else if (plugin_code(x->grade) < want && x->last_run == CR_RUN_PARTIAL) {
+                printf("%s%s: last run partial", first ? "" : ", ", e);
             } else if (x->grade == CR_RPO_NEVER) {
                 printf("%s%s: never backed up", first ? "" : ", ", e);
             } else {
@@ -322,7 +442,10 @@ int cmd_status(int argc, char **argv)
         /* one alert per late source, to its job's targets */
         for (size_t i = 0; i < st.n; i++) {
             const cr_source_status *x = &st.sources[i];
-            if (x->grade == CR_RPO_OK || x->grade == CR_RPO_UNKNOWN || !x->job)
+            /* the jobs of this file only: a source known from the vault's records alone
+             * belongs to another machine's jobs file, whose own status --notify says it */
+            if (x->grade == CR_RPO_OK || x->grade == CR_RPO_UNKNOWN || !x->job ||
+                !cr_jobs_find(jobs, x->job))
                 continue;
             cr_alert a = {0};
             a.kind = CR_ALERT_RPO;
@@ -382,9 +505,26 @@ int cmd_status(int argc, char **argv)
             if (x->has_clean)
                 cr_time_format(t, sizeof(t), x->clean_time_ns);
             json_object_set_new(s, "clean_time", x->has_clean ? json_string(t) : json_null());
+            if (x->last_run != CR_RUN_NONE) {
+                json_t *lr = json_object();
+                cr_time_format(t, sizeof(t), x->last_run_ns);
+                json_object_set_new(lr, "outcome", json_string(cr_run_outcome_name(x->last_run)));
+                json_object_set_new(lr, "time", json_string(t));
+                json_object_set_new(lr, "errors", json_integer((json_int_t)x->last_run_errors));
+                json_object_set_new(lr, "hunt", json_string(cr_run_hunt_name(x->last_run_hunt)));
+                json_object_set_new(lr, "findings_high",
+                                    json_integer((json_int_t)x->last_run_findings_high));
+                json_object_set_new(lr, "message", x->last_run_message
+                                                       ? cli_json_str(x->last_run_message)
+                                                       : json_null());
+                json_object_set_new(s, "last_run", lr);
+            } else {
+                json_object_set_new(s, "last_run", json_null());
+            }
             json_array_append_new(a, s);
         }
         json_object_set_new(o, "sources", a);
+        json_object_set_new(o, "vault", vault_json(&st.vault));
         rc = cli_json_print(o);
         if (rc == 0 && notify < 0)
             rc = CLI_EXIT_ERROR;
@@ -426,8 +566,25 @@ int cmd_status(int argc, char **argv)
         } else if (x->has_last && x->unhunted) {
             printf("%-20s   %zu snapshot(s) not hunted yet\n", "", x->unhunted);
         }
+        if (x->last_run != CR_RUN_NONE) {
+            char *j = cli_escape(x->job ? x->job : "?");
+            cr_time_format(t, sizeof(t), x->last_run_ns);
+            age_text(a, sizeof(a), st.now_ns - x->last_run_ns);
+            printf("%-20s   last run of job %s: %s, %s (%s ago)", "", j,
+                   cr_run_outcome_name(x->last_run), t, a);
+            if (x->last_run == CR_RUN_PARTIAL && x->last_run_errors)
+                printf(", %llu unreadable item(s)", (unsigned long long)x->last_run_errors);
+            if (x->last_run_message) {
+                char *m = cli_escape(x->last_run_message);
+                printf(": %s", m);
+                free(m);
+            }
+            printf("\n");
+            free(j);
+        }
         free(e);
     }
+    print_vault(&st.vault, st.now_ns);
     rc = notify < 0 ? CLI_EXIT_ERROR : CLI_EXIT_OK;
 done:
     cr_status_clear(&st);

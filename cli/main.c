@@ -47,8 +47,10 @@ static const cli_cmd commands[] = {
     {"report", cmd_report,
      "write the incident recovery report (Markdown, HTML) of a journal", NULL},
     {"job", cmd_job, "check, list, run or schedule the backup jobs of a jobs file",
-     "check list run install"},
-    {"status", cmd_status, "how old each source's last backup is, against its RPO", NULL},
+     "check list run install digest"},
+    {"status", cmd_status,
+     "how old each source's last backup is, against its RPO; the vault's size and last verify",
+     NULL},
     {"server", cmd_server, "serve the vault over HTTPS: backups added, never removed",
      "init run token"},
 };

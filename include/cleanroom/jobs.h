@@ -26,6 +26,21 @@ extern "C" {
 #define CR_JOBS_MAX_NODES 100000u
 #define CR_JOBS_MAX_DEPTH 16u
 
+/**
+ * When the files a backup read make it suspect (ransomware at backup time):
+ * at least `renamed` new files got a ransomware extension; or at least
+ * `changed` files got one or became near-random and they are at least
+ * `percent` % of the parent snapshot's files; or at least `notes` ransom
+ * notes appeared. The parent must hold at least 50 files (the first backup
+ * of a source, or a tiny one, is never judged on its change rate). A 0 in
+ * renamed, changed or notes turns that test off; percent 0 asks no share.
+ * The defaults are the hunt's change-rate rule (docs/hunt.md).
+ */
+typedef struct cr_ransom_thresholds {
+    unsigned int renamed, changed, percent, notes;
+} cr_ransom_thresholds;
+#define CR_RANSOM_THRESHOLDS_DEFAULT {20, 20, 10, 5}
+
 /** One job of the jobs file. */
 typedef struct cr_job {
     char *name;                  /**< letters, digits, '-', '_', '.' (a systemd unit name) */
@@ -43,6 +58,7 @@ typedef struct cr_job {
     int64_t keep_within_ns;
     int hunt;                    /**< 1 (default): hunt the new snapshot */
     int ransomware_check;        /**< 1 (default): ransomware signals during the backup */
+    cr_ransom_thresholds ransom; /**< `ransomware:` thresholds (default: the defaults) */
     char **notify; size_t nnotify; /**< "syslog", "mail" (mail.to) or "mail:ADDRESS" */
     /** `verify: M`: this job backs up nothing; it reads and checks one M-th of the vault's
      *  packs per run (verify --read-data-subset N/M, N turning with the day), so that
@@ -50,6 +66,12 @@ typedef struct cr_job {
     unsigned int verify_subset;
     unsigned int line;           /**< where the job starts in the file */
 } cr_job;
+
+/** `mail: digest:` how alert mails are grouped. */
+typedef enum cr_digest_mode {
+    CR_DIGEST_NONE = 0,          /**< one mail per event, when it happens (default) */
+    CR_DIGEST_DAILY = 1,         /**< one mail a day listing the day's events (cr_digest_send) */
+} cr_digest_mode;
 
 /** `mail:` of the jobs file: how alerts are mailed (SMTP through libcurl). */
 typedef struct cr_mail_config {
@@ -62,6 +84,8 @@ typedef struct cr_mail_config {
     char *password_env;          /**< the value of this environment variable */
     char *language;              /**< "en" (default) or "fr" */
     char *ca_file;               /**< CA certificates of the relay (an internal CA), or NULL */
+    cr_digest_mode digest;       /**< `digest: daily [HH:MM]` */
+    char *digest_on_calendar;    /**< when the digest is sent (OnCalendar=; default 07:00) */
 } cr_mail_config;
 
 typedef struct cr_jobs {
@@ -136,13 +160,23 @@ void cr_ransom_watch_free(cr_ransom_watch *w);
 /**
  * Have the backup of `opts` report each file it reads to `w` (file_read) and
  * tag its snapshot CR_TAG_SUSPECT before it is saved when the signals pass
- * the hunt's change-rate rule — at least 20 files got a ransomware extension,
- * or at least 20 files and 10% of the parent's files became near-random or got
- * one — or when at least CR_RANSOM_NOTES_MIN ransom notes appeared. Costs no
- * read: the signals come from the bytes the backup reads anyway.
+ * the thresholds (cr_ransom_watch_set_thresholds; by default the hunt's
+ * change-rate rule — at least 20 files got a ransomware extension, or at
+ * least 20 files and 10% of the parent's files became near-random or got one
+ * — or at least CR_RANSOM_NOTES_MIN ransom notes appeared). Costs no read:
+ * the signals come from the bytes the backup reads anyway.
  */
 #define CR_RANSOM_NOTES_MIN 5
 void cr_ransom_watch_attach(cr_ransom_watch *w, cr_backup_options *opts);
+/** Judge with other thresholds than CR_RANSOM_THRESHOLDS_DEFAULT (before the backup). */
+void cr_ransom_watch_set_thresholds(cr_ransom_watch *w, const cr_ransom_thresholds *t);
+/**
+ * Parse `backup --ransomware-threshold` text: comma-separated KEY=N with keys
+ * renamed, changed, percent, notes (e.g. "renamed=500,changed=500"), over
+ * the values already in *out.
+ * @return 0 or CR_EINPUT (message set).
+ */
+int cr_ransom_thresholds_parse(cr_ransom_thresholds *out, const char *text);
 /** The signals of the backup watched (after cr_backup returned). */
 void cr_ransom_watch_result(const cr_ransom_watch *w, cr_ransom_signals *out);
 
@@ -172,6 +206,12 @@ typedef struct cr_job_result {
     uint64_t packs_read;
     size_t problems;             /**< damage found */
     char *message;               /**< the first failure, in words (owned), or NULL */
+    /* The record of the run in the vault (cr_job_record_save): */
+    int64_t start_ns, end_ns;    /**< when the run began and ended (shifted with time_ns) */
+    int record;                  /**< 0 written; 1 not tried; else the error (message in
+                                      record_message) */
+    cr_id record_id;
+    char *record_message;        /**< why the record could not be written (owned), or NULL */
 } cr_job_result;
 
 void cr_job_result_clear(cr_job_result *r);
@@ -186,6 +226,10 @@ void cr_job_result_clear(cr_job_result *r);
  * said in out->ransom; the job goes on (the hunt looks at it too).
  * A verify job (job->verify_subset = M) runs cr_verify with read_data on the
  * packs of part N of M, N = (days since 1970 at opts->time_ns or now) mod M + 1.
+ * Every run, whatever its outcome, ends by writing its record in the vault
+ * (cr_job_record_save, with the alerts of cr_job_alerts): out->record says
+ * whether it could; a record that could not be written does not change the
+ * return (the run's own result), the caller says it.
  * @return 0; CR_EPARTIAL (saved, with unreadable items; or the hunt could not
  *         scan everything); the backup's error; or the first error of the
  *         later steps (out says which).
@@ -209,7 +253,16 @@ int cr_job_units(char **service, char **timer, const cr_jobs *jobs, const cr_job
                  const char *program, const char *jobs_file);
 
 /**
- * Write the units of every job into `unit_dir` (each file written whole and
+ * The units of the daily digest (mail: digest: daily): cleanroom-digest.service
+ * (`PROGRAM --repo VAULT job digest --jobs FILE`) and cleanroom-digest.timer
+ * (OnCalendar= the digest's time, Persistent=true).
+ * @return 0; CR_EINPUT (no digest asked, or paths as in cr_job_units); an error.
+ */
+int cr_digest_units(char **service, char **timer, const cr_jobs *jobs, const char *program,
+                    const char *jobs_file);
+
+/**
+ * Write the units of every job (and of the digest, when asked) into `unit_dir` (each file written whole and
  * renamed into place). Does not enable them.
  * @param[out] written the file names written, NULL-terminated (free with
  *             cr_strv_free, image.h); may be NULL.
@@ -271,6 +324,108 @@ int cr_alert_send(const cr_jobs *cfg, const cr_job *job, const cr_alert *a);
 int cr_job_alerts(cr_alert **out, size_t *n, cr_repo *repo, const cr_job *job,
                   const cr_job_result *r);
 
+/* ---------------------------------------------------------- job records */
+
+/*
+ * Each run of a job leaves a record in the vault (runs/<sha256>, an encrypted
+ * write-once file: docs/format.md §18), so that `status` tells the outcome of
+ * the last run from any machine that opens the vault, and the daily digest
+ * lists the day's events. A record is never replaced: its name is the hash of
+ * its bytes and the store never overwrites a name; a record changed on disk
+ * no longer matches its name and is left out (and `verify` reports it).
+ */
+
+/** How a run ended. */
+typedef enum cr_run_outcome {
+    CR_RUN_NONE = 0,             /**< no record: never ran (or its records are unreadable) */
+    CR_RUN_OK = 1,               /**< every step did its work */
+    CR_RUN_PARTIAL = 2,          /**< saved with unreadable items; or the hunt could not scan
+                                      everything, or the hunt or the retention failed */
+    CR_RUN_FAILED = 3,           /**< no snapshot saved; a verify job: damage, or no check */
+    CR_RUN_SUSPECT = 4,          /**< saved, tagged suspect (ransomware signals) */
+} cr_run_outcome;
+
+/** "never ran", "ok", "partial", "failed", "suspect". */
+const char *cr_run_outcome_name(cr_run_outcome o);
+
+/** What the hunt after a backup said. */
+typedef enum cr_run_hunt {
+    CR_RUN_HUNT_NONE = 0,        /**< not hunted (hunt: false, or the backup failed) */
+    CR_RUN_HUNT_CLEAN = 1,       /**< nothing at or above high */
+    CR_RUN_HUNT_FINDINGS = 2,    /**< findings at or above high */
+    CR_RUN_HUNT_FAILED = 3,      /**< the hunt could not run */
+} cr_run_hunt;
+
+/** "not hunted", "clean", "findings", "failed". */
+const char *cr_run_hunt_name(cr_run_hunt h);
+
+/** One alert a run raised, as recorded. */
+typedef struct cr_run_alert {
+    cr_alert_kind kind;
+    uint64_t count;
+    char *detail;                /**< or NULL */
+} cr_run_alert;
+
+/** One run of a job, as recorded in the vault. */
+typedef struct cr_job_record {
+    cr_id id;                    /**< the record's file, runs/<hex> */
+    char *job;
+    char *source;                /**< NULL for a verify job */
+    char *by;                    /**< user@host that ran it */
+    int64_t start_ns, end_ns;
+    cr_run_outcome outcome;
+    int has_snapshot; cr_id snapshot;
+    uint64_t files, bytes, bytes_new, errors; /**< of the snapshot */
+    cr_run_hunt hunt;
+    uint64_t findings;           /**< every finding of the hunt */
+    uint64_t findings_high;      /**< of those, at or above high */
+    int is_verify;               /**< a verify job's run: the four below */
+    unsigned int subset_n, subset_m;
+    uint64_t packs_read, problems;
+    int64_t rpo_ns;              /**< the job's RPO when it ran (0: none) */
+    char *message;               /**< the first failure, or NULL */
+    cr_run_alert *alerts; size_t nalerts;
+} cr_job_record;
+
+void cr_job_record_clear(cr_job_record *r);
+void cr_job_records_free(cr_job_record *r, size_t n);
+
+/**
+ * Write the record of a run (cr_job_run does it): the job, the result, the
+ * alerts it raised (may be none).
+ * @param[out] out the record's id (may be NULL).
+ */
+int cr_job_record_save(cr_id *out, cr_repo *repo, const cr_job *job, const cr_job_result *r,
+                       const cr_alert *alerts, size_t nalerts);
+
+/**
+ * Every record of the vault, oldest end first. A record that cannot be read
+ * (damaged, changed: its hash no longer matches its name; or not what this
+ * program writes) is left out and counted in *unreadable (may be NULL).
+ * @return 0 or an error (I/O, out of memory).
+ */
+int cr_job_records_load(cr_job_record **out, size_t *n, size_t *unreadable, cr_repo *repo);
+
+/** Parse a record's plaintext (JSON). Exposed for the fuzzer. @return 0, CR_ECORRUPT,
+ *  CR_EVERSION. */
+int cr_job_record_decode(cr_job_record *out, const void *data, size_t len);
+
+/* ---------------------------------------------------------------- digest */
+
+/** The period a digest sums up: the day before it. */
+#define CR_DIGEST_PERIOD_NS (86400LL * 1000000000LL)
+
+/**
+ * The daily digest (mail.digest): one mail listing the alerts recorded by the
+ * runs that ended in the CR_DIGEST_PERIOD_NS before now_ns (0: the clock),
+ * and one line per source past its RPO at now_ns, to mail.to and every `mail:ADDRESS` target of the jobs (once
+ * each). Nothing to say: no mail (*nevents 0).
+ * @param[out] nevents how many events the mail listed (may be NULL).
+ * @return 0; CR_EINPUT (no mail relay, or no recipient); an error (the mail
+ *         could not be sent).
+ */
+int cr_digest_send(size_t *nevents, cr_repo *repo, const cr_jobs *jobs, int64_t now_ns);
+
 /* --------------------------------------------------------------- status */
 
 /** How late a source's last backup is against its RPO (Acronis' grades). */
@@ -306,11 +461,36 @@ typedef struct cr_source_status {
     int64_t first_compromised_ns;
     int has_clean; cr_id clean;  /**< the last clean restore point */
     int64_t clean_time_ns;
+    /* The last recorded run of the job of this source (from the vault's records, so known
+     * on any machine that opens the vault): */
+    cr_run_outcome last_run;     /**< CR_RUN_NONE: no record */
+    int64_t last_run_ns;         /**< when it ended */
+    uint64_t last_run_errors;    /**< unreadable items of that run's snapshot */
+    char *last_run_message;      /**< why it failed, or NULL */
+    cr_run_hunt last_run_hunt;
+    uint64_t last_run_findings_high;
 } cr_source_status;
+
+/** The vault as a whole: size, growth, room left, last verify. */
+typedef struct cr_vault_status {
+    cr_repo_usage usage;         /**< size; usage.bytes_since: written in the last 7 days */
+    double growth_per_day;       /**< bytes per day over the last 7 days */
+    double days_until_full;      /**< at that rate; -1 unknown (remote vault, no growth) */
+    /* The last run of a verify job (its record): */
+    int has_verify;
+    int64_t verify_ns;           /**< when it ended */
+    cr_run_outcome verify_outcome; /**< CR_RUN_OK or CR_RUN_FAILED */
+    unsigned int verify_n, verify_m; /**< the part read */
+    uint64_t verify_problems;
+    char *verify_job;
+    size_t records;              /**< job records read */
+    size_t records_unreadable;   /**< records left out: damaged or changed */
+} cr_vault_status;
 
 typedef struct cr_status {
     int64_t now_ns;
     cr_source_status *sources; size_t n; /**< sorted by name */
+    cr_vault_status vault;
 } cr_status;
 
 void cr_status_clear(cr_status *s);
@@ -318,7 +498,11 @@ void cr_status_clear(cr_status *s);
 /**
  * The state of every source of the vault and of every job of `jobs` (may be
  * NULL): newest snapshot, its age, the grade against the job's RPO, whether
- * it is tagged suspect, and the hunt's verdict (compromised, clean point).
+ * it is tagged suspect, the hunt's verdict (compromised, clean point), and
+ * the outcome of its job's last run (the records in the vault; with no jobs
+ * file, the job and RPO come from there too). Then the vault: its size,
+ * growth over the 7 days before now_ns, free space where it can be known, and
+ * the last verify job's result. The one call the CLI and the console use.
  * @param now_ns "now" (0: the clock).
  */
 int cr_status_get(cr_status *out, cr_repo *repo, const cr_jobs *jobs, int64_t now_ns);

@@ -106,6 +106,28 @@ int cr_key_list(cr_repo *repo, cr_key_info **out, size_t *count);
  */
 int cr_key_remove(cr_repo *repo, const char *id_or_prefix);
 
+/** What a vault holds, and the room left where it lives (cr_repo_usage_get). */
+typedef struct cr_repo_usage {
+    uint64_t bytes;          /**< every stored object: packs, index, snapshots, hunt files... */
+    uint64_t files;          /**< how many objects */
+    uint64_t pack_bytes;     /**< of bytes: the packs (the data) */
+    uint64_t bytes_since;    /**< of bytes: objects the store dates at or after since_ns */
+    int64_t since_ns;        /**< as given */
+    int space_known;         /**< 1: a local folder, whose filesystem says the two below;
+                                  0: a vault server or S3 (not known from here) */
+    uint64_t space_free;     /**< bytes free for the vault's owner (statvfs f_bavail) */
+    uint64_t space_total;    /**< size of the filesystem */
+} cr_repo_usage;
+
+/**
+ * Size of the vault (every object, by the store's listing: no object is
+ * read), how much of it was written since `since_ns` (by the store's dates:
+ * file times in a folder, LastModified on S3), and the free space of the
+ * filesystem when the vault is a local folder.
+ * @return 0 or an error (I/O, network).
+ */
+int cr_repo_usage_get(cr_repo_usage *out, cr_repo *repo, int64_t since_ns);
+
 #ifdef __cplusplus
 }
 #endif

@@ -413,6 +413,13 @@ int hn_judge_change_rate(hn_ctx *ctx, const hn_change_stats *st);
  *  backup time, src/ops/ransom.c): HN_RATE_NONE, HN_RATE_ANOMALY or HN_RATE_RANSOMWARE. */
 enum { HN_RATE_NONE = 0, HN_RATE_ANOMALY = 1, HN_RATE_RANSOMWARE = 2 };
 int hn_change_rate_verdict(const hn_change_stats *st);
+/** The default thresholds of hn_change_rate_verdict (cr_ransom_thresholds documents them). */
+#define HN_RATE_RENAMED 20u
+#define HN_RATE_CHANGED 20u
+#define HN_RATE_PERCENT 10u
+/** hn_change_rate_verdict with other ransomware thresholds (0 turns renamed or changed off). */
+int hn_change_rate_verdict_at(const hn_change_stats *st, unsigned int renamed,
+                              unsigned int changed, unsigned int percent);
 /** judge.c: the head facts (entropy, magic; HN_HAVE_HEAD) of a content's first `len`
  *  bytes, as the scan learns them, for hn_judge_near_random on bytes a backup read. */
 /** Shannon entropy in bits per byte of a histogram of n bytes (0 for none). */

@@ -901,13 +901,20 @@ static double pct(uint64_t part, uint64_t whole)
 
 int hn_change_rate_verdict(const hn_change_stats *st)
 {
+    return hn_change_rate_verdict_at(st, HN_RATE_RENAMED, HN_RATE_CHANGED, HN_RATE_PERCENT);
+}
+
+int hn_change_rate_verdict_at(const hn_change_stats *st, unsigned int renamed,
+                              unsigned int changed, unsigned int percent)
+{
     uint64_t hit = st->modified_high_entropy + st->ransom_named, churn = st->modified + st->removed;
     uint64_t before = st->files_before;
     /* ransomware: at least 20 files got a ransomware extension (names from the shipped
      * list, which ordinary life never produces by the score: the data ransomware goes for
      * may be a small part of a system's files), or at least 20 files and 10% of the files
-     * became near-random or got such an extension */
-    if (before >= 50 && (st->ransom_named >= 20 || (hit >= 20 && hit * 10 >= before)))
+     * became near-random or got such an extension (the defaults; a job may move them) */
+    if (before >= 50 && ((renamed && st->ransom_named >= renamed) ||
+                         (changed && hit >= changed && hit * 100 >= before * percent)))
         return HN_RATE_RANSOMWARE;
     /* anomaly: at least 100 files and half of the files modified or removed */
     if (churn >= 100 && churn * 2 >= before)

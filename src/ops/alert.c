@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -279,7 +280,7 @@ static char *password(const cr_mail_config *m)
 }
 
 static int send_mail(const cr_mail_config *m, const char *const *to, size_t nto,
-                     const cr_alert *a, const char *subject, const char *body)
+                     const char *event, const char *subject, const char *body)
 {
     cr_buf msg = CR_BUF_INIT;
     struct curl_slist *rcpt = NULL;
@@ -333,7 +334,7 @@ static int send_mail(const cr_mail_config *m, const char *const *to, size_t nto,
     head = cr_sprintf("?=\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=UTF-8\r\n"
                       "Content-Transfer-Encoding: base64\r\nX-Cleanroom-Event: %s\r\n"
                       "Auto-Submitted: auto-generated\r\n\r\n",
-                      cr_alert_kind_name(a->kind));
+                      event);
     if (!head || (err = cr_buf_put(&msg, head, strlen(head))) < 0 ||
         (err = put_base64_lines(&msg, body, strlen(body))) < 0)
         goto done_oom;
@@ -417,8 +418,9 @@ int cr_alert_send(const cr_jobs *cfg, const cr_job *job, const cr_alert *a)
     if ((err = journal(a, msg)) < 0)
         goto done;
 
-    /* recipients: the job's mail targets; without a job, mail.to */
-    if (m && m->relay) {
+    /* recipients: the job's mail targets; without a job, mail.to. With a daily digest, the
+     * journal only: the digest mails the day's events at once (cr_digest_send). */
+    if (m && m->relay && m->digest == CR_DIGEST_NONE) {
         to = calloc((job ? job->nnotify : 0) + m->nto + 1, sizeof(*to));
         if (!to) {
             err = CR_ERROR;
@@ -461,7 +463,7 @@ int cr_alert_send(const cr_jobs *cfg, const cr_job *job, const cr_alert *a)
             err = CR_ERROR;
             goto done;
         }
-        err = send_mail(m, to, nto, a, full, body);
+        err = send_mail(m, to, nto, cr_alert_kind_name(a->kind), full, body);
         free(full);
     }
 done:
@@ -532,4 +534,160 @@ int cr_job_alerts(cr_alert **out, size_t *n, cr_repo *repo, const cr_job *job,
     *out = a;
     *n = k;
     return 0;
+}
+
+/* ================================================================= digest */
+
+/* Append printf-style text to b. @return 0 or CR_ERROR (out of memory). */
+static int buf_printf(cr_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int buf_printf(cr_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    int n;
+    va_start(ap, fmt);
+    n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return CR_ERROR;
+    n = cr_buf_put(b, s, (size_t)n);
+    free(s);
+    return n;
+}
+
+/* Add `addr` to to[0..*n) unless it is there already. */
+static void add_rcpt(const char **to, size_t *n, const char *addr)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(to[i], addr) == 0)
+            return;
+    to[(*n)++] = addr;
+}
+
+int cr_digest_send(size_t *nevents, cr_repo *repo, const cr_jobs *jobs, int64_t now_ns)
+{
+    const cr_mail_config *m = &jobs->mail;
+    cr_job_record *recs = NULL;
+    size_t nrecs = 0, nto = 0, nev = 0, maxto = m->nto;
+    cr_status st = {0};
+    const char **to = NULL;
+    cr_buf lines = CR_BUF_INIT;
+    char *subject = NULL, *body = NULL, since_t[48];
+    int err;
+
+    if (nevents)
+        *nevents = 0;
+    if (!now_ns)
+        now_ns = cr_time_now_ns();
+    const int64_t since_ns = now_ns - CR_DIGEST_PERIOD_NS;
+    if (!m->relay) {
+        cr_error_set("the jobs file has no mail relay (mail: relay:) to send the digest through");
+        return CR_EINPUT;
+    }
+    for (size_t i = 0; i < jobs->n; i++)
+        maxto += jobs->jobs[i].nnotify;
+    if (!(to = calloc(maxto + 1, sizeof(*to)))) {
+        cr_error_set("out of memory");
+        return CR_ERROR;
+    }
+    /* everyone who would have had a mail of an event: mail.to, and the mail:ADDRESS
+     * targets of the jobs */
+    for (size_t i = 0; i < jobs->n; i++)
+        for (size_t k = 0; k < jobs->jobs[i].nnotify; k++) {
+            const char *t = jobs->jobs[i].notify[k];
+            if (strcmp(t, "mail") == 0)
+                for (size_t r = 0; r < m->nto; r++)
+                    add_rcpt(to, &nto, m->to[r]);
+            else if (strncmp(t, "mail:", 5) == 0)
+                add_rcpt(to, &nto, t + 5);
+        }
+    for (size_t r = 0; r < m->nto; r++)
+        add_rcpt(to, &nto, m->to[r]);
+    if (!nto) {
+        cr_error_set("nobody to send the digest to: give mail.to, or mail targets in the jobs");
+        err = CR_EINPUT;
+        goto done;
+    }
+    if ((err = cr_job_records_load(&recs, &nrecs, NULL, repo)) < 0 ||
+        (err = cr_status_get(&st, repo, jobs, now_ns)) < 0)
+        goto done;
+
+    cr_i18n_begin(m->language ? m->language : "en");
+    /* the alerts the runs of the period raised, oldest first, each as its mail's subject */
+    for (size_t i = 0; i < nrecs && err == 0; i++) {
+        const cr_job_record *r = &recs[i];
+        if (r->end_ns < since_ns || r->end_ns >= now_ns)
+            continue;
+        for (size_t k = 0; k < r->nalerts && err == 0; k++) {
+            cr_alert a = {0};
+            char t[48], *s;
+            a.kind = r->alerts[k].kind;
+            a.job = r->job;
+            a.source = r->source ? r->source : r->job;
+            a.count = r->alerts[k].count;
+            a.detail = r->alerts[k].detail;
+            if (!(s = summary(&a))) {
+                err = CR_ERROR;
+                break;
+            }
+            cr_time_format(t, sizeof(t), r->end_ns);
+            err = buf_printf(&lines, "- %s  %s\n", t, s);
+            if (err == 0 && a.detail)
+                err = buf_printf(&lines, "  %s%s\n", _("Detail: "), a.detail);
+            free(s);
+            nev++;
+        }
+    }
+    /* then every source of a job of this file past its RPO now (a source only the records
+     * name belongs to another jobs file, which has its own digest) */
+    for (size_t i = 0; i < st.n && err == 0; i++) {
+        const cr_source_status *x = &st.sources[i];
+        char *s;
+        if (x->grade == CR_RPO_OK || x->grade == CR_RPO_UNKNOWN || !x->job ||
+            !cr_jobs_find(jobs, x->job))
+            continue;
+        cr_alert a = {0};
+        a.kind = CR_ALERT_RPO;
+        a.source = x->source;
+        a.job = x->job;
+        a.age_ns = x->age_ns;
+        a.rpo_ns = x->rpo_ns;
+        a.grade = cr_rpo_grade_name(x->grade);
+        if (x->has_last)
+            cr_id_to_hex(a.snapshot, &x->last);
+        if (!(s = summary(&a))) {
+            err = CR_ERROR;
+            break;
+        }
+        err = buf_printf(&lines, "- %s\n", s);
+        free(s);
+        nev++;
+    }
+    cr_time_format(since_t, sizeof(since_t), since_ns);
+    if (err == 0 && nev) {
+        subject = cr_sprintf(_("[cleanroom] daily digest: %zu event(s)"), nev);
+        body = cr_sprintf(_("%zu event(s) since %s:\n\n%.*s\ncleanroom status shows the "
+                            "state of every source.\n\n-- \ncleanroom %s\n"),
+                          nev, since_t, (int)lines.len, lines.ptr ? (const char *)lines.ptr : "",
+                          CR_VERSION_STRING);
+        if (!subject || !body)
+            err = CR_ERROR;
+    }
+    cr_i18n_end();
+    if (err < 0) {
+        cr_error_set("out of memory writing the digest");
+        goto done;
+    }
+    if (nev)
+        err = send_mail(m, to, nto, "digest", subject, body);
+    if (err == 0 && nevents)
+        *nevents = nev;
+done:
+    free(subject);
+    free(body);
+    free(to);
+    cr_buf_free(&lines);
+    cr_status_clear(&st);
+    cr_job_records_free(recs, nrecs);
+    return err;
 }

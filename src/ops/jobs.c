@@ -86,6 +86,7 @@ void cr_jobs_free(cr_jobs *jobs)
     free(jobs->mail.password_env);
     free(jobs->mail.language);
     free(jobs->mail.ca_file);
+    free(jobs->mail.digest_on_calendar);
     free(jobs);
 }
 
@@ -303,6 +304,47 @@ static int count(ctx *c, const cr_ynode *v, const char *what, unsigned int *out)
     return -1;
 }
 
+/* A threshold: 0 (the test off) to `max`. */
+static int threshold(ctx *c, const cr_ynode *v, const char *what, unsigned int max,
+                     unsigned int *out)
+{
+    char *end;
+    unsigned long x = 0;
+    if (v->type == CR_YSCALAR && isdigit((unsigned char)v->s[0])) {
+        errno = 0;
+        x = strtoul(v->s, &end, 10);
+        if (!errno && !*end && x <= max) {
+            *out = (unsigned int)x;
+            return 0;
+        }
+    }
+    ERR(c, v, "%s must be a number from 0 (off) to %u, got %s", what, max,
+        v->type == CR_YSCALAR ? cr_yaml_show(v->s) : cr_yaml_kind(v));
+    return -1;
+}
+
+/* `ransomware: {renamed: 20, changed: 20, percent: 10, notes: 5}` (each optional). */
+static void read_ransomware(ctx *c, const cr_ynode *v, cr_job *j)
+{
+    static const char *const keys[] = {"renamed", "changed", "percent", "notes"};
+    unsigned int *fields[] = {&j->ransom.renamed, &j->ransom.changed, &j->ransom.percent,
+                              &j->ransom.notes};
+    cr_ynode *x;
+    if (v->type != CR_YMAP) {
+        ERR(c, v, "ransomware must be a mapping of thresholds (renamed:, changed:, percent:, "
+                  "notes:), got %s",
+            cr_yaml_kind(v));
+        return;
+    }
+    cr_yaml_check_keys(&c->y, v, keys, NKEYS(keys), "in ransomware");
+    for (size_t i = 0; i < NKEYS(keys); i++)
+        if ((x = cr_yaml_get(v, keys[i], NULL)))
+            threshold(c, x, keys[i], i == 2 ? 100 : 100000000, fields[i]);
+    if (!j->ransom.renamed && !j->ransom.changed && !j->ransom.notes)
+        WARN(c, v, "every ransomware threshold is 0: nothing can make a snapshot suspect "
+                   "(write ransomware_check: false to say so)");
+}
+
 static int valid_name(const char *s)
 {
     if (!*s || strlen(s) > 100 || s[0] == '.' || s[0] == '-')
@@ -368,7 +410,7 @@ static void read_mail(ctx *c, const cr_ynode *v, cr_mail_config *m)
 {
     static const char *const keys[] = {"relay", "starttls", "from", "to", "user",
                                        "password_file", "password_env", "language",
-                                       "ca_file"};
+                                       "ca_file", "digest"};
     cr_ynode *x;
     if (v->type != CR_YMAP) {
         ERR(c, v, "mail must be a mapping (relay:, from:, to: ...), got %s", cr_yaml_kind(v));
@@ -408,6 +450,24 @@ static void read_mail(ctx *c, const cr_ynode *v, cr_mail_config *m)
     if ((x = cr_yaml_get(v, "language", NULL)) && (m->language = text(c, x, "language")) &&
         strcmp(m->language, "en") != 0 && strcmp(m->language, "fr") != 0)
         ERR(c, x, "language must be en or fr, got '%s'", cr_yaml_show(m->language));
+    if ((x = cr_yaml_get(v, "digest", NULL))) {
+        /* `digest: daily` or `digest: daily HH:MM` (07:00 by default); `none`: per event */
+        unsigned int h = 7, mi = 0;
+        if (x->type == CR_YSCALAR && strcmp(x->s, "none") == 0) {
+            m->digest = CR_DIGEST_NONE;
+        } else if (x->type == CR_YSCALAR && strncmp(x->s, "daily", 5) == 0 &&
+                   (x->s[5] == '\0' || (x->s[5] == ' ' && parse_hhmm(x->s + 6, &h, &mi) == 0))) {
+            char cal[32];
+            snprintf(cal, sizeof(cal), "*-*-* %02u:%02u:00", h, mi);
+            m->digest = CR_DIGEST_DAILY;
+            if (!(m->digest_on_calendar = strdup(cal)))
+                c->y.oom = 1;
+        } else {
+            ERR(c, x, "digest must be `daily`, `daily HH:MM` (one mail a day listing the "
+                      "events) or `none` (one mail per event), got %s",
+                x->type == CR_YSCALAR ? cr_yaml_show(x->s) : cr_yaml_kind(x));
+        }
+    }
 }
 
 static void read_notify(ctx *c, const cr_ynode *v, cr_job *j, const cr_mail_config *m,
@@ -442,13 +502,14 @@ static void read_job(ctx *c, const cr_ynode *v, cr_job *j, const cr_jobs *jobs, 
     static const char *const keys[] = {"name",     "source",   "paths",     "images",
                                        "exclude",  "root",     "schedule",  "rpo",
                                        "retention", "hunt",    "notify",
-                                       "ransomware_check", "verify"};
+                                       "ransomware_check", "ransomware", "verify"};
     cr_ynode *x, *k;
     int64_t interval = 0;
 
     j->line = v->line;
     j->hunt = 1;
     j->ransomware_check = 1;
+    j->ransom = (cr_ransom_thresholds)CR_RANSOM_THRESHOLDS_DEFAULT;
     if (v->type != CR_YMAP) {
         ERR(c, v, "a job must be a mapping (name:, paths:, schedule: ...), got %s",
             cr_yaml_kind(v));
@@ -464,7 +525,8 @@ static void read_job(ctx *c, const cr_ynode *v, cr_job *j, const cr_jobs *jobs, 
     if ((x = cr_yaml_get(v, "verify", NULL))) {
         /* a verify job: reads part of the vault, backs up nothing */
         static const char *const no[] = {"source", "paths", "images", "exclude", "root",
-                                         "rpo", "retention", "hunt", "ransomware_check"};
+                                         "rpo", "retention", "hunt", "ransomware_check",
+                                         "ransomware"};
         unsigned int m = 0;
         if (count(c, x, "verify (read one M-th of the packs per run)", &m) == 0) {
             if (m > 1000)
@@ -542,6 +604,13 @@ static void read_job(ctx *c, const cr_ynode *v, cr_job *j, const cr_jobs *jobs, 
         boolean(c, x, "hunt", &j->hunt);
     if ((x = cr_yaml_get(v, "ransomware_check", NULL)))
         boolean(c, x, "ransomware_check", &j->ransomware_check);
+    if ((x = cr_yaml_get(v, "ransomware", &k))) {
+        if (cr_yaml_get(v, "images", NULL))
+            ERR(c, k, "the ransomware signals are counted on files (paths), not on disk "
+                      "images: remove `ransomware:` from this job");
+        else
+            read_ransomware(c, x, j);
+    }
     if ((x = cr_yaml_get(v, "notify", NULL)))
         read_notify(c, x, j, &jobs->mail, has_mail);
 }
@@ -698,6 +767,7 @@ void cr_job_result_clear(cr_job_result *r)
         return;
     cr_snapshot_free(r->snap);
     free(r->message);
+    free(r->record_message);
     memset(r, 0, sizeof(*r));
 }
 
@@ -708,16 +778,10 @@ static void note(cr_job_result *r, const char *step)
         r->message = cr_sprintf("%s: %s", step, *cr_error_last() ? cr_error_last() : "failed");
 }
 
-int cr_job_run(cr_job_result *out, cr_repo *repo, const cr_job *job,
-               const cr_job_run_options *opts)
+static int run_steps(cr_job_result *out, cr_repo *repo, const cr_job *job,
+                     const cr_job_run_options *opts)
 {
-    cr_job_run_options defaults = CR_JOB_RUN_OPTIONS_INIT;
     int err = 0;
-
-    memset(out, 0, sizeof(*out));
-    out->backup = out->hunt = out->forget = out->verify = 1;
-    if (!opts)
-        opts = &defaults;
 
     if (job->verify_subset) {
         /* part N of M, N turning with the day: every pack read once in M days */
@@ -766,6 +830,7 @@ int cr_job_run(cr_job_result *out, cr_repo *repo, const cr_job *job,
                 note(out, "backup");
                 return out->backup;
             }
+            cr_ransom_watch_set_thresholds(rw, &job->ransom);
             cr_ransom_watch_attach(rw, &bo);
         }
         bo.source = job->source;
@@ -857,6 +922,43 @@ int cr_job_run(cr_job_result *out, cr_repo *repo, const cr_job *job,
     return err;
 }
 
+int cr_job_run(cr_job_result *out, cr_repo *repo, const cr_job *job,
+               const cr_job_run_options *opts)
+{
+    cr_job_run_options defaults = CR_JOB_RUN_OPTIONS_INIT;
+    cr_alert *alerts = NULL;
+    size_t nalerts = 0;
+    double t0 = cr_time_mono();
+    int err, rec;
+
+    memset(out, 0, sizeof(*out));
+    out->backup = out->hunt = out->forget = out->verify = out->record = 1;
+    if (!opts)
+        opts = &defaults;
+    /* a run dated with --time is dated so in its record too (start, and start + its
+     * length), like its snapshot */
+    out->start_ns = opts->time_ns ? opts->time_ns : cr_time_now_ns();
+    err = run_steps(out, repo, job, opts);
+    out->end_ns = out->start_ns + (int64_t)((cr_time_mono() - t0) * 1e9);
+
+    /* The record, whatever happened (a failed run is what `status` must show most), with
+     * the alerts the run raises; the run's own error message is kept for the caller. */
+    {
+        char saved[1024];
+        snprintf(saved, sizeof(saved), "%s", cr_error_last());
+        cr_error_clear();
+        rec = cr_job_alerts(&alerts, &nalerts, repo, job, out);
+        if (rec == 0)
+            rec = cr_job_record_save(&out->record_id, repo, job, out, alerts, nalerts);
+        out->record = rec;
+        if (rec < 0 && !(out->record_message = cr_strdup(cr_error_last())))
+            out->record = CR_ERROR;
+        free(alerts);
+        cr_error_set("%s", saved);
+    }
+    return err;
+}
+
 /* =============================================================== systemd */
 
 /* A path written into a unit file: absolute, and nothing systemd would read as
@@ -889,12 +991,12 @@ static char *unit_text(const char *s)
     return o;
 }
 
-int cr_job_units(char **service, char **timer, const cr_jobs *jobs, const cr_job *job,
-                 const char *program, const char *jobs_file)
+/* What every unit of the jobs file writes: " --repo VAULT" and the password's
+ * Environment= line, after checking that the paths can be written into a unit. */
+static int unit_prelude(char **repo_opt, char **env, const cr_jobs *jobs, const char *program,
+                        const char *jobs_file)
 {
-    char *repo_opt = NULL, *env = NULL, *source = NULL;
-    int err = 0;
-    *service = *timer = NULL;
+    *repo_opt = *env = NULL;
     if (!unit_safe_path(program) || !unit_safe_path(jobs_file)) {
         cr_error_set("the program (%s) and the jobs file (%s) must be absolute paths without "
                      "spaces, quotes, '%%' or '$' to be written into a systemd unit",
@@ -916,12 +1018,28 @@ int cr_job_units(char **service, char **timer, const cr_jobs *jobs, const cr_job
                      jobs->password_file);
         return CR_EINPUT;
     }
-    repo_opt = jobs->vault ? cr_sprintf(" --repo %s", jobs->vault) : cr_strdup("");
-    env = jobs->password_file
-              ? cr_sprintf("Environment=CLEANROOM_PASSWORD_FILE=%s\n", jobs->password_file)
-              : cr_strdup("");
-    source = unit_text(job->source ? job->source : "none: a verify job");
-    if (!repo_opt || !env || !source) {
+    *repo_opt = jobs->vault ? cr_sprintf(" --repo %s", jobs->vault) : cr_strdup("");
+    *env = jobs->password_file
+               ? cr_sprintf("Environment=CLEANROOM_PASSWORD_FILE=%s\n", jobs->password_file)
+               : cr_strdup("");
+    if (!*repo_opt || !*env) {
+        free(*repo_opt);
+        free(*env);
+        *repo_opt = *env = NULL;
+        return CR_ERROR;
+    }
+    return 0;
+}
+
+int cr_job_units(char **service, char **timer, const cr_jobs *jobs, const cr_job *job,
+                 const char *program, const char *jobs_file)
+{
+    char *repo_opt = NULL, *env = NULL, *source = NULL;
+    int err = 0;
+    *service = *timer = NULL;
+    if ((err = unit_prelude(&repo_opt, &env, jobs, program, jobs_file)) < 0)
+        return err;
+    if (!(source = unit_text(job->source ? job->source : "none: a verify job"))) {
         err = CR_ERROR;
         goto done;
     }
@@ -971,6 +1089,57 @@ done:
     return err;
 }
 
+int cr_digest_units(char **service, char **timer, const cr_jobs *jobs, const char *program,
+                    const char *jobs_file)
+{
+    char *repo_opt = NULL, *env = NULL;
+    int err;
+    *service = *timer = NULL;
+    if (jobs->mail.digest != CR_DIGEST_DAILY || !jobs->mail.digest_on_calendar) {
+        cr_error_set("the jobs file asks for no digest (mail: digest: daily)");
+        return CR_EINPUT;
+    }
+    if ((err = unit_prelude(&repo_opt, &env, jobs, program, jobs_file)) < 0)
+        return err;
+    *service = cr_sprintf(
+        "# Written by `cleanroom job install` from %s: edit the jobs file, then install again.\n"
+        "[Unit]\n"
+        "Description=cleanroom daily digest of the backup jobs' alerts\n"
+        "Documentation=man:cleanroom-job(1)\n"
+        "Wants=network-online.target\n"
+        "After=network-online.target\n"
+        "\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        "%s"
+        "ExecStart=%s%s job digest --jobs %s\n"
+        "Nice=10\n",
+        jobs_file, env, program, repo_opt, jobs_file);
+    *timer = cr_sprintf(
+        "# Written by `cleanroom job install` from %s.\n"
+        "[Unit]\n"
+        "Description=cleanroom daily digest of the backup jobs' alerts\n"
+        "Documentation=man:cleanroom-job(1)\n"
+        "\n"
+        "[Timer]\n"
+        "OnCalendar=%s\n"
+        "Persistent=true\n"
+        "Unit=cleanroom-digest.service\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=timers.target\n",
+        jobs_file, jobs->mail.digest_on_calendar);
+    if (!*service || !*timer) {
+        free(*service);
+        free(*timer);
+        *service = *timer = NULL;
+        err = CR_ERROR;
+    }
+    free(repo_opt);
+    free(env);
+    return err;
+}
+
 int cr_jobs_install(char ***written, const cr_jobs *jobs, const char *unit_dir,
                     const char *program, const char *jobs_file)
 {
@@ -983,7 +1152,7 @@ int cr_jobs_install(char ***written, const cr_jobs *jobs, const char *unit_dir,
         err = cr_error_errno("cannot open the unit folder %s", unit_dir);
         goto done;
     }
-    if (!(names = calloc(2 * jobs->n + 1, sizeof(char *)))) {
+    if (!(names = calloc(2 * jobs->n + 3, sizeof(char *)))) {
         err = CR_ERROR;
         goto done;
     }
@@ -1001,6 +1170,22 @@ int cr_jobs_install(char ***written, const cr_jobs *jobs, const char *unit_dir,
             names[n++] = name;
             /* cr_fs_write_atomic's message names the file */
             err = cr_fs_write_atomic(dirfd, name, unit[k], strlen(unit[k]), 0644, 0);
+        }
+        free(unit[0]);
+        free(unit[1]);
+        if (err < 0)
+            goto done;
+    }
+    if (jobs->mail.digest == CR_DIGEST_DAILY) {
+        char *unit[2] = {NULL, NULL};
+        if ((err = cr_digest_units(&unit[0], &unit[1], jobs, program, jobs_file)) < 0)
+            goto done;
+        for (int k = 0; k < 2 && err == 0; k++) {
+            if (!(names[n++] = cr_strdup(k ? "cleanroom-digest.timer" : "cleanroom-digest.service"))) {
+                err = CR_ERROR;
+                break;
+            }
+            err = cr_fs_write_atomic(dirfd, names[n - 1], unit[k], strlen(unit[k]), 0644, 0);
         }
         free(unit[0]);
         free(unit[1]);
@@ -1045,7 +1230,7 @@ int cr_jobs_enable(const cr_jobs *jobs)
     int err;
     if ((err = systemctl(reload)) < 0)
         return err;
-    argv = calloc(jobs->n + 4, sizeof(*argv));
+    argv = calloc(jobs->n + 5, sizeof(*argv));
     timers = calloc(jobs->n + 1, sizeof(*timers));
     if (!argv || !timers) {
         err = CR_ERROR;
@@ -1061,6 +1246,8 @@ int cr_jobs_enable(const cr_jobs *jobs)
         }
         argv[3 + i] = timers[i];
     }
+    if (jobs->mail.digest == CR_DIGEST_DAILY)
+        argv[3 + jobs->n] = "cleanroom-digest.timer";
     err = systemctl(argv);
 done:
     if (timers)

@@ -12,9 +12,10 @@
  *     test, hn_judge_near_random, on the same head facts);
  *   - new files named as ransom notes.
  *
- * The decision is the hunt's change-rate rule (hn_change_rate_verdict, one
+ * The decision is the hunt's change-rate rule (hn_change_rate_verdict_at, one
  * implementation), against the parent snapshot's file count; or at least
- * CR_RANSOM_NOTES_MIN ransom notes (ransomware leaves one per folder). When it
+ * CR_RANSOM_NOTES_MIN ransom notes (ransomware leaves one per folder). A job
+ * (or `backup --ransomware-threshold`) may move those thresholds. When it
  * holds, the snapshot is still saved — it is evidence — but tagged "suspect".
  *
  * Not seen at backup time, left to the hunt: files removed (the backup does
@@ -25,6 +26,7 @@
 #include "hunt/hunt.h"
 #include "util/util.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,7 @@ struct cr_ransom_watch {
     hn_ruleset *rs;
     pthread_mutex_t mu;
     cr_ransom_signals sig;
+    cr_ransom_thresholds th;
     const char *tags[2];
 };
 
@@ -51,6 +54,7 @@ int cr_ransom_watch_new(cr_ransom_watch **out, const char *builtin_dir)
         return err;
     }
     pthread_mutex_init(&w->mu, NULL);
+    w->th = (cr_ransom_thresholds)CR_RANSOM_THRESHOLDS_DEFAULT;
     *out = w;
     return 0;
 }
@@ -107,14 +111,15 @@ static const char *const *before_save(const cr_snapshot *snap, uint64_t parent_f
     st.modified = s->modified;
     st.modified_high_entropy = s->near_random;
     st.ransom_named = s->ransom_named;
-    if (parent_files && hn_change_rate_verdict(&st) == HN_RATE_RANSOMWARE)
+    if (parent_files && hn_change_rate_verdict_at(&st, w->th.renamed, w->th.changed,
+                                                  w->th.percent) == HN_RATE_RANSOMWARE)
         snprintf(s->reason, sizeof(s->reason),
                  "%llu file(s) got a ransomware extension and %llu became near-random, of "
                  "%llu files (%llu added, %llu changed)",
                  (unsigned long long)s->ransom_named, (unsigned long long)s->near_random,
                  (unsigned long long)parent_files, (unsigned long long)s->added,
                  (unsigned long long)s->modified);
-    else if (s->notes >= CR_RANSOM_NOTES_MIN)
+    else if (w->th.notes && s->notes >= w->th.notes)
         snprintf(s->reason, sizeof(s->reason), "%llu ransom note(s) appeared",
                  (unsigned long long)s->notes);
     else
@@ -132,7 +137,54 @@ void cr_ransom_watch_attach(cr_ransom_watch *w, cr_backup_options *opts)
     opts->read_payload = w;
 }
 
+void cr_ransom_watch_set_thresholds(cr_ransom_watch *w, const cr_ransom_thresholds *t)
+{
+    w->th = *t;
+}
+
 void cr_ransom_watch_result(const cr_ransom_watch *w, cr_ransom_signals *out)
 {
     *out = w->sig;
+}
+
+int cr_ransom_thresholds_parse(cr_ransom_thresholds *out, const char *text)
+{
+    static const char *const keys[] = {"renamed", "changed", "percent", "notes"};
+    cr_ransom_thresholds t = *out;
+    const char *p = text;
+
+    if (!*p)
+        goto bad;
+    while (*p) {
+        size_t klen = strcspn(p, "=,");
+        unsigned int *field = NULL;
+        char *end;
+        unsigned long v;
+        for (size_t i = 0; i < 4; i++)
+            if (strlen(keys[i]) == klen && strncmp(p, keys[i], klen) == 0)
+                field = i == 0 ? &t.renamed : i == 1 ? &t.changed : i == 2 ? &t.percent : &t.notes;
+        if (!field || p[klen] != '=') {
+            cr_error_set("ransomware threshold '%.*s': say renamed=N, changed=N, percent=N or "
+                         "notes=N",
+                         (int)strcspn(p, ","), p);
+            return CR_EINPUT;
+        }
+        p += klen + 1;
+        if (*p < '0' || *p > '9')
+            goto bad;
+        errno = 0;
+        v = strtoul(p, &end, 10);
+        if (errno || v > 100000000ul || (field == &t.percent && v > 100) ||
+            (*end && *end != ','))
+            goto bad;
+        *field = (unsigned int)v;
+        p = *end ? end + 1 : end;
+    }
+    *out = t;
+    return 0;
+bad:
+    cr_error_set("ransomware threshold '%s' is not KEY=N[,KEY=N...] (renamed, changed, percent "
+                 "at most 100, notes; 0 turns a test off)",
+                 text);
+    return CR_EINPUT;
 }

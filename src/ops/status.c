@@ -46,8 +46,10 @@ void cr_status_clear(cr_status *s)
     for (size_t i = 0; i < s->n; i++) {
         free(s->sources[i].source);
         free(s->sources[i].job);
+        free(s->sources[i].last_run_message);
     }
     free(s->sources);
+    free(s->vault.verify_job);
     memset(s, 0, sizeof(*s));
 }
 
@@ -77,10 +79,83 @@ static int cmp_source(const void *a, const void *b)
     return strcmp(((const cr_source_status *)a)->source, ((const cr_source_status *)b)->source);
 }
 
+#define DAY_NS (86400LL * 1000000000LL)
+#define GROWTH_DAYS 7
+
+/* The vault's size and growth over the last GROWTH_DAYS days (by the store's dates of its
+ * objects), and how long the free space lasts at that rate. */
+static int vault_usage(cr_vault_status *v, cr_repo *repo, int64_t now_ns)
+{
+    int err = cr_repo_usage_get(&v->usage, repo, now_ns - GROWTH_DAYS * DAY_NS);
+    if (err < 0)
+        return err;
+    v->growth_per_day = (double)v->usage.bytes_since / GROWTH_DAYS;
+    v->days_until_full = v->usage.space_known && v->growth_per_day > 0
+                             ? (double)v->usage.space_free / v->growth_per_day
+                             : -1;
+    return 0;
+}
+
+/* What the records of the runs say: the last run of each source's job, the last verify. */
+static int apply_records(cr_status *out, size_t *cap, const cr_job_record *recs, size_t n,
+                         const cr_jobs *jobs)
+{
+    /* oldest first: the last one seen is the newest */
+    for (size_t i = 0; i < n; i++) {
+        const cr_job_record *r = &recs[i];
+        cr_vault_status *v = &out->vault;
+        if (r->is_verify) {
+            char *j = cr_strdup(r->job);
+            if (!j)
+                return CR_ERROR;
+            free(v->verify_job);
+            v->verify_job = j;
+            v->has_verify = 1;
+            v->verify_ns = r->end_ns;
+            v->verify_outcome = r->outcome;
+            v->verify_n = r->subset_n;
+            v->verify_m = r->subset_m;
+            v->verify_problems = r->problems;
+            continue;
+        }
+        if (!r->source)
+            continue;
+        /* a job of the jobs file is the one that counts for its source; without the file
+         * (another machine), the job and RPO the record names */
+        const cr_job *cj = jobs ? cr_jobs_find(jobs, r->job) : NULL;
+        if (jobs && (!cj || !cj->source || strcmp(cj->source, r->source) != 0)) {
+            int other = 0;
+            for (size_t k = 0; k < jobs->n && !other; k++)
+                other = jobs->jobs[k].source && strcmp(jobs->jobs[k].source, r->source) == 0;
+            if (other)
+                continue; /* another job (an old name of it) wrote this record */
+        }
+        cr_source_status *x = find_or_add(out, r->source, cap);
+        if (!x)
+            return CR_ERROR;
+        if (!x->job && !(x->job = cr_strdup(r->job)))
+            return CR_ERROR;
+        if (!cj && r->rpo_ns)
+            x->rpo_ns = r->rpo_ns;
+        char *m = r->message ? cr_strdup(r->message) : NULL;
+        if (r->message && !m)
+            return CR_ERROR;
+        free(x->last_run_message);
+        x->last_run_message = m;
+        x->last_run = r->outcome;
+        x->last_run_ns = r->end_ns;
+        x->last_run_errors = r->errors;
+        x->last_run_hunt = r->hunt;
+        x->last_run_findings_high = r->findings_high;
+    }
+    return 0;
+}
+
 int cr_status_get(cr_status *out, cr_repo *repo, const cr_jobs *jobs, int64_t now_ns)
 {
     cr_snapshot **all = NULL;
-    size_t nall = 0, cap = 0;
+    cr_job_record *recs = NULL;
+    size_t nall = 0, cap = 0, nrecs = 0;
     int err;
 
     memset(out, 0, sizeof(*out));
@@ -140,6 +215,11 @@ int cr_status_get(cr_status *out, cr_repo *repo, const cr_jobs *jobs, int64_t no
         }
         x->rpo_ns = j->rpo_ns;
     }
+    if ((err = cr_job_records_load(&recs, &nrecs, &out->vault.records_unreadable, repo)) < 0 ||
+        (err = apply_records(out, &cap, recs, nrecs, jobs)) < 0 ||
+        (err = vault_usage(&out->vault, repo, out->now_ns)) < 0)
+        goto done;
+    out->vault.records = nrecs;
     for (size_t i = 0; i < out->n; i++) {
         cr_source_status *x = &out->sources[i];
         if (!x->has_last) {
@@ -153,6 +233,7 @@ int cr_status_get(cr_status *out, cr_repo *repo, const cr_jobs *jobs, int64_t no
         qsort(out->sources, out->n, sizeof(*out->sources), cmp_source);
 done:
     cr_snapshot_list_free(all, nall);
+    cr_job_records_free(recs, nrecs);
     if (err < 0)
         cr_status_clear(out);
     return err;

@@ -47,7 +47,7 @@ typedef enum cr_srv_op { SRV_GET = 1, SRV_HEAD, SRV_PUT, SRV_DELETE, SRV_LIST } 
 typedef enum cr_srv_kind {
     SRV_CONFIG = 1, /* "config" */
     SRV_KEY,        /* keys/<sha256> */
-    SRV_SEALED,     /* data/xx/<sha256>, index/, snapshots/, hunt/, journals/ */
+    SRV_SEALED,     /* data/xx/<sha256>, index/, snapshots/, hunt/, journals/, runs/ */
     SRV_FORGET,     /* forget/<sha256>: retention, admin only */
     SRV_LOCK,       /* locks/<hex> */
     SRV_PLAN,       /* locks/.prune-<hex> */

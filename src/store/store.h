@@ -1,8 +1,8 @@
 /*
  * The storage floor under the vault: named objects, written once.
  *
- * Everything a vault keeps (config, keys, packs, index, snapshots, hunt and
- * forget records, journals, locks) is an object named by a relative path such
+ * Everything a vault keeps (config, keys, packs, index, snapshots, hunt,
+ * forget and job records, journals, locks) is an object named by a relative path such
  * as "data/3f/3f2a..." or "snapshots/9c1e...". A store can:
  *   - put: create an object if its name is free (never overwrite); putting
  *     the same bytes again is a no-op, other bytes under a taken name are

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -305,7 +306,7 @@ static int check_kind(const char *kind)
 {
     if (strcmp(kind, "index") != 0 && strcmp(kind, "snapshots") != 0 &&
         strcmp(kind, "hunt") != 0 && strcmp(kind, "forget") != 0 &&
-        strcmp(kind, "journals") != 0) {
+        strcmp(kind, "journals") != 0 && strcmp(kind, "runs") != 0) {
         cr_error_set("internal error: unknown kind of vault file '%s'", kind);
         return CR_EINPUT;
     }
@@ -342,8 +343,8 @@ int cr_repo_save_file(cr_id *out, cr_repo *repo, const char *kind, const void *p
     cr_seal(sealed, repo->keys.enc, ad, strlen(ad), z.ptr, z.len);
     cr_sha256(out->b, sealed, z.len + CR_SEAL_OVERHEAD);
     snprintf(name, sizeof(name), "%s/%s", kind, cr_id_to_hex(hex, out));
-    /* hunt/, forget/ and journals/ appeared after format version 1 was first
-     * released: the store makes them on first use. */
+    /* hunt/, forget/, journals/ and runs/ appeared after format version 1 was
+     * first released: the store makes them on first use. */
     err = cr_store_put(repo->store, name, sealed, z.len + CR_SEAL_OVERHEAD, 0);
 done:
     free(sealed);
@@ -516,8 +517,8 @@ static int temp_cb(const char *name, const cr_store_info *info, void *payload)
 
 size_t cr_repo_temp_files(cr_repo *repo, int64_t min_age_s, cr_repo_temp_cb fn, void *payload)
 {
-    static const char *const kinds[] = {"",     "keys",   "index",   "snapshots", "locks",
-                                        "hunt", "forget", "journals"};
+    static const char *const kinds[] = {"",     "keys",   "index",    "snapshots", "locks",
+                                        "hunt", "forget", "journals", "runs"};
     temp_walk t = {fn, payload, 0};
     char sub[16];
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
@@ -561,8 +562,10 @@ int cr_repo_list(cr_id **out, size_t *count, cr_repo *repo, const char *kind)
         }
     } else if (!strcmp(kind, "keys") || !strcmp(kind, "index") || !strcmp(kind, "snapshots")) {
         err = list_dir(&l, repo, kind, NULL, 0);
-    } else if (!strcmp(kind, "hunt") || !strcmp(kind, "forget") || !strcmp(kind, "journals")) {
-        err = list_dir(&l, repo, kind, NULL, 1); /* absent until the first hunt, forget, recovery */
+    } else if (!strcmp(kind, "hunt") || !strcmp(kind, "forget") || !strcmp(kind, "journals") ||
+               !strcmp(kind, "runs")) {
+        /* absent until the first hunt, forget, recovery, job run */
+        err = list_dir(&l, repo, kind, NULL, 1);
     } else {
         cr_error_set("internal error: unknown kind of vault file '%s'", kind);
         err = CR_EINPUT;
@@ -575,5 +578,70 @@ int cr_repo_list(cr_id **out, size_t *count, cr_repo *repo, const char *kind)
         qsort(l.ids, l.n, sizeof(*l.ids), id_cmp);
     *out = l.ids;
     *count = l.n;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ usage */
+
+typedef struct usage_walk {
+    cr_repo_usage *u;
+    int packs;
+} usage_walk;
+
+static int usage_cb(const char *name, const cr_store_info *info, void *payload)
+{
+    usage_walk *w = payload;
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    /* the objects the vault names by their hash (a data/xx folder is not one) */
+    if (strlen(base) != CR_ID_HEX_LEN || strspn(base, "0123456789abcdef") != CR_ID_HEX_LEN)
+        return 0;
+    w->u->bytes += info->size;
+    w->u->files++;
+    if (w->packs)
+        w->u->pack_bytes += info->size;
+    if (info->mtime_ns >= w->u->since_ns)
+        w->u->bytes_since += info->size;
+    return 0;
+}
+
+int cr_repo_usage_get(cr_repo_usage *out, cr_repo *repo, int64_t since_ns)
+{
+    static const char *const kinds[] = {"keys", "index", "snapshots", "hunt",
+                                        "forget", "journals", "runs"};
+    usage_walk w = {out, 0};
+    cr_store_info ci;
+    int err = 0;
+
+    memset(out, 0, sizeof(*out));
+    out->since_ns = since_ns;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && err == 0; i++)
+        err = cr_store_list(repo->store, kinds[i], 0, usage_cb, &w);
+    w.packs = 1;
+    if (err == 0 && (err = cr_store_list_below(repo->store, "data", usage_cb, &w)) == CR_EINPUT) {
+        /* a backend with folders: one listing per data/xx */
+        err = 0;
+        for (int i = 0; i < 256 && err == 0; i++) {
+            char sub[16];
+            snprintf(sub, sizeof(sub), "data/%02x", i);
+            err = cr_store_list(repo->store, sub, 0, usage_cb, &w);
+        }
+    }
+    if (err < 0)
+        return err;
+    if (cr_store_stat(repo->store, "config", &ci) == 0) {
+        out->bytes += ci.size;
+        out->files++;
+        if (ci.mtime_ns >= since_ns)
+            out->bytes_since += ci.size;
+    }
+    if (cr_store_is_local(repo->store)) {
+        struct statvfs vf;
+        if (statvfs(cr_store_location(repo->store), &vf) == 0) {
+            out->space_known = 1;
+            out->space_free = (uint64_t)vf.f_bavail * vf.f_frsize;
+            out->space_total = (uint64_t)vf.f_blocks * vf.f_frsize;
+        }
+    }
     return 0;
 }

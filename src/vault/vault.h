@@ -10,6 +10,7 @@
  *   data/<xx>/<sha256>     pack files (xx = first two hex digits of the name)
  *   index/<sha256>         encrypted index files (a cache of pack headers)
  *   snapshots/<sha256>     encrypted snapshot files
+ *   hunt/, forget/, journals/, runs/ <sha256>: encrypted files of the modules above
  *   locks/<random hex>     lock files
  * Every file under keys/, data/, index/ and snapshots/ is named by the SHA-256
  * of its bytes, written once (temp + fsync + link + dir fsync) and never changed.

@@ -87,6 +87,8 @@ for root, dirs, files in os.walk(sys.argv[1]):
 EOF
 }
 cp -a srv srv-job # the same system, for the job below
+cp -a srv srv3    # and for the thresholds below
+cp -a srv srv-tol
 encrypt srv/docs
 expect_exit 11 cr backup --repo vault --source dpi srv
 id=$(snap_of)
@@ -103,6 +105,25 @@ assert_grep "^CLEANROOM CRITICAL - dpi: last backup tagged suspect \(ransomware 
 cp -a srv srv2
 expect_exit 0 cr backup --repo vault --source dpi2 srv2 --no-ransomware-check
 pass "the ransomware night: exit 11, tagged suspect, one line"
+
+# ------------------------------------------------------------------ thresholds
+# The same night with the thresholds raised past it: saved untagged, exit 0. With the
+# renamed/changed tests raised but the notes test left at its default (5), the 30
+# ransom notes still make it suspect.
+expect_exit 0 cr backup --repo vault --source dpi3 srv3
+cp -a srv3 srv4
+expect_exit 0 cr backup --repo vault --source dpi4 srv4
+encrypt srv3/docs
+encrypt srv4/docs
+expect_exit 0 cr backup --repo vault --source dpi3 srv3 \
+    --ransomware-threshold renamed=100000,changed=100000,notes=0
+grep -q "ransomware" "$CR_ERR" && fail "raised thresholds still raised the signals"
+[ -z "$(count_tags "$(snap_of)")" ] || fail "raised thresholds: tagged"
+expect_exit 11 cr backup --repo vault --source dpi4 srv4 --ransomware-threshold renamed=100000,changed=100000
+assert_grep "ransom note\(s\) appeared" "$CR_ERR" "the notes test at its default still catches it"
+expect_exit 2 cr backup --repo vault --source dpi4 srv4 --ransomware-threshold renamed=lots
+assert_grep "ransomware threshold" "$CR_ERR" "a bad threshold is a usage error"
+pass "backup --ransomware-threshold: raised, the night passes; the default catches it"
 
 # ------------------------------------------------------------------ the same night, as a job
 python3 "$CR_SRC/tests/smtp_sink.py" "$SCRATCH/sink" --journal "$SCRATCH/journal.sock" &
@@ -125,6 +146,14 @@ jobs:
     rpo: 26h
     hunt: false
     notify: [mail, syslog]
+  - name: tolerant
+    source: dpi-tol
+    paths: [$SCRATCH/srv-tol]
+    schedule: daily 02:00
+    rpo: 26h
+    hunt: false
+    ransomware: {renamed: 100000, changed: 100000, notes: 0}
+    notify: [mail, syslog]
 EOF
 expect_exit 0 cr job run dpi --jobs jobs.yaml
 encrypt srv-job/docs
@@ -140,3 +169,23 @@ grep -q "^X-Cleanroom-Event: ransomware" sink/1.eml || fail "the mail is the ran
 grep -q "CLEANROOM_EVENT=ransomware" sink/journal || fail "the journal entry"
 grep -q "MESSAGE_ID=3c1f6d0e8a2b4f7c9e51d2a7b6c4e805" sink/journal || fail "its MESSAGE_ID"
 pass "job run: exit 11, one alert mail, one journal entry"
+
+expect_exit 0 cr job list --jobs jobs.yaml --json
+python3 - "$CR_OUT" <<'EOF' || fail "job list shows the thresholds"
+import json, sys
+j = {x["name"]: x for x in json.load(open(sys.argv[1]))["jobs"]}
+assert j["dpi"]["ransomware"] == {"renamed": 20, "changed": 20, "percent": 10, "notes": 5}, j
+assert j["tolerant"]["ransomware"] == {"renamed": 100000, "changed": 100000, "percent": 10,
+                                       "notes": 0}, j
+EOF
+# a job whose thresholds are raised lets the same night through: no tag, no alert
+expect_exit 0 cr job run tolerant --jobs jobs.yaml
+encrypt srv-tol/docs
+expect_exit 0 cr job run tolerant --jobs jobs.yaml --json
+python3 - "$CR_OUT" <<'EOF' || fail "the tolerant job is not suspect"
+import json, sys
+r = json.load(open(sys.argv[1]))["jobs"][0]
+assert r["suspect"] is False and r["exit"] == 0 and r["alerts"] == [], r
+EOF
+[ "$(ls sink | grep -c eml)" = 1 ] || fail "the tolerant job sent a mail"
+pass "job ransomware: thresholds raised, the night passes without suspect"

@@ -29,7 +29,9 @@ assert_grep "^job check-vault: verify of part 1/1 of the vault: [1-9][0-9]* pack
     "$CR_OUT" "a sound vault passes"
 [ ! -s sink/journal ] || fail "no alert for a sound vault"
 expect_exit 0 cr status --jobs jobs.yaml
-grep -q check-vault "$CR_OUT" && fail "a verify job is not a source of status"
+grep -q "^check-vault" "$CR_OUT" && fail "a verify job is not a source of status"
+assert_grep "^last verify: job check-vault, part 1/1, .*: no damage$" "$CR_OUT" \
+    "status says the last verify and its result"
 
 pack=$(find vault/data -type f -size +50k | head -1)
 [ -n "$pack" ] || fail "no data pack"
@@ -40,6 +42,9 @@ assert_grep "verify found [1-9][0-9]* problem\(s\) in part 1/1 of the vault" "$C
 for _ in $(seq 50); do [ -s sink/journal ] && break; sleep 0.1; done
 grep -q "^CLEANROOM_EVENT=verify$" sink/journal || fail "one verify alert in the journal"
 grep -q "^MESSAGE_ID=3c1f6d0e8a2b4f7c9e51d2a7b6c4e807$" sink/journal || fail "its MESSAGE_ID"
+expect_exit 0 cr status --jobs jobs.yaml
+assert_grep "^last verify: job check-vault, part 1/1, .*: FAILED, [1-9][0-9]* problem\(s\)$" "$CR_OUT" \
+    "status says the last verify failed"
 pass "verify job: sound, then damaged"
 
 # N turns with the day: with M = 30, two days in a row read two different parts

@@ -1,0 +1,424 @@
+/*
+ * Job records: each run of a job leaves one in the vault, so that `status`
+ * knows the outcome of the last run from any machine that opens the vault
+ * (not only the one whose timer ran it), and the daily digest lists the
+ * day's events.
+ *
+ * runs/<hex> is an encrypted file (docs/format.md §18, AD "cleanroom-runs"),
+ * written once through the vault's store like snapshots: named by the SHA-256
+ * of its bytes, never replaced (the store refuses other bytes under a taken
+ * name), never removed (prune keeps them: they are small). JSON:
+ *
+ *   {"type":"job-run","version":1,"job":"dpi","source":"dpi-server",
+ *    "by":"root@backup-01","start":"RFC 3339","end":"RFC 3339",
+ *    "outcome":"ok|partial|failed|suspect","snapshot":"<64 hex>"|null,
+ *    "files":N,"bytes":N,"bytes_new":N,"errors":N,
+ *    "hunt":"not hunted|clean|findings|failed","findings":N,"findings_high":N,
+ *    "verify":null|{"part":"N/M","packs_read":N,"problems":N},
+ *    "rpo_seconds":N|null,"message":"..."|null,
+ *    "alerts":[{"event":"job-partial","count":N,"detail":"..."|null}]}
+ *
+ * Checks on a record read back (after the hash and the MAC, which only the
+ * vault's key holders can produce): type, version, every field of the right
+ * JSON type, names of outcomes, verdicts and events known, times readable,
+ * the snapshot 64 hex digits, at most RECORD_MAX_ALERTS alerts, texts at most
+ * RECORD_MAX_TEXT bytes. A record failing any of them is left out.
+ */
+#include "cleanroom/jobs.h"
+#include "cleanroom/hunt.h"
+#include "hunt/hunt.h"
+#include "util/util.h"
+#include "vault/vault.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RECORD_TYPE "job-run"
+#define RECORD_VERSION 1
+#define RECORD_MAX_ALERTS 64
+#define RECORD_MAX_TEXT 4096
+#define RECORD_MAX_BYTES (256u * 1024)
+
+const char *cr_run_outcome_name(cr_run_outcome o)
+{
+    switch (o) {
+    case CR_RUN_OK:
+        return "ok";
+    case CR_RUN_PARTIAL:
+        return "partial";
+    case CR_RUN_FAILED:
+        return "failed";
+    case CR_RUN_SUSPECT:
+        return "suspect";
+    case CR_RUN_NONE:
+        break;
+    }
+    return "never ran";
+}
+
+const char *cr_run_hunt_name(cr_run_hunt h)
+{
+    switch (h) {
+    case CR_RUN_HUNT_CLEAN:
+        return "clean";
+    case CR_RUN_HUNT_FINDINGS:
+        return "findings";
+    case CR_RUN_HUNT_FAILED:
+        return "failed";
+    case CR_RUN_HUNT_NONE:
+        break;
+    }
+    return "not hunted";
+}
+
+void cr_job_record_clear(cr_job_record *r)
+{
+    if (!r)
+        return;
+    free(r->job);
+    free(r->source);
+    free(r->by);
+    free(r->message);
+    for (size_t i = 0; i < r->nalerts; i++)
+        free(r->alerts[i].detail);
+    free(r->alerts);
+    memset(r, 0, sizeof(*r));
+}
+
+void cr_job_records_free(cr_job_record *r, size_t n)
+{
+    for (size_t i = 0; r && i < n; i++)
+        cr_job_record_clear(&r[i]);
+    free(r);
+}
+
+/* The outcome of a run, from its result: suspect first (the most serious
+ * news), then no snapshot, then anything short of complete. */
+static cr_run_outcome outcome_of(const cr_job *job, const cr_job_result *r)
+{
+    if (job->verify_subset)
+        return r->verify == 0 ? CR_RUN_OK : CR_RUN_FAILED;
+    if (!r->snap)
+        return CR_RUN_FAILED;
+    if (r->watched && r->ransom.suspect)
+        return CR_RUN_SUSPECT;
+    if (r->backup == CR_EPARTIAL || (r->hunt < 0) || r->forget < 0)
+        return CR_RUN_PARTIAL;
+    return CR_RUN_OK;
+}
+
+/* A text for the record: valid UTF-8 (a message may quote a file name in any
+ * bytes), at most RECORD_MAX_TEXT bytes; NULL -> null. */
+static json_t *text_or_null(const char *s)
+{
+    if (!s)
+        return json_null();
+    char *c = hn_utf8_clean(s, strnlen(s, RECORD_MAX_TEXT - 4));
+    json_t *v = c ? json_string(c) : NULL;
+    free(c);
+    return v;
+}
+
+int cr_job_record_save(cr_id *out, cr_repo *repo, const cr_job *job, const cr_job_result *r,
+                       const cr_alert *alerts, size_t nalerts)
+{
+    json_t *o = json_object(), *a = json_array();
+    char t[48], hex[CR_ID_HEX_LEN + 1], host[256], user[64], by[330];
+    char *text = NULL;
+    uint64_t high = 0;
+    cr_run_hunt hunt = CR_RUN_HUNT_NONE;
+    cr_id id;
+    int err = 0;
+
+    if (!o || !a)
+        goto oom;
+    for (size_t i = 0; i < nalerts; i++)
+        if (alerts[i].kind == CR_ALERT_FINDINGS)
+            high += alerts[i].count;
+    if (!job->verify_subset && r->snap && r->hunt != 1)
+        hunt = r->hunt < 0 && r->hunt != CR_EPARTIAL ? CR_RUN_HUNT_FAILED
+               : high                                ? CR_RUN_HUNT_FINDINGS
+                                                     : CR_RUN_HUNT_CLEAN;
+    cr_who(host, sizeof(host), user, sizeof(user));
+    snprintf(by, sizeof(by), "%s@%s", user, host);
+    json_object_set_new(o, "type", json_string(RECORD_TYPE));
+    json_object_set_new(o, "version", json_integer(RECORD_VERSION));
+    json_object_set_new(o, "job", text_or_null(job->name));
+    json_object_set_new(o, "source", text_or_null(job->source));
+    json_object_set_new(o, "by", json_string(by));
+    cr_time_format(t, sizeof(t), r->start_ns);
+    json_object_set_new(o, "start", json_string(t));
+    cr_time_format(t, sizeof(t), r->end_ns);
+    json_object_set_new(o, "end", json_string(t));
+    json_object_set_new(o, "outcome", json_string(cr_run_outcome_name(outcome_of(job, r))));
+    json_object_set_new(o, "snapshot",
+                        r->snap ? json_string(cr_id_to_hex(hex, &r->snap->id)) : json_null());
+    json_object_set_new(o, "files", json_integer(r->snap ? (json_int_t)r->snap->files : 0));
+    json_object_set_new(o, "bytes", json_integer(r->snap ? (json_int_t)r->snap->bytes : 0));
+    json_object_set_new(o, "bytes_new", json_integer(r->snap ? (json_int_t)r->snap->bytes_new : 0));
+    json_object_set_new(o, "errors", json_integer(r->snap ? (json_int_t)r->snap->errors : 0));
+    json_object_set_new(o, "hunt", json_string(cr_run_hunt_name(hunt)));
+    json_object_set_new(o, "findings", json_integer((json_int_t)r->findings));
+    json_object_set_new(o, "findings_high", json_integer((json_int_t)high));
+    if (job->verify_subset) {
+        json_t *v = json_object();
+        char part[32];
+        if (!v)
+            goto oom;
+        snprintf(part, sizeof(part), "%u/%u", r->subset_n, r->subset_m);
+        json_object_set_new(v, "part", json_string(part));
+        json_object_set_new(v, "packs_read", json_integer((json_int_t)r->packs_read));
+        json_object_set_new(v, "problems", json_integer((json_int_t)r->problems));
+        json_object_set_new(o, "verify", v);
+    } else {
+        json_object_set_new(o, "verify", json_null());
+    }
+    json_object_set_new(o, "rpo_seconds",
+                        job->rpo_ns ? json_integer(job->rpo_ns / 1000000000LL) : json_null());
+    json_object_set_new(o, "message", text_or_null(r->message));
+    for (size_t i = 0; i < nalerts && i < RECORD_MAX_ALERTS; i++) {
+        json_t *x = json_object();
+        if (!x || json_array_append_new(a, x) < 0)
+            goto oom;
+        json_object_set_new(x, "event", json_string(cr_alert_kind_name(alerts[i].kind)));
+        json_object_set_new(x, "count", json_integer((json_int_t)alerts[i].count));
+        json_object_set_new(x, "detail", text_or_null(alerts[i].detail));
+    }
+    json_object_set_new(o, "alerts", a);
+    a = NULL;
+    if (!(text = json_dumps(o, JSON_COMPACT)))
+        goto oom;
+    if ((err = cr_repo_save_file(&id, repo, "runs", text, strlen(text))) < 0) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", cr_error_last());
+        cr_error_set("the record of job %s could not be written in the vault: %s", job->name, msg);
+        goto done;
+    }
+    if (out)
+        *out = id;
+    goto done;
+oom:
+    cr_error_set("out of memory writing the record of job %s", job->name);
+    err = CR_ERROR;
+done:
+    free(text);
+    json_decref(a);
+    json_decref(o);
+    return err;
+}
+
+/* ------------------------------------------------------------ reading */
+
+static int get_text(char **out, json_t *root, const char *key, int nullable)
+{
+    json_t *v = json_object_get(root, key);
+    if (nullable && (!v || json_is_null(v)))
+        return 0;
+    if (!json_is_string(v) || json_string_length(v) > RECORD_MAX_TEXT ||
+        strlen(json_string_value(v)) != json_string_length(v))
+        return -1;
+    return (*out = cr_strdup(json_string_value(v))) ? 0 : -2;
+}
+
+static int get_u64(uint64_t *out, json_t *root, const char *key)
+{
+    json_t *v = json_object_get(root, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return -1;
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int get_time(int64_t *out, json_t *root, const char *key)
+{
+    json_t *v = json_object_get(root, key);
+    if (!json_is_string(v) || json_string_length(v) > 64)
+        return -1;
+    return cr_time_parse(out, json_string_value(v)) < 0 ? -1 : 0;
+}
+
+/* The value of `name` among names[0..n), or -1. */
+static int name_index(json_t *v, const char *const *names, int n)
+{
+    if (!json_is_string(v))
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (strcmp(json_string_value(v), names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int cr_job_record_decode(cr_job_record *out, const void *data, size_t len)
+{
+    static const char *const outcomes[] = {"never ran", "ok", "partial", "failed", "suspect"};
+    static const char *const hunts[] = {"not hunted", "clean", "findings", "failed"};
+    json_error_t jerr;
+    json_t *root = NULL, *v, *a;
+    int err = CR_ECORRUPT, k, r;
+
+    memset(out, 0, sizeof(*out));
+    if (len > RECORD_MAX_BYTES)
+        goto bad;
+    root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root || !json_is_object(root))
+        goto bad;
+    v = json_object_get(root, "type");
+    if (!json_is_string(v) || strcmp(json_string_value(v), RECORD_TYPE) != 0)
+        goto bad;
+    v = json_object_get(root, "version");
+    if (!json_is_integer(v) || json_integer_value(v) != RECORD_VERSION) {
+        cr_error_set("job record of an unknown version: written by a newer cleanroom");
+        err = CR_EVERSION;
+        goto done;
+    }
+    if ((r = get_text(&out->job, root, "job", 0)) < 0 ||
+        (r = get_text(&out->source, root, "source", 1)) < 0 ||
+        (r = get_text(&out->by, root, "by", 0)) < 0 ||
+        (r = get_text(&out->message, root, "message", 1)) < 0)
+        goto text_fail;
+    if (get_time(&out->start_ns, root, "start") < 0 || get_time(&out->end_ns, root, "end") < 0)
+        goto bad;
+    if ((k = name_index(json_object_get(root, "outcome"), outcomes, 5)) < 1)
+        goto bad;
+    out->outcome = (cr_run_outcome)k;
+    if ((k = name_index(json_object_get(root, "hunt"), hunts, 4)) < 0)
+        goto bad;
+    out->hunt = (cr_run_hunt)k;
+    v = json_object_get(root, "snapshot");
+    if (json_is_string(v)) {
+        if (json_string_length(v) != CR_ID_HEX_LEN ||
+            cr_id_from_hex(&out->snapshot, json_string_value(v)) < 0)
+            goto bad;
+        out->has_snapshot = 1;
+    } else if (!json_is_null(v)) {
+        goto bad;
+    }
+    if (get_u64(&out->files, root, "files") < 0 || get_u64(&out->bytes, root, "bytes") < 0 ||
+        get_u64(&out->bytes_new, root, "bytes_new") < 0 ||
+        get_u64(&out->errors, root, "errors") < 0 ||
+        get_u64(&out->findings, root, "findings") < 0 ||
+        get_u64(&out->findings_high, root, "findings_high") < 0)
+        goto bad;
+    v = json_object_get(root, "verify");
+    if (json_is_object(v)) {
+        json_t *p = json_object_get(v, "part");
+        unsigned int n, m;
+        char tail;
+        if (!json_is_string(p) || sscanf(json_string_value(p), "%u/%u%c", &n, &m, &tail) != 2 ||
+            n < 1 || n > m || get_u64(&out->packs_read, v, "packs_read") < 0 ||
+            get_u64(&out->problems, v, "problems") < 0)
+            goto bad;
+        out->is_verify = 1;
+        out->subset_n = n;
+        out->subset_m = m;
+    } else if (!json_is_null(v)) {
+        goto bad;
+    }
+    v = json_object_get(root, "rpo_seconds");
+    if (json_is_integer(v)) {
+        if (json_integer_value(v) <= 0 || json_integer_value(v) > 100LL * 366 * 86400)
+            goto bad;
+        out->rpo_ns = json_integer_value(v) * 1000000000LL;
+    } else if (!json_is_null(v)) {
+        goto bad;
+    }
+    a = json_object_get(root, "alerts");
+    if (!json_is_array(a) || json_array_size(a) > RECORD_MAX_ALERTS)
+        goto bad;
+    if (json_array_size(a) &&
+        !(out->alerts = cr_calloc(json_array_size(a), sizeof(*out->alerts)))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *x = json_array_get(a, i);
+        cr_run_alert *ra = &out->alerts[out->nalerts];
+        int kind = 0;
+        if (!json_is_object(x) || !json_is_string(json_object_get(x, "event")))
+            goto bad;
+        for (int kk = CR_ALERT_JOB_FAILED; kk <= CR_ALERT_VERIFY && !kind; kk++)
+            if (strcmp(json_string_value(json_object_get(x, "event")),
+                       cr_alert_kind_name((cr_alert_kind)kk)) == 0)
+                kind = kk;
+        if (!kind || get_u64(&ra->count, x, "count") < 0)
+            goto bad;
+        ra->kind = (cr_alert_kind)kind;
+        out->nalerts++;
+        if ((r = get_text(&ra->detail, x, "detail", 1)) < 0)
+            goto text_fail;
+    }
+    err = 0;
+    goto done;
+text_fail:
+    if (r == -2) {
+        cr_error_set("out of memory reading a job record");
+        err = CR_ERROR;
+        goto done;
+    }
+bad:
+    cr_error_set("damaged job record: not the JSON this program writes");
+    err = CR_ECORRUPT;
+done:
+    json_decref(root);
+    if (err < 0)
+        cr_job_record_clear(out);
+    return err;
+}
+
+static int record_cmp(const void *a, const void *b)
+{
+    const cr_job_record *x = a, *y = b;
+    if (x->end_ns != y->end_ns)
+        return x->end_ns < y->end_ns ? -1 : 1;
+    return memcmp(x->id.b, y->id.b, sizeof(x->id.b));
+}
+
+int cr_job_records_load(cr_job_record **out, size_t *n, size_t *unreadable, cr_repo *repo)
+{
+    cr_id *ids = NULL;
+    size_t nids = 0, bad = 0, k = 0;
+    cr_job_record *recs = NULL;
+    cr_buf b = CR_BUF_INIT;
+    int err;
+
+    *out = NULL;
+    *n = 0;
+    if ((err = cr_repo_list(&ids, &nids, repo, "runs")) < 0)
+        goto done;
+    if (nids && !(recs = cr_calloc(nids, sizeof(*recs)))) {
+        err = CR_ERROR;
+        goto done;
+    }
+    for (size_t i = 0; i < nids; i++) {
+        int r = cr_repo_load_file(&b, repo, "runs", &ids[i]);
+        if (r == 0)
+            r = cr_job_record_decode(&recs[k], b.ptr, b.len);
+        if (r == CR_ERROR && strstr(cr_error_last(), "memory")) {
+            err = r;
+            goto done;
+        }
+        if (r < 0) {
+            /* damaged, changed (its bytes no longer hash to its name), or unknown: the
+             * runs it told of are not known, which `verify` reports */
+            bad++;
+            cr_error_clear();
+            continue;
+        }
+        recs[k].id = ids[i];
+        k++;
+    }
+    if (k > 1)
+        qsort(recs, k, sizeof(*recs), record_cmp);
+    *out = recs;
+    *n = k;
+    recs = NULL;
+    if (unreadable)
+        *unreadable = bad;
+done:
+    cr_job_records_free(recs, k);
+    cr_buf_free(&b);
+    free(ids);
+    return err;
+}
