@@ -51,6 +51,8 @@ static const cli_cmd commands[] = {
     {"status", cmd_status, "how old each source's last backup is, against its RPO", NULL},
     {"server", cmd_server, "serve the vault over HTTPS: backups added, never removed",
      "init run token"},
+    {"console", cmd_console, "serve the web console (French first): the dashboard in a browser",
+     "user"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
