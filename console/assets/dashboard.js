@@ -13,8 +13,13 @@
     'critically exceeded': 'critical', 'never backed up': 'never', 'no rpo': 'unwatched',
   };
   const verdictClass = {
-    clean: 'clean', compromised: 'compromised', 'not hunted': 'unhunted', 'no snapshot': 'never',
+    clean: 'clean', compromised: 'compromised', 'not hunted': 'unhunted', 'no snapshot': 'unhunted',
   };
+
+  // "2026-12-07 19:55 UTC": the minute is enough on a dashboard.
+  function when(iso) {
+    return iso.slice(0, 16).replace('T', ' ') + ' UTC';
+  }
 
   function stateCell(s) {
     const td = CR.el('td');
@@ -92,7 +97,7 @@
       tr.appendChild(CR.el('td', {}, [CR.el('b', { raw: s.source })]));
       tr.appendChild(s.time
         ? CR.el('td', {}, [CR.el('code', { raw: s.snapshot.slice(0, 8) }),
-          document.createTextNode(' '), CR.el('span', { raw: s.time })])
+          document.createTextNode(' '), CR.el('span', { raw: when(s.time) })])
         : CR.el('td', { key: 'no snapshot' }));
       tr.appendChild(s.age_seconds !== null
         ? CR.el('td', { cls: 'num', tr: CR.t('{age} ago', { age: CR.age(s.age_seconds) }) })
