@@ -216,7 +216,8 @@ static int user_find(con *s, const char *name, cr_con_user *out)
 
 /* ------------------------------------------------------------ login rate */
 
-static fail *fail_slot(con *s, const char *key, time_t now)
+/* The record of `key`, or NULL when there is none and `add` is 0. */
+static fail *fail_slot(con *s, const char *key, time_t now, int add)
 {
     for (size_t i = 0; i < s->nfails; i++)
         if (!strcmp(s->fails[i].key, key)) {
@@ -224,15 +225,20 @@ static fail *fail_slot(con *s, const char *key, time_t now)
                 s->fails[i].count = 0;
             return &s->fails[i];
         }
+    if (!add)
+        return NULL;
     size_t slot = s->nfails;
     if (slot < MAX_FAIL_SLOTS) {
         s->nfails++;
     } else {
-        /* Full: the entry least recently failed goes. */
+        /* Full: the record least recently failed goes, one that is not slowed down if there
+         * is one, so that wrong passwords under many names cannot wipe out a slow-down. */
         slot = 0;
-        for (size_t i = 1; i < MAX_FAIL_SLOTS; i++)
-            if (s->fails[i].last < s->fails[slot].last)
+        for (size_t i = 1; i < MAX_FAIL_SLOTS; i++) {
+            int blocked_i = s->fails[i].until > now, blocked_s = s->fails[slot].until > now;
+            if (blocked_i != blocked_s ? blocked_s : s->fails[i].last < s->fails[slot].last)
                 slot = i;
+        }
     }
     memset(&s->fails[slot], 0, sizeof(s->fails[slot]));
     snprintf(s->fails[slot].key, sizeof(s->fails[slot].key), "%s", key);
@@ -247,11 +253,11 @@ static long fail_wait(con *s, const char *ip, const char *name)
     long wait = 0;
     pthread_mutex_lock(&s->mu);
     snprintf(key, sizeof(key), "%s\n%s", ip, name);
-    fail *f = fail_slot(s, key, now);
-    if (f->until > now)
+    fail *f = fail_slot(s, key, now, 0);
+    if (f && f->until > now)
         wait = (long)(f->until - now);
-    f = fail_slot(s, ip, now);
-    if (f->until > now && (long)(f->until - now) > wait)
+    f = fail_slot(s, ip, now, 0);
+    if (f && f->until > now && (long)(f->until - now) > wait)
         wait = (long)(f->until - now);
     pthread_mutex_unlock(&s->mu);
     return wait;
@@ -275,15 +281,16 @@ static void fail_record(con *s, const char *ip, const char *name, int ok)
     time_t now = time(NULL);
     pthread_mutex_lock(&s->mu);
     snprintf(key, sizeof(key), "%s\n%s", ip, name);
-    fail *f = fail_slot(s, key, now);
-    if (ok)
+    /* a success clears the records it finds; only failures make records */
+    fail *f = fail_slot(s, key, now, !ok);
+    if (f && ok)
         f->count = 0, f->until = 0;
-    else
+    else if (f)
         fail_count(f, MAX_FAILS, now);
-    f = fail_slot(s, ip, now);
-    if (ok)
+    f = fail_slot(s, ip, now, !ok);
+    if (f && ok)
         f->count = 0, f->until = 0;
-    else
+    else if (f)
         fail_count(f, MAX_FAILS_IP, now);
     pthread_mutex_unlock(&s->mu);
 }
