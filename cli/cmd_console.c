@@ -87,19 +87,21 @@ static int is_dir(const char *p)
     return p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* The console's pages: $CLEANROOM_CONSOLE_ASSETS, else installed, else this build's source. */
+/* The console's pages: $CLEANROOM_CONSOLE_ASSETS, else the source tree this command was built
+ * from (as the shipped rules: a build never serves the pages of an older install), else
+ * where `make install` put them. */
 static const char *assets_dir(void)
 {
     const char *env = getenv("CLEANROOM_CONSOLE_ASSETS");
     if (env && *env)
         return env;
-#ifdef CR_CONSOLE_INSTALL_DIR
-    if (is_dir(CR_CONSOLE_INSTALL_DIR))
-        return CR_CONSOLE_INSTALL_DIR;
-#endif
 #ifdef CR_CONSOLE_BUILD_DIR
     if (is_dir(CR_CONSOLE_BUILD_DIR))
         return CR_CONSOLE_BUILD_DIR;
+#endif
+#ifdef CR_CONSOLE_INSTALL_DIR
+    if (is_dir(CR_CONSOLE_INSTALL_DIR))
+        return CR_CONSOLE_INSTALL_DIR;
 #endif
     return NULL;
 }
