@@ -94,7 +94,9 @@
     for (const s of data.sources) {
       const tr = CR.el('tr');
       tr.dataset.source = s.source;
-      tr.appendChild(CR.el('td', {}, [CR.el('b', { raw: s.source })]));
+      const link = CR.el('a', { raw: s.source });
+      link.href = 'source.html?name=' + encodeURIComponent(s.source);
+      tr.appendChild(CR.el('td', {}, [s.snapshot ? CR.el('b', {}, [link]) : CR.el('b', { raw: s.source })]));
       tr.appendChild(s.time
         ? CR.el('td', {}, [CR.el('code', { raw: s.snapshot.slice(0, 8) }),
           document.createTextNode(' '), CR.el('span', { raw: when(s.time) })])

@@ -12,6 +12,8 @@
  *   POST /api/logout
  *   GET  /api/sources      the dashboard: every source, its last backup against its RPO
  *                          (cr_status_get, as `cleanroom status`), hunt verdict, clean point
+ *   GET  /api/source?name=S  a source's restore points with their findings and where each
+ *                          stands against the clean point (cr_clean_points)
  *   GET  /api/users        admin: the accounts
  *   POST /api/users        admin: add an account {"name", "role", "password"}
  *
@@ -111,6 +113,20 @@ static const char *const texts[] = {
     N_("Late sources: {n}"),
     N_("Every source is within its RPO."),
     N_("Sources without a clean point: {n}"),
+    N_("Restore points"),
+    N_("Time"),
+    N_("Files"),
+    N_("Findings"),
+    N_("clean point"),
+    N_("Compromised since {time}."),
+    N_("No finding at or above high: no compromise seen."),
+    N_("Back to the dashboard"),
+    N_("No such source in the vault."),
+    N_("critical"),
+    N_("high"),
+    N_("medium"),
+    N_("low"),
+    N_("info"),
     N_("ok"),
     N_("exceeded"),
     N_("severely exceeded"),
@@ -667,6 +683,94 @@ static enum MHD_Result api_sources(con *s, struct MHD_Connection *c, const sessi
     return reply_json(s, c, 200, o, NULL);
 }
 
+/* A source's restore points, oldest first, each with the hunt's findings and where it
+ * stands against the library's clean point (cr_clean_points): the clean point itself,
+ * before the first compromised snapshot, from it on, or not hunted. */
+static enum MHD_Result api_source(con *s, struct MHD_Connection *c, const session *x)
+{
+    const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
+    cr_snapshot **snaps = NULL;
+    size_t nsnaps = 0, ncp = 0;
+    cr_clean_point *cp = NULL;
+    char t[48], hex[CR_ID_HEX_LEN + 1];
+    json_t *o = NULL, *pts;
+    int err;
+
+    if (!name || !*name || strlen(name) > 256)
+        return reply_error(s, c, 400, "bad-request", "give ?name=SOURCE");
+    pthread_mutex_lock(&s->repo_mu);
+    if ((err = cr_snapshot_list(&snaps, &nsnaps, s->opts->repo, name)) < 0)
+        goto unlock;
+    if (!nsnaps) {
+        err = CR_ENOTFOUND;
+        goto unlock;
+    }
+    if (cr_clean_points(&cp, &ncp, s->opts->repo, name, CR_SEV_HIGH) < 0) {
+        cr_error_clear(); /* the points are shown without the verdict */
+        cp = NULL;
+        ncp = 0;
+    }
+    o = json_object();
+    pts = json_array();
+    json_object_set_new(o, "source", json_string(name));
+    json_object_set_new(o, "clean_snapshot", ncp && cp[0].has_clean
+                                                 ? json_string(cr_id_to_hex(hex, &cp[0].clean_snapshot))
+                                                 : json_null());
+    if (ncp && cp[0].compromised)
+        cr_time_format(t, sizeof(t), cp[0].first_compromised_ns);
+    json_object_set_new(o, "first_compromised_time",
+                        ncp && cp[0].compromised ? json_string(t) : json_null());
+    for (size_t i = 0; i < nsnaps; i++) {
+        const cr_snapshot *sn = snaps[i];
+        cr_finding *f = NULL;
+        size_t nf = 0;
+        json_t *p = json_object(), *fa = json_array();
+        int ferr = cr_findings_get(&f, &nf, NULL, s->opts->repo, sn);
+        const char *state;
+        if (ferr < 0)
+            cr_error_clear();
+        if (ferr < 0)
+            state = "not hunted";
+        else if (ncp && cp[0].has_clean && !memcmp(&cp[0].clean_snapshot, &sn->id, sizeof(sn->id)))
+            state = "clean point";
+        else if (ncp && cp[0].compromised && sn->time_ns >= cp[0].first_compromised_ns)
+            state = "compromised";
+        else
+            state = "clean";
+        cr_time_format(t, sizeof(t), sn->time_ns);
+        json_object_set_new(p, "snapshot", json_string(cr_id_to_hex(hex, &sn->id)));
+        json_object_set_new(p, "time", json_string(t));
+        json_object_set_new(p, "state", json_string(state));
+        json_object_set_new(p, "files", json_integer((json_int_t)sn->files));
+        json_object_set_new(p, "bytes", json_integer((json_int_t)sn->bytes));
+        for (size_t k = 0; k < nf && k < 200; k++)
+            json_array_append_new(fa, json_pack("{s:s, s:s, s:s, s:s, s:s}", "path",
+                                                f[k].path ? f[k].path : "", "severity",
+                                                cr_severity_name(f[k].severity), "category",
+                                                cr_category_name(f[k].category), "indicator",
+                                                f[k].indicator ? f[k].indicator : "", "detail",
+                                                f[k].detail ? f[k].detail : ""));
+        json_object_set_new(p, "findings", fa);
+        json_object_set_new(p, "nfindings", json_integer((json_int_t)nf));
+        json_array_append_new(pts, p);
+        cr_findings_free(f, nf);
+    }
+    json_object_set_new(o, "points", pts);
+    err = 0;
+unlock:
+    pthread_mutex_unlock(&s->repo_mu);
+    cr_clean_points_free(cp, ncp);
+    cr_snapshot_list_free(snaps, nsnaps);
+    if (err == CR_ENOTFOUND)
+        return reply_error(s, c, 404, "no-source", "the vault has no snapshot of that source");
+    if (err < 0) {
+        cr_http_log(s->http, 1, "the source page of '%s' cannot read the vault: %s", x->user,
+                    cr_error_last());
+        return reply_error(s, c, 503, "vault-unreadable", "the vault cannot be read right now");
+    }
+    return reply_json(s, c, 200, o, NULL);
+}
+
 static enum MHD_Result api_users(con *s, struct MHD_Connection *c, const session *x)
 {
     json_t *a = json_array();
@@ -782,7 +886,8 @@ static enum MHD_Result route(con *s, struct MHD_Connection *c, req *r, const cha
         cr_console_role role;
     } routes[] = {
         {"session", 0, CR_CONSOLE_VIEWER}, {"logout", 1, CR_CONSOLE_VIEWER},
-        {"sources", 0, CR_CONSOLE_VIEWER}, {"users", 0, CR_CONSOLE_ADMIN},
+        {"sources", 0, CR_CONSOLE_VIEWER}, {"source", 0, CR_CONSOLE_VIEWER},
+        {"users", 0, CR_CONSOLE_ADMIN},
         {"users", 1, CR_CONSOLE_ADMIN},
     };
     size_t i;
@@ -812,6 +917,8 @@ static enum MHD_Result route(con *s, struct MHD_Connection *c, req *r, const cha
     }
     if (!strcmp(api, "sources"))
         return api_sources(s, c, &x);
+    if (!strcmp(api, "source"))
+        return api_source(s, c, &x);
     if (!strcmp(api, "users"))
         return post ? api_user_add(s, c, r, &x) : api_users(s, c, &x);
     return MHD_NO;

@@ -1,8 +1,10 @@
 // The web console in a real browser (Debian's chromium driven by playwright-core):
-// login, the dashboard's sources and grades in French, the FR/EN switch (every
+// login, the dashboard's sources and grades in French, the source page (the compromised
+// restore point and the clean point), the FR/EN switch (every
 // visible text from the catalogue, none untranslated), a viewer refused (403), a
 // POST without the CSRF token refused, 5 wrong passwords slowed down, the API
-// without a session (401), no CSP violation. Saves a screenshot of the dashboard.
+// without a session (401), no CSP violation. Saves screenshots of the dashboard
+// (CR_SHOT) and of the source page (source.png beside it).
 // Environment: CON_URL, CR_BROWSER_DIR (playwright-core), CR_SHOT (png), PW_* passwords.
 'use strict';
 const path = require('path');
@@ -133,6 +135,34 @@ async function catalogue(ctx, lang) {
   await page.click('#lang');
   await page.waitForSelector('body[data-lang="fr"]');
   check(await page.textContent('h1') === 'Tableau de bord', 'and back to French');
+
+  // The source page: the compromised restore point with its finding, the clean point before it.
+  await page.click('tr[data-source="web"] a');
+  await page.waitForURL(/source\.html\?name=web$/);
+  await page.waitForSelector('body[data-ready="1"] #points:not([hidden])');
+  const points = () => page.evaluate(() => [...document.querySelectorAll('#points tbody tr')]
+    .map((tr) => [...tr.cells].map((c) => c.innerText.trim())));
+  let pts = await points();
+  check(pts.length === 2 && pts[0][1] === 'compromis' && pts[1][1] === 'point sain',
+    'the source page: the compromised point and the clean point', pts);
+  check(pts.length === 2 && pts[0][3].startsWith('haute') && pts[0][3].includes('/www/up.php'),
+    'the finding with its severity and path', pts[0]);
+  check((await page.textContent('#verdict')).startsWith('Compromis depuis le '), 'the verdict in French',
+    await page.textContent('#verdict'));
+  if (process.env.CR_SHOT) await page.screenshot({ path: path.join(path.dirname(process.env.CR_SHOT), 'source.png') });
+  bad = await untranslated(page);
+  check(bad.length === 0, 'source page: every visible French text comes from the catalogue', bad);
+  await page.click('#lang');
+  await page.waitForSelector('body[data-lang="en"]');
+  bad = await untranslated(page);
+  check(bad.length === 0, 'source page: every visible English text comes from the catalogue', bad);
+  pts = await points();
+  check(pts.length === 2 && pts[0][1] === 'compromised' && pts[1][1] === 'clean point' && pts[0][3].startsWith('high'),
+    'the source page in English', pts);
+  await page.click('#lang');
+  await page.waitForSelector('body[data-lang="fr"]');
+  await page.goto(URL + '/index.html');
+  await page.waitForSelector('body[data-ready="1"] #sources:not([hidden])');
 
   // A POST without the session's CSRF token is refused; with it, it works.
   const post = (withToken) => page.evaluate(async (withToken) => {

@@ -5,7 +5,8 @@
 # slow it down (429, even with the right password then), without locking out the
 # others; an account removed loses its session at once; the console refuses to
 # listen on another address than loopback without TLS; every login and refusal
-# is logged with the user. The dashboard's JSON grades the sources as `status`.
+# is logged with the user. The dashboard's JSON grades the sources as `status`;
+# a source's restore points stand against its clean point.
 set -u
 . "${CR_TESTLIB:?}"
 . "$(dirname "$CR_TESTLIB")/console-lib.bash"
@@ -98,7 +99,8 @@ pass "5 wrong passwords slow the account down (429)"
 
 # ------------------------------------------------------------ the dashboard's JSON
 assert_eq "$(code -b victor.jar "$CON_URL/api/sources")" 200 "/api/sources"
-python3 - body <<'PY' || fail "the dashboard's grades"
+cp body sources.json
+python3 - sources.json <<'PY' || fail "the dashboard's grades"
 import json, sys
 s = {x["source"]: x for x in json.load(open(sys.argv[1]))["sources"]}
 assert s["dpi"]["state"] == "on time" and s["dpi"]["grade"] == "ok", s["dpi"]
@@ -107,8 +109,21 @@ assert s["lab"]["state"] == "never backed up" and s["lab"]["snapshot"] is None, 
 assert s["web"]["verdict"] == "compromised" and s["web"]["clean_snapshot"], s["web"]
 assert s["dpi"]["verdict"] == "clean", s["dpi"]
 PY
+assert_eq "$(code -b victor.jar "$CON_URL/api/source?name=web")" 200 "/api/source"
+python3 - body <<'PY' || fail "the source's restore points"
+import json, sys
+s = json.load(open(sys.argv[1]))
+p = s["points"]
+assert len(p) == 2 and p[0]["state"] == "clean point" and p[1]["state"] == "compromised", p
+assert s["clean_snapshot"] == p[0]["snapshot"] and s["first_compromised_time"] == p[1]["time"], s
+f = p[1]["findings"]
+assert any(x["path"].endswith("/www/up.php") and x["severity"] == "high" for x in f), f
+assert p[0]["findings"] == [], p[0]
+PY
+assert_eq "$(code -b victor.jar "$CON_URL/api/source?name=nothing")" 404 "/api/source of an unknown source"
+assert_eq "$(code "$CON_URL/api/source?name=web")" 401 "/api/source without a session"
 CLEANROOM_REPO=$SCRATCH/vault expect_exit 0 cr status --jobs jobs.yaml --json
-python3 - body "$CR_OUT" <<'PY' || fail "the console and 'status' disagree"
+python3 - sources.json "$CR_OUT" <<'PY' || fail "the console and 'status' disagree"
 import json, sys
 con = {x["source"]: x["grade"] for x in json.load(open(sys.argv[1]))["sources"]}
 cli = {x["source"]: x["grade"] for x in json.load(open(sys.argv[2]))["sources"]}
