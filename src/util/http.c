@@ -167,7 +167,10 @@ int cr_http_start(cr_http **out, const cr_http_config *cfg)
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     h->port = di ? di->port : 0;
-    openlog(h->name, LOG_PID, LOG_DAEMON);
+    /* openlog keeps the pointer it is given: a copy that outlives the daemon */
+    static char ident[64];
+    snprintf(ident, sizeof(ident), "%s", h->name);
+    openlog(ident, LOG_PID, LOG_DAEMON);
     *out = h;
     return 0;
 }
