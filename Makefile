@@ -3,6 +3,7 @@
 #   make test     install missing packages, build, run every test, then the
 #                 unit, fuzz-replay and CLI tests again under ASan+UBSan (build-asan/)
 #   make demo     install missing packages, build, run the demo hospital end to end
+#   make console  the web console on the demo vault (after make demo), until Ctrl-C
 #   make bench    the benchmark against restic and borg (see bench/README.md;
 #                 BENCH_QUICK=1 make bench for a smaller corpus)
 #   make install  install the command, library, headers, man pages and bash completion
@@ -13,7 +14,7 @@ ASAN_BUILD ?= build-asan
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc)
 
-.PHONY: all build deps test test-fast test-asan demo bench install clean
+.PHONY: all build deps test test-fast test-asan demo console bench install clean
 
 all: build
 
@@ -38,6 +39,10 @@ test-asan: deps
 
 demo: deps build
 	@CLEANROOM=$(BUILD)/cleanroom scripts/demo.sh
+
+# The web console on the demo vault (run `make demo` first), until Ctrl-C.
+console: build
+	@CLEANROOM=$(BUILD)/cleanroom scripts/console-demo.sh
 
 bench: deps build
 	@CLEANROOM=$(BUILD)/cleanroom bench/bench.sh

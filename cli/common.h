@@ -346,6 +346,7 @@ int cmd_vm_export(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_forget(int argc, char **argv);
 int cmd_server(int argc, char **argv);
+int cmd_console(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_hunt(int argc, char **argv);
 int cmd_findings(int argc, char **argv);

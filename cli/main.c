@@ -53,6 +53,8 @@ static const cli_cmd commands[] = {
      NULL},
     {"server", cmd_server, "serve the vault over HTTPS: backups added, never removed",
      "init run token"},
+    {"console", cmd_console, "serve the web console (French first): the dashboard in a browser",
+     "user"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

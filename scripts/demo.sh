@@ -643,6 +643,9 @@ sed -n '/^## By tier/,/^## By service/p' "$PLANDIR/hospital-report.md" | grep '^
 stop_servers
 as_pg "$PGBIN/pg_ctl" -D "$RESTORED/database$PGSRC/data" -m fast -w stop >/dev/null 2>&1 || true
 note "servers stopped"
+section "The web console on the demo vault"
+CLEANROOM="$CLEANROOM" DEMO="$DEMO" "$ROOT/scripts/console-demo.sh" --check || fail "the console did not answer"
+
 printf '\n   total demo time: %s\n' "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f s", b - a }')"
 echo
 echo "DEMO OK"

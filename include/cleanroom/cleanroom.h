@@ -14,4 +14,5 @@
 #include "jobs.h"
 #include "report.h"
 #include "server.h"
+#include "console.h"
 #endif

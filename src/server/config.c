@@ -1,16 +1,14 @@
 /*
  * The vault server's files: its config (server/server.json), its TLS key and
- * self-signed certificate (OpenSSL), and its tokens (server/tokens.json: only
+ * self-signed certificate (util/http.c), and its tokens (server/tokens.json: only
  * the SHA-256 of each token is kept, with its label, role and sources).
  */
 #include "server/server.h"
+#include "util/http.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509v3.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,96 +175,6 @@ done:
 
 /* ------------------------------------------------------------ TLS */
 
-/* A new EC P-256 key and a self-signed certificate for it, valid 10 years, as PEM files. */
-static int make_cert(const char *cert_path, const char *key_path)
-{
-    EVP_PKEY *pkey = NULL;
-    X509 *x = NULL;
-    X509_NAME *name;
-    X509_EXTENSION *ext = NULL;
-    X509V3_CTX v3;
-    BIO *bio = NULL;
-    char host[256] = "localhost", san[600];
-    unsigned char serial[16];
-    BIGNUM *bn = NULL;
-    int err = CR_ERROR, fd;
-
-    if (!(pkey = EVP_EC_gen("P-256")) || !(x = X509_new()))
-        goto ssl_fail;
-    gethostname(host, sizeof(host) - 1);
-    randombytes_buf(serial, sizeof(serial));
-    serial[0] &= 0x7f;
-    if (!(bn = BN_bin2bn(serial, sizeof(serial), NULL)) ||
-        !BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) || !X509_set_version(x, 2) ||
-        !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
-        !X509_gmtime_adj(X509_getm_notAfter(x), 10L * 366 * 24 * 3600) ||
-        !X509_set_pubkey(x, pkey))
-        goto ssl_fail;
-    name = X509_get_subject_name(x);
-    if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                                    (const unsigned char *)"cleanroom vault server", -1, -1, 0) ||
-        !X509_set_issuer_name(x, name))
-        goto ssl_fail;
-    snprintf(san, sizeof(san), "DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1", host);
-    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
-    if (!(ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san)) ||
-        !X509_add_ext(x, ext, -1) || !X509_sign(x, pkey, EVP_sha256()))
-        goto ssl_fail;
-
-    /* The key: 0600 from its creation, never world-readable. */
-    fd = open(key_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        err = cr_error_errno("cannot create %s", key_path);
-        goto done;
-    }
-    FILE *f = fdopen(fd, "w");
-    if (!f || !PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL) || fflush(f) != 0 ||
-        fsync(fd) != 0) {
-        if (f)
-            fclose(f);
-        else
-            close(fd);
-        err = cr_error_errno("cannot write %s", key_path);
-        goto done;
-    }
-    fclose(f);
-    if (!(bio = BIO_new(BIO_s_mem())) || !PEM_write_bio_X509(bio, x))
-        goto ssl_fail;
-    char *pem;
-    long plen = BIO_get_mem_data(bio, &pem);
-    err = cr_fs_write_atomic(AT_FDCWD, cert_path, pem, (size_t)plen, 0644, 1);
-    goto done;
-ssl_fail:
-    cr_error_set("cannot make the TLS certificate (OpenSSL error)");
-    err = CR_ERROR;
-done:
-    BIO_free(bio);
-    BN_free(bn);
-    X509_EXTENSION_free(ext);
-    X509_free(x);
-    EVP_PKEY_free(pkey);
-    return err;
-}
-
-int cr_srv_fingerprint(char out[128], const char *cert_pem, size_t len)
-{
-    BIO *bio = BIO_new_mem_buf(cert_pem, (int)len);
-    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-    unsigned char *der = NULL, h[32];
-    int dlen = x ? i2d_PUBKEY(X509_get0_pubkey(x), &der) : -1;
-    BIO_free(bio);
-    X509_free(x);
-    if (dlen <= 0) {
-        cr_error_set("the server's certificate cannot be read");
-        return CR_ECORRUPT;
-    }
-    crypto_hash_sha256(h, der, (unsigned long long)dlen);
-    OPENSSL_free(der);
-    strcpy(out, "sha256//");
-    sodium_bin2base64(out + 8, 120, h, sizeof(h), sodium_base64_VARIANT_ORIGINAL);
-    return 0;
-}
-
 /* ------------------------------------------------------------ init */
 
 int cr_server_init(cr_server_init_result *out, const char *dir, const char *passphrase,
@@ -295,7 +203,7 @@ int cr_server_init(cr_server_init_result *out, const char *dir, const char *pass
         snprintf(out->config, sizeof(out->config), "%s", cfgpath);
         if (cr_srv_config_load(&c, cfgpath) == 0) {
             if (cr_fs_read_all(&pem, AT_FDCWD, c.cert, 1u << 20) == 0)
-                cr_srv_fingerprint(out->fingerprint, (const char *)pem.ptr, pem.len);
+                cr_http_tls_fingerprint(out->fingerprint, (const char *)pem.ptr, pem.len);
             cr_srv_config_clear(&c);
             cr_buf_free(&pem);
         }
@@ -318,10 +226,10 @@ int cr_server_init(cr_server_init_result *out, const char *dir, const char *pass
         return cr_error_errno("cannot create %s", sdir);
     snprintf(cert, sizeof(cert), "%s/tls.crt", sdir);
     snprintf(key, sizeof(key), "%s/tls.key", sdir);
-    if (stat(cert, &st) != 0 && (err = make_cert(cert, key)) < 0)
+    if (stat(cert, &st) != 0 && (err = cr_http_tls_make(cert, key, "cleanroom vault server")) < 0)
         goto done;
     if ((err = cr_fs_read_all(&pem, AT_FDCWD, cert, 1u << 20)) < 0 ||
-        (err = cr_srv_fingerprint(out->fingerprint, (const char *)pem.ptr, pem.len)) < 0)
+        (err = cr_http_tls_fingerprint(out->fingerprint, (const char *)pem.ptr, pem.len)) < 0)
         goto done;
     cfg = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:b}", "format",
                     CONFIG_FORMAT, "version", 1, "storage", "..", "listen", "127.0.0.1:8443",

@@ -13,12 +13,11 @@
  * label (stderr and syslog), and a token refused too often is slowed to 429.
  */
 #include "server/server.h"
+#include "util/http.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -27,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,6 +48,7 @@ typedef struct srv {
     cr_srv_config cfg;
     cr_store *store;
     const cr_server_options *opts;
+    cr_http *http;
     pthread_mutex_t mu; /* tokens, held, refusals */
     cr_srv_tokens tokens;
     struct timespec tokens_mtime;
@@ -75,21 +74,7 @@ typedef struct req {
 
 /* ------------------------------------------------------------ log */
 
-static void srv_log(srv *s, int refused, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void srv_log(srv *s, int refused, const char *fmt, ...)
-{
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (refused)
-        syslog(LOG_WARNING, "%s", line);
-    if (s->opts && s->opts->log)
-        s->opts->log(refused, line, s->opts->payload);
-    else
-        fprintf(stderr, "cleanroom server: %s\n", line);
-}
+#define srv_log(s, refused, ...) cr_http_log((s)->http, refused, __VA_ARGS__)
 
 /* ------------------------------------------------------------ tokens */
 
@@ -185,17 +170,7 @@ static int refusal_over(srv *s, const req *r)
 
 /* ------------------------------------------------------------ replies */
 
-static enum MHD_Result reply_text(struct MHD_Connection *c, unsigned status, const char *text)
-{
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
-    if (!resp)
-        return MHD_NO;
-    MHD_add_response_header(resp, "Content-Type", "text/plain; charset=utf-8");
-    enum MHD_Result ret = MHD_queue_response(c, status, resp);
-    MHD_destroy_response(resp);
-    return ret;
-}
+#define reply_text cr_http_reply_text
 
 /* Refuse: log with the token's label, answer status and why (429 when refused too often). */
 static enum MHD_Result refuse(srv *s, struct MHD_Connection *c, req *r, const char *method,
@@ -405,25 +380,6 @@ static enum MHD_Result do_delete(srv *s, struct MHD_Connection *c, req *r, const
 
 /* ------------------------------------------------------------ dispatch */
 
-static void client_ip(struct MHD_Connection *c, req *r)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    snprintf(r->ip, sizeof(r->ip), "?");
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &in->sin_addr, r->ip, sizeof(r->ip));
-        r->loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, r->ip, sizeof(r->ip));
-        r->loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
-    }
-}
-
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
                                const char *method, const char *version, const char *upload,
                                size_t *upload_size, void **con_cls)
@@ -439,7 +395,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         if (!(r = cr_calloc(1, sizeof(*r))))
             return MHD_NO;
         *con_cls = r;
-        client_ip(c, r);
+        cr_http_client(c, r->ip, &r->loopback);
         if ((st = authenticate(s, c, r, &why)) != 0)
             return refuse(s, c, r, method, url, (unsigned)st, why);
         if ((st = cr_srv_parse(&r->op, &r->kind, r->name, method, url, &why)) != 0)
@@ -517,48 +473,10 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+static void default_log(int refused, const char *line, void *payload)
 {
-    srv *s = cls;
-    char line[512];
-    vsnprintf(line, sizeof(line), fmt, ap);
-    line[strcspn(line, "\n")] = '\0';
-    srv_log(s, 0, "http: %s", line);
-}
-
-/* "ADDR:PORT" or "[ADDR6]:PORT" into a socket address. */
-static int parse_listen(struct sockaddr_storage *ss, const char *listen)
-{
-    char host[128];
-    const char *colon = strrchr(listen, ':');
-    char *end;
-    memset(ss, 0, sizeof(*ss));
-    if (!colon || colon == listen || (size_t)(colon - listen) >= sizeof(host))
-        goto bad;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || port < 0 || port > 65535 || colon[1] == '\0')
-        goto bad;
-    snprintf(host, sizeof(host), "%.*s", (int)(colon - listen), listen);
-    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-        host[strlen(host) - 1] = '\0';
-        if (inet_pton(AF_INET6, host + 1, &in6->sin6_addr) != 1)
-            goto bad;
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((uint16_t)port);
-        return 0;
-    }
-    struct sockaddr_in *in = (struct sockaddr_in *)ss;
-    if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
-        goto bad;
-    in->sin_family = AF_INET;
-    in->sin_port = htons((uint16_t)port);
-    return 0;
-bad:
-    cr_error_set("cannot listen on '%s': give ADDRESS:PORT, such as 127.0.0.1:8443 or "
-                 "[::1]:8443",
-                 listen);
-    return CR_EINPUT;
+    (void)payload;
+    fprintf(stderr, "cleanroom server: %s%s\n", refused ? "WARNING " : "", line);
 }
 
 int cr_server_run(const char *config, const cr_server_options *opts)
@@ -566,8 +484,6 @@ int cr_server_run(const char *config, const cr_server_options *opts)
     static const cr_server_options defaults = {0};
     srv s;
     cr_buf cert = CR_BUF_INIT, key = CR_BUF_INIT;
-    struct sockaddr_storage addr;
-    struct MHD_Daemon *d = NULL;
     int err;
 
     if (!opts)
@@ -577,53 +493,46 @@ int cr_server_run(const char *config, const cr_server_options *opts)
     s.opts = opts;
     if ((err = cr_init()) < 0 || (err = cr_srv_config_load(&s.cfg, config)) < 0)
         goto done;
-    if ((err = parse_listen(&addr, opts->listen ? opts->listen : s.cfg.listen)) < 0)
+    const char *listen = opts->listen ? opts->listen : s.cfg.listen;
+    struct sockaddr_storage addr;
+    if ((err = cr_http_parse_listen(&addr, listen)) < 0)
         goto done;
     if ((err = cr_store_open(&s.store, s.cfg.storage, s.cfg.immutable ? CR_STORE_IMMUTABLE : 0)) <
         0)
         goto done;
-    if ((err = cr_fs_read_all(&cert, AT_FDCWD, s.cfg.cert, 1u << 20)) < 0 ||
-        (err = cr_fs_read_all(&key, AT_FDCWD, s.cfg.key, 1u << 20)) < 0 ||
-        (err = cr_buf_put_u8(&cert, 0)) < 0 || (err = cr_buf_put_u8(&key, 0)) < 0)
+    if ((err = cr_http_tls_load(&cert, &key, s.cfg.cert, s.cfg.key, NULL, NULL)) < 0)
         goto done;
+    cr_http_config hc = {
+        .listen = listen,
+        .cert_pem = (const char *)cert.ptr,
+        .key_pem = (const char *)key.ptr,
+        .max_connections = s.cfg.max_connections,
+        .max_per_ip = s.cfg.max_per_ip,
+        .timeout_s = s.cfg.timeout_s,
+        .threads = s.cfg.threads,
+        .handler = handler,
+        .handler_cls = &s,
+        .completed = completed,
+        .name = "cleanroom-server",
+        .log = opts->log ? opts->log : default_log,
+        .log_payload = opts->payload,
+    };
+    if ((err = cr_http_start(&s.http, &hc)) < 0)
+        goto done;
+    /* A damaged tokens file is said at once, not at the first request. */
     pthread_mutex_lock(&s.mu);
     tokens_refresh(&s);
     pthread_mutex_unlock(&s.mu);
-    openlog("cleanroom-server", LOG_PID, LOG_DAEMON);
-    d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TLS | MHD_USE_ERROR_LOG |
-            (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-        0, NULL, NULL, handler, &s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_HTTPS_MEM_CERT, (const char *)cert.ptr, MHD_OPTION_HTTPS_MEM_KEY,
-        (const char *)key.ptr, MHD_OPTION_CONNECTION_LIMIT, s.cfg.max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, s.cfg.max_per_ip, MHD_OPTION_CONNECTION_TIMEOUT,
-        s.cfg.timeout_s, MHD_OPTION_THREAD_POOL_SIZE, s.cfg.threads,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, &s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, &s,
-        MHD_OPTION_END);
-    if (!d) {
-        cr_error_set("cannot listen on %s (address in use, or not allowed)",
-                     opts->listen ? opts->listen : s.cfg.listen);
-        err = CR_ERROR;
-        goto done;
-    }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    srv_log(&s, 0, "serving the vault at %s on %s, port %u", s.cfg.storage,
-            opts->listen ? opts->listen : s.cfg.listen, di ? di->port : 0);
+    srv_log(&s, 0, "serving the vault at %s on %s, port %u", s.cfg.storage, listen,
+            cr_http_port(s.http));
     if (opts->ready)
-        opts->ready(di ? di->port : 0, opts->payload);
-    while (!opts->stop || !*opts->stop) {
-        struct timespec ts = {0, 200 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+        opts->ready((int)cr_http_port(s.http), opts->payload);
+    cr_http_wait(opts->stop);
     srv_log(&s, 0, "stopping");
     err = 0;
 done:
-    if (d)
-        MHD_stop_daemon(d);
-    if (key.ptr)
-        sodium_memzero(key.ptr, key.len);
-    cr_buf_free(&key);
-    cr_buf_free(&cert);
+    cr_http_stop(s.http);
+    cr_http_tls_clear(&cert, &key);
     cr_store_free(s.store);
     cr_srv_tokens_clear(&s.tokens);
     free(s.held);

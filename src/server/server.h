@@ -24,8 +24,6 @@ typedef struct cr_srv_config {
 
 int cr_srv_config_load(cr_srv_config *c, const char *path);
 void cr_srv_config_clear(cr_srv_config *c);
-/** "sha256//BASE64" of the public key of a PEM certificate (curl's pin format). */
-int cr_srv_fingerprint(char out[128], const char *cert_pem, size_t len);
 
 typedef struct cr_srv_token {
     uint8_t hash[32];

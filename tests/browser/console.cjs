@@ -1,0 +1,206 @@
+// The web console in a real browser (Debian's chromium driven by playwright-core):
+// login, the dashboard's sources and grades in French, the source page (the compromised
+// restore point and the clean point), the FR/EN switch (every
+// visible text from the catalogue, none untranslated), a viewer refused (403), a
+// POST without the CSRF token refused, 5 wrong passwords slowed down, the API
+// without a session (401), no CSP violation. Saves screenshots of the dashboard
+// (CR_SHOT) and of the source page (source.png beside it).
+// Environment: CON_URL, CR_BROWSER_DIR (playwright-core), CR_SHOT (png), PW_* passwords.
+'use strict';
+const path = require('path');
+const { chromium } = require(path.join(process.env.CR_BROWSER_DIR, 'node_modules', 'playwright-core'));
+
+const URL = process.env.CON_URL;
+let failures = 0;
+function check(cond, what, detail) {
+  if (cond) {
+    console.log('ok: ' + what);
+  } else {
+    failures++;
+    console.log('FAIL: ' + what + (detail !== undefined ? ': ' + JSON.stringify(detail) : ''));
+  }
+}
+
+// Visible texts (with a letter) that come neither from the catalogue nor from the vault.
+function untranslated(page) {
+  return page.evaluate(() => {
+    const bad = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const text = n.textContent.trim();
+      if (!/\p{L}/u.test(text)) continue;
+      const el = n.parentElement;
+      if (!el || !el.checkVisibility()) continue;
+      if (!el.closest('[data-i18n],[data-tr],[data-raw]')) bad.push(text);
+    }
+    return bad.concat([...CR.missing].map((k) => 'no translation: ' + k));
+  });
+}
+
+// Each catalogue text shown, with its message id.
+function shown(page) {
+  return page.evaluate(() => [...document.querySelectorAll('[data-i18n]')]
+    .filter((e) => e.checkVisibility())
+    .map((e) => [e.dataset.i18n, e.textContent]));
+}
+
+async function login(page, user, password) {
+  await page.goto(URL + '/');
+  await page.waitForSelector('body.login[data-ready="1"]');
+  await page.fill('#user', user);
+  await page.fill('#password', password);
+  await page.click('#login-submit');
+}
+
+async function catalogue(ctx, lang) {
+  const r = await ctx.request.get(URL + '/api/i18n?lang=' + lang);
+  return (await r.json()).texts;
+}
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
+  const ctx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 640 } });
+  const problems = [];
+  const page = await ctx.newPage();
+  // The refusals the test asks for (401, 403, 429) are expected; anything else is not.
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/status of (401|403|429) /.test(m.text())) problems.push(m.text());
+  });
+  page.on('pageerror', (e) => problems.push(String(e)));
+  const fr = await catalogue(ctx, 'fr');
+  const en = await catalogue(ctx, 'en');
+
+  // Without a session: the API says 401, the page sends to the login.
+  const anon = await ctx.request.get(URL + '/api/sources');
+  check(anon.status() === 401, '/api/sources without a session is 401', anon.status());
+  await page.goto(URL + '/');
+  await page.waitForSelector('body.login[data-ready="1"]');
+  check(page.url().endsWith('/login.html'), 'the dashboard sends to the login page', page.url());
+  check(await page.getAttribute('html', 'lang') === 'fr', 'French by default');
+  check(await page.textContent('h1') === 'Se connecter', 'the login page in French', await page.textContent('h1'));
+
+  // 5 wrong passwords, then even the right one is slowed down.
+  for (let i = 1; i <= 5; i++) {
+    await login(page, 'mallory', 'wrong guess ' + i);
+    await page.waitForSelector('#login-error:not([hidden])');
+    check(await page.textContent('#login-error') === fr['Wrong account or password.'],
+      'wrong password ' + i + ' said in French', await page.textContent('#login-error'));
+    await page.evaluate(() => { document.getElementById('login-error').hidden = true; });
+  }
+  await login(page, 'mallory', process.env.PW_mallory);
+  await page.waitForSelector('#login-error:not([hidden])');
+  check(await page.textContent('#login-error') === fr['Too many wrong passwords: wait before trying again.'],
+    'the 6th try is slowed down, even with the right password', await page.textContent('#login-error'));
+
+  // The admin logs in: the dashboard lists the sources with their grades in words.
+  await login(page, 'alice', process.env.PW_alice);
+  await page.waitForURL(/index\.html$/);
+  await page.waitForSelector('body[data-ready="1"] #sources:not([hidden])');
+  const rows = await page.evaluate(() => Object.fromEntries([...document.querySelectorAll('#sources tbody tr')]
+    .map((tr) => [tr.dataset.source, [...tr.cells].map((c) => c.innerText.trim())])));
+  check(Object.keys(rows).sort().join(',') === 'dpi,lab,pacs,web', 'every source listed', Object.keys(rows));
+  check(rows.pacs && rows.pacs[4].startsWith('en retard') && rows.pacs[4].includes('gravement dépassé'),
+    'the late source shows "en retard" and its grade', rows.pacs);
+  check(rows.dpi && rows.dpi[4] === "à l'heure" && rows.dpi[5] === 'sain', 'the source on time, hunted clean', rows.dpi);
+  check(rows.lab && rows.lab[4] === 'jamais sauvegardé' && rows.lab[1] === 'aucune sauvegarde', 'the job never run', rows.lab);
+  check(rows.web && rows.web[5] === 'compromis' && /^[0-9a-f]{8} il y a /.test(rows.web[6]),
+    'the compromised source and its clean point', rows.web);
+  check(rows.dpi && /^il y a \d+ (s|min)$/.test(rows.dpi[2]), 'ages in French', rows.dpi);
+  check((await page.textContent('#summary')).includes('Sources en retard : 2'), 'the summary counts the late ones',
+    await page.textContent('#summary'));
+  let bad = await untranslated(page);
+  check(bad.length === 0, 'every visible French text comes from the catalogue', bad);
+  const frShown = await shown(page);
+  check(frShown.length > 10 && frShown.every(([k, t]) => t === fr[k]), 'French texts are the catalogue\'s', frShown);
+  if (process.env.CR_SHOT) await page.screenshot({ path: process.env.CR_SHOT });
+
+  // One click: English, every text.
+  await page.click('#lang');
+  await page.waitForSelector('body[data-lang="en"]');
+  check(await page.getAttribute('html', 'lang') === 'en', 'the page says it is English');
+  bad = await untranslated(page);
+  check(bad.length === 0, 'every visible English text comes from the catalogue', bad);
+  const enShown = await shown(page);
+  check(enShown.length === frShown.length && enShown.every(([k, t]) => t === en[k]), 'English texts are the catalogue\'s', enShown);
+  const changed = frShown.filter(([k], i) => fr[k] !== en[k]).every(([k, t], i) => enShown.find(([k2]) => k2 === k)[1] !== t);
+  check(changed, 'every text with a translation changed');
+  const pacsEn = await page.evaluate(() => document.querySelector('tr[data-source="pacs"]').cells[4].innerText.trim());
+  check(pacsEn === 'late severely exceeded', 'the late source in English', pacsEn);
+  const dpiAge = await page.evaluate(() => document.querySelector('tr[data-source="dpi"]').cells[2].innerText.trim());
+  check(/ ago$/.test(dpiAge), 'ages rendered again in English', dpiAge);
+  check(await page.textContent('h1') === 'Dashboard', 'the title in English');
+  await page.click('#lang');
+  await page.waitForSelector('body[data-lang="fr"]');
+  check(await page.textContent('h1') === 'Tableau de bord', 'and back to French');
+
+  // The source page: the compromised restore point with its finding, the clean point before it.
+  await page.click('tr[data-source="web"] a');
+  await page.waitForURL(/source\.html\?name=web$/);
+  await page.waitForSelector('body[data-ready="1"] #points:not([hidden])');
+  const points = () => page.evaluate(() => [...document.querySelectorAll('#points tbody tr')]
+    .map((tr) => [...tr.cells].map((c) => c.innerText.trim())));
+  let pts = await points();
+  check(pts.length === 2 && pts[0][1] === 'compromis' && pts[1][1] === 'point sain',
+    'the source page: the compromised point and the clean point', pts);
+  check(pts.length === 2 && pts[0][3].startsWith('haute') && pts[0][3].includes('/www/up.php'),
+    'the finding with its severity and path', pts[0]);
+  check((await page.textContent('#verdict')).startsWith('Compromis depuis le '), 'the verdict in French',
+    await page.textContent('#verdict'));
+  if (process.env.CR_SHOT) await page.screenshot({ path: path.join(path.dirname(process.env.CR_SHOT), 'source.png') });
+  bad = await untranslated(page);
+  check(bad.length === 0, 'source page: every visible French text comes from the catalogue', bad);
+  await page.click('#lang');
+  await page.waitForSelector('body[data-lang="en"]');
+  bad = await untranslated(page);
+  check(bad.length === 0, 'source page: every visible English text comes from the catalogue', bad);
+  pts = await points();
+  check(pts.length === 2 && pts[0][1] === 'compromised' && pts[1][1] === 'clean point' && pts[0][3].startsWith('high'),
+    'the source page in English', pts);
+  await page.click('#lang');
+  await page.waitForSelector('body[data-lang="fr"]');
+  await page.goto(URL + '/index.html');
+  await page.waitForSelector('body[data-ready="1"] #sources:not([hidden])');
+
+  // A POST without the session's CSRF token is refused; with it, it works.
+  const post = (withToken) => page.evaluate(async (withToken) => {
+    const headers = { 'Content-Type': 'application/json' };
+    if (withToken) headers['X-CSRF-Token'] = CR.state.session.csrf;
+    const r = await fetch('/api/users', { method: 'POST', headers, credentials: 'same-origin',
+      body: JSON.stringify({ name: withToken ? 'nina' : 'eve', role: 'admin', password: 'a long enough password' }) });
+    return r.status;
+  }, withToken);
+  check(await post(false) === 403, 'a POST without the CSRF token is refused (403)');
+  check(await post(true) === 201, 'the same POST with the token is accepted (201)');
+
+  // A viewer: sees the dashboard, gets 403 on the admin API.
+  const vctx = await browser.newContext({ ignoreHTTPSErrors: true });
+  const vpage = await vctx.newPage();
+  await login(vpage, 'victor', process.env.PW_victor);
+  await vpage.waitForSelector('body[data-ready="1"] #sources:not([hidden])');
+  check(await vpage.textContent('#who-role') === 'lecteur', 'the viewer\'s role shown in French');
+  const vs = await vpage.evaluate(async () => {
+    const get = await fetch('/api/users');
+    const post = await fetch('/api/users', { method: 'POST', credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': CR.state.session.csrf },
+      body: JSON.stringify({ name: 'victor2', role: 'admin', password: 'a long enough password' }) });
+    return [get.status, post.status];
+  });
+  check(vs[0] === 403 && vs[1] === 403, 'a viewer gets 403 on the admin API', vs);
+
+  // Logout ends the session.
+  await page.click('#logout');
+  await page.waitForURL(/login\.html$/);
+  const after = await page.evaluate(async () => (await fetch('/api/sources')).status);
+  check(after === 401, 'after logout the API says 401', after);
+  check(problems.length === 0, 'no script error and no CSP violation in the pages', problems);
+
+  await browser.close();
+  console.log(failures ? failures + ' check(s) failed' : 'all checks passed');
+  process.exit(failures ? 1 : 0);
+})().catch((e) => {
+  console.log('FAIL: ' + (e && e.stack ? e.stack : e));
+  process.exit(1);
+});
