@@ -401,6 +401,13 @@ static int backing_path(char **out, const im_disk *d, const char *name)
         goto done;
     }
     if (!(real = realpath(lex, NULL))) {
+        struct stat st;
+        /* A link that leads nowhere: in the parser sandbox, also one that leads out of the
+         * folders it may see. Refused like any name outside, not "missing". */
+        if (errno == ENOENT && lstat(lex, &st) == 0 && S_ISLNK(st.st_mode)) {
+            err = backing_refused(d, name);
+            goto done;
+        }
         if (errno == ENOENT || errno == ENOTDIR) {
             cr_error_set("%s: its qcow2 backing file %s is missing (looked for %s): copy it next "
                          "to the image, or flatten the image with 'qemu-img convert -O qcow2'",

@@ -131,6 +131,13 @@ typedef struct cr_sbx_child cr_sbx_child;
 
 /** Services may open files read-only (inside the sandbox's root: only the read paths). */
 #define CR_SBX_OPEN_READ 1u
+/**
+ * Services may also create, write and remove files and symbolic links in the
+ * sandbox's own root, a private tmpfs of at most 64 MiB that vanishes with the
+ * child (the read paths stay read-only): libvmdk reads a descriptor written
+ * by the child. Implies CR_SBX_OPEN_READ.
+ */
+#define CR_SBX_SCRATCH 2u
 
 typedef struct cr_sbx_service {
     const char *name;
