@@ -299,8 +299,12 @@ static int decode_volume(im_fsresult *r, const im_sbx_known *k, uint64_t disk_si
         return hostile("volume");
     if (!(r->vol.name = cr_strndup((const char *)nm, nml)))
         return CR_ERROR;
-    if (strlen(r->vol.name) != nml || !cr_name_is_safe(r->vol.name) ||
-        r->vol.start > disk_size || r->vol.length > disk_size - r->vol.start)
+    /* fs.c names volumes "fs" or "pN": letters and digits only. */
+    int plain = nml > 0;
+    for (size_t i = 0; i < nml; i++)
+        plain &= (nm[i] >= '0' && nm[i] <= '9') || (nm[i] >= 'a' && nm[i] <= 'z') ||
+                 (nm[i] >= 'A' && nm[i] <= 'Z');
+    if (!plain || r->vol.start > disk_size || r->vol.length > disk_size - r->vol.start)
         return hostile("volume name or place");
     r->reused = reused;
     if (reused)
@@ -901,6 +905,7 @@ static int fs_ask(void *ud, uint16_t type, cr_rd *msg, cr_buf *answer)
     case IM_ASK_REUSE: {
         im_fsresult r;
         memset(&r, 0, sizeof(r));
+        /* (Compared with the parent snapshot's names only: never shown or stored from here.) */
         if (cr_rd_str(msg, &r.vol.name, 32) < 0 || !r.vol.name || cr_rd_u64(msg, &r.vol.start) < 0 ||
             cr_rd_u64(msg, &r.vol.length) < 0 || cr_rd_left(msg)) {
             im_fsresult_clear(&r);
