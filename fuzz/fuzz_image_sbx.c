@@ -2,7 +2,7 @@
  * Fuzz the parent's side of the disk image sandbox (src/image/sbx.c): what a
  * hijacked image reader could answer. The first byte chooses the decoder:
  *   0  the chain of an opened disk (im_sbx_decode_layers): absolute paths of
- *      clean text, known formats, sizes of at most 64 TiB, or CR_EHOSTILE;
+ *      clean text, formats up to CR_IMAGE_VHD, sizes of at most 64 TiB, or CR_EHOSTILE;
  *   1  a folder's tree the child asks to save (im_sbx_check_tree), against a
  *      parent that knows one blob of 4096 bytes (id 11..11) and one tree (id
  *      22..22): every extent inside that blob, every subtree that tree, every
@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             for (size_t i = 0; i < nl; i++) {
                 fuzz_check_text(l[i].path);
-                if (l[i].path[0] != '/' || l[i].format > CR_IMAGE_VHDX || l[i].size > (64ull << 40))
+                if (l[i].path[0] != '/' || l[i].format > CR_IMAGE_VHD || l[i].size > (64ull << 40))
                     abort();
             }
         } else if (l || nl) {

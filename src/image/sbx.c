@@ -219,8 +219,8 @@ int im_sbx_decode_layers(im_layer **out, size_t *n, const void *data, size_t len
             goto done;
         }
         /* The sizes disk.c accepts (64 TiB at most), a known format, an absolute path. */
-        if (pl == 0 || p[0] != '/' || fmt > CR_IMAGE_VHDX || l->size > (64ull << 40) ||
-            l->dropped > (64ull << 40) || (got == 0 && fmt == CR_IMAGE_AUTO)) {
+        if (pl == 0 || p[0] != '/' || fmt > CR_IMAGE_VHD || l->size > (64ull << 40) ||
+            l->dropped > (64ull << 40) || fmt == CR_IMAGE_AUTO) {
             err = hostile("chain entry");
             goto done;
         }
