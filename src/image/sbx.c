@@ -705,7 +705,6 @@ int im_src_open(im_src **out, const char *path, const char *name,
     size_t nrp = 0;
     cr_buf setup = CR_BUF_INIT;
     struct stat st;
-    char *what = NULL;
     int err = 0;
 
     *out = NULL;
@@ -755,14 +754,10 @@ int im_src_open(im_src **out, const char *path, const char *name,
         else
             free(abs);
     }
-    if (!(what = cr_sprintf("%s (the disk image %s)", name, path))) {
-        err = CR_ERROR;
-        goto done;
-    }
     cr_sbx_opts o;
     memset(&o, 0, sizeof(o));
     o.service = "image";
-    o.what = what;
+    o.what = name; /* src_fail adds the path */
     o.setup = setup.ptr;
     o.setuplen = setup.len;
     o.read_paths = rp;
@@ -782,7 +777,6 @@ done:
     for (size_t i = 0; rp && i < nrp; i++)
         free((char *)rp[i]);
     free(rp);
-    free(what);
     cr_buf_free(&setup);
     im_src_close(s);
     return err;
