@@ -15,7 +15,8 @@
  *   - installs a seccomp filter (libseccomp) that kills it on any system
  *     call parsing does not need: no socket, no exec, no fork, no ptrace,
  *     no mount; open only read-only and only for services that read files;
- *     write only to its channel, stderr and the scratch files it was given.
+ *     write only to its channel, stderr and the scratch files it was given
+ *     (or, for a CR_SBX_SCRATCH service, to files of its private tmpfs root).
  * It then answers requests on one socket. Every frame is
  *
  *   u32 magic "CSBX" | u8 version | u8 kind | u16 type | u32 length | payload
