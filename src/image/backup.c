@@ -315,7 +315,7 @@ static int chunk_pass(ib *b, iworker *workers, size_t nw, idisk *dk)
         buf = b->freelist[--b->nfree];
         pthread_mutex_unlock(&b->mu);
 
-        if ((err = im_src_read(dk->src, off, b->bufs[buf], len)) < 0) {
+        if ((err = im_src_read(dk->src, off, &b->bufs[buf], len)) < 0) {
             char msg[800];
             snprintf(msg, sizeof(msg), "%s", cr_error_last());
             cr_error_set("%s; no snapshot was made (a disk with a missing range must not "

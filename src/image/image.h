@@ -234,9 +234,14 @@ int im_src_open(im_src **out, const char *path, const char *name,
 void im_src_close(im_src *s); /* accepts NULL */
 /** The chain, layers[0] being the image itself (borrowed). */
 const im_layer *im_src_layers(const im_src *s, size_t *n);
-/** im_next_data, im_read (len <= CR_IMAGE_CHUNK) of the disk; CR_EHOSTILE as above. */
+/** im_next_data of the disk; CR_EHOSTILE as above. */
 int im_src_next_data(im_src *s, uint64_t off, uint64_t *out);
-int im_src_read(im_src *s, uint64_t off, void *buf, size_t len);
+/**
+ * im_read of the disk into *buf, a malloc'd buffer of CR_IMAGE_CHUNK bytes
+ * (len <= CR_IMAGE_CHUNK), which may be exchanged for another one of at least
+ * that size (the child's answer, not copied); CR_EHOSTILE as above.
+ */
+int im_src_read(im_src *s, uint64_t off, uint8_t **buf, size_t len);
 /** im_fs_read of the disk (st: the vault; parent_*: as im_fs_read). */
 int im_src_fs_read(im_src *s, im_fsresult **out, size_t *nout, char **ptable,
                    const im_chunkmap *map, const im_chunkmap *parent_map,

@@ -823,24 +823,31 @@ int im_src_next_data(im_src *s, uint64_t off, uint64_t *out)
     return 0;
 }
 
-int im_src_read(im_src *s, uint64_t off, void *buf, size_t len)
+int im_src_read(im_src *s, uint64_t off, uint8_t **buf, size_t len)
 {
-    uint8_t req[12];
+    uint8_t req[12], *mine;
     int err;
     if (s->d)
-        return im_read(s->d, off, buf, len);
+        return im_read(s->d, off, *buf, len);
     assert(len <= CR_IMAGE_CHUNK);
     for (int i = 0; i < 8; i++)
         req[i] = (uint8_t)(off >> (8 * i));
     for (int i = 0; i < 4; i++)
         req[8 + i] = (uint8_t)((uint32_t)len >> (8 * i));
+    /* The reply is read into a buffer that can take the caller's place (no copy of 4 MiB). */
+    if (s->reply.cap < CR_IMAGE_CHUNK && (err = cr_buf_grow(&s->reply, CR_IMAGE_CHUNK)) < 0)
+        return err;
     if ((err = cr_sbx_call(s->sbx, IM_REQ_READ, req, sizeof(req), &s->reply, NULL, NULL)) < 0)
         return src_fail(s, err);
     if (s->reply.len != len) {
         hostile("a chunk of the wrong length");
         return src_fail(s, CR_EHOSTILE);
     }
-    memcpy(buf, s->reply.ptr, len);
+    mine = s->reply.ptr;
+    s->reply.ptr = *buf;
+    s->reply.cap = CR_IMAGE_CHUNK;
+    s->reply.len = 0;
+    *buf = mine;
     return 0;
 }
 
