@@ -328,8 +328,7 @@ static int in_hole(holes *h, uint64_t off, uint64_t len)
     return 1;
 }
 
-/* p made absolute (relative to the working folder) and lexical (cr_path_lexical). */
-static char *abs_lexical(const char *p)
+char *im_abs_lexical(const char *p)
 {
     if (p[0] == '/')
         return cr_path_lexical(p);
@@ -364,7 +363,7 @@ static int backing_allowed(const im_disk *d, const char *p, int real)
     int ok = 0;
     for (size_t i = 0; i <= d->nallow && !ok; i++) {
         const char *f = i == 0 ? d->dir : d->allow[i - 1];
-        char *lex = abs_lexical(f), *r = NULL;
+        char *lex = im_abs_lexical(f), *r = NULL;
         if (real && lex)
             r = realpath(lex, NULL); /* an allowed folder that does not exist allows nothing real */
         const char *cmp = real ? r : lex;
@@ -392,7 +391,7 @@ static int backing_path(char **out, const im_disk *d, const char *name)
 
     *out = NULL;
     if (!(j = name[0] == '/' ? cr_strdup(name) : cr_sprintf("%s/%s", d->dir, name)) ||
-        !(lex = abs_lexical(j))) {
+        !(lex = im_abs_lexical(j))) {
         err = CR_ERROR;
         goto done;
     }

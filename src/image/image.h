@@ -63,6 +63,9 @@ int im_open_allow(im_disk **out, const char *path, cr_image_format expect,
                   const char *const *allow_backing, size_t nallow);
 void im_close(im_disk *d); /* accepts NULL */
 
+/** p made absolute (relative to the working folder) and lexical (cr_path_lexical); NULL: no memory. */
+char *im_abs_lexical(const char *p);
+
 /** The backing file (qcow2), parent disk (VMDK, differencing VHD/VHDX) read under d, or NULL. */
 const im_disk *im_parent(const im_disk *d);
 

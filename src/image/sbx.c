@@ -734,13 +734,7 @@ int im_src_open(im_src **out, const char *path, const char *name,
         goto done;
     for (size_t i = 0; i < nallow; i++) {
         /* Absolute: the child's working folder is its root. */
-        char *abs = NULL, *cwd = NULL, *j = NULL;
-        if (allow_backing[i][0] == '/')
-            abs = cr_path_lexical(allow_backing[i]);
-        else if ((cwd = getcwd(NULL, 0)) && (j = cr_sprintf("%s/%s", cwd, allow_backing[i])))
-            abs = cr_path_lexical(j);
-        free(cwd);
-        free(j);
+        char *abs = im_abs_lexical(allow_backing[i]);
         if (!abs) {
             err = CR_ERROR;
             goto done;
