@@ -19,6 +19,8 @@
 #   read-data     only the allocated data of DISK.raw (SEEK_DATA/SEEK_HOLE, 4 MiB reads)
 #   backup-1      cleanroom backup --image DISK.raw (first)      restic backup DISK.raw
 #   backup-2      the same, nothing changed                       the same
+#                 (both also as "cleanroom-nosbx": CLEANROOM_SANDBOX=off, into a
+#                 vault of its own: the cost of reading the disk in the parser sandbox)
 #   backup-1pct   after debugfs wrote ~1% of the allocated bytes (new and rewritten files)
 #   restore-raw   cleanroom restore --image OUT (raw)             restic restore
 #   restore-qcow2 cleanroom restore --image OUT --format qcow2
@@ -136,6 +138,7 @@ measure() {
     RSS[$step,$tool]=$rss
     case $tool in
     cleanroom) REPO[$step,$tool]=$(du -sm "$WORK/repo-cleanroom" | cut -f1) ;;
+    cleanroom-nosbx) REPO[$step,$tool]=$(du -sm "$WORK/repo-nosbx" | cut -f1) ;;
     restic) REPO[$step,$tool]=$(du -sm "$WORK/repo-restic" | cut -f1) ;;
     esac
     if [ "$rc" -eq 0 ]; then
@@ -207,7 +210,7 @@ report() {
     echo "|---|---|---|---|---|---|---|"
     local s t
     for s in "${STEPS[@]}"; do
-        for t in cleanroom restic qemu-img cat sparse-read; do row "$s" "$t"; done
+        for t in cleanroom cleanroom-nosbx restic qemu-img cat sparse-read; do row "$s" "$t"; done
     done
     echo
     echo "Ratios (seconds of the reference / seconds of cleanroom; higher is better for cleanroom):"
@@ -215,6 +218,8 @@ report() {
     ratio "restore to qcow2 against qemu-img convert raw -> qcow2" convert-qcow2 qemu-img restore-qcow2 cleanroom ""
     ratio "unchanged re-backup against cat (read speed, holes read as zeros)" cat cat backup-2 cleanroom ""
     ratio "unchanged re-backup against reading the allocated data (SEEK_DATA)" read-data sparse-read backup-2 cleanroom ""
+    ratio "first backup, sandbox off against on (goal >= 0.9)" backup-1 cleanroom-nosbx backup-1 cleanroom ""
+    ratio "unchanged re-backup, sandbox off against on (goal >= 0.9)" backup-2 cleanroom-nosbx backup-2 cleanroom ""
     ratio "first backup against restic" backup-1 restic backup-1 cleanroom ""
     ratio "unchanged re-backup against restic" backup-2 restic backup-2 cleanroom ""
     ratio "restore to raw against restic restore" restore-raw restic restore-raw cleanroom ""
@@ -249,6 +254,8 @@ main() {
     say "bench-image: disk $((VIRT / 1048576)) MiB virtual, $((ALLOC / 1048576)) MiB allocated"
 
     crb init --kdf "$KDF" >"$WORK/log/init.log" 2>&1 || die "cleanroom init failed"
+    "$CLEANROOM" --repo "$WORK/repo-nosbx" --quiet init --kdf "$KDF" >"$WORK/log/init-nosbx.log" 2>&1 ||
+        die "cleanroom init failed"
     has restic && { restic --repo "$WORK/repo-restic" --quiet init --repository-version 2 \
         >"$WORK/log/init-restic.log" 2>&1 || die "restic init failed"; }
 
@@ -275,6 +282,12 @@ while off < end:
     measure backup-1 cleanroom "$CLEANROOM" --repo "$WORK/repo-cleanroom" --quiet backup --source vm --image "$disk"
     has restic && measure backup-1 restic restic --repo "$WORK/repo-restic" --quiet backup "$disk"
     measure backup-2 cleanroom "$CLEANROOM" --repo "$WORK/repo-cleanroom" --quiet backup --source vm --image "$disk"
+    # The same two backups with the disk read in process, into a vault of their own.
+    local k
+    for k in backup-1 backup-2; do
+        CLEANROOM_SANDBOX=off measure "$k" cleanroom-nosbx "$CLEANROOM" --repo "$WORK/repo-nosbx" --quiet \
+            backup --source vm --image "$disk"
+    done
     has restic && measure backup-2 restic restic --repo "$WORK/repo-restic" --quiet backup "$disk"
 
     # ~1% of the allocated bytes: one new file of random data (2/3) and three
@@ -283,7 +296,6 @@ while off < end:
     [ "$CHANGE_MIB" -ge 3 ] || CHANGE_MIB=3
     keystream $((CHANGE_MIB * 2 / 3)) "$WORK/new.bin" 99
     img_ext4_put "$disk" "$p2" "$WORK/new.bin" /srv/images/new-study.bin 644 || die "debugfs failed"
-    local k
     for k in 1 2 3; do
         keystream $((CHANGE_MIB / 9 + 1)) "$WORK/chg.bin" $((100 + k))
         img_ext4_put "$disk" "$p2" "$WORK/chg.bin" "/var/log/app/rotated-$k.log" 640 || die "debugfs failed"

@@ -98,7 +98,7 @@ typedef struct iworker {
 
 /* One disk being backed up. */
 typedef struct idisk {
-    im_disk *d;
+    im_src *src; /* read in the parser sandbox (sbx.c) */
     char *abspath;
     struct stat st;
     im_chunkmap map;
@@ -294,7 +294,7 @@ static int chunk_pass(ib *b, iworker *workers, size_t nw, idisk *dk)
         size_t len = chunk_len(m, i), buf;
         ijob j;
 
-        if (next_data <= off && (err = im_next_data(dk->d, off, &next_data)) < 0) {
+        if (next_data <= off && (err = im_src_next_data(dk->src, off, &next_data)) < 0) {
             set_fatal(b, err);
             break;
         }
@@ -315,7 +315,7 @@ static int chunk_pass(ib *b, iworker *workers, size_t nw, idisk *dk)
         buf = b->freelist[--b->nfree];
         pthread_mutex_unlock(&b->mu);
 
-        if ((err = im_read(dk->d, off, b->bufs[buf], len)) < 0) {
+        if ((err = im_src_read(dk->src, off, &b->bufs[buf], len)) < 0) {
             char msg[800];
             snprintf(msg, sizeof(msg), "%s", cr_error_last());
             cr_error_set("%s; no snapshot was made (a disk with a missing range must not "
@@ -424,7 +424,7 @@ static void load_parent(idisk *dk, cr_repo *repo, const cr_snapshot *p, const ch
 static void idisk_clear(idisk *dk)
 {
     size_t k;
-    im_close(dk->d);
+    im_src_close(dk->src);
     free(dk->abspath);
     chunkmap_clear(&dk->map);
     chunkmap_clear(&dk->pmap);
@@ -644,40 +644,42 @@ static void fs_warning(const char *path, const char *message, void *payload)
 }
 
 /* Data mapped beyond the size a header of the chain gives: one warning per file. */
-static uint64_t warn_dropped(const cr_image_backup_options *o, const im_disk *d)
+static uint64_t warn_dropped(const cr_image_backup_options *o, const im_src *src)
 {
     uint64_t n = 0;
-    for (const im_disk *l = d; l; l = im_parent(l)) {
-        if (!im_dropped(l))
+    size_t nl;
+    const im_layer *ls = im_src_layers(src, &nl);
+    for (size_t i = 0; i < nl; i++) {
+        const im_layer *l = &ls[i];
+        if (!l->dropped)
             continue;
         n++;
-        warnf(o, im_path(l),
+        warnf(o, l->path,
               "its %s tables map %llu bytes of data beyond the size its header gives (%llu "
               "bytes): they were not stored, the snapshot keeps the size of the header. The "
               "header may be damaged or forged: compare 'qemu-img info' and 'qemu-img map' "
               "of the image",
-              cr_image_format_name(im_format(l)), (unsigned long long)im_dropped(l),
-              (unsigned long long)im_size(l));
+              cr_image_format_name(l->format), (unsigned long long)l->dropped,
+              (unsigned long long)l->size);
     }
     return n;
 }
 
 /* The chain of files read under a disk, as the snapshot records it. */
-static int record_chain(cr_image_disk *sd, const im_disk *d)
+static int record_chain(cr_image_disk *sd, const im_src *src)
 {
-    size_t n = 0;
-    sd->dropped = im_dropped(d);
-    for (const im_disk *l = im_parent(d); l; l = im_parent(l))
-        n++;
-    if (n == 0)
+    size_t n;
+    const im_layer *ls = im_src_layers(src, &n);
+    sd->dropped = ls[0].dropped;
+    if (n <= 1)
         return 0;
-    if (!(sd->backing = cr_calloc(n, sizeof(*sd->backing))))
+    if (!(sd->backing = cr_calloc(n - 1, sizeof(*sd->backing))))
         return CR_ERROR;
-    for (const im_disk *l = im_parent(d); l; l = im_parent(l)) {
+    for (size_t i = 1; i < n; i++) {
         cr_image_backing *b = &sd->backing[sd->nbacking++];
-        b->format = im_format(l);
-        sd->dropped += im_dropped(l);
-        if (!(b->path = cr_strdup(im_path(l))))
+        b->format = ls[i].format;
+        sd->dropped += ls[i].dropped;
+        if (!(b->path = cr_strdup(ls[i].path)))
             return CR_ERROR;
     }
     return 0;
@@ -769,14 +771,18 @@ int cr_backup_image(cr_snapshot **out, cr_repo *repo, const char *const *images,
                 err = CR_EINPUT;
                 goto done;
             }
-        if ((err = im_open_allow(&dk->d, dk->abspath, CR_IMAGE_AUTO,
-                                 opts->version >= 2 ? opts->allow_backing : NULL,
-                                 opts->version >= 2 ? opts->nallow_backing : 0)) < 0)
+        char dname[32];
+        size_t nl;
+        snprintf(dname, sizeof(dname), "disk%zu", i);
+        if ((err = im_src_open(&dk->src, dk->abspath, dname,
+                               opts->version >= 2 ? opts->allow_backing : NULL,
+                               opts->version >= 2 ? opts->nallow_backing : 0)) < 0)
             goto done;
-        fw.n += warn_dropped(opts, dk->d);
-        if ((err = chunkmap_init(&dk->map, im_size(dk->d))) < 0)
+        fw.n += warn_dropped(opts, dk->src);
+        uint64_t size = im_src_layers(dk->src, &nl)[0].size;
+        if ((err = chunkmap_init(&dk->map, size)) < 0)
             goto done;
-        b->bytes_total += im_size(dk->d);
+        b->bytes_total += size;
     }
 
     if ((err = cr_lock_acquire(&lock, repo, 0)) < 0)
@@ -862,12 +868,12 @@ int cr_backup_image(cr_snapshot **out, cr_repo *repo, const char *const *images,
     if (!opts->no_files) {
         for (i = 0; i < nimages; i++) {
             idisk *dk = &disks[i];
-            im_store st = {repo, tp, b->idx, 0};
+            im_store st = {.repo = repo, .packer = tp, .idx = b->idx};
             b->current = dk->abspath;
             progress(b, 1);
-            err = im_fs_read(&dk->vols, &dk->nvols, &dk->ptable, dk->d, &dk->map,
-                             dk->has_parent_map ? &dk->pmap : NULL, dk->pvols, dk->npvols, &st,
-                             fs_warning, &fw);
+            err = im_src_fs_read(dk->src, &dk->vols, &dk->nvols, &dk->ptable, &dk->map,
+                                 dk->has_parent_map ? &dk->pmap : NULL, dk->pvols, dk->npvols,
+                                 &st, fs_warning, &fw);
             atomic_fetch_add(&b->bytes_new, st.bytes_new);
             if (err < 0)
                 goto done;
@@ -957,8 +963,9 @@ int cr_backup_image(cr_snapshot **out, cr_repo *repo, const char *const *images,
             err = CR_ERROR;
             goto done;
         }
-        sd->source_format = im_format(dk->d);
-        if ((err = record_chain(sd, dk->d)) < 0)
+        size_t nl;
+        sd->source_format = im_src_layers(dk->src, &nl)[0].format;
+        if ((err = record_chain(sd, dk->src)) < 0)
             goto done;
         sd->virtual_size = dk->map.size;
         sd->stored = dk->stored;

@@ -328,8 +328,7 @@ static int in_hole(holes *h, uint64_t off, uint64_t len)
     return 1;
 }
 
-/* p made absolute (relative to the working folder) and lexical (cr_path_lexical). */
-static char *abs_lexical(const char *p)
+char *im_abs_lexical(const char *p)
 {
     if (p[0] == '/')
         return cr_path_lexical(p);
@@ -364,7 +363,7 @@ static int backing_allowed(const im_disk *d, const char *p, int real)
     int ok = 0;
     for (size_t i = 0; i <= d->nallow && !ok; i++) {
         const char *f = i == 0 ? d->dir : d->allow[i - 1];
-        char *lex = abs_lexical(f), *r = NULL;
+        char *lex = im_abs_lexical(f), *r = NULL;
         if (real && lex)
             r = realpath(lex, NULL); /* an allowed folder that does not exist allows nothing real */
         const char *cmp = real ? r : lex;
@@ -392,7 +391,7 @@ static int backing_path(char **out, const im_disk *d, const char *name)
 
     *out = NULL;
     if (!(j = name[0] == '/' ? cr_strdup(name) : cr_sprintf("%s/%s", d->dir, name)) ||
-        !(lex = abs_lexical(j))) {
+        !(lex = im_abs_lexical(j))) {
         err = CR_ERROR;
         goto done;
     }
@@ -401,6 +400,13 @@ static int backing_path(char **out, const im_disk *d, const char *name)
         goto done;
     }
     if (!(real = realpath(lex, NULL))) {
+        struct stat st;
+        /* A link that leads nowhere: in the parser sandbox, also one that leads out of the
+         * folders it may see. Refused like any name outside, not "missing". */
+        if (errno == ENOENT && lstat(lex, &st) == 0 && S_ISLNK(st.st_mode)) {
+            err = backing_refused(d, name);
+            goto done;
+        }
         if (errno == ENOENT || errno == ENOTDIR) {
             cr_error_set("%s: its qcow2 backing file %s is missing (looked for %s): copy it next "
                          "to the image, or flatten the image with 'qemu-img convert -O qcow2'",

@@ -55,6 +55,11 @@ uint64_t im_fs_walk_count(void)
     return (uint64_t)atomic_load(&fs_walks);
 }
 
+void im_fs_walk_note(uint64_t n)
+{
+    atomic_fetch_add(&fs_walks, n);
+}
+
 /* ------------------------------------------------------------ text */
 
 /* Decode one UTF-8 sequence at s[0..len); returns its length, 0 if invalid. */
@@ -500,6 +505,33 @@ static int all_zero(const uint8_t *p, size_t n)
     return memcmp(p, z, n) == 0;
 }
 
+int im_store_blob(im_store *st, const void *data, size_t len, cr_id *out)
+{
+    size_t stored = 0;
+    int err;
+    cr_blob_id(out, &st->repo->keys, data, len);
+    if (!cr_index_claim(st->idx, out))
+        return 0;
+    if ((err = cr_packer_add(st->packer, CR_BLOB_DATA, out, data, len, &stored)) < 0) {
+        cr_index_unclaim(st->idx, out);
+        return err;
+    }
+    st->bytes_new += stored;
+    if (cr_packer_size(st->packer) >= CR_PACK_TARGET && (err = cr_packer_flush(st->packer)) < 0)
+        return err;
+    return 0;
+}
+
+int im_store_tree(im_store *st, const cr_tree *t, cr_id *out)
+{
+    int err;
+    if ((err = cr_tree_save(out, st->repo, st->packer, t)) < 0)
+        return err;
+    if (cr_packer_size(st->packer) >= CR_PACK_TARGET)
+        err = cr_packer_flush(st->packer);
+    return err;
+}
+
 enum { READ_OK = 0, READ_FAILED = 1 };
 
 /*
@@ -526,19 +558,10 @@ static int store_read(walker *w, const TSK_FS_ATTR *a, uint64_t end, const char 
         }
         if (!all_zero(w->buf, piece)) {
             cr_id id;
-            cr_blob_id(&id, &st->repo->keys, w->buf, piece);
-            if (cr_index_claim(st->idx, &id)) {
-                size_t stored = 0;
-                if ((err = cr_packer_add(st->packer, CR_BLOB_DATA, &id, w->buf, piece, &stored)) <
-                    0) {
-                    cr_index_unclaim(st->idx, &id);
-                    return err;
-                }
-                st->bytes_new += stored;
-                if (cr_packer_size(st->packer) >= CR_PACK_TARGET &&
-                    (err = cr_packer_flush(st->packer)) < 0)
-                    return err;
-            }
+            err = st->put_blob ? st->put_blob(st->ud, w->buf, piece, &id)
+                               : im_store_blob(st, w->buf, piece, &id);
+            if (err < 0)
+                return err;
             if ((err = ext_push(w, off, piece, &id, 0)) < 0)
                 return err;
         }
@@ -693,10 +716,7 @@ static int save_folder(walker *w, nodelist *l, cr_id *out)
     t.nodes = l->v;
     t.count = l->n;
     cr_tree_sort(&t);
-    if ((err = cr_tree_save(out, w->st->repo, w->st->packer, &t)) < 0)
-        goto done;
-    if (cr_packer_size(w->st->packer) >= CR_PACK_TARGET)
-        err = cr_packer_flush(w->st->packer);
+    err = w->st->put_tree ? w->st->put_tree(w->st->ud, &t, out) : im_store_tree(w->st, &t, out);
 done:
     free(o);
     free(v);
@@ -1125,18 +1145,19 @@ static int tree_is_system(cr_repo *repo, const cr_id *root, int fold)
  * (errors): walking again repeats the warnings instead of hiding them.
  * @return 1 (r filled), 0 (walk it), or an error.
  */
-static int reuse_parent(ctx *c, im_fsresult *r)
+int im_fs_reuse(im_fsresult *r, cr_repo *repo, const im_chunkmap *map,
+                const im_chunkmap *parent_map, const im_fsresult *parent_vols, size_t nparent)
 {
-    if (!c->parent_map || !c->parent_vols)
+    if (!parent_map || !parent_vols)
         return 0;
-    for (size_t i = 0; i < c->nparent; i++) {
-        const im_fsresult *p = &c->parent_vols[i];
+    for (size_t i = 0; i < nparent; i++) {
+        const im_fsresult *p = &parent_vols[i];
         im_fsresult got;
         int sys;
         if (!p->has_tree || !p->vol.name || strcmp(p->vol.name, r->vol.name) ||
             p->vol.start != r->vol.start || p->vol.length != r->vol.length)
             continue;
-        if (p->errors || !range_unchanged(c->map, c->parent_map, r->vol.start, r->vol.length))
+        if (p->errors || !range_unchanged(map, parent_map, r->vol.start, r->vol.length))
             return 0;
         /* Counts and is_system: the parent's, or read from its stored tree when
          * the caller took the parent from a snapshot file (which has neither).
@@ -1146,10 +1167,10 @@ static int reuse_parent(ctx *c, im_fsresult *r)
         got.others = p->others;
         got.bytes = p->bytes;
         if (!p->dirs && !p->others && !p->bytes && p->vol.files &&
-            tree_counts(c->st->repo, &p->tree, 0, &got) < 0)
+            tree_counts(repo, &p->tree, 0, &got) < 0)
             return 0;
         sys = p->is_system;
-        if (!sys && (sys = tree_is_system(c->st->repo, &p->tree, is_windows_fs(p->vol.fs_type))) < 0)
+        if (!sys && (sys = tree_is_system(repo, &p->tree, is_windows_fs(p->vol.fs_type))) < 0)
             return 0;
         if ((p->vol.fs_type && !(r->vol.fs_type = cr_strdup(p->vol.fs_type))) ||
             (p->vol.label && !(r->vol.label = cr_strdup(p->vol.label))) ||
@@ -1220,8 +1241,14 @@ static int read_volume(ctx *c, im_fsresult *r, const char *part_label, int expec
     int err = 0;
 
     memset(&w, 0, sizeof(w));
-    if ((err = reuse_parent(c, r)) != 0)
+    /* In the sandbox the parent, which holds the vault, decides (and keeps its result). */
+    err = c->st->reuse ? c->st->reuse(c->st->ud, r)
+                       : im_fs_reuse(r, c->st->repo, c->map, c->parent_map, c->parent_vols,
+                                     c->nparent);
+    if (err != 0) {
+        r->reused = err > 0 && c->st->reuse;
         return err < 0 ? err : 0;
+    }
 
     tsk_error_reset();
     fs = tsk_fs_open_img(c->img, (TSK_OFF_T)r->vol.start, TSK_FS_TYPE_DETECT);

@@ -63,6 +63,9 @@ int im_open_allow(im_disk **out, const char *path, cr_image_format expect,
                   const char *const *allow_backing, size_t nallow);
 void im_close(im_disk *d); /* accepts NULL */
 
+/** p made absolute (relative to the working folder) and lexical (cr_path_lexical); NULL: no memory. */
+char *im_abs_lexical(const char *p);
+
 /** The backing file (qcow2), parent disk (VMDK, differencing VHD/VHDX) read under d, or NULL. */
 const im_disk *im_parent(const im_disk *d);
 
@@ -124,12 +127,18 @@ typedef struct im_fsresult {
     uint64_t dirs, others, bytes; /**< folders below the root, other nodes, bytes of files */
     uint64_t errors;      /**< entries left out because they could not be read (warned) */
     int is_system;        /**< 1 if it looks like an OS root (etc/ + usr/ or bin/, or Windows/System32) */
+    int reused;           /**< in the sandbox child: st->reuse said the parent keeps its own result */
 } im_fsresult;
 
 void im_fsresult_clear(im_fsresult *r);
 
-/** Number of filesystems walked by im_fs_read in this process (for tests of the reuse path). */
+/**
+ * Number of filesystems walked by im_fs_read for this process, in it or in
+ * its sandbox children (for tests of the reuse path).
+ */
 uint64_t im_fs_walk_count(void);
+/** Count walks a sandbox child made (a volume it opened and listed). */
+void im_fs_walk_note(uint64_t n);
 
 /**
  * Where fs.c stores what is not a plain range of the disk (NTFS resident or
@@ -140,7 +149,32 @@ typedef struct im_store {
     cr_packer *packer; /**< owned by the caller, flushed by the caller */
     cr_index *idx;
     uint64_t bytes_new; /**< stored bytes added (updated by fs.c) */
+    /*
+     * In the parser sandbox's child, which holds no vault, these replace the
+     * vault (sbx.c asks the parent, which checks and stores): a data blob, a
+     * folder's tree, and whether a volume keeps the parent snapshot's tree
+     * (1: the parent keeps its own result; r is left empty). NULL: the vault above.
+     */
+    int (*put_blob)(void *ud, const void *data, size_t len, cr_id *out);
+    int (*put_tree)(void *ud, const cr_tree *t, cr_id *out);
+    int (*reuse)(void *ud, im_fsresult *r);
+    void *ud;
 } im_store;
+
+/** Store a data blob in the vault through st (dedup through the index); bytes_new updated. */
+int im_store_blob(im_store *st, const void *data, size_t len, cr_id *out);
+/** Save a tree through st's packer (flushed when full). */
+int im_store_tree(im_store *st, const cr_tree *t, cr_id *out);
+
+/**
+ * A volume whose chunks in `map` are all those of a parent's volume of the
+ * same name and place takes the parent's tree (r filled from it; counts and
+ * is_system read from the stored tree when the parent did not record them).
+ * Not when the parent left entries out (errors).
+ * @return 1 (r filled), 0 (walk it), or an error.
+ */
+int im_fs_reuse(im_fsresult *r, cr_repo *repo, const im_chunkmap *map,
+                const im_chunkmap *parent_map, const im_fsresult *parent_vols, size_t nparent);
 
 /**
  * Read the partition table of `disk` (MBR or GPT; none = whole disk) and
@@ -169,6 +203,81 @@ int im_fs_read(im_fsresult **out, size_t *nout, char **ptable, im_disk *disk,
                const im_chunkmap *map, const im_chunkmap *parent_map,
                const im_fsresult *parent_vols, size_t nparent, im_store *st,
                cr_warning_cb warn, void *payload);
+
+/* ================================================================== sbx.c */
+
+/*
+ * A disk being backed up, read in the parser sandbox ("image" service of
+ * src/util/sandbox.h): disk.c and fs.c run in a child that sees only the
+ * image's folder and the allowed backing folders; the parent asks it for the
+ * allocation map and the chunks, then for the filesystems, and stores what
+ * the child gives after checking it as untrusted input. With
+ * CLEANROOM_SANDBOX=off (or for a block device, which the child cannot open)
+ * the same calls run in this process.
+ */
+typedef struct im_src im_src;
+
+/** One file of a disk's chain: the image itself, then its backing or parent files. */
+typedef struct im_layer {
+    char *path;
+    cr_image_format format;
+    uint64_t size;    /**< virtual size its header gives */
+    uint64_t dropped; /**< im_dropped */
+} im_layer;
+
+/**
+ * Open a disk image as im_open_allow does, in a sandbox child named after
+ * `name` ("disk0") in messages.
+ * @return as im_open_allow; CR_EHOSTILE when the child crashed or broke the
+ *         protocol (the image may be crafted); CR_ERROR when the sandbox
+ *         cannot start on this machine.
+ */
+int im_src_open(im_src **out, const char *path, const char *name,
+                const char *const *allow_backing, size_t nallow);
+void im_src_close(im_src *s); /* accepts NULL */
+/** The chain, layers[0] being the image itself (borrowed). */
+const im_layer *im_src_layers(const im_src *s, size_t *n);
+/** im_next_data of the disk; CR_EHOSTILE as above. */
+int im_src_next_data(im_src *s, uint64_t off, uint64_t *out);
+/**
+ * im_read of the disk into *buf, a malloc'd buffer of CR_IMAGE_CHUNK bytes
+ * (len <= CR_IMAGE_CHUNK), which may be exchanged for another one of at least
+ * that size (the child's answer, not copied); CR_EHOSTILE as above.
+ */
+int im_src_read(im_src *s, uint64_t off, uint8_t **buf, size_t len);
+/** im_fs_read of the disk (st: the vault; parent_*: as im_fs_read). */
+int im_src_fs_read(im_src *s, im_fsresult **out, size_t *nout, char **ptable,
+                   const im_chunkmap *map, const im_chunkmap *parent_map,
+                   const im_fsresult *parent_vols, size_t nparent, im_store *st,
+                   cr_warning_cb warn, void *payload);
+
+/* The parent's decoders of the child's answers (exposed for fuzz/fuzz_image_sbx.c). */
+
+/** The answer to an open: the chain. @return 0 or CR_EHOSTILE. */
+int im_sbx_decode_layers(im_layer **out, size_t *n, const void *data, size_t len);
+void im_layers_free(im_layer *v, size_t n);
+
+/** What the parent knows while a child walks the filesystems of one disk. */
+typedef struct im_sbx_known im_sbx_known;
+int im_sbx_known_new(im_sbx_known **out, const im_chunkmap *map);
+void im_sbx_known_free(im_sbx_known *k);
+/** Note a blob (of `len` bytes) or a tree the child may name from now on. */
+int im_sbx_known_blob(im_sbx_known *k, const cr_id *id, uint32_t len);
+int im_sbx_known_tree(im_sbx_known *k, const cr_id *id);
+/**
+ * A folder's tree sent by the child: decoded like any tree read from the
+ * vault, then every name must be safe, every extent a known blob (within its
+ * length), every subtree a tree the child was given back.
+ * @return 0 or CR_EHOSTILE (message says what is wrong).
+ */
+int im_sbx_check_tree(cr_tree **out, const im_sbx_known *k, const void *data, size_t len);
+/**
+ * The child's list of volumes. Volumes it marks as kept from the parent
+ * snapshot come back with `reused` set and nothing else (the caller
+ * substitutes its own result). @return 0 or CR_EHOSTILE.
+ */
+int im_sbx_decode_volumes(im_fsresult **out, size_t *nout, char **ptable, const im_sbx_known *k,
+                          uint64_t disk_size, const void *data, size_t len);
 
 /* =============================================================== vmconf.c */
 

@@ -872,6 +872,8 @@ static int install_seccomp(cr_sbx_child *ch, unsigned flags)
     ALLOW(gettimeofday);
     ALLOW(getrandom);
     ALLOW(sched_yield);
+    /* glibc's qsort asks the memory size before sorting a large array (a folder of the fs walk). */
+    ALLOW(sysinfo);
     ALLOW(getpid);
     ALLOW(gettid);
     ALLOW(getuid);
@@ -903,7 +905,9 @@ static int install_seccomp(cr_sbx_child *ch, unsigned flags)
     wfd[nw++] = 2;
     for (size_t i = 0; i < ch->nkeep; i++)
         wfd[nw++] = ch->keep[i];
-    for (size_t i = 0; i < nw; i++) {
+    /* (With CR_SBX_SCRATCH these calls are allowed on any file below, and libseccomp
+     * refuses a conditional rule next to an unconditional one.) */
+    for (size_t i = 0; i < nw && !(flags & CR_SBX_SCRATCH); i++) {
         rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(write), 1,
                                SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)wfd[i]));
         rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(writev), 1,
@@ -911,18 +915,36 @@ static int install_seccomp(cr_sbx_child *ch, unsigned flags)
         rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sendmsg), 1,
                                SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)wfd[i]));
     }
-    for (size_t i = 0; i < ch->nkeep; i++) {
+    for (size_t i = 0; i < ch->nkeep && !(flags & CR_SBX_SCRATCH); i++) {
         rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(pwrite64), 1,
                                SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)ch->keep[i]));
         rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ftruncate), 1,
                                SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)ch->keep[i]));
     }
+    if (flags & CR_SBX_SCRATCH) {
+        /* Writes can only land in the private tmpfs root: the read paths are read-only binds. */
+        ALLOW(openat);
+        ALLOW(write);
+        ALLOW(writev);
+        ALLOW(sendmsg);
+        ALLOW(pwrite64);
+        ALLOW(ftruncate);
+        ALLOW(mkdir);
+        ALLOW(mkdirat);
+        ALLOW(symlink);
+        ALLOW(symlinkat);
+        ALLOW(unlink);
+        ALLOW(unlinkat);
+        ALLOW(rmdir);
+        flags |= CR_SBX_OPEN_READ;
+    }
     if (flags & CR_SBX_OPEN_READ) {
         /* Read-only opens, inside a root that holds only the read paths. */
         /* (O_TMPFILE includes O_DIRECTORY, which opendir needs: only its own bit is refused.) */
         const scmp_datum_t bad = O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | O_PATH | (O_TMPFILE & ~O_DIRECTORY);
-        rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
-                               SCMP_A2(SCMP_CMP_MASKED_EQ, bad, O_RDONLY));
+        if (!(flags & CR_SBX_SCRATCH))
+            rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
+                                   SCMP_A2(SCMP_CMP_MASKED_EQ, bad, O_RDONLY));
         rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 1,
                                SCMP_A3(SCMP_CMP_MASKED_EQ, AT_EMPTY_PATH, 0));
         ALLOW(getdents64);

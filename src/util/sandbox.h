@@ -15,7 +15,8 @@
  *   - installs a seccomp filter (libseccomp) that kills it on any system
  *     call parsing does not need: no socket, no exec, no fork, no ptrace,
  *     no mount; open only read-only and only for services that read files;
- *     write only to its channel, stderr and the scratch files it was given.
+ *     write only to its channel, stderr and the scratch files it was given
+ *     (or, for a CR_SBX_SCRATCH service, to files of its private tmpfs root).
  * It then answers requests on one socket. Every frame is
  *
  *   u32 magic "CSBX" | u8 version | u8 kind | u16 type | u32 length | payload
@@ -131,6 +132,13 @@ typedef struct cr_sbx_child cr_sbx_child;
 
 /** Services may open files read-only (inside the sandbox's root: only the read paths). */
 #define CR_SBX_OPEN_READ 1u
+/**
+ * Services may also create, write and remove files and symbolic links in the
+ * sandbox's own root, a private tmpfs of at most 64 MiB that vanishes with the
+ * child (the read paths stay read-only): libvmdk reads a descriptor written
+ * by the child. Implies CR_SBX_OPEN_READ.
+ */
+#define CR_SBX_SCRATCH 2u
 
 typedef struct cr_sbx_service {
     const char *name;

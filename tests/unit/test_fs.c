@@ -148,7 +148,7 @@ static void disk_read(disk_result *res, const char *img, const im_chunkmap *map,
     cr_index *idx;
     im_store st;
     REQUIRE(cr_repo_index(&idx, repo) == 0);
-    st = (im_store){repo, packer, idx, 0};
+    st = (im_store){.repo = repo, .packer = packer, .idx = idx};
     REQUIRE(im_open(&d, img, CR_IMAGE_AUTO) == 0);
     int rc = im_fs_read(&res->v, &res->n, &res->ptable, d, map, pmap, parent ? parent->v : NULL,
                         parent ? parent->n : 0, &st, on_warn, NULL);
