@@ -55,6 +55,43 @@
     ]);
   }
 
+  // Sizes in binary units, as the CLI prints them.
+  function size(n) {
+    const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+    let i = 0;
+    while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+    return (i ? n.toFixed(1) : String(n)) + ' ' + u[i];
+  }
+
+  function renderVault(v) {
+    const p = document.getElementById('vault');
+    p.textContent = '';
+    if (!v) return;
+    const parts = [CR.el('span', { tr: CR.t('Vault: {size}, growing {growth} a day (last 7 days)',
+      { size: size(v.bytes), growth: size(Math.round(v.growth_per_day)) }) })];
+    if (v.space_free === null) {
+      parts.push(CR.el('span', { key: 'free space: unknown (vault server or S3)' }));
+    } else if (v.days_until_full !== null) {
+      parts.push(CR.el('span', { tr: CR.t('free space: {free} of {total}, full in about {days} days at this rate',
+        { free: size(v.space_free), total: size(v.space_total), days: Math.floor(v.days_until_full) }) }));
+    } else {
+      parts.push(CR.el('span', { tr: CR.t('free space: {free} of {total}',
+        { free: size(v.space_free), total: size(v.space_total) }) }));
+    }
+    if (!v.last_verify) {
+      parts.push(CR.el('span', { key: 'no verify job has run yet' }));
+    } else {
+      const age = CR.age(v.last_verify.age_seconds);
+      parts.push(v.last_verify.ok
+        ? CR.el('span', { tr: CR.t('last verify: {age} ago, no damage', { age }) })
+        : CR.el('span', { cls: 'badge compromised', tr: CR.t('last verify: {age} ago, FAILED', { age }) }));
+    }
+    parts.forEach((e, i) => {
+      if (i) p.appendChild(document.createTextNode(' · '));
+      p.appendChild(e);
+    });
+  }
+
   function render() {
     const msg = document.getElementById('message');
     const table = document.getElementById('sources');
@@ -72,6 +109,7 @@
       return;
     }
     msg.hidden = true;
+    renderVault(data.vault);
     if (!data.sources.length) {
       msg.dataset.i18n = 'No source: the vault holds no snapshot and no jobs file names one.';
       msg.textContent = CR.t(msg.dataset.i18n);

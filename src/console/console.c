@@ -133,6 +133,13 @@ static const char *const texts[] = {
     N_("critically exceeded"),
     N_("never backed up"),
     N_("no rpo"),
+    N_("Vault: {size}, growing {growth} a day (last 7 days)"),
+    N_("free space: {free} of {total}, full in about {days} days at this rate"),
+    N_("free space: {free} of {total}"),
+    N_("free space: unknown (vault server or S3)"),
+    N_("last verify: {age} ago, no damage"),
+    N_("last verify: {age} ago, FAILED"),
+    N_("no verify job has run yet"),
 };
 
 typedef struct session {
@@ -679,6 +686,34 @@ static enum MHD_Result api_sources(con *s, struct MHD_Connection *c, const sessi
         json_array_append_new(a, e);
     }
     json_object_set_new(o, "sources", a);
+    /* The vault as a whole (the same figures as `cleanroom status`). */
+    const cr_vault_status *vs = &st.vault;
+    json_t *v = json_object();
+    json_object_set_new(v, "bytes", json_integer((json_int_t)vs->usage.bytes));
+    json_object_set_new(v, "pack_bytes", json_integer((json_int_t)vs->usage.pack_bytes));
+    json_object_set_new(v, "bytes_last_7_days", json_integer((json_int_t)vs->usage.bytes_since));
+    json_object_set_new(v, "growth_per_day", json_real(vs->growth_per_day));
+    json_object_set_new(v, "space_free", vs->usage.space_known
+                                             ? json_integer((json_int_t)vs->usage.space_free)
+                                             : json_null());
+    json_object_set_new(v, "space_total", vs->usage.space_known
+                                              ? json_integer((json_int_t)vs->usage.space_total)
+                                              : json_null());
+    json_object_set_new(v, "days_until_full",
+                        vs->days_until_full >= 0 ? json_real(vs->days_until_full) : json_null());
+    if (vs->has_verify) {
+        json_t *ver = json_object();
+        cr_time_format(t, sizeof(t), vs->verify_ns);
+        json_object_set_new(ver, "time", json_string(t));
+        json_object_set_new(ver, "age_seconds",
+                            json_integer((st.now_ns - vs->verify_ns) / 1000000000LL));
+        json_object_set_new(ver, "ok", json_boolean(vs->verify_outcome == CR_RUN_OK));
+        json_object_set_new(ver, "problems", json_integer((json_int_t)vs->verify_problems));
+        json_object_set_new(v, "last_verify", ver);
+    } else {
+        json_object_set_new(v, "last_verify", json_null());
+    }
+    json_object_set_new(o, "vault", v);
     cr_status_clear(&st);
     return reply_json(s, c, 200, o, NULL);
 }

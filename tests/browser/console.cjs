@@ -111,6 +111,10 @@ async function catalogue(ctx, lang) {
   check(rows.dpi && /^il y a \d+ (s|min)$/.test(rows.dpi[2]), 'ages in French', rows.dpi);
   check((await page.textContent('#summary')).includes('Sources en retard : 2'), 'the summary counts the late ones',
     await page.textContent('#summary'));
+  const vaultLine = await page.textContent('#vault');
+  check(/^Coffre : [0-9.]+ (B|KiB|MiB|GiB), croissance de .* par jour/.test(vaultLine) &&
+    vaultLine.includes('espace libre : ') && vaultLine.includes('aucune vérification planifiée'),
+    'the vault\'s size, growth, free space and last verify, in French', vaultLine);
   let bad = await untranslated(page);
   check(bad.length === 0, 'every visible French text comes from the catalogue', bad);
   const frShown = await shown(page);
