@@ -53,7 +53,8 @@ typedef struct cr_id {
  */
 const char *cr_error_last(void);
 
-/** Record the message of an error on this thread (printf-style). */
+/** Record the message of an error on this thread (printf-style; the arguments may include
+ *  cr_error_last(), to build on the previous message). */
 void cr_error_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /** Forget the last error message of this thread. */

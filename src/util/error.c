@@ -24,10 +24,14 @@ void cr_error_clear(void)
 
 void cr_error_set(const char *fmt, ...)
 {
+    /* Formatted aside first: the arguments may be the slot itself ("...: %s",
+     * cr_error_last()), and vsnprintf into its own source is undefined. */
+    char msg[sizeof(cr_errmsg)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(cr_errmsg, sizeof(cr_errmsg), fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    memcpy(cr_errmsg, msg, sizeof(cr_errmsg));
 }
 
 int cr_error_errno(const char *fmt, ...)
