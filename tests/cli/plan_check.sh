@@ -29,6 +29,21 @@ for s in svcs:
         assert "$CLEANROOM_TARGET" in s, name + ": no $CLEANROOM_TARGET"
 EOF
 done
+# The AD forest recovery example: no problem, and the procedure's steps in both languages.
+expect_exit 0 cr plan check "$CR_SRC/examples/ad-forest-recovery.yaml" --no-vault
+if grep -Eq ": (error|warning): " "$CR_OUT"; then
+    cat "$CR_OUT" >&2
+    fail "ad-forest-recovery has problems"
+fi
+python3 - "$CR_SRC/examples/ad-forest-recovery.yaml" <<'PY' || fail "ad-forest-recovery: the procedure's steps"
+import re, sys
+t = open(sys.argv[1]).read()
+ids = re.findall(r"\n      - id: ([\w-]+)", t)
+need = ["isolate", "seize-fsmo", "metadata-cleanup", "raise-rid-pool", "krbtgt-reset-1", "krbtgt-reset-2", "dns-check"]
+missing = [n for n in need if n not in ids]
+assert not missing, missing
+assert t.count("fr: ") == t.count("en: ") == len(ids), "every step in French and English"
+PY
 expect_exit 0 cr plan check "$CR_SRC/examples/small-hospital.yaml" --no-vault
 assert_grep "^  tier 0 \(core infrastructure\), 3 service\(s\): ad, dns, dhcp$" "$CR_OUT" "tier 0 line"
 assert_grep "^start order: ad, dns, dhcp, postgres, dpi, pacs, lab, file-server, mail, print, workstations$" \
