@@ -1198,7 +1198,7 @@ static void emit_progress(rc_ctx *c)
         const char *phase = r->phase;
         pthread_mutex_unlock(&c->pmu);
         cr_unit_state st = c->units[u].state;
-        if (st == CR_UNIT_OK || st == CR_UNIT_FAILED)
+        if (st == CR_UNIT_OK || st == CR_UNIT_FAILED || st == CR_UNIT_STEP)
             bd = bt;
         if (st == CR_UNIT_BLOCKED)
             bt = bd = 0;

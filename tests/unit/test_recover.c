@@ -133,6 +133,21 @@ static void test_tiers_and_dependencies(void)
     CHECK(sched(2) == 2 && strcmp(ready_names, "ws#1,ws#2") == 0);
 }
 
+/* A service back but waiting for a person's step (CR_UNIT_STEP) holds its dependents and the
+ * next tiers, without blocking them: once acknowledged (OK), they start. */
+static void test_step_holds(void)
+{
+    parse(hospital);
+    make_units();
+    set("ad", CR_UNIT_STEP);
+    set("dhcp", CR_UNIT_OK);
+    CHECK(sched(16) == 0); /* dns depends on ad; tier 1 waits for tier 0 */
+    CHECK(units[unit_of("dns")].state == CR_UNIT_WAITING);
+    CHECK(units[unit_of("dpi")].state == CR_UNIT_WAITING);
+    set("ad", CR_UNIT_OK);
+    CHECK(sched(16) == 1 && strcmp(ready_names, "dns") == 0);
+}
+
 static void test_failure_blocks_dependents(void)
 {
     parse(hospital);
@@ -244,6 +259,7 @@ static void test_ack_needs_a_recovery(void)
 int main(void)
 {
     test_tiers_and_dependencies();
+    test_step_holds();
     test_failure_blocks_dependents();
     test_instances_all_needed();
     test_stop_key_and_paths();
