@@ -156,6 +156,12 @@ typedef enum msg {
     M_T_BLOCKED,         /* %1 by */
     M_T_ERROR,           /* %1 message */
     M_T_ACK,             /* %1 by, %2 message */
+    M_T_STEP_WAIT,       /* %1 step id, %2 its text */
+    M_T_STEP_DONE,
+    M_T_STEP_TODO,
+    M_T_STEP_DRILL,
+    M_T_ACK_STEP,        /* %1 step id, %2 by, %3 message */
+    M_T_PAUSE,           /* %1 ok, %2 failed, %3 blocked, %4 seconds */
     M_T_END,             /* %1 status, %2 ok, %3 failed, %4 blocked, %5 seconds */
     M_T_CLEANUP,         /* %1 scratch, %2 removed */
     M_T_TORN,            /* %1 bytes, %2 moved to */
@@ -321,6 +327,12 @@ static const char *const tr_en[M__COUNT] = {
     [M_T_BLOCKED] = N_("Blocked: %1, which it depends on, did not come back"),
     [M_T_ERROR] = N_("Error: %1"),
     [M_T_ACK] = N_("Acknowledged by %1: %2"),
+    [M_T_STEP_WAIT] = N_("Manual step %1, waiting for a person: %2"),
+    [M_T_STEP_DONE] = N_("Manual step %1, already acknowledged: %2"),
+    [M_T_STEP_TODO] = N_("Manual step %1, to do (does not block): %2"),
+    [M_T_STEP_DRILL] = N_("Manual step %1 (a drill does not wait for it): %2"),
+    [M_T_ACK_STEP] = N_("Step %1 done, acknowledged by %2: %3"),
+    [M_T_PAUSE] = N_("Paused: a manual step waits for its acknowledgement (%1 ok, %2 failed, %3 blocked, in %4)"),
     [M_T_END] = N_("Ended: %1; %2 ok, %3 failed, %4 blocked, in %5"),
     [M_T_CLEANUP] = N_("Drill scratch folder %1 removed: %2"),
     [M_T_TORN] = N_("An incomplete last line (%1 bytes) was cut and moved to %2"),
@@ -1785,9 +1797,28 @@ static void timeline_event(rp *r, const model *m, const cr_journal_entry *e)
     } else if (is(e, "error")) {
         const char *a[] = {val(e, "message")};
         put_t(r, M_T_ERROR, a, 1);
+    } else if (is(e, "ack") && val(e, "step")) {
+        const char *a[] = {val(e, "step"), val(e, "by"), val(e, "message")};
+        put_t(r, M_T_ACK_STEP, a, 3);
     } else if (is(e, "ack")) {
         const char *a[] = {val(e, "by"), val(e, "message")};
         put_t(r, M_T_ACK, a, 2);
+    } else if (is(e, "step")) {
+        /* The step's text in the report's language, else the other one. */
+        const char *fr = val(e, "text_fr"), *en = val(e, "text_en"), *st = val(e, "state");
+        const char *want = r->lang == CR_REPORT_FR ? fr : en, *other = r->lang == CR_REPORT_FR ? en : fr;
+        const char *a[] = {val(e, "step"), want && *want ? want : other ? other : ""};
+        put_t(r,
+              !st                           ? M_T_STEP_TODO
+              : !strcmp(st, "waiting")      ? M_T_STEP_WAIT
+              : !strcmp(st, "acknowledged") ? M_T_STEP_DONE
+              : !strcmp(st, "to do")        ? M_T_STEP_TODO
+                                            : M_T_STEP_DRILL,
+              a, 2);
+    } else if (is(e, "recover-pause")) {
+        const char *a[] = {val(e, "ok"), val(e, "failed"), val(e, "blocked"),
+                           human_dur(b[0], sizeof(b[0]), since_start(m, e))};
+        put_t(r, M_T_PAUSE, a, 4);
     } else if (is(e, "recover-end")) {
         const char *a[] = {val(e, "status"), val(e, "ok"), val(e, "failed"), val(e, "blocked"),
                            human_dur(b[0], sizeof(b[0]), since_start(m, e))};

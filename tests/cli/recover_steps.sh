@@ -107,9 +107,18 @@ sys.exit(0 if ok else 1)
 PY
 
 # The report names the step and who did it.
-expect_exit 0 cr report plan.journal --out report --format md
+expect_exit 0 cr report plan.journal --out report --format md --lang en
 grep -qF 'Jeanne Martin, admin AD | \[seize-fsmo\] roles seized on dc01' report/plan-report.md ||
     fail "the report does not show who did the manual step"
+grep -qF 'Manual step seize-fsmo, waiting for a person: Seize the FSMO roles' report/plan-report.md ||
+    fail "the report's timeline does not show the step waiting"
+grep -qF 'Step seize-fsmo done, acknowledged by Jeanne Martin, admin AD: roles seized on dc01' report/plan-report.md ||
+    fail "the report's timeline does not show the acknowledgement of the step"
+grep -qF 'Paused: a manual step waits for its acknowledgement' report/plan-report.md ||
+    fail "the report's timeline does not show the pause"
+expect_exit 0 cr report plan.journal --out report-fr --format md --lang fr
+grep -qF "Étape manuelle seize-fsmo, en attente d'une personne : Saisir les rôles FSMO" report-fr/plan-report.md ||
+    fail "the French report does not show the step in French"
 
 # A drill does not wait for people: it lists the steps and goes on.
 expect_exit 0 cr drill plan.yaml --scratch "$SCRATCH/drill"
