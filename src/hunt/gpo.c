@@ -161,13 +161,8 @@ static int gp_autostart_key(const char *key)
     static const char *const keys[] = {"\\currentversion\\run", "\\winlogon",
                                        "\\image file execution options", "\\services\\",
                                        "\\currentversion\\windows\\appinit", "\\policies\\explorer\\run"};
-    char low[1024];
-    size_t i = 0;
-    for (; key[i] && i + 1 < sizeof(low); i++)
-        low[i] = (char)((key[i] >= 'A' && key[i] <= 'Z') ? key[i] + 32 : key[i]);
-    low[i] = '\0';
     for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
-        if (strstr(low, keys[k]))
+        if (strcasestr(key, keys[k]))
             return 1;
     return 0;
 }

@@ -177,12 +177,7 @@ static enum wn_kind wn_sysvol(const char *rel)
     if (!strcasecmp(name, "scripts.ini") || !strcasecmp(name, "psscripts.ini") ||
         !strcasecmp(name, "GptTmpl.inf"))
         return WN_GPO;
-    char low[1024];
-    size_t i = 0;
-    for (; p[i] && i + 1 < sizeof(low); i++)
-        low[i] = (char)((p[i] >= 'A' && p[i] <= 'Z') ? p[i] + 32 : p[i]);
-    low[i] = '\0';
-    if (strstr(low, "/preferences/") && ends_with_ci(name, ".xml"))
+    if (strcasestr(p, "/preferences/") && ends_with_ci(name, ".xml"))
         return WN_GPO;
     return WN_NONE;
 }
@@ -1073,9 +1068,7 @@ static int wn_entry(hn_ctx *ctx, const char *rel, const cr_id *cid, const hn_aut
         break;
     case HN_AUTORUN_GPO_GROUP: {
         /* Adding to an administrators group is the point; removing is housekeeping. */
-        char *g = wn_fold(e->key);
-        int admin = g && (strstr(g, "admin") || strstr(g, "s-1-5-32-544"));
-        free(g);
+        int admin = strcasestr(e->key, "admin") || strcasestr(e->key, "s-1-5-32-544");
         sev = strncasecmp(e->data, "ADD ", 4) ? CR_SEV_LOW : admin ? CR_SEV_CRITICAL : CR_SEV_HIGH;
         break;
     }
