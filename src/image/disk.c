@@ -183,7 +183,7 @@ struct im_disk {
 };
 
 static int open_layer(im_disk **out, const char *path, cr_image_format expect, int depth,
-                      const char *const *allow, size_t nallow);
+                      const char *const *allow, size_t nallow, int fd, uint64_t devsize);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -768,7 +768,7 @@ static int open_qcow(im_disk *d, int depth)
         if ((err = backing_path(&bpath, d, backing)) < 0)
             goto done;
         if ((err = open_layer(&d->parent, bpath, CR_IMAGE_QCOW2, depth + 1, d->allow,
-                              d->nallow)) < 0)
+                              d->nallow, -1, 0)) < 0)
             goto done;
     }
     if (libqcow_file_initialize(&d->qcow, &e) != 1) {
@@ -1509,7 +1509,8 @@ static int open_vmdk(im_disk *d, int depth)
             err = CR_ENOTFOUND;
             goto done;
         }
-        if ((err = open_layer(&d->parent, ppath, CR_IMAGE_VMDK, depth + 1, d->allow, d->nallow)) < 0)
+        if ((err = open_layer(&d->parent, ppath, CR_IMAGE_VMDK, depth + 1, d->allow, d->nallow, -1,
+                              0)) < 0)
             goto done;
     }
     if ((err = farm_build(d, &v, paths)) < 0)
@@ -2243,7 +2244,8 @@ static int open_vhdi(im_disk *d, int depth)
             err = CR_ENOTFOUND;
             goto done;
         }
-        if ((err = open_layer(&d->parent, ppath, CR_IMAGE_AUTO, depth + 1, d->allow, d->nallow)) < 0)
+        if ((err = open_layer(&d->parent, ppath, CR_IMAGE_AUTO, depth + 1, d->allow, d->nallow, -1,
+                              0)) < 0)
             goto done;
         if (!d->parent->vhdi) {
             err = bad(d, "the parent disk %s is not a VHD or VHDX image", ppath);
@@ -2317,8 +2319,13 @@ static int same_family(cr_image_format a, cr_image_format b)
     return a == b;
 }
 
+/*
+ * fd >= 0: the file is already open (taken over, closed by im_close): a block
+ * device the parent opened for a sandbox child, which may not open it itself
+ * nor ask its size (devsize) with an ioctl.
+ */
 static int open_layer(im_disk **out, const char *path, cr_image_format expect, int depth,
-                      const char *const *allow, size_t nallow)
+                      const char *const *allow, size_t nallow, int fd, uint64_t devsize)
 {
     int err = 0;
     im_disk *d = NULL;
@@ -2330,10 +2337,13 @@ static int open_layer(im_disk **out, const char *path, cr_image_format expect, i
     if (depth > IM_MAX_DEPTH) {
         cr_error_set("%s: the chain of backing or parent files is deeper than %d (a loop?)", path,
                      IM_MAX_DEPTH);
-        return CR_EINPUT;
+        err = CR_EINPUT;
+        goto done;
     }
-    if (!(d = cr_calloc(1, sizeof(*d))))
-        return CR_ERROR;
+    if (!(d = cr_calloc(1, sizeof(*d)))) {
+        err = CR_ERROR;
+        goto done;
+    }
     d->fd = -1;
     d->vc.ext = SIZE_MAX;
     d->vc.h.fd = -1;
@@ -2350,7 +2360,8 @@ static int open_layer(im_disk **out, const char *path, cr_image_format expect, i
         goto done;
     }
     /* O_NONBLOCK: a FIFO given by mistake (or named by a hostile header) must not hang us. */
-    d->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    d->fd = fd >= 0 ? fd : open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    fd = -1;
     if (d->fd < 0) {
         err = cr_error_errno("cannot open disk image %s", path);
         goto done;
@@ -2360,8 +2371,8 @@ static int open_layer(im_disk **out, const char *path, cr_image_format expect, i
         goto done;
     }
     if (S_ISBLK(st.st_mode)) {
-        uint64_t bytes = 0;
-        if (ioctl(d->fd, BLKGETSIZE64, &bytes) < 0) {
+        uint64_t bytes = devsize;
+        if (!bytes && ioctl(d->fd, BLKGETSIZE64, &bytes) < 0) {
             err = cr_error_errno("cannot read the size of block device %s", path);
             goto done;
         }
@@ -2405,19 +2416,28 @@ static int open_layer(im_disk **out, const char *path, cr_image_format expect, i
     *out = d;
     d = NULL;
 done:
+    if (fd >= 0)
+        close(fd);
     im_close(d);
     return err;
 }
 
 int im_open(im_disk **out, const char *path, cr_image_format expect)
 {
-    return open_layer(out, path, expect, 0, NULL, 0);
+    return open_layer(out, path, expect, 0, NULL, 0, -1, 0);
+}
+
+int im_open_fd(im_disk **out, int fd, const char *path, uint64_t devsize,
+               const char *const *allow_backing, size_t nallow)
+{
+    return open_layer(out, path, CR_IMAGE_AUTO, 0, allow_backing, allow_backing ? nallow : 0, fd,
+                      devsize);
 }
 
 int im_open_allow(im_disk **out, const char *path, cr_image_format expect,
                   const char *const *allow_backing, size_t nallow)
 {
-    return open_layer(out, path, expect, 0, allow_backing, allow_backing ? nallow : 0);
+    return open_layer(out, path, expect, 0, allow_backing, allow_backing ? nallow : 0, -1, 0);
 }
 
 void im_close(im_disk *d)

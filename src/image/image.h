@@ -61,6 +61,13 @@ int im_open(im_disk **out, const char *path, cr_image_format expect);
  */
 int im_open_allow(im_disk **out, const char *path, cr_image_format expect,
                   const char *const *allow_backing, size_t nallow);
+/**
+ * im_open_allow of a file already open (fd is taken over, even on failure):
+ * a block device the parent opened for a sandbox child. `path` names it in
+ * messages; devsize, when not 0, is its size (the child may not ask it).
+ */
+int im_open_fd(im_disk **out, int fd, const char *path, uint64_t devsize,
+               const char *const *allow_backing, size_t nallow);
 void im_close(im_disk *d); /* accepts NULL */
 
 /** p made absolute (relative to the working folder) and lexical (cr_path_lexical); NULL: no memory. */
@@ -212,8 +219,8 @@ int im_fs_read(im_fsresult **out, size_t *nout, char **ptable, im_disk *disk,
  * image's folder and the allowed backing folders; the parent asks it for the
  * allocation map and the chunks, then for the filesystems, and stores what
  * the child gives after checking it as untrusted input. With
- * CLEANROOM_SANDBOX=off (or for a block device, which the child cannot open)
- * the same calls run in this process.
+ * CLEANROOM_SANDBOX=off the same calls run in this process. A block device
+ * is opened by the parent and handed to the child open (its root is nodev).
  */
 typedef struct im_src im_src;
 

@@ -5,13 +5,18 @@
  * One child per disk. Its root holds the image's folder and the folders the
  * operator allowed for backing files (--allow-backing), read-only at their
  * usual paths, so disk.c opens the chain (qcow2 backing files, VMDK extents,
- * VHD/VHDX parents) exactly as in-process, with the same confinement; libvmdk
+ * VHD/VHDX parents) exactly as in-process, with the same confinement (a
+ * block device is opened by the parent and handed over: the child sees no
+ * folder of the host, only that open file); libvmdk
  * reads a descriptor disk.c writes into the child's private tmpfs
  * (CR_SBX_SCRATCH). The child holds no key and no vault: what fs.c would
  * store it asks the parent for (CR_SBX_ASK), and the parent checks every
  * question and answer as untrusted input.
  *
  * Requests (parent -> child), little endian:
+ *
+ * Setup: str path, varint n, n x str allowed folder, u64 block device size
+ * (0: a file; else the device is the first file passed, cr_sbx_child_fd).
  *
  *   OPEN   -                         -> varint n, n x {str path, u8 format,
  *                                       u64 size, u64 dropped}  (the chain)
@@ -51,6 +56,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -408,6 +416,7 @@ typedef struct child {
     char *path;
     char **allow;
     size_t nallow;
+    uint64_t devsize; /* a block device passed by the parent (fd 0 of the child's files) */
     im_disk *d;
 } child;
 
@@ -428,6 +437,10 @@ static int child_init(cr_sbx_child *ch, cr_rd *setup, void **state)
             cr_error_set("bad setup of the disk image reader");
             return CR_ERROR;
         }
+    if (cr_rd_u64(setup, &c->devsize) < 0 || (c->devsize && cr_sbx_child_fd(ch, 0) < 0)) {
+        cr_error_set("bad setup of the disk image reader");
+        return CR_ERROR;
+    }
     /* disk.c writes libvmdk's descriptor under TMPDIR: a folder of the private root. */
     if (mkdir(IM_SBX_SCRATCH, 0700) < 0 && errno != EEXIST)
         return cr_error_errno("cannot prepare the disk image reader's scratch folder");
@@ -599,8 +612,13 @@ static int child_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *req,
             cr_error_set("the disk image is already open");
             return CR_EINPUT;
         }
-        if ((err = im_open_allow(&c->d, c->path, CR_IMAGE_AUTO, (const char *const *)c->allow,
-                                 c->nallow)) < 0)
+        if (c->devsize)
+            err = im_open_fd(&c->d, cr_sbx_child_fd(c->ch, 0), c->path, c->devsize,
+                             (const char *const *)c->allow, c->nallow);
+        else
+            err = im_open_allow(&c->d, c->path, CR_IMAGE_AUTO, (const char *const *)c->allow,
+                                c->nallow);
+        if (err < 0)
             return err;
         {
             size_t n = 0;
@@ -650,7 +668,7 @@ CR_SBX_SERVICE(im_sbx_service)
 /* ------------------------------------------------------------ parent */
 
 struct im_src {
-    im_disk *d;   /* in process (sandbox off, or a block device) */
+    im_disk *d;   /* in process (sandbox off) */
     cr_sbx *sbx;  /* else the child */
     char *name;   /* "disk0", for messages */
     char *path;
@@ -705,19 +723,15 @@ int im_src_open(im_src **out, const char *path, const char *name,
     size_t nrp = 0;
     cr_buf setup = CR_BUF_INIT;
     struct stat st;
-    int err = 0;
+    int err = 0, devfd = -1;
+    uint64_t devsize = 0;
 
     *out = NULL;
     if (!s || !(s->name = cr_strdup(name)) || !(s->path = cr_strdup(path))) {
         err = CR_ERROR;
         goto done;
     }
-    /*
-     * A block device cannot be opened in the child (its root's folders are
-     * mounted nodev): it is read in process. It needs no format library when
-     * it holds a raw disk, the usual case; docs/security.md says so.
-     */
-    if (!cr_sbx_enabled() || (stat(path, &st) == 0 && S_ISBLK(st.st_mode))) {
+    if (!cr_sbx_enabled()) {
         if ((err = im_open_allow(&s->d, path, CR_IMAGE_AUTO, allow_backing, nallow)) < 0 ||
             (err = local_layers(s)) < 0)
             goto done;
@@ -725,8 +739,30 @@ int im_src_open(im_src **out, const char *path, const char *name,
         s = NULL;
         goto done;
     }
+    /*
+     * A block device cannot be opened in the child (its root is mounted
+     * nodev, and /dev has no place in it): the parent opens it read-only and
+     * hands the open file over, with its size, which the child may not ask
+     * with an ioctl. The child then sees no folder at all, only that file.
+     */
+    if (stat(path, &st) == 0 && S_ISBLK(st.st_mode)) {
+        if ((devfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+            err = cr_error_errno("cannot open block device %s", path);
+            goto done;
+        }
+        if (ioctl(devfd, BLKGETSIZE64, &devsize) < 0) {
+            err = cr_error_errno("cannot read the size of block device %s", path);
+            goto done;
+        }
+        if (devsize == 0) {
+            cr_error_set("block device %s is empty (size 0)", path);
+            err = CR_EINPUT;
+            goto done;
+        }
+    }
     /* What the child may see: the image's folder and the folders allowed (those that exist). */
-    if (!(rp = cr_calloc(nallow + 1, sizeof(char *))) || !(rp[nrp++] = folder_of(path))) {
+    if (!(rp = cr_calloc(nallow + 1, sizeof(char *))) ||
+        (devfd < 0 && !(rp[nrp++] = folder_of(path)))) {
         err = CR_ERROR;
         goto done;
     }
@@ -748,8 +784,14 @@ int im_src_open(im_src **out, const char *path, const char *name,
         else
             free(abs);
     }
+    if ((err = cr_buf_put_u64(&setup, devfd >= 0 ? devsize : 0)) < 0)
+        goto done;
     cr_sbx_opts o;
     memset(&o, 0, sizeof(o));
+    if (devfd >= 0) {
+        o.fds = &devfd;
+        o.nfds = 1;
+    }
     o.service = "image";
     o.what = name; /* src_fail adds the path */
     o.setup = setup.ptr;
@@ -768,6 +810,8 @@ int im_src_open(im_src **out, const char *path, const char *name,
     *out = s;
     s = NULL;
 done:
+    if (devfd >= 0)
+        close(devfd);
     for (size_t i = 0; rp && i < nrp; i++)
         free((char *)rp[i]);
     free(rp);

@@ -369,6 +369,8 @@ int cr_sbx_start(cr_sbx **out, const cr_sbx_opts *o)
     const char *t = getenv("CLEANROOM_SANDBOX_TIMEOUT");
     char *end = NULL;
     long idle;
+    int hi[CR_SBX_MAX_FDS] = {-1, -1, -1, -1};
+    char fdsvar[40];
 
     *out = NULL;
     if (!(s = cr_calloc(1, sizeof(*s))))
@@ -388,6 +390,18 @@ int cr_sbx_start(cr_sbx **out, const cr_sbx_opts *o)
         err = CR_ERROR;
         goto done;
     }
+    if (o->nfds > CR_SBX_MAX_FDS) {
+        cr_error_set("too many files for the parser sandbox (%zu)", o->nfds);
+        err = CR_EINPUT;
+        goto done;
+    }
+    /* Out of the way of the numbers they take in the child (SBX_FD + 1 + i), closed on exec:
+     * only the child's dup2 makes them cross. */
+    for (size_t i = 0; i < o->nfds; i++)
+        if ((hi[i] = fcntl(o->fds[i], F_DUPFD_CLOEXEC, 64)) < 0) {
+            err = cr_error_errno("cannot hand a file to the parser sandbox");
+            goto done;
+        }
     if (o->nread_paths > SBX_MAX_PATHS) {
         cr_error_set("too many folders for the parser sandbox (%zu)", o->nread_paths);
         err = CR_EINPUT;
@@ -422,6 +436,11 @@ int cr_sbx_start(cr_sbx **out, const cr_sbx_opts *o)
     for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
         if ((envp[ne] = env_copy(keep[i])))
             ne++;
+    snprintf(fdsvar, sizeof(fdsvar), "CLEANROOM_SANDBOX_FDS=%zu", o->nfds);
+    if (!(envp[ne++] = cr_strdup(fdsvar))) {
+        err = CR_ERROR;
+        goto done;
+    }
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         err = cr_error_errno("cannot start the parser sandbox");
@@ -446,6 +465,9 @@ int cr_sbx_start(cr_sbx **out, const cr_sbx_opts *o)
         if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(sv[1], SBX_FD) < 0 ||
             (!keep_stderr && dup2(null, 2) < 0))
             _exit(127);
+        for (size_t i = 0; i < o->nfds; i++)
+            if (dup2(hi[i], SBX_FD + 1 + (int)i) < 0)
+                _exit(127);
         execve("/proc/self/exe", argv, envp);
         _exit(127);
     }
@@ -487,6 +509,9 @@ fail:
         err = CR_ERROR;
     }
 done:
+    for (size_t i = 0; i < CR_SBX_MAX_FDS; i++)
+        if (hi[i] >= 0)
+            close(hi[i]);
     if (sv[0] >= 0)
         close(sv[0]);
     if (sv[1] >= 0)
@@ -588,6 +613,7 @@ void cr_sbx_stop(cr_sbx *s)
 
 struct cr_sbx_child {
     int hooks;
+    size_t nfds; /* passed by the parent: SBX_FD + 1 ... */
     int keep[SBX_MAX_KEEP];
     size_t nkeep;
     cr_buf in;   /* the current request / answer */
@@ -602,6 +628,11 @@ int cr_sbx_child_keep_fd(cr_sbx_child *ch, int fd)
     }
     ch->keep[ch->nkeep++] = fd;
     return 0;
+}
+
+int cr_sbx_child_fd(const cr_sbx_child *ch, size_t i)
+{
+    return ch && i < ch->nfds ? SBX_FD + 1 + (int)i : -1;
 }
 
 int cr_sbx_child_test_hooks(const cr_sbx_child *ch)
@@ -997,8 +1028,12 @@ static void child_main(void)
     char said[200], who[80];
 
     memset(&ch, 0, sizeof(ch));
-    /* Nothing but stdio and the channel crosses into the sandbox. */
-    syscall(SYS_close_range, SBX_FD + 1, ~0u, 0);
+    /* Nothing but stdio, the channel and the files passed crosses into the sandbox. */
+    const char *nf = getenv("CLEANROOM_SANDBOX_FDS");
+    if (nf && nf[0] >= '0' && nf[0] <= '0' + CR_SBX_MAX_FDS && !nf[1])
+        ch.nfds = (size_t)(nf[0] - '0');
+    unsetenv("CLEANROOM_SANDBOX_FDS");
+    syscall(SYS_close_range, SBX_FD + 1 + (unsigned)ch.nfds, ~0u, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1)
         _exit(2);

@@ -75,7 +75,13 @@ typedef struct cr_sbx_opts {
     uint64_t mem_limit;     /**< address space limit in bytes (0: 4 GiB; ignored in sanitizer builds) */
     unsigned idle_seconds;  /**< a request with no frame from the child for this long is stopped
                                  (0: CLEANROOM_SANDBOX_TIMEOUT or 300) */
+    const int *fds;         /**< files the parent opened for the child (a block device, which
+                                 the child's nodev root cannot open), read with cr_sbx_child_fd;
+                                 the parent keeps its own copies */
+    size_t nfds;            /**< at most CR_SBX_MAX_FDS */
 } cr_sbx_opts;
+
+#define CR_SBX_MAX_FDS 4
 
 /**
  * Answer a question the child asks during a request (CR_SBX_ASK of `type`).
@@ -171,6 +177,12 @@ void cr_sbx_register(const cr_sbx_service *svc);
  * readable through `answer` until the next cr_sbx_ask.
  */
 int cr_sbx_ask(cr_sbx_child *ch, uint16_t type, const void *msg, size_t len, cr_rd *answer);
+
+/**
+ * The i-th file the parent passed (cr_sbx_opts.fds), or -1. The seccomp filter
+ * lets the child read it (read, pread, lseek, fstat), never write to it.
+ */
+int cr_sbx_child_fd(const cr_sbx_child *ch, size_t i);
 
 /** During init: a file descriptor the service may still write to (pwrite, ftruncate) later. */
 int cr_sbx_child_keep_fd(cr_sbx_child *ch, int fd);
