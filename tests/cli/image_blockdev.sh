@@ -21,12 +21,13 @@ snapshot_count() {
     cr --repo "$V" snapshots --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'
 }
 
-# attach FILE: a read-only loop device over FILE, detached on exit
+# attach VAR FILE: a read-only loop device over FILE in $VAR, detached on exit
+# (not in a command substitution: on_exit must run in this shell)
 attach() {
     local dev
-    dev=$(losetup -f --show -r "$1") || fail "losetup $1"
+    dev=$(losetup -f --show -r "$2") || fail "losetup $2"
     on_exit "losetup -d '$dev'"
-    echo "$dev"
+    printf -v "$1" '%s' "$dev"
 }
 
 mkdir -p tree/etc tree/srv/dpi
@@ -34,7 +35,7 @@ echo "serveur de test" > tree/etc/motd
 head -c 300000 /dev/urandom > tree/srv/dpi/patient.bin
 truncate -s 64M fs.raw
 mke2fs -q -t ext4 -d tree fs.raw || fail "mke2fs"
-DEV=$(attach fs.raw)
+attach DEV fs.raw
 
 expect_exit 0 cr --repo "$V" backup --source phys1 --image "$DEV"
 assert_grep "disk0: $DEV \(raw\), size 64 MiB" "$CR_OUT" "the summary names the device"
@@ -48,7 +49,7 @@ pass "a block device backs up through the sandbox, its files restore byte for by
 truncate -s 16M crash.raw
 head -c 1048576 /dev/urandom | dd of=crash.raw bs=1M seek=1 conv=notrunc status=none
 printf 'CLEANROOM-TEST-SANDBOX-CRASH' | dd of=crash.raw bs=1M seek=9 conv=notrunc status=none
-CDEV=$(attach crash.raw)
+attach CDEV crash.raw
 export CLEANROOM_TEST_HOOKS=1 CLEANROOM_SANDBOX_TIMEOUT=5
 expect_exit 5 cr --repo "$V" backup --source phys2 --image "$CDEV"
 assert_grep "the disk image reader crashed on disk0 \($CDEV\)" "$CR_ERR" "the crash names the device"
