@@ -104,6 +104,13 @@
 #define SC_DEFER_MAX (1024u * 1024)
 #define SC_DEFER_FILES 256
 #define SC_DEFER_BYTES (1024u * 1024)
+/*
+ * The bytes of a request travel through a region of shared memory the parent
+ * writes and the child maps read-only (cr_sbx_shm), when they fit: a batch,
+ * a chunk, or a whole content of up to about this size; larger ones go
+ * through the socket with the request.
+ */
+#define SC_SHM_BYTES (32u * 1024 * 1024)
 
 static const uint8_t sc_zeros[SC_ZERO_LEN];
 
@@ -301,7 +308,9 @@ typedef struct sc_worker {
         hn_scan_job *job;
         size_t off, len;
     } pend[SC_DEFER_FILES];
-    size_t npend;
+    size_t npend, pendbytes;
+    cr_sbx_shm shm;  /* the bytes of the requests, shared with each child (none: map NULL) */
+    size_t shmused;  /* bytes of it in use by the requests not answered yet */
     int deferred; /* the last job's YARA scan waits in the batch */
 } sc_worker;
 
@@ -610,6 +619,7 @@ static int sc_yara(sc_worker *w, const uint8_t *data, size_t len, uint64_t base,
 enum { SC_REQ_SCAN = 1, SC_REQ_SCAN_MANY = 2 };
 
 typedef struct sc_child {
+    const uint8_t *shm; /* the parent's shared region, read-only (NULL: none) */
     YR_RULES *rules;
     YR_SCANNER *scanner;
     cr_buf idx; /* indexes of the rules matched, varints */
@@ -655,7 +665,6 @@ static int sc_child_init(cr_sbx_child *ch, cr_rd *setup, void **state)
     uint32_t timeout = 0, flags = 0;
     const uint8_t *rules;
     size_t rlen;
-    (void)ch;
     if (!k)
         return CR_ERROR;
     if (cr_rd_u32(setup, &timeout) < 0 || cr_rd_u32(setup, &flags) < 0 ||
@@ -673,17 +682,24 @@ static int sc_child_init(cr_sbx_child *ch, cr_rd *setup, void **state)
     }
     yr_scanner_set_flags(k->scanner, (int)flags);
     yr_scanner_set_timeout(k->scanner, (int)timeout);
+    if (cr_sbx_child_fd(ch, 0) >= 0 && cr_sbx_child_map(ch, 0, SC_SHM_BYTES, &k->shm) < 0)
+        return CR_ERROR;
     yr_scanner_set_callback(k->scanner, sc_child_cb, k);
     *state = k;
     return 0;
 }
 
-/* Child: one piece of content (externals, where it lies, its bytes); its answer appended. */
+/*
+ * Child: one piece of content (externals, where it lies in the file, then
+ * u8 0 and its bytes, or u8 1 and u64 offset, u64 length of its bytes in the
+ * shared region); its answer appended.
+ */
 static int sc_child_one(cr_sbx_child *ch, sc_child *k, cr_rd *req, cr_buf *reply)
 {
-    uint64_t base, file_size;
+    uint64_t base, file_size, off, n;
     const uint8_t *data;
     size_t len;
+    uint8_t shared;
     char *ext[HN_YARA_NEXTERNALS] = {NULL};
     int rc = ERROR_SUCCESS, err = 0;
     for (size_t i = 0; i < HN_YARA_NEXTERNALS; i++)
@@ -691,8 +707,19 @@ static int sc_child_one(cr_sbx_child *ch, sc_child *k, cr_rd *req, cr_buf *reply
             err = CR_EINPUT;
             goto done;
         }
-    if (cr_rd_u64(req, &base) < 0 || cr_rd_u64(req, &file_size) < 0 ||
-        cr_rd_bytes(req, &data, &len, CR_SBX_MAX_FRAME) < 0) {
+    if (cr_rd_u64(req, &base) < 0 || cr_rd_u64(req, &file_size) < 0 || cr_rd_u8(req, &shared) < 0) {
+        err = CR_EINPUT;
+        goto done;
+    }
+    if (shared) {
+        if (!k->shm || cr_rd_u64(req, &off) < 0 || cr_rd_u64(req, &n) < 0 ||
+            off > SC_SHM_BYTES || n > SC_SHM_BYTES - off) {
+            err = CR_EINPUT;
+            goto done;
+        }
+        data = k->shm + off;
+        len = (size_t)n;
+    } else if (cr_rd_bytes(req, &data, &len, CR_SBX_MAX_FRAME) < 0) {
         err = CR_EINPUT;
         goto done;
     }
@@ -836,6 +863,14 @@ static int sc_sbx_ready(sc_worker *w)
     o.setuplen = c->yara_setup.len;
     o.max_reply = SC_DEFER_FILES * (16 + (size_t)c->rs->yara->num_rules * 5);
     o.idle_seconds = (unsigned)c->timeout + 60;
+    /* The region outlives the children: a batch a child failed is sent again from it. Without
+     * one (no memory for it), the bytes go through the socket. */
+    if (!w->shm.map && cr_sbx_shm_create(&w->shm, SC_SHM_BYTES) < 0)
+        cr_error_clear();
+    if (w->shm.map) {
+        o.fds = &w->shm.fd;
+        o.nfds = 1;
+    }
     return cr_sbx_start(&w->sbx, &o) < 0 ? SC_YARA_NOSANDBOX : 0;
 }
 
@@ -856,8 +891,17 @@ static int sc_put_request(sc_worker *w, cr_buf *req, const uint8_t *data, size_t
     for (size_t i = 0; i < HN_YARA_NEXTERNALS; i++)
         if (cr_buf_put_str(req, w->ext[i] ? w->ext[i] : "") < 0)
             return ERROR_INSUFFICIENT_MEMORY;
-    if (cr_buf_put_u64(req, base) < 0 || cr_buf_put_u64(req, file_size) < 0 ||
-        cr_buf_put_bytes(req, data, len) < 0)
+    if (cr_buf_put_u64(req, base) < 0 || cr_buf_put_u64(req, file_size) < 0)
+        return ERROR_INSUFFICIENT_MEMORY;
+    if (w->shm.map && len <= w->shm.len - w->shmused) {
+        memcpy(w->shm.map + w->shmused, data, len);
+        if (cr_buf_put_u8(req, 1) < 0 || cr_buf_put_u64(req, w->shmused) < 0 ||
+            cr_buf_put_u64(req, len) < 0)
+            return ERROR_INSUFFICIENT_MEMORY;
+        w->shmused += len;
+        return ERROR_SUCCESS;
+    }
+    if (cr_buf_put_u8(req, 0) < 0 || cr_buf_put_bytes(req, data, len) < 0)
         return ERROR_INSUFFICIENT_MEMORY;
     return ERROR_SUCCESS;
 }
@@ -894,10 +938,15 @@ static int sc_yara_sandboxed(sc_worker *w, const uint8_t *data, size_t len, uint
                              uint64_t file_size)
 {
     int rc;
+    size_t used = w->shmused; /* (a batch may be waiting in the region: kept) */
     cr_buf_reset(&w->req);
-    if ((rc = sc_put_request(w, &w->req, data, len, base, file_size)) != ERROR_SUCCESS)
+    /* The region may not exist yet: the first child makes it. */
+    if ((rc = sc_sbx_ready(w)) < 0)
         return rc;
-    return sc_sbx_scan(w, w->req.ptr, w->req.len);
+    if ((rc = sc_put_request(w, &w->req, data, len, base, file_size)) == ERROR_SUCCESS)
+        rc = sc_sbx_scan(w, w->req.ptr, w->req.len);
+    w->shmused = used;
+    return rc;
 }
 
 static int sc_yara(sc_worker *w, const uint8_t *data, size_t len, uint64_t base, uint64_t file_size)
@@ -1063,6 +1112,8 @@ static int sc_flush(sc_worker *w)
 done:
     free(idx);
     cr_buf_reset(&w->batch);
+    w->pendbytes = 0;
+    w->shmused = 0;
     return err;
 }
 
@@ -1070,9 +1121,12 @@ done:
 static int sc_defer(sc_worker *w, hn_scan_job *job, const uint8_t *data, size_t len)
 {
     int err;
-    if (w->npend && (w->npend == SC_DEFER_FILES || w->batch.len + len > SC_DEFER_BYTES) &&
+    if (w->npend && (w->npend == SC_DEFER_FILES || w->pendbytes + len > SC_DEFER_BYTES) &&
         (err = sc_flush(w)) < 0)
         return err;
+    /* The region may not exist yet: the first child makes it. */
+    if (w->npend == 0 && sc_sbx_ready(w) < 0)
+        return CR_ERROR;
     if (w->npend == 0 && cr_buf_put_u32(&w->batch, 0) < 0) /* the count, set by sc_flush */
         return CR_ERROR;
     size_t off = w->batch.len;
@@ -1082,6 +1136,7 @@ static int sc_defer(sc_worker *w, hn_scan_job *job, const uint8_t *data, size_t 
     w->pend[w->npend].off = off;
     w->pend[w->npend].len = w->batch.len - off;
     w->npend++;
+    w->pendbytes += len;
     w->deferred = 1;
     return 0;
 }
@@ -1513,6 +1568,7 @@ done:
             if (w->scanner)
                 yr_scanner_destroy(w->scanner);
             cr_sbx_stop(w->sbx);
+            cr_sbx_shm_free(&w->shm);
             cr_buf_free(&w->req);
             cr_buf_free(&w->reply);
             cr_buf_free(&w->batch);

@@ -609,6 +609,41 @@ void cr_sbx_stop(cr_sbx *s)
     free(s);
 }
 
+int cr_sbx_shm_create(cr_sbx_shm *shm, size_t len)
+{
+    const int seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL;
+    memset(shm, 0, sizeof(*shm));
+    shm->fd = memfd_create("cleanroom-sandbox", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (shm->fd < 0)
+        return cr_error_errno("cannot make the parser sandbox's shared memory");
+    void *m = MAP_FAILED;
+    if (ftruncate(shm->fd, (off_t)len) < 0 ||
+        (m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, shm->fd, 0)) == MAP_FAILED ||
+        fcntl(shm->fd, F_ADD_SEALS, seals) < 0) {
+        int e = cr_error_errno("cannot make the parser sandbox's shared memory");
+        if (m != MAP_FAILED)
+            munmap(m, len);
+        close(shm->fd);
+        memset(shm, 0, sizeof(*shm));
+        shm->fd = -1;
+        return e;
+    }
+    shm->map = m;
+    shm->len = len;
+    return 0;
+}
+
+void cr_sbx_shm_free(cr_sbx_shm *shm)
+{
+    /* (A region is made whole or not at all: the mapping says there is a file too.) */
+    if (shm->map) {
+        munmap(shm->map, shm->len);
+        close(shm->fd);
+    }
+    memset(shm, 0, sizeof(*shm));
+    shm->fd = -1;
+}
+
 /* ----------------------------------------------------------------- child */
 
 struct cr_sbx_child {
@@ -633,6 +668,23 @@ int cr_sbx_child_keep_fd(cr_sbx_child *ch, int fd)
 int cr_sbx_child_fd(const cr_sbx_child *ch, size_t i)
 {
     return ch && i < ch->nfds ? SBX_FD + 1 + (int)i : -1;
+}
+
+int cr_sbx_child_map(cr_sbx_child *ch, size_t i, size_t len, const uint8_t **out)
+{
+    int fd = cr_sbx_child_fd(ch, i);
+    struct stat st;
+    void *m;
+    *out = NULL;
+    /* The size is the parent's word, checked anyway: a mapping past the end would fault. */
+    if (fd < 0 || fstat(fd, &st) < 0 || (uint64_t)st.st_size < len) {
+        cr_error_set("the shared memory of the sandbox is missing");
+        return CR_ERROR;
+    }
+    if ((m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED)
+        return cr_error_errno("cannot map the shared memory of the sandbox");
+    *out = m;
+    return 0;
 }
 
 int cr_sbx_child_test_hooks(const cr_sbx_child *ch)
@@ -1116,11 +1168,11 @@ static void child_main(void)
  * (`cleanroom doctor` and the sandbox tests): each request tries one thing a
  * hijacked parser would.
  */
-enum { ST_ECHO = 1, ST_CRASH, ST_ABORT, ST_LOOP, ST_OPEN, ST_SOCKET, ST_IDENTITY, ST_EXEC, ST_HUGE };
+enum { ST_ECHO = 1, ST_CRASH, ST_ABORT, ST_LOOP, ST_OPEN, ST_SOCKET, ST_IDENTITY, ST_EXEC, ST_HUGE,
+       ST_SHM };
 
 static int st_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *req, cr_buf *reply)
 {
-    (void)ch;
     (void)state;
     switch (type) {
     case ST_ECHO: {
@@ -1171,6 +1223,34 @@ static int st_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *req, cr
         memset(reply->ptr, 'x', 2u << 20);
         reply->len = 2u << 20;
         return 0;
+    }
+    case ST_SHM: {
+        /*
+         * A shared region (the first file passed, u64 its length): its first
+         * bytes as this child reads them, then what became of each way a
+         * hijacked parser would try to change the parent's bytes ("refused"
+         * or "WROTE"): a writable shared mapping, making its read-only mapping
+         * writable, growing or shrinking the file.
+         */
+        uint64_t len;
+        const uint8_t *m;
+        int fd = cr_sbx_child_fd(ch, 0);
+        if (cr_rd_u64(req, &len) < 0 || len < 16 || len > (64u << 20) ||
+            cr_sbx_child_map(ch, 0, (size_t)len, &m) < 0)
+            return CR_EINPUT;
+        if (cr_buf_put(reply, m, 16) < 0)
+            return CR_ERROR;
+        void *w = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        int r1 = w != MAP_FAILED;
+        if (r1)
+            ((volatile uint8_t *)w)[0] = 'X';
+        int r2 = mprotect((void *)m, (size_t)len, PROT_READ | PROT_WRITE) == 0;
+        if (r2)
+            ((volatile uint8_t *)m)[1] = 'Y';
+        char b[80];
+        int n = snprintf(b, sizeof(b), " shared:%s mprotect:%s", r1 ? "WROTE" : "refused",
+                         r2 ? "WROTE" : "refused");
+        return cr_buf_put(reply, b, (size_t)n);
     }
     default:
         cr_error_set("unknown request %u", type);

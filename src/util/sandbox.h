@@ -132,6 +132,27 @@ int cr_sbx_header_check(const uint8_t hdr[CR_SBX_HEADER], unsigned kinds, size_t
 /** A message from the child made safe to print: valid UTF-8 up to `max` bytes, controls as '?'. */
 void cr_sbx_clean_text(char *out, size_t outlen, const uint8_t *in, size_t inlen);
 
+/**
+ * A shared memory region for the bulk of the requests (the bytes a child
+ * scans), so that they cross without two copies through the socket and a
+ * fresh receive buffer each time: the parent writes it through its own
+ * mapping; a child given its file (cr_sbx_opts.fds) can only map it
+ * read-only. The file is sealed (no shrinking, no growing, no new writable
+ * mapping, no write(2), no further seals), so a hijacked child can neither
+ * change bytes the parent later hands to another child nor make the
+ * parent's mapping fault.
+ */
+typedef struct cr_sbx_shm {
+    int fd;
+    uint8_t *map;
+    size_t len;
+} cr_sbx_shm;
+
+/** Make a region of `len` bytes (pages are taken as they are written). @return 0 or CR_ERROR. */
+int cr_sbx_shm_create(cr_sbx_shm *shm, size_t len);
+/** Unmap and close (accepts a zeroed or already freed region). */
+void cr_sbx_shm_free(cr_sbx_shm *shm);
+
 /* ------------------------------------------------------------- child side */
 
 typedef struct cr_sbx_child cr_sbx_child;
@@ -183,6 +204,12 @@ int cr_sbx_ask(cr_sbx_child *ch, uint16_t type, const void *msg, size_t len, cr_
  * lets the child read it (read, pread, lseek, fstat), never write to it.
  */
 int cr_sbx_child_fd(const cr_sbx_child *ch, size_t i);
+
+/**
+ * During init: map the i-th passed file, a region of the parent's
+ * cr_sbx_shm_create of `len` bytes, read-only. @return 0 or CR_ERROR.
+ */
+int cr_sbx_child_map(cr_sbx_child *ch, size_t i, size_t len, const uint8_t **out);
 
 /** During init: a file descriptor the service may still write to (pwrite, ftruncate) later. */
 int cr_sbx_child_keep_fd(cr_sbx_child *ch, int fd);

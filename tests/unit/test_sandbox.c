@@ -12,17 +12,23 @@
  *  - a child spinning forever is stopped by the idle timeout;
  *  - a reply larger than the parent allows is refused, the child stopped;
  *  - the parent's header check refuses bad magic, version, kind, length;
- *  - text from the child is cleaned (controls, bad UTF-8) before printing.
+ *  - text from the child is cleaned (controls, bad UTF-8) before printing;
+ *  - the shared memory region a child is given (cr_sbx_shm) shows it the
+ *    parent's bytes, and it can neither map it writable, nor make its
+ *    mapping writable, nor write, grow or shrink the file: the bytes the
+ *    parent hands to the next child are the parent's.
  */
 #include "test.h"
 #include "util/sandbox.h"
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-enum { ST_ECHO = 1, ST_CRASH, ST_ABORT, ST_LOOP, ST_OPEN, ST_SOCKET, ST_IDENTITY, ST_EXEC, ST_HUGE };
+enum { ST_ECHO = 1, ST_CRASH, ST_ABORT, ST_LOOP, ST_OPEN, ST_SOCKET, ST_IDENTITY, ST_EXEC, ST_HUGE,
+       ST_SHM };
 
 static cr_sbx *start(size_t max_reply, unsigned idle)
 {
@@ -112,6 +118,49 @@ static void test_huge_reply(void)
     cr_buf_free(&r);
 }
 
+static void test_shm(void)
+{
+    cr_sbx_shm shm;
+    cr_buf r = {0};
+    cr_sbx *s = NULL;
+    const size_t len = 1u << 20;
+    CHECK_OK(cr_sbx_shm_create(&shm, len));
+    memcpy(shm.map, "parent's bytes!!", 16);
+    /* The parent's own file is sealed too: nothing but its first mapping writes. */
+    CHECK(write(shm.fd, "w", 1) < 0);
+    CHECK(ftruncate(shm.fd, 4096) < 0);
+    CHECK(ftruncate(shm.fd, 2 * len) < 0);
+    CHECK(mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, shm.fd, 0) == MAP_FAILED);
+
+    cr_sbx_opts o;
+    memset(&o, 0, sizeof(o));
+    o.service = "selftest";
+    o.what = "the test input";
+    o.idle_seconds = 10;
+    o.fds = &shm.fd;
+    o.nfds = 1;
+    REQUIRE(cr_sbx_start(&s, &o) == 0);
+    uint8_t req[8];
+    for (int i = 0; i < 8; i++)
+        req[i] = (uint8_t)((uint64_t)len >> (8 * i));
+    CHECK_OK(cr_sbx_call(s, ST_SHM, req, sizeof(req), &r, NULL, NULL));
+    char got[128];
+    snprintf(got, sizeof(got), "%.*s", (int)r.len, (const char *)r.ptr);
+    fprintf(stderr, "shared memory, as the child saw it: %s\n", got);
+    CHECK(strncmp(got, "parent's bytes!!", 16) == 0);
+    CHECK(strstr(got, "shared:refused") != NULL);
+    CHECK(strstr(got, "mprotect:refused") != NULL);
+    CHECK(memcmp(shm.map, "parent's bytes!!", 16) == 0);
+    /* The parent still writes through its mapping, and a child sees it. */
+    memcpy(shm.map, "changed by me...", 16);
+    CHECK_OK(cr_sbx_call(s, ST_SHM, req, sizeof(req), &r, NULL, NULL));
+    CHECK(r.len >= 16 && memcmp(r.ptr, "changed by me...", 16) == 0);
+    cr_sbx_stop(s);
+    cr_sbx_shm_free(&shm);
+    cr_sbx_shm_free(&shm); /* twice is harmless */
+    cr_buf_free(&r);
+}
+
 static void test_header_check(void)
 {
     uint8_t h[CR_SBX_HEADER] = {0x43, 0x53, 0x42, 0x58, CR_SBX_VERSION, CR_SBX_REPLY, 1, 0, 16, 0, 0, 0};
@@ -153,5 +202,6 @@ int main(void)
     test_echo_and_identity();
     test_attacks();
     test_huge_reply();
+    test_shm();
     return test_summary("sandbox");
 }
