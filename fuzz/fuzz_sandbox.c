@@ -14,7 +14,12 @@
  *   5  the PE-version reader's answer (hn_pe_version_decode): 0 or 1, or
  *      CR_EHOSTILE with nothing kept;
  *   6  the .deb reader's answer (hn_deb_decode): a package, a version and
- *      non-empty paths, or an error with nothing kept.
+ *      non-empty paths, or an error with nothing kept;
+ *   7  the text parsers' answer (hn_persist_reply_check): accepted or
+ *      CR_EHOSTILE, nothing leaked;
+ *   8  the text parsers themselves, as the child runs them on a request
+ *      (kind, minor, a file's bytes: hn_persist_text_serve): whatever the
+ *      bytes, what the child answers is accepted by the parent's decoder.
  * Nothing may crash, leak or accept an out-of-range value.
  */
 #include "fuzz_text.h"
@@ -46,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     const uint8_t *p = data + 1;
     size_t n = size - 1;
-    switch (data[0] % 7) {
+    switch (data[0] % 9) {
     case 0: {
         uint8_t kind;
         uint16_t type;
@@ -143,6 +148,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
         hn_deb_clear(&deb);
+        break;
+    }
+    case 7: {
+        int err = hn_persist_reply_check(p, n);
+        if (err != 0 && err != CR_EHOSTILE && err != CR_ERROR)
+            abort();
+        break;
+    }
+    case 8: {
+        cr_buf reply = CR_BUF_INIT;
+        if (hn_persist_text_serve(p, n, &reply) == 0 &&
+            hn_persist_reply_check(reply.ptr, reply.len) != 0)
+            abort();
+        cr_buf_free(&reply);
         break;
     }
     }

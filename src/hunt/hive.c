@@ -1003,7 +1003,8 @@ done:
  * parser sandbox (src/util/sandbox.h): hivex (registry hives), liblnk
  * (shortcuts), libarchive (.deb packages of the trust anchors), libxml2
  * (Group Policy files, gpo.c) and cleanroom's own WMI, BITS and PE-version
- * readers. The parent sends the
+ * readers and text parsers (persist.c: crontabs, sshd, PAM, shell files...).
+ * The parent sends the
  * bytes; the child answers with what it read, which the parent decodes as
  * untrusted input (hn_autoruns_decode, hn_lnk_decode, hn_pe_version_decode,
  * hn_deb_decode; fuzz/fuzz_sandbox.c). One child serves the requests
@@ -1018,6 +1019,7 @@ enum {
     HV_REQ_PEVER = 5,
     HV_REQ_DEB = 6,
     HV_REQ_GPO = 7,
+    HV_REQ_TEXT = 8, /* persist.c's text parsers: hn_persist_text_serve */
 };
 #define HV_SBX_MAX_DEB_FILES 200000u
 #define HV_SBX_MAX_PATH 4096u
@@ -1050,11 +1052,13 @@ static int hv_child_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *r
     const uint8_t *data;
     int err = 0;
     (void)state;
-    if (type < HV_REQ_AUTORUNS || type > HV_REQ_GPO || cr_rd_raw(req, &data, len) < 0) {
+    if (type < HV_REQ_AUTORUNS || type > HV_REQ_TEXT || cr_rd_raw(req, &data, len) < 0) {
         cr_error_set("unknown request");
         return CR_EINPUT;
     }
     cr_sbx_child_test_input(ch, data, len);
+    if (type == HV_REQ_TEXT)
+        return hn_persist_text_serve(data, len, reply);
     if (type == HV_REQ_LNK) {
         hn_lnk l;
         if ((err = hn_lnk_read(&l, data, len)) < 0)
@@ -1336,6 +1340,11 @@ int hn_bits_examine(hn_autorun **out, size_t *count, const void *data, size_t le
     if (!cr_sbx_enabled())
         return hn_bits_autoruns(out, count, data, len);
     return hv_examine(HV_REQ_BITS, out, count, data, len);
+}
+
+int hn_text_examine(const void *req, size_t len, cr_buf *reply)
+{
+    return hv_ask(HV_REQ_TEXT, req, len, reply);
 }
 
 int hn_lnk_examine(hn_lnk *out, const void *data, size_t len)

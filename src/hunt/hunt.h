@@ -701,6 +701,16 @@ int hn_bits_examine(hn_autorun **out, size_t *count, const void *data, size_t le
 int hn_lnk_examine(hn_lnk *out, const void *data, size_t len);
 int hn_pe_version_examine(hn_pe_ver *out, const void *data, size_t len);
 void hn_parsers_release(void);
+/**
+ * persist.c's text parsers (crontabs, sshd, PAM, sudoers, shell files, ...)
+ * in the same child: `req` is persist.c's request, the child's answer goes
+ * to `reply` for persist.c's decoder. @return 0, CR_EHOSTILE as above.
+ */
+int hn_text_examine(const void *req, size_t len, cr_buf *reply);
+/** The child's side of hn_text_examine (persist.c). */
+int hn_persist_text_serve(const void *data, size_t len, cr_buf *reply);
+/** Decode an answer of the text parsers and drop it (fuzz/fuzz_sandbox.c). @return 0 or CR_EHOSTILE. */
+int hn_persist_reply_check(const void *data, size_t len);
 /** The sandboxed readers' answers, decoded as untrusted input (fuzz/fuzz_sandbox.c). */
 int hn_autoruns_decode(hn_autorun **out, size_t *count, const void *data, size_t len);
 int hn_lnk_decode(hn_lnk *out, const void *data, size_t len);

@@ -67,6 +67,7 @@
  * bytes become blanks, invalid UTF-8 "?") before it is stored.
  */
 #include "hunt/hunt.h"
+#include "util/sandbox.h"
 
 #include <openssl/evp.h>
 #include <fnmatch.h>
@@ -119,6 +120,7 @@ enum ps_kind {
     K_UPSTART,    /* whole file: upstart jobs */
     K_ATJOB,      /* whole file: at jobs */
     K_PYSTART,    /* whole file: sitecustomize.py, usercustomize.py */
+    K_LAST = K_PYSTART
 };
 
 typedef struct ps_loc {
@@ -712,8 +714,9 @@ static int blank_or_comment(const char *s, size_t n)
 
 typedef struct ps_item {
     char *ev;          /* evidence: the item as reported */
-    const char *why;   /* static: why it is worse than the usual (or NULL) */
+    char *why;         /* why it is worse than the usual (or NULL) */
     cr_severity floor; /* at least this severity (baseline aside) */
+    char *pam_module;  /* PAM: the module a rule loads, for pam_judge (or NULL) */
 } ps_item;
 
 typedef struct ps_items {
@@ -724,13 +727,17 @@ typedef struct ps_items {
 
 static void items_clear(ps_items *it)
 {
-    for (size_t i = 0; i < it->n; i++)
+    for (size_t i = 0; i < it->n; i++) {
         free(it->v[i].ev);
+        free(it->v[i].why);
+        free(it->v[i].pam_module);
+    }
     free(it->v);
     memset(it, 0, sizeof(*it));
 }
 
-static int items_add(ps_items *it, const char *ev, const char *why, cr_severity floor)
+static int items_add_pam(ps_items *it, const char *ev, const char *why, cr_severity floor,
+                         const char *pam_module)
 {
     if (it->n >= PS_MAX_ITEMS) {
         it->dropped++;
@@ -748,12 +755,22 @@ static int items_add(ps_items *it, const char *ev, const char *why, cr_severity 
         it->v = nv;
         it->cap = nc;
     }
-    if (!(it->v[it->n].ev = cr_strdup(ev)))
+    ps_item *x = &it->v[it->n];
+    memset(x, 0, sizeof(*x));
+    if (!(x->ev = cr_strdup(ev)) || (why && !(x->why = cr_strdup(why))) ||
+        (pam_module && !(x->pam_module = cr_strdup(pam_module)))) {
+        free(x->ev);
+        free(x->why);
         return CR_ERROR;
-    it->v[it->n].why = why;
-    it->v[it->n].floor = floor;
+    }
+    x->floor = floor;
     it->n++;
     return 0;
+}
+
+static int items_add(ps_items *it, const char *ev, const char *why, cr_severity floor)
+{
+    return items_add_pam(it, ev, why, floor, NULL);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -912,7 +929,6 @@ typedef struct ps_parse {
     int minor;                    /* the location's minor flag (modprobe.d) */
     char script[16];              /* logrotate: the script block being read, or "" */
     ps_items *items;
-    const hn_dpkg *dpkg;          /* PAM: which modules packages installed (NULL: unknown) */
     char full[PS_MAX_LINE + 1];   /* the item, cleaned: what is judged */
     char ev[PS_MAX_EVIDENCE + 8]; /* the item as reported */
 } ps_parse;
@@ -1153,6 +1169,8 @@ static int parse_sudoers_line(ps_parse *ps, const char *s, size_t n)
 }
 
 /* Whether some package installed the PAM module `mod` (a name or a path). */
+/* Whether a package installed the PAM module a rule names (by path, or by name in the
+ * module folders). */
 static int pam_module_owned(const hn_dpkg *d, const char *mod)
 {
     static const char *const dirs[] = {"/lib/security", "/lib64/security", "/usr/lib/security",
@@ -1223,10 +1241,27 @@ static int parse_pam_line(ps_parse *ps, const char *s, size_t n)
                  (!strcmp(t, "auth") || !strcmp(t, "account")) &&
                  (strstr(control, "sufficient") || strstr(control, "done")))
             why = "it lets anyone in without a valid password (pam_permit)";
-        else if (ps->dpkg && hn_dpkg_count(ps->dpkg) && !pam_module_owned(ps->dpkg, mod))
-            why = "it loads a PAM module that no package installed";
     }
-    return items_add(ps->items, ps->ev, why, why ? CR_SEV_HIGH : CR_SEV_INFO);
+    /* Whether a package installed the module is the package database's to say (pam_judge,
+     * in the clean room's process: the parser may run in the sandbox, which has none). */
+    return items_add_pam(ps->items, ps->ev, why, why ? CR_SEV_HIGH : CR_SEV_INFO,
+                         *mod && !why ? mod : NULL);
+}
+
+/* PAM rules loading a module no package installed (with a package database to tell). */
+static int pam_judge(ps_items *it, const hn_dpkg *d)
+{
+    if (!d || !hn_dpkg_count(d))
+        return 0;
+    for (size_t i = 0; i < it->n; i++) {
+        ps_item *x = &it->v[i];
+        if (x->why || !x->pam_module || pam_module_owned(d, x->pam_module))
+            continue;
+        if (!(x->why = cr_strdup("it loads a PAM module that no package installed")))
+            return CR_ERROR;
+        x->floor = CR_SEV_HIGH;
+    }
+    return 0;
 }
 
 /* The first word of a line (after blanks), lower-cased into w; the rest after it. */
@@ -1771,8 +1806,9 @@ static int parse_cb(void *arg, const char *s, size_t n)
     }
 }
 
-static int parse_items(ps_items *out, enum ps_kind kind, int minor, const hn_dpkg *d,
-                       const cr_buf *b)
+/* The items of one file's bytes: the parsing proper, in the sandbox's "files" child. */
+static int parse_items_here(ps_items *out, enum ps_kind kind, int minor, const void *data,
+                            size_t len)
 {
     ps_parse *ps = cr_calloc(1, sizeof(*ps));
     if (!ps)
@@ -1780,13 +1816,142 @@ static int parse_items(ps_items *out, enum ps_kind kind, int minor, const hn_dpk
     ps->kind = kind;
     ps->minor = minor;
     ps->items = out;
-    ps->dpkg = d;
     int join = kind == K_SUDOERS || kind == K_PAM || kind == K_RCLOCAL || kind == K_SHELLRC ||
                kind == K_SSHRC || kind == K_UDEV || kind == K_LOGROTATE || kind == K_MODLOAD;
-    int err = kind == K_APTHOOK
-                  ? parse_apt(ps, b->ptr ? (const char *)b->ptr : "", b->len)
-                  : each_line(b->ptr ? (const char *)b->ptr : "", b->len, join, parse_cb, ps);
+    int err = kind == K_APTHOOK ? parse_apt(ps, data ? data : "", len)
+                                : each_line(data ? data : "", len, join, parse_cb, ps);
     free(ps);
+    return err;
+}
+
+/*
+ * The text parsers in the sandbox. Request: u8 kind, u8 minor, the bytes.
+ * Answer: varint n, n x {str evidence, str why ("": none), u8 floor,
+ * str PAM module ("": none)}, varint dropped.
+ */
+#define PS_SBX_MAX_WHY 512
+#define PS_SBX_MAX_MODULE 256
+
+int hn_persist_text_serve(const void *data, size_t len, cr_buf *reply)
+{
+    const uint8_t *p = data;
+    ps_items it;
+    int err;
+    memset(&it, 0, sizeof(it));
+    if (len < 2 || p[0] == K_NONE || p[0] > K_LAST || !is_line_kind((enum ps_kind)p[0]) ||
+        p[1] > 1) {
+        cr_error_set("bad request");
+        return CR_EINPUT;
+    }
+    if ((err = parse_items_here(&it, (enum ps_kind)p[0], p[1], p + 2, len - 2)) < 0)
+        goto done;
+    if ((err = cr_buf_put_varint(reply, it.n)) < 0)
+        goto done;
+    for (size_t i = 0; i < it.n; i++) {
+        const ps_item *x = &it.v[i];
+        if ((err = cr_buf_put_str(reply, x->ev)) < 0 ||
+            (err = cr_buf_put_str(reply, x->why ? x->why : "")) < 0 ||
+            (err = cr_buf_put_u8(reply, (uint8_t)x->floor)) < 0 ||
+            (err = cr_buf_put_str(reply, x->pam_module ? x->pam_module : "")) < 0)
+            goto done;
+    }
+    err = cr_buf_put_varint(reply, it.dropped);
+done:
+    items_clear(&it);
+    return err;
+}
+
+/* A text of the child's answer, bounded and made printable: NULL when malformed. */
+static char *text_decode(cr_rd *rd, size_t max)
+{
+    const uint8_t *p;
+    size_t n;
+    char *out;
+    if (cr_rd_bytes(rd, &p, &n, max) < 0 || !(out = cr_malloc(n + 1)))
+        return NULL;
+    cr_sbx_clean_text(out, n + 1, p, n);
+    return out;
+}
+
+static int items_decode(ps_items *out, const void *data, size_t len)
+{
+    cr_rd rd;
+    uint64_t n, dropped;
+    int err = CR_EHOSTILE;
+    cr_rd_init(&rd, data, len);
+    memset(out, 0, sizeof(*out));
+    if (cr_rd_varint(&rd, &n) < 0 || n > PS_MAX_ITEMS)
+        goto bad;
+    for (uint64_t i = 0; i < n; i++) {
+        char *ev = text_decode(&rd, PS_MAX_EVIDENCE + 8), *why = NULL, *mod = NULL;
+        uint8_t floor = 0;
+        if (!ev || !(why = text_decode(&rd, PS_SBX_MAX_WHY)) || cr_rd_u8(&rd, &floor) < 0 ||
+            floor > CR_SEV_CRITICAL || !(mod = text_decode(&rd, PS_SBX_MAX_MODULE))) {
+            free(ev);
+            free(why);
+            goto bad;
+        }
+        err = items_add_pam(out, ev, *why ? why : NULL, (cr_severity)floor, *mod ? mod : NULL);
+        free(ev);
+        free(why);
+        free(mod);
+        if (err < 0)
+            goto done;
+        err = CR_EHOSTILE;
+    }
+    if (cr_rd_varint(&rd, &dropped) < 0 || cr_rd_left(&rd) || dropped > UINT32_MAX)
+        goto bad;
+    out->dropped += (size_t)dropped;
+    return 0;
+bad:
+    cr_error_set("the text reader's answer is malformed");
+done:
+    items_clear(out);
+    return err;
+}
+
+int hn_persist_reply_check(const void *data, size_t len)
+{
+    ps_items it;
+    int err = items_decode(&it, data, len);
+    items_clear(&it);
+    return err;
+}
+
+/*
+ * The items of a file of one of the line kinds, read by the sandbox's
+ * "files" child (in-process with CLEANROOM_SANDBOX=off). @return 0, CR_ERROR
+ * (memory), CR_EHOSTILE (the bytes made the reader crash, hang or misbehave:
+ * no items).
+ */
+static int parse_items(ps_items *out, enum ps_kind kind, int minor, const hn_dpkg *d,
+                       const cr_buf *b)
+{
+    cr_buf req = CR_BUF_INIT, reply = CR_BUF_INIT;
+    int err;
+    if (!cr_sbx_enabled()) {
+        err = parse_items_here(out, kind, minor, b->ptr, b->len);
+    } else {
+        ps_items got;
+        memset(&got, 0, sizeof(got));
+        if ((err = cr_buf_put_u8(&req, (uint8_t)kind)) < 0 ||
+            (err = cr_buf_put_u8(&req, (uint8_t)(minor != 0))) < 0 ||
+            (b->len && (err = cr_buf_put(&req, b->ptr, b->len)) < 0) ||
+            (err = hn_text_examine(req.ptr, req.len, &reply)) < 0 ||
+            (err = items_decode(&got, reply.ptr, reply.len)) < 0)
+            goto done;
+        /* (Appended, as parse_items_here appends to what `out` holds.) */
+        for (size_t i = 0; i < got.n && err == 0; i++)
+            err = items_add_pam(out, got.v[i].ev, got.v[i].why, got.v[i].floor,
+                                got.v[i].pam_module);
+        out->dropped += got.dropped;
+        items_clear(&got);
+    }
+    if (err == 0 && kind == K_PAM)
+        err = pam_judge(out, d);
+done:
+    cr_buf_free(&req);
+    cr_buf_free(&reply);
     return err;
 }
 
@@ -1882,6 +2047,19 @@ static int emit(hn_ctx *ctx, const char *relpath, cr_severity sev, const char *i
         content = &cid;
     }
     return hn_emit(ctx, relpath, CR_CAT_PERSISTENCE, sev, ind, content, evidence, "%s", detail);
+}
+
+/* A file whose bytes made the sandboxed text reader crash, hang or misbehave. */
+static int parser_crash(hn_ctx *ctx, const char *relpath, const cr_node *n, const char *what)
+{
+    char why[512];
+    cr_id cid;
+    hn_text_clean(why, sizeof(why), cr_error_last(), strlen(cr_error_last()));
+    hn_content_id(&cid, n);
+    return hn_emit(ctx, relpath, CR_CAT_ANOMALY, CR_SEV_HIGH, "anomaly:parser-crash", &cid, NULL,
+                   "%s not read: %s; its entries were not checked: it may be crafted to attack "
+                   "the tools that inspect it",
+                   what, why);
 }
 
 static int same_content(const cr_node *a, const cr_node *b)
@@ -2166,7 +2344,11 @@ static int judge_lines(hn_ctx *ctx, const ps_loc *loc, const char *relpath, cons
     }
     if (loc->kind == K_PAM && (err = get_dpkg(ctx, &d)) < 0)
         goto done;
-    if ((err = parse_items(&ni, loc->kind, loc->minor, d, &nb)) < 0)
+    if ((err = parse_items(&ni, loc->kind, loc->minor, d, &nb)) == CR_EHOSTILE) {
+        err = parser_crash(ctx, relpath, n, noun(loc->kind, 0));
+        goto done;
+    }
+    if (err < 0)
         goto done;
 
     if (ctx->baseline) {
@@ -2222,7 +2404,13 @@ static int judge_lines(hn_ctx *ctx, const ps_loc *loc, const char *relpath, cons
         }
         if (rc == 0) {
             old_read = 1;
-            if ((err = parse_items(&oi, loc->kind, loc->minor, d, &ob)) < 0)
+            /* An old content that crashes the reader now is as one that cannot be read. */
+            if ((err = parse_items(&oi, loc->kind, loc->minor, d, &ob)) == CR_EHOSTILE) {
+                items_clear(&oi);
+                old_read = 0;
+                err = 0;
+            }
+            if (err < 0)
                 goto done;
         }
     }
@@ -2422,6 +2610,10 @@ static int judge_whole(hn_ctx *ctx, const ps_loc *loc, const char *relpath, cons
                                                loc->kind == K_UNIT)
                               : 0;
             cr_buf_free(&ob);
+            if (nl == CR_EHOSTILE) {
+                err = parser_crash(ctx, relpath, n, noun(loc->kind, 0));
+                goto done;
+            }
             if (orc < 0 || nl < 0) {
                 err = orc < 0 ? orc : nl;
                 goto done;

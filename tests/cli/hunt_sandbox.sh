@@ -23,6 +23,9 @@ done
 printf '<?php eval($_POST["SANDBOX-TEST-SHELL"]); ?>\n' > sys/var/www/html/shell.php
 { printf 'regf'; head -c 4096 /dev/zero; printf 'CLEANROOM-TEST-SANDBOX-CRASH'; } \
     > sys/Windows/System32/config/SOFTWARE
+# A crontab is read by cleanroom's text parsers, in the same sandboxed child as hives.
+mkdir -p sys/etc/cron.d
+printf '# CLEANROOM-TEST-SANDBOX-CRASH\n* * * * * root /bin/true\n' > sys/etc/cron.d/crafted
 # A shortcut in a Startup folder is read by liblnk, in the same sandboxed child as hives.
 mkdir -p "sys/ProgramData/Microsoft/Windows/Start Menu/Programs/Startup"
 printf 'L\0\0\0CLEANROOM-TEST-SANDBOX-CRASH' \
@@ -47,6 +50,10 @@ grep -q '^shell.php yara:sandbox_test_shell critical' got.txt || fail "the web s
 grep -q '^crash.php anomaly:parser-crash high .*\(SIGSEGV\|failed\)' got.txt ||
     fail "the crashing file is not a high finding naming the fault"
 grep -q '^loop.php anomaly:parser-crash high .*no answer for 3 s' got.txt || fail "the looping file was not stopped by the time limit"
+# (YARA crashes on it too; the text parser's own finding says its entries were not checked,
+# and the crash hook exists only inside a child: this proves the parser ran there.)
+grep -q '^crafted anomaly:parser-crash high .*entries were not checked' got.txt ||
+    fail "the crontab that crashes the text parser is not a finding of its own"
 # The scanner may open files read-only (YARA's magic module), in a root that holds none of
 # the host's: open("/etc/shadow") fails there (the hook would abort if it worked).
 grep -q '^open.php anomaly:parser-crash' got.txt && fail "a hijacked scanner could open /etc/shadow"
@@ -57,7 +64,7 @@ grep -q '^SOFTWARE anomaly:parser-crash high .*autostart entries were not checke
     fail "the crashing registry hive is not a finding of the hive reader"
 grep -q '^evil.lnk anomaly:parser-crash high shortcut in a Startup folder not read' got.txt ||
     fail "the crashing shortcut is not a finding of the shortcut reader"
-grep -q 'parser-crash' <(grep -v '^\(crash\|loop\|socket\).php\|^SOFTWARE\|^evil.lnk' got.txt) &&
+grep -q 'parser-crash' <(grep -v '^\(crash\|loop\|socket\).php\|^SOFTWARE\|^evil.lnk\|^crafted ' got.txt) &&
     fail "a file without a crafted marker was reported as crashing the parser"
 
 # Without the test switch the markers are inert bytes: no parser-crash finding.
