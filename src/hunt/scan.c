@@ -106,11 +106,12 @@
 #define SC_DEFER_BYTES (1024u * 1024)
 /*
  * The bytes of a request travel through a region of shared memory the parent
- * writes and the child maps read-only (cr_sbx_shm), when they fit: a batch,
- * a chunk, or a whole content of up to about this size; larger ones go
- * through the socket with the request.
+ * writes and the child maps read-only (cr_sbx_shm): room for a batch and the
+ * largest content scanned whole (max_scan), taken page by page as written.
+ * A region that held more than SC_SHM_KEEP is dropped with its child once
+ * answered, so that a huge file's pages are not kept for the rest of the hunt.
  */
-#define SC_SHM_BYTES (32u * 1024 * 1024)
+#define SC_SHM_KEEP (32u * 1024 * 1024)
 
 static const uint8_t sc_zeros[SC_ZERO_LEN];
 
@@ -311,6 +312,7 @@ typedef struct sc_worker {
     size_t npend, pendbytes;
     cr_sbx_shm shm;  /* the bytes of the requests, shared with each child (none: map NULL) */
     size_t shmused;  /* bytes of it in use by the requests not answered yet */
+    int shmbig;      /* more than SC_SHM_KEEP of it was written: drop it when free */
     int deferred; /* the last job's YARA scan waits in the batch */
 } sc_worker;
 
@@ -620,6 +622,7 @@ enum { SC_REQ_SCAN = 1, SC_REQ_SCAN_MANY = 2 };
 
 typedef struct sc_child {
     const uint8_t *shm; /* the parent's shared region, read-only (NULL: none) */
+    size_t shmlen;
     YR_RULES *rules;
     YR_SCANNER *scanner;
     cr_buf idx; /* indexes of the rules matched, varints */
@@ -682,7 +685,7 @@ static int sc_child_init(cr_sbx_child *ch, cr_rd *setup, void **state)
     }
     yr_scanner_set_flags(k->scanner, (int)flags);
     yr_scanner_set_timeout(k->scanner, (int)timeout);
-    if (cr_sbx_child_fd(ch, 0) >= 0 && cr_sbx_child_map(ch, 0, SC_SHM_BYTES, &k->shm) < 0)
+    if (cr_sbx_child_fd(ch, 0) >= 0 && cr_sbx_child_map(ch, 0, &k->shm, &k->shmlen) < 0)
         return CR_ERROR;
     yr_scanner_set_callback(k->scanner, sc_child_cb, k);
     *state = k;
@@ -713,7 +716,7 @@ static int sc_child_one(cr_sbx_child *ch, sc_child *k, cr_rd *req, cr_buf *reply
     }
     if (shared) {
         if (!k->shm || cr_rd_u64(req, &off) < 0 || cr_rd_u64(req, &n) < 0 ||
-            off > SC_SHM_BYTES || n > SC_SHM_BYTES - off) {
+            off > k->shmlen || n > k->shmlen - off) {
             err = CR_EINPUT;
             goto done;
         }
@@ -865,7 +868,7 @@ static int sc_sbx_ready(sc_worker *w)
     o.idle_seconds = (unsigned)c->timeout + 60;
     /* The region outlives the children: a batch a child failed is sent again from it. Without
      * one (no memory for it), the bytes go through the socket. */
-    if (!w->shm.map && cr_sbx_shm_create(&w->shm, SC_SHM_BYTES) < 0)
+    if (!w->shm.map && cr_sbx_shm_create(&w->shm, (size_t)c->max_scan + SC_DEFER_BYTES) < 0)
         cr_error_clear();
     if (w->shm.map) {
         o.fds = &w->shm.fd;
@@ -899,6 +902,8 @@ static int sc_put_request(sc_worker *w, cr_buf *req, const uint8_t *data, size_t
             cr_buf_put_u64(req, len) < 0)
             return ERROR_INSUFFICIENT_MEMORY;
         w->shmused += len;
+        if (w->shmused > SC_SHM_KEEP)
+            w->shmbig = 1;
         return ERROR_SUCCESS;
     }
     if (cr_buf_put_u8(req, 0) < 0 || cr_buf_put_bytes(req, data, len) < 0)
@@ -934,6 +939,17 @@ static int sc_sbx_scan(sc_worker *w, const uint8_t *req, size_t len)
     return rc;
 }
 
+/* With nothing waiting in it, a region that held a huge content goes, with its child. */
+static void sc_shm_trim(sc_worker *w)
+{
+    if (!w->shmbig || w->shmused)
+        return;
+    cr_sbx_stop(w->sbx);
+    w->sbx = NULL;
+    cr_sbx_shm_free(&w->shm);
+    w->shmbig = 0;
+}
+
 static int sc_yara_sandboxed(sc_worker *w, const uint8_t *data, size_t len, uint64_t base,
                              uint64_t file_size)
 {
@@ -946,6 +962,8 @@ static int sc_yara_sandboxed(sc_worker *w, const uint8_t *data, size_t len, uint
     if ((rc = sc_put_request(w, &w->req, data, len, base, file_size)) == ERROR_SUCCESS)
         rc = sc_sbx_scan(w, w->req.ptr, w->req.len);
     w->shmused = used;
+    if (w->npend == 0)
+        sc_shm_trim(w);
     return rc;
 }
 
@@ -1114,6 +1132,7 @@ done:
     cr_buf_reset(&w->batch);
     w->pendbytes = 0;
     w->shmused = 0;
+    sc_shm_trim(w);
     return err;
 }
 

@@ -670,20 +670,22 @@ int cr_sbx_child_fd(const cr_sbx_child *ch, size_t i)
     return ch && i < ch->nfds ? SBX_FD + 1 + (int)i : -1;
 }
 
-int cr_sbx_child_map(cr_sbx_child *ch, size_t i, size_t len, const uint8_t **out)
+int cr_sbx_child_map(cr_sbx_child *ch, size_t i, const uint8_t **out, size_t *len)
 {
     int fd = cr_sbx_child_fd(ch, i);
     struct stat st;
     void *m;
     *out = NULL;
-    /* The size is the parent's word, checked anyway: a mapping past the end would fault. */
-    if (fd < 0 || fstat(fd, &st) < 0 || (uint64_t)st.st_size < len) {
+    *len = 0;
+    /* (Sealed against shrinking: the whole file stays mapped.) */
+    if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= 0 || (uint64_t)st.st_size > SIZE_MAX) {
         cr_error_set("the shared memory of the sandbox is missing");
         return CR_ERROR;
     }
-    if ((m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED)
+    if ((m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED)
         return cr_error_errno("cannot map the shared memory of the sandbox");
     *out = m;
+    *len = (size_t)st.st_size;
     return 0;
 }
 
@@ -1226,17 +1228,17 @@ static int st_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *req, cr
     }
     case ST_SHM: {
         /*
-         * A shared region (the first file passed, u64 its length): its first
+         * A shared region (the first file passed, u64 its length, checked): its first
          * bytes as this child reads them, then what became of each way a
          * hijacked parser would try to change the parent's bytes ("refused"
          * or "WROTE"): a writable shared mapping, making its read-only mapping
          * writable, growing or shrinking the file.
          */
-        uint64_t len;
+        uint64_t want;
+        size_t len;
         const uint8_t *m;
         int fd = cr_sbx_child_fd(ch, 0);
-        if (cr_rd_u64(req, &len) < 0 || len < 16 || len > (64u << 20) ||
-            cr_sbx_child_map(ch, 0, (size_t)len, &m) < 0)
+        if (cr_rd_u64(req, &want) < 0 || cr_sbx_child_map(ch, 0, &m, &len) < 0 || len != want)
             return CR_EINPUT;
         if (cr_buf_put(reply, m, 16) < 0)
             return CR_ERROR;

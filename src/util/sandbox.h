@@ -207,9 +207,9 @@ int cr_sbx_child_fd(const cr_sbx_child *ch, size_t i);
 
 /**
  * During init: map the i-th passed file, a region of the parent's
- * cr_sbx_shm_create of `len` bytes, read-only. @return 0 or CR_ERROR.
+ * cr_sbx_shm_create, whole and read-only; its length in *len. @return 0 or CR_ERROR.
  */
-int cr_sbx_child_map(cr_sbx_child *ch, size_t i, size_t len, const uint8_t **out);
+int cr_sbx_child_map(cr_sbx_child *ch, size_t i, const uint8_t **out, size_t *len);
 
 /** During init: a file descriptor the service may still write to (pwrite, ftruncate) later. */
 int cr_sbx_child_keep_fd(cr_sbx_child *ch, int fd);
