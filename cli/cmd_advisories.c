@@ -74,7 +74,7 @@ int cmd_advisories(int argc, char **argv)
            "%s/advisories/%s\n",
            suite, n, date, o.data_dir, suite);
     cr_vulndata *vd = NULL;
-    if ((rc = cli_vulndata_load(&vd, "checked")) == 0)
+    if ((rc = cli_vulndata_load(&vd, "checked", 0)) == 0)
         cr_vulndata_free(vd);
     return rc;
 }

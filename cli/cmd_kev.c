@@ -55,7 +55,7 @@ int cmd_kev(int argc, char **argv)
     }
     printf("KEV catalog imported: %zu entries, kept in %s/kev.json\n", n, o.data_dir);
     cr_vulndata *vd = NULL;
-    if ((rc = cli_vulndata_load(&vd, "checked")) == 0)
+    if ((rc = cli_vulndata_load(&vd, "checked", 0)) == 0)
         cr_vulndata_free(vd);
     return rc;
 }

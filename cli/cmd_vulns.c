@@ -63,7 +63,7 @@ int cmd_vulns(int argc, char **argv)
     spec = argv[optind++];
     if (optind < argc)
         return cli_unexpected_argument("vulns", argv[optind], "one snapshot at a time");
-    if ((rc = cli_vulndata_load(&vd, "checked")) != 0)
+    if ((rc = cli_vulndata_load(&vd, "checked", 0)) != 0)
         return rc;
     if ((rc = cli_open_repo(&repo)) != 0)
         goto done;

@@ -1679,15 +1679,26 @@ static long days_since(const char *date)
     return d < 0 ? 0 : (long)d;
 }
 
-int cli_vulndata_load(cr_vulndata **out, const char *what)
+int cli_vulndata_load(cr_vulndata **out, const char *what, int optional)
 {
     cr_vulndata_options o;
     cr_vulndata_info in;
     int rc, err;
     *out = NULL;
-    if ((rc = cli_vulndata_options(&o, what)) != 0)
-        return rc;
-    if ((err = cr_vulndata_load(out, &o)) < 0) {
+    if ((rc = cli_vulndata_options(&o, optional ? NULL : what)) != 0) {
+        if (!optional)
+            return rc;
+        cli_warn("the rules shipped with cleanroom were not found: the known-exploited "
+                 "vulnerability gate is not checked");
+        return 0;
+    }
+    if ((err = cr_vulndata_load(out, &o)) == CR_ENOTFOUND && optional) {
+        cli_warn("no vulnerability data (%s): the known-exploited vulnerability gate is not "
+                 "checked",
+                 cr_error_last());
+        return 0;
+    }
+    if (err < 0) {
         rc = cli_fail(err, "could not read the vulnerability data");
         cli_hint("import a fresh copy: cleanroom kev import FILE; cleanroom advisories import "
                  "FILE --suite CODENAME --date YYYY-MM-DD");

@@ -387,8 +387,9 @@ int cli_builtin_rules_dir(const char **out, const char *what);
  */
 int cli_vulndata_options(cr_vulndata_options *out, const char *what);
 /** Load the vulnerability data and print its age on stderr (every time: docs/commands/vulns.md).
- *  @return an exit code (0: *out set). */
-int cli_vulndata_load(cr_vulndata **out, const char *what);
+ *  `optional`: no data at all is a warning (*out NULL), not an error (recover, drill).
+ *  @return an exit code (0: *out set, or NULL when optional). */
+int cli_vulndata_load(cr_vulndata **out, const char *what, int optional);
 /** The age of the data as a JSON object (vulns --json). */
 json_t *cli_vulndata_json(const cr_vulndata *d);
 

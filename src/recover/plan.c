@@ -627,12 +627,35 @@ static void read_probe(ctx *c, const pn *node, cr_probe_spec *sp, const cr_plan 
 static const char *const top_keys[] = {"version", "site",     "finess",  "lang",
                                         "vault",   "defaults", "services"};
 static const char *const default_keys[] = {"restore_point", "probe_timeout", "probe_retries",
-                                           "probe_interval", "max_age"};
+                                           "probe_interval", "max_age", "gate"};
 static const char *const service_keys[] = {"name",   "tier",          "site",   "depends_on",
                                            "source", "restore_point", "target", "start",
                                            "probes", "rto",           "count",  "stop",
-                                           "max_age", "steps"};
+                                           "max_age", "steps",         "gate"};
 static const char *const target_keys[] = {"folder", "image", "format", "disk", "vm", "hypervisor"};
+
+/* `gate: {kev: refuse|warn}`: the known-exploited vulnerability gate (reconnect.h). */
+static void read_gate(ctx *c, const pn *v, cr_plan_kev_gate *out)
+{
+    static const char *const gate_keys[] = {"kev"};
+    const pn *k;
+    if (v->type != PN_MAP) {
+        ERR(c, v, "gate must be a mapping such as {kev: refuse}, got %s", cr_yaml_kind(v));
+        return;
+    }
+    check_keys(c, v, gate_keys, 1, "in gate");
+    if (!(k = cr_yaml_get(v, "kev", NULL)))
+        return;
+    if (k->type == PN_SCALAR && strcasecmp(k->s, "refuse") == 0)
+        *out = CR_PLAN_KEV_REFUSE;
+    else if (k->type == PN_SCALAR && strcasecmp(k->s, "warn") == 0)
+        *out = CR_PLAN_KEV_WARN;
+    else
+        ERR(c, k,
+            "gate kev must be refuse (a service with a known-exploited vulnerability used by "
+            "ransomware is not started until acknowledged) or warn, got '%s'",
+            k->type == PN_SCALAR ? cr_yaml_show(k->s) : cr_yaml_kind(k));
+}
 
 static void read_point(ctx *c, const pn *v, cr_plan_point *point, char **id, int allow_id)
 {
@@ -1048,6 +1071,10 @@ static void read_service(ctx *c, const pn *node, cr_plan_service *s, svc_extra *
 
     if ((v = cr_yaml_get(node, "rto", NULL)))
         duration(c, v, "rto", 0, 0, 90 * 86400.0, &s->rto);
+
+    s->gate_kev = plan->gate_kev;
+    if ((v = cr_yaml_get(node, "gate", NULL)))
+        read_gate(c, v, &s->gate_kev);
 
     s->max_age = plan->max_age;
     s->max_age_line = s->line;
@@ -1467,6 +1494,8 @@ static void read_plan(ctx *c, const pn *root, cr_plan *plan)
                 duration(c, d, "probe_interval", 1, 1, 3600, &plan->probe_interval);
             if ((d = cr_yaml_get(v, "max_age", NULL)))
                 duration(c, d, "max_age", 0, 0, 3650 * 86400.0, &plan->max_age);
+            if ((d = cr_yaml_get(v, "gate", NULL)))
+                read_gate(c, d, &plan->gate_kev);
             if ((d = cr_yaml_get(v, "probe_retries", NULL)) &&
                 integer(c, d, "probe_retries", 0, 100, NULL, &x) == 0)
                 plan->probe_retries = (unsigned int)x;
