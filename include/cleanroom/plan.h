@@ -99,6 +99,9 @@ typedef struct cr_plan_service {
     unsigned int max_age_line, max_age_col; /**< of `max_age:` (else of `name:`) */
     cr_plan_step *steps; size_t nsteps;     /**< `steps:`, in order */
     cr_plan_kev_gate gate_kev;   /**< `gate: {kev: refuse|warn}` (else the defaults') */
+    int64_t cutoff_ns;           /**< `restore_point: {before: TIME}`, else `defaults: cutoff`:
+                                      the clean point is chosen among the snapshots taken
+                                      strictly before it (ns; 0 = none) */
 } cr_plan_service;
 
 typedef struct cr_plan {
@@ -114,6 +117,7 @@ typedef struct cr_plan {
     cr_plan_service *services; size_t nservices;
     double max_age;              /**< defaults: `max_age:` in seconds (0 = none) */
     cr_plan_kev_gate gate_kev;   /**< defaults: `gate: {kev: ...}` (refuse) */
+    int64_t cutoff_ns;           /**< defaults: `cutoff:` the incident's cut-off (0 = none) */
 } cr_plan;
 
 /** One problem in a plan: "FILE:LINE:COL: error: message" (line and column from 1; 0 = none). */

@@ -38,6 +38,7 @@
 #define IV_MAX_BINARY (64u << 20) /* programs read for their version string */
 #define IV_MAX_HIVE (1024u << 20)
 #define IV_MAX_FORTI_FILES 1000u
+#define IV_MAX_FORTI_WALK 200000u /* entries looked at: a file server's /srv is not searched whole */
 
 typedef struct iv {
     cr_repo *repo;
@@ -472,14 +473,18 @@ static int detect_under(iv *v, const struct detector *d, const char *rel, const 
  * whose first line is "#config-version=", in the folders where people keep backups. */
 typedef struct forti {
     iv *v;
-    size_t seen;
-    int err;
+    size_t seen, walked;
+    int err, cut;
 } forti;
 
 static int forti_cb(const char *path, const cr_node *node, void *payload)
 {
     forti *f = payload;
     size_t n = strlen(path);
+    if (++f->walked > IV_MAX_FORTI_WALK) {
+        f->cut = 1;
+        return 1;
+    }
     if (node->type != CR_NODE_FILE || n < 5 || strcasecmp(path + n - 5, ".conf") != 0 ||
         node->size < 16 || node->size > (4u << 20))
         return 0;
@@ -502,8 +507,8 @@ static int fortios(iv *v)
 {
     static const char *const dirs[] = {"home", "root", "srv", "var/backups", "opt", "backup",
                                        "backups", "data", "Users"};
-    forti f = {v, 0, 0};
-    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]) && !f.err; i++) {
+    forti f = {v, 0, 0, 0, 0};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]) && !f.err && !f.cut; i++) {
         char *dir = full(v->root, dirs[i]);
         if (!dir)
             return CR_ERROR;
@@ -511,6 +516,11 @@ static int fortios(iv *v)
         free(dir);
     }
     cr_error_clear();
+    if (!f.err && (f.cut || f.seen > IV_MAX_FORTI_FILES))
+        f.err = warn(v, "FortiGate configuration backups: the search stopped after %u entries "
+                        "(%s): backups further on are not listed",
+                     f.cut ? IV_MAX_FORTI_WALK : IV_MAX_FORTI_FILES,
+                     f.cut ? "a large tree" : "many .conf files");
     return f.err;
 }
 
