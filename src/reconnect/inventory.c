@@ -325,8 +325,9 @@ static int windows(iv *v)
     if (err <= 0)
         return err;
     if ((err = hn_software_examine(&a, &n, b.ptr, b.len)) < 0) {
-        err = err == CR_ERROR ? err : warn(v, "%s: the registry hive could not be read: %s", path,
-                                          cr_error_last());
+        /* Damaged, hostile (the sandboxed reader failed) or no room to read it: said, and the
+         * rest of the inventory goes on. */
+        err = warn(v, "%s: the registry hive could not be read: %s", path, cr_error_last());
         goto done;
     }
     const char *build = NULL, *ubr = NULL, *prod = NULL, *dver = NULL;
