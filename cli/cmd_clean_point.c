@@ -14,11 +14,12 @@
  */
 #include "common.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char help_text[] =
-    "usage: cleanroom clean-point [--source NAME] [--min-severity S] [--json]\n"
+    "usage: cleanroom clean-point [--source NAME] [--min-severity S] [--before TIME] [--json]\n"
     "\n"
     "For each source, the last clean restore point: the newest hunted snapshot before the\n"
     "first snapshot holding a finding at or above S (default high), or the newest\n"
@@ -33,6 +34,9 @@ static const char help_text[] =
     "  --source NAME     only this source\n"
     "  --min-severity S  the severity that makes a snapshot compromised: info, low,\n"
     "                    medium, high (default) or critical\n"
+    "  --before TIME     one incident-wide cut-off (\"patient zero\"): only snapshots taken\n"
+    "                    strictly before TIME (2026-11-02T00:00:00Z, or a date) are\n"
+    "                    considered, for every source\n"
     "  --json            an array of {source, min_severity, clean_snapshot, clean_time,\n"
     "                    compromised, first_compromised_snapshot, first_compromised_time,\n"
     "                    reasons:[findings as in 'findings --json'], snapshots, unhunted};\n"
@@ -44,9 +48,20 @@ static const char help_text[] =
 /* Lines of reasons shown per source; the rest are counted ("... and N more"). */
 #define CP_SHOW 5
 
-static void print_source(const cr_clean_point *c, cr_severity min)
+static void print_source(const cr_clean_point *c, cr_severity min, const char *before)
 {
     char sid[9];
+    if (before && c->snapshots == 0) {
+        char *e = cli_escape(c->source);
+        printf("%s: NO CLEAN RESTORE POINT before the cut-off %s: its %zu snapshot(s) are all "
+               "from after it\n",
+               e, before, c->after_cutoff);
+        free(e);
+        return;
+    }
+    if (before && c->after_cutoff)
+        printf("(%zu snapshot(s) of %s taken at or after the cut-off %s are left out)\n",
+               c->after_cutoff, c->source, before);
     size_t hunted = c->snapshots - (c->unhunted <= c->snapshots ? c->unhunted : c->snapshots);
     cli_clean_point_line(stdout, c, min);
     if (hunted == 0) {
@@ -75,14 +90,16 @@ static void print_source(const cr_clean_point *c, cr_severity min)
 
 int cmd_clean_point(int argc, char **argv)
 {
-    enum { OPT_SOURCE = CLI_OPT_FIRST_CMD, OPT_MIN };
+    enum { OPT_SOURCE = CLI_OPT_FIRST_CMD, OPT_MIN, OPT_BEFORE };
     static const struct option longopts[] = {
         {"source", required_argument, NULL, OPT_SOURCE},
+        {"before", required_argument, NULL, OPT_BEFORE},
         {"min-severity", required_argument, NULL, OPT_MIN},
         CLI_GLOBAL_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
-    const char *source = NULL;
+    const char *source = NULL, *before = NULL;
+    int64_t before_ns = INT64_MAX;
     cr_severity min = CR_SEV_HIGH;
     cr_repo *repo = NULL;
     cr_clean_point *cp = NULL;
@@ -92,6 +109,12 @@ int cmd_clean_point(int argc, char **argv)
     while ((c = cli_getopt(argc, argv, "", longopts, "clean-point")) != -1) {
         switch (c) {
         case OPT_SOURCE: source = optarg; break;
+        case OPT_BEFORE:
+            if (cr_time_parse(&before_ns, optarg) < 0)
+                return cli_usage_error("clean-point", "--before needs a time such as "
+                                                      "2026-11-02T00:00:00Z or 2026-11-02");
+            before = optarg;
+            break;
         case OPT_MIN:
             if ((rc = cli_severity_option(&min, optarg, "clean-point", "--min-severity")) != 0)
                 return rc;
@@ -108,7 +131,7 @@ int cmd_clean_point(int argc, char **argv)
     if (source && (rc = cli_check_source(repo, source)) != 0)
         goto done;
     cr_error_clear();
-    err = cr_clean_points(&cp, &n, repo, source, min);
+    err = cr_clean_points_before(&cp, &n, repo, source, min, before_ns);
     if (err == CR_ENOTFOUND && !source) {
         /* An empty vault: nothing to judge, not an error (as 'snapshots'). */
         err = 0;
@@ -120,8 +143,12 @@ int cmd_clean_point(int argc, char **argv)
     }
     if (cli_g.json) {
         json_t *a = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(a, cli_clean_point_json(&cp[i], min));
+        for (size_t i = 0; i < n; i++) {
+            json_t *o = cli_clean_point_json(&cp[i], min);
+            json_object_set_new(o, "before", before ? json_string(before) : json_null());
+            json_object_set_new(o, "after_cutoff", json_integer((json_int_t)cp[i].after_cutoff));
+            json_array_append_new(a, o);
+        }
         cli_json_print(a);
     } else if (n == 0) {
         printf("no snapshots in this vault\n");
@@ -129,7 +156,7 @@ int cmd_clean_point(int argc, char **argv)
         for (size_t i = 0; i < n; i++) {
             if (i)
                 printf("\n");
-            print_source(&cp[i], min);
+            print_source(&cp[i], min, before);
         }
     }
     rc = CLI_EXIT_OK;

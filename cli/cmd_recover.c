@@ -527,6 +527,7 @@ int cli_recover_main(int argc, char **argv, int drill)
     };
     const char *cmd = drill ? "drill" : "recover";
     cr_recover_options ro = CR_RECOVER_OPTIONS_INIT;
+    cr_vulndata *vd = NULL;
     const char *journal_opt = NULL, *ack = NULL, *message = NULL, *scratch_opt = NULL,
                *step = NULL;
     const char *by_opt = NULL;
@@ -738,6 +739,10 @@ int cli_recover_main(int argc, char **argv, int drill)
     u.json = cli_g.json;
     u.quiet = cli_g.quiet;
     u.tty = isatty(2) && !u.json && !u.quiet;
+    /* The known-exploited vulnerability gate's data; its age goes to stderr as with vulns. */
+    if ((rc = cli_vulndata_load(&vd, "restored", 1)) != 0)
+        goto done;
+    ro.vulndata = vd;
     ro.journal = journal;
     ro.plan_file = file;
     ro.cancel = &cancel_flag;
@@ -799,6 +804,7 @@ int cli_recover_main(int argc, char **argv, int drill)
         rmdir(scratch); /* the empty folder made here, when the drill did not start */
 
 done:
+    cr_vulndata_free(vd);
     cr_plan_free(plan);
     cr_plan_problems_free(pr, npr);
     cr_repo_free(repo);

@@ -1649,6 +1649,93 @@ int cli_builtin_rules_dir(const char **out, const char *what)
     return CLI_EXIT_NOTFOUND;
 }
 
+/* ------------------------------------------------ offline vulnerability data */
+
+int cli_vulndata_options(cr_vulndata_options *out, const char *what)
+{
+    cr_vulndata_options o = CR_VULNDATA_OPTIONS_INIT;
+    const char *env = getenv("CLEANROOM_DATA");
+    int rc;
+    *out = o;
+    if ((rc = cli_builtin_rules_dir(&out->builtin_dir, what)) != 0)
+        return rc;
+    out->data_dir = env && *env ? env : "/var/lib/cleanroom";
+    return 0;
+}
+
+/* Days since a "YYYY-MM-DD..." date, or -1 when it is not one. */
+static long days_since(const char *date)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    if (!date || sscanf(date, "%4d-%2d-%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday) != 3)
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1)
+        return -1;
+    double d = difftime(time(NULL), t) / 86400.0;
+    return d < 0 ? 0 : (long)d;
+}
+
+int cli_vulndata_load(cr_vulndata **out, const char *what, int optional)
+{
+    cr_vulndata_options o;
+    cr_vulndata_info in;
+    int rc, err;
+    *out = NULL;
+    if ((rc = cli_vulndata_options(&o, optional ? NULL : what)) != 0) {
+        if (!optional)
+            return rc;
+        cli_warn("the rules shipped with cleanroom were not found: the known-exploited "
+                 "vulnerability gate is not checked");
+        return 0;
+    }
+    if ((err = cr_vulndata_load(out, &o)) == CR_ENOTFOUND && optional) {
+        cli_warn("no vulnerability data (%s): the known-exploited vulnerability gate is not "
+                 "checked",
+                 cr_error_last());
+        return 0;
+    }
+    if (err < 0) {
+        rc = cli_fail(err, "could not read the vulnerability data");
+        cli_hint("import a fresh copy: cleanroom kev import FILE; cleanroom advisories import "
+                 "FILE --suite CODENAME --date YYYY-MM-DD");
+        return rc;
+    }
+    cr_vulndata_about(&in, *out);
+    /* The age of the data, every time: an old catalog misses what was exploited since. */
+    fprintf(stderr, "data: KEV catalog %s, released %.10s (%ld days ago), %zu entries%s\n",
+            in.kev_version, in.kev_released, days_since(in.kev_released), in.kev_count,
+            in.kev_imported ? "" : " (the excerpt shipped with cleanroom: import the full catalog "
+                                   "with 'cleanroom kev import FILE')");
+    fprintf(stderr, "data: curated rules of %s (%ld days ago), %zu rules\n",
+            in.rules_date ? in.rules_date : "?", days_since(in.rules_date), in.nrules);
+    for (size_t i = 0; i < in.nsuites; i++)
+        fprintf(stderr, "data: Debian advisories for %s of %s (%ld days ago)%s\n", in.suites[i],
+                in.suite_dates[i], days_since(in.suite_dates[i]),
+                in.suite_imported[i] ? "" : " (excerpt shipped with cleanroom)");
+    return 0;
+}
+
+json_t *cli_vulndata_json(const cr_vulndata *d)
+{
+    cr_vulndata_info in;
+    cr_vulndata_about(&in, d);
+    json_t *suites = json_array();
+    for (size_t i = 0; i < in.nsuites; i++)
+        json_array_append_new(suites, json_pack("{s:s,s:s,s:b,s:I}", "suite", in.suites[i],
+                                                "date", in.suite_dates[i], "imported",
+                                                in.suite_imported[i],
+                                                "age_days", (json_int_t)days_since(in.suite_dates[i])));
+    return json_pack("{s:{s:s?,s:s?,s:I,s:b,s:I},s:{s:s?,s:I},s:o}", "kev", "catalog_version",
+                     in.kev_version, "date_released", in.kev_released, "count",
+                     (json_int_t)in.kev_count, "imported", in.kev_imported, "age_days",
+                     (json_int_t)days_since(in.kev_released), "rules", "date", in.rules_date,
+                     "count", (json_int_t)in.nrules, "debian", suites);
+}
+
 void cli_print_problems(const char *file, const cr_problem *p, size_t n, int *nerr,
                            int *nwarn)
 {

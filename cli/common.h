@@ -358,6 +358,10 @@ int cmd_probe(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 int cmd_drill(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_inventory(int argc, char **argv);
+int cmd_vulns(int argc, char **argv);
+int cmd_kev(int argc, char **argv);
+int cmd_advisories(int argc, char **argv);
 /** recover and drill share their code (cmd_recover.c). */
 int cli_recover_main(int argc, char **argv, int drill);
 
@@ -376,6 +380,18 @@ char *cli_plan_vault(const cr_plan *plan, const char *file);
  * @return an exit code (0: *out set; otherwise the message is printed).
  */
 int cli_builtin_rules_dir(const char **out, const char *what);
+
+/**
+ * The offline vulnerability data's places: the shipped rules folder and the data folder
+ * where imports go ($CLEANROOM_DATA, else /var/lib/cleanroom). @return an exit code.
+ */
+int cli_vulndata_options(cr_vulndata_options *out, const char *what);
+/** Load the vulnerability data and print its age on stderr (every time: docs/commands/vulns.md).
+ *  `optional`: no data at all is a warning (*out NULL), not an error (recover, drill).
+ *  @return an exit code (0: *out set, or NULL when optional). */
+int cli_vulndata_load(cr_vulndata **out, const char *what, int optional);
+/** The age of the data as a JSON object (vulns --json). */
+json_t *cli_vulndata_json(const cr_vulndata *d);
 
 /** Print the problems of a file an operator wrote (a plan, a jobs file) as
  *  FILE:LINE:COL: error|warning: MESSAGE, counting them into *nerr and *nwarn. */

@@ -32,6 +32,12 @@ static const cli_cmd commands[] = {
     {"findings", cmd_findings, "list what the hunt found, snapshot by snapshot", NULL},
     {"clean-point", cmd_clean_point, "show the last clean restore point of each source", NULL},
     {"timeline", cmd_timeline, "tell when each finding of a source appeared and went", NULL},
+    {"inventory", cmd_inventory, "list what a snapshot has installed (packages, programs, "
+     "applications)", NULL},
+    {"vulns", cmd_vulns, "list the known-exploited vulnerabilities a snapshot holds", NULL},
+    {"kev", cmd_kev, "import CISA's catalog of known exploited vulnerabilities", "import"},
+    {"advisories", cmd_advisories, "import the Debian security tracker's fixed versions",
+     "import"},
     {"restore", cmd_restore, "restore a snapshot (or some of its files) into a folder", NULL},
     {"vm-export", cmd_vm_export, "export an image snapshot as a VM for a hypervisor", NULL},
     {"verify", cmd_verify, "check the vault for damage", NULL},

@@ -15,4 +15,5 @@
 #include "report.h"
 #include "server.h"
 #include "console.h"
+#include "reconnect.h"
 #endif

@@ -216,6 +216,8 @@ typedef struct cr_clean_point {
     int no_system_root;          /**< 1: in the newest hunted snapshot of the source no system
                                       root was recognised (no etc/ nor Windows/ where the hunt
                                       looked): persistence was not judged */
+    size_t after_cutoff;         /**< cr_clean_points_before: snapshots left out, taken at or
+                                      after the cut-off (not counted in `snapshots`) */
 } cr_clean_point;
 
 void cr_clean_points_free(cr_clean_point *p, size_t n);
@@ -229,6 +231,15 @@ void cr_clean_points_free(cr_clean_point *p, size_t n);
  */
 int cr_clean_points(cr_clean_point **out, size_t *count, cr_repo *repo, const char *source,
                     cr_severity min);
+
+/**
+ * As cr_clean_points, with one incident-wide cut-off: only snapshots taken
+ * strictly before `before_ns` (ns since the epoch) are considered; those after
+ * are counted in after_cutoff. A source whose snapshots are all after the
+ * cut-off is listed with snapshots 0 (no clean point).
+ */
+int cr_clean_points_before(cr_clean_point **out, size_t *count, cr_repo *repo, const char *source,
+                           cr_severity min, int64_t before_ns);
 
 /* ------------------------------------------------------------- restore gate */
 

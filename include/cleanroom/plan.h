@@ -68,6 +68,14 @@ typedef struct cr_plan_step {
 /** The text of a step in `lang` ("fr" or "en"), else in the other language. */
 const char *cr_plan_step_text(const cr_plan_step *st, const char *lang);
 
+/** `gate: {kev: ...}`: what recover and drill do with a service whose restore point holds a
+ *  known-exploited vulnerability used by ransomware (cleanroom/reconnect.h). */
+typedef enum cr_plan_kev_gate {
+    CR_PLAN_KEV_REFUSE = 0, /**< the default: not started until each such match is acknowledged
+                                 (`recover PLAN --ack SERVICE --step kev:CVE-... --by ...`) */
+    CR_PLAN_KEV_WARN = 1,   /**< started; the matches are journaled and reported */
+} cr_plan_kev_gate;
+
 typedef struct cr_plan_service {
     char *name;
     char *site;                  /**< the service's `site:`, else the plan's */
@@ -90,6 +98,10 @@ typedef struct cr_plan_service {
                                       be at most this old, seconds (0 = not checked) */
     unsigned int max_age_line, max_age_col; /**< of `max_age:` (else of `name:`) */
     cr_plan_step *steps; size_t nsteps;     /**< `steps:`, in order */
+    cr_plan_kev_gate gate_kev;   /**< `gate: {kev: refuse|warn}` (else the defaults') */
+    int64_t cutoff_ns;           /**< `restore_point: {before: TIME}`, else `defaults: cutoff`:
+                                      the clean point is chosen among the snapshots taken
+                                      strictly before it (ns; 0 = none) */
 } cr_plan_service;
 
 typedef struct cr_plan {
@@ -104,6 +116,8 @@ typedef struct cr_plan {
     double probe_interval;       /**< defaults: seconds between attempts (2) */
     cr_plan_service *services; size_t nservices;
     double max_age;              /**< defaults: `max_age:` in seconds (0 = none) */
+    cr_plan_kev_gate gate_kev;   /**< defaults: `gate: {kev: ...}` (refuse) */
+    int64_t cutoff_ns;           /**< defaults: `cutoff:` the incident's cut-off (0 = none) */
 } cr_plan;
 
 /** One problem in a plan: "FILE:LINE:COL: error: message" (line and column from 1; 0 = none). */
@@ -222,6 +236,10 @@ typedef struct cr_journal cr_journal;
 #define CR_JOURNAL_POINT_CHOSEN "point-chosen"
 #define CR_JOURNAL_RECOVER_END "recover-end"
 #define CR_JOURNAL_ACK "ack"
+/** A known-exploited vulnerability of a service's restore point (the gate of recover.c). */
+#define CR_JOURNAL_KEV "kev"
+/** The step id prefix that acknowledges one: "kev:CVE-2022-37042". */
+#define CR_KEV_STEP_PREFIX "kev:"
 #define CR_JOURNAL_TORN_CUT "torn-tail-cut"
 
 /** Longest entry line accepted (bytes, with its newline). */

@@ -22,6 +22,7 @@
 #include "common.h"
 #include "ops.h"
 #include "plan.h"
+#include "reconnect.h"
 #include "repo.h"
 
 #ifdef __cplusplus
@@ -91,10 +92,15 @@ typedef struct cr_recover_options {
     const volatile int *cancel; /**< set non-zero (e.g. by SIGINT) to stop between steps */
     cr_recover_event_cb event;
     void *payload;
+    /* The known-exploited vulnerability gate (`gate: {kev: ...}`): the offline data to
+     * match each restore point against (cr_vulndata_load), or NULL: not checked (a
+     * warning is journaled). */
+    const cr_vulndata *vulndata;
 } cr_recover_options;
 #define CR_RECOVER_OPTIONS_INIT                                                                    \
     {                                                                                              \
-        CR_RECOVER_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, 0, 0, 0, 0, NULL, 0, NULL, NULL, NULL  \
+        CR_RECOVER_OPTIONS_VERSION, NULL, NULL, 0, NULL, 0, 0, 0, 0, 0, NULL, 0, NULL, NULL, NULL, \
+            NULL                                                                                   \
     }
 
 /** Outcome of a recovery. */

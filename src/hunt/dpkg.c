@@ -73,6 +73,8 @@ typedef struct dp_ver {
     int from_deb; /* its sums were anchored on its .deb */
     int same;     /* at the same version in the anchor (hn_dpkg_anchor) */
     char *was;    /* another version in the anchor, with the very same changelog */
+    int present;  /* its files are on disk (not "config-files": only its conffiles remain) */
+    char *source; /* "Source:" of status ("openssh" or "openssh (1:9.2p1-2)"), or NULL */
 } dp_ver;
 
 typedef struct dp_div {
@@ -158,6 +160,7 @@ void hn_dpkg_free(hn_dpkg *d)
         free(d->vers[i].version);
         free(d->vers[i].arch);
         free(d->vers[i].was);
+        free(d->vers[i].source);
     }
     free(d->vers);
     for (size_t i = 0; i < d->ntampers; i++)
@@ -438,7 +441,7 @@ static int plain_word(const char *s, size_t n, size_t max)
 
 /* Record the version of an installed package (the name without ":arch"). Bad values are skipped. */
 static int ver_add(hn_dpkg *d, const char *name, size_t nlen, const char *ver, size_t vlen,
-                   const char *arch, size_t alen)
+                   const char *arch, size_t alen, const char *src, size_t slen, int present)
 {
     const char *colon = memchr(name, ':', nlen);
     if (colon)
@@ -458,13 +461,19 @@ static int ver_add(hn_dpkg *d, const char *name, size_t nlen, const char *ver, s
     v->from_deb = 0;
     v->same = 0;
     v->was = NULL;
+    v->present = present;
     v->name = cr_strndup(name, nlen);
     v->version = cr_strndup(ver, vlen);
     v->arch = arch ? cr_strndup(arch, alen) : NULL;
-    if (!v->name || !v->version || (arch && !v->arch)) {
+    /* A source field that is not one plain line of bounded length is dropped. */
+    int want_src = src && slen <= DP_MAX_PKG_NAME + DP_MAX_VERSION + 3 &&
+                   !memchr(src, '\0', slen) && !memchr(src, '\n', slen);
+    v->source = want_src ? cr_strndup(src, slen) : NULL;
+    if (!v->name || !v->version || (arch && !v->arch) || (want_src && !v->source)) {
         free(v->name);
         free(v->version);
         free(v->arch);
+        free(v->source);
         return CR_ERROR;
     }
     d->nvers++;
@@ -475,9 +484,9 @@ int hn_dpkg_parse_status(hn_dpkg *d, const void *data, size_t len)
 {
     const char *p = data, *end = p + len, *line = NULL;
     size_t llen = 0;
-    const char *pkg = NULL, *ver = NULL, *arch = NULL;
-    size_t pkglen = 0, verlen = 0, archlen = 0;
-    int ok = 0, in_conf = 0, err = 0, more = 1;
+    const char *pkg = NULL, *ver = NULL, *arch = NULL, *src = NULL;
+    size_t pkglen = 0, verlen = 0, archlen = 0, srclen = 0;
+    int ok = 0, in_conf = 0, err = 0, more = 1, present = 0;
     dp_conf *conf = NULL;
     size_t nconf = 0, capconf = 0;
     char buf[DP_MAX_PATH + 2];
@@ -490,7 +499,8 @@ int hn_dpkg_parse_status(hn_dpkg *d, const void *data, size_t len)
                 blank = 0;
         if (blank) {
             /* End of a stanza: its version, and its conffiles if it is installed. */
-            if (pkg && ok && ver && (err = ver_add(d, pkg, pkglen, ver, verlen, arch, archlen)) < 0)
+            if (pkg && ok && ver && (err = ver_add(d, pkg, pkglen, ver, verlen, arch, archlen, src,
+                                                   srclen, present)) < 0)
                 goto done;
             if (pkg && ok && nconf) {
                 uint32_t idx;
@@ -507,8 +517,8 @@ int hn_dpkg_parse_status(hn_dpkg *d, const void *data, size_t len)
                         goto done;
                 }
             }
-            pkg = ver = arch = NULL;
-            ok = in_conf = 0;
+            pkg = ver = arch = src = NULL;
+            ok = in_conf = present = 0;
             nconf = 0;
             continue;
         }
@@ -547,6 +557,7 @@ int hn_dpkg_parse_status(hn_dpkg *d, const void *data, size_t len)
             pkglen = vlen;
         } else if (flen == 6 && memcmp(line, "Status", 6) == 0) {
             ok = status_ok(v, vlen);
+            present = ok && !(vlen >= 12 && memcmp(v + vlen - 12, "config-files", 12) == 0);
         } else if (flen == 7 && memcmp(line, "Version", 7) == 0) {
             ver = v;
             verlen = vlen;
@@ -555,6 +566,9 @@ int hn_dpkg_parse_status(hn_dpkg *d, const void *data, size_t len)
             archlen = vlen;
         } else if (flen == 9 && memcmp(line, "Conffiles", 9) == 0) {
             in_conf = 1;
+        } else if (flen == 6 && memcmp(line, "Source", 6) == 0) {
+            src = v;
+            srclen = vlen;
         }
     }
 done:
@@ -845,6 +859,28 @@ void hn_dpkg_package(const hn_dpkg *d, size_t i, const char **name, const char *
     *name = d->vers[i].name;
     *version = d->vers[i].version;
     *arch = d->vers[i].arch;
+}
+
+int hn_dpkg_package_present(const hn_dpkg *d, size_t i)
+{
+    return d->vers[i].present;
+}
+
+void hn_dpkg_package_source(const hn_dpkg *d, size_t i, char **name, char **version)
+{
+    /* "Source: openssh" or "Source: openssh (1:9.2p1-2)"; none: the package itself. */
+    const dp_ver *v = &d->vers[i];
+    const char *s = v->source, *sp = s ? strchr(s, ' ') : NULL;
+    *name = *version = NULL;
+    if (!s || !*s) {
+        *name = cr_strdup(v->name);
+        *version = cr_strdup(v->version);
+        return;
+    }
+    *name = sp ? cr_strndup(s, (size_t)(sp - s)) : cr_strdup(s);
+    const char *open = sp ? strchr(sp, '(') : NULL, *close = open ? strchr(open, ')') : NULL;
+    *version = close && close > open + 1 ? cr_strndup(open + 1, (size_t)(close - open - 1))
+                                         : cr_strdup(v->version);
 }
 
 int hn_dpkg_from_deb(const hn_dpkg *d, const char *pkg)

@@ -996,6 +996,59 @@ done:
     return err;
 }
 
+/*
+ * What is installed, for the reconnection checks (src/reconnect/inventory.c):
+ * from SOFTWARE, the programs of the Uninstall keys, 64-bit and 32-bit views
+ *   Microsoft\Windows\CurrentVersion\Uninstall\*: DisplayName, DisplayVersion,
+ *   Publisher (one entry per value, key = the program's subkey)   HN_SOFTWARE_APP
+ *   (and the same under Wow6432Node\)
+ * and the build of Windows
+ *   Microsoft\Windows NT\CurrentVersion: ProductName, DisplayVersion,
+ *   CurrentBuild, CurrentBuildNumber, UBR (a DWORD, as "0x%08x")  HN_SOFTWARE_OS
+ * Same bounds and same answer format as the autostart entries.
+ */
+int hn_hive_software(hn_autorun **out, size_t *count, const void *data, size_t len)
+{
+    static const char *const app[] = {"DisplayName", "DisplayVersion", "Publisher"};
+    static const char *const os[] = {"ProductName", "DisplayVersion", "CurrentBuild",
+                                     "CurrentBuildNumber", "UBR"};
+    hv v;
+    hive_node_h root;
+    int err;
+
+    memset(&v, 0, sizeof(v));
+    *out = NULL;
+    *count = 0;
+    if (len > HV_MAX_SIZE) {
+        cr_error_set("registry hive too large to examine (%zu bytes, at most %u)", len,
+                     HV_MAX_SIZE);
+        return CR_EINPUT;
+    }
+    if ((err = hv_check(data, len)) < 0 || (err = hv_open(&v.h, data, len)) < 0)
+        goto done;
+    errno = 0;
+    if (!(root = hivex_root(v.h))) {
+        err = hv_fail("the root key");
+        goto done;
+    }
+    if ((err = hv_subkeys(&v, root, "Microsoft\\Windows\\CurrentVersion\\Uninstall", app, 3,
+                          HN_SOFTWARE_APP)) < 0 ||
+        (err = hv_subkeys(&v, root, "Wow6432Node\\Microsoft\\Windows\\CurrentVersion\\Uninstall",
+                          app, 3, HN_SOFTWARE_APP)) < 0 ||
+        (err = hv_named(&v, root, "Microsoft\\Windows NT\\CurrentVersion", os, 5,
+                        HN_SOFTWARE_OS)) < 0)
+        goto done;
+    *out = v.a;
+    *count = v.n;
+    v.a = NULL;
+    v.n = 0;
+done:
+    if (v.h)
+        hivex_close(v.h);
+    hn_autoruns_free(v.a, v.n);
+    return err;
+}
+
 /* ------------------------------------------------------------ in the sandbox */
 
 /*
@@ -1019,7 +1072,8 @@ enum {
     HV_REQ_PEVER = 5,
     HV_REQ_DEB = 6,
     HV_REQ_GPO = 7,
-    HV_REQ_TEXT = 8, /* persist.c's text parsers: hn_persist_text_serve */
+    HV_REQ_SOFTWARE = 8, /* installed software and build of a SOFTWARE hive */
+    HV_REQ_TEXT = 9,     /* persist.c's text parsers: hn_persist_text_serve */
 };
 #define HV_SBX_MAX_DEB_FILES 200000u
 #define HV_SBX_MAX_PATH 4096u
@@ -1094,6 +1148,7 @@ static int hv_child_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *r
     err = type == HV_REQ_WMI    ? hn_wmi_autoruns(&a, &n, data, len)
           : type == HV_REQ_BITS ? hn_bits_autoruns(&a, &n, data, len)
           : type == HV_REQ_GPO  ? hn_gpo_autoruns(&a, &n, data, len)
+          : type == HV_REQ_SOFTWARE ? hn_hive_software(&a, &n, data, len)
                                 : hn_hive_autoruns(&a, &n, data, len);
     if (err < 0)
         return err;
@@ -1319,6 +1374,20 @@ int hn_hive_examine(hn_autorun **out, size_t *count, const void *data, size_t le
         return CR_EINPUT;
     }
     return hv_examine(HV_REQ_AUTORUNS, out, count, data, len);
+}
+
+int hn_software_examine(hn_autorun **out, size_t *count, const void *data, size_t len)
+{
+    if (!cr_sbx_enabled())
+        return hn_hive_software(out, count, data, len);
+    if (len > HV_MAX_SIZE) {
+        *out = NULL;
+        *count = 0;
+        cr_error_set("registry hive too large to examine (%zu bytes, at most %u)", len,
+                     HV_MAX_SIZE);
+        return CR_EINPUT;
+    }
+    return hv_examine(HV_REQ_SOFTWARE, out, count, data, len);
 }
 
 int hn_wmi_examine(hn_autorun **out, size_t *count, const void *data, size_t len)

@@ -1635,6 +1635,18 @@ void cr_clean_points_free(cr_clean_point *p, size_t n)
 int cr_clean_points(cr_clean_point **out, size_t *count, cr_repo *repo, const char *source,
                     cr_severity min)
 {
+    return cr_clean_points_before(out, count, repo, source, min, INT64_MAX);
+}
+
+/*
+ * With an incident-wide cut-off ("patient zero"): snapshots taken at or after
+ * `before_ns` are left out entirely, as if they did not exist. A database
+ * tampered with without any indicator stays "clean" after the intrusion began
+ * elsewhere; the one cut-off keeps every source from coming back from after it.
+ */
+int cr_clean_points_before(cr_clean_point **out, size_t *count, cr_repo *repo, const char *source,
+                           cr_severity min, int64_t before_ns)
+{
     hn_records recs;
     cr_snapshot **snaps = NULL;
     size_t nsnaps = 0, n = 0;
@@ -1676,6 +1688,10 @@ int cr_clean_points(cr_clean_point **out, size_t *count, cr_repo *repo, const ch
             if (strcmp(s->source, src) != 0)
                 continue;
             seen[j] = 1;
+            if (s->time_ns >= before_ns) {
+                c->after_cutoff++;
+                continue;
+            }
             c->snapshots++;
             const hn_record *r = hn_records_find(&recs, &s->id);
             if (!r) {

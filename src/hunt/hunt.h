@@ -553,6 +553,11 @@ typedef struct hn_dpkg_tamper {
 int hn_dpkg_anchor(hn_dpkg *d, const hn_dpkg *trusted);
 /** Installed packages (with a version), and the i-th one's name, version, arch (borrowed). */
 size_t hn_dpkg_npackages(const hn_dpkg *d);
+/** The source package of package i and its version ("Source:" of status; none: the package's
+ *  own name and version), as new strings (NULL on out of memory). */
+void hn_dpkg_package_source(const hn_dpkg *d, size_t i, char **name, char **version);
+/** 1 if the files of package i are installed (its status is not "config-files"). */
+int hn_dpkg_package_present(const hn_dpkg *d, size_t i);
 void hn_dpkg_package(const hn_dpkg *d, size_t i, const char **name, const char **version,
                      const char **arch);
 /** 1 if the sums of `pkg` come from its .deb (hn_dpkg_anchor_deb). */
@@ -682,6 +687,19 @@ typedef struct hn_autorun {
  */
 int hn_hive_autoruns(hn_autorun **out, size_t *count, const void *data, size_t len);
 void hn_autoruns_free(hn_autorun *a, size_t n);
+/* Entries of hn_hive_software (the reconnection inventory, not autostart places). */
+#define HN_SOFTWARE_APP 40 /* key: the Uninstall subkey; name DisplayName|DisplayVersion|Publisher */
+#define HN_SOFTWARE_OS 41  /* key "Microsoft\\Windows NT\\CurrentVersion"; name ProductName,
+                              DisplayVersion, CurrentBuild, CurrentBuildNumber or UBR */
+/**
+ * What is installed according to a SOFTWARE hive given as bytes: the values of
+ * the Uninstall keys (both views) and the build of Windows, as entries of
+ * kind HN_SOFTWARE_APP and HN_SOFTWARE_OS (see hive.c). Same bounds, errors
+ * and string guarantees as hn_hive_autoruns. hn_software_examine runs it in
+ * the parser sandbox ("files" child).
+ */
+int hn_hive_software(hn_autorun **out, size_t *count, const void *data, size_t len);
+int hn_software_examine(hn_autorun **out, size_t *count, const void *data, size_t len);
 /** A program's version resource: file and product version, 16 bits per part. */
 typedef struct hn_pe_ver {
     uint64_t file, product;

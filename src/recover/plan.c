@@ -627,12 +627,50 @@ static void read_probe(ctx *c, const pn *node, cr_probe_spec *sp, const cr_plan 
 static const char *const top_keys[] = {"version", "site",     "finess",  "lang",
                                         "vault",   "defaults", "services"};
 static const char *const default_keys[] = {"restore_point", "probe_timeout", "probe_retries",
-                                           "probe_interval", "max_age"};
+                                           "probe_interval", "max_age", "gate", "cutoff"};
 static const char *const service_keys[] = {"name",   "tier",          "site",   "depends_on",
                                            "source", "restore_point", "target", "start",
                                            "probes", "rto",           "count",  "stop",
-                                           "max_age", "steps"};
+                                           "max_age", "steps",         "gate"};
 static const char *const target_keys[] = {"folder", "image", "format", "disk", "vm", "hypervisor"};
+
+/* `gate: {kev: refuse|warn}`: the known-exploited vulnerability gate (reconnect.h). */
+static void read_gate(ctx *c, const pn *v, cr_plan_kev_gate *out)
+{
+    static const char *const gate_keys[] = {"kev"};
+    const pn *k;
+    if (v->type != PN_MAP) {
+        ERR(c, v, "gate must be a mapping such as {kev: refuse}, got %s", cr_yaml_kind(v));
+        return;
+    }
+    check_keys(c, v, gate_keys, 1, "in gate");
+    if (!(k = cr_yaml_get(v, "kev", NULL)))
+        return;
+    if (k->type == PN_SCALAR && strcasecmp(k->s, "refuse") == 0)
+        *out = CR_PLAN_KEV_REFUSE;
+    else if (k->type == PN_SCALAR && strcasecmp(k->s, "warn") == 0)
+        *out = CR_PLAN_KEV_WARN;
+    else
+        ERR(c, k,
+            "gate kev must be refuse (a service with a known-exploited vulnerability used by "
+            "ransomware is not started until acknowledged) or warn, got '%s'",
+            k->type == PN_SCALAR ? cr_yaml_show(k->s) : cr_yaml_kind(k));
+}
+
+/* A cut-off time (`cutoff:`, `before:`): ns since the epoch, or 0 with an error. */
+static int64_t read_cutoff(ctx *c, const pn *v, const char *what)
+{
+    int64_t ns = 0;
+    if (v->type != PN_SCALAR || cr_time_parse(&ns, v->s) < 0 || ns <= 0) {
+        ERR(c, v,
+            "%s must be a time such as 2026-11-02T00:00:00Z (the incident's cut-off: restore "
+            "points are chosen strictly before it), got '%s'",
+            what, v->type == PN_SCALAR ? cr_yaml_show(v->s) : cr_yaml_kind(v));
+        return 0;
+    }
+    cr_error_clear();
+    return ns;
+}
 
 static void read_point(ctx *c, const pn *v, cr_plan_point *point, char **id, int allow_id)
 {
@@ -961,7 +999,20 @@ static void read_service(ctx *c, const pn *node, cr_plan_service *s, svc_extra *
         c->y.oom = 1;
     }
 
-    if ((v = cr_yaml_get(node, "restore_point", NULL))) {
+    s->cutoff_ns = plan->cutoff_ns;
+    if ((v = cr_yaml_get(node, "restore_point", NULL)) && v->type == PN_MAP) {
+        /* {before: TIME}: the last clean restore point before this service's cut-off. */
+        static const char *const point_keys[] = {"before"};
+        const pn *b = cr_yaml_get(v, "before", NULL);
+        s->point_line = v->line;
+        s->point_col = v->col;
+        check_keys(c, v, point_keys, 1, "in restore_point");
+        s->point = CR_PLAN_POINT_CLEAN;
+        if (!b)
+            ERR(c, v, "restore_point as a mapping is {before: TIME}");
+        else
+            s->cutoff_ns = read_cutoff(c, b, "restore_point before");
+    } else if (v) {
         s->point_line = v->line;
         s->point_col = v->col;
         read_point(c, v, &s->point, &s->point_id, 1);
@@ -1048,6 +1099,10 @@ static void read_service(ctx *c, const pn *node, cr_plan_service *s, svc_extra *
 
     if ((v = cr_yaml_get(node, "rto", NULL)))
         duration(c, v, "rto", 0, 0, 90 * 86400.0, &s->rto);
+
+    s->gate_kev = plan->gate_kev;
+    if ((v = cr_yaml_get(node, "gate", NULL)))
+        read_gate(c, v, &s->gate_kev);
 
     s->max_age = plan->max_age;
     s->max_age_line = s->line;
@@ -1467,6 +1522,10 @@ static void read_plan(ctx *c, const pn *root, cr_plan *plan)
                 duration(c, d, "probe_interval", 1, 1, 3600, &plan->probe_interval);
             if ((d = cr_yaml_get(v, "max_age", NULL)))
                 duration(c, d, "max_age", 0, 0, 3650 * 86400.0, &plan->max_age);
+            if ((d = cr_yaml_get(v, "gate", NULL)))
+                read_gate(c, d, &plan->gate_kev);
+            if ((d = cr_yaml_get(v, "cutoff", NULL)))
+                plan->cutoff_ns = read_cutoff(c, d, "cutoff");
             if ((d = cr_yaml_get(v, "probe_retries", NULL)) &&
                 integer(c, d, "probe_retries", 0, 100, NULL, &x) == 0)
                 plan->probe_retries = (unsigned int)x;
@@ -1795,7 +1854,16 @@ static int resolve(cr_snapshot **out, char **why, cr_repo *repo, const cr_plan_s
         *at_target = 0;
     switch (svc->point) {
     case CR_PLAN_POINT_CLEAN:
-        err = cr_clean_points(&cp, &ncp, repo, svc->source, CR_SEV_HIGH);
+        err = cr_clean_points_before(&cp, &ncp, repo, svc->source, CR_SEV_HIGH,
+                                     svc->cutoff_ns ? svc->cutoff_ns : INT64_MAX);
+        if (err == 0 && ncp && cp[0].snapshots == 0 && cp[0].after_cutoff) {
+            cr_time_format(t1, sizeof(t1), svc->cutoff_ns);
+            cr_error_set("source '%s' has no restore point before the incident's cut-off %s: "
+                         "its %zu snapshot(s) are all from after it",
+                         svc->source, t1, cp[0].after_cutoff);
+            err = CR_ENOTFOUND;
+            goto done;
+        }
         if (err == CR_ENOTFOUND || (err == 0 && ncp == 0)) {
             cr_error_set("source '%s' has no restore point in the vault", svc->source);
             err = CR_ENOTFOUND;
@@ -1857,6 +1925,16 @@ static int resolve(cr_snapshot **out, char **why, cr_repo *repo, const cr_plan_s
             reason = cr_sprintf("clean point %s (%s): the newest hunted snapshot; no snapshot "
                                 "holds a finding at or above high",
                                 short_hex(sid, &cp[0].clean_snapshot), t1);
+        }
+        if (reason && svc->cutoff_ns && cp[0].after_cutoff) {
+            /* Said in the reason, so that the journal and the report carry the cut-off. */
+            char tc[48];
+            cr_time_format(tc, sizeof(tc), svc->cutoff_ns);
+            char *r2 = cr_sprintf("%s; before the incident's cut-off %s (%zu later snapshot(s) "
+                                  "left out)",
+                                  reason, tc, cp[0].after_cutoff);
+            free(reason);
+            reason = r2;
         }
         break;
     case CR_PLAN_POINT_LATEST:

@@ -142,6 +142,11 @@ typedef struct svc_rt {
     double estimate; /* seconds from the start of the recovery */
     unsigned char *acked; /* per step of the service: acknowledged in the journal */
     int steps_told;       /* its steps were journaled (once per run) */
+    cr_vuln_match *kev;   /* KEV matches of its restore point (check_kev) */
+    size_t nkev;
+    char **kev_acked;     /* "kev:CVE-..." steps acknowledged in the journal, and by whom */
+    char **kev_by;
+    size_t nkev_acked;
 } svc_rt;
 
 typedef struct unit_rt {
@@ -828,6 +833,45 @@ static void *unit_main(void *arg)
 /* ============================================================ journal state */
 
 /* Read the journal's last run into the units; *unfinished = its last run has no recover-end. */
+/* An acknowledgement of a KEV match ("step" kev:CVE-...) of a service, whichever run
+ * asked for it: remembered with who gave it. 0 (also when it is not one), or CR_ERROR. */
+static int kev_ack(rc_ctx *c, const cr_journal_entry *e)
+{
+    const char *step = NULL, *by = "?";
+    size_t si = find_service(c->plan, e->service);
+    for (size_t k = 0; k < e->nkv; k++) {
+        if (!strcmp(e->keys[k], "step"))
+            step = e->values[k];
+        else if (!strcmp(e->keys[k], "by"))
+            by = e->values[k];
+    }
+    if (si == SIZE_MAX || !step || strncmp(step, CR_KEV_STEP_PREFIX, 4) != 0)
+        return 0;
+    svc_rt *sv = &c->svc[si];
+    char **a = cr_realloc(sv->kev_acked, (sv->nkev_acked + 1) * sizeof(*a));
+    if (a)
+        sv->kev_acked = a;
+    char **b = a ? cr_realloc(sv->kev_by, (sv->nkev_acked + 1) * sizeof(*b)) : NULL;
+    if (b)
+        sv->kev_by = b;
+    if (!a || !b)
+        return CR_ERROR;
+    sv->kev_acked[sv->nkev_acked] = cr_strdup(step + 4);
+    sv->kev_by[sv->nkev_acked] = cr_strdup(by);
+    sv->nkev_acked++;
+    return sv->kev_acked[sv->nkev_acked - 1] && sv->kev_by[sv->nkev_acked - 1] ? 0 : CR_ERROR;
+}
+
+/* Who acknowledged the KEV match `cve` of service si (borrowed), or NULL. */
+static const char *kev_acked_by(const rc_ctx *c, size_t si, const char *cve)
+{
+    const svc_rt *sv = &c->svc[si];
+    for (size_t k = sv->nkev_acked; k > 0; k--)
+        if (!strcmp(sv->kev_acked[k - 1], cve))
+            return sv->kev_by[k - 1];
+    return NULL;
+}
+
 static int read_journal(rc_ctx *c, int *exists, int *unfinished, double *thr, char *thr_from,
                         size_t thr_len)
 {
@@ -860,6 +904,9 @@ static int read_journal(rc_ctx *c, int *exists, int *unfinished, double *thr, ch
             *unfinished = 1;
         } else if (strcmp(e[i].type, "recover-end") == 0) {
             *unfinished = 0;
+        } else if (strcmp(e[i].type, "ack") == 0 && e[i].service && kev_ack(c, &e[i]) < 0) {
+            cr_journal_entries_free(e, n);
+            return CR_ERROR;
         } else if (strcmp(e[i].type, "ack") == 0 && e[i].service) {
             /* A manual step done, whichever run asked for it. */
             size_t si = find_service(c->plan, e[i].service);
@@ -1112,7 +1159,21 @@ int cr_recover_ack_step(cr_repo *repo, const cr_plan *plan, const char *journal,
                         const char *service, const char *step, const char *by,
                         const char *message)
 {
-    if (step) {
+    if (step && !strncmp(step, CR_KEV_STEP_PREFIX, 4)) {
+        /* A known-exploited vulnerability of the service (check_kev): "kev:CVE-YYYY-N". */
+        size_t si = plan && service ? find_service(plan, service) : SIZE_MAX;
+        size_t n = strlen(step);
+        int ok = n >= 4 + 13 && n <= 4 + 32 && !strncmp(step + 4, "CVE-", 4);
+        for (size_t i = 8; ok && i < n; i++)
+            ok = (step[i] >= '0' && step[i] <= '9') || (step[i] == '-' && i == 12);
+        if (si == SIZE_MAX || !ok) {
+            cr_error_set(si == SIZE_MAX ? "the plan has no service '%s' to acknowledge a "
+                                          "vulnerability of"
+                                        : "'%s': a vulnerability is acknowledged as kev:CVE-YYYY-NNNN",
+                         si == SIZE_MAX ? (service ? service : "") : step);
+            return CR_ENOTFOUND;
+        }
+    } else if (step) {
         size_t si = plan && service ? find_service(plan, service) : SIZE_MAX;
         const cr_plan_service *s = si != SIZE_MAX ? &plan->services[si] : NULL;
         size_t k = 0;
@@ -1396,6 +1457,117 @@ static int check_gate(rc_ctx *c, cr_repo *repo)
 }
 
 /*
+ * The known-exploited vulnerability gate (plan `gate: {kev: refuse|warn}`),
+ * before anything is written: the restore point of every service still to
+ * do is inventoried and matched (cleanroom/reconnect.h). Only matches of the
+ * KEV catalog are kept; they are journaled ("kev" entries) once the journal is
+ * open (kev_journal), where a service under `refuse` holding a match known to
+ * be used by ransomware that nobody acknowledged stops the whole run before
+ * any restore: a service restored and reconnected with the door the crew came
+ * in through lets them back in. The acknowledgement is the manual steps' one,
+ * with the step id "kev:CVE-...", in the journal; `--resume` then goes on.
+ */
+static int check_kev(rc_ctx *c, cr_repo *repo)
+{
+    if (!c->o->vulndata)
+        return 0;
+    for (size_t i = 0; i < c->plan->nservices; i++) {
+        svc_rt *sv = &c->svc[i];
+        cr_inventory *inv = NULL;
+        cr_vuln_match *m = NULL;
+        size_t n = 0, keep = 0;
+        int todo = 0, err;
+        for (size_t u = 0; u < c->nunits && !todo; u++)
+            todo = c->units[u].service == i && c->units[u].state == CR_UNIT_WAITING;
+        if (!todo)
+            continue;
+        err = cr_inventory_load(&inv, repo, sv->snap);
+        if (err == CR_ENOTFOUND) {
+            cr_error_clear();
+            continue; /* no system in it (a data folder): nothing installed to match */
+        }
+        if (err < 0 || (err = cr_vulns_match(&m, &n, c->o->vulndata, inv)) < 0) {
+            cr_error_set("the restore point of '%s' could not be checked for known-exploited "
+                         "vulnerabilities: %s",
+                         c->plan->services[i].name, cr_error_last());
+            cr_inventory_free(inv);
+            return err;
+        }
+        cr_inventory_free(inv);
+        for (size_t k = 0; k < n; k++) {
+            if (m[k].kev) {
+                cr_vuln_match t = m[keep];
+                m[keep++] = m[k];
+                m[k] = t;
+            }
+        }
+        for (size_t k = keep; k < n; k++) { /* the others: not the gate's business */
+            cr_vuln_match *x = &m[k];
+            free(x->cve);
+            free(x->title);
+            free(x->product);
+            free(x->installed);
+            free(x->fixed);
+            free(x->evidence);
+            free(x->data);
+        }
+        sv->kev = m;
+        sv->nkev = keep;
+    }
+    return 0;
+}
+
+/* Journal the KEV matches and refuse the run when a `refuse` service holds an
+ * unacknowledged ransomware one. Journal open; caller holds nothing. */
+static int kev_journal(rc_ctx *c)
+{
+    size_t refused = 0;
+    const char *first_svc = NULL, *first_cve = NULL;
+    if (!c->o->vulndata) {
+        const char *kv[] = {"message", "no vulnerability data was given: the known-exploited "
+                                       "vulnerability gate (gate: kev) was not checked"};
+        return jlog(c, "warning", NULL, kv, 1);
+    }
+    for (size_t i = 0; i < c->plan->nservices; i++) {
+        const cr_plan_service *s = &c->plan->services[i];
+        svc_rt *sv = &c->svc[i];
+        for (size_t k = 0; k < sv->nkev; k++) {
+            const cr_vuln_match *m = &sv->kev[k];
+            const char *by = kev_acked_by(c, i, m->cve);
+            int blocks = m->ransomware && s->gate_kev == CR_PLAN_KEV_REFUSE && !by;
+            const char *kv[] = {"cve",       m->cve,
+                                "ransomware", m->ransomware ? "known" : "unknown",
+                                "product",   m->product,
+                                "installed", m->installed,
+                                "fixed",     m->fixed,
+                                "evidence",  m->evidence,
+                                "uncertain", m->uncertain ? "yes" : "no",
+                                "gate",      s->gate_kev == CR_PLAN_KEV_WARN ? "warn" : "refuse",
+                                "decision",  blocks ? "refused" : by ? "acknowledged" : "warned",
+                                "by",        by ? by : ""};
+            int err = jlog(c, CR_JOURNAL_KEV, s->name, kv, 10);
+            if (err < 0)
+                return err;
+            if (blocks && !refused++) {
+                first_svc = s->name;
+                first_cve = m->cve;
+            }
+        }
+    }
+    if (!refused)
+        return 0;
+    cr_error_set("%zu known-exploited vulnerabilit%s used by ransomware not acknowledged "
+                 "(first: '%s' holds %s): nothing was restored, a service that comes back with "
+                 "the hole the attackers used lets them back in. Patch it after the restore "
+                 "off the network and acknowledge each one: cleanroom %s PLAN --journal %s --ack "
+                 "%s --step kev:%s --by \"NAME, ROLE\" --message \"WHAT IS DONE ABOUT IT\", then "
+                 "run again with --resume; or set gate: {kev: warn} for that service",
+                 refused, refused == 1 ? "y" : "ies", first_svc, first_cve,
+                 c->o->drill ? "drill" : "recover", c->o->journal, first_svc, first_cve);
+    return CR_EREFUSED;
+}
+
+/*
  * Before anything is written: the bytes each filesystem will receive
  * against its free space. A drill that cannot fit is refused (it would fail
  * half-way, having proved nothing); a recovery goes on after a warning
@@ -1629,8 +1801,8 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
         }
     }
 
-    if ((err = check_gate(c, repo)) < 0 || (err = check_targets(c)) < 0 ||
-        (err = check_space(c)) < 0)
+    if ((err = check_gate(c, repo)) < 0 || (err = check_kev(c, repo)) < 0 ||
+        (err = check_targets(c)) < 0 || (err = check_space(c)) < 0)
         goto done;
 
     /* Open the journal (locks it) and say what starts. */
@@ -1688,6 +1860,13 @@ int cr_recover_run(cr_recover_result *result, cr_repo *repo, const cr_plan *plan
             const char *kw[] = {"message", sv->risk};
             jlog(c, "warning", plan->services[i].name, kw, 1);
         }
+    }
+    if ((err = kev_journal(c)) < 0) {
+        if (err == CR_EREFUSED) {
+            const char *kv[] = {"message", cr_error_last()};
+            jlog(c, "error", NULL, kv, 1);
+        }
+        goto done;
     }
     estimate(c, jdir, remembered, rem_from);
     c->t0 = cr_time_mono(); /* RTOs count from here */
@@ -1816,6 +1995,13 @@ done:
     }
     for (size_t i = 0; c->svc && i < plan->nservices; i++) {
         free(c->svc[i].acked);
+        cr_vuln_matches_free(c->svc[i].kev, c->svc[i].nkev);
+        for (size_t q = 0; q < c->svc[i].nkev_acked; q++) {
+            free(c->svc[i].kev_acked[q]);
+            free(c->svc[i].kev_by[q]);
+        }
+        free(c->svc[i].kev_acked);
+        free(c->svc[i].kev_by);
         cr_snapshot_free(c->svc[i].snap);
         free(c->svc[i].why);
         free(c->svc[i].risk);

@@ -54,6 +54,17 @@ typedef enum msg {
     M_SEC_POINTS,
     M_SEC_PROBLEMS,
     M_SEC_ACKS,
+    M_SEC_KEV,
+    M_H_CVE,
+    M_H_RANSOMWARE,
+    M_H_INSTALLED,
+    M_H_FIXED,
+    M_H_EVIDENCE,
+    M_H_DECISION,
+    M_KEV_REFUSED,
+    M_KEV_ACKED,         /* %1 by */
+    M_KEV_WARNED,
+    M_KEV_UNCERTAIN,
     M_SEC_EVIDENCE,
     M_SEC_TIMELINE,
     M_SUM_LINE,          /* %1 ok units, %2 total, %3 failed, %4 blocked, %5 duration */
@@ -216,6 +227,17 @@ static const char *const tr_en[M__COUNT] = {
     [M_SEC_POINTS] = N_("Restore points and why they were judged clean"),
     [M_SEC_PROBLEMS] = N_("Failures and blocked services"),
     [M_SEC_ACKS] = N_("Operator acknowledgements"),
+    [M_SEC_KEV] = N_("Known exploited vulnerabilities"),
+    [M_H_CVE] = N_("Vulnerability"),
+    [M_H_RANSOMWARE] = N_("Used by ransomware"),
+    [M_H_INSTALLED] = N_("Installed"),
+    [M_H_FIXED] = N_("Fixed in"),
+    [M_H_EVIDENCE] = N_("Evidence"),
+    [M_H_DECISION] = N_("Decision"),
+    [M_KEV_REFUSED] = N_("refused: not started until acknowledged"),
+    [M_KEV_ACKED] = N_("acknowledged by %1"),
+    [M_KEV_WARNED] = N_("started (gate: warn)"),
+    [M_KEV_UNCERTAIN] = N_("(uncertain)"),
     [M_SEC_EVIDENCE] = N_("Restore test evidence"),
     [M_SEC_TIMELINE] = N_("Timeline"),
     [M_SUM_LINE] = N_("%1 of %2 services back in %5; %3 failed, %4 blocked."),
@@ -1705,6 +1727,59 @@ static void sec_acks(rp *r, const model *m)
         para_t(r, M_NO_ACKS, NULL, 0);
 }
 
+/* The known-exploited vulnerabilities of the restore points (recover.c's gate, "kev"
+ * entries): one row per service and CVE, as the last run that checked it decided. */
+static void sec_kev(rp *r, const model *m)
+{
+    static const msg heads[] = {M_H_SERVICE, M_H_CVE,      M_H_RANSOMWARE, M_H_INSTALLED,
+                                M_H_FIXED,   M_H_EVIDENCE, M_H_DECISION};
+    size_t shown = 0;
+    h2(r, M_SEC_KEV);
+    for (size_t x = m->rs; x < m->n; x++) {
+        const cr_journal_entry *e = &m->e[x];
+        if (!is(e, CR_JOURNAL_KEV) || !e->service || !val(e, "cve"))
+            continue;
+        int later = 0;
+        for (size_t y = x + 1; y < m->n && !later; y++)
+            later = is(&m->e[y], CR_JOURNAL_KEV) && m->e[y].service &&
+                    !strcmp(m->e[y].service, e->service) && val(&m->e[y], "cve") &&
+                    !strcmp(val(&m->e[y], "cve"), val(e, "cve"));
+        if (later)
+            continue;
+        if (!shown++)
+            table_begin(r, heads, sizeof(heads) / sizeof(heads[0]));
+        const char *d = val(e, "decision"), *rw = val(e, "ransomware");
+        char *inst = cr_sprintf("%s %s", val(e, "product") ? val(e, "product") : "",
+                                val(e, "installed") ? val(e, "installed") : "");
+        row_begin(r);
+        cell_esc(r, e->service);
+        cell_cls(r, "id", val(e, "cve"));
+        cell_m(r, rw && !strcmp(rw, "known") ? M_YES : M_UNKNOWN, NULL);
+        cell_esc(r, inst);
+        cell_begin(r, NULL);
+        esc(r, val(e, "fixed") && *val(e, "fixed") ? val(e, "fixed") : "-");
+        if (val(e, "uncertain") && !strcmp(val(e, "uncertain"), "yes")) {
+            raw(r, " ");
+            put_m(r, M_KEV_UNCERTAIN);
+        }
+        cell_end(r);
+        cell_esc(r, val(e, "evidence"));
+        const char *by[] = {val(e, "by")};
+        if (d && !strcmp(d, "refused"))
+            cell_m(r, M_KEV_REFUSED, NULL);
+        else if (d && !strcmp(d, "acknowledged"))
+            cell_t(r, M_KEV_ACKED, by, 1);
+        else
+            cell_m(r, M_KEV_WARNED, NULL);
+        row_end(r);
+        free(inst);
+    }
+    if (shown)
+        table_end(r);
+    else
+        para_t(r, M_NO_ACKS, NULL, 0);
+}
+
 static void sec_evidence(rp *r, const model *m)
 {
     const char *scratch = val(m->start, "scratch");
@@ -1951,6 +2026,7 @@ static int render(char **out, const cr_journal_entry *entries, size_t n, const c
     sec_points(&r, &m);
     sec_findings(&r, &m);
     sec_problems(&r, &m);
+    sec_kev(&r, &m);
     sec_acks(&r, &m);
     if (m.drill)
         sec_evidence(&r, &m);
