@@ -757,9 +757,7 @@ int cr_vm_config_read(cr_vm_info **out, const char *path)
     else
         err = im_vmx_parse(out, (const char *)b.ptr, b.len);
     if (err == CR_EINPUT) {
-        char msg[700];
-        snprintf(msg, sizeof(msg), "%s", cr_error_last());
-        cr_error_set("%s: %s", path, msg);
+        cr_error_prefix("%s", path);
     }
     if (err == 0 && (err = set_str(&(*out)->config_from, path)) < 0) {
         cr_vm_info_free(*out);

@@ -368,9 +368,7 @@ static int read_token(https_store *h)
         cr_buf b = CR_BUF_INIT;
         int err = cr_fs_read_all(&b, AT_FDCWD, file, 4096);
         if (err < 0) {
-            char msg[512];
-            snprintf(msg, sizeof(msg), "%s", cr_error_last());
-            cr_error_set("cannot read the token file given by CLEANROOM_TOKEN_FILE: %s", msg);
+            cr_error_prefix("cannot read the token file given by CLEANROOM_TOKEN_FILE");
             return err;
         }
         size_t n = b.len < sizeof(buf) - 1 ? b.len : sizeof(buf) - 1;

@@ -34,6 +34,18 @@ void cr_error_set(const char *fmt, ...)
     memcpy(cr_errmsg, msg, sizeof(cr_errmsg));
 }
 
+void cr_error_prefix(const char *fmt, ...)
+{
+    char pre[sizeof(cr_errmsg)], msg[2 * sizeof(cr_errmsg) + 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(pre, sizeof(pre), fmt, ap);
+    va_end(ap);
+    snprintf(msg, sizeof(msg), "%s: %s", pre, cr_errmsg);
+    memcpy(cr_errmsg, msg, sizeof(cr_errmsg) - 1); /* (cut at the slot's size) */
+    cr_errmsg[sizeof(cr_errmsg) - 1] = '\0';
+}
+
 int cr_error_errno(const char *fmt, ...)
 {
     int e = errno;

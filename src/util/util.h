@@ -15,6 +15,11 @@
 #include <time.h>
 #include <sys/types.h>
 
+/**
+ * Put "PREFIX: " in front of the thread's last message ("pack 1a2b...: " +
+ * what the decoder said), keeping it whole up to the slot's size.
+ */
+void cr_error_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** Like cr_error_set, appending strerror(errno); returns CR_ENOSPACE, CR_ENOTFOUND or CR_ERROR. */
 int cr_error_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -291,9 +291,7 @@ static int read_keyfile(cr_keyfile *kf, cr_repo *repo, const char *hex)
         goto done;
     }
     if ((err = cr_keyfile_parse(kf, b.ptr, b.len)) < 0) {
-        char msg[512];
-        snprintf(msg, sizeof(msg), "%s", cr_error_last());
-        cr_error_set("key file %s: %s", hex, msg);
+        cr_error_prefix("key file %s", hex);
         if (err == CR_EVERSION)
             err = CR_ECORRUPT;
     }

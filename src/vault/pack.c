@@ -360,9 +360,8 @@ int cr_pack_decode_header(cr_pack_entry **out, size_t *count, const cr_keys *key
 /* Prefix the current error message with the name of the pack. */
 int cr_pack_error(const cr_id *pack, int err)
 {
-    char hex[CR_ID_HEX_LEN + 1], msg[512];
-    snprintf(msg, sizeof(msg), "%s", cr_error_last());
-    cr_error_set("pack %s: %s", cr_id_to_hex(hex, pack), msg);
+    char hex[CR_ID_HEX_LEN + 1];
+    cr_error_prefix("pack %s", cr_id_to_hex(hex, pack));
     return err;
 }
 

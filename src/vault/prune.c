@@ -129,9 +129,7 @@ static int walk_tree(pr_ctx *c, const cr_id *id, int depth)
         return CR_ECORRUPT;
     }
     if ((err = cr_tree_load(&t, c->repo, id)) < 0) {
-        char msg[512];
-        snprintf(msg, sizeof(msg), "%s", cr_error_last());
-        cr_error_set("tree %s cannot be read: %s", cr_id_to_hex(hex, id), msg);
+        cr_error_prefix("tree %s cannot be read", cr_id_to_hex(hex, id));
         return err == CR_ERROR ? err : CR_ECORRUPT;
     }
     for (size_t i = 0; i < t->count && err == 0; i++) {

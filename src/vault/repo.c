@@ -400,9 +400,7 @@ int cr_repo_open_file(cr_buf *out, cr_repo *repo, const char *kind, const cr_id 
             goto done;
         }
         if ((err = cr_zstd_decompress(out, NULL, plain + 1, plen - 1, (size_t)size)) < 0) {
-            char msg[256];
-            snprintf(msg, sizeof(msg), "%s", cr_error_last());
-            cr_error_set("%s file %s: %s", kind, hex, msg);
+            cr_error_prefix("%s file %s", kind, hex);
         }
     } else {
         cr_error_set("%s file %s is damaged: unknown flags %u", kind, hex, plain[0]);

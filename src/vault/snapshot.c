@@ -919,9 +919,7 @@ int cr_snapshot_load(cr_snapshot **out, cr_repo *repo, const cr_id *id)
     if ((err = cr_repo_load_file(&b, repo, "snapshots", id)) < 0)
         goto done;
     if ((err = cr_snapshot_decode(out, b.ptr, b.len)) < 0) {
-        char msg[512];
-        snprintf(msg, sizeof(msg), "%s", cr_error_last());
-        cr_error_set("snapshot %s: %s", cr_id_to_hex(hex, id), msg);
+        cr_error_prefix("snapshot %s", cr_id_to_hex(hex, id));
         goto done;
     }
     (*out)->id = *id;

@@ -469,9 +469,8 @@ int cr_tree_load(cr_tree **out, cr_repo *repo, const cr_id *id)
     *out = NULL;
     if ((err = cr_repo_load_blob(&buf, repo, id, CR_BLOB_TREE)) == 0 &&
         (err = cr_tree_decode(out, buf.ptr, buf.len)) < 0) {
-        char hex[CR_ID_HEX_LEN + 1], msg[512];
-        snprintf(msg, sizeof(msg), "%s", cr_error_last());
-        cr_error_set("tree %s: %s", cr_id_to_hex(hex, id), msg);
+        char hex[CR_ID_HEX_LEN + 1];
+        cr_error_prefix("tree %s", cr_id_to_hex(hex, id));
         /* Authenticated but unparseable: damage all the same. */
         if (err != CR_ERROR)
             err = CR_ECORRUPT;

@@ -1,8 +1,9 @@
 /*
  * The thread's error message slot (src/util/error.c): a message built on the
  * previous one ("context: %s", cr_error_last()) reads its argument before the
- * slot is written, at every length up to the slot's size; cr_error_errno
- * keeps errno and maps it to a code.
+ * slot is written, at every length up to the slot's size; cr_error_prefix
+ * puts context in front of it; cr_error_errno keeps errno and maps it to a
+ * code.
  */
 #include "test.h"
 #include "util/util.h"
@@ -32,6 +33,23 @@ static void test_build_on_previous(void)
     CHECK(cr_error_last()[0] == '\0');
 }
 
+static void test_prefix(void)
+{
+    cr_error_set("authentication failed");
+    cr_error_prefix("pack %s", "1a2b");
+    CHECK(strcmp(cr_error_last(), "pack 1a2b: authentication failed") == 0);
+    cr_error_prefix("snapshot %d", 7);
+    CHECK(strcmp(cr_error_last(), "snapshot 7: pack 1a2b: authentication failed") == 0);
+    /* A full slot: the prefix stays, the end is cut, nothing overruns. */
+    char big[3000];
+    memset(big, 'y', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    cr_error_set("%s", big);
+    size_t n = strlen(cr_error_last());
+    cr_error_prefix("tree %s", "ff");
+    CHECK(strncmp(cr_error_last(), "tree ff: yyy", 12) == 0 && strlen(cr_error_last()) == n);
+}
+
 static void test_errno(void)
 {
     errno = ENOSPC;
@@ -48,6 +66,7 @@ int main(void)
 {
     REQUIRE(cr_init() == 0);
     test_build_on_previous();
+    test_prefix();
     test_errno();
     return test_summary("test_error");
 }
