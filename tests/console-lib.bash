@@ -5,7 +5,8 @@
 #   console_vault            make $SCRATCH/vault, jobs.yaml (sources as above)
 #   console_accounts         admin 'alice', opérateur 'oscar', lecteur 'victor',
 #                            lecteur 'mallory' (password of each: $PW_<name>)
-#   console_plans            the console's config (hostnames, drills in $SCRATCH/drills) and
+#   console_plans            the console's config (hostnames, drills in $SCRATCH/drills,
+#                            guided restores into $SCRATCH/restores) and
 #                            its plans folder: hopital.yaml (dpi tier 0, pacs tier 1 after
 #                            dpi, web tier 2 from its clean point), broken.yaml (an error)
 #   console_start [ARGS]     start it (TLS, config $SCRATCH/console/console.json),
@@ -62,7 +63,7 @@ console_plans() {
     chmod 700 "$SCRATCH/console"
     cat > "$SCRATCH/console/console.json" <<CONF
 {"format": "cleanroom-console", "hostnames": ["cleanroom.test"],
- "drill_scratch": "$SCRATCH/drills"}
+ "drill_scratch": "$SCRATCH/drills", "restore_root": "$SCRATCH/restores"}
 CONF
     cat > "$SCRATCH/console/plans/hopital.yaml" <<PLAN
 site: CH-Test

@@ -172,10 +172,11 @@ int cr_con_config_load(cr_con_config *c, const char *path)
     }
     c->tls = v ? json_is_true(v) : 1;
     static const char *const keys[] = {"tls_cert", "tls_key", "users", "plans",
-                                       "drill_scratch"};
-    static const char *const defs[] = {"tls.crt", "tls.key", "users.json", "plans", "/var/tmp"};
-    char *dst[] = {c->cert, c->key, c->users, c->plans, c->scratch};
-    for (int i = 0; i < 5; i++)
+                                       "drill_scratch", "restore_root"};
+    static const char *const defs[] = {"tls.crt", "tls.key", "users.json", "plans", "/var/tmp",
+                                       "/var/lib/cleanroom/restores"};
+    char *dst[] = {c->cert, c->key, c->users, c->plans, c->scratch, c->restore_root};
+    for (int i = 0; i < 6; i++)
         if ((err = get_str(root, keys[i], defs[i], rel, sizeof(rel), path)) < 0 ||
             (err = resolve(dst[i], sizeof(c->cert), path, rel)) < 0)
             goto done;

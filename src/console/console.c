@@ -24,6 +24,10 @@
  *   GET  /api/drill?id=D   a drill's state; /api/drill/events?id=D: its journal entries and
  *                          progress as Server-Sent Events, from the start, live, ending with
  *                          a "drill-end" event
+ *   POST /api/restore      opérateur: a guided restore {"source", "snapshot", "target",
+ *                          "confirm" (the source's name typed again), "accept_risk"} into a
+ *                          new folder of restore_root, on a thread of its own (202, its id);
+ *                          GET /api/restore?id=R, /api/restore/events?id=R as for drills
  *   GET  /api/report?plan=P&journal=J&lang=fr|en&format=html|md[&download=1]
  *                          the report of a drill journal (cr_report_write: verified first)
  *
@@ -254,6 +258,14 @@ typedef struct drill {
     cr_recover_result res;
     struct MHD_Connection **waiting; /* suspended streams to resume at the next event */
     size_t nwaiting, capwaiting;
+    /* A guided restore runs on the same machinery (kind 1): */
+    int kind;                      /* 0 drill, 1 restore */
+    char source[257];
+    cr_snapshot *snap;
+    char target[PATH_MAX + NAME_MAX + 2];
+    int accepted_risk;
+    double last_progress;
+    cr_restore_stats rstats;
 } drill;
 
 typedef struct con {
@@ -1257,6 +1269,7 @@ static void drill_free(drill *d)
     free(d->ev);
     free(d->waiting);
     cr_plan_free(d->plan);
+    cr_snapshot_free(d->snap);
     pthread_mutex_destroy(&d->mu);
     free(d);
 }
@@ -1268,6 +1281,44 @@ static drill *drill_find(con *s, const char *id)
         if (!strcmp(s->drills[i]->id, id))
             return s->drills[i];
     return NULL;
+}
+
+/* 1 if a drill or a restore runs: one long job at a time, so that two never compete for
+ * the disk of the clean room. */
+static int jobs_busy(con *s)
+{
+    int busy = 0;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->ndrills; i++) {
+        pthread_mutex_lock(&s->drills[i]->mu);
+        busy |= !s->drills[i]->done;
+        pthread_mutex_unlock(&s->drills[i]->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return busy;
+}
+
+/* Keep a new job (drill or restore) and start its thread. @return 1 if started. */
+static int job_start(con *s, drill *d, void *(*fn)(void *))
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->ndrills == MAX_DRILLS) {
+        /* the oldest finished job leaves memory (its journal and report stay) */
+        size_t k = 0;
+        while (k < s->ndrills && !s->drills[k]->done)
+            k++;
+        if (k < s->ndrills) {
+            pthread_join(s->drills[k]->th, NULL);
+            drill_free(s->drills[k]);
+            memmove(&s->drills[k], &s->drills[k + 1], (s->ndrills - k - 1) * sizeof(drill *));
+            s->ndrills--;
+        }
+    }
+    int started = s->ndrills < MAX_DRILLS && pthread_create(&d->th, NULL, fn, d) == 0;
+    if (started)
+        s->drills[s->ndrills++] = d;
+    pthread_mutex_unlock(&s->mu);
+    return started;
 }
 
 static enum MHD_Result api_drill_start(con *s, struct MHD_Connection *c, req *r,
@@ -1296,16 +1347,8 @@ static enum MHD_Result api_drill_start(con *s, struct MHD_Connection *c, req *r,
                          NULL);
         goto done;
     }
-    pthread_mutex_lock(&s->mu);
-    int busy = 0;
-    for (size_t i = 0; i < s->ndrills; i++) {
-        pthread_mutex_lock(&s->drills[i]->mu);
-        busy |= !s->drills[i]->done;
-        pthread_mutex_unlock(&s->drills[i]->mu);
-    }
-    pthread_mutex_unlock(&s->mu);
-    if (busy) {
-        ret = reply_error(s, c, 409, "drill-running", "a drill is already running");
+    if (jobs_busy(s)) {
+        ret = reply_error(s, c, 409, "drill-running", "a drill or a restore is already running");
         goto done;
     }
     if (!(d = cr_calloc(1, sizeof(*d))) || !(journal = cr_recover_journal_path(file, 1))) {
@@ -1330,24 +1373,7 @@ static enum MHD_Result api_drill_start(con *s, struct MHD_Connection *c, req *r,
     }
     d->plan = plan;
     plan = NULL;
-    pthread_mutex_lock(&s->mu);
-    if (s->ndrills == MAX_DRILLS) {
-        /* the oldest finished drill leaves memory (its journal and report stay) */
-        size_t k = 0;
-        while (k < s->ndrills && !s->drills[k]->done)
-            k++;
-        if (k < s->ndrills) {
-            pthread_join(s->drills[k]->th, NULL);
-            drill_free(s->drills[k]);
-            memmove(&s->drills[k], &s->drills[k + 1], (s->ndrills - k - 1) * sizeof(drill *));
-            s->ndrills--;
-        }
-    }
-    int started = s->ndrills < MAX_DRILLS && pthread_create(&d->th, NULL, drill_main, d) == 0;
-    if (started)
-        s->drills[s->ndrills++] = d;
-    pthread_mutex_unlock(&s->mu);
-    if (!started) {
+    if (!job_start(s, d, drill_main)) {
         rmdir(d->scratch);
         ret = reply_error(s, c, 503, "busy", "the drill could not be started");
         goto done;
@@ -1379,6 +1405,14 @@ static enum MHD_Result api_drill(con *s, struct MHD_Connection *c)
                       (int)d->res.ok, "failed", (int)d->res.failed, "blocked",
                       (int)d->res.blocked, "waiting", (int)d->res.waiting, "seconds",
                       d->res.seconds, "message", d->message, "events", (int)d->nev);
+        json_object_set_new(o, "kind", json_string(d->kind ? "restore" : "drill"));
+        if (d->kind) {
+            json_object_set_new(o, "source", json_string(d->source));
+            json_object_set_new(o, "files", json_integer((json_int_t)d->rstats.files));
+            json_object_set_new(o, "bytes", json_integer((json_int_t)d->rstats.bytes));
+            json_object_set_new(o, "failed_items", json_integer((json_int_t)d->rstats.failed));
+            json_object_set_new(o, "accepted_risk", json_boolean(d->accepted_risk));
+        }
         pthread_mutex_unlock(&d->mu);
     }
     pthread_mutex_unlock(&s->mu);
@@ -1466,6 +1500,206 @@ static enum MHD_Result api_drill_events(con *s, struct MHD_Connection *c, const 
     enum MHD_Result ret = MHD_queue_response(c, 200, resp);
     MHD_destroy_response(resp);
     (void)x;
+    return ret;
+}
+
+/* ------------------------------------------------------------ guided restore */
+
+static void restore_progress(const cr_progress *p, void *payload)
+{
+    drill *d = payload;
+    double now = cr_time_mono();
+    pthread_mutex_lock(&d->mu);
+    int skip = now - d->last_progress < 0.5 && p->bytes_done < p->bytes_total;
+    if (!skip)
+        d->last_progress = now;
+    pthread_mutex_unlock(&d->mu);
+    if (skip)
+        return;
+    char b1[24], b2[24], b3[24], b4[24], b5[32];
+    snprintf(b1, sizeof(b1), "%llu", (unsigned long long)p->bytes_done);
+    snprintf(b2, sizeof(b2), "%llu", (unsigned long long)p->bytes_total);
+    snprintf(b3, sizeof(b3), "%llu", (unsigned long long)p->files_done);
+    snprintf(b4, sizeof(b4), "%llu", (unsigned long long)p->files_total);
+    snprintf(b5, sizeof(b5), "%.1f", p->elapsed);
+    const char *kv[] = {"phase", "restore", "bytes_done", b1, "bytes_total", b2,
+                        "files_done", b3, "files_total", b4, "elapsed", b5};
+    drill_push(d, "progress", d->source, kv, 6);
+}
+
+static void restore_warning(const char *path, const char *message, void *payload)
+{
+    const char *kv[] = {"path", path ? path : "", "message", message ? message : ""};
+    drill_push(payload, "warning", ((drill *)payload)->source, kv, 2);
+}
+
+static void *restore_main(void *arg)
+{
+    drill *d = arg;
+    con *s = d->s;
+    char hex[CR_ID_HEX_LEN + 1], files[24], bytes[24], failed[24], msg[512];
+    cr_restore_options ro = CR_RESTORE_OPTIONS_INIT;
+    cr_restore_stats st;
+    memset(&st, 0, sizeof(st));
+    const char *kv0[] = {"snapshot", cr_id_to_hex(hex, &d->snap->id), "target", d->target,
+                         "accepted_risk", d->accepted_risk ? "1" : "0"};
+    drill_push(d, "restore-start", d->source, kv0, 3);
+    ro.target = d->target;
+    ro.progress = restore_progress;
+    ro.warning = restore_warning;
+    ro.payload = d;
+    cr_error_clear();
+    int err = cr_restore(&st, s->opts->repo, d->snap, &ro);
+    const char *status = err == 0 ? "ok" : err == CR_EPARTIAL ? "partial" : "failed";
+    snprintf(files, sizeof(files), "%llu", (unsigned long long)st.files);
+    snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)st.bytes);
+    snprintf(failed, sizeof(failed), "%llu", (unsigned long long)st.failed);
+    snprintf(msg, sizeof(msg), "%s", err < 0 ? cr_error_last() : "");
+    audit(s, err < 0, "the restore of %s (snapshot %.8s) into %s started by '%s' ended: %s "
+                      "(%s files, %s bytes, %s failed)%s%s",
+          d->source, hex, d->target, d->user, status, files, bytes, failed, msg[0] ? ": " : "",
+          msg);
+    pthread_mutex_lock(&d->mu);
+    d->rstats = st;
+    d->err = err;
+    snprintf(d->message, sizeof(d->message), "%s", msg);
+    pthread_mutex_unlock(&d->mu);
+    const char *kv[] = {"status", status, "files", files, "bytes", bytes, "failed", failed,
+                        "message", msg};
+    drill_push(d, "restore-end", d->source, kv, 5);
+    pthread_mutex_lock(&d->mu);
+    d->done = 1;
+    drill_wake(d);
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+/* POST /api/restore {source, snapshot, target, confirm, accept_risk}: the restore gate
+ * (cr_restore_gate_check, the policy of `cleanroom restore`) decides; a restore point it
+ * refuses goes only with accept_risk, and every restore needs the source's name typed
+ * again. The target is a new folder NAME inside the config's restore_root: a browser never
+ * names a path on the host. */
+static enum MHD_Result api_restore_start(con *s, struct MHD_Connection *c, req *r,
+                                         const session *x)
+{
+    json_t *j = body_json(r);
+    const char *source = j ? json_string_value(json_object_get(j, "source")) : NULL;
+    const char *snap_hex = j ? json_string_value(json_object_get(j, "snapshot")) : NULL;
+    const char *target = j ? json_string_value(json_object_get(j, "target")) : NULL;
+    const char *confirm = j ? json_string_value(json_object_get(j, "confirm")) : NULL;
+    int accept_risk = j ? json_is_true(json_object_get(j, "accept_risk")) : 0;
+    cr_snapshot **snaps = NULL, *snap = NULL;
+    size_t nsnaps = 0;
+    cr_restore_gate *g = NULL;
+    cr_restore_gate_options go = CR_RESTORE_GATE_OPTIONS_INIT;
+    cr_target_entries te;
+    drill *d = NULL;
+    char path[PATH_MAX + NAME_MAX + 2], hex[CR_ID_HEX_LEN + 1];
+    enum MHD_Result ret;
+    int err;
+
+    memset(&te, 0, sizeof(te));
+    if (!source || !*source || strlen(source) > 256 || !snap_hex || !target || !confirm) {
+        ret = reply_error(s, c, 400, "bad-request",
+                          "give {\"source\", \"snapshot\", \"target\", \"confirm\"}");
+        goto done;
+    }
+    if (strcmp(confirm, source) != 0) {
+        audit(s, 1, "'%s' asked for a restore of %s without typing its name to confirm", x->user,
+              source);
+        ret = reply_error(s, c, 400, "confirm", "type the source's name to confirm");
+        goto done;
+    }
+    if (!cr_con_name_ok(target) || target[0] == '.') {
+        ret = reply_error(s, c, 400, "target",
+                          "the target is a new folder name: letters, digits, '.', '_', '-'");
+        goto done;
+    }
+    go.accept_risk = accept_risk;
+    pthread_mutex_lock(&s->repo_mu);
+    err = cr_snapshot_list(&snaps, &nsnaps, s->opts->repo, source);
+    for (size_t i = 0; err == 0 && i < nsnaps; i++)
+        if (!strcmp(cr_id_to_hex(hex, &snaps[i]->id), snap_hex)) {
+            snap = snaps[i];
+            snaps[i] = NULL; /* kept by the job */
+            break;
+        }
+    if (snap)
+        err = cr_restore_gate_check(&g, s->opts->repo, snap, &go);
+    pthread_mutex_unlock(&s->repo_mu);
+    if (err < 0 || !snap) {
+        cr_error_clear();
+        ret = reply_error(s, c, 404, "no-snapshot", "no such restore point of that source");
+        goto done;
+    }
+    if (g->refused) {
+        audit(s, 1, "the restore of %s (snapshot %.8s) asked by '%s' is refused by the restore "
+                    "gate: %zu finding(s) at or above high%s",
+              source, snap_hex, x->user, g->nflagged,
+              g->hunt == CR_GATE_MISSING ? ", its hunt record is missing" : "");
+        ret = reply_json(s, c, 409, json_pack("{s:s, s:s, s:i}", "error", "refused", "message",
+                                              "the restore gate refuses this restore point "
+                                              "(accept the risk to go on)",
+                                              "flagged", (int)g->nflagged),
+                         NULL);
+        goto done;
+    }
+    if ((err = cr_fs_mkdir_p(AT_FDCWD, s->cfg.restore_root, 0750)) < 0) {
+        audit(s, 1, "the restore folder %s cannot be made: %s", s->cfg.restore_root,
+              cr_error_last());
+        ret = reply_error(s, c, 500, "restore-root", "the restore folder cannot be made");
+        goto done;
+    }
+    snprintf(path, sizeof(path), "%s/%s", s->cfg.restore_root, target);
+    err = cr_restore_target_check(&te, path, 5);
+    if (err < 0) {
+        cr_error_clear();
+        ret = reply_error(s, c, 409, "target-not-empty",
+                          "the target folder holds data: choose a new name");
+        goto done;
+    }
+    if (jobs_busy(s)) {
+        ret = reply_error(s, c, 409, "busy", "a drill or a restore is already running");
+        goto done;
+    }
+    if (!(d = cr_calloc(1, sizeof(*d)))) {
+        ret = reply_error(s, c, 500, "no-memory", "out of memory");
+        goto done;
+    }
+    pthread_mutex_init(&d->mu, NULL);
+    d->s = s;
+    d->kind = 1;
+    d->snap = snap;
+    snap = NULL;
+    d->accepted_risk = g->accepted_risk;
+    snprintf(d->source, sizeof(d->source), "%s", source);
+    snprintf(d->target, sizeof(d->target), "%s", path);
+    snprintf(d->user, sizeof(d->user), "%s", x->user);
+    char t[48];
+    cr_time_format(t, sizeof(t), cr_time_now_ns());
+    snprintf(d->id, sizeof(d->id), "restore-%s-%.8s", t, snap_hex);
+    for (char *p = d->id; *p; p++)
+        if (*p == ':')
+            *p = '-';
+    if (!job_start(s, d, restore_main)) {
+        ret = reply_error(s, c, 503, "busy", "the restore could not be started");
+        goto done;
+    }
+    audit(s, !!g->accepted_risk,
+          "'%s' started a restore of %s (snapshot %.8s%s) into %s", x->user, source, snap_hex,
+          g->accepted_risk ? ", FLAGGED BY THE HUNT: risk accepted" : "", path);
+    ret = reply_json(s, c, 202, json_pack("{s:s, s:s, s:s}", "id", d->id, "source", source,
+                                          "target", path),
+                     NULL);
+    d = NULL;
+done:
+    if (d)
+        drill_free(d);
+    cr_target_entries_clear(&te);
+    cr_restore_gate_free(g);
+    cr_snapshot_free(snap);
+    cr_snapshot_list_free(snaps, nsnaps);
+    json_decref(j);
     return ret;
 }
 
@@ -1678,6 +1912,8 @@ static enum MHD_Result route(con *s, struct MHD_Connection *c, req *r, const cha
         {"plans", 0, CR_CONSOLE_VIEWER}, {"plan", 0, CR_CONSOLE_VIEWER},
         {"drill", 0, CR_CONSOLE_VIEWER}, {"drill", 1, CR_CONSOLE_OPERATOR},
         {"drill/events", 0, CR_CONSOLE_VIEWER}, {"report", 0, CR_CONSOLE_VIEWER},
+        {"restore", 0, CR_CONSOLE_VIEWER}, {"restore", 1, CR_CONSOLE_OPERATOR},
+        {"restore/events", 0, CR_CONSOLE_VIEWER},
     };
     size_t i;
     int path_known = 0;
@@ -1716,8 +1952,10 @@ static enum MHD_Result route(con *s, struct MHD_Connection *c, req *r, const cha
         return api_plan(s, c);
     if (!strcmp(api, "drill"))
         return post ? api_drill_start(s, c, r, &x) : api_drill(s, c);
-    if (!strcmp(api, "drill/events"))
+    if (!strcmp(api, "drill/events") || !strcmp(api, "restore/events"))
         return api_drill_events(s, c, &x);
+    if (!strcmp(api, "restore"))
+        return post ? api_restore_start(s, c, r, &x) : api_drill(s, c);
     if (!strcmp(api, "report"))
         return api_report(s, c, &x);
     return MHD_NO;

@@ -25,6 +25,7 @@ typedef struct cr_con_config {
     unsigned session_max_s;    /* and any session after this long */
     char plans[PATH_MAX];      /* the folder of the recovery plans (*.yaml) */
     char scratch[PATH_MAX];    /* where drills make their scratch folder */
+    char restore_root[PATH_MAX]; /* guided restores go into new folders of it */
     char hostnames[CR_CON_MAX_HOSTNAMES][256]; /* names the browser may use (Host) */
     size_t nhostnames;
 } cr_con_config;

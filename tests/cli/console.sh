@@ -259,6 +259,44 @@ assert_grep "the drill of the plan 'hopital' started by 'oscar' ended: ok" conso
 assert_grep "WARNING .*'victor' \(lecteur\) .*POST /api/drill.*refused: needs the role opérateur|WARNING POST /api/drill by 'victor' \(lecteur\) from 127.0.0.1 refused: needs the role opérateur" console.log "a refused drill is logged"
 pass "drill reports in French and English, downloadable; no path escapes the plans folder"
 
+# ------------------------------------------------------------ guided restore
+assert_eq "$(code -b victor.jar "$CON_URL/api/source?name=web")" 200 "the points to restore"
+CLEAN=$(python3 -c 'import json,sys; print([p for p in json.load(open(sys.argv[1]))["points"] if p["clean_point"]][0]["snapshot"])' body)
+BAD=$(python3 -c 'import json,sys; print([p for p in json.load(open(sys.argv[1]))["points"] if p["state"] == "compromised"][0]["snapshot"])' body)
+rq() { # BODY -> http code, as oscar
+    code -b oscar.jar -H 'Content-Type: application/json' -H "X-CSRF-Token: $O_CSRF" -d "$1" "$CON_URL/api/restore"
+}
+assert_eq "$(code -b victor.jar -H 'Content-Type: application/json' -H "X-CSRF-Token: $V_CSRF" -d "{\"source\": \"web\", \"snapshot\": \"$CLEAN\", \"target\": \"w1\", \"confirm\": \"web\"}" "$CON_URL/api/restore")" 403 "a viewer cannot restore"
+assert_eq "$(code -b oscar.jar -H 'Content-Type: application/json' -d "{\"source\": \"web\", \"snapshot\": \"$CLEAN\", \"target\": \"w1\", \"confirm\": \"web\"}" "$CON_URL/api/restore")" 403 "a restore without the CSRF token"
+assert_eq "$(rq "{\"source\": \"web\", \"snapshot\": \"$CLEAN\", \"target\": \"w1\", \"confirm\": \"dpi\"}")" 400 "a restore confirmed with another name"
+for t in '../w1' '/etc' '.hidden' 'a/b' ''; do
+    assert_eq "$(rq "{\"source\": \"web\", \"snapshot\": \"$CLEAN\", \"target\": \"$t\", \"confirm\": \"web\"}")" 400 "a target '$t'"
+done
+assert_eq "$(rq "{\"source\": \"web\", \"snapshot\": \"$BAD\", \"target\": \"w1\", \"confirm\": \"web\"}")" 409 "the compromised point, risk not accepted"
+grep -q '"refused"' body || fail "the gate's refusal: $(cat body)"
+assert_eq "$(rq "{\"source\": \"dpi\", \"snapshot\": \"$CLEAN\", \"target\": \"w1\", \"confirm\": \"dpi\"}")" 404 "a restore point of another source"
+[ -e "$SCRATCH/restores/w1" ] && fail "a refused restore wrote its target"
+assert_eq "$(rq "{\"source\": \"web\", \"snapshot\": \"$CLEAN\", \"target\": \"w1\", \"confirm\": \"web\"}")" 202 "the clean point restored"
+RID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' body)
+curl -skN --max-time 60 -b victor.jar -o revents "$CON_URL/api/restore/events?id=$RID" || fail "the restore's stream did not end"
+python3 - revents <<'PY' || fail "the restore's live stream"
+import json, sys
+ev = [json.loads(l[6:]) for l in open(sys.argv[1]) if l.startswith("data: ")]
+assert ev[0]["type"] == "restore-start" and ev[-1]["type"] == "restore-end", [e["type"] for e in ev]
+assert ev[-1]["kv"]["status"] == "ok" and ev[-1]["kv"]["failed"] == "0", ev[-1]
+PY
+diff -r "$SCRATCH/restores/w1$SCRATCH/data/web/www/index.html" data/web/www/index.html || fail "the restored file differs"
+[ -e "$SCRATCH/restores/w1$SCRATCH/data/web/www/up.php" ] && fail "the clean point holds the web shell"
+assert_eq "$(rq "{\"source\": \"web\", \"snapshot\": \"$CLEAN\", \"target\": \"w1\", \"confirm\": \"web\"}")" 409 "a target that holds data"
+assert_eq "$(rq "{\"source\": \"web\", \"snapshot\": \"$BAD\", \"target\": \"w2\", \"confirm\": \"web\", \"accept_risk\": true}")" 202 "the compromised point, risk accepted"
+RID2=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' body)
+curl -skN --max-time 60 -b victor.jar -o revents2 "$CON_URL/api/restore/events?id=$RID2" || fail "the second restore's stream"
+grep -q '"restore-end"' revents2 || fail "the second restore did not end"
+assert_grep "'oscar' started a restore of web \(snapshot ${CLEAN:0:8}\) into $SCRATCH/restores/w1" console.log "a restore is audited"
+assert_grep "WARNING 'oscar' started a restore of web \(snapshot ${BAD:0:8}, FLAGGED BY THE HUNT: risk accepted\)" console.log "an accepted risk is audited as a warning"
+assert_grep "WARNING the restore of web \(snapshot ${BAD:0:8}\) asked by 'oscar' is refused by the restore gate" console.log "a refused restore is audited"
+pass "guided restore: role, CSRF, typed confirmation, target names, the gate (409 unless the risk is accepted), live stream, identical files"
+
 # ------------------------------------------------------------ logout, removal, audit
 expect_exit 0 cr console user remove victor --config "$CONF"
 assert_eq "$(code -b victor.jar "$CON_URL/api/sources")" 401 "a removed account's session ends"
