@@ -215,6 +215,21 @@ static const char *const texts[] = {
     N_("Open findings at or above high: {n}"),
     N_("Restore points by day"),
     N_("The drill ended: {ok} service(s) back, {failed} failed, {blocked} blocked."),
+    N_("Restore"),
+    N_("Guided restore"),
+    N_("1. Source"),
+    N_("2. Restore point"),
+    N_("3. Target folder"),
+    N_("4. Confirm"),
+    N_("Choose a source"),
+    N_("This restore point is not the clean point: it may hold what the attacker left."),
+    N_("The hunt flags this restore point: I accept the risk."),
+    N_("A new folder of the console's restore folder."),
+    N_("Type the source's name to confirm:"),
+    N_("Start the restore"),
+    N_("The restore ended: {files} file(s)."),
+    N_("The restore gate refuses this restore point."),
+    N_("The target folder holds data: choose a new name."),
 };
 
 typedef struct session {

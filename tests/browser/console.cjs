@@ -6,7 +6,9 @@
 // without a session (401), no CSP violation; the source page's calendar and open
 // findings; the plans page with `plan check`'s result; a viewer has no drill button
 // (and gets 403); an operator starts a drill whose live page (Server-Sent Events)
-// reaches "terminé" with every tier done, then opens its report in French.
+// reaches "terminé" with every tier done, then opens its report in French; a guided
+// restore proposes the clean point first, warns on the compromised one, needs the
+// source's name typed, and restores files identical to the source's (SCRATCH).
 // Saves screenshots of the dashboard (CR_SHOT), the source page (source.png), the
 // plans page (plans.png) and the drill (drill.png) beside it.
 // Environment: CON_URL, CR_BROWSER_DIR (playwright-core), CR_SHOT (png), PW_* passwords.
@@ -265,6 +267,45 @@ async function catalogue(ctx, lang) {
   const repEn = await octx.request.get(URL + await opage.getAttribute('#report-html', 'href'));
   check((await repEn.text()).includes('<html lang="en">'), 'the report in English after the switch');
   await opage.click('#lang');
+  await opage.waitForSelector('body[data-lang="fr"]');
+
+  // The guided restore: the clean point first, a warning on another, a typed confirmation.
+  const vr = await vpage.evaluate(async () => (await fetch('/api/restore', { method: 'POST', credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': CR.state.session.csrf },
+    body: JSON.stringify({ source: 'web', snapshot: '0'.repeat(64), target: 'x', confirm: 'web' }) })).status);
+  check(vr === 403, 'a viewer cannot start a restore (403)', vr);
+  await opage.goto(URL + '/restore.html?source=web');
+  await opage.waitForSelector('body[data-ready="1"] #points li');
+  const first = await opage.evaluate(() => {
+    const li = document.querySelector('#points li');
+    return [li.dataset.state, li.querySelector('input').checked];
+  });
+  check(first[0] === 'clean point' && first[1], 'the clean point is proposed first', first);
+  check(await opage.isHidden('#risk-warning'), 'no warning on the clean point');
+  await opage.check('#points li[data-state="compromised"] input');
+  check(await opage.isVisible('#risk-warning') && await opage.isVisible('#risk-label'),
+    'a warning and the risk to accept on the compromised point');
+  bad = await untranslated(opage);
+  check(bad.length === 0, 'restore page: every visible French text comes from the catalogue', bad);
+  if (process.env.CR_SHOT) await opage.screenshot({ path: path.join(path.dirname(process.env.CR_SHOT), 'restore.png') });
+  await opage.check('#points li[data-state="clean point"] input');
+  check(await opage.isHidden('#risk-warning'), 'back to the clean point: no warning');
+  await opage.fill('#target', 'browser-web');
+  await opage.fill('#confirm', 'we');
+  check(await opage.isDisabled('#restore-go'), 'no restore before the source\'s name is typed');
+  await opage.fill('#confirm', 'web');
+  check(await opage.isEnabled('#restore-go'), 'the name typed: the restore may start');
+  await opage.click('#restore-go');
+  await opage.waitForSelector('#restore-state[data-state="finished"]', { timeout: 60000 });
+  check(await opage.textContent('#restore-state .badge') === 'terminé', 'the restore reaches "terminé"');
+  const fs = require('fs');
+  const scratch = process.env.SCRATCH;
+  const restored = path.join(scratch, 'restores', 'browser-web', scratch, 'data', 'web', 'www', 'index.html');
+  const same = fs.existsSync(restored) &&
+    fs.readFileSync(restored).equals(fs.readFileSync(path.join(scratch, 'data', 'web', 'www', 'index.html')));
+  check(same, 'the restored file is identical to the source\'s', restored);
+  check(!fs.existsSync(path.join(scratch, 'restores', 'browser-web', scratch, 'data', 'web', 'www', 'up.php')),
+    'the clean point does not hold the web shell');
 
   // Logout ends the session.
   await page.click('#logout');
