@@ -1766,6 +1766,8 @@ static enum MHD_Result api_report(con *s, struct MHD_Connection *c, const sessio
     if ((err = cr_fs_mkdir_p(AT_FDCWD, outdir, 0750)) < 0)
         goto fail;
     ro.out_dir = outdir;
+    /* repo_mu also keeps two reports apart: each switches gettext's language, which is
+     * the process's (cr_i18n_begin is not thread-safe). */
     pthread_mutex_lock(&s->repo_mu);
     err = cr_report_write(&res, &ro);
     pthread_mutex_unlock(&s->repo_mu);
