@@ -5,6 +5,10 @@
 #   console_vault            make $SCRATCH/vault, jobs.yaml (sources as above)
 #   console_accounts         admin 'alice', opérateur 'oscar', lecteur 'victor',
 #                            lecteur 'mallory' (password of each: $PW_<name>)
+#   console_plans            the console's config (hostnames, drills in $SCRATCH/drills,
+#                            guided restores into $SCRATCH/restores) and
+#                            its plans folder: hopital.yaml (dpi tier 0, pacs tier 1 after
+#                            dpi, web tier 2 from its clean point), broken.yaml (an error)
 #   console_start [ARGS]     start it (TLS, config $SCRATCH/console/console.json),
 #                            set CON_PID, CON_URL, CON_FP; logs in console.log
 # Source tests/lib.sh first.
@@ -52,6 +56,43 @@ console_accounts() {
         printf '%s\n' "${!pw}" | cr console user add "$u" --role "$role" \
             --config "$SCRATCH/console/console.json" >/dev/null || fail "user add $u"
     done
+}
+
+console_plans() {
+    mkdir -p "$SCRATCH/console/plans" "$SCRATCH/drills"
+    chmod 700 "$SCRATCH/console"
+    cat > "$SCRATCH/console/console.json" <<CONF
+{"format": "cleanroom-console", "hostnames": ["cleanroom.test"],
+ "drill_scratch": "$SCRATCH/drills", "restore_root": "$SCRATCH/restores"}
+CONF
+    cat > "$SCRATCH/console/plans/hopital.yaml" <<PLAN
+site: CH-Test
+services:
+  - name: dpi
+    tier: 0
+    target: {folder: $SCRATCH/prod/dpi}
+    rto: 1h
+  - name: pacs
+    tier: 1
+    depends_on: [dpi]
+    target: {folder: $SCRATCH/prod/pacs}
+    start: sleep 8
+    stop: "true"
+    rto: 4h
+  - name: web
+    tier: 2
+    restore_point: clean
+    target: {folder: $SCRATCH/prod/web}
+    rto: 8h
+PLAN
+    cat > "$SCRATCH/console/plans/broken.yaml" <<PLAN
+site: CH-Test
+services:
+  - name: dpi
+    tier: 0
+    target: {folder: $SCRATCH/prod/dpi2}
+    depends_on: [nowhere]
+PLAN
 }
 
 console_start() {

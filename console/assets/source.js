@@ -1,5 +1,6 @@
-// A source: its restore points, oldest last, each with the hunt's findings and where it
-// stands against the clean point (/api/source, the library's clean point).
+// A source: its restore points by day (a calendar) and as a list, newest first, each with
+// the library's verdict (/api/source: the restore gate's, and cr_clean_points' clean
+// point), its findings, and the findings at or above high still open.
 'use strict';
 
 (async () => {
@@ -9,7 +10,10 @@
   const roleKey = { viewer: 'viewer', operator: 'operator', admin: 'administrator' };
   const stateClass = {
     'clean point': 'clean', clean: 'clean', compromised: 'compromised', 'not hunted': 'unhunted',
+    'hunt record missing': 'compromised',
   };
+  // a day's colour: its worst restore point
+  const rank = { compromised: 3, 'hunt record missing': 3, 'not hunted': 2, clean: 1, 'clean point': 1 };
   const sevClass = { critical: 'critical', high: 'severe', medium: 'late', low: 'unwatched', info: 'unwatched' };
 
   function when(iso) {
@@ -38,11 +42,31 @@
     verdict.appendChild(data.first_compromised_time
       ? CR.el('span', { tr: CR.t('Compromised since {time}.', { time: when(data.first_compromised_time) }) })
       : CR.el('span', { key: 'No finding at or above high: no compromise seen.' }));
+    const open = document.getElementById('open-high');
+    open.textContent = '';
+    open.appendChild(CR.el('span', { tr: CR.t('Open findings at or above high: {n}', { n: data.open_high }) }));
+    open.dataset.open = String(data.open_high);
+    const cal = document.getElementById('calendar');
+    cal.textContent = '';
+    const days = new Map();
+    for (const p of data.points) {
+      const day = p.time.slice(0, 10);
+      const prev = days.get(day);
+      if (!prev || rank[p.state] > rank[prev]) days.set(day, p.state);
+    }
+    for (const [day, state] of days) {
+      const d = CR.el('span', { cls: 'day ' + stateClass[state], raw: day.slice(8, 10) });
+      d.dataset.day = day;
+      d.dataset.state = state;
+      d.title = day + ' — ' + CR.t(state);
+      cal.appendChild(d);
+    }
     const body = table.querySelector('tbody');
     body.textContent = '';
     for (const p of data.points.slice().reverse()) {
       const tr = CR.el('tr');
       tr.dataset.snapshot = p.snapshot;
+      tr.dataset.state = p.state;
       tr.appendChild(CR.el('td', {}, [CR.el('code', { raw: p.snapshot.slice(0, 8) }),
         document.createTextNode(' '), CR.el('span', { raw: when(p.time) })]));
       tr.appendChild(CR.el('td', {}, [CR.el('span', { cls: 'badge ' + stateClass[p.state], key: p.state })]));

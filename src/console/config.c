@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define CONFIG_FORMAT "cleanroom-console"
 #define USERS_FORMAT "cleanroom-console-users"
@@ -169,10 +171,12 @@ int cr_con_config_load(cr_con_config *c, const char *path)
         goto done;
     }
     c->tls = v ? json_is_true(v) : 1;
-    static const char *const keys[] = {"tls_cert", "tls_key", "users"};
-    static const char *const defs[] = {"tls.crt", "tls.key", "users.json"};
-    char *dst[] = {c->cert, c->key, c->users};
-    for (int i = 0; i < 3; i++)
+    static const char *const keys[] = {"tls_cert", "tls_key", "users", "plans",
+                                       "drill_scratch", "restore_root"};
+    static const char *const defs[] = {"tls.crt", "tls.key", "users.json", "plans", "/var/tmp",
+                                       "/var/lib/cleanroom/restores"};
+    char *dst[] = {c->cert, c->key, c->users, c->plans, c->scratch, c->restore_root};
+    for (int i = 0; i < 6; i++)
         if ((err = get_str(root, keys[i], defs[i], rel, sizeof(rel), path)) < 0 ||
             (err = resolve(dst[i], sizeof(c->cert), path, rel)) < 0)
             goto done;
@@ -186,6 +190,26 @@ int cr_con_config_load(cr_con_config *c, const char *path)
         (err = get_uint(root, "session_idle_minutes", 30, 1, 24 * 60, &idle_min, path)) < 0 ||
         (err = get_uint(root, "session_max_hours", 12, 1, 24 * 7, &max_h, path)) < 0)
         goto done;
+    /* The names the browser may use to reach the console (Host header): a page of another
+     * site whose name was re-pointed at this address (DNS rebinding) names its own. */
+    v = json_object_get(root, "hostnames");
+    if (v && (!json_is_array(v) || json_array_size(v) > CR_CON_MAX_HOSTNAMES)) {
+        cr_error_set("%s: \"hostnames\" must be a list of at most %d names or addresses", path,
+                     CR_CON_MAX_HOSTNAMES);
+        err = CR_EINPUT;
+        goto done;
+    }
+    for (size_t i = 0; v && i < json_array_size(v); i++) {
+        const char *h = json_string_value(json_array_get(v, i));
+        if (!h || !*h || strlen(h) >= sizeof(c->hostnames[0]) || strchr(h, '/') ||
+            strchr(h, ' ')) {
+            cr_error_set("%s: \"hostnames\" entry %zu is not a host name or address", path,
+                         i + 1);
+            err = CR_EINPUT;
+            goto done;
+        }
+        snprintf(c->hostnames[c->nhostnames++], sizeof(c->hostnames[0]), "%s", h);
+    }
     c->session_idle_s = idle_min * 60;
     c->session_max_s = max_h * 3600;
 done:
@@ -298,13 +322,40 @@ static int users_dir(const char *users)
     return 0;
 }
 
+/* The exclusive lock of the accounts file (USERS.lock, 0600), held from reading the
+ * accounts to renaming the new file over them: without it, two admins adding an account
+ * at once would each write the list they read, and one account would be lost. */
+static int users_lock(int *fd, const char *users)
+{
+    char path[PATH_MAX + 8];
+    snprintf(path, sizeof(path), "%s.lock", users);
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (*fd < 0)
+        return cr_error_errno("cannot open %s", path);
+    while (flock(*fd, LOCK_EX) < 0) {
+        if (errno == EINTR)
+            continue;
+        int err = cr_error_errno("cannot lock %s", path);
+        close(*fd);
+        *fd = -1;
+        return err;
+    }
+    return 0;
+}
+
+static void users_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the flock */
+}
+
 int cr_console_user_add(const char *config, const char *name, cr_console_role role,
                         const char *password)
 {
     cr_con_config c;
     cr_con_users u = {0};
     cr_con_user *nv;
-    int err;
+    int err, lock = -1;
 
     if (!cr_con_name_ok(name)) {
         cr_error_set("an account name is 1 to %d letters, digits, '.', '_' or '-'",
@@ -324,7 +375,8 @@ int cr_console_user_add(const char *config, const char *name, cr_console_role ro
     }
     if ((err = cr_init()) < 0 || (err = cr_con_config_load(&c, config)) < 0)
         return err;
-    if ((err = cr_con_users_load(&u, c.users)) < 0)
+    if ((err = users_dir(c.users)) < 0 || (err = users_lock(&lock, c.users)) < 0 ||
+        (err = cr_con_users_load(&u, c.users)) < 0)
         goto done;
     for (size_t i = 0; i < u.n; i++)
         if (!strcmp(u.v[i].name, name)) {
@@ -351,10 +403,9 @@ int cr_console_user_add(const char *config, const char *name, cr_console_role ro
         goto done;
     }
     u.n++;
-    if ((err = users_dir(c.users)) < 0)
-        goto done;
     err = users_save(&u, c.users);
 done:
+    users_unlock(lock);
     cr_con_users_clear(&u);
     return err;
 }
@@ -363,10 +414,11 @@ int cr_console_user_remove(const char *config, const char *name)
 {
     cr_con_config c;
     cr_con_users u = {0};
-    int err;
+    int err, lock = -1;
     if ((err = cr_con_config_load(&c, config)) < 0)
         return err;
-    if ((err = cr_con_users_load(&u, c.users)) < 0)
+    if ((err = users_dir(c.users)) < 0 || (err = users_lock(&lock, c.users)) < 0 ||
+        (err = cr_con_users_load(&u, c.users)) < 0)
         goto done;
     for (size_t i = 0; i < u.n; i++)
         if (!strcmp(u.v[i].name, name)) {
@@ -378,6 +430,7 @@ int cr_console_user_remove(const char *config, const char *name)
     cr_error_set("no console account named '%s'", name);
     err = CR_ENOTFOUND;
 done:
+    users_unlock(lock);
     cr_con_users_clear(&u);
     return err;
 }

@@ -16,8 +16,29 @@
  *                          stands against the clean point (cr_clean_points)
  *   GET  /api/users        admin: the accounts
  *   POST /api/users        admin: add an account {"name", "role", "password"}
+ *   GET  /api/plans        the recovery plans of the plans folder, each with its check
+ *   GET  /api/plan?name=P  a plan: `plan check`'s problems with line numbers, its services
+ *                          by tier, the start order, its drills (journals) and the live one
+ *   POST /api/drill        opérateur: start a drill of {"plan": P} (202, its id); one at a
+ *                          time; it runs on a thread of its own, never a server thread
+ *   GET  /api/drill?id=D   a drill's state; /api/drill/events?id=D: its journal entries and
+ *                          progress as Server-Sent Events, from the start, live, ending with
+ *                          a "drill-end" event
+ *   POST /api/restore      opérateur: a guided restore {"source", "snapshot", "target",
+ *                          "confirm" (the source's name typed again), "accept_risk"} into a
+ *                          new folder of restore_root, on a thread of its own (202, its id);
+ *                          GET /api/restore?id=R, /api/restore/events?id=R as for drills
+ *   GET  /api/report?plan=P&journal=J&lang=fr|en&format=html|md[&download=1]
+ *                          the report of a drill journal (cr_report_write: verified first)
+ *
+ * Long work (drills) runs on threads of its own. A live stream never holds a server
+ * thread while it waits: its connection is suspended (MHD_suspend_connection) until the
+ * drill has news, then resumed by the drill's thread.
  *
  * What every request goes through, in this order:
+ *   - a Host header naming this console (cr_http_host_ok: the config's "hostnames", the
+ *     listen address, loopback names on loopback), else 421: a page of another site whose
+ *     name was re-pointed at this address (DNS rebinding) is not answered;
  *   - a body only on POST, at most MAX_BODY bytes, JSON only (a cross-site form cannot
  *     send application/json without the browser asking first);
  *   - /api/ other than i18n and login: a live session (cookie cr_session, HttpOnly,
@@ -61,6 +82,10 @@
 #define MAX_ASSETS 64
 #define MAX_ASSET_SIZE (4u * 1024 * 1024)
 #define COOKIE "cr_session"
+#define MAX_PLANS 256
+#define MAX_DRILLS 16
+#define MAX_DRILL_EVENTS 20000
+#define MAX_REPORT (64u * 1024 * 1024)
 
 #define CSP                                                                                      \
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "                 \
@@ -140,6 +165,71 @@ static const char *const texts[] = {
     N_("last verify: {age} ago, no damage"),
     N_("last verify: {age} ago, FAILED"),
     N_("no verify job has run yet"),
+    N_("Plans"),
+    N_("Plan"),
+    N_("Site"),
+    N_("Services"),
+    N_("Check"),
+    N_("No error"),
+    N_("{n} error(s)"),
+    N_("{n} warning(s)"),
+    N_("error"),
+    N_("warning"),
+    N_("line {line}"),
+    N_("No plan: put plan files (.yaml) in the console's plans folder."),
+    N_("No such plan."),
+    N_("Tier {n}"),
+    N_("depends on {list}"),
+    N_("Start order"),
+    N_("Start a drill"),
+    N_("A drill restores every service of the plan below a scratch folder, measures the RTO and removes it: no production target is touched."),
+    N_("Drills"),
+    N_("No drill yet."),
+    N_("running"),
+    N_("finished"),
+    N_("failed"),
+    N_("Drill"),
+    N_("Live progress"),
+    N_("Back to the plan"),
+    N_("Report"),
+    N_("Report (HTML)"),
+    N_("Download (Markdown)"),
+    N_("Download (HTML)"),
+    N_("The plan has errors: fix them before a drill."),
+    N_("A drill is already running."),
+    N_("Your role does not allow this."),
+    N_("waiting"),
+    N_("restoring"),
+    N_("starting"),
+    N_("probing"),
+    N_("done"),
+    N_("blocked"),
+    N_("Elapsed {t}"),
+    N_("ETA {t}"),
+    N_("Service"),
+    N_("Tier"),
+    N_("Phase"),
+    N_("Progress"),
+    N_("Status"),
+    N_("hunt record missing"),
+    N_("Open findings at or above high: {n}"),
+    N_("Restore points by day"),
+    N_("The drill ended: {ok} service(s) back, {failed} failed, {blocked} blocked."),
+    N_("Restore"),
+    N_("Guided restore"),
+    N_("1. Source"),
+    N_("2. Restore point"),
+    N_("3. Target folder"),
+    N_("4. Confirm"),
+    N_("Choose a source"),
+    N_("This restore point is not the clean point: it may hold what the attacker left."),
+    N_("The hunt flags this restore point: I accept the risk."),
+    N_("A new folder of the console's restore folder."),
+    N_("Type the source's name to confirm:"),
+    N_("Start the restore"),
+    N_("The restore ended: {files} file(s)."),
+    N_("The restore gate refuses this restore point."),
+    N_("The target folder holds data: choose a new name."),
 };
 
 typedef struct session {
@@ -161,8 +251,45 @@ typedef struct asset {
     cr_buf data;
 } asset;
 
+struct con;
+
+/* A drill started from the console: the plan, the thread that runs it, and every event
+ * it sent (its journal entries and progress), as Server-Sent Events messages, for each
+ * viewer to read from the start. */
+typedef struct drill {
+    struct con *s;
+    char id[NAME_MAX + 1]; /* the journal's file name */
+    char plan_name[CR_CON_MAX_NAME + 1];
+    char plan_file[PATH_MAX], journal[PATH_MAX], scratch[PATH_MAX + 32];
+    char user[CR_CON_MAX_NAME + 1];
+    cr_plan *plan;
+    pthread_t th;
+    pthread_mutex_t mu; /* what follows */
+    char **ev;
+    size_t nev, cap;
+    size_t nprogress_dropped;
+    int done, err;
+    char message[512];
+    cr_recover_result res;
+    struct MHD_Connection **waiting; /* suspended streams to resume at the next event */
+    size_t nwaiting, capwaiting;
+    /* A guided restore runs on the same machinery (kind 1): */
+    int kind;                      /* 0 drill, 1 restore */
+    char source[257];
+    cr_snapshot *snap;
+    char target[PATH_MAX + NAME_MAX + 2];
+    int accepted_risk;
+    double last_progress;
+    cr_restore_stats rstats;
+} drill;
+
 typedef struct con {
     cr_con_config cfg;
+    const char *listen;
+    const char *hostnames[CR_CON_MAX_HOSTNAMES];
+    volatile int cancel;      /* stopping: drills stop, streams end */
+    drill *drills[MAX_DRILLS]; /* under mu; newest last */
+    size_t ndrills;
     const cr_console_options *opts;
     cr_http *http;
     pthread_mutex_t mu;       /* users, sessions, fails */
@@ -718,14 +845,15 @@ static enum MHD_Result api_sources(con *s, struct MHD_Connection *c, const sessi
     return reply_json(s, c, 200, o, NULL);
 }
 
-/* A source's restore points, oldest first, each with the hunt's findings and where it
- * stands against the library's clean point (cr_clean_points): the clean point itself,
- * before the first compromised snapshot, from it on, or not hunted. */
+/* A source's restore points, oldest first, each with the library's verdict on it: the
+ * restore gate (cr_restore_gate_check, the policy of `restore`) says whether it was
+ * hunted and which findings at or above high it holds (its open findings), and the
+ * clean point is cr_clean_points's. Nothing is judged here. */
 static enum MHD_Result api_source(con *s, struct MHD_Connection *c, const session *x)
 {
     const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
     cr_snapshot **snaps = NULL;
-    size_t nsnaps = 0, ncp = 0;
+    size_t nsnaps = 0, ncp = 0, open_total = 0;
     cr_clean_point *cp = NULL;
     char t[48], hex[CR_ID_HEX_LEN + 1];
     json_t *o = NULL, *pts;
@@ -741,7 +869,7 @@ static enum MHD_Result api_source(con *s, struct MHD_Connection *c, const sessio
         goto unlock;
     }
     if (cr_clean_points(&cp, &ncp, s->opts->repo, name, CR_SEV_HIGH) < 0) {
-        cr_error_clear(); /* the points are shown without the verdict */
+        cr_error_clear(); /* the points are shown without the clean point */
         cp = NULL;
         ncp = 0;
     }
@@ -755,20 +883,30 @@ static enum MHD_Result api_source(con *s, struct MHD_Connection *c, const sessio
         cr_time_format(t, sizeof(t), cp[0].first_compromised_ns);
     json_object_set_new(o, "first_compromised_time",
                         ncp && cp[0].compromised ? json_string(t) : json_null());
+    json_object_set_new(o, "first_compromised_snapshot",
+                        ncp && cp[0].compromised
+                            ? json_string(cr_id_to_hex(hex, &cp[0].first_compromised))
+                            : json_null());
     for (size_t i = 0; i < nsnaps; i++) {
         const cr_snapshot *sn = snaps[i];
-        cr_finding *f = NULL;
-        size_t nf = 0;
-        json_t *p = json_object(), *fa = json_array();
-        int ferr = cr_findings_get(&f, &nf, NULL, s->opts->repo, sn);
+        cr_restore_gate *g = NULL;
+        cr_restore_gate_options go = CR_RESTORE_GATE_OPTIONS_INIT;
+        json_t *p = json_object(), *fa = json_array(), *open = json_array();
         const char *state;
-        if (ferr < 0)
+        int gerr = cr_restore_gate_check(&g, s->opts->repo, sn, &go);
+        if (gerr < 0)
             cr_error_clear();
-        if (ferr < 0)
+        int is_clean = ncp && cp[0].has_clean &&
+                       !memcmp(&cp[0].clean_snapshot, &sn->id, sizeof(sn->id));
+        /* The words are the gate's cases: hunted and refused (a finding at or above high, or
+         * its record gone), hunted and passed, never hunted or unreadable. */
+        if (gerr < 0 || !g || g->hunt == CR_GATE_NEVER || g->hunt == CR_GATE_UNREADABLE)
             state = "not hunted";
-        else if (ncp && cp[0].has_clean && !memcmp(&cp[0].clean_snapshot, &sn->id, sizeof(sn->id)))
+        else if (g->hunt == CR_GATE_MISSING)
+            state = "hunt record missing";
+        else if (is_clean)
             state = "clean point";
-        else if (ncp && cp[0].compromised && sn->time_ns >= cp[0].first_compromised_ns)
+        else if (g->refused)
             state = "compromised";
         else
             state = "clean";
@@ -776,21 +914,38 @@ static enum MHD_Result api_source(con *s, struct MHD_Connection *c, const sessio
         json_object_set_new(p, "snapshot", json_string(cr_id_to_hex(hex, &sn->id)));
         json_object_set_new(p, "time", json_string(t));
         json_object_set_new(p, "state", json_string(state));
+        json_object_set_new(p, "clean_point", json_boolean(is_clean));
         json_object_set_new(p, "files", json_integer((json_int_t)sn->files));
         json_object_set_new(p, "bytes", json_integer((json_int_t)sn->bytes));
-        for (size_t k = 0; k < nf && k < 200; k++)
+        for (size_t k = 0; g && k < g->nfindings && k < 200; k++) {
+            const cr_finding *f = &g->findings[k];
             json_array_append_new(fa, json_pack("{s:s, s:s, s:s, s:s, s:s}", "path",
-                                                f[k].path ? f[k].path : "", "severity",
-                                                cr_severity_name(f[k].severity), "category",
-                                                cr_category_name(f[k].category), "indicator",
-                                                f[k].indicator ? f[k].indicator : "", "detail",
-                                                f[k].detail ? f[k].detail : ""));
+                                                f->path ? f->path : "", "severity",
+                                                cr_severity_name(f->severity), "category",
+                                                cr_category_name(f->category), "indicator",
+                                                f->indicator ? f->indicator : "", "detail",
+                                                f->detail ? f->detail : ""));
+        }
+        for (size_t k = 0; g && k < g->nflagged && k < 200; k++) {
+            const cr_finding *f = g->flagged[k];
+            json_array_append_new(open, json_pack("{s:s, s:s, s:s, s:s}", "path",
+                                                  f->path ? f->path : "", "severity",
+                                                  cr_severity_name(f->severity), "indicator",
+                                                  f->indicator ? f->indicator : "", "detail",
+                                                  f->detail ? f->detail : ""));
+        }
         json_object_set_new(p, "findings", fa);
-        json_object_set_new(p, "nfindings", json_integer((json_int_t)nf));
+        json_object_set_new(p, "nfindings", json_integer(g ? (json_int_t)g->nfindings : 0));
+        json_object_set_new(p, "open_high", open);
+        json_object_set_new(p, "nopen_high", json_integer(g ? (json_int_t)g->nflagged : 0));
+        if (i == nsnaps - 1 && g)
+            open_total = g->nflagged;
         json_array_append_new(pts, p);
-        cr_findings_free(f, nf);
+        cr_restore_gate_free(g);
     }
     json_object_set_new(o, "points", pts);
+    /* The findings still open: those of the newest restore point. */
+    json_object_set_new(o, "open_high", json_integer((json_int_t)open_total));
     err = 0;
 unlock:
     pthread_mutex_unlock(&s->repo_mu);
@@ -804,6 +959,853 @@ unlock:
         return reply_error(s, c, 503, "vault-unreadable", "the vault cannot be read right now");
     }
     return reply_json(s, c, 200, o, NULL);
+}
+
+/* ------------------------------------------------------------ plans */
+
+/* A plan's name: its file name in the plans folder without ".yaml"/".yml". Only names of
+ * the accounts' alphabet, not starting with '.', ever reach a path. */
+static int plan_file(con *s, const char *name, char *out, size_t outlen)
+{
+    static const char *const exts[] = {".yaml", ".yml"};
+    if (!name || !cr_con_name_ok(name) || name[0] == '.')
+        return CR_EINPUT;
+    for (int i = 0; i < 2; i++) {
+        snprintf(out, outlen, "%s/%s%s", s->cfg.plans, name, exts[i]);
+        if (access(out, R_OK) == 0)
+            return 0;
+    }
+    return CR_ENOTFOUND;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The plans' names, sorted (free each and the array). */
+static size_t plan_names(con *s, char ***out)
+{
+    DIR *d = opendir(s->cfg.plans);
+    struct dirent *e;
+    char **v = NULL;
+    size_t n = 0;
+    *out = NULL;
+    if (!d)
+        return 0;
+    while ((e = readdir(d)) && n < MAX_PLANS) {
+        const char *dot = strrchr(e->d_name, '.');
+        if (!dot || (strcmp(dot, ".yaml") != 0 && strcmp(dot, ".yml") != 0))
+            continue;
+        char name[NAME_MAX + 1];
+        snprintf(name, sizeof(name), "%.*s", (int)(dot - e->d_name), e->d_name);
+        if (!cr_con_name_ok(name) || name[0] == '.')
+            continue;
+        char **nv = realloc(v, (n + 1) * sizeof(*v));
+        if (!nv || !(nv[n] = strdup(name))) {
+            v = nv ? nv : v;
+            break;
+        }
+        v = nv;
+        n++;
+    }
+    closedir(d);
+    if (n)
+        qsort(v, n, sizeof(*v), str_cmp);
+    *out = v;
+    return n;
+}
+
+/* Load and check a plan as `plan check` does (the file, then the vault); *plan is NULL
+ * when it has errors. @return 0, CR_ENOTFOUND, or an error reading it. */
+static int plan_checked(con *s, const char *file, cr_plan **plan, json_t **problems,
+                        int *nerrors, int *nwarnings)
+{
+    cr_plan_problem *pr = NULL;
+    size_t npr = 0;
+    int err = cr_plan_load(plan, &pr, &npr, file);
+    *nerrors = *nwarnings = 0;
+    if (err == 0) {
+        pthread_mutex_lock(&s->repo_mu);
+        err = cr_plan_check_vault(&pr, &npr, *plan, s->opts->repo);
+        pthread_mutex_unlock(&s->repo_mu);
+    }
+    if (err == CR_EINPUT) {
+        cr_error_clear();
+        err = 0; /* errors are in the problems */
+    }
+    *problems = json_array();
+    for (size_t i = 0; i < npr; i++) {
+        json_array_append_new(*problems, json_pack("{s:i, s:i, s:s, s:s}", "line",
+                                                   (int)pr[i].line, "col", (int)pr[i].col,
+                                                   "level", pr[i].is_error ? "error" : "warning",
+                                                   "message", pr[i].message ? pr[i].message : ""));
+        if (pr[i].is_error)
+            ++*nerrors;
+        else
+            ++*nwarnings;
+    }
+    cr_plan_problems_free(pr, npr);
+    if (*nerrors && *plan) {
+        cr_plan_free(*plan);
+        *plan = NULL;
+    }
+    return err;
+}
+
+static enum MHD_Result api_plans(con *s, struct MHD_Connection *c)
+{
+    char **names = NULL;
+    size_t n = plan_names(s, &names);
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char file[PATH_MAX];
+        cr_plan *plan = NULL;
+        json_t *pr = NULL;
+        int ne = 0, nw = 0;
+        if (plan_file(s, names[i], file, sizeof(file)) == 0 &&
+            plan_checked(s, file, &plan, &pr, &ne, &nw) == 0)
+            json_array_append_new(a, json_pack("{s:s, s:s?, s:i, s:i, s:i}", "name", names[i],
+                                               "site", plan ? plan->site : NULL, "services",
+                                               plan ? (int)plan->nservices : 0, "errors", ne,
+                                               "warnings", nw));
+        else
+            cr_error_clear();
+        json_decref(pr);
+        cr_plan_free(plan);
+        free(names[i]);
+    }
+    free(names);
+    return reply_json(s, c, 200, json_pack("{s:o}", "plans", a), NULL);
+}
+
+/* Journals of drills of plan `name` in the plans folder (NAME-drill-*.journal), newest
+ * first. */
+static json_t *plan_drills(con *s, const char *name)
+{
+    DIR *d = opendir(s->cfg.plans);
+    struct dirent *e;
+    char prefix[CR_CON_MAX_NAME + 16];
+    char **v = NULL;
+    size_t n = 0;
+    json_t *a = json_array();
+    snprintf(prefix, sizeof(prefix), "%s-drill-", name);
+    while (d && (e = readdir(d)) && n < 1000) {
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 || len < 8 ||
+            strcmp(e->d_name + len - 8, ".journal") != 0)
+            continue;
+        char **nv = realloc(v, (n + 1) * sizeof(*v));
+        if (!nv)
+            break;
+        v = nv;
+        if (!(v[n] = strdup(e->d_name)))
+            break;
+        n++;
+    }
+    if (d)
+        closedir(d);
+    if (n)
+        qsort(v, n, sizeof(*v), str_cmp);
+    for (size_t i = n; i-- > 0;) {
+        int running = 0;
+        pthread_mutex_lock(&s->mu);
+        for (size_t k = 0; k < s->ndrills; k++)
+            if (!strcmp(s->drills[k]->id, v[i])) {
+                pthread_mutex_lock(&s->drills[k]->mu);
+                running = !s->drills[k]->done;
+                pthread_mutex_unlock(&s->drills[k]->mu);
+            }
+        pthread_mutex_unlock(&s->mu);
+        json_array_append_new(a, json_pack("{s:s, s:b}", "journal", v[i], "running", running));
+        free(v[i]);
+    }
+    free(v);
+    return a;
+}
+
+static enum MHD_Result api_plan(con *s, struct MHD_Connection *c)
+{
+    const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
+    char file[PATH_MAX];
+    cr_plan *plan = NULL;
+    json_t *pr = NULL, *svcs, *order;
+    size_t *ord = NULL;
+    int ne, nw, err;
+    if ((err = plan_file(s, name, file, sizeof(file))) < 0)
+        return reply_error(s, c, 404, "no-plan", "no such plan in the plans folder");
+    if ((err = plan_checked(s, file, &plan, &pr, &ne, &nw)) < 0) {
+        cr_http_log(s->http, 1, "the plan %s cannot be read: %s", file, cr_error_last());
+        return reply_error(s, c, 503, "plan-unreadable", "the plan cannot be read");
+    }
+    svcs = json_array();
+    order = json_array();
+    for (size_t i = 0; plan && i < plan->nservices; i++) {
+        const cr_plan_service *sv = &plan->services[i];
+        json_t *dep = json_array();
+        for (size_t k = 0; k < sv->ndepends; k++)
+            json_array_append_new(dep, json_string(sv->depends_on[k]));
+        json_array_append_new(svcs, json_pack("{s:s, s:i, s:o, s:s, s:s, s:f, s:i}", "name",
+                                              sv->name, "tier", sv->tier, "depends_on", dep,
+                                              "source", sv->source ? sv->source : sv->name,
+                                              "target", cr_plan_target_kind_name(sv->target.kind),
+                                              "rto_seconds", sv->rto, "count", (int)sv->count));
+    }
+    if (plan && cr_plan_order(&ord, plan) == 0)
+        for (size_t i = 0; i < plan->nservices; i++)
+            json_array_append_new(order, json_string(plan->services[ord[i]].name));
+    cr_error_clear();
+    free(ord);
+    json_t *o = json_pack("{s:s, s:s?, s:i, s:i, s:o, s:o, s:o, s:o}", "name", name, "site",
+                          plan ? plan->site : NULL, "errors", ne, "warnings", nw, "problems",
+                          pr, "services", svcs, "order", order, "drills",
+                          plan_drills(s, name));
+    cr_plan_free(plan);
+    return reply_json(s, c, 200, o, NULL);
+}
+
+/* ------------------------------------------------------------ drills */
+
+/* Under d->mu: wake every stream waiting for news. */
+static void drill_wake(drill *d)
+{
+    for (size_t i = 0; i < d->nwaiting; i++)
+        MHD_resume_connection(d->waiting[i]);
+    d->nwaiting = 0;
+}
+
+/* Append one SSE message: {"type", "service", "kv": {...}}, the journal's own words. */
+static void drill_push(drill *d, const char *type, const char *service, const char *const *kv,
+                       size_t nkv)
+{
+    json_t *o = json_object(), *k = json_object();
+    for (size_t i = 0; i < nkv; i++)
+        json_object_set_new(k, kv[2 * i], json_string(kv[2 * i + 1] ? kv[2 * i + 1] : ""));
+    json_object_set_new(o, "type", json_string(type));
+    json_object_set_new(o, "service", service ? json_string(service) : json_null());
+    json_object_set_new(o, "kv", k);
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!text)
+        return;
+    size_t len = strlen(text) + 16;
+    char *msg = malloc(len);
+    if (msg)
+        snprintf(msg, len, "data: %s\n\n", text);
+    free(text);
+    pthread_mutex_lock(&d->mu);
+    int progress = !strcmp(type, "progress");
+    /* Bounded: past the limit, progress (not journaled, outdated a second later) is
+     * dropped; journal entries are kept. */
+    if (!msg || (progress && d->nev >= MAX_DRILL_EVENTS) || d->nev >= 2 * MAX_DRILL_EVENTS) {
+        d->nprogress_dropped++;
+        free(msg);
+    } else {
+        if (d->nev == d->cap) {
+            size_t nc = d->cap ? 2 * d->cap : 256;
+            char **nv = realloc(d->ev, nc * sizeof(*nv));
+            if (!nv) {
+                free(msg);
+                msg = NULL;
+            } else {
+                d->ev = nv;
+                d->cap = nc;
+            }
+        }
+        if (msg)
+            d->ev[d->nev++] = msg;
+    }
+    drill_wake(d);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* cr_recover_run's events: every journal entry, and progress. */
+static void drill_event(const char *type, const char *service, const char *const *kv, size_t nkv,
+                        void *payload)
+{
+    drill_push(payload, type, service, kv, nkv);
+}
+
+static void *drill_main(void *arg)
+{
+    drill *d = arg;
+    con *s = d->s;
+    cr_recover_options ro = CR_RECOVER_OPTIONS_INIT;
+    ro.journal = d->journal;
+    ro.plan_file = d->plan_file;
+    ro.drill = 1;
+    ro.scratch = d->scratch;
+    ro.cancel = &s->cancel;
+    ro.event = drill_event;
+    ro.payload = d;
+    cr_recover_result res;
+    memset(&res, 0, sizeof(res));
+    cr_error_clear();
+    int err = cr_recover_run(&res, s->opts->repo, d->plan, &ro);
+    const char *status = err == 0 && !res.waiting ? "ok"
+                         : err == 0              ? "waiting"
+                         : err == CR_EPARTIAL    ? "partial"
+                         : err == CR_EINTR       ? "cancelled"
+                                                 : "failed";
+    char ok[24], failed[24], blocked[24], waiting[24], secs[32], msg[512];
+    snprintf(ok, sizeof(ok), "%zu", res.ok);
+    snprintf(failed, sizeof(failed), "%zu", res.failed);
+    snprintf(blocked, sizeof(blocked), "%zu", res.blocked);
+    snprintf(waiting, sizeof(waiting), "%zu", res.waiting);
+    snprintf(secs, sizeof(secs), "%.1f", res.seconds);
+    snprintf(msg, sizeof(msg), "%s", err < 0 && err != CR_EPARTIAL ? cr_error_last() : "");
+    if (err < 0 && err != CR_EPARTIAL)
+        rmdir(d->scratch); /* made here; empty when the drill did not start */
+    audit(s, err < 0, "the drill of the plan '%s' started by '%s' ended: %s (%zu ok, %zu failed, "
+                      "%zu blocked) journal %s%s%s",
+          d->plan_name, d->user, status, res.ok, res.failed, res.blocked, d->journal,
+          msg[0] ? ": " : "", msg);
+    const char *kv[] = {"status", status, "ok", ok, "failed", failed, "blocked", blocked,
+                        "waiting", waiting, "seconds", secs, "message", msg};
+    pthread_mutex_lock(&d->mu);
+    d->res = res;
+    d->err = err;
+    snprintf(d->message, sizeof(d->message), "%s", msg);
+    pthread_mutex_unlock(&d->mu);
+    drill_push(d, "drill-end", NULL, kv, 7);
+    pthread_mutex_lock(&d->mu);
+    d->done = 1;
+    drill_wake(d);
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+static void drill_free(drill *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->nev; i++)
+        free(d->ev[i]);
+    free(d->ev);
+    free(d->waiting);
+    cr_plan_free(d->plan);
+    cr_snapshot_free(d->snap);
+    pthread_mutex_destroy(&d->mu);
+    free(d);
+}
+
+/* The drill of that id (under s->mu). */
+static drill *drill_find(con *s, const char *id)
+{
+    for (size_t i = 0; id && i < s->ndrills; i++)
+        if (!strcmp(s->drills[i]->id, id))
+            return s->drills[i];
+    return NULL;
+}
+
+/* 1 if a drill or a restore runs: one long job at a time, so that two never compete for
+ * the disk of the clean room. */
+static int jobs_busy(con *s)
+{
+    int busy = 0;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->ndrills; i++) {
+        pthread_mutex_lock(&s->drills[i]->mu);
+        busy |= !s->drills[i]->done;
+        pthread_mutex_unlock(&s->drills[i]->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return busy;
+}
+
+/* Keep a new job (drill or restore) and start its thread. @return 1 if started. */
+static int job_start(con *s, drill *d, void *(*fn)(void *))
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->ndrills == MAX_DRILLS) {
+        /* the oldest finished job leaves memory (its journal and report stay) */
+        size_t k = 0;
+        while (k < s->ndrills && !s->drills[k]->done)
+            k++;
+        if (k < s->ndrills) {
+            pthread_join(s->drills[k]->th, NULL);
+            drill_free(s->drills[k]);
+            memmove(&s->drills[k], &s->drills[k + 1], (s->ndrills - k - 1) * sizeof(drill *));
+            s->ndrills--;
+        }
+    }
+    int started = s->ndrills < MAX_DRILLS && pthread_create(&d->th, NULL, fn, d) == 0;
+    if (started)
+        s->drills[s->ndrills++] = d;
+    pthread_mutex_unlock(&s->mu);
+    return started;
+}
+
+static enum MHD_Result api_drill_start(con *s, struct MHD_Connection *c, req *r,
+                                       const session *x)
+{
+    json_t *j = body_json(r);
+    const char *name = j ? json_string_value(json_object_get(j, "plan")) : NULL;
+    char file[PATH_MAX];
+    cr_plan *plan = NULL;
+    json_t *pr = NULL;
+    drill *d = NULL;
+    char *journal = NULL;
+    enum MHD_Result ret;
+    int ne, nw, err;
+
+    if (!name || plan_file(s, name, file, sizeof(file)) < 0) {
+        ret = reply_error(s, c, 404, "no-plan", "give {\"plan\": NAME} of a plan of the folder");
+        goto done;
+    }
+    if ((err = plan_checked(s, file, &plan, &pr, &ne, &nw)) < 0 || !plan) {
+        audit(s, 1, "'%s' could not start a drill of the plan '%s': %s", x->user, name,
+              err < 0 ? cr_error_last() : "the plan has errors");
+        ret = reply_json(s, c, 422, json_pack("{s:s, s:s, s:O}", "error", "plan-errors",
+                                              "message", "the plan has errors: fix them first",
+                                              "problems", pr ? pr : json_null()),
+                         NULL);
+        goto done;
+    }
+    if (jobs_busy(s)) {
+        ret = reply_error(s, c, 409, "drill-running", "a drill or a restore is already running");
+        goto done;
+    }
+    if (!(d = cr_calloc(1, sizeof(*d))) || !(journal = cr_recover_journal_path(file, 1))) {
+        ret = reply_error(s, c, 500, "no-memory", "out of memory");
+        goto done;
+    }
+    pthread_mutex_init(&d->mu, NULL);
+    d->s = s;
+    const char *base = strrchr(journal, '/');
+    snprintf(d->id, sizeof(d->id), "%s", base ? base + 1 : journal);
+    snprintf(d->journal, sizeof(d->journal), "%s", journal);
+    snprintf(d->plan_file, sizeof(d->plan_file), "%s", file);
+    snprintf(d->plan_name, sizeof(d->plan_name), "%s", name);
+    snprintf(d->user, sizeof(d->user), "%s", x->user);
+    snprintf(d->scratch, sizeof(d->scratch), "%s/cleanroom-drill-XXXXXX", s->cfg.scratch);
+    if (!mkdtemp(d->scratch)) {
+        audit(s, 1, "'%s' could not start a drill of the plan '%s': cannot create a scratch "
+                    "folder in %s (%s)",
+              x->user, name, s->cfg.scratch, strerror(errno));
+        ret = reply_error(s, c, 500, "no-scratch", "cannot create the drill's scratch folder");
+        goto done;
+    }
+    d->plan = plan;
+    plan = NULL;
+    if (!job_start(s, d, drill_main)) {
+        rmdir(d->scratch);
+        ret = reply_error(s, c, 503, "busy", "the drill could not be started");
+        goto done;
+    }
+    audit(s, 0, "'%s' started a drill of the plan '%s' (journal %s, scratch %s)", x->user, name,
+          d->journal, d->scratch);
+    ret = reply_json(s, c, 202, json_pack("{s:s, s:s}", "id", d->id, "plan", name), NULL);
+    d = NULL;
+done:
+    if (d)
+        drill_free(d);
+    free(journal);
+    cr_plan_free(plan);
+    json_decref(pr);
+    json_decref(j);
+    return ret;
+}
+
+static enum MHD_Result api_drill(con *s, struct MHD_Connection *c)
+{
+    const char *id = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "id");
+    json_t *o = NULL;
+    pthread_mutex_lock(&s->mu);
+    drill *d = drill_find(s, id);
+    if (d) {
+        pthread_mutex_lock(&d->mu);
+        o = json_pack("{s:s, s:s, s:s, s:b, s:i, s:i, s:i, s:i, s:f, s:s, s:i}", "id", d->id,
+                      "plan", d->plan_name, "user", d->user, "running", !d->done, "ok",
+                      (int)d->res.ok, "failed", (int)d->res.failed, "blocked",
+                      (int)d->res.blocked, "waiting", (int)d->res.waiting, "seconds",
+                      d->res.seconds, "message", d->message, "events", (int)d->nev);
+        json_object_set_new(o, "kind", json_string(d->kind ? "restore" : "drill"));
+        if (d->kind) {
+            json_object_set_new(o, "source", json_string(d->source));
+            json_object_set_new(o, "files", json_integer((json_int_t)d->rstats.files));
+            json_object_set_new(o, "bytes", json_integer((json_int_t)d->rstats.bytes));
+            json_object_set_new(o, "failed_items", json_integer((json_int_t)d->rstats.failed));
+            json_object_set_new(o, "accepted_risk", json_boolean(d->accepted_risk));
+        }
+        pthread_mutex_unlock(&d->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!o)
+        return reply_error(s, c, 404, "no-drill", "no such drill in this console");
+    return reply_json(s, c, 200, o, NULL);
+}
+
+typedef struct stream {
+    con *s;
+    drill *d;
+    struct MHD_Connection *c;
+    size_t idx, off; /* next message, and bytes of it already sent */
+} stream;
+
+/* MHD's content reader of a live stream: what is new, else suspend the connection until
+ * the drill's thread has news (drill_wake), else the end. Never waits on a server thread. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    stream *e = cls;
+    drill *d = e->d;
+    size_t n = 0;
+    (void)pos;
+    pthread_mutex_lock(&d->mu);
+    while (e->idx < d->nev && n < max) {
+        const char *m = d->ev[e->idx] + e->off;
+        size_t len = strlen(m), k = len < max - n ? len : max - n;
+        memcpy(buf + n, m, k);
+        n += k;
+        e->off += k;
+        if (k == len) {
+            e->idx++;
+            e->off = 0;
+        }
+    }
+    if (n == 0) {
+        if (d->done || e->s->cancel) {
+            pthread_mutex_unlock(&d->mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+        if (d->nwaiting == d->capwaiting) {
+            size_t nc = d->capwaiting ? 2 * d->capwaiting : 16;
+            struct MHD_Connection **nv = realloc(d->waiting, nc * sizeof(*nv));
+            if (!nv) {
+                pthread_mutex_unlock(&d->mu);
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
+            d->waiting = nv;
+            d->capwaiting = nc;
+        }
+        d->waiting[d->nwaiting++] = e->c;
+        MHD_suspend_connection(e->c);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    free(cls);
+}
+
+static enum MHD_Result api_drill_events(con *s, struct MHD_Connection *c, const session *x)
+{
+    const char *id = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "id");
+    stream *e;
+    pthread_mutex_lock(&s->mu);
+    drill *d = drill_find(s, id);
+    pthread_mutex_unlock(&s->mu);
+    if (!d)
+        return reply_error(s, c, 404, "no-drill", "no such drill in this console");
+    if (!(e = cr_calloc(1, sizeof(*e))))
+        return MHD_NO;
+    e->s = s;
+    e->d = d; /* drills leave memory only when finished and replaced, or at the stop */
+    e->c = c;
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, e, stream_free);
+    if (!resp) {
+        free(e);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "text/event-stream; charset=utf-8");
+    security_headers(s, resp);
+    enum MHD_Result ret = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    (void)x;
+    return ret;
+}
+
+/* ------------------------------------------------------------ guided restore */
+
+static void restore_progress(const cr_progress *p, void *payload)
+{
+    drill *d = payload;
+    double now = cr_time_mono();
+    pthread_mutex_lock(&d->mu);
+    int skip = now - d->last_progress < 0.5 && p->bytes_done < p->bytes_total;
+    if (!skip)
+        d->last_progress = now;
+    pthread_mutex_unlock(&d->mu);
+    if (skip)
+        return;
+    char b1[24], b2[24], b3[24], b4[24], b5[32];
+    snprintf(b1, sizeof(b1), "%llu", (unsigned long long)p->bytes_done);
+    snprintf(b2, sizeof(b2), "%llu", (unsigned long long)p->bytes_total);
+    snprintf(b3, sizeof(b3), "%llu", (unsigned long long)p->files_done);
+    snprintf(b4, sizeof(b4), "%llu", (unsigned long long)p->files_total);
+    snprintf(b5, sizeof(b5), "%.1f", p->elapsed);
+    const char *kv[] = {"phase", "restore", "bytes_done", b1, "bytes_total", b2,
+                        "files_done", b3, "files_total", b4, "elapsed", b5};
+    drill_push(d, "progress", d->source, kv, 6);
+}
+
+static void restore_warning(const char *path, const char *message, void *payload)
+{
+    const char *kv[] = {"path", path ? path : "", "message", message ? message : ""};
+    drill_push(payload, "warning", ((drill *)payload)->source, kv, 2);
+}
+
+static void *restore_main(void *arg)
+{
+    drill *d = arg;
+    con *s = d->s;
+    char hex[CR_ID_HEX_LEN + 1], files[24], bytes[24], failed[24], msg[512];
+    cr_restore_options ro = CR_RESTORE_OPTIONS_INIT;
+    cr_restore_stats st;
+    memset(&st, 0, sizeof(st));
+    const char *kv0[] = {"snapshot", cr_id_to_hex(hex, &d->snap->id), "target", d->target,
+                         "accepted_risk", d->accepted_risk ? "1" : "0"};
+    drill_push(d, "restore-start", d->source, kv0, 3);
+    ro.target = d->target;
+    ro.progress = restore_progress;
+    ro.warning = restore_warning;
+    ro.payload = d;
+    cr_error_clear();
+    int err = cr_restore(&st, s->opts->repo, d->snap, &ro);
+    const char *status = err == 0 ? "ok" : err == CR_EPARTIAL ? "partial" : "failed";
+    snprintf(files, sizeof(files), "%llu", (unsigned long long)st.files);
+    snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)st.bytes);
+    snprintf(failed, sizeof(failed), "%llu", (unsigned long long)st.failed);
+    snprintf(msg, sizeof(msg), "%s", err < 0 ? cr_error_last() : "");
+    audit(s, err < 0, "the restore of %s (snapshot %.8s) into %s started by '%s' ended: %s "
+                      "(%s files, %s bytes, %s failed)%s%s",
+          d->source, hex, d->target, d->user, status, files, bytes, failed, msg[0] ? ": " : "",
+          msg);
+    pthread_mutex_lock(&d->mu);
+    d->rstats = st;
+    d->err = err;
+    snprintf(d->message, sizeof(d->message), "%s", msg);
+    pthread_mutex_unlock(&d->mu);
+    const char *kv[] = {"status", status, "files", files, "bytes", bytes, "failed", failed,
+                        "message", msg};
+    drill_push(d, "restore-end", d->source, kv, 5);
+    pthread_mutex_lock(&d->mu);
+    d->done = 1;
+    drill_wake(d);
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+/* POST /api/restore {source, snapshot, target, confirm, accept_risk}: the restore gate
+ * (cr_restore_gate_check, the policy of `cleanroom restore`) decides; a restore point it
+ * refuses goes only with accept_risk, and every restore needs the source's name typed
+ * again. The target is a new folder NAME inside the config's restore_root: a browser never
+ * names a path on the host. */
+static enum MHD_Result api_restore_start(con *s, struct MHD_Connection *c, req *r,
+                                         const session *x)
+{
+    json_t *j = body_json(r);
+    const char *source = j ? json_string_value(json_object_get(j, "source")) : NULL;
+    const char *snap_hex = j ? json_string_value(json_object_get(j, "snapshot")) : NULL;
+    const char *target = j ? json_string_value(json_object_get(j, "target")) : NULL;
+    const char *confirm = j ? json_string_value(json_object_get(j, "confirm")) : NULL;
+    int accept_risk = j ? json_is_true(json_object_get(j, "accept_risk")) : 0;
+    cr_snapshot **snaps = NULL, *snap = NULL;
+    size_t nsnaps = 0;
+    cr_restore_gate *g = NULL;
+    cr_restore_gate_options go = CR_RESTORE_GATE_OPTIONS_INIT;
+    cr_target_entries te;
+    drill *d = NULL;
+    char path[PATH_MAX + NAME_MAX + 2], hex[CR_ID_HEX_LEN + 1];
+    enum MHD_Result ret;
+    int err;
+
+    memset(&te, 0, sizeof(te));
+    if (!source || !*source || strlen(source) > 256 || !snap_hex || !target || !confirm) {
+        ret = reply_error(s, c, 400, "bad-request",
+                          "give {\"source\", \"snapshot\", \"target\", \"confirm\"}");
+        goto done;
+    }
+    if (strcmp(confirm, source) != 0) {
+        audit(s, 1, "'%s' asked for a restore of %s without typing its name to confirm", x->user,
+              source);
+        ret = reply_error(s, c, 400, "confirm", "type the source's name to confirm");
+        goto done;
+    }
+    if (!cr_con_name_ok(target) || target[0] == '.') {
+        ret = reply_error(s, c, 400, "target",
+                          "the target is a new folder name: letters, digits, '.', '_', '-'");
+        goto done;
+    }
+    go.accept_risk = accept_risk;
+    pthread_mutex_lock(&s->repo_mu);
+    err = cr_snapshot_list(&snaps, &nsnaps, s->opts->repo, source);
+    for (size_t i = 0; err == 0 && i < nsnaps; i++)
+        if (!strcmp(cr_id_to_hex(hex, &snaps[i]->id), snap_hex)) {
+            snap = snaps[i];
+            snaps[i] = NULL; /* kept by the job */
+            break;
+        }
+    if (snap)
+        err = cr_restore_gate_check(&g, s->opts->repo, snap, &go);
+    pthread_mutex_unlock(&s->repo_mu);
+    if (err < 0 || !snap) {
+        cr_error_clear();
+        ret = reply_error(s, c, 404, "no-snapshot", "no such restore point of that source");
+        goto done;
+    }
+    if (g->refused) {
+        audit(s, 1, "the restore of %s (snapshot %.8s) asked by '%s' is refused by the restore "
+                    "gate: %zu finding(s) at or above high%s",
+              source, snap_hex, x->user, g->nflagged,
+              g->hunt == CR_GATE_MISSING ? ", its hunt record is missing" : "");
+        ret = reply_json(s, c, 409, json_pack("{s:s, s:s, s:i}", "error", "refused", "message",
+                                              "the restore gate refuses this restore point "
+                                              "(accept the risk to go on)",
+                                              "flagged", (int)g->nflagged),
+                         NULL);
+        goto done;
+    }
+    if ((err = cr_fs_mkdir_p(AT_FDCWD, s->cfg.restore_root, 0750)) < 0) {
+        audit(s, 1, "the restore folder %s cannot be made: %s", s->cfg.restore_root,
+              cr_error_last());
+        ret = reply_error(s, c, 500, "restore-root", "the restore folder cannot be made");
+        goto done;
+    }
+    snprintf(path, sizeof(path), "%s/%s", s->cfg.restore_root, target);
+    err = cr_restore_target_check(&te, path, 5);
+    if (err < 0) {
+        cr_error_clear();
+        ret = reply_error(s, c, 409, "target-not-empty",
+                          "the target folder holds data: choose a new name");
+        goto done;
+    }
+    if (jobs_busy(s)) {
+        ret = reply_error(s, c, 409, "busy", "a drill or a restore is already running");
+        goto done;
+    }
+    if (!(d = cr_calloc(1, sizeof(*d)))) {
+        ret = reply_error(s, c, 500, "no-memory", "out of memory");
+        goto done;
+    }
+    pthread_mutex_init(&d->mu, NULL);
+    d->s = s;
+    d->kind = 1;
+    d->snap = snap;
+    snap = NULL;
+    d->accepted_risk = g->accepted_risk;
+    snprintf(d->source, sizeof(d->source), "%s", source);
+    snprintf(d->target, sizeof(d->target), "%s", path);
+    snprintf(d->user, sizeof(d->user), "%s", x->user);
+    char t[48];
+    cr_time_format(t, sizeof(t), cr_time_now_ns());
+    snprintf(d->id, sizeof(d->id), "restore-%s-%.8s", t, snap_hex);
+    for (char *p = d->id; *p; p++)
+        if (*p == ':')
+            *p = '-';
+    if (!job_start(s, d, restore_main)) {
+        ret = reply_error(s, c, 503, "busy", "the restore could not be started");
+        goto done;
+    }
+    audit(s, !!g->accepted_risk,
+          "'%s' started a restore of %s (snapshot %.8s%s) into %s", x->user, source, snap_hex,
+          g->accepted_risk ? ", FLAGGED BY THE HUNT: risk accepted" : "", path);
+    ret = reply_json(s, c, 202, json_pack("{s:s, s:s, s:s}", "id", d->id, "source", source,
+                                          "target", path),
+                     NULL);
+    d = NULL;
+done:
+    if (d)
+        drill_free(d);
+    cr_target_entries_clear(&te);
+    cr_restore_gate_free(g);
+    cr_snapshot_free(snap);
+    cr_snapshot_list_free(snaps, nsnaps);
+    json_decref(j);
+    return ret;
+}
+
+/* ------------------------------------------------------------ reports */
+
+static enum MHD_Result api_report(con *s, struct MHD_Connection *c, const session *x)
+{
+    const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "plan");
+    const char *jn = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "journal");
+    const char *lang = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "lang");
+    const char *format = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
+    const char *dl = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "download");
+    char file[PATH_MAX], journal[PATH_MAX + NAME_MAX + 2], outdir[PATH_MAX + 16];
+    char prefix[CR_CON_MAX_NAME + 16];
+    cr_report_options ro = CR_REPORT_OPTIONS_INIT;
+    cr_report_result res;
+    cr_buf b = CR_BUF_INIT;
+    int md = format && !strcmp(format, "md"), err;
+    size_t jl = jn ? strlen(jn) : 0;
+
+    memset(&res, 0, sizeof(res));
+    if (plan_file(s, name, file, sizeof(file)) < 0)
+        return reply_error(s, c, 404, "no-plan", "no such plan in the plans folder");
+    /* a drill journal of that plan, by its file name only */
+    snprintf(prefix, sizeof(prefix), "%.64s-drill-", name);
+    if (!jn || jl > NAME_MAX || jl < 9 || strncmp(jn, prefix, strlen(prefix)) != 0 ||
+        strcmp(jn + jl - 8, ".journal") != 0 || strchr(jn, '/') ||
+        strspn(jn, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != jl)
+        return reply_error(s, c, 400, "bad-request", "give ?plan=P&journal=P-drill-TIME.journal");
+    snprintf(journal, sizeof(journal), "%s/%s", s->cfg.plans, jn);
+    pthread_mutex_lock(&s->mu);
+    drill *d = drill_find(s, jn);
+    int running = 0;
+    if (d) {
+        pthread_mutex_lock(&d->mu);
+        running = !d->done;
+        pthread_mutex_unlock(&d->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (running)
+        return reply_error(s, c, 409, "drill-running", "the drill is still running");
+    ro.lang = lang && !strcmp(lang, "en") ? CR_REPORT_EN : CR_REPORT_FR;
+    ro.lang_given = 1;
+    ro.formats = md ? CR_REPORT_MD : CR_REPORT_HTML;
+    ro.journal = journal;
+    ro.repo = s->opts->repo;
+    snprintf(outdir, sizeof(outdir), "%s/reports/%s", s->cfg.plans,
+             ro.lang == CR_REPORT_EN ? "en" : "fr");
+    if ((err = cr_fs_mkdir_p(AT_FDCWD, outdir, 0750)) < 0)
+        goto fail;
+    ro.out_dir = outdir;
+    /* repo_mu also keeps two reports apart: each switches gettext's language, which is
+     * the process's (cr_i18n_begin is not thread-safe). */
+    pthread_mutex_lock(&s->repo_mu);
+    err = cr_report_write(&res, &ro);
+    pthread_mutex_unlock(&s->repo_mu);
+    if (err < 0)
+        goto fail;
+    if ((err = cr_fs_read_all(&b, AT_FDCWD, md ? res.md_path : res.html_path, MAX_REPORT)) < 0)
+        goto fail;
+    audit(s, 0, "'%s' read the %s report of %s", x->user,
+          ro.lang == CR_REPORT_EN ? "English" : "French", jn);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(b.len, b.ptr, MHD_RESPMEM_MUST_COPY);
+    cr_buf_free(&b);
+    cr_report_result_free(&res);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type",
+                            md ? "text/markdown; charset=utf-8" : "text/html; charset=utf-8");
+    security_headers(s, resp);
+    if (dl && !strcmp(dl, "1")) {
+        char cd[NAME_MAX + 64];
+        snprintf(cd, sizeof(cd), "attachment; filename=\"%.*s-report-%s.%s\"", (int)(jl - 8), jn,
+                 ro.lang == CR_REPORT_EN ? "en" : "fr", md ? "md" : "html");
+        MHD_add_response_header(resp, "Content-Disposition", cd);
+    }
+    enum MHD_Result ret = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+fail:
+    cr_buf_free(&b);
+    cr_report_result_free(&res);
+    audit(s, 1, "the report of %s asked by '%s' cannot be made: %s", jn, x->user,
+          cr_error_last());
+    if (err == CR_ENOTFOUND)
+        return reply_error(s, c, 404, "no-journal", "no such drill journal");
+    if (err == CR_ECORRUPT)
+        return reply_error(s, c, 409, "journal-damaged",
+                           "the journal is damaged: no report is made from it");
+    return reply_error(s, c, 500, "report", "the report cannot be made");
 }
 
 static enum MHD_Result api_users(con *s, struct MHD_Connection *c, const session *x)
@@ -924,6 +1926,11 @@ static enum MHD_Result route(con *s, struct MHD_Connection *c, req *r, const cha
         {"sources", 0, CR_CONSOLE_VIEWER}, {"source", 0, CR_CONSOLE_VIEWER},
         {"users", 0, CR_CONSOLE_ADMIN},
         {"users", 1, CR_CONSOLE_ADMIN},
+        {"plans", 0, CR_CONSOLE_VIEWER}, {"plan", 0, CR_CONSOLE_VIEWER},
+        {"drill", 0, CR_CONSOLE_VIEWER}, {"drill", 1, CR_CONSOLE_OPERATOR},
+        {"drill/events", 0, CR_CONSOLE_VIEWER}, {"report", 0, CR_CONSOLE_VIEWER},
+        {"restore", 0, CR_CONSOLE_VIEWER}, {"restore", 1, CR_CONSOLE_OPERATOR},
+        {"restore/events", 0, CR_CONSOLE_VIEWER},
     };
     size_t i;
     int path_known = 0;
@@ -956,6 +1963,18 @@ static enum MHD_Result route(con *s, struct MHD_Connection *c, req *r, const cha
         return api_source(s, c, &x);
     if (!strcmp(api, "users"))
         return post ? api_user_add(s, c, r, &x) : api_users(s, c, &x);
+    if (!strcmp(api, "plans"))
+        return api_plans(s, c);
+    if (!strcmp(api, "plan"))
+        return api_plan(s, c);
+    if (!strcmp(api, "drill"))
+        return post ? api_drill_start(s, c, r, &x) : api_drill(s, c);
+    if (!strcmp(api, "drill/events") || !strcmp(api, "restore/events"))
+        return api_drill_events(s, c, &x);
+    if (!strcmp(api, "restore"))
+        return post ? api_restore_start(s, c, r, &x) : api_drill(s, c);
+    if (!strcmp(api, "report"))
+        return api_report(s, c, &x);
     return MHD_NO;
 }
 
@@ -972,6 +1991,19 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
             return MHD_NO;
         *con_cls = r;
         cr_http_client(c, r->ip, &r->loopback);
+        const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+        if (!cr_http_host_ok(host, s->listen, s->hostnames, s->cfg.nhostnames)) {
+            r->responded = 1;
+            char h[80];
+            snprintf(h, sizeof(h), "%s", host ? host : "(none)");
+            for (char *p = h; *p; p++)
+                if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+                    *p = '?';
+            audit(s, 1, "%s %s from %s refused: the Host '%s' is not a name of this console "
+                        "(DNS rebinding?); add it to \"hostnames\" in %s if it is",
+                  method, url, r->ip, h, s->cfg.path);
+            return reply_error(s, c, 421, "host", "this console does not answer to that name");
+        }
         if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
             strcmp(method, "POST") != 0) {
             r->responded = 1;
@@ -1055,6 +2087,9 @@ int cr_console_run(const cr_console_options *opts)
     if ((err = cr_init()) < 0 || (err = cr_con_config_load(&s->cfg, opts->config)) < 0)
         goto done;
     const char *listen = opts->listen ? opts->listen : s->cfg.listen;
+    s->listen = listen;
+    for (size_t i = 0; i < s->cfg.nhostnames; i++)
+        s->hostnames[i] = s->cfg.hostnames[i];
     struct sockaddr_storage addr;
     if ((err = cr_http_parse_listen(&addr, listen)) < 0)
         goto done;
@@ -1128,7 +2163,14 @@ int cr_console_run(const cr_console_options *opts)
     cr_http_log(s->http, 0, "stopping");
     err = 0;
 done:
+    /* Drills stop between steps (their journal says so); every live stream is resumed and
+     * ends, since MHD must not be stopped with a connection suspended. */
+    s->cancel = 1;
+    for (size_t i = 0; i < s->ndrills; i++)
+        pthread_join(s->drills[i]->th, NULL);
     cr_http_stop(s->http);
+    for (size_t i = 0; i < s->ndrills; i++)
+        drill_free(s->drills[i]);
     cr_http_tls_clear(&cert, &key);
     for (size_t i = 0; i < s->nassets; i++)
         cr_buf_free(&s->assets[i].data);

@@ -13,6 +13,8 @@
 #include <limits.h>
 #include <time.h>
 
+#define CR_CON_MAX_HOSTNAMES 16
+
 typedef struct cr_con_config {
     char path[PATH_MAX];
     char listen[128];
@@ -21,6 +23,11 @@ typedef struct cr_con_config {
     unsigned max_connections, max_per_ip, timeout_s, threads;
     unsigned session_idle_s;   /* a session unused this long ends */
     unsigned session_max_s;    /* and any session after this long */
+    char plans[PATH_MAX];      /* the folder of the recovery plans (*.yaml) */
+    char scratch[PATH_MAX];    /* where drills make their scratch folder */
+    char restore_root[PATH_MAX]; /* guided restores go into new folders of it */
+    char hostnames[CR_CON_MAX_HOSTNAMES][256]; /* names the browser may use (Host) */
+    size_t nhostnames;
 } cr_con_config;
 
 /** Load `path` (NULL: the default); a missing file gives the defaults, with files beside it. */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -124,6 +125,55 @@ void cr_http_client(struct MHD_Connection *c, char ip[64], int *loopback)
     *loopback = cr_http_addr_is_loopback(sa);
 }
 
+/* `name` (a Host header's host part, "[v6]" with its brackets) against `want`, which may be
+ * written "::1" or "[::1]". */
+static int host_same(const char *name, size_t len, const char *want)
+{
+    size_t wl = strlen(want);
+    if (wl && want[0] != '[' && len == wl + 2 && name[0] == '[')
+        return !strncasecmp(name + 1, want, wl);
+    return len == wl && !strncasecmp(name, want, len);
+}
+
+int cr_http_host_ok(const char *host, const char *listen, const char *const *allowed,
+                    size_t nallowed)
+{
+    size_t len;
+    if (!host || !*host || strlen(host) > 300)
+        return 0;
+    if (host[0] == '[') {
+        const char *end = strchr(host, ']');
+        if (!end || (end[1] && end[1] != ':'))
+            return 0;
+        len = (size_t)(end - host) + 1;
+    } else {
+        len = strcspn(host, ":");
+        if (host[len] && strchr(host + len + 1, ':'))
+            return 0; /* a bare IPv6 address or junk */
+    }
+    if (host[len] == ':' && (!host[len + 1] || strspn(host + len + 1, "0123456789") !=
+                                                   strlen(host + len + 1)))
+        return 0;
+    for (size_t i = 0; i < nallowed; i++)
+        if (allowed[i] && host_same(host, len, allowed[i]))
+            return 1;
+    struct sockaddr_storage ss;
+    char lhost[128];
+    const char *colon = listen ? strrchr(listen, ':') : NULL;
+    if (!colon || cr_http_parse_listen(&ss, listen) < 0) {
+        cr_error_clear();
+        return 0;
+    }
+    snprintf(lhost, sizeof(lhost), "%.*s", (int)(colon - listen), listen);
+    int any = !strcmp(lhost, "0.0.0.0") || !strcmp(lhost, "[::]");
+    if (!any && host_same(host, len, lhost))
+        return 1;
+    if (any || cr_http_addr_is_loopback((struct sockaddr *)&ss))
+        return host_same(host, len, "localhost") || host_same(host, len, "127.0.0.1") ||
+               host_same(host, len, "[::1]");
+    return 0;
+}
+
 /* ------------------------------------------------------------ daemon */
 
 int cr_http_start(cr_http **out, const cr_http_config *cfg)
@@ -146,7 +196,10 @@ int cr_http_start(cr_http **out, const cr_http_config *cfg)
     snprintf(h->name, sizeof(h->name), "%s", cfg->name ? cfg->name : "cleanroom");
     h->log = cfg->log;
     h->log_payload = cfg->log_payload;
+    /* Suspend and resume: a long answer (the console's live progress) waits for news with
+     * its connection suspended, without holding one of the daemon's threads. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME |
                      (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     if (cfg->cert_pem)
         flags |= MHD_USE_TLS;

@@ -60,6 +60,18 @@ int cr_http_addr_is_loopback(const struct sockaddr *sa);
 void cr_http_client(struct MHD_Connection *c, char ip[64], int *loopback);
 
 /**
+ * DNS rebinding: may a request with this Host header be answered? A page of
+ * another site whose name was re-pointed at this address sends its own name,
+ * so only these are accepted (case-insensitive, any port): the names and
+ * addresses in `allowed`; the host of `listen` unless it is 0.0.0.0 or [::];
+ * and, when listening on loopback or on every address, localhost, 127.0.0.1
+ * and [::1]. No Host header: refused.
+ * @return 1 if accepted, 0 if not.
+ */
+int cr_http_host_ok(const char *host, const char *listen, const char *const *allowed,
+                    size_t nallowed);
+
+/**
  * Queue a response with a copy of `data` and the headers every answer carries
  * (no caching of private pages, no MIME sniffing, no framing).
  * @param type Content-Type

@@ -3,8 +3,14 @@
 // restore point and the clean point), the FR/EN switch (every
 // visible text from the catalogue, none untranslated), a viewer refused (403), a
 // POST without the CSRF token refused, 5 wrong passwords slowed down, the API
-// without a session (401), no CSP violation. Saves screenshots of the dashboard
-// (CR_SHOT) and of the source page (source.png beside it).
+// without a session (401), no CSP violation; the source page's calendar and open
+// findings; the plans page with `plan check`'s result; a viewer has no drill button
+// (and gets 403); an operator starts a drill whose live page (Server-Sent Events)
+// reaches "terminé" with every tier done, then opens its report in French; a guided
+// restore proposes the clean point first, warns on the compromised one, needs the
+// source's name typed, and restores files identical to the source's (SCRATCH).
+// Saves screenshots of the dashboard (CR_SHOT), the source page (source.png), the
+// plans page (plans.png) and the drill (drill.png) beside it.
 // Environment: CON_URL, CR_BROWSER_DIR (playwright-core), CR_SHOT (png), PW_* passwords.
 'use strict';
 const path = require('path');
@@ -153,6 +159,10 @@ async function catalogue(ctx, lang) {
     'the finding with its severity and path', pts[0]);
   check((await page.textContent('#verdict')).startsWith('Compromis depuis le '), 'the verdict in French',
     await page.textContent('#verdict'));
+  const cal = await page.evaluate(() => [...document.querySelectorAll('#calendar .day')].map((d) => d.dataset.state));
+  check(cal.length >= 1 && cal.includes('compromised'), 'the calendar shows the compromised day', cal);
+  check((await page.textContent('#open-high')).startsWith('Détections ouvertes de gravité élevée ou plus : 1'),
+    'the open findings at or above high, in French', await page.textContent('#open-high'));
   if (process.env.CR_SHOT) await page.screenshot({ path: path.join(path.dirname(process.env.CR_SHOT), 'source.png') });
   bad = await untranslated(page);
   check(bad.length === 0, 'source page: every visible French text comes from the catalogue', bad);
@@ -193,6 +203,109 @@ async function catalogue(ctx, lang) {
     return [get.status, post.status];
   });
   check(vs[0] === 403 && vs[1] === 403, 'a viewer gets 403 on the admin API', vs);
+
+  // A viewer on the plans page: the check's result, no drill button, 403 if forced.
+  await vpage.goto(URL + '/plans.html?name=hopital');
+  await vpage.waitForSelector('body[data-ready="1"] #plan:not([hidden])');
+  check(await vpage.isHidden('#start-drill'), 'a viewer has no drill button');
+  const vd = await vpage.evaluate(async () => (await fetch('/api/drill', { method: 'POST', credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': CR.state.session.csrf },
+    body: JSON.stringify({ plan: 'hopital' }) })).status);
+  check(vd === 403, 'a viewer cannot start a drill (403)', vd);
+
+  // An operator: the plans, `plan check`'s result, a drill followed live to "terminé".
+  const octx = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 640 } });
+  const opage = await octx.newPage();
+  opage.on('console', (m) => {
+    if (m.type() === 'error' && !/status of 401 /.test(m.text())) problems.push(m.text()); // the login page's
+  });
+  opage.on('pageerror', (e) => problems.push(String(e)));
+  await login(opage, 'oscar', process.env.PW_oscar);
+  await opage.waitForSelector('body[data-ready="1"] #sources:not([hidden])');
+  await opage.click('nav a[href="plans.html"]');
+  await opage.waitForSelector('body[data-ready="1"] #plans:not([hidden])');
+  const plans = await opage.evaluate(() => Object.fromEntries([...document.querySelectorAll('#plans tbody tr')]
+    .map((tr) => [tr.dataset.plan, [...tr.cells].map((c) => c.innerText.trim())])));
+  check(plans.hopital && plans.hopital[3].startsWith('Aucune erreur') && plans.broken && /^\d+ erreur\(s\)/.test(plans.broken[3]),
+    'the plans with their check, in French', plans);
+  await opage.click('tr[data-plan="broken"] a');
+  await opage.waitForSelector('body[data-ready="1"] #plan:not([hidden])');
+  const probs = await opage.evaluate(() => [...document.querySelectorAll('#problems li')].map((l) => l.innerText));
+  check(probs.some((p) => p.startsWith('erreur ligne 6') && p.includes('nowhere')), 'a problem with its line', probs);
+  check(await opage.isHidden('#start-drill'), 'no drill of a plan with errors');
+  await opage.goto(URL + '/plans.html?name=hopital');
+  await opage.waitForSelector('body[data-ready="1"] #plan:not([hidden])');
+  const tiers = await opage.evaluate(() => [...document.querySelectorAll('#tiers .tier')].map((t) => t.innerText.replace(/\s+/g, ' ').trim()));
+  check(tiers.length === 3 && tiers[0].startsWith('Niveau 0') && tiers[1].includes('pacs dépend de dpi'),
+    'the start order as tiers', tiers);
+  bad = await untranslated(opage);
+  check(bad.length === 0, 'plans page: every visible French text comes from the catalogue', bad);
+  if (process.env.CR_SHOT) await opage.screenshot({ path: path.join(path.dirname(process.env.CR_SHOT), 'plans.png') });
+  await opage.click('#start-drill');
+  await opage.waitForURL(/drill\.html\?plan=hopital&id=hopital-drill-/);
+  await opage.waitForSelector('body[data-ready="1"]');
+  await opage.waitForSelector('#drill-state[data-state="running"]');
+  check(await opage.textContent('#drill-state .badge') === 'en cours', 'the drill runs, said in French');
+  await opage.waitForSelector('#drill-state[data-state="finished"]', { timeout: 60000 });
+  check(await opage.textContent('#drill-state .badge') === 'terminé', 'the live page reaches "terminé"');
+  check(await opage.getAttribute('#drill-state', 'data-status') === 'ok', 'the drill ended ok');
+  const tierStates = await opage.evaluate(() => [...document.querySelectorAll('#tiers .tier')].map((t) => [t.dataset.tier, t.dataset.state]));
+  check(JSON.stringify(tierStates) === '[["0","done"],["1","done"],["2","done"]]', 'every tier done', tierStates);
+  const svcs = await opage.evaluate(() => [...document.querySelectorAll('#services tbody tr')].map((tr) => [tr.dataset.service, tr.dataset.status]));
+  check(svcs.length === 3 && svcs.every(([, st]) => st === 'done'), 'every service done', svcs);
+  bad = await untranslated(opage);
+  check(bad.length === 0, 'drill page: every visible French text comes from the catalogue', bad);
+  if (process.env.CR_SHOT) await opage.screenshot({ path: path.join(path.dirname(process.env.CR_SHOT), 'drill.png') });
+  const reportUrl = await opage.getAttribute('#report-html', 'href');
+  const rep = await octx.request.get(URL + reportUrl);
+  check(rep.status() === 200 && (await rep.text()).includes('<html lang="fr">'), 'the drill\'s report in French', rep.status());
+  await opage.click('#lang');
+  await opage.waitForSelector('body[data-lang="en"]');
+  check(await opage.textContent('#drill-state .badge') === 'finished', 'the drill page in English');
+  bad = await untranslated(opage);
+  check(bad.length === 0, 'drill page: every visible English text comes from the catalogue', bad);
+  const repEn = await octx.request.get(URL + await opage.getAttribute('#report-html', 'href'));
+  check((await repEn.text()).includes('<html lang="en">'), 'the report in English after the switch');
+  await opage.click('#lang');
+  await opage.waitForSelector('body[data-lang="fr"]');
+
+  // The guided restore: the clean point first, a warning on another, a typed confirmation.
+  const vr = await vpage.evaluate(async () => (await fetch('/api/restore', { method: 'POST', credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': CR.state.session.csrf },
+    body: JSON.stringify({ source: 'web', snapshot: '0'.repeat(64), target: 'x', confirm: 'web' }) })).status);
+  check(vr === 403, 'a viewer cannot start a restore (403)', vr);
+  await opage.goto(URL + '/restore.html?source=web');
+  await opage.waitForSelector('body[data-ready="1"] #points li');
+  const first = await opage.evaluate(() => {
+    const li = document.querySelector('#points li');
+    return [li.dataset.state, li.querySelector('input').checked];
+  });
+  check(first[0] === 'clean point' && first[1], 'the clean point is proposed first', first);
+  check(await opage.isHidden('#risk-warning'), 'no warning on the clean point');
+  await opage.check('#points li[data-state="compromised"] input');
+  check(await opage.isVisible('#risk-warning') && await opage.isVisible('#risk-label'),
+    'a warning and the risk to accept on the compromised point');
+  bad = await untranslated(opage);
+  check(bad.length === 0, 'restore page: every visible French text comes from the catalogue', bad);
+  if (process.env.CR_SHOT) await opage.screenshot({ path: path.join(path.dirname(process.env.CR_SHOT), 'restore.png') });
+  await opage.check('#points li[data-state="clean point"] input');
+  check(await opage.isHidden('#risk-warning'), 'back to the clean point: no warning');
+  await opage.fill('#target', 'browser-web');
+  await opage.fill('#confirm', 'we');
+  check(await opage.isDisabled('#restore-go'), 'no restore before the source\'s name is typed');
+  await opage.fill('#confirm', 'web');
+  check(await opage.isEnabled('#restore-go'), 'the name typed: the restore may start');
+  await opage.click('#restore-go');
+  await opage.waitForSelector('#restore-state[data-state="finished"]', { timeout: 60000 });
+  check(await opage.textContent('#restore-state .badge') === 'terminé', 'the restore reaches "terminé"');
+  const fs = require('fs');
+  const scratch = process.env.SCRATCH;
+  const restored = path.join(scratch, 'restores', 'browser-web', scratch, 'data', 'web', 'www', 'index.html');
+  const same = fs.existsSync(restored) &&
+    fs.readFileSync(restored).equals(fs.readFileSync(path.join(scratch, 'data', 'web', 'www', 'index.html')));
+  check(same, 'the restored file is identical to the source\'s', restored);
+  check(!fs.existsSync(path.join(scratch, 'restores', 'browser-web', scratch, 'data', 'web', 'www', 'up.php')),
+    'the clean point does not hold the web shell');
 
   // Logout ends the session.
   await page.click('#logout');

@@ -8,9 +8,10 @@ set -u
 [ -d "$CR_BROWSER_DIR/node_modules/playwright-core" ] ||
     fail "playwright-core is not installed in $CR_BROWSER_DIR (scripts/install-browser-test)"
 console_vault
+console_plans
 console_accounts
 console_start
-export CON_URL PW_alice PW_victor PW_mallory
+export CON_URL PW_alice PW_victor PW_mallory PW_oscar SCRATCH
 export CR_SHOT=${CR_SHOT:-$CR_BROWSER_DIR/dashboard.png}
 node "$(dirname "$0")/console.cjs" || fail "the browser checks (above); console log: $(tail -20 console.log)"
-pass "login, dashboard, FR/EN, roles, CSRF, slow-down in the browser; screenshot $CR_SHOT"
+pass "login, dashboard, source calendar, plans, a drill live to 'terminé', FR/EN, roles, CSRF, slow-down in the browser; screenshots beside $CR_SHOT"

@@ -4,7 +4,9 @@
  * without TLS refused on an address other than loopback; a certificate made
  * with a private key (0600) and a stable fingerprint, not made again over an
  * existing one; a TLS daemon on a free port answering a real client (libcurl)
- * with the common headers, and nothing to a plain-HTTP client.
+ * with the common headers, and nothing to a plain-HTTP client; Host headers
+ * checked against DNS rebinding (only configured names, the listen address and,
+ * on loopback or every address, the loopback names).
  */
 #include "test.h"
 #include "util/http.h"
@@ -58,6 +60,38 @@ static void test_listen(void)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         CHECK(cr_http_parse_listen(&ss, bad[i]) == CR_EINPUT);
     CHECK(cr_http_parse_listen(&ss, NULL) == CR_EINPUT);
+}
+
+static void test_host(void)
+{
+    static const char *const names[] = {"cleanroom.chu.local", "10.1.2.3", "::1"};
+    /* loopback: the loopback names, any port */
+    CHECK(cr_http_host_ok("127.0.0.1:8444", "127.0.0.1:8444", NULL, 0));
+    CHECK(cr_http_host_ok("localhost:8444", "127.0.0.1:8444", NULL, 0));
+    CHECK(cr_http_host_ok("LOCALHOST", "127.0.0.1:0", NULL, 0));
+    CHECK(cr_http_host_ok("[::1]:8444", "127.0.0.1:8444", NULL, 0));
+    /* the rebinding attack: the attacker's name pointed at 127.0.0.1 */
+    CHECK(!cr_http_host_ok("evil.example:8444", "127.0.0.1:8444", NULL, 0));
+    CHECK(!cr_http_host_ok("localhost.evil.example", "127.0.0.1:8444", NULL, 0));
+    CHECK(!cr_http_host_ok("127.0.0.1.evil.example", "127.0.0.1:8444", NULL, 0));
+    CHECK(!cr_http_host_ok(NULL, "127.0.0.1:8444", NULL, 0));
+    CHECK(!cr_http_host_ok("", "127.0.0.1:8444", NULL, 0));
+    CHECK(!cr_http_host_ok("localhost:84x", "127.0.0.1:8444", NULL, 0));
+    CHECK(!cr_http_host_ok("localhost:", "127.0.0.1:8444", NULL, 0));
+    CHECK(!cr_http_host_ok("::1", "127.0.0.1:8444", NULL, 0));
+    /* configured names; an address listened on */
+    CHECK(cr_http_host_ok("cleanroom.chu.local:8444", "10.1.2.3:8444", names, 3));
+    CHECK(cr_http_host_ok("Cleanroom.CHU.local", "10.1.2.3:8444", names, 3));
+    CHECK(cr_http_host_ok("10.1.2.3:8444", "10.1.2.3:8444", NULL, 0));
+    CHECK(cr_http_host_ok("[::1]:1", "10.1.2.3:8444", names, 3));
+    CHECK(!cr_http_host_ok("localhost:8444", "10.1.2.3:8444", NULL, 0));
+    CHECK(!cr_http_host_ok("cleanroom.chu.local.evil:8444", "10.1.2.3:8444", names, 3));
+    CHECK(!cr_http_host_ok("10.1.2.4:8444", "10.1.2.3:8444", names, 3));
+    /* every address: the loopback names and the configured ones, not 0.0.0.0 itself */
+    CHECK(cr_http_host_ok("127.0.0.1:8444", "0.0.0.0:8444", names, 3));
+    CHECK(cr_http_host_ok("cleanroom.chu.local", "0.0.0.0:8444", names, 3));
+    CHECK(!cr_http_host_ok("0.0.0.0:8444", "0.0.0.0:8444", names, 3));
+    CHECK(!cr_http_host_ok("evil.example", "[::]:8444", names, 3));
 }
 
 static void test_plain_refused(void)
@@ -142,6 +176,7 @@ int main(void)
     REQUIRE(mkdtemp(dir));
     curl_global_init(CURL_GLOBAL_DEFAULT);
     test_listen();
+    test_host();
     test_plain_refused();
     test_tls(dir);
     curl_global_cleanup();
