@@ -59,28 +59,19 @@ in_ns() {
     nsenter --net="/proc/$h/ns/net" -- "$@"
 }
 
-# Stop samba: its process group (smbd, winbindd... started by it), then the RPC
-# helper samba-dcerpcd, which smbd starts on demand as a daemon of its own (its
-# pid file is in DIR/pid), and that helper's workers.
+# Stop samba and the RPC server, each a process group of its own (setsid at start).
 halt_dc() {
-    local p q pids=""
-    p=$(pid_of samba) && pids="-$p"
-    q=$(cat "$D/pid/samba-dcerpcd.pid" 2>/dev/null | head -1 || true)
-    case "$q" in '' | *[!0-9]*) q="" ;; *) kill -0 "$q" 2>/dev/null || q="" ;; esac
-    if [ -n "$q" ]; then
-        pids="$pids $q $(pgrep -P "$q" 2>/dev/null | tr '\n' ' ')"
-    fi
-    [ -n "$pids" ] || return 0
-    # shellcheck disable=SC2086
-    kill -- $pids 2>/dev/null || true
+    local p q
+    p=$(pid_of samba) || p=""
+    q=$(pid_of dcerpcd) || q=""
+    [ -n "$p$q" ] || return 0
+    for x in $p $q; do kill -- "-$x" 2>/dev/null || kill "$x" 2>/dev/null || true; done
     for _ in $(seq 1 100); do
-        [ -n "$p" ] && kill -0 "$p" 2>/dev/null && { sleep 0.1; continue; }
-        [ -n "$q" ] && kill -0 "$q" 2>/dev/null && { sleep 0.1; continue; }
-        break
+        { [ -n "$p" ] && kill -0 "$p" 2>/dev/null; } || { [ -n "$q" ] && kill -0 "$q" 2>/dev/null; } || break
+        sleep 0.1
     done
-    # shellcheck disable=SC2086
-    kill -9 -- $pids 2>/dev/null || true
-    rm -f "$D/run/samba.pid" "$D/pid/samba-dcerpcd.pid"
+    for x in $p $q; do kill -9 -- "-$x" 2>/dev/null || true; done
+    rm -f "$D/run/samba.pid" "$D/run/dcerpcd.pid"
 }
 
 stop_all() {
@@ -132,9 +123,14 @@ wait_up() {
 start_dc() {
     pid_of samba >/dev/null && return 0
     # -i: no daemon, logs on stdout; setsid: its own process group, stopped as one.
-    setsid nsenter --net="/proc/$(pid_of netns)/ns/net" --mount="/proc/$(pid_of netns)/ns/mnt" -- \
-        samba -i -M single -s "$D/etc/smb.conf" --debuglevel=1 >>"$D/log/samba.log" 2>&1 &
+    local ns=(nsenter --net="/proc/$(pid_of netns)/ns/net" --mount="/proc/$(pid_of netns)/ns/mnt" --)
+    setsid "${ns[@]}" samba -i -M single -s "$D/etc/smb.conf" --debuglevel=1 >>"$D/log/samba.log" 2>&1 &
     echo $! >"$D/run/samba.pid"
+    # The RPC server (share listing...) runs for good: started on demand by smbd, it
+    # leaves when idle, and the next listing waits seconds for it to come back.
+    setsid "${ns[@]}" /usr/libexec/samba/samba-dcerpcd --libexec-rpcds -F --no-process-group \
+        -s "$D/etc/smb.conf" --debuglevel=1 >>"$D/log/dcerpcd.log" 2>&1 &
+    echo $! >"$D/run/dcerpcd.pid"
     wait_up
 }
 
@@ -179,7 +175,7 @@ start() {
     # where another samba's RPC helpers would answer in its place.
     # (The sockets under /run/samba are the namespace's own: see start.)
     mkdir -p "$D/pid"
-    sed -i "s|^\[global\]\$|[global]\n\tldap server require strong auth = no\n\tpid directory = $D/pid|" \
+    sed -i "s|^\[global\]\$|[global]\n\tldap server require strong auth = no\n\tpid directory = $D/pid\n\trpc start on demand helpers = no|" \
         "$D/etc/smb.conf"
     cat >"$D/env" <<EOF
 export SAMBA_DC_DIR=$D
