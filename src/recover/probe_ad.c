@@ -491,6 +491,9 @@ static const char *smb_errno_words(int e, int anonymous)
     case ENOENT:
     case ENODEV: return "no SMB server there";
     case ECONNRESET: return "the server reset the connection (SMB disabled, or a protocol it refuses)";
+    case ECONNABORTED:
+    case EPROTO:
+    case EIO: return "the conversation broke off (not an SMB server, or one that speaks no SMB2/3)";
     default: return strerror(e);
     }
 }
