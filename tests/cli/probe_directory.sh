@@ -99,7 +99,7 @@ within 3 probe kerberos --port "$P" --realm EXAMPLE.ORG --retries 0 --timeout 2
 assert_grep "announces 2147483647 bytes \(not a Kerberos reply, or larger than 65536\)" "$CR_ERR" "kerberos: huge length"
 peer kdc-junk
 within 3 probe kerberos --port "$P" --realm EXAMPLE.ORG --retries 0 --timeout 2
-cat "$CR_ERR"; assert_grep "Kerberos 127.0.0.1:$P \(EXAMPLE.ORG\): " "$CR_ERR" "kerberos: junk"
+assert_grep "Kerberos 127.0.0.1:$P \(EXAMPLE.ORG\): the answer is not a Kerberos reply" "$CR_ERR" "kerberos: junk"
 ! grep -q "passed" "$CR_OUT" || fail "kerberos: junk passed"
 peer smb-junk
 within 3 probe smb --port "$P" --retries 0 --timeout 2
