@@ -704,7 +704,8 @@ static size_t dns_reply(uint8_t *out, int rcode, int an, const uint8_t *body, si
     memcpy(out, h, 12), n = 12;
     memcpy(out + n, q, sizeof(q)), n += sizeof(q); /* with its final 0 */
     memcpy(out + n, "\x00\x21\x00\x01", 4), n += 4;
-    memcpy(out + n, body, blen), n += blen;
+    if (blen)
+        memcpy(out + n, body, blen), n += blen;
     return n;
 }
 
