@@ -61,7 +61,7 @@ in_ns() {
 
 # Stop samba and the RPC server, each a process group of its own (setsid at start).
 halt_dc() {
-    local p q
+    local p q x
     p=$(pid_of samba) || p=""
     q=$(pid_of dcerpcd) || q=""
     [ -n "$p$q" ] || return 0
@@ -101,8 +101,8 @@ ensure_packages() {
 
 # Wait until the DC answers LDAP, Kerberos, DNS and SMB on its address (at most 90 s).
 wait_up() {
-    local i
-    for i in $(seq 1 180); do
+
+    for _ in $(seq 1 180); do
         if ! pid_of samba >/dev/null; then
             echo "samba-dc.sh: samba exited (see $D/log/samba.log)" >&2
             return 1
