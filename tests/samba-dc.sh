@@ -101,7 +101,6 @@ ensure_packages() {
 
 # Wait until the DC answers LDAP, Kerberos, DNS and SMB on its address (at most 90 s).
 wait_up() {
-
     for _ in $(seq 1 180); do
         if ! pid_of samba >/dev/null; then
             echo "samba-dc.sh: samba exited (see $D/log/samba.log)" >&2
