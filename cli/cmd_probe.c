@@ -28,6 +28,13 @@ static const char help_text[] =
     "  dicom     DICOM C-ECHO (verification) to --host:--port (default port 104)\n"
     "  hl7       send an HL7 v2 message over MLLP to --host:--port (default port 2575) and\n"
     "            expect an ACK with code AA or CA\n"
+    "  dns       ask the DNS server --host (IPv4 address, port 53) for --record of --type\n"
+    "            (A, AAAA or SRV); at least one record, or one equal to --expect\n"
+    "  kerberos  AS exchange with the KDC --host (port 88) for --principal (default\n"
+    "            Administrator) in --realm: the KDC asks for pre-authentication; with\n"
+    "            --password-env, a ticket-granting ticket is obtained\n"
+    "  smb       list the shares of --host (port 445), anonymously or as --user with\n"
+    "            --password-env; each --share must be there\n"
     "\n"
     "Options:\n"
     "  --host H            host name or address (default 127.0.0.1)\n"
@@ -37,7 +44,8 @@ static const char help_text[] =
     "  --expect-body S     http: the body must contain S\n"
     "  --ca-file FILE      http, ldap: trust this CA too (TLS is always verified)\n"
     "  --bind-dn DN        ldap: bind as DN\n"
-    "  --password-env VAR  ldap, postgres: the environment variable holding the password\n"
+    "  --password-env VAR  ldap, postgres, kerberos, smb: the environment variable holding\n"
+    "                      the password\n"
     "                      (never put a password on the command line)\n"
     "  --base B            ldap: search base (default: read the root DSE)\n"
     "  --filter F          ldap: search filter (default (objectClass=*))\n"
@@ -45,10 +53,17 @@ static const char help_text[] =
     "  --conninfo S        postgres: libpq connection string, e.g.\n"
     "                      'host=10.0.0.8 port=5432 dbname=dpi user=probe'\n"
     "  --query Q           postgres: query to run (default SELECT 1)\n"
-    "  --expect V          postgres: the first value returned must equal V\n"
+    "  --expect V          postgres: the first value returned must equal V;\n"
+    "                      dns: one record must be V (address, or SRV target host)\n"
     "  --calling-ae A      dicom: our AE title (default CLEANROOM)\n"
     "  --called-ae A       dicom: the server's AE title (default ANY-SCP)\n"
     "  --message FILE      hl7: the message to send (default: a test ADT^A01, processing id T)\n"
+    "  --record NAME       dns: the name to ask for, e.g. _ldap._tcp.dc._msdcs.example.org\n"
+    "  --type T            dns: A (default), AAAA or SRV\n"
+    "  --realm R           kerberos: the realm, e.g. EXAMPLE.ORG\n"
+    "  --principal P       kerberos: the account, without realm (default Administrator)\n"
+    "  --user U            smb: DOMAIN\\user or user (default: anonymous)\n"
+    "  --share S           smb: a share that must be listed (repeat for several)\n"
     "  --timeout S         seconds per attempt (default 5)\n"
     "  --retries N         extra attempts after a failure (default 2)\n"
     "  --interval S        seconds between attempts (default 2)\n"
@@ -77,6 +92,12 @@ enum {
     OPT_CALLING_AE,
     OPT_CALLED_AE,
     OPT_MESSAGE,
+    OPT_RECORD,
+    OPT_TYPE,
+    OPT_REALM,
+    OPT_PRINCIPAL,
+    OPT_USER,
+    OPT_SHARE,
     OPT_TIMEOUT,
     OPT_RETRIES,
     OPT_INTERVAL,
@@ -147,6 +168,12 @@ int cmd_probe(int argc, char **argv)
         {"calling-ae", required_argument, NULL, OPT_CALLING_AE},
         {"called-ae", required_argument, NULL, OPT_CALLED_AE},
         {"message", required_argument, NULL, OPT_MESSAGE},
+        {"record", required_argument, NULL, OPT_RECORD},
+        {"type", required_argument, NULL, OPT_TYPE},
+        {"realm", required_argument, NULL, OPT_REALM},
+        {"principal", required_argument, NULL, OPT_PRINCIPAL},
+        {"user", required_argument, NULL, OPT_USER},
+        {"share", required_argument, NULL, OPT_SHARE},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"retries", required_argument, NULL, OPT_RETRIES},
         {"interval", required_argument, NULL, OPT_INTERVAL},
@@ -197,6 +224,25 @@ int cmd_probe(int argc, char **argv)
         case OPT_CALLING_AE: set_str(&spec.calling_ae, optarg); break;
         case OPT_CALLED_AE: set_str(&spec.called_ae, optarg); break;
         case OPT_MESSAGE: message_file = optarg; break;
+        case OPT_RECORD: set_str(&spec.record, optarg); break;
+        case OPT_TYPE: set_str(&spec.rrtype, optarg); break;
+        case OPT_REALM: set_str(&spec.realm, optarg); break;
+        case OPT_PRINCIPAL: set_str(&spec.principal, optarg); break;
+        case OPT_USER: set_str(&spec.user, optarg); break;
+        case OPT_SHARE:
+            if (!*optarg || strchr(optarg, ',')) {
+                rc = cli_usage_error("probe", "--share takes one share name (repeat it for several)");
+                goto done;
+            }
+            if (spec.shares) {
+                size_t n = strlen(spec.shares) + strlen(optarg) + 2;
+                char *j = cli_xmalloc(n);
+                snprintf(j, n, "%s,%s", spec.shares, optarg);
+                free(spec.shares);
+                spec.shares = j;
+            } else
+                set_str(&spec.shares, optarg);
+            break;
         case OPT_TIMEOUT:
             if (parse_seconds(&spec.timeout, optarg, 0.01, 3600) < 0) {
                 rc = cli_usage_error("probe", "--timeout must be seconds from 0.01 to 3600");
@@ -224,8 +270,8 @@ int cmd_probe(int argc, char **argv)
         }
     }
     if (optind >= argc) {
-        rc = cli_usage_error("probe", "give the kind of probe: tcp, http, ldap, postgres, dicom "
-                                      "or hl7");
+        rc = cli_usage_error("probe", "give the kind of probe: tcp, http, ldap, postgres, dicom, "
+                                      "hl7, dns, kerberos or smb");
         goto done;
     }
     if (optind + 1 < argc) {
@@ -235,7 +281,7 @@ int cmd_probe(int argc, char **argv)
     if (cr_probe_kind_parse(&spec.kind, argv[optind]) < 0) {
         char *esc = cli_escape(argv[optind]);
         rc = cli_usage_error("probe", "unknown probe kind '%s' (tcp, http, ldap, postgres, dicom, "
-                                      "hl7)", esc);
+                                      "hl7, dns, kerberos, smb)", esc);
         free(esc);
         goto done;
     }

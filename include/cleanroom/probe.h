@@ -2,7 +2,8 @@
  * cleanroom: health probes — is a restored service really back?
  *
  * Each probe speaks the service's own protocol through the field's library
- * (libcurl for HTTP(S), libldap for LDAP, libpq for PostgreSQL) or, where no
+ * (libcurl for HTTP(S), libldap for LDAP, libpq for PostgreSQL, libresolv for
+ * DNS, MIT libkrb5 for Kerberos, libsmbclient for SMB) or, where no
  * C library is packaged, a small client of our own (DICOM C-ECHO, HL7 v2 over
  * MLLP). A probe is tried up to `retries + 1` times, `interval` seconds apart,
  * each attempt bounded by `timeout` seconds; it never hangs longer than
@@ -24,6 +25,9 @@ typedef enum cr_probe_kind {
     CR_PROBE_POSTGRES = 4, /**< connect (conninfo) and run a query; optional expected value */
     CR_PROBE_DICOM = 5,    /**< A-ASSOCIATE + C-ECHO (Verification SOP class) */
     CR_PROBE_HL7 = 6,      /**< send an HL7 v2 message over MLLP, expect an ACK (MSA-1 AA or CA) */
+    CR_PROBE_DNS = 7,      /**< ask a DNS server for A, AAAA or SRV records of a name */
+    CR_PROBE_KERBEROS = 8, /**< AS exchange with a KDC: up (pre-authentication asked), or a TGT with a password */
+    CR_PROBE_SMB = 9,      /**< list an SMB server's shares (anonymous or as a user); named shares present */
 } cr_probe_kind;
 
 /** A probe, as written in a plan (strings owned by the struct; NULL = not given). */
@@ -38,17 +42,24 @@ typedef struct cr_probe_spec {
     char *ca_file;       /**< http, ldap: CA bundle to trust (TLS is always verified;
                               http never follows redirects: a 3xx is the answer) */
     char *bind_dn;       /**< ldap: NULL = anonymous */
-    char *password_env;  /**< ldap, postgres: name of the environment variable holding the password
+    char *password_env;  /**< ldap, postgres, kerberos, smb: name of the environment variable holding the password
                               (never the password itself; a conninfo holding one is refused) */
     char *base;          /**< ldap: search base (subtree); NULL: read the root DSE */
     char *filter;        /**< ldap: search filter (default "(objectClass=*)") */
     unsigned int min_entries; /**< ldap: entries the search must return (default 1) */
     char *conninfo;      /**< postgres: libpq connection string ("host=... dbname=...") */
     char *query;         /**< postgres: default "SELECT 1" */
-    char *expect;        /**< postgres: the first column of the first row must equal this */
+    char *expect;        /**< postgres: the first column of the first row must equal this;
+                              dns: one record must be this address (A, AAAA) or target host (SRV) */
     char *calling_ae;    /**< dicom: default "CLEANROOM" */
     char *called_ae;     /**< dicom: default "ANY-SCP" */
     char *message;       /**< hl7: the message to send (segments separated by \r or \n); default a minimal ADT^A01 test message */
+    char *record;        /**< dns: the name to ask for (e.g. "_ldap._tcp.dc._msdcs.example.org") */
+    char *rrtype;        /**< dns: "A" (default), "AAAA" or "SRV" */
+    char *realm;         /**< kerberos: the realm (e.g. "EXAMPLE.ORG") */
+    char *principal;     /**< kerberos: the client principal without realm (default "Administrator") */
+    char *user;          /**< smb: "DOMAIN\\user" or "user"; NULL = anonymous */
+    char *shares;        /**< smb: comma-separated share names that must be listed (e.g. "SYSVOL,NETLOGON") */
     double timeout;      /**< seconds per attempt (default 5) */
     unsigned int retries;/**< extra attempts (default 2) */
     double interval;     /**< seconds between attempts (default 2) */
@@ -66,9 +77,9 @@ void cr_probe_spec_init(cr_probe_spec *spec, cr_probe_kind kind);
 /** Release what a spec owns (not the struct); the spec can then be reused. Accepts NULL. */
 void cr_probe_spec_clear(cr_probe_spec *spec);
 
-/** "tcp", "http", "ldap", "postgres", "dicom", "hl7". */
+/** "tcp", "http", "ldap", "postgres", "dicom", "hl7", "dns", "kerberos", "smb". */
 const char *cr_probe_kind_name(cr_probe_kind k);
-/** Parse a kind name (also "https", "postgresql", "pg", "mllp"). @return 0 or CR_EINPUT. */
+/** Parse a kind name (also "https", "postgresql", "pg", "mllp", "krb5", "cifs"). @return 0 or CR_EINPUT. */
 int cr_probe_kind_parse(cr_probe_kind *out, const char *name);
 
 /** Outcome of a probe. */

@@ -14,11 +14,13 @@
  * syntax error stops the reading (libyaml cannot go on after one).
  */
 #include "recover/plan_priv.h"
+#include "recover/probe_priv.h"
 #include "util/util.h"
 #include "util/yaml.h"
 
 #include "cleanroom/hunt.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
@@ -237,7 +239,9 @@ static const named probe_kinds[] = {
     {"tcp", CR_PROBE_TCP},           {"http", CR_PROBE_HTTP},   {"https", CR_PROBE_HTTP},
     {"ldap", CR_PROBE_LDAP},         {"ldaps", CR_PROBE_LDAP},  {"postgres", CR_PROBE_POSTGRES},
     {"postgresql", CR_PROBE_POSTGRES}, {"pg", CR_PROBE_POSTGRES}, {"dicom", CR_PROBE_DICOM},
-    {"hl7", CR_PROBE_HL7},           {"mllp", CR_PROBE_HL7},
+    {"hl7", CR_PROBE_HL7},           {"mllp", CR_PROBE_HL7},    {"dns", CR_PROBE_DNS},
+    {"kerberos", CR_PROBE_KERBEROS}, {"krb5", CR_PROBE_KERBEROS}, {"smb", CR_PROBE_SMB},
+    {"cifs", CR_PROBE_SMB},
 };
 static const named image_formats[] = {
     {"raw", CR_IMAGE_RAW},   {"qcow2", CR_IMAGE_QCOW2}, {"vmdk", CR_IMAGE_VMDK},
@@ -392,6 +396,10 @@ enum {
     PF_PG = 1 << 7,   /* conninfo, query, expect */
     PF_DICOM = 1 << 8,
     PF_HL7 = 1 << 9,
+    PF_EXPECT = 1 << 10,
+    PF_DNS = 1 << 11, /* record, type */
+    PF_KRB = 1 << 12, /* realm, principal */
+    PF_SMB = 1 << 13, /* user, shares */
 };
 
 static unsigned int probe_fields(cr_probe_kind k)
@@ -400,9 +408,12 @@ static unsigned int probe_fields(cr_probe_kind k)
     case CR_PROBE_TCP: return PF_HOST | PF_PORT;
     case CR_PROBE_HTTP: return PF_URL | PF_HTTP | PF_CA;
     case CR_PROBE_LDAP: return PF_URL | PF_HOST | PF_LDAP | PF_PASSENV | PF_CA;
-    case CR_PROBE_POSTGRES: return PF_PG | PF_PASSENV;
+    case CR_PROBE_POSTGRES: return PF_PG | PF_PASSENV | PF_EXPECT;
     case CR_PROBE_DICOM: return PF_HOST | PF_PORT | PF_DICOM;
     case CR_PROBE_HL7: return PF_HOST | PF_PORT | PF_HL7;
+    case CR_PROBE_DNS: return PF_HOST | PF_PORT | PF_DNS | PF_EXPECT;
+    case CR_PROBE_KERBEROS: return PF_HOST | PF_PORT | PF_KRB | PF_PASSENV;
+    case CR_PROBE_SMB: return PF_HOST | PF_PORT | PF_SMB | PF_PASSENV;
     }
     return 0;
 }
@@ -419,8 +430,8 @@ static const probe_key probe_keys[] = {
     {"timeout", 0, NULL},
     {"retries", 0, NULL},
     {"interval", 0, NULL},
-    {"host", PF_HOST, "tcp, ldap, dicom and hl7"},
-    {"port", PF_PORT, "tcp, dicom and hl7"},
+    {"host", PF_HOST, "tcp, ldap, dicom, hl7, dns, kerberos and smb"},
+    {"port", PF_PORT, "tcp, dicom, hl7, dns, kerberos and smb"},
     {"url", PF_URL, "http and ldap"},
     {"expect_status", PF_HTTP, "http"},
     {"expect_body", PF_HTTP, "http"},
@@ -429,10 +440,16 @@ static const probe_key probe_keys[] = {
     {"base", PF_LDAP, "ldap"},
     {"filter", PF_LDAP, "ldap"},
     {"min_entries", PF_LDAP, "ldap"},
-    {"password_env", PF_PASSENV, "ldap and postgres"},
+    {"password_env", PF_PASSENV, "ldap, postgres, kerberos and smb"},
     {"conninfo", PF_PG, "postgres"},
     {"query", PF_PG, "postgres"},
-    {"expect", PF_PG, "postgres"},
+    {"expect", PF_EXPECT, "postgres and dns"},
+    {"record", PF_DNS, "dns"},
+    {"type", PF_DNS, "dns"},
+    {"realm", PF_KRB, "kerberos"},
+    {"principal", PF_KRB, "kerberos"},
+    {"user", PF_SMB, "smb"},
+    {"shares", PF_SMB, "smb"},
     {"calling_ae", PF_DICOM, "dicom"},
     {"called_ae", PF_DICOM, "dicom"},
     {"message", PF_HL7, "hl7"},
@@ -457,6 +474,30 @@ static int good_ae(const char *s)
             nonspace = 1;
     }
     return nonspace;
+}
+
+/* smb shares: a list [SYSVOL, NETLOGON] or one name, kept as "SYSVOL,NETLOGON". */
+static char *share_list(ctx *c, const pn *v)
+{
+    cr_buf b = CR_BUF_INIT;
+    size_t n = v->type == PN_SEQ ? v->n : 1;
+    for (size_t i = 0; i < n; i++) {
+        const pn *it = v->type == PN_SEQ ? v->kids[i] : v;
+        if (it->type != PN_SCALAR || !*it->s || strpbrk(it->s, ",/\\")) {
+            ERR(c, it, "shares must be a list of share names such as [SYSVOL, NETLOGON], got %s",
+                it->type == PN_SCALAR ? cr_yaml_show(it->s) : cr_yaml_kind(it));
+            continue;
+        }
+        if ((b.len && cr_buf_put(&b, ",", 1) < 0) || cr_buf_put(&b, it->s, strlen(it->s)) < 0)
+            c->y.oom = 1;
+    }
+    char *out = NULL;
+    if (!c->y.oom && b.len && cr_buf_put(&b, "", 1) == 0) {
+        out = (char *)b.ptr;
+        b.ptr = NULL;
+    }
+    cr_buf_free(&b);
+    return out;
 }
 
 static void read_probe(ctx *c, const pn *node, cr_probe_spec *sp, const cr_plan *plan,
@@ -484,7 +525,7 @@ static void read_probe(ctx *c, const pn *node, cr_probe_spec *sp, const cr_plan 
         known[i] = probe_keys[i].key;
     check_keys(c, node, known, NKEYS(known), "in a probe");
     if (!(v = cr_yaml_get(node, "kind", NULL))) {
-        ERR(c, node, "a probe of '%s' needs `kind:` (tcp, http, ldap, postgres, dicom or hl7)",
+        ERR(c, node, "a probe of '%s' needs `kind:` (tcp, http, ldap, postgres, dicom, hl7, dns, kerberos or smb)",
             svc);
         return;
     }
@@ -562,8 +603,39 @@ static void read_probe(ctx *c, const pn *node, cr_probe_spec *sp, const cr_plan 
             sp->conninfo = text(c, v, "conninfo");
         if ((v = cr_yaml_get(node, "query", NULL)))
             sp->query = text(c, v, "query");
-        if ((v = cr_yaml_get(node, "expect", NULL)))
-            sp->expect = text(c, v, "expect");
+    }
+    if ((allowed & PF_EXPECT) && (v = cr_yaml_get(node, "expect", NULL)))
+        sp->expect = text(c, v, "expect");
+    if (allowed & PF_DNS) {
+        if ((v = cr_yaml_get(node, "record", NULL)) && (sp->record = text(c, v, "record")) &&
+            (!*sp->record || strlen(sp->record) > 253 || strpbrk(sp->record, " \t/@")))
+            ERR(c, v, "record must be a DNS name such as _ldap._tcp.dc._msdcs.example.org, got '%s'",
+                cr_yaml_show(sp->record));
+        int t;
+        if ((v = cr_yaml_get(node, "type", NULL)) && (sp->rrtype = text(c, v, "type")) &&
+            pr_dns_type_parse(&t, sp->rrtype) < 0)
+            ERR(c, v, "type of a dns probe must be A, AAAA or SRV, got '%s'", cr_yaml_show(sp->rrtype));
+        struct in_addr a;
+        if (sp->host && inet_pton(AF_INET, sp->host, &a) != 1)
+            ERR(c, cr_yaml_get(node, "host", NULL),
+                "host of a dns probe must be the DNS server's IPv4 address, got '%s'",
+                cr_yaml_show(sp->host));
+    }
+    if (allowed & PF_KRB) {
+        if ((v = cr_yaml_get(node, "realm", NULL)) && (sp->realm = text(c, v, "realm")) &&
+            (!*sp->realm || strpbrk(sp->realm, "@/ \t")))
+            ERR(c, v, "realm must be a Kerberos realm such as EXAMPLE.ORG, got '%s'",
+                cr_yaml_show(sp->realm));
+        if ((v = cr_yaml_get(node, "principal", NULL)) && (sp->principal = text(c, v, "principal")) &&
+            (!*sp->principal || strchr(sp->principal, '@')))
+            ERR(c, v, "principal is given without its realm (that is `realm:`), got '%s'",
+                cr_yaml_show(sp->principal));
+    }
+    if (allowed & PF_SMB) {
+        if ((v = cr_yaml_get(node, "user", NULL)))
+            sp->user = text(c, v, "user");
+        if ((v = cr_yaml_get(node, "shares", NULL)))
+            sp->shares = share_list(c, v);
     }
     if (allowed & PF_DICOM) {
         if ((v = cr_yaml_get(node, "calling_ae", NULL)) && (sp->calling_ae = text(c, v, "calling_ae")) &&
@@ -616,8 +688,28 @@ static void read_probe(ctx *c, const pn *node, cr_probe_spec *sp, const cr_plan 
         break;
     case CR_PROBE_DICOM:
     case CR_PROBE_HL7:
+    case CR_PROBE_SMB:
         if (!cr_yaml_get(node, "host", NULL))
             ERR(c, node, "a %s probe needs `host:`", kw);
+        if (sp->kind == CR_PROBE_SMB && sp->user && !sp->password_env)
+            ERR(c, cr_yaml_get(node, "user", NULL),
+                "user without password_env: name the environment variable that holds the password");
+        if (sp->kind == CR_PROBE_SMB && !sp->user && sp->password_env)
+            ERR(c, cr_yaml_get(node, "password_env", NULL),
+                "password_env without user: say whose password it is (DOMAIN\\user)");
+        break;
+    case CR_PROBE_DNS:
+        if (!cr_yaml_get(node, "host", NULL))
+            ERR(c, node, "a dns probe needs `host:` (the DNS server's IPv4 address)");
+        if (!cr_yaml_get(node, "record", NULL))
+            ERR(c, node, "a dns probe needs `record:` (the name to ask for, e.g. "
+                         "_ldap._tcp.dc._msdcs.example.org)");
+        break;
+    case CR_PROBE_KERBEROS:
+        if (!cr_yaml_get(node, "host", NULL))
+            ERR(c, node, "a kerberos probe needs `host:` (the KDC, i.e. a domain controller)");
+        if (!cr_yaml_get(node, "realm", NULL))
+            ERR(c, node, "a kerberos probe needs `realm:` (e.g. EXAMPLE.ORG)");
         break;
     }
 }

@@ -14,6 +14,11 @@
  *               and statement_timeout as well, for libpq's and the server's sake
  *   DICOM, HL7  our own clients over a socket with the deadline (probe_dicom.c,
  *               probe_hl7.c)
+ *   DNS         libresolv builds the query and parses the answer; the UDP (and
+ *               TCP) exchange is ours, with the deadline (probe_ad.c)
+ *   Kerberos    libkrb5's stepwise AS exchange; we carry the messages over
+ *               TCP with the deadline (probe_ad.c)
+ *   SMB         libsmbclient, its per-request timeout set to what is left
  *
  * Secrets: a password only ever comes from the environment variable named in
  * the spec (password_env); it is never taken from the plan, never printed.
@@ -26,6 +31,7 @@
 #include "recover/probe_priv.h"
 #include "util/util.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <ldap.h>
@@ -53,7 +59,9 @@ static const struct {
     {"tcp", CR_PROBE_TCP},           {"http", CR_PROBE_HTTP},         {"ldap", CR_PROBE_LDAP},
     {"postgres", CR_PROBE_POSTGRES}, {"dicom", CR_PROBE_DICOM},       {"hl7", CR_PROBE_HL7},
     {"https", CR_PROBE_HTTP},        {"postgresql", CR_PROBE_POSTGRES}, {"pg", CR_PROBE_POSTGRES},
-    {"mllp", CR_PROBE_HL7},          {"ldaps", CR_PROBE_LDAP},
+    {"mllp", CR_PROBE_HL7},          {"ldaps", CR_PROBE_LDAP},        {"dns", CR_PROBE_DNS},
+    {"kerberos", CR_PROBE_KERBEROS}, {"smb", CR_PROBE_SMB},           {"krb5", CR_PROBE_KERBEROS},
+    {"cifs", CR_PROBE_SMB},
 };
 
 const char *cr_probe_kind_name(cr_probe_kind k)
@@ -71,7 +79,8 @@ int cr_probe_kind_parse(cr_probe_kind *out, const char *name)
             *out = kind_names[i].kind;
             return 0;
         }
-    cr_error_set("unknown probe kind '%s' (known: tcp, http, ldap, postgres, dicom, hl7)", name);
+    cr_error_set("unknown probe kind '%s' (known: tcp, http, ldap, postgres, dicom, hl7, dns, "
+                 "kerberos, smb)", name);
     return CR_EINPUT;
 }
 
@@ -92,7 +101,9 @@ void cr_probe_spec_clear(cr_probe_spec *spec)
     char **strs[] = {&spec->name,     &spec->host,       &spec->url,        &spec->expect_body,
                      &spec->ca_file,  &spec->bind_dn,    &spec->password_env, &spec->base,
                      &spec->filter,   &spec->conninfo,   &spec->query,      &spec->expect,
-                     &spec->calling_ae, &spec->called_ae, &spec->message};
+                     &spec->calling_ae, &spec->called_ae, &spec->message, &spec->record,
+                     &spec->rrtype,   &spec->realm,      &spec->principal,  &spec->user,
+                     &spec->shares};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         free(*strs[i]);
         *strs[i] = NULL;
@@ -112,6 +123,9 @@ static unsigned int port_of(const cr_probe_spec *s)
     case CR_PROBE_DICOM: return 104;
     case CR_PROBE_HL7: return 2575;
     case CR_PROBE_LDAP: return 389;
+    case CR_PROBE_DNS: return 53;
+    case CR_PROBE_KERBEROS: return 88;
+    case CR_PROBE_SMB: return 445;
     default: return 0;
     }
 }
@@ -187,6 +201,18 @@ static void make_label(char *out, size_t outlen, const cr_probe_spec *s)
     case CR_PROBE_HL7:
         host_port(hp, sizeof(hp), host_of(s), port_of(s));
         snprintf(out, outlen, "HL7 %s", hp);
+        break;
+    case CR_PROBE_DNS:
+        host_port(hp, sizeof(hp), host_of(s), port_of(s));
+        snprintf(out, outlen, "DNS %s", hp);
+        break;
+    case CR_PROBE_KERBEROS:
+        host_port(hp, sizeof(hp), host_of(s), port_of(s));
+        snprintf(out, outlen, "Kerberos %s (%s)", hp, s->realm ? s->realm : "no realm");
+        break;
+    case CR_PROBE_SMB:
+        host_port(hp, sizeof(hp), host_of(s), port_of(s));
+        snprintf(out, outlen, "SMB %s", hp);
         break;
     default:
         snprintf(out, outlen, "probe");
@@ -389,6 +415,49 @@ static int validate(const cr_probe_spec *s)
         free(m);
         break;
     }
+    case CR_PROBE_DNS: {
+        int type;
+        struct in_addr a;
+        if (!s->record || !*s->record) {
+            cr_error_set("a dns probe needs the name to ask for (record), e.g. "
+                         "_ldap._tcp.dc._msdcs.example.org");
+            return CR_EINPUT;
+        }
+        if (strlen(s->record) > 253) {
+            cr_error_set("the DNS name to ask for is longer than 253 characters");
+            return CR_EINPUT;
+        }
+        if ((err = pr_dns_type_parse(&type, s->rrtype ? s->rrtype : "A")) < 0)
+            return err;
+        if (inet_pton(AF_INET, host_of(s), &a) != 1) {
+            cr_error_set("a dns probe's host must be the DNS server's IPv4 address, got '%s'",
+                         host_of(s));
+            return CR_EINPUT;
+        }
+        break;
+    }
+    case CR_PROBE_KERBEROS:
+        if (!s->realm || !*s->realm || strpbrk(s->realm, "@/ \t")) {
+            cr_error_set("a kerberos probe needs the realm (e.g. EXAMPLE.ORG, without '@')");
+            return CR_EINPUT;
+        }
+        if (s->principal && (!*s->principal || strchr(s->principal, '@'))) {
+            cr_error_set("a kerberos probe's principal is given without realm (the realm is "
+                         "`realm`), got '%s'", s->principal);
+            return CR_EINPUT;
+        }
+        break;
+    case CR_PROBE_SMB:
+        if (s->password_env && !s->user) {
+            cr_error_set("an smb probe with password_env needs user (DOMAIN\\user or user)");
+            return CR_EINPUT;
+        }
+        if (s->user && !s->password_env) {
+            cr_error_set("an smb probe with user needs password_env: the name of the "
+                         "environment variable that holds the password");
+            return CR_EINPUT;
+        }
+        break;
     default:
         cr_error_set("unknown probe kind %d", (int)s->kind);
         return CR_EINPUT;
@@ -1073,6 +1142,15 @@ static int run_once(pr_ctx *ctx, const cr_probe_spec *s)
     case CR_PROBE_POSTGRES: return run_postgres(ctx, s);
     case CR_PROBE_DICOM: return run_dicom(ctx, s);
     case CR_PROBE_HL7: return run_hl7(ctx, s);
+    case CR_PROBE_DNS: return pr_run_dns(ctx, s);
+    case CR_PROBE_KERBEROS:
+    case CR_PROBE_SMB: {
+        const char *pw = NULL;
+        int err = get_password(&pw, s);
+        if (err < 0)
+            return err;
+        return s->kind == CR_PROBE_KERBEROS ? pr_run_kerberos(ctx, s, pw) : pr_run_smb(ctx, s, pw);
+    }
     }
     cr_error_set("unknown probe kind %d", (int)s->kind);
     return CR_EINPUT;

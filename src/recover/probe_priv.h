@@ -9,6 +9,8 @@
  *   probe_dicom.c  DICOM C-ECHO: our own PS3.8 upper-layer client and the
  *                  parser of what the peer sends back
  *   probe_hl7.c    HL7 v2 over MLLP: framing, the test message, the ACK parser
+ *   probe_ad.c     a directory's services: DNS (libresolv), Kerberos (libkrb5),
+ *                  SMB (libsmbclient)
  *
  * The DICOM and HL7 clients read the network through a pr_io, so that a
  * fuzzer can feed them any byte stream (fuzz/fuzz_dicom.c, fuzz/fuzz_hl7.c).
@@ -247,5 +249,27 @@ int pr_hl7_build_message(char **out, size_t *outlen, const char *message, const 
  */
 int pr_hl7_exchange(pr_ctx *ctx, const pr_io *io, const uint8_t *msg, size_t msglen,
                     const char *control_id);
+
+/* ============================================================ probe_ad.c */
+
+/** "A", "AAAA", "SRV" (any case) to ns_t_a, ns_t_aaaa, ns_t_srv. @return 0 or CR_EINPUT. */
+int pr_dns_type_parse(int *out, const char *name);
+
+/**
+ * Judge a DNS answer to our query `id` for `name` of `type`: a response with
+ * that id, RCODE NOERROR, at least one record of the type in the answer
+ * section, and (expect != NULL) one equal to expect (an address for A/AAAA,
+ * the target host, or host:port, for SRV).
+ * @return PR_PASS or PR_FAIL (reason in ctx->msg).
+ */
+int pr_dns_judge(pr_ctx *ctx, const uint8_t *ans, size_t len, uint16_t id, const char *name,
+                 int type, const char *expect);
+
+/** The dns probe: s->record of type s->rrtype asked to the IPv4 server s->host:s->port (53). */
+int pr_run_dns(pr_ctx *ctx, const cr_probe_spec *s);
+/** The kerberos probe (password NULL: is the KDC up for the realm and the principal?). */
+int pr_run_kerberos(pr_ctx *ctx, const cr_probe_spec *s, const char *password);
+/** The smb probe (password for s->user; NULL with no user: anonymous). */
+int pr_run_smb(pr_ctx *ctx, const cr_probe_spec *s, const char *password);
 
 #endif

@@ -284,3 +284,49 @@ assert_grep "^age\.yaml:4:[0-9]+: warning: the restore point of 'ad' \(snapshot 
     "$CR_OUT" "max_age from defaults"
 grep -q "restore point of 'dpi'" "$CR_OUT" && fail "dpi is within its max_age"
 pass "max_age"
+
+# ------------------------------------------------------------ directory probes
+cat > dir.yaml <<'EOF'
+site: test
+services:
+  - name: dc
+    tier: 0
+    target: {folder: /srv/dc}
+    probes:
+      - {kind: dns, host: 10.0.0.10, record: _ldap._tcp.dc._msdcs.h.local, type: SRV, expect: dc1.h.local}
+      - {kind: kerberos, host: 10.0.0.10, realm: H.LOCAL, principal: probe, password_env: KRB_PW}
+      - {kind: smb, host: 10.0.0.10, user: 'H\probe', password_env: SMB_PW, shares: [SYSVOL, NETLOGON]}
+      - {kind: smb, host: 10.0.0.10, shares: SYSVOL}
+EOF
+expect_exit 0 cr plan check dir.yaml --no-vault
+grep -Eq ": (error|warning): .*probe" "$CR_OUT" && { cat "$CR_OUT" >&2; fail "directory probes: good plan refused"; }
+cat > dirbad.yaml <<'EOF'
+site: test
+services:
+  - name: dc
+    tier: 0
+    target: {folder: /srv/dc}
+    probes:
+      - {kind: dns, host: dc1.h.local, record: "a b", type: MX, realm: H.LOCAL}
+      - {kind: dns, host: 10.0.0.10}
+      - {kind: kerberos, host: 10.0.0.10, principal: admin@H.LOCAL, shares: [SYSVOL]}
+      - {kind: kerberos, realm: H.LOCAL, password: secret}
+      - {kind: smb, host: 10.0.0.10, user: 'H\probe', shares: [SYSVOL, "a,b"], record: x}
+      - {kind: smb, host: 10.0.0.10, password_env: SMB_PW}
+EOF
+expect_exit 2 cr plan check dirbad.yaml --no-vault
+assert_grep "^dirbad\.yaml:7:27: error: host of a dns probe must be the DNS server's IPv4 address, got 'dc1.h.local'" "$CR_OUT" "dns host"
+assert_grep "^dirbad\.yaml:7:48: error: record must be a DNS name" "$CR_OUT" "dns record"
+assert_grep "^dirbad\.yaml:7:61: error: type of a dns probe must be A, AAAA or SRV, got 'MX'" "$CR_OUT" "dns type"
+assert_grep "^dirbad\.yaml:7:65: error: \`realm\` does not apply to a dns probe \(it is for kerberos probes\)" "$CR_OUT" "realm on dns"
+assert_grep "^dirbad\.yaml:8:9: error: a dns probe needs \`record:\`" "$CR_OUT" "dns without record"
+assert_grep "^dirbad\.yaml:9:54: error: principal is given without its realm" "$CR_OUT" "principal with realm"
+assert_grep "^dirbad\.yaml:9:9: error: a kerberos probe needs \`realm:\`" "$CR_OUT" "kerberos without realm"
+assert_grep "^dirbad\.yaml:9:69: error: \`shares\` does not apply to a kerberos probe \(it is for smb probes\)" "$CR_OUT" "shares on kerberos"
+assert_grep "^dirbad\.yaml:10:9: error: a kerberos probe needs \`host:\`" "$CR_OUT" "kerberos without host"
+assert_grep "^dirbad\.yaml:10:42: error: passwords are never written in a plan" "$CR_OUT" "no password in a plan"
+assert_grep "^dirbad\.yaml:11:72: error: shares must be a list of share names .*got .?a,b" "$CR_OUT" "share with a comma"
+assert_grep "^dirbad\.yaml:11:44: error: user without password_env" "$CR_OUT" "smb user without password"
+assert_grep "^dirbad\.yaml:11:80: error: \`record\` does not apply to a smb probe" "$CR_OUT" "record on smb"
+assert_grep "^dirbad\.yaml:12:52: error: password_env without user" "$CR_OUT" "smb password without user"
+pass "directory probes: dns, kerberos, smb fields checked with line:column"

@@ -695,6 +695,53 @@ static void test_address(void)
     close(lfd);
 }
 
+/* A DNS reply (id 0x1234) to a question for `q` with `an` answer records. */
+static size_t dns_reply(uint8_t *out, int rcode, int an, const uint8_t *body, size_t blen)
+{
+    static const uint8_t q[] = "\x05_ldap\x04_tcp\x02" "dc\x06_msdcs\x07" "example\x03" "org";
+    size_t n = 0;
+    uint8_t h[12] = {0x12, 0x34, 0x81, (uint8_t)(0x80 | rcode), 0, 1, 0, (uint8_t)an, 0, 0, 0, 0};
+    memcpy(out, h, 12), n = 12;
+    memcpy(out + n, q, sizeof(q)), n += sizeof(q); /* with its final 0 */
+    memcpy(out + n, "\x00\x21\x00\x01", 4), n += 4;
+    if (blen)
+        memcpy(out + n, body, blen), n += blen;
+    return n;
+}
+
+static void test_dns_judge(void)
+{
+    static const uint8_t srv[] = "\xc0\x0c\x00\x21\x00\x01\x00\x00\x02\x58\x00\x17"
+                                 "\x00\x00\x00\x64\x01\x85\x03" "dc1\x07" "example\x03" "org";
+    static const uint8_t a[] = "\xc0\x0c\x00\x01\x00\x01\x00\x00\x02\x58\x00\x04\x0a\x00\x00\x01";
+    const char *name = "_ldap._tcp.dc._msdcs.example.org";
+    uint8_t m[512];
+    pr_ctx ctx;
+    int t;
+
+    CHECK(pr_dns_type_parse(&t, "srv") == 0 && t == 33);
+    CHECK(pr_dns_type_parse(&t, "MX") == CR_EINPUT);
+    memset(&ctx, 0, sizeof(ctx));
+    size_t n = dns_reply(m, 0, 1, srv, sizeof(srv)); /* the name ends with the string's 0 */
+    CHECK(pr_dns_judge(&ctx, m, n, 0x1234, name, 33, NULL) == PR_PASS);
+    CHECK(strstr(ctx.msg, "SRV _ldap._tcp.dc._msdcs.example.org: dc1.example.org:389 in") != NULL);
+    CHECK(pr_dns_judge(&ctx, m, n, 0x1234, name, 33, "DC1.example.org.") == PR_PASS);
+    CHECK(pr_dns_judge(&ctx, m, n, 0x1234, name, 33, "dc1.example.org:389") == PR_PASS);
+    CHECK(pr_dns_judge(&ctx, m, n, 0x1234, name, 33, "dc2.example.org") == PR_FAIL);
+    CHECK(strstr(ctx.msg, "no record is 'dc2.example.org' (got dc1.example.org:389)") != NULL);
+    CHECK(pr_dns_judge(&ctx, m, n, 0x1235, name, 33, NULL) == PR_FAIL); /* not our id */
+    CHECK(pr_dns_judge(&ctx, m, n, 0x1234, name, 1, NULL) == PR_FAIL);
+    CHECK(strstr(ctx.msg, "exists but has no A record") != NULL);
+    n = dns_reply(m, 0, 1, a, sizeof(a) - 1);
+    CHECK(pr_dns_judge(&ctx, m, n, 0x1234, name, 1, "10.0.0.1") == PR_PASS);
+    CHECK(pr_dns_judge(&ctx, m, n, 0x1234, name, 1, "10.0.0.2") == PR_FAIL);
+    n = dns_reply(m, 3, 0, NULL, 0);
+    CHECK(pr_dns_judge(&ctx, m, n, 0x1234, name, 33, NULL) == PR_FAIL);
+    CHECK(strstr(ctx.msg, "NXDOMAIN: no such name") != NULL);
+    n = dns_reply(m, 0, 1, srv, 20); /* the record cut short */
+    CHECK(pr_dns_judge(&ctx, m, n, 0x1234, name, 33, NULL) == PR_FAIL);
+}
+
 int main(void)
 {
     test_clean_text();
@@ -709,5 +756,6 @@ int main(void)
     test_hl7_exchange();
     test_run();
     test_address();
+    test_dns_judge();
     return test_summary("test_probe");
 }
