@@ -17,7 +17,9 @@
  *   trust.c    trust anchors: .deb files, and the judge of package files changed
  *              without an upgrade and of rewritten package databases
  *   windows.c  Windows persistence in file trees (Startup, Tasks, registry hives, the WMI
- *              repository, the BITS queue, services' programs)
+ *              repository, the BITS queue, services' programs, SYSVOL, a Samba AD DC's
+ *              directory database)
+ *   samdb.c    privileged groups, accounts, delegation, GPO links... of a sam.ldb partition
  *   hive.c     Run/RunOnce keys, services, COM servers... read from registry hives (hivex)
  *   lnk.c      Startup shortcuts (liblnk); wmi.c WMI event subscriptions; bits.c BITS jobs;
  *   pever.c    the version of Windows programs; memfile.c bytes as a file for libraries.
@@ -44,7 +46,7 @@
 /* Version of the judging logic: part of every rule-set id, so that a new
  * release that judges differently re-hunts what it must. Bump on any change
  * to what judge.c, persist.c, windows.c or the change-rate rules report. */
-#define HN_ENGINE_VERSION "cleanroom-hunt-3"
+#define HN_ENGINE_VERSION "cleanroom-hunt-4"
 
 /* Bytes at the start of a content used for entropy and magic. */
 #define HN_HEAD_BYTES (64u * 1024)
