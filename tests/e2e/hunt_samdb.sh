@@ -111,15 +111,39 @@ sys.exit(bad)
 PY
 pass "directory: privileged member, accounts, SPN, delegation, pre-authentication, GPO link"
 
+# Day 3: ordinary life (a new colleague). The attack stays flagged although the
+# partition changed again; only the new account is new.
+st user create bob 'B0b-Passw0rd!x'
+expect_exit 0 cr backup --source dc --time 2026-12-03 "$W"
+expect_exit 0 cr hunt --source dc
+assert_grep "^  dc: clean restore point ${D1:0:8} .*; first compromised ${D2:0:8}" "$CR_OUT" \
+    "the clean point stays day 1"
+expect_exit 0 cr findings --json --source dc --snapshot latest --min-severity info
+python3 - "$CR_OUT" <<'PY' || fail "day 3: the attack carried forward, the new colleague new"
+import json, sys
+F = json.load(open(sys.argv[1]))["findings"]
+got = {(f["indicator"], f.get("evidence")): f["severity"] for f in F}
+bad = 0
+for k, sev in ((("directory:privileged-member", "Domain Admins\\eve"), "critical"),
+               (("directory:delegation", "delegation\\svc-sql"), "critical"),
+               (("directory:account", "account\\bob"), "medium")):
+    if got.get(k) != sev:
+        print("  day 3: expected %s %s, got %s" % (k, sev, got.get(k))); bad = 1
+if ("directory:account", "account\\alice") in got:
+    print("  day 3: an unchanged account reported"); bad = 1
+sys.exit(bad)
+PY
+pass "day 3: the attack carried forward, the new colleague new"
+
 # Hostile partitions, in a source of their own: damaged (libtdb refuses it) is low;
 # one that crashes the reader (test hook) is high; cleanroom goes on.
 H=$P/bad/var/lib/samba/private/sam.ldb.d
 mkdir -p "$H"
 cp "$T/private/sam.ldb.d/$PART" "$H/$PART"
-expect_exit 0 cr backup --source bad --time 2026-12-01 "$P/bad"
+expect_exit 0 cr backup --source bad --time 2026-12-04 "$P/bad"
 { printf 'TDB file\n'; head -c 70000 /dev/urandom; } > "$H/$PART"
 printf 'TDB file\nCLEANROOM-TEST-SANDBOX-CRASH' > "$H/DC=crash,DC=test.ldb"
-expect_exit 0 cr backup --source bad --time 2026-12-02 "$P/bad"
+expect_exit 0 cr backup --source bad --time 2026-12-05 "$P/bad"
 # The YARA scan of the crashing file fails too (a content not fully judged: exit 5).
 CLEANROOM_TEST_HOOKS=1 expect_exit 5 cr hunt --source bad
 expect_exit 0 cr findings --json --source bad --snapshot latest --min-severity info
