@@ -16,10 +16,27 @@
  */
 #include "fuzz_autoruns.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* libldb loads Samba's modules (of no use to unpack records) from the folder it was built
+ * with when its context is made, with RTLD_DEEPBIND, which the sanitizers refuse; libldb
+ * then leaves that flag out. (The sandbox's child sees no such folder in its empty root.) */
+static void fuzz_ldb_modules(void)
+{
+    static int done;
+    if (done++)
+        return;
+    if (setenv("LDB_MODULES_DISABLE_DEEPBIND", "1", 1) < 0 || hn_samdb_prepare() < 0) {
+        perror("fuzz_samdb: cannot prepare libldb");
+        abort();
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    fuzz_ldb_modules();
     if (size < 1)
         return 0;
     if (data[0] == 0) {
