@@ -17,6 +17,9 @@
  *   BITS queue       /ProgramData/Microsoft/Network/Downloader/qmgr.db, qmgr0.dat, qmgr1.dat
  *   services' programs  any .exe, .dll, .sys that a service of the snapshot's SYSTEM
  *                    hive names (ImagePath, ServiceDll), when it changed: its version
+ *   SYSVOL           Group Policy files and NETLOGON (gpo.c), wherever SYSVOL lies
+ *   directory        a Samba AD DC's private/sam.ldb.d/DC=<domain>.ldb (samdb.c): see
+ *                    wn_directory
  *
  * Only regular files added or changed are judged; removals report nothing.
  * A service's program that changed while the version it declares
