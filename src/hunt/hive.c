@@ -1038,12 +1038,13 @@ static int hv_child_init(cr_sbx_child *ch, cr_rd *setup, void **state)
         return fd;
     /* libldb's context starts a tevent loop (epoll), which the confined child may not; it
      * also loads modules from a folder that must exist: an empty one of the child's root
-     * (records are only unpacked, no module is needed). */
-    if ((mkdir(HV_LDB_MODULES, 0755) < 0 && errno != EEXIST) ||
-        setenv("LDB_MODULES_PATH", HV_LDB_MODULES, 1) < 0 || hn_samdb_prepare() < 0) {
-        close(fd);
-        return CR_ERROR;
-    }
+     * (records are only unpacked, no module is needed). Should that fail, only directory
+     * databases go unread (hn_samdb_autoruns says why), not the other files; it is tried
+     * here in any case, never once confined. */
+    if (mkdir(HV_LDB_MODULES, 0755) == 0 || errno == EEXIST)
+        setenv("LDB_MODULES_PATH", HV_LDB_MODULES, 1);
+    hn_samdb_prepare();
+    cr_error_clear();
     return cr_sbx_child_keep_fd(ch, fd);
 }
 
