@@ -84,6 +84,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define HV_MIN_SIZE 0x2000u       /* base block + one bin, as hivex requires */
@@ -1055,9 +1056,9 @@ done:
  * The readers of the hunt's hostile files run in a "files" child of the
  * parser sandbox (src/util/sandbox.h): hivex (registry hives), liblnk
  * (shortcuts), libarchive (.deb packages of the trust anchors), libxml2
- * (Group Policy files, gpo.c) and cleanroom's own WMI, BITS and PE-version
- * readers and text parsers (persist.c: crontabs, sshd, PAM, shell files...).
- * The parent sends the
+ * (Group Policy files, gpo.c), libtdb and libldb (directory databases,
+ * samdb.c) and cleanroom's own WMI, BITS and PE-version readers and text
+ * parsers (persist.c: crontabs, sshd, PAM, shell files...). The parent sends the
  * bytes; the child answers with what it read, which the parent decodes as
  * untrusted input (hn_autoruns_decode, hn_lnk_decode, hn_pe_version_decode,
  * hn_deb_decode; fuzz/fuzz_sandbox.c). One child serves the requests
@@ -1074,6 +1075,7 @@ enum {
     HV_REQ_GPO = 7,
     HV_REQ_SOFTWARE = 8, /* installed software and build of a SOFTWARE hive */
     HV_REQ_TEXT = 9,     /* persist.c's text parsers: hn_persist_text_serve */
+    HV_REQ_SAMDB = 10,   /* a directory database partition: samdb.c */
 };
 #define HV_SBX_MAX_DEB_FILES 200000u
 #define HV_SBX_MAX_PATH 4096u
@@ -1081,6 +1083,7 @@ enum {
 #define HV_SBX_MAX_TEXT 65536u
 /* hivex and liblnk open files by name: in the child, this scratch file of its own root. */
 #define HV_SCRATCH "/scratch"
+#define HV_LDB_MODULES "/ldb-modules"
 
 static int hv_child_init(cr_sbx_child *ch, cr_rd *setup, void **state)
 {
@@ -1089,6 +1092,15 @@ static int hv_child_init(cr_sbx_child *ch, cr_rd *setup, void **state)
     int fd = hn_memfile_scratch(HV_SCRATCH);
     if (fd < 0)
         return fd;
+    /* libldb's context starts a tevent loop (epoll), which the confined child may not; it
+     * also loads modules from a folder that must exist: an empty one of the child's root
+     * (records are only unpacked, no module is needed). Should that fail, only directory
+     * databases go unread (hn_samdb_autoruns says why), not the other files; it is tried
+     * here in any case, never once confined. */
+    if (mkdir(HV_LDB_MODULES, 0755) == 0 || errno == EEXIST)
+        setenv("LDB_MODULES_PATH", HV_LDB_MODULES, 1);
+    hn_samdb_prepare();
+    cr_error_clear();
     return cr_sbx_child_keep_fd(ch, fd);
 }
 
@@ -1106,7 +1118,7 @@ static int hv_child_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *r
     const uint8_t *data;
     int err = 0;
     (void)state;
-    if (type < HV_REQ_AUTORUNS || type > HV_REQ_TEXT || cr_rd_raw(req, &data, len) < 0) {
+    if (type < HV_REQ_AUTORUNS || type > HV_REQ_SAMDB || cr_rd_raw(req, &data, len) < 0) {
         cr_error_set("unknown request");
         return CR_EINPUT;
     }
@@ -1149,6 +1161,7 @@ static int hv_child_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *r
           : type == HV_REQ_BITS ? hn_bits_autoruns(&a, &n, data, len)
           : type == HV_REQ_GPO  ? hn_gpo_autoruns(&a, &n, data, len)
           : type == HV_REQ_SOFTWARE ? hn_hive_software(&a, &n, data, len)
+          : type == HV_REQ_SAMDB ? hn_samdb_autoruns(&a, &n, data, len)
                                 : hn_hive_autoruns(&a, &n, data, len);
     if (err < 0)
         return err;
@@ -1402,6 +1415,13 @@ int hn_gpo_examine(hn_autorun **out, size_t *count, const void *data, size_t len
     if (!cr_sbx_enabled())
         return hn_gpo_autoruns(out, count, data, len);
     return hv_examine(HV_REQ_GPO, out, count, data, len);
+}
+
+int hn_samdb_examine(hn_autorun **out, size_t *count, const void *data, size_t len)
+{
+    if (!cr_sbx_enabled())
+        return hn_samdb_autoruns(out, count, data, len);
+    return hv_examine(HV_REQ_SAMDB, out, count, data, len);
 }
 
 int hn_bits_examine(hn_autorun **out, size_t *count, const void *data, size_t len)

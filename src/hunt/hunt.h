@@ -17,7 +17,9 @@
  *   trust.c    trust anchors: .deb files, and the judge of package files changed
  *              without an upgrade and of rewritten package databases
  *   windows.c  Windows persistence in file trees (Startup, Tasks, registry hives, the WMI
- *              repository, the BITS queue, services' programs)
+ *              repository, the BITS queue, services' programs, SYSVOL, a Samba AD DC's
+ *              directory database)
+ *   samdb.c    privileged groups, accounts, delegation, GPO links... of a sam.ldb partition
  *   hive.c     Run/RunOnce keys, services, COM servers... read from registry hives (hivex)
  *   lnk.c      Startup shortcuts (liblnk); wmi.c WMI event subscriptions; bits.c BITS jobs;
  *   pever.c    the version of Windows programs; memfile.c bytes as a file for libraries.
@@ -44,7 +46,7 @@
 /* Version of the judging logic: part of every rule-set id, so that a new
  * release that judges differently re-hunts what it must. Bump on any change
  * to what judge.c, persist.c, windows.c or the change-rate rules report. */
-#define HN_ENGINE_VERSION "cleanroom-hunt-3"
+#define HN_ENGINE_VERSION "cleanroom-hunt-4"
 
 /* Bytes at the start of a content used for entropy and magic. */
 #define HN_HEAD_BYTES (64u * 1024)
@@ -673,6 +675,18 @@ typedef struct hn_autorun {
 #define HN_AUTORUN_GPO_RIGHT 17    /* a privilege right or restricted group of a security template */
 #define HN_AUTORUN_BITS 11     /* a BITS job's notify command line (bits.c): key "BITS\\{job
                                   id}", name the job's name, data the command, arguments, owner */
+/* Items of a directory database (samdb.c): data "<value> @ <when>", compared up to the last
+ * " @ " (hn_samdb_value_len). */
+#define HN_AUTORUN_AD_MEMBER 18        /* a member of a privileged group: key the group */
+#define HN_AUTORUN_AD_ACCOUNT 19       /* an account: key "account" or "computer", "enabled"... */
+#define HN_AUTORUN_AD_ADMINCOUNT 20    /* adminCount set on an account */
+#define HN_AUTORUN_AD_SPN 21           /* service principal names of a user account */
+#define HN_AUTORUN_AD_DELEGATION 22    /* unconstrained, constrained or resource-based delegation */
+#define HN_AUTORUN_AD_NOPREAUTH 23     /* Kerberos pre-authentication not required */
+#define HN_AUTORUN_AD_SIDHISTORY 24    /* SIDs in an account's sIDHistory */
+#define HN_AUTORUN_AD_ADMINSDHOLDER 25 /* the hash of AdminSDHolder's security descriptor */
+#define HN_AUTORUN_AD_GPLINK 26        /* the GPO links of the domain, an OU or a site */
+#define HN_AUTORUN_AD_KRBTGT 27        /* when krbtgt's password was last set */
 
 /**
  * Read the autostart entries of a hive given as bytes (SOFTWARE, SYSTEM,
@@ -716,6 +730,7 @@ int hn_hive_examine(hn_autorun **out, size_t *count, const void *data, size_t le
 int hn_gpo_examine(hn_autorun **out, size_t *count, const void *data, size_t len);
 int hn_wmi_examine(hn_autorun **out, size_t *count, const void *data, size_t len);
 int hn_bits_examine(hn_autorun **out, size_t *count, const void *data, size_t len);
+int hn_samdb_examine(hn_autorun **out, size_t *count, const void *data, size_t len);
 int hn_lnk_examine(hn_lnk *out, const void *data, size_t len);
 int hn_pe_version_examine(hn_pe_ver *out, const void *data, size_t len);
 void hn_parsers_release(void);
@@ -775,6 +790,22 @@ int hn_pe_version(hn_pe_ver *out, const void *data, size_t len);
  * 1 GiB); CR_ERROR.
  */
 int hn_bits_autoruns(hn_autorun **out, size_t *count, const void *data, size_t len);
+/* ============================================================= samdb.c */
+/**
+ * Read the noteworthy items of one partition of a Samba AD DC's sam.ldb
+ * (sam.ldb.d/DC=....ldb, TDB backend) given as bytes, as HN_AUTORUN_AD_*
+ * entries (samdb.c says which). Hostile input: a database libtdb or libldb
+ * refuses, or one beyond the bounds, is CR_ECORRUPT, never a crash.
+ * @return 0; CR_ECORRUPT; CR_EINPUT (too large); CR_ERROR.
+ */
+int hn_samdb_autoruns(hn_autorun **out, size_t *count, const void *data, size_t len);
+/** The same for one packed ldb record (the fuzz target of the record reader). */
+int hn_samdb_record(hn_autorun **out, size_t *count, const void *data, size_t len);
+/** Make libldb's context now (the sandbox's child calls it before it is confined). */
+int hn_samdb_prepare(void);
+/** The length of an HN_AUTORUN_AD_* entry's data that is compared (up to the last " @ "). */
+size_t hn_samdb_value_len(const char *data);
+
 /** A copy of bytes (up to a NUL) as valid UTF-8: bad sequences and control characters become '?'. */
 char *hn_utf8_clean(const void *data, size_t len);
 

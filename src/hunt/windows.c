@@ -17,6 +17,9 @@
  *   BITS queue       /ProgramData/Microsoft/Network/Downloader/qmgr.db, qmgr0.dat, qmgr1.dat
  *   services' programs  any .exe, .dll, .sys that a service of the snapshot's SYSTEM
  *                    hive names (ImagePath, ServiceDll), when it changed: its version
+ *   SYSVOL           Group Policy files and NETLOGON (gpo.c), wherever SYSVOL lies
+ *   directory        a Samba AD DC's private/sam.ldb.d/DC=<domain>.ldb (samdb.c): see
+ *                    wn_directory
  *
  * Only regular files added or changed are judged; removals report nothing.
  * A service's program that changed while the version it declares
@@ -111,6 +114,7 @@ enum wn_kind {
     WN_BITS,         /* the BITS queue (jobs with a notify command line) */
     WN_GPO,          /* a Group Policy file of SYSVOL (gpo.c) */
     WN_NETLOGON,     /* a file of NETLOGON (SYSVOL's scripts folder) */
+    WN_SAMDB,        /* a partition of a Samba AD DC's sam.ldb (samdb.c) */
 };
 
 /* ------------------------------------------------------------ paths */
@@ -182,6 +186,21 @@ static enum wn_kind wn_sysvol(const char *rel)
     return WN_NONE;
 }
 
+/*
+ * A Samba AD DC's directory: private/sam.ldb.d/DC=<domain>.ldb, the domain
+ * partition, where accounts, groups and GPO links live (the DNS zones'
+ * partitions, DC=DomainDnsZones and DC=ForestDnsZones, hold none of them).
+ */
+static int wn_samdb(const char *rel)
+{
+    const char *name = base_name(rel);
+    size_t dl = (size_t)(name - rel);
+    if (dl < 11 || strncasecmp(rel + dl - 11, "/sam.ldb.d/", 11) || strncasecmp(name, "DC=", 3) ||
+        !ends_with_ci(name, ".ldb"))
+        return 0;
+    return strncasecmp(name, "DC=DomainDnsZones,", 18) && strncasecmp(name, "DC=ForestDnsZones,", 18);
+}
+
 static enum wn_kind wn_classify(const char *rel)
 {
     static const char *const startup[] = {
@@ -192,6 +211,8 @@ static enum wn_kind wn_classify(const char *rel)
     enum wn_kind k = wn_sysvol(rel);
     if (k != WN_NONE)
         return k;
+    if (wn_samdb(rel))
+        return WN_SAMDB;
     char c = rel[0] == '/' ? rel[1] : rel[0];
     if (!c || !strchr("PpUuDdWw", c)) /* ProgramData, Users, Documents and Settings, Windows */
         return WN_NONE;
@@ -1425,6 +1446,230 @@ static int wn_netlogon(hn_ctx *ctx, const char *rel, const cr_node *old, const c
                    "file in NETLOGON changed: computers of the domain run what it now holds");
 }
 
+/* ------------------------------------------------------------ the directory */
+
+/*
+ * A Samba AD DC's directory database (samdb.c reads it in the parser
+ * sandbox), item by item against the partition's previous content, as hives
+ * are. The first snapshot lists what matters (info), never the plain
+ * accounts: a hospital has thousands. Then, new or changed:
+ *
+ *   member of Domain/Enterprise/Schema Admins or Administrators   critical
+ *   member of another privileged group (operators, DnsAdmins, GPCO)  high
+ *   new account: medium (a computer: low); an account enabled again  high
+ *   adminCount set, an SPN on a user account (kerberoastable), no
+ *   pre-authentication (AS-REP roastable), constrained or resource-based
+ *   delegation, a GPO link of the domain, an OU or a site           high
+ *   unconstrained delegation, sIDHistory, AdminSDHolder's permissions critical
+ *   krbtgt's password set (the forest recovery resets it twice)     info
+ *
+ * Removals report nothing. An item unchanged since the previous snapshot
+ * carries the previous snapshot's findings about it forward. A partition that
+ * cannot be read is a warning and anomaly:bad-hive (low); one that made the
+ * reader crash, anomaly:parser-crash (high).
+ */
+static const char *wn_ad_indicator(int kind)
+{
+    switch (kind) {
+    case HN_AUTORUN_AD_MEMBER:
+        return "directory:privileged-member";
+    case HN_AUTORUN_AD_ACCOUNT:
+        return "directory:account";
+    case HN_AUTORUN_AD_ADMINCOUNT:
+        return "directory:admincount";
+    case HN_AUTORUN_AD_SPN:
+        return "directory:user-spn";
+    case HN_AUTORUN_AD_DELEGATION:
+        return "directory:delegation";
+    case HN_AUTORUN_AD_NOPREAUTH:
+        return "directory:no-preauth";
+    case HN_AUTORUN_AD_SIDHISTORY:
+        return "directory:sid-history";
+    case HN_AUTORUN_AD_ADMINSDHOLDER:
+        return "directory:adminsdholder";
+    case HN_AUTORUN_AD_GPLINK:
+        return "directory:gpo-link";
+    default:
+        return "directory:krbtgt";
+    }
+}
+
+static int cmp_ad(const void *a, const void *b)
+{
+    const hn_autorun *x = a, *y = b;
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    int c = strcasecmp(x->key, y->key);
+    return c ? c : strcasecmp(x->name, y->name);
+}
+
+/* data "<value> @ <when>": the value, and the time after it (borrowed, "" when none). */
+static void wn_ad_split(const char *data, char *value, size_t cap, const char **when)
+{
+    size_t n = hn_samdb_value_len(data);
+    hn_text_clean(value, cap, data, n);
+    *when = data[n] ? data + n + 3 : "";
+}
+
+static int wn_ad_entry(hn_ctx *ctx, const char *rel, const cr_id *cid, const hn_autorun *e,
+                       const hn_autorun *ref, int baseline)
+{
+    const char *ind = wn_ad_indicator(e->kind), *when, *owhen;
+    char value[WN_SHOW], old[WN_SHOW], name[256], key[256], *ev;
+    cr_severity sev = CR_SEV_HIGH;
+    int err = 0;
+
+    hn_text_clean(name, sizeof(name), e->name, strlen(e->name));
+    hn_text_clean(key, sizeof(key), e->key, strlen(e->key));
+    wn_ad_split(e->data, value, sizeof(value), &when);
+    if (!(ev = cr_sprintf("%s\\%s", e->key, e->name)))
+        return CR_ERROR;
+    if (baseline) {
+        if (e->kind != HN_AUTORUN_AD_ACCOUNT)
+            err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, cid, ev,
+                          "directory (inventory): %s of \"%s\": %s (%s)", key, name, value, when);
+        goto done;
+    }
+    if (ref) {
+        size_t vl = hn_samdb_value_len(e->data);
+        if (e->kind == HN_AUTORUN_AD_MEMBER ||
+            (vl == hn_samdb_value_len(ref->data) && !strncmp(e->data, ref->data, vl))) {
+            const cr_finding *pf = wn_prev(ctx, ind, ev);
+            if (pf)
+                err = wn_reemit(ctx, rel, pf, cid);
+            goto done;
+        }
+        wn_ad_split(ref->data, old, sizeof(old), &owhen);
+    }
+    switch (e->kind) {
+    case HN_AUTORUN_AD_MEMBER:
+        sev = !strcmp(e->key, "Domain Admins") || !strcmp(e->key, "Enterprise Admins") ||
+                      !strcmp(e->key, "Schema Admins") || !strcmp(e->key, "Administrators")
+                  ? CR_SEV_CRITICAL
+                  : CR_SEV_HIGH;
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, cid, ev,
+                      "\"%s\" (%s) was added to the privileged group %s at %s: check who did "
+                      "it, remove the member and reset its password",
+                      name, value, key, when);
+        break;
+    case HN_AUTORUN_AD_ACCOUNT:
+        if (!ref) {
+            int computer = !strcmp(e->key, "computer");
+            err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, computer ? CR_SEV_LOW : CR_SEV_MEDIUM, ind,
+                          cid, ev, "new %s \"%s\" (%s), created at %s", computer ? "computer account" : "account",
+                          name, value, when);
+        } else if (!strcmp(value, "enabled")) {
+            err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_HIGH, ind, cid, ev,
+                          "account \"%s\" was enabled again (it was %s): a dormant account is "
+                          "what intruders revive",
+                          name, old);
+        }
+        break;
+    case HN_AUTORUN_AD_ADMINCOUNT:
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_HIGH, ind, cid, ev,
+                      "adminCount %s on \"%s\" (changed at %s): the account is or was in a "
+                      "privileged group",
+                      value, name, when);
+        break;
+    case HN_AUTORUN_AD_SPN:
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_HIGH, ind, cid, ev,
+                      "user account \"%s\" %s service principal name %s (changed at %s): any "
+                      "domain user can ask a ticket for it and crack its password offline "
+                      "(kerberoasting)%s%s",
+                      name, ref ? "now has the" : "was given the", value, when,
+                      ref ? "; it was " : "", ref ? old : "");
+        break;
+    case HN_AUTORUN_AD_DELEGATION:
+        sev = !strncmp(value, "unconstrained", 13) ? CR_SEV_CRITICAL : CR_SEV_HIGH;
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, sev, ind, cid, ev,
+                      "delegation set on \"%s\" (changed at %s): %s; the account can act as any "
+                      "user who logs on to it%s%s",
+                      name, when, value, ref ? "; it was " : "", ref ? old : "");
+        break;
+    case HN_AUTORUN_AD_NOPREAUTH:
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_HIGH, ind, cid, ev,
+                      "Kerberos pre-authentication turned off on \"%s\" (DONT_REQ_PREAUTH, "
+                      "changed at %s): anyone can get material to crack its password offline",
+                      name, when);
+        break;
+    case HN_AUTORUN_AD_SIDHISTORY:
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_CRITICAL, ind, cid, ev,
+                      "sIDHistory of \"%s\" is now %s (changed at %s): the account holds the "
+                      "rights of those SIDs",
+                      name, value, when);
+        break;
+    case HN_AUTORUN_AD_ADMINSDHOLDER:
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_CRITICAL, ind, cid, ev,
+                      "the permissions of AdminSDHolder changed (at %s): the domain copies them "
+                      "onto every privileged account each hour",
+                      when);
+        break;
+    case HN_AUTORUN_AD_GPLINK:
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_HIGH, ind, cid, ev,
+                      "GPO links of %s %s (at %s): %s%s%s; every computer below it applies "
+                      "those policies",
+                      name, ref ? "changed" : "added", when, value, ref ? "; they were " : "",
+                      ref ? old : "");
+        break;
+    default:
+        err = hn_emit(ctx, rel, CR_CAT_PERSISTENCE, CR_SEV_INFO, ind, cid, ev,
+                      "the password of krbtgt was set at %s", value);
+        break;
+    }
+done:
+    free(ev);
+    return err;
+}
+
+static int wn_directory(hn_ctx *ctx, const char *rel, const cr_node *old, const cr_node *nw)
+{
+    hn_autorun *na = NULL, *ra = NULL;
+    size_t nn = 0, rn = 0;
+    cr_id cid;
+    int err;
+
+    hn_content_id(&cid, nw);
+    if ((err = wn_hive_read(ctx, nw, hn_samdb_examine, &na, &nn)) < 0) {
+        char why[512], *msg;
+        hn_text_clean(why, sizeof(why), cr_error_last(), strlen(cr_error_last()));
+        msg = cr_sprintf("directory database not examined: %s", why);
+        wn_warn(ctx, rel, msg ? msg : why);
+        free(msg);
+        if (err == CR_EHOSTILE)
+            return hn_emit(ctx, rel, CR_CAT_ANOMALY, CR_SEV_HIGH, "anomaly:parser-crash", &cid,
+                           NULL,
+                           "%s; its accounts and groups were not checked: it may be crafted to "
+                           "attack the tools that inspect it",
+                           why);
+        if (err != CR_ECORRUPT)
+            return 0;
+        return hn_emit(ctx, rel, CR_CAT_ANOMALY, CR_SEV_LOW, "anomaly:bad-hive", &cid, NULL,
+                       "%s; its accounts and groups were not checked", why);
+    }
+    /* A partition that joined the backup after the first snapshot is an inventory too:
+     * a whole new directory is not something an intruder adds. */
+    int inventory = ctx->baseline || !old;
+    if (old && wn_hive_read(ctx, old, hn_samdb_examine, &ra, &rn) < 0) {
+        char why[512], *msg;
+        hn_text_clean(why, sizeof(why), cr_error_last(), strlen(cr_error_last()));
+        /* Nothing can be told new: everything is judged as new, which says more, not less. */
+        msg = cr_sprintf("previous copy of the directory database not readable: %s", why);
+        wn_warn(ctx, rel, msg ? msg : why);
+        free(msg);
+        cr_error_clear();
+    }
+    if (rn)
+        qsort(ra, rn, sizeof(*ra), cmp_ad);
+    for (size_t i = 0; i < nn; i++) {
+        const hn_autorun *ref = rn ? bsearch(&na[i], ra, rn, sizeof(*ra), cmp_ad) : NULL;
+        if ((err = wn_ad_entry(ctx, rel, &cid, &na[i], ref, inventory)) < 0)
+            break;
+    }
+    hn_autoruns_free(na, nn);
+    hn_autoruns_free(ra, rn);
+    return err;
+}
+
 int hn_persist_windows(hn_ctx *ctx, const char *relpath, const cr_node *old_node,
                        const cr_node *new_node)
 {
@@ -1458,6 +1703,8 @@ int hn_persist_windows(hn_ctx *ctx, const char *relpath, const cr_node *old_node
         return wn_hive(ctx, relpath, old_node, new_node, kind);
     case WN_NETLOGON:
         return wn_netlogon(ctx, relpath, old_node, new_node);
+    case WN_SAMDB:
+        return wn_directory(ctx, relpath, old_node, new_node);
     default:
         return 0;
     }
