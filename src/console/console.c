@@ -971,7 +971,9 @@ static int plan_file(con *s, const char *name, char *out, size_t outlen)
     if (!name || !cr_con_name_ok(name) || name[0] == '.')
         return CR_EINPUT;
     for (int i = 0; i < 2; i++) {
-        snprintf(out, outlen, "%s/%s%s", s->cfg.plans, name, exts[i]);
+        int n = snprintf(out, outlen, "%s/%s%s", s->cfg.plans, name, exts[i]);
+        if (n < 0 || (size_t)n >= outlen)
+            return CR_EINPUT; /* (never a shortened path) */
         if (access(out, R_OK) == 0)
             return 0;
     }
