@@ -168,6 +168,13 @@ void cr_ransom_watch_free(cr_ransom_watch *w);
  */
 #define CR_RANSOM_NOTES_MIN 5
 void cr_ransom_watch_attach(cr_ransom_watch *w, cr_backup_options *opts);
+/**
+ * The same for an image backup: the files inside the disks' filesystems,
+ * against the parent image snapshot, judged on the blocks the chunk pass
+ * reads anyway (cr_image_backup_options.block_random; a file's head is its
+ * first CR_IMAGE_HEAD_BLOCK-byte block). Same signals, thresholds and tag.
+ */
+void cr_ransom_watch_attach_image(cr_ransom_watch *w, cr_image_backup_options *opts);
 /** Judge with other thresholds than CR_RANSOM_THRESHOLDS_DEFAULT (before the backup). */
 void cr_ransom_watch_set_thresholds(cr_ransom_watch *w, const cr_ransom_thresholds *t);
 /**
