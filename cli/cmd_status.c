@@ -272,15 +272,19 @@ static void print_vault(const cr_vault_status *v, int64_t now_ns)
         char *j = cli_escape(v->verify_job ? v->verify_job : "?");
         cr_time_format(t, sizeof(t), v->verify_ns);
         age_text(a, sizeof(a), now_ns - v->verify_ns);
-        printf("last verify: job %s, part %u/%u, %s (%s ago): %s", j, v->verify_n, v->verify_m, t,
-               a, v->verify_outcome == CR_RUN_OK ? "no damage" : "FAILED");
+        if (v->verify_job && strcmp(v->verify_job, CR_JOB_BY_HAND) == 0)
+            printf("last verify: by hand, part %u/%u, %s (%s ago): %s", v->verify_n,
+                   v->verify_m, t, a, v->verify_outcome == CR_RUN_OK ? "no damage" : "FAILED");
+        else
+            printf("last verify: job %s, part %u/%u, %s (%s ago): %s", j, v->verify_n,
+                   v->verify_m, t, a, v->verify_outcome == CR_RUN_OK ? "no damage" : "FAILED");
         if (v->verify_problems)
             printf(", %llu problem(s)", (unsigned long long)v->verify_problems);
         printf("\n");
         free(j);
     } else {
-        printf("last verify: no verify job has run (a job with `verify: 30` reads the whole "
-               "vault monthly)\n");
+        printf("last verify: none recorded (run cleanroom verify --read-data, or a job with "
+               "`verify: 30` reads the whole vault monthly)\n");
     }
     if (v->records_unreadable)
         printf("warning: %zu job record(s) of the vault cannot be read (damaged or changed): "

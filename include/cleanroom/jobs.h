@@ -405,6 +405,22 @@ void cr_job_records_free(cr_job_record *r, size_t n);
 int cr_job_record_save(cr_id *out, cr_repo *repo, const cr_job *job, const cr_job_result *r,
                        const cr_alert *alerts, size_t nalerts);
 
+/** The job name of the record of a `verify` run by hand (no job of a jobs file has
+ *  parentheses in its name). */
+#define CR_JOB_BY_HAND "(by hand)"
+
+/**
+ * Write the record of a `verify --read-data` (part 1/1) or `--read-data-subset N/M`
+ * run by hand, as a verify job's run named CR_JOB_BY_HAND, so that `status` shows it
+ * as the last verify from any machine (one way: the records). verify_rc is what the
+ * run came to (0: no damage; CR_ECORRUPT: damage, `problems` of it; another error:
+ * the check did not run to the end, said in `message`).
+ * @param[out] out the record's id (may be NULL).
+ */
+int cr_verify_record_save(cr_id *out, cr_repo *repo, int verify_rc, unsigned int n,
+                          unsigned int m, uint64_t packs_read, size_t problems,
+                          const char *message, int64_t start_ns, int64_t end_ns);
+
 /**
  * Every record of the vault, oldest end first. A record that cannot be read
  * (damaged, changed: its hash no longer matches its name; or not what this

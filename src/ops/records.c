@@ -209,6 +209,38 @@ done:
     return err;
 }
 
+int cr_verify_record_save(cr_id *out, cr_repo *repo, int verify_rc, unsigned int n,
+                          unsigned int m, uint64_t packs_read, size_t problems,
+                          const char *message, int64_t start_ns, int64_t end_ns)
+{
+    cr_job job;
+    cr_job_result r;
+    cr_alert al;
+    int err;
+
+    memset(&job, 0, sizeof(job));
+    memset(&r, 0, sizeof(r));
+    memset(&al, 0, sizeof(al));
+    job.name = (char *)CR_JOB_BY_HAND;
+    job.verify_subset = m;
+    r.backup = r.hunt = r.forget = r.record = 1;
+    r.verify = verify_rc;
+    r.subset_n = n;
+    r.subset_m = m;
+    r.packs_read = packs_read;
+    r.problems = problems;
+    r.start_ns = start_ns;
+    r.end_ns = end_ns;
+    r.message = (char *)message;
+    /* A failure is an event of the day, as a verify job's is (the digest lists it). */
+    al.kind = CR_ALERT_VERIFY;
+    al.job = CR_JOB_BY_HAND;
+    al.count = problems;
+    al.detail = message;
+    err = cr_job_record_save(out, repo, &job, &r, &al, verify_rc == 0 ? 0 : 1);
+    return err;
+}
+
 /* ------------------------------------------------------------ reading */
 
 static int get_text(char **out, json_t *root, const char *key, int nullable)
