@@ -44,8 +44,8 @@ static const char help_text[] =
     "                  last_run:{outcome, time, errors, hunt, findings_high, message}}],\n"
     "                  vault:{bytes, pack_bytes, files, growth_7d_bytes, growth_per_day,\n"
     "                  free_bytes, total_bytes, days_until_full, records,\n"
-    "                  records_unreadable, last_verify:{job, time, outcome, part,\n"
-    "                  problems}}}\n"
+    "                  records_unreadable, records_read, last_verify:{job, time,\n"
+    "                  outcome, part, problems}}}\n"
     "  --check         one monitoring plugin line (Nagios, Centreon, Icinga):\n"
     "                  CLEANROOM CRITICAL - dpi: last backup 3 d ago (rpo 26 h) | perfdata\n"
     "                  (--nagios is the same)\n"
@@ -237,6 +237,7 @@ static json_t *vault_json(const cr_vault_status *v)
                         v->days_until_full >= 0 ? json_real(v->days_until_full) : json_null());
     json_object_set_new(o, "records", json_integer((json_int_t)v->records));
     json_object_set_new(o, "records_unreadable", json_integer((json_int_t)v->records_unreadable));
+    json_object_set_new(o, "records_read", json_integer((json_int_t)v->records_read));
     if (v->has_verify) {
         json_t *x = json_object();
         char part[32];

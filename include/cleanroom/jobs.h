@@ -422,12 +422,41 @@ int cr_verify_record_save(cr_id *out, cr_repo *repo, int verify_rc, unsigned int
                           const char *message, int64_t start_ns, int64_t end_ns);
 
 /**
- * Every record of the vault, oldest end first. A record that cannot be read
+ * The records of the vault status needs, oldest end first (cr_job_records_read: those a
+ * summary covers are there by the newest of each job and source). A record that cannot be read
  * (damaged, changed: its hash no longer matches its name; or not what this
  * program writes) is left out and counted in *unreadable (may be NULL).
  * @return 0 or an error (I/O, out of memory).
  */
 int cr_job_records_load(cr_job_record **out, size_t *n, size_t *unreadable, cr_repo *repo);
+
+/** What cr_job_records_read found. */
+typedef struct cr_job_records_stats {
+    size_t total;                /**< records in the vault (those summaries cover included) */
+    size_t unreadable;           /**< records and summaries that could not be read */
+    size_t files_read;           /**< files read: summaries, then records no summary covers */
+    size_t summaries;            /**< summaries used */
+} cr_job_records_stats;
+
+/**
+ * The records status needs, at a bounded cost (docs/format.md §18, "Summaries"):
+ * the newest record of each job and source (and of each verify) among those a
+ * summary (runsum/) covers, and every record none covers (the last 7 days', and
+ * fewer than 64 older ones), oldest end first.
+ * @return 0 or an error (I/O, out of memory).
+ */
+int cr_job_records_read(cr_job_record **out, size_t *n, cr_job_records_stats *st,
+                        cr_repo *repo);
+
+/**
+ * When at least 64 records older than 7 days before `now_ns` are covered by no
+ * summary, write a summary (runsum/, once) that covers them, the summaries read
+ * and what they cover, carrying the newest record of each job and source.
+ * cr_job_run calls it after its record.
+ * @param[out] out the summary's id (may be NULL).
+ * @return 0 written; 1 nothing to sum up yet; an error (message set).
+ */
+int cr_job_records_compact(cr_id *out, cr_repo *repo, int64_t now_ns);
 
 /** Parse a record's plaintext (JSON). Exposed for the fuzzer. @return 0, CR_ECORRUPT,
  *  CR_EVERSION. */
@@ -506,8 +535,10 @@ typedef struct cr_vault_status {
     unsigned int verify_n, verify_m; /**< the part read */
     uint64_t verify_problems;
     char *verify_job;
-    size_t records;              /**< job records read */
+    size_t records;              /**< job records in the vault (summed up ones included) */
     size_t records_unreadable;   /**< records left out: damaged or changed */
+    size_t records_read;         /**< files status read for them (summaries, then the
+                                      records no summary covers): bounded */
 } cr_vault_status;
 
 typedef struct cr_status {

@@ -962,6 +962,10 @@ int cr_job_run(cr_job_result *out, cr_repo *repo, const cr_job *job,
         out->record = rec;
         if (rec < 0 && !(out->record_message = cr_strdup(cr_error_last())))
             out->record = CR_ERROR;
+        /* Keep `status` bounded as records pile up (records.c, summaries). Not this run's
+         * outcome: a summary not written now is written by a later run. */
+        if (rec == 0)
+            cr_job_records_compact(NULL, repo, out->end_ns);
         free(alerts);
         cr_error_set("%s", saved);
     }
