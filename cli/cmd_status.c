@@ -274,11 +274,11 @@ static void print_vault(const cr_vault_status *v, int64_t now_ns)
         cr_time_format(t, sizeof(t), v->verify_ns);
         age_text(a, sizeof(a), now_ns - v->verify_ns);
         if (v->verify_job && strcmp(v->verify_job, CR_JOB_BY_HAND) == 0)
-            printf("last verify: by hand, part %u/%u, %s (%s ago): %s", v->verify_n,
-                   v->verify_m, t, a, v->verify_outcome == CR_RUN_OK ? "no damage" : "FAILED");
+            printf("last verify: by hand, part %u/%u, %s (%s ago): %s", v->verify_n, v->verify_m, t,
+                   a, v->verify_outcome == CR_RUN_OK ? "no damage" : "FAILED");
         else
-            printf("last verify: job %s, part %u/%u, %s (%s ago): %s", j, v->verify_n,
-                   v->verify_m, t, a, v->verify_outcome == CR_RUN_OK ? "no damage" : "FAILED");
+            printf("last verify: job %s, part %u/%u, %s (%s ago): %s", j, v->verify_n, v->verify_m,
+                   t, a, v->verify_outcome == CR_RUN_OK ? "no damage" : "FAILED");
         if (v->verify_problems)
             printf(", %llu problem(s)", (unsigned long long)v->verify_problems);
         printf("\n");

@@ -948,8 +948,8 @@ int cr_backup_image(cr_snapshot **out, cr_repo *repo, const char *const *images,
                 load_parent(&disks[i], repo, p, dname);
             /* Files are compared with the parent's: without one, nothing to judge. */
             if (watch && disks[i].has_parent_map && disks[i].npvols &&
-                !(disks[i].rnd = cr_calloc(disks[i].map.n ? disks[i].map.n : 1,
-                                           sizeof(uint8_t *)))) {
+                !(disks[i].rnd =
+                      cr_calloc(disks[i].map.n ? disks[i].map.n : 1, sizeof(uint8_t *)))) {
                 err = CR_ERROR;
                 goto done;
             }
@@ -1156,8 +1156,8 @@ int cr_backup_image(cr_snapshot **out, cr_repo *repo, const char *const *images,
                 goto done;
     if (opts->version >= 3 && opts->tags_before_save) {
         const cr_snapshot *p = find_parent(list, nlist, time_ns, NULL);
-        if ((err = cr_snapshot_tags_add(snap, opts->tags_before_save(snap, p ? p->files : 0,
-                                                                     opts->read_payload))) < 0)
+        if ((err = cr_snapshot_tags_add(
+                 snap, opts->tags_before_save(snap, p ? p->files : 0, opts->read_payload))) < 0)
             goto done;
     }
     if ((err = cr_snapshot_save(repo, snap)) < 0)

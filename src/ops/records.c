@@ -209,9 +209,9 @@ done:
     return err;
 }
 
-int cr_verify_record_save(cr_id *out, cr_repo *repo, int verify_rc, unsigned int n,
-                          unsigned int m, uint64_t packs_read, size_t problems,
-                          const char *message, int64_t start_ns, int64_t end_ns)
+int cr_verify_record_save(cr_id *out, cr_repo *repo, int verify_rc, unsigned int n, unsigned int m,
+                          uint64_t packs_read, size_t problems, const char *message,
+                          int64_t start_ns, int64_t end_ns)
 {
     cr_job job;
     cr_job_result r;
@@ -447,7 +447,7 @@ enum { COV_RECORD = 1, COV_SUMMARY = 2 };
 
 typedef struct rload {
     cr_job_record *recs;
-    char **raw; /* each record's JSON, for a summary to carry (NULL: not kept) */
+    char **raw;       /* each record's JSON, for a summary to carry (NULL: not kept) */
     uint8_t *carried; /* 1: came from a summary */
     size_t n, cap;
     cr_idset covered; /* ids the summaries read cover */
@@ -699,8 +699,7 @@ static int rload_sort(rload *l)
     return 0;
 }
 
-int cr_job_records_read(cr_job_record **out, size_t *n, cr_job_records_stats *st,
-                        cr_repo *repo)
+int cr_job_records_read(cr_job_record **out, size_t *n, cr_job_records_stats *st, cr_repo *repo)
 {
     rload l;
     int err;
@@ -743,7 +742,8 @@ int cr_job_records_load(cr_job_record **out, size_t *n, size_t *unreadable, cr_r
 static int same_key(const cr_job_record *a, const cr_job_record *b)
 {
     return a->is_verify == b->is_verify && strcmp(a->job, b->job) == 0 &&
-           ((!a->source && !b->source) || (a->source && b->source && !strcmp(a->source, b->source)));
+           ((!a->source && !b->source) ||
+            (a->source && b->source && !strcmp(a->source, b->source)));
 }
 
 int cr_job_records_compact(cr_id *out, cr_repo *repo, int64_t now_ns)
@@ -767,8 +767,8 @@ int cr_job_records_compact(cr_id *out, cr_repo *repo, int64_t now_ns)
     }
     /* Covered: what the summaries read cover, those summaries, and the records older than
      * COMPACT_AGE_NS. Carried: the newest of each key among the carried and those. */
-    if (!(take = cr_calloc(l.n ? l.n : 1, 1)) || !(o = json_object()) ||
-        !(covers = json_array()) || !(sups = json_array()) || !(recs = json_array()))
+    if (!(take = cr_calloc(l.n ? l.n : 1, 1)) || !(o = json_object()) || !(covers = json_array()) ||
+        !(sups = json_array()) || !(recs = json_array()))
         goto oom;
     for (size_t i = 0; i < l.covered.cap; i++)
         if (l.covered.vals[i] &&
