@@ -720,6 +720,10 @@ int cr_job_records_read(cr_job_record **out, size_t *n, cr_job_records_stats *st
         for (size_t i = 0; i < l.n; i++)
             st->total += !l.carried[i];
     }
+    for (size_t i = 0; i < l.n; i++) {
+        free(l.raw[i]);
+        l.raw[i] = NULL;
+    }
     *out = l.recs;
     *n = l.n;
     l.recs = NULL;
