@@ -22,6 +22,8 @@
 #                 (both also as "cleanroom-nosbx": CLEANROOM_SANDBOX=off, into a
 #                 vault of its own: the cost of reading the disk in the parser sandbox)
 #   backup-1pct   after debugfs wrote ~1% of the allocated bytes (new and rewritten files)
+#                 (also as "cleanroom-nosig": --no-ransomware-check, on a copy of the
+#                 vault: the cost of the ransomware signals of an image backup)
 #   restore-raw   cleanroom restore --image OUT (raw)             restic restore
 #   restore-qcow2 cleanroom restore --image OUT --format qcow2
 #   convert-raw   qemu-img convert -O raw DISK.qcow2 OUT; sync OUT: reading and writing
@@ -210,7 +212,7 @@ report() {
     echo "|---|---|---|---|---|---|---|"
     local s t
     for s in "${STEPS[@]}"; do
-        for t in cleanroom cleanroom-nosbx restic qemu-img cat sparse-read; do row "$s" "$t"; done
+        for t in cleanroom cleanroom-nosbx cleanroom-nosig restic qemu-img cat sparse-read; do row "$s" "$t"; done
     done
     echo
     echo "Ratios (seconds of the reference / seconds of cleanroom; higher is better for cleanroom):"
@@ -220,6 +222,7 @@ report() {
     ratio "unchanged re-backup against reading the allocated data (SEEK_DATA)" read-data sparse-read backup-2 cleanroom ""
     ratio "first backup, sandbox off against on (goal >= 0.9)" backup-1 cleanroom-nosbx backup-1 cleanroom ""
     ratio "unchanged re-backup, sandbox off against on (goal >= 0.9)" backup-2 cleanroom-nosbx backup-2 cleanroom ""
+    ratio "1% re-backup, ransomware signals off against on (goal >= 0.95)" backup-1pct cleanroom-nosig backup-1pct cleanroom ""
     ratio "first backup against restic" backup-1 restic backup-1 cleanroom ""
     ratio "unchanged re-backup against restic" backup-2 restic backup-2 cleanroom ""
     ratio "restore to raw against restic restore" restore-raw restic restore-raw cleanroom ""
@@ -290,6 +293,10 @@ while off < end:
     done
     has restic && measure backup-2 restic restic --repo "$WORK/repo-restic" --quiet backup "$disk"
 
+    # The same vault for the 1% re-backup without the ransomware signals (the first backup
+    # has no parent to compare with: it never counts them).
+    cp -a "$WORK/repo-cleanroom" "$WORK/repo-nosig"
+
     # ~1% of the allocated bytes: one new file of random data (2/3) and three
     # of the big text files rewritten with new bytes (1/3, in place).
     CHANGE_MIB=$((ALLOC / 1048576 / 100))
@@ -302,6 +309,8 @@ while off < end:
     done
     rm -f "$WORK/new.bin" "$WORK/chg.bin"
     measure backup-1pct cleanroom "$CLEANROOM" --repo "$WORK/repo-cleanroom" --quiet backup --source vm --image "$disk"
+    measure backup-1pct cleanroom-nosig "$CLEANROOM" --repo "$WORK/repo-nosig" --quiet backup --source vm \
+        --image "$disk" --no-ransomware-check
     has restic && measure backup-1pct restic restic --repo "$WORK/repo-restic" --quiet backup "$disk"
 
     # Restores of the last snapshot (the changed disk).

@@ -31,7 +31,8 @@ static const char help_text[] =
     "                        [--vm-firmware bios|uefi] [--vm-disk-bus virtio|scsi|sata|ide]\n"
     "                        [--vm-nic virtio|e1000|e1000e|vmxnet3|rtl8139]\n"
     "                        [--vm-os linux|windows|other] [--time ISO8601] [--tag T]...\n"
-    "                        [--allow-backing DIR]... [--threads N]\n"
+    "                        [--allow-backing DIR]... [--threads N] [--no-ransomware-check]\n"
+    "                        [--ransomware-threshold KEY=N[,KEY=N]...]\n"
     "\n"
     "Save PATH... as a new snapshot (restore point) of the source NAME (the system the\n"
     "backup protects, e.g. dpi-server). Only data not already in the vault is stored.\n"
@@ -87,7 +88,9 @@ static const char help_text[] =
     "got a ransomware extension, became near-random, or are ransom notes, against the\n"
     "previous snapshot. When they pass the hunt's change-rate rule (docs/hunt.md) the\n"
     "snapshot is still saved — it is evidence — but tagged 'suspect', one line says why,\n"
-    "and the exit code is 11.\n"
+    "and the exit code is 11. With --image, the same for the files inside the disks,\n"
+    "against the previous image snapshot, judged on the 4 KiB blocks the backup reads\n"
+    "anyway (a file's first block); not with --no-files.\n"
     "\n"
     "Exit codes: 0 saved, 1 error, 2 usage (also: not a disk image this program reads, a\n"
     "damaged or truncated image, a backing file outside the allowed folders), 3 wrong\n"
@@ -126,6 +129,50 @@ static void progress_done(cli_progress *pr, int err, const cr_snapshot *snap)
                      {"disks", snap ? snap->ndisks : 0}};
     cli_progress_done(pr, err, snap ? cr_id_to_hex(hex, &snap->id) : NULL, t,
                       snap && snap->ndisks ? 6 : 5);
+}
+
+/* ------------------------------------------------------------ ransomware */
+
+/* The watch of the ransomware signals, or NULL (said why) when they cannot be counted. */
+static cr_ransom_watch *new_watch(const cr_ransom_thresholds *thresholds)
+{
+    cr_ransom_watch *w = NULL;
+    const char *rules = NULL;
+    cr_error_clear();
+    if (cli_builtin_rules_dir(&rules, NULL) != 0) {
+        cli_warn("the shipped rules are not found: ransomware signals are not counted (set "
+                 "CLEANROOM_RULES, or say --no-ransomware-check)");
+        return NULL;
+    }
+    if (cr_ransom_watch_new(&w, rules) < 0) {
+        cli_warn("ransomware signals are not counted: %s", cr_error_last());
+        return NULL;
+    }
+    cr_ransom_watch_set_thresholds(w, thresholds);
+    return w;
+}
+
+/* The one line that says why a saved snapshot is suspect; *rc becomes CLI_EXIT_SUSPECT. */
+static void report_watch(const cr_ransom_watch *w, const cr_snapshot *snap, const char *source,
+                         int *rc)
+{
+    cr_ransom_signals sig;
+    char sid[9], *r, *ex;
+    if (!w)
+        return;
+    cr_ransom_watch_result(w, &sig);
+    if (!sig.suspect)
+        return;
+    r = cli_escape(sig.reason);
+    ex = cli_escape(sig.example);
+    cli_warn("ransomware signals: %s%s%s; snapshot %s is saved as evidence, tagged 'suspect'", r,
+             *ex ? ", e.g. " : "", ex, cli_short_id(sid, &snap->id));
+    cli_hint("isolate %s now; 'cleanroom hunt' then 'cleanroom clean-point' name the last clean "
+             "restore point",
+             source);
+    free(r);
+    free(ex);
+    *rc = CLI_EXIT_SUSPECT;
 }
 
 /* ------------------------------------------------------------ disk images */
@@ -282,7 +329,6 @@ int cmd_backup(int argc, char **argv)
     const char *vm_config = NULL;
     int force_given = 0, excludes_given = 0, vm_given = 0, no_files = 0, no_ransom = 0;
     cr_ransom_watch *watch = NULL;
-    cr_ransom_signals sig;
     cr_ransom_thresholds thresholds = CR_RANSOM_THRESHOLDS_DEFAULT;
     cr_repo *repo = NULL;
     cr_snapshot *snap = NULL;
@@ -491,19 +537,8 @@ int cmd_backup(int argc, char **argv)
     opts.progress = on_progress;
     opts.warning = on_warning;
     opts.payload = &ctx;
-    if (!no_ransom) {
-        const char *rules = NULL;
-        cr_error_clear();
-        if (cli_builtin_rules_dir(&rules, NULL) != 0)
-            cli_warn("the shipped rules are not found: ransomware signals are not counted (set "
-                     "CLEANROOM_RULES, or say --no-ransomware-check)");
-        else if (cr_ransom_watch_new(&watch, rules) < 0)
-            cli_warn("ransomware signals are not counted: %s", cr_error_last());
-        else {
-            cr_ransom_watch_set_thresholds(watch, &thresholds);
-            cr_ransom_watch_attach(watch, &opts);
-        }
-    }
+    if (!no_ransom && (watch = new_watch(&thresholds)))
+        cr_ransom_watch_attach(watch, &opts);
 
     t0 = cli_now();
     cr_error_clear();
@@ -555,22 +590,7 @@ int cmd_backup(int argc, char **argv)
     } else {
         rc = CLI_EXIT_OK;
     }
-    if (watch) {
-        cr_ransom_watch_result(watch, &sig);
-        if (sig.suspect) {
-            char sid[9];
-            char *r = cli_escape(sig.reason), *ex = cli_escape(sig.example);
-            cli_warn("ransomware signals: %s%s%s; snapshot %s is saved as evidence, tagged "
-                     "'suspect'",
-                     r, *ex ? ", e.g. " : "", ex, cli_short_id(sid, &snap->id));
-            cli_hint("isolate %s now; 'cleanroom hunt' then 'cleanroom clean-point' name the "
-                     "last clean restore point",
-                     opts.source);
-            free(r);
-            free(ex);
-            rc = CLI_EXIT_SUSPECT;
-        }
-    }
+    report_watch(watch, snap, opts.source, &rc);
     goto done;
 
 image:
@@ -631,6 +651,8 @@ image:
     iopts.progress = on_progress;
     iopts.warning = on_warning;
     iopts.payload = &ctx;
+    if (!no_ransom && !no_files && (watch = new_watch(&thresholds)))
+        cr_ransom_watch_attach_image(watch, &iopts);
 
     t0 = cli_now();
     cr_error_clear();
@@ -674,6 +696,7 @@ image:
     } else {
         rc = CLI_EXIT_OK;
     }
+    report_watch(watch, snap, opts.source, &rc);
 
 done:
     cr_snapshot_free(snap);

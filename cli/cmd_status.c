@@ -44,8 +44,8 @@ static const char help_text[] =
     "                  last_run:{outcome, time, errors, hunt, findings_high, message}}],\n"
     "                  vault:{bytes, pack_bytes, files, growth_7d_bytes, growth_per_day,\n"
     "                  free_bytes, total_bytes, days_until_full, records,\n"
-    "                  records_unreadable, last_verify:{job, time, outcome, part,\n"
-    "                  problems}}}\n"
+    "                  records_unreadable, records_read, last_verify:{job, time,\n"
+    "                  outcome, part, problems}}}\n"
     "  --check         one monitoring plugin line (Nagios, Centreon, Icinga):\n"
     "                  CLEANROOM CRITICAL - dpi: last backup 3 d ago (rpo 26 h) | perfdata\n"
     "                  (--nagios is the same)\n"
@@ -237,6 +237,7 @@ static json_t *vault_json(const cr_vault_status *v)
                         v->days_until_full >= 0 ? json_real(v->days_until_full) : json_null());
     json_object_set_new(o, "records", json_integer((json_int_t)v->records));
     json_object_set_new(o, "records_unreadable", json_integer((json_int_t)v->records_unreadable));
+    json_object_set_new(o, "records_read", json_integer((json_int_t)v->records_read));
     if (v->has_verify) {
         json_t *x = json_object();
         char part[32];
@@ -272,15 +273,19 @@ static void print_vault(const cr_vault_status *v, int64_t now_ns)
         char *j = cli_escape(v->verify_job ? v->verify_job : "?");
         cr_time_format(t, sizeof(t), v->verify_ns);
         age_text(a, sizeof(a), now_ns - v->verify_ns);
-        printf("last verify: job %s, part %u/%u, %s (%s ago): %s", j, v->verify_n, v->verify_m, t,
-               a, v->verify_outcome == CR_RUN_OK ? "no damage" : "FAILED");
+        if (v->verify_job && strcmp(v->verify_job, CR_JOB_BY_HAND) == 0)
+            printf("last verify: by hand, part %u/%u, %s (%s ago): %s", v->verify_n, v->verify_m, t,
+                   a, v->verify_outcome == CR_RUN_OK ? "no damage" : "FAILED");
+        else
+            printf("last verify: job %s, part %u/%u, %s (%s ago): %s", j, v->verify_n, v->verify_m,
+                   t, a, v->verify_outcome == CR_RUN_OK ? "no damage" : "FAILED");
         if (v->verify_problems)
             printf(", %llu problem(s)", (unsigned long long)v->verify_problems);
         printf("\n");
         free(j);
     } else {
-        printf("last verify: no verify job has run (a job with `verify: 30` reads the whole "
-               "vault monthly)\n");
+        printf("last verify: none recorded (run cleanroom verify --read-data, or a job with "
+               "`verify: 30` reads the whole vault monthly)\n");
     }
     if (v->records_unreadable)
         printf("warning: %zu job record(s) of the vault cannot be read (damaged or changed): "

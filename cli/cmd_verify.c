@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char help_text[] =
     "usage: cleanroom verify [--read-data | --read-data-subset N/M] [--unhide] [--json]\n"
@@ -134,6 +135,45 @@ static void print_text(const cr_verify_report *r, int ok, int read_data)
            (unsigned long long)r->blobs, (unsigned long long)r->snapshots);
 }
 
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/*
+ * A read of the data (--read-data, --read-data-subset) is recorded in the vault
+ * as a verify job's run is, so that `status` shows the last verify from any
+ * machine. A record that cannot be written is said; the run's exit code stays.
+ * The error message of the run is kept for the lines that follow.
+ */
+static void record_run(cr_repo *repo, const cr_verify_options *o, const cr_verify_report *r,
+                       int err, int herr, int64_t start_ns)
+{
+    char msg[1024], text[1200];
+    int rc;
+    unsigned int n = o->subset_m ? o->subset_n : 1, m = o->subset_m ? o->subset_m : 1;
+    snprintf(msg, sizeof(msg), "%s", cr_error_last());
+    text[0] = '\0';
+    if (err < 0 && (err != CR_ECORRUPT || r->nproblems == 0))
+        rc = err, snprintf(text, sizeof(text), "verify could not run to the end: %s", msg);
+    else if (herr < 0 && herr != CR_ECORRUPT)
+        rc = herr, snprintf(text, sizeof(text), "verify could not check the hunt results: %s", msg);
+    else if (err < 0 || r->nproblems)
+        rc = CR_ECORRUPT, snprintf(text, sizeof(text),
+                                   "verify found %zu problem(s) in part %u/%u of the vault: run "
+                                   "cleanroom verify --read-data-subset %u/%u to see them",
+                                   r->nproblems, n, m, n, m);
+    else
+        rc = 0;
+    if (cr_verify_record_save(NULL, repo, rc, n, m, r->packs_read, r->nproblems,
+                              text[0] ? text : NULL, start_ns, now_ns()) < 0)
+        cli_warn("this verify could not be recorded in the vault (status will not show it): %s",
+                 cr_error_last());
+    cr_error_set("%s", msg);
+}
+
 int cmd_verify(int argc, char **argv)
 {
     enum { OPT_READ_DATA = CLI_OPT_FIRST_CMD, OPT_SUBSET, OPT_THREADS, OPT_UNHIDE };
@@ -151,6 +191,7 @@ int cmd_verify(int argc, char **argv)
     cli_progress *progress = NULL;
     unsigned long threads;
     int c, rc, err, full = 0, subset = 0, unhide = 0;
+    int64_t start_ns;
 
     memset(&report, 0, sizeof(report));
     while ((c = cli_getopt(argc, argv, "", longopts, "verify")) != -1) {
@@ -198,6 +239,7 @@ int cmd_verify(int argc, char **argv)
     opts.progress = cli_progress_cb;
     opts.payload = progress;
     cr_error_clear();
+    start_ns = now_ns();
     err = cr_verify(&report, repo, &opts);
     /* The hunt's files: records removed or damaged, snapshots a record names. */
     int herr = 0;
@@ -218,6 +260,8 @@ int cmd_verify(int argc, char **argv)
         cli_progress_done(progress, err, NULL, t, sizeof(t) / sizeof(t[0]));
     }
     cli_progress_free(progress);
+    if (opts.read_data)
+        record_run(repo, &opts, &report, err, herr, start_ns);
     /* CR_ECORRUPT without a problem in the report: the check itself could not
      * run (e.g. a folder of the vault is missing); say why instead of an empty list. */
     if (err < 0 && (err != CR_ECORRUPT || report.nproblems == 0)) {

@@ -50,7 +50,9 @@ int cr_vm_config_read(cr_vm_info **out, const char *path);
 
 /* ---------------------------------------------------------------- backup */
 
-#define CR_IMAGE_BACKUP_OPTIONS_VERSION 2
+#define CR_IMAGE_BACKUP_OPTIONS_VERSION 3
+/** The block a file's first bytes are judged on by cr_image_backup_options.block_random. */
+#define CR_IMAGE_HEAD_BLOCK 4096u
 typedef struct cr_image_backup_options {
     unsigned int version;
     const char *source;      /**< required: the system the snapshot protects */
@@ -64,8 +66,27 @@ typedef struct cr_image_backup_options {
      *  subfolders), besides the image's own folder: e.g. /var/lib/libvirt/images for a
      *  libvirt chain. A backing file named outside them is refused (CR_EINPUT). */
     const char *const *allow_backing; size_t nallow_backing;
+    /**
+     * Version 3: what the ransomware watch sees of the files inside the disks, at no
+     * extra read (cr_ransom_watch_attach_image). With a parent image snapshot of the
+     * disk, each chunk that differs from the parent's chunk at the same place is cut,
+     * while the chunk pass holds it anyway, into CR_IMAGE_HEAD_BLOCK blocks, and
+     * block_random says of each whether it would be a near-random head of a file
+     * (called from the backup's threads at once). Then each file of the filesystems
+     * added or changed (size or modification time) since the parent snapshot is
+     * reported to file_seen with its path (/diskN/VOLUME/...) and whether the block
+     * holding its first byte was judged near-random (0 when that block did not change,
+     * or the file's data is not a range of the disk). tags_before_save as for
+     * cr_backup. Any may be NULL; without a parent nothing is judged or reported.
+     */
+    int (*block_random)(const uint8_t *block, size_t len, void *read_payload);
+    void (*file_seen)(const char *path, int is_new, uint64_t size, int head_random,
+                      void *read_payload);
+    const char *const *(*tags_before_save)(const cr_snapshot *snap, uint64_t parent_files,
+                                           void *read_payload);
+    void *read_payload;
 } cr_image_backup_options;
-#define CR_IMAGE_BACKUP_OPTIONS_INIT {CR_IMAGE_BACKUP_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0}
+#define CR_IMAGE_BACKUP_OPTIONS_INIT {CR_IMAGE_BACKUP_OPTIONS_VERSION, NULL, 0, NULL, 0, NULL, 0, 0, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL, NULL}
 
 /**
  * Back up disk images (raw files, block devices, qcow2, VMDK, VHD, VHDX;

@@ -168,6 +168,13 @@ void cr_ransom_watch_free(cr_ransom_watch *w);
  */
 #define CR_RANSOM_NOTES_MIN 5
 void cr_ransom_watch_attach(cr_ransom_watch *w, cr_backup_options *opts);
+/**
+ * The same for an image backup: the files inside the disks' filesystems,
+ * against the parent image snapshot, judged on the blocks the chunk pass
+ * reads anyway (cr_image_backup_options.block_random; a file's head is its
+ * first CR_IMAGE_HEAD_BLOCK-byte block). Same signals, thresholds and tag.
+ */
+void cr_ransom_watch_attach_image(cr_ransom_watch *w, cr_image_backup_options *opts);
 /** Judge with other thresholds than CR_RANSOM_THRESHOLDS_DEFAULT (before the backup). */
 void cr_ransom_watch_set_thresholds(cr_ransom_watch *w, const cr_ransom_thresholds *t);
 /**
@@ -398,13 +405,58 @@ void cr_job_records_free(cr_job_record *r, size_t n);
 int cr_job_record_save(cr_id *out, cr_repo *repo, const cr_job *job, const cr_job_result *r,
                        const cr_alert *alerts, size_t nalerts);
 
+/** The job name of the record of a `verify` run by hand (no job of a jobs file has
+ *  parentheses in its name). */
+#define CR_JOB_BY_HAND "(by hand)"
+
 /**
- * Every record of the vault, oldest end first. A record that cannot be read
+ * Write the record of a `verify --read-data` (part 1/1) or `--read-data-subset N/M`
+ * run by hand, as a verify job's run named CR_JOB_BY_HAND, so that `status` shows it
+ * as the last verify from any machine (one way: the records). verify_rc is what the
+ * run came to (0: no damage; CR_ECORRUPT: damage, `problems` of it; another error:
+ * the check did not run to the end, said in `message`).
+ * @param[out] out the record's id (may be NULL).
+ */
+int cr_verify_record_save(cr_id *out, cr_repo *repo, int verify_rc, unsigned int n,
+                          unsigned int m, uint64_t packs_read, size_t problems,
+                          const char *message, int64_t start_ns, int64_t end_ns);
+
+/**
+ * The records of the vault status needs, oldest end first (cr_job_records_read: those a
+ * summary covers are there by the newest of each job and source). A record that cannot be read
  * (damaged, changed: its hash no longer matches its name; or not what this
  * program writes) is left out and counted in *unreadable (may be NULL).
  * @return 0 or an error (I/O, out of memory).
  */
 int cr_job_records_load(cr_job_record **out, size_t *n, size_t *unreadable, cr_repo *repo);
+
+/** What cr_job_records_read found. */
+typedef struct cr_job_records_stats {
+    size_t total;                /**< records in the vault (those summaries cover included) */
+    size_t unreadable;           /**< records and summaries that could not be read */
+    size_t files_read;           /**< files read: summaries, then records no summary covers */
+    size_t summaries;            /**< summaries used */
+} cr_job_records_stats;
+
+/**
+ * The records status needs, at a bounded cost (docs/format.md §18, "Summaries"):
+ * the newest record of each job and source (and of each verify) among those a
+ * summary (runsum/) covers, and every record none covers (the last 7 days', and
+ * fewer than 64 older ones), oldest end first.
+ * @return 0 or an error (I/O, out of memory).
+ */
+int cr_job_records_read(cr_job_record **out, size_t *n, cr_job_records_stats *st,
+                        cr_repo *repo);
+
+/**
+ * When at least 64 records older than 7 days before `now_ns` are covered by no
+ * summary, write a summary (runsum/, once) that covers them, the summaries read
+ * and what they cover, carrying the newest record of each job and source.
+ * cr_job_run calls it after its record.
+ * @param[out] out the summary's id (may be NULL).
+ * @return 0 written; 1 nothing to sum up yet; an error (message set).
+ */
+int cr_job_records_compact(cr_id *out, cr_repo *repo, int64_t now_ns);
 
 /** Parse a record's plaintext (JSON). Exposed for the fuzzer. @return 0, CR_ECORRUPT,
  *  CR_EVERSION. */
@@ -483,8 +535,10 @@ typedef struct cr_vault_status {
     unsigned int verify_n, verify_m; /**< the part read */
     uint64_t verify_problems;
     char *verify_job;
-    size_t records;              /**< job records read */
+    size_t records;              /**< job records in the vault (summed up ones included) */
     size_t records_unreadable;   /**< records left out: damaged or changed */
+    size_t records_read;         /**< files status read for them (summaries, then the
+                                      records no summary covers): bounded */
 } cr_vault_status;
 
 typedef struct cr_status {

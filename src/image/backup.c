@@ -77,6 +77,9 @@ typedef struct ib {
     int eof; /* the reader queues nothing more for this disk */
 
     im_chunkmap *map;                  /* of the disk being read */
+    const im_chunkmap *pmap;           /* its parent's, when its blocks are judged (rnd) */
+    uint8_t **rnd;                     /* per chunk: RND_BYTES of block verdicts (a chunk that
+                                          changed), or NULL; the array NULL: nothing judged */
     atomic_uint_fast64_t stored;       /* bytes in non-hole chunks of this disk */
     atomic_uint_fast64_t bytes_new;    /* stored (sealed) bytes added to the vault */
     atomic_uint_fast64_t bytes_done;   /* virtual bytes looked at, all disks */
@@ -89,6 +92,10 @@ typedef struct ib {
     double t0, last_progress;
     const char *current;
 } ib;
+
+/* The ransomware watch's verdicts: one bit per CR_IMAGE_HEAD_BLOCK block of a chunk. */
+#define RND_BLOCKS (CR_IMAGE_CHUNK / CR_IMAGE_HEAD_BLOCK)
+#define RND_BYTES (RND_BLOCKS / 8)
 
 typedef struct iworker {
     ib *b;
@@ -112,6 +119,8 @@ typedef struct idisk {
     im_fsresult *pvols;
     cr_node *pnodes; /* the parent's volume folders (owned; pvols point into the snapshot) */
     size_t npvols;
+    /* the ransomware watch: verdicts on the blocks of the chunks that changed */
+    uint8_t **rnd;
 } idisk;
 
 /* ------------------------------------------------------------- helpers */
@@ -220,6 +229,20 @@ static int process_chunk(iworker *w, const ijob *j)
     b->map->ids[j->chunk] = id;
     b->map->present[j->chunk] = 1;
     atomic_fetch_add(&b->stored, j->len);
+    /* A chunk that changed since the parent: judge its blocks while they are here. */
+    if (b->rnd && (j->chunk >= b->pmap->n || !b->pmap->present[j->chunk] ||
+                   memcmp(&b->pmap->ids[j->chunk], &id, sizeof(id)) != 0)) {
+        uint8_t *bits = cr_calloc(1, RND_BYTES);
+        if (!bits)
+            return CR_ERROR;
+        for (size_t k = 0; k * CR_IMAGE_HEAD_BLOCK < j->len; k++) {
+            size_t o = k * CR_IMAGE_HEAD_BLOCK;
+            size_t bl = j->len - o < CR_IMAGE_HEAD_BLOCK ? j->len - o : CR_IMAGE_HEAD_BLOCK;
+            if (b->opts->block_random(p + o, bl, b->opts->read_payload))
+                bits[k / 8] |= (uint8_t)(1u << (k % 8));
+        }
+        b->rnd[j->chunk] = bits; /* each chunk is one worker's: no lock */
+    }
     if (!cr_index_claim(b->idx, &id))
         return 0; /* known (or being stored by another worker): hashed only */
     if ((err = cr_packer_add(w->packer, CR_BLOB_DATA, &id, p, j->len, &stored)) < 0) {
@@ -276,6 +299,8 @@ static int chunk_pass(ib *b, iworker *workers, size_t nw, idisk *dk)
     int err = 0;
 
     b->map = m;
+    b->pmap = &dk->pmap;
+    b->rnd = dk->rnd;
     atomic_store(&b->stored, 0);
     b->eof = 0;
     b->qhead = b->qlen = 0;
@@ -426,6 +451,11 @@ static void idisk_clear(idisk *dk)
     size_t k;
     im_src_close(dk->src);
     free(dk->abspath);
+    if (dk->rnd) {
+        for (k = 0; k < dk->map.n; k++)
+            free(dk->rnd[k]);
+        free(dk->rnd);
+    }
     chunkmap_clear(&dk->map);
     chunkmap_clear(&dk->pmap);
     if (dk->vols) {
@@ -686,6 +716,119 @@ static int record_chain(cr_image_disk *sd, const im_src *src)
 }
 
 /* The newest image snapshot of the source at or before `time_ns` holding disk `name`. */
+/* ------------------------------------------------------------- ransomware watch */
+
+/*
+ * After the filesystems are read and their trees indexed: the files added or
+ * changed since the parent image snapshot, each with the verdict on the block
+ * its data starts in, for opts->file_seen. The trees come from the sandbox
+ * child (checked by sbx.c: extents name chunks of this disk, within them), so
+ * a lying child can only hide or invent signals about its own disk; every
+ * index taken from an extent is bounded here again.
+ */
+typedef struct judged {
+    cr_id id;
+    size_t chunk;
+} judged;
+
+typedef struct wctx {
+    const cr_image_backup_options *opts;
+    const idisk *dk;
+    judged *v; /* chunks with verdicts, sorted by id */
+    size_t n;
+    char *prefix; /* "/diskN/VOLUME" */
+} wctx;
+
+static int judged_cmp(const void *a, const void *b)
+{
+    return memcmp(&((const judged *)a)->id, &((const judged *)b)->id, sizeof(cr_id));
+}
+
+/* The verdict on the block holding a file's first byte; 0 when it was not judged. */
+static int head_random(const wctx *c, const cr_node *n)
+{
+    const cr_extent *x = n->ncontent ? &n->content[0] : NULL;
+    judged key, *hit;
+    size_t k;
+    if (!x || x->offset != 0 || !c->n)
+        return 0;
+    key.id = x->id;
+    if (!(hit = bsearch(&key, c->v, c->n, sizeof(*c->v), judged_cmp)))
+        return 0;
+    k = x->blob_off / CR_IMAGE_HEAD_BLOCK;
+    if (hit->chunk >= c->dk->map.n || !c->dk->rnd[hit->chunk] || k >= RND_BLOCKS)
+        return 0;
+    return (c->dk->rnd[hit->chunk][k / 8] >> (k % 8)) & 1;
+}
+
+static int watch_diff(cr_diff_kind kind, const char *path, const cr_node *o, const cr_node *n,
+                      void *payload)
+{
+    wctx *c = payload;
+    char *full;
+    int is_new;
+    if (kind == CR_DIFF_REMOVED || !n || n->type != CR_NODE_FILE)
+        return 0;
+    is_new = kind == CR_DIFF_ADDED || !o || o->type != CR_NODE_FILE;
+    /* A file whose only change is the chunk ids of its extents was not written: another
+     * file in the same 4 MiB chunk was. Writing a file changes its size or mtime. */
+    if (!is_new && o->size == n->size && o->mtime_ns == n->mtime_ns)
+        return 0;
+    if (!(full = cr_sprintf("%s%s", c->prefix, path)))
+        return CR_ERROR;
+    c->opts->file_seen(full, is_new, n->size, head_random(c, n), c->opts->read_payload);
+    free(full);
+    return 0;
+}
+
+/* Report the changed files of every volume of `dk` that has one of the same name in the
+ * parent. A problem comparing the trees only makes the signals incomplete (warned): the
+ * snapshot is still saved. @return 0 or CR_ERROR (out of memory). */
+static int watch_disk(cr_repo *repo, const cr_image_backup_options *opts, const idisk *dk,
+                      const cr_image_disk *sd)
+{
+    wctx c;
+    int err = 0;
+    memset(&c, 0, sizeof(c));
+    c.opts = opts;
+    c.dk = dk;
+    if (!dk->rnd)
+        return 0;
+    for (size_t i = 0; i < dk->map.n; i++)
+        c.n += dk->rnd[i] != NULL;
+    if (c.n && !(c.v = cr_calloc(c.n, sizeof(*c.v))))
+        return CR_ERROR;
+    c.n = 0;
+    for (size_t i = 0; i < dk->map.n; i++)
+        if (dk->rnd[i])
+            c.v[c.n++] = (judged){dk->map.ids[i], i};
+    qsort(c.v, c.n, sizeof(*c.v), judged_cmp);
+    for (size_t k = 0; k < dk->nvols && k < sd->nvolumes; k++) {
+        const im_fsresult *r = &dk->vols[k];
+        const im_fsresult *pr = NULL;
+        if (!r->has_tree || !sd->volumes[k].name)
+            continue;
+        for (size_t j = 0; j < dk->npvols; j++)
+            if (dk->pvols[j].vol.name && !strcmp(dk->pvols[j].vol.name, sd->volumes[k].name))
+                pr = &dk->pvols[j];
+        if (!pr || !pr->has_tree || !memcmp(&pr->tree, &r->tree, sizeof(cr_id)))
+            continue;
+        if (!(c.prefix = cr_sprintf("/%s/%s", sd->name, sd->volumes[k].name))) {
+            err = CR_ERROR;
+            break;
+        }
+        if ((err = cr_diff_trees_at(repo, &pr->tree, &r->tree, 2, watch_diff, &c)) < 0 &&
+            err != CR_EPARTIAL)
+            warnf(opts, c.prefix, "the ransomware signals of this volume are incomplete: %s",
+                  cr_error_last());
+        free(c.prefix);
+        c.prefix = NULL;
+        err = 0;
+    }
+    free(c.v);
+    return err;
+}
+
 static const cr_snapshot *find_parent(cr_snapshot **list, size_t n, int64_t time_ns,
                                       const char *name)
 {
@@ -719,6 +862,8 @@ int cr_backup_image(cr_snapshot **out, cr_repo *repo, const char *const *images,
     int err = 0, mutexes = 0;
     int64_t time_ns;
     fswarn fw;
+    /* The ransomware watch (version 3): verdicts on changed blocks, then changed files. */
+    int watch = opts && opts->version >= 3 && opts->block_random && opts->file_seen;
 
     if (out)
         *out = NULL;
@@ -801,6 +946,13 @@ int cr_backup_image(cr_snapshot **out, cr_repo *repo, const char *const *images,
             snprintf(dname, sizeof(dname), "disk%zu", i);
             if ((p = find_parent(list, nlist, time_ns, dname)))
                 load_parent(&disks[i], repo, p, dname);
+            /* Files are compared with the parent's: without one, nothing to judge. */
+            if (watch && disks[i].has_parent_map && disks[i].npvols &&
+                !(disks[i].rnd =
+                      cr_calloc(disks[i].map.n ? disks[i].map.n : 1, sizeof(uint8_t *)))) {
+                err = CR_ERROR;
+                goto done;
+            }
         }
     }
 
@@ -997,6 +1149,17 @@ int cr_backup_image(cr_snapshot **out, cr_repo *repo, const char *const *images,
     snap->bytes_new = atomic_load(&b->bytes_new);
     snap->errors = fw.n;
     snap->duration = cr_time_mono() - b->t0;
+    /* The ransomware watch, on the trees just indexed (cr_index_save above). */
+    if (watch)
+        for (i = 0; i < nimages; i++)
+            if ((err = watch_disk(repo, opts, &disks[i], &snap->disks[i])) < 0)
+                goto done;
+    if (opts->version >= 3 && opts->tags_before_save) {
+        const cr_snapshot *p = find_parent(list, nlist, time_ns, NULL);
+        if ((err = cr_snapshot_tags_add(
+                 snap, opts->tags_before_save(snap, p ? p->files : 0, opts->read_payload))) < 0)
+            goto done;
+    }
     if ((err = cr_snapshot_save(repo, snap)) < 0)
         goto done;
     b->current = NULL;

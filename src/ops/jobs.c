@@ -604,13 +604,8 @@ static void read_job(ctx *c, const cr_ynode *v, cr_job *j, const cr_jobs *jobs, 
         boolean(c, x, "hunt", &j->hunt);
     if ((x = cr_yaml_get(v, "ransomware_check", NULL)))
         boolean(c, x, "ransomware_check", &j->ransomware_check);
-    if ((x = cr_yaml_get(v, "ransomware", &k))) {
-        if (cr_yaml_get(v, "images", NULL))
-            ERR(c, k, "the ransomware signals are counted on files (paths), not on disk "
-                      "images: remove `ransomware:` from this job");
-        else
-            read_ransomware(c, x, j);
-    }
+    if ((x = cr_yaml_get(v, "ransomware", NULL)))
+        read_ransomware(c, x, j);
     if ((x = cr_yaml_get(v, "notify", NULL)))
         read_notify(c, x, j, &jobs->mail, has_mail);
 }
@@ -814,6 +809,15 @@ static int run_steps(cr_job_result *out, cr_repo *repo, const cr_job *job,
     /* 1. backup: the very functions `cleanroom backup` calls */
     if (job->nimages) {
         cr_image_backup_options io = CR_IMAGE_BACKUP_OPTIONS_INIT;
+        cr_ransom_watch *rw = NULL;
+        if (job->ransomware_check && opts->builtin_dir) {
+            if ((out->backup = cr_ransom_watch_new(&rw, opts->builtin_dir)) < 0) {
+                note(out, "backup");
+                return out->backup;
+            }
+            cr_ransom_watch_set_thresholds(rw, &job->ransom);
+            cr_ransom_watch_attach_image(rw, &io);
+        }
         io.source = job->source;
         io.time_ns = opts->time_ns;
         io.threads = opts->threads;
@@ -822,6 +826,11 @@ static int run_steps(cr_job_result *out, cr_repo *repo, const cr_job *job,
         io.payload = opts->payload;
         out->backup = cr_backup_image(&out->snap, repo, (const char *const *)job->images,
                                       job->nimages, &io);
+        if (rw) {
+            out->watched = 1;
+            cr_ransom_watch_result(rw, &out->ransom);
+            cr_ransom_watch_free(rw);
+        }
     } else {
         cr_backup_options bo = CR_BACKUP_OPTIONS_INIT;
         cr_ransom_watch *rw = NULL;
@@ -953,6 +962,10 @@ int cr_job_run(cr_job_result *out, cr_repo *repo, const cr_job *job,
         out->record = rec;
         if (rec < 0 && !(out->record_message = cr_strdup(cr_error_last())))
             out->record = CR_ERROR;
+        /* Keep `status` bounded as records pile up (records.c, summaries). Not this run's
+         * outcome: a summary not written now is written by a later run. */
+        if (rec == 0)
+            cr_job_records_compact(NULL, repo, out->end_ns);
         free(alerts);
         cr_error_set("%s", saved);
     }

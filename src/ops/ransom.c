@@ -18,6 +18,15 @@
  * (or `backup --ransomware-threshold`) may move those thresholds. When it
  * holds, the snapshot is still saved — it is evidence — but tagged "suspect".
  *
+ * Image backups (cr_ransom_watch_attach_image) count the same signals for
+ * the files inside the disks' filesystems: src/image/backup.c judges, during
+ * its chunk pass, every CR_IMAGE_HEAD_BLOCK block of the chunks that changed
+ * since the parent image snapshot (on_block: the same per-file test on a
+ * block), then compares the filesystems' trees with the parent's and reports
+ * each added or changed file with the verdict of the block its data starts
+ * in. The child that lists the filesystems only gives extents, which the
+ * parent checks; it can hide signals on its own disk, nothing more.
+ *
  * Not seen at backup time, left to the hunt: files removed (the backup does
  * not list what disappeared), and the change rate of a source against its own
  * history.
@@ -68,20 +77,24 @@ void cr_ransom_watch_free(cr_ransom_watch *w)
     free(w);
 }
 
-static void on_file(const char *path, int is_new, uint64_t size, const uint8_t *head,
-                    size_t head_len, void *payload)
+/* One file read (or, for an image, seen changed): random is whether its head is near-random. */
+static void count_file(cr_ransom_watch *w, const char *path, int is_new, uint64_t size,
+                       const uint8_t *head, size_t head_len, int head_random)
 {
-    cr_ransom_watch *w = payload;
     const char *name = strrchr(path, '/');
     int named, note, random = 0;
     name = name ? name + 1 : path;
     named = is_new && hn_ruleset_ransom_ext(w->rs, name) != NULL;
     note = is_new && size <= NOTE_MAX_SIZE && hn_ruleset_ransom_note(w->rs, name) == 1;
-    if (head_len && (!is_new || named)) {
-        hn_facts f;
-        memset(&f, 0, sizeof(f));
-        hn_head_facts(&f, head, head_len);
-        random = hn_judge_near_random(&f);
+    if (!is_new || named) {
+        if (head && head_len) {
+            hn_facts f;
+            memset(&f, 0, sizeof(f));
+            hn_head_facts(&f, head, head_len);
+            random = hn_judge_near_random(&f);
+        } else {
+            random = head_random != 0;
+        }
     }
     pthread_mutex_lock(&w->mu);
     if (is_new)
@@ -94,6 +107,33 @@ static void on_file(const char *path, int is_new, uint64_t size, const uint8_t *
     if (named && !w->sig.example[0])
         snprintf(w->sig.example, sizeof(w->sig.example), "%s", path);
     pthread_mutex_unlock(&w->mu);
+}
+
+static void on_file(const char *path, int is_new, uint64_t size, const uint8_t *head,
+                    size_t head_len, void *payload)
+{
+    count_file(payload, path, is_new, size, head, head_len, 0);
+}
+
+/*
+ * Image backups: a block of a chunk that changed since the parent snapshot,
+ * judged as if it were the head of a file (the hunt's test, on the block the
+ * chunk pass holds anyway); then each changed file with the verdict of the
+ * block holding its first byte.
+ */
+static int on_block(const uint8_t *block, size_t len, void *payload)
+{
+    hn_facts f;
+    (void)payload;
+    memset(&f, 0, sizeof(f));
+    hn_head_facts(&f, block, len);
+    return hn_judge_near_random(&f);
+}
+
+static void on_image_file(const char *path, int is_new, uint64_t size, int head_random,
+                          void *payload)
+{
+    count_file(payload, path, is_new, size, NULL, 0, head_random);
 }
 
 static const char *const *before_save(const cr_snapshot *snap, uint64_t parent_files,
@@ -133,6 +173,14 @@ static const char *const *before_save(const cr_snapshot *snap, uint64_t parent_f
 void cr_ransom_watch_attach(cr_ransom_watch *w, cr_backup_options *opts)
 {
     opts->file_read = on_file;
+    opts->tags_before_save = before_save;
+    opts->read_payload = w;
+}
+
+void cr_ransom_watch_attach_image(cr_ransom_watch *w, cr_image_backup_options *opts)
+{
+    opts->block_random = on_block;
+    opts->file_seen = on_image_file;
     opts->tags_before_save = before_save;
     opts->read_payload = w;
 }

@@ -155,6 +155,7 @@ int cr_status_get(cr_status *out, cr_repo *repo, const cr_jobs *jobs, int64_t no
 {
     cr_snapshot **all = NULL;
     cr_job_record *recs = NULL;
+    cr_job_records_stats rst;
     size_t nall = 0, cap = 0, nrecs = 0;
     int err;
 
@@ -215,11 +216,13 @@ int cr_status_get(cr_status *out, cr_repo *repo, const cr_jobs *jobs, int64_t no
         }
         x->rpo_ns = j->rpo_ns;
     }
-    if ((err = cr_job_records_load(&recs, &nrecs, &out->vault.records_unreadable, repo)) < 0 ||
+    if ((err = cr_job_records_read(&recs, &nrecs, &rst, repo)) < 0 ||
         (err = apply_records(out, &cap, recs, nrecs, jobs)) < 0 ||
         (err = vault_usage(&out->vault, repo, out->now_ns)) < 0)
         goto done;
-    out->vault.records = nrecs;
+    out->vault.records = rst.total;
+    out->vault.records_unreadable = rst.unreadable;
+    out->vault.records_read = rst.files_read;
     for (size_t i = 0; i < out->n; i++) {
         cr_source_status *x = &out->sources[i];
         if (!x->has_last) {

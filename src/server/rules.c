@@ -29,7 +29,8 @@ static int is_hex(const char *s, size_t n)
     return strlen(s) == n && hexn(s, n);
 }
 
-static const char *const sealed_dirs[] = {"index", "snapshots", "hunt", "journals", "runs"};
+static const char *const sealed_dirs[] = {"index", "snapshots", "hunt", "journals", "runs",
+                                          "runsum"};
 
 /* The kind of object name `n` (a valid store name), or 0 if the server does not serve it. */
 static cr_srv_kind name_kind(const char *n)
@@ -61,7 +62,8 @@ static cr_srv_kind name_kind(const char *n)
 static int dir_ok(const char *d)
 {
     static const char *const dirs[] = {"", "keys", "data", "index", "snapshots",
-                                       "locks", "hunt", "forget", "journals", "runs"};
+                                       "locks", "hunt", "forget", "journals", "runs",
+                                       "runsum"};
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
         if (!strcmp(d, dirs[i]))
             return 1;

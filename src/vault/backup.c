@@ -2143,23 +2143,8 @@ int cr_backup(cr_snapshot **out, cr_repo *repo, const char *const *paths, size_t
     snap->duration = cr_time_mono() - b->t0;
     if (opts->version >= 3 && opts->tags_before_save) {
         const char *const *more = opts->tags_before_save(snap, parent_files, opts->read_payload);
-        size_t nmore = 0;
-        while (more && more[nmore])
-            nmore++;
-        if (nmore) {
-            char **t = cr_realloc(snap->tags, (snap->ntags + nmore) * sizeof(char *));
-            if (!t) {
-                err = CR_ERROR;
-                goto done;
-            }
-            snap->tags = t;
-            for (i = 0; i < nmore; i++)
-                if (!(snap->tags[snap->ntags++] = cr_strdup(more[i]))) {
-                    snap->ntags--;
-                    err = CR_ERROR;
-                    goto done;
-                }
-        }
+        if ((err = cr_snapshot_tags_add(snap, more)) < 0)
+            goto done;
     }
     if ((err = cr_snapshot_save(repo, snap)) < 0)
         goto done;

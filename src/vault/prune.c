@@ -654,7 +654,8 @@ int cr_prune(cr_prune_result *out, cr_repo *repo, const cr_prune_options *opts)
 extend:
     /* 6. Keep what is in use locked: less than half a period left -> a full one. */
     if (held && !opts->dry_run) {
-        static const char *const kinds[] = {"keys", "index", "hunt", "forget", "journals", "runs"};
+        static const char *const kinds[] = {"keys",     "index", "hunt",  "forget",
+                                            "journals", "runs",  "runsum"};
         ext_ctx x = {repo, now_s, period, &out->locks_extended};
         if ((err = extend_one(&x, "config")) < 0)
             goto done;

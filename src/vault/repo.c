@@ -306,7 +306,8 @@ static int check_kind(const char *kind)
 {
     if (strcmp(kind, "index") != 0 && strcmp(kind, "snapshots") != 0 &&
         strcmp(kind, "hunt") != 0 && strcmp(kind, "forget") != 0 &&
-        strcmp(kind, "journals") != 0 && strcmp(kind, "runs") != 0) {
+        strcmp(kind, "journals") != 0 && strcmp(kind, "runs") != 0 &&
+        strcmp(kind, "runsum") != 0) {
         cr_error_set("internal error: unknown kind of vault file '%s'", kind);
         return CR_EINPUT;
     }
@@ -516,7 +517,8 @@ static int temp_cb(const char *name, const cr_store_info *info, void *payload)
 size_t cr_repo_temp_files(cr_repo *repo, int64_t min_age_s, cr_repo_temp_cb fn, void *payload)
 {
     static const char *const kinds[] = {"",     "keys",   "index",    "snapshots", "locks",
-                                        "hunt", "forget", "journals", "runs"};
+                                        "hunt", "forget", "journals", "runs",
+                                        "runsum"};
     temp_walk t = {fn, payload, 0};
     char sub[16];
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
@@ -561,8 +563,8 @@ int cr_repo_list(cr_id **out, size_t *count, cr_repo *repo, const char *kind)
     } else if (!strcmp(kind, "keys") || !strcmp(kind, "index") || !strcmp(kind, "snapshots")) {
         err = list_dir(&l, repo, kind, NULL, 0);
     } else if (!strcmp(kind, "hunt") || !strcmp(kind, "forget") || !strcmp(kind, "journals") ||
-               !strcmp(kind, "runs")) {
-        /* absent until the first hunt, forget, recovery, job run */
+               !strcmp(kind, "runs") || !strcmp(kind, "runsum")) {
+        /* absent until the first hunt, forget, recovery, job run, records summary */
         err = list_dir(&l, repo, kind, NULL, 1);
     } else {
         cr_error_set("internal error: unknown kind of vault file '%s'", kind);
@@ -606,7 +608,7 @@ static int usage_cb(const char *name, const cr_store_info *info, void *payload)
 int cr_repo_usage_get(cr_repo_usage *out, cr_repo *repo, int64_t since_ns)
 {
     static const char *const kinds[] = {"keys", "index", "snapshots", "hunt",
-                                        "forget", "journals", "runs"};
+                                        "forget", "journals", "runs", "runsum"};
     usage_walk w = {out, 0};
     cr_store_info ci;
     int err = 0;

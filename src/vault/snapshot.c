@@ -898,6 +898,25 @@ done:
 
 /* ------------------------------------------------------------ store */
 
+int cr_snapshot_tags_add(cr_snapshot *snap, const char *const *more)
+{
+    size_t nmore = 0;
+    char **t;
+    while (more && more[nmore])
+        nmore++;
+    if (!nmore)
+        return 0;
+    if (!(t = cr_realloc(snap->tags, (snap->ntags + nmore) * sizeof(char *))))
+        return CR_ERROR;
+    snap->tags = t;
+    for (size_t i = 0; i < nmore; i++) {
+        if (!(snap->tags[snap->ntags] = cr_strdup(more[i])))
+            return CR_ERROR;
+        snap->ntags++;
+    }
+    return 0;
+}
+
 int cr_snapshot_save(cr_repo *repo, cr_snapshot *snap)
 {
     cr_buf b = CR_BUF_INIT;

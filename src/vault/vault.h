@@ -276,6 +276,8 @@ int cr_snapshot_encode(cr_buf *out, const cr_snapshot *snap);
 int cr_snapshot_decode(cr_snapshot **out, const void *data, size_t len);
 /** Save a snapshot (sets snap->id). */
 int cr_snapshot_save(cr_repo *repo, cr_snapshot *snap);
+/** Add the NULL-terminated tags `more` (may be NULL) to an unsaved snapshot. @return 0 or CR_ERROR. */
+int cr_snapshot_tags_add(cr_snapshot *snap, const char *const *more);
 int cr_snapshot_load(cr_snapshot **out, cr_repo *repo, const cr_id *id);
 
 /* =============================================================== backup.c */

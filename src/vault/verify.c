@@ -806,6 +806,7 @@ int cr_verify(cr_verify_report *report, cr_repo *repo, const cr_verify_options *
         (err = check_small_files(c, "forget", "forget", NULL, NULL, NULL)) < 0 ||
         (err = check_small_files(c, "journals", "journal head", NULL, NULL, NULL)) < 0 ||
         (err = check_small_files(c, "runs", "job record", NULL, NULL, NULL)) < 0 ||
+        (err = check_small_files(c, "runsum", "job records summary", NULL, NULL, NULL)) < 0 ||
         (err = cr_forgotten_load(&c->gone, repo)) < 0)
         goto done;
     if (c->gone.unreadable &&
