@@ -89,6 +89,26 @@ const CR = (() => {
     });
   }
 
+  // The start of every page behind the login: the texts, the session (else the login
+  // page: false), the user's name, the language and logout buttons.
+  async function startPage(rerender) {
+    await loadTexts();
+    apply(document);
+    const r = await api('/api/session');
+    if (r.status === 401) {
+      location.href = '/login.html';
+      return false;
+    }
+    state.session = await r.json();
+    document.getElementById('who-name').textContent = state.session.user;
+    langButton(rerender);
+    document.getElementById('logout').addEventListener('click', async () => {
+      await api('/api/logout', { method: 'POST', body: {} });
+      location.href = '/login.html';
+    });
+    return true;
+  }
+
   // "3 d", "5 h", "12 min", "40 s": the unit `cleanroom status` uses.
   function age(seconds) {
     const s = Math.max(0, seconds);
@@ -98,6 +118,6 @@ const CR = (() => {
     return t('{n} s', { n: s });
   }
 
-  return { t, loadTexts, apply, el, api, langButton, age, missing, state,
+  return { t, loadTexts, apply, el, api, langButton, startPage, age, missing, state,
            get lang() { return lang; } };
 })();

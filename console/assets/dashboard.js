@@ -163,20 +163,7 @@
     render();
   }
 
-  await CR.loadTexts();
-  CR.apply(document);
-  const r = await CR.api('/api/session');
-  if (r.status === 401) {
-    location.href = '/login.html';
-    return;
-  }
-  CR.state.session = await r.json();
-  document.getElementById('who-name').textContent = CR.state.session.user;
-  CR.langButton(render);
-  document.getElementById('logout').addEventListener('click', async () => {
-    await CR.api('/api/logout', { method: 'POST', body: {} });
-    location.href = '/login.html';
-  });
+  if (!(await CR.startPage(render))) return;
   render();
   await load();
   document.body.dataset.lang = CR.lang;

@@ -143,21 +143,8 @@
     }
   }
 
-  await CR.loadTexts();
-  CR.apply(document);
-  const r = await CR.api('/api/session');
-  if (r.status === 401) {
-    location.href = '/login.html';
-    return;
-  }
-  CR.state.session = await r.json();
-  document.getElementById('who-name').textContent = CR.state.session.user;
+  if (!(await CR.startPage(render))) return;
   document.getElementById('back').href = 'plans.html?name=' + encodeURIComponent(planName);
-  CR.langButton(render);
-  document.getElementById('logout').addEventListener('click', async () => {
-    await CR.api('/api/logout', { method: 'POST', body: {} });
-    location.href = '/login.html';
-  });
   const p = await CR.api('/api/plan?name=' + encodeURIComponent(planName));
   if (p.ok) {
     for (const s of (await p.json()).services) svc(s.name).tier = s.tier;

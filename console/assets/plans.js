@@ -157,20 +157,7 @@
     if (plan) renderPlan();
   }
 
-  await CR.loadTexts();
-  CR.apply(document);
-  const r = await CR.api('/api/session');
-  if (r.status === 401) {
-    location.href = '/login.html';
-    return;
-  }
-  CR.state.session = await r.json();
-  document.getElementById('who-name').textContent = CR.state.session.user;
-  CR.langButton(render);
-  document.getElementById('logout').addEventListener('click', async () => {
-    await CR.api('/api/logout', { method: 'POST', body: {} });
-    location.href = '/login.html';
-  });
+  if (!(await CR.startPage(render))) return;
   render();
   const l = await CR.api('/api/plans');
   status = l.status;

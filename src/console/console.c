@@ -264,6 +264,7 @@ typedef struct drill {
     char user[CR_CON_MAX_NAME + 1];
     cr_plan *plan;
     pthread_t th;
+    int refs;           /* live streams reading it (under the console's mu): kept meanwhile */
     pthread_mutex_t mu; /* what follows */
     char **ev;
     size_t nev, cap;
@@ -1315,14 +1316,27 @@ static int jobs_busy(con *s)
     return busy;
 }
 
-/* Keep a new job (drill or restore) and start its thread. @return 1 if started. */
+/*
+ * Keep a new job (drill or restore) and start its thread, unless one runs
+ * (checked again here, under the lock: two requests may both have passed
+ * jobs_busy). @return 1 if started, 0 if another job runs, -1 if it cannot start.
+ */
 static int job_start(con *s, drill *d, void *(*fn)(void *))
 {
     pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->ndrills; i++) {
+        pthread_mutex_lock(&s->drills[i]->mu);
+        int running = !s->drills[i]->done;
+        pthread_mutex_unlock(&s->drills[i]->mu);
+        if (running) {
+            pthread_mutex_unlock(&s->mu);
+            return 0;
+        }
+    }
     if (s->ndrills == MAX_DRILLS) {
-        /* the oldest finished job leaves memory (its journal and report stay) */
+        /* the oldest finished job no stream reads leaves memory (its journal and report stay) */
         size_t k = 0;
-        while (k < s->ndrills && !s->drills[k]->done)
+        while (k < s->ndrills && (!s->drills[k]->done || s->drills[k]->refs))
             k++;
         if (k < s->ndrills) {
             pthread_join(s->drills[k]->th, NULL);
@@ -1335,7 +1349,7 @@ static int job_start(con *s, drill *d, void *(*fn)(void *))
     if (started)
         s->drills[s->ndrills++] = d;
     pthread_mutex_unlock(&s->mu);
-    return started;
+    return started ? 1 : -1;
 }
 
 static enum MHD_Result api_drill_start(con *s, struct MHD_Connection *c, req *r,
@@ -1390,9 +1404,11 @@ static enum MHD_Result api_drill_start(con *s, struct MHD_Connection *c, req *r,
     }
     d->plan = plan;
     plan = NULL;
-    if (!job_start(s, d, drill_main)) {
+    if ((err = job_start(s, d, drill_main)) <= 0) {
         rmdir(d->scratch);
-        ret = reply_error(s, c, 503, "busy", "the drill could not be started");
+        ret = err == 0 ? reply_error(s, c, 409, "drill-running",
+                                     "a drill or a restore is already running")
+                       : reply_error(s, c, 503, "busy", "the drill could not be started");
         goto done;
     }
     audit(s, 0, "'%s' started a drill of the plan '%s' (journal %s, scratch %s)", x->user, name,
@@ -1489,27 +1505,35 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void stream_free(void *cls)
 {
-    free(cls);
+    stream *e = cls;
+    pthread_mutex_lock(&e->s->mu);
+    e->d->refs--;
+    pthread_mutex_unlock(&e->s->mu);
+    free(e);
 }
 
 static enum MHD_Result api_drill_events(con *s, struct MHD_Connection *c, const session *x)
 {
     const char *id = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "id");
     stream *e;
-    pthread_mutex_lock(&s->mu);
-    drill *d = drill_find(s, id);
-    pthread_mutex_unlock(&s->mu);
-    if (!d)
-        return reply_error(s, c, 404, "no-drill", "no such drill in this console");
     if (!(e = cr_calloc(1, sizeof(*e))))
         return MHD_NO;
+    pthread_mutex_lock(&s->mu);
+    drill *d = drill_find(s, id);
+    if (d)
+        d->refs++; /* kept in memory while this stream reads it (stream_free) */
+    pthread_mutex_unlock(&s->mu);
+    if (!d) {
+        free(e);
+        return reply_error(s, c, 404, "no-drill", "no such drill in this console");
+    }
     e->s = s;
-    e->d = d; /* drills leave memory only when finished and replaced, or at the stop */
+    e->d = d;
     e->c = c;
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, e, stream_free);
     if (!resp) {
-        free(e);
+        stream_free(e);
         return MHD_NO;
     }
     MHD_add_response_header(resp, "Content-Type", "text/event-stream; charset=utf-8");
@@ -1698,8 +1722,9 @@ static enum MHD_Result api_restore_start(con *s, struct MHD_Connection *c, req *
     for (char *p = d->id; *p; p++)
         if (*p == ':')
             *p = '-';
-    if (!job_start(s, d, restore_main)) {
-        ret = reply_error(s, c, 503, "busy", "the restore could not be started");
+    if ((err = job_start(s, d, restore_main)) <= 0) {
+        ret = err == 0 ? reply_error(s, c, 409, "busy", "a drill or a restore is already running")
+                       : reply_error(s, c, 503, "busy", "the restore could not be started");
         goto done;
     }
     audit(s, !!g->accepted_risk,

@@ -746,8 +746,15 @@ int im_src_open(im_src **out, const char *path, const char *name,
      * with an ioctl. The child then sees no folder at all, only that file.
      */
     if (stat(path, &st) == 0 && S_ISBLK(st.st_mode)) {
-        if ((devfd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        /* What was opened is checked again: the path may have been swapped since (a FIFO
+         * would block a plain open; O_NONBLOCK, then only a block device goes on). */
+        if ((devfd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
             err = cr_error_errno("cannot open block device %s", path);
+            goto done;
+        }
+        if (fstat(devfd, &st) < 0 || !S_ISBLK(st.st_mode)) {
+            cr_error_set("%s changed while it was opened: not a block device any more", path);
+            err = CR_EINPUT;
             goto done;
         }
         if (ioctl(devfd, BLKGETSIZE64, &devsize) < 0) {

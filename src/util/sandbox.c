@@ -981,7 +981,22 @@ static int install_seccomp(cr_sbx_child *ch, unsigned flags)
     ALLOW(lseek);
     ALLOW(fstat);
     ALLOW(close);
-    ALLOW(fcntl);
+    /*
+     * fcntl only for what libraries do with their own files: descriptor and
+     * status flags, duplicates, record locks (libtdb). Never F_SETOWN,
+     * F_SETSIG, O_ASYNC, leases or notifications: with them a hijacked child
+     * has the kernel send any signal to any process of its user when the
+     * parent next writes to the channel, which seccomp would not see as kill.
+     */
+    static const int fcntl_ok[] = {F_GETFD, F_SETFD, F_GETFL, F_DUPFD, F_DUPFD_CLOEXEC,
+                                   F_GETLK, F_SETLK, F_SETLKW, F_OFD_GETLK, F_OFD_SETLK,
+                                   F_OFD_SETLKW, F_GET_SEALS};
+    for (size_t i = 0; i < sizeof(fcntl_ok) / sizeof(fcntl_ok[0]); i++)
+        rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1,
+                               SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)fcntl_ok[i]));
+    rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 2,
+                           SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)F_SETFL),
+                           SCMP_A2(SCMP_CMP_MASKED_EQ, (scmp_datum_t)O_ASYNC, 0));
     rc |= seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(newfstatat), 1,
                            SCMP_A3(SCMP_CMP_MASKED_EQ, AT_EMPTY_PATH, AT_EMPTY_PATH));
     int wfd[2 + SBX_MAX_KEEP];
@@ -1171,7 +1186,7 @@ static void child_main(void)
  * hijacked parser would.
  */
 enum { ST_ECHO = 1, ST_CRASH, ST_ABORT, ST_LOOP, ST_OPEN, ST_SOCKET, ST_IDENTITY, ST_EXEC, ST_HUGE,
-       ST_SHM };
+       ST_SHM, ST_SIGIO };
 
 static int st_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *req, cr_buf *reply)
 {
@@ -1226,6 +1241,12 @@ static int st_serve(cr_sbx_child *ch, void *state, uint16_t type, cr_rd *req, cr
         reply->len = 2u << 20;
         return 0;
     }
+    case ST_SIGIO:
+        /* Signals by way of the channel: the parent would get SIGKILL on its next write. */
+        if (fcntl(SBX_FD, F_SETSIG, SIGKILL) == 0 && fcntl(SBX_FD, F_SETOWN, getppid()) == 0 &&
+            fcntl(SBX_FD, F_SETFL, O_ASYNC | fcntl(SBX_FD, F_GETFL)) == 0)
+            return cr_buf_put(reply, "armed", 5);
+        return cr_buf_put(reply, "refused", 7);
     case ST_SHM: {
         /*
          * A shared region (the first file passed, u64 its length, checked): its first

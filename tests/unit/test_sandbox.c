@@ -6,6 +6,7 @@
  *  - the child is not root-with-privileges: as root it is nobody; its stderr
  *    is /dev/null (no escape sequences to the operator's terminal);
  *  - open("/etc/shadow"), socket() and execve() kill it (seccomp: SIGSYS),
+ *    as does arming its channel to signal the parent (F_SETSIG, F_SETOWN, O_ASYNC),
  *    the call returns CR_EHOSTILE with a message naming the input and the
  *    signal, and the parent goes on (a second child starts and answers);
  *  - a write through NULL and abort() end as CR_EHOSTILE, naming the signal;
@@ -28,7 +29,7 @@
 #include <unistd.h>
 
 enum { ST_ECHO = 1, ST_CRASH, ST_ABORT, ST_LOOP, ST_OPEN, ST_SOCKET, ST_IDENTITY, ST_EXEC, ST_HUGE,
-       ST_SHM };
+       ST_SHM, ST_SIGIO };
 
 static cr_sbx *start(size_t max_reply, unsigned idle)
 {
@@ -93,6 +94,7 @@ static void test_attacks(void)
     expect_hostile(ST_OPEN, "seccomp");
     expect_hostile(ST_SOCKET, "seccomp");
     expect_hostile(ST_EXEC, "seccomp");
+    expect_hostile(ST_SIGIO, "seccomp");
     /* Under the sanitizers a fault is reported by them, then the child dies some way. */
 #if !defined(__SANITIZE_ADDRESS__)
     expect_hostile(ST_CRASH, "SIGSEGV");
