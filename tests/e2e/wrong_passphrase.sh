@@ -64,10 +64,21 @@ e2e_expect_rc 0 "snapshots with the right passphrase from CLEANROOM_PASSWORD_FIL
 grep -q "${SNAP:0:8}" "$OUT" || e2e_fail "snapshots does not list ${SNAP:0:8}"
 unset CLEANROOM_PASSWORD_FILE
 export CLEANROOM_PASSWORD="$PASS"
-e2e_run verify --read-data
-e2e_expect_rc 0 "verify --read-data with the right passphrase"
+e2e_run verify
+e2e_expect_rc 0 "verify with the right passphrase"
 # A read-only command with the right passphrase leaves no lock behind either.
 check_vault_unchanged "verify with the right passphrase"
+# A verify that reads the data is recorded (runs/, docs/format.md §18): that one record is
+# all it adds; nothing that was there changes.
+e2e_run verify --read-data
+e2e_expect_rc 0 "verify --read-data with the right passphrase"
+e2e_vault_state "$REPO" >"$SCRATCH/state.after"
+diff "$SCRATCH/state.before" "$SCRATCH/state.after" | grep '^[<>]' >"$SCRATCH/state.diff" || true
+grep -q '^<' "$SCRATCH/state.diff" && { cat "$SCRATCH/state.diff" >&2; e2e_fail "verify --read-data changed the vault"; }
+grep -v '^> .*\./runs\(/[0-9a-f]\{64\}\)\?$' "$SCRATCH/state.diff" | grep -q . &&
+    { cat "$SCRATCH/state.diff" >&2; e2e_fail "verify --read-data added more than its record"; }
+[ "$(grep -c '^> f .*\./runs/' "$SCRATCH/state.diff")" = 1 ] || e2e_fail "verify --read-data: not one record"
+cp "$SCRATCH/state.after" "$SCRATCH/state.before" # (the record is the vault's now)
 
 # No passphrase at all and no TTY: exit 2 naming the environment variables.
 unset CLEANROOM_PASSWORD
