@@ -37,7 +37,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <krb5.h>
+#include <dlfcn.h>
 #include <libsmbclient.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <resolv.h>
@@ -468,10 +470,63 @@ static void copy_str(char *out, int outlen, const char *s)
         snprintf(out, (size_t)outlen, "%s", s ? s : "");
 }
 
+/*
+ * libsmbclient is loaded when an SMB probe first runs, not linked: it brings
+ * about 110 of Samba's libraries, which every start of cleanroom (every
+ * command, every parser sandbox child, which is cleanroom started again)
+ * would otherwise load and relocate. The header still gives the types.
+ */
+#define SMB_FN(name) __typeof__(name) *name
+static struct {
+    SMB_FN(smbc_new_context);
+    SMB_FN(smbc_init_context);
+    SMB_FN(smbc_setDebug);
+    SMB_FN(smbc_setTimeout);
+    SMB_FN(smbc_setPort);
+    SMB_FN(smbc_setOptionUserData);
+    SMB_FN(smbc_getOptionUserData);
+    SMB_FN(smbc_setFunctionAuthDataWithContext);
+    SMB_FN(smbc_setOptionUseKerberos);
+    SMB_FN(smbc_setOptionUseCCache);
+    SMB_FN(smbc_setOptionNoAutoAnonymousLogin);
+    SMB_FN(smbc_getFunctionOpendir);
+    SMB_FN(smbc_getFunctionReaddir);
+} smb;
+static pthread_once_t smb_once = PTHREAD_ONCE_INIT;
+static char smb_load_error[300];
+
+static void smb_load(void)
+{
+    void *h = dlopen("libsmbclient.so.0", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(smb_load_error, sizeof(smb_load_error), "%s", dlerror());
+        return;
+    }
+#define SMB_SYM(name)                                                                    \
+    if (!(*(void **)&smb.name = dlsym(h, #name))) {                                      \
+        snprintf(smb_load_error, sizeof(smb_load_error), "%s not found", #name);         \
+        return;                                                                          \
+    }
+    SMB_SYM(smbc_new_context)
+    SMB_SYM(smbc_init_context)
+    SMB_SYM(smbc_setDebug)
+    SMB_SYM(smbc_setTimeout)
+    SMB_SYM(smbc_setPort)
+    SMB_SYM(smbc_setOptionUserData)
+    SMB_SYM(smbc_getOptionUserData)
+    SMB_SYM(smbc_setFunctionAuthDataWithContext)
+    SMB_SYM(smbc_setOptionUseKerberos)
+    SMB_SYM(smbc_setOptionUseCCache)
+    SMB_SYM(smbc_setOptionNoAutoAnonymousLogin)
+    SMB_SYM(smbc_getFunctionOpendir)
+    SMB_SYM(smbc_getFunctionReaddir)
+#undef SMB_SYM
+}
+
 static void smb_auth_fn(SMBCCTX *c, const char *srv, const char *shr, char *wg, int wglen,
                         char *un, int unlen, char *pw, int pwlen)
 {
-    const smb_auth *a = smbc_getOptionUserData(c);
+    const smb_auth *a = smb.smbc_getOptionUserData(c);
     if (a->workgroup)
         copy_str(wg, wglen, a->workgroup);
     copy_str(un, unlen, a->user);
@@ -529,28 +584,28 @@ static void smb_child(int fd, const cr_probe_spec *s, const smb_auth *a, const c
     signal(SIGPIPE, SIG_DFL);
 
     int32_t e = 0;
-    SMBCCTX *sc = smbc_new_context();
+    SMBCCTX *sc = smb.smbc_new_context();
     SMBCFILE *dir = NULL;
     if (!sc)
         e = ENOMEM;
     if (sc) {
-        smbc_setDebug(sc, 0);
+        smb.smbc_setDebug(sc, 0);
         int ms = (int)(left * 1000.0) + 1;
-        smbc_setTimeout(sc, ms < 1 ? 1 : ms);
+        smb.smbc_setTimeout(sc, ms < 1 ? 1 : ms);
         /* 445, SMB2 straight over TCP: without a port the library also tries
          * NetBIOS on 139, which a domain controller does not need to serve */
-        smbc_setPort(sc, (uint16_t)(s->port ? s->port : 445));
-        smbc_setOptionUserData(sc, (void *)a);
-        smbc_setFunctionAuthDataWithContext(sc, smb_auth_fn);
-        smbc_setOptionUseKerberos(sc, 0);
-        smbc_setOptionUseCCache(sc, 0);
-        smbc_setOptionNoAutoAnonymousLogin(sc, s->user != NULL);
-        if (!smbc_init_context(sc))
+        smb.smbc_setPort(sc, (uint16_t)(s->port ? s->port : 445));
+        smb.smbc_setOptionUserData(sc, (void *)a);
+        smb.smbc_setFunctionAuthDataWithContext(sc, smb_auth_fn);
+        smb.smbc_setOptionUseKerberos(sc, 0);
+        smb.smbc_setOptionUseCCache(sc, 0);
+        smb.smbc_setOptionNoAutoAnonymousLogin(sc, s->user != NULL);
+        if (!smb.smbc_init_context(sc))
             e = -1; /* the library cannot start: smb.conf unreadable */
     }
     if (!e) {
         errno = 0;
-        if (!(dir = smbc_getFunctionOpendir(sc)(sc, url)))
+        if (!(dir = smb.smbc_getFunctionOpendir(sc)(sc, url)))
             e = errno ? errno : EIO;
     }
     uint8_t hdr[4] = {(uint8_t)((uint32_t)e >> 24), (uint8_t)((uint32_t)e >> 16),
@@ -559,7 +614,7 @@ static void smb_child(int fd, const cr_probe_spec *s, const smb_auth *a, const c
     if (dir) {
         size_t total = 0;
         struct smbc_dirent *de;
-        while ((de = smbc_getFunctionReaddir(sc)(sc, dir)) != NULL) {
+        while ((de = smb.smbc_getFunctionReaddir(sc)(sc, dir)) != NULL) {
             if (de->smbc_type != SMBC_FILE_SHARE && de->smbc_type != SMBC_IPC_SHARE)
                 continue;
             size_t l = strlen(de->name);
@@ -601,6 +656,13 @@ int pr_run_smb(pr_ctx *ctx, const cr_probe_spec *s, const char *password)
         snprintf(url, sizeof(url), "smb://[%s]/", host);
     else
         snprintf(url, sizeof(url), "smb://%s/", host);
+    /* Loaded here, before the fork: the child only calls it. */
+    pthread_once(&smb_once, smb_load);
+    if (smb_load_error[0]) {
+        cr_error_set("the SMB probe needs libsmbclient (Debian package libsmbclient): %s",
+                     smb_load_error);
+        return CR_ERROR;
+    }
     if (!(names = malloc(PR_SMB_MAX_LIST + 4))) {
         cr_error_set("out of memory");
         return CR_ERROR;
