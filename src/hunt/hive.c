@@ -951,6 +951,39 @@ void hn_autoruns_free(hn_autorun *a, size_t n)
     free(a);
 }
 
+/* Open a hive's bytes for reading (checked first) and find its root; hv_end closes it. */
+static int hv_begin(hv *v, const void *data, size_t len, hive_node_h *root)
+{
+    int err;
+    memset(v, 0, sizeof(*v));
+    if (len > HV_MAX_SIZE) {
+        cr_error_set("registry hive too large to examine (%zu bytes, at most %u)", len,
+                     HV_MAX_SIZE);
+        return CR_EINPUT;
+    }
+    if ((err = hv_check(data, len)) < 0 || (err = hv_open(&v->h, data, len)) < 0)
+        return err;
+    errno = 0;
+    if (!(*root = hivex_root(v->h)))
+        return hv_fail("the root key");
+    return 0;
+}
+
+/* Close the hive; on success (err 0) its entries become the caller's. @return err. */
+static int hv_end(hv *v, int err, hn_autorun **out, size_t *count)
+{
+    if (err == 0) {
+        *out = v->a;
+        *count = v->n;
+        v->a = NULL;
+        v->n = 0;
+    }
+    if (v->h)
+        hivex_close(v->h);
+    hn_autoruns_free(v->a, v->n);
+    return err;
+}
+
 int hn_hive_autoruns(hn_autorun **out, size_t *count, const void *data, size_t len)
 {
     static const char *const prefixes[] = {"", "Software\\"};
@@ -958,21 +991,10 @@ int hn_hive_autoruns(hn_autorun **out, size_t *count, const void *data, size_t l
     hive_node_h root;
     int err;
 
-    memset(&v, 0, sizeof(v));
     *out = NULL;
     *count = 0;
-    if (len > HV_MAX_SIZE) {
-        cr_error_set("registry hive too large to examine (%zu bytes, at most %u)", len,
-                     HV_MAX_SIZE);
-        return CR_EINPUT;
-    }
-    if ((err = hv_check(data, len)) < 0 || (err = hv_open(&v.h, data, len)) < 0)
+    if ((err = hv_begin(&v, data, len, &root)) < 0)
         goto done;
-    errno = 0;
-    if (!(root = hivex_root(v.h))) {
-        err = hv_fail("the root key");
-        goto done;
-    }
     for (size_t p = 0; p < sizeof(prefixes) / sizeof(prefixes[0]); p++) {
         for (size_t k = 0; k < sizeof(hv_run_keys) / sizeof(hv_run_keys[0]); k++)
             if ((err = hv_run_key(&v, root, prefixes[p], hv_run_keys[k].path,
@@ -984,17 +1006,9 @@ int hn_hive_autoruns(hn_autorun **out, size_t *count, const void *data, size_t l
     }
     if ((err = hv_com(&v, root, "")) < 0 || (err = hv_com(&v, root, "Software\\Classes\\")) < 0)
         goto done;
-    if ((err = hv_services(&v, root)) < 0)
-        goto done;
-    *out = v.a;
-    *count = v.n;
-    v.a = NULL;
-    v.n = 0;
+    err = hv_services(&v, root);
 done:
-    if (v.h)
-        hivex_close(v.h);
-    hn_autoruns_free(v.a, v.n);
-    return err;
+    return hv_end(&v, err, out, count);
 }
 
 /*
@@ -1017,21 +1031,10 @@ int hn_hive_software(hn_autorun **out, size_t *count, const void *data, size_t l
     hive_node_h root;
     int err;
 
-    memset(&v, 0, sizeof(v));
     *out = NULL;
     *count = 0;
-    if (len > HV_MAX_SIZE) {
-        cr_error_set("registry hive too large to examine (%zu bytes, at most %u)", len,
-                     HV_MAX_SIZE);
-        return CR_EINPUT;
-    }
-    if ((err = hv_check(data, len)) < 0 || (err = hv_open(&v.h, data, len)) < 0)
+    if ((err = hv_begin(&v, data, len, &root)) < 0)
         goto done;
-    errno = 0;
-    if (!(root = hivex_root(v.h))) {
-        err = hv_fail("the root key");
-        goto done;
-    }
     if ((err = hv_subkeys(&v, root, "Microsoft\\Windows\\CurrentVersion\\Uninstall", app, 3,
                           HN_SOFTWARE_APP)) < 0 ||
         (err = hv_subkeys(&v, root, "Wow6432Node\\Microsoft\\Windows\\CurrentVersion\\Uninstall",
@@ -1039,15 +1042,8 @@ int hn_hive_software(hn_autorun **out, size_t *count, const void *data, size_t l
         (err = hv_named(&v, root, "Microsoft\\Windows NT\\CurrentVersion", os, 5,
                         HN_SOFTWARE_OS)) < 0)
         goto done;
-    *out = v.a;
-    *count = v.n;
-    v.a = NULL;
-    v.n = 0;
 done:
-    if (v.h)
-        hivex_close(v.h);
-    hn_autoruns_free(v.a, v.n);
-    return err;
+    return hv_end(&v, err, out, count);
 }
 
 /* ------------------------------------------------------------ in the sandbox */
