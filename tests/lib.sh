@@ -29,6 +29,10 @@
 #                       /root): the one way a test runs something as another account.
 #                       CMD runs in / (the test's folder may be out of the account's
 #                       reach): give it absolute paths
+#   start_sink DIR [OPTIONS]
+#                       start the local SMTP sink (tests/smtp_sink.py: mails, and with
+#                       --journal SOCK the journal entries, kept in DIR; its port in
+#                       DIR/port), stopped on exit; fail if it does not start
 #   shared_dir          print a folder every account can enter (made on first use under
 #                       /var/tmp, mode 0755, removed on exit): for the files another
 #                       account must reach (a server's data folder...); $SCRATCH is the
@@ -77,6 +81,15 @@ cd "$SCRATCH" || exit 1
 
 cr() {
     "$CLEANROOM" "$@"
+}
+
+start_sink() {
+    local d=$1
+    shift
+    python3 "$CR_SRC/tests/smtp_sink.py" "$d" "$@" &
+    on_exit "kill $! 2>/dev/null"
+    for _ in $(seq 100); do [ -f "$d/port" ] && break; sleep 0.1; done
+    [ -f "$d/port" ] || fail "the SMTP sink did not start"
 }
 
 # test_rules DIR: a rule set in DIR (one YARA rule, high: PHP evaluating request

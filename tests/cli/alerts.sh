@@ -11,14 +11,6 @@ test_rules "$SCRATCH/rules"
 
 openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 2 \
     -subj /CN=localhost -addext subjectAltName=DNS:localhost >/dev/null 2>&1 || fail "openssl"
-start_sink() { # DIR [sink options]
-    local d=$1
-    shift
-    python3 "$CR_SRC/tests/smtp_sink.py" "$d" "$@" &
-    on_exit "kill $! 2>/dev/null"
-    for _ in $(seq 100); do [ -f "$d/port" ] && break; sleep 0.1; done
-    [ -f "$d/port" ] || fail "the SMTP sink did not start"
-}
 start_sink "$SCRATCH/tls" --cert cert.pem --key key.pem --journal "$SCRATCH/journal.sock"
 start_sink "$SCRATCH/plain"
 export CLEANROOM_JOURNAL_SOCKET=$SCRATCH/journal.sock

@@ -8,10 +8,7 @@ set -u
 . "${CR_TESTLIB:?}"
 test_rules "$SCRATCH/rules"
 
-python3 "$CR_SRC/tests/smtp_sink.py" "$SCRATCH/sink" --journal "$SCRATCH/journal.sock" &
-on_exit "kill $! 2>/dev/null"
-for _ in $(seq 100); do [ -f sink/port ] && break; sleep 0.1; done
-[ -f sink/port ] || fail "the SMTP sink did not start"
+start_sink "$SCRATCH/sink" --journal "$SCRATCH/journal.sock"
 export CLEANROOM_JOURNAL_SOCKET=$SCRATCH/journal.sock
 
 mkdir -p data/dpi data/pacs

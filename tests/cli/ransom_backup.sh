@@ -126,10 +126,7 @@ assert_grep "ransomware threshold" "$CR_ERR" "a bad threshold is a usage error"
 pass "backup --ransomware-threshold: raised, the night passes; the default catches it"
 
 # ------------------------------------------------------------------ the same night, as a job
-python3 "$CR_SRC/tests/smtp_sink.py" "$SCRATCH/sink" --journal "$SCRATCH/journal.sock" &
-on_exit "kill $! 2>/dev/null"
-for _ in $(seq 100); do [ -f sink/port ] && break; sleep 0.1; done
-[ -f sink/port ] || fail "the SMTP sink did not start"
+start_sink "$SCRATCH/sink" --journal "$SCRATCH/journal.sock"
 export CLEANROOM_JOURNAL_SOCKET=$SCRATCH/journal.sock
 cat > jobs.yaml <<EOF
 vault: $SCRATCH/vault

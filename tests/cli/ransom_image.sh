@@ -114,10 +114,7 @@ grep -q "ransomware" "$CR_ERR" && fail "raised thresholds still raised the signa
 pass "encrypted in place: near-random blocks raise it; thresholds apply"
 
 # ------------------------------------------------------------------ the same night, as an image job
-python3 "$CR_SRC/tests/smtp_sink.py" "$SCRATCH/sink" --journal "$SCRATCH/journal.sock" &
-on_exit "kill $! 2>/dev/null"
-for _ in $(seq 100); do [ -f sink/port ] && break; sleep 0.1; done
-[ -f sink/port ] || fail "the SMTP sink did not start"
+start_sink "$SCRATCH/sink" --journal "$SCRATCH/journal.sock"
 export CLEANROOM_JOURNAL_SOCKET=$SCRATCH/journal.sock
 cat > jobs.yaml <<EOF
 vault: $SCRATCH/vault
