@@ -1919,8 +1919,8 @@ int hn_persist_reply_check(const void *data, size_t len)
 }
 
 /*
- * The items of a file of one of the line kinds, read by the sandbox's
- * "files" child (in-process with CLEANROOM_SANDBOX=off). @return 0, CR_ERROR
+ * The items of a file of one of the line kinds into `out` (empty), read by
+ * the sandbox's "files" child (in-process with CLEANROOM_SANDBOX=off). @return 0, CR_ERROR
  * (memory), CR_EHOSTILE (the bytes made the reader crash, hang or misbehave:
  * no items).
  */
@@ -1931,21 +1931,12 @@ static int parse_items(ps_items *out, enum ps_kind kind, int minor, const hn_dpk
     int err;
     if (!cr_sbx_enabled()) {
         err = parse_items_here(out, kind, minor, b->ptr, b->len);
-    } else {
-        ps_items got;
-        memset(&got, 0, sizeof(got));
-        if ((err = cr_buf_put_u8(&req, (uint8_t)kind)) < 0 ||
-            (err = cr_buf_put_u8(&req, (uint8_t)(minor != 0))) < 0 ||
-            (b->len && (err = cr_buf_put(&req, b->ptr, b->len)) < 0) ||
-            (err = hn_text_examine(req.ptr, req.len, &reply)) < 0 ||
-            (err = items_decode(&got, reply.ptr, reply.len)) < 0)
-            goto done;
-        /* (Appended, as parse_items_here appends to what `out` holds.) */
-        for (size_t i = 0; i < got.n && err == 0; i++)
-            err = items_add_pam(out, got.v[i].ev, got.v[i].why, got.v[i].floor,
-                                got.v[i].pam_module);
-        out->dropped += got.dropped;
-        items_clear(&got);
+    } else if ((err = cr_buf_put_u8(&req, (uint8_t)kind)) < 0 ||
+               (err = cr_buf_put_u8(&req, (uint8_t)(minor != 0))) < 0 ||
+               (b->len && (err = cr_buf_put(&req, b->ptr, b->len)) < 0) ||
+               (err = hn_text_examine(req.ptr, req.len, &reply)) < 0 ||
+               (err = items_decode(out, reply.ptr, reply.len)) < 0) {
+        goto done;
     }
     if (err == 0 && kind == K_PAM)
         err = pam_judge(out, d);
